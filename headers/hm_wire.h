@@ -1,0 +1,135 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * HyperMesh wire format: the one definition shared by the BPF programs in
+ * kern/ and the userspace controller in user/.  docs/wire-format.md documents
+ * every field; keep the two in step.
+ *
+ * Every HyperMesh message is one UDP datagram:
+ *
+ *   offset  size  field
+ *        0     4  magic        "HMSH" (0x484d5348), big-endian
+ *        4     1  version      HM_VERSION
+ *        5     1  type         enum hm_msg_type
+ *        6     2  flags        reserved, must be 0
+ *        8     4  sender       replica id (0..n-1) or client id
+ *       12     4  payload_len  bytes of payload after the fixed header
+ *       16     8  view         PBFT view (0 where a type has none)
+ *       24     8  seq          sequence number, or a client's timestamp
+ *       32    32  digest       BLAKE2b-256 of the payload, or the voted digest
+ *       64    64  sig          Ed25519 signature over bytes [0, 64)
+ *      128     8  mac          SipHash-2-4 over bytes [0, 128), per-link key
+ *      136     n  payload      payload_len bytes
+ *
+ * Integer fields are big-endian (network order).
+ *
+ * Why the signature and the MAC live in the fixed header: a BPF program can
+ * check both at constant offsets over a constant 128 bytes, with no loop over
+ * a variable-length payload and no access past the first IP fragment.  The
+ * payload is bound to the header through `digest`, which the receiver checks
+ * before it uses the payload, so header-only authentication loses nothing.
+ * Because the MAC covers the signature, a message whose MAC verifies but whose
+ * signature does not is proof that the sender itself produced the bad
+ * signature (nobody on the path can have altered it).
+ */
+#ifndef HM_WIRE_H
+#define HM_WIRE_H
+
+#ifndef __VMLINUX_H__
+#include <linux/types.h>
+#endif
+
+#define HM_MAGIC 0x484d5348u /* "HMSH" */
+#define HM_VERSION 1
+
+#define HM_DIGEST_LEN 32
+#define HM_SIG_LEN 64
+#define HM_MAC_LEN 8
+#define HM_PUBKEY_LEN 32
+
+#define HM_SIGNED_LEN 64   /* bytes [0, 64) are signed */
+#define HM_MACED_LEN 128   /* bytes [0, 128) are MACed */
+#define HM_HDR_LEN 136     /* fixed header, payload follows */
+
+#define HM_OFF_SENDER 8
+#define HM_OFF_VIEW 16
+#define HM_OFF_SEQ 24
+#define HM_OFF_DIGEST 32
+#define HM_OFF_SIG 64
+#define HM_OFF_MAC 128
+
+/* Largest datagram HyperMesh accepts (IPv4 UDP maximum payload). */
+#define HM_MAX_DATAGRAM 65507
+#define HM_DEFAULT_PORT 7000
+
+/* Replica ids are 0..n-1 with n = 3f+1 and f <= 5, so a u16 bitmap covers
+ * every voter. */
+#define HM_MAX_REPLICAS 16
+#define HM_MAX_FAULTY 5
+
+enum hm_msg_type {
+	HM_MSG_REQUEST = 1,      /* client -> replicas: seq = client timestamp */
+	HM_MSG_PRE_PREPARE = 2,  /* primary -> backups: payload = batch */
+	HM_MSG_PREPARE = 3,      /* replica -> replicas: digest = batch digest */
+	HM_MSG_COMMIT = 4,       /* replica -> replicas: digest = batch digest */
+	HM_MSG_REPLY = 5,        /* replica -> client: seq = request timestamp */
+	HM_MSG_CHECKPOINT = 6,   /* reserved for checkpoints */
+	HM_MSG_VIEW_CHANGE = 7,  /* reserved for view changes */
+	HM_MSG_NEW_VIEW = 8,     /* reserved for view changes */
+	HM_MSG_STATE_REQUEST = 9,/* reserved for state transfer */
+	HM_MSG_STATE_CHUNK = 10, /* reserved for state transfer */
+	HM_MSG_TYPE_MAX = 10,
+};
+
+struct hm_hdr {
+	__be32 magic;
+	__u8 version;
+	__u8 type;
+	__be16 flags;
+	__be32 sender;
+	__be32 payload_len;
+	__be64 view;
+	__be64 seq;
+	__u8 digest[HM_DIGEST_LEN];
+	__u8 sig[HM_SIG_LEN];
+	__u8 mac[HM_MAC_LEN];
+} __attribute__((packed));
+
+/*
+ * Payload layouts (all integers big-endian):
+ *
+ * REQUEST       op bytes, interpreted by the replicated service.
+ * PRE-PREPARE   batch: u32 count, then count times { u32 len, len bytes of a
+ *               complete REQUEST message (header with its mac field zeroed,
+ *               then its payload) }.  count = 0 is the null request.
+ * PREPARE       empty; digest = the batch digest voted for.
+ * COMMIT        empty; digest = the batch digest voted for.
+ * REPLY         u32 client id, u64 sequence number the request executed at,
+ *               then the service's result bytes.
+ */
+#define HM_REPLY_PREFIX_LEN 12
+
+/* Why a message was refused: one counter each, per sender, in both the
+ * userspace pre-filter (socket mode) and the XDP program (xdp mode). */
+enum hm_drop_reason {
+	HM_DROP_BLOCKED = 0,      /* sender is in the blocklist */
+	HM_DROP_TRUNCATED,        /* shorter than the fixed header */
+	HM_DROP_BAD_MAGIC,        /* wrong magic or version */
+	HM_DROP_BAD_TYPE,         /* unknown message type, or flags set */
+	HM_DROP_BAD_LENGTH,       /* payload_len disagrees with the datagram */
+	HM_DROP_OVERSIZE,         /* larger than max_message_size */
+	HM_DROP_UNKNOWN_SENDER,   /* sender id not a member or client */
+	HM_DROP_BAD_ADDRESS,      /* source address/port not bound to the id */
+	HM_DROP_BAD_MAC,          /* per-link SipHash-2-4 MAC did not verify */
+	HM_DROP_BAD_VIEW,         /* normal-case message for another view */
+	HM_DROP_OUT_OF_WINDOW,    /* sequence outside [h, h + L] */
+	HM_DROP_NONCANONICAL_SIG, /* Ed25519 S not below the group order */
+	HM_DROP_RATE_LIMITED,     /* sender over its token bucket */
+	HM_DROP_BAD_DIGEST,       /* payload does not hash to digest */
+	HM_DROP_BAD_SIGNATURE,    /* Ed25519 signature did not verify */
+	HM_DROP_MALFORMED,        /* payload does not parse for its type */
+	HM_DROP_STALE,            /* replayed or stale (old timestamp, old vote) */
+	HM_DROP_DUPLICATE,        /* duplicate vote, absorbed */
+	HM_DROP_REASON_MAX,
+};
+
+#endif /* HM_WIRE_H */

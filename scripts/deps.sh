@@ -1,0 +1,37 @@
+#!/usr/bin/env bash
+# Install every build and test dependency of HyperMesh from Debian 12's packages.
+# Idempotent: packages already present are skipped, so `make test` and `make demo` can call it first.
+set -euo pipefail
+
+PACKAGES=(
+  # toolchain
+  build-essential pkg-config clang llvm make
+  # BPF
+  bpftool libbpf-dev libxdp-dev xdp-tools libelf-dev zlib1g-dev
+  # userspace libraries
+  libsodium-dev libyaml-dev libnl-3-dev libnl-route-3-dev libjansson-dev
+  # sanitizer runtimes and fuzzing
+  libclang-rt-14-dev
+  # test and cluster tooling
+  iproute2 procps psmisc jq python3
+)
+
+missing=()
+for p in "${PACKAGES[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+
+if [ ${#missing[@]} -eq 0 ]; then
+  echo "deps: all ${#PACKAGES[@]} packages present"
+  exit 0
+fi
+
+if [ "$(id -u)" -ne 0 ]; then
+  echo "deps: missing ${missing[*]}; run as root (or with sudo) to install them" >&2
+  exit 1
+fi
+
+echo "deps: installing ${missing[*]}"
+export DEBIAN_FRONTEND=noninteractive
+apt-get update -qq
+apt-get install -y -qq --no-install-recommends "${missing[@]}"

@@ -1,0 +1,99 @@
+/* SPDX-License-Identifier: MIT */
+/* Cluster configuration: YAML (libyaml) in, validated struct out. */
+#ifndef HM_CONFIG_H
+#define HM_CONFIG_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <stddef.h>
+#include <sys/socket.h>
+#include <netinet/in.h>
+#include <net/if.h>
+
+#include "hm_wire.h"
+
+#define HM_MAX_CLIENTS 1024
+#define HM_PATH_MAX 512
+
+enum hm_dataplane { HM_DATAPLANE_SOCKET = 0, HM_DATAPLANE_XDP = 1 };
+
+/* One replica of the cluster (cluster.members[]). */
+struct hm_member {
+	uint32_t id;                        /* 0..n-1, dense */
+	char address[64];                   /* as written: IPv4 or IPv6 literal */
+	uint16_t port;                      /* default network.port */
+	struct sockaddr_storage addr;       /* address + port, resolved */
+	socklen_t addr_len;
+	uint8_t public_key[HM_PUBKEY_LEN];  /* Ed25519 */
+	char public_key_path[HM_PATH_MAX];  /* "" when given inline as hex */
+};
+
+/* One client allowed to submit requests (cluster.clients[]). */
+struct hm_client_entry {
+	uint32_t id;                        /* not a replica id */
+	uint8_t public_key[HM_PUBKEY_LEN];
+	char public_key_path[HM_PATH_MAX];  /* "" when inline */
+};
+
+struct hm_config {
+	char path[HM_PATH_MAX];             /* the file it was read from */
+
+	/* byzantine_config.consensus */
+	uint32_t timeout_ms;                /* client retransmission timeout */
+	uint32_t max_faulty_nodes;          /* f */
+	uint32_t view_change_timeout_ms;
+	uint32_t checkpoint_interval;
+	uint32_t watermark_window;          /* L; default 2 * checkpoint_interval */
+
+	/* byzantine_config.performance */
+	bool batching_enabled;
+	uint32_t batch_size;                /* requests per PRE-PREPARE */
+	uint32_t batch_timeout_ms;          /* wait this long for a batch to fill */
+	uint32_t pipeline_depth;            /* batches in flight */
+	bool fast_path_enabled;
+	uint32_t fast_path_timeout_ms;
+
+	/* byzantine_config.security */
+	char signature_algorithm[16];       /* "ed25519" */
+	char message_authentication[16];    /* "siphash-2-4" */
+
+	/* byzantine_config.network */
+	uint32_t max_message_size;          /* bytes, <= HM_MAX_DATAGRAM */
+	uint16_t port;                      /* default port for members */
+	char interface[IF_NAMESIZE];        /* xdp mode: interface to attach to */
+	uint32_t rate_limit_pps;            /* per-sender token bucket, 0 = off */
+
+	/* cluster */
+	enum hm_dataplane dataplane;
+	struct hm_member members[HM_MAX_REPLICAS];
+	uint32_t n_members;                 /* n */
+	struct hm_client_entry *clients;    /* heap, n_clients entries */
+	uint32_t n_clients;
+
+	/* node: local settings of the process reading the file (optional) */
+	bool has_node_id;
+	uint32_t node_id;
+	char private_key_path[HM_PATH_MAX];
+	char data_dir[HM_PATH_MAX];
+	char log_level[16];                 /* error|warn|info|debug */
+};
+
+/*
+ * Read and validate a configuration file.  On error returns -1 and writes a
+ * message naming the file, the line and the key into err, e.g.
+ *   "cluster.yaml:12: byzantine_config.consensus.timeout_ms: expected an integer"
+ */
+int hm_config_load(const char *path, struct hm_config *cfg, char *err, size_t errlen);
+void hm_config_free(struct hm_config *cfg);
+void hm_config_defaults(struct hm_config *cfg);
+
+const struct hm_member *hm_config_member(const struct hm_config *cfg, uint32_t id);
+const struct hm_client_entry *hm_config_client(const struct hm_config *cfg, uint32_t id);
+
+/* Key files: hex text written by `hmctl keygen`.  NAME.pub holds the 32-byte
+ * Ed25519 public key (64 hex digits), NAME.key the 64-byte libsodium secret
+ * key (128 hex digits).  Return 0, or -1 with a message in err. */
+int hm_read_hex_file(const char *path, uint8_t *out, size_t len, char *err, size_t errlen);
+int hm_parse_hex(const char *hex, uint8_t *out, size_t len);
+
+#endif /* HM_CONFIG_H */
