@@ -9,7 +9,7 @@
 #   make fuzz       coverage-guided fuzzing of the wire parser (libFuzzer)
 
 BUILD   ?= build
-CC      ?= gcc
+CC      := gcc
 CLANG   ?= clang
 BPFTOOL ?= bpftool
 

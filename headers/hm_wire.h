@@ -72,7 +72,7 @@ enum hm_msg_type {
 	HM_MSG_PREPARE = 3,      /* replica -> replicas: digest = batch digest */
 	HM_MSG_COMMIT = 4,       /* replica -> replicas: digest = batch digest */
 	HM_MSG_REPLY = 5,        /* replica -> client: seq = request timestamp */
-	HM_MSG_CHECKPOINT = 6,   /* reserved for checkpoints */
+	HM_MSG_CHECKPOINT = 6,   /* replica -> replicas: state digest at seq */
 	HM_MSG_VIEW_CHANGE = 7,  /* reserved for view changes */
 	HM_MSG_NEW_VIEW = 8,     /* reserved for view changes */
 	HM_MSG_STATE_REQUEST = 9,/* reserved for state transfer */
@@ -103,6 +103,8 @@ struct hm_hdr {
  *               then its payload) }.  count = 0 is the null request.
  * PREPARE       empty; digest = the batch digest voted for.
  * COMMIT        empty; digest = the batch digest voted for.
+ * CHECKPOINT    empty; seq = the checkpoint's sequence number, digest = the
+ *               service's state digest after executing it.
  * REPLY         u32 client id, u64 sequence number the request executed at,
  *               then the service's result bytes.
  */
@@ -129,6 +131,7 @@ enum hm_drop_reason {
 	HM_DROP_MALFORMED,        /* payload does not parse for its type */
 	HM_DROP_STALE,            /* replayed or stale (old timestamp, old vote) */
 	HM_DROP_DUPLICATE,        /* duplicate vote, absorbed */
+	HM_DROP_EQUIVOCATION,     /* contradicts the sender's earlier message */
 	HM_DROP_REASON_MAX,
 };
 

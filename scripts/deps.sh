@@ -9,7 +9,7 @@ PACKAGES=(
   # BPF
   bpftool libbpf-dev libxdp-dev xdp-tools libelf-dev zlib1g-dev
   # userspace libraries
-  libsodium-dev libyaml-dev libnl-3-dev libnl-route-3-dev libjansson-dev
+  libsodium-dev libyaml-dev uthash-dev libnl-3-dev libnl-route-3-dev libjansson-dev
   # sanitizer runtimes and fuzzing
   libclang-rt-14-dev
   # test and cluster tooling

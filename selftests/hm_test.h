@@ -45,34 +45,34 @@ static int hm_test_failed_asserts; /* failures in the running case */
 /* Each ASSERT returns whether it held, so a case can stop early:
  *   if (!ASSERT_OK(err, "load")) return; */
 #define ASSERT_TRUE(cond, what)                                               \
-	({ bool ok_ = (cond); if (!ok_) HM_FAIL("%s: expected true: %s", what, #cond); ok_; })
+	({ bool ok_ = (cond); if (!ok_) { HM_FAIL("%s: expected true: %s", what, #cond); } ok_; })
 #define ASSERT_FALSE(cond, what)                                              \
-	({ bool ok_ = !(cond); if (!ok_) HM_FAIL("%s: expected false: %s", what, #cond); ok_; })
+	({ bool ok_ = !(cond); if (!ok_) { HM_FAIL("%s: expected false: %s", what, #cond); } ok_; })
 #define ASSERT_EQ(a, b, what)                                                 \
 	({ long long a_ = (long long)(a), b_ = (long long)(b); bool ok_ = a_ == b_; \
-	   if (!ok_) HM_FAIL("%s: %s == %lld, expected %lld", what, #a, a_, b_); ok_; })
+	   if (!ok_) { HM_FAIL("%s: %s == %lld, expected %lld", what, #a, a_, b_); } ok_; })
 #define ASSERT_NEQ(a, b, what)                                                \
 	({ long long a_ = (long long)(a), b_ = (long long)(b); bool ok_ = a_ != b_; \
-	   if (!ok_) HM_FAIL("%s: %s == %lld, expected another value", what, #a, a_); ok_; })
+	   if (!ok_) { HM_FAIL("%s: %s == %lld, expected another value", what, #a, a_); } ok_; })
 #define ASSERT_GE(a, b, what)                                                 \
 	({ long long a_ = (long long)(a), b_ = (long long)(b); bool ok_ = a_ >= b_; \
-	   if (!ok_) HM_FAIL("%s: %s == %lld, expected >= %lld", what, #a, a_, b_); ok_; })
+	   if (!ok_) { HM_FAIL("%s: %s == %lld, expected >= %lld", what, #a, a_, b_); } ok_; })
 #define ASSERT_LE(a, b, what)                                                 \
 	({ long long a_ = (long long)(a), b_ = (long long)(b); bool ok_ = a_ <= b_; \
-	   if (!ok_) HM_FAIL("%s: %s == %lld, expected <= %lld", what, #a, a_, b_); ok_; })
+	   if (!ok_) { HM_FAIL("%s: %s == %lld, expected <= %lld", what, #a, a_, b_); } ok_; })
 #define ASSERT_OK(err, what)                                                  \
 	({ long long e_ = (long long)(err); bool ok_ = e_ == 0;               \
-	   if (!ok_) HM_FAIL("%s: returned %lld, expected 0", what, e_); ok_; })
+	   if (!ok_) { HM_FAIL("%s: returned %lld, expected 0", what, e_); } ok_; })
 #define ASSERT_ERR(err, what)                                                 \
 	({ long long e_ = (long long)(err); bool ok_ = e_ != 0;               \
-	   if (!ok_) HM_FAIL("%s: returned 0, expected an error", what); ok_; })
+	   if (!ok_) { HM_FAIL("%s: returned 0, expected an error", what); } ok_; })
 #define ASSERT_MEMEQ(a, b, len, what)                                         \
 	({ bool ok_ = memcmp((a), (b), (len)) == 0;                           \
-	   if (!ok_) HM_FAIL("%s: %s and %s differ", what, #a, #b); ok_; })
+	   if (!ok_) { HM_FAIL("%s: %s and %s differ", what, #a, #b); } ok_; })
 #define ASSERT_STRCONTAINS(hay, needle, what)                                 \
 	({ const char *h_ = (hay); bool ok_ = h_ && strstr(h_, (needle));     \
-	   if (!ok_) HM_FAIL("%s: \"%s\" does not contain \"%s\"", what,      \
-			     h_ ? h_ : "(null)", needle); ok_; })
+	   if (!ok_) { HM_FAIL("%s: \"%s\" does not contain \"%s\"", what,      \
+			     h_ ? h_ : "(null)", needle); } ok_; })
 
 static bool hm_test_selected(int argc, char **argv, const char *name)
 {

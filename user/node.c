@@ -1,0 +1,395 @@
+// SPDX-License-Identifier: MIT
+/* A replica in socket mode: pre-filter, vote counter, core (see node.h). */
+#include "node.h"
+
+#include <netinet/in.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "wire.h"
+
+/* ---- identities ------------------------------------------------------- */
+
+static int client_cmp(const void *a, const void *b)
+{
+	const struct hm_client_link *x = a, *y = b;
+
+	return x->id < y->id ? -1 : x->id > y->id;
+}
+
+static struct hm_client_link *client_find(const struct hm_node *nd, uint32_t id)
+{
+	struct hm_client_link key = { .id = id };
+
+	return bsearch(&key, nd->clients, nd->n_clients, sizeof(key), client_cmp);
+}
+
+static const uint8_t *client_key(void *ctx, uint32_t id)
+{
+	struct hm_client_link *c = client_find(ctx, id);
+
+	return c ? c->public_key : NULL;
+}
+
+static int derive_links(struct hm_node *nd)
+{
+	for (uint32_t i = 0; i < nd->n; i++) {
+		memcpy(nd->replica_keys[i], nd->cfg->members[i].public_key, HM_PUBKEY_LEN);
+		if (i != nd->id &&
+		    hm_link_keys_derive(nd->id, nd->keys, i, nd->replica_keys[i], &nd->links[i]) < 0)
+			return -1;
+	}
+	nd->n_clients = nd->cfg->n_clients;
+	nd->clients = calloc(nd->n_clients ? nd->n_clients : 1, sizeof(*nd->clients));
+	if (!nd->clients)
+		return -1;
+	for (uint32_t i = 0; i < nd->n_clients; i++) {
+		struct hm_client_link *c = &nd->clients[i];
+
+		c->id = nd->cfg->clients[i].id;
+		c->public_key = nd->cfg->clients[i].public_key;
+		if (hm_link_keys_derive(nd->id, nd->keys, c->id, c->public_key, &c->keys) < 0)
+			return -1;
+	}
+	qsort(nd->clients, nd->n_clients, sizeof(*nd->clients), client_cmp);
+	return 0;
+}
+
+int hm_node_init(struct hm_node *nd, const struct hm_config *cfg, uint32_t id,
+		 const struct hm_keypair *keys, struct hm_service *service,
+		 const struct hm_transport *transport)
+{
+	struct pbft_params p;
+
+	memset(nd, 0, sizeof(*nd));
+	nd->cfg = cfg;
+	nd->id = id;
+	nd->n = cfg->n_members;
+	nd->f = cfg->max_faulty_nodes;
+	nd->keys = keys;
+	nd->transport = *transport;
+	if (id >= nd->n || derive_links(nd) < 0)
+		goto fail;
+	if (hm_quorum_init(&nd->quorum, nd->n, nd->f, cfg->watermark_window) < 0)
+		goto fail;
+	p = (struct pbft_params){
+		.n = nd->n, .f = nd->f, .id = id,
+		.batch_size = cfg->batching_enabled ? cfg->batch_size : 1,
+		.batch_timeout_ms = cfg->batching_enabled ? cfg->batch_timeout_ms : 0,
+		.pipeline_depth = cfg->pipeline_depth,
+		.checkpoint_interval = cfg->checkpoint_interval,
+		.window = cfg->watermark_window,
+		.max_message_size = cfg->max_message_size,
+		.keys = keys,
+		.replica_keys = (const uint8_t(*)[HM_PUBKEY_LEN])nd->replica_keys,
+		.client_key = client_key,
+		.client_key_ctx = nd,
+		.service = service,
+	};
+	nd->core = pbft_new(&p);
+	if (!nd->core)
+		goto fail;
+	nd->high = cfg->watermark_window;
+	return 0;
+fail:
+	hm_node_free(nd);
+	return -1;
+}
+
+void hm_node_free(struct hm_node *nd)
+{
+	pbft_free(nd->core);
+	nd->core = NULL;
+	hm_quorum_free(&nd->quorum);
+	free(nd->clients);
+	nd->clients = NULL;
+}
+
+/* ---- sending ---------------------------------------------------------- */
+
+static void send_stamped(struct hm_node *nd, uint8_t *buf, size_t len, const uint8_t *key,
+			 const struct sockaddr *to, socklen_t tolen)
+{
+	hm_mac_stamp((struct hm_hdr *)buf, key);
+	nd->transport.sendto(nd->transport.ctx, buf, len, to, tolen);
+}
+
+static void send_to_replica(struct hm_node *nd, uint8_t *buf, size_t len, uint32_t to)
+{
+	const struct hm_member *m = &nd->cfg->members[to];
+
+	send_stamped(nd, buf, len, nd->links[to].tx, (const struct sockaddr *)&m->addr,
+		     m->addr_len);
+}
+
+static void send_out(struct hm_node *nd, const struct pbft_out *o)
+{
+	struct hm_client_link *c;
+
+	switch (o->dest) {
+	case PBFT_TO_REPLICA:
+		send_to_replica(nd, o->buf, o->len, o->to);
+		break;
+	case PBFT_TO_REPLICAS:
+		for (uint32_t i = 0; i < nd->n; i++)
+			if (i != nd->id)
+				send_to_replica(nd, o->buf, o->len, i);
+		break;
+	case PBFT_TO_CLIENT:
+		c = client_find(nd, o->to);
+		if (!c || !c->addr_len) {
+			nd->replies_unroutable++;
+			break;
+		}
+		send_stamped(nd, o->buf, o->len, c->keys.tx, (const struct sockaddr *)&c->addr,
+			     c->addr_len);
+		break;
+	}
+}
+
+/* ---- the Ready loop --------------------------------------------------- */
+
+/* Each policy entry raises at most two events (its expectation and our
+ * own vote), so evs has room for 2 * n_votes. */
+static void apply_vote_policy(struct hm_node *nd, const struct pbft_vote_policy *v,
+			      struct hm_vote_event *evs, size_t *n_evs)
+{
+	enum hm_drop_reason why;
+
+	if (hm_quorum_expect(&nd->quorum, v->phase, v->view, v->seq, v->digest, &evs[*n_evs]) > 0)
+		(*n_evs)++;
+	if (v->own_vote && hm_quorum_vote(&nd->quorum, v->phase, v->view, v->seq, nd->id,
+					  v->digest, v->sig, &evs[*n_evs], &why) > 0)
+		(*n_evs)++;
+}
+
+/* Carry out the core's Ready until it has nothing more: our own votes can
+ * complete quorums, which make the core act again. */
+static void drain(struct hm_node *nd)
+{
+	while (pbft_has_ready(nd->core)) {
+		struct pbft_ready rd;
+		struct hm_vote_event *evs;
+		size_t n_evs = 0;
+
+		pbft_ready(nd->core, &rd);
+		evs = calloc(2 * rd.n_votes + 1, sizeof(*evs));
+		if (!evs)
+			abort();
+		for (size_t i = 0; i < rd.n_msgs; i++)
+			send_out(nd, &rd.msgs[i]);
+		for (size_t i = 0; i < rd.n_votes; i++)
+			apply_vote_policy(nd, &rd.votes[i], evs, &n_evs);
+		for (size_t i = 0; nd->on_executed && i < rd.n_executed; i++)
+			nd->on_executed(nd->on_executed_ctx, &rd.executed[i]);
+		if (rd.window_changed) {
+			if (rd.low > nd->low)
+				hm_quorum_collect(&nd->quorum, rd.low);
+			nd->view = rd.view;
+			nd->low = rd.low;
+			nd->high = rd.high;
+		}
+		pbft_advance(nd->core);
+		for (size_t i = 0; i < n_evs; i++)
+			pbft_on_vote_event(nd->core, &evs[i]);
+		free(evs);
+	}
+}
+
+/* ---- receiving -------------------------------------------------------- */
+
+static bool same_address(const struct sockaddr *a, socklen_t alen,
+			 const struct sockaddr_storage *b, socklen_t blen)
+{
+	if (!a || alen != blen || a->sa_family != b->ss_family)
+		return false;
+	if (a->sa_family == AF_INET) {
+		const struct sockaddr_in *x = (const void *)a, *y = (const void *)b;
+
+		return x->sin_port == y->sin_port && x->sin_addr.s_addr == y->sin_addr.s_addr;
+	}
+	if (a->sa_family == AF_INET6) {
+		const struct sockaddr_in6 *x = (const void *)a, *y = (const void *)b;
+
+		return x->sin6_port == y->sin6_port &&
+		       memcmp(&x->sin6_addr, &y->sin6_addr, sizeof(x->sin6_addr)) == 0;
+	}
+	return false;
+}
+
+/* Token bucket: rate_limit_pps tokens a second, a burst of one second. */
+static bool take_token(const struct hm_node *nd, double *tokens, uint64_t *at)
+{
+	double rate = nd->cfg->rate_limit_pps;
+
+	if (rate <= 0)
+		return true;
+	*tokens += (double)(nd->now - *at) * rate / 1e6;
+	if (*tokens > rate)
+		*tokens = rate;
+	*at = nd->now;
+	if (*tokens < 1)
+		return false;
+	*tokens -= 1;
+	return true;
+}
+
+static bool from_replica_only(uint8_t type)
+{
+	return type == HM_MSG_PRE_PREPARE || type == HM_MSG_PREPARE || type == HM_MSG_COMMIT ||
+	       type == HM_MSG_CHECKPOINT;
+}
+
+static bool normal_case(uint8_t type)
+{
+	return type == HM_MSG_PRE_PREPARE || type == HM_MSG_PREPARE || type == HM_MSG_COMMIT;
+}
+
+static bool window_ok(const struct hm_node *nd, const struct hm_msg *m,
+		      enum hm_drop_reason *why)
+{
+	if (!normal_case(m->type))
+		return true;
+	if (m->view != nd->view)
+		*why = HM_DROP_BAD_VIEW;
+	else if (m->seq <= nd->low || m->seq > nd->high)
+		*why = HM_DROP_OUT_OF_WINDOW;
+	else
+		return true;
+	return false;
+}
+
+/* The identity checks: who claims to send, from where, under which key. */
+static struct hm_peer_stats *authenticate(struct hm_node *nd, const struct hm_msg *m,
+					  const struct sockaddr *from, socklen_t fromlen,
+					  enum hm_drop_reason *why)
+{
+	struct hm_client_link *c;
+
+	if (m->sender < nd->n && m->sender != nd->id) {
+		struct hm_peer_stats *st = &nd->replica_stats[m->sender];
+		const struct hm_member *mb = &nd->cfg->members[m->sender];
+
+		if (!take_token(nd, &nd->tokens[m->sender], &nd->tokens_at[m->sender]))
+			*why = HM_DROP_RATE_LIMITED;
+		else if (!same_address(from, fromlen, &mb->addr, mb->addr_len))
+			*why = HM_DROP_BAD_ADDRESS;
+		else if (!hm_mac_verify(m->hdr, nd->links[m->sender].rx))
+			*why = HM_DROP_BAD_MAC;
+		else if (!from_replica_only(m->type))
+			*why = HM_DROP_MALFORMED;
+		return st;
+	}
+	c = client_find(nd, m->sender);
+	if (!c) {
+		*why = HM_DROP_UNKNOWN_SENDER;
+		return &nd->unknown_stats;
+	}
+	if (!take_token(nd, &c->tokens, &c->tokens_at))
+		*why = HM_DROP_RATE_LIMITED;
+	else if (!hm_mac_verify(m->hdr, c->keys.rx))
+		*why = HM_DROP_BAD_MAC;
+	else if (m->type != HM_MSG_REQUEST)
+		*why = HM_DROP_MALFORMED;
+	else if (from && fromlen <= sizeof(c->addr)) {
+		/* Replies go where the client's authenticated request came from. */
+		memcpy(&c->addr, from, fromlen);
+		c->addr_len = fromlen;
+	}
+	return &nd->client_stats;
+}
+
+static struct hm_peer_stats *claimed_sender_stats(struct hm_node *nd, const uint8_t *buf,
+						  size_t len)
+{
+	uint32_t sender;
+
+	if (len < HM_OFF_SENDER + 4)
+		return &nd->unknown_stats;
+	sender = hm_get_be32(buf + HM_OFF_SENDER);
+	if (sender < nd->n)
+		return &nd->replica_stats[sender];
+	return client_find(nd, sender) ? &nd->client_stats : &nd->unknown_stats;
+}
+
+static void count_vote(struct hm_node *nd, const struct hm_msg *m, enum hm_drop_reason *why,
+		       bool *dropped)
+{
+	enum hm_vote_phase phase = m->type == HM_MSG_PREPARE ? HM_PHASE_PREPARE : HM_PHASE_COMMIT;
+	struct hm_vote_event ev;
+	int r = hm_quorum_vote(&nd->quorum, phase, m->view, m->seq, m->sender, m->digest,
+			       m->hdr->sig, &ev, why);
+
+	*dropped = r < 0;
+	if (r > 0) {
+		if (ev.kind == HM_EV_EQUIVOCATION) {
+			*why = HM_DROP_EQUIVOCATION;
+			*dropped = true;
+		}
+		pbft_on_vote_event(nd->core, &ev);
+	}
+}
+
+void hm_node_receive(struct hm_node *nd, const uint8_t *buf, size_t len,
+		     const struct sockaddr *from, socklen_t fromlen)
+{
+	struct hm_peer_stats *st = claimed_sender_stats(nd, buf, len);
+	enum hm_drop_reason why = HM_DROP_REASON_MAX;
+	struct hm_msg m;
+	bool dropped;
+
+	/* The blocklist comes before anything else, as in XDP. */
+	if (len >= HM_OFF_SENDER + 4 && hm_get_be32(buf + HM_OFF_SENDER) < nd->n &&
+	    (nd->blocked >> hm_get_be32(buf + HM_OFF_SENDER) & 1)) {
+		st->drops[HM_DROP_BLOCKED]++;
+		return;
+	}
+	if (hm_msg_decode(buf, len, nd->cfg->max_message_size, &m, &why) < 0) {
+		st->drops[why]++;
+		return;
+	}
+	st = authenticate(nd, &m, from, fromlen, &why);
+	/* Cheapest checks first; an Ed25519 verification (in the core) is
+	 * only ever spent on a message whose MAC verified. */
+	if (why == HM_DROP_REASON_MAX && window_ok(nd, &m, &why) &&
+	    !hm_sig_is_canonical(m.hdr->sig))
+		why = HM_DROP_NONCANONICAL_SIG;
+	if (why == HM_DROP_REASON_MAX)
+		hm_msg_payload_ok(&m, &why);
+	if (why != HM_DROP_REASON_MAX) {
+		st->drops[why]++;
+		return;
+	}
+	st->last_seen_us = nd->now;
+	if (m.type == HM_MSG_PREPARE || m.type == HM_MSG_COMMIT)
+		count_vote(nd, &m, &why, &dropped);
+	else
+		dropped = pbft_receive(nd->core, &m, &why) < 0;
+	if (dropped)
+		st->drops[why]++;
+	else
+		st->accepted++;
+	drain(nd);
+}
+
+void hm_node_tick(struct hm_node *nd, uint64_t now_us)
+{
+	if (now_us > nd->now)
+		nd->now = now_us;
+	pbft_tick(nd->core, nd->now);
+	drain(nd);
+}
+
+uint64_t hm_node_next_deadline(const struct hm_node *nd)
+{
+	return pbft_next_deadline(nd->core);
+}
+
+uint64_t hm_node_drops(const struct hm_node *nd, enum hm_drop_reason reason)
+{
+	uint64_t sum = nd->client_stats.drops[reason] + nd->unknown_stats.drops[reason];
+
+	for (uint32_t i = 0; i < nd->n; i++)
+		sum += nd->replica_stats[i].drops[reason];
+	return sum;
+}

@@ -1,0 +1,95 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * A replica as the socket dataplane and the simulator run it: the receive
+ * pre-filter (framing, membership, address binding, link MAC, view and
+ * window, signature encoding, payload digest), the vote counter, the PBFT
+ * core and the service, glued by the Ready loop.  The transport only moves
+ * datagrams; everything protocol-shaped happens here or in the core.
+ *
+ * The pre-filter makes the same checks, in the same order and with the same
+ * drop reasons, as the XDP program, so either can stand in front of the
+ * core.
+ */
+#ifndef HM_NODE_H
+#define HM_NODE_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/socket.h>
+
+#include "config.h"
+#include "crypto.h"
+#include "pbft.h"
+#include "quorum.h"
+
+struct hm_transport {
+	/* Send one datagram whose MAC is already stamped. */
+	void (*sendto)(void *ctx, const void *buf, size_t len, const struct sockaddr *to,
+		       socklen_t tolen);
+	void *ctx;
+};
+
+/* What one sender did, as the pre-filter saw it. */
+struct hm_peer_stats {
+	uint64_t accepted;
+	uint64_t drops[HM_DROP_REASON_MAX];
+	uint64_t last_seen_us;
+};
+
+struct hm_client_link {
+	uint32_t id;
+	const uint8_t *public_key;
+	struct hm_link_keys keys;
+	struct sockaddr_storage addr;   /* where its last request came from */
+	socklen_t addr_len;
+	double tokens;                  /* rate limit bucket */
+	uint64_t tokens_at;
+};
+
+struct hm_node {
+	const struct hm_config *cfg;
+	uint32_t id, n, f;
+	const struct hm_keypair *keys;
+	struct pbft *core;
+	struct hm_quorum quorum;
+	struct hm_transport transport;
+
+	uint8_t replica_keys[HM_MAX_REPLICAS][HM_PUBKEY_LEN];
+	struct hm_link_keys links[HM_MAX_REPLICAS];
+	double tokens[HM_MAX_REPLICAS];
+	uint64_t tokens_at[HM_MAX_REPLICAS];
+	struct hm_client_link *clients; /* sorted by id */
+	uint32_t n_clients;
+	uint16_t blocked;               /* replicas whose messages are dropped */
+
+	/* the window the core last published */
+	uint64_t view, low, high;
+	uint64_t now;
+
+	struct hm_peer_stats replica_stats[HM_MAX_REPLICAS];
+	struct hm_peer_stats client_stats;  /* all clients together */
+	struct hm_peer_stats unknown_stats; /* senders we could not identify */
+	uint64_t replies_unroutable;
+
+	/* Called for every executed batch (tests, logs). */
+	void (*on_executed)(void *ctx, const struct pbft_executed *e);
+	void *on_executed_ctx;
+};
+
+int hm_node_init(struct hm_node *nd, const struct hm_config *cfg, uint32_t id,
+		 const struct hm_keypair *keys, struct hm_service *service,
+		 const struct hm_transport *transport);
+void hm_node_free(struct hm_node *nd);
+
+/* A datagram from the network (socket mode: nothing filtered it yet). */
+void hm_node_receive(struct hm_node *nd, const uint8_t *buf, size_t len,
+		     const struct sockaddr *from, socklen_t fromlen);
+
+/* Advance the clock; call when the deadline passes (and any time). */
+void hm_node_tick(struct hm_node *nd, uint64_t now_us);
+uint64_t hm_node_next_deadline(const struct hm_node *nd);
+
+/* Sum of a drop reason over every sender. */
+uint64_t hm_node_drops(const struct hm_node *nd, enum hm_drop_reason reason);
+
+#endif /* HM_NODE_H */

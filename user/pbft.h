@@ -1,0 +1,133 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The PBFT replica core: a deterministic state machine with no sockets,
+ * clocks, threads or BPF inside (the shape of etcd's raft library).
+ *
+ * A driver feeds it authenticated messages (link MAC and framing already
+ * checked by the dataplane), quorum events from the vote counter (userspace
+ * or XDP) and the current time; after each call the driver takes the Ready
+ * and carries it out: send the messages, apply the vote policy to the vote
+ * counter, apply the window policy to the pre-filter, record what committed.
+ * The socket daemon, the XDP daemon and the in-process simulator all drive
+ * this one core.
+ */
+#ifndef HM_PBFT_H
+#define HM_PBFT_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "crypto.h"
+#include "hm_maps.h"
+#include "service.h"
+#include "wire.h"
+
+struct pbft_params {
+	uint32_t n, f, id;
+	uint32_t batch_size;          /* requests per PRE-PREPARE; 1 = no batching */
+	uint32_t batch_timeout_ms;    /* flush a partial batch after this long */
+	uint32_t pipeline_depth;      /* batches proposed but not yet executed */
+	uint32_t checkpoint_interval;
+	uint32_t window;              /* L: accept seq in (h, h + L] */
+	uint32_t max_message_size;
+	const struct hm_keypair *keys;
+	const uint8_t (*replica_keys)[HM_PUBKEY_LEN]; /* n public keys, by id */
+	/* The public key of a client, NULL if it is not one. */
+	const uint8_t *(*client_key)(void *ctx, uint32_t client);
+	void *client_key_ctx;
+	struct hm_service *service;
+};
+
+enum pbft_dest {
+	PBFT_TO_REPLICA,   /* one replica: to */
+	PBFT_TO_REPLICAS,  /* every other replica */
+	PBFT_TO_CLIENT,    /* the client with id to */
+};
+
+struct pbft_out {
+	enum pbft_dest dest;
+	uint32_t to;
+	uint8_t *buf;      /* a complete message, MAC field zero */
+	size_t len;
+};
+
+/* Vote-counter policy: set the digest a slot must match and, for our own
+ * vote, record it (its signature too) as the vote of this replica. */
+struct pbft_vote_policy {
+	enum hm_vote_phase phase;
+	uint64_t view, seq;
+	uint8_t digest[HM_DIGEST_LEN];
+	bool own_vote;
+	uint8_t sig[HM_SIG_LEN];
+};
+
+/* One executed batch: for the log, tests and (later) persistence. */
+struct pbft_executed {
+	uint64_t seq, view;
+	uint8_t digest[HM_DIGEST_LEN];
+	uint32_t requests;        /* operations executed (duplicates skipped) */
+};
+
+struct pbft_ready {
+	struct pbft_out *msgs;
+	size_t n_msgs;
+	struct pbft_vote_policy *votes;
+	size_t n_votes;
+	struct pbft_executed *executed;
+	size_t n_executed;
+	bool window_changed;      /* view or low watermark moved */
+	uint64_t view, low, high; /* accept normal-case seq in (low, high] */
+};
+
+/* Counters the core keeps; the driver exports them. */
+struct pbft_stats {
+	uint64_t requests_received;
+	uint64_t batches_proposed;
+	uint64_t batches_executed;
+	uint64_t ops_executed;
+	uint64_t replies_resent;
+	uint64_t stale_requests;
+	uint64_t bad_client_signatures;
+	uint64_t checkpoints_stable;
+	uint64_t checkpoint_mismatches;
+	uint64_t equivocations;
+};
+
+struct pbft;
+
+struct pbft *pbft_new(const struct pbft_params *p);
+void pbft_free(struct pbft *c);
+
+/* The primary of a view: the one place that chooses it. */
+uint32_t pbft_primary(const struct pbft *c, uint64_t view);
+
+/* Advance the core's clock (microseconds, monotonic). */
+void pbft_tick(struct pbft *c, uint64_t now_us);
+/* When the core next needs a tick, 0 if it has no timer pending. */
+uint64_t pbft_next_deadline(const struct pbft *c);
+
+/*
+ * A message for the core: REQUEST, PRE-PREPARE, CHECKPOINT (votes go through
+ * the vote counter).  Returns 0 if accepted, -1 with *why if refused.
+ */
+int pbft_receive(struct pbft *c, const struct hm_msg *m, enum hm_drop_reason *why);
+
+/* A vote-counter event (a quorum, or equivocation by a voter). */
+void pbft_on_vote_event(struct pbft *c, const struct hm_vote_event *ev);
+
+/* What to carry out now; valid until pbft_advance(). */
+bool pbft_has_ready(const struct pbft *c);
+void pbft_ready(struct pbft *c, struct pbft_ready *rd);
+void pbft_advance(struct pbft *c);
+
+/* Introspection for status, tests and the simulator. */
+uint64_t pbft_view(const struct pbft *c);
+uint64_t pbft_last_executed(const struct pbft *c);
+uint64_t pbft_low_watermark(const struct pbft *c);
+void pbft_state_digest(const struct pbft *c, uint8_t out[HM_DIGEST_LEN]);
+const struct pbft_stats *pbft_stats(const struct pbft *c);
+/* The digest committed at seq, false if not (or no longer) known. */
+bool pbft_committed_digest(const struct pbft *c, uint64_t seq, uint8_t out[HM_DIGEST_LEN]);
+
+#endif /* HM_PBFT_H */

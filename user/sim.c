@@ -1,0 +1,648 @@
+// SPDX-License-Identifier: MIT
+/* The in-process simulated network (see sim.h). */
+#include "sim.h"
+
+#include <arpa/inet.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "kv.h"
+#include "wire.h"
+
+#define SIM_CLIENT_PORT 40000
+
+struct sim_msg {
+	uint64_t at;
+	uint64_t order;          /* ties broken by send order: deterministic */
+	uint32_t to;             /* replica index, or n + client index */
+	uint32_t from;           /* likewise */
+	uint8_t *buf;
+	size_t len;
+};
+
+struct sim_endpoint {            /* what a transport callback knows */
+	struct hm_sim *sim;
+	uint32_t index;          /* replica index, or n + client index */
+};
+
+struct sim_exec_log {            /* digests executed by one replica, by seq */
+	uint8_t (*digests)[HM_DIGEST_LEN];
+	uint64_t len, cap;
+};
+
+struct sim_client {
+	struct hm_client core;
+	struct hm_keypair keys;
+	uint32_t done;
+	bool waiting;
+	struct hm_sim_op current;
+};
+
+struct hm_sim {
+	struct hm_sim_opts o;
+	struct hm_config cfg;
+	uint64_t now;
+	uint64_t rng;
+	uint64_t order;
+	struct sim_msg *heap;
+	size_t heap_len, heap_cap;
+
+	struct hm_keypair *replica_keys;
+	struct hm_service *services;
+	struct hm_node *nodes;
+	bool *crashed;
+	struct sim_exec_log *exec;
+	struct sim_endpoint *endpoints;
+
+	struct sim_client *clients;
+	struct hm_sim_op *history;
+	size_t n_history, cap_history;
+
+	uint32_t crash_replica;
+	uint64_t crash_after;    /* 0 = none scheduled */
+	char safety_error[256];
+};
+
+/* ---- randomness: xorshift64*, seeded, reproducible -------------------- */
+
+static uint64_t rnd(struct hm_sim *s)
+{
+	s->rng ^= s->rng >> 12;
+	s->rng ^= s->rng << 25;
+	s->rng ^= s->rng >> 27;
+	return s->rng * 2685821657736338717ull;
+}
+
+static uint32_t rnd_below(struct hm_sim *s, uint32_t bound)
+{
+	return bound ? (uint32_t)(rnd(s) % bound) : 0;
+}
+
+/* ---- the message heap ------------------------------------------------- */
+
+static bool msg_before(const struct sim_msg *a, const struct sim_msg *b)
+{
+	return a->at < b->at || (a->at == b->at && a->order < b->order);
+}
+
+static void heap_push(struct hm_sim *s, struct sim_msg m)
+{
+	size_t i;
+
+	if (s->heap_len == s->heap_cap) {
+		s->heap_cap = s->heap_cap ? 2 * s->heap_cap : 256;
+		s->heap = realloc(s->heap, s->heap_cap * sizeof(*s->heap));
+		if (!s->heap)
+			abort();
+	}
+	i = s->heap_len++;
+	s->heap[i] = m;
+	while (i > 0 && msg_before(&s->heap[i], &s->heap[(i - 1) / 2])) {
+		struct sim_msg t = s->heap[i];
+
+		s->heap[i] = s->heap[(i - 1) / 2];
+		s->heap[(i - 1) / 2] = t;
+		i = (i - 1) / 2;
+	}
+}
+
+static struct sim_msg heap_pop(struct hm_sim *s)
+{
+	struct sim_msg top = s->heap[0];
+	size_t i = 0;
+
+	s->heap[0] = s->heap[--s->heap_len];
+	for (;;) {
+		size_t l = 2 * i + 1, r = l + 1, m = i;
+
+		if (l < s->heap_len && msg_before(&s->heap[l], &s->heap[m]))
+			m = l;
+		if (r < s->heap_len && msg_before(&s->heap[r], &s->heap[m]))
+			m = r;
+		if (m == i)
+			break;
+		struct sim_msg t = s->heap[i];
+		s->heap[i] = s->heap[m];
+		s->heap[m] = t;
+		i = m;
+	}
+	return top;
+}
+
+/* Put a datagram on the wire: maybe lose it, maybe duplicate it. */
+static void net_send(struct hm_sim *s, uint32_t from, uint32_t to, const void *buf, size_t len)
+{
+	int copies = 1;
+
+	if (rnd_below(s, 100) < s->o.loss_pct)
+		return;
+	if (rnd_below(s, 100) < s->o.duplicate_pct)
+		copies = 2;
+	for (int i = 0; i < copies; i++) {
+		struct sim_msg m = {
+			.at = s->now + s->o.min_delay_us +
+			      rnd_below(s, s->o.max_delay_us - s->o.min_delay_us + 1),
+			.order = s->order++, .to = to, .from = from, .len = len,
+		};
+		m.buf = malloc(len);
+		if (!m.buf)
+			abort();
+		memcpy(m.buf, buf, len);
+		heap_push(s, m);
+	}
+}
+
+/* ---- addresses -------------------------------------------------------- */
+
+static void replica_addr(uint32_t i, struct sockaddr_in *a)
+{
+	memset(a, 0, sizeof(*a));
+	a->sin_family = AF_INET;
+	a->sin_port = htons(HM_DEFAULT_PORT);
+	a->sin_addr.s_addr = htonl(0xc6120001u + i); /* 198.18.0.(i+1) */
+}
+
+static void client_addr(uint32_t j, struct sockaddr_in *a)
+{
+	memset(a, 0, sizeof(*a));
+	a->sin_family = AF_INET;
+	a->sin_port = htons(SIM_CLIENT_PORT + j);
+	a->sin_addr.s_addr = htonl(0xc6120101u); /* 198.18.1.1 */
+}
+
+static uint32_t endpoint_of(const struct hm_sim *s, const struct sockaddr *to)
+{
+	const struct sockaddr_in *a = (const void *)to;
+	uint32_t host = ntohl(a->sin_addr.s_addr);
+
+	if (host == 0xc6120101u)
+		return s->o.n + (ntohs(a->sin_port) - SIM_CLIENT_PORT);
+	return host - 0xc6120001u;
+}
+
+/* ---- callbacks from nodes and clients --------------------------------- */
+
+static void node_sendto(void *ctx, const void *buf, size_t len, const struct sockaddr *to,
+			socklen_t tolen)
+{
+	struct sim_endpoint *ep = ctx;
+
+	(void)tolen;
+	net_send(ep->sim, ep->index, endpoint_of(ep->sim, to), buf, len);
+}
+
+static void client_send(void *ctx, uint32_t to, const void *buf, size_t len)
+{
+	struct sim_endpoint *ep = ctx;
+
+	net_send(ep->sim, ep->index, to, buf, len);
+}
+
+static void on_executed(void *ctx, const struct pbft_executed *e)
+{
+	struct sim_endpoint *ep = ctx;
+	struct hm_sim *s = ep->sim;
+	struct sim_exec_log *log = &s->exec[ep->index];
+
+	if (e->seq != log->len + 1) {
+		snprintf(s->safety_error, sizeof(s->safety_error),
+			 "replica %u executed seq %llu after %llu", ep->index,
+			 (unsigned long long)e->seq, (unsigned long long)log->len);
+		return;
+	}
+	if (log->len == log->cap) {
+		log->cap = log->cap ? 2 * log->cap : 64;
+		log->digests = realloc(log->digests, log->cap * HM_DIGEST_LEN);
+		if (!log->digests)
+			abort();
+	}
+	memcpy(log->digests[log->len++], e->digest, HM_DIGEST_LEN);
+	/* Safety: compare with every replica that executed this seq too. */
+	for (uint32_t i = 0; i < s->o.n; i++)
+		if (s->exec[i].len >= e->seq &&
+		    memcmp(s->exec[i].digests[e->seq - 1], e->digest, HM_DIGEST_LEN) != 0)
+			snprintf(s->safety_error, sizeof(s->safety_error),
+				 "replicas %u and %u executed different batches at seq %llu", i,
+				 ep->index, (unsigned long long)e->seq);
+}
+
+/* ---- setup ------------------------------------------------------------ */
+
+void hm_sim_default_opts(struct hm_sim_opts *o)
+{
+	*o = (struct hm_sim_opts){
+		.n = 4, .f = 1, .clients = 4, .ops_per_client = 50, .seed = 1,
+		.batch_size = 8, .batch_timeout_ms = 1, .pipeline_depth = 4,
+		.checkpoint_interval = 10, .window = 20,
+		.min_delay_us = 50, .max_delay_us = 500,
+		.client_timeout_ms = 200,
+	};
+}
+
+static void build_config(struct hm_sim *s)
+{
+	struct hm_config *c = &s->cfg;
+
+	hm_config_defaults(c);
+	c->max_faulty_nodes = s->o.f;
+	c->checkpoint_interval = s->o.checkpoint_interval;
+	c->watermark_window = s->o.window;
+	c->batching_enabled = s->o.batch_size > 1;
+	c->batch_size = s->o.batch_size;
+	c->batch_timeout_ms = s->o.batch_timeout_ms;
+	c->pipeline_depth = s->o.pipeline_depth;
+	c->timeout_ms = s->o.client_timeout_ms;
+	c->n_members = s->o.n;
+	for (uint32_t i = 0; i < s->o.n; i++) {
+		struct hm_member *m = &c->members[i];
+		struct sockaddr_in a;
+
+		m->id = i;
+		replica_addr(i, &a);
+		memcpy(&m->addr, &a, sizeof(a));
+		m->addr_len = sizeof(a);
+		m->port = HM_DEFAULT_PORT;
+		inet_ntop(AF_INET, &a.sin_addr, m->address, sizeof(m->address));
+		memcpy(m->public_key, s->replica_keys[i].pk, HM_PUBKEY_LEN);
+	}
+	c->n_clients = s->o.clients;
+	c->clients = calloc(s->o.clients, sizeof(*c->clients));
+	if (!c->clients)
+		abort();
+	for (uint32_t j = 0; j < s->o.clients; j++) {
+		c->clients[j].id = 100 + j;
+		memcpy(c->clients[j].public_key, s->clients[j].keys.pk, HM_PUBKEY_LEN);
+	}
+}
+
+/* Keys from the seed, so a run is reproducible to the byte. */
+static void seeded_keypair(struct hm_sim *s, struct hm_keypair *kp)
+{
+	uint8_t seed[32];
+
+	for (int i = 0; i < 4; i++) {
+		uint64_t r = rnd(s);
+		memcpy(seed + 8 * i, &r, 8);
+	}
+	if (hm_keypair_from_seed(kp, seed) < 0)
+		abort();
+}
+
+struct hm_sim *hm_sim_new(const struct hm_sim_opts *o)
+{
+	struct hm_sim *s = calloc(1, sizeof(*s));
+	uint32_t total = o->n + o->clients;
+
+	if (!s || hm_crypto_init() < 0)
+		abort();
+	s->o = *o;
+	s->rng = o->seed * 0x9e3779b97f4a7c15ull + 1;
+	s->replica_keys = calloc(o->n, sizeof(*s->replica_keys));
+	s->services = calloc(o->n, sizeof(*s->services));
+	s->nodes = calloc(o->n, sizeof(*s->nodes));
+	s->crashed = calloc(o->n, sizeof(*s->crashed));
+	s->exec = calloc(o->n, sizeof(*s->exec));
+	s->endpoints = calloc(total, sizeof(*s->endpoints));
+	s->clients = calloc(o->clients ? o->clients : 1, sizeof(*s->clients));
+	if (!s->replica_keys || !s->services || !s->nodes || !s->crashed || !s->exec ||
+	    !s->endpoints || !s->clients)
+		abort();
+	for (uint32_t i = 0; i < o->n; i++)
+		seeded_keypair(s, &s->replica_keys[i]);
+	for (uint32_t j = 0; j < o->clients; j++)
+		seeded_keypair(s, &s->clients[j].keys);
+	build_config(s);
+	for (uint32_t i = 0; i < total; i++)
+		s->endpoints[i] = (struct sim_endpoint){ .sim = s, .index = i };
+	for (uint32_t i = 0; i < o->n; i++) {
+		struct hm_transport t = { .sendto = node_sendto, .ctx = &s->endpoints[i] };
+
+		if (hm_kv_service_new(&s->services[i]) < 0 ||
+		    hm_node_init(&s->nodes[i], &s->cfg, i, &s->replica_keys[i], &s->services[i],
+				 &t) < 0)
+			abort();
+		s->nodes[i].on_executed = on_executed;
+		s->nodes[i].on_executed_ctx = &s->endpoints[i];
+	}
+	for (uint32_t j = 0; j < o->clients; j++)
+		if (hm_client_init(&s->clients[j].core, &s->cfg, 100 + j, &s->clients[j].keys, 0,
+				   client_send, &s->endpoints[o->n + j]) < 0)
+			abort();
+	return s;
+}
+
+void hm_sim_free(struct hm_sim *s)
+{
+	if (!s)
+		return;
+	for (uint32_t i = 0; i < s->o.n; i++) {
+		hm_node_free(&s->nodes[i]);
+		s->services[i].ops->destroy(s->services[i].state);
+		free(s->exec[i].digests);
+	}
+	for (uint32_t j = 0; j < s->o.clients; j++)
+		hm_client_free(&s->clients[j].core);
+	while (s->heap_len)
+		free(heap_pop(s).buf);
+	free(s->heap);
+	hm_config_free(&s->cfg);
+	free(s->replica_keys);
+	free(s->services);
+	free(s->nodes);
+	free(s->crashed);
+	free(s->exec);
+	free(s->endpoints);
+	free(s->clients);
+	free(s->history);
+	free(s);
+}
+
+/* ---- the workload: closed-loop clients on a few shared keys ----------- */
+
+static void client_next_op(struct hm_sim *s, uint32_t j)
+{
+	struct sim_client *c = &s->clients[j];
+	struct hm_sim_op *op = &c->current;
+	char key[16], value[32];
+
+	memset(op, 0, sizeof(*op));
+	op->client = j;
+	op->invoked_us = s->now;
+	snprintf(key, sizeof(key), "k%u", rnd_below(s, 4));
+	if (rnd_below(s, 2)) {
+		int vlen = snprintf(value, sizeof(value), "c%u-%u", j, c->done);
+		op->op_len = hm_kv_encode_put(op->op, sizeof(op->op), key, value, (size_t)vlen);
+	} else {
+		op->op_len = hm_kv_encode_get(op->op, sizeof(op->op), key);
+	}
+	c->waiting = true;
+	hm_client_submit(&c->core, op->op, op->op_len, s->now);
+}
+
+static void client_completed(struct hm_sim *s, uint32_t j)
+{
+	struct sim_client *c = &s->clients[j];
+	struct hm_sim_op *op = &c->current;
+
+	op->completed_us = s->now;
+	op->result_len = c->core.result_len < sizeof(op->result) ? c->core.result_len
+								 : sizeof(op->result);
+	memcpy(op->result, c->core.result, op->result_len);
+	if (s->n_history == s->cap_history) {
+		s->cap_history = s->cap_history ? 2 * s->cap_history : 256;
+		s->history = realloc(s->history, s->cap_history * sizeof(*s->history));
+		if (!s->history)
+			abort();
+	}
+	s->history[s->n_history++] = *op;
+	c->waiting = false;
+	c->done++;
+	if (s->crash_after && s->n_history >= s->crash_after) {
+		hm_sim_crash(s, s->crash_replica);
+		s->crash_after = 0;
+	}
+}
+
+/* ---- running ---------------------------------------------------------- */
+
+static void deliver(struct hm_sim *s, struct sim_msg *m)
+{
+	struct sockaddr_in from;
+
+	if (m->to < s->o.n) {
+		if (s->crashed[m->to] || (m->from < s->o.n && s->crashed[m->from]))
+			return;
+		if (m->from < s->o.n)
+			replica_addr(m->from, &from);
+		else
+			client_addr(m->from - s->o.n, &from);
+		hm_node_tick(&s->nodes[m->to], s->now);
+		hm_node_receive(&s->nodes[m->to], m->buf, m->len, (struct sockaddr *)&from,
+				sizeof(from));
+		return;
+	}
+	uint32_t j = m->to - s->o.n;
+	if (s->clients[j].waiting && hm_client_receive(&s->clients[j].core, m->buf, m->len))
+		client_completed(s, j);
+}
+
+/* The earliest timer of any live replica or waiting client. */
+static uint64_t next_timer(const struct hm_sim *s)
+{
+	uint64_t t = UINT64_MAX;
+
+	for (uint32_t i = 0; i < s->o.n; i++) {
+		uint64_t d = s->crashed[i] ? 0 : hm_node_next_deadline(&s->nodes[i]);
+
+		if (d && d < t)
+			t = d;
+	}
+	for (uint32_t j = 0; j < s->o.clients; j++)
+		if (s->clients[j].waiting && s->clients[j].core.deadline < t)
+			t = s->clients[j].core.deadline;
+	return t;
+}
+
+static void fire_timers(struct hm_sim *s)
+{
+	for (uint32_t i = 0; i < s->o.n; i++)
+		if (!s->crashed[i])
+			hm_node_tick(&s->nodes[i], s->now);
+	for (uint32_t j = 0; j < s->o.clients; j++)
+		if (s->clients[j].waiting)
+			hm_client_tick(&s->clients[j].core, s->now);
+}
+
+/* One step of the simulation; false when nothing is left to happen. */
+static bool step(struct hm_sim *s, uint64_t limit_us)
+{
+	uint64_t timer = next_timer(s);
+	uint64_t msg_at = s->heap_len ? s->heap[0].at : UINT64_MAX;
+
+	if (timer == UINT64_MAX && msg_at == UINT64_MAX)
+		return false;
+	if ((msg_at <= timer ? msg_at : timer) > limit_us)
+		return false;
+	if (msg_at <= timer) {
+		struct sim_msg m = heap_pop(s);
+
+		s->now = m.at > s->now ? m.at : s->now;
+		deliver(s, &m);
+		free(m.buf);
+	} else {
+		s->now = timer > s->now ? timer : s->now;
+		fire_timers(s);
+	}
+	return true;
+}
+
+static bool clients_start(struct hm_sim *s)
+{
+	bool all_done = true;
+
+	for (uint32_t j = 0; j < s->o.clients; j++) {
+		struct sim_client *c = &s->clients[j];
+
+		if (c->done < s->o.ops_per_client) {
+			all_done = false;
+			if (!c->waiting)
+				client_next_op(s, j);
+		}
+	}
+	return all_done;
+}
+
+bool hm_sim_run(struct hm_sim *s, uint64_t limit_us)
+{
+	while (!s->safety_error[0]) {
+		if (clients_start(s))
+			return true;
+		if (!step(s, limit_us))
+			return clients_start(s);
+	}
+	return false;
+}
+
+void hm_sim_settle(struct hm_sim *s, uint64_t limit_us)
+{
+	while (!s->safety_error[0] && step(s, limit_us))
+		;
+}
+
+void hm_sim_crash(struct hm_sim *s, uint32_t replica)
+{
+	s->crashed[replica] = true;
+}
+
+void hm_sim_crash_after(struct hm_sim *s, uint32_t replica, uint64_t after_ops)
+{
+	s->crash_replica = replica;
+	s->crash_after = after_ops;
+}
+
+void hm_sim_inject(struct hm_sim *s, uint32_t to, uint32_t from, const void *buf, size_t len)
+{
+	struct sim_msg m = { .at = s->now, .order = s->order++, .to = to, .from = from,
+			     .len = len };
+
+	m.buf = malloc(len ? len : 1);
+	if (!m.buf)
+		abort();
+	memcpy(m.buf, buf, len);
+	deliver(s, &m);
+	free(m.buf);
+}
+
+/* ---- checks ----------------------------------------------------------- */
+
+bool hm_sim_safety_ok(const struct hm_sim *s, char *why, size_t len)
+{
+	snprintf(why, len, "%s", s->safety_error);
+	return s->safety_error[0] == 0;
+}
+
+bool hm_sim_states_agree(const struct hm_sim *s, char *why, size_t len)
+{
+	uint8_t ref[HM_DIGEST_LEN], d[HM_DIGEST_LEN];
+	int first = -1;
+
+	for (uint32_t i = 0; i < s->o.n; i++) {
+		if (s->crashed[i])
+			continue;
+		if (first < 0) {
+			first = (int)i;
+			pbft_state_digest(s->nodes[i].core, ref);
+			continue;
+		}
+		pbft_state_digest(s->nodes[i].core, d);
+		if (s->exec[i].len != s->exec[first].len || memcmp(d, ref, HM_DIGEST_LEN) != 0) {
+			snprintf(why, len, "replica %u executed %llu batches, replica %d %llu; "
+				 "digests %s", i, (unsigned long long)s->exec[i].len, first,
+				 (unsigned long long)s->exec[first].len,
+				 memcmp(d, ref, HM_DIGEST_LEN) ? "differ" : "agree");
+			return false;
+		}
+	}
+	return true;
+}
+
+/* Parse a KV op of the workload: returns the opcode, fills key. */
+static int op_key(const struct hm_sim_op *op, char *key, size_t cap)
+{
+	size_t klen = (size_t)op->op[1] << 8 | op->op[2];
+
+	if (klen >= cap)
+		klen = cap - 1;
+	memcpy(key, op->op + 3, klen);
+	key[klen] = 0;
+	return op->op[0];
+}
+
+static bool put_wrote(const struct hm_sim_op *put, const uint8_t *v, size_t vlen)
+{
+	size_t klen = (size_t)put->op[1] << 8 | put->op[2];
+
+	return put->op_len - 3 - klen == vlen && memcmp(put->op + 3 + klen, v, vlen) == 0;
+}
+
+/* A real-time check of reads (values are unique per PUT): a GET must return
+ * a value whose PUT began before the GET ended and was not certainly
+ * overwritten (by a PUT that began after it ended and ended before the GET
+ * began); NOT_FOUND only if no PUT to the key ended before the GET began. */
+static bool read_ok(const struct hm_sim *s, const struct hm_sim_op *get)
+{
+	char key[64], k2[64];
+	const struct hm_sim_op *w = NULL;
+
+	op_key(get, key, sizeof(key));
+	for (size_t i = 0; i < s->n_history; i++) {
+		const struct hm_sim_op *p = &s->history[i];
+
+		if (op_key(p, k2, sizeof(k2)) != HM_KV_PUT || strcmp(k2, key) != 0)
+			continue;
+		if (get->result[0] == HM_KV_OK && put_wrote(p, get->result + 1, get->result_len - 1))
+			w = p;
+		else if (get->result[0] == HM_KV_NOT_FOUND && p->completed_us < get->invoked_us)
+			return false;
+	}
+	if (get->result[0] == HM_KV_NOT_FOUND)
+		return true;
+	if (!w || w->invoked_us > get->completed_us)
+		return false;
+	for (size_t i = 0; i < s->n_history; i++) {
+		const struct hm_sim_op *p = &s->history[i];
+
+		if (op_key(p, k2, sizeof(k2)) == HM_KV_PUT && strcmp(k2, key) == 0 &&
+		    p->invoked_us > w->completed_us && p->completed_us < get->invoked_us)
+			return false;
+	}
+	return true;
+}
+
+bool hm_sim_reads_ok(const struct hm_sim *s, char *why, size_t len)
+{
+	for (size_t i = 0; i < s->n_history; i++) {
+		const struct hm_sim_op *op = &s->history[i];
+		char key[64];
+
+		if (op_key(op, key, sizeof(key)) == HM_KV_GET && !read_ok(s, op)) {
+			snprintf(why, len, "client %u's GET %s at %llu..%llu returned a stale value",
+				 op->client, key, (unsigned long long)op->invoked_us,
+				 (unsigned long long)op->completed_us);
+			return false;
+		}
+	}
+	return true;
+}
+
+uint64_t hm_sim_now(const struct hm_sim *s) { return s->now; }
+uint64_t hm_sim_completed(const struct hm_sim *s) { return s->n_history; }
+struct hm_node *hm_sim_node(struct hm_sim *s, uint32_t replica) { return &s->nodes[replica]; }
+struct hm_client *hm_sim_client(struct hm_sim *s, uint32_t c) { return &s->clients[c].core; }
+const struct hm_config *hm_sim_config(const struct hm_sim *s) { return &s->cfg; }
+
+const struct hm_keypair *hm_sim_client_keys(const struct hm_sim *s, uint32_t client)
+{
+	return &s->clients[client].keys;
+}

@@ -1,0 +1,85 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * An in-process simulated network: n replicas (struct hm_node, the same code
+ * the daemon runs) and closed-loop clients (struct hm_client), real keys,
+ * signatures and MACs, a virtual clock, and a seeded schedule of delays,
+ * reordering, duplication, loss and crashes.  Runs are deterministic for a
+ * seed, so a failing seed replays exactly.
+ *
+ * The simulator checks safety as it goes: no two replicas ever execute
+ * different batches at one sequence number.
+ */
+#ifndef HM_SIM_H
+#define HM_SIM_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "client.h"
+#include "config.h"
+#include "node.h"
+
+struct hm_sim_opts {
+	uint32_t n;                 /* replicas, n >= 3f + 1 */
+	uint32_t f;
+	uint32_t clients;
+	uint32_t ops_per_client;
+	uint64_t seed;
+	uint32_t batch_size;        /* 1 turns batching off */
+	uint32_t batch_timeout_ms;
+	uint32_t pipeline_depth;
+	uint32_t checkpoint_interval;
+	uint32_t window;
+	uint32_t min_delay_us, max_delay_us; /* per message, uniform */
+	uint32_t duplicate_pct;     /* chance a message is delivered twice */
+	uint32_t loss_pct;          /* chance a message is lost */
+	uint32_t client_timeout_ms;
+};
+
+struct hm_sim_op {              /* one completed client operation */
+	uint32_t client;
+	uint64_t invoked_us, completed_us;
+	uint8_t op[64];
+	size_t op_len;
+	uint8_t result[64];
+	size_t result_len;
+};
+
+struct hm_sim;
+
+/* Fill opts with a small, fast default cluster (n = 4). */
+void hm_sim_default_opts(struct hm_sim_opts *o);
+struct hm_sim *hm_sim_new(const struct hm_sim_opts *o);
+void hm_sim_free(struct hm_sim *s);
+
+/* Crash (stop delivering to and from) or revive a replica now. */
+void hm_sim_crash(struct hm_sim *s, uint32_t replica);
+/* Run until every client finished its ops or the virtual clock passes
+ * limit_us; true when every client finished. */
+bool hm_sim_run(struct hm_sim *s, uint64_t limit_us);
+/* Deliver what is still in flight (no new client ops). */
+void hm_sim_settle(struct hm_sim *s, uint64_t limit_us);
+/* Schedule a crash of a replica once `after_ops` operations completed. */
+void hm_sim_crash_after(struct hm_sim *s, uint32_t replica, uint64_t after_ops);
+
+/* Inject a raw datagram at a replica as if from replica `from` (or from
+ * client index `from - n` when from >= n). */
+void hm_sim_inject(struct hm_sim *s, uint32_t to, uint32_t from, const void *buf, size_t len);
+
+/* Results and checks. */
+uint64_t hm_sim_now(const struct hm_sim *s);
+uint64_t hm_sim_completed(const struct hm_sim *s);
+bool hm_sim_safety_ok(const struct hm_sim *s, char *why, size_t len);
+/* True when every live replica executed the same sequence and has the same
+ * state digest. */
+bool hm_sim_states_agree(const struct hm_sim *s, char *why, size_t len);
+/* Every GET returned the value of the latest PUT to its key that completed
+ * before the GET was invoked, or of a PUT concurrent with it. */
+bool hm_sim_reads_ok(const struct hm_sim *s, char *why, size_t len);
+
+struct hm_node *hm_sim_node(struct hm_sim *s, uint32_t replica);
+struct hm_client *hm_sim_client(struct hm_sim *s, uint32_t client);
+const struct hm_keypair *hm_sim_client_keys(const struct hm_sim *s, uint32_t client);
+const struct hm_config *hm_sim_config(const struct hm_sim *s);
+
+#endif /* HM_SIM_H */

@@ -1,0 +1,220 @@
+// SPDX-License-Identifier: MIT
+/* Encode and decode HyperMesh messages. */
+#include "wire.h"
+
+#include <string.h>
+
+#include "crypto.h"
+
+static const char *const type_names[] = {
+	[0] = "invalid",
+	[HM_MSG_REQUEST] = "request",
+	[HM_MSG_PRE_PREPARE] = "pre-prepare",
+	[HM_MSG_PREPARE] = "prepare",
+	[HM_MSG_COMMIT] = "commit",
+	[HM_MSG_REPLY] = "reply",
+	[HM_MSG_CHECKPOINT] = "checkpoint",
+	[HM_MSG_VIEW_CHANGE] = "view-change",
+	[HM_MSG_NEW_VIEW] = "new-view",
+	[HM_MSG_STATE_REQUEST] = "state-request",
+	[HM_MSG_STATE_CHUNK] = "state-chunk",
+};
+
+static const char *const drop_names[HM_DROP_REASON_MAX] = {
+	[HM_DROP_BLOCKED] = "blocked",
+	[HM_DROP_TRUNCATED] = "truncated",
+	[HM_DROP_BAD_MAGIC] = "bad_magic",
+	[HM_DROP_BAD_TYPE] = "bad_type",
+	[HM_DROP_BAD_LENGTH] = "bad_length",
+	[HM_DROP_OVERSIZE] = "oversize",
+	[HM_DROP_UNKNOWN_SENDER] = "unknown_sender",
+	[HM_DROP_BAD_ADDRESS] = "bad_address",
+	[HM_DROP_BAD_MAC] = "bad_mac",
+	[HM_DROP_BAD_VIEW] = "bad_view",
+	[HM_DROP_OUT_OF_WINDOW] = "out_of_window",
+	[HM_DROP_NONCANONICAL_SIG] = "noncanonical_sig",
+	[HM_DROP_RATE_LIMITED] = "rate_limited",
+	[HM_DROP_BAD_DIGEST] = "bad_digest",
+	[HM_DROP_BAD_SIGNATURE] = "bad_signature",
+	[HM_DROP_MALFORMED] = "malformed",
+	[HM_DROP_STALE] = "stale",
+	[HM_DROP_DUPLICATE] = "duplicate",
+	[HM_DROP_EQUIVOCATION] = "equivocation",
+};
+
+const char *hm_msg_type_name(unsigned type)
+{
+	return type <= HM_MSG_TYPE_MAX ? type_names[type] : "invalid";
+}
+
+const char *hm_drop_reason_name(unsigned reason)
+{
+	return reason < HM_DROP_REASON_MAX ? drop_names[reason] : "unknown";
+}
+
+static int refuse(enum hm_drop_reason *why, enum hm_drop_reason reason)
+{
+	*why = reason;
+	return -1;
+}
+
+int hm_msg_decode(const void *buf, size_t len, size_t max_len, struct hm_msg *m,
+		  enum hm_drop_reason *why)
+{
+	const struct hm_hdr *h = buf;
+
+	if (len < HM_HDR_LEN)
+		return refuse(why, HM_DROP_TRUNCATED);
+	if (hm_get_be32((const uint8_t *)&h->magic) != HM_MAGIC || h->version != HM_VERSION)
+		return refuse(why, HM_DROP_BAD_MAGIC);
+	if (h->type < HM_MSG_REQUEST || h->type > HM_MSG_TYPE_MAX || h->flags != 0)
+		return refuse(why, HM_DROP_BAD_TYPE);
+	if (len > max_len)
+		return refuse(why, HM_DROP_OVERSIZE);
+	/* payload_len must account for exactly the bytes after the header: a
+	 * length field that lies in either direction is refused. */
+	if (hm_get_be32((const uint8_t *)&h->payload_len) != len - HM_HDR_LEN)
+		return refuse(why, HM_DROP_BAD_LENGTH);
+
+	m->hdr = h;
+	m->len = len;
+	m->type = h->type;
+	m->sender = hm_get_be32((const uint8_t *)&h->sender);
+	m->view = hm_get_be64((const uint8_t *)&h->view);
+	m->seq = hm_get_be64((const uint8_t *)&h->seq);
+	m->digest = h->digest;
+	m->payload = (const uint8_t *)buf + HM_HDR_LEN;
+	m->payload_len = (uint32_t)(len - HM_HDR_LEN);
+	return 0;
+}
+
+/* Types whose header digest is the subject itself, with no payload. */
+static bool digest_only(uint8_t type)
+{
+	return type == HM_MSG_PREPARE || type == HM_MSG_COMMIT || type == HM_MSG_CHECKPOINT;
+}
+
+bool hm_msg_payload_ok(const struct hm_msg *m, enum hm_drop_reason *why)
+{
+	uint8_t d[HM_DIGEST_LEN];
+
+	if (digest_only(m->type)) {
+		if (m->payload_len == 0)
+			return true;
+		*why = HM_DROP_MALFORMED;
+		return false;
+	}
+	hm_digest(m->payload, m->payload_len, d);
+	if (memcmp(d, m->digest, HM_DIGEST_LEN) == 0)
+		return true;
+	*why = HM_DROP_BAD_DIGEST;
+	return false;
+}
+
+size_t hm_msg_build(uint8_t *buf, size_t cap, uint8_t type, uint32_t sender, uint64_t view,
+		    uint64_t seq, const uint8_t *digest, const void *payload, uint32_t payload_len,
+		    const struct hm_keypair *kp)
+{
+	struct hm_hdr *h = (struct hm_hdr *)buf;
+	size_t len = (size_t)HM_HDR_LEN + payload_len;
+
+	if (cap < len)
+		return 0;
+	memset(h, 0, HM_HDR_LEN);
+	hm_put_be32((uint8_t *)&h->magic, HM_MAGIC);
+	h->version = HM_VERSION;
+	h->type = type;
+	hm_put_be32((uint8_t *)&h->sender, sender);
+	hm_put_be32((uint8_t *)&h->payload_len, payload_len);
+	hm_put_be64((uint8_t *)&h->view, view);
+	hm_put_be64((uint8_t *)&h->seq, seq);
+	if (payload_len)
+		memmove(buf + HM_HDR_LEN, payload, payload_len);
+	if (digest)
+		memcpy(h->digest, digest, HM_DIGEST_LEN);
+	else
+		hm_digest(buf + HM_HDR_LEN, payload_len, h->digest);
+	hm_sign_header(h, kp);
+	return len;
+}
+
+int hm_batch_validate(const uint8_t *payload, size_t len, size_t max_request)
+{
+	struct hm_batch_iter it;
+	struct hm_msg req;
+	enum hm_drop_reason why;
+	uint32_t count;
+
+	if (len < 4)
+		return -1;
+	count = hm_get_be32(payload);
+	it.p = payload + 4;
+	it.left = len - 4;
+	/* Each entry takes at least 4 + HM_HDR_LEN bytes: a count that cannot
+	 * fit is a lie, refused before any loop runs on it. */
+	if (count > it.left / (4 + HM_HDR_LEN))
+		return -1;
+	for (uint32_t i = 0; i < count; i++) {
+		uint32_t rlen;
+
+		if (it.left < 4)
+			return -1;
+		rlen = hm_get_be32(it.p);
+		if (rlen > it.left - 4)
+			return -1;
+		if (hm_msg_decode(it.p + 4, rlen, max_request, &req, &why) < 0 ||
+		    req.type != HM_MSG_REQUEST)
+			return -1;
+		it.p += 4 + rlen;
+		it.left -= 4 + rlen;
+	}
+	return it.left == 0 ? (int)count : -1;
+}
+
+void hm_batch_iter_init(struct hm_batch_iter *it, const uint8_t *payload, size_t len)
+{
+	it->remaining = len >= 4 ? hm_get_be32(payload) : 0;
+	it->p = payload + 4;
+	it->left = len >= 4 ? len - 4 : 0;
+}
+
+bool hm_batch_next(struct hm_batch_iter *it, struct hm_msg *req)
+{
+	enum hm_drop_reason why;
+	uint32_t rlen;
+
+	if (it->remaining == 0 || it->left < 4)
+		return false;
+	rlen = hm_get_be32(it->p);
+	if (rlen > it->left - 4 ||
+	    hm_msg_decode(it->p + 4, rlen, HM_MAX_DATAGRAM, req, &why) < 0)
+		return false;
+	it->p += 4 + rlen;
+	it->left -= 4 + rlen;
+	it->remaining--;
+	return true;
+}
+
+size_t hm_reply_payload(uint8_t *buf, size_t cap, uint32_t client, uint64_t exec_seq,
+			const void *result, size_t result_len)
+{
+	if (cap < HM_REPLY_PREFIX_LEN + result_len)
+		return 0;
+	hm_put_be32(buf, client);
+	hm_put_be64(buf + 4, exec_seq);
+	if (result_len)
+		memcpy(buf + HM_REPLY_PREFIX_LEN, result, result_len);
+	return HM_REPLY_PREFIX_LEN + result_len;
+}
+
+int hm_reply_parse(const struct hm_msg *m, uint32_t *client, uint64_t *exec_seq,
+		   const uint8_t **result, size_t *result_len)
+{
+	if (m->type != HM_MSG_REPLY || m->payload_len < HM_REPLY_PREFIX_LEN)
+		return -1;
+	*client = hm_get_be32(m->payload);
+	*exec_seq = hm_get_be64(m->payload + 4);
+	*result = m->payload + HM_REPLY_PREFIX_LEN;
+	*result_len = m->payload_len - HM_REPLY_PREFIX_LEN;
+	return 0;
+}
