@@ -10,7 +10,7 @@
  *        0     4  magic        "HMSH" (0x484d5348), big-endian
  *        4     1  version      HM_VERSION
  *        5     1  type         enum hm_msg_type
- *        6     2  flags        reserved, must be 0
+ *        6     2  flags        HM_FLAG_*; other bits must be 0
  *        8     4  sender       replica id (0..n-1) or client id
  *       12     4  payload_len  bytes of payload after the fixed header
  *       16     8  view         PBFT view (0 where a type has none)
@@ -77,8 +77,14 @@ enum hm_msg_type {
 	HM_MSG_NEW_VIEW = 8,     /* reserved for view changes */
 	HM_MSG_STATE_REQUEST = 9,/* reserved for state transfer */
 	HM_MSG_STATE_CHUNK = 10, /* reserved for state transfer */
-	HM_MSG_TYPE_MAX = 10,
+	HM_MSG_STATUS = 11,      /* replica -> replicas: seq = last executed */
+	HM_MSG_TYPE_MAX = 11,
 };
+
+/* The sender sends this message again because it has not yet seen the slot
+ * complete; a peer that has may answer with its own messages for the slot. */
+#define HM_FLAG_RETRANSMIT 0x0001
+#define HM_FLAGS_KNOWN HM_FLAG_RETRANSMIT
 
 struct hm_hdr {
 	__be32 magic;
@@ -105,6 +111,9 @@ struct hm_hdr {
  * COMMIT        empty; digest = the batch digest voted for.
  * CHECKPOINT    empty; seq = the checkpoint's sequence number, digest = the
  *               service's state digest after executing it.
+ * STATUS        empty; seq = the sender's last executed sequence number,
+ *               digest zero.  Peers that are further answer with their
+ *               messages for the slots the sender is missing.
  * REPLY         u32 client id, u64 sequence number the request executed at,
  *               then the service's result bytes.
  */
@@ -116,7 +125,7 @@ enum hm_drop_reason {
 	HM_DROP_BLOCKED = 0,      /* sender is in the blocklist */
 	HM_DROP_TRUNCATED,        /* shorter than the fixed header */
 	HM_DROP_BAD_MAGIC,        /* wrong magic or version */
-	HM_DROP_BAD_TYPE,         /* unknown message type, or flags set */
+	HM_DROP_BAD_TYPE,         /* unknown message type, or unknown flags */
 	HM_DROP_BAD_LENGTH,       /* payload_len disagrees with the datagram */
 	HM_DROP_OVERSIZE,         /* larger than max_message_size */
 	HM_DROP_UNKNOWN_SENDER,   /* sender id not a member or client */

@@ -80,6 +80,7 @@ int hm_node_init(struct hm_node *nd, const struct hm_config *cfg, uint32_t id,
 		.checkpoint_interval = cfg->checkpoint_interval,
 		.window = cfg->watermark_window,
 		.max_message_size = cfg->max_message_size,
+		.retransmit_ms = cfg->timeout_ms / 2 ? cfg->timeout_ms / 2 : 1,
 		.keys = keys,
 		.replica_keys = (const uint8_t(*)[HM_PUBKEY_LEN])nd->replica_keys,
 		.client_key = client_key,
@@ -237,7 +238,7 @@ static bool take_token(const struct hm_node *nd, double *tokens, uint64_t *at)
 static bool from_replica_only(uint8_t type)
 {
 	return type == HM_MSG_PRE_PREPARE || type == HM_MSG_PREPARE || type == HM_MSG_COMMIT ||
-	       type == HM_MSG_CHECKPOINT;
+	       type == HM_MSG_CHECKPOINT || type == HM_MSG_STATUS;
 }
 
 static bool normal_case(uint8_t type)
@@ -349,6 +350,10 @@ void hm_node_receive(struct hm_node *nd, const uint8_t *buf, size_t len,
 		return;
 	}
 	st = authenticate(nd, &m, from, fromlen, &why);
+	/* Even a message dropped below (out of our window) tells us how far
+	 * the group got, once we know it comes from a peer. */
+	if (why == HM_DROP_REASON_MAX && m.sender < nd->n && m.type != HM_MSG_STATUS)
+		pbft_observe_seq(nd->core, m.seq);
 	/* Cheapest checks first; an Ed25519 verification (in the core) is
 	 * only ever spent on a message whose MAC verified. */
 	if (why == HM_DROP_REASON_MAX && window_ok(nd, &m, &why) &&
@@ -369,6 +374,9 @@ void hm_node_receive(struct hm_node *nd, const uint8_t *buf, size_t len,
 		st->drops[why]++;
 	else
 		st->accepted++;
+	if ((m.flags & HM_FLAG_RETRANSMIT) && m.sender < nd->n &&
+	    (!dropped || why == HM_DROP_DUPLICATE))
+		pbft_on_retransmission(nd->core, &m);
 	drain(nd);
 }
 

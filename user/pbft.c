@@ -65,11 +65,18 @@ struct pbft {
 	uint64_t low;           /* h: sequence of the last stable checkpoint */
 	uint64_t next_seq;      /* primary: last sequence number assigned */
 	uint64_t last_executed;
-	struct log_entry *log;  /* window entries, indexed by seq % window */
+	/* Entries indexed by seq % log_size.  The log holds the window and one
+	 * checkpoint interval below it, so a peer that lags by less than an
+	 * interval can still be sent the slots it missed. */
+	struct log_entry *log;
+	uint32_t log_size;      /* window + checkpoint_interval */
+	struct checkpoint_rec stable; /* the last stable checkpoint's votes */
 	struct client_rec *clients;
 	struct pending_req *queue;
 	size_t q_head, q_len, q_cap;
 	struct checkpoint_rec cps[MAX_CHECKPOINTS];
+	uint64_t next_retransmit; /* 0 = nothing sent that may need it */
+	uint64_t highest_seen;    /* highest seq any peer's message named */
 	struct pbft_stats stats;
 
 	/* the Ready being built */
@@ -101,7 +108,7 @@ static bool in_window(const struct pbft *c, uint64_t seq)
 
 static struct log_entry *entry_at(struct pbft *c, uint64_t seq)
 {
-	return &c->log[seq % c->p.window];
+	return &c->log[seq % c->log_size];
 }
 
 /* The entry for seq in the current window, claiming its slot if it holds
@@ -140,18 +147,28 @@ static void emit(struct pbft *c, enum pbft_dest dest, uint32_t to, uint8_t *buf,
 }
 
 /* Build, sign and queue a message; returns its header (owned by the Ready). */
-static struct hm_hdr *send_msg(struct pbft *c, enum pbft_dest dest, uint32_t to, uint8_t type,
-			       uint64_t view, uint64_t seq, const uint8_t *digest,
-			       const void *payload, uint32_t plen)
+static struct hm_hdr *send_flagged(struct pbft *c, enum pbft_dest dest, uint32_t to,
+				   uint8_t type, uint16_t flags, uint64_t view, uint64_t seq,
+				   const uint8_t *digest, const void *payload, uint32_t plen)
 {
 	size_t cap = (size_t)HM_HDR_LEN + plen, len;
 	uint8_t *buf = malloc(cap);
 
 	if (!buf)
 		abort();
-	len = hm_msg_build(buf, cap, type, c->p.id, view, seq, digest, payload, plen, c->p.keys);
+	len = hm_msg_build_flags(buf, cap, type, flags, c->p.id, view, seq, digest, payload, plen,
+				 c->p.keys);
 	emit(c, dest, to, buf, len);
+	if (!c->next_retransmit)
+		c->next_retransmit = c->now + (uint64_t)c->p.retransmit_ms * 1000;
 	return (struct hm_hdr *)buf;
+}
+
+static struct hm_hdr *send_msg(struct pbft *c, enum pbft_dest dest, uint32_t to, uint8_t type,
+			       uint64_t view, uint64_t seq, const uint8_t *digest,
+			       const void *payload, uint32_t plen)
+{
+	return send_flagged(c, dest, to, type, 0, view, seq, digest, payload, plen);
 }
 
 static void vote_policy(struct pbft *c, enum hm_vote_phase phase, uint64_t view, uint64_t seq,
@@ -186,13 +203,15 @@ struct pbft *pbft_new(const struct pbft_params *p)
 
 	if (p->n < 3 * p->f + 1 || p->n > HM_MAX_REPLICAS || p->id >= p->n || p->window == 0 ||
 	    p->checkpoint_interval == 0 || p->checkpoint_interval > p->window ||
-	    p->batch_size == 0 || p->pipeline_depth == 0 || !p->keys || !p->service)
+	    p->batch_size == 0 || p->pipeline_depth == 0 || p->retransmit_ms == 0 || !p->keys ||
+	    !p->service)
 		return NULL;
 	c = calloc(1, sizeof(*c));
 	if (!c)
 		return NULL;
 	c->p = *p;
-	c->log = calloc(p->window, sizeof(*c->log));
+	c->log_size = p->window + p->checkpoint_interval;
+	c->log = calloc(c->log_size, sizeof(*c->log));
 	if (!c->log) {
 		free(c);
 		return NULL;
@@ -207,7 +226,7 @@ void pbft_free(struct pbft *c)
 	if (!c)
 		return;
 	pbft_advance(c);
-	for (uint32_t i = 0; i < c->p.window; i++)
+	for (uint32_t i = 0; i < c->log_size; i++)
 		free(c->log[i].batch);
 	free(c->log);
 	HASH_ITER(hh, c->clients, r, tmp) {
@@ -297,10 +316,25 @@ static void propose_batch(struct pbft *c)
 	c->stats.batches_proposed++;
 }
 
+/*
+ * The primary proposes only up to h + L - K (K = checkpoint interval) when
+ * the window allows: a backup whose checkpoint at h is not yet stable still
+ * has h - K as its low watermark and would drop a PRE-PREPARE beyond
+ * h - K + L as out of its window.  Keeping one interval of margin avoids that
+ * race in the common case; retransmission covers the rest.
+ */
+static bool in_proposal_window(const struct pbft *c, uint64_t seq)
+{
+	uint64_t margin = c->p.window > c->p.checkpoint_interval ? c->p.checkpoint_interval : 0;
+
+	return seq > c->low && seq <= c->low + c->p.window - margin;
+}
+
 static bool can_propose(const struct pbft *c)
 {
 	return is_primary(c) && queued(c) > 0 &&
-	       c->next_seq - c->last_executed < c->p.pipeline_depth && in_window(c, c->next_seq + 1);
+	       c->next_seq - c->last_executed < c->p.pipeline_depth &&
+	       in_proposal_window(c, c->next_seq + 1);
 }
 
 static bool batch_due(const struct pbft *c)
@@ -351,8 +385,10 @@ static int on_request(struct pbft *c, const struct hm_msg *m, enum hm_drop_reaso
 	/* A backup keeps no copy: the request reaches it again inside the
 	 * primary's PRE-PREPARE.  (A backup's view-change timer will start
 	 * here once view changes exist.) */
-	if (!is_primary(c))
+	if (!is_primary(c)) {
+		pbft_observe_seq(c, c->last_executed + 1);
 		return 0;
+	}
 	if (m->seq <= r->queued_ts)
 		return refuse(why, HM_DROP_DUPLICATE);
 	if (!hm_verify_header(m->hdr, pk)) {
@@ -498,13 +534,17 @@ static struct checkpoint_rec *checkpoint_get(struct pbft *c, uint64_t seq, bool 
 	return free_rec;
 }
 
-/* Garbage-collect everything at or below the new stable checkpoint. */
-static void make_stable(struct pbft *c, uint64_t seq)
+/* Garbage-collect below the new stable checkpoint, keeping one interval of
+ * executed slots for lagging peers (see struct pbft). */
+static void make_stable(struct pbft *c, struct checkpoint_rec *cp)
 {
-	for (uint32_t i = 0; i < c->p.window; i++) {
+	uint64_t seq = cp->seq;
+
+	c->stable = *cp;
+	for (uint32_t i = 0; i < c->log_size; i++) {
 		struct log_entry *e = &c->log[i];
 
-		if (e->seq && e->seq <= seq) {
+		if (e->seq && e->seq + c->p.checkpoint_interval <= seq) {
 			free(e->batch);
 			memset(e, 0, sizeof(*e));
 		}
@@ -530,7 +570,7 @@ static void check_stable(struct pbft *c, struct checkpoint_rec *cp)
 		if ((cp->voted >> i & 1) && memcmp(cp->digests[i], cp->own, HM_DIGEST_LEN) == 0)
 			agree++;
 	if (agree >= 2 * c->p.f + 1) {
-		make_stable(c, cp->seq);
+		make_stable(c, cp);
 		maybe_propose(c);
 	} else if (__builtin_popcount(cp->voted) - agree >= 2 * c->p.f + 1) {
 		c->stats.checkpoint_mismatches++;
@@ -635,6 +675,120 @@ void pbft_on_vote_event(struct pbft *c, const struct hm_vote_event *ev)
 	}
 }
 
+/* ---- retransmission -------------------------------------------------- */
+
+/* Our messages for one slot: the PRE-PREPARE if we are its primary, else our
+ * PREPARE; our COMMIT once prepared. */
+static void resend_slot(struct pbft *c, const struct log_entry *e, enum pbft_dest dest,
+			uint32_t to, uint16_t flags)
+{
+	if (pbft_primary(c, e->view) == c->p.id)
+		send_flagged(c, dest, to, HM_MSG_PRE_PREPARE, flags, e->view, e->seq, NULL,
+			     e->batch, e->batch_len);
+	else
+		send_flagged(c, dest, to, HM_MSG_PREPARE, flags, e->view, e->seq, e->digest, NULL,
+			     0);
+	if (e->prepared)
+		send_flagged(c, dest, to, HM_MSG_COMMIT, flags, e->view, e->seq, e->digest, NULL,
+			     0);
+}
+
+static void resend_checkpoint(struct pbft *c, const struct checkpoint_rec *cp,
+			      enum pbft_dest dest, uint32_t to, uint16_t flags)
+{
+	send_flagged(c, dest, to, HM_MSG_CHECKPOINT, flags, c->view, cp->seq, cp->own, NULL, 0);
+}
+
+/* Messages get lost (a full socket buffer, a PRE-PREPARE that reached a
+ * backup before its window moved).  Every retransmit interval each replica
+ * sends again, flagged, its messages for slots it has not committed and its
+ * checkpoints that are not stable yet; peers that are past those slots
+ * answer (pbft_on_retransmission), so a lagging replica catches up. */
+static void retransmit(struct pbft *c)
+{
+	bool pending = false;
+
+	for (uint32_t i = 0; i < c->log_size; i++) {
+		const struct log_entry *e = &c->log[i];
+
+		if (e->seq > c->last_executed && e->has_pp && !e->committed) {
+			resend_slot(c, e, PBFT_TO_REPLICAS, 0, HM_FLAG_RETRANSMIT);
+			c->stats.retransmissions++;
+			pending = true;
+		}
+	}
+	for (int i = 0; i < MAX_CHECKPOINTS; i++) {
+		if (c->cps[i].seq > c->low && c->cps[i].own_known) {
+			resend_checkpoint(c, &c->cps[i], PBFT_TO_REPLICAS, 0, HM_FLAG_RETRANSMIT);
+			pending = true;
+		}
+	}
+	/* Behind: our peers named a sequence we have not executed. */
+	if (c->highest_seen > c->last_executed) {
+		send_flagged(c, PBFT_TO_REPLICAS, 0, HM_MSG_STATUS, 0, c->view, c->last_executed,
+			     (const uint8_t[HM_DIGEST_LEN]){ 0 }, NULL, 0);
+		pending = true;
+	}
+	c->next_retransmit = pending ? c->now + (uint64_t)c->p.retransmit_ms * 1000 : 0;
+}
+
+void pbft_observe_seq(struct pbft *c, uint64_t seq)
+{
+	if (seq <= c->highest_seen || seq > c->low + 2 * (uint64_t)c->p.window)
+		return; /* nothing new, or too far to be a peer's honest claim */
+	c->highest_seen = seq;
+	if (seq > c->last_executed && !c->next_retransmit)
+		c->next_retransmit = c->now + (uint64_t)c->p.retransmit_ms * 1000;
+}
+
+/* A peer executed only up to m->seq: send it our messages for the slots
+ * after that which we committed, and our checkpoints after it. */
+static int on_status(struct pbft *c, const struct hm_msg *m)
+{
+	uint64_t kept = c->low > c->p.checkpoint_interval ? c->low - c->p.checkpoint_interval : 0;
+	uint64_t from = m->seq > kept ? m->seq : kept;
+
+	/* Behind our stable checkpoint: our CHECKPOINT helps it stabilise it
+	 * (a peer further behind needs state transfer). */
+	if (m->seq < c->low && c->stable.own_known)
+		resend_checkpoint(c, &c->stable, PBFT_TO_REPLICA, m->sender, 0);
+	for (uint64_t seq = from + 1; seq <= c->last_executed; seq++) {
+		const struct log_entry *e = entry_at(c, seq);
+
+		if (e->seq == seq && e->committed) {
+			resend_slot(c, e, PBFT_TO_REPLICA, m->sender, 0);
+			c->stats.help_sent++;
+		}
+	}
+	for (int i = 0; i < MAX_CHECKPOINTS; i++)
+		if (c->cps[i].seq > m->seq && c->cps[i].own_known)
+			resend_checkpoint(c, &c->cps[i], PBFT_TO_REPLICA, m->sender, 0);
+	return 0;
+}
+
+void pbft_on_retransmission(struct pbft *c, const struct hm_msg *m)
+{
+	const struct log_entry *e = entry_at(c, m->seq);
+	const struct checkpoint_rec *cp;
+
+	if (m->sender >= c->p.n || m->sender == c->p.id)
+		return;
+	if (m->type == HM_MSG_CHECKPOINT) {
+		cp = checkpoint_get(c, m->seq, false);
+		if (cp && cp->own_known) {
+			resend_checkpoint(c, cp, PBFT_TO_REPLICA, m->sender, 0);
+			c->stats.help_sent++;
+		}
+		return;
+	}
+	/* Only for slots we are done with: otherwise our own retransmission
+	 * timer already covers them. */
+	if (e->seq != m->seq || !e->has_pp || !e->committed || e->view != m->view)
+		return;
+	resend_slot(c, e, PBFT_TO_REPLICA, m->sender, 0);
+	c->stats.help_sent++;
+}
+
 /* ---- the driver's interface ------------------------------------------- */
 
 int pbft_receive(struct pbft *c, const struct hm_msg *m, enum hm_drop_reason *why)
@@ -648,6 +802,10 @@ int pbft_receive(struct pbft *c, const struct hm_msg *m, enum hm_drop_reason *wh
 		if (m->sender >= c->p.n)
 			return refuse(why, HM_DROP_UNKNOWN_SENDER);
 		return on_checkpoint(c, m, why);
+	case HM_MSG_STATUS:
+		if (m->sender >= c->p.n || m->sender == c->p.id)
+			return refuse(why, HM_DROP_UNKNOWN_SENDER);
+		return on_status(c, m);
 	default:
 		return refuse(why, HM_DROP_MALFORMED);
 	}
@@ -657,16 +815,22 @@ void pbft_tick(struct pbft *c, uint64_t now_us)
 {
 	if (now_us > c->now)
 		c->now = now_us;
+	if (c->next_retransmit && c->now >= c->next_retransmit)
+		retransmit(c);
 	maybe_propose(c);
 }
 
-/* Only the batch timer lives here; when the pipeline or the window is full,
- * an execution or a checkpoint (not a timer) makes room. */
+/* The batch timer and the retransmission timer.  When the pipeline or the
+ * window is full, an execution or a checkpoint (not a timer) makes room. */
 uint64_t pbft_next_deadline(const struct pbft *c)
 {
-	if (!can_propose(c))
-		return 0;
-	return c->queue[c->q_head].queued_at + (uint64_t)c->p.batch_timeout_ms * 1000;
+	uint64_t batch = 0;
+
+	if (can_propose(c))
+		batch = c->queue[c->q_head].queued_at + (uint64_t)c->p.batch_timeout_ms * 1000;
+	if (!c->next_retransmit)
+		return batch;
+	return batch && batch < c->next_retransmit ? batch : c->next_retransmit;
 }
 
 bool pbft_has_ready(const struct pbft *c)
@@ -710,7 +874,7 @@ void pbft_state_digest(const struct pbft *c, uint8_t out[HM_DIGEST_LEN])
 
 bool pbft_committed_digest(const struct pbft *c, uint64_t seq, uint8_t out[HM_DIGEST_LEN])
 {
-	const struct log_entry *e = &c->log[seq % c->p.window];
+	const struct log_entry *e = &c->log[seq % c->log_size];
 
 	if (e->seq != seq || !e->committed)
 		return false;

@@ -31,6 +31,7 @@ struct pbft_params {
 	uint32_t checkpoint_interval;
 	uint32_t window;              /* L: accept seq in (h, h + L] */
 	uint32_t max_message_size;
+	uint32_t retransmit_ms;       /* re-send our messages for open slots */
 	const struct hm_keypair *keys;
 	const uint8_t (*replica_keys)[HM_PUBKEY_LEN]; /* n public keys, by id */
 	/* The public key of a client, NULL if it is not one. */
@@ -92,6 +93,8 @@ struct pbft_stats {
 	uint64_t checkpoints_stable;
 	uint64_t checkpoint_mismatches;
 	uint64_t equivocations;
+	uint64_t retransmissions;     /* messages we sent again */
+	uint64_t help_sent;           /* messages sent to a lagging peer */
 };
 
 struct pbft;
@@ -108,10 +111,20 @@ void pbft_tick(struct pbft *c, uint64_t now_us);
 uint64_t pbft_next_deadline(const struct pbft *c);
 
 /*
- * A message for the core: REQUEST, PRE-PREPARE, CHECKPOINT (votes go through
- * the vote counter).  Returns 0 if accepted, -1 with *why if refused.
+ * A message for the core: REQUEST, PRE-PREPARE, CHECKPOINT, STATUS (votes go
+ * through the vote counter).  Returns 0 if accepted, -1 with *why if refused.
  */
 int pbft_receive(struct pbft *c, const struct hm_msg *m, enum hm_drop_reason *why);
+
+/* A message flagged HM_FLAG_RETRANSMIT from replica m->sender, accepted or
+ * absorbed as a duplicate: the sender is missing something for that slot,
+ * so if we are past it we answer with our own messages for it. */
+void pbft_on_retransmission(struct pbft *c, const struct hm_msg *m);
+
+/* A replica message for seq passed the pre-filter's identity checks (it may
+ * still have been dropped, e.g. as out of the window): if seq is beyond what
+ * we executed, we are behind and ask our peers with STATUS. */
+void pbft_observe_seq(struct pbft *c, uint64_t seq);
 
 /* A vote-counter event (a quorum, or equivocation by a voter). */
 void pbft_on_vote_event(struct pbft *c, const struct hm_vote_event *ev);

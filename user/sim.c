@@ -646,3 +646,35 @@ const struct hm_keypair *hm_sim_client_keys(const struct hm_sim *s, uint32_t cli
 {
 	return &s->clients[client].keys;
 }
+
+void hm_sim_dump(const struct hm_sim *s, FILE *out)
+{
+	fprintf(out, "  sim: n=%u f=%u clients=%u ops=%u batch=%u depth=%u ckpt=%u window=%u "
+		"delay=%u..%u dup=%u%% loss=%u%% now=%llu completed=%zu in-flight=%zu\n",
+		s->o.n, s->o.f, s->o.clients, s->o.ops_per_client, s->o.batch_size,
+		s->o.pipeline_depth, s->o.checkpoint_interval, s->o.window, s->o.min_delay_us,
+		s->o.max_delay_us, s->o.duplicate_pct, s->o.loss_pct, (unsigned long long)s->now,
+		s->n_history, s->heap_len);
+	for (uint32_t i = 0; i < s->o.n; i++) {
+		const struct pbft_stats *st = pbft_stats(s->nodes[i].core);
+
+		fprintf(out, "  replica %u%s: view=%llu low=%llu executed=%llu proposed=%llu "
+			"stable=%llu mismatches=%llu\n", i, s->crashed[i] ? " (crashed)" : "",
+			(unsigned long long)pbft_view(s->nodes[i].core),
+			(unsigned long long)pbft_low_watermark(s->nodes[i].core),
+			(unsigned long long)pbft_last_executed(s->nodes[i].core),
+			(unsigned long long)st->batches_proposed,
+			(unsigned long long)st->checkpoints_stable,
+			(unsigned long long)st->checkpoint_mismatches);
+		for (int r = 0; r < HM_DROP_REASON_MAX; r++) {
+			uint64_t d = hm_node_drops(&s->nodes[i], r);
+
+			if (d)
+				fprintf(out, "    drops %s: %llu\n", hm_drop_reason_name(r),
+					(unsigned long long)d);
+		}
+	}
+	for (uint32_t j = 0; j < s->o.clients; j++)
+		fprintf(out, "  client %u: done=%u waiting=%d retransmits=%u\n", j,
+			s->clients[j].done, s->clients[j].waiting, s->clients[j].core.retransmits);
+}

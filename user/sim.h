@@ -14,6 +14,7 @@
 
 #include <stdbool.h>
 #include <stdint.h>
+#include <stdio.h>
 
 #include "client.h"
 #include "config.h"
@@ -76,6 +77,9 @@ bool hm_sim_states_agree(const struct hm_sim *s, char *why, size_t len);
 /* Every GET returned the value of the latest PUT to its key that completed
  * before the GET was invoked, or of a PUT concurrent with it. */
 bool hm_sim_reads_ok(const struct hm_sim *s, char *why, size_t len);
+
+/* Print the run's parameters and every replica's and client's state. */
+void hm_sim_dump(const struct hm_sim *s, FILE *out);
 
 struct hm_node *hm_sim_node(struct hm_sim *s, uint32_t replica);
 struct hm_client *hm_sim_client(struct hm_sim *s, uint32_t client);

@@ -2,6 +2,7 @@
 /* Encode and decode HyperMesh messages. */
 #include "wire.h"
 
+#include <endian.h>
 #include <string.h>
 
 #include "crypto.h"
@@ -18,6 +19,7 @@ static const char *const type_names[] = {
 	[HM_MSG_NEW_VIEW] = "new-view",
 	[HM_MSG_STATE_REQUEST] = "state-request",
 	[HM_MSG_STATE_CHUNK] = "state-chunk",
+	[HM_MSG_STATUS] = "status",
 };
 
 static const char *const drop_names[HM_DROP_REASON_MAX] = {
@@ -67,7 +69,8 @@ int hm_msg_decode(const void *buf, size_t len, size_t max_len, struct hm_msg *m,
 		return refuse(why, HM_DROP_TRUNCATED);
 	if (hm_get_be32((const uint8_t *)&h->magic) != HM_MAGIC || h->version != HM_VERSION)
 		return refuse(why, HM_DROP_BAD_MAGIC);
-	if (h->type < HM_MSG_REQUEST || h->type > HM_MSG_TYPE_MAX || h->flags != 0)
+	if (h->type < HM_MSG_REQUEST || h->type > HM_MSG_TYPE_MAX ||
+	    (hm_get_be16((const uint8_t *)&h->flags) & ~HM_FLAGS_KNOWN))
 		return refuse(why, HM_DROP_BAD_TYPE);
 	if (len > max_len)
 		return refuse(why, HM_DROP_OVERSIZE);
@@ -79,6 +82,7 @@ int hm_msg_decode(const void *buf, size_t len, size_t max_len, struct hm_msg *m,
 	m->hdr = h;
 	m->len = len;
 	m->type = h->type;
+	m->flags = hm_get_be16((const uint8_t *)&h->flags);
 	m->sender = hm_get_be32((const uint8_t *)&h->sender);
 	m->view = hm_get_be64((const uint8_t *)&h->view);
 	m->seq = hm_get_be64((const uint8_t *)&h->seq);
@@ -91,7 +95,8 @@ int hm_msg_decode(const void *buf, size_t len, size_t max_len, struct hm_msg *m,
 /* Types whose header digest is the subject itself, with no payload. */
 static bool digest_only(uint8_t type)
 {
-	return type == HM_MSG_PREPARE || type == HM_MSG_COMMIT || type == HM_MSG_CHECKPOINT;
+	return type == HM_MSG_PREPARE || type == HM_MSG_COMMIT || type == HM_MSG_CHECKPOINT ||
+	       type == HM_MSG_STATUS;
 }
 
 bool hm_msg_payload_ok(const struct hm_msg *m, enum hm_drop_reason *why)
@@ -115,6 +120,14 @@ size_t hm_msg_build(uint8_t *buf, size_t cap, uint8_t type, uint32_t sender, uin
 		    uint64_t seq, const uint8_t *digest, const void *payload, uint32_t payload_len,
 		    const struct hm_keypair *kp)
 {
+	return hm_msg_build_flags(buf, cap, type, 0, sender, view, seq, digest, payload,
+				  payload_len, kp);
+}
+
+size_t hm_msg_build_flags(uint8_t *buf, size_t cap, uint8_t type, uint16_t flags, uint32_t sender,
+			  uint64_t view, uint64_t seq, const uint8_t *digest, const void *payload,
+			  uint32_t payload_len, const struct hm_keypair *kp)
+{
 	struct hm_hdr *h = (struct hm_hdr *)buf;
 	size_t len = (size_t)HM_HDR_LEN + payload_len;
 
@@ -124,6 +137,7 @@ size_t hm_msg_build(uint8_t *buf, size_t cap, uint8_t type, uint32_t sender, uin
 	hm_put_be32((uint8_t *)&h->magic, HM_MAGIC);
 	h->version = HM_VERSION;
 	h->type = type;
+	h->flags = htobe16(flags);
 	hm_put_be32((uint8_t *)&h->sender, sender);
 	hm_put_be32((uint8_t *)&h->payload_len, payload_len);
 	hm_put_be64((uint8_t *)&h->view, view);

@@ -17,6 +17,7 @@ struct hm_msg {
 	const struct hm_hdr *hdr;
 	size_t len;               /* whole datagram */
 	uint8_t type;
+	uint16_t flags;
 	uint32_t sender;
 	uint64_t view;
 	uint64_t seq;
@@ -47,6 +48,9 @@ bool hm_msg_payload_ok(const struct hm_msg *m, enum hm_drop_reason *why);
 size_t hm_msg_build(uint8_t *buf, size_t cap, uint8_t type, uint32_t sender, uint64_t view,
 		    uint64_t seq, const uint8_t *digest, const void *payload, uint32_t payload_len,
 		    const struct hm_keypair *kp);
+size_t hm_msg_build_flags(uint8_t *buf, size_t cap, uint8_t type, uint16_t flags, uint32_t sender,
+			  uint64_t view, uint64_t seq, const uint8_t *digest, const void *payload,
+			  uint32_t payload_len, const struct hm_keypair *kp);
 
 /* Batches (PRE-PREPARE payloads): u32 count, then {u32 len, request}. */
 struct hm_batch_iter {
@@ -76,6 +80,10 @@ static inline void hm_put_be32(uint8_t *p, uint32_t v)
 static inline uint32_t hm_get_be32(const uint8_t *p)
 {
 	return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
+}
+static inline uint16_t hm_get_be16(const uint8_t *p)
+{
+	return (uint16_t)(p[0] << 8 | p[1]);
 }
 static inline void hm_put_be64(uint8_t *p, uint64_t v)
 {
