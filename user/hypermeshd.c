@@ -1,0 +1,385 @@
+// SPDX-License-Identifier: MIT
+/*
+ * hypermeshd: one HyperMesh replica.  One epoll loop over the UDP socket, a
+ * timerfd for the core's deadline, a signalfd for SIGTERM/SIGINT and a unix
+ * control socket that answers with the replica's status as JSON.
+ *
+ *   hypermeshd -c CONFIG [--id N] [--key FILE] [--data-dir DIR] [--log-level L]
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/signalfd.h>
+#include <sys/stat.h>
+#include <sys/timerfd.h>
+#include <sys/un.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "config.h"
+#include "crypto.h"
+#include "kv.h"
+#include "log.h"
+#include "node.h"
+#include "status.h"
+
+#define RECV_BATCH 64
+#define SOCKET_BUFFER (8 << 20)
+
+struct daemon {
+	struct hm_config cfg;
+	struct hm_keypair keys;
+	struct hm_service service;
+	struct hm_node node;
+	int udp, timer, signals, control, epoll;
+	char control_path[sizeof(((struct sockaddr_un *)0)->sun_path)];
+	uint64_t send_errors;
+};
+
+static uint64_t now_us(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000 + (uint64_t)ts.tv_nsec / 1000;
+}
+
+static void usage(FILE *out)
+{
+	fprintf(out, "usage: hypermeshd -c CONFIG [--id N] [--key FILE] [--data-dir DIR] "
+		     "[--log-level error|warn|info|debug]\n"
+		     "  The id, key, data dir and log level default to the config's node section.\n");
+}
+
+/* ---- transport -------------------------------------------------------- */
+
+static void udp_sendto(void *ctx, const void *buf, size_t len, const struct sockaddr *to,
+		       socklen_t tolen)
+{
+	struct daemon *d = ctx;
+
+	if (sendto(d->udp, buf, len, 0, to, tolen) < 0 && d->send_errors++ % 1000 == 0)
+		hm_warn("sendto: %s (%llu send errors so far)", strerror(errno),
+			(unsigned long long)d->send_errors);
+}
+
+static int open_udp(struct daemon *d)
+{
+	const struct hm_member *me = &d->cfg.members[d->node.id];
+	int size = SOCKET_BUFFER;
+
+	d->udp = socket(me->addr.ss_family, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	if (d->udp < 0)
+		return -1;
+	/* Bursts of votes arrive together; a small buffer would drop them. */
+	setsockopt(d->udp, SOL_SOCKET, SO_RCVBUFFORCE, &size, sizeof(size));
+	setsockopt(d->udp, SOL_SOCKET, SO_SNDBUFFORCE, &size, sizeof(size));
+	if (bind(d->udp, (const struct sockaddr *)&me->addr, me->addr_len) < 0) {
+		hm_err("cannot bind %s port %u: %s", me->address, me->port, strerror(errno));
+		return -1;
+	}
+	return 0;
+}
+
+static void receive_all(struct daemon *d)
+{
+	static uint8_t bufs[RECV_BATCH][HM_MAX_DATAGRAM + 1];
+	struct sockaddr_storage from[RECV_BATCH];
+	struct mmsghdr msgs[RECV_BATCH];
+	struct iovec iov[RECV_BATCH];
+
+	for (;;) {
+		int n;
+
+		for (int i = 0; i < RECV_BATCH; i++) {
+			iov[i] = (struct iovec){ .iov_base = bufs[i], .iov_len = sizeof(bufs[i]) };
+			msgs[i].msg_hdr = (struct msghdr){ .msg_name = &from[i],
+							   .msg_namelen = sizeof(from[i]),
+							   .msg_iov = &iov[i], .msg_iovlen = 1 };
+		}
+		n = recvmmsg(d->udp, msgs, RECV_BATCH, MSG_DONTWAIT, NULL);
+		if (n <= 0)
+			return;
+		hm_node_tick(&d->node, now_us());
+		for (int i = 0; i < n; i++)
+			hm_node_receive(&d->node, bufs[i], msgs[i].msg_len,
+					(struct sockaddr *)&from[i], msgs[i].msg_hdr.msg_namelen);
+		if (n < RECV_BATCH)
+			return;
+	}
+}
+
+/* ---- timer ------------------------------------------------------------ */
+
+static void arm_timer(struct daemon *d)
+{
+	uint64_t deadline = hm_node_next_deadline(&d->node);
+	struct itimerspec its = { 0 };
+
+	if (deadline) {
+		/* A deadline already past still needs a wake-up: 1 µs from now. */
+		uint64_t now = now_us();
+
+		if (deadline <= now)
+			deadline = now + 1;
+		its.it_value.tv_sec = (time_t)(deadline / 1000000);
+		its.it_value.tv_nsec = (long)(deadline % 1000000) * 1000;
+	}
+	timerfd_settime(d->timer, TFD_TIMER_ABSTIME, &its, NULL);
+}
+
+/* ---- control socket --------------------------------------------------- */
+
+static int open_control(struct daemon *d, const char *data_dir)
+{
+	struct sockaddr_un addr = { .sun_family = AF_UNIX };
+
+	if (!data_dir[0]) {
+		d->control = -1;
+		return 0;
+	}
+	if (mkdir(data_dir, 0700) < 0 && errno != EEXIST) {
+		hm_err("cannot create data_dir %s: %s", data_dir, strerror(errno));
+		return -1;
+	}
+	if (snprintf(d->control_path, sizeof(d->control_path), "%s/control.sock", data_dir) >=
+	    (int)sizeof(d->control_path)) {
+		hm_err("data_dir %s is too long for a unix socket path", data_dir);
+		return -1;
+	}
+	unlink(d->control_path);
+	memcpy(addr.sun_path, d->control_path, sizeof(addr.sun_path));
+	d->control = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	if (d->control < 0 || bind(d->control, (struct sockaddr *)&addr, sizeof(addr)) < 0 ||
+	    listen(d->control, 8) < 0) {
+		hm_err("control socket %s: %s", d->control_path, strerror(errno));
+		return -1;
+	}
+	return 0;
+}
+
+/* Answer one connection with the status JSON; a slow reader is cut off
+ * rather than allowed to stall the replica. */
+static void serve_control(struct daemon *d)
+{
+	int fd = accept4(d->control, NULL, NULL, SOCK_CLOEXEC);
+	json_t *status;
+	char *text;
+
+	if (fd < 0)
+		return;
+	status = hm_status_json(&d->node, "socket");
+	json_object_set_new(status, "send_errors", json_integer((json_int_t)d->send_errors));
+	text = json_dumps(status, JSON_COMPACT);
+	if (text) {
+		size_t len = strlen(text), off = 0;
+		struct timeval tv = { .tv_sec = 1 };
+
+		setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
+		while (off < len) {
+			ssize_t w = write(fd, text + off, len - off);
+
+			if (w <= 0)
+				break;
+			off += (size_t)w;
+		}
+		if (write(fd, "\n", 1) < 0)
+			hm_debug("control: client went away");
+	}
+	free(text);
+	json_decref(status);
+	close(fd);
+}
+
+/* ---- setup and the loop ----------------------------------------------- */
+
+static int watch(struct daemon *d, int fd)
+{
+	struct epoll_event ev = { .events = EPOLLIN, .data.fd = fd };
+
+	return epoll_ctl(d->epoll, EPOLL_CTL_ADD, fd, &ev);
+}
+
+static int open_loop(struct daemon *d, const char *data_dir)
+{
+	sigset_t mask;
+
+	sigemptyset(&mask);
+	sigaddset(&mask, SIGTERM);
+	sigaddset(&mask, SIGINT);
+	sigprocmask(SIG_BLOCK, &mask, NULL);
+	signal(SIGPIPE, SIG_IGN);
+	d->signals = signalfd(-1, &mask, SFD_CLOEXEC | SFD_NONBLOCK);
+	d->timer = timerfd_create(CLOCK_MONOTONIC, TFD_CLOEXEC | TFD_NONBLOCK);
+	d->epoll = epoll_create1(EPOLL_CLOEXEC);
+	if (d->signals < 0 || d->timer < 0 || d->epoll < 0 || open_udp(d) < 0 ||
+	    open_control(d, data_dir) < 0)
+		return -1;
+	if (watch(d, d->udp) < 0 || watch(d, d->timer) < 0 || watch(d, d->signals) < 0 ||
+	    (d->control >= 0 && watch(d, d->control) < 0))
+		return -1;
+	return 0;
+}
+
+static void run(struct daemon *d)
+{
+	for (;;) {
+		struct epoll_event evs[8];
+		int n;
+
+		arm_timer(d);
+		n = epoll_wait(d->epoll, evs, 8, -1);
+		if (n < 0 && errno != EINTR) {
+			hm_err("epoll_wait: %s", strerror(errno));
+			return;
+		}
+		for (int i = 0; i < n; i++) {
+			int fd = evs[i].data.fd;
+			uint64_t expirations;
+
+			if (fd == d->udp) {
+				receive_all(d);
+			} else if (fd == d->timer) {
+				if (read(d->timer, &expirations, sizeof(expirations)) < 0 &&
+				    errno != EAGAIN)
+					hm_warn("timerfd: %s", strerror(errno));
+				hm_node_tick(&d->node, now_us());
+			} else if (fd == d->control) {
+				serve_control(d);
+			} else if (fd == d->signals) {
+				return;
+			}
+		}
+	}
+}
+
+struct options {
+	const char *config, *key, *data_dir, *log_level;
+	long id;
+};
+
+static int parse_options(int argc, char **argv, struct options *o)
+{
+	static const struct option longopts[] = {
+		{ "config", required_argument, NULL, 'c' },
+		{ "id", required_argument, NULL, 'i' },
+		{ "key", required_argument, NULL, 'k' },
+		{ "data-dir", required_argument, NULL, 'd' },
+		{ "log-level", required_argument, NULL, 'l' },
+		{ "help", no_argument, NULL, 'h' },
+		{ 0 },
+	};
+	int c;
+
+	*o = (struct options){ .id = -1 };
+	while ((c = getopt_long(argc, argv, "c:i:k:d:l:h", longopts, NULL)) != -1) {
+		char *end;
+
+		switch (c) {
+		case 'c': o->config = optarg; break;
+		case 'k': o->key = optarg; break;
+		case 'd': o->data_dir = optarg; break;
+		case 'l': o->log_level = optarg; break;
+		case 'i':
+			o->id = strtol(optarg, &end, 10);
+			if (*end || o->id < 0 || o->id >= HM_MAX_REPLICAS) {
+				fprintf(stderr, "hypermeshd: --id %s: not a replica id\n", optarg);
+				return -1;
+			}
+			break;
+		case 'h': usage(stdout); exit(0);
+		default: usage(stderr); return -1;
+		}
+	}
+	if (!o->config || optind != argc) {
+		usage(stderr);
+		return -1;
+	}
+	return 0;
+}
+
+/* Settle id, key and data dir from the options and the config's node
+ * section, and check the key is this replica's. */
+static int load_identity(struct daemon *d, struct options *o, const char **data_dir)
+{
+	const char *key = o->key ? o->key : d->cfg.private_key_path;
+	char err[512];
+
+	if (o->id < 0)
+		o->id = d->cfg.has_node_id ? (long)d->cfg.node_id : -1;
+	if (o->id < 0 || (uint32_t)o->id >= d->cfg.n_members) {
+		fprintf(stderr, "hypermeshd: %s: no replica id: give --id or node.id (0..%u)\n",
+			d->cfg.path, d->cfg.n_members - 1);
+		return -1;
+	}
+	if (!key[0]) {
+		fprintf(stderr, "hypermeshd: no private key: give --key or node.private_key\n");
+		return -1;
+	}
+	if (hm_keypair_read(key, &d->keys, err, sizeof(err)) < 0) {
+		fprintf(stderr, "hypermeshd: %s\n", err);
+		return -1;
+	}
+	if (memcmp(d->keys.pk, d->cfg.members[o->id].public_key, HM_PUBKEY_LEN) != 0) {
+		fprintf(stderr, "hypermeshd: %s is not the key of replica %ld in %s\n", key, o->id,
+			d->cfg.path);
+		return -1;
+	}
+	*data_dir = o->data_dir ? o->data_dir : d->cfg.data_dir;
+	return 0;
+}
+
+int main(int argc, char **argv)
+{
+	static struct daemon d;
+	struct hm_transport transport = { .sendto = udp_sendto, .ctx = &d };
+	const char *data_dir;
+	struct options o;
+	char err[1024];
+	int rc = 1;
+
+	setvbuf(stdout, NULL, _IOLBF, 0);
+	if (parse_options(argc, argv, &o) < 0)
+		return 2;
+	if (hm_crypto_init() < 0 || hm_config_load(o.config, &d.cfg, err, sizeof(err)) < 0) {
+		fprintf(stderr, "hypermeshd: %s\n", err);
+		return 2;
+	}
+	if (load_identity(&d, &o, &data_dir) < 0)
+		goto out;
+	hm_log_setup("hypermeshd", o.id, o.log_level ? o.log_level : d.cfg.log_level);
+	if (d.cfg.dataplane != HM_DATAPLANE_SOCKET) {
+		hm_err("dataplane xdp is not available in this build yet; use dataplane: socket");
+		goto out;
+	}
+	if (hm_kv_service_new(&d.service) < 0 ||
+	    hm_node_init(&d.node, &d.cfg, (uint32_t)o.id, &d.keys, &d.service, &transport) < 0) {
+		hm_err("cannot initialise the replica (bad keys in %s?)", d.cfg.path);
+		goto out;
+	}
+	if (open_loop(&d, data_dir) < 0)
+		goto out;
+	hm_info("ready: replica %ld of %u (f=%u), %s port %u, dataplane socket, batch %u, "
+		"pipeline %u", o.id, d.cfg.n_members, d.cfg.max_faulty_nodes,
+		d.cfg.members[o.id].address, d.cfg.members[o.id].port,
+		d.cfg.batching_enabled ? d.cfg.batch_size : 1, d.cfg.pipeline_depth);
+	run(&d);
+	hm_info("shutting down: executed %llu batches, %llu ops",
+		(unsigned long long)pbft_last_executed(d.node.core),
+		(unsigned long long)pbft_stats(d.node.core)->ops_executed);
+	rc = 0;
+out:
+	if (d.control_path[0])
+		unlink(d.control_path);
+	if (d.node.core)
+		hm_node_free(&d.node);
+	if (d.service.ops)
+		d.service.ops->destroy(d.service.state);
+	hm_config_free(&d.cfg);
+	return rc;
+}

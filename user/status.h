@@ -1,0 +1,13 @@
+/* SPDX-License-Identifier: MIT */
+/* A replica's state and counters as JSON (the control socket's answer,
+ * read by `hmctl status` and the tests). */
+#ifndef HM_STATUS_H
+#define HM_STATUS_H
+
+#include <jansson.h>
+
+#include "node.h"
+
+json_t *hm_status_json(const struct hm_node *nd, const char *dataplane);
+
+#endif /* HM_STATUS_H */
