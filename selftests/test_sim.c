@@ -157,15 +157,16 @@ HM_TEST(pipeline_depth_bounds_inflight)
 	hm_sim_free(s);
 }
 
-/* Checkpoint interval 1 and the smallest window: the watermark moves at
- * every batch, so any off-by-one at the window edge stalls or breaks. */
+/* Checkpoint interval 1 and the smallest window with L = 2K: the watermark
+ * moves at every batch, so an off-by-one at the window edge stalls or
+ * breaks. */
 HM_TEST(window_edge)
 {
 	struct hm_sim_opts o;
 	struct hm_sim *s;
 
 	hm_sim_default_opts(&o);
-	o.checkpoint_interval = 2;
+	o.checkpoint_interval = 1;
 	o.window = 2;
 	o.pipeline_depth = 2;
 	s = hm_sim_new(&o);

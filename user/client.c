@@ -54,7 +54,11 @@ int hm_client_submit(struct hm_client *c, const void *op, size_t len, uint64_t n
 	c->busy = true;
 	c->retransmits = 0;
 	c->deadline = now_us + c->timeout_us;
-	send_to(c, (uint32_t)(c->view % c->n));
+	/* To every replica, not only the primary: backups learn where to send
+	 * their replies (the request reaches them next inside a PRE-PREPARE,
+	 * which carries no address), and they know a request is pending. */
+	for (uint32_t i = 0; i < c->n; i++)
+		send_to(c, i);
 	return 0;
 }
 

@@ -1,8 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * The client side of PBFT as a pure state machine: one outstanding request,
- * sent to the primary it believes in, retransmitted to every replica on
- * timeout, accepted only when f+1 replicas sent matching replies whose
+ * sent to every replica (the primary orders it; backups learn the client's
+ * address and that a request is pending), retransmitted on timeout, accepted only when f+1 replicas sent matching replies whose
  * signatures verify (at least one of them is correct, so the result is the
  * group's).  hmctl wraps it in a UDP socket; the simulator drives it
  * in-process.

@@ -337,9 +337,13 @@ static bool can_propose(const struct pbft *c)
 	       in_proposal_window(c, c->next_seq + 1);
 }
 
+/* A batch goes out when it is full, when its oldest request waited
+ * batch_timeout_ms, or at once when nothing is in flight: an idle pipeline
+ * gains nothing from waiting, and requests pile up into fuller batches by
+ * themselves while earlier batches are being agreed on. */
 static bool batch_due(const struct pbft *c)
 {
-	return queued(c) >= c->p.batch_size ||
+	return queued(c) >= c->p.batch_size || c->next_seq == c->last_executed ||
 	       c->now >= c->queue[c->q_head].queued_at + (uint64_t)c->p.batch_timeout_ms * 1000;
 }
 
