@@ -5,7 +5,7 @@
  *   hmctl keygen PATH                     write PATH.key and PATH.pub
  *   hmctl -c CONFIG put KEY VALUE         replicated PUT, f+1 matching replies
  *   hmctl -c CONFIG get KEY               replicated GET
- *   hmctl -c CONFIG bench --clients C --duration S [--op null|put]
+ *   hmctl -c CONFIG bench --clients C --duration S [--op null|put] [--ops N]
  *   hmctl status --socket PATH            a replica's status (JSON)
  *   hmctl -c CONFIG inject KIND --replica ID [--count N]
  *                                         test traffic: forged-sig, bad-mac, replay, garbage
@@ -292,8 +292,9 @@ static void record(struct bench_result *r, uint64_t us)
 	r->ops++;
 }
 
+/* Run until duration_us passed or max_ops completed (0 = no limit). */
 static void bench_loop(struct net_client *cs, uint32_t nc, bool put, uint64_t duration_us,
-		       struct bench_result *r)
+		       uint64_t max_ops, struct bench_result *r)
 {
 	int ep = epoll_create1(EPOLL_CLOEXEC);
 	uint64_t end = mono_us() + duration_us, seqno = 0;
@@ -303,11 +304,13 @@ static void bench_loop(struct net_client *cs, uint32_t nc, bool put, uint64_t du
 		struct epoll_event ev = { .events = EPOLLIN, .data.u32 = i };
 
 		epoll_ctl(ep, EPOLL_CTL_ADD, cs[i].fd, &ev);
+		if (max_ops && seqno >= max_ops)
+			break;
 		cs[i].started = mono_us();
 		hm_client_submit(&cs[i].core, op, bench_op(op, sizeof(op), put, i, seqno++),
 				 cs[i].started);
 	}
-	while (mono_us() < end) {
+	while (mono_us() < end && (!max_ops || r->ops < max_ops)) {
 		struct epoll_event evs[64];
 		int n = epoll_wait(ep, evs, 64, 10);
 
@@ -317,6 +320,8 @@ static void bench_loop(struct net_client *cs, uint32_t nc, bool put, uint64_t du
 			if (!net_client_drain(c))
 				continue;
 			record(r, mono_us() - c->started);
+			if (max_ops && seqno >= max_ops)
+				continue; /* every op is issued: this client is done */
 			c->started = mono_us();
 			hm_client_submit(&c->core, op, bench_op(op, sizeof(op), put, evs[k].data.u32,
 								seqno++), c->started);
@@ -333,8 +338,10 @@ static int cmd_bench(const struct hm_config *cfg, int argc, char **argv)
 		{ "clients", required_argument, NULL, 'n' },
 		{ "duration", required_argument, NULL, 'd' },
 		{ "op", required_argument, NULL, 'o' },
+		{ "ops", required_argument, NULL, 'x' },
 		{ 0 },
 	};
+	uint64_t max_ops = 0;
 	uint32_t nc = 4;
 	double duration = 5;
 	bool put = false;
@@ -349,10 +356,12 @@ static int cmd_bench(const struct hm_config *cfg, int argc, char **argv)
 			nc = (uint32_t)strtoul(optarg, NULL, 10);
 		else if (c == 'd')
 			duration = strtod(optarg, NULL);
+		else if (c == 'x')
+			max_ops = strtoull(optarg, NULL, 10);
 		else if (c == 'o' && (strcmp(optarg, "put") == 0 || strcmp(optarg, "null") == 0))
 			put = strcmp(optarg, "put") == 0;
 		else
-			die("usage: bench --clients C --duration S [--op null|put]");
+			die("usage: bench --clients C --duration S [--op null|put] [--ops N]");
 	}
 	if (nc == 0 || nc > cfg->n_clients || duration <= 0)
 		die("bench: --clients must be 1..%u (the clients in %s), --duration > 0",
@@ -367,7 +376,7 @@ static int cmd_bench(const struct hm_config *cfg, int argc, char **argv)
 		net_client_open(&cs[i], cfg, cfg->clients[i].id, key);
 	}
 	t0 = mono_us();
-	bench_loop(cs, nc, put, (uint64_t)(duration * 1e6), &r);
+	bench_loop(cs, nc, put, (uint64_t)(duration * 1e6), max_ops, &r);
 	elapsed = mono_us() - t0;
 	qsort(r.lat, r.n_lat, sizeof(*r.lat), u64_cmp);
 	double ops_s = (double)r.ops * 1e6 / (double)elapsed;
@@ -509,7 +518,7 @@ static void usage(FILE *out)
 		"  keygen PATH                      write PATH.key (secret) and PATH.pub\n"
 		"  put KEY VALUE                    replicated PUT\n"
 		"  get KEY                          replicated GET\n"
-		"  bench --clients C --duration S [--op null|put]\n"
+		"  bench --clients C --duration S [--op null|put] [--ops N]\n"
 		"  status --socket DATA_DIR/control.sock\n"
 		"  inject forged-sig|bad-mac|replay|garbage --replica ID [--count N]\n"
 		"CONFIG defaults to $HM_CONFIG.\n");

@@ -1,0 +1,69 @@
+#!/usr/bin/env bash
+# Run HyperMesh's tests and print one closing line "N passed, N failed".
+#
+#   scripts/run-tests.sh            everything (make test)
+#   scripts/run-tests.sh --unit     unit tests (under ASan + UBSan), simulator, BPF selftests
+#   scripts/run-tests.sh --e2e      the namespace suites
+#   scripts/run-tests.sh --soak     long randomized simulator runs and repeated e2e
+set -uo pipefail
+
+repo=$(cd "$(dirname "$0")/.." && pwd)
+cd "$repo" || exit 1
+mode=${1:---all}
+total_passed=0
+total_failed=0
+failed_suites=()
+
+# run_suite NAME CMD...: run one suite and add up its "N passed, N failed".
+run_suite() {
+  local name=$1; shift
+  local log; log=$(mktemp)
+  echo "=== $name"
+  "$@" 2>&1 | tee "$log"
+  local rc=${PIPESTATUS[0]}
+  local line; line=$(grep -E '^[0-9]+ passed, [0-9]+ failed' "$log" | tail -1)
+  rm -f "$log"
+  if [ -z "$line" ]; then
+    echo "FAIL $name: no result line (exit $rc)"
+    total_failed=$((total_failed + 1)); failed_suites+=("$name"); return
+  fi
+  local p f; p=${line%% passed*}; f=${line#*, }; f=${f%% failed*}
+  total_passed=$((total_passed + p)); total_failed=$((total_failed + f))
+  if [ "$rc" -ne 0 ] && [ "$f" -eq 0 ]; then
+    total_failed=$((total_failed + 1)); echo "FAIL $name: exit $rc"
+  fi
+  [ "$rc" -ne 0 ] || [ "$f" -ne 0 ] && failed_suites+=("$name")
+}
+
+unit() {
+  for t in build/san/tests/test_*; do
+    run_suite "$(basename "$t") (asan+ubsan)" "$t"
+  done
+  run_suite "fuzz (quick)" bash scripts/fuzz.sh --quick
+}
+
+e2e() {
+  for t in selftests/e2e_*.sh; do
+    run_suite "$(basename "$t")" bash "$t"
+  done
+}
+
+soak() {
+  HM_SIM_SEEDS=${HM_SIM_SEEDS:-20000} run_suite "simulator, many seeds" build/tests/test_sim random_schedules
+  for i in 1 2 3; do
+    HM_E2E_OPS=5000 run_suite "e2e_socket.sh, round $i" bash selftests/e2e_socket.sh
+  done
+}
+
+case "$mode" in
+  --unit) unit ;;
+  --e2e) e2e ;;
+  --soak) soak ;;
+  --all) unit; e2e ;;
+  *) echo "usage: $0 [--unit|--e2e|--soak]" >&2; exit 2 ;;
+esac
+
+echo
+[ ${#failed_suites[@]} -gt 0 ] && echo "failed suites: ${failed_suites[*]}"
+echo "$total_passed passed, $total_failed failed"
+[ "$total_failed" -eq 0 ] && [ ${#failed_suites[@]} -eq 0 ]

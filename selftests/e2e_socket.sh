@@ -1,0 +1,100 @@
+#!/usr/bin/env bash
+# End-to-end suite in network namespaces, socket dataplane: a real cluster of
+# hypermeshd processes on a bridge, driven by hmctl from a client namespace.
+#
+#   selftests/e2e_socket.sh            the suite (part of make test)
+#   HM_E2E_OPS=N                       operations per run (default 1000)
+set -uo pipefail
+
+here=$(cd "$(dirname "$0")" && pwd)
+repo=$(cd "$here/.." && pwd)
+# shellcheck source=selftests/lib/assert.sh
+source "$here/lib/assert.sh"
+
+ops=${HM_E2E_OPS:-1000}
+dir=$(mktemp -d /tmp/hm-e2e.XXXXXX)
+cluster() { bash "$repo/scripts/cluster.sh" --dir "$dir" "$@"; }
+cleanup() { cluster down >/dev/null 2>&1; rm -rf "$dir"; }
+trap cleanup EXIT INT TERM
+
+# status ID FIELD: one field of replica ID's status, by a jq path.
+status() { "$repo/build/hmctl" status --socket "$dir/replica-$1/control.sock" | jq -r "$2"; }
+
+# Wait until the given replicas executed the same sequence, then print
+# their distinct state digests (one line when they agree).
+settled_digests() {
+  local ids=("$@") i last prev
+  for _ in $(seq 50); do
+    prev=""; last=same
+    for i in "${ids[@]}"; do
+      local e; e=$(status "$i" .last_executed)
+      [ -n "$prev" ] && [ "$e" != "$prev" ] && last=differ
+      prev=$e
+    done
+    [ "$last" = same ] && break
+    sleep 0.2
+  done
+  for i in "${ids[@]}"; do status "$i" .state_digest; done | sort -u
+}
+
+bench_ops() { grep -o '"ops":[0-9]*' <<<"$1" | cut -d: -f2; }
+
+echo "# 4 replicas, 4 clients, $ops operations"
+cluster up -n 4 --clients 8 >/dev/null || { fail "cluster up"; finish; exit 1; }
+out=$(cluster exec hmctl bench --clients 4 --duration 60 --op put --ops "$ops")
+check_eq "all $ops operations completed with f+1 matching replies" "$(bench_ops "$out")" "$ops"
+check_eq "all replicas end with one state digest" "$(settled_digests 0 1 2 3 | wc -l)" 1
+check_ge "replica 3 executed every batch" "$(status 3 .core.ops_executed)" "$ops"
+
+echo "# put/get through hmctl"
+check_eq "put answers OK" "$(cluster exec hmctl put colour blue)" OK
+check_eq "get reads the value back" "$(cluster exec hmctl get colour)" blue
+check_eq "get of a missing key" "$(cluster exec hmctl get no-such-key)" NOT_FOUND
+
+echo "# misbehaving traffic is rejected and counted"
+before=$(status 0 .drops.bad_signature)
+cluster exec hmctl inject forged-sig --replica 0 --count 5 >/dev/null
+sleep 0.3
+check_eq "forged request signatures counted" "$(status 0 .drops.bad_signature)" "$((before + 5))"
+before=$(status 1 .drops.bad_mac)
+cluster exec hmctl inject bad-mac --replica 1 --count 7 >/dev/null
+sleep 0.3
+check_eq "bad MACs counted" "$(status 1 .drops.bad_mac)" "$((before + 7))"
+check_eq "no signature verified for a bad MAC" "$(status 1 .drops.bad_signature)" 0
+before=$(status 2 .drops.stale)
+cluster exec hmctl inject replay --replica 2 --count 3 >/dev/null
+sleep 0.3
+check_eq "replayed request counted as stale" "$(status 2 .drops.stale)" "$((before + 3))"
+cluster exec hmctl inject garbage --replica 0 --count 2000 >/dev/null
+sleep 0.5
+check "replica 0 survives 2000 garbage datagrams" kill -0 "$(cat "$dir/replica-0/pid")"
+garbage=$(status 0 '[.drops.truncated, .drops.bad_magic, .drops.bad_type, .drops.bad_length, .drops.unknown_sender] | add')
+check_ge "garbage counted as drops" "$garbage" 2000
+check_eq "still serving after the garbage" "$(cluster exec hmctl put after garbage)" OK
+
+echo "# a backup killed mid-run"
+start=$(status 0 .core.ops_executed)
+cluster exec hmctl bench --clients 4 --duration 60 --op put --ops "$((3 * ops))" >"$dir/bench.out" &
+bench=$!
+# Kill once the run is under way, so the kill lands in the middle of it.
+for _ in $(seq 100); do
+  [ "$(status 0 .core.ops_executed)" -ge $((start + ops / 2)) ] && break
+  sleep 0.05
+done
+at_kill=$(status 2 .core.ops_executed)
+cluster kill 2 >/dev/null
+wait "$bench"
+check_eq "all operations completed with replica 2 killed" "$(bench_ops "$(cat "$dir/bench.out")")" "$((3 * ops))"
+check_ge "the kill came mid-run (ops executed after it)" \
+  "$(( $(status 0 .core.ops_executed) - at_kill ))" "$((ops / 2))"
+check_eq "the three live replicas agree" "$(settled_digests 0 1 3 | wc -l)" 1
+cluster down >/dev/null
+
+echo "# 7 replicas (f=2) with two backups down"
+cluster up -n 7 --clients 4 >/dev/null || { fail "cluster up -n 7"; finish; exit 1; }
+cluster kill 5 >/dev/null
+cluster kill 6 >/dev/null
+out=$(cluster exec hmctl bench --clients 4 --duration 60 --op put --ops 300)
+check_eq "n=7: 300 operations with f=2 replicas down" "$(bench_ops "$out")" 300
+check_eq "n=7: live replicas agree" "$(settled_digests 0 1 2 3 4 | wc -l)" 1
+finish
