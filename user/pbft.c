@@ -628,7 +628,11 @@ static int on_checkpoint(struct pbft *c, const struct hm_msg *m, enum hm_drop_re
 
 	if (m->seq == 0 || m->seq % c->p.checkpoint_interval != 0)
 		return refuse(why, HM_DROP_MALFORMED);
-	if (m->seq <= c->low)
+	/* The last of n checkpoints usually arrives after 2f+1 made it
+	 * stable: that is expected, not a drop. */
+	if (m->seq == c->low)
+		return 0;
+	if (m->seq < c->low)
 		return refuse(why, HM_DROP_STALE);
 	if (m->seq > c->low + c->p.window)
 		return refuse(why, HM_DROP_OUT_OF_WINDOW);
