@@ -39,6 +39,7 @@ unit() {
   for t in build/san/tests/test_*; do
     run_suite "$(basename "$t") (asan+ubsan)" "$t"
   done
+  HM_SIM_SEEDS=1000 run_suite "simulator, 1000 seeds" build/tests/test_sim random_schedules
   run_suite "fuzz (quick)" bash scripts/fuzz.sh --quick
 }
 
