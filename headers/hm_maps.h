@@ -16,7 +16,7 @@ enum hm_vote_phase { HM_PHASE_PREPARE = 0, HM_PHASE_COMMIT = 1, HM_PHASE_MAX = 2
 /*
  * One vote slot: the PREPAREs or COMMITs for one (view, seq).  Slots are
  * indexed by (seq mod watermark_window, phase), which is unique inside the
- * window [h, h + L]; a vote for a newer (view, seq) takes the slot over.
+ * window (h, h + L]; a vote for a newer (view, seq) takes the slot over.
  *
  * Each voter's digest is kept, not only a count, so that votes that arrive
  * before the PRE-PREPARE are not lost and a second vote with another digest

@@ -10,13 +10,13 @@
  *        0     4  magic        "HMSH" (0x484d5348), big-endian
  *        4     1  version      HM_VERSION
  *        5     1  type         enum hm_msg_type
- *        6     2  flags        HM_FLAG_*; other bits must be 0
+ *        6     2  flags        HM_FLAG_*; other bits must be 0 (not signed)
  *        8     4  sender       replica id (0..n-1) or client id
  *       12     4  payload_len  bytes of payload after the fixed header
  *       16     8  view         PBFT view (0 where a type has none)
  *       24     8  seq          sequence number, or a client's timestamp
  *       32    32  digest       BLAKE2b-256 of the payload, or the voted digest
- *       64    64  sig          Ed25519 signature over bytes [0, 64)
+ *       64    64  sig          Ed25519 over bytes [0, 64) with flags zero
  *      128     8  mac          SipHash-2-4 over bytes [0, 128), per-link key
  *      136     n  payload      payload_len bytes
  *
@@ -66,6 +66,10 @@
 #define HM_MAX_REPLICAS 16
 #define HM_MAX_FAULTY 5
 
+/* Checkpoints a replica tracks at once: the window may hold at most this
+ * many minus one checkpoint intervals. */
+#define HM_MAX_LIVE_CHECKPOINTS 16
+
 enum hm_msg_type {
 	HM_MSG_REQUEST = 1,      /* client -> replicas: seq = client timestamp */
 	HM_MSG_PRE_PREPARE = 2,  /* primary -> backups: payload = batch */
@@ -82,7 +86,10 @@ enum hm_msg_type {
 };
 
 /* The sender sends this message again because it has not yet seen the slot
- * complete; a peer that has may answer with its own messages for the slot. */
+ * complete; a peer that has may answer with its own messages for the slot.
+ * Flags are a per-link hint: the MAC covers them, the signature does not
+ * (it is computed with flags zero), so a retransmitted message carries the
+ * original's signature and a stored signature verifies without its flags. */
 #define HM_FLAG_RETRANSMIT 0x0001
 #define HM_FLAGS_KNOWN HM_FLAG_RETRANSMIT
 
@@ -132,7 +139,7 @@ enum hm_drop_reason {
 	HM_DROP_BAD_ADDRESS,      /* source address/port not bound to the id */
 	HM_DROP_BAD_MAC,          /* per-link SipHash-2-4 MAC did not verify */
 	HM_DROP_BAD_VIEW,         /* normal-case message for another view */
-	HM_DROP_OUT_OF_WINDOW,    /* sequence outside [h, h + L] */
+	HM_DROP_OUT_OF_WINDOW,    /* sequence outside (h, h + L] */
 	HM_DROP_NONCANONICAL_SIG, /* Ed25519 S not below the group order */
 	HM_DROP_RATE_LIMITED,     /* sender over its token bucket */
 	HM_DROP_BAD_DIGEST,       /* payload does not hash to digest */

@@ -271,3 +271,28 @@ HM_TEST(random_schedules)
 		hm_sim_free(s);
 	}
 }
+
+/* A request that fits the datagram limit but not a PRE-PREPARE around it:
+ * the primary must refuse it (counted), not propose a batch no backup can
+ * accept, which would block every later slot. */
+HM_TEST(oversize_request_refused)
+{
+	struct hm_sim_opts o;
+	struct hm_sim *s;
+	struct hm_link_keys lk;
+	static uint8_t op[64800], buf[HM_MAX_DATAGRAM];
+	size_t len;
+
+	hm_sim_default_opts(&o);
+	s = hm_sim_new(&o);
+	len = hm_msg_build(buf, sizeof(buf), HM_MSG_REQUEST, 100, 0, 1ull << 40, NULL, op,
+			   sizeof(op), hm_sim_client_keys(s, 0));
+	ASSERT_LE(len, hm_sim_config(s)->max_message_size, "the request itself is admissible");
+	hm_link_keys_derive(100, hm_sim_client_keys(s, 0), 0,
+			    hm_sim_config(s)->members[0].public_key, &lk);
+	hm_mac_stamp((struct hm_hdr *)buf, lk.tx);
+	hm_sim_inject(s, 0, o.n + 0, buf, len);
+	ASSERT_EQ(hm_node_drops(hm_sim_node(s, 0), HM_DROP_OVERSIZE), 1, "refused as oversize");
+	run_and_check(s, 30, "the cluster keeps working");
+	hm_sim_free(s);
+}

@@ -422,6 +422,12 @@ static int parse_consensus(struct ctx *c, yaml_node_t *map)
 		return fail(c, c->window_at, path, "watermark_window",
 			    "%u is below checkpoint_interval %u", cfg->watermark_window,
 			    cfg->checkpoint_interval);
+	/* A replica keeps the checkpoints inside its window in a fixed table
+	 * (HM_MAX_LIVE_CHECKPOINTS): more would go unrecorded. */
+	if (cfg->watermark_window / cfg->checkpoint_interval + 1 > HM_MAX_LIVE_CHECKPOINTS)
+		return fail(c, c->window_at, path, "watermark_window",
+			    "%u holds more than %u checkpoints of interval %u", cfg->watermark_window,
+			    HM_MAX_LIVE_CHECKPOINTS - 1, cfg->checkpoint_interval);
 	return 0;
 }
 

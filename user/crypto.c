@@ -10,6 +10,7 @@
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <stddef.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -275,17 +276,28 @@ void hm_digest(const void *data, size_t len, uint8_t out[HM_DIGEST_LEN])
 	crypto_generichash(out, HM_DIGEST_LEN, data, len, NULL, 0);
 }
 
+/* The signed bytes: header bytes [0, 64) with the flags field zero (flags
+ * are a per-link hint covered by the MAC; see HM_FLAG_RETRANSMIT). */
+static void signed_bytes(const struct hm_hdr *hdr, uint8_t out[HM_SIGNED_LEN])
+{
+	memcpy(out, hdr, HM_SIGNED_LEN);
+	memset(out + offsetof(struct hm_hdr, flags), 0, sizeof(hdr->flags));
+}
+
 void hm_sign_header(struct hm_hdr *hdr, const struct hm_keypair *kp)
 {
-	uint8_t sig[HM_SIG_LEN];
+	uint8_t msg[HM_SIGNED_LEN];
 
-	crypto_sign_detached(sig, NULL, (const uint8_t *)hdr, HM_SIGNED_LEN, kp->sk);
-	memcpy(hdr->sig, sig, HM_SIG_LEN);
+	signed_bytes(hdr, msg);
+	crypto_sign_detached(hdr->sig, NULL, msg, HM_SIGNED_LEN, kp->sk);
 }
 
 bool hm_verify_header(const struct hm_hdr *hdr, const uint8_t pk[HM_PUBKEY_LEN])
 {
-	return crypto_sign_verify_detached(hdr->sig, (const uint8_t *)hdr, HM_SIGNED_LEN, pk) == 0;
+	uint8_t msg[HM_SIGNED_LEN];
+
+	signed_bytes(hdr, msg);
+	return crypto_sign_verify_detached(hdr->sig, msg, HM_SIGNED_LEN, pk) == 0;
 }
 
 void hm_sign(const void *msg, size_t len, const uint8_t sk[HM_SECKEY_LEN], uint8_t sig[HM_SIG_LEN])

@@ -49,7 +49,8 @@ int hm_link_keys_derive(uint32_t my_id, const struct hm_keypair *mine, uint32_t 
 /* BLAKE2b-256. */
 void hm_digest(const void *data, size_t len, uint8_t out[HM_DIGEST_LEN]);
 
-/* Ed25519 over the signed part of a message header (bytes [0, 64)). */
+/* Ed25519 over the signed part of a message header: bytes [0, 64) with the
+ * flags field taken as zero. */
 void hm_sign_header(struct hm_hdr *hdr, const struct hm_keypair *kp);
 bool hm_verify_header(const struct hm_hdr *hdr, const uint8_t pk[HM_PUBKEY_LEN]);
 

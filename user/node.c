@@ -271,12 +271,14 @@ static struct hm_peer_stats *authenticate(struct hm_node *nd, const struct hm_ms
 		struct hm_peer_stats *st = &nd->replica_stats[m->sender];
 		const struct hm_member *mb = &nd->cfg->members[m->sender];
 
-		if (!take_token(nd, &nd->tokens[m->sender], &nd->tokens_at[m->sender]))
-			*why = HM_DROP_RATE_LIMITED;
-		else if (!same_address(from, fromlen, &mb->addr, mb->addr_len))
+		/* The token bucket comes after the MAC: spoofed packets in a
+		 * peer's name must not use up that peer's rate. */
+		if (!same_address(from, fromlen, &mb->addr, mb->addr_len))
 			*why = HM_DROP_BAD_ADDRESS;
 		else if (!hm_mac_verify(m->hdr, nd->links[m->sender].rx))
 			*why = HM_DROP_BAD_MAC;
+		else if (!take_token(nd, &nd->tokens[m->sender], &nd->tokens_at[m->sender]))
+			*why = HM_DROP_RATE_LIMITED;
 		else if (!from_replica_only(m->type))
 			*why = HM_DROP_MALFORMED;
 		return st;
@@ -286,10 +288,10 @@ static struct hm_peer_stats *authenticate(struct hm_node *nd, const struct hm_ms
 		*why = HM_DROP_UNKNOWN_SENDER;
 		return &nd->unknown_stats;
 	}
-	if (!take_token(nd, &c->tokens, &c->tokens_at))
-		*why = HM_DROP_RATE_LIMITED;
-	else if (!hm_mac_verify(m->hdr, c->keys.rx))
+	if (!hm_mac_verify(m->hdr, c->keys.rx))
 		*why = HM_DROP_BAD_MAC;
+	else if (!take_token(nd, &c->tokens, &c->tokens_at))
+		*why = HM_DROP_RATE_LIMITED;
 	else if (m->type != HM_MSG_REQUEST)
 		*why = HM_DROP_MALFORMED;
 	else if (from && fromlen <= sizeof(c->addr)) {

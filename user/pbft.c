@@ -30,12 +30,14 @@ struct log_entry {
 	uint64_t seq, view;
 	bool has_pp, prepared, commit_quorum, committed;
 	uint8_t digest[HM_DIGEST_LEN];
+	uint8_t pp_sig[HM_SIG_LEN]; /* the primary's, for prepared certificates */
 	uint8_t *batch;     /* the PRE-PREPARE's payload */
 	uint32_t batch_len;
 };
 
 /* Checkpoint votes for one sequence number (at most window/interval + 1 of
- * them are live at once). */
+ * them are live at once; the configuration keeps that within
+ * HM_MAX_LIVE_CHECKPOINTS). */
 struct checkpoint_rec {
 	uint64_t seq;       /* 0 = free */
 	uint16_t voted;
@@ -44,7 +46,6 @@ struct checkpoint_rec {
 	uint8_t digests[HM_MAX_REPLICAS][HM_DIGEST_LEN];
 	uint8_t sigs[HM_MAX_REPLICAS][HM_SIG_LEN];
 };
-#define MAX_CHECKPOINTS 16
 
 #define GROW(arr, n, cap)                                                     \
 	do {                                                                  \
@@ -74,9 +75,11 @@ struct pbft {
 	struct client_rec *clients;
 	struct pending_req *queue;
 	size_t q_head, q_len, q_cap;
-	struct checkpoint_rec cps[MAX_CHECKPOINTS];
+	struct checkpoint_rec cps[HM_MAX_LIVE_CHECKPOINTS];
 	uint64_t next_retransmit; /* 0 = nothing sent that may need it */
 	uint64_t highest_seen;    /* highest seq any peer's message named */
+	uint64_t executed_at_last_retransmit;
+	uint64_t status_served_at[HM_MAX_REPLICAS]; /* throttles STATUS answers */
 	struct pbft_stats stats;
 
 	/* the Ready being built */
@@ -203,6 +206,7 @@ struct pbft *pbft_new(const struct pbft_params *p)
 
 	if (p->n < 3 * p->f + 1 || p->n > HM_MAX_REPLICAS || p->id >= p->n || p->window == 0 ||
 	    p->checkpoint_interval == 0 || p->checkpoint_interval > p->window ||
+	    p->window / p->checkpoint_interval + 1 > HM_MAX_LIVE_CHECKPOINTS ||
 	    p->batch_size == 0 || p->pipeline_depth == 0 || p->retransmit_ms == 0 || !p->keys ||
 	    !p->service)
 		return NULL;
@@ -277,11 +281,10 @@ static uint8_t *batch_take(struct pbft *c, uint32_t *len_out)
 	uint32_t count = 0;
 	uint8_t *payload;
 
+	/* on_request admits only requests that fit alone, so count >= 1. */
 	while (count < c->p.batch_size && count < queued(c) &&
 	       len + 4 + c->queue[c->q_head + count].len <= room)
 		len += 4 + c->queue[c->q_head + count++].len;
-	if (count == 0) /* one request larger than a batch can carry */
-		count = 1, len = 4 + 4 + c->queue[c->q_head].len;
 	payload = malloc(len);
 	if (!payload)
 		abort();
@@ -311,6 +314,7 @@ static void propose_batch(struct pbft *c)
 	h = send_msg(c, PBFT_TO_REPLICAS, 0, HM_MSG_PRE_PREPARE, c->view, seq, NULL, e->batch,
 		     e->batch_len);
 	memcpy(e->digest, h->digest, HM_DIGEST_LEN);
+	memcpy(e->pp_sig, h->sig, HM_SIG_LEN);
 	vote_policy(c, HM_PHASE_PREPARE, c->view, seq, e->digest, NULL);
 	vote_policy(c, HM_PHASE_COMMIT, c->view, seq, e->digest, NULL);
 	c->stats.batches_proposed++;
@@ -395,6 +399,11 @@ static int on_request(struct pbft *c, const struct hm_msg *m, enum hm_drop_reaso
 	}
 	if (m->seq <= r->queued_ts)
 		return refuse(why, HM_DROP_DUPLICATE);
+	/* It must fit alone in a PRE-PREPARE (count and length words around
+	 * it), or no backup could accept the batch and the slot would block
+	 * every later one. */
+	if (HM_HDR_LEN + 8 + m->len > c->p.max_message_size)
+		return refuse(why, HM_DROP_OVERSIZE);
 	if (!hm_verify_header(m->hdr, pk)) {
 		c->stats.bad_client_signatures++;
 		return refuse(why, HM_DROP_BAD_SIGNATURE);
@@ -465,6 +474,7 @@ static int on_pre_prepare(struct pbft *c, const struct hm_msg *m, enum hm_drop_r
 	e->view = m->view;
 	e->has_pp = true;
 	memcpy(e->digest, m->digest, HM_DIGEST_LEN);
+	memcpy(e->pp_sig, m->hdr->sig, HM_SIG_LEN);
 
 	h = send_msg(c, PBFT_TO_REPLICAS, 0, HM_MSG_PREPARE, c->view, m->seq, e->digest, NULL, 0);
 	vote_policy(c, HM_PHASE_PREPARE, c->view, m->seq, e->digest, h->sig);
@@ -525,7 +535,7 @@ static struct checkpoint_rec *checkpoint_get(struct pbft *c, uint64_t seq, bool 
 {
 	struct checkpoint_rec *free_rec = NULL;
 
-	for (int i = 0; i < MAX_CHECKPOINTS; i++) {
+	for (int i = 0; i < HM_MAX_LIVE_CHECKPOINTS; i++) {
 		if (c->cps[i].seq == seq)
 			return &c->cps[i];
 		if (!free_rec && c->cps[i].seq == 0)
@@ -553,7 +563,7 @@ static void make_stable(struct pbft *c, struct checkpoint_rec *cp)
 			memset(e, 0, sizeof(*e));
 		}
 	}
-	for (int i = 0; i < MAX_CHECKPOINTS; i++)
+	for (int i = 0; i < HM_MAX_LIVE_CHECKPOINTS; i++)
 		if (c->cps[i].seq <= seq)
 			c->cps[i].seq = 0;
 	c->low = seq;
@@ -725,18 +735,22 @@ static void retransmit(struct pbft *c)
 			pending = true;
 		}
 	}
-	for (int i = 0; i < MAX_CHECKPOINTS; i++) {
+	for (int i = 0; i < HM_MAX_LIVE_CHECKPOINTS; i++) {
 		if (c->cps[i].seq > c->low && c->cps[i].own_known) {
 			resend_checkpoint(c, &c->cps[i], PBFT_TO_REPLICAS, 0, HM_FLAG_RETRANSMIT);
 			pending = true;
 		}
 	}
-	/* Behind: our peers named a sequence we have not executed. */
-	if (c->highest_seen > c->last_executed) {
+	/* Behind and stuck: our peers named a sequence we have not executed,
+	 * and we executed nothing since the last round. */
+	if (c->highest_seen > c->last_executed &&
+	    c->last_executed == c->executed_at_last_retransmit) {
 		send_flagged(c, PBFT_TO_REPLICAS, 0, HM_MSG_STATUS, 0, c->view, c->last_executed,
 			     (const uint8_t[HM_DIGEST_LEN]){ 0 }, NULL, 0);
 		pending = true;
 	}
+	pending |= c->highest_seen > c->last_executed;
+	c->executed_at_last_retransmit = c->last_executed;
 	c->next_retransmit = pending ? c->now + (uint64_t)c->p.retransmit_ms * 1000 : 0;
 }
 
@@ -751,10 +765,17 @@ void pbft_observe_seq(struct pbft *c, uint64_t seq)
 
 /* A peer executed only up to m->seq: send it our messages for the slots
  * after that which we committed, and our checkpoints after it. */
-static int on_status(struct pbft *c, const struct hm_msg *m)
+static int on_status(struct pbft *c, const struct hm_msg *m, enum hm_drop_reason *why)
 {
 	uint64_t kept = c->low > c->p.checkpoint_interval ? c->low - c->p.checkpoint_interval : 0;
 	uint64_t from = m->seq > kept ? m->seq : kept;
+
+	/* One answer per peer per retransmit interval: a faulty peer sending
+	 * STATUS(0) in a loop must not make us re-send the window each time. */
+	if (c->status_served_at[m->sender] &&
+	    c->now < c->status_served_at[m->sender] + (uint64_t)c->p.retransmit_ms * 1000)
+		return refuse(why, HM_DROP_RATE_LIMITED);
+	c->status_served_at[m->sender] = c->now;
 
 	/* Behind our stable checkpoint: our CHECKPOINT helps it stabilise it
 	 * (a peer further behind needs state transfer). */
@@ -768,7 +789,7 @@ static int on_status(struct pbft *c, const struct hm_msg *m)
 			c->stats.help_sent++;
 		}
 	}
-	for (int i = 0; i < MAX_CHECKPOINTS; i++)
+	for (int i = 0; i < HM_MAX_LIVE_CHECKPOINTS; i++)
 		if (c->cps[i].seq > m->seq && c->cps[i].own_known)
 			resend_checkpoint(c, &c->cps[i], PBFT_TO_REPLICA, m->sender, 0);
 	return 0;
@@ -782,7 +803,7 @@ void pbft_on_retransmission(struct pbft *c, const struct hm_msg *m)
 	if (m->sender >= c->p.n || m->sender == c->p.id)
 		return;
 	if (m->type == HM_MSG_CHECKPOINT) {
-		cp = checkpoint_get(c, m->seq, false);
+		cp = m->seq == c->stable.seq ? &c->stable : checkpoint_get(c, m->seq, false);
 		if (cp && cp->own_known) {
 			resend_checkpoint(c, cp, PBFT_TO_REPLICA, m->sender, 0);
 			c->stats.help_sent++;
@@ -813,7 +834,7 @@ int pbft_receive(struct pbft *c, const struct hm_msg *m, enum hm_drop_reason *wh
 	case HM_MSG_STATUS:
 		if (m->sender >= c->p.n || m->sender == c->p.id)
 			return refuse(why, HM_DROP_UNKNOWN_SENDER);
-		return on_status(c, m);
+		return on_status(c, m, why);
 	default:
 		return refuse(why, HM_DROP_MALFORMED);
 	}
