@@ -74,5 +74,5 @@ if [ "$status" -ne 0 ]; then
   echo "fuzz: artifacts in $ARTIFACTS; replay with: bash scripts/fuzz.sh $ARTIFACTS/<file>" >&2
   exit "$status"
 fi
-grep -E '^#[0-9]+[[:space:]]+(INITED|DONE)|^stat::|^Done ' "$OUT/fuzz.log" || true
-echo "fuzz: ok ($(grep -o 'stat::number_of_executed_units: *[0-9]*' "$OUT/fuzz.log" | grep -o '[0-9]*$' || echo '?') executions, no crash)"
+grep -aE '^#[0-9]+[[:space:]]+(INITED|DONE)|^stat::|^Done ' "$OUT/fuzz.log" || true
+echo "fuzz: ok ($(grep -ao 'stat::number_of_executed_units: *[0-9]*' "$OUT/fuzz.log" | grep -o '[0-9]*$' || echo '?') executions, no crash)"

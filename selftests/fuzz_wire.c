@@ -106,6 +106,17 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
 	(void)argv;
 	if (hm_crypto_init() < 0)
 		abort();
+	/* The one input libFuzzer never passes: no buffer at all. */
+	{
+		struct hm_batch_iter it;
+		struct hm_msg m;
+		enum hm_drop_reason why;
+
+		CHECK(hm_msg_decode(NULL, 0, HM_MAX_DATAGRAM, &m, &why) < 0);
+		CHECK(hm_batch_validate(NULL, 0, HM_MAX_DATAGRAM) < 0);
+		hm_batch_iter_init(&it, NULL, 0);
+		CHECK(!hm_batch_next(&it, &m));
+	}
 	return 0;
 }
 

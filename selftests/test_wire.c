@@ -628,6 +628,30 @@ HM_TEST(batch_count_lies)
 	}
 }
 
+/* Shorter than the count field, or no buffer at all: refused by validate,
+ * empty to the iterator, and no pointer arithmetic past the end (clang's
+ * UBSan reports NULL + 4; the fuzz target runs under it). */
+HM_TEST(batch_short_or_null)
+{
+	static const uint8_t bytes[3] = { 0xff, 0xff, 0xff };
+	struct hm_batch_iter it;
+	struct hm_msg req;
+
+	ASSERT_EQ(hm_batch_validate(NULL, 0, HM_MAX_DATAGRAM), -1, "NULL batch");
+	hm_batch_iter_init(&it, NULL, 0);
+	ASSERT_FALSE(hm_batch_next(&it, &req), "NULL batch iterates nothing");
+	for (size_t len = 0; len < 4; len++) {
+		uint8_t *c = dup_exact(bytes, len);
+
+		ASSERT_EQ(hm_batch_validate(c, len, HM_MAX_DATAGRAM), -1, "short batch");
+		hm_batch_iter_init(&it, c, len);
+		ASSERT_EQ(it.remaining, 0, "short batch: nothing remaining");
+		ASSERT_EQ(it.left, 0, "short batch: nothing left");
+		ASSERT_FALSE(hm_batch_next(&it, &req), "short batch iterates nothing");
+		free(c);
+	}
+}
+
 HM_TEST(batch_entry_length_lies)
 {
 	struct batch_builder b;

@@ -342,12 +342,15 @@ static bool can_propose(const struct pbft *c)
 }
 
 /* A batch goes out when it is full, when its oldest request waited
- * batch_timeout_ms, or at once when nothing is in flight: an idle pipeline
- * gains nothing from waiting, and requests pile up into fuller batches by
- * themselves while earlier batches are being agreed on. */
+ * batch_timeout_ms, or at once while less than half the pipeline is in
+ * flight: a lightly loaded pipeline gains nothing from waiting, and under
+ * load requests pile up into fuller batches by themselves while earlier
+ * batches are being agreed on. */
 static bool batch_due(const struct pbft *c)
 {
-	return queued(c) >= c->p.batch_size || c->next_seq == c->last_executed ||
+	uint64_t in_flight = c->next_seq - c->last_executed;
+
+	return queued(c) >= c->p.batch_size || 2 * in_flight < c->p.pipeline_depth ||
 	       c->now >= c->queue[c->q_head].queued_at + (uint64_t)c->p.batch_timeout_ms * 1000;
 }
 

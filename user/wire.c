@@ -188,7 +188,7 @@ int hm_batch_validate(const uint8_t *payload, size_t len, size_t max_request)
 void hm_batch_iter_init(struct hm_batch_iter *it, const uint8_t *payload, size_t len)
 {
 	it->remaining = len >= 4 ? hm_get_be32(payload) : 0;
-	it->p = payload + 4;
+	it->p = len >= 4 ? payload + 4 : payload; /* no offset past the end (or on NULL) */
 	it->left = len >= 4 ? len - 4 : 0;
 }
 
