@@ -72,7 +72,9 @@ if [ "$status" -ne 0 ]; then
   tail -n 60 "$OUT/fuzz.log"
   echo "fuzz: FAILED (exit $status); full log: $OUT/fuzz.log" >&2
   echo "fuzz: artifacts in $ARTIFACTS; replay with: bash scripts/fuzz.sh $ARTIFACTS/<file>" >&2
+  echo "0 passed, 1 failed"
   exit "$status"
 fi
 grep -aE '^#[0-9]+[[:space:]]+(INITED|DONE)|^stat::|^Done ' "$OUT/fuzz.log" || true
 echo "fuzz: ok ($(grep -ao 'stat::number_of_executed_units: *[0-9]*' "$OUT/fuzz.log" | grep -o '[0-9]*$' || echo '?') executions, no crash)"
+echo "1 passed, 0 failed"

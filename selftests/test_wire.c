@@ -781,6 +781,22 @@ HM_TEST(batch_entry_not_request)
 	}
 }
 
+/* A request inside a batch must carry a zero MAC field: otherwise one
+ * primary could give the same requests many batch digests. */
+HM_TEST(batch_entry_with_mac)
+{
+	struct batch_builder b;
+
+	if (!setup())
+		return;
+	batch_begin(&b, 2);
+	batch_add_msg(&b, HM_MSG_REQUEST, 1, 1, 20);
+	batch_add_msg(&b, HM_MSG_REQUEST, 2, 2, 20);
+	ASSERT_EQ(batch_validate_exact(&b, b.len, HM_MAX_DATAGRAM), 2, "zero MACs accepted");
+	b.buf[8 + HM_OFF_MAC] = 1; /* first entry: 4 count + 4 length, then its header */
+	ASSERT_EQ(batch_validate_exact(&b, b.len, HM_MAX_DATAGRAM), -1, "a set MAC refused");
+}
+
 HM_TEST(batch_trailing_bytes)
 {
 	struct batch_builder b;

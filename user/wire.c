@@ -152,6 +152,13 @@ size_t hm_msg_build_flags(uint8_t *buf, size_t cap, uint8_t type, uint16_t flags
 	return len;
 }
 
+static bool mac_is_zero(const struct hm_hdr *h)
+{
+	static const uint8_t zero[HM_MAC_LEN];
+
+	return memcmp(h->mac, zero, HM_MAC_LEN) == 0;
+}
+
 int hm_batch_validate(const uint8_t *payload, size_t len, size_t max_request)
 {
 	struct hm_batch_iter it;
@@ -176,8 +183,11 @@ int hm_batch_validate(const uint8_t *payload, size_t len, size_t max_request)
 		rlen = hm_get_be32(it.p);
 		if (rlen > it.left - 4)
 			return -1;
+		/* A request inside a batch carries no MAC (it was for the link
+		 * from the client): a zero field keeps the batch digest a
+		 * function of the requests alone. */
 		if (hm_msg_decode(it.p + 4, rlen, max_request, &req, &why) < 0 ||
-		    req.type != HM_MSG_REQUEST)
+		    req.type != HM_MSG_REQUEST || !mac_is_zero(req.hdr))
 			return -1;
 		it.p += 4 + rlen;
 		it.left -= 4 + rlen;
