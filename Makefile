@@ -52,6 +52,7 @@ deps:
 	bash scripts/deps.sh
 
 vmlinux/vmlinux.h:
+	@mkdir -p $(@D)
 	$(BPFTOOL) btf dump file /sys/kernel/btf/vmlinux format c > $@.tmp && mv $@.tmp $@
 
 $(BUILD)/%.bpf.o: kern/%.bpf.c vmlinux/vmlinux.h $(wildcard headers/*.h kern/*.h)
