@@ -296,3 +296,55 @@ HM_TEST(oversize_request_refused)
 	run_and_check(s, 30, "the cluster keeps working");
 	hm_sim_free(s);
 }
+
+/* Send replica `from`'s correctly signed and MACed message to replica `to`,
+ * as a faulty replica would. */
+static void inject_from_replica(struct hm_sim *s, uint32_t from, uint32_t to, uint8_t type,
+				uint16_t flags, uint64_t view, uint64_t seq, const uint8_t *digest)
+{
+	const struct hm_config *cfg = hm_sim_config(s);
+	struct hm_link_keys lk;
+	uint8_t buf[HM_HDR_LEN];
+	size_t len;
+
+	len = hm_msg_build_flags(buf, sizeof(buf), type, flags, from, view, seq, digest, NULL, 0,
+				 hm_sim_replica_keys(s, from));
+	hm_link_keys_derive(from, hm_sim_replica_keys(s, from), to, cfg->members[to].public_key,
+			    &lk);
+	hm_mac_stamp((struct hm_hdr *)buf, lk.tx);
+	hm_sim_inject(s, to, from, buf, len);
+}
+
+/* A faulty replica claiming STATUS(UINT64_MAX) must cost nothing (the help
+ * loop must not wrap around to sequence 0), and repeating a flagged vote
+ * for a committed slot must get one answer per interval, not one each. */
+HM_TEST(faulty_replica_cannot_amplify)
+{
+	static const uint8_t zero[HM_DIGEST_LEN];
+	struct hm_sim_opts o;
+	struct hm_sim *s;
+	const struct pbft_stats *st;
+	uint8_t digest[HM_DIGEST_LEN];
+	uint64_t before;
+
+	hm_sim_default_opts(&o);
+	o.checkpoint_interval = 50;
+	o.window = 100;
+	s = hm_sim_new(&o);
+	run_and_check(s, 30, "a run to have committed slots");
+	hm_sim_settle(s, hm_sim_now(s) + 1000000);
+	st = pbft_stats(hm_sim_node(s, 0)->core);
+	before = st->help_sent;
+	inject_from_replica(s, 1, 0, HM_MSG_STATUS, 0, 0, UINT64_MAX, zero);
+	ASSERT_EQ(st->help_sent, before, "STATUS(UINT64_MAX) answered with nothing");
+
+	uint64_t seq = pbft_last_executed(hm_sim_node(s, 0)->core);
+	if (!ASSERT_TRUE(pbft_committed_digest(hm_sim_node(s, 0)->core, seq, digest), "digest"))
+		goto out;
+	before = st->help_sent;
+	for (int i = 0; i < 100; i++)
+		inject_from_replica(s, 1, 0, HM_MSG_COMMIT, HM_FLAG_RETRANSMIT, 0, seq, digest);
+	ASSERT_EQ(st->help_sent, before + 1, "100 flagged repeats, one answer");
+out:
+	hm_sim_free(s);
+}

@@ -17,6 +17,7 @@ int hm_client_init(struct hm_client *c, const struct hm_config *cfg, uint32_t id
 	c->f = cfg->max_faulty_nodes;
 	c->keys = keys;
 	c->timeout_us = (uint64_t)cfg->timeout_ms * 1000;
+	c->max_message_size = cfg->max_message_size;
 	c->ts = first_timestamp;
 	c->send = send;
 	c->send_ctx = ctx;
@@ -45,9 +46,13 @@ int hm_client_submit(struct hm_client *c, const void *op, size_t len, uint64_t n
 {
 	if (c->busy)
 		return -1;
+	/* The primary must be able to carry it in a PRE-PREPARE (count and
+	 * length words around it); a larger one would only be refused. */
+	if (HM_HDR_LEN + 8 + HM_HDR_LEN + len > c->max_message_size)
+		return -1;
 	c->ts++;
-	c->req_len = hm_msg_build(c->req, HM_HDR_LEN + len, HM_MSG_REQUEST, c->id, 0, c->ts, NULL,
-				  op, (uint32_t)len, c->keys);
+	c->req_len = hm_msg_build(c->req, c->max_message_size, HM_MSG_REQUEST, c->id, 0, c->ts,
+				  NULL, op, (uint32_t)len, c->keys);
 	if (!c->req_len)
 		return -1;
 	memset(c->replies, 0, sizeof(c->replies));

@@ -31,6 +31,7 @@ struct hm_client {
 	uint8_t replica_keys[HM_MAX_REPLICAS][HM_PUBKEY_LEN];
 	struct hm_link_keys links[HM_MAX_REPLICAS];
 	uint64_t timeout_us;
+	uint32_t max_message_size;
 	uint64_t view;                    /* the view the last result came from */
 
 	/* Send one datagram (MAC stamped) to replica `to`. */
@@ -59,7 +60,8 @@ int hm_client_init(struct hm_client *c, const struct hm_config *cfg, uint32_t id
 		   void (*send)(void *ctx, uint32_t to, const void *buf, size_t len), void *ctx);
 void hm_client_free(struct hm_client *c);
 
-/* Start a request (the previous one must be done). */
+/* Start a request (the previous one must be done).  Returns -1 when busy
+ * or when the op is too large to travel in a PRE-PREPARE. */
 int hm_client_submit(struct hm_client *c, const void *op, size_t len, uint64_t now_us);
 
 /* A datagram from the network; returns true when it completes the request

@@ -294,12 +294,20 @@ static struct hm_peer_stats *authenticate(struct hm_node *nd, const struct hm_ms
 		*why = HM_DROP_RATE_LIMITED;
 	else if (m->type != HM_MSG_REQUEST)
 		*why = HM_DROP_MALFORMED;
-	else if (from && fromlen <= sizeof(c->addr)) {
-		/* Replies go where the client's authenticated request came from. */
+	return &nd->client_stats;
+}
+
+/* Replies go where the client's last accepted request came from (a stale
+ * replay, refused by the core, does not move them). */
+static void learn_client_address(struct hm_node *nd, const struct hm_msg *m,
+				 const struct sockaddr *from, socklen_t fromlen)
+{
+	struct hm_client_link *c = client_find(nd, m->sender);
+
+	if (c && from && fromlen <= sizeof(c->addr)) {
 		memcpy(&c->addr, from, fromlen);
 		c->addr_len = fromlen;
 	}
-	return &nd->client_stats;
 }
 
 static struct hm_peer_stats *claimed_sender_stats(struct hm_node *nd, const uint8_t *buf,
@@ -370,7 +378,20 @@ void hm_node_receive(struct hm_node *nd, const uint8_t *buf, size_t len,
 	st->last_seen_us = nd->now;
 	if (m.type == HM_MSG_PREPARE || m.type == HM_MSG_COMMIT)
 		count_vote(nd, &m, &why, &dropped);
-	else
+	else if (m.type == HM_MSG_REQUEST) {
+		/* Learn the address first: the core may answer at once with a
+		 * cached reply; a refused request puts the old one back. */
+		struct hm_client_link *c = client_find(nd, m.sender);
+		struct sockaddr_storage old = c->addr;
+		socklen_t old_len = c->addr_len;
+
+		learn_client_address(nd, &m, from, fromlen);
+		dropped = pbft_receive(nd->core, &m, &why) < 0;
+		if (dropped) {
+			c->addr = old;
+			c->addr_len = old_len;
+		}
+	} else
 		dropped = pbft_receive(nd->core, &m, &why) < 0;
 	if (dropped)
 		st->drops[why]++;

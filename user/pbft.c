@@ -15,6 +15,7 @@ struct client_rec {
 	uint32_t id;
 	uint64_t last_ts;   /* timestamp of the last executed request */
 	uint64_t queued_ts; /* primary: newest timestamp queued or proposed */
+	bool in_queue;      /* primary: a request waits in the batch queue */
 	uint8_t *reply;     /* last reply, re-sent on a retransmission */
 	size_t reply_len;
 	UT_hash_handle hh;
@@ -31,6 +32,8 @@ struct log_entry {
 	bool has_pp, prepared, commit_quorum, committed;
 	uint8_t digest[HM_DIGEST_LEN];
 	uint8_t pp_sig[HM_SIG_LEN]; /* the primary's, for prepared certificates */
+	uint16_t helped;    /* peers sent this slot since helped_at */
+	uint64_t helped_at;
 	uint8_t *batch;     /* the PRE-PREPARE's payload */
 	uint32_t batch_len;
 };
@@ -80,6 +83,7 @@ struct pbft {
 	uint64_t highest_seen;    /* highest seq any peer's message named */
 	uint64_t executed_at_last_retransmit;
 	uint64_t status_served_at[HM_MAX_REPLICAS]; /* throttles STATUS answers */
+	uint64_t checkpoint_helped_at[HM_MAX_REPLICAS];
 	struct pbft_stats stats;
 
 	/* the Ready being built */
@@ -293,6 +297,7 @@ static uint8_t *batch_take(struct pbft *c, uint32_t *len_out)
 	for (uint32_t i = 0; i < count; i++) {
 		struct pending_req *r = &c->queue[c->q_head++];
 
+		client_get(c, hm_get_be32(r->buf + HM_OFF_SENDER))->in_queue = false;
 		hm_put_be32(payload + len, (uint32_t)r->len);
 		memcpy(payload + len + 4, r->buf, r->len);
 		len += 4 + r->len;
@@ -402,6 +407,12 @@ static int on_request(struct pbft *c, const struct hm_msg *m, enum hm_drop_reaso
 	}
 	if (m->seq <= r->queued_ts)
 		return refuse(why, HM_DROP_DUPLICATE);
+	/* One waiting request per client (PBFT's clients have one outstanding
+	 * request): a client sending faster cannot fill our memory or starve
+	 * the others; its newer request is taken once the queued one is
+	 * proposed (the client retransmits). */
+	if (r->in_queue)
+		return refuse(why, HM_DROP_RATE_LIMITED);
 	/* It must fit alone in a PRE-PREPARE (count and length words around
 	 * it), or no backup could accept the batch and the slot would block
 	 * every later one. */
@@ -412,6 +423,7 @@ static int on_request(struct pbft *c, const struct hm_msg *m, enum hm_drop_reaso
 		return refuse(why, HM_DROP_BAD_SIGNATURE);
 	}
 	r->queued_ts = m->seq;
+	r->in_queue = true;
 	c->stats.requests_received++;
 	queue_push(c, m);
 	maybe_propose(c);
@@ -766,6 +778,35 @@ void pbft_observe_seq(struct pbft *c, uint64_t seq)
 		c->next_retransmit = c->now + (uint64_t)c->p.retransmit_ms * 1000;
 }
 
+/* Send a lagging peer our messages for a committed slot, at most once per
+ * peer and slot per retransmit interval: a faulty peer repeating a flagged
+ * message must not make us sign and send again for every copy. */
+static void help_slot(struct pbft *c, struct log_entry *e, uint32_t peer)
+{
+	uint16_t bit = (uint16_t)(1u << peer);
+
+	if (c->now >= e->helped_at + (uint64_t)c->p.retransmit_ms * 1000) {
+		e->helped = 0;
+		e->helped_at = c->now;
+	}
+	if (e->helped & bit)
+		return;
+	e->helped |= bit;
+	resend_slot(c, e, PBFT_TO_REPLICA, peer, 0);
+	c->stats.help_sent++;
+}
+
+/* Our checkpoint for a peer, throttled like help_slot (per peer). */
+static void help_checkpoint(struct pbft *c, const struct checkpoint_rec *cp, uint32_t peer)
+{
+	if (c->checkpoint_helped_at[peer] &&
+	    c->now < c->checkpoint_helped_at[peer] + (uint64_t)c->p.retransmit_ms * 1000)
+		return;
+	c->checkpoint_helped_at[peer] = c->now;
+	resend_checkpoint(c, cp, PBFT_TO_REPLICA, peer, 0);
+	c->stats.help_sent++;
+}
+
 /* A peer executed only up to m->seq: send it our messages for the slots
  * after that which we committed, and our checkpoints after it. */
 static int on_status(struct pbft *c, const struct hm_msg *m, enum hm_drop_reason *why)
@@ -783,14 +824,13 @@ static int on_status(struct pbft *c, const struct hm_msg *m, enum hm_drop_reason
 	/* Behind our stable checkpoint: our CHECKPOINT helps it stabilise it
 	 * (a peer further behind needs state transfer). */
 	if (m->seq < c->low && c->stable.own_known)
-		resend_checkpoint(c, &c->stable, PBFT_TO_REPLICA, m->sender, 0);
-	for (uint64_t seq = from + 1; seq <= c->last_executed; seq++) {
-		const struct log_entry *e = entry_at(c, seq);
+		help_checkpoint(c, &c->stable, m->sender);
+	/* Written so that a huge claimed seq cannot wrap `from + 1`. */
+	for (uint64_t seq = from; seq < c->last_executed;) {
+		struct log_entry *e = entry_at(c, ++seq);
 
-		if (e->seq == seq && e->committed) {
-			resend_slot(c, e, PBFT_TO_REPLICA, m->sender, 0);
-			c->stats.help_sent++;
-		}
+		if (e->seq == seq && e->committed)
+			help_slot(c, e, m->sender);
 	}
 	for (int i = 0; i < HM_MAX_LIVE_CHECKPOINTS; i++)
 		if (c->cps[i].seq > m->seq && c->cps[i].own_known)
@@ -807,18 +847,15 @@ void pbft_on_retransmission(struct pbft *c, const struct hm_msg *m)
 		return;
 	if (m->type == HM_MSG_CHECKPOINT) {
 		cp = m->seq == c->stable.seq ? &c->stable : checkpoint_get(c, m->seq, false);
-		if (cp && cp->own_known) {
-			resend_checkpoint(c, cp, PBFT_TO_REPLICA, m->sender, 0);
-			c->stats.help_sent++;
-		}
+		if (cp && cp->own_known)
+			help_checkpoint(c, cp, m->sender);
 		return;
 	}
 	/* Only for slots we are done with: otherwise our own retransmission
 	 * timer already covers them. */
 	if (e->seq != m->seq || !e->has_pp || !e->committed || e->view != m->view)
 		return;
-	resend_slot(c, e, PBFT_TO_REPLICA, m->sender, 0);
-	c->stats.help_sent++;
+	help_slot(c, (struct log_entry *)e, m->sender);
 }
 
 /* ---- the driver's interface ------------------------------------------- */

@@ -678,3 +678,8 @@ void hm_sim_dump(const struct hm_sim *s, FILE *out)
 		fprintf(out, "  client %u: done=%u waiting=%d retransmits=%u\n", j,
 			s->clients[j].done, s->clients[j].waiting, s->clients[j].core.retransmits);
 }
+
+const struct hm_keypair *hm_sim_replica_keys(const struct hm_sim *s, uint32_t replica)
+{
+	return &s->replica_keys[replica];
+}

@@ -84,6 +84,7 @@ void hm_sim_dump(const struct hm_sim *s, FILE *out);
 struct hm_node *hm_sim_node(struct hm_sim *s, uint32_t replica);
 struct hm_client *hm_sim_client(struct hm_sim *s, uint32_t client);
 const struct hm_keypair *hm_sim_client_keys(const struct hm_sim *s, uint32_t client);
+const struct hm_keypair *hm_sim_replica_keys(const struct hm_sim *s, uint32_t replica);
 const struct hm_config *hm_sim_config(const struct hm_sim *s);
 
 #endif /* HM_SIM_H */
