@@ -133,7 +133,8 @@ static void net_client_call(struct net_client *c, const uint8_t *op, size_t len)
 	uint64_t give_up = mono_us() + OP_TIMEOUT_S * 1000000ull;
 
 	if (hm_client_submit(&c->core, op, len, mono_us()) < 0)
-		die("cannot build the request");
+		die("the request (%zu bytes of op) does not fit max_message_size %u with its "
+		    "PRE-PREPARE framing", len, c->cfg->max_message_size);
 	while (mono_us() < give_up) {
 		struct pollfd p = { .fd = c->fd, .events = POLLIN };
 		int64_t wait_ms = ((int64_t)c->core.deadline - (int64_t)mono_us()) / 1000;
