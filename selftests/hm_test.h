@@ -74,6 +74,18 @@ static int hm_test_failed_asserts; /* failures in the running case */
 	   if (!ok_) { HM_FAIL("%s: \"%s\" does not contain \"%s\"", what,      \
 			     h_ ? h_ : "(null)", needle); } ok_; })
 
+/* Seeded xorshift64 for randomized cases: print the seed on failure so a
+ * run replays exactly. */
+static inline uint64_t hm_test_rand(uint64_t *state)
+{
+	uint64_t x = *state;
+
+	x ^= x << 13;
+	x ^= x >> 7;
+	x ^= x << 17;
+	return *state = x;
+}
+
 static bool hm_test_selected(int argc, char **argv, const char *name)
 {
 	if (argc <= 1)

@@ -310,15 +310,6 @@ static void fill(struct hm_service *svc, const size_t *order)
 	}
 }
 
-static uint64_t xorshift64(uint64_t *s)
-{
-	uint64_t x = *s;
-
-	x ^= x << 13;
-	x ^= x >> 7;
-	x ^= x << 17;
-	return *s = x;
-}
 
 HM_TEST(digest_independent_of_order)
 {
@@ -339,7 +330,7 @@ HM_TEST(digest_independent_of_order)
 		if (!kv_new(&b))
 			break;
 		for (size_t i = NKEYS - 1; i > 0; i--) {
-			size_t j = (size_t)(xorshift64(&rng) % (i + 1)), t = order[i];
+			size_t j = (size_t)(hm_test_rand(&rng) % (i + 1)), t = order[i];
 
 			order[i] = order[j];
 			order[j] = t;
@@ -637,11 +628,11 @@ HM_TEST(random_snapshot_mutations)
 		return;
 	for (long it = 0; it < iters; it++) {
 		size_t l = len;
-		int rounds = 1 + (int)(xorshift64(&rng) % 3);
+		int rounds = 1 + (int)(hm_test_rand(&rng) % 3);
 
 		memcpy(work, snap, len);
 		for (int r = 0; r < rounds; r++) {
-			uint64_t x = xorshift64(&rng);
+			uint64_t x = hm_test_rand(&rng);
 			size_t pos = l ? (size_t)(x >> 16) % l : 0;
 
 			switch (x % 6) {

@@ -679,15 +679,6 @@ HM_TEST(signatures_kept_per_voter)
 /* A randomized cross-check against a simple model: for any order of votes,
  * duplicates and expects, exactly one quorum event per slot, raised exactly
  * when the expected digest and the threshold-th matching vote are both in. */
-static uint64_t xorshift64(uint64_t *s)
-{
-	uint64_t x = *s;
-
-	x ^= x << 13;
-	x ^= x >> 7;
-	x ^= x << 17;
-	return *s = x;
-}
 
 HM_TEST(random_orders_match_model)
 {
@@ -700,9 +691,9 @@ HM_TEST(random_orders_match_model)
 	for (int i = 0; i < 3; i++)
 		digest_of(dg[i], (uint8_t)(20 + i));
 	for (int round = 0; round < 3000; round++) {
-		uint32_t f = fs[xorshift64(&rng) % 3], n = 3 * f + 1;
-		int ph = (int)(xorshift64(&rng) % 2);
-		uint64_t view = xorshift64(&rng) % 5, seq = 1 + xorshift64(&rng) % 50;
+		uint32_t f = fs[hm_test_rand(&rng) % 3], n = 3 * f + 1;
+		int ph = (int)(hm_test_rand(&rng) % 2);
+		uint64_t view = hm_test_rand(&rng) % 5, seq = 1 + hm_test_rand(&rng) % 50;
 		uint32_t thr;
 		int vote_of[HM_MAX_REPLICAS], events = 0, matched = 0;
 		bool expected = false, sent = false;
@@ -713,7 +704,7 @@ HM_TEST(random_orders_match_model)
 		for (uint32_t i = 0; i < n; i++)
 			vote_of[i] = -1;
 		for (int step = 0; step < 60; step++) {
-			uint64_t x = xorshift64(&rng);
+			uint64_t x = hm_test_rand(&rng);
 			int r;
 
 			if (x % 8 == 0) {

@@ -951,15 +951,6 @@ HM_TEST(names_cover_every_value)
 
 /* ---- randomized datagrams -------------------------------------------------- */
 
-static uint64_t xorshift64(uint64_t *s)
-{
-	uint64_t x = *s;
-
-	x ^= x << 13;
-	x ^= x >> 7;
-	x ^= x << 17;
-	return *s = x;
-}
 
 #define POOL 24
 #define MUT_CAP 4096
@@ -1007,10 +998,10 @@ static size_t make_pool(uint8_t pool[POOL][MUT_CAP], size_t lens[POOL])
 /* Apply 1-4 random mutations to buf (length *len, capacity MUT_CAP). */
 static void mutate(uint8_t *buf, size_t *len, uint64_t *rng)
 {
-	int rounds = 1 + (int)(xorshift64(rng) % 4);
+	int rounds = 1 + (int)(hm_test_rand(rng) % 4);
 
 	for (int r = 0; r < rounds; r++) {
-		uint64_t x = xorshift64(rng);
+		uint64_t x = hm_test_rand(rng);
 		size_t pos = *len ? (size_t)(x >> 16) % *len : 0;
 
 		switch (x % 11) {
@@ -1028,7 +1019,7 @@ static void mutate(uint8_t *buf, size_t *len, uint64_t *rng)
 			if (*len + k <= MUT_CAP) {
 				memmove(buf + pos + k, buf + pos, *len - pos);
 				for (size_t i = 0; i < k; i++)
-					buf[pos + i] = (uint8_t)xorshift64(rng);
+					buf[pos + i] = (uint8_t)hm_test_rand(rng);
 				*len += k;
 			}
 			break;
@@ -1080,7 +1071,7 @@ static void mutate(uint8_t *buf, size_t *len, uint64_t *rng)
 			break;
 		default: /* random tail */
 			for (size_t i = pos; i < *len; i++)
-				buf[i] = (uint8_t)xorshift64(rng);
+				buf[i] = (uint8_t)hm_test_rand(rng);
 			break;
 		}
 	}
@@ -1189,7 +1180,7 @@ HM_TEST(random_datagrams)
 	if (!ASSERT_GE(npool, 20, "message pool"))
 		return;
 	for (long i = 0; i < iters; i++) {
-		uint64_t x = xorshift64(&rng);
+		uint64_t x = hm_test_rand(&rng);
 		size_t len, max_len;
 		uint8_t *dg;
 		struct hm_msg m;
@@ -1199,7 +1190,7 @@ HM_TEST(random_datagrams)
 			/* Purely random bytes, usually short. */
 			len = (size_t)(x >> 8) % (x & 0x10 ? 300 : MUT_CAP);
 			for (size_t j = 0; j < len; j++)
-				work[j] = (uint8_t)xorshift64(&rng);
+				work[j] = (uint8_t)hm_test_rand(&rng);
 			if (len >= 8 && (x & 0x20)) {
 				hm_put_be32(work, HM_MAGIC);
 				work[4] = HM_VERSION;
