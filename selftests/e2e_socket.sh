@@ -88,7 +88,21 @@ check_eq "all operations completed with replica 2 killed" "$(bench_ops "$(cat "$
 check_ge "the kill came mid-run (ops executed after it)" \
   "$(( $(status 0 .core.ops_executed) - at_kill ))" "$((ops / 2))"
 check_eq "the three live replicas agree" "$(settled_digests 0 1 3 | wc -l)" 1
+
+echo "# SIGTERM stops a replica cleanly"
+check "replica 3 stops on SIGTERM" cluster stop 3
+check "it logged its shutdown" grep -q "shutting down" "$dir/replica-3/log"
+check "it removed its control socket" test ! -e "$dir/replica-3/control.sock"
 cluster down >/dev/null
+
+echo "# a bad configuration is refused at start, naming file, line and key"
+mkdir -p "$dir/bad"
+printf 'byzantine_config:\n  consensus:\n    timeout_ms: soon\ncluster:\n  members: []\n' \
+  >"$dir/bad/bad.yaml"
+err=$("$repo/build/hypermeshd" -c "$dir/bad/bad.yaml" --id 0 2>&1); rc=$?
+check_eq "hypermeshd exits 2 on a bad config" "$rc" 2
+check "the error names file, line and key" \
+  grep -q "bad.yaml:3: byzantine_config.consensus.timeout_ms" <<<"$err"
 
 echo "# 7 replicas (f=2) with two backups down"
 cluster up -n 7 --clients 4 >/dev/null || { fail "cluster up -n 7"; finish; exit 1; }
