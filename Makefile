@@ -80,11 +80,11 @@ $(BUILD)/san/libhm.a: $(SAN_OBJS)
 $(BUILD)/%: user/%.c $(BUILD)/libhm.a
 	$(CC) $(CFLAGS_COMMON) $(CFLAGS) $< $(BUILD)/libhm.a $(LDLIBS) -o $@
 
-$(BUILD)/tests/%: selftests/%.c $(BUILD)/libhm.a $(wildcard selftests/*.h) | $(SKELS)
+$(BUILD)/tests/%: selftests/%.c $(BUILD)/libhm.a $(wildcard selftests/*.h) $(SKELS)
 	@mkdir -p $(@D)
 	$(CC) $(CFLAGS_COMMON) $(CFLAGS) -Iselftests $< $(BUILD)/libhm.a $(LDLIBS) -o $@
 
-$(BUILD)/san/tests/%: selftests/%.c $(BUILD)/san/libhm.a $(wildcard selftests/*.h) | $(SKELS)
+$(BUILD)/san/tests/%: selftests/%.c $(BUILD)/san/libhm.a $(wildcard selftests/*.h) $(SKELS)
 	@mkdir -p $(@D)
 	$(CC) $(CFLAGS_COMMON) $(SAN_FLAGS) -Iselftests $< $(BUILD)/san/libhm.a $(LDLIBS) -o $@
 

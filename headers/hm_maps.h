@@ -57,4 +57,77 @@ struct hm_vote_event {
 	__u8 digest2[HM_DIGEST_LEN];  /* equivocation: the second digest */
 };
 
+/* ======================================================================
+ * XDP pre-filter (kern/hm_xdp.bpf.c): configuration, identities, blocklist
+ * and per-sender counters.  The controller writes the first four maps; the
+ * program writes the rate-limit buckets and node_stats.  Every map is a BTF
+ * map, so `bpftool map dump` shows these structs with their field names.
+ * ====================================================================== */
+
+/* Address families as in <sys/socket.h> (vmlinux.h has no macros). */
+#define HM_AF_INET 2
+#define HM_AF_INET6 10
+
+#define HM_XDP_MAX_CLIENTS 4096  /* hm_clients and hm_client_rate entries */
+#define HM_XDP_MAX_BLOCKED 1024  /* hm_blocklist entries */
+
+/* node_stats indexes: 0..HM_MAX_REPLICAS-1 are replica ids (a claimed
+ * sender < n), then all clients together, then everyone unidentified. */
+#define HM_XDP_STATS_CLIENTS HM_MAX_REPLICAS
+#define HM_XDP_STATS_UNKNOWN (HM_MAX_REPLICAS + 1)
+#define HM_XDP_NSTATS (HM_MAX_REPLICAS + 2)
+
+/* hm_config[0].  port = 0 means "not configured": every packet passes. */
+struct hm_xdp_config {
+	__u16 port;             /* HyperMesh UDP port, host order */
+	__u16 pad0;
+	__u32 n;                /* replicas */
+	__u32 f;                /* faulty replicas tolerated */
+	__u32 self_id;          /* this replica's id */
+	__u64 view;             /* current view */
+	__u64 low;              /* normal-case seq accepted in (low, high] */
+	__u64 high;
+	__u32 max_message_size; /* largest datagram (UDP payload) accepted */
+	__u32 rate_limit_pps;   /* per-sender token bucket; 0 = off */
+	__u32 flags;            /* no bits defined yet; write 0 */
+	__u32 pad1;
+};
+
+/* hm_members[replica id]. */
+struct hm_xdp_member {
+	__u32 valid;            /* 0: the slot is not a member */
+	__u32 family;           /* HM_AF_INET or HM_AF_INET6 */
+	__u8 addr[16];          /* IPv6 address, or IPv4 in addr[0..4), rest 0;
+				 * network order */
+	__be16 port;            /* source UDP port, network order */
+	__u16 pad;
+	__u8 rx_key[16];        /* link key sender -> self (SipHash-2-4) */
+};
+
+/* hm_clients[client id]: clients have no address binding. */
+struct hm_xdp_client {
+	__u8 rx_key[16];        /* link key client -> self */
+};
+
+/* Token bucket (hm_rate[replica id], hm_client_rate[client id]; per-CPU):
+ * rate_limit_pps tokens a second, a burst of one second, the same policy as
+ * take_token() in user/node.c.  Tokens are kept in units of 1e-9 token. */
+struct hm_xdp_bucket {
+	__u64 nanotokens;
+	__u64 at_ns;            /* bpf_ktime_get_ns() of the last refill */
+};
+
+/* node_stats[i].  The program adds with atomic adds; reputation_score is
+ * the controller's (the program never writes it). */
+struct hm_node_stats {
+	__u64 total_messages;          /* HyperMesh datagrams claimed by it */
+	__u64 invalid_signatures;      /* noncanonical_sig drops */
+	__u64 timing_violations;       /* rate_limited drops */
+	__u64 contradictory_responses; /* equivocations (vote counting, later) */
+	__u64 last_activity_timestamp; /* bpf_ktime_get_ns() of the last accepted */
+	__u32 reputation_score;        /* fixed point, owned by the controller */
+	__u32 consecutive_faults;      /* drops since the last accepted message */
+	__u64 drops[HM_DROP_REASON_MAX];
+};
+
 #endif /* HM_MAPS_H */
