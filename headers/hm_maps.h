@@ -90,7 +90,9 @@ struct hm_xdp_config {
 	__u32 max_message_size; /* largest datagram (UDP payload) accepted */
 	__u32 rate_limit_pps;   /* per-sender token bucket; 0 = off */
 	__u32 flags;            /* no bits defined yet; write 0 */
-	__u32 pad1;
+	__u32 window;           /* vote slots: watermark_window (was pad1: same
+				 * layout).  0, or above HM_XDP_VOTE_WINDOW_MAX,
+				 * turns vote counting off (votes pass up) */
 };
 
 /* hm_members[replica id]. */
@@ -123,11 +125,42 @@ struct hm_node_stats {
 	__u64 total_messages;          /* HyperMesh datagrams claimed by it */
 	__u64 invalid_signatures;      /* noncanonical_sig drops */
 	__u64 timing_violations;       /* rate_limited drops */
-	__u64 contradictory_responses; /* equivocations (vote counting, later) */
+	__u64 contradictory_responses; /* equivocating votes caught by the XDP vote counter */
 	__u64 last_activity_timestamp; /* bpf_ktime_get_ns() of the last accepted */
 	__u32 reputation_score;        /* fixed point, owned by the controller */
 	__u32 consecutive_faults;      /* drops since the last accepted message */
 	__u64 drops[HM_DROP_REASON_MAX];
+};
+
+/* ======================================================================
+ * XDP vote counting (kern/hm_xdp.bpf.c): hm_votes, hm_events.
+ *
+ * hm_votes[(seq % window) * HM_PHASE_MAX + phase] holds a struct
+ * hm_xdp_vote_slot: the shared struct hm_vote_slot, unchanged, behind a
+ * bpf_spin_lock.  The program takes the lock around everything it does to a
+ * slot (takeover, duplicate and equivocation checks, recording, matched,
+ * quorum_sent), so two CPUs counting votes for one slot serialize.  The
+ * controller reads and writes a slot with BPF_F_LOCK (bpf_map_lookup_elem_flags,
+ * bpf_map_update_elem), which copies the value but the lock under the same
+ * lock: neither side ever sees a half-written slot.  A controller's
+ * lookup-modify-update is two locked steps, not one: a vote the program counts
+ * between them is overwritten by the update.
+ *
+ * Events (struct hm_vote_event) go to the hm_events ring buffer.
+ * ====================================================================== */
+
+#ifndef __VMLINUX_H__
+#include <linux/bpf.h> /* struct bpf_spin_lock */
+#endif
+
+#define HM_XDP_VOTE_WINDOW_MAX 1024 /* largest hm_xdp_config.window counted */
+#define HM_XDP_VOTE_SLOTS (HM_XDP_VOTE_WINDOW_MAX * HM_PHASE_MAX) /* hm_votes entries */
+#define HM_XDP_EVENTS_BYTES (256 * 1024) /* hm_events ring buffer size */
+
+struct hm_xdp_vote_slot {
+	struct bpf_spin_lock lock; /* the program's; BPF_F_LOCK from userspace */
+	__u32 pad;
+	struct hm_vote_slot s;
 };
 
 #endif /* HM_MAPS_H */

@@ -3,8 +3,9 @@
  * hm_xdp: the XDP dataplane, part one: parse and pre-filter.  It makes the
  * checks of the userspace pre-filter (user/node.c, hm_node_receive and
  * authenticate; docs/wire-format.md steps 0-5) with the same drop reasons,
- * drops what fails (XDP_DROP) and passes the rest (XDP_PASS).  Vote counting
- * comes later.
+ * drops what fails (XDP_DROP) and passes the rest (XDP_PASS).  Part two
+ * counts the PREPAREs and COMMITs that pass into hm_votes, by the rules of
+ * hm_quorum_vote (user/quorum.c), and consumes them (see "votes" below).
  *
  * Which packets are HyperMesh datagrams: Ethernet, optionally one 802.1Q tag,
  * then IPv4 (any IHL; a later fragment is not) or IPv6 (UDP right after the
@@ -32,6 +33,20 @@
  *                    rate_limited, malformed; otherwise unknown_sender
  *   bad_view, out_of_window   PRE_PREPARE, PREPARE and COMMIT only
  *   noncanonical_sig the signature's S is not below the group order
+ *
+ * Votes.  With hm_config.window in 1..HM_XDP_VOTE_WINDOW_MAX, a PREPARE or
+ * COMMIT that passed all of the above is counted in its slot and then
+ * dropped (XDP_DROP: consumed, the controller learns the outcome from the
+ * slot and from hm_events), with one more possible outcome:
+ *
+ *   malformed        a PREPARE from the view's primary (view % n)
+ *   stale            older (view, seq) than the slot holds
+ *   duplicate        the voter already voted this digest (absorbed)
+ *   equivocation     the voter already voted another digest: also
+ *                    contradictory_responses, and an HM_EV_EQUIVOCATION event
+ *   accepted         recorded; HM_EV_QUORUM when it completes the quorum
+ *
+ * With window 0 (or too large) votes pass up as before, uncounted.
  */
 #include "vmlinux.h"
 #include <bpf/bpf_helpers.h>
@@ -101,6 +116,24 @@ struct {
 	__type(key, __u32);
 	__type(value, struct hm_node_stats);
 } node_stats SEC(".maps");
+
+/* The vote slots, (seq % window) * HM_PHASE_MAX + phase; see hm_maps.h. */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, HM_XDP_VOTE_SLOTS);
+	__type(key, __u32);
+	__type(value, struct hm_xdp_vote_slot);
+} hm_votes SEC(".maps");
+
+/* struct hm_vote_event records. */
+struct {
+	__uint(type, BPF_MAP_TYPE_RINGBUF);
+	__uint(max_entries, HM_XDP_EVENTS_BYTES);
+} hm_events SEC(".maps");
+
+/* Events that did not fit in hm_events (the slot's state still has them:
+ * quorum_sent is set, the equivocation is in contradictory_responses). */
+__u64 hm_events_lost = 0;
 
 /* ---- parse: Ethernet / VLAN / IP / UDP ------------------------------------ */
 
@@ -433,6 +466,8 @@ static __always_inline void count(__u32 idx, __u32 reason)
 		__sync_fetch_and_add(&st->invalid_signatures, 1);
 	else if (reason == HM_DROP_RATE_LIMITED)
 		__sync_fetch_and_add(&st->timing_violations, 1);
+	else if (reason == HM_DROP_EQUIVOCATION)
+		__sync_fetch_and_add(&st->contradictory_responses, 1);
 }
 
 /* ---- the pre-filter ----------------------------------------------------- */
@@ -440,11 +475,8 @@ static __always_inline void count(__u32 idx, __u32 reason)
 /* Every check in order; returns a drop reason or HM_ACCEPT, and the
  * node_stats index of the claimed sender in *idx. */
 static __always_inline __u32 prefilter(struct xdp_md *ctx, const struct hm_xdp_config *cfg,
-				       const struct hm_pkt *p, __u32 *idx)
+				       const struct hm_pkt *p, __u8 *hdr, __u32 *idx)
 {
-	/* The whole fixed header: [0, 128) is MACed (and holds the signature's
-	 * S at [96, 128)), [128, 136) is the MAC. */
-	__u8 hdr[HM_HDR_LEN];
 	__u32 sender, reason;
 
 	*idx = HM_XDP_STATS_UNKNOWN;
@@ -474,21 +506,190 @@ static __always_inline __u32 prefilter(struct xdp_md *ctx, const struct hm_xdp_c
 	return check_sig_encoding(hdr + HM_OFF_SIG + 32);
 }
 
+/* ---- votes: hm_quorum_vote() in user/quorum.c ----------------------------- */
+
+_Static_assert(sizeof(struct hm_vote_slot) % 8 == 0, "slot is cleared in 8-byte words");
+_Static_assert(HM_MAX_REPLICAS <= 16, "voter bitmaps are 16 bits");
+
+static __always_inline bool digest_eq(const __u8 *a, const __u8 *b)
+{
+	const __u64 *x = (const void *)a, *y = (const void *)b;
+
+	return ((x[0] ^ y[0]) | (x[1] ^ y[1]) | (x[2] ^ y[2]) | (x[3] ^ y[3])) == 0;
+}
+
+static __always_inline void digest_copy(__u8 *dst, const __u8 *src)
+{
+	__u64 *d = (void *)dst;
+	const __u64 *s = (const void *)src;
+
+	d[0] = s[0];
+	d[1] = s[1];
+	d[2] = s[2];
+	d[3] = s[3];
+}
+
+/* slot_reset(): everything zero, then the new owner. */
+static __always_inline void slot_reset(struct hm_vote_slot *s, __u32 phase, __u64 view, __u64 seq)
+{
+	/* volatile: clang would make the loop a memset call, which BPF lacks */
+	volatile __u64 *w = (void *)s;
+
+	for (int i = 0; i < (int)(sizeof(*s) / 8); i++)
+		w[i] = 0;
+	s->phase = phase;
+	s->view = view;
+	s->seq = seq;
+}
+
+/* The voters (below n) whose digest is the expected one: what
+ * hm_quorum_expect computes, recomputed on every vote so that a slot the
+ * controller wrote (expected, its own vote) is counted consistently. */
+static __always_inline __u16 slot_matched(const struct hm_vote_slot *s, __u32 n)
+{
+	__u16 m = 0;
+
+	for (__u32 i = 0; i < HM_MAX_REPLICAS; i++) {
+		if (i >= n)
+			break;
+		if ((s->voted >> i & 1) && digest_eq(s->digests[i], s->expected))
+			m |= (__u16)(1u << i);
+	}
+	return m;
+}
+
+static __always_inline __u32 popcount16(__u32 x)
+{
+	x = x - ((x >> 1) & 0x5555);
+	x = (x & 0x3333) + ((x >> 2) & 0x3333);
+	x = (x + (x >> 4)) & 0x0f0f;
+	return (x + (x >> 8)) & 0x1f;
+}
+
+/*
+ * Count one vote that passed the pre-filter.  Returns HM_ACCEPT or the drop
+ * reason; sets *emit when *ev (zeroed by the caller) is to be sent.
+ *
+ * Everything between reading the slot and the last write to it happens under
+ * the slot's bpf_spin_lock: the takeover, the duplicate and equivocation
+ * checks, recording the vote, matched, and the test-and-set of quorum_sent,
+ * so each slot changes as by one hm_quorum_vote at a time and raises at most
+ * one quorum.  No helper is called under the lock: the event is filled on
+ * the stack and sent after the unlock.
+ */
+static __always_inline __u32 count_vote(const struct hm_xdp_config *cfg, __u32 window,
+					const __u8 *hdr, struct hm_vote_event *ev, bool *emit)
+{
+	const struct hm_hdr *h = (const void *)hdr;
+	__u32 phase = h->type == HM_MSG_PREPARE ? HM_PHASE_PREPARE : HM_PHASE_COMMIT;
+	__u64 view = bpf_be64_to_cpu(h->view), seq = bpf_be64_to_cpu(h->seq);
+	__u32 voter = bpf_ntohl(h->sender), n = cfg->n;
+	__u32 threshold = phase == HM_PHASE_PREPARE ? 2 * cfg->f : 2 * cfg->f + 1;
+	__u32 key, reason = HM_ACCEPT;
+	struct hm_xdp_vote_slot *vs;
+	struct hm_vote_slot *s;
+	__u16 bit;
+
+	/* The primary's PRE-PREPARE stands for its PREPARE. */
+	if (voter >= n || voter >= HM_MAX_REPLICAS ||
+	    (phase == HM_PHASE_PREPARE && voter == view % n))
+		return HM_DROP_MALFORMED;
+	voter &= HM_MAX_REPLICAS - 1;
+	key = (__u32)(seq % window) * HM_PHASE_MAX + phase;
+	vs = bpf_map_lookup_elem(&hm_votes, &key);
+	if (!vs)
+		return HM_DROP_MALFORMED; /* cannot happen: key < max_entries */
+	s = &vs->s;
+	bit = (__u16)(1u << voter);
+
+	bpf_spin_lock(&vs->lock);
+	/* slot_claim() */
+	if (!(s->seq == seq && s->view == view && (s->voted || s->expected_set))) {
+		if (s->seq > seq || (s->seq == seq && s->view > view)) {
+			reason = HM_DROP_STALE;
+			goto unlock;
+		}
+		slot_reset(s, phase, view, seq);
+	}
+	if (s->voted & bit) {
+		if (digest_eq(s->digests[voter], h->digest)) {
+			reason = HM_DROP_DUPLICATE;
+			goto unlock;
+		}
+		ev->kind = HM_EV_EQUIVOCATION;
+		ev->phase = s->phase;
+		ev->view = view;
+		ev->seq = seq;
+		ev->voter = voter;
+		digest_copy(ev->digest, s->digests[voter]);
+		digest_copy(ev->digest2, h->digest);
+		*emit = true;
+		reason = HM_DROP_EQUIVOCATION;
+		goto unlock;
+	}
+	s->voted |= bit;
+	digest_copy(s->digests[voter], h->digest);
+	digest_copy(s->sigs[voter], h->sig);
+	digest_copy(s->sigs[voter] + 32, h->sig + 32);
+	if (s->expected_set) {
+		s->matched = slot_matched(s, n);
+		/* quorum_check() */
+		if (!s->quorum_sent && popcount16(s->matched) >= threshold) {
+			s->quorum_sent = 1;
+			ev->kind = HM_EV_QUORUM;
+			ev->phase = s->phase;
+			ev->view = view;
+			ev->seq = seq;
+			ev->voters = s->matched;
+			digest_copy(ev->digest, s->expected);
+			*emit = true;
+		}
+	}
+unlock:
+	bpf_spin_unlock(&vs->lock);
+	return reason;
+}
+
+/* Votes are counted when the window fits hm_votes (0: not configured). */
+static __always_inline bool counting_votes(__u32 window, const __u8 *hdr)
+{
+	__u8 type = ((const struct hm_hdr *)hdr)->type;
+
+	return (type == HM_MSG_PREPARE || type == HM_MSG_COMMIT) && window != 0 &&
+	       window <= HM_XDP_VOTE_WINDOW_MAX;
+}
+
 SEC("xdp")
 int hm_xdp(struct xdp_md *ctx)
 {
 	const struct hm_xdp_config *cfg;
 	struct hm_pkt p = {};
-	__u32 zero = 0, idx, reason;
+	/* The whole fixed header: [0, 128) is MACed (and holds the signature's
+	 * S at [96, 128)), [128, 136) is the MAC.  8-byte words, so that the
+	 * digest (32) and the signature (64) can be read as such. */
+	__u64 hdr[HM_HDR_LEN / 8];
+	struct hm_vote_event ev;
+	__u32 zero = 0, idx, reason, window;
+	bool emit = false;
 
 	cfg = bpf_map_lookup_elem(&hm_config, &zero);
 	if (!cfg || !cfg->port)
 		return XDP_PASS;
 	if (!parse(ctx, cfg->port, &p))
 		return XDP_PASS;
-	reason = prefilter(ctx, cfg, &p, &idx);
+	reason = prefilter(ctx, cfg, &p, (__u8 *)hdr, &idx);
+	/* Read once: the controller may rewrite hm_config meanwhile. */
+	window = *(volatile const __u32 *)&cfg->window;
+	if (reason != HM_ACCEPT || !counting_votes(window, (const __u8 *)hdr)) {
+		count(idx, reason);
+		return reason == HM_ACCEPT ? XDP_PASS : XDP_DROP;
+	}
+	__builtin_memset(&ev, 0, sizeof(ev));
+	reason = count_vote(cfg, window, (const __u8 *)hdr, &ev, &emit);
 	count(idx, reason);
-	return reason == HM_ACCEPT ? XDP_PASS : XDP_DROP;
+	if (emit && bpf_ringbuf_output(&hm_events, &ev, sizeof(ev), 0) < 0)
+		__sync_fetch_and_add(&hm_events_lost, 1);
+	return XDP_DROP; /* counted: consumed */
 }
 
 char LICENSE[] SEC("license") = "Dual MIT/GPL";
