@@ -106,7 +106,8 @@ static bool init_keys(void)
 			p->addr[0] = 0xfd;
 			p->addr[15] = (uint8_t)(0x10 + p->id);
 		} else {
-			p->addr[0] = 10;
+			p->addr[0] = 198; /* 198.18.0.0/15, the test range */
+			p->addr[1] = 18;
 			p->addr[3] = (uint8_t)(p->id < N ? 10 + p->id : 200);
 		}
 		p->port = (uint16_t)(7100 + (p->id < N ? p->id : 50));
@@ -342,7 +343,7 @@ struct src {
 
 enum { FL_OPTS = 1, FL_VLAN = 2 };
 
-static const uint8_t self_v4[4] = { 10, 0, 0, 11 };
+static const uint8_t self_v4[4] = { 198, 18, 0, 11 };
 static const uint8_t self_v6[16] = { 0xfd, [15] = 0x11 };
 
 static void put16(uint8_t *p, uint16_t v)
@@ -418,7 +419,7 @@ static void mkframe(struct frame *f, const struct src *s, unsigned fl, uint16_t 
 static struct src src_of(uint32_t id)
 {
 	struct peer *p = peer(id);
-	struct src s = { .family = AF_INET, .addr = { 10, 9, 9, 9 }, .port = 5555 };
+	struct src s = { .family = AF_INET, .addr = { 198, 18, 9, 9 }, .port = 5555 };
 
 	if (p && (p->member || p->id == SELF)) {
 		s.family = p->family;
@@ -1192,8 +1193,8 @@ HM_TEST(xdp_filter_not_hypermesh)
 	expect(&f, NOT_HM, 0, "ipv6 fragment header");
 	/* ARP */
 	{
-		static const uint8_t arp[28] = { 0, 1, 8, 0, 6, 4, 0, 1, 2, 0, 0, 0, 0, 2, 10, 0, 0, 1,
-						 0, 0, 0, 0, 0, 0, 10, 0, 0, 2 };
+		static const uint8_t arp[28] = { 0, 1, 8, 0, 6, 4, 0, 1, 2, 0, 0, 0, 0, 2, 198, 18, 0, 1,
+						 0, 0, 0, 0, 0, 0, 198, 18, 0, 2 };
 
 		memset(&f, 0, sizeof(f));
 		memset(f.buf, 0xff, 6);

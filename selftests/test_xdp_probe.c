@@ -78,8 +78,8 @@ static size_t put_ipv4(uint8_t *p, uint8_t proto, size_t l4_len, unsigned opt_wo
 	ip.frag_off = htons(frag_off);
 	ip.ttl = 64;
 	ip.protocol = proto;
-	ip.saddr = htonl(0x0a000001);
-	ip.daddr = htonl(0x0a000002);
+	ip.saddr = htonl(0xc6120001); /* 198.18.0.1 */
+	ip.daddr = htonl(0xc6120002);
 	memcpy(p, &ip, sizeof(ip));
 	memset(p + sizeof(ip), 1 /* NOP */, 4 * opt_words);
 	ip.check = ip_checksum(p, hl);
@@ -184,8 +184,8 @@ static struct frame arp_frame(void)
 	memset(&f, 0, sizeof(f));
 	n = put_eth(f.buf, ETH_P_ARP);
 	/* request: htype 1, ptype IPv4, hlen 6, plen 4, op 1, then addresses */
-	static const uint8_t arp[28] = { 0, 1, 8, 0, 6, 4, 0, 1, 2, 0, 0, 0, 0, 2, 10, 0, 0, 1,
-					 0, 0, 0, 0, 0, 0, 10, 0, 0, 2 };
+	static const uint8_t arp[28] = { 0, 1, 8, 0, 6, 4, 0, 1, 2, 0, 0, 0, 0, 2, 198, 18, 0, 1,
+					 0, 0, 0, 0, 0, 0, 198, 18, 0, 2 };
 	memcpy(f.buf + n, arp, sizeof(arp));
 	f.len = n + sizeof(arp);
 	return f;

@@ -78,7 +78,8 @@ static bool init_keys(void)
 			p->addr[0] = 0xfd;
 			p->addr[15] = (uint8_t)(0x10 + i);
 		} else {
-			p->addr[0] = 10;
+			p->addr[0] = 198; /* 198.18.0.0/15, the test range */
+			p->addr[1] = 18;
 			p->addr[3] = (uint8_t)(10 + i);
 		}
 		p->port = (uint16_t)(7100 + i);
@@ -115,7 +116,7 @@ struct frame {
 	size_t len;
 };
 
-static const uint8_t self_v4[4] = { 10, 0, 0, 11 };
+static const uint8_t self_v4[4] = { 198, 18, 0, 11 };
 static const uint8_t self_v6[16] = { 0xfd, [15] = 0x11 };
 
 static void put16(uint8_t *p, uint16_t v)
