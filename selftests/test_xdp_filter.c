@@ -40,6 +40,7 @@
 #include "hm_maps.h"
 #include "hm_xdp.skel.h"
 
+#include "hm_frames.h"
 #include "hm_test.h"
 
 #define PORT HM_DEFAULT_PORT
@@ -50,7 +51,6 @@
 #define LOW 10
 #define HIGH 20
 #define MAXMSG 1024
-#define FRAME_MAX 2048
 #define NOT_HM (-1)
 #define ACCEPT HM_DROP_REASON_MAX
 #define CLIENTS HM_XDP_STATS_CLIENTS
@@ -322,99 +322,6 @@ static int ref_classify(const uint8_t *f, size_t len, uint32_t *idx)
 }
 
 /* ---- frames -------------------------------------------------------------- */
-
-struct dgram {
-	uint8_t b[FRAME_MAX];
-	size_t len;
-};
-
-struct frame {
-	uint8_t buf[FRAME_MAX + 256];
-	size_t len;
-	size_t l3, l4, hm; /* offsets of the IP, UDP and HyperMesh headers */
-	bool v6;
-};
-
-struct src {
-	int family;
-	uint8_t addr[16];
-	uint16_t port; /* host order */
-};
-
-enum { FL_OPTS = 1, FL_VLAN = 2 };
-
-static const uint8_t self_v4[4] = { 198, 18, 0, 11 };
-static const uint8_t self_v6[16] = { 0xfd, [15] = 0x11 };
-
-static void put16(uint8_t *p, uint16_t v)
-{
-	p[0] = (uint8_t)(v >> 8);
-	p[1] = (uint8_t)v;
-}
-
-static uint16_t ip_checksum(const uint8_t *p, size_t len)
-{
-	uint32_t sum = 0;
-
-	for (size_t i = 0; i + 1 < len; i += 2)
-		sum += (uint32_t)(p[i] << 8 | p[i + 1]);
-	while (sum >> 16)
-		sum = (sum & 0xffff) + (sum >> 16);
-	return (uint16_t)~sum;
-}
-
-/* Ethernet [+ 802.1Q] + IPv4 [+ options] or IPv6 + UDP + the datagram, all
- * lengths consistent. */
-static void mkframe(struct frame *f, const struct src *s, unsigned fl, uint16_t dport,
-		    const uint8_t *dg, size_t dlen)
-{
-	static const uint8_t macs[12] = { 2, 0, 0, 0, 0, 1, 2, 0, 0, 0, 0, 2 };
-	uint8_t *p = f->buf;
-	size_t n = 12, hl;
-
-	memcpy(p, macs, 12);
-	if (fl & FL_VLAN) {
-		put16(p + n, ETH_P_8021Q);
-		put16(p + n + 2, 42);
-		n += 4;
-	}
-	f->v6 = s->family == AF_INET6;
-	put16(p + n, f->v6 ? ETH_P_IPV6 : ETH_P_IP);
-	n += 2;
-	f->l3 = n;
-	if (f->v6) {
-		memset(p + n, 0, 40);
-		p[n] = 0x60;
-		put16(p + n + 4, (uint16_t)(8 + dlen));
-		p[n + 6] = IPPROTO_UDP;
-		p[n + 7] = 64;
-		memcpy(p + n + 8, s->addr, 16);
-		memcpy(p + n + 24, self_v6, 16);
-		n += 40;
-	} else {
-		hl = 20 + ((fl & FL_OPTS) ? 12 : 0);
-		memset(p + n, 0, hl);
-		p[n] = (uint8_t)(0x40 | hl / 4);
-		put16(p + n + 2, (uint16_t)(hl + 8 + dlen));
-		put16(p + n + 4, 1);
-		p[n + 8] = 64;
-		p[n + 9] = IPPROTO_UDP;
-		memcpy(p + n + 12, s->addr, 4);
-		memcpy(p + n + 16, self_v4, 4);
-		memset(p + n + 20, 1 /* NOP */, hl - 20);
-		put16(p + n + 10, ip_checksum(p + n, hl));
-		n += hl;
-	}
-	f->l4 = n;
-	put16(p + n, s->port);
-	put16(p + n + 2, dport);
-	put16(p + n + 4, (uint16_t)(8 + dlen));
-	put16(p + n + 6, 0);
-	n += 8;
-	f->hm = n;
-	memcpy(p + n, dg, dlen);
-	f->len = n + dlen;
-}
 
 static struct src src_of(uint32_t id)
 {

@@ -36,12 +36,12 @@
 #include "hm_maps.h"
 #include "hm_xdp.skel.h"
 
+#include "hm_frames.h"
 #include "hm_test.h"
 
 #define PORT HM_DEFAULT_PORT
 #define SELF 1
 #define MAXMSG 1024
-#define FRAME_MAX 2048
 #define ACCEPT HM_DROP_REASON_MAX
 #define NPEERS HM_MAX_REPLICAS
 
@@ -104,77 +104,16 @@ static bool init_keys(void)
 	return true;
 }
 
-/* ---- frames (as test_xdp_filter.c) --------------------------------------- */
+/* ---- frames (selftests/hm_frames.h) ------------------------------------ */
 
-struct dgram {
-	uint8_t b[FRAME_MAX];
-	size_t len;
-};
-
-struct frame {
-	uint8_t buf[FRAME_MAX + 256];
-	size_t len;
-};
-
-static const uint8_t self_v4[4] = { 198, 18, 0, 11 };
-static const uint8_t self_v6[16] = { 0xfd, [15] = 0x11 };
-
-static void put16(uint8_t *p, uint16_t v)
-{
-	p[0] = (uint8_t)(v >> 8);
-	p[1] = (uint8_t)v;
-}
-
-static uint16_t ip_checksum(const uint8_t *p, size_t len)
-{
-	uint32_t sum = 0;
-
-	for (size_t i = 0; i + 1 < len; i += 2)
-		sum += (uint32_t)(p[i] << 8 | p[i + 1]);
-	while (sum >> 16)
-		sum = (sum & 0xffff) + (sum >> 16);
-	return (uint16_t)~sum;
-}
-
-/* Ethernet + IPv4 or IPv6 + UDP from the sender's own address to PORT. */
+/* A frame from the sender's own address and port to PORT. */
 static void frame_of(struct frame *f, const struct dgram *d)
 {
-	static const uint8_t macs[12] = { 2, 0, 0, 0, 0, 1, 2, 0, 0, 0, 0, 2 };
-	const struct peer *s = &peers[hm_get_be32(d->b + HM_OFF_SENDER) % NPEERS];
-	uint8_t *p = f->buf;
-	size_t n = 12;
+	const struct peer *p = &peers[hm_get_be32(d->b + HM_OFF_SENDER) % NPEERS];
+	struct src s = { .family = p->family, .port = p->port };
 
-	memcpy(p, macs, 12);
-	put16(p + n, s->family == AF_INET6 ? ETH_P_IPV6 : ETH_P_IP);
-	n += 2;
-	if (s->family == AF_INET6) {
-		memset(p + n, 0, 40);
-		p[n] = 0x60;
-		put16(p + n + 4, (uint16_t)(8 + d->len));
-		p[n + 6] = IPPROTO_UDP;
-		p[n + 7] = 64;
-		memcpy(p + n + 8, s->addr, 16);
-		memcpy(p + n + 24, self_v6, 16);
-		n += 40;
-	} else {
-		memset(p + n, 0, 20);
-		p[n] = 0x45;
-		put16(p + n + 2, (uint16_t)(20 + 8 + d->len));
-		put16(p + n + 4, 1);
-		p[n + 8] = 64;
-		p[n + 9] = IPPROTO_UDP;
-		memcpy(p + n + 12, s->addr, 4);
-		memcpy(p + n + 16, self_v4, 4);
-		put16(p + n + 10, ip_checksum(p + n, 20));
-		n += 20;
-	}
-	put16(p + n, s->port);
-	put16(p + n + 2, PORT);
-	put16(p + n + 4, (uint16_t)(8 + d->len));
-	put16(p + n + 6, 0);
-	n += 8;
-	memcpy(p + n, d->b, d->len);
-	f->len = n + d->len;
+	memcpy(s.addr, p->addr, sizeof(s.addr));
+	mkframe(f, &s, 0, PORT, d->b, d->len);
 }
 
 static uint8_t phase_type(enum hm_vote_phase ph)
