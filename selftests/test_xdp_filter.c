@@ -42,6 +42,7 @@
 
 #include "hm_frames.h"
 #include "hm_test.h"
+#include "hm_xdp_test.h"
 
 #define PORT HM_DEFAULT_PORT
 #define N 7
@@ -422,24 +423,9 @@ static bool unblock(struct hm_xdp_bpf *skel, uint32_t id)
 static struct hm_xdp_bpf *load(void)
 {
 	struct hm_xdp_bpf *skel;
-	int err;
 
-	if (!init_keys())
+	if (!init_keys() || !(skel = hm_xdp_open_load()))
 		return NULL;
-	skel = hm_xdp_bpf__open();
-	if (!skel) {
-		HM_FAIL("hm_xdp_bpf__open: %s", strerror(errno));
-		return NULL;
-	}
-	err = hm_xdp_bpf__load(skel);
-	if (err) {
-		HM_FAIL("hm_xdp_bpf__load: %s%s", strerror(-err),
-			(err == -EPERM || err == -EACCES)
-				? " (loading BPF needs root: CAP_BPF and CAP_NET_ADMIN)"
-				: "");
-		hm_xdp_bpf__destroy(skel);
-		return NULL;
-	}
 	stats_fd = bpf_map__fd(skel->maps.node_stats);
 	prog_fd = bpf_program__fd(skel->progs.hm_xdp);
 
@@ -504,23 +490,6 @@ static bool read_all(struct hm_node_stats st[HM_XDP_NSTATS])
 		if (!ASSERT_TRUE(read_stats(i, &st[i]), "lookup node_stats"))
 			return false;
 	return true;
-}
-
-/* The counters one classified datagram moves; the timestamp is checked by
- * the caller. */
-static void model_count(struct hm_node_stats *st, int why)
-{
-	st->total_messages++;
-	if (why == ACCEPT) {
-		st->consecutive_faults = 0;
-		return;
-	}
-	st->drops[why]++;
-	st->consecutive_faults++;
-	if (why == HM_DROP_NONCANONICAL_SIG)
-		st->invalid_signatures++;
-	if (why == HM_DROP_RATE_LIMITED)
-		st->timing_violations++;
 }
 
 /* Equal but for last_activity_timestamp. */

@@ -38,6 +38,7 @@
 
 #include "hm_frames.h"
 #include "hm_test.h"
+#include "hm_xdp_test.h"
 
 #define PORT HM_DEFAULT_PORT
 #define SELF 1
@@ -199,25 +200,9 @@ static void unload(void)
  * seq % window. */
 static bool load(uint32_t f, uint64_t view, uint64_t low, uint64_t high, uint32_t window)
 {
-	int err;
 
-	if (!init_keys())
+	if (!init_keys() || !(skel = hm_xdp_open_load()))
 		return false;
-	skel = hm_xdp_bpf__open();
-	if (!skel) {
-		HM_FAIL("hm_xdp_bpf__open: %s", strerror(errno));
-		return false;
-	}
-	err = hm_xdp_bpf__load(skel);
-	if (err) {
-		HM_FAIL("hm_xdp_bpf__load: %s%s", strerror(-err),
-			(err == -EPERM || err == -EACCES)
-				? " (loading BPF needs root: CAP_BPF and CAP_NET_ADMIN)"
-				: "");
-		hm_xdp_bpf__destroy(skel);
-		skel = NULL;
-		return false;
-	}
 	prog_fd = bpf_program__fd(skel->progs.hm_xdp);
 	stats_fd = bpf_map__fd(skel->maps.node_stats);
 	votes_fd = bpf_map__fd(skel->maps.hm_votes);
@@ -372,22 +357,6 @@ static bool same_counts(const struct hm_node_stats *a, const struct hm_node_stat
 	return memcmp(&x, &y, sizeof(x)) == 0;
 }
 
-static void model_count(struct hm_node_stats *st, int why)
-{
-	st->total_messages++;
-	if (why == ACCEPT) {
-		st->consecutive_faults = 0;
-		return;
-	}
-	st->drops[why]++;
-	st->consecutive_faults++;
-	if (why == HM_DROP_NONCANONICAL_SIG)
-		st->invalid_signatures++;
-	if (why == HM_DROP_RATE_LIMITED)
-		st->timing_violations++;
-	if (why == HM_DROP_EQUIVOCATION)
-		st->contradictory_responses++;
-}
 
 /*
  * Send a datagram from replica `who` and check: XDP_DROP (or `verdict`),
