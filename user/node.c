@@ -378,21 +378,12 @@ void hm_node_receive(struct hm_node *nd, const uint8_t *buf, size_t len,
 	st->last_seen_us = nd->now;
 	if (m.type == HM_MSG_PREPARE || m.type == HM_MSG_COMMIT)
 		count_vote(nd, &m, &why, &dropped);
-	else if (m.type == HM_MSG_REQUEST) {
-		/* Learn the address first: the core may answer at once with a
-		 * cached reply; a refused request puts the old one back. */
-		struct hm_client_link *c = client_find(nd, m.sender);
-		struct sockaddr_storage old = c->addr;
-		socklen_t old_len = c->addr_len;
-
+	else
+		dropped = pbft_receive(nd->core, &m, &why) < 0;
+	/* Replies (even a cached one the core just queued) are sent in
+	 * drain() below, so learning the address here is in time for them. */
+	if (!dropped && m.type == HM_MSG_REQUEST)
 		learn_client_address(nd, &m, from, fromlen);
-		dropped = pbft_receive(nd->core, &m, &why) < 0;
-		if (dropped) {
-			c->addr = old;
-			c->addr_len = old_len;
-		}
-	} else
-		dropped = pbft_receive(nd->core, &m, &why) < 0;
 	if (dropped)
 		st->drops[why]++;
 	else
