@@ -33,7 +33,9 @@ struct pbft_params {
 	uint32_t max_message_size;
 	uint32_t retransmit_ms;       /* re-send our messages for open slots */
 	const struct hm_keypair *keys;
-	const uint8_t (*replica_keys)[HM_PUBKEY_LEN]; /* n public keys, by id */
+	/* n public keys, by id: for verifying stored signatures when a
+	 * certificate needs them (view changes); the normal case uses MACs. */
+	const uint8_t (*replica_keys)[HM_PUBKEY_LEN];
 	/* The public key of a client, NULL if it is not one. */
 	const uint8_t *(*client_key)(void *ctx, uint32_t client);
 	void *client_key_ctx;
