@@ -59,12 +59,7 @@ ns_of() { echo "$prefix-$1"; }   # s (sender), r1..r3, x (bystander)
 # connect ROLE ADDR: a namespace with eth0 (ADDR/24, broadcast set) on the bridge.
 connect() {
   local ns; ns=$(ns_of "$1")
-  hm_ns_create "$ns" &&
-    ip link add eth0 netns "$ns" type veth peer name "$prefix-$1" netns "$sw" &&
-    ip -n "$sw" link set "$prefix-$1" master br0 &&
-    ip -n "$sw" link set "$prefix-$1" up &&
-    ip -n "$ns" addr add "$2/24" brd + dev eth0 &&
-    ip -n "$ns" link set eth0 up
+  hm_ns_create "$ns" && hm_ns_connect "$ns" eth0 "$2/24" "$sw" br0 "$prefix-$1"
 }
 
 echo "# topology $prefix: sender, peers 1-3 and a bystander on a bridge"

@@ -108,7 +108,8 @@ hm_ns_connect() {
 	ip link add "$ifname" netns "$ns" type veth peer name "$port" netns "$swns" || return 1
 	ip -n "$swns" link set "$port" master "$br" || return 1
 	ip -n "$swns" link set "$port" up || return 1
-	ip -n "$ns" addr add "$addr" dev "$ifname" || return 1
+	# brd +: the subnet broadcast address, which the TC fan-out can use.
+	ip -n "$ns" addr add "$addr" brd + dev "$ifname" || return 1
 	ip -n "$ns" link set "$ifname" up
 }
 
