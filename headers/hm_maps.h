@@ -163,4 +163,25 @@ struct hm_xdp_vote_slot {
 	struct hm_vote_slot s;
 };
 
+/* hm_vote_policy (a SEC("syscall") program beside hm_xdp, run by the
+ * controller with BPF_PROG_TEST_RUN; this struct is its context): set a
+ * slot's expected digest, record this replica's own vote, or clear every
+ * slot at or below seq.  Each takes the slot's lock like the XDP program. */
+enum hm_policy_op {
+	HM_POLICY_EXPECT = 1,    /* hm_quorum_expect(phase, view, seq, digest) */
+	HM_POLICY_OWN_VOTE = 2,  /* hm_quorum_vote(phase, view, seq, self, digest, sig) */
+	HM_POLICY_COLLECT = 3,   /* hm_quorum_collect(seq) */
+};
+
+struct hm_vote_policy_args {
+	__u32 op;                /* enum hm_policy_op */
+	__u32 phase;             /* enum hm_vote_phase */
+	__u64 view;
+	__u64 seq;
+	__u8 digest[HM_DIGEST_LEN];
+	__u8 sig[HM_SIG_LEN];
+	__u32 result;            /* out: HM_DROP_REASON_MAX, or why the own vote was refused */
+	__u32 events;            /* out: 1 when an event went to hm_events */
+};
+
 #endif /* HM_MAPS_H */

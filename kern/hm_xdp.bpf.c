@@ -131,6 +131,17 @@ struct {
 	__uint(max_entries, HM_XDP_EVENTS_BYTES);
 } hm_events SEC(".maps");
 
+/* hm_progress[replica id]: the highest seq named by a message from that
+ * replica that passed the identity checks (pbft_observe_seq()'s input: a
+ * replica whose window is behind learns it from here, since XDP drops the
+ * out-of-window messages that would have told it). */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, HM_MAX_REPLICAS);
+	__type(key, __u32);
+	__type(value, __u64);
+} hm_progress SEC(".maps");
+
 /* Events that did not fit in hm_events (the slot's state still has them:
  * quorum_sent is set, the equivocation is in contradictory_responses). */
 __u64 hm_events_lost = 0;
@@ -366,8 +377,7 @@ static __always_inline bool client_token(const struct hm_xdp_config *cfg, __u32 
 
 static __always_inline bool from_replica_only(__u8 type)
 {
-	return type == HM_MSG_PRE_PREPARE || type == HM_MSG_PREPARE || type == HM_MSG_COMMIT ||
-	       type == HM_MSG_CHECKPOINT || type == HM_MSG_STATUS;
+	return type != HM_MSG_REQUEST && type != HM_MSG_REPLY;
 }
 
 /* authenticate() in user/node.c.  One SipHash call site for both kinds of
@@ -470,6 +480,18 @@ static __always_inline void count(__u32 idx, __u32 reason)
 		__sync_fetch_and_add(&st->contradictory_responses, 1);
 }
 
+/* hm_progress: a racy max is fine, it is a hint that is read again. */
+static __always_inline void note_progress(__u32 sender, const struct hm_hdr *h)
+{
+	__u64 seq = bpf_be64_to_cpu(h->seq), *seen;
+
+	if (h->type == HM_MSG_STATUS || h->type == HM_MSG_REQUEST)
+		return;
+	seen = bpf_map_lookup_elem(&hm_progress, &sender);
+	if (seen && seq > *seen)
+		*seen = seq;
+}
+
 /* ---- the pre-filter ----------------------------------------------------- */
 
 /* Every check in order; returns a drop reason or HM_ACCEPT, and the
@@ -500,6 +522,7 @@ static __always_inline __u32 prefilter(struct xdp_md *ctx, const struct hm_xdp_c
 	reason = check_identity(cfg, p, hdr, sender);
 	if (reason != HM_ACCEPT)
 		return reason;
+	note_progress(sender, (const void *)hdr);
 	reason = check_window(cfg, (const void *)hdr);
 	if (reason != HM_ACCEPT)
 		return reason;
@@ -566,9 +589,52 @@ static __always_inline __u32 popcount16(__u32 x)
 	return (x + (x >> 8)) & 0x1f;
 }
 
+/* The slot a (phase, seq) vote goes to; NULL cannot happen (key < max_entries). */
+static __always_inline struct hm_xdp_vote_slot *slot_of(__u32 window, __u32 phase, __u64 seq)
+{
+	__u32 key = (__u32)(seq % window) * HM_PHASE_MAX + phase;
+
+	return bpf_map_lookup_elem(&hm_votes, &key);
+}
+
+/* slot_claim(): the slot is ours for (view, seq), taking over an older
+ * owner; false when the slot holds something newer (a stale vote).  Called
+ * under the slot's lock. */
+static __always_inline bool slot_claim(struct hm_vote_slot *s, __u32 phase, __u64 view, __u64 seq)
+{
+	if (s->seq == seq && s->view == view && (s->voted || s->expected_set))
+		return true;
+	if (s->seq > seq || (s->seq == seq && s->view > view))
+		return false;
+	slot_reset(s, phase, view, seq);
+	return true;
+}
+
+/* quorum_check(): raise the slot's quorum once.  Under the lock. */
+static __always_inline void quorum_check(struct hm_vote_slot *s, __u32 threshold,
+					 struct hm_vote_event *ev, bool *emit)
+{
+	if (!s->expected_set || s->quorum_sent || popcount16(s->matched) < threshold)
+		return;
+	s->quorum_sent = 1;
+	ev->kind = HM_EV_QUORUM;
+	ev->phase = s->phase;
+	ev->view = s->view;
+	ev->seq = s->seq;
+	ev->voters = s->matched;
+	digest_copy(ev->digest, s->expected);
+	*emit = true;
+}
+
+static __always_inline __u32 threshold_of(const struct hm_xdp_config *cfg, __u32 phase)
+{
+	return phase == HM_PHASE_PREPARE ? 2 * cfg->f : 2 * cfg->f + 1;
+}
+
 /*
- * Count one vote that passed the pre-filter.  Returns HM_ACCEPT or the drop
- * reason; sets *emit when *ev (zeroed by the caller) is to be sent.
+ * Record `voter`'s vote in its slot: hm_quorum_vote() in user/quorum.c.
+ * Returns HM_ACCEPT or the drop reason; sets *emit when *ev (zeroed by the
+ * caller) is to be sent.
  *
  * Everything between reading the slot and the last write to it happens under
  * the slot's bpf_spin_lock: the takeover, the duplicate and equivocation
@@ -577,15 +643,11 @@ static __always_inline __u32 popcount16(__u32 x)
  * one quorum.  No helper is called under the lock: the event is filled on
  * the stack and sent after the unlock.
  */
-static __always_inline __u32 count_vote(const struct hm_xdp_config *cfg, __u32 window,
-					const __u8 *hdr, struct hm_vote_event *ev, bool *emit)
+static __always_inline __u32 slot_vote(const struct hm_xdp_config *cfg, __u32 window, __u32 phase,
+				       __u64 view, __u64 seq, __u32 voter, const __u8 *digest,
+				       const __u8 *sig, struct hm_vote_event *ev, bool *emit)
 {
-	const struct hm_hdr *h = (const void *)hdr;
-	__u32 phase = h->type == HM_MSG_PREPARE ? HM_PHASE_PREPARE : HM_PHASE_COMMIT;
-	__u64 view = bpf_be64_to_cpu(h->view), seq = bpf_be64_to_cpu(h->seq);
-	__u32 voter = bpf_ntohl(h->sender), n = cfg->n;
-	__u32 threshold = phase == HM_PHASE_PREPARE ? 2 * cfg->f : 2 * cfg->f + 1;
-	__u32 key, reason = HM_ACCEPT;
+	__u32 n = cfg->n, reason = HM_ACCEPT;
 	struct hm_xdp_vote_slot *vs;
 	struct hm_vote_slot *s;
 	__u16 bit;
@@ -595,24 +657,19 @@ static __always_inline __u32 count_vote(const struct hm_xdp_config *cfg, __u32 w
 	    (phase == HM_PHASE_PREPARE && voter == view % n))
 		return HM_DROP_MALFORMED;
 	voter &= HM_MAX_REPLICAS - 1;
-	key = (__u32)(seq % window) * HM_PHASE_MAX + phase;
-	vs = bpf_map_lookup_elem(&hm_votes, &key);
+	vs = slot_of(window, phase, seq);
 	if (!vs)
-		return HM_DROP_MALFORMED; /* cannot happen: key < max_entries */
+		return HM_DROP_MALFORMED;
 	s = &vs->s;
 	bit = (__u16)(1u << voter);
 
 	bpf_spin_lock(&vs->lock);
-	/* slot_claim() */
-	if (!(s->seq == seq && s->view == view && (s->voted || s->expected_set))) {
-		if (s->seq > seq || (s->seq == seq && s->view > view)) {
-			reason = HM_DROP_STALE;
-			goto unlock;
-		}
-		slot_reset(s, phase, view, seq);
+	if (!slot_claim(s, phase, view, seq)) {
+		reason = HM_DROP_STALE;
+		goto unlock;
 	}
 	if (s->voted & bit) {
-		if (digest_eq(s->digests[voter], h->digest)) {
+		if (digest_eq(s->digests[voter], digest)) {
 			reason = HM_DROP_DUPLICATE;
 			goto unlock;
 		}
@@ -622,32 +679,56 @@ static __always_inline __u32 count_vote(const struct hm_xdp_config *cfg, __u32 w
 		ev->seq = seq;
 		ev->voter = voter;
 		digest_copy(ev->digest, s->digests[voter]);
-		digest_copy(ev->digest2, h->digest);
+		digest_copy(ev->digest2, digest);
 		*emit = true;
 		reason = HM_DROP_EQUIVOCATION;
 		goto unlock;
 	}
 	s->voted |= bit;
-	digest_copy(s->digests[voter], h->digest);
-	digest_copy(s->sigs[voter], h->sig);
-	digest_copy(s->sigs[voter] + 32, h->sig + 32);
+	digest_copy(s->digests[voter], digest);
+	digest_copy(s->sigs[voter], sig);
+	digest_copy(s->sigs[voter] + 32, sig + 32);
 	if (s->expected_set) {
 		s->matched = slot_matched(s, n);
-		/* quorum_check() */
-		if (!s->quorum_sent && popcount16(s->matched) >= threshold) {
-			s->quorum_sent = 1;
-			ev->kind = HM_EV_QUORUM;
-			ev->phase = s->phase;
-			ev->view = view;
-			ev->seq = seq;
-			ev->voters = s->matched;
-			digest_copy(ev->digest, s->expected);
-			*emit = true;
-		}
+		quorum_check(s, threshold_of(cfg, phase), ev, emit);
 	}
 unlock:
 	bpf_spin_unlock(&vs->lock);
 	return reason;
+}
+
+/* Count one vote that passed the pre-filter. */
+static __always_inline __u32 count_vote(const struct hm_xdp_config *cfg, __u32 window,
+					const __u8 *hdr, struct hm_vote_event *ev, bool *emit)
+{
+	const struct hm_hdr *h = (const void *)hdr;
+	__u32 phase = h->type == HM_MSG_PREPARE ? HM_PHASE_PREPARE : HM_PHASE_COMMIT;
+
+	return slot_vote(cfg, window, phase, bpf_be64_to_cpu(h->view), bpf_be64_to_cpu(h->seq),
+			 bpf_ntohl(h->sender), h->digest, h->sig, ev, emit);
+}
+
+/* hm_quorum_expect(): the digest a slot's votes must match.  Under the
+ * lock, so a vote counted at the same moment on another CPU is either seen
+ * here or sees the expectation: the quorum is raised exactly once. */
+static __always_inline void slot_expect(const struct hm_xdp_config *cfg, __u32 window, __u32 phase,
+					__u64 view, __u64 seq, const __u8 *digest,
+					struct hm_vote_event *ev, bool *emit)
+{
+	struct hm_xdp_vote_slot *vs = slot_of(window, phase, seq);
+	struct hm_vote_slot *s;
+
+	if (!vs)
+		return;
+	s = &vs->s;
+	bpf_spin_lock(&vs->lock);
+	if (slot_claim(s, phase, view, seq) && !s->expected_set) {
+		s->expected_set = 1;
+		digest_copy(s->expected, digest);
+		s->matched = slot_matched(s, cfg->n);
+		quorum_check(s, threshold_of(cfg, phase), ev, emit);
+	}
+	bpf_spin_unlock(&vs->lock);
 }
 
 /* Votes are counted when the window fits hm_votes (0: not configured). */
@@ -689,7 +770,74 @@ int hm_xdp(struct xdp_md *ctx)
 	count(idx, reason);
 	if (emit && bpf_ringbuf_output(&hm_events, &ev, sizeof(ev), 0) < 0)
 		__sync_fetch_and_add(&hm_events_lost, 1);
+	/* A retransmitted vote (rare: its sender has not seen the slot
+	 * complete) goes up after counting, so the controller can answer it
+	 * (pbft_on_retransmission); the controller does not count it again. */
+	if (((const struct hm_hdr *)hdr)->flags & bpf_htons(HM_FLAG_RETRANSMIT) &&
+	    (reason == HM_ACCEPT || reason == HM_DROP_DUPLICATE))
+		return XDP_PASS;
 	return XDP_DROP; /* counted: consumed */
+}
+
+/* ---- the controller's side of the vote slots ---------------------------- */
+
+static long collect_one(__u32 key, void *ctx)
+{
+	__u64 below = *(__u64 *)ctx;
+	struct hm_xdp_vote_slot *vs = bpf_map_lookup_elem(&hm_votes, &key);
+
+	if (!vs)
+		return 1;
+	bpf_spin_lock(&vs->lock);
+	if (vs->s.seq <= below)
+		slot_reset(&vs->s, 0, 0, 0);
+	bpf_spin_unlock(&vs->lock);
+	return 0;
+}
+
+/*
+ * hm_vote_policy: what the controller does to the vote slots, run with
+ * BPF_PROG_TEST_RUN so that it takes each slot's lock exactly as hm_xdp
+ * does.  (A lookup-modify-update from userspace is two locked steps, and a
+ * vote counted between them would be lost.)  Events go to hm_events as the
+ * XDP program's do.  Returns 0, or -1 when the vote window is not set.
+ */
+SEC("syscall")
+int hm_vote_policy(struct hm_vote_policy_args *a)
+{
+	const struct hm_xdp_config *cfg;
+	struct hm_vote_event ev;
+	__u32 zero = 0, window;
+	__u64 below;
+	bool emit = false;
+
+	cfg = bpf_map_lookup_elem(&hm_config, &zero);
+	if (!cfg)
+		return -1;
+	window = cfg->window;
+	if (window == 0 || window > HM_XDP_VOTE_WINDOW_MAX || a->phase >= HM_PHASE_MAX)
+		return -1;
+	__builtin_memset(&ev, 0, sizeof(ev));
+	a->result = HM_ACCEPT;
+	switch (a->op) {
+	case HM_POLICY_EXPECT:
+		slot_expect(cfg, window, a->phase, a->view, a->seq, a->digest, &ev, &emit);
+		break;
+	case HM_POLICY_OWN_VOTE:
+		a->result = slot_vote(cfg, window, a->phase, a->view, a->seq, cfg->self_id,
+				      a->digest, a->sig, &ev, &emit);
+		break;
+	case HM_POLICY_COLLECT:
+		below = a->seq;
+		bpf_loop(HM_XDP_VOTE_SLOTS, collect_one, &below, 0);
+		break;
+	default:
+		return -1;
+	}
+	a->events = emit;
+	if (emit && bpf_ringbuf_output(&hm_events, &ev, sizeof(ev), 0) < 0)
+		__sync_fetch_and_add(&hm_events_lost, 1);
+	return 0;
 }
 
 char LICENSE[] SEC("license") = "Dual MIT/GPL";

@@ -192,8 +192,8 @@ static uint32_t ref_index(uint32_t sender)
 
 static bool from_replica_only(uint8_t t)
 {
-	return t == HM_MSG_PRE_PREPARE || t == HM_MSG_PREPARE || t == HM_MSG_COMMIT ||
-	       t == HM_MSG_CHECKPOINT || t == HM_MSG_STATUS;
+	/* every type but the client's request and the replica's reply */
+	return t != HM_MSG_REQUEST && t != HM_MSG_REPLY;
 }
 
 static bool normal_case(uint8_t t)
@@ -876,7 +876,11 @@ HM_TEST(xdp_filter_identity)
 	mkmsg(&d, HM_MSG_REPLY, 2, 0, 1, 12);
 	expect_msg(&d, 0, HM_DROP_MALFORMED, 2, "reply from a replica");
 	mkmsg(&d, HM_MSG_VIEW_CHANGE, 3, VIEW, 1, 0);
-	expect_msg(&d, 0, HM_DROP_MALFORMED, 3, "view-change (reserved)");
+	expect_msg(&d, 0, ACCEPT, 3, "view-change from a replica");
+	mkmsg(&d, HM_MSG_STATE_CHUNK, 3, VIEW, 1, 0);
+	expect_msg(&d, 0, ACCEPT, 3, "state chunk from a replica");
+	mkmsg(&d, HM_MSG_NEW_VIEW, 101, VIEW, 1, 0);
+	expect_msg(&d, 0, HM_DROP_MALFORMED, CLIENTS, "new-view from a client");
 	good(&d, HM_MSG_PREPARE, 100);
 	expect_msg(&d, 0, HM_DROP_MALFORMED, CLIENTS, "prepare from a client");
 	mkmsg(&d, HM_MSG_STATUS, 101, 0, 1, 0);

@@ -237,8 +237,8 @@ static bool take_token(const struct hm_node *nd, double *tokens, uint64_t *at)
 
 static bool from_replica_only(uint8_t type)
 {
-	return type == HM_MSG_PRE_PREPARE || type == HM_MSG_PREPARE || type == HM_MSG_COMMIT ||
-	       type == HM_MSG_CHECKPOINT || type == HM_MSG_STATUS;
+	/* every type but the client's request and the replica's reply */
+	return type != HM_MSG_REQUEST && type != HM_MSG_REPLY;
 }
 
 static bool normal_case(uint8_t type)
