@@ -27,6 +27,7 @@
 #include "log.h"
 #include "node.h"
 #include "status.h"
+#include "xdp_dataplane.h"
 
 #define RECV_BATCH 64
 #define SOCKET_BUFFER (8 << 20)
@@ -37,6 +38,9 @@ struct daemon {
 	struct hm_service service;
 	struct hm_node node;
 	int udp, timer, signals, control, epoll;
+	bool xdp;                  /* dataplane: xdp */
+	struct hm_xdp_dp dp;
+	int events, poll_timer;    /* xdp: ring buffer epoll fd, progress poll */
 	char control_path[sizeof(((struct sockaddr_un *)0)->sun_path)];
 	uint64_t send_errors;
 };
@@ -163,6 +167,54 @@ static int open_control(struct daemon *d, const char *data_dir)
 	return 0;
 }
 
+/* xdp mode: how the programs are attached, and the kernel's counters,
+ * added into the totals (what XDP dropped never reached the node). */
+static void add_xdp_status(struct daemon *d, json_t *status)
+{
+	json_t *x = json_object(), *stats = json_object();
+	json_t *drops = json_object_get(status, "drops");
+	struct hm_tc_stats tc = { 0 };
+
+	for (uint32_t i = 0; i < HM_XDP_NSTATS; i++) {
+		struct hm_node_stats st;
+		char key[16];
+
+		if (hm_xdp_dp_node_stats(&d->dp, i, &st) < 0)
+			continue;
+		for (int r = 0; r < HM_DROP_REASON_MAX; r++) {
+			json_t *t = json_object_get(drops, hm_drop_reason_name(r));
+
+			json_integer_set(t, json_integer_value(t) + (json_int_t)st.drops[r]);
+		}
+		if (!st.total_messages)
+			continue;
+		snprintf(key, sizeof(key), "%s", i < HM_MAX_REPLICAS ? "" :
+			 i == HM_XDP_STATS_CLIENTS ? "clients" : "unknown");
+		if (i < HM_MAX_REPLICAS)
+			snprintf(key, sizeof(key), "%u", i);
+		json_object_set_new(stats, key, json_pack("{s:I, s:I, s:I, s:I, s:I}",
+			"total_messages", (json_int_t)st.total_messages,
+			"invalid_signatures", (json_int_t)st.invalid_signatures,
+			"timing_violations", (json_int_t)st.timing_violations,
+			"contradictory_responses", (json_int_t)st.contradictory_responses,
+			"consecutive_faults", (json_int_t)st.consecutive_faults));
+	}
+	hm_xdp_dp_tc_stats(&d->dp, &tc);
+	json_object_set_new(x, "interface", json_string(d->dp.ifname));
+	json_object_set_new(x, "attach", json_string(hm_xdp_attach_name(d->dp.how)));
+	json_object_set_new(x, "mode", json_string(d->dp.xdp_mode));
+	json_object_set_new(x, "tc", json_string(d->dp.tc_adopted ? "adopted" : "attached"));
+	json_object_set_new(x, "pin_dir", json_string(d->dp.pin_dir));
+	json_object_set_new(x, "fanout_peers", json_integer(d->dp.tc_peers));
+	json_object_set_new(x, "policy_errors", json_integer((json_int_t)d->dp.policy_errors));
+	json_object_set_new(x, "node_stats", stats);
+	json_object_set_new(x, "tc_stats", json_pack("{s:I, s:I, s:I, s:I, s:I, s:I}",
+		"fanouts", (json_int_t)tc.fanouts, "copies", (json_int_t)tc.copies,
+		"errors", (json_int_t)tc.errors, "stamped", (json_int_t)tc.stamped,
+		"unknown_dst", (json_int_t)tc.unknown_dst, "not_handled", (json_int_t)tc.not_handled));
+	json_object_set_new(status, "xdp", x);
+}
+
 /* Answer one connection with the status JSON; a slow reader is cut off
  * rather than allowed to stall the replica. */
 static void serve_control(struct daemon *d)
@@ -173,7 +225,9 @@ static void serve_control(struct daemon *d)
 
 	if (fd < 0)
 		return;
-	status = hm_status_json(&d->node, "socket");
+	status = hm_status_json(&d->node, d->xdp ? "xdp" : "socket");
+	if (d->xdp)
+		add_xdp_status(d, status);
 	json_object_set_new(status, "send_errors", json_integer((json_int_t)d->send_errors));
 	text = json_dumps(status, JSON_COMPACT);
 	if (text) {
@@ -194,6 +248,100 @@ static void serve_control(struct daemon *d)
 	free(text);
 	json_decref(status);
 	close(fd);
+}
+
+/* ---- xdp dataplane ----------------------------------------------------- */
+
+#define PROGRESS_POLL_MS 20
+
+static int k_policy(void *ctx, const struct pbft_vote_policy *v)
+{
+	return hm_xdp_dp_vote_policy(ctx, v);
+}
+
+static int k_collect(void *ctx, uint64_t seq)
+{
+	return hm_xdp_dp_collect(ctx, seq);
+}
+
+static int k_window(void *ctx, uint64_t view, uint64_t low, uint64_t high)
+{
+	return hm_xdp_dp_set_window(ctx, view, low, high);
+}
+
+static void on_vote_event(void *ctx, const struct hm_vote_event *ev)
+{
+	struct daemon *d = ctx;
+
+	hm_node_vote_event(&d->node, ev);
+}
+
+/* Events raised by our own policy writes are in the ring buffer as soon as
+ * the write returns; take them (and what they cause) until none is left. */
+static void drain_events(struct daemon *d)
+{
+	if (d->xdp)
+		while (hm_xdp_dp_poll_events(&d->dp) > 0)
+			;
+}
+
+static int open_xdp(struct daemon *d)
+{
+	const struct hm_kernel_votes kernel = { k_policy, k_collect, k_window, &d->dp };
+	struct itimerspec every = { .it_interval.tv_nsec = PROGRESS_POLL_MS * 1000000L,
+				    .it_value.tv_nsec = PROGRESS_POLL_MS * 1000000L };
+	struct hm_node *nd = &d->node;
+	struct hm_xdp_keys keys = { .n_clients = nd->n_clients };
+	uint32_t *ids = calloc(nd->n_clients + 1, sizeof(*ids));
+	uint8_t(*rx)[16] = calloc(nd->n_clients + 1, sizeof(*rx));
+	char err[512];
+	int r;
+
+	if (!ids || !rx) {
+		free(ids);
+		free(rx);
+		return -1;
+	}
+	for (uint32_t i = 0; i < nd->n; i++) {
+		memcpy(keys.rx[i], nd->links[i].rx, 16);
+		memcpy(keys.tx[i], nd->links[i].tx, 16);
+	}
+	for (uint32_t i = 0; i < nd->n_clients; i++) {
+		ids[i] = nd->clients[i].id;
+		memcpy(rx[i], nd->clients[i].keys.rx, 16);
+	}
+	keys.client_ids = ids;
+	keys.client_rx = (const uint8_t(*)[16])rx;
+	r = hm_xdp_dp_open(&d->dp, &d->cfg, nd->id, &keys, err, sizeof(err));
+	free(ids);
+	free(rx);
+	if (r < 0) {
+		hm_err("dataplane xdp: %s", err);
+		return -1;
+	}
+	d->xdp = true;
+	d->dp.on_event = on_vote_event;
+	d->dp.on_event_ctx = d;
+	hm_node_use_kernel(nd, &kernel);
+	d->events = hm_xdp_dp_events_fd(&d->dp);
+	d->poll_timer = timerfd_create(CLOCK_MONOTONIC, TFD_CLOEXEC | TFD_NONBLOCK);
+	if (d->poll_timer < 0 || timerfd_settime(d->poll_timer, 0, &every, NULL) < 0)
+		return -1;
+	hm_info("xdp: %s on %s (%s mode), tc egress %s, maps pinned in %s",
+		hm_xdp_attach_name(d->dp.how), d->dp.ifname, d->dp.xdp_mode,
+		d->dp.tc_adopted ? "adopted" : "attached", d->dp.pin_dir);
+	return 0;
+}
+
+/* The periodic look at what only the kernel saw: how far the peers got. */
+static void poll_progress(struct daemon *d)
+{
+	uint64_t expirations;
+
+	if (read(d->poll_timer, &expirations, sizeof(expirations)) < 0 && errno != EAGAIN)
+		hm_warn("timerfd: %s", strerror(errno));
+	hm_node_tick(&d->node, now_us());
+	hm_node_observe_progress(&d->node, hm_xdp_dp_progress(&d->dp, d->node.n));
 }
 
 /* ---- setup and the loop ----------------------------------------------- */
@@ -222,6 +370,8 @@ static int open_loop(struct daemon *d, const char *data_dir)
 		return -1;
 	if (watch(d, d->udp) < 0 || watch(d, d->timer) < 0 || watch(d, d->signals) < 0 ||
 	    (d->control >= 0 && watch(d, d->control) < 0))
+		return -1;
+	if (d->xdp && (watch(d, d->events) < 0 || watch(d, d->poll_timer) < 0))
 		return -1;
 	return 0;
 }
@@ -253,7 +403,12 @@ static void run(struct daemon *d)
 				serve_control(d);
 			} else if (fd == d->signals) {
 				return;
+			} else if (d->xdp && fd == d->events) {
+				hm_node_tick(&d->node, now_us());
+			} else if (d->xdp && fd == d->poll_timer) {
+				poll_progress(d);
 			}
+			drain_events(d);
 		}
 	}
 }
@@ -353,20 +508,18 @@ int main(int argc, char **argv)
 	if (load_identity(&d, &o, &data_dir) < 0)
 		goto out;
 	hm_log_setup("hypermeshd", o.id, o.log_level ? o.log_level : d.cfg.log_level);
-	if (d.cfg.dataplane != HM_DATAPLANE_SOCKET) {
-		hm_err("dataplane xdp is not available in this build yet; use dataplane: socket");
-		goto out;
-	}
 	if (hm_kv_service_new(&d.service) < 0 ||
 	    hm_node_init(&d.node, &d.cfg, (uint32_t)o.id, &d.keys, &d.service, &transport) < 0) {
 		hm_err("cannot initialise the replica (bad keys in %s?)", d.cfg.path);
 		goto out;
 	}
+	if (d.cfg.dataplane == HM_DATAPLANE_XDP && open_xdp(&d) < 0)
+		goto out;
 	if (open_loop(&d, data_dir) < 0)
 		goto out;
-	hm_info("ready: replica %ld of %u (f=%u), %s port %u, dataplane socket, batch %u, "
+	hm_info("ready: replica %ld of %u (f=%u), %s port %u, dataplane %s, batch %u, "
 		"pipeline %u", o.id, d.cfg.n_members, d.cfg.max_faulty_nodes,
-		d.cfg.members[o.id].address, d.cfg.members[o.id].port,
+		d.cfg.members[o.id].address, d.cfg.members[o.id].port, d.xdp ? "xdp" : "socket",
 		d.cfg.batching_enabled ? d.cfg.batch_size : 1, d.cfg.pipeline_depth);
 	run(&d);
 	hm_info("shutting down: executed %llu batches, %llu ops",
@@ -376,6 +529,8 @@ int main(int argc, char **argv)
 out:
 	if (d.control_path[0])
 		unlink(d.control_path);
+	if (d.xdp)
+		hm_xdp_dp_close(&d.dp);
 	if (d.node.core)
 		hm_node_free(&d.node);
 	if (d.service.ops)

@@ -119,8 +119,19 @@ static void send_to_replica(struct hm_node *nd, uint8_t *buf, size_t len, uint32
 {
 	const struct hm_member *m = &nd->cfg->members[to];
 
-	send_stamped(nd, buf, len, nd->links[to].tx, (const struct sockaddr *)&m->addr,
-		     m->addr_len);
+	if (nd->egress_stamped >> to & 1) /* the TC program stamps it */
+		nd->transport.sendto(nd->transport.ctx, buf, len, (const struct sockaddr *)&m->addr,
+				     m->addr_len);
+	else
+		send_stamped(nd, buf, len, nd->links[to].tx, (const struct sockaddr *)&m->addr,
+			     m->addr_len);
+}
+
+static bool fanout_covers_all(const struct hm_node *nd)
+{
+	uint16_t peers = (uint16_t)(((1u << nd->n) - 1) & ~(1u << nd->id));
+
+	return nd->fanout.sin_port && (nd->egress_stamped & peers) == peers;
 }
 
 static void send_out(struct hm_node *nd, const struct pbft_out *o)
@@ -132,6 +143,13 @@ static void send_out(struct hm_node *nd, const struct pbft_out *o)
 		send_to_replica(nd, o->buf, o->len, o->to);
 		break;
 	case PBFT_TO_REPLICAS:
+		if (fanout_covers_all(nd)) {
+			/* one send; TC clones it to every peer with its MAC */
+			nd->transport.sendto(nd->transport.ctx, o->buf, o->len,
+					     (const struct sockaddr *)&nd->fanout,
+					     sizeof(nd->fanout));
+			break;
+		}
 		for (uint32_t i = 0; i < nd->n; i++)
 			if (i != nd->id)
 				send_to_replica(nd, o->buf, o->len, i);
@@ -179,13 +197,21 @@ static void drain(struct hm_node *nd)
 			abort();
 		for (size_t i = 0; i < rd.n_msgs; i++)
 			send_out(nd, &rd.msgs[i]);
-		for (size_t i = 0; i < rd.n_votes; i++)
-			apply_vote_policy(nd, &rd.votes[i], evs, &n_evs);
+		for (size_t i = 0; i < rd.n_votes; i++) {
+			if (nd->kernel_votes)
+				nd->kernel.policy(nd->kernel.ctx, &rd.votes[i]);
+			else
+				apply_vote_policy(nd, &rd.votes[i], evs, &n_evs);
+		}
 		for (size_t i = 0; nd->on_executed && i < rd.n_executed; i++)
 			nd->on_executed(nd->on_executed_ctx, &rd.executed[i]);
 		if (rd.window_changed) {
-			if (rd.low > nd->low)
+			if (rd.low > nd->low && nd->kernel_votes)
+				nd->kernel.collect(nd->kernel.ctx, rd.low);
+			else if (rd.low > nd->low)
 				hm_quorum_collect(&nd->quorum, rd.low);
+			if (nd->kernel_votes)
+				nd->kernel.window(nd->kernel.ctx, rd.view, rd.low, rd.high);
 			nd->view = rd.view;
 			nd->low = rd.low;
 			nd->high = rd.high;
@@ -376,7 +402,9 @@ void hm_node_receive(struct hm_node *nd, const uint8_t *buf, size_t len,
 		return;
 	}
 	st->last_seen_us = nd->now;
-	if (m.type == HM_MSG_PREPARE || m.type == HM_MSG_COMMIT)
+	if ((m.type == HM_MSG_PREPARE || m.type == HM_MSG_COMMIT) && nd->kernel_votes)
+		dropped = false; /* XDP counted it and passed it up as a retransmission */
+	else if (m.type == HM_MSG_PREPARE || m.type == HM_MSG_COMMIT)
 		count_vote(nd, &m, &why, &dropped);
 	else
 		dropped = pbft_receive(nd->core, &m, &why) < 0;
@@ -399,6 +427,33 @@ void hm_node_tick(struct hm_node *nd, uint64_t now_us)
 	if (now_us > nd->now)
 		nd->now = now_us;
 	pbft_tick(nd->core, nd->now);
+	drain(nd);
+}
+
+void hm_node_use_kernel(struct hm_node *nd, const struct hm_kernel_votes *k)
+{
+	nd->kernel = *k;
+	nd->kernel_votes = true;
+	nd->kernel.window(nd->kernel.ctx, nd->view, nd->low, nd->high);
+}
+
+void hm_node_set_egress(struct hm_node *nd, uint16_t stamped, const struct sockaddr_in *fanout)
+{
+	nd->egress_stamped = stamped;
+	memset(&nd->fanout, 0, sizeof(nd->fanout));
+	if (fanout)
+		nd->fanout = *fanout;
+}
+
+void hm_node_vote_event(struct hm_node *nd, const struct hm_vote_event *ev)
+{
+	pbft_on_vote_event(nd->core, ev);
+	drain(nd);
+}
+
+void hm_node_observe_progress(struct hm_node *nd, uint64_t seq)
+{
+	pbft_observe_seq(nd->core, seq);
 	drain(nd);
 }
 

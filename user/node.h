@@ -36,6 +36,16 @@ struct hm_peer_stats {
 	uint64_t last_seen_us;
 };
 
+/* xdp mode: the vote counter and the pre-filter run in the kernel.  The
+ * node hands them the core's vote policy and window instead of counting
+ * votes itself, and gets quorum events back through hm_node_vote_event(). */
+struct hm_kernel_votes {
+	int (*policy)(void *ctx, const struct pbft_vote_policy *v);
+	int (*collect)(void *ctx, uint64_t seq);
+	int (*window)(void *ctx, uint64_t view, uint64_t low, uint64_t high);
+	void *ctx;
+};
+
 struct hm_client_link {
 	uint32_t id;
 	const uint8_t *public_key;
@@ -61,6 +71,12 @@ struct hm_node {
 	struct hm_client_link *clients; /* sorted by id */
 	uint32_t n_clients;
 	uint16_t blocked;               /* replicas whose messages are dropped */
+
+	/* xdp mode (see hm_node_use_kernel) */
+	bool kernel_votes;
+	struct hm_kernel_votes kernel;
+	uint16_t egress_stamped;        /* peers whose MAC the TC program stamps */
+	struct sockaddr_in fanout;      /* TC fan-out marker; port 0 = none */
 
 	/* the window the core last published */
 	uint64_t view, low, high;
@@ -88,6 +104,18 @@ void hm_node_receive(struct hm_node *nd, const uint8_t *buf, size_t len,
 /* Advance the clock; call when the deadline passes (and any time). */
 void hm_node_tick(struct hm_node *nd, uint64_t now_us);
 uint64_t hm_node_next_deadline(const struct hm_node *nd);
+
+/* xdp mode: votes are counted in the kernel from now on. */
+void hm_node_use_kernel(struct hm_node *nd, const struct hm_kernel_votes *k);
+/* xdp mode: the TC egress program stamps the MAC of messages to the peers
+ * in `stamped`, and fans a datagram sent to `fanout` (port != 0) out to
+ * every peer.  A broadcast goes through the fan-out only when every peer
+ * is in `stamped`; otherwise one copy a peer, stamped here where TC won't. */
+void hm_node_set_egress(struct hm_node *nd, uint16_t stamped, const struct sockaddr_in *fanout);
+/* A quorum or equivocation event from the kernel's vote counter. */
+void hm_node_vote_event(struct hm_node *nd, const struct hm_vote_event *ev);
+/* How far the peers got, as the kernel saw it (hm_progress). */
+void hm_node_observe_progress(struct hm_node *nd, uint64_t seq);
 
 /* Sum of a drop reason over every sender. */
 uint64_t hm_node_drops(const struct hm_node *nd, enum hm_drop_reason reason);
