@@ -1,9 +1,12 @@
 #!/usr/bin/env bash
-# End-to-end suite in network namespaces, socket dataplane: a real cluster of
-# hypermeshd processes on a bridge, driven by hmctl from a client namespace.
+# End-to-end suite in network namespaces: a real cluster of hypermeshd
+# processes on a bridge, driven by hmctl from a client namespace.  Socket
+# dataplane by default; selftests/e2e_xdp.sh runs the same suite with the
+# XDP dataplane.
 #
 #   selftests/e2e_socket.sh            the suite (part of make test)
 #   HM_E2E_OPS=N                       operations per run (default 1000)
+#   HM_E2E_DATAPLANE=socket|xdp        the dataplane (default socket)
 set -uo pipefail
 
 here=$(cd "$(dirname "$0")" && pwd)
@@ -12,6 +15,7 @@ repo=$(cd "$here/.." && pwd)
 source "$here/lib/assert.sh"
 
 ops=${HM_E2E_OPS:-1000}
+dataplane=${HM_E2E_DATAPLANE:-socket}
 dir=$(mktemp -d /tmp/hm-e2e.XXXXXX)
 cluster() { bash "$repo/scripts/cluster.sh" --dir "$dir" "$@"; }
 cleanup() { cluster down >/dev/null 2>&1; rm -rf "$dir"; }
@@ -39,8 +43,8 @@ settled_digests() {
 
 bench_ops() { grep -o '"ops":[0-9]*' <<<"$1" | cut -d: -f2; }
 
-echo "# 4 replicas, 4 clients, $ops operations"
-cluster up -n 4 --clients 8 >/dev/null || { fail "cluster up"; finish; exit 1; }
+echo "# 4 replicas ($dataplane dataplane), 4 clients, $ops operations"
+cluster up -n 4 --clients 8 --dataplane "$dataplane" >/dev/null || { fail "cluster up"; finish; exit 1; }
 out=$(cluster exec hmctl bench --clients 4 --duration 60 --op put --ops "$ops")
 check_eq "all $ops operations completed with f+1 matching replies" "$(bench_ops "$out")" "$ops"
 check_eq "all replicas end with one state digest" "$(settled_digests 0 1 2 3 | wc -l)" 1
@@ -105,7 +109,7 @@ check "the error names file, line and key" \
   grep -q "bad.yaml:3: byzantine_config.consensus.timeout_ms" <<<"$err"
 
 echo "# 7 replicas (f=2) with two backups down"
-cluster up -n 7 --clients 4 >/dev/null || { fail "cluster up -n 7"; finish; exit 1; }
+cluster up -n 7 --clients 4 --dataplane "$dataplane" >/dev/null || { fail "cluster up -n 7"; finish; exit 1; }
 cluster kill 5 >/dev/null
 cluster kill 6 >/dev/null
 out=$(cluster exec hmctl bench --clients 4 --duration 60 --op put --ops 300)

@@ -63,6 +63,27 @@ const char *hm_xdp_attach_name(enum hm_xdp_attach how)
 	}
 }
 
+/* libbpf's and libxdp's messages go to our log at debug level: the errors
+ * that matter come back as return codes and are reported with context. */
+static int quiet_print(enum libbpf_print_level level, const char *fmt, va_list ap)
+{
+	char line[512];
+	size_t len;
+
+	(void)level;
+	vsnprintf(line, sizeof(line), fmt, ap);
+	len = strlen(line);
+	if (len && line[len - 1] == '\n')
+		line[len - 1] = 0;
+	hm_debug("libbpf: %s", line);
+	return 0;
+}
+
+static int quiet_xdp_print(enum libxdp_print_level level, const char *fmt, va_list ap)
+{
+	return quiet_print((enum libbpf_print_level)level, fmt, ap);
+}
+
 /* ---- finding a program attached by hand ------------------------------- */
 
 static bool prog_named(int prog_fd, const char *name)
@@ -461,6 +482,8 @@ int hm_xdp_dp_open(struct hm_xdp_dp *dp, const struct hm_config *cfg, uint32_t s
 
 	memset(dp, 0, sizeof(*dp));
 	reset_fds(dp);
+	libbpf_set_print(quiet_print);
+	libxdp_set_print(quiet_xdp_print);
 	if (!cfg->interface[0])
 		return fail(err, errlen, "dataplane xdp needs byzantine_config.network.interface");
 	if (cfg->watermark_window == 0 || cfg->watermark_window > HM_XDP_VOTE_WINDOW_MAX)
