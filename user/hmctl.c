@@ -7,7 +7,7 @@
  *   hmctl -c CONFIG get KEY               replicated GET
  *   hmctl -c CONFIG bench --clients C --duration S [--op null|put] [--ops N]
  *   hmctl status --socket PATH            a replica's status (JSON)
- *   hmctl -c CONFIG inject KIND --replica ID [--count N]
+ *   hmctl -c CONFIG inject KIND --replica ID [--count N | --duration S]
  *                                         test traffic: forged-sig, bad-mac, replay, garbage
  *
  * CONFIG defaults to $HM_CONFIG.  The client identity is the config's node
@@ -405,7 +405,9 @@ static void send_raw(struct net_client *c, uint32_t to, const void *buf, size_t 
 {
 	const struct hm_member *m = &c->cfg->members[to];
 
-	if (sendto(c->fd, buf, len, 0, (const struct sockaddr *)&m->addr, m->addr_len) < 0)
+	/* a flood may outrun the device queue: that is not an error here */
+	if (sendto(c->fd, buf, len, 0, (const struct sockaddr *)&m->addr, m->addr_len) < 0 &&
+	    errno != ENOBUFS && errno != EAGAIN)
 		die("sendto: %s", strerror(errno));
 }
 
@@ -450,6 +452,24 @@ static void inject_garbage(struct net_client *c, uint32_t to, uint32_t i)
 	send_raw(c, to, buf, len);
 }
 
+/* A COMMIT in the name of another replica, from our address, with a
+ * made-up MAC and signature: what an attacker without keys can send. */
+static void inject_forged_vote(struct net_client *c, uint32_t to, uint32_t i)
+{
+	uint32_t victim = (to + 1) % c->cfg->n_members;
+	uint8_t buf[HM_HDR_LEN];
+
+	memset(buf, 0, sizeof(buf));
+	hm_put_be32(buf, HM_MAGIC);
+	buf[4] = HM_VERSION;
+	buf[5] = HM_MSG_COMMIT;
+	hm_put_be32(buf + HM_OFF_SENDER, victim);
+	hm_put_be64(buf + HM_OFF_SEQ, 1 + i % 64);
+	randombytes_buf(buf + HM_OFF_DIGEST, HM_DIGEST_LEN + HM_SIG_LEN + HM_MAC_LEN);
+	buf[HM_OFF_SIG + 63] &= 0x0f; /* a canonical-looking S */
+	send_raw(c, to, buf, sizeof(buf));
+}
+
 /* Complete two requests, then send the first one's datagram again: a replay
  * of an old, validly signed and MACed message, older than the client's last
  * executed request. */
@@ -473,10 +493,12 @@ static int cmd_inject(const struct hm_config *cfg, int argc, char **argv)
 	static const struct option longopts[] = {
 		{ "replica", required_argument, NULL, 'r' },
 		{ "count", required_argument, NULL, 'n' },
+		{ "duration", required_argument, NULL, 'd' },
 		{ 0 },
 	};
 	const char *kind = argc > 1 ? argv[1] : "";
 	uint32_t to = 0, count = 1;
+	double duration = 0;
 	struct net_client c;
 	int opt;
 
@@ -486,8 +508,11 @@ static int cmd_inject(const struct hm_config *cfg, int argc, char **argv)
 			to = (uint32_t)strtoul(optarg, NULL, 10);
 		else if (opt == 'n')
 			count = (uint32_t)strtoul(optarg, NULL, 10);
+		else if (opt == 'd')
+			duration = strtod(optarg, NULL);
 		else
-			die("usage: inject forged-sig|bad-mac|replay|garbage --replica ID [--count N]");
+			die("usage: inject forged-sig|bad-mac|forged-vote|replay|garbage --replica ID "
+			    "[--count N | --duration S]");
 	}
 	if (to >= cfg->n_members)
 		die("--replica must be 0..%u", cfg->n_members - 1);
@@ -498,12 +523,19 @@ static int cmd_inject(const struct hm_config *cfg, int argc, char **argv)
 		void (*fn)(struct net_client *, uint32_t, uint32_t) =
 			strcmp(kind, "forged-sig") == 0 ? inject_forged :
 			strcmp(kind, "bad-mac") == 0 ? inject_bad_mac :
+			strcmp(kind, "forged-vote") == 0 ? inject_forged_vote :
 			strcmp(kind, "garbage") == 0 ? inject_garbage : NULL;
+		uint64_t until = wall_us() + (uint64_t)(duration * 1e6);
 
 		if (!fn)
-			die("inject: unknown kind '%s' (forged-sig, bad-mac, replay, garbage)", kind);
-		for (uint32_t i = 0; i < count; i++)
-			fn(&c, to, i);
+			die("inject: unknown kind '%s' (forged-sig, bad-mac, forged-vote, replay, "
+			    "garbage)", kind);
+		uint32_t sent = 0;
+
+		/* --duration: as fast as we can until the time is up (a flood) */
+		while (duration > 0 ? wall_us() < until : sent < count)
+			fn(&c, to, sent++);
+		count = sent;
 	}
 	printf("injected %u %s to replica %u\n", count, kind, to);
 	net_client_close(&c);
@@ -519,7 +551,8 @@ static void usage(FILE *out)
 		"  get KEY                          replicated GET\n"
 		"  bench --clients C --duration S [--op null|put] [--ops N]\n"
 		"  status --socket DATA_DIR/control.sock\n"
-		"  inject forged-sig|bad-mac|replay|garbage --replica ID [--count N]\n"
+		"  inject forged-sig|bad-mac|forged-vote|replay|garbage --replica ID\n"
+		"         [--count N | --duration S]\n"
 		"CONFIG defaults to $HM_CONFIG.\n");
 }
 

@@ -6,7 +6,7 @@
 
 #include "wire.h"
 
-static json_t *drops_json(const uint64_t *drops)
+json_t *hm_drops_json(const uint64_t drops[HM_DROP_REASON_MAX])
 {
 	json_t *o = json_object();
 
@@ -19,7 +19,7 @@ static json_t *drops_json(const uint64_t *drops)
 static json_t *peer_json(const struct hm_peer_stats *st)
 {
 	return json_pack("{s:I, s:I, s:o}", "accepted", (json_int_t)st->accepted, "last_seen_us",
-			 (json_int_t)st->last_seen_us, "drops", drops_json(st->drops));
+			 (json_int_t)st->last_seen_us, "drops", hm_drops_json(st->drops));
 }
 
 static json_t *core_json(const struct pbft_stats *s)

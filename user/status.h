@@ -8,6 +8,9 @@
 
 #include "node.h"
 
+/* {reason: count} for the nonzero drop counters. */
+json_t *hm_drops_json(const uint64_t drops[HM_DROP_REASON_MAX]);
+
 json_t *hm_status_json(const struct hm_node *nd, const char *dataplane);
 
 #endif /* HM_STATUS_H */

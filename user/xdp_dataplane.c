@@ -119,14 +119,18 @@ static int attached_hm_xdp(int ifindex)
 	return fd;
 }
 
-/* Kernel map names are cut at 15 characters; internal maps are prefixed
- * with the object's name ("hm_xdp_b.bss" for ".bss"). */
+/* Kernel map names are cut at 15 characters; internal maps (.bss, .data)
+ * carry a prefix made from the object's name, which differs between our
+ * skeleton and a loader such as iproute2: compare them by their suffix. */
 static bool map_name_matches(const char *kernel, const char *ours)
 {
-	size_t k = strlen(kernel), o = strlen(ours);
+	const char *dot = strrchr(ours, '.');
 
-	if (ours[0] == '.')
-		return k >= o && strcmp(kernel + k - o, ours) == 0;
+	if (dot) {
+		size_t k = strlen(kernel), o = strlen(dot);
+
+		return k >= o && strcmp(kernel + k - o, dot) == 0;
+	}
 	return strncmp(kernel, ours, BPF_OBJ_NAME_LEN - 1) == 0;
 }
 
@@ -289,8 +293,11 @@ static void detach_tc(struct hm_xdp_dp *dp)
 
 	if (dp->tc && !dp->tc_adopted)
 		bpf_tc_detach(&hook, &q);
-	if (dp->tc_hook_created)
+	if (dp->tc_hook_created) {
+		/* both attach points: that removes the clsact qdisc itself */
+		hook.attach_point = BPF_TC_INGRESS | BPF_TC_EGRESS;
 		bpf_tc_hook_destroy(&hook);
+	}
 	hm_tc_bpf__destroy(dp->tc);
 	dp->tc = NULL;
 }
