@@ -24,7 +24,7 @@ LDLIBS  := $(PKG_LIBS) -lelf -lz -lm -lpthread
 SAN_FLAGS := -O1 -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all
 
 # Userspace: every user/*.c but the programs' mains goes into libhm.
-PROGRAMS  := hypermeshd hmctl
+PROGRAMS  := hypermeshd hmctl loss_ctl
 LIB_SRCS  := $(filter-out $(PROGRAMS:%=user/%.c),$(wildcard user/*.c))
 LIB_OBJS  := $(LIB_SRCS:user/%.c=$(BUILD)/obj/%.o)
 SAN_OBJS  := $(LIB_SRCS:user/%.c=$(BUILD)/san/obj/%.o)
