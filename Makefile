@@ -13,7 +13,7 @@ CC      := gcc
 CLANG   ?= clang
 BPFTOOL ?= bpftool
 
-PKGS      := libsodium yaml-0.1 libbpf libxdp jansson
+PKGS      := libsodium yaml-0.1 libbpf libxdp jansson libnl-3.0 libnl-route-3.0
 PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 PKG_LIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
 
@@ -24,7 +24,7 @@ LDLIBS  := $(PKG_LIBS) -lelf -lz -lm -lpthread
 SAN_FLAGS := -O1 -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all
 
 # Userspace: every user/*.c but the programs' mains goes into libhm.
-PROGRAMS  := hypermeshd hmctl
+PROGRAMS  := hypermeshd hmctl loss_ctl
 LIB_SRCS  := $(filter-out $(PROGRAMS:%=user/%.c),$(wildcard user/*.c))
 LIB_OBJS  := $(LIB_SRCS:user/%.c=$(BUILD)/obj/%.o)
 SAN_OBJS  := $(LIB_SRCS:user/%.c=$(BUILD)/san/obj/%.o)
