@@ -58,6 +58,18 @@ check_ge "the TC program fanned broadcasts out" "$(status 1 .xdp.tc_stats.fanout
 check_ge "three copies per fan-out" "$(status 1 .xdp.tc_stats.copies)" \
   "$((3 * $(status 1 .xdp.tc_stats.fanouts)))"
 check_eq "no fan-out errors" "$(status 1 .xdp.tc_stats.errors)" 0
+check_eq "replica 1 fans out to 0, 2 and 3 (libnl resolved them)" "$(status 1 .xdp.fanout_peers)" 13
+
+echo "# a link going down is a partition event"
+ip -n "$(ns_of 1)" link set dev eth0 down
+sleep 0.3
+check_eq "partition events for each peer behind eth0" \
+  "$(status 1 '[.xdp.partitions["0"], .xdp.partitions["2"], .xdp.partitions["3"]] | map(. // 0) | min')" 1
+check_eq "no fan-out to peers it cannot reach" "$(status 1 .xdp.fanout_peers)" 0
+ip -n "$(ns_of 1)" link set dev eth0 up
+for _ in $(seq 50); do [ "$(status 1 .xdp.fanout_peers)" = 13 ] && break; sleep 0.2; done
+check_eq "the fan-out resumes when the link is back" "$(status 1 .xdp.fanout_peers)" 13
+check_eq "and the cluster serves" "$(cluster exec hmctl put after partition)" OK
 
 echo "# forged votes are dropped in the kernel"
 before=$(status 1 .drops.bad_address)

@@ -41,6 +41,8 @@ struct daemon {
 	bool xdp;                  /* dataplane: xdp */
 	struct hm_xdp_dp dp;
 	int events, poll_timer;    /* xdp: ring buffer epoll fd, progress poll */
+	int netlink;               /* xdp: route/neighbour/link events */
+	uint64_t polls;
 	char control_path[sizeof(((struct sockaddr_un *)0)->sun_path)];
 	uint64_t send_errors;
 };
@@ -167,6 +169,20 @@ static int open_control(struct daemon *d, const char *data_dir)
 	return 0;
 }
 
+static json_t *partitions_json(struct daemon *d)
+{
+	json_t *o = json_object();
+
+	for (uint32_t i = 0; i < d->node.n; i++)
+		if (d->dp.partitions[i]) {
+			char key[16];
+
+			snprintf(key, sizeof(key), "%u", i);
+			json_object_set_new(o, key, json_integer((json_int_t)d->dp.partitions[i]));
+		}
+	return o;
+}
+
 /* xdp mode: how the programs are attached, and the kernel's counters,
  * added into the totals (what XDP dropped never reached the node). */
 static void add_xdp_status(struct daemon *d, json_t *status)
@@ -208,6 +224,7 @@ static void add_xdp_status(struct daemon *d, json_t *status)
 	json_object_set_new(x, "tc", json_string(d->dp.tc_adopted ? "adopted" : "attached"));
 	json_object_set_new(x, "pin_dir", json_string(d->dp.pin_dir));
 	json_object_set_new(x, "fanout_peers", json_integer(d->dp.tc_peers));
+	json_object_set_new(x, "partitions", partitions_json(d));
 	json_object_set_new(x, "policy_errors", json_integer((json_int_t)d->dp.policy_errors));
 	json_object_set_new(x, "node_stats", stats);
 	json_object_set_new(x, "tc_stats", json_pack("{s:I, s:I, s:I, s:I, s:I, s:I}",
@@ -287,6 +304,17 @@ static void drain_events(struct daemon *d)
 			;
 }
 
+/* Tell the node which peers the TC program serves and where the fan-out
+ * marker is (the interface's broadcast address, on our port). */
+static void update_egress(struct daemon *d, uint16_t peers)
+{
+	struct sockaddr_in fanout = { .sin_family = AF_INET,
+				      .sin_port = htons(d->cfg.members[d->node.id].port),
+				      .sin_addr.s_addr = hm_xdp_dp_fanout_addr(&d->dp) };
+
+	hm_node_set_egress(&d->node, peers, fanout.sin_addr.s_addr ? &fanout : NULL);
+}
+
 static int open_xdp(struct daemon *d)
 {
 	const struct hm_kernel_votes kernel = { k_policy, k_collect, k_window, &d->dp };
@@ -326,6 +354,8 @@ static int open_xdp(struct daemon *d)
 	d->dp.on_event_ctx = d;
 	hm_node_use_kernel(nd, &kernel);
 	d->events = hm_xdp_dp_events_fd(&d->dp);
+	d->netlink = hm_xdp_dp_netlink_fd(&d->dp);
+	update_egress(d, hm_xdp_dp_refresh_peers(&d->dp));
 	d->poll_timer = timerfd_create(CLOCK_MONOTONIC, TFD_CLOEXEC | TFD_NONBLOCK);
 	if (d->poll_timer < 0 || timerfd_settime(d->poll_timer, 0, &every, NULL) < 0)
 		return -1;
@@ -334,6 +364,10 @@ static int open_xdp(struct daemon *d)
 		d->dp.tc_adopted ? "adopted" : "attached", d->dp.pin_dir);
 	return 0;
 }
+
+/* Resolving the peers again now and then re-verifies their neighbour
+ * entries, which the fan-out (bypassing the neighbour subsystem) does not. */
+#define PEER_REFRESH_POLLS (5000 / PROGRESS_POLL_MS)
 
 /* The periodic look at what only the kernel saw: how far the peers got. */
 static void poll_progress(struct daemon *d)
@@ -344,6 +378,8 @@ static void poll_progress(struct daemon *d)
 		hm_warn("timerfd: %s", strerror(errno));
 	hm_node_tick(&d->node, now_us());
 	hm_node_observe_progress(&d->node, hm_xdp_dp_progress(&d->dp, d->node.n));
+	if (++d->polls % PEER_REFRESH_POLLS == 0)
+		update_egress(d, hm_xdp_dp_refresh_peers(&d->dp));
 }
 
 /* ---- setup and the loop ----------------------------------------------- */
@@ -373,7 +409,9 @@ static int open_loop(struct daemon *d, const char *data_dir)
 	if (watch(d, d->udp) < 0 || watch(d, d->timer) < 0 || watch(d, d->signals) < 0 ||
 	    (d->control >= 0 && watch(d, d->control) < 0))
 		return -1;
-	if (d->xdp && (watch(d, d->events) < 0 || watch(d, d->poll_timer) < 0))
+	if (d->xdp && (watch(d, d->events) < 0 || watch(d, d->poll_timer) < 0 ||
+		       watch(d, d->netlink) < 0 ||
+		       setsockopt(d->udp, SOL_SOCKET, SO_BROADCAST, &(int){ 1 }, sizeof(int)) < 0))
 		return -1;
 	return 0;
 }
@@ -409,6 +447,9 @@ static void run(struct daemon *d)
 				hm_node_tick(&d->node, now_us());
 			} else if (d->xdp && fd == d->poll_timer) {
 				poll_progress(d);
+			} else if (d->xdp && fd == d->netlink) {
+				if (hm_xdp_dp_netlink_events(&d->dp))
+					update_egress(d, d->dp.tc_peers);
 			}
 			drain_events(d);
 		}

@@ -17,6 +17,7 @@
 #include "hm_tc.skel.h"
 #include "hm_xdp.skel.h"
 #include "log.h"
+#include "netlink.h"
 
 /* The maps we pin, by name, with where their fd lives. */
 struct pinned_map {
@@ -508,6 +509,11 @@ int hm_xdp_dp_open(struct hm_xdp_dp *dp, const struct hm_config *cfg, uint32_t s
 	if (attach_tc(dp, err, errlen) < 0 || pin_maps(dp, err, errlen) < 0 ||
 	    fill_policy(dp, cfg, self, keys, err, errlen) < 0)
 		goto fail;
+	dp->config = cfg;
+	memcpy(dp->tx_keys, keys->tx, sizeof(dp->tx_keys));
+	dp->nl = hm_nl_open(err, errlen);
+	if (!dp->nl)
+		goto fail;
 	dp->events = ring_buffer__new(dp->events_fd, event_cb, dp, NULL);
 	if (!dp->events) {
 		fail(err, errlen, "cannot open the hm_events ring buffer: %s", strerror(errno));
@@ -527,6 +533,8 @@ void hm_xdp_dp_close(struct hm_xdp_dp *dp)
 {
 	ring_buffer__free(dp->events);
 	dp->events = NULL;
+	hm_nl_close(dp->nl);
+	dp->nl = NULL;
 	unpin_maps(dp);
 	detach_tc(dp);
 	if (dp->xprog) {
@@ -636,6 +644,73 @@ uint64_t hm_xdp_dp_progress(struct hm_xdp_dp *dp, uint32_t n)
 			best = seq;
 	}
 	return best;
+}
+
+/* ---- fan-out peers ----------------------------------------------------- */
+
+static bool resolve_peer(struct hm_xdp_dp *dp, uint32_t id, struct hm_xdp_route *route)
+{
+	const struct hm_member *m = &dp->config->members[id];
+	const struct sockaddr_in *a = (const void *)&m->addr;
+	struct hm_nl_route r;
+	char why[256];
+	int rc;
+
+	if (m->addr.ss_family != AF_INET)
+		return false; /* the TC program is IPv4 only */
+	rc = hm_nl_resolve(dp->nl, a->sin_addr.s_addr, &r, why, sizeof(why));
+	if (rc < 0)
+		hm_debug("peer %u (%s): no route for the fan-out: %s", id, m->address, why);
+	if (rc != 0)
+		return false; /* pending: an event follows */
+	if ((int)r.ifindex != dp->ifindex)
+		return false; /* reached through another device: not ours to fan out */
+	route->ifindex = r.ifindex;
+	memcpy(route->src_mac, r.src_mac, 6);
+	memcpy(route->dst_mac, r.dst_mac, 6);
+	return true;
+}
+
+uint16_t hm_xdp_dp_refresh_peers(struct hm_xdp_dp *dp)
+{
+	for (uint32_t id = 0; id < dp->cfg.n && id < HM_MAX_REPLICAS; id++) {
+		const struct sockaddr_in *a = (const void *)&dp->config->members[id].addr;
+		struct hm_xdp_route route;
+		bool ok = id != dp->cfg.self_id && resolve_peer(dp, id, &route);
+
+		dp->peer_ifindex[id] = ok ? route.ifindex : 0;
+		if (hm_xdp_dp_set_peer(dp, id, a, dp->tx_keys[id], ok ? &route : NULL) < 0)
+			hm_warn("cannot write hm_peers[%u]: %s", id, strerror(errno));
+	}
+	return dp->tc_peers;
+}
+
+int hm_xdp_dp_netlink_fd(const struct hm_xdp_dp *dp)
+{
+	return hm_nl_fd(dp->nl);
+}
+
+static void on_netlink(void *ctx, const struct hm_nl_event *ev)
+{
+	struct hm_xdp_dp *dp = ctx;
+
+	if (ev->type != HM_NL_LINK_DOWN)
+		return;
+	for (uint32_t id = 0; id < dp->cfg.n && id < HM_MAX_REPLICAS; id++)
+		if (id != dp->cfg.self_id && dp->peer_ifindex[id] == ev->ifindex) {
+			dp->partitions[id]++;
+			hm_warn("partition: link %s down, replica %u unreachable", ev->ifname, id);
+		}
+}
+
+bool hm_xdp_dp_netlink_events(struct hm_xdp_dp *dp)
+{
+	uint16_t before = dp->tc_peers;
+
+	if (hm_nl_process(dp->nl, on_netlink, dp) <= 0)
+		return false;
+	/* any change may move a peer: resolving them all is cheap */
+	return hm_xdp_dp_refresh_peers(dp) != before;
 }
 
 int hm_xdp_dp_set_peer(struct hm_xdp_dp *dp, uint32_t id, const struct sockaddr_in *addr,

@@ -38,6 +38,7 @@ enum hm_xdp_attach {
 
 struct hm_xdp_bpf;
 struct hm_tc_bpf;
+struct hm_nl;
 struct xdp_program;
 struct ring_buffer;
 
@@ -58,6 +59,12 @@ struct hm_xdp_dp {
 	int progress_fd, policy_fd, tc_config_fd, tc_peers_fd, tc_stats_fd;
 	struct hm_xdp_config cfg;      /* what hm_config holds */
 	uint16_t tc_peers;             /* bitmap: valid hm_peers slots */
+	/* fan-out peers: where they are (libnl) and the keys TC stamps with */
+	struct hm_nl *nl;
+	const struct hm_config *config;
+	uint8_t tx_keys[HM_MAX_REPLICAS][16];
+	uint32_t peer_ifindex[HM_MAX_REPLICAS]; /* egress device, 0 = unresolved */
+	uint64_t partitions[HM_MAX_REPLICAS];   /* link-down events per peer */
 	uint64_t policy_errors;
 	void (*on_event)(void *ctx, const struct hm_vote_event *ev);
 	void *on_event_ctx;
@@ -103,6 +110,16 @@ int hm_xdp_dp_poll_events(struct hm_xdp_dp *dp);
 
 /* The highest seq each replica named (hm_progress). */
 uint64_t hm_xdp_dp_progress(struct hm_xdp_dp *dp, uint32_t n);
+
+/* Resolve every peer's route (libnl) into hm_peers; a peer without one is
+ * left to userspace (no fan-out to it, MAC stamped in userspace).  Returns
+ * the bitmap of peers the TC program serves. */
+uint16_t hm_xdp_dp_refresh_peers(struct hm_xdp_dp *dp);
+/* The netlink event socket (epoll it) and its handler: routes, neighbours
+ * and links changed; a peer's egress link going down is a partition event
+ * (counted in partitions[], logged).  Returns true when the peers changed. */
+int hm_xdp_dp_netlink_fd(const struct hm_xdp_dp *dp);
+bool hm_xdp_dp_netlink_events(struct hm_xdp_dp *dp);
 
 /* Fan-out peer slot: valid with a route, or cleared (route = NULL). */
 struct hm_xdp_route {
