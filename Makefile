@@ -46,7 +46,7 @@ SAN_TESTS := $(TEST_SRCS:selftests/%.c=$(BUILD)/san/tests/%)
 .PHONY: all deps test unit e2e demo bench soak fuzz clean
 .SECONDARY:
 
-all: $(PROGRAMS:%=$(BUILD)/%) $(BPF_OBJS) $(SKELS) $(TESTS) $(SAN_TESTS)
+all: $(PROGRAMS:%=$(BUILD)/%) $(BPF_OBJS) $(SKELS) $(TESTS) $(SAN_TESTS) $(BUILD)/bench_xdp
 
 deps:
 	bash scripts/deps.sh
@@ -79,6 +79,10 @@ $(BUILD)/san/libhm.a: $(SAN_OBJS)
 
 $(BUILD)/%: user/%.c $(BUILD)/libhm.a
 	$(CC) $(CFLAGS_COMMON) $(CFLAGS) $< $(BUILD)/libhm.a $(LDLIBS) -o $@
+
+# Benchmark programs (not tests): selftests/bench_*.c.
+$(BUILD)/bench_%: selftests/bench_%.c $(BUILD)/libhm.a $(wildcard selftests/*.h) $(SKELS)
+	$(CC) $(CFLAGS_COMMON) $(CFLAGS) -Iselftests $< $(BUILD)/libhm.a $(LDLIBS) -o $@
 
 $(BUILD)/tests/%: selftests/%.c $(BUILD)/libhm.a $(wildcard selftests/*.h) $(SKELS)
 	@mkdir -p $(@D)

@@ -38,6 +38,12 @@ struct hm_vote_slot {
 	__u8 sigs[HM_MAX_REPLICAS][HM_SIG_LEN];
 };
 
+/* A slot is reset (taken over, collected) by zeroing its head: everything
+ * before digests[].  digests[i] and sigs[i] are read only for voters whose
+ * bit is in `voted`, so what an earlier owner left there is never used, and
+ * a takeover costs 64 bytes of stores instead of 1.6 KiB. */
+#define HM_VOTE_SLOT_HEAD __builtin_offsetof(struct hm_vote_slot, digests)
+
 /* What the vote counter tells the controller (ring buffer events in xdp
  * mode, return values in socket mode). */
 enum hm_vote_event_kind {

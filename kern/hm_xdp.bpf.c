@@ -531,7 +531,7 @@ static __always_inline __u32 prefilter(struct xdp_md *ctx, const struct hm_xdp_c
 
 /* ---- votes: hm_quorum_vote() in user/quorum.c ----------------------------- */
 
-_Static_assert(sizeof(struct hm_vote_slot) % 8 == 0, "slot is cleared in 8-byte words");
+_Static_assert(HM_VOTE_SLOT_HEAD % 8 == 0, "slot head is cleared in 8-byte words");
 _Static_assert(HM_MAX_REPLICAS <= 16, "voter bitmaps are 16 bits");
 
 static __always_inline bool digest_eq(const __u8 *a, const __u8 *b)
@@ -552,13 +552,13 @@ static __always_inline void digest_copy(__u8 *dst, const __u8 *src)
 	d[3] = s[3];
 }
 
-/* slot_reset(): everything zero, then the new owner. */
+/* slot_reset(): the head zero (see HM_VOTE_SLOT_HEAD), then the new owner. */
 static __always_inline void slot_reset(struct hm_vote_slot *s, __u32 phase, __u64 view, __u64 seq)
 {
 	/* volatile: clang would make the loop a memset call, which BPF lacks */
 	volatile __u64 *w = (void *)s;
 
-	for (int i = 0; i < (int)(sizeof(*s) / 8); i++)
+	for (int i = 0; i < (int)(HM_VOTE_SLOT_HEAD / 8); i++)
 		w[i] = 0;
 	s->phase = phase;
 	s->view = view;

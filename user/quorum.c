@@ -36,7 +36,7 @@ static struct hm_vote_slot *slot_at(const struct hm_quorum *q, enum hm_vote_phas
 static void slot_reset(struct hm_vote_slot *s, enum hm_vote_phase phase, uint64_t view,
 		       uint64_t seq)
 {
-	memset(s, 0, sizeof(*s));
+	memset(s, 0, HM_VOTE_SLOT_HEAD); /* see HM_VOTE_SLOT_HEAD */
 	s->phase = phase;
 	s->view = view;
 	s->seq = seq;
@@ -149,5 +149,5 @@ void hm_quorum_collect(struct hm_quorum *q, uint64_t seq)
 {
 	for (uint32_t i = 0; i < q->window * HM_PHASE_MAX; i++)
 		if (q->slots[i].seq <= seq)
-			memset(&q->slots[i], 0, sizeof(q->slots[i]));
+			memset(&q->slots[i], 0, HM_VOTE_SLOT_HEAD);
 }

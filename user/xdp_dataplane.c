@@ -191,7 +191,7 @@ static int adopt_xdp(struct hm_xdp_dp *dp, int prog_fd, char *err, size_t errlen
 	return 0;
 }
 
-static int load_xdp(struct hm_xdp_dp *dp, char *err, size_t errlen)
+static int load_xdp(struct hm_xdp_dp *dp, uint32_t window, char *err, size_t errlen)
 {
 	struct xdp_multiprog *mp;
 	char why[256];
@@ -200,6 +200,9 @@ static int load_xdp(struct hm_xdp_dp *dp, char *err, size_t errlen)
 	dp->skel = hm_xdp_bpf__open();
 	if (!dp->skel)
 		return fail(err, errlen, "cannot open the hm_xdp object: %s", strerror(errno));
+	/* As many vote slots as the window needs (the object's default is the
+	 * largest window, HM_XDP_VOTE_WINDOW_MAX). */
+	bpf_map__set_max_entries(dp->skel->maps.hm_votes, window * HM_PHASE_MAX);
 	dp->xprog = xdp_program__from_bpf_obj(dp->skel->obj, "xdp");
 	if (libxdp_get_error(dp->xprog)) {
 		dp->xprog = NULL;
@@ -503,7 +506,8 @@ int hm_xdp_dp_open(struct hm_xdp_dp *dp, const struct hm_config *cfg, uint32_t s
 		return fail(err, errlen, "no interface %s: %s", dp->ifname, strerror(errno));
 
 	hand = attached_hm_xdp(dp->ifindex);
-	if ((hand >= 0 ? adopt_xdp(dp, hand, err, errlen) : load_xdp(dp, err, errlen)) < 0)
+	if ((hand >= 0 ? adopt_xdp(dp, hand, err, errlen)
+			  : load_xdp(dp, cfg->watermark_window, err, errlen)) < 0)
 		goto fail;
 	take_skel_fds(dp);
 	if (attach_tc(dp, err, errlen) < 0 || pin_maps(dp, err, errlen) < 0 ||
