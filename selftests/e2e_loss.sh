@@ -117,8 +117,8 @@ round() {
   echo "# $name: received $received, distinct $distinct, twice $twice, other $other"
 }
 
-# stat NS DIR FIELD: counter FIELD of rule 0 of the program on NS's eth0 DIR.
-stat() {
+# counter NS DIR FIELD: counter FIELD of rule 0 of the program on NS's eth0 DIR.
+counter() {
   ip netns exec "$1" "$ctl" dev eth0 "$2" show | awk -v f="$3" '$1 == 0 {
     for (i = 3; i <= NF; i++) { split($i, kv, "="); if (kv[1] == f) print kv[2] } }'
 }
@@ -137,10 +137,10 @@ sys.exit(0 if abs(x - n * p) <= z * math.sqrt(n * p * (1 - p)) else 1)' "$2" "$3
 # check_round NAME NS DIR DROP DUP: the counters and the receiver agree.
 check_round() {
   local name=$1 ns=$2 d=$3 seen dropped dup failed
-  seen=$(stat "$ns" "$d" seen)
-  dropped=$(stat "$ns" "$d" dropped)
-  dup=$(stat "$ns" "$d" duplicated)
-  failed=$(stat "$ns" "$d" dup_failed)
+  seen=$(counter "$ns" "$d" seen)
+  dropped=$(counter "$ns" "$d" dropped)
+  dup=$(counter "$ns" "$d" duplicated)
+  failed=$(counter "$ns" "$d" dup_failed)
   echo "# $name counters: seen $seen dropped $dropped duplicated $dup dup_failed $failed"
   check_eq "$name: every datagram seen by the rule" "$seen" "$N"
   within "$name: drop rate" "${dropped:-0}" "$N" "$4" 5.3
@@ -175,7 +175,7 @@ check_round ingress "$R" ingress 0.10 0.20
 echo "# 3. other port untouched; then everything off"
 round other "$((port + 1))"
 check_eq "other port: all received once" "$received $distinct $twice" "$N $N 0"
-check_eq "other port: the rule saw nothing more" "$(stat "$R" ingress seen)" "$N"
+check_eq "other port: the rule saw nothing more" "$(counter "$R" ingress seen)" "$N"
 check "loss_ctl clear all (ingress)" ip netns exec "$R" "$ctl" dev eth0 ingress clear all
 check "loss_ctl reset all (ingress)" ip netns exec "$R" "$ctl" dev eth0 ingress reset all
 round off "$port"
