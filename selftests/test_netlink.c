@@ -26,6 +26,7 @@
 #include <signal.h>
 #include <stdarg.h>
 #include <sys/prctl.h>
+#include <sys/socket.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -474,4 +475,70 @@ HM_TEST(link_down_and_up_are_reported)
 	err[0] = 0;
 	ASSERT_EQ(resolve_wait(ip4("198.18.10.2"), ip4("198.18.10.2"), &r, err, sizeof(err)), 0,
 		  err);
+}
+
+static int count_type(const struct hm_nl_event *evs, int n, enum hm_nl_event_type t)
+{
+	int c = 0;
+
+	for (int i = 0; i < n; i++)
+		c += evs[i].type == t;
+	return c;
+}
+
+/* An event socket that overflows reports HM_NL_RESYNC and keeps working. */
+HM_TEST(overrun_reports_resync)
+{
+	struct hm_nl *nl2;
+	char err[256] = "";
+	int small = 1024, n;
+	FILE *f;
+
+	if (!setup())
+		return;
+	nl2 = hm_nl_open(err, sizeof(err));
+	if (!ASSERT_TRUE(nl2 != NULL, err))
+		return;
+	if (!ASSERT_OK(setsockopt(hm_nl_fd(nl2), SOL_SOCKET, SO_RCVBUF, &small, sizeof(small)),
+		       "shrink the event socket's buffer"))
+		goto out;
+	/* Far more notifications than fit: 500 neighbour entries added and
+	 * removed while nobody reads. */
+	f = popen("ip -batch -", "w");
+	if (!ASSERT_TRUE(f != NULL, "ip -batch"))
+		goto out;
+	for (int i = 0; i < 500; i++)
+		fprintf(f, "neigh add 198.18.%d.%d lladdr 02:00:00:00:%02x:%02x dev v0 nud permanent\n",
+			11 + i / 250, i % 250 + 1, i / 250, i % 250);
+	for (int i = 0; i < 500; i += 2)
+		fprintf(f, "neigh del 198.18.%d.%d dev v0\n", 11 + i / 250, i % 250 + 1);
+	if (!ASSERT_OK(pclose(f), "ip -batch ran"))
+		goto out;
+	nevents = 0;
+	n = hm_nl_process(nl2, collect, NULL);
+	ASSERT_GE(n, 1, "events delivered");
+	ASSERT_GE(count_type(events, nevents, HM_NL_RESYNC), 1, "a resync event");
+	/* Still usable: with room again, a link change comes through.  (With
+	 * the tiny buffer, the flush of 250 neighbours on link down would
+	 * overflow it again, and RESYNC would stand for the lost events.) */
+	small = 1 << 20;
+	ASSERT_OK(setsockopt(hm_nl_fd(nl2), SOL_SOCKET, SO_RCVBUF, &small, sizeof(small)),
+		  "restore the buffer");
+	hm_nl_process(nl2, collect, NULL);
+	nevents = 0;
+	if (ASSERT_OK(run("ip link set v0 down && ip link set v0 up"), "flap v0")) {
+		long end = now_ms() + 2000;
+
+		while (count_type(events, nevents, HM_NL_LINK_UP) == 0 && now_ms() < end) {
+			struct pollfd p = { .fd = hm_nl_fd(nl2), .events = POLLIN };
+
+			poll(&p, 1, 100);
+			hm_nl_process(nl2, collect, NULL);
+		}
+		ASSERT_GE(count_type(events, nevents, HM_NL_LINK_DOWN), 1, "link-down after resync");
+		ASSERT_GE(count_type(events, nevents, HM_NL_LINK_UP), 1, "link-up after resync");
+	}
+out:
+	hm_nl_close(nl2);
+	nevents = 0;
 }

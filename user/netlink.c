@@ -626,10 +626,12 @@ static int dump_links(struct hm_nl *nl, char *err, size_t errlen)
 
 int hm_nl_process(struct hm_nl *nl, hm_nl_event_fn on_event, void *ctx)
 {
-	/* A clone of the socket's callbacks: keeps its disabled seq check. */
-	struct nl_cb *cb = nl_cb_clone(nl_socket_get_cb(nl->ev));
+	/* A clone of the socket's callbacks: keeps its disabled seq check.
+	 * nl_socket_get_cb takes a reference, which the clone does not need. */
+	struct nl_cb *sock_cb = nl_socket_get_cb(nl->ev), *cb = nl_cb_clone(sock_cb);
 	int n, rc = 0;
 
+	nl_cb_put(sock_cb);
 	if (!cb)
 		return -1;
 	nl_cb_set(cb, NL_CB_VALID, NL_CB_CUSTOM, ev_valid, nl);
