@@ -1,22 +1,33 @@
 #!/usr/bin/env bash
-# make bench: benchmarks, not tests.  A 4-replica cluster in network
-# namespaces, socket dataplane, closed-loop clients (8 and 32); batching on
-# and off.  Each configuration runs RUNS times; the table shows medians.
-# Results also go to build/bench.json.
+# make bench: benchmarks, not tests.  Prints figures and ratios, writes
+# build/bench.json.  Four parts, in one run:
 #
-#   BENCH_RUNS=3 BENCH_SECONDS=5 BENCH_CLIENTS="8 32" scripts/bench.sh
+#   1. hm_xdp per packet, by message type (BPF_PROG_TEST_RUN), and the
+#      memory its maps take (build/bench_xdp).
+#   2. The same 4-replica cluster and load in socket mode and in xdp mode:
+#      throughput, p50 and p99 latency, and their ratios.
+#   3. Flood: while the clients run, an attacker namespace sends forged
+#      COMMITs to the primary as fast as it can; goodput as a fraction of
+#      the unflooded figure, in both modes.
+#   4. Batching on and off (socket mode), 8 and 32 clients.
+#
+# Every cluster figure is the median of RUNS runs of SECONDS each; closed-loop
+# clients, null operations, n = 4 replicas in network namespaces.
+#
+#   BENCH_RUNS=3 BENCH_SECONDS=5 BENCH_CLIENTS=32 scripts/bench.sh
 set -euo pipefail
 
 repo=$(cd "$(dirname "$0")/.." && pwd)
 runs=${BENCH_RUNS:-3}
 seconds=${BENCH_SECONDS:-5}
-client_counts=${BENCH_CLIENTS:-8 32}
+clients=${BENCH_CLIENTS:-32}
 out_json="$repo/build/bench.json"
 dir=$(mktemp -d /tmp/hm-bench.XXXXXX)
 cluster() { bash "$repo/scripts/cluster.sh" --dir "$dir" "$@"; }
 trap 'cluster down >/dev/null 2>&1; rm -rf "$dir"' EXIT INT TERM
 
 median() { sort -n | awk '{a[NR]=$1} END {if (NR==0) print 0; else print a[int((NR+1)/2)]}'; }
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b == 0) print "n/a"; else printf "%.2f", a / b }'; }
 
 # Peak resident memory (VmHWM, KiB) of each replica, the largest of them.
 peak_rss_kib() {
@@ -29,49 +40,92 @@ peak_rss_kib() {
   echo "$max"
 }
 
-# bench_config NAME CLIENTS [--set KEY=VALUE...]: one configuration, RUNS runs.
+# run_load CLIENTS [flood]: one bench run, its JSON line; with `flood`, the
+# attacker floods the primary for the whole run.
+run_load() {
+  local n=$1 flood=${2:-} line attacker=""
+  if [ -n "$flood" ]; then
+    cluster exec-attacker hmctl inject forged-vote --replica 0 --duration "$((seconds + 1))" \
+      >"$dir/flood.out" 2>&1 &
+    attacker=$!
+    sleep 0.3
+  fi
+  line=$(cluster exec hmctl bench --clients "$n" --duration "$seconds" --op null | tail -1)
+  [ -n "$attacker" ] && wait "$attacker"
+  echo "$line"
+}
+
+# bench_config NAME CLIENTS FLOOD [cluster up options...]: RUNS runs, medians.
 results=()
 bench_config() {
-  local name=$1 clients=$2; shift 2
-  cluster up -n 4 --clients "$clients" "$@" >/dev/null
-  local tput=() p50=() p99=()
+  local name=$1 n=$2 flood=$3; shift 3
+  cluster up -n 4 --clients "$n" "$@" >/dev/null
+  local tput=() p50=() p99=() r line forged=0
   for r in $(seq "$runs"); do
-    local line
-    line=$(cluster exec hmctl bench --clients "$clients" --duration "$seconds" --op null | tail -1)
+    line=$(run_load "$n" "$flood")
     tput+=("$(jq -r .ops_per_s <<<"$line")")
     p50+=("$(jq -r .p50_us <<<"$line")")
     p99+=("$(jq -r .p99_us <<<"$line")")
     echo "  $name run $r: $(jq -c '{ops_per_s, p50_us, p99_us}' <<<"$line")" >&2
   done
+  if [ -n "$flood" ]; then
+    forged=$("$repo/build/hmctl" status --socket "$dir/replica-0/control.sock" |
+      jq '.drops.bad_address')
+  fi
   local rss; rss=$(peak_rss_kib)
   cluster down >/dev/null
-  results+=("$(jq -n --arg name "$name" --argjson clients "$clients" \
+  results+=("$(jq -n --arg name "$name" --argjson clients "$n" \
     --argjson t "$(printf '%s\n' "${tput[@]}" | median)" \
     --argjson p50 "$(printf '%s\n' "${p50[@]}" | median)" \
     --argjson p99 "$(printf '%s\n' "${p99[@]}" | median)" \
-    --argjson rss "$rss" \
+    --argjson rss "$rss" --argjson forged "$forged" \
     '{config: $name, clients: $clients, ops_per_s: $t, p50_us: $p50, p99_us: $p99,
-      peak_rss_kib: $rss}')")
+      peak_rss_kib: $rss, forged_dropped: $forged}')")
 }
 
-echo "HyperMesh benchmark: n=4, socket dataplane, closed-loop clients ($client_counts), null ops," \
-     "$runs runs of ${seconds}s each (medians)" >&2
-for clients in $client_counts; do
-  bench_config "batching on" "$clients" --set performance.batching_enabled=true
-  bench_config "batching off" "$clients" --set performance.batching_enabled=false
+echo "HyperMesh benchmark: $runs runs of ${seconds}s per configuration (medians)" >&2
+echo "# 1. hm_xdp per packet" >&2
+xdp_json=$("$repo/build/bench_xdp" --json)
+
+echo "# 2, 3. socket vs xdp, $clients clients, with and without a forged-vote flood" >&2
+bench_config "socket" "$clients" "" --dataplane socket
+bench_config "xdp" "$clients" "" --dataplane xdp
+bench_config "socket, flooded" "$clients" flood --dataplane socket
+bench_config "xdp, flooded" "$clients" flood --dataplane xdp
+echo "# 4. batching on and off (socket)" >&2
+for n in 8 32; do
+  bench_config "batching on" "$n" "" --set performance.batching_enabled=true
+  bench_config "batching off" "$n" "" --set performance.batching_enabled=false
 done
 
 json=$(printf '%s\n' "${results[@]}" | jq -s \
   --arg kernel "$(uname -r)" --arg cpus "$(nproc)" --argjson runs "$runs" \
-  --argjson seconds "$seconds" \
+  --argjson seconds "$seconds" --argjson xdp "$xdp_json" \
   '{date: (now | todate), kernel: $kernel, cpus: ($cpus | tonumber), replicas: 4,
-    dataplane: "socket", op: "null", runs: $runs, seconds: $seconds, results: .}')
+    op: "null", runs: $runs, seconds: $seconds, xdp_program: $xdp, results: .}')
 mkdir -p "$(dirname "$out_json")"
 echo "$json" >"$out_json"
 
-printf '\n%-14s %8s %10s %9s %9s %15s\n' config clients ops/s p50_us p99_us peak_rss_MiB
-jq -r '.results[] | [.config, .clients, .ops_per_s, .p50_us, .p99_us, (.peak_rss_kib / 1024 | . * 10 | round / 10)] | @tsv' \
-  <<<"$json" | awk -F'\t' '{printf "%-14s %8d %10.0f %9d %9d %15.1f\n", $1, $2, $3, $4, $5, $6}'
-# Ratios of batching on to off at each client count (results come in pairs).
-jq -r '.results as $r | range(0; $r | length; 2) | "batching on / off, \($r[.].clients) clients: throughput x\($r[.].ops_per_s / $r[. + 1].ops_per_s * 100 | round / 100), p50 latency x\($r[.].p50_us / $r[. + 1].p50_us * 100 | round / 100)"' <<<"$json"
+jq -r '.xdp_program | "\nhm_xdp, per packet (mean of \(.repeat) runs)\tns\tverdict",
+  (.xdp_ns[] | "\(.case)\t\(.ns)\t\(.verdict)"),
+  "\nBPF map memory\tbytes",
+  (.map_bytes | to_entries[] | "\(.key)\t\(.value)")' <<<"$json" |
+  awk -F'\t' '{ if (NF == 1) print; else printf "%-48s %12s  %s\n", $1, $2, $3 }'
+
+printf '\n%-16s %8s %10s %9s %9s %13s %15s\n' config clients ops/s p50_us p99_us peak_rss_MiB forged_dropped
+jq -r '.results[] | [.config, .clients, .ops_per_s, .p50_us, .p99_us,
+  (.peak_rss_kib / 1024 | . * 10 | round / 10), .forged_dropped] | @tsv' <<<"$json" |
+  awk -F'\t' '{printf "%-16s %8d %10.0f %9d %9d %13.1f %15d\n", $1, $2, $3, $4, $5, $6, $7}'
+
+get() { jq -r --arg c "$1" --argjson n "$2" ".results[] | select(.config == \$c and .clients == \$n) | .$3" <<<"$json"; }
+echo
+echo "xdp / socket, $clients clients: throughput x$(ratio "$(get xdp "$clients" ops_per_s)" "$(get socket "$clients" ops_per_s)")," \
+  "p50 latency x$(ratio "$(get xdp "$clients" p50_us)" "$(get socket "$clients" p50_us)")," \
+  "p99 latency x$(ratio "$(get xdp "$clients" p99_us)" "$(get socket "$clients" p99_us)")"
+echo "flooded / unflooded goodput: socket $(ratio "$(get "socket, flooded" "$clients" ops_per_s)" "$(get socket "$clients" ops_per_s)")," \
+  "xdp $(ratio "$(get "xdp, flooded" "$clients" ops_per_s)" "$(get xdp "$clients" ops_per_s)")"
+for n in 8 32; do
+  echo "batching on / off, $n clients: throughput x$(ratio "$(get "batching on" "$n" ops_per_s)" "$(get "batching off" "$n" ops_per_s)")," \
+    "p50 latency x$(ratio "$(get "batching on" "$n" p50_us)" "$(get "batching off" "$n" p50_us)")"
+done
 echo "written to $out_json"

@@ -4,6 +4,7 @@
 #   scripts/cluster.sh up -n N [--dataplane socket|xdp] [--dir DIR] [--clients C] [--set KEY=VALUE]...
 #   scripts/cluster.sh exec CMD...              run CMD in the client namespace
 #   scripts/cluster.sh exec-replica ID CMD...   run CMD in replica ID's namespace
+#   scripts/cluster.sh exec-attacker CMD...     run CMD in the attacker namespace
 #   scripts/cluster.sh kill ID                  SIGKILL replica ID (a crash)
 #   scripts/cluster.sh stop ID                  SIGTERM replica ID and wait for it to exit
 #   scripts/cluster.sh start ID                 (re)start replica ID and wait until it is ready
@@ -18,6 +19,7 @@
 #   PREFIX-sw   switch namespace with bridge br0 and one port PREFIX-<role> per node
 #   PREFIX-rI   replica I, eth0 = 198.18.0.(I+1)/24
 #   PREFIX-c    clients,   eth0 = 198.18.0.200/24
+#   PREFIX-a    attacker,  eth0 = 198.18.0.250/24 (for flood tests; no keys of its own)
 #
 # Environment:
 #   HM_BUILD            directory with hypermeshd and hmctl (default <repo>/build;
@@ -39,6 +41,7 @@ REPO="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 PROG="scripts/cluster.sh"
 SUBNET_BASE="198.18.0"
 CLIENT_ADDR="$SUBNET_BASE.200"
+ATTACKER_ADDR="$SUBNET_BASE.250"
 FIRST_CLIENT_ID=100
 SECTIONS=(consensus performance security network)
 
@@ -466,6 +469,8 @@ cmd_up() {
 	done
 	hm_ns_create "$HM_PREFIX-c"
 	hm_ns_connect "$HM_PREFIX-c" eth0 "$CLIENT_ADDR/24" "$HM_PREFIX-sw" br0 "$HM_PREFIX-c"
+	hm_ns_create "$HM_PREFIX-a"
+	hm_ns_connect "$HM_PREFIX-a" eth0 "$ATTACKER_ADDR/24" "$HM_PREFIX-sw" br0 "$HM_PREFIX-a"
 
 	# Replicas: start all, then wait for all.
 	local waits=()
@@ -551,6 +556,17 @@ cmd_exec() {
 	hm_ns_exists "$HM_PREFIX-c" || die "client namespace $HM_PREFIX-c does not exist; is the cluster up?"
 	[ $# -gt 0 ] || set -- "${SHELL:-bash}"
 	exec ip netns exec "$HM_PREFIX-c" env -C "$DIR" -- \
+		HM_CONFIG="$DIR/client.yaml" HM_CLUSTER_DIR="$DIR" HM_BUILD="$BUILD" \
+		PATH="$BUILD:$PATH" "$@"
+}
+
+# exec-attacker CMD...: run CMD in the attacker namespace (with the client
+# configuration, so hmctl knows where the replicas are).
+cmd_exec_attacker() {
+	load_state
+	hm_ns_exists "$HM_PREFIX-a" || die "attacker namespace $HM_PREFIX-a does not exist; is the cluster up?"
+	[ $# -gt 0 ] || set -- "${SHELL:-bash}"
+	exec ip netns exec "$HM_PREFIX-a" env -C "$DIR" -- \
 		HM_CONFIG="$DIR/client.yaml" HM_CLUSTER_DIR="$DIR" HM_BUILD="$BUILD" \
 		PATH="$BUILD:$PATH" "$@"
 }
@@ -644,7 +660,7 @@ main() {
 	case "$cmd" in
 	up) cmd_up "$@" ;;
 	down) cmd_down "$@" ;;
-	exec | exec-replica) ;;
+	exec | exec-replica | exec-attacker) ;;
 	status | kill | stop | start)
 		# Allow --dir after the command too.
 		local args=()
@@ -669,6 +685,7 @@ main() {
 	stop) [ $# -eq 1 ] || die "usage: $PROG stop ID"; cmd_stop "$1" ;;
 	start) [ $# -eq 1 ] || die "usage: $PROG start ID"; cmd_start "$1" ;;
 	exec) cmd_exec "$@" ;;
+	exec-attacker) cmd_exec_attacker "$@" ;;
 	exec-replica) [ $# -ge 1 ] || die "usage: $PROG exec-replica ID CMD..."; cmd_exec_replica "$@" ;;
 	esac
 }

@@ -13,7 +13,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <net/if.h>
 #include <sys/epoll.h>
+#include <sys/ioctl.h>
 #include <sys/signalfd.h>
 #include <sys/stat.h>
 #include <sys/timerfd.h>
@@ -312,7 +314,14 @@ static void update_egress(struct daemon *d, uint16_t peers)
 				      .sin_port = htons(d->cfg.members[d->node.id].port),
 				      .sin_addr.s_addr = hm_xdp_dp_fanout_addr(&d->dp) };
 
-	hm_node_set_egress(&d->node, peers, fanout.sin_addr.s_addr ? &fanout : NULL);
+	struct ifreq ifr = { 0 };
+	size_t max_len = 0;
+
+	/* TC rewrites only unfragmented datagrams: up to MTU - IPv4 - UDP. */
+	snprintf(ifr.ifr_name, sizeof(ifr.ifr_name), "%s", d->dp.ifname);
+	if (ioctl(d->udp, SIOCGIFMTU, &ifr) == 0 && ifr.ifr_mtu > 28)
+		max_len = (size_t)ifr.ifr_mtu - 28;
+	hm_node_set_egress(&d->node, peers, fanout.sin_addr.s_addr ? &fanout : NULL, max_len);
 }
 
 static int open_xdp(struct daemon *d)

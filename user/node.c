@@ -119,7 +119,7 @@ static void send_to_replica(struct hm_node *nd, uint8_t *buf, size_t len, uint32
 {
 	const struct hm_member *m = &nd->cfg->members[to];
 
-	if (nd->egress_stamped >> to & 1) /* the TC program stamps it */
+	if ((nd->egress_stamped >> to & 1) && len <= nd->egress_max_len) /* TC stamps it */
 		nd->transport.sendto(nd->transport.ctx, buf, len, (const struct sockaddr *)&m->addr,
 				     m->addr_len);
 	else
@@ -127,11 +127,12 @@ static void send_to_replica(struct hm_node *nd, uint8_t *buf, size_t len, uint32
 			     m->addr_len);
 }
 
-static bool fanout_covers_all(const struct hm_node *nd)
+static bool fanout_covers_all(const struct hm_node *nd, size_t len)
 {
 	uint16_t peers = (uint16_t)(((1u << nd->n) - 1) & ~(1u << nd->id));
 
-	return nd->fanout.sin_port && (nd->egress_stamped & peers) == peers;
+	return nd->fanout.sin_port && (nd->egress_stamped & peers) == peers &&
+	       len <= nd->egress_max_len;
 }
 
 static void send_out(struct hm_node *nd, const struct pbft_out *o)
@@ -143,7 +144,7 @@ static void send_out(struct hm_node *nd, const struct pbft_out *o)
 		send_to_replica(nd, o->buf, o->len, o->to);
 		break;
 	case PBFT_TO_REPLICAS:
-		if (fanout_covers_all(nd)) {
+		if (fanout_covers_all(nd, o->len)) {
 			/* one send; TC clones it to every peer with its MAC */
 			nd->transport.sendto(nd->transport.ctx, o->buf, o->len,
 					     (const struct sockaddr *)&nd->fanout,
@@ -437,9 +438,11 @@ void hm_node_use_kernel(struct hm_node *nd, const struct hm_kernel_votes *k)
 	nd->kernel.window(nd->kernel.ctx, nd->view, nd->low, nd->high);
 }
 
-void hm_node_set_egress(struct hm_node *nd, uint16_t stamped, const struct sockaddr_in *fanout)
+void hm_node_set_egress(struct hm_node *nd, uint16_t stamped, const struct sockaddr_in *fanout,
+			size_t max_len)
 {
 	nd->egress_stamped = stamped;
+	nd->egress_max_len = max_len;
 	memset(&nd->fanout, 0, sizeof(nd->fanout));
 	if (fanout)
 		nd->fanout = *fanout;

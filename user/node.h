@@ -76,6 +76,7 @@ struct hm_node {
 	bool kernel_votes;
 	struct hm_kernel_votes kernel;
 	uint16_t egress_stamped;        /* peers whose MAC the TC program stamps */
+	size_t egress_max_len;          /* ... in datagrams up to this long */
 	struct sockaddr_in fanout;      /* TC fan-out marker; port 0 = none */
 
 	/* the window the core last published */
@@ -109,9 +110,12 @@ uint64_t hm_node_next_deadline(const struct hm_node *nd);
 void hm_node_use_kernel(struct hm_node *nd, const struct hm_kernel_votes *k);
 /* xdp mode: the TC egress program stamps the MAC of messages to the peers
  * in `stamped`, and fans a datagram sent to `fanout` (port != 0) out to
- * every peer.  A broadcast goes through the fan-out only when every peer
- * is in `stamped`; otherwise one copy a peer, stamped here where TC won't. */
-void hm_node_set_egress(struct hm_node *nd, uint16_t stamped, const struct sockaddr_in *fanout);
+ * every peer, for datagrams of at most max_len bytes (larger ones leave as
+ * IP fragments, which TC cannot rewrite).  A broadcast goes through the
+ * fan-out only when every peer is in `stamped`; otherwise one copy a peer,
+ * stamped here where TC won't. */
+void hm_node_set_egress(struct hm_node *nd, uint16_t stamped, const struct sockaddr_in *fanout,
+			size_t max_len);
 /* A quorum or equivocation event from the kernel's vote counter. */
 void hm_node_vote_event(struct hm_node *nd, const struct hm_vote_event *ev);
 /* How far the peers got, as the kernel saw it (hm_progress). */
