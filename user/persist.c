@@ -8,7 +8,7 @@
  *    4  u32   version
  *    8  u64   body length B
  *   16  [32]  BLAKE2b-256 over bytes [0,16) and the body
- *   48  body: u64 seq, u64 view, [32] state digest, u32 nvotes,
+ *   48  body: u64 seq, u64 view, u64 log_through, [32] state digest, u32 nvotes,
  *             nvotes x { u32 replica, u64 view, [64] sig },
  *             u64 snapshot length, snapshot bytes
  *
@@ -54,7 +54,7 @@
 #define REC_MAGIC 0x484d4c52u /* "HMLR" */
 
 #define CP_HDR_LEN 48
-#define CP_FIXED_BODY (8 + 8 + HM_DIGEST_LEN + 4)
+#define CP_FIXED_BODY (8 + 8 + 8 + HM_DIGEST_LEN + 4)
 #define CP_VOTE_LEN (4 + 8 + HM_SIG_LEN)
 #define SEG_HDR_LEN 32
 #define REC_HDR_LEN 72
@@ -235,7 +235,8 @@ static int list_files(int dirfd, const char *prefix, const char *suffix, struct 
 		out->seqs[out->n++] = seq;
 	}
 	closedir(d);
-	qsort(out->seqs, out->n, sizeof(*out->seqs), cmp_u64);
+	if (out->n > 1)
+		qsort(out->seqs, out->n, sizeof(*out->seqs), cmp_u64);
 	return 0;
 }
 
@@ -273,8 +274,9 @@ int hm_checkpoint_serialize(const struct hm_checkpoint *cp, uint8_t **buf, size_
 	q = p + CP_HDR_LEN;
 	hm_put_be64(q, cp->seq);
 	hm_put_be64(q + 8, cp->view);
-	memcpy(q + 16, cp->digest, HM_DIGEST_LEN);
-	hm_put_be32(q + 16 + HM_DIGEST_LEN, cp->nvotes);
+	hm_put_be64(q + 16, cp->log_through);
+	memcpy(q + 24, cp->digest, HM_DIGEST_LEN);
+	hm_put_be32(q + 24 + HM_DIGEST_LEN, cp->nvotes);
 	q += CP_FIXED_BODY;
 	for (uint32_t i = 0; i < cp->nvotes; i++, q += CP_VOTE_LEN) {
 		hm_put_be32(q, cp->votes[i].replica);
@@ -325,8 +327,9 @@ enum hm_persist_fault hm_checkpoint_parse(const uint8_t *buf, size_t len, struct
 	end = q + blen;
 	cp->seq = hm_get_be64(q);
 	cp->view = hm_get_be64(q + 8);
-	memcpy(cp->digest, q + 16, HM_DIGEST_LEN);
-	cp->nvotes = hm_get_be32(q + 16 + HM_DIGEST_LEN);
+	cp->log_through = hm_get_be64(q + 16);
+	memcpy(cp->digest, q + 24, HM_DIGEST_LEN);
+	cp->nvotes = hm_get_be32(q + 24 + HM_DIGEST_LEN);
 	q += CP_FIXED_BODY;
 	if (cp->nvotes > HM_MAX_REPLICAS || (size_t)(end - q) < (size_t)cp->nvotes * CP_VOTE_LEN + 8)
 		return HM_PF_MALFORMED;
@@ -469,7 +472,7 @@ static int push_record(struct hm_recovery *rec, size_t *cap, const uint8_t *r, u
 /* What recovery keeps while it walks the segments. */
 struct walk {
 	size_t cap;
-	bool broken;      /* a gap or a fault: no more records join the state */
+	bool broken;      /* a gap: no more records join the state */
 	uint64_t torn_seg;/* the last segment's first seq, where a torn tail may be */
 	uint64_t torn_at; /* offset of the torn tail in it */
 };
@@ -510,6 +513,13 @@ static size_t check_record(const uint8_t *buf, size_t len, size_t off, enum hm_p
 	return REC_HDR_LEN + blen + REC_SUM_LEN;
 }
 
+/*
+ * Read one segment.  A fault stops reading this segment only: whatever it
+ * held after the fault is lost, and the next segment's records join the
+ * state only if they continue it exactly (seq = last + 1), so a lost record
+ * above the checkpoint always shows as a gap, and one at or below it (which
+ * the checkpoint covers) costs nothing but the report.
+ */
 static void recover_segment(int dirfd, uint64_t first, bool last, struct hm_recovery *rec,
 			    struct walk *w)
 {
@@ -523,7 +533,6 @@ static void recover_segment(int dirfd, uint64_t first, bool last, struct hm_reco
 	seg_name(name, sizeof(name), first);
 	if (read_file_at(dirfd, name, &buf, &len) < 0) {
 		problem(rec, HM_PF_IO, HM_PFILE_LOG, name, 0, first);
-		w->broken = true;
 		return;
 	}
 	/* Segments are created whole (tmp + rename), so a short header is
@@ -544,7 +553,6 @@ static void recover_segment(int dirfd, uint64_t first, bool last, struct hm_reco
 		f = HM_PF_MALFORMED;
 	if (f != HM_PF_NONE) {
 		problem(rec, f, HM_PFILE_LOG, name, 0, first);
-		w->broken = true;
 		free(buf);
 		return;
 	}
@@ -554,7 +562,6 @@ static void recover_segment(int dirfd, uint64_t first, bool last, struct hm_reco
 
 		if (f != HM_PF_NONE) {
 			problem(rec, f, HM_PFILE_LOG, name, off, 0);
-			w->broken = true;
 			break;
 		}
 		if (rlen == 0) {
@@ -565,7 +572,6 @@ static void recover_segment(int dirfd, uint64_t first, bool last, struct hm_reco
 				w->torn_at = off;
 			} else {
 				problem(rec, HM_PF_TRUNCATED, HM_PFILE_LOG, name, off, 0);
-				w->broken = true;
 			}
 			break;
 		}
@@ -573,7 +579,6 @@ static void recover_segment(int dirfd, uint64_t first, bool last, struct hm_reco
 		/* Inside a segment records are contiguous from its first seq. */
 		if (seq != (off == SEG_HDR_LEN ? first : prev + 1)) {
 			problem(rec, HM_PF_MALFORMED, HM_PFILE_LOG, name, off, seq);
-			w->broken = true;
 			break;
 		}
 		prev = seq;
@@ -613,6 +618,13 @@ static void recover_at(int dirfd, struct hm_recovery *rec, struct walk *w, uint6
 	for (size_t i = 0; i < segs.n; i++)
 		recover_segment(dirfd, segs.seqs[i], i + 1 == segs.n, rec, w);
 	free(segs.seqs);
+	/* Records the checkpoint saw durable must still be there. */
+	if (rec->have_checkpoint && !w->broken && rec->last_seq < rec->cp.log_through) {
+		char name[64];
+
+		seg_name(name, sizeof(name), rec->last_seq + 1);
+		problem(rec, HM_PF_SEQ_GAP, HM_PFILE_LOG, name, 0, rec->last_seq + 1);
+	}
 	if (rec->nproblems)
 		rec->status = HM_REC_CORRUPT;
 	else if (!rec->have_checkpoint && rec->nrecords == 0)
@@ -722,6 +734,8 @@ static int reopen_last_segment(struct hm_persist *p, const struct walk *w)
 	return 0;
 }
 
+static void collect_garbage(struct hm_persist *p, bool restart, uint64_t current_first);
+
 struct hm_persist *hm_persist_open(const char *dir, const struct hm_persist_opts *opts,
 				   struct hm_recovery *rec, char *err, size_t errlen)
 {
@@ -771,6 +785,10 @@ struct hm_persist *hm_persist_open(const char *dir, const struct hm_persist_opts
 		hm_persist_close(p);
 		return NULL;
 	}
+	/* A crash between a checkpoint and its clean-up leaves files that
+	 * are no longer needed; without this they would pile up when crashes
+	 * keep landing there. */
+	collect_garbage(p, false, UINT64_MAX);
 	return p;
 }
 
@@ -884,6 +902,7 @@ static void collect_garbage(struct hm_persist *p, bool restart, uint64_t current
 int hm_persist_checkpoint(struct hm_persist *p, const struct hm_checkpoint *cp)
 {
 	bool restart = p->damaged || cp->seq > p->last_seq;
+	struct hm_checkpoint c;
 	char name[64];
 	uint8_t *buf;
 	size_t len;
@@ -897,7 +916,9 @@ int hm_persist_checkpoint(struct hm_persist *p, const struct hm_checkpoint *cp)
 	 * follows it, so files never describe a state with a hole. */
 	if (p->segfd >= 0 && hm_persist_sync(p) < 0)
 		return -1;
-	if (hm_checkpoint_serialize(cp, &buf, &len) < 0)
+	c = *cp;
+	c.log_through = restart ? cp->seq : p->last_seq;
+	if (hm_checkpoint_serialize(&c, &buf, &len) < 0)
 		return -1;
 	cp_name(name, sizeof(name), cp->seq);
 	rc = write_atomic(p->dirfd, name, buf, len);

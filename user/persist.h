@@ -56,6 +56,11 @@ struct hm_cp_vote {
 struct hm_checkpoint {
 	uint64_t seq;
 	uint64_t view;
+	/* Set by hm_persist_checkpoint(), ignored on input: the last log
+	 * record durable when the checkpoint was written.  Recovery from this
+	 * checkpoint must find the log at least this far, or a log file went
+	 * missing. */
+	uint64_t log_through;
 	uint8_t digest[HM_DIGEST_LEN];
 	uint32_t nvotes;
 	struct hm_cp_vote votes[HM_MAX_REPLICAS];
