@@ -744,17 +744,21 @@ HM_TEST(damaged_until_checkpoint)
 /* ---- the crash test ---------------------------------------------------------- */
 
 #define GROUP_MAX 4
+#define SYNC_EVERY_MAX 4
+#define INTENT (1ull << 63) /* pipe message: about to append up to seq */
 #define CP_EVERY 10
 #define CP_LAG 3
 
-/* The writer: appends groups of records, one sync per group, then reports
- * the group's last seq; a checkpoint every CP_EVERY once the log is CP_LAG
+/* The writer: appends groups of records, syncs after a random number of
+ * groups, then reports the last seq it synced; a checkpoint every CP_EVERY once the log is CP_LAG
  * past it (as a checkpoint becomes stable after later commits). */
 static void __attribute__((noreturn)) writer(const char *dir, int fd, uint64_t seed)
 {
 	struct hm_recovery rec;
 	char err[256];
-	struct hm_persist *p = hm_persist_open(dir, NULL, &rec, err, sizeof(err));
+	/* Small writes, so that the kill lands inside records too. */
+	struct hm_persist_opts opts = { .write_chunk = 1 + (uint32_t)(seed % 16) };
+	struct hm_persist *p = hm_persist_open(dir, &opts, &rec, err, sizeof(err));
 	uint64_t s, next_cp;
 
 	if (!p || rec.status == HM_REC_CORRUPT)
@@ -764,10 +768,19 @@ static void __attribute__((noreturn)) writer(const char *dir, int fd, uint64_t s
 	hm_recovery_free(&rec);
 	for (;;) {
 		unsigned g = 1 + (unsigned)(hm_test_rand(&seed) % GROUP_MAX);
+		uint64_t intent = (s + g) | INTENT;
 
+		/* Say how far we are about to write: recovery must never find
+		 * more than that. */
+		if (write(fd, &intent, sizeof(intent)) != sizeof(intent))
+			_exit(6);
 		for (unsigned k = 0; k < g; k++)
 			if (append_seq(p, ++s) < 0)
 				_exit(4);
+		/* Sometimes several groups per sync, so more of the time is
+		 * spent writing (where a kill tears a record). */
+		if (hm_test_rand(&seed) % SYNC_EVERY_MAX)
+			continue;
 		if (hm_persist_sync(p) < 0)
 			_exit(5);
 		if (write(fd, &s, sizeof(s)) != sizeof(s))
@@ -785,9 +798,10 @@ HM_TEST(crash_recovery_kill9)
 	const char *r_env = getenv("HM_PERSIST_ROUNDS"), *s_env = getenv("HM_PERSIST_SEED");
 	unsigned rounds = r_env ? (unsigned)strtoul(r_env, NULL, 0) : 150;
 	uint64_t seed = s_env ? strtoull(s_env, NULL, 0) : (uint64_t)time(NULL) * 2654435761u;
-	uint64_t rng = seed | 1, durable = 0;
+	uint64_t rng = seed | 1, durable = 0, written = 0;
 	char dir[256];
 	int failures = 0;
+	unsigned torn_rounds = 0;
 
 	printf("  crash test: %u rounds, HM_PERSIST_SEED=%#" PRIx64 "\n", rounds, seed);
 	make_dir(dir, sizeof(dir));
@@ -809,9 +823,12 @@ HM_TEST(crash_recovery_kill9)
 		 * few dozen fsyncs. */
 		usleep((useconds_t)(hm_test_rand(&rng) % 20000));
 		kill(pid, SIGKILL);
-		while (read(pfd[0], &v, sizeof(v)) == sizeof(v))
-			if (v > reported)
+		while (read(pfd[0], &v, sizeof(v)) == sizeof(v)) {
+			if ((v & INTENT) && (v & ~INTENT) > written)
+				written = v & ~INTENT;
+			else if (!(v & INTENT) && v > reported)
 				reported = v;
+		}
 		close(pfd[0]);
 		waitpid(pid, &status, 0);
 		if (!WIFSIGNALED(status) || WTERMSIG(status) != SIGKILL) {
@@ -822,29 +839,33 @@ HM_TEST(crash_recovery_kill9)
 		durable = reported;
 		hm_persist_recover(dir, &rec);
 		cp = rec.have_checkpoint ? rec.cp.seq : 0;
-		/* Everything reported durable is there; at most one unreported
-		 * group more; each record and the checkpoint exactly what the
+		/* Everything reported durable is there; nothing beyond what the
+		 * writer set out to write; each record and the checkpoint exactly what the
 		 * writer wrote for its seq; nothing reported as corrupt. */
 		if ((rec.status != HM_REC_OK && !(rec.status == HM_REC_EMPTY && durable == 0)) ||
-		    rec.last_seq < durable || rec.last_seq > durable + GROUP_MAX ||
+		    rec.last_seq < durable || rec.last_seq > written ||
 		    !state_is(&rec, cp, rec.last_seq) ||
 		    count_files(dir, "checkpoint-") > 3) {
 			printf("  round %u: status %s (%zu problems, first %s), last %" PRIu64
-			       ", durable %" PRIu64 ", checkpoint %" PRIu64 ", content %s, %d checkpoint files\n",
+			       ", durable %" PRIu64 ", written %" PRIu64 ", checkpoint %" PRIu64
+			       ", content %s, %d checkpoint files\n",
 			       round, hm_recovery_status_name(rec.status), rec.nproblems,
 			       rec.nproblems ? hm_persist_fault_name(rec.problems[0].fault) : "-",
-			       rec.last_seq, durable, cp, state_is(&rec, cp, rec.last_seq) ? "ok" : "WRONG",
+			       rec.last_seq, durable, written, cp, state_is(&rec, cp, rec.last_seq) ? "ok" : "WRONG",
 			       count_files(dir, "checkpoint-"));
 			failures++;
 		}
+		torn_rounds += rec.torn_bytes > 0;
 		/* What recovery returned is durable from now on. */
 		if (rec.last_seq > durable)
 			durable = rec.last_seq;
 		hm_recovery_free(&rec);
 	}
-	printf("  crash test: %" PRIu64 " records durable at the end\n", durable);
+	printf("  crash test: %" PRIu64 " records durable at the end, %u rounds left a torn record\n",
+	       durable, torn_rounds);
 	ASSERT_EQ(failures, 0, "rounds with a wrong recovery (replay with the seed above)");
 	ASSERT_TRUE(durable > rounds / 4, "the writer made progress");
+	ASSERT_TRUE(rounds < 50 || torn_rounds > 0, "some kills landed inside a record");
 	remove_dir(dir);
 }
 

@@ -846,7 +846,15 @@ int hm_persist_append(struct hm_persist *p, uint64_t seq, uint64_t view,
 		memcpy(r + REC_HDR_LEN, batch, batch_len);
 	crypto_generichash(r + REC_HDR_LEN + batch_len, REC_SUM_LEN, r, REC_HDR_LEN + batch_len,
 			   NULL, 0);
-	rc = write_all(p->segfd, r, total);
+	if (p->opts.write_chunk) {
+		rc = 0;
+		for (size_t off = 0; off < total && rc == 0; off += p->opts.write_chunk)
+			rc = write_all(p->segfd, r + off,
+				       total - off < p->opts.write_chunk ? total - off
+									 : p->opts.write_chunk);
+	} else {
+		rc = write_all(p->segfd, r, total);
+	}
 	free(r);
 	if (rc < 0) {
 		int saved = errno;

@@ -131,6 +131,10 @@ struct hm_recovery {
 
 struct hm_persist_opts {
 	bool sync_each;   /* fdatasync after every append (else per hm_persist_sync) */
+	/* write() a record at most this many bytes at a time (0: whole).  A
+	 * SIGKILL never lands inside one write() to the page cache, so only
+	 * this lets the crash test leave torn records, as a power cut can. */
+	uint32_t write_chunk;
 };
 
 struct hm_persist;
