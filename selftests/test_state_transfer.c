@@ -337,6 +337,10 @@ struct run_result {
 	uint64_t len;
 };
 
+/* Start without the length (as from a CHECKPOINT, which has only the
+ * digest). */
+static bool run_unknown_len;
+
 /* Run a transfer of snap from peers 1..npeers (we are replica 0). */
 static struct run_result run(struct hm_st *st, struct peer *peers, uint32_t npeers,
 			     const uint8_t *snap, uint64_t len, struct net *net,
@@ -355,6 +359,8 @@ static struct run_result run(struct hm_st *st, struct peer *peers, uint32_t npee
 		params.peers |= 1u << i;
 	}
 	hm_st_state_digest(snap, len, t.digest);
+	if (run_unknown_len)
+		t.total_len = HM_ST_LEN_UNKNOWN;
 	hm_st_start(st, &t, &params);
 	for (int steps = 0; st->state == HM_ST_RUNNING && steps < 1000000; steps++) {
 		size_t n;
@@ -452,6 +458,35 @@ HM_TEST(corrupting_peer_blamed)
 		free(r.snap);
 		hm_st_free(&st);
 	}
+	free(snap);
+}
+
+/* The length learnt from the first verified chunk: with honest peers, and
+ * with a liar that answers first with a chunk of another length. */
+HM_TEST(length_learnt_from_first_chunk)
+{
+	uint8_t *snap = make_snapshot(MIB - 5, 49);
+
+	run_unknown_len = true;
+	for (int liar = 0; liar <= 1; liar++) {
+		struct peer peers[4] = { 0 };
+		struct net net = { .rng = 6 };
+		struct hm_st st;
+		struct run_result r;
+
+		if (liar)
+			peers[1].b = WRONG_LEN;
+		r = run(&st, peers, 3, snap, MIB - 5, &net, NULL);
+		ASSERT_EQ(r.state, HM_ST_DONE, "transfer done");
+		ASSERT_TRUE(r.snap && r.len == MIB - 5, "length learnt");
+		if (r.snap)
+			ASSERT_MEMEQ(r.snap, snap, MIB - 5, "the state");
+		ASSERT_EQ(st.faulty, liar ? 0x2u : 0u, "the liar, and only it, blamed");
+		ASSERT_TRUE(st.stats[2].accepted + st.stats[3].accepted > 0, "others served");
+		free(r.snap);
+		hm_st_free(&st);
+	}
+	run_unknown_len = false;
 	free(snap);
 }
 

@@ -270,17 +270,35 @@ struct hm_st_slot {
 	uint64_t deadline;
 };
 
-/* Peer load and how unresponsive it has been lately. */
-struct peer_load {
-	uint32_t inflight;
-	uint32_t consecutive_timeouts;
-};
-
-/* The per-peer load lives past the public stats, in the slot array's tail,
- * so struct hm_st stays a plain value the caller can embed. */
-static struct peer_load *loads(struct hm_st *st)
+static void fail(struct hm_st *st, enum hm_st_failure why)
 {
-	return (struct peer_load *)(st->slots + st->count);
+	st->state = HM_ST_FAILED;
+	st->failure = why;
+}
+
+/* Slots and the buffer for a state of len bytes; nothing in flight. */
+static int alloc_state(struct hm_st *st, uint64_t len)
+{
+	uint32_t count = hm_st_chunk_count(len);
+
+	if (count == 0) {
+		fail(st, HM_ST_FAIL_BAD_TARGET);
+		return -1;
+	}
+	free(st->slots);
+	st->slots = calloc(count, sizeof(*st->slots));
+	st->buf = malloc(len ? len : 1);
+	if (!st->slots || !st->buf) {
+		fail(st, HM_ST_FAIL_NOMEM);
+		return -1;
+	}
+	st->target.total_len = len;
+	st->count = count;
+	st->inflight = 0;
+	st->next_missing = 0;
+	for (uint32_t i = 0; i < HM_MAX_REPLICAS; i++)
+		st->load[i].inflight = 0;
+	return 0;
 }
 
 int hm_st_start(struct hm_st *st, const struct hm_st_target *t, const struct hm_st_params *p)
@@ -294,24 +312,20 @@ int hm_st_start(struct hm_st *st, const struct hm_st_target *t, const struct hm_
 		st->params.max_inflight = 8;
 	if (!st->params.max_attempts)
 		st->params.max_attempts = 8 * (uint32_t)__builtin_popcount(p->peers | 1);
-	st->count = hm_st_chunk_count(t->total_len);
-	if (st->count == 0) {
-		st->state = HM_ST_FAILED;
-		st->failure = HM_ST_FAIL_BAD_TARGET;
-		return -1;
-	}
-	st->buf = malloc(t->total_len ? t->total_len : 1);
-	st->slots = calloc(1, st->count * sizeof(*st->slots) +
-				      HM_MAX_REPLICAS * sizeof(struct peer_load));
-	if (!st->buf || !st->slots) {
-		st->state = HM_ST_FAILED;
-		st->failure = HM_ST_FAIL_NOMEM;
-		return -1;
-	}
 	st->params.peers &= (1u << HM_MAX_REPLICAS) - 1;
+	if (t->total_len == HM_ST_LEN_UNKNOWN) {
+		/* Ask for chunk 0 alone until a chunk tells the length. */
+		st->count = 1;
+		st->slots = calloc(1, sizeof(*st->slots));
+		if (!st->slots) {
+			fail(st, HM_ST_FAIL_NOMEM);
+			return -1;
+		}
+	} else if (alloc_state(st, t->total_len) < 0) {
+		return -1;
+	}
 	if (!st->params.peers) {
-		st->state = HM_ST_FAILED;
-		st->failure = HM_ST_FAIL_NO_PEERS;
+		fail(st, HM_ST_FAIL_NO_PEERS);
 		return -1;
 	}
 	st->state = HM_ST_RUNNING;
@@ -326,11 +340,6 @@ void hm_st_free(struct hm_st *st)
 	st->slots = NULL;
 }
 
-static void fail(struct hm_st *st, enum hm_st_failure why)
-{
-	st->state = HM_ST_FAILED;
-	st->failure = why;
-}
 
 /* A slot goes back to be asked again. */
 static void unassign(struct hm_st *st, uint32_t index)
@@ -339,7 +348,7 @@ static void unassign(struct hm_st *st, uint32_t index)
 
 	if (s->state != SLOT_INFLIGHT)
 		return;
-	loads(st)[s->peer].inflight--;
+	st->load[s->peer].inflight--;
 	st->inflight--;
 	s->state = SLOT_MISSING;
 	if (index < st->next_missing)
@@ -365,7 +374,7 @@ static int pick_peer(struct hm_st *st, struct hm_st_slot *s)
 	}
 	for (uint32_t k = 0; k < HM_MAX_REPLICAS; k++) {
 		uint32_t id = (st->rr + k) % HM_MAX_REPLICAS;
-		struct peer_load *l = &loads(st)[id];
+		struct hm_st_peer_load *l = &st->load[id];
 		uint32_t score;
 
 		if (!(pool & (1u << id)))
@@ -388,7 +397,7 @@ static void expire(struct hm_st *st, uint64_t now)
 		if (s->state != SLOT_INFLIGHT || s->deadline > now)
 			continue;
 		st->stats[s->peer].timeouts++;
-		loads(st)[s->peer].consecutive_timeouts++;
+		st->load[s->peer].consecutive_timeouts++;
 		s->tried |= 1u << s->peer;
 		s->attempts++;
 		unassign(st, i);
@@ -423,7 +432,7 @@ size_t hm_st_tick(struct hm_st *st, uint64_t now_ms, struct hm_st_send *out, siz
 		s->state = SLOT_INFLIGHT;
 		s->peer = (uint8_t)peer;
 		s->deadline = now_ms + st->params.timeout_ms;
-		loads(st)[peer].inflight++;
+		st->load[peer].inflight++;
 		st->inflight++;
 		st->stats[peer].requested++;
 		out[n].peer = (uint32_t)peer;
@@ -474,10 +483,15 @@ enum hm_st_verdict hm_st_on_chunk(struct hm_st *st, uint32_t from, const struct 
 		return HM_ST_STALE;
 	/* It claims the certified checkpoint: anything wrong now is the
 	 * sender's doing, since its link MAC authenticated it. */
-	if (c->total_len != st->target.total_len || !hm_st_chunk_verify(c)) {
+	if ((st->target.total_len != HM_ST_LEN_UNKNOWN && c->total_len != st->target.total_len) ||
+	    !hm_st_chunk_verify(c)) {
 		blame(st, from);
 		return HM_ST_BAD_CHUNK;
 	}
+	/* The digest commits to the length, so a verified chunk's total_len
+	 * is the state's; the requests for chunk 0 are settled by this. */
+	if (st->target.total_len == HM_ST_LEN_UNKNOWN && alloc_state(st, c->total_len) < 0)
+		return HM_ST_NOT_RUNNING;
 	s = &st->slots[c->index];
 	if (s->state == SLOT_DONE)
 		return HM_ST_DUPLICATE;
@@ -487,7 +501,7 @@ enum hm_st_verdict hm_st_on_chunk(struct hm_st *st, uint32_t from, const struct 
 		memcpy(st->buf + (uint64_t)c->index * HM_ST_CHUNK_SIZE, c->data, c->data_len);
 	st->done++;
 	st->stats[from].accepted++;
-	loads(st)[from].consecutive_timeouts = 0;
+	st->load[from].consecutive_timeouts = 0;
 	if (st->done == st->count) {
 		/* Every chunk verified, so this holds; checked anyway, since a
 		 * wrong state must never be handed out. */

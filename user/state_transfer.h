@@ -108,10 +108,15 @@ size_t hm_st_serve(const struct hm_st_server *s, const struct hm_st_request *r, 
 
 /* ---- the fetching side --------------------------------------------------- */
 
+/* total_len may be HM_ST_LEN_UNKNOWN: a CHECKPOINT carries only the digest,
+ * and the digest commits to the length, so the first chunk that verifies
+ * tells the length (until then only chunk 0 is asked for). */
+#define HM_ST_LEN_UNKNOWN UINT64_MAX
+
 struct hm_st_target {
 	uint64_t seq;
 	uint8_t digest[HM_DIGEST_LEN]; /* certified by 2f+1 CHECKPOINTs */
-	uint64_t total_len;
+	uint64_t total_len;            /* or HM_ST_LEN_UNKNOWN */
 };
 
 struct hm_st_params {
@@ -152,6 +157,12 @@ struct hm_st_peer_stats {
 	uint32_t requested, accepted, timeouts, bad;
 };
 
+/* Per-peer load and how unresponsive it has been lately. */
+struct hm_st_peer_load {
+	uint32_t inflight;
+	uint32_t consecutive_timeouts;
+};
+
 struct hm_st_slot;
 
 struct hm_st {
@@ -168,6 +179,7 @@ struct hm_st {
 	uint8_t *buf;            /* the state being assembled */
 	struct hm_st_slot *slots;
 	struct hm_st_peer_stats stats[HM_MAX_REPLICAS];
+	struct hm_st_peer_load load[HM_MAX_REPLICAS];
 };
 
 int hm_st_start(struct hm_st *st, const struct hm_st_target *t, const struct hm_st_params *p);
