@@ -245,9 +245,38 @@ HM_TEST(chunk_in_a_datagram)
 	ASSERT_TRUE(len > 0 && len <= 17088, "built");
 	ASSERT_OK(hm_msg_decode(dgram, len, HM_MAX_DATAGRAM, &m, &why), "framing");
 	ASSERT_TRUE(hm_msg_payload_ok(&m, &why), "payload digest");
-	ASSERT_OK(hm_st_chunk_decode(m.payload, m.payload_len, &c), "chunk decodes");
+	ASSERT_OK(hm_st_chunk_from_msg(&m, &c), "chunk decodes");
 	ASSERT_TRUE(hm_st_chunk_verify(&c), "chunk verifies");
 	ASSERT_EQ(c.seq, m.seq, "header seq is the payload seq");
+	{
+		struct hm_st_request r;
+
+		ASSERT_ERR(hm_st_request_from_msg(&m, &r), "a chunk is not a request");
+	}
+	/* The header's seq disagreeing with the payload's is refused. */
+	len = hm_msg_build(dgram, sizeof(dgram), HM_MSG_STATE_CHUNK, 2, 0, 10, NULL, payload,
+			   (uint32_t)n, &kp);
+	ASSERT_OK(hm_msg_decode(dgram, len, HM_MAX_DATAGRAM, &m, &why), "framing");
+	ASSERT_ERR(hm_st_chunk_from_msg(&m, &c), "header seq 10, payload seq 9");
+	/* A request, both ways. */
+	{
+		struct hm_st_request r = { .seq = 9, .index = 3 }, back;
+		uint8_t rp[HM_ST_REQUEST_LEN];
+
+		memcpy(r.digest, srv.digest, 32);
+		hm_st_request_encode(rp, sizeof(rp), &r);
+		len = hm_msg_build(dgram, sizeof(dgram), HM_MSG_STATE_REQUEST, 1, 0, 9, NULL, rp,
+				   sizeof(rp), &kp);
+		ASSERT_OK(hm_msg_decode(dgram, len, HM_MAX_DATAGRAM, &m, &why), "framing");
+		ASSERT_TRUE(hm_msg_payload_ok(&m, &why), "payload digest");
+		ASSERT_OK(hm_st_request_from_msg(&m, &back), "request");
+		ASSERT_EQ(back.index, 3, "index");
+		ASSERT_ERR(hm_st_chunk_from_msg(&m, &c), "a request is not a chunk");
+		len = hm_msg_build(dgram, sizeof(dgram), HM_MSG_STATE_REQUEST, 1, 0, 8, NULL, rp,
+				   sizeof(rp), &kp);
+		hm_msg_decode(dgram, len, HM_MAX_DATAGRAM, &m, &why);
+		ASSERT_ERR(hm_st_request_from_msg(&m, &back), "header seq 8, payload seq 9");
+	}
 	hm_st_server_free(&srv);
 	free(snap);
 }

@@ -178,6 +178,20 @@ bool hm_st_chunk_verify(const struct hm_st_chunk *c)
 	return sodium_memcmp(d, c->digest, HM_DIGEST_LEN) == 0;
 }
 
+int hm_st_request_from_msg(const struct hm_msg *m, struct hm_st_request *r)
+{
+	if (m->type != HM_MSG_STATE_REQUEST || hm_st_request_decode(m->payload, m->payload_len, r) < 0)
+		return -1;
+	return r->seq == m->seq ? 0 : -1;
+}
+
+int hm_st_chunk_from_msg(const struct hm_msg *m, struct hm_st_chunk *c)
+{
+	if (m->type != HM_MSG_STATE_CHUNK || hm_st_chunk_decode(m->payload, m->payload_len, c) < 0)
+		return -1;
+	return c->seq == m->seq ? 0 : -1;
+}
+
 /* ---- the serving side ---------------------------------------------------- */
 
 int hm_st_server_init(struct hm_st_server *s, uint64_t seq, const uint8_t *snap, uint64_t len)

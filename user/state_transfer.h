@@ -84,6 +84,13 @@ int hm_st_chunk_decode(const uint8_t *p, size_t len, struct hm_st_chunk *c);
 /* True when the chunk's data and path hash up to its digest. */
 bool hm_st_chunk_verify(const struct hm_st_chunk *c);
 
+/* The same from a decoded datagram (wire.h): -1 unless the type is right
+ * and the header's seq is the payload's (the payload digest is checked by
+ * hm_msg_payload_ok(), as for every message). */
+struct hm_msg;
+int hm_st_request_from_msg(const struct hm_msg *m, struct hm_st_request *r);
+int hm_st_chunk_from_msg(const struct hm_msg *m, struct hm_st_chunk *c);
+
 /* ---- the serving side ---------------------------------------------------- */
 
 /* A snapshot being served, with every tree level precomputed. */
