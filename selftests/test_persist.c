@@ -805,7 +805,11 @@ HM_TEST(crash_recovery_kill9)
 
 	printf("  crash test: %u rounds, HM_PERSIST_SEED=%#" PRIx64 "\n", rounds, seed);
 	make_dir(dir, sizeof(dir));
-	for (unsigned round = 0; round < rounds && !failures; round++) {
+	/* Past the rounds asked for, go on (up to 4 times as many) until a
+	 * kill has torn a record, so the torn-tail path is always exercised. */
+	for (unsigned round = 0;
+	     !failures && (round < rounds || (rounds >= 50 && !torn_rounds && round < 4 * rounds));
+	     round++) {
 		struct hm_recovery rec;
 		uint64_t v, reported = durable, cp;
 		int pfd[2], status;
