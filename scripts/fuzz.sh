@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Coverage-guided fuzzing (libFuzzer + ASan + UBSan) of the wire parsers and
-# the KV service: selftests/fuzz_wire.c.  `make fuzz` runs this.
+# Coverage-guided fuzzing (libFuzzer + ASan + UBSan) of the wire parsers, the
+# KV service, the state-transfer payloads and the checkpoint file parser:
+# selftests/fuzz_wire.c.  `make fuzz` runs this.
 #
 #   bash scripts/fuzz.sh            fuzz for $FUZZ_SECONDS (default 60) seconds
 #   bash scripts/fuzz.sh --quick    10 seconds (for use in tests)
@@ -29,7 +30,7 @@ CLANG=${CLANG:-clang}
 OUT=build/fuzz
 CORPUS=$OUT/corpus
 ARTIFACTS=$OUT/artifacts
-SRCS=(user/wire.c user/crypto.c user/kv.c)
+SRCS=(user/wire.c user/crypto.c user/kv.c user/state_transfer.c user/persist.c)
 CFLAGS=(-std=gnu11 -g -O1 -D_GNU_SOURCE -Wall -Wextra -Wno-missing-field-initializers
         -Iheaders -Iuser)
 mkdir -p "$OUT" "$CORPUS" "$ARTIFACTS"

@@ -51,6 +51,8 @@ e2e() {
 
 soak() {
   HM_SIM_SEEDS=${HM_SIM_SEEDS:-20000} run_suite "simulator, many seeds" build/tests/test_sim random_schedules
+  HM_PERSIST_ROUNDS=${HM_PERSIST_ROUNDS:-3000} run_suite "persist kill -9 crash test, many rounds" \
+    build/tests/test_persist crash_recovery_kill9
   for i in 1 2 3; do
     HM_E2E_OPS=5000 run_suite "e2e_socket.sh, round $i" bash selftests/e2e_socket.sh
   done

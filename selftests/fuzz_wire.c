@@ -2,7 +2,9 @@
 /*
  * libFuzzer target for everything that parses bytes from the network or from
  * a peer: hm_msg_decode, hm_msg_payload_ok, hm_batch_validate and the batch
- * iterator, hm_reply_parse, and the KV service's execute and restore.
+ * iterator, hm_reply_parse, the KV service's execute and restore, the
+ * state-transfer payloads (STATE_REQUEST, STATE_CHUNK) and the checkpoint
+ * file parser.
  * Built and run by scripts/fuzz.sh (`make fuzz`); not a test binary (the
  * Makefile builds only selftests/test_*.c).
  *
@@ -23,7 +25,9 @@
 
 #include "crypto.h"
 #include "kv.h"
+#include "persist.h"
 #include "service.h"
+#include "state_transfer.h"
 #include "wire.h"
 
 #define CHECK(cond)                                                                  \
@@ -95,6 +99,45 @@ static void batch(struct hm_service *svc, const uint8_t *p, size_t len, size_t m
 		CHECK(k == count);
 }
 
+/* ---- state transfer and checkpoint files ------------------------------------ */
+
+/* What the decoders accept is exactly what the encoders could produce:
+ * a request re-encodes to the same bytes, a chunk's pieces lie inside the
+ * payload and add up to it, a checkpoint re-serialises to the same image. */
+static void state_payloads(const uint8_t *p, size_t len)
+{
+	struct hm_st_request r;
+	struct hm_st_chunk c;
+	struct hm_checkpoint cp;
+
+	if (hm_st_request_decode(p, len, &r) == 0) {
+		uint8_t again[HM_ST_REQUEST_LEN];
+
+		CHECK(len == HM_ST_REQUEST_LEN && r.index < HM_ST_MAX_CHUNKS);
+		CHECK(hm_st_request_encode(again, sizeof(again), &r) == len);
+		CHECK(memcmp(again, p, len) == 0);
+	}
+	if (hm_st_chunk_decode(p, len, &c) == 0) {
+		CHECK(c.total_len <= HM_ST_MAX_STATE);
+		CHECK(c.index < hm_st_chunk_count(c.total_len));
+		CHECK(c.proof_count <= HM_ST_MAX_PROOF);
+		CHECK(c.proof == p + HM_ST_CHUNK_FIXED);
+		CHECK(c.data + c.data_len == p + len);
+		CHECK(c.data_len == hm_st_chunk_len(c.total_len, c.index));
+		(void)hm_st_chunk_verify(&c);
+	}
+	if (hm_checkpoint_parse(p, len, &cp) == HM_PF_NONE) {
+		uint8_t *img;
+		size_t ilen;
+
+		CHECK(cp.nvotes <= HM_MAX_REPLICAS);
+		CHECK(cp.snap + cp.snap_len == p + len);
+		CHECK(hm_checkpoint_serialize(&cp, &img, &ilen) == 0);
+		CHECK(ilen == len && memcmp(img, p, len) == 0);
+		free(img);
+	}
+}
+
 /* ---- the entry point ------------------------------------------------------- */
 
 int LLVMFuzzerInitialize(int *argc, char ***argv);
@@ -148,6 +191,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		if (!hm_msg_payload_ok(&m, &why))
 			CHECK(why == HM_DROP_BAD_DIGEST || why == HM_DROP_MALFORMED);
 		batch(&svc, m.payload, m.payload_len, max_len);
+		state_payloads(m.payload, m.payload_len);
 		if (hm_reply_parse(&m, &client, &exec_seq, &res, &rlen) == 0) {
 			CHECK(m.type == HM_MSG_REPLY);
 			CHECK(res + rlen == m.payload + m.payload_len);
@@ -162,6 +206,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	/* As a raw batch, a KV op, a KV snapshot (into an empty store and into
 	 * one with contents). */
 	batch(&svc, data, size, HM_MAX_DATAGRAM);
+	state_payloads(data, size);
 	kv_exec(&svc, data, size);
 	kv_restore(&svc, data, size);
 	{
@@ -296,6 +341,43 @@ int main(int argc, char **argv)
 		write_seed("snapshot-3", snap, slen);
 		free(snap);
 		svc.ops->destroy(svc.state);
+	}
+	/* State transfer: a request and a chunk of a 3-chunk state; a
+	 * checkpoint file image. */
+	{
+		static uint8_t snap[2 * HM_ST_CHUNK_SIZE + 100], chunk[HM_ST_CHUNK_MAX_PAYLOAD];
+		struct hm_st_server srv;
+		struct hm_st_request r = { .seq = 100, .index = 1 };
+		struct hm_checkpoint cp = { .seq = 100, .view = 1, .nvotes = 3 };
+		uint8_t *img;
+		size_t ilen;
+
+		memset(snap, 0x42, sizeof(snap));
+		if (hm_st_server_init(&srv, 100, snap, sizeof(snap)) < 0)
+			return 1;
+		memcpy(r.digest, srv.digest, HM_DIGEST_LEN);
+		n = hm_st_request_encode(payload, sizeof(payload), &r);
+		write_seed("state-request", payload, n);
+		len = hm_msg_build(buf, sizeof(buf), HM_MSG_STATE_REQUEST, 1, 0, 100, NULL, payload,
+				   (uint32_t)n, &kp);
+		write_seed("msg-state-request", buf, len);
+		n = hm_st_serve(&srv, &r, chunk, sizeof(chunk));
+		write_seed("state-chunk", chunk, n);
+		r.index = 2;
+		n = hm_st_serve(&srv, &r, chunk, sizeof(chunk));
+		write_seed("state-chunk-last", chunk, n);
+		memcpy(cp.digest, srv.digest, HM_DIGEST_LEN);
+		hm_st_server_free(&srv);
+		for (uint32_t i = 0; i < 3; i++) {
+			cp.votes[i].replica = i;
+			cp.votes[i].view = 1;
+		}
+		cp.snap = snap;
+		cp.snap_len = 64;
+		if (hm_checkpoint_serialize(&cp, &img, &ilen) < 0)
+			return 1;
+		write_seed("checkpoint-file", img, ilen);
+		free(img);
 	}
 	printf("fuzz seeds: %d written to %s\n", seed_count, seed_dir);
 	return 0;

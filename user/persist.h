@@ -1,0 +1,199 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Durable stable checkpoints and the committed log under data_dir
+ * (docs/persistence.md has the file formats and the recovery rules).
+ *
+ * Files, all in one directory:
+ *   checkpoint-<seq, 20 digits>.hmc   a stable checkpoint: seq, view, state
+ *                                     digest, its 2f+1 CHECKPOINT proof and
+ *                                     the service snapshot.  The latest two
+ *                                     are kept.
+ *   log-<first seq, 20 digits>.hml    a segment of the committed log: one
+ *                                     record per executed batch, in sequence
+ *                                     order, without gaps.  A new segment is
+ *                                     started at every checkpoint.
+ *   *.tmp                             a file being written; never read, and
+ *                                     removed on open.
+ *
+ * Every file is written to a .tmp name, fsync'd, renamed, and the directory
+ * fsync'd, except that log records are appended to the current segment.
+ *
+ * fsync policy (explicit): hm_persist_append() only write()s a record;
+ * hm_persist_sync() makes every appended record durable with one
+ * fdatasync().  The driver appends the records of one Ready, calls
+ * hm_persist_sync() once, and only then acts on them (sends replies,
+ * applies the window).  opts.sync_each makes every append sync by itself.
+ *
+ * No global state: everything lives in struct hm_persist, so several
+ * replicas (the simulator) can each have one.
+ */
+#ifndef HM_PERSIST_H
+#define HM_PERSIST_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "hm_wire.h"
+
+#define HM_PERSIST_VERSION 1
+/* Largest batch a log record may carry (a PRE-PREPARE payload). */
+#define HM_PERSIST_MAX_BATCH HM_MAX_DATAGRAM
+/* Largest snapshot a checkpoint file may carry. */
+#define HM_PERSIST_MAX_SNAPSHOT (1ull << 32)
+
+/* One signed CHECKPOINT vote of a stable checkpoint's proof.  The view is
+ * kept because the signature covers the header's view field, which is the
+ * signer's view when it sent the vote. */
+struct hm_cp_vote {
+	uint32_t replica;
+	uint64_t view;
+	uint8_t sig[HM_SIG_LEN];
+};
+
+/* A stable checkpoint.  snap points to snap_len bytes; owned by whoever
+ * filled the struct (hm_recovery_free() frees recovered ones). */
+struct hm_checkpoint {
+	uint64_t seq;
+	uint64_t view;
+	/* Set by hm_persist_checkpoint(), ignored on input: the last log
+	 * record durable when the checkpoint was written.  Recovery from this
+	 * checkpoint must find the log at least this far, or a log file went
+	 * missing. */
+	uint64_t log_through;
+	uint8_t digest[HM_DIGEST_LEN];
+	uint32_t nvotes;
+	struct hm_cp_vote votes[HM_MAX_REPLICAS];
+	uint8_t *snap;
+	uint64_t snap_len;
+};
+
+/* One committed-log record: the batch executed at seq. */
+struct hm_log_record {
+	uint64_t seq;
+	uint64_t view;
+	uint8_t digest[HM_DIGEST_LEN];
+	uint8_t *batch;
+	uint32_t batch_len;
+};
+
+/* What is wrong with a file. */
+enum hm_persist_fault {
+	HM_PF_NONE = 0,
+	HM_PF_IO,            /* the file could not be opened or read */
+	HM_PF_BAD_MAGIC,     /* file or record magic is wrong */
+	HM_PF_BAD_VERSION,   /* a format version this code does not read */
+	HM_PF_BAD_LENGTH,    /* a length field is out of bounds or disagrees with the file */
+	HM_PF_BAD_CHECKSUM,  /* a header check or BLAKE2b checksum does not match */
+	HM_PF_MALFORMED,     /* checksum fine but the content is inconsistent */
+	HM_PF_TRUNCATED,     /* a file that must be complete ends early */
+	HM_PF_SEQ_GAP,       /* log records or segments are not contiguous */
+	HM_PF_MAX,
+};
+
+enum hm_persist_file_kind { HM_PFILE_CHECKPOINT, HM_PFILE_LOG };
+
+struct hm_persist_problem {
+	enum hm_persist_fault fault;
+	enum hm_persist_file_kind kind;
+	char name[64];    /* file name inside the directory */
+	uint64_t offset;  /* byte offset of the bad record or field */
+	uint64_t seq;     /* the record's or checkpoint's seq when known */
+};
+
+enum hm_recovery_status {
+	HM_REC_EMPTY,   /* no checkpoint and no record: a fresh replica */
+	HM_REC_OK,      /* every file is valid (a torn tail may have been cut) */
+	HM_REC_CORRUPT, /* at least one fault: the state below is a correct
+			 * prefix, but the replica must fetch state (transfer)
+			 * before it trusts it is complete */
+	HM_REC_IO_ERROR,/* the directory itself could not be read */
+};
+
+#define HM_REC_MAX_PROBLEMS 16
+
+/*
+ * What recovery found.  The state is: the checkpoint (if have_checkpoint),
+ * then records[0..nrecords) whose seqs are exactly cp.seq+1, cp.seq+2, ...
+ * (1, 2, ... without a checkpoint).  last_seq is the last of them.
+ */
+struct hm_recovery {
+	enum hm_recovery_status status;
+	bool have_checkpoint;
+	struct hm_checkpoint cp;
+	struct hm_log_record *records;
+	size_t nrecords;
+	uint64_t last_seq;
+	uint64_t torn_bytes;     /* bytes of a torn last record cut off */
+	size_t nproblems;        /* may exceed HM_REC_MAX_PROBLEMS; only the first are kept */
+	struct hm_persist_problem problems[HM_REC_MAX_PROBLEMS];
+};
+
+struct hm_persist_opts {
+	bool sync_each;   /* fdatasync after every append (else per hm_persist_sync) */
+	/* write() a record at most this many bytes at a time (0: whole).  A
+	 * SIGKILL never lands inside one write() to the page cache, so only
+	 * this lets the crash test leave torn records, as a power cut can. */
+	uint32_t write_chunk;
+};
+
+struct hm_persist;
+
+/*
+ * Recover the directory's state into *rec without changing anything
+ * (read-only: a torn tail is reported in torn_bytes but not cut).
+ */
+void hm_persist_recover(const char *dir, struct hm_recovery *rec);
+void hm_recovery_free(struct hm_recovery *rec);
+
+/*
+ * Open dir for writing (creating it if needed): recover into *rec, cut a torn
+ * tail, remove stale .tmp files.  Appends continue at rec->last_seq + 1.
+ * After HM_REC_CORRUPT, appends are refused until hm_persist_checkpoint()
+ * installs a checkpoint at or above rec->last_seq (from state transfer).
+ * Returns NULL (and err) only when the directory cannot be used at all.
+ */
+struct hm_persist *hm_persist_open(const char *dir, const struct hm_persist_opts *opts,
+				   struct hm_recovery *rec, char *err, size_t errlen);
+void hm_persist_close(struct hm_persist *p);
+
+/*
+ * Append the record for seq, which must be the next one (last + 1).  Not
+ * durable until hm_persist_sync() returns 0 (unless sync_each).
+ * Returns 0, or -1 with errno: EINVAL (wrong seq or too large),
+ * EROFS (refused after corruption), or the I/O error.
+ */
+int hm_persist_append(struct hm_persist *p, uint64_t seq, uint64_t view,
+		      const uint8_t digest[HM_DIGEST_LEN], const void *batch, uint32_t batch_len);
+int hm_persist_sync(struct hm_persist *p);
+
+/*
+ * Write a stable checkpoint durably (tmp, fsync, rename, fsync dir), keep it
+ * and the previous one, start a new log segment and delete the segments and
+ * checkpoints no longer needed.  A checkpoint at or above the last record
+ * (one fetched by state transfer) restarts the log at cp->seq + 1.
+ * Returns 0, or -1 with errno.
+ */
+int hm_persist_checkpoint(struct hm_persist *p, const struct hm_checkpoint *cp);
+
+/* The last durable-or-appended seq (max of last record and checkpoint). */
+uint64_t hm_persist_last_seq(const struct hm_persist *p);
+
+/*
+ * A checkpoint's proof: true when at least quorum distinct replicas below n
+ * signed CHECKPOINT(seq, digest) (each vote's signature checked against
+ * pks[replica] over the header the replica sent).
+ */
+bool hm_checkpoint_proof_ok(const struct hm_checkpoint *cp, const uint8_t (*pks)[HM_PUBKEY_LEN],
+			    uint32_t n, uint32_t quorum);
+
+/* Parse a checkpoint file image (for tests and the fuzzer); fills *cp with
+ * snap pointing into buf. */
+enum hm_persist_fault hm_checkpoint_parse(const uint8_t *buf, size_t len, struct hm_checkpoint *cp);
+/* Serialise a checkpoint into a malloc'd file image. */
+int hm_checkpoint_serialize(const struct hm_checkpoint *cp, uint8_t **buf, size_t *len);
+
+const char *hm_persist_fault_name(enum hm_persist_fault f);
+const char *hm_recovery_status_name(enum hm_recovery_status s);
+
+#endif /* HM_PERSIST_H */
