@@ -202,17 +202,22 @@ class Log:
     # -- misbehaviour --
     def fork(self):
         """Rewrite history: a different entry 0, and one entry more, so the
-        new tree head is not an extension of any earlier one."""
+        new tree head is not an extension of any earlier one.  The forged
+        entries are well-formed x509 entries (the first root certificate), so
+        a monitor sees a plausible second view, not garbage."""
         with self.lock:
             ts = int(time.time() * 1000)
-            bogus = u8(0) + u8(0) + u64(ts) + u16(X509_ENTRY) + vec24(b"forked view") + vec16(b"")
+            cert = self.roots[0].public_bytes(serialization.Encoding.DER)
+
+            def forged(t):
+                return u8(0) + u8(0) + u64(t) + u16(X509_ENTRY) + vec24(cert) + vec16(b"")
             if self.entries:
-                self.entries[0] = (bogus, vec24(b""))
-                self.hashes[0] = leaf_hash(bogus)
+                self.entries[0] = (forged(ts), vec24(b""))
+                self.hashes[0] = leaf_hash(forged(ts))
                 self.by_hash = {}
                 for i, h in enumerate(self.hashes):
                     self.by_hash.setdefault(h, i)
-            self.append(bogus + b"+", vec24(b""))
+            self.append(forged(ts + 1), vec24(b""))
 
     # -- reads --
     def get_sth(self):
