@@ -686,6 +686,42 @@ out:
 	hm_ct_free(r2);
 }
 
+HM_TEST(evidence_encoding)
+{
+	struct hm_ct_evidence ev, back;
+	struct hm_ct_verdict v1, v2;
+	static uint8_t buf[HM_CT_EVIDENCE_MAX], again[HM_CT_EVIDENCE_MAX];
+	struct hm_ct *r1, *r2;
+	size_t n;
+	int refused = 0;
+
+	NEED_ENV();
+	r1 = new_ct(false);
+	r2 = new_ct(false);
+	if (!r1 || !r2 || !fetch(r1, 0, env.url_a, VALID, &ev))
+		goto out;
+	n = hm_ct_evidence_encode(&ev, buf, sizeof(buf));
+	if (!ASSERT_GE(n, 100, "encoded") ||
+	    !ASSERT_EQ(hm_ct_evidence_decode(buf, n, &back), (long)n, "decoded, all bytes used"))
+		goto out;
+	ASSERT_EQ(hm_ct_evidence_encode(&back, again, sizeof(again)), n, "re-encoded length");
+	ASSERT_MEMEQ(again, buf, n, "decode is the inverse");
+	/* the decoded evidence gives the same verdict as the original */
+	ASSERT_EQ(check(r1, VALID, agreed_now(), &ev, 1, &v1), HM_CT_OK, "original");
+	ASSERT_EQ(check(r2, VALID, agreed_now(), &back, 1, &v2), HM_CT_OK, "decoded");
+	for (size_t cut = 0; cut < n; cut++)
+		refused += hm_ct_evidence_decode(buf, cut, &back) == -1;
+	ASSERT_EQ(refused, n, "every truncation refused");
+	buf[4] = 2;
+	ASSERT_EQ(hm_ct_evidence_decode(buf, n, &back), -1, "unknown version");
+	ASSERT_EQ(hm_ct_evidence_encode(&ev, buf, n - 1), 0, "short buffer");
+	ASSERT_EQ(hm_ct_check(r1, env.chain[VALID], env.chain_len[VALID], UINT64_MAX, &ev, 1, &v1),
+		  HM_CT_MALFORMED, "time out of range");
+out:
+	hm_ct_free(r1);
+	hm_ct_free(r2);
+}
+
 HM_TEST(state_snapshot)
 {
 	struct hm_ct_evidence ev;

@@ -707,6 +707,10 @@ enum hm_ct_result hm_ct_check(struct hm_ct *ct, const char *chain_pem, size_t le
 	X509 *leaf, *issuer;
 
 	verdict_init(v, time);
+	if (time > (uint64_t)INT64_MAX / 1000) { /* must fit time_t and milliseconds */
+		reason(v, "time: out of range");
+		return v->result = HM_CT_MALFORMED;
+	}
 	chain = parse_chain(chain_pem, len);
 	if (!chain) {
 		reason(v, "chain: no PEM certificate, or more than %d", HM_CT_MAX_CHAIN);
@@ -841,6 +845,75 @@ int hm_ct_verdict_decode(const uint8_t *buf, size_t len, struct hm_ct_verdict *v
 	memcpy(v->reason, buf + off, rlen);
 	v->reason[rlen] = 0;
 	return 0;
+}
+
+size_t hm_ct_evidence_encode(const struct hm_ct_evidence *ev, uint8_t *out, size_t cap)
+{
+	size_t need = 4 + 1 + HM_CT_LOG_ID_LEN + 8 + 8 + 32 + 2 + ev->sth.sig_len + 8 + 1 +
+		      ev->inclusion_len * 32 + 8 + 1 + ev->consistency_len * 32;
+	size_t off = 0;
+
+	if (ev->sth.sig_len > HM_CT_MAX_SIG || ev->inclusion_len > HM_CT_MAX_PROOF ||
+	    ev->consistency_len > HM_CT_MAX_PROOF || cap < need)
+		return 0;
+	memcpy(out, "HMCE", 4);
+	off = 4;
+	out[off++] = 1;
+	memcpy(out + off, ev->log_id, HM_CT_LOG_ID_LEN);
+	off += HM_CT_LOG_ID_LEN;
+	off += put_u64(out + off, ev->sth.tree_size);
+	off += put_u64(out + off, ev->sth.timestamp);
+	memcpy(out + off, ev->sth.root, 32);
+	off += 32;
+	off += put_u16(out + off, (uint16_t)ev->sth.sig_len);
+	memcpy(out + off, ev->sth.sig, ev->sth.sig_len);
+	off += ev->sth.sig_len;
+	off += put_u64(out + off, ev->leaf_index);
+	out[off++] = (uint8_t)ev->inclusion_len;
+	memcpy(out + off, ev->inclusion, ev->inclusion_len * 32);
+	off += ev->inclusion_len * 32;
+	off += put_u64(out + off, ev->consistency_from);
+	out[off++] = (uint8_t)ev->consistency_len;
+	memcpy(out + off, ev->consistency, ev->consistency_len * 32);
+	off += ev->consistency_len * 32;
+	return off;
+}
+
+long hm_ct_evidence_decode(const uint8_t *buf, size_t len, struct hm_ct_evidence *ev)
+{
+	size_t off = 5, n;
+
+	if (len < 5 + HM_CT_LOG_ID_LEN + 50 || memcmp(buf, "HMCE", 4) != 0 || buf[4] != 1)
+		return -1;
+	memset(ev, 0, sizeof(*ev));
+	memcpy(ev->log_id, buf + off, HM_CT_LOG_ID_LEN);
+	off += HM_CT_LOG_ID_LEN;
+	ev->sth.tree_size = get_u64(buf + off);
+	ev->sth.timestamp = get_u64(buf + off + 8);
+	memcpy(ev->sth.root, buf + off + 16, 32);
+	ev->sth.sig_len = (size_t)buf[off + 48] << 8 | buf[off + 49];
+	off += 50;
+	if (ev->sth.sig_len > HM_CT_MAX_SIG || len - off < ev->sth.sig_len + 9)
+		return -1;
+	memcpy(ev->sth.sig, buf + off, ev->sth.sig_len);
+	off += ev->sth.sig_len;
+	ev->leaf_index = get_u64(buf + off);
+	n = buf[off + 8];
+	off += 9;
+	if (n > HM_CT_MAX_PROOF || len - off < n * 32 + 9)
+		return -1;
+	ev->inclusion_len = n;
+	memcpy(ev->inclusion, buf + off, n * 32);
+	off += n * 32;
+	ev->consistency_from = get_u64(buf + off);
+	n = buf[off + 8];
+	off += 9;
+	if (n > HM_CT_MAX_PROOF || len - off < n * 32)
+		return -1;
+	ev->consistency_len = n;
+	memcpy(ev->consistency, buf + off, n * 32);
+	off += n * 32;
+	return (long)off;
 }
 
 /* State: "HMCS", version 1, count (u16), then per log with an STH, in log id

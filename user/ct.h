@@ -148,6 +148,17 @@ size_t hm_ct_verdict_encode(const struct hm_ct_verdict *v, uint8_t *out, size_t 
 int hm_ct_verdict_decode(const uint8_t *buf, size_t len, struct hm_ct_verdict *v);
 const char *hm_ct_result_name(enum hm_ct_result r);
 
+/* The evidence's canonical encoding, to carry it inside an operation:
+ * "HMCE", version 1, log_id, tree_size, timestamp, root, sig_len (u16), sig,
+ * leaf_index, inclusion_len (u8), hashes, consistency_from,
+ * consistency_len (u8), hashes; integers big endian.  encode returns the
+ * length (0 if cap is short); decode returns the bytes it used, or -1 for
+ * anything encode could not have produced. */
+#define HM_CT_EVIDENCE_MAX (4 + 1 + HM_CT_LOG_ID_LEN + 8 + 8 + 32 + 2 + HM_CT_MAX_SIG + 8 + 1 + \
+			    HM_CT_MAX_PROOF * 32 + 8 + 1 + HM_CT_MAX_PROOF * 32)
+size_t hm_ct_evidence_encode(const struct hm_ct_evidence *ev, uint8_t *out, size_t cap);
+long hm_ct_evidence_decode(const uint8_t *buf, size_t len, struct hm_ct_evidence *ev);
+
 /* The per-log state (latest STHs) for snapshots: sorted by log id, so equal
  * states encode equally.  restore refuses unknown logs and bad encodings. */
 int hm_ct_state_snapshot(const struct hm_ct *ct, uint8_t **buf, size_t *len);
