@@ -94,11 +94,11 @@ void hm_ct_free(struct hm_ct *ct)
 
 int hm_ct_add_trust_pem(struct hm_ct *ct, const char *pem, size_t len, char *err, size_t errlen)
 {
-	BIO *bio = BIO_new_mem_buf(pem, (int)len);
+	BIO *bio = len <= INT32_MAX ? BIO_new_mem_buf(pem, (int)len) : NULL;
 	X509 *x;
 	int n = 0;
 
-	if (!bio || len > INT32_MAX) {
+	if (!bio) {
 		BIO_free(bio);
 		seterr(err, errlen, "trust store: out of memory");
 		return -1;
@@ -175,7 +175,7 @@ int hm_ct_add_log_pem(struct hm_ct *ct, const char *name, const char *pem, size_
 		seterr(err, errlen, "log %s: more than %d logs", name, HM_CT_MAX_LOGS);
 		return -1;
 	}
-	bio = BIO_new_mem_buf(pem, (int)len);
+	bio = len <= INT32_MAX ? BIO_new_mem_buf(pem, (int)len) : NULL;
 	pkey = bio ? PEM_read_bio_PUBKEY(bio, NULL, NULL, NULL) : NULL;
 	BIO_free(bio);
 	ERR_clear_error();
