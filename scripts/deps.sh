@@ -10,10 +10,14 @@ PACKAGES=(
   bpftool libbpf-dev libxdp-dev xdp-tools libelf-dev zlib1g-dev
   # userspace libraries
   libsodium-dev libyaml-dev uthash-dev libnl-3-dev libnl-route-3-dev libjansson-dev
+  # Certificate Transparency: OpenSSL 3 (X.509, CT API), libcurl for the log client
+  libssl-dev libcurl4-openssl-dev
   # sanitizer runtimes and fuzzing
   libclang-rt-14-dev
   # test and cluster tooling
   iproute2 procps psmisc jq python3
+  # the test CT log and certificate factory; certspotter reads the test log independently
+  python3-cryptography certspotter
 )
 
 missing=()
