@@ -35,6 +35,16 @@ static size_t mux_execute(void *state, const struct hm_exec_ctx *ctx, const uint
 	return r->svc.ops->execute(r->svc.state, ctx, op, len, out, cap);
 }
 
+static bool mux_check(void *state, const struct hm_exec_ctx *ctx, const uint8_t *op, size_t len)
+{
+	const struct hm_service_route *r = len ? route_of(state, op[0]) : NULL;
+
+	/* an op no part owns executes to HM_MUX_NO_SERVICE everywhere alike */
+	if (!r || !r->svc.ops->check)
+		return true;
+	return r->svc.ops->check(r->svc.state, ctx, op, len);
+}
+
 /* BLAKE2b over a label and every part's range and digest, in route order. */
 static void mux_digest(void *state, uint8_t out[HM_DIGEST_LEN])
 {
@@ -122,6 +132,7 @@ static const struct hm_service_ops mux_ops = {
 	.snapshot = mux_snapshot,
 	.restore = mux_restore,
 	.destroy = mux_destroy,
+	.check = mux_check,
 };
 
 int hm_service_mux_new(struct hm_service *out, const struct hm_service_route *routes, size_t n)
