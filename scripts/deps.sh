@@ -10,10 +10,14 @@ PACKAGES=(
   bpftool libbpf-dev libxdp-dev xdp-tools libelf-dev zlib1g-dev
   # userspace libraries
   libsodium-dev libyaml-dev uthash-dev libnl-3-dev libnl-route-3-dev libjansson-dev
+  # DNS: messages (ldns), resolution and DNSSEC validation (libunbound)
+  libldns-dev libunbound-dev
   # sanitizer runtimes and fuzzing
   libclang-rt-14-dev
   # test and cluster tooling
   iproute2 procps psmisc jq python3
+  # DNS test infrastructure: authoritative server, zone signer, clients
+  nsd ldnsutils dnsutils knot-dnsutils
 )
 
 missing=()
