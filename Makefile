@@ -42,11 +42,13 @@ BPF_CFLAGS := -g -O2 -target bpf -D__TARGET_ARCH_$(ARCH) -Wall -Werror \
 TEST_SRCS := $(wildcard selftests/test_*.c)
 TESTS     := $(TEST_SRCS:selftests/%.c=$(BUILD)/tests/%)
 SAN_TESTS := $(TEST_SRCS:selftests/%.c=$(BUILD)/san/tests/%)
+# Helper programs the shell suites drive (not test binaries themselves).
+TEST_PROGS := $(BUILD)/dns_testd
 
 .PHONY: all deps test unit e2e demo bench soak fuzz clean
 .SECONDARY:
 
-all: $(PROGRAMS:%=$(BUILD)/%) $(BPF_OBJS) $(SKELS) $(TESTS) $(SAN_TESTS)
+all: $(PROGRAMS:%=$(BUILD)/%) $(BPF_OBJS) $(SKELS) $(TESTS) $(SAN_TESTS) $(TEST_PROGS)
 
 deps:
 	bash scripts/deps.sh
@@ -78,6 +80,9 @@ $(BUILD)/san/libhm.a: $(SAN_OBJS)
 	ar rcs $@ $^
 
 $(BUILD)/%: user/%.c $(BUILD)/libhm.a
+	$(CC) $(CFLAGS_COMMON) $(CFLAGS) $< $(BUILD)/libhm.a $(LDLIBS) -o $@
+
+$(BUILD)/dns_testd: selftests/dns_testd.c $(BUILD)/libhm.a
 	$(CC) $(CFLAGS_COMMON) $(CFLAGS) $< $(BUILD)/libhm.a $(LDLIBS) -o $@
 
 $(BUILD)/tests/%: selftests/%.c $(BUILD)/libhm.a $(wildcard selftests/*.h) $(SKELS)

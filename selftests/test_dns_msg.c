@@ -151,6 +151,14 @@ HM_TEST(parse_errors)
 	bad[2] = (uint8_t)((bad[2] & ~0x78) | (2 << 3));
 	ASSERT_EQ(hm_dns_query_parse(bad, n, &q), HM_DNS_PARSE_NOTIMP, "STATUS opcode");
 	ASSERT_EQ(q.id, 0xbeef, "id kept for the error");
+	{
+		uint8_t out[64];
+		size_t k = hm_dns_error_reply(&q, HM_DNS_NOTIMP, -1, NULL, out, sizeof(out));
+
+		ASSERT_EQ(k, 12, "NOTIMP: a bare header");
+		ASSERT_EQ((out[2] >> 3) & 0x0f, 2, "opcode echoed");
+		ASSERT_EQ(out[3] & 0x0f, HM_DNS_NOTIMP, "rcode NOTIMP");
+	}
 
 	ASSERT_EQ(hm_dns_query_parse(wire, 12, &q), HM_DNS_PARSE_FORMERR, "header only, qdcount 1");
 	ASSERT_EQ(q.id, 0xbeef, "id kept");

@@ -85,7 +85,8 @@ enum hm_dns_parse_rc hm_dns_query_parse(const uint8_t *wire, size_t len, struct 
 	q->rd = wire[2] & 0x01;
 	q->cd = wire[3] & 0x10;
 	q->ad = wire[3] & 0x20;
-	if (((wire[2] >> 3) & 0x0f) != LDNS_PACKET_QUERY)
+	q->opcode = (wire[2] >> 3) & 0x0f;
+	if (q->opcode != LDNS_PACKET_QUERY)
 		return HM_DNS_PARSE_NOTIMP;
 	if (ldns_wire2pkt(&pkt, wire, len) != LDNS_STATUS_OK)
 		return HM_DNS_PARSE_FORMERR;
@@ -130,7 +131,7 @@ static ldns_pkt *reply_skeleton(const struct hm_dns_query *q, int rcode)
 		return NULL;
 	ldns_pkt_set_id(pkt, q->id);
 	ldns_pkt_set_qr(pkt, true);
-	ldns_pkt_set_opcode(pkt, LDNS_PACKET_QUERY);
+	ldns_pkt_set_opcode(pkt, (ldns_pkt_opcode)q->opcode);
 	ldns_pkt_set_rd(pkt, q->rd);
 	ldns_pkt_set_cd(pkt, q->cd);
 	ldns_pkt_set_ra(pkt, true);

@@ -74,6 +74,7 @@ enum hm_dns_ede {
 /* A client's query, as the front end hands it on. */
 struct hm_dns_query {
 	uint16_t id;
+	uint8_t opcode;       /* echoed in replies (NOTIMP answers other opcodes) */
 	uint16_t qtype, qclass;
 	bool rd, cd, ad;      /* header bits the reply echoes or honours */
 	bool edns;            /* an OPT record was present */
