@@ -6,7 +6,7 @@
 #   make demo       install deps, start a 4-replica cluster, use it, stop it
 #   make bench      benchmarks (not tests): prints a table, writes build/bench.json
 #   make soak       longer randomized and fault runs
-#   make fuzz       coverage-guided fuzzing of the wire parser (libFuzzer)
+#   make fuzz       coverage-guided fuzzing of the wire and DNS parsers (libFuzzer)
 
 BUILD   ?= build
 CC      := gcc
