@@ -13,6 +13,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <ldns/ldns.h>
 #include <unbound.h>
 
 #include "dns_msg.h"
@@ -40,6 +41,8 @@ struct hm_dns_resolver {
 	char *conf_text;      /* unbound config, written out for each new context */
 	char **anchors;
 	size_t n_anchors;
+	char **local;
+	size_t n_local;
 	char *anchor_file;
 	int epfd;
 	struct slot *cur, *old;
@@ -130,6 +133,42 @@ static char *conf_build(const struct hm_dns_resolver_config *cfg, char *err, siz
 	return text;
 }
 
+/* A malloc'd copy of n strings (NULL-terminated array). */
+static char **strv_dup(const char *const *v, size_t n, size_t *count)
+{
+	char **out = calloc(n + 1, sizeof(char *));
+
+	*count = 0;
+	for (size_t i = 0; out && i < n; i++) {
+		out[i] = strdup(v[i]);
+		if (!out[i])
+			return out; /* *count tells the caller how many to free */
+		(*count)++;
+	}
+	return out;
+}
+
+/* unbound parses trust anchors only when the context starts, so check
+ * them here, where the error can still name the bad one. */
+static int anchor_check(const char *text)
+{
+	ldns_rr *rr = NULL;
+	ldns_rr_type t;
+
+	if (ldns_rr_new_frm_str(&rr, text, 3600, NULL, NULL) != LDNS_STATUS_OK)
+		return -1;
+	t = ldns_rr_get_type(rr);
+	ldns_rr_free(rr);
+	return t == LDNS_RR_TYPE_DS || t == LDNS_RR_TYPE_DNSKEY ? 0 : -1;
+}
+
+static void strv_free(char **v, size_t n)
+{
+	for (size_t i = 0; v && i < n; i++)
+		free(v[i]);
+	free(v);
+}
+
 /* A fresh context for reference time t, registered in the epoll set. */
 static struct slot *slot_new(struct hm_dns_resolver *r, int64_t t, char *err, size_t errlen)
 {
@@ -146,6 +185,14 @@ static struct slot *slot_new(struct hm_dns_resolver *r, int64_t t, char *err, si
 	s->ctx = ub_ctx_create();
 	if (!s->ctx) {
 		set_err(err, errlen, "ub_ctx_create failed");
+		free(s);
+		return NULL;
+	}
+	/* A thread, not a forked process: results come back through ub_fd.
+	 * Settings first: local data (below) finalizes the context. */
+	if ((rc = ub_ctx_async(s->ctx, 1))) {
+		set_err(err, errlen, "ub_ctx_async: %s", ub_strerror(rc));
+		ub_ctx_delete(s->ctx);
 		free(s);
 		return NULL;
 	}
@@ -178,11 +225,11 @@ static struct slot *slot_new(struct hm_dns_resolver *r, int64_t t, char *err, si
 		set_err(err, errlen, "trust anchor file %s: %s", r->anchor_file, ub_strerror(rc));
 		goto fail;
 	}
-	/* A thread, not a forked process: results come back through ub_fd. */
-	if ((rc = ub_ctx_async(s->ctx, 1))) {
-		set_err(err, errlen, "ub_ctx_async: %s", ub_strerror(rc));
-		goto fail;
-	}
+	for (size_t i = 0; i < r->n_local; i++)
+		if ((rc = ub_ctx_data_add(s->ctx, r->local[i]))) {
+			set_err(err, errlen, "local data %zu: %s", i, ub_strerror(rc));
+			goto fail;
+		}
 	ev.data.ptr = s;
 	if (epoll_ctl(r->epfd, EPOLL_CTL_ADD, ub_fd(s->ctx), &ev) < 0) {
 		set_err(err, errlen, "epoll_ctl: %s", strerror(errno));
@@ -238,18 +285,19 @@ struct hm_dns_resolver *hm_dns_resolver_new(const struct hm_dns_resolver_config 
 	if (!r)
 		return NULL;
 	r->epfd = -1;
+	for (size_t i = 0; i < cfg->n_trust_anchors; i++)
+		if (anchor_check(cfg->trust_anchors[i]) < 0) {
+			set_err(err, errlen, "trust anchor %zu: not a DS or DNSKEY record", i);
+			goto fail;
+		}
 	r->conf_text = conf_build(cfg, err, errlen);
 	if (!r->conf_text)
 		goto fail;
-	r->anchors = calloc(cfg->n_trust_anchors + 1, sizeof(char *));
-	if (!r->anchors)
+	r->anchors = strv_dup(cfg->trust_anchors, cfg->n_trust_anchors, &r->n_anchors);
+	r->local = strv_dup(cfg->local_data, cfg->n_local_data, &r->n_local);
+	if (!r->anchors || r->n_anchors != cfg->n_trust_anchors || !r->local ||
+	    r->n_local != cfg->n_local_data)
 		goto fail;
-	for (size_t i = 0; i < cfg->n_trust_anchors; i++) {
-		r->anchors[i] = strdup(cfg->trust_anchors[i]);
-		if (!r->anchors[i])
-			goto fail;
-		r->n_anchors++;
-	}
 	if (cfg->trust_anchor_file && !(r->anchor_file = strdup(cfg->trust_anchor_file)))
 		goto fail;
 	r->epfd = epoll_create1(EPOLL_CLOEXEC);
@@ -275,9 +323,8 @@ void hm_dns_resolver_free(struct hm_dns_resolver *r)
 		slot_free(r->cur, "resolver shut down");
 	if (r->epfd >= 0)
 		close(r->epfd);
-	for (size_t i = 0; i < r->n_anchors; i++)
-		free(r->anchors[i]);
-	free(r->anchors);
+	strv_free(r->anchors, r->n_anchors);
+	strv_free(r->local, r->n_local);
 	free(r->anchor_file);
 	free(r->conf_text);
 	free(r);

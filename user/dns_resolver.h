@@ -50,6 +50,11 @@ struct hm_dns_resolver_config {
 	const char *trust_anchor_file;
 	/* Ask upstreams over TCP only (never UDP). */
 	bool tcp_upstream;
+	/* Records served from local data (unbound local-data, presentation
+	 * form): answered without any upstream, insecure.  For tests and for
+	 * names the cluster itself defines. */
+	const char *const *local_data;
+	size_t n_local_data;
 	/* Largest TTL unbound caches (0: unbound's default of a day). */
 	uint32_t cache_max_ttl;
 };
