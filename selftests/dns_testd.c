@@ -11,6 +11,11 @@
  *   dns_testd digest [resolver options] NAME TYPE
  *       resolve once and print "SECURITY RCODE DIGEST EDE" (the canonical
  *       answer on stderr); DIGEST is "-" when there is no answer.
+ *   dns_testd chain [resolver options] [--verify-time S] [--forge] NAME TYPE
+ *       resolve, collect the DNSSEC chain for the answer (rule (a)) and
+ *       verify it at --verify-time (default: --time); print "chain ok" or
+ *       "chain rejected: WHY".  --forge changes the first A/AAAA/TXT record
+ *       of the answer before verifying (still claimed secure).
  *
  * Resolver options:
  *   --stub ZONE=ADDR[@PORT]   stub zone (authoritative upstream), repeatable
@@ -35,6 +40,7 @@
 #include <ldns/ldns.h>
 
 #include "crypto.h"
+#include "dns_chain.h"
 #include "dns_frontend.h"
 #include "dns_msg.h"
 #include "dns_resolver.h"
@@ -44,13 +50,17 @@
 static struct hm_dns_upstream upstreams[MAX_UPSTREAMS];
 static size_t n_upstreams;
 static uint32_t max_ttl = 300;
+static const char *ta_file;
+static int64_t verify_time;
+static bool forge;
 static struct hm_dns_frontend *fe;
 static int exit_status;
 
 static void usage(void)
 {
 	fprintf(stderr, "usage: dns_testd serve --listen ADDR --port N [resolver options]\n"
-			"       dns_testd digest [resolver options] NAME TYPE\n");
+			"       dns_testd digest [resolver options] NAME TYPE\n"
+			"       dns_testd chain [resolver options] [--verify-time S] [--forge] NAME TYPE\n");
 	exit(2);
 }
 
@@ -231,7 +241,8 @@ static void on_digest(void *arg, const struct hm_dns_result *res)
 	free(canon);
 }
 
-static int digest(struct hm_dns_resolver *r, const char *name, const char *type)
+/* The question of digest and chain mode into digest_query. */
+static int set_question(const char *name, const char *type)
 {
 	ldns_rdf *dname = ldns_dname_new_frm_str(name);
 	ldns_rr_type t = ldns_get_rr_type_by_name(type);
@@ -239,20 +250,123 @@ static int digest(struct hm_dns_resolver *r, const char *name, const char *type)
 	if (!dname || !t || ldns_rdf_size(dname) > sizeof(digest_query.qname)) {
 		fprintf(stderr, "dns_testd: bad name or type\n");
 		ldns_rdf_deep_free(dname);
-		return 2;
+		return -1;
 	}
 	memcpy(digest_query.qname, ldns_rdf_data(dname), ldns_rdf_size(dname));
 	digest_query.qname_len = (uint8_t)ldns_rdf_size(dname);
 	digest_query.qtype = t;
 	digest_query.qclass = LDNS_RR_CLASS_IN;
 	ldns_rdf_deep_free(dname);
-	if (hm_dns_resolve(r, name, t, LDNS_RR_CLASS_IN, on_digest, NULL) < 0)
+	return 0;
+}
+
+static int digest(struct hm_dns_resolver *r, const char *name, const char *type)
+{
+	if (set_question(name, type) < 0)
+		return 2;
+	if (hm_dns_resolve(r, name, digest_query.qtype, LDNS_RR_CLASS_IN, on_digest, NULL) < 0)
 		return 1;
 	if (hm_dns_resolver_wait(r, 20000)) {
 		fprintf(stderr, "dns_testd: no result within 20 s\n");
 		exit_status = 1;
 	}
 	hm_dns_resolver_free(r);
+	return exit_status;
+}
+
+/* ---- chain ------------------------------------------------------------------------ */
+
+static struct hm_dns_resolver *chain_resolver;
+static struct hm_dns_anchors *anchors;
+static uint8_t *chain_canon;
+static size_t chain_canon_len;
+
+/* The upstream reply with its first A, AAAA or TXT record changed. */
+static uint8_t *forged_reply(const uint8_t *p, size_t n, size_t *len)
+{
+	ldns_pkt *pkt = NULL;
+	uint8_t *out = NULL;
+
+	if (ldns_wire2pkt(&pkt, p, n) != LDNS_STATUS_OK)
+		return NULL;
+	for (size_t i = 0; i < ldns_rr_list_rr_count(ldns_pkt_answer(pkt)); i++) {
+		ldns_rr *rr = ldns_rr_list_rr(ldns_pkt_answer(pkt), i);
+		ldns_rr_type t = ldns_rr_get_type(rr);
+		ldns_rdf *rd = ldns_rr_rdf(rr, 0);
+
+		if ((t == LDNS_RR_TYPE_A || t == LDNS_RR_TYPE_AAAA || t == LDNS_RR_TYPE_TXT) && rd &&
+		    ldns_rdf_size(rd) > 1) {
+			ldns_rdf_data(rd)[ldns_rdf_size(rd) - 1] ^= 0x01;
+			break;
+		}
+	}
+	if (ldns_pkt2wire(&out, pkt, len) != LDNS_STATUS_OK)
+		out = NULL;
+	ldns_pkt_free(pkt);
+	return out;
+}
+
+static void on_chain(void *arg, uint8_t *chain, size_t len, const char *err)
+{
+	char why[256];
+
+	(void)arg;
+	if (!chain) {
+		printf("chain not collected: %s\n", err);
+		exit_status = 1;
+		return;
+	}
+	if (hm_dns_chain_verify(anchors, chain_canon, chain_canon_len, chain, len, verify_time, why,
+				sizeof(why)) == 0)
+		printf("chain ok (%zu bytes)\n", len);
+	else
+		printf("chain rejected: %s\n", why);
+	free(chain);
+}
+
+static void on_chain_answer(void *arg, const struct hm_dns_result *res)
+{
+	uint8_t *forged = NULL;
+	const uint8_t *p = res->packet;
+	size_t n = res->packet_len;
+
+	(void)arg;
+	if (res->sec != HM_DNS_SEC_SECURE) {
+		printf("answer not secure: %s\n", hm_dns_security_name(res->sec));
+		exit_status = 1;
+		return;
+	}
+	if (forge && (forged = forged_reply(p, n, &n)))
+		p = forged;
+	chain_canon = hm_dns_canon_from_reply(&digest_query, p, n, true, &chain_canon_len);
+	free(forged);
+	if (!chain_canon || hm_dns_chain_collect(chain_resolver, anchors, chain_canon,
+						 chain_canon_len, on_chain, NULL) < 0) {
+		printf("chain collection not started\n");
+		exit_status = 1;
+	}
+}
+
+static int chain(struct hm_dns_resolver *r, const char *name, const char *type)
+{
+	char err[256];
+
+	anchors = hm_dns_anchors_new(NULL, 0, ta_file, err, sizeof(err));
+	if (!anchors) {
+		fprintf(stderr, "dns_testd: anchors: %s\n", err);
+		return 1;
+	}
+	chain_resolver = r;
+	if (set_question(name, type) < 0 ||
+	    hm_dns_resolve(r, name, digest_query.qtype, LDNS_RR_CLASS_IN, on_chain_answer, NULL) < 0)
+		return 2;
+	if (hm_dns_resolver_wait(r, 20000)) {
+		fprintf(stderr, "dns_testd: no result within 20 s\n");
+		exit_status = 1;
+	}
+	hm_dns_resolver_free(r);
+	hm_dns_anchors_free(anchors);
+	free(chain_canon);
 	return exit_status;
 }
 
@@ -263,6 +377,7 @@ int main(int argc, char **argv)
 		{ "stub", required_argument, NULL, 's' },    { "forward", required_argument, NULL, 'f' },
 		{ "ta-file", required_argument, NULL, 'a' }, { "time", required_argument, NULL, 't' },
 		{ "max-ttl", required_argument, NULL, 'm' }, { "tcp-idle", required_argument, NULL, 'i' },
+		{ "verify-time", required_argument, NULL, 'v' }, { "forge", no_argument, NULL, 'F' },
 		{ NULL, 0, NULL, 0 },
 	};
 	struct hm_dns_resolver_config cfg = { 0 };
@@ -282,10 +397,12 @@ int main(int argc, char **argv)
 		case 'p': port = atoi(optarg); break;
 		case 's': add_upstream(optarg, false); break;
 		case 'f': add_upstream(optarg, true); break;
-		case 'a': cfg.trust_anchor_file = optarg; break;
+		case 'a': cfg.trust_anchor_file = ta_file = optarg; break;
 		case 't': ref_time = strtoll(optarg, NULL, 10); break;
 		case 'm': max_ttl = (uint32_t)strtoul(optarg, NULL, 10); break;
 		case 'i': idle = atoi(optarg); break;
+		case 'v': verify_time = strtoll(optarg, NULL, 10); break;
+		case 'F': forge = true; break;
 		default: usage();
 		}
 	}
@@ -302,6 +419,10 @@ int main(int argc, char **argv)
 		return serve(r, listen, (uint16_t)port, idle);
 	if (strcmp(mode, "digest") == 0 && optind + 2 == argc)
 		return digest(r, argv[optind], argv[optind + 1]);
+	if (!verify_time)
+		verify_time = ref_time;
+	if (strcmp(mode, "chain") == 0 && optind + 2 == argc && ta_file)
+		return chain(r, argv[optind], argv[optind + 1]);
 	hm_dns_resolver_free(r);
 	usage();
 	return 2;

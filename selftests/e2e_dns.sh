@@ -100,6 +100,8 @@ check "kdig: the AAAA record" grep -q "2001:db8::80" <<<"$out"
 out=$(d alias.signed.hmtest A +dnssec)
 check "CNAME chain validated (AD)" has_flag "$(flags_of "$out")" ad
 check_eq "CNAME and its target's records" "$(($(answers "$out" CNAME) + $(answers "$out" A)))" 3
+out=$(d www.child.signed.hmtest A +dnssec)
+check "delegated child zone validated through the parent's DS (AD)" has_flag "$(flags_of "$out")" ad
 check_le() { if [ "$2" -le "$3" ] 2>/dev/null; then pass "$1"; else fail "$1: got '$2', expected <= $3"; fi; }
 ttl=$(d www.signed.hmtest A +noall +answer | awk '{print $2; exit}')
 check_le "served TTL capped at --max-ttl 300 (zone says 3600)" "${ttl:-99999}" 300
@@ -197,6 +199,22 @@ early=$(digest_of "${honest_stubs[@]}" --time "$((inc - 5 * 86400))" www.signed.
 check_eq "5 days before inception: bogus, EDE 8 (Signature Not Yet Valid)" "$early" "bogus SERVFAIL - 8"
 mid=$(digest_of "${honest_stubs[@]}" --time "$((exp - 86400))" www.signed.hmtest A)
 check_eq "a day before expiry: secure, the same digest" "$mid" "$s1"
+
+echo "# rule (a): DNSSEC chains collected by one resolver, verified offline at a given time"
+chain_of() { ip netns exec "$p-res" "$testd" chain --ta-file "$dir/zones/trust-anchors" "${honest_stubs[@]}" "$@" 2>&1; }
+check "signed zone: chain verifies" grep -q "^chain ok" <<<"$(chain_of www.signed.hmtest A)"
+check "child zone: chain through the parent's DS verifies" grep -q "^chain ok" <<<"$(chain_of www.child.signed.hmtest A)"
+check "CNAME chain: verifies" grep -q "^chain ok" <<<"$(chain_of alias.signed.hmtest A)"
+check "NSEC3 zone: chain verifies" grep -q "^chain ok" <<<"$(chain_of www.nsec3.hmtest A)"
+check "large RRset: chain verifies" grep -q "^chain ok" <<<"$(chain_of big.signed.hmtest TXT)"
+out=$(chain_of --forge www.signed.hmtest A)
+check "forged record claimed secure: rejected" grep -q "^chain rejected: .*does not validate" <<<"$out"
+out=$(chain_of --forge www.child.signed.hmtest A)
+check "forged record in the child zone: rejected" grep -q "^chain rejected" <<<"$out"
+out=$(chain_of --verify-time "$((exp + 86400))" www.signed.hmtest A)
+check "verified a day after expiry: rejected" grep -q "^chain rejected" <<<"$out"
+out=$(chain_of --verify-time "$((inc - 86400))" www.child.signed.hmtest A)
+check "verified a day before inception: rejected" grep -q "^chain rejected" <<<"$out"
 
 echo "# shutdown"
 pid=$(cat "$dir/testd.pid")

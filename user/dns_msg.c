@@ -553,6 +553,19 @@ bool hm_dns_canon_matches(const uint8_t *buf, size_t len, const struct hm_dns_qu
 	return ok;
 }
 
+int hm_dns_canon_sections(const uint8_t *buf, size_t len, ldns_rr_list **answer,
+			  ldns_rr_list **authority)
+{
+	struct canon c;
+
+	if (canon_parse(buf, len, &c) < 0)
+		return -1;
+	*answer = c.an;
+	*authority = c.ns;
+	ldns_rdf_deep_free(c.qname);
+	return 0;
+}
+
 /* ---- replies from a canon ------------------------------------------------------ */
 
 static bool dnssec_type(ldns_rr_type t)

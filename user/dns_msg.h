@@ -153,6 +153,12 @@ size_t hm_dns_reply_build(const struct hm_dns_query *q, const uint8_t *canon, si
  * or UINT32_MAX when there are none; 0 on a malformed reply. */
 uint32_t hm_dns_reply_min_ttl(const uint8_t *reply, size_t reply_len);
 
+/* The answer and authority records of a canon as ldns lists (for DNSSEC
+ * checks; ldns_rr_list_deep_free them).  0, or -1 if buf is not a canon. */
+struct ldns_struct_rr_list;
+int hm_dns_canon_sections(const uint8_t *buf, size_t len, struct ldns_struct_rr_list **answer,
+			  struct ldns_struct_rr_list **authority);
+
 /* The canon as text, one record a line (for logs, tests and hmctl). */
 char *hm_dns_canon_to_text(const uint8_t *buf, size_t len);
 

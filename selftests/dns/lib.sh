@@ -13,7 +13,8 @@
 #   dns_nsd_start NS DIR        run NSD in namespace NS; waits until it answers
 
 DNS_LIB_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
-DNS_SIGNED_ZONES=(signed.hmtest nsec3.hmtest bogus.hmtest)
+# Signed in this order: a child before its parent, which gets the child's DS.
+DNS_SIGNED_ZONES=(child.signed.hmtest signed.hmtest nsec3.hmtest bogus.hmtest)
 # Signatures valid from a day ago to 30 days ahead, so a validation time
 # outside that window is testable in both directions.
 DNS_SIG_BEFORE=86400
@@ -28,6 +29,8 @@ dns_big_rrset() {
 	done
 }
 
+# dns_sign_zone DIR ZONE FLAGS: keys, signature; the KSK's DS goes to the
+# trust anchors, or for child.signed.hmtest into its parent's zone file.
 dns_sign_zone() {
 	local dir=$1 zone=$2 extra=$3 ksk zsk now
 	now=$(date -u +%s)
@@ -39,7 +42,12 @@ dns_sign_zone() {
 			-i "$(date -u -d "@$((now - DNS_SIG_BEFORE))" +%Y%m%d%H%M%S)" \
 			-e "$(date -u -d "@$((now + DNS_SIG_AFTER))" +%Y%m%d%H%M%S)" \
 			"$zone.zone" "$ksk" "$zsk" &&
-		cat "$ksk.ds" >>../trust-anchors &&
+		if [ "$zone" = child.signed.hmtest ]; then
+			printf 'child\tIN NS ns.signed.hmtest.\n' >>signed.hmtest.zone &&
+			sed 's/^child\.signed\.hmtest\.[[:space:]]*/child\t/' "$ksk.ds" >>signed.hmtest.zone
+		else
+			cat "$ksk.ds" >>../trust-anchors
+		fi &&
 		rm -f "$zone.zone") || return 1
 	echo "$((now - DNS_SIG_BEFORE))" >"$dir/../sig-inception"
 	echo "$((now + DNS_SIG_AFTER))" >"$dir/../sig-expiration"
