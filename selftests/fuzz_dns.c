@@ -1,8 +1,9 @@
 // SPDX-License-Identifier: MIT
 /*
- * libFuzzer target for the DNS message code (user/dns_msg.c): every input is
- * tried as a client query, as an upstream reply to a fixed question, and as
- * a canonical answer.  Built and run by scripts/fuzz.sh (`make fuzz`) like
+ * libFuzzer target for the DNS message code (user/dns_msg.c) and the rule (a)
+ * chain verifier (user/dns_chain.c): every input is tried as a client query,
+ * as an upstream reply to a fixed question, as a canonical answer, and as a
+ * DNSSEC chain for a fixed secure canon.  Built and run by scripts/fuzz.sh (`make fuzz`) like
  * fuzz_wire.c; not a test binary.
  *
  * Invariants (abort() when broken, so the fuzzer reports them):
@@ -10,7 +11,9 @@
  *    one that does not (but is not dropped) gets an error reply;
  *  - a canon built from any reply passes the strict checker, its digest is
  *    stable, and a reply built from it parses back with ldns;
- *  - whatever the checker accepts can be served, and its info is readable.
+ *  - whatever the checker accepts can be served, and its info is readable;
+ *  - no chain is accepted for the fixed canon (nothing is signed by a key
+ *    the fixed anchor names: a verdict of "ok" would be a forgery).
  *
  * Built with -DHM_FUZZ_SEEDGEN instead, it writes a seed corpus (queries,
  * replies, canons) into the directory named on its command line.
@@ -24,6 +27,7 @@
 #include <ldns/ldns.h>
 
 #include "crypto.h"
+#include "dns_chain.h"
 #include "dns_msg.h"
 
 #define CHECK(cond)                                                                 \
@@ -36,6 +40,9 @@
 	} while (0)
 
 static struct hm_dns_query fixed_q; /* www.example.org. A, EDNS 1232, DO */
+static struct hm_dns_anchors *fixed_anchors;
+static uint8_t *fixed_canon; /* a secure answer to fixed_q */
+static size_t fixed_canon_len;
 
 static bool reply_parses(const uint8_t *p, size_t n)
 {
@@ -113,6 +120,14 @@ static void as_canon(const uint8_t *data, size_t size)
 	serve_canon(&fixed_q, data, size);
 }
 
+static void as_chain(const uint8_t *data, size_t size)
+{
+	char why[128];
+
+	CHECK(hm_dns_chain_verify(fixed_anchors, fixed_canon, fixed_canon_len, data, size,
+				  1780000000, why, sizeof(why)) != 0);
+}
+
 int LLVMFuzzerInitialize(int *argc, char ***argv);
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
@@ -136,6 +151,30 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
 		abort();
 	free(wire);
 	ldns_pkt_free(pkt);
+	{
+		static const char *ds = "example.org. IN DS 12345 13 2 "
+					"0000000000000000000000000000000000000000000000000000000000000000";
+		ldns_pkt *r = NULL;
+		ldns_rr *a = NULL, *sig = NULL;
+
+		fixed_anchors = hm_dns_anchors_new(&ds, 1, NULL, NULL, 0);
+		if (!fixed_anchors ||
+		    ldns_pkt_query_new_frm_str(&r, "www.example.org.", LDNS_RR_TYPE_A, LDNS_RR_CLASS_IN,
+					       0) != LDNS_STATUS_OK ||
+		    ldns_rr_new_frm_str(&a, "www.example.org. 60 IN A 192.0.2.1", 60, NULL, NULL) ||
+		    ldns_rr_new_frm_str(&sig, "www.example.org. 60 IN RRSIG A 13 3 60 20300101000000 "
+					      "20200101000000 12345 example.org. AAAA", 60, NULL, NULL))
+			abort();
+		ldns_pkt_push_rr(r, LDNS_SECTION_ANSWER, a);
+		ldns_pkt_push_rr(r, LDNS_SECTION_ANSWER, sig);
+		if (ldns_pkt2wire(&wire, r, &n) != LDNS_STATUS_OK)
+			abort();
+		fixed_canon = hm_dns_canon_from_reply(&fixed_q, wire, n, true, &fixed_canon_len);
+		if (!fixed_canon)
+			abort();
+		free(wire);
+		ldns_pkt_free(r);
+	}
 	CHECK(hm_dns_query_parse(NULL, 0, &(struct hm_dns_query){ 0 }) == HM_DNS_PARSE_DROP);
 	CHECK(hm_dns_canon_check(NULL, 0) != 0);
 	return 0;
@@ -146,6 +185,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	as_query(data, size);
 	as_reply(data, size);
 	as_canon(data, size);
+	as_chain(data, size);
 	return 0;
 }
 
@@ -262,6 +302,27 @@ int main(int argc, char **argv)
 			free(wire);
 			ldns_pkt_free(pkt);
 		}
+	/* A chain-shaped seed: version, count, a DNSKEY and its RRSIG. */
+	{
+		static const char *rrs[] = {
+			"example.org. IN DNSKEY 257 3 13 mdsswUyr3DPW132mOi8V9xESWE8jTo0dxCjjnopKl+GqJxpVXckHAeF+KkxLbxILfDLUT0rAK9iUzy1L53eKGQ==",
+			"example.org. IN RRSIG DNSKEY 13 2 3600 20300101000000 20200101000000 12345 example.org. AAAA",
+		};
+		ldns_buffer *b = ldns_buffer_new(512);
+
+		ldns_buffer_write_u8(b, 1);
+		ldns_buffer_write_u16(b, 2);
+		for (int i = 0; i < 2; i++) {
+			ldns_rr *r = NULL;
+
+			if (ldns_rr_new_frm_str(&r, rrs[i], 0, NULL, NULL) != LDNS_STATUS_OK)
+				return 1;
+			ldns_rr2buffer_wire(b, r, LDNS_SECTION_ANSWER);
+			ldns_rr_free(r);
+		}
+		write_seed("chain", ldns_buffer_begin(b), ldns_buffer_position(b));
+		ldns_buffer_free(b);
+	}
 	seed_reply("reply-a", 0, an, NULL);
 	seed_reply("reply-cname", 0, cn, NULL);
 	seed_reply("reply-nxdomain", 3, NULL, nx);

@@ -34,10 +34,10 @@ dns_big_rrset() {
 dns_sign_zone() {
 	local dir=$1 zone=$2 extra=$3 ksk zsk now
 	now=$(date -u +%s)
+	# shellcheck disable=SC2086  # extra holds signer flags (or nothing)
 	(cd "$dir" &&
 		ksk=$(ldns-keygen -a ECDSAP256SHA256 -k "$zone.") &&
 		zsk=$(ldns-keygen -a ECDSAP256SHA256 "$zone.") &&
-		# shellcheck disable=SC2086  # extra holds signer flags (or nothing)
 		ldns-signzone $extra -f "$zone.zone.signed" \
 			-i "$(date -u -d "@$((now - DNS_SIG_BEFORE))" +%Y%m%d%H%M%S)" \
 			-e "$(date -u -d "@$((now + DNS_SIG_AFTER))" +%Y%m%d%H%M%S)" \
