@@ -173,6 +173,38 @@ HM_TEST(time_moves_with_queries_in_flight)
 	ASSERT_EQ(slow2.sec, HM_DNS_SEC_FAILED, "as failed");
 }
 
+/* A callback that moves the time (its own context then has nothing left,
+ * so it is retired while ub_process runs on it) and starts a lookup. */
+static struct hm_dns_resolver *moving_r;
+static struct seen moved_after;
+
+static void move_time(void *arg, const struct hm_dns_result *res)
+{
+	record(arg, res);
+	hm_dns_resolver_set_time(moving_r, res->ref_time + 600);
+	hm_dns_resolve(moving_r, "www.local.test.", LDNS_RR_TYPE_A, LDNS_RR_CLASS_IN, record,
+		       &moved_after);
+}
+
+HM_TEST(time_moved_from_a_callback)
+{
+	struct seen first = { 0 };
+
+	moving_r = make(T0);
+	if (!ASSERT_TRUE(moving_r != NULL, "resolver"))
+		return;
+	memset(&moved_after, 0, sizeof(moved_after));
+	ASSERT_OK(hm_dns_resolve(moving_r, "www.local.test.", LDNS_RR_TYPE_A, LDNS_RR_CLASS_IN,
+				 move_time, &first), "resolve");
+	wait_for(moving_r, &moved_after.calls, 5000);
+	ASSERT_EQ(first.calls, 1, "first answered");
+	ASSERT_EQ(first.ref_time, T0, "at T0");
+	ASSERT_EQ(moved_after.calls, 1, "the lookup started in the callback answered");
+	ASSERT_EQ(moved_after.ref_time, T0 + 600, "at the new time");
+	ASSERT_EQ(hm_dns_resolver_pending(moving_r), 0, "nothing pending");
+	hm_dns_resolver_free(moving_r);
+}
+
 HM_TEST(bad_config_refused)
 {
 	static const struct hm_dns_upstream inject[] = {

@@ -27,6 +27,8 @@ struct slot {
 	struct ub_ctx *ctx;
 	int64_t time;
 	struct query *queries; /* doubly linked, so a result unlinks in O(1) */
+	const char *retire_why; /* retired during processing: freed after it */
+	struct slot *next_retired;
 };
 
 struct query {
@@ -46,6 +48,8 @@ struct hm_dns_resolver {
 	char *anchor_file;
 	int epfd;
 	struct slot *cur, *old;
+	struct slot *retired; /* retired while ub_process was on the stack */
+	bool processing;
 	unsigned pending;
 };
 
@@ -330,6 +334,19 @@ void hm_dns_resolver_free(struct hm_dns_resolver *r)
 	free(r);
 }
 
+/* Delete a context now, or, when a result callback (inside ub_process on
+ * some context) moved the time, once processing is over. */
+static void retire(struct hm_dns_resolver *r, struct slot *s, const char *why)
+{
+	if (!r->processing) {
+		slot_free(s, why);
+		return;
+	}
+	s->retire_why = why;
+	s->next_retired = r->retired;
+	r->retired = s;
+}
+
 int hm_dns_resolver_set_time(struct hm_dns_resolver *r, int64_t ref_time)
 {
 	struct slot *s;
@@ -341,11 +358,11 @@ int hm_dns_resolver_set_time(struct hm_dns_resolver *r, int64_t ref_time)
 		return -1;
 	/* Two steps within one query's lifetime: the oldest gives up. */
 	if (r->old)
-		slot_free(r->old, "validation time moved on twice during the query");
+		retire(r, r->old, "validation time moved on twice during the query");
 	r->old = r->cur;
 	r->cur = s;
 	if (!r->old->queries) {
-		slot_free(r->old, NULL);
+		retire(r, r->old, NULL);
 		r->old = NULL;
 	}
 	return 0;
@@ -445,22 +462,39 @@ int hm_dns_resolver_fd(const struct hm_dns_resolver *r)
 	return r->epfd;
 }
 
+static bool is_retired(const struct hm_dns_resolver *r, const struct slot *s)
+{
+	for (const struct slot *x = r->retired; x; x = x->next_retired)
+		if (x == s)
+			return true;
+	return false;
+}
+
 int hm_dns_resolver_process(struct hm_dns_resolver *r)
 {
 	unsigned before = r->pending;
+	/* Callbacks may move the time (set_time) and so replace cur and old:
+	 * work on the slots as they were, and free retired ones afterwards. */
+	struct slot *slots[2] = { r->cur, r->old };
+	int rc = 0;
 
-	/* ub_process does not block: it reads what results are ready. */
-	if (ub_process(r->cur->ctx) != 0)
-		return -1;
-	if (r->old) {
-		if (ub_process(r->old->ctx) != 0)
-			return -1;
-		if (!r->old->queries) {
-			slot_free(r->old, NULL);
-			r->old = NULL;
-		}
+	r->processing = true;
+	for (int i = 0; i < 2 && rc == 0; i++)
+		/* ub_process does not block: it reads what results are ready. */
+		if (slots[i] && !is_retired(r, slots[i]) && ub_process(slots[i]->ctx) != 0)
+			rc = -1;
+	r->processing = false;
+	while (r->retired) {
+		struct slot *s = r->retired;
+
+		r->retired = s->next_retired;
+		slot_free(s, s->retire_why);
 	}
-	return (int)(before - r->pending);
+	if (r->old && !r->old->queries) {
+		slot_free(r->old, NULL);
+		r->old = NULL;
+	}
+	return rc < 0 ? -1 : (int)(before - r->pending);
 }
 
 unsigned hm_dns_resolver_pending(const struct hm_dns_resolver *r)

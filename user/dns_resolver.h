@@ -82,8 +82,10 @@ struct hm_dns_result {
 };
 
 /* Called once per query from hm_dns_resolver_process() (or with
- * HM_DNS_SEC_FAILED from hm_dns_resolver_free() for queries still pending).
- * The result and its packet live only during the call. */
+ * HM_DNS_SEC_FAILED from hm_dns_resolver_free() and _set_time() for queries
+ * still pending).  The result and its packet live only during the call.
+ * A callback may start lookups and move the time; it must not free the
+ * resolver. */
 typedef void (*hm_dns_resolve_cb)(void *arg, const struct hm_dns_result *res);
 
 /* ref_time: the validation reference time, seconds since the epoch. */
