@@ -631,30 +631,31 @@ uint32_t hm_dns_reply_min_ttl(const uint8_t *reply, size_t reply_len)
 {
 	ldns_pkt *pkt = NULL;
 	uint32_t min = UINT32_MAX;
-	ldns_pkt_section secs[] = { LDNS_SECTION_ANSWER, LDNS_SECTION_AUTHORITY };
+	const ldns_rr_list *l;
+	bool negative;
 
 	if (!reply || ldns_wire2pkt(&pkt, reply, reply_len) != LDNS_STATUS_OK)
 		return 0;
-	for (size_t s = 0; s < 2; s++) {
-		ldns_rr_list *l = ldns_pkt_get_section_clone(pkt, secs[s]);
+	/* The records the canon keeps: the answer section, or for a negative
+	 * answer the authority section's proof. */
+	negative = ldns_rr_list_rr_count(ldns_pkt_answer(pkt)) == 0;
+	l = negative ? ldns_pkt_authority(pkt) : ldns_pkt_answer(pkt);
+	for (size_t i = 0; i < ldns_rr_list_rr_count(l); i++) {
+		const ldns_rr *rr = ldns_rr_list_rr(l, i);
+		uint32_t t = ldns_rr_ttl(rr);
 
-		for (size_t i = 0; l && i < ldns_rr_list_rr_count(l); i++) {
-			const ldns_rr *rr = ldns_rr_list_rr(l, i);
-			uint32_t t = ldns_rr_ttl(rr);
+		if (ldns_rr_get_type(rr) == LDNS_RR_TYPE_OPT ||
+		    (negative && !negative_proof_type(ldns_rr_get_type(rr))))
+			continue;
+		/* RFC 2308 5: a negative answer lives min(SOA TTL, MINIMUM). */
+		if (ldns_rr_get_type(rr) == LDNS_RR_TYPE_SOA && ldns_rr_rd_count(rr) == 7) {
+			uint32_t m = ldns_rdf2native_int32(ldns_rr_rdf(rr, 6));
 
-			if (ldns_rr_get_type(rr) == LDNS_RR_TYPE_OPT)
-				continue;
-			/* RFC 2308 5: a negative answer lives min(SOA TTL, MINIMUM). */
-			if (ldns_rr_get_type(rr) == LDNS_RR_TYPE_SOA && ldns_rr_rd_count(rr) == 7) {
-				uint32_t m = ldns_rdf2native_int32(ldns_rr_rdf(rr, 6));
-
-				if (m < t)
-					t = m;
-			}
-			if (t < min)
-				min = t;
+			if (m < t)
+				t = m;
 		}
-		ldns_rr_list_deep_free(l);
+		if (t < min)
+			min = t;
 	}
 	ldns_pkt_free(pkt);
 	return min;

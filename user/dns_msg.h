@@ -148,9 +148,10 @@ bool hm_dns_canon_matches(const uint8_t *buf, size_t len, const struct hm_dns_qu
 size_t hm_dns_reply_build(const struct hm_dns_query *q, const uint8_t *canon, size_t canon_len,
 			  uint32_t ttl, size_t max_size, uint8_t *out, size_t cap);
 
-/* The smallest TTL among the records of an upstream reply's answer and
- * authority sections (the SOA minimum for a negative answer, RFC 2308 5),
- * or UINT32_MAX when there are none; 0 on a malformed reply. */
+/* The smallest TTL among the records of an upstream reply that its canon
+ * keeps: the answer section, or for a negative answer the SOA (capped by
+ * its MINIMUM, RFC 2308 5) and NSEC/NSEC3/RRSIG records; UINT32_MAX when
+ * there are none; 0 on a malformed reply. */
 uint32_t hm_dns_reply_min_ttl(const uint8_t *reply, size_t reply_len);
 
 /* The answer and authority records of a canon as ldns lists (for DNSSEC
