@@ -238,6 +238,20 @@ HM_TEST(good_chain_through_ds)
 			 sizeof(why)), "CNAME chain");
 }
 
+HM_TEST(dnskey_as_anchor)
+{
+	struct hm_dns_anchors *saved = anchors;
+	char *text = ldns_rr2str(top.ksk_rr), why[256];
+
+	anchors = hm_dns_anchors_new((const char *const *)&text, 1, NULL, why, sizeof(why));
+	if (ASSERT_TRUE(anchors != NULL, "DNSKEY anchor"))
+		ASSERT_OK(verify("www.child.hmtest.", LDNS_RR_TYPE_A, ans_www, chain_good, T0, why,
+				 sizeof(why)), why);
+	hm_dns_anchors_free(anchors);
+	anchors = saved;
+	free(text);
+}
+
 HM_TEST(time_outside_the_window)
 {
 	char why[256];

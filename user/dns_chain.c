@@ -15,6 +15,7 @@
 #include "dns_msg.h"
 
 #define DNSKEY_ZONE_FLAG 0x0100
+#define DNSKEY_REVOKE_FLAG 0x0080 /* RFC 5011: never validate with it */
 #define COLLECT_MAX_LOOKUPS 64
 
 struct hm_dns_anchors {
@@ -228,8 +229,12 @@ static ldns_rr_list *sigs_of(const ldns_rr_list *l, const ldns_rdf *owner, ldns_
 
 static bool is_zone_key(const ldns_rr *k)
 {
-	return ldns_rr_get_type(k) == LDNS_RR_TYPE_DNSKEY && ldns_rr_rd_count(k) == 4 &&
-	       (ldns_rdf2native_int16(ldns_rr_rdf(k, 0)) & DNSKEY_ZONE_FLAG);
+	uint16_t flags;
+
+	if (ldns_rr_get_type(k) != LDNS_RR_TYPE_DNSKEY || ldns_rr_rd_count(k) != 4)
+		return false;
+	flags = ldns_rdf2native_int16(ldns_rr_rdf(k, 0));
+	return (flags & DNSKEY_ZONE_FLAG) && !(flags & DNSKEY_REVOKE_FLAG);
 }
 
 /* Does some RRSIG in sigs, by a zone at or above the RRset's owner, with
