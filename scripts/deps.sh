@@ -12,12 +12,16 @@ PACKAGES=(
   libsodium-dev libyaml-dev uthash-dev libnl-3-dev libnl-route-3-dev libjansson-dev
   # Certificate Transparency: OpenSSL 3 (X.509, CT API), libcurl for the log client
   libssl-dev libcurl4-openssl-dev
+  # DNS: messages (ldns), resolution and DNSSEC validation (libunbound)
+  libldns-dev libunbound-dev
   # sanitizer runtimes and fuzzing
   libclang-rt-14-dev
   # test and cluster tooling
   iproute2 procps psmisc jq python3
   # the test CT log and certificate factory; certspotter reads the test log independently
   python3-cryptography certspotter
+  # DNS test infrastructure: authoritative server, zone signer, clients
+  nsd ldnsutils dnsutils knot-dnsutils
 )
 
 missing=()
