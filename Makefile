@@ -17,6 +17,13 @@ PKGS      := libsodium yaml-0.1 libbpf libxdp jansson libnl-3.0 libnl-route-3.0 
              libcrypto libssl libcurl ldns libunbound
 PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 PKG_LIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
+# pkg-config answers nothing at all when one package is missing: say so
+# rather than fail later on a missing header (deps, test, ... install first).
+ifeq ($(shell pkg-config --exists $(PKGS) && echo yes),)
+ifneq ($(filter-out deps clean test demo bench soak fuzz,$(or $(MAKECMDGOALS),all)),)
+$(error pkg-config cannot resolve all of: $(PKGS) ($(shell pkg-config --print-errors --exists $(PKGS) 2>&1 | head -1)); run `make deps`)
+endif
+endif
 
 CFLAGS_COMMON := -std=gnu11 -g -Wall -Wextra -Werror -Wno-missing-field-initializers \
                  -Iheaders -Iuser -I$(BUILD) $(PKG_CFLAGS) -D_GNU_SOURCE

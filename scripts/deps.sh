@@ -14,6 +14,8 @@ PACKAGES=(
   libssl-dev libcurl4-openssl-dev
   # DNS: messages (ldns), resolution and DNSSEC validation (libunbound)
   libldns-dev libunbound-dev
+  # libunbound.pc requires libevent's .pc: without it pkg-config refuses every flag
+  libevent-dev
   # sanitizer runtimes and fuzzing
   libclang-rt-14-dev
   # test and cluster tooling
