@@ -379,6 +379,13 @@ static int open_xdp(struct daemon *d)
  * entries, which the fan-out (bypassing the neighbour subsystem) does not. */
 #define PEER_REFRESH_POLLS (5000 / PROGRESS_POLL_MS)
 
+static bool all_peers_resolved(const struct daemon *d)
+{
+	uint16_t peers = (uint16_t)(((1u << d->node.n) - 1) & ~(1u << d->node.id));
+
+	return (d->dp.tc_peers & peers) == peers;
+}
+
 /* The periodic look at what only the kernel saw: how far the peers got. */
 static void poll_progress(struct daemon *d)
 {
@@ -388,7 +395,9 @@ static void poll_progress(struct daemon *d)
 		hm_warn("timerfd: %s", strerror(errno));
 	hm_node_tick(&d->node, now_us());
 	hm_node_observe_progress(&d->node, hm_xdp_dp_progress(&d->dp, d->node.n));
-	if (++d->polls % PEER_REFRESH_POLLS == 0)
+	/* a peer not resolved yet (its neighbour entry failed while it was
+	 * starting, say) is retried every 200 ms, not every 5 s */
+	if (++d->polls % (all_peers_resolved(d) ? PEER_REFRESH_POLLS : 10) == 0)
 		update_egress(d, hm_xdp_dp_refresh_peers(&d->dp));
 }
 
