@@ -187,6 +187,9 @@ HM_TEST(retransmission_gets_cached_reply)
 	 * cache, not executed twice; lost protocol messages are re-sent. */
 	o.loss_pct = 30;
 	o.duplicate_pct = 50;
+	/* This case is about the reply cache under a stable primary: a
+	 * lossy network must not look like a faulty primary here. */
+	o.view_change_timeout_ms = 10000;
 	s = hm_sim_new(&o);
 	run_and_check(s, 60, "lossy, duplicating network");
 	ASSERT_EQ(pbft_stats(hm_sim_node(s, 0)->core)->ops_executed, 5, "each op executed once");
@@ -351,5 +354,167 @@ HM_TEST(faulty_replica_cannot_amplify)
 		inject_from_replica(s, 1, 0, HM_MSG_COMMIT, HM_FLAG_RETRANSMIT, 0, seq, digest);
 	ASSERT_EQ(st->help_sent, before + 1, "100 flagged repeats, one answer");
 out:
+	hm_sim_free(s);
+}
+
+/* ---- view changes ------------------------------------------------------ */
+
+/* Run to completion with a faulty or crashed primary: every op completes,
+ * safety, agreement and reads hold, every correct replica left view 0, and
+ * the recovery time (fault to first batch executed in a new view) is
+ * printed. */
+static bool vc_run(struct hm_sim *s, const struct hm_sim_opts *o, uint32_t faulty_mask,
+		   const char *what)
+{
+	bool ok = run_and_check(s, 60, what);
+
+	ok &= ASSERT_EQ(hm_sim_completed(s), o->clients * o->ops_per_client, "completed ops");
+	for (uint32_t i = 0; i < o->n; i++) {
+		const struct pbft *core = hm_sim_node(s, i)->core;
+
+		if (faulty_mask >> i & 1)
+			continue;
+		ok &= ASSERT_GE(pbft_view(core), 1, "a new view installed");
+		ok &= ASSERT_GE(pbft_stats(core)->view_changes_installed, 1, "installed counted");
+	}
+	printf("  %s: n=%u, fault to first commit in the new view: %.1f ms (virtual)\n", what,
+	       o->n, hm_sim_recovery_us(s) / 1000.0);
+	ok &= ASSERT_GE(hm_sim_recovery_us(s), 1, "recovered in a new view");
+	if (!ok)
+		hm_sim_dump(s, stdout);
+	return ok;
+}
+
+static void primary_crash(uint32_t n, uint32_t f, uint64_t after_ops)
+{
+	struct hm_sim_opts o;
+	struct hm_sim *s;
+	char what[64];
+
+	hm_sim_default_opts(&o);
+	o.n = n;
+	o.f = f;
+	o.ops_per_client = 30;
+	s = hm_sim_new(&o);
+	if (after_ops)
+		hm_sim_crash_after(s, 0, after_ops);
+	else
+		hm_sim_crash(s, 0);
+	snprintf(what, sizeof(what), "primary crashed %s", after_ops ? "mid-run" : "at start");
+	vc_run(s, &o, 1, what);
+	hm_sim_free(s);
+}
+
+HM_TEST(vc_primary_crashed_from_start_n4) { primary_crash(4, 1, 0); }
+HM_TEST(vc_primary_crashed_from_start_n7) { primary_crash(7, 2, 0); }
+HM_TEST(vc_primary_crashed_mid_run_n4) { primary_crash(4, 1, 37); }
+HM_TEST(vc_primary_crashed_mid_run_n7) { primary_crash(7, 2, 41); }
+
+/* Datagrams from the replica in ctx are lost: it receives, sends nothing. */
+static bool silent_filter(void *ctx, struct hm_sim *s, uint32_t from, uint32_t to,
+			  const uint8_t *buf, size_t len)
+{
+	(void)s, (void)to, (void)buf, (void)len;
+	return from != *(uint32_t *)ctx;
+}
+
+HM_TEST(vc_silent_primary)
+{
+	struct hm_sim_opts o;
+	struct hm_sim *s;
+	uint32_t silent = 0;
+
+	hm_sim_default_opts(&o);
+	o.ops_per_client = 20;
+	s = hm_sim_new(&o);
+	hm_sim_set_filter(s, silent_filter, &silent);
+	hm_sim_mark_faulty(s, 0);
+	hm_sim_mark_fault(s);
+	vc_run(s, &o, 1, "silent primary");
+	hm_sim_free(s);
+}
+
+HM_TEST(vc_equivocating_primary)
+{
+	for (uint32_t n = 4; n <= 7; n += 3) {
+		struct hm_sim_opts o;
+		struct hm_sim *s;
+
+		hm_sim_default_opts(&o);
+		o.n = n;
+		o.f = (n - 1) / 3;
+		o.ops_per_client = 20;
+		s = hm_sim_new(&o);
+		hm_sim_set_equivocator(s, 0);
+		hm_sim_mark_fault(s);
+		vc_run(s, &o, 1, "equivocating primary");
+		ASSERT_GE(pbft_stats(hm_sim_node(s, 1)->core)->view_changes_started, 1, "suspected");
+		hm_sim_free(s);
+	}
+}
+
+struct stall_ctx {
+	uint32_t primary, client_index; /* client's sim index: n + client */
+};
+
+/* The primary never sees one client's requests (it "stalls" them); every
+ * other client is served normally. */
+static bool stall_filter(void *ctx, struct hm_sim *s, uint32_t from, uint32_t to,
+			 const uint8_t *buf, size_t len)
+{
+	const struct stall_ctx *st = ctx;
+
+	(void)s, (void)buf, (void)len;
+	return !(from == st->client_index && to == st->primary);
+}
+
+HM_TEST(vc_primary_stalls_one_client)
+{
+	struct hm_sim_opts o;
+	struct hm_sim *s;
+	struct stall_ctx st;
+
+	hm_sim_default_opts(&o);
+	o.ops_per_client = 20;
+	st = (struct stall_ctx){ .primary = 0, .client_index = o.n + 2 };
+	s = hm_sim_new(&o);
+	hm_sim_set_filter(s, stall_filter, &st);
+	hm_sim_mark_faulty(s, 0);
+	hm_sim_mark_fault(s);
+	vc_run(s, &o, 1, "primary stalls one client");
+	hm_sim_free(s);
+}
+
+/* The primary of view 1 crashes as soon as the first VIEW-CHANGE is on
+ * the wire: the view change to 1 times out and view 2 is installed. */
+static bool crash_next_primary(void *ctx, struct hm_sim *s, uint32_t from, uint32_t to,
+			       const uint8_t *buf, size_t len)
+{
+	bool *done = ctx;
+
+	(void)from, (void)to;
+	if (!*done && len > HM_HDR_LEN && buf[5] == HM_MSG_VIEW_CHANGE) {
+		*done = true;
+		hm_sim_crash(s, 1);
+	}
+	return true;
+}
+
+HM_TEST(vc_two_in_a_row_n7)
+{
+	struct hm_sim_opts o;
+	struct hm_sim *s;
+	bool done = false;
+
+	hm_sim_default_opts(&o);
+	o.n = 7;
+	o.f = 2;
+	o.ops_per_client = 30;
+	s = hm_sim_new(&o);
+	hm_sim_set_filter(s, crash_next_primary, &done);
+	hm_sim_crash_after(s, 0, 40);
+	vc_run(s, &o, 3, "primary and next primary crashed");
+	for (uint32_t i = 2; i < o.n; i++)
+		ASSERT_GE(pbft_view(hm_sim_node(s, i)->core), 2, "view 2 reached");
 	hm_sim_free(s);
 }

@@ -160,6 +160,10 @@ struct pbft {
 	struct pending_mark *pend;
 	size_t pend_head, pend_len, pend_cap;
 	struct sig_memo *memo;
+	/* PRE-PREPAREs of the view we change to that came before its NEW-VIEW
+	 * (at most a window of them), processed once it is installed. */
+	uint8_t **early;
+	size_t n_early;
 
 	/* the Ready being built */
 	struct pbft_out *msgs;
@@ -288,6 +292,8 @@ static uint64_t vc_deadline(const struct pbft *c);
 static bool vc_fits(const struct pbft_params *p);
 static void vc_rec_clear(struct vc_rec *r);
 static void memo_clear(struct pbft *c);
+static int stash_early(struct pbft *c, const struct hm_msg *m, enum hm_drop_reason *why);
+static void early_clear(struct pbft *c);
 
 static uint64_t earliest(uint64_t a, uint64_t b)
 {
@@ -340,6 +346,7 @@ void pbft_free(struct pbft *c)
 	for (uint32_t i = 0; i < HM_MAX_REPLICAS; i++)
 		vc_rec_clear(&c->vcs[i]);
 	memo_clear(c);
+	early_clear(c);
 	free(c->nv_pending);
 	free(c->nv_sent);
 	free(c->pend);
@@ -569,6 +576,8 @@ static int on_pre_prepare(struct pbft *c, const struct hm_msg *m, enum hm_drop_r
 
 	if (m->sender != pbft_primary(c, m->view) || m->sender == c->p.id)
 		return refuse(why, HM_DROP_MALFORMED);
+	if (c->in_vc && m->view == c->vc_target)
+		return stash_early(c, m, why);
 	if (m->view != c->view || c->in_vc)
 		return refuse(why, HM_DROP_BAD_VIEW);
 	if (!in_window(c, m->seq))
@@ -1143,6 +1152,60 @@ static void proven_faulty(struct pbft *c, uint32_t replica)
 		c->stats.proven_faulty |= (uint16_t)(1u << replica);
 }
 
+/* ---- PRE-PREPAREs ahead of their NEW-VIEW ---------------------------- */
+
+/* The new primary sends its NEW-VIEW and its first PRE-PREPAREs together;
+ * one that overtakes the NEW-VIEW would otherwise be lost for good if the
+ * others commit its slot without us (the primary re-sends only slots it has
+ * not committed). */
+static int stash_early(struct pbft *c, const struct hm_msg *m, enum hm_drop_reason *why)
+{
+	uint8_t *copy;
+
+	if (c->n_early >= c->p.window)
+		return refuse(why, HM_DROP_RATE_LIMITED);
+	copy = malloc(m->len);
+	if (!copy)
+		abort();
+	memcpy(copy, m->hdr, m->len);
+	c->early = realloc(c->early, (c->n_early + 1) * sizeof(*c->early));
+	if (!c->early)
+		abort();
+	c->early[c->n_early++] = copy;
+	return 0;
+}
+
+static void early_clear(struct pbft *c)
+{
+	for (size_t i = 0; i < c->n_early; i++)
+		free(c->early[i]);
+	free(c->early);
+	c->early = NULL;
+	c->n_early = 0;
+}
+
+/* After installing: the stashed PRE-PREPAREs of this view, as if they
+ * arrived now. */
+static void early_replay(struct pbft *c)
+{
+	uint8_t **early = c->early;
+	size_t n = c->n_early;
+
+	c->early = NULL;
+	c->n_early = 0;
+	for (size_t i = 0; i < n; i++) {
+		const struct hm_hdr *h = (const struct hm_hdr *)early[i];
+		size_t len = HM_HDR_LEN + hm_get_be32((const uint8_t *)&h->payload_len);
+		enum hm_drop_reason why;
+		struct hm_msg m;
+
+		if (hm_msg_decode(early[i], len, HM_MAX_DATAGRAM, &m, &why) == 0 && m.view == c->view)
+			on_pre_prepare(c, &m, &why);
+		free(early[i]);
+	}
+	free(early);
+}
+
 /* ---- pending requests and the timer ----------------------------------- */
 
 static struct client_rec *client_find(const struct pbft *c, uint32_t id)
@@ -1703,8 +1766,11 @@ static void install(struct pbft *c, uint64_t view, uint64_t lo, uint64_t hi,
 		if (r->pending_ts > r->last_ts)
 			pend_push(c, r->id, r->pending_ts, c->now);
 	memo_clear(c);
-	if (!is_primary(c))
+	if (!is_primary(c)) {
+		early_replay(c);
 		return;
+	}
+	early_clear(c);
 	c->next_seq = hi > c->low ? hi : c->low;
 	if (c->next_seq < c->last_executed)
 		c->next_seq = c->last_executed;
@@ -1906,6 +1972,7 @@ static void start_view_change(struct pbft *c, uint64_t view)
 	c->vc_timer_at = 0;
 	c->window_changed = true;
 	drop_queue(c);
+	early_clear(c);
 	c->stats.view_changes_started++;
 	send_view_change(c);
 	vc_progress(c);
@@ -2225,13 +2292,28 @@ bool pbft_vc_digest(const struct pbft *c, uint32_t sender, uint64_t view,
 
 /* ---- the driver's interface ------------------------------------------- */
 
+static int pbft_receive2(struct pbft *c, const struct hm_msg *m, enum hm_drop_reason *why);
 int pbft_receive(struct pbft *c, const struct hm_msg *m, enum hm_drop_reason *why)
+{
+	int r = pbft_receive2(c, m, why);
+	if (getenv("HM_VC_DEBUG2") && ((c->p.id == 3 && m->sender != 6) || (c->p.id == 1 && m->sender == 3)) && c->now > 500800)
+		fprintf(stderr, "%llu: r%u <- %s from %u v%llu s%llu: %d %s\n", (unsigned long long)c->now, c->p.id,
+			hm_msg_type_name(m->type), m->sender, (unsigned long long)m->view,
+			(unsigned long long)m->seq, r, r < 0 ? hm_drop_reason_name(*why) : "");
+	return r;
+}
+static int pbft_receive2(struct pbft *c, const struct hm_msg *m, enum hm_drop_reason *why)
 {
 	switch (m->type) {
 	case HM_MSG_REQUEST:
 		return on_request(c, m, why);
-	case HM_MSG_PRE_PREPARE:
-		return on_pre_prepare(c, m, why);
+	case HM_MSG_PRE_PREPARE: {
+		int r = on_pre_prepare(c, m, why);
+		if (r < 0 && getenv("HM_VC_DEBUG") && (c->p.id == 3 || c->p.id == 6))
+			fprintf(stderr, "%llu: r%u refuses pp v%llu s%llu: %s\n", (unsigned long long)c->now, c->p.id,
+				(unsigned long long)m->view, (unsigned long long)m->seq, hm_drop_reason_name(*why));
+		return r;
+	}
 	case HM_MSG_CHECKPOINT:
 		if (m->sender >= c->p.n)
 			return refuse(why, HM_DROP_UNKNOWN_SENDER);
