@@ -242,7 +242,8 @@ static unsigned env_seeds(unsigned dflt)
 }
 
 /* Randomized schedules: random delays, reordering, duplication, a random
- * backup crashing at a random point, random batching parameters.  Safety,
+ * replica (the primary in a quarter of the crashing runs) crashing at a
+ * random point, random batching parameters.  Safety,
  * agreement and reads must hold for every seed. */
 HM_TEST(random_schedules)
 {
@@ -268,8 +269,10 @@ HM_TEST(random_schedules)
 		o.max_delay_us = 100 + (r >> 32) % 2000;
 		o.duplicate_pct = (r >> 40) % 20;
 		s = hm_sim_new(&o);
+		/* A random replica, the primary included (a view change), may
+		 * crash at a random point. */
 		if ((r >> 48) % 2)
-			hm_sim_crash_after(s, 1 + (r >> 50) % 3, (r >> 54) % 20);
+			hm_sim_crash_after(s, (r >> 50) % 4, (r >> 54) % 20);
 		if (!run_and_check(s, 60, "random schedule")) {
 			printf("  failing seed: %u (replay: HM_SIM_SEED=%u %s random_schedules)\n", seed,
 			       seed, "build/tests/test_sim");
@@ -516,5 +519,174 @@ HM_TEST(vc_two_in_a_row_n7)
 	vc_run(s, &o, 3, "primary and next primary crashed");
 	for (uint32_t i = 2; i < o.n; i++)
 		ASSERT_GE(pbft_view(hm_sim_node(s, i)->core), 2, "view 2 reached");
+	hm_sim_free(s);
+}
+
+/* Sign (with `signer`'s key, normally from's own) and MAC a message from
+ * replica `from` to replica `to`, and deliver it now. */
+static void inject_signed(struct hm_sim *s, uint32_t from, uint32_t to, uint8_t type,
+			  uint64_t view, uint64_t seq, const uint8_t *payload, uint32_t plen,
+			  const struct hm_keypair *signer)
+{
+	const struct hm_config *cfg = hm_sim_config(s);
+	struct hm_link_keys lk;
+	size_t cap = HM_HDR_LEN + plen, len;
+	uint8_t *buf = malloc(cap);
+
+	len = hm_msg_build(buf, cap, type, from, view, seq, NULL, payload, plen, signer);
+	hm_link_keys_derive(from, hm_sim_replica_keys(s, from), to, cfg->members[to].public_key,
+			    &lk);
+	hm_mac_stamp((struct hm_hdr *)buf, lk.tx);
+	hm_sim_inject(s, to, from, buf, len);
+	free(buf);
+}
+
+/* The signature replica `signer` would put on a header with these fields. */
+static void header_sig(struct hm_sim *s, uint32_t signer, uint8_t type, uint32_t plen,
+		       uint64_t view, uint64_t seq, const uint8_t *digest, uint8_t sig[HM_SIG_LEN])
+{
+	uint8_t buf[HM_HDR_LEN];
+	struct hm_hdr *h = (struct hm_hdr *)buf;
+
+	hm_msg_build(buf, sizeof(buf), type, signer, view, seq, digest, NULL, 0,
+		     hm_sim_replica_keys(s, signer));
+	/* a PRE-PREPARE's payload_len is signed too: re-sign with it */
+	hm_put_be32((uint8_t *)&h->payload_len, plen);
+	hm_sign_header(h, hm_sim_replica_keys(s, signer));
+	memcpy(sig, h->sig, HM_SIG_LEN);
+}
+
+/* A one-datagram VIEW-CHANGE head (n = 0, no checkpoint proof) carrying one
+ * prepared certificate for (view 0, seq 1, digest) with `voters`' PREPARE
+ * signatures; `spoil` selects a defect. */
+enum spoil { SPOIL_NONE, SPOIL_PREPARE_SIG, SPOIL_PP_SIG, SPOIL_FEW_PREPARES, SPOIL_NO_PROOF };
+
+static size_t forged_vc(struct hm_sim *s, enum spoil spoil, uint8_t *buf, size_t cap)
+{
+	uint8_t digest[HM_DIGEST_LEN], pp_sig[HM_SIG_LEN], sigs[2 * HM_SIG_LEN];
+	struct hm_vc_entry e = { .seq = 1, .view = 0, .pp_len = 4 };
+	size_t len = 0;
+
+	memset(digest, 0x5a, sizeof(digest));
+	header_sig(s, 0, HM_MSG_PRE_PREPARE, 4, 0, 1, digest, pp_sig);
+	header_sig(s, 2, HM_MSG_PREPARE, 0, 0, 1, digest, sigs);
+	header_sig(s, 3, HM_MSG_PREPARE, 0, 0, 1, digest, sigs + HM_SIG_LEN);
+	if (spoil == SPOIL_PREPARE_SIG)
+		sigs[HM_SIG_LEN + 5] ^= 1;
+	if (spoil == SPOIL_PP_SIG)
+		pp_sig[3] ^= 1;
+	e.digest = digest;
+	e.pp_sig = pp_sig;
+	e.voters = spoil == SPOIL_FEW_PREPARES ? 1u << 2 : (1u << 2 | 1u << 3);
+	e.sigs = sigs;
+	buf[len++] = HM_VC_HEAD;
+	buf[len++] = 1;                 /* nparts */
+	memset(buf + len, 0, HM_DIGEST_LEN); /* checkpoint digest */
+	len += HM_DIGEST_LEN;
+	buf[len++] = 0;                 /* no checkpoint signatures */
+	buf[len++] = 0;
+	buf[len++] = 1;                 /* one entry */
+	len += hm_vc_entry_put(buf + len, cap - len, &e);
+	return len;
+}
+
+/* Replica 0 is silent (alive, so that its forgeries can be injected), and
+ * replica 1's NEW-VIEW is withheld while ctx says so. */
+static bool drop_new_view_from_1(void *ctx, struct hm_sim *s, uint32_t from, uint32_t to,
+				 const uint8_t *buf, size_t len)
+{
+	(void)s, (void)to;
+	return from != 0 &&
+	       !(*(bool *)ctx && from == 1 && len > HM_HDR_LEN && buf[5] == HM_MSG_NEW_VIEW &&
+		 buf[HM_HDR_LEN] == HM_NV_NEW);
+}
+
+/* Forged VIEW-CHANGEs (from the silent primary 0, a faulty replica) and
+ * NEW-VIEWs are refused and counted and never installed; the genuine
+ * NEW-VIEW, withheld until then, is installed afterwards. */
+HM_TEST(vc_forged_messages_refused)
+{
+	struct hm_sim_opts o;
+	struct hm_sim *s;
+	struct hm_node *r2;
+	const struct pbft_stats *st;
+	static uint8_t buf[4096], nv[1024];
+	bool withhold = true;
+	size_t len, nvlen;
+	uint8_t d[HM_DIGEST_LEN];
+	uint64_t refused;
+	struct hm_keypair other;
+
+	hm_sim_default_opts(&o);
+	o.ops_per_client = 10;
+	s = hm_sim_new(&o);
+	r2 = hm_sim_node(s, 2);
+	st = pbft_stats(r2->core);
+	hm_sim_set_filter(s, drop_new_view_from_1, &withhold);
+	hm_sim_mark_faulty(s, 0);
+	hm_sim_mark_fault(s);
+	/* Past the 500 ms timeout, before the 2f+1 timer of the view change. */
+	ASSERT_FALSE(hm_sim_run(s, 800000), "nothing completes without a NEW-VIEW");
+	if (!ASSERT_TRUE(pbft_in_view_change(r2->core), "replica 2 changes view") ||
+	    !ASSERT_TRUE(pbft_vc_digest(r2->core, 3, 1, d), "it holds replica 3's VIEW-CHANGE"))
+		goto out;
+
+	/* VIEW-CHANGEs, each for a new view number so each is judged anew. */
+	hm_keypair_generate(&other);
+	len = forged_vc(s, SPOIL_NONE, buf, sizeof(buf));
+	inject_signed(s, 0, 2, HM_MSG_VIEW_CHANGE, 2, 0, buf, (uint32_t)len, &other);
+	ASSERT_EQ(st->view_changes_refused, 1, "bad head signature refused");
+	ASSERT_TRUE(st->proven_faulty & 1, "replica 0 proven faulty");
+	refused = 1;
+	for (enum spoil sp = SPOIL_PREPARE_SIG; sp <= SPOIL_FEW_PREPARES; sp++) {
+		len = forged_vc(s, sp, buf, sizeof(buf));
+		inject_signed(s, 0, 2, HM_MSG_VIEW_CHANGE, 2 + sp, 0, buf, (uint32_t)len,
+			      hm_sim_replica_keys(s, 0));
+		ASSERT_EQ(st->view_changes_refused, ++refused, "spoiled certificate refused");
+		ASSERT_FALSE(pbft_vc_digest(r2->core, 0, 2 + sp, d), "not held as valid");
+	}
+	/* n = 10 claimed without a checkpoint proof */
+	len = forged_vc(s, SPOIL_NONE, buf, sizeof(buf));
+	inject_signed(s, 0, 2, HM_MSG_VIEW_CHANGE, 6, 10, buf, (uint32_t)len,
+		      hm_sim_replica_keys(s, 0));
+	ASSERT_EQ(st->view_changes_refused, ++refused, "no checkpoint proof refused");
+	/* The control: the same certificate, all signatures good, is valid. */
+	len = forged_vc(s, SPOIL_NONE, buf, sizeof(buf));
+	inject_signed(s, 0, 2, HM_MSG_VIEW_CHANGE, 7, 0, buf, (uint32_t)len,
+		      hm_sim_replica_keys(s, 0));
+	ASSERT_EQ(st->view_changes_refused, refused, "a sound VIEW-CHANGE is not refused");
+	ASSERT_TRUE(pbft_vc_digest(r2->core, 0, 7, d), "and is held as valid");
+	ASSERT_EQ(pbft_view(r2->core), 0, "no view installed by VIEW-CHANGEs");
+
+	/* NEW-VIEWs for view 1: the correct payload (from replica 2's own
+	 * VIEW-CHANGEs) sent by a non-primary, then with a wrong O, then with a
+	 * wrong max-s, all refused; then the correct one from the primary. */
+	nvlen = pbft_new_view_payload(r2->core, 1, nv, sizeof(nv));
+	if (!ASSERT_GE(nvlen, 1, "a NEW-VIEW can be computed"))
+		goto out;
+	inject_signed(s, 3, 2, HM_MSG_NEW_VIEW, 1, 0, nv, (uint32_t)nvlen,
+		      hm_sim_replica_keys(s, 3));
+	ASSERT_EQ(st->new_views_refused, 1, "NEW-VIEW from a non-primary refused");
+	nv[nvlen - 1] ^= 1;
+	inject_signed(s, 1, 2, HM_MSG_NEW_VIEW, 1, 0, nv, (uint32_t)nvlen,
+		      hm_sim_replica_keys(s, 1));
+	nv[nvlen - 1] ^= 1;
+	ASSERT_EQ(st->new_views_refused, 2, "wrong O refused");
+	ASSERT_TRUE(st->proven_faulty >> 1 & 1, "a signed wrong O proves the primary faulty");
+	nv[nvlen - HM_DIGEST_LEN - 1] ^= 1; /* low byte of max-s */
+	inject_signed(s, 1, 2, HM_MSG_NEW_VIEW, 1, 0, nv, (uint32_t)nvlen,
+		      hm_sim_replica_keys(s, 1));
+	nv[nvlen - HM_DIGEST_LEN - 1] ^= 1;
+	ASSERT_EQ(st->new_views_refused, 3, "wrong max-s refused");
+	ASSERT_TRUE(pbft_in_view_change(r2->core), "still changing view");
+	ASSERT_EQ(pbft_stats(r2->core)->view_changes_installed, 0, "nothing installed");
+	inject_signed(s, 1, 2, HM_MSG_NEW_VIEW, 1, 0, nv, (uint32_t)nvlen,
+		      hm_sim_replica_keys(s, 1));
+	ASSERT_EQ(pbft_view(r2->core), 1, "the correct NEW-VIEW is installed");
+	ASSERT_FALSE(pbft_in_view_change(r2->core), "view change over");
+
+	withhold = false;
+	vc_run(s, &o, 1, "forged view-change messages");
+out:
 	hm_sim_free(s);
 }
