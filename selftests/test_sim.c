@@ -690,3 +690,110 @@ HM_TEST(vc_forged_messages_refused)
 out:
 	hm_sim_free(s);
 }
+
+/* The naive-shortcut trap: seq S is prepared at replicas 1 and 2 only
+ * (replica 3 never gets its PRE-PREPARE, and no COMMIT gets through), then
+ * the primary crashes.  The new view must carry S with the same digest; a
+ * new primary that re-proposed its queue or filled S with the null request
+ * would execute something else there. */
+struct trap {
+	int phase;            /* 0 before S, 1 S in flight, 2 after the crash */
+	uint64_t seq;
+	uint8_t digest[HM_DIGEST_LEN];
+	uint16_t prepared;    /* replicas whose PREPARE for S was sent */
+};
+
+static bool trap_filter(void *ctx, struct hm_sim *s, uint32_t from, uint32_t to,
+			const uint8_t *buf, size_t len)
+{
+	struct trap *t = ctx;
+	const struct hm_hdr *h = (const struct hm_hdr *)buf;
+	uint64_t seq;
+
+	if (len < HM_HDR_LEN || from >= 4)
+		return true;
+	seq = hm_get_be64((const uint8_t *)&h->seq);
+	if (t->phase == 0 && buf[5] == HM_MSG_PRE_PREPARE && from == 0 && seq >= 12 &&
+	    len > HM_HDR_LEN + 4) {
+		t->phase = 1;
+		t->seq = seq;
+		memcpy(t->digest, h->digest, HM_DIGEST_LEN);
+	}
+	if (t->phase == 0)
+		return true;
+	if (buf[5] == HM_MSG_PRE_PREPARE && from == 0 && seq == t->seq && to == 3)
+		return false;
+	if (t->phase == 1 && buf[5] == HM_MSG_PREPARE && seq == t->seq) {
+		t->prepared |= (uint16_t)(1u << from);
+		if ((t->prepared & 6) == 6) {
+			t->phase = 2;
+			hm_sim_crash(s, 0);
+		}
+	}
+	/* No COMMIT of view 0 gets through from now on. */
+	return !(buf[5] == HM_MSG_COMMIT && hm_get_be64((const uint8_t *)&h->view) == 0);
+}
+
+HM_TEST(vc_prepared_value_survives)
+{
+	struct hm_sim_opts o;
+	struct hm_sim *s;
+	struct trap t = { 0 };
+	uint8_t d[HM_DIGEST_LEN];
+
+	hm_sim_default_opts(&o);
+	o.ops_per_client = 30;
+	s = hm_sim_new(&o);
+	hm_sim_set_filter(s, trap_filter, &t);
+	vc_run(s, &o, 1, "prepared at two replicas, then the primary crashed");
+	if (!ASSERT_EQ(t.phase, 2, "the trap was sprung"))
+		goto out;
+	for (uint32_t i = 1; i < o.n; i++) {
+		if (!ASSERT_TRUE(hm_sim_executed_digest(s, i, t.seq, d), "S executed"))
+			continue;
+		ASSERT_TRUE(memcmp(d, t.digest, HM_DIGEST_LEN) == 0,
+			    "S executed with the digest prepared in view 0");
+	}
+out:
+	hm_sim_free(s);
+}
+
+/* n = 16, f = 5, a window of 200 and ~90 prepared slots when the primary
+ * crashes: a VIEW-CHANGE is ~70 KB of certificates and must travel in
+ * several datagrams under max_message_size. */
+static bool count_parts(void *ctx, struct hm_sim *s, uint32_t from, uint32_t to,
+			const uint8_t *buf, size_t len)
+{
+	uint32_t *max_index = ctx;
+
+	(void)s, (void)from, (void)to;
+	if (len > HM_HDR_LEN + 1 && buf[5] == HM_MSG_VIEW_CHANGE && buf[HM_HDR_LEN] == HM_VC_PART &&
+	    buf[HM_HDR_LEN + 1] > *max_index)
+		*max_index = buf[HM_HDR_LEN + 1];
+	if (len > hm_sim_config(s)->max_message_size)
+		abort();
+	return true;
+}
+
+HM_TEST(vc_n16_certificates_in_parts)
+{
+	struct hm_sim_opts o;
+	struct hm_sim *s;
+	uint32_t max_index = 0;
+
+	hm_sim_default_opts(&o);
+	o.n = 16;
+	o.f = 5;
+	o.clients = 4;
+	o.ops_per_client = 30;
+	o.batch_size = 1;
+	o.window = 200;
+	o.checkpoint_interval = 100;
+	o.pipeline_depth = 8;
+	s = hm_sim_new(&o);
+	hm_sim_set_filter(s, count_parts, &max_index);
+	hm_sim_crash_after(s, 0, 90);
+	vc_run(s, &o, 1, "n=16, window 200");
+	ASSERT_GE(max_index, 2, "VIEW-CHANGEs split in several parts");
+	hm_sim_free(s);
+}

@@ -7,7 +7,6 @@
  */
 #include "pbft.h"
 
-#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <uthash.h>
@@ -1731,11 +1730,6 @@ static void install(struct pbft *c, uint64_t view, uint64_t lo, uint64_t hi,
 	c->nv_min_s = lo;
 	c->nv_max_s = hi;
 	c->stats.view_changes_installed++;
-	if (getenv("HM_VC_DEBUG"))
-		fprintf(stderr, "%llu: r%u installs %llu O=(%llu,%llu] exec %llu low %llu\n",
-			(unsigned long long)c->now, c->p.id, (unsigned long long)view,
-			(unsigned long long)lo, (unsigned long long)hi,
-			(unsigned long long)c->last_executed, (unsigned long long)c->low);
 	free(c->nv_pending);
 	c->nv_pending = NULL;
 	adopt_checkpoint(c, lo, ids, nrefs);
@@ -1962,11 +1956,6 @@ static void start_view_change(struct pbft *c, uint64_t view)
 {
 	if (view <= (c->in_vc ? c->vc_target : c->view))
 		return;
-	if (getenv("HM_VC_DEBUG"))
-		fprintf(stderr, "%llu: r%u starts vc to %llu (view %llu exec %llu seen %llu)\n",
-			(unsigned long long)c->now, c->p.id, (unsigned long long)view,
-			(unsigned long long)c->view, (unsigned long long)c->last_executed,
-			(unsigned long long)c->highest_seen);
 	c->in_vc = true;
 	c->vc_target = view;
 	c->vc_timer_at = 0;
@@ -2292,28 +2281,13 @@ bool pbft_vc_digest(const struct pbft *c, uint32_t sender, uint64_t view,
 
 /* ---- the driver's interface ------------------------------------------- */
 
-static int pbft_receive2(struct pbft *c, const struct hm_msg *m, enum hm_drop_reason *why);
 int pbft_receive(struct pbft *c, const struct hm_msg *m, enum hm_drop_reason *why)
-{
-	int r = pbft_receive2(c, m, why);
-	if (getenv("HM_VC_DEBUG2") && ((c->p.id == 3 && m->sender != 6) || (c->p.id == 1 && m->sender == 3)) && c->now > 500800)
-		fprintf(stderr, "%llu: r%u <- %s from %u v%llu s%llu: %d %s\n", (unsigned long long)c->now, c->p.id,
-			hm_msg_type_name(m->type), m->sender, (unsigned long long)m->view,
-			(unsigned long long)m->seq, r, r < 0 ? hm_drop_reason_name(*why) : "");
-	return r;
-}
-static int pbft_receive2(struct pbft *c, const struct hm_msg *m, enum hm_drop_reason *why)
 {
 	switch (m->type) {
 	case HM_MSG_REQUEST:
 		return on_request(c, m, why);
-	case HM_MSG_PRE_PREPARE: {
-		int r = on_pre_prepare(c, m, why);
-		if (r < 0 && getenv("HM_VC_DEBUG") && (c->p.id == 3 || c->p.id == 6))
-			fprintf(stderr, "%llu: r%u refuses pp v%llu s%llu: %s\n", (unsigned long long)c->now, c->p.id,
-				(unsigned long long)m->view, (unsigned long long)m->seq, hm_drop_reason_name(*why));
-		return r;
-	}
+	case HM_MSG_PRE_PREPARE:
+		return on_pre_prepare(c, m, why);
 	case HM_MSG_CHECKPOINT:
 		if (m->sender >= c->p.n)
 			return refuse(why, HM_DROP_UNKNOWN_SENDER);
