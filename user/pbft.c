@@ -420,6 +420,7 @@ static void propose_batch(struct pbft *c)
 	struct log_entry *e = entry_claim(c, seq);
 	struct hm_hdr *h;
 
+	free(e->batch); /* an old view's batch at this seq, left out of O */
 	e->batch = batch_take(c, &e->batch_len);
 	e->view = c->view;
 	e->has_pp = true;
