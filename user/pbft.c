@@ -1162,6 +1162,9 @@ static int stash_early(struct pbft *c, const struct hm_msg *m, enum hm_drop_reas
 {
 	uint8_t *copy;
 
+	for (size_t i = 0; i < c->n_early; i++)
+		if (hm_get_be64(c->early[i] + HM_OFF_SEQ) == m->seq)
+			return refuse(why, HM_DROP_DUPLICATE);
 	if (c->n_early >= c->p.window)
 		return refuse(why, HM_DROP_RATE_LIMITED);
 	copy = malloc(m->len);
@@ -1872,7 +1875,7 @@ static void try_pending_nv(struct pbft *c)
 
 	if (!c->nv_pending)
 		return;
-	if (c->nv_pending_view <= c->view) {
+	if (c->nv_pending_view <= c->view || (c->in_vc && c->nv_pending_view < c->vc_target)) {
 		free(c->nv_pending);
 		c->nv_pending = NULL;
 		return;
@@ -1903,8 +1906,8 @@ static void try_send_new_view(struct pbft *c)
 	c->nv_sent_len = len;
 	send_msg(c, PBFT_TO_REPLICAS, 0, HM_MSG_NEW_VIEW, c->vc_target, nv.min_s, NULL, buf,
 		 (uint32_t)len);
-	if (nv_accept(c, c->vc_target, buf, len) != 1)
-		abort(); /* our own computation over VIEW-CHANGEs we validated */
+	/* Our own computation over VIEW-CHANGEs we validated: it installs. */
+	nv_accept(c, c->vc_target, buf, len);
 }
 
 /* A peer still changing to a view we are past: our NEW-VIEW, if we were
@@ -1974,6 +1977,7 @@ static void vc_timers(struct pbft *c)
 
 	if (!c->p.view_change_timeout_ms)
 		return;
+	pend_oldest(c); /* drop dead marks, on the primary too */
 	if (c->in_vc) {
 		/* No NEW-VIEW in time: the next view, waiting twice as long. */
 		if (c->vc_timer_at && c->now >= c->vc_timer_at + vc_timeout_us(c)) {
@@ -2159,8 +2163,6 @@ static int on_claim(struct pbft *c, const struct hm_msg *m, const struct hm_nv_p
 	hm_digest(nv->batch, nv->batch_len, d);
 	if (memcmp(d, nv->digest, HM_DIGEST_LEN) != 0)
 		return refuse(why, HM_DROP_BAD_DIGEST);
-	if (check_batch(c, nv->batch, nv->batch_len, why) < 0)
-		return -1;
 	e = entry_claim(c, m->seq);
 	e->claimed |= (uint16_t)(1u << m->sender);
 	memcpy(e->claims[m->sender], d, HM_DIGEST_LEN);
@@ -2168,6 +2170,9 @@ static int on_claim(struct pbft *c, const struct hm_msg *m, const struct hm_nv_p
 		agree += (e->claimed >> i & 1) && memcmp(e->claims[i], d, HM_DIGEST_LEN) == 0;
 	if (agree < c->p.f + 1)
 		return 0;
+	/* Client signatures checked once, for the batch about to execute. */
+	if (check_batch(c, nv->batch, nv->batch_len, why) < 0)
+		return -1;
 	free(e->batch);
 	e->batch = malloc(nv->batch_len);
 	if (!e->batch)
@@ -2238,7 +2243,10 @@ static int on_new_view(struct pbft *c, const struct hm_msg *m, enum hm_drop_reas
 		c->stats.new_views_refused++;
 		return refuse(why, HM_DROP_MALFORMED);
 	}
-	if (m->view <= c->view)
+	/* Never a view below one we sent a VIEW-CHANGE for: that VIEW-CHANGE
+	 * may already stand for us in its view's NEW-VIEW, so we must not
+	 * prepare anything in a lower view after it. */
+	if (m->view <= c->view || (c->in_vc && m->view < c->vc_target))
 		return refuse(why, HM_DROP_STALE);
 	r = nv_accept(c, m->view, m->payload, m->payload_len);
 	if (r == 0) {
