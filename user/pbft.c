@@ -64,6 +64,8 @@ struct log_entry {
 	/* Catch-up across views: peers' claims that this seq committed. */
 	uint16_t claimed;
 	uint8_t claims[HM_MAX_REPLICAS][HM_DIGEST_LEN];
+	uint16_t fetch_served;  /* peers sent this slot's batch since fetch_at */
+	uint64_t fetch_at;
 };
 
 /* Checkpoint votes for one sequence number (at most window/interval + 1 of
@@ -1744,7 +1746,10 @@ static void install(struct pbft *c, uint64_t view, uint64_t lo, uint64_t hi,
 		struct log_entry *e = &c->log[i];
 
 		if (e->seq > lo) {
-			e->has_pp = e->prepared = e->commit_quorum = e->committed = false;
+			/* What we executed stays committed (O gives it the same
+			 * digest), so we can still serve it to laggards. */
+			e->committed = e->committed && e->seq <= c->last_executed;
+			e->has_pp = e->prepared = e->commit_quorum = false;
 			e->helped = 0;
 			e->nv_need = false;
 		}
@@ -2122,13 +2127,13 @@ static int on_fetch(struct pbft *c, const struct hm_msg *m, const struct hm_nv_p
 		     ? !e->committed
 		     : memcmp(e->digest, nv->digest, HM_DIGEST_LEN) != 0))
 		return refuse(why, HM_DROP_STALE);
-	if (c->now >= e->helped_at + (uint64_t)c->p.retransmit_ms * 1000) {
-		e->helped = 0;
-		e->helped_at = c->now;
+	if (c->now >= e->fetch_at + (uint64_t)c->p.retransmit_ms * 1000) {
+		e->fetch_served = 0;
+		e->fetch_at = c->now;
 	}
-	if (e->helped >> m->sender & 1)
+	if (e->fetch_served >> m->sender & 1)
 		return refuse(why, HM_DROP_RATE_LIMITED);
-	e->helped |= (uint16_t)(1u << m->sender);
+	e->fetch_served |= (uint16_t)(1u << m->sender);
 	len = HM_NV_BATCH_OVERHEAD + e->batch_len;
 	if (HM_HDR_LEN + len > c->p.max_message_size)
 		return refuse(why, HM_DROP_OVERSIZE);
@@ -2186,13 +2191,15 @@ static int on_claim(struct pbft *c, const struct hm_msg *m, const struct hm_nv_p
 	return 0;
 }
 
-/* Lagging and stuck: ask for the next slots as committed batches. */
+/* Lagging and stuck: ask for the next slots (up to a checkpoint interval
+ * of them, so that we gain on a group that keeps going) as committed
+ * batches. */
 static void fetch_committed(struct pbft *c)
 {
 	uint8_t fetch[1 + HM_DIGEST_LEN] = { HM_NV_FETCH };
 
 	for (uint64_t s = c->last_executed + 1;
-	     s <= c->highest_seen && s <= c->last_executed + c->p.pipeline_depth; s++)
+	     s <= c->highest_seen && s <= c->last_executed + c->p.checkpoint_interval; s++)
 		if (in_window(c, s))
 			send_flagged(c, PBFT_TO_REPLICAS, 0, HM_MSG_NEW_VIEW, HM_FLAG_RETRANSMIT,
 				     c->view, s, NULL, fetch, sizeof(fetch));
