@@ -315,6 +315,11 @@ struct pbft *pbft_new(const struct pbft_params *p)
 	    p->batch_size == 0 || p->pipeline_depth == 0 || p->retransmit_ms == 0 || !p->keys ||
 	    !p->service || (p->view_change_timeout_ms && !vc_fits(p)))
 		return NULL;
+	/* A replica that cannot build prepared certificates would send
+	 * VIEW-CHANGEs that hide what it prepared: unsafe, so view changes
+	 * need the vote counter's signatures and the replicas' keys. */
+	if (p->view_change_timeout_ms && (!p->vote_sigs || !p->replica_keys))
+		return NULL;
 	c = calloc(1, sizeof(*c));
 	if (!c)
 		return NULL;
@@ -1107,7 +1112,7 @@ static bool vc_fits(const struct pbft_params *p)
 	head = 2 + parts * HM_DIGEST_LEN + HM_DIGEST_LEN + 1 +
 	       (size_t)(2 * p->f + 1) * HM_VC_CP_LEN + 2;
 	return parts + 1 <= HM_VC_MAX_PARTS && head <= room &&
-	       2 + (size_t)HM_MAX_REPLICAS * (1 + HM_DIGEST_LEN) + 16 + HM_DIGEST_LEN <= room;
+	       2 + (size_t)(2 * p->f + 1) * (1 + HM_DIGEST_LEN) + 16 + HM_DIGEST_LEN <= room;
 }
 
 /* Verify a stored signature over the header rebuilt from its fields, and

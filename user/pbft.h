@@ -33,7 +33,10 @@ struct pbft_params {
 	uint32_t max_message_size;
 	uint32_t retransmit_ms;       /* re-send our messages for open slots */
 	/* A backup whose oldest pending request waits this long starts a view
-	 * change; doubled for each further view while none is installed. */
+	 * change; doubled for each further view while none is installed.  0
+	 * turns view changes off.  With it on, pbft_new() requires vote_sigs
+	 * and replica_keys, and a max_message_size under which a window of
+	 * prepared certificates fits HM_VC_MAX_PARTS datagrams. */
 	uint32_t view_change_timeout_ms;
 	const struct hm_keypair *keys;
 	/* n public keys, by id: for verifying stored signatures when a
