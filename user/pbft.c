@@ -1349,8 +1349,10 @@ static bool vc_entry_of(struct pbft *c, struct log_entry *e, struct hm_vc_entry 
 		proven_faulty(c, prim);
 		return false;
 	}
-	if (!cert_prepares(c, e, &out->voters, sigs))
+	if (!cert_prepares(c, e, &out->voters, sigs)) {
+		c->stats.certs_incomplete++;
 		return false;
+	}
 	for (uint32_t i = 0; i < c->p.n; i++)
 		if (out->voters >> i & 1)
 			memcpy(sigbuf + HM_SIG_LEN * k++, sigs[i], HM_SIG_LEN);

@@ -118,6 +118,8 @@ struct pbft_stats {
 	uint64_t view_changes_refused; /* invalid VIEW-CHANGEs (bad certificate) */
 	uint64_t new_views_refused;    /* NEW-VIEWs refused (not primary, bad O) */
 	uint64_t bad_vote_signatures;  /* stored vote/checkpoint sigs that failed */
+	uint64_t certs_incomplete;     /* prepared slots left out of a VIEW-CHANGE:
+					* fewer than 2f good PREPARE signatures */
 	uint64_t batches_fetched;      /* batches obtained with NEW-VIEW FETCH */
 	/* Replicas proven faulty: a MAC-valid message carried a signature that
 	 * does not verify (only its sender can have produced it), or a signed

@@ -63,7 +63,7 @@ struct hm_sim {
 	uint64_t crash_after;    /* 0 = none scheduled */
 	hm_sim_filter filter;
 	void *filter_ctx;
-	bool *equivocator, *faulty;
+	bool *equivocator, *faulty, *bad_signer;
 	uint64_t fault_at, fault_view, recovered_at;
 	char safety_error[256];
 };
@@ -162,6 +162,25 @@ static uint8_t *equivocate(struct hm_sim *s, uint32_t from, uint32_t to, const v
 	return out;
 }
 
+/* A copy whose signature is wrong (R flipped: still canonical) and whose MAC
+ * is right: only the sender can have made it. */
+static uint8_t *spoil_signature(struct hm_sim *s, uint32_t from, uint32_t to, const void *buf,
+				size_t len)
+{
+	struct hm_link_keys lk;
+	uint8_t *out = malloc(len);
+
+	if (!out)
+		abort();
+	memcpy(out, buf, len);
+	out[HM_OFF_SIG] ^= 0x01;
+	if (hm_link_keys_derive(from, &s->replica_keys[from], to,
+				s->cfg.members[to].public_key, &lk) < 0)
+		abort();
+	hm_mac_stamp((struct hm_hdr *)out, lk.tx);
+	return out;
+}
+
 /* Put a datagram on the wire: maybe lose it, maybe duplicate it. */
 static void net_send(struct hm_sim *s, uint32_t from, uint32_t to, const void *buf, size_t len)
 {
@@ -173,6 +192,9 @@ static void net_send(struct hm_sim *s, uint32_t from, uint32_t to, const void *b
 		return;
 	if (from < s->o.n && to < s->o.n && s->equivocator[from])
 		buf = (alt = equivocate(s, from, to, buf, &len)) ? alt : orig;
+	if (from < s->o.n && to < s->o.n && s->bad_signer[from] && len >= HM_HDR_LEN &&
+	    ((const uint8_t *)buf)[5] == HM_MSG_PREPARE && !alt)
+		buf = alt = spoil_signature(s, from, to, buf, len);
 	if (rnd_below(s, 100) < s->o.loss_pct)
 		return;
 	if (rnd_below(s, 100) < s->o.duplicate_pct)
@@ -346,11 +368,12 @@ struct hm_sim *hm_sim_new(const struct hm_sim_opts *o)
 	s->crashed = calloc(o->n, sizeof(*s->crashed));
 	s->equivocator = calloc(o->n, sizeof(*s->equivocator));
 	s->faulty = calloc(o->n, sizeof(*s->faulty));
+	s->bad_signer = calloc(o->n, sizeof(*s->bad_signer));
 	s->exec = calloc(o->n, sizeof(*s->exec));
 	s->endpoints = calloc(total, sizeof(*s->endpoints));
 	s->clients = calloc(o->clients ? o->clients : 1, sizeof(*s->clients));
 	if (!s->replica_keys || !s->services || !s->nodes || !s->crashed || !s->exec ||
-	    !s->equivocator || !s->faulty ||
+	    !s->equivocator || !s->faulty || !s->bad_signer ||
 	    !s->endpoints || !s->clients)
 		abort();
 	for (uint32_t i = 0; i < o->n; i++)
@@ -398,6 +421,7 @@ void hm_sim_free(struct hm_sim *s)
 	free(s->crashed);
 	free(s->equivocator);
 	free(s->faulty);
+	free(s->bad_signer);
 	free(s->exec);
 	free(s->endpoints);
 	free(s->clients);
@@ -590,6 +614,11 @@ void hm_sim_set_equivocator(struct hm_sim *s, uint32_t replica)
 {
 	s->equivocator[replica] = true;
 	s->faulty[replica] = true;
+}
+
+void hm_sim_set_bad_vote_signer(struct hm_sim *s, uint32_t replica)
+{
+	s->bad_signer[replica] = true;
 }
 
 void hm_sim_mark_faulty(struct hm_sim *s, uint32_t replica)

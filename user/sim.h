@@ -75,6 +75,9 @@ void hm_sim_crash_after(struct hm_sim *s, uint32_t replica, uint64_t after_ops);
  * message).  A replica marked faulty is left out of the agreement check. */
 void hm_sim_set_filter(struct hm_sim *s, hm_sim_filter f, void *ctx);
 void hm_sim_set_equivocator(struct hm_sim *s, uint32_t replica);
+/* A replica whose PREPAREs carry a corrupted signature under a valid MAC
+ * (the vote counts; a certificate built from it will not verify). */
+void hm_sim_set_bad_vote_signer(struct hm_sim *s, uint32_t replica);
 void hm_sim_mark_faulty(struct hm_sim *s, uint32_t replica);
 /* Virtual time from the last crash (or hm_sim_mark_fault) to the first
  * batch executed in a view above the one then current; 0 if none yet. */
