@@ -148,6 +148,7 @@ struct pbft {
 	uint64_t vc_target;       /* in_vc: the view we change to */
 	uint32_t vc_backoff;      /* timeouts doubled this many times */
 	uint64_t vc_timer_at;     /* in_vc: when 2f+1 VIEW-CHANGEs were in */
+	bool view_works;          /* a request executed since the view began */
 	struct vc_rec vcs[HM_MAX_REPLICAS];
 	uint8_t *nv_pending;      /* a NEW-VIEW waiting for VIEW-CHANGEs */
 	size_t nv_pending_len;
@@ -654,6 +655,7 @@ static void execute_request(struct pbft *c, uint64_t seq, const struct hm_msg *r
 		r->pending_ts = 0;
 	}
 	c->vc_backoff = 0; /* the view works: timeouts back to T */
+	c->view_works = true;
 	plen = hm_reply_payload(payload, sizeof(payload), req->sender, seq, result, rlen);
 	h = send_msg(c, PBFT_TO_CLIENT, req->sender, HM_MSG_REPLY, c->view, req->seq, NULL,
 		     payload, (uint32_t)plen);
@@ -1739,6 +1741,7 @@ static void install(struct pbft *c, uint64_t view, uint64_t lo, uint64_t hi,
 	c->vc_target = view;
 	c->vc_timer_at = 0;
 	c->window_changed = true;
+	c->view_works = false;
 	c->nv_view = view;
 	c->nv_min_s = lo;
 	c->nv_max_s = hi;
@@ -2005,6 +2008,10 @@ static void vc_timers(struct pbft *c)
 		/* Suspect the primary only over a request its client signed:
 		 * one verification per timeout, not one per request. */
 		if (pk && hm_verify_header(dgram_hdr(r->pending), pk)) {
+			/* A new view that never executed a request failed too:
+			 * the next one waits twice as long (as in the paper). */
+			if (c->view > 0 && !c->view_works)
+				c->vc_backoff++;
 			start_view_change(c, c->view + 1);
 			return;
 		}
