@@ -81,12 +81,14 @@ struct checkpoint_rec {
 	uint64_t views[HM_MAX_REPLICAS]; /* the view each CHECKPOINT was signed in */
 };
 
-/* One replica's VIEW-CHANGE for `view`, as datagrams (MAC zeroed). */
+/* One certificate of a valid VIEW-CHANGE, as O's computation needs it. */
 struct vc_sum {
 	uint64_t seq, view;
 	uint8_t digest[HM_DIGEST_LEN];
 };
 
+/* One replica's VIEW-CHANGE for `view`: its datagrams as received (MAC and
+ * flags zeroed), part 0 the head. */
 struct vc_rec {
 	uint64_t view;      /* 0: empty */
 	uint8_t nparts;     /* 0 until the HEAD arrived */
