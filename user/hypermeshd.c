@@ -291,6 +291,12 @@ static int k_window(void *ctx, uint64_t view, uint64_t low, uint64_t high)
 	return hm_xdp_dp_set_window(ctx, view, low, high);
 }
 
+static int k_sigs(void *ctx, enum hm_vote_phase phase, uint64_t view, uint64_t seq,
+		  uint16_t voters, uint8_t sigs[HM_MAX_REPLICAS][HM_SIG_LEN])
+{
+	return hm_xdp_dp_vote_sigs(ctx, phase, view, seq, voters, sigs);
+}
+
 static void on_vote_event(void *ctx, const struct hm_vote_event *ev)
 {
 	struct daemon *d = ctx;
@@ -327,7 +333,7 @@ static void update_egress(struct daemon *d, uint16_t peers)
 
 static int open_xdp(struct daemon *d)
 {
-	const struct hm_kernel_votes kernel = { k_policy, k_collect, k_window, &d->dp };
+	const struct hm_kernel_votes kernel = { k_policy, k_collect, k_window, k_sigs, &d->dp };
 	struct itimerspec every = { .it_interval.tv_nsec = PROGRESS_POLL_MS * 1000000L,
 				    .it_value.tv_nsec = PROGRESS_POLL_MS * 1000000L };
 	struct hm_node *nd = &d->node;
