@@ -497,6 +497,20 @@ static void resend_reply(struct pbft *c, struct client_rec *r)
 	c->stats.replies_resent++;
 }
 
+/* The service's own say on whether this replica votes for an op (the
+ * optional check() of service.h: DNS and CT refuse an agreed time too far
+ * from the local clock, say). */
+static bool service_accepts(struct pbft *c, const struct hm_msg *req)
+{
+	const struct hm_service *svc = c->p.service;
+	struct hm_exec_ctx ctx = { .seq = 0, .client = req->sender, .timestamp = req->seq };
+
+	if (!svc->ops->check || svc->ops->check(svc->state, &ctx, req->payload, req->payload_len))
+		return true;
+	c->stats.service_refused++;
+	return false;
+}
+
 static int on_request(struct pbft *c, const struct hm_msg *m, enum hm_drop_reason *why)
 {
 	const uint8_t *pk = c->p.client_key(c->p.client_key_ctx, m->sender);
@@ -542,6 +556,8 @@ static int on_request(struct pbft *c, const struct hm_msg *m, enum hm_drop_reaso
 		c->stats.bad_client_signatures++;
 		return refuse(why, HM_DROP_BAD_SIGNATURE);
 	}
+	if (!service_accepts(c, m))
+		return refuse(why, HM_DROP_MALFORMED);
 	r->queued_ts = m->seq;
 	r->in_queue = true;
 	c->stats.requests_received++;
@@ -575,6 +591,8 @@ static int check_batch(struct pbft *c, const uint8_t *batch, uint32_t len,
 			c->stats.bad_client_signatures++;
 			return refuse(why, HM_DROP_BAD_SIGNATURE);
 		}
+		if (!service_accepts(c, &req))
+			return refuse(why, HM_DROP_MALFORMED);
 	}
 	return 0;
 }

@@ -112,6 +112,7 @@ struct pbft_stats {
 	uint64_t equivocations;
 	uint64_t retransmissions;     /* messages we sent again */
 	uint64_t help_sent;           /* messages sent to a lagging peer */
+	uint64_t service_refused;     /* requests the service's check() refused */
 	/* view changes */
 	uint64_t view_changes_started; /* VIEW-CHANGEs we sent (one per view) */
 	uint64_t view_changes_installed; /* new views we entered */

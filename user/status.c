@@ -37,6 +37,7 @@ static json_t *core_json(const struct pbft_stats *s)
 		{ "equivocations", s->equivocations },
 		{ "retransmissions", s->retransmissions },
 		{ "help_sent", s->help_sent },
+		{ "service_refused", s->service_refused },
 		{ "view_changes_started", s->view_changes_started },
 		{ "view_changes_installed", s->view_changes_installed },
 		{ "view_changes_refused", s->view_changes_refused },
