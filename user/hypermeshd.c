@@ -592,7 +592,9 @@ int main(int argc, char **argv)
 	hm_log_setup("hypermeshd", o.id, o.log_level ? o.log_level : d.cfg.log_level);
 	if (open_service(&d.service) < 0 ||
 	    hm_node_init(&d.node, &d.cfg, (uint32_t)o.id, &d.keys, &d.service, &transport) < 0) {
-		hm_err("cannot initialise the replica (bad keys in %s?)", d.cfg.path);
+		hm_err("cannot initialise the replica: a public key in %s is not a valid Ed25519 key, "
+		       "or network.max_message_size (%u) is too small for view-change certificates "
+		       "at f = %u", d.cfg.path, d.cfg.max_message_size, d.cfg.max_faulty_nodes);
 		goto out;
 	}
 	if (d.cfg.dataplane == HM_DATAPLANE_XDP && open_xdp(&d) < 0)
