@@ -496,11 +496,12 @@ static int open_service(struct hm_service *svc, const struct hm_config *cfg)
 
 	if (hm_kv_service_new(&routes[0].svc) < 0)
 		return -1;
-	if (cfg->ct.enabled && open_ct_part(cfg, &routes[n++]) < 0)
-		n--;
-	if (n == 1 && cfg->ct.enabled) {
-		routes[0].svc.ops->destroy(routes[0].svc.state);
-		return -1;
+	if (cfg->ct.enabled) {
+		if (open_ct_part(cfg, &routes[1]) < 0) {
+			routes[0].svc.ops->destroy(routes[0].svc.state);
+			return -1;
+		}
+		n = 2;
 	}
 	if (hm_service_mux_new(svc, routes, n) < 0) {
 		for (size_t i = 0; i < n; i++)
