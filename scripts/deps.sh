@@ -12,6 +12,10 @@ PACKAGES=(
   libsodium-dev libyaml-dev uthash-dev libnl-3-dev libnl-route-3-dev libjansson-dev
   # Certificate Transparency: OpenSSL 3 (X.509, CT API), libcurl for the log client
   libssl-dev libcurl4-openssl-dev
+  # DNS: messages (ldns), resolution and DNSSEC validation (libunbound)
+  libldns-dev libunbound-dev
+  # libunbound.pc requires libevent's .pc: without it pkg-config refuses every flag
+  libevent-dev
   # sanitizer runtimes and fuzzing
   libclang-rt-14-dev
   # test and cluster tooling
@@ -20,6 +24,8 @@ PACKAGES=(
   python3-cryptography certspotter
   # the CT cluster test: logs over HTTP, certificates altered and re-signed
   curl openssl xxd
+  # DNS test infrastructure: authoritative server, zone signer, clients
+  nsd ldnsutils dnsutils knot-dnsutils
 )
 
 missing=()
