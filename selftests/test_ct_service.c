@@ -756,3 +756,50 @@ HM_TEST(certificate_verify)
 	ASSERT_ERR(hm_ct_cert_verify(&cfg, c, err, sizeof(err)), "another format");
 	json_decref(c);
 }
+
+/* Random and mutated ops never crash execute() (run it under ASan too) and
+ * always give a result of the op's kind. */
+HM_TEST(random_ops)
+{
+	static uint8_t op[1 << 16], valid[1 << 16];
+	struct hm_service s = { 0 };
+	struct hm_ct_evidence ev;
+	struct hm_ct_verdict v;
+	enum hm_ct_latest_status st;
+	struct result r;
+	uint64_t size;
+	size_t len, vlen;
+	unsigned seed = 12345;
+
+	NEED_ENV();
+	if (!new_service(&s, new_ct()) || !fetch(VALID, 0, &ev))
+		goto out;
+	vlen = check_op(valid, sizeof(valid), VALID, agreed_now(), &ev, 1);
+	for (int i = 0; i < 3000; i++) {
+		bool mutate = i % 3 == 0;
+
+		if (mutate) {
+			/* one to four bytes of a valid op changed */
+			memcpy(op, valid, vlen);
+			len = vlen;
+			for (int k = 0, n = 1 + rand_r(&seed) % 4; k < n; k++)
+				op[rand_r(&seed) % len] ^= (uint8_t)(1 + rand_r(&seed) % 255);
+		} else {
+			len = (size_t)rand_r(&seed) % 512;
+			for (size_t k = 0; k < len; k++)
+				op[k] = (uint8_t)rand_r(&seed);
+			if (len)
+				op[0] = (uint8_t)(HM_CT_OP_FIRST + rand_r(&seed) % 16);
+		}
+		exec(&s, op, len, &r);
+		if (len && op[0] == HM_CT_OP_LATEST) {
+			if (!ASSERT_OK(hm_ct_latest_decode(r.buf, r.len, &st, &size), "a CT_LATEST result"))
+				break;
+		} else if (!ASSERT_TRUE(verdict_of(&r, &v) < HM_CT_RESULT_COUNT, "a verdict")) {
+			break;
+		}
+	}
+out:
+	if (s.ops)
+		s.ops->destroy(s.state);
+}
