@@ -618,6 +618,8 @@ int hm_cli_verify(const struct hm_config *cfg, int argc, char **argv)
 		return 2;
 	}
 	cert = json_load_file(argv[1], 0, &jerr);
+	if (!cert && jerr.line < 1)
+		return errorf("%s", jerr.text); /* could not read it: jansson names the file */
 	if (!cert)
 		return errorf("%s:%d: not JSON: %s", argv[1], jerr.line, jerr.text);
 	rc = hm_ct_cert_verify(cfg, cert, err, sizeof(err));
