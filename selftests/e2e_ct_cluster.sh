@@ -8,6 +8,9 @@
 #   selftests/e2e_ct_cluster.sh          the suite (part of make test)
 #   HM_E2E_DATAPLANE=socket|xdp          the dataplane (default socket)
 #
+# The log forks late in the suite and stays forked; replica 3 is stopped at
+# the end to show that 2f+1 live replicas still certify.
+#
 # Needs python3-cryptography, curl, jq, openssl.
 set -uo pipefail
 
@@ -202,5 +205,13 @@ echo "# replicated state"
 check_eq "every replica holds the same state digest" "$(settled_digests | wc -l)" 1
 check_eq "all 4 replicas are still running" \
   "$(cluster status | grep -c running)" 4
+
+echo "# one replica down: 2f+1 = 3 still certify"
+check "replica 3 stops" cluster stop 3 >/dev/null
+cert_check valid --cert --out "$ctd/cert3.json"
+check_eq "the verdict (the forked log's) from the three live replicas" "$(verdict)" sth-inconsistent
+check_eq "  certified by replicas 0, 1 and 2" "$(jq -c '[.replies[].replica] | sort' "$ctd/cert3.json")" \
+  "[0,1,2]"
+check "  and hmctl verify accepts it" cluster exec hmctl verify "$ctd/cert3.json" >/dev/null
 
 finish
