@@ -439,6 +439,22 @@ HM_TEST(der_chain)
 	ASSERT_EQ(verdict_of(&rb, &v), HM_CT_OK, v.reason);
 	ASSERT_TRUE(ra.len == rb.len && memcmp(ra.buf, rb.buf, ra.len) == 0,
 		    "DER and PEM: same verdict bytes");
+	/* PEM after text, as `openssl s_client -showcerts` writes it */
+	{
+		static char text[16384];
+		size_t tl = (size_t)snprintf(text, sizeof(text), "subject=CN = valid\n%s",
+					     env.chain[VALID]);
+
+		struct hm_service c = { 0 };
+
+		len = hm_ct_op_check(op, sizeof(op), t, text, tl, &ev, 1);
+		if (new_service(&c, new_ct())) { /* a fresh replica: b holds the STH now */
+			exec(&c, op, len, &rb);
+			ASSERT_TRUE(ra.len == rb.len && memcmp(ra.buf, rb.buf, ra.len) == 0,
+				    "PEM after a line of text: same verdict bytes");
+			c.ops->destroy(c.state);
+		}
+	}
 	/* DER with a trailing byte is not a chain */
 	der[der_len] = 0;
 	len = hm_ct_op_check(op, sizeof(op), t, der, der_len + 1, &ev, 1);

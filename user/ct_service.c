@@ -28,11 +28,8 @@ static bool looks_pem(const uint8_t *p, size_t len)
 {
 	static const char tag[] = "-----BEGIN ";
 
-	/* PEM may start with blank lines or comments: look for the tag early on */
-	for (size_t i = 0; i + sizeof(tag) - 1 <= len && i < 256; i++)
-		if (memcmp(p + i, tag, sizeof(tag) - 1) == 0)
-			return true;
-	return false;
+	/* text may precede the first certificate (openssl's "subject=" lines) */
+	return memmem(p, len, tag, sizeof(tag) - 1) != NULL;
 }
 
 /* Concatenated DER certificates to PEM; every byte must belong to one. */
@@ -79,8 +76,12 @@ char *hm_ct_chain_pem(const void *chain, size_t len, size_t *pem_len)
 
 	if (len == 0)
 		return NULL;
+	/* DER is a SEQUENCE (0x30) and must parse to the last byte; anything
+	 * else is PEM or nothing (hm_ct_check judges the PEM). */
+	if (((const uint8_t *)chain)[0] == 0x30 && (pem = der_chain_pem(chain, len, pem_len)))
+		return pem;
 	if (!looks_pem(chain, len))
-		return der_chain_pem(chain, len, pem_len);
+		return NULL;
 	pem = malloc(len + 1);
 	if (!pem)
 		return NULL;
