@@ -486,6 +486,8 @@ static int open_ct_part(const struct hm_config *cfg, struct hm_service_route *r)
 	}
 	r->first = HM_CT_OP_FIRST;
 	r->last = HM_CT_OP_LAST;
+	hm_info("ct: trust store %s, %u logs, clock skew at most %u s", cfg->ct.trust_store,
+		cfg->ct.n_logs, cfg->ct.max_clock_skew_s);
 	return hm_ct_service_new(&r->svc, ct, cfg->ct.max_clock_skew_s, ct_wall_clock, NULL);
 }
 
