@@ -75,7 +75,7 @@ ct:
 EOF
 
 echo "# 4 replicas ($dataplane dataplane) with a ct: section; test logs in the client namespace"
-cluster up -n 4 --clients 2 --dataplane "$dataplane" --config-fragment "$ctd/ct.yaml" >/dev/null ||
+cluster up -n 4 --clients 4 --dataplane "$dataplane" --config-fragment "$ctd/ct.yaml" >/dev/null ||
   { fail "cluster up"; finish; exit 1; }
 # shellcheck source=/dev/null
 . "$dir/state.env"
@@ -210,6 +210,25 @@ check "replica 3 starts again" cluster start 3 >/dev/null
 cert_check valid
 check_eq "a check with all four replicas: ok" "$(verdict)" ok
 check_eq "every replica holds the same state digest" "$(settled_digests | wc -l)" 1
+
+echo "# concurrent checks while the log grows"
+# Four clients at once: each reads the cluster's STH, fetches a consistency
+# proof from it and submits; the first to commit moves the STH, so the others
+# hold stale evidence and must fetch again (hmctl retries) to get ok.
+check "log A takes another entry" in_client curl -sf -o /dev/null -d \
+  "{\"chain\": [\"$(der_b64 "$ctd/part1.pem")\", \"$(der_b64 "$ctd/int.pem")\"]}" \
+  "$url_a/ct/v1/add-chain"
+cpids=()
+for id in 100 101 102 103; do
+  cluster exec hmctl -c "$dir/client-$id.yaml" cert check "$ctd/valid.chain.pem" \
+    >"$ctd/conc.$id.out" 2>"$ctd/conc.$id.err" &
+  cpids+=($!)
+done
+for p in "${cpids[@]}"; do wait "$p"; done
+for id in 100 101 102 103; do
+  check_eq "client $id: ok" "$(sed -n 's/^verdict: //p' "$ctd/conc.$id.out")" ok
+done
+echo "# ($(cat "$ctd"/conc.*.err | grep -c 'stale evidence') retries after stale evidence)"
 
 echo "# a log that forks"
 check "log A forks" misbehave fork

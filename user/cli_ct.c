@@ -459,6 +459,8 @@ static int cert_check(const struct hm_config *cfg, const struct check_args *a)
 				 &v);
 		if (rc || v.result != HM_CT_STALE_EVIDENCE)
 			break;
+		fprintf(stderr, "hmctl: stale evidence (the cluster's STH moved meanwhile): fetching "
+			"again\n");
 	}
 	if (rc)
 		goto out_net;
