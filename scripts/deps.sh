@@ -9,11 +9,11 @@ PACKAGES=(
   # BPF
   bpftool libbpf-dev libxdp-dev xdp-tools libelf-dev zlib1g-dev
   # userspace libraries
-  libsodium-dev libyaml-dev uthash-dev libnl-3-dev libnl-route-3-dev libjansson-dev
+  libsodium-dev libyaml-dev uthash-dev libnl-3-dev libnl-route-3-dev libjansson-dev libmicrohttpd-dev
   # sanitizer runtimes and fuzzing
   libclang-rt-14-dev
   # test and cluster tooling
-  iproute2 procps psmisc jq python3
+  iproute2 procps psmisc jq python3 python3-prometheus-client
 )
 
 missing=()
