@@ -314,8 +314,10 @@ void hm_detector_metrics(const struct hm_detector *d, struct hm_replica_metrics 
 		m->latency_ms[i] = p->latency_ms;
 		m->participation[i] = p->participation;
 		m->indicators[i] = p->indicators;
-		if (p->silence_ms >= 0 && p->silence_ms < 3.0 * d->cfg->judge_interval_ms &&
-		    d->steps && !(m->blocked >> i & 1))
+		/* connected: heard from, not silent beyond the group (an idle
+		 * cluster is silent as a whole), link up, not blocked */
+		if (p->last_seen_us && d->steps && !(p->indicators & (HM_IND_TIMING | HM_IND_PARTITION)) &&
+		    !(m->blocked >> i & 1))
 			m->connected |= (uint16_t)(1u << i);
 		if (i == nd->id)
 			continue;

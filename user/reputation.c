@@ -87,12 +87,12 @@ static double clamp01(double x)
 	return x < 0 ? 0 : x > 1 ? 1 : x;
 }
 
-double hm_reputation_apply(double rep, uint64_t ok_intervals, uint64_t invalid_sigs,
-			   uint64_t timing, uint64_t contradictions, uint64_t partitions)
+double hm_reputation_apply(double rep, double ok_seconds, uint64_t invalid_sigs, double timing,
+			   uint64_t contradictions, uint64_t partitions)
 {
-	rep += HM_REP_CONSENSUS_OK * (double)ok_intervals;
+	rep += HM_REP_CONSENSUS_OK * ok_seconds;
 	rep += HM_REP_INVALID_SIGNATURE * (double)invalid_sigs;
-	rep += HM_REP_TIMING_VIOLATION * (double)timing;
+	rep += HM_REP_TIMING_VIOLATION * timing;
 	rep += HM_REP_CONTRADICTION * (double)contradictions;
 	rep += HM_REP_PARTITION * (double)partitions;
 	return clamp01(rep);
@@ -139,18 +139,25 @@ static void update_rates(struct hm_node_statistics *p, const struct hm_peer_samp
 /* Reputation: time decay towards neutral, the seed's per-event rules, and
  * the long-term average. */
 static void update_reputation(struct hm_node_statistics *p, const struct hm_peer_sample *d,
-			      uint64_t timing, bool took_part, double dt_s)
+			      bool late, bool took_part, double dt_s)
 {
 	double alpha = 1 - exp(-dt_s / HM_REP_HISTORY_TAU_S);
+	/* Step-long conditions (taking part, being late) count per second,
+	 * so the judge interval does not change how fast reputation moves;
+	 * a long gap between steps counts as one second at most.  A late or
+	 * missing voter commits a timing violation per second of it; each
+	 * rate-limit drop is one of its own. */
+	double span = dt_s > 0 && dt_s < 1 ? dt_s : 1;
+	double timing = (double)d->timing_violations + (late ? span : 0);
 	bool clean = !d->invalid_signatures && !d->contradictions && !timing;
 
 	p->reputation = HM_REP_NEUTRAL + (p->reputation - HM_REP_NEUTRAL) *
 					     exp2(-dt_s / HM_REP_DECAY_HALF_LIFE_S);
-	p->reputation = hm_reputation_apply(p->reputation, took_part && clean,
+	p->reputation = hm_reputation_apply(p->reputation, took_part && clean ? span : 0,
 					    d->invalid_signatures, timing, d->contradictions,
 					    d->partitions);
 	p->historical += alpha * (p->reputation - p->historical);
-	p->timing_events += timing;
+	p->timing_events += timing ? 1 : 0;
 }
 
 static uint32_t indicators_of(const struct hm_node_statistics *p, const struct hm_peer_sample *d,
@@ -208,13 +215,9 @@ uint16_t hm_reputation_judge(struct hm_reputation *r, const struct hm_peer_sampl
 		struct hm_node_statistics *p = &r->peer[i];
 		const struct hm_peer_sample *d = &delta[i];
 		bool late = (slow | absent) >> i & 1;
-		uint64_t timing;
 
 		if (i == r->self)
 			continue;
-		/* A late or missing voter is a timing violation: one per step,
-		 * so a long stall costs in proportion to its length. */
-		timing = d->timing_violations + (late ? 1 : 0);
 		p->silence_ms = silence[i];
 		p->participation_now = part[i];
 		p->latency_ms = p->primed ? p->latency_ms + LATENCY_EWMA * (silence[i] - p->latency_ms)
@@ -223,7 +226,7 @@ uint16_t hm_reputation_judge(struct hm_reputation *r, const struct hm_peer_sampl
 			p->participation = p->participation < 0 ? part[i]
 				: p->participation + PARTICIPATION_EWMA * (part[i] - p->participation);
 		update_rates(p, &samples[i], d);
-		update_reputation(p, d, timing, d->in_quorum || (!dq && d->messages), dt_s);
+		update_reputation(p, d, late, d->in_quorum || (!dq && d->messages), dt_s);
 		p->indicators = indicators_of(p, d, d->timing_violations || (slow >> i & 1),
 					      absent >> i & 1);
 		p->byzantine = __builtin_popcount(p->indicators) >= 2;

@@ -20,9 +20,9 @@
 #include "hm_wire.h"
 
 /* The seed's reputation rules. */
-#define HM_REP_CONSENSUS_OK 0.01       /* an interval it took part in consensus */
+#define HM_REP_CONSENSUS_OK 0.01       /* a second it took part in consensus */
 #define HM_REP_INVALID_SIGNATURE -0.10 /* each invalid signature */
-#define HM_REP_TIMING_VIOLATION -0.05  /* each timing violation */
+#define HM_REP_TIMING_VIOLATION -0.05  /* each timing violation (or second late) */
 #define HM_REP_CONTRADICTION -0.15     /* each contradictory response (equivocation) */
 #define HM_REP_PARTITION -0.02         /* each partition event */
 #define HM_REP_INITIAL 1.0
@@ -114,8 +114,10 @@ double hm_robust_z(double x, double median, double mad);
  * -1: low is bad), as a bitmap; skip[] entries (value < 0) are ignored. */
 uint16_t hm_anomalies(const double *v, int n, int direction, double floor);
 
-/* The seed's per-event rule applied to a reputation (clamped to [0, 1]). */
-double hm_reputation_apply(double rep, uint64_t ok_intervals, uint64_t invalid_sigs,
-			   uint64_t timing, uint64_t contradictions, uint64_t partitions);
+/* The seed's per-event rule applied to a reputation (clamped to [0, 1]):
+ * ok_seconds of taking part in consensus, timing violations (a second of
+ * lateness counts as one). */
+double hm_reputation_apply(double rep, double ok_seconds, uint64_t invalid_sigs, double timing,
+			   uint64_t contradictions, uint64_t partitions);
 
 #endif /* HM_REPUTATION_H */
