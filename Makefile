@@ -6,16 +6,24 @@
 #   make demo       install deps, start a 4-replica cluster, use it, stop it
 #   make bench      benchmarks (not tests): prints a table, writes build/bench.json
 #   make soak       longer randomized and fault runs
-#   make fuzz       coverage-guided fuzzing of the wire parser (libFuzzer)
+#   make fuzz       coverage-guided fuzzing of the wire and DNS parsers (libFuzzer)
 
 BUILD   ?= build
 CC      := gcc
 CLANG   ?= clang
 BPFTOOL ?= bpftool
 
-PKGS      := libsodium yaml-0.1 libbpf libxdp jansson libnl-3.0 libnl-route-3.0 libmicrohttpd
+PKGS      := libsodium yaml-0.1 libbpf libxdp jansson libnl-3.0 libnl-route-3.0 \
+             libcrypto libssl libcurl ldns libunbound libmicrohttpd
 PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 PKG_LIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
+# pkg-config answers nothing at all when one package is missing: say so
+# rather than fail later on a missing header (deps, test, ... install first).
+ifeq ($(shell pkg-config --exists $(PKGS) && echo yes),)
+ifneq ($(filter-out deps clean test demo bench soak fuzz,$(or $(MAKECMDGOALS),all)),)
+$(error pkg-config cannot resolve all of: $(PKGS) ($(shell pkg-config --print-errors --exists $(PKGS) 2>&1 | head -1)); run `make deps`)
+endif
+endif
 
 CFLAGS_COMMON := -std=gnu11 -g -Wall -Wextra -Werror -Wno-missing-field-initializers \
                  -Iheaders -Iuser -I$(BUILD) $(PKG_CFLAGS) -D_GNU_SOURCE
@@ -42,11 +50,14 @@ BPF_CFLAGS := -g -O2 -target bpf -D__TARGET_ARCH_$(ARCH) -Wall -Werror \
 TEST_SRCS := $(wildcard selftests/test_*.c)
 TESTS     := $(TEST_SRCS:selftests/%.c=$(BUILD)/tests/%)
 SAN_TESTS := $(TEST_SRCS:selftests/%.c=$(BUILD)/san/tests/%)
+# Helper programs the shell suites drive (not test binaries themselves).
+TEST_PROGS := $(BUILD)/dns_testd
 
 .PHONY: all deps test unit e2e demo bench soak fuzz clean
 .SECONDARY:
 
-all: $(PROGRAMS:%=$(BUILD)/%) $(BPF_OBJS) $(SKELS) $(TESTS) $(SAN_TESTS) $(BUILD)/bench_xdp
+all: $(PROGRAMS:%=$(BUILD)/%) $(BPF_OBJS) $(SKELS) $(TESTS) $(SAN_TESTS) $(TEST_PROGS) \
+     $(BUILD)/bench_xdp
 
 deps:
 	bash scripts/deps.sh
@@ -83,6 +94,9 @@ $(BUILD)/%: user/%.c $(BUILD)/libhm.a
 # Benchmark programs (not tests): selftests/bench_*.c.
 $(BUILD)/bench_%: selftests/bench_%.c $(BUILD)/libhm.a $(wildcard selftests/*.h) $(SKELS)
 	$(CC) $(CFLAGS_COMMON) $(CFLAGS) -Iselftests $< $(BUILD)/libhm.a $(LDLIBS) -o $@
+
+$(BUILD)/dns_testd: selftests/dns_testd.c $(BUILD)/libhm.a
+	$(CC) $(CFLAGS_COMMON) $(CFLAGS) $< $(BUILD)/libhm.a $(LDLIBS) -o $@
 
 $(BUILD)/tests/%: selftests/%.c $(BUILD)/libhm.a $(wildcard selftests/*.h) $(SKELS)
 	@mkdir -p $(@D)

@@ -9,11 +9,25 @@ PACKAGES=(
   # BPF
   bpftool libbpf-dev libxdp-dev xdp-tools libelf-dev zlib1g-dev
   # userspace libraries
-  libsodium-dev libyaml-dev uthash-dev libnl-3-dev libnl-route-3-dev libjansson-dev libmicrohttpd-dev
+  libsodium-dev libyaml-dev uthash-dev libnl-3-dev libnl-route-3-dev libjansson-dev
+  # Prometheus endpoint
+  libmicrohttpd-dev
+  # Certificate Transparency: OpenSSL 3 (X.509, CT API), libcurl for the log client
+  libssl-dev libcurl4-openssl-dev
+  # DNS: messages (ldns), resolution and DNSSEC validation (libunbound)
+  libldns-dev libunbound-dev
+  # libunbound.pc requires libevent's .pc: without it pkg-config refuses every flag
+  libevent-dev
   # sanitizer runtimes and fuzzing
   libclang-rt-14-dev
   # test and cluster tooling
-  iproute2 procps psmisc jq python3 python3-prometheus-client
+  iproute2 procps psmisc jq python3
+  # the metrics test parses with the Prometheus text-format parser
+  python3-prometheus-client
+  # the test CT log and certificate factory; certspotter reads the test log independently
+  python3-cryptography certspotter
+  # DNS test infrastructure: authoritative server, zone signer, clients
+  nsd ldnsutils dnsutils knot-dnsutils
 )
 
 missing=()

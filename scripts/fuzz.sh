@@ -1,81 +1,116 @@
 #!/usr/bin/env bash
-# Coverage-guided fuzzing (libFuzzer + ASan + UBSan) of the wire parsers, the
-# KV service, the state-transfer payloads and the checkpoint file parser:
-# selftests/fuzz_wire.c.  `make fuzz` runs this.
+# Coverage-guided fuzzing (libFuzzer + ASan + UBSan) of everything that parses
+# bytes from the network: selftests/fuzz_wire.c (the wire parsers, the KV
+# service, the state-transfer payloads and the checkpoint file parser) and selftests/fuzz_dns.c (DNS queries, upstream replies and
+# canonical answers).  `make fuzz` runs this.
 #
-#   bash scripts/fuzz.sh            fuzz for $FUZZ_SECONDS (default 60) seconds
-#   bash scripts/fuzz.sh --quick    10 seconds (for use in tests)
-#   bash scripts/fuzz.sh FILE...    run the target once on each FILE (replay a crash)
+#   bash scripts/fuzz.sh            fuzz each target for $FUZZ_SECONDS (default 60) seconds
+#   bash scripts/fuzz.sh --quick    10 seconds each (for use in tests)
+#   bash scripts/fuzz.sh --target dns   only one target (wire or dns)
+#   bash scripts/fuzz.sh [--target T] FILE...   run a target once on each FILE (replay a crash)
 #
-# Everything lands in build/fuzz/: the target, the seed generator, the corpus
-# (build/fuzz/corpus, kept between runs) and crash artifacts
-# (build/fuzz/artifacts/).  Exits non-zero if the fuzzer found a crash, a
-# leak, undefined behaviour or a broken invariant.
+# Everything lands in build/fuzz/: the targets, the seed generators, the
+# corpora (build/fuzz/corpus for wire, build/fuzz/corpus-dns; kept between
+# runs) and crash artifacts (build/fuzz/artifacts/).  Exits non-zero if the
+# fuzzer found a crash, a leak, undefined behaviour or a broken invariant.
 set -euo pipefail
 
 cd "$(dirname "$0")/.."
 
 FUZZ_SECONDS=${FUZZ_SECONDS:-60}
+targets=(wire dns)
 replay=()
-for arg in "$@"; do
-  case "$arg" in
+while [ $# -gt 0 ]; do
+  case "$1" in
     --quick) FUZZ_SECONDS=10 ;;
-    -h|--help) sed -n '2,12p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
-    -*) echo "fuzz: unknown option $arg" >&2; exit 2 ;;
-    *) replay+=("$arg") ;;
+    --target) shift; targets=("${1:?--target needs wire or dns}") ;;
+    -h|--help) sed -n '2,16p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    -*) echo "fuzz: unknown option $1" >&2; exit 2 ;;
+    *) replay+=("$1") ;;
   esac
+  shift
 done
+if [ ${#replay[@]} -gt 0 ] && [ ${#targets[@]} -ne 1 ]; then
+  targets=(wire)  # the default for replays, as before there were two targets
+fi
 
 CLANG=${CLANG:-clang}
 OUT=build/fuzz
-CORPUS=$OUT/corpus
 ARTIFACTS=$OUT/artifacts
-SRCS=(user/wire.c user/crypto.c user/kv.c user/state_transfer.c user/persist.c)
 CFLAGS=(-std=gnu11 -g -O1 -D_GNU_SOURCE -Wall -Wextra -Wno-missing-field-initializers
         -Iheaders -Iuser)
-mkdir -p "$OUT" "$CORPUS" "$ARTIFACTS"
+mkdir -p "$OUT" "$ARTIFACTS"
 
 if ! command -v "$CLANG" >/dev/null; then
   echo "fuzz: $CLANG not found (install clang and libclang-rt-14-dev: make deps)" >&2
   exit 1
 fi
 
-# The target, instrumented for coverage and checked by ASan + UBSan (every
-# UBSan report aborts, so the fuzzer sees it).
-echo "fuzz: building $OUT/fuzz_wire"
-if ! "$CLANG" "${CFLAGS[@]}" -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all \
-     -fno-omit-frame-pointer selftests/fuzz_wire.c "${SRCS[@]}" -lsodium \
-     -o "$OUT/fuzz_wire" 2>"$OUT/build.log"; then
-  cat "$OUT/build.log" >&2
-  if grep -q "libclang_rt.fuzzer" "$OUT/build.log"; then
-    echo "fuzz: the libFuzzer runtime is missing: apt-get install libclang-rt-14-dev" >&2
+# Per target: the sources it needs beside itself, its libraries, its corpus
+# and the largest input worth trying.
+target_setup() {
+  case "$1" in
+    wire) SRCS=(user/wire.c user/crypto.c user/kv.c user/state_transfer.c user/persist.c)
+          LIBS=(-lsodium)
+          CORPUS=$OUT/corpus; MAX_LEN=8192 ;;
+    dns)  SRCS=(user/dns_msg.c user/dns_chain.c user/dns_resolver.c user/crypto.c)
+          LIBS=(-lldns -lunbound -lsodium)
+          CORPUS=$OUT/corpus-dns; MAX_LEN=4096 ;;
+    *) echo "fuzz: unknown target $1 (wire or dns)" >&2; exit 2 ;;
+  esac
+  mkdir -p "$CORPUS"
+}
+
+# Build selftests/fuzz_T.c, instrumented for coverage and checked by ASan +
+# UBSan (every UBSan report aborts, so the fuzzer sees it).
+build_target() {
+  local t=$1
+  echo "fuzz: building $OUT/fuzz_$t"
+  if ! "$CLANG" "${CFLAGS[@]}" -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all \
+       -fno-omit-frame-pointer "selftests/fuzz_$t.c" "${SRCS[@]}" "${LIBS[@]}" \
+       -o "$OUT/fuzz_$t" 2>"$OUT/build.log"; then
+    cat "$OUT/build.log" >&2
+    if grep -q "libclang_rt.fuzzer" "$OUT/build.log"; then
+      echo "fuzz: the libFuzzer runtime is missing: apt-get install libclang-rt-14-dev" >&2
+    fi
+    exit 1
   fi
-  exit 1
-fi
-cat "$OUT/build.log" >&2
+  cat "$OUT/build.log" >&2
+}
+
+# Seed, then fuzz one target; return its status.
+run_target() {
+  local t=$1 status=0 log=$OUT/fuzz-$1.log
+  # The seed corpus, written by the same source built as a plain program.
+  "$CLANG" "${CFLAGS[@]}" -DHM_FUZZ_SEEDGEN "selftests/fuzz_$t.c" "${SRCS[@]}" "${LIBS[@]}" \
+    -o "$OUT/fuzz_${t}_seedgen"
+  "$OUT/fuzz_${t}_seedgen" "$CORPUS"
+  echo "fuzz: $t: running for ${FUZZ_SECONDS}s on $CORPUS ($(ls "$CORPUS" | wc -l) inputs)"
+  "$OUT/fuzz_$t" -max_total_time="$FUZZ_SECONDS" -max_len="$MAX_LEN" -timeout=10 \
+    -rss_limit_mb=2048 -print_final_stats=1 -artifact_prefix="$ARTIFACTS/$t-" \
+    "$CORPUS" 2>"$log" || status=$?
+  if [ "$status" -ne 0 ]; then
+    tail -n 60 "$log"
+    echo "fuzz: $t: FAILED (exit $status); full log: $log" >&2
+    echo "fuzz: artifacts in $ARTIFACTS; replay with: bash scripts/fuzz.sh --target $t $ARTIFACTS/$t-<file>" >&2
+    return "$status"
+  fi
+  grep -aE '^#[0-9]+[[:space:]]+(INITED|DONE)|^stat::|^Done ' "$log" || true
+  echo "fuzz: $t: ok ($(grep -ao 'stat::number_of_executed_units: *[0-9]*' "$log" | grep -o '[0-9]*$' || echo '?') executions, no crash)"
+}
 
 if [ ${#replay[@]} -gt 0 ]; then
-  exec "$OUT/fuzz_wire" "${replay[@]}"
+  target_setup "${targets[0]}"
+  build_target "${targets[0]}"
+  exec "$OUT/fuzz_${targets[0]}" "${replay[@]}"
 fi
 
-# The seed corpus: a few valid messages, batches, a reply, KV ops and KV
-# snapshots, written by the same source built as a plain program.
-"$CLANG" "${CFLAGS[@]}" -DHM_FUZZ_SEEDGEN selftests/fuzz_wire.c "${SRCS[@]}" -lsodium \
-  -o "$OUT/fuzz_seedgen"
-"$OUT/fuzz_seedgen" "$CORPUS"
-
-echo "fuzz: running for ${FUZZ_SECONDS}s on $CORPUS ($(ls "$CORPUS" | wc -l) inputs)"
-status=0
-"$OUT/fuzz_wire" -max_total_time="$FUZZ_SECONDS" -max_len=8192 -timeout=10 \
-  -rss_limit_mb=2048 -print_final_stats=1 -artifact_prefix="$ARTIFACTS/" \
-  "$CORPUS" 2>"$OUT/fuzz.log" || status=$?
-if [ "$status" -ne 0 ]; then
-  tail -n 60 "$OUT/fuzz.log"
-  echo "fuzz: FAILED (exit $status); full log: $OUT/fuzz.log" >&2
-  echo "fuzz: artifacts in $ARTIFACTS; replay with: bash scripts/fuzz.sh $ARTIFACTS/<file>" >&2
-  echo "0 passed, 1 failed"
-  exit "$status"
-fi
-grep -aE '^#[0-9]+[[:space:]]+(INITED|DONE)|^stat::|^Done ' "$OUT/fuzz.log" || true
-echo "fuzz: ok ($(grep -ao 'stat::number_of_executed_units: *[0-9]*' "$OUT/fuzz.log" | grep -o '[0-9]*$' || echo '?') executions, no crash)"
-echo "1 passed, 0 failed"
+passed=0
+failed=0
+for t in "${targets[@]}"; do
+  target_setup "$t"
+  build_target "$t"
+  if run_target "$t"; then passed=$((passed + 1)); else failed=$((failed + 1)); fi
+done
+echo "$passed passed, $failed failed"
+[ "$failed" -eq 0 ]

@@ -35,6 +35,7 @@
 #include "log.h"
 #include "metrics.h"
 #include "node.h"
+#include "service_mux.h"
 #include "status.h"
 #include "wire.h"
 #include "xdp_dataplane.h"
@@ -654,6 +655,20 @@ static void run(struct daemon *d)
 	}
 }
 
+/* The replicated service: every part behind one multiplexer, by opcode. */
+static int open_service(struct hm_service *svc)
+{
+	struct hm_service_route routes[1] = { { .first = HM_KV_PUT, .last = 15 } };
+
+	if (hm_kv_service_new(&routes[0].svc) < 0)
+		return -1;
+	if (hm_service_mux_new(svc, routes, 1) < 0) {
+		routes[0].svc.ops->destroy(routes[0].svc.state);
+		return -1;
+	}
+	return 0;
+}
+
 struct options {
 	const char *config, *key, *data_dir, *log_level;
 	long id;
@@ -749,7 +764,7 @@ int main(int argc, char **argv)
 	if (load_identity(&d, &o, &data_dir) < 0)
 		goto out;
 	hm_log_setup("hypermeshd", o.id, o.log_level ? o.log_level : d.cfg.log_level);
-	if (hm_kv_service_new(&d.service) < 0 ||
+	if (open_service(&d.service) < 0 ||
 	    hm_node_init(&d.node, &d.cfg, (uint32_t)o.id, &d.keys, &d.service, &transport) < 0) {
 		hm_err("cannot initialise the replica (bad keys in %s?)", d.cfg.path);
 		goto out;

@@ -10,6 +10,7 @@
 #ifndef HM_SERVICE_H
 #define HM_SERVICE_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -35,6 +36,14 @@ struct hm_service_ops {
 	int (*snapshot)(void *state, uint8_t **buf, size_t *len);
 	int (*restore)(void *state, const uint8_t *buf, size_t len);
 	void (*destroy)(void *state);
+	/* Optional (NULL: every op is acceptable).  May this replica vote for
+	 * an op?  Asked by the primary before it batches a request and by a
+	 * backup before it accepts a PRE-PREPARE holding it.  Unlike execute()
+	 * it may consult local facts (the wall clock, a DNSSEC chain check):
+	 * it only decides this replica's vote, and a batch it refuses is never
+	 * executed by this replica unless 2f+1 others prepared it.  A refused
+	 * request never reaches execute() at a correct primary. */
+	bool (*check)(void *state, const struct hm_exec_ctx *ctx, const uint8_t *op, size_t op_len);
 };
 
 struct hm_service {
