@@ -10,7 +10,9 @@
 #     controller sees none of them), metrics and status show it;
 #   - a second proven offender is not blocked: the 2f+1 floor;
 #   - after the cooldown the blocked replica is let back in; a repeat
-#     doubles the cooldown; an operator can list and lift blocks.
+#     doubles the cooldown; an operator can list and lift blocks;
+#   - a non-canonical signature under a valid MAC is proof as well;
+#   - socket mode blocks through the node's pre-filter.
 set -uo pipefail
 
 here=$(cd "$(dirname "$0")" && pwd)
@@ -158,4 +160,27 @@ check_eq "unblocked at once" "$(blocked 0)" "[]"
 check "lifting again is an error" sh -c "! \"$repo/build/hmctl\" block lift 3 --socket $(sock 0) 2>/dev/null"
 check "the list shows the lift" sh -c "\"$repo/build/hmctl\" block list --socket $(sock 0) | grep -q 'lifted.*operator'"
 check "an unknown request gets an error" sh -c "\"$repo/build/hmctl\" control --socket $(sock 0) frobnicate | grep -q unknown"
+echo "# a signature that cannot verify, under a valid link MAC, is proof too"
+control 3 inject bad-signature >/dev/null
+check "replica 0 blocks replica 3 for it" wait_for 3 blocked_is 0 '[3]'
+check_eq "offence: bad_signature" \
+  "$(blocks 0 '[.decisions[] | select(.decision == "block")] | last | .offence')" bad_signature
+check "counted in XDP as noncanonical_sig" test "$(status 0 '.xdp.node_stats["3"].drops.noncanonical_sig // 0')" -ge 1
+
+echo "# socket mode: the same policy through the node's blocked bits"
+cluster down >/dev/null 2>&1
+HM_ALLOW_INJECT=1 cluster up -n 4 --clients 2 --dataplane socket \
+  --set detection.judge_interval_ms=250 --set detection.block_cooldown_s=30 >/dev/null ||
+  { fail "cluster up (socket)"; finish; exit 1; }
+check_eq "serving" "$(cluster exec hmctl put socket-mode x)" OK
+control 3 inject equivocation >/dev/null
+for i in 0 1 2; do
+  check "replica $i blocks replica 3" wait_for 3 blocked_is $i '[3]'
+done
+ub=$(status 0 '.peers["3"].drops.blocked // 0')
+bench 50
+sleep 0.3
+check "the pre-filter drops replica 3's packets as blocked ($ub -> $(status 0 '.peers["3"].drops.blocked // 0'))" \
+  test "$(status 0 '.peers["3"].drops.blocked // 0')" -gt "$ub"
+check_eq "still serving" "$(cluster exec hmctl put socket-after x)" OK
 finish

@@ -228,20 +228,25 @@ static void update_rates(struct hm_detector *d, uint64_t now_us)
 void hm_detector_step(struct hm_detector *d, uint64_t now_us)
 {
 	struct hm_peer_sample samples[HM_MAX_REPLICAS] = { 0 };
+	uint16_t byz;
 	int expired;
 
 	for (uint32_t i = 0; i < d->node->n; i++)
 		if (i != d->node->id)
 			sample_peer(d, i, &samples[i]);
-	d->byzantine = hm_reputation_judge(&d->rep, samples, d->node->quorums, now_us);
+	byz = hm_reputation_judge(&d->rep, samples, d->node->quorums, now_us);
+	/* one line per peer per change of verdict, not one per step */
 	for (uint32_t i = 0; i < d->node->n; i++) {
 		const struct hm_node_statistics *p = &d->rep.peer[i];
 
-		/* rate-limited: one line per peer per change of verdict */
-		if ((d->byzantine >> i & 1) && !(p->indicators == 0))
-			hm_debug("judge: replica %u has %d indicators (reputation %.2f)", i,
-				 __builtin_popcount(p->indicators), p->reputation);
+		if ((byz ^ d->byzantine) >> i & 1)
+			hm_warn("judge: replica %u %s (%d indicators, reputation %.2f; never "
+				"blocked for this alone)", i,
+				byz >> i & 1 ? "judged Byzantine by the two-indicator rule"
+					     : "no longer judged Byzantine",
+				__builtin_popcount(p->indicators), p->reputation);
 	}
+	d->byzantine = byz;
 	judge_proofs(d, now_us);
 	expired = hm_policy_expire(&d->policy, now_us);
 	if (expired)
