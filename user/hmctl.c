@@ -316,10 +316,14 @@ static void print_status_table(json_t *st)
 	       (long long)jint(st, "view"), (long long)jint(st, "primary"),
 	       (long long)jint(st, "low_watermark"), (long long)jint(st, "high_watermark"),
 	       (long long)jint(st, "last_stable_checkpoint"), (long long)jint(st, "last_executed"));
+	char *byz = json_dumps(json_object_get(det, "byzantine"), JSON_COMPACT);
+	char *blocked = json_dumps(json_object_get(det, "blocked"), JSON_COMPACT);
+
 	printf("rounds/s %.1f  messages/s %.1f  loss %.4f  byzantine %s  blocked %s\n\n",
 	       jreal(det, "rounds_per_second"), jreal(det, "messages_per_second"),
-	       jreal(det, "loss_rate"), json_dumps(json_object_get(det, "byzantine"), JSON_COMPACT),
-	       json_dumps(json_object_get(det, "blocked"), JSON_COMPACT));
+	       jreal(det, "loss_rate"), byz ? byz : "?", blocked ? blocked : "?");
+	free(byz);
+	free(blocked);
 	printf("%-5s %10s %8s %10s %8s  %-26s %-9s %10s  %s\n", "peer", "reputation", "history",
 	       "latency_ms", "particip", "indicators", "block", "messages", "drops");
 	json_object_foreach(json_object_get(det, "peers"), k, v)
