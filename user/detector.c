@@ -22,6 +22,11 @@ void hm_detector_init(struct hm_detector *d, const struct hm_config *cfg, struct
 		       (uint64_t)cfg->block_max_cooldown_s * 1000000);
 	d->started_us = d->last_us = now_us;
 	d->prev_view = pbft_view(node->core);
+	/* An adopted program's map may hold blocks of an earlier run: they
+	 * are in no decision log here, so nobody could list or lift them. */
+	for (uint32_t i = 0; dp && i < node->n; i++)
+		if (hm_xdp_dp_unblock(dp, i) < 0)
+			hm_warn("policy: cannot clear hm_blocklist entry %u", i);
 }
 
 /* ---- sampling ------------------------------------------------------------ */
