@@ -117,7 +117,7 @@ check "the decision carries the evidence (both digests)" \
   sh -c "\"$repo/build/hmctl\" block list --json --socket $(sock 0) | jq -r '.decisions[0].evidence' | grep -q 'COMMIT view .* signed digests .* and '"
 check_eq "decision: block for 6 s" "$(blocks 0 '.decisions[0] | "\(.decision) \(.offence) \(.replica) \(.cooldown_s)"')" \
   "block equivocation 3 6"
-check "the blocklist map holds replica 3" in_blocklist_map 0 3
+check "the blocklist map holds replica 3" wait_for 2 in_blocklist_map 0 3
 kb=$(status 0 '.xdp.node_stats["3"].drops.blocked // 0')
 ua=$(status 0 '.peers["3"].accepted')
 bench 100
@@ -177,6 +177,9 @@ control 3 inject equivocation >/dev/null
 for i in 0 1 2; do
   check "replica $i blocks replica 3" wait_for 3 blocked_is $i '[3]'
 done
+check_eq "a transferable proof kept (both signed votes)" \
+  "$(status 0 '.detection.peers["3"].equivocation_proof | length')" 528
+check "its signatures verified" sh -c "\"$repo/build/hmctl\" block list --json --socket $(sock 0) | jq -r '.decisions[0].evidence' | grep -q 'verified: transferable proof kept'"
 ub=$(status 0 '.peers["3"].drops.blocked // 0')
 bench 50
 sleep 0.3

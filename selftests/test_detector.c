@@ -65,6 +65,16 @@ HM_TEST(equivocation_blocks_then_expires)
 		ASSERT_STRCONTAINS(dec->evidence, "aaaaaaaa", "first digest");
 		ASSERT_STRCONTAINS(dec->evidence, "bbbbbbbb", "second digest");
 	}
+	if (ASSERT_TRUE(nd->replica_stats[3].has_proof, "both signed votes kept")) {
+		uint32_t culprit = 99;
+
+		ASSERT_EQ(hm_evidence_check(nd->replica_stats[3].proof, HM_EVIDENCE_LEN, nd->n,
+					    (const uint8_t(*)[HM_PUBKEY_LEN])nd->replica_keys,
+					    &culprit, NULL, NULL, NULL), HM_EVIDENCE_OK,
+			  "a proof any replica can check");
+		ASSERT_EQ(culprit, 3, "naming replica 3");
+		ASSERT_STRCONTAINS(dec->evidence, "transferable proof kept", "said in the evidence");
+	}
 	ASSERT_TRUE(d.rep.peer[3].indicators & HM_IND_CONTRADICTION, "indicator");
 	ASSERT_TRUE(d.rep.peer[3].reputation < 0.9, "reputation charged");
 

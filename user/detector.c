@@ -118,6 +118,22 @@ static void equivocation_evidence(const struct hm_detector *d, uint32_t i, uint6
 	}
 	hex8(a, ev->digest);
 	hex8(b, ev->digest2);
+	if (d->node->replica_stats[i].has_proof) {
+		uint32_t culprit = HM_MAX_REPLICAS;
+		enum hm_evidence_error e = hm_evidence_check(
+			d->node->replica_stats[i].proof, HM_EVIDENCE_LEN, d->node->n,
+			(const uint8_t(*)[HM_PUBKEY_LEN])d->node->replica_keys, &culprit, NULL, NULL,
+			NULL);
+
+		snprintf(out, cap, "%s view %llu seq %llu: signed digests %s.. and %s.. (both "
+			 "signatures %s; %llu equivocating messages so far)",
+			 ev->phase == HM_PHASE_PREPARE ? "PREPARE" : "COMMIT",
+			 (unsigned long long)ev->view, (unsigned long long)ev->seq, a, b,
+			 e == HM_EVIDENCE_OK && culprit == i ? "verified: transferable proof kept"
+							      : hm_evidence_error_name(e),
+			 (unsigned long long)count);
+		return;
+	}
 	snprintf(out, cap, "%s view %llu seq %llu: signed digests %s.. and %s.. (link MAC "
 		 "verified on both; %llu equivocating messages so far)",
 		 ev->phase == HM_PHASE_PREPARE ? "PREPARE" : "COMMIT", (unsigned long long)ev->view,
@@ -386,6 +402,14 @@ json_t *hm_detector_json(const struct hm_detector *d, uint64_t now_us)
 			"blocked", b->blocked, "strikes", (int)b->strikes,
 			"block_remaining_s", b->blocked && b->until_us > now_us
 				? (double)(b->until_us - now_us) / 1e6 : 0.0));
+		if (d->node->replica_stats[i].has_proof) {
+			char hex[2 * HM_EVIDENCE_LEN + 1];
+
+			sodium_bin2hex(hex, sizeof(hex), d->node->replica_stats[i].proof,
+				       HM_EVIDENCE_LEN);
+			json_object_set_new(json_object_get(peers, key), "equivocation_proof",
+					    json_string(hex));
+		}
 		if (d->byzantine >> i & 1)
 			json_array_append_new(byz, json_integer(i));
 		if (b->blocked)

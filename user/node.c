@@ -392,6 +392,24 @@ static struct hm_peer_stats *claimed_sender_stats(struct hm_node *nd, const uint
 	return client_find(nd, sender) ? &nd->client_stats : &nd->unknown_stats;
 }
 
+/* Both signed votes of an equivocation: the first from its slot, the
+ * second at hand.  A proof any replica can check (user/evidence.h). */
+static void keep_proof(struct hm_node *nd, const struct hm_msg *m, enum hm_vote_phase phase)
+{
+	const struct hm_vote_slot *sl;
+	struct hm_peer_stats *st = &nd->replica_stats[m->sender];
+	uint8_t first[HM_EVIDENCE_RECORD];
+
+	if (!nd->quorum.slots || !nd->quorum.window)
+		return;
+	sl = &nd->quorum.slots[(m->seq % nd->quorum.window) * HM_PHASE_MAX + phase];
+	if (sl->view != m->view || sl->seq != m->seq || !(sl->voted >> m->sender & 1))
+		return;
+	hm_evidence_record(first, m->type, m->sender, 0, m->view, m->seq, sl->digests[m->sender],
+			   sl->sigs[m->sender]);
+	st->has_proof = hm_evidence_build(st->proof, sizeof(st->proof), first, m->hdr) > 0;
+}
+
 static void count_vote(struct hm_node *nd, const struct hm_msg *m, enum hm_drop_reason *why,
 		       bool *dropped)
 {
@@ -405,6 +423,7 @@ static void count_vote(struct hm_node *nd, const struct hm_msg *m, enum hm_drop_
 		if (ev.kind == HM_EV_EQUIVOCATION) {
 			*why = HM_DROP_EQUIVOCATION;
 			*dropped = true;
+			keep_proof(nd, m, phase);
 		}
 		note_event(nd, &ev);
 		pbft_on_vote_event(nd->core, &ev);

@@ -19,6 +19,7 @@
 
 #include "config.h"
 #include "crypto.h"
+#include "evidence.h"
 #include "pbft.h"
 #include "quorum.h"
 
@@ -38,6 +39,10 @@ struct hm_peer_stats {
 	uint64_t in_quorum;             /* quorums its vote was counted in */
 	uint64_t equivocations;         /* equivocation events naming it */
 	struct hm_vote_event last_equivocation; /* evidence of the latest */
+	/* socket mode: the latest equivocation as a transferable proof (both
+	 * signed votes, user/evidence.h); XDP keeps only the first signature */
+	bool has_proof;
+	uint8_t proof[HM_EVIDENCE_LEN];
 };
 
 /* When consensus on a sequence number started (our PREPARE policy), for
