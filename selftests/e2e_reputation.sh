@@ -12,7 +12,8 @@
 #   - after the cooldown the blocked replica is let back in; a repeat
 #     doubles the cooldown; an operator can list and lift blocks;
 #   - a non-canonical signature under a valid MAC is proof as well;
-#   - socket mode blocks through the node's pre-filter.
+#   - socket mode: an equivocating primary is blocked by the node's
+#     pre-filter (with a transferable proof) and the others change view.
 set -uo pipefail
 
 here=$(cd "$(dirname "$0")" && pwd)
@@ -167,23 +168,26 @@ check_eq "offence: bad_signature" \
   "$(blocks 0 '[.decisions[] | select(.decision == "block")] | last | .offence')" bad_signature
 check "counted in XDP as noncanonical_sig" test "$(status 0 '.xdp.node_stats["3"].drops.noncanonical_sig // 0')" -ge 1
 
-echo "# socket mode: the same policy through the node's blocked bits"
+echo "# socket mode: the primary equivocates; the others block it and change view"
 cluster down >/dev/null 2>&1
 HM_ALLOW_INJECT=1 cluster up -n 4 --clients 2 --dataplane socket \
-  --set detection.judge_interval_ms=250 --set detection.block_cooldown_s=30 >/dev/null ||
+  --set detection.judge_interval_ms=250 --set detection.block_cooldown_s=60 \
+  --set consensus.view_change_timeout_ms=1000 >/dev/null ||
   { fail "cluster up (socket)"; finish; exit 1; }
 check_eq "serving" "$(cluster exec hmctl put socket-mode x)" OK
-control 3 inject equivocation >/dev/null
-for i in 0 1 2; do
-  check "replica $i blocks replica 3" wait_for 3 blocked_is $i '[3]'
+check_eq "replica 0 is the primary" "$(status 1 .primary)" 0
+control 0 inject equivocation >/dev/null
+for i in 1 2 3; do
+  check "replica $i blocks replica 0" wait_for 3 blocked_is $i '[0]'
 done
 check_eq "a transferable proof kept (both signed votes)" \
-  "$(status 0 '.detection.peers["3"].equivocation_proof | length')" 528
-check "its signatures verified" sh -c "\"$repo/build/hmctl\" block list --json --socket $(sock 0) | jq -r '.decisions[0].evidence' | grep -q 'verified: transferable proof kept'"
-ub=$(status 0 '.peers["3"].drops.blocked // 0')
-bench 50
-sleep 0.3
-check "the pre-filter drops replica 3's packets as blocked ($ub -> $(status 0 '.peers["3"].drops.blocked // 0'))" \
-  test "$(status 0 '.peers["3"].drops.blocked // 0')" -gt "$ub"
-check_eq "still serving" "$(cluster exec hmctl put socket-after x)" OK
+  "$(status 1 '.detection.peers["0"].equivocation_proof | length')" 528
+check "its signatures verified" sh -c "\"$repo/build/hmctl\" block list --json --socket $(sock 1) | jq -r '.decisions[0].evidence' | grep -q 'verified: transferable proof kept'"
+ub=$(status 1 '.peers["0"].drops.blocked // 0')
+check_eq "the cluster serves after a view change" "$(cluster exec hmctl put after-primary x)" OK
+check "the pre-filter drops the old primary's packets as blocked" \
+  test "$(status 1 '.peers["0"].drops.blocked // 0')" -gt "$ub"
+check "view changed" test "$(status 1 .view)" -ge 1
+check "replica 1 no longer follows replica 0" test "$(status 1 .primary)" -ne 0
+check_eq "metrics counted the view change" "$(cluster exec-replica 1 "$repo/build/hmctl" metrics --socket "$(sock 1)" | awk '$1 == "hypermesh_view_changes_total" {print ($2 >= 1)}')" 1
 finish
