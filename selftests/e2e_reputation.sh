@@ -12,8 +12,9 @@
 #   - after the cooldown the blocked replica is let back in; a repeat
 #     doubles the cooldown; an operator can list and lift blocks;
 #   - a non-canonical signature under a valid MAC is proof as well;
-#   - socket mode: an equivocating primary is blocked by the node's
-#     pre-filter (with a transferable proof) and the others change view.
+#   - an equivocating primary is blocked (socket mode: by the node's
+#     pre-filter, with a transferable proof; xdp mode: in XDP) and the
+#     others change view and serve.
 set -uo pipefail
 
 here=$(cd "$(dirname "$0")" && pwd)
@@ -60,6 +61,9 @@ blocked_is() { [ "$(blocked "$1")" = "$2" ]; }
 refused() { blocks "$1" "[.decisions[] | select(.replica == $2 and .decision == \"refused\")] | length" | grep -qx 1; }
 in_blocklist_map() { cluster exec-replica "$1" bpftool map dump pinned /sys/fs/bpf/hypermesh/eth0/hm_blocklist | grep -q "\"key\": $2"; }
 caught_up() { [ "$(status "$1" .last_executed)" -ge "$(status 0 .last_executed)" ]; }
+view_changes_counted() {
+  "$repo/build/hmctl" metrics --socket "$(sock "$1")" | awk '$1 == "hypermesh_view_changes_total" {ok = $2 >= 1} END {exit !ok}'
+}
 not_in_blocklist_map() { ! in_blocklist_map "$@"; }
 bench() { cluster exec hmctl bench --clients 2 --duration 30 --op put --ops "$1" >/dev/null; }
 
@@ -189,5 +193,21 @@ check "the pre-filter drops the old primary's packets as blocked" \
   test "$(status 1 '.peers["0"].drops.blocked // 0')" -gt "$ub"
 check "view changed" test "$(status 1 .view)" -ge 1
 check "replica 1 no longer follows replica 0" test "$(status 1 .primary)" -ne 0
-check_eq "metrics counted the view change" "$(cluster exec-replica 1 "$repo/build/hmctl" metrics --socket "$(sock 1)" | awk '$1 == "hypermesh_view_changes_total" {print ($2 >= 1)}')" 1
+check "metrics count the view change" wait_for 2 view_changes_counted 1
+echo "# xdp mode: the primary equivocates; blocked in XDP, the others change view"
+cluster down >/dev/null 2>&1
+HM_ALLOW_INJECT=1 cluster up -n 4 --clients 2 --dataplane xdp \
+  --set detection.judge_interval_ms=250 --set detection.block_cooldown_s=60 \
+  --set consensus.view_change_timeout_ms=1000 >/dev/null ||
+  { fail "cluster up (xdp, primary)"; finish; exit 1; }
+check_eq "serving" "$(cluster exec hmctl put xdp-primary x)" OK
+control 0 inject equivocation >/dev/null
+for i in 1 2 3; do
+  check "replica $i blocks the primary" wait_for 3 blocked_is $i '[0]'
+done
+check_eq "the cluster serves after a view change" "$(cluster exec hmctl put xdp-after-primary x)" OK
+for i in 1 2 3; do
+  check_eq "replica $i follows replica 1 in view 1" "$(status $i '"\(.view) \(.primary)"')" "1 1"
+done
+check "XDP drops the old primary's packets" test "$(status 1 '.xdp.node_stats["0"].drops.blocked // 0')" -gt 0
 finish
