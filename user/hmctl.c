@@ -12,6 +12,8 @@
  *   hmctl control --socket PATH REQUEST   one raw control request
  *   hmctl -c CONFIG inject KIND --replica ID [--count N | --duration S]
  *                                         test traffic: forged-sig, bad-mac, replay, garbage
+ *   hmctl -c CONFIG cert check CHAIN [--cert] [--out FILE]   CT verdict (cli_ct.c)
+ *   hmctl -c CONFIG verify CERTFILE       check a verdict certificate offline
  *
  * CONFIG defaults to $HM_CONFIG.  The client identity is the config's node
  * section (node.id, node.private_key).
@@ -31,6 +33,7 @@
 #include <jansson.h>
 #include <sodium.h>
 
+#include "cli_ct.h"
 #include "client.h"
 #include "config.h"
 #include "crypto.h"
@@ -771,6 +774,8 @@ static void usage(FILE *out)
 		"                                   block lift ID, metrics, inject ...)\n"
 		"  inject forged-sig|bad-mac|forged-vote|replay|garbage --replica ID\n"
 		"         [--count N | --duration S]\n"
+		"  cert check CHAIN [--cert] [--out FILE]   CT verdict (--cert: 2f+1 signatures)\n"
+		"  verify CERTFILE                  check a verdict certificate offline\n"
 		"CONFIG defaults to $HM_CONFIG.\n");
 }
 
@@ -818,6 +823,10 @@ int main(int argc, char **argv)
 		rc = cmd_bench(&cfg, argc, argv);
 	else if (strcmp(argv[0], "inject") == 0)
 		rc = cmd_inject(&cfg, argc, argv);
+	else if (strcmp(argv[0], "cert") == 0)
+		rc = hm_cli_cert(&cfg, argc, argv);
+	else if (strcmp(argv[0], "verify") == 0)
+		rc = hm_cli_verify(&cfg, argc, argv);
 	else {
 		usage(stderr);
 		rc = 2;

@@ -30,6 +30,7 @@
 
 #include "config.h"
 #include "crypto.h"
+#include "ct_service.h"
 #include "detector.h"
 #include "kv.h"
 #include "log.h"
@@ -671,14 +672,46 @@ static void run(struct daemon *d)
 }
 
 /* The replicated service: every part behind one multiplexer, by opcode. */
-static int open_service(struct hm_service *svc)
+static uint64_t ct_wall_clock(void *ctx)
 {
-	struct hm_service_route routes[1] = { { .first = HM_KV_PUT, .last = 15 } };
+	(void)ctx;
+	return (uint64_t)time(NULL);
+}
+
+/* The CT verdict part (opcodes 0x30..0x3f), when the config has a ct: section. */
+static int open_ct_part(const struct hm_config *cfg, struct hm_service_route *r)
+{
+	char err[512];
+	struct hm_ct *ct = hm_ct_from_config(&cfg->ct, err, sizeof(err));
+
+	if (!ct) {
+		hm_err("%s: %s", cfg->path, err);
+		return -1;
+	}
+	r->first = HM_CT_OP_FIRST;
+	r->last = HM_CT_OP_LAST;
+	hm_info("ct: trust store %s, %u logs, clock skew at most %u s", cfg->ct.trust_store,
+		cfg->ct.n_logs, cfg->ct.max_clock_skew_s);
+	return hm_ct_service_new(&r->svc, ct, cfg->ct.max_clock_skew_s, ct_wall_clock, NULL);
+}
+
+static int open_service(struct hm_service *svc, const struct hm_config *cfg)
+{
+	struct hm_service_route routes[2] = { { .first = HM_KV_PUT, .last = 15 } };
+	size_t n = 1;
 
 	if (hm_kv_service_new(&routes[0].svc) < 0)
 		return -1;
-	if (hm_service_mux_new(svc, routes, 1) < 0) {
-		routes[0].svc.ops->destroy(routes[0].svc.state);
+	if (cfg->ct.enabled) {
+		if (open_ct_part(cfg, &routes[1]) < 0) {
+			routes[0].svc.ops->destroy(routes[0].svc.state);
+			return -1;
+		}
+		n = 2;
+	}
+	if (hm_service_mux_new(svc, routes, n) < 0) {
+		for (size_t i = 0; i < n; i++)
+			routes[i].svc.ops->destroy(routes[i].svc.state);
 		return -1;
 	}
 	return 0;
@@ -779,7 +812,7 @@ int main(int argc, char **argv)
 	if (load_identity(&d, &o, &data_dir) < 0)
 		goto out;
 	hm_log_setup("hypermeshd", o.id, o.log_level ? o.log_level : d.cfg.log_level);
-	if (open_service(&d.service) < 0 ||
+	if (open_service(&d.service, &d.cfg) < 0 ||
 	    hm_node_init(&d.node, &d.cfg, (uint32_t)o.id, &d.keys, &d.service, &transport) < 0) {
 		hm_err("cannot initialise the replica: a public key in %s is not a valid Ed25519 key, "
 		       "or network.max_message_size (%u) is too small for view-change certificates "
