@@ -164,6 +164,14 @@ check "hmctl block lift" sh -c "\"$repo/build/hmctl\" block lift 3 --socket $(so
 check_eq "unblocked at once" "$(blocked 0)" "[]"
 check "lifting again is an error" sh -c "! \"$repo/build/hmctl\" block lift 3 --socket $(sock 0) 2>/dev/null"
 check "the list shows the lift" sh -c "\"$repo/build/hmctl\" block list --socket $(sock 0) | grep -q 'lifted.*operator'"
+check "a client that sends nothing still gets the status" "$PY" -c '
+import json, socket, sys
+s = socket.socket(socket.AF_UNIX); s.connect(sys.argv[1]); data = b""
+while True:
+    b = s.recv(65536)
+    if not b: break
+    data += b
+sys.exit(0 if json.loads(data)["id"] == 0 else 1)' "$(sock 0)"
 check "an unknown request gets an error" sh -c "\"$repo/build/hmctl\" control --socket $(sock 0) frobnicate | grep -q unknown"
 echo "# a signature that cannot verify, under a valid link MAC, is proof too"
 control 3 inject bad-signature >/dev/null

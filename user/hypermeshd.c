@@ -279,17 +279,20 @@ static void render_metrics(void *ctx, struct hm_mtext *t)
 
 /* The request line: what the client wrote before its newline or EOF, or
  * nothing if it wrote nothing for a moment (an old client that only
- * reads: it gets the status). */
+ * reads: it gets the status).  The whole wait is bounded, so a client that
+ * trickles bytes cannot stall the replica. */
 #define CONTROL_WAIT_MS 100
 static void read_request(int fd, char *line, size_t cap)
 {
+	uint64_t until = now_us() + CONTROL_WAIT_MS * 1000;
 	size_t len = 0;
 
 	while (len < cap - 1) {
 		struct pollfd p = { .fd = fd, .events = POLLIN };
+		uint64_t now = now_us();
 		ssize_t n;
 
-		if (poll(&p, 1, CONTROL_WAIT_MS) <= 0)
+		if (now >= until || poll(&p, 1, (int)((until - now + 999) / 1000)) <= 0)
 			break;
 		n = read(fd, line + len, cap - 1 - len);
 		if (n <= 0)
