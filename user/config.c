@@ -485,9 +485,39 @@ static int parse_network(struct ctx *c, yaml_node_t *map)
 	return 0;
 }
 
+static int parse_detection(struct ctx *c, yaml_node_t *map)
+{
+	static const char *const keys[] = { "judge_interval_ms", "block_cooldown_s",
+					    "block_max_cooldown_s", "metrics_address",
+					    "metrics_port", NULL };
+	const char *path = "byzantine_config.detection";
+	struct hm_config *cfg = c->cfg;
+	uint32_t port = cfg->metrics_port;
+
+	if (check_mapping(c, map, path, keys) ||
+	    opt_uint(c, map, path, "judge_interval_ms", 100, 60000, &cfg->judge_interval_ms) < 0 ||
+	    opt_uint(c, map, path, "block_cooldown_s", 1, 86400, &cfg->block_cooldown_s) < 0 ||
+	    opt_uint(c, map, path, "block_max_cooldown_s", 1, 604800,
+		     &cfg->block_max_cooldown_s) < 0 ||
+	    opt_string(c, map, path, "metrics_address", cfg->metrics_address,
+		       sizeof(cfg->metrics_address)) < 0 ||
+	    opt_uint(c, map, path, "metrics_port", 0, 65535, &port) < 0)
+		return -1;
+	cfg->metrics_port = (uint16_t)port;
+	if (cfg->block_max_cooldown_s < cfg->block_cooldown_s) {
+		yaml_node_t *at = lookup(c, map, "block_max_cooldown_s");
+
+		return fail(c, at ? at : map, path, "block_max_cooldown_s",
+			    "%u is below block_cooldown_s %u", cfg->block_max_cooldown_s,
+			    cfg->block_cooldown_s);
+	}
+	return 0;
+}
+
 static int parse_byzantine(struct ctx *c, yaml_node_t *map)
 {
-	static const char *const keys[] = { "consensus", "performance", "security", "network", NULL };
+	static const char *const keys[] = { "consensus", "performance", "security", "network",
+					    "detection", NULL };
 	const char *path = "byzantine_config";
 	struct hm_config *cfg = c->cfg;
 	yaml_node_t *v;
@@ -497,7 +527,8 @@ static int parse_byzantine(struct ctx *c, yaml_node_t *map)
 	if (((v = lookup(c, map, "consensus")) && parse_consensus(c, v)) ||
 	    ((v = lookup(c, map, "performance")) && parse_performance(c, v)) ||
 	    ((v = lookup(c, map, "security")) && parse_security(c, v)) ||
-	    ((v = lookup(c, map, "network")) && parse_network(c, v)))
+	    ((v = lookup(c, map, "network")) && parse_network(c, v)) ||
+	    ((v = lookup(c, map, "detection")) && parse_detection(c, v)))
 		return -1;
 	/* Checked here, not in performance, because either side may be a
 	 * default: blame whichever the file actually set. */
@@ -1001,6 +1032,11 @@ void hm_config_defaults(struct hm_config *cfg)
 	cfg->port = HM_DEFAULT_PORT;
 	cfg->dataplane = HM_DATAPLANE_SOCKET;
 	strcpy(cfg->log_level, "info");
+	cfg->judge_interval_ms = 1000;
+	cfg->block_cooldown_s = 60;
+	cfg->block_max_cooldown_s = 3600;
+	strcpy(cfg->metrics_address, "0.0.0.0");
+	cfg->metrics_port = 0;
 	cfg->ct.max_clock_skew_s = 300;
 }
 

@@ -80,6 +80,13 @@ struct hm_config {
 	char interface[IF_NAMESIZE];        /* xdp mode: interface to attach to */
 	uint32_t rate_limit_pps;            /* per-sender token bucket, 0 = off */
 
+	/* byzantine_config.detection: fault detection, block policy, metrics */
+	uint32_t judge_interval_ms;         /* how often peers are judged */
+	uint32_t block_cooldown_s;          /* first block; doubles on each repeat */
+	uint32_t block_max_cooldown_s;      /* ... up to this */
+	char metrics_address[64];           /* Prometheus endpoint address */
+	uint16_t metrics_port;              /* 0 = no endpoint */
+
 	/* cluster */
 	enum hm_dataplane dataplane;
 	struct hm_member members[HM_MAX_REPLICAS];
