@@ -34,6 +34,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include "config.h"
 #include "service.h"
 
 #define HM_DNS_OP_FIRST 0x20
@@ -41,8 +42,7 @@
 #define HM_DNS_OP_OBSERVE 0x20
 #define HM_DNS_OP_CERTIFY 0x21
 
-/* Replica i submits its ops as client HM_REPLICA_CLIENT_BASE + i. */
-#define HM_REPLICA_CLIENT_BASE 1000u
+/* Replica i submits its ops as client HM_REPLICA_CLIENT_BASE + i (config.h). */
 
 /* Seconds a SERVFAIL decision is cached (negative caching). */
 #define HM_DNS_NEG_TTL 5
