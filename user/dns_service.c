@@ -750,11 +750,12 @@ static size_t exec_observe(struct hm_dns_service *s, const struct hm_exec_ctx *c
 		}
 		l->q = o.q;
 		l->t = o.t;
-		if (s->cfg.hooks.opened)
-			s->cfg.hooks.opened(s->cfg.hooks.arg, &l->q, l->t);
 	}
 	if (!record(l, i, &o))
 		return code_result(HM_DNS_R_MALFORMED, out, cap);
+	/* After recording, so the observer itself sees it has observed. */
+	if (!found && s->cfg.hooks.opened)
+		s->cfg.hooks.opened(s->cfg.hooks.arg, &l->q, l->t);
 	/* Rule (a): a secure answer with a chain that verifies at T. */
 	if (o.status == HM_DNS_OBS_ANSWER && o.chain_len && s->cfg.anchors &&
 	    canon_secure(o.canon, &o.q)) {
@@ -1056,6 +1057,16 @@ bool hm_dns_service_observed(struct hm_dns_service *s, const struct hm_dns_q *q,
 
 	return found && replica < HM_MAX_REPLICAS && s->lookups[i]->t == t &&
 	       s->lookups[i]->obs[replica].have;
+}
+
+bool hm_dns_service_open_t(struct hm_dns_service *s, const struct hm_dns_q *q, int64_t *t)
+{
+	bool found;
+	size_t i = find_lookup(s, q, &found);
+
+	if (found)
+		*t = s->lookups[i]->t;
+	return found;
 }
 
 void hm_dns_service_stats(struct hm_dns_service *s, struct hm_dns_service_stats *out)

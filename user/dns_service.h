@@ -125,6 +125,8 @@ const struct hm_dns_entry *hm_dns_service_lookup(struct hm_dns_service *s, const
 /* Has replica i an observation recorded for the open lookup of q at t? */
 bool hm_dns_service_observed(struct hm_dns_service *s, const struct hm_dns_q *q, int64_t t,
 			     uint32_t replica);
+/* The T of the open lookup for q, if one is open. */
+bool hm_dns_service_open_t(struct hm_dns_service *s, const struct hm_dns_q *q, int64_t *t);
 void hm_dns_service_stats(struct hm_dns_service *s, struct hm_dns_service_stats *out);
 size_t hm_dns_service_cache_size(struct hm_dns_service *s);
 

@@ -25,6 +25,9 @@
 
 #include "config.h"
 #include "crypto.h"
+#include "dns_chain.h"
+#include "dns_daemon.h"
+#include "dns_service.h"
 #include "kv.h"
 #include "log.h"
 #include "node.h"
@@ -48,6 +51,8 @@ struct daemon {
 	uint64_t polls;
 	char control_path[sizeof(((struct sockaddr_un *)0)->sun_path)];
 	uint64_t send_errors;
+	struct hm_dns_anchors *dns_anchors; /* rule (a), shared by service and daemon */
+	struct hm_dns_daemon *dns;         /* NULL without byzantine_config.dns */
 };
 
 static uint64_t now_us(void)
@@ -251,6 +256,8 @@ static void serve_control(struct daemon *d)
 	if (d->xdp)
 		add_xdp_status(d, status);
 	json_object_set_new(status, "send_errors", json_integer((json_int_t)d->send_errors));
+	if (d->dns)
+		json_object_set_new(status, "dns", hm_dns_daemon_status(d->dns));
 	text = json_dumps(status, JSON_COMPACT);
 	if (text) {
 		size_t len = strlen(text), off = 0;
@@ -460,23 +467,78 @@ static void run(struct daemon *d)
 			} else if (d->xdp && fd == d->netlink) {
 				if (hm_xdp_dp_netlink_events(&d->dp))
 					update_egress(d, d->dp.tc_peers);
+			} else if (d->dns) {
+				hm_dns_daemon_handle(d->dns, fd);
 			}
 			drain_events(d);
 		}
 	}
 }
 
-/* The replicated service: every part behind one multiplexer, by opcode. */
-static int open_service(struct hm_service *svc)
+/* The DNS part of the service (opcodes 0x20..0x2f), when configured. */
+static int dns_route(struct daemon *d, struct hm_service_route *r)
 {
-	struct hm_service_route routes[1] = { { .first = HM_KV_PUT, .last = 15 } };
+	const struct hm_dns_config *c = &d->cfg.dns;
+	struct hm_dns_service_config sc = {
+		.n = d->cfg.n_members, .f = d->cfg.max_faulty_nodes, .max_ttl = c->max_ttl_s,
+		.lookup_timeout_s = c->lookup_timeout_s, .skew_s = c->skew_s,
+		.wall_clock = hm_dns_wall_clock,
+	};
+	char err[256];
+
+	if (c->n_trust_anchors || c->trust_anchor_file[0]) {
+		d->dns_anchors = hm_dns_anchors_new((const char *const *)c->trust_anchors,
+						    c->n_trust_anchors,
+						    c->trust_anchor_file[0] ? c->trust_anchor_file : NULL,
+						    err, sizeof(err));
+		if (!d->dns_anchors) {
+			hm_err("dns: trust anchors: %s", err);
+			return -1;
+		}
+	}
+	sc.anchors = d->dns_anchors;
+	r->first = HM_DNS_OP_FIRST;
+	r->last = HM_DNS_OP_LAST;
+	return hm_dns_service_new(&r->svc, &sc);
+}
+
+/* The replicated service: every part behind one multiplexer, by opcode. */
+static int open_service(struct daemon *d)
+{
+	struct hm_service_route routes[2] = { { .first = HM_KV_PUT, .last = 15 } };
+	size_t n = 1;
 
 	if (hm_kv_service_new(&routes[0].svc) < 0)
 		return -1;
-	if (hm_service_mux_new(svc, routes, 1) < 0) {
-		routes[0].svc.ops->destroy(routes[0].svc.state);
+	if (d->cfg.dns.enabled && dns_route(d, &routes[n++]) < 0)
+		n--;
+	if ((d->cfg.dns.enabled && n < 2) || hm_service_mux_new(&d->service, routes, n) < 0) {
+		for (size_t i = 0; i < n; i++)
+			routes[i].svc.ops->destroy(routes[i].svc.state);
 		return -1;
 	}
+	return 0;
+}
+
+/* The DNS front end, resolver and observation client, in the loop. */
+static int open_dns(struct daemon *d)
+{
+	char err[512];
+	int fds[4], n;
+
+	if (!d->cfg.dns.enabled)
+		return 0;
+	d->dns = hm_dns_daemon_new(&d->cfg, d->node.id, &d->keys,
+				   hm_service_mux_part(&d->service, HM_DNS_OP_OBSERVE),
+				   d->dns_anchors, err, sizeof(err));
+	if (!d->dns) {
+		hm_err("dns: %s", err);
+		return -1;
+	}
+	n = hm_dns_daemon_fds(d->dns, fds);
+	for (int i = 0; i < n; i++)
+		if (watch(d, fds[i]) < 0)
+			return -1;
 	return 0;
 }
 
@@ -575,14 +637,14 @@ int main(int argc, char **argv)
 	if (load_identity(&d, &o, &data_dir) < 0)
 		goto out;
 	hm_log_setup("hypermeshd", o.id, o.log_level ? o.log_level : d.cfg.log_level);
-	if (open_service(&d.service) < 0 ||
+	if (open_service(&d) < 0 ||
 	    hm_node_init(&d.node, &d.cfg, (uint32_t)o.id, &d.keys, &d.service, &transport) < 0) {
 		hm_err("cannot initialise the replica (bad keys in %s?)", d.cfg.path);
 		goto out;
 	}
 	if (d.cfg.dataplane == HM_DATAPLANE_XDP && open_xdp(&d) < 0)
 		goto out;
-	if (open_loop(&d, data_dir) < 0)
+	if (open_loop(&d, data_dir) < 0 || open_dns(&d) < 0)
 		goto out;
 	hm_info("ready: replica %ld of %u (f=%u), %s port %u, dataplane %s, batch %u, "
 		"pipeline %u", o.id, d.cfg.n_members, d.cfg.max_faulty_nodes,
@@ -598,10 +660,12 @@ out:
 		unlink(d.control_path);
 	if (d.xdp)
 		hm_xdp_dp_close(&d.dp);
+	hm_dns_daemon_free(d.dns);
 	if (d.node.core)
 		hm_node_free(&d.node);
 	if (d.service.ops)
 		d.service.ops->destroy(d.service.state);
+	hm_dns_anchors_free(d.dns_anchors);
 	hm_config_free(&d.cfg);
 	return rc;
 }
