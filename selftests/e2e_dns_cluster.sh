@@ -109,6 +109,7 @@ for i in 0 1 2 3; do
 	check_eq "replica $i: both A records" "$(answers "$out" A)" 2
 	check "replica $i: never the poisoned address" not grep -q 198.18.66.66 <<<"$out"
 done
+check "signed data decided by rule (a), the DNSSEC chain" [ "$(status 0 .dns.service.decided_dnssec)" -ge 1 ]
 out=$(kd "$(addr 2)" www.signed.hmtest AAAA +dnssec)
 check "kdig: AD flag" has_flag "$(kflags_of "$out")" ad
 check "kdig: the AAAA record" grep -q "2001:db8::80" <<<"$out"
@@ -161,17 +162,26 @@ for i in 0 1 2 3; do
 done
 
 echo "# certificates: hmctl dns query --cert, hmctl verify"
-if cli hmctl dns query www.signed.hmtest A --cert >"$dir/cert.json" 2>"$dir/cert.err"; then
+d "$(addr 0)" www.signed.hmtest A >/dev/null
+if cli hmctl dns query www.signed.hmtest. A --cert >"$dir/cert.json" 2>"$dir/cert.err"; then
 	pass "hmctl dns query --cert"
 	check "certificate has 2f+1 signatures" [ "$(jq '.signatures | length' "$dir/cert.json")" -ge 3 ]
 	check "hmctl verify accepts it" cli hmctl verify "$dir/cert.json"
-	jq '.result.canon |= (.[:-2] + (if .[-2:] == "00" then "01" else "00" end))' "$dir/cert.json" >"$dir/bad.json"
-	check "hmctl verify refuses a tampered canon" not cli hmctl verify "$dir/bad.json"
-	jq '.signatures[0].signature |= ("00" + .[2:])' "$dir/cert.json" >"$dir/bad2.json"
+	check "the certified answer is the honest one" grep -q "198.18.53.80\|198.18.53" "$dir/cert.err"
+	jq '.result |= (.[:-2] + (if .[-2:] == "00" then "01" else "00" end))' "$dir/cert.json" >"$dir/bad.json"
+	check "hmctl verify refuses a tampered answer" not cli hmctl verify "$dir/bad.json"
+	jq '.signatures[0].header |= (.[:200] + (if .[200:202] == "00" then "01" else "00" end) + .[202:])' \
+		"$dir/cert.json" >"$dir/bad2.json"
 	check "hmctl verify refuses a bad signature" not cli hmctl verify "$dir/bad2.json"
+	jq '.signatures |= .[:2]' "$dir/cert.json" >"$dir/bad3.json"
+	check "hmctl verify refuses 2f signatures" not cli hmctl verify "$dir/bad3.json"
+	jq '.signatures[1] = .signatures[0]' "$dir/cert.json" >"$dir/bad4.json"
+	check "hmctl verify refuses a replica counted twice" not cli hmctl verify "$dir/bad4.json"
 else
 	fail "hmctl dns query --cert: $(cat "$dir/cert.err")"
 fi
+out=$(cli hmctl dns query never-asked.unsigned.hmtest. A)
+check_eq "hmctl dns query: not decided" "$out" "not decided"
 
 if [ "${HM_E2E_DNS_N7:-0}" = 1 ]; then
 	stop_cluster

@@ -31,6 +31,7 @@
 #include "client.h"
 #include "config.h"
 #include "crypto.h"
+#include "dns_ctl.h"
 #include "kv.h"
 #include "wire.h"
 
@@ -551,6 +552,8 @@ static void usage(FILE *out)
 		"  get KEY                          replicated GET\n"
 		"  bench --clients C --duration S [--op null|put] [--ops N]\n"
 		"  status --socket DATA_DIR/control.sock\n"
+		"  dns query NAME TYPE [--cert]     the cluster's decided DNS entry (--cert: JSON certificate)\n"
+		"  verify CERTFILE                  check a certificate offline against the config's keys\n"
 		"  inject forged-sig|bad-mac|forged-vote|replay|garbage --replica ID\n"
 		"         [--count N | --duration S]\n"
 		"CONFIG defaults to $HM_CONFIG.\n");
@@ -594,6 +597,10 @@ int main(int argc, char **argv)
 		rc = cmd_bench(&cfg, argc, argv);
 	else if (strcmp(argv[0], "inject") == 0)
 		rc = cmd_inject(&cfg, argc, argv);
+	else if (strcmp(argv[0], "dns") == 0)
+		rc = hm_dns_ctl_query(&cfg, argc, argv);
+	else if (strcmp(argv[0], "verify") == 0)
+		rc = hm_ctl_verify(&cfg, argc, argv);
 	else {
 		usage(stderr);
 		rc = 2;
