@@ -167,7 +167,7 @@ if cli hmctl dns query www.signed.hmtest. A --cert >"$dir/cert.json" 2>"$dir/cer
 	pass "hmctl dns query --cert"
 	check "certificate has 2f+1 signatures" [ "$(jq '.signatures | length' "$dir/cert.json")" -ge 3 ]
 	check "hmctl verify accepts it" cli hmctl verify "$dir/cert.json"
-	check "the certified answer is the honest one" grep -q "198.18.53.80\|198.18.53" "$dir/cert.err"
+	check "the certified answer is the honest one" grep -qP "IN\tA\t198\.18\.53\.80" "$dir/cert.err"
 	jq '.result |= (.[:-2] + (if .[-2:] == "00" then "01" else "00" end))' "$dir/cert.json" >"$dir/bad.json"
 	check "hmctl verify refuses a tampered answer" not cli hmctl verify "$dir/bad.json"
 	jq '.signatures[0].header |= (.[:200] + (if .[200:202] == "00" then "01" else "00" end) + .[202:])' \
