@@ -68,6 +68,17 @@ answers() { sed -n '/ANSWER SECTION/,/^$/p' <<<"$1" | grep -c "	$2	"; }
 # The answer section without TTLs, sorted: what must be identical everywhere.
 answer_set() { d "$1" "${@:2}" +noall +answer | awk '{ $2 = ""; print }' | sort; }
 addr() { printf '198.18.0.%s' "$(($1 + 1))"; }
+# Poll replica $1's status field $2 until it reaches $3 (late observations
+# execute shortly after the decision); print the last value.
+wait_ge() {
+	local v=0
+	for _ in $(seq 40); do
+		v=$(status "$1" "$2")
+		[ "$v" -ge "$3" ] 2>/dev/null && break
+		sleep 0.1
+	done
+	printf '%s' "$v"
+}
 
 start_cluster() {
 	local n=$1 poisoners=$2
@@ -156,7 +167,7 @@ check "after expiry: a fresh agreement" [ "$(status 1 .dns.service.decided_obser
 
 echo "# the poisoned replica is counted, the others are not"
 for i in 0 1 2 3; do
-	check "replica $i sees replica 3 counted" [ "$(status $i '.dns.poisoning."3"')" -ge 1 ]
+	check_ge "replica $i sees replica 3 counted" "$(wait_ge $i '.dns.poisoning."3"' 1)" 1
 	check_eq "replica $i: replicas 0-2 not counted" \
 		"$(status $i '[.dns.poisoning."0", .dns.poisoning."1", .dns.poisoning."2"] | add')" 0
 done
@@ -192,8 +203,10 @@ if [ "${HM_E2E_DNS_N7:-1}" = 1 ]; then
 			check "n=7 replica $i: the honest answer" grep -q "198.18.53.101" <<<"$out"
 			check "n=7 replica $i: not the poisoned one" not grep -q 198.18.66.66 <<<"$out"
 		done
-		sleep 1
-		check "n=7: both poisoners counted" [ "$(status 0 '[.dns.poisoning."5", .dns.poisoning."6"] | add')" -ge 2 ]
+		check_ge "n=7: replica 5 counted" "$(wait_ge 0 '.dns.poisoning."5"' 1)" 1
+		check_ge "n=7: replica 6 counted" "$(wait_ge 0 '.dns.poisoning."6"' 1)" 1
+		check_eq "n=7: honest replicas not counted" \
+			"$(status 0 '[.dns.poisoning."0", .dns.poisoning."1", .dns.poisoning."2", .dns.poisoning."3", .dns.poisoning."4"] | add')" 0
 	else
 		fail "n=7 setup"
 	fi

@@ -22,6 +22,10 @@
 
 #define TICK_MS 100
 #define SUBMIT_GIVE_UP_US (10 * 1000000ull)
+/* Bounds on this replica's pending work; beyond them queries get SERVFAIL
+ * at once (counted as overload). */
+#define MAX_WAITERS 4096
+#define MAX_QUEUED_OPS 1024
 
 /* One local lookup of Q at agreed time T, until its OBSERVE is queued. */
 struct job {
@@ -72,6 +76,7 @@ struct hm_dns_daemon {
 	/* counters */
 	uint64_t cache_hits, cache_misses, timeouts, observations_sent, submit_abandoned;
 	uint64_t chains_collected, chains_failed, queue_len;
+	uint64_t n_waiters, overload;
 };
 
 int64_t hm_dns_wall_clock(void)
@@ -135,9 +140,10 @@ static void pump(struct hm_dns_daemon *dd)
 
 static void enqueue(struct hm_dns_daemon *dd, uint8_t *buf, size_t len)
 {
-	struct op *o = calloc(1, sizeof(*o));
+	struct op *o = dd->queue_len < MAX_QUEUED_OPS ? calloc(1, sizeof(*o)) : NULL;
 
 	if (!o) {
+		dd->overload++;
 		free(buf);
 		return;
 	}
@@ -351,16 +357,10 @@ static void hook_decided(void *arg, const struct hm_dns_entry *e)
 		answer(dd, w->req, &w->query, e, now);
 		*p = w->next;
 		free(w);
+		dd->n_waiters--;
 	}
-	for (struct job *j = dd->jobs, *next; j; j = next) {
-		next = j->next;
-		if (!q_eq(&j->q, &e->q))
-			continue;
-		if (j->busy)
-			j->cancelled = true;
-		else
-			job_unlink(dd, j);
-	}
+	/* Lookups still running go on: their late observations are what the
+	 * poisoning statistic compares with the decision. */
 }
 
 /* ---- the front end ------------------------------------------------------- */
@@ -391,11 +391,18 @@ static void on_query(void *arg, struct hm_dns_request *req, const struct hm_dns_
 		return;
 	}
 	dd->cache_misses++;
-	w = calloc(1, sizeof(*w));
+	w = dd->n_waiters < MAX_WAITERS ? calloc(1, sizeof(*w)) : NULL;
 	if (!w) {
-		hm_dns_frontend_drop(dd->fe, req);
+		dd->overload++;
+		n = hm_dns_error_reply(query, HM_DNS_SERVFAIL, HM_EDE_OTHER, "overloaded", out,
+				       sizeof(out));
+		if (n)
+			hm_dns_frontend_respond(dd->fe, req, out, n);
+		else
+			hm_dns_frontend_drop(dd->fe, req);
 		return;
 	}
+	dd->n_waiters++;
 	w->req = req;
 	w->query = *query;
 	w->q = q;
@@ -435,6 +442,7 @@ static void tick(struct hm_dns_daemon *dd)
 			hm_dns_frontend_drop(dd->fe, w->req);
 		*p = w->next;
 		free(w);
+		dd->n_waiters--;
 	}
 	/* A request the cluster never answers (refused by check(), say) must
 	 * not block the queue behind it. */
@@ -623,7 +631,8 @@ json_t *hm_dns_daemon_status(struct hm_dns_daemon *dd)
 	}
 	json_object_set_new(o, "poisoning", differ);
 	json_object_set_new(o, "service", json_pack(
-		"{s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I}",
+		"{s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I}",
+		"ignored_full", (json_int_t)st.ignored_full, "evicted_full", (json_int_t)st.evicted_full,
 		"observations", (json_int_t)st.observations,
 		"decided_dnssec", (json_int_t)st.decided_dnssec,
 		"decided_observed", (json_int_t)st.decided_observed,
@@ -639,8 +648,8 @@ json_t *hm_dns_daemon_status(struct hm_dns_daemon *dd)
 		"replies", (json_int_t)fs.replies, "truncated", (json_int_t)fs.truncated,
 		"dropped", (json_int_t)fs.dropped));
 	json_object_set_new(o, "replica", json_pack(
-		"{s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I}",
-		"cache_hits", (json_int_t)dd->cache_hits, "cache_misses", (json_int_t)dd->cache_misses,
+		"{s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I}",
+		"overload", (json_int_t)dd->overload, "cache_hits", (json_int_t)dd->cache_hits, "cache_misses", (json_int_t)dd->cache_misses,
 		"timeouts", (json_int_t)dd->timeouts, "ops_sent", (json_int_t)dd->observations_sent,
 		"ops_abandoned", (json_int_t)dd->submit_abandoned,
 		"ops_queued", (json_int_t)dd->queue_len, "chains", (json_int_t)dd->chains_collected,

@@ -11,6 +11,10 @@
 #include "wire.h"
 
 #define SNAP_MAGIC 0x484d4453u /* "HMDS" */
+/* Bounds on the state whatever the clients send: a full table refuses new
+ * lookups (counted); a full cache drops the entry that expires first. */
+#define MAX_LOOKUPS 16384
+#define MAX_CACHE 65536
 #define SNAP_VERSION 1
 
 struct obs {
@@ -389,6 +393,19 @@ static void advance(struct hm_dns_service *s, int64_t t)
 
 /* ---- deciding ------------------------------------------------------------ */
 
+/* The entry that expires first (ties: the first in Q order) goes. */
+static void evict_first_expiring(struct hm_dns_service *s)
+{
+	size_t victim = 0;
+
+	for (size_t i = 1; i < s->n_cache; i++)
+		if (s->cache[i]->e.expiry < s->cache[victim]->e.expiry)
+			victim = i;
+	centry_free(s->cache[victim]);
+	remove_at((void **)s->cache, &s->n_cache, victim);
+	s->st.evicted_full++;
+}
+
 /* What an observation says, for comparing it with a decision. */
 static bool obs_agrees(const struct obs *o, const struct hm_dns_entry *e)
 {
@@ -429,6 +446,8 @@ static struct centry *decide(struct hm_dns_service *s, size_t li, uint8_t rule,
 		c->e.ttl = HM_DNS_NEG_TTL;
 	}
 	c->e.expiry = c->e.t + c->e.ttl;
+	if (s->n_cache >= MAX_CACHE)
+		evict_first_expiring(s);
 	at = find_entry(s, &l->q, &found);
 	if (found || insert_at((void ***)&s->cache, &s->n_cache, &s->cap_cache, at, c) < 0) {
 		centry_free(c);
@@ -743,6 +762,10 @@ static size_t exec_observe(struct hm_dns_service *s, const struct hm_exec_ctx *c
 			return code_result(HM_DNS_R_IGNORED, out, cap);
 		}
 	} else {
+		if (s->n_lookups >= MAX_LOOKUPS) {
+			s->st.ignored_full++;
+			return code_result(HM_DNS_R_IGNORED, out, cap);
+		}
 		l = calloc(1, sizeof(*l));
 		if (!l || insert_at((void ***)&s->lookups, &s->n_lookups, &s->cap_lookups, li, l) < 0) {
 			free(l);

@@ -112,6 +112,7 @@ struct hm_dns_service_stats {
 	uint64_t observations, decided_dnssec, decided_observed, decided_fail;
 	uint64_t ignored_t, ignored_dup, ignored_late, malformed, expired, timed_out;
 	uint64_t chain_rejected;
+	uint64_t ignored_full, evicted_full;  /* state bounds reached */
 	uint64_t differ[HM_MAX_REPLICAS];   /* per replica: observations unlike the decision */
 };
 
