@@ -121,9 +121,11 @@ for i in 0 1 2 3; do
 	check "replica $i: never the poisoned address" not grep -q 198.18.66.66 <<<"$out"
 done
 check "signed data decided by rule (a), the DNSSEC chain" [ "$(status 0 .dns.service.decided_dnssec)" -ge 1 ]
-out=$(kd "$(addr 2)" www.signed.hmtest AAAA +dnssec)
-check "kdig: AD flag" has_flag "$(kflags_of "$out")" ad
-check "kdig: the AAAA record" grep -q "2001:db8::80" <<<"$out"
+for i in 0 1 2 3; do
+	out=$(kd "$(addr $i)" www.signed.hmtest AAAA +dnssec)
+	check "kdig replica $i: AD flag" has_flag "$(kflags_of "$out")" ad
+	check "kdig replica $i: the AAAA record" grep -q "2001:db8::80" <<<"$out"
+done
 
 echo "# identical answers from all replicas (unsigned zone: rule (b))"
 ref=$(answer_set "$(addr 0)" www.unsigned.hmtest A)
@@ -171,6 +173,15 @@ for i in 0 1 2 3; do
 	check_eq "replica $i: replicas 0-2 not counted" \
 		"$(status $i '[.dns.poisoning."0", .dns.poisoning."1", .dns.poisoning."2"] | add')" 0
 done
+
+echo "# one replicated state: every replica ends with the same state digest"
+digests=""
+for _ in $(seq 30); do
+	seqs=$(for i in 0 1 2 3; do status $i .last_executed; done | sort -u | wc -l)
+	[ "$seqs" = 1 ] && digests=$(for i in 0 1 2 3; do status $i .state_digest; done | sort -u | wc -l) && break
+	sleep 0.1
+done
+check_eq "one state digest (the DNS service included)" "$digests" 1
 
 echo "# certificates: hmctl dns query --cert, hmctl verify"
 d "$(addr 0)" www.signed.hmtest A >/dev/null
