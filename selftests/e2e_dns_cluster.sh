@@ -185,7 +185,7 @@ check_eq "one state digest (the DNS service included)" "$digests" 1
 
 echo "# certificates: hmctl dns query --cert, hmctl verify"
 d "$(addr 0)" www.signed.hmtest A >/dev/null
-if cli hmctl dns query www.signed.hmtest. A --cert >"$dir/cert.json" 2>"$dir/cert.err"; then
+if cli hmctl dns query www.signed.hmtest A --cert >"$dir/cert.json" 2>"$dir/cert.err"; then
 	pass "hmctl dns query --cert"
 	check "certificate has 2f+1 signatures" [ "$(jq '.signatures | length' "$dir/cert.json")" -ge 3 ]
 	check "hmctl verify accepts it" cli hmctl verify "$dir/cert.json"

@@ -47,10 +47,16 @@ static void ctl_send(void *ctx, uint32_t to, const void *buf, size_t len)
 
 static int parse_q(const char *name, const char *type, struct hm_dns_q *q)
 {
-	ldns_rdf *d = ldns_dname_new_frm_str(name);
+	char abs[HM_DNS_NAME_MAX + 1];
+	ldns_rdf *d;
 	ldns_rr_type t = ldns_get_rr_type_by_name(type);
 	int rc = -1;
 
+	/* "www.example.org" means the absolute name, as dig reads it. */
+	if (snprintf(abs, sizeof(abs), "%s%s", name,
+		     *name && name[strlen(name) - 1] == '.' ? "" : ".") >= (int)sizeof(abs))
+		return -1;
+	d = ldns_dname_new_frm_str(abs);
 	if (d && t && ldns_dname_absolute(d))
 		rc = hm_dns_q_from_name(q, ldns_rdf_data(d), ldns_rdf_size(d), (uint16_t)t,
 					LDNS_RR_CLASS_IN);
@@ -163,7 +169,7 @@ int hm_dns_ctl_query(const struct hm_config *cfg, int argc, char **argv)
 		return 2;
 	}
 	if (parse_q(argv[2], argv[3], &q) < 0) {
-		fprintf(stderr, "hmctl: %s %s: not an absolute name and a type\n", argv[2], argv[3]);
+		fprintf(stderr, "hmctl: %s %s: not a domain name and a record type\n", argv[2], argv[3]);
 		return 2;
 	}
 	len = hm_dns_certify_encode(&q, op, sizeof(op));
