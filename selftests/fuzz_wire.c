@@ -2,9 +2,10 @@
 /*
  * libFuzzer target for everything that parses bytes from the network or from
  * a peer: hm_msg_decode, hm_msg_payload_ok, hm_batch_validate and the batch
- * iterator, hm_reply_parse, the KV service's execute and restore, the
- * state-transfer payloads (STATE_REQUEST, STATE_CHUNK) and the checkpoint
- * file parser.
+ * iterator, hm_reply_parse, the VIEW-CHANGE and NEW-VIEW payload parsers
+ * (hm_vc_parse with its entry iterator, hm_nv_parse), the KV service's
+ * execute and restore, the state-transfer payloads (STATE_REQUEST,
+ * STATE_CHUNK) and the checkpoint file parser.
  * Built and run by scripts/fuzz.sh (`make fuzz`); not a test binary (the
  * Makefile builds only selftests/test_*.c).
  *
@@ -138,6 +139,69 @@ static void state_payloads(const uint8_t *p, size_t len)
 	}
 }
 
+/* ---- view-change payloads ------------------------------------------------- */
+
+/* Whatever hm_vc_parse accepts, every pointer it hands out and every entry
+ * the iterator yields lies inside the input, and the entries are exactly
+ * `count` and end exactly at the end. */
+static void view_change(const uint8_t *p, size_t len)
+{
+	struct hm_vc_payload v;
+	struct hm_vc_iter it;
+	struct hm_vc_entry e;
+	unsigned k = 0;
+
+	if (hm_vc_parse(p, len, &v) < 0)
+		return;
+	CHECK(v.kind == HM_VC_HEAD || v.kind == HM_VC_PART);
+	CHECK(v.entries >= p && v.entries + v.entries_len == p + len);
+	if (v.kind == HM_VC_HEAD) {
+		CHECK(v.nparts >= 1 && v.nparts <= HM_VC_MAX_PARTS);
+		CHECK(v.cp + (size_t)v.ncp * HM_VC_CP_LEN <= v.entries);
+		for (unsigned i = 0; i < v.ncp; i++) {
+			uint32_t id;
+			uint64_t view;
+			const uint8_t *sig;
+
+			hm_vc_cp_get(&v, i, &id, &view, &sig);
+			CHECK(id < HM_MAX_REPLICAS && sig + HM_SIG_LEN <= v.entries);
+		}
+	} else {
+		CHECK(v.index >= 1 && v.index < HM_VC_MAX_PARTS);
+	}
+	hm_vc_iter_init(&it, &v);
+	while (hm_vc_next(&it, &e)) {
+		CHECK(e.digest >= p && e.sigs + (size_t)__builtin_popcount(e.voters) * HM_SIG_LEN <=
+					       p + len);
+		k++;
+	}
+	CHECK(k == v.count && it.left == 0);
+}
+
+static void new_view(const uint8_t *p, size_t len)
+{
+	struct hm_nv_payload nv;
+
+	if (hm_nv_parse(p, len, &nv) < 0)
+		return;
+	switch (nv.kind) {
+	case HM_NV_NEW:
+		CHECK(nv.nrefs >= 1 && nv.nrefs <= HM_MAX_REPLICAS && nv.max_s >= nv.min_s);
+		for (unsigned i = 1; i < nv.nrefs; i++)
+			CHECK(nv.ref_ids[i] > nv.ref_ids[i - 1]);
+		CHECK(nv.o_digest + HM_DIGEST_LEN == p + len);
+		break;
+	case HM_NV_FETCH:
+		CHECK(len == 1 + HM_DIGEST_LEN);
+		break;
+	case HM_NV_BATCH:
+		CHECK(nv.batch + nv.batch_len == p + len);
+		break;
+	default:
+		CHECK(false);
+	}
+}
+
 /* ---- the entry point ------------------------------------------------------- */
 
 int LLVMFuzzerInitialize(int *argc, char ***argv);
@@ -198,6 +262,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		}
 		if (m.type == HM_MSG_REQUEST)
 			kv_exec(&svc, m.payload, m.payload_len);
+		view_change(m.payload, m.payload_len);
+		new_view(m.payload, m.payload_len);
 	} else {
 		CHECK(why < HM_DROP_REASON_MAX);
 		CHECK(hm_drop_reason_name(why) != NULL);
@@ -207,6 +273,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	 * one with contents). */
 	batch(&svc, data, size, HM_MAX_DATAGRAM);
 	state_payloads(data, size);
+	view_change(data, size);
+	new_view(data, size);
 	kv_exec(&svc, data, size);
 	kv_restore(&svc, data, size);
 	{
@@ -301,6 +369,43 @@ int main(int argc, char **argv)
 		write_seed(name, buf, len);
 		snprintf(name, sizeof(name), "batch-%u", k);
 		write_seed(name, payload, plen);
+	}
+	/* A VIEW-CHANGE head with a checkpoint proof and one certificate, a
+	 * part, and a NEW-VIEW. */
+	{
+		uint8_t sig[2 * HM_SIG_LEN], ids[3] = { 0, 1, 3 }, refs[3][HM_DIGEST_LEN];
+		struct hm_vc_entry e = { .seq = 11, .view = 0, .digest = vote, .pp_len = 4,
+					 .pp_sig = sig, .voters = 0x6, .sigs = sig };
+
+		memset(sig, 0x11, sizeof(sig));
+		memset(refs, 0x22, sizeof(refs));
+		plen = 0;
+		payload[plen++] = HM_VC_HEAD;
+		payload[plen++] = 2;
+		memset(payload + plen, 0x44, 2 * HM_DIGEST_LEN); /* part 1, cp digest */
+		plen += 2 * HM_DIGEST_LEN;
+		payload[plen++] = 3;
+		for (uint32_t i = 0; i < 3; i++)
+			plen += hm_vc_cp_put(payload + plen, HM_VC_CP_LEN, i, 0, sig);
+		payload[plen++] = 0;
+		payload[plen++] = 1;
+		plen += hm_vc_entry_put(payload + plen, sizeof(payload) - plen, &e);
+		len = hm_msg_build(buf, sizeof(buf), HM_MSG_VIEW_CHANGE, 2, 1, 10, NULL, payload,
+				   (uint32_t)plen, &kp);
+		write_seed("viewchange-head", buf, len);
+		write_seed("vc-head", payload, plen);
+		payload[0] = HM_VC_PART;
+		payload[1] = 1;
+		payload[2] = 0;
+		payload[3] = 1;
+		plen = 4 + hm_vc_entry_put(payload + 4, sizeof(payload) - 4, &e);
+		write_seed("vc-part", payload, plen);
+		plen = hm_nv_new_put(payload, sizeof(payload), 3, ids,
+				     (const uint8_t(*)[HM_DIGEST_LEN])refs, 10, 12, vote);
+		len = hm_msg_build(buf, sizeof(buf), HM_MSG_NEW_VIEW, 1, 1, 10, NULL, payload,
+				   (uint32_t)plen, &kp);
+		write_seed("newview", buf, len);
+		write_seed("nv-new", payload, plen);
 	}
 	/* A reply with a GET result. */
 	{

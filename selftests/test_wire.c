@@ -1228,3 +1228,218 @@ HM_TEST(random_datagrams)
 	ASSERT_GE(seen_batches, iters / 1000, "some mutated batches validate");
 	ASSERT_GE(seen_replies, iters / 1000, "some mutated replies parse");
 }
+
+/* ---- VIEW-CHANGE and NEW-VIEW payloads ------------------------------------ */
+
+/* A HEAD with nparts 3, three checkpoint signatures and two certificates
+ * (2 and 3 PREPARE signatures). */
+static size_t vc_head_sample(uint8_t *p, size_t cap)
+{
+	uint8_t digest[HM_DIGEST_LEN], sig[3 * HM_SIG_LEN];
+	struct hm_vc_entry e1 = { .seq = 21, .view = 2, .pp_len = 300, .voters = 0x0006 };
+	struct hm_vc_entry e2 = { .seq = 22, .view = 3, .pp_len = 4, .voters = 0x8201 };
+	size_t len = 0;
+
+	memset(digest, 0xd1, sizeof(digest));
+	for (size_t i = 0; i < sizeof(sig); i++)
+		sig[i] = (uint8_t)i;
+	e1.digest = e2.digest = digest;
+	e1.pp_sig = e2.pp_sig = sig;
+	e1.sigs = e2.sigs = sig;
+	p[len++] = HM_VC_HEAD;
+	p[len++] = 3;
+	memset(p + len, 0xaa, 2 * HM_DIGEST_LEN); /* parts 1 and 2 */
+	len += 2 * HM_DIGEST_LEN;
+	memset(p + len, 0xcc, HM_DIGEST_LEN);     /* checkpoint digest */
+	len += HM_DIGEST_LEN;
+	p[len++] = 3;
+	for (uint32_t i = 0; i < 3; i++)
+		len += hm_vc_cp_put(p + len, cap - len, 4 + i, 7 + i, sig + i);
+	p[len++] = 0;
+	p[len++] = 2;
+	len += hm_vc_entry_put(p + len, cap - len, &e1);
+	len += hm_vc_entry_put(p + len, cap - len, &e2);
+	return len;
+}
+
+HM_TEST(view_change_roundtrip)
+{
+	uint8_t p[2048];
+	size_t len = vc_head_sample(p, sizeof(p));
+	uint8_t *x = dup_exact(p, len);
+	struct hm_vc_payload v;
+	struct hm_vc_iter it;
+	struct hm_vc_entry e;
+	uint32_t id;
+	uint64_t view;
+	const uint8_t *sig;
+
+	if (!ASSERT_OK(hm_vc_parse(x, len, &v), "head parses"))
+		goto out;
+	ASSERT_EQ(v.kind, HM_VC_HEAD, "kind");
+	ASSERT_EQ(v.nparts, 3, "nparts");
+	ASSERT_EQ(v.part_digests[0], 0xaa, "part digests");
+	ASSERT_EQ(v.cp_digest[0], 0xcc, "checkpoint digest");
+	ASSERT_EQ(v.ncp, 3, "checkpoint signatures");
+	hm_vc_cp_get(&v, 2, &id, &view, &sig);
+	ASSERT_EQ(id, 6, "cp replica");
+	ASSERT_EQ(view, 9, "cp view");
+	ASSERT_EQ(sig[0], 2, "cp sig");
+	ASSERT_EQ(v.count, 2, "entries");
+	hm_vc_iter_init(&it, &v);
+	ASSERT_TRUE(hm_vc_next(&it, &e), "entry 1");
+	ASSERT_EQ(e.seq, 21, "seq");
+	ASSERT_EQ(e.view, 2, "view");
+	ASSERT_EQ(e.pp_len, 300, "pp_len");
+	ASSERT_EQ(e.voters, 0x0006, "voters");
+	ASSERT_EQ(e.digest[31], 0xd1, "digest");
+	ASSERT_TRUE(hm_vc_next(&it, &e), "entry 2");
+	ASSERT_EQ(e.voters, 0x8201, "voters");
+	ASSERT_EQ(e.sigs[2 * HM_SIG_LEN + 63], (uint8_t)(2 * HM_SIG_LEN + 63), "third sig");
+	ASSERT_FALSE(hm_vc_next(&it, &e), "no third entry");
+
+	/* A PART: the same entries after the 4-byte prefix. */
+	{
+		size_t off = len - (2 * HM_VC_ENTRY_FIXED + 5 * HM_SIG_LEN);
+		uint8_t part[2048];
+
+		part[0] = HM_VC_PART;
+		part[1] = 2;
+		part[2] = 0;
+		part[3] = 2;
+		memcpy(part + 4, p + off, len - off);
+		ASSERT_OK(hm_vc_parse(part, 4 + len - off, &v), "part parses");
+		ASSERT_EQ(v.index, 2, "index");
+		ASSERT_EQ(v.count, 2, "part entries");
+	}
+out:
+	free(x);
+}
+
+/* Every truncation, every trailing byte, every count that lies, and each
+ * out-of-range field is refused; parsing reads only inside the buffer
+ * (exact-size copies under ASan). */
+HM_TEST(view_change_malformed)
+{
+	uint8_t p[2048], *x;
+	size_t len = vc_head_sample(p, sizeof(p));
+	struct hm_vc_payload v;
+	size_t ncp_off = 2 + 2 * HM_DIGEST_LEN + HM_DIGEST_LEN;
+	size_t count_off = ncp_off + 1 + 3 * HM_VC_CP_LEN;
+
+	for (size_t l = 0; l < len; l++) {
+		x = dup_exact(p, l);
+		if (!ASSERT_ERR(hm_vc_parse(x, l, &v), "truncated head refused")) {
+			free(x);
+			return;
+		}
+		free(x);
+	}
+	p[len] = 0;
+	x = dup_exact(p, len + 1);
+	ASSERT_ERR(hm_vc_parse(x, len + 1, &v), "trailing byte refused");
+	free(x);
+#define SPOILED(off, val, what)                                                \
+	do {                                                                   \
+		uint8_t keep = p[off];                                         \
+		p[off] = (val);                                                \
+		x = dup_exact(p, len);                                         \
+		ASSERT_ERR(hm_vc_parse(x, len, &v), what);                     \
+		free(x);                                                       \
+		p[off] = keep;                                                 \
+	} while (0)
+	SPOILED(0, 3, "unknown kind");
+	SPOILED(0, 0, "kind 0");
+	SPOILED(1, 0, "nparts 0");
+	SPOILED(1, HM_VC_MAX_PARTS + 1, "nparts above the limit");
+	SPOILED(1, 2, "nparts that moves every later field");
+	SPOILED(ncp_off, 4, "checkpoint count too high");
+	SPOILED(ncp_off, 2, "checkpoint count too low");
+	SPOILED(ncp_off, HM_MAX_REPLICAS + 1, "more checkpoint signatures than replicas");
+	SPOILED(ncp_off + 1, HM_MAX_REPLICAS, "checkpoint replica id out of range");
+	SPOILED(count_off + 1, 3, "entry count too high");
+	SPOILED(count_off + 1, 1, "entry count too low");
+	SPOILED(count_off, 1, "entry count far too high");
+	/* voters of the first entry: one bit more means 64 bytes more */
+	SPOILED(count_off + 2 + 117, 0x07, "voters that disagree with the length");
+	SPOILED(count_off + 2 + 117, 0x02, "voters with one signature fewer");
+#undef SPOILED
+	{
+		uint8_t part[4] = { HM_VC_PART, 0, 0, 0 };
+
+		ASSERT_ERR(hm_vc_parse(part, 4, &v), "part index 0");
+		part[1] = HM_VC_MAX_PARTS;
+		ASSERT_ERR(hm_vc_parse(part, 4, &v), "part index above the limit");
+		part[1] = 1;
+		ASSERT_OK(hm_vc_parse(part, 4, &v), "an empty part 1");
+		part[3] = 1;
+		ASSERT_ERR(hm_vc_parse(part, 4, &v), "a part promising an entry it lacks");
+	}
+}
+
+HM_TEST(new_view_roundtrip_and_malformed)
+{
+	uint8_t ids[3] = { 0, 2, 5 }, refs[3][HM_DIGEST_LEN], o[HM_DIGEST_LEN], p[1024], *x;
+	struct hm_nv_payload nv;
+	size_t len;
+
+	memset(refs, 0x31, sizeof(refs));
+	refs[2][0] = 0x99;
+	memset(o, 0x77, sizeof(o));
+	len = hm_nv_new_put(p, sizeof(p), 3, ids, (const uint8_t(*)[HM_DIGEST_LEN])refs, 100,
+			    130, o);
+	ASSERT_EQ(len, 2 + 3 * 33 + 16 + 32, "NEW length");
+	ASSERT_EQ(hm_nv_new_put(p, len - 1, 3, ids, (const uint8_t(*)[HM_DIGEST_LEN])refs, 100,
+				130, o), 0, "too small a buffer");
+	x = dup_exact(p, len);
+	if (ASSERT_OK(hm_nv_parse(x, len, &nv), "NEW parses")) {
+		ASSERT_EQ(nv.kind, HM_NV_NEW, "kind");
+		ASSERT_EQ(nv.nrefs, 3, "refs");
+		ASSERT_EQ(nv.ref_ids[2], 5, "ref id");
+		ASSERT_EQ(nv.ref_digests[2][0], 0x99, "ref digest");
+		ASSERT_EQ(nv.min_s, 100, "min-s");
+		ASSERT_EQ(nv.max_s, 130, "max-s");
+		ASSERT_EQ(nv.o_digest[0], 0x77, "H(O)");
+	}
+	free(x);
+	for (size_t l = 0; l <= len + 1; l++) {
+		if (l == len)
+			continue;
+		p[len] = 0;
+		x = dup_exact(p, l);
+		ASSERT_ERR(hm_nv_parse(x, l, &nv), "NEW of the wrong length refused");
+		free(x);
+	}
+#define NV_SPOILED(off, val, what)                                             \
+	do {                                                                   \
+		uint8_t keep = p[off];                                         \
+		p[off] = (val);                                                \
+		ASSERT_ERR(hm_nv_parse(p, len, &nv), what);                    \
+		p[off] = keep;                                                 \
+	} while (0)
+	NV_SPOILED(1, 0, "no refs");
+	NV_SPOILED(1, HM_MAX_REPLICAS + 1, "more refs than replicas");
+	NV_SPOILED(2 + 33, 0, "a replica named twice");
+	NV_SPOILED(2 + 66, 1, "refs not in increasing order");
+	NV_SPOILED(2 + 66, HM_MAX_REPLICAS, "ref id out of range");
+	NV_SPOILED(2 + 99 + 15, 99, "max-s below min-s");
+	NV_SPOILED(0, 9, "unknown kind");
+#undef NV_SPOILED
+	{
+		uint8_t f[2 + HM_DIGEST_LEN + 4] = { HM_NV_FETCH };
+
+		ASSERT_OK(hm_nv_parse(f, 1 + HM_DIGEST_LEN, &nv), "FETCH parses");
+		ASSERT_ERR(hm_nv_parse(f, HM_DIGEST_LEN, &nv), "short FETCH");
+		ASSERT_ERR(hm_nv_parse(f, 2 + HM_DIGEST_LEN, &nv), "long FETCH");
+		f[0] = HM_NV_BATCH;
+		f[1] = 1;
+		ASSERT_OK(hm_nv_parse(f, sizeof(f), &nv), "BATCH parses");
+		ASSERT_TRUE(nv.committed, "committed flag");
+		ASSERT_EQ(nv.batch_len, 4, "batch length");
+		ASSERT_TRUE(nv.batch == f + HM_NV_BATCH_OVERHEAD, "batch after the digest");
+		f[1] = 2;
+		ASSERT_ERR(hm_nv_parse(f, sizeof(f), &nv), "committed flag other than 0/1");
+		ASSERT_ERR(hm_nv_parse(f, 1 + HM_DIGEST_LEN, &nv), "BATCH without its digest");
+		ASSERT_ERR(hm_nv_parse(f, 0, &nv), "empty payload");
+	}
+}

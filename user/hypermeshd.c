@@ -298,6 +298,12 @@ static int k_window(void *ctx, uint64_t view, uint64_t low, uint64_t high)
 	return hm_xdp_dp_set_window(ctx, view, low, high);
 }
 
+static int k_sigs(void *ctx, enum hm_vote_phase phase, uint64_t view, uint64_t seq,
+		  uint16_t voters, uint8_t sigs[HM_MAX_REPLICAS][HM_SIG_LEN])
+{
+	return hm_xdp_dp_vote_sigs(ctx, phase, view, seq, voters, sigs);
+}
+
 static void on_vote_event(void *ctx, const struct hm_vote_event *ev)
 {
 	struct daemon *d = ctx;
@@ -334,7 +340,7 @@ static void update_egress(struct daemon *d, uint16_t peers)
 
 static int open_xdp(struct daemon *d)
 {
-	const struct hm_kernel_votes kernel = { k_policy, k_collect, k_window, &d->dp };
+	const struct hm_kernel_votes kernel = { k_policy, k_collect, k_window, k_sigs, &d->dp };
 	struct itimerspec every = { .it_interval.tv_nsec = PROGRESS_POLL_MS * 1000000L,
 				    .it_value.tv_nsec = PROGRESS_POLL_MS * 1000000L };
 	struct hm_node *nd = &d->node;
@@ -386,6 +392,13 @@ static int open_xdp(struct daemon *d)
  * entries, which the fan-out (bypassing the neighbour subsystem) does not. */
 #define PEER_REFRESH_POLLS (5000 / PROGRESS_POLL_MS)
 
+static bool all_peers_resolved(const struct daemon *d)
+{
+	uint16_t peers = (uint16_t)(((1u << d->node.n) - 1) & ~(1u << d->node.id));
+
+	return (d->dp.tc_peers & peers) == peers;
+}
+
 /* The periodic look at what only the kernel saw: how far the peers got. */
 static void poll_progress(struct daemon *d)
 {
@@ -395,7 +408,9 @@ static void poll_progress(struct daemon *d)
 		hm_warn("timerfd: %s", strerror(errno));
 	hm_node_tick(&d->node, now_us());
 	hm_node_observe_progress(&d->node, hm_xdp_dp_progress(&d->dp, d->node.n));
-	if (++d->polls % PEER_REFRESH_POLLS == 0)
+	/* a peer not resolved yet (its neighbour entry failed while it was
+	 * starting, say) is retried every 200 ms, not every 5 s */
+	if (++d->polls % (all_peers_resolved(d) ? PEER_REFRESH_POLLS : 10) == 0)
 		update_egress(d, hm_xdp_dp_refresh_peers(&d->dp));
 }
 
@@ -639,7 +654,9 @@ int main(int argc, char **argv)
 	hm_log_setup("hypermeshd", o.id, o.log_level ? o.log_level : d.cfg.log_level);
 	if (open_service(&d) < 0 ||
 	    hm_node_init(&d.node, &d.cfg, (uint32_t)o.id, &d.keys, &d.service, &transport) < 0) {
-		hm_err("cannot initialise the replica (bad keys in %s?)", d.cfg.path);
+		hm_err("cannot initialise the replica: a public key in %s is not a valid Ed25519 key, "
+		       "or network.max_message_size (%u) is too small for view-change certificates "
+		       "at f = %u", d.cfg.path, d.cfg.max_message_size, d.cfg.max_faulty_nodes);
 		goto out;
 	}
 	if (d.cfg.dataplane == HM_DATAPLANE_XDP && open_xdp(&d) < 0)

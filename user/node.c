@@ -31,6 +31,24 @@ static const uint8_t *client_key(void *ctx, uint32_t id)
 	return c ? c->public_key : NULL;
 }
 
+/* The core's read-only view of the vote counter (pbft_params.vote_sigs). */
+static int vote_sigs(void *ctx, enum hm_vote_phase phase, uint64_t view, uint64_t seq,
+		     uint16_t voters, uint8_t sigs[HM_MAX_REPLICAS][HM_SIG_LEN])
+{
+	struct hm_node *nd = ctx;
+	const struct hm_vote_slot *s;
+
+	if (nd->kernel_votes) /* the slots are in the XDP program's map */
+		return nd->kernel.sigs(nd->kernel.ctx, phase, view, seq, voters, sigs);
+	s = hm_quorum_find(&nd->quorum, phase, view, seq);
+	if (!s || (s->voted & voters) != voters)
+		return -1;
+	for (uint32_t i = 0; i < HM_MAX_REPLICAS; i++)
+		if (voters >> i & 1)
+			memcpy(sigs[i], s->sigs[i], HM_SIG_LEN);
+	return 0;
+}
+
 static int derive_links(struct hm_node *nd)
 {
 	for (uint32_t i = 0; i < nd->n; i++) {
@@ -81,10 +99,13 @@ int hm_node_init(struct hm_node *nd, const struct hm_config *cfg, uint32_t id,
 		.window = cfg->watermark_window,
 		.max_message_size = cfg->max_message_size,
 		.retransmit_ms = cfg->timeout_ms / 2 ? cfg->timeout_ms / 2 : 1,
+		.view_change_timeout_ms = cfg->view_change_timeout_ms,
 		.keys = keys,
 		.replica_keys = (const uint8_t(*)[HM_PUBKEY_LEN])nd->replica_keys,
 		.client_key = client_key,
 		.client_key_ctx = nd,
+		.vote_sigs = vote_sigs,
+		.vote_sigs_ctx = nd,
 		.service = service,
 	};
 	nd->core = pbft_new(&p);

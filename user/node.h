@@ -43,6 +43,9 @@ struct hm_kernel_votes {
 	int (*policy)(void *ctx, const struct pbft_vote_policy *v);
 	int (*collect)(void *ctx, uint64_t seq);
 	int (*window)(void *ctx, uint64_t view, uint64_t low, uint64_t high);
+	/* the stored signatures of `voters` in a slot (pbft_params.vote_sigs) */
+	int (*sigs)(void *ctx, enum hm_vote_phase phase, uint64_t view, uint64_t seq,
+		    uint16_t voters, uint8_t sigs[HM_MAX_REPLICAS][HM_SIG_LEN]);
 	void *ctx;
 };
 

@@ -32,6 +32,12 @@ struct pbft_params {
 	uint32_t window;              /* L: accept seq in (h, h + L] */
 	uint32_t max_message_size;
 	uint32_t retransmit_ms;       /* re-send our messages for open slots */
+	/* A backup whose oldest pending request waits this long starts a view
+	 * change; doubled for each further view while none is installed.  0
+	 * turns view changes off.  With it on, pbft_new() requires vote_sigs
+	 * and replica_keys, and a max_message_size under which a window of
+	 * prepared certificates fits HM_VC_MAX_PARTS datagrams. */
+	uint32_t view_change_timeout_ms;
 	const struct hm_keypair *keys;
 	/* n public keys, by id: for verifying stored signatures when a
 	 * certificate needs them (view changes); the normal case uses MACs. */
@@ -39,6 +45,15 @@ struct pbft_params {
 	/* The public key of a client, NULL if it is not one. */
 	const uint8_t *(*client_key)(void *ctx, uint32_t client);
 	void *client_key_ctx;
+	/* Read-only access to the vote counter: fill sigs[i] for every bit i
+	 * of voters from the (phase, view, seq) slot; 0, or -1 when the slot
+	 * no longer holds them all.  Called on a PREPARE quorum (the slot is
+	 * fresh then) to keep the prepared certificate, and when a kept
+	 * signature turns out bad, to find another voter's.  May be NULL (then
+	 * no prepared certificate can be built). */
+	int (*vote_sigs)(void *ctx, enum hm_vote_phase phase, uint64_t view, uint64_t seq,
+			 uint16_t voters, uint8_t sigs[HM_MAX_REPLICAS][HM_SIG_LEN]);
+	void *vote_sigs_ctx;
 	struct hm_service *service;
 };
 
@@ -97,6 +112,22 @@ struct pbft_stats {
 	uint64_t equivocations;
 	uint64_t retransmissions;     /* messages we sent again */
 	uint64_t help_sent;           /* messages sent to a lagging peer */
+	uint64_t service_refused;     /* requests the service's check() refused */
+	/* view changes */
+	uint64_t view_changes_started; /* VIEW-CHANGEs we sent (one per view) */
+	uint64_t view_changes_installed; /* new views we entered */
+	uint64_t view_changes_refused; /* invalid VIEW-CHANGEs (bad certificate) */
+	uint64_t new_views_refused;    /* NEW-VIEWs refused (not primary, bad O) */
+	uint64_t bad_vote_signatures;  /* stored vote/checkpoint sigs that failed */
+	uint64_t certs_incomplete;     /* prepared slots left out of a VIEW-CHANGE:
+					* fewer than 2f good PREPARE signatures */
+	uint64_t batches_fetched;      /* batches obtained with NEW-VIEW FETCH */
+	uint64_t certs_waiting;        /* PREPARE quorums held back: a vote's
+					* signature failed, waiting for others */
+	/* Replicas proven faulty: a MAC-valid message carried a signature that
+	 * does not verify (only its sender can have produced it), or a signed
+	 * VIEW-CHANGE carried a bad certificate.  Bit i = replica i. */
+	uint16_t proven_faulty;
 };
 
 struct pbft;
@@ -113,8 +144,8 @@ void pbft_tick(struct pbft *c, uint64_t now_us);
 uint64_t pbft_next_deadline(const struct pbft *c);
 
 /*
- * A message for the core: REQUEST, PRE-PREPARE, CHECKPOINT, STATUS (votes go
- * through the vote counter).  Returns 0 if accepted, -1 with *why if refused.
+ * A message for the core: REQUEST, PRE-PREPARE, CHECKPOINT, STATUS,
+ * VIEW-CHANGE, NEW-VIEW (votes go through the vote counter).  Returns 0 if accepted, -1 with *why if refused.
  */
 int pbft_receive(struct pbft *c, const struct hm_msg *m, enum hm_drop_reason *why);
 
@@ -142,6 +173,16 @@ uint64_t pbft_last_executed(const struct pbft *c);
 uint64_t pbft_low_watermark(const struct pbft *c);
 void pbft_state_digest(const struct pbft *c, uint8_t out[HM_DIGEST_LEN]);
 const struct pbft_stats *pbft_stats(const struct pbft *c);
+/* True while a view change is under way (normal-case messages refused). */
+bool pbft_in_view_change(const struct pbft *c);
+/* The head digest of the VIEW-CHANGE for `view` we hold from `sender`, once
+ * it is complete and valid. */
+bool pbft_vc_digest(const struct pbft *c, uint32_t sender, uint64_t view,
+		    uint8_t out[HM_DIGEST_LEN]);
+/* The NEW-VIEW payload for `view` that this replica would send as its
+ * primary, from the valid VIEW-CHANGEs it holds (the primary's own
+ * computation; tests use it to forge variants).  0 if it has too few. */
+size_t pbft_new_view_payload(struct pbft *c, uint64_t view, uint8_t *buf, size_t cap);
 /* The digest committed at seq, false if not (or no longer) known. */
 bool pbft_committed_digest(const struct pbft *c, uint64_t seq, uint8_t out[HM_DIGEST_LEN]);
 

@@ -61,6 +61,10 @@ struct hm_sim {
 
 	uint32_t crash_replica;
 	uint64_t crash_after;    /* 0 = none scheduled */
+	hm_sim_filter filter;
+	void *filter_ctx;
+	bool *equivocator, *faulty, *bad_signer;
+	uint64_t fault_at, fault_view, recovered_at;
 	char safety_error[256];
 };
 
@@ -130,11 +134,67 @@ static struct sim_msg heap_pop(struct hm_sim *s)
 	return top;
 }
 
+/* An equivocating primary: its PRE-PREPAREs to replicas above the middle
+ * of the others carry the null batch, properly signed and MACed. */
+static uint8_t *equivocate(struct hm_sim *s, uint32_t from, uint32_t to, const void *buf,
+			   size_t *len)
+{
+	static const uint8_t null_batch[4];
+	struct hm_link_keys lk;
+	enum hm_drop_reason why;
+	struct hm_msg m;
+	uint8_t *out;
+	uint32_t rank = to > from ? to - 1 : to; /* position among the others */
+
+	if (hm_msg_decode(buf, *len, HM_MAX_DATAGRAM, &m, &why) < 0 ||
+	    m.type != HM_MSG_PRE_PREPARE || rank < (s->o.n - 1) / 2)
+		return NULL;
+	out = malloc(HM_HDR_LEN + sizeof(null_batch));
+	if (!out)
+		abort();
+	*len = hm_msg_build_flags(out, HM_HDR_LEN + sizeof(null_batch), HM_MSG_PRE_PREPARE, m.flags,
+				  from, m.view, m.seq, NULL, null_batch, sizeof(null_batch),
+				  &s->replica_keys[from]);
+	if (hm_link_keys_derive(from, &s->replica_keys[from], to,
+				s->cfg.members[to].public_key, &lk) < 0)
+		abort();
+	hm_mac_stamp((struct hm_hdr *)out, lk.tx);
+	return out;
+}
+
+/* A copy whose signature is wrong (R flipped: still canonical) and whose MAC
+ * is right: only the sender can have made it. */
+static uint8_t *spoil_signature(struct hm_sim *s, uint32_t from, uint32_t to, const void *buf,
+				size_t len)
+{
+	struct hm_link_keys lk;
+	uint8_t *out = malloc(len);
+
+	if (!out)
+		abort();
+	memcpy(out, buf, len);
+	out[HM_OFF_SIG] ^= 0x01;
+	if (hm_link_keys_derive(from, &s->replica_keys[from], to,
+				s->cfg.members[to].public_key, &lk) < 0)
+		abort();
+	hm_mac_stamp((struct hm_hdr *)out, lk.tx);
+	return out;
+}
+
 /* Put a datagram on the wire: maybe lose it, maybe duplicate it. */
 static void net_send(struct hm_sim *s, uint32_t from, uint32_t to, const void *buf, size_t len)
 {
 	int copies = 1;
+	uint8_t *alt = NULL;
+	const void *orig = buf;
 
+	if (s->filter && !s->filter(s->filter_ctx, s, from, to, buf, len))
+		return;
+	if (from < s->o.n && to < s->o.n && s->equivocator[from])
+		buf = (alt = equivocate(s, from, to, buf, &len)) ? alt : orig;
+	if (from < s->o.n && to < s->o.n && s->bad_signer[from] && len >= HM_HDR_LEN &&
+	    ((const uint8_t *)buf)[5] == HM_MSG_PREPARE && !alt)
+		buf = alt = spoil_signature(s, from, to, buf, len);
 	if (rnd_below(s, 100) < s->o.loss_pct)
 		return;
 	if (rnd_below(s, 100) < s->o.duplicate_pct)
@@ -151,6 +211,7 @@ static void net_send(struct hm_sim *s, uint32_t from, uint32_t to, const void *b
 		memcpy(m.buf, buf, len);
 		heap_push(s, m);
 	}
+	free(alt);
 }
 
 /* ---- addresses -------------------------------------------------------- */
@@ -218,6 +279,8 @@ static void on_executed(void *ctx, const struct pbft_executed *e)
 			abort();
 	}
 	memcpy(log->digests[log->len++], e->digest, HM_DIGEST_LEN);
+	if (s->fault_at && !s->recovered_at && e->view > s->fault_view)
+		s->recovered_at = s->now;
 	/* Safety: compare with every replica that executed this seq too. */
 	for (uint32_t i = 0; i < s->o.n; i++)
 		if (s->exec[i].len >= e->seq &&
@@ -236,7 +299,7 @@ void hm_sim_default_opts(struct hm_sim_opts *o)
 		.batch_size = 8, .batch_timeout_ms = 1, .pipeline_depth = 4,
 		.checkpoint_interval = 10, .window = 20,
 		.min_delay_us = 50, .max_delay_us = 500,
-		.client_timeout_ms = 200,
+		.client_timeout_ms = 200, .view_change_timeout_ms = 500,
 	};
 }
 
@@ -253,6 +316,7 @@ static void build_config(struct hm_sim *s)
 	c->batch_timeout_ms = s->o.batch_timeout_ms;
 	c->pipeline_depth = s->o.pipeline_depth;
 	c->timeout_ms = s->o.client_timeout_ms;
+	c->view_change_timeout_ms = s->o.view_change_timeout_ms;
 	c->n_members = s->o.n;
 	for (uint32_t i = 0; i < s->o.n; i++) {
 		struct hm_member *m = &c->members[i];
@@ -302,10 +366,14 @@ struct hm_sim *hm_sim_new(const struct hm_sim_opts *o)
 	s->services = calloc(o->n, sizeof(*s->services));
 	s->nodes = calloc(o->n, sizeof(*s->nodes));
 	s->crashed = calloc(o->n, sizeof(*s->crashed));
+	s->equivocator = calloc(o->n, sizeof(*s->equivocator));
+	s->faulty = calloc(o->n, sizeof(*s->faulty));
+	s->bad_signer = calloc(o->n, sizeof(*s->bad_signer));
 	s->exec = calloc(o->n, sizeof(*s->exec));
 	s->endpoints = calloc(total, sizeof(*s->endpoints));
 	s->clients = calloc(o->clients ? o->clients : 1, sizeof(*s->clients));
 	if (!s->replica_keys || !s->services || !s->nodes || !s->crashed || !s->exec ||
+	    !s->equivocator || !s->faulty || !s->bad_signer ||
 	    !s->endpoints || !s->clients)
 		abort();
 	for (uint32_t i = 0; i < o->n; i++)
@@ -351,6 +419,9 @@ void hm_sim_free(struct hm_sim *s)
 	free(s->services);
 	free(s->nodes);
 	free(s->crashed);
+	free(s->equivocator);
+	free(s->faulty);
+	free(s->bad_signer);
 	free(s->exec);
 	free(s->endpoints);
 	free(s->clients);
@@ -513,6 +584,55 @@ void hm_sim_settle(struct hm_sim *s, uint64_t limit_us)
 void hm_sim_crash(struct hm_sim *s, uint32_t replica)
 {
 	s->crashed[replica] = true;
+	hm_sim_mark_fault(s);
+}
+
+void hm_sim_mark_fault(struct hm_sim *s)
+{
+	uint64_t v = 0;
+
+	for (uint32_t i = 0; i < s->o.n; i++)
+		if (!s->crashed[i] && pbft_view(s->nodes[i].core) > v)
+			v = pbft_view(s->nodes[i].core);
+	s->fault_at = s->now ? s->now : 1;
+	s->fault_view = v;
+	s->recovered_at = 0;
+}
+
+uint64_t hm_sim_recovery_us(const struct hm_sim *s)
+{
+	return s->recovered_at ? s->recovered_at - s->fault_at : 0;
+}
+
+void hm_sim_set_filter(struct hm_sim *s, hm_sim_filter f, void *ctx)
+{
+	s->filter = f;
+	s->filter_ctx = ctx;
+}
+
+void hm_sim_set_equivocator(struct hm_sim *s, uint32_t replica)
+{
+	s->equivocator[replica] = true;
+	s->faulty[replica] = true;
+}
+
+void hm_sim_set_bad_vote_signer(struct hm_sim *s, uint32_t replica)
+{
+	s->bad_signer[replica] = true;
+}
+
+void hm_sim_mark_faulty(struct hm_sim *s, uint32_t replica)
+{
+	s->faulty[replica] = true;
+}
+
+bool hm_sim_executed_digest(const struct hm_sim *s, uint32_t replica, uint64_t seq,
+			    uint8_t out[HM_DIGEST_LEN])
+{
+	if (replica >= s->o.n || seq == 0 || seq > s->exec[replica].len)
+		return false;
+	memcpy(out, s->exec[replica].digests[seq - 1], HM_DIGEST_LEN);
+	return true;
 }
 
 void hm_sim_crash_after(struct hm_sim *s, uint32_t replica, uint64_t after_ops)
@@ -548,7 +668,7 @@ bool hm_sim_states_agree(const struct hm_sim *s, char *why, size_t len)
 	int first = -1;
 
 	for (uint32_t i = 0; i < s->o.n; i++) {
-		if (s->crashed[i])
+		if (s->crashed[i] || s->faulty[i])
 			continue;
 		if (first < 0) {
 			first = (int)i;
@@ -658,14 +778,21 @@ void hm_sim_dump(const struct hm_sim *s, FILE *out)
 	for (uint32_t i = 0; i < s->o.n; i++) {
 		const struct pbft_stats *st = pbft_stats(s->nodes[i].core);
 
-		fprintf(out, "  replica %u%s: view=%llu low=%llu executed=%llu proposed=%llu "
-			"stable=%llu mismatches=%llu\n", i, s->crashed[i] ? " (crashed)" : "",
+		fprintf(out, "  replica %u%s%s: view=%llu%s low=%llu executed=%llu proposed=%llu "
+			"stable=%llu mismatches=%llu vc started=%llu installed=%llu refused=%llu "
+			"nv refused=%llu proven_faulty=%#x\n", i, s->crashed[i] ? " (crashed)" : "",
+			s->faulty[i] ? " (faulty)" : "",
 			(unsigned long long)pbft_view(s->nodes[i].core),
+			pbft_in_view_change(s->nodes[i].core) ? " (changing)" : "",
 			(unsigned long long)pbft_low_watermark(s->nodes[i].core),
 			(unsigned long long)pbft_last_executed(s->nodes[i].core),
 			(unsigned long long)st->batches_proposed,
 			(unsigned long long)st->checkpoints_stable,
-			(unsigned long long)st->checkpoint_mismatches);
+			(unsigned long long)st->checkpoint_mismatches,
+			(unsigned long long)st->view_changes_started,
+			(unsigned long long)st->view_changes_installed,
+			(unsigned long long)st->view_changes_refused,
+			(unsigned long long)st->new_views_refused, st->proven_faulty);
 		for (int r = 0; r < HM_DROP_REASON_MAX; r++) {
 			uint64_t d = hm_node_drops(&s->nodes[i], r);
 

@@ -20,6 +20,8 @@
 #include "config.h"
 #include "node.h"
 
+struct hm_sim;
+
 struct hm_sim_opts {
 	uint32_t n;                 /* replicas, n >= 3f + 1 */
 	uint32_t f;
@@ -35,7 +37,13 @@ struct hm_sim_opts {
 	uint32_t duplicate_pct;     /* chance a message is delivered twice */
 	uint32_t loss_pct;          /* chance a message is lost */
 	uint32_t client_timeout_ms;
+	uint32_t view_change_timeout_ms; /* 0: view changes off */
 };
+
+/* A test's hook on every datagram put on the wire (replica or client index
+ * as in hm_sim_inject): return false to lose it. */
+typedef bool (*hm_sim_filter)(void *ctx, struct hm_sim *s, uint32_t from, uint32_t to,
+			      const uint8_t *buf, size_t len);
 
 struct hm_sim_op {              /* one completed client operation */
 	uint32_t client;
@@ -45,8 +53,6 @@ struct hm_sim_op {              /* one completed client operation */
 	uint8_t result[64];
 	size_t result_len;
 };
-
-struct hm_sim;
 
 /* Fill opts with a small, fast default cluster (n = 4). */
 void hm_sim_default_opts(struct hm_sim_opts *o);
@@ -62,6 +68,24 @@ bool hm_sim_run(struct hm_sim *s, uint64_t limit_us);
 void hm_sim_settle(struct hm_sim *s, uint64_t limit_us);
 /* Schedule a crash of a replica once `after_ops` operations completed. */
 void hm_sim_crash_after(struct hm_sim *s, uint32_t replica, uint64_t after_ops);
+
+/* Faulty replicas.  The filter sees every datagram (one filter per sim).
+ * An equivocator's PRE-PREPAREs to the upper half of the other replicas
+ * carry the null batch instead (re-signed and re-MACed: a real second
+ * message).  A replica marked faulty is left out of the agreement check. */
+void hm_sim_set_filter(struct hm_sim *s, hm_sim_filter f, void *ctx);
+void hm_sim_set_equivocator(struct hm_sim *s, uint32_t replica);
+/* A replica whose PREPAREs carry a corrupted signature under a valid MAC
+ * (the vote counts; a certificate built from it will not verify). */
+void hm_sim_set_bad_vote_signer(struct hm_sim *s, uint32_t replica);
+void hm_sim_mark_faulty(struct hm_sim *s, uint32_t replica);
+/* Virtual time from the last crash (or hm_sim_mark_fault) to the first
+ * batch executed in a view above the one then current; 0 if none yet. */
+void hm_sim_mark_fault(struct hm_sim *s);
+uint64_t hm_sim_recovery_us(const struct hm_sim *s);
+/* The digest replica executed at seq; false if it did not (yet). */
+bool hm_sim_executed_digest(const struct hm_sim *s, uint32_t replica, uint64_t seq,
+			    uint8_t out[HM_DIGEST_LEN]);
 
 /* Inject a raw datagram at a replica as if from replica `from` (or from
  * client index `from - n` when from >= n). */

@@ -24,19 +24,35 @@ static json_t *peer_json(const struct hm_peer_stats *st)
 
 static json_t *core_json(const struct pbft_stats *s)
 {
-	return json_pack("{s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I}",
-			 "requests_received", (json_int_t)s->requests_received,
-			 "batches_proposed", (json_int_t)s->batches_proposed,
-			 "batches_executed", (json_int_t)s->batches_executed,
-			 "ops_executed", (json_int_t)s->ops_executed,
-			 "replies_resent", (json_int_t)s->replies_resent,
-			 "stale_requests", (json_int_t)s->stale_requests,
-			 "bad_client_signatures", (json_int_t)s->bad_client_signatures,
-			 "checkpoints_stable", (json_int_t)s->checkpoints_stable,
-			 "checkpoint_mismatches", (json_int_t)s->checkpoint_mismatches,
-			 "equivocations", (json_int_t)s->equivocations,
-			 "retransmissions", (json_int_t)s->retransmissions,
-			 "help_sent", (json_int_t)s->help_sent);
+	const struct { const char *name; uint64_t v; } fields[] = {
+		{ "requests_received", s->requests_received },
+		{ "batches_proposed", s->batches_proposed },
+		{ "batches_executed", s->batches_executed },
+		{ "ops_executed", s->ops_executed },
+		{ "replies_resent", s->replies_resent },
+		{ "stale_requests", s->stale_requests },
+		{ "bad_client_signatures", s->bad_client_signatures },
+		{ "checkpoints_stable", s->checkpoints_stable },
+		{ "checkpoint_mismatches", s->checkpoint_mismatches },
+		{ "equivocations", s->equivocations },
+		{ "retransmissions", s->retransmissions },
+		{ "help_sent", s->help_sent },
+		{ "service_refused", s->service_refused },
+		{ "view_changes_started", s->view_changes_started },
+		{ "view_changes_installed", s->view_changes_installed },
+		{ "view_changes_refused", s->view_changes_refused },
+		{ "new_views_refused", s->new_views_refused },
+		{ "bad_vote_signatures", s->bad_vote_signatures },
+		{ "certs_incomplete", s->certs_incomplete },
+		{ "batches_fetched", s->batches_fetched },
+		{ "certs_waiting", s->certs_waiting },
+		{ "proven_faulty", s->proven_faulty },
+	};
+	json_t *o = json_object();
+
+	for (size_t i = 0; i < sizeof(fields) / sizeof(fields[0]); i++)
+		json_object_set_new(o, fields[i].name, json_integer((json_int_t)fields[i].v));
+	return o;
 }
 
 json_t *hm_status_json(const struct hm_node *nd, const char *dataplane)

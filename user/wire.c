@@ -242,3 +242,205 @@ int hm_reply_parse(const struct hm_msg *m, uint32_t *client, uint64_t *exec_seq,
 	*result_len = m->payload_len - HM_REPLY_PREFIX_LEN;
 	return 0;
 }
+
+/* ---- view changes ----------------------------------------------------- */
+
+size_t hm_vc_entry_len(uint16_t voters)
+{
+	return HM_VC_ENTRY_FIXED + (size_t)__builtin_popcount(voters) * HM_SIG_LEN;
+}
+
+/* Walk `count` entries: every one in bounds, nothing left over. */
+static int vc_entries_check(const uint8_t *p, size_t len, uint16_t count)
+{
+	for (uint16_t i = 0; i < count; i++) {
+		size_t el;
+
+		if (len < HM_VC_ENTRY_FIXED)
+			return -1;
+		el = hm_vc_entry_len(hm_get_be16(p + 116));
+		if (len < el)
+			return -1;
+		p += el;
+		len -= el;
+	}
+	return len == 0 ? 0 : -1;
+}
+
+int hm_vc_parse(const uint8_t *p, size_t len, struct hm_vc_payload *out)
+{
+	size_t off;
+
+	memset(out, 0, sizeof(*out));
+	if (len < 4)
+		return -1;
+	out->kind = p[0];
+	if (out->kind == HM_VC_PART) {
+		out->index = p[1];
+		out->count = hm_get_be16(p + 2);
+		if (out->index == 0 || out->index >= HM_VC_MAX_PARTS)
+			return -1;
+		out->entries = p + 4;
+		out->entries_len = len - 4;
+		return vc_entries_check(out->entries, out->entries_len, out->count);
+	}
+	if (out->kind != HM_VC_HEAD)
+		return -1;
+	out->nparts = p[1];
+	if (out->nparts == 0 || out->nparts > HM_VC_MAX_PARTS)
+		return -1;
+	off = 2;
+	out->part_digests = p + off;
+	off += (size_t)(out->nparts - 1) * HM_DIGEST_LEN;
+	if (len < off + HM_DIGEST_LEN + 1)
+		return -1;
+	out->cp_digest = p + off;
+	off += HM_DIGEST_LEN;
+	out->ncp = p[off++];
+	if (out->ncp > HM_MAX_REPLICAS || len < off + (size_t)out->ncp * HM_VC_CP_LEN + 2)
+		return -1;
+	out->cp = p + off;
+	for (unsigned i = 0; i < out->ncp; i++)
+		if (out->cp[i * HM_VC_CP_LEN] >= HM_MAX_REPLICAS)
+			return -1;
+	off += (size_t)out->ncp * HM_VC_CP_LEN;
+	out->count = hm_get_be16(p + off);
+	off += 2;
+	out->entries = p + off;
+	out->entries_len = len - off;
+	return vc_entries_check(out->entries, out->entries_len, out->count);
+}
+
+void hm_vc_iter_init(struct hm_vc_iter *it, const struct hm_vc_payload *v)
+{
+	it->p = v->entries;
+	it->left = v->entries_len;
+	it->remaining = v->count;
+}
+
+bool hm_vc_next(struct hm_vc_iter *it, struct hm_vc_entry *e)
+{
+	size_t el;
+
+	if (it->remaining == 0 || it->left < HM_VC_ENTRY_FIXED)
+		return false;
+	e->seq = hm_get_be64(it->p);
+	e->view = hm_get_be64(it->p + 8);
+	e->digest = it->p + 16;
+	e->pp_len = hm_get_be32(it->p + 48);
+	e->pp_sig = it->p + 52;
+	e->voters = hm_get_be16(it->p + 116);
+	e->sigs = it->p + HM_VC_ENTRY_FIXED;
+	el = hm_vc_entry_len(e->voters);
+	if (el > it->left)
+		return false;
+	it->p += el;
+	it->left -= el;
+	it->remaining--;
+	return true;
+}
+
+void hm_vc_cp_get(const struct hm_vc_payload *v, unsigned i, uint32_t *replica, uint64_t *view,
+		  const uint8_t **sig)
+{
+	const uint8_t *r = v->cp + (size_t)i * HM_VC_CP_LEN;
+
+	*replica = r[0];
+	*view = hm_get_be64(r + 1);
+	*sig = r + 9;
+}
+
+size_t hm_vc_entry_put(uint8_t *buf, size_t cap, const struct hm_vc_entry *e)
+{
+	size_t len = hm_vc_entry_len(e->voters);
+
+	if (cap < len)
+		return 0;
+	hm_put_be64(buf, e->seq);
+	hm_put_be64(buf + 8, e->view);
+	memcpy(buf + 16, e->digest, HM_DIGEST_LEN);
+	hm_put_be32(buf + 48, e->pp_len);
+	memcpy(buf + 52, e->pp_sig, HM_SIG_LEN);
+	buf[116] = (uint8_t)(e->voters >> 8);
+	buf[117] = (uint8_t)e->voters;
+	memcpy(buf + HM_VC_ENTRY_FIXED, e->sigs, len - HM_VC_ENTRY_FIXED);
+	return len;
+}
+
+size_t hm_vc_cp_put(uint8_t *buf, size_t cap, uint32_t replica, uint64_t view, const uint8_t *sig)
+{
+	if (cap < HM_VC_CP_LEN || replica >= HM_MAX_REPLICAS)
+		return 0;
+	buf[0] = (uint8_t)replica;
+	hm_put_be64(buf + 1, view);
+	memcpy(buf + 9, sig, HM_SIG_LEN);
+	return HM_VC_CP_LEN;
+}
+
+int hm_nv_parse(const uint8_t *p, size_t len, struct hm_nv_payload *out)
+{
+	size_t off = 2;
+
+	memset(out, 0, sizeof(*out));
+	if (len < 1)
+		return -1;
+	out->kind = p[0];
+	switch (out->kind) {
+	case HM_NV_NEW:
+		if (len < 2)
+			return -1;
+		out->nrefs = p[1];
+		if (out->nrefs == 0 || out->nrefs > HM_MAX_REPLICAS ||
+		    len != off + (size_t)out->nrefs * (1 + HM_DIGEST_LEN) + 16 + HM_DIGEST_LEN)
+			return -1;
+		for (unsigned i = 0; i < out->nrefs; i++) {
+			out->ref_ids[i] = p[off];
+			out->ref_digests[i] = p + off + 1;
+			/* strictly increasing: canonical, no replica twice */
+			if (out->ref_ids[i] >= HM_MAX_REPLICAS ||
+			    (i > 0 && out->ref_ids[i] <= out->ref_ids[i - 1]))
+				return -1;
+			off += 1 + HM_DIGEST_LEN;
+		}
+		out->min_s = hm_get_be64(p + off);
+		out->max_s = hm_get_be64(p + off + 8);
+		out->o_digest = p + off + 16;
+		return out->max_s >= out->min_s ? 0 : -1;
+	case HM_NV_FETCH:
+		if (len != 1 + HM_DIGEST_LEN)
+			return -1;
+		out->digest = p + 1;
+		return 0;
+	case HM_NV_BATCH:
+		if (len < 2 + HM_DIGEST_LEN || p[1] > 1)
+			return -1;
+		out->committed = p[1];
+		out->digest = p + 2;
+		out->batch = p + 2 + HM_DIGEST_LEN;
+		out->batch_len = (uint32_t)(len - 2 - HM_DIGEST_LEN);
+		return 0;
+	default:
+		return -1;
+	}
+}
+
+size_t hm_nv_new_put(uint8_t *buf, size_t cap, uint8_t nrefs, const uint8_t *ids,
+		     const uint8_t (*digests)[HM_DIGEST_LEN], uint64_t min_s, uint64_t max_s,
+		     const uint8_t *o_digest)
+{
+	size_t len = 2 + (size_t)nrefs * (1 + HM_DIGEST_LEN) + 16 + HM_DIGEST_LEN, off = 2;
+
+	if (cap < len)
+		return 0;
+	buf[0] = HM_NV_NEW;
+	buf[1] = nrefs;
+	for (unsigned i = 0; i < nrefs; i++) {
+		buf[off] = ids[i];
+		memcpy(buf + off + 1, digests[i], HM_DIGEST_LEN);
+		off += 1 + HM_DIGEST_LEN;
+	}
+	hm_put_be64(buf + off, min_s);
+	hm_put_be64(buf + off + 8, max_s);
+	memcpy(buf + off + 16, o_digest, HM_DIGEST_LEN);
+	return len;
+}

@@ -72,6 +72,102 @@ size_t hm_reply_payload(uint8_t *buf, size_t cap, uint32_t client, uint64_t exec
 int hm_reply_parse(const struct hm_msg *m, uint32_t *client, uint64_t *exec_seq,
 		   const uint8_t **result, size_t *result_len);
 
+/*
+ * View changes (docs/protocol.md#view-changes).  VIEW-CHANGE and NEW-VIEW
+ * datagrams are ordinary signed messages (digest = H(payload)) whose payload
+ * starts with a kind byte.
+ *
+ * VIEW-CHANGE, header view = the new view, seq = n (last stable checkpoint):
+ *   HEAD  u8 kind=1, u8 nparts (1..HM_VC_MAX_PARTS),
+ *         (nparts - 1) x 32 digests of the other parts (H(part payload)),
+ *         32 checkpoint state digest, u8 ncp, ncp x { u8 replica, u64 view
+ *         of its CHECKPOINT, 64 sig }, u16 count, count x entry
+ *   PART  u8 kind=2, u8 index (1..nparts - 1), u16 count, count x entry
+ *   entry (one prepared certificate): u64 seq, u64 view, 32 digest,
+ *         u32 PRE-PREPARE payload_len, 64 PRE-PREPARE sig, u16 voters,
+ *         popcount(voters) x 64 PREPARE sigs in voter id order
+ * NEW-VIEW, header view = the new view:
+ *   NEW    seq = min-s.  u8 kind=1, u8 nrefs (1..HM_MAX_REPLICAS), nrefs x
+ *          { u8 replica, 32 digest of its VIEW-CHANGE head }, replica ids
+ *          strictly increasing, u64 min-s, u64 max-s, 32 H(O)
+ *   FETCH  seq = s.  u8 kind=2, 32 digest wanted (zero: the committed one),
+ *          or, with seq = 0, the VIEW-CHANGE head digest wanted
+ *   BATCH  seq = s.  u8 kind=3, u8 committed, 32 digest, batch bytes with
+ *          H(batch) = digest
+ */
+#define HM_VC_HEAD 1
+#define HM_VC_PART 2
+#define HM_NV_NEW 1
+#define HM_NV_FETCH 2
+#define HM_NV_BATCH 3
+#define HM_VC_MAX_PARTS 64
+#define HM_VC_ENTRY_FIXED 118  /* an entry without its PREPARE signatures */
+#define HM_VC_CP_LEN 73        /* one checkpoint signature record */
+#define HM_NV_BATCH_OVERHEAD (2 + HM_DIGEST_LEN) /* BATCH payload around a batch */
+
+struct hm_vc_entry {
+	uint64_t seq, view;
+	const uint8_t *digest;
+	uint32_t pp_len;
+	const uint8_t *pp_sig;
+	uint16_t voters;
+	const uint8_t *sigs;   /* popcount(voters) signatures, voter id order */
+};
+
+struct hm_vc_payload {
+	uint8_t kind;
+	uint8_t nparts;        /* HEAD */
+	uint8_t index;         /* PART; 0 for the HEAD */
+	const uint8_t *part_digests; /* HEAD: (nparts - 1) x 32 */
+	const uint8_t *cp_digest;    /* HEAD */
+	uint8_t ncp;                 /* HEAD */
+	const uint8_t *cp;           /* HEAD: ncp x HM_VC_CP_LEN */
+	uint16_t count;              /* entries */
+	const uint8_t *entries;
+	size_t entries_len;
+};
+
+/* Validate a VIEW-CHANGE payload's framing completely (every entry and
+ * checkpoint record in bounds, counts that agree with the length, replica
+ * ids below HM_MAX_REPLICAS, no trailing bytes).  0 and *out, or -1. */
+int hm_vc_parse(const uint8_t *p, size_t len, struct hm_vc_payload *out);
+/* Iterate the entries of a parsed payload (they were validated). */
+struct hm_vc_iter {
+	const uint8_t *p;
+	size_t left;
+	uint16_t remaining;
+};
+void hm_vc_iter_init(struct hm_vc_iter *it, const struct hm_vc_payload *v);
+bool hm_vc_next(struct hm_vc_iter *it, struct hm_vc_entry *e);
+/* One checkpoint record of a HEAD. */
+void hm_vc_cp_get(const struct hm_vc_payload *v, unsigned i, uint32_t *replica, uint64_t *view,
+		  const uint8_t **sig);
+
+/* Encoders: return bytes written, 0 if cap is too small. */
+size_t hm_vc_entry_len(uint16_t voters);
+size_t hm_vc_entry_put(uint8_t *buf, size_t cap, const struct hm_vc_entry *e);
+size_t hm_vc_cp_put(uint8_t *buf, size_t cap, uint32_t replica, uint64_t view, const uint8_t *sig);
+
+struct hm_nv_payload {
+	uint8_t kind;
+	/* NEW */
+	uint8_t nrefs;
+	uint8_t ref_ids[HM_MAX_REPLICAS];
+	const uint8_t *ref_digests[HM_MAX_REPLICAS];
+	uint64_t min_s, max_s;
+	const uint8_t *o_digest;
+	/* FETCH and BATCH */
+	const uint8_t *digest;
+	bool committed;
+	const uint8_t *batch;
+	uint32_t batch_len;
+};
+
+int hm_nv_parse(const uint8_t *p, size_t len, struct hm_nv_payload *out);
+size_t hm_nv_new_put(uint8_t *buf, size_t cap, uint8_t nrefs, const uint8_t *ids,
+		     const uint8_t (*digests)[HM_DIGEST_LEN], uint64_t min_s, uint64_t max_s,
+		     const uint8_t *o_digest);
+
 /* Big-endian helpers. */
 static inline void hm_put_be32(uint8_t *p, uint32_t v)
 {
