@@ -379,8 +379,20 @@ HM_TEST(check_skew_and_canon)
 	n = hm_dns_observe_encode(&q, T0, HM_DNS_OBS_ANSWER, 0, 60, canon, clen, NULL, 0, op,
 				  sizeof(op));
 	ASSERT_FALSE(fx.svc.ops->check(fx.svc.state, NULL, op, n), "bad canon");
-	n = hm_dns_certify_encode(&q, op, sizeof(op));
-	ASSERT_TRUE(fx.svc.ops->check(fx.svc.state, NULL, op, n), "CERTIFY always");
+	canon[0] = HM_DNS_CANON_VERSION;
+	n = hm_dns_observe_encode(&q, T0, HM_DNS_OBS_ANSWER, 0, 60, canon, clen, NULL, 0, op,
+				  sizeof(op));
+	{
+		struct hm_exec_ctx ours = { .client = HM_REPLICA_CLIENT_BASE + 3 };
+		struct hm_exec_ctx other = { .client = 100 };
+		struct hm_exec_ctx beyond = { .client = HM_REPLICA_CLIENT_BASE + 4 };
+
+		ASSERT_TRUE(fx.svc.ops->check(fx.svc.state, &ours, op, n), "a replica's client");
+		ASSERT_FALSE(fx.svc.ops->check(fx.svc.state, &other, op, n), "an ordinary client");
+		ASSERT_FALSE(fx.svc.ops->check(fx.svc.state, &beyond, op, n), "replica id >= n");
+		n = hm_dns_certify_encode(&q, op, sizeof(op));
+		ASSERT_TRUE(fx.svc.ops->check(fx.svc.state, &other, op, n), "CERTIFY from anyone");
+	}
 	teardown(&fx);
 	free(canon);
 }

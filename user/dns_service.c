@@ -835,9 +835,12 @@ static bool svc_check(void *state, const struct hm_exec_ctx *ctx, const uint8_t 
 	struct observe o;
 	int64_t now;
 
-	(void)ctx;
 	if (len && op[0] == HM_DNS_OP_CERTIFY)
 		return true;
+	/* Only a replica's own client speaks for that replica. */
+	if (ctx && (ctx->client < HM_REPLICA_CLIENT_BASE ||
+		    ctx->client - HM_REPLICA_CLIENT_BASE >= s->cfg.n))
+		return false;
 	if (!observe_parse(op, len, &o))
 		return false;
 	if (!s->cfg.wall_clock)
