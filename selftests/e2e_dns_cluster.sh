@@ -10,6 +10,7 @@
 #                         replicas 5 and 6 (n = 7) use the poisoning server
 #   c     198.18.0.200 dig, kdig, hmctl
 #
+#   HM_E2E_DATAPLANE=socket|xdp   the dataplane (default socket)
 #   HM_E2E_DNS_N7=0    skip the n = 7 cluster (f = 2 poisoners; on by default)
 set -uo pipefail
 
@@ -82,7 +83,7 @@ wait_ge() {
 
 start_cluster() {
 	local n=$1 poisoners=$2
-	cluster up -n "$n" --clients 2 \
+	cluster up -n "$n" --clients 2 --dataplane "${HM_E2E_DATAPLANE:-socket}" \
 		--set dns.listen_port=53 \
 		--set dns.trust_anchor_file="$dir/zones/trust-anchors" \
 		--set dns.max_ttl_s=4 \
