@@ -22,6 +22,8 @@ PACKAGES=(
   iproute2 procps psmisc jq python3
   # the test CT log and certificate factory; certspotter reads the test log independently
   python3-cryptography certspotter
+  # the CT cluster test: logs over HTTP, certificates altered and re-signed
+  curl openssl xxd
   # DNS test infrastructure: authoritative server, zone signer, clients
   nsd ldnsutils dnsutils knot-dnsutils
 )

@@ -440,7 +440,7 @@ HM_TEST(hex_helpers)
 
 HM_TEST(unknown_top_level_key)
 {
-	expect_error(F0 ONE "bogus: 1\n", 7, "bogus", "unknown key (allowed: byzantine_config, cluster, node)");
+	expect_error(F0 ONE "bogus: 1\n", 7, "bogus", "unknown key (allowed: byzantine_config, cluster, node, ct)");
 }
 
 HM_TEST(unknown_nested_key)

@@ -23,6 +23,7 @@
 #include <yaml.h>
 
 #include "config.h"
+#include "ct.h"
 
 /* Configurations are small; the cap only stops a wrong path (a disk image,
  * /dev/zero) from being read into memory. */
@@ -894,9 +895,88 @@ static int parse_node(struct ctx *c, yaml_node_t *map)
 	return 0;
 }
 
+/* ---- ct: Certificate Transparency ---------------------------------------- */
+
+static int parse_ct_url(struct ctx *c, yaml_node_t *map, const char *path, char *dst, size_t size)
+{
+	if (require(c, map, path, "url") || opt_string(c, map, path, "url", dst, size) < 0)
+		return -1;
+	if (strncmp(dst, "http://", 7) != 0 && strncmp(dst, "https://", 8) != 0)
+		return fail(c, lookup(c, map, "url"), path, "url",
+			    "expected an http:// or https:// URL, got \"%.60s\"", dst);
+	return 0;
+}
+
+/* One log: its key is loaded into `scratch` now, so a bad PEM or a second
+ * log with the same key is reported at its line, not at a replica's start. */
+static int parse_ct_log(struct ctx *c, yaml_node_t *map, int i, struct hm_ct *scratch)
+{
+	static const char *const keys[] = { "name", "key", "url", NULL };
+	struct hm_ct_log_config *lc = &c->cfg->ct.logs[i];
+	char path[32], why[256];
+
+	snprintf(path, sizeof(path), "ct.logs[%d]", i);
+	if (check_mapping(c, map, path, keys) || require(c, map, path, "name") ||
+	    require(c, map, path, "key") ||
+	    opt_string(c, map, path, "name", lc->name, sizeof(lc->name)) < 0 ||
+	    opt_path(c, map, path, "key", false, lc->key_path) < 0 ||
+	    parse_ct_url(c, map, path, lc->url, sizeof(lc->url)))
+		return -1;
+	/* also refuses a key another log has already */
+	if (hm_ct_add_log_file(scratch, lc->name, lc->key_path, NULL, why, sizeof(why)) < 0)
+		return fail(c, lookup(c, map, "key"), path, "key", "%s", why);
+	return 0;
+}
+
+static int parse_ct_logs(struct ctx *c, yaml_node_t *map, struct hm_ct *scratch)
+{
+	yaml_node_t *seq = lookup(c, map, "logs");
+	int n;
+
+	if (!seq)
+		return 0;
+	n = check_sequence(c, seq, "ct", "logs");
+	if (n < 0)
+		return -1;
+	if (n > HM_CT_CONFIG_MAX_LOGS)
+		return fail(c, seq, "ct", "logs", "%d logs, at most %d are supported", n,
+			    HM_CT_CONFIG_MAX_LOGS);
+	for (int i = 0; i < n; i++) {
+		if (parse_ct_log(c, item(c, seq, i), i, scratch))
+			return -1;
+		c->cfg->ct.n_logs++;
+	}
+	return 0;
+}
+
+static int parse_ct(struct ctx *c, yaml_node_t *map)
+{
+	static const char *const keys[] = { "trust_store", "logs", "max_clock_skew_s", NULL };
+	struct hm_ct_config *cc = &c->cfg->ct;
+	struct hm_ct *scratch;
+	char why[256];
+	int rc = -1;
+
+	if (check_mapping(c, map, "ct", keys) || require(c, map, "ct", "trust_store") ||
+	    opt_path(c, map, "ct", "trust_store", false, cc->trust_store) < 0 ||
+	    opt_uint(c, map, "ct", "max_clock_skew_s", 1, 86400, &cc->max_clock_skew_s) < 0)
+		return -1;
+	/* Load what the replicas will load, so a bad file fails here, with a line. */
+	scratch = hm_ct_new();
+	if (!scratch)
+		return fail(c, map, "ct", NULL, "out of memory");
+	if (hm_ct_add_trust_file(scratch, cc->trust_store, why, sizeof(why)) < 0)
+		fail(c, lookup(c, map, "trust_store"), "ct", "trust_store", "%s", why);
+	else if (!parse_ct_logs(c, map, scratch))
+		rc = 0;
+	hm_ct_free(scratch);
+	cc->enabled = rc == 0;
+	return rc;
+}
+
 static int parse_root(struct ctx *c, yaml_node_t *root)
 {
-	static const char *const keys[] = { "byzantine_config", "cluster", "node", NULL };
+	static const char *const keys[] = { "byzantine_config", "cluster", "node", "ct", NULL };
 	char buf[80];
 	yaml_node_t *v;
 
@@ -917,6 +997,8 @@ static int parse_root(struct ctx *c, yaml_node_t *root)
 	/* dns after cluster: its upstreams name replica ids. */
 	if ((v = lookup(c, root, "byzantine_config")) && !is_empty(v) &&
 	    (v = lookup(c, v, "dns")) && parse_dns(c, v))
+		return -1;
+	if ((v = lookup(c, root, "ct")) && parse_ct(c, v))
 		return -1;
 	return (v = lookup(c, root, "node")) ? parse_node(c, v) : 0;
 }
@@ -1084,6 +1166,7 @@ void hm_config_defaults(struct hm_config *cfg)
 	cfg->dns.tcp_idle_ms = 10000;
 	cfg->dns.max_tcp_connections = 256;
 	cfg->dns.chains = true;
+	cfg->ct.max_clock_skew_s = 300;
 }
 
 void hm_config_free(struct hm_config *cfg)

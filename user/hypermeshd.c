@@ -28,6 +28,7 @@
 #include "dns_chain.h"
 #include "dns_daemon.h"
 #include "dns_service.h"
+#include "ct_service.h"
 #include "kv.h"
 #include "log.h"
 #include "node.h"
@@ -517,17 +518,53 @@ static int dns_route(struct daemon *d, struct hm_service_route *r)
 	return hm_dns_service_new(&r->svc, &sc);
 }
 
+static uint64_t ct_wall_clock(void *ctx)
+{
+	(void)ctx;
+	return (uint64_t)time(NULL);
+}
+
+/* The CT verdict part (opcodes 0x30..0x3f), when the config has a ct: section. */
+static int open_ct_part(const struct hm_config *cfg, struct hm_service_route *r)
+{
+	char err[512];
+	struct hm_ct *ct = hm_ct_from_config(&cfg->ct, err, sizeof(err));
+
+	if (!ct) {
+		hm_err("%s: %s", cfg->path, err);
+		return -1;
+	}
+	r->first = HM_CT_OP_FIRST;
+	r->last = HM_CT_OP_LAST;
+	hm_info("ct: trust store %s, %u logs, clock skew at most %u s", cfg->ct.trust_store,
+		cfg->ct.n_logs, cfg->ct.max_clock_skew_s);
+	return hm_ct_service_new(&r->svc, ct, cfg->ct.max_clock_skew_s, ct_wall_clock, NULL);
+}
+
 /* The replicated service: every part behind one multiplexer, by opcode. */
 static int open_service(struct daemon *d)
 {
-	struct hm_service_route routes[2] = { { .first = HM_KV_PUT, .last = 15 } };
+	struct hm_service_route routes[3] = { { .first = HM_KV_PUT, .last = 15 } };
 	size_t n = 1;
 
 	if (hm_kv_service_new(&routes[0].svc) < 0)
 		return -1;
-	if (d->cfg.dns.enabled && dns_route(d, &routes[n++]) < 0)
-		n--;
-	if ((d->cfg.dns.enabled && n < 2) || hm_service_mux_new(&d->service, routes, n) < 0) {
+	if (d->cfg.dns.enabled) {
+		if (dns_route(d, &routes[n]) < 0) {
+			routes[0].svc.ops->destroy(routes[0].svc.state);
+			return -1;
+		}
+		n++;
+	}
+	if (d->cfg.ct.enabled) {
+		if (open_ct_part(&d->cfg, &routes[n]) < 0) {
+			for (size_t i = 0; i < n; i++)
+				routes[i].svc.ops->destroy(routes[i].svc.state);
+			return -1;
+		}
+		n++;
+	}
+	if (hm_service_mux_new(&d->service, routes, n) < 0) {
 		for (size_t i = 0; i < n; i++)
 			routes[i].svc.ops->destroy(routes[i].svc.state);
 		return -1;
