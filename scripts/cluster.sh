@@ -45,7 +45,7 @@ SUBNET_BASE="198.18.0"
 CLIENT_ADDR="$SUBNET_BASE.200"
 ATTACKER_ADDR="$SUBNET_BASE.250"
 FIRST_CLIENT_ID=100
-SECTIONS=(consensus performance security network detection)
+SECTIONS=(consensus performance security network detection dns)
 
 DIR_OPT=""
 

@@ -13,7 +13,7 @@
  *   hmctl -c CONFIG inject KIND --replica ID [--count N | --duration S]
  *                                         test traffic: forged-sig, bad-mac, replay, garbage
  *   hmctl -c CONFIG cert check CHAIN [--cert] [--out FILE]   CT verdict (cli_ct.c)
- *   hmctl -c CONFIG verify CERTFILE       check a verdict certificate offline
+ *   hmctl -c CONFIG verify CERTFILE       check a certificate (DNS answer or CT verdict) offline
  *
  * CONFIG defaults to $HM_CONFIG.  The client identity is the config's node
  * section (node.id, node.private_key).
@@ -37,6 +37,7 @@
 #include "client.h"
 #include "config.h"
 #include "crypto.h"
+#include "dns_ctl.h"
 #include "kv.h"
 #include "wire.h"
 
@@ -772,11 +773,23 @@ static void usage(FILE *out)
 		"  metrics --socket PATH            Prometheus text\n"
 		"  control --socket PATH REQUEST... one raw control request (status, block list,\n"
 		"                                   block lift ID, metrics, inject ...)\n"
+		"  dns query NAME TYPE [--cert]     the cluster's decided DNS entry (--cert: JSON certificate)\n"
 		"  inject forged-sig|bad-mac|forged-vote|replay|garbage --replica ID\n"
 		"         [--count N | --duration S]\n"
 		"  cert check CHAIN [--cert] [--out FILE]   CT verdict (--cert: 2f+1 signatures)\n"
-		"  verify CERTFILE                  check a verdict certificate offline\n"
+		"  verify CERTFILE                  check a certificate (DNS answer or CT verdict) offline\n"
 		"CONFIG defaults to $HM_CONFIG.\n");
+}
+
+/* Certificates of both kinds: a CT verdict certificate names its "format";
+ * the generic one (certificate.h, DNS answers) does not. */
+static int cmd_verify(const struct hm_config *cfg, int argc, char **argv)
+{
+	json_t *j = argc == 2 ? json_load_file(argv[1], 0, NULL) : NULL;
+	bool ct = j && json_object_get(j, "format");
+
+	json_decref(j);
+	return ct ? hm_cli_verify(cfg, argc, argv) : hm_ctl_verify(cfg, argc, argv);
 }
 
 int main(int argc, char **argv)
@@ -823,10 +836,12 @@ int main(int argc, char **argv)
 		rc = cmd_bench(&cfg, argc, argv);
 	else if (strcmp(argv[0], "inject") == 0)
 		rc = cmd_inject(&cfg, argc, argv);
+	else if (strcmp(argv[0], "dns") == 0)
+		rc = hm_dns_ctl_query(&cfg, argc, argv);
 	else if (strcmp(argv[0], "cert") == 0)
 		rc = hm_cli_cert(&cfg, argc, argv);
 	else if (strcmp(argv[0], "verify") == 0)
-		rc = hm_cli_verify(&cfg, argc, argv);
+		rc = cmd_verify(&cfg, argc, argv);
 	else {
 		usage(stderr);
 		rc = 2;

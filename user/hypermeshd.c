@@ -30,6 +30,9 @@
 
 #include "config.h"
 #include "crypto.h"
+#include "dns_chain.h"
+#include "dns_daemon.h"
+#include "dns_service.h"
 #include "ct_service.h"
 #include "detector.h"
 #include "kv.h"
@@ -61,6 +64,8 @@ struct daemon {
 	int judge_timer;
 	struct hm_metrics_server *metrics;
 	int metrics_fd;
+	struct hm_dns_anchors *dns_anchors; /* rule (a), shared by service and daemon */
+	struct hm_dns_daemon *dns;         /* NULL without byzantine_config.dns */
 };
 
 static uint64_t now_us(void)
@@ -260,6 +265,8 @@ static json_t *status_json(struct daemon *d)
 	json_object_set_new(status, "last_stable_checkpoint",
 			    json_integer((json_int_t)pbft_low_watermark(d->node.core)));
 	json_object_set_new(status, "detection", hm_detector_json(&d->det, now_us()));
+	if (d->dns)
+		json_object_set_new(status, "dns", hm_dns_daemon_status(d->dns));
 	return status;
 }
 
@@ -668,13 +675,41 @@ static void run(struct daemon *d)
 			} else if (d->xdp && fd == d->netlink) {
 				if (hm_xdp_dp_netlink_events(&d->dp))
 					update_egress(d, d->dp.tc_peers);
+			} else if (d->dns) {
+				hm_dns_daemon_handle(d->dns, fd);
 			}
 			drain_events(d);
 		}
 	}
 }
 
-/* The replicated service: every part behind one multiplexer, by opcode. */
+/* The DNS part of the service (opcodes 0x20..0x2f), when configured. */
+static int dns_route(struct daemon *d, struct hm_service_route *r)
+{
+	const struct hm_dns_config *c = &d->cfg.dns;
+	struct hm_dns_service_config sc = {
+		.n = d->cfg.n_members, .f = d->cfg.max_faulty_nodes, .max_ttl = c->max_ttl_s,
+		.lookup_timeout_s = c->lookup_timeout_s, .skew_s = c->skew_s,
+		.wall_clock = hm_dns_wall_clock,
+	};
+	char err[256];
+
+	if (c->n_trust_anchors || c->trust_anchor_file[0]) {
+		d->dns_anchors = hm_dns_anchors_new((const char *const *)c->trust_anchors,
+						    c->n_trust_anchors,
+						    c->trust_anchor_file[0] ? c->trust_anchor_file : NULL,
+						    err, sizeof(err));
+		if (!d->dns_anchors) {
+			hm_err("dns: trust anchors: %s", err);
+			return -1;
+		}
+	}
+	sc.anchors = d->dns_anchors;
+	r->first = HM_DNS_OP_FIRST;
+	r->last = HM_DNS_OP_LAST;
+	return hm_dns_service_new(&r->svc, &sc);
+}
+
 static uint64_t ct_wall_clock(void *ctx)
 {
 	(void)ctx;
@@ -698,25 +733,56 @@ static int open_ct_part(const struct hm_config *cfg, struct hm_service_route *r)
 	return hm_ct_service_new(&r->svc, ct, cfg->ct.max_clock_skew_s, ct_wall_clock, NULL);
 }
 
-static int open_service(struct hm_service *svc, const struct hm_config *cfg)
+/* The replicated service: every part behind one multiplexer, by opcode. */
+static int open_service(struct daemon *d)
 {
-	struct hm_service_route routes[2] = { { .first = HM_KV_PUT, .last = 15 } };
+	struct hm_service_route routes[3] = { { .first = HM_KV_PUT, .last = 15 } };
 	size_t n = 1;
 
 	if (hm_kv_service_new(&routes[0].svc) < 0)
 		return -1;
-	if (cfg->ct.enabled) {
-		if (open_ct_part(cfg, &routes[1]) < 0) {
+	if (d->cfg.dns.enabled) {
+		if (dns_route(d, &routes[n]) < 0) {
 			routes[0].svc.ops->destroy(routes[0].svc.state);
 			return -1;
 		}
-		n = 2;
+		n++;
 	}
-	if (hm_service_mux_new(svc, routes, n) < 0) {
+	if (d->cfg.ct.enabled) {
+		if (open_ct_part(&d->cfg, &routes[n]) < 0) {
+			for (size_t i = 0; i < n; i++)
+				routes[i].svc.ops->destroy(routes[i].svc.state);
+			return -1;
+		}
+		n++;
+	}
+	if (hm_service_mux_new(&d->service, routes, n) < 0) {
 		for (size_t i = 0; i < n; i++)
 			routes[i].svc.ops->destroy(routes[i].svc.state);
 		return -1;
 	}
+	return 0;
+}
+
+/* The DNS front end, resolver and observation client, in the loop. */
+static int open_dns(struct daemon *d)
+{
+	char err[512];
+	int fds[4], n;
+
+	if (!d->cfg.dns.enabled)
+		return 0;
+	d->dns = hm_dns_daemon_new(&d->cfg, d->node.id, &d->keys,
+				   hm_service_mux_part(&d->service, HM_DNS_OP_OBSERVE),
+				   d->dns_anchors, err, sizeof(err));
+	if (!d->dns) {
+		hm_err("dns: %s", err);
+		return -1;
+	}
+	n = hm_dns_daemon_fds(d->dns, fds);
+	for (int i = 0; i < n; i++)
+		if (watch(d, fds[i]) < 0)
+			return -1;
 	return 0;
 }
 
@@ -815,7 +881,7 @@ int main(int argc, char **argv)
 	if (load_identity(&d, &o, &data_dir) < 0)
 		goto out;
 	hm_log_setup("hypermeshd", o.id, o.log_level ? o.log_level : d.cfg.log_level);
-	if (open_service(&d.service, &d.cfg) < 0 ||
+	if (open_service(&d) < 0 ||
 	    hm_node_init(&d.node, &d.cfg, (uint32_t)o.id, &d.keys, &d.service, &transport) < 0) {
 		hm_err("cannot initialise the replica: a public key in %s is not a valid Ed25519 key, "
 		       "or network.max_message_size (%u) is too small for view-change certificates "
@@ -824,7 +890,7 @@ int main(int argc, char **argv)
 	}
 	if (d.cfg.dataplane == HM_DATAPLANE_XDP && open_xdp(&d) < 0)
 		goto out;
-	if (open_loop(&d, data_dir) < 0)
+	if (open_loop(&d, data_dir) < 0 || open_dns(&d) < 0)
 		goto out;
 	hm_info("ready: replica %ld of %u (f=%u), %s port %u, dataplane %s, batch %u, "
 		"pipeline %u", o.id, d.cfg.n_members, d.cfg.max_faulty_nodes,
@@ -841,10 +907,12 @@ out:
 	hm_metrics_stop(d.metrics);
 	if (d.xdp)
 		hm_xdp_dp_close(&d.dp);
+	hm_dns_daemon_free(d.dns);
 	if (d.node.core)
 		hm_node_free(&d.node);
 	if (d.service.ops)
 		d.service.ops->destroy(d.service.state);
+	hm_dns_anchors_free(d.dns_anchors);
 	hm_config_free(&d.cfg);
 	return rc;
 }
