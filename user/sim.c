@@ -63,7 +63,17 @@ struct hm_sim {
 	uint64_t crash_after;    /* 0 = none scheduled */
 	hm_sim_filter filter;
 	void *filter_ctx;
-	bool *equivocator, *faulty, *bad_signer;
+	bool *faulty;
+	struct hm_byz **byz;     /* per replica, NULL when correct */
+
+	/* Twins: a second instance of replica twin_of with the same key.
+	 * Replicas in twin_peers talk to it, the others to the original;
+	 * clients reach both. */
+	struct hm_node *twin;
+	struct hm_service twin_service;
+	struct sim_endpoint twin_ep;
+	uint32_t twin_of;
+	uint16_t twin_peers;
 	uint64_t fault_at, fault_view, recovered_at;
 	char safety_error[256];
 };
@@ -134,67 +144,13 @@ static struct sim_msg heap_pop(struct hm_sim *s)
 	return top;
 }
 
-/* An equivocating primary: its PRE-PREPAREs to replicas above the middle
- * of the others carry the null batch, properly signed and MACed. */
-static uint8_t *equivocate(struct hm_sim *s, uint32_t from, uint32_t to, const void *buf,
-			   size_t *len)
-{
-	static const uint8_t null_batch[4];
-	struct hm_link_keys lk;
-	enum hm_drop_reason why;
-	struct hm_msg m;
-	uint8_t *out;
-	uint32_t rank = to > from ? to - 1 : to; /* position among the others */
-
-	if (hm_msg_decode(buf, *len, HM_MAX_DATAGRAM, &m, &why) < 0 ||
-	    m.type != HM_MSG_PRE_PREPARE || rank < (s->o.n - 1) / 2)
-		return NULL;
-	out = malloc(HM_HDR_LEN + sizeof(null_batch));
-	if (!out)
-		abort();
-	*len = hm_msg_build_flags(out, HM_HDR_LEN + sizeof(null_batch), HM_MSG_PRE_PREPARE, m.flags,
-				  from, m.view, m.seq, NULL, null_batch, sizeof(null_batch),
-				  &s->replica_keys[from]);
-	if (hm_link_keys_derive(from, &s->replica_keys[from], to,
-				s->cfg.members[to].public_key, &lk) < 0)
-		abort();
-	hm_mac_stamp((struct hm_hdr *)out, lk.tx);
-	return out;
-}
-
-/* A copy whose signature is wrong (R flipped: still canonical) and whose MAC
- * is right: only the sender can have made it. */
-static uint8_t *spoil_signature(struct hm_sim *s, uint32_t from, uint32_t to, const void *buf,
-				size_t len)
-{
-	struct hm_link_keys lk;
-	uint8_t *out = malloc(len);
-
-	if (!out)
-		abort();
-	memcpy(out, buf, len);
-	out[HM_OFF_SIG] ^= 0x01;
-	if (hm_link_keys_derive(from, &s->replica_keys[from], to,
-				s->cfg.members[to].public_key, &lk) < 0)
-		abort();
-	hm_mac_stamp((struct hm_hdr *)out, lk.tx);
-	return out;
-}
-
 /* Put a datagram on the wire: maybe lose it, maybe duplicate it. */
 static void net_send(struct hm_sim *s, uint32_t from, uint32_t to, const void *buf, size_t len)
 {
 	int copies = 1;
-	uint8_t *alt = NULL;
-	const void *orig = buf;
 
 	if (s->filter && !s->filter(s->filter_ctx, s, from, to, buf, len))
 		return;
-	if (from < s->o.n && to < s->o.n && s->equivocator[from])
-		buf = (alt = equivocate(s, from, to, buf, &len)) ? alt : orig;
-	if (from < s->o.n && to < s->o.n && s->bad_signer[from] && len >= HM_HDR_LEN &&
-	    ((const uint8_t *)buf)[5] == HM_MSG_PREPARE && !alt)
-		buf = alt = spoil_signature(s, from, to, buf, len);
 	if (rnd_below(s, 100) < s->o.loss_pct)
 		return;
 	if (rnd_below(s, 100) < s->o.duplicate_pct)
@@ -211,7 +167,6 @@ static void net_send(struct hm_sim *s, uint32_t from, uint32_t to, const void *b
 		memcpy(m.buf, buf, len);
 		heap_push(s, m);
 	}
-	free(alt);
 }
 
 /* ---- addresses -------------------------------------------------------- */
@@ -264,8 +219,11 @@ static void on_executed(void *ctx, const struct pbft_executed *e)
 {
 	struct sim_endpoint *ep = ctx;
 	struct hm_sim *s = ep->sim;
-	struct sim_exec_log *log = &s->exec[ep->index];
+	struct sim_exec_log *log;
 
+	if (ep->index >= s->o.n)
+		return; /* a twin: faulty, left out of the checks */
+	log = &s->exec[ep->index];
 	if (e->seq != log->len + 1) {
 		snprintf(s->safety_error, sizeof(s->safety_error),
 			 "replica %u executed seq %llu after %llu", ep->index,
@@ -366,14 +324,13 @@ struct hm_sim *hm_sim_new(const struct hm_sim_opts *o)
 	s->services = calloc(o->n, sizeof(*s->services));
 	s->nodes = calloc(o->n, sizeof(*s->nodes));
 	s->crashed = calloc(o->n, sizeof(*s->crashed));
-	s->equivocator = calloc(o->n, sizeof(*s->equivocator));
 	s->faulty = calloc(o->n, sizeof(*s->faulty));
-	s->bad_signer = calloc(o->n, sizeof(*s->bad_signer));
+	s->byz = calloc(o->n, sizeof(*s->byz));
 	s->exec = calloc(o->n, sizeof(*s->exec));
 	s->endpoints = calloc(total, sizeof(*s->endpoints));
 	s->clients = calloc(o->clients ? o->clients : 1, sizeof(*s->clients));
 	if (!s->replica_keys || !s->services || !s->nodes || !s->crashed || !s->exec ||
-	    !s->equivocator || !s->faulty || !s->bad_signer ||
+	    !s->faulty || !s->byz ||
 	    !s->endpoints || !s->clients)
 		abort();
 	for (uint32_t i = 0; i < o->n; i++)
@@ -406,8 +363,14 @@ void hm_sim_free(struct hm_sim *s)
 		return;
 	for (uint32_t i = 0; i < s->o.n; i++) {
 		hm_node_free(&s->nodes[i]);
+		hm_byz_free(s->byz[i]);
 		s->services[i].ops->destroy(s->services[i].state);
 		free(s->exec[i].digests);
+	}
+	if (s->twin) {
+		hm_node_free(s->twin);
+		s->twin_service.ops->destroy(s->twin_service.state);
+		free(s->twin);
 	}
 	for (uint32_t j = 0; j < s->o.clients; j++)
 		hm_client_free(&s->clients[j].core);
@@ -419,9 +382,8 @@ void hm_sim_free(struct hm_sim *s)
 	free(s->services);
 	free(s->nodes);
 	free(s->crashed);
-	free(s->equivocator);
 	free(s->faulty);
-	free(s->bad_signer);
+	free(s->byz);
 	free(s->exec);
 	free(s->endpoints);
 	free(s->clients);
@@ -477,20 +439,45 @@ static void client_completed(struct hm_sim *s, uint32_t j)
 
 /* ---- running ---------------------------------------------------------- */
 
+static bool is_twin(const struct hm_sim *s, uint32_t index)
+{
+	return s->twin && index == s->o.n + s->o.clients;
+}
+
+/* The replica an endpoint speaks as (a twin as its original). */
+static uint32_t speaks_as(const struct hm_sim *s, uint32_t index)
+{
+	return is_twin(s, index) ? s->twin_of : index;
+}
+
+static void deliver_to_node(struct hm_sim *s, struct hm_node *nd, const struct sim_msg *m,
+			    const struct sockaddr_in *from)
+{
+	hm_node_tick(nd, s->now);
+	hm_node_receive(nd, m->buf, m->len, (const struct sockaddr *)from, sizeof(*from));
+}
+
 static void deliver(struct hm_sim *s, struct sim_msg *m)
 {
+	uint32_t as = speaks_as(s, m->from);
 	struct sockaddr_in from;
 
 	if (m->to < s->o.n) {
-		if (s->crashed[m->to] || (m->from < s->o.n && s->crashed[m->from]))
+		if (s->crashed[m->to] || (as < s->o.n && s->crashed[as]))
 			return;
-		if (m->from < s->o.n)
-			replica_addr(m->from, &from);
+		if (as < s->o.n)
+			replica_addr(as, &from);
 		else
 			client_addr(m->from - s->o.n, &from);
-		hm_node_tick(&s->nodes[m->to], s->now);
-		hm_node_receive(&s->nodes[m->to], m->buf, m->len, (struct sockaddr *)&from,
-				sizeof(from));
+		if (s->twin && m->to == s->twin_of && as >= s->o.n) {
+			/* a client's request reaches both twins */
+			deliver_to_node(s, &s->nodes[m->to], m, &from);
+			deliver_to_node(s, s->twin, m, &from);
+		} else if (s->twin && m->to == s->twin_of && (s->twin_peers >> as & 1)) {
+			deliver_to_node(s, s->twin, m, &from);
+		} else {
+			deliver_to_node(s, &s->nodes[m->to], m, &from);
+		}
 		return;
 	}
 	uint32_t j = m->to - s->o.n;
@@ -509,6 +496,12 @@ static uint64_t next_timer(const struct hm_sim *s)
 		if (d && d < t)
 			t = d;
 	}
+	if (s->twin && !s->crashed[s->twin_of]) {
+		uint64_t d = hm_node_next_deadline(s->twin);
+
+		if (d && d < t)
+			t = d;
+	}
 	for (uint32_t j = 0; j < s->o.clients; j++)
 		if (s->clients[j].waiting && s->clients[j].core.deadline < t)
 			t = s->clients[j].core.deadline;
@@ -520,9 +513,20 @@ static void fire_timers(struct hm_sim *s)
 	for (uint32_t i = 0; i < s->o.n; i++)
 		if (!s->crashed[i])
 			hm_node_tick(&s->nodes[i], s->now);
+	if (s->twin && !s->crashed[s->twin_of])
+		hm_node_tick(s->twin, s->now);
 	for (uint32_t j = 0; j < s->o.clients; j++)
 		if (s->clients[j].waiting)
 			hm_client_tick(&s->clients[j].core, s->now);
+}
+
+/* A crash-mode Byzantine replica whose time came stops, as the daemon
+ * exits. */
+static void crash_due(struct hm_sim *s)
+{
+	for (uint32_t i = 0; i < s->o.n; i++)
+		if (s->byz[i] && !s->crashed[i] && hm_node_byz_crashed(&s->nodes[i]))
+			hm_sim_crash(s, i);
 }
 
 /* One step of the simulation; false when nothing is left to happen. */
@@ -545,6 +549,7 @@ static bool step(struct hm_sim *s, uint64_t limit_us)
 		s->now = timer > s->now ? timer : s->now;
 		fire_timers(s);
 	}
+	crash_due(s);
 	return true;
 }
 
@@ -610,15 +615,84 @@ void hm_sim_set_filter(struct hm_sim *s, hm_sim_filter f, void *ctx)
 	s->filter_ctx = ctx;
 }
 
+int hm_sim_set_byzantine(struct hm_sim *s, uint32_t replica, const struct hm_byz_opts *o)
+{
+	struct hm_byz_opts with_seed = *o;
+
+	with_seed.seed = s->o.seed * 31 + replica;
+	hm_byz_free(s->byz[replica]);
+	s->byz[replica] = hm_byz_new(&with_seed, replica, s->o.n, s->o.window,
+				     &s->replica_keys[replica]);
+	if (!s->byz[replica])
+		return -1;
+	hm_node_set_byzantine(&s->nodes[replica], s->byz[replica]);
+	s->faulty[replica] = true;
+	return 0;
+}
+
+struct hm_byz *hm_sim_byzantine(struct hm_sim *s, uint32_t replica)
+{
+	return s->byz[replica];
+}
+
 void hm_sim_set_equivocator(struct hm_sim *s, uint32_t replica)
 {
-	s->equivocator[replica] = true;
-	s->faulty[replica] = true;
+	struct hm_byz_opts o = { .modes = 1u << HM_BYZ_EQUIVOCATE };
+
+	if (hm_sim_set_byzantine(s, replica, &o) < 0)
+		abort();
 }
 
 void hm_sim_set_bad_vote_signer(struct hm_sim *s, uint32_t replica)
 {
-	s->bad_signer[replica] = true;
+	struct hm_byz_opts o = { .modes = 1u << HM_BYZ_CORRUPT_SIG,
+				 .sig_types = 1u << HM_MSG_PREPARE };
+
+	if (hm_sim_set_byzantine(s, replica, &o) < 0)
+		abort();
+	s->faulty[replica] = false; /* it executes correctly: checked with the rest */
+}
+
+int hm_sim_add_twin(struct hm_sim *s, uint32_t replica, uint16_t peers)
+{
+	struct hm_transport t = { .sendto = node_sendto, .ctx = &s->twin_ep };
+
+	if (s->twin || replica >= s->o.n)
+		return -1;
+	s->twin = calloc(1, sizeof(*s->twin));
+	if (!s->twin)
+		return -1;
+	s->twin_ep = (struct sim_endpoint){ .sim = s, .index = s->o.n + s->o.clients };
+	s->twin_of = replica;
+	s->twin_peers = peers;
+	if (hm_kv_service_new(&s->twin_service) < 0 ||
+	    hm_node_init(s->twin, &s->cfg, replica, &s->replica_keys[replica], &s->twin_service,
+			 &t) < 0)
+		abort();
+	s->twin->on_executed = on_executed;
+	s->twin->on_executed_ctx = &s->twin_ep;
+	s->faulty[replica] = true;
+	return 0;
+}
+
+void hm_sim_set_twin_peers(struct hm_sim *s, uint16_t peers)
+{
+	s->twin_peers = peers;
+}
+
+void hm_sim_revive(struct hm_sim *s, uint32_t replica)
+{
+	s->crashed[replica] = false;
+}
+
+bool hm_sim_crashed(const struct hm_sim *s, uint32_t replica)
+{
+	return s->crashed[replica];
+}
+
+bool hm_sim_faulty(const struct hm_sim *s, uint32_t replica)
+{
+	return s->faulty[replica];
 }
 
 void hm_sim_mark_faulty(struct hm_sim *s, uint32_t replica)

@@ -16,6 +16,7 @@
 #include <stdint.h>
 #include <stdio.h>
 
+#include "byzantine.h"
 #include "client.h"
 #include "config.h"
 #include "node.h"
@@ -79,6 +80,22 @@ void hm_sim_set_equivocator(struct hm_sim *s, uint32_t replica);
  * (the vote counts; a certificate built from it will not verify). */
 void hm_sim_set_bad_vote_signer(struct hm_sim *s, uint32_t replica);
 void hm_sim_mark_faulty(struct hm_sim *s, uint32_t replica);
+/* A Byzantine replica through byzantine.c, as the daemon's --byzantine
+ * (the sim owns the state; crash mode stops the replica when due).  Marks
+ * it faulty.  0, or -1 on allocation failure. */
+int hm_sim_set_byzantine(struct hm_sim *s, uint32_t replica, const struct hm_byz_opts *o);
+struct hm_byz *hm_sim_byzantine(struct hm_sim *s, uint32_t replica);
+/* Twins: a second instance of `replica` with the same key and id.  Replicas
+ * in the bitmap `peers` talk to the twin, the others to the original, and
+ * both send to everyone; clients reach both.  One twin per sim; marks the
+ * replica faulty.  hm_sim_set_twin_peers moves the split. */
+int hm_sim_add_twin(struct hm_sim *s, uint32_t replica, uint16_t peers);
+void hm_sim_set_twin_peers(struct hm_sim *s, uint16_t peers);
+/* Bring a crashed replica back with the state it had (messages sent to it
+ * meanwhile are lost). */
+void hm_sim_revive(struct hm_sim *s, uint32_t replica);
+bool hm_sim_crashed(const struct hm_sim *s, uint32_t replica);
+bool hm_sim_faulty(const struct hm_sim *s, uint32_t replica);
 /* Virtual time from the last crash (or hm_sim_mark_fault) to the first
  * batch executed in a view above the one then current; 0 if none yet. */
 void hm_sim_mark_fault(struct hm_sim *s);
