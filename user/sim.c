@@ -422,6 +422,7 @@ static void client_completed(struct hm_sim *s, uint32_t j)
 	op->result_len = c->core.result_len < sizeof(op->result) ? c->core.result_len
 								 : sizeof(op->result);
 	memcpy(op->result, c->core.result, op->result_len);
+	op->exec_seq = c->core.result_seq;
 	if (s->n_history == s->cap_history) {
 		s->cap_history = s->cap_history ? 2 * s->cap_history : 256;
 		s->history = realloc(s->history, s->cap_history * sizeof(*s->history));
@@ -828,6 +829,96 @@ bool hm_sim_reads_ok(const struct hm_sim *s, char *why, size_t len)
 		}
 	}
 	return true;
+}
+
+/* The PUT that wrote (key, value), completed or still in flight; NULL. */
+static const struct hm_sim_op *find_writer(const struct hm_sim *s, const char *key,
+					   const uint8_t *v, size_t vlen, bool *in_flight)
+{
+	char k2[64];
+
+	*in_flight = false;
+	for (size_t i = 0; i < s->n_history; i++) {
+		const struct hm_sim_op *p = &s->history[i];
+
+		if (op_key(p, k2, sizeof(k2)) == HM_KV_PUT && strcmp(k2, key) == 0 &&
+		    put_wrote(p, v, vlen))
+			return p;
+	}
+	for (uint32_t j = 0; j < s->o.clients; j++) {
+		const struct hm_sim_op *p = &s->clients[j].current;
+
+		if (s->clients[j].waiting && op_key(p, k2, sizeof(k2)) == HM_KV_PUT &&
+		    strcmp(k2, key) == 0 && put_wrote(p, v, vlen)) {
+			*in_flight = true;
+			return p;
+		}
+	}
+	return NULL;
+}
+
+/* The GET's result against the agreed order (see hm_sim_linearizable). */
+static bool get_linearizable(const struct hm_sim *s, const struct hm_sim_op *g, char *why,
+			     size_t len)
+{
+	const struct hm_sim_op *last = NULL, *w = NULL;
+	char key[64], k2[64];
+	bool in_flight = false;
+
+	op_key(g, key, sizeof(key));
+	for (size_t i = 0; i < s->n_history; i++) {
+		const struct hm_sim_op *p = &s->history[i];
+
+		if (op_key(p, k2, sizeof(k2)) == HM_KV_PUT && strcmp(k2, key) == 0 &&
+		    p->exec_seq < g->exec_seq && (!last || p->exec_seq > last->exec_seq))
+			last = p;
+	}
+	if (g->result_len >= 1 && g->result[0] == HM_KV_OK)
+		w = find_writer(s, key, g->result + 1, g->result_len - 1, &in_flight);
+	if (g->result[0] == HM_KV_NOT_FOUND && !last)
+		return true;
+	if (w && (in_flight || w == last || w->exec_seq == g->exec_seq))
+		return true;
+	/* several PUTs of the latest earlier batch: any of them may be last */
+	if (w && last && w->exec_seq == last->exec_seq)
+		return true;
+	snprintf(why, len, "client %u's GET %s (batch %llu) returned %s; the last PUT before it "
+		 "in the agreed order is in batch %llu", g->client, key,
+		 (unsigned long long)g->exec_seq, w ? "another PUT's value" :
+		 g->result[0] == HM_KV_NOT_FOUND ? "NOT_FOUND" : "a value nobody wrote",
+		 (unsigned long long)(last ? last->exec_seq : 0));
+	return false;
+}
+
+bool hm_sim_linearizable(const struct hm_sim *s, char *why, size_t len)
+{
+	for (size_t i = 0; i < s->n_history; i++) {
+		const struct hm_sim_op *a = &s->history[i];
+		char key[64];
+
+		/* real time: completion order is history order, so only ops
+		 * completed before a was invoked need checking */
+		for (size_t k = 0; k < i; k++) {
+			const struct hm_sim_op *b = &s->history[k];
+
+			if (b->completed_us < a->invoked_us && b->exec_seq >= a->exec_seq) {
+				snprintf(why, len, "client %u's op (batch %llu) completed before client "
+					 "%u's op (batch %llu) was invoked", b->client,
+					 (unsigned long long)b->exec_seq, a->client,
+					 (unsigned long long)a->exec_seq);
+				return false;
+			}
+		}
+		if (op_key(a, key, sizeof(key)) == HM_KV_GET && !get_linearizable(s, a, why, len))
+			return false;
+	}
+	return true;
+}
+
+const struct hm_sim_op *hm_sim_history(const struct hm_sim *s, size_t *n)
+{
+	*n = s->n_history;
+	return s->history;
 }
 
 uint64_t hm_sim_now(const struct hm_sim *s) { return s->now; }

@@ -53,6 +53,7 @@ struct hm_sim_op {              /* one completed client operation */
 	size_t op_len;
 	uint8_t result[64];
 	size_t result_len;
+	uint64_t exec_seq;          /* the batch it executed in (the reply's) */
 };
 
 /* Fill opts with a small, fast default cluster (n = 4). */
@@ -118,6 +119,16 @@ bool hm_sim_states_agree(const struct hm_sim *s, char *why, size_t len);
 /* Every GET returned the value of the latest PUT to its key that completed
  * before the GET was invoked, or of a PUT concurrent with it. */
 bool hm_sim_reads_ok(const struct hm_sim *s, char *why, size_t len);
+
+/* Linearizability of the KV history against the order the replicas agreed
+ * on: an op that completed before another was invoked executed in an
+ * earlier batch, and every GET returns the value of the last PUT to its key
+ * in that order (a PUT in the GET's own batch may come either side; a PUT
+ * still in flight at the end may have been seen).  Stronger than
+ * hm_sim_reads_ok, which only uses real time. */
+bool hm_sim_linearizable(const struct hm_sim *s, char *why, size_t len);
+/* The completed operations, in completion order. */
+const struct hm_sim_op *hm_sim_history(const struct hm_sim *s, size_t *n);
 
 /* Print the run's parameters and every replica's and client's state. */
 void hm_sim_dump(const struct hm_sim *s, FILE *out);
