@@ -471,9 +471,10 @@ static void deliver(struct hm_sim *s, struct sim_msg *m)
 		else
 			client_addr(m->from - s->o.n, &from);
 		if (s->twin && m->to == s->twin_of && as >= s->o.n) {
-			/* a client's request reaches both twins */
-			deliver_to_node(s, &s->nodes[m->to], m, &from);
-			deliver_to_node(s, s->twin, m, &from);
+			/* clients are split too: odd ones reach the twin, so
+			 * the two instances propose different batches */
+			deliver_to_node(s, (m->from - s->o.n) % 2 ? s->twin : &s->nodes[m->to], m,
+					&from);
 		} else if (s->twin && m->to == s->twin_of && (s->twin_peers >> as & 1)) {
 			deliver_to_node(s, s->twin, m, &from);
 		} else {

@@ -88,7 +88,8 @@ int hm_sim_set_byzantine(struct hm_sim *s, uint32_t replica, const struct hm_byz
 struct hm_byz *hm_sim_byzantine(struct hm_sim *s, uint32_t replica);
 /* Twins: a second instance of `replica` with the same key and id.  Replicas
  * in the bitmap `peers` talk to the twin, the others to the original, and
- * both send to everyone; clients reach both.  One twin per sim; marks the
+ * both send to everyone; odd-numbered clients reach the twin, even ones the
+ * original (as primary the two propose different batches for one slot).  One twin per sim; marks the
  * replica faulty.  hm_sim_set_twin_peers moves the split. */
 int hm_sim_add_twin(struct hm_sim *s, uint32_t replica, uint16_t peers);
 void hm_sim_set_twin_peers(struct hm_sim *s, uint16_t peers);
