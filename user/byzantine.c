@@ -360,8 +360,10 @@ static void maybe_replay(struct hm_byz *b, uint32_t to, hm_byz_emit emit, void *
 
 bool hm_byz_crashed(struct hm_byz *b, uint64_t now_us)
 {
+	if (!now_us) /* a host whose clock has not started yet */
+		return b->crashed;
 	if (!b->start)
-		b->start = now_us ? now_us : 1;
+		b->start = now_us;
 	if (on(b, HM_BYZ_CRASH) && !b->crashed &&
 	    now_us >= b->start + 1000ull * arg_or(b, HM_BYZ_CRASH, HM_BYZ_DEFAULT_CRASH_MS)) {
 		b->crashed = true;

@@ -82,7 +82,8 @@ void hm_byz_outgoing(struct hm_byz *b, const uint8_t *buf, size_t len, uint32_t 
 void hm_byz_tick(struct hm_byz *b, uint64_t now_us, hm_byz_emit emit, void *ctx);
 /* The next delayed release or crash time; 0 when none. */
 uint64_t hm_byz_next_deadline(const struct hm_byz *b);
-/* crash mode: true from the crash time on (the host stops the replica). */
+/* crash mode: true from the crash time on (the host stops the replica).
+ * The crash clock starts at the first call with a nonzero time. */
 bool hm_byz_crashed(struct hm_byz *b, uint64_t now_us);
 const struct hm_byz_stats *hm_byz_stats(const struct hm_byz *b);
 

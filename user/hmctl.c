@@ -8,7 +8,9 @@
  *   hmctl -c CONFIG bench --clients C --duration S [--op null|put] [--ops N]
  *   hmctl status --socket PATH            a replica's status (JSON)
  *   hmctl -c CONFIG inject KIND --replica ID [--count N | --duration S]
- *                                         test traffic: forged-sig, bad-mac, replay, garbage
+ *                                         test traffic: forged-sig, bad-mac, replay, garbage,
+ *                                         split-request (a faulty client: two requests
+ *                                         under one timestamp to the two halves)
  *
  * CONFIG defaults to $HM_CONFIG.  The client identity is the config's node
  * section (node.id, node.private_key).
@@ -488,6 +490,33 @@ static void inject_replay(struct net_client *c, uint32_t to, uint32_t count)
 	}
 }
 
+/* A faulty client: one timestamp, two different requests, each validly
+ * signed, the first to the lower half of the replicas and the second to the
+ * upper half.  The replicas must still agree on one of them (or neither). */
+static void inject_split_request(struct net_client *c, uint32_t count)
+{
+	uint32_t n = c->cfg->n_members;
+
+	for (uint32_t i = 0; i < count; i++) {
+		uint64_t ts = wall_us();
+		uint8_t op[2][64], buf[2][256];
+		size_t len[2];
+
+		for (int v = 0; v < 2; v++) {
+			len[v] = hm_kv_encode_put(op[v], sizeof(op[v]), "split", v ? "b" : "a", 1);
+			len[v] = hm_msg_build(buf[v], sizeof(buf[v]), HM_MSG_REQUEST, c->core.id, 0,
+					      ts, NULL, op[v], (uint32_t)len[v], &c->keys);
+		}
+		for (uint32_t to = 0; to < n; to++) {
+			int v = to >= n / 2;
+
+			hm_mac_stamp((struct hm_hdr *)buf[v], c->core.links[to].tx);
+			send_raw(c, to, buf[v], len[v]);
+		}
+		usleep(2000); /* one conflict at a time, not a flood */
+	}
+}
+
 static int cmd_inject(const struct hm_config *cfg, int argc, char **argv)
 {
 	static const struct option longopts[] = {
@@ -511,7 +540,7 @@ static int cmd_inject(const struct hm_config *cfg, int argc, char **argv)
 		else if (opt == 'd')
 			duration = strtod(optarg, NULL);
 		else
-			die("usage: inject forged-sig|bad-mac|forged-vote|replay|garbage --replica ID "
+			die("usage: inject forged-sig|bad-mac|forged-vote|replay|garbage|split-request --replica ID "
 			    "[--count N | --duration S]");
 	}
 	if (to >= cfg->n_members)
@@ -519,6 +548,8 @@ static int cmd_inject(const struct hm_config *cfg, int argc, char **argv)
 	open_identity(&c, cfg);
 	if (strcmp(kind, "replay") == 0) {
 		inject_replay(&c, to, count);
+	} else if (strcmp(kind, "split-request") == 0) {
+		inject_split_request(&c, count); /* to every replica: --replica unused */
 	} else {
 		void (*fn)(struct net_client *, uint32_t, uint32_t) =
 			strcmp(kind, "forged-sig") == 0 ? inject_forged :
@@ -551,7 +582,7 @@ static void usage(FILE *out)
 		"  get KEY                          replicated GET\n"
 		"  bench --clients C --duration S [--op null|put] [--ops N]\n"
 		"  status --socket DATA_DIR/control.sock\n"
-		"  inject forged-sig|bad-mac|forged-vote|replay|garbage --replica ID\n"
+		"  inject forged-sig|bad-mac|forged-vote|replay|garbage|split-request --replica ID\n"
 		"         [--count N | --duration S]\n"
 		"CONFIG defaults to $HM_CONFIG.\n");
 }
