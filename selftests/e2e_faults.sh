@@ -133,6 +133,10 @@ faulty_client() {
   check "$name: hmctl inject split-request" \
     bash "$REPO/scripts/cluster.sh" --dir "$CDIR" exec hmctl inject split-request --count 20
   workload "$name" 0 1 2 3
+  # both requests were validly signed: the group executed one of them,
+  # and the same one everywhere (the digests above)
+  check "$name: one of the two conflicting requests took effect" grep -qxE 'a|b' \
+    <(timeout "$BOUND" bash "$REPO/scripts/cluster.sh" --dir "$CDIR" exec hmctl get split)
   drop_cluster
 }
 
