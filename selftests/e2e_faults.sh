@@ -130,6 +130,15 @@ faulty_client() {
   selected "$name" || return 0
   echo "# $name"
   new_cluster "client" 4 socket || { fail "$name: cluster up"; return; }
+  local out rc
+  out=$(env -u HM_BYZANTINE_TESTS "$REPO/build/hypermeshd" -c "$CDIR/cluster.yaml" --id 0 \
+    --key "$CDIR/keys/replica-0.key" --data-dir "$FAULTS_BASE" --byzantine silent-primary 2>&1)
+  rc=$?
+  check "hypermeshd refuses --byzantine without --i-know-this-is-a-test (exit $rc)" \
+    grep -q "Refused without --i-know-this-is-a-test" <<<"$out"
+  out=$("$REPO/build/hypermeshd" -c "$CDIR/cluster.yaml" --id 0 --key "$CDIR/keys/replica-0.key" \
+    --data-dir "$FAULTS_BASE" --byzantine no-such-mode --i-know-this-is-a-test 2>&1)
+  check "hypermeshd refuses an unknown Byzantine mode" grep -q "bad Byzantine mode 'no-such-mode'" <<<"$out"
   check "$name: hmctl inject split-request" \
     bash "$REPO/scripts/cluster.sh" --dir "$CDIR" exec hmctl inject split-request --count 20
   workload "$name" 0 1 2 3
