@@ -239,9 +239,12 @@ static void on_executed(void *ctx, const struct pbft_executed *e)
 	memcpy(log->digests[log->len++], e->digest, HM_DIGEST_LEN);
 	if (s->fault_at && !s->recovered_at && e->view > s->fault_view)
 		s->recovered_at = s->now;
-	/* Safety: compare with every replica that executed this seq too. */
+	/* Safety: compare with every replica that executed this seq too.  A
+	 * faulty replica's own execution proves nothing either way. */
+	if (s->faulty[ep->index])
+		return;
 	for (uint32_t i = 0; i < s->o.n; i++)
-		if (s->exec[i].len >= e->seq &&
+		if (!s->faulty[i] && s->exec[i].len >= e->seq &&
 		    memcmp(s->exec[i].digests[e->seq - 1], e->digest, HM_DIGEST_LEN) != 0)
 			snprintf(s->safety_error, sizeof(s->safety_error),
 				 "replicas %u and %u executed different batches at seq %llu", i,

@@ -6,8 +6,8 @@
  * reordering, duplication, loss and crashes.  Runs are deterministic for a
  * seed, so a failing seed replays exactly.
  *
- * The simulator checks safety as it goes: no two replicas ever execute
- * different batches at one sequence number.
+ * The simulator checks safety as it goes: no two correct replicas (not
+ * marked faulty) ever execute different batches at one sequence number.
  */
 #ifndef HM_SIM_H
 #define HM_SIM_H
