@@ -130,4 +130,5 @@ min_view() {
 }
 
 # Replica ID's namespace (cluster.sh's naming).
+# shellcheck disable=SC1091 # written by cluster.sh up
 replica_ns() { (source "$CDIR/state.env" && echo "$HM_PREFIX-r$1"); }
