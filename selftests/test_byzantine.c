@@ -501,9 +501,8 @@ struct mode_case {
 	const char *spec;
 	enum hm_byz_mode mode;  /* the mode whose counter must move */
 	bool view_change;       /* the faulty primary must be replaced */
-	/* Signatures are checked lazily (docs/protocol.md): a bad one shows
-	 * only in a view change's certificates, so these runs crash the
-	 * primary after this many ops to force one. */
+	/* Crash the primary after this many ops (0: never): a fault on top of
+	 * the mode, to force a view change that must cope with it. */
 	uint64_t crash_primary_after;
 };
 
@@ -511,8 +510,11 @@ static const struct mode_case mode_cases[] = {
 	{ "crash:20", HM_BYZ_CRASH, true, 0 },
 	{ "silent-primary", HM_BYZ_SILENT, true, 0 },
 	{ "equivocate", HM_BYZ_EQUIVOCATE, true, 0 },
-	{ "forge-sig", HM_BYZ_FORGE_SIG, true, 40 },
-	{ "corrupt-sig", HM_BYZ_CORRUPT_SIG, true, 40 },
+	/* A backup checks the prepared certificate, the primary's signature
+	 * included, before it sends a COMMIT (docs/protocol.md): a primary
+	 * that signs badly never gets a slot committed and is replaced. */
+	{ "forge-sig", HM_BYZ_FORGE_SIG, true, 0 },
+	{ "corrupt-sig", HM_BYZ_CORRUPT_SIG, true, 0 },
 	{ "replay:3", HM_BYZ_REPLAY, false, 0 },
 	{ "future-votes", HM_BYZ_FUTURE_VOTES, false, 0 },
 	{ "delay-votes:300", HM_BYZ_DELAY_VOTES, false, 0 },

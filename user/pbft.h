@@ -122,6 +122,8 @@ struct pbft_stats {
 	uint64_t certs_incomplete;     /* prepared slots left out of a VIEW-CHANGE:
 					* fewer than 2f good PREPARE signatures */
 	uint64_t batches_fetched;      /* batches obtained with NEW-VIEW FETCH */
+	uint64_t certs_waiting;        /* PREPARE quorums held back: a vote's
+					* signature failed, waiting for others */
 	/* Replicas proven faulty: a MAC-valid message carried a signature that
 	 * does not verify (only its sender can have produced it), or a signed
 	 * VIEW-CHANGE carried a bad certificate.  Bit i = replica i. */
