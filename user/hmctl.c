@@ -11,7 +11,9 @@
  *   hmctl metrics --socket PATH           the Prometheus text
  *   hmctl control --socket PATH REQUEST   one raw control request
  *   hmctl -c CONFIG inject KIND --replica ID [--count N | --duration S]
- *                                         test traffic: forged-sig, bad-mac, replay, garbage
+ *                                         test traffic: forged-sig, bad-mac, replay, garbage,
+ *                                         split-request (a faulty client: two requests
+ *                                         under one timestamp to the two halves)
  *   hmctl -c CONFIG cert check CHAIN [--cert] [--out FILE]   CT verdict (cli_ct.c)
  *   hmctl -c CONFIG verify CERTFILE       check a certificate (DNS answer or CT verdict) offline
  *
@@ -704,6 +706,33 @@ static void inject_replay(struct net_client *c, uint32_t to, uint32_t count)
 	}
 }
 
+/* A faulty client: one timestamp, two different requests, each validly
+ * signed, the first to the lower half of the replicas and the second to the
+ * upper half.  The replicas must still agree on one of them (or neither). */
+static void inject_split_request(struct net_client *c, uint32_t count)
+{
+	uint32_t n = c->cfg->n_members;
+
+	for (uint32_t i = 0; i < count; i++) {
+		uint64_t ts = wall_us();
+		uint8_t op[2][64], buf[2][256];
+		size_t len[2];
+
+		for (int v = 0; v < 2; v++) {
+			len[v] = hm_kv_encode_put(op[v], sizeof(op[v]), "split", v ? "b" : "a", 1);
+			len[v] = hm_msg_build(buf[v], sizeof(buf[v]), HM_MSG_REQUEST, c->core.id, 0,
+					      ts, NULL, op[v], (uint32_t)len[v], &c->keys);
+		}
+		for (uint32_t to = 0; to < n; to++) {
+			int v = to >= n / 2;
+
+			hm_mac_stamp((struct hm_hdr *)buf[v], c->core.links[to].tx);
+			send_raw(c, to, buf[v], len[v]);
+		}
+		usleep(2000); /* one conflict at a time, not a flood */
+	}
+}
+
 static int cmd_inject(const struct hm_config *cfg, int argc, char **argv)
 {
 	static const struct option longopts[] = {
@@ -727,7 +756,7 @@ static int cmd_inject(const struct hm_config *cfg, int argc, char **argv)
 		else if (opt == 'd')
 			duration = strtod(optarg, NULL);
 		else
-			die("usage: inject forged-sig|bad-mac|forged-vote|replay|garbage --replica ID "
+			die("usage: inject forged-sig|bad-mac|forged-vote|replay|garbage|split-request --replica ID "
 			    "[--count N | --duration S]");
 	}
 	if (to >= cfg->n_members)
@@ -735,6 +764,8 @@ static int cmd_inject(const struct hm_config *cfg, int argc, char **argv)
 	open_identity(&c, cfg);
 	if (strcmp(kind, "replay") == 0) {
 		inject_replay(&c, to, count);
+	} else if (strcmp(kind, "split-request") == 0) {
+		inject_split_request(&c, count); /* to every replica: --replica unused */
 	} else {
 		void (*fn)(struct net_client *, uint32_t, uint32_t) =
 			strcmp(kind, "forged-sig") == 0 ? inject_forged :
@@ -774,7 +805,7 @@ static void usage(FILE *out)
 		"  control --socket PATH REQUEST... one raw control request (status, block list,\n"
 		"                                   block lift ID, metrics, inject ...)\n"
 		"  dns query NAME TYPE [--cert]     the cluster's decided DNS entry (--cert: JSON certificate)\n"
-		"  inject forged-sig|bad-mac|forged-vote|replay|garbage --replica ID\n"
+		"  inject forged-sig|bad-mac|forged-vote|replay|garbage|split-request --replica ID\n"
 		"         [--count N | --duration S]\n"
 		"  cert check CHAIN [--cert] [--out FILE]   CT verdict (--cert: 2f+1 signatures)\n"
 		"  verify CERTFILE                  check a certificate (DNS answer or CT verdict) offline\n"

@@ -28,6 +28,7 @@
 
 #include <sodium.h>
 
+#include "byzantine.h"
 #include "config.h"
 #include "crypto.h"
 #include "dns_chain.h"
@@ -60,6 +61,7 @@ struct daemon {
 	uint64_t polls;
 	char control_path[sizeof(((struct sockaddr_un *)0)->sun_path)];
 	uint64_t send_errors;
+	struct hm_byz *byz;        /* --byzantine: tests only */
 	struct hm_detector det;    /* fault detection and block policy */
 	int judge_timer;
 	struct hm_metrics_server *metrics;
@@ -80,7 +82,9 @@ static void usage(FILE *out)
 {
 	fprintf(out, "usage: hypermeshd -c CONFIG [--id N] [--key FILE] [--data-dir DIR] "
 		     "[--log-level error|warn|info|debug]\n"
-		     "  The id, key, data dir and log level default to the config's node section.\n");
+		     "  The id, key, data dir and log level default to the config's node section.\n"
+		     "  Tests only: --byzantine MODE[:ARG][,MODE...] --i-know-this-is-a-test (or\n"
+		     "  HM_BYZANTINE_TESTS=1) makes this replica misbehave (docs/faults.md).\n");
 }
 
 /* ---- transport -------------------------------------------------------- */
@@ -255,6 +259,21 @@ static void add_xdp_status(struct daemon *d, json_t *status)
 	json_object_set_new(status, "xdp", x);
 }
 
+/* --byzantine: what the misbehaviour did, so a test can tell it acted. */
+static void add_byzantine_status(struct daemon *d, json_t *status)
+{
+	const struct hm_byz_stats *st = hm_byz_stats(d->byz);
+	json_t *b = json_object(), *applied = json_object();
+
+	for (int m = 0; m < HM_BYZ_MODE_MAX; m++)
+		json_object_set_new(applied, hm_byz_mode_name(m),
+				    json_integer((json_int_t)st->applied[m]));
+	json_object_set_new(b, "seen", json_integer((json_int_t)st->seen));
+	json_object_set_new(b, "dropped", json_integer((json_int_t)st->dropped));
+	json_object_set_new(b, "applied", applied);
+	json_object_set_new(status, "byzantine", b);
+}
+
 static json_t *status_json(struct daemon *d)
 {
 	json_t *status = hm_status_json(&d->node, d->xdp ? "xdp" : "socket");
@@ -262,6 +281,8 @@ static json_t *status_json(struct daemon *d)
 	if (d->xdp)
 		add_xdp_status(d, status);
 	json_object_set_new(status, "send_errors", json_integer((json_int_t)d->send_errors));
+	if (d->byz)
+		add_byzantine_status(d, status);
 	json_object_set_new(status, "last_stable_checkpoint",
 			    json_integer((json_int_t)pbft_low_watermark(d->node.core)));
 	json_object_set_new(status, "detection", hm_detector_json(&d->det, now_us()));
@@ -637,6 +658,16 @@ static int open_loop(struct daemon *d, const char *data_dir)
 	return 0;
 }
 
+/* --byzantine crash: the time came; go down as a crash would, with no
+ * cleanup (the control socket stays behind, as after kill -9). */
+static void byzantine_crash_due(struct daemon *d)
+{
+	if (d->byz && hm_node_byz_crashed(&d->node)) {
+		hm_warn("BYZANTINE TEST MODE: crashing now, as asked (--byzantine crash)");
+		_exit(3);
+	}
+}
+
 static void run(struct daemon *d)
 {
 	for (;;) {
@@ -680,6 +711,7 @@ static void run(struct daemon *d)
 			}
 			drain_events(d);
 		}
+		byzantine_crash_due(d);
 	}
 }
 
@@ -788,6 +820,8 @@ static int open_dns(struct daemon *d)
 
 struct options {
 	const char *config, *key, *data_dir, *log_level;
+	const char *byzantine;
+	bool byzantine_ack;
 	long id;
 };
 
@@ -800,6 +834,8 @@ static int parse_options(int argc, char **argv, struct options *o)
 		{ "data-dir", required_argument, NULL, 'd' },
 		{ "log-level", required_argument, NULL, 'l' },
 		{ "help", no_argument, NULL, 'h' },
+		{ "byzantine", required_argument, NULL, 'B' },
+		{ "i-know-this-is-a-test", no_argument, NULL, 'A' },
 		{ 0 },
 	};
 	int c;
@@ -820,6 +856,8 @@ static int parse_options(int argc, char **argv, struct options *o)
 				return -1;
 			}
 			break;
+		case 'B': o->byzantine = optarg; break;
+		case 'A': o->byzantine_ack = true; break;
 		case 'h': usage(stdout); exit(0);
 		default: usage(stderr); return -1;
 		}
@@ -828,6 +866,38 @@ static int parse_options(int argc, char **argv, struct options *o)
 		usage(stderr);
 		return -1;
 	}
+	return 0;
+}
+
+/* --byzantine: only with an explicit acknowledgement, and never quietly.
+ * 0 (also when no mode was asked for), or -1. */
+static int setup_byzantine(struct daemon *d, const struct options *o)
+{
+	const char *env = getenv("HM_BYZANTINE_TESTS");
+	struct hm_byz_opts bo;
+	char err[512], desc[256];
+
+	if (!o->byzantine)
+		return 0;
+	if (!o->byzantine_ack && !(env && strcmp(env, "1") == 0)) {
+		hm_err("--byzantine makes this replica attack its peers; it is for tests only. "
+		       "Refused without --i-know-this-is-a-test (or HM_BYZANTINE_TESTS=1)");
+		return -1;
+	}
+	if (hm_byz_parse(o->byzantine, &bo, err, sizeof(err)) < 0) {
+		hm_err("--byzantine: %s", err);
+		return -1;
+	}
+	bo.seed = (uint64_t)o->id + 1;
+	d->byz = hm_byz_new(&bo, (uint32_t)o->id, d->cfg.n_members, d->cfg.watermark_window,
+			    &d->keys);
+	if (!d->byz)
+		return -1;
+	hm_node_set_byzantine(&d->node, d->byz);
+	hm_byz_crashed(d->byz, now_us()); /* starts the crash clock */
+	for (int i = 0; i < 3; i++)
+		hm_warn("BYZANTINE TEST MODE: replica %ld misbehaves on purpose: %s", o->id,
+			hm_byz_describe(&bo, desc, sizeof(desc)));
 	return 0;
 }
 
@@ -888,6 +958,8 @@ int main(int argc, char **argv)
 		       "at f = %u", d.cfg.path, d.cfg.max_message_size, d.cfg.max_faulty_nodes);
 		goto out;
 	}
+	if (setup_byzantine(&d, &o) < 0)
+		goto out;
 	if (d.cfg.dataplane == HM_DATAPLANE_XDP && open_xdp(&d) < 0)
 		goto out;
 	if (open_loop(&d, data_dir) < 0 || open_dns(&d) < 0)
@@ -914,5 +986,6 @@ out:
 		d.service.ops->destroy(d.service.state);
 	hm_dns_anchors_free(d.dns_anchors);
 	hm_config_free(&d.cfg);
+	hm_byz_free(d.byz);
 	return rc;
 }
