@@ -414,20 +414,6 @@ out:
 
 /* ---- every mode with f faulty replicas on the simulator ----------------- */
 
-/* Cases that show a bug of the core (pbft.c, not this module's) run only
- * with HM_BYZ_KNOWN_BUGS=1, so that make test stays green until the fix
- * lands; docs/faults.md lists them. */
-static bool known_bugs(const char *name)
-{
-	const char *v = getenv("HM_BYZ_KNOWN_BUGS");
-
-	if (v && *v == '1')
-		return true;
-	printf("     %s: skipped, a known core bug (docs/faults.md; HM_BYZ_KNOWN_BUGS=1 runs "
-	       "it)\n", name);
-	return false;
-}
-
 static unsigned env_seeds(unsigned dflt)
 {
 	const char *v = getenv("HM_SIM_SEEDS");
@@ -747,10 +733,6 @@ static struct hm_sim *random_setup(unsigned seed, uint64_t *r, struct hm_sim_opt
 								  sizeof(random_specs[0]))];
 
 			hm_byz_parse(spec, &bo, err, sizeof(err));
-			/* bad CHECKPOINT signatures stall view changes today
-			 * (checkpoint_proof_with_bad_signatures) */
-			if (!getenv("HM_BYZ_KNOWN_BUGS"))
-				bo.sig_types = ~(1u << HM_MSG_CHECKPOINT);
 			hm_sim_set_byzantine(s, i, &bo);
 			p->byz_mask |= 1u << i;
 			fprintf(log, "%u: %s; ", i, spec);
@@ -892,8 +874,6 @@ HM_TEST(stale_primary_overwrites_claimed_slot)
 {
 	bool behind, stuck;
 
-	if (!known_bugs("stale_primary_overwrites_claimed_slot"))
-		return;
 	random_seed(128, true, &behind, &stuck);
 }
 
@@ -937,8 +917,6 @@ HM_TEST(partitioned_primary_rejoins_safely)
 {
 	char why[256];
 
-	if (!known_bugs("partitioned_primary_rejoins_safely"))
-		return;
 	ASSERT_TRUE(partitioned_primary_run(2, why, sizeof(why)), why);
 }
 
@@ -948,20 +926,21 @@ HM_TEST(partitioned_primary_rejoins_safely)
 static bool drop_checkpoints(void *ctx, struct hm_sim *s, uint32_t from, uint32_t to,
 			     const uint8_t *buf, size_t len)
 {
-	(void)s, (void)to;
+	(void)to;
 	return !(from < 16 && (*(uint16_t *)ctx >> from & 1) && len > 5 &&
-		 buf[5] == HM_MSG_CHECKPOINT);
+		 buf[5] == HM_MSG_CHECKPOINT && hm_sim_now(s) < 2 * SECOND);
 }
 
 /* n = 7: replicas 1 and 6 sign their CHECKPOINTs badly, and the CHECKPOINTs
- * of the correct replicas 4 and 5 never arrive.  Each checkpoint becomes
- * stable on 0, 2, 3 (good) and 1, 6 (bad signatures: stability counts
- * MAC-authenticated votes).  Then the primary crashes: the VIEW-CHANGEs of
- * the correct replicas must still be accepted. */
+ * of the correct replicas 4 and 5 are lost for the first two seconds.  Were
+ * stability counted on MAC-authenticated votes, checkpoints would become
+ * stable on 0, 2, 3 (good) and 1, 6 (bad signatures), and the VIEW-CHANGEs of
+ * correct replicas would carry proofs that others refuse.  Stability counts
+ * only verified signatures (1 and 6 are proven faulty), so checkpoints wait
+ * for 4's and 5's retransmissions.  Then the primary crashes: the
+ * VIEW-CHANGEs of the correct replicas must be accepted. */
 HM_TEST(checkpoint_proof_with_bad_signatures)
 {
-	if (!known_bugs("checkpoint_proof_with_bad_signatures"))
-		return;
 	struct hm_byz_opts bo = { .modes = 1u << HM_BYZ_CORRUPT_SIG,
 				  .sig_types = 1u << HM_MSG_CHECKPOINT };
 	uint16_t lost = 1u << 4 | 1u << 5;
