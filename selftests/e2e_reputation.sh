@@ -166,6 +166,8 @@ check "XDP drops replica 3's packets as blocked ($kb -> $(status 0 '.xdp.node_st
 check_eq "the controller saw none of them" "$(status 0 '.peers["3"].accepted')" "$ua"
 check_eq "metrics: replica 3 blocked" "$(metric 0 hypermesh_peer_blocked peer=3)" 1
 check "metrics: blocked drops for replica 3" test "$(metric 0 hypermesh_drops_total peer=3,reason=blocked)" -gt 0
+check_eq "metrics: replica 0 sent the other replicas one proof against 3" \
+  "$(metric 0 hypermesh_equivocation_proofs_total kind=sent,peer=3)" 1
 check_eq "status table marks it" \
   "$("$repo/build/hmctl" status --table --socket "$(sock 0)" | awk '$1 == 3 {print $7}')" BLOCKED
 check_eq "the cluster still serves" "$(cluster exec hmctl put during-block x)" OK

@@ -253,6 +253,22 @@ HM_TEST(proof_blocks_on_the_replicas_that_saw_nothing)
 		ASSERT_STRCONTAINS(dec->evidence, "bbbbbbbb", "second digest");
 		ASSERT_EQ(dec->until_us - dec->at_us, d1.policy.base_cooldown_us, "same cooldown");
 	}
+	{
+		struct hm_replica_metrics m;
+		struct hm_mtext txt = { 0 };
+
+		hm_detector_metrics(&d1, &m);
+		ASSERT_EQ(m.proofs_received[3], 1, "metrics: one proof received against 3");
+		hm_detector_metrics(&d0, &m);
+		ASSERT_EQ(m.proofs_sent[3], 1, "metrics: one proof sent against 3");
+		hm_metrics_render(&txt, &m);
+		ASSERT_TRUE(!txt.failed && txt.buf, "rendered");
+		if (txt.buf)
+			ASSERT_STRCONTAINS(txt.buf,
+					   "hypermesh_equivocation_proofs_total{peer=\"3\",kind=\"sent\"} 1",
+					   "the metric");
+		hm_mtext_free(&txt);
+	}
 	/* 3's packets are now dropped at 1 too */
 	commit_to(s, 1, 3, 0xdd);
 	ASSERT_EQ(n1->replica_stats[3].drops[HM_DROP_BLOCKED], 1, "dropped as blocked");

@@ -442,6 +442,9 @@ void hm_detector_metrics(const struct hm_detector *d, struct hm_replica_metrics 
 			continue;
 		sample_peer((struct hm_detector *)d, i, &s);
 		m->accepted[i] = s.messages;
+		m->proofs_sent[i] = nd->replica_stats[i].proofs_sent;
+		m->proofs_received[i] = nd->replica_stats[i].proofs_received;
+		m->proofs_refused[i] = nd->replica_stats[i].proofs_refused;
 		for (int r = 0; r < HM_DROP_REASON_MAX; r++)
 			m->drops[i][r] = nd->replica_stats[i].drops[r];
 	}
