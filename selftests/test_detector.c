@@ -358,7 +358,11 @@ HM_TEST(bad_proofs_block_nobody)
 	/* and the good one from a replica is */
 	evidence_to(s, 1, 2, 2, proof, sizeof(proof));
 	ASSERT_EQ(n1->replica_stats[3].proofs_received, 1, "a good proof is recorded");
+	evidence_to(s, 1, 2, 2, proof, sizeof(proof));
+	ASSERT_EQ(n1->replica_stats[3].proofs_received, 1, "the same proof again is not");
+	ASSERT_EQ(from2->drops[HM_DROP_DUPLICATE] > 0, 1, "absorbed as a duplicate");
 	hm_detector_step(&d1, t += SEC);
 	ASSERT_EQ(n1->blocked, 1 << 3, "and blocks 3");
+	ASSERT_EQ(d1.policy.peer[3].strikes, 1, "one strike");
 	hm_sim_free(s);
 }

@@ -514,6 +514,14 @@ static int receive_proof(struct hm_node *nd, const struct hm_msg *m, enum hm_dro
 		*why = HM_DROP_BAD_SIGNATURE;
 		return -1;
 	}
+	/* the proof we already hold, sent again: absorbed without spending
+	 * two more verifications on it */
+	for (uint32_t i = 0; m->payload_len == HM_EVIDENCE_LEN && i < nd->n; i++)
+		if (nd->replica_stats[i].proofs_received &&
+		    memcmp(nd->replica_stats[i].received_proof, m->payload, HM_EVIDENCE_LEN) == 0) {
+			*why = HM_DROP_DUPLICATE;
+			return -1;
+		}
 	e = hm_evidence_check(m->payload, m->payload_len, nd->n,
 			      (const uint8_t(*)[HM_PUBKEY_LEN])nd->replica_keys, &culprit, NULL, NULL,
 			      NULL);
