@@ -61,6 +61,9 @@ struct hm_vote_event {
 	__u16 pad;
 	__u8 digest[HM_DIGEST_LEN];   /* quorum digest, or the first digest */
 	__u8 digest2[HM_DIGEST_LEN];  /* equivocation: the second digest */
+	/* equivocation: the second vote's signature (the first is in the
+	 * slot), so the controller can build a transferable proof */
+	__u8 sig2[HM_SIG_LEN];
 };
 
 /* ======================================================================

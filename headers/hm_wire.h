@@ -82,7 +82,8 @@ enum hm_msg_type {
 	HM_MSG_STATE_REQUEST = 9,/* reserved for state transfer */
 	HM_MSG_STATE_CHUNK = 10, /* reserved for state transfer */
 	HM_MSG_STATUS = 11,      /* replica -> replicas: seq = last executed */
-	HM_MSG_TYPE_MAX = 11,
+	HM_MSG_EVIDENCE = 12,    /* replica -> replicas: payload = equivocation proof */
+	HM_MSG_TYPE_MAX = 12,
 };
 
 /* The sender sends this message again because it has not yet seen the slot
@@ -123,6 +124,10 @@ struct hm_hdr {
  *               messages for the slots the sender is missing.
  * REPLY         u32 client id, u64 sequence number the request executed at,
  *               then the service's result bytes.
+ * EVIDENCE      an equivocation proof (user/evidence.h, 264 bytes): two
+ *               conflicting signed headers of one replica; view = the
+ *               sender's view, seq 0, digest = BLAKE2b of the payload.  Sent
+ *               once by the replica that caught it, never forwarded.
  */
 #define HM_REPLY_PREFIX_LEN 12
 

@@ -885,6 +885,14 @@ HM_TEST(xdp_filter_identity)
 	expect_msg(&d, 0, HM_DROP_MALFORMED, CLIENTS, "prepare from a client");
 	mkmsg(&d, HM_MSG_STATUS, 101, 0, 1, 0);
 	expect_msg(&d, 0, HM_DROP_MALFORMED, CLIENTS, "status from a client");
+	/* equivocation proofs travel between replicas only (any view, seq 0:
+	 * no window applies) */
+	mkmsg(&d, HM_MSG_EVIDENCE, 3, VIEW + 5, 0, 40);
+	expect_msg(&d, 0, ACCEPT, 3, "evidence from a replica");
+	mkmsg(&d, HM_MSG_EVIDENCE, 101, VIEW, 0, 40);
+	expect_msg(&d, 0, HM_DROP_MALFORMED, CLIENTS, "evidence from a client");
+	mkmsg(&d, HM_MSG_EVIDENCE + 1, 3, VIEW, 0, 0);
+	expect_msg(&d, 0, HM_DROP_BAD_TYPE, 3, "the type after evidence");
 	hm_xdp_bpf__destroy(skel);
 }
 

@@ -31,6 +31,7 @@
 #include <sodium.h>
 
 #include "crypto.h"
+#include "evidence.h"
 #include "wire.h"
 #include "quorum.h"
 #include "hm_maps.h"
@@ -454,7 +455,7 @@ HM_TEST(xdp_quorum_loads)
 	ASSERT_EQ(bpf_map__max_entries(skel->maps.hm_events), HM_XDP_EVENTS_BYTES,
 		  "hm_events size");
 	ASSERT_EQ(sizeof(struct hm_vote_slot), 1592, "hm_vote_slot layout unchanged");
-	ASSERT_EQ(sizeof(struct hm_vote_event), 96, "hm_vote_event layout unchanged");
+	ASSERT_EQ(sizeof(struct hm_vote_event), 160, "hm_vote_event layout unchanged");
 	ASSERT_EQ(sizeof(struct hm_xdp_config), 56, "hm_xdp_config size unchanged");
 	unload();
 }
@@ -603,6 +604,33 @@ HM_TEST(xdp_quorum_duplicate)
 	unload();
 }
 
+/* The event carries the second vote's signature: with the first from the
+ * slot, the controller builds a proof any replica can check. */
+static void check_transferable(enum hm_vote_phase ph, uint32_t who, uint64_t view, uint64_t seq,
+			       const uint8_t *d2, const struct hm_vote_event *ev)
+{
+	uint8_t pks[NPEERS][HM_PUBKEY_LEN];
+	struct hm_vote_slot s;
+	uint8_t first[HM_EVIDENCE_RECORD], second[HM_EVIDENCE_RECORD], proof[HM_EVIDENCE_LEN];
+	uint32_t culprit = 99;
+	struct dgram d;
+
+	mkvote(&d, ph, who, view, seq, d2, 0);
+	ASSERT_MEMEQ(ev->sig2, ((const struct hm_hdr *)d.b)->sig, HM_SIG_LEN,
+		     "sig2 = the second vote's signature");
+	if (!ASSERT_TRUE(read_slot(ph, seq, &s), "read slot"))
+		return;
+	hm_evidence_record(first, phase_type(ph), who, 0, view, seq, s.digests[who], s.sigs[who]);
+	hm_evidence_record(second, phase_type(ph), who, 0, view, seq, ev->digest2, ev->sig2);
+	for (uint32_t i = 0; i < NPEERS; i++)
+		memcpy(pks[i], peers[i].kp.pk, HM_PUBKEY_LEN);
+	hm_evidence_build(proof, sizeof(proof), first, second);
+	ASSERT_EQ(hm_evidence_check(proof, sizeof(proof), NPEERS,
+				    (const uint8_t(*)[HM_PUBKEY_LEN])pks, &culprit, NULL, NULL, NULL),
+		  HM_EVIDENCE_OK, "slot + event make a valid proof");
+	ASSERT_EQ(culprit, who, "naming the voter");
+}
+
 /* A second digest from one voter: an equivocation event with both digests,
  * contradictory_responses, and the slot keeps the first vote. */
 HM_TEST(xdp_quorum_equivocation)
@@ -631,6 +659,7 @@ HM_TEST(xdp_quorum_equivocation)
 			ASSERT_EQ(evs[0].voters, 0, "voters");
 			ASSERT_MEMEQ(evs[0].digest, d1, HM_DIGEST_LEN, "first digest");
 			ASSERT_MEMEQ(evs[0].digest2, d2, HM_DIGEST_LEN, "second digest");
+			check_transferable(ph, who, view, seq, d2, &evs[0]);
 		}
 		ASSERT_TRUE(read_stats(who, &st), "read");
 		ASSERT_EQ(st.contradictory_responses, 2 * ph + 1, "contradictory_responses");

@@ -155,18 +155,111 @@ static void log_decision(const struct hm_decision *dec)
 			hm_offence_name(dec->offence), dec->evidence);
 }
 
+/* Whether the equivocation at (type, view, seq) was already acted on; if
+ * not, it is now.  A zero type is a contradiction with no slot known (the
+ * core's PRE-PREPARE or CHECKPOINT): always new. */
+static bool already_acted(struct hm_detector *d, uint32_t i, uint8_t type, uint64_t view,
+			  uint64_t seq)
+{
+	struct hm_acted_slot *a = &d->acted[i];
+
+	if (!type)
+		return false;
+	if (a->set && a->type == type && a->view == view && a->seq == seq)
+		return true;
+	*a = (struct hm_acted_slot){ .set = true, .type = type, .view = view, .seq = seq };
+	return false;
+}
+
+/* The slot of our own latest catch (vote counters only). */
+static uint8_t own_slot(const struct hm_detector *d, uint32_t i, uint64_t *view, uint64_t *seq)
+{
+	const struct hm_vote_event *ev = &d->node->replica_stats[i].last_equivocation;
+
+	if (ev->kind != HM_EV_EQUIVOCATION)
+		return 0;
+	*view = ev->view;
+	*seq = ev->seq;
+	return ev->phase == HM_PHASE_PREPARE ? HM_MSG_PREPARE : HM_MSG_COMMIT;
+}
+
+/* A proof another replica sent us (the node checked it on receipt). */
+static void proof_evidence(const struct hm_detector *d, uint32_t i, uint8_t *type, uint64_t *view,
+			   uint64_t *seq, char *out, size_t cap)
+{
+	const struct hm_peer_stats *ps = &d->node->replica_stats[i];
+	const uint8_t *a = ps->received_proof + 8, *b = a + HM_EVIDENCE_RECORD;
+	char x[17], y[17];
+
+	*type = a[5];
+	*view = hm_get_be64(a + HM_OFF_VIEW);
+	*seq = hm_get_be64(a + HM_OFF_SEQ);
+	hex8(x, a + HM_OFF_DIGEST);
+	hex8(y, b + HM_OFF_DIGEST);
+	snprintf(out, cap, "%s view %llu seq %llu: signed digests %s.. and %s.. (proof sent by "
+		 "replica %u, both signatures verified here; %llu proofs received)",
+		 *type == HM_MSG_PRE_PREPARE ? "PRE-PREPARE" : *type == HM_MSG_PREPARE ? "PREPARE"
+											: "COMMIT",
+		 (unsigned long long)*view, (unsigned long long)*seq, x, y, ps->received_from,
+		 (unsigned long long)ps->proofs_received);
+}
+
+/* Proofs other replicas sent us that did not check: logged, per sender. */
+static void note_refused_proofs(struct hm_detector *d, uint32_t i)
+{
+	const struct hm_peer_stats *ps = &d->node->replica_stats[i];
+
+	if (ps->proofs_refused > d->refusals_seen[i])
+		hm_warn("evidence: refused %llu proof(s) from replica %u (latest: %s); nobody "
+			"blocked for them", (unsigned long long)(ps->proofs_refused -
+								 d->refusals_seen[i]),
+			i, hm_evidence_error_name((enum hm_evidence_error)ps->last_refusal));
+	d->refusals_seen[i] = ps->proofs_refused;
+}
+
+/* Our own catch first: when a proof of the same equivocation arrived in
+ * the same step, the decision names what we saw ourselves. */
+static void judge_equivocations(struct hm_detector *d, uint32_t i, uint64_t now_us)
+{
+	const struct hm_peer_stats *ps = &d->node->replica_stats[i];
+	uint64_t eq = proven_equivocations(d, i), view = 0, seq = 0;
+	char ev[HM_EVIDENCE_TEXT];
+	uint8_t type;
+
+	if (eq > d->equivocations_seen[i]) {
+		type = own_slot(d, i, &view, &seq);
+		if (!already_acted(d, i, type, view, seq)) {
+			equivocation_evidence(d, i, eq, ev, sizeof(ev));
+			log_decision(hm_policy_offence(&d->policy, i, HM_OFFENCE_EQUIVOCATION, ev,
+						       now_us));
+		}
+	}
+	d->equivocations_seen[i] = eq;
+	if (ps->proofs_received > d->proofs_seen[i]) {
+		proof_evidence(d, i, &type, &view, &seq, ev, sizeof(ev));
+		if (already_acted(d, i, type, view, seq))
+			hm_info("evidence: proof from replica %u against replica %u: already acted "
+				"on (%s view %llu seq %llu)", ps->received_from, i,
+				hm_msg_type_name(type), (unsigned long long)view,
+				(unsigned long long)seq);
+		else
+			log_decision(hm_policy_offence(&d->policy, i, HM_OFFENCE_PROOF, ev, now_us));
+	}
+	d->proofs_seen[i] = ps->proofs_received;
+}
+
 static void judge_proofs(struct hm_detector *d, uint64_t now_us)
 {
 	for (uint32_t i = 0; i < d->node->n; i++) {
 		uint64_t eq = proven_equivocations(d, i), bs = proven_bad_signatures(d, i);
 		char ev[HM_EVIDENCE_TEXT];
 
+		note_refused_proofs(d, i);
 		if (i == d->node->id)
 			continue;
-		if (eq > d->equivocations_seen[i]) {
-			equivocation_evidence(d, i, eq, ev, sizeof(ev));
-			log_decision(hm_policy_offence(&d->policy, i, HM_OFFENCE_EQUIVOCATION, ev,
-						       now_us));
+		if (eq > d->equivocations_seen[i] ||
+		    d->node->replica_stats[i].proofs_received > d->proofs_seen[i]) {
+			judge_equivocations(d, i, now_us);
 		} else if (bs > d->bad_signatures_seen[i]) {
 			snprintf(ev, sizeof(ev), "%llu messages whose link MAC verified but whose "
 				 "Ed25519 signature did not", (unsigned long long)bs);
@@ -349,6 +442,9 @@ void hm_detector_metrics(const struct hm_detector *d, struct hm_replica_metrics 
 			continue;
 		sample_peer((struct hm_detector *)d, i, &s);
 		m->accepted[i] = s.messages;
+		m->proofs_sent[i] = nd->replica_stats[i].proofs_sent;
+		m->proofs_received[i] = nd->replica_stats[i].proofs_received;
+		m->proofs_refused[i] = nd->replica_stats[i].proofs_refused;
 		for (int r = 0; r < HM_DROP_REASON_MAX; r++)
 			m->drops[i][r] = nd->replica_stats[i].drops[r];
 	}
@@ -410,6 +506,13 @@ json_t *hm_detector_json(const struct hm_detector *d, uint64_t now_us)
 			json_object_set_new(json_object_get(peers, key), "equivocation_proof",
 					    json_string(hex));
 		}
+		/* proofs of its equivocations we sent, and received (checked),
+		 * and the proofs it sent us that we refused */
+		json_object_update_new(json_object_get(peers, key), json_pack(
+			"{s:I, s:I, s:I}", "proofs_sent",
+			(json_int_t)d->node->replica_stats[i].proofs_sent, "proofs_received",
+			(json_int_t)d->node->replica_stats[i].proofs_received, "proofs_refused",
+			(json_int_t)d->node->replica_stats[i].proofs_refused));
 		if (d->byzantine >> i & 1)
 			json_array_append_new(byz, json_integer(i));
 		if (b->blocked)

@@ -30,6 +30,16 @@ struct hm_detector {
 	/* proofs already acted on, per peer */
 	uint64_t equivocations_seen[HM_MAX_REPLICAS];
 	uint64_t bad_signatures_seen[HM_MAX_REPLICAS];
+	uint64_t proofs_seen[HM_MAX_REPLICAS];   /* proofs other replicas sent us */
+	uint64_t refusals_seen[HM_MAX_REPLICAS]; /* proofs we refused, per sender */
+	/* the slot of the latest equivocation acted on, per culprit: our own
+	 * catch and the proofs other replicas send of the same equivocation
+	 * are one offence, not three strikes */
+	struct hm_acted_slot {
+		bool set;
+		uint8_t type;
+		uint64_t view, seq;
+	} acted[HM_MAX_REPLICAS];
 	/* rates over the last step */
 	uint64_t started_us, last_us, steps;
 	uint64_t prev_rounds, prev_accepted, prev_dropped, prev_view, view_changes;

@@ -17,9 +17,9 @@
  *        8   128  first message's header bytes [0, 128): signed part + sig
  *      136   128  second message's, likewise
  *
- * Carrying it between replicas needs a message type the core handles
- * (docs/fault-detection.md, "Proof distribution"); this module is the
- * format and the check.
+ * This module is the format and the check; user/node.c builds proofs,
+ * sends them as HM_MSG_EVIDENCE and checks the ones it receives
+ * (docs/fault-detection.md, "Proof distribution").
  */
 #ifndef HM_EVIDENCE_H
 #define HM_EVIDENCE_H

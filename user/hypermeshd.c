@@ -351,41 +351,94 @@ static json_t *control_lift(struct daemon *d, const char *arg)
 /* With HM_ALLOW_INJECT=1 in its environment (the tests), the replica can be
  * made to misbehave on request, signed with its own key and MACed on each
  * link, from its own address: what a Byzantine replica really sends.
- *   equivocation   two COMMITs for one (view, seq), different digests
- *   bad-signature  a COMMIT whose signature is not canonical (never verifies)
+ *   equivocation [to ID]  two COMMITs for one (view, seq), different
+ *                         digests, to every peer or to replica ID only
+ *   bad-signature         a COMMIT whose signature is not canonical
+ *   forged-proof to ID    an EVIDENCE message whose proof names another
+ *                         replica but is signed with our key (never checks)
  * The seq is the top of the window, where no honest vote is yet. */
+static void inject_send(struct daemon *d, uint8_t *buf, size_t len, uint32_t to)
+{
+	for (uint32_t i = 0; i < d->node.n; i++) {
+		const struct hm_member *m = &d->cfg.members[i];
+
+		if (i == d->node.id || (to != UINT32_MAX && i != to))
+			continue;
+		hm_mac_stamp((struct hm_hdr *)buf, d->node.links[i].tx);
+		udp_sendto(d, buf, len, (const struct sockaddr *)&m->addr, m->addr_len);
+	}
+}
+
+/* A proof that replica `framed` sent two COMMITs, signed by us instead. */
+static void inject_forged_proof(struct daemon *d, uint64_t view, uint64_t seq, uint32_t to)
+{
+	uint32_t framed = (d->node.id + 1) % d->node.n == to ? (to + 1) % d->node.n
+							    : (d->node.id + 1) % d->node.n;
+	uint8_t votes[2][HM_HDR_LEN], proof[HM_EVIDENCE_LEN], buf[HM_HDR_LEN + HM_EVIDENCE_LEN];
+	uint8_t digest[HM_DIGEST_LEN];
+	size_t len;
+
+	for (int k = 0; k < 2; k++) {
+		randombytes_buf(digest, sizeof(digest));
+		hm_msg_build(votes[k], sizeof(votes[k]), HM_MSG_COMMIT, framed, view, seq, digest,
+			     NULL, 0, &d->keys);
+	}
+	hm_evidence_build(proof, sizeof(proof), votes[0], votes[1]);
+	len = hm_msg_build(buf, sizeof(buf), HM_MSG_EVIDENCE, d->node.id, view, 0, NULL, proof,
+			   sizeof(proof), &d->keys);
+	inject_send(d, buf, len, to);
+	hm_warn("inject: sent a forged proof against replica %u to replica %u", framed, to);
+}
+
 static json_t *control_inject(struct daemon *d, const char *what)
 {
 	const char *allow = getenv("HM_ALLOW_INJECT");
-	bool equivocate = strcmp(what, "equivocation") == 0;
+	size_t wl = strcspn(what, " ");
+	const char *rest = what + wl;
+	bool equivocate = wl == 12 && strncmp(what, "equivocation", wl) == 0;
+	bool forged = wl == 12 && strncmp(what, "forged-proof", wl) == 0;
+	bool bad_sig = wl == 13 && strncmp(what, "bad-signature", wl) == 0;
 	uint64_t view = pbft_view(d->node.core), seq = d->node.high;
 	uint8_t buf[HM_HDR_LEN], digest[HM_DIGEST_LEN];
+	uint32_t to = UINT32_MAX; /* every peer */
+	char *end;
 
 	if (!allow || strcmp(allow, "1") != 0)
 		return json_pack("{s:s}", "error", "injection is off (HM_ALLOW_INJECT=1 turns it on)");
-	if (!equivocate && strcmp(what, "bad-signature") != 0)
-		return json_pack("{s:s}", "error", "usage: inject equivocation|bad-signature");
+	if (*rest && strncmp(rest, " to ", 4) == 0) {
+		unsigned long id = strtoul(rest + 4, &end, 10);
+
+		if (end == rest + 4 || *end || id >= d->node.n || id == d->node.id)
+			return json_pack("{s:s}", "error", "to: a peer's replica id");
+		to = (uint32_t)id;
+	} else if (*rest) {
+		equivocate = forged = bad_sig = false;
+	}
+	if (!(equivocate || forged || bad_sig) || (forged && to == UINT32_MAX) ||
+	    (bad_sig && to != UINT32_MAX))
+		return json_pack("{s:s}", "error", "usage: inject equivocation [to ID]|bad-signature|"
+				 "forged-proof to ID");
 	if (seq <= d->node.low)
 		seq = d->node.low + 1;
+	if (forged) {
+		inject_forged_proof(d, view, seq, to);
+		return json_pack("{s:s, s:i}", "injected", "forged-proof", "to", (int)to);
+	}
 	for (int k = 0; k < (equivocate ? 2 : 1); k++) {
 		randombytes_buf(digest, sizeof(digest));
 		hm_msg_build(buf, sizeof(buf), HM_MSG_COMMIT, d->node.id, view, seq, digest, NULL, 0,
 			     &d->keys);
 		if (!equivocate)
 			buf[HM_OFF_SIG + 63] |= 0xf0; /* S >= the group order */
-		for (uint32_t i = 0; i < d->node.n; i++) {
-			const struct hm_member *m = &d->cfg.members[i];
-
-			if (i == d->node.id)
-				continue;
-			hm_mac_stamp((struct hm_hdr *)buf, d->node.links[i].tx);
-			udp_sendto(d, buf, sizeof(buf), (const struct sockaddr *)&m->addr, m->addr_len);
-		}
+		inject_send(d, buf, sizeof(buf), to);
 	}
-	hm_warn("inject: sent %s (COMMIT view %llu seq %llu) to every peer", what,
-		(unsigned long long)view, (unsigned long long)seq);
-	return json_pack("{s:s, s:I, s:I}", "injected", what, "view", (json_int_t)view, "seq",
-			 (json_int_t)seq);
+	hm_warn("inject: sent %s (COMMIT view %llu seq %llu) to %s",
+		equivocate ? "equivocation" : "bad-signature",
+		(unsigned long long)view, (unsigned long long)seq,
+		to == UINT32_MAX ? "every peer" : "one peer");
+	return json_pack("{s:s, s:I, s:I}", "injected",
+			 equivocate ? "equivocation" : "bad-signature", "view", (json_int_t)view,
+			 "seq", (json_int_t)seq);
 }
 
 /* The answer to one request line, as text (JSON, or metrics). */

@@ -178,6 +178,21 @@ static void render_detection(struct hm_mtext *t, const struct hm_replica_metrics
 	scalar(t, "hypermesh_block_refusals_total", "counter",
 	       "Proven offences not enforced to keep 2f+1 replicas unblocked.",
 	       (double)m->refusals);
+	hm_mtext_family(t, "hypermesh_equivocation_proofs_total", "counter",
+			"Equivocation proofs: of the peer's equivocations, sent to the other "
+			"replicas or received from them and checked; refused: proofs the peer "
+			"sent that did not check.");
+	for (uint32_t i = 0; i < m->n; i++) {
+		if (i == m->id)
+			continue;
+		snprintf(peer, sizeof(peer), "%u", i);
+		hm_mtext_sample(t, "hypermesh_equivocation_proofs_total", (double)m->proofs_sent[i],
+				"peer", peer, "kind", "sent", NULL);
+		hm_mtext_sample(t, "hypermesh_equivocation_proofs_total",
+				(double)m->proofs_received[i], "peer", peer, "kind", "received", NULL);
+		hm_mtext_sample(t, "hypermesh_equivocation_proofs_total",
+				(double)m->proofs_refused[i], "peer", peer, "kind", "refused", NULL);
+	}
 	hm_mtext_family(t, "hypermesh_reputation", "gauge", "Peer reputation in [0, 1].");
 	for (uint32_t i = 0; i < m->n; i++)
 		if (i != m->id) {

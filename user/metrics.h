@@ -67,6 +67,10 @@ struct hm_replica_metrics {
 	uint16_t blocked;
 	uint16_t connected;                 /* heard from lately, link up */
 	uint64_t blocks, refusals;          /* policy decisions */
+	/* equivocation proofs per peer: of its equivocations, sent by us and
+	 * received (checked) from others; and those it sent us we refused */
+	uint64_t proofs_sent[HM_MAX_REPLICAS], proofs_received[HM_MAX_REPLICAS];
+	uint64_t proofs_refused[HM_MAX_REPLICAS];
 	uint64_t accepted[HM_METRIC_PEERS];
 	uint64_t drops[HM_METRIC_PEERS][HM_DROP_REASON_MAX];
 };

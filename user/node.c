@@ -435,13 +435,57 @@ static struct hm_peer_stats *claimed_sender_stats(struct hm_node *nd, const uint
 	return client_find(nd, sender) ? &nd->client_stats : &nd->unknown_stats;
 }
 
-/* Both signed votes of an equivocation: the first from its slot, the
- * second at hand.  A proof any replica can check (user/evidence.h). */
+/* ---- equivocation proofs (HM_MSG_EVIDENCE) ----------------------------- */
+
+/* Send a proof to every other replica: one signed EVIDENCE message, MACed
+ * per link.  Only the finder sends it; receivers never forward it. */
+static void broadcast_proof(struct hm_node *nd, const uint8_t proof[HM_EVIDENCE_LEN])
+{
+	uint8_t buf[HM_HDR_LEN + HM_EVIDENCE_LEN];
+	size_t len = hm_msg_build(buf, sizeof(buf), HM_MSG_EVIDENCE, nd->id, nd->view, 0, NULL,
+				  proof, HM_EVIDENCE_LEN, nd->keys);
+
+	for (uint32_t i = 0; len && i < nd->n; i++)
+		if (i != nd->id)
+			send_to_replica(nd, buf, len, i);
+}
+
+/*
+ * A proof we built from what we caught.  It is kept (status, decision
+ * evidence) and sent to the other replicas only when it checks: neither
+ * vote counter verifies Ed25519 on votes, so a garbage signature under a
+ * good MAC would otherwise make us send a proof the others refuse.  Sent
+ * once per (type, view, seq) of the culprit: a repeat contradiction for
+ * the same slot proves nothing new.
+ */
+static void adopt_proof(struct hm_node *nd, uint32_t culprit, const uint8_t proof[HM_EVIDENCE_LEN])
+{
+	struct hm_peer_stats *st = &nd->replica_stats[culprit];
+	uint32_t who = HM_MAX_REPLICAS;
+	uint64_t view, seq;
+	uint8_t type;
+
+	if (hm_evidence_check(proof, HM_EVIDENCE_LEN, nd->n,
+			      (const uint8_t(*)[HM_PUBKEY_LEN])nd->replica_keys, &who, &type, &view,
+			      &seq) != HM_EVIDENCE_OK || who != culprit)
+		return;
+	memcpy(st->proof, proof, HM_EVIDENCE_LEN);
+	st->has_proof = true;
+	if (st->proofs_sent && st->sent_type == type && st->sent_view == view && st->sent_seq == seq)
+		return;
+	st->sent_type = type;
+	st->sent_view = view;
+	st->sent_seq = seq;
+	st->proofs_sent++;
+	broadcast_proof(nd, proof);
+}
+
+/* Socket mode: both signed votes, the first from its slot, the second at
+ * hand. */
 static void keep_proof(struct hm_node *nd, const struct hm_msg *m, enum hm_vote_phase phase)
 {
 	const struct hm_vote_slot *sl;
-	struct hm_peer_stats *st = &nd->replica_stats[m->sender];
-	uint8_t first[HM_EVIDENCE_RECORD];
+	uint8_t first[HM_EVIDENCE_RECORD], proof[HM_EVIDENCE_LEN];
 
 	if (!nd->quorum.slots || !nd->quorum.window)
 		return;
@@ -450,7 +494,72 @@ static void keep_proof(struct hm_node *nd, const struct hm_msg *m, enum hm_vote_
 		return;
 	hm_evidence_record(first, m->type, m->sender, 0, m->view, m->seq, sl->digests[m->sender],
 			   sl->sigs[m->sender]);
-	st->has_proof = hm_evidence_build(st->proof, sizeof(st->proof), first, m->hdr) > 0;
+	if (hm_evidence_build(proof, sizeof(proof), first, m->hdr))
+		adopt_proof(nd, m->sender, proof);
+}
+
+/* xdp mode: the first vote's signature from the kernel's slot, the second
+ * from the event. */
+static void keep_kernel_proof(struct hm_node *nd, const struct hm_vote_event *ev)
+{
+	uint8_t sigs[HM_MAX_REPLICAS][HM_SIG_LEN], first[HM_EVIDENCE_RECORD];
+	uint8_t second[HM_EVIDENCE_RECORD], proof[HM_EVIDENCE_LEN];
+	uint8_t type = ev->phase == HM_PHASE_PREPARE ? HM_MSG_PREPARE : HM_MSG_COMMIT;
+
+	if (ev->voter >= nd->n || ev->voter == nd->id || !nd->kernel.sigs ||
+	    nd->kernel.sigs(nd->kernel.ctx, ev->phase, ev->view, ev->seq,
+			    (uint16_t)(1u << ev->voter), sigs) < 0)
+		return;
+	hm_evidence_record(first, type, ev->voter, 0, ev->view, ev->seq, ev->digest,
+			   sigs[ev->voter]);
+	hm_evidence_record(second, type, ev->voter, 0, ev->view, ev->seq, ev->digest2, ev->sig2);
+	if (hm_evidence_build(proof, sizeof(proof), first, second))
+		adopt_proof(nd, ev->voter, proof);
+}
+
+/*
+ * An EVIDENCE message from a replica (MAC already verified).  Its own
+ * signature must verify (as for any signed message: a failure under a good
+ * MAC is the sender's), then the proof must check; a proof that does not is
+ * refused and counted against the sender, and blocks nobody.  A proof that
+ * checks is recorded against its culprit; the detector turns it into a
+ * block (HM_OFFENCE_PROOF).  It is not forwarded: the finder sent it to
+ * every replica.
+ */
+static int receive_proof(struct hm_node *nd, const struct hm_msg *m, enum hm_drop_reason *why)
+{
+	struct hm_peer_stats *from = &nd->replica_stats[m->sender], *st;
+	uint32_t culprit = HM_MAX_REPLICAS;
+	enum hm_evidence_error e;
+
+	if (!hm_verify_header(m->hdr, nd->replica_keys[m->sender])) {
+		*why = HM_DROP_BAD_SIGNATURE;
+		return -1;
+	}
+	/* the proof we already hold, sent again: absorbed without spending
+	 * two more verifications on it */
+	for (uint32_t i = 0; m->payload_len == HM_EVIDENCE_LEN && i < nd->n; i++)
+		if (nd->replica_stats[i].proofs_received &&
+		    memcmp(nd->replica_stats[i].received_proof, m->payload, HM_EVIDENCE_LEN) == 0) {
+			*why = HM_DROP_DUPLICATE;
+			return -1;
+		}
+	e = hm_evidence_check(m->payload, m->payload_len, nd->n,
+			      (const uint8_t(*)[HM_PUBKEY_LEN])nd->replica_keys, &culprit, NULL, NULL,
+			      NULL);
+	if (e != HM_EVIDENCE_OK) {
+		from->proofs_refused++;
+		from->last_refusal = (uint8_t)e;
+		*why = HM_DROP_MALFORMED;
+		return -1;
+	}
+	if (culprit == nd->id) /* only our own key could have signed it */
+		return 0;
+	st = &nd->replica_stats[culprit];
+	st->proofs_received++;
+	st->received_from = m->sender;
+	memcpy(st->received_proof, m->payload, HM_EVIDENCE_LEN);
+	return 0;
 }
 
 static void count_vote(struct hm_node *nd, const struct hm_msg *m, enum hm_drop_reason *why,
@@ -494,7 +603,8 @@ void hm_node_receive(struct hm_node *nd, const uint8_t *buf, size_t len,
 	st = authenticate(nd, &m, from, fromlen, &why);
 	/* Even a message dropped below (out of our window) tells us how far
 	 * the group got, once we know it comes from a peer. */
-	if (why == HM_DROP_REASON_MAX && m.sender < nd->n && m.type != HM_MSG_STATUS)
+	if (why == HM_DROP_REASON_MAX && m.sender < nd->n && m.type != HM_MSG_STATUS &&
+	    m.type != HM_MSG_EVIDENCE)
 		pbft_observe_seq(nd->core, m.seq);
 	/* Cheapest checks first; an Ed25519 verification (in the core) is
 	 * only ever spent on a message whose MAC verified. */
@@ -512,6 +622,8 @@ void hm_node_receive(struct hm_node *nd, const uint8_t *buf, size_t len,
 		dropped = false; /* XDP counted it and passed it up as a retransmission */
 	else if (m.type == HM_MSG_PREPARE || m.type == HM_MSG_COMMIT)
 		count_vote(nd, &m, &why, &dropped);
+	else if (m.type == HM_MSG_EVIDENCE)
+		dropped = receive_proof(nd, &m, &why) < 0;
 	else
 		dropped = pbft_receive(nd->core, &m, &why) < 0;
 	/* Replies (even a cached one the core just queued) are sent in
@@ -567,6 +679,8 @@ void hm_node_set_egress(struct hm_node *nd, uint16_t stamped, const struct socka
 
 void hm_node_vote_event(struct hm_node *nd, const struct hm_vote_event *ev)
 {
+	if (ev->kind == HM_EV_EQUIVOCATION && nd->kernel_votes)
+		keep_kernel_proof(nd, ev);
 	note_event(nd, ev);
 	pbft_on_vote_event(nd->core, ev);
 	drain(nd);

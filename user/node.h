@@ -40,10 +40,25 @@ struct hm_peer_stats {
 	uint64_t in_quorum;             /* quorums its vote was counted in */
 	uint64_t equivocations;         /* equivocation events naming it */
 	struct hm_vote_event last_equivocation; /* evidence of the latest */
-	/* socket mode: the latest equivocation as a transferable proof (both
-	 * signed votes, user/evidence.h); XDP keeps only the first signature */
+	/* the latest equivocation we caught, as a transferable proof (both
+	 * signed votes, user/evidence.h), checked before it is kept; in xdp
+	 * mode the first signature comes from the kernel's slot, the second
+	 * from the event (sig2) */
 	bool has_proof;
 	uint8_t proof[HM_EVIDENCE_LEN];
+	/* proofs we sent to the other replicas (once per slot) naming it */
+	uint64_t proofs_sent;
+	uint8_t sent_type;
+	uint64_t sent_view, sent_seq;
+	/* proofs naming it that other replicas sent us and that checked: the
+	 * latest, and who sent it (HM_MSG_EVIDENCE; never forwarded) */
+	uint64_t proofs_received;
+	uint32_t received_from;
+	uint8_t received_proof[HM_EVIDENCE_LEN];
+	/* proofs it sent us that did not check (forged, not conflicting, an
+	 * unknown culprit): counted and logged, nothing blocked for them */
+	uint64_t proofs_refused;
+	uint8_t last_refusal;           /* enum hm_evidence_error */
 };
 
 /* When consensus on a sequence number started (our PREPARE policy), for

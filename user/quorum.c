@@ -75,7 +75,7 @@ static int quorum_check(const struct hm_quorum *q, struct hm_vote_slot *s,
 }
 
 static int equivocation(const struct hm_vote_slot *s, uint32_t voter, const uint8_t *digest,
-			struct hm_vote_event *ev)
+			const uint8_t *sig, struct hm_vote_event *ev)
 {
 	memset(ev, 0, sizeof(*ev));
 	ev->kind = HM_EV_EQUIVOCATION;
@@ -85,6 +85,8 @@ static int equivocation(const struct hm_vote_slot *s, uint32_t voter, const uint
 	ev->voter = voter;
 	memcpy(ev->digest, s->digests[voter], HM_DIGEST_LEN);
 	memcpy(ev->digest2, digest, HM_DIGEST_LEN);
+	if (sig)
+		memcpy(ev->sig2, sig, HM_SIG_LEN);
 	return 1;
 }
 
@@ -109,7 +111,7 @@ int hm_quorum_vote(struct hm_quorum *q, enum hm_vote_phase phase, uint64_t view,
 	bit = (uint16_t)(1u << voter);
 	if (s->voted & bit) {
 		if (memcmp(s->digests[voter], digest, HM_DIGEST_LEN) != 0)
-			return equivocation(s, voter, digest, ev);
+			return equivocation(s, voter, digest, sig, ev);
 		*why = HM_DROP_DUPLICATE;
 		return -1;
 	}
