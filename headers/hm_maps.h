@@ -136,7 +136,9 @@ struct hm_node_stats {
 	__u64 timing_violations;       /* rate_limited drops */
 	__u64 contradictory_responses; /* equivocating votes caught by the XDP vote counter */
 	__u64 last_activity_timestamp; /* bpf_ktime_get_ns() of the last accepted */
-	__u32 reputation_score;        /* fixed point, owned by the controller */
+	__u32 reputation_score;        /* HM_REPUTATION_ONE = 1.0; written by the
+					* controller (hm_vote_policy
+					* HM_POLICY_SET_REPUTATION), read only here */
 	__u32 consecutive_faults;      /* drops since the last accepted message */
 	__u64 drops[HM_DROP_REASON_MAX];
 };
@@ -180,7 +182,13 @@ enum hm_policy_op {
 	HM_POLICY_EXPECT = 1,    /* hm_quorum_expect(phase, view, seq, digest) */
 	HM_POLICY_OWN_VOTE = 2,  /* hm_quorum_vote(phase, view, seq, self, digest, sig) */
 	HM_POLICY_COLLECT = 3,   /* hm_quorum_collect(seq) */
+	/* node_stats[index].reputation_score = value: a store of that one
+	 * field, so the program's atomic counters beside it lose nothing (a
+	 * whole-entry update from userspace would) */
+	HM_POLICY_SET_REPUTATION = 4,
 };
+
+#define HM_REPUTATION_ONE 1000000u /* reputation_score of 1.0 */
 
 struct hm_vote_policy_args {
 	__u32 op;                /* enum hm_policy_op */
@@ -191,6 +199,8 @@ struct hm_vote_policy_args {
 	__u8 sig[HM_SIG_LEN];
 	__u32 result;            /* out: HM_DROP_REASON_MAX, or why the own vote was refused */
 	__u32 events;            /* out: 1 when an event went to hm_events */
+	__u32 index;             /* HM_POLICY_SET_REPUTATION: node_stats index */
+	__u32 value;             /* HM_POLICY_SET_REPUTATION: the score */
 };
 
 #endif /* HM_MAPS_H */

@@ -801,7 +801,8 @@ static long collect_one(__u32 key, void *ctx)
  * hm_vote_policy: what the controller does to the vote slots, run with
  * BPF_PROG_TEST_RUN so that it takes each slot's lock exactly as hm_xdp
  * does.  (A lookup-modify-update from userspace is two locked steps, and a
- * vote counted between them would be lost.)  Events go to hm_events as the
+ * vote counted between them would be lost.)  It also stores the controller's
+ * reputation score into node_stats, one field, for the same reason.  Events go to hm_events as the
  * XDP program's do.  Returns 0, or -1 when the vote window is not set.
  */
 SEC("syscall")
@@ -815,6 +816,15 @@ int hm_vote_policy(struct hm_vote_policy_args *a)
 	__u64 below;
 	bool emit = false;
 
+	if (a->op == HM_POLICY_SET_REPUTATION) {
+		__u32 idx = a->index;
+		struct hm_node_stats *st = bpf_map_lookup_elem(&node_stats, &idx);
+
+		if (!st)
+			return -1;
+		st->reputation_score = a->value;
+		return 0;
+	}
 	cfg = bpf_map_lookup_elem(&hm_config, &zero);
 	if (!cfg)
 		return -1;

@@ -1164,6 +1164,35 @@ HM_TEST(xdp_quorum_controller_races_votes)
 	unload();
 }
 
+/* HM_POLICY_SET_REPUTATION stores the score into one node_stats field; the
+ * counters beside it, which the XDP program adds to, are untouched. */
+HM_TEST(xdp_set_reputation)
+{
+	struct hm_vote_policy_args a = { .op = HM_POLICY_SET_REPUTATION, .index = 2,
+					 .value = HM_REPUTATION_ONE / 4 };
+	LIBBPF_OPTS(bpf_test_run_opts, o, .ctx_in = &a, .ctx_size_in = sizeof(a));
+	struct hm_node_stats before, after;
+	uint8_t dg[HM_DIGEST_LEN];
+
+	if (!load(1, 0, 10, 20, 10))
+		return;
+	digest_of(dg, 1, 1);
+	vote(HM_PHASE_COMMIT, 2, 0, 11, dg, ACCEPT, "a vote");
+	if (!ASSERT_TRUE(read_stats(2, &before), "read"))
+		goto out;
+	ASSERT_OK(bpf_prog_test_run_opts(bpf_program__fd(skel->progs.hm_vote_policy), &o), "run");
+	ASSERT_EQ(o.retval, 0, "accepted");
+	ASSERT_TRUE(read_stats(2, &after), "read");
+	ASSERT_EQ(after.reputation_score, HM_REPUTATION_ONE / 4, "score stored");
+	after.reputation_score = before.reputation_score;
+	ASSERT_MEMEQ(&after, &before, sizeof(after), "every other field as it was");
+	a.index = HM_XDP_NSTATS; /* past the map */
+	ASSERT_OK(bpf_prog_test_run_opts(bpf_program__fd(skel->progs.hm_vote_policy), &o), "run");
+	ASSERT_EQ(o.retval, (__u32)-1, "an index past node_stats is refused");
+out:
+	unload();
+}
+
 /* hm_progress: the highest seq each replica named in a message that passed
  * the identity checks, whatever happened to it after (here: out of the
  * window); nothing for a bad MAC or a STATUS. */

@@ -361,6 +361,11 @@ void hm_detector_step(struct hm_detector *d, uint64_t now_us)
 				__builtin_popcount(p->indicators), p->reputation);
 	}
 	d->byzantine = byz;
+	/* xdp mode: the score goes into node_stats beside the kernel's own
+	 * counters, so `bpftool map dump` shows it too */
+	for (uint32_t i = 0; d->dp && i < d->node->n; i++)
+		if (i != d->node->id)
+			hm_xdp_dp_set_reputation(d->dp, i, d->rep.peer[i].reputation);
 	judge_proofs(d, now_us);
 	expired = hm_policy_expire(&d->policy, now_us);
 	if (expired)

@@ -742,6 +742,18 @@ int hm_xdp_dp_set_peer(struct hm_xdp_dp *dp, uint32_t id, const struct sockaddr_
 	return 0;
 }
 
+int hm_xdp_dp_set_reputation(struct hm_xdp_dp *dp, uint32_t i, double reputation)
+{
+	struct hm_vote_policy_args a = { .op = HM_POLICY_SET_REPUTATION, .index = i };
+
+	if (reputation < 0)
+		reputation = 0;
+	if (reputation > 1)
+		reputation = 1;
+	a.value = (uint32_t)(reputation * HM_REPUTATION_ONE + 0.5);
+	return run_policy(dp, &a);
+}
+
 int hm_xdp_dp_node_stats(struct hm_xdp_dp *dp, uint32_t i, struct hm_node_stats *out)
 {
 	return bpf_map_lookup_elem(dp->stats_fd, &i, out);

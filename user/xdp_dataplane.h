@@ -136,6 +136,10 @@ uint32_t hm_xdp_dp_fanout_addr(const struct hm_xdp_dp *dp);
 int hm_xdp_dp_block(struct hm_xdp_dp *dp, uint32_t id, uint64_t until_mono_ns);
 int hm_xdp_dp_unblock(struct hm_xdp_dp *dp, uint32_t id);
 
+/* node_stats[i].reputation_score (0..1, stored as HM_REPUTATION_ONE
+ * fixed point), written without disturbing the program's counters. */
+int hm_xdp_dp_set_reputation(struct hm_xdp_dp *dp, uint32_t i, double reputation);
+
 /* Per-sender counters (node_stats index i) and TC counters. */
 int hm_xdp_dp_node_stats(struct hm_xdp_dp *dp, uint32_t i, struct hm_node_stats *out);
 int hm_xdp_dp_tc_stats(struct hm_xdp_dp *dp, struct hm_tc_stats *out);
