@@ -66,6 +66,7 @@ trap 'exit 1' INT TERM
 # The bench zone: hit-I, lat-I, miss-I, each with one A record.
 bench_zone() {
 	local i
+	# shellcheck disable=SC2016  # $ORIGIN and $TTL are zone-file directives
 	printf '$ORIGIN %s.\n$TTL 3600\n' "$ZONE"
 	printf '@\tIN SOA ns.%s. hostmaster.%s. 1 7200 3600 1209600 300\n' "$ZONE" "$ZONE"
 	printf '@\tIN NS ns.%s.\nns\tIN A 198.18.53.2\n' "$ZONE"
@@ -158,13 +159,13 @@ perf() {
 	pct() { [ "$n" -gt 0 ] && awk -v k="$(((n * $1 + 99) / 100))" 'NR == (k < 1 ? 1 : k) { printf "%.0f", $1; exit }' "$out.lat" || echo 0; }
 	jq -n --arg name "$name" \
 		--argjson sent "$(awk '/Queries sent:/ {print $3; exit}' "$out" | grep . || echo 0)" \
-		--argjson done "$(awk '/Queries completed:/ {print $3; exit}' "$out" | grep . || echo 0)" \
+		--argjson completed "$(awk '/Queries completed:/ {print $3; exit}' "$out" | grep . || echo 0)" \
 		--argjson lost "$(awk '/Queries lost:/ {print $3; exit}' "$out" | grep . || echo 0)" \
 		--argjson noerror "$(awk '/Response codes:/ {for (i = 3; i < NF; i++) if ($i == "NOERROR") {gsub(/[^0-9]/, "", $(i + 1)); print $(i + 1)}; exit}' "$out" | grep . || echo 0)" \
 		--argjson qps "$(awk '/Queries per second:/ {printf "%.0f", $4; exit}' "$out" | grep . || echo 0)" \
 		--argjson avg "$(awk '/Average Latency \(s\):/ {printf "%.0f", $4 * 1e6; exit}' "$out" | grep . || echo 0)" \
 		--argjson p50 "$(pct 50)" --argjson p90 "$(pct 90)" --argjson p99 "$(pct 99)" \
-		'{load: $name, sent: $sent, completed: $done, lost: $lost, noerror: $noerror,
+		'{load: $name, sent: $sent, completed: $completed, lost: $lost, noerror: $noerror,
 		  qps: $qps, avg_us: $avg, p50_us: $p50, p90_us: $p90, p99_us: $p99}'
 }
 
