@@ -22,6 +22,7 @@
 #
 #   BENCH_DNS_SECONDS=5 BENCH_DNS_OUTSTANDING=20 BENCH_DNS_LAT_NAMES=300 \
 #   BENCH_DNS_MISS_NAMES=2000 scripts/bench_dns.sh [--dataplane socket|xdp]
+#   BENCH_DNS_VERBOSE=1: dnsperf's own summaries to stderr
 set -uo pipefail
 
 here=$(cd "$(dirname "$0")" && pwd)
@@ -153,6 +154,7 @@ perf() {
 	local name=$1 server=$2 file=$3 out="$dir/perf-$1.out"
 	shift 3
 	cluster exec dnsperf -v -s "$server" -d "$file" -t 10 "$@" >"$out" 2>&1
+	[ -n "${BENCH_DNS_VERBOSE:-}" ] && grep -v '^> ' "$out" | sed "s/^/  [$name $server] /" >&2
 	# -v: "> RCODE NAME TYPE LATENCY" per answer; percentiles from those.
 	awk '/^> / { print $NF * 1e6 }' "$out" | sort -n >"$out.lat"
 	local n; n=$(wc -l <"$out.lat")
@@ -183,17 +185,23 @@ bench() {
 setup
 echo "# hypermesh (replica 0 at $HM)" >&2
 hm=$(bench "$HM")
+# For scale: one consensus round on the same cluster, a null op from one
+# closed-loop client (what an OBSERVE's ordering costs before execute).
+round=$(cluster exec hmctl bench --clients 1 --duration 2 --op null 2>/dev/null | tail -1 |
+	jq -c '{ops_per_s, p50_us, p99_us}' 2>/dev/null) || round=null
+[ -n "$round" ] || round=null
 echo "# unbound ($UB)" >&2
 ub=$(bench "$UB")
 hits_before=$("$repo/build/hmctl" status --socket "$dir/cluster/replica-0/control.sock" | jq '.dns.replica.cache_hits // 0')
 
 json=$(jq -n -c --argjson hm "$hm" --argjson ub "$ub" --arg dp "$dataplane" \
-	--argjson o "$outstanding" --argjson s "$seconds" --argjson hits "$hits_before" '
+	--argjson o "$outstanding" --argjson s "$seconds" --argjson hits "$hits_before" --argjson round "$round" '
 	def r(a; b): if b == 0 then null else (a / b * 100 | round / 100) end;
 	{dns: {replicas: 4, dataplane: $dp, outstanding: $o, hit_seconds: $s,
 	  hypermesh: $hm, unbound: $ub, replica0_cache_hits: $hits,
 	  ratios: {hit_qps: r($hm.hit.qps; $ub.hit.qps), hit_p50: r($hm.hit.p50_us; $ub.hit.p50_us),
 	           miss_qps: r($hm.miss_n.qps; $ub.miss_n.qps), miss_p50: r($hm.miss_1.p50_us; $ub.miss_1.p50_us)},
+	  null_op_round_1_client: $round,
 	  agreement_adds_p50_us: ($hm.miss_1.p50_us - $ub.miss_1.p50_us),
 	  targets: {hits_at_least_as_fast: ($hm.hit.qps >= $ub.hit.qps and $hm.hit.p50_us <= $ub.hit.p50_us),
 	            agreement_under_1ms_p50: (($hm.miss_1.p50_us - $ub.miss_1.p50_us) < 1000)}}}')
@@ -203,5 +211,6 @@ jq -r '.dns | ["hypermesh", "unbound"][] as $r | .[$r] | to_entries[] |
 	[$r, .key, .value.qps, .value.noerror, .value.avg_us, .value.p50_us, .value.p90_us, .value.p99_us, .value.lost] | @tsv' <<<"$json" |
 	awk -F'\t' '{printf "%-10s %-8s %8d %9d %8d %8d %8d %8d %7d\n", $1, $2, $3, $4, $5, $6, $7, $8, $9}'
 jq -r '.dns | "\nhypermesh / unbound: hits qps x\(.ratios.hit_qps), hit p50 x\(.ratios.hit_p50); misses qps x\(.ratios.miss_qps) (\(.outstanding) outstanding), miss p50 x\(.ratios.miss_p50) (1 outstanding)",
+	"one consensus round (null op, 1 client) on the same cluster: p50 \(.null_op_round_1_client.p50_us // "?") us",
 	"agreement adds \(.agreement_adds_p50_us) us at p50 to a miss (target < 1000 us: \(.targets.agreement_under_1ms_p50)); hits at least as fast as unbound: \(.targets.hits_at_least_as_fast)"' <<<"$json"
 echo "$json"
