@@ -14,6 +14,9 @@
 #      the new view, p50 and p99 (scripts/bench_viewchange.sh), in both
 #      dataplanes; and, where scripts/bench_recovery.sh exists, recovery time
 #      of a restarted replica.
+#   6. DNS: dnsperf against one replica of a 4-replica cluster with
+#      byzantine_config.dns and against plain Unbound, cache hits and misses,
+#      the latency agreement adds to a miss (scripts/bench_dns.sh).
 #
 # Every cluster figure is the median of RUNS runs of SECONDS each; closed-loop
 # clients, null operations, n = 4 replicas in network namespaces.
@@ -110,13 +113,18 @@ if [ -x "$repo/scripts/bench_recovery.sh" ] || [ -f "$repo/scripts/bench_recover
   recovery=$(bash "$repo/scripts/bench_recovery.sh" | tail -1)
 fi
 
+echo "# 6. DNS: a replica beside plain Unbound" >&2
+# A failed DNS part (no dnsperf, setup failure) leaves "dns": null, the rest stands.
+dns=$(bash "$repo/scripts/bench_dns.sh" | tail -1 | jq -c '.dns' 2>/dev/null) || dns=null
+[ -n "$dns" ] || dns=null
+
 json=$(printf '%s\n' "${results[@]}" | jq -s \
   --arg kernel "$(uname -r)" --arg cpus "$(nproc)" --argjson runs "$runs" \
   --argjson seconds "$seconds" --argjson xdp "$xdp_json" \
-  --argjson vcs "$vc_socket" --argjson vcx "$vc_xdp" --argjson rec "$recovery" \
+  --argjson vcs "$vc_socket" --argjson vcx "$vc_xdp" --argjson rec "$recovery" --argjson dns "$dns" \
   '{date: (now | todate), kernel: $kernel, cpus: ($cpus | tonumber), replicas: 4,
     op: "null", runs: $runs, seconds: $seconds, xdp_program: $xdp, results: .,
-    view_change: {socket: $vcs, xdp: $vcx}, recovery: $rec}')
+    view_change: {socket: $vcs, xdp: $vcx}, recovery: $rec, dns: $dns}')
 mkdir -p "$(dirname "$out_json")"
 echo "$json" >"$out_json"
 
@@ -144,4 +152,5 @@ for n in 8 32; do
 done
 jq -r '.view_change | to_entries[] | "view change (\(.key)): primary killed -> first commit in the new view: p50 \(.value.p50_ms) ms, p99 \(.value.p99_ms) ms over \(.value.rounds) rounds (view_change_timeout_ms \(.value.view_change_timeout_ms))"' <<<"$json"
 jq -r 'if .recovery then "recovery: \(.recovery)" else empty end' <<<"$json"
+jq -r 'if .dns == null then "dns: not measured (scripts/bench_dns.sh failed)" else .dns | "dns, hypermesh / unbound: hits \(.hypermesh.hit.qps) / \(.unbound.hit.qps) qps (x\(.ratios.hit_qps)), hit p50 \(.hypermesh.hit.p50_us) / \(.unbound.hit.p50_us) us; misses \(.hypermesh.miss_n.qps) / \(.unbound.miss_n.qps) qps (x\(.ratios.miss_qps)); agreement adds \(.agreement_adds_p50_us) us at p50 to a miss" end' <<<"$json"
 echo "written to $out_json"

@@ -30,6 +30,8 @@ PACKAGES=(
   curl openssl xxd
   # DNS test infrastructure: authoritative server, zone signer, clients
   nsd ldnsutils dnsutils knot-dnsutils
+  # make bench: dnsperf against a replica and against plain Unbound (scripts/bench_dns.sh)
+  dnsperf unbound
 )
 
 missing=()

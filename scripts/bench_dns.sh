@@ -1,0 +1,216 @@
+#!/usr/bin/env bash
+# The DNS benchmark (make bench calls it; not a test): dnsperf against one
+# replica of a 4-replica HyperMesh cluster (byzantine_config.dns) and, in the
+# same run, against plain Unbound (Debian's daemon, validation on, same trust
+# anchor, same NSD upstream and zone).
+#
+#   auth  198.18.0.53   NSD with bench.hmtest, signed now (and the test zones)
+#   ub    198.18.0.60   unbound, stub-zone bench.hmtest -> 198.18.0.53
+#   r0    198.18.0.1    the replica dnsperf asks (r1..r3: the rest of the cluster)
+#   c     198.18.0.200  dnsperf
+#
+# Three loads per resolver, each the same for both:
+#   hit      a few names, warmed first, queried for BENCH_DNS_SECONDS with
+#            BENCH_DNS_OUTSTANDING queries outstanding: qps and latency
+#   miss@1   BENCH_DNS_LAT_NAMES distinct names, one query outstanding: the
+#            latency of a miss without queueing (agreement adds = HyperMesh
+#            p50 minus Unbound p50)
+#   miss@N   BENCH_DNS_MISS_NAMES other distinct names, BENCH_DNS_OUTSTANDING
+#            outstanding: miss throughput
+# Latency percentiles come from dnsperf -v (one line per answer, its latency).
+# Prints a table and ratios; the last line is one JSON object.
+#
+#   BENCH_DNS_SECONDS=5 BENCH_DNS_OUTSTANDING=20 BENCH_DNS_LAT_NAMES=300 \
+#   BENCH_DNS_MISS_NAMES=2000 scripts/bench_dns.sh [--dataplane socket|xdp]
+#   BENCH_DNS_VERBOSE=1: dnsperf's own summaries to stderr
+set -uo pipefail
+
+here=$(cd "$(dirname "$0")" && pwd)
+repo=$(cd "$here/.." && pwd)
+# shellcheck source=scripts/lib/netns.sh
+source "$repo/scripts/lib/netns.sh"
+# shellcheck source=selftests/dns/lib.sh
+source "$repo/selftests/dns/lib.sh"
+
+seconds=${BENCH_DNS_SECONDS:-5}
+outstanding=${BENCH_DNS_OUTSTANDING:-20}
+hit_names=${BENCH_DNS_HIT_NAMES:-10}
+lat_names=${BENCH_DNS_LAT_NAMES:-300}
+miss_names=${BENCH_DNS_MISS_NAMES:-2000}
+dataplane=socket
+while [ $# -gt 0 ]; do
+	case "$1" in
+	--dataplane) dataplane=${2:?--dataplane needs socket or xdp}; shift 2 ;;
+	*) echo "bench_dns: unknown argument $1" >&2; exit 2 ;;
+	esac
+done
+
+die() { echo "bench_dns: $*" >&2; exit 1; }
+for tool in nsd nsd-checkconf ldns-signzone ldns-keygen dig dnsperf unbound unbound-checkconf jq; do
+	command -v "$tool" >/dev/null || die "$tool missing (make deps)"
+done
+[ -x "$repo/build/hypermeshd" ] || die "make all first"
+hm_require_root || exit 1
+
+p="hd$$"
+dir=$(mktemp -d /tmp/hm-bench-dns.XXXXXX)
+AUTH=198.18.0.53 UB=198.18.0.60 HM=198.18.0.1 ZONE=bench.hmtest
+cluster() { bash "$repo/scripts/cluster.sh" --dir "$dir/cluster" "$@"; }
+cleanup() {
+	hm_cleanup_prefix "$p" 2 >/dev/null 2>&1
+	cluster down >/dev/null 2>&1
+	rm -rf "$dir"
+}
+trap cleanup EXIT
+trap 'exit 1' INT TERM
+
+# The bench zone: hit-I, lat-I, miss-I, each with one A record.
+bench_zone() {
+	local i
+	# shellcheck disable=SC2016  # $ORIGIN and $TTL are zone-file directives
+	printf '$ORIGIN %s.\n$TTL 3600\n' "$ZONE"
+	printf '@\tIN SOA ns.%s. hostmaster.%s. 1 7200 3600 1209600 300\n' "$ZONE" "$ZONE"
+	printf '@\tIN NS ns.%s.\nns\tIN A 198.18.53.2\n' "$ZONE"
+	for ((i = 0; i < hit_names; i++)); do printf 'hit-%d\tIN A 198.18.54.%d\n' "$i" "$((i % 250 + 1))"; done
+	for ((i = 0; i < lat_names; i++)); do printf 'lat-%d\tIN A 198.18.55.%d\n' "$i" "$((i % 250 + 1))"; done
+	for ((i = 0; i < miss_names; i++)); do printf 'miss-%d\tIN A 198.18.56.%d\n' "$i" "$((i % 250 + 1))"; done
+}
+# query_file KIND COUNT: dnsperf input, one "NAME A" a line.
+query_file() {
+	local i
+	for ((i = 0; i < $2; i++)); do printf '%s-%d.%s A\n' "$1" "$i" "$ZONE"; done >"$dir/$1.queries"
+}
+
+unbound_conf() {
+	cat <<-EOF
+	server:
+	    interface: $UB
+	    port: 53
+	    username: ""
+	    chroot: ""
+	    directory: "$dir/unbound"
+	    pidfile: "$dir/unbound/unbound.pid"
+	    use-syslog: no
+	    logfile: ""
+	    verbosity: 0
+	    num-threads: 1
+	    do-ip6: no
+	    access-control: 198.18.0.0/15 allow
+	    module-config: "validator iterator"
+	    trust-anchor-file: "$dir/zones/trust-anchors"
+	remote-control:
+	    control-enable: no
+	stub-zone:
+	    name: "$ZONE."
+	    stub-addr: $AUTH
+	EOF
+}
+
+# wait_answers NS SERVER: until SERVER answers the zone's SOA from NS.
+wait_answers() {
+	for _ in $(seq 100); do
+		ip netns exec "$1" dig +short +time=1 +tries=1 @"$2" "$ZONE" SOA 2>/dev/null | grep -q . && return 0
+		sleep 0.1
+	done
+	return 1
+}
+
+setup() {
+	echo "# setup: zones signed now ($hit_names + $lat_names + $miss_names names in $ZONE), NSD," \
+		"4 replicas ($dataplane) with DNS, unbound" >&2
+	dns_build_zones "$dir/zones" >/dev/null 2>&1 || die "zones"
+	bench_zone >"$dir/zones/honest/$ZONE.zone"
+	dns_sign_zone "$dir/zones/honest" "$ZONE" "" >/dev/null 2>&1 || die "signing $ZONE"
+	# Agreement on one upstream, answers cached for the whole run, a query
+	# waits up to 8 s for its decision.
+	cluster up -n 4 --clients 1 --dataplane "$dataplane" \
+		--set dns.listen_port=53 \
+		--set dns.trust_anchor_file="$dir/zones/trust-anchors" \
+		--set dns.max_ttl_s=3600 \
+		--set dns.query_timeout_ms=8000 \
+		--set "dns.upstreams=[{zone: $ZONE., address: $AUTH}]" >/dev/null || die "cluster up"
+	# shellcheck source=/dev/null
+	. "$dir/cluster/state.env"
+	hm_ns_create "$p-auth" &&
+		hm_ns_connect "$p-auth" eth0 "$AUTH/24" "$HM_PREFIX-sw" br0 "$p-auth" &&
+		dns_nsd_start "$p-auth" "$dir/zones/honest" "$AUTH" || die "nsd"
+	mkdir -p "$dir/unbound"
+	unbound_conf >"$dir/unbound/unbound.conf"
+	unbound-checkconf "$dir/unbound/unbound.conf" >/dev/null || die "unbound.conf"
+	hm_ns_create "$p-ub" &&
+		hm_ns_connect "$p-ub" eth0 "$UB/24" "$HM_PREFIX-sw" br0 "$p-ub" || die "unbound namespace"
+	setsid ip netns exec "$p-ub" unbound -d -c "$dir/unbound/unbound.conf" \
+		>>"$dir/unbound/out" 2>&1 </dev/null &
+	wait_answers "$p-ub" "$UB" || { cat "$dir/unbound/out" >&2; die "unbound did not come up"; }
+	wait_answers "$HM_PREFIX-c" "$HM" || die "replica 0 does not answer DNS"
+	query_file hit "$hit_names"
+	query_file lat "$lat_names"
+	query_file miss "$miss_names"
+}
+
+# perf NAME SERVER FILE DNSPERF-ARGS...: one dnsperf run from the client
+# namespace; prints its figures as a JSON object.
+perf() {
+	local name=$1 server=$2 file=$3 out="$dir/perf-$1.out"
+	shift 3
+	cluster exec dnsperf -v -s "$server" -d "$file" -t 10 "$@" >"$out" 2>&1
+	[ -n "${BENCH_DNS_VERBOSE:-}" ] && grep -v '^> ' "$out" | sed "s/^/  [$name $server] /" >&2
+	# -v: "> RCODE NAME TYPE LATENCY" per answer; percentiles from those.
+	awk '/^> / { print $NF * 1e6 }' "$out" | sort -n >"$out.lat"
+	local n; n=$(wc -l <"$out.lat")
+	pct() { [ "$n" -gt 0 ] && awk -v k="$(((n * $1 + 99) / 100))" 'NR == (k < 1 ? 1 : k) { printf "%.0f", $1; exit }' "$out.lat" || echo 0; }
+	jq -n --arg name "$name" \
+		--argjson sent "$(awk '/Queries sent:/ {print $3; exit}' "$out" | grep . || echo 0)" \
+		--argjson completed "$(awk '/Queries completed:/ {print $3; exit}' "$out" | grep . || echo 0)" \
+		--argjson lost "$(awk '/Queries lost:/ {print $3; exit}' "$out" | grep . || echo 0)" \
+		--argjson noerror "$(awk '/Response codes:/ {for (i = 3; i < NF; i++) if ($i == "NOERROR") {gsub(/[^0-9]/, "", $(i + 1)); print $(i + 1)}; exit}' "$out" | grep . || echo 0)" \
+		--argjson qps "$(awk '/Queries per second:/ {printf "%.0f", $4; exit}' "$out" | grep . || echo 0)" \
+		--argjson avg "$(awk '/Average Latency \(s\):/ {printf "%.0f", $4 * 1e6; exit}' "$out" | grep . || echo 0)" \
+		--argjson p50 "$(pct 50)" --argjson p90 "$(pct 90)" --argjson p99 "$(pct 99)" \
+		'{load: $name, sent: $sent, completed: $completed, lost: $lost, noerror: $noerror,
+		  qps: $qps, avg_us: $avg, p50_us: $p50, p90_us: $p90, p99_us: $p99}'
+}
+
+# bench SERVER: the three loads against SERVER; a JSON object of them.
+bench() {
+	local server=$1 hit lat miss
+	# Warm: every hit name once (a miss each), then their answers are cached.
+	cluster exec dnsperf -s "$server" -d "$dir/hit.queries" -n 1 -q 1 -t 10 >/dev/null 2>&1
+	hit=$(perf hit "$server" "$dir/hit.queries" -l "$seconds" -q "$outstanding")
+	lat=$(perf miss1 "$server" "$dir/lat.queries" -n 1 -q 1)
+	miss=$(perf missN "$server" "$dir/miss.queries" -n 1 -q "$outstanding" -l 60)
+	jq -n --argjson h "$hit" --argjson l "$lat" --argjson m "$miss" '{hit: $h, miss_1: $l, miss_n: $m}'
+}
+
+setup
+echo "# hypermesh (replica 0 at $HM)" >&2
+hm=$(bench "$HM")
+# For scale: one consensus round on the same cluster, a null op from one
+# closed-loop client (what an OBSERVE's ordering costs before execute).
+round=$(cluster exec hmctl bench --clients 1 --duration 2 --op null 2>/dev/null | tail -1 |
+	jq -c '{ops_per_s, p50_us, p99_us}' 2>/dev/null) || round=null
+[ -n "$round" ] || round=null
+echo "# unbound ($UB)" >&2
+ub=$(bench "$UB")
+hits_before=$("$repo/build/hmctl" status --socket "$dir/cluster/replica-0/control.sock" | jq '.dns.replica.cache_hits // 0')
+
+json=$(jq -n -c --argjson hm "$hm" --argjson ub "$ub" --arg dp "$dataplane" \
+	--argjson o "$outstanding" --argjson s "$seconds" --argjson hits "$hits_before" --argjson round "$round" '
+	def r(a; b): if b == 0 then null else (a / b * 100 | round / 100) end;
+	{dns: {replicas: 4, dataplane: $dp, outstanding: $o, hit_seconds: $s,
+	  hypermesh: $hm, unbound: $ub, replica0_cache_hits: $hits,
+	  ratios: {hit_qps: r($hm.hit.qps; $ub.hit.qps), hit_p50: r($hm.hit.p50_us; $ub.hit.p50_us),
+	           miss_qps: r($hm.miss_n.qps; $ub.miss_n.qps), miss_p50: r($hm.miss_1.p50_us; $ub.miss_1.p50_us)},
+	  null_op_round_1_client: $round,
+	  agreement_adds_p50_us: ($hm.miss_1.p50_us - $ub.miss_1.p50_us),
+	  targets: {hits_at_least_as_fast: ($hm.hit.qps >= $ub.hit.qps and $hm.hit.p50_us <= $ub.hit.p50_us),
+	            agreement_under_1ms_p50: (($hm.miss_1.p50_us - $ub.miss_1.p50_us) < 1000)}}}')
+
+printf '\n%-10s %-8s %8s %9s %8s %8s %8s %8s %7s\n' resolver load qps answered avg_us p50_us p90_us p99_us lost
+jq -r '.dns | ["hypermesh", "unbound"][] as $r | .[$r] | to_entries[] |
+	[$r, .key, .value.qps, .value.noerror, .value.avg_us, .value.p50_us, .value.p90_us, .value.p99_us, .value.lost] | @tsv' <<<"$json" |
+	awk -F'\t' '{printf "%-10s %-8s %8d %9d %8d %8d %8d %8d %7d\n", $1, $2, $3, $4, $5, $6, $7, $8, $9}'
+jq -r '.dns | "\nhypermesh / unbound: hits qps x\(.ratios.hit_qps), hit p50 x\(.ratios.hit_p50); misses qps x\(.ratios.miss_qps) (\(.outstanding) outstanding), miss p50 x\(.ratios.miss_p50) (1 outstanding)",
+	"one consensus round (null op, 1 client) on the same cluster: p50 \(.null_op_round_1_client.p50_us // "?") us",
+	"agreement adds \(.agreement_adds_p50_us) us at p50 to a miss (target < 1000 us: \(.targets.agreement_under_1ms_p50)); hits at least as fast as unbound: \(.targets.hits_at_least_as_fast)"' <<<"$json"
+echo "$json"
