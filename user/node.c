@@ -3,9 +3,11 @@
 #include "node.h"
 
 #include <netinet/in.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "persist.h"
 #include "wire.h"
 
 /* ---- identities ------------------------------------------------------- */
@@ -120,6 +122,8 @@ fail:
 
 void hm_node_free(struct hm_node *nd)
 {
+	hm_persist_close(nd->persist);
+	nd->persist = NULL;
 	pbft_free(nd->core);
 	nd->core = NULL;
 	hm_quorum_free(&nd->quorum);
@@ -188,6 +192,90 @@ static void send_out(struct hm_node *nd, const struct pbft_out *o)
 	}
 }
 
+/* ---- persistence ------------------------------------------------------ */
+
+static void drain(struct hm_node *nd);
+
+static void persist_checkpoint(struct hm_node *nd, const struct hm_checkpoint *cp)
+{
+	if (hm_persist_checkpoint(nd->persist, cp) < 0) {
+		nd->persist_errors++;
+		return;
+	}
+	/* A checkpoint at or above what the files held replaces a damaged
+	 * log (persist.h): appends work again. */
+	nd->persist_degraded = false;
+}
+
+/*
+ * Make a Ready's executions durable before anything of it is sent: append
+ * each executed batch, one fdatasync, then the stable checkpoint.  A
+ * checkpoint above the log (from state transfer) goes first: it covers the
+ * batches up to it and restarts the log after it.
+ */
+static void persist_ready(struct hm_node *nd, const struct pbft_ready *rd)
+{
+	struct hm_persist *p = nd->persist;
+	bool cp_done = false;
+	size_t appended = 0;
+
+	if (!p)
+		return;
+	if (rd->stable_changed && rd->stable.seq > hm_persist_last_seq(p)) {
+		persist_checkpoint(nd, &rd->stable);
+		cp_done = true;
+	}
+	for (size_t i = 0; i < rd->n_executed && !nd->persist_degraded; i++) {
+		const struct pbft_executed *e = &rd->executed[i];
+
+		if (e->seq <= hm_persist_last_seq(p))
+			continue; /* recovery replaying what the log holds */
+		if (hm_persist_append(p, e->seq, e->view, e->digest, e->batch, e->batch_len) < 0) {
+			nd->persist_errors++;
+			nd->persist_degraded = true;
+			break;
+		}
+		appended++;
+	}
+	if (appended && hm_persist_sync(p) < 0) {
+		nd->persist_errors++;
+		nd->persist_degraded = true;
+	}
+	if (rd->stable_changed && !cp_done)
+		persist_checkpoint(nd, &rd->stable);
+}
+
+int hm_node_open_state(struct hm_node *nd, const char *dir, const struct hm_persist_opts *opts,
+		       char *err, size_t errlen)
+{
+	struct hm_persist_opts none = { 0 };
+	struct hm_recovery rec;
+	bool incomplete;
+
+	nd->persist = hm_persist_open(dir, opts ? opts : &none, &rec, err, errlen);
+	if (!nd->persist)
+		return -1;
+	nd->recovery_status = rec.status;
+	if (rec.status == HM_REC_IO_ERROR) {
+		snprintf(err, errlen, "cannot read %s", dir);
+		hm_recovery_free(&rec);
+		hm_persist_close(nd->persist);
+		nd->persist = NULL;
+		return -1;
+	}
+	nd->recovered_seq = pbft_recover(nd->core, rec.have_checkpoint ? &rec.cp : NULL,
+					 rec.records, rec.nrecords, rec.status != HM_REC_CORRUPT,
+					 &incomplete);
+	/* Corrupt files: persist refuses appends until a checkpoint at or
+	 * above the valid prefix replaces the log; until then our executions
+	 * are not durable, so no reply of ours leaves (the other replicas'
+	 * replies serve the clients). */
+	nd->persist_degraded = rec.status == HM_REC_CORRUPT;
+	hm_recovery_free(&rec);
+	drain(nd);
+	return 0;
+}
+
 /* ---- the Ready loop --------------------------------------------------- */
 
 /* Each policy entry raises at most two events (its expectation and our
@@ -217,8 +305,16 @@ static void drain(struct hm_node *nd)
 		evs = calloc(2 * rd.n_votes + 1, sizeof(*evs));
 		if (!evs)
 			abort();
-		for (size_t i = 0; i < rd.n_msgs; i++)
+		if (rd.installed && nd->on_installed)
+			nd->on_installed(nd->on_executed_ctx, rd.installed);
+		persist_ready(nd, &rd);
+		for (size_t i = 0; i < rd.n_msgs; i++) {
+			if (nd->persist_degraded && rd.msgs[i].dest == PBFT_TO_CLIENT) {
+				nd->replies_held++;
+				continue;
+			}
 			send_out(nd, &rd.msgs[i]);
+		}
 		for (size_t i = 0; i < rd.n_votes; i++) {
 			if (nd->kernel_votes)
 				nd->kernel.policy(nd->kernel.ctx, &rd.votes[i]);
