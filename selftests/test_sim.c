@@ -7,6 +7,8 @@
  *   HM_SIM_SEEDS=N   number of randomized seeds for `random_schedules`
  *   HM_SIM_SEED=N    run only seed N (to replay a failure)
  */
+#include <dirent.h>
+
 #include "hm_test.h"
 #include "kv.h"
 #include "sim.h"
@@ -880,4 +882,176 @@ HM_TEST(vc_lossy_schedules_safe)
 	printf("     %u lossy seeds: safe; %u with a replica left behind, %u unfinished "
 	       "(both need state transfer)\n", seeds, lagging, unfinished);
 	ASSERT_LE(lagging + unfinished, seeds / 4, "most lossy seeds recover fully");
+}
+
+/* ---- state transfer, persistence and recovery ----------------------------- */
+
+/* Run until at least `ops` operations completed (or the clients are done). */
+static void run_until_ops(struct hm_sim *s, uint64_t ops)
+{
+	uint64_t stop = hm_sim_now(s) + 60 * SECOND, limit = hm_sim_now(s);
+
+	/* The clock only moves with events: step the limit, not the clock. */
+	while (hm_sim_completed(s) < ops && limit < stop)
+		if (hm_sim_run(s, limit += 10000))
+			break;
+}
+
+static const struct pbft_stats *stats_of(struct hm_sim *s, uint32_t r)
+{
+	return pbft_stats(hm_sim_node(s, r)->core);
+}
+
+/* Small batches, so that 200 ops are far more batches than one window. */
+static void lag_opts(struct hm_sim_opts *o)
+{
+	hm_sim_default_opts(o);
+	o->batch_size = 1;
+	o->pipeline_depth = 2;
+	o->ops_per_client = 60;
+}
+
+/* Replica 3 is cut off from the start while the others execute several
+ * windows; once back it cannot get those slots from anyone's log (they
+ * were collected), so it fetches the stable checkpoint's state. */
+HM_TEST(st_lag_beyond_window)
+{
+	struct hm_sim_opts o;
+	struct hm_sim *s;
+
+	lag_opts(&o);
+	s = hm_sim_new(&o);
+	hm_sim_crash(s, 3);
+	run_until_ops(s, 120);
+	ASSERT_GE(pbft_low_watermark(hm_sim_node(s, 0)->core), 3 * o.window,
+		  "the others moved several windows on");
+	hm_sim_revive(s, 3);
+	run_and_check(s, 60, "the lagging replica catches up");
+	ASSERT_GE(stats_of(s, 3)->state_transfers_done, 1, "state transfer completed");
+	ASSERT_EQ(pbft_last_executed(hm_sim_node(s, 3)->core),
+		  pbft_last_executed(hm_sim_node(s, 0)->core), "caught up to the others");
+	ASSERT_GE(stats_of(s, 0)->state_chunks_served + stats_of(s, 1)->state_chunks_served +
+			  stats_of(s, 2)->state_chunks_served, 1, "peers served chunks");
+	hm_sim_free(s);
+}
+
+/* The same, with replica 0 serving chunks that do not verify (the state is
+ * one chunk, and the fetcher asks the lowest id first): it is blamed on its
+ * first bad chunk and the state comes from another peer. */
+HM_TEST(st_bad_chunk_peer_blamed)
+{
+	struct hm_sim_opts o;
+	struct hm_sim *s;
+
+	lag_opts(&o);
+	s = hm_sim_new(&o);
+	hm_sim_set_bad_chunk_server(s, 0);
+	hm_sim_crash(s, 3);
+	run_until_ops(s, 120);
+	hm_sim_revive(s, 3);
+	run_and_check(s, 60, "the lagging replica catches up despite a bad server");
+	ASSERT_GE(stats_of(s, 3)->state_transfers_done, 1, "state transfer completed");
+	ASSERT_EQ(stats_of(s, 3)->state_blamed, 1u << 0, "replica 0 (only) blamed");
+	ASSERT_GE(stats_of(s, 3)->state_bad_chunks, 1, "bad chunk counted");
+	hm_sim_free(s);
+}
+
+/* Restart replicas from their files in the middle of the run, several
+ * times: each comes back at the state it had persisted (re-executing its
+ * log gives exactly the batches it executed before: the simulator compares
+ * every re-executed seq), then catches up. */
+HM_TEST(restart_from_disk_mid_run)
+{
+	struct hm_sim_opts o;
+	struct hm_sim *s;
+	uint64_t before;
+
+	hm_sim_default_opts(&o);
+	o.persist = true;
+	o.ops_per_client = 80;
+	s = hm_sim_new(&o);
+	for (uint32_t round = 0; round < 4; round++) {
+		uint32_t r = 1 + round % 3;
+
+		run_until_ops(s, 50 + 60 * round);
+		before = pbft_last_executed(hm_sim_node(s, r)->core);
+		hm_sim_crash(s, r);
+		run_until_ops(s, 70 + 60 * round);
+		if (!ASSERT_OK(hm_sim_restart(s, r), "restart from disk"))
+			break;
+		/* Everything executed before the crash was durable. */
+		ASSERT_GE(hm_sim_node(s, r)->recovered_seq, before, "nothing durable lost");
+		ASSERT_EQ(hm_sim_node(s, r)->recovery_status, HM_REC_OK, "files valid");
+	}
+	/* The primary too: a view change, then it rejoins from disk. */
+	run_until_ops(s, 290);
+	hm_sim_crash(s, 0);
+	run_until_ops(s, 300);
+	ASSERT_OK(hm_sim_restart(s, 0), "restart the old primary");
+	run_and_check(s, 60, "restarted replicas rejoin");
+	ASSERT_EQ(hm_sim_completed(s), o.clients * o.ops_per_client, "completed ops");
+	hm_sim_free(s);
+}
+
+static void flip_newest(const char *dir, const char *prefix)
+{
+	char newest[256] = "", path[512];
+	struct dirent *de;
+	DIR *d = opendir(dir);
+	FILE *f;
+	long size;
+
+	while (d && (de = readdir(d)))
+		if (!strncmp(de->d_name, prefix, strlen(prefix)) && strcmp(de->d_name, newest) > 0)
+			snprintf(newest, sizeof(newest), "%s", de->d_name);
+	if (d)
+		closedir(d);
+	snprintf(path, sizeof(path), "%s/%s", dir, newest);
+	f = fopen(path, "r+b");
+	if (!ASSERT_TRUE(newest[0] && f, "file to corrupt")) {
+		if (f)
+			fclose(f);
+		return;
+	}
+	fseek(f, 0, SEEK_END);
+	size = ftell(f);
+	fseek(f, size / 2, SEEK_SET);
+	int ch = fgetc(f);
+	fseek(f, size / 2, SEEK_SET);
+	fputc(ch ^ 0x5a, f);
+	fclose(f);
+}
+
+/* A replica's newest checkpoint and log segment are damaged while it is
+ * down: recovery reports them, the replica holds its replies, fetches the
+ * group's state by state transfer, and its next checkpoint repairs the
+ * files. */
+HM_TEST(corrupt_files_repaired_by_state_transfer)
+{
+	struct hm_sim_opts o;
+	struct hm_sim *s;
+	struct hm_recovery rec;
+	char dir[128];
+
+	hm_sim_default_opts(&o);
+	o.persist = true;
+	o.ops_per_client = 80;
+	s = hm_sim_new(&o);
+	run_until_ops(s, 100);
+	hm_sim_crash(s, 2);
+	snprintf(dir, sizeof(dir), "%s", hm_sim_data_dir(s, 2));
+	flip_newest(dir, "checkpoint-");
+	flip_newest(dir, "log-");
+	run_until_ops(s, 130);
+	ASSERT_OK(hm_sim_restart(s, 2), "restart");
+	ASSERT_EQ(hm_sim_node(s, 2)->recovery_status, HM_REC_CORRUPT, "corruption detected");
+	ASSERT_TRUE(hm_sim_node(s, 2)->persist_degraded, "appends refused until repaired");
+	run_and_check(s, 60, "the damaged replica catches up");
+	ASSERT_GE(stats_of(s, 2)->state_transfers_done, 1, "state fetched by transfer");
+	ASSERT_FALSE(hm_sim_node(s, 2)->persist_degraded, "files repaired");
+	hm_persist_recover(dir, &rec);
+	ASSERT_EQ(rec.status, HM_REC_OK, "the files are valid again");
+	ASSERT_GE(rec.last_seq, pbft_low_watermark(hm_sim_node(s, 2)->core), "and current");
+	hm_recovery_free(&rec);
+	hm_sim_free(s);
 }

@@ -3,9 +3,12 @@
 #include "sim.h"
 
 #include <arpa/inet.h>
+#include <dirent.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include "kv.h"
 #include "wire.h"
@@ -27,8 +30,9 @@ struct sim_endpoint {            /* what a transport callback knows */
 };
 
 struct sim_exec_log {            /* digests executed by one replica, by seq */
-	uint8_t (*digests)[HM_DIGEST_LEN];
+	uint8_t (*digests)[HM_DIGEST_LEN]; /* all zero: skipped by state transfer */
 	uint64_t len, cap;
+	uint64_t executed;       /* batches it executed itself */
 };
 
 struct sim_client {
@@ -63,8 +67,9 @@ struct hm_sim {
 	uint64_t crash_after;    /* 0 = none scheduled */
 	hm_sim_filter filter;
 	void *filter_ctx;
-	bool *equivocator, *faulty, *bad_signer;
+	bool *equivocator, *faulty, *bad_signer, *bad_chunks;
 	uint64_t fault_at, fault_view, recovered_at;
+	char dir[64];            /* opts.persist: replica i in dir/r<i> */
 	char safety_error[256];
 };
 
@@ -181,6 +186,35 @@ static uint8_t *spoil_signature(struct hm_sim *s, uint32_t from, uint32_t to, co
 	return out;
 }
 
+/* A STATE_CHUNK whose last data byte is flipped, signed and MACed by its
+ * sender: well-formed, but it does not verify against the digest. */
+static uint8_t *spoil_chunk(struct hm_sim *s, uint32_t from, uint32_t to, const void *buf,
+			    size_t *len)
+{
+	struct hm_link_keys lk;
+	enum hm_drop_reason why;
+	struct hm_msg m;
+	uint8_t *out, *payload;
+
+	if (hm_msg_decode(buf, *len, HM_MAX_DATAGRAM, &m, &why) < 0 ||
+	    m.type != HM_MSG_STATE_CHUNK || m.payload_len == 0)
+		return NULL;
+	payload = malloc(m.payload_len);
+	out = malloc(HM_HDR_LEN + m.payload_len);
+	if (!payload || !out)
+		abort();
+	memcpy(payload, m.payload, m.payload_len);
+	payload[m.payload_len - 1] ^= 0x40;
+	*len = hm_msg_build_flags(out, HM_HDR_LEN + m.payload_len, m.type, m.flags, from, m.view,
+				  m.seq, NULL, payload, m.payload_len, &s->replica_keys[from]);
+	free(payload);
+	if (hm_link_keys_derive(from, &s->replica_keys[from], to,
+				s->cfg.members[to].public_key, &lk) < 0)
+		abort();
+	hm_mac_stamp((struct hm_hdr *)out, lk.tx);
+	return out;
+}
+
 /* Put a datagram on the wire: maybe lose it, maybe duplicate it. */
 static void net_send(struct hm_sim *s, uint32_t from, uint32_t to, const void *buf, size_t len)
 {
@@ -195,8 +229,12 @@ static void net_send(struct hm_sim *s, uint32_t from, uint32_t to, const void *b
 	if (from < s->o.n && to < s->o.n && s->bad_signer[from] && len >= HM_HDR_LEN &&
 	    ((const uint8_t *)buf)[5] == HM_MSG_PREPARE && !alt)
 		buf = alt = spoil_signature(s, from, to, buf, len);
-	if (rnd_below(s, 100) < s->o.loss_pct)
+	if (from < s->o.n && to < s->o.n && s->bad_chunks[from] && !alt)
+		buf = (alt = spoil_chunk(s, from, to, buf, &len)) ? alt : orig;
+	if (rnd_below(s, 100) < s->o.loss_pct) {
+		free(alt);
 		return;
+	}
 	if (rnd_below(s, 100) < s->o.duplicate_pct)
 		copies = 2;
 	for (int i = 0; i < copies; i++) {
@@ -260,30 +298,61 @@ static void client_send(void *ctx, uint32_t to, const void *buf, size_t len)
 	net_send(ep->sim, ep->index, to, buf, len);
 }
 
-static void on_executed(void *ctx, const struct pbft_executed *e)
-{
-	struct sim_endpoint *ep = ctx;
-	struct hm_sim *s = ep->sim;
-	struct sim_exec_log *log = &s->exec[ep->index];
+static const uint8_t zero_digest[HM_DIGEST_LEN];
 
-	if (e->seq != log->len + 1) {
-		snprintf(s->safety_error, sizeof(s->safety_error),
-			 "replica %u executed seq %llu after %llu", ep->index,
-			 (unsigned long long)e->seq, (unsigned long long)log->len);
-		return;
-	}
+static void exec_grow(struct sim_exec_log *log)
+{
 	if (log->len == log->cap) {
 		log->cap = log->cap ? 2 * log->cap : 64;
 		log->digests = realloc(log->digests, log->cap * HM_DIGEST_LEN);
 		if (!log->digests)
 			abort();
 	}
+}
+
+/* A state installed at seq: the batches up to it were skipped. */
+static void on_installed(void *ctx, uint64_t seq)
+{
+	struct sim_endpoint *ep = ctx;
+	struct sim_exec_log *log = &ep->sim->exec[ep->index];
+
+	while (log->len < seq) {
+		exec_grow(log);
+		memcpy(log->digests[log->len++], zero_digest, HM_DIGEST_LEN);
+	}
+}
+
+static void on_executed(void *ctx, const struct pbft_executed *e)
+{
+	struct sim_endpoint *ep = ctx;
+	struct hm_sim *s = ep->sim;
+	struct sim_exec_log *log = &s->exec[ep->index];
+
+	log->executed++;
+	/* A restarted replica re-executes its log: the same batches. */
+	if (e->seq <= log->len) {
+		if (memcmp(log->digests[e->seq - 1], zero_digest, HM_DIGEST_LEN) != 0 &&
+		    memcmp(log->digests[e->seq - 1], e->digest, HM_DIGEST_LEN) != 0)
+			snprintf(s->safety_error, sizeof(s->safety_error),
+				 "replica %u re-executed another batch at seq %llu", ep->index,
+				 (unsigned long long)e->seq);
+		memcpy(log->digests[e->seq - 1], e->digest, HM_DIGEST_LEN);
+		return;
+	}
+	if (e->seq != log->len + 1) {
+		snprintf(s->safety_error, sizeof(s->safety_error),
+			 "replica %u executed seq %llu after %llu", ep->index,
+			 (unsigned long long)e->seq, (unsigned long long)log->len);
+		return;
+	}
+	exec_grow(log);
 	memcpy(log->digests[log->len++], e->digest, HM_DIGEST_LEN);
 	if (s->fault_at && !s->recovered_at && e->view > s->fault_view)
 		s->recovered_at = s->now;
 	/* Safety: compare with every replica that executed this seq too. */
 	for (uint32_t i = 0; i < s->o.n; i++)
 		if (s->exec[i].len >= e->seq &&
+		    memcmp(s->exec[i].digests[e->seq - 1], zero_digest, HM_DIGEST_LEN) != 0 &&
 		    memcmp(s->exec[i].digests[e->seq - 1], e->digest, HM_DIGEST_LEN) != 0)
 			snprintf(s->safety_error, sizeof(s->safety_error),
 				 "replicas %u and %u executed different batches at seq %llu", i,
@@ -291,6 +360,65 @@ static void on_executed(void *ctx, const struct pbft_executed *e)
 }
 
 /* ---- setup ------------------------------------------------------------ */
+
+static void replica_dir(const struct hm_sim *s, uint32_t i, char *buf, size_t len)
+{
+	snprintf(buf, len, "%s/r%u", s->dir, i);
+}
+
+/* A replica's process: service, node (core, vote counter), and, with
+ * opts.persist, recovery from its directory. */
+static int replica_start(struct hm_sim *s, uint32_t i)
+{
+	struct hm_transport t = { .sendto = node_sendto, .ctx = &s->endpoints[i] };
+	char dir[96], err[256];
+
+	if (hm_kv_service_new(&s->services[i]) < 0 ||
+	    hm_node_init(&s->nodes[i], &s->cfg, i, &s->replica_keys[i], &s->services[i], &t) < 0)
+		return -1;
+	s->nodes[i].on_executed = on_executed;
+	s->nodes[i].on_installed = on_installed;
+	s->nodes[i].on_executed_ctx = &s->endpoints[i];
+	if (!s->o.persist)
+		return 0;
+	replica_dir(s, i, dir, sizeof(dir));
+	hm_node_tick(&s->nodes[i], s->now);
+	if (hm_node_open_state(&s->nodes[i], dir, NULL, err, sizeof(err)) < 0) {
+		fprintf(stderr, "sim: replica %u: %s\n", i, err);
+		return -1;
+	}
+	return 0;
+}
+
+static void replica_stop(struct hm_sim *s, uint32_t i)
+{
+	hm_node_free(&s->nodes[i]);
+	s->services[i].ops->destroy(s->services[i].state);
+	memset(&s->services[i], 0, sizeof(s->services[i]));
+}
+
+static void rm_tree(const char *path)
+{
+	DIR *d = opendir(path);
+	struct dirent *de;
+	char sub[512];
+
+	if (!d)
+		return;
+	while ((de = readdir(d))) {
+		struct stat st;
+
+		if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, ".."))
+			continue;
+		snprintf(sub, sizeof(sub), "%s/%s", path, de->d_name);
+		if (lstat(sub, &st) == 0 && S_ISDIR(st.st_mode))
+			rm_tree(sub);
+		else
+			unlink(sub);
+	}
+	closedir(d);
+	rmdir(path);
+}
 
 void hm_sim_default_opts(struct hm_sim_opts *o)
 {
@@ -369,11 +497,12 @@ struct hm_sim *hm_sim_new(const struct hm_sim_opts *o)
 	s->equivocator = calloc(o->n, sizeof(*s->equivocator));
 	s->faulty = calloc(o->n, sizeof(*s->faulty));
 	s->bad_signer = calloc(o->n, sizeof(*s->bad_signer));
+	s->bad_chunks = calloc(o->n, sizeof(*s->bad_chunks));
 	s->exec = calloc(o->n, sizeof(*s->exec));
 	s->endpoints = calloc(total, sizeof(*s->endpoints));
 	s->clients = calloc(o->clients ? o->clients : 1, sizeof(*s->clients));
 	if (!s->replica_keys || !s->services || !s->nodes || !s->crashed || !s->exec ||
-	    !s->equivocator || !s->faulty || !s->bad_signer ||
+	    !s->equivocator || !s->faulty || !s->bad_signer || !s->bad_chunks ||
 	    !s->endpoints || !s->clients)
 		abort();
 	for (uint32_t i = 0; i < o->n; i++)
@@ -383,16 +512,16 @@ struct hm_sim *hm_sim_new(const struct hm_sim_opts *o)
 	build_config(s);
 	for (uint32_t i = 0; i < total; i++)
 		s->endpoints[i] = (struct sim_endpoint){ .sim = s, .index = i };
-	for (uint32_t i = 0; i < o->n; i++) {
-		struct hm_transport t = { .sendto = node_sendto, .ctx = &s->endpoints[i] };
-
-		if (hm_kv_service_new(&s->services[i]) < 0 ||
-		    hm_node_init(&s->nodes[i], &s->cfg, i, &s->replica_keys[i], &s->services[i],
-				 &t) < 0)
+	if (o->persist) {
+		/* tmpfs when there is one: the fsyncs cost nothing there */
+		snprintf(s->dir, sizeof(s->dir), "%s/hm-sim-XXXXXX",
+			 access("/dev/shm", W_OK) == 0 ? "/dev/shm" : "/tmp");
+		if (!mkdtemp(s->dir))
 			abort();
-		s->nodes[i].on_executed = on_executed;
-		s->nodes[i].on_executed_ctx = &s->endpoints[i];
 	}
+	for (uint32_t i = 0; i < o->n; i++)
+		if (replica_start(s, i) < 0)
+			abort();
 	for (uint32_t j = 0; j < o->clients; j++)
 		if (hm_client_init(&s->clients[j].core, &s->cfg, 100 + j, &s->clients[j].keys, 0,
 				   client_send, &s->endpoints[o->n + j]) < 0)
@@ -405,10 +534,11 @@ void hm_sim_free(struct hm_sim *s)
 	if (!s)
 		return;
 	for (uint32_t i = 0; i < s->o.n; i++) {
-		hm_node_free(&s->nodes[i]);
-		s->services[i].ops->destroy(s->services[i].state);
+		replica_stop(s, i);
 		free(s->exec[i].digests);
 	}
+	if (s->dir[0])
+		rm_tree(s->dir);
 	for (uint32_t j = 0; j < s->o.clients; j++)
 		hm_client_free(&s->clients[j].core);
 	while (s->heap_len)
@@ -422,6 +552,7 @@ void hm_sim_free(struct hm_sim *s)
 	free(s->equivocator);
 	free(s->faulty);
 	free(s->bad_signer);
+	free(s->bad_chunks);
 	free(s->exec);
 	free(s->endpoints);
 	free(s->clients);
@@ -587,6 +718,36 @@ void hm_sim_crash(struct hm_sim *s, uint32_t replica)
 	hm_sim_mark_fault(s);
 }
 
+void hm_sim_revive(struct hm_sim *s, uint32_t replica)
+{
+	s->crashed[replica] = false;
+	hm_node_tick(&s->nodes[replica], s->now);
+}
+
+int hm_sim_restart(struct hm_sim *s, uint32_t replica)
+{
+	replica_stop(s, replica);
+	if (replica_start(s, replica) < 0)
+		return -1;
+	s->crashed[replica] = false;
+	return 0;
+}
+
+const char *hm_sim_data_dir(const struct hm_sim *s, uint32_t replica)
+{
+	static __thread char buf[96];
+
+	if (!s->dir[0])
+		return NULL;
+	replica_dir(s, replica, buf, sizeof(buf));
+	return buf;
+}
+
+uint64_t hm_sim_executed_count(const struct hm_sim *s, uint32_t replica)
+{
+	return s->exec[replica].executed;
+}
+
 void hm_sim_mark_fault(struct hm_sim *s)
 {
 	uint64_t v = 0;
@@ -619,6 +780,12 @@ void hm_sim_set_equivocator(struct hm_sim *s, uint32_t replica)
 void hm_sim_set_bad_vote_signer(struct hm_sim *s, uint32_t replica)
 {
 	s->bad_signer[replica] = true;
+}
+
+void hm_sim_set_bad_chunk_server(struct hm_sim *s, uint32_t replica)
+{
+	s->bad_chunks[replica] = true;
+	s->faulty[replica] = true;
 }
 
 void hm_sim_mark_faulty(struct hm_sim *s, uint32_t replica)
@@ -780,7 +947,8 @@ void hm_sim_dump(const struct hm_sim *s, FILE *out)
 
 		fprintf(out, "  replica %u%s%s: view=%llu%s low=%llu executed=%llu proposed=%llu "
 			"stable=%llu mismatches=%llu vc started=%llu installed=%llu refused=%llu "
-			"nv refused=%llu proven_faulty=%#x\n", i, s->crashed[i] ? " (crashed)" : "",
+			"nv refused=%llu proven_faulty=%#x st started=%llu done=%llu failed=%llu "
+			"served=%llu bad=%llu blamed=%#x\n", i, s->crashed[i] ? " (crashed)" : "",
 			s->faulty[i] ? " (faulty)" : "",
 			(unsigned long long)pbft_view(s->nodes[i].core),
 			pbft_in_view_change(s->nodes[i].core) ? " (changing)" : "",
@@ -792,7 +960,12 @@ void hm_sim_dump(const struct hm_sim *s, FILE *out)
 			(unsigned long long)st->view_changes_started,
 			(unsigned long long)st->view_changes_installed,
 			(unsigned long long)st->view_changes_refused,
-			(unsigned long long)st->new_views_refused, st->proven_faulty);
+			(unsigned long long)st->new_views_refused, st->proven_faulty,
+			(unsigned long long)st->state_transfers_started,
+			(unsigned long long)st->state_transfers_done,
+			(unsigned long long)st->state_transfers_failed,
+			(unsigned long long)st->state_chunks_served,
+			(unsigned long long)st->state_bad_chunks, st->state_blamed);
 		for (int r = 0; r < HM_DROP_REASON_MAX; r++) {
 			uint64_t d = hm_node_drops(&s->nodes[i], r);
 
