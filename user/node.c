@@ -2,8 +2,12 @@
 /* A replica in socket mode: pre-filter, vote counter, core (see node.h). */
 #include "node.h"
 
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
 #include <netinet/in.h>
 #include <stdio.h>
+#include <unistd.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -245,12 +249,57 @@ static void persist_ready(struct hm_node *nd, const struct pbft_ready *rd)
 		persist_checkpoint(nd, &rd->stable);
 }
 
+/*
+ * dir/incarnation counts the starts of this replica on these files; it is
+ * durable before the replica sends anything.  Found at start, it says the
+ * replica ran before and may have voted (the restart rule of pbft_recover).
+ * Returns the number of earlier starts, or -1.
+ */
+static long bump_incarnation(const char *dir)
+{
+	char path[PATH_MAX], tmp[PATH_MAX], buf[32];
+	long n = 0;
+	FILE *f;
+	int fd;
+
+	snprintf(path, sizeof(path), "%s/incarnation", dir);
+	snprintf(tmp, sizeof(tmp), "%s/incarnation.tmp", dir);
+	f = fopen(path, "r");
+	if (f) {
+		if (!fgets(buf, sizeof(buf), f) || (n = strtol(buf, NULL, 10)) < 1)
+			n = 1; /* damaged: it existed, so we ran before */
+		fclose(f);
+	}
+	f = fopen(tmp, "w");
+	if (!f)
+		return -1;
+	fprintf(f, "%ld\n", n + 1);
+	if (fflush(f) != 0 || fsync(fileno(f)) < 0) {
+		fclose(f);
+		return -1;
+	}
+	fclose(f);
+	if (rename(tmp, path) < 0)
+		return -1;
+	fd = open(dir, O_RDONLY | O_DIRECTORY);
+	if (fd < 0)
+		return -1;
+	if (fsync(fd) < 0) {
+		close(fd);
+		return -1;
+	}
+	close(fd);
+	return n;
+}
+
 int hm_node_open_state(struct hm_node *nd, const char *dir, const struct hm_persist_opts *opts,
 		       char *err, size_t errlen)
 {
 	struct hm_persist_opts none = { 0 };
 	struct hm_recovery rec;
+	uint64_t hint;
 	bool incomplete;
+	long starts;
 
 	nd->persist = hm_persist_open(dir, opts ? opts : &none, &rec, err, errlen);
 	if (!nd->persist)
@@ -263,9 +312,22 @@ int hm_node_open_state(struct hm_node *nd, const char *dir, const struct hm_pers
 		nd->persist = NULL;
 		return -1;
 	}
+	starts = bump_incarnation(dir);
+	if (starts < 0) {
+		snprintf(err, errlen, "cannot write %s/incarnation: %s", dir, strerror(errno));
+		hm_recovery_free(&rec);
+		hm_persist_close(nd->persist);
+		nd->persist = NULL;
+		return -1;
+	}
+	hint = rec.last_seq;
+	for (size_t i = 0; i < rec.nproblems && i < HM_REC_MAX_PROBLEMS; i++)
+		if (rec.problems[i].seq > hint)
+			hint = rec.problems[i].seq;
+	nd->incarnation = (uint64_t)starts + 1;
 	nd->recovered_seq = pbft_recover(nd->core, rec.have_checkpoint ? &rec.cp : NULL,
 					 rec.records, rec.nrecords, rec.status != HM_REC_CORRUPT,
-					 &incomplete);
+					 starts > 0, hint, &incomplete);
 	/* Corrupt files: persist refuses appends until a checkpoint at or
 	 * above the valid prefix replaces the log; until then our executions
 	 * are not durable, so no reply of ours leaves (the other replicas'

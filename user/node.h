@@ -105,6 +105,7 @@ struct hm_node {
 	uint64_t replies_held;          /* replies not sent while degraded */
 	enum hm_recovery_status recovery_status;
 	uint64_t recovered_seq;         /* last seq executed after recovery */
+	uint64_t incarnation;           /* starts on these files, this one included */
 };
 
 int hm_node_init(struct hm_node *nd, const struct hm_config *cfg, uint32_t id,

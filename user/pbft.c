@@ -190,6 +190,9 @@ struct pbft {
 	uint32_t st_nvotes;
 	uint64_t st_view;
 	bool need_state;          /* recovery was incomplete: fetch state */
+	uint64_t silent_until;    /* restarted: no votes of ours up to here */
+	bool restarted;
+	uint64_t mute_view;       /* restarted: the view recovered, never led */
 	bool far_seen;            /* a peer named a seq beyond 2 windows */
 	uint64_t progress_at;     /* last execution (or state installed) */
 	struct hm_st_server srv;  /* serves c->stable's snapshot */
@@ -502,9 +505,38 @@ static bool in_proposal_window(const struct pbft *c, uint64_t seq)
 	return seq > c->low && seq <= c->low + c->p.window - margin;
 }
 
+/* A restarted replica may have voted on any seq up to silent_until before
+ * it crashed (its votes are not persisted): voting again there could
+ * contradict a vote it forgot, so it only listens.  */
+static bool silent(const struct pbft *c, uint64_t seq)
+{
+	return seq <= c->silent_until;
+}
+
+/*
+ * The primary that proposes.  A restarted replica never leads the view it
+ * recovered (it may have proposed there before the crash, and its log does
+ * not say what): it waits, with a backup's view-change timer, for a later
+ * view.
+ */
+static bool acting_primary(const struct pbft *c)
+{
+	return is_primary(c) && !(c->restarted && c->view <= c->mute_view);
+}
+
+/* A slot that committed by f+1 peers' claims while we lagged in an old
+ * view is never proposed over. */
+static bool slot_open(const struct pbft *c, uint64_t seq)
+{
+	const struct log_entry *e = &c->log[seq % c->log_size];
+
+	return e->seq != seq || (!e->committed && !e->claimed);
+}
+
 static bool can_propose(const struct pbft *c)
 {
-	return is_primary(c) && !c->in_vc && queued(c) > 0 &&
+	return acting_primary(c) && !c->in_vc && queued(c) > 0 && !silent(c, c->next_seq + 1) &&
+	       slot_open(c, c->next_seq + 1) &&
 	       c->next_seq - c->last_executed < c->p.pipeline_depth &&
 	       in_proposal_window(c, c->next_seq + 1);
 }
@@ -579,7 +611,7 @@ static int on_request(struct pbft *c, const struct hm_msg *m, enum hm_drop_reaso
 	 * view-change timer runs on it, and a backup that becomes primary
 	 * proposes it. */
 	track_pending(c, r, m);
-	if (!is_primary(c) || c->in_vc) {
+	if (!acting_primary(c) || c->in_vc) {
 		pbft_observe_seq(c, c->last_executed + 1);
 		return 0;
 	}
@@ -687,6 +719,11 @@ static int on_pre_prepare(struct pbft *c, const struct hm_msg *m, enum hm_drop_r
 	memcpy(e->digest, m->digest, HM_DIGEST_LEN);
 	memcpy(e->pp_sig, m->hdr->sig, HM_SIG_LEN);
 
+	if (silent(c, m->seq)) { /* count the others' votes, cast none */
+		vote_policy(c, HM_PHASE_PREPARE, c->view, m->seq, e->digest, NULL);
+		vote_policy(c, HM_PHASE_COMMIT, c->view, m->seq, e->digest, NULL);
+		return 0;
+	}
 	h = send_msg(c, PBFT_TO_REPLICAS, 0, HM_MSG_PREPARE, c->view, m->seq, e->digest, NULL, 0);
 	vote_policy(c, HM_PHASE_PREPARE, c->view, m->seq, e->digest, h->sig);
 	vote_policy(c, HM_PHASE_COMMIT, c->view, m->seq, e->digest, NULL);
@@ -947,6 +984,8 @@ static void on_prepared(struct pbft *c, struct log_entry *e, uint16_t voters)
 
 	keep_cert(c, e, voters);
 	e->prepared = true;
+	if (silent(c, e->seq))
+		return;
 	h = send_msg(c, PBFT_TO_REPLICAS, 0, HM_MSG_COMMIT, e->view, e->seq, e->digest, NULL, 0);
 	vote_policy(c, HM_PHASE_COMMIT, e->view, e->seq, e->digest, h->sig);
 }
@@ -982,6 +1021,8 @@ void pbft_on_vote_event(struct pbft *c, const struct hm_vote_event *ev)
 static void resend_slot(struct pbft *c, const struct log_entry *e, enum pbft_dest dest,
 			uint32_t to, uint16_t flags)
 {
+	if (silent(c, e->seq))
+		return;
 	if (pbft_primary(c, e->view) == c->p.id)
 		send_flagged(c, dest, to, HM_MSG_PRE_PREPARE, flags, e->view, e->seq, NULL,
 			     e->batch, e->batch_len);
@@ -1389,7 +1430,7 @@ static uint64_t vc_deadline(const struct pbft *c)
 		return 0;
 	if (c->in_vc)
 		return c->vc_timer_at ? c->vc_timer_at + vc_timeout_us(c) : 0;
-	if (is_primary(c))
+	if (acting_primary(c))
 		return 0;
 	for (size_t i = c->pend_head; i < c->pend_len; i++)
 		if (pend_live(c, &c->pend[i]))
@@ -1810,7 +1851,7 @@ static void nv_propose(struct pbft *c, uint64_t s)
 	uint8_t nd[HM_DIGEST_LEN], fetch[1 + HM_DIGEST_LEN];
 	struct hm_hdr *h;
 
-	if (e->seq != s || e->nv_view != c->view || e->has_pp)
+	if (e->seq != s || e->nv_view != c->view || e->has_pp || silent(c, s))
 		return;
 	hm_digest(null_batch, sizeof(null_batch), nd);
 	if (memcmp(e->nv_digest, nd, HM_DIGEST_LEN) == 0 &&
@@ -2137,7 +2178,8 @@ static void vc_timers(struct pbft *c)
 		}
 		return;
 	}
-	while (!is_primary(c) && (pm = pend_oldest(c)) && c->now >= pm->since + vc_timeout_us(c)) {
+	while (!acting_primary(c) && (pm = pend_oldest(c)) &&
+	       c->now >= pm->since + vc_timeout_us(c)) {
 		struct client_rec *r = client_find(c, pm->client);
 		const uint8_t *pk = c->p.client_key(c->p.client_key_ctx, r->id);
 
@@ -2647,19 +2689,23 @@ static int install_state(struct pbft *c, uint64_t seq, const uint8_t *digest,
 	return 0;
 }
 
-/* The stable checkpoint as persistence stores it: the 2f+1 votes on our
- * digest (a correct replica's are all good: they were checked when it
- * became stable by transfer, and a view change verifies them before use). */
-static void stable_proof(const struct pbft *c, struct hm_checkpoint *out)
+/* The stable checkpoint as persistence stores it: the votes on our digest
+ * whose signatures verify (normal-case CHECKPOINTs are only MAC-checked, so
+ * a faulty peer's bad signature is left out here, as put_checkpoint_proof
+ * does for VIEW-CHANGEs; recovery checks the proof again). */
+static void stable_proof(struct pbft *c, struct hm_checkpoint *out)
 {
-	const struct checkpoint_rec *st = &c->stable;
+	struct checkpoint_rec *st = &c->stable;
 
 	memset(out, 0, sizeof(*out));
 	out->seq = st->seq;
 	out->view = c->view;
 	memcpy(out->digest, st->own, HM_DIGEST_LEN);
 	for (uint32_t i = 0; i < c->p.n; i++)
-		if ((st->voted >> i & 1) && memcmp(st->digests[i], st->own, HM_DIGEST_LEN) == 0) {
+		if ((st->voted >> i & 1) && memcmp(st->digests[i], st->own, HM_DIGEST_LEN) == 0 &&
+		    (!c->p.replica_keys ||
+		     stored_sig_ok(c, HM_MSG_CHECKPOINT, i, 0, st->views[i], st->seq, st->own,
+				   st->sigs[i]))) {
 			struct hm_cp_vote *v = &out->votes[out->nvotes++];
 
 			v->replica = i;
@@ -2755,8 +2801,11 @@ static void maybe_transfer(struct pbft *c)
 	struct hm_st_params prm;
 	bool far, stuck;
 
-	if (c->st_running || !c->p.replica_keys ||
-	    !claim_certified(c, &seq, digest, &voters, which))
+	if (!c->p.replica_keys || !claim_certified(c, &seq, digest, &voters, which))
+		return;
+	/* A newer certified checkpoint replaces the one being fetched: the
+	 * peers serve only their stable checkpoint, which has moved on. */
+	if (c->st_running && seq <= c->st.target.seq)
 		return;
 	far = seq > c->low + c->p.window;
 	stuck = c->now >= c->progress_at + 4ull * c->p.retransmit_ms * 1000;
@@ -2784,6 +2833,7 @@ static void maybe_transfer(struct pbft *c)
 		.peers = voters & ~(1u << c->p.id),
 		.timeout_ms = 4 * c->p.retransmit_ms,
 	};
+	st_release(c);
 	if (hm_st_start(&c->st, &t, &prm) < 0)
 		return;
 	c->st_running = true;
@@ -2892,10 +2942,11 @@ static int on_state_chunk(struct pbft *c, const struct hm_msg *m, enum hm_drop_r
 }
 
 bool pbft_transferring(const struct pbft *c) { return c->st_running; }
+uint64_t pbft_silent_until(const struct pbft *c) { return c->silent_until; }
 
 uint64_t pbft_recover(struct pbft *c, const struct hm_checkpoint *cp,
 		      const struct hm_log_record *records, size_t n, bool complete,
-		      bool *incomplete)
+		      bool restarted, uint64_t seq_hint, bool *incomplete)
 {
 	uint8_t d[HM_DIGEST_LEN];
 
@@ -2947,6 +2998,20 @@ uint64_t pbft_recover(struct pbft *c, const struct hm_checkpoint *cp,
 	}
 	c->vc_target = c->view;
 	c->need_state = *incomplete;
+	/* Before the crash we voted at most up to our window then, whose low
+	 * end was at most the newest checkpoint we persisted (one is persisted
+	 * before any message of the Ready that made it stable). */
+	if (restarted) {
+		c->silent_until = ((cp && cp->seq > seq_hint) ? cp->seq : seq_hint) + c->p.window;
+		c->restarted = true;
+		c->mute_view = c->view;
+		/* Ask how far the group got: a quiet group would not tell us,
+		 * and the answers (CHECKPOINTs, committed slots) start the
+		 * catch-up; one more STATUS follows if nothing executes. */
+		send_flagged(c, PBFT_TO_REPLICAS, 0, HM_MSG_STATUS, 0, c->view, c->last_executed,
+			     (const uint8_t[HM_DIGEST_LEN]){ 0 }, NULL, 0);
+		c->far_seen = true;
+	}
 	if (c->next_seq < c->last_executed)
 		c->next_seq = c->last_executed;
 	c->window_changed = true;

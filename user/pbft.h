@@ -211,7 +211,11 @@ uint8_t *pbft_snapshot(struct pbft *c, size_t *len);
 /*
  * Recovery at start (before any message): install a persisted stable
  * checkpoint (cp may be NULL: none), then re-execute the committed log
- * records[] that follow it.  Each step is checked (the checkpoint's
+ * records[] that follow it.  `restarted`: this replica ran before (its
+ * votes were not persisted), so it sends no PRE-PREPARE, PREPARE or COMMIT
+ * for any seq up to max(cp seq, seq_hint) + the window, the highest it can
+ * have voted on before the crash (seq_hint: the highest seq its files
+ * name, damaged ones included; docs/protocol.md, "Recovery").  Each step is checked (the checkpoint's
  * snapshot against its digest and proof, each record's batch against its
  * digest); the replay stops at the first that fails.  Returns the number of
  * the last seq now executed; *incomplete is set when something was refused
@@ -220,7 +224,9 @@ uint8_t *pbft_snapshot(struct pbft *c, size_t *len);
  */
 uint64_t pbft_recover(struct pbft *c, const struct hm_checkpoint *cp,
 		      const struct hm_log_record *records, size_t n, bool complete,
-		      bool *incomplete);
+		      bool restarted, uint64_t seq_hint, bool *incomplete);
+/* The restart rule's bound: no votes of ours for seq <= this (0: none). */
+uint64_t pbft_silent_until(const struct pbft *c);
 /* True while a state transfer is running. */
 bool pbft_transferring(const struct pbft *c);
 
