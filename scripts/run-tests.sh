@@ -59,6 +59,7 @@ soak() {
   HM_SIM_SEEDS=${HM_SIM_SEEDS:-2000} run_suite "simulator, lossy schedules with crashes" \
     build/tests/test_sim vc_lossy_schedules_safe
   HM_E2E_KILLS=15 run_suite "e2e_recovery.sh, 15 kill -9 rounds" bash selftests/e2e_recovery.sh
+  HM_E2E_DATAPLANE=xdp run_suite "e2e_recovery.sh, xdp dataplane" bash selftests/e2e_recovery.sh
 }
 
 case "$mode" in
