@@ -14,7 +14,7 @@ CLANG   ?= clang
 BPFTOOL ?= bpftool
 
 PKGS      := libsodium yaml-0.1 libbpf libxdp jansson libnl-3.0 libnl-route-3.0 \
-             libcrypto libssl libcurl ldns libunbound
+             libcrypto libssl libcurl ldns libunbound libmicrohttpd
 PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 PKG_LIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
 # pkg-config answers nothing at all when one package is missing: say so

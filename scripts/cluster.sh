@@ -2,6 +2,8 @@
 # Run a local HyperMesh cluster in network namespaces.
 #
 #   scripts/cluster.sh up -n N [--dataplane socket|xdp] [--dir DIR] [--clients C] [--set KEY=VALUE]...
+#                         [--config-fragment FILE]   (FILE appended to cluster.yaml: top-level
+#                                                     sections such as ct:; use absolute paths)
 #   scripts/cluster.sh exec CMD...              run CMD in the client namespace
 #   scripts/cluster.sh exec-replica ID CMD...   run CMD in replica ID's namespace
 #   scripts/cluster.sh exec-attacker CMD...     run CMD in the attacker namespace
@@ -43,7 +45,7 @@ SUBNET_BASE="198.18.0"
 CLIENT_ADDR="$SUBNET_BASE.200"
 ATTACKER_ADDR="$SUBNET_BASE.250"
 FIRST_CLIENT_ID=100
-SECTIONS=(consensus performance security network)
+SECTIONS=(consensus performance security network detection)
 
 DIR_OPT=""
 
@@ -347,7 +349,7 @@ remove_dir_state() {
 # ---------------------------------------------------------------- commands
 
 cmd_up() {
-	local n=4 clients=8 dataplane=socket kv i j f existing pids id
+	local n=4 clients=8 dataplane=socket kv i j f existing pids id fragment=""
 	while [ $# -gt 0 ]; do
 		case "$1" in
 		-n | --replicas) [ $# -ge 2 ] || die "$1 needs a value"; n="$2"; shift 2 ;;
@@ -357,6 +359,8 @@ cmd_up() {
 		--dir=*) DIR_OPT="${1#*=}"; shift ;;
 		--clients) [ $# -ge 2 ] || die "$1 needs a value"; clients="$2"; shift 2 ;;
 		--clients=*) clients="${1#*=}"; shift ;;
+		--config-fragment) [ $# -ge 2 ] || die "$1 needs a file"; fragment="$2"; shift 2 ;;
+		--config-fragment=*) fragment="${1#*=}"; shift ;;
 		--set) [ $# -ge 2 ] || die "$1 needs KEY=VALUE"; kv="$2"; shift 2
 			[[ "$kv" == *=* ]] || die "--set $kv: expected KEY=VALUE"
 			set_override "${kv%%=*}" "${kv#*=}" ;;
@@ -377,6 +381,9 @@ cmd_up() {
 	case "$clients" in '' | *[!0-9]*) die "--clients must be a number 1..100 (got '$clients')" ;; esac
 	if [ "$clients" -lt 1 ] || [ "$clients" -gt 100 ]; then
 		die "--clients must be 1..100 (got $clients)"
+	fi
+	if [ -n "$fragment" ] && [ ! -r "$fragment" ]; then
+		die "--config-fragment $fragment: not a readable file"
 	fi
 	hm_require_root || exit 1
 
@@ -448,6 +455,8 @@ cmd_up() {
 
 	# Configs.
 	write_cluster_yaml >"$DIR/cluster.yaml"
+	# Sections cluster.sh does not generate (ct:, ...), verbatim.
+	[ -z "$fragment" ] || cat -- "$fragment" >>"$DIR/cluster.yaml"
 	for ((j = 0; j < clients; j++)); do
 		id=$((FIRST_CLIENT_ID + j))
 		{

@@ -10,6 +10,8 @@ PACKAGES=(
   bpftool libbpf-dev libxdp-dev xdp-tools libelf-dev zlib1g-dev
   # userspace libraries
   libsodium-dev libyaml-dev uthash-dev libnl-3-dev libnl-route-3-dev libjansson-dev
+  # Prometheus endpoint
+  libmicrohttpd-dev
   # Certificate Transparency: OpenSSL 3 (X.509, CT API), libcurl for the log client
   libssl-dev libcurl4-openssl-dev
   # DNS: messages (ldns), resolution and DNSSEC validation (libunbound)
@@ -20,8 +22,12 @@ PACKAGES=(
   libclang-rt-14-dev
   # test and cluster tooling
   iproute2 procps psmisc jq python3
+  # the metrics test parses with the Prometheus text-format parser
+  python3-prometheus-client
   # the test CT log and certificate factory; certspotter reads the test log independently
   python3-cryptography certspotter
+  # the CT cluster test: logs over HTTP, certificates altered and re-signed
+  curl openssl xxd
   # DNS test infrastructure: authoritative server, zone signer, clients
   nsd ldnsutils dnsutils knot-dnsutils
 )

@@ -440,7 +440,7 @@ HM_TEST(hex_helpers)
 
 HM_TEST(unknown_top_level_key)
 {
-	expect_error(F0 ONE "bogus: 1\n", 7, "bogus", "unknown key (allowed: byzantine_config, cluster, node)");
+	expect_error(F0 ONE "bogus: 1\n", 7, "bogus", "unknown key (allowed: byzantine_config, cluster, node, ct)");
 }
 
 HM_TEST(unknown_nested_key)
@@ -753,4 +753,37 @@ HM_TEST(missing_config_file)
 	ASSERT_STRCONTAINS(err, "/nonexistent/hm/cluster.yaml: cannot read: No such file or directory",
 			   "names the file");
 	ASSERT_TRUE(cfg.clients == NULL, "nothing allocated");
+}
+
+HM_TEST(detection_section)
+{
+	struct hm_config cfg;
+	char err[1024] = "";
+
+	if (!ASSERT_OK(load_yaml(FOUR, &cfg, err, sizeof(err)), err))
+		return;
+	ASSERT_EQ(cfg.judge_interval_ms, 1000, "judge interval default");
+	ASSERT_EQ(cfg.block_cooldown_s, 60, "cooldown default");
+	ASSERT_EQ(cfg.block_max_cooldown_s, 3600, "max cooldown default");
+	ASSERT_EQ(cfg.metrics_port, 0, "no metrics endpoint by default");
+	hm_config_free(&cfg);
+	if (!ASSERT_OK(load_yaml("byzantine_config:\n  detection:\n    judge_interval_ms: 250\n"
+				 "    block_cooldown_s: 5\n    block_max_cooldown_s: 40\n"
+				 "    metrics_address: 127.0.0.1\n    metrics_port: 9464\n" FOUR,
+				 &cfg, err, sizeof(err)), err))
+		return;
+	ASSERT_EQ(cfg.judge_interval_ms, 250, "judge interval");
+	ASSERT_EQ(cfg.block_cooldown_s, 5, "cooldown");
+	ASSERT_EQ(cfg.block_max_cooldown_s, 40, "max cooldown");
+	ASSERT_STRCONTAINS(cfg.metrics_address, "127.0.0.1", "address");
+	ASSERT_EQ(cfg.metrics_port, 9464, "port");
+	hm_config_free(&cfg);
+	expect_error("byzantine_config:\n  detection:\n    judge_interval_ms: 5\n" FOUR, 3,
+		     "byzantine_config.detection.judge_interval_ms", "out of range 100..60000");
+	expect_error("byzantine_config:\n  detection:\n    block_cooldown_s: 50\n"
+		     "    block_max_cooldown_s: 10\n" FOUR, 4,
+		     "byzantine_config.detection.block_max_cooldown_s", "below block_cooldown_s 50");
+	expect_error("byzantine_config:\n  detection:\n    metrics_port: 70000\n" FOUR, 3,
+		     "byzantine_config.detection.metrics_port", "out of range");
+	expect_error("byzantine_config:\n  detection:\n    blocklist: 1\n" FOUR, 3, NULL, "blocklist");
 }

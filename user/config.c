@@ -23,6 +23,7 @@
 #include <yaml.h>
 
 #include "config.h"
+#include "ct.h"
 
 /* Configurations are small; the cap only stops a wrong path (a disk image,
  * /dev/zero) from being read into memory. */
@@ -484,9 +485,39 @@ static int parse_network(struct ctx *c, yaml_node_t *map)
 	return 0;
 }
 
+static int parse_detection(struct ctx *c, yaml_node_t *map)
+{
+	static const char *const keys[] = { "judge_interval_ms", "block_cooldown_s",
+					    "block_max_cooldown_s", "metrics_address",
+					    "metrics_port", NULL };
+	const char *path = "byzantine_config.detection";
+	struct hm_config *cfg = c->cfg;
+	uint32_t port = cfg->metrics_port;
+
+	if (check_mapping(c, map, path, keys) ||
+	    opt_uint(c, map, path, "judge_interval_ms", 100, 60000, &cfg->judge_interval_ms) < 0 ||
+	    opt_uint(c, map, path, "block_cooldown_s", 1, 86400, &cfg->block_cooldown_s) < 0 ||
+	    opt_uint(c, map, path, "block_max_cooldown_s", 1, 604800,
+		     &cfg->block_max_cooldown_s) < 0 ||
+	    opt_string(c, map, path, "metrics_address", cfg->metrics_address,
+		       sizeof(cfg->metrics_address)) < 0 ||
+	    opt_uint(c, map, path, "metrics_port", 0, 65535, &port) < 0)
+		return -1;
+	cfg->metrics_port = (uint16_t)port;
+	if (cfg->block_max_cooldown_s < cfg->block_cooldown_s) {
+		yaml_node_t *at = lookup(c, map, "block_max_cooldown_s");
+
+		return fail(c, at ? at : map, path, "block_max_cooldown_s",
+			    "%u is below block_cooldown_s %u", cfg->block_max_cooldown_s,
+			    cfg->block_cooldown_s);
+	}
+	return 0;
+}
+
 static int parse_byzantine(struct ctx *c, yaml_node_t *map)
 {
-	static const char *const keys[] = { "consensus", "performance", "security", "network", NULL };
+	static const char *const keys[] = { "consensus", "performance", "security", "network",
+					    "detection", NULL };
 	const char *path = "byzantine_config";
 	struct hm_config *cfg = c->cfg;
 	yaml_node_t *v;
@@ -496,7 +527,8 @@ static int parse_byzantine(struct ctx *c, yaml_node_t *map)
 	if (((v = lookup(c, map, "consensus")) && parse_consensus(c, v)) ||
 	    ((v = lookup(c, map, "performance")) && parse_performance(c, v)) ||
 	    ((v = lookup(c, map, "security")) && parse_security(c, v)) ||
-	    ((v = lookup(c, map, "network")) && parse_network(c, v)))
+	    ((v = lookup(c, map, "network")) && parse_network(c, v)) ||
+	    ((v = lookup(c, map, "detection")) && parse_detection(c, v)))
 		return -1;
 	/* Checked here, not in performance, because either side may be a
 	 * default: blame whichever the file actually set. */
@@ -743,9 +775,88 @@ static int parse_node(struct ctx *c, yaml_node_t *map)
 	return 0;
 }
 
+/* ---- ct: Certificate Transparency ---------------------------------------- */
+
+static int parse_ct_url(struct ctx *c, yaml_node_t *map, const char *path, char *dst, size_t size)
+{
+	if (require(c, map, path, "url") || opt_string(c, map, path, "url", dst, size) < 0)
+		return -1;
+	if (strncmp(dst, "http://", 7) != 0 && strncmp(dst, "https://", 8) != 0)
+		return fail(c, lookup(c, map, "url"), path, "url",
+			    "expected an http:// or https:// URL, got \"%.60s\"", dst);
+	return 0;
+}
+
+/* One log: its key is loaded into `scratch` now, so a bad PEM or a second
+ * log with the same key is reported at its line, not at a replica's start. */
+static int parse_ct_log(struct ctx *c, yaml_node_t *map, int i, struct hm_ct *scratch)
+{
+	static const char *const keys[] = { "name", "key", "url", NULL };
+	struct hm_ct_log_config *lc = &c->cfg->ct.logs[i];
+	char path[32], why[256];
+
+	snprintf(path, sizeof(path), "ct.logs[%d]", i);
+	if (check_mapping(c, map, path, keys) || require(c, map, path, "name") ||
+	    require(c, map, path, "key") ||
+	    opt_string(c, map, path, "name", lc->name, sizeof(lc->name)) < 0 ||
+	    opt_path(c, map, path, "key", false, lc->key_path) < 0 ||
+	    parse_ct_url(c, map, path, lc->url, sizeof(lc->url)))
+		return -1;
+	/* also refuses a key another log has already */
+	if (hm_ct_add_log_file(scratch, lc->name, lc->key_path, NULL, why, sizeof(why)) < 0)
+		return fail(c, lookup(c, map, "key"), path, "key", "%s", why);
+	return 0;
+}
+
+static int parse_ct_logs(struct ctx *c, yaml_node_t *map, struct hm_ct *scratch)
+{
+	yaml_node_t *seq = lookup(c, map, "logs");
+	int n;
+
+	if (!seq)
+		return 0;
+	n = check_sequence(c, seq, "ct", "logs");
+	if (n < 0)
+		return -1;
+	if (n > HM_CT_CONFIG_MAX_LOGS)
+		return fail(c, seq, "ct", "logs", "%d logs, at most %d are supported", n,
+			    HM_CT_CONFIG_MAX_LOGS);
+	for (int i = 0; i < n; i++) {
+		if (parse_ct_log(c, item(c, seq, i), i, scratch))
+			return -1;
+		c->cfg->ct.n_logs++;
+	}
+	return 0;
+}
+
+static int parse_ct(struct ctx *c, yaml_node_t *map)
+{
+	static const char *const keys[] = { "trust_store", "logs", "max_clock_skew_s", NULL };
+	struct hm_ct_config *cc = &c->cfg->ct;
+	struct hm_ct *scratch;
+	char why[256];
+	int rc = -1;
+
+	if (check_mapping(c, map, "ct", keys) || require(c, map, "ct", "trust_store") ||
+	    opt_path(c, map, "ct", "trust_store", false, cc->trust_store) < 0 ||
+	    opt_uint(c, map, "ct", "max_clock_skew_s", 1, 86400, &cc->max_clock_skew_s) < 0)
+		return -1;
+	/* Load what the replicas will load, so a bad file fails here, with a line. */
+	scratch = hm_ct_new();
+	if (!scratch)
+		return fail(c, map, "ct", NULL, "out of memory");
+	if (hm_ct_add_trust_file(scratch, cc->trust_store, why, sizeof(why)) < 0)
+		fail(c, lookup(c, map, "trust_store"), "ct", "trust_store", "%s", why);
+	else if (!parse_ct_logs(c, map, scratch))
+		rc = 0;
+	hm_ct_free(scratch);
+	cc->enabled = rc == 0;
+	return rc;
+}
+
 static int parse_root(struct ctx *c, yaml_node_t *root)
 {
-	static const char *const keys[] = { "byzantine_config", "cluster", "node", NULL };
+	static const char *const keys[] = { "byzantine_config", "cluster", "node", "ct", NULL };
 	char buf[80];
 	yaml_node_t *v;
 
@@ -762,6 +873,8 @@ static int parse_root(struct ctx *c, yaml_node_t *root)
 	if (!(v = lookup(c, root, "cluster")))
 		return fail(c, root, "cluster", "members", "required key is missing");
 	if (parse_cluster(c, v))
+		return -1;
+	if ((v = lookup(c, root, "ct")) && parse_ct(c, v))
 		return -1;
 	return (v = lookup(c, root, "node")) ? parse_node(c, v) : 0;
 }
@@ -919,6 +1032,12 @@ void hm_config_defaults(struct hm_config *cfg)
 	cfg->port = HM_DEFAULT_PORT;
 	cfg->dataplane = HM_DATAPLANE_SOCKET;
 	strcpy(cfg->log_level, "info");
+	cfg->judge_interval_ms = 1000;
+	cfg->block_cooldown_s = 60;
+	cfg->block_max_cooldown_s = 3600;
+	strcpy(cfg->metrics_address, "0.0.0.0");
+	cfg->metrics_port = 0;
+	cfg->ct.max_clock_skew_s = 300;
 }
 
 void hm_config_free(struct hm_config *cfg)

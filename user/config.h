@@ -17,6 +17,23 @@
 
 enum hm_dataplane { HM_DATAPLANE_SOCKET = 0, HM_DATAPLANE_XDP = 1 };
 
+/* Certificate Transparency (ct: section, docs/configuration.md). */
+#define HM_CT_CONFIG_MAX_LOGS 8
+
+struct hm_ct_log_config {
+	char name[64];
+	char key_path[HM_PATH_MAX];     /* the log's public key, PEM */
+	char url[256];                     /* its RFC 6962 base URL (used by clients) */
+};
+
+struct hm_ct_config {
+	bool enabled;                      /* the file has a ct: section */
+	char trust_store[HM_PATH_MAX];  /* PEM file of root certificates */
+	uint32_t max_clock_skew_s;         /* check(): |T - now| allowed */
+	struct hm_ct_log_config logs[HM_CT_CONFIG_MAX_LOGS];
+	uint32_t n_logs;
+};
+
 /* One replica of the cluster (cluster.members[]). */
 struct hm_member {
 	uint32_t id;                        /* 0..n-1, dense */
@@ -63,6 +80,13 @@ struct hm_config {
 	char interface[IF_NAMESIZE];        /* xdp mode: interface to attach to */
 	uint32_t rate_limit_pps;            /* per-sender token bucket, 0 = off */
 
+	/* byzantine_config.detection: fault detection, block policy, metrics */
+	uint32_t judge_interval_ms;         /* how often peers are judged */
+	uint32_t block_cooldown_s;          /* first block; doubles on each repeat */
+	uint32_t block_max_cooldown_s;      /* ... up to this */
+	char metrics_address[64];           /* Prometheus endpoint address */
+	uint16_t metrics_port;              /* 0 = no endpoint */
+
 	/* cluster */
 	enum hm_dataplane dataplane;
 	struct hm_member members[HM_MAX_REPLICAS];
@@ -76,6 +100,8 @@ struct hm_config {
 	char private_key_path[HM_PATH_MAX];
 	char data_dir[HM_PATH_MAX];
 	char log_level[16];                 /* error|warn|info|debug */
+
+	struct hm_ct_config ct;
 };
 
 /*

@@ -6,9 +6,14 @@
  *   hmctl -c CONFIG put KEY VALUE         replicated PUT, f+1 matching replies
  *   hmctl -c CONFIG get KEY               replicated GET
  *   hmctl -c CONFIG bench --clients C --duration S [--op null|put] [--ops N]
- *   hmctl status --socket PATH            a replica's status (JSON)
+ *   hmctl status --socket PATH [--json|--table]   a replica's status
+ *   hmctl block list|lift ID --socket PATH        block decisions; lift one
+ *   hmctl metrics --socket PATH           the Prometheus text
+ *   hmctl control --socket PATH REQUEST   one raw control request
  *   hmctl -c CONFIG inject KIND --replica ID [--count N | --duration S]
  *                                         test traffic: forged-sig, bad-mac, replay, garbage
+ *   hmctl -c CONFIG cert check CHAIN [--cert] [--out FILE]   CT verdict (cli_ct.c)
+ *   hmctl -c CONFIG verify CERTFILE       check a verdict certificate offline
  *
  * CONFIG defaults to $HM_CONFIG.  The client identity is the config's node
  * section (node.id, node.private_key).
@@ -28,6 +33,7 @@
 #include <jansson.h>
 #include <sodium.h>
 
+#include "cli_ct.h"
 #include "client.h"
 #include "config.h"
 #include "crypto.h"
@@ -212,32 +218,241 @@ static int cmd_keygen(int argc, char **argv)
 	return 0;
 }
 
-static int cmd_status(int argc, char **argv)
+/* One request line to a replica's control socket; the answer, or die. */
+static char *control_request(const char *path, const char *line)
 {
 	struct sockaddr_un addr = { .sun_family = AF_UNIX };
-	const char *path = argc == 3 && strcmp(argv[1], "--socket") == 0 ? argv[2] : NULL;
-	char buf[1 << 16];
-	size_t len = 0;
-	json_error_t jerr;
-	json_t *j;
+	size_t len = 0, cap = 1 << 16;
+	char *buf = malloc(cap);
 	int fd;
 
-	if (!path)
-		die("usage: status --socket DATA_DIR/control.sock");
+	if (!buf)
+		die("out of memory");
 	snprintf(addr.sun_path, sizeof(addr.sun_path), "%s", path);
 	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
 	if (fd < 0 || connect(fd, (struct sockaddr *)&addr, sizeof(addr)) < 0)
 		die("%s: %s", path, strerror(errno));
-	for (ssize_t n; len < sizeof(buf) - 1 && (n = read(fd, buf + len, sizeof(buf) - 1 - len)) > 0;)
+	if (write(fd, line, strlen(line)) < 0 || write(fd, "\n", 1) < 0)
+		die("%s: %s", path, strerror(errno));
+	shutdown(fd, SHUT_WR);
+	for (ssize_t n; (n = read(fd, buf + len, cap - 1 - len)) > 0;) {
 		len += (size_t)n;
+		if (len == cap - 1) {
+			char *b = realloc(buf, cap *= 2);
+
+			if (!b)
+				die("out of memory");
+			buf = b;
+		}
+	}
 	close(fd);
 	buf[len] = 0;
-	j = json_loads(buf, 0, &jerr);
+	return buf;
+}
+
+static json_t *control_json(const char *path, const char *line)
+{
+	char *text = control_request(path, line);
+	json_error_t jerr;
+	json_t *j = json_loads(text, 0, &jerr);
+
 	if (!j)
 		die("%s: not JSON: %s", path, jerr.text);
-	json_dumpf(j, stdout, JSON_INDENT(2) | JSON_SORT_KEYS);
-	putchar('\n');
+	free(text);
+	if (json_is_string(json_object_get(j, "error")))
+		die("%s: %s", path, json_string_value(json_object_get(j, "error")));
+	return j;
+}
+
+static json_int_t jint(json_t *o, const char *key)
+{
+	return json_integer_value(json_object_get(o, key));
+}
+
+static double jreal(json_t *o, const char *key)
+{
+	return json_number_value(json_object_get(o, key));
+}
+
+/* "reason=count ..." of a drops object, or "-". */
+static void print_drops(json_t *drops)
+{
+	const char *k;
+	json_t *v;
+	int shown = 0;
+
+	json_object_foreach(drops, k, v)
+		if (json_integer_value(v)) {
+			printf("%s%s=%lld", shown++ ? " " : "", k, (long long)json_integer_value(v));
+		}
+	printf("%s\n", shown ? "" : "-");
+}
+
+static void print_peer_row(json_t *st, const char *id, json_t *det)
+{
+	json_t *p = json_object_get(json_object_get(det, "peers"), id);
+	json_t *ind = json_object_get(p, "indicators"), *x;
+	json_t *kst = json_object_get(json_object_get(json_object_get(st, "xdp"), "node_stats"), id);
+	json_t *u = json_object_get(json_object_get(st, "peers"), id);
+	char inds[128] = "";
+	size_t i;
+
+	json_array_foreach(ind, i, x)
+		snprintf(inds + strlen(inds), sizeof(inds) - strlen(inds), "%s%s", i ? "," : "",
+			 json_string_value(x));
+	printf("%-5s %10.3f %8.3f %10.0f %8.2f  %-26s %-9s %10lld  ", id, jreal(p, "reputation"),
+	       jreal(p, "historical"), jreal(p, "latency_ms"), jreal(p, "participation"),
+	       inds[0] ? inds : "-", json_is_true(json_object_get(p, "blocked")) ? "BLOCKED" : "no",
+	       (long long)(kst ? jint(kst, "total_messages") : jint(u, "accepted")));
+	print_drops(kst ? json_object_get(kst, "drops") : json_object_get(u, "drops"));
+}
+
+static void print_status_table(json_t *st)
+{
+	json_t *det = json_object_get(st, "detection");
+	const char *k;
+	json_t *v;
+
+	printf("replica %lld (%s)  view %lld  primary %lld  watermarks (%lld, %lld]  "
+	       "last stable checkpoint %lld  last executed %lld\n",
+	       (long long)jint(st, "id"), json_string_value(json_object_get(st, "dataplane")),
+	       (long long)jint(st, "view"), (long long)jint(st, "primary"),
+	       (long long)jint(st, "low_watermark"), (long long)jint(st, "high_watermark"),
+	       (long long)jint(st, "last_stable_checkpoint"), (long long)jint(st, "last_executed"));
+	char *byz = json_dumps(json_object_get(det, "byzantine"), JSON_COMPACT);
+	char *blocked = json_dumps(json_object_get(det, "blocked"), JSON_COMPACT);
+
+	printf("rounds/s %.1f  messages/s %.1f  loss %.4f  byzantine %s  blocked %s\n\n",
+	       jreal(det, "rounds_per_second"), jreal(det, "messages_per_second"),
+	       jreal(det, "loss_rate"), byz ? byz : "?", blocked ? blocked : "?");
+	free(byz);
+	free(blocked);
+	printf("%-5s %10s %8s %10s %8s  %-26s %-9s %10s  %s\n", "peer", "reputation", "history",
+	       "latency_ms", "particip", "indicators", "block", "messages", "drops");
+	json_object_foreach(json_object_get(det, "peers"), k, v)
+		print_peer_row(st, k, det);
+	printf("\ndrops (all senders): ");
+	print_drops(json_object_get(st, "drops"));
+}
+
+/* status --socket PATH [--json|--table]: a table on a terminal, JSON
+ * otherwise (scripts pipe it to jq), either on request. */
+static int cmd_status(int argc, char **argv)
+{
+	const char *path = NULL;
+	int json = -1;
+	json_t *j;
+
+	for (int i = 1; i < argc; i++) {
+		if (strcmp(argv[i], "--socket") == 0 && i + 1 < argc)
+			path = argv[++i];
+		else if (strcmp(argv[i], "--json") == 0)
+			json = 1;
+		else if (strcmp(argv[i], "--table") == 0)
+			json = 0;
+		else
+			path = NULL, i = argc;
+	}
+	if (!path)
+		die("usage: status --socket DATA_DIR/control.sock [--json|--table]");
+	if (json < 0)
+		json = !isatty(STDOUT_FILENO);
+	j = control_json(path, "status");
+	if (json) {
+		json_dumpf(j, stdout, JSON_INDENT(2) | JSON_SORT_KEYS);
+		putchar('\n');
+	} else {
+		print_status_table(j);
+	}
 	json_decref(j);
+	return 0;
+}
+
+static void print_blocks(json_t *j)
+{
+	json_t *d;
+	size_t i;
+
+	printf("%-5s %-9s %-20s %-7s %-7s %9s  %s\n", "id", "decision", "offence", "replica",
+	       "strikes", "cooldown", "evidence");
+	json_array_foreach(json_object_get(j, "decisions"), i, d)
+		printf("%-5lld %-9s %-20s %-7lld %-7lld %8.0fs  %s\n", (long long)jint(d, "id"),
+		       json_string_value(json_object_get(d, "decision")),
+		       json_string_value(json_object_get(d, "offence"))[0]
+			       ? json_string_value(json_object_get(d, "offence")) : "-",
+		       (long long)jint(d, "replica"), (long long)jint(d, "strikes"),
+		       jreal(d, "cooldown_s"), json_string_value(json_object_get(d, "evidence")));
+	printf("blocked now:");
+	json_array_foreach(json_object_get(j, "blocked"), i, d)
+		printf(" %lld (%.0fs left)", (long long)jint(d, "replica"), jreal(d, "remaining_s"));
+	printf("%s\n", json_array_size(json_object_get(j, "blocked")) ? "" : " none");
+}
+
+/* block list|lift ID --socket PATH [--json] */
+static int cmd_block(int argc, char **argv)
+{
+	const char *path = NULL, *what = argc > 1 ? argv[1] : "", *id = NULL;
+	bool json = false;
+	char line[64];
+	json_t *j;
+
+	for (int i = 2; i < argc; i++) {
+		if (strcmp(argv[i], "--socket") == 0 && i + 1 < argc)
+			path = argv[++i];
+		else if (strcmp(argv[i], "--json") == 0)
+			json = true;
+		else if (!id && strcmp(what, "lift") == 0)
+			id = argv[i];
+		else
+			path = NULL, i = argc;
+	}
+	if (!path || (strcmp(what, "list") != 0 && strcmp(what, "lift") != 0) ||
+	    (strcmp(what, "lift") == 0 && !id))
+		die("usage: block list --socket PATH [--json] | block lift REPLICA_ID --socket PATH");
+	if (id)
+		snprintf(line, sizeof(line), "block lift %s", id);
+	else
+		snprintf(line, sizeof(line), "block list");
+	j = control_json(path, line);
+	if (json) {
+		json_dumpf(j, stdout, JSON_INDENT(2) | JSON_SORT_KEYS);
+		putchar('\n');
+	} else if (id) {
+		printf("lifted the block on replica %s\n", id);
+	} else {
+		print_blocks(j);
+	}
+	json_decref(j);
+	return 0;
+}
+
+/* control --socket PATH REQUEST...: one raw request line, the raw answer
+ * (tests: "inject equivocation" on a daemon run with HM_ALLOW_INJECT=1). */
+static int cmd_control(int argc, char **argv)
+{
+	char line[256] = "", *text;
+
+	if (argc < 4 || strcmp(argv[1], "--socket") != 0)
+		die("usage: control --socket PATH REQUEST...");
+	for (int i = 3; i < argc; i++)
+		snprintf(line + strlen(line), sizeof(line) - strlen(line), "%s%s", i > 3 ? " " : "",
+			 argv[i]);
+	text = control_request(argv[2], line);
+	fputs(text, stdout);
+	free(text);
+	return 0;
+}
+
+/* metrics --socket PATH: the Prometheus text, through the control socket. */
+static int cmd_metrics(int argc, char **argv)
+{
+	char *text;
+
+	if (argc != 3 || strcmp(argv[1], "--socket") != 0)
+		die("usage: metrics --socket DATA_DIR/control.sock");
+	text = control_request(argv[2], "metrics");
+	fputs(text, stdout);
+	free(text);
 	return 0;
 }
 
@@ -550,9 +765,17 @@ static void usage(FILE *out)
 		"  put KEY VALUE                    replicated PUT\n"
 		"  get KEY                          replicated GET\n"
 		"  bench --clients C --duration S [--op null|put] [--ops N]\n"
-		"  status --socket DATA_DIR/control.sock\n"
+		"  status --socket DATA_DIR/control.sock [--json|--table]\n"
+		"                                   (a table on a terminal, JSON otherwise)\n"
+		"  block list --socket PATH [--json]  block decisions with their evidence\n"
+		"  block lift REPLICA_ID --socket PATH\n"
+		"  metrics --socket PATH            Prometheus text\n"
+		"  control --socket PATH REQUEST... one raw control request (status, block list,\n"
+		"                                   block lift ID, metrics, inject ...)\n"
 		"  inject forged-sig|bad-mac|forged-vote|replay|garbage --replica ID\n"
 		"         [--count N | --duration S]\n"
+		"  cert check CHAIN [--cert] [--out FILE]   CT verdict (--cert: 2f+1 signatures)\n"
+		"  verify CERTFILE                  check a verdict certificate offline\n"
 		"CONFIG defaults to $HM_CONFIG.\n");
 }
 
@@ -587,6 +810,12 @@ int main(int argc, char **argv)
 		return cmd_keygen(argc, argv);
 	if (strcmp(argv[0], "status") == 0)
 		return cmd_status(argc, argv);
+	if (strcmp(argv[0], "block") == 0)
+		return cmd_block(argc, argv);
+	if (strcmp(argv[0], "metrics") == 0)
+		return cmd_metrics(argc, argv);
+	if (strcmp(argv[0], "control") == 0)
+		return cmd_control(argc, argv);
 	load_config(config, &cfg);
 	if (strcmp(argv[0], "put") == 0 || strcmp(argv[0], "get") == 0)
 		rc = cmd_put_get(&cfg, argc, argv);
@@ -594,6 +823,10 @@ int main(int argc, char **argv)
 		rc = cmd_bench(&cfg, argc, argv);
 	else if (strcmp(argv[0], "inject") == 0)
 		rc = cmd_inject(&cfg, argc, argv);
+	else if (strcmp(argv[0], "cert") == 0)
+		rc = hm_cli_cert(&cfg, argc, argv);
+	else if (strcmp(argv[0], "verify") == 0)
+		rc = hm_cli_verify(&cfg, argc, argv);
 	else {
 		usage(stderr);
 		rc = 2;

@@ -1,8 +1,10 @@
 // SPDX-License-Identifier: MIT
 /*
  * hypermeshd: one HyperMesh replica.  One epoll loop over the UDP socket, a
- * timerfd for the core's deadline, a signalfd for SIGTERM/SIGINT and a unix
- * control socket that answers with the replica's status as JSON.
+ * timerfd for the core's deadline, a signalfd for SIGTERM/SIGINT, a unix
+ * control socket (one-line requests: status, block list, block lift ID,
+ * metrics; no request means status), the fault detector's judge timer and
+ * the Prometheus endpoint (libmicrohttpd, in this loop).
  *
  *   hypermeshd -c CONFIG [--id N] [--key FILE] [--data-dir DIR] [--log-level L]
  */
@@ -10,6 +12,7 @@
 #include <limits.h>
 #include <fcntl.h>
 #include <getopt.h>
+#include <poll.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -24,13 +27,19 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <sodium.h>
+
 #include "config.h"
 #include "crypto.h"
+#include "ct_service.h"
+#include "detector.h"
 #include "kv.h"
 #include "log.h"
+#include "metrics.h"
 #include "node.h"
 #include "service_mux.h"
 #include "status.h"
+#include "wire.h"
 #include "xdp_dataplane.h"
 
 #define RECV_BATCH 64
@@ -49,6 +58,10 @@ struct daemon {
 	uint64_t polls;
 	char control_path[sizeof(((struct sockaddr_un *)0)->sun_path)];
 	uint64_t send_errors;
+	struct hm_detector det;    /* fault detection and block policy */
+	int judge_timer;
+	struct hm_metrics_server *metrics;
+	int metrics_fd;
 };
 
 static uint64_t now_us(void)
@@ -298,23 +311,156 @@ static void add_recovery_status(const struct daemon *d, json_t *status)
 		"state_bad_chunks", (json_int_t)st->state_bad_chunks,
 		"state_blamed", (int)st->state_blamed));
 }
-
-/* Answer one connection with the status JSON; a slow reader is cut off
- * rather than allowed to stall the replica. */
-static void serve_control(struct daemon *d)
+static json_t *status_json(struct daemon *d)
 {
-	int fd = accept4(d->control, NULL, NULL, SOCK_CLOEXEC);
-	json_t *status;
-	char *text;
+	json_t *status = hm_status_json(&d->node, d->xdp ? "xdp" : "socket");
 
-	if (fd < 0)
-		return;
-	status = hm_status_json(&d->node, d->xdp ? "xdp" : "socket");
 	if (d->xdp)
 		add_xdp_status(d, status);
 	add_recovery_status(d, status);
 	json_object_set_new(status, "send_errors", json_integer((json_int_t)d->send_errors));
-	text = json_dumps(status, JSON_COMPACT);
+	json_object_set_new(status, "last_stable_checkpoint",
+			    json_integer((json_int_t)pbft_low_watermark(d->node.core)));
+	json_object_set_new(status, "detection", hm_detector_json(&d->det, now_us()));
+	return status;
+}
+
+static void render_metrics(void *ctx, struct hm_mtext *t)
+{
+	struct daemon *d = ctx;
+	struct hm_replica_metrics *m = malloc(sizeof(*m));
+
+	if (!m) {
+		t->failed = true;
+		return;
+	}
+	hm_detector_metrics(&d->det, m);
+	hm_metrics_render(t, m);
+	free(m);
+}
+
+/* The request line: what the client wrote before its newline or EOF, or
+ * nothing if it wrote nothing for a moment (an old client that only
+ * reads: it gets the status).  The whole wait is bounded, so a client that
+ * trickles bytes cannot stall the replica. */
+#define CONTROL_WAIT_MS 100
+static void read_request(int fd, char *line, size_t cap)
+{
+	uint64_t until = now_us() + CONTROL_WAIT_MS * 1000;
+	size_t len = 0;
+
+	while (len < cap - 1) {
+		struct pollfd p = { .fd = fd, .events = POLLIN };
+		uint64_t now = now_us();
+		ssize_t n;
+
+		if (now >= until || poll(&p, 1, (int)((until - now + 999) / 1000)) <= 0)
+			break;
+		n = read(fd, line + len, cap - 1 - len);
+		if (n <= 0)
+			break;
+		len += (size_t)n;
+		if (memchr(line, '\n', len))
+			break;
+	}
+	line[len] = 0;
+	line[strcspn(line, "\r\n")] = 0;
+}
+
+static json_t *control_lift(struct daemon *d, const char *arg)
+{
+	char *end, err[128];
+	unsigned long id = strtoul(arg, &end, 10);
+
+	if (!*arg || *end)
+		return json_pack("{s:s}", "error", "usage: block lift REPLICA_ID");
+	if (hm_detector_lift(&d->det, (uint32_t)id, now_us(), err, sizeof(err)) < 0)
+		return json_pack("{s:s}", "error", err);
+	return json_pack("{s:i, s:o}", "lifted", (int)id, "blocks",
+			 hm_detector_blocks_json(&d->det, now_us()));
+}
+
+/* ---- test-only misbehaviour -------------------------------------------- */
+
+/* With HM_ALLOW_INJECT=1 in its environment (the tests), the replica can be
+ * made to misbehave on request, signed with its own key and MACed on each
+ * link, from its own address: what a Byzantine replica really sends.
+ *   equivocation   two COMMITs for one (view, seq), different digests
+ *   bad-signature  a COMMIT whose signature is not canonical (never verifies)
+ * The seq is the top of the window, where no honest vote is yet. */
+static json_t *control_inject(struct daemon *d, const char *what)
+{
+	const char *allow = getenv("HM_ALLOW_INJECT");
+	bool equivocate = strcmp(what, "equivocation") == 0;
+	uint64_t view = pbft_view(d->node.core), seq = d->node.high;
+	uint8_t buf[HM_HDR_LEN], digest[HM_DIGEST_LEN];
+
+	if (!allow || strcmp(allow, "1") != 0)
+		return json_pack("{s:s}", "error", "injection is off (HM_ALLOW_INJECT=1 turns it on)");
+	if (!equivocate && strcmp(what, "bad-signature") != 0)
+		return json_pack("{s:s}", "error", "usage: inject equivocation|bad-signature");
+	if (seq <= d->node.low)
+		seq = d->node.low + 1;
+	for (int k = 0; k < (equivocate ? 2 : 1); k++) {
+		randombytes_buf(digest, sizeof(digest));
+		hm_msg_build(buf, sizeof(buf), HM_MSG_COMMIT, d->node.id, view, seq, digest, NULL, 0,
+			     &d->keys);
+		if (!equivocate)
+			buf[HM_OFF_SIG + 63] |= 0xf0; /* S >= the group order */
+		for (uint32_t i = 0; i < d->node.n; i++) {
+			const struct hm_member *m = &d->cfg.members[i];
+
+			if (i == d->node.id)
+				continue;
+			hm_mac_stamp((struct hm_hdr *)buf, d->node.links[i].tx);
+			udp_sendto(d, buf, sizeof(buf), (const struct sockaddr *)&m->addr, m->addr_len);
+		}
+	}
+	hm_warn("inject: sent %s (COMMIT view %llu seq %llu) to every peer", what,
+		(unsigned long long)view, (unsigned long long)seq);
+	return json_pack("{s:s, s:I, s:I}", "injected", what, "view", (json_int_t)view, "seq",
+			 (json_int_t)seq);
+}
+
+/* The answer to one request line, as text (JSON, or metrics). */
+static char *control_answer(struct daemon *d, const char *req)
+{
+	json_t *j;
+	char *text;
+
+	if (strcmp(req, "metrics") == 0) {
+		struct hm_mtext t = { 0 };
+
+		render_metrics(d, &t);
+		return t.failed ? (hm_mtext_free(&t), NULL) : t.buf;
+	}
+	if (!*req || strcmp(req, "status") == 0)
+		j = status_json(d);
+	else if (strcmp(req, "block list") == 0)
+		j = hm_detector_blocks_json(&d->det, now_us());
+	else if (strncmp(req, "block lift ", 11) == 0)
+		j = control_lift(d, req + 11);
+	else if (strncmp(req, "inject ", 7) == 0)
+		j = control_inject(d, req + 7);
+	else
+		j = json_pack("{s:s}", "error",
+			      "unknown request: status, block list, block lift ID, metrics");
+	text = json_dumps(j, JSON_COMPACT);
+	json_decref(j);
+	return text;
+}
+
+/* Answer one connection; a slow client is cut off rather than allowed to
+ * stall the replica. */
+static void serve_control(struct daemon *d)
+{
+	int fd = accept4(d->control, NULL, NULL, SOCK_CLOEXEC);
+	char req[256], *text;
+
+	if (fd < 0)
+		return;
+	read_request(fd, req, sizeof(req));
+	text = control_answer(d, req);
 	if (text) {
 		size_t len = strlen(text), off = 0;
 		struct timeval tv = { .tv_sec = 1 };
@@ -327,12 +473,53 @@ static void serve_control(struct daemon *d)
 				break;
 			off += (size_t)w;
 		}
-		if (write(fd, "\n", 1) < 0)
+		if (len && text[len - 1] != '\n' && write(fd, "\n", 1) < 0)
 			hm_debug("control: client went away");
 	}
 	free(text);
-	json_decref(status);
 	close(fd);
+}
+
+/* ---- fault detection and metrics --------------------------------------- */
+
+static int open_detection(struct daemon *d)
+{
+	uint64_t ns = (uint64_t)d->cfg.judge_interval_ms * 1000000;
+	struct itimerspec every = {
+		.it_interval = { .tv_sec = (time_t)(ns / 1000000000), .tv_nsec = (long)(ns % 1000000000) },
+		.it_value = { .tv_sec = (time_t)(ns / 1000000000), .tv_nsec = (long)(ns % 1000000000) },
+	};
+	char err[256];
+
+	hm_detector_init(&d->det, &d->cfg, &d->node, d->xdp ? &d->dp : NULL, now_us());
+	d->judge_timer = timerfd_create(CLOCK_MONOTONIC, TFD_CLOEXEC | TFD_NONBLOCK);
+	if (d->judge_timer < 0 || timerfd_settime(d->judge_timer, 0, &every, NULL) < 0)
+		return -1;
+	d->metrics_fd = -1;
+	if (!d->cfg.metrics_port)
+		return 0;
+	d->metrics = hm_metrics_start(d->cfg.metrics_address, d->cfg.metrics_port, render_metrics,
+				      d, err, sizeof(err));
+	if (!d->metrics) {
+		hm_err("%s", err);
+		return -1;
+	}
+	d->metrics_fd = hm_metrics_fd(d->metrics);
+	hm_info("metrics: http://%s:%u/metrics", d->cfg.metrics_address,
+		hm_metrics_port(d->metrics));
+	return 0;
+}
+
+static void judge(struct daemon *d)
+{
+	uint64_t expirations;
+
+	if (read(d->judge_timer, &expirations, sizeof(expirations)) < 0 && errno != EAGAIN)
+		hm_warn("timerfd: %s", strerror(errno));
+	hm_node_tick(&d->node, now_us());
+	hm_detector_step(&d->det, now_us());
+	if (d->metrics)
+		hm_metrics_run(d->metrics); /* connection timeouts */
 }
 
 /* ---- xdp dataplane ----------------------------------------------------- */
@@ -492,10 +679,11 @@ static int open_loop(struct daemon *d, const char *data_dir)
 	d->timer = timerfd_create(CLOCK_MONOTONIC, TFD_CLOEXEC | TFD_NONBLOCK);
 	d->epoll = epoll_create1(EPOLL_CLOEXEC);
 	if (d->signals < 0 || d->timer < 0 || d->epoll < 0 || open_udp(d) < 0 ||
-	    open_control(d, data_dir) < 0)
+	    open_control(d, data_dir) < 0 || open_detection(d) < 0)
 		return -1;
 	if (watch(d, d->udp) < 0 || watch(d, d->timer) < 0 || watch(d, d->signals) < 0 ||
-	    (d->control >= 0 && watch(d, d->control) < 0))
+	    (d->control >= 0 && watch(d, d->control) < 0) || watch(d, d->judge_timer) < 0 ||
+	    (d->metrics_fd >= 0 && watch(d, d->metrics_fd) < 0))
 		return -1;
 	if (d->xdp && (watch(d, d->events) < 0 || watch(d, d->poll_timer) < 0 ||
 		       watch(d, d->netlink) < 0 ||
@@ -529,6 +717,10 @@ static void run(struct daemon *d)
 				hm_node_tick(&d->node, now_us());
 			} else if (fd == d->control) {
 				serve_control(d);
+			} else if (fd == d->judge_timer) {
+				judge(d);
+			} else if (d->metrics && fd == d->metrics_fd) {
+				hm_metrics_run(d->metrics);
 			} else if (fd == d->signals) {
 				return;
 			} else if (d->xdp && fd == d->events) {
@@ -545,14 +737,46 @@ static void run(struct daemon *d)
 }
 
 /* The replicated service: every part behind one multiplexer, by opcode. */
-static int open_service(struct hm_service *svc)
+static uint64_t ct_wall_clock(void *ctx)
 {
-	struct hm_service_route routes[1] = { { .first = HM_KV_PUT, .last = 15 } };
+	(void)ctx;
+	return (uint64_t)time(NULL);
+}
+
+/* The CT verdict part (opcodes 0x30..0x3f), when the config has a ct: section. */
+static int open_ct_part(const struct hm_config *cfg, struct hm_service_route *r)
+{
+	char err[512];
+	struct hm_ct *ct = hm_ct_from_config(&cfg->ct, err, sizeof(err));
+
+	if (!ct) {
+		hm_err("%s: %s", cfg->path, err);
+		return -1;
+	}
+	r->first = HM_CT_OP_FIRST;
+	r->last = HM_CT_OP_LAST;
+	hm_info("ct: trust store %s, %u logs, clock skew at most %u s", cfg->ct.trust_store,
+		cfg->ct.n_logs, cfg->ct.max_clock_skew_s);
+	return hm_ct_service_new(&r->svc, ct, cfg->ct.max_clock_skew_s, ct_wall_clock, NULL);
+}
+
+static int open_service(struct hm_service *svc, const struct hm_config *cfg)
+{
+	struct hm_service_route routes[2] = { { .first = HM_KV_PUT, .last = 15 } };
+	size_t n = 1;
 
 	if (hm_kv_service_new(&routes[0].svc) < 0)
 		return -1;
-	if (hm_service_mux_new(svc, routes, 1) < 0) {
-		routes[0].svc.ops->destroy(routes[0].svc.state);
+	if (cfg->ct.enabled) {
+		if (open_ct_part(cfg, &routes[1]) < 0) {
+			routes[0].svc.ops->destroy(routes[0].svc.state);
+			return -1;
+		}
+		n = 2;
+	}
+	if (hm_service_mux_new(svc, routes, n) < 0) {
+		for (size_t i = 0; i < n; i++)
+			routes[i].svc.ops->destroy(routes[i].svc.state);
 		return -1;
 	}
 	return 0;
@@ -653,9 +877,11 @@ int main(int argc, char **argv)
 	if (load_identity(&d, &o, &data_dir) < 0)
 		goto out;
 	hm_log_setup("hypermeshd", o.id, o.log_level ? o.log_level : d.cfg.log_level);
-	if (open_service(&d.service) < 0 ||
+	if (open_service(&d.service, &d.cfg) < 0 ||
 	    hm_node_init(&d.node, &d.cfg, (uint32_t)o.id, &d.keys, &d.service, &transport) < 0) {
-		hm_err("cannot initialise the replica (bad keys in %s?)", d.cfg.path);
+		hm_err("cannot initialise the replica: a public key in %s is not a valid Ed25519 key, "
+		       "or network.max_message_size (%u) is too small for view-change certificates "
+		       "at f = %u", d.cfg.path, d.cfg.max_message_size, d.cfg.max_faulty_nodes);
 		goto out;
 	}
 	if (d.cfg.dataplane == HM_DATAPLANE_XDP && open_xdp(&d) < 0)
@@ -674,6 +900,7 @@ int main(int argc, char **argv)
 out:
 	if (d.control_path[0])
 		unlink(d.control_path);
+	hm_metrics_stop(d.metrics);
 	if (d.xdp)
 		hm_xdp_dp_close(&d.dp);
 	if (d.node.core)

@@ -340,6 +340,43 @@ int hm_node_open_state(struct hm_node *nd, const char *dir, const struct hm_pers
 
 /* ---- the Ready loop --------------------------------------------------- */
 
+/* Per-peer counters the fault detector reads: who took part in quorums,
+ * who equivocated (with the event as evidence). */
+static void note_event(struct hm_node *nd, const struct hm_vote_event *ev)
+{
+	if (ev->kind == HM_EV_QUORUM) {
+		nd->quorums++;
+		for (uint32_t i = 0; i < nd->n; i++)
+			if (ev->voters >> i & 1)
+				nd->replica_stats[i].in_quorum++;
+	} else if (ev->kind == HM_EV_EQUIVOCATION && ev->voter < nd->n) {
+		nd->replica_stats[ev->voter].equivocations++;
+		nd->replica_stats[ev->voter].last_equivocation = *ev;
+	}
+}
+
+/* Consensus latency: from our PREPARE policy for seq to its execution. */
+static void note_started(struct hm_node *nd, const struct pbft_vote_policy *v)
+{
+	struct hm_latency_slot *s = &nd->started[v->seq % HM_LATENCY_SLOTS];
+
+	if (v->phase == HM_PHASE_PREPARE && s->seq != v->seq) {
+		s->seq = v->seq;
+		s->at_us = nd->now;
+	}
+}
+
+static void note_executed(struct hm_node *nd, const struct pbft_executed *e)
+{
+	struct hm_latency_slot *s = &nd->started[e->seq % HM_LATENCY_SLOTS];
+
+	if (s->seq == e->seq && s->at_us && nd->now >= s->at_us) {
+		nd->latency_sum_us += nd->now - s->at_us;
+		nd->latency_count++;
+		s->at_us = 0;
+	}
+}
+
 /* Each policy entry raises at most two events (its expectation and our
  * own vote), so evs has room for 2 * n_votes. */
 static void apply_vote_policy(struct hm_node *nd, const struct pbft_vote_policy *v,
@@ -378,11 +415,14 @@ static void drain(struct hm_node *nd)
 			send_out(nd, &rd.msgs[i]);
 		}
 		for (size_t i = 0; i < rd.n_votes; i++) {
+			note_started(nd, &rd.votes[i]);
 			if (nd->kernel_votes)
 				nd->kernel.policy(nd->kernel.ctx, &rd.votes[i]);
 			else
 				apply_vote_policy(nd, &rd.votes[i], evs, &n_evs);
 		}
+		for (size_t i = 0; i < rd.n_executed; i++)
+			note_executed(nd, &rd.executed[i]);
 		for (size_t i = 0; nd->on_executed && i < rd.n_executed; i++)
 			nd->on_executed(nd->on_executed_ctx, &rd.executed[i]);
 		if (rd.window_changed) {
@@ -397,8 +437,10 @@ static void drain(struct hm_node *nd)
 			nd->high = rd.high;
 		}
 		pbft_advance(nd->core);
-		for (size_t i = 0; i < n_evs; i++)
+		for (size_t i = 0; i < n_evs; i++) {
+			note_event(nd, &evs[i]);
 			pbft_on_vote_event(nd->core, &evs[i]);
+		}
 		free(evs);
 	}
 }
@@ -529,6 +571,24 @@ static struct hm_peer_stats *claimed_sender_stats(struct hm_node *nd, const uint
 	return client_find(nd, sender) ? &nd->client_stats : &nd->unknown_stats;
 }
 
+/* Both signed votes of an equivocation: the first from its slot, the
+ * second at hand.  A proof any replica can check (user/evidence.h). */
+static void keep_proof(struct hm_node *nd, const struct hm_msg *m, enum hm_vote_phase phase)
+{
+	const struct hm_vote_slot *sl;
+	struct hm_peer_stats *st = &nd->replica_stats[m->sender];
+	uint8_t first[HM_EVIDENCE_RECORD];
+
+	if (!nd->quorum.slots || !nd->quorum.window)
+		return;
+	sl = &nd->quorum.slots[(m->seq % nd->quorum.window) * HM_PHASE_MAX + phase];
+	if (sl->view != m->view || sl->seq != m->seq || !(sl->voted >> m->sender & 1))
+		return;
+	hm_evidence_record(first, m->type, m->sender, 0, m->view, m->seq, sl->digests[m->sender],
+			   sl->sigs[m->sender]);
+	st->has_proof = hm_evidence_build(st->proof, sizeof(st->proof), first, m->hdr) > 0;
+}
+
 static void count_vote(struct hm_node *nd, const struct hm_msg *m, enum hm_drop_reason *why,
 		       bool *dropped)
 {
@@ -542,7 +602,9 @@ static void count_vote(struct hm_node *nd, const struct hm_msg *m, enum hm_drop_
 		if (ev.kind == HM_EV_EQUIVOCATION) {
 			*why = HM_DROP_EQUIVOCATION;
 			*dropped = true;
+			keep_proof(nd, m, phase);
 		}
+		note_event(nd, &ev);
 		pbft_on_vote_event(nd->core, &ev);
 	}
 }
@@ -629,6 +691,7 @@ void hm_node_set_egress(struct hm_node *nd, uint16_t stamped, const struct socka
 
 void hm_node_vote_event(struct hm_node *nd, const struct hm_vote_event *ev)
 {
+	note_event(nd, ev);
 	pbft_on_vote_event(nd->core, ev);
 	drain(nd);
 }

@@ -19,6 +19,7 @@
 
 #include "config.h"
 #include "crypto.h"
+#include "evidence.h"
 #include "pbft.h"
 #include "quorum.h"
 
@@ -34,6 +35,21 @@ struct hm_peer_stats {
 	uint64_t accepted;
 	uint64_t drops[HM_DROP_REASON_MAX];
 	uint64_t last_seen_us;
+	/* what the vote counter (ours or the kernel's) said of it */
+	uint64_t in_quorum;             /* quorums its vote was counted in */
+	uint64_t equivocations;         /* equivocation events naming it */
+	struct hm_vote_event last_equivocation; /* evidence of the latest */
+	/* socket mode: the latest equivocation as a transferable proof (both
+	 * signed votes, user/evidence.h); XDP keeps only the first signature */
+	bool has_proof;
+	uint8_t proof[HM_EVIDENCE_LEN];
+};
+
+/* When consensus on a sequence number started (our PREPARE policy), for
+ * the consensus latency (start to execution). */
+#define HM_LATENCY_SLOTS 256
+struct hm_latency_slot {
+	uint64_t seq, at_us;
 };
 
 /* xdp mode: the vote counter and the pre-filter run in the kernel.  The
@@ -90,6 +106,9 @@ struct hm_node {
 	struct hm_peer_stats client_stats;  /* all clients together */
 	struct hm_peer_stats unknown_stats; /* senders we could not identify */
 	uint64_t replies_unroutable;
+	uint64_t quorums;                   /* quorum events, both phases */
+	struct hm_latency_slot started[HM_LATENCY_SLOTS];
+	uint64_t latency_sum_us, latency_count; /* consensus start to execution */
 
 	/* Called for every executed batch (tests, logs). */
 	void (*on_executed)(void *ctx, const struct pbft_executed *e);

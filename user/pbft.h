@@ -141,6 +141,8 @@ struct pbft_stats {
 	uint64_t state_chunks_served;
 	uint64_t state_bad_chunks;     /* chunks that did not verify (sender blamed) */
 	uint16_t state_blamed;         /* replicas that served a bad chunk */
+	uint64_t certs_waiting;        /* PREPARE quorums held back: a vote's
+					* signature failed, waiting for others */
 	/* Replicas proven faulty: a MAC-valid message carried a signature that
 	 * does not verify (only its sender can have produced it), or a signed
 	 * VIEW-CHANGE carried a bad certificate.  Bit i = replica i. */

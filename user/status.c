@@ -45,6 +45,7 @@ static json_t *core_json(const struct pbft_stats *s)
 		{ "bad_vote_signatures", s->bad_vote_signatures },
 		{ "certs_incomplete", s->certs_incomplete },
 		{ "batches_fetched", s->batches_fetched },
+		{ "certs_waiting", s->certs_waiting },
 		{ "proven_faulty", s->proven_faulty },
 	};
 	json_t *o = json_object();

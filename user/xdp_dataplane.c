@@ -753,3 +753,18 @@ int hm_xdp_dp_tc_stats(struct hm_xdp_dp *dp, struct hm_tc_stats *out)
 
 	return bpf_map_lookup_elem(dp->tc_stats_fd, &zero, out);
 }
+
+/* hm_blocklist holds the expiry in bpf_ktime_get_ns() time, which is
+ * CLOCK_MONOTONIC: the kernel lets the entry lapse on its own even if the
+ * controller is late to delete it. */
+int hm_xdp_dp_block(struct hm_xdp_dp *dp, uint32_t id, uint64_t until_mono_ns)
+{
+	return bpf_map_update_elem(dp->blocklist_fd, &id, &until_mono_ns, BPF_ANY);
+}
+
+int hm_xdp_dp_unblock(struct hm_xdp_dp *dp, uint32_t id)
+{
+	int r = bpf_map_delete_elem(dp->blocklist_fd, &id);
+
+	return r < 0 && errno == ENOENT ? 0 : r;
+}

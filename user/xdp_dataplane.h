@@ -131,6 +131,11 @@ int hm_xdp_dp_set_peer(struct hm_xdp_dp *dp, uint32_t id, const struct sockaddr_
 /* The fan-out marker (broadcast address of the interface's subnet), or 0. */
 uint32_t hm_xdp_dp_fanout_addr(const struct hm_xdp_dp *dp);
 
+/* Block replica id in XDP until until_mono_ns (CLOCK_MONOTONIC, the clock
+ * of bpf_ktime_get_ns; 0 = for ever), or lift it. */
+int hm_xdp_dp_block(struct hm_xdp_dp *dp, uint32_t id, uint64_t until_mono_ns);
+int hm_xdp_dp_unblock(struct hm_xdp_dp *dp, uint32_t id);
+
 /* Per-sender counters (node_stats index i) and TC counters. */
 int hm_xdp_dp_node_stats(struct hm_xdp_dp *dp, uint32_t i, struct hm_node_stats *out);
 int hm_xdp_dp_tc_stats(struct hm_xdp_dp *dp, struct hm_tc_stats *out);

@@ -111,10 +111,13 @@ def init(d):
         write_pub(f"{d}/{log}.pub.pem", k)
 
 
-def leaf_builder(dns, serial, key, inter):
+def leaf_builder(dns, serial, key, inter, t):
     """Everything but the last extension, so the precertificate and the
-    final certificate share one TBSCertificate but for that extension."""
-    t = now()
+    final certificate share one TBSCertificate but for that extension.  The
+    time t is the caller's, taken once: a second boundary passing during the
+    add-pre-chain round trip would otherwise give the final certificate
+    other validity dates than the logged precertificate (an SCT that does
+    not verify, a leaf the log does not hold)."""
     return (x509.CertificateBuilder()
             .subject_name(name(dns)).issuer_name(inter.subject)
             .public_key(key.public_key())
@@ -168,16 +171,17 @@ def issue(d, log_a, log_b):
         key = ec.generate_private_key(ec.SECP256R1())
         serial = x509.random_serial_number()
         dns = f"{vname.replace('_', '-')}.hypermesh.test"
-        pre = (leaf_builder(dns, serial, key, inter)
+        t = now()
+        pre = (leaf_builder(dns, serial, key, inter, t)
                .add_extension(x509.PrecertPoison(), critical=True)
                .sign(int_key, hashes.SHA256()))
         resp = post(url, "/ct/v1/add-pre-chain", [pre, inter, root])
-        final = (leaf_builder(dns, serial, key, inter)
+        final = (leaf_builder(dns, serial, key, inter, t)
                  .add_extension(sct_list_extension([serialize_sct(resp, corrupt)]), critical=False)
                  .sign(int_key, hashes.SHA256()))
         write_chain(d, vname, final, inter, resp)
     key = ec.generate_private_key(ec.SECP256R1())
-    plain = leaf_builder("no-sct.hypermesh.test", x509.random_serial_number(), key, inter) \
+    plain = leaf_builder("no-sct.hypermesh.test", x509.random_serial_number(), key, inter, now()) \
         .sign(int_key, hashes.SHA256())
     resp = post(log_a, "/ct/v1/add-chain", [plain, inter, root])
     write_chain(d, "no_sct", plain, inter, resp)
