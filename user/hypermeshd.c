@@ -263,7 +263,9 @@ static int open_state(struct daemon *d, const char *data_dir)
 	double ms;
 
 	if (!data_dir[0]) {
-		hm_warn("no data_dir: nothing persisted, a restart recovers by state transfer");
+		hm_warn("no data_dir: nothing persisted; a restarted replica recovers by state "
+			"transfer but forgets its votes without knowing it restarted, so it counts "
+			"among the f faulty");
 		return 0;
 	}
 	if (snprintf(dir, sizeof(dir), "%s/state", data_dir) >= (int)sizeof(dir)) {

@@ -726,6 +726,10 @@ void hm_sim_revive(struct hm_sim *s, uint32_t replica)
 
 int hm_sim_restart(struct hm_sim *s, uint32_t replica)
 {
+	/* Without its files a restarted replica would not know it ran before
+	 * (the restart rule needs them): not a correct replica's restart. */
+	if (!s->o.persist)
+		return -1;
 	replica_stop(s, replica);
 	if (replica_start(s, replica) < 0)
 		return -1;

@@ -70,7 +70,8 @@ void hm_sim_crash(struct hm_sim *s, uint32_t replica);
 void hm_sim_revive(struct hm_sim *s, uint32_t replica);
 /* Restart a replica: fresh process state (core, vote counter, service),
  * recovered from its persisted files (opts.persist); it rejoins now.
- * Returns 0, or -1 when its directory could not be used. */
+ * Returns 0, or -1 without opts.persist or when its directory could not be
+ * used. */
 int hm_sim_restart(struct hm_sim *s, uint32_t replica);
 /* The directory of a replica's persisted files (opts.persist), else NULL. */
 const char *hm_sim_data_dir(const struct hm_sim *s, uint32_t replica);
