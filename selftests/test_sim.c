@@ -1140,3 +1140,28 @@ HM_TEST(restarted_replica_keeps_the_restart_rule)
 		hm_sim_free(s);
 	}
 }
+
+/* A replica whose service state silently diverges (a bit flip in memory, a
+ * bug) finds out at its next checkpoint, when 2f+1 others certify another
+ * digest; it fetches the certified state and agrees again. */
+HM_TEST(diverged_replica_repaired_by_state_transfer)
+{
+	struct hm_sim_opts o;
+	struct hm_sim *s;
+	struct hm_service *svc;
+	struct hm_exec_ctx ctx = { .seq = 0, .client = 999, .timestamp = 1 };
+	uint8_t op[64], out[64];
+	size_t len;
+
+	hm_sim_default_opts(&o);
+	o.ops_per_client = 80;
+	s = hm_sim_new(&o);
+	run_until_ops(s, 60);
+	svc = hm_sim_service(s, 2);
+	len = hm_kv_encode_put(op, sizeof(op), "rogue", "value", 5);
+	svc->ops->execute(svc->state, &ctx, op, len, out, sizeof(out));
+	run_and_check(s, 60, "the diverged replica is repaired");
+	ASSERT_GE(stats_of(s, 2)->checkpoint_mismatches, 1, "the divergence was seen");
+	ASSERT_GE(stats_of(s, 2)->state_transfers_done, 1, "and repaired by state transfer");
+	hm_sim_free(s);
+}

@@ -192,6 +192,7 @@ struct pbft {
 	uint64_t st_view;
 	bool need_state;          /* recovery was incomplete: fetch state */
 	uint64_t silent_until;    /* restarted: no votes of ours up to here */
+	uint64_t diverged;        /* 2f+1 others certified another state here */
 	bool restarted;
 	uint64_t mute_view;       /* restarted: the view recovered, never led */
 	bool far_seen;            /* a peer named a seq beyond 2 windows */
@@ -862,6 +863,16 @@ static void check_stable(struct pbft *c, struct checkpoint_rec *cp)
 		maybe_propose(c);
 	} else if (__builtin_popcount(cp->voted) - agree >= 2 * c->p.f + 1) {
 		c->stats.checkpoint_mismatches++;
+		/* We diverged: the others' votes are claims on the state this
+		 * seq should have, which we fetch and install over ours. */
+		for (uint32_t i = 0; i < c->p.n; i++)
+			if ((cp->voted >> i & 1) && i != c->p.id &&
+			    memcmp(cp->digests[i], cp->own, HM_DIGEST_LEN) != 0)
+				claim_record(c, i, cp->views[i], cp->seq, cp->digests[i],
+					     cp->sigs[i]);
+		if (cp->seq > c->diverged)
+			c->diverged = cp->seq;
+		maybe_transfer(c);
 	}
 }
 
@@ -2775,6 +2786,8 @@ static int install_state(struct pbft *c, uint64_t seq, const uint8_t *digest,
 	c->stable_changed = announce;
 	c->installed = seq;
 	c->need_state = false;
+	if (c->diverged <= seq)
+		c->diverged = 0;
 	for (uint32_t i = 0; i < HM_MAX_REPLICAS; i++)
 		for (int k = 0; k < PBFT_CLAIMS; k++)
 			if (c->claims[i][k].seq <= seq)
@@ -2841,7 +2854,8 @@ static bool claim_certified(const struct pbft *c, uint64_t *seq, uint8_t *digest
 			const struct cp_claim *a = &c->claims[i][k];
 			uint16_t v = 0;
 
-			if (a->seq <= c->last_executed || (found && a->seq <= *seq))
+			if (!a->seq || (a->seq <= c->last_executed && a->seq != c->diverged) ||
+			    (found && a->seq <= *seq))
 				continue;
 			for (uint32_t j = 0; j < c->p.n; j++)
 				for (int l = 0; l < PBFT_CLAIMS; l++) {
@@ -2903,7 +2917,7 @@ static void maybe_transfer(struct pbft *c)
 		return;
 	far = seq > c->low + c->p.window;
 	stuck = c->now >= c->progress_at + 4ull * c->p.retransmit_ms * 1000;
-	if (!far && !stuck && !c->need_state)
+	if (!far && !stuck && !c->need_state && !(c->diverged && seq == c->diverged))
 		return;
 	c->st_nvotes = 0;
 	for (uint32_t i = 0; i < c->p.n; i++) {
@@ -2959,7 +2973,7 @@ static void st_tick(struct pbft *c)
 
 		memcpy(digest, c->st.target.digest, HM_DIGEST_LEN);
 		st_release(c);
-		if (snap && seq > c->last_executed &&
+		if (snap && (seq > c->last_executed || (c->diverged && seq == c->diverged)) &&
 		    install_state(c, seq, digest, c->st_votes, c->st_nvotes, snap, len, true) == 0)
 			c->stats.state_transfers_done++;
 		else

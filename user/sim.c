@@ -930,6 +930,7 @@ bool hm_sim_reads_ok(const struct hm_sim *s, char *why, size_t len)
 uint64_t hm_sim_now(const struct hm_sim *s) { return s->now; }
 uint64_t hm_sim_completed(const struct hm_sim *s) { return s->n_history; }
 struct hm_node *hm_sim_node(struct hm_sim *s, uint32_t replica) { return &s->nodes[replica]; }
+struct hm_service *hm_sim_service(struct hm_sim *s, uint32_t r) { return &s->services[r]; }
 struct hm_client *hm_sim_client(struct hm_sim *s, uint32_t c) { return &s->clients[c].core; }
 const struct hm_config *hm_sim_config(const struct hm_sim *s) { return &s->cfg; }
 

@@ -125,6 +125,8 @@ bool hm_sim_reads_ok(const struct hm_sim *s, char *why, size_t len);
 void hm_sim_dump(const struct hm_sim *s, FILE *out);
 
 struct hm_node *hm_sim_node(struct hm_sim *s, uint32_t replica);
+/* A replica's service (a test may change it behind the core's back). */
+struct hm_service *hm_sim_service(struct hm_sim *s, uint32_t replica);
 struct hm_client *hm_sim_client(struct hm_sim *s, uint32_t client);
 const struct hm_keypair *hm_sim_client_keys(const struct hm_sim *s, uint32_t client);
 const struct hm_keypair *hm_sim_replica_keys(const struct hm_sim *s, uint32_t replica);
