@@ -12,7 +12,9 @@
  *                   slot (Ethernet, IPv4 destination, UDP destination port
  *                   rewritten, MAC stamped under that peer's tx key) with
  *                   bpf_clone_redirect and drops the original.
- *   point-to-point  a HyperMesh message to hm_tc_config.port or to a peer's
+ *   point-to-point  a HyperMesh message from hm_tc_config.port (the replica's
+ *                   own socket; other sockets on the host MAC their own)
+ *                   to hm_tc_config.port or to a peer's
  *                   port whose IPv4 destination is a valid peer's address
  *                   gets its MAC stamped for that peer and goes on.
  *   anything else   passes untouched.

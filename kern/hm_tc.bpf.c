@@ -33,7 +33,9 @@
  * through it once more as a point-to-point message to that peer, and
  * stamping it again writes the same MAC, so the second pass changes nothing.
  *
- * Point-to-point.  A HyperMesh datagram whose IPv4 destination is a valid
+ * Point-to-point.  A HyperMesh datagram from the replica's own port
+ * (hm_tc_config.port: other sockets on the host, such as a client, MAC their
+ * own datagrams) whose IPv4 destination is a valid
  * peer's address, and whose destination port is that peer's port or
  * hm_tc_config.port, gets its MAC stamped under that peer's tx key and goes
  * on (TC_ACT_OK).  To the HyperMesh port but to nobody in hm_peers (a reply
@@ -112,7 +114,7 @@ struct hm_tc_pkt {
 	__u32 l4;          /* frame offset of the UDP header */
 	__be32 daddr;      /* current IPv4 destination */
 	__be16 dport;      /* current UDP destination port */
-	__u16 pad;
+	__be16 sport;      /* UDP source port */
 	__u32 mac[2];      /* current content of the mac field */
 };
 
@@ -142,6 +144,7 @@ static __always_inline int parse(struct __sk_buff *skb, struct hm_tc_pkt *p, __u
 		return HM_TC_OTHER;
 	p->daddr = ip.daddr;
 	p->dport = udp.dest;
+	p->sport = udp.source;
 	*frag = bpf_ntohs(ip.frag_off);
 	*ip_len = bpf_ntohs(ip.tot_len);
 	*udp_len = bpf_ntohs(udp.len);
@@ -302,6 +305,11 @@ int hm_tc_egress(struct __sk_buff *skb)
 	fanout = cfg->fanout_addr && p.daddr == cfg->fanout_addr &&
 		 p.dport == bpf_htons(cfg->port);
 	if (!fanout) {
+		/* Only the replica's own socket (its port) is ours to stamp: a
+		 * client on the same host (the replica's DNS observation
+		 * client, hmctl) MACs its requests under its own link keys. */
+		if (p.sport != bpf_htons(cfg->port))
+			return TC_ACT_OK_;
 		peer = peer_by_addr(p.daddr);
 		if (!peer || (p.dport != peer->port && p.dport != bpf_htons(cfg->port))) {
 			if (p.dport == bpf_htons(cfg->port))

@@ -10,6 +10,10 @@
 #      COMMITs to the primary as fast as it can; goodput as a fraction of
 #      the unflooded figure, in both modes.
 #   4. Batching on and off (socket mode), 8 and 32 clients.
+#   5. View-change latency: the primary killed until the first commit in
+#      the new view, p50 and p99 (scripts/bench_viewchange.sh), in both
+#      dataplanes; and, where scripts/bench_recovery.sh exists, recovery time
+#      of a restarted replica.
 #
 # Every cluster figure is the median of RUNS runs of SECONDS each; closed-loop
 # clients, null operations, n = 4 replicas in network namespaces.
@@ -98,11 +102,21 @@ for n in 8 32; do
   bench_config "batching off" "$n" "" --set performance.batching_enabled=false
 done
 
+echo "# 5. view-change latency" >&2
+vc_socket=$(bash "$repo/scripts/bench_viewchange.sh" --rounds "${BENCH_VC_ROUNDS:-10}" --dataplane socket | tail -1)
+vc_xdp=$(bash "$repo/scripts/bench_viewchange.sh" --rounds "${BENCH_VC_ROUNDS:-10}" --dataplane xdp | tail -1)
+recovery='null'
+if [ -x "$repo/scripts/bench_recovery.sh" ] || [ -f "$repo/scripts/bench_recovery.sh" ]; then
+  recovery=$(bash "$repo/scripts/bench_recovery.sh" | tail -1)
+fi
+
 json=$(printf '%s\n' "${results[@]}" | jq -s \
   --arg kernel "$(uname -r)" --arg cpus "$(nproc)" --argjson runs "$runs" \
   --argjson seconds "$seconds" --argjson xdp "$xdp_json" \
+  --argjson vcs "$vc_socket" --argjson vcx "$vc_xdp" --argjson rec "$recovery" \
   '{date: (now | todate), kernel: $kernel, cpus: ($cpus | tonumber), replicas: 4,
-    op: "null", runs: $runs, seconds: $seconds, xdp_program: $xdp, results: .}')
+    op: "null", runs: $runs, seconds: $seconds, xdp_program: $xdp, results: .,
+    view_change: {socket: $vcs, xdp: $vcx}, recovery: $rec}')
 mkdir -p "$(dirname "$out_json")"
 echo "$json" >"$out_json"
 
@@ -128,4 +142,6 @@ for n in 8 32; do
   echo "batching on / off, $n clients: throughput x$(ratio "$(get "batching on" "$n" ops_per_s)" "$(get "batching off" "$n" ops_per_s)")," \
     "p50 latency x$(ratio "$(get "batching on" "$n" p50_us)" "$(get "batching off" "$n" p50_us)")"
 done
+jq -r '.view_change | to_entries[] | "view change (\(.key)): primary killed -> first commit in the new view: p50 \(.value.p50_ms) ms, p99 \(.value.p99_ms) ms over \(.value.rounds) rounds (view_change_timeout_ms \(.value.view_change_timeout_ms))"' <<<"$json"
+jq -r 'if .recovery then "recovery: \(.recovery)" else empty end' <<<"$json"
 echo "written to $out_json"

@@ -33,7 +33,10 @@
 #
 # DIR layout: state.env (sourceable: HM_PREFIX, HM_N, HM_F, HM_CLIENTS,
 # HM_DATAPLANE, HM_PORT, ...), cluster.yaml, client.yaml (node 100),
-# client-<id>.yaml (one per client), keys/, replica-I/ (data dir, log, pid).
+# client-<id>.yaml (one per client), keys/, replica-I/ (data dir, log, pid;
+# an optional extra-args file, one argument a line, is added to replica I's
+# hypermeshd command line at every start: how the fault suite sets
+# --byzantine).
 set -euo pipefail
 
 REPO="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -45,7 +48,7 @@ SUBNET_BASE="198.18.0"
 CLIENT_ADDR="$SUBNET_BASE.200"
 ATTACKER_ADDR="$SUBNET_BASE.250"
 FIRST_CLIENT_ID=100
-SECTIONS=(consensus performance security network detection)
+SECTIONS=(consensus performance security network detection dns)
 
 DIR_OPT=""
 
@@ -149,9 +152,12 @@ spawn_replica() {
 	mkdir -p "$rdir"
 	log_marker "$i" "start replica $i in $ns"
 	START_OFFSET="$(stat -c %s "$rdir/log")"
+	# Extra daemon arguments, one a line, for tests (e.g. --byzantine).
+	local extra=()
+	[ -s "$rdir/extra-args" ] && mapfile -t extra <"$rdir/extra-args"
 	hm_ns_spawn "$ns" "$rdir/pid" "$rdir/log" \
 		"$BUILD/hypermeshd" -c "$DIR/cluster.yaml" --id "$i" \
-		--key "$DIR/keys/replica-$i.key" --data-dir "$rdir"
+		--key "$DIR/keys/replica-$i.key" --data-dir "$rdir" "${extra[@]+"${extra[@]}"}"
 }
 
 # Check replica I started at log OFFSET: prints nothing; returns 0 if it is

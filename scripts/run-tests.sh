@@ -60,6 +60,10 @@ soak() {
     build/tests/test_sim vc_lossy_schedules_safe
   HM_E2E_KILLS=15 run_suite "e2e_recovery.sh, 15 kill -9 rounds" bash selftests/e2e_recovery.sh
   HM_E2E_DATAPLANE=xdp run_suite "e2e_recovery.sh, xdp dataplane" bash selftests/e2e_recovery.sh
+  HM_SIM_SEEDS=${HM_BYZ_SOAK_SEEDS:-2000} run_suite "Byzantine randomized runner, many seeds" \
+    build/tests/test_byzantine randomized_faults
+  HM_FAULTS_SOAK=1 run_suite "fault suite, every mode at n = 7 and in xdp mode" \
+    bash selftests/e2e_faults.sh
 }
 
 case "$mode" in

@@ -787,3 +787,68 @@ HM_TEST(detection_section)
 		     "byzantine_config.detection.metrics_port", "out of range");
 	expect_error("byzantine_config:\n  detection:\n    blocklist: 1\n" FOUR, 3, NULL, "blocklist");
 }
+
+/* ---- byzantine_config.dns ------------------------------------------------ */
+
+#define DNS_HEAD "byzantine_config:\n  dns:\n"
+
+HM_TEST(dns_section_and_replica_clients)
+{
+	struct hm_config cfg;
+	char err[1024] = "";
+	const char *yaml = DNS_HEAD
+		"    listen_port: 5353\n"
+		"    max_ttl_s: 60\n"
+		"    trust_anchors: [\"signed.hmtest. IN DS 1 13 2 00\"]\n"
+		"    upstreams:\n"
+		"      - {zone: signed.hmtest., address: 198.18.0.53}\n"
+		"      - {zone: signed.hmtest., address: 198.18.0.54@5353, mode: forward, replicas: [3]}\n"
+		"cluster:\n  members:\n" M(0) M(1) M(2) M(3)
+		"  clients:\n    - {id: 100, public_key: keys/r0.pub}\n";
+
+	if (!ASSERT_OK(load_yaml(yaml, &cfg, err, sizeof(err)), err))
+		return;
+	ASSERT_TRUE(cfg.dns.enabled, "enabled");
+	ASSERT_EQ(cfg.dns.listen_port, 5353, "port");
+	ASSERT_EQ(cfg.dns.max_ttl_s, 60, "max ttl");
+	ASSERT_EQ(cfg.dns.skew_s, 30, "default skew");
+	ASSERT_EQ(cfg.dns.n_trust_anchors, 1, "anchors");
+	ASSERT_EQ(cfg.dns.n_upstreams, 2, "upstreams");
+	ASSERT_EQ(cfg.dns.upstreams[0].replicas, 0, "for every replica");
+	ASSERT_EQ(cfg.dns.upstreams[1].replicas, 1u << 3, "replica 3 only");
+	ASSERT_TRUE(cfg.dns.upstreams[1].forward, "forward mode");
+	ASSERT_EQ(cfg.n_clients, 5, "one client and four replica clients");
+	for (uint32_t i = 0; i < 4; i++) {
+		const struct hm_client_entry *e = hm_config_client(&cfg, HM_REPLICA_CLIENT_BASE + i);
+
+		if (ASSERT_TRUE(e != NULL, "replica client"))
+			ASSERT_MEMEQ(e->public_key, cfg.members[i].public_key, HM_PUBKEY_LEN,
+				     "with the replica's key");
+	}
+	ASSERT_TRUE(hm_config_client(&cfg, 100) != NULL, "the configured client still found");
+	hm_config_free(&cfg);
+
+	if (!ASSERT_OK(load_yaml(FOUR, &cfg, err, sizeof(err)), err))
+		return;
+	ASSERT_FALSE(cfg.dns.enabled, "no section: off");
+	ASSERT_EQ(cfg.n_clients, 0, "no replica clients without dns");
+	hm_config_free(&cfg);
+}
+
+HM_TEST(dns_section_errors)
+{
+	expect_error(DNS_HEAD "    upstreams:\n      - {zone: a., address: 1.2.3.4, replicas: [4]}\n" FOUR,
+		     4, "byzantine_config.dns.upstreams[0].replicas", "not a replica id");
+	expect_error(DNS_HEAD "    upstreams:\n      - {zone: a, address: 1.2.3.4}\n" FOUR, 4,
+		     "byzantine_config.dns.upstreams[0].zone", "absolute zone name");
+	expect_error(DNS_HEAD "    upstreams:\n      - {zone: a., address: 1.2.3.4, mode: x}\n" FOUR,
+		     4, "byzantine_config.dns.upstreams[0].mode", "unsupported value");
+	expect_error(DNS_HEAD "    max_ttl_s: 0\n" FOUR, 3, "byzantine_config.dns.max_ttl_s",
+		     "out of range");
+	expect_error(DNS_HEAD "    listen_port: on\n" FOUR, 3, "byzantine_config.dns.listen_port",
+		     "unsigned integer");
+	expect_error(DNS_HEAD "    bogus: 1\n" FOUR, 3, "byzantine_config.dns.bogus", "unknown key");
+	expect_error(DNS_HEAD "    skew_s: 5\ncluster:\n  members:\n" M(0) M(1) M(2) M(3)
+		     "  clients:\n    - {id: 1001, public_key: keys/r0.pub}\n",
+		     3, "byzantine_config.dns", "reserved");
+}

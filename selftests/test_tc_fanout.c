@@ -387,7 +387,7 @@ HM_TEST(p2p_random_messages)
 		uint64_t r = hm_test_rand(&st);
 		int peer = 1 + (int)(r % (NREP - 1));
 		struct frame_opts o = { .saddr = self_addr(), .daddr = peer_addr(peer),
-					.sport = (uint16_t)(r >> 8), .dport = PORT,
+					.sport = PORT, .dport = PORT,
 					.ihl = 5 + (int)((r >> 24) % 4) };
 		size_t mlen = build_msg(msg, sizeof(msg), (uint32_t)((r >> 32) % 200), r >> 40);
 
@@ -432,6 +432,12 @@ HM_TEST(non_hypermesh_passes_unchanged)
 	len = build_frame(frame, &o, msg, mlen, &l4);
 	passes_unchanged(frame, len, "ARP");
 	o.ethertype = 0;
+	/* To a peer's HyperMesh port, but from another socket on the host (a
+	 * client such as the replica's DNS observation client): its own MAC. */
+	o.sport = 40123;
+	len = build_frame(frame, &o, msg, mlen, &l4);
+	passes_unchanged(frame, len, "from another source port");
+	o.sport = PORT;
 	/* HyperMesh port, but nobody in hm_peers (a client). */
 	o.daddr = ip4("198.18.201.9");
 	len = build_frame(frame, &o, msg, mlen, &l4);

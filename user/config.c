@@ -517,7 +517,7 @@ static int parse_detection(struct ctx *c, yaml_node_t *map)
 static int parse_byzantine(struct ctx *c, yaml_node_t *map)
 {
 	static const char *const keys[] = { "consensus", "performance", "security", "network",
-					    "detection", NULL };
+					    "detection", "dns", NULL };
 	const char *path = "byzantine_config";
 	struct hm_config *cfg = c->cfg;
 	yaml_node_t *v;
@@ -748,6 +748,156 @@ static int parse_cluster(struct ctx *c, yaml_node_t *map)
 	return clients ? parse_clients(c, key_node(c, map, "clients"), clients) : 0;
 }
 
+
+/* Every replica as a client too (HM_REPLICA_CLIENT_BASE + i, its replica
+ * key), so the core, node.c and the XDP client map accept its ops. */
+static int add_replica_clients(struct ctx *c, yaml_node_t *at)
+{
+	struct hm_config *cfg = c->cfg;
+	uint32_t n = cfg->n_clients + cfg->n_members;
+	struct hm_client_entry *cl;
+
+	for (uint32_t i = 0; i < cfg->n_clients; i++)
+		if (cfg->clients[i].id >= HM_REPLICA_CLIENT_BASE &&
+		    cfg->clients[i].id < HM_REPLICA_CLIENT_BASE + HM_MAX_REPLICAS)
+			return fail(c, at, "byzantine_config", "dns",
+				    "cluster.clients id %u is reserved for the replicas' own "
+				    "clients (%u..%u) when dns is on", cfg->clients[i].id,
+				    HM_REPLICA_CLIENT_BASE, HM_REPLICA_CLIENT_BASE + HM_MAX_REPLICAS - 1);
+	if (n > HM_MAX_CLIENTS)
+		return fail(c, at, "byzantine_config", "dns", "too many clients with the replicas'");
+	cl = realloc(cfg->clients, n * sizeof(*cl));
+	if (!cl)
+		return fail(c, at, "byzantine_config", "dns", "out of memory");
+	cfg->clients = cl;
+	for (uint32_t i = 0; i < cfg->n_members; i++) {
+		struct hm_client_entry *e = &cl[cfg->n_clients++];
+
+		memset(e, 0, sizeof(*e));
+		e->id = HM_REPLICA_CLIENT_BASE + cfg->members[i].id;
+		memcpy(e->public_key, cfg->members[i].public_key, HM_PUBKEY_LEN);
+		snprintf(e->public_key_path, sizeof(e->public_key_path), "%s",
+			 cfg->members[i].public_key_path);
+	}
+	qsort(cfg->clients, cfg->n_clients, sizeof(*cl), cmp_client);
+	return 0;
+}
+
+/* ---- byzantine_config.dns -------------------------------------------------- */
+
+static int parse_dns_upstream(struct ctx *c, yaml_node_t *map, int i, struct hm_dns_upstream_cfg *u)
+{
+	static const char *const keys[] = { "zone", "address", "mode", "replicas", NULL };
+	static const char *const modes[] = { "stub", "forward", NULL };
+	yaml_node_t *seq;
+	char path[64];
+	int mode = 0, n;
+
+	snprintf(path, sizeof(path), "byzantine_config.dns.upstreams[%d]", i);
+	if (check_mapping(c, map, path, keys) || require(c, map, path, "zone") ||
+	    require(c, map, path, "address") ||
+	    opt_string(c, map, path, "zone", u->zone, sizeof(u->zone)) < 0 ||
+	    opt_string(c, map, path, "address", u->address, sizeof(u->address)) < 0 ||
+	    opt_choice(c, map, path, "mode", modes, &mode) < 0)
+		return -1;
+	u->forward = mode == 1;
+	if (!u->zone[0] || u->zone[strlen(u->zone) - 1] != '.')
+		return fail(c, lookup(c, map, "zone"), path, "zone",
+			    "expected an absolute zone name ending in '.', got \"%s\"", u->zone);
+	if (!(seq = lookup(c, map, "replicas")))
+		return 0;
+	if ((n = check_sequence(c, seq, path, "replicas")) < 0)
+		return -1;
+	for (int k = 0; k < n; k++) {
+		yaml_node_t *v = item(c, seq, k);
+		const char *s = scalar(c, v, path, "replicas", "a replica id");
+		uint32_t id;
+
+		if (!s)
+			return -1;
+		if (parse_u32(s, &id) < 0 || id >= c->cfg->n_members)
+			return fail(c, v, path, "replicas", "%s is not a replica id (0..%u)", s,
+				    c->cfg->n_members - 1);
+		u->replicas |= 1u << id;
+	}
+	return 0;
+}
+
+static int parse_dns_lists(struct ctx *c, yaml_node_t *map, struct hm_dns_config *d)
+{
+	const char *path = "byzantine_config.dns";
+	yaml_node_t *seq;
+	int n;
+
+	if ((seq = lookup(c, map, "trust_anchors"))) {
+		if ((n = check_sequence(c, seq, path, "trust_anchors")) < 0)
+			return -1;
+		if (n > HM_DNS_MAX_ANCHORS)
+			return fail(c, seq, path, "trust_anchors", "at most %d", HM_DNS_MAX_ANCHORS);
+		for (int i = 0; i < n; i++) {
+			const char *s = scalar(c, item(c, seq, i), path, "trust_anchors",
+					       "a DS or DNSKEY record");
+
+			if (!s || !(d->trust_anchors[i] = strdup(s)))
+				return s ? fail(c, seq, path, "trust_anchors", "out of memory") : -1;
+			d->n_trust_anchors++;
+		}
+	}
+	if ((seq = lookup(c, map, "upstreams"))) {
+		if ((n = check_sequence(c, seq, path, "upstreams")) < 0)
+			return -1;
+		if (n > HM_DNS_MAX_UPSTREAMS)
+			return fail(c, seq, path, "upstreams", "at most %d", HM_DNS_MAX_UPSTREAMS);
+		for (int i = 0; i < n; i++, d->n_upstreams++)
+			if (parse_dns_upstream(c, item(c, seq, i), i, &d->upstreams[i]))
+				return -1;
+	}
+	return 0;
+}
+
+/* listen_port: a port, or "off" for no DNS listener on any replica. */
+static int parse_dns_listen(struct ctx *c, yaml_node_t *map, struct hm_dns_config *d)
+{
+	const char *path = "byzantine_config.dns";
+	yaml_node_t *v = lookup(c, map, "listen_port");
+
+	if (opt_string(c, map, path, "listen_address", d->listen_address,
+		       sizeof(d->listen_address)) < 0)
+		return -1;
+	if (v && v->type == YAML_SCALAR_NODE && !strcmp((const char *)v->data.scalar.value, "off")) {
+		d->listen = false;
+		return 0;
+	}
+	return opt_port(c, map, path, "listen_port", &d->listen_port) < 0 ? -1 : 0;
+}
+
+static int parse_dns(struct ctx *c, yaml_node_t *map)
+{
+	static const char *const keys[] = {
+		"listen_address", "listen_port", "trust_anchors", "trust_anchor_file", "max_ttl_s",
+		"skew_s", "query_timeout_ms", "lookup_timeout_s", "validation_epoch_s",
+		"tcp_idle_ms", "max_tcp_connections", "chains", "tcp_upstream", "upstreams", NULL
+	};
+	const char *path = "byzantine_config.dns";
+	struct hm_dns_config *d = &c->cfg->dns;
+
+	d->enabled = true;
+	if (check_mapping(c, map, path, keys) || parse_dns_listen(c, map, d) ||
+	    opt_path(c, map, path, "trust_anchor_file", false, d->trust_anchor_file) < 0 ||
+	    opt_uint(c, map, path, "max_ttl_s", 1, 7 * 86400, &d->max_ttl_s) < 0 ||
+	    opt_uint(c, map, path, "skew_s", 1, 86400, &d->skew_s) < 0 ||
+	    opt_uint(c, map, path, "query_timeout_ms", 10, 600000, &d->query_timeout_ms) < 0 ||
+	    opt_uint(c, map, path, "lookup_timeout_s", 1, 3600, &d->lookup_timeout_s) < 0 ||
+	    opt_uint(c, map, path, "validation_epoch_s", 1, 86400, &d->validation_epoch_s) < 0 ||
+	    opt_uint(c, map, path, "tcp_idle_ms", 1, 3600000, &d->tcp_idle_ms) < 0 ||
+	    opt_uint(c, map, path, "max_tcp_connections", 1, 65536, &d->max_tcp_connections) < 0 ||
+	    opt_bool(c, map, path, "chains", &d->chains) < 0 ||
+	    opt_bool(c, map, path, "tcp_upstream", &d->tcp_upstream) < 0 ||
+	    parse_dns_lists(c, map, d))
+		return -1;
+	return add_replica_clients(c, map);
+}
+
 static int parse_node(struct ctx *c, yaml_node_t *map)
 {
 	static const char *const keys[] = { "id", "private_key", "data_dir", "log_level", NULL };
@@ -873,6 +1023,10 @@ static int parse_root(struct ctx *c, yaml_node_t *root)
 	if (!(v = lookup(c, root, "cluster")))
 		return fail(c, root, "cluster", "members", "required key is missing");
 	if (parse_cluster(c, v))
+		return -1;
+	/* dns after cluster: its upstreams name replica ids. */
+	if ((v = lookup(c, root, "byzantine_config")) && !is_empty(v) &&
+	    (v = lookup(c, v, "dns")) && parse_dns(c, v))
 		return -1;
 	if ((v = lookup(c, root, "ct")) && parse_ct(c, v))
 		return -1;
@@ -1037,6 +1191,16 @@ void hm_config_defaults(struct hm_config *cfg)
 	cfg->block_max_cooldown_s = 3600;
 	strcpy(cfg->metrics_address, "0.0.0.0");
 	cfg->metrics_port = 0;
+	cfg->dns.listen = true;
+	cfg->dns.listen_port = 53;
+	cfg->dns.max_ttl_s = 300;
+	cfg->dns.skew_s = 30;
+	cfg->dns.query_timeout_ms = 4000;
+	cfg->dns.lookup_timeout_s = 30;
+	cfg->dns.validation_epoch_s = 300;
+	cfg->dns.tcp_idle_ms = 10000;
+	cfg->dns.max_tcp_connections = 256;
+	cfg->dns.chains = true;
 	cfg->ct.max_clock_skew_s = 300;
 }
 
@@ -1045,6 +1209,9 @@ void hm_config_free(struct hm_config *cfg)
 	free(cfg->clients);
 	cfg->clients = NULL;
 	cfg->n_clients = 0;
+	for (uint32_t i = 0; i < cfg->dns.n_trust_anchors; i++)
+		free(cfg->dns.trust_anchors[i]);
+	cfg->dns.n_trust_anchors = 0;
 }
 
 const struct hm_member *hm_config_member(const struct hm_config *cfg, uint32_t id)

@@ -45,6 +45,42 @@ struct hm_member {
 	char public_key_path[HM_PATH_MAX];  /* "" when given inline as hex */
 };
 
+/* Replica i also submits ops as a client (the DNS service's observations),
+ * with id HM_REPLICA_CLIENT_BASE + i and its replica key; hm_config_load
+ * adds those clients when byzantine_config.dns is present. */
+#define HM_REPLICA_CLIENT_BASE 1000u
+#define HM_DNS_MAX_UPSTREAMS 64
+#define HM_DNS_MAX_ANCHORS 32
+
+/* One upstream of byzantine_config.dns.upstreams[]. */
+struct hm_dns_upstream_cfg {
+	char zone[256];                     /* "." or "signed.hmtest." */
+	char address[80];                   /* "198.18.0.53" or "198.18.0.53@5353" */
+	bool forward;                       /* mode: forward (recursive) or stub (authoritative) */
+	uint32_t replicas;                  /* bitmap of replica ids; 0: every replica without its own */
+};
+
+/* byzantine_config.dns (docs/configuration.md). */
+struct hm_dns_config {
+	bool enabled;                       /* the section is present */
+	bool listen;                        /* listen_port not "off" */
+	char listen_address[64];            /* "" : the replica's member address */
+	uint16_t listen_port;               /* default 53 */
+	char *trust_anchors[HM_DNS_MAX_ANCHORS]; /* heap strings */
+	uint32_t n_trust_anchors;
+	char trust_anchor_file[HM_PATH_MAX];
+	uint32_t max_ttl_s;                 /* served TTL ceiling, default 300 */
+	uint32_t skew_s;                    /* T versus the wall clock, default 30 */
+	uint32_t query_timeout_ms;          /* a parked client query, default 4000 */
+	uint32_t lookup_timeout_s;          /* an open lookup in agreed time, default 30 */
+	uint32_t validation_epoch_s;        /* resolver reference time step, default 300 */
+	uint32_t tcp_idle_ms, max_tcp_connections;
+	bool chains;                        /* collect DNSSEC chains (rule (a)), default true */
+	bool tcp_upstream;
+	struct hm_dns_upstream_cfg upstreams[HM_DNS_MAX_UPSTREAMS];
+	uint32_t n_upstreams;
+};
+
 /* One client allowed to submit requests (cluster.clients[]). */
 struct hm_client_entry {
 	uint32_t id;                        /* not a replica id */
@@ -100,6 +136,7 @@ struct hm_config {
 	char private_key_path[HM_PATH_MAX];
 	char data_dir[HM_PATH_MAX];
 	char log_level[16];                 /* error|warn|info|debug */
+	struct hm_dns_config dns;           /* byzantine_config.dns */
 
 	struct hm_ct_config ct;
 };

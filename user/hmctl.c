@@ -11,9 +11,11 @@
  *   hmctl metrics --socket PATH           the Prometheus text
  *   hmctl control --socket PATH REQUEST   one raw control request
  *   hmctl -c CONFIG inject KIND --replica ID [--count N | --duration S]
- *                                         test traffic: forged-sig, bad-mac, replay, garbage
+ *                                         test traffic: forged-sig, bad-mac, replay, garbage,
+ *                                         split-request (a faulty client: two requests
+ *                                         under one timestamp to the two halves)
  *   hmctl -c CONFIG cert check CHAIN [--cert] [--out FILE]   CT verdict (cli_ct.c)
- *   hmctl -c CONFIG verify CERTFILE       check a verdict certificate offline
+ *   hmctl -c CONFIG verify CERTFILE       check a certificate (DNS answer or CT verdict) offline
  *
  * CONFIG defaults to $HM_CONFIG.  The client identity is the config's node
  * section (node.id, node.private_key).
@@ -37,6 +39,7 @@
 #include "client.h"
 #include "config.h"
 #include "crypto.h"
+#include "dns_ctl.h"
 #include "kv.h"
 #include "wire.h"
 
@@ -703,6 +706,33 @@ static void inject_replay(struct net_client *c, uint32_t to, uint32_t count)
 	}
 }
 
+/* A faulty client: one timestamp, two different requests, each validly
+ * signed, the first to the lower half of the replicas and the second to the
+ * upper half.  The replicas must still agree on one of them (or neither). */
+static void inject_split_request(struct net_client *c, uint32_t count)
+{
+	uint32_t n = c->cfg->n_members;
+
+	for (uint32_t i = 0; i < count; i++) {
+		uint64_t ts = wall_us();
+		uint8_t op[2][64], buf[2][256];
+		size_t len[2];
+
+		for (int v = 0; v < 2; v++) {
+			len[v] = hm_kv_encode_put(op[v], sizeof(op[v]), "split", v ? "b" : "a", 1);
+			len[v] = hm_msg_build(buf[v], sizeof(buf[v]), HM_MSG_REQUEST, c->core.id, 0,
+					      ts, NULL, op[v], (uint32_t)len[v], &c->keys);
+		}
+		for (uint32_t to = 0; to < n; to++) {
+			int v = to >= n / 2;
+
+			hm_mac_stamp((struct hm_hdr *)buf[v], c->core.links[to].tx);
+			send_raw(c, to, buf[v], len[v]);
+		}
+		usleep(2000); /* one conflict at a time, not a flood */
+	}
+}
+
 static int cmd_inject(const struct hm_config *cfg, int argc, char **argv)
 {
 	static const struct option longopts[] = {
@@ -726,7 +756,7 @@ static int cmd_inject(const struct hm_config *cfg, int argc, char **argv)
 		else if (opt == 'd')
 			duration = strtod(optarg, NULL);
 		else
-			die("usage: inject forged-sig|bad-mac|forged-vote|replay|garbage --replica ID "
+			die("usage: inject forged-sig|bad-mac|forged-vote|replay|garbage|split-request --replica ID "
 			    "[--count N | --duration S]");
 	}
 	if (to >= cfg->n_members)
@@ -734,6 +764,8 @@ static int cmd_inject(const struct hm_config *cfg, int argc, char **argv)
 	open_identity(&c, cfg);
 	if (strcmp(kind, "replay") == 0) {
 		inject_replay(&c, to, count);
+	} else if (strcmp(kind, "split-request") == 0) {
+		inject_split_request(&c, count); /* to every replica: --replica unused */
 	} else {
 		void (*fn)(struct net_client *, uint32_t, uint32_t) =
 			strcmp(kind, "forged-sig") == 0 ? inject_forged :
@@ -772,11 +804,23 @@ static void usage(FILE *out)
 		"  metrics --socket PATH            Prometheus text\n"
 		"  control --socket PATH REQUEST... one raw control request (status, block list,\n"
 		"                                   block lift ID, metrics, inject ...)\n"
-		"  inject forged-sig|bad-mac|forged-vote|replay|garbage --replica ID\n"
+		"  dns query NAME TYPE [--cert]     the cluster's decided DNS entry (--cert: JSON certificate)\n"
+		"  inject forged-sig|bad-mac|forged-vote|replay|garbage|split-request --replica ID\n"
 		"         [--count N | --duration S]\n"
 		"  cert check CHAIN [--cert] [--out FILE]   CT verdict (--cert: 2f+1 signatures)\n"
-		"  verify CERTFILE                  check a verdict certificate offline\n"
+		"  verify CERTFILE                  check a certificate (DNS answer or CT verdict) offline\n"
 		"CONFIG defaults to $HM_CONFIG.\n");
+}
+
+/* Certificates of both kinds: a CT verdict certificate names its "format";
+ * the generic one (certificate.h, DNS answers) does not. */
+static int cmd_verify(const struct hm_config *cfg, int argc, char **argv)
+{
+	json_t *j = argc == 2 ? json_load_file(argv[1], 0, NULL) : NULL;
+	bool ct = j && json_object_get(j, "format");
+
+	json_decref(j);
+	return ct ? hm_cli_verify(cfg, argc, argv) : hm_ctl_verify(cfg, argc, argv);
 }
 
 int main(int argc, char **argv)
@@ -823,10 +867,12 @@ int main(int argc, char **argv)
 		rc = cmd_bench(&cfg, argc, argv);
 	else if (strcmp(argv[0], "inject") == 0)
 		rc = cmd_inject(&cfg, argc, argv);
+	else if (strcmp(argv[0], "dns") == 0)
+		rc = hm_dns_ctl_query(&cfg, argc, argv);
 	else if (strcmp(argv[0], "cert") == 0)
 		rc = hm_cli_cert(&cfg, argc, argv);
 	else if (strcmp(argv[0], "verify") == 0)
-		rc = hm_cli_verify(&cfg, argc, argv);
+		rc = cmd_verify(&cfg, argc, argv);
 	else {
 		usage(stderr);
 		rc = 2;

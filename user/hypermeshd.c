@@ -29,8 +29,12 @@
 
 #include <sodium.h>
 
+#include "byzantine.h"
 #include "config.h"
 #include "crypto.h"
+#include "dns_chain.h"
+#include "dns_daemon.h"
+#include "dns_service.h"
 #include "ct_service.h"
 #include "detector.h"
 #include "kv.h"
@@ -58,10 +62,13 @@ struct daemon {
 	uint64_t polls;
 	char control_path[sizeof(((struct sockaddr_un *)0)->sun_path)];
 	uint64_t send_errors;
+	struct hm_byz *byz;        /* --byzantine: tests only */
 	struct hm_detector det;    /* fault detection and block policy */
 	int judge_timer;
 	struct hm_metrics_server *metrics;
 	int metrics_fd;
+	struct hm_dns_anchors *dns_anchors; /* rule (a), shared by service and daemon */
+	struct hm_dns_daemon *dns;         /* NULL without byzantine_config.dns */
 };
 
 static uint64_t now_us(void)
@@ -76,7 +83,9 @@ static void usage(FILE *out)
 {
 	fprintf(out, "usage: hypermeshd -c CONFIG [--id N] [--key FILE] [--data-dir DIR] "
 		     "[--log-level error|warn|info|debug]\n"
-		     "  The id, key, data dir and log level default to the config's node section.\n");
+		     "  The id, key, data dir and log level default to the config's node section.\n"
+		     "  Tests only: --byzantine MODE[:ARG][,MODE...] --i-know-this-is-a-test (or\n"
+		     "  HM_BYZANTINE_TESTS=1) makes this replica misbehave (docs/faults.md).\n");
 }
 
 /* ---- transport -------------------------------------------------------- */
@@ -313,6 +322,22 @@ static void add_recovery_status(const struct daemon *d, json_t *status)
 		"state_bad_chunks", (json_int_t)st->state_bad_chunks,
 		"state_blamed", (int)st->state_blamed));
 }
+
+/* --byzantine: what the misbehaviour did, so a test can tell it acted. */
+static void add_byzantine_status(struct daemon *d, json_t *status)
+{
+	const struct hm_byz_stats *st = hm_byz_stats(d->byz);
+	json_t *b = json_object(), *applied = json_object();
+
+	for (int m = 0; m < HM_BYZ_MODE_MAX; m++)
+		json_object_set_new(applied, hm_byz_mode_name(m),
+				    json_integer((json_int_t)st->applied[m]));
+	json_object_set_new(b, "seen", json_integer((json_int_t)st->seen));
+	json_object_set_new(b, "dropped", json_integer((json_int_t)st->dropped));
+	json_object_set_new(b, "applied", applied);
+	json_object_set_new(status, "byzantine", b);
+}
+
 static json_t *status_json(struct daemon *d)
 {
 	json_t *status = hm_status_json(&d->node, d->xdp ? "xdp" : "socket");
@@ -321,9 +346,13 @@ static json_t *status_json(struct daemon *d)
 		add_xdp_status(d, status);
 	add_recovery_status(d, status);
 	json_object_set_new(status, "send_errors", json_integer((json_int_t)d->send_errors));
+	if (d->byz)
+		add_byzantine_status(d, status);
 	json_object_set_new(status, "last_stable_checkpoint",
 			    json_integer((json_int_t)pbft_low_watermark(d->node.core)));
 	json_object_set_new(status, "detection", hm_detector_json(&d->det, now_us()));
+	if (d->dns)
+		json_object_set_new(status, "dns", hm_dns_daemon_status(d->dns));
 	return status;
 }
 
@@ -694,6 +723,16 @@ static int open_loop(struct daemon *d, const char *data_dir)
 	return 0;
 }
 
+/* --byzantine crash: the time came; go down as a crash would, with no
+ * cleanup (the control socket stays behind, as after kill -9). */
+static void byzantine_crash_due(struct daemon *d)
+{
+	if (d->byz && hm_node_byz_crashed(&d->node)) {
+		hm_warn("BYZANTINE TEST MODE: crashing now, as asked (--byzantine crash)");
+		_exit(3);
+	}
+}
+
 static void run(struct daemon *d)
 {
 	for (;;) {
@@ -732,13 +771,42 @@ static void run(struct daemon *d)
 			} else if (d->xdp && fd == d->netlink) {
 				if (hm_xdp_dp_netlink_events(&d->dp))
 					update_egress(d, d->dp.tc_peers);
+			} else if (d->dns) {
+				hm_dns_daemon_handle(d->dns, fd);
 			}
 			drain_events(d);
 		}
+		byzantine_crash_due(d);
 	}
 }
 
-/* The replicated service: every part behind one multiplexer, by opcode. */
+/* The DNS part of the service (opcodes 0x20..0x2f), when configured. */
+static int dns_route(struct daemon *d, struct hm_service_route *r)
+{
+	const struct hm_dns_config *c = &d->cfg.dns;
+	struct hm_dns_service_config sc = {
+		.n = d->cfg.n_members, .f = d->cfg.max_faulty_nodes, .max_ttl = c->max_ttl_s,
+		.lookup_timeout_s = c->lookup_timeout_s, .skew_s = c->skew_s,
+		.wall_clock = hm_dns_wall_clock,
+	};
+	char err[256];
+
+	if (c->n_trust_anchors || c->trust_anchor_file[0]) {
+		d->dns_anchors = hm_dns_anchors_new((const char *const *)c->trust_anchors,
+						    c->n_trust_anchors,
+						    c->trust_anchor_file[0] ? c->trust_anchor_file : NULL,
+						    err, sizeof(err));
+		if (!d->dns_anchors) {
+			hm_err("dns: trust anchors: %s", err);
+			return -1;
+		}
+	}
+	sc.anchors = d->dns_anchors;
+	r->first = HM_DNS_OP_FIRST;
+	r->last = HM_DNS_OP_LAST;
+	return hm_dns_service_new(&r->svc, &sc);
+}
+
 static uint64_t ct_wall_clock(void *ctx)
 {
 	(void)ctx;
@@ -762,21 +830,30 @@ static int open_ct_part(const struct hm_config *cfg, struct hm_service_route *r)
 	return hm_ct_service_new(&r->svc, ct, cfg->ct.max_clock_skew_s, ct_wall_clock, NULL);
 }
 
-static int open_service(struct hm_service *svc, const struct hm_config *cfg)
+/* The replicated service: every part behind one multiplexer, by opcode. */
+static int open_service(struct daemon *d)
 {
-	struct hm_service_route routes[2] = { { .first = HM_KV_PUT, .last = 15 } };
+	struct hm_service_route routes[3] = { { .first = HM_KV_PUT, .last = 15 } };
 	size_t n = 1;
 
 	if (hm_kv_service_new(&routes[0].svc) < 0)
 		return -1;
-	if (cfg->ct.enabled) {
-		if (open_ct_part(cfg, &routes[1]) < 0) {
+	if (d->cfg.dns.enabled) {
+		if (dns_route(d, &routes[n]) < 0) {
 			routes[0].svc.ops->destroy(routes[0].svc.state);
 			return -1;
 		}
-		n = 2;
+		n++;
 	}
-	if (hm_service_mux_new(svc, routes, n) < 0) {
+	if (d->cfg.ct.enabled) {
+		if (open_ct_part(&d->cfg, &routes[n]) < 0) {
+			for (size_t i = 0; i < n; i++)
+				routes[i].svc.ops->destroy(routes[i].svc.state);
+			return -1;
+		}
+		n++;
+	}
+	if (hm_service_mux_new(&d->service, routes, n) < 0) {
 		for (size_t i = 0; i < n; i++)
 			routes[i].svc.ops->destroy(routes[i].svc.state);
 		return -1;
@@ -784,8 +861,32 @@ static int open_service(struct hm_service *svc, const struct hm_config *cfg)
 	return 0;
 }
 
+/* The DNS front end, resolver and observation client, in the loop. */
+static int open_dns(struct daemon *d)
+{
+	char err[512];
+	int fds[4], n;
+
+	if (!d->cfg.dns.enabled)
+		return 0;
+	d->dns = hm_dns_daemon_new(&d->cfg, d->node.id, &d->keys,
+				   hm_service_mux_part(&d->service, HM_DNS_OP_OBSERVE),
+				   d->dns_anchors, err, sizeof(err));
+	if (!d->dns) {
+		hm_err("dns: %s", err);
+		return -1;
+	}
+	n = hm_dns_daemon_fds(d->dns, fds);
+	for (int i = 0; i < n; i++)
+		if (watch(d, fds[i]) < 0)
+			return -1;
+	return 0;
+}
+
 struct options {
 	const char *config, *key, *data_dir, *log_level;
+	const char *byzantine;
+	bool byzantine_ack;
 	long id;
 };
 
@@ -798,6 +899,8 @@ static int parse_options(int argc, char **argv, struct options *o)
 		{ "data-dir", required_argument, NULL, 'd' },
 		{ "log-level", required_argument, NULL, 'l' },
 		{ "help", no_argument, NULL, 'h' },
+		{ "byzantine", required_argument, NULL, 'B' },
+		{ "i-know-this-is-a-test", no_argument, NULL, 'A' },
 		{ 0 },
 	};
 	int c;
@@ -818,6 +921,8 @@ static int parse_options(int argc, char **argv, struct options *o)
 				return -1;
 			}
 			break;
+		case 'B': o->byzantine = optarg; break;
+		case 'A': o->byzantine_ack = true; break;
 		case 'h': usage(stdout); exit(0);
 		default: usage(stderr); return -1;
 		}
@@ -826,6 +931,38 @@ static int parse_options(int argc, char **argv, struct options *o)
 		usage(stderr);
 		return -1;
 	}
+	return 0;
+}
+
+/* --byzantine: only with an explicit acknowledgement, and never quietly.
+ * 0 (also when no mode was asked for), or -1. */
+static int setup_byzantine(struct daemon *d, const struct options *o)
+{
+	const char *env = getenv("HM_BYZANTINE_TESTS");
+	struct hm_byz_opts bo;
+	char err[512], desc[256];
+
+	if (!o->byzantine)
+		return 0;
+	if (!o->byzantine_ack && !(env && strcmp(env, "1") == 0)) {
+		hm_err("--byzantine makes this replica attack its peers; it is for tests only. "
+		       "Refused without --i-know-this-is-a-test (or HM_BYZANTINE_TESTS=1)");
+		return -1;
+	}
+	if (hm_byz_parse(o->byzantine, &bo, err, sizeof(err)) < 0) {
+		hm_err("--byzantine: %s", err);
+		return -1;
+	}
+	bo.seed = (uint64_t)o->id + 1;
+	d->byz = hm_byz_new(&bo, (uint32_t)o->id, d->cfg.n_members, d->cfg.watermark_window,
+			    &d->keys);
+	if (!d->byz)
+		return -1;
+	hm_node_set_byzantine(&d->node, d->byz);
+	hm_byz_crashed(d->byz, now_us()); /* starts the crash clock */
+	for (int i = 0; i < 3; i++)
+		hm_warn("BYZANTINE TEST MODE: replica %ld misbehaves on purpose: %s", o->id,
+			hm_byz_describe(&bo, desc, sizeof(desc)));
 	return 0;
 }
 
@@ -879,16 +1016,20 @@ int main(int argc, char **argv)
 	if (load_identity(&d, &o, &data_dir) < 0)
 		goto out;
 	hm_log_setup("hypermeshd", o.id, o.log_level ? o.log_level : d.cfg.log_level);
-	if (open_service(&d.service, &d.cfg) < 0 ||
+	if (open_service(&d) < 0 ||
 	    hm_node_init(&d.node, &d.cfg, (uint32_t)o.id, &d.keys, &d.service, &transport) < 0) {
 		hm_err("cannot initialise the replica: a public key in %s is not a valid Ed25519 key, "
 		       "or network.max_message_size (%u) is too small for view-change certificates "
 		       "at f = %u", d.cfg.path, d.cfg.max_message_size, d.cfg.max_faulty_nodes);
 		goto out;
 	}
+	if (setup_byzantine(&d, &o) < 0)
+		goto out;
 	if (d.cfg.dataplane == HM_DATAPLANE_XDP && open_xdp(&d) < 0)
 		goto out;
 	if (open_loop(&d, data_dir) < 0 || open_state(&d, data_dir) < 0)
+
+	if (open_loop(&d, data_dir) < 0 || open_dns(&d) < 0)
 		goto out;
 	hm_info("ready: replica %ld of %u (f=%u), %s port %u, dataplane %s, batch %u, "
 		"pipeline %u", o.id, d.cfg.n_members, d.cfg.max_faulty_nodes,
@@ -905,10 +1046,13 @@ out:
 	hm_metrics_stop(d.metrics);
 	if (d.xdp)
 		hm_xdp_dp_close(&d.dp);
+	hm_dns_daemon_free(d.dns);
 	if (d.node.core)
 		hm_node_free(&d.node);
 	if (d.service.ops)
 		d.service.ops->destroy(d.service.state);
+	hm_dns_anchors_free(d.dns_anchors);
 	hm_config_free(&d.cfg);
+	hm_byz_free(d.byz);
 	return rc;
 }

@@ -156,11 +156,33 @@ static void send_to_replica(struct hm_node *nd, uint8_t *buf, size_t len, uint32
 			     m->addr_len);
 }
 
+/* byzantine.c's emit: it hands us const bytes, the MAC is stamped in place. */
+static void byz_emit(void *ctx, const uint8_t *buf, size_t len, uint32_t to)
+{
+	uint8_t *copy = malloc(len);
+
+	if (!copy)
+		abort();
+	memcpy(copy, buf, len);
+	send_to_replica(ctx, copy, len, to);
+	free(copy);
+}
+
+static void send_replica_or_byz(struct hm_node *nd, uint8_t *buf, size_t len, uint32_t to)
+{
+	if (nd->byz)
+		hm_byz_outgoing(nd->byz, buf, len, to,
+				pbft_primary(nd->core, pbft_view(nd->core)) == nd->id, nd->now,
+				byz_emit, nd);
+	else
+		send_to_replica(nd, buf, len, to);
+}
+
 static bool fanout_covers_all(const struct hm_node *nd, size_t len)
 {
 	uint16_t peers = (uint16_t)(((1u << nd->n) - 1) & ~(1u << nd->id));
 
-	return nd->fanout.sin_port && (nd->egress_stamped & peers) == peers &&
+	return !nd->byz && nd->fanout.sin_port && (nd->egress_stamped & peers) == peers &&
 	       len <= nd->egress_max_len;
 }
 
@@ -170,7 +192,7 @@ static void send_out(struct hm_node *nd, const struct pbft_out *o)
 
 	switch (o->dest) {
 	case PBFT_TO_REPLICA:
-		send_to_replica(nd, o->buf, o->len, o->to);
+		send_replica_or_byz(nd, o->buf, o->len, o->to);
 		break;
 	case PBFT_TO_REPLICAS:
 		if (fanout_covers_all(nd, o->len)) {
@@ -182,7 +204,7 @@ static void send_out(struct hm_node *nd, const struct pbft_out *o)
 		}
 		for (uint32_t i = 0; i < nd->n; i++)
 			if (i != nd->id)
-				send_to_replica(nd, o->buf, o->len, i);
+				send_replica_or_byz(nd, o->buf, o->len, i);
 		break;
 	case PBFT_TO_CLIENT:
 		c = client_find(nd, o->to);
@@ -669,7 +691,19 @@ void hm_node_tick(struct hm_node *nd, uint64_t now_us)
 	if (now_us > nd->now)
 		nd->now = now_us;
 	pbft_tick(nd->core, nd->now);
+	if (nd->byz)
+		hm_byz_tick(nd->byz, nd->now, byz_emit, nd);
 	drain(nd);
+}
+
+void hm_node_set_byzantine(struct hm_node *nd, struct hm_byz *b)
+{
+	nd->byz = b;
+}
+
+bool hm_node_byz_crashed(struct hm_node *nd)
+{
+	return nd->byz && hm_byz_crashed(nd->byz, nd->now);
 }
 
 void hm_node_use_kernel(struct hm_node *nd, const struct hm_kernel_votes *k)
@@ -704,7 +738,9 @@ void hm_node_observe_progress(struct hm_node *nd, uint64_t seq)
 
 uint64_t hm_node_next_deadline(const struct hm_node *nd)
 {
-	return pbft_next_deadline(nd->core);
+	uint64_t t = pbft_next_deadline(nd->core), b = nd->byz ? hm_byz_next_deadline(nd->byz) : 0;
+
+	return b && (!t || b < t) ? b : t;
 }
 
 uint64_t hm_node_drops(const struct hm_node *nd, enum hm_drop_reason reason)

@@ -17,6 +17,7 @@
 #include <stdint.h>
 #include <sys/socket.h>
 
+#include "byzantine.h"
 #include "config.h"
 #include "crypto.h"
 #include "evidence.h"
@@ -110,6 +111,10 @@ struct hm_node {
 	struct hm_latency_slot started[HM_LATENCY_SLOTS];
 	uint64_t latency_sum_us, latency_count; /* consensus start to execution */
 
+	/* Test-only misbehaviour on the send path (byzantine.h); NULL in
+	 * every real deployment. */
+	struct hm_byz *byz;
+
 	/* Called for every executed batch (tests, logs). */
 	void (*on_executed)(void *ctx, const struct pbft_executed *e);
 	void *on_executed_ctx;
@@ -166,6 +171,12 @@ void hm_node_observe_progress(struct hm_node *nd, uint64_t seq);
  */
 int hm_node_open_state(struct hm_node *nd, const char *dir, const struct hm_persist_opts *opts,
 		       char *err, size_t errlen);
+/* Tests only: route every message to a replica through b (owned by the
+ * caller; NULL turns it off).  Disables the TC fan-out, which would send
+ * one copy to all. */
+void hm_node_set_byzantine(struct hm_node *nd, struct hm_byz *b);
+/* True once a crash-mode replica's time has come: its host stops it. */
+bool hm_node_byz_crashed(struct hm_node *nd);
 
 /* Sum of a drop reason over every sender. */
 uint64_t hm_node_drops(const struct hm_node *nd, enum hm_drop_reason reason);

@@ -474,25 +474,6 @@ static uint8_t *batch_take(struct pbft *c, uint32_t *len_out)
 	return payload;
 }
 
-static void propose_batch(struct pbft *c)
-{
-	uint64_t seq = ++c->next_seq;
-	struct log_entry *e = entry_claim(c, seq);
-	struct hm_hdr *h;
-
-	free(e->batch); /* an old view's batch at this seq, left out of O */
-	e->batch = batch_take(c, &e->batch_len);
-	e->view = c->view;
-	e->has_pp = true;
-	h = send_msg(c, PBFT_TO_REPLICAS, 0, HM_MSG_PRE_PREPARE, c->view, seq, NULL, e->batch,
-		     e->batch_len);
-	memcpy(e->digest, h->digest, HM_DIGEST_LEN);
-	memcpy(e->pp_sig, h->sig, HM_SIG_LEN);
-	vote_policy(c, HM_PHASE_PREPARE, c->view, seq, e->digest, NULL);
-	vote_policy(c, HM_PHASE_COMMIT, c->view, seq, e->digest, NULL);
-	c->stats.batches_proposed++;
-}
-
 /*
  * The primary proposes only up to h + L - K (K = checkpoint interval) when
  * the window allows: a backup whose checkpoint at h is not yet stable still
@@ -526,21 +507,53 @@ static bool acting_primary(const struct pbft *c)
 	return is_primary(c) && !(c->restarted && c->view <= c->mute_view);
 }
 
-/* A slot that committed by f+1 peers' claims while we lagged in an old
- * view is never proposed over. */
-static bool slot_open(const struct pbft *c, uint64_t seq)
+/* A slot a primary must not propose into: one it already holds committed
+ * (learnt by catch-up, possibly from a view it has not installed), or one a
+ * newer view's PRE-PREPARE holds.  Proposing there would swap the batch of
+ * a committed slot for another: two values at one seq. */
+static bool slot_taken(struct pbft *c, uint64_t seq)
 {
-	const struct log_entry *e = &c->log[seq % c->log_size];
+	const struct log_entry *e = entry_at(c, seq);
 
-	return e->seq != seq || (!e->committed && !e->claimed);
+	return e->seq == seq && (e->committed || (e->has_pp && e->view > c->view));
+}
+
+static void propose_batch(struct pbft *c)
+{
+	uint64_t seq = c->next_seq + 1;
+	struct log_entry *e;
+	struct hm_hdr *h;
+
+	if (seq <= c->last_executed)
+		seq = c->last_executed + 1;
+	while (in_proposal_window(c, seq) && slot_taken(c, seq))
+		seq++;
+	c->next_seq = seq;
+	if (!in_proposal_window(c, seq)) {
+		c->next_seq = seq - 1;
+		return;
+	}
+	e = entry_claim(c, seq);
+
+	free(e->batch); /* an old view's batch at this seq, left out of O */
+	e->batch = batch_take(c, &e->batch_len);
+	e->view = c->view;
+	e->has_pp = true;
+	h = send_msg(c, PBFT_TO_REPLICAS, 0, HM_MSG_PRE_PREPARE, c->view, seq, NULL, e->batch,
+		     e->batch_len);
+	memcpy(e->digest, h->digest, HM_DIGEST_LEN);
+	memcpy(e->pp_sig, h->sig, HM_SIG_LEN);
+	vote_policy(c, HM_PHASE_PREPARE, c->view, seq, e->digest, NULL);
+	vote_policy(c, HM_PHASE_COMMIT, c->view, seq, e->digest, NULL);
+	c->stats.batches_proposed++;
 }
 
 static bool can_propose(const struct pbft *c)
 {
-	return acting_primary(c) && !c->in_vc && queued(c) > 0 && !silent(c, c->next_seq + 1) &&
-	       slot_open(c, c->next_seq + 1) &&
-	       c->next_seq - c->last_executed < c->p.pipeline_depth &&
-	       in_proposal_window(c, c->next_seq + 1);
+	uint64_t next = c->next_seq > c->last_executed ? c->next_seq : c->last_executed;
+
+	return acting_primary(c) && !c->in_vc && queued(c) > 0 && !silent(c, next + 1) &&
+	       next - c->last_executed < c->p.pipeline_depth && in_proposal_window(c, next + 1);
 }
 
 /* A batch goes out when it is full, when its oldest request waited
@@ -849,15 +862,32 @@ static void make_stable(struct pbft *c, struct checkpoint_rec *cp)
 /* Stable once 2f+1 replicas (us included) signed our own state digest. A
  * quorum on another digest means this replica diverged; it is counted and
  * the checkpoint is not taken (state transfer repairs it). */
+static bool stored_sig_ok(struct pbft *c, uint8_t type, uint32_t signer, uint32_t plen,
+			  uint64_t view, uint64_t seq, const uint8_t *digest, const uint8_t *sig);
+static void proven_faulty(struct pbft *c, uint32_t replica);
+
 static void check_stable(struct pbft *c, struct checkpoint_rec *cp)
 {
 	uint32_t agree = 0;
 
 	if (!cp->own_known || cp->seq <= c->low)
 		return;
-	for (uint32_t i = 0; i < c->p.n; i++)
-		if ((cp->voted >> i & 1) && memcmp(cp->digests[i], cp->own, HM_DIGEST_LEN) == 0)
-			agree++;
+	for (uint32_t i = 0; i < c->p.n; i++) {
+		if (!(cp->voted >> i & 1) || memcmp(cp->digests[i], cp->own, HM_DIGEST_LEN) != 0)
+			continue;
+		/* A stable checkpoint's 2f+1 signatures are its proof (in our
+		 * VIEW-CHANGE's C, for state transfer): count only votes whose
+		 * signature verifies, as for prepared certificates.  A MAC-valid
+		 * vote with a bad signature proves its sender faulty. */
+		if (i != c->p.id && c->p.replica_keys &&
+		    !stored_sig_ok(c, HM_MSG_CHECKPOINT, i, 0, cp->views[i], cp->seq, cp->digests[i],
+				   cp->sigs[i])) {
+			proven_faulty(c, i);
+			cp->voted &= (uint16_t)~(1u << i);
+			continue;
+		}
+		agree++;
+	}
 	if (agree >= 2 * c->p.f + 1) {
 		make_stable(c, cp);
 		maybe_propose(c);
@@ -1006,9 +1036,6 @@ static void cert_restore(struct log_entry *e, const struct cert_fields *f)
 
 static bool cert_prepares(struct pbft *c, struct log_entry *e, uint16_t *voters,
 			  uint8_t out[HM_MAX_REPLICAS][HM_SIG_LEN]);
-static bool stored_sig_ok(struct pbft *c, uint8_t type, uint32_t signer, uint32_t plen,
-			  uint64_t view, uint64_t seq, const uint8_t *digest, const uint8_t *sig);
-static void proven_faulty(struct pbft *c, uint32_t replica);
 
 /*
  * Take e's prepared certificate for this view and check it before we act

@@ -67,7 +67,17 @@ struct hm_sim {
 	uint64_t crash_after;    /* 0 = none scheduled */
 	hm_sim_filter filter;
 	void *filter_ctx;
-	bool *equivocator, *faulty, *bad_signer, *bad_chunks;
+	bool *faulty, *bad_chunks;
+	struct hm_byz **byz;     /* per replica, NULL when correct */
+
+	/* Twins: a second instance of replica twin_of with the same key.
+	 * Replicas in twin_peers talk to it, the others to the original;
+	 * clients reach both. */
+	struct hm_node *twin;
+	struct hm_service twin_service;
+	struct sim_endpoint twin_ep;
+	uint32_t twin_of;
+	uint16_t twin_peers;
 	uint64_t fault_at, fault_view, recovered_at;
 	char dir[64];            /* opts.persist: replica i in dir/r<i> */
 	char safety_error[256];
@@ -139,53 +149,6 @@ static struct sim_msg heap_pop(struct hm_sim *s)
 	return top;
 }
 
-/* An equivocating primary: its PRE-PREPAREs to replicas above the middle
- * of the others carry the null batch, properly signed and MACed. */
-static uint8_t *equivocate(struct hm_sim *s, uint32_t from, uint32_t to, const void *buf,
-			   size_t *len)
-{
-	static const uint8_t null_batch[4];
-	struct hm_link_keys lk;
-	enum hm_drop_reason why;
-	struct hm_msg m;
-	uint8_t *out;
-	uint32_t rank = to > from ? to - 1 : to; /* position among the others */
-
-	if (hm_msg_decode(buf, *len, HM_MAX_DATAGRAM, &m, &why) < 0 ||
-	    m.type != HM_MSG_PRE_PREPARE || rank < (s->o.n - 1) / 2)
-		return NULL;
-	out = malloc(HM_HDR_LEN + sizeof(null_batch));
-	if (!out)
-		abort();
-	*len = hm_msg_build_flags(out, HM_HDR_LEN + sizeof(null_batch), HM_MSG_PRE_PREPARE, m.flags,
-				  from, m.view, m.seq, NULL, null_batch, sizeof(null_batch),
-				  &s->replica_keys[from]);
-	if (hm_link_keys_derive(from, &s->replica_keys[from], to,
-				s->cfg.members[to].public_key, &lk) < 0)
-		abort();
-	hm_mac_stamp((struct hm_hdr *)out, lk.tx);
-	return out;
-}
-
-/* A copy whose signature is wrong (R flipped: still canonical) and whose MAC
- * is right: only the sender can have made it. */
-static uint8_t *spoil_signature(struct hm_sim *s, uint32_t from, uint32_t to, const void *buf,
-				size_t len)
-{
-	struct hm_link_keys lk;
-	uint8_t *out = malloc(len);
-
-	if (!out)
-		abort();
-	memcpy(out, buf, len);
-	out[HM_OFF_SIG] ^= 0x01;
-	if (hm_link_keys_derive(from, &s->replica_keys[from], to,
-				s->cfg.members[to].public_key, &lk) < 0)
-		abort();
-	hm_mac_stamp((struct hm_hdr *)out, lk.tx);
-	return out;
-}
-
 /* A STATE_CHUNK whose last data byte is flipped, signed and MACed by its
  * sender: well-formed, but it does not verify against the digest. */
 static uint8_t *spoil_chunk(struct hm_sim *s, uint32_t from, uint32_t to, const void *buf,
@@ -220,17 +183,12 @@ static void net_send(struct hm_sim *s, uint32_t from, uint32_t to, const void *b
 {
 	int copies = 1;
 	uint8_t *alt = NULL;
-	const void *orig = buf;
 
 	if (s->filter && !s->filter(s->filter_ctx, s, from, to, buf, len))
 		return;
-	if (from < s->o.n && to < s->o.n && s->equivocator[from])
-		buf = (alt = equivocate(s, from, to, buf, &len)) ? alt : orig;
-	if (from < s->o.n && to < s->o.n && s->bad_signer[from] && len >= HM_HDR_LEN &&
-	    ((const uint8_t *)buf)[5] == HM_MSG_PREPARE && !alt)
-		buf = alt = spoil_signature(s, from, to, buf, len);
-	if (from < s->o.n && to < s->o.n && s->bad_chunks[from] && !alt)
-		buf = (alt = spoil_chunk(s, from, to, buf, &len)) ? alt : orig;
+	if (from < s->o.n && to < s->o.n && s->bad_chunks[from] &&
+	    (alt = spoil_chunk(s, from, to, buf, &len)))
+		buf = alt;
 	if (rnd_below(s, 100) < s->o.loss_pct) {
 		free(alt);
 		return;
@@ -314,8 +272,11 @@ static void exec_grow(struct sim_exec_log *log)
 static void on_installed(void *ctx, uint64_t seq)
 {
 	struct sim_endpoint *ep = ctx;
-	struct sim_exec_log *log = &ep->sim->exec[ep->index];
+	struct sim_exec_log *log;
 
+	if (ep->index >= ep->sim->o.n)
+		return; /* a twin */
+	log = &ep->sim->exec[ep->index];
 	while (log->len < seq) {
 		exec_grow(log);
 		memcpy(log->digests[log->len++], zero_digest, HM_DIGEST_LEN);
@@ -326,8 +287,11 @@ static void on_executed(void *ctx, const struct pbft_executed *e)
 {
 	struct sim_endpoint *ep = ctx;
 	struct hm_sim *s = ep->sim;
-	struct sim_exec_log *log = &s->exec[ep->index];
+	struct sim_exec_log *log;
 
+	if (ep->index >= s->o.n)
+		return; /* a twin: faulty, left out of the checks */
+	log = &s->exec[ep->index];
 	log->executed++;
 	/* A restarted replica re-executes its log: the same batches. */
 	if (e->seq <= log->len) {
@@ -349,9 +313,12 @@ static void on_executed(void *ctx, const struct pbft_executed *e)
 	memcpy(log->digests[log->len++], e->digest, HM_DIGEST_LEN);
 	if (s->fault_at && !s->recovered_at && e->view > s->fault_view)
 		s->recovered_at = s->now;
-	/* Safety: compare with every replica that executed this seq too. */
+	/* Safety: compare with every replica that executed this seq too.  A
+	 * faulty replica's own execution proves nothing either way. */
+	if (s->faulty[ep->index])
+		return;
 	for (uint32_t i = 0; i < s->o.n; i++)
-		if (s->exec[i].len >= e->seq &&
+		if (!s->faulty[i] && s->exec[i].len >= e->seq &&
 		    memcmp(s->exec[i].digests[e->seq - 1], zero_digest, HM_DIGEST_LEN) != 0 &&
 		    memcmp(s->exec[i].digests[e->seq - 1], e->digest, HM_DIGEST_LEN) != 0)
 			snprintf(s->safety_error, sizeof(s->safety_error),
@@ -379,6 +346,8 @@ static int replica_start(struct hm_sim *s, uint32_t i)
 	s->nodes[i].on_executed = on_executed;
 	s->nodes[i].on_installed = on_installed;
 	s->nodes[i].on_executed_ctx = &s->endpoints[i];
+	if (s->byz[i]) /* a restarted Byzantine replica stays one */
+		hm_node_set_byzantine(&s->nodes[i], s->byz[i]);
 	if (!s->o.persist)
 		return 0;
 	replica_dir(s, i, dir, sizeof(dir));
@@ -494,15 +463,14 @@ struct hm_sim *hm_sim_new(const struct hm_sim_opts *o)
 	s->services = calloc(o->n, sizeof(*s->services));
 	s->nodes = calloc(o->n, sizeof(*s->nodes));
 	s->crashed = calloc(o->n, sizeof(*s->crashed));
-	s->equivocator = calloc(o->n, sizeof(*s->equivocator));
 	s->faulty = calloc(o->n, sizeof(*s->faulty));
-	s->bad_signer = calloc(o->n, sizeof(*s->bad_signer));
 	s->bad_chunks = calloc(o->n, sizeof(*s->bad_chunks));
+	s->byz = calloc(o->n, sizeof(*s->byz));
 	s->exec = calloc(o->n, sizeof(*s->exec));
 	s->endpoints = calloc(total, sizeof(*s->endpoints));
 	s->clients = calloc(o->clients ? o->clients : 1, sizeof(*s->clients));
 	if (!s->replica_keys || !s->services || !s->nodes || !s->crashed || !s->exec ||
-	    !s->equivocator || !s->faulty || !s->bad_signer || !s->bad_chunks ||
+	    !s->faulty || !s->byz || !s->bad_chunks ||
 	    !s->endpoints || !s->clients)
 		abort();
 	for (uint32_t i = 0; i < o->n; i++)
@@ -535,7 +503,13 @@ void hm_sim_free(struct hm_sim *s)
 		return;
 	for (uint32_t i = 0; i < s->o.n; i++) {
 		replica_stop(s, i);
+		hm_byz_free(s->byz[i]);
 		free(s->exec[i].digests);
+	}
+	if (s->twin) {
+		hm_node_free(s->twin);
+		s->twin_service.ops->destroy(s->twin_service.state);
+		free(s->twin);
 	}
 	if (s->dir[0])
 		rm_tree(s->dir);
@@ -549,10 +523,9 @@ void hm_sim_free(struct hm_sim *s)
 	free(s->services);
 	free(s->nodes);
 	free(s->crashed);
-	free(s->equivocator);
 	free(s->faulty);
-	free(s->bad_signer);
 	free(s->bad_chunks);
+	free(s->byz);
 	free(s->exec);
 	free(s->endpoints);
 	free(s->clients);
@@ -591,6 +564,7 @@ static void client_completed(struct hm_sim *s, uint32_t j)
 	op->result_len = c->core.result_len < sizeof(op->result) ? c->core.result_len
 								 : sizeof(op->result);
 	memcpy(op->result, c->core.result, op->result_len);
+	op->exec_seq = c->core.result_seq;
 	if (s->n_history == s->cap_history) {
 		s->cap_history = s->cap_history ? 2 * s->cap_history : 256;
 		s->history = realloc(s->history, s->cap_history * sizeof(*s->history));
@@ -608,20 +582,46 @@ static void client_completed(struct hm_sim *s, uint32_t j)
 
 /* ---- running ---------------------------------------------------------- */
 
+static bool is_twin(const struct hm_sim *s, uint32_t index)
+{
+	return s->twin && index == s->o.n + s->o.clients;
+}
+
+/* The replica an endpoint speaks as (a twin as its original). */
+static uint32_t speaks_as(const struct hm_sim *s, uint32_t index)
+{
+	return is_twin(s, index) ? s->twin_of : index;
+}
+
+static void deliver_to_node(struct hm_sim *s, struct hm_node *nd, const struct sim_msg *m,
+			    const struct sockaddr_in *from)
+{
+	hm_node_tick(nd, s->now);
+	hm_node_receive(nd, m->buf, m->len, (const struct sockaddr *)from, sizeof(*from));
+}
+
 static void deliver(struct hm_sim *s, struct sim_msg *m)
 {
+	uint32_t as = speaks_as(s, m->from);
 	struct sockaddr_in from;
 
 	if (m->to < s->o.n) {
-		if (s->crashed[m->to] || (m->from < s->o.n && s->crashed[m->from]))
+		if (s->crashed[m->to] || (as < s->o.n && s->crashed[as]))
 			return;
-		if (m->from < s->o.n)
-			replica_addr(m->from, &from);
+		if (as < s->o.n)
+			replica_addr(as, &from);
 		else
 			client_addr(m->from - s->o.n, &from);
-		hm_node_tick(&s->nodes[m->to], s->now);
-		hm_node_receive(&s->nodes[m->to], m->buf, m->len, (struct sockaddr *)&from,
-				sizeof(from));
+		if (s->twin && m->to == s->twin_of && as >= s->o.n) {
+			/* clients are split too: odd ones reach the twin, so
+			 * the two instances propose different batches */
+			deliver_to_node(s, (m->from - s->o.n) % 2 ? s->twin : &s->nodes[m->to], m,
+					&from);
+		} else if (s->twin && m->to == s->twin_of && (s->twin_peers >> as & 1)) {
+			deliver_to_node(s, s->twin, m, &from);
+		} else {
+			deliver_to_node(s, &s->nodes[m->to], m, &from);
+		}
 		return;
 	}
 	uint32_t j = m->to - s->o.n;
@@ -640,6 +640,12 @@ static uint64_t next_timer(const struct hm_sim *s)
 		if (d && d < t)
 			t = d;
 	}
+	if (s->twin && !s->crashed[s->twin_of]) {
+		uint64_t d = hm_node_next_deadline(s->twin);
+
+		if (d && d < t)
+			t = d;
+	}
 	for (uint32_t j = 0; j < s->o.clients; j++)
 		if (s->clients[j].waiting && s->clients[j].core.deadline < t)
 			t = s->clients[j].core.deadline;
@@ -651,9 +657,20 @@ static void fire_timers(struct hm_sim *s)
 	for (uint32_t i = 0; i < s->o.n; i++)
 		if (!s->crashed[i])
 			hm_node_tick(&s->nodes[i], s->now);
+	if (s->twin && !s->crashed[s->twin_of])
+		hm_node_tick(s->twin, s->now);
 	for (uint32_t j = 0; j < s->o.clients; j++)
 		if (s->clients[j].waiting)
 			hm_client_tick(&s->clients[j].core, s->now);
+}
+
+/* A crash-mode Byzantine replica whose time came stops, as the daemon
+ * exits. */
+static void crash_due(struct hm_sim *s)
+{
+	for (uint32_t i = 0; i < s->o.n; i++)
+		if (s->byz[i] && !s->crashed[i] && hm_node_byz_crashed(&s->nodes[i]))
+			hm_sim_crash(s, i);
 }
 
 /* One step of the simulation; false when nothing is left to happen. */
@@ -676,6 +693,7 @@ static bool step(struct hm_sim *s, uint64_t limit_us)
 		s->now = timer > s->now ? timer : s->now;
 		fire_timers(s);
 	}
+	crash_due(s);
 	return true;
 }
 
@@ -716,12 +734,6 @@ void hm_sim_crash(struct hm_sim *s, uint32_t replica)
 {
 	s->crashed[replica] = true;
 	hm_sim_mark_fault(s);
-}
-
-void hm_sim_revive(struct hm_sim *s, uint32_t replica)
-{
-	s->crashed[replica] = false;
-	hm_node_tick(&s->nodes[replica], s->now);
 }
 
 int hm_sim_restart(struct hm_sim *s, uint32_t replica)
@@ -775,15 +787,84 @@ void hm_sim_set_filter(struct hm_sim *s, hm_sim_filter f, void *ctx)
 	s->filter_ctx = ctx;
 }
 
+int hm_sim_set_byzantine(struct hm_sim *s, uint32_t replica, const struct hm_byz_opts *o)
+{
+	struct hm_byz_opts with_seed = *o;
+
+	with_seed.seed = s->o.seed * 31 + replica;
+	hm_byz_free(s->byz[replica]);
+	s->byz[replica] = hm_byz_new(&with_seed, replica, s->o.n, s->o.window,
+				     &s->replica_keys[replica]);
+	if (!s->byz[replica])
+		return -1;
+	hm_node_set_byzantine(&s->nodes[replica], s->byz[replica]);
+	s->faulty[replica] = true;
+	return 0;
+}
+
+struct hm_byz *hm_sim_byzantine(struct hm_sim *s, uint32_t replica)
+{
+	return s->byz[replica];
+}
+
 void hm_sim_set_equivocator(struct hm_sim *s, uint32_t replica)
 {
-	s->equivocator[replica] = true;
-	s->faulty[replica] = true;
+	struct hm_byz_opts o = { .modes = 1u << HM_BYZ_EQUIVOCATE };
+
+	if (hm_sim_set_byzantine(s, replica, &o) < 0)
+		abort();
 }
 
 void hm_sim_set_bad_vote_signer(struct hm_sim *s, uint32_t replica)
 {
-	s->bad_signer[replica] = true;
+	struct hm_byz_opts o = { .modes = 1u << HM_BYZ_CORRUPT_SIG,
+				 .sig_types = 1u << HM_MSG_PREPARE };
+
+	if (hm_sim_set_byzantine(s, replica, &o) < 0)
+		abort();
+	s->faulty[replica] = false; /* it executes correctly: checked with the rest */
+}
+
+int hm_sim_add_twin(struct hm_sim *s, uint32_t replica, uint16_t peers)
+{
+	struct hm_transport t = { .sendto = node_sendto, .ctx = &s->twin_ep };
+
+	if (s->twin || replica >= s->o.n)
+		return -1;
+	s->twin = calloc(1, sizeof(*s->twin));
+	if (!s->twin)
+		return -1;
+	s->twin_ep = (struct sim_endpoint){ .sim = s, .index = s->o.n + s->o.clients };
+	s->twin_of = replica;
+	s->twin_peers = peers;
+	if (hm_kv_service_new(&s->twin_service) < 0 ||
+	    hm_node_init(s->twin, &s->cfg, replica, &s->replica_keys[replica], &s->twin_service,
+			 &t) < 0)
+		abort();
+	s->twin->on_executed = on_executed;
+	s->twin->on_executed_ctx = &s->twin_ep;
+	s->faulty[replica] = true;
+	return 0;
+}
+
+void hm_sim_set_twin_peers(struct hm_sim *s, uint16_t peers)
+{
+	s->twin_peers = peers;
+}
+
+void hm_sim_revive(struct hm_sim *s, uint32_t replica)
+{
+	s->crashed[replica] = false;
+}
+
+bool hm_sim_crashed(const struct hm_sim *s, uint32_t replica)
+{
+	return s->crashed[replica];
+}
+
+bool hm_sim_faulty(const struct hm_sim *s, uint32_t replica)
+{
+	return s->faulty[replica];
 }
 
 void hm_sim_set_bad_chunk_server(struct hm_sim *s, uint32_t replica)
@@ -925,6 +1006,96 @@ bool hm_sim_reads_ok(const struct hm_sim *s, char *why, size_t len)
 		}
 	}
 	return true;
+}
+
+/* The PUT that wrote (key, value), completed or still in flight; NULL. */
+static const struct hm_sim_op *find_writer(const struct hm_sim *s, const char *key,
+					   const uint8_t *v, size_t vlen, bool *in_flight)
+{
+	char k2[64];
+
+	*in_flight = false;
+	for (size_t i = 0; i < s->n_history; i++) {
+		const struct hm_sim_op *p = &s->history[i];
+
+		if (op_key(p, k2, sizeof(k2)) == HM_KV_PUT && strcmp(k2, key) == 0 &&
+		    put_wrote(p, v, vlen))
+			return p;
+	}
+	for (uint32_t j = 0; j < s->o.clients; j++) {
+		const struct hm_sim_op *p = &s->clients[j].current;
+
+		if (s->clients[j].waiting && op_key(p, k2, sizeof(k2)) == HM_KV_PUT &&
+		    strcmp(k2, key) == 0 && put_wrote(p, v, vlen)) {
+			*in_flight = true;
+			return p;
+		}
+	}
+	return NULL;
+}
+
+/* The GET's result against the agreed order (see hm_sim_linearizable). */
+static bool get_linearizable(const struct hm_sim *s, const struct hm_sim_op *g, char *why,
+			     size_t len)
+{
+	const struct hm_sim_op *last = NULL, *w = NULL;
+	char key[64], k2[64];
+	bool in_flight = false;
+
+	op_key(g, key, sizeof(key));
+	for (size_t i = 0; i < s->n_history; i++) {
+		const struct hm_sim_op *p = &s->history[i];
+
+		if (op_key(p, k2, sizeof(k2)) == HM_KV_PUT && strcmp(k2, key) == 0 &&
+		    p->exec_seq < g->exec_seq && (!last || p->exec_seq > last->exec_seq))
+			last = p;
+	}
+	if (g->result_len >= 1 && g->result[0] == HM_KV_OK)
+		w = find_writer(s, key, g->result + 1, g->result_len - 1, &in_flight);
+	if (g->result[0] == HM_KV_NOT_FOUND && !last)
+		return true;
+	if (w && (in_flight || w == last || w->exec_seq == g->exec_seq))
+		return true;
+	/* several PUTs of the latest earlier batch: any of them may be last */
+	if (w && last && w->exec_seq == last->exec_seq)
+		return true;
+	snprintf(why, len, "client %u's GET %s (batch %llu) returned %s; the last PUT before it "
+		 "in the agreed order is in batch %llu", g->client, key,
+		 (unsigned long long)g->exec_seq, w ? "another PUT's value" :
+		 g->result[0] == HM_KV_NOT_FOUND ? "NOT_FOUND" : "a value nobody wrote",
+		 (unsigned long long)(last ? last->exec_seq : 0));
+	return false;
+}
+
+bool hm_sim_linearizable(const struct hm_sim *s, char *why, size_t len)
+{
+	for (size_t i = 0; i < s->n_history; i++) {
+		const struct hm_sim_op *a = &s->history[i];
+		char key[64];
+
+		/* real time: completion order is history order, so only ops
+		 * completed before a was invoked need checking */
+		for (size_t k = 0; k < i; k++) {
+			const struct hm_sim_op *b = &s->history[k];
+
+			if (b->completed_us < a->invoked_us && b->exec_seq >= a->exec_seq) {
+				snprintf(why, len, "client %u's op (batch %llu) completed before client "
+					 "%u's op (batch %llu) was invoked", b->client,
+					 (unsigned long long)b->exec_seq, a->client,
+					 (unsigned long long)a->exec_seq);
+				return false;
+			}
+		}
+		if (op_key(a, key, sizeof(key)) == HM_KV_GET && !get_linearizable(s, a, why, len))
+			return false;
+	}
+	return true;
+}
+
+const struct hm_sim_op *hm_sim_history(const struct hm_sim *s, size_t *n)
+{
+	*n = s->n_history;
+	return s->history;
 }
 
 uint64_t hm_sim_now(const struct hm_sim *s) { return s->now; }

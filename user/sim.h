@@ -6,8 +6,8 @@
  * reordering, duplication, loss and crashes.  Runs are deterministic for a
  * seed, so a failing seed replays exactly.
  *
- * The simulator checks safety as it goes: no two replicas ever execute
- * different batches at one sequence number.
+ * The simulator checks safety as it goes: no two correct replicas (not
+ * marked faulty) ever execute different batches at one sequence number.
  */
 #ifndef HM_SIM_H
 #define HM_SIM_H
@@ -16,6 +16,7 @@
 #include <stdint.h>
 #include <stdio.h>
 
+#include "byzantine.h"
 #include "client.h"
 #include "config.h"
 #include "node.h"
@@ -56,6 +57,7 @@ struct hm_sim_op {              /* one completed client operation */
 	size_t op_len;
 	uint8_t result[64];
 	size_t result_len;
+	uint64_t exec_seq;          /* the batch it executed in (the reply's) */
 };
 
 /* Fill opts with a small, fast default cluster (n = 4). */
@@ -65,9 +67,6 @@ void hm_sim_free(struct hm_sim *s);
 
 /* Crash (stop delivering to and from) or revive a replica now. */
 void hm_sim_crash(struct hm_sim *s, uint32_t replica);
-/* Let a crashed replica's messages flow again, its process state intact
- * (a partition that heals). */
-void hm_sim_revive(struct hm_sim *s, uint32_t replica);
 /* Restart a replica: fresh process state (core, vote counter, service),
  * recovered from its persisted files (opts.persist); it rejoins now.
  * Returns 0, or -1 without opts.persist or when its directory could not be
@@ -98,6 +97,23 @@ void hm_sim_mark_faulty(struct hm_sim *s, uint32_t replica);
 /* A replica whose STATE_CHUNKs carry a flipped data byte, re-signed and
  * re-MACed (a well-formed message only it can have sent). */
 void hm_sim_set_bad_chunk_server(struct hm_sim *s, uint32_t replica);
+/* A Byzantine replica through byzantine.c, as the daemon's --byzantine
+ * (the sim owns the state; crash mode stops the replica when due).  Marks
+ * it faulty.  0, or -1 on allocation failure. */
+int hm_sim_set_byzantine(struct hm_sim *s, uint32_t replica, const struct hm_byz_opts *o);
+struct hm_byz *hm_sim_byzantine(struct hm_sim *s, uint32_t replica);
+/* Twins: a second instance of `replica` with the same key and id.  Replicas
+ * in the bitmap `peers` talk to the twin, the others to the original, and
+ * both send to everyone; odd-numbered clients reach the twin, even ones the
+ * original (as primary the two propose different batches for one slot).  One twin per sim; marks the
+ * replica faulty.  hm_sim_set_twin_peers moves the split. */
+int hm_sim_add_twin(struct hm_sim *s, uint32_t replica, uint16_t peers);
+void hm_sim_set_twin_peers(struct hm_sim *s, uint16_t peers);
+/* Bring a crashed replica back with the state it had (messages sent to it
+ * meanwhile are lost). */
+void hm_sim_revive(struct hm_sim *s, uint32_t replica);
+bool hm_sim_crashed(const struct hm_sim *s, uint32_t replica);
+bool hm_sim_faulty(const struct hm_sim *s, uint32_t replica);
 /* Virtual time from the last crash (or hm_sim_mark_fault) to the first
  * batch executed in a view above the one then current; 0 if none yet. */
 void hm_sim_mark_fault(struct hm_sim *s);
@@ -120,6 +136,16 @@ bool hm_sim_states_agree(const struct hm_sim *s, char *why, size_t len);
 /* Every GET returned the value of the latest PUT to its key that completed
  * before the GET was invoked, or of a PUT concurrent with it. */
 bool hm_sim_reads_ok(const struct hm_sim *s, char *why, size_t len);
+
+/* Linearizability of the KV history against the order the replicas agreed
+ * on: an op that completed before another was invoked executed in an
+ * earlier batch, and every GET returns the value of the last PUT to its key
+ * in that order (a PUT in the GET's own batch may come either side; a PUT
+ * still in flight at the end may have been seen).  Stronger than
+ * hm_sim_reads_ok, which only uses real time. */
+bool hm_sim_linearizable(const struct hm_sim *s, char *why, size_t len);
+/* The completed operations, in completion order. */
+const struct hm_sim_op *hm_sim_history(const struct hm_sim *s, size_t *n);
 
 /* Print the run's parameters and every replica's and client's state. */
 void hm_sim_dump(const struct hm_sim *s, FILE *out);
