@@ -1027,9 +1027,7 @@ int main(int argc, char **argv)
 		goto out;
 	if (d.cfg.dataplane == HM_DATAPLANE_XDP && open_xdp(&d) < 0)
 		goto out;
-	if (open_loop(&d, data_dir) < 0 || open_state(&d, data_dir) < 0)
-
-	if (open_loop(&d, data_dir) < 0 || open_dns(&d) < 0)
+	if (open_loop(&d, data_dir) < 0 || open_state(&d, data_dir) < 0 || open_dns(&d) < 0)
 		goto out;
 	hm_info("ready: replica %ld of %u (f=%u), %s port %u, dataplane %s, batch %u, "
 		"pipeline %u", o.id, d.cfg.n_members, d.cfg.max_faulty_nodes,
