@@ -2,10 +2,16 @@
 /* A replica in socket mode: pre-filter, vote counter, core (see node.h). */
 #include "node.h"
 
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
 #include <netinet/in.h>
+#include <stdio.h>
+#include <unistd.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "persist.h"
 #include "wire.h"
 
 /* ---- identities ------------------------------------------------------- */
@@ -120,6 +126,8 @@ fail:
 
 void hm_node_free(struct hm_node *nd)
 {
+	hm_persist_close(nd->persist);
+	nd->persist = NULL;
 	pbft_free(nd->core);
 	nd->core = NULL;
 	hm_quorum_free(&nd->quorum);
@@ -210,6 +218,148 @@ static void send_out(struct hm_node *nd, const struct pbft_out *o)
 	}
 }
 
+/* ---- persistence ------------------------------------------------------ */
+
+static void drain(struct hm_node *nd);
+
+static void persist_checkpoint(struct hm_node *nd, const struct hm_checkpoint *cp)
+{
+	if (hm_persist_checkpoint(nd->persist, cp) < 0) {
+		nd->persist_errors++;
+		return;
+	}
+	/* A checkpoint at or above what the files held replaces a damaged
+	 * log (persist.h): appends work again. */
+	nd->persist_degraded = false;
+}
+
+/*
+ * Make a Ready's executions durable before anything of it is sent: append
+ * each executed batch, one fdatasync, then the stable checkpoint.  A
+ * checkpoint above the log (from state transfer) goes first: it covers the
+ * batches up to it and restarts the log after it.
+ */
+static void persist_ready(struct hm_node *nd, const struct pbft_ready *rd)
+{
+	struct hm_persist *p = nd->persist;
+	bool cp_done = false;
+	size_t appended = 0;
+
+	if (!p)
+		return;
+	if (rd->stable_changed && rd->stable.seq > hm_persist_last_seq(p)) {
+		persist_checkpoint(nd, &rd->stable);
+		cp_done = true;
+	}
+	for (size_t i = 0; i < rd->n_executed && !nd->persist_degraded; i++) {
+		const struct pbft_executed *e = &rd->executed[i];
+
+		if (e->seq <= hm_persist_last_seq(p))
+			continue; /* recovery replaying what the log holds */
+		if (hm_persist_append(p, e->seq, e->view, e->digest, e->batch, e->batch_len) < 0) {
+			nd->persist_errors++;
+			nd->persist_degraded = true;
+			break;
+		}
+		appended++;
+	}
+	if (appended && hm_persist_sync(p) < 0) {
+		nd->persist_errors++;
+		nd->persist_degraded = true;
+	}
+	if (rd->stable_changed && !cp_done)
+		persist_checkpoint(nd, &rd->stable);
+}
+
+/*
+ * dir/incarnation counts the starts of this replica on these files; it is
+ * durable before the replica sends anything.  Found at start, it says the
+ * replica ran before and may have voted (the restart rule of pbft_recover).
+ * Returns the number of earlier starts, or -1.
+ */
+static long bump_incarnation(const char *dir)
+{
+	char path[PATH_MAX], tmp[PATH_MAX], buf[32];
+	long n = 0;
+	FILE *f;
+	int fd;
+
+	snprintf(path, sizeof(path), "%s/incarnation", dir);
+	snprintf(tmp, sizeof(tmp), "%s/incarnation.tmp", dir);
+	f = fopen(path, "r");
+	if (f) {
+		if (!fgets(buf, sizeof(buf), f) || (n = strtol(buf, NULL, 10)) < 1)
+			n = 1; /* damaged: it existed, so we ran before */
+		fclose(f);
+	}
+	f = fopen(tmp, "w");
+	if (!f)
+		return -1;
+	fprintf(f, "%ld\n", n + 1);
+	if (fflush(f) != 0 || fsync(fileno(f)) < 0) {
+		fclose(f);
+		return -1;
+	}
+	fclose(f);
+	if (rename(tmp, path) < 0)
+		return -1;
+	fd = open(dir, O_RDONLY | O_DIRECTORY);
+	if (fd < 0)
+		return -1;
+	if (fsync(fd) < 0) {
+		close(fd);
+		return -1;
+	}
+	close(fd);
+	return n;
+}
+
+int hm_node_open_state(struct hm_node *nd, const char *dir, const struct hm_persist_opts *opts,
+		       char *err, size_t errlen)
+{
+	struct hm_persist_opts none = { 0 };
+	struct hm_recovery rec;
+	uint64_t hint;
+	bool incomplete;
+	long starts;
+
+	nd->persist = hm_persist_open(dir, opts ? opts : &none, &rec, err, errlen);
+	if (!nd->persist)
+		return -1;
+	nd->recovery_status = rec.status;
+	if (rec.status == HM_REC_IO_ERROR) {
+		snprintf(err, errlen, "cannot read %s", dir);
+		hm_recovery_free(&rec);
+		hm_persist_close(nd->persist);
+		nd->persist = NULL;
+		return -1;
+	}
+	starts = bump_incarnation(dir);
+	if (starts < 0) {
+		snprintf(err, errlen, "cannot write %s/incarnation: %s", dir, strerror(errno));
+		hm_recovery_free(&rec);
+		hm_persist_close(nd->persist);
+		nd->persist = NULL;
+		return -1;
+	}
+	hint = rec.last_seq;
+	for (size_t i = 0; i < rec.nproblems && i < HM_REC_MAX_PROBLEMS; i++)
+		if (rec.problems[i].seq > hint)
+			hint = rec.problems[i].seq;
+	nd->incarnation = (uint64_t)starts + 1;
+	nd->recovered_seq = pbft_recover(nd->core, rec.have_checkpoint ? &rec.cp : NULL,
+					 rec.records, rec.nrecords, rec.status != HM_REC_CORRUPT,
+					 starts > 0, hint, &incomplete);
+	/* Corrupt files: persist refuses appends until a checkpoint at or
+	 * above the valid prefix replaces the log; until then our executions
+	 * are not durable, so no reply of ours leaves (the other replicas'
+	 * replies serve the clients). */
+	nd->persist_degraded = rec.status == HM_REC_CORRUPT;
+	hm_recovery_free(&rec);
+	drain(nd);
+	return 0;
+}
+
 /* ---- the Ready loop --------------------------------------------------- */
 
 /* Per-peer counters the fault detector reads: who took part in quorums,
@@ -276,8 +426,16 @@ static void drain(struct hm_node *nd)
 		evs = calloc(2 * rd.n_votes + 1, sizeof(*evs));
 		if (!evs)
 			abort();
-		for (size_t i = 0; i < rd.n_msgs; i++)
+		if (rd.installed && nd->on_installed)
+			nd->on_installed(nd->on_executed_ctx, rd.installed);
+		persist_ready(nd, &rd);
+		for (size_t i = 0; i < rd.n_msgs; i++) {
+			if (nd->persist_degraded && rd.msgs[i].dest == PBFT_TO_CLIENT) {
+				nd->replies_held++;
+				continue;
+			}
 			send_out(nd, &rd.msgs[i]);
+		}
 		for (size_t i = 0; i < rd.n_votes; i++) {
 			note_started(nd, &rd.votes[i]);
 			if (nd->kernel_votes)

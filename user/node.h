@@ -133,6 +133,18 @@ struct hm_node {
 	/* Called for every executed batch (tests, logs). */
 	void (*on_executed)(void *ctx, const struct pbft_executed *e);
 	void *on_executed_ctx;
+	/* Called when a state is installed at seq (state transfer, recovery):
+	 * executions continue after seq, the batches up to it were not run. */
+	void (*on_installed)(void *ctx, uint64_t seq);
+
+	/* Persistence (hm_node_open_state; docs/persistence.md). */
+	struct hm_persist *persist;
+	bool persist_degraded;          /* appends refused: no replies leave */
+	uint64_t persist_errors;
+	uint64_t replies_held;          /* replies not sent while degraded */
+	enum hm_recovery_status recovery_status;
+	uint64_t recovered_seq;         /* last seq executed after recovery */
+	uint64_t incarnation;           /* starts on these files, this one included */
 };
 
 int hm_node_init(struct hm_node *nd, const struct hm_config *cfg, uint32_t id,
@@ -163,6 +175,17 @@ void hm_node_vote_event(struct hm_node *nd, const struct hm_vote_event *ev);
 /* How far the peers got, as the kernel saw it (hm_progress). */
 void hm_node_observe_progress(struct hm_node *nd, uint64_t seq);
 
+/*
+ * Keep the stable checkpoints and the committed log in dir (created if
+ * needed) and recover from what is there: call once, after hm_node_init and
+ * before any message.  The rule it keeps: the records of one Ready's
+ * executions are fsync'd (one fdatasync) before any message of that Ready,
+ * replies included, leaves.  Returns 0, or -1 with err when the directory
+ * cannot be used; corrupt files are not an error (the replica fetches state
+ * by state transfer and repairs them at its next stable checkpoint).
+ */
+int hm_node_open_state(struct hm_node *nd, const char *dir, const struct hm_persist_opts *opts,
+		       char *err, size_t errlen);
 /* Tests only: route every message to a replica through b (owned by the
  * caller; NULL turns it off).  Disables the TC fan-out, which would send
  * one copy to all. */

@@ -11,6 +11,8 @@
 #include <string.h>
 #include <uthash.h>
 
+#include "state_transfer.h"
+
 struct client_rec {
 	uint32_t id;
 	uint64_t last_ts;   /* timestamp of the last executed request */
@@ -80,6 +82,17 @@ struct checkpoint_rec {
 	uint8_t digests[HM_MAX_REPLICAS][HM_DIGEST_LEN];
 	uint8_t sigs[HM_MAX_REPLICAS][HM_SIG_LEN];
 	uint64_t views[HM_MAX_REPLICAS]; /* the view each CHECKPOINT was signed in */
+	uint8_t *snap;      /* own_known: the replica state own certifies */
+	size_t snap_len;
+};
+
+/* A peer's CHECKPOINT above what we executed: 2f+1 matching ones certify a
+ * state we may fetch by state transfer.  Each peer's last few are kept. */
+#define PBFT_CLAIMS 4
+struct cp_claim {
+	uint64_t seq, view;   /* seq 0: empty */
+	uint8_t digest[HM_DIGEST_LEN];
+	uint8_t sig[HM_SIG_LEN];
 };
 
 /* One certificate of a valid VIEW-CHANGE, as O's computation needs it. */
@@ -169,6 +182,28 @@ struct pbft {
 	 * (at most a window of them), processed once it is installed. */
 	uint8_t **early;
 	size_t n_early;
+
+	/* state transfer and recovery (docs/persistence.md) */
+	struct cp_claim claims[HM_MAX_REPLICAS][PBFT_CLAIMS];
+	bool st_running;
+	struct hm_st st;
+	struct hm_cp_vote st_votes[HM_MAX_REPLICAS];
+	uint32_t st_nvotes;
+	uint64_t st_view;
+	bool need_state;          /* recovery was incomplete: fetch state */
+	uint64_t silent_until;    /* restarted: no votes of ours up to here */
+	uint64_t diverged;        /* 2f+1 others certified another state here */
+	bool restarted;
+	uint64_t mute_view;       /* restarted: the view recovered, never led */
+	bool far_seen;            /* a peer named a seq beyond 2 windows */
+	uint64_t progress_at;     /* last execution (or state installed) */
+	struct hm_st_server srv;  /* serves c->stable's snapshot */
+	bool srv_ok;
+	uint64_t served_at[HM_MAX_REPLICAS];
+	uint32_t served[HM_MAX_REPLICAS];
+	bool stable_changed;
+	uint64_t installed;
+	uint8_t **exec_batches;   /* copies for the Ready's executed[] */
 
 	/* the Ready being built */
 	struct pbft_out *msgs;
@@ -299,6 +334,13 @@ static void vc_rec_clear(struct vc_rec *r);
 static void memo_clear(struct pbft *c);
 static int stash_early(struct pbft *c, const struct hm_msg *m, enum hm_drop_reason *why);
 static void early_clear(struct pbft *c);
+static bool stored_sig_ok(struct pbft *c, uint8_t type, uint32_t signer, uint32_t plen,
+			  uint64_t view, uint64_t seq, const uint8_t *digest, const uint8_t *sig);
+static void proven_faulty(struct pbft *c, uint32_t replica);
+static void claim_record(struct pbft *c, uint32_t sender, uint64_t view, uint64_t seq,
+			 const uint8_t *digest, const uint8_t *sig);
+static void maybe_transfer(struct pbft *c);
+static void st_release(struct pbft *c);
 
 static uint64_t earliest(uint64_t a, uint64_t b)
 {
@@ -360,6 +402,13 @@ void pbft_free(struct pbft *c)
 	free(c->nv_pending);
 	free(c->nv_sent);
 	free(c->pend);
+	for (int i = 0; i < HM_MAX_LIVE_CHECKPOINTS; i++)
+		free(c->cps[i].snap);
+	free(c->stable.snap);
+	st_release(c);
+	if (c->srv_ok)
+		hm_st_server_free(&c->srv);
+	free(c->exec_batches);
 	for (size_t i = c->q_head; i < c->q_len; i++)
 		free(c->queue[i].buf);
 	free(c->queue);
@@ -439,6 +488,25 @@ static bool in_proposal_window(const struct pbft *c, uint64_t seq)
 	return seq > c->low && seq <= c->low + c->p.window - margin;
 }
 
+/* A restarted replica may have voted on any seq up to silent_until before
+ * it crashed (its votes are not persisted): voting again there could
+ * contradict a vote it forgot, so it only listens.  */
+static bool silent(const struct pbft *c, uint64_t seq)
+{
+	return seq <= c->silent_until;
+}
+
+/*
+ * The primary that proposes.  A restarted replica never leads the view it
+ * recovered (it may have proposed there before the crash, and its log does
+ * not say what): it waits, with a backup's view-change timer, for a later
+ * view.
+ */
+static bool acting_primary(const struct pbft *c)
+{
+	return is_primary(c) && !(c->restarted && c->view <= c->mute_view);
+}
+
 /* A slot a primary must not propose into: one it already holds committed
  * (learnt by catch-up, possibly from a view it has not installed), or one a
  * newer view's PRE-PREPARE holds.  Proposing there would swap the batch of
@@ -484,7 +552,7 @@ static bool can_propose(const struct pbft *c)
 {
 	uint64_t next = c->next_seq > c->last_executed ? c->next_seq : c->last_executed;
 
-	return is_primary(c) && !c->in_vc && queued(c) > 0 &&
+	return acting_primary(c) && !c->in_vc && queued(c) > 0 && !silent(c, next + 1) &&
 	       next - c->last_executed < c->p.pipeline_depth && in_proposal_window(c, next + 1);
 }
 
@@ -558,7 +626,7 @@ static int on_request(struct pbft *c, const struct hm_msg *m, enum hm_drop_reaso
 	 * view-change timer runs on it, and a backup that becomes primary
 	 * proposes it. */
 	track_pending(c, r, m);
-	if (!is_primary(c) || c->in_vc) {
+	if (!acting_primary(c) || c->in_vc) {
 		pbft_observe_seq(c, c->last_executed + 1);
 		return 0;
 	}
@@ -666,6 +734,11 @@ static int on_pre_prepare(struct pbft *c, const struct hm_msg *m, enum hm_drop_r
 	memcpy(e->digest, m->digest, HM_DIGEST_LEN);
 	memcpy(e->pp_sig, m->hdr->sig, HM_SIG_LEN);
 
+	if (silent(c, m->seq)) { /* count the others' votes, cast none */
+		vote_policy(c, HM_PHASE_PREPARE, c->view, m->seq, e->digest, NULL);
+		vote_policy(c, HM_PHASE_COMMIT, c->view, m->seq, e->digest, NULL);
+		return 0;
+	}
 	h = send_msg(c, PBFT_TO_REPLICAS, 0, HM_MSG_PREPARE, c->view, m->seq, e->digest, NULL, 0);
 	vote_policy(c, HM_PHASE_PREPARE, c->view, m->seq, e->digest, h->sig);
 	vote_policy(c, HM_PHASE_COMMIT, c->view, m->seq, e->digest, NULL);
@@ -723,8 +796,20 @@ static void execute_entry(struct pbft *c, struct log_entry *e)
 	hm_batch_iter_init(&it, e->batch, e->batch_len);
 	while (hm_batch_next(&it, &req))
 		execute_request(c, e->seq, &req, &rec);
+	/* A copy for the committed log: the entry may be reused before the
+	 * driver takes the Ready (a checkpoint in the same call). */
 	GROW(c->exec, c->n_exec, c->cap_exec);
+	c->exec_batches = realloc(c->exec_batches, c->cap_exec * sizeof(*c->exec_batches));
+	if (!c->exec_batches)
+		abort();
+	c->exec_batches[c->n_exec] = malloc(e->batch_len ? e->batch_len : 1);
+	if (!c->exec_batches[c->n_exec])
+		abort();
+	memcpy(c->exec_batches[c->n_exec], e->batch, e->batch_len);
+	rec.batch = c->exec_batches[c->n_exec];
+	rec.batch_len = e->batch_len;
 	c->exec[c->n_exec++] = rec;
+	c->progress_at = c->now;
 	c->stats.batches_executed++;
 }
 
@@ -751,7 +836,10 @@ static void make_stable(struct pbft *c, struct checkpoint_rec *cp)
 {
 	uint64_t seq = cp->seq;
 
+	free(c->stable.snap);
 	c->stable = *cp;
+	cp->snap = NULL; /* moved into c->stable */
+	c->stable_changed = true;
 	for (uint32_t i = 0; i < c->log_size; i++) {
 		struct log_entry *e = &c->log[i];
 
@@ -761,8 +849,11 @@ static void make_stable(struct pbft *c, struct checkpoint_rec *cp)
 		}
 	}
 	for (int i = 0; i < HM_MAX_LIVE_CHECKPOINTS; i++)
-		if (c->cps[i].seq <= seq)
+		if (c->cps[i].seq <= seq) {
+			free(c->cps[i].snap);
+			c->cps[i].snap = NULL;
 			c->cps[i].seq = 0;
+		}
 	c->low = seq;
 	c->window_changed = true;
 	c->stats.checkpoints_stable++;
@@ -802,6 +893,16 @@ static void check_stable(struct pbft *c, struct checkpoint_rec *cp)
 		maybe_propose(c);
 	} else if (__builtin_popcount(cp->voted) - agree >= 2 * c->p.f + 1) {
 		c->stats.checkpoint_mismatches++;
+		/* We diverged: the others' votes are claims on the state this
+		 * seq should have, which we fetch and install over ours. */
+		for (uint32_t i = 0; i < c->p.n; i++)
+			if ((cp->voted >> i & 1) && i != c->p.id &&
+			    memcmp(cp->digests[i], cp->own, HM_DIGEST_LEN) != 0)
+				claim_record(c, i, cp->views[i], cp->seq, cp->digests[i],
+					     cp->sigs[i]);
+		if (cp->seq > c->diverged)
+			c->diverged = cp->seq;
+		maybe_transfer(c);
 	}
 }
 
@@ -819,11 +920,22 @@ static void take_checkpoint(struct pbft *c, uint64_t seq)
 	struct checkpoint_rec *cp = checkpoint_get(c, seq, true);
 	uint8_t digest[HM_DIGEST_LEN];
 	struct hm_hdr *h;
+	size_t len;
+	uint8_t *snap = pbft_snapshot(c, &len);
 
-	c->p.service->ops->digest(c->p.service->state, digest);
+	/* The digest certifies the replica state chunk by chunk (a fetching
+	 * replica checks each chunk on arrival): hm_st_state_digest over the
+	 * client table and the service snapshot. */
+	if (!snap || hm_st_state_digest(snap, len, digest) < 0)
+		abort(); /* out of memory, or a state above 1 GiB */
 	h = send_msg(c, PBFT_TO_REPLICAS, 0, HM_MSG_CHECKPOINT, c->view, seq, digest, NULL, 0);
-	if (!cp)
+	if (!cp) {
+		free(snap);
 		return;
+	}
+	free(cp->snap);
+	cp->snap = snap;
+	cp->snap_len = len;
 	cp->own_known = true;
 	memcpy(cp->own, digest, HM_DIGEST_LEN);
 	record_checkpoint_vote(cp, c->p.id, c->view, digest, h->sig);
@@ -853,6 +965,13 @@ static int on_checkpoint(struct pbft *c, const struct hm_msg *m, enum hm_drop_re
 
 	if (m->seq == 0 || m->seq % c->p.checkpoint_interval != 0)
 		return refuse(why, HM_DROP_MALFORMED);
+	if (m->seq > c->last_executed && m->sender != c->p.id) {
+		claim_record(c, m->sender, m->view, m->seq, m->digest, m->hdr->sig);
+		maybe_transfer(c);
+		/* Beyond our window: only a claim, for state transfer. */
+		if (m->seq > c->low + c->p.window)
+			return 0;
+	}
 	/* The last of n checkpoints usually arrives after 2f+1 made it
 	 * stable: that is expected, not a drop.  Its signature goes into the
 	 * stable record, so that a view change can pick 2f+1 good ones. */
@@ -978,6 +1097,8 @@ static void on_prepared(struct pbft *c, struct log_entry *e, uint16_t voters)
 	}
 	e->cert_wait = false;
 	e->prepared = true;
+	if (silent(c, e->seq))
+		return;
 	h = send_msg(c, PBFT_TO_REPLICAS, 0, HM_MSG_COMMIT, e->view, e->seq, e->digest, NULL, 0);
 	vote_policy(c, HM_PHASE_COMMIT, e->view, e->seq, e->digest, h->sig);
 }
@@ -1032,6 +1153,8 @@ void pbft_on_vote_event(struct pbft *c, const struct hm_vote_event *ev)
 static void resend_slot(struct pbft *c, const struct log_entry *e, enum pbft_dest dest,
 			uint32_t to, uint16_t flags)
 {
+	if (silent(c, e->seq))
+		return;
 	if (pbft_primary(c, e->view) == c->p.id)
 		send_flagged(c, dest, to, HM_MSG_PRE_PREPARE, flags, e->view, e->seq, NULL,
 			     e->batch, e->batch_len);
@@ -1076,8 +1199,10 @@ static void retransmit(struct pbft *c)
 	}
 	/* Behind and stuck: our peers named a sequence we have not executed,
 	 * and we executed nothing since the last round. */
-	if (c->highest_seen > c->last_executed &&
+	maybe_transfer(c);
+	if ((c->highest_seen > c->last_executed || c->far_seen) &&
 	    c->last_executed == c->executed_at_last_retransmit) {
+		c->far_seen = false;
 		send_flagged(c, PBFT_TO_REPLICAS, 0, HM_MSG_STATUS, 0, c->view, c->last_executed,
 			     (const uint8_t[HM_DIGEST_LEN]){ 0 }, NULL, 0);
 		if (c->p.view_change_timeout_ms)
@@ -1091,8 +1216,18 @@ static void retransmit(struct pbft *c)
 
 void pbft_observe_seq(struct pbft *c, uint64_t seq)
 {
-	if (seq <= c->highest_seen || seq > c->low + 2 * (uint64_t)c->p.window)
-		return; /* nothing new, or too far to be a peer's honest claim */
+	if (seq > c->low + 2 * (uint64_t)c->p.window) {
+		/* Too far to take as the group's progress (a faulty peer could
+		 * name any seq), but worth one STATUS per retransmit round: a
+		 * replica far behind learns the group's stable checkpoint from
+		 * the answers and fetches its state. */
+		c->far_seen = true;
+		if (!c->next_retransmit)
+			c->next_retransmit = c->now + (uint64_t)c->p.retransmit_ms * 1000;
+		return;
+	}
+	if (seq <= c->highest_seen)
+		return; /* nothing new */
 	c->highest_seen = seq;
 	if (seq > c->last_executed && !c->next_retransmit)
 		c->next_retransmit = c->now + (uint64_t)c->p.retransmit_ms * 1000;
@@ -1427,7 +1562,7 @@ static uint64_t vc_deadline(const struct pbft *c)
 		return 0;
 	if (c->in_vc)
 		return c->vc_timer_at ? c->vc_timer_at + vc_timeout_us(c) : 0;
-	if (is_primary(c))
+	if (acting_primary(c))
 		return 0;
 	for (size_t i = c->pend_head; i < c->pend_len; i++)
 		if (pend_live(c, &c->pend[i]))
@@ -1795,6 +1930,29 @@ static void adopt_checkpoint(struct pbft *c, uint64_t min_s, const uint8_t *ids,
 	struct checkpoint_rec *cp = checkpoint_get(c, min_s, false);
 	struct hm_vc_payload v;
 
+	if (c->last_executed < min_s && c->low < min_s) {
+		/* Behind the new view's checkpoint: its proof certifies the
+		 * state we fetch by state transfer. */
+		for (unsigned i = 0; i < nrefs; i++) {
+			const struct vc_rec *r = &c->vcs[ids[i]];
+
+			if (r->n != min_s ||
+			    hm_vc_parse(r->part[0] + HM_HDR_LEN, r->part_len[0] - HM_HDR_LEN, &v) < 0)
+				continue;
+			for (unsigned k = 0; k < v.ncp; k++) {
+				uint32_t id;
+				uint64_t view;
+				const uint8_t *sig;
+
+				hm_vc_cp_get(&v, k, &id, &view, &sig);
+				if (id < c->p.n && id != c->p.id)
+					claim_record(c, id, view, min_s, v.cp_digest, sig);
+			}
+		}
+		c->need_state = true;
+		maybe_transfer(c);
+		return;
+	}
 	if (c->low >= min_s || c->last_executed < min_s || !cp || !cp->own_known)
 		return;
 	for (unsigned i = 0; i < nrefs; i++) {
@@ -1825,7 +1983,7 @@ static void nv_propose(struct pbft *c, uint64_t s)
 	uint8_t nd[HM_DIGEST_LEN], fetch[1 + HM_DIGEST_LEN];
 	struct hm_hdr *h;
 
-	if (e->seq != s || e->nv_view != c->view || e->has_pp)
+	if (e->seq != s || e->nv_view != c->view || e->has_pp || silent(c, s))
 		return;
 	hm_digest(null_batch, sizeof(null_batch), nd);
 	if (memcmp(e->nv_digest, nd, HM_DIGEST_LEN) == 0 &&
@@ -2152,7 +2310,8 @@ static void vc_timers(struct pbft *c)
 		}
 		return;
 	}
-	while (!is_primary(c) && (pm = pend_oldest(c)) && c->now >= pm->since + vc_timeout_us(c)) {
+	while (!acting_primary(c) && (pm = pend_oldest(c)) &&
+	       c->now >= pm->since + vc_timeout_us(c)) {
 		struct client_rec *r = client_find(c, pm->client);
 		const uint8_t *pk = c->p.client_key(c->p.client_key_ctx, r->id);
 
@@ -2460,6 +2619,541 @@ bool pbft_vc_digest(const struct pbft *c, uint32_t sender, uint64_t view,
 	return true;
 }
 
+/* ---- replica state, state transfer and recovery -------------------------- */
+
+/*
+ * The replica state a checkpoint certifies (docs/persistence.md, "The
+ * replica state"): what exactly-once execution needs besides the service,
+ * i.e. per client the timestamp of its last executed request and that
+ * request's reply payload (deterministic: client, seq, result), then the
+ * service snapshot.  All integers big-endian, clients by increasing id.
+ *
+ *   "HMRS", u32 version 1, u32 nclients,
+ *   nclients x { u32 id, u64 last_ts, u32 reply_len, reply payload },
+ *   u64 service_len, service snapshot
+ */
+#define RS_MAGIC 0x484d5253u /* "HMRS" */
+#define RS_VERSION 1
+
+static int client_id_cmp(const struct client_rec *a, const struct client_rec *b)
+{
+	return a->id < b->id ? -1 : a->id > b->id;
+}
+
+uint8_t *pbft_snapshot(struct pbft *c, size_t *len_out)
+{
+	const struct hm_service *svc = c->p.service;
+	struct client_rec *r, *tmp;
+	uint8_t *svc_snap = NULL, *buf, *p;
+	size_t svc_len = 0, len = 12 + 8;
+	uint32_t n = 0;
+
+	if (svc->ops->snapshot(svc->state, &svc_snap, &svc_len) < 0)
+		return NULL;
+	HASH_SORT(c->clients, client_id_cmp);
+	HASH_ITER(hh, c->clients, r, tmp) {
+		if (!r->last_ts)
+			continue;
+		n++;
+		len += 16 + (r->reply ? r->reply_len - HM_HDR_LEN : 0);
+	}
+	len += svc_len;
+	buf = malloc(len);
+	if (!buf) {
+		free(svc_snap);
+		return NULL;
+	}
+	hm_put_be32(buf, RS_MAGIC);
+	hm_put_be32(buf + 4, RS_VERSION);
+	hm_put_be32(buf + 8, n);
+	p = buf + 12;
+	HASH_ITER(hh, c->clients, r, tmp) {
+		size_t rl = r->reply ? r->reply_len - HM_HDR_LEN : 0;
+
+		if (!r->last_ts)
+			continue;
+		hm_put_be32(p, r->id);
+		hm_put_be64(p + 4, r->last_ts);
+		hm_put_be32(p + 12, (uint32_t)rl);
+		if (rl)
+			memcpy(p + 16, r->reply + HM_HDR_LEN, rl);
+		p += 16 + rl;
+	}
+	hm_put_be64(p, svc_len);
+	if (svc_len)
+		memcpy(p + 8, svc_snap, svc_len);
+	free(svc_snap);
+	*len_out = len;
+	return buf;
+}
+
+/* Check the layout of a replica state; on success *svc, *svc_len locate the
+ * service snapshot. */
+static int rs_check(const uint8_t *b, size_t len, const uint8_t **svc, size_t *svc_len)
+{
+	size_t off = 12;
+	uint32_t n;
+	uint64_t sl;
+
+	if (len < 20 || hm_get_be32(b) != RS_MAGIC || hm_get_be32(b + 4) != RS_VERSION)
+		return -1;
+	n = hm_get_be32(b + 8);
+	for (uint32_t i = 0; i < n; i++) {
+		uint32_t rl;
+
+		if (len - off < 16)
+			return -1;
+		rl = hm_get_be32(b + off + 12);
+		if (rl > HM_REPLY_PREFIX_LEN + HM_MAX_RESULT || len - off - 16 < rl)
+			return -1;
+		off += 16 + rl;
+	}
+	if (len - off < 8)
+		return -1;
+	sl = hm_get_be64(b + off);
+	if (sl != len - off - 8)
+		return -1;
+	*svc = b + off + 8;
+	*svc_len = (size_t)sl;
+	return 0;
+}
+
+/* Load a replica state: the service, then the client table (replies are
+ * re-signed by us, in the current view). */
+static int rs_restore(struct pbft *c, const uint8_t *b, size_t len)
+{
+	const struct hm_service *svc = c->p.service;
+	struct client_rec *r, *tmp;
+	const uint8_t *ss, *p = b + 12;
+	size_t sl;
+
+	if (rs_check(b, len, &ss, &sl) < 0 || svc->ops->restore(svc->state, ss, sl) < 0)
+		return -1;
+	HASH_ITER(hh, c->clients, r, tmp) {
+		r->last_ts = 0;
+		free(r->reply);
+		r->reply = NULL;
+		r->reply_len = 0;
+	}
+	for (uint32_t i = 0, n = hm_get_be32(b + 8); i < n; i++) {
+		uint32_t rl = hm_get_be32(p + 12);
+
+		r = client_get(c, hm_get_be32(p));
+		r->last_ts = hm_get_be64(p + 4);
+		if (r->queued_ts < r->last_ts)
+			r->queued_ts = r->last_ts;
+		if (r->pending_ts && r->pending_ts <= r->last_ts) {
+			free(r->pending);
+			r->pending = NULL;
+			r->pending_ts = 0;
+		}
+		if (rl) {
+			r->reply_len = HM_HDR_LEN + rl;
+			r->reply = malloc(r->reply_len);
+			if (!r->reply)
+				abort();
+			hm_msg_build_flags(r->reply, r->reply_len, HM_MSG_REPLY, 0, c->p.id, c->view,
+					   r->last_ts, NULL, p + 16, rl, c->p.keys);
+		}
+		p += 16 + rl;
+	}
+	return 0;
+}
+
+/*
+ * Make a certified replica state ours at seq: the service and the client
+ * table from snap (owned: kept as the stable checkpoint's), low and last
+ * executed move to seq, everything of the log at or below it goes.  Slots
+ * above seq stay: ones already committed execute now.
+ */
+static int install_state(struct pbft *c, uint64_t seq, const uint8_t *digest,
+			 const struct hm_cp_vote *votes, uint32_t nvotes, uint8_t *snap,
+			 size_t len, bool announce)
+{
+	struct checkpoint_rec *st = &c->stable;
+
+	if (rs_restore(c, snap, len) < 0) {
+		free(snap);
+		return -1;
+	}
+	for (uint32_t i = 0; i < c->log_size; i++) {
+		struct log_entry *e = &c->log[i];
+
+		if (e->seq && e->seq <= seq) {
+			free(e->batch);
+			memset(e, 0, sizeof(*e));
+		}
+	}
+	for (int i = 0; i < HM_MAX_LIVE_CHECKPOINTS; i++)
+		if (c->cps[i].seq <= seq) {
+			free(c->cps[i].snap);
+			c->cps[i].snap = NULL;
+			c->cps[i].seq = 0;
+		}
+	free(st->snap);
+	memset(st, 0, sizeof(*st));
+	st->seq = seq;
+	st->own_known = true;
+	memcpy(st->own, digest, HM_DIGEST_LEN);
+	for (uint32_t i = 0; i < nvotes; i++)
+		if (votes[i].replica < c->p.n)
+			record_checkpoint_vote(st, votes[i].replica, votes[i].view, digest,
+					       votes[i].sig);
+	st->snap = snap;
+	st->snap_len = len;
+	c->low = seq;
+	c->last_executed = seq;
+	c->executed_at_last_retransmit = seq;
+	if (c->next_seq < seq)
+		c->next_seq = seq;
+	if (c->highest_seen < seq)
+		c->highest_seen = seq;
+	c->progress_at = c->now;
+	c->window_changed = true;
+	c->stable_changed = announce;
+	c->installed = seq;
+	c->need_state = false;
+	if (c->diverged <= seq)
+		c->diverged = 0;
+	for (uint32_t i = 0; i < HM_MAX_REPLICAS; i++)
+		for (int k = 0; k < PBFT_CLAIMS; k++)
+			if (c->claims[i][k].seq <= seq)
+				c->claims[i][k].seq = 0;
+	execute_committed(c);
+	return 0;
+}
+
+/* The stable checkpoint as persistence stores it: the votes on our digest
+ * whose signatures verify (normal-case CHECKPOINTs are only MAC-checked, so
+ * a faulty peer's bad signature is left out here, as put_checkpoint_proof
+ * does for VIEW-CHANGEs; recovery checks the proof again). */
+static void stable_proof(struct pbft *c, struct hm_checkpoint *out)
+{
+	struct checkpoint_rec *st = &c->stable;
+
+	memset(out, 0, sizeof(*out));
+	out->seq = st->seq;
+	out->view = c->view;
+	memcpy(out->digest, st->own, HM_DIGEST_LEN);
+	for (uint32_t i = 0; i < c->p.n; i++)
+		if ((st->voted >> i & 1) && memcmp(st->digests[i], st->own, HM_DIGEST_LEN) == 0 &&
+		    (!c->p.replica_keys ||
+		     stored_sig_ok(c, HM_MSG_CHECKPOINT, i, 0, st->views[i], st->seq, st->own,
+				   st->sigs[i]))) {
+			struct hm_cp_vote *v = &out->votes[out->nvotes++];
+
+			v->replica = i;
+			v->view = st->views[i];
+			memcpy(v->sig, st->sigs[i], HM_SIG_LEN);
+		}
+	out->snap = st->snap;
+	out->snap_len = st->snap_len;
+}
+
+static void claim_record(struct pbft *c, uint32_t sender, uint64_t view, uint64_t seq,
+			 const uint8_t *digest, const uint8_t *sig)
+{
+	struct cp_claim *cl = c->claims[sender], *slot = &cl[0];
+
+	for (int k = 0; k < PBFT_CLAIMS; k++) {
+		if (cl[k].seq == seq) {
+			slot = &cl[k];
+			break;
+		}
+		if (cl[k].seq < slot->seq)
+			slot = &cl[k];
+	}
+	slot->seq = seq;
+	slot->view = view;
+	memcpy(slot->digest, digest, HM_DIGEST_LEN);
+	memcpy(slot->sig, sig, HM_SIG_LEN);
+}
+
+/* The highest checkpoint above what we executed that 2f+1 peers claim with
+ * one digest: *voters the claimants, *which their claims. */
+static bool claim_certified(const struct pbft *c, uint64_t *seq, uint8_t *digest,
+			    uint16_t *voters, const struct cp_claim **which)
+{
+	bool found = false;
+
+	for (uint32_t i = 0; i < c->p.n; i++)
+		for (int k = 0; k < PBFT_CLAIMS; k++) {
+			const struct cp_claim *a = &c->claims[i][k];
+			uint16_t v = 0;
+
+			if (!a->seq || (a->seq <= c->last_executed && a->seq != c->diverged) ||
+			    (found && a->seq <= *seq))
+				continue;
+			for (uint32_t j = 0; j < c->p.n; j++)
+				for (int l = 0; l < PBFT_CLAIMS; l++) {
+					const struct cp_claim *b = &c->claims[j][l];
+
+					if (b->seq == a->seq &&
+					    memcmp(b->digest, a->digest, HM_DIGEST_LEN) == 0) {
+						v |= (uint16_t)(1u << j);
+						which[j] = b;
+					}
+				}
+			if ((uint32_t)__builtin_popcount(v) >= 2 * c->p.f + 1) {
+				found = true;
+				*seq = a->seq;
+				*voters = v;
+				memcpy(digest, a->digest, HM_DIGEST_LEN);
+			}
+		}
+	if (found) /* refill which[] for the winner */
+		for (uint32_t j = 0; j < c->p.n; j++)
+			for (int l = 0; l < PBFT_CLAIMS; l++)
+				if (c->claims[j][l].seq == *seq &&
+				    memcmp(c->claims[j][l].digest, digest, HM_DIGEST_LEN) == 0)
+					which[j] = &c->claims[j][l];
+	return found;
+}
+
+static void st_release(struct pbft *c)
+{
+	if (c->st_running)
+		hm_st_free(&c->st);
+	c->st_running = false;
+}
+
+static void st_tick(struct pbft *c);
+
+/*
+ * Fetch a certified state when the log cannot bring us there: it is beyond
+ * our window (peers have collected the slots), or we made no progress for
+ * four retransmit rounds, or recovery found our files incomplete.  The 2f+1
+ * CHECKPOINT signatures are verified first (they become the stable
+ * checkpoint's proof, persisted and carried in our VIEW-CHANGEs).
+ */
+static void maybe_transfer(struct pbft *c)
+{
+	const struct cp_claim *which[HM_MAX_REPLICAS] = { 0 };
+	uint8_t digest[HM_DIGEST_LEN];
+	uint16_t voters = 0;
+	uint64_t seq = 0;
+	struct hm_st_target t;
+	struct hm_st_params prm;
+	bool far, stuck;
+
+	if (!c->p.replica_keys || !claim_certified(c, &seq, digest, &voters, which))
+		return;
+	/* A newer certified checkpoint replaces the one being fetched: the
+	 * peers serve only their stable checkpoint, which has moved on. */
+	if (c->st_running && seq <= c->st.target.seq)
+		return;
+	far = seq > c->low + c->p.window;
+	stuck = c->now >= c->progress_at + 4ull * c->p.retransmit_ms * 1000;
+	if (!far && !stuck && !c->need_state && !(c->diverged && seq == c->diverged))
+		return;
+	c->st_nvotes = 0;
+	for (uint32_t i = 0; i < c->p.n; i++) {
+		const struct cp_claim *a = which[i];
+
+		if (!(voters >> i & 1))
+			continue;
+		if (!stored_sig_ok(c, HM_MSG_CHECKPOINT, i, 0, a->view, seq, digest, a->sig)) {
+			proven_faulty(c, i);
+			memset(c->claims[i], 0, sizeof(c->claims[i]));
+			c->st_nvotes = 0;
+			return; /* the others' claims still stand; next round */
+		}
+		c->st_votes[c->st_nvotes++] =
+			(struct hm_cp_vote){ .replica = i, .view = a->view };
+		memcpy(c->st_votes[c->st_nvotes - 1].sig, a->sig, HM_SIG_LEN);
+	}
+	t = (struct hm_st_target){ .seq = seq, .total_len = HM_ST_LEN_UNKNOWN };
+	memcpy(t.digest, digest, HM_DIGEST_LEN);
+	prm = (struct hm_st_params){
+		.peers = voters & ~(1u << c->p.id),
+		.timeout_ms = 4 * c->p.retransmit_ms,
+	};
+	st_release(c);
+	if (hm_st_start(&c->st, &t, &prm) < 0)
+		return;
+	c->st_running = true;
+	c->stats.state_transfers_started++;
+	st_tick(c);
+}
+
+/* Hand out STATE_REQUESTs; install the state once it is complete. */
+static void st_tick(struct pbft *c)
+{
+	struct hm_st_send out[16];
+	size_t k;
+
+	do {
+		k = hm_st_tick(&c->st, c->now / 1000, out, 16);
+		for (size_t i = 0; i < k; i++) {
+			uint8_t buf[HM_ST_REQUEST_LEN];
+			size_t len = hm_st_request_encode(buf, sizeof(buf), &out[i].req);
+
+			send_msg(c, PBFT_TO_REPLICA, out[i].peer, HM_MSG_STATE_REQUEST, c->view,
+				 out[i].req.seq, NULL, buf, (uint32_t)len);
+		}
+	} while (k == 16);
+	if (c->st.state == HM_ST_DONE) {
+		uint64_t len;
+		uint64_t seq = c->st.target.seq;
+		uint8_t digest[HM_DIGEST_LEN];
+		uint8_t *snap = hm_st_take(&c->st, &len);
+
+		memcpy(digest, c->st.target.digest, HM_DIGEST_LEN);
+		st_release(c);
+		if (snap && (seq > c->last_executed || (c->diverged && seq == c->diverged)) &&
+		    install_state(c, seq, digest, c->st_votes, c->st_nvotes, snap, len, true) == 0)
+			c->stats.state_transfers_done++;
+		else
+			c->stats.state_transfers_failed++;
+	} else if (c->st.state == HM_ST_FAILED) {
+		st_release(c);
+		c->stats.state_transfers_failed++;
+	}
+}
+
+/* Serve a chunk of our stable checkpoint's state; at most 64 chunks per
+ * peer per retransmit interval (each answer is up to 17 KB). */
+static int on_state_request(struct pbft *c, const struct hm_msg *m, enum hm_drop_reason *why)
+{
+	uint8_t *buf;
+	struct hm_st_request req;
+	size_t len;
+
+	if (hm_st_request_from_msg(m, &req) < 0)
+		return refuse(why, HM_DROP_MALFORMED);
+	if (c->now >= c->served_at[m->sender] + (uint64_t)c->p.retransmit_ms * 1000) {
+		c->served_at[m->sender] = c->now;
+		c->served[m->sender] = 0;
+	}
+	if (c->served[m->sender] >= 64)
+		return refuse(why, HM_DROP_RATE_LIMITED);
+	if (!c->stable.snap || req.seq != c->stable.seq)
+		return refuse(why, HM_DROP_STALE);
+	if (!c->srv_ok || c->srv.seq != c->stable.seq) {
+		if (c->srv_ok)
+			hm_st_server_free(&c->srv);
+		c->srv_ok = hm_st_server_init(&c->srv, c->stable.seq, c->stable.snap,
+					      c->stable.snap_len) == 0;
+		if (!c->srv_ok)
+			return refuse(why, HM_DROP_STALE);
+	}
+	buf = malloc(HM_ST_CHUNK_MAX_PAYLOAD);
+	if (!buf)
+		abort();
+	len = hm_st_serve(&c->srv, &req, buf, HM_ST_CHUNK_MAX_PAYLOAD);
+	if (len)
+		send_msg(c, PBFT_TO_REPLICA, m->sender, HM_MSG_STATE_CHUNK, c->view, req.seq, NULL,
+			 buf, (uint32_t)len);
+	free(buf);
+	if (!len)
+		return refuse(why, HM_DROP_STALE);
+	c->served[m->sender]++;
+	c->stats.state_chunks_served++;
+	return 0;
+}
+
+static int on_state_chunk(struct pbft *c, const struct hm_msg *m, enum hm_drop_reason *why)
+{
+	enum hm_st_verdict v;
+
+	if (!c->st_running)
+		return refuse(why, HM_DROP_STALE);
+	v = hm_st_on_payload(&c->st, m->sender, m->payload, m->payload_len);
+	if (v == HM_ST_BAD_CHUNK) {
+		/* Its link MAC says it came from m->sender, and no correct
+		 * replica serves data that does not hash to the certified
+		 * digest: the fetcher never asks it again. */
+		c->stats.state_bad_chunks++;
+		c->stats.state_blamed |= (uint16_t)(1u << m->sender);
+	}
+	st_tick(c);
+	if (v == HM_ST_BAD_CHUNK)
+		return refuse(why, HM_DROP_MALFORMED);
+	if (v == HM_ST_STALE || v == HM_ST_FROM_FAULTY || v == HM_ST_NOT_RUNNING)
+		return refuse(why, HM_DROP_STALE);
+	if (v == HM_ST_DUPLICATE)
+		return refuse(why, HM_DROP_DUPLICATE);
+	return 0;
+}
+
+bool pbft_transferring(const struct pbft *c) { return c->st_running; }
+uint64_t pbft_silent_until(const struct pbft *c) { return c->silent_until; }
+
+uint64_t pbft_recover(struct pbft *c, const struct hm_checkpoint *cp,
+		      const struct hm_log_record *records, size_t n, bool complete,
+		      bool restarted, uint64_t seq_hint, bool *incomplete)
+{
+	uint8_t d[HM_DIGEST_LEN];
+
+	*incomplete = !complete;
+	if (cp) {
+		uint8_t *snap = malloc(cp->snap_len ? cp->snap_len : 1);
+
+		if (!snap)
+			abort();
+		memcpy(snap, cp->snap, cp->snap_len);
+		if (hm_st_state_digest(cp->snap, cp->snap_len, d) < 0 ||
+		    memcmp(d, cp->digest, HM_DIGEST_LEN) != 0 ||
+		    (c->p.replica_keys &&
+		     !hm_checkpoint_proof_ok(cp, c->p.replica_keys, c->p.n, 2 * c->p.f + 1)) ||
+		    install_state(c, cp->seq, cp->digest, cp->votes, cp->nvotes, snap,
+				  cp->snap_len, false) < 0) {
+			*incomplete = true;
+			n = 0; /* the records continue the checkpoint: useless alone */
+		}
+		if (cp->view > c->view)
+			c->view = cp->view;
+	}
+	/* Re-execute the committed log through the normal path: replies land
+	 * in the reply cache (clients retransmit), checkpoints are taken. */
+	for (size_t i = 0; i < n; i++) {
+		const struct hm_log_record *r = &records[i];
+		struct log_entry *e;
+
+		hm_digest(r->batch, r->batch_len, d);
+		if (r->seq != c->last_executed + 1 || !in_window(c, r->seq) ||
+		    memcmp(d, r->digest, HM_DIGEST_LEN) != 0 ||
+		    hm_batch_validate(r->batch, r->batch_len, c->p.max_message_size) < 0) {
+			*incomplete = true;
+			break;
+		}
+		if (r->view > c->view)
+			c->view = r->view;
+		e = entry_claim(c, r->seq);
+		free(e->batch);
+		e->batch = malloc(r->batch_len ? r->batch_len : 1);
+		if (!e->batch)
+			abort();
+		memcpy(e->batch, r->batch, r->batch_len);
+		e->batch_len = r->batch_len;
+		e->view = r->view;
+		memcpy(e->digest, r->digest, HM_DIGEST_LEN);
+		e->has_pp = e->prepared = e->commit_quorum = e->committed = true;
+		execute_committed(c);
+	}
+	c->vc_target = c->view;
+	c->need_state = *incomplete;
+	/* Before the crash we voted at most up to our window then, whose low
+	 * end was at most the newest checkpoint we persisted (one is persisted
+	 * before any message of the Ready that made it stable). */
+	if (restarted) {
+		c->silent_until = ((cp && cp->seq > seq_hint) ? cp->seq : seq_hint) + c->p.window;
+		c->restarted = true;
+		c->mute_view = c->view;
+		/* Ask how far the group got: a quiet group would not tell us,
+		 * and the answers (CHECKPOINTs, committed slots) start the
+		 * catch-up; one more STATUS follows if nothing executes. */
+		send_flagged(c, PBFT_TO_REPLICAS, 0, HM_MSG_STATUS, 0, c->view, c->last_executed,
+			     (const uint8_t[HM_DIGEST_LEN]){ 0 }, NULL, 0);
+		c->far_seen = true;
+	}
+	if (c->next_seq < c->last_executed)
+		c->next_seq = c->last_executed;
+	c->window_changed = true;
+	return c->last_executed;
+}
+
+
 /* ---- the driver's interface ------------------------------------------- */
 
 int pbft_receive(struct pbft *c, const struct hm_msg *m, enum hm_drop_reason *why)
@@ -2485,6 +3179,14 @@ int pbft_receive(struct pbft *c, const struct hm_msg *m, enum hm_drop_reason *wh
 		if (m->sender >= c->p.n || m->sender == c->p.id)
 			return refuse(why, HM_DROP_UNKNOWN_SENDER);
 		return on_new_view(c, m, why);
+	case HM_MSG_STATE_REQUEST:
+		if (m->sender >= c->p.n || m->sender == c->p.id)
+			return refuse(why, HM_DROP_UNKNOWN_SENDER);
+		return on_state_request(c, m, why);
+	case HM_MSG_STATE_CHUNK:
+		if (m->sender >= c->p.n || m->sender == c->p.id)
+			return refuse(why, HM_DROP_UNKNOWN_SENDER);
+		return on_state_chunk(c, m, why);
 	default:
 		return refuse(why, HM_DROP_MALFORMED);
 	}
@@ -2497,6 +3199,8 @@ void pbft_tick(struct pbft *c, uint64_t now_us)
 	if (c->next_retransmit && c->now >= c->next_retransmit)
 		retransmit(c);
 	vc_timers(c);
+	if (c->st_running)
+		st_tick(c);
 	recheck_certs(c);
 	maybe_propose(c);
 }
@@ -2509,12 +3213,15 @@ uint64_t pbft_next_deadline(const struct pbft *c)
 
 	if (can_propose(c))
 		t = earliest(t, c->queue[c->q_head].queued_at + (uint64_t)c->p.batch_timeout_ms * 1000);
+	if (c->st_running && hm_st_next_deadline(&c->st) != UINT64_MAX)
+		t = earliest(t, hm_st_next_deadline(&c->st) * 1000 + 1000);
 	return earliest(t, c->next_retransmit);
 }
 
 bool pbft_has_ready(const struct pbft *c)
 {
-	return c->n_msgs || c->n_votes || c->n_exec || c->window_changed;
+	return c->n_msgs || c->n_votes || c->n_exec || c->window_changed || c->stable_changed ||
+	       c->installed;
 }
 
 void pbft_ready(struct pbft *c, struct pbft_ready *rd)
@@ -2531,6 +3238,10 @@ void pbft_ready(struct pbft *c, struct pbft_ready *rd)
 	rd->view = c->in_vc ? c->vc_target : c->view;
 	rd->low = c->low;
 	rd->high = c->low + c->p.window;
+	rd->stable_changed = c->stable_changed && c->stable.snap;
+	rd->installed = c->installed;
+	if (rd->stable_changed)
+		stable_proof(c, &rd->stable);
 }
 
 void pbft_advance(struct pbft *c)
@@ -2539,8 +3250,12 @@ void pbft_advance(struct pbft *c)
 		free(c->msgs[i].buf);
 	c->n_msgs = 0;
 	c->n_votes = 0;
+	for (size_t i = 0; i < c->n_exec; i++)
+		free(c->exec_batches[i]);
 	c->n_exec = 0;
 	c->window_changed = false;
+	c->stable_changed = false;
+	c->installed = 0;
 }
 
 uint64_t pbft_view(const struct pbft *c) { return c->view; }

@@ -20,6 +20,7 @@
 
 #include "crypto.h"
 #include "hm_maps.h"
+#include "persist.h"
 #include "service.h"
 #include "wire.h"
 
@@ -80,11 +81,13 @@ struct pbft_vote_policy {
 	uint8_t sig[HM_SIG_LEN];
 };
 
-/* One executed batch: for the log, tests and (later) persistence. */
+/* One executed batch: for the committed log (persistence), tests. */
 struct pbft_executed {
 	uint64_t seq, view;
 	uint8_t digest[HM_DIGEST_LEN];
 	uint32_t requests;        /* operations executed (duplicates skipped) */
+	const uint8_t *batch;     /* the PRE-PREPARE payload; valid until pbft_advance() */
+	uint32_t batch_len;
 };
 
 struct pbft_ready {
@@ -96,6 +99,15 @@ struct pbft_ready {
 	size_t n_executed;
 	bool window_changed;      /* view or low watermark moved */
 	uint64_t view, low, high; /* accept normal-case seq in (low, high] */
+	/* A new stable checkpoint (the latest one if several): its proof
+	 * (2f+1 signed CHECKPOINTs on the digest) and its replica-state
+	 * snapshot, for hm_persist_checkpoint().  snap is valid until
+	 * pbft_advance(). */
+	bool stable_changed;
+	struct hm_checkpoint stable;
+	/* A state fetched by state transfer (or loaded by pbft_recover) was
+	 * installed at this seq (0: none): executions jump to it. */
+	uint64_t installed;
 };
 
 /* Counters the core keeps; the driver exports them. */
@@ -122,6 +134,13 @@ struct pbft_stats {
 	uint64_t certs_incomplete;     /* prepared slots left out of a VIEW-CHANGE:
 					* fewer than 2f good PREPARE signatures */
 	uint64_t batches_fetched;      /* batches obtained with NEW-VIEW FETCH */
+	/* state transfer */
+	uint64_t state_transfers_started;
+	uint64_t state_transfers_done;
+	uint64_t state_transfers_failed;
+	uint64_t state_chunks_served;
+	uint64_t state_bad_chunks;     /* chunks that did not verify (sender blamed) */
+	uint16_t state_blamed;         /* replicas that served a bad chunk */
 	uint64_t certs_waiting;        /* PREPARE quorums held back: a vote's
 					* signature failed, waiting for others */
 	/* Replicas proven faulty: a MAC-valid message carried a signature that
@@ -183,6 +202,36 @@ bool pbft_vc_digest(const struct pbft *c, uint32_t sender, uint64_t view,
  * primary, from the valid VIEW-CHANGEs it holds (the primary's own
  * computation; tests use it to forge variants).  0 if it has too few. */
 size_t pbft_new_view_payload(struct pbft *c, uint64_t view, uint8_t *buf, size_t cap);
+/*
+ * The replica state a checkpoint certifies: the client table (per client:
+ * id, timestamp of its last executed request, the reply payload) and the
+ * service snapshot, serialised; CHECKPOINT digests are
+ * hm_st_state_digest() over it.  Returns a malloc'd buffer or NULL.
+ */
+uint8_t *pbft_snapshot(struct pbft *c, size_t *len);
+
+/*
+ * Recovery at start (before any message): install a persisted stable
+ * checkpoint (cp may be NULL: none), then re-execute the committed log
+ * records[] that follow it.  `restarted`: this replica ran before (its
+ * votes were not persisted), so it sends no PRE-PREPARE, PREPARE or COMMIT
+ * for any seq up to max(cp seq, seq_hint) + the window, the highest it can
+ * have voted on before the crash (seq_hint: the highest seq its files
+ * name, damaged ones included; docs/protocol.md, "Recovery").  Each step is checked (the checkpoint's
+ * snapshot against its digest and proof, each record's batch against its
+ * digest); the replay stops at the first that fails.  Returns the number of
+ * the last seq now executed; *incomplete is set when something was refused
+ * or `complete` is false (the files were corrupt): the replica then fetches
+ * the state of the group's next stable checkpoint by state transfer.
+ */
+uint64_t pbft_recover(struct pbft *c, const struct hm_checkpoint *cp,
+		      const struct hm_log_record *records, size_t n, bool complete,
+		      bool restarted, uint64_t seq_hint, bool *incomplete);
+/* The restart rule's bound: no votes of ours for seq <= this (0: none). */
+uint64_t pbft_silent_until(const struct pbft *c);
+/* True while a state transfer is running. */
+bool pbft_transferring(const struct pbft *c);
+
 /* The digest committed at seq, false if not (or no longer) known. */
 bool pbft_committed_digest(const struct pbft *c, uint64_t seq, uint8_t out[HM_DIGEST_LEN]);
 

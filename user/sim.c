@@ -3,9 +3,12 @@
 #include "sim.h"
 
 #include <arpa/inet.h>
+#include <dirent.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include "kv.h"
 #include "wire.h"
@@ -27,8 +30,9 @@ struct sim_endpoint {            /* what a transport callback knows */
 };
 
 struct sim_exec_log {            /* digests executed by one replica, by seq */
-	uint8_t (*digests)[HM_DIGEST_LEN];
+	uint8_t (*digests)[HM_DIGEST_LEN]; /* all zero: skipped by state transfer */
 	uint64_t len, cap;
+	uint64_t executed;       /* batches it executed itself */
 };
 
 struct sim_client {
@@ -63,7 +67,7 @@ struct hm_sim {
 	uint64_t crash_after;    /* 0 = none scheduled */
 	hm_sim_filter filter;
 	void *filter_ctx;
-	bool *faulty;
+	bool *faulty, *bad_chunks;
 	struct hm_byz **byz;     /* per replica, NULL when correct */
 
 	/* Twins: a second instance of replica twin_of with the same key.
@@ -75,6 +79,7 @@ struct hm_sim {
 	uint32_t twin_of;
 	uint16_t twin_peers;
 	uint64_t fault_at, fault_view, recovered_at;
+	char dir[64];            /* opts.persist: replica i in dir/r<i> */
 	char safety_error[256];
 };
 
@@ -144,15 +149,50 @@ static struct sim_msg heap_pop(struct hm_sim *s)
 	return top;
 }
 
+/* A STATE_CHUNK whose last data byte is flipped, signed and MACed by its
+ * sender: well-formed, but it does not verify against the digest. */
+static uint8_t *spoil_chunk(struct hm_sim *s, uint32_t from, uint32_t to, const void *buf,
+			    size_t *len)
+{
+	struct hm_link_keys lk;
+	enum hm_drop_reason why;
+	struct hm_msg m;
+	uint8_t *out, *payload;
+
+	if (hm_msg_decode(buf, *len, HM_MAX_DATAGRAM, &m, &why) < 0 ||
+	    m.type != HM_MSG_STATE_CHUNK || m.payload_len == 0)
+		return NULL;
+	payload = malloc(m.payload_len);
+	out = malloc(HM_HDR_LEN + m.payload_len);
+	if (!payload || !out)
+		abort();
+	memcpy(payload, m.payload, m.payload_len);
+	payload[m.payload_len - 1] ^= 0x40;
+	*len = hm_msg_build_flags(out, HM_HDR_LEN + m.payload_len, m.type, m.flags, from, m.view,
+				  m.seq, NULL, payload, m.payload_len, &s->replica_keys[from]);
+	free(payload);
+	if (hm_link_keys_derive(from, &s->replica_keys[from], to,
+				s->cfg.members[to].public_key, &lk) < 0)
+		abort();
+	hm_mac_stamp((struct hm_hdr *)out, lk.tx);
+	return out;
+}
+
 /* Put a datagram on the wire: maybe lose it, maybe duplicate it. */
 static void net_send(struct hm_sim *s, uint32_t from, uint32_t to, const void *buf, size_t len)
 {
 	int copies = 1;
+	uint8_t *alt = NULL;
 
 	if (s->filter && !s->filter(s->filter_ctx, s, from, to, buf, len))
 		return;
-	if (rnd_below(s, 100) < s->o.loss_pct)
+	if (from < s->o.n && to < s->o.n && s->bad_chunks[from] &&
+	    (alt = spoil_chunk(s, from, to, buf, &len)))
+		buf = alt;
+	if (rnd_below(s, 100) < s->o.loss_pct) {
+		free(alt);
 		return;
+	}
 	if (rnd_below(s, 100) < s->o.duplicate_pct)
 		copies = 2;
 	for (int i = 0; i < copies; i++) {
@@ -167,6 +207,7 @@ static void net_send(struct hm_sim *s, uint32_t from, uint32_t to, const void *b
 		memcpy(m.buf, buf, len);
 		heap_push(s, m);
 	}
+	free(alt);
 }
 
 /* ---- addresses -------------------------------------------------------- */
@@ -215,6 +256,33 @@ static void client_send(void *ctx, uint32_t to, const void *buf, size_t len)
 	net_send(ep->sim, ep->index, to, buf, len);
 }
 
+static const uint8_t zero_digest[HM_DIGEST_LEN];
+
+static void exec_grow(struct sim_exec_log *log)
+{
+	if (log->len == log->cap) {
+		log->cap = log->cap ? 2 * log->cap : 64;
+		log->digests = realloc(log->digests, log->cap * HM_DIGEST_LEN);
+		if (!log->digests)
+			abort();
+	}
+}
+
+/* A state installed at seq: the batches up to it were skipped. */
+static void on_installed(void *ctx, uint64_t seq)
+{
+	struct sim_endpoint *ep = ctx;
+	struct sim_exec_log *log;
+
+	if (ep->index >= ep->sim->o.n)
+		return; /* a twin */
+	log = &ep->sim->exec[ep->index];
+	while (log->len < seq) {
+		exec_grow(log);
+		memcpy(log->digests[log->len++], zero_digest, HM_DIGEST_LEN);
+	}
+}
+
 static void on_executed(void *ctx, const struct pbft_executed *e)
 {
 	struct sim_endpoint *ep = ctx;
@@ -224,18 +292,24 @@ static void on_executed(void *ctx, const struct pbft_executed *e)
 	if (ep->index >= s->o.n)
 		return; /* a twin: faulty, left out of the checks */
 	log = &s->exec[ep->index];
+	log->executed++;
+	/* A restarted replica re-executes its log: the same batches. */
+	if (e->seq <= log->len) {
+		if (memcmp(log->digests[e->seq - 1], zero_digest, HM_DIGEST_LEN) != 0 &&
+		    memcmp(log->digests[e->seq - 1], e->digest, HM_DIGEST_LEN) != 0)
+			snprintf(s->safety_error, sizeof(s->safety_error),
+				 "replica %u re-executed another batch at seq %llu", ep->index,
+				 (unsigned long long)e->seq);
+		memcpy(log->digests[e->seq - 1], e->digest, HM_DIGEST_LEN);
+		return;
+	}
 	if (e->seq != log->len + 1) {
 		snprintf(s->safety_error, sizeof(s->safety_error),
 			 "replica %u executed seq %llu after %llu", ep->index,
 			 (unsigned long long)e->seq, (unsigned long long)log->len);
 		return;
 	}
-	if (log->len == log->cap) {
-		log->cap = log->cap ? 2 * log->cap : 64;
-		log->digests = realloc(log->digests, log->cap * HM_DIGEST_LEN);
-		if (!log->digests)
-			abort();
-	}
+	exec_grow(log);
 	memcpy(log->digests[log->len++], e->digest, HM_DIGEST_LEN);
 	if (s->fault_at && !s->recovered_at && e->view > s->fault_view)
 		s->recovered_at = s->now;
@@ -245,6 +319,7 @@ static void on_executed(void *ctx, const struct pbft_executed *e)
 		return;
 	for (uint32_t i = 0; i < s->o.n; i++)
 		if (!s->faulty[i] && s->exec[i].len >= e->seq &&
+		    memcmp(s->exec[i].digests[e->seq - 1], zero_digest, HM_DIGEST_LEN) != 0 &&
 		    memcmp(s->exec[i].digests[e->seq - 1], e->digest, HM_DIGEST_LEN) != 0)
 			snprintf(s->safety_error, sizeof(s->safety_error),
 				 "replicas %u and %u executed different batches at seq %llu", i,
@@ -252,6 +327,67 @@ static void on_executed(void *ctx, const struct pbft_executed *e)
 }
 
 /* ---- setup ------------------------------------------------------------ */
+
+static void replica_dir(const struct hm_sim *s, uint32_t i, char *buf, size_t len)
+{
+	snprintf(buf, len, "%s/r%u", s->dir, i);
+}
+
+/* A replica's process: service, node (core, vote counter), and, with
+ * opts.persist, recovery from its directory. */
+static int replica_start(struct hm_sim *s, uint32_t i)
+{
+	struct hm_transport t = { .sendto = node_sendto, .ctx = &s->endpoints[i] };
+	char dir[96], err[256];
+
+	if (hm_kv_service_new(&s->services[i]) < 0 ||
+	    hm_node_init(&s->nodes[i], &s->cfg, i, &s->replica_keys[i], &s->services[i], &t) < 0)
+		return -1;
+	s->nodes[i].on_executed = on_executed;
+	s->nodes[i].on_installed = on_installed;
+	s->nodes[i].on_executed_ctx = &s->endpoints[i];
+	if (s->byz[i]) /* a restarted Byzantine replica stays one */
+		hm_node_set_byzantine(&s->nodes[i], s->byz[i]);
+	if (!s->o.persist)
+		return 0;
+	replica_dir(s, i, dir, sizeof(dir));
+	hm_node_tick(&s->nodes[i], s->now);
+	if (hm_node_open_state(&s->nodes[i], dir, NULL, err, sizeof(err)) < 0) {
+		fprintf(stderr, "sim: replica %u: %s\n", i, err);
+		return -1;
+	}
+	return 0;
+}
+
+static void replica_stop(struct hm_sim *s, uint32_t i)
+{
+	hm_node_free(&s->nodes[i]);
+	s->services[i].ops->destroy(s->services[i].state);
+	memset(&s->services[i], 0, sizeof(s->services[i]));
+}
+
+static void rm_tree(const char *path)
+{
+	DIR *d = opendir(path);
+	struct dirent *de;
+	char sub[512];
+
+	if (!d)
+		return;
+	while ((de = readdir(d))) {
+		struct stat st;
+
+		if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, ".."))
+			continue;
+		snprintf(sub, sizeof(sub), "%s/%s", path, de->d_name);
+		if (lstat(sub, &st) == 0 && S_ISDIR(st.st_mode))
+			rm_tree(sub);
+		else
+			unlink(sub);
+	}
+	closedir(d);
+	rmdir(path);
+}
 
 void hm_sim_default_opts(struct hm_sim_opts *o)
 {
@@ -328,12 +464,13 @@ struct hm_sim *hm_sim_new(const struct hm_sim_opts *o)
 	s->nodes = calloc(o->n, sizeof(*s->nodes));
 	s->crashed = calloc(o->n, sizeof(*s->crashed));
 	s->faulty = calloc(o->n, sizeof(*s->faulty));
+	s->bad_chunks = calloc(o->n, sizeof(*s->bad_chunks));
 	s->byz = calloc(o->n, sizeof(*s->byz));
 	s->exec = calloc(o->n, sizeof(*s->exec));
 	s->endpoints = calloc(total, sizeof(*s->endpoints));
 	s->clients = calloc(o->clients ? o->clients : 1, sizeof(*s->clients));
 	if (!s->replica_keys || !s->services || !s->nodes || !s->crashed || !s->exec ||
-	    !s->faulty || !s->byz ||
+	    !s->faulty || !s->byz || !s->bad_chunks ||
 	    !s->endpoints || !s->clients)
 		abort();
 	for (uint32_t i = 0; i < o->n; i++)
@@ -343,16 +480,16 @@ struct hm_sim *hm_sim_new(const struct hm_sim_opts *o)
 	build_config(s);
 	for (uint32_t i = 0; i < total; i++)
 		s->endpoints[i] = (struct sim_endpoint){ .sim = s, .index = i };
-	for (uint32_t i = 0; i < o->n; i++) {
-		struct hm_transport t = { .sendto = node_sendto, .ctx = &s->endpoints[i] };
-
-		if (hm_kv_service_new(&s->services[i]) < 0 ||
-		    hm_node_init(&s->nodes[i], &s->cfg, i, &s->replica_keys[i], &s->services[i],
-				 &t) < 0)
+	if (o->persist) {
+		/* tmpfs when there is one: the fsyncs cost nothing there */
+		snprintf(s->dir, sizeof(s->dir), "%s/hm-sim-XXXXXX",
+			 access("/dev/shm", W_OK) == 0 ? "/dev/shm" : "/tmp");
+		if (!mkdtemp(s->dir))
 			abort();
-		s->nodes[i].on_executed = on_executed;
-		s->nodes[i].on_executed_ctx = &s->endpoints[i];
 	}
+	for (uint32_t i = 0; i < o->n; i++)
+		if (replica_start(s, i) < 0)
+			abort();
 	for (uint32_t j = 0; j < o->clients; j++)
 		if (hm_client_init(&s->clients[j].core, &s->cfg, 100 + j, &s->clients[j].keys, 0,
 				   client_send, &s->endpoints[o->n + j]) < 0)
@@ -365,9 +502,8 @@ void hm_sim_free(struct hm_sim *s)
 	if (!s)
 		return;
 	for (uint32_t i = 0; i < s->o.n; i++) {
-		hm_node_free(&s->nodes[i]);
+		replica_stop(s, i);
 		hm_byz_free(s->byz[i]);
-		s->services[i].ops->destroy(s->services[i].state);
 		free(s->exec[i].digests);
 	}
 	if (s->twin) {
@@ -375,6 +511,8 @@ void hm_sim_free(struct hm_sim *s)
 		s->twin_service.ops->destroy(s->twin_service.state);
 		free(s->twin);
 	}
+	if (s->dir[0])
+		rm_tree(s->dir);
 	for (uint32_t j = 0; j < s->o.clients; j++)
 		hm_client_free(&s->clients[j].core);
 	while (s->heap_len)
@@ -386,6 +524,7 @@ void hm_sim_free(struct hm_sim *s)
 	free(s->nodes);
 	free(s->crashed);
 	free(s->faulty);
+	free(s->bad_chunks);
 	free(s->byz);
 	free(s->exec);
 	free(s->endpoints);
@@ -597,6 +736,34 @@ void hm_sim_crash(struct hm_sim *s, uint32_t replica)
 	hm_sim_mark_fault(s);
 }
 
+int hm_sim_restart(struct hm_sim *s, uint32_t replica)
+{
+	/* Without its files a restarted replica would not know it ran before
+	 * (the restart rule needs them): not a correct replica's restart. */
+	if (!s->o.persist)
+		return -1;
+	replica_stop(s, replica);
+	if (replica_start(s, replica) < 0)
+		return -1;
+	s->crashed[replica] = false;
+	return 0;
+}
+
+const char *hm_sim_data_dir(const struct hm_sim *s, uint32_t replica)
+{
+	static __thread char buf[96];
+
+	if (!s->dir[0])
+		return NULL;
+	replica_dir(s, replica, buf, sizeof(buf));
+	return buf;
+}
+
+uint64_t hm_sim_executed_count(const struct hm_sim *s, uint32_t replica)
+{
+	return s->exec[replica].executed;
+}
+
 void hm_sim_mark_fault(struct hm_sim *s)
 {
 	uint64_t v = 0;
@@ -698,6 +865,12 @@ bool hm_sim_crashed(const struct hm_sim *s, uint32_t replica)
 bool hm_sim_faulty(const struct hm_sim *s, uint32_t replica)
 {
 	return s->faulty[replica];
+}
+
+void hm_sim_set_bad_chunk_server(struct hm_sim *s, uint32_t replica)
+{
+	s->bad_chunks[replica] = true;
+	s->faulty[replica] = true;
 }
 
 void hm_sim_mark_faulty(struct hm_sim *s, uint32_t replica)
@@ -928,6 +1101,7 @@ const struct hm_sim_op *hm_sim_history(const struct hm_sim *s, size_t *n)
 uint64_t hm_sim_now(const struct hm_sim *s) { return s->now; }
 uint64_t hm_sim_completed(const struct hm_sim *s) { return s->n_history; }
 struct hm_node *hm_sim_node(struct hm_sim *s, uint32_t replica) { return &s->nodes[replica]; }
+struct hm_service *hm_sim_service(struct hm_sim *s, uint32_t r) { return &s->services[r]; }
 struct hm_client *hm_sim_client(struct hm_sim *s, uint32_t c) { return &s->clients[c].core; }
 const struct hm_config *hm_sim_config(const struct hm_sim *s) { return &s->cfg; }
 
@@ -949,7 +1123,8 @@ void hm_sim_dump(const struct hm_sim *s, FILE *out)
 
 		fprintf(out, "  replica %u%s%s: view=%llu%s low=%llu executed=%llu proposed=%llu "
 			"stable=%llu mismatches=%llu vc started=%llu installed=%llu refused=%llu "
-			"nv refused=%llu proven_faulty=%#x\n", i, s->crashed[i] ? " (crashed)" : "",
+			"nv refused=%llu proven_faulty=%#x st started=%llu done=%llu failed=%llu "
+			"served=%llu bad=%llu blamed=%#x\n", i, s->crashed[i] ? " (crashed)" : "",
 			s->faulty[i] ? " (faulty)" : "",
 			(unsigned long long)pbft_view(s->nodes[i].core),
 			pbft_in_view_change(s->nodes[i].core) ? " (changing)" : "",
@@ -961,7 +1136,12 @@ void hm_sim_dump(const struct hm_sim *s, FILE *out)
 			(unsigned long long)st->view_changes_started,
 			(unsigned long long)st->view_changes_installed,
 			(unsigned long long)st->view_changes_refused,
-			(unsigned long long)st->new_views_refused, st->proven_faulty);
+			(unsigned long long)st->new_views_refused, st->proven_faulty,
+			(unsigned long long)st->state_transfers_started,
+			(unsigned long long)st->state_transfers_done,
+			(unsigned long long)st->state_transfers_failed,
+			(unsigned long long)st->state_chunks_served,
+			(unsigned long long)st->state_bad_chunks, st->state_blamed);
 		for (int r = 0; r < HM_DROP_REASON_MAX; r++) {
 			uint64_t d = hm_node_drops(&s->nodes[i], r);
 

@@ -39,6 +39,10 @@ struct hm_sim_opts {
 	uint32_t loss_pct;          /* chance a message is lost */
 	uint32_t client_timeout_ms;
 	uint32_t view_change_timeout_ms; /* 0: view changes off */
+	/* Each replica keeps its checkpoints and committed log in its own
+	 * directory under a temporary one (removed by hm_sim_free), so it can
+	 * be restarted from disk (hm_sim_restart). */
+	bool persist;
 };
 
 /* A test's hook on every datagram put on the wire (replica or client index
@@ -63,6 +67,15 @@ void hm_sim_free(struct hm_sim *s);
 
 /* Crash (stop delivering to and from) or revive a replica now. */
 void hm_sim_crash(struct hm_sim *s, uint32_t replica);
+/* Restart a replica: fresh process state (core, vote counter, service),
+ * recovered from its persisted files (opts.persist); it rejoins now.
+ * Returns 0, or -1 without opts.persist or when its directory could not be
+ * used. */
+int hm_sim_restart(struct hm_sim *s, uint32_t replica);
+/* The directory of a replica's persisted files (opts.persist), else NULL. */
+const char *hm_sim_data_dir(const struct hm_sim *s, uint32_t replica);
+/* Batches a replica executed itself (not skipped by a state transfer). */
+uint64_t hm_sim_executed_count(const struct hm_sim *s, uint32_t replica);
 /* Run until every client finished its ops or the virtual clock passes
  * limit_us; true when every client finished. */
 bool hm_sim_run(struct hm_sim *s, uint64_t limit_us);
@@ -81,6 +94,9 @@ void hm_sim_set_equivocator(struct hm_sim *s, uint32_t replica);
  * (the vote counts; a certificate built from it will not verify). */
 void hm_sim_set_bad_vote_signer(struct hm_sim *s, uint32_t replica);
 void hm_sim_mark_faulty(struct hm_sim *s, uint32_t replica);
+/* A replica whose STATE_CHUNKs carry a flipped data byte, re-signed and
+ * re-MACed (a well-formed message only it can have sent). */
+void hm_sim_set_bad_chunk_server(struct hm_sim *s, uint32_t replica);
 /* A Byzantine replica through byzantine.c, as the daemon's --byzantine
  * (the sim owns the state; crash mode stops the replica when due).  Marks
  * it faulty.  0, or -1 on allocation failure. */
@@ -135,6 +151,8 @@ const struct hm_sim_op *hm_sim_history(const struct hm_sim *s, size_t *n);
 void hm_sim_dump(const struct hm_sim *s, FILE *out);
 
 struct hm_node *hm_sim_node(struct hm_sim *s, uint32_t replica);
+/* A replica's service (a test may change it behind the core's back). */
+struct hm_service *hm_sim_service(struct hm_sim *s, uint32_t replica);
 struct hm_client *hm_sim_client(struct hm_sim *s, uint32_t client);
 const struct hm_keypair *hm_sim_client_keys(const struct hm_sim *s, uint32_t client);
 const struct hm_keypair *hm_sim_replica_keys(const struct hm_sim *s, uint32_t replica);

@@ -54,6 +54,10 @@ selected() { [ -z "${HM_FAULTS_ONLY:-}" ] || grep -Eq -- "$HM_FAULTS_ONLY" <<<"$
 # any operation, so that the restart loses nothing).
 make_byzantine() {
   cluster stop "$1" >/dev/null || return 1
+  # No operation ran, so it voted on nothing: a first start, not a restart
+  # (a restarted replica would keep the restart rule and not lead its view:
+  # docs/protocol.md, "Recovery").
+  rm -f "$CDIR/replica-$1/state/incarnation"
   printf '%s\n' --byzantine "$2" --i-know-this-is-a-test >"$CDIR/replica-$1/extra-args"
   cluster start "$1" >/dev/null
 }
