@@ -12,8 +12,8 @@
 #   4. Batching on and off (socket mode), 8 and 32 clients.
 #   5. View-change latency: the primary killed until the first commit in
 #      the new view, p50 and p99 (scripts/bench_viewchange.sh), in both
-#      dataplanes; and, where scripts/bench_recovery.sh exists, recovery time
-#      of a restarted replica.
+#      dataplanes; and recovery time of a restarted replica against the
+#      operations since its last checkpoint (scripts/bench_recovery.sh).
 #   6. DNS: dnsperf against one replica of a 4-replica cluster with
 #      byzantine_config.dns and against plain Unbound, cache hits and misses,
 #      the latency agreement adds to a miss (scripts/bench_dns.sh).
@@ -108,9 +108,10 @@ done
 echo "# 5. view-change latency" >&2
 vc_socket=$(bash "$repo/scripts/bench_viewchange.sh" --rounds "${BENCH_VC_ROUNDS:-10}" --dataplane socket | tail -1)
 vc_xdp=$(bash "$repo/scripts/bench_viewchange.sh" --rounds "${BENCH_VC_ROUNDS:-10}" --dataplane xdp | tail -1)
-recovery='null'
-if [ -x "$repo/scripts/bench_recovery.sh" ] || [ -f "$repo/scripts/bench_recovery.sh" ]; then
-  recovery=$(bash "$repo/scripts/bench_recovery.sh" | tail -1)
+echo "# recovery time of a restarted replica" >&2
+recovery=null
+if bash "$repo/scripts/bench_recovery.sh" >&2; then
+  recovery=$(jq -c . "$repo/build/bench_recovery.json")
 fi
 
 echo "# 6. DNS: a replica beside plain Unbound" >&2
@@ -151,6 +152,6 @@ for n in 8 32; do
     "p50 latency x$(ratio "$(get "batching on" "$n" p50_us)" "$(get "batching off" "$n" p50_us)")"
 done
 jq -r '.view_change | to_entries[] | "view change (\(.key)): primary killed -> first commit in the new view: p50 \(.value.p50_ms) ms, p99 \(.value.p99_ms) ms over \(.value.rounds) rounds (view_change_timeout_ms \(.value.view_change_timeout_ms))"' <<<"$json"
-jq -r 'if .recovery then "recovery: \(.recovery)" else empty end' <<<"$json"
+jq -r 'if .recovery then "recovery of a restarted replica (ops since its checkpoint -> ms): \(.recovery)" else empty end' <<<"$json"
 jq -r 'if .dns == null then "dns: not measured (scripts/bench_dns.sh failed)" else .dns | "dns, hypermesh / unbound: hits \(.hypermesh.hit.qps) / \(.unbound.hit.qps) qps (x\(.ratios.hit_qps)), hit p50 \(.hypermesh.hit.p50_us) / \(.unbound.hit.p50_us) us; misses \(.hypermesh.miss_n.qps) / \(.unbound.miss_n.qps) qps (x\(.ratios.miss_qps)); agreement adds \(.agreement_adds_p50_us) us at p50 to a miss" end' <<<"$json"
 echo "written to $out_json"
