@@ -2,9 +2,15 @@
 /* hmctl cert check --tlsa (see cli_tlsa.h). */
 #include "cli_tlsa.h"
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
 
 #include <ldns/ldns.h>
 #include <openssl/pem.h>
@@ -17,6 +23,79 @@
 
 #define CHAIN_MAX 16
 #define TLSA_MAX 64
+#define FRONT_END_TIMEOUT_MS 10000
+#define DECIDED_RETRIES 20 /* CERTIFY polls, 100 ms apart */
+
+/* Replica i's DNS front end: listen_address, or its member address, at
+ * dns.listen_port.  0, or -1 when it has none. */
+static int front_end_addr(const struct hm_config *cfg, uint32_t i, struct sockaddr_storage *ss,
+			  socklen_t *len)
+{
+	const char *a = cfg->dns.listen_address;
+
+	if (!cfg->dns.enabled || !cfg->dns.listen)
+		return -1;
+	*ss = cfg->members[i].addr;
+	*len = cfg->members[i].addr_len;
+	if (a[0]) {
+		struct sockaddr_in *v4 = (struct sockaddr_in *)ss;
+		struct sockaddr_in6 *v6 = (struct sockaddr_in6 *)ss;
+
+		memset(ss, 0, sizeof(*ss));
+		if (inet_pton(AF_INET, a, &v4->sin_addr) == 1)
+			v4->sin_family = AF_INET, *len = sizeof(*v4);
+		else if (inet_pton(AF_INET6, a, &v6->sin6_addr) == 1)
+			v6->sin6_family = AF_INET6, *len = sizeof(*v6);
+		else
+			return -1;
+	}
+	if (ss->ss_family == AF_INET)
+		((struct sockaddr_in *)ss)->sin_port = htons(cfg->dns.listen_port);
+	else
+		((struct sockaddr_in6 *)ss)->sin6_port = htons(cfg->dns.listen_port);
+	return 0;
+}
+
+/* Ask every replica's DNS front end for (name, TLSA) with DO set, and wait
+ * for the first reply: the front end answers once the cluster decided, so
+ * afterwards CERTIFY finds the entry.  A CERTIFY alone does not open a
+ * lookup (docs/dns.md).  Which replica answers, or what, does not matter:
+ * only the certified entry is used. */
+static void ask_front_ends(const struct hm_config *cfg, const char *name)
+{
+	char abs[HM_DNS_NAME_MAX + 1];
+	ldns_pkt *q = NULL;
+	uint8_t *wire = NULL;
+	size_t wire_len = 0;
+	int fd = -1;
+
+	snprintf(abs, sizeof(abs), "%s%s", name, *name && name[strlen(name) - 1] == '.' ? "" : ".");
+	if (ldns_pkt_query_new_frm_str(&q, abs, LDNS_RR_TYPE_TLSA, LDNS_RR_CLASS_IN, LDNS_RD) !=
+		    LDNS_STATUS_OK ||
+	    (ldns_pkt_set_id(q, (uint16_t)random()), ldns_pkt_set_edns_do(q, true),
+	     ldns_pkt_set_edns_udp_size(q, 1232), ldns_pkt2wire(&wire, q, &wire_len)) !=
+		    LDNS_STATUS_OK)
+		goto out;
+	fd = socket(cfg->members[0].addr.ss_family, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+	for (uint32_t i = 0; fd >= 0 && i < cfg->n_members; i++) {
+		struct sockaddr_storage ss;
+		socklen_t len;
+
+		if (front_end_addr(cfg, i, &ss, &len) == 0)
+			sendto(fd, wire, wire_len, 0, (struct sockaddr *)&ss, len);
+	}
+	if (fd >= 0) {
+		struct pollfd p = { .fd = fd, .events = POLLIN };
+
+		if (poll(&p, 1, FRONT_END_TIMEOUT_MS) <= 0)
+			fprintf(stderr, "hmctl: no DNS front end answered %s TLSA\n", name);
+	}
+out:
+	if (fd >= 0)
+		close(fd);
+	free(wire);
+	ldns_pkt_free(q);
+}
 
 /* Up to max certificates of a PEM bundle, leaf first.  Returns the count. */
 static size_t load_chain(const char *pem, size_t len, X509 **out, size_t max)
@@ -135,7 +214,17 @@ int hm_cli_tlsa_check(const struct hm_config *cfg, const char *name, const char 
 		fprintf(stderr, "hmctl: no certificate in the chain\n");
 		return 1;
 	}
-	rc = hm_dns_ctl_certify(cfg, name, "TLSA", &cl, &e);
+	ask_front_ends(cfg, name);
+	/* The front end's reply can overtake the execution on the replicas
+	 * that answer CERTIFY: poll a little. */
+	for (int i = 0; i < DECIDED_RETRIES; i++) {
+		rc = hm_dns_ctl_certify(cfg, name, "TLSA", &cl, &e);
+		if (rc != 3)
+			break;
+		hm_client_free(&cl);
+		memset(&cl, 0, sizeof(cl));
+		nanosleep(&(struct timespec){ .tv_nsec = 100 * 1000 * 1000 }, NULL);
+	}
 	if (rc == 3)
 		fprintf(stderr, "hmctl: %s TLSA: not decided by the cluster\n", name);
 	if (rc == 0) {
