@@ -67,7 +67,7 @@ static void ask_front_ends(const struct hm_config *cfg, const char *name)
 	ldns_pkt *q = NULL;
 	uint8_t *wire = NULL;
 	size_t wire_len = 0;
-	int fd = -1;
+	int fd = -1, sent = 0;
 
 	snprintf(abs, sizeof(abs), "%s%s", name, *name && name[strlen(name) - 1] == '.' ? "" : ".");
 	if (ldns_pkt_query_new_frm_str(&q, abs, LDNS_RR_TYPE_TLSA, LDNS_RR_CLASS_IN, LDNS_RD) !=
@@ -81,10 +81,14 @@ static void ask_front_ends(const struct hm_config *cfg, const char *name)
 		struct sockaddr_storage ss;
 		socklen_t len;
 
-		if (front_end_addr(cfg, i, &ss, &len) == 0)
-			sendto(fd, wire, wire_len, 0, (struct sockaddr *)&ss, len);
+		if (front_end_addr(cfg, i, &ss, &len) == 0 &&
+		    sendto(fd, wire, wire_len, 0, (struct sockaddr *)&ss, len) > 0)
+			sent++;
 	}
-	if (fd >= 0) {
+	if (fd >= 0 && !sent)
+		fprintf(stderr, "hmctl: no DNS front end to ask (dns: section, listen_port); "
+				"using what the cluster decided already\n");
+	if (fd >= 0 && sent) {
 		struct pollfd p = { .fd = fd, .events = POLLIN };
 
 		if (poll(&p, 1, FRONT_END_TIMEOUT_MS) <= 0)
