@@ -10,6 +10,7 @@
  * matching signed reply header, and 2f+1 of them.
  */
 #include "cli_ct.h"
+#include "cli_tlsa.h"
 
 #include <errno.h>
 #include <inttypes.h>
@@ -384,7 +385,7 @@ static int read_file(const char *path, uint8_t **buf, size_t *len)
 }
 
 struct check_args {
-	const char *chain, *out;
+	const char *chain, *out, *tlsa;
 	bool cert;
 };
 
@@ -396,6 +397,8 @@ static int parse_check_args(int argc, char **argv, struct check_args *a)
 			a->cert = true;
 		else if (strcmp(argv[i], "--out") == 0 && i + 1 < argc)
 			a->out = argv[++i];
+		else if (strcmp(argv[i], "--tlsa") == 0 && i + 1 < argc)
+			a->tlsa = argv[++i];
 		else if (argv[i][0] != '-' && !a->chain)
 			a->chain = argv[i];
 		else
@@ -470,6 +473,14 @@ static int cert_check(const struct hm_config *cfg, const struct check_args *a)
 		goto out_net;
 	}
 	rc = v.result == HM_CT_OK ? 0 : 3;
+	if (a->tlsa) {
+		/* The DANE match against the cluster's agreed TLSA RRset
+		 * (docs/ct.md): a miss or an error overrides an ok verdict. */
+		int d = hm_cli_tlsa_check(cfg, a->tlsa, pem, pem_len, v.result == HM_CT_OK);
+
+		if (d)
+			rc = d;
+	}
 out_net:
 	net_close(&c);
 out:
@@ -485,7 +496,7 @@ int hm_cli_cert(const struct hm_config *cfg, int argc, char **argv)
 	struct check_args a;
 
 	if (argc < 2 || strcmp(argv[1], "check") != 0 || parse_check_args(argc, argv, &a) < 0) {
-		errorf("usage: cert check CHAIN.pem [--cert] [--out FILE]");
+		errorf("usage: cert check CHAIN.pem [--cert] [--out FILE] [--tlsa NAME]");
 		return 2;
 	}
 	if (!cfg->ct.enabled)

@@ -7,11 +7,15 @@
  *       verdict at the current time, print it once f+1 replicas sent
  *       matching signed replies; --cert waits for 2f+1 and writes a
  *       certificate (JSON, docs/ct.md) to FILE or stdout.
+ *   hmctl cert check CHAIN --tlsa NAME
+ *       also match the chain against the TLSA RRset the cluster decided
+ *       for NAME (DNSSEC-secure), see cli_tlsa.h.
  *   hmctl verify CERTFILE
  *       check a certificate offline against the cluster config's keys.
  *
  * Exit status: 0 verdict ok / certificate valid, 3 a verdict other than ok,
- * 1 an error or a refused certificate, 2 usage.
+ * 1 an error or a refused certificate, 2 usage, 4 (--tlsa) no TLSA record
+ * matched the chain.
  */
 #ifndef HM_CLI_CT_H
 #define HM_CLI_CT_H

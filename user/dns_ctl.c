@@ -153,6 +153,36 @@ static void print_entry(FILE *f, const struct hm_dns_entry *e)
 	ldns_rdf_deep_free(d);
 }
 
+int hm_dns_ctl_certify(const struct hm_config *cfg, const char *name, const char *type,
+		       struct hm_client *cl, struct hm_dns_entry *e)
+{
+	struct hm_dns_q q;
+	uint8_t op[300];
+	size_t len;
+
+	if (parse_q(name, type, &q) < 0) {
+		fprintf(stderr, "hmctl: %s %s: not a domain name and a record type\n", name, type);
+		return 2;
+	}
+	len = hm_dns_certify_encode(&q, op, sizeof(op));
+	if (call(cfg, op, len, cl, NULL) < 0)
+		return 1;
+	if (cl->result_len < 1 || cl->result[0] == HM_DNS_R_NOT_DECIDED)
+		return 3;
+	if (cl->result[0] != HM_DNS_R_DECIDED ||
+	    hm_dns_entry_decode(cl->result + 1, cl->result_len - 1, e) < 0 ||
+	    hm_dns_certify_encode(&e->q, op, sizeof(op)) != len) {
+		fprintf(stderr, "hmctl: a malformed result\n");
+		return 1;
+	}
+	return 0;
+}
+
+void hm_dns_ctl_print_entry(FILE *f, const struct hm_dns_entry *e)
+{
+	print_entry(f, e);
+}
+
 int hm_dns_ctl_query(const struct hm_config *cfg, int argc, char **argv)
 {
 	bool want_cert = argc == 5 && strcmp(argv[4], "--cert") == 0;

@@ -14,7 +14,8 @@
  *                                         test traffic: forged-sig, bad-mac, replay, garbage,
  *                                         split-request (a faulty client: two requests
  *                                         under one timestamp to the two halves)
- *   hmctl -c CONFIG cert check CHAIN [--cert] [--out FILE]   CT verdict (cli_ct.c)
+ *   hmctl -c CONFIG cert check CHAIN [--cert] [--out FILE] [--tlsa NAME]
+ *       CT verdict (cli_ct.c); --tlsa: DANE match against the agreed TLSA RRset
  *   hmctl -c CONFIG verify CERTFILE       check a certificate (DNS answer or CT verdict) offline
  *
  * CONFIG defaults to $HM_CONFIG.  The client identity is the config's node
@@ -807,7 +808,8 @@ static void usage(FILE *out)
 		"  dns query NAME TYPE [--cert]     the cluster's decided DNS entry (--cert: JSON certificate)\n"
 		"  inject forged-sig|bad-mac|forged-vote|replay|garbage|split-request --replica ID\n"
 		"         [--count N | --duration S]\n"
-		"  cert check CHAIN [--cert] [--out FILE]   CT verdict (--cert: 2f+1 signatures)\n"
+		"  cert check CHAIN [--cert] [--out FILE] [--tlsa NAME]   CT verdict (--cert: 2f+1\n"
+		"      signatures; --tlsa: DANE match against the agreed TLSA RRset of NAME)\n"
 		"  verify CERTFILE                  check a certificate (DNS answer or CT verdict) offline\n"
 		"CONFIG defaults to $HM_CONFIG.\n");
 }

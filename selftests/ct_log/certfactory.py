@@ -7,7 +7,9 @@ expires is committed).
       a root CA and an intermediate CA (ECDSA P-256), and the keys of two CT
       logs: log A (the one the cluster trusts) and log B (one it does not know).
       Writes root.pem, int.pem, log_a.key.pem, log_a.pub.pem, log_b.key.pem,
-      log_b.pub.pem (and the CA keys).
+      log_b.pub.pem (and the CA keys), and valid.key.pem, the key the valid
+      leaf will have (so a DANE TLSA record over its SubjectPublicKeyInfo can
+      be published and signed before the certificate is issued).
 
   certfactory.py issue DIR --log-a URL --log-b URL
       leaf certificates issued by the intermediate, each written as a chain
@@ -109,6 +111,7 @@ def init(d):
         k = ec.generate_private_key(ec.SECP256R1())
         write_key(f"{d}/{log}.key.pem", k)
         write_pub(f"{d}/{log}.pub.pem", k)
+    write_key(f"{d}/valid.key.pem", ec.generate_private_key(ec.SECP256R1()))
 
 
 def leaf_builder(dns, serial, key, inter, t):
@@ -168,7 +171,8 @@ def issue(d, log_a, log_b):
     int_key = read_key(f"{d}/int.key.pem")
     variants = (("valid", log_a, False), ("unknown_log", log_b, False), ("bad_sct", log_a, True))
     for vname, url, corrupt in variants:
-        key = ec.generate_private_key(ec.SECP256R1())
+        kpath = f"{d}/{vname}.key.pem"
+        key = read_key(kpath) if os.path.exists(kpath) else ec.generate_private_key(ec.SECP256R1())
         serial = x509.random_serial_number()
         dns = f"{vname.replace('_', '-')}.hypermesh.test"
         t = now()
