@@ -658,10 +658,18 @@ static void update_egress(struct daemon *d, uint16_t peers)
 	struct ifreq ifr = { 0 };
 	size_t max_len = 0;
 
-	/* TC rewrites only unfragmented datagrams: up to MTU - IPv4 - UDP. */
+	int fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+
+	/* TC rewrites only unfragmented datagrams: up to MTU - IPv4 - UDP.
+	 * (A socket of its own: this runs before the replica's is open.) */
 	snprintf(ifr.ifr_name, sizeof(ifr.ifr_name), "%s", d->dp.ifname);
-	if (ioctl(d->udp, SIOCGIFMTU, &ifr) == 0 && ifr.ifr_mtu > 28)
+	if (fd >= 0 && ioctl(fd, SIOCGIFMTU, &ifr) == 0 && ifr.ifr_mtu > 28)
 		max_len = (size_t)ifr.ifr_mtu - 28;
+	else
+		hm_warn("xdp: cannot read the MTU of %s: %s; no fan-out", d->dp.ifname,
+			strerror(errno));
+	if (fd >= 0)
+		close(fd);
 	hm_node_set_egress(&d->node, peers, fanout.sin_addr.s_addr ? &fanout : NULL, max_len);
 }
 
