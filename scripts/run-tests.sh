@@ -14,13 +14,21 @@ total_passed=0
 total_failed=0
 failed_suites=()
 
+# A suite that hangs gets SIGTERM after this long (its trap removes what it
+# made: namespaces, daemons, files), then SIGKILL 60 s later.
+# (Soak suites run long on purpose: two hours each.)
+default_timeout=900
+[ "${1:-}" = --soak ] && default_timeout=7200
+suite_timeout=${HM_SUITE_TIMEOUT:-$default_timeout}
+
 # run_suite NAME CMD...: run one suite and add up its "N passed, N failed".
 run_suite() {
   local name=$1; shift
   local log; log=$(mktemp)
   echo "=== $name"
-  "$@" 2>&1 | tee "$log"
+  timeout --signal=TERM --kill-after=60 "$suite_timeout" "$@" 2>&1 | tee "$log"
   local rc=${PIPESTATUS[0]}
+  [ "$rc" -eq 124 ] && echo "FAIL $name: still running after ${suite_timeout}s, stopped"
   local line; line=$(grep -E '^[0-9]+ passed, [0-9]+ failed' "$log" | tail -1)
   rm -f "$log"
   if [ -z "$line" ]; then

@@ -110,17 +110,6 @@ static bool state_is(const struct hm_recovery *rec, uint64_t cp, uint64_t last)
 
 /* ---- directory helpers ----------------------------------------------------- */
 
-static void make_dir(char *out, size_t cap)
-{
-	const char *tmp = getenv("TMPDIR");
-
-	snprintf(out, cap, "%s/hm-persist-XXXXXX", tmp && *tmp ? tmp : "/tmp");
-	if (!mkdtemp(out)) {
-		perror("mkdtemp");
-		exit(1);
-	}
-}
-
 static void remove_dir(const char *dir)
 {
 	DIR *d = opendir(dir);
@@ -132,10 +121,46 @@ static void remove_dir(const char *dir)
 	while ((de = readdir(d)))
 		if (de->d_name[0] != '.') {
 			snprintf(path, sizeof(path), "%s/%s", dir, de->d_name);
-			unlink(path);
+			if (de->d_type == DT_DIR)
+				remove_dir(path);
+			else
+				unlink(path);
 		}
 	closedir(d);
 	rmdir(dir);
+}
+
+/* Every directory a case makes is removed at exit too, so a case that
+ * returns early on a failed assertion leaves nothing in /tmp.  Only the
+ * process that made them removes them (the crash test's writers fork). */
+#define MAX_DIRS 64
+static char made_dirs[MAX_DIRS][256];
+static int n_made_dirs;
+static pid_t dirs_owner;
+
+static void remove_made_dirs(void)
+{
+	if (getpid() != dirs_owner)
+		return;
+	for (int i = 0; i < n_made_dirs; i++)
+		remove_dir(made_dirs[i]);
+}
+
+static void make_dir(char *out, size_t cap)
+{
+	const char *tmp = getenv("TMPDIR");
+
+	snprintf(out, cap, "%s/hm-persist-XXXXXX", tmp && *tmp ? tmp : "/tmp");
+	if (!mkdtemp(out)) {
+		perror("mkdtemp");
+		exit(1);
+	}
+	if (!dirs_owner) {
+		dirs_owner = getpid();
+		atexit(remove_made_dirs);
+	}
+	if (n_made_dirs < MAX_DIRS)
+		snprintf(made_dirs[n_made_dirs++], sizeof(made_dirs[0]), "%s", out);
 }
 
 static int count_files(const char *dir, const char *prefix)
