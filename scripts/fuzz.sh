@@ -50,10 +50,10 @@ fi
 # and the largest input worth trying.
 target_setup() {
   case "$1" in
-    wire) SRCS=(user/wire.c user/crypto.c user/kv.c user/state_transfer.c user/persist.c)
+    wire) SRCS=(user/wire.c user/crypto.c user/log.c user/kv.c user/state_transfer.c user/persist.c)
           LIBS=(-lsodium)
           CORPUS=$OUT/corpus; MAX_LEN=8192 ;;
-    dns)  SRCS=(user/dns_msg.c user/dns_chain.c user/dns_resolver.c user/crypto.c)
+    dns)  SRCS=(user/dns_msg.c user/dns_chain.c user/dns_resolver.c user/crypto.c user/log.c)
           LIBS=(-lldns -lunbound -lsodium)
           CORPUS=$OUT/corpus-dns; MAX_LEN=4096 ;;
     *) echo "fuzz: unknown target $1 (wire or dns)" >&2; exit 2 ;;

@@ -59,6 +59,8 @@ batches=$(status 1 .core.batches_executed)
 # at least one vote of replica 2's per batch (a slow replica 2 may still be
 # sending the rest)
 check_ge "XDP saw replica 2's PREPAREs and COMMITs" "$kernel" "$batches"
+check_ge "the controller reads how far the peers got (hm_progress)" \
+  "$(status 1 .xdp.peers_progress)" "$batches"
 check "votes were consumed in XDP: the controller got under half ($user of $kernel)" \
   test "$((2 * user))" -lt "$kernel"
 check_ge "the TC program fanned broadcasts out" "$(status 1 .xdp.tc_stats.fanouts)" 1

@@ -9,6 +9,7 @@
  * rather than in hm_client_receive, because a certificate needs every
  * matching signed reply header, and 2f+1 of them.
  */
+#include "clock.h"
 #include "cli_ct.h"
 #include "cli_tlsa.h"
 
@@ -31,6 +32,7 @@
 #include "ct_client.h"
 #include "ct_service.h"
 #include "wire.h"
+#include "log.h"
 
 #define CERT_FORMAT "hypermesh-ct-certificate/1"
 #define CHAIN_MAX_BYTES (1u << 20)
@@ -70,22 +72,6 @@ static int errorf(const char *fmt, ...)
 	return 1;
 }
 
-static uint64_t mono_us(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000 + (uint64_t)ts.tv_nsec / 1000;
-}
-
-static uint64_t wall_us(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_REALTIME, &ts);
-	return (uint64_t)ts.tv_sec * 1000000 + (uint64_t)ts.tv_nsec / 1000;
-}
-
 /* ---- the network side --------------------------------------------------- */
 
 static void net_send(void *ctx, uint32_t to, const void *buf, size_t len)
@@ -114,7 +100,7 @@ static int net_open(struct ct_net *c, const struct hm_config *cfg)
 	c->fd = socket(cfg->members[0].addr.ss_family, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 	if (c->fd < 0)
 		return errorf("socket: %s", strerror(errno));
-	if (hm_client_init(&c->core, cfg, cfg->node_id, &c->keys, wall_us(), net_send, c) < 0)
+	if (hm_client_init(&c->core, cfg, cfg->node_id, &c->keys, hm_wall_us(), net_send, c) < 0)
 		return errorf("client %u: bad keys in %s", cfg->node_id, cfg->path);
 	return 0;
 }
@@ -193,15 +179,15 @@ static bool quorum(struct ct_net *c, uint32_t need)
 /* Submit op and wait until `need` replicas sent matching signed replies. */
 static int net_call(struct ct_net *c, const uint8_t *op, size_t len, uint32_t need, int timeout_s)
 {
-	uint64_t give_up = mono_us() + (uint64_t)timeout_s * 1000000;
+	uint64_t give_up = hm_mono_us() + (uint64_t)timeout_s * 1000000;
 	uint8_t buf[HM_MAX_DATAGRAM];
 
 	memset(c->slots, 0, sizeof(c->slots));
 	c->core.busy = false; /* the previous call completed here, not in hm_client_receive */
-	if (hm_client_submit(&c->core, op, len, mono_us()) < 0)
+	if (hm_client_submit(&c->core, op, len, hm_mono_us()) < 0)
 		return errorf("the request (%zu bytes of op) does not fit max_message_size %u", len,
 			      c->cfg->max_message_size);
-	while (mono_us() < give_up) {
+	while (hm_mono_us() < give_up) {
 		struct pollfd p = { .fd = c->fd, .events = POLLIN };
 		ssize_t n;
 
@@ -210,7 +196,7 @@ static int net_call(struct ct_net *c, const uint8_t *op, size_t len, uint32_t ne
 			on_datagram(c, buf, (size_t)n);
 		if (quorum(c, need))
 			return 0;
-		hm_client_tick(&c->core, mono_us());
+		hm_client_tick(&c->core, hm_mono_us());
 	}
 	return errorf("no %u matching signed replies within %d s (%u retransmissions)", need,
 		      timeout_s, c->core.retransmits);
@@ -506,17 +492,6 @@ int hm_cli_cert(const struct hm_config *cfg, int argc, char **argv)
 
 /* ---- hmctl verify ------------------------------------------------------- */
 
-__attribute__((format(printf, 3, 4)))
-static int refuse(char *err, size_t errlen, const char *fmt, ...)
-{
-	va_list ap;
-
-	va_start(ap, fmt);
-	vsnprintf(err, errlen, fmt, ap);
-	va_end(ap);
-	return -1;
-}
-
 /* A hex string of exactly len bytes. */
 static int get_hex(json_t *obj, const char *key, uint8_t *out, size_t len)
 {
@@ -551,21 +526,21 @@ static int check_entry(const struct hm_config *cfg, json_t *e, size_t k, uint64_
 	memset(&hdr, 0, sizeof(hdr));
 	if (get_u64(e, "replica", &id) < 0 || get_hex(e, "header", h, HM_SIGNED_LEN) < 0 ||
 	    get_hex(e, "signature", h + HM_OFF_SIG, HM_SIG_LEN) < 0)
-		return refuse(err, errlen, "replies[%zu]: needs replica, header (%d bytes hex) and "
+		return hm_set_err(err, errlen, "replies[%zu]: needs replica, header (%d bytes hex) and "
 			      "signature (%d bytes hex)", k, HM_SIGNED_LEN, HM_SIG_LEN);
 	if (id >= cfg->n_members)
-		return refuse(err, errlen, "replies[%zu]: replica %" PRIu64 " is not a member (0..%u)",
+		return hm_set_err(err, errlen, "replies[%zu]: replica %" PRIu64 " is not a member (0..%u)",
 			      k, id, cfg->n_members - 1);
 	if (hm_get_be32(h) != HM_MAGIC || h[4] != HM_VERSION || h[5] != HM_MSG_REPLY ||
 	    hm_get_be32(h + HM_OFF_SENDER) != id || hm_get_be32(h + 12) != plen ||
 	    hm_get_be64(h + HM_OFF_SEQ) != request)
-		return refuse(err, errlen, "replies[%zu]: not replica %" PRIu64 "'s reply to request "
+		return hm_set_err(err, errlen, "replies[%zu]: not replica %" PRIu64 "'s reply to request "
 			      "%" PRIu64 " of this size", k, id, request);
 	if (memcmp(h + HM_OFF_DIGEST, digest, HM_DIGEST_LEN) != 0)
-		return refuse(err, errlen, "replies[%zu]: replica %" PRIu64 " replied with another "
+		return hm_set_err(err, errlen, "replies[%zu]: replica %" PRIu64 " replied with another "
 			      "result", k, id);
 	if (!hm_verify_header(&hdr, cfg->members[id].public_key))
-		return refuse(err, errlen, "replies[%zu]: the signature does not verify under replica "
+		return hm_set_err(err, errlen, "replies[%zu]: the signature does not verify under replica "
 			      "%" PRIu64 "'s key", k, id);
 	*replica = (uint32_t)id;
 	return 0;
@@ -584,19 +559,19 @@ int hm_ct_cert_verify(const struct hm_config *cfg, json_t *cert, char *err, size
 	size_t vlen, plen, k;
 
 	if (!format || strcmp(format, CERT_FORMAT) != 0)
-		return refuse(err, errlen, "not a CT verdict certificate (format is not \"%s\")",
+		return hm_set_err(err, errlen, "not a CT verdict certificate (format is not \"%s\")",
 			      CERT_FORMAT);
 	if (get_u64(cert, "client", &client) < 0 || client > UINT32_MAX ||
 	    get_u64(cert, "request", &request) < 0 || get_u64(cert, "exec_seq", &exec_seq) < 0 ||
 	    !vhex || !json_is_array(replies))
-		return refuse(err, errlen, "needs client, request, exec_seq, verdict and replies");
+		return hm_set_err(err, errlen, "needs client, request, exec_seq, verdict and replies");
 	if (sodium_hex2bin(verdict, sizeof(verdict), vhex, strlen(vhex), NULL, &vlen, NULL) != 0 ||
 	    2 * vlen != strlen(vhex) || hm_ct_verdict_decode(verdict, vlen, &v) < 0)
-		return refuse(err, errlen, "verdict: not a canonical CT verdict encoding");
+		return hm_set_err(err, errlen, "verdict: not a canonical CT verdict encoding");
 	/* The summary is for readers; it must not say something else. */
 	summary = json_string_value(json_object_get(json_object_get(cert, "summary"), "result"));
 	if (summary && strcmp(summary, hm_ct_result_name(v.result)) != 0)
-		return refuse(err, errlen, "summary.result \"%s\" is not the signed verdict's \"%s\"",
+		return hm_set_err(err, errlen, "summary.result \"%s\" is not the signed verdict's \"%s\"",
 			      summary, hm_ct_result_name(v.result));
 	/* What every replica signed: H(client, exec_seq, verdict) in its header. */
 	plen = hm_reply_payload(payload, sizeof(payload), (uint32_t)client, exec_seq, verdict, vlen);
@@ -607,11 +582,11 @@ int hm_ct_cert_verify(const struct hm_config *cfg, json_t *cert, char *err, size
 		if (check_entry(cfg, e, k, request, digest, plen, &id, err, errlen) < 0)
 			return -1;
 		if (seen & (1u << id))
-			return refuse(err, errlen, "replies[%zu]: replica %u appears twice", k, id);
+			return hm_set_err(err, errlen, "replies[%zu]: replica %u appears twice", k, id);
 		seen |= 1u << id;
 	}
 	if ((uint32_t)__builtin_popcount(seen) < need)
-		return refuse(err, errlen, "%d distinct replicas signed, 2f+1 = %u are needed",
+		return hm_set_err(err, errlen, "%d distinct replicas signed, 2f+1 = %u are needed",
 			      __builtin_popcount(seen), need);
 	return 0;
 }

@@ -19,6 +19,7 @@
 
 #include "crypto.h"
 #include "hm_siphash.h"
+#include "log.h"
 
 _Static_assert(HM_SECKEY_LEN == crypto_sign_SECRETKEYBYTES, "secret key size");
 _Static_assert(HM_PUBKEY_LEN == crypto_sign_PUBLICKEYBYTES, "public key size");
@@ -30,20 +31,6 @@ _Static_assert(HM_OFF_MAC == HM_MACED_LEN, "the mac is not covered by itself");
 
 /* Longest key file we accept: 128 hex digits, a line ending and some slack. */
 #define KEYFILE_MAX 512
-
-static void set_err(char *err, size_t errlen, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
-
-static void set_err(char *err, size_t errlen, const char *fmt, ...)
-{
-	va_list ap;
-
-	if (!err || errlen == 0)
-		return;
-	va_start(ap, fmt);
-	vsnprintf(err, errlen, fmt, ap);
-	va_end(ap);
-}
 
 int hm_crypto_init(void)
 {
@@ -68,12 +55,12 @@ static int write_hex_file(const char *path, const uint8_t *bin, size_t len, mode
 	int fd, n;
 
 	if (2 * len + 2 > sizeof(hex)) {
-		set_err(err, errlen, "%s: key too long", path);
+		hm_set_err(err, errlen, "%s: key too long", path);
 		return -1;
 	}
 	n = snprintf(tmp, sizeof(tmp), "%s.tmp.XXXXXX", path);
 	if (n < 0 || (size_t)n >= sizeof(tmp)) {
-		set_err(err, errlen, "%s: path too long", path);
+		hm_set_err(err, errlen, "%s: path too long", path);
 		return -1;
 	}
 	sodium_bin2hex(hex, sizeof(hex), bin, len);
@@ -82,12 +69,12 @@ static int write_hex_file(const char *path, const uint8_t *bin, size_t len, mode
 
 	fd = mkstemp(tmp); /* created with mode 0600 */
 	if (fd < 0) {
-		set_err(err, errlen, "%s: cannot create temporary file: %s", path, strerror(errno));
+		hm_set_err(err, errlen, "%s: cannot create temporary file: %s", path, strerror(errno));
 		sodium_memzero(hex, sizeof(hex));
 		return -1;
 	}
 	if (fchmod(fd, mode) < 0) {
-		set_err(err, errlen, "%s: chmod: %s", tmp, strerror(errno));
+		hm_set_err(err, errlen, "%s: chmod: %s", tmp, strerror(errno));
 		goto fail;
 	}
 	for (size_t off = 0; off < hexlen;) {
@@ -96,23 +83,23 @@ static int write_hex_file(const char *path, const uint8_t *bin, size_t len, mode
 		if (w < 0 && errno == EINTR)
 			continue;
 		if (w <= 0) {
-			set_err(err, errlen, "%s: write: %s", tmp, w < 0 ? strerror(errno) : "short write");
+			hm_set_err(err, errlen, "%s: write: %s", tmp, w < 0 ? strerror(errno) : "short write");
 			goto fail;
 		}
 		off += (size_t)w;
 	}
 	if (fsync(fd) < 0) {
-		set_err(err, errlen, "%s: fsync: %s", tmp, strerror(errno));
+		hm_set_err(err, errlen, "%s: fsync: %s", tmp, strerror(errno));
 		goto fail;
 	}
 	if (close(fd) < 0) {
 		fd = -1;
-		set_err(err, errlen, "%s: close: %s", tmp, strerror(errno));
+		hm_set_err(err, errlen, "%s: close: %s", tmp, strerror(errno));
 		goto fail;
 	}
 	fd = -1;
 	if (rename(tmp, path) < 0) {
-		set_err(err, errlen, "%s: rename: %s", path, strerror(errno));
+		hm_set_err(err, errlen, "%s: rename: %s", path, strerror(errno));
 		goto fail;
 	}
 	sodium_memzero(hex, sizeof(hex));
@@ -137,7 +124,7 @@ static int read_hex_file(const char *path, uint8_t *out, size_t len, char *err, 
 
 	fd = open(path, O_RDONLY | O_CLOEXEC);
 	if (fd < 0) {
-		set_err(err, errlen, "%s: %s", path, strerror(errno));
+		hm_set_err(err, errlen, "%s: %s", path, strerror(errno));
 		return -1;
 	}
 	for (;;) {
@@ -146,26 +133,26 @@ static int read_hex_file(const char *path, uint8_t *out, size_t len, char *err, 
 		if (r < 0 && errno == EINTR)
 			continue;
 		if (r < 0) {
-			set_err(err, errlen, "%s: read: %s", path, strerror(errno));
+			hm_set_err(err, errlen, "%s: read: %s", path, strerror(errno));
 			goto out;
 		}
 		if (r == 0)
 			break;
 		total += (size_t)r;
 		if (total == sizeof(buf) - 1) {
-			set_err(err, errlen, "%s: file too long for a key file", path);
+			hm_set_err(err, errlen, "%s: file too long for a key file", path);
 			goto out;
 		}
 	}
 	buf[total] = '\0';
 
 	if (sodium_hex2bin(out, len, buf, total, NULL, &binlen, &end) != 0 || binlen != len) {
-		set_err(err, errlen, "%s: expected %zu hex digits", path, 2 * len);
+		hm_set_err(err, errlen, "%s: expected %zu hex digits", path, 2 * len);
 		goto out;
 	}
 	for (const char *p = end; p < buf + total; p++) {
 		if (*p != '\n' && *p != '\r' && *p != ' ' && *p != '\t') {
-			set_err(err, errlen, "%s: expected %zu hex digits, found more", path, 2 * len);
+			hm_set_err(err, errlen, "%s: expected %zu hex digits, found more", path, 2 * len);
 			goto out;
 		}
 	}
@@ -190,7 +177,7 @@ int hm_keypair_write(const struct hm_keypair *kp, const char *base_path, char *e
 
 	n = snprintf(path, sizeof(path), "%s.key", base_path);
 	if (n < 0 || (size_t)n >= sizeof(path)) {
-		set_err(err, errlen, "%s: path too long", base_path);
+		hm_set_err(err, errlen, "%s: path too long", base_path);
 		return -1;
 	}
 	if (write_hex_file(path, kp->sk, HM_SECKEY_LEN, 0600, err, errlen) < 0)
@@ -198,7 +185,7 @@ int hm_keypair_write(const struct hm_keypair *kp, const char *base_path, char *e
 
 	n = snprintf(path, sizeof(path), "%s.pub", base_path);
 	if (n < 0 || (size_t)n >= sizeof(path)) {
-		set_err(err, errlen, "%s: path too long", base_path);
+		hm_set_err(err, errlen, "%s: path too long", base_path);
 		return -1;
 	}
 	return write_hex_file(path, kp->pk, HM_PUBKEY_LEN, 0644, err, errlen);
@@ -214,11 +201,11 @@ int hm_keypair_read(const char *key_path, struct hm_keypair *kp, char *err, size
 
 	/* libsodium's secret key is seed || pk: recompute pk from the seed. */
 	if (crypto_sign_seed_keypair(pk, sk2, sk) != 0) {
-		set_err(err, errlen, "%s: cannot derive a key pair from the seed", key_path);
+		hm_set_err(err, errlen, "%s: cannot derive a key pair from the seed", key_path);
 		goto out;
 	}
 	if (sodium_memcmp(pk, sk + crypto_sign_SEEDBYTES, HM_PUBKEY_LEN) != 0) {
-		set_err(err, errlen, "%s: public key half does not match the seed", key_path);
+		hm_set_err(err, errlen, "%s: public key half does not match the seed", key_path);
 		goto out;
 	}
 	memcpy(kp->pk, pk, HM_PUBKEY_LEN);

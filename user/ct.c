@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: MIT
 /* Certificate Transparency verdicts (see ct.h). */
 #include "ct.h"
+#include "log.h"
 
 #include <openssl/bio.h>
 #include <openssl/ct.h>
@@ -35,17 +36,6 @@ struct hm_ct {
 	CTLOG_STORE *ctlogs; /* OpenSSL's view of logs[], rebuilt when they change */
 	bool ctlogs_stale;
 };
-
-static void seterr(char *err, size_t errlen, const char *fmt, ...)
-{
-	va_list ap;
-
-	if (!err || !errlen)
-		return;
-	va_start(ap, fmt);
-	vsnprintf(err, errlen, fmt, ap);
-	va_end(ap);
-}
 
 static void reason(struct hm_ct_verdict *v, const char *fmt, ...)
 {
@@ -100,7 +90,7 @@ int hm_ct_add_trust_pem(struct hm_ct *ct, const char *pem, size_t len, char *err
 
 	if (!bio) {
 		BIO_free(bio);
-		seterr(err, errlen, "trust store: out of memory");
+		hm_set_err(err, errlen, "trust store: out of memory");
 		return -1;
 	}
 	while ((x = PEM_read_bio_X509(bio, NULL, NULL, NULL))) {
@@ -110,7 +100,7 @@ int hm_ct_add_trust_pem(struct hm_ct *ct, const char *pem, size_t len, char *err
 		if (!ok) {
 			BIO_free(bio);
 			ERR_clear_error();
-			seterr(err, errlen, "trust store: cannot add certificate %d", n + 1);
+			hm_set_err(err, errlen, "trust store: cannot add certificate %d", n + 1);
 			return -1;
 		}
 		n++;
@@ -118,7 +108,7 @@ int hm_ct_add_trust_pem(struct hm_ct *ct, const char *pem, size_t len, char *err
 	ERR_clear_error(); /* the expected end-of-input "error" */
 	BIO_free(bio);
 	if (n == 0) {
-		seterr(err, errlen, "trust store: no PEM certificate found");
+		hm_set_err(err, errlen, "trust store: no PEM certificate found");
 		return -1;
 	}
 	return 0;
@@ -131,7 +121,7 @@ static char *read_file(const char *path, size_t *len, char *err, size_t errlen)
 	long n;
 
 	if (!f) {
-		seterr(err, errlen, "%s: cannot open", path);
+		hm_set_err(err, errlen, "%s: cannot open", path);
 		return NULL;
 	}
 	if (fseek(f, 0, SEEK_END) == 0 && (n = ftell(f)) >= 0 && n < (1 << 24) &&
@@ -142,7 +132,7 @@ static char *read_file(const char *path, size_t *len, char *err, size_t errlen)
 	} else {
 		free(buf);
 		buf = NULL;
-		seterr(err, errlen, "%s: cannot read (or larger than 16 MiB)", path);
+		hm_set_err(err, errlen, "%s: cannot read (or larger than 16 MiB)", path);
 	}
 	fclose(f);
 	return buf;
@@ -172,7 +162,7 @@ int hm_ct_add_log_pem(struct hm_ct *ct, const char *name, const char *pem, size_
 	char curve[32] = "";
 
 	if (ct->n_logs == HM_CT_MAX_LOGS) {
-		seterr(err, errlen, "log %s: more than %d logs", name, HM_CT_MAX_LOGS);
+		hm_set_err(err, errlen, "log %s: more than %d logs", name, HM_CT_MAX_LOGS);
 		return -1;
 	}
 	bio = len <= INT32_MAX ? BIO_new_mem_buf(pem, (int)len) : NULL;
@@ -180,20 +170,20 @@ int hm_ct_add_log_pem(struct hm_ct *ct, const char *name, const char *pem, size_
 	BIO_free(bio);
 	ERR_clear_error();
 	if (!pkey) {
-		seterr(err, errlen, "log %s: no PEM public key", name);
+		hm_set_err(err, errlen, "log %s: no PEM public key", name);
 		return -1;
 	}
 	if (!EVP_PKEY_is_a(pkey, "EC") ||
 	    !EVP_PKEY_get_utf8_string_param(pkey, "group", curve, sizeof(curve), NULL) ||
 	    strcmp(curve, "prime256v1") != 0) {
 		EVP_PKEY_free(pkey);
-		seterr(err, errlen, "log %s: the key must be ECDSA P-256", name);
+		hm_set_err(err, errlen, "log %s: the key must be ECDSA P-256", name);
 		return -1;
 	}
 	der_len = i2d_PUBKEY(pkey, &der);
 	if (der_len <= 0) {
 		EVP_PKEY_free(pkey);
-		seterr(err, errlen, "log %s: cannot encode the key", name);
+		hm_set_err(err, errlen, "log %s: cannot encode the key", name);
 		return -1;
 	}
 	log = &ct->logs[ct->n_logs];
@@ -202,21 +192,21 @@ int hm_ct_add_log_pem(struct hm_ct *ct, const char *name, const char *pem, size_
 	if (expected_id && memcmp(expected_id, log->id, HM_CT_LOG_ID_LEN) != 0) {
 		EVP_PKEY_free(pkey);
 		OPENSSL_free(der);
-		seterr(err, errlen, "log %s: the log id is not the SHA-256 of its key", name);
+		hm_set_err(err, errlen, "log %s: the log id is not the SHA-256 of its key", name);
 		return -1;
 	}
 	for (size_t i = 0; i < ct->n_logs; i++)
 		if (memcmp(ct->logs[i].id, log->id, HM_CT_LOG_ID_LEN) == 0) {
 			EVP_PKEY_free(pkey);
 			OPENSSL_free(der);
-			seterr(err, errlen, "log %s: the same key as log %s", name, ct->logs[i].name);
+			hm_set_err(err, errlen, "log %s: the same key as log %s", name, ct->logs[i].name);
 			return -1;
 		}
 	log->spki = malloc((size_t)der_len);
 	if (!log->spki) {
 		EVP_PKEY_free(pkey);
 		OPENSSL_free(der);
-		seterr(err, errlen, "log %s: out of memory", name);
+		hm_set_err(err, errlen, "log %s: out of memory", name);
 		return -1;
 	}
 	memcpy(log->spki, der, (size_t)der_len);
@@ -743,7 +733,7 @@ int hm_ct_leaf_hash(const char *chain_pem, size_t len, const uint8_t log_id[HM_C
 	int rc = -1;
 
 	if (!chain || sk_X509_num(chain) < 2) {
-		seterr(err, errlen, "chain: need the leaf and its issuer");
+		hm_set_err(err, errlen, "chain: need the leaf and its issuer");
 		goto out;
 	}
 	scts = X509_get_ext_d2i(sk_X509_value(chain, 0), NID_ct_precert_scts, NULL, NULL);
@@ -755,11 +745,11 @@ int hm_ct_leaf_hash(const char *chain_pem, size_t len, const uint8_t log_id[HM_C
 		    memcmp(id, log_id, HM_CT_LOG_ID_LEN) == 0) {
 			rc = precert_leaf_hash(sk_X509_value(chain, 0), sk_X509_value(chain, 1), sct, out);
 			if (rc)
-				seterr(err, errlen, "cannot rebuild the log entry");
+				hm_set_err(err, errlen, "cannot rebuild the log entry");
 			goto out;
 		}
 	}
-	seterr(err, errlen, "the certificate carries no SCT of that log");
+	hm_set_err(err, errlen, "the certificate carries no SCT of that log");
 out:
 	SCT_LIST_free(scts);
 	sk_X509_pop_free(chain, X509_free);

@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: MIT
 /* An RFC 6962 log client (see ct_client.h). */
 #include "ct_client.h"
+#include "log.h"
 
 #include <curl/curl.h>
 #include <inttypes.h>
@@ -25,17 +26,6 @@ struct body {
 	size_t len;
 	bool too_big;
 };
-
-static void seterr(char *err, size_t errlen, const char *fmt, ...)
-{
-	va_list ap;
-
-	if (!err || !errlen)
-		return;
-	va_start(ap, fmt);
-	vsnprintf(err, errlen, fmt, ap);
-	va_end(ap);
-}
 
 static pthread_once_t curl_once = PTHREAD_ONCE_INIT;
 static void curl_init_once(void) { curl_global_init(CURL_GLOBAL_DEFAULT); }
@@ -120,17 +110,17 @@ static json_t *request(struct hm_ct_client *c, const char *path_query, const cha
 	rc = curl_easy_perform(c->curl);
 	curl_slist_free_all(hdrs);
 	if (rc != CURLE_OK) {
-		seterr(err, errlen, "%s: %s", url, b.too_big ? "answer too large" : curl_easy_strerror(rc));
+		hm_set_err(err, errlen, "%s: %s", url, b.too_big ? "answer too large" : curl_easy_strerror(rc));
 		goto out;
 	}
 	curl_easy_getinfo(c->curl, CURLINFO_RESPONSE_CODE, &status);
 	if (status != 200) {
-		seterr(err, errlen, "%s: HTTP %ld: %.120s", url, status, b.data ? b.data : "");
+		hm_set_err(err, errlen, "%s: HTTP %ld: %.120s", url, status, b.data ? b.data : "");
 		goto out;
 	}
 	root = json_loadb(b.data ? b.data : "", b.len, 0, &jerr);
 	if (!root || !json_is_object(root)) {
-		seterr(err, errlen, "%s: answer is not a JSON object", url);
+		hm_set_err(err, errlen, "%s: answer is not a JSON object", url);
 		json_decref(root);
 		root = NULL;
 	}
@@ -209,7 +199,7 @@ int hm_ct_get_sth(struct hm_ct_client *c, struct hm_ct_sth *out, char *err, size
 	    b64_fixed(json_object_get(r, "sha256_root_hash"), out->root, sizeof(out->root), &n) ||
 	    n != sizeof(out->root) ||
 	    b64_fixed(json_object_get(r, "tree_head_signature"), out->sig, sizeof(out->sig), &out->sig_len))
-		seterr(err, errlen, "get-sth: missing or malformed field");
+		hm_set_err(err, errlen, "get-sth: missing or malformed field");
 	else
 		rc = 0;
 	json_decref(r);
@@ -228,7 +218,7 @@ int hm_ct_get_sth_consistency(struct hm_ct_client *c, uint64_t first, uint64_t s
 	if (!r)
 		return -1;
 	if (hash_array(json_object_get(r, "consistency"), path, cap, len)) {
-		seterr(err, errlen, "get-sth-consistency: malformed or too long proof");
+		hm_set_err(err, errlen, "get-sth-consistency: malformed or too long proof");
 		rc = -1;
 	}
 	json_decref(r);
@@ -247,7 +237,7 @@ int hm_ct_get_proof_by_hash(struct hm_ct_client *c, const hm_merkle_hash leaf_ha
 	sodium_bin2base64(b64, sizeof(b64), leaf_hash, HM_MERKLE_HASH_LEN, sodium_base64_VARIANT_ORIGINAL);
 	esc = curl_easy_escape(c->curl, b64, 0); /* '+', '/' and '=' in a query */
 	if (!esc) {
-		seterr(err, errlen, "get-proof-by-hash: out of memory");
+		hm_set_err(err, errlen, "get-proof-by-hash: out of memory");
 		return -1;
 	}
 	snprintf(q, sizeof(q), "get-proof-by-hash?hash=%s&tree_size=%" PRIu64, esc, tree_size);
@@ -257,7 +247,7 @@ int hm_ct_get_proof_by_hash(struct hm_ct_client *c, const hm_merkle_hash leaf_ha
 		return -1;
 	if (get_u64(r, "leaf_index", leaf_index) ||
 	    hash_array(json_object_get(r, "audit_path"), path, cap, len)) {
-		seterr(err, errlen, "get-proof-by-hash: malformed answer or too long proof");
+		hm_set_err(err, errlen, "get-proof-by-hash: malformed answer or too long proof");
 		rc = -1;
 	}
 	json_decref(r);
@@ -295,14 +285,14 @@ int hm_ct_get_entries(struct hm_ct_client *c, uint64_t start, uint64_t end,
 	arr = json_object_get(r, "entries");
 	count = json_array_size(arr);
 	if (!json_is_array(arr) || count == 0 || count > end - start + 1) {
-		seterr(err, errlen, "get-entries: no entries array, or more entries than asked for");
+		hm_set_err(err, errlen, "get-entries: no entries array, or more entries than asked for");
 		json_decref(r);
 		return -1;
 	}
 	out = calloc(count, sizeof(*out));
 	if (!out) {
 		json_decref(r);
-		seterr(err, errlen, "get-entries: out of memory");
+		hm_set_err(err, errlen, "get-entries: out of memory");
 		return -1;
 	}
 	json_array_foreach(arr, i, e) {
@@ -310,7 +300,7 @@ int hm_ct_get_entries(struct hm_ct_client *c, uint64_t start, uint64_t end,
 		    b64_blob(json_object_get(e, "extra_data"), &out[i].extra_data)) {
 			hm_ct_entries_free(out, count);
 			json_decref(r);
-			seterr(err, errlen, "get-entries: entry %zu malformed", i);
+			hm_set_err(err, errlen, "get-entries: entry %zu malformed", i);
 			return -1;
 		}
 	}
@@ -334,14 +324,14 @@ int hm_ct_get_roots(struct hm_ct_client *c, struct hm_ct_blob **roots, size_t *n
 	if (!json_is_array(arr) || !out) {
 		free(out);
 		json_decref(r);
-		seterr(err, errlen, "get-roots: no certificates array");
+		hm_set_err(err, errlen, "get-roots: no certificates array");
 		return -1;
 	}
 	json_array_foreach(arr, i, e) {
 		if (b64_blob(e, &out[i])) {
 			hm_ct_blobs_free(out, count);
 			json_decref(r);
-			seterr(err, errlen, "get-roots: certificate %zu is not base64", i);
+			hm_set_err(err, errlen, "get-roots: certificate %zu is not base64", i);
 			return -1;
 		}
 	}
@@ -370,7 +360,7 @@ int hm_ct_add_chain(struct hm_ct_client *c, const struct hm_ct_blob *chain, size
 	memset(out, 0, sizeof(*out));
 	if (!req || !arr || json_object_set_new(req, "chain", arr)) {
 		json_decref(req);
-		seterr(err, errlen, "add-chain: out of memory");
+		hm_set_err(err, errlen, "add-chain: out of memory");
 		return -1;
 	}
 	for (size_t i = 0; i < n; i++) {
@@ -382,7 +372,7 @@ int hm_ct_add_chain(struct hm_ct_client *c, const struct hm_ct_blob *chain, size
 					      sodium_base64_VARIANT_ORIGINAL)))) {
 			free(b64);
 			json_decref(req);
-			seterr(err, errlen, "add-chain: out of memory");
+			hm_set_err(err, errlen, "add-chain: out of memory");
 			return -1;
 		}
 		free(b64);
@@ -390,7 +380,7 @@ int hm_ct_add_chain(struct hm_ct_client *c, const struct hm_ct_blob *chain, size
 	body = json_dumps(req, JSON_COMPACT);
 	json_decref(req);
 	if (!body) {
-		seterr(err, errlen, "add-chain: out of memory");
+		hm_set_err(err, errlen, "add-chain: out of memory");
 		return -1;
 	}
 	r = request(c, precert ? "add-pre-chain" : "add-chain", body, err, errlen);
@@ -403,7 +393,7 @@ int hm_ct_add_chain(struct hm_ct_client *c, const struct hm_ct_blob *chain, size
 	    b64_blob(json_object_get(r, "extensions"), &out->extensions) ||
 	    b64_blob(json_object_get(r, "signature"), &out->signature)) {
 		hm_ct_sct_free(out);
-		seterr(err, errlen, "add-chain: malformed SCT in the answer");
+		hm_set_err(err, errlen, "add-chain: malformed SCT in the answer");
 	} else {
 		out->version = (uint8_t)version;
 		rc = 0;
@@ -421,7 +411,7 @@ int hm_ct_fetch_evidence(struct hm_ct_client *c, const uint8_t log_id[HM_CT_LOG_
 	if (hm_ct_get_sth(c, &ev->sth, err, errlen))
 		return -1;
 	if (ev->sth.tree_size == 0) {
-		seterr(err, errlen, "the log is empty");
+		hm_set_err(err, errlen, "the log is empty");
 		return -1;
 	}
 	if (hm_ct_get_proof_by_hash(c, leaf_hash, ev->sth.tree_size, &ev->leaf_index, ev->inclusion,

@@ -13,6 +13,7 @@
 
 #include "dns_chain.h"
 #include "dns_msg.h"
+#include "log.h"
 
 #define DNSKEY_ZONE_FLAG 0x0100
 #define DNSKEY_REVOKE_FLAG 0x0080 /* RFC 5011: never validate with it */
@@ -21,20 +22,6 @@
 struct hm_dns_anchors {
 	ldns_rr_list *rrs; /* DS and DNSKEY records */
 };
-
-static void set_err(char *err, size_t errlen, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
-
-static void set_err(char *err, size_t errlen, const char *fmt, ...)
-{
-	va_list ap;
-
-	if (!err || !errlen)
-		return;
-	va_start(ap, fmt);
-	vsnprintf(err, errlen, fmt, ap);
-	va_end(ap);
-}
 
 /* ---- anchors ------------------------------------------------------------------ */
 
@@ -57,7 +44,7 @@ static int anchors_read_file(struct hm_dns_anchors *a, const char *file, char *e
 	int line = 1, rc = 0;
 
 	if (!f) {
-		set_err(err, errlen, "%s: cannot open", file);
+		hm_set_err(err, errlen, "%s: cannot open", file);
 		return -1;
 	}
 	while (rc == 0 && !feof(f)) {
@@ -68,7 +55,7 @@ static int anchors_read_file(struct hm_dns_anchors *a, const char *file, char *e
 		    s == LDNS_STATUS_SYNTAX_ORIGIN || (s != LDNS_STATUS_OK && feof(f)))
 			continue;
 		if (s != LDNS_STATUS_OK || anchor_push(a, rr) < 0) {
-			set_err(err, errlen, "%s:%d: not a DS or DNSKEY record", file, line);
+			hm_set_err(err, errlen, "%s:%d: not a DS or DNSKEY record", file, line);
 			rc = -1;
 		}
 	}
@@ -90,14 +77,14 @@ struct hm_dns_anchors *hm_dns_anchors_new(const char *const *texts, size_t n, co
 
 		if (ldns_rr_new_frm_str(&rr, texts[i], 3600, NULL, NULL) != LDNS_STATUS_OK ||
 		    anchor_push(a, rr) < 0) {
-			set_err(err, errlen, "trust anchor %zu: not a DS or DNSKEY record", i);
+			hm_set_err(err, errlen, "trust anchor %zu: not a DS or DNSKEY record", i);
 			goto fail;
 		}
 	}
 	if (file && anchors_read_file(a, file, err, errlen) < 0)
 		goto fail;
 	if (ldns_rr_list_rr_count(a->rrs) == 0) {
-		set_err(err, errlen, "no trust anchors");
+		hm_set_err(err, errlen, "no trust anchors");
 		goto fail;
 	}
 	return a;
@@ -391,7 +378,7 @@ static int check_answer(const ldns_rr_list *an, const struct hm_dns_canon_info *
 	size_t used = 0, data = 0;
 	int rc = -1;
 
-	set_err(why, whylen, "CNAME chain too long");
+	hm_set_err(why, whylen, "CNAME chain too long");
 	for (size_t i = 0; i < ldns_rr_list_rr_count(an); i++)
 		data += ldns_rr_get_type(ldns_rr_list_rr(an, i)) != LDNS_RR_TYPE_RRSIG;
 	for (int hop = 0; cur && hop <= HM_DNS_CHAIN_MAX_DEPTH; hop++) {
@@ -406,7 +393,7 @@ static int check_answer(const ldns_rr_list *an, const struct hm_dns_canon_info *
 		}
 		follow = type == LDNS_RR_TYPE_CNAME && qtype != LDNS_RR_TYPE_CNAME;
 		if (!set || ldns_rr_list_rr_count(set) == 0 || (follow && ldns_rr_list_rr_count(set) != 1)) {
-			set_err(why, whylen, "answer is not the question's CNAME chain");
+			hm_set_err(why, whylen, "answer is not the question's CNAME chain");
 			ldns_rr_list_free(set);
 			break;
 		}
@@ -415,7 +402,7 @@ static int check_answer(const ldns_rr_list *an, const struct hm_dns_canon_info *
 		if (!ok) {
 			char *o = ldns_rdf2str(cur);
 
-			set_err(why, whylen, "%s: RRset does not validate at the given time", o ? o : "?");
+			hm_set_err(why, whylen, "%s: RRset does not validate at the given time", o ? o : "?");
 			free(o);
 		}
 		used += ldns_rr_list_rr_count(set);
@@ -432,7 +419,7 @@ static int check_answer(const ldns_rr_list *an, const struct hm_dns_canon_info *
 		if (!follow) {
 			rc = used == data ? 0 : -1;
 			if (rc)
-				set_err(why, whylen, "answer holds records outside the question's chain");
+				hm_set_err(why, whylen, "answer holds records outside the question's chain");
 			break;
 		}
 	}
@@ -449,28 +436,28 @@ int hm_dns_chain_verify(const struct hm_dns_anchors *a, const uint8_t *canon, si
 			    ldns_rr_list_new() };
 	int rc = -1;
 
-	set_err(why, whylen, "out of memory");
+	hm_set_err(why, whylen, "out of memory");
 	if (!tr.keys || !tr.ds || !tr.zones_done || !tr.ds_done)
 		goto done;
 	if (hm_dns_canon_info(canon, canon_len, &info) < 0 ||
 	    hm_dns_canon_sections(canon, canon_len, &an, &ns) < 0) {
-		set_err(why, whylen, "not a canonical answer");
+		hm_set_err(why, whylen, "not a canonical answer");
 		goto done;
 	}
 	if (!(info.flags & HM_DNS_CANON_SECURE) || info.rcode != HM_DNS_NOERROR ||
 	    info.ancount == 0 || info.qtype == LDNS_RR_TYPE_ANY) {
-		set_err(why, whylen, "only secure positive answers qualify");
+		hm_set_err(why, whylen, "only secure positive answers qualify");
 		goto done;
 	}
 	rrs = chain_decode(chain, chain_len);
 	if (!rrs) {
-		set_err(why, whylen, "malformed chain");
+		hm_set_err(why, whylen, "malformed chain");
 		goto done;
 	}
 	build_trust(&tr, a, rrs, t);
 	rc = check_answer(an, &info, tr.keys, t, why, whylen);
 	if (rc == 0)
-		set_err(why, whylen, "ok");
+		hm_set_err(why, whylen, "ok");
 done:
 	ldns_rr_list_free(tr.keys);
 	ldns_rr_list_free(tr.ds);

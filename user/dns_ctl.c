@@ -15,20 +15,13 @@
 #include <ldns/ldns.h>
 
 #include "certificate.h"
+#include "clock.h"
 #include "client.h"
 #include "crypto.h"
 #include "dns_msg.h"
 #include "dns_service.h"
 
 #define QUERY_TIMEOUT_S 10
-
-static uint64_t now_us(clockid_t clk)
-{
-	struct timespec ts;
-
-	clock_gettime(clk, &ts);
-	return (uint64_t)ts.tv_sec * 1000000 + (uint64_t)ts.tv_nsec / 1000;
-}
 
 struct ctl {
 	const struct hm_config *cfg;
@@ -71,7 +64,7 @@ static int call(const struct hm_config *cfg, const uint8_t *op, size_t len, stru
 {
 	struct ctl ctx = { cfg, -1 };
 	struct hm_keypair keys;
-	uint64_t give_up = now_us(CLOCK_MONOTONIC) + QUERY_TIMEOUT_S * 1000000ull;
+	uint64_t give_up = hm_mono_us() + QUERY_TIMEOUT_S * 1000000ull;
 	bool got = false, certified = !cert;
 	char err[512];
 
@@ -85,9 +78,9 @@ static int call(const struct hm_config *cfg, const uint8_t *op, size_t len, stru
 		return -1;
 	}
 	ctx.fd = socket(cfg->members[0].addr.ss_family, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-	if (ctx.fd < 0 || hm_client_init(cl, cfg, cfg->node_id, &keys, now_us(CLOCK_REALTIME),
+	if (ctx.fd < 0 || hm_client_init(cl, cfg, cfg->node_id, &keys, hm_wall_us(),
 					 ctl_send, &ctx) < 0 ||
-	    hm_client_submit(cl, op, len, now_us(CLOCK_MONOTONIC)) < 0) {
+	    hm_client_submit(cl, op, len, hm_mono_us()) < 0) {
 		fprintf(stderr, "hmctl: cannot send the request\n");
 		if (ctx.fd >= 0)
 			close(ctx.fd);
@@ -95,7 +88,7 @@ static int call(const struct hm_config *cfg, const uint8_t *op, size_t len, stru
 	}
 	if (cert && hm_cert_init(cert, cfg->node_id, cl->ts, op, len) < 0)
 		return -1;
-	while ((!got || !certified) && now_us(CLOCK_MONOTONIC) < give_up) {
+	while ((!got || !certified) && hm_mono_us() < give_up) {
 		struct pollfd p = { .fd = ctx.fd, .events = POLLIN };
 		uint8_t buf[HM_MAX_DATAGRAM];
 		ssize_t n;
@@ -106,7 +99,7 @@ static int call(const struct hm_config *cfg, const uint8_t *op, size_t len, stru
 			if (cert)
 				certified |= hm_cert_add(cert, cfg, buf, (size_t)n);
 		}
-		hm_client_tick(cl, now_us(CLOCK_MONOTONIC));
+		hm_client_tick(cl, hm_mono_us());
 	}
 	close(ctx.fd);
 	if (!got || !certified) {

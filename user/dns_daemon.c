@@ -14,6 +14,7 @@
 #include <ldns/ldns.h>
 
 #include "client.h"
+#include "clock.h"
 #include "dns_chain.h"
 #include "dns_frontend.h"
 #include "dns_msg.h"
@@ -84,22 +85,6 @@ int64_t hm_dns_wall_clock(void)
 	return (int64_t)time(NULL);
 }
 
-static uint64_t mono_us(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000 + (uint64_t)ts.tv_nsec / 1000;
-}
-
-static uint64_t wall_us(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_REALTIME, &ts);
-	return (uint64_t)ts.tv_sec * 1000000 + (uint64_t)ts.tv_nsec / 1000;
-}
-
 static bool q_eq(const struct hm_dns_q *a, const struct hm_dns_q *b)
 {
 	return a->qname_len == b->qname_len && a->qtype == b->qtype && a->qclass == b->qclass &&
@@ -127,8 +112,8 @@ static void pump(struct hm_dns_daemon *dd)
 		if (!dd->ops)
 			dd->ops_tail = &dd->ops;
 		dd->queue_len--;
-		if (hm_client_submit(&dd->client, o->buf, o->len, mono_us()) == 0) {
-			dd->submitted_at = mono_us();
+		if (hm_client_submit(&dd->client, o->buf, o->len, hm_mono_us()) == 0) {
+			dd->submitted_at = hm_mono_us();
 			dd->observations_sent++;
 		} else {
 			hm_warn("dns: an op of %zu bytes does not fit a request; dropped", o->len);
@@ -406,7 +391,7 @@ static void on_query(void *arg, struct hm_dns_request *req, const struct hm_dns_
 	w->req = req;
 	w->query = *query;
 	w->q = q;
-	w->deadline_us = mono_us() + (uint64_t)dd->cfg->dns.query_timeout_ms * 1000;
+	w->deadline_us = hm_mono_us() + (uint64_t)dd->cfg->dns.query_timeout_ms * 1000;
 	w->next = dd->waiters;
 	dd->waiters = w;
 	/* Join the open lookup at its T; otherwise our own observation opens
@@ -420,7 +405,7 @@ static void on_query(void *arg, struct hm_dns_request *req, const struct hm_dns_
 
 static void tick(struct hm_dns_daemon *dd)
 {
-	uint64_t now = mono_us(), expirations;
+	uint64_t now = hm_mono_us(), expirations;
 	uint8_t out[512];
 
 	if (read(dd->timer_fd, &expirations, sizeof(expirations)) < 0 && errno != EAGAIN)
@@ -488,7 +473,7 @@ static int open_client(struct hm_dns_daemon *dd, const struct hm_keypair *keys)
 	dd->client_fd = socket(a.ss_family, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 	if (dd->client_fd < 0 || bind(dd->client_fd, (struct sockaddr *)&a, me->addr_len) < 0)
 		return -1;
-	if (hm_client_init(&dd->client, dd->cfg, HM_REPLICA_CLIENT_BASE + dd->id, keys, wall_us(),
+	if (hm_client_init(&dd->client, dd->cfg, HM_REPLICA_CLIENT_BASE + dd->id, keys, hm_wall_us(),
 			   client_send, dd) < 0)
 		return -1;
 	dd->timer_fd = timerfd_create(CLOCK_MONOTONIC, TFD_CLOEXEC | TFD_NONBLOCK);

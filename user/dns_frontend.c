@@ -20,6 +20,7 @@
 #include <unistd.h>
 
 #include "dns_frontend.h"
+#include "log.h"
 
 #define TCP_FRAME_MAX (2 + 65535)
 #define TCP_PIPELINE_MAX 64 /* outstanding queries per connection */
@@ -67,20 +68,6 @@ struct hm_dns_frontend {
 	void *arg;
 	struct hm_dns_frontend_stats st;
 };
-
-static void set_err(char *err, size_t errlen, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
-
-static void set_err(char *err, size_t errlen, const char *fmt, ...)
-{
-	va_list ap;
-
-	if (!err || !errlen)
-		return;
-	va_start(ap, fmt);
-	vsnprintf(err, errlen, fmt, ap);
-	va_end(ap);
-}
 
 static int64_t now_ms(void)
 {
@@ -158,12 +145,12 @@ struct hm_dns_frontend *hm_dns_frontend_new(const struct hm_dns_frontend_config 
 	fe->tcp_src.kind = SRC_TCP_LISTEN;
 	fe->timer_src.kind = SRC_TIMER;
 	if (parse_addr(cfg->addr, cfg->port, &ss, &len) < 0) {
-		set_err(err, errlen, "bad listen address '%s'", cfg->addr);
+		hm_set_err(err, errlen, "bad listen address '%s'", cfg->addr);
 		goto fail;
 	}
 	fe->udp_fd = open_socket(SOCK_DGRAM, &ss, len);
 	if (fe->udp_fd < 0) {
-		set_err(err, errlen, "udp %s port %u: %s", cfg->addr ? cfg->addr : "*", cfg->port,
+		hm_set_err(err, errlen, "udp %s port %u: %s", cfg->addr ? cfg->addr : "*", cfg->port,
 			strerror(errno));
 		goto fail;
 	}
@@ -174,7 +161,7 @@ struct hm_dns_frontend *hm_dns_frontend_new(const struct hm_dns_frontend_config 
 						 : ((struct sockaddr_in6 *)&ss)->sin6_port);
 	fe->tcp_fd = open_socket(SOCK_STREAM, &ss, len);
 	if (fe->tcp_fd < 0) {
-		set_err(err, errlen, "tcp port %u: %s", fe->port, strerror(errno));
+		hm_set_err(err, errlen, "tcp port %u: %s", fe->port, strerror(errno));
 		goto fail;
 	}
 	fe->timer_fd = timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC);
@@ -183,7 +170,7 @@ struct hm_dns_frontend *hm_dns_frontend_new(const struct hm_dns_frontend_config 
 	    watch(fe, fe->udp_fd, &fe->udp_src, EPOLLIN, EPOLL_CTL_ADD) < 0 ||
 	    watch(fe, fe->tcp_fd, &fe->tcp_src, EPOLLIN, EPOLL_CTL_ADD) < 0 ||
 	    watch(fe, fe->timer_fd, &fe->timer_src, EPOLLIN, EPOLL_CTL_ADD) < 0) {
-		set_err(err, errlen, "epoll/timer: %s", strerror(errno));
+		hm_set_err(err, errlen, "epoll/timer: %s", strerror(errno));
 		goto fail;
 	}
 	return fe;

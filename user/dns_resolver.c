@@ -18,6 +18,7 @@
 
 #include "dns_msg.h"
 #include "dns_resolver.h"
+#include "log.h"
 
 struct query;
 
@@ -52,20 +53,6 @@ struct hm_dns_resolver {
 	bool processing;
 	unsigned pending;
 };
-
-static void set_err(char *err, size_t errlen, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
-
-static void set_err(char *err, size_t errlen, const char *fmt, ...)
-{
-	va_list ap;
-
-	if (!err || !errlen)
-		return;
-	va_start(ap, fmt);
-	vsnprintf(err, errlen, fmt, ap);
-	va_end(ap);
-}
 
 const char *hm_dns_security_name(enum hm_dns_security s)
 {
@@ -121,7 +108,7 @@ static char *conf_build(const struct hm_dns_resolver_config *cfg, char *err, siz
 		const struct hm_dns_upstream *u = &cfg->upstreams[i];
 
 		if (!conf_safe(u->zone) || !conf_safe(u->addr)) {
-			set_err(err, errlen, "upstream %zu: bad zone or address", i);
+			hm_set_err(err, errlen, "upstream %zu: bad zone or address", i);
 			fclose(f);
 			free(text);
 			return NULL;
@@ -188,21 +175,21 @@ static struct slot *slot_new(struct hm_dns_resolver *r, int64_t t, char *err, si
 	s->time = t;
 	s->ctx = ub_ctx_create();
 	if (!s->ctx) {
-		set_err(err, errlen, "ub_ctx_create failed");
+		hm_set_err(err, errlen, "ub_ctx_create failed");
 		free(s);
 		return NULL;
 	}
 	/* A thread, not a forked process: results come back through ub_fd.
 	 * Settings first: local data (below) finalizes the context. */
 	if ((rc = ub_ctx_async(s->ctx, 1))) {
-		set_err(err, errlen, "ub_ctx_async: %s", ub_strerror(rc));
+		hm_set_err(err, errlen, "ub_ctx_async: %s", ub_strerror(rc));
 		ub_ctx_delete(s->ctx);
 		free(s);
 		return NULL;
 	}
 	fd = mkstemp(path);
 	if (fd < 0 || write(fd, r->conf_text, strlen(r->conf_text)) != (ssize_t)strlen(r->conf_text)) {
-		set_err(err, errlen, "unbound config %s: %s", path, strerror(errno));
+		hm_set_err(err, errlen, "unbound config %s: %s", path, strerror(errno));
 		goto fail_file;
 	}
 	close(fd);
@@ -210,33 +197,33 @@ static struct slot *slot_new(struct hm_dns_resolver *r, int64_t t, char *err, si
 	rc = ub_ctx_config(s->ctx, path);
 	unlink(path);
 	if (rc) {
-		set_err(err, errlen, "unbound config: %s", ub_strerror(rc));
+		hm_set_err(err, errlen, "unbound config: %s", ub_strerror(rc));
 		goto fail;
 	}
 	/* The agreed validation time (seconds; unbound reads it with atoi, so
 	 * it must be positive and fit an int until 2038: it does). */
 	snprintf(when, sizeof(when), "%" PRId64, t);
 	if (t <= 0 || t > INT32_MAX || (rc = ub_ctx_set_option(s->ctx, "val-override-date:", when))) {
-		set_err(err, errlen, "val-override-date %s refused", when);
+		hm_set_err(err, errlen, "val-override-date %s refused", when);
 		goto fail;
 	}
 	for (size_t i = 0; i < r->n_anchors; i++)
 		if ((rc = ub_ctx_add_ta(s->ctx, r->anchors[i]))) {
-			set_err(err, errlen, "trust anchor %zu: %s", i, ub_strerror(rc));
+			hm_set_err(err, errlen, "trust anchor %zu: %s", i, ub_strerror(rc));
 			goto fail;
 		}
 	if (r->anchor_file && (rc = ub_ctx_add_ta_file(s->ctx, r->anchor_file))) {
-		set_err(err, errlen, "trust anchor file %s: %s", r->anchor_file, ub_strerror(rc));
+		hm_set_err(err, errlen, "trust anchor file %s: %s", r->anchor_file, ub_strerror(rc));
 		goto fail;
 	}
 	for (size_t i = 0; i < r->n_local; i++)
 		if ((rc = ub_ctx_data_add(s->ctx, r->local[i]))) {
-			set_err(err, errlen, "local data %zu: %s", i, ub_strerror(rc));
+			hm_set_err(err, errlen, "local data %zu: %s", i, ub_strerror(rc));
 			goto fail;
 		}
 	ev.data.ptr = s;
 	if (epoll_ctl(r->epfd, EPOLL_CTL_ADD, ub_fd(s->ctx), &ev) < 0) {
-		set_err(err, errlen, "epoll_ctl: %s", strerror(errno));
+		hm_set_err(err, errlen, "epoll_ctl: %s", strerror(errno));
 		goto fail;
 	}
 	return s;
@@ -291,7 +278,7 @@ struct hm_dns_resolver *hm_dns_resolver_new(const struct hm_dns_resolver_config 
 	r->epfd = -1;
 	for (size_t i = 0; i < cfg->n_trust_anchors; i++)
 		if (anchor_check(cfg->trust_anchors[i]) < 0) {
-			set_err(err, errlen, "trust anchor %zu: not a DS or DNSKEY record", i);
+			hm_set_err(err, errlen, "trust anchor %zu: not a DS or DNSKEY record", i);
 			goto fail;
 		}
 	r->conf_text = conf_build(cfg, err, errlen);
@@ -306,7 +293,7 @@ struct hm_dns_resolver *hm_dns_resolver_new(const struct hm_dns_resolver_config 
 		goto fail;
 	r->epfd = epoll_create1(EPOLL_CLOEXEC);
 	if (r->epfd < 0) {
-		set_err(err, errlen, "epoll_create1: %s", strerror(errno));
+		hm_set_err(err, errlen, "epoll_create1: %s", strerror(errno));
 		goto fail;
 	}
 	r->cur = slot_new(r, ref_time, err, errlen);

@@ -36,6 +36,7 @@
 #include <jansson.h>
 #include <sodium.h>
 
+#include "clock.h"
 #include "cli_ct.h"
 #include "client.h"
 #include "config.h"
@@ -45,22 +46,6 @@
 #include "wire.h"
 
 #define OP_TIMEOUT_S 10
-
-static uint64_t mono_us(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000 + (uint64_t)ts.tv_nsec / 1000;
-}
-
-static uint64_t wall_us(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_REALTIME, &ts);
-	return (uint64_t)ts.tv_sec * 1000000 + (uint64_t)ts.tv_nsec / 1000;
-}
 
 static void die(const char *fmt, ...) __attribute__((format(printf, 1, 2), noreturn));
 static void die(const char *fmt, ...)
@@ -112,7 +97,7 @@ static void net_client_open(struct net_client *c, const struct hm_config *cfg, u
 		       0);
 	if (c->fd < 0)
 		die("socket: %s", strerror(errno));
-	if (hm_client_init(&c->core, cfg, id, &c->keys, wall_us(), net_send, c) < 0)
+	if (hm_client_init(&c->core, cfg, id, &c->keys, hm_wall_us(), net_send, c) < 0)
 		die("client %u: bad keys in %s", id, cfg->path);
 }
 
@@ -140,19 +125,19 @@ static bool net_client_drain(struct net_client *c)
 /* Submit one op and wait for its result (f+1 matching signed replies). */
 static void net_client_call(struct net_client *c, const uint8_t *op, size_t len)
 {
-	uint64_t give_up = mono_us() + OP_TIMEOUT_S * 1000000ull;
+	uint64_t give_up = hm_mono_us() + OP_TIMEOUT_S * 1000000ull;
 
-	if (hm_client_submit(&c->core, op, len, mono_us()) < 0)
+	if (hm_client_submit(&c->core, op, len, hm_mono_us()) < 0)
 		die("the request (%zu bytes of op) does not fit max_message_size %u with its "
 		    "PRE-PREPARE framing", len, c->cfg->max_message_size);
-	while (mono_us() < give_up) {
+	while (hm_mono_us() < give_up) {
 		struct pollfd p = { .fd = c->fd, .events = POLLIN };
-		int64_t wait_ms = ((int64_t)c->core.deadline - (int64_t)mono_us()) / 1000;
+		int64_t wait_ms = ((int64_t)c->core.deadline - (int64_t)hm_mono_us()) / 1000;
 
 		poll(&p, 1, wait_ms < 0 ? 0 : wait_ms > 100 ? 100 : (int)wait_ms);
 		if (net_client_drain(c))
 			return;
-		hm_client_tick(&c->core, mono_us());
+		hm_client_tick(&c->core, hm_mono_us());
 	}
 	die("no result from f+1=%u replicas within %d s (%u retransmissions)",
 	    c->core.f + 1, OP_TIMEOUT_S, c->core.retransmits);
@@ -517,7 +502,7 @@ static void bench_loop(struct net_client *cs, uint32_t nc, bool put, uint64_t du
 		       uint64_t max_ops, struct bench_result *r)
 {
 	int ep = epoll_create1(EPOLL_CLOEXEC);
-	uint64_t end = mono_us() + duration_us, seqno = 0;
+	uint64_t end = hm_mono_us() + duration_us, seqno = 0;
 	uint8_t op[128];
 
 	for (uint32_t i = 0; i < nc; i++) {
@@ -526,11 +511,11 @@ static void bench_loop(struct net_client *cs, uint32_t nc, bool put, uint64_t du
 		epoll_ctl(ep, EPOLL_CTL_ADD, cs[i].fd, &ev);
 		if (max_ops && seqno >= max_ops)
 			break;
-		cs[i].started = mono_us();
+		cs[i].started = hm_mono_us();
 		hm_client_submit(&cs[i].core, op, bench_op(op, sizeof(op), put, i, seqno++),
 				 cs[i].started);
 	}
-	while (mono_us() < end && (!max_ops || r->ops < max_ops)) {
+	while (hm_mono_us() < end && (!max_ops || r->ops < max_ops)) {
 		struct epoll_event evs[64];
 		int n = epoll_wait(ep, evs, 64, 10);
 
@@ -539,15 +524,15 @@ static void bench_loop(struct net_client *cs, uint32_t nc, bool put, uint64_t du
 
 			if (!net_client_drain(c))
 				continue;
-			record(r, mono_us() - c->started);
+			record(r, hm_mono_us() - c->started);
 			if (max_ops && seqno >= max_ops)
 				continue; /* every op is issued: this client is done */
-			c->started = mono_us();
+			c->started = hm_mono_us();
 			hm_client_submit(&c->core, op, bench_op(op, sizeof(op), put, evs[k].data.u32,
 								seqno++), c->started);
 		}
 		for (uint32_t i = 0; i < nc; i++)
-			hm_client_tick(&cs[i].core, mono_us());
+			hm_client_tick(&cs[i].core, hm_mono_us());
 	}
 	close(ep);
 }
@@ -595,9 +580,9 @@ static int cmd_bench(const struct hm_config *cfg, int argc, char **argv)
 		client_key_path(&cfg->clients[i], key, sizeof(key));
 		net_client_open(&cs[i], cfg, cfg->clients[i].id, key);
 	}
-	t0 = mono_us();
+	t0 = hm_mono_us();
 	bench_loop(cs, nc, put, (uint64_t)(duration * 1e6), max_ops, &r);
-	elapsed = mono_us() - t0;
+	elapsed = hm_mono_us() - t0;
 	qsort(r.lat, r.n_lat, sizeof(*r.lat), u64_cmp);
 	double ops_s = (double)r.ops * 1e6 / (double)elapsed;
 	printf("clients  op    ops      ops/s     p50_us  p99_us  p999_us\n");
@@ -639,7 +624,7 @@ static void inject_forged(struct net_client *c, uint32_t to, uint32_t i)
 
 	hm_keypair_generate(&other);
 	len = hm_kv_encode_put(op, sizeof(op), "forged", "x", 1);
-	len = hm_msg_build(buf, sizeof(buf), HM_MSG_REQUEST, c->core.id, 0, wall_us() + i, NULL,
+	len = hm_msg_build(buf, sizeof(buf), HM_MSG_REQUEST, c->core.id, 0, hm_wall_us() + i, NULL,
 			   op, (uint32_t)len, &other);
 	hm_mac_stamp((struct hm_hdr *)buf, c->core.links[to].tx);
 	send_raw(c, to, buf, len);
@@ -650,7 +635,7 @@ static void inject_bad_mac(struct net_client *c, uint32_t to, uint32_t i)
 	uint8_t op[64], buf[256];
 	size_t len = hm_kv_encode_put(op, sizeof(op), "badmac", "x", 1);
 
-	len = hm_msg_build(buf, sizeof(buf), HM_MSG_REQUEST, c->core.id, 0, wall_us() + i, NULL,
+	len = hm_msg_build(buf, sizeof(buf), HM_MSG_REQUEST, c->core.id, 0, hm_wall_us() + i, NULL,
 			   op, (uint32_t)len, &c->keys);
 	hm_mac_stamp((struct hm_hdr *)buf, c->core.links[to].tx);
 	buf[HM_OFF_MAC] ^= 0x01;
@@ -715,7 +700,7 @@ static void inject_split_request(struct net_client *c, uint32_t count)
 	uint32_t n = c->cfg->n_members;
 
 	for (uint32_t i = 0; i < count; i++) {
-		uint64_t ts = wall_us();
+		uint64_t ts = hm_wall_us();
 		uint8_t op[2][64], buf[2][256];
 		size_t len[2];
 
@@ -773,7 +758,7 @@ static int cmd_inject(const struct hm_config *cfg, int argc, char **argv)
 			strcmp(kind, "bad-mac") == 0 ? inject_bad_mac :
 			strcmp(kind, "forged-vote") == 0 ? inject_forged_vote :
 			strcmp(kind, "garbage") == 0 ? inject_garbage : NULL;
-		uint64_t until = wall_us() + (uint64_t)(duration * 1e6);
+		uint64_t until = hm_wall_us() + (uint64_t)(duration * 1e6);
 
 		if (!fn)
 			die("inject: unknown kind '%s' (forged-sig, bad-mac, forged-vote, replay, "
@@ -781,7 +766,7 @@ static int cmd_inject(const struct hm_config *cfg, int argc, char **argv)
 		uint32_t sent = 0;
 
 		/* --duration: as fast as we can until the time is up (a flood) */
-		while (duration > 0 ? wall_us() < until : sent < count)
+		while (duration > 0 ? hm_wall_us() < until : sent < count)
 			fn(&c, to, sent++);
 		count = sent;
 	}

@@ -29,6 +29,7 @@
 
 #include <sodium.h>
 
+#include "clock.h"
 #include "byzantine.h"
 #include "config.h"
 #include "crypto.h"
@@ -70,14 +71,6 @@ struct daemon {
 	struct hm_dns_anchors *dns_anchors; /* rule (a), shared by service and daemon */
 	struct hm_dns_daemon *dns;         /* NULL without byzantine_config.dns */
 };
-
-static uint64_t now_us(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000 + (uint64_t)ts.tv_nsec / 1000;
-}
 
 static void usage(FILE *out)
 {
@@ -137,7 +130,7 @@ static void receive_all(struct daemon *d)
 		n = recvmmsg(d->udp, msgs, RECV_BATCH, MSG_DONTWAIT, NULL);
 		if (n <= 0)
 			return;
-		hm_node_tick(&d->node, now_us());
+		hm_node_tick(&d->node, hm_mono_us());
 		for (int i = 0; i < n; i++)
 			hm_node_receive(&d->node, bufs[i], msgs[i].msg_len,
 					(struct sockaddr *)&from[i], msgs[i].msg_hdr.msg_namelen);
@@ -155,7 +148,7 @@ static void arm_timer(struct daemon *d)
 
 	if (deadline) {
 		/* A deadline already past still needs a wake-up: 1 µs from now. */
-		uint64_t now = now_us();
+		uint64_t now = hm_mono_us();
 
 		if (deadline <= now)
 			deadline = now + 1;
@@ -250,6 +243,8 @@ static void add_xdp_status(struct daemon *d, json_t *status)
 	json_object_set_new(x, "tc", json_string(d->dp.tc_adopted ? "adopted" : "attached"));
 	json_object_set_new(x, "pin_dir", json_string(d->dp.pin_dir));
 	json_object_set_new(x, "fanout_peers", json_integer(d->dp.tc_peers));
+	json_object_set_new(x, "peers_progress",
+			    json_integer((json_int_t)hm_xdp_dp_progress(&d->dp, d->node.n)));
 	json_object_set_new(x, "partitions", partitions_json(d));
 	json_object_set_new(x, "policy_errors", json_integer((json_int_t)d->dp.policy_errors));
 	json_object_set_new(x, "node_stats", stats);
@@ -282,7 +277,7 @@ static int open_state(struct daemon *d, const char *data_dir)
 		return -1;
 	}
 	clock_gettime(CLOCK_MONOTONIC, &a);
-	hm_node_tick(&d->node, now_us());
+	hm_node_tick(&d->node, hm_mono_us());
 	if (hm_node_open_state(&d->node, dir, NULL, err, sizeof(err)) < 0) {
 		hm_err("state in %s: %s", dir, err);
 		return -1;
@@ -350,7 +345,7 @@ static json_t *status_json(struct daemon *d)
 		add_byzantine_status(d, status);
 	json_object_set_new(status, "last_stable_checkpoint",
 			    json_integer((json_int_t)pbft_low_watermark(d->node.core)));
-	json_object_set_new(status, "detection", hm_detector_json(&d->det, now_us()));
+	json_object_set_new(status, "detection", hm_detector_json(&d->det, hm_mono_us()));
 	if (d->dns)
 		json_object_set_new(status, "dns", hm_dns_daemon_status(d->dns));
 	return status;
@@ -377,12 +372,12 @@ static void render_metrics(void *ctx, struct hm_mtext *t)
 #define CONTROL_WAIT_MS 100
 static void read_request(int fd, char *line, size_t cap)
 {
-	uint64_t until = now_us() + CONTROL_WAIT_MS * 1000;
+	uint64_t until = hm_mono_us() + CONTROL_WAIT_MS * 1000;
 	size_t len = 0;
 
 	while (len < cap - 1) {
 		struct pollfd p = { .fd = fd, .events = POLLIN };
-		uint64_t now = now_us();
+		uint64_t now = hm_mono_us();
 		ssize_t n;
 
 		if (now >= until || poll(&p, 1, (int)((until - now + 999) / 1000)) <= 0)
@@ -405,10 +400,10 @@ static json_t *control_lift(struct daemon *d, const char *arg)
 
 	if (!*arg || *end)
 		return json_pack("{s:s}", "error", "usage: block lift REPLICA_ID");
-	if (hm_detector_lift(&d->det, (uint32_t)id, now_us(), err, sizeof(err)) < 0)
+	if (hm_detector_lift(&d->det, (uint32_t)id, hm_mono_us(), err, sizeof(err)) < 0)
 		return json_pack("{s:s}", "error", err);
 	return json_pack("{s:i, s:o}", "lifted", (int)id, "blocks",
-			 hm_detector_blocks_json(&d->det, now_us()));
+			 hm_detector_blocks_json(&d->det, hm_mono_us()));
 }
 
 /* ---- test-only misbehaviour -------------------------------------------- */
@@ -521,7 +516,7 @@ static char *control_answer(struct daemon *d, const char *req)
 	if (!*req || strcmp(req, "status") == 0)
 		j = status_json(d);
 	else if (strcmp(req, "block list") == 0)
-		j = hm_detector_blocks_json(&d->det, now_us());
+		j = hm_detector_blocks_json(&d->det, hm_mono_us());
 	else if (strncmp(req, "block lift ", 11) == 0)
 		j = control_lift(d, req + 11);
 	else if (strncmp(req, "inject ", 7) == 0)
@@ -575,7 +570,7 @@ static int open_detection(struct daemon *d)
 	};
 	char err[256];
 
-	hm_detector_init(&d->det, &d->cfg, &d->node, d->xdp ? &d->dp : NULL, now_us());
+	hm_detector_init(&d->det, &d->cfg, &d->node, d->xdp ? &d->dp : NULL, hm_mono_us());
 	d->judge_timer = timerfd_create(CLOCK_MONOTONIC, TFD_CLOEXEC | TFD_NONBLOCK);
 	if (d->judge_timer < 0 || timerfd_settime(d->judge_timer, 0, &every, NULL) < 0)
 		return -1;
@@ -600,8 +595,8 @@ static void judge(struct daemon *d)
 
 	if (read(d->judge_timer, &expirations, sizeof(expirations)) < 0 && errno != EAGAIN)
 		hm_warn("timerfd: %s", strerror(errno));
-	hm_node_tick(&d->node, now_us());
-	hm_detector_step(&d->det, now_us());
+	hm_node_tick(&d->node, hm_mono_us());
+	hm_detector_step(&d->det, hm_mono_us());
 	if (d->metrics)
 		hm_metrics_run(d->metrics); /* connection timeouts */
 }
@@ -741,7 +736,7 @@ static void poll_progress(struct daemon *d)
 
 	if (read(d->poll_timer, &expirations, sizeof(expirations)) < 0 && errno != EAGAIN)
 		hm_warn("timerfd: %s", strerror(errno));
-	hm_node_tick(&d->node, now_us());
+	hm_node_tick(&d->node, hm_mono_us());
 	hm_node_observe_progress(&d->node, hm_xdp_dp_progress(&d->dp, d->node.n));
 	/* a peer not resolved yet (its neighbour entry failed while it was
 	 * starting, say) is retried every 200 ms, not every 5 s */
@@ -816,7 +811,7 @@ static void run(struct daemon *d)
 				if (read(d->timer, &expirations, sizeof(expirations)) < 0 &&
 				    errno != EAGAIN)
 					hm_warn("timerfd: %s", strerror(errno));
-				hm_node_tick(&d->node, now_us());
+				hm_node_tick(&d->node, hm_mono_us());
 			} else if (fd == d->control) {
 				serve_control(d);
 			} else if (fd == d->judge_timer) {
@@ -826,7 +821,7 @@ static void run(struct daemon *d)
 			} else if (fd == d->signals) {
 				return;
 			} else if (d->xdp && fd == d->events) {
-				hm_node_tick(&d->node, now_us());
+				hm_node_tick(&d->node, hm_mono_us());
 			} else if (d->xdp && fd == d->poll_timer) {
 				poll_progress(d);
 			} else if (d->xdp && fd == d->netlink) {
@@ -1020,7 +1015,7 @@ static int setup_byzantine(struct daemon *d, const struct options *o)
 	if (!d->byz)
 		return -1;
 	hm_node_set_byzantine(&d->node, d->byz);
-	hm_byz_crashed(d->byz, now_us()); /* starts the crash clock */
+	hm_byz_crashed(d->byz, hm_mono_us()); /* starts the crash clock */
 	for (int i = 0; i < 3; i++)
 		hm_warn("BYZANTINE TEST MODE: replica %ld misbehaves on purpose: %s", o->id,
 			hm_byz_describe(&bo, desc, sizeof(desc)));

@@ -53,3 +53,15 @@ void hm_log(enum hm_log_level level, const char *fmt, ...)
 	va_end(ap);
 	fputc('\n', stderr);
 }
+
+int hm_set_err(char *err, size_t errlen, const char *fmt, ...)
+{
+	va_list ap;
+
+	if (!err || !errlen)
+		return -1;
+	va_start(ap, fmt);
+	vsnprintf(err, errlen, fmt, ap);
+	va_end(ap);
+	return -1;
+}

@@ -3156,6 +3156,17 @@ uint64_t pbft_recover(struct pbft *c, const struct hm_checkpoint *cp,
 
 /* ---- the driver's interface ------------------------------------------- */
 
+/* Another replica than us. */
+static bool from_peer(const struct pbft *c, const struct hm_msg *m)
+{
+	return m->sender < c->p.n && m->sender != c->p.id;
+}
+
+static int not_a_peer(enum hm_drop_reason *why)
+{
+	return refuse(why, HM_DROP_UNKNOWN_SENDER);
+}
+
 int pbft_receive(struct pbft *c, const struct hm_msg *m, enum hm_drop_reason *why)
 {
 	switch (m->type) {
@@ -3164,29 +3175,17 @@ int pbft_receive(struct pbft *c, const struct hm_msg *m, enum hm_drop_reason *wh
 	case HM_MSG_PRE_PREPARE:
 		return on_pre_prepare(c, m, why);
 	case HM_MSG_CHECKPOINT:
-		if (m->sender >= c->p.n)
-			return refuse(why, HM_DROP_UNKNOWN_SENDER);
-		return on_checkpoint(c, m, why);
+		return m->sender < c->p.n ? on_checkpoint(c, m, why) : not_a_peer(why);
 	case HM_MSG_STATUS:
-		if (m->sender >= c->p.n || m->sender == c->p.id)
-			return refuse(why, HM_DROP_UNKNOWN_SENDER);
-		return on_status(c, m, why);
+		return from_peer(c, m) ? on_status(c, m, why) : not_a_peer(why);
 	case HM_MSG_VIEW_CHANGE:
-		if (m->sender >= c->p.n || m->sender == c->p.id)
-			return refuse(why, HM_DROP_UNKNOWN_SENDER);
-		return on_view_change(c, m, why);
+		return from_peer(c, m) ? on_view_change(c, m, why) : not_a_peer(why);
 	case HM_MSG_NEW_VIEW:
-		if (m->sender >= c->p.n || m->sender == c->p.id)
-			return refuse(why, HM_DROP_UNKNOWN_SENDER);
-		return on_new_view(c, m, why);
+		return from_peer(c, m) ? on_new_view(c, m, why) : not_a_peer(why);
 	case HM_MSG_STATE_REQUEST:
-		if (m->sender >= c->p.n || m->sender == c->p.id)
-			return refuse(why, HM_DROP_UNKNOWN_SENDER);
-		return on_state_request(c, m, why);
+		return from_peer(c, m) ? on_state_request(c, m, why) : not_a_peer(why);
 	case HM_MSG_STATE_CHUNK:
-		if (m->sender >= c->p.n || m->sender == c->p.id)
-			return refuse(why, HM_DROP_UNKNOWN_SENDER);
-		return on_state_chunk(c, m, why);
+		return from_peer(c, m) ? on_state_chunk(c, m, why) : not_a_peer(why);
 	default:
 		return refuse(why, HM_DROP_MALFORMED);
 	}

@@ -44,16 +44,6 @@ static int *fd_field(struct hm_xdp_dp *dp, const struct pinned_map *m)
 	return (int *)((char *)dp + m->fd_off);
 }
 
-static int fail(char *err, size_t errlen, const char *fmt, ...)
-{
-	va_list ap;
-
-	va_start(ap, fmt);
-	vsnprintf(err, errlen, fmt, ap);
-	va_end(ap);
-	return -1;
-}
-
 const char *hm_xdp_attach_name(enum hm_xdp_attach how)
 {
 	switch (how) {
@@ -169,23 +159,23 @@ static int adopt_xdp(struct hm_xdp_dp *dp, int prog_fd, char *err, size_t errlen
 
 	dp->skel = hm_xdp_bpf__open();
 	if (!dp->skel)
-		return fail(err, errlen, "cannot open the hm_xdp object: %s", strerror(errno));
+		return hm_set_err(err, errlen, "cannot open the hm_xdp object: %s", strerror(errno));
 	bpf_object__for_each_map(m, dp->skel->obj) {
 		int fd = prog_map_fd(prog_fd, bpf_map__name(m));
 
 		if (fd < 0)
-			return fail(err, errlen, "the hm_xdp attached to %s has no map %s: "
+			return hm_set_err(err, errlen, "the hm_xdp attached to %s has no map %s: "
 				    "not this version's program?", dp->ifname, bpf_map__name(m));
 		r = bpf_map__reuse_fd(m, fd);
 		close(fd);
 		if (r < 0)
-			return fail(err, errlen, "map %s of the attached hm_xdp is not compatible "
+			return hm_set_err(err, errlen, "map %s of the attached hm_xdp is not compatible "
 				    "with this build: %s", bpf_map__name(m), strerror(-r));
 	}
 	bpf_program__set_autoload(dp->skel->progs.hm_xdp, false);
 	r = hm_xdp_bpf__load(dp->skel);
 	if (r < 0)
-		return fail(err, errlen, "cannot load hm_vote_policy: %s", strerror(-r));
+		return hm_set_err(err, errlen, "cannot load hm_vote_policy: %s", strerror(-r));
 	dp->how = HM_XDP_ADOPTED;
 	dp->xdp_mode = "by hand";
 	return 0;
@@ -199,14 +189,14 @@ static int load_xdp(struct hm_xdp_dp *dp, uint32_t window, char *err, size_t err
 
 	dp->skel = hm_xdp_bpf__open();
 	if (!dp->skel)
-		return fail(err, errlen, "cannot open the hm_xdp object: %s", strerror(errno));
+		return hm_set_err(err, errlen, "cannot open the hm_xdp object: %s", strerror(errno));
 	/* As many vote slots as the window needs (the object's default is the
 	 * largest window, HM_XDP_VOTE_WINDOW_MAX). */
 	bpf_map__set_max_entries(dp->skel->maps.hm_votes, window * HM_PHASE_MAX);
 	dp->xprog = xdp_program__from_bpf_obj(dp->skel->obj, "xdp");
 	if (libxdp_get_error(dp->xprog)) {
 		dp->xprog = NULL;
-		return fail(err, errlen, "libxdp cannot use the hm_xdp object");
+		return hm_set_err(err, errlen, "libxdp cannot use the hm_xdp object");
 	}
 	dp->xdp_mode = "native";
 	r = xdp_program__attach(dp->xprog, dp->ifindex, XDP_MODE_NATIVE, 0);
@@ -221,7 +211,7 @@ static int load_xdp(struct hm_xdp_dp *dp, uint32_t window, char *err, size_t err
 		libxdp_strerror(r, why, sizeof(why));
 		xdp_program__close(dp->xprog);
 		dp->xprog = NULL;
-		return fail(err, errlen, "cannot attach XDP to %s: %s%s", dp->ifname, why,
+		return hm_set_err(err, errlen, "cannot attach XDP to %s: %s%s", dp->ifname, why,
 			    r == -EEXIST || r == -EBUSY
 				    ? " (another XDP program is attached and the kernel refuses "
 				      "libxdp's dispatcher)"
@@ -247,7 +237,7 @@ static int attach_tc(struct hm_xdp_dp *dp, char *err, size_t errlen)
 	int r = bpf_tc_hook_create(&hook);
 
 	if (r < 0 && r != -EEXIST)
-		return fail(err, errlen, "cannot add a clsact qdisc to %s: %s", dp->ifname,
+		return hm_set_err(err, errlen, "cannot add a clsact qdisc to %s: %s", dp->ifname,
 			    strerror(-r));
 	dp->tc_hook_created = r == 0;
 	if (bpf_tc_query(&hook, &q) == 0) {
@@ -256,14 +246,14 @@ static int attach_tc(struct hm_xdp_dp *dp, char *err, size_t errlen)
 		if (fd < 0 || !prog_named(fd, "hm_tc_egress")) {
 			if (fd >= 0)
 				close(fd);
-			return fail(err, errlen, "%s egress has another filter at handle %d "
+			return hm_set_err(err, errlen, "%s egress has another filter at handle %d "
 				    "priority %d", dp->ifname, TC_HANDLE, TC_PRIORITY);
 		}
 		for (size_t i = 0; i < N_ELEMS(tc_maps); i++) {
 			*fd_field(dp, &tc_maps[i]) = prog_map_fd(fd, tc_maps[i].name);
 			if (*fd_field(dp, &tc_maps[i]) < 0) {
 				close(fd);
-				return fail(err, errlen, "the hm_tc on %s has no map %s", dp->ifname,
+				return hm_set_err(err, errlen, "the hm_tc on %s has no map %s", dp->ifname,
 					    tc_maps[i].name);
 			}
 		}
@@ -273,13 +263,13 @@ static int attach_tc(struct hm_xdp_dp *dp, char *err, size_t errlen)
 	}
 	dp->tc = hm_tc_bpf__open_and_load();
 	if (!dp->tc)
-		return fail(err, errlen, "cannot load hm_tc: %s", strerror(errno));
+		return hm_set_err(err, errlen, "cannot load hm_tc: %s", strerror(errno));
 	q.prog_fd = bpf_program__fd(dp->tc->progs.hm_tc_egress);
 	q.prog_id = 0;
 	q.flags = 0;
 	r = bpf_tc_attach(&hook, &q);
 	if (r < 0)
-		return fail(err, errlen, "cannot attach hm_tc to %s egress: %s", dp->ifname,
+		return hm_set_err(err, errlen, "cannot attach hm_tc to %s egress: %s", dp->ifname,
 			    strerror(-r));
 	dp->tc_config_fd = bpf_map__fd(dp->tc->maps.hm_tc_config);
 	dp->tc_peers_fd = bpf_map__fd(dp->tc->maps.hm_peers);
@@ -315,17 +305,17 @@ static int pin_maps(struct hm_xdp_dp *dp, char *err, size_t errlen)
 	char path[192];
 
 	if (mkdir(HM_PIN_ROOT, 0700) < 0 && errno != EEXIST)
-		return fail(err, errlen, "cannot create %s: %s (is a bpffs mounted at "
+		return hm_set_err(err, errlen, "cannot create %s: %s (is a bpffs mounted at "
 			    "/sys/fs/bpf?)", HM_PIN_ROOT, strerror(errno));
 	snprintf(dp->pin_dir, sizeof(dp->pin_dir), HM_PIN_ROOT "/%s", dp->ifname);
 	if (mkdir(dp->pin_dir, 0700) < 0 && errno != EEXIST)
-		return fail(err, errlen, "cannot create %s: %s", dp->pin_dir, strerror(errno));
+		return hm_set_err(err, errlen, "cannot create %s: %s", dp->pin_dir, strerror(errno));
 	for (size_t s = 0; s < 2; s++)
 		for (size_t i = 0; i < counts[s]; i++) {
 			snprintf(path, sizeof(path), "%s/%s", dp->pin_dir, sets[s][i].name);
 			unlink(path); /* a pin left by a daemon that was killed */
 			if (bpf_obj_pin(*fd_field(dp, &sets[s][i]), path) < 0)
-				return fail(err, errlen, "cannot pin %s: %s", path, strerror(errno));
+				return hm_set_err(err, errlen, "cannot pin %s: %s", path, strerror(errno));
 		}
 	return 0;
 }
@@ -430,7 +420,7 @@ static int fill_policy(struct hm_xdp_dp *dp, const struct hm_config *cfg, uint32
 		.window = cfg->watermark_window,
 	};
 	if (fill_members(dp, cfg, self, keys) < 0 || fill_clients(dp, keys) < 0)
-		return fail(err, errlen, "cannot fill hm_members/hm_clients: %s", strerror(errno));
+		return hm_set_err(err, errlen, "cannot fill hm_members/hm_clients: %s", strerror(errno));
 	for (uint32_t i = 0; i < HM_MAX_REPLICAS; i++) {
 		struct hm_tc_peer none = { 0 };
 
@@ -440,10 +430,10 @@ static int fill_policy(struct hm_xdp_dp *dp, const struct hm_config *cfg, uint32
 	tcc.fanout_addr = hm_xdp_dp_fanout_addr(dp);
 	if (bpf_map_update_elem(dp->tc_config_fd, &zero, &tcc, BPF_ANY) < 0 ||
 	    bpf_map_update_elem(dp->config_fd, &zero, &dp->cfg, BPF_ANY) < 0)
-		return fail(err, errlen, "cannot write hm_config: %s", strerror(errno));
+		return hm_set_err(err, errlen, "cannot write hm_config: %s", strerror(errno));
 	/* Slots a previous run left (an adopted program keeps its maps). */
 	return hm_xdp_dp_collect(dp, UINT64_MAX) < 0
-		       ? fail(err, errlen, "hm_vote_policy does not run: %s", strerror(errno))
+		       ? hm_set_err(err, errlen, "hm_vote_policy does not run: %s", strerror(errno))
 		       : 0;
 }
 
@@ -496,14 +486,14 @@ int hm_xdp_dp_open(struct hm_xdp_dp *dp, const struct hm_config *cfg, uint32_t s
 	libbpf_set_print(quiet_print);
 	libxdp_set_print(quiet_xdp_print);
 	if (!cfg->interface[0])
-		return fail(err, errlen, "dataplane xdp needs byzantine_config.network.interface");
+		return hm_set_err(err, errlen, "dataplane xdp needs byzantine_config.network.interface");
 	if (cfg->watermark_window == 0 || cfg->watermark_window > HM_XDP_VOTE_WINDOW_MAX)
-		return fail(err, errlen, "dataplane xdp counts votes for a watermark_window of at "
+		return hm_set_err(err, errlen, "dataplane xdp counts votes for a watermark_window of at "
 			    "most %u (got %u)", HM_XDP_VOTE_WINDOW_MAX, cfg->watermark_window);
 	snprintf(dp->ifname, sizeof(dp->ifname), "%s", cfg->interface);
 	dp->ifindex = (int)if_nametoindex(dp->ifname);
 	if (!dp->ifindex)
-		return fail(err, errlen, "no interface %s: %s", dp->ifname, strerror(errno));
+		return hm_set_err(err, errlen, "no interface %s: %s", dp->ifname, strerror(errno));
 
 	hand = attached_hm_xdp(dp->ifindex);
 	if ((hand >= 0 ? adopt_xdp(dp, hand, err, errlen)
@@ -520,7 +510,7 @@ int hm_xdp_dp_open(struct hm_xdp_dp *dp, const struct hm_config *cfg, uint32_t s
 		goto fail;
 	dp->events = ring_buffer__new(dp->events_fd, event_cb, dp, NULL);
 	if (!dp->events) {
-		fail(err, errlen, "cannot open the hm_events ring buffer: %s", strerror(errno));
+		hm_set_err(err, errlen, "cannot open the hm_events ring buffer: %s", strerror(errno));
 		goto fail;
 	}
 	if (hand >= 0)
@@ -639,14 +629,17 @@ int hm_xdp_dp_poll_events(struct hm_xdp_dp *dp)
 
 uint64_t hm_xdp_dp_progress(struct hm_xdp_dp *dp, uint32_t n)
 {
-	uint64_t best = 0;
+	uint32_t keys[HM_MAX_REPLICAS], count = n < HM_MAX_REPLICAS ? n : HM_MAX_REPLICAS, out;
+	uint64_t seqs[HM_MAX_REPLICAS], best = 0;
+	int r;
 
-	for (uint32_t i = 0; i < n && i < HM_MAX_REPLICAS; i++) {
-		uint64_t seq;
-
-		if (bpf_map_lookup_elem(dp->progress_fd, &i, &seq) == 0 && seq > best)
-			best = seq;
-	}
+	/* one syscall for every replica's entry (it runs every 20 ms) */
+	r = bpf_map_lookup_batch(dp->progress_fd, NULL, &out, keys, seqs, &count, NULL);
+	if (r < 0 && errno != ENOENT) /* ENOENT: the batch reached the map's end */
+		return 0;
+	for (uint32_t i = 0; i < count; i++)
+		if (keys[i] < n && seqs[i] > best)
+			best = seqs[i];
 	return best;
 }
 
