@@ -186,6 +186,9 @@ enum hm_policy_op {
 	 * field, so the program's atomic counters beside it lose nothing (a
 	 * whole-entry update from userspace would) */
 	HM_POLICY_SET_REPUTATION = 4,
+	/* both HM_POLICY_EXPECT and HM_POLICY_OWN_VOTE (same digest) in one
+	 * run: what the controller does for each of its own votes */
+	HM_POLICY_EXPECT_OWN_VOTE = 5,
 };
 
 #define HM_REPUTATION_ONE 1000000u /* reputation_score of 1.0 */

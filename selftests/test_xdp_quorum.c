@@ -1164,6 +1164,53 @@ HM_TEST(xdp_quorum_controller_races_votes)
 	unload();
 }
 
+/* HM_POLICY_EXPECT_OWN_VOTE (the controller's one run per own vote) does
+ * what HM_POLICY_EXPECT then HM_POLICY_OWN_VOTE do: one quorum event at
+ * most, raised by whichever completes it, our vote recorded either way. */
+HM_TEST(xdp_quorum_expect_own_vote)
+{
+	const uint16_t me = 1u << SELF;
+	/* peer votes already in the slot, and the quorum event's voters */
+	static const struct { uint16_t before, want; } cases[] = {
+		{ 0, 0 },                                  /* no quorum yet */
+		{ 1u << 0 | 1u << 2, 1u << 0 | 1u << 2 | me }, /* our vote completes it */
+		{ 1u << 0 | 1u << 2 | 1u << 3, 1u << 0 | 1u << 2 | 1u << 3 }, /* the expectation does */
+	};
+
+	if (!load(1, 0, 0, 64, 64))
+		return;
+	for (size_t k = 0; k < sizeof(cases) / sizeof(cases[0]); k++) {
+		uint64_t seq = 10 + k;
+		struct hm_vote_policy_args a = { .op = HM_POLICY_EXPECT_OWN_VOTE,
+						 .phase = HM_PHASE_COMMIT, .seq = seq };
+		LIBBPF_OPTS(bpf_test_run_opts, o, .ctx_in = &a, .ctx_size_in = sizeof(a));
+		struct hm_vote_slot sl;
+		int n;
+
+		digest_of(a.digest, seq, 1);
+		memset(a.sig, 7, sizeof(a.sig));
+		for (uint32_t v = 0; v < 4; v++)
+			if (cases[k].before >> v & 1)
+				vote(HM_PHASE_COMMIT, v, 0, seq, a.digest, ACCEPT, "peer vote");
+		if (!ASSERT_OK(bpf_prog_test_run_opts(bpf_program__fd(skel->progs.hm_vote_policy),
+						      &o), "run") ||
+		    !ASSERT_EQ(o.retval, 0, "accepted"))
+			break;
+		ASSERT_EQ(a.result, ACCEPT, "own vote recorded");
+		n = drain_events();
+		ASSERT_EQ(n, cases[k].want ? 1 : 0, "quorum events");
+		if (n == 1)
+			ASSERT_TRUE(check_quorum_ev(&evs[0], HM_PHASE_COMMIT, 0, seq, cases[k].want,
+						    a.digest, "event"), "event");
+		if (!ASSERT_TRUE(read_slot(HM_PHASE_COMMIT, seq, &sl), "read"))
+			break;
+		ASSERT_EQ(sl.voted, cases[k].before | me, "voters");
+		ASSERT_EQ(sl.expected_set, 1, "expected set");
+		ASSERT_MEMEQ(sl.sigs[SELF], a.sig, HM_SIG_LEN, "our signature kept");
+	}
+	unload();
+}
+
 /* HM_POLICY_SET_REPUTATION stores the score into one node_stats field; the
  * counters beside it, which the XDP program adds to, are untouched. */
 HM_TEST(xdp_set_reputation)

@@ -581,17 +581,15 @@ static int run_policy(struct hm_xdp_dp *dp, struct hm_vote_policy_args *a)
 
 int hm_xdp_dp_vote_policy(struct hm_xdp_dp *dp, const struct pbft_vote_policy *v)
 {
+	/* one run (one syscall) for an expectation and our own vote */
 	struct hm_vote_policy_args a = {
-		.op = HM_POLICY_EXPECT, .phase = v->phase, .view = v->view, .seq = v->seq,
+		.op = v->own_vote ? HM_POLICY_EXPECT_OWN_VOTE : HM_POLICY_EXPECT,
+		.phase = v->phase, .view = v->view, .seq = v->seq,
 	};
 
 	memcpy(a.digest, v->digest, HM_DIGEST_LEN);
-	if (run_policy(dp, &a) < 0)
-		return -1;
-	if (!v->own_vote)
-		return 0;
-	a.op = HM_POLICY_OWN_VOTE;
-	memcpy(a.sig, v->sig, HM_SIG_LEN);
+	if (v->own_vote)
+		memcpy(a.sig, v->sig, HM_SIG_LEN);
 	return run_policy(dp, &a);
 }
 
