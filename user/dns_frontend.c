@@ -20,6 +20,7 @@
 #include <unistd.h>
 
 #include "dns_frontend.h"
+#include "clock.h"
 #include "log.h"
 
 #define TCP_FRAME_MAX (2 + 65535)
@@ -71,10 +72,7 @@ struct hm_dns_frontend {
 
 static int64_t now_ms(void)
 {
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+	return (int64_t)(hm_mono_us() / 1000);
 }
 
 /* ---- setup ---------------------------------------------------------------------- */

@@ -18,6 +18,7 @@
 
 #include "dns_msg.h"
 #include "dns_resolver.h"
+#include "clock.h"
 #include "log.h"
 
 struct query;
@@ -491,10 +492,7 @@ unsigned hm_dns_resolver_pending(const struct hm_dns_resolver *r)
 
 static int64_t now_ms(void)
 {
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+	return (int64_t)(hm_mono_us() / 1000);
 }
 
 unsigned hm_dns_resolver_wait(struct hm_dns_resolver *r, int timeout_ms)
