@@ -544,7 +544,7 @@ static int take(struct collect *c, const uint8_t *packet, size_t len, ldns_rr_ty
 	ldns_pkt *pkt = NULL;
 	size_t kept = 0;
 
-	if (!packet || ldns_wire2pkt(&pkt, packet, len) != LDNS_STATUS_OK)
+	if (hm_dns_wire2pkt(&pkt, packet, len) < 0)
 		return -1;
 	for (size_t i = 0; i < ldns_rr_list_rr_count(ldns_pkt_answer(pkt)); i++) {
 		ldns_rr *rr = ldns_rr_list_rr(ldns_pkt_answer(pkt), i);

@@ -69,6 +69,64 @@ static int take_question(const ldns_pkt *pkt, struct hm_dns_query *q)
 	return 0;
 }
 
+/* Past the owner name at wire[pos]: its labels or a compression pointer
+ * end it.  Returns the offset after it, or 0 when it runs off the end. */
+static size_t skip_name(const uint8_t *wire, size_t len, size_t pos)
+{
+	while (pos < len) {
+		uint8_t l = wire[pos];
+
+		if (l == 0)
+			return pos + 1;
+		if ((l & 0xc0) == 0xc0)
+			return pos + 2 <= len ? pos + 2 : 0;
+		if (l & 0xc0)
+			return 0;
+		pos += 1u + l;
+	}
+	return 0;
+}
+
+/* True when the message holds a TSIG record (type 250).  We speak no TSIG,
+ * and libldns (1.8) leaks the records of a message with two of them when
+ * it parses it: a client could grow our memory with each query. */
+static bool has_tsig(const uint8_t *wire, size_t len)
+{
+	size_t pos = DNS_HDR_LEN;
+	unsigned counts[4];
+
+	if (len < DNS_HDR_LEN)
+		return false;
+	for (int i = 0; i < 4; i++)
+		counts[i] = (unsigned)(wire[4 + 2 * i] << 8 | wire[5 + 2 * i]);
+	for (unsigned i = 0; i < counts[0]; i++) {
+		pos = skip_name(wire, len, pos);
+		if (!pos || (pos += 4) > len)
+			return false; /* malformed: ldns refuses it without a leak */
+	}
+	for (unsigned i = 0; i < counts[1] + counts[2] + counts[3]; i++) {
+		pos = skip_name(wire, len, pos);
+		if (!pos || pos + 10 > len)
+			return false;
+		if ((wire[pos] << 8 | wire[pos + 1]) == 250)
+			return true;
+		pos += 10u + (size_t)(wire[pos + 8] << 8 | wire[pos + 9]);
+	}
+	return false;
+}
+
+int hm_dns_wire2pkt(ldns_pkt **pkt, const uint8_t *wire, size_t len)
+{
+	*pkt = NULL;
+	if (!wire || has_tsig(wire, len))
+		return -1;
+	if (ldns_wire2pkt(pkt, wire, len) != LDNS_STATUS_OK) {
+		*pkt = NULL;
+		return -1;
+	}
+	return 0;
+}
+
 enum hm_dns_parse_rc hm_dns_query_parse(const uint8_t *wire, size_t len, struct hm_dns_query *q)
 {
 	enum hm_dns_parse_rc rc = HM_DNS_PARSE_OK;
@@ -88,7 +146,7 @@ enum hm_dns_parse_rc hm_dns_query_parse(const uint8_t *wire, size_t len, struct 
 	q->opcode = (wire[2] >> 3) & 0x0f;
 	if (q->opcode != LDNS_PACKET_QUERY)
 		return HM_DNS_PARSE_NOTIMP;
-	if (ldns_wire2pkt(&pkt, wire, len) != LDNS_STATUS_OK)
+	if (hm_dns_wire2pkt(&pkt, wire, len) < 0)
 		return HM_DNS_PARSE_FORMERR;
 	/* ldns keeps whether an OPT record was seen only in the struct. */
 	q->edns = pkt->_edns_present;
@@ -390,7 +448,7 @@ uint8_t *hm_dns_canon_from_reply(const struct hm_dns_query *q, const uint8_t *re
 
 	if (!q->qname_len || ldns_wire2dname(&qname, q->qname, q->qname_len, &pos) != LDNS_STATUS_OK)
 		return NULL;
-	if (!reply || ldns_wire2pkt(&pkt, reply, reply_len) != LDNS_STATUS_OK)
+	if (hm_dns_wire2pkt(&pkt, reply, reply_len) < 0)
 		goto done;
 	/* The reply must be for this question (when it carries one). */
 	if (ldns_rr_list_rr_count(ldns_pkt_question(pkt)) > 0) {
@@ -634,7 +692,7 @@ uint32_t hm_dns_reply_min_ttl(const uint8_t *reply, size_t reply_len)
 	const ldns_rr_list *l;
 	bool negative;
 
-	if (!reply || ldns_wire2pkt(&pkt, reply, reply_len) != LDNS_STATUS_OK)
+	if (hm_dns_wire2pkt(&pkt, reply, reply_len) < 0)
 		return 0;
 	/* The records the canon keeps: the answer section, or for a negative
 	 * answer the authority section's proof. */

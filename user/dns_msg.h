@@ -38,6 +38,13 @@
 
 #include "hm_wire.h"
 
+struct ldns_struct_pkt;
+
+/* ldns_wire2pkt for bytes from the network: 0, or -1 (then *pkt is NULL)
+ * for what does not parse and for messages with a TSIG record, which we
+ * do not speak and which make libldns leak. */
+int hm_dns_wire2pkt(struct ldns_struct_pkt **pkt, const uint8_t *wire, size_t len);
+
 #define HM_DNS_CANON_VERSION 1
 #define HM_DNS_CANON_SECURE 0x01 /* validated: the reply gets AD */
 #define HM_DNS_CANON_MAX 65535   /* a canon never exceeds a DNS message */
