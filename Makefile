@@ -27,15 +27,29 @@ endif
 
 CFLAGS_COMMON := -std=gnu11 -g -Wall -Wextra -Werror -Wno-missing-field-initializers \
                  -Iheaders -Iuser -I$(BUILD) $(PKG_CFLAGS) -D_GNU_SOURCE
+# Every object also writes its header dependencies (build/**/*.d).
+DEPFLAGS := -MMD -MP
 CFLAGS  ?= -O2
 LDLIBS  := $(PKG_LIBS) -lelf -lz -lm -lpthread
 SAN_FLAGS := -O1 -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all
 
-# Userspace: every user/*.c but the programs' mains goes into libhm.
-PROGRAMS  := hypermeshd hmctl loss_ctl
-LIB_SRCS  := $(filter-out $(PROGRAMS:%=user/%.c),$(wildcard user/*.c))
-LIB_OBJS  := $(LIB_SRCS:user/%.c=$(BUILD)/obj/%.o)
-SAN_OBJS  := $(LIB_SRCS:user/%.c=$(BUILD)/san/obj/%.o)
+# Userspace, one folder per concern (README "Layout"); dependencies point
+# down: common <- core <- replica, dataplane, client <- service, detect <-
+# cli, daemon.  libhm.a is what the shipped programs link: every folder but
+# the programs' own (cli/, daemon/) and testing/ (the simulator and the
+# test-only Byzantine behaviour), which tests link from libhm_testing.a.
+find_src   = $(sort $(shell find $(1) -name '$(2)'))
+USER_SRCS  := $(call find_src,user,*.c)
+LIB_SRCS   := $(filter-out user/cli/% user/daemon/% user/testing/%,$(USER_SRCS))
+CLI_SRCS   := $(filter-out user/cli/hmctl.c user/cli/loss_ctl.c,$(filter user/cli/%,$(USER_SRCS)))
+TESTING_SRCS := $(filter user/testing/%,$(USER_SRCS))
+obj   = $(1:user/%.c=$(BUILD)/obj/%.o)
+sanobj = $(1:user/%.c=$(BUILD)/san/obj/%.o)
+LIBHM      := $(BUILD)/libhm.a
+LIBHM_CLI  := $(BUILD)/libhm_cli.a
+LIBHM_TEST := $(BUILD)/libhm_testing.a
+SAN_LIBS   := $(BUILD)/san/libhm_testing.a $(BUILD)/san/libhm_cli.a $(BUILD)/san/libhm.a
+TEST_LIBS  := $(LIBHM_TEST) $(LIBHM_CLI) $(LIBHM)
 
 # BPF: every kern/*.bpf.c becomes build/NAME.bpf.o and build/NAME.skel.h.
 BPF_SRCS  := $(wildcard kern/*.bpf.c)
@@ -45,18 +59,22 @@ ARCH      := $(shell uname -m | sed 's/x86_64/x86/;s/aarch64/arm64/')
 BPF_CFLAGS := -g -O2 -target bpf -D__TARGET_ARCH_$(ARCH) -Wall -Werror \
               -Iheaders -Ivmlinux -Ikern
 
-# Tests: every selftests/test_*.c is one binary, built twice: plain and with
-# AddressSanitizer + UndefinedBehaviorSanitizer.
-TEST_SRCS := $(wildcard selftests/test_*.c)
-TESTS     := $(TEST_SRCS:selftests/%.c=$(BUILD)/tests/%)
-SAN_TESTS := $(TEST_SRCS:selftests/%.c=$(BUILD)/san/tests/%)
+# Tests: every selftests/<concern>/test_*.c is one binary, build/tests/test_*,
+# built twice: plain and with AddressSanitizer + UndefinedBehaviorSanitizer.
+TEST_SRCS := $(call find_src,selftests,test_*.c)
+TESTS     := $(patsubst %.c,$(BUILD)/tests/%,$(notdir $(TEST_SRCS)))
+SAN_TESTS := $(patsubst %.c,$(BUILD)/san/tests/%,$(notdir $(TEST_SRCS)))
+TEST_HDRS := $(call find_src,selftests,*.h)
+vpath test_%.c $(sort $(dir $(TEST_SRCS)))
+vpath bench_%.c $(sort $(dir $(call find_src,selftests,bench_*.c)))
 # Helper programs the shell suites drive (not test binaries themselves).
 TEST_PROGS := $(BUILD)/dns_testd
+PROGRAMS   := $(BUILD)/hypermeshd $(BUILD)/hmctl $(BUILD)/loss_ctl
 
 .PHONY: all deps test unit e2e demo bench soak fuzz clean
 .SECONDARY:
 
-all: $(PROGRAMS:%=$(BUILD)/%) $(BPF_OBJS) $(SKELS) $(TESTS) $(SAN_TESTS) $(TEST_PROGS) \
+all: $(PROGRAMS) $(BPF_OBJS) $(SKELS) $(TESTS) $(SAN_TESTS) $(TEST_PROGS) \
      $(BUILD)/bench_xdp
 
 deps:
@@ -66,45 +84,60 @@ vmlinux/vmlinux.h:
 	@mkdir -p $(@D)
 	$(BPFTOOL) btf dump file /sys/kernel/btf/vmlinux format c > $@.tmp && mv $@.tmp $@
 
-$(BUILD)/%.bpf.o: kern/%.bpf.c vmlinux/vmlinux.h $(wildcard headers/*.h kern/*.h)
+$(BUILD)/%.bpf.o: kern/%.bpf.c vmlinux/vmlinux.h
 	@mkdir -p $(@D)
-	$(CLANG) $(BPF_CFLAGS) -c $< -o $@
+	$(CLANG) $(BPF_CFLAGS) $(DEPFLAGS) -c $< -o $@
 	llvm-strip -g $@ -o $@.stripped 2>/dev/null && rm -f $@.stripped || true
 
 $(BUILD)/%.skel.h: $(BUILD)/%.bpf.o
 	$(BPFTOOL) gen skeleton $< > $@.tmp && mv $@.tmp $@
 
-$(BUILD)/obj/%.o: user/%.c $(wildcard headers/*.h user/*.h) | $(SKELS)
+$(BUILD)/obj/%.o: user/%.c | $(SKELS)
 	@mkdir -p $(@D)
-	$(CC) $(CFLAGS_COMMON) $(CFLAGS) -c $< -o $@
+	$(CC) $(CFLAGS_COMMON) $(CFLAGS) $(DEPFLAGS) -c $< -o $@
 
-$(BUILD)/san/obj/%.o: user/%.c $(wildcard headers/*.h user/*.h) | $(SKELS)
+$(BUILD)/san/obj/%.o: user/%.c | $(SKELS)
 	@mkdir -p $(@D)
-	$(CC) $(CFLAGS_COMMON) $(SAN_FLAGS) -c $< -o $@
+	$(CC) $(CFLAGS_COMMON) $(SAN_FLAGS) $(DEPFLAGS) -c $< -o $@
 
-$(BUILD)/libhm.a: $(LIB_OBJS)
+$(LIBHM): $(call obj,$(LIB_SRCS))
+	ar rcs $@ $^
+$(LIBHM_CLI): $(call obj,$(CLI_SRCS))
+	ar rcs $@ $^
+$(LIBHM_TEST): $(call obj,$(TESTING_SRCS))
+	ar rcs $@ $^
+$(BUILD)/san/libhm.a: $(call sanobj,$(LIB_SRCS))
+	ar rcs $@ $^
+$(BUILD)/san/libhm_cli.a: $(call sanobj,$(CLI_SRCS))
+	ar rcs $@ $^
+$(BUILD)/san/libhm_testing.a: $(call sanobj,$(TESTING_SRCS))
 	ar rcs $@ $^
 
-$(BUILD)/san/libhm.a: $(SAN_OBJS)
-	ar rcs $@ $^
+$(BUILD)/hypermeshd: $(BUILD)/obj/daemon/hypermeshd.o $(LIBHM_TEST) $(LIBHM)
+	$(CC) $^ $(LDLIBS) -o $@
+$(BUILD)/hmctl: $(BUILD)/obj/cli/hmctl.o $(LIBHM_CLI) $(LIBHM)
+	$(CC) $^ $(LDLIBS) -o $@
+$(BUILD)/loss_ctl: $(BUILD)/obj/cli/loss_ctl.o $(LIBHM)
+	$(CC) $^ $(LDLIBS) -o $@
 
-$(BUILD)/%: user/%.c $(BUILD)/libhm.a
-	$(CC) $(CFLAGS_COMMON) $(CFLAGS) $< $(BUILD)/libhm.a $(LDLIBS) -o $@
+TEST_CFLAGS = $(CFLAGS_COMMON) $(DEPFLAGS) -MF $(@D)/.$(@F).d -Iselftests
 
-# Benchmark programs (not tests): selftests/bench_*.c.
-$(BUILD)/bench_%: selftests/bench_%.c $(BUILD)/libhm.a $(wildcard selftests/*.h) $(SKELS)
-	$(CC) $(CFLAGS_COMMON) $(CFLAGS) -Iselftests $< $(BUILD)/libhm.a $(LDLIBS) -o $@
+# Benchmark programs (not tests): selftests/**/bench_*.c.
+$(BUILD)/bench_%: bench_%.c $(TEST_LIBS) | $(SKELS)
+	$(CC) $(TEST_CFLAGS) $(CFLAGS) $< $(TEST_LIBS) $(LDLIBS) -o $@
 
-$(BUILD)/dns_testd: selftests/dns_testd.c $(BUILD)/libhm.a
-	$(CC) $(CFLAGS_COMMON) $(CFLAGS) $< $(BUILD)/libhm.a $(LDLIBS) -o $@
+$(BUILD)/dns_testd: selftests/service/dns/dns_testd.c $(LIBHM)
+	$(CC) $(TEST_CFLAGS) $(CFLAGS) $< $(LIBHM) $(LDLIBS) -o $@
 
-$(BUILD)/tests/%: selftests/%.c $(BUILD)/libhm.a $(wildcard selftests/*.h) $(SKELS)
+$(BUILD)/tests/%: %.c $(TEST_LIBS) | $(SKELS)
 	@mkdir -p $(@D)
-	$(CC) $(CFLAGS_COMMON) $(CFLAGS) -Iselftests $< $(BUILD)/libhm.a $(LDLIBS) -o $@
+	$(CC) $(TEST_CFLAGS) $(CFLAGS) $< $(TEST_LIBS) $(LDLIBS) -o $@
 
-$(BUILD)/san/tests/%: selftests/%.c $(BUILD)/san/libhm.a $(wildcard selftests/*.h) $(SKELS)
+$(BUILD)/san/tests/%: %.c $(SAN_LIBS) | $(SKELS)
 	@mkdir -p $(@D)
-	$(CC) $(CFLAGS_COMMON) $(SAN_FLAGS) -Iselftests $< $(BUILD)/san/libhm.a $(LDLIBS) -o $@
+	$(CC) $(TEST_CFLAGS) $(SAN_FLAGS) $< $(SAN_LIBS) $(LDLIBS) -o $@
+
+-include $(shell find $(BUILD) -name '*.d' 2>/dev/null)
 
 # The CI entry point: unit tests under the sanitizers, then the namespace suites.
 test: deps

@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * Map layouts of the loss and duplication injector (kern/hm_loss.bpf.c),
- * shared by the program, user/loss.c (build/loss_ctl) and the tests.  Both
+ * shared by the program, user/dataplane/loss.c (build/loss_ctl) and the tests.  Both
  * maps are BTF maps, so `bpftool map dump name hm_loss_rules` (and
  * hm_loss_stats) print these structs with field names.
  *

@@ -2,7 +2,7 @@
 /*
  * Layouts of the state HyperMesh keeps per replica for counting votes and
  * judging senders.  The XDP program keeps them in BPF maps; in socket mode
- * the userspace receive path (user/quorum.c) keeps the same structures, so
+ * the userspace receive path (user/core/quorum.c) keeps the same structures, so
  * the two dataplanes count quorums by one definition.
  */
 #ifndef HM_MAPS_H
@@ -122,7 +122,7 @@ struct hm_xdp_client {
 
 /* Token bucket (hm_rate[replica id], hm_client_rate[client id]; per-CPU):
  * rate_limit_pps tokens a second, a burst of one second, the same policy as
- * take_token() in user/node.c.  Tokens are kept in units of 1e-9 token. */
+ * take_token() in user/replica/node.c.  Tokens are kept in units of 1e-9 token. */
 struct hm_xdp_bucket {
 	__u64 nanotokens;
 	__u64 at_ns;            /* bpf_ktime_get_ns() of the last refill */

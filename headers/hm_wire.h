@@ -124,7 +124,7 @@ struct hm_hdr {
  *               messages for the slots the sender is missing.
  * REPLY         u32 client id, u64 sequence number the request executed at,
  *               then the service's result bytes.
- * EVIDENCE      an equivocation proof (user/evidence.h, 264 bytes): two
+ * EVIDENCE      an equivocation proof (user/core/evidence.h, 264 bytes): two
  *               conflicting signed headers of one replica; view = the
  *               sender's view, seq 0, digest = BLAKE2b of the payload.  Sent
  *               once by the replica that caught it, never forwarded.

@@ -1,11 +1,11 @@
 // SPDX-License-Identifier: (MIT OR GPL-2.0)
 /*
  * hm_xdp: the XDP dataplane, part one: parse and pre-filter.  It makes the
- * checks of the userspace pre-filter (user/node.c, hm_node_receive and
+ * checks of the userspace pre-filter (user/replica/node.c, hm_node_receive and
  * authenticate; docs/wire-format.md steps 0-5) with the same drop reasons,
  * drops what fails (XDP_DROP) and passes the rest (XDP_PASS).  Part two
  * counts the PREPAREs and COMMITs that pass into hm_votes, by the rules of
- * hm_quorum_vote (user/quorum.c), and consumes them (see "votes" below).
+ * hm_quorum_vote (user/core/quorum.c), and consumes them (see "votes" below).
  *
  * Which packets are HyperMesh datagrams: Ethernet, optionally one 802.1Q tag,
  * then IPv4 (any IHL; a later fragment is not) or IPv6 (UDP right after the
@@ -26,7 +26,7 @@
  *   truncated        fewer than 136 datagram bytes in this packet (for a
  *                    first fragment: the fixed header is not all in it)
  *   bad_magic, bad_type, oversize, bad_length
- *                    hm_msg_decode (user/wire.c) on the datagram, whose
+ *                    hm_msg_decode (user/common/wire.c) on the datagram, whose
  *                    length is the UDP length - 8
  *   identity         a member (< n, valid, not us): bad_address, bad_mac,
  *                    rate_limited, malformed; a client: bad_mac,
@@ -332,7 +332,7 @@ static __always_inline bool mac_ok(const __u8 *key, const __u8 *hdr)
 }
 
 /* Token bucket: `rate` tokens a second, a burst of one second (take_token()
- * in user/node.c, in integer units of 1e-9 token). */
+ * in user/replica/node.c, in integer units of 1e-9 token). */
 static __always_inline bool take_token(struct hm_xdp_bucket *b, __u32 rate)
 {
 	__u64 now = bpf_ktime_get_ns(), cap = (__u64)rate * NSEC_PER_SEC;
@@ -380,7 +380,7 @@ static __always_inline bool from_replica_only(__u8 type)
 	return type != HM_MSG_REQUEST && type != HM_MSG_REPLY;
 }
 
-/* authenticate() in user/node.c.  One SipHash call site for both kinds of
+/* authenticate() in user/replica/node.c.  One SipHash call site for both kinds of
  * sender keeps the program half the size. */
 static __always_inline __u32 check_identity(const struct hm_xdp_config *cfg,
 					    const struct hm_pkt *p, const __u8 *hdr, __u32 sender)
@@ -415,7 +415,7 @@ static __always_inline __u32 check_identity(const struct hm_xdp_config *cfg,
 	return HM_ACCEPT;
 }
 
-/* ---- window: window_ok() in user/node.c --------------------------------- */
+/* ---- window: window_ok() in user/replica/node.c --------------------------------- */
 
 static __always_inline __u32 check_window(const struct hm_xdp_config *cfg, const struct hm_hdr *h)
 {
@@ -430,7 +430,7 @@ static __always_inline __u32 check_window(const struct hm_xdp_config *cfg, const
 	return HM_ACCEPT;
 }
 
-/* ---- signature encoding: hm_sig_is_canonical() in user/crypto.c ---------- */
+/* ---- signature encoding: hm_sig_is_canonical() in user/common/crypto.c ---------- */
 
 /* S < L, L = 2^252 + 27742317777372353535851937790883648493, compared as four
  * little-endian 64-bit limbs from the most significant one down. */
@@ -529,7 +529,7 @@ static __always_inline __u32 prefilter(struct xdp_md *ctx, const struct hm_xdp_c
 	return check_sig_encoding(hdr + HM_OFF_SIG + 32);
 }
 
-/* ---- votes: hm_quorum_vote() in user/quorum.c ----------------------------- */
+/* ---- votes: hm_quorum_vote() in user/core/quorum.c ----------------------------- */
 
 _Static_assert(HM_VOTE_SLOT_HEAD % 8 == 0, "slot head is cleared in 8-byte words");
 _Static_assert(HM_MAX_REPLICAS <= 16, "voter bitmaps are 16 bits");
@@ -632,7 +632,7 @@ static __always_inline __u32 threshold_of(const struct hm_xdp_config *cfg, __u32
 }
 
 /*
- * Record `voter`'s vote in its slot: hm_quorum_vote() in user/quorum.c.
+ * Record `voter`'s vote in its slot: hm_quorum_vote() in user/core/quorum.c.
  * Returns HM_ACCEPT or the drop reason; sets *emit when *ev (zeroed by the
  * caller) is to be sent.
  *

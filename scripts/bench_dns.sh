@@ -29,8 +29,8 @@ here=$(cd "$(dirname "$0")" && pwd)
 repo=$(cd "$here/.." && pwd)
 # shellcheck source=scripts/lib/netns.sh
 source "$repo/scripts/lib/netns.sh"
-# shellcheck source=selftests/dns/lib.sh
-source "$repo/selftests/dns/lib.sh"
+# shellcheck source=selftests/service/dns/lib.sh
+source "$repo/selftests/service/dns/lib.sh"
 
 seconds=${BENCH_DNS_SECONDS:-5}
 outstanding=${BENCH_DNS_OUTSTANDING:-20}

@@ -17,8 +17,8 @@
 set -uo pipefail
 
 REPO=$(cd "$(dirname "$0")/.." && pwd)
-# shellcheck source=selftests/lib/faults.sh
-source "$REPO/selftests/lib/faults.sh"
+# shellcheck source=selftests/e2e/lib/faults.sh
+source "$REPO/selftests/e2e/lib/faults.sh"
 
 rounds=10 n=4 dataplane=socket vc_timeout=500 client_timeout=300
 while [ $# -gt 0 ]; do

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Coverage-guided fuzzing (libFuzzer + ASan + UBSan) of everything that parses
-# bytes from the network: selftests/fuzz_wire.c (the wire parsers, the KV
-# service, the state-transfer payloads and the checkpoint file parser) and selftests/fuzz_dns.c (DNS queries, upstream replies and
+# bytes from the network: selftests/fuzz/fuzz_wire.c (the wire parsers, the KV
+# service, the state-transfer payloads and the checkpoint file parser) and selftests/fuzz/fuzz_dns.c (DNS queries, upstream replies and
 # canonical answers).  `make fuzz` runs this.
 #
 #   bash scripts/fuzz.sh            fuzz each target for $FUZZ_SECONDS (default 60) seconds
@@ -50,10 +50,10 @@ fi
 # and the largest input worth trying.
 target_setup() {
   case "$1" in
-    wire) SRCS=(user/wire.c user/crypto.c user/log.c user/kv.c user/state_transfer.c user/persist.c)
+    wire) SRCS=(user/common/wire.c user/common/crypto.c user/common/log.c user/service/kv/kv.c user/core/state_transfer.c user/core/persist.c)
           LIBS=(-lsodium)
           CORPUS=$OUT/corpus; MAX_LEN=8192 ;;
-    dns)  SRCS=(user/dns_msg.c user/dns_chain.c user/dns_resolver.c user/crypto.c user/log.c)
+    dns)  SRCS=(user/service/dns/dns_msg.c user/service/dns/dns_chain.c user/service/dns/dns_resolver.c user/common/crypto.c user/common/log.c)
           LIBS=(-lldns -lunbound -lsodium)
           CORPUS=$OUT/corpus-dns; MAX_LEN=4096 ;;
     *) echo "fuzz: unknown target $1 (wire or dns)" >&2; exit 2 ;;
@@ -61,13 +61,13 @@ target_setup() {
   mkdir -p "$CORPUS"
 }
 
-# Build selftests/fuzz_T.c, instrumented for coverage and checked by ASan +
+# Build selftests/fuzz/fuzz_T.c, instrumented for coverage and checked by ASan +
 # UBSan (every UBSan report aborts, so the fuzzer sees it).
 build_target() {
   local t=$1
   echo "fuzz: building $OUT/fuzz_$t"
   if ! "$CLANG" "${CFLAGS[@]}" -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all \
-       -fno-omit-frame-pointer "selftests/fuzz_$t.c" "${SRCS[@]}" "${LIBS[@]}" \
+       -fno-omit-frame-pointer "selftests/fuzz/fuzz_$t.c" "${SRCS[@]}" "${LIBS[@]}" \
        -o "$OUT/fuzz_$t" 2>"$OUT/build.log"; then
     cat "$OUT/build.log" >&2
     if grep -q "libclang_rt.fuzzer" "$OUT/build.log"; then
@@ -82,7 +82,7 @@ build_target() {
 run_target() {
   local t=$1 status=0 log=$OUT/fuzz-$1.log
   # The seed corpus, written by the same source built as a plain program.
-  "$CLANG" "${CFLAGS[@]}" -DHM_FUZZ_SEEDGEN "selftests/fuzz_$t.c" "${SRCS[@]}" "${LIBS[@]}" \
+  "$CLANG" "${CFLAGS[@]}" -DHM_FUZZ_SEEDGEN "selftests/fuzz/fuzz_$t.c" "${SRCS[@]}" "${LIBS[@]}" \
     -o "$OUT/fuzz_${t}_seedgen"
   "$OUT/fuzz_${t}_seedgen" "$CORPUS"
   echo "fuzz: $t: running for ${FUZZ_SECONDS}s on $CORPUS ($(ls "$CORPUS" | wc -l) inputs)"

@@ -52,7 +52,7 @@ unit() {
 }
 
 e2e() {
-  for t in selftests/e2e_*.sh; do
+  for t in selftests/e2e/e2e_*.sh; do
     run_suite "$(basename "$t")" bash "$t"
   done
 }
@@ -62,16 +62,16 @@ soak() {
   HM_PERSIST_ROUNDS=${HM_PERSIST_ROUNDS:-3000} run_suite "persist kill -9 crash test, many rounds" \
     build/tests/test_persist crash_recovery_kill9
   for i in 1 2 3; do
-    HM_E2E_OPS=5000 run_suite "e2e_socket.sh, round $i" bash selftests/e2e_socket.sh
+    HM_E2E_OPS=5000 run_suite "e2e_socket.sh, round $i" bash selftests/e2e/e2e_socket.sh
   done
   HM_SIM_SEEDS=${HM_SIM_SEEDS:-2000} run_suite "simulator, lossy schedules with crashes" \
     build/tests/test_sim vc_lossy_schedules_safe
-  HM_E2E_KILLS=15 run_suite "e2e_recovery.sh, 15 kill -9 rounds" bash selftests/e2e_recovery.sh
-  HM_E2E_DATAPLANE=xdp run_suite "e2e_recovery.sh, xdp dataplane" bash selftests/e2e_recovery.sh
+  HM_E2E_KILLS=15 run_suite "e2e_recovery.sh, 15 kill -9 rounds" bash selftests/e2e/e2e_recovery.sh
+  HM_E2E_DATAPLANE=xdp run_suite "e2e_recovery.sh, xdp dataplane" bash selftests/e2e/e2e_recovery.sh
   HM_SIM_SEEDS=${HM_BYZ_SOAK_SEEDS:-2000} run_suite "Byzantine randomized runner, many seeds" \
     build/tests/test_byzantine randomized_faults
   HM_FAULTS_SOAK=1 run_suite "fault suite, every mode at n = 7 and in xdp mode" \
-    bash selftests/e2e_faults.sh
+    bash selftests/e2e/e2e_faults.sh
 }
 
 case "$mode" in

@@ -1,0 +1,136 @@
+// SPDX-License-Identifier: MIT
+/*
+ * Consensus certificates (user/client/certificate.c): collection stops at 2f+1
+ * validly signed replies over one payload from distinct replicas (duplicates,
+ * other results, other requests, forged signatures and garbage do not count);
+ * the JSON certificate verifies offline, and is refused when the result, a
+ * header or a signature is changed, a signature is missing or repeated, or
+ * the cluster's key for a signer is another.
+ */
+#include <jansson.h>
+
+#include "client/certificate.h"
+#include "common/crypto.h"
+#include "hm_test.h"
+#include "common/wire.h"
+
+#define CLIENT 100
+#define TS 5
+
+static struct hm_config cfg;
+static struct hm_keypair kp[4];
+
+static void cluster(void)
+{
+	hm_config_defaults(&cfg);
+	cfg.n_members = 4;
+	cfg.max_faulty_nodes = 1;
+	for (uint32_t i = 0; i < 4; i++) {
+		if (hm_keypair_generate(&kp[i]) < 0)
+			abort();
+		cfg.members[i].id = i;
+		memcpy(cfg.members[i].public_key, kp[i].pk, HM_PUBKEY_LEN);
+	}
+}
+
+/* A reply datagram from `sender` signed with `key`. */
+static size_t reply(uint8_t *buf, size_t cap, uint32_t sender, const struct hm_keypair *key,
+		    uint64_t ts, const char *result)
+{
+	uint8_t payload[256];
+	size_t plen = hm_reply_payload(payload, sizeof(payload), CLIENT, 42, result, strlen(result));
+
+	return hm_msg_build(buf, cap, HM_MSG_REPLY, sender, 0, ts, NULL, payload, (uint32_t)plen, key);
+}
+
+static int verify(json_t *j)
+{
+	uint8_t *op, *res;
+	size_t ol, rl;
+	char err[256];
+	int rc = hm_cert_verify(j, &cfg, &op, &ol, &res, &rl, err, sizeof(err));
+
+	if (rc == 0) {
+		free(op);
+		free(res);
+	}
+	return rc;
+}
+
+HM_TEST(collect_and_verify)
+{
+	struct hm_cert c;
+	uint8_t buf[1024];
+	size_t n;
+	json_t *j, *t;
+
+	cluster();
+	if (!ASSERT_OK(hm_cert_init(&c, CLIENT, TS, "op", 2), "init"))
+		return;
+	n = reply(buf, sizeof(buf), 0, &kp[0], TS, "answer");
+	ASSERT_FALSE(hm_cert_add(&c, &cfg, buf, n), "one reply");
+	ASSERT_FALSE(hm_cert_add(&c, &cfg, buf, n), "the same again");
+	n = reply(buf, sizeof(buf), 1, &kp[1], TS, "other answer");
+	ASSERT_FALSE(hm_cert_add(&c, &cfg, buf, n), "another result");
+	n = reply(buf, sizeof(buf), 2, &kp[3], TS, "answer");
+	ASSERT_FALSE(hm_cert_add(&c, &cfg, buf, n), "signed with another replica's key");
+	n = reply(buf, sizeof(buf), 2, &kp[2], TS + 1, "answer");
+	ASSERT_FALSE(hm_cert_add(&c, &cfg, buf, n), "another request's reply");
+	ASSERT_FALSE(hm_cert_add(&c, &cfg, (const uint8_t *)"garbage", 7), "garbage");
+	n = reply(buf, sizeof(buf), 2, &kp[2], TS, "answer");
+	ASSERT_FALSE(hm_cert_add(&c, &cfg, buf, n), "two matching");
+	n = reply(buf, sizeof(buf), 3, &kp[3], TS, "answer");
+	ASSERT_TRUE(hm_cert_add(&c, &cfg, buf, n), "2f+1 matching: complete");
+	j = hm_cert_to_json(&c, &cfg);
+	if (!ASSERT_TRUE(j != NULL, "json"))
+		return;
+	ASSERT_EQ(json_array_size(json_object_get(j, "signatures")), 3, "three signatures");
+	ASSERT_OK(verify(j), "verifies");
+
+	t = json_deep_copy(j);
+	json_object_set_new(t, "result", json_string("616e7377657221")); /* "answer!" */
+	ASSERT_ERR(verify(t), "another result");
+	json_decref(t);
+	t = json_deep_copy(j);
+	json_object_set_new(t, "exec_seq", json_integer(43));
+	ASSERT_ERR(verify(t), "another sequence");
+	json_decref(t);
+	t = json_deep_copy(j);
+	json_array_remove(json_object_get(t, "signatures"), 0);
+	ASSERT_ERR(verify(t), "2f signatures");
+	json_decref(t);
+	t = json_deep_copy(j);
+	json_array_set(json_object_get(t, "signatures"), 1,
+		       json_array_get(json_object_get(t, "signatures"), 0));
+	ASSERT_ERR(verify(t), "a replica twice");
+	json_decref(t);
+	for (size_t at = 0; at < 2 * HM_CERT_HDR_LEN; at += 2) {
+		json_t *s;
+		char *hex;
+
+		t = json_deep_copy(j);
+		s = json_array_get(json_object_get(t, "signatures"), 1);
+		hex = strdup(json_string_value(json_object_get(s, "header")));
+		/* Flags (bytes 6..7) are not signed and not checked. */
+		if (at / 2 == 6 || at / 2 == 7) {
+			free(hex);
+			json_decref(t);
+			continue;
+		}
+		hex[at] = hex[at] == '0' ? '1' : '0';
+		json_object_set_new(s, "header", json_string(hex));
+		free(hex);
+		ASSERT_ERR(verify(t), "every header byte counts");
+		json_decref(t);
+	}
+	memcpy(cfg.members[0].public_key, kp[1].pk, HM_PUBKEY_LEN);
+	ASSERT_ERR(verify(j), "another key for replica 0 in the config");
+	json_decref(j);
+	hm_cert_free(&c);
+}
+
+__attribute__((constructor(200))) static void init_crypto(void)
+{
+	if (hm_crypto_init() < 0)
+		abort();
+}

@@ -1,0 +1,765 @@
+// SPDX-License-Identifier: MIT
+/*
+ * Vote counter tests (user/core/quorum.c): thresholds for f = 1, 2, 5, one quorum
+ * event per slot, votes before the PRE-PREPARE, mismatched digests,
+ * duplicates, equivocation, the primary's PREPARE, slot take-over and
+ * staleness, the watermark window's edges, garbage collection, and the
+ * signatures kept per voter.
+ */
+#include "hm_test.h"
+#include "core/quorum.h"
+#include "common/wire.h"
+
+/* ---- helpers ------------------------------------------------------------ */
+
+static void digest_of(uint8_t d[HM_DIGEST_LEN], uint8_t tag)
+{
+	for (int i = 0; i < HM_DIGEST_LEN; i++)
+		d[i] = (uint8_t)(tag * 37 + i);
+}
+
+static void sig_of(uint8_t s[HM_SIG_LEN], uint32_t voter, uint64_t seq)
+{
+	for (int i = 0; i < HM_SIG_LEN; i++)
+		s[i] = (uint8_t)(voter * 13 + seq * 7 + i);
+}
+
+static int vote(struct hm_quorum *q, enum hm_vote_phase ph, uint64_t view, uint64_t seq,
+		uint32_t voter, const uint8_t *d, struct hm_vote_event *ev,
+		enum hm_drop_reason *why)
+{
+	uint8_t sig[HM_SIG_LEN];
+
+	sig_of(sig, voter, seq);
+	return hm_quorum_vote(q, ph, view, seq, voter, d, sig, ev, why);
+}
+
+/* The voters that may vote in a phase, in order: every replica for COMMIT,
+ * every replica but the view's primary for PREPARE. */
+static uint32_t voters_for(uint32_t n, enum hm_vote_phase ph, uint64_t view, uint32_t *out)
+{
+	uint32_t k = 0;
+
+	for (uint32_t i = 0; i < n; i++)
+		if (!(ph == HM_PHASE_PREPARE && i == view % n))
+			out[k++] = i;
+	return k;
+}
+
+static const char *phase_name(enum hm_vote_phase ph)
+{
+	return ph == HM_PHASE_PREPARE ? "prepare" : "commit";
+}
+
+static bool init_f(struct hm_quorum *q, uint32_t f, uint32_t window)
+{
+	return ASSERT_OK(hm_quorum_init(q, 3 * f + 1, f, window), "hm_quorum_init");
+}
+
+static const uint32_t fs[] = { 1, 2, 5 };
+
+/* ---- thresholds ------------------------------------------------------------ */
+
+HM_TEST(thresholds)
+{
+	struct hm_quorum q;
+
+	for (size_t i = 0; i < sizeof(fs) / sizeof(fs[0]); i++) {
+		if (!init_f(&q, fs[i], 16))
+			continue;
+		ASSERT_EQ(hm_quorum_threshold(&q, HM_PHASE_PREPARE), 2 * fs[i], "prepare: 2f");
+		ASSERT_EQ(hm_quorum_threshold(&q, HM_PHASE_COMMIT), 2 * fs[i] + 1, "commit: 2f+1");
+		hm_quorum_free(&q);
+	}
+}
+
+HM_TEST(init_refuses_bad_sizes)
+{
+	struct hm_quorum q;
+
+	ASSERT_EQ(hm_quorum_init(&q, 0, 0, 8), -1, "n = 0");
+	ASSERT_EQ(hm_quorum_init(&q, HM_MAX_REPLICAS + 1, 5, 8), -1, "n too big for the bitmap");
+	ASSERT_EQ(hm_quorum_init(&q, 4, 1, 0), -1, "window 0");
+	if (ASSERT_OK(hm_quorum_init(&q, HM_MAX_REPLICAS, HM_MAX_FAULTY, 1), "n = 16, window 1"))
+		hm_quorum_free(&q);
+	hm_quorum_free(&q); /* twice: harmless */
+}
+
+/* Expected digest set first, then votes one at a time: the event comes with
+ * exactly the threshold-th matching vote, once. */
+HM_TEST(quorum_exactly_at_threshold_once)
+{
+	uint8_t d[HM_DIGEST_LEN];
+	struct hm_vote_event ev;
+	enum hm_drop_reason why;
+	struct hm_quorum q;
+	char what[96];
+
+	digest_of(d, 1);
+	for (size_t fi = 0; fi < sizeof(fs) / sizeof(fs[0]); fi++) {
+		uint32_t f = fs[fi], n = 3 * f + 1;
+
+		if (!init_f(&q, f, 32))
+			continue;
+		for (int ph = 0; ph < HM_PHASE_MAX; ph++) {
+			/* Several views so the primary moves around. */
+			for (uint64_t view = 0; view < n + 2; view += 1 + n / 3) {
+				uint64_t seq = 3 + view;
+				uint32_t voters[HM_MAX_REPLICAS], nv, thr, events = 0;
+				uint16_t expect_bits = 0;
+
+				nv = voters_for(n, ph, view, voters);
+				thr = hm_quorum_threshold(&q, ph);
+				snprintf(what, sizeof(what), "f=%u %s view %" PRIu64, f,
+					 phase_name(ph), view);
+				ASSERT_EQ(hm_quorum_expect(&q, ph, view, seq, d, &ev), 0, what);
+				for (uint32_t k = 0; k < nv; k++) {
+					int r;
+
+					memset(&ev, 0xee, sizeof(ev));
+					r = vote(&q, ph, view, seq, voters[k], d, &ev, &why);
+					if (k < thr)
+						expect_bits |= (uint16_t)(1u << voters[k]);
+					if (k + 1 < thr) {
+						ASSERT_EQ(r, 0, what);
+					} else if (k + 1 == thr) {
+						if (!ASSERT_EQ(r, 1, what))
+							continue;
+						events++;
+						ASSERT_EQ(ev.kind, HM_EV_QUORUM, what);
+						ASSERT_EQ(ev.phase, ph, what);
+						ASSERT_TRUE(ev.view == view, what);
+						ASSERT_TRUE(ev.seq == seq, what);
+						ASSERT_EQ(ev.voters, expect_bits, what);
+						ASSERT_EQ(__builtin_popcount(ev.voters), thr, what);
+						ASSERT_MEMEQ(ev.digest, d, HM_DIGEST_LEN, what);
+					} else {
+						/* Later votes are recorded, with no second event. */
+						ASSERT_EQ(r, 0, what);
+					}
+				}
+				ASSERT_EQ(events, 1, what);
+				/* Setting the expected digest again raises nothing. */
+				ASSERT_EQ(hm_quorum_expect(&q, ph, view, seq, d, &ev), 0, what);
+				const struct hm_vote_slot *s = hm_quorum_find(&q, ph, view, seq);
+				if (ASSERT_TRUE(s != NULL, what)) {
+					ASSERT_EQ(__builtin_popcount(s->voted), nv, what);
+					ASSERT_EQ(s->matched, s->voted, what);
+					ASSERT_EQ(s->quorum_sent, 1, what);
+				}
+			}
+		}
+		hm_quorum_free(&q);
+	}
+}
+
+/* Votes that arrive before the PRE-PREPARE count once its digest is known:
+ * the event comes from hm_quorum_expect. */
+HM_TEST(votes_before_expect)
+{
+	uint8_t d[HM_DIGEST_LEN];
+	struct hm_vote_event ev;
+	enum hm_drop_reason why;
+	struct hm_quorum q;
+	char what[96];
+
+	digest_of(d, 2);
+	for (size_t fi = 0; fi < sizeof(fs) / sizeof(fs[0]); fi++) {
+		uint32_t f = fs[fi], n = 3 * f + 1;
+
+		if (!init_f(&q, f, 32))
+			continue;
+		for (int ph = 0; ph < HM_PHASE_MAX; ph++) {
+			uint64_t view = 1, seq = 10 + (uint64_t)ph;
+			uint32_t voters[HM_MAX_REPLICAS], thr = hm_quorum_threshold(&q, ph);
+			uint16_t bits = 0;
+
+			voters_for(n, ph, view, voters);
+			snprintf(what, sizeof(what), "f=%u %s", f, phase_name(ph));
+			/* All the votes a quorum needs, and no event yet. */
+			for (uint32_t k = 0; k < thr; k++) {
+				ASSERT_EQ(vote(&q, ph, view, seq, voters[k], d, &ev, &why), 0, what);
+				bits |= (uint16_t)(1u << voters[k]);
+			}
+			const struct hm_vote_slot *s = hm_quorum_find(&q, ph, view, seq);
+			if (ASSERT_TRUE(s != NULL, what)) {
+				ASSERT_EQ(s->expected_set, 0, what);
+				ASSERT_EQ(s->voted, bits, what);
+				ASSERT_EQ(s->matched, 0, what);
+			}
+			memset(&ev, 0, sizeof(ev));
+			if (ASSERT_EQ(hm_quorum_expect(&q, ph, view, seq, d, &ev), 1, what)) {
+				ASSERT_EQ(ev.kind, HM_EV_QUORUM, what);
+				ASSERT_EQ(ev.voters, bits, what);
+				ASSERT_MEMEQ(ev.digest, d, HM_DIGEST_LEN, what);
+			}
+			/* Once only: another vote, another expect. */
+			if (thr < voters_for(n, ph, view, voters))
+				ASSERT_EQ(vote(&q, ph, view, seq, voters[thr], d, &ev, &why), 0, what);
+			ASSERT_EQ(hm_quorum_expect(&q, ph, view, seq, d, &ev), 0, what);
+
+			/* One vote short before expect: expect raises nothing, the
+			 * next vote does. */
+			seq += 2;
+			for (uint32_t k = 0; k + 1 < thr; k++)
+				ASSERT_EQ(vote(&q, ph, view, seq, voters[k], d, &ev, &why), 0, what);
+			ASSERT_EQ(hm_quorum_expect(&q, ph, view, seq, d, &ev), 0, what);
+			ASSERT_EQ(vote(&q, ph, view, seq, voters[thr - 1], d, &ev, &why), 1, what);
+			ASSERT_EQ(ev.kind, HM_EV_QUORUM, what);
+		}
+		hm_quorum_free(&q);
+	}
+}
+
+/* Votes for another digest do not count toward the expected one, whether
+ * they come before or after the expected digest is set. */
+HM_TEST(mismatched_digests_do_not_count)
+{
+	uint8_t d[HM_DIGEST_LEN], other[HM_DIGEST_LEN];
+	struct hm_vote_event ev;
+	enum hm_drop_reason why;
+	struct hm_quorum q;
+	char what[96];
+
+	digest_of(d, 3);
+	digest_of(other, 4);
+	for (size_t fi = 0; fi < sizeof(fs) / sizeof(fs[0]); fi++) {
+		uint32_t f = fs[fi], n = 3 * f + 1;
+
+		if (!init_f(&q, f, 32))
+			continue;
+		for (int ph = 0; ph < HM_PHASE_MAX; ph++) {
+			for (int expect_first = 0; expect_first < 2; expect_first++) {
+				uint64_t view = 2, seq = 5 + 2 * (uint64_t)expect_first;
+				uint32_t voters[HM_MAX_REPLICAS], nv, thr, k;
+				uint16_t good = 0;
+
+				nv = voters_for(n, ph, view, voters);
+				thr = hm_quorum_threshold(&q, ph);
+				snprintf(what, sizeof(what), "f=%u %s expect %s", f, phase_name(ph),
+					 expect_first ? "first" : "last");
+				if (expect_first)
+					ASSERT_EQ(hm_quorum_expect(&q, ph, view, seq, d, &ev), 0, what);
+				/* f votes for another digest, then thr-1 good ones: with
+				 * nv = thr + f voters that leaves exactly one. */
+				if (!ASSERT_EQ(nv, thr + f, what))
+					continue;
+				for (k = 0; k < f; k++)
+					ASSERT_EQ(vote(&q, ph, view, seq, voters[k], other, &ev, &why),
+						  0, what);
+				for (; k < f + thr - 1; k++) {
+					ASSERT_EQ(vote(&q, ph, view, seq, voters[k], d, &ev, &why), 0,
+						  what);
+					good |= (uint16_t)(1u << voters[k]);
+				}
+				if (!expect_first)
+					ASSERT_EQ(hm_quorum_expect(&q, ph, view, seq, d, &ev), 0, what);
+				const struct hm_vote_slot *s = hm_quorum_find(&q, ph, view, seq);
+				if (ASSERT_TRUE(s != NULL, what)) {
+					ASSERT_EQ(s->matched, good, what);
+					ASSERT_EQ(__builtin_popcount(s->voted), f + thr - 1, what);
+				}
+				ASSERT_EQ(vote(&q, ph, view, seq, voters[k], d, &ev, &why), 1, what);
+				good |= (uint16_t)(1u << voters[k]);
+				ASSERT_EQ(ev.kind, HM_EV_QUORUM, what);
+				ASSERT_EQ(ev.voters, good, what);
+			}
+		}
+		/* A quorum for the wrong digest is no quorum: everybody votes
+		 * `other`, the PRE-PREPARE says d. */
+		{
+			uint32_t voters[HM_MAX_REPLICAS], nv = voters_for(n, HM_PHASE_COMMIT, 0, voters);
+
+			for (uint32_t k = 0; k < nv; k++)
+				ASSERT_EQ(vote(&q, HM_PHASE_COMMIT, 0, 20, voters[k], other, &ev, &why),
+					  0, "all vote another digest");
+			ASSERT_EQ(hm_quorum_expect(&q, HM_PHASE_COMMIT, 0, 20, d, &ev), 0,
+				  "no quorum for the expected digest");
+		}
+		hm_quorum_free(&q);
+	}
+}
+
+/* ---- duplicates, equivocation, bad voters -------------------------------- */
+
+HM_TEST(duplicate_vote)
+{
+	uint8_t d[HM_DIGEST_LEN];
+	struct hm_vote_event ev;
+	enum hm_drop_reason why;
+	struct hm_quorum q;
+
+	digest_of(d, 5);
+	if (!init_f(&q, 1, 8))
+		return;
+	for (int ph = 0; ph < HM_PHASE_MAX; ph++) {
+		ASSERT_EQ(vote(&q, ph, 0, 1, 1, d, &ev, &why), 0, "first vote");
+		why = HM_DROP_REASON_MAX;
+		ASSERT_EQ(vote(&q, ph, 0, 1, 1, d, &ev, &why), -1, "same vote again");
+		ASSERT_EQ(why, HM_DROP_DUPLICATE, "duplicate");
+		/* A duplicate does not count twice toward the quorum. */
+		ASSERT_EQ(hm_quorum_expect(&q, ph, 0, 1, d, &ev), 0, "one voter is no quorum");
+		why = HM_DROP_REASON_MAX;
+		ASSERT_EQ(vote(&q, ph, 0, 1, 1, d, &ev, &why), -1, "again after expect");
+		ASSERT_EQ(why, HM_DROP_DUPLICATE, "duplicate after expect");
+		const struct hm_vote_slot *s = hm_quorum_find(&q, ph, 0, 1);
+		if (ASSERT_TRUE(s != NULL, "slot"))
+			ASSERT_EQ(s->voted, 1u << 1, "one voter recorded");
+	}
+	/* After the quorum, a duplicate is still a duplicate (no event). */
+	ASSERT_EQ(vote(&q, HM_PHASE_PREPARE, 0, 1, 2, d, &ev, &why), 1, "prepare quorum");
+	ASSERT_EQ(vote(&q, HM_PHASE_PREPARE, 0, 1, 2, d, &ev, &why), -1, "dup after quorum");
+	ASSERT_EQ(why, HM_DROP_DUPLICATE, "dup after quorum");
+	hm_quorum_free(&q);
+}
+
+HM_TEST(equivocation)
+{
+	uint8_t d1[HM_DIGEST_LEN], d2[HM_DIGEST_LEN], d3[HM_DIGEST_LEN];
+	struct hm_vote_event ev;
+	enum hm_drop_reason why;
+	struct hm_quorum q;
+	char what[64];
+
+	digest_of(d1, 6);
+	digest_of(d2, 7);
+	digest_of(d3, 8);
+	if (!init_f(&q, 2, 8))
+		return;
+	for (int ph = 0; ph < HM_PHASE_MAX; ph++) {
+		for (int expect = 0; expect < 2; expect++) {
+			uint64_t seq = 3 + (uint64_t)expect;
+
+			snprintf(what, sizeof(what), "%s, expect %d", phase_name(ph), expect);
+			if (expect)
+				hm_quorum_expect(&q, ph, 4, seq, d1, &ev);
+			ASSERT_EQ(vote(&q, ph, 4, seq, 5, d1, &ev, &why), 0, what);
+			memset(&ev, 0, sizeof(ev));
+			if (!ASSERT_EQ(vote(&q, ph, 4, seq, 5, d2, &ev, &why), 1, what))
+				continue;
+			ASSERT_EQ(ev.kind, HM_EV_EQUIVOCATION, what);
+			ASSERT_EQ(ev.phase, ph, what);
+			ASSERT_TRUE(ev.view == 4 && ev.seq == seq, what);
+			ASSERT_EQ(ev.voter, 5, what);
+			ASSERT_MEMEQ(ev.digest, d1, HM_DIGEST_LEN, what);
+			ASSERT_MEMEQ(ev.digest2, d2, HM_DIGEST_LEN, what);
+			/* The first vote stands; a third digest is caught too. */
+			const struct hm_vote_slot *s = hm_quorum_find(&q, ph, 4, seq);
+			if (ASSERT_TRUE(s != NULL, what)) {
+				ASSERT_MEMEQ(s->digests[5], d1, HM_DIGEST_LEN, what);
+				ASSERT_EQ(s->voted, 1u << 5, what);
+				ASSERT_EQ(s->matched, expect ? 1u << 5 : 0, what);
+			}
+			ASSERT_EQ(vote(&q, ph, 4, seq, 5, d3, &ev, &why), 1, what);
+			ASSERT_EQ(ev.kind, HM_EV_EQUIVOCATION, what);
+			ASSERT_MEMEQ(ev.digest, d1, HM_DIGEST_LEN, what);
+			ASSERT_MEMEQ(ev.digest2, d3, HM_DIGEST_LEN, what);
+			/* The original vote again is a plain duplicate. */
+			ASSERT_EQ(vote(&q, ph, 4, seq, 5, d1, &ev, &why), -1, what);
+			ASSERT_EQ(why, HM_DROP_DUPLICATE, what);
+		}
+	}
+	hm_quorum_free(&q);
+}
+
+HM_TEST(prepare_from_primary_refused)
+{
+	uint8_t d[HM_DIGEST_LEN];
+	struct hm_vote_event ev;
+	enum hm_drop_reason why;
+	struct hm_quorum q;
+	char what[64];
+
+	digest_of(d, 9);
+	for (size_t fi = 0; fi < sizeof(fs) / sizeof(fs[0]); fi++) {
+		uint32_t n = 3 * fs[fi] + 1;
+
+		if (!init_f(&q, fs[fi], 8))
+			continue;
+		for (uint64_t view = 0; view < 2 * n + 1; view++) {
+			uint32_t primary = (uint32_t)(view % n);
+
+			snprintf(what, sizeof(what), "n=%u view %" PRIu64 " primary %u", n, view,
+				 primary);
+			why = HM_DROP_REASON_MAX;
+			ASSERT_EQ(vote(&q, HM_PHASE_PREPARE, view, 1, primary, d, &ev, &why), -1,
+				  what);
+			ASSERT_EQ(why, HM_DROP_MALFORMED, what);
+			/* Its COMMIT counts; a backup's PREPARE too. */
+			ASSERT_EQ(vote(&q, HM_PHASE_COMMIT, view, 1, primary, d, &ev, &why), 0, what);
+			ASSERT_EQ(vote(&q, HM_PHASE_PREPARE, view, 1, (primary + 1) % n, d, &ev,
+				       &why), 0, what);
+			const struct hm_vote_slot *s = hm_quorum_find(&q, HM_PHASE_PREPARE, view, 1);
+			if (ASSERT_TRUE(s != NULL, what))
+				ASSERT_FALSE(s->voted & (1u << primary), what);
+		}
+		/* A huge view: primary = view % n, no truncation. */
+		uint64_t view = 0xfffffffffffffff0ull;
+		uint32_t primary = (uint32_t)(view % n);
+
+		ASSERT_EQ(vote(&q, HM_PHASE_PREPARE, view, 1, primary, d, &ev, &why), -1, "huge view");
+		ASSERT_EQ(why, HM_DROP_MALFORMED, "huge view");
+		hm_quorum_free(&q);
+	}
+}
+
+HM_TEST(voter_out_of_range_refused)
+{
+	uint8_t d[HM_DIGEST_LEN];
+	struct hm_vote_event ev;
+	enum hm_drop_reason why;
+	struct hm_quorum q;
+	const uint32_t bad[] = { 4, 5, 15, 16, 17, 31, 32, 0x10000, 0x7fffffff, 0xffffffffu };
+
+	digest_of(d, 10);
+	if (!init_f(&q, 1, 8))
+		return;
+	for (int ph = 0; ph < HM_PHASE_MAX; ph++) {
+		for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+			why = HM_DROP_REASON_MAX;
+			ASSERT_EQ(vote(&q, ph, 1, 2, bad[i], d, &ev, &why), -1, "voter >= n");
+			ASSERT_EQ(why, HM_DROP_MALFORMED, "voter >= n");
+		}
+		ASSERT_TRUE(hm_quorum_find(&q, ph, 1, 2) == NULL ||
+			    hm_quorum_find(&q, ph, 1, 2)->voted == 0, "nothing recorded");
+	}
+	hm_quorum_free(&q);
+	/* n = 16: voter 15 is the top bit of the bitmap and fine; 16 is not. */
+	if (!ASSERT_OK(hm_quorum_init(&q, 16, 5, 8), "n = 16"))
+		return;
+	ASSERT_EQ(vote(&q, HM_PHASE_COMMIT, 0, 1, 15, d, &ev, &why), 0, "voter 15 of 16");
+	ASSERT_EQ(vote(&q, HM_PHASE_COMMIT, 0, 1, 16, d, &ev, &why), -1, "voter 16 of 16");
+	ASSERT_EQ(why, HM_DROP_MALFORMED, "voter 16 of 16");
+	hm_quorum_free(&q);
+}
+
+/* ---- slots ------------------------------------------------------------------ */
+
+HM_TEST(newer_view_or_seq_takes_over)
+{
+	uint8_t d[HM_DIGEST_LEN], d2[HM_DIGEST_LEN];
+	struct hm_vote_event ev;
+	enum hm_drop_reason why;
+	struct hm_quorum q;
+	const uint32_t W = 8;
+	const struct hm_vote_slot *s;
+
+	digest_of(d, 11);
+	digest_of(d2, 12);
+	if (!init_f(&q, 1, W))
+		return;
+	/* n = 4: the primaries of views 1, 2, 3, 5, 9 are 1, 2, 3, 1, 1; the
+	 * voters below avoid them so PREPAREs are accepted. */
+	for (int ph = 0; ph < HM_PHASE_MAX; ph++) {
+		/* (view 1, seq 3): two votes. */
+		ASSERT_EQ(vote(&q, ph, 1, 3, 2, d, &ev, &why), 0, "v1 s3 voter 2");
+		ASSERT_EQ(vote(&q, ph, 1, 3, 3, d, &ev, &why), 0, "v1 s3 voter 3");
+		/* A newer view for the same seq takes the slot over. */
+		ASSERT_EQ(vote(&q, ph, 2, 3, 3, d2, &ev, &why), 0, "v2 s3 voter 3");
+		ASSERT_TRUE(hm_quorum_find(&q, ph, 1, 3) == NULL, "old view gone");
+		s = hm_quorum_find(&q, ph, 2, 3);
+		if (ASSERT_TRUE(s != NULL, "new view there")) {
+			ASSERT_EQ(s->voted, 1u << 3, "only the new view's vote");
+			ASSERT_MEMEQ(s->digests[3], d2, HM_DIGEST_LEN, "its digest");
+			ASSERT_EQ(s->phase, ph, "phase");
+		}
+		/* The old view is stale now: vote and expect refused. */
+		why = HM_DROP_REASON_MAX;
+		ASSERT_EQ(vote(&q, ph, 1, 3, 0, d, &ev, &why), -1, "old view vote");
+		ASSERT_EQ(why, HM_DROP_STALE, "old view vote");
+		ASSERT_EQ(hm_quorum_expect(&q, ph, 1, 3, d, &ev), 0, "old view expect");
+		ASSERT_TRUE(hm_quorum_find(&q, ph, 1, 3) == NULL, "old view still gone");
+
+		/* A newer seq in the same slot (seq + W) takes over too. */
+		ASSERT_EQ(hm_quorum_expect(&q, ph, 2, 3, d2, &ev), 0, "expect on v2 s3");
+		ASSERT_EQ(vote(&q, ph, 2, 3 + W, 0, d, &ev, &why), 0, "v2 s3+W voter 0");
+		ASSERT_TRUE(hm_quorum_find(&q, ph, 2, 3) == NULL, "old seq gone");
+		s = hm_quorum_find(&q, ph, 2, 3 + W);
+		if (ASSERT_TRUE(s != NULL, "new seq there")) {
+			ASSERT_EQ(s->voted, 1u << 0, "only the new seq's vote");
+			ASSERT_EQ(s->expected_set, 0, "expected digest not inherited");
+			ASSERT_EQ(s->quorum_sent, 0, "quorum flag not inherited");
+		}
+		why = HM_DROP_REASON_MAX;
+		ASSERT_EQ(vote(&q, ph, 2, 3, 1, d2, &ev, &why), -1, "old seq vote");
+		ASSERT_EQ(why, HM_DROP_STALE, "old seq vote");
+		/* Even an old seq with a newer view: the slot's seq is newer. */
+		why = HM_DROP_REASON_MAX;
+		ASSERT_EQ(vote(&q, ph, 9, 3, 3, d2, &ev, &why), -1, "old seq, newer view");
+		ASSERT_EQ(why, HM_DROP_STALE, "old seq, newer view");
+
+		/* An expect for a newer (view, seq) takes the slot over as well. */
+		ASSERT_EQ(hm_quorum_expect(&q, ph, 3, 3 + W, d, &ev), 0, "expect v3");
+		s = hm_quorum_find(&q, ph, 3, 3 + W);
+		if (ASSERT_TRUE(s != NULL, "expect claimed the slot")) {
+			ASSERT_EQ(s->voted, 0, "no votes carried over");
+			ASSERT_EQ(s->expected_set, 1, "expected set");
+		}
+		why = HM_DROP_REASON_MAX;
+		ASSERT_EQ(vote(&q, ph, 2, 3 + W, 3, d, &ev, &why), -1, "older view after expect");
+		ASSERT_EQ(why, HM_DROP_STALE, "older view after expect");
+	}
+	/* The phases have separate slots. */
+	ASSERT_EQ(vote(&q, HM_PHASE_COMMIT, 5, 4, 0, d, &ev, &why), 0, "commit v5 s4");
+	ASSERT_EQ(vote(&q, HM_PHASE_PREPARE, 5, 4, 2, d, &ev, &why), 0, "prepare v5 s4");
+	s = hm_quorum_find(&q, HM_PHASE_COMMIT, 5, 4);
+	if (ASSERT_TRUE(s != NULL, "commit slot kept"))
+		ASSERT_EQ(s->voted, 1u << 0, "commit slot's vote");
+	s = hm_quorum_find(&q, HM_PHASE_PREPARE, 5, 4);
+	if (ASSERT_TRUE(s != NULL, "prepare slot"))
+		ASSERT_EQ(s->voted, 1u << 2, "prepare slot's vote");
+	hm_quorum_free(&q);
+}
+
+/* A quorum that completed in an old view does not stop the new view's slot
+ * from raising its own event. */
+HM_TEST(new_view_raises_its_own_quorum)
+{
+	uint8_t d[HM_DIGEST_LEN];
+	struct hm_vote_event ev;
+	enum hm_drop_reason why;
+	struct hm_quorum q;
+
+	digest_of(d, 13);
+	if (!init_f(&q, 1, 8))
+		return;
+	hm_quorum_expect(&q, HM_PHASE_COMMIT, 0, 6, d, &ev);
+	ASSERT_EQ(vote(&q, HM_PHASE_COMMIT, 0, 6, 0, d, &ev, &why), 0, "v0 1");
+	ASSERT_EQ(vote(&q, HM_PHASE_COMMIT, 0, 6, 1, d, &ev, &why), 0, "v0 2");
+	ASSERT_EQ(vote(&q, HM_PHASE_COMMIT, 0, 6, 2, d, &ev, &why), 1, "v0 quorum");
+	hm_quorum_expect(&q, HM_PHASE_COMMIT, 1, 6, d, &ev);
+	ASSERT_EQ(vote(&q, HM_PHASE_COMMIT, 1, 6, 0, d, &ev, &why), 0, "v1 1");
+	ASSERT_EQ(vote(&q, HM_PHASE_COMMIT, 1, 6, 1, d, &ev, &why), 0, "v1 2");
+	ASSERT_EQ(vote(&q, HM_PHASE_COMMIT, 1, 6, 2, d, &ev, &why), 1, "v1 quorum");
+	ASSERT_TRUE(ev.view == 1 && ev.seq == 6, "event for the new view");
+	hm_quorum_free(&q);
+}
+
+HM_TEST(watermark_edges)
+{
+	uint8_t d[HM_DIGEST_LEN];
+	struct hm_vote_event ev;
+	enum hm_drop_reason why;
+	struct hm_quorum q;
+	const uint32_t L = 16;
+	char what[64];
+
+	digest_of(d, 14);
+	if (!init_f(&q, 1, L))
+		return;
+	/* Several low watermarks, including ones where h + L wraps the slot
+	 * index past zero. */
+	const uint64_t hs[] = { 0, 1, 15, 16, 17, 1000, 0xffffffffull, 0x7fffffffffffff00ull };
+	for (size_t hi = 0; hi < sizeof(hs) / sizeof(hs[0]); hi++) {
+		uint64_t h = hs[hi];
+
+		hm_quorum_collect(&q, UINT64_MAX);
+		/* Every seq in (h, h + L] has a slot of its own: all keep their
+		 * votes side by side. */
+		for (uint64_t seq = h + 1; seq <= h + L; seq++) {
+			snprintf(what, sizeof(what), "h=%" PRIu64 " seq %" PRIu64, h, seq);
+			for (int ph = 0; ph < HM_PHASE_MAX; ph++)
+				ASSERT_EQ(vote(&q, ph, 1, seq, 2, d, &ev, &why), 0, what);
+		}
+		for (uint64_t seq = h + 1; seq <= h + L; seq++) {
+			snprintf(what, sizeof(what), "h=%" PRIu64 " seq %" PRIu64 " kept", h, seq);
+			for (int ph = 0; ph < HM_PHASE_MAX; ph++) {
+				const struct hm_vote_slot *s = hm_quorum_find(&q, ph, 1, seq);
+
+				if (ASSERT_TRUE(s != NULL, what))
+					ASSERT_EQ(s->voted, 1u << 2, what);
+			}
+		}
+		/* The two edges: a quorum at h + 1 and one at h + L, separately. */
+		snprintf(what, sizeof(what), "h=%" PRIu64 " edges", h);
+		ASSERT_EQ(hm_quorum_expect(&q, HM_PHASE_PREPARE, 1, h + 1, d, &ev), 0, what);
+		ASSERT_EQ(vote(&q, HM_PHASE_PREPARE, 1, h + 1, 3, d, &ev, &why), 1, what);
+		ASSERT_TRUE(ev.seq == h + 1, what);
+		ASSERT_EQ(vote(&q, HM_PHASE_PREPARE, 1, h + L, 3, d, &ev, &why), 0, what);
+		ASSERT_EQ(hm_quorum_expect(&q, HM_PHASE_PREPARE, 1, h + L, d, &ev), 1, what);
+		ASSERT_TRUE(ev.seq == h + L, what);
+		ASSERT_TRUE(hm_quorum_find(&q, HM_PHASE_PREPARE, 1, h + 1) != NULL, what);
+	}
+	hm_quorum_free(&q);
+}
+
+HM_TEST(collect_clears_up_to_seq)
+{
+	uint8_t d[HM_DIGEST_LEN];
+	struct hm_vote_event ev;
+	enum hm_drop_reason why;
+	struct hm_quorum q;
+	const uint32_t L = 10;
+	char what[64];
+
+	digest_of(d, 15);
+	if (!init_f(&q, 1, L))
+		return;
+	for (uint64_t seq = 21; seq <= 30; seq++)
+		for (int ph = 0; ph < HM_PHASE_MAX; ph++)
+			vote(&q, ph, 0, seq, 1, d, &ev, &why);
+	hm_quorum_collect(&q, 25);
+	for (uint64_t seq = 21; seq <= 30; seq++) {
+		for (int ph = 0; ph < HM_PHASE_MAX; ph++) {
+			const struct hm_vote_slot *s = hm_quorum_find(&q, ph, 0, seq);
+
+			snprintf(what, sizeof(what), "%s seq %" PRIu64, phase_name(ph), seq);
+			if (seq <= 25) {
+				ASSERT_TRUE(s == NULL, what);
+			} else if (ASSERT_TRUE(s != NULL, what)) {
+				ASSERT_EQ(s->voted, 1u << 1, what);
+				ASSERT_MEMEQ(s->digests[1], d, HM_DIGEST_LEN, what);
+			}
+		}
+	}
+	/* A collected slot is free for the next window's seq; the kept ones
+	 * still see duplicates. */
+	ASSERT_EQ(vote(&q, HM_PHASE_COMMIT, 0, 31, 1, d, &ev, &why), 0, "seq 31 reuses 21's slot");
+	ASSERT_EQ(vote(&q, HM_PHASE_COMMIT, 0, 26, 1, d, &ev, &why), -1, "kept slot");
+	ASSERT_EQ(why, HM_DROP_DUPLICATE, "kept slot remembers its votes");
+	/* Collecting everything. */
+	hm_quorum_collect(&q, UINT64_MAX);
+	for (uint64_t seq = 26; seq <= 31; seq++)
+		ASSERT_TRUE(hm_quorum_find(&q, HM_PHASE_COMMIT, 0, seq) == NULL, "all collected");
+	hm_quorum_free(&q);
+}
+
+HM_TEST(signatures_kept_per_voter)
+{
+	uint8_t d[HM_DIGEST_LEN], other[HM_DIGEST_LEN], sig[HM_SIG_LEN];
+	struct hm_vote_event ev;
+	enum hm_drop_reason why;
+	struct hm_quorum q;
+	char what[64];
+
+	digest_of(d, 16);
+	digest_of(other, 17);
+	if (!init_f(&q, 5, 8))
+		return;
+	for (int ph = 0; ph < HM_PHASE_MAX; ph++) {
+		uint32_t voters[HM_MAX_REPLICAS], nv = voters_for(16, ph, 0, voters);
+
+		for (uint32_t k = 0; k < nv; k++)
+			vote(&q, ph, 0, 7, voters[k], (k & 1) ? other : d, &ev, &why);
+		const struct hm_vote_slot *s = hm_quorum_find(&q, ph, 0, 7);
+		if (!ASSERT_TRUE(s != NULL, "slot"))
+			continue;
+		for (uint32_t k = 0; k < nv; k++) {
+			snprintf(what, sizeof(what), "%s voter %u", phase_name(ph), voters[k]);
+			sig_of(sig, voters[k], 7);
+			ASSERT_MEMEQ(s->sigs[voters[k]], sig, HM_SIG_LEN, what);
+			ASSERT_MEMEQ(s->digests[voters[k]], (k & 1) ? other : d, HM_DIGEST_LEN,
+				     what);
+		}
+		/* An equivocating vote does not replace the stored signature. */
+		uint8_t bad[HM_SIG_LEN];
+
+		memset(bad, 0xab, sizeof(bad));
+		ASSERT_EQ(hm_quorum_vote(&q, ph, 0, 7, voters[0], other, bad, &ev, &why), 1,
+			  "equivocation");
+		sig_of(sig, voters[0], 7);
+		ASSERT_MEMEQ(s->sigs[voters[0]], sig, HM_SIG_LEN, "first signature kept");
+		/* Nor does a duplicate. */
+		ASSERT_EQ(hm_quorum_vote(&q, ph, 0, 7, voters[0], d, bad, &ev, &why), -1,
+			  "duplicate");
+		ASSERT_MEMEQ(s->sigs[voters[0]], sig, HM_SIG_LEN, "signature kept on duplicate");
+		/* Voters that did not vote have no signature. */
+		if (ph == HM_PHASE_PREPARE) {
+			uint8_t zero[HM_SIG_LEN] = { 0 };
+
+			ASSERT_MEMEQ(s->sigs[0], zero, HM_SIG_LEN, "primary's slot empty");
+		}
+	}
+	/* hm_quorum_find on another (view, seq) of the same slot. */
+	ASSERT_TRUE(hm_quorum_find(&q, HM_PHASE_COMMIT, 1, 7) == NULL, "other view");
+	ASSERT_TRUE(hm_quorum_find(&q, HM_PHASE_COMMIT, 0, 15) == NULL, "other seq");
+	hm_quorum_free(&q);
+}
+
+/* A randomized cross-check against a simple model: for any order of votes,
+ * duplicates and expects, exactly one quorum event per slot, raised exactly
+ * when the expected digest and the threshold-th matching vote are both in. */
+
+HM_TEST(random_orders_match_model)
+{
+	uint8_t dg[3][HM_DIGEST_LEN];
+	struct hm_vote_event ev;
+	enum hm_drop_reason why;
+	struct hm_quorum q;
+	uint64_t seed = 0x1234567887654321ull, rng = seed;
+
+	for (int i = 0; i < 3; i++)
+		digest_of(dg[i], (uint8_t)(20 + i));
+	for (int round = 0; round < 3000; round++) {
+		uint32_t f = fs[hm_test_rand(&rng) % 3], n = 3 * f + 1;
+		int ph = (int)(hm_test_rand(&rng) % 2);
+		uint64_t view = hm_test_rand(&rng) % 5, seq = 1 + hm_test_rand(&rng) % 50;
+		uint32_t thr;
+		int vote_of[HM_MAX_REPLICAS], events = 0, matched = 0;
+		bool expected = false, sent = false;
+
+		if (!init_f(&q, f, 64))
+			return;
+		thr = hm_quorum_threshold(&q, ph);
+		for (uint32_t i = 0; i < n; i++)
+			vote_of[i] = -1;
+		for (int step = 0; step < 60; step++) {
+			uint64_t x = hm_test_rand(&rng);
+			int r;
+
+			if (x % 8 == 0) {
+				r = hm_quorum_expect(&q, ph, view, seq, dg[0], &ev);
+				if (!expected) {
+					expected = true;
+					if (matched >= (int)thr && !sent) {
+						if (!ASSERT_EQ(r, 1, "expect completes"))
+							goto fail;
+						sent = true;
+						events++;
+						continue;
+					}
+				}
+				if (!ASSERT_EQ(r, 0, "expect without event"))
+					goto fail;
+				continue;
+			}
+			uint32_t voter = (uint32_t)(x >> 8) % n;
+			int d = (x >> 16) % 4 == 0 ? 1 : 0; /* mostly the right digest */
+
+			r = vote(&q, ph, view, seq, voter, dg[d], &ev, &why);
+			if (ph == HM_PHASE_PREPARE && voter == view % n) {
+				if (!ASSERT_EQ(r, -1, "primary's prepare"))
+					goto fail;
+			} else if (vote_of[voter] == d) {
+				if (!ASSERT_EQ(r, -1, "duplicate") ||
+				    !ASSERT_EQ(why, HM_DROP_DUPLICATE, "duplicate"))
+					goto fail;
+			} else if (vote_of[voter] >= 0) {
+				if (!ASSERT_EQ(r, 1, "equivocation") ||
+				    !ASSERT_EQ(ev.kind, HM_EV_EQUIVOCATION, "equivocation"))
+					goto fail;
+			} else {
+				vote_of[voter] = d;
+				matched += d == 0;
+				if (expected && !sent && matched >= (int)thr) {
+					if (!ASSERT_EQ(r, 1, "quorum") ||
+					    !ASSERT_EQ(ev.kind, HM_EV_QUORUM, "quorum") ||
+					    !ASSERT_EQ(__builtin_popcount(ev.voters), matched, "voters"))
+						goto fail;
+					sent = true;
+					events++;
+				} else if (!ASSERT_EQ(r, 0, "plain vote")) {
+					goto fail;
+				}
+			}
+		}
+		hm_quorum_free(&q);
+		if (!ASSERT_LE(events, 1, "at most one event"))
+			break;
+		continue;
+fail:
+		fprintf(stderr, "  round %d of seed %#" PRIx64 "\n", round, seed);
+		hm_quorum_free(&q);
+		break;
+	}
+}

@@ -1,0 +1,409 @@
+// SPDX-License-Identifier: MIT
+/*
+ * Rule (a) chain verification, offline: a two-level hierarchy signed here
+ * with ldns (anchor zone hmtest. -> DS -> child.hmtest.), and the verdict of
+ * hm_dns_chain_verify for the good chain, the wrong time (both sides), a
+ * missing DS, the wrong anchor, forged data, unrelated records, a CNAME
+ * chain, a wildcard expansion, a DS signed by the child itself, answers that
+ * are not secure or not positive, malformed chains and random mutations.
+ */
+#include <ldns/ldns.h>
+
+#include "common/crypto.h"
+#include "service/dns/dns_chain.h"
+#include "service/dns/dns_msg.h"
+#include "hm_test.h"
+
+#define T0 1780000000LL
+#define DAY 86400LL
+
+struct zone {
+	ldns_key *ksk, *zsk;
+	ldns_rr *ksk_rr, *zsk_rr;
+};
+
+static ldns_rr *rr(const char *text)
+{
+	ldns_rr *r = NULL;
+
+	if (ldns_rr_new_frm_str(&r, text, 3600, NULL, NULL) != LDNS_STATUS_OK) {
+		fprintf(stderr, "bad RR %s\n", text);
+		abort();
+	}
+	return r;
+}
+
+static ldns_key *key(const char *zone, bool ksk, ldns_rr **pub)
+{
+	ldns_key *k = ldns_key_new_frm_algorithm(LDNS_SIGN_ECDSAP256SHA256, 256);
+
+	if (!k)
+		abort();
+	ldns_key_set_pubkey_owner(k, ldns_dname_new_frm_str(zone));
+	ldns_key_set_flags(k, ksk ? 257 : 256);
+	ldns_key_set_inception(k, (uint32_t)(T0 - DAY));
+	ldns_key_set_expiration(k, (uint32_t)(T0 + 30 * DAY));
+	*pub = ldns_key2rr(k);
+	ldns_key_set_keytag(k, ldns_calc_keytag(*pub));
+	return k;
+}
+
+static void zone_init(struct zone *z, const char *name)
+{
+	z->ksk = key(name, true, &z->ksk_rr);
+	z->zsk = key(name, false, &z->zsk_rr);
+}
+
+static void zone_free(struct zone *z)
+{
+	ldns_key_deep_free(z->ksk);
+	ldns_key_deep_free(z->zsk);
+	ldns_rr_free(z->ksk_rr);
+	ldns_rr_free(z->zsk_rr);
+}
+
+/* Append clones of set and its signatures by k to out. */
+static void add_signed(ldns_rr_list *out, ldns_rr_list *set, ldns_key *k)
+{
+	ldns_key_list *keys = ldns_key_list_new();
+	ldns_rr_list *sigs;
+
+	ldns_key_list_push_key(keys, k);
+	sigs = ldns_sign_public(set, keys);
+	if (!sigs)
+		abort();
+	for (size_t i = 0; i < ldns_rr_list_rr_count(set); i++)
+		ldns_rr_list_push_rr(out, ldns_rr_clone(ldns_rr_list_rr(set, i)));
+	for (size_t i = 0; i < ldns_rr_list_rr_count(sigs); i++)
+		ldns_rr_list_push_rr(out, ldns_rr_list_rr(sigs, i));
+	ldns_rr_list_free(sigs);
+	/* k is not the list's to free (and ldns's pop frees the array when
+	 * it empties it, which list_free then frees again). */
+	ldns_key_list_set_key_count(keys, 0);
+	ldns_key_list_free(keys);
+}
+
+static ldns_rr_list *set_of(ldns_rr *a, ldns_rr *b)
+{
+	ldns_rr_list *l = ldns_rr_list_new();
+
+	ldns_rr_list_push_rr(l, a);
+	if (b)
+		ldns_rr_list_push_rr(l, b);
+	return l;
+}
+
+/* The chain format: version, count, RRs in wire form. */
+static uint8_t *encode_chain(const ldns_rr_list *l, size_t *len)
+{
+	ldns_buffer *b = ldns_buffer_new(4096);
+	uint8_t *out;
+
+	ldns_buffer_write_u8(b, HM_DNS_CHAIN_VERSION);
+	ldns_buffer_write_u16(b, (uint16_t)ldns_rr_list_rr_count(l));
+	for (size_t i = 0; i < ldns_rr_list_rr_count(l); i++)
+		ldns_rr2buffer_wire(b, ldns_rr_list_rr(l, i), LDNS_SECTION_ANSWER);
+	*len = ldns_buffer_position(b);
+	out = malloc(*len);
+	memcpy(out, ldns_buffer_begin(b), *len);
+	ldns_buffer_free(b);
+	return out;
+}
+
+/* A canon for (name, type) from answer records. */
+static uint8_t *make_canon(const char *name, ldns_rr_type type, int rcode, const ldns_rr_list *an,
+			   bool secure, size_t *len)
+{
+	ldns_pkt *pkt = NULL;
+	uint8_t *wire = NULL, *canon;
+	size_t n;
+	struct hm_dns_query q = { .qtype = type, .qclass = LDNS_RR_CLASS_IN };
+	ldns_rdf *d = ldns_dname_new_frm_str(name);
+
+	memcpy(q.qname, ldns_rdf_data(d), ldns_rdf_size(d));
+	q.qname_len = (uint8_t)ldns_rdf_size(d);
+	ldns_rdf_deep_free(d);
+	ldns_pkt_query_new_frm_str(&pkt, name, type, LDNS_RR_CLASS_IN, 0);
+	ldns_pkt_set_qr(pkt, true);
+	ldns_pkt_set_rcode(pkt, (uint8_t)rcode);
+	for (size_t i = 0; an && i < ldns_rr_list_rr_count(an); i++)
+		ldns_pkt_push_rr(pkt, LDNS_SECTION_ANSWER, ldns_rr_clone(ldns_rr_list_rr(an, i)));
+	if (ldns_pkt2wire(&wire, pkt, &n) != LDNS_STATUS_OK)
+		abort();
+	canon = hm_dns_canon_from_reply(&q, wire, n, secure, len);
+	free(wire);
+	ldns_pkt_free(pkt);
+	return canon;
+}
+
+/* The fixture: zones, anchors, the good chain and some answers. */
+static struct zone top, child;
+static struct hm_dns_anchors *anchors;
+static ldns_rr_list *chain_good, *chain_no_ds, *chain_self_ds;
+static ldns_rr_list *ans_www, *ans_alias, *ans_wild, *ans_other;
+
+static void fixture(void)
+{
+	ldns_rr *ds = NULL, *top_ds;
+	char *ds_text;
+	ldns_rr_list *l;
+
+	zone_init(&top, "hmtest.");
+	zone_init(&child, "child.hmtest.");
+	top_ds = ldns_key_rr2ds(top.ksk_rr, LDNS_SHA256);
+	ds_text = ldns_rr2str(top_ds);
+	anchors = hm_dns_anchors_new((const char *const *)&ds_text, 1, NULL, NULL, 0);
+	free(ds_text);
+	ldns_rr_free(top_ds);
+	if (!anchors)
+		abort();
+
+	chain_good = ldns_rr_list_new();
+	chain_no_ds = ldns_rr_list_new();
+	chain_self_ds = ldns_rr_list_new();
+	for (int c = 0; c < 3; c++) {
+		ldns_rr_list *out = c == 0 ? chain_good : c == 1 ? chain_no_ds : chain_self_ds;
+
+		l = set_of(ldns_rr_clone(top.ksk_rr), ldns_rr_clone(top.zsk_rr));
+		add_signed(out, l, top.ksk);
+		ldns_rr_list_deep_free(l);
+		l = set_of(ldns_rr_clone(child.ksk_rr), ldns_rr_clone(child.zsk_rr));
+		add_signed(out, l, child.ksk);
+		ldns_rr_list_deep_free(l);
+		if (c == 1)
+			continue;
+		ds = ldns_key_rr2ds(child.ksk_rr, LDNS_SHA256);
+		l = set_of(ds, NULL);
+		/* The DS belongs to the parent; c == 2 has the child sign it. */
+		add_signed(out, l, c == 0 ? top.zsk : child.zsk);
+		ldns_rr_list_deep_free(l);
+	}
+
+	ans_www = ldns_rr_list_new();
+	l = set_of(rr("www.child.hmtest. 300 IN A 198.18.1.1"), rr("www.child.hmtest. 300 IN A 198.18.1.2"));
+	add_signed(ans_www, l, child.zsk);
+	ldns_rr_list_deep_free(l);
+
+	ans_alias = ldns_rr_list_new();
+	l = set_of(rr("alias.child.hmtest. 300 IN CNAME www.child.hmtest."), NULL);
+	add_signed(ans_alias, l, child.zsk);
+	ldns_rr_list_deep_free(l);
+	for (size_t i = 0; i < ldns_rr_list_rr_count(ans_www); i++)
+		ldns_rr_list_push_rr(ans_alias, ldns_rr_clone(ldns_rr_list_rr(ans_www, i)));
+
+	/* A wildcard's RRset and signature, presented under x.child.hmtest. */
+	ans_wild = ldns_rr_list_new();
+	l = set_of(rr("*.child.hmtest. 300 IN A 198.18.1.9"), NULL);
+	add_signed(ans_wild, l, child.zsk);
+	ldns_rr_list_deep_free(l);
+	for (size_t i = 0; i < ldns_rr_list_rr_count(ans_wild); i++) {
+		ldns_rr *r = ldns_rr_list_rr(ans_wild, i);
+
+		ldns_rdf_deep_free(ldns_rr_owner(r));
+		ldns_rr_set_owner(r, ldns_dname_new_frm_str("x.child.hmtest."));
+	}
+
+	/* A correctly signed RRset that is not part of the question's answer. */
+	ans_other = ldns_rr_list_new();
+	for (size_t i = 0; i < ldns_rr_list_rr_count(ans_www); i++)
+		ldns_rr_list_push_rr(ans_other, ldns_rr_clone(ldns_rr_list_rr(ans_www, i)));
+	l = set_of(rr("other.hmtest. 300 IN A 198.18.1.3"), NULL);
+	add_signed(ans_other, l, top.zsk);
+	ldns_rr_list_deep_free(l);
+}
+
+/* Verify answer an to (name, type) with chain at time t. */
+static int verify(const char *name, ldns_rr_type type, const ldns_rr_list *an,
+		  const ldns_rr_list *chain, int64_t t, char *why, size_t wl)
+{
+	size_t cl, chl;
+	uint8_t *canon = make_canon(name, type, 0, an, true, &cl);
+	uint8_t *ch = encode_chain(chain, &chl);
+	int rc = canon ? hm_dns_chain_verify(anchors, canon, cl, ch, chl, t, why, wl) : -2;
+
+	free(canon);
+	free(ch);
+	return rc;
+}
+
+HM_TEST(good_chain_through_ds)
+{
+	char why[256];
+
+	ASSERT_OK(verify("www.child.hmtest.", LDNS_RR_TYPE_A, ans_www, chain_good, T0, why, sizeof(why)),
+		  why);
+	ASSERT_OK(verify("WWW.Child.hmtest.", LDNS_RR_TYPE_A, ans_www, chain_good, T0 + 29 * DAY, why,
+			 sizeof(why)), "case of the question, late in the window");
+	ASSERT_OK(verify("alias.child.hmtest.", LDNS_RR_TYPE_A, ans_alias, chain_good, T0, why,
+			 sizeof(why)), "CNAME chain");
+}
+
+HM_TEST(dnskey_as_anchor)
+{
+	struct hm_dns_anchors *saved = anchors;
+	char *text = ldns_rr2str(top.ksk_rr), why[256];
+
+	anchors = hm_dns_anchors_new((const char *const *)&text, 1, NULL, why, sizeof(why));
+	if (ASSERT_TRUE(anchors != NULL, "DNSKEY anchor"))
+		ASSERT_OK(verify("www.child.hmtest.", LDNS_RR_TYPE_A, ans_www, chain_good, T0, why,
+				 sizeof(why)), why);
+	hm_dns_anchors_free(anchors);
+	anchors = saved;
+	free(text);
+}
+
+HM_TEST(time_outside_the_window)
+{
+	char why[256];
+
+	ASSERT_ERR(verify("www.child.hmtest.", LDNS_RR_TYPE_A, ans_www, chain_good, T0 + 31 * DAY, why,
+			  sizeof(why)), "after expiration");
+	ASSERT_ERR(verify("www.child.hmtest.", LDNS_RR_TYPE_A, ans_www, chain_good, T0 - 2 * DAY, why,
+			  sizeof(why)), "before inception");
+}
+
+HM_TEST(broken_chains)
+{
+	char why[256];
+
+	ASSERT_ERR(verify("www.child.hmtest.", LDNS_RR_TYPE_A, ans_www, chain_no_ds, T0, why, sizeof(why)),
+		   "no DS for the child");
+	ASSERT_STRCONTAINS(why, "does not validate", "reason");
+	ASSERT_ERR(verify("www.child.hmtest.", LDNS_RR_TYPE_A, ans_www, chain_self_ds, T0, why,
+			  sizeof(why)), "DS signed by the child itself");
+	{
+		/* Another anchor: the same chain proves nothing. */
+		struct zone other;
+		ldns_rr *ds;
+		char *text;
+		struct hm_dns_anchors *saved = anchors;
+
+		zone_init(&other, "hmtest.");
+		ds = ldns_key_rr2ds(other.ksk_rr, LDNS_SHA256);
+		text = ldns_rr2str(ds);
+		anchors = hm_dns_anchors_new((const char *const *)&text, 1, NULL, NULL, 0);
+		ASSERT_ERR(verify("www.child.hmtest.", LDNS_RR_TYPE_A, ans_www, chain_good, T0, why,
+				  sizeof(why)), "wrong anchor");
+		hm_dns_anchors_free(anchors);
+		anchors = saved;
+		free(text);
+		ldns_rr_free(ds);
+		zone_free(&other);
+	}
+}
+
+HM_TEST(bad_answers)
+{
+	char why[256];
+	ldns_rr_list *forged = ldns_rr_list_clone(ans_www);
+	ldns_rdf *a = ldns_rr_rdf(ldns_rr_list_rr(forged, 0), 0);
+	size_t cl, chl;
+	uint8_t *canon, *ch = encode_chain(chain_good, &chl);
+
+	ldns_rdf_data(a)[3] ^= 0x40;
+	ASSERT_ERR(verify("www.child.hmtest.", LDNS_RR_TYPE_A, forged, chain_good, T0, why, sizeof(why)),
+		   "forged address");
+	ldns_rr_list_deep_free(forged);
+	ASSERT_ERR(verify("www.child.hmtest.", LDNS_RR_TYPE_A, ans_other, chain_good, T0, why, sizeof(why)),
+		   "unrelated signed RRset");
+	ASSERT_STRCONTAINS(why, "outside", "reason");
+	ASSERT_ERR(verify("x.child.hmtest.", LDNS_RR_TYPE_A, ans_wild, chain_good, T0, why, sizeof(why)),
+		   "wildcard expansion");
+	ASSERT_ERR(verify("mail.child.hmtest.", LDNS_RR_TYPE_A, ans_www, chain_good, T0, why, sizeof(why)),
+		   "answer for another name");
+
+	canon = make_canon("www.child.hmtest.", LDNS_RR_TYPE_A, 0, ans_www, false, &cl);
+	ASSERT_ERR(hm_dns_chain_verify(anchors, canon, cl, ch, chl, T0, why, sizeof(why)), "not secure");
+	free(canon);
+	canon = make_canon("www.child.hmtest.", LDNS_RR_TYPE_A, 3, NULL, true, &cl);
+	ASSERT_ERR(hm_dns_chain_verify(anchors, canon, cl, ch, chl, T0, why, sizeof(why)), "NXDOMAIN");
+	ASSERT_STRCONTAINS(why, "positive", "reason");
+	free(canon);
+	free(ch);
+}
+
+HM_TEST(malformed_and_mutated_chains)
+{
+	char why[256];
+	size_t cl, chl;
+	uint8_t *canon = make_canon("www.child.hmtest.", LDNS_RR_TYPE_A, 0, ans_www, true, &cl);
+	uint8_t *ch = encode_chain(chain_good, &chl), *m = malloc(chl + 1);
+	uint64_t seed = 0xc4a1, st = seed;
+	int accepted = 0;
+
+	ASSERT_OK(hm_dns_chain_verify(anchors, canon, cl, ch, chl, T0, why, sizeof(why)), "baseline");
+	ASSERT_ERR(hm_dns_chain_verify(anchors, canon, cl, ch, chl - 1, T0, why, sizeof(why)), "cut");
+	ASSERT_STRCONTAINS(why, "malformed", "reason");
+	memcpy(m, ch, chl);
+	m[chl] = 0;
+	ASSERT_ERR(hm_dns_chain_verify(anchors, canon, cl, m, chl + 1, T0, why, sizeof(why)), "trailing");
+	ASSERT_ERR(hm_dns_chain_verify(anchors, canon, cl, NULL, 0, T0, why, sizeof(why)), "none");
+	ASSERT_ERR(hm_dns_chain_verify(anchors, canon, cl - 1, ch, chl, T0, why, sizeof(why)), "bad canon");
+	for (int i = 0; i < 3000; i++) {
+		size_t len = chl;
+
+		memcpy(m, ch, chl);
+		m[hm_test_rand(&st) % chl] ^= (uint8_t)(1u << (hm_test_rand(&st) % 8));
+		if (i % 5 == 0)
+			len = hm_test_rand(&st) % chl;
+		accepted += hm_dns_chain_verify(anchors, canon, cl, m, len, T0, why, sizeof(why)) == 0;
+	}
+	/* Bits in TTLs or unused records may flip harmlessly; most flips land
+	 * in keys, signatures and names and must break the chain. */
+	ASSERT_LE(accepted, 1500, "most mutations rejected");
+	printf("  mutations: %d of 3000 still verify (seed %" PRIx64 ")\n", accepted, seed);
+	free(canon);
+	free(ch);
+	free(m);
+}
+
+HM_TEST(anchor_inputs)
+{
+	static const char *bad[] = { "hmtest. IN A 198.18.0.1" };
+	char err[256] = "", path[] = "/tmp/hm-anchors-XXXXXX";
+	struct hm_dns_anchors *a;
+	int fd;
+	FILE *f;
+
+	ASSERT_TRUE(hm_dns_anchors_new(bad, 1, NULL, err, sizeof(err)) == NULL, "an A record");
+	ASSERT_STRCONTAINS(err, "trust anchor 0", "error names it");
+	ASSERT_TRUE(hm_dns_anchors_new(NULL, 0, NULL, err, sizeof(err)) == NULL, "none at all");
+	ASSERT_TRUE(hm_dns_anchors_new(NULL, 0, "/nonexistent/anchors", err, sizeof(err)) == NULL,
+		    "missing file");
+	fd = mkstemp(path);
+	f = fdopen(fd, "w");
+	fprintf(f, "; comment\n$TTL 60\n");
+	ldns_rr_print(f, child.ksk_rr);
+	fprintf(f, "\n");
+	fclose(f);
+	a = hm_dns_anchors_new(NULL, 0, path, err, sizeof(err));
+	ASSERT_TRUE(a != NULL, "DNSKEY anchor from a file");
+	hm_dns_anchors_free(a);
+	f = fopen(path, "a");
+	fprintf(f, "www.hmtest. IN A 198.18.0.1\n");
+	fclose(f);
+	ASSERT_TRUE(hm_dns_anchors_new(NULL, 0, path, err, sizeof(err)) == NULL, "file with an A record");
+	ASSERT_STRCONTAINS(err, ":", "error names file and line");
+	unlink(path);
+}
+
+__attribute__((constructor(200))) static void init(void)
+{
+	if (hm_crypto_init() < 0)
+		abort();
+	fixture();
+}
+
+__attribute__((destructor)) static void fini(void)
+{
+	hm_dns_anchors_free(anchors);
+	ldns_rr_list_deep_free(chain_good);
+	ldns_rr_list_deep_free(chain_no_ds);
+	ldns_rr_list_deep_free(chain_self_ds);
+	ldns_rr_list_deep_free(ans_www);
+	ldns_rr_list_deep_free(ans_alias);
+	ldns_rr_list_deep_free(ans_wild);
+	ldns_rr_list_deep_free(ans_other);
+	zone_free(&top);
+	zone_free(&child);
+}

@@ -1,0 +1,595 @@
+// SPDX-License-Identifier: MIT
+/*
+ * The DNS agreement service (user/service/dns/dns_service.c): each decision rule
+ * ((a) a DNSSEC chain that verifies at T, (b) f+1 equal observations,
+ * (c) no agreement among 2f+1 / f+1 bogus), the poisoning statistic,
+ * T fixed by the first observation, eviction by the T of later ops, the
+ * served TTL cap, refused malformed ops, check() against a wall clock,
+ * CERTIFY results, and determinism (two instances fed the same ops have the
+ * same digest and snapshot bytes; restore round trip; bad snapshots refused).
+ */
+#include <ldns/ldns.h>
+
+#include "common/crypto.h"
+#include "service/dns/dns_chain.h"
+#include "service/dns/dns_msg.h"
+#include "service/dns/dns_service.h"
+#include "hm_test.h"
+
+#define T0 1780000000LL
+#define DAY 86400LL
+
+static uint8_t *canon_of(const char *name, ldns_rr_type type, int rcode, const char *const *rrs,
+			 const ldns_rr_list *extra, bool secure, size_t *len)
+{
+	ldns_pkt *pkt = NULL;
+	uint8_t *wire = NULL, *canon;
+	size_t n;
+	struct hm_dns_query q = { .qtype = type, .qclass = LDNS_RR_CLASS_IN };
+	ldns_rdf *d = ldns_dname_new_frm_str(name);
+
+	memcpy(q.qname, ldns_rdf_data(d), ldns_rdf_size(d));
+	q.qname_len = (uint8_t)ldns_rdf_size(d);
+	ldns_rdf_deep_free(d);
+	ldns_pkt_query_new_frm_str(&pkt, name, type, LDNS_RR_CLASS_IN, 0);
+	ldns_pkt_set_qr(pkt, true);
+	ldns_pkt_set_rcode(pkt, (uint8_t)rcode);
+	for (; rrs && *rrs; rrs++) {
+		ldns_rr *r = NULL;
+
+		if (ldns_rr_new_frm_str(&r, *rrs, 3600, NULL, NULL) != LDNS_STATUS_OK)
+			abort();
+		ldns_pkt_push_rr(pkt, LDNS_SECTION_ANSWER, r);
+	}
+	for (size_t i = 0; extra && i < ldns_rr_list_rr_count(extra); i++)
+		ldns_pkt_push_rr(pkt, LDNS_SECTION_ANSWER, ldns_rr_clone(ldns_rr_list_rr(extra, i)));
+	if (ldns_pkt2wire(&wire, pkt, &n) != LDNS_STATUS_OK)
+		abort();
+	canon = hm_dns_canon_from_reply(&q, wire, n, secure, len);
+	free(wire);
+	ldns_pkt_free(pkt);
+	if (!canon)
+		abort();
+	return canon;
+}
+
+static struct hm_dns_q qof(const char *name, uint16_t type)
+{
+	struct hm_dns_q q;
+	ldns_rdf *d = ldns_dname_new_frm_str(name);
+
+	if (hm_dns_q_from_name(&q, ldns_rdf_data(d), ldns_rdf_size(d), type, 1) < 0)
+		abort();
+	ldns_rdf_deep_free(d);
+	return q;
+}
+
+/* The test's canons: the honest answer, a poisoned one. */
+static const char *const honest_rrs[] = { "www.example.test. 300 IN A 198.18.1.1", NULL };
+static const char *const poison_rrs[] = { "www.example.test. 300 IN A 198.18.6.6", NULL };
+static const char *const other_rrs[] = { "www.example.test. 300 IN A 198.18.7.7", NULL };
+
+struct fixture {
+	struct hm_service svc;
+	struct hm_dns_service *s;
+	int opened, decided;
+	int64_t opened_t;
+	struct hm_dns_entry last;
+	uint8_t out[HM_MAX_RESULT];
+	size_t out_len;
+};
+
+static void on_opened(void *arg, const struct hm_dns_q *q, int64_t t)
+{
+	struct fixture *fx = arg;
+
+	(void)q;
+	fx->opened++;
+	fx->opened_t = t;
+}
+
+static void on_decided(void *arg, const struct hm_dns_entry *e)
+{
+	struct fixture *fx = arg;
+
+	fx->decided++;
+	fx->last = *e;
+	fx->last.canon = NULL; /* does not outlive the call */
+}
+
+static int64_t fake_now = T0;
+static int64_t fake_clock(void)
+{
+	return fake_now;
+}
+
+static void setup(struct fixture *fx, uint32_t n, uint32_t f, const struct hm_dns_anchors *a)
+{
+	struct hm_dns_service_config cfg = {
+		.n = n, .f = f, .max_ttl = 300, .lookup_timeout_s = 30, .skew_s = 60,
+		.anchors = a, .wall_clock = fake_clock,
+		.hooks = { on_opened, on_decided, fx },
+	};
+
+	memset(fx, 0, sizeof(*fx));
+	if (hm_dns_service_new(&fx->svc, &cfg) < 0)
+		abort();
+	fx->s = fx->svc.state;
+}
+
+static void teardown(struct fixture *fx)
+{
+	fx->svc.ops->destroy(fx->svc.state);
+}
+
+/* Execute an op as client `client`; returns the result code. */
+static int run_op(struct fixture *fx, uint32_t client, const uint8_t *op, size_t len)
+{
+	struct hm_exec_ctx ctx = { .seq = 1, .client = client, .timestamp = 1 };
+
+	fx->out_len = fx->svc.ops->execute(fx->svc.state, &ctx, op, len, fx->out, sizeof(fx->out));
+	return fx->out_len ? fx->out[0] : -1;
+}
+
+static int observe(struct fixture *fx, uint32_t replica, const struct hm_dns_q *q, int64_t t,
+		   uint8_t status, uint16_t ede, uint32_t ttl, const uint8_t *canon, size_t clen,
+		   const uint8_t *chain, size_t chlen)
+{
+	static uint8_t op[70000];
+	size_t n = hm_dns_observe_encode(q, t, status, ede, ttl, canon, clen, chain, chlen, op,
+					 sizeof(op));
+
+	if (!n)
+		abort();
+	return run_op(fx, HM_REPLICA_CLIENT_BASE + replica, op, n);
+}
+
+static int answer(struct fixture *fx, uint32_t replica, const struct hm_dns_q *q, int64_t t,
+		  const char *const *rrs, uint32_t ttl)
+{
+	size_t clen;
+	uint8_t *canon = canon_of("www.example.test.", LDNS_RR_TYPE_A, 0, rrs, NULL, false, &clen);
+	int rc = observe(fx, replica, q, t, HM_DNS_OBS_ANSWER, 0, ttl, canon, clen, NULL, 0);
+
+	free(canon);
+	return rc;
+}
+
+HM_TEST(rule_b_f_plus_1_equal_observations)
+{
+	struct fixture fx;
+	struct hm_dns_q q = qof("www.example.test.", LDNS_RR_TYPE_A);
+	struct hm_dns_service_stats st;
+	const struct hm_dns_entry *e;
+	uint8_t want[HM_DIGEST_LEN];
+	size_t clen;
+	uint8_t *canon = canon_of("www.example.test.", LDNS_RR_TYPE_A, 0, honest_rrs, NULL, false,
+				  &clen);
+
+	hm_dns_canon_digest(canon, clen, want);
+	setup(&fx, 4, 1, NULL);
+	ASSERT_EQ(answer(&fx, 1, &q, T0, poison_rrs, 100), HM_DNS_R_PENDING, "poisoned first");
+	ASSERT_EQ(fx.opened, 1, "opened at the first observation");
+	ASSERT_EQ(fx.opened_t, T0, "at its T");
+	ASSERT_EQ(answer(&fx, 0, &q, T0, honest_rrs, 200), HM_DNS_R_PENDING, "one honest: not yet");
+	ASSERT_EQ(answer(&fx, 0, &q, T0, honest_rrs, 200), HM_DNS_R_IGNORED, "duplicate");
+	ASSERT_EQ(answer(&fx, 2, &q, T0, honest_rrs, 100), HM_DNS_R_DECIDED, "f+1 agree");
+	ASSERT_EQ(fx.decided, 1, "decided hook");
+	e = hm_dns_service_lookup(fx.s, &q);
+	if (ASSERT_TRUE(e != NULL, "cached")) {
+		ASSERT_MEMEQ(e->digest, want, HM_DIGEST_LEN, "the honest canon");
+		ASSERT_EQ(e->rule, HM_DNS_RULE_OBSERVED, "rule (b)");
+		ASSERT_EQ(e->ttl, 100, "smallest ttl of the agreeing observations");
+		ASSERT_EQ(e->expiry, T0 + 100, "expiry T + TTL");
+	}
+	ASSERT_EQ(answer(&fx, 3, &q, T0, honest_rrs, 100), HM_DNS_R_IGNORED, "late honest");
+	hm_dns_service_stats(fx.s, &st);
+	ASSERT_EQ(st.differ[1], 1, "the poisoner counted");
+	ASSERT_EQ(st.differ[0] + st.differ[2] + st.differ[3], 0, "honest ones not");
+	ASSERT_EQ(st.ignored_dup, 1, "duplicate counted");
+	ASSERT_EQ(st.decided_observed, 1, "decision counted");
+	teardown(&fx);
+	free(canon);
+}
+
+HM_TEST(rule_b_never_from_f_poisoners)
+{
+	struct fixture fx;
+	struct hm_dns_q q = qof("www.example.test.", LDNS_RR_TYPE_A);
+	struct hm_dns_service_stats st;
+	uint8_t want[HM_DIGEST_LEN];
+	size_t clen;
+	uint8_t *canon = canon_of("www.example.test.", LDNS_RR_TYPE_A, 0, honest_rrs, NULL, false,
+				  &clen);
+
+	/* n = 7, f = 2: two poisoners agree with each other, first. */
+	hm_dns_canon_digest(canon, clen, want);
+	setup(&fx, 7, 2, NULL);
+	ASSERT_EQ(answer(&fx, 5, &q, T0, poison_rrs, 100), HM_DNS_R_PENDING, "poisoner 1");
+	ASSERT_EQ(answer(&fx, 6, &q, T0, poison_rrs, 100), HM_DNS_R_PENDING, "f poisoners: no decision");
+	ASSERT_EQ(answer(&fx, 0, &q, T0, honest_rrs, 100), HM_DNS_R_PENDING, "honest 1");
+	ASSERT_EQ(answer(&fx, 1, &q, T0, honest_rrs, 100), HM_DNS_R_PENDING, "honest 2");
+	ASSERT_EQ(answer(&fx, 2, &q, T0, honest_rrs, 100), HM_DNS_R_DECIDED, "honest 3 = f+1");
+	ASSERT_MEMEQ(fx.last.digest, want, HM_DIGEST_LEN, "the honest answer");
+	hm_dns_service_stats(fx.s, &st);
+	ASSERT_EQ(st.differ[5] + st.differ[6], 2, "both poisoners counted");
+	teardown(&fx);
+	free(canon);
+}
+
+HM_TEST(rule_c_no_agreement_and_bogus)
+{
+	struct fixture fx;
+	struct hm_dns_q q = qof("www.example.test.", LDNS_RR_TYPE_A);
+	struct hm_dns_service_stats st;
+
+	setup(&fx, 4, 1, NULL);
+	answer(&fx, 0, &q, T0, honest_rrs, 100);
+	answer(&fx, 1, &q, T0, poison_rrs, 100);
+	ASSERT_EQ(answer(&fx, 2, &q, T0, other_rrs, 100), HM_DNS_R_DECIDED, "2f+1, none agree");
+	ASSERT_EQ(fx.last.rule, HM_DNS_RULE_FAIL, "SERVFAIL");
+	ASSERT_EQ(fx.last.rcode, HM_DNS_SERVFAIL, "rcode");
+	ASSERT_EQ(fx.last.ede, HM_EDE_OTHER, "EDE 0 no agreement");
+	ASSERT_EQ(fx.last.ttl, HM_DNS_NEG_TTL, "negative TTL");
+	hm_dns_service_stats(fx.s, &st);
+	ASSERT_EQ(st.differ[0] + st.differ[1] + st.differ[2], 0, "nobody to blame");
+	teardown(&fx);
+
+	setup(&fx, 7, 2, NULL);
+	ASSERT_EQ(observe(&fx, 3, &q, T0, HM_DNS_OBS_BOGUS, 7, 0, NULL, 0, NULL, 0),
+		  HM_DNS_R_PENDING, "one bogus");
+	ASSERT_EQ(observe(&fx, 1, &q, T0, HM_DNS_OBS_BOGUS, 6, 0, NULL, 0, NULL, 0),
+		  HM_DNS_R_PENDING, "other EDE");
+	ASSERT_EQ(observe(&fx, 0, &q, T0, HM_DNS_OBS_BOGUS, 6, 0, NULL, 0, NULL, 0),
+		  HM_DNS_R_DECIDED, "f+1 = 3 bogus");
+	ASSERT_EQ(fx.last.rule, HM_DNS_RULE_FAIL, "SERVFAIL");
+	ASSERT_EQ(fx.last.ede, 6, "the EDE most reported");
+	ASSERT_EQ(answer(&fx, 2, &q, T0, poison_rrs, 100), HM_DNS_R_IGNORED, "late answer");
+	hm_dns_service_stats(fx.s, &st);
+	ASSERT_EQ(st.differ[2], 1, "an answer where the others saw bogus differs");
+	teardown(&fx);
+}
+
+HM_TEST(t_fixed_by_first_observation)
+{
+	struct fixture fx;
+	struct hm_dns_q q = qof("www.example.test.", LDNS_RR_TYPE_A);
+	struct hm_dns_service_stats st;
+
+	setup(&fx, 4, 1, NULL);
+	answer(&fx, 0, &q, T0, honest_rrs, 100);
+	fx.opened = 0;
+	ASSERT_EQ(answer(&fx, 1, &q, T0 + 5, honest_rrs, 100), HM_DNS_R_IGNORED, "other T");
+	ASSERT_EQ(fx.opened, 1, "observer told to look again");
+	ASSERT_EQ(fx.opened_t, T0, "at the lookup's T");
+	ASSERT_FALSE(hm_dns_service_observed(fx.s, &q, T0, 1), "replica 1 has not observed at T0");
+	ASSERT_TRUE(hm_dns_service_observed(fx.s, &q, T0, 0), "replica 0 has");
+	ASSERT_EQ(answer(&fx, 1, &q, T0, honest_rrs, 100), HM_DNS_R_DECIDED, "again at T0");
+	hm_dns_service_stats(fx.s, &st);
+	ASSERT_EQ(st.ignored_t, 1, "counted");
+	teardown(&fx);
+}
+
+HM_TEST(eviction_by_agreed_time_and_ttl_cap)
+{
+	struct fixture fx;
+	struct hm_dns_q q = qof("www.example.test.", LDNS_RR_TYPE_A);
+	struct hm_dns_q q2 = qof("www.example.test.", LDNS_RR_TYPE_AAAA);
+	struct hm_dns_q q3 = qof("x.example.test.", LDNS_RR_TYPE_A);
+	struct hm_dns_service_stats st;
+	size_t clen;
+	uint8_t *c2 = canon_of("www.example.test.", LDNS_RR_TYPE_AAAA, 3, NULL, NULL, false, &clen);
+
+	setup(&fx, 4, 1, NULL);
+	answer(&fx, 0, &q, T0, honest_rrs, 3600);
+	answer(&fx, 1, &q, T0, honest_rrs, 3600);
+	ASSERT_EQ(fx.last.ttl, 300, "served TTL capped at max_ttl");
+	ASSERT_EQ(fx.last.expiry, T0 + 300, "expiry");
+	/* Another question at T0 + 299: still cached; at T0 + 300: gone. */
+	observe(&fx, 0, &q2, T0 + 299, HM_DNS_OBS_ANSWER, 0, 60, c2, clen, NULL, 0);
+	ASSERT_TRUE(hm_dns_service_lookup(fx.s, &q) != NULL, "not expired before its time");
+	observe(&fx, 1, &q2, T0 + 299, HM_DNS_OBS_ANSWER, 0, 60, c2, clen, NULL, 0);
+	ASSERT_EQ(fx.last.rcode, HM_DNS_NXDOMAIN, "negative answer decided by (b)");
+	observe(&fx, 2, &q3, T0 + 300, HM_DNS_OBS_FAILED, 22, 0, NULL, 0, NULL, 0);
+	ASSERT_TRUE(hm_dns_service_lookup(fx.s, &q) == NULL, "expired by a later op's T");
+	ASSERT_TRUE(hm_dns_service_lookup(fx.s, &q2) != NULL, "the other entry stays");
+	/* An open lookup that never completes times out (30 s of agreed T). */
+	observe(&fx, 2, &q2, T0 + 400, HM_DNS_OBS_FAILED, 22, 0, NULL, 0, NULL, 0);
+	hm_dns_service_stats(fx.s, &st);
+	ASSERT_EQ(st.expired, 2, "both entries expired");
+	ASSERT_EQ(st.timed_out, 1, "the lookup for q3 timed out");
+	/* A fresh agreement after expiry. */
+	ASSERT_EQ(answer(&fx, 0, &q, T0 + 400, honest_rrs, 3600), HM_DNS_R_PENDING, "reopened");
+	ASSERT_EQ(answer(&fx, 3, &q, T0 + 400, honest_rrs, 3600), HM_DNS_R_DECIDED, "decided again");
+	ASSERT_EQ(fx.last.t, T0 + 400, "at the new T");
+	teardown(&fx);
+	free(c2);
+}
+
+HM_TEST(malformed_ops_refused)
+{
+	struct fixture fx;
+	struct hm_dns_q q = qof("www.example.test.", LDNS_RR_TYPE_A);
+	struct hm_dns_q qx = qof("other.example.test.", LDNS_RR_TYPE_A);
+	struct hm_dns_service_stats st;
+	static uint8_t op[4096];
+	size_t clen, n;
+	uint8_t *canon = canon_of("www.example.test.", LDNS_RR_TYPE_A, 0, honest_rrs, NULL, false,
+				  &clen);
+
+	setup(&fx, 4, 1, NULL);
+	n = hm_dns_observe_encode(&q, T0, HM_DNS_OBS_ANSWER, 0, 60, canon, clen, NULL, 0, op,
+				  sizeof(op));
+	ASSERT_EQ(run_op(&fx, 7, op, n), HM_DNS_R_MALFORMED, "not a replica's client id");
+	ASSERT_EQ(run_op(&fx, HM_REPLICA_CLIENT_BASE + 4, op, n), HM_DNS_R_MALFORMED, "replica >= n");
+	ASSERT_EQ(run_op(&fx, HM_REPLICA_CLIENT_BASE, op, n - 1), HM_DNS_R_MALFORMED, "truncated");
+	op[n] = 0;
+	ASSERT_EQ(run_op(&fx, HM_REPLICA_CLIENT_BASE, op, n + 1), HM_DNS_R_MALFORMED, "trailing");
+	for (size_t cut = 0; cut < n; cut++)
+		ASSERT_EQ(run_op(&fx, HM_REPLICA_CLIENT_BASE, op, cut), HM_DNS_R_MALFORMED, "every prefix");
+	/* A canon with a non-zero TTL byte is not canonical. */
+	canon[clen - 5] ^= 1;
+	n = hm_dns_observe_encode(&q, T0, HM_DNS_OBS_ANSWER, 0, 60, canon, clen, NULL, 0, op,
+				  sizeof(op));
+	ASSERT_EQ(run_op(&fx, HM_REPLICA_CLIENT_BASE, op, n), HM_DNS_R_MALFORMED, "canon changed");
+	canon[clen - 5] ^= 1;
+	n = hm_dns_observe_encode(&qx, T0, HM_DNS_OBS_ANSWER, 0, 60, canon, clen, NULL, 0, op,
+				  sizeof(op));
+	ASSERT_EQ(run_op(&fx, HM_REPLICA_CLIENT_BASE, op, n), HM_DNS_R_MALFORMED, "canon for another Q");
+	n = hm_dns_observe_encode(&q, T0, HM_DNS_OBS_BOGUS, 6, 0, canon, clen, NULL, 0, op, sizeof(op));
+	ASSERT_EQ(run_op(&fx, HM_REPLICA_CLIENT_BASE, op, n), HM_DNS_R_MALFORMED, "bogus with a canon");
+	n = hm_dns_observe_encode(&q, T0, 9, 6, 0, NULL, 0, NULL, 0, op, sizeof(op));
+	ASSERT_EQ(run_op(&fx, HM_REPLICA_CLIENT_BASE, op, n), HM_DNS_R_MALFORMED, "unknown status");
+	n = hm_dns_observe_encode(&q, T0, HM_DNS_OBS_ANSWER, 0, 60, canon, clen, NULL, 0, op,
+				  sizeof(op));
+	op[2] ^= 0x20; /* upper case in the question */
+	ASSERT_EQ(run_op(&fx, HM_REPLICA_CLIENT_BASE, op, n), HM_DNS_R_MALFORMED, "upper-case Q");
+	op[0] = 0x2f;
+	ASSERT_EQ(run_op(&fx, HM_REPLICA_CLIENT_BASE, op, n), HM_DNS_R_MALFORMED, "unknown opcode");
+	hm_dns_service_stats(fx.s, &st);
+	ASSERT_EQ(st.observations, 0, "nothing recorded");
+	ASSERT_EQ(fx.svc.ops->check(fx.svc.state, NULL, op, n), false, "check refuses it too");
+	ASSERT_EQ(hm_dns_service_cache_size(fx.s), 0, "empty cache");
+	teardown(&fx);
+	free(canon);
+}
+
+HM_TEST(check_skew_and_canon)
+{
+	struct fixture fx;
+	struct hm_dns_q q = qof("www.example.test.", LDNS_RR_TYPE_A);
+	static uint8_t op[4096];
+	size_t clen, n;
+	uint8_t *canon = canon_of("www.example.test.", LDNS_RR_TYPE_A, 0, honest_rrs, NULL, false,
+				  &clen);
+	bool ok;
+
+	setup(&fx, 4, 1, NULL);
+	fake_now = T0;
+	for (int64_t d = -61; d <= 61; d += 61) {
+		n = hm_dns_observe_encode(&q, T0 + d, HM_DNS_OBS_ANSWER, 0, 60, canon, clen, NULL, 0,
+					  op, sizeof(op));
+		ok = fx.svc.ops->check(fx.svc.state, NULL, op, n);
+		ASSERT_EQ(ok, d == 0, "T within the skew only");
+	}
+	n = hm_dns_observe_encode(&q, T0 + 60, HM_DNS_OBS_ANSWER, 0, 60, canon, clen, NULL, 0, op,
+				  sizeof(op));
+	ASSERT_TRUE(fx.svc.ops->check(fx.svc.state, NULL, op, n), "at the edge of the skew");
+	canon[0] = 9; /* canon version */
+	n = hm_dns_observe_encode(&q, T0, HM_DNS_OBS_ANSWER, 0, 60, canon, clen, NULL, 0, op,
+				  sizeof(op));
+	ASSERT_FALSE(fx.svc.ops->check(fx.svc.state, NULL, op, n), "bad canon");
+	canon[0] = HM_DNS_CANON_VERSION;
+	n = hm_dns_observe_encode(&q, T0, HM_DNS_OBS_ANSWER, 0, 60, canon, clen, NULL, 0, op,
+				  sizeof(op));
+	{
+		struct hm_exec_ctx ours = { .client = HM_REPLICA_CLIENT_BASE + 3 };
+		struct hm_exec_ctx other = { .client = 100 };
+		struct hm_exec_ctx beyond = { .client = HM_REPLICA_CLIENT_BASE + 4 };
+
+		ASSERT_TRUE(fx.svc.ops->check(fx.svc.state, &ours, op, n), "a replica's client");
+		ASSERT_FALSE(fx.svc.ops->check(fx.svc.state, &other, op, n), "an ordinary client");
+		ASSERT_FALSE(fx.svc.ops->check(fx.svc.state, &beyond, op, n), "replica id >= n");
+		n = hm_dns_certify_encode(&q, op, sizeof(op));
+		ASSERT_TRUE(fx.svc.ops->check(fx.svc.state, &other, op, n), "CERTIFY from anyone");
+	}
+	teardown(&fx);
+	free(canon);
+}
+
+HM_TEST(certify_result)
+{
+	struct fixture fx;
+	struct hm_dns_q q = qof("www.example.test.", LDNS_RR_TYPE_A);
+	struct hm_dns_entry e;
+	uint8_t op[600];
+	size_t n = hm_dns_certify_encode(&q, op, sizeof(op));
+
+	setup(&fx, 4, 1, NULL);
+	ASSERT_EQ(run_op(&fx, 123, op, n), HM_DNS_R_NOT_DECIDED, "nothing yet");
+	answer(&fx, 0, &q, T0, honest_rrs, 100);
+	answer(&fx, 1, &q, T0, honest_rrs, 100);
+	ASSERT_EQ(run_op(&fx, 123, op, n), HM_DNS_R_DECIDED, "any client may ask");
+	if (ASSERT_OK(hm_dns_entry_decode(fx.out + 1, fx.out_len - 1, &e), "decodes")) {
+		ASSERT_EQ(e.t, T0, "T");
+		ASSERT_EQ(e.expiry, T0 + 100, "expiry");
+		ASSERT_TRUE(e.canon != NULL, "canon included");
+		ASSERT_MEMEQ(e.digest, fx.last.digest, HM_DIGEST_LEN, "digest");
+	}
+	fx.out[fx.out_len - 1] ^= 1; /* the canon no longer matches its digest */
+	ASSERT_ERR(hm_dns_entry_decode(fx.out + 1, fx.out_len - 1, &e), "tampered canon refused");
+	teardown(&fx);
+}
+
+/* ---- rule (a) ----------------------------------------------------------------- */
+
+static ldns_key *key(const char *zone, bool ksk, ldns_rr **pub)
+{
+	ldns_key *k = ldns_key_new_frm_algorithm(LDNS_SIGN_ECDSAP256SHA256, 256);
+
+	if (!k)
+		abort();
+	ldns_key_set_pubkey_owner(k, ldns_dname_new_frm_str(zone));
+	ldns_key_set_flags(k, ksk ? 257 : 256);
+	ldns_key_set_inception(k, (uint32_t)(T0 - DAY));
+	ldns_key_set_expiration(k, (uint32_t)(T0 + 30 * DAY));
+	*pub = ldns_key2rr(k);
+	ldns_key_set_keytag(k, ldns_calc_keytag(*pub));
+	return k;
+}
+
+static void add_signed(ldns_rr_list *out, ldns_rr_list *set, ldns_key *k)
+{
+	ldns_key_list *keys = ldns_key_list_new();
+	ldns_rr_list *sigs;
+
+	ldns_key_list_push_key(keys, k);
+	sigs = ldns_sign_public(set, keys);
+	if (!sigs)
+		abort();
+	for (size_t i = 0; i < ldns_rr_list_rr_count(set); i++)
+		ldns_rr_list_push_rr(out, ldns_rr_clone(ldns_rr_list_rr(set, i)));
+	for (size_t i = 0; i < ldns_rr_list_rr_count(sigs); i++)
+		ldns_rr_list_push_rr(out, ldns_rr_list_rr(sigs, i));
+	ldns_rr_list_free(sigs);
+	ldns_key_list_set_key_count(keys, 0);
+	ldns_key_list_free(keys);
+}
+
+HM_TEST(rule_a_dnssec_chain_at_t)
+{
+	struct fixture fx;
+	ldns_rr *ksk_rr, *zsk_rr, *a = NULL, *ds;
+	ldns_key *ksk = key("example.test.", true, &ksk_rr), *zsk = key("example.test.", false, &zsk_rr);
+	ldns_rr_list *set = ldns_rr_list_new(), *chain = ldns_rr_list_new(), *ans = ldns_rr_list_new();
+	struct hm_dns_q q = qof("www.example.test.", LDNS_RR_TYPE_A);
+	struct hm_dns_service_stats st;
+	struct hm_dns_anchors *anchors;
+	ldns_buffer *b = ldns_buffer_new(4096);
+	char *ds_text;
+	uint8_t *canon;
+	size_t clen;
+
+	ds = ldns_key_rr2ds(ksk_rr, LDNS_SHA256);
+	ds_text = ldns_rr2str(ds);
+	anchors = hm_dns_anchors_new((const char *const *)&ds_text, 1, NULL, NULL, 0);
+	ldns_rr_list_push_rr(set, ldns_rr_clone(ksk_rr));
+	ldns_rr_list_push_rr(set, ldns_rr_clone(zsk_rr));
+	add_signed(chain, set, ksk);
+	ldns_rr_list_deep_free(set);
+	set = ldns_rr_list_new();
+	ldns_rr_new_frm_str(&a, "www.example.test. 300 IN A 198.18.1.1", 300, NULL, NULL);
+	ldns_rr_list_push_rr(set, a);
+	add_signed(ans, set, zsk);
+	canon = canon_of("www.example.test.", LDNS_RR_TYPE_A, 0, NULL, ans, true, &clen);
+	ldns_buffer_write_u8(b, HM_DNS_CHAIN_VERSION);
+	ldns_buffer_write_u16(b, (uint16_t)ldns_rr_list_rr_count(chain));
+	for (size_t i = 0; i < ldns_rr_list_rr_count(chain); i++)
+		ldns_rr2buffer_wire(b, ldns_rr_list_rr(chain, i), LDNS_SECTION_ANSWER);
+
+	if (!ASSERT_TRUE(anchors != NULL, "anchors"))
+		return;
+	setup(&fx, 4, 1, anchors);
+	/* At a T outside the signatures' window the chain does not count. */
+	ASSERT_EQ(observe(&fx, 0, &q, T0 + 31 * DAY, HM_DNS_OBS_ANSWER, 0, 300, canon, clen,
+			  ldns_buffer_begin(b), ldns_buffer_position(b)),
+		  HM_DNS_R_PENDING, "expired signatures: no rule (a)");
+	hm_dns_service_stats(fx.s, &st);
+	ASSERT_EQ(st.chain_rejected, 1, "rejection counted");
+	teardown(&fx);
+
+	setup(&fx, 4, 1, anchors);
+	ASSERT_EQ(observe(&fx, 2, &q, T0, HM_DNS_OBS_ANSWER, 0, 300, canon, clen,
+			  ldns_buffer_begin(b), ldns_buffer_position(b)),
+		  HM_DNS_R_DECIDED, "one observation with a valid chain suffices");
+	ASSERT_EQ(fx.last.rule, HM_DNS_RULE_DNSSEC, "rule (a)");
+	teardown(&fx);
+
+	/* Without anchors rule (a) is off. */
+	setup(&fx, 4, 1, NULL);
+	ASSERT_EQ(observe(&fx, 2, &q, T0, HM_DNS_OBS_ANSWER, 0, 300, canon, clen,
+			  ldns_buffer_begin(b), ldns_buffer_position(b)),
+		  HM_DNS_R_PENDING, "no anchors: needs f+1");
+	teardown(&fx);
+
+	hm_dns_anchors_free(anchors);
+	free(ds_text);
+	free(canon);
+	ldns_rr_free(ds);
+	ldns_buffer_free(b);
+	ldns_rr_list_deep_free(set);
+	ldns_rr_list_deep_free(chain);
+	ldns_rr_list_deep_free(ans);
+	ldns_rr_free(ksk_rr);
+	ldns_rr_free(zsk_rr);
+	ldns_key_deep_free(ksk);
+	ldns_key_deep_free(zsk);
+}
+
+/* ---- determinism ---------------------------------------------------------------- */
+
+static void feed(struct fixture *fx)
+{
+	struct hm_dns_q q = qof("www.example.test.", LDNS_RR_TYPE_A);
+	struct hm_dns_q q2 = qof("mail.example.test.", LDNS_RR_TYPE_A);
+
+	answer(fx, 1, &q, T0, poison_rrs, 100);
+	answer(fx, 0, &q, T0, honest_rrs, 100);
+	answer(fx, 2, &q, T0, honest_rrs, 100);
+	answer(fx, 3, &q, T0 + 1, honest_rrs, 100);
+	observe(fx, 1, &q2, T0 + 2, HM_DNS_OBS_FAILED, 22, 0, NULL, 0, NULL, 0);
+}
+
+HM_TEST(determinism_snapshot_restore)
+{
+	struct fixture a, b, c;
+	uint8_t da[HM_DIGEST_LEN], db[HM_DIGEST_LEN], dc[HM_DIGEST_LEN], de[HM_DIGEST_LEN];
+	uint8_t *sa, *sb, *sc;
+	size_t la, lb, lc;
+
+	setup(&a, 4, 1, NULL);
+	setup(&b, 4, 1, NULL);
+	setup(&c, 4, 1, NULL);
+	c.svc.ops->digest(c.svc.state, de);
+	feed(&a);
+	feed(&b);
+	a.svc.ops->digest(a.svc.state, da);
+	b.svc.ops->digest(b.svc.state, db);
+	ASSERT_MEMEQ(da, db, HM_DIGEST_LEN, "same ops, same digest");
+	ASSERT_TRUE(memcmp(da, de, HM_DIGEST_LEN) != 0, "the digest depends on the state");
+	ASSERT_OK(a.svc.ops->snapshot(a.svc.state, &sa, &la), "snapshot a");
+	ASSERT_OK(b.svc.ops->snapshot(b.svc.state, &sb, &lb), "snapshot b");
+	ASSERT_EQ(la, lb, "same length");
+	ASSERT_MEMEQ(sa, sb, la, "same bytes");
+	ASSERT_OK(c.svc.ops->restore(c.svc.state, sa, la), "restore");
+	c.svc.ops->digest(c.svc.state, dc);
+	ASSERT_MEMEQ(dc, da, HM_DIGEST_LEN, "restored digest");
+	ASSERT_OK(c.svc.ops->snapshot(c.svc.state, &sc, &lc), "snapshot c");
+	ASSERT_EQ(lc, la, "round trip length");
+	ASSERT_MEMEQ(sc, sa, la, "round trip bytes");
+	/* Continue both after the restore: still equal. */
+	{
+		struct hm_dns_q q2 = qof("mail.example.test.", LDNS_RR_TYPE_A);
+
+		observe(&a, 3, &q2, T0 + 2, HM_DNS_OBS_BOGUS, 6, 0, NULL, 0, NULL, 0);
+		observe(&c, 3, &q2, T0 + 2, HM_DNS_OBS_BOGUS, 6, 0, NULL, 0, NULL, 0);
+		ASSERT_EQ(c.decided, 1, "the restored instance decides the open lookup");
+	}
+	/* Every truncation of a snapshot is refused. */
+	for (size_t cut = 0; cut < la; cut++)
+		ASSERT_ERR(c.svc.ops->restore(c.svc.state, sa, cut), "truncated snapshot");
+	free(sa);
+	free(sb);
+	free(sc);
+	teardown(&a);
+	teardown(&b);
+	teardown(&c);
+}
+
+__attribute__((constructor(200))) static void init_crypto(void)
+{
+	if (hm_crypto_init() < 0)
+		abort();
+}
+
+

@@ -1,0 +1,869 @@
+// SPDX-License-Identifier: MIT
+/*
+ * hmctl: the HyperMesh command line.
+ *
+ *   hmctl keygen PATH                     write PATH.key and PATH.pub
+ *   hmctl -c CONFIG put KEY VALUE         replicated PUT, f+1 matching replies
+ *   hmctl -c CONFIG get KEY               replicated GET
+ *   hmctl -c CONFIG bench --clients C --duration S [--op null|put] [--ops N]
+ *   hmctl status --socket PATH [--json|--table]   a replica's status
+ *   hmctl block list|lift ID --socket PATH        block decisions; lift one
+ *   hmctl metrics --socket PATH           the Prometheus text
+ *   hmctl control --socket PATH REQUEST   one raw control request
+ *   hmctl -c CONFIG inject KIND --replica ID [--count N | --duration S]
+ *                                         test traffic: forged-sig, bad-mac, replay, garbage,
+ *                                         split-request (a faulty client: two requests
+ *                                         under one timestamp to the two halves)
+ *   hmctl -c CONFIG cert check CHAIN [--cert] [--out FILE] [--tlsa NAME]
+ *       CT verdict (cli_ct.c); --tlsa: DANE match against the agreed TLSA RRset
+ *   hmctl -c CONFIG verify CERTFILE       check a certificate (DNS answer or CT verdict) offline
+ *
+ * CONFIG defaults to $HM_CONFIG.  The client identity is the config's node
+ * section (node.id, node.private_key).
+ */
+#include <errno.h>
+#include <getopt.h>
+#include <poll.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <jansson.h>
+#include <sodium.h>
+
+#include "common/clock.h"
+#include "cli/cli_ct.h"
+#include "client/client.h"
+#include "common/config.h"
+#include "common/crypto.h"
+#include "cli/dns_ctl.h"
+#include "service/kv/kv.h"
+#include "common/wire.h"
+
+#define OP_TIMEOUT_S 10
+
+static void die(const char *fmt, ...) __attribute__((format(printf, 1, 2), noreturn));
+static void die(const char *fmt, ...)
+{
+	va_list ap;
+
+	fputs("hmctl: ", stderr);
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fputc('\n', stderr);
+	exit(1);
+}
+
+/* ---- a client over a UDP socket --------------------------------------- */
+
+struct net_client {
+	const struct hm_config *cfg;
+	struct hm_keypair keys;
+	struct hm_client core;
+	int fd;
+	uint64_t started;           /* latency: when the current op began */
+	uint8_t last_sent[HM_MAX_DATAGRAM];
+	size_t last_sent_len;
+};
+
+static void net_send(void *ctx, uint32_t to, const void *buf, size_t len)
+{
+	struct net_client *c = ctx;
+	const struct hm_member *m = &c->cfg->members[to];
+
+	memcpy(c->last_sent, buf, len);
+	c->last_sent_len = len;
+	if (sendto(c->fd, buf, len, 0, (const struct sockaddr *)&m->addr, m->addr_len) < 0 &&
+	    errno != EAGAIN)
+		fprintf(stderr, "hmctl: sendto replica %u: %s\n", to, strerror(errno));
+}
+
+static void net_client_open(struct net_client *c, const struct hm_config *cfg, uint32_t id,
+			    const char *key_path)
+{
+	char err[512];
+
+	memset(c, 0, sizeof(*c));
+	c->cfg = cfg;
+	if (hm_keypair_read(key_path, &c->keys, err, sizeof(err)) < 0)
+		die("%s", err);
+	c->fd = socket(cfg->members[0].addr.ss_family, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC,
+		       0);
+	if (c->fd < 0)
+		die("socket: %s", strerror(errno));
+	if (hm_client_init(&c->core, cfg, id, &c->keys, hm_wall_us(), net_send, c) < 0)
+		die("client %u: bad keys in %s", id, cfg->path);
+}
+
+static void net_client_close(struct net_client *c)
+{
+	hm_client_free(&c->core);
+	close(c->fd);
+}
+
+/* Read what is waiting; true when the outstanding request completed. */
+static bool net_client_drain(struct net_client *c)
+{
+	uint8_t buf[HM_MAX_DATAGRAM];
+
+	for (;;) {
+		ssize_t n = recv(c->fd, buf, sizeof(buf), MSG_DONTWAIT);
+
+		if (n < 0)
+			return false;
+		if (hm_client_receive(&c->core, buf, (size_t)n))
+			return true;
+	}
+}
+
+/* Submit one op and wait for its result (f+1 matching signed replies). */
+static void net_client_call(struct net_client *c, const uint8_t *op, size_t len)
+{
+	uint64_t give_up = hm_mono_us() + OP_TIMEOUT_S * 1000000ull;
+
+	if (hm_client_submit(&c->core, op, len, hm_mono_us()) < 0)
+		die("the request (%zu bytes of op) does not fit max_message_size %u with its "
+		    "PRE-PREPARE framing", len, c->cfg->max_message_size);
+	while (hm_mono_us() < give_up) {
+		struct pollfd p = { .fd = c->fd, .events = POLLIN };
+		int64_t wait_ms = ((int64_t)c->core.deadline - (int64_t)hm_mono_us()) / 1000;
+
+		poll(&p, 1, wait_ms < 0 ? 0 : wait_ms > 100 ? 100 : (int)wait_ms);
+		if (net_client_drain(c))
+			return;
+		hm_client_tick(&c->core, hm_mono_us());
+	}
+	die("no result from f+1=%u replicas within %d s (%u retransmissions)",
+	    c->core.f + 1, OP_TIMEOUT_S, c->core.retransmits);
+}
+
+/* ---- commands --------------------------------------------------------- */
+
+static void load_config(const char *path, struct hm_config *cfg)
+{
+	char err[1024];
+
+	if (!path)
+		die("no configuration: give -c CONFIG or set HM_CONFIG");
+	if (hm_config_load(path, cfg, err, sizeof(err)) < 0)
+		die("%s", err);
+}
+
+static void open_identity(struct net_client *c, const struct hm_config *cfg)
+{
+	if (!cfg->has_node_id || !cfg->private_key_path[0])
+		die("%s: a client needs node.id and node.private_key", cfg->path);
+	if (!hm_config_client(cfg, cfg->node_id))
+		die("%s: node.id %u is not in cluster.clients", cfg->path, cfg->node_id);
+	net_client_open(c, cfg, cfg->node_id, cfg->private_key_path);
+}
+
+static const char *status_name(uint8_t s)
+{
+	return s == HM_KV_OK ? "OK" : s == HM_KV_NOT_FOUND ? "NOT_FOUND" : "BAD_OP";
+}
+
+static int cmd_put_get(const struct hm_config *cfg, int argc, char **argv)
+{
+	struct net_client c;
+	uint8_t op[HM_KV_MAX_KEY + HM_KV_MAX_VALUE + 3];
+	size_t len;
+	bool put = strcmp(argv[0], "put") == 0;
+
+	if (argc != (put ? 3 : 2))
+		die(put ? "usage: put KEY VALUE" : "usage: get KEY");
+	len = put ? hm_kv_encode_put(op, sizeof(op), argv[1], argv[2], strlen(argv[2]))
+		  : hm_kv_encode_get(op, sizeof(op), argv[1]);
+	if (!len)
+		die("key must be 1..%d bytes, value at most %d", HM_KV_MAX_KEY, HM_KV_MAX_VALUE);
+	open_identity(&c, cfg);
+	net_client_call(&c, op, len);
+	if (c.core.result_len < 1)
+		die("empty result");
+	if (put || c.core.result[0] != HM_KV_OK)
+		printf("%s\n", status_name(c.core.result[0]));
+	else
+		printf("%.*s\n", (int)c.core.result_len - 1, (const char *)c.core.result + 1);
+	net_client_close(&c);
+	return c.core.result[0] == HM_KV_BAD_OP ? 1 : 0;
+}
+
+static int cmd_keygen(int argc, char **argv)
+{
+	struct hm_keypair kp;
+	char err[512];
+
+	if (argc != 2)
+		die("usage: keygen PATH   (writes PATH.key and PATH.pub)");
+	if (hm_keypair_generate(&kp) < 0 || hm_keypair_write(&kp, argv[1], err, sizeof(err)) < 0)
+		die("%s", err);
+	printf("wrote %s.key and %s.pub\n", argv[1], argv[1]);
+	return 0;
+}
+
+/* One request line to a replica's control socket; the answer, or die. */
+static char *control_request(const char *path, const char *line)
+{
+	struct sockaddr_un addr = { .sun_family = AF_UNIX };
+	size_t len = 0, cap = 1 << 16;
+	char *buf = malloc(cap);
+	int fd;
+
+	if (!buf)
+		die("out of memory");
+	snprintf(addr.sun_path, sizeof(addr.sun_path), "%s", path);
+	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (fd < 0 || connect(fd, (struct sockaddr *)&addr, sizeof(addr)) < 0)
+		die("%s: %s", path, strerror(errno));
+	if (write(fd, line, strlen(line)) < 0 || write(fd, "\n", 1) < 0)
+		die("%s: %s", path, strerror(errno));
+	shutdown(fd, SHUT_WR);
+	for (ssize_t n; (n = read(fd, buf + len, cap - 1 - len)) > 0;) {
+		len += (size_t)n;
+		if (len == cap - 1) {
+			char *b = realloc(buf, cap *= 2);
+
+			if (!b)
+				die("out of memory");
+			buf = b;
+		}
+	}
+	close(fd);
+	buf[len] = 0;
+	return buf;
+}
+
+static json_t *control_json(const char *path, const char *line)
+{
+	char *text = control_request(path, line);
+	json_error_t jerr;
+	json_t *j = json_loads(text, 0, &jerr);
+
+	if (!j)
+		die("%s: not JSON: %s", path, jerr.text);
+	free(text);
+	if (json_is_string(json_object_get(j, "error")))
+		die("%s: %s", path, json_string_value(json_object_get(j, "error")));
+	return j;
+}
+
+static json_int_t jint(json_t *o, const char *key)
+{
+	return json_integer_value(json_object_get(o, key));
+}
+
+static double jreal(json_t *o, const char *key)
+{
+	return json_number_value(json_object_get(o, key));
+}
+
+/* "reason=count ..." of a drops object, or "-". */
+static void print_drops(json_t *drops)
+{
+	const char *k;
+	json_t *v;
+	int shown = 0;
+
+	json_object_foreach(drops, k, v)
+		if (json_integer_value(v)) {
+			printf("%s%s=%lld", shown++ ? " " : "", k, (long long)json_integer_value(v));
+		}
+	printf("%s\n", shown ? "" : "-");
+}
+
+static void print_peer_row(json_t *st, const char *id, json_t *det)
+{
+	json_t *p = json_object_get(json_object_get(det, "peers"), id);
+	json_t *ind = json_object_get(p, "indicators"), *x;
+	json_t *kst = json_object_get(json_object_get(json_object_get(st, "xdp"), "node_stats"), id);
+	json_t *u = json_object_get(json_object_get(st, "peers"), id);
+	char inds[128] = "";
+	size_t i;
+
+	json_array_foreach(ind, i, x)
+		snprintf(inds + strlen(inds), sizeof(inds) - strlen(inds), "%s%s", i ? "," : "",
+			 json_string_value(x));
+	printf("%-5s %10.3f %8.3f %10.0f %8.2f  %-26s %-9s %10lld  ", id, jreal(p, "reputation"),
+	       jreal(p, "historical"), jreal(p, "latency_ms"), jreal(p, "participation"),
+	       inds[0] ? inds : "-", json_is_true(json_object_get(p, "blocked")) ? "BLOCKED" : "no",
+	       (long long)(kst ? jint(kst, "total_messages") : jint(u, "accepted")));
+	print_drops(kst ? json_object_get(kst, "drops") : json_object_get(u, "drops"));
+}
+
+static void print_status_table(json_t *st)
+{
+	json_t *det = json_object_get(st, "detection");
+	const char *k;
+	json_t *v;
+
+	printf("replica %lld (%s)  view %lld  primary %lld  watermarks (%lld, %lld]  "
+	       "last stable checkpoint %lld  last executed %lld\n",
+	       (long long)jint(st, "id"), json_string_value(json_object_get(st, "dataplane")),
+	       (long long)jint(st, "view"), (long long)jint(st, "primary"),
+	       (long long)jint(st, "low_watermark"), (long long)jint(st, "high_watermark"),
+	       (long long)jint(st, "last_stable_checkpoint"), (long long)jint(st, "last_executed"));
+	char *byz = json_dumps(json_object_get(det, "byzantine"), JSON_COMPACT);
+	char *blocked = json_dumps(json_object_get(det, "blocked"), JSON_COMPACT);
+
+	printf("rounds/s %.1f  messages/s %.1f  loss %.4f  byzantine %s  blocked %s\n\n",
+	       jreal(det, "rounds_per_second"), jreal(det, "messages_per_second"),
+	       jreal(det, "loss_rate"), byz ? byz : "?", blocked ? blocked : "?");
+	free(byz);
+	free(blocked);
+	printf("%-5s %10s %8s %10s %8s  %-26s %-9s %10s  %s\n", "peer", "reputation", "history",
+	       "latency_ms", "particip", "indicators", "block", "messages", "drops");
+	json_object_foreach(json_object_get(det, "peers"), k, v)
+		print_peer_row(st, k, det);
+	printf("\ndrops (all senders): ");
+	print_drops(json_object_get(st, "drops"));
+}
+
+/* status --socket PATH [--json|--table]: a table on a terminal, JSON
+ * otherwise (scripts pipe it to jq), either on request. */
+static int cmd_status(int argc, char **argv)
+{
+	const char *path = NULL;
+	int json = -1;
+	json_t *j;
+
+	for (int i = 1; i < argc; i++) {
+		if (strcmp(argv[i], "--socket") == 0 && i + 1 < argc)
+			path = argv[++i];
+		else if (strcmp(argv[i], "--json") == 0)
+			json = 1;
+		else if (strcmp(argv[i], "--table") == 0)
+			json = 0;
+		else
+			path = NULL, i = argc;
+	}
+	if (!path)
+		die("usage: status --socket DATA_DIR/control.sock [--json|--table]");
+	if (json < 0)
+		json = !isatty(STDOUT_FILENO);
+	j = control_json(path, "status");
+	if (json) {
+		json_dumpf(j, stdout, JSON_INDENT(2) | JSON_SORT_KEYS);
+		putchar('\n');
+	} else {
+		print_status_table(j);
+	}
+	json_decref(j);
+	return 0;
+}
+
+static void print_blocks(json_t *j)
+{
+	json_t *d;
+	size_t i;
+
+	printf("%-5s %-9s %-20s %-7s %-7s %9s  %s\n", "id", "decision", "offence", "replica",
+	       "strikes", "cooldown", "evidence");
+	json_array_foreach(json_object_get(j, "decisions"), i, d)
+		printf("%-5lld %-9s %-20s %-7lld %-7lld %8.0fs  %s\n", (long long)jint(d, "id"),
+		       json_string_value(json_object_get(d, "decision")),
+		       json_string_value(json_object_get(d, "offence"))[0]
+			       ? json_string_value(json_object_get(d, "offence")) : "-",
+		       (long long)jint(d, "replica"), (long long)jint(d, "strikes"),
+		       jreal(d, "cooldown_s"), json_string_value(json_object_get(d, "evidence")));
+	printf("blocked now:");
+	json_array_foreach(json_object_get(j, "blocked"), i, d)
+		printf(" %lld (%.0fs left)", (long long)jint(d, "replica"), jreal(d, "remaining_s"));
+	printf("%s\n", json_array_size(json_object_get(j, "blocked")) ? "" : " none");
+}
+
+/* block list|lift ID --socket PATH [--json] */
+static int cmd_block(int argc, char **argv)
+{
+	const char *path = NULL, *what = argc > 1 ? argv[1] : "", *id = NULL;
+	bool json = false;
+	char line[64];
+	json_t *j;
+
+	for (int i = 2; i < argc; i++) {
+		if (strcmp(argv[i], "--socket") == 0 && i + 1 < argc)
+			path = argv[++i];
+		else if (strcmp(argv[i], "--json") == 0)
+			json = true;
+		else if (!id && strcmp(what, "lift") == 0)
+			id = argv[i];
+		else
+			path = NULL, i = argc;
+	}
+	if (!path || (strcmp(what, "list") != 0 && strcmp(what, "lift") != 0) ||
+	    (strcmp(what, "lift") == 0 && !id))
+		die("usage: block list --socket PATH [--json] | block lift REPLICA_ID --socket PATH");
+	if (id)
+		snprintf(line, sizeof(line), "block lift %s", id);
+	else
+		snprintf(line, sizeof(line), "block list");
+	j = control_json(path, line);
+	if (json) {
+		json_dumpf(j, stdout, JSON_INDENT(2) | JSON_SORT_KEYS);
+		putchar('\n');
+	} else if (id) {
+		printf("lifted the block on replica %s\n", id);
+	} else {
+		print_blocks(j);
+	}
+	json_decref(j);
+	return 0;
+}
+
+/* control --socket PATH REQUEST...: one raw request line, the raw answer
+ * (tests: "inject equivocation" on a daemon run with HM_ALLOW_INJECT=1). */
+static int cmd_control(int argc, char **argv)
+{
+	char line[256] = "", *text;
+
+	if (argc < 4 || strcmp(argv[1], "--socket") != 0)
+		die("usage: control --socket PATH REQUEST...");
+	for (int i = 3; i < argc; i++)
+		snprintf(line + strlen(line), sizeof(line) - strlen(line), "%s%s", i > 3 ? " " : "",
+			 argv[i]);
+	text = control_request(argv[2], line);
+	fputs(text, stdout);
+	free(text);
+	return 0;
+}
+
+/* metrics --socket PATH: the Prometheus text, through the control socket. */
+static int cmd_metrics(int argc, char **argv)
+{
+	char *text;
+
+	if (argc != 3 || strcmp(argv[1], "--socket") != 0)
+		die("usage: metrics --socket DATA_DIR/control.sock");
+	text = control_request(argv[2], "metrics");
+	fputs(text, stdout);
+	free(text);
+	return 0;
+}
+
+/* ---- bench: closed-loop clients --------------------------------------- */
+
+static int u64_cmp(const void *a, const void *b)
+{
+	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+
+	return x < y ? -1 : x > y;
+}
+
+static uint64_t percentile(const uint64_t *sorted, size_t n, double p)
+{
+	return n ? sorted[(size_t)(p * (double)(n - 1) + 0.5)] : 0;
+}
+
+/* The private key beside a client's public key file (NAME.pub -> NAME.key). */
+static void client_key_path(const struct hm_client_entry *e, char *out, size_t cap)
+{
+	size_t len = strlen(e->public_key_path);
+
+	if (len < 4 || strcmp(e->public_key_path + len - 4, ".pub") != 0)
+		die("client %u: bench needs its key file NAME.key beside NAME.pub", e->id);
+	snprintf(out, cap, "%.*s.key", (int)(len - 4), e->public_key_path);
+}
+
+static size_t bench_op(uint8_t *op, size_t cap, bool put, uint32_t client, uint64_t n)
+{
+	char key[32], value[32];
+
+	if (!put)
+		return hm_kv_encode_null(op, cap);
+	snprintf(key, sizeof(key), "bench-%u-%llu", client, (unsigned long long)(n % 64));
+	snprintf(value, sizeof(value), "%llu", (unsigned long long)n);
+	return hm_kv_encode_put(op, cap, key, value, strlen(value));
+}
+
+struct bench_result {
+	uint64_t ops, *lat;
+	size_t n_lat, cap_lat;
+};
+
+static void record(struct bench_result *r, uint64_t us)
+{
+	if (r->n_lat == r->cap_lat) {
+		r->cap_lat = r->cap_lat ? 2 * r->cap_lat : 4096;
+		r->lat = realloc(r->lat, r->cap_lat * sizeof(*r->lat));
+		if (!r->lat)
+			die("out of memory");
+	}
+	r->lat[r->n_lat++] = us;
+	r->ops++;
+}
+
+/* Run until duration_us passed or max_ops completed (0 = no limit). */
+static void bench_loop(struct net_client *cs, uint32_t nc, bool put, uint64_t duration_us,
+		       uint64_t max_ops, struct bench_result *r)
+{
+	int ep = epoll_create1(EPOLL_CLOEXEC);
+	uint64_t end = hm_mono_us() + duration_us, seqno = 0;
+	uint8_t op[128];
+
+	for (uint32_t i = 0; i < nc; i++) {
+		struct epoll_event ev = { .events = EPOLLIN, .data.u32 = i };
+
+		epoll_ctl(ep, EPOLL_CTL_ADD, cs[i].fd, &ev);
+		if (max_ops && seqno >= max_ops)
+			break;
+		cs[i].started = hm_mono_us();
+		hm_client_submit(&cs[i].core, op, bench_op(op, sizeof(op), put, i, seqno++),
+				 cs[i].started);
+	}
+	while (hm_mono_us() < end && (!max_ops || r->ops < max_ops)) {
+		struct epoll_event evs[64];
+		int n = epoll_wait(ep, evs, 64, 10);
+
+		for (int k = 0; k < n; k++) {
+			struct net_client *c = &cs[evs[k].data.u32];
+
+			if (!net_client_drain(c))
+				continue;
+			record(r, hm_mono_us() - c->started);
+			if (max_ops && seqno >= max_ops)
+				continue; /* every op is issued: this client is done */
+			c->started = hm_mono_us();
+			hm_client_submit(&c->core, op, bench_op(op, sizeof(op), put, evs[k].data.u32,
+								seqno++), c->started);
+		}
+		for (uint32_t i = 0; i < nc; i++)
+			hm_client_tick(&cs[i].core, hm_mono_us());
+	}
+	close(ep);
+}
+
+static int cmd_bench(const struct hm_config *cfg, int argc, char **argv)
+{
+	static const struct option longopts[] = {
+		{ "clients", required_argument, NULL, 'n' },
+		{ "duration", required_argument, NULL, 'd' },
+		{ "op", required_argument, NULL, 'o' },
+		{ "ops", required_argument, NULL, 'x' },
+		{ 0 },
+	};
+	uint64_t max_ops = 0;
+	uint32_t nc = 4;
+	double duration = 5;
+	bool put = false;
+	struct bench_result r = { 0 };
+	struct net_client *cs;
+	uint64_t t0, elapsed;
+	int c;
+
+	optind = 1;
+	while ((c = getopt_long(argc, argv, "", longopts, NULL)) != -1) {
+		if (c == 'n')
+			nc = (uint32_t)strtoul(optarg, NULL, 10);
+		else if (c == 'd')
+			duration = strtod(optarg, NULL);
+		else if (c == 'x')
+			max_ops = strtoull(optarg, NULL, 10);
+		else if (c == 'o' && (strcmp(optarg, "put") == 0 || strcmp(optarg, "null") == 0))
+			put = strcmp(optarg, "put") == 0;
+		else
+			die("usage: bench --clients C --duration S [--op null|put] [--ops N]");
+	}
+	if (nc == 0 || nc > cfg->n_clients || duration <= 0)
+		die("bench: --clients must be 1..%u (the clients in %s), --duration > 0",
+		    cfg->n_clients, cfg->path);
+	cs = calloc(nc, sizeof(*cs));
+	if (!cs)
+		die("out of memory");
+	for (uint32_t i = 0; i < nc; i++) {
+		char key[HM_PATH_MAX + 8];
+
+		client_key_path(&cfg->clients[i], key, sizeof(key));
+		net_client_open(&cs[i], cfg, cfg->clients[i].id, key);
+	}
+	t0 = hm_mono_us();
+	bench_loop(cs, nc, put, (uint64_t)(duration * 1e6), max_ops, &r);
+	elapsed = hm_mono_us() - t0;
+	qsort(r.lat, r.n_lat, sizeof(*r.lat), u64_cmp);
+	double ops_s = (double)r.ops * 1e6 / (double)elapsed;
+	printf("clients  op    ops      ops/s     p50_us  p99_us  p999_us\n");
+	printf("%-8u %-5s %-8llu %-9.0f %-7llu %-7llu %llu\n", nc, put ? "put" : "null",
+	       (unsigned long long)r.ops, ops_s, (unsigned long long)percentile(r.lat, r.n_lat, .5),
+	       (unsigned long long)percentile(r.lat, r.n_lat, .99),
+	       (unsigned long long)percentile(r.lat, r.n_lat, .999));
+	printf("{\"clients\":%u,\"op\":\"%s\",\"duration_s\":%.3f,\"ops\":%llu,\"ops_per_s\":%.1f,"
+	       "\"p50_us\":%llu,\"p99_us\":%llu,\"p999_us\":%llu}\n", nc, put ? "put" : "null",
+	       (double)elapsed / 1e6, (unsigned long long)r.ops, ops_s,
+	       (unsigned long long)percentile(r.lat, r.n_lat, .5),
+	       (unsigned long long)percentile(r.lat, r.n_lat, .99),
+	       (unsigned long long)percentile(r.lat, r.n_lat, .999));
+	for (uint32_t i = 0; i < nc; i++)
+		net_client_close(&cs[i]);
+	free(cs);
+	free(r.lat);
+	return r.ops ? 0 : 1;
+}
+
+/* ---- inject: misbehaving traffic for the tests ------------------------ */
+
+static void send_raw(struct net_client *c, uint32_t to, const void *buf, size_t len)
+{
+	const struct hm_member *m = &c->cfg->members[to];
+
+	/* a flood may outrun the device queue: that is not an error here */
+	if (sendto(c->fd, buf, len, 0, (const struct sockaddr *)&m->addr, m->addr_len) < 0 &&
+	    errno != ENOBUFS && errno != EAGAIN)
+		die("sendto: %s", strerror(errno));
+}
+
+/* A request signed with a key that is not the client's, MAC valid. */
+static void inject_forged(struct net_client *c, uint32_t to, uint32_t i)
+{
+	struct hm_keypair other;
+	uint8_t op[64], buf[256];
+	size_t len;
+
+	hm_keypair_generate(&other);
+	len = hm_kv_encode_put(op, sizeof(op), "forged", "x", 1);
+	len = hm_msg_build(buf, sizeof(buf), HM_MSG_REQUEST, c->core.id, 0, hm_wall_us() + i, NULL,
+			   op, (uint32_t)len, &other);
+	hm_mac_stamp((struct hm_hdr *)buf, c->core.links[to].tx);
+	send_raw(c, to, buf, len);
+}
+
+static void inject_bad_mac(struct net_client *c, uint32_t to, uint32_t i)
+{
+	uint8_t op[64], buf[256];
+	size_t len = hm_kv_encode_put(op, sizeof(op), "badmac", "x", 1);
+
+	len = hm_msg_build(buf, sizeof(buf), HM_MSG_REQUEST, c->core.id, 0, hm_wall_us() + i, NULL,
+			   op, (uint32_t)len, &c->keys);
+	hm_mac_stamp((struct hm_hdr *)buf, c->core.links[to].tx);
+	buf[HM_OFF_MAC] ^= 0x01;
+	send_raw(c, to, buf, len);
+}
+
+static void inject_garbage(struct net_client *c, uint32_t to, uint32_t i)
+{
+	uint8_t buf[2048];
+	size_t len = randombytes_uniform(sizeof(buf));
+
+	randombytes_buf(buf, len);
+	if (i % 2 && len >= HM_HDR_LEN) {
+		/* Half of it looks like HyperMesh, to get past the magic. */
+		hm_put_be32(buf, HM_MAGIC);
+		buf[4] = HM_VERSION;
+	}
+	send_raw(c, to, buf, len);
+}
+
+/* A COMMIT in the name of another replica, from our address, with a
+ * made-up MAC and signature: what an attacker without keys can send. */
+static void inject_forged_vote(struct net_client *c, uint32_t to, uint32_t i)
+{
+	uint32_t victim = (to + 1) % c->cfg->n_members;
+	uint8_t buf[HM_HDR_LEN];
+
+	memset(buf, 0, sizeof(buf));
+	hm_put_be32(buf, HM_MAGIC);
+	buf[4] = HM_VERSION;
+	buf[5] = HM_MSG_COMMIT;
+	hm_put_be32(buf + HM_OFF_SENDER, victim);
+	hm_put_be64(buf + HM_OFF_SEQ, 1 + i % 64);
+	randombytes_buf(buf + HM_OFF_DIGEST, HM_DIGEST_LEN + HM_SIG_LEN + HM_MAC_LEN);
+	buf[HM_OFF_SIG + 63] &= 0x0f; /* a canonical-looking S */
+	send_raw(c, to, buf, sizeof(buf));
+}
+
+/* Complete two requests, then send the first one's datagram again: a replay
+ * of an old, validly signed and MACed message, older than the client's last
+ * executed request. */
+static void inject_replay(struct net_client *c, uint32_t to, uint32_t count)
+{
+	uint8_t op[64], first[HM_MAX_DATAGRAM];
+	size_t len = hm_kv_encode_put(op, sizeof(op), "replay", "1", 1), first_len;
+
+	net_client_call(c, op, len);
+	first_len = c->last_sent_len;
+	memcpy(first, c->last_sent, first_len);
+	net_client_call(c, op, len);
+	for (uint32_t i = 0; i < count; i++) {
+		hm_mac_stamp((struct hm_hdr *)first, c->core.links[to].tx);
+		send_raw(c, to, first, first_len);
+	}
+}
+
+/* A faulty client: one timestamp, two different requests, each validly
+ * signed, the first to the lower half of the replicas and the second to the
+ * upper half.  The replicas must still agree on one of them (or neither). */
+static void inject_split_request(struct net_client *c, uint32_t count)
+{
+	uint32_t n = c->cfg->n_members;
+
+	for (uint32_t i = 0; i < count; i++) {
+		uint64_t ts = hm_wall_us();
+		uint8_t op[2][64], buf[2][256];
+		size_t len[2];
+
+		for (int v = 0; v < 2; v++) {
+			len[v] = hm_kv_encode_put(op[v], sizeof(op[v]), "split", v ? "b" : "a", 1);
+			len[v] = hm_msg_build(buf[v], sizeof(buf[v]), HM_MSG_REQUEST, c->core.id, 0,
+					      ts, NULL, op[v], (uint32_t)len[v], &c->keys);
+		}
+		for (uint32_t to = 0; to < n; to++) {
+			int v = to >= n / 2;
+
+			hm_mac_stamp((struct hm_hdr *)buf[v], c->core.links[to].tx);
+			send_raw(c, to, buf[v], len[v]);
+		}
+		usleep(2000); /* one conflict at a time, not a flood */
+	}
+}
+
+static int cmd_inject(const struct hm_config *cfg, int argc, char **argv)
+{
+	static const struct option longopts[] = {
+		{ "replica", required_argument, NULL, 'r' },
+		{ "count", required_argument, NULL, 'n' },
+		{ "duration", required_argument, NULL, 'd' },
+		{ 0 },
+	};
+	const char *kind = argc > 1 ? argv[1] : "";
+	uint32_t to = 0, count = 1;
+	double duration = 0;
+	struct net_client c;
+	int opt;
+
+	optind = 2;
+	while ((opt = getopt_long(argc, argv, "", longopts, NULL)) != -1) {
+		if (opt == 'r')
+			to = (uint32_t)strtoul(optarg, NULL, 10);
+		else if (opt == 'n')
+			count = (uint32_t)strtoul(optarg, NULL, 10);
+		else if (opt == 'd')
+			duration = strtod(optarg, NULL);
+		else
+			die("usage: inject forged-sig|bad-mac|forged-vote|replay|garbage|split-request --replica ID "
+			    "[--count N | --duration S]");
+	}
+	if (to >= cfg->n_members)
+		die("--replica must be 0..%u", cfg->n_members - 1);
+	open_identity(&c, cfg);
+	if (strcmp(kind, "replay") == 0) {
+		inject_replay(&c, to, count);
+	} else if (strcmp(kind, "split-request") == 0) {
+		inject_split_request(&c, count); /* to every replica: --replica unused */
+	} else {
+		void (*fn)(struct net_client *, uint32_t, uint32_t) =
+			strcmp(kind, "forged-sig") == 0 ? inject_forged :
+			strcmp(kind, "bad-mac") == 0 ? inject_bad_mac :
+			strcmp(kind, "forged-vote") == 0 ? inject_forged_vote :
+			strcmp(kind, "garbage") == 0 ? inject_garbage : NULL;
+		uint64_t until = hm_wall_us() + (uint64_t)(duration * 1e6);
+
+		if (!fn)
+			die("inject: unknown kind '%s' (forged-sig, bad-mac, forged-vote, replay, "
+			    "garbage)", kind);
+		uint32_t sent = 0;
+
+		/* --duration: as fast as we can until the time is up (a flood) */
+		while (duration > 0 ? hm_wall_us() < until : sent < count)
+			fn(&c, to, sent++);
+		count = sent;
+	}
+	printf("injected %u %s to replica %u\n", count, kind, to);
+	net_client_close(&c);
+	return 0;
+}
+
+static void usage(FILE *out)
+{
+	fprintf(out,
+		"usage: hmctl [-c CONFIG] COMMAND ...\n"
+		"  keygen PATH                      write PATH.key (secret) and PATH.pub\n"
+		"  put KEY VALUE                    replicated PUT\n"
+		"  get KEY                          replicated GET\n"
+		"  bench --clients C --duration S [--op null|put] [--ops N]\n"
+		"  status --socket DATA_DIR/control.sock [--json|--table]\n"
+		"                                   (a table on a terminal, JSON otherwise)\n"
+		"  block list --socket PATH [--json]  block decisions with their evidence\n"
+		"  block lift REPLICA_ID --socket PATH\n"
+		"  metrics --socket PATH            Prometheus text\n"
+		"  control --socket PATH REQUEST... one raw control request (status, block list,\n"
+		"                                   block lift ID, metrics, inject ...)\n"
+		"  dns query NAME TYPE [--cert]     the cluster's decided DNS entry (--cert: JSON certificate)\n"
+		"  inject forged-sig|bad-mac|forged-vote|replay|garbage|split-request --replica ID\n"
+		"         [--count N | --duration S]\n"
+		"  cert check CHAIN [--cert] [--out FILE] [--tlsa NAME]   CT verdict (--cert: 2f+1\n"
+		"      signatures; --tlsa: DANE match against the agreed TLSA RRset of NAME)\n"
+		"  verify CERTFILE                  check a certificate (DNS answer or CT verdict) offline\n"
+		"CONFIG defaults to $HM_CONFIG.\n");
+}
+
+/* Certificates of both kinds: a CT verdict certificate names its "format";
+ * the generic one (certificate.h, DNS answers) does not. */
+static int cmd_verify(const struct hm_config *cfg, int argc, char **argv)
+{
+	json_t *j = argc == 2 ? json_load_file(argv[1], 0, NULL) : NULL;
+	bool ct = j && json_object_get(j, "format");
+
+	json_decref(j);
+	return ct ? hm_cli_verify(cfg, argc, argv) : hm_ctl_verify(cfg, argc, argv);
+}
+
+int main(int argc, char **argv)
+{
+	const char *config = getenv("HM_CONFIG");
+	static struct hm_config cfg;
+	int i = 1, rc;
+
+	setvbuf(stdout, NULL, _IOLBF, 0);
+	if (hm_crypto_init() < 0)
+		die("libsodium failed to initialise");
+	while (i < argc && argv[i][0] == '-') {
+		if ((strcmp(argv[i], "-c") == 0 || strcmp(argv[i], "--config") == 0) && i + 1 < argc) {
+			config = argv[i + 1];
+			i += 2;
+		} else if (strcmp(argv[i], "-h") == 0 || strcmp(argv[i], "--help") == 0) {
+			usage(stdout);
+			return 0;
+		} else {
+			usage(stderr);
+			return 2;
+		}
+	}
+	if (i >= argc) {
+		usage(stderr);
+		return 2;
+	}
+	argc -= i;
+	argv += i;
+	if (strcmp(argv[0], "keygen") == 0)
+		return cmd_keygen(argc, argv);
+	if (strcmp(argv[0], "status") == 0)
+		return cmd_status(argc, argv);
+	if (strcmp(argv[0], "block") == 0)
+		return cmd_block(argc, argv);
+	if (strcmp(argv[0], "metrics") == 0)
+		return cmd_metrics(argc, argv);
+	if (strcmp(argv[0], "control") == 0)
+		return cmd_control(argc, argv);
+	load_config(config, &cfg);
+	if (strcmp(argv[0], "put") == 0 || strcmp(argv[0], "get") == 0)
+		rc = cmd_put_get(&cfg, argc, argv);
+	else if (strcmp(argv[0], "bench") == 0)
+		rc = cmd_bench(&cfg, argc, argv);
+	else if (strcmp(argv[0], "inject") == 0)
+		rc = cmd_inject(&cfg, argc, argv);
+	else if (strcmp(argv[0], "dns") == 0)
+		rc = hm_dns_ctl_query(&cfg, argc, argv);
+	else if (strcmp(argv[0], "cert") == 0)
+		rc = hm_cli_cert(&cfg, argc, argv);
+	else if (strcmp(argv[0], "verify") == 0)
+		rc = cmd_verify(&cfg, argc, argv);
+	else {
+		usage(stderr);
+		rc = 2;
+	}
+	hm_config_free(&cfg);
+	return rc;
+}

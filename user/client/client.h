@@ -1,0 +1,74 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The client side of PBFT as a pure state machine: one outstanding request,
+ * sent to every replica (the primary orders it; backups learn the client's
+ * address and that a request is pending), retransmitted on timeout, accepted only when f+1 replicas sent matching replies whose
+ * signatures verify (at least one of them is correct, so the result is the
+ * group's).  hmctl wraps it in a UDP socket; the simulator drives it
+ * in-process.
+ */
+#ifndef HM_CLIENT_H
+#define HM_CLIENT_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "common/config.h"
+#include "common/crypto.h"
+#include "core/service.h"
+
+struct hm_client_reply {
+	bool have;
+	bool sig_checked;
+	uint8_t digest[HM_DIGEST_LEN];   /* H(reply payload) */
+	struct hm_hdr hdr;                /* for the lazy signature check */
+};
+
+struct hm_client {
+	uint32_t id, n, f;
+	const struct hm_keypair *keys;
+	uint8_t replica_keys[HM_MAX_REPLICAS][HM_PUBKEY_LEN];
+	struct hm_link_keys links[HM_MAX_REPLICAS];
+	uint64_t timeout_us;
+	uint32_t max_message_size;
+	uint64_t view;                    /* the view the last result came from */
+
+	/* Send one datagram (MAC stamped) to replica `to`. */
+	void (*send)(void *ctx, uint32_t to, const void *buf, size_t len);
+	void *send_ctx;
+
+	bool busy;
+	uint64_t ts;                      /* timestamp of the last request */
+	uint8_t *req;
+	size_t req_len;
+	uint64_t deadline;
+	uint32_t retransmits;
+	struct hm_client_reply replies[HM_MAX_REPLICAS];
+
+	uint8_t result[HM_MAX_RESULT];
+	size_t result_len;
+	uint64_t result_seq;              /* sequence the request executed at */
+
+	uint64_t bad_replies;             /* failed MAC, digest or signature */
+};
+
+/* first_timestamp: the first request's timestamp is above it; use the wall
+ * clock in microseconds so that a restarted client never reuses one. */
+int hm_client_init(struct hm_client *c, const struct hm_config *cfg, uint32_t id,
+		   const struct hm_keypair *keys, uint64_t first_timestamp,
+		   void (*send)(void *ctx, uint32_t to, const void *buf, size_t len), void *ctx);
+void hm_client_free(struct hm_client *c);
+
+/* Start a request (the previous one must be done).  Returns -1 when busy
+ * or when the op is too large to travel in a PRE-PREPARE. */
+int hm_client_submit(struct hm_client *c, const void *op, size_t len, uint64_t now_us);
+
+/* A datagram from the network; returns true when it completes the request
+ * (the result is then in c->result). */
+bool hm_client_receive(struct hm_client *c, const uint8_t *buf, size_t len);
+
+/* Retransmit to every replica if the deadline passed. */
+void hm_client_tick(struct hm_client *c, uint64_t now_us);
+
+#endif /* HM_CLIENT_H */

@@ -1,0 +1,294 @@
+// SPDX-License-Identifier: MIT
+/*
+ * The PBFT core's private header: the replica's struct and its records,
+ * and the functions one part of the core calls in another.  Included only
+ * by user/core/pbft*.c; the drivers see pbft.h.
+ *
+ *   pbft.c        the normal case: requests, batching, PRE-PREPARE, PREPARE
+ *                 and COMMIT quorums, execution, checkpoints, retransmission,
+ *                 and the driver's interface (pbft_receive, pbft_tick, Ready)
+ *   pbft_view.c   view changes: VIEW-CHANGE, NEW-VIEW, O, the timers
+ *   pbft_state.c  the replica state a checkpoint certifies, state transfer
+ *                 and recovery after a restart
+ */
+#ifndef HM_PBFT_INTERNAL_H
+#define HM_PBFT_INTERNAL_H
+
+#include "core/pbft.h"
+
+#include <stdlib.h>
+#include <string.h>
+#include <uthash.h>
+
+#include "core/state_transfer.h"
+
+struct client_rec {
+	uint32_t id;
+	uint64_t last_ts;   /* timestamp of the last executed request */
+	uint64_t queued_ts; /* primary: newest timestamp queued or proposed */
+	bool in_queue;      /* primary: a request waits in the batch queue */
+	uint8_t *reply;     /* last reply, re-sent on a retransmission */
+	size_t reply_len;
+	/* The newest request seen but not executed (0: none), kept so that a
+	 * view-change timeout can verify it and a new primary can propose it. */
+	uint64_t pending_ts;
+	uint8_t *pending;
+	size_t pending_len;
+	UT_hash_handle hh;
+};
+
+/* Arrival order of pending requests: the head is the oldest (entries whose
+ * request executed or was replaced are skipped lazily). */
+struct pending_mark {
+	uint32_t client;
+	uint64_t ts, since;
+};
+
+struct pending_req {
+	uint8_t *buf;       /* the request message, MAC zeroed */
+	size_t len;
+	uint64_t queued_at;
+};
+
+struct log_entry {
+	uint64_t seq, view;
+	bool has_pp, prepared, commit_quorum, committed;
+	bool cert_wait;     /* PREPARE quorum seen, certificate not yet checked */
+	uint8_t digest[HM_DIGEST_LEN];
+	uint8_t pp_sig[HM_SIG_LEN]; /* the primary's, for prepared certificates */
+	uint16_t helped;    /* peers sent this slot since helped_at */
+	uint64_t helped_at;
+	uint8_t *batch;     /* the PRE-PREPARE's payload */
+	uint32_t batch_len;
+	/* The prepared certificate of the latest view this seq prepared in:
+	 * kept across view changes until a later view prepares it. */
+	bool has_cert;
+	uint64_t cert_view;
+	uint8_t cert_digest[HM_DIGEST_LEN];
+	uint32_t cert_pp_len;
+	uint8_t cert_pp_sig[HM_SIG_LEN];
+	uint16_t cert_voters;
+	uint8_t cert_sigs[HM_MAX_REPLICAS][HM_SIG_LEN];
+	/* The digest the NEW-VIEW of nv_view assigns this seq (its O). */
+	uint64_t nv_view;
+	uint8_t nv_digest[HM_DIGEST_LEN];
+	bool nv_need;       /* primary: the batch is being fetched */
+	/* Catch-up across views: peers' claims that this seq committed. */
+	uint16_t claimed;
+	uint8_t claims[HM_MAX_REPLICAS][HM_DIGEST_LEN];
+	uint16_t fetch_served;  /* peers sent this slot's batch since fetch_at */
+	uint64_t fetch_at;
+};
+
+/* Checkpoint votes for one sequence number (at most window/interval + 1 of
+ * them are live at once; the configuration keeps that within
+ * HM_MAX_LIVE_CHECKPOINTS). */
+struct checkpoint_rec {
+	uint64_t seq;       /* 0 = free */
+	uint16_t voted;
+	bool own_known;
+	uint8_t own[HM_DIGEST_LEN];
+	uint8_t digests[HM_MAX_REPLICAS][HM_DIGEST_LEN];
+	uint8_t sigs[HM_MAX_REPLICAS][HM_SIG_LEN];
+	uint64_t views[HM_MAX_REPLICAS]; /* the view each CHECKPOINT was signed in */
+	uint8_t *snap;      /* own_known: the replica state own certifies */
+	size_t snap_len;
+};
+
+/* A peer's CHECKPOINT above what we executed: 2f+1 matching ones certify a
+ * state we may fetch by state transfer.  Each peer's last few are kept. */
+#define PBFT_CLAIMS 4
+struct cp_claim {
+	uint64_t seq, view;   /* seq 0: empty */
+	uint8_t digest[HM_DIGEST_LEN];
+	uint8_t sig[HM_SIG_LEN];
+};
+
+/* One certificate of a valid VIEW-CHANGE, as O's computation needs it. */
+struct vc_sum {
+	uint64_t seq, view;
+	uint8_t digest[HM_DIGEST_LEN];
+};
+
+/* One replica's VIEW-CHANGE for `view`: its datagrams as received (MAC and
+ * flags zeroed), part 0 the head. */
+struct vc_rec {
+	uint64_t view;      /* 0: empty */
+	uint8_t nparts;     /* 0 until the HEAD arrived */
+	uint64_t have;      /* bit i: part i held */
+	uint8_t *part[HM_VC_MAX_PARTS];
+	uint32_t part_len[HM_VC_MAX_PARTS];
+	bool checked, valid;
+	/* once valid */
+	uint64_t n;
+	uint8_t cp_digest[HM_DIGEST_LEN];
+	struct vc_sum *sums;
+	size_t n_sums;
+};
+
+struct sig_memo {           /* a verified (or refuted) stored signature */
+	uint8_t key[HM_DIGEST_LEN];
+	bool ok;
+	UT_hash_handle hh;
+};
+
+#define GROW(arr, n, cap)                                                     \
+	do {                                                                  \
+		if ((n) == (cap)) {                                           \
+			size_t nc_ = (cap) ? 2 * (cap) : 16;                  \
+			void *p_ = realloc((arr), nc_ * sizeof(*(arr)));      \
+			if (!p_)                                              \
+				abort();                                      \
+			(arr) = p_;                                           \
+			(cap) = nc_;                                          \
+		}                                                             \
+	} while (0)
+
+struct pbft {
+	struct pbft_params p;
+	uint64_t now;
+	uint64_t view;
+	uint64_t low;           /* h: sequence of the last stable checkpoint */
+	uint64_t next_seq;      /* primary: last sequence number assigned */
+	uint64_t last_executed;
+	/* Entries indexed by seq % log_size.  The log holds the window and one
+	 * checkpoint interval below it, so a peer that lags by less than an
+	 * interval can still be sent the slots it missed. */
+	struct log_entry *log;
+	uint32_t log_size;      /* window + checkpoint_interval */
+	struct checkpoint_rec stable; /* the last stable checkpoint's votes */
+	struct client_rec *clients;
+	struct pending_req *queue;
+	size_t q_head, q_len, q_cap;
+	struct checkpoint_rec cps[HM_MAX_LIVE_CHECKPOINTS];
+	uint64_t next_retransmit; /* 0 = nothing sent that may need it */
+	uint64_t highest_seen;    /* highest seq any peer's message named */
+	uint64_t executed_at_last_retransmit;
+	uint64_t status_served_at[HM_MAX_REPLICAS]; /* throttles STATUS answers */
+	uint64_t checkpoint_helped_at[HM_MAX_REPLICAS];
+	struct pbft_stats stats;
+
+	/* view changes */
+	bool in_vc;
+	uint64_t vc_target;       /* in_vc: the view we change to */
+	uint32_t vc_backoff;      /* timeouts doubled this many times */
+	uint64_t vc_timer_at;     /* in_vc: when 2f+1 VIEW-CHANGEs were in */
+	bool view_works;          /* a request executed since the view began */
+	struct vc_rec vcs[HM_MAX_REPLICAS];
+	uint8_t *nv_pending;      /* a NEW-VIEW waiting for VIEW-CHANGEs */
+	size_t nv_pending_len;
+	uint64_t nv_pending_view;
+	uint8_t *nv_sent;         /* primary: the NEW-VIEW payload of c->view */
+	size_t nv_sent_len;
+	uint64_t nv_view, nv_min_s, nv_max_s; /* the last NEW-VIEW installed */
+	uint64_t nv_served_at[HM_MAX_REPLICAS];
+	uint64_t vc_fetch_at[HM_MAX_REPLICAS];
+	uint64_t vc_served_at[HM_MAX_REPLICAS];
+	struct pending_mark *pend;
+	size_t pend_head, pend_len, pend_cap;
+	struct sig_memo *memo;
+	/* PRE-PREPAREs of the view we change to that came before its NEW-VIEW
+	 * (at most a window of them), processed once it is installed. */
+	uint8_t **early;
+	size_t n_early;
+
+	/* state transfer and recovery (docs/persistence.md) */
+	struct cp_claim claims[HM_MAX_REPLICAS][PBFT_CLAIMS];
+	bool st_running;
+	struct hm_st st;
+	struct hm_cp_vote st_votes[HM_MAX_REPLICAS];
+	uint32_t st_nvotes;
+	uint64_t st_view;
+	bool need_state;          /* recovery was incomplete: fetch state */
+	uint64_t silent_until;    /* restarted: no votes of ours up to here */
+	uint64_t diverged;        /* 2f+1 others certified another state here */
+	bool restarted;
+	uint64_t mute_view;       /* restarted: the view recovered, never led */
+	bool far_seen;            /* a peer named a seq beyond 2 windows */
+	uint64_t progress_at;     /* last execution (or state installed) */
+	struct hm_st_server srv;  /* serves c->stable's snapshot */
+	bool srv_ok;
+	uint64_t served_at[HM_MAX_REPLICAS];
+	uint32_t served[HM_MAX_REPLICAS];
+	bool stable_changed;
+	uint64_t installed;
+	uint8_t **exec_batches;   /* copies for the Ready's executed[] */
+
+	/* the Ready being built */
+	struct pbft_out *msgs;
+	size_t n_msgs, cap_msgs;
+	struct pbft_vote_policy *votes;
+	size_t n_votes, cap_votes;
+	struct pbft_executed *exec;
+	size_t n_exec, cap_exec;
+	bool window_changed;
+};
+
+/* ---- pbft.c: the normal case ---- */
+
+bool pbft_is_primary(const struct pbft *c);
+bool pbft_in_window(const struct pbft *c, uint64_t seq);
+struct log_entry *pbft_entry_at(struct pbft *c, uint64_t seq);
+struct log_entry *pbft_entry_claim(struct pbft *c, uint64_t seq);
+struct client_rec *pbft_client_get(struct pbft *c, uint32_t id);
+void pbft_emit(struct pbft *c, enum pbft_dest dest, uint32_t to, uint8_t *buf, size_t len);
+struct hm_hdr *pbft_send_flagged(struct pbft *c, enum pbft_dest dest, uint32_t to,
+				   uint8_t type, uint16_t flags, uint64_t view, uint64_t seq,
+				   const uint8_t *digest, const void *payload, uint32_t plen);
+struct hm_hdr *pbft_send_msg(struct pbft *c, enum pbft_dest dest, uint32_t to, uint8_t type,
+			       uint64_t view, uint64_t seq, const uint8_t *digest,
+			       const void *payload, uint32_t plen);
+void pbft_emit_vote_policy(struct pbft *c, enum hm_vote_phase phase, uint64_t view, uint64_t seq,
+			const uint8_t *digest, const uint8_t *own_sig);
+int pbft_refuse(enum hm_drop_reason *why, enum hm_drop_reason reason);
+size_t pbft_queued(const struct pbft *c);
+void pbft_queue_push(struct pbft *c, const struct hm_msg *m);
+bool pbft_silent(const struct pbft *c, uint64_t seq);
+bool pbft_acting_primary(const struct pbft *c);
+void pbft_maybe_propose(struct pbft *c);
+int pbft_on_request(struct pbft *c, const struct hm_msg *m, enum hm_drop_reason *why);
+int pbft_check_batch(struct pbft *c, const uint8_t *batch, uint32_t len,
+		       enum hm_drop_reason *why);
+int pbft_on_pre_prepare(struct pbft *c, const struct hm_msg *m, enum hm_drop_reason *why);
+struct checkpoint_rec *pbft_checkpoint_get(struct pbft *c, uint64_t seq, bool create);
+void pbft_make_stable(struct pbft *c, struct checkpoint_rec *cp);
+void pbft_record_checkpoint_vote(struct checkpoint_rec *cp, uint32_t voter, uint64_t view,
+				   const uint8_t *digest, const uint8_t *sig);
+void pbft_execute_committed(struct pbft *c);
+void pbft_retransmit(struct pbft *c);
+
+/* ---- pbft_view.c: view changes ---- */
+
+void pbft_vc_rec_clear(struct vc_rec *r);
+void pbft_memo_clear(struct pbft *c);
+bool pbft_vc_fits(const struct pbft_params *p);
+bool pbft_stored_sig_ok(struct pbft *c, uint8_t type, uint32_t signer, uint32_t plen,
+			  uint64_t view, uint64_t seq, const uint8_t *digest, const uint8_t *sig);
+void pbft_proven_faulty(struct pbft *c, uint32_t replica);
+int pbft_stash_early(struct pbft *c, const struct hm_msg *m, enum hm_drop_reason *why);
+void pbft_early_clear(struct pbft *c);
+void pbft_track_pending(struct pbft *c, struct client_rec *r, const struct hm_msg *m);
+uint64_t pbft_vc_deadline(const struct pbft *c);
+bool pbft_cert_prepares(struct pbft *c, struct log_entry *e, uint16_t *voters,
+			  uint8_t out[HM_MAX_REPLICAS][HM_SIG_LEN]);
+size_t pbft_put_checkpoint_proof(struct pbft *c, uint8_t *buf, uint8_t *ncp);
+void pbft_install(struct pbft *c, uint64_t view, uint64_t lo, uint64_t hi,
+		    const uint8_t (*o)[HM_DIGEST_LEN], const uint8_t *ids, unsigned nrefs);
+void pbft_vc_timers(struct pbft *c);
+bool pbft_vc_retransmit(struct pbft *c);
+int pbft_on_view_change(struct pbft *c, const struct hm_msg *m, enum hm_drop_reason *why);
+void pbft_fetch_committed(struct pbft *c);
+int pbft_on_new_view(struct pbft *c, const struct hm_msg *m, enum hm_drop_reason *why);
+
+/* ---- pbft_state.c: state transfer and recovery ---- */
+
+void pbft_stable_proof(struct pbft *c, struct hm_checkpoint *out);
+void pbft_claim_record(struct pbft *c, uint32_t sender, uint64_t view, uint64_t seq,
+			 const uint8_t *digest, const uint8_t *sig);
+void pbft_st_release(struct pbft *c);
+void pbft_maybe_transfer(struct pbft *c);
+void pbft_st_tick(struct pbft *c);
+int pbft_on_state_request(struct pbft *c, const struct hm_msg *m, enum hm_drop_reason *why);
+int pbft_on_state_chunk(struct pbft *c, const struct hm_msg *m, enum hm_drop_reason *why);
+
+#endif

@@ -1,0 +1,1313 @@
+// SPDX-License-Identifier: MIT
+/*
+ * PBFT view changes (Castro-Liskov TOCS'02, 4.4) with signed certificates:
+ * the request timer, VIEW-CHANGE and its checks, O, NEW-VIEW, catch-up of
+ * what committed across views.  The design, the datagram-size scheme and
+ * the safety argument for each departure are in docs/protocol.md.
+ */
+#include "core/pbft_internal.h"
+
+/* ---- view changes ------------------------------------------------------ */
+
+/*
+ * Castro-Liskov view changes (TOCS'02, 4.4) with signed certificates; the
+ * design, the datagram-size scheme and the safety argument for each
+ * departure are in docs/protocol.md#view-changes.
+ */
+
+static const uint8_t null_batch[4]; /* count 0: the null request */
+
+static uint64_t vc_timeout_us(const struct pbft *c)
+{
+	uint32_t shift = c->vc_backoff < 16 ? c->vc_backoff : 16;
+
+	return ((uint64_t)c->p.view_change_timeout_ms << shift) * 1000;
+}
+
+static uint64_t parts_mask(unsigned n)
+{
+	return n >= 64 ? ~0ull : (1ull << n) - 1;
+}
+
+static const struct hm_hdr *dgram_hdr(const uint8_t *d)
+{
+	return (const struct hm_hdr *)d;
+}
+
+void pbft_vc_rec_clear(struct vc_rec *r)
+{
+	for (unsigned i = 0; i < HM_VC_MAX_PARTS; i++)
+		free(r->part[i]);
+	free(r->sums);
+	memset(r, 0, sizeof(*r));
+}
+
+void pbft_memo_clear(struct pbft *c)
+{
+	struct sig_memo *m, *tmp;
+
+	HASH_ITER(hh, c->memo, m, tmp) {
+		HASH_DEL(c->memo, m);
+		free(m);
+	}
+}
+
+/* A copy of a stored datagram for the Ready, with the given flags. */
+static void emit_copy(struct pbft *c, enum pbft_dest dest, uint32_t to, const uint8_t *dgram,
+		      size_t len, uint16_t flags)
+{
+	uint8_t *buf = malloc(len);
+
+	if (!buf)
+		abort();
+	memcpy(buf, dgram, len);
+	buf[6] = (uint8_t)(flags >> 8);
+	buf[7] = (uint8_t)flags;
+	pbft_emit(c, dest, to, buf, len);
+	if (!c->next_retransmit)
+		c->next_retransmit = c->now + (uint64_t)c->p.retransmit_ms * 1000;
+}
+
+/* Throttle: true (and the clock restarted) at most once per retransmit
+ * interval per slot. */
+static bool throttle_ok(const struct pbft *c, uint64_t *at)
+{
+	if (*at && c->now < *at + (uint64_t)c->p.retransmit_ms * 1000)
+		return false;
+	*at = c->now ? c->now : 1;
+	return true;
+}
+
+/* Does a full VIEW-CHANGE fit (HM_VC_MAX_PARTS datagrams for a window of
+ * certificates with 2f PREPAREs each, a head with 2f+1 checkpoint
+ * signatures), and a NEW-VIEW? */
+bool pbft_vc_fits(const struct pbft_params *p)
+{
+	size_t room = p->max_message_size > HM_HDR_LEN ? p->max_message_size - HM_HDR_LEN : 0;
+	size_t el = HM_VC_ENTRY_FIXED + (size_t)2 * p->f * HM_SIG_LEN;
+	size_t per = room > 4 ? (room - 4) / el : 0, parts, head;
+
+	if (!per)
+		return false;
+	parts = (p->window + per - 1) / per;
+	head = 2 + parts * HM_DIGEST_LEN + HM_DIGEST_LEN + 1 +
+	       (size_t)(2 * p->f + 1) * HM_VC_CP_LEN + 2;
+	return parts + 1 <= HM_VC_MAX_PARTS && head <= room &&
+	       2 + (size_t)(2 * p->f + 1) * (1 + HM_DIGEST_LEN) + 16 + HM_DIGEST_LEN <= room;
+}
+
+/* Verify a stored signature over the header rebuilt from its fields, and
+ * remember the answer: one PREPARE signature comes in up to n VIEW-CHANGEs. */
+bool pbft_stored_sig_ok(struct pbft *c, uint8_t type, uint32_t signer, uint32_t plen,
+			  uint64_t view, uint64_t seq, const uint8_t *digest, const uint8_t *sig)
+{
+	struct hm_hdr h;
+	struct sig_memo *mm;
+	uint8_t key[HM_DIGEST_LEN];
+
+	if (signer >= c->p.n || !c->p.replica_keys)
+		return false;
+	memset(&h, 0, sizeof(h));
+	hm_put_be32((uint8_t *)&h.magic, HM_MAGIC);
+	h.version = HM_VERSION;
+	h.type = type;
+	hm_put_be32((uint8_t *)&h.sender, signer);
+	hm_put_be32((uint8_t *)&h.payload_len, plen);
+	hm_put_be64((uint8_t *)&h.view, view);
+	hm_put_be64((uint8_t *)&h.seq, seq);
+	memcpy(h.digest, digest, HM_DIGEST_LEN);
+	memcpy(h.sig, sig, HM_SIG_LEN);
+	hm_digest(&h, HM_MACED_LEN, key);
+	HASH_FIND(hh, c->memo, key, HM_DIGEST_LEN, mm);
+	if (mm)
+		return mm->ok;
+	if (HASH_COUNT(c->memo) >= 65536) /* bounded against a faulty flood */
+		pbft_memo_clear(c);
+	mm = calloc(1, sizeof(*mm));
+	if (!mm)
+		abort();
+	memcpy(mm->key, key, HM_DIGEST_LEN);
+	mm->ok = hm_sig_is_canonical(sig) && hm_verify_header(&h, c->p.replica_keys[signer]);
+	HASH_ADD(hh, c->memo, key, HM_DIGEST_LEN, mm);
+	if (!mm->ok)
+		c->stats.bad_vote_signatures++;
+	return mm->ok;
+}
+
+void pbft_proven_faulty(struct pbft *c, uint32_t replica)
+{
+	if (replica < c->p.n)
+		c->stats.proven_faulty |= (uint16_t)(1u << replica);
+}
+
+/* ---- PRE-PREPAREs ahead of their NEW-VIEW ---------------------------- */
+
+/* The new primary sends its NEW-VIEW and its first PRE-PREPAREs together;
+ * one that overtakes the NEW-VIEW would otherwise be lost for good if the
+ * others commit its slot without us (the primary re-sends only slots it has
+ * not committed). */
+int pbft_stash_early(struct pbft *c, const struct hm_msg *m, enum hm_drop_reason *why)
+{
+	uint8_t *copy;
+
+	for (size_t i = 0; i < c->n_early; i++)
+		if (hm_get_be64(c->early[i] + HM_OFF_SEQ) == m->seq)
+			return pbft_refuse(why, HM_DROP_DUPLICATE);
+	if (c->n_early >= c->p.window)
+		return pbft_refuse(why, HM_DROP_RATE_LIMITED);
+	copy = malloc(m->len);
+	if (!copy)
+		abort();
+	memcpy(copy, m->hdr, m->len);
+	c->early = realloc(c->early, (c->n_early + 1) * sizeof(*c->early));
+	if (!c->early)
+		abort();
+	c->early[c->n_early++] = copy;
+	return 0;
+}
+
+void pbft_early_clear(struct pbft *c)
+{
+	for (size_t i = 0; i < c->n_early; i++)
+		free(c->early[i]);
+	free(c->early);
+	c->early = NULL;
+	c->n_early = 0;
+}
+
+/* After installing: the stashed PRE-PREPAREs of this view, as if they
+ * arrived now. */
+static void early_replay(struct pbft *c)
+{
+	uint8_t **early = c->early;
+	size_t n = c->n_early;
+
+	c->early = NULL;
+	c->n_early = 0;
+	for (size_t i = 0; i < n; i++) {
+		const struct hm_hdr *h = (const struct hm_hdr *)early[i];
+		size_t len = HM_HDR_LEN + hm_get_be32((const uint8_t *)&h->payload_len);
+		enum hm_drop_reason why;
+		struct hm_msg m;
+
+		if (hm_msg_decode(early[i], len, HM_MAX_DATAGRAM, &m, &why) == 0 && m.view == c->view)
+			pbft_on_pre_prepare(c, &m, &why);
+		free(early[i]);
+	}
+	free(early);
+}
+
+/* ---- pending requests and the timer ----------------------------------- */
+
+static struct client_rec *client_find(const struct pbft *c, uint32_t id)
+{
+	struct client_rec *r;
+
+	HASH_FIND(hh, c->clients, &id, sizeof(id), r);
+	return r;
+}
+
+static void pend_push(struct pbft *c, uint32_t client, uint64_t ts, uint64_t since)
+{
+	if (c->pend_head > 0 && c->pend_len == c->pend_cap) {
+		memmove(c->pend, c->pend + c->pend_head,
+			(c->pend_len - c->pend_head) * sizeof(*c->pend));
+		c->pend_len -= c->pend_head;
+		c->pend_head = 0;
+	}
+	GROW(c->pend, c->pend_len, c->pend_cap);
+	c->pend[c->pend_len++] = (struct pending_mark){ .client = client, .ts = ts, .since = since };
+}
+
+static bool pend_live(const struct pbft *c, const struct pending_mark *pm)
+{
+	const struct client_rec *r = client_find(c, pm->client);
+
+	return r && r->pending_ts == pm->ts && pm->ts > r->last_ts;
+}
+
+/* The oldest pending request's mark, dropping dead marks before it. */
+static struct pending_mark *pend_oldest(struct pbft *c)
+{
+	while (c->pend_head < c->pend_len && !pend_live(c, &c->pend[c->pend_head]))
+		c->pend_head++;
+	return c->pend_head < c->pend_len ? &c->pend[c->pend_head] : NULL;
+}
+
+void pbft_track_pending(struct pbft *c, struct client_rec *r, const struct hm_msg *m)
+{
+	if (!c->p.view_change_timeout_ms || m->seq <= r->pending_ts)
+		return;
+	free(r->pending);
+	r->pending = malloc(m->len);
+	if (!r->pending)
+		abort();
+	memcpy(r->pending, m->hdr, m->len);
+	memset(((struct hm_hdr *)r->pending)->mac, 0, HM_MAC_LEN);
+	r->pending_len = m->len;
+	r->pending_ts = m->seq;
+	pend_push(c, r->id, m->seq, c->now);
+}
+
+uint64_t pbft_vc_deadline(const struct pbft *c)
+{
+	if (!c->p.view_change_timeout_ms)
+		return 0;
+	if (c->in_vc)
+		return c->vc_timer_at ? c->vc_timer_at + vc_timeout_us(c) : 0;
+	if (pbft_acting_primary(c))
+		return 0;
+	for (size_t i = c->pend_head; i < c->pend_len; i++)
+		if (pend_live(c, &c->pend[i]))
+			return c->pend[i].since + vc_timeout_us(c);
+	return 0;
+}
+
+/* The old primary's queue is void in a view change; clients retransmit,
+ * and a new primary proposes the requests it holds as pending. */
+static void drop_queue(struct pbft *c)
+{
+	struct client_rec *r, *tmp;
+
+	for (size_t i = c->q_head; i < c->q_len; i++)
+		free(c->queue[i].buf);
+	c->q_head = c->q_len = 0;
+	HASH_ITER(hh, c->clients, r, tmp) {
+		r->in_queue = false;
+		r->queued_ts = r->last_ts;
+	}
+}
+
+/* ---- building our VIEW-CHANGE ------------------------------------------ */
+
+/* 2f PREPARE signatures of e's certificate that verify, in voter order:
+ * the kept ones first, then (when one failed: its sender is proven faulty,
+ * since the MAC covered it) others still in the vote counter. */
+bool pbft_cert_prepares(struct pbft *c, struct log_entry *e, uint16_t *voters,
+			  uint8_t out[HM_MAX_REPLICAS][HM_SIG_LEN])
+{
+	uint32_t need = 2 * c->p.f, got = 0, prim = pbft_primary(c, e->cert_view);
+	uint8_t sigs[HM_MAX_REPLICAS][HM_SIG_LEN];
+
+	*voters = 0;
+	for (int pass = 0; pass < 2; pass++) {
+		for (uint32_t i = 0; i < c->p.n && got < need; i++) {
+			bool kept = e->cert_voters >> i & 1;
+			const uint8_t *sig;
+
+			if (i == prim || (*voters >> i & 1) || kept != (pass == 0))
+				continue;
+			if (kept)
+				sig = e->cert_sigs[i];
+			else if (c->p.vote_sigs &&
+				 c->p.vote_sigs(c->p.vote_sigs_ctx, HM_PHASE_PREPARE, e->cert_view,
+						e->seq, (uint16_t)(1u << i), sigs) == 0)
+				sig = sigs[i];
+			else
+				continue;
+			if (pbft_stored_sig_ok(c, HM_MSG_PREPARE, i, 0, e->cert_view, e->seq,
+					  e->cert_digest, sig)) {
+				*voters |= (uint16_t)(1u << i);
+				memcpy(out[i], sig, HM_SIG_LEN);
+				got++;
+			} else if (kept) {
+				pbft_proven_faulty(c, i);
+			}
+		}
+	}
+	return got == need;
+}
+
+/* Put e's certificate (if it still proves anything) into vc entry form. */
+static bool vc_entry_of(struct pbft *c, struct log_entry *e, struct hm_vc_entry *out,
+			uint8_t sigbuf[HM_MAX_REPLICAS * HM_SIG_LEN])
+{
+	uint8_t sigs[HM_MAX_REPLICAS][HM_SIG_LEN];
+	uint32_t prim = pbft_primary(c, e->cert_view), k = 0;
+
+	if (!pbft_stored_sig_ok(c, HM_MSG_PRE_PREPARE, prim, e->cert_pp_len, e->cert_view, e->seq,
+			   e->cert_digest, e->cert_pp_sig)) {
+		pbft_proven_faulty(c, prim);
+		return false;
+	}
+	if (!pbft_cert_prepares(c, e, &out->voters, sigs)) {
+		c->stats.certs_incomplete++;
+		return false;
+	}
+	for (uint32_t i = 0; i < c->p.n; i++)
+		if (out->voters >> i & 1)
+			memcpy(sigbuf + HM_SIG_LEN * k++, sigs[i], HM_SIG_LEN);
+	out->seq = e->seq;
+	out->view = e->cert_view;
+	out->digest = e->cert_digest;
+	out->pp_len = e->cert_pp_len;
+	out->pp_sig = e->cert_pp_sig;
+	out->sigs = sigbuf;
+	return true;
+}
+
+static void sum_add(struct vc_rec *r, uint64_t seq, uint64_t view, const uint8_t *digest)
+{
+	struct vc_sum *p = realloc(r->sums, (r->n_sums + 1) * sizeof(*r->sums));
+
+	if (!p)
+		abort();
+	r->sums = p;
+	p[r->n_sums].seq = seq;
+	p[r->n_sums].view = view;
+	memcpy(p[r->n_sums++].digest, digest, HM_DIGEST_LEN);
+}
+
+/* The checkpoint proof: 2f+1 good signatures on our stable state digest. */
+size_t pbft_put_checkpoint_proof(struct pbft *c, uint8_t *buf, uint8_t *ncp)
+{
+	const struct checkpoint_rec *cp = &c->stable;
+	size_t len = 0;
+
+	*ncp = 0;
+	if (c->low == 0 || cp->seq != c->low)
+		return 0;
+	for (uint32_t i = 0; i < c->p.n && *ncp < 2 * c->p.f + 1; i++) {
+		if (!(cp->voted >> i & 1) || memcmp(cp->digests[i], cp->own, HM_DIGEST_LEN) != 0)
+			continue;
+		if (!pbft_stored_sig_ok(c, HM_MSG_CHECKPOINT, i, 0, cp->views[i], cp->seq, cp->own,
+				   cp->sigs[i])) {
+			pbft_proven_faulty(c, i);
+			continue;
+		}
+		len += hm_vc_cp_put(buf + len, HM_VC_CP_LEN, i, cp->views[i], cp->sigs[i]);
+		(*ncp)++;
+	}
+	return len;
+}
+
+/* Build, store and send our VIEW-CHANGE for c->vc_target: parts 1.. carry
+ * the prepared certificates, the head carries the checkpoint proof and the
+ * digests of the parts, and its signature covers them all. */
+static void send_view_change(struct pbft *c)
+{
+	struct vc_rec *r = &c->vcs[c->p.id];
+	size_t room = c->p.max_message_size - HM_HDR_LEN, pl[HM_VC_MAX_PARTS] = { 0 }, hl;
+	uint8_t *pp[HM_VC_MAX_PARTS] = { 0 }, sigbuf[HM_MAX_REPLICAS * HM_SIG_LEN], *head;
+	uint16_t cnt[HM_VC_MAX_PARTS] = { 0 };
+	unsigned np = 1;
+
+	pbft_vc_rec_clear(r);
+	r->view = c->vc_target;
+	r->n = c->low;
+	for (uint64_t seq = c->low + 1; seq <= c->low + c->p.window; seq++) {
+		struct log_entry *e = pbft_entry_at(c, seq);
+		struct hm_vc_entry ent;
+		size_t el;
+
+		if (e->seq != seq || !e->has_cert || !vc_entry_of(c, e, &ent, sigbuf))
+			continue;
+		el = hm_vc_entry_len(ent.voters);
+		if (np == 1 || pl[np - 1] + el > room) {
+			if (np == HM_VC_MAX_PARTS)
+				break; /* vc_fits() rules this out */
+			pp[np] = malloc(room);
+			if (!pp[np])
+				abort();
+			pp[np][0] = HM_VC_PART;
+			pp[np][1] = (uint8_t)np;
+			pl[np++] = 4;
+		}
+		pl[np - 1] += hm_vc_entry_put(pp[np - 1] + pl[np - 1], room - pl[np - 1], &ent);
+		cnt[np - 1]++;
+		sum_add(r, ent.seq, ent.view, ent.digest);
+	}
+	head = malloc(room);
+	if (!head)
+		abort();
+	head[0] = HM_VC_HEAD;
+	head[1] = (uint8_t)np;
+	hl = 2;
+	for (unsigned i = 1; i < np; i++) {
+		pp[i][2] = (uint8_t)(cnt[i] >> 8);
+		pp[i][3] = (uint8_t)cnt[i];
+		hm_digest(pp[i], pl[i], head + hl);
+		hl += HM_DIGEST_LEN;
+	}
+	if (c->low)
+		memcpy(head + hl, c->stable.own, HM_DIGEST_LEN);
+	else
+		memset(head + hl, 0, HM_DIGEST_LEN);
+	memcpy(r->cp_digest, head + hl, HM_DIGEST_LEN);
+	hl += HM_DIGEST_LEN;
+	hl += 1 + pbft_put_checkpoint_proof(c, head + hl + 1, &head[hl]);
+	head[hl++] = 0;
+	head[hl++] = 0;
+	pp[0] = head;
+	pl[0] = hl;
+	for (unsigned i = 0; i < np; i++) {
+		size_t cap = HM_HDR_LEN + pl[i];
+
+		r->part[i] = malloc(cap);
+		if (!r->part[i])
+			abort();
+		r->part_len[i] = (uint32_t)hm_msg_build(r->part[i], cap, HM_MSG_VIEW_CHANGE, c->p.id,
+							c->vc_target, c->low, NULL, pp[i],
+							(uint32_t)pl[i], c->p.keys);
+		emit_copy(c, PBFT_TO_REPLICAS, 0, r->part[i], r->part_len[i], 0);
+		free(pp[i]);
+	}
+	r->nparts = (uint8_t)np;
+	r->have = parts_mask(np);
+	r->checked = r->valid = true;
+}
+
+/* ---- checking a VIEW-CHANGE ------------------------------------------- */
+
+static bool vc_entry_ok(struct pbft *c, const struct vc_rec *r, uint64_t n,
+			const struct hm_vc_entry *e, uint8_t *used)
+{
+	uint32_t prim = pbft_primary(c, e->view), k = 0;
+
+	if (e->seq <= n || e->seq > n + c->p.window || e->view >= r->view || used[e->seq - n - 1])
+		return false;
+	used[e->seq - n - 1] = 1;
+	if ((uint32_t)__builtin_popcount(e->voters) != 2 * c->p.f || (e->voters >> prim & 1) ||
+	    (e->voters >> c->p.n) != 0)
+		return false;
+	if (!pbft_stored_sig_ok(c, HM_MSG_PRE_PREPARE, prim, e->pp_len, e->view, e->seq, e->digest,
+			   e->pp_sig))
+		return false;
+	for (uint32_t i = 0; i < c->p.n; i++)
+		if ((e->voters >> i & 1) &&
+		    !pbft_stored_sig_ok(c, HM_MSG_PREPARE, i, 0, e->view, e->seq, e->digest,
+				   e->sigs + HM_SIG_LEN * k++))
+			return false;
+	return true;
+}
+
+/* A complete VIEW-CHANGE from j: its head signature, checkpoint proof and
+ * every certificate.  The head is signed and binds the parts by digest, and
+ * its MAC proves j sent it, so any defect is j's. */
+static bool vc_validate(struct pbft *c, uint32_t j, struct vc_rec *r)
+{
+	const struct hm_hdr *h = dgram_hdr(r->part[0]);
+	uint64_t n = hm_get_be64((const uint8_t *)&h->seq);
+	struct hm_vc_payload v;
+	uint16_t seen = 0;
+	uint32_t good = 0;
+	uint8_t *used;
+	bool ok = true;
+
+	if (!c->p.replica_keys || !hm_verify_header(h, c->p.replica_keys[j]))
+		goto bad;
+	if (hm_vc_parse(r->part[0] + HM_HDR_LEN, r->part_len[0] - HM_HDR_LEN, &v) < 0 ||
+	    n % c->p.checkpoint_interval != 0)
+		goto bad;
+	for (unsigned i = 0; i < v.ncp; i++) {
+		uint32_t id;
+		uint64_t view;
+		const uint8_t *sig;
+
+		hm_vc_cp_get(&v, i, &id, &view, &sig);
+		if (id >= c->p.n || (seen >> id & 1))
+			continue;
+		seen |= (uint16_t)(1u << id);
+		good += pbft_stored_sig_ok(c, HM_MSG_CHECKPOINT, id, 0, view, n, v.cp_digest, sig);
+	}
+	if (n > 0 ? good < 2 * c->p.f + 1 : v.ncp != 0)
+		goto bad;
+	r->n = n;
+	memcpy(r->cp_digest, v.cp_digest, HM_DIGEST_LEN);
+	used = calloc(c->p.window, 1);
+	if (!used)
+		abort();
+	for (unsigned i = 0; ok && i < r->nparts; i++) {
+		struct hm_vc_iter it;
+		struct hm_vc_entry e;
+
+		if (hm_vc_parse(r->part[i] + HM_HDR_LEN, r->part_len[i] - HM_HDR_LEN, &v) < 0) {
+			ok = false;
+			break;
+		}
+		hm_vc_iter_init(&it, &v);
+		while (ok && hm_vc_next(&it, &e)) {
+			ok = vc_entry_ok(c, r, n, &e, used);
+			if (ok)
+				sum_add(r, e.seq, e.view, e.digest);
+		}
+	}
+	free(used);
+	if (ok)
+		return true;
+bad:
+	free(r->sums);
+	r->sums = NULL;
+	r->n_sums = 0;
+	pbft_proven_faulty(c, j);
+	return false;
+}
+
+static void vc_check(struct pbft *c, uint32_t j)
+{
+	struct vc_rec *r = &c->vcs[j];
+
+	if (r->checked || !r->nparts || r->have != parts_mask(r->nparts))
+		return;
+	r->checked = true;
+	r->valid = vc_validate(c, j, r);
+	if (!r->valid)
+		c->stats.view_changes_refused++;
+}
+
+/* ---- O: what the new view proposes ------------------------------------ */
+
+/* From the VIEW-CHANGEs of replicas ids[]: min-s (the latest stable
+ * checkpoint), max-s (the highest prepared seq), and for each seq between
+ * the digest prepared in the highest view, or the null request.  Returns
+ * the digests (max-s - min-s of them, caller frees) and H(O). */
+static uint8_t (*nv_compute(const struct pbft *c, const uint8_t *ids, unsigned nrefs,
+			    uint64_t *min_s, uint64_t *max_s, uint8_t o_digest[HM_DIGEST_LEN]))[HM_DIGEST_LEN]
+{
+	uint64_t lo = 0, hi, count, *views;
+	uint8_t (*o)[HM_DIGEST_LEN], null_digest[HM_DIGEST_LEN];
+	bool *set;
+
+	for (unsigned i = 0; i < nrefs; i++)
+		if (c->vcs[ids[i]].n > lo)
+			lo = c->vcs[ids[i]].n;
+	hi = lo;
+	for (unsigned i = 0; i < nrefs; i++)
+		for (size_t k = 0; k < c->vcs[ids[i]].n_sums; k++)
+			if (c->vcs[ids[i]].sums[k].seq > hi)
+				hi = c->vcs[ids[i]].sums[k].seq;
+	count = hi - lo;
+	o = calloc(count + 1, HM_DIGEST_LEN);
+	views = calloc(count + 1, sizeof(*views));
+	set = calloc(count + 1, sizeof(*set));
+	if (!o || !views || !set)
+		abort();
+	for (unsigned i = 0; i < nrefs; i++) {
+		const struct vc_rec *r = &c->vcs[ids[i]];
+
+		for (size_t k = 0; k < r->n_sums; k++) {
+			const struct vc_sum *s = &r->sums[k];
+			uint64_t x = s->seq - lo - 1;
+
+			if (s->seq <= lo)
+				continue;
+			/* Highest view wins; two certificates in one view
+			 * cannot disagree without f+1 faults, but a fixed
+			 * tie-break keeps every replica's O the same. */
+			if (!set[x] || s->view > views[x] ||
+			    (s->view == views[x] && memcmp(s->digest, o[x], HM_DIGEST_LEN) < 0)) {
+				set[x] = true;
+				views[x] = s->view;
+				memcpy(o[x], s->digest, HM_DIGEST_LEN);
+			}
+		}
+	}
+	hm_digest(null_batch, sizeof(null_batch), null_digest);
+	for (uint64_t x = 0; x < count; x++)
+		if (!set[x])
+			memcpy(o[x], null_digest, HM_DIGEST_LEN);
+	hm_digest(o, count * HM_DIGEST_LEN, o_digest);
+	free(views);
+	free(set);
+	*min_s = lo;
+	*max_s = hi;
+	return o;
+}
+
+/* ---- installing a new view --------------------------------------------- */
+
+/* Our checkpoint at min-s becomes stable with the proof from V, if we
+ * executed that far and agree with it. */
+static void adopt_checkpoint(struct pbft *c, uint64_t min_s, const uint8_t *ids, unsigned nrefs)
+{
+	struct checkpoint_rec *cp = pbft_checkpoint_get(c, min_s, false);
+	struct hm_vc_payload v;
+
+	if (c->last_executed < min_s && c->low < min_s) {
+		/* Behind the new view's checkpoint: its proof certifies the
+		 * state we fetch by state transfer. */
+		for (unsigned i = 0; i < nrefs; i++) {
+			const struct vc_rec *r = &c->vcs[ids[i]];
+
+			if (r->n != min_s ||
+			    hm_vc_parse(r->part[0] + HM_HDR_LEN, r->part_len[0] - HM_HDR_LEN, &v) < 0)
+				continue;
+			for (unsigned k = 0; k < v.ncp; k++) {
+				uint32_t id;
+				uint64_t view;
+				const uint8_t *sig;
+
+				hm_vc_cp_get(&v, k, &id, &view, &sig);
+				if (id < c->p.n && id != c->p.id)
+					pbft_claim_record(c, id, view, min_s, v.cp_digest, sig);
+			}
+		}
+		c->need_state = true;
+		pbft_maybe_transfer(c);
+		return;
+	}
+	if (c->low >= min_s || c->last_executed < min_s || !cp || !cp->own_known)
+		return;
+	for (unsigned i = 0; i < nrefs; i++) {
+		const struct vc_rec *r = &c->vcs[ids[i]];
+
+		if (r->n != min_s || memcmp(r->cp_digest, cp->own, HM_DIGEST_LEN) != 0 ||
+		    hm_vc_parse(r->part[0] + HM_HDR_LEN, r->part_len[0] - HM_HDR_LEN, &v) < 0)
+			continue;
+		for (unsigned k = 0; k < v.ncp; k++) {
+			uint32_t id;
+			uint64_t view;
+			const uint8_t *sig;
+
+			hm_vc_cp_get(&v, k, &id, &view, &sig);
+			if (id < c->p.n)
+				pbft_record_checkpoint_vote(cp, id, view, v.cp_digest, sig);
+		}
+		pbft_make_stable(c, cp);
+		return;
+	}
+}
+
+/* New primary: propose seq s of O again in the new view, with the batch
+ * whose digest O names (fetched from the others if we lack it). */
+static void nv_propose(struct pbft *c, uint64_t s)
+{
+	struct log_entry *e = pbft_entry_at(c, s);
+	uint8_t nd[HM_DIGEST_LEN], fetch[1 + HM_DIGEST_LEN];
+	struct hm_hdr *h;
+
+	if (e->seq != s || e->nv_view != c->view || e->has_pp || pbft_silent(c, s))
+		return;
+	hm_digest(null_batch, sizeof(null_batch), nd);
+	if (memcmp(e->nv_digest, nd, HM_DIGEST_LEN) == 0 &&
+	    (!e->batch || memcmp(e->digest, nd, HM_DIGEST_LEN) != 0)) {
+		free(e->batch);
+		e->batch = calloc(1, sizeof(null_batch));
+		if (!e->batch)
+			abort();
+		e->batch_len = sizeof(null_batch);
+		memcpy(e->digest, nd, HM_DIGEST_LEN);
+	}
+	if (!e->batch || memcmp(e->digest, e->nv_digest, HM_DIGEST_LEN) != 0) {
+		e->nv_need = true;
+		fetch[0] = HM_NV_FETCH;
+		memcpy(fetch + 1, e->nv_digest, HM_DIGEST_LEN);
+		pbft_send_msg(c, PBFT_TO_REPLICAS, 0, HM_MSG_NEW_VIEW, c->view, s, NULL, fetch,
+			 sizeof(fetch));
+		return;
+	}
+	e->nv_need = false;
+	e->view = c->view;
+	e->has_pp = true;
+	h = pbft_send_msg(c, PBFT_TO_REPLICAS, 0, HM_MSG_PRE_PREPARE, c->view, s, NULL, e->batch,
+		     e->batch_len);
+	memcpy(e->pp_sig, h->sig, HM_SIG_LEN);
+	pbft_emit_vote_policy(c, HM_PHASE_PREPARE, c->view, s, e->digest, NULL);
+	pbft_emit_vote_policy(c, HM_PHASE_COMMIT, c->view, s, e->digest, NULL);
+}
+
+/* New primary: the pending requests we hold (signature checked now, as
+ * on_request would) go into the queue at once instead of waiting for the
+ * clients to retransmit. */
+static void queue_pending(struct pbft *c)
+{
+	struct client_rec *r, *tmp;
+
+	HASH_ITER(hh, c->clients, r, tmp) {
+		const uint8_t *pk = c->p.client_key(c->p.client_key_ctx, r->id);
+		enum hm_drop_reason why;
+		struct hm_msg m;
+
+		if (!r->pending || r->pending_ts <= r->last_ts || r->in_queue || !pk ||
+		    hm_msg_decode(r->pending, r->pending_len, HM_MAX_DATAGRAM, &m, &why) < 0 ||
+		    HM_HDR_LEN + HM_NV_BATCH_OVERHEAD + 8 + m.len > c->p.max_message_size)
+			continue;
+		if (!hm_verify_header(m.hdr, pk)) {
+			c->stats.bad_client_signatures++;
+			continue;
+		}
+		r->queued_ts = m.seq;
+		r->in_queue = true;
+		c->stats.requests_received++;
+		pbft_queue_push(c, &m);
+	}
+}
+
+void pbft_install(struct pbft *c, uint64_t view, uint64_t lo, uint64_t hi,
+		    const uint8_t (*o)[HM_DIGEST_LEN], const uint8_t *ids, unsigned nrefs)
+{
+	struct client_rec *r, *tmp;
+
+	c->view = view;
+	c->in_vc = false;
+	c->vc_target = view;
+	c->vc_timer_at = 0;
+	c->window_changed = true;
+	c->view_works = false;
+	c->nv_view = view;
+	c->nv_min_s = lo;
+	c->nv_max_s = hi;
+	c->stats.view_changes_installed++;
+	free(c->nv_pending);
+	c->nv_pending = NULL;
+	adopt_checkpoint(c, lo, ids, nrefs);
+	drop_queue(c);
+	/* The old views' normal case is over above min-s; the certificates
+	 * stay (a later view change may need them). */
+	for (uint32_t i = 0; i < c->log_size; i++) {
+		struct log_entry *e = &c->log[i];
+
+		if (e->seq > lo) {
+			/* What we executed stays committed (O gives it the same
+			 * digest), so we can still serve it to laggards. */
+			e->committed = e->committed && e->seq <= c->last_executed;
+			e->has_pp = e->prepared = e->commit_quorum = false;
+			e->helped = 0;
+			e->nv_need = false;
+		}
+	}
+	for (uint64_t s = lo + 1; s <= hi; s++) {
+		struct log_entry *e;
+
+		if (s + c->p.checkpoint_interval <= c->low || s > c->low + c->p.window)
+			continue; /* outside what our log can hold */
+		e = pbft_entry_claim(c, s);
+		e->nv_view = view;
+		memcpy(e->nv_digest, o[s - lo - 1], HM_DIGEST_LEN);
+	}
+	/* Pending requests wait afresh in the new view. */
+	c->pend_head = c->pend_len = 0;
+	HASH_ITER(hh, c->clients, r, tmp)
+		if (r->pending_ts > r->last_ts)
+			pend_push(c, r->id, r->pending_ts, c->now);
+	pbft_memo_clear(c);
+	if (!pbft_is_primary(c)) {
+		early_replay(c);
+		return;
+	}
+	pbft_early_clear(c);
+	c->next_seq = hi > c->low ? hi : c->low;
+	if (c->next_seq < c->last_executed)
+		c->next_seq = c->last_executed;
+	for (uint64_t s = lo + 1; s <= hi; s++)
+		nv_propose(c, s);
+	queue_pending(c);
+	pbft_maybe_propose(c);
+}
+
+/* ---- NEW-VIEW ---------------------------------------------------------- */
+
+size_t pbft_new_view_payload(struct pbft *c, uint64_t view, uint8_t *buf, size_t cap)
+{
+	uint8_t ids[HM_MAX_REPLICAS], digests[HM_MAX_REPLICAS][HM_DIGEST_LEN], o_digest[HM_DIGEST_LEN];
+	uint8_t (*o)[HM_DIGEST_LEN];
+	uint64_t lo, hi;
+	unsigned n = 0, quota;
+	bool own;
+
+	/* Our own VIEW-CHANGE (when we have one for this view) and others by
+	 * id, 2f+1 in all, in increasing id order. */
+	own = c->vcs[c->p.id].view == view && c->vcs[c->p.id].valid;
+	quota = 2 * c->p.f + 1 - (own ? 1 : 0);
+	for (uint32_t j = 0; j < c->p.n; j++) {
+		const struct vc_rec *r = &c->vcs[j];
+
+		if (j == c->p.id) {
+			if (own)
+				ids[n++] = (uint8_t)j;
+		} else if (quota > 0 && r->view == view && r->checked && r->valid) {
+			ids[n++] = (uint8_t)j;
+			quota--;
+		}
+	}
+	if (n < 2 * c->p.f + 1)
+		return 0;
+	for (unsigned i = 0; i < n; i++)
+		memcpy(digests[i], dgram_hdr(c->vcs[ids[i]].part[0])->digest, HM_DIGEST_LEN);
+	o = nv_compute(c, ids, n, &lo, &hi, o_digest);
+	free(o);
+	return hm_nv_new_put(buf, cap, (uint8_t)n, ids, (const uint8_t(*)[HM_DIGEST_LEN])digests,
+			     lo, hi, o_digest);
+}
+
+static void start_view_change(struct pbft *c, uint64_t view);
+
+/* Ask replica j again for its VIEW-CHANGE (a NEW-VIEW names it and we miss
+ * a part); j answers with its own, signed, datagrams. */
+static void fetch_vc(struct pbft *c, uint32_t j, uint64_t view, const uint8_t *digest)
+{
+	uint8_t fetch[1 + HM_DIGEST_LEN];
+
+	if (j == c->p.id || !throttle_ok(c, &c->vc_fetch_at[j]))
+		return;
+	fetch[0] = HM_NV_FETCH;
+	memcpy(fetch + 1, digest, HM_DIGEST_LEN);
+	pbft_send_msg(c, PBFT_TO_REPLICA, j, HM_MSG_NEW_VIEW, view, 0, NULL, fetch, sizeof(fetch));
+}
+
+/* Check a NEW-VIEW for `view` against the VIEW-CHANGEs it names and the O
+ * we compute from them.  1: installed; 0: waiting for VIEW-CHANGEs; -1:
+ * refused; -2: refused, and the primary's O is provably wrong. */
+static int nv_accept(struct pbft *c, uint64_t view, const uint8_t *p, size_t len)
+{
+	struct hm_nv_payload nv;
+	uint8_t (*o)[HM_DIGEST_LEN], o_digest[HM_DIGEST_LEN];
+	uint64_t lo, hi;
+	bool waiting = false;
+
+	if (hm_nv_parse(p, len, &nv) < 0 || nv.kind != HM_NV_NEW || nv.nrefs < 2 * c->p.f + 1)
+		return -1;
+	for (unsigned i = 0; i < nv.nrefs; i++) {
+		uint32_t id = nv.ref_ids[i];
+		struct vc_rec *r;
+
+		if (id >= c->p.n)
+			return -1;
+		r = &c->vcs[id];
+		if (r->view == view && r->nparts &&
+		    memcmp(dgram_hdr(r->part[0])->digest, nv.ref_digests[i], HM_DIGEST_LEN) != 0)
+			return -1; /* not the VIEW-CHANGE we hold from id */
+		if (r->view != view || !r->checked) {
+			waiting = true;
+			fetch_vc(c, id, view, nv.ref_digests[i]);
+		} else if (!r->valid) {
+			return -1;
+		}
+	}
+	if (waiting)
+		return 0;
+	o = nv_compute(c, nv.ref_ids, nv.nrefs, &lo, &hi, o_digest);
+	if (lo != nv.min_s || hi != nv.max_s || memcmp(o_digest, nv.o_digest, HM_DIGEST_LEN) != 0) {
+		free(o);
+		return -2;
+	}
+	pbft_install(c, view, lo, hi, (const uint8_t(*)[HM_DIGEST_LEN])o, nv.ref_ids, nv.nrefs);
+	free(o);
+	return 1;
+}
+
+static void try_pending_nv(struct pbft *c)
+{
+	int r;
+
+	if (!c->nv_pending)
+		return;
+	if (c->nv_pending_view <= c->view || (c->in_vc && c->nv_pending_view < c->vc_target)) {
+		free(c->nv_pending);
+		c->nv_pending = NULL;
+		return;
+	}
+	r = nv_accept(c, c->nv_pending_view, c->nv_pending, c->nv_pending_len);
+	if (r < 0) {
+		c->stats.new_views_refused++;
+		free(c->nv_pending);
+		c->nv_pending = NULL;
+	}
+}
+
+/* New primary: with 2f+1 valid VIEW-CHANGEs (ours among them), send the
+ * NEW-VIEW and enter the view. */
+static void try_send_new_view(struct pbft *c)
+{
+	uint8_t buf[2 + HM_MAX_REPLICAS * (1 + HM_DIGEST_LEN) + 16 + HM_DIGEST_LEN];
+	size_t len = pbft_new_view_payload(c, c->vc_target, buf, sizeof(buf));
+	struct hm_nv_payload nv;
+
+	if (!len || hm_nv_parse(buf, len, &nv) < 0)
+		return;
+	free(c->nv_sent);
+	c->nv_sent = malloc(len);
+	if (!c->nv_sent)
+		abort();
+	memcpy(c->nv_sent, buf, len);
+	c->nv_sent_len = len;
+	pbft_send_msg(c, PBFT_TO_REPLICAS, 0, HM_MSG_NEW_VIEW, c->vc_target, nv.min_s, NULL, buf,
+		 (uint32_t)len);
+	/* Our own computation over VIEW-CHANGEs we validated: it installs. */
+	nv_accept(c, c->vc_target, buf, len);
+}
+
+/* A peer still changing to a view we are past: our NEW-VIEW, if we were
+ * its primary, brings it over (at most once per retransmit interval). */
+static void serve_new_view(struct pbft *c, uint32_t j)
+{
+	if (c->in_vc || !c->nv_sent || pbft_primary(c, c->view) != c->p.id ||
+	    !throttle_ok(c, &c->nv_served_at[j]))
+		return;
+	pbft_send_msg(c, PBFT_TO_REPLICA, j, HM_MSG_NEW_VIEW, c->view, c->nv_min_s, NULL, c->nv_sent,
+		 (uint32_t)c->nv_sent_len);
+}
+
+/* After any VIEW-CHANGE news: join a view f+1 others moved to, start the
+ * new-view timer at 2f+1, send or check the NEW-VIEW. */
+static void vc_progress(struct pbft *c)
+{
+	uint64_t ref = c->in_vc ? c->vc_target : c->view, join = UINT64_MAX;
+	uint32_t above = 0, same = 0;
+
+	for (uint32_t j = 0; j < c->p.n; j++) {
+		const struct vc_rec *r = &c->vcs[j];
+
+		if (j == c->p.id || !r->nparts)
+			continue;
+		if (r->view > ref) {
+			above++;
+			join = r->view < join ? r->view : join;
+		}
+	}
+	/* f+1 replicas, so at least one correct one, left our view. */
+	if (above >= c->p.f + 1) {
+		start_view_change(c, join);
+		return;
+	}
+	if (c->in_vc) {
+		for (uint32_t j = 0; j < c->p.n; j++)
+			same += c->vcs[j].view == c->vc_target && c->vcs[j].nparts;
+		if (!c->vc_timer_at && same >= 2 * c->p.f + 1)
+			c->vc_timer_at = c->now ? c->now : 1;
+		if (pbft_primary(c, c->vc_target) == c->p.id) {
+			try_send_new_view(c);
+			return;
+		}
+	}
+	try_pending_nv(c);
+}
+
+static void start_view_change(struct pbft *c, uint64_t view)
+{
+	if (view <= (c->in_vc ? c->vc_target : c->view))
+		return;
+	c->in_vc = true;
+	c->vc_target = view;
+	c->vc_timer_at = 0;
+	c->window_changed = true;
+	drop_queue(c);
+	pbft_early_clear(c);
+	c->stats.view_changes_started++;
+	send_view_change(c);
+	vc_progress(c);
+}
+
+void pbft_vc_timers(struct pbft *c)
+{
+	struct pending_mark *pm;
+
+	if (!c->p.view_change_timeout_ms)
+		return;
+	pend_oldest(c); /* drop dead marks, on the primary too */
+	if (c->in_vc) {
+		/* No NEW-VIEW in time: the next view, waiting twice as long. */
+		if (c->vc_timer_at && c->now >= c->vc_timer_at + vc_timeout_us(c)) {
+			c->vc_backoff++;
+			start_view_change(c, c->vc_target + 1);
+		}
+		return;
+	}
+	while (!pbft_acting_primary(c) && (pm = pend_oldest(c)) &&
+	       c->now >= pm->since + vc_timeout_us(c)) {
+		struct client_rec *r = client_find(c, pm->client);
+		const uint8_t *pk = c->p.client_key(c->p.client_key_ctx, r->id);
+
+		/* Suspect the primary only over a request its client signed:
+		 * one verification per timeout, not one per request. */
+		if (pk && hm_verify_header(dgram_hdr(r->pending), pk)) {
+			/* A new view that never executed a request failed too:
+			 * the next one waits twice as long (as in the paper). */
+			if (c->view > 0 && !c->view_works)
+				c->vc_backoff++;
+			start_view_change(c, c->view + 1);
+			return;
+		}
+		c->stats.bad_client_signatures++;
+		free(r->pending);
+		r->pending = NULL;
+		r->pending_ts = 0;
+	}
+}
+
+bool pbft_vc_retransmit(struct pbft *c)
+{
+	bool pending = false;
+	uint8_t fetch[1 + HM_DIGEST_LEN];
+
+	if (c->in_vc) {
+		const struct vc_rec *r = &c->vcs[c->p.id];
+
+		for (unsigned i = 0; i < r->nparts; i++)
+			emit_copy(c, PBFT_TO_REPLICAS, 0, r->part[i], r->part_len[i],
+				  HM_FLAG_RETRANSMIT);
+		pending = true;
+	}
+	if (c->nv_pending) {
+		try_pending_nv(c);
+		pending = true;
+	}
+	for (uint32_t i = 0; !c->in_vc && i < c->log_size; i++) {
+		const struct log_entry *e = &c->log[i];
+
+		if (e->nv_need && e->nv_view == c->view) {
+			fetch[0] = HM_NV_FETCH;
+			memcpy(fetch + 1, e->nv_digest, HM_DIGEST_LEN);
+			pbft_send_flagged(c, PBFT_TO_REPLICAS, 0, HM_MSG_NEW_VIEW, HM_FLAG_RETRANSMIT,
+				     c->view, e->seq, NULL, fetch, sizeof(fetch));
+			pending = true;
+		}
+	}
+	return pending;
+}
+
+int pbft_on_view_change(struct pbft *c, const struct hm_msg *m, enum hm_drop_reason *why)
+{
+	struct vc_rec *r = &c->vcs[m->sender];
+	struct hm_vc_payload v;
+	unsigned idx;
+
+	if (!c->p.view_change_timeout_ms || hm_vc_parse(m->payload, m->payload_len, &v) < 0)
+		return pbft_refuse(why, HM_DROP_MALFORMED);
+	if (m->view <= c->view) {
+		serve_new_view(c, m->sender);
+		return pbft_refuse(why, HM_DROP_STALE);
+	}
+	if (m->view < r->view)
+		return pbft_refuse(why, HM_DROP_STALE);
+	if (m->view > r->view) {
+		pbft_vc_rec_clear(r);
+		r->view = m->view;
+	}
+	idx = v.kind == HM_VC_HEAD ? 0 : v.index;
+	if (r->have >> idx & 1) {
+		if (memcmp(dgram_hdr(r->part[idx])->digest, m->digest, HM_DIGEST_LEN) == 0)
+			return pbft_refuse(why, HM_DROP_DUPLICATE);
+		c->stats.equivocations++;
+		return pbft_refuse(why, HM_DROP_EQUIVOCATION);
+	}
+	if (idx > 0 && r->nparts) {
+		struct hm_vc_payload hv;
+
+		hm_vc_parse(r->part[0] + HM_HDR_LEN, r->part_len[0] - HM_HDR_LEN, &hv);
+		if (idx >= r->nparts ||
+		    memcmp(hv.part_digests + (idx - 1) * HM_DIGEST_LEN, m->digest, HM_DIGEST_LEN))
+			return pbft_refuse(why, HM_DROP_MALFORMED);
+	}
+	r->part[idx] = malloc(m->len);
+	if (!r->part[idx])
+		abort();
+	memcpy(r->part[idx], m->hdr, m->len);
+	memset(((struct hm_hdr *)r->part[idx])->mac, 0, HM_MAC_LEN);
+	r->part[idx][6] = r->part[idx][7] = 0; /* flags */
+	r->part_len[idx] = (uint32_t)m->len;
+	r->have |= 1ull << idx;
+	if (idx == 0) {
+		/* Parts that came first must be the ones the head names. */
+		r->nparts = v.nparts;
+		for (unsigned i = 1; i < HM_VC_MAX_PARTS; i++) {
+			if (!(r->have >> i & 1))
+				continue;
+			if (i < v.nparts && memcmp(v.part_digests + (i - 1) * HM_DIGEST_LEN,
+						   dgram_hdr(r->part[i])->digest, HM_DIGEST_LEN) == 0)
+				continue;
+			free(r->part[i]);
+			r->part[i] = NULL;
+			r->have &= ~(1ull << i);
+		}
+	}
+	vc_check(c, m->sender);
+	vc_progress(c);
+	return 0;
+}
+
+/* FETCH: a batch (seq > 0) we hold with that digest, or (seq 0) our own
+ * VIEW-CHANGE with that head digest.  Answered at most once per retransmit
+ * interval per peer and slot. */
+static int on_fetch(struct pbft *c, const struct hm_msg *m, const struct hm_nv_payload *nv,
+		    enum hm_drop_reason *why)
+{
+	static const uint8_t zero[HM_DIGEST_LEN];
+	struct log_entry *e = pbft_entry_at(c, m->seq);
+	uint8_t *payload;
+	size_t len;
+
+	if (m->seq == 0) {
+		const struct vc_rec *r = &c->vcs[c->p.id];
+
+		if (r->view != m->view || !r->nparts ||
+		    memcmp(dgram_hdr(r->part[0])->digest, nv->digest, HM_DIGEST_LEN) != 0)
+			return pbft_refuse(why, HM_DROP_STALE);
+		if (!throttle_ok(c, &c->vc_served_at[m->sender]))
+			return pbft_refuse(why, HM_DROP_RATE_LIMITED);
+		for (unsigned i = 0; i < r->nparts; i++)
+			emit_copy(c, PBFT_TO_REPLICA, m->sender, r->part[i], r->part_len[i], 0);
+		return 0;
+	}
+	if (e->seq != m->seq || !e->batch ||
+	    (memcmp(nv->digest, zero, HM_DIGEST_LEN) == 0
+		     ? !e->committed
+		     : memcmp(e->digest, nv->digest, HM_DIGEST_LEN) != 0))
+		return pbft_refuse(why, HM_DROP_STALE);
+	if (c->now >= e->fetch_at + (uint64_t)c->p.retransmit_ms * 1000) {
+		e->fetch_served = 0;
+		e->fetch_at = c->now;
+	}
+	if (e->fetch_served >> m->sender & 1)
+		return pbft_refuse(why, HM_DROP_RATE_LIMITED);
+	e->fetch_served |= (uint16_t)(1u << m->sender);
+	len = HM_NV_BATCH_OVERHEAD + e->batch_len;
+	if (HM_HDR_LEN + len > c->p.max_message_size)
+		return pbft_refuse(why, HM_DROP_OVERSIZE);
+	payload = malloc(len);
+	if (!payload)
+		abort();
+	payload[0] = HM_NV_BATCH;
+	payload[1] = e->committed;
+	memcpy(payload + 2, e->digest, HM_DIGEST_LEN);
+	memcpy(payload + HM_NV_BATCH_OVERHEAD, e->batch, e->batch_len);
+	pbft_send_msg(c, PBFT_TO_REPLICA, m->sender, HM_MSG_NEW_VIEW, c->view, m->seq, NULL, payload,
+		 (uint32_t)len);
+	free(payload);
+	return 0;
+}
+
+/* BATCH marked committed, for a seq we have not executed: once f+1 peers
+ * (so at least one correct one) claim the same digest, and the batch in hand
+ * hashes to it, the slot is committed for us too.  This is how a replica
+ * that lags across a view change gets slots whose old-view messages its
+ * pre-filter no longer takes. */
+static int on_claim(struct pbft *c, const struct hm_msg *m, const struct hm_nv_payload *nv,
+		    enum hm_drop_reason *why)
+{
+	struct log_entry *e = pbft_entry_at(c, m->seq);
+	uint8_t d[HM_DIGEST_LEN];
+	uint32_t agree = 0;
+
+	if (m->seq <= c->last_executed || !pbft_in_window(c, m->seq) ||
+	    (e->seq == m->seq && e->committed))
+		return pbft_refuse(why, HM_DROP_STALE);
+	hm_digest(nv->batch, nv->batch_len, d);
+	if (memcmp(d, nv->digest, HM_DIGEST_LEN) != 0)
+		return pbft_refuse(why, HM_DROP_BAD_DIGEST);
+	e = pbft_entry_claim(c, m->seq);
+	e->claimed |= (uint16_t)(1u << m->sender);
+	memcpy(e->claims[m->sender], d, HM_DIGEST_LEN);
+	for (uint32_t i = 0; i < c->p.n; i++)
+		agree += (e->claimed >> i & 1) && memcmp(e->claims[i], d, HM_DIGEST_LEN) == 0;
+	if (agree < c->p.f + 1)
+		return 0;
+	/* Client signatures checked once, for the batch about to execute. */
+	if (pbft_check_batch(c, nv->batch, nv->batch_len, why) < 0)
+		return -1;
+	free(e->batch);
+	e->batch = malloc(nv->batch_len);
+	if (!e->batch)
+		abort();
+	memcpy(e->batch, nv->batch, nv->batch_len);
+	e->batch_len = nv->batch_len;
+	memcpy(e->digest, d, HM_DIGEST_LEN);
+	e->committed = true;
+	c->stats.batches_fetched++;
+	pbft_execute_committed(c);
+	return 0;
+}
+
+/* Lagging and stuck: ask for the next slots (up to a checkpoint interval
+ * of them, so that we gain on a group that keeps going) as committed
+ * batches. */
+void pbft_fetch_committed(struct pbft *c)
+{
+	uint8_t fetch[1 + HM_DIGEST_LEN] = { HM_NV_FETCH };
+
+	for (uint64_t s = c->last_executed + 1;
+	     s <= c->highest_seen && s <= c->last_executed + c->p.checkpoint_interval; s++)
+		if (pbft_in_window(c, s))
+			pbft_send_flagged(c, PBFT_TO_REPLICAS, 0, HM_MSG_NEW_VIEW, HM_FLAG_RETRANSMIT,
+				     c->view, s, NULL, fetch, sizeof(fetch));
+}
+
+/* BATCH: the batch a new primary was missing for a seq of its O.  Its
+ * digest, certified by the VIEW-CHANGEs, authenticates it. */
+static int on_batch(struct pbft *c, const struct hm_msg *m, const struct hm_nv_payload *nv,
+		    enum hm_drop_reason *why)
+{
+	struct log_entry *e = pbft_entry_at(c, m->seq);
+	uint8_t d[HM_DIGEST_LEN];
+
+	if (nv->committed && !(e->seq == m->seq && e->nv_need))
+		return on_claim(c, m, nv, why);
+	if (e->seq != m->seq || !e->nv_need || e->nv_view != c->view || !pbft_is_primary(c) ||
+	    memcmp(nv->digest, e->nv_digest, HM_DIGEST_LEN) != 0)
+		return pbft_refuse(why, HM_DROP_STALE);
+	hm_digest(nv->batch, nv->batch_len, d);
+	if (memcmp(d, e->nv_digest, HM_DIGEST_LEN) != 0)
+		return pbft_refuse(why, HM_DROP_BAD_DIGEST);
+	if (hm_batch_validate(nv->batch, nv->batch_len, c->p.max_message_size) < 0)
+		return pbft_refuse(why, HM_DROP_MALFORMED);
+	free(e->batch);
+	e->batch = malloc(nv->batch_len);
+	if (!e->batch)
+		abort();
+	memcpy(e->batch, nv->batch, nv->batch_len);
+	e->batch_len = nv->batch_len;
+	memcpy(e->digest, d, HM_DIGEST_LEN);
+	c->stats.batches_fetched++;
+	nv_propose(c, m->seq);
+	return 0;
+}
+
+int pbft_on_new_view(struct pbft *c, const struct hm_msg *m, enum hm_drop_reason *why)
+{
+	struct hm_nv_payload nv;
+	int r;
+
+	if (!c->p.view_change_timeout_ms || hm_nv_parse(m->payload, m->payload_len, &nv) < 0)
+		return pbft_refuse(why, HM_DROP_MALFORMED);
+	if (nv.kind == HM_NV_FETCH)
+		return on_fetch(c, m, &nv, why);
+	if (nv.kind == HM_NV_BATCH)
+		return on_batch(c, m, &nv, why);
+	if (m->sender != pbft_primary(c, m->view)) {
+		c->stats.new_views_refused++;
+		return pbft_refuse(why, HM_DROP_MALFORMED);
+	}
+	/* Never a view below one we sent a VIEW-CHANGE for: that VIEW-CHANGE
+	 * may already stand for us in its view's NEW-VIEW, so we must not
+	 * prepare anything in a lower view after it. */
+	if (m->view <= c->view || (c->in_vc && m->view < c->vc_target))
+		return pbft_refuse(why, HM_DROP_STALE);
+	r = nv_accept(c, m->view, m->payload, m->payload_len);
+	if (r == 0) {
+		/* Keep it until the VIEW-CHANGEs it names are in. */
+		if (!c->nv_pending || m->view >= c->nv_pending_view) {
+			free(c->nv_pending);
+			c->nv_pending = malloc(m->payload_len);
+			if (!c->nv_pending)
+				abort();
+			memcpy(c->nv_pending, m->payload, m->payload_len);
+			c->nv_pending_len = m->payload_len;
+			c->nv_pending_view = m->view;
+		}
+		return 0;
+	}
+	if (r > 0)
+		return 0;
+	c->stats.new_views_refused++;
+	/* An O that contradicts the VIEW-CHANGEs it names, under the
+	 * primary's signature, is proof against the primary. */
+	if (r == -2 && c->p.replica_keys && hm_verify_header(m->hdr, c->p.replica_keys[m->sender]))
+		pbft_proven_faulty(c, m->sender);
+	return pbft_refuse(why, HM_DROP_MALFORMED);
+}
+
+bool pbft_in_view_change(const struct pbft *c) { return c->in_vc; }
+
+bool pbft_vc_digest(const struct pbft *c, uint32_t sender, uint64_t view,
+		    uint8_t out[HM_DIGEST_LEN])
+{
+	const struct vc_rec *r;
+
+	if (sender >= c->p.n)
+		return false;
+	r = &c->vcs[sender];
+	if (r->view != view || !r->checked || !r->valid)
+		return false;
+	memcpy(out, dgram_hdr(r->part[0])->digest, HM_DIGEST_LEN);
+	return true;
+}

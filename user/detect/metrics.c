@@ -1,0 +1,456 @@
+// SPDX-License-Identifier: MIT
+/* Prometheus text exposition and its HTTP endpoint (see metrics.h). */
+#include "detect/metrics.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <microhttpd.h>
+
+#include "detect/reputation.h"
+#include "common/wire.h"
+
+/* ---- writer ----------------------------------------------------------- */
+
+static void put(struct hm_mtext *t, const char *s, size_t n)
+{
+	if (t->failed)
+		return;
+	if (t->len + n + 1 > t->cap) {
+		size_t cap = t->cap ? 2 * t->cap : 4096;
+		char *b;
+
+		while (cap < t->len + n + 1)
+			cap *= 2;
+		b = realloc(t->buf, cap);
+		if (!b) {
+			t->failed = true;
+			return;
+		}
+		t->buf = b;
+		t->cap = cap;
+	}
+	memcpy(t->buf + t->len, s, n);
+	t->len += n;
+	t->buf[t->len] = 0;
+}
+
+static void puts_(struct hm_mtext *t, const char *s)
+{
+	put(t, s, strlen(s));
+}
+
+void hm_mtext_free(struct hm_mtext *t)
+{
+	free(t->buf);
+	memset(t, 0, sizeof(*t));
+}
+
+void hm_mtext_family(struct hm_mtext *t, const char *name, const char *type, const char *help)
+{
+	puts_(t, "# HELP ");
+	puts_(t, name);
+	puts_(t, " ");
+	/* HELP text escapes backslash and newline */
+	for (const char *p = help; *p; p++)
+		puts_(t, *p == '\\' ? "\\\\" : *p == '\n' ? "\\n" : (char[]){ *p, 0 });
+	puts_(t, "\n# TYPE ");
+	puts_(t, name);
+	puts_(t, " ");
+	puts_(t, type);
+	puts_(t, "\n");
+}
+
+static void label_value(struct hm_mtext *t, const char *v)
+{
+	for (const char *p = v; *p; p++)
+		puts_(t, *p == '\\' ? "\\\\" : *p == '"' ? "\\\"" : *p == '\n' ? "\\n"
+							      : (char[]){ *p, 0 });
+}
+
+void hm_mtext_sample(struct hm_mtext *t, const char *name, double value, ...)
+{
+	char num[64];
+	va_list ap;
+	const char *k;
+	bool first = true;
+
+	puts_(t, name);
+	va_start(ap, value);
+	while ((k = va_arg(ap, const char *))) {
+		const char *v = va_arg(ap, const char *);
+
+		puts_(t, first ? "{" : ",");
+		puts_(t, k);
+		puts_(t, "=\"");
+		label_value(t, v ? v : "");
+		puts_(t, "\"");
+		first = false;
+	}
+	va_end(ap);
+	if (!first)
+		puts_(t, "}");
+	if (isnan(value))
+		snprintf(num, sizeof(num), " NaN\n");
+	else if (isinf(value))
+		snprintf(num, sizeof(num), " %s\n", value > 0 ? "+Inf" : "-Inf");
+	else if (value == floor(value) && fabs(value) < 1e15)
+		snprintf(num, sizeof(num), " %.0f\n", value);
+	else
+		snprintf(num, sizeof(num), " %.17g\n", value);
+	puts_(t, num);
+}
+
+/* ---- a replica's families --------------------------------------------- */
+
+static void peer_label(char *out, size_t cap, uint32_t i)
+{
+	if (i < HM_MAX_REPLICAS)
+		snprintf(out, cap, "%u", i);
+	else
+		snprintf(out, cap, "%s", i == HM_MAX_REPLICAS ? "clients" : "unknown");
+}
+
+/* A single-sample gauge or counter. */
+static void scalar(struct hm_mtext *t, const char *name, const char *type, const char *help,
+		   double v)
+{
+	hm_mtext_family(t, name, type, help);
+	hm_mtext_sample(t, name, v, NULL);
+}
+
+static void render_consensus(struct hm_mtext *t, const struct hm_replica_metrics *m)
+{
+	scalar(t, "hypermesh_view", "gauge", "Current PBFT view.", (double)m->view);
+	scalar(t, "hypermesh_low_watermark", "gauge", "Low watermark (last stable checkpoint).",
+	       (double)m->low_watermark);
+	scalar(t, "hypermesh_high_watermark", "gauge", "High watermark.", (double)m->high_watermark);
+	scalar(t, "hypermesh_last_executed", "gauge", "Highest sequence number executed.",
+	       (double)m->last_executed);
+	scalar(t, "hypermesh_consensus_rounds_total", "counter",
+	       "Consensus rounds (batches) executed.", (double)m->rounds);
+	scalar(t, "hypermesh_consensus_rounds_per_second", "gauge",
+	       "Consensus rounds per second over the last judge interval.", m->rounds_per_second);
+	scalar(t, "hypermesh_operations_total", "counter", "Client operations executed.",
+	       (double)m->ops);
+	scalar(t, "hypermesh_consensus_latency_seconds_avg", "gauge",
+	       "Average consensus latency, PRE-PREPARE accepted to executed.",
+	       m->latency_avg_seconds);
+	scalar(t, "hypermesh_quorums_total", "counter", "Quorums formed (PREPARE and COMMIT).",
+	       (double)m->quorums);
+	scalar(t, "hypermesh_view_changes_total", "counter", "View changes seen.",
+	       (double)m->view_changes);
+	scalar(t, "hypermesh_view_changes_per_hour", "gauge",
+	       "View changes per hour over the replica's lifetime.", m->view_changes_per_hour);
+	scalar(t, "hypermesh_fast_path_enabled", "gauge", "1 when the fast path is configured.",
+	       m->fast_path_enabled);
+	scalar(t, "hypermesh_fast_path_rounds_total", "counter",
+	       "Rounds committed on the fast path (the core has no fast path yet).",
+	       (double)m->fast_path_rounds);
+	scalar(t, "hypermesh_batch_efficiency_ratio", "gauge",
+	       "Operations per executed batch divided by the configured batch size.",
+	       m->batch_efficiency);
+	scalar(t, "hypermesh_message_throughput_per_second", "gauge",
+	       "Datagrams accepted per second over the last judge interval.",
+	       m->messages_per_second);
+	scalar(t, "hypermesh_message_loss_ratio", "gauge",
+	       "Dropped / (accepted + dropped) datagrams over the last judge interval.",
+	       m->loss_rate);
+}
+
+static void render_detection(struct hm_mtext *t, const struct hm_replica_metrics *m)
+{
+	char peer[16], self[16];
+
+	snprintf(self, sizeof(self), "%u", m->id);
+	scalar(t, "hypermesh_byzantine_nodes", "gauge",
+	       "Peers judged Byzantine by the two-indicator rule (never blocked for it).",
+	       __builtin_popcount(m->byzantine));
+	scalar(t, "hypermesh_blocked_nodes", "gauge", "Peers blocked on proof of misbehaviour.",
+	       __builtin_popcount(m->blocked));
+	scalar(t, "hypermesh_block_decisions_total", "counter", "Blocks enforced.",
+	       (double)m->blocks);
+	scalar(t, "hypermesh_block_refusals_total", "counter",
+	       "Proven offences not enforced to keep 2f+1 replicas unblocked.",
+	       (double)m->refusals);
+	hm_mtext_family(t, "hypermesh_equivocation_proofs_total", "counter",
+			"Equivocation proofs: of the peer's equivocations, sent to the other "
+			"replicas or received from them and checked; refused: proofs the peer "
+			"sent that did not check.");
+	for (uint32_t i = 0; i < m->n; i++) {
+		if (i == m->id)
+			continue;
+		snprintf(peer, sizeof(peer), "%u", i);
+		hm_mtext_sample(t, "hypermesh_equivocation_proofs_total", (double)m->proofs_sent[i],
+				"peer", peer, "kind", "sent", NULL);
+		hm_mtext_sample(t, "hypermesh_equivocation_proofs_total",
+				(double)m->proofs_received[i], "peer", peer, "kind", "received", NULL);
+		hm_mtext_sample(t, "hypermesh_equivocation_proofs_total",
+				(double)m->proofs_refused[i], "peer", peer, "kind", "refused", NULL);
+	}
+	hm_mtext_family(t, "hypermesh_reputation", "gauge", "Peer reputation in [0, 1].");
+	for (uint32_t i = 0; i < m->n; i++)
+		if (i != m->id) {
+			snprintf(peer, sizeof(peer), "%u", i);
+			hm_mtext_sample(t, "hypermesh_reputation", m->reputation[i], "peer", peer, NULL);
+		}
+	hm_mtext_family(t, "hypermesh_reputation_historical", "gauge",
+			"Long-term average of the peer's reputation.");
+	for (uint32_t i = 0; i < m->n; i++)
+		if (i != m->id) {
+			snprintf(peer, sizeof(peer), "%u", i);
+			hm_mtext_sample(t, "hypermesh_reputation_historical", m->historical[i], "peer",
+					peer, NULL);
+		}
+	/* the distribution: peers per reputation band, cumulative like a histogram's buckets */
+	hm_mtext_family(t, "hypermesh_reputation_peers", "gauge",
+			"Peers with reputation at or below le (the reputation distribution).");
+	for (int b = 1; b <= 10; b++) {
+		char le[8];
+		int count = 0;
+
+		snprintf(le, sizeof(le), "%.1f", b / 10.0);
+		for (uint32_t i = 0; i < m->n; i++)
+			count += i != m->id && m->reputation[i] <= b / 10.0 + 1e-9;
+		hm_mtext_sample(t, "hypermesh_reputation_peers", count, "le", le, NULL);
+	}
+	hm_mtext_family(t, "hypermesh_peer_indicator", "gauge",
+			"1 when the fault indicator holds for the peer at the last judge step.");
+	for (uint32_t i = 0; i < m->n; i++) {
+		if (i == m->id)
+			continue;
+		snprintf(peer, sizeof(peer), "%u", i);
+		for (unsigned k = 0; k < HM_IND_COUNT; k++)
+			hm_mtext_sample(t, "hypermesh_peer_indicator", m->indicators[i] >> k & 1,
+					"peer", peer, "indicator", hm_indicator_name(k), NULL);
+	}
+	hm_mtext_family(t, "hypermesh_peer_latency_seconds", "gauge",
+			"Message latency: smoothed silence of the peer at each judge step.");
+	for (uint32_t i = 0; i < m->n; i++)
+		if (i != m->id) {
+			snprintf(peer, sizeof(peer), "%u", i);
+			hm_mtext_sample(t, "hypermesh_peer_latency_seconds", m->latency_ms[i] / 1e3,
+					"peer", peer, NULL);
+		}
+	hm_mtext_family(t, "hypermesh_peer_participation_ratio", "gauge",
+			"Share of quorums the peer's vote was counted in (smoothed).");
+	for (uint32_t i = 0; i < m->n; i++)
+		if (i != m->id && m->participation[i] >= 0) {
+			snprintf(peer, sizeof(peer), "%u", i);
+			hm_mtext_sample(t, "hypermesh_peer_participation_ratio", m->participation[i],
+					"peer", peer, NULL);
+		}
+	hm_mtext_family(t, "hypermesh_peer_blocked", "gauge", "1 while the peer is blocked.");
+	for (uint32_t i = 0; i < m->n; i++)
+		if (i != m->id) {
+			snprintf(peer, sizeof(peer), "%u", i);
+			hm_mtext_sample(t, "hypermesh_peer_blocked", m->blocked >> i & 1, "peer", peer,
+					NULL);
+		}
+	hm_mtext_family(t, "hypermesh_connectivity", "gauge",
+			"Connectivity matrix row of this replica: 1 when `to` was heard from lately.");
+	for (uint32_t i = 0; i < m->n; i++)
+		if (i != m->id) {
+			snprintf(peer, sizeof(peer), "%u", i);
+			hm_mtext_sample(t, "hypermesh_connectivity", m->connected >> i & 1, "from", self,
+					"to", peer, NULL);
+		}
+}
+
+static void render_traffic(struct hm_mtext *t, const struct hm_replica_metrics *m)
+{
+	char peer[16];
+
+	hm_mtext_family(t, "hypermesh_messages_accepted_total", "counter",
+			"Datagrams accepted, by claimed sender.");
+	for (uint32_t i = 0; i < HM_METRIC_PEERS; i++) {
+		if ((i < HM_MAX_REPLICAS && (i >= m->n || i == m->id)))
+			continue;
+		peer_label(peer, sizeof(peer), i);
+		hm_mtext_sample(t, "hypermesh_messages_accepted_total", (double)m->accepted[i], "peer",
+				peer, NULL);
+	}
+	hm_mtext_family(t, "hypermesh_drops_total", "counter",
+			"Datagrams dropped, by claimed sender and reason (XDP and userspace).");
+	for (uint32_t i = 0; i < HM_METRIC_PEERS; i++) {
+		if ((i < HM_MAX_REPLICAS && (i >= m->n || i == m->id)))
+			continue;
+		peer_label(peer, sizeof(peer), i);
+		for (int r = 0; r < HM_DROP_REASON_MAX; r++)
+			hm_mtext_sample(t, "hypermesh_drops_total", (double)m->drops[i][r], "peer", peer,
+					"reason", hm_drop_reason_name((unsigned)r), NULL);
+	}
+}
+
+void hm_metrics_render(struct hm_mtext *t, const struct hm_replica_metrics *m)
+{
+	char id[16];
+
+	snprintf(id, sizeof(id), "%u", m->id);
+	hm_mtext_family(t, "hypermesh_replica_info", "gauge", "This replica: id, n, f, dataplane.");
+	{
+		char n[16], f[16];
+
+		snprintf(n, sizeof(n), "%u", m->n);
+		snprintf(f, sizeof(f), "%u", m->f);
+		hm_mtext_sample(t, "hypermesh_replica_info", 1, "id", id, "n", n, "f", f, "dataplane",
+				m->dataplane ? m->dataplane : "", NULL);
+	}
+	render_consensus(t, m);
+	render_detection(t, m);
+	render_traffic(t, m);
+}
+
+/* ---- HTTP -------------------------------------------------------------- */
+
+struct hm_metrics_server {
+	struct MHD_Daemon *mhd;
+	hm_metrics_render_fn fn;
+	void *ctx;
+	uint64_t requests;
+};
+
+static enum MHD_Result reply(struct MHD_Connection *c, unsigned code, const char *type,
+			     char *body, size_t len, bool owned)
+{
+	struct MHD_Response *r = owned
+		? MHD_create_response_from_buffer_with_free_callback(len, body, free)
+		: MHD_create_response_from_buffer(len, body, MHD_RESPMEM_PERSISTENT);
+	enum MHD_Result ret;
+
+	if (!r) {
+		if (owned)
+			free(body);
+		return MHD_NO;
+	}
+	MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, type);
+	ret = MHD_queue_response(c, code, r);
+	MHD_destroy_response(r);
+	return ret;
+}
+
+static enum MHD_Result handle(void *cls, struct MHD_Connection *c, const char *url,
+			      const char *method, const char *version, const char *upload,
+			      size_t *upload_len, void **state)
+{
+	struct hm_metrics_server *s = cls;
+	struct hm_mtext t = { 0 };
+	static char not_found[] = "not found: try /metrics\n", bad_method[] = "GET only\n",
+		    oom[] = "out of memory\n";
+
+	(void)version;
+	(void)upload;
+	if (!*state) {  /* first call: headers only */
+		*state = s;
+		return MHD_YES;
+	}
+	if (*upload_len) {  /* a body we do not want: take it, answer at the end */
+		*upload_len = 0;
+		return MHD_YES;
+	}
+	if (strcmp(method, "GET") != 0 && strcmp(method, "HEAD") != 0)
+		return reply(c, MHD_HTTP_METHOD_NOT_ALLOWED, "text/plain", bad_method,
+			     sizeof(bad_method) - 1, false);
+	if (strcmp(url, "/metrics") != 0)
+		return reply(c, MHD_HTTP_NOT_FOUND, "text/plain", not_found, sizeof(not_found) - 1,
+			     false);
+	s->requests++;
+	s->fn(s->ctx, &t);
+	if (t.failed || !t.buf) {
+		hm_mtext_free(&t);
+		return reply(c, MHD_HTTP_INTERNAL_SERVER_ERROR, "text/plain", oom, sizeof(oom) - 1,
+			     false);
+	}
+	return reply(c, MHD_HTTP_OK, "text/plain; version=0.0.4; charset=utf-8", t.buf, t.len,
+		     true);
+}
+
+static int parse_addr(const char *addr, uint16_t port, struct sockaddr_storage *ss)
+{
+	struct sockaddr_in *v4 = (void *)ss;
+	struct sockaddr_in6 *v6 = (void *)ss;
+
+	memset(ss, 0, sizeof(*ss));
+	if (inet_pton(AF_INET, addr, &v4->sin_addr) == 1) {
+		v4->sin_family = AF_INET;
+		v4->sin_port = htons(port);
+		return 0;
+	}
+	if (inet_pton(AF_INET6, addr, &v6->sin6_addr) == 1) {
+		v6->sin6_family = AF_INET6;
+		v6->sin6_port = htons(port);
+		return 0;
+	}
+	return -1;
+}
+
+struct hm_metrics_server *hm_metrics_start(const char *addr, uint16_t port,
+					   hm_metrics_render_fn fn, void *ctx, char *err,
+					   size_t errlen)
+{
+	struct hm_metrics_server *s;
+	struct sockaddr_storage ss;
+	unsigned flags = MHD_USE_EPOLL | MHD_USE_ERROR_LOG;
+
+	if (parse_addr(addr, port, &ss) < 0) {
+		snprintf(err, errlen, "metrics address '%s' is not an IPv4 or IPv6 address", addr);
+		return NULL;
+	}
+	s = calloc(1, sizeof(*s));
+	if (!s) {
+		snprintf(err, errlen, "out of memory");
+		return NULL;
+	}
+	s->fn = fn;
+	s->ctx = ctx;
+	if (ss.ss_family == AF_INET6)
+		flags |= MHD_USE_IPv6;
+	errno = 0;
+	s->mhd = MHD_start_daemon(flags, port, NULL, NULL, handle, s, MHD_OPTION_SOCK_ADDR, &ss,
+				  MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)5,
+				  MHD_OPTION_CONNECTION_LIMIT, (unsigned)16, MHD_OPTION_END);
+	if (!s->mhd) {
+		snprintf(err, errlen, "cannot serve metrics on %s port %u: %s", addr, port,
+			 errno ? strerror(errno) : "libmicrohttpd refused");
+		free(s);
+		return NULL;
+	}
+	return s;
+}
+
+int hm_metrics_fd(const struct hm_metrics_server *s)
+{
+	const union MHD_DaemonInfo *i = MHD_get_daemon_info(s->mhd, MHD_DAEMON_INFO_EPOLL_FD);
+
+	return i ? i->epoll_fd : -1;
+}
+
+void hm_metrics_run(struct hm_metrics_server *s)
+{
+	MHD_run(s->mhd);
+}
+
+uint16_t hm_metrics_port(const struct hm_metrics_server *s)
+{
+	const union MHD_DaemonInfo *i = MHD_get_daemon_info(s->mhd, MHD_DAEMON_INFO_BIND_PORT);
+
+	return i ? i->port : 0;
+}
+
+uint64_t hm_metrics_requests(const struct hm_metrics_server *s)
+{
+	return s->requests;
+}
+
+void hm_metrics_stop(struct hm_metrics_server *s)
+{
+	if (!s)
+		return;
+	MHD_stop_daemon(s->mhd);
+	free(s);
+}

@@ -1,0 +1,867 @@
+// SPDX-License-Identifier: MIT
+/* A replica in socket mode: pre-filter, vote counter, core (see node.h). */
+#include "replica/node.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <netinet/in.h>
+#include <stdio.h>
+#include <unistd.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/persist.h"
+#include "common/wire.h"
+
+/* ---- identities ------------------------------------------------------- */
+
+static int client_cmp(const void *a, const void *b)
+{
+	const struct hm_client_link *x = a, *y = b;
+
+	return x->id < y->id ? -1 : x->id > y->id;
+}
+
+static struct hm_client_link *client_find(const struct hm_node *nd, uint32_t id)
+{
+	struct hm_client_link key = { .id = id };
+
+	return bsearch(&key, nd->clients, nd->n_clients, sizeof(key), client_cmp);
+}
+
+static const uint8_t *client_key(void *ctx, uint32_t id)
+{
+	struct hm_client_link *c = client_find(ctx, id);
+
+	return c ? c->public_key : NULL;
+}
+
+/* The core's read-only view of the vote counter (pbft_params.vote_sigs). */
+static int vote_sigs(void *ctx, enum hm_vote_phase phase, uint64_t view, uint64_t seq,
+		     uint16_t voters, uint8_t sigs[HM_MAX_REPLICAS][HM_SIG_LEN])
+{
+	struct hm_node *nd = ctx;
+	const struct hm_vote_slot *s;
+
+	if (nd->kernel_votes) /* the slots are in the XDP program's map */
+		return nd->kernel.sigs(nd->kernel.ctx, phase, view, seq, voters, sigs);
+	s = hm_quorum_find(&nd->quorum, phase, view, seq);
+	if (!s || (s->voted & voters) != voters)
+		return -1;
+	for (uint32_t i = 0; i < HM_MAX_REPLICAS; i++)
+		if (voters >> i & 1)
+			memcpy(sigs[i], s->sigs[i], HM_SIG_LEN);
+	return 0;
+}
+
+static int derive_links(struct hm_node *nd)
+{
+	for (uint32_t i = 0; i < nd->n; i++) {
+		memcpy(nd->replica_keys[i], nd->cfg->members[i].public_key, HM_PUBKEY_LEN);
+		if (i != nd->id &&
+		    hm_link_keys_derive(nd->id, nd->keys, i, nd->replica_keys[i], &nd->links[i]) < 0)
+			return -1;
+	}
+	nd->n_clients = nd->cfg->n_clients;
+	nd->clients = calloc(nd->n_clients ? nd->n_clients : 1, sizeof(*nd->clients));
+	if (!nd->clients)
+		return -1;
+	for (uint32_t i = 0; i < nd->n_clients; i++) {
+		struct hm_client_link *c = &nd->clients[i];
+
+		c->id = nd->cfg->clients[i].id;
+		c->public_key = nd->cfg->clients[i].public_key;
+		if (hm_link_keys_derive(nd->id, nd->keys, c->id, c->public_key, &c->keys) < 0)
+			return -1;
+	}
+	qsort(nd->clients, nd->n_clients, sizeof(*nd->clients), client_cmp);
+	return 0;
+}
+
+int hm_node_init(struct hm_node *nd, const struct hm_config *cfg, uint32_t id,
+		 const struct hm_keypair *keys, struct hm_service *service,
+		 const struct hm_transport *transport)
+{
+	struct pbft_params p;
+
+	memset(nd, 0, sizeof(*nd));
+	nd->cfg = cfg;
+	nd->id = id;
+	nd->n = cfg->n_members;
+	nd->f = cfg->max_faulty_nodes;
+	nd->keys = keys;
+	nd->transport = *transport;
+	if (id >= nd->n || derive_links(nd) < 0)
+		goto fail;
+	if (hm_quorum_init(&nd->quorum, nd->n, nd->f, cfg->watermark_window) < 0)
+		goto fail;
+	p = (struct pbft_params){
+		.n = nd->n, .f = nd->f, .id = id,
+		.batch_size = cfg->batching_enabled ? cfg->batch_size : 1,
+		.batch_timeout_ms = cfg->batching_enabled ? cfg->batch_timeout_ms : 0,
+		.pipeline_depth = cfg->pipeline_depth,
+		.checkpoint_interval = cfg->checkpoint_interval,
+		.window = cfg->watermark_window,
+		.max_message_size = cfg->max_message_size,
+		.retransmit_ms = cfg->timeout_ms / 2 ? cfg->timeout_ms / 2 : 1,
+		.view_change_timeout_ms = cfg->view_change_timeout_ms,
+		.keys = keys,
+		.replica_keys = (const uint8_t(*)[HM_PUBKEY_LEN])nd->replica_keys,
+		.client_key = client_key,
+		.client_key_ctx = nd,
+		.vote_sigs = vote_sigs,
+		.vote_sigs_ctx = nd,
+		.service = service,
+	};
+	nd->core = pbft_new(&p);
+	if (!nd->core)
+		goto fail;
+	nd->high = cfg->watermark_window;
+	return 0;
+fail:
+	hm_node_free(nd);
+	return -1;
+}
+
+void hm_node_free(struct hm_node *nd)
+{
+	hm_persist_close(nd->persist);
+	nd->persist = NULL;
+	pbft_free(nd->core);
+	nd->core = NULL;
+	hm_quorum_free(&nd->quorum);
+	free(nd->clients);
+	nd->clients = NULL;
+}
+
+/* ---- sending ---------------------------------------------------------- */
+
+static void send_stamped(struct hm_node *nd, uint8_t *buf, size_t len, const uint8_t *key,
+			 const struct sockaddr *to, socklen_t tolen)
+{
+	hm_mac_stamp((struct hm_hdr *)buf, key);
+	nd->transport.sendto(nd->transport.ctx, buf, len, to, tolen);
+}
+
+static void send_to_replica(struct hm_node *nd, uint8_t *buf, size_t len, uint32_t to)
+{
+	const struct hm_member *m = &nd->cfg->members[to];
+
+	if ((nd->egress_stamped >> to & 1) && len <= nd->egress_max_len) /* TC stamps it */
+		nd->transport.sendto(nd->transport.ctx, buf, len, (const struct sockaddr *)&m->addr,
+				     m->addr_len);
+	else
+		send_stamped(nd, buf, len, nd->links[to].tx, (const struct sockaddr *)&m->addr,
+			     m->addr_len);
+}
+
+/* byzantine.c's emit: it hands us const bytes, the MAC is stamped in place. */
+static void byz_emit(void *ctx, const uint8_t *buf, size_t len, uint32_t to)
+{
+	uint8_t *copy = malloc(len);
+
+	if (!copy)
+		abort();
+	memcpy(copy, buf, len);
+	send_to_replica(ctx, copy, len, to);
+	free(copy);
+}
+
+static void send_replica_or_byz(struct hm_node *nd, uint8_t *buf, size_t len, uint32_t to)
+{
+	if (nd->byz)
+		hm_byz_outgoing(nd->byz, buf, len, to,
+				pbft_primary(nd->core, pbft_view(nd->core)) == nd->id, nd->now,
+				byz_emit, nd);
+	else
+		send_to_replica(nd, buf, len, to);
+}
+
+static bool fanout_covers_all(const struct hm_node *nd, size_t len)
+{
+	uint16_t peers = (uint16_t)(((1u << nd->n) - 1) & ~(1u << nd->id));
+
+	return !nd->byz && nd->fanout.sin_port && (nd->egress_stamped & peers) == peers &&
+	       len <= nd->egress_max_len;
+}
+
+static void send_out(struct hm_node *nd, const struct pbft_out *o)
+{
+	struct hm_client_link *c;
+
+	switch (o->dest) {
+	case PBFT_TO_REPLICA:
+		send_replica_or_byz(nd, o->buf, o->len, o->to);
+		break;
+	case PBFT_TO_REPLICAS:
+		if (fanout_covers_all(nd, o->len)) {
+			/* one send; TC clones it to every peer with its MAC */
+			nd->transport.sendto(nd->transport.ctx, o->buf, o->len,
+					     (const struct sockaddr *)&nd->fanout,
+					     sizeof(nd->fanout));
+			break;
+		}
+		for (uint32_t i = 0; i < nd->n; i++)
+			if (i != nd->id)
+				send_replica_or_byz(nd, o->buf, o->len, i);
+		break;
+	case PBFT_TO_CLIENT:
+		c = client_find(nd, o->to);
+		if (!c || !c->addr_len) {
+			nd->replies_unroutable++;
+			break;
+		}
+		send_stamped(nd, o->buf, o->len, c->keys.tx, (const struct sockaddr *)&c->addr,
+			     c->addr_len);
+		break;
+	}
+}
+
+/* ---- persistence ------------------------------------------------------ */
+
+static void drain(struct hm_node *nd);
+
+static void persist_checkpoint(struct hm_node *nd, const struct hm_checkpoint *cp)
+{
+	if (hm_persist_checkpoint(nd->persist, cp) < 0) {
+		nd->persist_errors++;
+		return;
+	}
+	/* A checkpoint at or above what the files held replaces a damaged
+	 * log (persist.h): appends work again. */
+	nd->persist_degraded = false;
+}
+
+/*
+ * Make a Ready's executions durable before anything of it is sent: append
+ * each executed batch, one fdatasync, then the stable checkpoint.  A
+ * checkpoint above the log (from state transfer) goes first: it covers the
+ * batches up to it and restarts the log after it.
+ */
+static void persist_ready(struct hm_node *nd, const struct pbft_ready *rd)
+{
+	struct hm_persist *p = nd->persist;
+	bool cp_done = false;
+	size_t appended = 0;
+
+	if (!p)
+		return;
+	if (rd->stable_changed && rd->stable.seq > hm_persist_last_seq(p)) {
+		persist_checkpoint(nd, &rd->stable);
+		cp_done = true;
+	}
+	for (size_t i = 0; i < rd->n_executed && !nd->persist_degraded; i++) {
+		const struct pbft_executed *e = &rd->executed[i];
+
+		if (e->seq <= hm_persist_last_seq(p))
+			continue; /* recovery replaying what the log holds */
+		if (hm_persist_append(p, e->seq, e->view, e->digest, e->batch, e->batch_len) < 0) {
+			nd->persist_errors++;
+			nd->persist_degraded = true;
+			break;
+		}
+		appended++;
+	}
+	if (appended && hm_persist_sync(p) < 0) {
+		nd->persist_errors++;
+		nd->persist_degraded = true;
+	}
+	if (rd->stable_changed && !cp_done)
+		persist_checkpoint(nd, &rd->stable);
+}
+
+/*
+ * dir/incarnation counts the starts of this replica on these files; it is
+ * durable before the replica sends anything.  Found at start, it says the
+ * replica ran before and may have voted (the restart rule of pbft_recover).
+ * Returns the number of earlier starts, or -1.
+ */
+static long bump_incarnation(const char *dir)
+{
+	char path[PATH_MAX], tmp[PATH_MAX], buf[32];
+	long n = 0;
+	FILE *f;
+	int fd;
+
+	snprintf(path, sizeof(path), "%s/incarnation", dir);
+	snprintf(tmp, sizeof(tmp), "%s/incarnation.tmp", dir);
+	f = fopen(path, "r");
+	if (f) {
+		if (!fgets(buf, sizeof(buf), f) || (n = strtol(buf, NULL, 10)) < 1)
+			n = 1; /* damaged: it existed, so we ran before */
+		fclose(f);
+	}
+	f = fopen(tmp, "w");
+	if (!f)
+		return -1;
+	fprintf(f, "%ld\n", n + 1);
+	if (fflush(f) != 0 || fsync(fileno(f)) < 0) {
+		fclose(f);
+		return -1;
+	}
+	fclose(f);
+	if (rename(tmp, path) < 0)
+		return -1;
+	fd = open(dir, O_RDONLY | O_DIRECTORY);
+	if (fd < 0)
+		return -1;
+	if (fsync(fd) < 0) {
+		close(fd);
+		return -1;
+	}
+	close(fd);
+	return n;
+}
+
+int hm_node_open_state(struct hm_node *nd, const char *dir, const struct hm_persist_opts *opts,
+		       char *err, size_t errlen)
+{
+	struct hm_persist_opts none = { 0 };
+	struct hm_recovery rec;
+	uint64_t hint;
+	bool incomplete;
+	long starts;
+
+	nd->persist = hm_persist_open(dir, opts ? opts : &none, &rec, err, errlen);
+	if (!nd->persist)
+		return -1;
+	nd->recovery_status = rec.status;
+	if (rec.status == HM_REC_IO_ERROR) {
+		snprintf(err, errlen, "cannot read %s", dir);
+		hm_recovery_free(&rec);
+		hm_persist_close(nd->persist);
+		nd->persist = NULL;
+		return -1;
+	}
+	starts = bump_incarnation(dir);
+	if (starts < 0) {
+		snprintf(err, errlen, "cannot write %s/incarnation: %s", dir, strerror(errno));
+		hm_recovery_free(&rec);
+		hm_persist_close(nd->persist);
+		nd->persist = NULL;
+		return -1;
+	}
+	hint = rec.last_seq;
+	for (size_t i = 0; i < rec.nproblems && i < HM_REC_MAX_PROBLEMS; i++)
+		if (rec.problems[i].seq > hint)
+			hint = rec.problems[i].seq;
+	nd->incarnation = (uint64_t)starts + 1;
+	nd->recovered_seq = pbft_recover(nd->core, rec.have_checkpoint ? &rec.cp : NULL,
+					 rec.records, rec.nrecords, rec.status != HM_REC_CORRUPT,
+					 starts > 0, hint, &incomplete);
+	/* Corrupt files: persist refuses appends until a checkpoint at or
+	 * above the valid prefix replaces the log; until then our executions
+	 * are not durable, so no reply of ours leaves (the other replicas'
+	 * replies serve the clients). */
+	nd->persist_degraded = rec.status == HM_REC_CORRUPT;
+	hm_recovery_free(&rec);
+	drain(nd);
+	return 0;
+}
+
+/* ---- the Ready loop --------------------------------------------------- */
+
+/* Per-peer counters the fault detector reads: who took part in quorums,
+ * who equivocated (with the event as evidence). */
+static void note_event(struct hm_node *nd, const struct hm_vote_event *ev)
+{
+	if (ev->kind == HM_EV_QUORUM) {
+		nd->quorums++;
+		for (uint32_t i = 0; i < nd->n; i++)
+			if (ev->voters >> i & 1)
+				nd->replica_stats[i].in_quorum++;
+	} else if (ev->kind == HM_EV_EQUIVOCATION && ev->voter < nd->n) {
+		nd->replica_stats[ev->voter].equivocations++;
+		nd->replica_stats[ev->voter].last_equivocation = *ev;
+	}
+}
+
+/* Consensus latency: from our PREPARE policy for seq to its execution. */
+static void note_started(struct hm_node *nd, const struct pbft_vote_policy *v)
+{
+	struct hm_latency_slot *s = &nd->started[v->seq % HM_LATENCY_SLOTS];
+
+	if (v->phase == HM_PHASE_PREPARE && s->seq != v->seq) {
+		s->seq = v->seq;
+		s->at_us = nd->now;
+	}
+}
+
+static void note_executed(struct hm_node *nd, const struct pbft_executed *e)
+{
+	struct hm_latency_slot *s = &nd->started[e->seq % HM_LATENCY_SLOTS];
+
+	if (s->seq == e->seq && s->at_us && nd->now >= s->at_us) {
+		nd->latency_sum_us += nd->now - s->at_us;
+		nd->latency_count++;
+		s->at_us = 0;
+	}
+}
+
+/* Each policy entry raises at most two events (its expectation and our
+ * own vote), so evs has room for 2 * n_votes. */
+static void apply_vote_policy(struct hm_node *nd, const struct pbft_vote_policy *v,
+			      struct hm_vote_event *evs, size_t *n_evs)
+{
+	enum hm_drop_reason why;
+
+	if (hm_quorum_expect(&nd->quorum, v->phase, v->view, v->seq, v->digest, &evs[*n_evs]) > 0)
+		(*n_evs)++;
+	if (v->own_vote && hm_quorum_vote(&nd->quorum, v->phase, v->view, v->seq, nd->id,
+					  v->digest, v->sig, &evs[*n_evs], &why) > 0)
+		(*n_evs)++;
+}
+
+/* Carry out the core's Ready until it has nothing more: our own votes can
+ * complete quorums, which make the core act again. */
+static void drain(struct hm_node *nd)
+{
+	while (pbft_has_ready(nd->core)) {
+		struct pbft_ready rd;
+		struct hm_vote_event *evs;
+		size_t n_evs = 0;
+
+		pbft_ready(nd->core, &rd);
+		evs = calloc(2 * rd.n_votes + 1, sizeof(*evs));
+		if (!evs)
+			abort();
+		if (rd.installed && nd->on_installed)
+			nd->on_installed(nd->on_executed_ctx, rd.installed);
+		persist_ready(nd, &rd);
+		for (size_t i = 0; i < rd.n_msgs; i++) {
+			if (nd->persist_degraded && rd.msgs[i].dest == PBFT_TO_CLIENT) {
+				nd->replies_held++;
+				continue;
+			}
+			send_out(nd, &rd.msgs[i]);
+		}
+		for (size_t i = 0; i < rd.n_votes; i++) {
+			note_started(nd, &rd.votes[i]);
+			if (nd->kernel_votes)
+				nd->kernel.policy(nd->kernel.ctx, &rd.votes[i]);
+			else
+				apply_vote_policy(nd, &rd.votes[i], evs, &n_evs);
+		}
+		for (size_t i = 0; i < rd.n_executed; i++)
+			note_executed(nd, &rd.executed[i]);
+		for (size_t i = 0; nd->on_executed && i < rd.n_executed; i++)
+			nd->on_executed(nd->on_executed_ctx, &rd.executed[i]);
+		if (rd.window_changed) {
+			if (rd.low > nd->low && nd->kernel_votes)
+				nd->kernel.collect(nd->kernel.ctx, rd.low);
+			else if (rd.low > nd->low)
+				hm_quorum_collect(&nd->quorum, rd.low);
+			if (nd->kernel_votes)
+				nd->kernel.window(nd->kernel.ctx, rd.view, rd.low, rd.high);
+			nd->view = rd.view;
+			nd->low = rd.low;
+			nd->high = rd.high;
+		}
+		pbft_advance(nd->core);
+		for (size_t i = 0; i < n_evs; i++) {
+			note_event(nd, &evs[i]);
+			pbft_on_vote_event(nd->core, &evs[i]);
+		}
+		free(evs);
+	}
+}
+
+/* ---- receiving -------------------------------------------------------- */
+
+static bool same_address(const struct sockaddr *a, socklen_t alen,
+			 const struct sockaddr_storage *b, socklen_t blen)
+{
+	if (!a || alen != blen || a->sa_family != b->ss_family)
+		return false;
+	if (a->sa_family == AF_INET) {
+		const struct sockaddr_in *x = (const void *)a, *y = (const void *)b;
+
+		return x->sin_port == y->sin_port && x->sin_addr.s_addr == y->sin_addr.s_addr;
+	}
+	if (a->sa_family == AF_INET6) {
+		const struct sockaddr_in6 *x = (const void *)a, *y = (const void *)b;
+
+		return x->sin6_port == y->sin6_port &&
+		       memcmp(&x->sin6_addr, &y->sin6_addr, sizeof(x->sin6_addr)) == 0;
+	}
+	return false;
+}
+
+/* Token bucket: rate_limit_pps tokens a second, a burst of one second. */
+static bool take_token(const struct hm_node *nd, double *tokens, uint64_t *at)
+{
+	double rate = nd->cfg->rate_limit_pps;
+
+	if (rate <= 0)
+		return true;
+	*tokens += (double)(nd->now - *at) * rate / 1e6;
+	if (*tokens > rate)
+		*tokens = rate;
+	*at = nd->now;
+	if (*tokens < 1)
+		return false;
+	*tokens -= 1;
+	return true;
+}
+
+static bool from_replica_only(uint8_t type)
+{
+	/* every type but the client's request and the replica's reply */
+	return type != HM_MSG_REQUEST && type != HM_MSG_REPLY;
+}
+
+static bool normal_case(uint8_t type)
+{
+	return type == HM_MSG_PRE_PREPARE || type == HM_MSG_PREPARE || type == HM_MSG_COMMIT;
+}
+
+static bool window_ok(const struct hm_node *nd, const struct hm_msg *m,
+		      enum hm_drop_reason *why)
+{
+	if (!normal_case(m->type))
+		return true;
+	if (m->view != nd->view)
+		*why = HM_DROP_BAD_VIEW;
+	else if (m->seq <= nd->low || m->seq > nd->high)
+		*why = HM_DROP_OUT_OF_WINDOW;
+	else
+		return true;
+	return false;
+}
+
+/* The identity checks: who claims to send, from where, under which key. */
+static struct hm_peer_stats *authenticate(struct hm_node *nd, const struct hm_msg *m,
+					  const struct sockaddr *from, socklen_t fromlen,
+					  enum hm_drop_reason *why)
+{
+	struct hm_client_link *c;
+
+	if (m->sender < nd->n && m->sender != nd->id) {
+		struct hm_peer_stats *st = &nd->replica_stats[m->sender];
+		const struct hm_member *mb = &nd->cfg->members[m->sender];
+
+		/* The token bucket comes after the MAC: spoofed packets in a
+		 * peer's name must not use up that peer's rate. */
+		if (!same_address(from, fromlen, &mb->addr, mb->addr_len))
+			*why = HM_DROP_BAD_ADDRESS;
+		else if (!hm_mac_verify(m->hdr, nd->links[m->sender].rx))
+			*why = HM_DROP_BAD_MAC;
+		else if (!take_token(nd, &nd->tokens[m->sender], &nd->tokens_at[m->sender]))
+			*why = HM_DROP_RATE_LIMITED;
+		else if (!from_replica_only(m->type))
+			*why = HM_DROP_MALFORMED;
+		return st;
+	}
+	c = client_find(nd, m->sender);
+	if (!c) {
+		*why = HM_DROP_UNKNOWN_SENDER;
+		return &nd->unknown_stats;
+	}
+	if (!hm_mac_verify(m->hdr, c->keys.rx))
+		*why = HM_DROP_BAD_MAC;
+	else if (!take_token(nd, &c->tokens, &c->tokens_at))
+		*why = HM_DROP_RATE_LIMITED;
+	else if (m->type != HM_MSG_REQUEST)
+		*why = HM_DROP_MALFORMED;
+	return &nd->client_stats;
+}
+
+/* Replies go where the client's last accepted request came from (a stale
+ * replay, refused by the core, does not move them). */
+static void learn_client_address(struct hm_node *nd, const struct hm_msg *m,
+				 const struct sockaddr *from, socklen_t fromlen)
+{
+	struct hm_client_link *c = client_find(nd, m->sender);
+
+	if (c && from && fromlen <= sizeof(c->addr)) {
+		memcpy(&c->addr, from, fromlen);
+		c->addr_len = fromlen;
+	}
+}
+
+static struct hm_peer_stats *claimed_sender_stats(struct hm_node *nd, const uint8_t *buf,
+						  size_t len)
+{
+	uint32_t sender;
+
+	if (len < HM_OFF_SENDER + 4)
+		return &nd->unknown_stats;
+	sender = hm_get_be32(buf + HM_OFF_SENDER);
+	if (sender < nd->n)
+		return &nd->replica_stats[sender];
+	return client_find(nd, sender) ? &nd->client_stats : &nd->unknown_stats;
+}
+
+/* ---- equivocation proofs (HM_MSG_EVIDENCE) ----------------------------- */
+
+/* Send a proof to every other replica: one signed EVIDENCE message, MACed
+ * per link.  Only the finder sends it; receivers never forward it. */
+static void broadcast_proof(struct hm_node *nd, const uint8_t proof[HM_EVIDENCE_LEN])
+{
+	uint8_t buf[HM_HDR_LEN + HM_EVIDENCE_LEN];
+	size_t len = hm_msg_build(buf, sizeof(buf), HM_MSG_EVIDENCE, nd->id, nd->view, 0, NULL,
+				  proof, HM_EVIDENCE_LEN, nd->keys);
+
+	for (uint32_t i = 0; len && i < nd->n; i++)
+		if (i != nd->id)
+			send_to_replica(nd, buf, len, i);
+}
+
+/*
+ * A proof we built from what we caught.  It is kept (status, decision
+ * evidence) and sent to the other replicas only when it checks: neither
+ * vote counter verifies Ed25519 on votes, so a garbage signature under a
+ * good MAC would otherwise make us send a proof the others refuse.  Sent
+ * once per (type, view, seq) of the culprit: a repeat contradiction for
+ * the same slot proves nothing new.
+ */
+static void adopt_proof(struct hm_node *nd, uint32_t culprit, const uint8_t proof[HM_EVIDENCE_LEN])
+{
+	struct hm_peer_stats *st = &nd->replica_stats[culprit];
+	uint32_t who = HM_MAX_REPLICAS;
+	uint64_t view, seq;
+	uint8_t type;
+
+	if (hm_evidence_check(proof, HM_EVIDENCE_LEN, nd->n,
+			      (const uint8_t(*)[HM_PUBKEY_LEN])nd->replica_keys, &who, &type, &view,
+			      &seq) != HM_EVIDENCE_OK || who != culprit)
+		return;
+	memcpy(st->proof, proof, HM_EVIDENCE_LEN);
+	st->has_proof = true;
+	if (st->proofs_sent && st->sent_type == type && st->sent_view == view && st->sent_seq == seq)
+		return;
+	st->sent_type = type;
+	st->sent_view = view;
+	st->sent_seq = seq;
+	st->proofs_sent++;
+	broadcast_proof(nd, proof);
+}
+
+/* Socket mode: both signed votes, the first from its slot, the second at
+ * hand. */
+static void keep_proof(struct hm_node *nd, const struct hm_msg *m, enum hm_vote_phase phase)
+{
+	const struct hm_vote_slot *sl;
+	uint8_t first[HM_EVIDENCE_RECORD], proof[HM_EVIDENCE_LEN];
+
+	if (!nd->quorum.slots || !nd->quorum.window)
+		return;
+	sl = &nd->quorum.slots[(m->seq % nd->quorum.window) * HM_PHASE_MAX + phase];
+	if (sl->view != m->view || sl->seq != m->seq || !(sl->voted >> m->sender & 1))
+		return;
+	hm_evidence_record(first, m->type, m->sender, 0, m->view, m->seq, sl->digests[m->sender],
+			   sl->sigs[m->sender]);
+	if (hm_evidence_build(proof, sizeof(proof), first, m->hdr))
+		adopt_proof(nd, m->sender, proof);
+}
+
+/* xdp mode: the first vote's signature from the kernel's slot, the second
+ * from the event. */
+static void keep_kernel_proof(struct hm_node *nd, const struct hm_vote_event *ev)
+{
+	uint8_t sigs[HM_MAX_REPLICAS][HM_SIG_LEN], first[HM_EVIDENCE_RECORD];
+	uint8_t second[HM_EVIDENCE_RECORD], proof[HM_EVIDENCE_LEN];
+	uint8_t type = ev->phase == HM_PHASE_PREPARE ? HM_MSG_PREPARE : HM_MSG_COMMIT;
+
+	if (ev->voter >= nd->n || ev->voter == nd->id || !nd->kernel.sigs ||
+	    nd->kernel.sigs(nd->kernel.ctx, ev->phase, ev->view, ev->seq,
+			    (uint16_t)(1u << ev->voter), sigs) < 0)
+		return;
+	hm_evidence_record(first, type, ev->voter, 0, ev->view, ev->seq, ev->digest,
+			   sigs[ev->voter]);
+	hm_evidence_record(second, type, ev->voter, 0, ev->view, ev->seq, ev->digest2, ev->sig2);
+	if (hm_evidence_build(proof, sizeof(proof), first, second))
+		adopt_proof(nd, ev->voter, proof);
+}
+
+/*
+ * An EVIDENCE message from a replica (MAC already verified).  Its own
+ * signature must verify (as for any signed message: a failure under a good
+ * MAC is the sender's), then the proof must check; a proof that does not is
+ * refused and counted against the sender, and blocks nobody.  A proof that
+ * checks is recorded against its culprit; the detector turns it into a
+ * block (HM_OFFENCE_PROOF).  It is not forwarded: the finder sent it to
+ * every replica.
+ */
+static int receive_proof(struct hm_node *nd, const struct hm_msg *m, enum hm_drop_reason *why)
+{
+	struct hm_peer_stats *from = &nd->replica_stats[m->sender], *st;
+	uint32_t culprit = HM_MAX_REPLICAS;
+	enum hm_evidence_error e;
+
+	if (!hm_verify_header(m->hdr, nd->replica_keys[m->sender])) {
+		*why = HM_DROP_BAD_SIGNATURE;
+		return -1;
+	}
+	/* the proof we already hold, sent again: absorbed without spending
+	 * two more verifications on it */
+	for (uint32_t i = 0; m->payload_len == HM_EVIDENCE_LEN && i < nd->n; i++)
+		if (nd->replica_stats[i].proofs_received &&
+		    memcmp(nd->replica_stats[i].received_proof, m->payload, HM_EVIDENCE_LEN) == 0) {
+			*why = HM_DROP_DUPLICATE;
+			return -1;
+		}
+	e = hm_evidence_check(m->payload, m->payload_len, nd->n,
+			      (const uint8_t(*)[HM_PUBKEY_LEN])nd->replica_keys, &culprit, NULL, NULL,
+			      NULL);
+	if (e != HM_EVIDENCE_OK) {
+		from->proofs_refused++;
+		from->last_refusal = (uint8_t)e;
+		*why = HM_DROP_MALFORMED;
+		return -1;
+	}
+	if (culprit == nd->id) /* only our own key could have signed it */
+		return 0;
+	st = &nd->replica_stats[culprit];
+	st->proofs_received++;
+	st->received_from = m->sender;
+	memcpy(st->received_proof, m->payload, HM_EVIDENCE_LEN);
+	return 0;
+}
+
+static void count_vote(struct hm_node *nd, const struct hm_msg *m, enum hm_drop_reason *why,
+		       bool *dropped)
+{
+	enum hm_vote_phase phase = m->type == HM_MSG_PREPARE ? HM_PHASE_PREPARE : HM_PHASE_COMMIT;
+	struct hm_vote_event ev;
+	int r = hm_quorum_vote(&nd->quorum, phase, m->view, m->seq, m->sender, m->digest,
+			       m->hdr->sig, &ev, why);
+
+	*dropped = r < 0;
+	if (r > 0) {
+		if (ev.kind == HM_EV_EQUIVOCATION) {
+			*why = HM_DROP_EQUIVOCATION;
+			*dropped = true;
+			keep_proof(nd, m, phase);
+		}
+		note_event(nd, &ev);
+		pbft_on_vote_event(nd->core, &ev);
+	}
+}
+
+void hm_node_receive(struct hm_node *nd, const uint8_t *buf, size_t len,
+		     const struct sockaddr *from, socklen_t fromlen)
+{
+	struct hm_peer_stats *st = claimed_sender_stats(nd, buf, len);
+	enum hm_drop_reason why = HM_DROP_REASON_MAX;
+	struct hm_msg m;
+	bool dropped;
+
+	/* The blocklist comes before anything else, as in XDP. */
+	if (len >= HM_OFF_SENDER + 4 && hm_get_be32(buf + HM_OFF_SENDER) < nd->n &&
+	    (nd->blocked >> hm_get_be32(buf + HM_OFF_SENDER) & 1)) {
+		st->drops[HM_DROP_BLOCKED]++;
+		return;
+	}
+	if (hm_msg_decode(buf, len, nd->cfg->max_message_size, &m, &why) < 0) {
+		st->drops[why]++;
+		return;
+	}
+	st = authenticate(nd, &m, from, fromlen, &why);
+	/* Even a message dropped below (out of our window) tells us how far
+	 * the group got, once we know it comes from a peer. */
+	if (why == HM_DROP_REASON_MAX && m.sender < nd->n && m.type != HM_MSG_STATUS &&
+	    m.type != HM_MSG_EVIDENCE)
+		pbft_observe_seq(nd->core, m.seq);
+	/* Cheapest checks first; an Ed25519 verification (in the core) is
+	 * only ever spent on a message whose MAC verified. */
+	if (why == HM_DROP_REASON_MAX && window_ok(nd, &m, &why) &&
+	    !hm_sig_is_canonical(m.hdr->sig))
+		why = HM_DROP_NONCANONICAL_SIG;
+	if (why == HM_DROP_REASON_MAX)
+		hm_msg_payload_ok(&m, &why);
+	if (why != HM_DROP_REASON_MAX) {
+		st->drops[why]++;
+		return;
+	}
+	st->last_seen_us = nd->now;
+	if ((m.type == HM_MSG_PREPARE || m.type == HM_MSG_COMMIT) && nd->kernel_votes)
+		dropped = false; /* XDP counted it and passed it up as a retransmission */
+	else if (m.type == HM_MSG_PREPARE || m.type == HM_MSG_COMMIT)
+		count_vote(nd, &m, &why, &dropped);
+	else if (m.type == HM_MSG_EVIDENCE)
+		dropped = receive_proof(nd, &m, &why) < 0;
+	else
+		dropped = pbft_receive(nd->core, &m, &why) < 0;
+	/* Replies (even a cached one the core just queued) are sent in
+	 * drain() below, so learning the address here is in time for them. */
+	if (!dropped && m.type == HM_MSG_REQUEST)
+		learn_client_address(nd, &m, from, fromlen);
+	if (dropped)
+		st->drops[why]++;
+	else
+		st->accepted++;
+	if ((m.flags & HM_FLAG_RETRANSMIT) && m.sender < nd->n &&
+	    (!dropped || why == HM_DROP_DUPLICATE))
+		pbft_on_retransmission(nd->core, &m);
+	drain(nd);
+}
+
+void hm_node_tick(struct hm_node *nd, uint64_t now_us)
+{
+	if (now_us > nd->now)
+		nd->now = now_us;
+	pbft_tick(nd->core, nd->now);
+	if (nd->byz)
+		hm_byz_tick(nd->byz, nd->now, byz_emit, nd);
+	drain(nd);
+}
+
+void hm_node_set_byzantine(struct hm_node *nd, struct hm_byz *b)
+{
+	nd->byz = b;
+}
+
+bool hm_node_byz_crashed(struct hm_node *nd)
+{
+	return nd->byz && hm_byz_crashed(nd->byz, nd->now);
+}
+
+void hm_node_use_kernel(struct hm_node *nd, const struct hm_kernel_votes *k)
+{
+	nd->kernel = *k;
+	nd->kernel_votes = true;
+	nd->kernel.window(nd->kernel.ctx, nd->view, nd->low, nd->high);
+}
+
+void hm_node_set_egress(struct hm_node *nd, uint16_t stamped, const struct sockaddr_in *fanout,
+			size_t max_len)
+{
+	nd->egress_stamped = stamped;
+	nd->egress_max_len = max_len;
+	memset(&nd->fanout, 0, sizeof(nd->fanout));
+	if (fanout)
+		nd->fanout = *fanout;
+}
+
+void hm_node_vote_event(struct hm_node *nd, const struct hm_vote_event *ev)
+{
+	if (ev->kind == HM_EV_EQUIVOCATION && nd->kernel_votes)
+		keep_kernel_proof(nd, ev);
+	note_event(nd, ev);
+	pbft_on_vote_event(nd->core, ev);
+	drain(nd);
+}
+
+void hm_node_observe_progress(struct hm_node *nd, uint64_t seq)
+{
+	pbft_observe_seq(nd->core, seq);
+	drain(nd);
+}
+
+uint64_t hm_node_next_deadline(const struct hm_node *nd)
+{
+	uint64_t t = pbft_next_deadline(nd->core), b = nd->byz ? hm_byz_next_deadline(nd->byz) : 0;
+
+	return b && (!t || b < t) ? b : t;
+}
+
+uint64_t hm_node_drops(const struct hm_node *nd, enum hm_drop_reason reason)
+{
+	uint64_t sum = nd->client_stats.drops[reason] + nd->unknown_stats.drops[reason];
+
+	for (uint32_t i = 0; i < nd->n; i++)
+		sum += nd->replica_stats[i].drops[reason];
+	return sum;
+}

@@ -1,0 +1,644 @@
+// SPDX-License-Identifier: MIT
+/* The replica's DNS side: front end, resolver, observation submitter (see
+ * dns_daemon.h). */
+#include "service/dns/dns_daemon.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/timerfd.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <ldns/ldns.h>
+
+#include "client/client.h"
+#include "common/clock.h"
+#include "service/dns/dns_chain.h"
+#include "service/dns/dns_frontend.h"
+#include "service/dns/dns_msg.h"
+#include "service/dns/dns_resolver.h"
+#include "common/log.h"
+
+#define TICK_MS 100
+#define SUBMIT_GIVE_UP_US (10 * 1000000ull)
+/* Bounds on this replica's pending work; beyond them queries get SERVFAIL
+ * at once (counted as overload). */
+#define MAX_WAITERS 4096
+#define MAX_QUEUED_OPS 1024
+
+/* One local lookup of Q at agreed time T, until its OBSERVE is queued. */
+struct job {
+	struct hm_dns_daemon *dd;
+	struct hm_dns_q q;
+	int64_t t;
+	struct hm_dns_query query;   /* the question in the form dns_msg wants */
+	bool busy;                   /* a resolver or chain callback will come */
+	bool cancelled;              /* Q decided meanwhile: drop the result */
+	uint8_t status;
+	uint16_t ede;
+	uint32_t ttl;
+	uint8_t *canon;
+	size_t canon_len;
+	struct job *next;
+};
+
+/* A client query parked until Q is decided. */
+struct waiter {
+	struct hm_dns_request *req;
+	struct hm_dns_query query;
+	struct hm_dns_q q;
+	uint64_t deadline_us;
+	struct waiter *next;
+};
+
+struct op {
+	uint8_t *buf;
+	size_t len;
+	struct op *next;
+};
+
+struct hm_dns_daemon {
+	const struct hm_config *cfg;
+	uint32_t id;
+	struct hm_dns_service *svc;
+	const struct hm_dns_anchors *anchors;
+	struct hm_dns_frontend *fe;
+	struct hm_dns_resolver *res;
+	struct hm_client client;
+	int client_fd, timer_fd;
+	uint64_t submitted_at;
+	struct job *jobs;
+	struct waiter *waiters;
+	struct op *ops, **ops_tail;
+	struct hm_dns_upstream ups[HM_DNS_MAX_UPSTREAMS];
+	size_t n_ups;
+	/* counters */
+	uint64_t cache_hits, cache_misses, timeouts, observations_sent, submit_abandoned;
+	uint64_t chains_collected, chains_failed, queue_len;
+	uint64_t n_waiters, overload;
+};
+
+int64_t hm_dns_wall_clock(void)
+{
+	return (int64_t)time(NULL);
+}
+
+static bool q_eq(const struct hm_dns_q *a, const struct hm_dns_q *b)
+{
+	return a->qname_len == b->qname_len && a->qtype == b->qtype && a->qclass == b->qclass &&
+	       memcmp(a->qname, b->qname, a->qname_len) == 0;
+}
+
+/* ---- submitting ops through the replicated service ----------------------- */
+
+static void client_send(void *ctx, uint32_t to, const void *buf, size_t len)
+{
+	struct hm_dns_daemon *dd = ctx;
+	const struct hm_member *m = &dd->cfg->members[to];
+
+	if (sendto(dd->client_fd, buf, len, 0, (const struct sockaddr *)&m->addr, m->addr_len) < 0 &&
+	    errno != EAGAIN)
+		hm_debug("dns: sendto replica %u: %s", to, strerror(errno));
+}
+
+static void pump(struct hm_dns_daemon *dd)
+{
+	while (!dd->client.busy && dd->ops) {
+		struct op *o = dd->ops;
+
+		dd->ops = o->next;
+		if (!dd->ops)
+			dd->ops_tail = &dd->ops;
+		dd->queue_len--;
+		if (hm_client_submit(&dd->client, o->buf, o->len, hm_mono_us()) == 0) {
+			dd->submitted_at = hm_mono_us();
+			dd->observations_sent++;
+		} else {
+			hm_warn("dns: an op of %zu bytes does not fit a request; dropped", o->len);
+		}
+		free(o->buf);
+		free(o);
+	}
+}
+
+static void enqueue(struct hm_dns_daemon *dd, uint8_t *buf, size_t len)
+{
+	struct op *o = dd->queue_len < MAX_QUEUED_OPS ? calloc(1, sizeof(*o)) : NULL;
+
+	if (!o) {
+		dd->overload++;
+		free(buf);
+		return;
+	}
+	o->buf = buf;
+	o->len = len;
+	*dd->ops_tail = o;
+	dd->ops_tail = &o->next;
+	dd->queue_len++;
+	pump(dd);
+}
+
+static void client_input(struct hm_dns_daemon *dd)
+{
+	uint8_t buf[HM_MAX_DATAGRAM];
+
+	for (;;) {
+		ssize_t n = recv(dd->client_fd, buf, sizeof(buf), MSG_DONTWAIT);
+
+		if (n < 0)
+			break;
+		/* The result itself does not matter here: a decision reaches
+		 * this replica through its own execution (the decided hook). */
+		hm_client_receive(&dd->client, buf, (size_t)n);
+	}
+	pump(dd);
+}
+
+/* ---- jobs: resolve, build the observation, queue it ---------------------- */
+
+static void job_unlink(struct hm_dns_daemon *dd, struct job *j)
+{
+	for (struct job **p = &dd->jobs; *p; p = &(*p)->next)
+		if (*p == j) {
+			*p = j->next;
+			break;
+		}
+	free(j->canon);
+	free(j);
+}
+
+static void job_submit(struct job *j, const uint8_t *chain, size_t chain_len)
+{
+	struct hm_dns_daemon *dd = j->dd;
+	size_t cap = 1 + 1 + 255 + 4 + 8 + 1 + 2 + 4 + 4 + j->canon_len + 4 + chain_len;
+	uint8_t *buf = malloc(cap);
+	size_t n;
+
+	if (!buf)
+		return;
+	n = hm_dns_observe_encode(&j->q, j->t, j->status, j->ede, j->ttl, j->canon, j->canon_len,
+				  chain, chain_len, buf, cap);
+	if (n)
+		enqueue(dd, buf, n);
+	else
+		free(buf);
+}
+
+static void on_chain(void *arg, uint8_t *chain, size_t len, const char *err)
+{
+	struct job *j = arg;
+	struct hm_dns_daemon *dd = j->dd;
+
+	j->busy = false;
+	if (chain)
+		dd->chains_collected++;
+	else {
+		dd->chains_failed++;
+		hm_debug("dns: no chain: %s", err ? err : "?");
+	}
+	if (!j->cancelled)
+		job_submit(j, chain, chain ? len : 0);
+	free(chain);
+	job_unlink(dd, j);
+}
+
+static void on_resolved(void *arg, const struct hm_dns_result *res)
+{
+	struct job *j = arg;
+	struct hm_dns_daemon *dd = j->dd;
+	bool secure = res->sec == HM_DNS_SEC_SECURE;
+
+	j->busy = false;
+	if (j->cancelled) {
+		job_unlink(dd, j);
+		return;
+	}
+	if (res->sec == HM_DNS_SEC_SECURE || res->sec == HM_DNS_SEC_INSECURE)
+		j->canon = hm_dns_canon_from_reply(&j->query, res->packet, res->packet_len, secure,
+						   &j->canon_len);
+	if (j->canon) {
+		j->status = HM_DNS_OBS_ANSWER;
+		j->ttl = res->ttl;
+	} else {
+		j->status = res->sec == HM_DNS_SEC_BOGUS ? HM_DNS_OBS_BOGUS : HM_DNS_OBS_FAILED;
+		j->ede = (uint16_t)(res->ede >= 0 ? res->ede : HM_EDE_OTHER);
+	}
+	/* Rule (a) needs the chain: only for a secure positive answer. */
+	if (j->canon && secure && dd->cfg->dns.chains && dd->anchors && res->rcode == 0 &&
+	    res->havedata) {
+		j->busy = true;
+		if (hm_dns_chain_collect(dd->res, dd->anchors, j->canon, j->canon_len, on_chain, j) == 0)
+			return;
+		j->busy = false;
+	}
+	job_submit(j, NULL, 0);
+	job_unlink(dd, j);
+}
+
+static int set_epoch(struct hm_dns_daemon *dd, int64_t t)
+{
+	int64_t epoch = dd->cfg->dns.validation_epoch_s;
+	int64_t ref = t - t % epoch;
+
+	if (hm_dns_resolver_time(dd->res) == ref)
+		return 0;
+	return hm_dns_resolver_set_time(dd->res, ref);
+}
+
+/* Start observing Q at T unless this replica already does or did. */
+static void observe(struct hm_dns_daemon *dd, const struct hm_dns_q *q, int64_t t)
+{
+	char *name;
+	ldns_rdf *d;
+	struct job *j;
+
+	for (j = dd->jobs; j; j = j->next)
+		if (q_eq(&j->q, q) && j->t == t)
+			return;
+	if (hm_dns_service_observed(dd->svc, q, t, dd->id))
+		return;
+	j = calloc(1, sizeof(*j));
+	d = ldns_rdf_new_frm_data(LDNS_RDF_TYPE_DNAME, q->qname_len, q->qname);
+	name = d ? ldns_rdf2str(d) : NULL;
+	ldns_rdf_deep_free(d);
+	if (!j || !name || strlen(name) >= sizeof(j->query.name)) {
+		free(j);
+		free(name);
+		return;
+	}
+	j->dd = dd;
+	j->q = *q;
+	j->t = t;
+	strcpy(j->query.name, name);
+	free(name);
+	memcpy(j->query.qname, q->qname, q->qname_len);
+	j->query.qname_len = q->qname_len;
+	j->query.qtype = q->qtype;
+	j->query.qclass = q->qclass;
+	j->next = dd->jobs;
+	dd->jobs = j;
+	if (set_epoch(dd, t) < 0)
+		hm_warn("dns: cannot move the resolver to time %lld", (long long)t);
+	j->busy = true;
+	if (hm_dns_resolve(dd->res, j->query.name, q->qtype, q->qclass, on_resolved, j) < 0) {
+		/* Refused locally: observe a failure so the lookup still closes. */
+		j->busy = false;
+		j->status = HM_DNS_OBS_FAILED;
+		j->ede = HM_EDE_OTHER;
+		job_submit(j, NULL, 0);
+		job_unlink(dd, j);
+	}
+}
+
+/* ---- hooks from the deterministic execution ------------------------------ */
+
+static void hook_opened(void *arg, const struct hm_dns_q *q, int64_t t)
+{
+	observe(arg, q, t);
+}
+
+/* The reply to one parked query from a decided entry. */
+static void answer(struct hm_dns_daemon *dd, struct hm_dns_request *req,
+		   const struct hm_dns_query *query, const struct hm_dns_entry *e, int64_t now)
+{
+	static uint8_t out[65535];
+	size_t n;
+
+	if (e->rule == HM_DNS_RULE_FAIL) {
+		n = hm_dns_error_reply(query, HM_DNS_SERVFAIL, e->ede,
+				       e->ede == HM_EDE_OTHER ? "no agreement among the replicas"
+							      : "replicas agree the answer fails",
+				       out, sizeof(out));
+	} else {
+		int64_t left = e->expiry - now;
+
+		if (left < 0)
+			left = 0;
+		if (left > e->ttl)
+			left = e->ttl;
+		n = hm_dns_reply_build(query, e->canon, e->canon_len, (uint32_t)left, query->max_size,
+				       out, sizeof(out));
+	}
+	if (n)
+		hm_dns_frontend_respond(dd->fe, req, out, n);
+	else
+		hm_dns_frontend_drop(dd->fe, req);
+}
+
+static void hook_decided(void *arg, const struct hm_dns_entry *e)
+{
+	struct hm_dns_daemon *dd = arg;
+	int64_t now = hm_dns_wall_clock();
+
+	for (struct waiter **p = &dd->waiters; *p;) {
+		struct waiter *w = *p;
+
+		if (!q_eq(&w->q, &e->q)) {
+			p = &w->next;
+			continue;
+		}
+		answer(dd, w->req, &w->query, e, now);
+		*p = w->next;
+		free(w);
+		dd->n_waiters--;
+	}
+	/* Lookups still running go on: their late observations are what the
+	 * poisoning statistic compares with the decision. */
+}
+
+/* ---- the front end ------------------------------------------------------- */
+
+static void on_query(void *arg, struct hm_dns_request *req, const struct hm_dns_query *query)
+{
+	struct hm_dns_daemon *dd = arg;
+	const struct hm_dns_entry *e;
+	struct waiter *w;
+	struct hm_dns_q q;
+	int64_t now = hm_dns_wall_clock(), t;
+	uint8_t out[512];
+	size_t n;
+
+	if (hm_dns_q_from_name(&q, query->qname, query->qname_len, query->qtype, query->qclass) < 0) {
+		n = hm_dns_error_reply(query, HM_DNS_FORMERR, -1, NULL, out, sizeof(out));
+		if (n)
+			hm_dns_frontend_respond(dd->fe, req, out, n);
+		else
+			hm_dns_frontend_drop(dd->fe, req);
+		return;
+	}
+	/* A certified entry the local clock has not expired: no round. */
+	e = hm_dns_service_lookup(dd->svc, &q);
+	if (e && now < e->expiry && (e->rule == HM_DNS_RULE_FAIL || e->canon)) {
+		dd->cache_hits++;
+		answer(dd, req, query, e, now);
+		return;
+	}
+	dd->cache_misses++;
+	w = dd->n_waiters < MAX_WAITERS ? calloc(1, sizeof(*w)) : NULL;
+	if (!w) {
+		dd->overload++;
+		n = hm_dns_error_reply(query, HM_DNS_SERVFAIL, HM_EDE_OTHER, "overloaded", out,
+				       sizeof(out));
+		if (n)
+			hm_dns_frontend_respond(dd->fe, req, out, n);
+		else
+			hm_dns_frontend_drop(dd->fe, req);
+		return;
+	}
+	dd->n_waiters++;
+	w->req = req;
+	w->query = *query;
+	w->q = q;
+	w->deadline_us = hm_mono_us() + (uint64_t)dd->cfg->dns.query_timeout_ms * 1000;
+	w->next = dd->waiters;
+	dd->waiters = w;
+	/* Join the open lookup at its T; otherwise our own observation opens
+	 * one when it executes. */
+	if (!hm_dns_service_open_t(dd->svc, &q, &t))
+		t = now;
+	observe(dd, &q, t);
+}
+
+/* ---- the timer: parked queries that waited too long, retransmissions ---- */
+
+static void tick(struct hm_dns_daemon *dd)
+{
+	uint64_t now = hm_mono_us(), expirations;
+	uint8_t out[512];
+
+	if (read(dd->timer_fd, &expirations, sizeof(expirations)) < 0 && errno != EAGAIN)
+		hm_debug("dns timer: %s", strerror(errno));
+	for (struct waiter **p = &dd->waiters; *p;) {
+		struct waiter *w = *p;
+		size_t n;
+
+		if (now < w->deadline_us) {
+			p = &w->next;
+			continue;
+		}
+		dd->timeouts++;
+		n = hm_dns_error_reply(&w->query, HM_DNS_SERVFAIL, HM_EDE_NO_REACHABLE_AUTHORITY,
+				       "no agreement in time", out, sizeof(out));
+		if (n)
+			hm_dns_frontend_respond(dd->fe, w->req, out, n);
+		else
+			hm_dns_frontend_drop(dd->fe, w->req);
+		*p = w->next;
+		free(w);
+		dd->n_waiters--;
+	}
+	/* A request the cluster never answers (refused by check(), say) must
+	 * not block the queue behind it. */
+	if (dd->client.busy && now - dd->submitted_at > SUBMIT_GIVE_UP_US) {
+		dd->client.busy = false;
+		dd->submit_abandoned++;
+	}
+	hm_client_tick(&dd->client, now);
+	pump(dd);
+}
+
+/* ---- setup --------------------------------------------------------------- */
+
+/* This replica's upstreams: those naming it, else those naming nobody. */
+static void pick_upstreams(struct hm_dns_daemon *dd)
+{
+	const struct hm_dns_config *c = &dd->cfg->dns;
+	bool own = false;
+
+	for (uint32_t i = 0; i < c->n_upstreams; i++)
+		own |= (c->upstreams[i].replicas >> dd->id) & 1;
+	for (uint32_t i = 0; i < c->n_upstreams; i++) {
+		const struct hm_dns_upstream_cfg *u = &c->upstreams[i];
+
+		if (own ? !((u->replicas >> dd->id) & 1) : u->replicas != 0)
+			continue;
+		dd->ups[dd->n_ups++] = (struct hm_dns_upstream){ u->zone, u->address, u->forward };
+	}
+}
+
+static int open_client(struct hm_dns_daemon *dd, const struct hm_keypair *keys)
+{
+	const struct hm_member *me = &dd->cfg->members[dd->id];
+	struct sockaddr_storage a = me->addr;
+	struct itimerspec every = { .it_interval.tv_nsec = TICK_MS * 1000000L,
+				    .it_value.tv_nsec = TICK_MS * 1000000L };
+
+	/* Same address as the replica, an ephemeral port. */
+	if (a.ss_family == AF_INET)
+		((struct sockaddr_in *)&a)->sin_port = 0;
+	else
+		((struct sockaddr_in6 *)&a)->sin6_port = 0;
+	dd->client_fd = socket(a.ss_family, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	if (dd->client_fd < 0 || bind(dd->client_fd, (struct sockaddr *)&a, me->addr_len) < 0)
+		return -1;
+	if (hm_client_init(&dd->client, dd->cfg, HM_REPLICA_CLIENT_BASE + dd->id, keys, hm_wall_us(),
+			   client_send, dd) < 0)
+		return -1;
+	dd->timer_fd = timerfd_create(CLOCK_MONOTONIC, TFD_CLOEXEC | TFD_NONBLOCK);
+	return dd->timer_fd < 0 || timerfd_settime(dd->timer_fd, 0, &every, NULL) < 0 ? -1 : 0;
+}
+
+struct hm_dns_daemon *hm_dns_daemon_new(const struct hm_config *cfg, uint32_t id,
+					const struct hm_keypair *keys, struct hm_dns_service *svc,
+					const struct hm_dns_anchors *anchors, char *err,
+					size_t errlen)
+{
+	struct hm_dns_daemon *dd = calloc(1, sizeof(*dd));
+	struct hm_dns_resolver_config rc = { 0 };
+	struct hm_dns_frontend_config fc = { 0 };
+	struct hm_dns_service_hooks hooks;
+
+	if (!dd)
+		return NULL;
+	dd->cfg = cfg;
+	dd->id = id;
+	dd->svc = svc;
+	dd->anchors = anchors;
+	dd->client_fd = dd->timer_fd = -1;
+	dd->ops_tail = &dd->ops;
+	pick_upstreams(dd);
+	rc.upstreams = dd->ups;
+	rc.n_upstreams = dd->n_ups;
+	rc.trust_anchors = (const char *const *)cfg->dns.trust_anchors;
+	rc.n_trust_anchors = cfg->dns.n_trust_anchors;
+	rc.trust_anchor_file = cfg->dns.trust_anchor_file[0] ? cfg->dns.trust_anchor_file : NULL;
+	rc.tcp_upstream = cfg->dns.tcp_upstream;
+	dd->res = hm_dns_resolver_new(&rc, hm_dns_wall_clock(), err, errlen);
+	if (!dd->res)
+		goto fail;
+	if (cfg->dns.listen) {
+		fc.addr = cfg->dns.listen_address[0] ? cfg->dns.listen_address
+						     : cfg->members[id].address;
+		fc.port = cfg->dns.listen_port;
+		fc.tcp_idle_ms = (int)cfg->dns.tcp_idle_ms;
+		fc.max_tcp_conns = cfg->dns.max_tcp_connections;
+		dd->fe = hm_dns_frontend_new(&fc, on_query, dd, err, errlen);
+		if (!dd->fe)
+			goto fail;
+	}
+	if (open_client(dd, keys) < 0) {
+		snprintf(err, errlen, "dns: client socket: %s", strerror(errno));
+		goto fail;
+	}
+	hooks = (struct hm_dns_service_hooks){ hook_opened, hook_decided, dd };
+	hm_dns_service_set_hooks(svc, &hooks);
+	return dd;
+fail:
+	hm_dns_daemon_free(dd);
+	return NULL;
+}
+
+void hm_dns_daemon_free(struct hm_dns_daemon *dd)
+{
+	if (!dd)
+		return;
+	if (dd->svc)
+		hm_dns_service_set_hooks(dd->svc, &(struct hm_dns_service_hooks){ 0 });
+	/* Pending lookups deliver FAILED results into their jobs first. */
+	for (struct job *j = dd->jobs; j; j = j->next)
+		j->cancelled = true;
+	if (dd->res)
+		hm_dns_resolver_free(dd->res);
+	while (dd->jobs)
+		job_unlink(dd, dd->jobs);
+	while (dd->waiters) {
+		struct waiter *w = dd->waiters;
+
+		dd->waiters = w->next;
+		free(w);
+	}
+	while (dd->ops) {
+		struct op *o = dd->ops;
+
+		dd->ops = o->next;
+		free(o->buf);
+		free(o);
+	}
+	if (dd->fe)
+		hm_dns_frontend_free(dd->fe);
+	if (dd->client.req)
+		hm_client_free(&dd->client);
+	if (dd->client_fd >= 0)
+		close(dd->client_fd);
+	if (dd->timer_fd >= 0)
+		close(dd->timer_fd);
+	free(dd);
+}
+
+int hm_dns_daemon_fds(const struct hm_dns_daemon *dd, int fds[4])
+{
+	int n = 0;
+
+	if (dd->fe)
+		fds[n++] = hm_dns_frontend_fd(dd->fe);
+	fds[n++] = hm_dns_resolver_fd(dd->res);
+	fds[n++] = dd->client_fd;
+	fds[n++] = dd->timer_fd;
+	return n;
+}
+
+bool hm_dns_daemon_handle(struct hm_dns_daemon *dd, int fd)
+{
+	if (dd->fe && fd == hm_dns_frontend_fd(dd->fe))
+		hm_dns_frontend_process(dd->fe);
+	else if (fd == hm_dns_resolver_fd(dd->res))
+		hm_dns_resolver_process(dd->res);
+	else if (fd == dd->client_fd)
+		client_input(dd);
+	else if (fd == dd->timer_fd)
+		tick(dd);
+	else
+		return false;
+	return true;
+}
+
+json_t *hm_dns_daemon_status(struct hm_dns_daemon *dd)
+{
+	struct hm_dns_service_stats st;
+	struct hm_dns_frontend_stats fs = { 0 };
+	json_t *o = json_object(), *differ = json_object();
+	size_t waiting = 0, jobs = 0;
+
+	hm_dns_service_stats(dd->svc, &st);
+	if (dd->fe)
+		hm_dns_frontend_stats(dd->fe, &fs);
+	for (struct waiter *w = dd->waiters; w; w = w->next)
+		waiting++;
+	for (struct job *j = dd->jobs; j; j = j->next)
+		jobs++;
+	for (uint32_t i = 0; i < dd->cfg->n_members; i++) {
+		char key[16];
+
+		snprintf(key, sizeof(key), "%u", i);
+		json_object_set_new(differ, key, json_integer((json_int_t)st.differ[i]));
+	}
+	json_object_set_new(o, "poisoning", differ);
+	json_object_set_new(o, "service", json_pack(
+		"{s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I}",
+		"ignored_full", (json_int_t)st.ignored_full, "evicted_full", (json_int_t)st.evicted_full,
+		"observations", (json_int_t)st.observations,
+		"decided_dnssec", (json_int_t)st.decided_dnssec,
+		"decided_observed", (json_int_t)st.decided_observed,
+		"decided_fail", (json_int_t)st.decided_fail,
+		"ignored_t", (json_int_t)st.ignored_t, "ignored_dup", (json_int_t)st.ignored_dup,
+		"ignored_late", (json_int_t)st.ignored_late, "malformed", (json_int_t)st.malformed,
+		"expired", (json_int_t)st.expired, "timed_out", (json_int_t)st.timed_out,
+		"chain_rejected", (json_int_t)st.chain_rejected,
+		"cache_entries", (json_int_t)hm_dns_service_cache_size(dd->svc)));
+	json_object_set_new(o, "frontend", json_pack(
+		"{s:I, s:I, s:I, s:I, s:I, s:I}", "udp_queries", (json_int_t)fs.udp_queries,
+		"tcp_queries", (json_int_t)fs.tcp_queries, "formerr", (json_int_t)fs.formerr,
+		"replies", (json_int_t)fs.replies, "truncated", (json_int_t)fs.truncated,
+		"dropped", (json_int_t)fs.dropped));
+	json_object_set_new(o, "replica", json_pack(
+		"{s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I}",
+		"overload", (json_int_t)dd->overload, "cache_hits", (json_int_t)dd->cache_hits, "cache_misses", (json_int_t)dd->cache_misses,
+		"timeouts", (json_int_t)dd->timeouts, "ops_sent", (json_int_t)dd->observations_sent,
+		"ops_abandoned", (json_int_t)dd->submit_abandoned,
+		"ops_queued", (json_int_t)dd->queue_len, "chains", (json_int_t)dd->chains_collected,
+		"chains_failed", (json_int_t)dd->chains_failed, "waiting", (json_int_t)waiting));
+	json_object_set_new(o, "jobs", json_integer((json_int_t)jobs));
+	return o;
+}

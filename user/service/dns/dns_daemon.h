@@ -1,0 +1,42 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The replica's DNS side (docs/dns.md, "Agreement as wired"): the DNS front
+ * end, this replica's resolver, and a client of the replicated service
+ * through which the replica submits its OBSERVE ops.  It lives outside the
+ * deterministic execution: the service (dns_service.c) calls its hooks when
+ * a lookup opens (resolve and observe) and when one is decided (answer the
+ * parked clients).
+ *
+ *   dd = hm_dns_daemon_new(cfg, id, keys, svc, anchors, err, len);
+ *   for each fd of hm_dns_daemon_fds(): add to epoll;
+ *   on any of them readable: hm_dns_daemon_handle(dd, fd);
+ */
+#ifndef HM_DNS_DAEMON_H
+#define HM_DNS_DAEMON_H
+#include <jansson.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "common/config.h"
+#include "common/crypto.h"
+#include "service/dns/dns_service.h"
+
+struct hm_dns_daemon;
+
+/* svc: the DNS part of the replicated service (its hooks are set here).
+ * anchors: rule (a) anchors or NULL; not owned. */
+struct hm_dns_daemon *hm_dns_daemon_new(const struct hm_config *cfg, uint32_t id,
+					const struct hm_keypair *keys, struct hm_dns_service *svc,
+					const struct hm_dns_anchors *anchors, char *err,
+					size_t errlen);
+void hm_dns_daemon_free(struct hm_dns_daemon *dd);
+/* The fds to watch for input (at most 4); returns how many. */
+int hm_dns_daemon_fds(const struct hm_dns_daemon *dd, int fds[4]);
+/* fd is one of them and readable: handle it.  Returns false if fd is not ours. */
+bool hm_dns_daemon_handle(struct hm_dns_daemon *dd, int fd);
+/* "dns" object for the status JSON: front-end counters, pending work, and
+ * the service's statistics (decisions, poisoning per replica). */
+json_t *hm_dns_daemon_status(struct hm_dns_daemon *dd);
+/* The wall clock the service's check() uses (seconds). */
+int64_t hm_dns_wall_clock(void);
+#endif /* HM_DNS_DAEMON_H */

@@ -1,0 +1,583 @@
+// SPDX-License-Identifier: MIT
+/*
+ * DNS over UDP and TCP for clients (see dns_frontend.h).  One internal epoll
+ * set holds the UDP socket, the TCP listener, a 1-second timer for idle
+ * connections, and every TCP connection.
+ */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/socket.h>
+#include <sys/timerfd.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "service/dns/dns_frontend.h"
+#include "common/clock.h"
+#include "common/log.h"
+
+#define TCP_FRAME_MAX (2 + 65535)
+#define TCP_PIPELINE_MAX 64 /* outstanding queries per connection */
+#define TCP_OUT_MAX (1 << 20) /* unsent bytes per connection before we give up on it */
+
+enum source_kind { SRC_UDP, SRC_TCP_LISTEN, SRC_TIMER, SRC_CONN };
+
+struct source {
+	enum source_kind kind;
+};
+
+struct conn {
+	struct source src; /* first: epoll data points here */
+	struct hm_dns_frontend *fe;
+	int fd;
+	bool closed;       /* socket gone; struct lives while requests refer to it */
+	bool eof;          /* the client shut its side: answer what it asked, then close */
+	bool buried;       /* on the graveyard list */
+	unsigned refs;     /* requests not yet answered */
+	int64_t last_active_ms;
+	uint8_t in[TCP_FRAME_MAX];
+	size_t in_len;
+	uint8_t *out;
+	size_t out_len, out_off, out_cap;
+	struct conn *prev, *next;
+};
+
+struct hm_dns_request {
+	struct hm_dns_query q;
+	struct conn *conn; /* NULL for UDP */
+	struct sockaddr_storage peer;
+	socklen_t peer_len;
+};
+
+struct hm_dns_frontend {
+	int epfd;
+	struct source udp_src, tcp_src, timer_src;
+	int udp_fd, tcp_fd, timer_fd;
+	uint16_t port;
+	int idle_ms;
+	unsigned max_conns, n_conns;
+	struct conn *conns;
+	struct conn *graveyard; /* closed and unreferenced, freed outside the event loop */
+	hm_dns_query_cb cb;
+	void *arg;
+	struct hm_dns_frontend_stats st;
+};
+
+static int64_t now_ms(void)
+{
+	return (int64_t)(hm_mono_us() / 1000);
+}
+
+/* ---- setup ---------------------------------------------------------------------- */
+
+static int parse_addr(const char *addr, uint16_t port, struct sockaddr_storage *ss, socklen_t *len)
+{
+	struct sockaddr_in *a4 = (struct sockaddr_in *)ss;
+	struct sockaddr_in6 *a6 = (struct sockaddr_in6 *)ss;
+
+	memset(ss, 0, sizeof(*ss));
+	if (!addr)
+		addr = "0.0.0.0";
+	if (inet_pton(AF_INET, addr, &a4->sin_addr) == 1) {
+		a4->sin_family = AF_INET;
+		a4->sin_port = htons(port);
+		*len = sizeof(*a4);
+		return 0;
+	}
+	if (inet_pton(AF_INET6, addr, &a6->sin6_addr) == 1) {
+		a6->sin6_family = AF_INET6;
+		a6->sin6_port = htons(port);
+		*len = sizeof(*a6);
+		return 0;
+	}
+	return -1;
+}
+
+static int watch(struct hm_dns_frontend *fe, int fd, struct source *src, uint32_t events, int op)
+{
+	struct epoll_event ev = { .events = events, .data.ptr = src };
+
+	return epoll_ctl(fe->epfd, op, fd, &ev);
+}
+
+static int open_socket(int type, const struct sockaddr_storage *ss, socklen_t len)
+{
+	int one = 1;
+	int fd = socket(ss->ss_family, type | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+
+	if (fd < 0)
+		return -1;
+	setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+	if (bind(fd, (const struct sockaddr *)ss, len) < 0 ||
+	    (type == SOCK_STREAM && listen(fd, 128) < 0)) {
+		close(fd);
+		return -1;
+	}
+	return fd;
+}
+
+struct hm_dns_frontend *hm_dns_frontend_new(const struct hm_dns_frontend_config *cfg,
+					    hm_dns_query_cb cb, void *arg, char *err,
+					    size_t errlen)
+{
+	struct hm_dns_frontend *fe = calloc(1, sizeof(*fe));
+	struct itimerspec tick = { .it_interval = { 1, 0 }, .it_value = { 1, 0 } };
+	struct sockaddr_storage ss;
+	socklen_t len;
+
+	if (!fe)
+		return NULL;
+	fe->udp_fd = fe->tcp_fd = fe->timer_fd = fe->epfd = -1;
+	fe->cb = cb;
+	fe->arg = arg;
+	fe->idle_ms = cfg->tcp_idle_ms > 0 ? cfg->tcp_idle_ms : 10000;
+	fe->max_conns = cfg->max_tcp_conns ? cfg->max_tcp_conns : 256;
+	fe->udp_src.kind = SRC_UDP;
+	fe->tcp_src.kind = SRC_TCP_LISTEN;
+	fe->timer_src.kind = SRC_TIMER;
+	if (parse_addr(cfg->addr, cfg->port, &ss, &len) < 0) {
+		hm_set_err(err, errlen, "bad listen address '%s'", cfg->addr);
+		goto fail;
+	}
+	fe->udp_fd = open_socket(SOCK_DGRAM, &ss, len);
+	if (fe->udp_fd < 0) {
+		hm_set_err(err, errlen, "udp %s port %u: %s", cfg->addr ? cfg->addr : "*", cfg->port,
+			strerror(errno));
+		goto fail;
+	}
+	/* With port 0, TCP takes the port the kernel gave UDP. */
+	if (getsockname(fe->udp_fd, (struct sockaddr *)&ss, &len) < 0)
+		goto fail;
+	fe->port = ntohs(ss.ss_family == AF_INET ? ((struct sockaddr_in *)&ss)->sin_port
+						 : ((struct sockaddr_in6 *)&ss)->sin6_port);
+	fe->tcp_fd = open_socket(SOCK_STREAM, &ss, len);
+	if (fe->tcp_fd < 0) {
+		hm_set_err(err, errlen, "tcp port %u: %s", fe->port, strerror(errno));
+		goto fail;
+	}
+	fe->timer_fd = timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC);
+	fe->epfd = epoll_create1(EPOLL_CLOEXEC);
+	if (fe->timer_fd < 0 || fe->epfd < 0 || timerfd_settime(fe->timer_fd, 0, &tick, NULL) < 0 ||
+	    watch(fe, fe->udp_fd, &fe->udp_src, EPOLLIN, EPOLL_CTL_ADD) < 0 ||
+	    watch(fe, fe->tcp_fd, &fe->tcp_src, EPOLLIN, EPOLL_CTL_ADD) < 0 ||
+	    watch(fe, fe->timer_fd, &fe->timer_src, EPOLLIN, EPOLL_CTL_ADD) < 0) {
+		hm_set_err(err, errlen, "epoll/timer: %s", strerror(errno));
+		goto fail;
+	}
+	return fe;
+fail:
+	hm_dns_frontend_free(fe);
+	return NULL;
+}
+
+/* ---- connections --------------------------------------------------------------------- */
+
+/* A closed connection nobody refers to any more goes to the graveyard: it
+ * may still sit in the event batch being handled, so it is freed only
+ * between batches (bury). */
+static void conn_release(struct conn *c)
+{
+	if (c->closed && c->refs == 0 && !c->buried) {
+		c->buried = true;
+		c->next = c->fe->graveyard;
+		c->fe->graveyard = c;
+	}
+}
+
+static void bury(struct hm_dns_frontend *fe)
+{
+	while (fe->graveyard) {
+		struct conn *c = fe->graveyard;
+
+		fe->graveyard = c->next;
+		free(c->out);
+		free(c);
+	}
+}
+
+static void conn_close(struct conn *c)
+{
+	struct hm_dns_frontend *fe = c->fe;
+
+	if (c->closed)
+		return;
+	epoll_ctl(fe->epfd, EPOLL_CTL_DEL, c->fd, NULL);
+	close(c->fd);
+	c->fd = -1;
+	c->closed = true;
+	if (c->prev)
+		c->prev->next = c->next;
+	else
+		fe->conns = c->next;
+	if (c->next)
+		c->next->prev = c->prev;
+	fe->n_conns--;
+	conn_release(c);
+}
+
+/* The events a connection waits for in its current state. */
+static void conn_rearm(struct conn *c)
+{
+	uint32_t ev = (c->eof ? 0 : EPOLLIN) | (c->out_len > c->out_off ? EPOLLOUT : 0);
+
+	if (c->eof && c->refs == 0 && c->out_len == c->out_off) {
+		conn_close(c);
+		return;
+	}
+	if (watch(c->fe, c->fd, &c->src, ev, EPOLL_CTL_MOD) < 0) {
+		c->fe->st.tcp_errors++;
+		conn_close(c);
+	}
+}
+
+static void conn_flush(struct conn *c)
+{
+	while (c->out_off < c->out_len) {
+		ssize_t n = send(c->fd, c->out + c->out_off, c->out_len - c->out_off,
+				 MSG_NOSIGNAL | MSG_DONTWAIT);
+
+		if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
+			break;
+		if (n <= 0) {
+			c->fe->st.tcp_errors++;
+			conn_close(c);
+			return;
+		}
+		c->out_off += (size_t)n;
+		c->last_active_ms = now_ms();
+	}
+	if (c->out_off == c->out_len)
+		c->out_off = c->out_len = 0;
+	conn_rearm(c);
+}
+
+/* Queue one framed message on a connection. */
+static int conn_send(struct conn *c, const uint8_t *msg, size_t len)
+{
+	size_t need = c->out_len + 2 + len;
+
+	if (need > TCP_OUT_MAX) {
+		/* A client that does not read its answers. */
+		c->fe->st.tcp_errors++;
+		conn_close(c);
+		return -1;
+	}
+	if (need > c->out_cap) {
+		size_t cap = c->out_cap ? c->out_cap : 4096;
+		uint8_t *p;
+
+		while (cap < need)
+			cap *= 2;
+		p = realloc(c->out, cap);
+		if (!p) {
+			conn_close(c);
+			return -1;
+		}
+		c->out = p;
+		c->out_cap = cap;
+	}
+	c->out[c->out_len] = (uint8_t)(len >> 8);
+	c->out[c->out_len + 1] = (uint8_t)len;
+	memcpy(c->out + c->out_len + 2, msg, len);
+	c->out_len = need;
+	conn_flush(c);
+	return 0;
+}
+
+static void accept_all(struct hm_dns_frontend *fe)
+{
+	for (;;) {
+		int one = 1, fd = accept4(fe->tcp_fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+		struct conn *c;
+
+		if (fd < 0)
+			return;
+		if (fe->n_conns >= fe->max_conns || !(c = calloc(1, sizeof(*c)))) {
+			fe->st.tcp_refused++;
+			close(fd);
+			continue;
+		}
+		setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+		c->src.kind = SRC_CONN;
+		c->fe = fe;
+		c->fd = fd;
+		c->last_active_ms = now_ms();
+		if (watch(fe, fd, &c->src, EPOLLIN, EPOLL_CTL_ADD) < 0) {
+			close(fd);
+			free(c);
+			fe->st.tcp_errors++;
+			continue;
+		}
+		c->next = fe->conns;
+		if (c->next)
+			c->next->prev = c;
+		fe->conns = c;
+		fe->n_conns++;
+		fe->st.tcp_accepted++;
+	}
+}
+
+/* ---- queries ----------------------------------------------------------------------- */
+
+/* Parse one query; answer errors here, hand good ones to the callback. */
+static void handle_query(struct hm_dns_frontend *fe, const uint8_t *wire, size_t len,
+			 struct conn *c, const struct sockaddr_storage *peer, socklen_t peer_len)
+{
+	struct hm_dns_request *req = calloc(1, sizeof(*req));
+	static const int rcodes[] = {
+		[HM_DNS_PARSE_FORMERR] = HM_DNS_FORMERR, [HM_DNS_PARSE_NOTIMP] = HM_DNS_NOTIMP,
+		[HM_DNS_PARSE_BADVERS] = HM_DNS_BADVERS, [HM_DNS_PARSE_REFUSED] = HM_DNS_REFUSED,
+	};
+	enum hm_dns_parse_rc rc;
+	uint8_t out[512];
+	size_t n;
+
+	if (!req) {
+		fe->st.dropped++;
+		return;
+	}
+	rc = hm_dns_query_parse(wire, len, &req->q);
+	req->conn = c;
+	if (c) {
+		req->q.max_size = 65535;
+		c->refs++;
+	} else {
+		memcpy(&req->peer, peer, peer_len);
+		req->peer_len = peer_len;
+	}
+	switch (rc) {
+	case HM_DNS_PARSE_OK:
+		if (c)
+			fe->st.tcp_queries++;
+		else
+			fe->st.udp_queries++;
+		fe->cb(fe->arg, req, &req->q);
+		return;
+	case HM_DNS_PARSE_DROP:
+		fe->st.dropped++;
+		hm_dns_frontend_drop(fe, req);
+		return;
+	case HM_DNS_PARSE_FORMERR: fe->st.formerr++; break;
+	case HM_DNS_PARSE_NOTIMP: fe->st.notimp++; break;
+	case HM_DNS_PARSE_BADVERS: fe->st.badvers++; break;
+	case HM_DNS_PARSE_REFUSED: fe->st.refused++; break;
+	}
+	n = hm_dns_error_reply(&req->q, rcodes[rc], -1, NULL, out, sizeof(out));
+	if (n)
+		hm_dns_frontend_respond(fe, req, out, n);
+	else
+		hm_dns_frontend_drop(fe, req);
+}
+
+static void udp_read(struct hm_dns_frontend *fe)
+{
+	static uint8_t buf[65536];
+
+	for (int i = 0; i < 256; i++) { /* then let the loop breathe */
+		struct sockaddr_storage peer;
+		socklen_t plen = sizeof(peer);
+		ssize_t n = recvfrom(fe->udp_fd, buf, sizeof(buf), MSG_DONTWAIT,
+				     (struct sockaddr *)&peer, &plen);
+
+		if (n < 0)
+			return;
+		handle_query(fe, buf, (size_t)n, NULL, &peer, plen);
+	}
+}
+
+/* Read what the client sent and dispatch every complete frame. */
+static void conn_read(struct conn *c)
+{
+	struct hm_dns_frontend *fe = c->fe;
+	ssize_t n = recv(c->fd, c->in + c->in_len, sizeof(c->in) - c->in_len, MSG_DONTWAIT);
+
+	if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
+		return;
+	if (n <= 0) {
+		if (n < 0)
+			fe->st.tcp_errors++;
+		c->eof = true;
+		if (n < 0)
+			conn_close(c);
+		else
+			conn_rearm(c);
+		return;
+	}
+	c->in_len += (size_t)n;
+	c->last_active_ms = now_ms();
+	/* The callback may answer at once, which can close c on a send error:
+	 * hold a reference across the loop. */
+	c->refs++;
+	while (!c->closed && c->in_len >= 2) {
+		size_t flen = (size_t)(c->in[0] << 8 | c->in[1]);
+
+		if (c->in_len < 2 + flen)
+			break;
+		if (c->refs > TCP_PIPELINE_MAX) {
+			fe->st.tcp_errors++;
+			conn_close(c);
+			break;
+		}
+		handle_query(fe, c->in + 2, flen, c, NULL, 0);
+		memmove(c->in, c->in + 2 + flen, c->in_len - 2 - flen);
+		c->in_len -= 2 + flen;
+	}
+	c->refs--;
+	if (c->closed)
+		conn_release(c);
+}
+
+static void expire_idle(struct hm_dns_frontend *fe)
+{
+	int64_t now = now_ms();
+	uint64_t ticks;
+	struct conn *c, *next;
+
+	if (read(fe->timer_fd, &ticks, sizeof(ticks)) < 0 && errno != EAGAIN)
+		fe->st.tcp_errors++;
+	for (c = fe->conns; c; c = next) {
+		next = c->next;
+		/* Idle means: no bytes either way for a while and nothing of
+		 * ours outstanding (a slow upstream is not the client's fault). */
+		if (c->refs == 0 && c->out_len == c->out_off && now - c->last_active_ms >= fe->idle_ms) {
+			fe->st.tcp_idle_closed++;
+			conn_close(c);
+		}
+	}
+}
+
+int hm_dns_frontend_process(struct hm_dns_frontend *fe)
+{
+	struct epoll_event evs[64];
+	int n;
+
+	bury(fe);
+	n = epoll_wait(fe->epfd, evs, 64, 0);
+	if (n < 0)
+		return errno == EINTR ? 0 : -1;
+	for (int i = 0; i < n; i++) {
+		struct source *s = evs[i].data.ptr;
+
+		switch (s->kind) {
+		case SRC_UDP: udp_read(fe); break;
+		case SRC_TCP_LISTEN: accept_all(fe); break;
+		case SRC_TIMER: expire_idle(fe); break;
+		case SRC_CONN: {
+			struct conn *c = (struct conn *)s;
+
+			/* A connection closed earlier in this batch is not in
+			 * epoll any more, but may still be in evs: its struct
+			 * lives while requests refer to it; skip it. */
+			if (c->closed)
+				break;
+			if (evs[i].events & EPOLLOUT)
+				conn_flush(c);
+			if (!c->closed && (evs[i].events & (EPOLLIN | EPOLLHUP | EPOLLERR)))
+				conn_read(c);
+			break;
+		}
+		}
+	}
+	bury(fe);
+	return 0;
+}
+
+/* ---- answers ---------------------------------------------------------------------- */
+
+static void request_free(struct hm_dns_request *req)
+{
+	struct conn *c = req->conn;
+
+	free(req);
+	if (!c)
+		return;
+	c->refs--;
+	if (c->closed)
+		conn_release(c);
+	else if (c->eof)
+		conn_rearm(c);
+}
+
+int hm_dns_frontend_respond(struct hm_dns_frontend *fe, struct hm_dns_request *req,
+			    const uint8_t *wire, size_t len)
+{
+	struct conn *c = req->conn;
+	int rc = -1;
+
+	if (len >= 12 && len <= 65535) {
+		if (len > 2 && (wire[2] & 0x02))
+			fe->st.truncated++;
+		if (!c) {
+			rc = sendto(fe->udp_fd, wire, len, MSG_DONTWAIT,
+				    (const struct sockaddr *)&req->peer, req->peer_len) == (ssize_t)len
+				     ? 0
+				     : -1;
+		} else if (!c->closed) {
+			/* Hold c across the send, which may close it. */
+			c->refs++;
+			rc = conn_send(c, wire, len);
+			c->refs--;
+		}
+		if (rc == 0)
+			fe->st.replies++;
+	}
+	request_free(req);
+	return rc;
+}
+
+void hm_dns_frontend_drop(struct hm_dns_frontend *fe, struct hm_dns_request *req)
+{
+	(void)fe;
+	request_free(req);
+}
+
+const struct hm_dns_query *hm_dns_request_query(const struct hm_dns_request *req)
+{
+	return &req->q;
+}
+
+int hm_dns_frontend_fd(const struct hm_dns_frontend *fe)
+{
+	return fe->epfd;
+}
+
+uint16_t hm_dns_frontend_port(const struct hm_dns_frontend *fe)
+{
+	return fe->port;
+}
+
+void hm_dns_frontend_stats(const struct hm_dns_frontend *fe, struct hm_dns_frontend_stats *out)
+{
+	*out = fe->st;
+}
+
+void hm_dns_frontend_free(struct hm_dns_frontend *fe)
+{
+	if (!fe)
+		return;
+	while (fe->conns) {
+		struct conn *c = fe->conns;
+
+		/* Requests still out keep the struct; the caller must not use
+		 * them after this (documented), so drop our claim on it. */
+		c->refs = 0;
+		conn_close(c);
+	}
+	bury(fe);
+	if (fe->udp_fd >= 0)
+		close(fe->udp_fd);
+	if (fe->tcp_fd >= 0)
+		close(fe->tcp_fd);
+	if (fe->timer_fd >= 0)
+		close(fe->timer_fd);
+	if (fe->epfd >= 0)
+		close(fe->epfd);
+	free(fe);
+}

@@ -1,0 +1,72 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The DNS listener: UDP and TCP (RFC 7766: 2-byte length framing, several
+ * queries per connection, answered in any order, idle timeout) on one
+ * address and port.  It is a single epoll fd for the caller's loop:
+ *
+ *   fe = hm_dns_frontend_new(&cfg, on_query, arg, err, sizeof(err));
+ *   epoll_ctl(ep, EPOLL_CTL_ADD, hm_dns_frontend_fd(fe), EPOLLIN);
+ *   ... on EPOLLIN: hm_dns_frontend_process(fe);
+ *       -> on_query(arg, req, &query)        for every well-formed query
+ *   ... later: hm_dns_frontend_respond(fe, req, wire, len)  (or _drop)
+ *
+ * Malformed queries never reach the callback: the front end answers them
+ * itself (FORMERR, NOTIMP, BADVERS, REFUSED) and counts them.  query.max_size
+ * says how long the answer may be on the query's transport (the client's
+ * EDNS UDP size clamped, or 65535 on TCP): pass it to hm_dns_reply_build().
+ */
+#ifndef HM_DNS_FRONTEND_H
+#define HM_DNS_FRONTEND_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "service/dns/dns_msg.h"
+
+struct hm_dns_frontend;
+struct hm_dns_request;
+
+struct hm_dns_frontend_config {
+	const char *addr;       /* IPv4 or IPv6 literal; NULL: 0.0.0.0 */
+	uint16_t port;          /* 0: any (see hm_dns_frontend_port) */
+	int tcp_idle_ms;        /* close idle TCP connections after this; 0: 10 s */
+	unsigned max_tcp_conns; /* 0: 256 */
+};
+
+struct hm_dns_frontend_stats {
+	uint64_t udp_queries, tcp_queries;  /* handed to the callback */
+	uint64_t formerr, notimp, badvers, refused; /* answered by the front end */
+	uint64_t dropped;                   /* no reply possible (short, responses) */
+	uint64_t replies, truncated;        /* sent; of them with TC set */
+	uint64_t tcp_accepted, tcp_refused, tcp_idle_closed, tcp_errors;
+};
+
+typedef void (*hm_dns_query_cb)(void *arg, struct hm_dns_request *req,
+				const struct hm_dns_query *q);
+
+struct hm_dns_frontend *hm_dns_frontend_new(const struct hm_dns_frontend_config *cfg,
+					    hm_dns_query_cb cb, void *arg, char *err,
+					    size_t errlen);
+/* Closes every socket; requests not yet answered must not be used after. */
+void hm_dns_frontend_free(struct hm_dns_frontend *fe);
+
+int hm_dns_frontend_fd(const struct hm_dns_frontend *fe);
+uint16_t hm_dns_frontend_port(const struct hm_dns_frontend *fe);
+
+/* Handle whatever is ready (never blocks).  Returns 0, or -1 on a fatal
+ * error of the listening sockets. */
+int hm_dns_frontend_process(struct hm_dns_frontend *fe);
+
+/* Send the reply to a request and release it (also when its TCP connection
+ * is gone meanwhile: then nothing is sent).  Returns 0 when sent or queued. */
+int hm_dns_frontend_respond(struct hm_dns_frontend *fe, struct hm_dns_request *req,
+			    const uint8_t *wire, size_t len);
+/* Release a request without answering. */
+void hm_dns_frontend_drop(struct hm_dns_frontend *fe, struct hm_dns_request *req);
+
+/* The parsed query of a pending request. */
+const struct hm_dns_query *hm_dns_request_query(const struct hm_dns_request *req);
+
+void hm_dns_frontend_stats(const struct hm_dns_frontend *fe, struct hm_dns_frontend_stats *out);
+
+#endif /* HM_DNS_FRONTEND_H */
