@@ -19,11 +19,11 @@
  *   hmctl -c CONFIG verify CERTFILE       check a certificate (DNS answer or CT verdict) offline
  *
  * CONFIG defaults to $HM_CONFIG.  The client identity is the config's node
- * section (node.id, node.private_key).
+ * section (node.id, node.private_key).  Every command that talks to the
+ * replicas goes through the one client transport (user/client/transport.h).
  */
 #include <errno.h>
 #include <getopt.h>
-#include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -38,7 +38,7 @@
 
 #include "common/clock.h"
 #include "cli/cli_ct.h"
-#include "client/client.h"
+#include "client/transport.h"
 #include "common/config.h"
 #include "common/crypto.h"
 #include "cli/dns_ctl.h"
@@ -60,87 +60,21 @@ static void die(const char *fmt, ...)
 	exit(1);
 }
 
-/* ---- a client over a UDP socket --------------------------------------- */
-
-struct net_client {
-	const struct hm_config *cfg;
-	struct hm_keypair keys;
-	struct hm_client core;
-	int fd;
-	uint64_t started;           /* latency: when the current op began */
-	uint8_t last_sent[HM_MAX_DATAGRAM];
-	size_t last_sent_len;
-};
-
-static void net_send(void *ctx, uint32_t to, const void *buf, size_t len)
-{
-	struct net_client *c = ctx;
-	const struct hm_member *m = &c->cfg->members[to];
-
-	memcpy(c->last_sent, buf, len);
-	c->last_sent_len = len;
-	if (sendto(c->fd, buf, len, 0, (const struct sockaddr *)&m->addr, m->addr_len) < 0 &&
-	    errno != EAGAIN)
-		fprintf(stderr, "hmctl: sendto replica %u: %s\n", to, strerror(errno));
-}
-
-static void net_client_open(struct net_client *c, const struct hm_config *cfg, uint32_t id,
-			    const char *key_path)
-{
-	char err[512];
-
-	memset(c, 0, sizeof(*c));
-	c->cfg = cfg;
-	if (hm_keypair_read(key_path, &c->keys, err, sizeof(err)) < 0)
-		die("%s", err);
-	c->fd = socket(cfg->members[0].addr.ss_family, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC,
-		       0);
-	if (c->fd < 0)
-		die("socket: %s", strerror(errno));
-	if (hm_client_init(&c->core, cfg, id, &c->keys, hm_wall_us(), net_send, c) < 0)
-		die("client %u: bad keys in %s", id, cfg->path);
-}
-
-static void net_client_close(struct net_client *c)
-{
-	hm_client_free(&c->core);
-	close(c->fd);
-}
-
-/* Read what is waiting; true when the outstanding request completed. */
-static bool net_client_drain(struct net_client *c)
-{
-	uint8_t buf[HM_MAX_DATAGRAM];
-
-	for (;;) {
-		ssize_t n = recv(c->fd, buf, sizeof(buf), MSG_DONTWAIT);
-
-		if (n < 0)
-			return false;
-		if (hm_client_receive(&c->core, buf, (size_t)n))
-			return true;
-	}
-}
+/* ---- the client: one transport (user/client/transport.h) -------------- */
 
 /* Submit one op and wait for its result (f+1 matching signed replies). */
-static void net_client_call(struct net_client *c, const uint8_t *op, size_t len)
+static void call(struct hm_transport *t, const uint8_t *op, size_t len)
 {
-	uint64_t give_up = hm_mono_us() + OP_TIMEOUT_S * 1000000ull;
-
-	if (hm_client_submit(&c->core, op, len, hm_mono_us()) < 0)
+	switch (hm_transport_call(t, op, len, hm_mono_us() + OP_TIMEOUT_S * 1000000ull, NULL)) {
+	case HM_TRANSPORT_OK:
+		return;
+	case HM_TRANSPORT_TOO_LARGE:
 		die("the request (%zu bytes of op) does not fit max_message_size %u with its "
-		    "PRE-PREPARE framing", len, c->cfg->max_message_size);
-	while (hm_mono_us() < give_up) {
-		struct pollfd p = { .fd = c->fd, .events = POLLIN };
-		int64_t wait_ms = ((int64_t)c->core.deadline - (int64_t)hm_mono_us()) / 1000;
-
-		poll(&p, 1, wait_ms < 0 ? 0 : wait_ms > 100 ? 100 : (int)wait_ms);
-		if (net_client_drain(c))
-			return;
-		hm_client_tick(&c->core, hm_mono_us());
+		    "PRE-PREPARE framing", len, t->cfg->max_message_size);
+	default:
+		die("no result from f+1=%u replicas within %d s (%u retransmissions)",
+		    t->core.f + 1, OP_TIMEOUT_S, t->core.retransmits);
 	}
-	die("no result from f+1=%u replicas within %d s (%u retransmissions)",
-	    c->core.f + 1, OP_TIMEOUT_S, c->core.retransmits);
 }
 
 /* ---- commands --------------------------------------------------------- */
@@ -155,13 +89,12 @@ static void load_config(const char *path, struct hm_config *cfg)
 		die("%s", err);
 }
 
-static void open_identity(struct net_client *c, const struct hm_config *cfg)
+static void open_identity(struct hm_transport *t, const struct hm_config *cfg)
 {
-	if (!cfg->has_node_id || !cfg->private_key_path[0])
-		die("%s: a client needs node.id and node.private_key", cfg->path);
-	if (!hm_config_client(cfg, cfg->node_id))
-		die("%s: node.id %u is not in cluster.clients", cfg->path, cfg->node_id);
-	net_client_open(c, cfg, cfg->node_id, cfg->private_key_path);
+	char err[1024];
+
+	if (hm_transport_open_node(t, cfg, err, sizeof(err)) < 0)
+		die("%s", err);
 }
 
 static const char *status_name(uint8_t s)
@@ -171,7 +104,7 @@ static const char *status_name(uint8_t s)
 
 static int cmd_put_get(const struct hm_config *cfg, int argc, char **argv)
 {
-	struct net_client c;
+	struct hm_transport c;
 	uint8_t op[HM_KV_MAX_KEY + HM_KV_MAX_VALUE + 3];
 	size_t len;
 	bool put = strcmp(argv[0], "put") == 0;
@@ -183,14 +116,14 @@ static int cmd_put_get(const struct hm_config *cfg, int argc, char **argv)
 	if (!len)
 		die("key must be 1..%d bytes, value at most %d", HM_KV_MAX_KEY, HM_KV_MAX_VALUE);
 	open_identity(&c, cfg);
-	net_client_call(&c, op, len);
+	call(&c, op, len);
 	if (c.core.result_len < 1)
 		die("empty result");
 	if (put || c.core.result[0] != HM_KV_OK)
 		printf("%s\n", status_name(c.core.result[0]));
 	else
 		printf("%.*s\n", (int)c.core.result_len - 1, (const char *)c.core.result + 1);
-	net_client_close(&c);
+	hm_transport_close(&c);
 	return c.core.result[0] == HM_KV_BAD_OP ? 1 : 0;
 }
 
@@ -497,8 +430,14 @@ static void record(struct bench_result *r, uint64_t us)
 	r->ops++;
 }
 
+/* One closed-loop bench client: a transport and when its op began. */
+struct bench_client {
+	struct hm_transport t;
+	uint64_t started;
+};
+
 /* Run until duration_us passed or max_ops completed (0 = no limit). */
-static void bench_loop(struct net_client *cs, uint32_t nc, bool put, uint64_t duration_us,
+static void bench_loop(struct bench_client *cs, uint32_t nc, bool put, uint64_t duration_us,
 		       uint64_t max_ops, struct bench_result *r)
 {
 	int ep = epoll_create1(EPOLL_CLOEXEC);
@@ -508,31 +447,30 @@ static void bench_loop(struct net_client *cs, uint32_t nc, bool put, uint64_t du
 	for (uint32_t i = 0; i < nc; i++) {
 		struct epoll_event ev = { .events = EPOLLIN, .data.u32 = i };
 
-		epoll_ctl(ep, EPOLL_CTL_ADD, cs[i].fd, &ev);
+		epoll_ctl(ep, EPOLL_CTL_ADD, hm_transport_fd(&cs[i].t), &ev);
 		if (max_ops && seqno >= max_ops)
 			break;
 		cs[i].started = hm_mono_us();
-		hm_client_submit(&cs[i].core, op, bench_op(op, sizeof(op), put, i, seqno++),
-				 cs[i].started);
+		hm_transport_submit(&cs[i].t, op, bench_op(op, sizeof(op), put, i, seqno++), NULL);
 	}
 	while (hm_mono_us() < end && (!max_ops || r->ops < max_ops)) {
 		struct epoll_event evs[64];
 		int n = epoll_wait(ep, evs, 64, 10);
 
 		for (int k = 0; k < n; k++) {
-			struct net_client *c = &cs[evs[k].data.u32];
+			struct bench_client *c = &cs[evs[k].data.u32];
 
-			if (!net_client_drain(c))
+			if (!hm_transport_pump(&c->t))
 				continue;
 			record(r, hm_mono_us() - c->started);
 			if (max_ops && seqno >= max_ops)
 				continue; /* every op is issued: this client is done */
 			c->started = hm_mono_us();
-			hm_client_submit(&c->core, op, bench_op(op, sizeof(op), put, evs[k].data.u32,
-								seqno++), c->started);
+			hm_transport_submit(&c->t, op, bench_op(op, sizeof(op), put, evs[k].data.u32,
+								seqno++), NULL);
 		}
 		for (uint32_t i = 0; i < nc; i++)
-			hm_client_tick(&cs[i].core, hm_mono_us());
+			hm_transport_tick(&cs[i].t);
 	}
 	close(ep);
 }
@@ -551,7 +489,7 @@ static int cmd_bench(const struct hm_config *cfg, int argc, char **argv)
 	double duration = 5;
 	bool put = false;
 	struct bench_result r = { 0 };
-	struct net_client *cs;
+	struct bench_client *cs;
 	uint64_t t0, elapsed;
 	int c;
 
@@ -575,10 +513,12 @@ static int cmd_bench(const struct hm_config *cfg, int argc, char **argv)
 	if (!cs)
 		die("out of memory");
 	for (uint32_t i = 0; i < nc; i++) {
-		char key[HM_PATH_MAX + 8];
+		char key[HM_PATH_MAX + 8], err[1024];
 
 		client_key_path(&cfg->clients[i], key, sizeof(key));
-		net_client_open(&cs[i], cfg, cfg->clients[i].id, key);
+		if (hm_transport_open_key_file(&cs[i].t, cfg, cfg->clients[i].id, key, err,
+					       sizeof(err)) < 0)
+			die("%s", err);
 	}
 	t0 = hm_mono_us();
 	bench_loop(cs, nc, put, (uint64_t)(duration * 1e6), max_ops, &r);
@@ -597,7 +537,7 @@ static int cmd_bench(const struct hm_config *cfg, int argc, char **argv)
 	       (unsigned long long)percentile(r.lat, r.n_lat, .99),
 	       (unsigned long long)percentile(r.lat, r.n_lat, .999));
 	for (uint32_t i = 0; i < nc; i++)
-		net_client_close(&cs[i]);
+		hm_transport_close(&cs[i].t);
 	free(cs);
 	free(r.lat);
 	return r.ops ? 0 : 1;
@@ -605,7 +545,7 @@ static int cmd_bench(const struct hm_config *cfg, int argc, char **argv)
 
 /* ---- inject: misbehaving traffic for the tests ------------------------ */
 
-static void send_raw(struct net_client *c, uint32_t to, const void *buf, size_t len)
+static void send_raw(struct hm_transport *c, uint32_t to, const void *buf, size_t len)
 {
 	const struct hm_member *m = &c->cfg->members[to];
 
@@ -616,7 +556,7 @@ static void send_raw(struct net_client *c, uint32_t to, const void *buf, size_t 
 }
 
 /* A request signed with a key that is not the client's, MAC valid. */
-static void inject_forged(struct net_client *c, uint32_t to, uint32_t i)
+static void inject_forged(struct hm_transport *c, uint32_t to, uint32_t i)
 {
 	struct hm_keypair other;
 	uint8_t op[64], buf[256];
@@ -630,7 +570,7 @@ static void inject_forged(struct net_client *c, uint32_t to, uint32_t i)
 	send_raw(c, to, buf, len);
 }
 
-static void inject_bad_mac(struct net_client *c, uint32_t to, uint32_t i)
+static void inject_bad_mac(struct hm_transport *c, uint32_t to, uint32_t i)
 {
 	uint8_t op[64], buf[256];
 	size_t len = hm_kv_encode_put(op, sizeof(op), "badmac", "x", 1);
@@ -642,7 +582,7 @@ static void inject_bad_mac(struct net_client *c, uint32_t to, uint32_t i)
 	send_raw(c, to, buf, len);
 }
 
-static void inject_garbage(struct net_client *c, uint32_t to, uint32_t i)
+static void inject_garbage(struct hm_transport *c, uint32_t to, uint32_t i)
 {
 	uint8_t buf[2048];
 	size_t len = randombytes_uniform(sizeof(buf));
@@ -658,7 +598,7 @@ static void inject_garbage(struct net_client *c, uint32_t to, uint32_t i)
 
 /* A COMMIT in the name of another replica, from our address, with a
  * made-up MAC and signature: what an attacker without keys can send. */
-static void inject_forged_vote(struct net_client *c, uint32_t to, uint32_t i)
+static void inject_forged_vote(struct hm_transport *c, uint32_t to, uint32_t i)
 {
 	uint32_t victim = (to + 1) % c->cfg->n_members;
 	uint8_t buf[HM_HDR_LEN];
@@ -677,15 +617,15 @@ static void inject_forged_vote(struct net_client *c, uint32_t to, uint32_t i)
 /* Complete two requests, then send the first one's datagram again: a replay
  * of an old, validly signed and MACed message, older than the client's last
  * executed request. */
-static void inject_replay(struct net_client *c, uint32_t to, uint32_t count)
+static void inject_replay(struct hm_transport *c, uint32_t to, uint32_t count)
 {
 	uint8_t op[64], first[HM_MAX_DATAGRAM];
 	size_t len = hm_kv_encode_put(op, sizeof(op), "replay", "1", 1), first_len;
 
-	net_client_call(c, op, len);
-	first_len = c->last_sent_len;
-	memcpy(first, c->last_sent, first_len);
-	net_client_call(c, op, len);
+	call(c, op, len);
+	first_len = c->core.req_len; /* the request as it was sent */
+	memcpy(first, c->core.req, first_len);
+	call(c, op, len);
 	for (uint32_t i = 0; i < count; i++) {
 		hm_mac_stamp((struct hm_hdr *)first, c->core.links[to].tx);
 		send_raw(c, to, first, first_len);
@@ -695,7 +635,7 @@ static void inject_replay(struct net_client *c, uint32_t to, uint32_t count)
 /* A faulty client: one timestamp, two different requests, each validly
  * signed, the first to the lower half of the replicas and the second to the
  * upper half.  The replicas must still agree on one of them (or neither). */
-static void inject_split_request(struct net_client *c, uint32_t count)
+static void inject_split_request(struct hm_transport *c, uint32_t count)
 {
 	uint32_t n = c->cfg->n_members;
 
@@ -730,7 +670,7 @@ static int cmd_inject(const struct hm_config *cfg, int argc, char **argv)
 	const char *kind = argc > 1 ? argv[1] : "";
 	uint32_t to = 0, count = 1;
 	double duration = 0;
-	struct net_client c;
+	struct hm_transport c;
 	int opt;
 
 	optind = 2;
@@ -753,7 +693,7 @@ static int cmd_inject(const struct hm_config *cfg, int argc, char **argv)
 	} else if (strcmp(kind, "split-request") == 0) {
 		inject_split_request(&c, count); /* to every replica: --replica unused */
 	} else {
-		void (*fn)(struct net_client *, uint32_t, uint32_t) =
+		void (*fn)(struct hm_transport *, uint32_t, uint32_t) =
 			strcmp(kind, "forged-sig") == 0 ? inject_forged :
 			strcmp(kind, "bad-mac") == 0 ? inject_bad_mac :
 			strcmp(kind, "forged-vote") == 0 ? inject_forged_vote :
@@ -771,7 +711,7 @@ static int cmd_inject(const struct hm_config *cfg, int argc, char **argv)
 		count = sent;
 	}
 	printf("injected %u %s to replica %u\n", count, kind, to);
-	net_client_close(&c);
+	hm_transport_close(&c);
 	return 0;
 }
 
