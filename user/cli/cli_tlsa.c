@@ -1,5 +1,7 @@
 // SPDX-License-Identifier: MIT
-/* hmctl cert check --tlsa (see cli_tlsa.h). */
+/* hmctl cert check --tlsa (see cli_tlsa.h): the front ends are asked over
+ * plain DNS; the decided entry comes through hm_dns_ctl_certify and the
+ * client transport. */
 #include "cli/cli_tlsa.h"
 
 #include <arpa/inet.h>
@@ -15,7 +17,7 @@
 #include <ldns/ldns.h>
 #include <openssl/pem.h>
 
-#include "client/client.h"
+#include "client/transport.h"
 #include "cli/dns_ctl.h"
 #include "service/dns/dns_msg.h"
 #include "service/dns/dns_service.h"
@@ -208,7 +210,7 @@ static int match_and_print(const struct hm_dns_entry *e, X509 **chain, size_t nc
 int hm_cli_tlsa_check(const struct hm_config *cfg, const char *name, const char *pem,
 		      size_t pem_len, bool pkix_ok)
 {
-	struct hm_client cl = { 0 };
+	struct hm_transport t = { 0 };
 	struct hm_dns_entry e;
 	X509 *chain[CHAIN_MAX];
 	size_t nchain = load_chain(pem, pem_len, chain, CHAIN_MAX);
@@ -222,11 +224,10 @@ int hm_cli_tlsa_check(const struct hm_config *cfg, const char *name, const char 
 	/* The front end's reply can overtake the execution on the replicas
 	 * that answer CERTIFY: poll a little. */
 	for (int i = 0; i < DECIDED_RETRIES; i++) {
-		rc = hm_dns_ctl_certify(cfg, name, "TLSA", &cl, &e);
+		rc = hm_dns_ctl_certify(cfg, name, "TLSA", &t, &e);
 		if (rc != 3)
 			break;
-		hm_client_free(&cl);
-		memset(&cl, 0, sizeof(cl));
+		hm_transport_close(&t);
 		nanosleep(&(struct timespec){ .tv_nsec = 100 * 1000 * 1000 }, NULL);
 	}
 	if (rc == 3)
@@ -238,7 +239,7 @@ int hm_cli_tlsa_check(const struct hm_config *cfg, const char *name, const char 
 	} else {
 		rc = 1;
 	}
-	hm_client_free(&cl);
+	hm_transport_close(&t);
 	for (size_t i = 0; i < nchain; i++)
 		X509_free(chain[i]);
 	return rc;

@@ -1,42 +1,23 @@
 // SPDX-License-Identifier: MIT
-/* hmctl dns query / hmctl verify (see dns_ctl.h). */
+/* hmctl dns query / hmctl verify (see dns_ctl.h); the cluster is reached
+ * through the client transport (user/client/transport.h). */
 #include "cli/dns_ctl.h"
 
-#include <errno.h>
-#include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/socket.h>
-#include <time.h>
-#include <unistd.h>
 
 #include <jansson.h>
 #include <ldns/ldns.h>
 
 #include "client/certificate.h"
+#include "client/transport.h"
 #include "common/clock.h"
-#include "client/client.h"
 #include "common/crypto.h"
 #include "service/dns/dns_msg.h"
 #include "service/dns/dns_service.h"
 
 #define QUERY_TIMEOUT_S 10
-
-struct ctl {
-	const struct hm_config *cfg;
-	int fd;
-};
-
-static void ctl_send(void *ctx, uint32_t to, const void *buf, size_t len)
-{
-	struct ctl *c = ctx;
-	const struct hm_member *m = &c->cfg->members[to];
-
-	if (sendto(c->fd, buf, len, 0, (const struct sockaddr *)&m->addr, m->addr_len) < 0 &&
-	    errno != EAGAIN)
-		fprintf(stderr, "hmctl: sendto replica %u: %s\n", to, strerror(errno));
-}
 
 static int parse_q(const char *name, const char *type, struct hm_dns_q *q)
 {
@@ -59,56 +40,28 @@ static int parse_q(const char *name, const char *type, struct hm_dns_q *q)
 
 /* Submit op; wait for the f+1 result and, with cert, for 2f+1 signed
  * replies over it.  0 when done. */
-static int call(const struct hm_config *cfg, const uint8_t *op, size_t len, struct hm_client *cl,
+static int call(const struct hm_config *cfg, const uint8_t *op, size_t len, struct hm_transport *t,
 		struct hm_cert *cert)
 {
-	struct ctl ctx = { cfg, -1 };
-	struct hm_keypair keys;
-	uint64_t give_up = hm_mono_us() + QUERY_TIMEOUT_S * 1000000ull;
-	bool got = false, certified = !cert;
-	char err[512];
+	char err[1024];
 
-	if (!cfg->has_node_id || !cfg->private_key_path[0] || !hm_config_client(cfg, cfg->node_id)) {
-		fprintf(stderr, "hmctl: %s: a client needs node.id (in cluster.clients) and "
-				"node.private_key\n", cfg->path);
-		return -1;
-	}
-	if (hm_keypair_read(cfg->private_key_path, &keys, err, sizeof(err)) < 0) {
+	if (hm_transport_open_node(t, cfg, err, sizeof(err)) < 0) {
 		fprintf(stderr, "hmctl: %s\n", err);
 		return -1;
 	}
-	ctx.fd = socket(cfg->members[0].addr.ss_family, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-	if (ctx.fd < 0 || hm_client_init(cl, cfg, cfg->node_id, &keys, hm_wall_us(),
-					 ctl_send, &ctx) < 0 ||
-	    hm_client_submit(cl, op, len, hm_mono_us()) < 0) {
-		fprintf(stderr, "hmctl: cannot send the request\n");
-		if (ctx.fd >= 0)
-			close(ctx.fd);
-		return -1;
-	}
-	if (cert && hm_cert_init(cert, cfg->node_id, cl->ts, op, len) < 0)
-		return -1;
-	while ((!got || !certified) && hm_mono_us() < give_up) {
-		struct pollfd p = { .fd = ctx.fd, .events = POLLIN };
-		uint8_t buf[HM_MAX_DATAGRAM];
-		ssize_t n;
-
-		poll(&p, 1, 100);
-		while ((n = recv(ctx.fd, buf, sizeof(buf), MSG_DONTWAIT)) > 0) {
-			got |= hm_client_receive(cl, buf, (size_t)n);
-			if (cert)
-				certified |= hm_cert_add(cert, cfg, buf, (size_t)n);
-		}
-		hm_client_tick(cl, hm_mono_us());
-	}
-	close(ctx.fd);
-	if (!got || !certified) {
+	switch (hm_transport_call(t, op, len, hm_mono_us() + QUERY_TIMEOUT_S * 1000000ull, cert)) {
+	case HM_TRANSPORT_OK:
+		return 0;
+	case HM_TRANSPORT_NO_RESULT:
+	case HM_TRANSPORT_NO_CERT:
 		fprintf(stderr, "hmctl: no %s within %d s\n",
-			got ? "2f+1 matching signed replies" : "result from f+1 replicas",
+			t->done ? "2f+1 matching signed replies" : "result from f+1 replicas",
 			QUERY_TIMEOUT_S);
 		return -1;
+	default:
+		fprintf(stderr, "hmctl: cannot send the request\n");
+		return -1;
 	}
-	return 0;
 }
 
 static void print_hex(FILE *f, const uint8_t *b, size_t n)
@@ -147,7 +100,7 @@ static void print_entry(FILE *f, const struct hm_dns_entry *e)
 }
 
 int hm_dns_ctl_certify(const struct hm_config *cfg, const char *name, const char *type,
-		       struct hm_client *cl, struct hm_dns_entry *e)
+		       struct hm_transport *t, struct hm_dns_entry *e)
 {
 	struct hm_dns_q q;
 	uint8_t op[300];
@@ -158,12 +111,12 @@ int hm_dns_ctl_certify(const struct hm_config *cfg, const char *name, const char
 		return 2;
 	}
 	len = hm_dns_certify_encode(&q, op, sizeof(op));
-	if (call(cfg, op, len, cl, NULL) < 0)
+	if (call(cfg, op, len, t, NULL) < 0)
 		return 1;
-	if (cl->result_len < 1 || cl->result[0] == HM_DNS_R_NOT_DECIDED)
+	if (t->core.result_len < 1 || t->core.result[0] == HM_DNS_R_NOT_DECIDED)
 		return 3;
-	if (cl->result[0] != HM_DNS_R_DECIDED ||
-	    hm_dns_entry_decode(cl->result + 1, cl->result_len - 1, e) < 0 ||
+	if (t->core.result[0] != HM_DNS_R_DECIDED ||
+	    hm_dns_entry_decode(t->core.result + 1, t->core.result_len - 1, e) < 0 ||
 	    hm_dns_certify_encode(&e->q, op, sizeof(op)) != len) {
 		fprintf(stderr, "hmctl: a malformed result\n");
 		return 1;
@@ -179,7 +132,7 @@ void hm_dns_ctl_print_entry(FILE *f, const struct hm_dns_entry *e)
 int hm_dns_ctl_query(const struct hm_config *cfg, int argc, char **argv)
 {
 	bool want_cert = argc == 5 && strcmp(argv[4], "--cert") == 0;
-	struct hm_client cl = { 0 };
+	struct hm_transport t = { 0 };
 	struct hm_cert cert = { 0 };
 	struct hm_dns_entry e;
 	struct hm_dns_q q;
@@ -196,15 +149,15 @@ int hm_dns_ctl_query(const struct hm_config *cfg, int argc, char **argv)
 		return 2;
 	}
 	len = hm_dns_certify_encode(&q, op, sizeof(op));
-	if (call(cfg, op, len, &cl, want_cert ? &cert : NULL) < 0)
+	if (call(cfg, op, len, &t, want_cert ? &cert : NULL) < 0)
 		goto out;
-	if (cl.result_len < 1 || cl.result[0] == HM_DNS_R_NOT_DECIDED) {
+	if (t.core.result_len < 1 || t.core.result[0] == HM_DNS_R_NOT_DECIDED) {
 		printf("not decided\n");
 		rc = 3;
 		goto out;
 	}
-	if (cl.result[0] != HM_DNS_R_DECIDED ||
-	    hm_dns_entry_decode(cl.result + 1, cl.result_len - 1, &e) < 0) {
+	if (t.core.result[0] != HM_DNS_R_DECIDED ||
+	    hm_dns_entry_decode(t.core.result + 1, t.core.result_len - 1, &e) < 0) {
 		fprintf(stderr, "hmctl: a malformed result\n");
 		goto out;
 	}
@@ -224,7 +177,7 @@ int hm_dns_ctl_query(const struct hm_config *cfg, int argc, char **argv)
 out:
 	if (want_cert)
 		hm_cert_free(&cert);
-	hm_client_free(&cl);
+	hm_transport_close(&t);
 	return rc;
 }
 

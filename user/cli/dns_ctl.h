@@ -14,16 +14,17 @@
 
 #include "common/config.h"
 
-struct hm_client;
+struct hm_transport;
 struct hm_dns_entry;
 
 int hm_dns_ctl_query(const struct hm_config *cfg, int argc, char **argv);
 /* The cluster's decided entry for (name, type, IN) through a CERTIFY op
- * answered by f+1 matching replies.  e->canon points into cl->result, so
- * keep cl (hm_client_free it) until done with e.  Returns 0 decided, 3 not
+ * answered by f+1 matching replies, through a transport opened here on t.
+ * e->canon points into t->core.result, so keep t (hm_transport_close it,
+ * also after a failure) until done with e.  Returns 0 decided, 3 not
  * decided, 1 failed, 2 a bad name or type. */
 int hm_dns_ctl_certify(const struct hm_config *cfg, const char *name, const char *type,
-		       struct hm_client *cl, struct hm_dns_entry *e);
+		       struct hm_transport *t, struct hm_dns_entry *e);
 void hm_dns_ctl_print_entry(FILE *f, const struct hm_dns_entry *e);
 int hm_ctl_verify(const struct hm_config *cfg, int argc, char **argv);
 #endif /* HM_DNS_CTL_H */
