@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: MIT
 /* The replica's DNS side: front end, resolver, observation submitter (see
- * dns_daemon.h). */
+ * dns_daemon.h).  Its OBSERVE ops go through the client transport
+ * (user/client/transport.h), driven from the daemon's epoll loop. */
 #include "service/dns/dns_daemon.h"
 
 #include <errno.h>
@@ -13,7 +14,7 @@
 
 #include <ldns/ldns.h>
 
-#include "client/client.h"
+#include "client/transport.h"
 #include "common/clock.h"
 #include "service/dns/dns_chain.h"
 #include "service/dns/dns_frontend.h"
@@ -66,8 +67,8 @@ struct hm_dns_daemon {
 	const struct hm_dns_anchors *anchors;
 	struct hm_dns_frontend *fe;
 	struct hm_dns_resolver *res;
-	struct hm_client client;
-	int client_fd, timer_fd;
+	struct hm_transport client;  /* OBSERVE ops to the replicas, as a client */
+	int timer_fd;
 	uint64_t submitted_at;
 	struct job *jobs;
 	struct waiter *waiters;
@@ -93,26 +94,16 @@ static bool q_eq(const struct hm_dns_q *a, const struct hm_dns_q *b)
 
 /* ---- submitting ops through the replicated service ----------------------- */
 
-static void client_send(void *ctx, uint32_t to, const void *buf, size_t len)
-{
-	struct hm_dns_daemon *dd = ctx;
-	const struct hm_member *m = &dd->cfg->members[to];
-
-	if (sendto(dd->client_fd, buf, len, 0, (const struct sockaddr *)&m->addr, m->addr_len) < 0 &&
-	    errno != EAGAIN)
-		hm_debug("dns: sendto replica %u: %s", to, strerror(errno));
-}
-
 static void pump(struct hm_dns_daemon *dd)
 {
-	while (!dd->client.busy && dd->ops) {
+	while (!hm_transport_busy(&dd->client) && dd->ops) {
 		struct op *o = dd->ops;
 
 		dd->ops = o->next;
 		if (!dd->ops)
 			dd->ops_tail = &dd->ops;
 		dd->queue_len--;
-		if (hm_client_submit(&dd->client, o->buf, o->len, hm_mono_us()) == 0) {
+		if (hm_transport_submit(&dd->client, o->buf, o->len, NULL) == HM_TRANSPORT_OK) {
 			dd->submitted_at = hm_mono_us();
 			dd->observations_sent++;
 		} else {
@@ -142,17 +133,9 @@ static void enqueue(struct hm_dns_daemon *dd, uint8_t *buf, size_t len)
 
 static void client_input(struct hm_dns_daemon *dd)
 {
-	uint8_t buf[HM_MAX_DATAGRAM];
-
-	for (;;) {
-		ssize_t n = recv(dd->client_fd, buf, sizeof(buf), MSG_DONTWAIT);
-
-		if (n < 0)
-			break;
-		/* The result itself does not matter here: a decision reaches
-		 * this replica through its own execution (the decided hook). */
-		hm_client_receive(&dd->client, buf, (size_t)n);
-	}
+	/* The result itself does not matter here: a decision reaches this
+	 * replica through its own execution (the decided hook). */
+	hm_transport_pump(&dd->client);
 	pump(dd);
 }
 
@@ -431,11 +414,11 @@ static void tick(struct hm_dns_daemon *dd)
 	}
 	/* A request the cluster never answers (refused by check(), say) must
 	 * not block the queue behind it. */
-	if (dd->client.busy && now - dd->submitted_at > SUBMIT_GIVE_UP_US) {
-		dd->client.busy = false;
+	if (hm_transport_busy(&dd->client) && now - dd->submitted_at > SUBMIT_GIVE_UP_US) {
+		hm_transport_abandon(&dd->client);
 		dd->submit_abandoned++;
 	}
-	hm_client_tick(&dd->client, now);
+	hm_transport_tick(&dd->client);
 	pump(dd);
 }
 
@@ -458,7 +441,8 @@ static void pick_upstreams(struct hm_dns_daemon *dd)
 	}
 }
 
-static int open_client(struct hm_dns_daemon *dd, const struct hm_keypair *keys)
+static int open_client(struct hm_dns_daemon *dd, const struct hm_keypair *keys, char *err,
+		       size_t errlen)
 {
 	const struct hm_member *me = &dd->cfg->members[dd->id];
 	struct sockaddr_storage a = me->addr;
@@ -470,14 +454,14 @@ static int open_client(struct hm_dns_daemon *dd, const struct hm_keypair *keys)
 		((struct sockaddr_in *)&a)->sin_port = 0;
 	else
 		((struct sockaddr_in6 *)&a)->sin6_port = 0;
-	dd->client_fd = socket(a.ss_family, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-	if (dd->client_fd < 0 || bind(dd->client_fd, (struct sockaddr *)&a, me->addr_len) < 0)
+	if (hm_transport_open(&dd->client, dd->cfg, HM_REPLICA_CLIENT_BASE + dd->id, keys,
+			      (struct sockaddr *)&a, me->addr_len, err, errlen) < 0)
 		return -1;
-	if (hm_client_init(&dd->client, dd->cfg, HM_REPLICA_CLIENT_BASE + dd->id, keys, hm_wall_us(),
-			   client_send, dd) < 0)
-		return -1;
+	dd->client.log_send_errors = true;
 	dd->timer_fd = timerfd_create(CLOCK_MONOTONIC, TFD_CLOEXEC | TFD_NONBLOCK);
-	return dd->timer_fd < 0 || timerfd_settime(dd->timer_fd, 0, &every, NULL) < 0 ? -1 : 0;
+	if (dd->timer_fd < 0 || timerfd_settime(dd->timer_fd, 0, &every, NULL) < 0)
+		return hm_set_err(err, errlen, "timerfd: %s", strerror(errno));
+	return 0;
 }
 
 struct hm_dns_daemon *hm_dns_daemon_new(const struct hm_config *cfg, uint32_t id,
@@ -496,7 +480,7 @@ struct hm_dns_daemon *hm_dns_daemon_new(const struct hm_config *cfg, uint32_t id
 	dd->id = id;
 	dd->svc = svc;
 	dd->anchors = anchors;
-	dd->client_fd = dd->timer_fd = -1;
+	dd->timer_fd = -1;
 	dd->ops_tail = &dd->ops;
 	pick_upstreams(dd);
 	rc.upstreams = dd->ups;
@@ -518,8 +502,11 @@ struct hm_dns_daemon *hm_dns_daemon_new(const struct hm_config *cfg, uint32_t id
 		if (!dd->fe)
 			goto fail;
 	}
-	if (open_client(dd, keys) < 0) {
-		snprintf(err, errlen, "dns: client socket: %s", strerror(errno));
+	if (open_client(dd, keys, err, errlen) < 0) {
+		char why[256];
+
+		snprintf(why, sizeof(why), "%s", err);
+		snprintf(err, errlen, "dns: client: %s", why);
 		goto fail;
 	}
 	hooks = (struct hm_dns_service_hooks){ hook_opened, hook_decided, dd };
@@ -558,10 +545,7 @@ void hm_dns_daemon_free(struct hm_dns_daemon *dd)
 	}
 	if (dd->fe)
 		hm_dns_frontend_free(dd->fe);
-	if (dd->client.req)
-		hm_client_free(&dd->client);
-	if (dd->client_fd >= 0)
-		close(dd->client_fd);
+	hm_transport_close(&dd->client);
 	if (dd->timer_fd >= 0)
 		close(dd->timer_fd);
 	free(dd);
@@ -574,7 +558,7 @@ int hm_dns_daemon_fds(const struct hm_dns_daemon *dd, int fds[4])
 	if (dd->fe)
 		fds[n++] = hm_dns_frontend_fd(dd->fe);
 	fds[n++] = hm_dns_resolver_fd(dd->res);
-	fds[n++] = dd->client_fd;
+	fds[n++] = hm_transport_fd(&dd->client);
 	fds[n++] = dd->timer_fd;
 	return n;
 }
@@ -585,7 +569,7 @@ bool hm_dns_daemon_handle(struct hm_dns_daemon *dd, int fd)
 		hm_dns_frontend_process(dd->fe);
 	else if (fd == hm_dns_resolver_fd(dd->res))
 		hm_dns_resolver_process(dd->res);
-	else if (fd == dd->client_fd)
+	else if (fd == hm_transport_fd(&dd->client))
 		client_input(dd);
 	else if (fd == dd->timer_fd)
 		tick(dd);
