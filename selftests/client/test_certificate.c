@@ -5,7 +5,8 @@
  * other results, other requests, forged signatures and garbage do not count);
  * the JSON certificate verifies offline, and is refused when the result, a
  * header or a signature is changed, a signature is missing or repeated, or
- * the cluster's key for a signer is another.
+ * the cluster's key for a signer is another.  The CT form (HM_CERT_CT) of
+ * the same replies verifies too, and only as that form.
  */
 #include <jansson.h>
 
@@ -125,6 +126,44 @@ HM_TEST(collect_and_verify)
 	}
 	memcpy(cfg.members[0].public_key, kp[1].pk, HM_PUBKEY_LEN);
 	ASSERT_ERR(verify(j), "another key for replica 0 in the config");
+	json_decref(j);
+	hm_cert_free(&c);
+}
+
+/* The same replies written in the CT verdict form: the header split from
+ * its signature, no op; it verifies as CT and not as version 1. */
+HM_TEST(ct_form)
+{
+	struct hm_cert c;
+	uint8_t buf[1024], *op, *res;
+	size_t n, ol, rl;
+	char err[256];
+	json_t *j, *e;
+
+	cluster();
+	if (!ASSERT_OK(hm_cert_init(&c, CLIENT, TS, "op", 2), "init"))
+		return;
+	for (uint32_t i = 0; i < 3; i++) {
+		n = reply(buf, sizeof(buf), i, &kp[i], TS, "verdict");
+		hm_cert_add(&c, &cfg, buf, n);
+	}
+	ASSERT_EQ(hm_cert_signers(&c, &cfg), 3, "three signers");
+	j = hm_cert_to_json_as(&c, &cfg, HM_CERT_CT, json_pack("{s:s}", "result", "ok"));
+	if (!ASSERT_TRUE(j != NULL, "json"))
+		return;
+	ASSERT_EQ(hm_cert_format_of(j), HM_CERT_CT, "names its format");
+	ASSERT_EQ(json_array_size(json_object_get(j, "replies")), 3, "three replies");
+	ASSERT_TRUE(json_object_get(j, "op") == NULL, "the op's digest only");
+	ASSERT_OK(hm_cert_verify_as(j, &cfg, HM_CERT_CT, &op, &ol, &res, &rl, err, sizeof(err)), err);
+	ASSERT_TRUE(op == NULL && rl == 7 && memcmp(res, "verdict", 7) == 0, "the result");
+	free(res);
+	ASSERT_ERR(verify(j), "not a version 1 certificate");
+	e = json_array_get(json_object_get(j, "replies"), 1);
+	json_object_set(e, "signature", json_object_get(json_array_get(json_object_get(j, "replies"),
+								       0), "signature"));
+	ASSERT_ERR(hm_cert_verify_as(j, &cfg, HM_CERT_CT, &op, &ol, &res, &rl, err, sizeof(err)),
+		   "another replica's signature");
+	ASSERT_STRCONTAINS(err, "does not verify under replica 1", "reason");
 	json_decref(j);
 	hm_cert_free(&c);
 }

@@ -5,9 +5,11 @@
  * The client, not the replicas, talks to the CT logs: it asks the cluster
  * which STH it holds for each log (CT_LATEST, so the consistency proof it
  * fetches starts where the cluster's state is), fetches the evidence, and
- * submits CT_CHECK at its own clock's time.  Replies are collected here
- * rather than in hm_client_receive, because a certificate needs every
- * matching signed reply header, and 2f+1 of them.
+ * submits CT_CHECK at its own clock's time.  The cluster is reached through
+ * the client transport (user/client/transport.h); with --cert it also
+ * collects the 2f+1 signed replies, which user/client/certificate.c writes
+ * and checks in its CT form (HM_CERT_CT).  What is CT's own stays here: the
+ * evidence, the verdict's decoding and summary, the output.
  */
 #include "common/clock.h"
 #include "cli/cli_ct.h"
@@ -15,18 +17,16 @@
 
 #include <errno.h>
 #include <inttypes.h>
-#include <poll.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/socket.h>
 #include <time.h>
-#include <unistd.h>
 
 #include <sodium.h>
 
-#include "client/client.h"
+#include "client/certificate.h"
+#include "client/transport.h"
 #include "common/crypto.h"
 #include "service/ct/ct.h"
 #include "service/ct/ct_client.h"
@@ -34,29 +34,16 @@
 #include "common/wire.h"
 #include "common/log.h"
 
-#define CERT_FORMAT "hypermesh-ct-certificate/1"
 #define CHAIN_MAX_BYTES (1u << 20)
 #define CALL_TIMEOUT_S 10
 #define CERT_TIMEOUT_S 20     /* 2f+1 replies: wait for the slower replicas too */
 #define LOG_TIMEOUT_MS 5000
 #define STALE_RETRIES 3
 
-struct reply_slot {
-	bool have, checked;
-	uint8_t hdr[HM_HDR_LEN];
-	uint8_t digest[HM_DIGEST_LEN];
-	uint64_t exec_seq;
-	uint8_t result[HM_MAX_RESULT];
-	size_t rlen;
-};
-
 struct ct_net {
-	const struct hm_config *cfg;
-	struct hm_keypair keys;
-	struct hm_client core;    /* submit and retransmit; replies are ours */
-	int fd;
-	struct reply_slot slots[HM_MAX_REPLICAS];
-	int winner;               /* the slot whose digest reached the quorum */
+	struct hm_transport t;
+	struct hm_cert cert;      /* --cert: the last call's 2f+1 signed replies */
+	bool certified;           /* the last call collected cert */
 };
 
 static int errorf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
@@ -74,137 +61,50 @@ static int errorf(const char *fmt, ...)
 
 /* ---- the network side --------------------------------------------------- */
 
-static void net_send(void *ctx, uint32_t to, const void *buf, size_t len)
-{
-	struct ct_net *c = ctx;
-	const struct hm_member *m = &c->cfg->members[to];
-
-	if (sendto(c->fd, buf, len, 0, (const struct sockaddr *)&m->addr, m->addr_len) < 0 &&
-	    errno != EAGAIN)
-		fprintf(stderr, "hmctl: sendto replica %u: %s\n", to, strerror(errno));
-}
-
 static int net_open(struct ct_net *c, const struct hm_config *cfg)
 {
-	char err[512];
+	char err[1024];
 
 	memset(c, 0, sizeof(*c));
-	c->cfg = cfg;
-	c->fd = -1;
-	if (!cfg->has_node_id || !cfg->private_key_path[0])
-		return errorf("%s: a client needs node.id and node.private_key", cfg->path);
-	if (!hm_config_client(cfg, cfg->node_id))
-		return errorf("%s: node.id %u is not in cluster.clients", cfg->path, cfg->node_id);
-	if (hm_keypair_read(cfg->private_key_path, &c->keys, err, sizeof(err)) < 0)
+	if (hm_transport_open_node(&c->t, cfg, err, sizeof(err)) < 0)
 		return errorf("%s", err);
-	c->fd = socket(cfg->members[0].addr.ss_family, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-	if (c->fd < 0)
-		return errorf("socket: %s", strerror(errno));
-	if (hm_client_init(&c->core, cfg, cfg->node_id, &c->keys, hm_wall_us(), net_send, c) < 0)
-		return errorf("client %u: bad keys in %s", cfg->node_id, cfg->path);
 	return 0;
 }
 
 static void net_close(struct ct_net *c)
 {
-	hm_client_free(&c->core);
-	if (c->fd >= 0)
-		close(c->fd);
+	hm_cert_free(&c->cert);
+	hm_transport_close(&c->t);
 }
 
-/* A reply to the outstanding request, authenticated by its link MAC (the
- * signature is checked only when it could complete a quorum). */
-static void on_datagram(struct ct_net *c, const uint8_t *buf, size_t len)
-{
-	enum hm_drop_reason why;
-	const uint8_t *result;
-	struct reply_slot *s;
-	uint32_t client;
-	uint64_t exec_seq;
-	size_t rlen;
-	struct hm_msg m;
-
-	if (hm_msg_decode(buf, len, HM_MAX_DATAGRAM, &m, &why) < 0 || m.type != HM_MSG_REPLY ||
-	    m.sender >= c->core.n)
-		return;
-	if (!hm_mac_verify(m.hdr, c->core.links[m.sender].rx) || !hm_msg_payload_ok(&m, &why) ||
-	    hm_reply_parse(&m, &client, &exec_seq, &result, &rlen) < 0 || client != c->core.id ||
-	    rlen > HM_MAX_RESULT)
-		return;
-	s = &c->slots[m.sender];
-	if (m.seq != c->core.ts || s->have)
-		return;
-	s->have = true;
-	memcpy(s->hdr, m.hdr, HM_HDR_LEN);
-	memset(s->hdr + HM_OFF_MAC, 0, HM_MAC_LEN); /* per link, not part of a certificate */
-	memcpy(s->digest, m.digest, HM_DIGEST_LEN);
-	s->exec_seq = exec_seq;
-	memcpy(s->result, result, rlen);
-	s->rlen = rlen;
-}
-
-/* How many replies with slot `i`'s digest carry a valid signature. */
-static uint32_t verified_matches(struct ct_net *c, int i)
-{
-	uint32_t count = 0;
-
-	for (uint32_t j = 0; j < c->core.n; j++) {
-		struct reply_slot *s = &c->slots[j];
-
-		if (!s->have || memcmp(s->digest, c->slots[i].digest, HM_DIGEST_LEN) != 0)
-			continue;
-		if (!s->checked) {
-			if (!hm_verify_header((const struct hm_hdr *)s->hdr, c->core.replica_keys[j])) {
-				s->have = false;
-				continue;
-			}
-			s->checked = true;
-		}
-		count++;
-	}
-	return count;
-}
-
-static bool quorum(struct ct_net *c, uint32_t need)
-{
-	for (uint32_t i = 0; i < c->core.n; i++) {
-		if (c->slots[i].have && verified_matches(c, (int)i) >= need) {
-			c->winner = (int)i;
-			return true;
-		}
-	}
-	return false;
-}
-
-/* Submit op and wait until `need` replicas sent matching signed replies. */
-static int net_call(struct ct_net *c, const uint8_t *op, size_t len, uint32_t need, int timeout_s)
+/* Submit op and wait for f+1 matching signed replies, and with cert for
+ * 2f+1 of them in c->cert.  The result is in c->t.core.result. */
+static int net_call(struct ct_net *c, const uint8_t *op, size_t len, bool cert, int timeout_s)
 {
 	uint64_t give_up = hm_mono_us() + (uint64_t)timeout_s * 1000000;
-	uint8_t buf[HM_MAX_DATAGRAM];
+	uint32_t need = cert ? 2 * c->t.core.f + 1 : c->t.core.f + 1;
 
-	memset(c->slots, 0, sizeof(c->slots));
-	c->core.busy = false; /* the previous call completed here, not in hm_client_receive */
-	if (hm_client_submit(&c->core, op, len, hm_mono_us()) < 0)
+	hm_cert_free(&c->cert);
+	c->certified = false;
+	switch (hm_transport_call(&c->t, op, len, give_up, cert ? &c->cert : NULL)) {
+	case HM_TRANSPORT_OK:
+		c->certified = cert;
+		return 0;
+	case HM_TRANSPORT_TOO_LARGE:
 		return errorf("the request (%zu bytes of op) does not fit max_message_size %u", len,
-			      c->cfg->max_message_size);
-	while (hm_mono_us() < give_up) {
-		struct pollfd p = { .fd = c->fd, .events = POLLIN };
-		ssize_t n;
-
-		poll(&p, 1, 50);
-		while ((n = recv(c->fd, buf, sizeof(buf), MSG_DONTWAIT)) > 0)
-			on_datagram(c, buf, (size_t)n);
-		if (quorum(c, need))
-			return 0;
-		hm_client_tick(&c->core, hm_mono_us());
+			      c->t.cfg->max_message_size);
+	case HM_TRANSPORT_NO_MEMORY:
+		return errorf("out of memory");
+	default:
+		return errorf("no %u matching signed replies within %d s (%u retransmissions)",
+			      need, timeout_s, c->t.core.retransmits);
 	}
-	return errorf("no %u matching signed replies within %d s (%u retransmissions)", need,
-		      timeout_s, c->core.retransmits);
 }
 
-static const struct reply_slot *winner(const struct ct_net *c)
+/* How many matching signed replies the last call's result stands on. */
+static uint32_t replies_behind(const struct ct_net *c)
 {
-	return &c->slots[c->winner];
+	return c->certified ? hm_cert_signers(&c->cert, c->t.cfg) : c->t.core.f + 1;
 }
 
 /* ---- evidence ----------------------------------------------------------- */
@@ -216,9 +116,9 @@ static int cluster_latest(struct ct_net *c, const uint8_t log_id[HM_CT_LOG_ID_LE
 	enum hm_ct_latest_status st;
 	size_t len = hm_ct_op_latest(op, sizeof(op), log_id);
 
-	if (net_call(c, op, len, c->core.f + 1, CALL_TIMEOUT_S))
+	if (net_call(c, op, len, false, CALL_TIMEOUT_S))
 		return -1;
-	if (hm_ct_latest_decode(winner(c)->result, winner(c)->rlen, &st, size) < 0)
+	if (hm_ct_latest_decode(c->t.core.result, c->t.core.result_len, &st, size) < 0)
 		return errorf("the cluster's answer to CT_LATEST is not one (no ct: section on the "
 			      "replicas?)");
 	if (st == HM_CT_LATEST_UNKNOWN)
@@ -232,7 +132,7 @@ static int cluster_latest(struct ct_net *c, const uint8_t log_id[HM_CT_LOG_ID_LE
 static size_t gather_evidence(struct ct_net *c, struct hm_ct *ct, const char *pem, size_t pem_len,
 			      struct hm_ct_evidence *ev)
 {
-	const struct hm_ct_config *cc = &c->cfg->ct;
+	const struct hm_ct_config *cc = &c->t.cfg->ct;
 	size_t n = 0;
 
 	for (uint32_t i = 0; i < cc->n_logs; i++) {
@@ -306,33 +206,6 @@ static json_t *summary_json(const struct hm_ct_verdict *v)
 			 "leaf_index", (json_int_t)v->leaf_index);
 }
 
-/* Every verified reply whose digest is the winner's, as certificate entries. */
-static json_t *cert_json(struct ct_net *c, const uint8_t *op, size_t op_len,
-			 const struct hm_ct_verdict *v)
-{
-	const struct reply_slot *w = winner(c);
-	uint8_t op_digest[HM_DIGEST_LEN];
-	json_t *replies = json_array();
-
-	for (uint32_t i = 0; i < c->core.n; i++) {
-		const struct reply_slot *s = &c->slots[i];
-
-		if (!s->have || !s->checked || memcmp(s->digest, w->digest, HM_DIGEST_LEN) != 0)
-			continue;
-		json_array_append_new(replies, json_pack("{s:I, s:o, s:o}", "replica", (json_int_t)i,
-							 "header", hex_json(s->hdr, HM_SIGNED_LEN),
-							 "signature",
-							 hex_json(s->hdr + HM_OFF_SIG, HM_SIG_LEN)));
-	}
-	hm_digest(op, op_len, op_digest);
-	return json_pack("{s:s, s:{s:I, s:I}, s:o, s:I, s:I, s:I, s:o, s:o, s:o}", "format",
-			 CERT_FORMAT, "cluster", "n", (json_int_t)c->core.n, "f", (json_int_t)c->core.f,
-			 "op_digest", hex_json(op_digest, HM_DIGEST_LEN), "client",
-			 (json_int_t)c->core.id, "request", (json_int_t)c->core.ts, "exec_seq",
-			 (json_int_t)w->exec_seq, "verdict", hex_json(w->result, w->rlen), "summary",
-			 summary_json(v), "replies", replies);
-}
-
 static int write_cert(json_t *cert, const char *path)
 {
 	if (!cert)
@@ -399,7 +272,6 @@ static int check_round(struct ct_net *c, struct hm_ct *ct, const uint8_t *chain,
 		       size_t *op_len, struct hm_ct_verdict *v)
 {
 	struct hm_ct_evidence *ev = calloc(HM_CT_CONFIG_MAX_LOGS, sizeof(*ev));
-	uint32_t need = cert ? 2 * c->core.f + 1 : c->core.f + 1;
 	size_t n_ev;
 	int rc;
 
@@ -410,12 +282,12 @@ static int check_round(struct ct_net *c, struct hm_ct *ct, const uint8_t *chain,
 	free(ev);
 	if (!*op_len)
 		return errorf("the chain and evidence do not fit in one operation");
-	rc = net_call(c, op, *op_len, need, cert ? CERT_TIMEOUT_S : CALL_TIMEOUT_S);
+	rc = net_call(c, op, *op_len, cert, cert ? CERT_TIMEOUT_S : CALL_TIMEOUT_S);
 	if (rc)
 		return rc;
-	if (hm_ct_verdict_decode(winner(c)->result, winner(c)->rlen, v) < 0)
+	if (hm_ct_verdict_decode(c->t.core.result, c->t.core.result_len, v) < 0)
 		return errorf("the cluster's result is not a CT verdict (%zu bytes; no ct: section "
-			      "on the replicas?)", winner(c)->rlen);
+			      "on the replicas?)", c->t.core.result_len);
 	return 0;
 }
 
@@ -453,8 +325,9 @@ static int cert_check(const struct hm_config *cfg, const struct check_args *a)
 	}
 	if (rc)
 		goto out_net;
-	print_verdict(a->cert && !a->out ? stderr : stdout, &v, verified_matches(&c, c.winner));
-	if (a->cert && write_cert(cert_json(&c, op, op_len, &v), a->out)) {
+	print_verdict(a->cert && !a->out ? stderr : stdout, &v, replies_behind(&c));
+	if (a->cert && write_cert(hm_cert_to_json_as(&c.cert, cfg, HM_CERT_CT, summary_json(&v)),
+				  a->out)) {
 		rc = 1;
 		goto out_net;
 	}
@@ -492,103 +365,33 @@ int hm_cli_cert(const struct hm_config *cfg, int argc, char **argv)
 
 /* ---- hmctl verify ------------------------------------------------------- */
 
-/* A hex string of exactly len bytes. */
-static int get_hex(json_t *obj, const char *key, uint8_t *out, size_t len)
-{
-	const char *s = json_string_value(json_object_get(obj, key));
-	size_t got;
-
-	if (!s || strlen(s) != 2 * len ||
-	    sodium_hex2bin(out, len, s, strlen(s), NULL, &got, NULL) != 0 || got != len)
-		return -1;
-	return 0;
-}
-
-static int get_u64(json_t *obj, const char *key, uint64_t *out)
-{
-	json_t *j = json_object_get(obj, key);
-
-	if (!json_is_integer(j) || json_integer_value(j) < 0)
-		return -1;
-	*out = (uint64_t)json_integer_value(j);
-	return 0;
-}
-
-/* One entry: a reply header signed by that replica over this payload. */
-static int check_entry(const struct hm_config *cfg, json_t *e, size_t k, uint64_t request,
-		       const uint8_t digest[HM_DIGEST_LEN], size_t plen, uint32_t *replica,
-		       char *err, size_t errlen)
-{
-	struct hm_hdr hdr;
-	uint8_t *h = (uint8_t *)&hdr;
-	uint64_t id;
-
-	memset(&hdr, 0, sizeof(hdr));
-	if (get_u64(e, "replica", &id) < 0 || get_hex(e, "header", h, HM_SIGNED_LEN) < 0 ||
-	    get_hex(e, "signature", h + HM_OFF_SIG, HM_SIG_LEN) < 0)
-		return hm_set_err(err, errlen, "replies[%zu]: needs replica, header (%d bytes hex) and "
-			      "signature (%d bytes hex)", k, HM_SIGNED_LEN, HM_SIG_LEN);
-	if (id >= cfg->n_members)
-		return hm_set_err(err, errlen, "replies[%zu]: replica %" PRIu64 " is not a member (0..%u)",
-			      k, id, cfg->n_members - 1);
-	if (hm_get_be32(h) != HM_MAGIC || h[4] != HM_VERSION || h[5] != HM_MSG_REPLY ||
-	    hm_get_be32(h + HM_OFF_SENDER) != id || hm_get_be32(h + 12) != plen ||
-	    hm_get_be64(h + HM_OFF_SEQ) != request)
-		return hm_set_err(err, errlen, "replies[%zu]: not replica %" PRIu64 "'s reply to request "
-			      "%" PRIu64 " of this size", k, id, request);
-	if (memcmp(h + HM_OFF_DIGEST, digest, HM_DIGEST_LEN) != 0)
-		return hm_set_err(err, errlen, "replies[%zu]: replica %" PRIu64 " replied with another "
-			      "result", k, id);
-	if (!hm_verify_header(&hdr, cfg->members[id].public_key))
-		return hm_set_err(err, errlen, "replies[%zu]: the signature does not verify under replica "
-			      "%" PRIu64 "'s key", k, id);
-	*replica = (uint32_t)id;
-	return 0;
-}
-
 int hm_ct_cert_verify(const struct hm_config *cfg, json_t *cert, char *err, size_t errlen)
 {
-	uint8_t verdict[HM_CT_VERDICT_MAX], payload[HM_REPLY_PREFIX_LEN + HM_CT_VERDICT_MAX];
-	uint8_t digest[HM_DIGEST_LEN];
-	const char *format = json_string_value(json_object_get(cert, "format"));
-	const char *vhex = json_string_value(json_object_get(cert, "verdict")), *summary;
-	json_t *replies = json_object_get(cert, "replies"), *e;
-	uint64_t client, request, exec_seq;
-	uint32_t need = 2 * cfg->max_faulty_nodes + 1, seen = 0;
+	const char *summary;
 	struct hm_ct_verdict v;
-	size_t vlen, plen, k;
+	uint8_t *op, *verdict;
+	size_t op_len, vlen;
+	int rc = -1;
 
-	if (!format || strcmp(format, CERT_FORMAT) != 0)
-		return hm_set_err(err, errlen, "not a CT verdict certificate (format is not \"%s\")",
-			      CERT_FORMAT);
-	if (get_u64(cert, "client", &client) < 0 || client > UINT32_MAX ||
-	    get_u64(cert, "request", &request) < 0 || get_u64(cert, "exec_seq", &exec_seq) < 0 ||
-	    !vhex || !json_is_array(replies))
-		return hm_set_err(err, errlen, "needs client, request, exec_seq, verdict and replies");
-	if (sodium_hex2bin(verdict, sizeof(verdict), vhex, strlen(vhex), NULL, &vlen, NULL) != 0 ||
-	    2 * vlen != strlen(vhex) || hm_ct_verdict_decode(verdict, vlen, &v) < 0)
-		return hm_set_err(err, errlen, "verdict: not a canonical CT verdict encoding");
+	/* The replies, signatures and 2f+1 quorum (user/client/certificate.c). */
+	if (hm_cert_verify_as(cert, cfg, HM_CERT_CT, &op, &op_len, &verdict, &vlen, err, errlen) < 0)
+		return -1;
+	if (vlen > HM_CT_VERDICT_MAX || hm_ct_verdict_decode(verdict, vlen, &v) < 0) {
+		hm_set_err(err, errlen, "verdict: not a canonical CT verdict encoding");
+		goto out;
+	}
 	/* The summary is for readers; it must not say something else. */
 	summary = json_string_value(json_object_get(json_object_get(cert, "summary"), "result"));
-	if (summary && strcmp(summary, hm_ct_result_name(v.result)) != 0)
-		return hm_set_err(err, errlen, "summary.result \"%s\" is not the signed verdict's \"%s\"",
-			      summary, hm_ct_result_name(v.result));
-	/* What every replica signed: H(client, exec_seq, verdict) in its header. */
-	plen = hm_reply_payload(payload, sizeof(payload), (uint32_t)client, exec_seq, verdict, vlen);
-	hm_digest(payload, plen, digest);
-	json_array_foreach(replies, k, e) {
-		uint32_t id = 0;
-
-		if (check_entry(cfg, e, k, request, digest, plen, &id, err, errlen) < 0)
-			return -1;
-		if (seen & (1u << id))
-			return hm_set_err(err, errlen, "replies[%zu]: replica %u appears twice", k, id);
-		seen |= 1u << id;
+	if (summary && strcmp(summary, hm_ct_result_name(v.result)) != 0) {
+		hm_set_err(err, errlen, "summary.result \"%s\" is not the signed verdict's \"%s\"",
+			   summary, hm_ct_result_name(v.result));
+		goto out;
 	}
-	if ((uint32_t)__builtin_popcount(seen) < need)
-		return hm_set_err(err, errlen, "%d distinct replicas signed, 2f+1 = %u are needed",
-			      __builtin_popcount(seen), need);
-	return 0;
+	rc = 0;
+out:
+	free(op);
+	free(verdict);
+	return rc;
 }
 
 int hm_cli_verify(const struct hm_config *cfg, int argc, char **argv)

@@ -739,12 +739,12 @@ static void usage(FILE *out)
 		"CONFIG defaults to $HM_CONFIG.\n");
 }
 
-/* Certificates of both kinds: a CT verdict certificate names its "format";
- * the generic one (certificate.h, DNS answers) does not. */
+/* Certificates of both forms (user/client/certificate.h): a CT verdict's
+ * names its "format"; the version 1 form (DNS answers) does not. */
 static int cmd_verify(const struct hm_config *cfg, int argc, char **argv)
 {
 	json_t *j = argc == 2 ? json_load_file(argv[1], 0, NULL) : NULL;
-	bool ct = j && json_object_get(j, "format");
+	bool ct = j && hm_cert_format_of(j) == HM_CERT_CT;
 
 	json_decref(j);
 	return ct ? hm_cli_verify(cfg, argc, argv) : hm_ctl_verify(cfg, argc, argv);

@@ -1,13 +1,17 @@
 // SPDX-License-Identifier: MIT
-/* Consensus certificates (see certificate.h). */
+/* Consensus certificates: collection, both JSON forms, the offline check
+ * (see certificate.h). */
 #include "client/certificate.h"
 
-#include <endian.h>
+#include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include <sodium.h>
+
 #include "common/crypto.h"
+#include "common/log.h"
 #include "common/wire.h"
 
 int hm_cert_init(struct hm_cert *c, uint32_t client, uint64_t timestamp, const void *op,
@@ -73,6 +77,17 @@ bool hm_cert_add(struct hm_cert *c, const struct hm_config *cfg, const uint8_t *
 	return c->winner >= 0;
 }
 
+/* What tells the two forms apart: their field names and how an entry
+ * carries its header. */
+static const struct format {
+	const char *request, *result, *entries;
+	bool full_op;      /* the op itself, not only its digest */
+	bool split_sig;    /* "header" (signed bytes) and "signature" apart */
+} formats[] = {
+	[HM_CERT_V1] = { "timestamp", "result", "signatures", true, false },
+	[HM_CERT_CT] = { "request", "verdict", "replies", false, true },
+};
+
 static json_t *hex_json(const uint8_t *b, size_t n)
 {
 	char *s = malloc(2 * n + 1);
@@ -80,39 +95,97 @@ static json_t *hex_json(const uint8_t *b, size_t n)
 
 	if (!s)
 		return json_null();
-	for (size_t i = 0; i < n; i++)
-		sprintf(s + 2 * i, "%02x", b[i]);
-	s[2 * n] = 0;
+	sodium_bin2hex(s, 2 * n + 1, b, n);
 	j = json_string(s);
 	free(s);
 	return j;
 }
 
-json_t *hm_cert_to_json(const struct hm_cert *c, const struct hm_config *cfg)
+uint32_t hm_cert_signers(const struct hm_cert *c, const struct hm_config *cfg)
 {
+	uint32_t count = 0;
+
+	for (uint32_t i = 0; c->winner >= 0 && i < cfg->n_members; i++)
+		count += c->replies[i].have &&
+			 !memcmp(c->replies[i].digest, c->replies[c->winner].digest, HM_DIGEST_LEN);
+	return count;
+}
+
+json_t *hm_cert_to_json_as(const struct hm_cert *c, const struct hm_config *cfg,
+			   enum hm_cert_format fmt, json_t *summary)
+{
+	const struct format *f = &formats[fmt];
 	const struct hm_cert_reply *w;
-	json_t *sigs = json_array();
+	json_t *j, *entries = json_array();
 	uint8_t d[HM_DIGEST_LEN];
 
-	if (c->winner < 0)
+	if (c->winner < 0) {
+		json_decref(summary);
+		json_decref(entries);
 		return NULL;
+	}
 	w = &c->replies[c->winner];
 	for (uint32_t i = 0; i < cfg->n_members; i++) {
 		const struct hm_cert_reply *r = &c->replies[i];
 
-		if (r->have && !memcmp(r->digest, w->digest, HM_DIGEST_LEN))
-			json_array_append_new(sigs, json_pack("{s:i, s:o}", "replica", (int)i, "header",
-							      hex_json(r->hdr, HM_CERT_HDR_LEN)));
+		if (!r->have || memcmp(r->digest, w->digest, HM_DIGEST_LEN))
+			continue;
+		if (f->split_sig)
+			json_array_append_new(entries, json_pack("{s:i, s:o, s:o}", "replica", (int)i,
+								 "header", hex_json(r->hdr, HM_SIGNED_LEN),
+								 "signature",
+								 hex_json(r->hdr + HM_OFF_SIG, HM_SIG_LEN)));
+		else
+			json_array_append_new(entries, json_pack("{s:i, s:o}", "replica", (int)i,
+								 "header",
+								 hex_json(r->hdr, HM_CERT_HDR_LEN)));
 	}
 	hm_digest(c->op, c->op_len, d);
-	return json_pack("{s:i, s:I, s:I, s:I, s:o, s:o, s:o, s:o}", "version", 1, "client",
-			 (json_int_t)c->client, "timestamp", (json_int_t)c->timestamp, "exec_seq",
-			 (json_int_t)w->exec_seq, "op", hex_json(c->op, c->op_len), "op_digest",
-			 hex_json(d, sizeof(d)), "result", hex_json(w->result, w->result_len),
-			 "signatures", sigs);
+	j = json_object();
+	if (fmt == HM_CERT_CT) {
+		json_object_set_new(j, "format", json_string(HM_CERT_CT_FORMAT));
+		json_object_set_new(j, "cluster", json_pack("{s:I, s:I}", "n",
+							  (json_int_t)cfg->n_members, "f",
+							  (json_int_t)cfg->max_faulty_nodes));
+	} else {
+		json_object_set_new(j, "version", json_integer(1));
+	}
+	json_object_set_new(j, "client", json_integer((json_int_t)c->client));
+	json_object_set_new(j, f->request, json_integer((json_int_t)c->timestamp));
+	json_object_set_new(j, "exec_seq", json_integer((json_int_t)w->exec_seq));
+	if (f->full_op)
+		json_object_set_new(j, "op", hex_json(c->op, c->op_len));
+	json_object_set_new(j, "op_digest", hex_json(d, sizeof(d)));
+	json_object_set_new(j, f->result, hex_json(w->result, w->result_len));
+	if (summary)
+		json_object_set_new(j, "summary", summary);
+	json_object_set_new(j, f->entries, entries);
+	return j;
 }
 
-/* Hex string field into a malloc'd buffer. */
+json_t *hm_cert_to_json(const struct hm_cert *c, const struct hm_config *cfg)
+{
+	return hm_cert_to_json_as(c, cfg, HM_CERT_V1, NULL);
+}
+
+enum hm_cert_format hm_cert_format_of(const json_t *cert)
+{
+	return json_object_get(cert, "format") ? HM_CERT_CT : HM_CERT_V1;
+}
+
+/* A hex string field of exactly len bytes. */
+static int get_hex(const json_t *o, const char *key, uint8_t *out, size_t len)
+{
+	const char *s = json_string_value(json_object_get(o, key));
+	size_t got;
+
+	if (!s || strlen(s) != 2 * len ||
+	    sodium_hex2bin(out, len, s, strlen(s), NULL, &got, NULL) != 0 || got != len)
+		return -1;
+	return 0;
+}
+
+/* A hex string field into a malloc'd buffer. */
 static int hex_field(const json_t *o, const char *key, uint8_t **out, size_t *len)
 {
 	const char *s = json_string_value(json_object_get(o, key));
@@ -121,7 +194,7 @@ static int hex_field(const json_t *o, const char *key, uint8_t **out, size_t *le
 	if (!s || (n = strlen(s)) % 2)
 		return -1;
 	*out = malloc(n / 2 + 1);
-	if (!*out || hm_parse_hex(s, *out, n / 2) < 0) {
+	if (!*out || get_hex(o, key, *out, n / 2) < 0) {
 		free(*out);
 		*out = NULL;
 		return -1;
@@ -130,75 +203,112 @@ static int hex_field(const json_t *o, const char *key, uint8_t **out, size_t *le
 	return 0;
 }
 
-/* The client id is bound through the payload digest. */
-static int verify_sig(const json_t *s, const struct hm_config *cfg, uint64_t ts,
-		      const uint8_t d[HM_DIGEST_LEN], size_t payload_len, uint32_t *seen, char *err,
-		      size_t errlen)
+static int get_u64(const json_t *o, const char *key, uint64_t *out)
 {
-	json_t *rj = json_object_get(s, "replica");
-	struct hm_hdr hdr = { 0 };
-	uint8_t *h = NULL;
-	size_t hl = 0;
-	json_int_t id = json_integer_value(rj);
+	json_t *j = json_object_get(o, key);
 
-	if (!json_is_integer(rj) || id < 0 || id >= (json_int_t)cfg->n_members ||
-	    hex_field(s, "header", &h, &hl) < 0 || hl != HM_CERT_HDR_LEN) {
-		free(h);
-		snprintf(err, errlen, "a malformed signature entry");
+	if (!json_is_integer(j) || json_integer_value(j) < 0)
 		return -1;
-	}
-	memcpy(&hdr, h, HM_CERT_HDR_LEN);
-	free(h);
-	if (*seen & (1u << id)) {
-		snprintf(err, errlen, "replica %lld signs twice", (long long)id);
-		return -1;
-	}
-	if (be32toh(hdr.magic) != HM_MAGIC || hdr.type != HM_MSG_REPLY ||
-	    be32toh(hdr.sender) != (uint32_t)id || be64toh(hdr.seq) != ts ||
-	    be32toh(hdr.payload_len) != payload_len || memcmp(hdr.digest, d, HM_DIGEST_LEN)) {
-		snprintf(err, errlen, "replica %lld: the header is not a reply over this result",
-			 (long long)id);
-		return -1;
-	}
-	if (!hm_verify_header(&hdr, cfg->members[id].public_key)) {
-		snprintf(err, errlen, "replica %lld: bad signature", (long long)id);
-		return -1;
-	}
-	*seen |= 1u << id;
+	*out = (uint64_t)json_integer_value(j);
 	return 0;
 }
 
-int hm_cert_verify(const json_t *cert, const struct hm_config *cfg, uint8_t **op, size_t *op_len,
-		   uint8_t **result, size_t *result_len, char *err, size_t errlen)
+/* Entry k: a REPLY header signed by that replica, for request ts, over the
+ * payload of digest d and length plen.  The client id is bound through the
+ * payload digest. */
+static int check_entry(const struct format *f, const json_t *e, size_t k,
+		       const struct hm_config *cfg, uint64_t ts, const uint8_t d[HM_DIGEST_LEN],
+		       size_t plen, uint32_t *replica, char *err, size_t errlen)
 {
-	json_t *sigs = json_object_get(cert, "signatures"), *s;
-	json_int_t client = json_integer_value(json_object_get(cert, "client"));
-	json_int_t ts = json_integer_value(json_object_get(cert, "timestamp"));
-	json_int_t seq = json_integer_value(json_object_get(cert, "exec_seq"));
+	struct hm_hdr hdr;
+	uint8_t *h = (uint8_t *)&hdr;
+	uint64_t id;
+
+	memset(&hdr, 0, sizeof(hdr));
+	if (get_u64(e, "replica", &id) < 0 ||
+	    (f->split_sig ? get_hex(e, "header", h, HM_SIGNED_LEN) < 0 ||
+				    get_hex(e, "signature", h + HM_OFF_SIG, HM_SIG_LEN) < 0
+			  : get_hex(e, "header", h, HM_CERT_HDR_LEN) < 0)) {
+		if (f->split_sig)
+			return hm_set_err(err, errlen, "%s[%zu]: needs replica, header (%d bytes hex) "
+					  "and signature (%d bytes hex)", f->entries, k, HM_SIGNED_LEN,
+					  HM_SIG_LEN);
+		return hm_set_err(err, errlen, "%s[%zu]: needs replica and header (%d bytes hex)",
+				  f->entries, k, HM_CERT_HDR_LEN);
+	}
+	if (id >= cfg->n_members)
+		return hm_set_err(err, errlen, "%s[%zu]: replica %" PRIu64 " is not a member (0..%u)",
+				  f->entries, k, id, cfg->n_members - 1);
+	if (hm_get_be32(h) != HM_MAGIC || h[4] != HM_VERSION || h[5] != HM_MSG_REPLY ||
+	    hm_get_be32(h + HM_OFF_SENDER) != id || hm_get_be32(h + 12) != plen ||
+	    hm_get_be64(h + HM_OFF_SEQ) != ts)
+		return hm_set_err(err, errlen, "%s[%zu]: not replica %" PRIu64 "'s reply to request "
+				  "%" PRIu64 " of this size", f->entries, k, id, ts);
+	if (memcmp(h + HM_OFF_DIGEST, d, HM_DIGEST_LEN) != 0)
+		return hm_set_err(err, errlen, "%s[%zu]: replica %" PRIu64 " replied with another "
+				  "result", f->entries, k, id);
+	if (!hm_verify_header(&hdr, cfg->members[id].public_key))
+		return hm_set_err(err, errlen, "%s[%zu]: the signature does not verify under replica "
+				  "%" PRIu64 "'s key", f->entries, k, id);
+	*replica = (uint32_t)id;
+	return 0;
+}
+
+int hm_cert_verify_as(const json_t *cert, const struct hm_config *cfg, enum hm_cert_format fmt,
+		      uint8_t **op, size_t *op_len, uint8_t **result, size_t *result_len,
+		      char *err, size_t errlen)
+{
+	const struct format *f = &formats[fmt];
+	const char *format = json_string_value(json_object_get(cert, "format"));
+	json_t *entries = json_object_get(cert, f->entries), *e;
+	uint64_t client, ts, seq;
 	uint8_t *payload = NULL, d[HM_DIGEST_LEN];
-	uint32_t seen = 0, count = 0;
-	size_t plen, i;
+	uint32_t seen = 0, need = quorum(cfg);
+	size_t plen, k;
 
 	*op = *result = NULL;
-	if (json_integer_value(json_object_get(cert, "version")) != 1 || !json_is_array(sigs) ||
-	    client < 0 || client > UINT32_MAX || hex_field(cert, "op", op, op_len) < 0 ||
-	    hex_field(cert, "result", result, result_len) < 0) {
-		snprintf(err, errlen, "not a certificate (version 1 with op, result and signatures)");
+	*op_len = 0;
+	if (fmt == HM_CERT_CT ? !format || strcmp(format, HM_CERT_CT_FORMAT) != 0
+			      : format || json_integer_value(json_object_get(cert, "version")) != 1) {
+		if (fmt == HM_CERT_CT)
+			hm_set_err(err, errlen, "not a CT verdict certificate (format is not \"%s\")",
+				   HM_CERT_CT_FORMAT);
+		else
+			hm_set_err(err, errlen, "not a certificate (version 1 with op, result and "
+				   "signatures)");
+		goto bad;
+	}
+	if (get_u64(cert, "client", &client) < 0 || client > UINT32_MAX ||
+	    get_u64(cert, f->request, &ts) < 0 || get_u64(cert, "exec_seq", &seq) < 0 ||
+	    !json_is_array(entries) || (f->full_op && hex_field(cert, "op", op, op_len) < 0) ||
+	    hex_field(cert, f->result, result, result_len) < 0) {
+		hm_set_err(err, errlen, "needs client, %s, exec_seq,%s %s (hex) and %s", f->request,
+			   f->full_op ? " op," : "", f->result, f->entries);
 		goto bad;
 	}
 	payload = malloc(HM_REPLY_PREFIX_LEN + *result_len);
-	if (!payload)
+	if (!payload) {
+		hm_set_err(err, errlen, "out of memory");
 		goto bad;
-	plen = hm_reply_payload(payload, HM_REPLY_PREFIX_LEN + *result_len, (uint32_t)client,
-				(uint64_t)seq, *result, *result_len);
-	hm_digest(payload, plen, d);
-	json_array_foreach(sigs, i, s) {
-		if (verify_sig(s, cfg, (uint64_t)ts, d, plen, &seen, err, errlen))
-			goto bad;
-		count++;
 	}
-	if (count < quorum(cfg)) {
-		snprintf(err, errlen, "%u signatures, %u (2f+1) needed", count, quorum(cfg));
+	/* What every replica signed: H(client, exec_seq, result) in its header. */
+	plen = hm_reply_payload(payload, HM_REPLY_PREFIX_LEN + *result_len, (uint32_t)client, seq,
+				*result, *result_len);
+	hm_digest(payload, plen, d);
+	json_array_foreach(entries, k, e) {
+		uint32_t id = 0;
+
+		if (check_entry(f, e, k, cfg, ts, d, plen, &id, err, errlen) < 0)
+			goto bad;
+		if (seen & (1u << id)) {
+			hm_set_err(err, errlen, "%s[%zu]: replica %u appears twice", f->entries, k, id);
+			goto bad;
+		}
+		seen |= 1u << id;
+	}
+	if ((uint32_t)__builtin_popcount(seen) < need) {
+		hm_set_err(err, errlen, "%d distinct replicas signed, 2f+1 = %u are needed",
+			   __builtin_popcount(seen), need);
 		goto bad;
 	}
 	free(payload);
@@ -209,4 +319,11 @@ bad:
 	free(*result);
 	*op = *result = NULL;
 	return -1;
+}
+
+int hm_cert_verify(const json_t *cert, const struct hm_config *cfg, uint8_t **op, size_t *op_len,
+		   uint8_t **result, size_t *result_len, char *err, size_t errlen)
+{
+	return hm_cert_verify_as(cert, cfg, HM_CERT_V1, op, op_len, result, result_len, err,
+				 errlen);
 }

@@ -4,15 +4,25 @@
  * Ed25519-signed header, over the same result of one op.  Since a reply's
  * header signs the digest of its payload (client id, executed sequence,
  * result), 2f+1 valid headers prove that at least f+1 correct replicas
- * executed the op to that result.  Generic: the DNS answers (hmctl dns
- * query --cert) and the CT verdicts use it; the service-specific check of the
- * result (e.g. recomputing the canon digest) is the caller's.
+ * executed the op to that result.  One module for every service: the DNS
+ * answers (hmctl dns query --cert) and the CT verdicts (hmctl cert check
+ * --cert) are collected, written and checked here; the service-specific
+ * check of the result (recomputing the canon digest, decoding the verdict)
+ * is the caller's.  Collection runs inside the client transport
+ * (transport.h) when a call asks for a certificate.
  *
- * JSON form (hex strings for bytes):
+ * Two JSON forms (hex strings for bytes), told apart by "format":
+ *   HM_CERT_V1 (DNS answers, any op):
  *   { "version": 1, "client": ID, "timestamp": TS, "exec_seq": S,
  *     "op": HEX, "op_digest": HEX, "result": HEX,
  *     "signatures": [ { "replica": I, "header": HEX (the first 128 header
  *                       bytes: fields, digest, signature) }, ... ] }
+ *   HM_CERT_CT (CT verdicts, docs/ct.md):
+ *   { "format": "hypermesh-ct-certificate/1", "cluster": { "n": N, "f": F },
+ *     "op_digest": HEX, "client": ID, "request": TS, "exec_seq": S,
+ *     "verdict": HEX (the result), "summary": { for readers, checked by the caller },
+ *     "replies": [ { "replica": I, "header": HEX (64 signed bytes),
+ *                    "signature": HEX (64 bytes) }, ... ] }
  */
 #ifndef HM_CERTIFICATE_H
 #define HM_CERTIFICATE_H
@@ -51,12 +61,31 @@ void hm_cert_free(struct hm_cert *c);
  * is checked against the sender's key in cfg.  True once 2f+1 distinct
  * replicas sent validly signed replies with the same payload. */
 bool hm_cert_add(struct hm_cert *c, const struct hm_config *cfg, const uint8_t *buf, size_t len);
-/* The certificate as JSON (only after hm_cert_add returned true). */
+enum hm_cert_format {
+	HM_CERT_V1,
+	HM_CERT_CT,
+};
+
+#define HM_CERT_CT_FORMAT "hypermesh-ct-certificate/1"
+
+/* How many replicas signed the winning result (0 before the quorum). */
+uint32_t hm_cert_signers(const struct hm_cert *c, const struct hm_config *cfg);
+/* The certificate as JSON (only after hm_cert_add returned true): V1. */
 json_t *hm_cert_to_json(const struct hm_cert *c, const struct hm_config *cfg);
+/* In either form; summary (HM_CERT_CT only, may be NULL) is stolen. */
+json_t *hm_cert_to_json_as(const struct hm_cert *c, const struct hm_config *cfg,
+			   enum hm_cert_format fmt, json_t *summary);
+/* The form a certificate is written in, by its "format" field. */
+enum hm_cert_format hm_cert_format_of(const json_t *cert);
 /* Check a certificate offline against the cluster's keys: 2f+1 distinct
  * replicas, each header a REPLY for (client, timestamp) over the digest of
  * (client, exec_seq, result), validly signed.  On success returns 0 and the
  * op and result (malloc'd) for the caller's own checks; -1 and a reason. */
 int hm_cert_verify(const json_t *cert, const struct hm_config *cfg, uint8_t **op, size_t *op_len,
 		   uint8_t **result, size_t *result_len, char *err, size_t errlen);
+/* The same in form fmt (a certificate in another form is refused).  An
+ * HM_CERT_CT certificate carries only the op's digest: *op is NULL. */
+int hm_cert_verify_as(const json_t *cert, const struct hm_config *cfg, enum hm_cert_format fmt,
+		      uint8_t **op, size_t *op_len, uint8_t **result, size_t *result_len,
+		      char *err, size_t errlen);
 #endif /* HM_CERTIFICATE_H */

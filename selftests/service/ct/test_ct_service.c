@@ -1,7 +1,8 @@
 // SPDX-License-Identifier: MIT
 /*
  * The CT verdict service (user/service/ct/ct_service.c), the ct: config section and the
- * offline check of verdict certificates (user/cli/cli_ct.c).
+ * offline check of verdict certificates (hm_ct_cert_verify in user/cli/cli_ct.c, on the
+ * CT form of user/client/certificate.c).
  *
  * Real certificates and evidence: the fixture runs the certificate factory
  * and the test logs of selftests/service/ct/ct_log on loopback (as test_ct does), so the
