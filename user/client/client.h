@@ -4,8 +4,8 @@
  * sent to every replica (the primary orders it; backups learn the client's
  * address and that a request is pending), retransmitted on timeout, accepted only when f+1 replicas sent matching replies whose
  * signatures verify (at least one of them is correct, so the result is the
- * group's).  hmctl wraps it in a UDP socket; the simulator drives it
- * in-process.
+ * group's).  The client transport (transport.h) wraps it in a UDP socket
+ * for hmctl and the DNS daemon; the simulator drives it in-process.
  */
 #ifndef HM_CLIENT_H
 #define HM_CLIENT_H
