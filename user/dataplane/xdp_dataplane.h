@@ -6,9 +6,9 @@
  * /sys/fs/bpf/hypermesh/<ifname>/, and keeps the policy maps in step with
  * the protocol: membership, address bindings and link keys, view and
  * watermarks, the vote slots' expectations and our own votes, the fan-out
- * peers.  It hands the node what the kernel learnt: quorum and
- * equivocation events (ring buffer), the stored vote signatures, and how far
- * each peer got.
+ * peers.  What the kernel learnt (quorum and equivocation events from the
+ * ring buffer, the stored vote signatures, how far each peer got) reaches
+ * the node through the vote counter of dataplane/xdp_votes.c.
  *
  * A program attached by hand (`ip link set dev IF xdp obj hm_xdp.bpf.o sec
  * xdp`, `tc filter add dev IF egress prio 1 handle 1 bpf da obj hm_tc.bpf.o
