@@ -67,8 +67,10 @@ SAN_TESTS := $(patsubst %.c,$(BUILD)/san/tests/%,$(notdir $(TEST_SRCS)))
 TEST_HDRS := $(call find_src,selftests,*.h)
 vpath test_%.c $(sort $(dir $(TEST_SRCS)))
 vpath bench_%.c $(sort $(dir $(call find_src,selftests,bench_*.c)))
-# Helper programs the shell suites drive (not test binaries themselves).
-TEST_PROGS := $(BUILD)/dns_testd
+# Helper programs the shell suites drive (not test binaries themselves):
+# hypermeshd-test is the daemon built with -DHM_TESTING and libhm_testing.a
+# (--byzantine); the shipped build/hypermeshd has neither.
+TEST_PROGS := $(BUILD)/dns_testd $(BUILD)/hypermeshd-test
 PROGRAMS   := $(BUILD)/hypermeshd $(BUILD)/hmctl $(BUILD)/loss_ctl
 
 .PHONY: all deps test unit e2e demo bench soak fuzz clean
@@ -113,7 +115,12 @@ $(BUILD)/san/libhm_cli.a: $(call sanobj,$(CLI_SRCS))
 $(BUILD)/san/libhm_testing.a: $(call sanobj,$(TESTING_SRCS))
 	ar rcs $@ $^
 
-$(BUILD)/hypermeshd: $(BUILD)/obj/daemon/hypermeshd.o $(LIBHM_TEST) $(LIBHM)
+$(BUILD)/hypermeshd: $(BUILD)/obj/daemon/hypermeshd.o $(LIBHM)
+	$(CC) $^ $(LDLIBS) -o $@
+$(BUILD)/obj/daemon/hypermeshd-test.o: user/daemon/hypermeshd.c | $(SKELS)
+	@mkdir -p $(@D)
+	$(CC) $(CFLAGS_COMMON) $(CFLAGS) -DHM_TESTING $(DEPFLAGS) -c $< -o $@
+$(BUILD)/hypermeshd-test: $(BUILD)/obj/daemon/hypermeshd-test.o $(LIBHM_TEST) $(LIBHM)
 	$(CC) $^ $(LDLIBS) -o $@
 $(BUILD)/hmctl: $(BUILD)/obj/cli/hmctl.o $(LIBHM_CLI) $(LIBHM)
 	$(CC) $^ $(LDLIBS) -o $@

@@ -24,7 +24,7 @@
 #   PREFIX-a    attacker,  eth0 = 198.18.0.250/24 (for flood tests; no keys of its own)
 #
 # Environment:
-#   HM_BUILD            directory with hypermeshd and hmctl (default <repo>/build;
+#   HM_BUILD            directory with hypermeshd, hypermeshd-test and hmctl (default <repo>/build;
 #                       later commands default to the one `up` used)
 #   HM_CLUSTER_DIR      cluster directory for commands other than `up`
 #   HM_READY_TIMEOUT    seconds to wait for a replica to log "ready" (default 5)
@@ -36,7 +36,9 @@
 # client-<id>.yaml (one per client), keys/, replica-I/ (data dir, log, pid;
 # an optional extra-args file, one argument a line, is added to replica I's
 # hypermeshd command line at every start: how the fault suite sets
-# --byzantine).
+# --byzantine; a replica whose extra arguments include --byzantine runs the
+# test build, hypermeshd-test, since the shipped hypermeshd has no such
+# option).
 set -euo pipefail
 
 REPO="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -148,15 +150,19 @@ spawn_replica() {
 	ns="$(replica_ns "$i")"
 	rdir="$DIR/replica-$i"
 	hm_ns_exists "$ns" || die "namespace $ns does not exist; is the cluster up? ($PROG down$(dir_hint), then up)"
-	[ -x "$BUILD/hypermeshd" ] || die "$BUILD/hypermeshd not found or not executable (run make, or set HM_BUILD)"
+	# Extra daemon arguments, one a line, for tests (e.g. --byzantine,
+	# which only the test build has).
+	local extra=() daemon=hypermeshd a
+	[ -s "$rdir/extra-args" ] && mapfile -t extra <"$rdir/extra-args"
+	for a in "${extra[@]+"${extra[@]}"}"; do
+		[ "$a" = --byzantine ] && daemon=hypermeshd-test
+	done
+	[ -x "$BUILD/$daemon" ] || die "$BUILD/$daemon not found or not executable (run make, or set HM_BUILD)"
 	mkdir -p "$rdir"
 	log_marker "$i" "start replica $i in $ns"
 	START_OFFSET="$(stat -c %s "$rdir/log")"
-	# Extra daemon arguments, one a line, for tests (e.g. --byzantine).
-	local extra=()
-	[ -s "$rdir/extra-args" ] && mapfile -t extra <"$rdir/extra-args"
 	hm_ns_spawn "$ns" "$rdir/pid" "$rdir/log" \
-		"$BUILD/hypermeshd" -c "$DIR/cluster.yaml" --id "$i" \
+		"$BUILD/$daemon" -c "$DIR/cluster.yaml" --id "$i" \
 		--key "$DIR/keys/replica-$i.key" --data-dir "$rdir" "${extra[@]+"${extra[@]}"}"
 }
 

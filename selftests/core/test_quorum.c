@@ -3,8 +3,9 @@
  * Vote counter tests (user/core/quorum.c): thresholds for f = 1, 2, 5, one quorum
  * event per slot, votes before the PRE-PREPARE, mismatched digests,
  * duplicates, equivocation, the primary's PREPARE, slot take-over and
- * staleness, the watermark window's edges, garbage collection, and the
- * signatures kept per voter.
+ * staleness, the watermark window's edges, garbage collection, the
+ * signatures kept per voter, and the same counter behind the vote-counter
+ * interface (core/vote_counter.h).
  */
 #include "hm_test.h"
 #include "core/quorum.h"
@@ -762,4 +763,53 @@ fail:
 		hm_quorum_free(&q);
 		break;
 	}
+}
+
+/* ---- the vote-counter interface (hm_quorum_counter_new) ------------------ */
+
+/* The socket counter behind core/vote_counter.h does what the quorum does:
+ * a policy entry with our own vote counts it as ours, votes complete the
+ * quorum once, an equivocation is reported, the signatures are kept, and
+ * collect forgets the slot. */
+HM_TEST(counter_interface_matches_the_quorum)
+{
+	struct hm_vote_counter vc;
+	struct hm_vote_event evs[2], ev;
+	enum hm_drop_reason why;
+	uint8_t d[HM_DIGEST_LEN], d2[HM_DIGEST_LEN], sig[HM_SIG_LEN];
+	uint8_t sigs[HM_MAX_REPLICAS][HM_SIG_LEN];
+	struct pbft_vote_policy pol = { .phase = HM_PHASE_COMMIT, .view = 0, .seq = 3,
+					.own_vote = true };
+
+	ASSERT_EQ(hm_quorum_counter_new(&vc, 4, 1, 4, 8), -1, "self outside the group");
+	ASSERT_EQ(hm_quorum_counter_new(&vc, 4, 1, 2, 0), -1, "window 0");
+	if (!ASSERT_EQ(hm_quorum_counter_new(&vc, 4, 1, 2, 8), 0, "counter"))
+		return;
+	ASSERT_TRUE(vc.ops->window == NULL && vc.ops->bind == NULL && vc.ops->progress == NULL,
+		    "the socket counter delivers every event at once and sees nothing the node does not");
+	digest_of(d, 1);
+	digest_of(d2, 2);
+	memcpy(pol.digest, d, HM_DIGEST_LEN);
+	sig_of(pol.sig, 2, 3);
+	ASSERT_EQ(vc.ops->policy(vc.state, &pol, evs), 0, "expectation and our vote: no quorum yet");
+	sig_of(sig, 0, 3);
+	ASSERT_EQ(vc.ops->vote(vc.state, HM_PHASE_COMMIT, 0, 3, 0, d, sig, &ev, &why), 0, "vote 0");
+	ASSERT_EQ(vc.ops->vote(vc.state, HM_PHASE_COMMIT, 0, 3, 0, d, sig, &ev, &why), -1,
+		  "duplicate");
+	ASSERT_EQ(why, HM_DROP_DUPLICATE, "duplicate reason");
+	sig_of(sig, 1, 3);
+	ASSERT_EQ(vc.ops->vote(vc.state, HM_PHASE_COMMIT, 0, 3, 1, d, sig, &ev, &why), 1,
+		  "the third matching COMMIT (ours included) is the quorum");
+	ASSERT_EQ(ev.kind, HM_EV_QUORUM, "quorum event");
+	ASSERT_EQ(ev.voters, 0x7, "voters 0, 1 and us (2)");
+	ASSERT_EQ(vc.ops->vote(vc.state, HM_PHASE_COMMIT, 0, 3, 1, d2, sig, &ev, &why), 1,
+		  "equivocation");
+	ASSERT_EQ(ev.kind, HM_EV_EQUIVOCATION, "equivocation event");
+	ASSERT_EQ(ev.voter, 1, "culprit");
+	ASSERT_EQ(vc.ops->sigs(vc.state, HM_PHASE_COMMIT, 0, 3, 0x5, sigs), 0, "sigs of 0 and 2");
+	ASSERT_MEMEQ(sigs[2], pol.sig, HM_SIG_LEN, "our own vote's signature");
+	ASSERT_EQ(vc.ops->sigs(vc.state, HM_PHASE_COMMIT, 0, 3, 0x8, sigs), -1, "3 did not vote");
+	vc.ops->collect(vc.state, 3);
+	ASSERT_EQ(vc.ops->sigs(vc.state, HM_PHASE_COMMIT, 0, 3, 0x1, sigs), -1, "collected");
+	vc.ops->destroy(vc.state);
 }

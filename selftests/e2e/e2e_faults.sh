@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The Byzantine fault suite on real clusters in network namespaces
-# (docs/faults.md): hypermeshd replicas started with --byzantine MODE, the
+# (docs/faults.md): replicas of the test build, build/hypermeshd-test, started
+# with --byzantine MODE (the shipped hypermeshd refuses it), the
 # primary killed, the primary partitioned, a faulty client.
 #
 # For every run, with the f faulty replicas being the primaries of views
@@ -35,7 +36,7 @@ source "$here/lib/faults.sh"
 BOUND=${HM_FAULTS_BOUND_S:-8}
 SOAK=${HM_FAULTS_SOAK:-0}
 [ "$(id -u)" = 0 ] || { fail "must run as root"; finish; exit 1; }
-for f in hypermeshd hmctl; do
+for f in hypermeshd hypermeshd-test hmctl; do
   [ -x "$REPO/build/$f" ] || { fail "missing build/$f (run make)"; finish; exit 1; }
 done
 command -v jq >/dev/null || { fail "jq missing"; finish; exit 1; }
@@ -131,14 +132,21 @@ faulty_client() {
   echo "# $name"
   new_cluster "client" 4 socket || { fail "$name: cluster up"; return; }
   local out rc
-  out=$(env -u HM_BYZANTINE_TESTS "$REPO/build/hypermeshd" -c "$CDIR/cluster.yaml" --id 0 \
+  out=$(HM_BYZANTINE_TESTS=1 "$REPO/build/hypermeshd" -c "$CDIR/cluster.yaml" --id 0 \
+    --key "$CDIR/keys/replica-0.key" --data-dir "$FAULTS_BASE" --byzantine silent-primary \
+    --i-know-this-is-a-test 2>&1)
+  rc=$?
+  check_eq "the shipped hypermeshd refuses --byzantine (exit 2)" "$rc" 2
+  check "the shipped hypermeshd says --byzantine is test-only" \
+    grep -q "test-only and not in this build" <<<"$out"
+  out=$(env -u HM_BYZANTINE_TESTS "$REPO/build/hypermeshd-test" -c "$CDIR/cluster.yaml" --id 0 \
     --key "$CDIR/keys/replica-0.key" --data-dir "$FAULTS_BASE" --byzantine silent-primary 2>&1)
   rc=$?
-  check "hypermeshd refuses --byzantine without --i-know-this-is-a-test (exit $rc)" \
+  check "hypermeshd-test refuses --byzantine without --i-know-this-is-a-test (exit $rc)" \
     grep -q "Refused without --i-know-this-is-a-test" <<<"$out"
-  out=$("$REPO/build/hypermeshd" -c "$CDIR/cluster.yaml" --id 0 --key "$CDIR/keys/replica-0.key" \
+  out=$("$REPO/build/hypermeshd-test" -c "$CDIR/cluster.yaml" --id 0 --key "$CDIR/keys/replica-0.key" \
     --data-dir "$FAULTS_BASE" --byzantine no-such-mode --i-know-this-is-a-test 2>&1)
-  check "hypermeshd refuses an unknown Byzantine mode" grep -q "bad Byzantine mode 'no-such-mode'" <<<"$out"
+  check "hypermeshd-test refuses an unknown Byzantine mode" grep -q "bad Byzantine mode 'no-such-mode'" <<<"$out"
   check "$name: hmctl inject split-request" \
     bash "$REPO/scripts/cluster.sh" --dir "$CDIR" exec hmctl inject split-request --count 20
   workload "$name" 0 1 2 3

@@ -20,7 +20,7 @@
 
 #include "common/crypto.h"
 #include "hm_maps.h"
-#include "core/persist.h"
+#include "core/checkpoint.h"
 #include "core/service.h"
 #include "common/wire.h"
 

@@ -35,47 +35,13 @@
 #include <stdint.h>
 
 #include "hm_wire.h"
+#include "core/checkpoint.h" /* struct hm_checkpoint, struct hm_log_record */
 
 #define HM_PERSIST_VERSION 1
 /* Largest batch a log record may carry (a PRE-PREPARE payload). */
 #define HM_PERSIST_MAX_BATCH HM_MAX_DATAGRAM
 /* Largest snapshot a checkpoint file may carry. */
 #define HM_PERSIST_MAX_SNAPSHOT (1ull << 32)
-
-/* One signed CHECKPOINT vote of a stable checkpoint's proof.  The view is
- * kept because the signature covers the header's view field, which is the
- * signer's view when it sent the vote. */
-struct hm_cp_vote {
-	uint32_t replica;
-	uint64_t view;
-	uint8_t sig[HM_SIG_LEN];
-};
-
-/* A stable checkpoint.  snap points to snap_len bytes; owned by whoever
- * filled the struct (hm_recovery_free() frees recovered ones). */
-struct hm_checkpoint {
-	uint64_t seq;
-	uint64_t view;
-	/* Set by hm_persist_checkpoint(), ignored on input: the last log
-	 * record durable when the checkpoint was written.  Recovery from this
-	 * checkpoint must find the log at least this far, or a log file went
-	 * missing. */
-	uint64_t log_through;
-	uint8_t digest[HM_DIGEST_LEN];
-	uint32_t nvotes;
-	struct hm_cp_vote votes[HM_MAX_REPLICAS];
-	uint8_t *snap;
-	uint64_t snap_len;
-};
-
-/* One committed-log record: the batch executed at seq. */
-struct hm_log_record {
-	uint64_t seq;
-	uint64_t view;
-	uint8_t digest[HM_DIGEST_LEN];
-	uint8_t *batch;
-	uint32_t batch_len;
-};
 
 /* What is wrong with a file. */
 enum hm_persist_fault {
@@ -179,13 +145,8 @@ int hm_persist_checkpoint(struct hm_persist *p, const struct hm_checkpoint *cp);
 /* The last durable-or-appended seq (max of last record and checkpoint). */
 uint64_t hm_persist_last_seq(const struct hm_persist *p);
 
-/*
- * A checkpoint's proof: true when at least quorum distinct replicas below n
- * signed CHECKPOINT(seq, digest) (each vote's signature checked against
- * pks[replica] over the header the replica sent).
- */
-bool hm_checkpoint_proof_ok(const struct hm_checkpoint *cp, const uint8_t (*pks)[HM_PUBKEY_LEN],
-			    uint32_t n, uint32_t quorum);
+/* hm_checkpoint_proof_ok(), defined in persist.c, is declared in
+ * core/checkpoint.h. */
 
 /* Parse a checkpoint file image (for tests and the fuzzer); fills *cp with
  * snap pointing into buf. */

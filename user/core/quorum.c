@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: MIT
-/* The socket dataplane's vote counter (see quorum.h). */
+/* The socket dataplane's vote counter, and its vote-counter interface (see
+ * quorum.h). */
 #include "core/quorum.h"
 
 #include <stdlib.h>
@@ -152,4 +153,86 @@ void hm_quorum_collect(struct hm_quorum *q, uint64_t seq)
 	for (uint32_t i = 0; i < q->window * HM_PHASE_MAX; i++)
 		if (q->slots[i].seq <= seq)
 			memset(&q->slots[i], 0, HM_VOTE_SLOT_HEAD);
+}
+
+/* ---- the vote-counter interface (core/vote_counter.h) ------------------ */
+
+struct quorum_counter {
+	struct hm_quorum q;
+	uint32_t self;
+};
+
+static int qc_vote(void *state, enum hm_vote_phase phase, uint64_t view, uint64_t seq,
+		   uint32_t voter, const uint8_t digest[HM_DIGEST_LEN], const uint8_t sig[HM_SIG_LEN],
+		   struct hm_vote_event *ev, enum hm_drop_reason *why)
+{
+	struct quorum_counter *c = state;
+
+	return hm_quorum_vote(&c->q, phase, view, seq, voter, digest, sig, ev, why);
+}
+
+static size_t qc_policy(void *state, const struct pbft_vote_policy *v, struct hm_vote_event evs[2])
+{
+	struct quorum_counter *c = state;
+	enum hm_drop_reason why;
+	size_t n = 0;
+
+	if (hm_quorum_expect(&c->q, v->phase, v->view, v->seq, v->digest, &evs[n]) > 0)
+		n++;
+	if (v->own_vote && hm_quorum_vote(&c->q, v->phase, v->view, v->seq, c->self, v->digest,
+					  v->sig, &evs[n], &why) > 0)
+		n++;
+	return n;
+}
+
+static void qc_collect(void *state, uint64_t seq)
+{
+	struct quorum_counter *c = state;
+
+	hm_quorum_collect(&c->q, seq);
+}
+
+static int qc_sigs(void *state, enum hm_vote_phase phase, uint64_t view, uint64_t seq,
+		   uint16_t voters, uint8_t sigs[HM_MAX_REPLICAS][HM_SIG_LEN])
+{
+	struct quorum_counter *c = state;
+	const struct hm_vote_slot *s = hm_quorum_find(&c->q, phase, view, seq);
+
+	if (!s || (s->voted & voters) != voters)
+		return -1;
+	for (uint32_t i = 0; i < HM_MAX_REPLICAS; i++)
+		if (voters >> i & 1)
+			memcpy(sigs[i], s->sigs[i], HM_SIG_LEN);
+	return 0;
+}
+
+static void qc_destroy(void *state)
+{
+	struct quorum_counter *c = state;
+
+	hm_quorum_free(&c->q);
+	free(c);
+}
+
+static const struct hm_vote_counter_ops quorum_counter_ops = {
+	.vote = qc_vote,
+	.policy = qc_policy,
+	.collect = qc_collect,
+	.sigs = qc_sigs,
+	.destroy = qc_destroy,
+};
+
+int hm_quorum_counter_new(struct hm_vote_counter *vc, uint32_t n, uint32_t f, uint32_t self,
+			  uint32_t window)
+{
+	struct quorum_counter *c = calloc(1, sizeof(*c));
+
+	if (!c || self >= n || hm_quorum_init(&c->q, n, f, window) < 0) {
+		free(c);
+		return -1;
+	}
+	c->self = self;
+	vc->ops = &quorum_counter_ops;
+	vc->state = c;
+	return 0;
 }

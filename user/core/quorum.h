@@ -3,6 +3,8 @@
  * The vote counter of the socket dataplane: PREPARE and COMMIT votes in the
  * slot layout of headers/hm_maps.h, the same one the XDP program keeps in a
  * BPF map.  It reports a quorum once per slot and catches equivocation.
+ * hm_quorum_counter_new() wraps it as a struct hm_vote_counter
+ * (core/vote_counter.h), the node's default counter.
  */
 #ifndef HM_QUORUM_H
 #define HM_QUORUM_H
@@ -10,6 +12,7 @@
 #include <stdint.h>
 
 #include "hm_maps.h"
+#include "core/vote_counter.h"
 
 struct hm_quorum {
 	uint32_t n, f, window;
@@ -44,5 +47,11 @@ const struct hm_vote_slot *hm_quorum_find(const struct hm_quorum *q, enum hm_vot
 
 /* Forget every slot at or below seq (after a stable checkpoint). */
 void hm_quorum_collect(struct hm_quorum *q, uint64_t seq);
+
+/* The socket counter behind the vote-counter interface: a quorum of its own
+ * (freed by ops->destroy), counting our own votes as replica self's.
+ * 0, or -1 on bad parameters or allocation failure. */
+int hm_quorum_counter_new(struct hm_vote_counter *vc, uint32_t n, uint32_t f, uint32_t self,
+			  uint32_t window);
 
 #endif /* HM_QUORUM_H */

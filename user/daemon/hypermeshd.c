@@ -7,6 +7,16 @@
  * the Prometheus endpoint (libmicrohttpd, in this loop).
  *
  *   hypermeshd -c CONFIG [--id N] [--key FILE] [--data-dir DIR] [--log-level L]
+ *
+ * Dataplane: socket mode counts votes in the node; `dataplane: xdp` opens
+ * the XDP controller (dataplane/xdp_dataplane.c), installs its vote counter
+ * in the node (dataplane/xdp_votes.c) and serves its ring buffer, progress
+ * poll and netlink events here.
+ *
+ * Built twice from this file: build/hypermeshd, the shipped daemon, links
+ * no test code and refuses --byzantine; build/hypermeshd-test (-DHM_TESTING,
+ * with libhm_testing.a) adds --byzantine, the test-only misbehaviour of
+ * user/testing/byzantine.c installed as the node's send-path hook.
  */
 #include <errno.h>
 #include <limits.h>
@@ -19,7 +29,6 @@
 #include <string.h>
 #include <net/if.h>
 #include <sys/epoll.h>
-#include <sys/ioctl.h>
 #include <sys/signalfd.h>
 #include <sys/stat.h>
 #include <sys/timerfd.h>
@@ -30,7 +39,6 @@
 #include <sodium.h>
 
 #include "common/clock.h"
-#include "testing/byzantine.h"
 #include "common/config.h"
 #include "common/crypto.h"
 #include "service/dns/dns_chain.h"
@@ -46,6 +54,10 @@
 #include "replica/status.h"
 #include "common/wire.h"
 #include "dataplane/xdp_dataplane.h"
+#include "dataplane/xdp_votes.h"
+#ifdef HM_TESTING
+#include "testing/byzantine.h"
+#endif
 
 #define RECV_BATCH 64
 #define SOCKET_BUFFER (8 << 20)
@@ -63,7 +75,9 @@ struct daemon {
 	uint64_t polls;
 	char control_path[sizeof(((struct sockaddr_un *)0)->sun_path)];
 	uint64_t send_errors;
+#ifdef HM_TESTING
 	struct hm_byz *byz;        /* --byzantine: tests only */
+#endif
 	struct hm_detector det;    /* fault detection and block policy */
 	int judge_timer;
 	struct hm_metrics_server *metrics;
@@ -77,9 +91,16 @@ static void usage(FILE *out)
 	fprintf(out, "usage: hypermeshd -c CONFIG [--id N] [--key FILE] [--data-dir DIR] "
 		     "[--log-level error|warn|info|debug]\n"
 		     "  The id, key, data dir and log level default to the config's node section.\n"
+#ifdef HM_TESTING
 		     "  Tests only: --byzantine MODE[:ARG][,MODE...] --i-know-this-is-a-test (or\n"
-		     "  HM_BYZANTINE_TESTS=1) makes this replica misbehave (docs/faults.md).\n");
+		     "  HM_BYZANTINE_TESTS=1) makes this replica misbehave (docs/faults.md).\n"
+#endif
+		     );
 }
+
+/* --byzantine, in the test build (no-ops in the shipped one): further down. */
+static void add_byzantine_status(struct daemon *d, json_t *status);
+static void byzantine_crash_due(struct daemon *d);
 
 /* ---- transport -------------------------------------------------------- */
 
@@ -318,21 +339,6 @@ static void add_recovery_status(const struct daemon *d, json_t *status)
 		"state_blamed", (int)st->state_blamed));
 }
 
-/* --byzantine: what the misbehaviour did, so a test can tell it acted. */
-static void add_byzantine_status(struct daemon *d, json_t *status)
-{
-	const struct hm_byz_stats *st = hm_byz_stats(d->byz);
-	json_t *b = json_object(), *applied = json_object();
-
-	for (int m = 0; m < HM_BYZ_MODE_MAX; m++)
-		json_object_set_new(applied, hm_byz_mode_name(m),
-				    json_integer((json_int_t)st->applied[m]));
-	json_object_set_new(b, "seen", json_integer((json_int_t)st->seen));
-	json_object_set_new(b, "dropped", json_integer((json_int_t)st->dropped));
-	json_object_set_new(b, "applied", applied);
-	json_object_set_new(status, "byzantine", b);
-}
-
 static json_t *status_json(struct daemon *d)
 {
 	json_t *status = hm_status_json(&d->node, d->xdp ? "xdp" : "socket");
@@ -341,8 +347,7 @@ static json_t *status_json(struct daemon *d)
 		add_xdp_status(d, status);
 	add_recovery_status(d, status);
 	json_object_set_new(status, "send_errors", json_integer((json_int_t)d->send_errors));
-	if (d->byz)
-		add_byzantine_status(d, status);
+	add_byzantine_status(d, status);
 	json_object_set_new(status, "last_stable_checkpoint",
 			    json_integer((json_int_t)pbft_low_watermark(d->node.core)));
 	json_object_set_new(status, "detection", hm_detector_json(&d->det, hm_mono_us()));
@@ -605,34 +610,6 @@ static void judge(struct daemon *d)
 
 #define PROGRESS_POLL_MS 20
 
-static int k_policy(void *ctx, const struct pbft_vote_policy *v)
-{
-	return hm_xdp_dp_vote_policy(ctx, v);
-}
-
-static int k_collect(void *ctx, uint64_t seq)
-{
-	return hm_xdp_dp_collect(ctx, seq);
-}
-
-static int k_window(void *ctx, uint64_t view, uint64_t low, uint64_t high)
-{
-	return hm_xdp_dp_set_window(ctx, view, low, high);
-}
-
-static int k_sigs(void *ctx, enum hm_vote_phase phase, uint64_t view, uint64_t seq,
-		  uint16_t voters, uint8_t sigs[HM_MAX_REPLICAS][HM_SIG_LEN])
-{
-	return hm_xdp_dp_vote_sigs(ctx, phase, view, seq, voters, sigs);
-}
-
-static void on_vote_event(void *ctx, const struct hm_vote_event *ev)
-{
-	struct daemon *d = ctx;
-
-	hm_node_vote_event(&d->node, ev);
-}
-
 /* Events raised by our own policy writes are in the ring buffer as soon as
  * the write returns; take them (and what they cause) until none is left. */
 static void drain_events(struct daemon *d)
@@ -646,34 +623,18 @@ static void drain_events(struct daemon *d)
  * marker is (the interface's broadcast address, on our port). */
 static void update_egress(struct daemon *d, uint16_t peers)
 {
-	struct sockaddr_in fanout = { .sin_family = AF_INET,
-				      .sin_port = htons(d->cfg.members[d->node.id].port),
-				      .sin_addr.s_addr = hm_xdp_dp_fanout_addr(&d->dp) };
+	struct sockaddr_in fanout;
+	size_t max_len = hm_xdp_dp_egress(&d->dp, d->cfg.members[d->node.id].port, &fanout);
 
-	struct ifreq ifr = { 0 };
-	size_t max_len = 0;
-
-	int fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
-
-	/* TC rewrites only unfragmented datagrams: up to MTU - IPv4 - UDP.
-	 * (A socket of its own: this runs before the replica's is open.) */
-	snprintf(ifr.ifr_name, sizeof(ifr.ifr_name), "%s", d->dp.ifname);
-	if (fd >= 0 && ioctl(fd, SIOCGIFMTU, &ifr) == 0 && ifr.ifr_mtu > 28)
-		max_len = (size_t)ifr.ifr_mtu - 28;
-	else
-		hm_warn("xdp: cannot read the MTU of %s: %s; no fan-out", d->dp.ifname,
-			strerror(errno));
-	if (fd >= 0)
-		close(fd);
-	hm_node_set_egress(&d->node, peers, fanout.sin_addr.s_addr ? &fanout : NULL, max_len);
+	hm_node_set_egress(&d->node, peers, fanout.sin_port ? &fanout : NULL, max_len);
 }
 
 static int open_xdp(struct daemon *d)
 {
-	const struct hm_kernel_votes kernel = { k_policy, k_collect, k_window, k_sigs, &d->dp };
 	struct itimerspec every = { .it_interval.tv_nsec = PROGRESS_POLL_MS * 1000000L,
 				    .it_value.tv_nsec = PROGRESS_POLL_MS * 1000000L };
 	struct hm_node *nd = &d->node;
+	struct hm_vote_counter kernel;
 	struct hm_xdp_keys keys = { .n_clients = nd->n_clients };
 	uint32_t *ids = calloc(nd->n_clients + 1, sizeof(*ids));
 	uint8_t(*rx)[16] = calloc(nd->n_clients + 1, sizeof(*rx));
@@ -703,9 +664,9 @@ static int open_xdp(struct daemon *d)
 		return -1;
 	}
 	d->xdp = true;
-	d->dp.on_event = on_vote_event;
-	d->dp.on_event_ctx = d;
-	hm_node_use_kernel(nd, &kernel);
+	/* the kernel counts the votes from now on */
+	hm_xdp_vote_counter(&d->dp, &kernel);
+	hm_node_set_vote_counter(nd, &kernel);
 	d->events = hm_xdp_dp_events_fd(&d->dp);
 	d->netlink = hm_xdp_dp_netlink_fd(&d->dp);
 	update_egress(d, hm_xdp_dp_refresh_peers(&d->dp));
@@ -737,7 +698,7 @@ static void poll_progress(struct daemon *d)
 	if (read(d->poll_timer, &expirations, sizeof(expirations)) < 0 && errno != EAGAIN)
 		hm_warn("timerfd: %s", strerror(errno));
 	hm_node_tick(&d->node, hm_mono_us());
-	hm_node_observe_progress(&d->node, hm_xdp_dp_progress(&d->dp, d->node.n));
+	hm_node_poll_votes(&d->node);
 	/* a peer not resolved yet (its neighbour entry failed while it was
 	 * starting, say) is retried every 200 ms, not every 5 s */
 	if (++d->polls % (all_peers_resolved(d) ? PEER_REFRESH_POLLS : 10) == 0)
@@ -777,16 +738,6 @@ static int open_loop(struct daemon *d, const char *data_dir)
 		       setsockopt(d->udp, SOL_SOCKET, SO_BROADCAST, &(int){ 1 }, sizeof(int)) < 0))
 		return -1;
 	return 0;
-}
-
-/* --byzantine crash: the time came; go down as a crash would, with no
- * cleanup (the control socket stays behind, as after kill -9). */
-static void byzantine_crash_due(struct daemon *d)
-{
-	if (d->byz && hm_node_byz_crashed(&d->node)) {
-		hm_warn("BYZANTINE TEST MODE: crashing now, as asked (--byzantine crash)");
-		_exit(3);
-	}
 }
 
 static void run(struct daemon *d)
@@ -977,7 +928,14 @@ static int parse_options(int argc, char **argv, struct options *o)
 				return -1;
 			}
 			break;
-		case 'B': o->byzantine = optarg; break;
+		case 'B':
+#ifndef HM_TESTING
+			fprintf(stderr, "hypermeshd: --byzantine is test-only and not in this build; "
+				"the test build, build/hypermeshd-test, has it\n");
+			return -1;
+#endif
+			o->byzantine = optarg;
+			break;
 		case 'A': o->byzantine_ack = true; break;
 		case 'h': usage(stdout); exit(0);
 		default: usage(stderr); return -1;
@@ -990,12 +948,37 @@ static int parse_options(int argc, char **argv, struct options *o)
 	return 0;
 }
 
+/* ---- --byzantine: the test build only ---------------------------------- */
+
+#ifdef HM_TESTING
+/* --byzantine: what the misbehaviour did, so a test can tell it acted. */
+static void add_byzantine_status(struct daemon *d, json_t *status)
+{
+	const struct hm_byz_stats *st;
+	json_t *b, *applied;
+
+	if (!d->byz)
+		return;
+	st = hm_byz_stats(d->byz);
+	b = json_object();
+	applied = json_object();
+
+	for (int m = 0; m < HM_BYZ_MODE_MAX; m++)
+		json_object_set_new(applied, hm_byz_mode_name(m),
+				    json_integer((json_int_t)st->applied[m]));
+	json_object_set_new(b, "seen", json_integer((json_int_t)st->seen));
+	json_object_set_new(b, "dropped", json_integer((json_int_t)st->dropped));
+	json_object_set_new(b, "applied", applied);
+	json_object_set_new(status, "byzantine", b);
+}
+
 /* --byzantine: only with an explicit acknowledgement, and never quietly.
  * 0 (also when no mode was asked for), or -1. */
 static int setup_byzantine(struct daemon *d, const struct options *o)
 {
 	const char *env = getenv("HM_BYZANTINE_TESTS");
 	struct hm_byz_opts bo;
+	struct hm_send_hook hook;
 	char err[512], desc[256];
 
 	if (!o->byzantine)
@@ -1014,13 +997,42 @@ static int setup_byzantine(struct daemon *d, const struct options *o)
 			    &d->keys);
 	if (!d->byz)
 		return -1;
-	hm_node_set_byzantine(&d->node, d->byz);
+	hook = hm_byz_send_hook(d->byz);
+	hm_node_set_send_hook(&d->node, &hook);
 	hm_byz_crashed(d->byz, hm_mono_us()); /* starts the crash clock */
 	for (int i = 0; i < 3; i++)
 		hm_warn("BYZANTINE TEST MODE: replica %ld misbehaves on purpose: %s", o->id,
 			hm_byz_describe(&bo, desc, sizeof(desc)));
 	return 0;
 }
+
+/* --byzantine crash: the time came; go down as a crash would, with no
+ * cleanup (the control socket stays behind, as after kill -9). */
+static void byzantine_crash_due(struct daemon *d)
+{
+	if (d->byz && hm_byz_crashed(d->byz, d->node.now)) {
+		hm_warn("BYZANTINE TEST MODE: crashing now, as asked (--byzantine crash)");
+		_exit(3);
+	}
+}
+
+#else /* the shipped daemon: parse_options refuses --byzantine */
+static void add_byzantine_status(struct daemon *d, json_t *status)
+{
+	(void)d, (void)status;
+}
+
+static int setup_byzantine(struct daemon *d, const struct options *o)
+{
+	(void)d, (void)o;
+	return 0;
+}
+
+static void byzantine_crash_due(struct daemon *d)
+{
+	(void)d;
+}
+#endif
 
 /* Settle id, key and data dir from the options and the config's node
  * section, and check the key is this replica's. */
@@ -1107,6 +1119,8 @@ out:
 		d.service.ops->destroy(d.service.state);
 	hm_dns_anchors_free(d.dns_anchors);
 	hm_config_free(&d.cfg);
+#ifdef HM_TESTING
 	hm_byz_free(d.byz);
+#endif
 	return rc;
 }

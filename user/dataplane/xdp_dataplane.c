@@ -10,6 +10,8 @@
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/ioctl.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <unistd.h>
 #include <xdp/libxdp.h>
@@ -399,6 +401,31 @@ uint32_t hm_xdp_dp_fanout_addr(const struct hm_xdp_dp *dp)
 		}
 	freeifaddrs(ifs);
 	return addr;
+}
+
+size_t hm_xdp_dp_egress(const struct hm_xdp_dp *dp, uint16_t port, struct sockaddr_in *fanout)
+{
+	struct ifreq ifr = { 0 };
+	size_t max_len = 0;
+	int fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+
+	memset(fanout, 0, sizeof(*fanout));
+	fanout->sin_addr.s_addr = hm_xdp_dp_fanout_addr(dp);
+	if (fanout->sin_addr.s_addr) {
+		fanout->sin_family = AF_INET;
+		fanout->sin_port = htons(port);
+	}
+	/* TC rewrites only unfragmented datagrams: up to MTU - IPv4 - UDP.
+	 * (A socket of its own: this runs before the replica's is open.) */
+	snprintf(ifr.ifr_name, sizeof(ifr.ifr_name), "%s", dp->ifname);
+	if (fd >= 0 && ioctl(fd, SIOCGIFMTU, &ifr) == 0 && ifr.ifr_mtu > 28)
+		max_len = (size_t)ifr.ifr_mtu - 28;
+	else
+		hm_warn("xdp: cannot read the MTU of %s: %s; no fan-out", dp->ifname,
+			strerror(errno));
+	if (fd >= 0)
+		close(fd);
+	return max_len;
 }
 
 static int fill_policy(struct hm_xdp_dp *dp, const struct hm_config *cfg, uint32_t self,

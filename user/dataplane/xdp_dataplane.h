@@ -6,9 +6,9 @@
  * /sys/fs/bpf/hypermesh/<ifname>/, and keeps the policy maps in step with
  * the protocol: membership, address bindings and link keys, view and
  * watermarks, the vote slots' expectations and our own votes, the fan-out
- * peers.  It hands the node what the kernel learnt: quorum and
- * equivocation events (ring buffer), the stored vote signatures, and how far
- * each peer got.
+ * peers.  What the kernel learnt (quorum and equivocation events from the
+ * ring buffer, the stored vote signatures, how far each peer got) reaches
+ * the node through the vote counter of dataplane/xdp_votes.c.
  *
  * A program attached by hand (`ip link set dev IF xdp obj hm_xdp.bpf.o sec
  * xdp`, `tc filter add dev IF egress prio 1 handle 1 bpf da obj hm_tc.bpf.o
@@ -18,6 +18,7 @@
 #define HM_XDP_DATAPLANE_H
 
 #include <net/if.h>
+#include <netinet/in.h>
 #include <stdbool.h>
 #include <stdint.h>
 
@@ -130,6 +131,11 @@ int hm_xdp_dp_set_peer(struct hm_xdp_dp *dp, uint32_t id, const struct sockaddr_
 		       const uint8_t tx_key[16], const struct hm_xdp_route *route);
 /* The fan-out marker (broadcast address of the interface's subnet), or 0. */
 uint32_t hm_xdp_dp_fanout_addr(const struct hm_xdp_dp *dp);
+/* The egress offload the node needs (hm_node_set_egress): the fan-out
+ * marker on `port` in *fanout (sin_port 0 when the interface has no
+ * broadcast address), and the longest datagram TC can rewrite (MTU - 28;
+ * 0, logged, when the MTU cannot be read). */
+size_t hm_xdp_dp_egress(const struct hm_xdp_dp *dp, uint16_t port, struct sockaddr_in *fanout);
 
 /* Block replica id in XDP until until_mono_ns (CLOCK_MONOTONIC, the clock
  * of bpf_ktime_get_ns; 0 = for ever), or lift it. */

@@ -54,8 +54,9 @@ static uint64_t proven_equivocations(const struct hm_detector *d, uint32_t i)
 {
 	const struct hm_peer_stats *ps = &d->node->replica_stats[i];
 
-	/* socket mode counts vote equivocations as drops too */
-	return ps->drops[HM_DROP_EQUIVOCATION] + (d->node->kernel_votes ? ps->equivocations : 0);
+	/* the socket counter's equivocations are drops of the node too; the
+	 * kernel's (xdp mode) reach the node only as events */
+	return ps->drops[HM_DROP_EQUIVOCATION] + (d->dp ? ps->equivocations : 0);
 }
 
 static uint64_t proven_bad_signatures(struct hm_detector *d, uint32_t i)

@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: MIT
-/* A replica in socket mode: pre-filter, vote counter, core (see node.h). */
+/* A replica: pre-filter, vote counter, core, the Ready loop (see node.h). */
 #include "replica/node.h"
 
 #include <errno.h>
@@ -12,6 +12,7 @@
 #include <string.h>
 
 #include "core/persist.h"
+#include "core/quorum.h"
 #include "common/wire.h"
 
 /* ---- identities ------------------------------------------------------- */
@@ -42,17 +43,8 @@ static int vote_sigs(void *ctx, enum hm_vote_phase phase, uint64_t view, uint64_
 		     uint16_t voters, uint8_t sigs[HM_MAX_REPLICAS][HM_SIG_LEN])
 {
 	struct hm_node *nd = ctx;
-	const struct hm_vote_slot *s;
 
-	if (nd->kernel_votes) /* the slots are in the XDP program's map */
-		return nd->kernel.sigs(nd->kernel.ctx, phase, view, seq, voters, sigs);
-	s = hm_quorum_find(&nd->quorum, phase, view, seq);
-	if (!s || (s->voted & voters) != voters)
-		return -1;
-	for (uint32_t i = 0; i < HM_MAX_REPLICAS; i++)
-		if (voters >> i & 1)
-			memcpy(sigs[i], s->sigs[i], HM_SIG_LEN);
-	return 0;
+	return nd->votes.ops->sigs(nd->votes.state, phase, view, seq, voters, sigs);
 }
 
 static int derive_links(struct hm_node *nd)
@@ -94,7 +86,7 @@ int hm_node_init(struct hm_node *nd, const struct hm_config *cfg, uint32_t id,
 	nd->transport = *transport;
 	if (id >= nd->n || derive_links(nd) < 0)
 		goto fail;
-	if (hm_quorum_init(&nd->quorum, nd->n, nd->f, cfg->watermark_window) < 0)
+	if (hm_quorum_counter_new(&nd->votes, nd->n, nd->f, id, cfg->watermark_window) < 0)
 		goto fail;
 	p = (struct pbft_params){
 		.n = nd->n, .f = nd->f, .id = id,
@@ -130,7 +122,9 @@ void hm_node_free(struct hm_node *nd)
 	nd->persist = NULL;
 	pbft_free(nd->core);
 	nd->core = NULL;
-	hm_quorum_free(&nd->quorum);
+	if (nd->votes.ops && nd->votes.ops->destroy)
+		nd->votes.ops->destroy(nd->votes.state);
+	nd->votes = (struct hm_vote_counter){ 0 };
 	free(nd->clients);
 	nd->clients = NULL;
 }
@@ -156,8 +150,9 @@ static void send_to_replica(struct hm_node *nd, uint8_t *buf, size_t len, uint32
 			     m->addr_len);
 }
 
-/* byzantine.c's emit: it hands us const bytes, the MAC is stamped in place. */
-static void byz_emit(void *ctx, const uint8_t *buf, size_t len, uint32_t to)
+/* The send hook's emit: it hands us const bytes, the MAC is stamped in
+ * place. */
+static void hook_emit(void *ctx, const uint8_t *buf, size_t len, uint32_t to)
 {
 	uint8_t *copy = malloc(len);
 
@@ -168,12 +163,12 @@ static void byz_emit(void *ctx, const uint8_t *buf, size_t len, uint32_t to)
 	free(copy);
 }
 
-static void send_replica_or_byz(struct hm_node *nd, uint8_t *buf, size_t len, uint32_t to)
+static void send_replica_or_hook(struct hm_node *nd, uint8_t *buf, size_t len, uint32_t to)
 {
-	if (nd->byz)
-		hm_byz_outgoing(nd->byz, buf, len, to,
-				pbft_primary(nd->core, pbft_view(nd->core)) == nd->id, nd->now,
-				byz_emit, nd);
+	if (nd->send_hook.outgoing)
+		nd->send_hook.outgoing(nd->send_hook.ctx, buf, len, to,
+				       pbft_primary(nd->core, pbft_view(nd->core)) == nd->id,
+				       nd->now, hook_emit, nd);
 	else
 		send_to_replica(nd, buf, len, to);
 }
@@ -182,7 +177,7 @@ static bool fanout_covers_all(const struct hm_node *nd, size_t len)
 {
 	uint16_t peers = (uint16_t)(((1u << nd->n) - 1) & ~(1u << nd->id));
 
-	return !nd->byz && nd->fanout.sin_port && (nd->egress_stamped & peers) == peers &&
+	return !nd->send_hook.outgoing && nd->fanout.sin_port && (nd->egress_stamped & peers) == peers &&
 	       len <= nd->egress_max_len;
 }
 
@@ -192,7 +187,7 @@ static void send_out(struct hm_node *nd, const struct pbft_out *o)
 
 	switch (o->dest) {
 	case PBFT_TO_REPLICA:
-		send_replica_or_byz(nd, o->buf, o->len, o->to);
+		send_replica_or_hook(nd, o->buf, o->len, o->to);
 		break;
 	case PBFT_TO_REPLICAS:
 		if (fanout_covers_all(nd, o->len)) {
@@ -204,7 +199,7 @@ static void send_out(struct hm_node *nd, const struct pbft_out *o)
 		}
 		for (uint32_t i = 0; i < nd->n; i++)
 			if (i != nd->id)
-				send_replica_or_byz(nd, o->buf, o->len, i);
+				send_replica_or_hook(nd, o->buf, o->len, i);
 		break;
 	case PBFT_TO_CLIENT:
 		c = client_find(nd, o->to);
@@ -399,20 +394,6 @@ static void note_executed(struct hm_node *nd, const struct pbft_executed *e)
 	}
 }
 
-/* Each policy entry raises at most two events (its expectation and our
- * own vote), so evs has room for 2 * n_votes. */
-static void apply_vote_policy(struct hm_node *nd, const struct pbft_vote_policy *v,
-			      struct hm_vote_event *evs, size_t *n_evs)
-{
-	enum hm_drop_reason why;
-
-	if (hm_quorum_expect(&nd->quorum, v->phase, v->view, v->seq, v->digest, &evs[*n_evs]) > 0)
-		(*n_evs)++;
-	if (v->own_vote && hm_quorum_vote(&nd->quorum, v->phase, v->view, v->seq, nd->id,
-					  v->digest, v->sig, &evs[*n_evs], &why) > 0)
-		(*n_evs)++;
-}
-
 /* Carry out the core's Ready until it has nothing more: our own votes can
  * complete quorums, which make the core act again. */
 static void drain(struct hm_node *nd)
@@ -423,6 +404,8 @@ static void drain(struct hm_node *nd)
 		size_t n_evs = 0;
 
 		pbft_ready(nd->core, &rd);
+		/* each policy entry raises at most two events at once (its
+		 * expectation and our own vote) */
 		evs = calloc(2 * rd.n_votes + 1, sizeof(*evs));
 		if (!evs)
 			abort();
@@ -438,22 +421,17 @@ static void drain(struct hm_node *nd)
 		}
 		for (size_t i = 0; i < rd.n_votes; i++) {
 			note_started(nd, &rd.votes[i]);
-			if (nd->kernel_votes)
-				nd->kernel.policy(nd->kernel.ctx, &rd.votes[i]);
-			else
-				apply_vote_policy(nd, &rd.votes[i], evs, &n_evs);
+			n_evs += nd->votes.ops->policy(nd->votes.state, &rd.votes[i], &evs[n_evs]);
 		}
 		for (size_t i = 0; i < rd.n_executed; i++)
 			note_executed(nd, &rd.executed[i]);
 		for (size_t i = 0; nd->on_executed && i < rd.n_executed; i++)
 			nd->on_executed(nd->on_executed_ctx, &rd.executed[i]);
 		if (rd.window_changed) {
-			if (rd.low > nd->low && nd->kernel_votes)
-				nd->kernel.collect(nd->kernel.ctx, rd.low);
-			else if (rd.low > nd->low)
-				hm_quorum_collect(&nd->quorum, rd.low);
-			if (nd->kernel_votes)
-				nd->kernel.window(nd->kernel.ctx, rd.view, rd.low, rd.high);
+			if (rd.low > nd->low)
+				nd->votes.ops->collect(nd->votes.state, rd.low);
+			if (nd->votes.ops->window)
+				nd->votes.ops->window(nd->votes.state, rd.view, rd.low, rd.high);
 			nd->view = rd.view;
 			nd->low = rd.low;
 			nd->high = rd.high;
@@ -638,40 +616,29 @@ static void adopt_proof(struct hm_node *nd, uint32_t culprit, const uint8_t proo
 	broadcast_proof(nd, proof);
 }
 
-/* Socket mode: both signed votes, the first from its slot, the second at
- * hand. */
-static void keep_proof(struct hm_node *nd, const struct hm_msg *m, enum hm_vote_phase phase)
-{
-	const struct hm_vote_slot *sl;
-	uint8_t first[HM_EVIDENCE_RECORD], proof[HM_EVIDENCE_LEN];
-
-	if (!nd->quorum.slots || !nd->quorum.window)
-		return;
-	sl = &nd->quorum.slots[(m->seq % nd->quorum.window) * HM_PHASE_MAX + phase];
-	if (sl->view != m->view || sl->seq != m->seq || !(sl->voted >> m->sender & 1))
-		return;
-	hm_evidence_record(first, m->type, m->sender, 0, m->view, m->seq, sl->digests[m->sender],
-			   sl->sigs[m->sender]);
-	if (hm_evidence_build(proof, sizeof(proof), first, m->hdr))
-		adopt_proof(nd, m->sender, proof);
-}
-
-/* xdp mode: the first vote's signature from the kernel's slot, the second
- * from the event. */
-static void keep_kernel_proof(struct hm_node *nd, const struct hm_vote_event *ev)
+/* An equivocation event: both signed votes, the first (ev->digest) with
+ * its signature from the counter's slot, the second the vote at hand
+ * (second_hdr, when the node counted it) or else the event's digest2 and
+ * sig2 (an event that came later, from the XDP ring buffer). */
+static void keep_proof(struct hm_node *nd, const struct hm_vote_event *ev,
+		       const struct hm_hdr *second_hdr)
 {
 	uint8_t sigs[HM_MAX_REPLICAS][HM_SIG_LEN], first[HM_EVIDENCE_RECORD];
 	uint8_t second[HM_EVIDENCE_RECORD], proof[HM_EVIDENCE_LEN];
 	uint8_t type = ev->phase == HM_PHASE_PREPARE ? HM_MSG_PREPARE : HM_MSG_COMMIT;
 
-	if (ev->voter >= nd->n || ev->voter == nd->id || !nd->kernel.sigs ||
-	    nd->kernel.sigs(nd->kernel.ctx, ev->phase, ev->view, ev->seq,
-			    (uint16_t)(1u << ev->voter), sigs) < 0)
+	if (ev->voter >= nd->n || ev->voter == nd->id ||
+	    nd->votes.ops->sigs(nd->votes.state, ev->phase, ev->view, ev->seq,
+				(uint16_t)(1u << ev->voter), sigs) < 0)
 		return;
 	hm_evidence_record(first, type, ev->voter, 0, ev->view, ev->seq, ev->digest,
 			   sigs[ev->voter]);
-	hm_evidence_record(second, type, ev->voter, 0, ev->view, ev->seq, ev->digest2, ev->sig2);
-	if (hm_evidence_build(proof, sizeof(proof), first, second))
+	if (!second_hdr) {
+		hm_evidence_record(second, type, ev->voter, 0, ev->view, ev->seq, ev->digest2,
+				   ev->sig2);
+		second_hdr = (const struct hm_hdr *)second;
+	}
+	if (hm_evidence_build(proof, sizeof(proof), first, second_hdr))
 		adopt_proof(nd, ev->voter, proof);
 }
 
@@ -725,15 +692,15 @@ static void count_vote(struct hm_node *nd, const struct hm_msg *m, enum hm_drop_
 {
 	enum hm_vote_phase phase = m->type == HM_MSG_PREPARE ? HM_PHASE_PREPARE : HM_PHASE_COMMIT;
 	struct hm_vote_event ev;
-	int r = hm_quorum_vote(&nd->quorum, phase, m->view, m->seq, m->sender, m->digest,
-			       m->hdr->sig, &ev, why);
+	int r = nd->votes.ops->vote(nd->votes.state, phase, m->view, m->seq, m->sender, m->digest,
+				    m->hdr->sig, &ev, why);
 
 	*dropped = r < 0;
 	if (r > 0) {
 		if (ev.kind == HM_EV_EQUIVOCATION) {
 			*why = HM_DROP_EQUIVOCATION;
 			*dropped = true;
-			keep_proof(nd, m, phase);
+			keep_proof(nd, &ev, m->hdr);
 		}
 		note_event(nd, &ev);
 		pbft_on_vote_event(nd->core, &ev);
@@ -776,9 +743,7 @@ void hm_node_receive(struct hm_node *nd, const uint8_t *buf, size_t len,
 		return;
 	}
 	st->last_seen_us = nd->now;
-	if ((m.type == HM_MSG_PREPARE || m.type == HM_MSG_COMMIT) && nd->kernel_votes)
-		dropped = false; /* XDP counted it and passed it up as a retransmission */
-	else if (m.type == HM_MSG_PREPARE || m.type == HM_MSG_COMMIT)
+	if (m.type == HM_MSG_PREPARE || m.type == HM_MSG_COMMIT)
 		count_vote(nd, &m, &why, &dropped);
 	else if (m.type == HM_MSG_EVIDENCE)
 		dropped = receive_proof(nd, &m, &why) < 0;
@@ -803,26 +768,37 @@ void hm_node_tick(struct hm_node *nd, uint64_t now_us)
 	if (now_us > nd->now)
 		nd->now = now_us;
 	pbft_tick(nd->core, nd->now);
-	if (nd->byz)
-		hm_byz_tick(nd->byz, nd->now, byz_emit, nd);
+	if (nd->send_hook.tick)
+		nd->send_hook.tick(nd->send_hook.ctx, nd->now, hook_emit, nd);
 	drain(nd);
 }
 
-void hm_node_set_byzantine(struct hm_node *nd, struct hm_byz *b)
+void hm_node_set_send_hook(struct hm_node *nd, const struct hm_send_hook *h)
 {
-	nd->byz = b;
+	nd->send_hook = h ? *h : (struct hm_send_hook){ 0 };
 }
 
-bool hm_node_byz_crashed(struct hm_node *nd)
+/* Events from a counter that delivers them later (bind). */
+static void counter_event(void *ctx, const struct hm_vote_event *ev)
 {
-	return nd->byz && hm_byz_crashed(nd->byz, nd->now);
+	struct hm_node *nd = ctx;
+
+	if (ev->kind == HM_EV_EQUIVOCATION)
+		keep_proof(nd, ev, NULL);
+	note_event(nd, ev);
+	pbft_on_vote_event(nd->core, ev);
+	drain(nd);
 }
 
-void hm_node_use_kernel(struct hm_node *nd, const struct hm_kernel_votes *k)
+void hm_node_set_vote_counter(struct hm_node *nd, const struct hm_vote_counter *vc)
 {
-	nd->kernel = *k;
-	nd->kernel_votes = true;
-	nd->kernel.window(nd->kernel.ctx, nd->view, nd->low, nd->high);
+	if (nd->votes.ops && nd->votes.ops->destroy)
+		nd->votes.ops->destroy(nd->votes.state);
+	nd->votes = *vc;
+	if (nd->votes.ops->bind)
+		nd->votes.ops->bind(nd->votes.state, counter_event, nd);
+	if (nd->votes.ops->window)
+		nd->votes.ops->window(nd->votes.state, nd->view, nd->low, nd->high);
 }
 
 void hm_node_set_egress(struct hm_node *nd, uint16_t stamped, const struct sockaddr_in *fanout,
@@ -835,24 +811,18 @@ void hm_node_set_egress(struct hm_node *nd, uint16_t stamped, const struct socka
 		nd->fanout = *fanout;
 }
 
-void hm_node_vote_event(struct hm_node *nd, const struct hm_vote_event *ev)
+void hm_node_poll_votes(struct hm_node *nd)
 {
-	if (ev->kind == HM_EV_EQUIVOCATION && nd->kernel_votes)
-		keep_kernel_proof(nd, ev);
-	note_event(nd, ev);
-	pbft_on_vote_event(nd->core, ev);
-	drain(nd);
-}
-
-void hm_node_observe_progress(struct hm_node *nd, uint64_t seq)
-{
-	pbft_observe_seq(nd->core, seq);
+	if (!nd->votes.ops->progress)
+		return;
+	pbft_observe_seq(nd->core, nd->votes.ops->progress(nd->votes.state));
 	drain(nd);
 }
 
 uint64_t hm_node_next_deadline(const struct hm_node *nd)
 {
-	uint64_t t = pbft_next_deadline(nd->core), b = nd->byz ? hm_byz_next_deadline(nd->byz) : 0;
+	uint64_t t = pbft_next_deadline(nd->core);
+	uint64_t b = nd->send_hook.next_deadline ? nd->send_hook.next_deadline(nd->send_hook.ctx) : 0;
 
 	return b && (!t || b < t) ? b : t;
 }

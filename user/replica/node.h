@@ -1,14 +1,19 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * A replica as the socket dataplane and the simulator run it: the receive
- * pre-filter (framing, membership, address binding, link MAC, view and
- * window, signature encoding, payload digest), the vote counter, the PBFT
- * core and the service, glued by the Ready loop.  The transport only moves
+ * A replica as the daemon and the simulator run it: the receive pre-filter
+ * (framing, membership, address binding, link MAC, view and window,
+ * signature encoding, payload digest), a vote counter, the PBFT core and
+ * the service, glued by the Ready loop.  The transport only moves
  * datagrams; everything protocol-shaped happens here or in the core.
  *
- * The pre-filter makes the same checks, in the same order and with the same
+ * The vote counter is an interface (core/vote_counter.h): the socket
+ * counter (core/quorum.c) by default, or the XDP maps
+ * (dataplane/xdp_votes.c) once the daemon installs them with
+ * hm_node_set_vote_counter; the node does not know which it holds.  The
+ * pre-filter makes the same checks, in the same order and with the same
  * drop reasons, as the XDP program, so either can stand in front of the
- * core.
+ * core.  A send-path hook (replica/send_hook.h) lets tests make a replica
+ * misbehave without the node knowing how.
  */
 #ifndef HM_NODE_H
 #define HM_NODE_H
@@ -17,12 +22,13 @@
 #include <stdint.h>
 #include <sys/socket.h>
 
-#include "testing/byzantine.h"
 #include "common/config.h"
 #include "common/crypto.h"
 #include "core/evidence.h"
 #include "core/pbft.h"
-#include "core/quorum.h"
+#include "core/persist.h"
+#include "core/vote_counter.h"
+#include "replica/send_hook.h"
 
 struct hm_transport {
 	/* Send one datagram whose MAC is already stamped. */
@@ -36,14 +42,14 @@ struct hm_peer_stats {
 	uint64_t accepted;
 	uint64_t drops[HM_DROP_REASON_MAX];
 	uint64_t last_seen_us;
-	/* what the vote counter (ours or the kernel's) said of it */
+	/* what the vote counter said of it */
 	uint64_t in_quorum;             /* quorums its vote was counted in */
 	uint64_t equivocations;         /* equivocation events naming it */
 	struct hm_vote_event last_equivocation; /* evidence of the latest */
 	/* the latest equivocation we caught, as a transferable proof (both
-	 * signed votes, user/core/evidence.h), checked before it is kept; in xdp
-	 * mode the first signature comes from the kernel's slot, the second
-	 * from the event (sig2) */
+	 * signed votes, user/core/evidence.h), checked before it is kept: the
+	 * first signature from the counter's slot, the second from the vote
+	 * at hand or, for an event that came later, from the event (sig2) */
 	bool has_proof;
 	uint8_t proof[HM_EVIDENCE_LEN];
 	/* proofs we sent to the other replicas (once per slot) naming it */
@@ -68,19 +74,6 @@ struct hm_latency_slot {
 	uint64_t seq, at_us;
 };
 
-/* xdp mode: the vote counter and the pre-filter run in the kernel.  The
- * node hands them the core's vote policy and window instead of counting
- * votes itself, and gets quorum events back through hm_node_vote_event(). */
-struct hm_kernel_votes {
-	int (*policy)(void *ctx, const struct pbft_vote_policy *v);
-	int (*collect)(void *ctx, uint64_t seq);
-	int (*window)(void *ctx, uint64_t view, uint64_t low, uint64_t high);
-	/* the stored signatures of `voters` in a slot (pbft_params.vote_sigs) */
-	int (*sigs)(void *ctx, enum hm_vote_phase phase, uint64_t view, uint64_t seq,
-		    uint16_t voters, uint8_t sigs[HM_MAX_REPLICAS][HM_SIG_LEN]);
-	void *ctx;
-};
-
 struct hm_client_link {
 	uint32_t id;
 	const uint8_t *public_key;
@@ -96,7 +89,7 @@ struct hm_node {
 	uint32_t id, n, f;
 	const struct hm_keypair *keys;
 	struct pbft *core;
-	struct hm_quorum quorum;
+	struct hm_vote_counter votes;   /* owned: destroyed with the node */
 	struct hm_transport transport;
 
 	uint8_t replica_keys[HM_MAX_REPLICAS][HM_PUBKEY_LEN];
@@ -107,9 +100,7 @@ struct hm_node {
 	uint32_t n_clients;
 	uint16_t blocked;               /* replicas whose messages are dropped */
 
-	/* xdp mode (see hm_node_use_kernel) */
-	bool kernel_votes;
-	struct hm_kernel_votes kernel;
+	/* egress offload (hm_node_set_egress); all zero when there is none */
 	uint16_t egress_stamped;        /* peers whose MAC the TC program stamps */
 	size_t egress_max_len;          /* ... in datagrams up to this long */
 	struct sockaddr_in fanout;      /* TC fan-out marker; port 0 = none */
@@ -126,9 +117,9 @@ struct hm_node {
 	struct hm_latency_slot started[HM_LATENCY_SLOTS];
 	uint64_t latency_sum_us, latency_count; /* consensus start to execution */
 
-	/* Test-only misbehaviour on the send path (byzantine.h); NULL in
-	 * every real deployment. */
-	struct hm_byz *byz;
+	/* The send-path hook (send_hook.h); outgoing is NULL in every real
+	 * deployment. */
+	struct hm_send_hook send_hook;
 
 	/* Called for every executed batch (tests, logs). */
 	void (*on_executed)(void *ctx, const struct pbft_executed *e);
@@ -160,9 +151,11 @@ void hm_node_receive(struct hm_node *nd, const uint8_t *buf, size_t len,
 void hm_node_tick(struct hm_node *nd, uint64_t now_us);
 uint64_t hm_node_next_deadline(const struct hm_node *nd);
 
-/* xdp mode: votes are counted in the kernel from now on. */
-void hm_node_use_kernel(struct hm_node *nd, const struct hm_kernel_votes *k);
-/* xdp mode: the TC egress program stamps the MAC of messages to the peers
+/* Count votes with vc from now on (the node owns it; the counter it held
+ * is destroyed): binds its events to the node and tells it the window.
+ * The daemon installs the XDP counter this way. */
+void hm_node_set_vote_counter(struct hm_node *nd, const struct hm_vote_counter *vc);
+/* Egress offload (the XDP dataplane's TC program): the TC egress program stamps the MAC of messages to the peers
  * in `stamped`, and fans a datagram sent to `fanout` (port != 0) out to
  * every peer, for datagrams of at most max_len bytes (larger ones leave as
  * IP fragments, which TC cannot rewrite).  A broadcast goes through the
@@ -170,10 +163,9 @@ void hm_node_use_kernel(struct hm_node *nd, const struct hm_kernel_votes *k);
  * stamped here where TC won't. */
 void hm_node_set_egress(struct hm_node *nd, uint16_t stamped, const struct sockaddr_in *fanout,
 			size_t max_len);
-/* A quorum or equivocation event from the kernel's vote counter. */
-void hm_node_vote_event(struct hm_node *nd, const struct hm_vote_event *ev);
-/* How far the peers got, as the kernel saw it (hm_progress). */
-void hm_node_observe_progress(struct hm_node *nd, uint64_t seq);
+/* Ask the vote counter how far the peers got (a counter that sees votes
+ * the node never does: the XDP maps' hm_progress); call now and then. */
+void hm_node_poll_votes(struct hm_node *nd);
 
 /*
  * Keep the stable checkpoints and the committed log in dir (created if
@@ -186,12 +178,10 @@ void hm_node_observe_progress(struct hm_node *nd, uint64_t seq);
  */
 int hm_node_open_state(struct hm_node *nd, const char *dir, const struct hm_persist_opts *opts,
 		       char *err, size_t errlen);
-/* Tests only: route every message to a replica through b (owned by the
+/* Route every message to a replica through the hook (its ctx owned by the
  * caller; NULL turns it off).  Disables the TC fan-out, which would send
  * one copy to all. */
-void hm_node_set_byzantine(struct hm_node *nd, struct hm_byz *b);
-/* True once a crash-mode replica's time has come: its host stops it. */
-bool hm_node_byz_crashed(struct hm_node *nd);
+void hm_node_set_send_hook(struct hm_node *nd, const struct hm_send_hook *h);
 
 /* Sum of a drop reason over every sender. */
 uint64_t hm_node_drops(const struct hm_node *nd, enum hm_drop_reason reason);

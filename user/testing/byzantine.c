@@ -462,3 +462,27 @@ uint64_t hm_byz_next_deadline(const struct hm_byz *b)
 	}
 	return t;
 }
+
+/* ---- the node's send-path hook ----------------------------------------- */
+
+static void hook_outgoing(void *ctx, const uint8_t *buf, size_t len, uint32_t to, bool primary,
+			  uint64_t now_us, hm_send_emit emit, void *emit_ctx)
+{
+	hm_byz_outgoing(ctx, buf, len, to, primary, now_us, emit, emit_ctx);
+}
+
+static void hook_tick(void *ctx, uint64_t now_us, hm_send_emit emit, void *emit_ctx)
+{
+	hm_byz_tick(ctx, now_us, emit, emit_ctx);
+}
+
+static uint64_t hook_next_deadline(void *ctx)
+{
+	return hm_byz_next_deadline(ctx);
+}
+
+struct hm_send_hook hm_byz_send_hook(struct hm_byz *b)
+{
+	return (struct hm_send_hook){ .outgoing = hook_outgoing, .tick = hook_tick,
+				      .next_deadline = hook_next_deadline, .ctx = b };
+}

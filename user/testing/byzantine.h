@@ -5,10 +5,12 @@
  * The replica runs its correct core; this module sits between the core's
  * output and the link, and lies on its behalf with the replica's own key: it
  * drops, rewrites and re-signs, delays and replays what the core sends to its
- * peers.  The daemon (--byzantine, refused without an explicit
- * acknowledgement) and the simulator use the same module, so what the
- * simulator proves about a mode is what the fault suite runs on real
- * namespaces.
+ * peers.  It is installed as the node's send-path hook (hm_byz_send_hook,
+ * replica/send_hook.h), so the node does not know it exists.  The test
+ * build of the daemon (build/hypermeshd-test: --byzantine, refused without
+ * an explicit acknowledgement; the shipped build/hypermeshd has no such
+ * option) and the simulator use the same module, so what the simulator
+ * proves about a mode is what the fault suite runs on real namespaces.
  *
  * Every mutation happens before the link MAC is stamped, so a receiver sees
  * a message its peer really sent: the MAC verifies, only the content lies.
@@ -21,6 +23,7 @@
 #include <stdint.h>
 
 #include "common/crypto.h"
+#include "replica/send_hook.h"
 
 enum hm_byz_mode {
 	HM_BYZ_CRASH = 0,       /* stop (the daemon exits) after arg ms */
@@ -71,7 +74,7 @@ struct hm_byz *hm_byz_new(const struct hm_byz_opts *o, uint32_t id, uint32_t n, 
 void hm_byz_free(struct hm_byz *b);
 
 /* Send one datagram (MAC not yet stamped; the callee stamps and sends it). */
-typedef void (*hm_byz_emit)(void *ctx, const uint8_t *buf, size_t len, uint32_t to);
+typedef hm_send_emit hm_byz_emit;
 
 /* The core wants buf sent to replica `to`; `primary` says whether this
  * replica is the primary of its current view.  emit is called zero or more
@@ -86,5 +89,9 @@ uint64_t hm_byz_next_deadline(const struct hm_byz *b);
  * The crash clock starts at the first call with a nonzero time. */
 bool hm_byz_crashed(struct hm_byz *b, uint64_t now_us);
 const struct hm_byz_stats *hm_byz_stats(const struct hm_byz *b);
+
+/* b as a node's send-path hook: install it with hm_node_set_send_hook
+ * (b stays the caller's). */
+struct hm_send_hook hm_byz_send_hook(struct hm_byz *b);
 
 #endif /* HM_BYZANTINE_H */

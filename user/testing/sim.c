@@ -346,8 +346,11 @@ static int replica_start(struct hm_sim *s, uint32_t i)
 	s->nodes[i].on_executed = on_executed;
 	s->nodes[i].on_installed = on_installed;
 	s->nodes[i].on_executed_ctx = &s->endpoints[i];
-	if (s->byz[i]) /* a restarted Byzantine replica stays one */
-		hm_node_set_byzantine(&s->nodes[i], s->byz[i]);
+	if (s->byz[i]) { /* a restarted Byzantine replica stays one */
+		struct hm_send_hook h = hm_byz_send_hook(s->byz[i]);
+
+		hm_node_set_send_hook(&s->nodes[i], &h);
+	}
 	if (!s->o.persist)
 		return 0;
 	replica_dir(s, i, dir, sizeof(dir));
@@ -669,7 +672,7 @@ static void fire_timers(struct hm_sim *s)
 static void crash_due(struct hm_sim *s)
 {
 	for (uint32_t i = 0; i < s->o.n; i++)
-		if (s->byz[i] && !s->crashed[i] && hm_node_byz_crashed(&s->nodes[i]))
+		if (s->byz[i] && !s->crashed[i] && hm_byz_crashed(s->byz[i], s->nodes[i].now))
 			hm_sim_crash(s, i);
 }
 
@@ -790,6 +793,7 @@ void hm_sim_set_filter(struct hm_sim *s, hm_sim_filter f, void *ctx)
 int hm_sim_set_byzantine(struct hm_sim *s, uint32_t replica, const struct hm_byz_opts *o)
 {
 	struct hm_byz_opts with_seed = *o;
+	struct hm_send_hook h;
 
 	with_seed.seed = s->o.seed * 31 + replica;
 	hm_byz_free(s->byz[replica]);
@@ -797,7 +801,8 @@ int hm_sim_set_byzantine(struct hm_sim *s, uint32_t replica, const struct hm_byz
 				     &s->replica_keys[replica]);
 	if (!s->byz[replica])
 		return -1;
-	hm_node_set_byzantine(&s->nodes[replica], s->byz[replica]);
+	h = hm_byz_send_hook(s->byz[replica]);
+	hm_node_set_send_hook(&s->nodes[replica], &h);
 	s->faulty[replica] = true;
 	return 0;
 }

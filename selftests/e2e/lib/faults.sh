@@ -2,7 +2,8 @@
 # Helpers for the fault suite (selftests/e2e/e2e_faults.sh) and the view-change
 # benchmark (scripts/bench_viewchange.sh): clusters of real hypermeshd
 # processes in namespaces (scripts/cluster.sh), Byzantine replicas
-# (hypermeshd --byzantine), and the safety and liveness checks.
+# (the test build, hypermeshd-test --byzantine: scripts/cluster.sh picks it
+# for a replica given --byzantine), and the safety and liveness checks.
 #
 # The caller sets REPO and FAULTS_BASE (a directory it removes) and calls
 # faults_cleanup on exit.  Every cluster lives in its own directory under
