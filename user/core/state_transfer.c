@@ -453,17 +453,27 @@ static void blame(struct hm_st *st, uint32_t from)
 		fail(st, HM_ST_FAIL_NO_PEERS);
 }
 
-enum hm_st_verdict hm_st_on_chunk(struct hm_st *st, uint32_t from, const struct hm_st_chunk *c)
+/* Whether anything from replica from is considered now: HM_ST_ACCEPTED if
+ * so, else the verdict. */
+static enum hm_st_verdict admit(const struct hm_st *st, uint32_t from)
 {
-	struct hm_st_slot *s;
-	uint8_t d[HM_DIGEST_LEN];
-
 	if (st->state != HM_ST_RUNNING)
 		return HM_ST_NOT_RUNNING;
 	if (from >= HM_MAX_REPLICAS)
 		return HM_ST_STALE;
 	if (st->faulty & (1u << from))
 		return HM_ST_FROM_FAULTY;
+	return HM_ST_ACCEPTED;
+}
+
+enum hm_st_verdict hm_st_on_chunk(struct hm_st *st, uint32_t from, const struct hm_st_chunk *c)
+{
+	enum hm_st_verdict v = admit(st, from);
+	struct hm_st_slot *s;
+	uint8_t d[HM_DIGEST_LEN];
+
+	if (v != HM_ST_ACCEPTED)
+		return v;
 	if (c->seq != st->target.seq || memcmp(c->digest, st->target.digest, HM_DIGEST_LEN) != 0)
 		return HM_ST_STALE;
 	/* It claims the certified checkpoint: anything wrong now is the
@@ -501,14 +511,11 @@ enum hm_st_verdict hm_st_on_chunk(struct hm_st *st, uint32_t from, const struct 
 
 enum hm_st_verdict hm_st_on_payload(struct hm_st *st, uint32_t from, const uint8_t *p, size_t len)
 {
+	enum hm_st_verdict v = admit(st, from);
 	struct hm_st_chunk c;
 
-	if (st->state != HM_ST_RUNNING)
-		return HM_ST_NOT_RUNNING;
-	if (from >= HM_MAX_REPLICAS)
-		return HM_ST_STALE;
-	if (st->faulty & (1u << from))
-		return HM_ST_FROM_FAULTY;
+	if (v != HM_ST_ACCEPTED)
+		return v;
 	if (hm_st_chunk_decode(p, len, &c) < 0) {
 		/* No correct replica sends a malformed chunk. */
 		blame(st, from);
