@@ -3,7 +3,8 @@
  * Layouts of the state HyperMesh keeps per replica for counting votes and
  * judging senders.  The XDP program keeps them in BPF maps; in socket mode
  * the userspace receive path (user/core/quorum.c) keeps the same structures, so
- * the two dataplanes count quorums by one definition.
+ * the two dataplanes count quorums by one definition (the slot rules both
+ * run are in hm_vote_slot.h).
  */
 #ifndef HM_MAPS_H
 #define HM_MAPS_H

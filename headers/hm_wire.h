@@ -156,4 +156,8 @@ enum hm_drop_reason {
 	HM_DROP_REASON_MAX,
 };
 
+/* Not a drop reason: the datagram passed every check (the XDP program's
+ * verdicts and the vote-slot rules of hm_vote_slot.h). */
+#define HM_ACCEPT HM_DROP_REASON_MAX
+
 #endif /* HM_WIRE_H */

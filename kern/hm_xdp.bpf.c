@@ -4,8 +4,9 @@
  * checks of the userspace pre-filter (user/replica/node.c, hm_node_receive and
  * authenticate; docs/wire-format.md steps 0-5) with the same drop reasons,
  * drops what fails (XDP_DROP) and passes the rest (XDP_PASS).  Part two
- * counts the PREPAREs and COMMITs that pass into hm_votes, by the rules of
- * hm_quorum_vote (user/core/quorum.c), and consumes them (see "votes" below).
+ * counts the PREPAREs and COMMITs that pass into hm_votes, by the slot rules
+ * of headers/hm_vote_slot.h that hm_quorum_vote (user/core/quorum.c) runs
+ * too, and consumes them (see "votes" below).
  *
  * Which packets are HyperMesh datagrams: Ethernet, optionally one 802.1Q tag,
  * then IPv4 (any IHL; a later fragment is not) or IPv6 (UDP right after the
@@ -54,6 +55,7 @@
 #include "hm_wire.h"
 #include "hm_maps.h"
 #include "hm_siphash.h"
+#include "hm_vote_slot.h"
 
 #define ETH_P_IP 0x0800
 #define ETH_P_IPV6 0x86DD
@@ -62,9 +64,6 @@
 #define IP_OFFMASK 0x1fff
 #define IPPROTO_UDP_NR 17
 #define NSEC_PER_SEC 1000000000ULL
-
-/* Not a drop reason: the datagram passed every check. */
-#define HM_ACCEPT HM_DROP_REASON_MAX
 
 /* ---- maps ---------------------------------------------------------------- */
 
@@ -529,65 +528,7 @@ static __always_inline __u32 prefilter(struct xdp_md *ctx, const struct hm_xdp_c
 	return check_sig_encoding(hdr + HM_OFF_SIG + 32);
 }
 
-/* ---- votes: hm_quorum_vote() in user/core/quorum.c ----------------------------- */
-
-_Static_assert(HM_VOTE_SLOT_HEAD % 8 == 0, "slot head is cleared in 8-byte words");
-_Static_assert(HM_MAX_REPLICAS <= 16, "voter bitmaps are 16 bits");
-
-static __always_inline bool digest_eq(const __u8 *a, const __u8 *b)
-{
-	const __u64 *x = (const void *)a, *y = (const void *)b;
-
-	return ((x[0] ^ y[0]) | (x[1] ^ y[1]) | (x[2] ^ y[2]) | (x[3] ^ y[3])) == 0;
-}
-
-static __always_inline void digest_copy(__u8 *dst, const __u8 *src)
-{
-	__u64 *d = (void *)dst;
-	const __u64 *s = (const void *)src;
-
-	d[0] = s[0];
-	d[1] = s[1];
-	d[2] = s[2];
-	d[3] = s[3];
-}
-
-/* slot_reset(): the head zero (see HM_VOTE_SLOT_HEAD), then the new owner. */
-static __always_inline void slot_reset(struct hm_vote_slot *s, __u32 phase, __u64 view, __u64 seq)
-{
-	/* volatile: clang would make the loop a memset call, which BPF lacks */
-	volatile __u64 *w = (void *)s;
-
-	for (int i = 0; i < (int)(HM_VOTE_SLOT_HEAD / 8); i++)
-		w[i] = 0;
-	s->phase = phase;
-	s->view = view;
-	s->seq = seq;
-}
-
-/* The voters (below n) whose digest is the expected one: what
- * hm_quorum_expect computes, recomputed on every vote so that a slot the
- * controller wrote (expected, its own vote) is counted consistently. */
-static __always_inline __u16 slot_matched(const struct hm_vote_slot *s, __u32 n)
-{
-	__u16 m = 0;
-
-	for (__u32 i = 0; i < HM_MAX_REPLICAS; i++) {
-		if (i >= n)
-			break;
-		if ((s->voted >> i & 1) && digest_eq(s->digests[i], s->expected))
-			m |= (__u16)(1u << i);
-	}
-	return m;
-}
-
-static __always_inline __u32 popcount16(__u32 x)
-{
-	x = x - ((x >> 1) & 0x5555);
-	x = (x & 0x3333) + ((x >> 2) & 0x3333);
-	x = (x + (x >> 4)) & 0x0f0f;
-	return (x + (x >> 8)) & 0x1f;
-}
+/* ---- votes: the slot rules of headers/hm_vote_slot.h ---------------------- */
 
 /* The slot a (phase, seq) vote goes to; NULL cannot happen (key < max_entries). */
 static __always_inline struct hm_xdp_vote_slot *slot_of(__u32 window, __u32 phase, __u64 seq)
@@ -597,44 +538,10 @@ static __always_inline struct hm_xdp_vote_slot *slot_of(__u32 window, __u32 phas
 	return bpf_map_lookup_elem(&hm_votes, &key);
 }
 
-/* slot_claim(): the slot is ours for (view, seq), taking over an older
- * owner; false when the slot holds something newer (a stale vote).  Called
- * under the slot's lock. */
-static __always_inline bool slot_claim(struct hm_vote_slot *s, __u32 phase, __u64 view, __u64 seq)
-{
-	if (s->seq == seq && s->view == view && (s->voted || s->expected_set))
-		return true;
-	if (s->seq > seq || (s->seq == seq && s->view > view))
-		return false;
-	slot_reset(s, phase, view, seq);
-	return true;
-}
-
-/* quorum_check(): raise the slot's quorum once.  Under the lock. */
-static __always_inline void quorum_check(struct hm_vote_slot *s, __u32 threshold,
-					 struct hm_vote_event *ev, bool *emit)
-{
-	if (!s->expected_set || s->quorum_sent || popcount16(s->matched) < threshold)
-		return;
-	s->quorum_sent = 1;
-	ev->kind = HM_EV_QUORUM;
-	ev->phase = s->phase;
-	ev->view = s->view;
-	ev->seq = s->seq;
-	ev->voters = s->matched;
-	digest_copy(ev->digest, s->expected);
-	*emit = true;
-}
-
-static __always_inline __u32 threshold_of(const struct hm_xdp_config *cfg, __u32 phase)
-{
-	return phase == HM_PHASE_PREPARE ? 2 * cfg->f : 2 * cfg->f + 1;
-}
-
 /*
- * Record `voter`'s vote in its slot: hm_quorum_vote() in user/core/quorum.c.
- * Returns HM_ACCEPT or the drop reason; sets *emit when *ev (zeroed by the
- * caller) is to be sent.
+ * Record `voter`'s vote in its slot: hm_quorum_vote() in user/core/quorum.c,
+ * by the same rules (hm_vote_slot.h).  Returns HM_ACCEPT or the drop reason;
+ * sets *emit when *ev (zeroed by the caller) is to be sent.
  *
  * Everything between reading the slot and the last write to it happens under
  * the slot's bpf_spin_lock: the takeover, the duplicate and equivocation
@@ -647,54 +554,20 @@ static __always_inline __u32 slot_vote(const struct hm_xdp_config *cfg, __u32 wi
 				       __u64 view, __u64 seq, __u32 voter, const __u8 *digest,
 				       const __u8 *sig, struct hm_vote_event *ev, bool *emit)
 {
-	__u32 n = cfg->n, reason = HM_ACCEPT;
+	__u32 n = cfg->n, reason;
 	struct hm_xdp_vote_slot *vs;
-	struct hm_vote_slot *s;
-	__u16 bit;
 
-	/* The primary's PRE-PREPARE stands for its PREPARE. */
-	if (voter >= n || voter >= HM_MAX_REPLICAS ||
-	    (phase == HM_PHASE_PREPARE && voter == view % n))
+	if (!hm_vote_voter_ok(n, phase, view, voter))
 		return HM_DROP_MALFORMED;
-	voter &= HM_MAX_REPLICAS - 1;
 	vs = slot_of(window, phase, seq);
 	if (!vs)
 		return HM_DROP_MALFORMED;
-	s = &vs->s;
-	bit = (__u16)(1u << voter);
-
 	bpf_spin_lock(&vs->lock);
-	if (!slot_claim(s, phase, view, seq)) {
+	if (hm_vote_slot_claim(&vs->s, phase, view, seq))
+		reason = hm_vote_slot_record(&vs->s, n, hm_vote_threshold(cfg->f, phase), voter,
+					     digest, sig, ev, emit);
+	else
 		reason = HM_DROP_STALE;
-		goto unlock;
-	}
-	if (s->voted & bit) {
-		if (digest_eq(s->digests[voter], digest)) {
-			reason = HM_DROP_DUPLICATE;
-			goto unlock;
-		}
-		ev->kind = HM_EV_EQUIVOCATION;
-		ev->phase = s->phase;
-		ev->view = view;
-		ev->seq = seq;
-		ev->voter = voter;
-		digest_copy(ev->digest, s->digests[voter]);
-		digest_copy(ev->digest2, digest);
-		digest_copy(ev->sig2, sig);
-		digest_copy(ev->sig2 + 32, sig + 32);
-		*emit = true;
-		reason = HM_DROP_EQUIVOCATION;
-		goto unlock;
-	}
-	s->voted |= bit;
-	digest_copy(s->digests[voter], digest);
-	digest_copy(s->sigs[voter], sig);
-	digest_copy(s->sigs[voter] + 32, sig + 32);
-	if (s->expected_set) {
-		s->matched = slot_matched(s, n);
-		quorum_check(s, threshold_of(cfg, phase), ev, emit);
-	}
-unlock:
 	bpf_spin_unlock(&vs->lock);
 	return reason;
 }
@@ -718,18 +591,13 @@ static __always_inline void slot_expect(const struct hm_xdp_config *cfg, __u32 w
 					struct hm_vote_event *ev, bool *emit)
 {
 	struct hm_xdp_vote_slot *vs = slot_of(window, phase, seq);
-	struct hm_vote_slot *s;
 
 	if (!vs)
 		return;
-	s = &vs->s;
 	bpf_spin_lock(&vs->lock);
-	if (slot_claim(s, phase, view, seq) && !s->expected_set) {
-		s->expected_set = 1;
-		digest_copy(s->expected, digest);
-		s->matched = slot_matched(s, cfg->n);
-		quorum_check(s, threshold_of(cfg, phase), ev, emit);
-	}
+	if (hm_vote_slot_claim(&vs->s, phase, view, seq))
+		hm_vote_slot_expect(&vs->s, cfg->n, hm_vote_threshold(cfg->f, phase), digest, ev,
+				    emit);
 	bpf_spin_unlock(&vs->lock);
 }
 
@@ -791,8 +659,7 @@ static long collect_one(__u32 key, void *ctx)
 	if (!vs)
 		return 1;
 	bpf_spin_lock(&vs->lock);
-	if (vs->s.seq <= below)
-		slot_reset(&vs->s, 0, 0, 0);
+	hm_vote_slot_collect(&vs->s, below);
 	bpf_spin_unlock(&vs->lock);
 	return 0;
 }

@@ -9,6 +9,11 @@
  *
  *   cluster.yaml:12: byzantine_config.consensus.timeout_ms: expected an unsigned integer, got "abc"
  *
+ * It reads the replica and client key files it names.  The ct: section's
+ * PEM files it only parses and stores, with their lines: the CT service reads
+ * them (user/service/ct/ct_service.c, hm_ct_config_check), so this module
+ * depends on nothing above common/.
+ *
  * docs/configuration.md is the reference for every key; keep the two in step.
  */
 #include <arpa/inet.h>
@@ -23,7 +28,6 @@
 #include <yaml.h>
 
 #include "common/config.h"
-#include "service/ct/ct.h"
 
 /* Configurations are small; the cap only stops a wrong path (a disk image,
  * /dev/zero) from being read into memory. */
@@ -937,13 +941,14 @@ static int parse_ct_url(struct ctx *c, yaml_node_t *map, const char *path, char 
 	return 0;
 }
 
-/* One log: its key is loaded into `scratch` now, so a bad PEM or a second
- * log with the same key is reported at its line, not at a replica's start. */
-static int parse_ct_log(struct ctx *c, yaml_node_t *map, int i, struct hm_ct *scratch)
+/* One log.  Its key file is read by the CT service, not here (config is
+ * below the services): the line is kept so that a bad PEM or a second log
+ * with the same key is reported at it (hm_ct_config_check). */
+static int parse_ct_log(struct ctx *c, yaml_node_t *map, int i)
 {
 	static const char *const keys[] = { "name", "key", "url", NULL };
 	struct hm_ct_log_config *lc = &c->cfg->ct.logs[i];
-	char path[32], why[256];
+	char path[32];
 
 	snprintf(path, sizeof(path), "ct.logs[%d]", i);
 	if (check_mapping(c, map, path, keys) || require(c, map, path, "name") ||
@@ -952,13 +957,11 @@ static int parse_ct_log(struct ctx *c, yaml_node_t *map, int i, struct hm_ct *sc
 	    opt_path(c, map, path, "key", false, lc->key_path) < 0 ||
 	    parse_ct_url(c, map, path, lc->url, sizeof(lc->url)))
 		return -1;
-	/* also refuses a key another log has already */
-	if (hm_ct_add_log_file(scratch, lc->name, lc->key_path, NULL, why, sizeof(why)) < 0)
-		return fail(c, lookup(c, map, "key"), path, "key", "%s", why);
+	lc->key_line = (uint32_t)line_of(lookup(c, map, "key"));
 	return 0;
 }
 
-static int parse_ct_logs(struct ctx *c, yaml_node_t *map, struct hm_ct *scratch)
+static int parse_ct_logs(struct ctx *c, yaml_node_t *map)
 {
 	yaml_node_t *seq = lookup(c, map, "logs");
 	int n;
@@ -972,7 +975,7 @@ static int parse_ct_logs(struct ctx *c, yaml_node_t *map, struct hm_ct *scratch)
 		return fail(c, seq, "ct", "logs", "%d logs, at most %d are supported", n,
 			    HM_CT_CONFIG_MAX_LOGS);
 	for (int i = 0; i < n; i++) {
-		if (parse_ct_log(c, item(c, seq, i), i, scratch))
+		if (parse_ct_log(c, item(c, seq, i), i))
 			return -1;
 		c->cfg->ct.n_logs++;
 	}
@@ -983,25 +986,16 @@ static int parse_ct(struct ctx *c, yaml_node_t *map)
 {
 	static const char *const keys[] = { "trust_store", "logs", "max_clock_skew_s", NULL };
 	struct hm_ct_config *cc = &c->cfg->ct;
-	struct hm_ct *scratch;
-	char why[256];
-	int rc = -1;
 
 	if (check_mapping(c, map, "ct", keys) || require(c, map, "ct", "trust_store") ||
 	    opt_path(c, map, "ct", "trust_store", false, cc->trust_store) < 0 ||
 	    opt_uint(c, map, "ct", "max_clock_skew_s", 1, 86400, &cc->max_clock_skew_s) < 0)
 		return -1;
-	/* Load what the replicas will load, so a bad file fails here, with a line. */
-	scratch = hm_ct_new();
-	if (!scratch)
-		return fail(c, map, "ct", NULL, "out of memory");
-	if (hm_ct_add_trust_file(scratch, cc->trust_store, why, sizeof(why)) < 0)
-		fail(c, lookup(c, map, "trust_store"), "ct", "trust_store", "%s", why);
-	else if (!parse_ct_logs(c, map, scratch))
-		rc = 0;
-	hm_ct_free(scratch);
-	cc->enabled = rc == 0;
-	return rc;
+	cc->trust_store_line = (uint32_t)line_of(lookup(c, map, "trust_store"));
+	if (parse_ct_logs(c, map))
+		return -1;
+	cc->enabled = true;
+	return 0;
 }
 
 static int parse_root(struct ctx *c, yaml_node_t *root)

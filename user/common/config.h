@@ -17,18 +17,23 @@
 
 enum hm_dataplane { HM_DATAPLANE_SOCKET = 0, HM_DATAPLANE_XDP = 1 };
 
-/* Certificate Transparency (ct: section, docs/configuration.md). */
+/* Certificate Transparency (ct: section, docs/configuration.md).  The
+ * loader parses and stores; the files are read by the CT service
+ * (hm_ct_from_config, hm_ct_config_check in user/service/ct/ct_service.h),
+ * which names the file's line from the *_line fields. */
 #define HM_CT_CONFIG_MAX_LOGS 8
 
 struct hm_ct_log_config {
 	char name[64];
 	char key_path[HM_PATH_MAX];     /* the log's public key, PEM */
 	char url[256];                     /* its RFC 6962 base URL (used by clients) */
+	uint32_t key_line;                 /* line of `key:` in the file (0: unknown) */
 };
 
 struct hm_ct_config {
 	bool enabled;                      /* the file has a ct: section */
 	char trust_store[HM_PATH_MAX];  /* PEM file of root certificates */
+	uint32_t trust_store_line;         /* line of `trust_store:` (0: unknown) */
 	uint32_t max_clock_skew_s;         /* check(): |T - now| allowed */
 	struct hm_ct_log_config logs[HM_CT_CONFIG_MAX_LOGS];
 	uint32_t n_logs;

@@ -1,10 +1,17 @@
 // SPDX-License-Identifier: MIT
-/* The socket dataplane's vote counter, and its vote-counter interface (see
- * quorum.h). */
+/*
+ * The socket dataplane's vote counter (see quorum.h): an array of slots,
+ * (seq % window) * HM_PHASE_MAX + phase, and the slot rules of
+ * headers/hm_vote_slot.h, which the XDP program runs on its hm_votes map;
+ * and its vote-counter interface (core/vote_counter.h).
+ */
 #include "core/quorum.h"
 
+#include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
+
+#include "hm_vote_slot.h"
 
 int hm_quorum_init(struct hm_quorum *q, uint32_t n, uint32_t f, uint32_t window)
 {
@@ -25,7 +32,7 @@ void hm_quorum_free(struct hm_quorum *q)
 
 uint32_t hm_quorum_threshold(const struct hm_quorum *q, enum hm_vote_phase phase)
 {
-	return phase == HM_PHASE_PREPARE ? 2 * q->f : 2 * q->f + 1;
+	return hm_vote_threshold(q->f, phase);
 }
 
 static struct hm_vote_slot *slot_at(const struct hm_quorum *q, enum hm_vote_phase phase,
@@ -34,110 +41,50 @@ static struct hm_vote_slot *slot_at(const struct hm_quorum *q, enum hm_vote_phas
 	return &q->slots[(seq % q->window) * HM_PHASE_MAX + phase];
 }
 
-static void slot_reset(struct hm_vote_slot *s, enum hm_vote_phase phase, uint64_t view,
-		       uint64_t seq)
-{
-	memset(s, 0, HM_VOTE_SLOT_HEAD); /* see HM_VOTE_SLOT_HEAD */
-	s->phase = phase;
-	s->view = view;
-	s->seq = seq;
-}
-
-/* The slot for (view, seq): a newer (view, seq) takes an older one's place;
- * a vote older than what the slot holds gets NULL. */
-static struct hm_vote_slot *slot_claim(struct hm_quorum *q, enum hm_vote_phase phase,
-				       uint64_t view, uint64_t seq)
-{
-	struct hm_vote_slot *s = slot_at(q, phase, seq);
-
-	if (s->seq == seq && s->view == view && (s->voted || s->expected_set))
-		return s;
-	if (s->seq > seq || (s->seq == seq && s->view > view))
-		return NULL;
-	slot_reset(s, phase, view, seq);
-	return s;
-}
-
-static int quorum_check(const struct hm_quorum *q, struct hm_vote_slot *s,
-			struct hm_vote_event *ev)
-{
-	if (!s->expected_set || s->quorum_sent ||
-	    (uint32_t)__builtin_popcount(s->matched) < hm_quorum_threshold(q, s->phase))
-		return 0;
-	s->quorum_sent = 1;
-	memset(ev, 0, sizeof(*ev));
-	ev->kind = HM_EV_QUORUM;
-	ev->phase = s->phase;
-	ev->view = s->view;
-	ev->seq = s->seq;
-	ev->voters = s->matched;
-	memcpy(ev->digest, s->expected, HM_DIGEST_LEN);
-	return 1;
-}
-
-static int equivocation(const struct hm_vote_slot *s, uint32_t voter, const uint8_t *digest,
-			const uint8_t *sig, struct hm_vote_event *ev)
-{
-	memset(ev, 0, sizeof(*ev));
-	ev->kind = HM_EV_EQUIVOCATION;
-	ev->phase = s->phase;
-	ev->view = s->view;
-	ev->seq = s->seq;
-	ev->voter = voter;
-	memcpy(ev->digest, s->digests[voter], HM_DIGEST_LEN);
-	memcpy(ev->digest2, digest, HM_DIGEST_LEN);
-	if (sig)
-		memcpy(ev->sig2, sig, HM_SIG_LEN);
-	return 1;
-}
-
 int hm_quorum_vote(struct hm_quorum *q, enum hm_vote_phase phase, uint64_t view, uint64_t seq,
 		   uint32_t voter, const uint8_t digest[HM_DIGEST_LEN], const uint8_t sig[HM_SIG_LEN],
 		   struct hm_vote_event *ev, enum hm_drop_reason *why)
 {
+	struct hm_vote_event e = { 0 };
 	struct hm_vote_slot *s;
-	uint16_t bit;
+	bool emit = false;
+	uint32_t r;
 
-	/* The primary's PRE-PREPARE stands for its PREPARE; a PREPARE from it
-	 * would let a faulty primary count twice. */
-	if (voter >= q->n || (phase == HM_PHASE_PREPARE && voter == view % q->n)) {
+	if (!hm_vote_voter_ok(q->n, phase, view, voter)) {
 		*why = HM_DROP_MALFORMED;
 		return -1;
 	}
-	s = slot_claim(q, phase, view, seq);
-	if (!s) {
+	s = slot_at(q, phase, seq);
+	if (!hm_vote_slot_claim(s, phase, view, seq)) {
 		*why = HM_DROP_STALE;
 		return -1;
 	}
-	bit = (uint16_t)(1u << voter);
-	if (s->voted & bit) {
-		if (memcmp(s->digests[voter], digest, HM_DIGEST_LEN) != 0)
-			return equivocation(s, voter, digest, sig, ev);
+	r = hm_vote_slot_record(s, q->n, hm_quorum_threshold(q, phase), voter, digest, sig, &e,
+				&emit);
+	if (r == HM_DROP_DUPLICATE) {
 		*why = HM_DROP_DUPLICATE;
 		return -1;
 	}
-	s->voted |= bit;
-	memcpy(s->digests[voter], digest, HM_DIGEST_LEN);
-	memcpy(s->sigs[voter], sig, HM_SIG_LEN);
-	if (s->expected_set && memcmp(s->expected, digest, HM_DIGEST_LEN) == 0)
-		s->matched |= bit;
-	return quorum_check(q, s, ev);
+	if (!emit) /* recorded */
+		return 0;
+	*ev = e; /* a quorum, or an equivocation (r == HM_DROP_EQUIVOCATION) */
+	return 1;
 }
 
 int hm_quorum_expect(struct hm_quorum *q, enum hm_vote_phase phase, uint64_t view, uint64_t seq,
 		     const uint8_t digest[HM_DIGEST_LEN], struct hm_vote_event *ev)
 {
-	struct hm_vote_slot *s = slot_claim(q, phase, view, seq);
+	struct hm_vote_slot *s = slot_at(q, phase, seq);
+	struct hm_vote_event e = { 0 };
+	bool emit = false;
 
-	if (!s || s->expected_set)
+	if (!hm_vote_slot_claim(s, phase, view, seq))
 		return 0;
-	s->expected_set = 1;
-	memcpy(s->expected, digest, HM_DIGEST_LEN);
-	s->matched = 0;
-	for (uint32_t i = 0; i < q->n; i++)
-		if ((s->voted >> i & 1) && memcmp(s->digests[i], digest, HM_DIGEST_LEN) == 0)
-			s->matched |= (uint16_t)(1u << i);
-	return quorum_check(q, s, ev);
+	hm_vote_slot_expect(s, q->n, hm_quorum_threshold(q, phase), digest, &e, &emit);
+	if (!emit)
+		return 0;
+	*ev = e;
+	return 1;
 }
 
 const struct hm_vote_slot *hm_quorum_find(const struct hm_quorum *q, enum hm_vote_phase phase,
@@ -151,8 +98,7 @@ const struct hm_vote_slot *hm_quorum_find(const struct hm_quorum *q, enum hm_vot
 void hm_quorum_collect(struct hm_quorum *q, uint64_t seq)
 {
 	for (uint32_t i = 0; i < q->window * HM_PHASE_MAX; i++)
-		if (q->slots[i].seq <= seq)
-			memset(&q->slots[i], 0, HM_VOTE_SLOT_HEAD);
+		hm_vote_slot_collect(&q->slots[i], seq);
 }
 
 /* ---- the vote-counter interface (core/vote_counter.h) ------------------ */

@@ -2,7 +2,8 @@
 /*
  * The vote counter of the socket dataplane: PREPARE and COMMIT votes in the
  * slot layout of headers/hm_maps.h, the same one the XDP program keeps in a
- * BPF map.  It reports a quorum once per slot and catches equivocation.
+ * BPF map, by the slot rules of headers/hm_vote_slot.h, the same ones the XDP
+ * program runs.  It reports a quorum once per slot and catches equivocation.
  * hm_quorum_counter_new() wraps it as a struct hm_vote_counter
  * (core/vote_counter.h), the node's default counter.
  */

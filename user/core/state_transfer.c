@@ -2,11 +2,12 @@
 /*
  * State transfer in verified chunks (state_transfer.h, docs/persistence.md).
  *
- * The Merkle tree is RFC 6962's: for N leaves the left subtree holds the
- * largest power of two below N.  Built bottom-up it is the same tree when a
- * level's odd last node is carried up unchanged, which is how the server
- * stores it (one array per level) and how a path is checked (at each level a
- * node either has a sibling, which the path supplies, or is carried up).
+ * The Merkle tree is RFC 6962's, built by the one tree module
+ * (user/common/merkle.c) with BLAKE2b-256 as its hash: for N leaves the left
+ * subtree holds the largest power of two below N.  The server keeps every
+ * level (struct hm_merkle_tree) and answers a request with the chunk's audit
+ * path, leaf level first; the fetcher checks it with RFC 9162's algorithm
+ * and then the state digest over the root.
  */
 #include <errno.h>
 #include <stdlib.h>
@@ -17,11 +18,33 @@
 #include "core/state_transfer.h"
 #include "common/wire.h"
 
-#define TAG_LEAF 0x00
-#define TAG_NODE 0x01
 #define TAG_STATE 0x02
 
+_Static_assert(HM_DIGEST_LEN == HM_MERKLE_HASH_LEN, "tree hashes are state digests");
+
 /* ---- the digest ---------------------------------------------------------- */
+
+/* BLAKE2b-256(tag || data): the state tree's hash. */
+static void blake2b_tagged(uint8_t tag, const void *data, size_t len, hm_merkle_hash out)
+{
+	crypto_generichash_state st;
+
+	crypto_generichash_init(&st, NULL, 0, HM_DIGEST_LEN);
+	crypto_generichash_update(&st, &tag, 1);
+	crypto_generichash_update(&st, data, len);
+	crypto_generichash_final(&st, out, HM_DIGEST_LEN);
+}
+
+/* Never used: a state has at least one chunk. */
+static void blake2b_empty(hm_merkle_hash out)
+{
+	crypto_generichash(out, HM_DIGEST_LEN, NULL, 0, NULL, 0);
+}
+
+static const struct hm_merkle_hasher st_hasher = {
+	.tagged = blake2b_tagged,
+	.empty = blake2b_empty,
+};
 
 uint32_t hm_st_chunk_count(uint64_t len)
 {
@@ -41,33 +64,7 @@ uint32_t hm_st_chunk_len(uint64_t len, uint32_t index)
 
 uint32_t hm_st_proof_len(uint32_t count, uint32_t index)
 {
-	uint32_t n = 0;
-
-	for (uint32_t s = count, i = index; s > 1; s = (s + 1) / 2, i >>= 1)
-		if ((i & 1) || i + 1 < s)
-			n++;
-	return n;
-}
-
-static void leaf_hash(const uint8_t *data, size_t len, uint8_t out[HM_DIGEST_LEN])
-{
-	crypto_generichash_state st;
-	uint8_t tag = TAG_LEAF;
-
-	crypto_generichash_init(&st, NULL, 0, HM_DIGEST_LEN);
-	crypto_generichash_update(&st, &tag, 1);
-	crypto_generichash_update(&st, data, len);
-	crypto_generichash_final(&st, out, HM_DIGEST_LEN);
-}
-
-static void node_hash(const uint8_t *l, const uint8_t *r, uint8_t out[HM_DIGEST_LEN])
-{
-	uint8_t in[1 + 2 * HM_DIGEST_LEN];
-
-	in[0] = TAG_NODE;
-	memcpy(in + 1, l, HM_DIGEST_LEN);
-	memcpy(in + 1 + HM_DIGEST_LEN, r, HM_DIGEST_LEN);
-	crypto_generichash(out, HM_DIGEST_LEN, in, sizeof(in), NULL, 0);
+	return (uint32_t)hm_merkle_path_len(count, index);
 }
 
 static void state_hash(uint64_t len, const uint8_t root[HM_DIGEST_LEN], uint8_t out[HM_DIGEST_LEN])
@@ -81,35 +78,31 @@ static void state_hash(uint64_t len, const uint8_t root[HM_DIGEST_LEN], uint8_t 
 	crypto_generichash(out, HM_DIGEST_LEN, in, sizeof(in), NULL, 0);
 }
 
-/* One level up: pairs hashed, an odd last node carried. */
-static uint32_t level_up(uint8_t (*from)[HM_DIGEST_LEN], uint32_t n, uint8_t (*to)[HM_DIGEST_LEN])
+/* The leaf hashes of a state's n chunks, malloc'd (NULL when out of memory). */
+static hm_merkle_hash *chunk_leaves(const uint8_t *snap, uint64_t len, uint32_t n)
 {
-	uint32_t m = 0;
+	hm_merkle_hash *h = malloc((size_t)n * sizeof(*h));
 
-	for (uint32_t i = 0; i < n; i += 2, m++) {
-		if (i + 1 < n)
-			node_hash(from[i], from[i + 1], to[m]);
-		else
-			memmove(to[m], from[i], HM_DIGEST_LEN);
-	}
-	return m;
+	if (!h)
+		return NULL;
+	for (uint32_t i = 0; i < n; i++)
+		hm_merkle_leaf_hash_with(&st_hasher, snap + (uint64_t)i * HM_ST_CHUNK_SIZE,
+					 hm_st_chunk_len(len, i), h[i]);
+	return h;
 }
 
 int hm_st_state_digest(const uint8_t *snap, uint64_t len, uint8_t out[HM_DIGEST_LEN])
 {
 	uint32_t n = hm_st_chunk_count(len);
-	uint8_t (*h)[HM_DIGEST_LEN];
+	hm_merkle_hash *h, root;
 
 	if (n == 0)
 		return -1;
-	h = malloc((size_t)n * HM_DIGEST_LEN);
+	h = chunk_leaves(snap, len, n);
 	if (!h)
 		return -1;
-	for (uint32_t i = 0; i < n; i++)
-		leaf_hash(snap + (uint64_t)i * HM_ST_CHUNK_SIZE, hm_st_chunk_len(len, i), h[i]);
-	while (n > 1)
-		n = level_up(h, n, h); /* in place: to[m] is written after from[2m] is read */
-	state_hash(len, h[0], out);
+	hm_merkle_root_with(&st_hasher, h, n, root);
+	state_hash(len, root, out);
 	free(h);
 	return 0;
 }
@@ -161,20 +154,18 @@ int hm_st_chunk_decode(const uint8_t *p, size_t len, struct hm_st_chunk *c)
 
 bool hm_st_chunk_verify(const struct hm_st_chunk *c)
 {
-	uint32_t count = hm_st_chunk_count(c->total_len), k = 0;
-	uint8_t r[HM_DIGEST_LEN], d[HM_DIGEST_LEN];
+	uint32_t count = hm_st_chunk_count(c->total_len);
+	hm_merkle_hash leaf, root;
+	uint8_t d[HM_DIGEST_LEN];
 
 	if (count == 0 || c->index >= count || c->proof_count != hm_st_proof_len(count, c->index) ||
 	    c->data_len != hm_st_chunk_len(c->total_len, c->index))
 		return false;
-	leaf_hash(c->data, c->data_len, r);
-	for (uint32_t s = count, i = c->index; s > 1; s = (s + 1) / 2, i >>= 1) {
-		if (i & 1)
-			node_hash(c->proof + (size_t)k++ * HM_DIGEST_LEN, r, r);
-		else if (i + 1 < s)
-			node_hash(r, c->proof + (size_t)k++ * HM_DIGEST_LEN, r);
-	}
-	state_hash(c->total_len, r, d);
+	hm_merkle_leaf_hash_with(&st_hasher, c->data, c->data_len, leaf);
+	if (!hm_merkle_root_from_path(&st_hasher, c->index, count, leaf,
+				      (const hm_merkle_hash *)c->proof, c->proof_count, root))
+		return false;
+	state_hash(c->total_len, root, d);
 	return sodium_memcmp(d, c->digest, HM_DIGEST_LEN) == 0;
 }
 
@@ -197,50 +188,36 @@ int hm_st_chunk_from_msg(const struct hm_msg *m, struct hm_st_chunk *c)
 int hm_st_server_init(struct hm_st_server *s, uint64_t seq, const uint8_t *snap, uint64_t len)
 {
 	uint32_t n = hm_st_chunk_count(len);
+	hm_merkle_hash *leaves;
 
 	memset(s, 0, sizeof(*s));
 	if (n == 0) {
 		errno = EFBIG;
 		return -1;
 	}
+	leaves = chunk_leaves(snap, len, n);
+	if (!leaves || hm_merkle_tree_build(&s->tree, &st_hasher, leaves, n) < 0) {
+		hm_st_server_free(s);
+		return -1;
+	}
 	s->seq = seq;
 	s->snap = snap;
 	s->len = len;
 	s->count = n;
-	for (uint32_t j = 0;; j++) {
-		s->levels[j] = malloc((size_t)n * HM_DIGEST_LEN);
-		if (!s->levels[j]) {
-			hm_st_server_free(s);
-			return -1;
-		}
-		s->level_size[j] = n;
-		s->nlevels = j + 1;
-		if (j == 0) {
-			for (uint32_t i = 0; i < n; i++)
-				leaf_hash(snap + (uint64_t)i * HM_ST_CHUNK_SIZE,
-					  hm_st_chunk_len(len, i), s->levels[0][i]);
-		} else {
-			level_up(s->levels[j - 1], s->level_size[j - 1], s->levels[j]);
-		}
-		if (n == 1)
-			break;
-		n = (n + 1) / 2;
-	}
-	state_hash(len, s->levels[s->nlevels - 1][0], s->digest);
+	state_hash(len, hm_merkle_tree_root(&s->tree), s->digest);
 	return 0;
 }
 
 void hm_st_server_free(struct hm_st_server *s)
 {
-	for (uint32_t j = 0; j < s->nlevels; j++)
-		free(s->levels[j]);
+	hm_merkle_tree_free(&s->tree);
 	memset(s, 0, sizeof(*s));
 }
 
 size_t hm_st_serve(const struct hm_st_server *s, const struct hm_st_request *r, uint8_t *buf,
 		   size_t cap)
 {
-	uint32_t plen, dlen, i;
+	uint32_t plen, dlen;
 	size_t total;
 	uint8_t *q;
 
@@ -258,15 +235,9 @@ size_t hm_st_serve(const struct hm_st_server *s, const struct hm_st_request *r, 
 	hm_put_be32(buf + 48, r->index);
 	hm_put_be32(buf + 52, plen);
 	q = buf + HM_ST_CHUNK_FIXED;
-	i = r->index;
-	for (uint32_t j = 0; j + 1 < s->nlevels; j++, i >>= 1) {
-		uint32_t sib = i ^ 1;
-
-		if (sib < s->level_size[j]) {
-			memcpy(q, s->levels[j][sib], HM_DIGEST_LEN);
-			q += HM_DIGEST_LEN;
-		}
-	}
+	if (hm_merkle_tree_path(&s->tree, r->index, (hm_merkle_hash *)q) != (int)plen)
+		return 0; /* cannot happen: the tree has count leaves */
+	q += (size_t)plen * HM_DIGEST_LEN;
 	if (dlen)
 		memcpy(q, s->snap + (uint64_t)r->index * HM_ST_CHUNK_SIZE, dlen);
 	return total;
@@ -482,17 +453,27 @@ static void blame(struct hm_st *st, uint32_t from)
 		fail(st, HM_ST_FAIL_NO_PEERS);
 }
 
-enum hm_st_verdict hm_st_on_chunk(struct hm_st *st, uint32_t from, const struct hm_st_chunk *c)
+/* Whether anything from replica from is considered now: HM_ST_ACCEPTED if
+ * so, else the verdict. */
+static enum hm_st_verdict admit(const struct hm_st *st, uint32_t from)
 {
-	struct hm_st_slot *s;
-	uint8_t d[HM_DIGEST_LEN];
-
 	if (st->state != HM_ST_RUNNING)
 		return HM_ST_NOT_RUNNING;
 	if (from >= HM_MAX_REPLICAS)
 		return HM_ST_STALE;
 	if (st->faulty & (1u << from))
 		return HM_ST_FROM_FAULTY;
+	return HM_ST_ACCEPTED;
+}
+
+enum hm_st_verdict hm_st_on_chunk(struct hm_st *st, uint32_t from, const struct hm_st_chunk *c)
+{
+	enum hm_st_verdict v = admit(st, from);
+	struct hm_st_slot *s;
+	uint8_t d[HM_DIGEST_LEN];
+
+	if (v != HM_ST_ACCEPTED)
+		return v;
 	if (c->seq != st->target.seq || memcmp(c->digest, st->target.digest, HM_DIGEST_LEN) != 0)
 		return HM_ST_STALE;
 	/* It claims the certified checkpoint: anything wrong now is the
@@ -530,14 +511,11 @@ enum hm_st_verdict hm_st_on_chunk(struct hm_st *st, uint32_t from, const struct 
 
 enum hm_st_verdict hm_st_on_payload(struct hm_st *st, uint32_t from, const uint8_t *p, size_t len)
 {
+	enum hm_st_verdict v = admit(st, from);
 	struct hm_st_chunk c;
 
-	if (st->state != HM_ST_RUNNING)
-		return HM_ST_NOT_RUNNING;
-	if (from >= HM_MAX_REPLICAS)
-		return HM_ST_STALE;
-	if (st->faulty & (1u << from))
-		return HM_ST_FROM_FAULTY;
+	if (v != HM_ST_ACCEPTED)
+		return v;
 	if (hm_st_chunk_decode(p, len, &c) < 0) {
 		/* No correct replica sends a malformed chunk. */
 		blame(st, from);

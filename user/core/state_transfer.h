@@ -10,7 +10,7 @@
  *   leaf i     = BLAKE2b-256(0x00 || chunk i)
  *   node       = BLAKE2b-256(0x01 || left || right)
  *   root       = the RFC 6962 (Certificate Transparency) Merkle tree hash
- *                over the N leaves
+ *                over the N leaves (user/common/merkle.c with BLAKE2b-256)
  *   digest     = BLAKE2b-256(0x02 || u64 L || u32 C || root)
  * so every chunk, with its audit path, is checked against the digest alone.
  *
@@ -27,6 +27,7 @@
 #include <stdint.h>
 
 #include "hm_wire.h"
+#include "common/merkle.h"
 
 /* 16 KiB chunks: a STATE_CHUNK with its header, fixed fields and the
  * longest audit path is 136 + 56 + 16 * 32 + 16384 = 17088 bytes. */
@@ -99,10 +100,8 @@ struct hm_st_server {
 	uint8_t digest[HM_DIGEST_LEN];
 	const uint8_t *snap;   /* borrowed: must outlive the server */
 	uint64_t len;
-	uint32_t count;
-	uint32_t nlevels;
-	uint8_t (*levels[HM_ST_MAX_PROOF + 1])[HM_DIGEST_LEN];
-	uint32_t level_size[HM_ST_MAX_PROOF + 1];
+	uint32_t count;        /* chunks */
+	struct hm_merkle_tree tree;
 };
 
 int hm_st_server_init(struct hm_st_server *s, uint64_t seq, const uint8_t *snap, uint64_t len);

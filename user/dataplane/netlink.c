@@ -219,6 +219,23 @@ static int request(struct hm_nl *nl, struct nl_msg *msg, int (*parse)(struct nlm
 	return 0;
 }
 
+/* A request made of a fixed header (struct rtmsg, struct ndmsg) and one u32
+ * attribute (the address it is about), sent as request() does. */
+static int request_addr(struct hm_nl *nl, int type, int flags, const void *hdr, size_t hdr_len,
+			int attr, uint32_t addr_be, int (*parse)(struct nlmsghdr *, void *), void *out)
+{
+	struct nl_msg *msg = nlmsg_alloc_simple(type, flags);
+
+	if (!msg)
+		return ENOMEM;
+	if (nlmsg_append(msg, (void *)hdr, hdr_len, NLMSG_ALIGNTO) < 0 ||
+	    nla_put_u32(msg, attr, addr_be) < 0) {
+		nlmsg_free(msg);
+		return ENOMEM;
+	}
+	return request(nl, msg, parse, out);
+}
+
 struct route_ans {
 	uint8_t type;
 	uint32_t oif;
@@ -261,16 +278,9 @@ static int parse_route(struct nlmsghdr *h, void *out)
 static int route_get(struct hm_nl *nl, uint32_t addr_be, struct route_ans *ra)
 {
 	struct rtmsg rtm = { .rtm_family = AF_INET, .rtm_dst_len = 32 };
-	struct nl_msg *msg = nlmsg_alloc_simple(RTM_GETROUTE, NLM_F_REQUEST);
 
-	if (!msg)
-		return ENOMEM;
-	if (nlmsg_append(msg, &rtm, sizeof(rtm), NLMSG_ALIGNTO) < 0 ||
-	    nla_put_u32(msg, RTA_DST, addr_be) < 0) {
-		nlmsg_free(msg);
-		return ENOMEM;
-	}
-	return request(nl, msg, parse_route, ra);
+	return request_addr(nl, RTM_GETROUTE, NLM_F_REQUEST, &rtm, sizeof(rtm), RTA_DST, addr_be,
+			    parse_route, ra);
 }
 
 struct neigh_ans {
@@ -302,16 +312,9 @@ static int parse_neigh(struct nlmsghdr *h, void *out)
 static int neigh_get(struct hm_nl *nl, uint32_t ifindex, uint32_t addr_be, struct neigh_ans *na)
 {
 	struct ndmsg ndm = { .ndm_family = AF_INET, .ndm_ifindex = (int)ifindex };
-	struct nl_msg *msg = nlmsg_alloc_simple(RTM_GETNEIGH, NLM_F_REQUEST);
 
-	if (!msg)
-		return ENOMEM;
-	if (nlmsg_append(msg, &ndm, sizeof(ndm), NLMSG_ALIGNTO) < 0 ||
-	    nla_put_u32(msg, NDA_DST, addr_be) < 0) {
-		nlmsg_free(msg);
-		return ENOMEM;
-	}
-	return request(nl, msg, parse_neigh, na);
+	return request_addr(nl, RTM_GETNEIGH, NLM_F_REQUEST, &ndm, sizeof(ndm), NDA_DST, addr_be,
+			    parse_neigh, na);
 }
 
 /* Ask the kernel to resolve (or re-verify) a neighbour: RTM_NEWNEIGH with
@@ -321,17 +324,9 @@ static int neigh_use(struct hm_nl *nl, uint32_t ifindex, uint32_t addr_be)
 {
 	struct ndmsg ndm = { .ndm_family = AF_INET, .ndm_ifindex = (int)ifindex,
 			     .ndm_state = NUD_NONE, .ndm_flags = NTF_USE };
-	struct nl_msg *msg = nlmsg_alloc_simple(RTM_NEWNEIGH,
-						NLM_F_REQUEST | NLM_F_CREATE | NLM_F_ACK);
 
-	if (!msg)
-		return ENOMEM;
-	if (nlmsg_append(msg, &ndm, sizeof(ndm), NLMSG_ALIGNTO) < 0 ||
-	    nla_put_u32(msg, NDA_DST, addr_be) < 0) {
-		nlmsg_free(msg);
-		return ENOMEM;
-	}
-	return request(nl, msg, NULL, NULL);
+	return request_addr(nl, RTM_NEWNEIGH, NLM_F_REQUEST | NLM_F_CREATE | NLM_F_ACK, &ndm,
+			    sizeof(ndm), NDA_DST, addr_be, NULL, NULL);
 }
 
 /* Fallback trigger: a datagram to the discard port (9) of the next hop out

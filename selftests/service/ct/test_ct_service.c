@@ -616,6 +616,10 @@ static int load(const char *ct_yaml, struct hm_config *cfg, char *err, size_t er
 	fputs(ct_yaml, f);
 	fclose(f);
 	rc = hm_config_load(path, cfg, err, errlen);
+	/* The loader parses; the CT files are read by the CT service, which
+	 * reports a bad one with the same file, line and key. */
+	if (rc == 0 && hm_ct_config_check(cfg, err, errlen) < 0)
+		rc = -1;
 	return rc;
 }
 

@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: MIT
-/* Certificate Transparency verdicts as a replicated service (see ct_service.h). */
+/* Certificate Transparency verdicts as a replicated service, and the verifier
+ * the ct: configuration section describes (see ct_service.h). */
 #include "service/ct/ct_service.h"
 
 #include <stdio.h>
@@ -349,28 +350,59 @@ int hm_ct_service_new(struct hm_service *svc, struct hm_ct *ct, uint32_t max_ske
 	return 0;
 }
 
-struct hm_ct *hm_ct_from_config(const struct hm_ct_config *cc, char *err, size_t errlen)
+/* The verifier for cc.  On a bad file, err is "KEY: why", prefixed with
+ * "FILE:LINE: " when file is given (with "FILE: " when the line is unknown). */
+static struct hm_ct *load_config(const struct hm_ct_config *cc, const char *file, char *err,
+				 size_t errlen)
 {
 	struct hm_ct *ct = hm_ct_new();
-	char why[256];
+	char why[256], key[32];
+	uint32_t line;
 
 	if (!ct) {
 		snprintf(err, errlen, "out of memory");
 		return NULL;
 	}
 	if (cc->trust_store[0] && hm_ct_add_trust_file(ct, cc->trust_store, why, sizeof(why)) < 0) {
-		snprintf(err, errlen, "ct.trust_store: %s", why);
+		snprintf(key, sizeof(key), "ct.trust_store");
+		line = cc->trust_store_line;
 		goto fail;
 	}
 	for (uint32_t i = 0; i < cc->n_logs; i++) {
+		/* also refuses a key another log has already */
 		if (hm_ct_add_log_file(ct, cc->logs[i].name, cc->logs[i].key_path, NULL, why,
 				       sizeof(why)) < 0) {
-			snprintf(err, errlen, "ct.logs[%u].key: %s", i, why);
+			snprintf(key, sizeof(key), "ct.logs[%u].key", i);
+			line = cc->logs[i].key_line;
 			goto fail;
 		}
 	}
 	return ct;
 fail:
+	if (!file)
+		snprintf(err, errlen, "%s: %s", key, why);
+	else if (line)
+		snprintf(err, errlen, "%s:%u: %s: %s", file, line, key, why);
+	else
+		snprintf(err, errlen, "%s: %s: %s", file, key, why);
 	hm_ct_free(ct);
 	return NULL;
+}
+
+struct hm_ct *hm_ct_from_config(const struct hm_ct_config *cc, char *err, size_t errlen)
+{
+	return load_config(cc, NULL, err, errlen);
+}
+
+int hm_ct_config_check(const struct hm_config *cfg, char *err, size_t errlen)
+{
+	struct hm_ct *ct;
+
+	if (!cfg->ct.enabled)
+		return 0;
+	ct = load_config(&cfg->ct, cfg->path, err, errlen);
+	if (!ct)
+		return -1;
+	hm_ct_free(ct);
+	return 0;
 }

@@ -60,8 +60,16 @@ int hm_ct_service_new(struct hm_service *svc, struct hm_ct *ct, uint32_t max_ske
 		      hm_ct_clock_fn clock, void *clock_ctx);
 
 /* A verifier holding the configured trust store and logs (ct: section).
- * Returns NULL with err filled on a bad file. */
+ * Returns NULL with err filled on a bad file, naming the key:
+ *   "ct.logs[1].key: log b: the same key as log a" */
 struct hm_ct *hm_ct_from_config(const struct hm_ct_config *cc, char *err, size_t errlen);
+
+/* Load the ct: section's files as the replicas will (the configuration
+ * loader only parses them): 0, or -1 with err naming the file, the line and
+ * the key, as the loader's own errors do:
+ *   "cluster.yaml:11: ct.logs[1].key: log b: the same key as log a"
+ * 0 when cfg has no ct: section. */
+int hm_ct_config_check(const struct hm_config *cfg, char *err, size_t errlen);
 
 /* Encode operations; 0 if cap is short or an argument is out of range. */
 size_t hm_ct_op_check(uint8_t *out, size_t cap, uint64_t time, const void *chain, size_t chain_len,

@@ -2,6 +2,7 @@
 /* The DNS agreement as a replicated service (see dns_service.h). */
 #include "service/dns/dns_service.h"
 
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -282,15 +283,18 @@ static bool canon_secure(const uint8_t *canon, const struct hm_dns_q *q)
 
 /* ---- sorted tables -------------------------------------------------------- */
 
-/* Binary search by Q: the index of q, or where it would go (*found false). */
-static size_t find_lookup(struct hm_dns_service *s, const struct hm_dns_q *q, bool *found)
+/* Binary search by Q in a sorted array of n pointers to records whose
+ * struct hm_dns_q sits q_off bytes in: the index of q, or where it would go
+ * (*found false). */
+static size_t find_q(void *const *arr, size_t n, size_t q_off, const struct hm_dns_q *q,
+		     bool *found)
 {
-	size_t lo = 0, hi = s->n_lookups;
+	size_t lo = 0, hi = n;
 
 	*found = false;
 	while (lo < hi) {
 		size_t mid = (lo + hi) / 2;
-		int c = q_cmp(&s->lookups[mid]->q, q);
+		int c = q_cmp((const struct hm_dns_q *)((const char *)arr[mid] + q_off), q);
 
 		if (c == 0) {
 			*found = true;
@@ -304,25 +308,14 @@ static size_t find_lookup(struct hm_dns_service *s, const struct hm_dns_q *q, bo
 	return lo;
 }
 
+static size_t find_lookup(struct hm_dns_service *s, const struct hm_dns_q *q, bool *found)
+{
+	return find_q((void *const *)s->lookups, s->n_lookups, offsetof(struct lookup, q), q, found);
+}
+
 static size_t find_entry(struct hm_dns_service *s, const struct hm_dns_q *q, bool *found)
 {
-	size_t lo = 0, hi = s->n_cache;
-
-	*found = false;
-	while (lo < hi) {
-		size_t mid = (lo + hi) / 2;
-		int c = q_cmp(&s->cache[mid]->e.q, q);
-
-		if (c == 0) {
-			*found = true;
-			return mid;
-		}
-		if (c < 0)
-			lo = mid + 1;
-		else
-			hi = mid;
-	}
-	return lo;
+	return find_q((void *const *)s->cache, s->n_cache, offsetof(struct centry, e.q), q, found);
 }
 
 static int insert_at(void ***arr, size_t *n, size_t *cap, size_t at, void *item)
