@@ -824,8 +824,14 @@ static uint64_t ct_wall_clock(void *ctx)
 static int open_ct_part(const struct hm_config *cfg, struct hm_service_route *r)
 {
 	char err[512];
-	struct hm_ct *ct = hm_ct_from_config(&cfg->ct, err, sizeof(err));
+	struct hm_ct *ct;
 
+	/* The check first: its errors name the file's line and key. */
+	if (hm_ct_config_check(cfg, err, sizeof(err)) < 0) {
+		hm_err("%s", err);
+		return -1;
+	}
+	ct = hm_ct_from_config(&cfg->ct, err, sizeof(err));
 	if (!ct) {
 		hm_err("%s: %s", cfg->path, err);
 		return -1;
