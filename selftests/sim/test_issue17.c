@@ -543,3 +543,214 @@ I17_PENDING(i17_4_old_primary_rejoins_current_view)
 out:
 	hm_sim_free(s);
 }
+
+/* ---- the vote log: a restart at each point of a slot's life ------------- */
+
+/*
+ * A replica restarted at each point of one slot's life re-sends exactly the
+ * messages it sent before (byte for byte, MAC and flags aside: Ed25519 is
+ * deterministic and the vote log keeps the PRE-PREPARE), and never another
+ * one for that (type, view, seq):
+ *
+ *   SLOT_PP      the primary r0, after its PRE-PREPARE left
+ *   SLOT_PREPARE backup r1, after its PREPARE left (no PREPARE reaches it)
+ *   SLOT_CERT    backup r1, prepared (its certificate and COMMIT durable),
+ *                the COMMIT lost on the way out: as a crash right after
+ *                the fsync, before the send
+ *   SLOT_COMMIT  backup r1, after its COMMIT left (no COMMIT reaches it)
+ *
+ * The filter keeps the replica at that point (it drops what would move it
+ * on), captures the first slot it votes on and what it sent for it, then
+ * after the restart compares every message it sends for that slot.
+ */
+enum slot_point { SLOT_PP, SLOT_PREPARE, SLOT_CERT, SLOT_COMMIT };
+
+struct slot_watch {
+	enum slot_point point;
+	uint32_t r;
+	bool armed, after;
+	uint64_t view, seq;
+	bool have[HM_MSG_COMMIT + 1];
+	uint8_t orig[HM_MSG_COMMIT + 1][HM_HDR_LEN];
+	unsigned equal[HM_MSG_COMMIT + 1], differ;
+};
+
+static bool vote_type(uint8_t t)
+{
+	return t == HM_MSG_PRE_PREPARE || t == HM_MSG_PREPARE || t == HM_MSG_COMMIT;
+}
+
+/* The header as signed: MAC and flags are per send. */
+static void canonical(uint8_t *h)
+{
+	h[6] = h[7] = 0;
+	memset(h + HM_OFF_MAC, 0, HM_MAC_LEN);
+}
+
+static bool slot_filter(void *ctx, struct hm_sim *s, uint32_t from, uint32_t to,
+			const uint8_t *buf, size_t len)
+{
+	struct slot_watch *w = ctx;
+	uint32_t n = hm_sim_config(s)->n_members;
+	enum hm_drop_reason why;
+	uint8_t h[HM_HDR_LEN];
+	struct hm_msg m;
+
+	if (!w->armed || hm_msg_decode(buf, len, HM_MAX_DATAGRAM, &m, &why) < 0)
+		return true;
+	if (from == w->r && vote_type(m.type)) {
+		memcpy(h, buf, HM_HDR_LEN);
+		canonical(h);
+		if (!w->seq && !w->after &&
+		    m.type == (w->point == SLOT_PP ? HM_MSG_PRE_PREPARE : HM_MSG_PREPARE)) {
+			w->seq = m.seq;
+			w->view = m.view;
+		}
+		if (m.seq == w->seq && m.view == w->view) {
+			if (!w->after && !w->have[m.type]) {
+				w->have[m.type] = true;
+				memcpy(w->orig[m.type], h, HM_HDR_LEN);
+			} else if (w->after && w->have[m.type]) {
+				if (memcmp(w->orig[m.type], h, HM_HDR_LEN) == 0)
+					w->equal[m.type]++;
+				else
+					w->differ++;
+			} else if (w->after) {
+				w->differ += m.type != HM_MSG_COMMIT; /* a vote it never sent before */
+			}
+			/* SLOT_CERT: the COMMIT was durable, then the crash came
+			 * before it left. */
+			if (!w->after && w->point == SLOT_CERT && m.type == HM_MSG_COMMIT)
+				return false;
+		}
+		return true;
+	}
+	/* Hold the replica at its point: drop what would move it on. */
+	if (!w->after && to == w->r && from < n) {
+		switch (w->point) {
+		case SLOT_PP:
+			return false;
+		case SLOT_PREPARE:
+			return m.type == HM_MSG_PRE_PREPARE || m.type == HM_MSG_REQUEST;
+		case SLOT_CERT:
+		case SLOT_COMMIT:
+			return m.type == HM_MSG_PRE_PREPARE || m.type == HM_MSG_PREPARE;
+		}
+	}
+	return true;
+}
+
+static struct slot_watch *slot_w; /* run_while takes a plain predicate */
+
+static bool slot_pending(struct hm_sim *s)
+{
+	struct slot_watch *w = slot_w;
+
+	(void)s;
+	switch (w->point) {
+	case SLOT_PP:
+		return !w->have[HM_MSG_PRE_PREPARE];
+	case SLOT_PREPARE:
+		return !w->have[HM_MSG_PREPARE];
+	case SLOT_CERT:
+	case SLOT_COMMIT:
+		return !w->have[HM_MSG_COMMIT];
+	}
+	return false;
+}
+
+static void restart_at(enum slot_point point)
+{
+	static const char *const names[] = { "after PRE-PREPARE", "after PREPARE",
+					     "after CERT, before COMMIT", "after COMMIT" };
+	struct slot_watch w = { .point = point, .r = point == SLOT_PP ? 0 : 1 };
+	struct hm_sim_opts o;
+	struct hm_sim *s;
+	uint64_t total;
+
+	printf("  restart %s (r%u)\n", names[point], w.r);
+	hm_sim_default_opts(&o);
+	o.persist = true;
+	o.ops_per_client = 40;
+	total = (uint64_t)o.clients * o.ops_per_client;
+	s = hm_sim_new(&o);
+	hm_sim_set_filter(s, slot_filter, &w);
+	if (!ASSERT_TRUE(run_ops(s, 20, 30 * SECOND), "serves before"))
+		goto out;
+	slot_w = &w;
+	w.armed = true;
+	run_while(s, slot_pending, 100, 5 * SECOND);
+	if (!ASSERT_FALSE(slot_pending(s), "the replica reached the point")) {
+		show(s, "setup");
+		goto out;
+	}
+	hm_sim_crash(s, w.r);
+	w.after = true;
+	if (!ASSERT_OK(hm_sim_restart(s, w.r), "restart from its files"))
+		goto out;
+	ASSERT_EQ(hm_sim_node(s, w.r)->votes_status, HM_VOTES_OK, "vote log intact");
+	ASSERT_FALSE(hm_sim_node(s, w.r)->restart_silent, "no silent rule");
+	if (!ASSERT_TRUE(run_ops(s, total, LIVENESS_BOUND_S * SECOND), "the cluster goes on"))
+		show(s, names[point]);
+	printf("  slot %" PRIu64 " view %" PRIu64 ": re-sent equal PRE-PREPARE %u, PREPARE %u, "
+	       "COMMIT %u; differing %u\n", w.seq, w.view, w.equal[HM_MSG_PRE_PREPARE],
+	       w.equal[HM_MSG_PREPARE], w.equal[HM_MSG_COMMIT], w.differ);
+	for (uint8_t t = HM_MSG_PRE_PREPARE; t <= HM_MSG_COMMIT; t++)
+		if (vote_type(t) && w.have[t])
+			ASSERT_GE(w.equal[t], 1, "re-sent, byte-equal to the original");
+	ASSERT_EQ(w.differ, 0, "nothing for the slot that differs from what was sent");
+	safe(s);
+out:
+	slot_w = NULL;
+	hm_sim_free(s);
+}
+
+HM_TEST(vote_log_restart_after_pre_prepare) { restart_at(SLOT_PP); }
+HM_TEST(vote_log_restart_after_prepare) { restart_at(SLOT_PREPARE); }
+HM_TEST(vote_log_restart_after_cert_before_commit) { restart_at(SLOT_CERT); }
+HM_TEST(vote_log_restart_after_commit) { restart_at(SLOT_COMMIT); }
+
+/* ---- the negative: a real equivocation is still counted ----------------- */
+
+/*
+ * The vote log makes a correct replica re-send its own VIEW-CHANGE, never a
+ * second one; the peers' check is unchanged, so a replica that really signs
+ * two different VIEW-CHANGE heads for one view is still counted as an
+ * equivocator (here r3's key signs two heads for view 1 that differ in the
+ * checkpoint digest, both MACed on r3's link to r1).
+ */
+HM_TEST(vote_log_real_view_change_equivocation_counted)
+{
+	struct hm_link_keys lk;
+	struct hm_sim_opts o;
+	struct hm_sim *s;
+	uint8_t head[64], buf[HM_HDR_LEN + 64];
+	size_t hl = 0, len;
+	uint64_t before;
+
+	hm_sim_default_opts(&o);
+	o.ops_per_client = 5;
+	s = hm_sim_new(&o);
+	run_ops(s, 5, 10 * SECOND);
+	hm_link_keys_derive(3, hm_sim_replica_keys(s, 3), 1, hm_sim_config(s)->members[1].public_key,
+			    &lk);
+	before = hm_sim_node(s, 1)->replica_stats[3].drops[HM_DROP_EQUIVOCATION];
+	for (int k = 0; k < 2; k++) {
+		hl = 0;
+		head[hl++] = HM_VC_HEAD;
+		head[hl++] = 1;                     /* one part: the head */
+		memset(head + hl, k ? 0x5a : 0, HM_DIGEST_LEN); /* checkpoint digest */
+		hl += HM_DIGEST_LEN;
+		head[hl++] = 0;                     /* no checkpoint proof (n = 0) */
+		head[hl++] = 0;
+		head[hl++] = 0;
+		len = hm_msg_build(buf, sizeof(buf), HM_MSG_VIEW_CHANGE, 3, 1, 0, NULL, head,
+				   (uint32_t)hl, hm_sim_replica_keys(s, 3));
+		hm_mac_stamp((struct hm_hdr *)buf, lk.tx);
+		hm_sim_inject(s, 1, 3, buf, len);
+	}
+	ASSERT_EQ(hm_sim_node(s, 1)->replica_stats[3].drops[HM_DROP_EQUIVOCATION] - before, 1,
+		  "the second, different head for view 1 is an equivocation");
+	ASSERT_GE(pbft_stats(core_of(s, 1))->equivocations, 1, "counted by the core");
+	hm_sim_free(s);
+}
