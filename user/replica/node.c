@@ -386,6 +386,7 @@ int hm_node_open_state(struct hm_node *nd, const char *dir, const struct hm_pers
 			hint = rec.problems[i].seq;
 	nd->incarnation = (uint64_t)starts + 1;
 	nd->votes_status = rec.votes_status;
+	nd->votes_problem_fault = rec.votes_problem.fault;
 	nd->recovered_seq = pbft_recover(nd->core, rec.have_checkpoint ? &rec.cp : NULL,
 					 rec.records, rec.nrecords, rec.status != HM_REC_CORRUPT,
 					 starts > 0, hint, rec.votes, rec.nvotes,

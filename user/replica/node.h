@@ -150,6 +150,7 @@ struct hm_node {
 	 * intact vote log: pbft_restart_silent), Readies whose messages were
 	 * held because their vote records could not be made durable. */
 	enum hm_votes_status votes_status;
+	enum hm_persist_fault votes_problem_fault; /* votes_status == CORRUPT */
 	bool restart_silent;
 	uint64_t votes_held;
 	uint64_t readies;               /* Readies carried out */
