@@ -83,8 +83,8 @@ cluster exec hmctl bench --clients 4 --duration 60 --op put --ops 600 >"$dir/ben
 bench=$!
 # The kill must land mid-run: after some operations executed, and not so
 # late that the run is over (then nothing is pending, no view change is
-# due, and the restarted primary, silent up to its recovered bound, would
-# leave too few voters for part 2).
+# due, and the restarted primary, which does not lead the view it recovered,
+# would leave the group without a proposer until a request times out).
 for _ in $(seq 200); do
   [ "$(status 1 .core.ops_executed)" -ge $((start + 50 + RANDOM % 100)) ] && break
   sleep 0.02
@@ -96,6 +96,9 @@ check_eq "600 operations completed across the primary's restart" \
   "$(bench_ops "$(cat "$dir/bench.out")")" 600
 check_ge "the group moved to a new view (the restarted primary does not lead its old one)" \
   "$(status 1 .view)" 1
+check_eq "the restarted primary's vote log recovered intact" "$(status 0 .recovery.vote_log)" ok
+check_eq "so it votes at once: no silent rule" "$(status 0 .recovery.restart_silent)" false
+echo "# vote log: $(status 1 .recovery.vote_syncs) fdatasyncs in $(status 1 .recovery.readies) Readies at replica 1" >&2
 check_eq "all four agree after the primary's restart" "$(settled_digests 0 1 2 3 | wc -l)" 1
 
 echo "# part 2: replica 3 down for longer than a window"

@@ -8,6 +8,7 @@
  *   HM_SIM_SEED=N    run only seed N (to replay a failure)
  */
 #include <dirent.h>
+#include <unistd.h>
 
 #include "hm_test.h"
 #include "service/kv/kv.h"
@@ -1076,16 +1077,26 @@ HM_TEST(corrupt_files_repaired_by_state_transfer)
 	hm_sim_free(s);
 }
 
-/* The restart rule: a restarted replica casts no vote (PRE-PREPARE,
- * PREPARE, COMMIT) for a seq up to its recovered bound, in any view, and
- * never leads the view it recovered; it may have voted there before the
- * crash and does not remember how.  The group goes on, and the restarted
- * replicas catch up. */
+/* A restarted replica never contradicts a vote it sent before the crash.
+ *
+ * This test used to check the old restart rule ("a restarted replica casts
+ * no vote up to its recovered bound and never leads the view it
+ * recovered"): votes were not persisted then.  Since the vote log (issue 17)
+ * a replica whose vote log recovered intact votes at once, so the premise
+ * changed; the test now asserts the stronger property the vote log exists
+ * for: every PRE-PREPARE, PREPARE and COMMIT the replica sends, before and
+ * after the restart, agrees with every one it sent for the same (type,
+ * view, seq), and a restarted primary proposes nothing new in the view it
+ * recovered (it does not lead it: pbft_acting_primary).  The old rule still
+ * applies when the vote log is lost, and the second half checks exactly the
+ * old assertions then. */
+#define WATCH_MAX 8192
 struct vote_watch {
 	uint32_t replica;
-	bool armed;
+	bool armed, restarted;
 	uint64_t bound, view;
-	unsigned votes_below, pp_in_view;
+	unsigned votes_below, pp_in_view, pp_new_in_view, contradictions, n;
+	struct { uint8_t type; uint64_t view, seq; uint8_t digest[HM_DIGEST_LEN]; } sent[WATCH_MAX];
 };
 
 static bool watch_votes(void *ctx, struct hm_sim *s, uint32_t from, uint32_t to,
@@ -1094,50 +1105,102 @@ static bool watch_votes(void *ctx, struct hm_sim *s, uint32_t from, uint32_t to,
 	struct vote_watch *w = ctx;
 	enum hm_drop_reason why;
 	struct hm_msg m;
+	bool known = false;
 
 	(void)s;
 	(void)to;
-	if (!w->armed || from != w->replica ||
-	    hm_msg_decode(buf, len, HM_MAX_DATAGRAM, &m, &why) < 0)
+	if (from != w->replica || hm_msg_decode(buf, len, HM_MAX_DATAGRAM, &m, &why) < 0 ||
+	    (m.type != HM_MSG_PRE_PREPARE && m.type != HM_MSG_PREPARE && m.type != HM_MSG_COMMIT))
 		return true;
-	if ((m.type == HM_MSG_PRE_PREPARE || m.type == HM_MSG_PREPARE ||
-	     m.type == HM_MSG_COMMIT) && m.seq <= w->bound)
+	for (unsigned i = 0; i < w->n; i++)
+		if (w->sent[i].type == m.type && w->sent[i].view == m.view &&
+		    w->sent[i].seq == m.seq) {
+			known = true;
+			w->contradictions += memcmp(w->sent[i].digest, m.digest, HM_DIGEST_LEN) != 0;
+		}
+	if (!known && w->n < WATCH_MAX) {
+		w->sent[w->n].type = m.type;
+		w->sent[w->n].view = m.view;
+		w->sent[w->n].seq = m.seq;
+		memcpy(w->sent[w->n++].digest, m.digest, HM_DIGEST_LEN);
+	}
+	if (!w->armed)
+		return true;
+	if (m.seq <= w->bound)
 		w->votes_below++;
-	if (m.type == HM_MSG_PRE_PREPARE && m.view == w->view)
+	if (m.type == HM_MSG_PRE_PREPARE && m.view == w->view) {
 		w->pp_in_view++;
+		w->pp_new_in_view += !known;
+	}
 	return true;
+}
+
+static void remove_votes(const char *dir)
+{
+	struct dirent *de;
+	char path[512];
+	DIR *d = opendir(dir);
+
+	while (d && (de = readdir(d)))
+		if (!strncmp(de->d_name, "votes-", 6)) {
+			snprintf(path, sizeof(path), "%s/%s", dir, de->d_name);
+			unlink(path);
+		}
+	if (d)
+		closedir(d);
 }
 
 HM_TEST(restarted_replica_keeps_the_restart_rule)
 {
-	for (uint32_t who = 0; who < 2; who++) {
-		struct vote_watch w = { .replica = who };
+	for (uint32_t run = 0; run < 4; run++) {
+		uint32_t who = run % 2;
+		bool lost = run >= 2; /* the vote log deleted while it is down */
+		struct vote_watch *w = calloc(1, sizeof(*w));
 		struct hm_sim_opts o;
 		struct hm_sim *s;
 
+		w->replica = who;
 		hm_sim_default_opts(&o);
 		o.persist = true;
 		o.ops_per_client = 60;
 		s = hm_sim_new(&o);
-		hm_sim_set_filter(s, watch_votes, &w);
+		hm_sim_set_filter(s, watch_votes, w);
 		run_until_ops(s, 40);
-		w.view = pbft_view(hm_sim_node(s, who)->core);
+		w->view = pbft_view(hm_sim_node(s, who)->core);
 		hm_sim_crash(s, who);
+		if (lost)
+			remove_votes(hm_sim_data_dir(s, who));
 		if (!ASSERT_OK(hm_sim_restart(s, who), "restart at once")) {
 			hm_sim_free(s);
+			free(w);
 			continue;
 		}
-		w.bound = pbft_silent_until(hm_sim_node(s, who)->core);
-		w.armed = true;
-		ASSERT_GE(w.bound, pbft_last_executed(hm_sim_node(s, who)->core) + o.window,
-			  "bound covers the window it may have voted in");
+		ASSERT_EQ(hm_sim_node(s, who)->restart_silent, lost,
+			  "the silent rule only without an intact vote log");
+		ASSERT_EQ(hm_sim_node(s, who)->votes_status, lost ? HM_VOTES_MISSING : HM_VOTES_OK,
+			  "vote log status");
+		if (lost) {
+			w->bound = pbft_silent_until(hm_sim_node(s, who)->core);
+			ASSERT_GE(w->bound, pbft_last_executed(hm_sim_node(s, who)->core) + o.window,
+				  "bound covers the window it may have voted in");
+		} else {
+			ASSERT_EQ(pbft_silent_until(hm_sim_node(s, who)->core), 0,
+				  "an intact vote log: no silent bound");
+		}
+		w->armed = true;
 		run_and_check(s, 60, "the group goes on, the restarted replica catches up");
-		ASSERT_EQ(w.votes_below, 0, "no vote of the restarted replica up to its bound");
-		ASSERT_EQ(w.pp_in_view, 0, "no PRE-PREPARE in the view it recovered");
+		ASSERT_EQ(w->contradictions, 0, "no vote contradicting one sent before");
+		if (lost) {
+			ASSERT_EQ(w->votes_below, 0, "no vote of the restarted replica up to its bound");
+			ASSERT_EQ(w->pp_in_view, 0, "no PRE-PREPARE in the view it recovered");
+		} else {
+			ASSERT_EQ(w->pp_new_in_view, 0, "no new PRE-PREPARE in the view it recovered");
+		}
 		if (who == 0)
 			ASSERT_GE(pbft_view(hm_sim_node(s, 1)->core), 1,
 				  "the restarted primary's view was changed");
 		hm_sim_free(s);
+		free(w);
 	}
 }
 

@@ -191,6 +191,7 @@ void pbft_free(struct pbft *c)
 	free(c->msgs);
 	free(c->votes);
 	free(c->exec);
+	free(c->dur);
 	free(c);
 }
 
@@ -264,23 +265,33 @@ static bool in_proposal_window(const struct pbft *c, uint64_t seq)
 	return seq > c->low && seq <= c->low + c->p.window - margin;
 }
 
-/* A restarted replica may have voted on any seq up to silent_until before
- * it crashed (its votes are not persisted): voting again there could
- * contradict a vote it forgot, so it only listens.  */
+/* The silent rule, only after a restart whose vote log was lost or corrupt:
+ * the replica may have voted on any seq up to silent_until before it
+ * crashed and does not know how; voting again there could contradict a vote
+ * it forgot, so it only listens.  With an intact vote log silent_until is 0:
+ * it restored what it sent and never contradicts it. */
 bool pbft_silent(const struct pbft *c, uint64_t seq)
 {
 	return seq <= c->silent_until;
 }
 
 /*
- * The primary that proposes.  A restarted replica never leads the view it
- * recovered (it may have proposed there before the crash, and its log does
- * not say what): it waits, with a backup's view-change timer, for a later
- * view.
+ * The primary that proposes.  A replica restarted as the primary of the
+ * view it recovered does not lead that view; it waits, with a backup's
+ * view-change timer, for a later view.  Under the silent rule (a restart
+ * without an intact vote log) that is for safety: it may have proposed there
+ * before the crash, and its files do not say what.  With an intact vote log
+ * it is for liveness only (mute_lead): the group has usually replaced its
+ * primary while it was down, and a primary runs no request timer, so as the
+ * old primary it would wait in a view nobody else is in (found by
+ * restart_from_disk_mid_run).  Proposing less is always safe, and one
+ * replica is the primary of one view only, so the rule is not circular as
+ * the silent rule is.
  */
 bool pbft_acting_primary(const struct pbft *c)
 {
-	return pbft_is_primary(c) && !(c->restarted && c->view <= c->mute_view);
+	return pbft_is_primary(c) &&
+	       !((c->restarted || c->mute_lead) && c->view <= c->mute_view);
 }
 
 /* A slot a primary must not propose into: one it already holds committed
@@ -319,6 +330,9 @@ static void propose_batch(struct pbft *c)
 		     e->batch_len);
 	memcpy(e->digest, h->digest, HM_DIGEST_LEN);
 	memcpy(e->pp_sig, h->sig, HM_SIG_LEN);
+	e->own_pp = true;
+	e->own_commit = false;
+	pbft_dur_pre_prepare(c, (const uint8_t *)h, HM_HDR_LEN + e->batch_len);
 	pbft_emit_vote_policy(c, HM_PHASE_PREPARE, c->view, seq, e->digest, NULL);
 	pbft_emit_vote_policy(c, HM_PHASE_COMMIT, c->view, seq, e->digest, NULL);
 	c->stats.batches_proposed++;
@@ -509,12 +523,17 @@ int pbft_on_pre_prepare(struct pbft *c, const struct hm_msg *m, enum hm_drop_rea
 	e->has_pp = true;
 	memcpy(e->digest, m->digest, HM_DIGEST_LEN);
 	memcpy(e->pp_sig, m->hdr->sig, HM_SIG_LEN);
+	e->own_pp = e->own_commit = false;
 
 	if (pbft_silent(c, m->seq)) { /* count the others' votes, cast none */
 		pbft_emit_vote_policy(c, HM_PHASE_PREPARE, c->view, m->seq, e->digest, NULL);
 		pbft_emit_vote_policy(c, HM_PHASE_COMMIT, c->view, m->seq, e->digest, NULL);
 		return 0;
 	}
+	/* The vote log keeps the PRE-PREPARE we vote for (our PREPARE follows
+	 * from it): durable before our PREPARE leaves. */
+	pbft_dur_pre_prepare(c, (const uint8_t *)m->hdr, m->len);
+	e->own_pp = true;
 	h = pbft_send_msg(c, PBFT_TO_REPLICAS, 0, HM_MSG_PREPARE, c->view, m->seq, e->digest, NULL, 0);
 	pbft_emit_vote_policy(c, HM_PHASE_PREPARE, c->view, m->seq, e->digest, h->sig);
 	pbft_emit_vote_policy(c, HM_PHASE_COMMIT, c->view, m->seq, e->digest, NULL);
@@ -632,6 +651,7 @@ void pbft_make_stable(struct pbft *c, struct checkpoint_rec *cp)
 		}
 	c->low = seq;
 	c->window_changed = true;
+	c->dur_rotate = true; /* a new vote log from here */
 	c->stats.checkpoints_stable++;
 }
 
@@ -868,10 +888,16 @@ static void on_prepared(struct pbft *c, struct log_entry *e, uint16_t voters)
 	}
 	e->cert_wait = false;
 	e->prepared = true;
+	/* The certificate is durable before the COMMIT it enables (the same
+	 * Ready): a view change after a restart still carries it. */
+	if (e->has_cert && e->cert_view == e->view)
+		pbft_dur_cert(c, e);
 	if (pbft_silent(c, e->seq))
 		return;
 	h = pbft_send_msg(c, PBFT_TO_REPLICAS, 0, HM_MSG_COMMIT, e->view, e->seq, e->digest, NULL, 0);
 	pbft_emit_vote_policy(c, HM_PHASE_COMMIT, e->view, e->seq, e->digest, h->sig);
+	e->own_commit = true;
+	pbft_dur_commit(c, e);
 }
 
 
@@ -1150,7 +1176,7 @@ uint64_t pbft_next_deadline(const struct pbft *c)
 bool pbft_has_ready(const struct pbft *c)
 {
 	return c->n_msgs || c->n_votes || c->n_exec || c->window_changed || c->stable_changed ||
-	       c->installed;
+	       c->installed || c->n_dur || c->dur_rotate;
 }
 
 void pbft_ready(struct pbft *c, struct pbft_ready *rd)
@@ -1171,6 +1197,7 @@ void pbft_ready(struct pbft *c, struct pbft_ready *rd)
 	rd->installed = c->installed;
 	if (rd->stable_changed)
 		pbft_stable_proof(c, &rd->stable);
+	pbft_dur_ready(c, rd);
 }
 
 void pbft_advance(struct pbft *c)
@@ -1185,6 +1212,7 @@ void pbft_advance(struct pbft *c)
 	c->window_changed = false;
 	c->stable_changed = false;
 	c->installed = 0;
+	pbft_dur_advance(c);
 }
 
 uint64_t pbft_view(const struct pbft *c) { return c->view; }

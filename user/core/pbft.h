@@ -90,6 +90,19 @@ struct pbft_executed {
 	uint32_t batch_len;
 };
 
+/*
+ * Vote log (docs/persistence.md, "Vote log"; docs/protocol.md, "Recovery"):
+ * what this replica sent and must never contradict after a restart, as
+ * records the core encodes and pbft_recover() reads back; the driver
+ * stores them as opaque bytes.  Every record of a Ready must be durable
+ * before any message of that Ready leaves.
+ */
+struct pbft_durable {
+	uint64_t seq;             /* for the file's reader; 0: none */
+	uint8_t *buf;
+	uint32_t len;
+};
+
 struct pbft_ready {
 	struct pbft_out *msgs;
 	size_t n_msgs;
@@ -108,6 +121,14 @@ struct pbft_ready {
 	/* A state fetched by state transfer (or loaded by pbft_recover) was
 	 * installed at this seq (0: none): executions jump to it. */
 	uint64_t installed;
+	/* Vote-log records to make durable before any message leaves.  With
+	 * durable_rotate they are the whole live state: they replace the vote
+	 * log (a new file at durable_first, the low watermark), after the
+	 * stable checkpoint of this Ready is durable; else they are appended. */
+	struct pbft_durable *durable;
+	size_t n_durable;
+	bool durable_rotate;
+	uint64_t durable_first;
 };
 
 /* Counters the core keeps; the driver exports them. */
@@ -212,23 +233,36 @@ uint8_t *pbft_snapshot(struct pbft *c, size_t *len);
 
 /*
  * Recovery at start (before any message): install a persisted stable
- * checkpoint (cp may be NULL: none), then re-execute the committed log
- * records[] that follow it.  `restarted`: this replica ran before (its
- * votes were not persisted), so it sends no PRE-PREPARE, PREPARE or COMMIT
- * for any seq up to max(cp seq, seq_hint) + the window, the highest it can
- * have voted on before the crash (seq_hint: the highest seq its files
- * name, damaged ones included; docs/protocol.md, "Recovery").  Each step is checked (the checkpoint's
- * snapshot against its digest and proof, each record's batch against its
- * digest); the replay stops at the first that fails.  Returns the number of
- * the last seq now executed; *incomplete is set when something was refused
- * or `complete` is false (the files were corrupt): the replica then fetches
- * the state of the group's next stable checkpoint by state transfer.
+ * checkpoint (cp may be NULL: none), re-execute the committed log records[]
+ * that follow it, then restore from the vote log votes[] what this replica
+ * sent before (its view state, PRE-PREPAREs, PREPAREs, prepared
+ * certificates, COMMITs, VIEW-CHANGE): it re-sends those and never sends
+ * anything that contradicts them.
+ *
+ * `restarted`: this replica ran before.  If then `votes_intact` is false
+ * (the vote log is missing or corrupt), it cannot know what it sent, and
+ * keeps the silent rule: no PRE-PREPARE, PREPARE or COMMIT for any seq up to
+ * max(cp seq, seq_hint) + the window, the highest it can have voted on
+ * before the crash (seq_hint: the highest seq its files name, damaged ones
+ * included), and it never leads the view it recovered (docs/protocol.md,
+ * "Recovery").  The rule is itself recorded in the vote log, so it holds
+ * across further restarts until passed.  Each step is checked (the
+ * checkpoint's snapshot against its digest and proof, each record's batch
+ * against its digest); the replay stops at the first that fails.  Returns
+ * the number of the last seq now executed; *incomplete is set when
+ * something was refused or `complete` is false (the files were corrupt):
+ * the replica then fetches the state of the group's next stable checkpoint
+ * by state transfer.
  */
 uint64_t pbft_recover(struct pbft *c, const struct hm_checkpoint *cp,
 		      const struct hm_log_record *records, size_t n, bool complete,
-		      bool restarted, uint64_t seq_hint, bool *incomplete);
-/* The restart rule's bound: no votes of ours for seq <= this (0: none). */
+		      bool restarted, uint64_t seq_hint, const struct hm_vote_record *votes,
+		      size_t nvotes, bool votes_intact, bool *incomplete);
+/* The silent rule's bound: no votes of ours for seq <= this (0: none; only
+ * after a restart whose vote log was lost or corrupt). */
 uint64_t pbft_silent_until(const struct pbft *c);
+/* True when the silent rule applies (a restart without an intact vote log). */
+bool pbft_restart_silent(const struct pbft *c);
 /* True while a state transfer is running. */
 bool pbft_transferring(const struct pbft *c);
 

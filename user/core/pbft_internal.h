@@ -54,6 +54,9 @@ struct log_entry {
 	uint64_t seq, view;
 	bool has_pp, prepared, commit_quorum, committed;
 	bool cert_wait;     /* PREPARE quorum seen, certificate not yet checked */
+	/* Sent by us in e->view (and in the vote log): the PRE-PREPARE as its
+	 * primary or our PREPARE; our COMMIT.  Cleared with has_pp. */
+	bool own_pp, own_commit;
 	uint8_t digest[HM_DIGEST_LEN];
 	uint8_t pp_sig[HM_SIG_LEN]; /* the primary's, for prepared certificates */
 	uint16_t helped;    /* peers sent this slot since helped_at */
@@ -204,6 +207,10 @@ struct pbft {
 	uint64_t diverged;        /* 2f+1 others certified another state here */
 	bool restarted;
 	uint64_t mute_view;       /* restarted: the view recovered, never led */
+	/* Restarted as the primary of the view it recovered (vote log intact):
+	 * it votes, but does not lead that view (mute_view), see
+	 * pbft_acting_primary. */
+	bool mute_lead;
 	bool far_seen;            /* a peer named a seq beyond 2 windows */
 	uint64_t progress_at;     /* last execution (or state installed) */
 	struct hm_st_server srv;  /* serves c->stable's snapshot */
@@ -213,6 +220,10 @@ struct pbft {
 	bool stable_changed;
 	uint64_t installed;
 	uint8_t **exec_batches;   /* copies for the Ready's executed[] */
+	/* the vote log (pbft_votes.c) */
+	struct pbft_durable *dur;
+	size_t n_dur, cap_dur;
+	bool dur_rotate;          /* the next Ready replaces the vote log */
 
 	/* the Ready being built */
 	struct pbft_out *msgs;
@@ -279,6 +290,22 @@ bool pbft_vc_retransmit(struct pbft *c);
 int pbft_on_view_change(struct pbft *c, const struct hm_msg *m, enum hm_drop_reason *why);
 void pbft_fetch_committed(struct pbft *c);
 int pbft_on_new_view(struct pbft *c, const struct hm_msg *m, enum hm_drop_reason *why);
+
+/* ---- pbft_votes.c: the vote log ---- */
+
+void pbft_dur_view(struct pbft *c, const uint8_t (*o)[HM_DIGEST_LEN]);
+void pbft_dur_pre_prepare(struct pbft *c, const uint8_t *dgram, size_t len);
+void pbft_dur_cert(struct pbft *c, const struct log_entry *e);
+void pbft_dur_commit(struct pbft *c, const struct log_entry *e);
+void pbft_dur_vc(struct pbft *c, const struct vc_rec *r);
+void pbft_dur_ready(struct pbft *c, struct pbft_ready *rd);
+void pbft_dur_advance(struct pbft *c);
+void pbft_votes_restore(struct pbft *c, const struct hm_vote_record *votes, size_t n);
+void pbft_votes_resend(struct pbft *c);
+
+/* pbft_view.c, for the vote log: our own VIEW-CHANGE datagrams, restored */
+void pbft_vc_restore_own(struct pbft *c, uint64_t view, uint8_t **parts, const uint32_t *lens,
+			 unsigned nparts);
 
 /* ---- pbft_state.c: state transfer and recovery ---- */
 

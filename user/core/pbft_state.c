@@ -198,6 +198,7 @@ static int install_state(struct pbft *c, uint64_t seq, const uint8_t *digest,
 	c->progress_at = c->now;
 	c->window_changed = true;
 	c->stable_changed = announce;
+	c->dur_rotate = true; /* the vote log starts again at the new low mark */
 	c->installed = seq;
 	c->need_state = false;
 	if (c->diverged <= seq)
@@ -464,10 +465,12 @@ int pbft_on_state_chunk(struct pbft *c, const struct hm_msg *m, enum hm_drop_rea
 
 bool pbft_transferring(const struct pbft *c) { return c->st_running; }
 uint64_t pbft_silent_until(const struct pbft *c) { return c->silent_until; }
+bool pbft_restart_silent(const struct pbft *c) { return c->restarted; }
 
 uint64_t pbft_recover(struct pbft *c, const struct hm_checkpoint *cp,
 		      const struct hm_log_record *records, size_t n, bool complete,
-		      bool restarted, uint64_t seq_hint, bool *incomplete)
+		      bool restarted, uint64_t seq_hint, const struct hm_vote_record *votes,
+		      size_t nvotes, bool votes_intact, bool *incomplete)
 {
 	uint8_t d[HM_DIGEST_LEN];
 
@@ -519,13 +522,31 @@ uint64_t pbft_recover(struct pbft *c, const struct hm_checkpoint *cp,
 	}
 	c->vc_target = c->view;
 	c->need_state = *incomplete;
-	/* Before the crash we voted at most up to our window then, whose low
-	 * end was at most the newest checkpoint we persisted (one is persisted
-	 * before any message of the Ready that made it stable). */
-	if (restarted) {
-		c->silent_until = ((cp && cp->seq > seq_hint) ? cp->seq : seq_hint) + c->p.window;
+	/* What we sent before: the view state, our PRE-PREPAREs, PREPAREs,
+	 * certificates, COMMITs and VIEW-CHANGE (a damaged log's valid prefix
+	 * too: every record in it is true).  A silent rule recorded by an
+	 * earlier restart comes back with it. */
+	pbft_votes_restore(c, votes, nvotes);
+	/* Without an intact vote log, the silent rule: before the crash we
+	 * voted at most up to our window then, whose low end was at most the
+	 * newest checkpoint we persisted (one is persisted before any message
+	 * of the Ready that made it stable). */
+	if (restarted && !votes_intact) {
+		uint64_t until = ((cp && cp->seq > seq_hint) ? cp->seq : seq_hint) + c->p.window;
+
+		if (until > c->silent_until)
+			c->silent_until = until;
 		c->restarted = true;
+		if (c->view > c->mute_view)
+			c->mute_view = c->view;
+	}
+	/* Restarted as its view's primary: it does not lead that view
+	 * (pbft_acting_primary says why). */
+	if (restarted && pbft_is_primary(c) && !c->restarted) {
+		c->mute_lead = true;
 		c->mute_view = c->view;
+	}
+	if (restarted) {
 		/* Ask how far the group got: a quiet group would not tell us,
 		 * and the answers (CHECKPOINTs, committed slots) start the
 		 * catch-up; one more STATUS follows if nothing executes. */
@@ -535,7 +556,9 @@ uint64_t pbft_recover(struct pbft *c, const struct hm_checkpoint *cp,
 	}
 	if (c->next_seq < c->last_executed)
 		c->next_seq = c->last_executed;
+	pbft_votes_resend(c);
 	c->window_changed = true;
+	c->dur_rotate = true; /* a fresh vote log holding what was restored */
 	return c->last_executed;
 }
 

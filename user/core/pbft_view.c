@@ -455,6 +455,7 @@ static void send_view_change(struct pbft *c)
 	r->nparts = (uint8_t)np;
 	r->have = parts_mask(np);
 	r->checked = r->valid = true;
+	pbft_dur_vc(c, r);
 }
 
 /* ---- checking a VIEW-CHANGE ------------------------------------------- */
@@ -702,6 +703,9 @@ static void nv_propose(struct pbft *c, uint64_t s)
 	h = pbft_send_msg(c, PBFT_TO_REPLICAS, 0, HM_MSG_PRE_PREPARE, c->view, s, NULL, e->batch,
 		     e->batch_len);
 	memcpy(e->pp_sig, h->sig, HM_SIG_LEN);
+	e->own_pp = true;
+	e->own_commit = false;
+	pbft_dur_pre_prepare(c, (const uint8_t *)h, HM_HDR_LEN + e->batch_len);
 	pbft_emit_vote_policy(c, HM_PHASE_PREPARE, c->view, s, e->digest, NULL);
 	pbft_emit_vote_policy(c, HM_PHASE_COMMIT, c->view, s, e->digest, NULL);
 }
@@ -762,6 +766,7 @@ void pbft_install(struct pbft *c, uint64_t view, uint64_t lo, uint64_t hi,
 			 * digest), so we can still serve it to laggards. */
 			e->committed = e->committed && e->seq <= c->last_executed;
 			e->has_pp = e->prepared = e->commit_quorum = false;
+			e->own_pp = e->own_commit = false;
 			e->helped = 0;
 			e->nv_need = false;
 		}
@@ -775,6 +780,7 @@ void pbft_install(struct pbft *c, uint64_t view, uint64_t lo, uint64_t hi,
 		e->nv_view = view;
 		memcpy(e->nv_digest, o[s - lo - 1], HM_DIGEST_LEN);
 	}
+	pbft_dur_view(c, o);
 	/* Pending requests wait afresh in the new view. */
 	c->pend_head = c->pend_len = 0;
 	HASH_ITER(hh, c->clients, r, tmp)
@@ -984,6 +990,7 @@ static void start_view_change(struct pbft *c, uint64_t view)
 	drop_queue(c);
 	pbft_early_clear(c);
 	c->stats.view_changes_started++;
+	pbft_dur_view(c, NULL); /* vote log: durable before our VIEW-CHANGE leaves */
 	send_view_change(c);
 	vc_progress(c);
 }
@@ -1310,4 +1317,25 @@ bool pbft_vc_digest(const struct pbft *c, uint32_t sender, uint64_t view,
 		return false;
 	memcpy(out, dgram_hdr(r->part[0])->digest, HM_DIGEST_LEN);
 	return true;
+}
+
+/* After a restart: our own VIEW-CHANGE for `view`, the datagrams the vote
+ * log kept (exactly as sent), checked like any other. */
+void pbft_vc_restore_own(struct pbft *c, uint64_t view, uint8_t **parts, const uint32_t *lens,
+			 unsigned nparts)
+{
+	struct vc_rec *r = &c->vcs[c->p.id];
+
+	pbft_vc_rec_clear(r);
+	r->view = view;
+	for (unsigned i = 0; i < nparts; i++) {
+		r->part[i] = malloc(lens[i]);
+		if (!r->part[i])
+			abort();
+		memcpy(r->part[i], parts[i], lens[i]);
+		r->part_len[i] = lens[i];
+	}
+	r->nparts = (uint8_t)nparts;
+	r->have = parts_mask(nparts);
+	vc_check(c, c->p.id);
 }

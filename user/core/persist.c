@@ -27,6 +27,19 @@
  *   72  N     batch bytes
  * 72+N  [32]  BLAKE2b-256 over bytes [0,72+N)
  *
+ * Vote log file: a 32-byte header then records.
+ *    0  u32   magic "HMVL"
+ *    4  u32   version
+ *    8  u64   first seq (the stable checkpoint the file was started at)
+ *   16  [16]  BLAKE2b-128 over bytes [0,16)
+ * Vote record (the body is the core's, opaque here):
+ *    0  u32   magic "HMVR"
+ *    4  u32   body length N
+ *    8  u64   seq (0: none)
+ *   16  [16]  BLAKE2b-128 over bytes [0,16)   (the header check)
+ *   32  N     body
+ * 32+N  [32]  BLAKE2b-256 over bytes [0,32+N)
+ *
  * The separate header check is what tells a torn tail from corruption: a
  * record whose header is complete and checks but whose body runs past the end
  * of the file was cut by a crash; a header that is complete and does not
@@ -52,6 +65,11 @@
 #define CP_MAGIC 0x484d4350u  /* "HMCP" */
 #define SEG_MAGIC 0x484d4c47u /* "HMLG" */
 #define REC_MAGIC 0x484d4c52u /* "HMLR" */
+#define VL_MAGIC 0x484d564cu  /* "HMVL" */
+#define VR_MAGIC 0x484d5652u  /* "HMVR" */
+#define VL_HDR_LEN 32
+#define VR_HDR_LEN 32
+#define VR_HCHECK_OFF 16
 
 #define CP_HDR_LEN 48
 #define CP_FIXED_BODY (8 + 8 + 8 + HM_DIGEST_LEN + 4)
@@ -73,6 +91,11 @@ struct hm_persist {
 	struct hm_persist_opts opts;
 	uint64_t cp_keep[2];  /* newest valid checkpoint, the one before */
 	int ncp_keep;
+	int votefd;           /* the vote log, opened for append; -1 if none */
+	uint64_t vote_first;  /* its first seq (name) */
+	uint64_t vote_size;
+	bool vote_dirty;
+	uint64_t vote_syncs;
 };
 
 /* ---- small helpers ------------------------------------------------------ */
@@ -598,6 +621,137 @@ static void recover_segment(int dirfd, uint64_t first, bool last, struct hm_reco
 	free(buf);
 }
 
+/* ---- the vote log ------------------------------------------------------- */
+
+static void vote_name(char *out, size_t cap, uint64_t seq)
+{
+	snprintf(out, cap, "votes-%020" PRIu64 ".hmv", seq);
+}
+
+static void vote_problem(struct hm_recovery *rec, enum hm_persist_fault f, const char *name,
+			 uint64_t offset, uint64_t seq)
+{
+	struct hm_persist_problem *pr = &rec->votes_problem;
+
+	rec->votes_status = HM_VOTES_CORRUPT;
+	pr->fault = f;
+	pr->kind = HM_PFILE_VOTES;
+	snprintf(pr->name, sizeof(pr->name), "%s", name);
+	pr->offset = offset;
+	pr->seq = seq;
+}
+
+/* Check one vote record at buf[off..len): its total length, 0 at a torn
+ * tail, or sets *f (the same rules as check_record). */
+static size_t check_vote_record(const uint8_t *buf, size_t len, size_t off,
+				enum hm_persist_fault *f)
+{
+	uint8_t hc[HCHECK_LEN], sum[REC_SUM_LEN];
+	const uint8_t *r = buf + off;
+	size_t left = len - off;
+	uint32_t blen;
+
+	*f = HM_PF_NONE;
+	if (left < VR_HDR_LEN)
+		return 0;
+	if (hm_get_be32(r) != VR_MAGIC) {
+		*f = HM_PF_BAD_MAGIC;
+		return 0;
+	}
+	hcheck(r, VR_HCHECK_OFF, hc);
+	if (sodium_memcmp(hc, r + VR_HCHECK_OFF, HCHECK_LEN) != 0) {
+		*f = HM_PF_BAD_CHECKSUM;
+		return 0;
+	}
+	blen = hm_get_be32(r + 4);
+	if (blen == 0 || blen > HM_PERSIST_MAX_VOTE_RECORD) {
+		*f = HM_PF_BAD_LENGTH;
+		return 0;
+	}
+	if (left < (size_t)VR_HDR_LEN + blen + REC_SUM_LEN)
+		return 0;
+	crypto_generichash(sum, REC_SUM_LEN, r, VR_HDR_LEN + blen, NULL, 0);
+	if (sodium_memcmp(sum, r + VR_HDR_LEN + blen, REC_SUM_LEN) != 0) {
+		*f = HM_PF_BAD_CHECKSUM;
+		return 0;
+	}
+	return VR_HDR_LEN + blen + REC_SUM_LEN;
+}
+
+/* The newest vote file (older ones are superseded: each file is started
+ * whole with the full live state).  *torn_at: where a torn tail starts (0:
+ * none); *first: the file's seq. */
+static void recover_votes(int dirfd, struct hm_recovery *rec, uint64_t *first, uint64_t *torn_at)
+{
+	struct name_list l;
+	uint8_t hc[HCHECK_LEN], *buf;
+	size_t len, off, cap = 0;
+	char name[64];
+
+	*torn_at = 0;
+	rec->votes_status = HM_VOTES_MISSING;
+	if (list_files(dirfd, "votes-", ".hmv", &l) < 0 || l.n == 0) {
+		free(l.seqs);
+		return;
+	}
+	*first = l.seqs[l.n - 1];
+	free(l.seqs);
+	vote_name(name, sizeof(name), *first);
+	if (read_file_at(dirfd, name, &buf, &len) < 0) {
+		vote_problem(rec, HM_PF_IO, name, 0, *first);
+		return;
+	}
+	rec->votes_status = HM_VOTES_OK;
+	/* Created whole (tmp + rename): a short header is corruption. */
+	if (len < 4 || (hm_get_be32(buf) == VL_MAGIC && len < VL_HDR_LEN))
+		vote_problem(rec, HM_PF_TRUNCATED, name, 0, *first);
+	else if (hm_get_be32(buf) != VL_MAGIC)
+		vote_problem(rec, HM_PF_BAD_MAGIC, name, 0, *first);
+	else if (hm_get_be32(buf + 4) != HM_PERSIST_VERSION)
+		vote_problem(rec, HM_PF_BAD_VERSION, name, 0, *first);
+	else if (hcheck(buf, 16, hc), sodium_memcmp(hc, buf + 16, HCHECK_LEN) != 0)
+		vote_problem(rec, HM_PF_BAD_CHECKSUM, name, 0, *first);
+	else if (hm_get_be64(buf + 8) != *first)
+		vote_problem(rec, HM_PF_MALFORMED, name, 0, *first);
+	for (off = VL_HDR_LEN; rec->votes_status == HM_VOTES_OK && off < len;) {
+		enum hm_persist_fault f;
+		size_t rlen = check_vote_record(buf, len, off, &f);
+		struct hm_vote_record *vr;
+
+		if (f != HM_PF_NONE) {
+			vote_problem(rec, f, name, off, hm_get_be64(buf + off + 8));
+			break;
+		}
+		if (rlen == 0) { /* cut short by a crash: never synced, never acted on */
+			rec->votes_torn_bytes = len - off;
+			*torn_at = off;
+			break;
+		}
+		if (rec->nvotes == cap) {
+			size_t nc = cap ? 2 * cap : 64;
+
+			vr = realloc(rec->votes, nc * sizeof(*vr));
+			if (!vr) {
+				vote_problem(rec, HM_PF_IO, name, off, 0);
+				break;
+			}
+			rec->votes = vr;
+			cap = nc;
+		}
+		vr = &rec->votes[rec->nvotes];
+		vr->len = hm_get_be32(buf + off + 4);
+		vr->buf = malloc(vr->len);
+		if (!vr->buf) {
+			vote_problem(rec, HM_PF_IO, name, off, 0);
+			break;
+		}
+		memcpy(vr->buf, buf + off + VR_HDR_LEN, vr->len);
+		rec->nvotes++;
+		off += rlen;
+	}
+	free(buf);
+}
+
 /* Recovery proper, on an open directory; *w reports where a torn tail is. */
 static void recover_at(int dirfd, struct hm_recovery *rec, struct walk *w, uint64_t *older,
 		       bool *have_older)
@@ -631,9 +785,17 @@ static void recover_at(int dirfd, struct hm_recovery *rec, struct walk *w, uint6
 		rec->status = HM_REC_EMPTY;
 }
 
+static void recover_all(int dirfd, struct hm_recovery *rec, struct walk *w, uint64_t *older,
+			bool *have_older, uint64_t *vote_first, uint64_t *vote_torn_at)
+{
+	recover_at(dirfd, rec, w, older, have_older);
+	if (rec->status != HM_REC_IO_ERROR)
+		recover_votes(dirfd, rec, vote_first, vote_torn_at);
+}
+
 void hm_persist_recover(const char *dir, struct hm_recovery *rec)
 {
-	uint64_t older;
+	uint64_t older, vfirst, vtorn;
 	bool have_older;
 	struct walk w;
 	int dirfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
@@ -643,7 +805,7 @@ void hm_persist_recover(const char *dir, struct hm_recovery *rec)
 		rec->status = errno == ENOENT ? HM_REC_EMPTY : HM_REC_IO_ERROR;
 		return;
 	}
-	recover_at(dirfd, rec, &w, &older, &have_older);
+	recover_all(dirfd, rec, &w, &older, &have_older, &vfirst, &vtorn);
 	close(dirfd);
 }
 
@@ -653,6 +815,9 @@ void hm_recovery_free(struct hm_recovery *rec)
 		free(rec->records[i].batch);
 	free(rec->records);
 	free(rec->cp.snap);
+	for (size_t i = 0; i < rec->nvotes; i++)
+		free(rec->votes[i].buf);
+	free(rec->votes);
 	memset(rec, 0, sizeof(*rec));
 }
 
@@ -736,11 +901,51 @@ static int reopen_last_segment(struct hm_persist *p, const struct walk *w)
 
 static void collect_garbage(struct hm_persist *p, bool restart, uint64_t current_first);
 
+/* The current vote file is durable and holds everything live: the others
+ * (a crash between a rotation's rename and this leaves them) go. */
+static void remove_other_votes(struct hm_persist *p)
+{
+	struct name_list l;
+	char other[64];
+
+	if (list_files(p->dirfd, "votes-", ".hmv", &l) < 0)
+		return;
+	for (size_t i = 0; i < l.n; i++)
+		if (l.seqs[i] != p->vote_first) {
+			vote_name(other, sizeof(other), l.seqs[i]);
+			unlinkat(p->dirfd, other, 0);
+		}
+	free(l.seqs);
+	fsync(p->dirfd);
+}
+
+static int reopen_votes(struct hm_persist *p, uint64_t first, uint64_t torn_at)
+{
+	char name[64];
+	struct stat st;
+	int fd;
+
+	vote_name(name, sizeof(name), first);
+	fd = openat(p->dirfd, name, O_WRONLY | O_APPEND | O_CLOEXEC);
+	if (fd < 0)
+		return -1;
+	if ((torn_at && (ftruncate(fd, (off_t)torn_at) < 0 || fdatasync(fd) < 0)) ||
+	    fstat(fd, &st) < 0) {
+		close(fd);
+		return -1;
+	}
+	p->votefd = fd;
+	p->vote_first = first;
+	p->vote_size = (uint64_t)st.st_size;
+	remove_other_votes(p);
+	return 0;
+}
+
 struct hm_persist *hm_persist_open(const char *dir, const struct hm_persist_opts *opts,
 				   struct hm_recovery *rec, char *err, size_t errlen)
 {
 	struct hm_persist *p;
-	uint64_t older = 0;
+	uint64_t older = 0, vfirst = 0, vtorn = 0;
 	bool have_older = false;
 	struct walk w;
 
@@ -754,6 +959,7 @@ struct hm_persist *hm_persist_open(const char *dir, const struct hm_persist_opts
 		return NULL;
 	}
 	p->segfd = -1;
+	p->votefd = -1;
 	if (opts)
 		p->opts = *opts;
 	p->dirfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
@@ -763,7 +969,7 @@ struct hm_persist *hm_persist_open(const char *dir, const struct hm_persist_opts
 		return NULL;
 	}
 	remove_tmp_files(p->dirfd);
-	recover_at(p->dirfd, rec, &w, &older, &have_older);
+	recover_all(p->dirfd, rec, &w, &older, &have_older, &vfirst, &vtorn);
 	if (rec->status == HM_REC_IO_ERROR) {
 		snprintf(err, errlen, "%s: cannot list the directory", dir);
 		hm_persist_close(p);
@@ -774,6 +980,14 @@ struct hm_persist *hm_persist_open(const char *dir, const struct hm_persist_opts
 		p->cp_keep[p->ncp_keep++] = rec->cp.seq;
 	if (have_older)
 		p->cp_keep[p->ncp_keep++] = older;
+	/* The vote log continues where it was valid (a torn tail cut); a
+	 * damaged one stays as it is until hm_persist_vote_rotate() replaces
+	 * it (the driver does at start). */
+	if (rec->votes_status == HM_VOTES_OK && reopen_votes(p, vfirst, vtorn) < 0) {
+		snprintf(err, errlen, "%s: cannot open the vote log: %s", dir, strerror(errno));
+		hm_persist_close(p);
+		return NULL;
+	}
 	if (rec->status == HM_REC_CORRUPT) {
 		/* Leave every file as it is (evidence, and the valid prefix
 		 * stays readable) until a checkpoint replaces them. */
@@ -798,6 +1012,8 @@ void hm_persist_close(struct hm_persist *p)
 		return;
 	if (p->segfd >= 0)
 		close(p->segfd);
+	if (p->votefd >= 0)
+		close(p->votefd);
 	if (p->dirfd >= 0)
 		close(p->dirfd);
 	free(p);
@@ -947,6 +1163,129 @@ int hm_persist_checkpoint(struct hm_persist *p, const struct hm_checkpoint *cp)
 	return 0;
 }
 
+/* ---- writing the vote log ----------------------------------------------- */
+
+static size_t vote_record_put(uint8_t *r, uint64_t seq, const void *body, uint32_t len)
+{
+	hm_put_be32(r, VR_MAGIC);
+	hm_put_be32(r + 4, len);
+	hm_put_be64(r + 8, seq);
+	hcheck(r, VR_HCHECK_OFF, r + VR_HCHECK_OFF);
+	memcpy(r + VR_HDR_LEN, body, len);
+	crypto_generichash(r + VR_HDR_LEN + len, REC_SUM_LEN, r, VR_HDR_LEN + len, NULL, 0);
+	return (size_t)VR_HDR_LEN + len + REC_SUM_LEN;
+}
+
+int hm_persist_vote_append(struct hm_persist *p, uint64_t seq, const void *rec, uint32_t len)
+{
+	size_t total = (size_t)VR_HDR_LEN + len + REC_SUM_LEN;
+	uint8_t *r;
+	int rc = 0;
+
+	if (p->votefd < 0) {
+		errno = EROFS;
+		return -1;
+	}
+	if (len == 0 || len > HM_PERSIST_MAX_VOTE_RECORD || !rec) {
+		errno = EINVAL;
+		return -1;
+	}
+	r = malloc(total);
+	if (!r)
+		return -1;
+	vote_record_put(r, seq, rec, len);
+	if (p->opts.write_chunk) {
+		for (size_t off = 0; off < total && rc == 0; off += p->opts.write_chunk)
+			rc = write_all(p->votefd, r + off,
+				       total - off < p->opts.write_chunk ? total - off
+									 : p->opts.write_chunk);
+	} else {
+		rc = write_all(p->votefd, r, total);
+	}
+	free(r);
+	if (rc < 0) {
+		int saved = errno;
+
+		/* Take the partial record back; if that fails, stop appending
+		 * until the next rotation starts a clean file. */
+		if (ftruncate(p->votefd, (off_t)p->vote_size) < 0) {
+			close(p->votefd);
+			p->votefd = -1;
+		}
+		errno = saved;
+		return -1;
+	}
+	p->vote_size += total;
+	p->vote_dirty = true;
+	return p->opts.sync_each ? hm_persist_vote_sync(p) : 0;
+}
+
+int hm_persist_vote_sync(struct hm_persist *p)
+{
+	if (!p->vote_dirty)
+		return 0;
+	if (p->votefd < 0) {
+		errno = EROFS;
+		return -1;
+	}
+	if (fdatasync(p->votefd) < 0)
+		return -1;
+	p->vote_dirty = false;
+	p->vote_syncs++;
+	return 0;
+}
+
+uint64_t hm_persist_vote_syncs(const struct hm_persist *p)
+{
+	return p->vote_syncs;
+}
+
+int hm_persist_vote_rotate(struct hm_persist *p, uint64_t first,
+			   const struct hm_vote_record *recs, size_t n)
+{
+	size_t total = VL_HDR_LEN, off;
+	char name[64];
+	uint8_t *buf;
+	int fd, rc;
+
+	for (size_t i = 0; i < n; i++) {
+		if (recs[i].len == 0 || recs[i].len > HM_PERSIST_MAX_VOTE_RECORD) {
+			errno = EINVAL;
+			return -1;
+		}
+		total += (size_t)VR_HDR_LEN + recs[i].len + REC_SUM_LEN;
+	}
+	buf = malloc(total);
+	if (!buf)
+		return -1;
+	hm_put_be32(buf, VL_MAGIC);
+	hm_put_be32(buf + 4, HM_PERSIST_VERSION);
+	hm_put_be64(buf + 8, first);
+	hcheck(buf, 16, buf + 16);
+	off = VL_HDR_LEN;
+	for (size_t i = 0; i < n; i++)
+		off += vote_record_put(buf + off, 0, recs[i].buf, recs[i].len);
+	vote_name(name, sizeof(name), first);
+	/* The same name as the current file (no checkpoint since start): the
+	 * rename replaces it atomically; our old descriptor keeps the old one. */
+	rc = write_atomic(p->dirfd, name, buf, total);
+	free(buf);
+	if (rc < 0)
+		return -1;
+	fd = openat(p->dirfd, name, O_WRONLY | O_APPEND | O_CLOEXEC);
+	if (fd < 0)
+		return -1;
+	if (p->votefd >= 0)
+		close(p->votefd);
+	p->votefd = fd;
+	p->vote_first = first;
+	p->vote_size = total;
+	p->vote_dirty = false;
+	p->vote_syncs++;
+	remove_other_votes(p);
+	return 0;
+}
+
 /* ---- names ------------------------------------------------------------- */
 
 const char *hm_persist_fault_name(enum hm_persist_fault f)
@@ -964,6 +1303,16 @@ const char *hm_persist_fault_name(enum hm_persist_fault f)
 	};
 
 	return (unsigned)f < HM_PF_MAX ? names[f] : "unknown";
+}
+
+const char *hm_votes_status_name(enum hm_votes_status s)
+{
+	switch (s) {
+	case HM_VOTES_MISSING: return "missing";
+	case HM_VOTES_OK: return "ok";
+	case HM_VOTES_CORRUPT: return "corrupt";
+	}
+	return "unknown";
 }
 
 const char *hm_recovery_status_name(enum hm_recovery_status s)

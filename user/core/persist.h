@@ -12,6 +12,14 @@
  *                                     record per executed batch, in sequence
  *                                     order, without gaps.  A new segment is
  *                                     started at every checkpoint.
+ *   votes-<first seq, 20 digits>.hmv the vote log: what this replica sent
+ *                                     that it must never contradict (its
+ *                                     votes, PRE-PREPAREs, VIEW-CHANGEs, view
+ *                                     state, prepared certificates), as
+ *                                     records the core defines (opaque here).
+ *                                     A new file, holding the core's whole
+ *                                     live state, replaces it at every stable
+ *                                     checkpoint and at every start.
  *   *.tmp                             a file being written; never read, and
  *                                     removed on open.
  *
@@ -57,7 +65,7 @@ enum hm_persist_fault {
 	HM_PF_MAX,
 };
 
-enum hm_persist_file_kind { HM_PFILE_CHECKPOINT, HM_PFILE_LOG };
+enum hm_persist_file_kind { HM_PFILE_CHECKPOINT, HM_PFILE_LOG, HM_PFILE_VOTES };
 
 struct hm_persist_problem {
 	enum hm_persist_fault fault;
@@ -78,6 +86,23 @@ enum hm_recovery_status {
 
 #define HM_REC_MAX_PROBLEMS 16
 
+/* One vote-log record: the core's bytes (pbft.h, "Vote log"). */
+struct hm_vote_record {
+	uint8_t *buf;
+	uint32_t len;
+};
+
+/* Largest vote-log record: a VIEW-CHANGE of HM_VC_MAX_PARTS datagrams. */
+#define HM_PERSIST_MAX_VOTE_RECORD (1u << 22)
+
+/* What the vote log held (independent of the checkpoint and committed log:
+ * their status above is not changed by it). */
+enum hm_votes_status {
+	HM_VOTES_MISSING, /* no vote file: never written, or deleted */
+	HM_VOTES_OK,      /* every record valid (a torn tail may have been cut) */
+	HM_VOTES_CORRUPT, /* a fault: records[] is the valid prefix only */
+};
+
 /*
  * What recovery found.  The state is: the checkpoint (if have_checkpoint),
  * then records[0..nrecords) whose seqs are exactly cp.seq+1, cp.seq+2, ...
@@ -93,6 +118,12 @@ struct hm_recovery {
 	uint64_t torn_bytes;     /* bytes of a torn last record cut off */
 	size_t nproblems;        /* may exceed HM_REC_MAX_PROBLEMS; only the first are kept */
 	struct hm_persist_problem problems[HM_REC_MAX_PROBLEMS];
+	/* The vote log: its records in the order written. */
+	enum hm_votes_status votes_status;
+	struct hm_vote_record *votes;
+	size_t nvotes;
+	uint64_t votes_torn_bytes;
+	struct hm_persist_problem votes_problem; /* votes_status == CORRUPT */
 };
 
 struct hm_persist_opts {
@@ -142,6 +173,23 @@ int hm_persist_sync(struct hm_persist *p);
  */
 int hm_persist_checkpoint(struct hm_persist *p, const struct hm_checkpoint *cp);
 
+/*
+ * The vote log.  hm_persist_vote_append() write()s one record (seq is for
+ * the reader's eyes only: 0 when none); hm_persist_vote_sync() makes the
+ * appended ones durable with one fdatasync().  hm_persist_vote_rotate()
+ * replaces the whole log by a new file votes-<first>.hmv holding recs[]
+ * (tmp, fsync, rename, directory fsync), then deletes every other vote
+ * file: the driver calls it with the core's full live state after the
+ * stable checkpoint at `first` is durable, and at start.  Returns 0, or -1
+ * with errno.
+ */
+int hm_persist_vote_append(struct hm_persist *p, uint64_t seq, const void *rec, uint32_t len);
+int hm_persist_vote_sync(struct hm_persist *p);
+int hm_persist_vote_rotate(struct hm_persist *p, uint64_t first,
+			   const struct hm_vote_record *recs, size_t n);
+/* fdatasync()s done on the vote log (its appends; rotations count 1). */
+uint64_t hm_persist_vote_syncs(const struct hm_persist *p);
+
 /* The last durable-or-appended seq (max of last record and checkpoint). */
 uint64_t hm_persist_last_seq(const struct hm_persist *p);
 
@@ -156,5 +204,6 @@ int hm_checkpoint_serialize(const struct hm_checkpoint *cp, uint8_t **buf, size_
 
 const char *hm_persist_fault_name(enum hm_persist_fault f);
 const char *hm_recovery_status_name(enum hm_recovery_status s);
+const char *hm_votes_status_name(enum hm_votes_status s);
 
 #endif /* HM_PERSIST_H */

@@ -288,9 +288,9 @@ static int open_state(struct daemon *d, const char *data_dir)
 	double ms;
 
 	if (!data_dir[0]) {
-		hm_warn("no data_dir: nothing persisted; a restarted replica recovers by state "
-			"transfer but forgets its votes without knowing it restarted, so it counts "
-			"among the f faulty");
+		hm_warn("no data_dir: nothing persisted (no vote log); a restarted replica "
+			"recovers by state transfer but forgets its votes without knowing it "
+			"restarted, so it counts among the f faulty");
 		return 0;
 	}
 	if (snprintf(dir, sizeof(dir), "%s/state", data_dir) >= (int)sizeof(dir)) {
@@ -314,6 +314,16 @@ static int open_state(struct daemon *d, const char *data_dir)
 	if (d->node.recovery_status == HM_REC_CORRUPT)
 		hm_warn("state files in %s are damaged: fetching the state from the peers; "
 			"no replies until the next stable checkpoint repairs them", dir);
+	if (d->node.restart_silent)
+		hm_warn("vote log %s (%s): restarted without knowing what it voted, so the "
+			"silent rule applies: no PRE-PREPARE, PREPARE or COMMIT up to seq %llu and "
+			"not leading view %llu; until then this replica counts among the f faulty",
+			hm_votes_status_name(d->node.votes_status),
+			d->node.votes_status == HM_VOTES_CORRUPT
+				? hm_persist_fault_name(d->node.votes_problem_fault)
+				: "no vote file",
+			(unsigned long long)pbft_silent_until(d->node.core),
+			(unsigned long long)pbft_view(d->node.core));
 	return 0;
 }
 
@@ -324,8 +334,14 @@ static void add_recovery_status(const struct daemon *d, json_t *status)
 	const struct pbft_stats *st = pbft_stats(nd->core);
 
 	json_object_set_new(status, "recovery", json_pack(
-		"{s:s, s:b, s:I, s:b, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:i}",
+		"{s:s, s:s, s:b, s:I, s:I, s:I, s:I, s:b, s:I, s:b, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:i}",
 		"status", nd->persist ? hm_recovery_status_name(nd->recovery_status) : "off",
+		"vote_log", nd->persist ? hm_votes_status_name(nd->votes_status) : "off",
+		"restart_silent", nd->restart_silent,
+		"silent_until", (json_int_t)pbft_silent_until(nd->core),
+		"votes_held", (json_int_t)nd->votes_held,
+		"vote_syncs", (json_int_t)(nd->persist ? hm_persist_vote_syncs(nd->persist) : 0),
+		"readies", (json_int_t)nd->readies,
 		"persist_degraded", nd->persist_degraded,
 		"recovered_seq", (json_int_t)nd->recovered_seq,
 		"transferring", pbft_transferring(nd->core),

@@ -217,33 +217,66 @@ static void send_out(struct hm_node *nd, const struct pbft_out *o)
 
 static void drain(struct hm_node *nd);
 
-static void persist_checkpoint(struct hm_node *nd, const struct hm_checkpoint *cp)
+static int persist_checkpoint(struct hm_node *nd, const struct hm_checkpoint *cp)
 {
 	if (hm_persist_checkpoint(nd->persist, cp) < 0) {
 		nd->persist_errors++;
-		return;
+		return -1;
 	}
 	/* A checkpoint at or above what the files held replaces a damaged
 	 * log (persist.h): appends work again. */
 	nd->persist_degraded = false;
+	return 0;
 }
 
 /*
- * Make a Ready's executions durable before anything of it is sent: append
- * each executed batch, one fdatasync, then the stable checkpoint.  A
- * checkpoint above the log (from state transfer) goes first: it covers the
- * batches up to it and restarts the log after it.
+ * The Ready's vote-log records: appended with one fdatasync, or, when the
+ * core hands over its whole live state (a stable checkpoint, a start), a new
+ * vote file replacing the old ones; that only after the checkpoint is
+ * durable, else the records are appended instead.  False if they are not
+ * durable: then no message of the Ready may leave.
  */
-static void persist_ready(struct hm_node *nd, const struct pbft_ready *rd)
+static bool persist_votes(struct hm_node *nd, const struct pbft_ready *rd, bool cp_ok)
 {
 	struct hm_persist *p = nd->persist;
-	bool cp_done = false;
+
+	if (rd->durable_rotate && cp_ok) {
+		struct hm_vote_record *recs = calloc(rd->n_durable + 1, sizeof(*recs));
+		int rc;
+
+		if (!recs)
+			abort();
+		for (size_t i = 0; i < rd->n_durable; i++)
+			recs[i] = (struct hm_vote_record){ rd->durable[i].buf, rd->durable[i].len };
+		rc = hm_persist_vote_rotate(p, rd->durable_first, recs, rd->n_durable);
+		free(recs);
+		if (rc == 0)
+			return true;
+	}
+	for (size_t i = 0; i < rd->n_durable; i++)
+		if (hm_persist_vote_append(p, rd->durable[i].seq, rd->durable[i].buf,
+					   rd->durable[i].len) < 0)
+			return false;
+	return hm_persist_vote_sync(p) == 0;
+}
+
+/*
+ * Make a Ready durable before anything of it is sent: append each executed
+ * batch, one fdatasync, then the stable checkpoint, then the vote-log
+ * records (one more fdatasync).  A checkpoint above the log (from state
+ * transfer) goes first: it covers the batches up to it and restarts the log
+ * after it.  False when the vote records could not be made durable.
+ */
+static bool persist_ready(struct hm_node *nd, const struct pbft_ready *rd)
+{
+	struct hm_persist *p = nd->persist;
+	bool cp_done = false, cp_ok = true;
 	size_t appended = 0;
 
 	if (!p)
-		return;
+		return true;
 	if (rd->stable_changed && rd->stable.seq > hm_persist_last_seq(p)) {
-		persist_checkpoint(nd, &rd->stable);
+		cp_ok = persist_checkpoint(nd, &rd->stable) == 0;
 		cp_done = true;
 	}
 	for (size_t i = 0; i < rd->n_executed && !nd->persist_degraded; i++) {
@@ -263,7 +296,12 @@ static void persist_ready(struct hm_node *nd, const struct pbft_ready *rd)
 		nd->persist_degraded = true;
 	}
 	if (rd->stable_changed && !cp_done)
-		persist_checkpoint(nd, &rd->stable);
+		cp_ok = persist_checkpoint(nd, &rd->stable) == 0;
+	if ((rd->n_durable || rd->durable_rotate) && !persist_votes(nd, rd, cp_ok)) {
+		nd->persist_errors++;
+		return false;
+	}
+	return true;
 }
 
 /*
@@ -342,9 +380,15 @@ int hm_node_open_state(struct hm_node *nd, const char *dir, const struct hm_pers
 		if (rec.problems[i].seq > hint)
 			hint = rec.problems[i].seq;
 	nd->incarnation = (uint64_t)starts + 1;
+	nd->votes_status = rec.votes_status;
+	nd->votes_problem_fault = rec.votes_problem.fault;
 	nd->recovered_seq = pbft_recover(nd->core, rec.have_checkpoint ? &rec.cp : NULL,
 					 rec.records, rec.nrecords, rec.status != HM_REC_CORRUPT,
-					 starts > 0, hint, &incomplete);
+					 starts > 0, hint, rec.votes, rec.nvotes,
+					 rec.votes_status == HM_VOTES_OK, &incomplete);
+	/* A restart whose vote log is missing or corrupt: the silent rule
+	 * (the daemon logs it and hmctl status shows it). */
+	nd->restart_silent = pbft_restart_silent(nd->core);
 	/* Corrupt files: persist refuses appends until a checkpoint at or
 	 * above the valid prefix replaces the log; until then our executions
 	 * are not durable, so no reply of ours leaves (the other replicas'
@@ -411,7 +455,13 @@ static void drain(struct hm_node *nd)
 			abort();
 		if (rd.installed && nd->on_installed)
 			nd->on_installed(nd->on_executed_ctx, rd.installed);
-		persist_ready(nd, &rd);
+		nd->readies++;
+		/* Nothing of a Ready leaves before its vote records are durable
+		 * (lost messages are safe: retransmission repeats them). */
+		if (!persist_ready(nd, &rd)) {
+			nd->votes_held++;
+			rd.n_msgs = 0;
+		}
 		for (size_t i = 0; i < rd.n_msgs; i++) {
 			if (nd->persist_degraded && rd.msgs[i].dest == PBFT_TO_CLIENT) {
 				nd->replies_held++;

@@ -136,6 +136,15 @@ struct hm_node {
 	enum hm_recovery_status recovery_status;
 	uint64_t recovered_seq;         /* last seq executed after recovery */
 	uint64_t incarnation;           /* starts on these files, this one included */
+	/* The vote log (docs/persistence.md): what recovery found, whether
+	 * this replica fell back to the silent rule (a restart without an
+	 * intact vote log: pbft_restart_silent), Readies whose messages were
+	 * held because their vote records could not be made durable. */
+	enum hm_votes_status votes_status;
+	enum hm_persist_fault votes_problem_fault; /* votes_status == CORRUPT */
+	bool restart_silent;
+	uint64_t votes_held;
+	uint64_t readies;               /* Readies carried out */
 };
 
 int hm_node_init(struct hm_node *nd, const struct hm_config *cfg, uint32_t id,

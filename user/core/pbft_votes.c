@@ -1,0 +1,548 @@
+// SPDX-License-Identifier: MIT
+/*
+ * The vote log: what this replica sent that it must never contradict, as
+ * records the core encodes (the driver stores them as opaque bytes, durable
+ * before any message of their Ready leaves), and their restoration after a
+ * restart (docs/protocol.md, "Recovery"; docs/persistence.md, "Vote log").
+ *
+ * Records (all integers big-endian, the first byte is the kind):
+ *
+ *   VIEW    u64 view, u8 in_vc, u64 vc_target, u64 nv_view, u64 nv_min_s,
+ *           u64 nv_max_s, u64 o_first, u32 n_o, n_o x [32] O digests (for
+ *           seqs o_first+1 ..), u32 nv_len, nv_len bytes (the NEW-VIEW
+ *           payload we sent as the view's primary)
+ *   PP      the PRE-PREPARE datagram we sent as primary, or the primary's
+ *           we sent our PREPARE for (MAC and flags zero)
+ *   CERT    u64 seq, u64 view, [32] digest, u32 pp_len, [64] pp_sig,
+ *           u16 voters, 64 bytes per voter (increasing id)
+ *   COMMIT  u64 view, u64 seq, [32] digest
+ *   VC      u64 view, u8 nparts, nparts x { u32 len, datagram }
+ *   SILENT  u64 silent_until, u64 mute_view (the silent rule holds)
+ *
+ * Later records override earlier ones; a new log (at a stable checkpoint,
+ * and at every start) begins with the whole live state, so older files are
+ * not needed.
+ */
+#include "core/pbft_internal.h"
+
+enum {
+	D_VIEW = 1,
+	D_PP = 2,
+	D_CERT = 3,
+	D_COMMIT = 4,
+	D_VC = 5,
+	D_SILENT = 6,
+};
+
+/* ---- emitting ---------------------------------------------------------- */
+
+static uint8_t *dur_new(struct pbft *c, uint64_t seq, uint32_t len)
+{
+	struct pbft_durable *d;
+
+	GROW(c->dur, c->n_dur, c->cap_dur);
+	d = &c->dur[c->n_dur++];
+	d->seq = seq;
+	d->len = len;
+	d->buf = malloc(len);
+	if (!d->buf)
+		abort();
+	return d->buf;
+}
+
+void pbft_dur_view(struct pbft *c, const uint8_t (*o)[HM_DIGEST_LEN])
+{
+	uint64_t o_first = 0, n_o = 0;
+	uint32_t nv_len = 0;
+	uint8_t *b, *p;
+
+	/* The O of the NEW-VIEW that started this view, for the seqs our log
+	 * holds: on_pre_prepare checks the new primary against it. */
+	if (c->nv_view == c->view && c->nv_max_s > c->nv_min_s) {
+		o_first = c->nv_min_s;
+		n_o = c->nv_max_s - c->nv_min_s;
+	}
+	if (c->nv_sent && pbft_primary(c, c->view) == c->p.id && !c->in_vc)
+		nv_len = (uint32_t)c->nv_sent_len;
+	b = dur_new(c, 0, 1 + 8 + 1 + 8 * 5 + 4 + (uint32_t)n_o * HM_DIGEST_LEN + 4 + nv_len);
+	p = b;
+	*p++ = D_VIEW;
+	hm_put_be64(p, c->view), p += 8;
+	*p++ = c->in_vc;
+	hm_put_be64(p, c->in_vc ? c->vc_target : c->view), p += 8;
+	hm_put_be64(p, c->nv_view), p += 8;
+	hm_put_be64(p, c->nv_min_s), p += 8;
+	hm_put_be64(p, c->nv_max_s), p += 8;
+	hm_put_be64(p, o_first), p += 8;
+	hm_put_be32(p, (uint32_t)n_o), p += 4;
+	for (uint64_t i = 0; i < n_o; i++, p += HM_DIGEST_LEN) {
+		uint64_t s = o_first + 1 + i;
+		const struct log_entry *e = pbft_entry_at(c, s);
+
+		if (o)
+			memcpy(p, o[i], HM_DIGEST_LEN);
+		else if (e->seq == s && e->nv_view == c->view)
+			memcpy(p, e->nv_digest, HM_DIGEST_LEN);
+		else
+			memset(p, 0, HM_DIGEST_LEN); /* outside our log: never checked */
+	}
+	hm_put_be32(p, nv_len), p += 4;
+	if (nv_len)
+		memcpy(p, c->nv_sent, nv_len);
+}
+
+/* A PRE-PREPARE datagram as sent (MAC and flags are not part of it). */
+void pbft_dur_pre_prepare(struct pbft *c, const uint8_t *dgram, size_t len)
+{
+	uint8_t *b = dur_new(c, hm_get_be64(dgram + HM_OFF_SEQ), (uint32_t)(1 + len));
+
+	b[0] = D_PP;
+	memcpy(b + 1, dgram, len);
+	b[1 + 6] = b[1 + 7] = 0;
+	memset(b + 1 + HM_OFF_MAC, 0, HM_MAC_LEN);
+}
+
+void pbft_dur_cert(struct pbft *c, const struct log_entry *e)
+{
+	uint32_t nv = (uint32_t)__builtin_popcount(e->cert_voters), k = 0;
+	uint8_t *b = dur_new(c, e->seq, 1 + 8 + 8 + HM_DIGEST_LEN + 4 + HM_SIG_LEN + 2 +
+					    nv * HM_SIG_LEN);
+	uint8_t *p = b;
+
+	*p++ = D_CERT;
+	hm_put_be64(p, e->seq), p += 8;
+	hm_put_be64(p, e->cert_view), p += 8;
+	memcpy(p, e->cert_digest, HM_DIGEST_LEN), p += HM_DIGEST_LEN;
+	hm_put_be32(p, e->cert_pp_len), p += 4;
+	memcpy(p, e->cert_pp_sig, HM_SIG_LEN), p += HM_SIG_LEN;
+	p[0] = (uint8_t)(e->cert_voters >> 8);
+	p[1] = (uint8_t)e->cert_voters;
+	p += 2;
+	for (uint32_t i = 0; i < HM_MAX_REPLICAS; i++)
+		if (e->cert_voters >> i & 1)
+			memcpy(p + HM_SIG_LEN * k++, e->cert_sigs[i], HM_SIG_LEN);
+}
+
+void pbft_dur_commit(struct pbft *c, const struct log_entry *e)
+{
+	uint8_t *b = dur_new(c, e->seq, 1 + 16 + HM_DIGEST_LEN);
+
+	b[0] = D_COMMIT;
+	hm_put_be64(b + 1, e->view);
+	hm_put_be64(b + 9, e->seq);
+	memcpy(b + 17, e->digest, HM_DIGEST_LEN);
+}
+
+void pbft_dur_vc(struct pbft *c, const struct vc_rec *r)
+{
+	uint32_t len = 1 + 8 + 1;
+	uint8_t *b, *p;
+
+	for (unsigned i = 0; i < r->nparts; i++)
+		len += 4 + r->part_len[i];
+	b = dur_new(c, 0, len);
+	p = b;
+	*p++ = D_VC;
+	hm_put_be64(p, r->view), p += 8;
+	*p++ = r->nparts;
+	for (unsigned i = 0; i < r->nparts; i++) {
+		hm_put_be32(p, r->part_len[i]);
+		memcpy(p + 4, r->part[i], r->part_len[i]);
+		p += 4 + r->part_len[i];
+	}
+}
+
+static void dur_silent(struct pbft *c)
+{
+	uint8_t *b = dur_new(c, 0, 17);
+
+	b[0] = D_SILENT;
+	hm_put_be64(b + 1, c->silent_until);
+	hm_put_be64(b + 9, c->mute_view);
+}
+
+/* The PRE-PREPARE datagram of e as its primary sent it: the header rebuilt
+ * from the fields we keep (the primary's signature included), then the
+ * batch. */
+static void dur_entry_pp(struct pbft *c, const struct log_entry *e)
+{
+	uint8_t *b = dur_new(c, e->seq, 1 + HM_HDR_LEN + e->batch_len);
+	struct hm_hdr *h = (struct hm_hdr *)(b + 1);
+
+	b[0] = D_PP;
+	memset(h, 0, HM_HDR_LEN);
+	hm_put_be32((uint8_t *)&h->magic, HM_MAGIC);
+	h->version = HM_VERSION;
+	h->type = HM_MSG_PRE_PREPARE;
+	hm_put_be32((uint8_t *)&h->sender, pbft_primary(c, e->view));
+	hm_put_be32((uint8_t *)&h->payload_len, e->batch_len);
+	hm_put_be64((uint8_t *)&h->view, e->view);
+	hm_put_be64((uint8_t *)&h->seq, e->seq);
+	memcpy(h->digest, e->digest, HM_DIGEST_LEN);
+	memcpy(h->sig, e->pp_sig, HM_SIG_LEN);
+	memcpy(b + 1 + HM_HDR_LEN, e->batch, e->batch_len);
+}
+
+/* The whole live state, for a new vote log. */
+static void dur_snapshot(struct pbft *c)
+{
+	const struct vc_rec *own = &c->vcs[c->p.id];
+
+	pbft_dur_view(c, NULL);
+	for (uint64_t s = c->low + 1; s <= c->low + c->p.window; s++) {
+		const struct log_entry *e = pbft_entry_at(c, s);
+
+		if (e->seq != s)
+			continue;
+		if (e->has_pp && e->own_pp && e->view == c->view && e->batch)
+			dur_entry_pp(c, e);
+		if (e->has_cert)
+			pbft_dur_cert(c, e);
+		if (e->has_pp && e->own_commit && e->view == c->view)
+			pbft_dur_commit(c, e);
+	}
+	if (own->nparts && own->have == ((1ull << own->nparts) - 1) &&
+	    own->view >= c->view)
+		pbft_dur_vc(c, own);
+	if (c->restarted && (c->silent_until > c->low || c->view <= c->mute_view))
+		dur_silent(c);
+}
+
+void pbft_dur_ready(struct pbft *c, struct pbft_ready *rd)
+{
+	if (c->dur_rotate) {
+		/* The snapshot holds everything the incremental records said. */
+		pbft_dur_advance(c);
+		dur_snapshot(c);
+	}
+	rd->durable = c->dur;
+	rd->n_durable = c->n_dur;
+	rd->durable_rotate = c->dur_rotate;
+	rd->durable_first = c->low;
+	c->dur_rotate = false;
+}
+
+void pbft_dur_advance(struct pbft *c)
+{
+	for (size_t i = 0; i < c->n_dur; i++)
+		free(c->dur[i].buf);
+	c->n_dur = 0;
+}
+
+/* ---- restoring --------------------------------------------------------- */
+
+struct rd_cursor {
+	const uint8_t *p;
+	size_t left;
+	bool bad;
+};
+
+static const uint8_t *take(struct rd_cursor *r, size_t n)
+{
+	const uint8_t *p = r->p;
+
+	if (r->bad || r->left < n) {
+		r->bad = true;
+		return NULL;
+	}
+	r->p += n;
+	r->left -= n;
+	return p;
+}
+
+static uint64_t take64(struct rd_cursor *r)
+{
+	const uint8_t *p = take(r, 8);
+
+	return p ? hm_get_be64(p) : 0;
+}
+
+static uint32_t take32(struct rd_cursor *r)
+{
+	const uint8_t *p = take(r, 4);
+
+	return p ? hm_get_be32(p) : 0;
+}
+
+static uint8_t take8(struct rd_cursor *r)
+{
+	const uint8_t *p = take(r, 1);
+
+	return p ? *p : 0;
+}
+
+/* Forget e's normal-case state of an older view (what install() does). */
+static void entry_leave_view(struct log_entry *e)
+{
+	e->has_pp = e->prepared = e->commit_quorum = false;
+	e->own_pp = e->own_commit = false;
+}
+
+static void restore_view(struct pbft *c, struct rd_cursor *r)
+{
+	uint64_t view = take64(r), target, nv_view, lo, hi, o_first;
+	bool in_vc = take8(r);
+	uint32_t n_o, nv_len;
+	const uint8_t *o, *nv;
+
+	target = take64(r);
+	nv_view = take64(r);
+	lo = take64(r);
+	hi = take64(r);
+	o_first = take64(r);
+	n_o = take32(r);
+	o = take(r, (size_t)n_o * HM_DIGEST_LEN);
+	nv_len = take32(r);
+	nv = take(r, nv_len);
+	if (r->bad || view < c->view || target < view)
+		return;
+	c->view = view;
+	c->in_vc = in_vc;
+	c->vc_target = in_vc ? target : view;
+	if (nv_view == view) {
+		c->nv_view = nv_view;
+		c->nv_min_s = lo;
+		c->nv_max_s = hi;
+		for (uint32_t i = 0; i < n_o; i++) {
+			uint64_t s = o_first + 1 + i;
+			struct log_entry *e;
+
+			if (s + c->p.checkpoint_interval <= c->low || s > c->low + c->p.window)
+				continue;
+			e = pbft_entry_claim(c, s);
+			e->nv_view = view;
+			memcpy(e->nv_digest, o + (size_t)i * HM_DIGEST_LEN, HM_DIGEST_LEN);
+		}
+	}
+	free(c->nv_sent);
+	c->nv_sent = NULL;
+	c->nv_sent_len = 0;
+	if (nv_len) {
+		c->nv_sent = malloc(nv_len);
+		if (!c->nv_sent)
+			abort();
+		memcpy(c->nv_sent, nv, nv_len);
+		c->nv_sent_len = nv_len;
+	}
+}
+
+static void restore_pp(struct pbft *c, const uint8_t *d, size_t len)
+{
+	enum hm_drop_reason why;
+	struct log_entry *e;
+	struct hm_msg m;
+
+	if (hm_msg_decode(d, len, HM_MAX_DATAGRAM, &m, &why) < 0 || m.type != HM_MSG_PRE_PREPARE ||
+	    m.sender != pbft_primary(c, m.view))
+		return;
+	e = pbft_entry_at(c, m.seq);
+	if (m.seq <= c->last_executed || !pbft_in_window(c, m.seq)) {
+		/* Executed (replayed from the committed log): only note that
+		 * the vote was ours, for the next snapshot. */
+		if (e->seq == m.seq && e->has_pp && e->view == m.view &&
+		    memcmp(e->digest, m.digest, HM_DIGEST_LEN) == 0)
+			e->own_pp = true;
+		return;
+	}
+	e = pbft_entry_claim(c, m.seq);
+	if (e->has_pp && e->view > m.view)
+		return;
+	if (!e->has_pp || e->view != m.view || memcmp(e->digest, m.digest, HM_DIGEST_LEN) != 0) {
+		entry_leave_view(e);
+		free(e->batch);
+		e->batch = malloc(m.payload_len ? m.payload_len : 1);
+		if (!e->batch)
+			abort();
+		memcpy(e->batch, m.payload, m.payload_len);
+		e->batch_len = m.payload_len;
+		e->view = m.view;
+		memcpy(e->digest, m.digest, HM_DIGEST_LEN);
+		memcpy(e->pp_sig, m.hdr->sig, HM_SIG_LEN);
+	}
+	e->has_pp = true;
+	e->own_pp = true;
+}
+
+static void restore_cert(struct pbft *c, struct rd_cursor *r)
+{
+	uint64_t seq = take64(r), view = take64(r);
+	const uint8_t *digest = take(r, HM_DIGEST_LEN);
+	uint32_t pp_len = take32(r), k = 0;
+	const uint8_t *pp_sig = take(r, HM_SIG_LEN), *vb = take(r, 2), *sigs;
+	uint16_t voters = vb ? (uint16_t)(vb[0] << 8 | vb[1]) : 0;
+	struct log_entry *e;
+
+	sigs = take(r, (size_t)__builtin_popcount(voters) * HM_SIG_LEN);
+	if (r->bad || !pbft_in_window(c, seq) || (voters >> c->p.n))
+		return;
+	e = pbft_entry_claim(c, seq);
+	if (e->has_cert && e->cert_view > view)
+		return;
+	e->has_cert = true;
+	e->cert_view = view;
+	memcpy(e->cert_digest, digest, HM_DIGEST_LEN);
+	e->cert_pp_len = pp_len;
+	memcpy(e->cert_pp_sig, pp_sig, HM_SIG_LEN);
+	e->cert_voters = voters;
+	for (uint32_t i = 0; i < HM_MAX_REPLICAS; i++)
+		if (voters >> i & 1)
+			memcpy(e->cert_sigs[i], sigs + HM_SIG_LEN * k++, HM_SIG_LEN);
+}
+
+static void restore_commit(struct pbft *c, struct rd_cursor *r)
+{
+	uint64_t view = take64(r), seq = take64(r);
+	const uint8_t *digest = take(r, HM_DIGEST_LEN);
+	struct log_entry *e = pbft_entry_at(c, seq);
+
+	if (r->bad || e->seq != seq || !e->has_pp || e->view != view ||
+	    memcmp(e->digest, digest, HM_DIGEST_LEN) != 0)
+		return;
+	e->prepared = true; /* a COMMIT follows a checked certificate */
+	e->own_commit = true;
+}
+
+/* Apply the vote log's records, in order, over the state the checkpoint and
+ * the committed log rebuilt. */
+void pbft_votes_restore(struct pbft *c, const struct hm_vote_record *votes, size_t n)
+{
+	const uint8_t *vc = NULL;
+	size_t vc_len = 0;
+	uint64_t vc_view = 0;
+
+	for (size_t i = 0; i < n; i++) {
+		struct rd_cursor r = { .p = votes[i].buf + 1, .left = votes[i].len - 1 };
+
+		if (votes[i].len < 1)
+			continue;
+		switch (votes[i].buf[0]) {
+		case D_VIEW:
+			restore_view(c, &r);
+			break;
+		case D_PP:
+			restore_pp(c, r.p, r.left);
+			break;
+		case D_CERT:
+			restore_cert(c, &r);
+			break;
+		case D_COMMIT:
+			restore_commit(c, &r);
+			break;
+		case D_VC:
+			vc_view = take64(&r);
+			if (!r.bad) {
+				vc = r.p;
+				vc_len = r.left;
+			}
+			break;
+		case D_SILENT: {
+			uint64_t until = take64(&r), mute = take64(&r);
+
+			if (r.bad)
+				break;
+			c->restarted = true;
+			if (until > c->silent_until)
+				c->silent_until = until;
+			if (mute > c->mute_view)
+				c->mute_view = mute;
+			break;
+		}
+		default:
+			break;
+		}
+	}
+	/* The normal case of views we left is over (as install() has it). */
+	for (uint32_t i = 0; i < c->log_size; i++) {
+		struct log_entry *e = &c->log[i];
+
+		if (e->seq && e->has_pp && e->view < c->view && !e->committed)
+			entry_leave_view(e);
+	}
+	/* Our own VIEW-CHANGE, exactly as sent: re-sent, never rebuilt. */
+	if (vc && vc_view >= c->view && (!c->in_vc || vc_view == c->vc_target)) {
+		struct rd_cursor r = { .p = vc, .left = vc_len };
+		uint8_t *parts[HM_VC_MAX_PARTS];
+		uint32_t lens[HM_VC_MAX_PARTS];
+		unsigned np = take8(&r), k = 0;
+
+		for (; !r.bad && k < np && k < HM_VC_MAX_PARTS; k++) {
+			lens[k] = take32(&r);
+			parts[k] = (uint8_t *)take(&r, lens[k]);
+		}
+		if (!r.bad && k == np && np > 0)
+			pbft_vc_restore_own(c, vc_view, parts, lens, np);
+	}
+	/* In a view change whose VIEW-CHANGE never became durable: it never
+	 * left either (the VIEW record and it share a Ready), so we never
+	 * left our view. */
+	if (c->in_vc && c->vcs[c->p.id].view != c->vc_target) {
+		c->in_vc = false;
+		c->vc_target = c->view;
+	}
+	/* Still in the view change: its new-view timer runs at once.  The
+	 * timer we had is lost, and the 2f+1 VIEW-CHANGEs that would start it
+	 * again may never come back (peers that installed the view, or moved
+	 * past it, no longer send theirs); without a NEW-VIEW in time we go on
+	 * to the next view, as we would have before the crash.  Only a timer:
+	 * the f+1 join rule still keeps one replica from moving the others. */
+	if (c->in_vc)
+		c->vc_timer_at = c->now ? c->now : 1;
+	/* A primary resumes after the last seq it assigned in its view. */
+	if (pbft_primary(c, c->view) == c->p.id)
+		for (uint32_t i = 0; i < c->log_size; i++) {
+			const struct log_entry *e = &c->log[i];
+
+			if (e->seq && e->has_pp && e->view == c->view && e->seq > c->next_seq)
+				c->next_seq = e->seq;
+		}
+}
+
+/* After a restart: send again what the vote log says we sent for slots
+ * still open (our peers may be waiting for it), and set the vote counter's
+ * expectations and our own votes.  Ed25519 is deterministic, so the
+ * re-signed PREPARE and COMMIT are the very datagrams sent before. */
+void pbft_votes_resend(struct pbft *c)
+{
+	const struct vc_rec *own = &c->vcs[c->p.id];
+
+	if (c->in_vc) {
+		for (unsigned i = 0; i < own->nparts; i++) {
+			uint8_t *copy = malloc(own->part_len[i]);
+
+			if (!copy)
+				abort();
+			memcpy(copy, own->part[i], own->part_len[i]);
+			pbft_emit(c, PBFT_TO_REPLICAS, 0, copy, own->part_len[i]);
+		}
+		if (!c->next_retransmit)
+			c->next_retransmit = c->now + (uint64_t)c->p.retransmit_ms * 1000;
+		return;
+	}
+	for (uint64_t s = c->last_executed + 1; pbft_in_window(c, s); s++) {
+		struct log_entry *e = pbft_entry_at(c, s);
+		struct hm_hdr *h;
+
+		if (e->seq != s || !e->has_pp || e->view != c->view || e->committed ||
+		    pbft_silent(c, s))
+			continue;
+		if (pbft_primary(c, e->view) == c->p.id) {
+			if (e->own_pp)
+				pbft_send_msg(c, PBFT_TO_REPLICAS, 0, HM_MSG_PRE_PREPARE, e->view, s,
+					      NULL, e->batch, e->batch_len);
+			pbft_emit_vote_policy(c, HM_PHASE_PREPARE, e->view, s, e->digest, NULL);
+		} else if (e->own_pp) {
+			h = pbft_send_msg(c, PBFT_TO_REPLICAS, 0, HM_MSG_PREPARE, e->view, s,
+					  e->digest, NULL, 0);
+			pbft_emit_vote_policy(c, HM_PHASE_PREPARE, e->view, s, e->digest, h->sig);
+		} else {
+			pbft_emit_vote_policy(c, HM_PHASE_PREPARE, e->view, s, e->digest, NULL);
+		}
+		if (e->own_commit) {
+			h = pbft_send_msg(c, PBFT_TO_REPLICAS, 0, HM_MSG_COMMIT, e->view, s,
+					  e->digest, NULL, 0);
+			pbft_emit_vote_policy(c, HM_PHASE_COMMIT, e->view, s, e->digest, h->sig);
+		} else {
+			pbft_emit_vote_policy(c, HM_PHASE_COMMIT, e->view, s, e->digest, NULL);
+		}
+	}
+}
