@@ -134,6 +134,10 @@ struct pbft_stats {
 	uint64_t certs_incomplete;     /* prepared slots left out of a VIEW-CHANGE:
 					* fewer than 2f good PREPARE signatures */
 	uint64_t batches_fetched;      /* batches obtained with NEW-VIEW FETCH */
+	/* view catch-up (f+1 replicas seen in views above ours) */
+	uint64_t view_catchups_started;  /* NEW-VIEWs asked for */
+	uint64_t view_catchups_done;     /* ... installed */
+	uint64_t view_catchup_timeouts;  /* no NEW-VIEW in time: view change to it */
 	/* state transfer */
 	uint64_t state_transfers_started;
 	uint64_t state_transfers_done;
@@ -177,6 +181,13 @@ void pbft_on_retransmission(struct pbft *c, const struct hm_msg *m);
  * still have been dropped, e.g. as out of the window): if seq is beyond what
  * we executed, we are behind and ask our peers with STATUS. */
 void pbft_observe_seq(struct pbft *c, uint64_t seq);
+
+/* A MAC-valid normal-case message from replica `sender` named `view`, above
+ * the view the pre-filter takes (it dropped it as bad_view).  The core keeps
+ * the highest view per sender; once f+1 replicas are above its view it
+ * asks for the NEW-VIEW of the (f+1)-th highest (view catch-up) and an old
+ * view's primary stops proposing. */
+void pbft_observe_view(struct pbft *c, uint32_t sender, uint64_t view);
 
 /* A vote-counter event (a quorum, or equivocation by a voter). */
 void pbft_on_vote_event(struct pbft *c, const struct hm_vote_event *ev);

@@ -773,6 +773,11 @@ void hm_node_receive(struct hm_node *nd, const uint8_t *buf, size_t len,
 		hm_msg_payload_ok(&m, &why);
 	if (why != HM_DROP_REASON_MAX) {
 		st->drops[why]++;
+		/* MAC-valid, from a replica, in a view above ours: view catch-up. */
+		if (why == HM_DROP_BAD_VIEW && m.view > nd->view) {
+			pbft_observe_view(nd->core, m.sender, m.view);
+			drain(nd);
+		}
 		return;
 	}
 	st->last_seen_us = nd->now;
@@ -841,6 +846,12 @@ void hm_node_vote_event(struct hm_node *nd, const struct hm_vote_event *ev)
 		keep_kernel_proof(nd, ev);
 	note_event(nd, ev);
 	pbft_on_vote_event(nd->core, ev);
+	drain(nd);
+}
+
+void hm_node_observe_view(struct hm_node *nd, uint32_t sender, uint64_t view)
+{
+	pbft_observe_view(nd->core, sender, view);
 	drain(nd);
 }
 

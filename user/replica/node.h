@@ -174,6 +174,9 @@ void hm_node_set_egress(struct hm_node *nd, uint16_t stamped, const struct socka
 void hm_node_vote_event(struct hm_node *nd, const struct hm_vote_event *ev);
 /* How far the peers got, as the kernel saw it (hm_progress). */
 void hm_node_observe_progress(struct hm_node *nd, uint64_t seq);
+/* A replica's normal-case messages name a view above ours, as the kernel saw
+ * it (node_stats max_view_seen): view catch-up (pbft_observe_view). */
+void hm_node_observe_view(struct hm_node *nd, uint32_t sender, uint64_t view);
 
 /*
  * Keep the stable checkpoints and the committed log in dir (created if

@@ -1,0 +1,542 @@
+// SPDX-License-Identifier: MIT
+/*
+ * Reproducers for issue 17 ("Restarts, upgrades and every f-fault schedule
+ * keep the cluster live").  Every case here is a LIVENESS check that FAILS on
+ * the code it was written against (19acf84): it is the test that must pass
+ * once the corresponding fix lands.  Each case says what would make it pass.
+ * The plan: docs/issue17-plan.md on this branch (also /work/issue17-plan.md).
+ *
+ * Each case also checks safety and linearizability, which hold
+ * today: the bugs are permanent stalls, never wrong answers.
+ *
+ *   build/tests/test_issue17                 every case
+ *   build/tests/test_issue17 NAME...         the named cases
+ *
+ * All on the simulator (user/sim.c), n = 4, f = 1, defaults of
+ * hm_sim_default_opts (window 20, checkpoint interval 10, view-change
+ * timeout 500 ms, client timeout 200 ms), with real keys, signatures and
+ * MACs.  Restarts use hm_sim_restart(): the replica's process state is freed
+ * and rebuilt from its files (opts.persist), as hypermeshd does at start.
+ */
+#include "hm_test.h"
+#include "service/kv/kv.h"
+#include "testing/sim.h"
+#include "common/wire.h"
+
+/*
+ * Cases whose fix has not landed stay out of the build, because `make test`
+ * runs every test binary and must stay green: the change that fixes item 0
+ * (restarts: persisted votes) or item 3 (restart during a view change) turns
+ * its list on here, or builds with -DHM_I17_ITEM0=1 / -DHM_I17_ITEM3=1 to
+ * try them.  Items 1 and 4 (view changes, view catch-up) are fixed and built.
+ */
+#ifndef HM_I17_ITEM0
+#define HM_I17_ITEM0 0
+#endif
+#ifndef HM_I17_ITEM3
+#define HM_I17_ITEM3 0
+#endif
+
+#define SECOND 1000000ull
+#define MS 1000ull
+
+/* How long a correct cluster may take to serve again after the last fault
+ * heals: a few view-change timeouts (500 ms, doubling) and client timeouts.
+ * Generous on purpose: the bugs below are stalls that never end. */
+#define LIVENESS_BOUND_S 20
+
+/* Deliver what is in flight and fire timers for `us` of virtual time, with
+ * no new client operations (a quiet cluster, as when an operator restarts
+ * replicas between bursts of traffic).  An operation already in flight
+ * continues (its client retransmits). */
+static void quiet_for(struct hm_sim *s, uint64_t us)
+{
+	hm_sim_settle(s, hm_sim_now(s) + us);
+}
+
+/* Run with the clients active until at least `ops` operations completed,
+ * or `limit_us` of virtual time passed; true if the ops completed. */
+static bool run_ops(struct hm_sim *s, uint64_t ops, uint64_t limit_us)
+{
+	uint64_t stop = hm_sim_now(s) + limit_us, limit = hm_sim_now(s);
+
+	/* The clock only moves with events: step the limit, not the clock. */
+	while (hm_sim_completed(s) < ops && limit < stop)
+		if (hm_sim_run(s, limit += 10 * MS))
+			break;
+	return hm_sim_completed(s) >= ops;
+}
+
+/* Run with the clients active, in steps of `step_us` of virtual time, while
+ * cond(s) holds, for at most limit_us.  The clock only moves with events, so
+ * the limit is stepped, not the clock. */
+static void run_while(struct hm_sim *s, bool (*cond)(struct hm_sim *s), uint64_t step_us,
+		      uint64_t limit_us)
+{
+	uint64_t limit = hm_sim_now(s), stop = limit + limit_us;
+
+	while (cond(s) && limit < stop)
+		if (hm_sim_run(s, limit += step_us))
+			break;
+}
+
+static struct pbft *core_of(struct hm_sim *s, uint32_t r)
+{
+	return hm_sim_node(s, r)->core;
+}
+
+/* Safety, agreement of the live replicas, linearizability. */
+static bool safe(struct hm_sim *s)
+{
+	char why[256];
+	bool ok = true;
+
+	ok &= ASSERT_TRUE(hm_sim_safety_ok(s, why, sizeof(why)), why);
+	ok &= ASSERT_TRUE(hm_sim_linearizable(s, why, sizeof(why)), why);
+	return ok;
+}
+
+static void show(struct hm_sim *s, const char *what)
+{
+	printf("  [%s] t=%.3f s, completed %" PRIu64 "\n", what, hm_sim_now(s) / 1e6,
+	       hm_sim_completed(s));
+	for (uint32_t i = 0; i < hm_sim_config(s)->n_members; i++) {
+		struct hm_node *nd = hm_sim_node(s, i);
+
+		printf("    r%u: %s view %" PRIu64 " (target %" PRIu64 ")%s, executed %" PRIu64
+		       ", low %" PRIu64 ", silent_until %" PRIu64 "\n",
+		       i, hm_sim_crashed(s, i) ? "CRASHED" : "up", pbft_view(nd->core), nd->view,
+		       pbft_in_view_change(nd->core) ? " in view change" : "",
+		       pbft_last_executed(nd->core), pbft_low_watermark(nd->core),
+		       pbft_silent_until(nd->core));
+	}
+}
+
+#if HM_I17_ITEM0
+/* ---- item 0: rolling restart ------------------------------------------ */
+
+/*
+ * Item 0, as operators do it: the cluster served some traffic, then each of
+ * the four replicas in turn is stopped and started again from its files
+ * (each comes back "recovered: ok"), with little or no traffic meanwhile.
+ * Then the clients write again: every operation must complete within
+ * LIVENESS_BOUND_S, and nothing acknowledged may be lost.
+ *
+ * Fails today: each restarted replica is silent (no PRE-PREPARE, PREPARE or
+ * COMMIT) for every seq up to silent_until = its recovered point + L
+ * (pbft_recover, silent()), and the primary of its recovered view never
+ * proposes (acting_primary, mute_view).  The bound is only passed when 2f+1
+ * OTHER replicas commit past it; after two restarts in one window (here:
+ * four) no 2f+1 non-silent replicas exist, so nothing ever commits again.
+ *
+ * Passes when: a restarted replica can vote again at once because what it
+ * needs to vote consistently was persisted before it voted (the prepared
+ * certificates / the PRE-PREPARE, PREPARE, COMMIT it sent: at least (view,
+ * seq, digest) of every vote, the view and its last VIEW-CHANGE, fsynced
+ * before the message leaves), so silent_until / mute_view go away (or are
+ * bounded by what the files prove it never sent).
+ */
+static void rolling_restart(bool quiet)
+{
+	struct hm_sim_opts o;
+	struct hm_sim *s;
+	uint64_t total;
+
+	hm_sim_default_opts(&o);
+	o.persist = true;
+	o.ops_per_client = 40;
+	total = (uint64_t)o.clients * o.ops_per_client;
+	s = hm_sim_new(&o);
+	if (!ASSERT_TRUE(run_ops(s, 30, 30 * SECOND), "the cluster serves before the restarts"))
+		goto out;
+	for (uint32_t r = 0; r < o.n; r++) {
+		uint64_t before;
+
+		if (quiet)
+			quiet_for(s, 200 * MS);
+		before = pbft_last_executed(core_of(s, r));
+		hm_sim_crash(s, r);                 /* systemctl stop */
+		if (quiet)
+			quiet_for(s, 300 * MS);
+		else
+			run_ops(s, hm_sim_completed(s) + 5, 300 * MS);
+		if (!ASSERT_OK(hm_sim_restart(s, r), "restart from its files"))
+			goto out;
+		ASSERT_EQ(hm_sim_node(s, r)->recovery_status, HM_REC_OK, "recovered: ok");
+		ASSERT_GE(hm_sim_node(s, r)->recovered_seq, before, "nothing durable lost");
+		/* The operator waits for "recovered: ok" and a second. */
+		if (quiet)
+			quiet_for(s, 1 * SECOND);
+		else
+			run_ops(s, hm_sim_completed(s) + 5, 1 * SECOND);
+	}
+	if (!ASSERT_TRUE(run_ops(s, total, LIVENESS_BOUND_S * SECOND),
+			 "every write after the rolling restart completes within the bound"))
+		show(s, "after the rolling restart");
+	safe(s);
+out:
+	hm_sim_free(s);
+}
+
+HM_TEST(i17_0_rolling_restart_quiet) { rolling_restart(true); }
+HM_TEST(i17_0_rolling_restart_under_load) { rolling_restart(false); }
+
+/*
+ * Item 0, the power loss / "stop all, start all" case: every replica killed
+ * at once and restarted from its files.  The data is intact on every disk
+ * (recovered: ok); the cluster must serve again.
+ *
+ * Fails today for the same reason: all four are silent up to their bound.
+ * Passes with the same fix.
+ */
+HM_TEST(i17_0_all_restart_together)
+{
+	struct hm_sim_opts o;
+	struct hm_sim *s;
+	uint64_t total;
+
+	hm_sim_default_opts(&o);
+	o.persist = true;
+	o.ops_per_client = 30;
+	total = (uint64_t)o.clients * o.ops_per_client;
+	s = hm_sim_new(&o);
+	if (!ASSERT_TRUE(run_ops(s, 40, 30 * SECOND), "serves before"))
+		goto out;
+	for (uint32_t r = 0; r < o.n; r++)
+		hm_sim_crash(s, r);
+	quiet_for(s, 100 * MS);
+	for (uint32_t r = 0; r < o.n; r++) {
+		if (!ASSERT_OK(hm_sim_restart(s, r), "restart from its files"))
+			goto out;
+		ASSERT_EQ(hm_sim_node(s, r)->recovery_status, HM_REC_OK, "recovered: ok");
+	}
+	if (!ASSERT_TRUE(run_ops(s, total, LIVENESS_BOUND_S * SECOND),
+			 "the cluster serves again after all replicas restarted"))
+		show(s, "after restarting all");
+	safe(s);
+out:
+	hm_sim_free(s);
+}
+#endif /* HM_I17_ITEM0 */
+
+/*
+ * Item 0 / item 3 (second half): one backup restarted from its files, then
+ * the primary crashes (f = 1: one fault).  A restart is not a fault, so the
+ * cluster must go on with the three that are up.
+ *
+ * Fails today: the restarted backup is silent up to silent_until, so the new
+ * view has two voting replicas (the new primary and one backup): 1 PREPARE
+ * where 2f = 2 are needed; the bound is never passed (circular).
+ * Passes when a restarted replica can vote again (persisted votes /
+ * prepared certificates, see rolling_restart).
+ */
+static void restart_then_primary_crash(bool restart)
+{
+	struct hm_sim_opts o;
+	struct hm_sim *s;
+	uint64_t total;
+
+	hm_sim_default_opts(&o);
+	o.persist = true;
+	o.ops_per_client = 40;
+	total = (uint64_t)o.clients * o.ops_per_client;
+	s = hm_sim_new(&o);
+	if (!ASSERT_TRUE(run_ops(s, 40, 30 * SECOND), "serves before"))
+		goto out;
+	quiet_for(s, 200 * MS);
+	if (restart) {
+		hm_sim_crash(s, 3);
+		quiet_for(s, 200 * MS);
+		if (!ASSERT_OK(hm_sim_restart(s, 3), "restart a backup from its files"))
+			goto out;
+	}
+	quiet_for(s, 1 * SECOND);
+	hm_sim_crash(s, 0); /* the one fault f = 1 allows */
+	hm_sim_mark_faulty(s, 0);
+	if (!ASSERT_TRUE(run_ops(s, total, LIVENESS_BOUND_S * SECOND),
+			 "restart + primary crash: the three that are up serve"))
+		show(s, "restart then primary crash");
+	safe(s);
+out:
+	hm_sim_free(s);
+}
+
+#if HM_I17_ITEM0
+HM_TEST(i17_0_restart_then_primary_crash) { restart_then_primary_crash(true); }
+#endif
+
+/* Control (PASSES today): the same schedule without the restart.  Shows the
+ * harness and the bound are fine and the restart alone makes the difference. */
+HM_TEST(i17_control_primary_crash_without_restart) { restart_then_primary_crash(false); }
+
+/* ---- item 1: view-change deadlock after a partition --------------------- */
+
+/*
+ * Item 1.  n = 4, the primary r0 down (crashed: it also stands for a silent
+ * primary).  A one-way partition: r3's datagrams to r1 and r2 are lost, r3
+ * hears them.  The three start a view change to view 1.  r3 holds 2f+1
+ * VIEW-CHANGEs for view 1 (its own, r1's, r2's) and starts its new-view
+ * timer; r1 and r2 hold only two (r3's is lost) and start none, so r1 (view
+ * 1's primary) sends no NEW-VIEW.  r3's timer expires: it moves to view 2.
+ * Then the partition heals: every correct replica is connected again.
+ *
+ * Fails today (vc_progress, vc_retransmit, on_view_change): r3 re-sends
+ * only its newest VIEW-CHANGE (view 2), r1 and r2 keep only the newest of
+ * each sender; r1 and r2 see one replica above their view (f+1 = 2 needed to
+ * join) and two VIEW-CHANGEs for view 1 (2f+1 = 3 needed to start the
+ * timer); r3 sees none above and one for view 2.  No timer runs anywhere:
+ * nothing executes, for ever.
+ *
+ * Passes when (any one of these breaks this schedule; the plan asks for
+ * all three): a replica keeps per-sender VIEW-CHANGEs per view (a bounded
+ * few) and re-sends its VIEW-CHANGEs for every view above the installed one
+ * it still holds (so r1, r2 get r3's view-1 VIEW-CHANGE); the new-view
+ * timer starts on 2f+1 VIEW-CHANGEs for views >= the target (as in
+ * PBFT's liveness rule: "2f+1 VIEW-CHANGEs for view v+1 or higher");
+ * a replica waiting in a view change with fewer than 2f+1 also times out
+ * (the request timer keeps running in a view change).
+ */
+struct oneway {
+	bool armed;
+	uint32_t from;
+	uint16_t to_mask;
+	uint64_t dropped;
+};
+
+static bool oneway_filter(void *ctx, struct hm_sim *s, uint32_t from, uint32_t to,
+			  const uint8_t *buf, size_t len)
+{
+	struct oneway *w = ctx;
+
+	(void)buf, (void)len;
+	if (w->armed && from == w->from && to < hm_sim_config(s)->n_members && (w->to_mask >> to & 1)) {
+		w->dropped++;
+		return false;
+	}
+	return true;
+}
+
+static bool r3_below_view_2(struct hm_sim *s)
+{
+	return hm_sim_node(s, 3)->view < 2;
+}
+
+HM_TEST(i17_1_view_change_deadlock_after_partition)
+{
+	struct oneway w = { .armed = true, .from = 3, .to_mask = (1u << 1) | (1u << 2) };
+	struct hm_sim_opts o;
+	struct hm_sim *s;
+	uint64_t total;
+
+	hm_sim_default_opts(&o);
+	o.ops_per_client = 20;
+	total = (uint64_t)o.clients * o.ops_per_client;
+	s = hm_sim_new(&o);
+	hm_sim_set_filter(s, oneway_filter, &w);
+	hm_sim_crash(s, 0);
+	hm_sim_mark_faulty(s, 0);
+	/* Until r3 targets view 2 (its new-view timer for view 1 expired). */
+	run_while(s, r3_below_view_2, 10 * MS, 20 * SECOND);
+	if (!ASSERT_GE(hm_sim_node(s, 3)->view, 2, "r3 moved on to view 2 alone")) {
+		show(s, "setup");
+		goto out;
+	}
+	ASSERT_EQ(hm_sim_node(s, 1)->view, 1, "r1 still targets view 1");
+	ASSERT_EQ(hm_sim_node(s, 2)->view, 1, "r2 still targets view 1");
+	w.armed = false; /* the partition heals: 3 correct replicas, connected */
+	hm_sim_mark_fault(s);
+	if (!ASSERT_TRUE(run_ops(s, total, LIVENESS_BOUND_S * SECOND),
+			 "after the partition heals, the three correct replicas agree on a view"))
+		show(s, "view-change deadlock");
+	safe(s);
+out:
+	hm_sim_free(s);
+}
+
+/*
+ * Item 1, the 1-1-1 split the same rules produce: r1 at view 1, r2 at view
+ * 2, r3 at view 3 (r0 down).  Here f+1 = 2 above lets the lowest join, so
+ * the group ends 2 at one view and 1 above: the same deadlock.  Covered by
+ * the case above; not repeated.
+ */
+
+#if HM_I17_ITEM3
+/* ---- item 3: restart during a view change -------------------------------- */
+
+/*
+ * Item 3.  The primary r0 crashes; r1, r2, r3 send VIEW-CHANGEs for view 1.
+ * Before the NEW-VIEW arrives (r1's NEW-VIEW datagrams are held back by the
+ * filter, a slow link), r3 restarts from its files.  It joins view 1 again
+ * (f+1 others are there) and sends a VIEW-CHANGE for view 1 that differs
+ * from the one it sent before the crash: its prepared certificates were in
+ * memory only (re-executed log records carry no certificate: pbft_recover
+ * sets has_cert = false).  r1 and r2 count the second head as an
+ * equivocation (on_view_change: HM_DROP_EQUIVOCATION, equivocations++),
+ * which the detector turns into a block of a correct replica
+ * (detector.c proven_equivocations reads drops[HM_DROP_EQUIVOCATION]).
+ * Then the cluster must still serve (a restart is not a fault).
+ *
+ * Fails today on both checks.  Passes when: the replica persists its view
+ * state (current view, in_vc/target, and the exact VIEW-CHANGE datagrams it
+ * sent, fsynced before they leave) and, after a restart, re-sends the SAME
+ * VIEW-CHANGE for a view it already sent one for (or never sends a second
+ * one for that view, and moves to the next view instead); and persisted
+ * prepared certificates make the restarted replica vote again (item 0).
+ */
+struct hold_nv {
+	bool armed;
+	uint64_t held;
+};
+
+static bool hold_new_view(void *ctx, struct hm_sim *s, uint32_t from, uint32_t to,
+			  const uint8_t *buf, size_t len)
+{
+	struct hold_nv *h = ctx;
+	enum hm_drop_reason why;
+	struct hm_msg m;
+
+	(void)s, (void)to;
+	if (!h->armed || from != 1 || hm_msg_decode(buf, len, HM_MAX_DATAGRAM, &m, &why) < 0)
+		return true;
+	if (m.type == HM_MSG_NEW_VIEW) {
+		h->held++;
+		return false;
+	}
+	return true;
+}
+
+static bool r3_at_its_checkpoint(struct hm_sim *s)
+{
+	return pbft_last_executed(core_of(s, 3)) <= pbft_low_watermark(core_of(s, 3));
+}
+
+static bool r3_not_changing_to_1(struct hm_sim *s)
+{
+	return !(pbft_in_view_change(core_of(s, 3)) && hm_sim_node(s, 3)->view == 1);
+}
+
+HM_TEST(i17_3_restart_during_view_change)
+{
+	struct hold_nv h = { 0 };
+	struct hm_sim_opts o;
+	struct hm_sim *s;
+	uint64_t total, eq_before[4] = { 0 };
+
+	hm_sim_default_opts(&o);
+	o.persist = true;
+	o.ops_per_client = 40;
+	total = (uint64_t)o.clients * o.ops_per_client;
+	s = hm_sim_new(&o);
+	hm_sim_set_filter(s, hold_new_view, &h);
+	if (!ASSERT_TRUE(run_ops(s, 30, 30 * SECOND), "serves before"))
+		goto out;
+	/* r3 holds prepared certificates above its stable checkpoint (so its
+	 * VIEW-CHANGE carries some): a slot executed above its low mark. */
+	run_while(s, r3_at_its_checkpoint, 100, 10 * SECOND);
+	h.armed = true;
+	hm_sim_crash(s, 0);
+	hm_sim_mark_faulty(s, 0);
+	/* Until r3 changes to view 1 and r1, r2 hold its VIEW-CHANGE. */
+	run_while(s, r3_not_changing_to_1, 1 * MS, 20 * SECOND);
+	if (!ASSERT_TRUE(pbft_in_view_change(core_of(s, 3)), "r3 is changing to view 1")) {
+		show(s, "setup");
+		goto out;
+	}
+	run_ops(s, UINT64_MAX, 20 * MS); /* its VIEW-CHANGE reaches r1, r2 */
+	for (uint32_t i = 1; i < 3; i++)
+		eq_before[i] = hm_sim_node(s, i)->replica_stats[3].drops[HM_DROP_EQUIVOCATION];
+	printf("  r3 before the restart: executed %" PRIu64 ", low %" PRIu64 "\n",
+	       pbft_last_executed(core_of(s, 3)), pbft_low_watermark(core_of(s, 3)));
+	hm_sim_crash(s, 3);
+	if (!ASSERT_OK(hm_sim_restart(s, 3), "r3 restarts from its files"))
+		goto out;
+	/* r3 joins view 1 again (on r1's and r2's re-sent VIEW-CHANGEs). */
+	run_ops(s, UINT64_MAX, 1 * SECOND);
+	h.armed = false;
+	hm_sim_mark_fault(s);
+	run_ops(s, total, LIVENESS_BOUND_S * SECOND);
+	for (uint32_t i = 1; i < 3; i++) {
+		uint64_t eq = hm_sim_node(s, i)->replica_stats[3].drops[HM_DROP_EQUIVOCATION];
+
+		printf("  r%u counted %" PRIu64 " equivocating datagrams of correct r3\n", i,
+		       eq - eq_before[i]);
+		ASSERT_EQ(eq - eq_before[i], 0,
+			  "a correct replica restarted in a view change is not an equivocator");
+	}
+	if (!ASSERT_EQ(hm_sim_completed(s), total, "the cluster serves after the restart"))
+		show(s, "restart during view change");
+	safe(s);
+out:
+	hm_sim_free(s);
+}
+#endif /* HM_I17_ITEM3 */
+
+/* ---- item 4: a primary behind in views never rejoins -------------------- */
+
+/*
+ * Item 4.  The primary r0 is partitioned away (crash, then revive with its
+ * state: hm_sim_revive), the others install view 1 and go on; the partition
+ * heals.  r0 must join view 1 within the bound.  Then one backup (r2)
+ * crashes: f = 1 faults, so the cluster must go on.
+ *
+ * Fails today: r0 believes it is view 0's primary.  As the primary it runs
+ * no request timer (vc_timers: only !acting_primary), it is not in a view
+ * change so it re-sends no VIEW-CHANGE and gets none (the others installed
+ * view 1 and re-send theirs only while in_vc), and the pre-filter drops
+ * every view-1 message as bad_view; it executes only through committed
+ * catch-up (fetch_committed/on_claim).  After r2 crashes, view 1 has two
+ * voters; r3's VIEW-CHANGE for view 2 is one replica above r0 and r1 (f+1
+ * = 2 needed): stall.
+ *
+ * Passes when a replica behind in views joins the current view: e.g. on
+ * f+1 distinct replicas' valid messages (PREPARE/COMMIT/CHECKPOINT or BATCH
+ * claims) of a view above its own it asks for and installs that view's
+ * NEW-VIEW (the primary of view v re-sends its NEW-VIEW, with the
+ * VIEW-CHANGEs it names, to a replica whose messages show an older view),
+ * or starts a view change to the lowest such view so the f+1 join rule
+ * applies.
+ */
+static bool r0_behind_r1(struct hm_sim *s)
+{
+	return pbft_view(core_of(s, 0)) < pbft_view(core_of(s, 1));
+}
+
+HM_TEST(i17_4_old_primary_rejoins_current_view)
+{
+	struct hm_sim_opts o;
+	struct hm_sim *s;
+	uint64_t total;
+
+	hm_sim_default_opts(&o);
+	o.ops_per_client = 400;
+	total = (uint64_t)o.clients * o.ops_per_client;
+	s = hm_sim_new(&o);
+	if (!ASSERT_TRUE(run_ops(s, 20, 30 * SECOND), "serves before"))
+		goto out;
+	hm_sim_crash(s, 0); /* partitioned */
+	if (!ASSERT_TRUE(run_ops(s, 80, 30 * SECOND), "the others change view and serve"))
+		goto out;
+	ASSERT_GE(pbft_view(core_of(s, 1)), 1, "view 1 installed at r1");
+	hm_sim_revive(s, 0); /* the partition heals */
+	/* 300 ms of traffic (a few hundred operations, each message of view 1
+	 * reaching r0) with all four connected, for r0 to join the current
+	 * view: plenty for any join rule driven by messages. */
+	run_while(s, r0_behind_r1, 10 * MS, 300 * MS);
+	ASSERT_LE(hm_sim_completed(s), total - 100, "ops left for after the backup crash");
+	if (!ASSERT_EQ(pbft_view(core_of(s, 0)), pbft_view(core_of(s, 1)),
+		       "the old primary joined the current view"))
+		show(s, "after the partition healed");
+	printf("  r0: view %" PRIu64 ", executed %" PRIu64 " (r1: view %" PRIu64 ", executed %" PRIu64
+	       "), bad_view drops at r0 from r1: %" PRIu64 "\n",
+	       pbft_view(core_of(s, 0)), pbft_last_executed(core_of(s, 0)),
+	       pbft_view(core_of(s, 1)), pbft_last_executed(core_of(s, 1)),
+	       hm_sim_node(s, 0)->replica_stats[1].drops[HM_DROP_BAD_VIEW]);
+	hm_sim_crash(s, 2); /* one more fault: still within f = 1 (r0 healed) */
+	hm_sim_mark_faulty(s, 2);
+	if (!ASSERT_TRUE(run_ops(s, total, LIVENESS_BOUND_S * SECOND),
+			 "one backup crash after the healed partition: the cluster serves"))
+		show(s, "after the backup crash");
+	safe(s);
+out:
+	hm_sim_free(s);
+}
