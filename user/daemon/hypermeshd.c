@@ -228,12 +228,13 @@ static void add_xdp_status(struct daemon *d, json_t *status)
 		else
 			snprintf(key, sizeof(key), "%s",
 				 i == HM_XDP_STATS_CLIENTS ? "clients" : "unknown");
-		json_object_set_new(stats, key, json_pack("{s:I, s:I, s:I, s:I, s:I, s:o}",
+		json_object_set_new(stats, key, json_pack("{s:I, s:I, s:I, s:I, s:I, s:I, s:o}",
 			"total_messages", (json_int_t)st.total_messages,
 			"invalid_signatures", (json_int_t)st.invalid_signatures,
 			"timing_violations", (json_int_t)st.timing_violations,
 			"contradictory_responses", (json_int_t)st.contradictory_responses,
 			"consecutive_faults", (json_int_t)st.consecutive_faults,
+			"max_view_seen", (json_int_t)st.max_view_seen,
 			"drops", hm_drops_json((const uint64_t *)st.drops)));
 	}
 	hm_xdp_dp_tc_stats(&d->dp, &tc);
@@ -732,12 +733,16 @@ static bool all_peers_resolved(const struct daemon *d)
 /* The periodic look at what only the kernel saw: how far the peers got. */
 static void poll_progress(struct daemon *d)
 {
-	uint64_t expirations;
+	uint64_t expirations, views[HM_MAX_REPLICAS];
 
 	if (read(d->poll_timer, &expirations, sizeof(expirations)) < 0 && errno != EAGAIN)
 		hm_warn("timerfd: %s", strerror(errno));
 	hm_node_tick(&d->node, hm_mono_us());
 	hm_node_observe_progress(&d->node, hm_xdp_dp_progress(&d->dp, d->node.n));
+	if (hm_xdp_dp_max_views(&d->dp, d->node.n, views) == 0)
+		for (uint32_t i = 0; i < d->node.n; i++)
+			if (views[i])
+				hm_node_observe_view(&d->node, i, views[i]);
 	/* a peer not resolved yet (its neighbour entry failed while it was
 	 * starting, say) is retried every 200 ms, not every 5 s */
 	if (++d->polls % (all_peers_resolved(d) ? PEER_REFRESH_POLLS : 10) == 0)
