@@ -205,6 +205,10 @@ void pbft_state_digest(const struct pbft *c, uint8_t out[HM_DIGEST_LEN]);
 const struct pbft_stats *pbft_stats(const struct pbft *c);
 /* True while a view change is under way (normal-case messages refused). */
 bool pbft_in_view_change(const struct pbft *c);
+/* The view a view change targets (the current view when none is under way). */
+uint64_t pbft_view_target(const struct pbft *c);
+/* View catch-up: the view whose NEW-VIEW we asked for (0: none). */
+uint64_t pbft_catchup_view(const struct pbft *c);
 /* The head digest of the VIEW-CHANGE for `view` we hold from `sender`, once
  * it is complete and valid. */
 bool pbft_vc_digest(const struct pbft *c, uint32_t sender, uint64_t view,

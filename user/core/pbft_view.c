@@ -1505,6 +1505,8 @@ int pbft_on_new_view(struct pbft *c, const struct hm_msg *m, enum hm_drop_reason
 }
 
 bool pbft_in_view_change(const struct pbft *c) { return c->in_vc; }
+uint64_t pbft_view_target(const struct pbft *c) { return c->in_vc ? c->vc_target : c->view; }
+uint64_t pbft_catchup_view(const struct pbft *c) { return c->cu_view; }
 
 bool pbft_vc_digest(const struct pbft *c, uint32_t sender, uint64_t view,
 		    uint8_t out[HM_DIGEST_LEN])

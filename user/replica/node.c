@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "common/log.h"
 #include "core/persist.h"
 #include "common/wire.h"
 
@@ -413,6 +414,34 @@ static void apply_vote_policy(struct hm_node *nd, const struct pbft_vote_policy 
 		(*n_evs)++;
 }
 
+/* One log line for every view change and view catch-up step (the core
+ * counts them in pbft_stats; this says when and to which view). */
+static void log_views(struct hm_node *nd)
+{
+	const struct pbft_stats *s = pbft_stats(nd->core);
+	const uint64_t now[5] = { s->view_changes_started, s->view_changes_installed,
+				  s->view_catchups_started, s->view_catchups_done,
+				  s->view_catchup_timeouts };
+
+	if (memcmp(now, nd->vc_logged, sizeof(now)) == 0)
+		return;
+	if (now[4] != nd->vc_logged[4])
+		hm_warn("view catch-up: no NEW-VIEW came in time; changing view to %llu",
+			(unsigned long long)pbft_view_target(nd->core));
+	else if (now[0] != nd->vc_logged[0])
+		hm_info("view change: to view %llu (from view %llu)",
+			(unsigned long long)pbft_view_target(nd->core),
+			(unsigned long long)pbft_view(nd->core));
+	if (now[2] != nd->vc_logged[2])
+		hm_info("view catch-up: f+1 replicas are in views above %llu; asking view %llu's "
+			"primary for its NEW-VIEW", (unsigned long long)pbft_view(nd->core),
+			(unsigned long long)pbft_catchup_view(nd->core));
+	if (now[1] != nd->vc_logged[1])
+		hm_info("view %llu installed%s", (unsigned long long)pbft_view(nd->core),
+			now[3] != nd->vc_logged[3] ? " (view catch-up)" : "");
+	memcpy(nd->vc_logged, now, sizeof(now));
+}
+
 /* Carry out the core's Ready until it has nothing more: our own votes can
  * complete quorums, which make the core act again. */
 static void drain(struct hm_node *nd)
@@ -459,6 +488,7 @@ static void drain(struct hm_node *nd)
 			nd->high = rd.high;
 		}
 		pbft_advance(nd->core);
+		log_views(nd);
 		for (size_t i = 0; i < n_evs; i++) {
 			note_event(nd, &evs[i]);
 			pbft_on_vote_event(nd->core, &evs[i]);

@@ -142,6 +142,8 @@ struct hm_node {
 	bool persist_degraded;          /* appends refused: no replies leave */
 	uint64_t persist_errors;
 	uint64_t replies_held;          /* replies not sent while degraded */
+	/* view-change counters already logged (log_views in node.c) */
+	uint64_t vc_logged[5];
 	enum hm_recovery_status recovery_status;
 	uint64_t recovered_seq;         /* last seq executed after recovery */
 	uint64_t incarnation;           /* starts on these files, this one included */
