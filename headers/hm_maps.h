@@ -142,6 +142,10 @@ struct hm_node_stats {
 					* HM_POLICY_SET_REPUTATION), read only here */
 	__u32 consecutive_faults;      /* drops since the last accepted message */
 	__u64 drops[HM_DROP_REASON_MAX];
+	/* Replica senders: the highest view of a MAC-valid PRE-PREPARE, PREPARE
+	 * or COMMIT dropped as bad_view above hm_config.view (0: none).  The
+	 * controller polls it for view catch-up (pbft_observe_view). */
+	__u64 max_view_seen;
 };
 
 /* ======================================================================

@@ -491,6 +491,22 @@ static __always_inline void note_progress(__u32 sender, const struct hm_hdr *h)
 		*seen = seq;
 }
 
+/* node_stats[idx].max_view_seen: a replica's normal-case message named a
+ * view above ours (view catch-up).  A racy max, like hm_progress: a hint
+ * the controller reads again. */
+static __always_inline void note_view(__u32 idx, const struct hm_xdp_config *cfg,
+				      const struct hm_hdr *h)
+{
+	__u64 view = bpf_be64_to_cpu(h->view);
+	struct hm_node_stats *st;
+
+	if (idx >= HM_MAX_REPLICAS || view <= cfg->view)
+		return;
+	st = bpf_map_lookup_elem(&node_stats, &idx);
+	if (st && view > st->max_view_seen)
+		st->max_view_seen = view;
+}
+
 /* ---- the pre-filter ----------------------------------------------------- */
 
 /* Every check in order; returns a drop reason or HM_ACCEPT, and the
@@ -523,6 +539,8 @@ static __always_inline __u32 prefilter(struct xdp_md *ctx, const struct hm_xdp_c
 		return reason;
 	note_progress(sender, (const void *)hdr);
 	reason = check_window(cfg, (const void *)hdr);
+	if (reason == HM_DROP_BAD_VIEW)
+		note_view(*idx, cfg, (const void *)hdr);
 	if (reason != HM_ACCEPT)
 		return reason;
 	return check_sig_encoding(hdr + HM_OFF_SIG + 32);

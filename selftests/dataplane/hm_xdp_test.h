@@ -53,4 +53,14 @@ static inline void model_count(struct hm_node_stats *st, int why)
 		st->contradictory_responses++;
 }
 
+/* max_view_seen: a replica's normal-case message dropped as bad_view with
+ * a view above the configured one raises it to that view. */
+static inline void model_view(struct hm_node_stats *st, uint32_t idx, int why, uint64_t view,
+			      uint64_t cfg_view)
+{
+	if (why == HM_DROP_BAD_VIEW && idx < HM_MAX_REPLICAS && view > cfg_view &&
+	    view > st->max_view_seen)
+		st->max_view_seen = view;
+}
+
 #endif /* HM_XDP_TEST_H */

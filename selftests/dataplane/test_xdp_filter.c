@@ -201,6 +201,10 @@ static bool normal_case(uint8_t t)
 	return t == HM_MSG_PRE_PREPARE || t == HM_MSG_PREPARE || t == HM_MSG_COMMIT;
 }
 
+/* The view of the last datagram ref_classify() found bad_view (for the
+ * max_view_seen model). */
+static uint64_t ref_view;
+
 /* The pre-filter on a decoded datagram: authenticate() and window_ok() of
  * user/replica/node.c, then the signature's encoding.  No rate limit (the
  * differential runs with it off). */
@@ -230,8 +234,10 @@ static int ref_check_msg(const struct hm_msg *m, int family, const uint8_t saddr
 			return HM_DROP_MALFORMED;
 	}
 	if (normal_case(m->type)) {
-		if (m->view != ref.c.view)
+		if (m->view != ref.c.view) {
+			ref_view = m->view;
 			return HM_DROP_BAD_VIEW;
+		}
 		if (m->seq <= ref.c.low || m->seq > ref.c.high)
 			return HM_DROP_OUT_OF_WINDOW;
 	}
@@ -255,6 +261,7 @@ static int ref_classify(const uint8_t *f, size_t len, uint32_t *idx)
 	struct hm_msg m;
 
 	*idx = UNKNOWN;
+	ref_view = 0;
 	if (len < ETH_HLEN)
 		return NOT_HM;
 	proto = hm_get_be16(f + 12);
@@ -539,8 +546,10 @@ static bool expect(const struct frame *f, int want, uint32_t idx, const char *wh
 			(want == NOT_HM || want == ACCEPT) ? "XDP_PASS" : "XDP_DROP", why_name(want));
 	if (verdict == XDP_PASS)
 		ASSERT_MEMEQ(out, f->buf, f->len, what);
-	if (want != NOT_HM)
+	if (want != NOT_HM) {
 		model_count(&before[idx], want);
+		model_view(&before[idx], idx, want, ref_view, ref.c.view);
+	}
 	for (uint32_t i = 0; i < HM_XDP_NSTATS; i++) {
 		if (!same_counts(&before[i], &after[i])) {
 			HM_FAIL("%s: node_stats[%u] not as expected for %s: total %llu drops[%s] %llu "
@@ -979,6 +988,56 @@ HM_TEST(xdp_filter_window_and_signature)
 		restamp(&d);
 		expect_msg(&d, 0, ACCEPT, kinds[k].idx, "S = 0");
 	}
+	hm_xdp_bpf__destroy(skel);
+}
+
+/* View catch-up: a replica's MAC-valid PRE-PREPARE, PREPARE or COMMIT of a
+ * view above ours raises its node_stats max_view_seen (which the controller
+ * polls for pbft_observe_view); a lower view, a bad MAC, a view-less type or
+ * another sender's message does not. */
+HM_TEST(xdp_filter_max_view_seen)
+{
+	struct hm_xdp_bpf *skel = load();
+	struct hm_node_stats st;
+	struct dgram d;
+
+	if (!skel)
+		return;
+	ASSERT_TRUE(read_stats(0, &st) && st.max_view_seen == 0, "nothing seen at first");
+	mkmsg(&d, HM_MSG_PREPARE, 0, VIEW + 3, LOW + 1, 0);
+	expect_msg(&d, 0, HM_DROP_BAD_VIEW, 0, "view + 3");
+	ASSERT_TRUE(read_stats(0, &st), "lookup");
+	ASSERT_EQ(st.max_view_seen, VIEW + 3, "replica 0 seen in view + 3");
+	mkmsg(&d, HM_MSG_COMMIT, 0, VIEW + 1, LOW + 1, 0);
+	expect_msg(&d, 0, HM_DROP_BAD_VIEW, 0, "view + 1 after view + 3");
+	mkmsg(&d, HM_MSG_PREPARE, 0, VIEW - 1, LOW + 1, 0);
+	expect_msg(&d, 0, HM_DROP_BAD_VIEW, 0, "view - 1");
+	mkmsg(&d, HM_MSG_PREPARE, 0, VIEW, LOW + 1, 0);
+	expect_msg(&d, 0, ACCEPT, 0, "our view");
+	ASSERT_TRUE(read_stats(0, &st), "lookup");
+	ASSERT_EQ(st.max_view_seen, VIEW + 3, "only ever the highest");
+	/* a forged view: the MAC no longer matches */
+	mkmsg(&d, HM_MSG_PREPARE, 0, VIEW + 50, LOW + 1, 0);
+	d.b[HM_OFF_VIEW + 7] ^= 1;
+	expect_msg(&d, 0, HM_DROP_BAD_MAC, 0, "view + 50, bad MAC");
+	/* CHECKPOINTs carry a view but are not normal-case messages */
+	mkmsg(&d, HM_MSG_CHECKPOINT, 0, VIEW + 40, LOW + 1, 0);
+	expect_msg(&d, 0, ACCEPT, 0, "a checkpoint of view + 40");
+	mkmsg(&d, HM_MSG_PRE_PREPARE, 3, VIEW + 7, LOW + 1, 8);
+	expect_msg(&d, 0, HM_DROP_BAD_VIEW, 3, "replica 3 in view + 7");
+	ASSERT_TRUE(read_stats(0, &st), "lookup");
+	ASSERT_EQ(st.max_view_seen, VIEW + 3, "replica 0 unchanged");
+	ASSERT_TRUE(read_stats(3, &st), "lookup");
+	ASSERT_EQ(st.max_view_seen, VIEW + 7, "replica 3 seen in view + 7");
+	/* the controller moves the view: a view above the new one counts */
+	ref.c.view = VIEW + 10;
+	write_config(skel);
+	mkmsg(&d, HM_MSG_PREPARE, 0, VIEW + 11, LOW + 1, 0);
+	expect_msg(&d, 0, HM_DROP_BAD_VIEW, 0, "view + 11 after the move");
+	ASSERT_TRUE(read_stats(0, &st), "lookup");
+	ASSERT_EQ(st.max_view_seen, VIEW + 11, "raised to view + 11");
+	ref.c.view = VIEW;
+	write_config(skel);
 	hm_xdp_bpf__destroy(skel);
 }
 
@@ -1488,6 +1547,7 @@ HM_TEST(xdp_filter_differential)
 			uint64_t ts = model[idx].last_activity_timestamp;
 
 			model_count(&model[idx], want);
+			model_view(&model[idx], idx, want, ref_view, ref.c.view);
 			if (!ASSERT_TRUE(read_stats(idx, &got), "lookup node_stats"))
 				break;
 			if (!same_counts(&got, &model[idx]) ||

@@ -376,6 +376,7 @@ static int send_expect_v(const struct dgram *d, int verdict, int want, const cha
 		if (!ASSERT_TRUE(read_stats(i, &after[i]), "read node_stats"))
 			return -1;
 	model_count(&before[who], want);
+	model_view(&before[who], who, want, hm_get_be64(d->b + HM_OFF_VIEW), cfg.view);
 	for (uint32_t i = 0; i < HM_XDP_NSTATS; i++) {
 		if (!same_counts(&before[i], &after[i])) {
 			HM_FAIL("%s: node_stats[%u] not as expected for %s", what, i, why_name(want));
@@ -1384,6 +1385,7 @@ static bool diff_vote(struct diff *g, long op, uint64_t view)
 								     : ACCEPT;
 	}
 	model_count(&g->model[voter], want);
+	model_view(&g->model[voter], voter, want, hm_get_be64(d.b + HM_OFF_VIEW), cfg.view);
 	g->votes++;
 	g->outcomes[want]++;
 

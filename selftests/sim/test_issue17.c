@@ -1,25 +1,13 @@
 // SPDX-License-Identifier: MIT
 /*
- * Reproducers for issue 17 ("Restarts, upgrades and every f-fault schedule
- * keep the cluster live").  Every case here is a LIVENESS check that FAILS on
- * the code it was written against (19acf84): it is the test that must pass
- * once the corresponding fix lands.  Each case says what would make it pass.
- * The plan: docs/issue17-plan.md on branch research17.
- *
- * Each case also checks safety and linearizability, which hold
- * today: the bugs are permanent stalls, never wrong answers.
+ * Issue 17 ("Restarts, upgrades and every f-fault schedule keep the
+ * cluster live"): every case here is a liveness check that failed on the
+ * code before its fix (19acf84) and passes with it, plus the cases that
+ * would break a naive version of each fix (docs/protocol.md lists them).
+ * Each case also checks safety and linearizability.
  *
  *   build/tests/test_issue17                 every case
  *   build/tests/test_issue17 NAME...         the named cases
- *
- * Cases whose fix has not landed yet are declared with I17_PENDING: they are
- * built but not registered, so `make test` stays green, unless the
- * environment names them:
- *
- *   HM_I17_PENDING=all build/tests/test_issue17
- *   HM_I17_PENDING=i17_1_view_change_deadlock_after_partition build/tests/test_issue17
- *
- * A fix turns its case into an HM_TEST.
  *
  * All on the simulator (user/testing/sim.c), n = 4, f = 1, defaults of
  * hm_sim_default_opts (window 20, checkpoint interval 10, view-change
@@ -31,20 +19,6 @@
 #include "service/kv/kv.h"
 #include "testing/sim.h"
 #include "common/wire.h"
-
-/* A case whose fix is still to come (see above). */
-#define I17_PENDING(name)                                                     \
-	static void test_##name(void);                                        \
-	__attribute__((constructor)) static void register_##name(void)        \
-	{                                                                     \
-		const char *e_ = getenv("HM_I17_PENDING");                    \
-									      \
-		if (e_ && (strcmp(e_, "all") == 0 || strstr(e_, #name)) &&     \
-		    hm_test_count < HM_TEST_MAX)                              \
-			hm_test_cases[hm_test_count++] =                      \
-				(struct hm_test_case){ #name, test_##name };  \
-	}                                                                     \
-	static void test_##name(void)
 
 #define SECOND 1000000ull
 #define MS 1000ull
@@ -326,7 +300,7 @@ static bool r3_below_view_2(struct hm_sim *s)
 	return hm_sim_node(s, 3)->view < 2;
 }
 
-I17_PENDING(i17_1_view_change_deadlock_after_partition)
+HM_TEST(i17_1_view_change_deadlock_after_partition)
 {
 	struct oneway w = { .armed = true, .from = 3, .to_mask = (1u << 1) | (1u << 2) };
 	struct hm_sim_opts o;
@@ -353,6 +327,93 @@ I17_PENDING(i17_1_view_change_deadlock_after_partition)
 	if (!ASSERT_TRUE(run_ops(s, total, LIVENESS_BOUND_S * SECOND),
 			 "after the partition heals, the three correct replicas agree on a view"))
 		show(s, "view-change deadlock");
+	safe(s);
+out:
+	hm_sim_free(s);
+}
+
+/*
+ * Item 1, second half: a NEW-VIEW that names a VIEW-CHANGE its sender has
+ * since superseded.  r0 down.  r3's VIEW-CHANGE for view 1 never reaches r2
+ * (neither sent nor re-sent), and view 1's NEW-VIEW (r1's, naming r1, r2
+ * and r3) is held back from r2 and r3 until r3's new-view timer expired and
+ * it moved on to view 2.  Then the links heal, except that r3's re-sent
+ * (flagged) VIEW-CHANGEs for view 1 still never reach r2: r2 can check the
+ * NEW-VIEW only by fetching r3's view-1 VIEW-CHANGE, which r3 must answer
+ * from its ring although its newest is for view 2.
+ *
+ * Fails with one VIEW-CHANGE per sender (on_fetch answered only for the
+ * sender's newest, so r2 can never check NEW-VIEW(1)).
+ */
+struct superseded {
+	bool armed;
+	uint64_t vc_dropped, nv_held;
+};
+
+static bool superseded_filter(void *ctx, struct hm_sim *s, uint32_t from, uint32_t to,
+			      const uint8_t *buf, size_t len)
+{
+	struct superseded *w = ctx;
+	const struct hm_hdr *h = (const struct hm_hdr *)buf;
+
+	(void)s;
+	if (len < HM_HDR_LEN)
+		return true;
+	if (from == 3 && to == 2 && buf[5] == HM_MSG_VIEW_CHANGE &&
+	    hm_get_be64((const uint8_t *)&h->view) == 1 &&
+	    (w->armed || (hm_get_be16((const uint8_t *)&h->flags) & HM_FLAG_RETRANSMIT))) {
+		w->vc_dropped++;
+		return false;
+	}
+	if (w->armed && from == 1 && (to == 2 || to == 3) && buf[5] == HM_MSG_NEW_VIEW &&
+	    len > HM_HDR_LEN && buf[HM_HDR_LEN] == HM_NV_NEW) {
+		w->nv_held++;
+		return false;
+	}
+	return true;
+}
+
+static bool r2_deciding(struct hm_sim *s)
+{
+	return pbft_view(core_of(s, 2)) < 1 && hm_sim_node(s, 2)->view < 2;
+}
+
+HM_TEST(i17_1_new_view_naming_superseded_view_change)
+{
+	struct superseded w = { .armed = true };
+	struct hm_sim_opts o;
+	struct hm_sim *s;
+	uint8_t d[HM_DIGEST_LEN];
+	uint64_t total;
+
+	hm_sim_default_opts(&o);
+	o.ops_per_client = 20;
+	total = (uint64_t)o.clients * o.ops_per_client;
+	s = hm_sim_new(&o);
+	hm_sim_set_filter(s, superseded_filter, &w);
+	hm_sim_crash(s, 0);
+	hm_sim_mark_faulty(s, 0);
+	run_while(s, r3_below_view_2, 10 * MS, 20 * SECOND);
+	if (!ASSERT_GE(hm_sim_node(s, 3)->view, 2, "r3 moved on to view 2") ||
+	    !ASSERT_EQ(pbft_view(core_of(s, 1)), 1, "r1 installed view 1") ||
+	    !ASSERT_TRUE(pbft_in_view_change(core_of(s, 2)), "r2 still changes to view 1") ||
+	    !ASSERT_EQ(hm_sim_node(s, 2)->view, 1, "r2 targets view 1")) {
+		show(s, "setup");
+		goto out;
+	}
+	ASSERT_FALSE(pbft_vc_digest(core_of(s, 2), 3, 1, d), "r2 lacks r3's view-1 VIEW-CHANGE");
+	ASSERT_GE(w.nv_held, 1, "view 1's NEW-VIEW was held back");
+	w.armed = false;
+	/* r2 gets NEW-VIEW(1) again (r1 answers its re-sent VIEW-CHANGE) and
+	 * must fetch r3's superseded VIEW-CHANGE to check it. */
+	run_while(s, r2_deciding, 1 * MS, 2 * SECOND);
+	ASSERT_TRUE(pbft_vc_digest(core_of(s, 2), 3, 1, d),
+		    "r2 fetched r3's view-1 VIEW-CHANGE from its ring");
+	if (!ASSERT_EQ(pbft_view(core_of(s, 2)), 1, "r2 installed the NEW-VIEW naming it"))
+		show(s, "superseded");
+	hm_sim_mark_fault(s);
+	if (!ASSERT_TRUE(run_ops(s, total, LIVENESS_BOUND_S * SECOND), "the cluster serves"))
+		show(s, "after");
 	safe(s);
 out:
 	hm_sim_free(s);
@@ -504,7 +565,7 @@ static bool r0_behind_r1(struct hm_sim *s)
 	return pbft_view(core_of(s, 0)) < pbft_view(core_of(s, 1));
 }
 
-I17_PENDING(i17_4_old_primary_rejoins_current_view)
+HM_TEST(i17_4_old_primary_rejoins_current_view)
 {
 	struct hm_sim_opts o;
 	struct hm_sim *s;
@@ -539,6 +600,88 @@ I17_PENDING(i17_4_old_primary_rejoins_current_view)
 	if (!ASSERT_TRUE(run_ops(s, total, LIVENESS_BOUND_S * SECOND),
 			 "one backup crash after the healed partition: the cluster serves"))
 		show(s, "after the backup crash");
+	safe(s);
+out:
+	hm_sim_free(s);
+}
+
+/*
+ * Item 4, the other side: f faulty replicas claiming high views cannot move
+ * a correct replica.  r3 (faulty, f = 1) sends r1 and r2 correctly MACed and
+ * signed PREPAREs and COMMITs of view 50 (the pre-filter drops them as
+ * bad_view and tells the core), a NEW-VIEW for view 51 (r3 is its primary)
+ * naming VIEW-CHANGEs nobody sent, and a NEW-VIEW for view 50 (whose primary
+ * is r2, not r3).  One replica above is not f+1: no catch-up starts, the old
+ * primary keeps proposing, nothing is installed and the cluster serves in
+ * view 0.  A naive "join the highest view seen" would follow r3.
+ */
+static void inject_from(struct hm_sim *s, uint32_t from, uint32_t to, uint8_t type,
+			uint64_t view, uint64_t seq, const uint8_t *digest, const uint8_t *payload,
+			uint32_t plen)
+{
+	const struct hm_config *cfg = hm_sim_config(s);
+	struct hm_link_keys lk;
+	size_t cap = HM_HDR_LEN + plen, len;
+	uint8_t *buf = malloc(cap);
+
+	len = hm_msg_build(buf, cap, type, from, view, seq, digest, payload, plen,
+			   hm_sim_replica_keys(s, from));
+	hm_link_keys_derive(from, hm_sim_replica_keys(s, from), to, cfg->members[to].public_key,
+			    &lk);
+	hm_mac_stamp((struct hm_hdr *)buf, lk.tx);
+	hm_sim_inject(s, to, from, buf, len);
+	free(buf);
+}
+
+HM_TEST(i17_4_faulty_high_views_cannot_move_a_correct_replica)
+{
+	uint8_t ids[3] = { 1, 2, 3 }, digests[3][HM_DIGEST_LEN], o_digest[HM_DIGEST_LEN], nv[512];
+	struct hm_sim_opts o;
+	struct hm_sim *s;
+	uint64_t total, refused[4] = { 0 };
+	size_t nvlen;
+
+	hm_sim_default_opts(&o);
+	o.ops_per_client = 30;
+	total = (uint64_t)o.clients * o.ops_per_client;
+	s = hm_sim_new(&o);
+	hm_sim_mark_faulty(s, 3);
+	if (!ASSERT_TRUE(run_ops(s, 20, 30 * SECOND), "serves before"))
+		goto out;
+	memset(digests, 0x42, sizeof(digests));
+	memset(o_digest, 0x17, sizeof(o_digest));
+	nvlen = hm_nv_new_put(nv, sizeof(nv), 3, ids, (const uint8_t(*)[HM_DIGEST_LEN])digests, 0,
+			      0, o_digest);
+	for (uint32_t to = 1; to <= 2; to++)
+		refused[to] = pbft_stats(core_of(s, to))->new_views_refused;
+	for (int round = 0; round < 20; round++) {
+		for (uint32_t to = 1; to <= 2; to++) {
+			uint64_t seq = pbft_last_executed(core_of(s, to)) + 1;
+
+			inject_from(s, 3, to, HM_MSG_PREPARE, 50, seq, digests[0], NULL, 0);
+			inject_from(s, 3, to, HM_MSG_COMMIT, 50 + round, seq, digests[0], NULL, 0);
+			inject_from(s, 3, to, HM_MSG_NEW_VIEW, 51, 0, NULL, nv, (uint32_t)nvlen);
+			inject_from(s, 3, to, HM_MSG_NEW_VIEW, 50, 0, NULL, nv, (uint32_t)nvlen);
+		}
+		run_ops(s, UINT64_MAX, 50 * MS);
+	}
+	for (uint32_t to = 1; to <= 2; to++) {
+		const struct pbft_stats *st = pbft_stats(core_of(s, to));
+
+		ASSERT_GE(hm_sim_node(s, to)->replica_stats[3].drops[HM_DROP_BAD_VIEW], 40,
+			  "r3's high-view votes dropped as bad_view");
+		ASSERT_EQ(st->view_catchups_started, 0, "one replica above is not f+1: no catch-up");
+		ASSERT_GE(st->new_views_refused - refused[to], 20,
+			  "NEW-VIEW of view 50 from a non-primary refused");
+		ASSERT_EQ(st->view_changes_installed, 0, "the forged NEW-VIEW is never installed");
+		ASSERT_EQ(pbft_view(core_of(s, to)), 0, "still in view 0");
+	}
+	ASSERT_EQ(pbft_view(core_of(s, 0)), 0, "the primary stays");
+	if (!ASSERT_TRUE(run_ops(s, total, LIVENESS_BOUND_S * SECOND),
+			 "the primary keeps proposing: the cluster serves in view 0"))
+		show(s, "faulty high views");
+	for (uint32_t i = 0; i < 3; i++)
+		ASSERT_EQ(pbft_view(core_of(s, i)), 0, "no correct replica moved");
 	safe(s);
 out:
 	hm_sim_free(s);

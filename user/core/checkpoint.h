@@ -2,7 +2,7 @@
 /*
  * The core's certified state as it leaves and re-enters the core: a stable
  * checkpoint (its 2f+1 signed CHECKPOINT votes and the service snapshot)
- * and a committed-log record.  The core hands the first out in its Ready
+ * a committed-log record, and a vote-log record.  The core hands the first out in its Ready
  * (pbft_ready.stable) and takes both back at recovery (pbft_recover);
  * persistence (core/persist.h) writes and reads them, so the core's public
  * header (core/pbft.h) needs no persistence API for these types.
@@ -59,5 +59,11 @@ struct hm_log_record {
  */
 bool hm_checkpoint_proof_ok(const struct hm_checkpoint *cp, const uint8_t (*pks)[HM_PUBKEY_LEN],
 			    uint32_t n, uint32_t quorum);
+
+/* One vote-log record: the core's bytes (pbft.h, "Vote log"). */
+struct hm_vote_record {
+	uint8_t *buf;
+	uint32_t len;
+};
 
 #endif /* HM_CHECKPOINT_H */

@@ -172,7 +172,8 @@ void pbft_free(struct pbft *c)
 		free(r);
 	}
 	for (uint32_t i = 0; i < HM_MAX_REPLICAS; i++)
-		pbft_vc_rec_clear(&c->vcs[i]);
+		for (unsigned k = 0; k < PBFT_VC_RING; k++)
+			pbft_vc_rec_clear(&c->vcs[i][k]);
 	pbft_memo_clear(c);
 	pbft_early_clear(c);
 	free(c->nv_pending);
@@ -342,7 +343,9 @@ static bool can_propose(const struct pbft *c)
 {
 	uint64_t next = c->next_seq > c->last_executed ? c->next_seq : c->last_executed;
 
+	/* An old view's primary that f+1 replicas left proposes no more. */
 	return pbft_acting_primary(c) && !c->in_vc && pbft_queued(c) > 0 && !pbft_silent(c, next + 1) &&
+	       !pbft_views_behind(c) &&
 	       next - c->last_executed < c->p.pipeline_depth && in_proposal_window(c, next + 1);
 }
 

@@ -155,6 +155,10 @@ struct pbft_stats {
 	uint64_t certs_incomplete;     /* prepared slots left out of a VIEW-CHANGE:
 					* fewer than 2f good PREPARE signatures */
 	uint64_t batches_fetched;      /* batches obtained with NEW-VIEW FETCH */
+	/* view catch-up (f+1 replicas seen in views above ours) */
+	uint64_t view_catchups_started;  /* NEW-VIEWs asked for */
+	uint64_t view_catchups_done;     /* ... installed */
+	uint64_t view_catchup_timeouts;  /* no NEW-VIEW in time: view change to it */
 	/* state transfer */
 	uint64_t state_transfers_started;
 	uint64_t state_transfers_done;
@@ -199,6 +203,13 @@ void pbft_on_retransmission(struct pbft *c, const struct hm_msg *m);
  * we executed, we are behind and ask our peers with STATUS. */
 void pbft_observe_seq(struct pbft *c, uint64_t seq);
 
+/* A MAC-valid normal-case message from replica `sender` named `view`, above
+ * the view the pre-filter takes (it dropped it as bad_view).  The core keeps
+ * the highest view per sender; once f+1 replicas are above its view it
+ * asks for the NEW-VIEW of the (f+1)-th highest (view catch-up) and an old
+ * view's primary stops proposing. */
+void pbft_observe_view(struct pbft *c, uint32_t sender, uint64_t view);
+
 /* A vote-counter event (a quorum, or equivocation by a voter). */
 void pbft_on_vote_event(struct pbft *c, const struct hm_vote_event *ev);
 
@@ -215,6 +226,10 @@ void pbft_state_digest(const struct pbft *c, uint8_t out[HM_DIGEST_LEN]);
 const struct pbft_stats *pbft_stats(const struct pbft *c);
 /* True while a view change is under way (normal-case messages refused). */
 bool pbft_in_view_change(const struct pbft *c);
+/* The view a view change targets (the current view when none is under way). */
+uint64_t pbft_view_target(const struct pbft *c);
+/* View catch-up: the view whose NEW-VIEW we asked for (0: none). */
+uint64_t pbft_catchup_view(const struct pbft *c);
 /* The head digest of the VIEW-CHANGE for `view` we hold from `sender`, once
  * it is complete and valid. */
 bool pbft_vc_digest(const struct pbft *c, uint32_t sender, uint64_t view,

@@ -114,7 +114,11 @@ struct vc_sum {
 };
 
 /* One replica's VIEW-CHANGE for `view`: its datagrams as received (MAC and
- * flags zeroed), part 0 the head. */
+ * flags zeroed), part 0 the head.  Each replica's are kept per view in a
+ * ring of PBFT_VC_RING (the lowest view goes first), ours included: a
+ * NEW-VIEW may name one its sender has since superseded, and a peer may
+ * still wait in a view we left (docs/protocol.md, "Views kept per sender"). */
+#define PBFT_VC_RING 4
 struct vc_rec {
 	uint64_t view;      /* 0: empty */
 	uint8_t nparts;     /* 0 until the HEAD arrived */
@@ -177,7 +181,7 @@ struct pbft {
 	uint32_t vc_backoff;      /* timeouts doubled this many times */
 	uint64_t vc_timer_at;     /* in_vc: when 2f+1 VIEW-CHANGEs were in */
 	bool view_works;          /* a request executed since the view began */
-	struct vc_rec vcs[HM_MAX_REPLICAS];
+	struct vc_rec vcs[HM_MAX_REPLICAS][PBFT_VC_RING]; /* use pbft_vc_find/pbft_vc_own */
 	uint8_t *nv_pending;      /* a NEW-VIEW waiting for VIEW-CHANGEs */
 	size_t nv_pending_len;
 	uint64_t nv_pending_view;
@@ -187,6 +191,12 @@ struct pbft {
 	uint64_t nv_served_at[HM_MAX_REPLICAS];
 	uint64_t vc_fetch_at[HM_MAX_REPLICAS];
 	uint64_t vc_served_at[HM_MAX_REPLICAS];
+	/* view catch-up: the highest view of each peer's normal-case messages
+	 * the pre-filter dropped as bad_view (pbft_observe_view) */
+	uint64_t seen_view[HM_MAX_REPLICAS];
+	uint64_t cu_view;         /* the view whose NEW-VIEW we asked for (0: none) */
+	uint64_t cu_at;           /* when; start_view_change(cu_view) after a timeout */
+	uint64_t cu_fetch_at;     /* throttles the FETCH */
 	struct pending_mark *pend;
 	size_t pend_head, pend_len, pend_cap;
 	struct sig_memo *memo;
@@ -271,6 +281,16 @@ void pbft_retransmit(struct pbft *c);
 /* ---- pbft_view.c: view changes ---- */
 
 void pbft_vc_rec_clear(struct vc_rec *r);
+/* The VIEW-CHANGE for `view` held from replica j (NULL: none). */
+struct vc_rec *pbft_vc_find(const struct pbft *c, uint32_t j, uint64_t view);
+/* Our own VIEW-CHANGE for `view` (NULL: none): the one place that finds it. */
+struct vc_rec *pbft_vc_own(const struct pbft *c, uint64_t view);
+/* A record for j's VIEW-CHANGE of `view`: the one held, else a free slot,
+ * else the slot of j's lowest view if that is below `view` (cleared);
+ * NULL when the ring holds only higher views. */
+struct vc_rec *pbft_vc_slot(struct pbft *c, uint32_t j, uint64_t view);
+/* f+1 other replicas are seen in views above ours (view catch-up). */
+bool pbft_views_behind(const struct pbft *c);
 void pbft_memo_clear(struct pbft *c);
 bool pbft_vc_fits(const struct pbft_params *p);
 bool pbft_stored_sig_ok(struct pbft *c, uint8_t type, uint32_t signer, uint32_t plen,

@@ -42,6 +42,68 @@ void pbft_vc_rec_clear(struct vc_rec *r)
 	memset(r, 0, sizeof(*r));
 }
 
+struct vc_rec *pbft_vc_find(const struct pbft *c, uint32_t j, uint64_t view)
+{
+	if (j >= c->p.n || !view)
+		return NULL;
+	for (unsigned k = 0; k < PBFT_VC_RING; k++)
+		if (c->vcs[j][k].view == view)
+			return (struct vc_rec *)&c->vcs[j][k];
+	return NULL;
+}
+
+struct vc_rec *pbft_vc_own(const struct pbft *c, uint64_t view)
+{
+	return pbft_vc_find(c, c->p.id, view);
+}
+
+struct vc_rec *pbft_vc_slot(struct pbft *c, uint32_t j, uint64_t view)
+{
+	struct vc_rec *r = pbft_vc_find(c, j, view), *low = NULL;
+
+	if (r)
+		return r;
+	for (unsigned k = 0; k < PBFT_VC_RING; k++) {
+		r = &c->vcs[j][k];
+		if (!r->view)
+			break;
+		if (!low || r->view < low->view)
+			low = r;
+		r = NULL;
+	}
+	if (!r) {
+		if (low->view > view)
+			return NULL;
+		r = low;
+	}
+	pbft_vc_rec_clear(r);
+	r->view = view;
+	return r;
+}
+
+/* j's VIEW-CHANGE for the highest view we hold from it (NULL: none). */
+static const struct vc_rec *vc_newest(const struct pbft *c, uint32_t j)
+{
+	const struct vc_rec *best = NULL;
+
+	for (unsigned k = 0; k < PBFT_VC_RING; k++)
+		if (c->vcs[j][k].view && c->vcs[j][k].nparts &&
+		    (!best || c->vcs[j][k].view > best->view))
+			best = &c->vcs[j][k];
+	return best;
+}
+
+/* Records for views below the one installed are no use any more; those of
+ * the installed view stay (a laggard that catches up checks its NEW-VIEW
+ * against them, and we answer its FETCH from them). */
+static void vc_prune(struct pbft *c, uint64_t view)
+{
+	for (uint32_t j = 0; j < c->p.n; j++)
+		for (unsigned k = 0; k < PBFT_VC_RING; k++)
+			if (c->vcs[j][k].view && c->vcs[j][k].view < view)
+				pbft_vc_rec_clear(&c->vcs[j][k]);
+}
+
 void pbft_memo_clear(struct pbft *c)
 {
 	struct sig_memo *m, *tmp;
@@ -249,7 +311,19 @@ void pbft_track_pending(struct pbft *c, struct client_rec *r, const struct hm_ms
 	pend_push(c, r->id, m->seq, c->now);
 }
 
+static uint64_t vc_deadline(const struct pbft *c);
+
 uint64_t pbft_vc_deadline(const struct pbft *c)
+{
+	uint64_t t = vc_deadline(c), cu;
+
+	if (!c->p.view_change_timeout_ms || !c->cu_view)
+		return t;
+	cu = c->cu_at + vc_timeout_us(c);
+	return t && t < cu ? t : cu;
+}
+
+static uint64_t vc_deadline(const struct pbft *c)
 {
 	if (!c->p.view_change_timeout_ms)
 		return 0;
@@ -386,12 +460,17 @@ size_t pbft_put_checkpoint_proof(struct pbft *c, uint8_t *buf, uint8_t *ncp)
  * digests of the parts, and its signature covers them all. */
 static void send_view_change(struct pbft *c)
 {
-	struct vc_rec *r = &c->vcs[c->p.id];
+	struct vc_rec *r;
 	size_t room = c->p.max_message_size - HM_HDR_LEN, pl[HM_VC_MAX_PARTS] = { 0 }, hl;
 	uint8_t *pp[HM_VC_MAX_PARTS] = { 0 }, sigbuf[HM_MAX_REPLICAS * HM_SIG_LEN], *head;
 	uint16_t cnt[HM_VC_MAX_PARTS] = { 0 };
 	unsigned np = 1;
 
+	/* Our VIEW-CHANGEs for lower views stay in the ring: a NEW-VIEW of such
+	 * a view may name one, and peers still changing to it need it. */
+	r = pbft_vc_slot(c, c->p.id, c->vc_target);
+	if (!r)
+		return; /* the ring holds only higher views: never (the target only grows) */
 	pbft_vc_rec_clear(r);
 	r->view = c->vc_target;
 	r->n = c->low;
@@ -544,10 +623,8 @@ bad:
 	return false;
 }
 
-static void vc_check(struct pbft *c, uint32_t j)
+static void vc_check(struct pbft *c, uint32_t j, struct vc_rec *r)
 {
-	struct vc_rec *r = &c->vcs[j];
-
 	if (r->checked || !r->nparts || r->have != parts_mask(r->nparts))
 		return;
 	r->checked = true;
@@ -562,21 +639,25 @@ static void vc_check(struct pbft *c, uint32_t j)
  * checkpoint), max-s (the highest prepared seq), and for each seq between
  * the digest prepared in the highest view, or the null request.  Returns
  * the digests (max-s - min-s of them, caller frees) and H(O). */
-static uint8_t (*nv_compute(const struct pbft *c, const uint8_t *ids, unsigned nrefs,
+static uint8_t (*nv_compute(const struct pbft *c, uint64_t view, const uint8_t *ids, unsigned nrefs,
 			    uint64_t *min_s, uint64_t *max_s, uint8_t o_digest[HM_DIGEST_LEN]))[HM_DIGEST_LEN]
 {
 	uint64_t lo = 0, hi, count, *views;
 	uint8_t (*o)[HM_DIGEST_LEN], null_digest[HM_DIGEST_LEN];
 	bool *set;
 
+	/* The caller made sure every referenced VIEW-CHANGE is held. */
 	for (unsigned i = 0; i < nrefs; i++)
-		if (c->vcs[ids[i]].n > lo)
-			lo = c->vcs[ids[i]].n;
+		if (pbft_vc_find(c, ids[i], view)->n > lo)
+			lo = pbft_vc_find(c, ids[i], view)->n;
 	hi = lo;
-	for (unsigned i = 0; i < nrefs; i++)
-		for (size_t k = 0; k < c->vcs[ids[i]].n_sums; k++)
-			if (c->vcs[ids[i]].sums[k].seq > hi)
-				hi = c->vcs[ids[i]].sums[k].seq;
+	for (unsigned i = 0; i < nrefs; i++) {
+		const struct vc_rec *r = pbft_vc_find(c, ids[i], view);
+
+		for (size_t k = 0; k < r->n_sums; k++)
+			if (r->sums[k].seq > hi)
+				hi = r->sums[k].seq;
+	}
 	count = hi - lo;
 	o = calloc(count + 1, HM_DIGEST_LEN);
 	views = calloc(count + 1, sizeof(*views));
@@ -584,7 +665,7 @@ static uint8_t (*nv_compute(const struct pbft *c, const uint8_t *ids, unsigned n
 	if (!o || !views || !set)
 		abort();
 	for (unsigned i = 0; i < nrefs; i++) {
-		const struct vc_rec *r = &c->vcs[ids[i]];
+		const struct vc_rec *r = pbft_vc_find(c, ids[i], view);
 
 		for (size_t k = 0; k < r->n_sums; k++) {
 			const struct vc_sum *s = &r->sums[k];
@@ -619,7 +700,8 @@ static uint8_t (*nv_compute(const struct pbft *c, const uint8_t *ids, unsigned n
 
 /* Our checkpoint at min-s becomes stable with the proof from V, if we
  * executed that far and agree with it. */
-static void adopt_checkpoint(struct pbft *c, uint64_t min_s, const uint8_t *ids, unsigned nrefs)
+static void adopt_checkpoint(struct pbft *c, uint64_t view, uint64_t min_s, const uint8_t *ids,
+			     unsigned nrefs)
 {
 	struct checkpoint_rec *cp = pbft_checkpoint_get(c, min_s, false);
 	struct hm_vc_payload v;
@@ -628,9 +710,9 @@ static void adopt_checkpoint(struct pbft *c, uint64_t min_s, const uint8_t *ids,
 		/* Behind the new view's checkpoint: its proof certifies the
 		 * state we fetch by state transfer. */
 		for (unsigned i = 0; i < nrefs; i++) {
-			const struct vc_rec *r = &c->vcs[ids[i]];
+			const struct vc_rec *r = pbft_vc_find(c, ids[i], view);
 
-			if (r->n != min_s ||
+			if (!r || r->n != min_s ||
 			    hm_vc_parse(r->part[0] + HM_HDR_LEN, r->part_len[0] - HM_HDR_LEN, &v) < 0)
 				continue;
 			for (unsigned k = 0; k < v.ncp; k++) {
@@ -650,9 +732,9 @@ static void adopt_checkpoint(struct pbft *c, uint64_t min_s, const uint8_t *ids,
 	if (c->low >= min_s || c->last_executed < min_s || !cp || !cp->own_known)
 		return;
 	for (unsigned i = 0; i < nrefs; i++) {
-		const struct vc_rec *r = &c->vcs[ids[i]];
+		const struct vc_rec *r = pbft_vc_find(c, ids[i], view);
 
-		if (r->n != min_s || memcmp(r->cp_digest, cp->own, HM_DIGEST_LEN) != 0 ||
+		if (!r || r->n != min_s || memcmp(r->cp_digest, cp->own, HM_DIGEST_LEN) != 0 ||
 		    hm_vc_parse(r->part[0] + HM_HDR_LEN, r->part_len[0] - HM_HDR_LEN, &v) < 0)
 			continue;
 		for (unsigned k = 0; k < v.ncp; k++) {
@@ -754,7 +836,12 @@ void pbft_install(struct pbft *c, uint64_t view, uint64_t lo, uint64_t hi,
 	c->stats.view_changes_installed++;
 	free(c->nv_pending);
 	c->nv_pending = NULL;
-	adopt_checkpoint(c, lo, ids, nrefs);
+	adopt_checkpoint(c, view, lo, ids, nrefs);
+	vc_prune(c, view);
+	if (c->cu_view && view >= c->cu_view) {
+		c->stats.view_catchups_done++;
+		c->cu_view = 0;
+	}
 	drop_queue(c);
 	/* The old views' normal case is over above min-s; the certificates
 	 * stay (a later view change may need them). */
@@ -813,15 +900,15 @@ size_t pbft_new_view_payload(struct pbft *c, uint64_t view, uint8_t *buf, size_t
 
 	/* Our own VIEW-CHANGE (when we have one for this view) and others by
 	 * id, 2f+1 in all, in increasing id order. */
-	own = c->vcs[c->p.id].view == view && c->vcs[c->p.id].valid;
+	own = pbft_vc_own(c, view) && pbft_vc_own(c, view)->valid;
 	quota = 2 * c->p.f + 1 - (own ? 1 : 0);
 	for (uint32_t j = 0; j < c->p.n; j++) {
-		const struct vc_rec *r = &c->vcs[j];
+		const struct vc_rec *r = pbft_vc_find(c, j, view);
 
 		if (j == c->p.id) {
 			if (own)
 				ids[n++] = (uint8_t)j;
-		} else if (quota > 0 && r->view == view && r->checked && r->valid) {
+		} else if (quota > 0 && r && r->checked && r->valid) {
 			ids[n++] = (uint8_t)j;
 			quota--;
 		}
@@ -829,8 +916,9 @@ size_t pbft_new_view_payload(struct pbft *c, uint64_t view, uint8_t *buf, size_t
 	if (n < 2 * c->p.f + 1)
 		return 0;
 	for (unsigned i = 0; i < n; i++)
-		memcpy(digests[i], dgram_hdr(c->vcs[ids[i]].part[0])->digest, HM_DIGEST_LEN);
-	o = nv_compute(c, ids, n, &lo, &hi, o_digest);
+		memcpy(digests[i], dgram_hdr(pbft_vc_find(c, ids[i], view)->part[0])->digest,
+		       HM_DIGEST_LEN);
+	o = nv_compute(c, view, ids, n, &lo, &hi, o_digest);
 	free(o);
 	return hm_nv_new_put(buf, cap, (uint8_t)n, ids, (const uint8_t(*)[HM_DIGEST_LEN])digests,
 			     lo, hi, o_digest);
@@ -869,11 +957,12 @@ static int nv_accept(struct pbft *c, uint64_t view, const uint8_t *p, size_t len
 
 		if (id >= c->p.n)
 			return -1;
-		r = &c->vcs[id];
-		if (r->view == view && r->nparts &&
+		/* Looked up by view: the sender may have moved on since. */
+		r = pbft_vc_find(c, id, view);
+		if (r && r->nparts &&
 		    memcmp(dgram_hdr(r->part[0])->digest, nv.ref_digests[i], HM_DIGEST_LEN) != 0)
 			return -1; /* not the VIEW-CHANGE we hold from id */
-		if (r->view != view || !r->checked) {
+		if (!r || !r->checked) {
 			waiting = true;
 			fetch_vc(c, id, view, nv.ref_digests[i]);
 		} else if (!r->valid) {
@@ -882,7 +971,7 @@ static int nv_accept(struct pbft *c, uint64_t view, const uint8_t *p, size_t len
 	}
 	if (waiting)
 		return 0;
-	o = nv_compute(c, nv.ref_ids, nv.nrefs, &lo, &hi, o_digest);
+	o = nv_compute(c, view, nv.ref_ids, nv.nrefs, &lo, &hi, o_digest);
 	if (lo != nv.min_s || hi != nv.max_s || memcmp(o_digest, nv.o_digest, HM_DIGEST_LEN) != 0) {
 		free(o);
 		return -2;
@@ -944,17 +1033,93 @@ static void serve_new_view(struct pbft *c, uint32_t j)
 		 (uint32_t)c->nv_sent_len);
 }
 
+/* FETCH (seq 0, zero digest) of view v's NEW-VIEW, from a replica behind in
+ * views (view catch-up): answered by v's primary while v is installed. */
+static int serve_new_view_fetch(struct pbft *c, const struct hm_msg *m, enum hm_drop_reason *why)
+{
+	if (m->view != c->view || c->in_vc || !c->nv_sent || pbft_primary(c, c->view) != c->p.id)
+		return pbft_refuse(why, HM_DROP_STALE);
+	if (!throttle_ok(c, &c->nv_served_at[m->sender]))
+		return pbft_refuse(why, HM_DROP_RATE_LIMITED);
+	pbft_send_msg(c, PBFT_TO_REPLICA, m->sender, HM_MSG_NEW_VIEW, c->view, c->nv_min_s, NULL,
+		      c->nv_sent, (uint32_t)c->nv_sent_len);
+	return 0;
+}
+
+/* The (f+1)-th highest view among the views other replicas were seen in
+ * above ours, 0 if fewer than f+1 are above: at least one of those f+1 is
+ * correct, and it is at that view or higher. */
+static uint64_t catchup_view(const struct pbft *c)
+{
+	uint64_t v[HM_MAX_REPLICAS];
+	uint32_t k = 0;
+
+	for (uint32_t j = 0; j < c->p.n; j++) {
+		uint64_t x = c->seen_view[j];
+		uint32_t i;
+
+		if (j == c->p.id || x <= c->view)
+			continue;
+		for (i = k++; i > 0 && v[i - 1] < x; i--) /* descending */
+			v[i] = v[i - 1];
+		v[i] = x;
+	}
+	return k >= c->p.f + 1 ? v[c->p.f] : 0;
+}
+
+bool pbft_views_behind(const struct pbft *c)
+{
+	uint32_t above = 0;
+
+	for (uint32_t j = 0; j < c->p.n; j++)
+		above += j != c->p.id && c->seen_view[j] > c->view;
+	return above >= c->p.f + 1;
+}
+
+static void catchup_fetch(struct pbft *c)
+{
+	uint8_t fetch[1 + HM_DIGEST_LEN] = { HM_NV_FETCH };
+	uint32_t prim = pbft_primary(c, c->cu_view);
+
+	if (prim == c->p.id || c->cu_view <= c->view || !throttle_ok(c, &c->cu_fetch_at))
+		return;
+	pbft_send_msg(c, PBFT_TO_REPLICA, prim, HM_MSG_NEW_VIEW, c->cu_view, 0, NULL, fetch,
+		      sizeof(fetch));
+}
+
+void pbft_observe_view(struct pbft *c, uint32_t sender, uint64_t view)
+{
+	uint64_t v;
+
+	if (!c->p.view_change_timeout_ms || sender >= c->p.n || sender == c->p.id ||
+	    view <= c->seen_view[sender])
+		return;
+	c->seen_view[sender] = view;
+	v = catchup_view(c);
+	/* Never towards a view below one we sent a VIEW-CHANGE for. */
+	if (!v || v <= c->cu_view || (c->in_vc && v < c->vc_target))
+		return;
+	c->cu_view = v;
+	c->cu_at = c->now ? c->now : 1;
+	c->cu_fetch_at = 0;
+	c->stats.view_catchups_started++;
+	catchup_fetch(c);
+	if (!c->next_retransmit)
+		c->next_retransmit = c->now + (uint64_t)c->p.retransmit_ms * 1000;
+}
+
 /* After any VIEW-CHANGE news: join a view f+1 others moved to, start the
  * new-view timer at 2f+1, send or check the NEW-VIEW. */
 static void vc_progress(struct pbft *c)
 {
 	uint64_t ref = c->in_vc ? c->vc_target : c->view, join = UINT64_MAX;
-	uint32_t above = 0, same = 0;
+	uint32_t above = 0, at_or_above = 0;
 
+	/* Each sender counts once, by its newest VIEW-CHANGE. */
 	for (uint32_t j = 0; j < c->p.n; j++) {
-		const struct vc_rec *r = &c->vcs[j];
+		const struct vc_rec *r = vc_newest(c, j);
 
-		if (j == c->p.id || !r->nparts)
+		if (j == c->p.id || !r)
 			continue;
 		if (r->view > ref) {
 			above++;
@@ -967,9 +1132,20 @@ static void vc_progress(struct pbft *c)
 		return;
 	}
 	if (c->in_vc) {
+		/* The new-view timer: 2f+1 replicas (ours included) hold valid
+		 * VIEW-CHANGEs for the target view or a higher one.  One that
+		 * moved on to a higher view has stopped waiting for ours too,
+		 * so counting exactly the target could wait for ever. */
 		for (uint32_t j = 0; j < c->p.n; j++)
-			same += c->vcs[j].view == c->vc_target && c->vcs[j].nparts;
-		if (!c->vc_timer_at && same >= 2 * c->p.f + 1)
+			for (unsigned k = 0; k < PBFT_VC_RING; k++) {
+				const struct vc_rec *r = &c->vcs[j][k];
+
+				if (r->view >= c->vc_target && r->checked && r->valid) {
+					at_or_above++;
+					break;
+				}
+			}
+		if (!c->vc_timer_at && at_or_above >= 2 * c->p.f + 1)
 			c->vc_timer_at = c->now ? c->now : 1;
 		if (pbft_primary(c, c->vc_target) == c->p.id) {
 			try_send_new_view(c);
@@ -1002,6 +1178,18 @@ void pbft_vc_timers(struct pbft *c)
 	if (!c->p.view_change_timeout_ms)
 		return;
 	pend_oldest(c); /* drop dead marks, on the primary too */
+	/* View catch-up: no NEW-VIEW came for the view f+1 others are in;
+	 * change to it (those in it answer a VIEW-CHANGE with their NEW-VIEW). */
+	if (c->cu_view && c->now >= c->cu_at + vc_timeout_us(c)) {
+		uint64_t v = c->cu_view;
+
+		c->cu_view = 0;
+		if (v > (c->in_vc ? c->vc_target : c->view)) {
+			c->stats.view_catchup_timeouts++;
+			start_view_change(c, v);
+			return;
+		}
+	}
 	if (c->in_vc) {
 		/* No NEW-VIEW in time: the next view, waiting twice as long. */
 		if (c->vc_timer_at && c->now >= c->vc_timer_at + vc_timeout_us(c)) {
@@ -1038,11 +1226,28 @@ bool pbft_vc_retransmit(struct pbft *c)
 	uint8_t fetch[1 + HM_DIGEST_LEN];
 
 	if (c->in_vc) {
-		const struct vc_rec *r = &c->vcs[c->p.id];
+		const struct vc_rec *r = pbft_vc_own(c, c->vc_target);
 
-		for (unsigned i = 0; i < r->nparts; i++)
+		for (unsigned i = 0; r && i < r->nparts; i++)
 			emit_copy(c, PBFT_TO_REPLICAS, 0, r->part[i], r->part_len[i],
 				  HM_FLAG_RETRANSMIT);
+		/* A peer whose newest VIEW-CHANGE is for a lower view we also
+		 * sent one for still waits in that view: it gets that one too
+		 * (it may be the 2f+1-th it needs there). */
+		for (uint32_t j = 0; j < c->p.n; j++) {
+			const struct vc_rec *pr = vc_newest(c, j);
+
+			if (j == c->p.id || !pr || pr->view >= c->vc_target ||
+			    !(r = pbft_vc_own(c, pr->view)))
+				continue;
+			for (unsigned i = 0; i < r->nparts; i++)
+				emit_copy(c, PBFT_TO_REPLICA, j, r->part[i], r->part_len[i],
+					  HM_FLAG_RETRANSMIT);
+		}
+		pending = true;
+	}
+	if (c->cu_view) {
+		catchup_fetch(c);
 		pending = true;
 	}
 	if (c->nv_pending) {
@@ -1065,7 +1270,7 @@ bool pbft_vc_retransmit(struct pbft *c)
 
 int pbft_on_view_change(struct pbft *c, const struct hm_msg *m, enum hm_drop_reason *why)
 {
-	struct vc_rec *r = &c->vcs[m->sender];
+	struct vc_rec *r;
 	struct hm_vc_payload v;
 	unsigned idx;
 
@@ -1075,12 +1280,11 @@ int pbft_on_view_change(struct pbft *c, const struct hm_msg *m, enum hm_drop_rea
 		serve_new_view(c, m->sender);
 		return pbft_refuse(why, HM_DROP_STALE);
 	}
-	if (m->view < r->view)
+	/* Per view: an older VIEW-CHANGE (fetched because a NEW-VIEW names
+	 * it) does not replace the sender's newer one. */
+	r = pbft_vc_slot(c, m->sender, m->view);
+	if (!r)
 		return pbft_refuse(why, HM_DROP_STALE);
-	if (m->view > r->view) {
-		pbft_vc_rec_clear(r);
-		r->view = m->view;
-	}
 	idx = v.kind == HM_VC_HEAD ? 0 : v.index;
 	if (r->have >> idx & 1) {
 		if (memcmp(dgram_hdr(r->part[idx])->digest, m->digest, HM_DIGEST_LEN) == 0)
@@ -1118,7 +1322,7 @@ int pbft_on_view_change(struct pbft *c, const struct hm_msg *m, enum hm_drop_rea
 			r->have &= ~(1ull << i);
 		}
 	}
-	vc_check(c, m->sender);
+	vc_check(c, m->sender, r);
 	vc_progress(c);
 	return 0;
 }
@@ -1134,10 +1338,14 @@ static int on_fetch(struct pbft *c, const struct hm_msg *m, const struct hm_nv_p
 	uint8_t *payload;
 	size_t len;
 
+	if (m->seq == 0 && memcmp(nv->digest, zero, HM_DIGEST_LEN) == 0)
+		return serve_new_view_fetch(c, m, why);
 	if (m->seq == 0) {
-		const struct vc_rec *r = &c->vcs[c->p.id];
+		/* From the ring: the VIEW-CHANGE a NEW-VIEW names may be one
+		 * we have since superseded. */
+		const struct vc_rec *r = pbft_vc_own(c, m->view);
 
-		if (r->view != m->view || !r->nparts ||
+		if (!r || !r->nparts ||
 		    memcmp(dgram_hdr(r->part[0])->digest, nv->digest, HM_DIGEST_LEN) != 0)
 			return pbft_refuse(why, HM_DROP_STALE);
 		if (!throttle_ok(c, &c->vc_served_at[m->sender]))
@@ -1304,6 +1512,8 @@ int pbft_on_new_view(struct pbft *c, const struct hm_msg *m, enum hm_drop_reason
 }
 
 bool pbft_in_view_change(const struct pbft *c) { return c->in_vc; }
+uint64_t pbft_view_target(const struct pbft *c) { return c->in_vc ? c->vc_target : c->view; }
+uint64_t pbft_catchup_view(const struct pbft *c) { return c->cu_view; }
 
 bool pbft_vc_digest(const struct pbft *c, uint32_t sender, uint64_t view,
 		    uint8_t out[HM_DIGEST_LEN])
@@ -1312,8 +1522,8 @@ bool pbft_vc_digest(const struct pbft *c, uint32_t sender, uint64_t view,
 
 	if (sender >= c->p.n)
 		return false;
-	r = &c->vcs[sender];
-	if (r->view != view || !r->checked || !r->valid)
+	r = pbft_vc_find(c, sender, view);
+	if (!r || !r->checked || !r->valid)
 		return false;
 	memcpy(out, dgram_hdr(r->part[0])->digest, HM_DIGEST_LEN);
 	return true;
@@ -1324,8 +1534,11 @@ bool pbft_vc_digest(const struct pbft *c, uint32_t sender, uint64_t view,
 void pbft_vc_restore_own(struct pbft *c, uint64_t view, uint8_t **parts, const uint32_t *lens,
 			 unsigned nparts)
 {
-	struct vc_rec *r = &c->vcs[c->p.id];
+	/* a free (or the lowest) slot of our ring, cleared, for this view */
+	struct vc_rec *r = pbft_vc_slot(c, c->p.id, view);
 
+	if (!r)
+		return;
 	pbft_vc_rec_clear(r);
 	r->view = view;
 	for (unsigned i = 0; i < nparts; i++) {
@@ -1337,5 +1550,5 @@ void pbft_vc_restore_own(struct pbft *c, uint64_t view, uint8_t **parts, const u
 	}
 	r->nparts = (uint8_t)nparts;
 	r->have = parts_mask(nparts);
-	vc_check(c, c->p.id);
+	vc_check(c, c->p.id, r);
 }

@@ -186,8 +186,6 @@ static void dur_entry_pp(struct pbft *c, const struct log_entry *e)
 /* The whole live state, for a new vote log. */
 static void dur_snapshot(struct pbft *c)
 {
-	const struct vc_rec *own = &c->vcs[c->p.id];
-
 	pbft_dur_view(c, NULL);
 	for (uint64_t s = c->low + 1; s <= c->low + c->p.window; s++) {
 		const struct log_entry *e = pbft_entry_at(c, s);
@@ -201,9 +199,14 @@ static void dur_snapshot(struct pbft *c)
 		if (e->has_pp && e->own_commit && e->view == c->view)
 			pbft_dur_commit(c, e);
 	}
-	if (own->nparts && own->have == ((1ull << own->nparts) - 1) &&
-	    own->view >= c->view)
-		pbft_dur_vc(c, own);
+	/* Our own VIEW-CHANGEs still kept (one per view, pbft_vc_own). */
+	for (unsigned k = 0; k < PBFT_VC_RING; k++) {
+		const struct vc_rec *own = &c->vcs[c->p.id][k];
+
+		if (own->view && own->nparts && own->have == ((1ull << own->nparts) - 1) &&
+		    own->view >= c->view)
+			pbft_dur_vc(c, own);
+	}
 	if (c->restarted && (c->silent_until > c->low || c->view <= c->mute_view))
 		dur_silent(c);
 }
@@ -475,7 +478,7 @@ void pbft_votes_restore(struct pbft *c, const struct hm_vote_record *votes, size
 	/* In a view change whose VIEW-CHANGE never became durable: it never
 	 * left either (the VIEW record and it share a Ready), so we never
 	 * left our view. */
-	if (c->in_vc && c->vcs[c->p.id].view != c->vc_target) {
+	if (c->in_vc && !pbft_vc_own(c, c->vc_target)) {
 		c->in_vc = false;
 		c->vc_target = c->view;
 	}
@@ -503,9 +506,9 @@ void pbft_votes_restore(struct pbft *c, const struct hm_vote_record *votes, size
  * re-signed PREPARE and COMMIT are the very datagrams sent before. */
 void pbft_votes_resend(struct pbft *c)
 {
-	const struct vc_rec *own = &c->vcs[c->p.id];
+	const struct vc_rec *own = pbft_vc_own(c, c->vc_target);
 
-	if (c->in_vc) {
+	if (c->in_vc && own) {
 		for (unsigned i = 0; i < own->nparts; i++) {
 			uint8_t *copy = malloc(own->part_len[i]);
 

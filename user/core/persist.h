@@ -86,12 +86,6 @@ enum hm_recovery_status {
 
 #define HM_REC_MAX_PROBLEMS 16
 
-/* One vote-log record: the core's bytes (pbft.h, "Vote log"). */
-struct hm_vote_record {
-	uint8_t *buf;
-	uint32_t len;
-};
-
 /* Largest vote-log record: a VIEW-CHANGE of HM_VC_MAX_PARTS datagrams. */
 #define HM_PERSIST_MAX_VOTE_RECORD (1u << 22)
 

@@ -64,6 +64,10 @@ struct hm_vote_counter_ops {
 	/* The highest seq the peers named, as the counter saw it, for votes
 	 * the node never sees; NULL when the node sees every vote itself. */
 	uint64_t (*progress)(void *state);
+	/* The highest view above ours each replica's messages named, for
+	 * messages a pre-filter in front of the node dropped (0: none): view
+	 * catch-up.  0, or -1 when unknown; NULL when the node sees them all. */
+	int (*views)(void *state, uint64_t views[HM_MAX_REPLICAS]);
 	/* Free what the counter owns (NULL: nothing). */
 	void (*destroy)(void *state);
 };

@@ -249,12 +249,13 @@ static void add_xdp_status(struct daemon *d, json_t *status)
 		else
 			snprintf(key, sizeof(key), "%s",
 				 i == HM_XDP_STATS_CLIENTS ? "clients" : "unknown");
-		json_object_set_new(stats, key, json_pack("{s:I, s:I, s:I, s:I, s:I, s:o}",
+		json_object_set_new(stats, key, json_pack("{s:I, s:I, s:I, s:I, s:I, s:I, s:o}",
 			"total_messages", (json_int_t)st.total_messages,
 			"invalid_signatures", (json_int_t)st.invalid_signatures,
 			"timing_violations", (json_int_t)st.timing_violations,
 			"contradictory_responses", (json_int_t)st.contradictory_responses,
 			"consecutive_faults", (json_int_t)st.consecutive_faults,
+			"max_view_seen", (json_int_t)st.max_view_seen,
 			"drops", hm_drops_json((const uint64_t *)st.drops)));
 	}
 	hm_xdp_dp_tc_stats(&d->dp, &tc);

@@ -668,6 +668,18 @@ uint64_t hm_xdp_dp_progress(struct hm_xdp_dp *dp, uint32_t n)
 	return best;
 }
 
+int hm_xdp_dp_max_views(struct hm_xdp_dp *dp, uint32_t n, uint64_t views[HM_MAX_REPLICAS])
+{
+	struct hm_node_stats st;
+
+	for (uint32_t i = 0; i < n && i < HM_MAX_REPLICAS; i++) {
+		if (bpf_map_lookup_elem(dp->stats_fd, &i, &st) < 0)
+			return -1;
+		views[i] = st.max_view_seen;
+	}
+	return 0;
+}
+
 /* ---- fan-out peers ----------------------------------------------------- */
 
 static bool resolve_peer(struct hm_xdp_dp *dp, uint32_t id, struct hm_xdp_route *route)

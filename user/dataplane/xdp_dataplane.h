@@ -111,6 +111,9 @@ int hm_xdp_dp_poll_events(struct hm_xdp_dp *dp);
 
 /* The highest seq each replica named (hm_progress). */
 uint64_t hm_xdp_dp_progress(struct hm_xdp_dp *dp, uint32_t n);
+/* The highest view above ours each replica's normal-case messages named
+ * (node_stats max_view_seen, 0: none): for view catch-up. */
+int hm_xdp_dp_max_views(struct hm_xdp_dp *dp, uint32_t n, uint64_t views[HM_MAX_REPLICAS]);
 
 /* Resolve every peer's route (libnl) into hm_peers; a peer without one is
  * left to userspace (no fan-out to it, MAC stamped in userspace).  Returns

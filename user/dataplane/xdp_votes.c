@@ -49,6 +49,13 @@ static uint64_t xv_progress(void *state)
 	return hm_xdp_dp_progress(dp, dp->cfg.n);
 }
 
+static int xv_views(void *state, uint64_t views[HM_MAX_REPLICAS])
+{
+	struct hm_xdp_dp *dp = state;
+
+	return hm_xdp_dp_max_views(dp, dp->cfg.n, views);
+}
+
 static const struct hm_vote_counter_ops xdp_vote_ops = {
 	.vote = xv_vote,
 	.policy = xv_policy,
@@ -57,6 +64,7 @@ static const struct hm_vote_counter_ops xdp_vote_ops = {
 	.sigs = xv_sigs,
 	.bind = xv_bind,
 	.progress = xv_progress,
+	.views = xv_views,
 };
 
 void hm_xdp_vote_counter(struct hm_xdp_dp *dp, struct hm_vote_counter *vc)

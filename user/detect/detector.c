@@ -409,6 +409,11 @@ void hm_detector_metrics(const struct hm_detector *d, struct hm_replica_metrics 
 	m->view = pbft_view(nd->core);
 	m->view_changes = d->view_changes;
 	m->view_changes_per_hour = hours > 0 ? (double)d->view_changes / hours : 0;
+	m->vc_started = ps->view_changes_started;
+	m->vc_installed = ps->view_changes_installed;
+	m->catchups_started = ps->view_catchups_started;
+	m->catchups_done = ps->view_catchups_done;
+	m->catchup_timeouts = ps->view_catchup_timeouts;
 	m->rounds = ps->batches_executed;
 	m->rounds_per_second = d->rounds_per_second;
 	m->ops = ps->ops_executed;

@@ -147,6 +147,19 @@ static void render_consensus(struct hm_mtext *t, const struct hm_replica_metrics
 	       (double)m->view_changes);
 	scalar(t, "hypermesh_view_changes_per_hour", "gauge",
 	       "View changes per hour over the replica's lifetime.", m->view_changes_per_hour);
+	scalar(t, "hypermesh_view_changes_started_total", "counter",
+	       "VIEW-CHANGEs this replica sent (one per view).", (double)m->vc_started);
+	scalar(t, "hypermesh_view_changes_installed_total", "counter",
+	       "New views this replica installed (view catch-up included).",
+	       (double)m->vc_installed);
+	scalar(t, "hypermesh_view_catchups_started_total", "counter",
+	       "View catch-ups: f+1 replicas seen in higher views, NEW-VIEW asked for.",
+	       (double)m->catchups_started);
+	scalar(t, "hypermesh_view_catchups_done_total", "counter",
+	       "View catch-ups that installed the NEW-VIEW.", (double)m->catchups_done);
+	scalar(t, "hypermesh_view_catchup_timeouts_total", "counter",
+	       "View catch-ups that fell back to a view change (no NEW-VIEW in time).",
+	       (double)m->catchup_timeouts);
 	scalar(t, "hypermesh_fast_path_enabled", "gauge", "1 when the fast path is configured.",
 	       m->fast_path_enabled);
 	scalar(t, "hypermesh_fast_path_rounds_total", "counter",

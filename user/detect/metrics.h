@@ -45,6 +45,8 @@ struct hm_replica_metrics {
 	const char *dataplane;
 	uint64_t view, view_changes;
 	double view_changes_per_hour;       /* over the daemon's lifetime */
+	/* the core's counters (pbft_stats) */
+	uint64_t vc_started, vc_installed, catchups_started, catchups_done, catchup_timeouts;
 	uint64_t rounds;                    /* batches executed */
 	double rounds_per_second;           /* over the last judge interval */
 	uint64_t ops;                       /* operations executed */

@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "common/log.h"
 #include "core/persist.h"
 #include "core/quorum.h"
 #include "common/wire.h"
@@ -438,6 +439,34 @@ static void note_executed(struct hm_node *nd, const struct pbft_executed *e)
 	}
 }
 
+/* One log line for every view change and view catch-up step (the core
+ * counts them in pbft_stats; this says when and to which view). */
+static void log_views(struct hm_node *nd)
+{
+	const struct pbft_stats *s = pbft_stats(nd->core);
+	const uint64_t now[5] = { s->view_changes_started, s->view_changes_installed,
+				  s->view_catchups_started, s->view_catchups_done,
+				  s->view_catchup_timeouts };
+
+	if (memcmp(now, nd->vc_logged, sizeof(now)) == 0)
+		return;
+	if (now[4] != nd->vc_logged[4])
+		hm_warn("view catch-up: no NEW-VIEW came in time; changing view to %llu",
+			(unsigned long long)pbft_view_target(nd->core));
+	else if (now[0] != nd->vc_logged[0])
+		hm_info("view change: to view %llu (from view %llu)",
+			(unsigned long long)pbft_view_target(nd->core),
+			(unsigned long long)pbft_view(nd->core));
+	if (now[2] != nd->vc_logged[2])
+		hm_info("view catch-up: f+1 replicas are in views above %llu; asking view %llu's "
+			"primary for its NEW-VIEW", (unsigned long long)pbft_view(nd->core),
+			(unsigned long long)pbft_catchup_view(nd->core));
+	if (now[1] != nd->vc_logged[1])
+		hm_info("view %llu installed%s", (unsigned long long)pbft_view(nd->core),
+			now[3] != nd->vc_logged[3] ? " (view catch-up)" : "");
+	memcpy(nd->vc_logged, now, sizeof(now));
+}
+
 /* Carry out the core's Ready until it has nothing more: our own votes can
  * complete quorums, which make the core act again. */
 static void drain(struct hm_node *nd)
@@ -487,6 +516,7 @@ static void drain(struct hm_node *nd)
 			nd->high = rd.high;
 		}
 		pbft_advance(nd->core);
+		log_views(nd);
 		for (size_t i = 0; i < n_evs; i++) {
 			note_event(nd, &evs[i]);
 			pbft_on_vote_event(nd->core, &evs[i]);
@@ -790,6 +820,11 @@ void hm_node_receive(struct hm_node *nd, const uint8_t *buf, size_t len,
 		hm_msg_payload_ok(&m, &why);
 	if (why != HM_DROP_REASON_MAX) {
 		st->drops[why]++;
+		/* MAC-valid, from a replica, in a view above ours: view catch-up. */
+		if (why == HM_DROP_BAD_VIEW && m.view > nd->view) {
+			pbft_observe_view(nd->core, m.sender, m.view);
+			drain(nd);
+		}
 		return;
 	}
 	st->last_seen_us = nd->now;
@@ -863,9 +898,16 @@ void hm_node_set_egress(struct hm_node *nd, uint16_t stamped, const struct socka
 
 void hm_node_poll_votes(struct hm_node *nd)
 {
-	if (!nd->votes.ops->progress)
-		return;
-	pbft_observe_seq(nd->core, nd->votes.ops->progress(nd->votes.state));
+	if (nd->votes.ops->progress)
+		pbft_observe_seq(nd->core, nd->votes.ops->progress(nd->votes.state));
+	if (nd->votes.ops->views) {
+		uint64_t views[HM_MAX_REPLICAS] = { 0 };
+
+		if (nd->votes.ops->views(nd->votes.state, views) == 0)
+			for (uint32_t i = 0; i < nd->n; i++)
+				if (views[i])
+					pbft_observe_view(nd->core, i, views[i]);
+	}
 	drain(nd);
 }
 

@@ -133,6 +133,8 @@ struct hm_node {
 	bool persist_degraded;          /* appends refused: no replies leave */
 	uint64_t persist_errors;
 	uint64_t replies_held;          /* replies not sent while degraded */
+	/* view-change counters already logged (log_views in node.c) */
+	uint64_t vc_logged[5];
 	enum hm_recovery_status recovery_status;
 	uint64_t recovered_seq;         /* last seq executed after recovery */
 	uint64_t incarnation;           /* starts on these files, this one included */
@@ -172,8 +174,9 @@ void hm_node_set_vote_counter(struct hm_node *nd, const struct hm_vote_counter *
  * stamped here where TC won't. */
 void hm_node_set_egress(struct hm_node *nd, uint16_t stamped, const struct sockaddr_in *fanout,
 			size_t max_len);
-/* Ask the vote counter how far the peers got (a counter that sees votes
- * the node never does: the XDP maps' hm_progress); call now and then. */
+/* Ask the vote counter what the peers did that the node never saw (a
+ * counter in the kernel: the XDP maps' hm_progress, and node_stats
+ * max_view_seen for view catch-up); call now and then. */
 void hm_node_poll_votes(struct hm_node *nd);
 
 /*
