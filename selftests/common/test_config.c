@@ -13,6 +13,7 @@
 #include <ftw.h>
 #include <stdarg.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "hm_test.h"
@@ -742,6 +743,54 @@ HM_TEST(top_level_not_a_mapping)
 HM_TEST(second_document)
 {
 	expect_error(FOUR "---\nnode:\n  id: 1\n", 8, NULL, "more than one YAML document");
+}
+
+static double now_s(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + ts.tv_nsec / 1e9;
+}
+
+/* 100k levels of flow nesting are refused quickly (libyaml alone takes time
+ * quadratic in the depth: 24 s), naming the file and the line; the bound is
+ * generous so the case holds on a loaded machine. */
+static void expect_deep_refused(const char *open, const char *close, size_t levels)
+{
+	size_t lo = strlen(open), lc = strlen(close);
+	size_t len = strlen(FOUR) + 3 + levels * (lo + lc) + 2;
+	char *yaml = malloc(len), *p = yaml;
+	char err[1024] = "";
+	struct hm_config cfg;
+	double t0;
+	int rc;
+
+	if (!ASSERT_TRUE(yaml != NULL, "malloc"))
+		return;
+	p += sprintf(p, "%sx: ", FOUR);
+	for (size_t i = 0; i < levels; i++, p += lo)
+		memcpy(p, open, lo);
+	for (size_t i = 0; i < levels; i++, p += lc)
+		memcpy(p, close, lc);
+	strcpy(p, "\n");
+	t0 = now_s();
+	rc = load_yaml(yaml, &cfg, err, sizeof(err));
+	ASSERT_LE((long long)((now_s() - t0) * 1000), 1000, "refused within 1 s (ms)");
+	free(yaml);
+	if (rc == -100 || !ASSERT_ERR(rc, "deep nesting"))
+		return;
+	ASSERT_STRCONTAINS(err, "/cluster.yaml:7: ", "file and line");
+	ASSERT_STRCONTAINS(err, "nesting deeper than 64 levels", "message");
+	hm_config_free(&cfg);
+}
+
+HM_TEST(deep_nesting_refused_quickly)
+{
+	expect_deep_refused("[", "]", 100000);
+	expect_deep_refused("{a: ", "}", 100000);
+	/* 64 levels are still parsed (and refused only by the schema). */
+	expect_error(FOUR "x: [[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[1]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]\n", 7, "x", "unknown key");
 }
 
 HM_TEST(missing_config_file)

@@ -35,6 +35,12 @@
 
 #define HM_MAX_TIMEOUT_MS 600000u
 
+/* Deepest nesting of mappings and sequences accepted.  The schema needs 4
+ * (byzantine_config.dns.upstreams[i].addresses); the bound is checked on the
+ * parser's events before the document is composed, because libyaml's
+ * scanner and composer take time quadratic in the depth (100k levels: 24 s). */
+#define CONFIG_MAX_DEPTH 64
+
 struct ctx {
 	const char *file;          /* as given, for messages */
 	char dir[HM_PATH_MAX];     /* "" or the file's directory with a trailing '/' */
@@ -1091,6 +1097,47 @@ static int fail_syntax(struct ctx *c, const yaml_parser_t *p, const char *text)
 	return fail_line(c, line, "invalid YAML: %s", p->problem ? p->problem : "unknown error");
 }
 
+/* Refuse nesting deeper than CONFIG_MAX_DEPTH before composing the tree:
+ * the event pass stops at the first level too deep, so its cost is bounded
+ * by the depth limit, not by the file.  Syntax errors are left to the
+ * composing pass, which reports them the same way. */
+static int check_depth(struct ctx *c, const char *text, size_t len)
+{
+	yaml_parser_t p;
+	yaml_event_t ev;
+	unsigned depth = 0;
+	int rc = 0;
+	bool done = false;
+
+	if (!yaml_parser_initialize(&p))
+		return fail_line(c, 1, "out of memory");
+	yaml_parser_set_input_string(&p, (const unsigned char *)text, len);
+	while (!done && !rc) {
+		if (!yaml_parser_parse(&p, &ev))
+			break;
+		switch (ev.type) {
+		case YAML_SEQUENCE_START_EVENT:
+		case YAML_MAPPING_START_EVENT:
+			if (++depth > CONFIG_MAX_DEPTH)
+				rc = fail_line(c, ev.start_mark.line + 1,
+					       "nesting deeper than %u levels", CONFIG_MAX_DEPTH);
+			break;
+		case YAML_SEQUENCE_END_EVENT:
+		case YAML_MAPPING_END_EVENT:
+			depth--;
+			break;
+		case YAML_STREAM_END_EVENT:
+			done = true;
+			break;
+		default:
+			break;
+		}
+		yaml_event_delete(&ev);
+	}
+	yaml_parser_delete(&p);
+	return rc;
+}
+
 /* Only one document: a second one would be silently ignored otherwise. */
 static int check_single_document(struct ctx *c, yaml_parser_t *p, const char *text)
 {
@@ -1134,6 +1181,10 @@ int hm_config_load(const char *path, struct hm_config *cfg, char *err, size_t er
 	set_dir(&c, path);
 	if (read_text(&c, &text, &len))
 		return -1;
+	if (check_depth(&c, text, len)) {
+		free(text);
+		return -1;
+	}
 	if (!yaml_parser_initialize(&parser)) {
 		free(text);
 		return fail_line(&c, 1, "out of memory");

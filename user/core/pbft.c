@@ -385,7 +385,7 @@ static void resend_reply(struct pbft *c, struct client_rec *r)
 /* The service's own say on whether this replica votes for an op (the
  * optional check() of service.h: DNS and CT refuse an agreed time too far
  * from the local clock, say). */
-static bool service_accepts(struct pbft *c, const struct hm_msg *req)
+bool pbft_service_accepts(struct pbft *c, const struct hm_msg *req)
 {
 	const struct hm_service *svc = c->p.service;
 	struct hm_exec_ctx ctx = { .seq = 0, .client = req->sender, .timestamp = req->seq };
@@ -441,7 +441,7 @@ int pbft_on_request(struct pbft *c, const struct hm_msg *m, enum hm_drop_reason 
 		c->stats.bad_client_signatures++;
 		return pbft_refuse(why, HM_DROP_BAD_SIGNATURE);
 	}
-	if (!service_accepts(c, m))
+	if (!pbft_service_accepts(c, m))
 		return pbft_refuse(why, HM_DROP_MALFORMED);
 	r->queued_ts = m->seq;
 	r->in_queue = true;
@@ -455,7 +455,9 @@ int pbft_on_request(struct pbft *c, const struct hm_msg *m, enum hm_drop_reason 
 
 /* Every request in a batch must come from a known client, hash to its
  * digest and carry the client's valid signature: otherwise a faulty primary
- * could make the group execute operations no client asked for. */
+ * could make the group execute operations no client asked for.  The
+ * service's admission check is not part of this (batch_admitted()): it is
+ * local policy, for fresh proposals only. */
 int pbft_check_batch(struct pbft *c, const uint8_t *batch, uint32_t len,
 		       enum hm_drop_reason *why)
 {
@@ -476,9 +478,24 @@ int pbft_check_batch(struct pbft *c, const uint8_t *batch, uint32_t len,
 			c->stats.bad_client_signatures++;
 			return pbft_refuse(why, HM_DROP_BAD_SIGNATURE);
 		}
-		if (!service_accepts(c, &req))
-			return pbft_refuse(why, HM_DROP_MALFORMED);
 	}
+	return 0;
+}
+
+/* The service's check() for every request of a fresh proposal (one that
+ * pbft_check_batch() already accepted).  Never for what the protocol
+ * mandates: a new view's re-proposals of O, or committed catch-up
+ * (on_claim()); see docs/protocol.md "Admission checks". */
+static int batch_admitted(struct pbft *c, const uint8_t *batch, uint32_t len,
+			  enum hm_drop_reason *why)
+{
+	struct hm_batch_iter it;
+	struct hm_msg req;
+
+	hm_batch_iter_init(&it, batch, len);
+	while (hm_batch_next(&it, &req))
+		if (!pbft_service_accepts(c, &req))
+			return pbft_refuse(why, HM_DROP_MALFORMED);
 	return 0;
 }
 
@@ -486,6 +503,7 @@ int pbft_on_pre_prepare(struct pbft *c, const struct hm_msg *m, enum hm_drop_rea
 {
 	struct log_entry *e;
 	struct hm_hdr *h;
+	bool reproposal;
 
 	if (m->sender != pbft_primary(c, m->view) || m->sender == c->p.id)
 		return pbft_refuse(why, HM_DROP_MALFORMED);
@@ -498,7 +516,8 @@ int pbft_on_pre_prepare(struct pbft *c, const struct hm_msg *m, enum hm_drop_rea
 	e = pbft_entry_at(c, m->seq);
 	/* In the view a NEW-VIEW started, seqs up to max-s carry what its O
 	 * assigned them, and nothing at or below min-s is proposed again. */
-	if (m->view == c->nv_view && m->seq <= c->nv_max_s) {
+	reproposal = m->view == c->nv_view && m->seq <= c->nv_max_s;
+	if (reproposal) {
 		if (m->seq <= c->nv_min_s || e->seq != m->seq || e->nv_view != m->view)
 			return pbft_refuse(why, HM_DROP_OUT_OF_WINDOW);
 		if (memcmp(e->nv_digest, m->digest, HM_DIGEST_LEN) != 0) {
@@ -512,7 +531,8 @@ int pbft_on_pre_prepare(struct pbft *c, const struct hm_msg *m, enum hm_drop_rea
 		c->stats.equivocations++;
 		return pbft_refuse(why, HM_DROP_EQUIVOCATION);
 	}
-	if (pbft_check_batch(c, m->payload, m->payload_len, why) < 0)
+	if (pbft_check_batch(c, m->payload, m->payload_len, why) < 0 ||
+	    (!reproposal && batch_admitted(c, m->payload, m->payload_len, why) < 0))
 		return -1;
 
 	e = pbft_entry_claim(c, m->seq);

@@ -268,6 +268,8 @@ bool pbft_silent(const struct pbft *c, uint64_t seq);
 bool pbft_acting_primary(const struct pbft *c);
 void pbft_maybe_propose(struct pbft *c);
 int pbft_on_request(struct pbft *c, const struct hm_msg *m, enum hm_drop_reason *why);
+/* The service's check() (local admission policy), counted when it refuses. */
+bool pbft_service_accepts(struct pbft *c, const struct hm_msg *req);
 int pbft_check_batch(struct pbft *c, const uint8_t *batch, uint32_t len,
 		       enum hm_drop_reason *why);
 int pbft_on_pre_prepare(struct pbft *c, const struct hm_msg *m, enum hm_drop_reason *why);

@@ -208,6 +208,18 @@ static int install_state(struct pbft *c, uint64_t seq, const uint8_t *digest,
 			if (c->claims[i][k].seq <= seq)
 				c->claims[i][k].seq = 0;
 	pbft_execute_committed(c);
+	if (announce) {
+		/* The group is likely past the checkpoint it certified and may
+		 * have gone quiet: ask now rather than wait for new traffic to
+		 * name a higher seq (issue 17 item 6). */
+		pbft_send_flagged(c, PBFT_TO_REPLICAS, 0, HM_MSG_STATUS, 0, c->view,
+				  c->last_executed, (const uint8_t[HM_DIGEST_LEN]){ 0 }, NULL, 0);
+		if (c->p.view_change_timeout_ms)
+			pbft_fetch_committed(c);
+		c->far_seen = true; /* one more STATUS next round if nothing executes */
+		if (!c->next_retransmit)
+			c->next_retransmit = c->now + (uint64_t)c->p.retransmit_ms * 1000;
+	}
 	return 0;
 }
 

@@ -792,9 +792,9 @@ static void nv_propose(struct pbft *c, uint64_t s)
 	pbft_emit_vote_policy(c, HM_PHASE_COMMIT, c->view, s, e->digest, NULL);
 }
 
-/* New primary: the pending requests we hold (signature checked now, as
- * on_request would) go into the queue at once instead of waiting for the
- * clients to retransmit. */
+/* New primary: the pending requests we hold (signature and the service's
+ * admission check done now, as on_request would) go into the queue at once
+ * instead of waiting for the clients to retransmit. */
 static void queue_pending(struct pbft *c)
 {
 	struct client_rec *r, *tmp;
@@ -812,6 +812,8 @@ static void queue_pending(struct pbft *c)
 			c->stats.bad_client_signatures++;
 			continue;
 		}
+		if (!pbft_service_accepts(c, &m))
+			continue; /* stays pending: the client asks again, newly timed */
 		r->queued_ts = m.seq;
 		r->in_queue = true;
 		c->stats.requests_received++;

@@ -40,9 +40,12 @@ struct hm_service_ops {
 	 * an op?  Asked by the primary before it batches a request and by a
 	 * backup before it accepts a PRE-PREPARE holding it.  Unlike execute()
 	 * it may consult local facts (the wall clock, a DNSSEC chain check):
-	 * it only decides this replica's vote, and a batch it refuses is never
-	 * executed by this replica unless 2f+1 others prepared it.  A refused
-	 * request never reaches execute() at a correct primary. */
+	 * it only decides this replica's vote on a fresh proposal.  It is not
+	 * asked for what the protocol mandates (a new view's re-proposals,
+	 * committed catch-up), so execute() must not rely on it: a batch may
+	 * execute here that check() would refuse now.  A refused request
+	 * never reaches execute() at a correct primary unless the group had
+	 * already prepared it. */
 	bool (*check)(void *state, const struct hm_exec_ctx *ctx, const uint8_t *op, size_t op_len);
 };
 

@@ -29,6 +29,12 @@ struct sim_endpoint {            /* what a transport callback knows */
 	uint32_t index;          /* replica index, or n + client index */
 };
 
+struct sim_skew {                /* opts.admission_skew_us: the wrapped service */
+	struct hm_service inner;
+	struct hm_sim *sim;
+	uint32_t index;
+};
+
 struct sim_exec_log {            /* digests executed by one replica, by seq */
 	uint8_t (*digests)[HM_DIGEST_LEN]; /* all zero: skipped by state transfer */
 	uint64_t len, cap;
@@ -54,6 +60,8 @@ struct hm_sim {
 
 	struct hm_keypair *replica_keys;
 	struct hm_service *services;
+	struct sim_skew *skew;   /* per replica, with opts.admission_skew_us */
+	int64_t *clock_offset;   /* per replica, us */
 	struct hm_node *nodes;
 	bool *crashed;
 	struct sim_exec_log *exec;
@@ -333,6 +341,83 @@ static void replica_dir(const struct hm_sim *s, uint32_t i, char *buf, size_t le
 	snprintf(buf, len, "%s/r%u", s->dir, i);
 }
 
+/* ---- a service with an admission check (opts.admission_skew_us) ---- */
+
+static size_t skew_execute(void *st, const struct hm_exec_ctx *ctx, const uint8_t *op,
+			   size_t len, uint8_t *out, size_t cap)
+{
+	struct hm_service *in = &((struct sim_skew *)st)->inner;
+
+	return in->ops->execute(in->state, ctx, op, len, out, cap);
+}
+
+static void skew_digest(void *st, uint8_t out[HM_DIGEST_LEN])
+{
+	struct hm_service *in = &((struct sim_skew *)st)->inner;
+
+	in->ops->digest(in->state, out);
+}
+
+static int skew_snapshot(void *st, uint8_t **buf, size_t *len)
+{
+	struct hm_service *in = &((struct sim_skew *)st)->inner;
+
+	return in->ops->snapshot(in->state, buf, len);
+}
+
+static int skew_restore(void *st, const uint8_t *buf, size_t len)
+{
+	struct hm_service *in = &((struct sim_skew *)st)->inner;
+
+	return in->ops->restore(in->state, buf, len);
+}
+
+static void skew_destroy(void *st)
+{
+	struct hm_service *in = &((struct sim_skew *)st)->inner;
+
+	in->ops->destroy(in->state);
+	memset(in, 0, sizeof(*in));
+}
+
+/* The agreed time is the client's timestamp; the local clock is virtual
+ * time plus this replica's offset. */
+static bool skew_check(void *st, const struct hm_exec_ctx *ctx, const uint8_t *op, size_t len)
+{
+	const struct sim_skew *k = st;
+	const struct hm_sim *s = k->sim;
+	int64_t local = (int64_t)s->now + s->clock_offset[k->index];
+	int64_t d = (int64_t)ctx->timestamp - local;
+
+	(void)op, (void)len;
+	return (d < 0 ? -d : d) <= (int64_t)s->o.admission_skew_us;
+}
+
+static const struct hm_service_ops skew_ops = {
+	.name = "kv+skew", .execute = skew_execute, .digest = skew_digest,
+	.snapshot = skew_snapshot, .restore = skew_restore, .destroy = skew_destroy,
+	.check = skew_check,
+};
+
+static int service_new(struct hm_sim *s, uint32_t i)
+{
+	struct sim_skew *k = &s->skew[i];
+
+	if (!s->o.admission_skew_us)
+		return hm_kv_service_new(&s->services[i]);
+	k->sim = s;
+	k->index = i;
+	if (hm_kv_service_new(&k->inner) < 0)
+		return -1;
+	s->services[i] = (struct hm_service){ .ops = &skew_ops, .state = k };
+	return 0;
+}
+
+void hm_sim_set_clock_offset(struct hm_sim *s, uint32_t replica, int64_t offset_us)
+{
+	s->clock_offset[replica] = offset_us;
+}
+
 /* A replica's process: service, node (core, vote counter), and, with
  * opts.persist, recovery from its directory. */
 static int replica_start(struct hm_sim *s, uint32_t i)
@@ -340,7 +425,7 @@ static int replica_start(struct hm_sim *s, uint32_t i)
 	struct hm_transport t = { .sendto = node_sendto, .ctx = &s->endpoints[i] };
 	char dir[96], err[256];
 
-	if (hm_kv_service_new(&s->services[i]) < 0 ||
+	if (service_new(s, i) < 0 ||
 	    hm_node_init(&s->nodes[i], &s->cfg, i, &s->replica_keys[i], &s->services[i], &t) < 0)
 		return -1;
 	s->nodes[i].on_executed = on_executed;
@@ -464,6 +549,8 @@ struct hm_sim *hm_sim_new(const struct hm_sim_opts *o)
 	s->rng = o->seed * 0x9e3779b97f4a7c15ull + 1;
 	s->replica_keys = calloc(o->n, sizeof(*s->replica_keys));
 	s->services = calloc(o->n, sizeof(*s->services));
+	s->skew = calloc(o->n, sizeof(*s->skew));
+	s->clock_offset = calloc(o->n, sizeof(*s->clock_offset));
 	s->nodes = calloc(o->n, sizeof(*s->nodes));
 	s->crashed = calloc(o->n, sizeof(*s->crashed));
 	s->faulty = calloc(o->n, sizeof(*s->faulty));
@@ -472,7 +559,7 @@ struct hm_sim *hm_sim_new(const struct hm_sim_opts *o)
 	s->exec = calloc(o->n, sizeof(*s->exec));
 	s->endpoints = calloc(total, sizeof(*s->endpoints));
 	s->clients = calloc(o->clients ? o->clients : 1, sizeof(*s->clients));
-	if (!s->replica_keys || !s->services || !s->nodes || !s->crashed || !s->exec ||
+	if (!s->replica_keys || !s->services || !s->skew || !s->clock_offset || !s->nodes || !s->crashed || !s->exec ||
 	    !s->faulty || !s->byz || !s->bad_chunks ||
 	    !s->endpoints || !s->clients)
 		abort();
@@ -524,6 +611,8 @@ void hm_sim_free(struct hm_sim *s)
 	hm_config_free(&s->cfg);
 	free(s->replica_keys);
 	free(s->services);
+	free(s->skew);
+	free(s->clock_offset);
 	free(s->nodes);
 	free(s->crashed);
 	free(s->faulty);
@@ -555,6 +644,8 @@ static void client_next_op(struct hm_sim *s, uint32_t j)
 		op->op_len = hm_kv_encode_get(op->op, sizeof(op->op), key);
 	}
 	c->waiting = true;
+	if (s->o.admission_skew_us && c->core.ts < s->now)
+		c->core.ts = s->now - 1; /* submit takes ts + 1: the agreed time */
 	hm_client_submit(&c->core, op->op, op->op_len, s->now);
 }
 
@@ -662,9 +753,24 @@ static void fire_timers(struct hm_sim *s)
 			hm_node_tick(&s->nodes[i], s->now);
 	if (s->twin && !s->crashed[s->twin_of])
 		hm_node_tick(s->twin, s->now);
-	for (uint32_t j = 0; j < s->o.clients; j++)
-		if (s->clients[j].waiting)
-			hm_client_tick(&s->clients[j].core, s->now);
+	for (uint32_t j = 0; j < s->o.clients; j++) {
+		struct sim_client *c = &s->clients[j];
+
+		if (!c->waiting)
+			continue;
+		/* Long too old to pass an admission check: the same op again
+		 * at the current time, as the DNS daemon re-observes (not at
+		 * once: a new request restarts the backups' view-change
+		 * timers). */
+		if (s->o.admission_skew_us && s->now > c->core.ts + 4 * s->o.admission_skew_us &&
+		    s->now >= c->core.deadline) {
+			c->core.busy = false;
+			c->core.ts = s->now - 1;
+			hm_client_submit(&c->core, c->current.op, c->current.op_len, s->now);
+			continue;
+		}
+		hm_client_tick(&c->core, s->now);
+	}
 }
 
 /* A crash-mode Byzantine replica whose time came stops, as the daemon

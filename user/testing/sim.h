@@ -43,6 +43,15 @@ struct hm_sim_opts {
 	 * directory under a temporary one (removed by hm_sim_free), so it can
 	 * be restarted from disk (hm_sim_restart). */
 	bool persist;
+	/* 0: off.  Else every replica's service gets a check() (the DNS and
+	 * CT time-skew check in small): an op whose agreed time (here the
+	 * client's timestamp, in us) is further than this from the replica's
+	 * clock (virtual time plus hm_sim_set_clock_offset) is refused.
+	 * Clients then take the virtual time as their timestamp and, as the
+	 * DNS daemon does, send a request again with a new time once it is
+	 * older than 4 times this (so an op may execute twice: a test using
+	 * this checks safety and agreement, not reads). */
+	uint64_t admission_skew_us;
 };
 
 /* A test's hook on every datagram put on the wire (replica or client index
@@ -109,6 +118,8 @@ struct hm_byz *hm_sim_byzantine(struct hm_sim *s, uint32_t replica);
  * replica faulty.  hm_sim_set_twin_peers moves the split. */
 int hm_sim_add_twin(struct hm_sim *s, uint32_t replica, uint16_t peers);
 void hm_sim_set_twin_peers(struct hm_sim *s, uint16_t peers);
+/* A replica's clock offset for opts.admission_skew_us (default 0). */
+void hm_sim_set_clock_offset(struct hm_sim *s, uint32_t replica, int64_t offset_us);
 /* Bring a crashed replica back with the state it had (messages sent to it
  * meanwhile are lost). */
 void hm_sim_revive(struct hm_sim *s, uint32_t replica);
