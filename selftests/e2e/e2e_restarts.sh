@@ -55,7 +55,8 @@ check_live() {
   if "$@"; then pass "$what"
   elif is_pending restart; then
     echo "SKIP $what (fails today; pending the issue-17 restart fix: HM_I17_PENDING=none enforces it)"
-  else fail "$what"
+    return 1
+  else fail "$what"; return 1
   fi
 }
 
@@ -116,12 +117,21 @@ stop_load() {
 
 primary() { local v; v=$(status "$1" .view); echo $((v % 4)); }
 
+# A fresh cluster for each part (a part that stalls must not spoil the
+# next), with three acknowledged markers.
+fresh_cluster() {
+  local tag=$1
+  cluster down >/dev/null 2>&1
+  acked=()
+  cluster up -n 4 --clients 4 --dataplane "$dataplane" --set consensus.checkpoint_interval=20 \
+    --set consensus.watermark_window=40 >/dev/null || { fail "cluster up"; finish; exit 1; }
+  for i in 1 2 3; do
+    check_eq "$tag: marker $i written" "$(put "marker-$i" "m$i")" OK && acked["marker-$i"]="m$i"
+  done
+}
+
 echo "# 4 replicas ($dataplane dataplane), liveness bound ${live_s}s, pending gates: '${pending}'"
-cluster up -n 4 --clients 4 --dataplane "$dataplane" --set consensus.checkpoint_interval=20 \
-  --set consensus.watermark_window=40 >/dev/null || { fail "cluster up"; finish; exit 1; }
-for i in 1 2 3; do
-  check_eq "marker $i written" "$(put "marker-$i" "m$i")" OK && acked["marker-$i"]="m$i"
-done
+fresh_cluster "part 1"
 
 echo "# part 1: rolling restart under load"
 start_load roll
@@ -138,6 +148,7 @@ if check_live "after the rolling restart, a write and a read within ${live_s}s" 
 fi
 
 echo "# part 2: one restart, then the primary crashes"
+fresh_cluster "part 2"
 r=$(( $(primary 1) == 1 ? 2 : 1 ))
 off=$(stat -c %s "$dir/replica-$r/log")
 check "replica $r stops cleanly" quiet cluster stop "$r"
@@ -152,6 +163,7 @@ fi
 check "replica $p starts again" quiet cluster start "$p"
 
 echo "# part 3: all four killed at once, then restarted"
+fresh_cluster "part 3"
 declare -A offs=()
 for i in 0 1 2 3; do offs[$i]=$(stat -c %s "$dir/replica-$i/log"); cluster kill "$i" >/dev/null; done
 for i in 0 1 2 3; do
