@@ -47,7 +47,16 @@ unit() {
   for t in build/san/tests/test_*; do
     run_suite "$(basename "$t") (asan+ubsan)" "$t"
   done
-  HM_SIM_SEEDS=1000 run_suite "simulator, 1000 seeds" build/tests/test_sim random_schedules
+  # The randomized search (sim_checks.h): 1,000 + 500 + 512 = 2,012 seeds,
+  # two shards in parallel on two cores, at -O2 (not under ASan).  The
+  # issue-17 checks that fail on today's core are reported as SKIP until
+  # HM_I17_PENDING drops their gate.
+  HM_SIM_SEEDS=1000 run_suite "simulator random_schedules, 1000 seeds, 2 shards" \
+    bash scripts/sim-sweep.sh 2 build/tests/test_sim random_schedules
+  HM_SIM_SEEDS=500 HM_SIM_N=4 run_suite "Byzantine randomized_faults, 500 seeds at n = 4, 2 shards" \
+    bash scripts/sim-sweep.sh 2 build/tests/test_byzantine randomized_faults
+  HM_TWINS_COUNT=512 run_suite "Twins enumeration, 512 of 4096 scenarios, 2 shards" \
+    bash scripts/sim-sweep.sh 2 build/tests/test_twins twins_enumeration
   run_suite "fuzz (quick)" bash scripts/fuzz.sh --quick
 }
 
@@ -58,18 +67,28 @@ e2e() {
 }
 
 soak() {
-  HM_SIM_SEEDS=${HM_SIM_SEEDS:-20000} run_suite "simulator, many seeds" build/tests/test_sim random_schedules
+  # 60,000 + 40,000 seeds (n = 4 and 7) + the 4,096 Twins scenarios: each
+  # sweep prints its seeds/s.  Measured rates (2 shards, shared 2 cores):
+  # see README "Tests"; the Byzantine sweep takes longer than the default
+  # watchdog, so it gets its own (HM_SOAK_BYZ_TIMEOUT, default 6 h).
+  HM_SIM_SEEDS=${HM_SOAK_SCHED_SEEDS:-60000} run_suite "simulator random_schedules, many seeds" \
+    bash scripts/sim-sweep.sh 2 build/tests/test_sim random_schedules
+  local saved=$suite_timeout
+  suite_timeout=${HM_SOAK_BYZ_TIMEOUT:-21600}
+  HM_SIM_SEEDS=${HM_BYZ_SOAK_SEEDS:-40000} run_suite "Byzantine randomized runner, many seeds (n = 4 and 7)" \
+    bash scripts/sim-sweep.sh 2 build/tests/test_byzantine randomized_faults
+  suite_timeout=$saved
+  HM_TWINS_COUNT=0 run_suite "Twins enumeration, all 4096 scenarios" \
+    bash scripts/sim-sweep.sh 2 build/tests/test_twins twins_enumeration
   HM_PERSIST_ROUNDS=${HM_PERSIST_ROUNDS:-3000} run_suite "persist kill -9 crash test, many rounds" \
     build/tests/test_persist crash_recovery_kill9
   for i in 1 2 3; do
     HM_E2E_OPS=5000 run_suite "e2e_socket.sh, round $i" bash selftests/e2e/e2e_socket.sh
   done
-  HM_SIM_SEEDS=${HM_SIM_SEEDS:-2000} run_suite "simulator, lossy schedules with crashes" \
+  HM_SIM_SEEDS=2000 run_suite "simulator, lossy schedules with crashes" \
     build/tests/test_sim vc_lossy_schedules_safe
   HM_E2E_KILLS=15 run_suite "e2e_recovery.sh, 15 kill -9 rounds" bash selftests/e2e/e2e_recovery.sh
   HM_E2E_DATAPLANE=xdp run_suite "e2e_recovery.sh, xdp dataplane" bash selftests/e2e/e2e_recovery.sh
-  HM_SIM_SEEDS=${HM_BYZ_SOAK_SEEDS:-2000} run_suite "Byzantine randomized runner, many seeds" \
-    build/tests/test_byzantine randomized_faults
   HM_FAULTS_SOAK=1 run_suite "fault suite, every mode at n = 7 and in xdp mode" \
     bash selftests/e2e/e2e_faults.sh
 }

@@ -8,9 +8,12 @@
  *
  *   HM_SIM_SEEDS=N   seeds for `randomized_faults` (default 24)
  *   HM_SIM_SEED=N    run only seed N (to replay a failure exactly)
+ *   HM_SIM_N=4|7     randomized_faults: only this n (default: both)
+ *   HM_SIM_SHARD=i/k, HM_I17_PENDING: see sim_checks.h
  */
 #include "testing/byzantine.h"
 #include "hm_test.h"
+#include "sim_checks.h"
 #include "service/kv/kv.h"
 #include "testing/sim.h"
 #include "core/state_transfer.h"
@@ -686,6 +689,15 @@ static const char *const random_specs[] = {
 struct plan {
 	uint32_t byz_mask, crash_mask;
 	bool twin;
+	/* restarts from files: of the crash-prone replicas (half of their
+	 * comebacks), every replica in turn at round rolling_round, or all at
+	 * once at round all_round (-1: none) */
+	int rolling_round, all_round;
+	bool restarted; /* some replica restarted from its files */
+	/* the issue-17 entries draw from their own stream, so a seed's older
+	 * entries stay as they were; legacy: none of them (regression seeds) */
+	uint64_t r2;
+	bool legacy;
 };
 
 /* Set up one seed's run: n, loss, f faulty replicas (Byzantine modes or a
@@ -696,6 +708,8 @@ static struct hm_sim *random_setup(unsigned seed, uint64_t *r, struct hm_sim_opt
 {
 	struct hm_sim *s;
 	uint32_t budget;
+	bool legacy = p->legacy;
+	uint64_t *r2 = &p->r2;
 
 	hm_sim_default_opts(o);
 	o->seed = seed;
@@ -709,8 +723,28 @@ static struct hm_sim *random_setup(unsigned seed, uint64_t *r, struct hm_sim_opt
 	o->loss_pct = mix(r) % 3;
 	o->checkpoint_interval = 10;
 	o->window = 30;
-	s = hm_sim_new(o);
+	if (!legacy && getenv("HM_SIM_N"))
+		o->n = atoi(getenv("HM_SIM_N")) == 7 ? 7 : 4, o->f = (o->n - 1) / 3;
 	memset(p, 0, sizeof(*p));
+	p->legacy = legacy;
+	p->r2 = seed * 0x9e3779b97f4a7c15ull + 23;
+	p->rolling_round = p->all_round = -1;
+	o->persist = !legacy;
+	if (!legacy && mix(r2) % 4 == 0) {
+		o->service = HM_SIM_KV_SKEW;
+		o->skew_us = 1500000;
+		o->max_clock_offset_us = 100000;
+		fprintf(log, "kv-skew; ");
+	}
+	s = hm_sim_new(o);
+	if (!legacy) {
+		p->rolling_round = mix(r2) % 4 == 0 ? (int)(mix(r2) % 3) : -1;
+		p->all_round = mix(r2) % 8 == 0 ? (int)(mix(r2) % 3) : -1;
+	}
+	if (p->rolling_round >= 0)
+		fprintf(log, "rolling restart at round %d; ", p->rolling_round);
+	if (p->all_round >= 0)
+		fprintf(log, "all restart at round %d; ", p->all_round);
 	budget = o->f;
 	if (mix(r) % 4 == 0) {
 		uint32_t t = mix(r) % o->n;
@@ -745,9 +779,23 @@ static struct hm_sim *random_setup(unsigned seed, uint64_t *r, struct hm_sim_opt
 	return s;
 }
 
-/* Rounds of chaos, then a healed network until every client is done. */
-static bool random_run(struct hm_sim *s, const struct hm_sim_opts *o, const struct plan *p,
-		       uint64_t *r, struct chaos *ch, FILE *log)
+/* Restart replica i from its files (its counters go: look at them first). */
+static void restart_from_files(struct hm_sim *s, uint32_t n, uint32_t i, struct plan *p,
+			       char *blame, size_t len)
+{
+	if (!blame[0])
+		sim_nobody_blamed(s, n, blame, len);
+	if (hm_sim_restart(s, i) < 0)
+		abort();
+	p->restarted = true;
+}
+
+/* Rounds of chaos, then a healed network until every client is done.
+ * Returns whether every client finished within sim_liveness_bound_us()
+ * of the heal; *t_heal is when it healed. */
+static bool random_run(struct hm_sim *s, const struct hm_sim_opts *o, struct plan *p,
+		       uint64_t *r, struct chaos *ch, FILE *log, uint64_t *t_heal, char *blame,
+		       size_t blame_len)
 {
 	uint32_t rounds = 3 + mix(r) % 5;
 
@@ -760,22 +808,55 @@ static bool random_run(struct hm_sim *s, const struct hm_sim_opts *o, const stru
 		for (uint32_t i = 0; i < o->n; i++) {
 			if (!(p->crash_mask >> i & 1))
 				continue;
-			if (hm_sim_crashed(s, i) && mix(r) % 2)
-				hm_sim_revive(s, i);
-			else if (!hm_sim_crashed(s, i) && mix(r) % 3 == 0)
+			if (hm_sim_crashed(s, i) && mix(r) % 2) {
+				/* back from its files in half the cases */
+				if (!p->legacy && mix(&p->r2) % 2)
+					restart_from_files(s, o->n, i, p, blame, blame_len);
+				else
+					hm_sim_revive(s, i);
+			} else if (!hm_sim_crashed(s, i) && mix(r) % 3 == 0) {
 				hm_sim_crash(s, i);
+			}
 		}
 		fprintf(log, "round %u: partition %#x until %llu; ", k, ch->side,
 			(unsigned long long)until);
+		if ((int)k == p->all_round) {
+			/* a power loss: every replica down, then back from its files */
+			for (uint32_t i = 0; i < o->n; i++)
+				hm_sim_crash(s, i);
+			sim_run_for(s, 10000 + mix(&p->r2) % 500000);
+			for (uint32_t i = 0; i < o->n; i++)
+				restart_from_files(s, o->n, i, p, blame, blame_len);
+		}
+		if ((int)k == p->rolling_round) {
+			/* an upgrade: each replica down and back from its files in turn */
+			uint32_t first = mix(&p->r2) % o->n;
+
+			for (uint32_t j = 0; j < o->n; j++) {
+				uint32_t i = (first + j) % o->n;
+				bool was_down = hm_sim_crashed(s, i);
+
+				hm_sim_crash(s, i);
+				sim_run_for(s, 10000 + mix(&p->r2) % 300000);
+				if (!was_down)
+					restart_from_files(s, o->n, i, p, blame, blame_len);
+				sim_run_for(s, 10000 + mix(&p->r2) % 300000);
+			}
+		}
 		if (hm_sim_run(s, until))
 			break;
 	}
 	ch->side = 0;
 	for (uint32_t i = 0; i < o->n; i++)
-		if (p->crash_mask >> i & 1 && hm_sim_crashed(s, i))
-			hm_sim_revive(s, i);
+		if (hm_sim_crashed(s, i)) {
+			if (!p->legacy && mix(&p->r2) % 2)
+				restart_from_files(s, o->n, i, p, blame, blame_len);
+			else
+				hm_sim_revive(s, i);
+		}
 	hm_sim_mark_fault(s);
-	return hm_sim_run(s, hm_sim_now(s) + 60 * SECOND);
+	*t_heal = hm_sim_now(s);
+	return hm_sim_run(s, *t_heal + sim_liveness_bound_us(o));
 }
 
 /* A correct replica that missed a checkpoint the others made stable: it
@@ -793,74 +874,122 @@ static bool needs_state_transfer(struct hm_sim *s, uint32_t n)
 	return false;
 }
 
-/* One seed of the randomized runner: true when safety, reads and
- * linearizability held and every op completed.  Two outcomes are counted,
- * not asserted, until state transfer is wired into the core: *lagging, a
- * replica left behind at the end, and *stalled, the run did not finish
- * because a correct replica fell behind a stable checkpoint (a partition or
- * a restart cost it more than the window) while f others were faulty. */
-static bool random_seed(unsigned seed, bool verbose, bool *lagging, bool *stalled)
+struct rf_gates {
+	struct sim_gate restart, live, adm, blame;
+};
+
+/* One seed of the randomized runner: true when every enforced check held.
+ * Safety, reads and linearizability always.  Today's liveness check, for
+ * seeds with neither restarts from files nor the kv-skew service: every op
+ * within 60 s of the heal, except *stalled, a correct replica behind a
+ * stable checkpoint while f others were faulty (and *lagging, a replica
+ * left behind at the end, counted).  The issue-17 checks (gated): every
+ * correct replica live within the bound after the heal, nobody correct
+ * blamed. */
+static bool random_seed(unsigned seed, bool verbose, bool *lagging, bool *stalled,
+			struct rf_gates *g, bool legacy)
 {
 	uint64_t r = seed * 0x2545f4914f6cdd1dull + 7;
 	struct hm_sim_opts o;
 	struct chaos ch = { 0 };
 	struct plan p;
 	struct hm_sim *s;
-	char why[256], *desc = NULL;
+	char why[256], lwhy[256], blame[256] = "", *desc = NULL;
 	size_t desc_len = 0;
 	FILE *log = open_memstream(&desc, &desc_len);
-	bool done, ok = true;
+	bool done, live, ok = true, old_rules;
+	uint64_t t_heal;
+	struct sim_gate *lg;
 
+	p.legacy = legacy;
 	s = random_setup(seed, &r, &o, &p, log);
 	ch.n = o.n;
 	hm_sim_set_filter(s, chaos_filter, &ch);
-	done = random_run(s, &o, &p, &r, &ch, log);
+	done = random_run(s, &o, &p, &r, &ch, log, &t_heal, blame, sizeof(blame));
+	hm_sim_settle(s, hm_sim_now(s) + 2 * SECOND);
+	live = sim_live(s, o.n, done, lwhy, sizeof(lwhy));
+	if (!blame[0])
+		sim_nobody_blamed(s, o.n, blame, sizeof(blame));
+	old_rules = !p.restarted && o.service == HM_SIM_KV;
+	if (!done) /* the rest of today's 60 s */
+		done = hm_sim_run(s, t_heal + 60 * SECOND);
 	hm_sim_settle(s, hm_sim_now(s) + 2 * SECOND);
 	fclose(log);
 	ok &= ASSERT_TRUE(hm_sim_safety_ok(s, why, sizeof(why)), why);
 	ok &= ASSERT_TRUE(hm_sim_reads_ok(s, why, sizeof(why)), why);
 	ok &= ASSERT_TRUE(hm_sim_linearizable(s, why, sizeof(why)), why);
-	*stalled = !done && needs_state_transfer(s, o.n);
-	if (!*stalled)
-		ok &= ASSERT_TRUE(done, "every op completed after the network healed");
-	*lagging = done && !hm_sim_states_agree(s, why, sizeof(why));
+	*stalled = *lagging = false;
+	if (old_rules) {
+		*stalled = !done && needs_state_transfer(s, o.n);
+		if (!*stalled)
+			ok &= ASSERT_TRUE(done, "every op completed after the network healed");
+		*lagging = done && !hm_sim_states_agree(s, why, sizeof(why));
+	}
+	lg = p.restarted ? &g->restart : o.service == HM_SIM_KV_SKEW ? &g->adm : &g->live;
+	ok &= sim_gated(lg, seed, live, lwhy);
+	ok &= sim_gated(&g->blame, seed, !blame[0], blame);
 	if (*stalled && verbose)
 		printf("     seed %u: stalled, a correct replica needs state transfer\n", seed);
 	if (!ok) {
-		printf("  failing seed: %u (replay: HM_SIM_SEED=%u build/tests/test_byzantine "
-		       "randomized_faults)\n  plan: n=%u %s\n", seed, seed, o.n, desc);
+		printf("  failing seed: %u (replay: HM_I17_PENDING='%s' HM_SIM_SEED=%u "
+		       "build/tests/test_byzantine randomized_faults)\n  plan: n=%u %s\n", seed,
+		       sim_pending_list(), seed, o.n, desc);
 		hm_sim_dump(s, stdout);
 	} else if (verbose) {
-		printf("     seed %u: n=%u %s\n", seed, o.n, desc);
+		printf("     seed %u: n=%u %s\n     %s%s%s%s\n", seed, o.n, desc,
+		       live ? "live" : "NOT LIVE: ", live ? "" : lwhy, blame[0] ? "; BLAMED: " : "",
+		       blame);
+		if (!live || blame[0])
+			hm_sim_dump(s, stdout);
 	}
 	free(desc);
 	hm_sim_free(s);
 	return ok;
 }
 
-/* Random partitions, crashes and restarts, loss, duplication, Byzantine
- * modes and twins, over rounds; then the network heals and every op must
- * complete.  Safety and linearizability must hold for every seed; the
- * failing seed is printed and replays exactly (HM_SIM_SEED). */
+/* Random partitions, crashes and restarts (in memory and from files,
+ * rolling and all at once), loss, duplication, Byzantine modes and twins,
+ * the kv-skew service in a quarter of the seeds, over rounds; then the
+ * network heals and every op must complete.  Safety and linearizability
+ * must hold for every seed; the failing seed is printed and replays exactly
+ * (HM_SIM_SEED).  The issue-17 checks run under the gates of sim_checks.h. */
 HM_TEST(randomized_faults)
 {
 	unsigned seeds = env_seeds(24), only = getenv("HM_SIM_SEED") ? atoi(getenv("HM_SIM_SEED")) : 0;
-	unsigned lagging = 0, stalled = 0, runs = 0;
+	unsigned lagging = 0, stalled = 0, runs = 0, old_runs = 0;
+	struct sim_shard sh = sim_shard();
+	struct rf_gates g = {
+		{ "restart", "liveness after restarts from files" },
+		{ "liveness", "liveness within the bound after the last fault" },
+		{ "admission", "liveness with an admission check" },
+		{ "blocking", "no correct replica counted Byzantine" },
+	};
+	double t0 = sim_clock_s();
+	const char *replay = "build/tests/test_byzantine randomized_faults";
 
 	for (unsigned seed = only ? only : 1; seed <= (only ? only : seeds); seed++) {
 		bool behind, stuck;
 
-		if (!random_seed(seed, only != 0, &behind, &stuck))
+		if (!only && !sim_in_shard(sh, seed))
+			continue;
+		if (!random_seed(seed, only != 0, &behind, &stuck, &g, false))
 			return;
 		lagging += behind;
 		stalled += stuck;
 		runs++;
 	}
+	old_runs = runs - g.restart.count; /* roughly: the seeds today's rule covers */
+	sim_rate("randomized_faults", runs, t0, sh);
 	printf("     %u seeds: safe and linearizable; %u finished with a replica still behind, %u "
-	       "stalled on a correct replica behind a stable checkpoint (both need state "
-	       "transfer)\n", runs, lagging, stalled);
-	if (!only) /* a replayed seed reports its own outcome above */
-		ASSERT_LE(stalled, runs / 10, "at most a tenth stall for want of state transfer");
+	       "stalled on a correct replica behind a stable checkpoint\n", runs, lagging,
+	       stalled);
+	if (only) /* a replayed seed reports its own outcome above */
+		return;
+	sim_gate_report(&g.restart, runs, replay);
+	sim_gate_report(&g.live, runs, replay);
+	sim_gate_report(&g.adm, runs, replay);
+	sim_gate_report(&g.blame, runs, replay);
+	ASSERT_LE(stalled, old_runs / 10 + 1, "at most a tenth stall for want of state transfer");
 }
 
 /* Seed 128 (n = 7): the view-0 primary is cut off with replica 3 while the
@@ -874,7 +1003,10 @@ HM_TEST(stale_primary_overwrites_claimed_slot)
 {
 	bool behind, stuck;
 
-	random_seed(128, true, &behind, &stuck);
+	struct rf_gates g = { { "restart", "" }, { "liveness", "" }, { "admission", "" },
+			      { "blocking", "" } };
+
+	random_seed(128, true, &behind, &stuck, &g, true);
 }
 
 /* No Byzantine replica at all: the primary of view 0 is cut off alone

@@ -6,11 +6,13 @@
  *
  *   HM_SIM_SEEDS=N   number of randomized seeds for `random_schedules`
  *   HM_SIM_SEED=N    run only seed N (to replay a failure)
+ *   HM_SIM_SHARD=i/k, HM_I17_PENDING: see sim_checks.h
  */
 #include <dirent.h>
 #include <unistd.h>
 
 #include "hm_test.h"
+#include "sim_checks.h"
 #include "service/kv/kv.h"
 #include "testing/sim.h"
 #include "common/wire.h"
@@ -246,46 +248,193 @@ static unsigned env_seeds(unsigned dflt)
 	return v ? (unsigned)strtoul(v, NULL, 10) : dflt;
 }
 
-/* Randomized schedules: random delays, reordering, duplication, a random
- * replica (the primary in a quarter of the crashing runs) crashing at a
- * random point, random batching parameters.  Safety,
- * agreement and reads must hold for every seed. */
+static uint64_t rs_mix(uint64_t *r)
+{
+	*r ^= *r >> 12;
+	*r ^= *r << 25;
+	*r ^= *r >> 27;
+	return *r * 2685821657736338717ull;
+}
+
+/* The faults of a random schedule.  Every restart is from the replica's
+ * files (opts.persist, a fresh process state), as hypermeshd's. */
+enum rs_fault {
+	RS_NONE, RS_CRASH, RS_RESTART_ONE, RS_ROLLING, RS_ALL_AT_ONCE, RS_RESTART_THEN_PRIMARY_CRASH,
+	RS_FAULTS
+};
+static const char *const rs_fault_names[] = {
+	"no fault", "crash", "restart one from files", "rolling restart",
+	"all restart at once", "restart a backup, then the primary crashes",
+};
+
+static void rs_restart(struct hm_sim *s, uint32_t r, bool *ok, char *blame, size_t len)
+{
+	/* the restart forgets the counters: look at them first */
+	if (!blame[0])
+		sim_nobody_blamed(s, hm_sim_config(s)->n_members, blame, len);
+	if (hm_sim_restart(s, r) < 0)
+		*ok = false;
+}
+
+/* One seed: true when every enforced check held. */
+static bool rs_seed(unsigned seed, struct sim_gate *g_restart, struct sim_gate *g_live,
+		    struct sim_gate *g_adm, struct sim_gate *g_blame)
+{
+	struct hm_sim_opts o;
+	struct hm_sim *s;
+	uint64_t r = seed * 0x2545f4914f6cdd1dull;
+	uint64_t r2 = seed * 0x9e3779b97f4a7c15ull + 17;
+	enum rs_fault fault;
+	uint32_t victim, first;
+	uint64_t at, gap, t_heal, bound;
+	char why[256], lwhy[256], blame[256] = "";
+	bool ok = true, restarted_ok = true, done, live;
+	struct sim_gate *g;
+
+	hm_sim_default_opts(&o);
+	o.seed = seed;
+	o.clients = 1 + r % 4;
+	o.ops_per_client = 10 + (r >> 8) % 20;
+	o.batch_size = 1 + (r >> 16) % 8;
+	o.pipeline_depth = 1 + (r >> 20) % 4;
+	o.checkpoint_interval = 2 + (r >> 24) % 4;
+	/* L >= 2K as in the paper: with L = K a backup that lags by one
+	 * interval needs state transfer, which comes with view changes. */
+	o.window = o.checkpoint_interval * (2 + (r >> 28) % 2);
+	if (o.pipeline_depth > o.window)
+		o.pipeline_depth = o.window;
+	o.max_delay_us = 100 + (r >> 32) % 2000;
+	o.duplicate_pct = (r >> 40) % 20;
+	o.persist = true;
+	fault = (enum rs_fault)(rs_mix(&r2) % RS_FAULTS);
+	if (rs_mix(&r2) % 3 == 0) {
+		o.service = HM_SIM_KV_SKEW;
+		o.skew_us = 1000000;
+		o.max_clock_offset_us = 100000;
+	}
+	victim = rs_mix(&r2) % o.n;
+	at = (rs_mix(&r2) % 20) + 1;
+	gap = 50000 + rs_mix(&r2) % 700000;
+	bound = sim_liveness_bound_us(&o);
+	s = hm_sim_new(&o);
+	sim_run_until_ops(s, at, 30 * SIM_SECOND);
+	switch (fault) {
+	case RS_NONE:
+		break;
+	case RS_CRASH: /* for good: one of f */
+		hm_sim_crash(s, victim);
+		break;
+	case RS_RESTART_ONE:
+		hm_sim_crash(s, victim);
+		sim_run_for(s, gap);
+		rs_restart(s, victim, &restarted_ok, blame, sizeof(blame));
+		break;
+	case RS_ROLLING: /* each replica in turn, as an upgrade does */
+		first = victim;
+		for (uint32_t k = 0; k < o.n; k++) {
+			uint32_t i = (first + k) % o.n;
+
+			hm_sim_crash(s, i);
+			sim_run_for(s, gap);
+			rs_restart(s, i, &restarted_ok, blame, sizeof(blame));
+			sim_run_for(s, 10000 + rs_mix(&r2) % 600000);
+		}
+		break;
+	case RS_ALL_AT_ONCE: /* a power loss */
+		for (uint32_t i = 0; i < o.n; i++)
+			hm_sim_crash(s, i);
+		sim_run_for(s, gap);
+		for (uint32_t i = 0; i < o.n; i++)
+			rs_restart(s, i, &restarted_ok, blame, sizeof(blame));
+		break;
+	case RS_RESTART_THEN_PRIMARY_CRASH: {
+		uint32_t primary = pbft_view(hm_sim_node(s, 0)->core) % o.n;
+		uint32_t backup = victim == primary ? (victim + 1) % o.n : victim;
+
+		hm_sim_crash(s, backup);
+		sim_run_for(s, gap);
+		rs_restart(s, backup, &restarted_ok, blame, sizeof(blame));
+		sim_run_for(s, 10000 + rs_mix(&r2) % 300000);
+		hm_sim_crash(s, pbft_view(hm_sim_node(s, backup)->core) % o.n);
+		break;
+	}
+	default:
+		break;
+	}
+	ok &= ASSERT_TRUE(restarted_ok, "restart from files");
+	/* the last fault healed (or, for a crash, it stays within f) */
+	t_heal = hm_sim_now(s);
+	done = hm_sim_run(s, t_heal + bound);
+	hm_sim_settle(s, hm_sim_now(s) + 2 * SIM_SECOND);
+	live = sim_live(s, o.n, done, lwhy, sizeof(lwhy));
+	ok &= ASSERT_TRUE(hm_sim_safety_ok(s, why, sizeof(why)), why);
+	ok &= ASSERT_TRUE(hm_sim_linearizable(s, why, sizeof(why)), why);
+	ok &= ASSERT_TRUE(hm_sim_reads_ok(s, why, sizeof(why)), why);
+	g = fault >= RS_RESTART_ONE ? g_restart : o.service == HM_SIM_KV_SKEW ? g_adm : g_live;
+	if (!live && ok && g == g_live) {
+		/* today's check, always enforced: every op within 60 s and the
+		 * replicas agree at the end */
+		char w2[256];
+
+		ok &= ASSERT_TRUE(hm_sim_run(s, t_heal + 60 * SIM_SECOND), "random schedule");
+		hm_sim_settle(s, hm_sim_now(s) + 2 * SIM_SECOND);
+		ok &= ASSERT_TRUE(hm_sim_states_agree(s, w2, sizeof(w2)), w2);
+	}
+	ok &= sim_gated(g, seed, live, lwhy);
+	if (!blame[0])
+		sim_nobody_blamed(s, o.n, blame, sizeof(blame));
+	ok &= sim_gated(g_blame, seed, !blame[0], blame);
+	if (!ok) {
+		printf("  failing seed: %u, %s, %s (replay: HM_I17_PENDING='%s' HM_SIM_SEED=%u "
+		       "build/tests/test_sim random_schedules)\n", seed, rs_fault_names[fault],
+		       o.service == HM_SIM_KV_SKEW ? "kv-skew" : "kv", sim_pending_list(), seed);
+		hm_sim_dump(s, stdout);
+	} else if (getenv("HM_SIM_SEED")) {
+		printf("     seed %u: %s, %s: %s%s%s\n", seed, rs_fault_names[fault],
+		       o.service == HM_SIM_KV_SKEW ? "kv-skew" : "kv",
+		       live ? "live" : "NOT LIVE: ", live ? "" : lwhy,
+		       blame[0] ? "; BLAMED" : "");
+		if (!live || blame[0])
+			hm_sim_dump(s, stdout);
+	}
+	hm_sim_free(s);
+	return ok;
+}
+
+/* Randomized schedules: random delays, reordering, duplication, random
+ * batching parameters, and one of: nothing, a crash (the primary in a
+ * quarter of the runs), a restart of one replica from its files, a rolling
+ * restart of every replica, all replicas restarting at once, a restart
+ * followed by a primary crash; a third of the seeds run the kv-skew service
+ * (an admission check).  Safety, linearizability and reads must hold for
+ * every seed; liveness within sim_liveness_bound_us() after the last fault
+ * heals and "no correct replica counted Byzantine" are checked under the
+ * gates of sim_checks.h.  HM_SIM_SHARD=i/k splits the seeds. */
 HM_TEST(random_schedules)
 {
 	unsigned seeds = env_seeds(100), only = getenv("HM_SIM_SEED") ? atoi(getenv("HM_SIM_SEED")) : 0;
+	struct sim_shard sh = sim_shard();
+	struct sim_gate g_restart = { "restart", "liveness after restarts from files" };
+	struct sim_gate g_live = { "liveness", "liveness within the bound after the last fault" };
+	struct sim_gate g_adm = { "admission", "liveness with an admission check" };
+	struct sim_gate g_blame = { "blocking", "no correct replica counted Byzantine" };
+	unsigned runs = 0;
+	double t0 = sim_clock_s();
 
 	for (unsigned seed = only ? only : 1; seed <= (only ? only : seeds); seed++) {
-		struct hm_sim_opts o;
-		struct hm_sim *s;
-		uint64_t r = seed * 0x2545f4914f6cdd1dull;
-
-		hm_sim_default_opts(&o);
-		o.seed = seed;
-		o.clients = 1 + r % 4;
-		o.ops_per_client = 10 + (r >> 8) % 20;
-		o.batch_size = 1 + (r >> 16) % 8;
-		o.pipeline_depth = 1 + (r >> 20) % 4;
-		o.checkpoint_interval = 2 + (r >> 24) % 4;
-		/* L >= 2K as in the paper: with L = K a backup that lags by one
-		 * interval needs state transfer, which comes with view changes. */
-		o.window = o.checkpoint_interval * (2 + (r >> 28) % 2);
-		if (o.pipeline_depth > o.window)
-			o.pipeline_depth = o.window;
-		o.max_delay_us = 100 + (r >> 32) % 2000;
-		o.duplicate_pct = (r >> 40) % 20;
-		s = hm_sim_new(&o);
-		/* A random replica, the primary included (a view change), may
-		 * crash at a random point. */
-		if ((r >> 48) % 2)
-			hm_sim_crash_after(s, (r >> 50) % 4, (r >> 54) % 20);
-		if (!run_and_check(s, 60, "random schedule")) {
-			printf("  failing seed: %u (replay: HM_SIM_SEED=%u %s random_schedules)\n", seed,
-			       seed, "build/tests/test_sim");
-			hm_sim_free(s);
+		if (!only && !sim_in_shard(sh, seed))
+			continue;
+		runs++;
+		if (!rs_seed(seed, &g_restart, &g_live, &g_adm, &g_blame))
 			return;
-		}
-		hm_sim_free(s);
 	}
+	sim_rate("random_schedules", runs, t0, sh);
+	if (only)
+		return;
+	sim_gate_report(&g_restart, runs, "build/tests/test_sim random_schedules");
+	sim_gate_report(&g_live, runs, "build/tests/test_sim random_schedules");
+	sim_gate_report(&g_adm, runs, "build/tests/test_sim random_schedules");
+	sim_gate_report(&g_blame, runs, "build/tests/test_sim random_schedules");
 }
 
 /* A request that fits the datagram limit but not a PRE-PREPARE around it:
@@ -956,7 +1105,9 @@ HM_TEST(admission_check_skips_new_view_reproposals)
 
 	hm_sim_default_opts(&o);
 	o.ops_per_client = 30;
-	o.admission_skew_us = 300000;
+	o.service = HM_SIM_KV_SKEW;
+	o.skew_us = 300000;
+	o.skew_resend_us = 4 * 300000;
 	s = hm_sim_new(&o);
 	hm_sim_set_filter(s, trap_filter, &t);
 	admission_run(s, &o, "every op completes after the view change");
@@ -986,7 +1137,9 @@ HM_TEST(admission_check_on_requeued_requests)
 
 	hm_sim_default_opts(&o);
 	o.ops_per_client = 30;
-	o.admission_skew_us = 300000;
+	o.service = HM_SIM_KV_SKEW;
+	o.skew_us = 300000;
+	o.skew_resend_us = 4 * 300000;
 	s = hm_sim_new(&o);
 	run_until_ops(s, 20);
 	hm_sim_crash(s, 0);

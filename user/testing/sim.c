@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "service/kv/kv.h"
+#include "testing/kv_skew.h"
 #include "common/wire.h"
 
 #define SIM_CLIENT_PORT 40000
@@ -29,12 +30,6 @@ struct sim_endpoint {            /* what a transport callback knows */
 	uint32_t index;          /* replica index, or n + client index */
 };
 
-struct sim_skew {                /* opts.admission_skew_us: the wrapped service */
-	struct hm_service inner;
-	struct hm_sim *sim;
-	uint32_t index;
-};
-
 struct sim_exec_log {            /* digests executed by one replica, by seq */
 	uint8_t (*digests)[HM_DIGEST_LEN]; /* all zero: skipped by state transfer */
 	uint64_t len, cap;
@@ -45,6 +40,8 @@ struct sim_client {
 	struct hm_client core;
 	struct hm_keypair keys;
 	uint32_t done;
+	uint32_t attempt;        /* HM_SIM_KV_SKEW: resends under a new timestamp */
+	uint64_t sent_us;
 	bool waiting;
 	struct hm_sim_op current;
 };
@@ -60,8 +57,6 @@ struct hm_sim {
 
 	struct hm_keypair *replica_keys;
 	struct hm_service *services;
-	struct sim_skew *skew;   /* per replica, with opts.admission_skew_us */
-	int64_t *clock_offset;   /* per replica, us */
 	struct hm_node *nodes;
 	bool *crashed;
 	struct sim_exec_log *exec;
@@ -85,7 +80,11 @@ struct hm_sim {
 	struct hm_service twin_service;
 	struct sim_endpoint twin_ep;
 	uint32_t twin_of;
-	uint16_t twin_peers;
+	uint16_t twin_peers, twin_orig_peers;
+	bool twin_down;
+	int64_t *clock_offset;   /* HM_SIM_KV_SKEW: per replica, us */
+	struct hm_sim_op *abandoned;
+	size_t n_abandoned, cap_abandoned;
 	uint64_t fault_at, fault_view, recovered_at;
 	char dir[64];            /* opts.persist: replica i in dir/r<i> */
 	char safety_error[256];
@@ -341,76 +340,20 @@ static void replica_dir(const struct hm_sim *s, uint32_t i, char *buf, size_t le
 	snprintf(buf, len, "%s/r%u", s->dir, i);
 }
 
-/* ---- a service with an admission check (opts.admission_skew_us) ---- */
-
-static size_t skew_execute(void *st, const struct hm_exec_ctx *ctx, const uint8_t *op,
-			   size_t len, uint8_t *out, size_t cap)
+/* A replica's local clock (HM_SIM_KV_SKEW): virtual time plus its offset. */
+static uint64_t local_clock(void *ctx)
 {
-	struct hm_service *in = &((struct sim_skew *)st)->inner;
+	struct sim_endpoint *ep = ctx;
+	int64_t t = (int64_t)ep->sim->now + ep->sim->clock_offset[ep->index];
 
-	return in->ops->execute(in->state, ctx, op, len, out, cap);
+	return t > 0 ? (uint64_t)t : 0;
 }
 
-static void skew_digest(void *st, uint8_t out[HM_DIGEST_LEN])
+static int sim_service_new(struct hm_sim *s, uint32_t i, struct hm_service *svc)
 {
-	struct hm_service *in = &((struct sim_skew *)st)->inner;
-
-	in->ops->digest(in->state, out);
-}
-
-static int skew_snapshot(void *st, uint8_t **buf, size_t *len)
-{
-	struct hm_service *in = &((struct sim_skew *)st)->inner;
-
-	return in->ops->snapshot(in->state, buf, len);
-}
-
-static int skew_restore(void *st, const uint8_t *buf, size_t len)
-{
-	struct hm_service *in = &((struct sim_skew *)st)->inner;
-
-	return in->ops->restore(in->state, buf, len);
-}
-
-static void skew_destroy(void *st)
-{
-	struct hm_service *in = &((struct sim_skew *)st)->inner;
-
-	in->ops->destroy(in->state);
-	memset(in, 0, sizeof(*in));
-}
-
-/* The agreed time is the client's timestamp; the local clock is virtual
- * time plus this replica's offset. */
-static bool skew_check(void *st, const struct hm_exec_ctx *ctx, const uint8_t *op, size_t len)
-{
-	const struct sim_skew *k = st;
-	const struct hm_sim *s = k->sim;
-	int64_t local = (int64_t)s->now + s->clock_offset[k->index];
-	int64_t d = (int64_t)ctx->timestamp - local;
-
-	(void)op, (void)len;
-	return (d < 0 ? -d : d) <= (int64_t)s->o.admission_skew_us;
-}
-
-static const struct hm_service_ops skew_ops = {
-	.name = "kv+skew", .execute = skew_execute, .digest = skew_digest,
-	.snapshot = skew_snapshot, .restore = skew_restore, .destroy = skew_destroy,
-	.check = skew_check,
-};
-
-static int service_new(struct hm_sim *s, uint32_t i)
-{
-	struct sim_skew *k = &s->skew[i];
-
-	if (!s->o.admission_skew_us)
-		return hm_kv_service_new(&s->services[i]);
-	k->sim = s;
-	k->index = i;
-	if (hm_kv_service_new(&k->inner) < 0)
-		return -1;
-	s->services[i] = (struct hm_service){ .ops = &skew_ops, .state = k };
-	return 0;
+	if (s->o.service == HM_SIM_KV_SKEW)
+		return hm_kv_skew_service_new(svc, local_clock, &s->endpoints[i], s->o.skew_us);
+	return hm_kv_service_new(svc);
 }
 
 void hm_sim_set_clock_offset(struct hm_sim *s, uint32_t replica, int64_t offset_us)
@@ -425,7 +368,7 @@ static int replica_start(struct hm_sim *s, uint32_t i)
 	struct hm_transport t = { .sendto = node_sendto, .ctx = &s->endpoints[i] };
 	char dir[96], err[256];
 
-	if (service_new(s, i) < 0 ||
+	if (sim_service_new(s, i, &s->services[i]) < 0 ||
 	    hm_node_init(&s->nodes[i], &s->cfg, i, &s->replica_keys[i], &s->services[i], &t) < 0)
 		return -1;
 	s->nodes[i].on_executed = on_executed;
@@ -549,8 +492,6 @@ struct hm_sim *hm_sim_new(const struct hm_sim_opts *o)
 	s->rng = o->seed * 0x9e3779b97f4a7c15ull + 1;
 	s->replica_keys = calloc(o->n, sizeof(*s->replica_keys));
 	s->services = calloc(o->n, sizeof(*s->services));
-	s->skew = calloc(o->n, sizeof(*s->skew));
-	s->clock_offset = calloc(o->n, sizeof(*s->clock_offset));
 	s->nodes = calloc(o->n, sizeof(*s->nodes));
 	s->crashed = calloc(o->n, sizeof(*s->crashed));
 	s->faulty = calloc(o->n, sizeof(*s->faulty));
@@ -559,7 +500,8 @@ struct hm_sim *hm_sim_new(const struct hm_sim_opts *o)
 	s->exec = calloc(o->n, sizeof(*s->exec));
 	s->endpoints = calloc(total, sizeof(*s->endpoints));
 	s->clients = calloc(o->clients ? o->clients : 1, sizeof(*s->clients));
-	if (!s->replica_keys || !s->services || !s->skew || !s->clock_offset || !s->nodes || !s->crashed || !s->exec ||
+	s->clock_offset = calloc(o->n, sizeof(*s->clock_offset));
+	if (!s->replica_keys || !s->services || !s->clock_offset || !s->nodes || !s->crashed || !s->exec ||
 	    !s->faulty || !s->byz || !s->bad_chunks ||
 	    !s->endpoints || !s->clients)
 		abort();
@@ -568,6 +510,11 @@ struct hm_sim *hm_sim_new(const struct hm_sim_opts *o)
 	for (uint32_t j = 0; j < o->clients; j++)
 		seeded_keypair(s, &s->clients[j].keys);
 	build_config(s);
+	/* drawn only for the skew service, so other runs keep their streams */
+	if (o->service == HM_SIM_KV_SKEW && o->max_clock_offset_us)
+		for (uint32_t i = 0; i < o->n; i++)
+			s->clock_offset[i] = (int64_t)rnd_below(s, 2 * o->max_clock_offset_us + 1) -
+					     (int64_t)o->max_clock_offset_us;
 	for (uint32_t i = 0; i < total; i++)
 		s->endpoints[i] = (struct sim_endpoint){ .sim = s, .index = i };
 	if (o->persist) {
@@ -611,8 +558,6 @@ void hm_sim_free(struct hm_sim *s)
 	hm_config_free(&s->cfg);
 	free(s->replica_keys);
 	free(s->services);
-	free(s->skew);
-	free(s->clock_offset);
 	free(s->nodes);
 	free(s->crashed);
 	free(s->faulty);
@@ -622,6 +567,8 @@ void hm_sim_free(struct hm_sim *s)
 	free(s->endpoints);
 	free(s->clients);
 	free(s->history);
+	free(s->clock_offset);
+	free(s->abandoned);
 	free(s);
 }
 
@@ -638,15 +585,43 @@ static void client_next_op(struct hm_sim *s, uint32_t j)
 	op->invoked_us = s->now;
 	snprintf(key, sizeof(key), "k%u", rnd_below(s, 4));
 	if (rnd_below(s, 2)) {
-		int vlen = snprintf(value, sizeof(value), "c%u-%u", j, c->done);
+		/* unique per PUT, resends included */
+		int vlen = c->attempt ? snprintf(value, sizeof(value), "c%u-%u.%u", j, c->done,
+						 c->attempt)
+				      : snprintf(value, sizeof(value), "c%u-%u", j, c->done);
 		op->op_len = hm_kv_encode_put(op->op, sizeof(op->op), key, value, (size_t)vlen);
 	} else {
 		op->op_len = hm_kv_encode_get(op->op, sizeof(op->op), key);
 	}
 	c->waiting = true;
-	if (s->o.admission_skew_us && c->core.ts < s->now)
-		c->core.ts = s->now - 1; /* submit takes ts + 1: the agreed time */
+	c->sent_us = s->now;
+	/* the skew service's agreed time: the timestamp is the virtual time */
+	if (s->o.service == HM_SIM_KV_SKEW && c->core.ts < s->now)
+		c->core.ts = s->now;
 	hm_client_submit(&c->core, op->op, op->op_len, s->now);
+}
+
+/* HM_SIM_KV_SKEW: an op pending for skew_us / 2 may never pass the
+ * replicas' check again; give it up (it may still execute) and send a new
+ * one under a fresh timestamp. */
+static void client_maybe_abandon(struct hm_sim *s, uint32_t j)
+{
+	struct sim_client *c = &s->clients[j];
+
+	uint64_t after = s->o.skew_resend_us ? s->o.skew_resend_us : s->o.skew_us / 2;
+
+	if (s->o.service != HM_SIM_KV_SKEW || !c->waiting || s->now - c->sent_us < after)
+		return;
+	if (s->n_abandoned == s->cap_abandoned) {
+		s->cap_abandoned = s->cap_abandoned ? 2 * s->cap_abandoned : 16;
+		s->abandoned = realloc(s->abandoned, s->cap_abandoned * sizeof(*s->abandoned));
+		if (!s->abandoned)
+			abort();
+	}
+	s->abandoned[s->n_abandoned++] = c->current;
+	c->core.busy = false;
+	c->attempt++;
+	client_next_op(s, j);
 }
 
 static void client_completed(struct hm_sim *s, uint32_t j)
@@ -668,6 +643,7 @@ static void client_completed(struct hm_sim *s, uint32_t j)
 	s->history[s->n_history++] = *op;
 	c->waiting = false;
 	c->done++;
+	c->attempt = 0;
 	if (s->crash_after && s->n_history >= s->crash_after) {
 		hm_sim_crash(s, s->crash_replica);
 		s->crash_after = 0;
@@ -699,6 +675,8 @@ static void deliver(struct hm_sim *s, struct sim_msg *m)
 	uint32_t as = speaks_as(s, m->from);
 	struct sockaddr_in from;
 
+	if (s->twin_down && is_twin(s, m->from))
+		return;
 	if (m->to < s->o.n) {
 		if (s->crashed[m->to] || (as < s->o.n && s->crashed[as]))
 			return;
@@ -706,13 +684,16 @@ static void deliver(struct hm_sim *s, struct sim_msg *m)
 			replica_addr(as, &from);
 		else
 			client_addr(m->from - s->o.n, &from);
-		if (s->twin && m->to == s->twin_of && as >= s->o.n) {
+		if (s->twin && !s->twin_down && m->to == s->twin_of && as >= s->o.n) {
 			/* clients are split too: odd ones reach the twin, so
 			 * the two instances propose different batches */
 			deliver_to_node(s, (m->from - s->o.n) % 2 ? s->twin : &s->nodes[m->to], m,
 					&from);
-		} else if (s->twin && m->to == s->twin_of && (s->twin_peers >> as & 1)) {
-			deliver_to_node(s, s->twin, m, &from);
+		} else if (s->twin && !s->twin_down && m->to == s->twin_of) {
+			if (s->twin_peers >> as & 1)
+				deliver_to_node(s, s->twin, m, &from);
+			if (s->twin_orig_peers >> as & 1)
+				deliver_to_node(s, &s->nodes[m->to], m, &from);
 		} else {
 			deliver_to_node(s, &s->nodes[m->to], m, &from);
 		}
@@ -734,7 +715,7 @@ static uint64_t next_timer(const struct hm_sim *s)
 		if (d && d < t)
 			t = d;
 	}
-	if (s->twin && !s->crashed[s->twin_of]) {
+	if (s->twin && !s->twin_down && !s->crashed[s->twin_of]) {
 		uint64_t d = hm_node_next_deadline(s->twin);
 
 		if (d && d < t)
@@ -751,25 +732,12 @@ static void fire_timers(struct hm_sim *s)
 	for (uint32_t i = 0; i < s->o.n; i++)
 		if (!s->crashed[i])
 			hm_node_tick(&s->nodes[i], s->now);
-	if (s->twin && !s->crashed[s->twin_of])
+	if (s->twin && !s->twin_down && !s->crashed[s->twin_of])
 		hm_node_tick(s->twin, s->now);
 	for (uint32_t j = 0; j < s->o.clients; j++) {
-		struct sim_client *c = &s->clients[j];
-
-		if (!c->waiting)
-			continue;
-		/* Long too old to pass an admission check: the same op again
-		 * at the current time, as the DNS daemon re-observes (not at
-		 * once: a new request restarts the backups' view-change
-		 * timers). */
-		if (s->o.admission_skew_us && s->now > c->core.ts + 4 * s->o.admission_skew_us &&
-		    s->now >= c->core.deadline) {
-			c->core.busy = false;
-			c->core.ts = s->now - 1;
-			hm_client_submit(&c->core, c->current.op, c->current.op_len, s->now);
-			continue;
-		}
-		hm_client_tick(&c->core, s->now);
+		client_maybe_abandon(s, j);
+		if (s->clients[j].waiting)
+			hm_client_tick(&s->clients[j].core, s->now);
 	}
 }
 
@@ -948,7 +916,8 @@ int hm_sim_add_twin(struct hm_sim *s, uint32_t replica, uint16_t peers)
 	s->twin_ep = (struct sim_endpoint){ .sim = s, .index = s->o.n + s->o.clients };
 	s->twin_of = replica;
 	s->twin_peers = peers;
-	if (hm_kv_service_new(&s->twin_service) < 0 ||
+	s->twin_orig_peers = (uint16_t)~peers;
+	if (sim_service_new(s, replica, &s->twin_service) < 0 ||
 	    hm_node_init(s->twin, &s->cfg, replica, &s->replica_keys[replica], &s->twin_service,
 			 &t) < 0)
 		abort();
@@ -961,6 +930,37 @@ int hm_sim_add_twin(struct hm_sim *s, uint32_t replica, uint16_t peers)
 void hm_sim_set_twin_peers(struct hm_sim *s, uint16_t peers)
 {
 	s->twin_peers = peers;
+	s->twin_orig_peers = (uint16_t)~peers;
+}
+
+void hm_sim_set_twin_routes(struct hm_sim *s, uint16_t to_twin, uint16_t to_orig)
+{
+	s->twin_peers = to_twin;
+	s->twin_orig_peers = to_orig;
+}
+
+void hm_sim_remove_twin(struct hm_sim *s)
+{
+	s->twin_down = true;
+}
+
+uint32_t hm_sim_twin_endpoint(const struct hm_sim *s)
+{
+	return s->twin ? s->o.n + s->o.clients : UINT32_MAX;
+}
+
+uint64_t hm_sim_abandoned(const struct hm_sim *s)
+{
+	return s->n_abandoned;
+}
+
+uint64_t hm_sim_refused(const struct hm_sim *s)
+{
+	uint64_t n = 0;
+
+	for (uint32_t i = 0; i < s->o.n; i++)
+		n += hm_kv_skew_refused(&s->services[i]);
+	return n;
 }
 
 void hm_sim_revive(struct hm_sim *s, uint32_t replica)
@@ -1091,6 +1091,15 @@ static bool read_ok(const struct hm_sim *s, const struct hm_sim_op *get)
 	}
 	if (get->result[0] == HM_KV_NOT_FOUND)
 		return true;
+	if (!w) { /* an abandoned PUT (HM_SIM_KV_SKEW) may have executed */
+		for (size_t i = 0; i < s->n_abandoned; i++) {
+			const struct hm_sim_op *p = &s->abandoned[i];
+
+			if (op_key(p, k2, sizeof(k2)) == HM_KV_PUT && strcmp(k2, key) == 0 &&
+			    put_wrote(p, get->result + 1, get->result_len - 1))
+				return p->invoked_us <= get->completed_us;
+		}
+	}
 	if (!w || w->invoked_us > get->completed_us)
 		return false;
 	for (size_t i = 0; i < s->n_history; i++) {
@@ -1139,6 +1148,15 @@ static const struct hm_sim_op *find_writer(const struct hm_sim *s, const char *k
 		if (s->clients[j].waiting && op_key(p, k2, sizeof(k2)) == HM_KV_PUT &&
 		    strcmp(k2, key) == 0 && put_wrote(p, v, vlen)) {
 			*in_flight = true;
+			return p;
+		}
+	}
+	for (size_t i = 0; i < s->n_abandoned; i++) {
+		const struct hm_sim_op *p = &s->abandoned[i];
+
+		if (op_key(p, k2, sizeof(k2)) == HM_KV_PUT && strcmp(k2, key) == 0 &&
+		    put_wrote(p, v, vlen)) {
+			*in_flight = true; /* executed or not: never completed */
 			return p;
 		}
 	}
@@ -1224,11 +1242,13 @@ const struct hm_keypair *hm_sim_client_keys(const struct hm_sim *s, uint32_t cli
 void hm_sim_dump(const struct hm_sim *s, FILE *out)
 {
 	fprintf(out, "  sim: n=%u f=%u clients=%u ops=%u batch=%u depth=%u ckpt=%u window=%u "
-		"delay=%u..%u dup=%u%% loss=%u%% now=%llu completed=%zu in-flight=%zu\n",
+		"delay=%u..%u dup=%u%% loss=%u%% service=%s now=%llu completed=%zu in-flight=%zu "
+		"abandoned=%zu refused=%llu\n",
 		s->o.n, s->o.f, s->o.clients, s->o.ops_per_client, s->o.batch_size,
 		s->o.pipeline_depth, s->o.checkpoint_interval, s->o.window, s->o.min_delay_us,
-		s->o.max_delay_us, s->o.duplicate_pct, s->o.loss_pct, (unsigned long long)s->now,
-		s->n_history, s->heap_len);
+		s->o.max_delay_us, s->o.duplicate_pct, s->o.loss_pct,
+		s->o.service == HM_SIM_KV_SKEW ? "kv-skew" : "kv", (unsigned long long)s->now,
+		s->n_history, s->heap_len, s->n_abandoned, (unsigned long long)hm_sim_refused(s));
 	for (uint32_t i = 0; i < s->o.n; i++) {
 		const struct pbft_stats *st = pbft_stats(s->nodes[i].core);
 

@@ -43,16 +43,26 @@ struct hm_sim_opts {
 	 * directory under a temporary one (removed by hm_sim_free), so it can
 	 * be restarted from disk (hm_sim_restart). */
 	bool persist;
-	/* 0: off.  Else every replica's service gets a check() (the DNS and
-	 * CT time-skew check in small): an op whose agreed time (here the
-	 * client's timestamp, in us) is further than this from the replica's
-	 * clock (virtual time plus hm_sim_set_clock_offset) is refused.
-	 * Clients then take the virtual time as their timestamp and, as the
-	 * DNS daemon does, send a request again with a new time once it is
-	 * older than 4 times this (so an op may execute twice: a test using
-	 * this checks safety and agreement, not reads). */
-	uint64_t admission_skew_us;
+	/* The replicated service: HM_SIM_KV (default) or HM_SIM_KV_SKEW, the
+	 * key-value store with a time-skew admission check (testing/kv_skew.h):
+	 * a request's agreed time is its client timestamp, which the clients
+	 * set to the virtual time; replica i refuses one more than skew_us from
+	 * its clock, the virtual time plus an offset drawn per replica from the
+	 * seed within +-max_clock_offset_us.  A client whose op is still
+	 * pending skew_us / 2 after it sent it abandons it and sends the same
+	 * kind of op again under a fresh timestamp (as the DNS daemon
+	 * re-observes); the abandoned op may or may not execute, and the read
+	 * checks treat a PUT of it as one still in flight. */
+	uint32_t service;
+	uint64_t skew_us;
+	uint32_t max_clock_offset_us;
+	/* When a client gives an op up (0: skew_us / 2).  Not sooner than a
+	 * view change takes, for a test whose point is a view change: a new
+	 * request restarts the backups' view-change timers. */
+	uint64_t skew_resend_us;
 };
+
+enum hm_sim_service { HM_SIM_KV = 0, HM_SIM_KV_SKEW = 1 };
 
 /* A test's hook on every datagram put on the wire (replica or client index
  * as in hm_sim_inject): return false to lose it. */
@@ -118,8 +128,18 @@ struct hm_byz *hm_sim_byzantine(struct hm_sim *s, uint32_t replica);
  * replica faulty.  hm_sim_set_twin_peers moves the split. */
 int hm_sim_add_twin(struct hm_sim *s, uint32_t replica, uint16_t peers);
 void hm_sim_set_twin_peers(struct hm_sim *s, uint16_t peers);
-/* A replica's clock offset for opts.admission_skew_us (default 0). */
+/* A replica's clock offset for HM_SIM_KV_SKEW (default: drawn within
+ * +-max_clock_offset_us). */
 void hm_sim_set_clock_offset(struct hm_sim *s, uint32_t replica, int64_t offset_us);
+/* Twins, finer: a replica in to_twin reaches the twin, one in to_orig the
+ * original, one in both reaches both (the same datagram delivered twice),
+ * one in neither reaches neither. */
+void hm_sim_set_twin_routes(struct hm_sim *s, uint16_t to_twin, uint16_t to_orig);
+/* Take the twin out for good (it stops; the original is the only instance
+ * again and gets every message and client). */
+void hm_sim_remove_twin(struct hm_sim *s);
+/* The endpoint index the twin sends from (a filter's `from`), or UINT32_MAX. */
+uint32_t hm_sim_twin_endpoint(const struct hm_sim *s);
 /* Bring a crashed replica back with the state it had (messages sent to it
  * meanwhile are lost). */
 void hm_sim_revive(struct hm_sim *s, uint32_t replica);
@@ -157,6 +177,11 @@ bool hm_sim_reads_ok(const struct hm_sim *s, char *why, size_t len);
 bool hm_sim_linearizable(const struct hm_sim *s, char *why, size_t len);
 /* The completed operations, in completion order. */
 const struct hm_sim_op *hm_sim_history(const struct hm_sim *s, size_t *n);
+
+/* Ops abandoned by their client (HM_SIM_KV_SKEW): executed or not. */
+uint64_t hm_sim_abandoned(const struct hm_sim *s);
+/* Requests the replicas' admission checks refused (HM_SIM_KV_SKEW). */
+uint64_t hm_sim_refused(const struct hm_sim *s);
 
 /* Print the run's parameters and every replica's and client's state. */
 void hm_sim_dump(const struct hm_sim *s, FILE *out);
