@@ -88,6 +88,13 @@ static enum hm_ct_result verdict_of(const struct result *r, struct hm_ct_verdict
 	return v->result;
 }
 
+/* Destroy a service that may not have been made. */
+static void destroy(struct hm_service *s)
+{
+	if (s->ops)
+		s->ops->destroy(s->state);
+}
+
 static void digest(struct hm_service *s, uint8_t d[HM_DIGEST_LEN])
 {
 	s->ops->digest(s->state, d);
@@ -192,12 +199,9 @@ HM_TEST(replicas_agree_byte_for_byte)
 out:
 	free(sa);
 	free(sb);
-	if (a.ops)
-		a.ops->destroy(a.state);
-	if (b.ops)
-		b.ops->destroy(b.state);
-	if (c.ops)
-		c.ops->destroy(c.state);
+	destroy(&a);
+	destroy(&b);
+	destroy(&c);
 }
 
 /* The chain may travel as DER: the same verdict bytes as its PEM. */
@@ -258,10 +262,8 @@ HM_TEST(der_chain)
 	exec(&b, op, len, &rb);
 	ASSERT_EQ(verdict_of(&rb, &v), HM_CT_MALFORMED, "DER with a trailing byte");
 out:
-	if (a.ops)
-		a.ops->destroy(a.state);
-	if (b.ops)
-		b.ops->destroy(b.state);
+	destroy(&a);
+	destroy(&b);
 }
 
 /* Malformed ops get a decodable MALFORMED verdict that says why; the state
@@ -345,8 +347,7 @@ HM_TEST(malformed_ops)
 	exec(&s, op, good, &r);
 	ASSERT_EQ(verdict_of(&r, &v), HM_CT_OK, v.reason);
 out:
-	if (s.ops)
-		s.ops->destroy(s.state);
+	destroy(&s);
 }
 
 /* check(): T within the configured skew of the replica's clock, both ways;
@@ -617,6 +618,5 @@ HM_TEST(random_ops)
 		}
 	}
 out:
-	if (s.ops)
-		s.ops->destroy(s.state);
+	destroy(&s);
 }
