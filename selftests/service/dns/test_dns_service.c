@@ -130,6 +130,17 @@ static int answer(struct fixture *fx, uint32_t replica, const struct hm_dns_q *q
 	return rc;
 }
 
+/* The digest of the honest answer to www.example.test. A. */
+static void honest_digest(uint8_t want[HM_DIGEST_LEN])
+{
+	size_t clen;
+	uint8_t *canon = canon_of("www.example.test.", LDNS_RR_TYPE_A, 0, honest_rrs, NULL, false,
+				  &clen);
+
+	hm_dns_canon_digest(canon, clen, want);
+	free(canon);
+}
+
 HM_TEST(rule_b_f_plus_1_equal_observations)
 {
 	struct fixture fx;
@@ -137,11 +148,8 @@ HM_TEST(rule_b_f_plus_1_equal_observations)
 	struct hm_dns_service_stats st;
 	const struct hm_dns_entry *e;
 	uint8_t want[HM_DIGEST_LEN];
-	size_t clen;
-	uint8_t *canon = canon_of("www.example.test.", LDNS_RR_TYPE_A, 0, honest_rrs, NULL, false,
-				  &clen);
 
-	hm_dns_canon_digest(canon, clen, want);
+	honest_digest(want);
 	setup(&fx, 4, 1, NULL);
 	ASSERT_EQ(answer(&fx, 1, &q, T0, poison_rrs, 100), HM_DNS_R_PENDING, "poisoned first");
 	ASSERT_EQ(fx.opened, 1, "opened at the first observation");
@@ -164,7 +172,6 @@ HM_TEST(rule_b_f_plus_1_equal_observations)
 	ASSERT_EQ(st.ignored_dup, 1, "duplicate counted");
 	ASSERT_EQ(st.decided_observed, 1, "decision counted");
 	teardown(&fx);
-	free(canon);
 }
 
 HM_TEST(rule_b_never_from_f_poisoners)
@@ -173,12 +180,9 @@ HM_TEST(rule_b_never_from_f_poisoners)
 	struct hm_dns_q q = qof("www.example.test.", LDNS_RR_TYPE_A);
 	struct hm_dns_service_stats st;
 	uint8_t want[HM_DIGEST_LEN];
-	size_t clen;
-	uint8_t *canon = canon_of("www.example.test.", LDNS_RR_TYPE_A, 0, honest_rrs, NULL, false,
-				  &clen);
 
 	/* n = 7, f = 2: two poisoners agree with each other, first. */
-	hm_dns_canon_digest(canon, clen, want);
+	honest_digest(want);
 	setup(&fx, 7, 2, NULL);
 	ASSERT_EQ(answer(&fx, 5, &q, T0, poison_rrs, 100), HM_DNS_R_PENDING, "poisoner 1");
 	ASSERT_EQ(answer(&fx, 6, &q, T0, poison_rrs, 100), HM_DNS_R_PENDING, "f poisoners: no decision");
@@ -189,7 +193,6 @@ HM_TEST(rule_b_never_from_f_poisoners)
 	hm_dns_service_stats(fx.s, &st);
 	ASSERT_EQ(st.differ[5] + st.differ[6], 2, "both poisoners counted");
 	teardown(&fx);
-	free(canon);
 }
 
 HM_TEST(rule_c_no_agreement_and_bogus)
