@@ -27,10 +27,8 @@ set -uo pipefail
 
 here=$(cd "$(dirname "$0")" && pwd)
 repo=$(cd "$here/.." && pwd)
-# shellcheck source=scripts/lib/netns.sh
-source "$repo/scripts/lib/netns.sh"
-# shellcheck source=selftests/service/dns/lib.sh
-source "$repo/selftests/service/dns/lib.sh"
+# shellcheck source=selftests/e2e/lib/services.sh
+source "$repo/selftests/e2e/lib/services.sh"
 
 seconds=${BENCH_DNS_SECONDS:-5}
 outstanding=${BENCH_DNS_OUTSTANDING:-20}
@@ -46,9 +44,8 @@ while [ $# -gt 0 ]; do
 done
 
 die() { echo "bench_dns: $*" >&2; exit 1; }
-for tool in nsd nsd-checkconf ldns-signzone ldns-keygen dig dnsperf unbound unbound-checkconf jq; do
-	command -v "$tool" >/dev/null || die "$tool missing (make deps)"
-done
+need_tools bench_dns nsd nsd-checkconf ldns-signzone ldns-keygen dig dnsperf unbound unbound-checkconf \
+	jq >&2 || exit 1
 [ -x "$repo/build/hypermeshd" ] || die "make all first"
 hm_require_root || exit 1
 
@@ -123,17 +120,9 @@ setup() {
 	dns_sign_zone "$dir/zones/honest" "$ZONE" "" >/dev/null 2>&1 || die "signing $ZONE"
 	# Agreement on one upstream, answers cached for the whole run, a query
 	# waits up to 8 s for its decision.
-	cluster up -n 4 --clients 1 --dataplane "$dataplane" \
-		--set dns.listen_port=53 \
-		--set dns.trust_anchor_file="$dir/zones/trust-anchors" \
-		--set dns.max_ttl_s=3600 \
-		--set dns.query_timeout_ms=8000 \
-		--set "dns.upstreams=[{zone: $ZONE., address: $AUTH}]" >/dev/null || die "cluster up"
-	# shellcheck source=/dev/null
-	. "$dir/cluster/state.env"
-	hm_ns_create "$p-auth" &&
-		hm_ns_connect "$p-auth" eth0 "$AUTH/24" "$HM_PREFIX-sw" br0 "$p-auth" &&
-		dns_nsd_start "$p-auth" "$dir/zones/honest" "$AUTH" || die "nsd"
+	dns_cluster_up "$dir/cluster" "$dir/zones" "[{zone: $ZONE., address: $AUTH}]" -n 4 --clients 1 \
+		--dataplane "$dataplane" --set dns.max_ttl_s=3600 || die "cluster up"
+	cluster_nsd "$p-auth" "$AUTH" "$dir/zones/honest" || die "nsd"
 	mkdir -p "$dir/unbound"
 	unbound_conf >"$dir/unbound/unbound.conf"
 	unbound-checkconf "$dir/unbound/unbound.conf" >/dev/null || die "unbound.conf"

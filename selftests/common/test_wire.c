@@ -85,6 +85,16 @@ static int decode_exact(const uint8_t *p, size_t len, size_t max_len, struct hm_
 	return r;
 }
 
+/* Decoding p[0..len) must fail, for reason `reason`. */
+static bool decode_refused(const uint8_t *p, size_t len, size_t max_len, enum hm_drop_reason reason,
+			   const char *what)
+{
+	enum hm_drop_reason why = HM_DROP_REASON_MAX;
+	bool refused = ASSERT_EQ(decode_exact(p, len, max_len, NULL, &why), -1, what);
+
+	return ASSERT_EQ(why, reason, what) && refused;
+}
+
 /* ---- round trips --------------------------------------------------------- */
 
 HM_TEST(roundtrip_every_type)
@@ -235,15 +245,13 @@ HM_TEST(bad_magic_and_version)
 			memcpy(mut, buf, len);
 			mut[i] ^= (uint8_t)(1 << bit);
 			snprintf(what, sizeof(what), "magic byte %d bit %d", i, bit);
-			ASSERT_EQ(decode_exact(mut, len, HM_MAX_DATAGRAM, NULL, &why), -1, what);
-			ASSERT_EQ(why, HM_DROP_BAD_MAGIC, what);
+			decode_refused(mut, len, HM_MAX_DATAGRAM, HM_DROP_BAD_MAGIC, what);
 		}
 	}
 	/* The magic is big-endian "HMSH": the little-endian form is wrong. */
 	memcpy(mut, buf, len);
 	mut[0] = 'H'; mut[1] = 'S'; mut[2] = 'M'; mut[3] = 'H';
-	ASSERT_EQ(decode_exact(mut, len, HM_MAX_DATAGRAM, NULL, &why), -1, "byte-swapped magic");
-	ASSERT_EQ(why, HM_DROP_BAD_MAGIC, "byte-swapped magic");
+	decode_refused(mut, len, HM_MAX_DATAGRAM, HM_DROP_BAD_MAGIC, "byte-swapped magic");
 	mut[0] = 'H'; mut[1] = 'M'; mut[2] = 'S'; mut[3] = 'H';
 	ASSERT_OK(decode_exact(mut, len, HM_MAX_DATAGRAM, NULL, &why), "\"HMSH\" spelled out");
 
@@ -252,8 +260,7 @@ HM_TEST(bad_magic_and_version)
 		memcpy(mut, buf, len);
 		mut[4] = versions[i];
 		snprintf(what, sizeof(what), "version %u", versions[i]);
-		ASSERT_EQ(decode_exact(mut, len, HM_MAX_DATAGRAM, NULL, &why), -1, what);
-		ASSERT_EQ(why, HM_DROP_BAD_MAGIC, what);
+		decode_refused(mut, len, HM_MAX_DATAGRAM, HM_DROP_BAD_MAGIC, what);
 	}
 }
 
@@ -273,8 +280,7 @@ HM_TEST(bad_type)
 		if (t >= HM_MSG_REQUEST && t <= HM_MSG_TYPE_MAX) {
 			ASSERT_OK(decode_exact(buf, len, HM_MAX_DATAGRAM, NULL, &why), what);
 		} else {
-			ASSERT_EQ(decode_exact(buf, len, HM_MAX_DATAGRAM, NULL, &why), -1, what);
-			ASSERT_EQ(why, HM_DROP_BAD_TYPE, what);
+			decode_refused(buf, len, HM_MAX_DATAGRAM, HM_DROP_BAD_TYPE, what);
 		}
 	}
 }
@@ -341,10 +347,8 @@ HM_TEST(payload_len_lies)
 	for (size_t i = 0; i < sizeof(lies) / sizeof(lies[0]); i++) {
 		set_payload_len(buf, lies[i]);
 		snprintf(what, sizeof(what), "payload_len %#x for 200 bytes", lies[i]);
-		ASSERT_EQ(decode_exact(buf, len, HM_MAX_DATAGRAM, NULL, &why), -1, what);
-		ASSERT_EQ(why, HM_DROP_BAD_LENGTH, what);
-		ASSERT_EQ(decode_exact(buf, len, SIZE_MAX, NULL, &why), -1, what);
-		ASSERT_EQ(why, HM_DROP_BAD_LENGTH, what);
+		decode_refused(buf, len, HM_MAX_DATAGRAM, HM_DROP_BAD_LENGTH, what);
+		decode_refused(buf, len, SIZE_MAX, HM_DROP_BAD_LENGTH, what);
 	}
 	set_payload_len(buf, 200);
 	ASSERT_OK(decode_exact(buf, len, HM_MAX_DATAGRAM, NULL, &why), "true payload_len");
@@ -356,8 +360,7 @@ HM_TEST(payload_len_lies)
 			continue;
 		set_payload_len(buf, lies[i]);
 		snprintf(what, sizeof(what), "payload_len %#x for 0 bytes", lies[i]);
-		ASSERT_EQ(decode_exact(buf, len, HM_MAX_DATAGRAM, NULL, &why), -1, what);
-		ASSERT_EQ(why, HM_DROP_BAD_LENGTH, what);
+		decode_refused(buf, len, HM_MAX_DATAGRAM, HM_DROP_BAD_LENGTH, what);
 	}
 
 	/* Trailing bytes after a true payload: payload_len is smaller than
@@ -365,8 +368,7 @@ HM_TEST(payload_len_lies)
 	len = build_typical(big, sizeof(big), HM_MSG_REQUEST, 100);
 	for (size_t extra = 1; extra <= 300; extra += 37) {
 		snprintf(what, sizeof(what), "%zu trailing bytes", extra);
-		ASSERT_EQ(decode_exact(big, len + extra, HM_MAX_DATAGRAM, NULL, &why), -1, what);
-		ASSERT_EQ(why, HM_DROP_BAD_LENGTH, what);
+		decode_refused(big, len + extra, HM_MAX_DATAGRAM, HM_DROP_BAD_LENGTH, what);
 	}
 }
 

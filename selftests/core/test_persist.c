@@ -249,6 +249,33 @@ static void populate(const char *dir)
 	hm_recovery_free(&rec);
 }
 
+/* A new directory, populated. */
+static void make_populated_dir(char *dir, size_t cap)
+{
+	make_dir(dir, cap);
+	populate(dir);
+}
+
+/* Recover dir: the status it must have and exactly (cp, last] held, and
+ * when it is corrupt, a gap in the log as the first problem, at the seq
+ * returned (0 when not corrupt).  what names the case in any failure. */
+static uint64_t recovers(const char *dir, enum hm_recovery_status status, uint64_t cp, uint64_t last,
+			 const char *what)
+{
+	struct hm_recovery rec;
+	uint64_t gap = 0;
+
+	hm_persist_recover(dir, &rec);
+	ASSERT_EQ(rec.status, status, what);
+	if (status == HM_REC_CORRUPT) {
+		ASSERT_EQ(rec.problems[0].fault, HM_PF_SEQ_GAP, what);
+		gap = rec.problems[0].seq;
+	}
+	ASSERT_TRUE(state_is(&rec, cp, last), what);
+	hm_recovery_free(&rec);
+	return gap;
+}
+
 /* ---- round trips ------------------------------------------------------------- */
 
 HM_TEST(empty_and_missing_dir)
@@ -296,8 +323,7 @@ HM_TEST(roundtrip_and_garbage_collection)
 	struct hm_persist *p;
 	char dir[256], err[256];
 
-	make_dir(dir, sizeof(dir));
-	populate(dir);
+	make_populated_dir(dir, sizeof(dir));
 	ASSERT_EQ(count_files(dir, "checkpoint-"), 2, "two checkpoints");
 	ASSERT_EQ(count_files(dir, "log-"), 3, "segments 1, 14, 24");
 	hm_persist_recover(dir, &rec);
@@ -340,8 +366,7 @@ HM_TEST(checkpoint_jump_restarts_log)
 	struct hm_persist *p;
 	char dir[256], err[256];
 
-	make_dir(dir, sizeof(dir));
-	populate(dir);
+	make_populated_dir(dir, sizeof(dir));
 	p = hm_persist_open(dir, NULL, &rec, err, sizeof(err));
 	hm_recovery_free(&rec);
 	ASSERT_OK(checkpoint_seq(p, 100), "checkpoint 100");
@@ -351,10 +376,7 @@ HM_TEST(checkpoint_jump_restarts_log)
 	ASSERT_OK(hm_persist_sync(p), "sync");
 	hm_persist_close(p);
 	ASSERT_EQ(count_files(dir, "log-"), 1, "old segments deleted");
-	hm_persist_recover(dir, &rec);
-	ASSERT_EQ(rec.status, HM_REC_OK, "ok");
-	ASSERT_TRUE(state_is(&rec, 100, 101), "checkpoint 100, record 101");
-	hm_recovery_free(&rec);
+	recovers(dir, HM_REC_OK, 100, 101, "checkpoint 100, record 101");
 	remove_dir(dir);
 }
 
@@ -434,8 +456,7 @@ HM_TEST(checkpoint_every_byte_flipped)
 	uint8_t *orig;
 	int wrong = 0, bad_state = 0;
 
-	make_dir(dir, sizeof(dir));
-	populate(dir);
+	make_populated_dir(dir, sizeof(dir));
 	ASSERT_TRUE(find_file(dir, "checkpoint-", true, path, sizeof(path)), "newest checkpoint");
 	orig = slurp(path, &len);
 	for (size_t i = 0; i < len; i++) {
@@ -478,8 +499,7 @@ HM_TEST(log_every_byte_flipped)
 	uint8_t *orig;
 	int wrong = 0, bad_state = 0;
 
-	make_dir(dir, sizeof(dir));
-	populate(dir);
+	make_populated_dir(dir, sizeof(dir));
 	ASSERT_TRUE(find_file(dir, "log-", true, path, sizeof(path)), "newest segment");
 	orig = slurp(path, &len);
 	for (size_t i = 0; i < len; i++) {
@@ -537,8 +557,7 @@ HM_TEST(torn_tail_every_offset)
 	uint8_t *orig;
 	int wrong = 0;
 
-	make_dir(dir, sizeof(dir));
-	populate(dir);
+	make_populated_dir(dir, sizeof(dir));
 	ASSERT_TRUE(find_file(dir, "log-", true, path, sizeof(path)), "newest segment");
 	orig = slurp(path, &len);
 	for (size_t off = 32; off < len;) {
@@ -601,8 +620,7 @@ HM_TEST(wrong_magic_and_version)
 	size_t len;
 	uint8_t *b;
 
-	make_dir(dir, sizeof(dir));
-	populate(dir);
+	make_populated_dir(dir, sizeof(dir));
 	/* Version 2 of a checkpoint, with a valid checksum: not read. */
 	ASSERT_TRUE(find_file(dir, "checkpoint-", true, path, sizeof(path)), "checkpoint");
 	b = slurp(path, &len);
@@ -624,8 +642,7 @@ HM_TEST(wrong_magic_and_version)
 	free(b);
 	remove_dir(dir);
 
-	make_dir(dir, sizeof(dir));
-	populate(dir);
+	make_populated_dir(dir, sizeof(dir));
 	ASSERT_TRUE(find_file(dir, "log-", true, path, sizeof(path)), "segment");
 	b = slurp(path, &len);
 	hm_put_be32(b + 4, HM_PERSIST_VERSION + 1);
@@ -653,15 +670,9 @@ HM_TEST(missing_files)
 	struct hm_recovery rec;
 
 	/* The middle segment (14..23) gone: a gap after checkpoint 20. */
-	make_dir(dir, sizeof(dir));
-	populate(dir);
+	make_populated_dir(dir, sizeof(dir));
 	unlink(SEG(dir, path, 14));
-	hm_persist_recover(dir, &rec);
-	ASSERT_EQ(rec.status, HM_REC_CORRUPT, "corrupt");
-	ASSERT_EQ(rec.problems[0].fault, HM_PF_SEQ_GAP, "a gap");
-	ASSERT_EQ(rec.problems[0].seq, 24, "at 24");
-	ASSERT_TRUE(state_is(&rec, 20, 20), "only the checkpoint");
-	hm_recovery_free(&rec);
+	ASSERT_EQ(recovers(dir, HM_REC_CORRUPT, 20, 20, "a gap: only the checkpoint"), 24, "at 24");
 	/* The oldest (1..13) gone too: checkpoint 20 does not need it. */
 	unlink(SEG(dir, path, 1));
 	hm_persist_recover(dir, &rec);
@@ -672,45 +683,28 @@ HM_TEST(missing_files)
 	/* The newest segment gone: checkpoint 20 saw 23 durable, and 21..23
 	 * are there, so nothing the checkpoint knew of is missing; 24..27
 	 * cannot be told from never written (docs/persistence.md). */
-	make_dir(dir, sizeof(dir));
-	populate(dir);
+	make_populated_dir(dir, sizeof(dir));
 	unlink(SEG(dir, path, 24));
-	hm_persist_recover(dir, &rec);
-	ASSERT_EQ(rec.status, HM_REC_OK, "ok");
-	ASSERT_TRUE(state_is(&rec, 20, 23), "up to 23");
-	hm_recovery_free(&rec);
+	recovers(dir, HM_REC_OK, 20, 23, "ok up to 23");
 	/* And 14..23: checkpoint 20 says the log reached 23. */
 	unlink(SEG(dir, path, 14));
-	hm_persist_recover(dir, &rec);
-	ASSERT_EQ(rec.status, HM_REC_CORRUPT, "corrupt");
-	ASSERT_EQ(rec.problems[0].fault, HM_PF_SEQ_GAP, "the log is missing");
-	ASSERT_TRUE(state_is(&rec, 20, 20), "only the checkpoint");
-	hm_recovery_free(&rec);
+	recovers(dir, HM_REC_CORRUPT, 20, 20, "the log is missing: only the checkpoint");
 	remove_dir(dir);
 
 	/* Both checkpoints gone: the log from 1 still gives the whole state;
 	 * without segment 1 it starts at 14, not 1. */
-	make_dir(dir, sizeof(dir));
-	populate(dir);
+	make_populated_dir(dir, sizeof(dir));
 	for (int i = 0; i < 2; i++) {
 		ASSERT_TRUE(find_file(dir, "checkpoint-", true, path, sizeof(path)), "checkpoint");
 		unlink(path);
 	}
-	hm_persist_recover(dir, &rec);
-	ASSERT_EQ(rec.status, HM_REC_OK, "ok from the log alone");
-	ASSERT_TRUE(state_is(&rec, 0, 27), "records 1..27");
-	hm_recovery_free(&rec);
+	recovers(dir, HM_REC_OK, 0, 27, "ok from the log alone: records 1..27");
 	unlink(SEG(dir, path, 1));
-	hm_persist_recover(dir, &rec);
-	ASSERT_EQ(rec.status, HM_REC_CORRUPT, "corrupt");
-	ASSERT_EQ(rec.problems[0].fault, HM_PF_SEQ_GAP, "a gap before 14");
-	ASSERT_TRUE(state_is(&rec, 0, 0), "nothing usable");
-	hm_recovery_free(&rec);
+	recovers(dir, HM_REC_CORRUPT, 0, 0, "a gap before 14: nothing usable");
 	remove_dir(dir);
 
 	/* Stale .tmp files are never read, and open removes them. */
-	make_dir(dir, sizeof(dir));
-	populate(dir);
+	make_populated_dir(dir, sizeof(dir));
 	snprintf(path, sizeof(path), "%s/checkpoint-00000000000000000090.hmc.tmp", dir);
 	spit(path, (const uint8_t *)"garbage", 7);
 	hm_persist_recover(dir, &rec);
@@ -737,8 +731,7 @@ HM_TEST(damaged_until_checkpoint)
 	size_t len;
 	uint8_t *b;
 
-	make_dir(dir, sizeof(dir));
-	populate(dir);
+	make_populated_dir(dir, sizeof(dir));
 	ASSERT_TRUE(find_file(dir, "log-", true, path, sizeof(path)), "newest segment");
 	b = slurp(path, &len);
 	b[32 + 80] ^= 1; /* inside record 24's batch */
@@ -759,10 +752,7 @@ HM_TEST(damaged_until_checkpoint)
 	ASSERT_OK(append_seq(p, 31), "appends again");
 	ASSERT_OK(hm_persist_sync(p), "sync");
 	hm_persist_close(p);
-	hm_persist_recover(dir, &rec);
-	ASSERT_EQ(rec.status, HM_REC_OK, "repaired");
-	ASSERT_TRUE(state_is(&rec, 30, 31), "checkpoint 30, record 31");
-	hm_recovery_free(&rec);
+	recovers(dir, HM_REC_OK, 30, 31, "repaired: checkpoint 30, record 31");
 	remove_dir(dir);
 }
 

@@ -17,28 +17,24 @@ set -uo pipefail
 
 here=$(cd "$(dirname "$0")" && pwd)
 repo=$(cd "$here/../.." && pwd)
-# shellcheck source=selftests/e2e/lib/assert.sh
-source "$here/lib/assert.sh"
+# shellcheck source=selftests/e2e/lib/services.sh
+source "$here/lib/services.sh"
 
 dataplane=${HM_E2E_DATAPLANE:-socket}
 hmctl="$repo/build/hmctl"
-py=/usr/bin/python3
-tools=$here/../service/ct/ct_log
 dir=$(mktemp -d "/tmp/hm-ctc-$$-XXXXXX")   # the cluster
 ctd=$(mktemp -d "/tmp/hm-ctd-$$-XXXXXX")   # CAs, log keys, certificates
-log_pids=()
 
 cluster() { bash "$repo/scripts/cluster.sh" --dir "$dir" "$@"; }
 cleanup() {
-  # the logs first: deleting their namespace would not end them
-  for p in "${log_pids[@]}"; do kill "$p" 2>/dev/null; wait "$p" 2>/dev/null; done
+  ct_logs_stop
   cluster down >/dev/null 2>&1
   if [ -n "${HM_KEEP:-}" ]; then echo "kept $dir $ctd"; else rm -rf "$dir" "$ctd"; fi
 }
 trap cleanup EXIT INT TERM
 
 for t in curl jq openssl; do
-  command -v "$t" >/dev/null || { fail "$t is not installed (scripts/deps.sh)"; finish; exit 1; }
+  command -v "$t" >/dev/null || give_up "$t is not installed (scripts/deps.sh)"
 done
 
 status() { "$hmctl" status --socket "$dir/replica-$1/control.sock" | jq -r "$2"; }
@@ -62,34 +58,18 @@ settled_digests() {
 
 # ---- setup ------------------------------------------------------------------
 
-"$py" "$tools/certfactory.py" init "$ctd" >/dev/null || { fail "certfactory init"; finish; exit 1; }
+ct_factory_init "$ctd" || give_up "certfactory init"
 log_addr=198.18.0.200
-cat >"$ctd/ct.yaml" <<EOF
-ct:
-  trust_store: $ctd/root.pem
-  max_clock_skew_s: 300
-  logs:
-    - name: test-log-a
-      key: $ctd/log_a.pub.pem
-      url: http://$log_addr:8080
-EOF
+ct_fragment "$ctd" "http://$log_addr:8080" >"$ctd/ct.yaml"
 
 echo "# 4 replicas ($dataplane dataplane) with a ct: section; test logs in the client namespace"
 cluster up -n 4 --clients 4 --dataplane "$dataplane" --config-fragment "$ctd/ct.yaml" >/dev/null ||
-  { fail "cluster up"; finish; exit 1; }
+  give_up "cluster up"
 # shellcheck source=/dev/null
 . "$dir/state.env"
 
-start_log() { # NAME PORT
-  ip netns exec "$HM_CLIENT_NS" "$py" "$tools/ct_log.py" --key "$ctd/$1.key.pem" \
-    --roots "$ctd/root.pem" --host "$log_addr" --port "$2" --port-file "$ctd/$1.port" \
-    >"$ctd/$1.log" 2>&1 &
-  log_pids+=($!)
-  for _ in $(seq 100); do [ -s "$ctd/$1.port" ] && return 0; sleep 0.1; done
-  return 1
-}
-check "log A listens in the client namespace" start_log log_a 8080
-check "log B listens in the client namespace" start_log log_b 8081
+check "log A listens in the client namespace" ct_log_start "$ctd" log_a "$log_addr" 8080
+check "log B listens in the client namespace" ct_log_start "$ctd" log_b "$log_addr" 8081
 url_a=http://$log_addr:8080 url_b=http://$log_addr:8081
 in_client() { ip netns exec "$HM_CLIENT_NS" "$@"; }
 misbehave() { in_client curl -sf -X POST -d "{\"mode\": \"$1\"}" "$url_a/ct/test/misbehave" -o /dev/null; }
@@ -99,8 +79,7 @@ misbehave() { in_client curl -sf -X POST -d "{\"mode\": \"$1\"}" "$url_a/ct/test
 der_b64() { openssl x509 -in "$1" -outform DER | base64 -w0; }
 check "log A takes a first entry" in_client curl -sf -o /dev/null -d \
   "{\"chain\": [\"$(der_b64 "$ctd/int.pem")\", \"$(der_b64 "$ctd/root.pem")\"]}" "$url_a/ct/v1/add-chain"
-check "the factory issues certificates into the logs" \
-  in_client "$py" "$tools/certfactory.py" issue "$ctd" --log-a "$url_a" --log-b "$url_b"
+check "the factory issues certificates into the logs" ct_factory_issue "$ctd" "$url_a" "$url_b"
 # The agreed time has a resolution of one second and SCTs are in ms: a check
 # in the second of issuance would rightly find the SCT dated in the future.
 sleep 1

@@ -14,19 +14,13 @@ set -uo pipefail
 
 here=$(cd "$(dirname "$0")" && pwd)
 repo=$(cd "$here/../.." && pwd)
-# shellcheck source=selftests/e2e/lib/assert.sh
-source "$here/lib/assert.sh"
-# shellcheck source=scripts/lib/netns.sh
-source "$repo/scripts/lib/netns.sh"
-# shellcheck source=selftests/service/dns/lib.sh
-source "$here/../service/dns/lib.sh"
+# shellcheck source=selftests/e2e/lib/services.sh
+source "$here/lib/services.sh"
 
 testd=$repo/build/dns_testd
-for tool in nsd ldns-signzone ldns-keygen dig kdig python3; do
-	command -v "$tool" >/dev/null || { echo "e2e_dns: $tool missing (make deps)"; fail "tools"; finish; exit 1; }
-done
-[ -x "$testd" ] || { echo "e2e_dns: build $testd first (make all)"; fail "dns_testd built"; finish; exit 1; }
-hm_require_root || { fail "root"; finish; exit 1; }
+need_tools e2e_dns nsd ldns-signzone ldns-keygen dig kdig python3 || give_up "tools"
+[ -x "$testd" ] || { echo "e2e_dns: build $testd first (make all)"; give_up "dns_testd built"; }
+hm_require_root || give_up "root"
 
 p="hd$$"
 dir=$(mktemp -d /tmp/hm-e2e-dns.XXXXXX)
@@ -68,11 +62,7 @@ setup() {
 }
 
 echo "# setup: zones signed now, 3 NSD instances, dns_testd"
-if ! setup; then
-	fail "setup"
-	finish
-	exit 1
-fi
+setup || give_up "setup"
 pass "setup"
 
 cli() { ip netns exec "$p-cli" "$@"; }

@@ -16,18 +16,12 @@ set -uo pipefail
 
 here=$(cd "$(dirname "$0")" && pwd)
 repo=$(cd "$here/../.." && pwd)
-# shellcheck source=selftests/e2e/lib/assert.sh
-source "$here/lib/assert.sh"
-# shellcheck source=scripts/lib/netns.sh
-source "$repo/scripts/lib/netns.sh"
-# shellcheck source=selftests/service/dns/lib.sh
-source "$here/../service/dns/lib.sh"
+# shellcheck source=selftests/e2e/lib/services.sh
+source "$here/lib/services.sh"
 
-for tool in nsd ldns-signzone ldns-keygen dig kdig jq; do
-	command -v "$tool" >/dev/null || { echo "e2e_dns_cluster: $tool missing (make deps)"; fail "tools"; finish; exit 1; }
-done
-[ -x "$repo/build/hypermeshd" ] || { echo "e2e_dns_cluster: make all first"; fail "built"; finish; exit 1; }
-hm_require_root || { fail "root"; finish; exit 1; }
+need_tools e2e_dns_cluster nsd ldns-signzone ldns-keygen dig kdig jq || give_up "tools"
+[ -x "$repo/build/hypermeshd" ] || { echo "e2e_dns_cluster: make all first"; give_up "built"; }
+hm_require_root || give_up "root"
 
 p="hw$$"
 dir=$(mktemp -d /tmp/hm-e2e-dnsc.XXXXXX)
@@ -83,19 +77,11 @@ wait_ge() {
 
 start_cluster() {
 	local n=$1 poisoners=$2
-	cluster up -n "$n" --clients 2 --dataplane "${HM_E2E_DATAPLANE:-socket}" \
-		--set dns.listen_port=53 \
-		--set dns.trust_anchor_file="$dir/zones/trust-anchors" \
-		--set dns.max_ttl_s=4 \
-		--set dns.skew_s=30 \
-		--set dns.query_timeout_ms=8000 \
-		--set "dns.upstreams=$(upstreams "$poisoners")" >/dev/null || return 1
-	# shellcheck source=/dev/null
-	. "$dir/cluster/state.env"
-	hm_ns_create "$p-auth" &&
-		hm_ns_connect "$p-auth" eth0 "$AUTH/24" "$HM_PREFIX-sw" br0 "$p-auth" &&
+	dns_cluster_up "$dir/cluster" "$dir/zones" "$(upstreams "$poisoners")" -n "$n" --clients 2 \
+		--dataplane "${HM_E2E_DATAPLANE:-socket}" --set dns.max_ttl_s=4 --set dns.skew_s=30 ||
+		return 1
+	cluster_nsd "$p-auth" "$AUTH" "$dir/zones/honest" &&
 		ip -n "$p-auth" addr add "$POIS/24" dev eth0 &&
-		dns_nsd_start "$p-auth" "$dir/zones/honest" "$AUTH" &&
 		dns_nsd_start "$p-auth" "$dir/zones/poison" "$POIS"
 }
 
@@ -105,12 +91,8 @@ stop_cluster() {
 }
 
 echo "# setup: zones signed now, NSD, 4 replicas with DNS (replica 3 behind the poisoning server)"
-dns_build_zones "$dir/zones" >/dev/null 2>&1 || { fail "zones"; finish; exit 1; }
-if ! start_cluster 4 "[3]"; then
-	fail "setup"
-	finish
-	exit 1
-fi
+dns_build_zones "$dir/zones" >/dev/null 2>&1 || give_up "zones"
+start_cluster 4 "[3]" || give_up "setup"
 pass "setup"
 
 echo "# the signed zone through every replica: data with AD (dig and kdig)"

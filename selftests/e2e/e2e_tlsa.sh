@@ -15,28 +15,19 @@ set -uo pipefail
 
 here=$(cd "$(dirname "$0")" && pwd)
 repo=$(cd "$here/../.." && pwd)
-# shellcheck source=selftests/e2e/lib/assert.sh
-source "$here/lib/assert.sh"
-# shellcheck source=scripts/lib/netns.sh
-source "$repo/scripts/lib/netns.sh"
-# shellcheck source=selftests/service/dns/lib.sh
-source "$here/../service/dns/lib.sh"
+# shellcheck source=selftests/e2e/lib/services.sh
+source "$here/lib/services.sh"
 
-for tool in nsd ldns-signzone ldns-keygen dig jq openssl curl; do
-	command -v "$tool" >/dev/null || { echo "e2e_tlsa: $tool missing (make deps)"; fail "tools"; finish; exit 1; }
-done
-[ -x "$repo/build/hypermeshd" ] || { echo "e2e_tlsa: make all first"; fail "built"; finish; exit 1; }
-hm_require_root || { fail "root"; finish; exit 1; }
+need_tools e2e_tlsa nsd ldns-signzone ldns-keygen dig jq openssl curl || give_up "tools"
+[ -x "$repo/build/hypermeshd" ] || { echo "e2e_tlsa: make all first"; give_up "built"; }
+hm_require_root || give_up "root"
 
 p="ht$$"
-py=/usr/bin/python3
-tools=$here/../service/ct/ct_log
 dir=$(mktemp -d /tmp/hm-e2e-tlsa.XXXXXX)
 ctd=$dir/ct
-log_pid=""
 cluster() { bash "$repo/scripts/cluster.sh" --dir "$dir/cluster" "$@"; }
 cleanup() {
-	[ -n "$log_pid" ] && { kill "$log_pid" 2>/dev/null; wait "$log_pid" 2>/dev/null; }
+	ct_logs_stop
 	cluster down >/dev/null 2>&1
 	hm_cleanup_prefix "$p" 2 >/dev/null 2>&1
 	if [ -n "${HM_KEEP:-}" ]; then echo "kept $dir"; else rm -rf "$dir"; fi
@@ -51,7 +42,7 @@ spki_sha256() { openssl pkey -in "$1" -pubout -outform DER | sha256sum | cut -d'
 cert_sha256() { openssl x509 -in "$1" -outform DER | sha256sum | cut -d' ' -f1; }
 
 echo "# setup: CAs and the valid leaf's key; zones with TLSA records, signed now"
-"$py" "$tools/certfactory.py" init "$ctd" >/dev/null || { fail "certfactory init"; finish; exit 1; }
+ct_factory_init "$ctd" || give_up "certfactory init"
 # The zones of selftests/service/dns with TLSA records added, signed by dns/lib.sh.
 mkdir -p "$dir/src/zones" && cp "$DNS_LIB_DIR"/zones/*.zone "$dir/src/zones/" &&
 	{
@@ -60,46 +51,22 @@ mkdir -p "$dir/src/zones" && cp "$DNS_LIB_DIR"/zones/*.zone "$dir/src/zones/" &&
 		printf '_443._tcp.other IN TLSA 3 1 1 %s\n' "$(spki_sha256 "$ctd/log_b.key.pem")"
 	} >>"$dir/src/zones/signed.hmtest.zone" &&
 	printf '_443._tcp.www IN TLSA 3 1 1 %s\n' "$(spki_sha256 "$ctd/valid.key.pem")" \
-		>>"$dir/src/zones/unsigned.hmtest.zone" || { fail "zone files"; finish; exit 1; }
+		>>"$dir/src/zones/unsigned.hmtest.zone" || give_up "zone files"
 DNS_LIB_DIR=$dir/src
-dns_build_zones "$dir/zones" >/dev/null 2>&1 || { fail "zones"; finish; exit 1; }
-
-cat >"$dir/ct.yaml" <<EOF
-ct:
-  trust_store: $ctd/root.pem
-  max_clock_skew_s: 300
-  logs:
-    - name: test-log-a
-      key: $ctd/log_a.pub.pem
-      url: http://$LOG:8080
-EOF
+dns_build_zones "$dir/zones" >/dev/null 2>&1 || give_up "zones"
+ct_fragment "$ctd" "http://$LOG:8080" >"$dir/ct.yaml"
 
 echo "# 4 replicas with dns: and ct:, NSD, test log A"
 ups="[{zone: signed.hmtest., address: $AUTH}, {zone: unsigned.hmtest., address: $AUTH}]"
-if ! cluster up -n 4 --clients 2 --dataplane "${HM_E2E_DATAPLANE:-socket}" \
-	--config-fragment "$dir/ct.yaml" \
-	--set dns.listen_port=53 \
-	--set dns.trust_anchor_file="$dir/zones/trust-anchors" \
-	--set dns.skew_s=30 \
-	--set dns.query_timeout_ms=8000 \
-	--set "dns.upstreams=$ups" >/dev/null; then
-	fail "cluster up"; finish; exit 1
-fi
-# shellcheck source=/dev/null
-. "$dir/cluster/state.env"
-hm_ns_create "$p-auth" &&
-	hm_ns_connect "$p-auth" eth0 "$AUTH/24" "$HM_PREFIX-sw" br0 "$p-auth" &&
-	dns_nsd_start "$p-auth" "$dir/zones/honest" "$AUTH" || { fail "nsd"; finish; exit 1; }
-
-ip netns exec "$HM_CLIENT_NS" "$py" "$tools/ct_log.py" --key "$ctd/log_a.key.pem" \
-	--roots "$ctd/root.pem" --host "$LOG" --port 8080 --port-file "$ctd/log_a.port" \
-	>"$ctd/log_a.log" 2>&1 &
-log_pid=$!
-for _ in $(seq 100); do [ -s "$ctd/log_a.port" ] && break; sleep 0.1; done
+dns_cluster_up "$dir/cluster" "$dir/zones" "$ups" -n 4 --clients 2 \
+	--dataplane "${HM_E2E_DATAPLANE:-socket}" --config-fragment "$dir/ct.yaml" \
+	--set dns.skew_s=30 || give_up "cluster up"
+cluster_nsd "$p-auth" "$AUTH" "$dir/zones/honest" || give_up "nsd"
+ct_log_start "$ctd" log_a "$LOG" 8080
 # The factory also issues an unknown_log variant: DANE needs no second log,
 # so that one goes to log A as well (its chain is not used here).
-check "the factory issues certificates into log A" ip netns exec "$HM_CLIENT_NS" \
-	"$py" "$tools/certfactory.py" issue "$ctd" --log-a "http://$LOG:8080" --log-b "http://$LOG:8080"
+check "the factory issues certificates into log A" \
+	ct_factory_issue "$ctd" "http://$LOG:8080" "http://$LOG:8080"
 sleep 1 # SCTs are in ms, the agreed time in s: not in the second of issuance
 
 # tlsa NAME: hmctl cert check on the valid chain with --tlsa NAME; $out, $rc

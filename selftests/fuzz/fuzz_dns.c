@@ -30,14 +30,9 @@
 #include "service/dns/dns_chain.h"
 #include "service/dns/dns_msg.h"
 
-#define CHECK(cond)                                                                 \
-	do {                                                                        \
-		if (!(cond)) {                                                      \
-			fprintf(stderr, "fuzz_dns: invariant broken at %s:%d: %s\n", \
-				__FILE__, __LINE__, #cond);                         \
-			abort();                                                    \
-		}                                                                   \
-	} while (0)
+#define HM_FUZZ_NAME "fuzz_dns"
+#define HM_FUZZ_SEED_PREFIX "seed-dns-"
+#include "hm_fuzz.h"
 
 static struct hm_dns_query fixed_q; /* www.example.org. A, EDNS 1232, DO */
 static struct hm_dns_anchors *fixed_anchors;
@@ -128,9 +123,6 @@ static void as_chain(const uint8_t *data, size_t size)
 				  1780000000, why, sizeof(why)) != 0);
 }
 
-int LLVMFuzzerInitialize(int *argc, char ***argv);
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
-
 int LLVMFuzzerInitialize(int *argc, char ***argv)
 {
 	ldns_pkt *pkt = NULL;
@@ -192,27 +184,6 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 /* ---- the seed corpus ------------------------------------------------------- */
 
 #ifdef HM_FUZZ_SEEDGEN
-#include <errno.h>
-#include <sys/stat.h>
-
-static const char *seed_dir;
-static int seed_count;
-
-static void write_seed(const char *name, const void *p, size_t len)
-{
-	char path[4096];
-	FILE *f;
-
-	snprintf(path, sizeof(path), "%s/seed-dns-%s", seed_dir, name);
-	f = fopen(path, "wb");
-	if (!f || fwrite(p, 1, len, f) != len || fclose(f) != 0) {
-		perror(path);
-		exit(1);
-	}
-	LLVMFuzzerTestOneInput(p, len);
-	seed_count++;
-}
-
 /* A reply to www.example.org. A with the given records. */
 static void seed_reply(const char *name, int rcode, const char **an, const char **ns)
 {
@@ -273,16 +244,10 @@ int main(int argc, char **argv)
 	size_t n;
 	char name[64];
 
-	if (argc != 2) {
-		fprintf(stderr, "usage: %s CORPUS_DIR\n", argv[0]);
-		return 2;
-	}
-	seed_dir = argv[1];
-	if (mkdir(seed_dir, 0755) < 0 && errno != EEXIST) {
-		perror(seed_dir);
-		return 1;
-	}
-	LLVMFuzzerInitialize(NULL, NULL);
+	int rc = seed_begin(argc, argv);
+
+	if (rc)
+		return rc;
 	for (size_t i = 0; i < sizeof(types) / sizeof(types[0]); i++)
 		for (int edns = 0; edns < 2; edns++) {
 			pkt = NULL;
@@ -326,7 +291,6 @@ int main(int argc, char **argv)
 	seed_reply("reply-a", 0, an, NULL);
 	seed_reply("reply-cname", 0, cn, NULL);
 	seed_reply("reply-nxdomain", 3, NULL, nx);
-	printf("fuzz seeds: %d written to %s\n", seed_count, seed_dir);
-	return 0;
+	return seed_end();
 }
 #endif /* HM_FUZZ_SEEDGEN */

@@ -31,14 +31,9 @@
 #include "core/state_transfer.h"
 #include "common/wire.h"
 
-#define CHECK(cond)                                                                  \
-	do {                                                                         \
-		if (!(cond)) {                                                       \
-			fprintf(stderr, "fuzz_wire: invariant broken at %s:%d: %s\n", \
-				__FILE__, __LINE__, #cond);                          \
-			abort();                                                     \
-		}                                                                    \
-	} while (0)
+#define HM_FUZZ_NAME "fuzz_wire"
+#define HM_FUZZ_SEED_PREFIX "seed-"
+#include "hm_fuzz.h"
 
 /* ---- the KV service ------------------------------------------------------ */
 
@@ -204,9 +199,6 @@ static void new_view(const uint8_t *p, size_t len)
 
 /* ---- the entry point ------------------------------------------------------- */
 
-int LLVMFuzzerInitialize(int *argc, char ***argv);
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
-
 int LLVMFuzzerInitialize(int *argc, char ***argv)
 {
 	(void)argc;
@@ -290,28 +282,6 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 /* ---- the seed corpus ------------------------------------------------------- */
 
 #ifdef HM_FUZZ_SEEDGEN
-#include <errno.h>
-#include <sys/stat.h>
-
-static const char *seed_dir;
-static int seed_count;
-
-static void write_seed(const char *name, const void *p, size_t len)
-{
-	char path[4096];
-	FILE *f;
-
-	snprintf(path, sizeof(path), "%s/seed-%s", seed_dir, name);
-	f = fopen(path, "wb");
-	if (!f || fwrite(p, 1, len, f) != len || fclose(f) != 0) {
-		perror(path);
-		exit(1);
-	}
-	/* Every seed goes through the target once here, uninstrumented. */
-	LLVMFuzzerTestOneInput(p, len);
-	seed_count++;
-}
-
 int main(int argc, char **argv)
 {
 	static uint8_t buf[HM_MAX_DATAGRAM], payload[8192], op[512];
@@ -321,15 +291,10 @@ int main(int argc, char **argv)
 	size_t len, plen, n;
 	char name[64];
 
-	if (argc != 2) {
-		fprintf(stderr, "usage: %s CORPUS_DIR\n", argv[0]);
-		return 2;
-	}
-	seed_dir = argv[1];
-	if (mkdir(seed_dir, 0755) < 0 && errno != EEXIST) {
-		perror(seed_dir);
-		return 1;
-	}
+	int rc = seed_begin(argc, argv);
+
+	if (rc)
+		return rc;
 	memset(seed, 7, sizeof(seed));
 	if (hm_crypto_init() < 0 || hm_keypair_from_seed(&kp, seed) < 0)
 		return 1;
@@ -484,7 +449,6 @@ int main(int argc, char **argv)
 		write_seed("checkpoint-file", img, ilen);
 		free(img);
 	}
-	printf("fuzz seeds: %d written to %s\n", seed_count, seed_dir);
-	return 0;
+	return seed_end();
 }
 #endif /* HM_FUZZ_SEEDGEN */

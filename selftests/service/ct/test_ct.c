@@ -29,281 +29,22 @@
 #include "service/ct/ct.h"
 #include "service/ct/ct_client.h"
 #include "hm_test.h"
-
-enum { VALID, UNKNOWN_LOG, BAD_SCT, NO_SCT, N_CHAINS };
-static const char *const chain_names[N_CHAINS] = { "valid", "unknown_log", "bad_sct", "no_sct" };
-
-static struct {
-	bool tried, ready;
-	char dir[64];
-	char tools[512];
-	char url_a[64], url_b[64];
-	pid_t pid_a, pid_b;
-	char *chain[N_CHAINS];
-	size_t chain_len[N_CHAINS];
-	uint64_t sct_ms; /* log A's SCT timestamp on the valid certificate */
-} env;
-
-/* ---- processes ---- */
-
-static const char *python(void)
-{
-	const char *p = getenv("HM_PYTHON");
-
-	return p ? p : "/usr/bin/python3"; /* Debian's, with python3-cryptography */
-}
-
-static int run(char *const argv[])
-{
-	pid_t pid = fork();
-	int status;
-
-	if (pid < 0)
-		return -1;
-	if (pid == 0) {
-		execv(argv[0], argv);
-		_exit(127);
-	}
-	if (waitpid(pid, &status, 0) < 0)
-		return -1;
-	return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-}
-
-/* Start one log; it dies with us (PDEATHSIG) even if we crash. */
-static pid_t start_log(const char *key, const char *port_file, char *url, size_t urlcap)
-{
-	char script[600], roots[96];
-	pid_t pid;
-
-	snprintf(script, sizeof(script), "%s/ct_log.py", env.tools);
-	snprintf(roots, sizeof(roots), "%s/root.pem", env.dir);
-	pid = fork();
-	if (pid < 0)
-		return -1;
-	if (pid == 0) {
-		prctl(PR_SET_PDEATHSIG, SIGTERM);
-		execl(python(), python(), script, "--key", key, "--roots", roots, "--port-file", port_file,
-		      (char *)NULL);
-		_exit(127);
-	}
-	for (int i = 0; i < 200; i++) { /* up to 10 s */
-		FILE *f = fopen(port_file, "r");
-		int port;
-
-		if (f) {
-			int n = fscanf(f, "%d", &port);
-
-			fclose(f);
-			if (n == 1) {
-				snprintf(url, urlcap, "http://127.0.0.1:%d", port);
-				return pid;
-			}
-		}
-		if (waitpid(pid, NULL, WNOHANG) == pid)
-			return -1;
-		usleep(50 * 1000);
-	}
-	kill(pid, SIGTERM);
-	waitpid(pid, NULL, 0);
-	return -1;
-}
-
-static void stop_logs(void)
-{
-	pid_t pids[2] = { env.pid_a, env.pid_b };
-
-	for (int i = 0; i < 2; i++)
-		if (pids[i] > 0) {
-			kill(pids[i], SIGTERM);
-			waitpid(pids[i], NULL, 0);
-		}
-	if (env.dir[0]) {
-		char *rm[] = { "/bin/rm", "-rf", env.dir, NULL };
-
-		run(rm);
-	}
-}
-
-static char *slurp(const char *path, size_t *len)
-{
-	FILE *f = fopen(path, "rb");
-	char *buf;
-	long n;
-
-	if (!f)
-		return NULL;
-	fseek(f, 0, SEEK_END);
-	n = ftell(f);
-	fseek(f, 0, SEEK_SET);
-	buf = malloc((size_t)n + 1);
-	if (buf && fread(buf, 1, (size_t)n, f) == (size_t)n) {
-		buf[n] = 0;
-		*len = (size_t)n;
-	} else {
-		free(buf);
-		buf = NULL;
-	}
-	fclose(f);
-	return buf;
-}
-
-/* Where the log and factory scripts are: $HM_CT_TOOLS, or selftests/service/ct/ct_log
- * from the repository root or from build/{,san/}tests. */
-static bool find_tools(void)
-{
-	static const char *const cands[] = { "selftests/service/ct/ct_log", "../../selftests/service/ct/ct_log",
-					     "../../../selftests/service/ct/ct_log" };
-	const char *e = getenv("HM_CT_TOOLS");
-	char exe[256], path[700];
-	ssize_t n;
-
-	if (e) {
-		snprintf(env.tools, sizeof(env.tools), "%s", e);
-		return true;
-	}
-	for (size_t i = 0; i < sizeof(cands) / sizeof(cands[0]); i++) {
-		snprintf(path, sizeof(path), "%s/ct_log.py", cands[i]);
-		if (access(path, R_OK) == 0) {
-			snprintf(env.tools, sizeof(env.tools), "%s", cands[i]);
-			return true;
-		}
-	}
-	n = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
-	if (n > 0) {
-		exe[n] = 0;
-		for (size_t i = 1; i < sizeof(cands) / sizeof(cands[0]); i++) {
-			char *slash = strrchr(exe, '/');
-
-			if (!slash)
-				break;
-			*slash = 0;
-			snprintf(path, sizeof(path), "%s/%s/ct_log.py", exe, cands[i]);
-			if (access(path, R_OK) == 0) {
-				snprintf(env.tools, sizeof(env.tools), "%s/%s", exe, cands[i]);
-				return true;
-			}
-		}
-	}
-	return false;
-}
-
-static bool setup(void)
-{
-	char factory[600], key[96], port[96], url_a[64], url_b[64];
-
-	if (env.tried)
-		return env.ready;
-	env.tried = true;
-	if (!find_tools()) {
-		HM_FAIL("cannot find selftests/service/ct/ct_log (set HM_CT_TOOLS)");
-		return false;
-	}
-	snprintf(env.dir, sizeof(env.dir), "/tmp/hm-ct-%d-XXXXXX", (int)getpid());
-	if (!mkdtemp(env.dir)) {
-		env.dir[0] = 0;
-		HM_FAIL("mkdtemp: %s", strerror(errno));
-		return false;
-	}
-	atexit(stop_logs);
-	snprintf(factory, sizeof(factory), "%s/certfactory.py", env.tools);
-	char *init[] = { (char *)python(), factory, "init", env.dir, NULL };
-	if (run(init) != 0) {
-		HM_FAIL("certfactory.py init failed (is python3-cryptography installed?)");
-		return false;
-	}
-	snprintf(key, sizeof(key), "%s/log_a.key.pem", env.dir);
-	snprintf(port, sizeof(port), "%s/a.port", env.dir);
-	env.pid_a = start_log(key, port, env.url_a, sizeof(env.url_a));
-	snprintf(key, sizeof(key), "%s/log_b.key.pem", env.dir);
-	snprintf(port, sizeof(port), "%s/b.port", env.dir);
-	env.pid_b = start_log(key, port, env.url_b, sizeof(env.url_b));
-	if (env.pid_a <= 0 || env.pid_b <= 0) {
-		HM_FAIL("the test logs did not start");
-		return false;
-	}
-	snprintf(url_a, sizeof(url_a), "%s", env.url_a);
-	snprintf(url_b, sizeof(url_b), "%s", env.url_b);
-	char *issue[] = { (char *)python(), factory, "issue", env.dir, "--log-a", url_a, "--log-b", url_b, NULL };
-	if (run(issue) != 0) {
-		HM_FAIL("certfactory.py issue failed");
-		return false;
-	}
-	for (int i = 0; i < N_CHAINS; i++) {
-		char path[128];
-
-		snprintf(path, sizeof(path), "%s/%s.chain.pem", env.dir, chain_names[i]);
-		env.chain[i] = slurp(path, &env.chain_len[i]);
-		if (!env.chain[i]) {
-			HM_FAIL("no %s", path);
-			return false;
-		}
-	}
-	{
-		char path[128], *json;
-		size_t len;
-
-		snprintf(path, sizeof(path), "%s/valid.sct.json", env.dir);
-		json = slurp(path, &len);
-		char *ts = json ? strstr(json, "\"timestamp\": ") : NULL;
-		if (ts)
-			env.sct_ms = strtoull(ts + 13, NULL, 10);
-		free(json);
-	}
-	env.ready = true;
-	return true;
-}
+#include "hm_ct_env.h"
 
 /* ---- helpers ---- */
-
-static uint64_t agreed_now(void)
-{
-	return (uint64_t)time(NULL) + 2; /* just after the SCTs were issued */
-}
-
-static struct hm_ct *new_ct(bool with_log_b)
-{
-	struct hm_ct *ct = hm_ct_new();
-	char path[128], err[256];
-
-	if (!ct)
-		return NULL;
-	snprintf(path, sizeof(path), "%s/root.pem", env.dir);
-	if (!ASSERT_OK(hm_ct_add_trust_file(ct, path, err, sizeof(err)), err))
-		goto fail;
-	snprintf(path, sizeof(path), "%s/log_a.pub.pem", env.dir);
-	if (!ASSERT_OK(hm_ct_add_log_file(ct, "a", path, NULL, err, sizeof(err)), err))
-		goto fail;
-	if (with_log_b) {
-		snprintf(path, sizeof(path), "%s/log_b.pub.pem", env.dir);
-		if (!ASSERT_OK(hm_ct_add_log_file(ct, "b", path, NULL, err, sizeof(err)), err))
-			goto fail;
-	}
-	return ct;
-fail:
-	hm_ct_free(ct);
-	return NULL;
-}
 
 /* Evidence for chain i from the log at url (log index li in ct), starting
  * the consistency proof at ct's latest STH of that log. */
 static bool fetch(struct hm_ct *ct, size_t li, const char *url, int i, struct hm_ct_evidence *ev)
 {
-	struct hm_ct_client *c = hm_ct_client_new(url, 5000);
 	uint8_t id[HM_CT_LOG_ID_LEN];
-	hm_merkle_hash lh;
 	struct hm_ct_sth latest;
 	uint64_t from = 0;
-	char err[256] = "";
-	bool ok;
 
 	hm_ct_log_id(ct, li, id);
 	if (hm_ct_latest_sth(ct, id, &latest) == 0)
 		from = latest.tree_size;
-	ok = ASSERT_TRUE(c != NULL, "client") &&
-	     ASSERT_OK(hm_ct_leaf_hash(env.chain[i], env.chain_len[i], id, lh, err, sizeof(err)), err) &&
-	     ASSERT_OK(hm_ct_fetch_evidence(c, id, lh, from, ev, err, sizeof(err)), err);
-	hm_ct_client_free(c);
-	return ok;
+	return fetch_from(url, id, i, from, ev);
 }
 
 static bool misbehave(const char *url, const char *mode)
@@ -335,7 +76,23 @@ static enum hm_ct_result check(struct hm_ct *ct, int i, uint64_t t, const struct
 	return r;
 }
 
-#define NEED_ENV() do { if (!setup()) return; } while (0)
+/* Chain i judged now, with no evidence, by a new checker that knows log A
+ * (and log B when with_log_b); log A's id in log_a when it is not NULL.
+ * HM_CT_RESULT_COUNT when there is no checker. */
+static enum hm_ct_result judge_alone(bool with_log_b, int i, struct hm_ct_verdict *v,
+				     uint8_t log_a[HM_CT_LOG_ID_LEN])
+{
+	struct hm_ct *ct = new_ct(with_log_b);
+	enum hm_ct_result r;
+
+	if (!ct)
+		return HM_CT_RESULT_COUNT;
+	r = check(ct, i, agreed_now(), NULL, 0, v);
+	if (log_a)
+		hm_ct_log_id(ct, 0, log_a);
+	hm_ct_free(ct);
+	return r;
+}
 
 /* ---- cases ---- */
 
@@ -383,12 +140,8 @@ HM_TEST(unknown_log)
 	struct hm_ct *ct;
 
 	NEED_ENV();
-	ct = new_ct(false);
-	if (!ct)
-		return;
-	ASSERT_EQ(check(ct, UNKNOWN_LOG, agreed_now(), NULL, 0, &v), HM_CT_SCT_UNKNOWN_LOG,
+	ASSERT_EQ(judge_alone(false, UNKNOWN_LOG, &v, NULL), HM_CT_SCT_UNKNOWN_LOG,
 		  "SCT from log B, which we do not know");
-	hm_ct_free(ct);
 
 	/* The same certificate with log B configured: then it is fine, so the
 	 * verdict above came from the configuration, not from the certificate. */
@@ -401,45 +154,29 @@ HM_TEST(unknown_log)
 HM_TEST(bad_sct_signature)
 {
 	struct hm_ct_verdict v;
-	struct hm_ct *ct;
 	uint8_t id[HM_CT_LOG_ID_LEN];
 
 	NEED_ENV();
-	ct = new_ct(false);
-	if (!ct)
-		return;
-	ASSERT_EQ(check(ct, BAD_SCT, agreed_now(), NULL, 0, &v), HM_CT_SCT_BAD_SIGNATURE,
+	ASSERT_EQ(judge_alone(false, BAD_SCT, &v, id), HM_CT_SCT_BAD_SIGNATURE,
 		  "one byte of log A's signature changed");
-	hm_ct_log_id(ct, 0, id);
 	ASSERT_MEMEQ(v.log_id, id, HM_CT_LOG_ID_LEN, "names log A");
 	ASSERT_STRCONTAINS(v.reason, "does not verify", "reason");
-	hm_ct_free(ct);
 }
 
 HM_TEST(missing_sct)
 {
 	struct hm_ct_verdict v;
-	struct hm_ct *ct;
 
 	NEED_ENV();
-	ct = new_ct(true);
-	if (!ct)
-		return;
-	ASSERT_EQ(check(ct, NO_SCT, agreed_now(), NULL, 0, &v), HM_CT_SCT_MISSING, "no SCT list");
-	hm_ct_free(ct);
+	ASSERT_EQ(judge_alone(true, NO_SCT, &v, NULL), HM_CT_SCT_MISSING, "no SCT list");
 }
 
 HM_TEST(no_evidence)
 {
 	struct hm_ct_verdict v;
-	struct hm_ct *ct;
 
 	NEED_ENV();
-	ct = new_ct(false);
-	if (!ct)
-		return;
-	ASSERT_EQ(check(ct, VALID, agreed_now(), NULL, 0, &v), HM_CT_NO_EVIDENCE, "no STH, no proof");
-	hm_ct_free(ct);
+	ASSERT_EQ(judge_alone(false, VALID, &v, NULL), HM_CT_NO_EVIDENCE, "no STH, no proof");
 }
 
 /* Validity is judged at the agreed time the caller passes, not the clock. */

@@ -29,183 +29,10 @@
 #include "service/ct/ct_client.h"
 #include "service/ct/ct_service.h"
 #include "hm_test.h"
+#include "hm_ct_env.h"
 #include "service/kv/kv.h"
 #include "core/service_mux.h"
 #include "common/wire.h"
-
-enum { VALID, UNKNOWN_LOG, BAD_SCT, NO_SCT, N_CHAINS };
-static const char *const chain_names[N_CHAINS] = { "valid", "unknown_log", "bad_sct", "no_sct" };
-
-static struct {
-	bool tried, ready;
-	char dir[64], tools[512], url_a[64], url_b[64];
-	pid_t pid[2];
-	char *chain[N_CHAINS];
-	size_t chain_len[N_CHAINS];
-} env;
-
-/* ---- fixture: factory and logs ------------------------------------------ */
-
-static int run(char *const argv[])
-{
-	pid_t pid = fork();
-	int status;
-
-	if (pid < 0)
-		return -1;
-	if (pid == 0) {
-		execv(argv[0], argv);
-		_exit(127);
-	}
-	if (waitpid(pid, &status, 0) < 0)
-		return -1;
-	return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-}
-
-static pid_t start_log(const char *name, char *url, size_t cap)
-{
-	char script[600], key[128], roots[128], port_file[128];
-	pid_t pid;
-
-	snprintf(script, sizeof(script), "%s/ct_log.py", env.tools);
-	snprintf(key, sizeof(key), "%s/%s.key.pem", env.dir, name);
-	snprintf(roots, sizeof(roots), "%s/root.pem", env.dir);
-	snprintf(port_file, sizeof(port_file), "%s/%s.port", env.dir, name);
-	pid = fork();
-	if (pid < 0)
-		return -1;
-	if (pid == 0) {
-		prctl(PR_SET_PDEATHSIG, SIGTERM); /* dies with us, even on a crash */
-		execl("/usr/bin/python3", "python3", script, "--key", key, "--roots", roots,
-		      "--port-file", port_file, (char *)NULL);
-		_exit(127);
-	}
-	for (int i = 0; i < 200; i++) {
-		FILE *f = fopen(port_file, "r");
-		int port, n = 0;
-
-		if (f) {
-			n = fscanf(f, "%d", &port);
-			fclose(f);
-		}
-		if (n == 1) {
-			snprintf(url, cap, "http://127.0.0.1:%d", port);
-			return pid;
-		}
-		usleep(50 * 1000);
-	}
-	kill(pid, SIGTERM);
-	waitpid(pid, NULL, 0);
-	return -1;
-}
-
-static void teardown(void)
-{
-	for (int i = 0; i < 2; i++)
-		if (env.pid[i] > 0) {
-			kill(env.pid[i], SIGTERM);
-			waitpid(env.pid[i], NULL, 0);
-		}
-	if (env.dir[0]) {
-		char *rm[] = { "/bin/rm", "-rf", env.dir, NULL };
-
-		run(rm);
-	}
-}
-
-static char *slurp(const char *path, size_t *len)
-{
-	FILE *f = fopen(path, "rb");
-	char *buf = NULL;
-	long n;
-
-	if (!f)
-		return NULL;
-	fseek(f, 0, SEEK_END);
-	n = ftell(f);
-	fseek(f, 0, SEEK_SET);
-	if (n >= 0 && (buf = malloc((size_t)n + 1)) && fread(buf, 1, (size_t)n, f) == (size_t)n) {
-		buf[n] = 0;
-		*len = (size_t)n;
-	} else {
-		free(buf);
-		buf = NULL;
-	}
-	fclose(f);
-	return buf;
-}
-
-static bool find_tools(void)
-{
-	static const char *const cands[] = { "selftests/service/ct/ct_log", "../../selftests/service/ct/ct_log",
-					     "../../../selftests/service/ct/ct_log" };
-	const char *e = getenv("HM_CT_TOOLS");
-	char path[600];
-
-	if (e) {
-		snprintf(env.tools, sizeof(env.tools), "%s", e);
-		return true;
-	}
-	for (size_t i = 0; i < sizeof(cands) / sizeof(cands[0]); i++) {
-		snprintf(path, sizeof(path), "%s/ct_log.py", cands[i]);
-		if (access(path, R_OK) == 0) {
-			snprintf(env.tools, sizeof(env.tools), "%s", cands[i]);
-			return true;
-		}
-	}
-	return false;
-}
-
-static bool setup(void)
-{
-	char factory[600];
-
-	if (env.tried)
-		return env.ready;
-	env.tried = true;
-	if (!find_tools()) {
-		HM_FAIL("cannot find selftests/service/ct/ct_log (run from the repository root or set HM_CT_TOOLS)");
-		return false;
-	}
-	snprintf(env.dir, sizeof(env.dir), "/tmp/hm-cts-%d-XXXXXX", (int)getpid());
-	if (!mkdtemp(env.dir)) {
-		env.dir[0] = 0;
-		HM_FAIL("mkdtemp: %s", strerror(errno));
-		return false;
-	}
-	atexit(teardown);
-	snprintf(factory, sizeof(factory), "%s/certfactory.py", env.tools);
-	char *init[] = { "/usr/bin/python3", factory, "init", env.dir, NULL };
-	if (run(init) != 0) {
-		HM_FAIL("certfactory.py init failed");
-		return false;
-	}
-	env.pid[0] = start_log("log_a", env.url_a, sizeof(env.url_a));
-	env.pid[1] = start_log("log_b", env.url_b, sizeof(env.url_b));
-	if (env.pid[0] <= 0 || env.pid[1] <= 0) {
-		HM_FAIL("the test logs did not start");
-		return false;
-	}
-	char *issue[] = { "/usr/bin/python3", factory, "issue", env.dir, "--log-a", env.url_a,
-			  "--log-b", env.url_b, NULL };
-	if (run(issue) != 0) {
-		HM_FAIL("certfactory.py issue failed");
-		return false;
-	}
-	for (int i = 0; i < N_CHAINS; i++) {
-		char path[128];
-
-		snprintf(path, sizeof(path), "%s/%s.chain.pem", env.dir, chain_names[i]);
-		if (!(env.chain[i] = slurp(path, &env.chain_len[i]))) {
-			HM_FAIL("no %s", path);
-			return false;
-		}
-	}
-	env.ready = true;
-	return true;
-}
-
-#define NEED_ENV() do { if (!setup()) return; } while (0)
 
 /* ---- helpers ------------------------------------------------------------- */
 
@@ -214,29 +41,6 @@ static uint64_t fake_now = 1700000000;
 static uint64_t fake_clock(void *ctx)
 {
 	return *(uint64_t *)ctx;
-}
-
-/* Just after the SCTs were issued (they are in ms, T in s). */
-static uint64_t agreed_now(void)
-{
-	return (uint64_t)time(NULL) + 2;
-}
-
-static struct hm_ct *new_ct(void)
-{
-	struct hm_ct *ct = hm_ct_new();
-	char path[128], err[256];
-
-	snprintf(path, sizeof(path), "%s/root.pem", env.dir);
-	if (!ct || !ASSERT_OK(hm_ct_add_trust_file(ct, path, err, sizeof(err)), err))
-		goto fail;
-	snprintf(path, sizeof(path), "%s/log_a.pub.pem", env.dir);
-	if (!ASSERT_OK(hm_ct_add_log_file(ct, "a", path, NULL, err, sizeof(err)), err))
-		goto fail;
-	return ct;
-fail:
-	hm_ct_free(ct);
-	return NULL;
 }
 
 static bool new_service(struct hm_service *svc, struct hm_ct *ct)
@@ -248,7 +52,7 @@ static bool new_service(struct hm_service *svc, struct hm_ct *ct)
 
 static void log_a_id(uint8_t id[HM_CT_LOG_ID_LEN])
 {
-	struct hm_ct *ct = new_ct();
+	struct hm_ct *ct = new_ct(false);
 
 	memset(id, 0, HM_CT_LOG_ID_LEN);
 	if (ct)
@@ -259,18 +63,10 @@ static void log_a_id(uint8_t id[HM_CT_LOG_ID_LEN])
 /* Evidence for chain i from log A, the consistency proof from `from`. */
 static bool fetch(int i, uint64_t from, struct hm_ct_evidence *ev)
 {
-	struct hm_ct_client *c = hm_ct_client_new(env.url_a, 5000);
 	uint8_t id[HM_CT_LOG_ID_LEN];
-	hm_merkle_hash lh;
-	char err[256] = "";
-	bool ok;
 
 	log_a_id(id);
-	ok = ASSERT_TRUE(c != NULL, "client") &&
-	     ASSERT_OK(hm_ct_leaf_hash(env.chain[i], env.chain_len[i], id, lh, err, sizeof(err)), err) &&
-	     ASSERT_OK(hm_ct_fetch_evidence(c, id, lh, from, ev, err, sizeof(err)), err);
-	hm_ct_client_free(c);
-	return ok;
+	return fetch_from(env.url_a, id, i, from, ev);
 }
 
 struct result {
@@ -290,6 +86,13 @@ static enum hm_ct_result verdict_of(const struct result *r, struct hm_ct_verdict
 	if (hm_ct_verdict_decode(r->buf, r->len, v) < 0)
 		return HM_CT_RESULT_COUNT;
 	return v->result;
+}
+
+/* Destroy a service that may not have been made. */
+static void destroy(struct hm_service *s)
+{
+	if (s->ops)
+		s->ops->destroy(s->state);
 }
 
 static void digest(struct hm_service *s, uint8_t d[HM_DIGEST_LEN])
@@ -322,7 +125,7 @@ HM_TEST(replicas_agree_byte_for_byte)
 	uint64_t size;
 
 	NEED_ENV();
-	if (!new_service(&a, new_ct()) || !new_service(&b, new_ct()) || !new_service(&c, new_ct()))
+	if (!new_service(&a, new_ct(false)) || !new_service(&b, new_ct(false)) || !new_service(&c, new_ct(false)))
 		goto out;
 	log_a_id(id);
 	digest(&a, d0);
@@ -396,12 +199,9 @@ HM_TEST(replicas_agree_byte_for_byte)
 out:
 	free(sa);
 	free(sb);
-	if (a.ops)
-		a.ops->destroy(a.state);
-	if (b.ops)
-		b.ops->destroy(b.state);
-	if (c.ops)
-		c.ops->destroy(c.state);
+	destroy(&a);
+	destroy(&b);
+	destroy(&c);
 }
 
 /* The chain may travel as DER: the same verdict bytes as its PEM. */
@@ -429,7 +229,7 @@ HM_TEST(der_chain)
 	}
 	BIO_free(bio);
 	ASSERT_GE(der_len, 200, "the chain as DER");
-	if (!new_service(&a, new_ct()) || !new_service(&b, new_ct()) || !fetch(VALID, 0, &ev))
+	if (!new_service(&a, new_ct(false)) || !new_service(&b, new_ct(false)) || !fetch(VALID, 0, &ev))
 		goto out;
 	uint64_t t = agreed_now();
 
@@ -449,7 +249,7 @@ HM_TEST(der_chain)
 		struct hm_service c = { 0 };
 
 		len = hm_ct_op_check(op, sizeof(op), t, text, tl, &ev, 1);
-		if (new_service(&c, new_ct())) { /* a fresh replica: b holds the STH now */
+		if (new_service(&c, new_ct(false))) { /* a fresh replica: b holds the STH now */
 			exec(&c, op, len, &rb);
 			ASSERT_TRUE(ra.len == rb.len && memcmp(ra.buf, rb.buf, ra.len) == 0,
 				    "PEM after a line of text: same verdict bytes");
@@ -462,10 +262,8 @@ HM_TEST(der_chain)
 	exec(&b, op, len, &rb);
 	ASSERT_EQ(verdict_of(&rb, &v), HM_CT_MALFORMED, "DER with a trailing byte");
 out:
-	if (a.ops)
-		a.ops->destroy(a.state);
-	if (b.ops)
-		b.ops->destroy(b.state);
+	destroy(&a);
+	destroy(&b);
 }
 
 /* Malformed ops get a decodable MALFORMED verdict that says why; the state
@@ -483,7 +281,7 @@ HM_TEST(malformed_ops)
 	size_t len, good;
 
 	NEED_ENV();
-	if (!new_service(&s, new_ct()) || !fetch(VALID, 0, &ev))
+	if (!new_service(&s, new_ct(false)) || !fetch(VALID, 0, &ev))
 		goto out;
 	digest(&s, d0);
 	good = check_op(op, sizeof(op), VALID, agreed_now(), &ev, 1);
@@ -549,8 +347,7 @@ HM_TEST(malformed_ops)
 	exec(&s, op, good, &r);
 	ASSERT_EQ(verdict_of(&r, &v), HM_CT_OK, v.reason);
 out:
-	if (s.ops)
-		s.ops->destroy(s.state);
+	destroy(&s);
 }
 
 /* check(): T within the configured skew of the replica's clock, both ways;
@@ -793,7 +590,7 @@ HM_TEST(random_ops)
 	unsigned seed = 12345;
 
 	NEED_ENV();
-	if (!new_service(&s, new_ct()) || !fetch(VALID, 0, &ev))
+	if (!new_service(&s, new_ct(false)) || !fetch(VALID, 0, &ev))
 		goto out;
 	vlen = check_op(valid, sizeof(valid), VALID, agreed_now(), &ev, 1);
 	for (int i = 0; i < 3000; i++) {
@@ -821,6 +618,5 @@ HM_TEST(random_ops)
 		}
 	}
 out:
-	if (s.ops)
-		s.ops->destroy(s.state);
+	destroy(&s);
 }

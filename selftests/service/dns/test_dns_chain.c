@@ -7,81 +7,11 @@
  * chain, a wildcard expansion, a DS signed by the child itself, answers that
  * are not secure or not positive, malformed chains and random mutations.
  */
-#include <ldns/ldns.h>
-
 #include "common/crypto.h"
 #include "service/dns/dns_chain.h"
 #include "service/dns/dns_msg.h"
 #include "hm_test.h"
-
-#define T0 1780000000LL
-#define DAY 86400LL
-
-struct zone {
-	ldns_key *ksk, *zsk;
-	ldns_rr *ksk_rr, *zsk_rr;
-};
-
-static ldns_rr *rr(const char *text)
-{
-	ldns_rr *r = NULL;
-
-	if (ldns_rr_new_frm_str(&r, text, 3600, NULL, NULL) != LDNS_STATUS_OK) {
-		fprintf(stderr, "bad RR %s\n", text);
-		abort();
-	}
-	return r;
-}
-
-static ldns_key *key(const char *zone, bool ksk, ldns_rr **pub)
-{
-	ldns_key *k = ldns_key_new_frm_algorithm(LDNS_SIGN_ECDSAP256SHA256, 256);
-
-	if (!k)
-		abort();
-	ldns_key_set_pubkey_owner(k, ldns_dname_new_frm_str(zone));
-	ldns_key_set_flags(k, ksk ? 257 : 256);
-	ldns_key_set_inception(k, (uint32_t)(T0 - DAY));
-	ldns_key_set_expiration(k, (uint32_t)(T0 + 30 * DAY));
-	*pub = ldns_key2rr(k);
-	ldns_key_set_keytag(k, ldns_calc_keytag(*pub));
-	return k;
-}
-
-static void zone_init(struct zone *z, const char *name)
-{
-	z->ksk = key(name, true, &z->ksk_rr);
-	z->zsk = key(name, false, &z->zsk_rr);
-}
-
-static void zone_free(struct zone *z)
-{
-	ldns_key_deep_free(z->ksk);
-	ldns_key_deep_free(z->zsk);
-	ldns_rr_free(z->ksk_rr);
-	ldns_rr_free(z->zsk_rr);
-}
-
-/* Append clones of set and its signatures by k to out. */
-static void add_signed(ldns_rr_list *out, ldns_rr_list *set, ldns_key *k)
-{
-	ldns_key_list *keys = ldns_key_list_new();
-	ldns_rr_list *sigs;
-
-	ldns_key_list_push_key(keys, k);
-	sigs = ldns_sign_public(set, keys);
-	if (!sigs)
-		abort();
-	for (size_t i = 0; i < ldns_rr_list_rr_count(set); i++)
-		ldns_rr_list_push_rr(out, ldns_rr_clone(ldns_rr_list_rr(set, i)));
-	for (size_t i = 0; i < ldns_rr_list_rr_count(sigs); i++)
-		ldns_rr_list_push_rr(out, ldns_rr_list_rr(sigs, i));
-	ldns_rr_list_free(sigs);
-	/* k is not the list's to free (and ldns's pop frees the array when
-	 * it empties it, which list_free then frees again). */
-	ldns_key_list_set_key_count(keys, 0);
-	ldns_key_list_free(keys);
-}
+#include "service/dns/hm_dns_sign.h"
 
 static ldns_rr_list *set_of(ldns_rr *a, ldns_rr *b)
 {
@@ -93,51 +23,8 @@ static ldns_rr_list *set_of(ldns_rr *a, ldns_rr *b)
 	return l;
 }
 
-/* The chain format: version, count, RRs in wire form. */
-static uint8_t *encode_chain(const ldns_rr_list *l, size_t *len)
-{
-	ldns_buffer *b = ldns_buffer_new(4096);
-	uint8_t *out;
-
-	ldns_buffer_write_u8(b, HM_DNS_CHAIN_VERSION);
-	ldns_buffer_write_u16(b, (uint16_t)ldns_rr_list_rr_count(l));
-	for (size_t i = 0; i < ldns_rr_list_rr_count(l); i++)
-		ldns_rr2buffer_wire(b, ldns_rr_list_rr(l, i), LDNS_SECTION_ANSWER);
-	*len = ldns_buffer_position(b);
-	out = malloc(*len);
-	memcpy(out, ldns_buffer_begin(b), *len);
-	ldns_buffer_free(b);
-	return out;
-}
-
-/* A canon for (name, type) from answer records. */
-static uint8_t *make_canon(const char *name, ldns_rr_type type, int rcode, const ldns_rr_list *an,
-			   bool secure, size_t *len)
-{
-	ldns_pkt *pkt = NULL;
-	uint8_t *wire = NULL, *canon;
-	size_t n;
-	struct hm_dns_query q = { .qtype = type, .qclass = LDNS_RR_CLASS_IN };
-	ldns_rdf *d = ldns_dname_new_frm_str(name);
-
-	memcpy(q.qname, ldns_rdf_data(d), ldns_rdf_size(d));
-	q.qname_len = (uint8_t)ldns_rdf_size(d);
-	ldns_rdf_deep_free(d);
-	ldns_pkt_query_new_frm_str(&pkt, name, type, LDNS_RR_CLASS_IN, 0);
-	ldns_pkt_set_qr(pkt, true);
-	ldns_pkt_set_rcode(pkt, (uint8_t)rcode);
-	for (size_t i = 0; an && i < ldns_rr_list_rr_count(an); i++)
-		ldns_pkt_push_rr(pkt, LDNS_SECTION_ANSWER, ldns_rr_clone(ldns_rr_list_rr(an, i)));
-	if (ldns_pkt2wire(&wire, pkt, &n) != LDNS_STATUS_OK)
-		abort();
-	canon = hm_dns_canon_from_reply(&q, wire, n, secure, len);
-	free(wire);
-	ldns_pkt_free(pkt);
-	return canon;
-}
-
 /* The fixture: zones, anchors, the good chain and some answers. */
-static struct zone top, child;
+static struct test_zone top, child;
 static struct hm_dns_anchors *anchors;
 static ldns_rr_list *chain_good, *chain_no_ds, *chain_self_ds;
 static ldns_rr_list *ans_www, *ans_alias, *ans_wild, *ans_other;
@@ -148,8 +35,8 @@ static void fixture(void)
 	char *ds_text;
 	ldns_rr_list *l;
 
-	zone_init(&top, "hmtest.");
-	zone_init(&child, "child.hmtest.");
+	test_zone_init(&top, "hmtest.");
+	test_zone_init(&child, "child.hmtest.");
 	top_ds = ldns_key_rr2ds(top.ksk_rr, LDNS_SHA256);
 	ds_text = ldns_rr2str(top_ds);
 	anchors = hm_dns_anchors_new((const char *const *)&ds_text, 1, NULL, NULL, 0);
@@ -165,36 +52,36 @@ static void fixture(void)
 		ldns_rr_list *out = c == 0 ? chain_good : c == 1 ? chain_no_ds : chain_self_ds;
 
 		l = set_of(ldns_rr_clone(top.ksk_rr), ldns_rr_clone(top.zsk_rr));
-		add_signed(out, l, top.ksk);
+		test_add_signed(out, l, top.ksk);
 		ldns_rr_list_deep_free(l);
 		l = set_of(ldns_rr_clone(child.ksk_rr), ldns_rr_clone(child.zsk_rr));
-		add_signed(out, l, child.ksk);
+		test_add_signed(out, l, child.ksk);
 		ldns_rr_list_deep_free(l);
 		if (c == 1)
 			continue;
 		ds = ldns_key_rr2ds(child.ksk_rr, LDNS_SHA256);
 		l = set_of(ds, NULL);
 		/* The DS belongs to the parent; c == 2 has the child sign it. */
-		add_signed(out, l, c == 0 ? top.zsk : child.zsk);
+		test_add_signed(out, l, c == 0 ? top.zsk : child.zsk);
 		ldns_rr_list_deep_free(l);
 	}
 
 	ans_www = ldns_rr_list_new();
-	l = set_of(rr("www.child.hmtest. 300 IN A 198.18.1.1"), rr("www.child.hmtest. 300 IN A 198.18.1.2"));
-	add_signed(ans_www, l, child.zsk);
+	l = set_of(test_rr("www.child.hmtest. 300 IN A 198.18.1.1"), test_rr("www.child.hmtest. 300 IN A 198.18.1.2"));
+	test_add_signed(ans_www, l, child.zsk);
 	ldns_rr_list_deep_free(l);
 
 	ans_alias = ldns_rr_list_new();
-	l = set_of(rr("alias.child.hmtest. 300 IN CNAME www.child.hmtest."), NULL);
-	add_signed(ans_alias, l, child.zsk);
+	l = set_of(test_rr("alias.child.hmtest. 300 IN CNAME www.child.hmtest."), NULL);
+	test_add_signed(ans_alias, l, child.zsk);
 	ldns_rr_list_deep_free(l);
 	for (size_t i = 0; i < ldns_rr_list_rr_count(ans_www); i++)
 		ldns_rr_list_push_rr(ans_alias, ldns_rr_clone(ldns_rr_list_rr(ans_www, i)));
 
 	/* A wildcard's RRset and signature, presented under x.child.hmtest. */
 	ans_wild = ldns_rr_list_new();
-	l = set_of(rr("*.child.hmtest. 300 IN A 198.18.1.9"), NULL);
-	add_signed(ans_wild, l, child.zsk);
+	l = set_of(test_rr("*.child.hmtest. 300 IN A 198.18.1.9"), NULL);
+	test_add_signed(ans_wild, l, child.zsk);
 	ldns_rr_list_deep_free(l);
 	for (size_t i = 0; i < ldns_rr_list_rr_count(ans_wild); i++) {
 		ldns_rr *r = ldns_rr_list_rr(ans_wild, i);
@@ -207,8 +94,8 @@ static void fixture(void)
 	ans_other = ldns_rr_list_new();
 	for (size_t i = 0; i < ldns_rr_list_rr_count(ans_www); i++)
 		ldns_rr_list_push_rr(ans_other, ldns_rr_clone(ldns_rr_list_rr(ans_www, i)));
-	l = set_of(rr("other.hmtest. 300 IN A 198.18.1.3"), NULL);
-	add_signed(ans_other, l, top.zsk);
+	l = set_of(test_rr("other.hmtest. 300 IN A 198.18.1.3"), NULL);
+	test_add_signed(ans_other, l, top.zsk);
 	ldns_rr_list_deep_free(l);
 }
 
@@ -217,8 +104,8 @@ static int verify(const char *name, ldns_rr_type type, const ldns_rr_list *an,
 		  const ldns_rr_list *chain, int64_t t, char *why, size_t wl)
 {
 	size_t cl, chl;
-	uint8_t *canon = make_canon(name, type, 0, an, true, &cl);
-	uint8_t *ch = encode_chain(chain, &chl);
+	uint8_t *canon = test_canon(name, type, 0, NULL, an, true, &cl);
+	uint8_t *ch = test_encode_chain(chain, &chl);
 	int rc = canon ? hm_dns_chain_verify(anchors, canon, cl, ch, chl, t, why, wl) : -2;
 
 	free(canon);
@@ -273,12 +160,12 @@ HM_TEST(broken_chains)
 			  sizeof(why)), "DS signed by the child itself");
 	{
 		/* Another anchor: the same chain proves nothing. */
-		struct zone other;
+		struct test_zone other;
 		ldns_rr *ds;
 		char *text;
 		struct hm_dns_anchors *saved = anchors;
 
-		zone_init(&other, "hmtest.");
+		test_zone_init(&other, "hmtest.");
 		ds = ldns_key_rr2ds(other.ksk_rr, LDNS_SHA256);
 		text = ldns_rr2str(ds);
 		anchors = hm_dns_anchors_new((const char *const *)&text, 1, NULL, NULL, 0);
@@ -288,7 +175,7 @@ HM_TEST(broken_chains)
 		anchors = saved;
 		free(text);
 		ldns_rr_free(ds);
-		zone_free(&other);
+		test_zone_free(&other);
 	}
 }
 
@@ -298,7 +185,7 @@ HM_TEST(bad_answers)
 	ldns_rr_list *forged = ldns_rr_list_clone(ans_www);
 	ldns_rdf *a = ldns_rr_rdf(ldns_rr_list_rr(forged, 0), 0);
 	size_t cl, chl;
-	uint8_t *canon, *ch = encode_chain(chain_good, &chl);
+	uint8_t *canon, *ch = test_encode_chain(chain_good, &chl);
 
 	ldns_rdf_data(a)[3] ^= 0x40;
 	ASSERT_ERR(verify("www.child.hmtest.", LDNS_RR_TYPE_A, forged, chain_good, T0, why, sizeof(why)),
@@ -312,10 +199,10 @@ HM_TEST(bad_answers)
 	ASSERT_ERR(verify("mail.child.hmtest.", LDNS_RR_TYPE_A, ans_www, chain_good, T0, why, sizeof(why)),
 		   "answer for another name");
 
-	canon = make_canon("www.child.hmtest.", LDNS_RR_TYPE_A, 0, ans_www, false, &cl);
+	canon = test_canon("www.child.hmtest.", LDNS_RR_TYPE_A, 0, NULL, ans_www, false, &cl);
 	ASSERT_ERR(hm_dns_chain_verify(anchors, canon, cl, ch, chl, T0, why, sizeof(why)), "not secure");
 	free(canon);
-	canon = make_canon("www.child.hmtest.", LDNS_RR_TYPE_A, 3, NULL, true, &cl);
+	canon = test_canon("www.child.hmtest.", LDNS_RR_TYPE_A, 3, NULL, NULL, true, &cl);
 	ASSERT_ERR(hm_dns_chain_verify(anchors, canon, cl, ch, chl, T0, why, sizeof(why)), "NXDOMAIN");
 	ASSERT_STRCONTAINS(why, "positive", "reason");
 	free(canon);
@@ -326,8 +213,8 @@ HM_TEST(malformed_and_mutated_chains)
 {
 	char why[256];
 	size_t cl, chl;
-	uint8_t *canon = make_canon("www.child.hmtest.", LDNS_RR_TYPE_A, 0, ans_www, true, &cl);
-	uint8_t *ch = encode_chain(chain_good, &chl), *m = malloc(chl + 1);
+	uint8_t *canon = test_canon("www.child.hmtest.", LDNS_RR_TYPE_A, 0, NULL, ans_www, true, &cl);
+	uint8_t *ch = test_encode_chain(chain_good, &chl), *m = malloc(chl + 1);
 	uint64_t seed = 0xc4a1, st = seed;
 	int accepted = 0;
 
@@ -404,6 +291,6 @@ __attribute__((destructor)) static void fini(void)
 	ldns_rr_list_deep_free(ans_alias);
 	ldns_rr_list_deep_free(ans_wild);
 	ldns_rr_list_deep_free(ans_other);
-	zone_free(&top);
-	zone_free(&child);
+	test_zone_free(&top);
+	test_zone_free(&child);
 }

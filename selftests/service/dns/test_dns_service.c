@@ -15,39 +15,14 @@
 #include "service/dns/dns_msg.h"
 #include "service/dns/dns_service.h"
 #include "hm_test.h"
+#include "service/dns/hm_dns_sign.h"
 
-#define T0 1780000000LL
-#define DAY 86400LL
-
+/* A canon that must exist (see test_canon). */
 static uint8_t *canon_of(const char *name, ldns_rr_type type, int rcode, const char *const *rrs,
 			 const ldns_rr_list *extra, bool secure, size_t *len)
 {
-	ldns_pkt *pkt = NULL;
-	uint8_t *wire = NULL, *canon;
-	size_t n;
-	struct hm_dns_query q = { .qtype = type, .qclass = LDNS_RR_CLASS_IN };
-	ldns_rdf *d = ldns_dname_new_frm_str(name);
+	uint8_t *canon = test_canon(name, type, rcode, rrs, extra, secure, len);
 
-	memcpy(q.qname, ldns_rdf_data(d), ldns_rdf_size(d));
-	q.qname_len = (uint8_t)ldns_rdf_size(d);
-	ldns_rdf_deep_free(d);
-	ldns_pkt_query_new_frm_str(&pkt, name, type, LDNS_RR_CLASS_IN, 0);
-	ldns_pkt_set_qr(pkt, true);
-	ldns_pkt_set_rcode(pkt, (uint8_t)rcode);
-	for (; rrs && *rrs; rrs++) {
-		ldns_rr *r = NULL;
-
-		if (ldns_rr_new_frm_str(&r, *rrs, 3600, NULL, NULL) != LDNS_STATUS_OK)
-			abort();
-		ldns_pkt_push_rr(pkt, LDNS_SECTION_ANSWER, r);
-	}
-	for (size_t i = 0; extra && i < ldns_rr_list_rr_count(extra); i++)
-		ldns_pkt_push_rr(pkt, LDNS_SECTION_ANSWER, ldns_rr_clone(ldns_rr_list_rr(extra, i)));
-	if (ldns_pkt2wire(&wire, pkt, &n) != LDNS_STATUS_OK)
-		abort();
-	canon = hm_dns_canon_from_reply(&q, wire, n, secure, len);
-	free(wire);
-	ldns_pkt_free(pkt);
 	if (!canon)
 		abort();
 	return canon;
@@ -155,6 +130,17 @@ static int answer(struct fixture *fx, uint32_t replica, const struct hm_dns_q *q
 	return rc;
 }
 
+/* The digest of the honest answer to www.example.test. A. */
+static void honest_digest(uint8_t want[HM_DIGEST_LEN])
+{
+	size_t clen;
+	uint8_t *canon = canon_of("www.example.test.", LDNS_RR_TYPE_A, 0, honest_rrs, NULL, false,
+				  &clen);
+
+	hm_dns_canon_digest(canon, clen, want);
+	free(canon);
+}
+
 HM_TEST(rule_b_f_plus_1_equal_observations)
 {
 	struct fixture fx;
@@ -162,11 +148,8 @@ HM_TEST(rule_b_f_plus_1_equal_observations)
 	struct hm_dns_service_stats st;
 	const struct hm_dns_entry *e;
 	uint8_t want[HM_DIGEST_LEN];
-	size_t clen;
-	uint8_t *canon = canon_of("www.example.test.", LDNS_RR_TYPE_A, 0, honest_rrs, NULL, false,
-				  &clen);
 
-	hm_dns_canon_digest(canon, clen, want);
+	honest_digest(want);
 	setup(&fx, 4, 1, NULL);
 	ASSERT_EQ(answer(&fx, 1, &q, T0, poison_rrs, 100), HM_DNS_R_PENDING, "poisoned first");
 	ASSERT_EQ(fx.opened, 1, "opened at the first observation");
@@ -189,7 +172,6 @@ HM_TEST(rule_b_f_plus_1_equal_observations)
 	ASSERT_EQ(st.ignored_dup, 1, "duplicate counted");
 	ASSERT_EQ(st.decided_observed, 1, "decision counted");
 	teardown(&fx);
-	free(canon);
 }
 
 HM_TEST(rule_b_never_from_f_poisoners)
@@ -198,12 +180,9 @@ HM_TEST(rule_b_never_from_f_poisoners)
 	struct hm_dns_q q = qof("www.example.test.", LDNS_RR_TYPE_A);
 	struct hm_dns_service_stats st;
 	uint8_t want[HM_DIGEST_LEN];
-	size_t clen;
-	uint8_t *canon = canon_of("www.example.test.", LDNS_RR_TYPE_A, 0, honest_rrs, NULL, false,
-				  &clen);
 
 	/* n = 7, f = 2: two poisoners agree with each other, first. */
-	hm_dns_canon_digest(canon, clen, want);
+	honest_digest(want);
 	setup(&fx, 7, 2, NULL);
 	ASSERT_EQ(answer(&fx, 5, &q, T0, poison_rrs, 100), HM_DNS_R_PENDING, "poisoner 1");
 	ASSERT_EQ(answer(&fx, 6, &q, T0, poison_rrs, 100), HM_DNS_R_PENDING, "f poisoners: no decision");
@@ -214,7 +193,6 @@ HM_TEST(rule_b_never_from_f_poisoners)
 	hm_dns_service_stats(fx.s, &st);
 	ASSERT_EQ(st.differ[5] + st.differ[6], 2, "both poisoners counted");
 	teardown(&fx);
-	free(canon);
 }
 
 HM_TEST(rule_c_no_agreement_and_bogus)
@@ -423,107 +401,64 @@ HM_TEST(certify_result)
 
 /* ---- rule (a) ----------------------------------------------------------------- */
 
-static ldns_key *key(const char *zone, bool ksk, ldns_rr **pub)
-{
-	ldns_key *k = ldns_key_new_frm_algorithm(LDNS_SIGN_ECDSAP256SHA256, 256);
-
-	if (!k)
-		abort();
-	ldns_key_set_pubkey_owner(k, ldns_dname_new_frm_str(zone));
-	ldns_key_set_flags(k, ksk ? 257 : 256);
-	ldns_key_set_inception(k, (uint32_t)(T0 - DAY));
-	ldns_key_set_expiration(k, (uint32_t)(T0 + 30 * DAY));
-	*pub = ldns_key2rr(k);
-	ldns_key_set_keytag(k, ldns_calc_keytag(*pub));
-	return k;
-}
-
-static void add_signed(ldns_rr_list *out, ldns_rr_list *set, ldns_key *k)
-{
-	ldns_key_list *keys = ldns_key_list_new();
-	ldns_rr_list *sigs;
-
-	ldns_key_list_push_key(keys, k);
-	sigs = ldns_sign_public(set, keys);
-	if (!sigs)
-		abort();
-	for (size_t i = 0; i < ldns_rr_list_rr_count(set); i++)
-		ldns_rr_list_push_rr(out, ldns_rr_clone(ldns_rr_list_rr(set, i)));
-	for (size_t i = 0; i < ldns_rr_list_rr_count(sigs); i++)
-		ldns_rr_list_push_rr(out, ldns_rr_list_rr(sigs, i));
-	ldns_rr_list_free(sigs);
-	ldns_key_list_set_key_count(keys, 0);
-	ldns_key_list_free(keys);
-}
-
 HM_TEST(rule_a_dnssec_chain_at_t)
 {
 	struct fixture fx;
-	ldns_rr *ksk_rr, *zsk_rr, *a = NULL, *ds;
-	ldns_key *ksk = key("example.test.", true, &ksk_rr), *zsk = key("example.test.", false, &zsk_rr);
+	struct test_zone z;
+	ldns_rr *ds;
 	ldns_rr_list *set = ldns_rr_list_new(), *chain = ldns_rr_list_new(), *ans = ldns_rr_list_new();
 	struct hm_dns_q q = qof("www.example.test.", LDNS_RR_TYPE_A);
 	struct hm_dns_service_stats st;
 	struct hm_dns_anchors *anchors;
-	ldns_buffer *b = ldns_buffer_new(4096);
 	char *ds_text;
-	uint8_t *canon;
-	size_t clen;
+	uint8_t *canon, *ch;
+	size_t clen, chlen;
 
-	ds = ldns_key_rr2ds(ksk_rr, LDNS_SHA256);
+	test_zone_init(&z, "example.test.");
+	ds = ldns_key_rr2ds(z.ksk_rr, LDNS_SHA256);
 	ds_text = ldns_rr2str(ds);
 	anchors = hm_dns_anchors_new((const char *const *)&ds_text, 1, NULL, NULL, 0);
-	ldns_rr_list_push_rr(set, ldns_rr_clone(ksk_rr));
-	ldns_rr_list_push_rr(set, ldns_rr_clone(zsk_rr));
-	add_signed(chain, set, ksk);
+	ldns_rr_list_push_rr(set, ldns_rr_clone(z.ksk_rr));
+	ldns_rr_list_push_rr(set, ldns_rr_clone(z.zsk_rr));
+	test_add_signed(chain, set, z.ksk);
 	ldns_rr_list_deep_free(set);
 	set = ldns_rr_list_new();
-	ldns_rr_new_frm_str(&a, "www.example.test. 300 IN A 198.18.1.1", 300, NULL, NULL);
-	ldns_rr_list_push_rr(set, a);
-	add_signed(ans, set, zsk);
+	ldns_rr_list_push_rr(set, test_rr("www.example.test. 300 IN A 198.18.1.1"));
+	test_add_signed(ans, set, z.zsk);
 	canon = canon_of("www.example.test.", LDNS_RR_TYPE_A, 0, NULL, ans, true, &clen);
-	ldns_buffer_write_u8(b, HM_DNS_CHAIN_VERSION);
-	ldns_buffer_write_u16(b, (uint16_t)ldns_rr_list_rr_count(chain));
-	for (size_t i = 0; i < ldns_rr_list_rr_count(chain); i++)
-		ldns_rr2buffer_wire(b, ldns_rr_list_rr(chain, i), LDNS_SECTION_ANSWER);
+	ch = test_encode_chain(chain, &chlen);
 
 	if (!ASSERT_TRUE(anchors != NULL, "anchors"))
 		return;
 	setup(&fx, 4, 1, anchors);
 	/* At a T outside the signatures' window the chain does not count. */
-	ASSERT_EQ(observe(&fx, 0, &q, T0 + 31 * DAY, HM_DNS_OBS_ANSWER, 0, 300, canon, clen,
-			  ldns_buffer_begin(b), ldns_buffer_position(b)),
+	ASSERT_EQ(observe(&fx, 0, &q, T0 + 31 * DAY, HM_DNS_OBS_ANSWER, 0, 300, canon, clen, ch, chlen),
 		  HM_DNS_R_PENDING, "expired signatures: no rule (a)");
 	hm_dns_service_stats(fx.s, &st);
 	ASSERT_EQ(st.chain_rejected, 1, "rejection counted");
 	teardown(&fx);
 
 	setup(&fx, 4, 1, anchors);
-	ASSERT_EQ(observe(&fx, 2, &q, T0, HM_DNS_OBS_ANSWER, 0, 300, canon, clen,
-			  ldns_buffer_begin(b), ldns_buffer_position(b)),
+	ASSERT_EQ(observe(&fx, 2, &q, T0, HM_DNS_OBS_ANSWER, 0, 300, canon, clen, ch, chlen),
 		  HM_DNS_R_DECIDED, "one observation with a valid chain suffices");
 	ASSERT_EQ(fx.last.rule, HM_DNS_RULE_DNSSEC, "rule (a)");
 	teardown(&fx);
 
 	/* Without anchors rule (a) is off. */
 	setup(&fx, 4, 1, NULL);
-	ASSERT_EQ(observe(&fx, 2, &q, T0, HM_DNS_OBS_ANSWER, 0, 300, canon, clen,
-			  ldns_buffer_begin(b), ldns_buffer_position(b)),
+	ASSERT_EQ(observe(&fx, 2, &q, T0, HM_DNS_OBS_ANSWER, 0, 300, canon, clen, ch, chlen),
 		  HM_DNS_R_PENDING, "no anchors: needs f+1");
 	teardown(&fx);
 
 	hm_dns_anchors_free(anchors);
 	free(ds_text);
 	free(canon);
+	free(ch);
 	ldns_rr_free(ds);
-	ldns_buffer_free(b);
 	ldns_rr_list_deep_free(set);
 	ldns_rr_list_deep_free(chain);
 	ldns_rr_list_deep_free(ans);
-	ldns_rr_free(ksk_rr);
-	ldns_rr_free(zsk_rr);
-	ldns_key_deep_free(ksk);
-	ldns_key_deep_free(zsk);
+	test_zone_free(&z);
 }
 
 /* ---- determinism ---------------------------------------------------------------- */
