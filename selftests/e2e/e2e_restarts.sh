@@ -13,13 +13,10 @@
 #   3. all replicas killed at once (a power loss) and restarted: the data
 #      is intact and the cluster serves again, reads included.
 #
-# The liveness checks of all three fail on the core as of issue 17 (the
-# restart rule keeps a restarted replica silent until 2f+1 others execute
-# past its recovered point: circular once more than f restarted).  While
-# "restart" is in HM_I17_PENDING (the default, selftests/sim/sim_checks.h),
-# they print SKIP with what they saw instead of FAIL; HM_I17_PENDING=none
-# enforces them.  Everything else (recovery from files, no acknowledged
-# write lost where the cluster still answers) is always enforced.
+# Each part checks liveness (writes and reads succeed again within the
+# bound) and that no acknowledged write is lost.  These failed before the
+# issue-17 vote log (a restarted replica stayed silent until 2f+1 others
+# executed past its recovered point: circular once more than f restarted).
 #
 #   HM_E2E_DATAPLANE=socket|xdp   the dataplane (default socket)
 #   HM_E2E_LIVE_S=N               the liveness bound in seconds (default 15)
@@ -32,8 +29,6 @@ source "$here/lib/assert.sh"
 
 dataplane=${HM_E2E_DATAPLANE:-socket}
 live_s=${HM_E2E_LIVE_S:-15}
-pending=${HM_I17_PENDING-restart,liveness,admission,blocking}
-[ "$pending" = none ] && pending=""
 dir=$(mktemp -d /tmp/hm-e2e-restarts.XXXXXX)
 cluster() { bash "$repo/scripts/cluster.sh" --dir "$dir" "$@"; }
 bench_pid=""
@@ -47,15 +42,11 @@ trap 'exit 130' INT TERM
 
 status() { "$repo/build/hmctl" status --socket "$dir/replica-$1/control.sock" 2>/dev/null | jq -r "$2"; }
 quiet() { "$@" >/dev/null 2>&1; }
-is_pending() { [[ ",$pending," == *",$1,"* ]]; }
 
-# A check of issue 17's liveness: FAIL, or SKIP while the gate is pending.
+# A check of issue 17's liveness.
 check_live() {
   local what=$1; shift
   if "$@"; then pass "$what"
-  elif is_pending restart; then
-    echo "SKIP $what (fails today; pending the issue-17 restart fix: HM_I17_PENDING=none enforces it)"
-    return 1
   else fail "$what"; return 1
   fi
 }
@@ -130,7 +121,7 @@ fresh_cluster() {
   done
 }
 
-echo "# 4 replicas ($dataplane dataplane), liveness bound ${live_s}s, pending gates: '${pending}'"
+echo "# 4 replicas ($dataplane dataplane), liveness bound ${live_s}s"
 fresh_cluster "part 1"
 
 echo "# part 1: rolling restart under load"
