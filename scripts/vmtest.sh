@@ -104,15 +104,21 @@ fi
 # debian_package VERSION: the linux-image package for VERSION, following a
 # meta-package (linux-image-amd64, linux-image-6.12-amd64) to its image.
 debian_package() {
-	local v=$1 c dep
-	for c in "linux-image-$v-amd64" "linux-image-$v" "linux-image-$v+deb12-amd64"; do
-		apt-cache show "$c" >/dev/null 2>&1 || continue
-		dep=$(apt-cache depends "$c" 2>/dev/null | awk '$1 == "Depends:" && $2 ~ /^linux-image-[0-9]/ { print $2; exit }')
+	local v=$1 names c dep
+	# Exact names only (apt-cache show would read "6.1" as a regex).
+	names=$(apt-cache pkgnames linux-image- 2>/dev/null)
+	image_dep() {
+		apt-cache depends "$1" 2>/dev/null |
+			awk '$1 == "Depends:" && $2 ~ /^linux-image-[0-9][^ ]*-amd64$/ { print $2; exit }'
+	}
+	for c in "linux-image-$v-amd64" "linux-image-$v+deb12-amd64"; do
+		grep -qFx "$c" <<< "$names" || continue
+		dep=$(image_dep "$c")
 		echo "${dep:-$c}"; return 0
 	done
 	# Bookworm's own kernel has no versioned meta-package: linux-image-amd64.
-	dep=$(apt-cache depends linux-image-amd64 2>/dev/null | awk '$1 == "Depends:" && $2 ~ /^linux-image-[0-9]/ { print $2; exit }')
-	case "$dep" in "linux-image-$v".*|"linux-image-$v-"*) echo "$dep"; return 0 ;; esac
+	dep=$(image_dep linux-image-amd64)
+	case "$dep" in "linux-image-$v".*) echo "$dep"; return 0 ;; esac
 	return 1
 }
 
