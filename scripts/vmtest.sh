@@ -2,7 +2,7 @@
 # Run HyperMesh's BPF selftests in a qemu VM on a chosen kernel, as the
 # kernel's BPF CI does (tools/testing/selftests/bpf/vmtest.sh, virtme-ng).
 #
-#   scripts/vmtest.sh                              Debian 12's kernel (6.1)
+#   scripts/vmtest.sh                              Debian 12's kernels: 6.1 and 6.12
 #   scripts/vmtest.sh --debian-kernel 6.12         the bookworm 6.12 backport
 #   scripts/vmtest.sh --debian-kernel 6.1 --debian-kernel 6.12    a matrix
 #   scripts/vmtest.sh --kernel path/to/bzImage [--modules INSTALL_MOD_PATH]
@@ -54,7 +54,7 @@ usage: scripts/vmtest.sh [options]
   --timeout S               whole run per kernel (default 5400)
   --boot-timeout S          until the guest's test runner starts (default 600)
   --mem MB, --smp N         guest memory (2048) and CPUs (2)
-Default: --debian-kernel 6.1.  Environment: HM_VMTEST_* for the same.
+Default: --debian-kernel 6.1 --debian-kernel 6.12.  Environment: HM_VMTEST_* for the same.
 EOF
 }
 
@@ -73,7 +73,7 @@ while [ $# -gt 0 ]; do
 	*) echo "vmtest: unknown argument $1" >&2; usage >&2; exit 2 ;;
 	esac
 done
-[ ${#kernels[@]} -gt 0 ] || kernels=("debian:6.1")
+[ ${#kernels[@]} -gt 0 ] || kernels=("debian:6.1" "debian:6.12")
 case "$accel" in auto|kvm|tcg) ;; *) echo "vmtest: --accel auto|kvm|tcg" >&2; exit 2 ;; esac
 
 say() { echo "vmtest: $*"; }
@@ -336,6 +336,20 @@ run_kernel() {
 	fi
 }
 
+# load_failures DIR: each BPF program or map the kernel refused, with the
+# verifier's (or libbpf's) reason, from the suites' logs.
+load_failures() {
+	awk '
+	/prog .*: -- BEGIN PROG LOAD LOG --/ {
+		match($0, /prog '\''[^'\'']*'\''/); prog = substr($0, RSTART + 6, RLENGTH - 7)
+		inlog = 1; last = ""; next
+	}
+	inlog && /-- END PROG LOAD LOG --/ { inlog = 0; print "program " prog ": " last; next }
+	inlog && !/^processed [0-9]+ insns/ && NF { last = $0; next }
+	/libbpf: map .*: failed to create/ { sub(/^.*libbpf: /, ""); print }
+	' "$1"/*.log 2>/dev/null | tr -d '\r' | sort -u
+}
+
 # --- the runs -------------------------------------------------------------------
 mkdir -p "$vmdir"
 summary=()
@@ -364,6 +378,9 @@ for k in "${kernels[@]}"; do
 		[ -n "$fails" ] && line+="  failed: $fails"
 	fi
 	summary+=("$line")
+	while IFS= read -r why; do
+		summary+=("    BPF load failure: $why")
+	done < <(load_failures "$vmdir/results/$klabel")
 done
 
 echo
