@@ -7,6 +7,8 @@
 #   make bench      benchmarks (not tests): prints a table, writes build/bench.json
 #   make soak       longer randomized and fault runs
 #   make fuzz       coverage-guided fuzzing of the wire and DNS parsers (libFuzzer)
+#   make vmtest     the BPF selftests in a qemu VM on Debian kernels (KERNELS="6.1 6.12");
+#                   not part of make test (scripts/vmtest.sh, README "BPF selftests in a VM")
 
 BUILD   ?= build
 CC      := gcc
@@ -20,7 +22,7 @@ PKG_LIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
 # pkg-config answers nothing at all when one package is missing: say so
 # rather than fail later on a missing header (deps, test, ... install first).
 ifeq ($(shell pkg-config --exists $(PKGS) && echo yes),)
-ifneq ($(filter-out deps clean test demo bench soak fuzz,$(or $(MAKECMDGOALS),all)),)
+ifneq ($(filter-out deps clean test demo bench soak fuzz vmtest,$(or $(MAKECMDGOALS),all)),)
 $(error pkg-config cannot resolve all of: $(PKGS) ($(shell pkg-config --print-errors --exists $(PKGS) 2>&1 | head -1)); run `make deps`)
 endif
 endif
@@ -73,7 +75,7 @@ vpath bench_%.c $(sort $(dir $(call find_src,selftests,bench_*.c)))
 TEST_PROGS := $(BUILD)/dns_testd $(BUILD)/hypermeshd-test
 PROGRAMS   := $(BUILD)/hypermeshd $(BUILD)/hmctl $(BUILD)/loss_ctl
 
-.PHONY: all deps test unit e2e demo bench soak fuzz clean
+.PHONY: all deps test unit e2e demo bench soak fuzz vmtest clean
 .SECONDARY:
 
 all: $(PROGRAMS) $(BPF_OBJS) $(SKELS) $(TESTS) $(SAN_TESTS) $(TEST_PROGS) \
@@ -172,6 +174,14 @@ soak: deps
 fuzz: deps
 	$(MAKE) all
 	bash scripts/fuzz.sh
+
+# BPF selftests in a VM, one boot per kernel: KERNELS lists Debian kernel
+# versions (6.1, 6.12, or exact ABIs such as 6.1.0-57); VMTEST_ARGS passes
+# more options to scripts/vmtest.sh (--kernel PATH, --accel, --tests ...).
+KERNELS ?= 6.1 6.12
+vmtest: deps
+	$(MAKE) all
+	bash scripts/vmtest.sh $(foreach k,$(KERNELS),--debian-kernel $(k)) $(VMTEST_ARGS)
 
 clean:
 	rm -rf $(BUILD) vmlinux/vmlinux.h
