@@ -1260,6 +1260,86 @@ HM_TEST(st_fetches_suffix_without_new_traffic)
 	hm_sim_free(s);
 }
 
+/* Loses the first *ctx STATUS datagrams replica 3 sends once it installed
+ * a transferred state: in the random runs its peers refused them by their
+ * STATUS rate limit (the one at the install came right after the STATUS
+ * they had answered, the next round's reached them just under a retransmit
+ * interval after it, by delay jitter). */
+static bool drop_status_after_install(void *ctx, struct hm_sim *s, uint32_t from, uint32_t to,
+				      const uint8_t *buf, size_t len)
+{
+	unsigned *left = ctx;
+
+	(void)to;
+	if (from != 3 || len <= 5 || buf[5] != HM_MSG_STATUS || !*left ||
+	    !pbft_stats(hm_sim_node(s, 3)->core)->state_transfers_done)
+		return true;
+	(*left)--;
+	return false;
+}
+
+/* Seeds 13 and 118 of random_schedules: a replica that restarts far behind
+ * learns the group's last slot only from messages beyond twice its window
+ * (kept as "far", not as a seq to reach), installs the stable checkpoint
+ * just below that slot, and the group is quiet.  Its STATUS at the install
+ * and the one of the next round are lost; the seq the peers named must
+ * still be asked for (it was forgotten: replica 3 stayed one seq behind
+ * forever).  Replica 3 must execute the last slot within a retransmit
+ * interval of the install, through the ordinary catch-up (f+1 committed
+ * claims or its own quorums). */
+HM_TEST(st_install_remembers_far_slots)
+{
+	struct hm_sim_opts o;
+	struct hm_sim *s;
+	uint64_t limit, retransmit_us, installed_at, last;
+	unsigned drop = 0;
+
+	hm_sim_default_opts(&o);
+	o.clients = 1;
+	o.ops_per_client = 25; /* one op per seq: the group ends at 25 */
+	o.batch_size = 1;
+	o.pipeline_depth = 1;
+	o.checkpoint_interval = 2;
+	o.window = 4;
+	o.persist = true;
+	s = hm_sim_new(&o);
+	retransmit_us = (uint64_t)o.client_timeout_ms / 2 * 1000; /* node.c: timeout_ms / 2 */
+	hm_sim_set_filter(s, drop_status_after_install, &drop);
+	run_until_ops(s, 3);
+	hm_sim_crash(s, 3);
+	ASSERT_TRUE(hm_sim_run(s, hm_sim_now(s) + 30 * SECOND), "every op completes without 3");
+	hm_sim_settle(s, hm_sim_now(s) + 2 * SECOND);
+	last = pbft_last_executed(hm_sim_node(s, 0)->core);
+	ASSERT_EQ(last, pbft_low_watermark(hm_sim_node(s, 0)->core) + 1,
+		  "the group ends one slot above its stable checkpoint");
+	ASSERT_GE(last, pbft_last_executed(hm_sim_node(s, 3)->core) + 2 * o.window + 1,
+		  "replica 3 is more than two windows behind");
+	drop = 2 * (o.n - 1); /* the install's STATUS and the next round's */
+	if (!ASSERT_EQ(hm_sim_restart(s, 3), 0, "restart from files")) {
+		hm_sim_free(s);
+		return;
+	}
+	limit = hm_sim_now(s);
+	while (stats_of(s, 3)->state_transfers_done == 0 && limit < hm_sim_now(s) + 10 * SECOND)
+		hm_sim_settle(s, limit += 1000);
+	if (!ASSERT_EQ(pbft_low_watermark(hm_sim_node(s, 3)->core), last - 1,
+		       "replica 3 installed the checkpoint below the last slot")) {
+		hm_sim_free(s);
+		return;
+	}
+	installed_at = hm_sim_now(s);
+	while (pbft_last_executed(hm_sim_node(s, 3)->core) < last &&
+	       limit < installed_at + retransmit_us)
+		hm_sim_settle(s, limit += 1000);
+	ASSERT_EQ(pbft_last_executed(hm_sim_node(s, 3)->core), last,
+		  "the last slot executed within a retransmit interval of the install");
+	/* and for good: a quiet group, long after */
+	hm_sim_settle(s, hm_sim_now(s) + 5 * SECOND);
+	ASSERT_EQ(pbft_last_executed(hm_sim_node(s, 3)->core), last, "caught up");
+	ASSERT_LE(drop, o.n - 1, "the STATUS at the install was lost");
+	hm_sim_free(s);
+}
+
 /* The same, with replica 0 serving chunks that do not verify (the state is
  * one chunk, and the fetcher asks the lowest id first): it is blamed on its
  * first bad chunk and the state comes from another peer. */

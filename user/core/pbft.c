@@ -1039,8 +1039,12 @@ void pbft_observe_seq(struct pbft *c, uint64_t seq)
 		/* Too far to take as the group's progress (a faulty peer could
 		 * name any seq), but worth one STATUS per retransmit round: a
 		 * replica far behind learns the group's stable checkpoint from
-		 * the answers and fetches its state. */
+		 * the answers and fetches its state.  The seq is kept: once
+		 * an install moves our window, it is judged again
+		 * (pbft_observe_far). */
 		c->far_seen = true;
+		if (seq > c->far_highest)
+			c->far_highest = seq;
 		if (!c->next_retransmit)
 			c->next_retransmit = c->now + (uint64_t)c->p.retransmit_ms * 1000;
 		return;
@@ -1050,6 +1054,24 @@ void pbft_observe_seq(struct pbft *c, uint64_t seq)
 	c->highest_seen = seq;
 	if (seq > c->last_executed && !c->next_retransmit)
 		c->next_retransmit = c->now + (uint64_t)c->p.retransmit_ms * 1000;
+}
+
+/* After an install moved our window: the seqs peers named while they were
+ * too far for it count now, up to the new limit of pbft_observe_seq (a
+ * value beyond it counts as that limit: a correct namer got at least that
+ * far, and a faulty one could name the limit itself).  Without this a
+ * replica that installed the group's checkpoint while the group had gone
+ * on a few slots and then gone quiet forgot those slots: nothing pending,
+ * only a one-shot STATUS, no FETCH (docs/protocol.md, "Asking after an
+ * install"). */
+void pbft_observe_far(struct pbft *c)
+{
+	uint64_t limit = c->low + 2 * (uint64_t)c->p.window;
+	uint64_t seq = c->far_highest < limit ? c->far_highest : limit;
+
+	c->far_highest = 0;
+	if (seq > c->last_executed)
+		pbft_observe_seq(c, seq);
 }
 
 /* Send a lagging peer our messages for a committed slot, at most once per

@@ -222,6 +222,7 @@ struct pbft {
 	 * pbft_acting_primary. */
 	bool mute_lead;
 	bool far_seen;            /* a peer named a seq beyond 2 windows */
+	uint64_t far_highest;     /* the highest such seq, judged again at an install */
 	uint64_t progress_at;     /* last execution (or state installed) */
 	struct hm_st_server srv;  /* serves c->stable's snapshot */
 	bool srv_ok;
@@ -279,6 +280,7 @@ void pbft_record_checkpoint_vote(struct checkpoint_rec *cp, uint32_t voter, uint
 				   const uint8_t *digest, const uint8_t *sig);
 void pbft_execute_committed(struct pbft *c);
 void pbft_retransmit(struct pbft *c);
+void pbft_observe_far(struct pbft *c); /* after an install: the seqs named too far before */
 
 /* ---- pbft_view.c: view changes ---- */
 

@@ -207,6 +207,7 @@ static int install_state(struct pbft *c, uint64_t seq, const uint8_t *digest,
 		for (int k = 0; k < PBFT_CLAIMS; k++)
 			if (c->claims[i][k].seq <= seq)
 				c->claims[i][k].seq = 0;
+	pbft_observe_far(c);
 	pbft_execute_committed(c);
 	if (announce) {
 		/* The group is likely past the checkpoint it certified and may
