@@ -1107,7 +1107,7 @@ HM_TEST(i17_7_disk_full_backup_stops_acks_and_recovers)
 
 /* The primary's disk fails one fdatasync (EIO) and is fine afterwards:
  * that fd is never trusted again; it holds everything until the first
- * retry has rewritten its files (the group changes view meanwhile). */
+ * retry has rewritten its files; the backups serve on without it. */
 HM_TEST(i17_7_one_failed_fsync_on_the_primary)
 {
 	disk_failure(0, (struct hm_persist_inject){ .ops = HM_PINJ_SYNC, .nth = 1, .err = EIO },
