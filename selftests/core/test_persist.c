@@ -1140,6 +1140,234 @@ HM_TEST(votes_crash_recovery_kill9)
 	remove_dir(dir);
 }
 
+/* ---- disk errors ------------------------------------------------------------ */
+
+/* A writer at checkpoint 5, records 6..7 synced, a vote log of records 1..2. */
+static struct hm_persist *disk_writer(char *dir, size_t cap)
+{
+	struct hm_recovery rec;
+	struct hm_persist *p;
+	char err[256];
+
+	make_dir(dir, cap);
+	p = hm_persist_open(dir, NULL, &rec, err, sizeof(err));
+	hm_recovery_free(&rec);
+	if (!p)
+		return NULL;
+	for (uint64_t s = 1; s <= 7; s++) {
+		if (append_seq(p, s) < 0 || (s == 5 && (hm_persist_sync(p) < 0 ||
+							 checkpoint_seq(p, 5) < 0))) {
+			hm_persist_close(p);
+			return NULL;
+		}
+	}
+	if (hm_persist_sync(p) < 0 || rotate_votes(p, 1) < 0 || append_vote(p, 2) < 0 ||
+	    hm_persist_vote_sync(p) < 0) {
+		hm_persist_close(p);
+		return NULL;
+	}
+	return p;
+}
+
+/* The operations a disk can fail, each as the driver calls it. */
+enum disk_op { D_APPEND, D_SYNC, D_CHECKPOINT, D_VOTE_APPEND, D_VOTE_SYNC, D_VOTE_ROTATE, D_OPS };
+
+static int disk_do(struct hm_persist *p, enum disk_op op)
+{
+	switch (op) {
+	case D_APPEND:
+		return append_seq(p, 8);
+	case D_SYNC:
+		return append_seq(p, 8) < 0 ? -2 : hm_persist_sync(p);
+	case D_CHECKPOINT:
+		return append_seq(p, 8) < 0 || hm_persist_sync(p) < 0 ? -2 : checkpoint_seq(p, 8);
+	case D_VOTE_APPEND:
+		return append_vote(p, 3);
+	case D_VOTE_SYNC:
+		return append_vote(p, 3) < 0 ? -2 : hm_persist_vote_sync(p);
+	case D_VOTE_ROTATE:
+		return rotate_votes(p, 3);
+	default:
+		return -2;
+	}
+}
+
+/* Which file the failure names (prefix), per operation and injected kind. */
+static const char *disk_file(enum disk_op op, unsigned kind)
+{
+	switch (op) {
+	case D_APPEND:
+	case D_SYNC:
+		return "log-00000000000000000006.hml";
+	case D_CHECKPOINT:
+		return kind == HM_PINJ_SYNC ? "checkpoint-00000000000000000008.hmc" /* .tmp */
+					    : "checkpoint-00000000000000000008.hmc";
+	case D_VOTE_APPEND:
+	case D_VOTE_SYNC:
+		return "votes-00000000000000000001.hmv";
+	default:
+		return "votes-00000000000000000003.hmv";
+	}
+}
+
+static void records_6_to(uint64_t last, struct hm_log_record *r, uint8_t (*b)[300])
+{
+	for (uint64_t s = 6; s <= last; s++) {
+		struct hm_log_record *x = &r[s - 6];
+
+		x->seq = s;
+		x->view = view_of(s);
+		x->batch = b[s - 6];
+		x->batch_len = batch_of(s, x->batch);
+		hm_digest(x->batch, x->batch_len, x->digest);
+	}
+}
+
+static int reset_at_5(struct hm_persist *p, uint64_t last)
+{
+	struct hm_checkpoint cp = { .seq = 5, .view = view_of(5), .nvotes = 3 };
+	struct hm_log_record r[16];
+	uint8_t b[16][300];
+
+	cp.snap_len = snap_of(5, snap_buf);
+	cp.snap = snap_buf;
+	hm_digest(snap_buf, (size_t)cp.snap_len, cp.digest);
+	for (uint32_t i = 0; i < 3; i++) {
+		cp.votes[i].replica = i;
+		cp.votes[i].view = cp.view;
+		memset(cp.votes[i].sig, (int)(i + 5), HM_SIG_LEN);
+	}
+	records_6_to(last, r, b);
+	return hm_persist_reset(p, &cp, r, last - 5);
+}
+
+/*
+ * Every operation that writes, under each injected failure it can meet
+ * (write, fsync, rename; EIO and ENOSPC): it fails with that errno, the
+ * error names the file, the failed fd is not used again (appends, syncs
+ * and checkpoints after a failed log fdatasync are refused), and
+ * hm_persist_reset() followed by a vote rotation brings back a directory
+ * that recovers exactly the state handed to it.
+ */
+HM_TEST(disk_errors_reported_and_reset)
+{
+	static const unsigned kinds[] = { HM_PINJ_WRITE, HM_PINJ_SYNC, HM_PINJ_RENAME };
+	static const int errs[] = { EIO, ENOSPC };
+	int cases = 0;
+
+	for (int op = 0; op < D_OPS; op++)
+		for (size_t k = 0; k < 3; k++)
+			for (size_t e = 0; e < 2; e++) {
+				unsigned kind = kinds[k];
+				/* the checkpoint's own write and fsync come after the
+				 * append and sync before it */
+				struct hm_persist_inject inj = {
+					.ops = kind, .err = errs[e],
+					.nth = op == D_CHECKPOINT && kind != HM_PINJ_RENAME ? 2 : 1,
+				};
+				char dir[256], file[128], what[160];
+				struct hm_recovery rec;
+				uint64_t errors, last;
+				struct hm_persist *p;
+				int rc;
+
+				/* appends and syncs never rename */
+				if (kind == HM_PINJ_RENAME && op != D_CHECKPOINT && op != D_VOTE_ROTATE)
+					continue;
+				if (kind == HM_PINJ_SYNC && (op == D_APPEND || op == D_VOTE_APPEND))
+					continue;
+				/* a sync's own failure is its fdatasync */
+				if (kind == HM_PINJ_WRITE && (op == D_SYNC || op == D_VOTE_SYNC))
+					continue;
+				snprintf(what, sizeof(what), "op %d, kind %u, %s", op, kind,
+					 strerror(errs[e]));
+				p = disk_writer(dir, sizeof(dir));
+				if (!ASSERT_TRUE(p != NULL, what))
+					return;
+				errors = hm_persist_errors(p);
+				ASSERT_EQ(hm_persist_error(p, file, sizeof(file)), 0, "no error yet");
+				hm_persist_set_inject(p, &inj);
+				rc = disk_do(p, (enum disk_op)op);
+				ASSERT_EQ(rc, -1, what);
+				ASSERT_EQ(errno, errs[e], what);
+				ASSERT_EQ(hm_persist_injected(p), 1, what);
+				ASSERT_EQ(hm_persist_errors(p), errors + 1, what);
+				ASSERT_EQ(hm_persist_error(p, file, sizeof(file)), errs[e], what);
+				ASSERT_STRCONTAINS(file, disk_file((enum disk_op)op, kind), what);
+				if (op == D_SYNC) {
+					/* never trusted again, even with the disk back */
+					ASSERT_EQ(append_seq(p, 9), -1, "append after a failed sync");
+					ASSERT_EQ(errno, EIO, "EIO");
+					ASSERT_EQ(hm_persist_sync(p), -1, "sync again refused");
+					ASSERT_EQ(checkpoint_seq(p, 8), -1, "checkpoint refused");
+				}
+				if (op == D_VOTE_SYNC) {
+					ASSERT_EQ(append_vote(p, 4), -1, "vote append after a failed sync");
+					ASSERT_EQ(errno, EROFS, "EROFS");
+				}
+				cases++;
+				/* the way back: a fresh checkpoint, log and vote log */
+				ASSERT_OK(reset_at_5(p, 9), what);
+				ASSERT_OK(rotate_votes(p, 5), what);
+				ASSERT_OK(append_seq(p, 10), "appends continue after the reset");
+				ASSERT_OK(hm_persist_sync(p), "sync");
+				ASSERT_OK(append_vote(p, 6), "vote appends continue");
+				ASSERT_OK(hm_persist_vote_sync(p), "vote sync");
+				hm_persist_close(p);
+				ASSERT_EQ(count_files(dir, "log-"), 1, "one fresh segment");
+				ASSERT_EQ(count_files(dir, "checkpoint-"), 1, "one checkpoint");
+				hm_persist_recover(dir, &rec);
+				ASSERT_EQ(rec.status, HM_REC_OK, what);
+				ASSERT_TRUE(state_is(&rec, 5, 10), what);
+				ASSERT_EQ(rec.votes_status, HM_VOTES_OK, what);
+				ASSERT_TRUE(votes_are(&rec, &last) && last == 6, "votes 3..6");
+				hm_recovery_free(&rec);
+				remove_dir(dir);
+			}
+	ASSERT_EQ(cases, 20, "every combination ran");
+}
+
+/* The flag form: every write fails while it is set, the reset included;
+ * once cleared the reset succeeds.  The nth form skips the first n-1. */
+HM_TEST(disk_error_flag_and_nth)
+{
+	volatile bool bad = true;
+	struct hm_persist_inject inj = { .ops = HM_PINJ_WRITE | HM_PINJ_SYNC | HM_PINJ_RENAME,
+					 .while_set = &bad, .err = ENOSPC };
+	struct hm_recovery rec;
+	struct hm_persist *p;
+	char dir[256], file[128];
+
+	p = disk_writer(dir, sizeof(dir));
+	if (!ASSERT_TRUE(p != NULL, "writer"))
+		return;
+	hm_persist_set_inject(p, &inj);
+	ASSERT_EQ(append_seq(p, 8), -1, "append fails while set");
+	ASSERT_EQ(errno, ENOSPC, "ENOSPC");
+	for (int i = 0; i < 3; i++)
+		ASSERT_EQ(reset_at_5(p, 7), -1, "reset fails while set");
+	ASSERT_EQ(hm_persist_error(p, file, sizeof(file)), ENOSPC, "reported");
+	ASSERT_STRCONTAINS(file, "checkpoint-00000000000000000005.hmc", "the checkpoint first");
+	bad = false;
+	ASSERT_OK(reset_at_5(p, 7), "reset once the flag clears");
+	ASSERT_OK(rotate_votes(p, 2), "rotation");
+	/* the 3rd write from now fails, and only it */
+	inj = (struct hm_persist_inject){ .ops = HM_PINJ_WRITE, .nth = 3 };
+	hm_persist_set_inject(p, &inj);
+	ASSERT_OK(append_seq(p, 8), "1st");
+	ASSERT_OK(append_seq(p, 9), "2nd");
+	ASSERT_EQ(append_seq(p, 10), -1, "3rd fails");
+	ASSERT_EQ(errno, EIO, "EIO by default");
+	ASSERT_OK(append_seq(p, 10), "4th: a failed write is taken back, appends continue");
+	ASSERT_OK(hm_persist_sync(p), "sync");
+	hm_persist_close(p);
+	hm_persist_recover(dir, &rec);
+	ASSERT_EQ(rec.status, HM_REC_OK, "ok");
+	ASSERT_TRUE(state_is(&rec, 5, 10), "checkpoint 5, records 6..10");
+	hm_recovery_free(&rec);
+	remove_dir(dir);
+}
+
 static void __attribute__((constructor)) init_crypto(void)
 {
 	if (hm_crypto_init() < 0)

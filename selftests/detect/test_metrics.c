@@ -80,6 +80,9 @@ static void snapshot(struct hm_replica_metrics *m)
 	m->latency_avg_seconds = 0.0021;
 	m->batch_size = 10;
 	m->batch_efficiency = 0.8;
+	m->persist_errors = 3;
+	m->persist_degraded = true;
+	m->persist_failing = true;
 	for (int i = 0; i < 4; i++) {
 		m->reputation[i] = 1;
 		m->historical[i] = 1;
@@ -117,6 +120,9 @@ HM_TEST(replica_families_parse)
 	if (!ASSERT_OK(parse_with_prometheus(t.buf, parsed, sizeof(parsed)), "Prometheus parser"))
 		return;
 	ASSERT_EQ(value_of(parsed, "counter|hypermesh_consensus_rounds_total||"), 120, "rounds");
+	ASSERT_EQ(value_of(parsed, "counter|hypermesh_persist_errors_total||"), 3, "persist errors");
+	ASSERT_EQ(value_of(parsed, "gauge|hypermesh_persist_degraded||"), 1, "persist degraded");
+	ASSERT_EQ(value_of(parsed, "gauge|hypermesh_persist_failing||"), 1, "persist failing");
 	ASSERT_TRUE(value_of(parsed, "gauge|hypermesh_consensus_rounds_per_second||") == 40.5,
 		    "rounds per second");
 	ASSERT_EQ(value_of(parsed, "gauge|hypermesh_byzantine_nodes||"), 1, "detected");

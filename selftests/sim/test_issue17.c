@@ -15,6 +15,9 @@
  * MACs.  Restarts use hm_sim_restart(): the replica's process state is freed
  * and rebuilt from its files (opts.persist), as hypermeshd does at start.
  */
+#include <errno.h>
+#include <unistd.h>
+
 #include "hm_test.h"
 #include "service/kv/kv.h"
 #include "testing/sim.h"
@@ -896,4 +899,217 @@ HM_TEST(vote_log_real_view_change_equivocation_counted)
 		  "the second, different head for view 1 is an equivocation");
 	ASSERT_GE(pbft_stats(core_of(s, 1))->equivocations, 1, "counted by the core");
 	hm_sim_free(s);
+}
+
+/* ---- item 7: disk errors ----------------------------------------------- */
+
+/* What the replica with the failing disk put on the wire, split by whether
+ * its node was failed (persist_failed) when it sent. */
+struct disk_watch {
+	uint32_t r, n;
+	uint64_t sent_failed;     /* anything at all while failed */
+	uint64_t votes_failed;    /* PRE-PREPARE, PREPARE, COMMIT, CHECKPOINT, VIEW-CHANGE, NEW-VIEW */
+	uint64_t replies_failed;
+	uint64_t replies_ok, votes_ok; /* while not failed */
+};
+
+static bool watch_disk(void *ctx, struct hm_sim *s, uint32_t from, uint32_t to,
+		       const uint8_t *buf, size_t len)
+{
+	struct disk_watch *w = ctx;
+	uint8_t type = len >= HM_HDR_LEN ? ((const struct hm_hdr *)buf)->type : 0;
+	bool vote = type == HM_MSG_PRE_PREPARE || type == HM_MSG_PREPARE ||
+		    type == HM_MSG_COMMIT || type == HM_MSG_CHECKPOINT ||
+		    type == HM_MSG_VIEW_CHANGE || type == HM_MSG_NEW_VIEW;
+
+	if (from != w->r)
+		return true;
+	if (hm_sim_node(s, w->r)->persist_failed) {
+		w->sent_failed++;
+		w->votes_failed += vote;
+		w->replies_failed += to >= w->n;
+	} else {
+		w->replies_ok += to >= w->n;
+		w->votes_ok += vote;
+	}
+	return true;
+}
+
+/* Deliver and fire timers (no new client operations) until cond(nd) holds
+ * or limit_us passed. */
+static bool settle_until_node(struct hm_sim *s, uint32_t r, bool (*cond)(const struct hm_node *),
+			      uint64_t limit_us)
+{
+	uint64_t limit = hm_sim_now(s), stop = limit + limit_us;
+
+	/* the clock only moves with events: step the limit */
+	while (!cond(hm_sim_node(s, r)) && limit < stop)
+		hm_sim_settle(s, limit += 10 * MS);
+	return cond(hm_sim_node(s, r));
+}
+
+static bool node_failed(const struct hm_node *nd) { return nd->persist_failed; }
+static bool node_ok(const struct hm_node *nd) { return !nd->persist_failed; }
+
+/* stderr into a file for a while, to read the replica's log lines. */
+static int capture_start(FILE **f)
+{
+	int saved = dup(2);
+
+	fflush(stderr);
+	*f = tmpfile();
+	if (saved < 0 || !*f || dup2(fileno(*f), 2) < 0)
+		abort();
+	return saved;
+}
+
+static size_t capture_end(FILE *f, int saved, char *out, size_t cap)
+{
+	size_t n;
+
+	fflush(stderr);
+	dup2(saved, 2);
+	close(saved);
+	rewind(f);
+	n = fread(out, 1, cap - 1, f);
+	out[n] = 0;
+	fclose(f);
+	return n;
+}
+
+static int count_of(const char *hay, const char *needle)
+{
+	int n = 0;
+
+	for (const char *p = hay; (p = strstr(p, needle)); p += strlen(needle))
+		n++;
+	return n;
+}
+
+/*
+ * Item 7: replica r's disk fails (inj; while *bad when it uses the flag)
+ * under load.  From the failure on it sends nothing (no reply, no vote, no
+ * other message: at most a crashed replica), logs the failure once with its
+ * errno and file, and shows it in its counters; the other 2f+1 keep
+ * serving.  When the disk is good again it rewrites its files and executes
+ * and replies again, with files that recover "ok".
+ */
+static void disk_failure(uint32_t r, struct hm_persist_inject inj, volatile bool *bad,
+			 const char *errtext)
+{
+	static char log[1 << 16];
+	struct disk_watch w = { .r = r };
+	struct hm_sim_opts o;
+	struct hm_recovery rec;
+	struct hm_node *nd;
+	struct hm_sim *s;
+	uint64_t done, exec_at_fail, replies_before;
+	FILE *cap;
+	int saved;
+
+	hm_sim_default_opts(&o);
+	o.persist = true;
+	o.ops_per_client = 100;
+	w.n = o.n;
+	s = hm_sim_new(&o);
+	hm_sim_set_filter(s, watch_disk, &w);
+	if (!ASSERT_TRUE(run_ops(s, 20, 30 * SECOND), "the cluster serves before the failure"))
+		goto out;
+	saved = capture_start(&cap);
+	ASSERT_OK(hm_sim_set_disk_fault(s, r, &inj), "disk fault set");
+	ASSERT_TRUE(run_ops(s, 21, 10 * SECOND) && settle_until_node(s, r, node_failed, SECOND),
+		    "the failure is noticed");
+	nd = hm_sim_node(s, r);
+	exec_at_fail = pbft_last_executed(nd->core);
+	/* the others serve on while it is failed */
+	done = hm_sim_completed(s);
+	ASSERT_TRUE(run_ops(s, done + 60, LIVENESS_BOUND_S * SECOND),
+		    "2f+1 others serve while one replica cannot persist");
+	if (bad) {
+		/* a few retries, each failing again: still failed, silent */
+		quiet_for(s, 4 * SECOND);
+		ASSERT_TRUE(nd->persist_failed, "still failed while the disk is bad");
+		ASSERT_GE(nd->persist_retries, 2, "retried (1 s, then 2 s)");
+		ASSERT_LE(nd->persist_retries, 3, "with backoff");
+		ASSERT_EQ(nd->persist_backoff_ms, 1000u << nd->persist_retries, "doubling");
+	}
+	capture_end(cap, saved, log, sizeof(log));
+	if (!ASSERT_TRUE(w.sent_failed + nd->persist_recoveries > 0 || nd->persist_failed,
+			 "the failure was seen"))
+		goto out;
+	ASSERT_EQ(count_of(log, "persistence failed: "), 1, "logged once");
+	ASSERT_STRCONTAINS(log, hm_sim_data_dir(s, r), "the log line names the directory");
+	ASSERT_STRCONTAINS(log, errtext, "the log line has the errno's text");
+	ASSERT_STRCONTAINS(log, "not acknowledging", "and says what it means");
+	ASSERT_EQ(w.sent_failed, 0, "nothing left the replica while it could not persist");
+	ASSERT_EQ(w.votes_failed, 0, "no vote");
+	ASSERT_EQ(w.replies_failed, 0, "no reply");
+	ASSERT_GE(nd->persist_errors, 1, "counted (hm_persist_errors_total)");
+	ASSERT_GE(nd->votes_held + nd->replies_held, 1, "messages were held");
+	printf("  r%u failed at executed %" PRIu64 ": %" PRIu64 " errors, %" PRIu64
+	       " Readies and %" PRIu64 " replies held, %" PRIu64 " retries\n",
+	       r, exec_at_fail, nd->persist_errors, nd->votes_held, nd->replies_held,
+	       nd->persist_retries);
+
+	/* the disk is good again */
+	saved = capture_start(&cap);
+	if (bad)
+		*bad = false;
+	hm_sim_set_disk_fault(s, r, NULL);
+	replies_before = w.replies_ok;
+	ASSERT_TRUE(settle_until_node(s, r, node_ok, 40 * SECOND),
+		    "recovers within the backoff's bound (30 s)");
+	ASSERT_FALSE(nd->persist_degraded, "not degraded");
+	ASSERT_GE(nd->persist_recoveries, 1, "one recovery");
+	done = hm_sim_completed(s);
+	ASSERT_TRUE(run_ops(s, done + 60, LIVENESS_BOUND_S * SECOND), "serving after recovery");
+	capture_end(cap, saved, log, sizeof(log));
+	ASSERT_EQ(count_of(log, "persistence recovered"), 1, "recovery logged once");
+	ASSERT_TRUE(w.replies_ok > replies_before, "it replies again");
+	ASSERT_TRUE(pbft_last_executed(nd->core) > exec_at_fail, "it executes again");
+	ASSERT_EQ(w.sent_failed, 0, "nothing left while failed");
+	safe(s);
+	/* its files hold what it executed: recover "ok", and a restart from
+	 * them loses nothing */
+	done = pbft_last_executed(nd->core);
+	quiet_for(s, 200 * MS);
+	hm_persist_recover(hm_sim_data_dir(s, r), &rec);
+	ASSERT_EQ(rec.status, HM_REC_OK, "files recover ok");
+	ASSERT_EQ(rec.votes_status, HM_VOTES_OK, "vote log ok");
+	ASSERT_GE(rec.last_seq, done, "what it executed is durable");
+	hm_recovery_free(&rec);
+	hm_sim_crash(s, r);
+	if (ASSERT_OK(hm_sim_restart(s, r), "restart from the rewritten files")) {
+		ASSERT_EQ(hm_sim_node(s, r)->recovery_status, HM_REC_OK, "recovered: ok");
+		ASSERT_EQ(hm_sim_node(s, r)->votes_status, HM_VOTES_OK, "vote log ok");
+		ASSERT_FALSE(hm_sim_node(s, r)->restart_silent, "no silent rule");
+		ASSERT_GE(hm_sim_node(s, r)->recovered_seq, done, "nothing durable lost");
+	}
+	ASSERT_TRUE(run_ops(s, hm_sim_completed(s) + 30, LIVENESS_BOUND_S * SECOND),
+		    "serving after the restart");
+	safe(s);
+out:
+	hm_sim_free(s);
+}
+
+/* A backup's disk fails for good (every write, fsync, rename: ENOSPC) for a
+ * while, then comes back. */
+HM_TEST(i17_7_disk_full_backup_stops_acks_and_recovers)
+{
+	static volatile bool bad = true;
+
+	bad = true;
+	disk_failure(1, (struct hm_persist_inject){ .ops = HM_PINJ_WRITE | HM_PINJ_SYNC |
+							   HM_PINJ_RENAME,
+						    .while_set = &bad, .err = ENOSPC },
+		     &bad, strerror(ENOSPC));
+}
+
+/* The primary's disk fails one fdatasync (EIO) and is fine afterwards:
+ * that fd is never trusted again; it holds everything until the first
+ * retry has rewritten its files; the backups serve on without it. */
+HM_TEST(i17_7_one_failed_fsync_on_the_primary)
+{
+	disk_failure(0, (struct hm_persist_inject){ .ops = HM_PINJ_SYNC, .nth = 1, .err = EIO },
+		     NULL, strerror(EIO));
 }

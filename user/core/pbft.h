@@ -273,6 +273,22 @@ uint64_t pbft_recover(struct pbft *c, const struct hm_checkpoint *cp,
 		      const struct hm_log_record *records, size_t n, bool complete,
 		      bool restarted, uint64_t seq_hint, const struct hm_vote_record *votes,
 		      size_t nvotes, bool votes_intact, bool *incomplete);
+/*
+ * What persistence needs to start its files afresh after a disk failure
+ * (node.c; docs/persistence.md "Disk errors").  pbft_durable_base(): the
+ * stable checkpoint as pbft_ready.stable gives it (false when there is none
+ * with a state yet; out->snap is the core's, valid until the next call into
+ * the core), and through *recs / *n the executed batches after it, in
+ * order, as committed-log records (malloc'd array; each batch points into
+ * the core's log, same validity; free only the array).  The records stop
+ * at the first executed seq whose batch the core no longer holds.
+ */
+bool pbft_durable_base(struct pbft *c, struct hm_checkpoint *out, struct hm_log_record **recs,
+		       size_t *n);
+/* The next Ready carries the whole live vote-log state (durable_rotate),
+ * as at a stable checkpoint: the driver replaces its vote log with it. */
+void pbft_rotate_durable(struct pbft *c);
+
 /* The silent rule's bound: no votes of ours for seq <= this (0: none; only
  * after a restart whose vote log was lost or corrupt). */
 uint64_t pbft_silent_until(const struct pbft *c);

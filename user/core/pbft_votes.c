@@ -225,6 +225,46 @@ void pbft_dur_ready(struct pbft *c, struct pbft_ready *rd)
 	c->dur_rotate = false;
 }
 
+void pbft_rotate_durable(struct pbft *c)
+{
+	c->dur_rotate = true;
+}
+
+bool pbft_durable_base(struct pbft *c, struct hm_checkpoint *out, struct hm_log_record **recs,
+		       size_t *n)
+{
+	bool have = c->stable.snap != NULL;
+	uint64_t from = have ? c->stable.seq : 0;
+	struct hm_log_record *r;
+	size_t k = 0;
+
+	if (have)
+		pbft_stable_proof(c, out);
+	else
+		memset(out, 0, sizeof(*out));
+	r = calloc(c->last_executed > from ? c->last_executed - from : 1, sizeof(*r));
+	if (!r)
+		abort();
+	for (uint64_t s = from + 1; s <= c->last_executed; s++) {
+		const struct log_entry *e = pbft_entry_at(c, s);
+		uint8_t d[HM_DIGEST_LEN];
+
+		/* the batch executed there, checked as recovery checks it */
+		if (e->seq != s || !e->committed || !e->batch)
+			break;
+		hm_digest(e->batch, e->batch_len, d);
+		if (memcmp(d, e->digest, HM_DIGEST_LEN) != 0)
+			break;
+		r[k] = (struct hm_log_record){ .seq = s, .view = e->view, .batch = e->batch,
+					       .batch_len = e->batch_len };
+		memcpy(r[k].digest, e->digest, HM_DIGEST_LEN);
+		k++;
+	}
+	*recs = r;
+	*n = k;
+	return have;
+}
+
 void pbft_dur_advance(struct pbft *c)
 {
 	for (size_t i = 0; i < c->n_dur; i++)

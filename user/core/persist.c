@@ -96,6 +96,18 @@ struct hm_persist {
 	uint64_t vote_size;
 	bool vote_dirty;
 	uint64_t vote_syncs;
+	uint64_t seg_first;   /* the current segment's first seq (its name) */
+	/* An fdatasync of the segment failed: its fd is closed and never
+	 * trusted again (the kernel may have dropped the dirty pages and
+	 * report them clean); appends and checkpoints are refused until
+	 * hm_persist_reset() starts fresh files. */
+	bool seg_lost;
+	/* The last failure of an operation on the disk, for the driver's
+	 * log line (hm_persist_error), and the fault-injection counters. */
+	int err;
+	char err_name[96];
+	uint64_t errors;
+	uint64_t inj_seen, injected;
 };
 
 /* ---- small helpers ------------------------------------------------------ */
@@ -105,10 +117,52 @@ static void hcheck(const uint8_t *p, size_t len, uint8_t out[HCHECK_LEN])
 	crypto_generichash(out, HCHECK_LEN, p, len, NULL, 0);
 }
 
-static int write_all(int fd, const void *buf, size_t len)
+/* The fault-injection hook (persist.h): true, with errno set, when the
+ * operation op is to fail instead of running. */
+static bool inject(struct hm_persist *p, unsigned op)
+{
+	const struct hm_persist_inject *in = &p->opts.inject;
+	uint64_t times;
+	bool fail;
+
+	if (!(in->ops & op))
+		return false;
+	p->inj_seen++;
+	times = in->times ? in->times : 1;
+	fail = (in->while_set && *in->while_set) ||
+	       (in->nth && p->inj_seen >= in->nth && p->inj_seen - in->nth < times);
+	if (!fail)
+		return false;
+	p->injected++;
+	errno = in->err ? in->err : EIO;
+	return true;
+}
+
+/* Remember a failure on file `name` (errno is kept); returns -1. */
+static int failed(struct hm_persist *p, const char *name)
+{
+	int saved = errno;
+
+	p->err = saved ? saved : EIO;
+	snprintf(p->err_name, sizeof(p->err_name), "%s", name);
+	p->errors++;
+	errno = saved;
+	return -1;
+}
+
+static int do_fsync(struct hm_persist *p, int fd, bool data_only)
+{
+	if (inject(p, HM_PINJ_SYNC))
+		return -1;
+	return data_only ? fdatasync(fd) : fsync(fd);
+}
+
+static int write_all(struct hm_persist *pp, int fd, const void *buf, size_t len)
 {
 	const uint8_t *p = buf;
 
+	if (inject(pp, HM_PINJ_WRITE))
+		return -1;
 	while (len) {
 		ssize_t n = write(fd, p, len);
 
@@ -157,30 +211,34 @@ static int read_file_at(int dirfd, const char *name, uint8_t **buf, size_t *len)
 	return 0;
 }
 
-/* Write name atomically: name.tmp, fsync, rename, fsync the directory. */
-static int write_atomic(int dirfd, const char *name, const void *buf, size_t len)
+/* Write name atomically: name.tmp, fsync, rename, fsync the directory.  A
+ * failure is remembered (hm_persist_error) with the file it hit. */
+static int write_atomic(struct hm_persist *p, const char *name, const void *buf, size_t len)
 {
+	int dirfd = p->dirfd;
 	char tmp[96];
 	int fd, saved;
 
 	snprintf(tmp, sizeof(tmp), "%s.tmp", name);
 	fd = openat(dirfd, tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
 	if (fd < 0)
-		return -1;
-	if (write_all(fd, buf, len) < 0 || fsync(fd) < 0) {
+		return failed(p, tmp);
+	if (write_all(p, fd, buf, len) < 0 || do_fsync(p, fd, false) < 0) {
 		saved = errno;
 		close(fd);
 		unlinkat(dirfd, tmp, 0);
 		errno = saved;
-		return -1;
+		return failed(p, tmp);
 	}
-	if (close(fd) < 0 || renameat(dirfd, tmp, dirfd, name) < 0) {
+	if (close(fd) < 0 || inject(p, HM_PINJ_RENAME) || renameat(dirfd, tmp, dirfd, name) < 0) {
 		saved = errno;
 		unlinkat(dirfd, tmp, 0);
 		errno = saved;
-		return -1;
+		return failed(p, name);
 	}
-	return fsync(dirfd);
+	if (do_fsync(p, dirfd, false) < 0)
+		return failed(p, ".");
+	return 0;
 }
 
 /* "checkpoint-<20 digits>.hmc" or "log-<20 digits>.hml": the seq, or -1. */
@@ -855,15 +913,16 @@ static int start_segment(struct hm_persist *p, uint64_t first)
 	hm_put_be64(hdr + 8, first);
 	hcheck(hdr, 16, hdr + 16);
 	seg_name(name, sizeof(name), first);
-	if (write_atomic(p->dirfd, name, hdr, sizeof(hdr)) < 0)
+	if (write_atomic(p, name, hdr, sizeof(hdr)) < 0)
 		return -1;
 	fd = openat(p->dirfd, name, O_WRONLY | O_APPEND | O_CLOEXEC);
 	if (fd < 0)
-		return -1;
+		return failed(p, name);
 	if (p->segfd >= 0)
 		close(p->segfd);
 	p->segfd = fd;
 	p->seg_size = SEG_HDR_LEN;
+	p->seg_first = first;
 	return 0;
 }
 
@@ -882,6 +941,7 @@ static int reopen_last_segment(struct hm_persist *p, const struct walk *w)
 		return start_segment(p, p->last_seq + 1);
 	}
 	seg_name(name, sizeof(name), segs.seqs[segs.n - 1]);
+	p->seg_first = segs.seqs[segs.n - 1];
 	free(segs.seqs);
 	fd = openat(p->dirfd, name, O_WRONLY | O_APPEND | O_CLOEXEC);
 	if (fd < 0)
@@ -1024,14 +1084,77 @@ uint64_t hm_persist_last_seq(const struct hm_persist *p)
 	return p->last_seq;
 }
 
+static void seg_failed(struct hm_persist *p)
+{
+	char name[64];
+
+	seg_name(name, sizeof(name), p->seg_first);
+	failed(p, name);
+}
+
 int hm_persist_sync(struct hm_persist *p)
 {
 	if (!p->dirty)
 		return 0;
-	if (fdatasync(p->segfd) < 0)
+	if (p->seg_lost || p->segfd < 0) {
+		errno = EIO;
 		return -1;
+	}
+	if (do_fsync(p, p->segfd, true) < 0) {
+		int saved = errno;
+
+		/* Never retried on this fd: after a failed fdatasync the
+		 * kernel may have dropped the pages and marked them clean, so
+		 * a later one would succeed without writing them. */
+		seg_failed(p);
+		close(p->segfd);
+		p->segfd = -1;
+		p->seg_lost = true;
+		errno = saved;
+		return -1;
+	}
 	p->dirty = false;
 	return 0;
+}
+
+int hm_persist_error(const struct hm_persist *p, char *file, size_t cap)
+{
+	if (file && cap)
+		snprintf(file, cap, "%s", p->err ? p->err_name : "");
+	return p->err;
+}
+
+uint64_t hm_persist_errors(const struct hm_persist *p)
+{
+	return p->errors;
+}
+
+uint64_t hm_persist_injected(const struct hm_persist *p)
+{
+	return p->injected;
+}
+
+void hm_persist_set_inject(struct hm_persist *p, const struct hm_persist_inject *inj)
+{
+	p->opts.inject = inj ? *inj : (struct hm_persist_inject){ 0 };
+	p->inj_seen = 0;
+}
+
+/* One log record at r (REC_HDR_LEN + len + REC_SUM_LEN bytes). */
+static size_t rec_put(uint8_t *r, uint64_t seq, uint64_t view, const uint8_t *digest,
+		      const void *batch, uint32_t batch_len)
+{
+	hm_put_be32(r, REC_MAGIC);
+	hm_put_be32(r + 4, batch_len);
+	hm_put_be64(r + 8, seq);
+	hm_put_be64(r + 16, view);
+	memcpy(r + 24, digest, HM_DIGEST_LEN);
+	hcheck(r, REC_HCHECK_OFF, r + REC_HCHECK_OFF);
+	if (batch_len)
+		memcpy(r + REC_HDR_LEN, batch, batch_len);
+	crypto_generichash(r + REC_HDR_LEN + batch_len, REC_SUM_LEN, r, REC_HDR_LEN + batch_len,
+			   NULL, 0);
+	return (size_t)REC_HDR_LEN + batch_len + REC_SUM_LEN;
 }
 
 int hm_persist_append(struct hm_persist *p, uint64_t seq, uint64_t view,
@@ -1041,6 +1164,10 @@ int hm_persist_append(struct hm_persist *p, uint64_t seq, uint64_t view,
 	uint8_t *r;
 	int rc;
 
+	if (p->seg_lost) {
+		errno = EIO;
+		return -1;
+	}
 	if (p->damaged || p->segfd < 0) {
 		errno = EROFS;
 		return -1;
@@ -1052,29 +1179,21 @@ int hm_persist_append(struct hm_persist *p, uint64_t seq, uint64_t view,
 	r = malloc(total);
 	if (!r)
 		return -1;
-	hm_put_be32(r, REC_MAGIC);
-	hm_put_be32(r + 4, batch_len);
-	hm_put_be64(r + 8, seq);
-	hm_put_be64(r + 16, view);
-	memcpy(r + 24, digest, HM_DIGEST_LEN);
-	hcheck(r, REC_HCHECK_OFF, r + REC_HCHECK_OFF);
-	if (batch_len)
-		memcpy(r + REC_HDR_LEN, batch, batch_len);
-	crypto_generichash(r + REC_HDR_LEN + batch_len, REC_SUM_LEN, r, REC_HDR_LEN + batch_len,
-			   NULL, 0);
+	rec_put(r, seq, view, digest, batch, batch_len);
 	if (p->opts.write_chunk) {
 		rc = 0;
 		for (size_t off = 0; off < total && rc == 0; off += p->opts.write_chunk)
-			rc = write_all(p->segfd, r + off,
+			rc = write_all(p, p->segfd, r + off,
 				       total - off < p->opts.write_chunk ? total - off
 									 : p->opts.write_chunk);
 	} else {
-		rc = write_all(p->segfd, r, total);
+		rc = write_all(p, p->segfd, r, total);
 	}
 	free(r);
 	if (rc < 0) {
 		int saved = errno;
 
+		seg_failed(p);
 		/* Take a partial record back, so the next append does not
 		 * follow garbage; if even that fails, stop appending. */
 		if (ftruncate(p->segfd, (off_t)p->seg_size) < 0)
@@ -1132,6 +1251,12 @@ int hm_persist_checkpoint(struct hm_persist *p, const struct hm_checkpoint *cp)
 	size_t len;
 	int rc;
 
+	if (p->seg_lost) {
+		/* records since the last good sync may be gone: only
+		 * hm_persist_reset() may describe the state again */
+		errno = EIO;
+		return -1;
+	}
 	if ((p->ncp_keep && cp->seq <= p->cp_keep[0]) || (p->damaged && cp->seq < p->last_seq)) {
 		errno = EINVAL;
 		return -1;
@@ -1145,7 +1270,7 @@ int hm_persist_checkpoint(struct hm_persist *p, const struct hm_checkpoint *cp)
 	if (hm_checkpoint_serialize(&c, &buf, &len) < 0)
 		return -1;
 	cp_name(name, sizeof(name), cp->seq);
-	rc = write_atomic(p->dirfd, name, buf, len);
+	rc = write_atomic(p, name, buf, len);
 	free(buf);
 	if (rc < 0)
 		return -1;
@@ -1160,6 +1285,89 @@ int hm_persist_checkpoint(struct hm_persist *p, const struct hm_checkpoint *cp)
 		return -1;
 	p->damaged = false;
 	collect_garbage(p, restart, p->last_seq + 1);
+	return 0;
+}
+
+/*
+ * Start the checkpoint and the committed log afresh from the driver's
+ * state (after a disk failure): the checkpoint (tmp, fsync, rename, fsync
+ * dir), then one new segment holding recs[] whole (the same), opened for
+ * append; then every other checkpoint and segment is deleted.  No fd of
+ * the old files is written again.  A crash before the segment's rename
+ * leaves the new checkpoint, which claims no record (log_through = its
+ * seq), and the old segments: recovery reads what of them is valid.
+ */
+int hm_persist_reset(struct hm_persist *p, const struct hm_checkpoint *cp,
+		     const struct hm_log_record *recs, size_t n)
+{
+	uint64_t first = cp ? cp->seq + 1 : 1;
+	size_t total = SEG_HDR_LEN, off;
+	struct name_list l;
+	char name[64];
+	uint8_t *buf;
+	int fd, rc;
+
+	for (size_t i = 0; i < n; i++) {
+		if (recs[i].seq != first + i || recs[i].batch_len > HM_PERSIST_MAX_BATCH ||
+		    (recs[i].batch_len && !recs[i].batch)) {
+			errno = EINVAL;
+			return -1;
+		}
+		total += (size_t)REC_HDR_LEN + recs[i].batch_len + REC_SUM_LEN;
+	}
+	if (cp) {
+		struct hm_checkpoint c = *cp;
+		size_t len;
+
+		c.log_through = cp->seq;
+		if (hm_checkpoint_serialize(&c, &buf, &len) < 0)
+			return -1;
+		cp_name(name, sizeof(name), cp->seq);
+		rc = write_atomic(p, name, buf, len);
+		free(buf);
+		if (rc < 0)
+			return -1;
+	}
+	buf = malloc(total);
+	if (!buf)
+		return -1;
+	hm_put_be32(buf, SEG_MAGIC);
+	hm_put_be32(buf + 4, HM_PERSIST_VERSION);
+	hm_put_be64(buf + 8, first);
+	hcheck(buf, 16, buf + 16);
+	off = SEG_HDR_LEN;
+	for (size_t i = 0; i < n; i++)
+		off += rec_put(buf + off, recs[i].seq, recs[i].view, recs[i].digest, recs[i].batch,
+			       recs[i].batch_len);
+	seg_name(name, sizeof(name), first);
+	rc = write_atomic(p, name, buf, total);
+	free(buf);
+	if (rc < 0)
+		return -1;
+	fd = openat(p->dirfd, name, O_WRONLY | O_APPEND | O_CLOEXEC);
+	if (fd < 0)
+		return failed(p, name);
+	if (p->segfd >= 0)
+		close(p->segfd);
+	p->segfd = fd;
+	p->seg_size = total;
+	p->seg_first = first;
+	p->seg_lost = false;
+	p->damaged = false;
+	p->dirty = false;
+	p->last_seq = first - 1 + n;
+	p->ncp_keep = cp ? 1 : 0;
+	p->cp_keep[0] = cp ? cp->seq : 0;
+	/* Everything else goes: the new files hold the whole state. */
+	if (list_files(p->dirfd, "log-", ".hml", &l) == 0) {
+		for (size_t i = 0; i < l.n; i++)
+			if (l.seqs[i] != first) {
+				seg_name(name, sizeof(name), l.seqs[i]);
+				unlinkat(p->dirfd, name, 0);
+			}
+		free(l.seqs);
+	}
+	collect_garbage(p, false, first);
 	return 0;
 }
 
@@ -1196,16 +1404,19 @@ int hm_persist_vote_append(struct hm_persist *p, uint64_t seq, const void *rec, 
 	vote_record_put(r, seq, rec, len);
 	if (p->opts.write_chunk) {
 		for (size_t off = 0; off < total && rc == 0; off += p->opts.write_chunk)
-			rc = write_all(p->votefd, r + off,
+			rc = write_all(p, p->votefd, r + off,
 				       total - off < p->opts.write_chunk ? total - off
 									 : p->opts.write_chunk);
 	} else {
-		rc = write_all(p->votefd, r, total);
+		rc = write_all(p, p->votefd, r, total);
 	}
 	free(r);
 	if (rc < 0) {
 		int saved = errno;
+		char name[64];
 
+		vote_name(name, sizeof(name), p->vote_first);
+		failed(p, name);
 		/* Take the partial record back; if that fails, stop appending
 		 * until the next rotation starts a clean file. */
 		if (ftruncate(p->votefd, (off_t)p->vote_size) < 0) {
@@ -1228,8 +1439,20 @@ int hm_persist_vote_sync(struct hm_persist *p)
 		errno = EROFS;
 		return -1;
 	}
-	if (fdatasync(p->votefd) < 0)
+	if (do_fsync(p, p->votefd, true) < 0) {
+		int saved = errno;
+		char name[64];
+
+		/* As for the committed log: this fd is not trusted again;
+		 * appends are refused until a rotation writes a new file. */
+		vote_name(name, sizeof(name), p->vote_first);
+		failed(p, name);
+		close(p->votefd);
+		p->votefd = -1;
+		p->vote_dirty = false;
+		errno = saved;
 		return -1;
+	}
 	p->vote_dirty = false;
 	p->vote_syncs++;
 	return 0;
@@ -1268,13 +1491,13 @@ int hm_persist_vote_rotate(struct hm_persist *p, uint64_t first,
 	vote_name(name, sizeof(name), first);
 	/* The same name as the current file (no checkpoint since start): the
 	 * rename replaces it atomically; our old descriptor keeps the old one. */
-	rc = write_atomic(p->dirfd, name, buf, total);
+	rc = write_atomic(p, name, buf, total);
 	free(buf);
 	if (rc < 0)
 		return -1;
 	fd = openat(p->dirfd, name, O_WRONLY | O_APPEND | O_CLOEXEC);
 	if (fd < 0)
-		return -1;
+		return failed(p, name);
 	if (p->votefd >= 0)
 		close(p->votefd);
 	p->votefd = fd;

@@ -120,12 +120,31 @@ struct hm_recovery {
 	struct hm_persist_problem votes_problem; /* votes_status == CORRUPT */
 };
 
+/*
+ * Fault injection, for tests: make this writer's own write()s, fsync()s /
+ * fdatasync()s or rename()s fail as a failing disk does (nothing is
+ * written, synced or renamed; errno is err).  Only the operations in ops
+ * count and fail: the nth of them since the hook was set (1 = the next one)
+ * and the times - 1 after it, and every one while *while_set is true.
+ */
+#define HM_PINJ_WRITE 1u
+#define HM_PINJ_SYNC 2u
+#define HM_PINJ_RENAME 4u
+struct hm_persist_inject {
+	unsigned ops;                    /* HM_PINJ_* bits; 0: no injection */
+	uint64_t nth;                    /* 0: none by count */
+	uint64_t times;                  /* 0 or 1: only the nth */
+	const volatile bool *while_set;  /* NULL: none by flag */
+	int err;                         /* EIO, ENOSPC, ...; 0: EIO */
+};
+
 struct hm_persist_opts {
 	bool sync_each;   /* fdatasync after every append (else per hm_persist_sync) */
 	/* write() a record at most this many bytes at a time (0: whole).  A
 	 * SIGKILL never lands inside one write() to the page cache, so only
 	 * this lets the crash test leave torn records, as a power cut can. */
 	uint32_t write_chunk;
+	struct hm_persist_inject inject; /* tests only; zero: none */
 };
 
 struct hm_persist;
@@ -183,6 +202,33 @@ int hm_persist_vote_rotate(struct hm_persist *p, uint64_t first,
 			   const struct hm_vote_record *recs, size_t n);
 /* fdatasync()s done on the vote log (its appends; rotations count 1). */
 uint64_t hm_persist_vote_syncs(const struct hm_persist *p);
+
+/*
+ * Disk errors.  Every call above that fails on the disk remembers the
+ * errno and the file (name inside the directory, "." for the directory):
+ * hm_persist_error() returns the last errno (0: none yet) and copies the
+ * name; hm_persist_errors() counts them.  A failed fdatasync of the
+ * committed log closes its segment for good: append, sync and checkpoint
+ * then fail (EIO) until hm_persist_reset().  A failed fdatasync of the vote
+ * log closes it: appends fail (EROFS) until hm_persist_vote_rotate().
+ */
+int hm_persist_error(const struct hm_persist *p, char *file, size_t cap);
+uint64_t hm_persist_errors(const struct hm_persist *p);
+/* Replace the injection hook (NULL: none); its count starts again. */
+void hm_persist_set_inject(struct hm_persist *p, const struct hm_persist_inject *inj);
+/* Operations the hook has failed so far. */
+uint64_t hm_persist_injected(const struct hm_persist *p);
+
+/*
+ * Write the checkpoint (NULL: none yet) and the committed log after it
+ * (recs[], seqs cp->seq+1, cp->seq+2, ..., or 1, 2, ... without cp) as new
+ * files through tmp, fsync, rename, directory fsync, continue appending
+ * after the last of them, and delete every other checkpoint and segment.
+ * The way back after a disk failure: it trusts no file descriptor that
+ * failed and clears the refusals above.  Returns 0, or -1 with errno.
+ */
+int hm_persist_reset(struct hm_persist *p, const struct hm_checkpoint *cp,
+		     const struct hm_log_record *recs, size_t n);
 
 /* The last durable-or-appended seq (max of last record and checkpoint). */
 uint64_t hm_persist_last_seq(const struct hm_persist *p);

@@ -354,6 +354,20 @@ static void add_recovery_status(const struct daemon *d, json_t *status)
 		"state_chunks_served", (json_int_t)st->state_chunks_served,
 		"state_bad_chunks", (json_int_t)st->state_bad_chunks,
 		"state_blamed", (int)st->state_blamed));
+	/* Disk failures (docs/persistence.md "Disk errors"). */
+	{
+		json_t *rec = json_object_get(status, "recovery");
+		char err[256] = "";
+
+		if (nd->persist_errno)
+			snprintf(err, sizeof(err), "%s/%s: %s", nd->persist_dir ? nd->persist_dir : "",
+				 nd->persist_file, strerror(nd->persist_errno));
+		json_object_set_new(rec, "persist_failed", json_boolean(nd->persist_failed));
+		json_object_set_new(rec, "persist_error", json_string(err));
+		json_object_set_new(rec, "persist_retries", json_integer((json_int_t)nd->persist_retries));
+		json_object_set_new(rec, "persist_recoveries",
+				    json_integer((json_int_t)nd->persist_recoveries));
+	}
 }
 
 static json_t *status_json(struct daemon *d)

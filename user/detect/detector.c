@@ -431,6 +431,9 @@ void hm_detector_metrics(const struct hm_detector *d, struct hm_replica_metrics 
 	m->low_watermark = pbft_low_watermark(nd->core);
 	m->high_watermark = nd->high;
 	m->last_executed = pbft_last_executed(nd->core);
+	m->persist_errors = nd->persist_errors;
+	m->persist_degraded = nd->persist_degraded;
+	m->persist_failing = nd->persist_failed;
 	m->byzantine = d->byzantine;
 	m->blocked = hm_policy_blocked(&d->policy);
 	m->blocks = d->policy.blocks;

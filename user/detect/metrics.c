@@ -176,6 +176,19 @@ static void render_consensus(struct hm_mtext *t, const struct hm_replica_metrics
 	       m->loss_rate);
 }
 
+static void render_persistence(struct hm_mtext *t, const struct hm_replica_metrics *m)
+{
+	scalar(t, "hypermesh_persist_errors_total", "counter",
+	       "Persistence operations (log append or sync, checkpoint, vote log) that failed.",
+	       (double)m->persist_errors);
+	scalar(t, "hypermesh_persist_degraded", "gauge",
+	       "1 while this replica holds its replies: its files are damaged or its disk fails.",
+	       m->persist_degraded);
+	scalar(t, "hypermesh_persist_failing", "gauge",
+	       "1 while a disk failure stops every message of this replica (no replies, no "
+	       "votes) until its files are rewritten.", m->persist_failing);
+}
+
 static void render_detection(struct hm_mtext *t, const struct hm_replica_metrics *m)
 {
 	char peer[16], self[16];
@@ -315,6 +328,7 @@ void hm_metrics_render(struct hm_mtext *t, const struct hm_replica_metrics *m)
 				m->dataplane ? m->dataplane : "", NULL);
 	}
 	render_consensus(t, m);
+	render_persistence(t, m);
 	render_detection(t, m);
 	render_traffic(t, m);
 }

@@ -61,6 +61,10 @@ struct hm_replica_metrics {
 	double messages_per_second;
 	double loss_rate;                   /* dropped / (accepted + dropped), last interval */
 	uint64_t low_watermark, high_watermark, last_executed;
+	/* persistence (docs/persistence.md "Disk errors") */
+	uint64_t persist_errors;            /* persistence calls that failed */
+	bool persist_degraded;              /* replies held (damaged files or a disk failure) */
+	bool persist_failing;               /* a disk failure: nothing of ours leaves */
 	/* per replica */
 	double reputation[HM_MAX_REPLICAS], historical[HM_MAX_REPLICAS];
 	double latency_ms[HM_MAX_REPLICAS], participation[HM_MAX_REPLICAS];

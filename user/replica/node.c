@@ -121,6 +121,8 @@ void hm_node_free(struct hm_node *nd)
 {
 	hm_persist_close(nd->persist);
 	nd->persist = NULL;
+	free(nd->persist_dir);
+	nd->persist_dir = NULL;
 	pbft_free(nd->core);
 	nd->core = NULL;
 	if (nd->votes.ops && nd->votes.ops->destroy)
@@ -218,6 +220,84 @@ static void send_out(struct hm_node *nd, const struct pbft_out *o)
 
 static void drain(struct hm_node *nd);
 
+#define PERSIST_RETRY_FIRST_MS 1000
+#define PERSIST_RETRY_MAX_MS 30000
+
+/*
+ * A disk failure (persist counted one more, hm_persist_errors): from now on
+ * nothing leaves until persist_retry() has started the files afresh.  Logged
+ * once per transition.
+ */
+static void persist_fail(struct hm_node *nd)
+{
+	struct hm_persist *p = nd->persist;
+
+	nd->persist_disk_errors = hm_persist_errors(p);
+	if (nd->persist_failed)
+		return;
+	nd->persist_failed = true;
+	nd->persist_degraded = true;
+	nd->persist_errno = hm_persist_error(p, nd->persist_file, sizeof(nd->persist_file));
+	nd->persist_backoff_ms = PERSIST_RETRY_FIRST_MS;
+	nd->persist_retry_at = nd->now + (uint64_t)nd->persist_backoff_ms * 1000;
+	nd->persist_retry_due = false;
+	hm_err("persistence failed: %s/%s: %s; not acknowledging (no replies, no votes) until "
+	       "the files can be written again", nd->persist_dir ? nd->persist_dir : "",
+	       nd->persist_file, strerror(nd->persist_errno ? nd->persist_errno : EIO));
+}
+
+/*
+ * While failed: the Ready that persist_retry_due asked for carries the
+ * core's whole vote-log state (durable_rotate).  Write the stable
+ * checkpoint and the committed log after it as new files
+ * (hm_persist_reset), then that state as a new vote log; only then is the
+ * replica durable again, and this Ready's messages may leave (what earlier
+ * Readies held, the core's retransmissions repeat).  True when recovered.
+ */
+static bool persist_retry(struct hm_node *nd, const struct pbft_ready *rd)
+{
+	struct hm_persist *p = nd->persist;
+	struct hm_log_record *recs;
+	struct hm_checkpoint cp;
+	struct hm_vote_record *vrecs;
+	size_t n;
+	bool have;
+	int rc;
+
+	if (!nd->persist_retry_due || !rd->durable_rotate)
+		return false;
+	nd->persist_retry_due = false;
+	nd->persist_retries++;
+	have = pbft_durable_base(nd->core, &cp, &recs, &n);
+	rc = hm_persist_reset(p, have ? &cp : NULL, recs, n);
+	free(recs);
+	if (rc == 0) {
+		vrecs = calloc(rd->n_durable + 1, sizeof(*vrecs));
+		if (!vrecs)
+			abort();
+		for (size_t i = 0; i < rd->n_durable; i++)
+			vrecs[i] = (struct hm_vote_record){ rd->durable[i].buf, rd->durable[i].len };
+		rc = hm_persist_vote_rotate(p, rd->durable_first, vrecs, rd->n_durable);
+		free(vrecs);
+	}
+	nd->persist_disk_errors = hm_persist_errors(p);
+	if (rc < 0) {
+		nd->persist_errors++;
+		nd->persist_backoff_ms = nd->persist_backoff_ms * 2 > PERSIST_RETRY_MAX_MS
+			? PERSIST_RETRY_MAX_MS : nd->persist_backoff_ms * 2;
+		nd->persist_retry_at = nd->now + (uint64_t)nd->persist_backoff_ms * 1000;
+		hm_debug("persistence still failing (%s); next attempt in %u ms", strerror(errno),
+			 nd->persist_backoff_ms);
+		return false;
+	}
+	nd->persist_failed = false;
+	nd->persist_degraded = false;
+	nd->persist_recoveries++;
+	hm_warn("persistence recovered: checkpoint %llu and %zu log records rewritten, vote log "
+		"replaced; acknowledging again", (unsigned long long)(have ? cp.seq : 0), n);
+	return true;
+}
+
 static int persist_checkpoint(struct hm_node *nd, const struct hm_checkpoint *cp)
 {
 	if (hm_persist_checkpoint(nd->persist, cp) < 0) {
@@ -276,6 +356,8 @@ static bool persist_ready(struct hm_node *nd, const struct pbft_ready *rd)
 
 	if (!p)
 		return true;
+	if (nd->persist_failed)
+		return persist_retry(nd, rd);
 	if (rd->stable_changed && rd->stable.seq > hm_persist_last_seq(p)) {
 		cp_ok = persist_checkpoint(nd, &rd->stable) == 0;
 		cp_done = true;
@@ -300,6 +382,14 @@ static bool persist_ready(struct hm_node *nd, const struct pbft_ready *rd)
 		cp_ok = persist_checkpoint(nd, &rd->stable) == 0;
 	if ((rd->n_durable || rd->durable_rotate) && !persist_votes(nd, rd, cp_ok)) {
 		nd->persist_errors++;
+		if (hm_persist_errors(p) != nd->persist_disk_errors)
+			persist_fail(nd);
+		return false;
+	}
+	/* Any disk error in this Ready (the log, its sync, the checkpoint):
+	 * nothing of it leaves, nor of any Ready until the files are new. */
+	if (hm_persist_errors(p) != nd->persist_disk_errors) {
+		persist_fail(nd);
 		return false;
 	}
 	return true;
@@ -360,6 +450,9 @@ int hm_node_open_state(struct hm_node *nd, const char *dir, const struct hm_pers
 	nd->persist = hm_persist_open(dir, opts ? opts : &none, &rec, err, errlen);
 	if (!nd->persist)
 		return -1;
+	free(nd->persist_dir);
+	nd->persist_dir = strdup(dir);
+	nd->persist_disk_errors = hm_persist_errors(nd->persist);
 	nd->recovery_status = rec.status;
 	if (rec.status == HM_REC_IO_ERROR) {
 		snprintf(err, errlen, "cannot read %s", dir);
@@ -488,7 +581,10 @@ static void drain(struct hm_node *nd)
 		/* Nothing of a Ready leaves before its vote records are durable
 		 * (lost messages are safe: retransmission repeats them). */
 		if (!persist_ready(nd, &rd)) {
-			nd->votes_held++;
+			if (rd.n_msgs)
+				nd->votes_held++;
+			for (size_t i = 0; i < rd.n_msgs; i++)
+				nd->replies_held += rd.msgs[i].dest == PBFT_TO_CLIENT;
 			rd.n_msgs = 0;
 		}
 		for (size_t i = 0; i < rd.n_msgs; i++) {
@@ -853,6 +949,12 @@ void hm_node_tick(struct hm_node *nd, uint64_t now_us)
 	if (now_us > nd->now)
 		nd->now = now_us;
 	pbft_tick(nd->core, nd->now);
+	/* A disk failure's next attempt: the Ready it asks for carries the
+	 * whole vote-log state, and persist_retry() rewrites the files. */
+	if (nd->persist_failed && !nd->persist_retry_due && nd->now >= nd->persist_retry_at) {
+		nd->persist_retry_due = true;
+		pbft_rotate_durable(nd->core);
+	}
 	if (nd->send_hook.tick)
 		nd->send_hook.tick(nd->send_hook.ctx, nd->now, hook_emit, nd);
 	drain(nd);
@@ -916,6 +1018,8 @@ uint64_t hm_node_next_deadline(const struct hm_node *nd)
 	uint64_t t = pbft_next_deadline(nd->core);
 	uint64_t b = nd->send_hook.next_deadline ? nd->send_hook.next_deadline(nd->send_hook.ctx) : 0;
 
+	if (nd->persist_failed && !nd->persist_retry_due && (!b || nd->persist_retry_at < b))
+		b = nd->persist_retry_at ? nd->persist_retry_at : 1;
 	return b && (!t || b < t) ? b : t;
 }
 

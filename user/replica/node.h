@@ -131,8 +131,22 @@ struct hm_node {
 	/* Persistence (hm_node_open_state; docs/persistence.md). */
 	struct hm_persist *persist;
 	bool persist_degraded;          /* appends refused: no replies leave */
-	uint64_t persist_errors;
+	uint64_t persist_errors;        /* persistence calls that failed */
 	uint64_t replies_held;          /* replies not sent while degraded */
+	/* A disk failure (a write, sync, rename of any file; docs/persistence.md
+	 * "Disk errors"): until the files are started afresh, nothing of ours
+	 * leaves (no reply, no vote, no other message).  Retried with backoff
+	 * (1 s doubling to 30 s) on the node's timer. */
+	bool persist_failed;
+	int persist_errno;              /* the failure that started it */
+	char persist_file[96];          /* ... and its file in persist_dir */
+	char *persist_dir;
+	uint64_t persist_disk_errors;   /* hm_persist_errors() already seen */
+	uint64_t persist_retry_at;      /* us: the next attempt */
+	uint32_t persist_backoff_ms;
+	bool persist_retry_due;         /* the next Ready rotates and retries */
+	uint64_t persist_retries;       /* attempts made */
+	uint64_t persist_recoveries;    /* failures recovered from */
 	/* view-change counters already logged (log_views in node.c) */
 	uint64_t vc_logged[5];
 	enum hm_recovery_status recovery_status;

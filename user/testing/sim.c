@@ -88,6 +88,8 @@ struct hm_sim {
 	size_t n_abandoned, cap_abandoned;
 	uint64_t fault_at, fault_view, recovered_at;
 	char dir[64];            /* opts.persist: replica i in dir/r<i> */
+	/* hm_sim_set_disk_fault: each replica's injected disk failures */
+	struct hm_persist_inject disk_fault[HM_MAX_REPLICAS];
 	char safety_error[256];
 };
 
@@ -384,7 +386,9 @@ static int replica_start(struct hm_sim *s, uint32_t i)
 		return 0;
 	replica_dir(s, i, dir, sizeof(dir));
 	hm_node_tick(&s->nodes[i], s->now);
-	if (hm_node_open_state(&s->nodes[i], dir, NULL, err, sizeof(err)) < 0) {
+	if (hm_node_open_state(&s->nodes[i], dir,
+			       &(struct hm_persist_opts){ .inject = s->disk_fault[i] }, err,
+			       sizeof(err)) < 0) {
 		fprintf(stderr, "sim: replica %u: %s\n", i, err);
 		return -1;
 	}
@@ -986,6 +990,17 @@ void hm_sim_set_bad_chunk_server(struct hm_sim *s, uint32_t replica)
 {
 	s->bad_chunks[replica] = true;
 	s->faulty[replica] = true;
+}
+
+int hm_sim_set_disk_fault(struct hm_sim *s, uint32_t replica,
+			  const struct hm_persist_inject *inj)
+{
+	if (!s->o.persist || replica >= s->o.n || replica >= HM_MAX_REPLICAS)
+		return -1;
+	s->disk_fault[replica] = inj ? *inj : (struct hm_persist_inject){ 0 };
+	if (!s->crashed[replica] && s->nodes[replica].persist)
+		hm_persist_set_inject(s->nodes[replica].persist, inj);
+	return 0;
 }
 
 void hm_sim_mark_faulty(struct hm_sim *s, uint32_t replica)

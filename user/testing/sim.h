@@ -113,6 +113,14 @@ void hm_sim_set_equivocator(struct hm_sim *s, uint32_t replica);
  * (the vote counts; a certificate built from it will not verify). */
 void hm_sim_set_bad_vote_signer(struct hm_sim *s, uint32_t replica);
 void hm_sim_mark_faulty(struct hm_sim *s, uint32_t replica);
+/* A failing disk under a replica (opts.persist): its persistence fails as
+ * the hook says (core/persist.h, struct hm_persist_inject: the n-th write,
+ * fsync or rename, or all while a flag is set; NULL: a good disk again),
+ * from now on and after restarts.  The replica is correct: it must stop
+ * acknowledging while it cannot persist, and recover when the disk does.
+ * Returns -1 without opts.persist. */
+int hm_sim_set_disk_fault(struct hm_sim *s, uint32_t replica,
+			  const struct hm_persist_inject *inj);
 /* A replica whose STATE_CHUNKs carry a flipped data byte, re-signed and
  * re-MACed (a well-formed message only it can have sent). */
 void hm_sim_set_bad_chunk_server(struct hm_sim *s, uint32_t replica);
