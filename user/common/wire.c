@@ -420,6 +420,12 @@ int hm_nv_parse(const uint8_t *p, size_t len, struct hm_nv_payload *out)
 		out->batch = p + 2 + HM_DIGEST_LEN;
 		out->batch_len = (uint32_t)(len - 2 - HM_DIGEST_LEN);
 		return 0;
+	case HM_NV_VC:
+		if (len < 1 + HM_HDR_LEN)
+			return -1;
+		out->vc = p + 1;
+		out->vc_len = (uint32_t)(len - 1);
+		return 0;
 	default:
 		return -1;
 	}

@@ -94,16 +94,22 @@ int hm_reply_parse(const struct hm_msg *m, uint32_t *client, uint64_t *exec_seq,
  *          or, with seq = 0, the VIEW-CHANGE head digest wanted
  *   BATCH  seq = s.  u8 kind=3, u8 committed, 32 digest, batch bytes with
  *          H(batch) = digest
+ *   VC     seq = 0.  u8 kind=4, then one VIEW_CHANGE datagram of another
+ *          replica exactly as it signed it (136-byte header, flags and MAC
+ *          zero, then its payload): the answer to a FETCH of a VIEW-CHANGE
+ *          by head digest from a replica that holds it but did not send it
  */
 #define HM_VC_HEAD 1
 #define HM_VC_PART 2
 #define HM_NV_NEW 1
 #define HM_NV_FETCH 2
 #define HM_NV_BATCH 3
+#define HM_NV_VC 4
 #define HM_VC_MAX_PARTS 64
 #define HM_VC_ENTRY_FIXED 118  /* an entry without its PREPARE signatures */
 #define HM_VC_CP_LEN 73        /* one checkpoint signature record */
 #define HM_NV_BATCH_OVERHEAD (2 + HM_DIGEST_LEN) /* BATCH payload around a batch */
+#define HM_NV_VC_OVERHEAD (1 + HM_HDR_LEN) /* VC payload around a VIEW_CHANGE payload */
 
 struct hm_vc_entry {
 	uint64_t seq, view;
@@ -161,6 +167,9 @@ struct hm_nv_payload {
 	bool committed;
 	const uint8_t *batch;
 	uint32_t batch_len;
+	/* VC: the relayed VIEW_CHANGE datagram (at least a header long) */
+	const uint8_t *vc;
+	uint32_t vc_len;
 };
 
 int hm_nv_parse(const uint8_t *p, size_t len, struct hm_nv_payload *out);

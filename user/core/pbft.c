@@ -174,6 +174,8 @@ void pbft_free(struct pbft *c)
 	for (uint32_t i = 0; i < HM_MAX_REPLICAS; i++)
 		for (unsigned k = 0; k < PBFT_VC_RING; k++)
 			pbft_vc_rec_clear(&c->vcs[i][k]);
+	for (uint32_t i = 0; i < HM_MAX_REPLICAS; i++)
+		pbft_vc_rec_clear(&c->vc_alt[i]);
 	pbft_memo_clear(c);
 	pbft_early_clear(c);
 	free(c->nv_pending);

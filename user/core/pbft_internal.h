@@ -191,6 +191,14 @@ struct pbft {
 	uint64_t nv_served_at[HM_MAX_REPLICAS];
 	uint64_t vc_fetch_at[HM_MAX_REPLICAS];
 	uint64_t vc_served_at[HM_MAX_REPLICAS];
+	/* A VIEW-CHANGE that a NEW-VIEW names and that we do not hold as named
+	 * (missing, or its sender signed another one for that view and we
+	 * hold that): vc_alt[j].view is the view (0: none), vc_alt_want[j]
+	 * the head digest.  Filled from j or relayed by any replica that holds
+	 * it (HM_NV_VC), then moved into the ring (docs/protocol.md, "NEW-VIEW:
+	 * references and H(O)"). */
+	struct vc_rec vc_alt[HM_MAX_REPLICAS];
+	uint8_t vc_alt_want[HM_MAX_REPLICAS][HM_DIGEST_LEN];
 	/* view catch-up: the highest view of each peer's normal-case messages
 	 * the pre-filter dropped as bad_view (pbft_observe_view) */
 	uint64_t seen_view[HM_MAX_REPLICAS];
