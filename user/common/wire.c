@@ -408,7 +408,10 @@ int hm_nv_parse(const uint8_t *p, size_t len, struct hm_nv_payload *out)
 		out->o_digest = p + off + 16;
 		return out->max_s >= out->min_s ? 0 : -1;
 	case HM_NV_FETCH:
-		if (len != 1 + HM_DIGEST_LEN)
+		out->fetch_replica = -1;
+		if (len == 2 + HM_DIGEST_LEN && p[1 + HM_DIGEST_LEN] < HM_MAX_REPLICAS)
+			out->fetch_replica = p[1 + HM_DIGEST_LEN];
+		else if (len != 1 + HM_DIGEST_LEN)
 			return -1;
 		out->digest = p + 1;
 		return 0;

@@ -91,7 +91,9 @@ int hm_reply_parse(const struct hm_msg *m, uint32_t *client, uint64_t *exec_seq,
  *          { u8 replica, 32 digest of its VIEW-CHANGE head }, replica ids
  *          strictly increasing, u64 min-s, u64 max-s, 32 H(O)
  *   FETCH  seq = s.  u8 kind=2, 32 digest wanted (zero: the committed one),
- *          or, with seq = 0, the VIEW-CHANGE head digest wanted
+ *          or, with seq = 0, the VIEW-CHANGE head digest wanted, then
+ *          optionally u8 replica: whose VIEW-CHANGE (absent: the receiver's
+ *          own; two replicas' heads can have one payload, so one digest)
  *   BATCH  seq = s.  u8 kind=3, u8 committed, 32 digest, batch bytes with
  *          H(batch) = digest
  *   VC     seq = 0.  u8 kind=4, then one VIEW_CHANGE datagram of another
@@ -164,6 +166,7 @@ struct hm_nv_payload {
 	const uint8_t *o_digest;
 	/* FETCH and BATCH */
 	const uint8_t *digest;
+	int fetch_replica;     /* FETCH: the replica byte, -1 if absent */
 	bool committed;
 	const uint8_t *batch;
 	uint32_t batch_len;

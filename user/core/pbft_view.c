@@ -943,13 +943,14 @@ static void start_view_change(struct pbft *c, uint64_t view);
  * (HM_NV_VC), since j may be faulty and never answer. */
 static void fetch_vc(struct pbft *c, uint32_t j, uint64_t view, const uint8_t *digest)
 {
-	uint8_t fetch[1 + HM_DIGEST_LEN];
+	uint8_t fetch[2 + HM_DIGEST_LEN];
 	uint32_t prim = pbft_primary(c, view);
 
 	if (j == c->p.id || !throttle_ok(c, &c->vc_fetch_at[j]))
 		return;
 	fetch[0] = HM_NV_FETCH;
 	memcpy(fetch + 1, digest, HM_DIGEST_LEN);
+	fetch[1 + HM_DIGEST_LEN] = (uint8_t)j; /* whose: heads of two replicas may be equal */
 	pbft_send_msg(c, PBFT_TO_REPLICA, j, HM_MSG_NEW_VIEW, view, 0, NULL, fetch, sizeof(fetch));
 	if (prim != j && prim != c->p.id)
 		pbft_send_msg(c, PBFT_TO_REPLICA, prim, HM_MSG_NEW_VIEW, view, 0, NULL, fetch,
@@ -1473,23 +1474,19 @@ static int on_vc_relay(struct pbft *c, const struct hm_msg *m, const struct hm_n
 	return 0;
 }
 
-/* FETCH (seq 0) of another replica's VIEW-CHANGE by head digest: if we
+/* FETCH (seq 0) of replica j's VIEW-CHANGE by head digest: if we
  * hold it complete and valid, relay its signed datagrams inside our own
  * (HM_NV_VC).  Its sender may be faulty and never serve the one a NEW-VIEW
  * names; the new primary holds every one it named. */
 static int relay_vc(struct pbft *c, const struct hm_msg *m, const struct hm_nv_payload *nv,
 		    enum hm_drop_reason *why)
 {
-	const struct vc_rec *r = NULL;
+	uint32_t j = (uint32_t)nv->fetch_replica;
+	const struct vc_rec *r = j < c->p.n && j != m->sender ? pbft_vc_find(c, j, m->view) : NULL;
 	uint8_t *buf;
 
-	for (uint32_t j = 0; j < c->p.n && !r; j++) {
-		r = pbft_vc_find(c, j, m->view);
-		if (j == m->sender || j == c->p.id || !r || !r->nparts || !r->checked ||
-		    !r->valid || memcmp(dgram_hdr(r->part[0])->digest, nv->digest, HM_DIGEST_LEN))
-			r = NULL;
-	}
-	if (!r)
+	if (!r || !r->nparts || !r->checked || !r->valid ||
+	    memcmp(dgram_hdr(r->part[0])->digest, nv->digest, HM_DIGEST_LEN) != 0)
 		return pbft_refuse(why, HM_DROP_STALE);
 	if (!throttle_ok(c, &c->vc_served_at[m->sender]))
 		return pbft_refuse(why, HM_DROP_RATE_LIMITED);
@@ -1528,6 +1525,8 @@ static int on_fetch(struct pbft *c, const struct hm_msg *m, const struct hm_nv_p
 		 * we have since superseded. */
 		const struct vc_rec *r = pbft_vc_own(c, m->view);
 
+		if (nv->fetch_replica >= 0 && (uint32_t)nv->fetch_replica != c->p.id)
+			return relay_vc(c, m, nv, why);
 		if (r && r->nparts &&
 		    memcmp(dgram_hdr(r->part[0])->digest, nv->digest, HM_DIGEST_LEN) == 0) {
 			if (!throttle_ok(c, &c->vc_served_at[m->sender]))
@@ -1537,7 +1536,7 @@ static int on_fetch(struct pbft *c, const struct hm_msg *m, const struct hm_nv_p
 					  r->part_len[i], 0);
 			return 0;
 		}
-		return relay_vc(c, m, nv, why);
+		return pbft_refuse(why, HM_DROP_STALE);
 	}
 	if (e->seq != m->seq || !e->batch ||
 	    (memcmp(nv->digest, zero, HM_DIGEST_LEN) == 0
