@@ -1172,21 +1172,27 @@ int pbft_receive(struct pbft *c, const struct hm_msg *m, enum hm_drop_reason *wh
 	}
 }
 
-/* Quiet: nothing of ours is outstanding, so no timer of ours would tell a
- * peer anything.  A replica the group left behind while it was cut off (or
- * paused) and that then went quiet would never hear that it is behind: a
- * STATUS every PBFT_IDLE_STATUS_ROUNDS retransmit intervals asks.  Peers at
- * our point answer nothing; peers ahead answer as to any STATUS
+/* Executed nothing for PBFT_IDLE_STATUS_ROUNDS retransmit intervals: a
+ * STATUS.  A replica the group left behind while it was cut off (or
+ * paused), the group then quiet, would otherwise never hear that it is
+ * behind (nobody sends anything, and our own STATUS goes out only once a
+ * peer named a higher seq), also while it waits alone in a view change.
+ * Peers at our point answer nothing; peers ahead answer as to any STATUS
  * (on_status: their stable CHECKPOINT, committed slots, checkpoints). */
 static void idle_status(struct pbft *c)
 {
-	if (c->next_retransmit || c->now < c->idle_status_at)
+	bool armed = c->next_retransmit != 0;
+
+	if (c->now < c->idle_status_at)
 		return;
-	if (c->idle_status_at)
+	if (c->idle_status_at && c->last_executed == c->executed_at_idle_status) {
 		pbft_send_flagged(c, PBFT_TO_REPLICAS, 0, HM_MSG_STATUS, 0, c->view,
 				  c->last_executed, (const uint8_t[HM_DIGEST_LEN]){ 0 }, NULL, 0);
+		if (!armed)
+			c->next_retransmit = 0; /* a STATUS needs no retransmission */
+	}
+	c->executed_at_idle_status = c->last_executed;
 	c->idle_status_at = c->now + (uint64_t)PBFT_IDLE_STATUS_ROUNDS * c->p.retransmit_ms * 1000;
-	c->next_retransmit = 0; /* a STATUS needs no retransmission of its own */
 }
 
 void pbft_tick(struct pbft *c, uint64_t now_us)
@@ -1213,8 +1219,7 @@ uint64_t pbft_next_deadline(const struct pbft *c)
 		t = earliest(t, c->queue[c->q_head].queued_at + (uint64_t)c->p.batch_timeout_ms * 1000);
 	if (c->st_running && hm_st_next_deadline(&c->st) != UINT64_MAX)
 		t = earliest(t, hm_st_next_deadline(&c->st) * 1000 + 1000);
-	if (!c->next_retransmit)
-		t = earliest(t, c->idle_status_at ? c->idle_status_at : c->now + 1);
+	t = earliest(t, c->idle_status_at ? c->idle_status_at : c->now + 1);
 	return earliest(t, c->next_retransmit);
 }
 

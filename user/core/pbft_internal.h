@@ -119,7 +119,7 @@ struct vc_sum {
  * NEW-VIEW may name one its sender has since superseded, and a peer may
  * still wait in a view we left (docs/protocol.md, "Views kept per sender"). */
 #define PBFT_VC_RING 4
-/* While quiet, a STATUS every this many retransmit intervals (pbft_tick). */
+/* Nothing executed for this many retransmit intervals: a STATUS (pbft_tick). */
 #define PBFT_IDLE_STATUS_ROUNDS 10
 struct vc_rec {
 	uint64_t view;      /* 0: empty */
@@ -171,7 +171,8 @@ struct pbft {
 	size_t q_head, q_len, q_cap;
 	struct checkpoint_rec cps[HM_MAX_LIVE_CHECKPOINTS];
 	uint64_t next_retransmit; /* 0 = nothing sent that may need it */
-	uint64_t idle_status_at;  /* next STATUS while nothing else is outstanding */
+	uint64_t idle_status_at;  /* next check: a STATUS if nothing executed since */
+	uint64_t executed_at_idle_status;
 	uint64_t highest_seen;    /* highest seq any peer's message named */
 	uint64_t executed_at_last_retransmit;
 	uint64_t status_served_at[HM_MAX_REPLICAS]; /* throttles STATUS answers */

@@ -938,23 +938,20 @@ static void start_view_change(struct pbft *c, uint64_t view);
 
 /* Ask for j's VIEW-CHANGE for `view` with this head digest (a NEW-VIEW
  * names it and we do not hold it complete, or hold another one of j's):
- * from j, which answers with its own signed datagrams, and from the view's
- * primary, which validated it before naming it and relays j's datagrams
- * (HM_NV_VC), since j may be faulty and never answer. */
+ * from every replica.  j answers with its own signed datagrams; any other
+ * that holds it valid (the view's primary does: it named it) relays j's
+ * datagrams (HM_NV_VC), since j may be faulty and never answer, or what
+ * reaches us as j may not be the instance that sent it. */
 static void fetch_vc(struct pbft *c, uint32_t j, uint64_t view, const uint8_t *digest)
 {
 	uint8_t fetch[2 + HM_DIGEST_LEN];
-	uint32_t prim = pbft_primary(c, view);
 
 	if (j == c->p.id || !throttle_ok(c, &c->vc_fetch_at[j]))
 		return;
 	fetch[0] = HM_NV_FETCH;
 	memcpy(fetch + 1, digest, HM_DIGEST_LEN);
 	fetch[1 + HM_DIGEST_LEN] = (uint8_t)j; /* whose: heads of two replicas may be equal */
-	pbft_send_msg(c, PBFT_TO_REPLICA, j, HM_MSG_NEW_VIEW, view, 0, NULL, fetch, sizeof(fetch));
-	if (prim != j && prim != c->p.id)
-		pbft_send_msg(c, PBFT_TO_REPLICA, prim, HM_MSG_NEW_VIEW, view, 0, NULL, fetch,
-			      sizeof(fetch));
+	pbft_send_msg(c, PBFT_TO_REPLICAS, 0, HM_MSG_NEW_VIEW, view, 0, NULL, fetch, sizeof(fetch));
 }
 
 /* From now on, take j's VIEW-CHANGE for `view` with head digest d (from j
