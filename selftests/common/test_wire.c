@@ -1459,4 +1459,20 @@ HM_TEST(new_view_roundtrip_and_malformed)
 		ASSERT_OK(hm_nv_parse(r, 1 + HM_HDR_LEN, &nv), "VC of a bare header parses");
 		ASSERT_ERR(hm_nv_parse(r, HM_HDR_LEN, &nv), "VC shorter than a header");
 	}
+	{
+		uint8_t q[2 + HM_DIGEST_LEN + 3 * HM_VC_CP_LEN] = { HM_NV_PROOF };
+
+		q[1 + HM_DIGEST_LEN] = 3;
+		q[2 + HM_DIGEST_LEN + HM_VC_CP_LEN] = 1;
+		q[2 + HM_DIGEST_LEN + 2 * HM_VC_CP_LEN] = 2;
+		ASSERT_OK(hm_nv_parse(q, sizeof(q), &nv), "PROOF parses");
+		ASSERT_EQ(nv.ncp, 3, "three signatures");
+		ASSERT_TRUE(nv.cp == q + 2 + HM_DIGEST_LEN && nv.digest == q + 1, "PROOF fields");
+		ASSERT_ERR(hm_nv_parse(q, sizeof(q) - 1, &nv), "PROOF cut short");
+		q[1 + HM_DIGEST_LEN] = 2;
+		ASSERT_ERR(hm_nv_parse(q, sizeof(q), &nv), "PROOF count disagrees with its length");
+		q[1 + HM_DIGEST_LEN] = 3;
+		q[2 + HM_DIGEST_LEN + 2 * HM_VC_CP_LEN] = HM_MAX_REPLICAS;
+		ASSERT_ERR(hm_nv_parse(q, sizeof(q), &nv), "PROOF replica out of range");
+	}
 }

@@ -423,6 +423,19 @@ int hm_nv_parse(const uint8_t *p, size_t len, struct hm_nv_payload *out)
 		out->batch = p + 2 + HM_DIGEST_LEN;
 		out->batch_len = (uint32_t)(len - 2 - HM_DIGEST_LEN);
 		return 0;
+	case HM_NV_PROOF:
+		if (len < 2 + HM_DIGEST_LEN)
+			return -1;
+		out->digest = p + 1;
+		out->ncp = p[1 + HM_DIGEST_LEN];
+		out->cp = p + 2 + HM_DIGEST_LEN;
+		if (out->ncp > HM_MAX_REPLICAS ||
+		    len != 2 + HM_DIGEST_LEN + (size_t)out->ncp * HM_VC_CP_LEN)
+			return -1;
+		for (unsigned i = 0; i < out->ncp; i++)
+			if (out->cp[i * HM_VC_CP_LEN] >= HM_MAX_REPLICAS)
+				return -1;
+		return 0;
 	case HM_NV_VC:
 		if (len < 1 + HM_HDR_LEN)
 			return -1;

@@ -100,6 +100,9 @@ int hm_reply_parse(const struct hm_msg *m, uint32_t *client, uint64_t *exec_seq,
  *          replica exactly as it signed it (136-byte header, flags and MAC
  *          zero, then its payload): the answer to a FETCH of a VIEW-CHANGE
  *          by head digest from a replica that holds it but did not send it
+ *   PROOF  seq = a stable checkpoint's seq.  u8 kind=5, 32 state digest,
+ *          u8 ncp, ncp x { u8 replica, u64 view, 64 CHECKPOINT sig } (as
+ *          in a VIEW-CHANGE head): the answer to a STATUS below it
  */
 #define HM_VC_HEAD 1
 #define HM_VC_PART 2
@@ -107,6 +110,7 @@ int hm_reply_parse(const struct hm_msg *m, uint32_t *client, uint64_t *exec_seq,
 #define HM_NV_FETCH 2
 #define HM_NV_BATCH 3
 #define HM_NV_VC 4
+#define HM_NV_PROOF 5
 #define HM_VC_MAX_PARTS 64
 #define HM_VC_ENTRY_FIXED 118  /* an entry without its PREPARE signatures */
 #define HM_VC_CP_LEN 73        /* one checkpoint signature record */
@@ -170,6 +174,9 @@ struct hm_nv_payload {
 	bool committed;
 	const uint8_t *batch;
 	uint32_t batch_len;
+	/* PROOF: digest is the state digest; ncp records of HM_VC_CP_LEN */
+	uint8_t ncp;
+	const uint8_t *cp;
 	/* VC: the relayed VIEW_CHANGE datagram (at least a header long) */
 	const uint8_t *vc;
 	uint32_t vc_len;

@@ -1099,8 +1099,10 @@ static int on_status(struct pbft *c, const struct hm_msg *m, enum hm_drop_reason
 
 	/* Behind our stable checkpoint: our CHECKPOINT helps it stabilise it
 	 * (a peer further behind needs state transfer). */
-	if (m->seq < c->low && c->stable.own_known)
+	if (m->seq < c->low && c->stable.own_known) {
 		help_checkpoint(c, &c->stable, m->sender);
+		pbft_send_checkpoint_proof(c, m->sender);
+	}
 	/* Written so that a huge claimed seq cannot wrap `from + 1`. */
 	for (uint64_t seq = from; seq < c->last_executed;) {
 		struct log_entry *e = pbft_entry_at(c, ++seq);

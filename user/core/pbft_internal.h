@@ -316,6 +316,7 @@ void pbft_track_pending(struct pbft *c, struct client_rec *r, const struct hm_ms
 uint64_t pbft_vc_deadline(const struct pbft *c);
 bool pbft_cert_prepares(struct pbft *c, struct log_entry *e, uint16_t *voters,
 			  uint8_t out[HM_MAX_REPLICAS][HM_SIG_LEN]);
+void pbft_send_checkpoint_proof(struct pbft *c, uint32_t peer);
 size_t pbft_put_checkpoint_proof(struct pbft *c, uint8_t *buf, uint8_t *ncp);
 void pbft_install(struct pbft *c, uint64_t view, uint64_t lo, uint64_t hi,
 		    const uint8_t (*o)[HM_DIGEST_LEN], const uint8_t *ids, unsigned nrefs);

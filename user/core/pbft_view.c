@@ -1648,6 +1648,53 @@ static int on_batch(struct pbft *c, const struct hm_msg *m, const struct hm_nv_p
 	return 0;
 }
 
+/* A peer behind our stable checkpoint (its STATUS): the checkpoint's proof,
+ * 2f+1 CHECKPOINT signatures.  Its own CHECKPOINTs tell it only who is
+ * still reachable; a signer may be gone (a crashed replica, a twin), and
+ * then it could never certify the checkpoint it must fetch. */
+void pbft_send_checkpoint_proof(struct pbft *c, uint32_t peer)
+{
+	uint8_t buf[2 + HM_DIGEST_LEN + HM_MAX_REPLICAS * HM_VC_CP_LEN];
+	size_t len;
+
+	if (!c->p.view_change_timeout_ms || !c->stable.own_known)
+		return;
+	buf[0] = HM_NV_PROOF;
+	memcpy(buf + 1, c->stable.own, HM_DIGEST_LEN);
+	len = pbft_put_checkpoint_proof(c, buf + 2 + HM_DIGEST_LEN, &buf[1 + HM_DIGEST_LEN]);
+	if (buf[1 + HM_DIGEST_LEN] < 2 * c->p.f + 1)
+		return;
+	pbft_send_msg(c, PBFT_TO_REPLICA, peer, HM_MSG_NEW_VIEW, c->view, c->low, NULL, buf,
+		      (uint32_t)(2 + HM_DIGEST_LEN + len));
+}
+
+/* PROOF: each signature that verifies counts as its signer's claim (the
+ * same as its CHECKPOINT would); one that does not is the relayer's doing
+ * and is ignored. */
+static int on_proof(struct pbft *c, const struct hm_msg *m, const struct hm_nv_payload *nv,
+		    enum hm_drop_reason *why)
+{
+	unsigned good = 0;
+
+	if (m->seq <= c->last_executed || m->seq <= c->low || m->seq % c->p.checkpoint_interval)
+		return pbft_refuse(why, HM_DROP_STALE);
+	for (unsigned i = 0; i < nv->ncp; i++) {
+		const uint8_t *r = nv->cp + i * HM_VC_CP_LEN;
+		uint32_t id = r[0];
+		uint64_t view = hm_get_be64(r + 1);
+
+		if (id >= c->p.n || id == c->p.id ||
+		    !pbft_stored_sig_ok(c, HM_MSG_CHECKPOINT, id, 0, view, m->seq, nv->digest, r + 9))
+			continue;
+		pbft_claim_record(c, id, view, m->seq, nv->digest, r + 9);
+		good++;
+	}
+	if (!good)
+		return pbft_refuse(why, HM_DROP_STALE);
+	pbft_maybe_transfer(c);
+	return 0;
+}
+
 int pbft_on_new_view(struct pbft *c, const struct hm_msg *m, enum hm_drop_reason *why)
 {
 	struct hm_nv_payload nv;
@@ -1661,6 +1708,8 @@ int pbft_on_new_view(struct pbft *c, const struct hm_msg *m, enum hm_drop_reason
 		return on_batch(c, m, &nv, why);
 	if (nv.kind == HM_NV_VC)
 		return on_vc_relay(c, m, &nv, why);
+	if (nv.kind == HM_NV_PROOF)
+		return on_proof(c, m, &nv, why);
 	if (m->sender != pbft_primary(c, m->view)) {
 		c->stats.new_views_refused++;
 		return pbft_refuse(why, HM_DROP_MALFORMED);
