@@ -1101,7 +1101,9 @@ static int on_status(struct pbft *c, const struct hm_msg *m, enum hm_drop_reason
 	 * (a peer further behind needs state transfer). */
 	if (m->seq < c->low && c->stable.own_known) {
 		help_checkpoint(c, &c->stable, m->sender);
-		pbft_send_checkpoint_proof(c, m->sender);
+		/* Further behind than the log we keep: it needs the state. */
+		if (m->seq < kept)
+			pbft_send_checkpoint_proof(c, m->sender);
 	}
 	/* Written so that a huge claimed seq cannot wrap `from + 1`. */
 	for (uint64_t seq = from; seq < c->last_executed;) {
@@ -1174,27 +1176,32 @@ int pbft_receive(struct pbft *c, const struct hm_msg *m, enum hm_drop_reason *wh
 	}
 }
 
-/* Executed nothing for PBFT_IDLE_STATUS_ROUNDS retransmit intervals: a
- * STATUS.  A replica the group left behind while it was cut off (or
- * paused), the group then quiet, would otherwise never hear that it is
- * behind (nobody sends anything, and our own STATUS goes out only once a
- * peer named a higher seq), also while it waits alone in a view change.
- * Peers at our point answer nothing; peers ahead answer as to any STATUS
- * (on_status: their stable CHECKPOINT, committed slots, checkpoints). */
+/* Executed nothing for PBFT_IDLE_STATUS_ROUNDS retransmit intervals (and
+ * no such STATUS for as long): a STATUS.  A replica the group left behind
+ * while it was cut off (or paused, or lost the last messages), the group
+ * then quiet, would otherwise never hear that it is behind (nobody sends
+ * anything, and our own STATUS goes out only once a peer named a higher
+ * seq), also while it waits alone in a view change.  Peers at our point
+ * answer nothing; peers ahead answer as to any STATUS (on_status: their
+ * stable CHECKPOINT, committed slots, checkpoints). */
+static uint64_t idle_status_due(const struct pbft *c)
+{
+	uint64_t base = c->progress_at > c->idle_status_at ? c->progress_at : c->idle_status_at;
+
+	return base + (uint64_t)PBFT_IDLE_STATUS_ROUNDS * c->p.retransmit_ms * 1000;
+}
+
 static void idle_status(struct pbft *c)
 {
 	bool armed = c->next_retransmit != 0;
 
-	if (c->now < c->idle_status_at)
+	if (c->now < idle_status_due(c))
 		return;
-	if (c->idle_status_at && c->last_executed == c->executed_at_idle_status) {
-		pbft_send_flagged(c, PBFT_TO_REPLICAS, 0, HM_MSG_STATUS, 0, c->view,
-				  c->last_executed, (const uint8_t[HM_DIGEST_LEN]){ 0 }, NULL, 0);
-		if (!armed)
-			c->next_retransmit = 0; /* a STATUS needs no retransmission */
-	}
-	c->executed_at_idle_status = c->last_executed;
-	c->idle_status_at = c->now + (uint64_t)PBFT_IDLE_STATUS_ROUNDS * c->p.retransmit_ms * 1000;
+	pbft_send_flagged(c, PBFT_TO_REPLICAS, 0, HM_MSG_STATUS, 0, c->view, c->last_executed,
+			  (const uint8_t[HM_DIGEST_LEN]){ 0 }, NULL, 0);
+	if (!armed)
+		c->next_retransmit = 0; /* a STATUS needs no retransmission */
+	c->idle_status_at = c->now;
 }
 
 void pbft_tick(struct pbft *c, uint64_t now_us)
@@ -1221,7 +1228,7 @@ uint64_t pbft_next_deadline(const struct pbft *c)
 		t = earliest(t, c->queue[c->q_head].queued_at + (uint64_t)c->p.batch_timeout_ms * 1000);
 	if (c->st_running && hm_st_next_deadline(&c->st) != UINT64_MAX)
 		t = earliest(t, hm_st_next_deadline(&c->st) * 1000 + 1000);
-	t = earliest(t, c->idle_status_at ? c->idle_status_at : c->now + 1);
+	t = earliest(t, idle_status_due(c));
 	return earliest(t, c->next_retransmit);
 }
 

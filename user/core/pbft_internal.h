@@ -120,7 +120,7 @@ struct vc_sum {
  * still wait in a view we left (docs/protocol.md, "Views kept per sender"). */
 #define PBFT_VC_RING 4
 /* Nothing executed for this many retransmit intervals: a STATUS (pbft_tick). */
-#define PBFT_IDLE_STATUS_ROUNDS 10
+#define PBFT_IDLE_STATUS_ROUNDS 5
 struct vc_rec {
 	uint64_t view;      /* 0: empty */
 	uint8_t nparts;     /* 0 until the HEAD arrived */
@@ -171,8 +171,7 @@ struct pbft {
 	size_t q_head, q_len, q_cap;
 	struct checkpoint_rec cps[HM_MAX_LIVE_CHECKPOINTS];
 	uint64_t next_retransmit; /* 0 = nothing sent that may need it */
-	uint64_t idle_status_at;  /* next check: a STATUS if nothing executed since */
-	uint64_t executed_at_idle_status;
+	uint64_t idle_status_at;  /* the last STATUS of idle_status() */
 	uint64_t highest_seen;    /* highest seq any peer's message named */
 	uint64_t executed_at_last_retransmit;
 	uint64_t status_served_at[HM_MAX_REPLICAS]; /* throttles STATUS answers */
