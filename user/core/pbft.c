@@ -1092,6 +1092,10 @@ static int on_status(struct pbft *c, const struct hm_msg *m, enum hm_drop_reason
 
 	/* One answer per peer per retransmit interval: a faulty peer sending
 	 * STATUS(0) in a loop must not make us re-send the window each time. */
+	/* A STATUS carries the view its sender installed: in a quiet group the
+	 * only news of a view we missed (view catch-up needs f+1 of them). */
+	if (m->view > c->view)
+		pbft_observe_view(c, m->sender, m->view);
 	if (c->status_served_at[m->sender] &&
 	    c->now < c->status_served_at[m->sender] + (uint64_t)c->p.retransmit_ms * 1000)
 		return pbft_refuse(why, HM_DROP_RATE_LIMITED);
