@@ -1431,8 +1431,15 @@ HM_TEST(new_view_roundtrip_and_malformed)
 		uint8_t f[2 + HM_DIGEST_LEN + 4] = { HM_NV_FETCH };
 
 		ASSERT_OK(hm_nv_parse(f, 1 + HM_DIGEST_LEN, &nv), "FETCH parses");
+		ASSERT_EQ(nv.fetch_replica, -1, "FETCH without a replica byte");
 		ASSERT_ERR(hm_nv_parse(f, HM_DIGEST_LEN, &nv), "short FETCH");
-		ASSERT_ERR(hm_nv_parse(f, 2 + HM_DIGEST_LEN, &nv), "long FETCH");
+		ASSERT_ERR(hm_nv_parse(f, 3 + HM_DIGEST_LEN, &nv), "long FETCH");
+		f[1 + HM_DIGEST_LEN] = 3;
+		ASSERT_OK(hm_nv_parse(f, 2 + HM_DIGEST_LEN, &nv), "FETCH naming a replica");
+		ASSERT_EQ(nv.fetch_replica, 3, "the replica named");
+		f[1 + HM_DIGEST_LEN] = HM_MAX_REPLICAS;
+		ASSERT_ERR(hm_nv_parse(f, 2 + HM_DIGEST_LEN, &nv), "FETCH replica out of range");
+		f[1 + HM_DIGEST_LEN] = 0;
 		f[0] = HM_NV_BATCH;
 		f[1] = 1;
 		ASSERT_OK(hm_nv_parse(f, sizeof(f), &nv), "BATCH parses");
@@ -1443,5 +1450,29 @@ HM_TEST(new_view_roundtrip_and_malformed)
 		ASSERT_ERR(hm_nv_parse(f, sizeof(f), &nv), "committed flag other than 0/1");
 		ASSERT_ERR(hm_nv_parse(f, 1 + HM_DIGEST_LEN, &nv), "BATCH without its digest");
 		ASSERT_ERR(hm_nv_parse(f, 0, &nv), "empty payload");
+	}
+	{
+		uint8_t r[1 + HM_HDR_LEN + 8] = { HM_NV_VC };
+
+		ASSERT_OK(hm_nv_parse(r, sizeof(r), &nv), "VC (a relayed VIEW_CHANGE) parses");
+		ASSERT_TRUE(nv.vc == r + 1 && nv.vc_len == HM_HDR_LEN + 8, "the datagram after the kind");
+		ASSERT_OK(hm_nv_parse(r, 1 + HM_HDR_LEN, &nv), "VC of a bare header parses");
+		ASSERT_ERR(hm_nv_parse(r, HM_HDR_LEN, &nv), "VC shorter than a header");
+	}
+	{
+		uint8_t q[2 + HM_DIGEST_LEN + 3 * HM_VC_CP_LEN] = { HM_NV_PROOF };
+
+		q[1 + HM_DIGEST_LEN] = 3;
+		q[2 + HM_DIGEST_LEN + HM_VC_CP_LEN] = 1;
+		q[2 + HM_DIGEST_LEN + 2 * HM_VC_CP_LEN] = 2;
+		ASSERT_OK(hm_nv_parse(q, sizeof(q), &nv), "PROOF parses");
+		ASSERT_EQ(nv.ncp, 3, "three signatures");
+		ASSERT_TRUE(nv.cp == q + 2 + HM_DIGEST_LEN && nv.digest == q + 1, "PROOF fields");
+		ASSERT_ERR(hm_nv_parse(q, sizeof(q) - 1, &nv), "PROOF cut short");
+		q[1 + HM_DIGEST_LEN] = 2;
+		ASSERT_ERR(hm_nv_parse(q, sizeof(q), &nv), "PROOF count disagrees with its length");
+		q[1 + HM_DIGEST_LEN] = 3;
+		q[2 + HM_DIGEST_LEN + 2 * HM_VC_CP_LEN] = HM_MAX_REPLICAS;
+		ASSERT_ERR(hm_nv_parse(q, sizeof(q), &nv), "PROOF replica out of range");
 	}
 }

@@ -187,7 +187,18 @@ static void new_view(const uint8_t *p, size_t len)
 		CHECK(nv.o_digest + HM_DIGEST_LEN == p + len);
 		break;
 	case HM_NV_FETCH:
-		CHECK(len == 1 + HM_DIGEST_LEN);
+		CHECK(len == 1 + HM_DIGEST_LEN ||
+		      (len == 2 + HM_DIGEST_LEN && nv.fetch_replica >= 0 &&
+		       nv.fetch_replica < HM_MAX_REPLICAS));
+		break;
+	case HM_NV_PROOF:
+		CHECK(nv.ncp <= HM_MAX_REPLICAS &&
+		      nv.cp + (size_t)nv.ncp * HM_VC_CP_LEN == p + len);
+		for (unsigned i = 0; i < nv.ncp; i++)
+			CHECK(nv.cp[i * HM_VC_CP_LEN] < HM_MAX_REPLICAS);
+		break;
+	case HM_NV_VC:
+		CHECK(nv.vc == p + 1 && nv.vc_len == len - 1 && nv.vc_len >= HM_HDR_LEN);
 		break;
 	case HM_NV_BATCH:
 		CHECK(nv.batch + nv.batch_len == p + len);

@@ -1092,6 +1092,124 @@ out:
 	hm_sim_free(s);
 }
 
+/* ---- a NEW-VIEW naming the other VIEW-CHANGE of an equivocating sender --- */
+
+/*
+ * Found by the Twins enumeration (scenario 2832, twin of r0): the faulty
+ * view-0 primary r0 signs two different VIEW-CHANGEs for view 1 and sends
+ * one (A) to r1 and r3, the other (B) to r2; then it goes silent.  r1, the
+ * primary of view 1, names r0's A in its NEW-VIEW (lowest ids first).  r2
+ * holds B: it must not refuse the NEW-VIEW for that (before the fix:
+ * "not the VIEW-CHANGE we hold", refused for ever, since r0 never serves A
+ * and the NEW-VIEW names only (sender, head digest)).  It fetches A from
+ * r0 and from r1; r1 relays r0's signed datagrams (NEW_VIEW kind VC); r2
+ * uses A in place of B, counts r0 proven faulty (two signed heads for one
+ * view), installs view 1, and the cluster serves (r1 and r3 alone are not a
+ * quorum, so without r2 nothing executes).
+ *
+ * The two heads: n = 0, no certificates, different checkpoint digests (not
+ * checked for n = 0): both valid, as a faulty replica can produce.
+ */
+static bool silent_r0(void *ctx, struct hm_sim *s, uint32_t from, uint32_t to,
+		      const uint8_t *buf, size_t len)
+{
+	(void)ctx, (void)s, (void)to, (void)buf, (void)len;
+	return from != 0;
+}
+
+static size_t empty_vc_head(uint8_t *buf, uint8_t fill)
+{
+	size_t len = 0;
+
+	buf[len++] = HM_VC_HEAD;
+	buf[len++] = 1; /* nparts */
+	memset(buf + len, fill, HM_DIGEST_LEN);
+	len += HM_DIGEST_LEN;
+	buf[len++] = 0; /* no checkpoint signatures */
+	buf[len++] = 0; /* no certificates */
+	buf[len++] = 0;
+	return len;
+}
+
+HM_TEST(nv_names_other_view_change_of_equivocating_sender)
+{
+	struct hm_sim_opts o;
+	struct hm_sim *s;
+	uint8_t a[64], b[64], d[HM_DIGEST_LEN], da[HM_DIGEST_LEN];
+	size_t la = empty_vc_head(a, 0), lb = empty_vc_head(b, 0x11);
+	uint64_t total;
+
+	hm_sim_default_opts(&o);
+	o.ops_per_client = 10;
+	total = (uint64_t)o.clients * o.ops_per_client;
+	s = hm_sim_new(&o);
+	hm_sim_set_filter(s, silent_r0, NULL);
+	hm_sim_mark_faulty(s, 0);
+	inject_from(s, 0, 1, HM_MSG_VIEW_CHANGE, 1, 0, NULL, a, (uint32_t)la);
+	inject_from(s, 0, 3, HM_MSG_VIEW_CHANGE, 1, 0, NULL, a, (uint32_t)la);
+	inject_from(s, 0, 2, HM_MSG_VIEW_CHANGE, 1, 0, NULL, b, (uint32_t)lb);
+	ASSERT_TRUE(pbft_vc_digest(core_of(s, 1), 0, 1, da), "r1 holds r0's A");
+	ASSERT_TRUE(pbft_vc_digest(core_of(s, 2), 0, 1, d) && memcmp(d, da, HM_DIGEST_LEN) != 0,
+		    "r2 holds r0's other VIEW-CHANGE, B");
+	ASSERT_FALSE(pbft_stats(core_of(s, 2))->proven_faulty & 1, "r0 not yet caught");
+	if (!ASSERT_TRUE(run_ops(s, total, LIVENESS_BOUND_S * SECOND),
+			 "every op completes once view 1 is installed"))
+		show(s, "equivocating VIEW-CHANGE");
+	quiet_for(s, 2 * SECOND);
+	ASSERT_EQ(pbft_view(core_of(s, 2)), 1, "r2 installed view 1");
+	ASSERT_FALSE(pbft_in_view_change(core_of(s, 2)), "r2 not changing view");
+	ASSERT_TRUE(pbft_stats(core_of(s, 2))->proven_faulty & 1,
+		    "r2 counts r0 proven faulty (two signed heads for view 1)");
+	for (uint32_t i = 1; i < 4; i++) {
+		ASSERT_FALSE(pbft_stats(core_of(s, i))->proven_faulty & 0xe,
+			     "no correct replica proven faulty");
+		ASSERT_EQ(pbft_last_executed(core_of(s, i)), pbft_last_executed(core_of(s, 1)),
+			  "every correct replica executed as far");
+	}
+	safe(s);
+	hm_sim_free(s);
+}
+
+/* ---- a quiet group and a replica it left behind ------------------------- */
+
+/*
+ * Found by test_byzantine randomized_faults seed 25: r3 is down (paused:
+ * in-memory crash) from the start; r0..r2 serve every client and go quiet,
+ * their log past a stable checkpoint.  Then r3 comes back.  Nothing is
+ * outstanding anywhere, so before the fix no replica sent anything again,
+ * and r3 never learnt it was behind (STATUS went out only when a peer had
+ * named a higher seq, or after a restart from files).  A quiet replica now
+ * sends STATUS every PBFT_IDLE_STATUS_ROUNDS retransmit intervals; the
+ * peers ahead answer with their stable CHECKPOINT and committed slots, and
+ * r3 catches up (here by state transfer) with no client traffic at all.
+ */
+HM_TEST(quiet_group_tells_a_revived_replica_it_is_behind)
+{
+	struct hm_sim_opts o;
+	struct hm_sim *s;
+	uint64_t total;
+
+	hm_sim_default_opts(&o);
+	o.ops_per_client = 30;
+	total = (uint64_t)o.clients * o.ops_per_client;
+	s = hm_sim_new(&o);
+	hm_sim_crash(s, 3);
+	if (!ASSERT_TRUE(run_ops(s, total, LIVENESS_BOUND_S * SECOND), "r0..r2 serve every op"))
+		goto out;
+	quiet_for(s, 2 * SECOND);
+	ASSERT_GE(pbft_low_watermark(core_of(s, 0)), 10, "r0..r2 past a stable checkpoint");
+	ASSERT_EQ(pbft_last_executed(core_of(s, 3)), 0, "r3 missed everything");
+	hm_sim_revive(s, 3);
+	hm_sim_mark_fault(s);
+	quiet_for(s, LIVENESS_BOUND_S * SECOND);
+	if (!ASSERT_EQ(pbft_last_executed(core_of(s, 3)), pbft_last_executed(core_of(s, 0)),
+		       "r3 caught up with no client traffic"))
+		show(s, "quiet");
+	safe(s);
+out:
+	hm_sim_free(s);
+}
+
 /* A backup's disk fails for good (every write, fsync, rename: ENOSPC) for a
  * while, then comes back. */
 HM_TEST(i17_7_disk_full_backup_stops_acks_and_recovers)

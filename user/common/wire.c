@@ -408,7 +408,10 @@ int hm_nv_parse(const uint8_t *p, size_t len, struct hm_nv_payload *out)
 		out->o_digest = p + off + 16;
 		return out->max_s >= out->min_s ? 0 : -1;
 	case HM_NV_FETCH:
-		if (len != 1 + HM_DIGEST_LEN)
+		out->fetch_replica = -1;
+		if (len == 2 + HM_DIGEST_LEN && p[1 + HM_DIGEST_LEN] < HM_MAX_REPLICAS)
+			out->fetch_replica = p[1 + HM_DIGEST_LEN];
+		else if (len != 1 + HM_DIGEST_LEN)
 			return -1;
 		out->digest = p + 1;
 		return 0;
@@ -419,6 +422,25 @@ int hm_nv_parse(const uint8_t *p, size_t len, struct hm_nv_payload *out)
 		out->digest = p + 2;
 		out->batch = p + 2 + HM_DIGEST_LEN;
 		out->batch_len = (uint32_t)(len - 2 - HM_DIGEST_LEN);
+		return 0;
+	case HM_NV_PROOF:
+		if (len < 2 + HM_DIGEST_LEN)
+			return -1;
+		out->digest = p + 1;
+		out->ncp = p[1 + HM_DIGEST_LEN];
+		out->cp = p + 2 + HM_DIGEST_LEN;
+		if (out->ncp > HM_MAX_REPLICAS ||
+		    len != 2 + HM_DIGEST_LEN + (size_t)out->ncp * HM_VC_CP_LEN)
+			return -1;
+		for (unsigned i = 0; i < out->ncp; i++)
+			if (out->cp[i * HM_VC_CP_LEN] >= HM_MAX_REPLICAS)
+				return -1;
+		return 0;
+	case HM_NV_VC:
+		if (len < 1 + HM_HDR_LEN)
+			return -1;
+		out->vc = p + 1;
+		out->vc_len = (uint32_t)(len - 1);
 		return 0;
 	default:
 		return -1;

@@ -91,19 +91,31 @@ int hm_reply_parse(const struct hm_msg *m, uint32_t *client, uint64_t *exec_seq,
  *          { u8 replica, 32 digest of its VIEW-CHANGE head }, replica ids
  *          strictly increasing, u64 min-s, u64 max-s, 32 H(O)
  *   FETCH  seq = s.  u8 kind=2, 32 digest wanted (zero: the committed one),
- *          or, with seq = 0, the VIEW-CHANGE head digest wanted
+ *          or, with seq = 0, the VIEW-CHANGE head digest wanted, then
+ *          optionally u8 replica: whose VIEW-CHANGE (absent: the receiver's
+ *          own; two replicas' heads can have one payload, so one digest)
  *   BATCH  seq = s.  u8 kind=3, u8 committed, 32 digest, batch bytes with
  *          H(batch) = digest
+ *   VC     seq = 0.  u8 kind=4, then one VIEW_CHANGE datagram of another
+ *          replica exactly as it signed it (136-byte header, flags and MAC
+ *          zero, then its payload): the answer to a FETCH of a VIEW-CHANGE
+ *          by head digest from a replica that holds it but did not send it
+ *   PROOF  seq = a stable checkpoint's seq.  u8 kind=5, 32 state digest,
+ *          u8 ncp, ncp x { u8 replica, u64 view, 64 CHECKPOINT sig } (as
+ *          in a VIEW-CHANGE head): the answer to a STATUS below it
  */
 #define HM_VC_HEAD 1
 #define HM_VC_PART 2
 #define HM_NV_NEW 1
 #define HM_NV_FETCH 2
 #define HM_NV_BATCH 3
+#define HM_NV_VC 4
+#define HM_NV_PROOF 5
 #define HM_VC_MAX_PARTS 64
 #define HM_VC_ENTRY_FIXED 118  /* an entry without its PREPARE signatures */
 #define HM_VC_CP_LEN 73        /* one checkpoint signature record */
 #define HM_NV_BATCH_OVERHEAD (2 + HM_DIGEST_LEN) /* BATCH payload around a batch */
+#define HM_NV_VC_OVERHEAD (1 + HM_HDR_LEN) /* VC payload around a VIEW_CHANGE payload */
 
 struct hm_vc_entry {
 	uint64_t seq, view;
@@ -158,9 +170,16 @@ struct hm_nv_payload {
 	const uint8_t *o_digest;
 	/* FETCH and BATCH */
 	const uint8_t *digest;
+	int fetch_replica;     /* FETCH: the replica byte, -1 if absent */
 	bool committed;
 	const uint8_t *batch;
 	uint32_t batch_len;
+	/* PROOF: digest is the state digest; ncp records of HM_VC_CP_LEN */
+	uint8_t ncp;
+	const uint8_t *cp;
+	/* VC: the relayed VIEW_CHANGE datagram (at least a header long) */
+	const uint8_t *vc;
+	uint32_t vc_len;
 };
 
 int hm_nv_parse(const uint8_t *p, size_t len, struct hm_nv_payload *out);

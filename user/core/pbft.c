@@ -174,6 +174,8 @@ void pbft_free(struct pbft *c)
 	for (uint32_t i = 0; i < HM_MAX_REPLICAS; i++)
 		for (unsigned k = 0; k < PBFT_VC_RING; k++)
 			pbft_vc_rec_clear(&c->vcs[i][k]);
+	for (uint32_t i = 0; i < HM_MAX_REPLICAS; i++)
+		pbft_vc_rec_clear(&c->vc_alt[i]);
 	pbft_memo_clear(c);
 	pbft_early_clear(c);
 	free(c->nv_pending);
@@ -1112,6 +1114,10 @@ static int on_status(struct pbft *c, const struct hm_msg *m, enum hm_drop_reason
 
 	/* One answer per peer per retransmit interval: a faulty peer sending
 	 * STATUS(0) in a loop must not make us re-send the window each time. */
+	/* A STATUS carries the view its sender installed: in a quiet group the
+	 * only news of a view we missed (view catch-up needs f+1 of them). */
+	if (m->view > c->view)
+		pbft_observe_view(c, m->sender, m->view);
 	if (c->status_served_at[m->sender] &&
 	    c->now < c->status_served_at[m->sender] + (uint64_t)c->p.retransmit_ms * 1000)
 		return pbft_refuse(why, HM_DROP_RATE_LIMITED);
@@ -1119,8 +1125,12 @@ static int on_status(struct pbft *c, const struct hm_msg *m, enum hm_drop_reason
 
 	/* Behind our stable checkpoint: our CHECKPOINT helps it stabilise it
 	 * (a peer further behind needs state transfer). */
-	if (m->seq < c->low && c->stable.own_known)
+	if (m->seq < c->low && c->stable.own_known) {
 		help_checkpoint(c, &c->stable, m->sender);
+		/* Further behind than the log we keep: it needs the state. */
+		if (m->seq < kept)
+			pbft_send_checkpoint_proof(c, m->sender);
+	}
 	/* Written so that a huge claimed seq cannot wrap `from + 1`. */
 	for (uint64_t seq = from; seq < c->last_executed;) {
 		struct log_entry *e = pbft_entry_at(c, ++seq);
@@ -1192,12 +1202,41 @@ int pbft_receive(struct pbft *c, const struct hm_msg *m, enum hm_drop_reason *wh
 	}
 }
 
+/* Executed nothing for PBFT_IDLE_STATUS_ROUNDS retransmit intervals (and
+ * no such STATUS for as long): a STATUS.  A replica the group left behind
+ * while it was cut off (or paused, or lost the last messages), the group
+ * then quiet, would otherwise never hear that it is behind (nobody sends
+ * anything, and our own STATUS goes out only once a peer named a higher
+ * seq), also while it waits alone in a view change.  Peers at our point
+ * answer nothing; peers ahead answer as to any STATUS (on_status: their
+ * stable CHECKPOINT, committed slots, checkpoints). */
+static uint64_t idle_status_due(const struct pbft *c)
+{
+	uint64_t base = c->progress_at > c->idle_status_at ? c->progress_at : c->idle_status_at;
+
+	return base + (uint64_t)PBFT_IDLE_STATUS_ROUNDS * c->p.retransmit_ms * 1000;
+}
+
+static void idle_status(struct pbft *c)
+{
+	bool armed = c->next_retransmit != 0;
+
+	if (c->now < idle_status_due(c))
+		return;
+	pbft_send_flagged(c, PBFT_TO_REPLICAS, 0, HM_MSG_STATUS, 0, c->view, c->last_executed,
+			  (const uint8_t[HM_DIGEST_LEN]){ 0 }, NULL, 0);
+	if (!armed)
+		c->next_retransmit = 0; /* a STATUS needs no retransmission */
+	c->idle_status_at = c->now;
+}
+
 void pbft_tick(struct pbft *c, uint64_t now_us)
 {
 	if (now_us > c->now)
 		c->now = now_us;
 	if (c->next_retransmit && c->now >= c->next_retransmit)
 		pbft_retransmit(c);
+	idle_status(c);
 	pbft_vc_timers(c);
 	if (c->st_running)
 		pbft_st_tick(c);
@@ -1215,6 +1254,7 @@ uint64_t pbft_next_deadline(const struct pbft *c)
 		t = earliest(t, c->queue[c->q_head].queued_at + (uint64_t)c->p.batch_timeout_ms * 1000);
 	if (c->st_running && hm_st_next_deadline(&c->st) != UINT64_MAX)
 		t = earliest(t, hm_st_next_deadline(&c->st) * 1000 + 1000);
+	t = earliest(t, idle_status_due(c));
 	return earliest(t, c->next_retransmit);
 }
 

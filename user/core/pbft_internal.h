@@ -119,6 +119,8 @@ struct vc_sum {
  * NEW-VIEW may name one its sender has since superseded, and a peer may
  * still wait in a view we left (docs/protocol.md, "Views kept per sender"). */
 #define PBFT_VC_RING 4
+/* Nothing executed for this many retransmit intervals: a STATUS (pbft_tick). */
+#define PBFT_IDLE_STATUS_ROUNDS 5
 struct vc_rec {
 	uint64_t view;      /* 0: empty */
 	uint8_t nparts;     /* 0 until the HEAD arrived */
@@ -169,6 +171,7 @@ struct pbft {
 	size_t q_head, q_len, q_cap;
 	struct checkpoint_rec cps[HM_MAX_LIVE_CHECKPOINTS];
 	uint64_t next_retransmit; /* 0 = nothing sent that may need it */
+	uint64_t idle_status_at;  /* the last STATUS of idle_status() */
 	uint64_t highest_seen;    /* highest seq any peer's message named */
 	uint64_t executed_at_last_retransmit;
 	uint64_t status_served_at[HM_MAX_REPLICAS]; /* throttles STATUS answers */
@@ -191,6 +194,14 @@ struct pbft {
 	uint64_t nv_served_at[HM_MAX_REPLICAS];
 	uint64_t vc_fetch_at[HM_MAX_REPLICAS];
 	uint64_t vc_served_at[HM_MAX_REPLICAS];
+	/* A VIEW-CHANGE that a NEW-VIEW names and that we do not hold as named
+	 * (missing, or its sender signed another one for that view and we
+	 * hold that): vc_alt[j].view is the view (0: none), vc_alt_want[j]
+	 * the head digest.  Filled from j or relayed by any replica that holds
+	 * it (HM_NV_VC), then moved into the ring (docs/protocol.md, "NEW-VIEW:
+	 * references and H(O)"). */
+	struct vc_rec vc_alt[HM_MAX_REPLICAS];
+	uint8_t vc_alt_want[HM_MAX_REPLICAS][HM_DIGEST_LEN];
 	/* view catch-up: the highest view of each peer's normal-case messages
 	 * the pre-filter dropped as bad_view (pbft_observe_view) */
 	uint64_t seen_view[HM_MAX_REPLICAS];
@@ -306,6 +317,7 @@ void pbft_track_pending(struct pbft *c, struct client_rec *r, const struct hm_ms
 uint64_t pbft_vc_deadline(const struct pbft *c);
 bool pbft_cert_prepares(struct pbft *c, struct log_entry *e, uint16_t *voters,
 			  uint8_t out[HM_MAX_REPLICAS][HM_SIG_LEN]);
+void pbft_send_checkpoint_proof(struct pbft *c, uint32_t peer);
 size_t pbft_put_checkpoint_proof(struct pbft *c, uint8_t *buf, uint8_t *ncp);
 void pbft_install(struct pbft *c, uint64_t view, uint64_t lo, uint64_t hi,
 		    const uint8_t (*o)[HM_DIGEST_LEN], const uint8_t *ids, unsigned nrefs);

@@ -400,7 +400,12 @@ void pbft_st_tick(struct pbft *c)
 
 		memcpy(digest, c->st.target.digest, HM_DIGEST_LEN);
 		pbft_st_release(c);
-		if (snap && (seq > c->last_executed || (c->diverged && seq == c->diverged)) &&
+		if (snap && !(seq > c->last_executed || (c->diverged && seq == c->diverged))) {
+			/* We executed past it meanwhile (from the log): not needed. */
+			free(snap);
+			snap = NULL;
+		}
+		if (snap &&
 		    install_state(c, seq, digest, c->st_votes, c->st_nvotes, snap, len, true) == 0)
 			c->stats.state_transfers_done++;
 		else

@@ -145,7 +145,10 @@ static bool throttle_ok(const struct pbft *c, uint64_t *at)
  * signatures), and a NEW-VIEW? */
 bool pbft_vc_fits(const struct pbft_params *p)
 {
-	size_t room = p->max_message_size > HM_HDR_LEN ? p->max_message_size - HM_HDR_LEN : 0;
+	/* A part must also fit relayed inside a NEW_VIEW datagram (HM_NV_VC). */
+	size_t room = p->max_message_size > HM_HDR_LEN + HM_NV_VC_OVERHEAD
+			      ? p->max_message_size - HM_HDR_LEN - HM_NV_VC_OVERHEAD
+			      : 0;
 	size_t el = HM_VC_ENTRY_FIXED + (size_t)2 * p->f * HM_SIG_LEN;
 	size_t per = room > 4 ? (room - 4) / el : 0, parts, head;
 
@@ -461,7 +464,9 @@ size_t pbft_put_checkpoint_proof(struct pbft *c, uint8_t *buf, uint8_t *ncp)
 static void send_view_change(struct pbft *c)
 {
 	struct vc_rec *r;
-	size_t room = c->p.max_message_size - HM_HDR_LEN, pl[HM_VC_MAX_PARTS] = { 0 }, hl;
+	/* room for a relayed copy too (HM_NV_VC; pbft_vc_fits() checked it) */
+	size_t room = c->p.max_message_size - HM_HDR_LEN - HM_NV_VC_OVERHEAD;
+	size_t pl[HM_VC_MAX_PARTS] = { 0 }, hl;
 	uint8_t *pp[HM_VC_MAX_PARTS] = { 0 }, sigbuf[HM_MAX_REPLICAS * HM_SIG_LEN], *head;
 	uint16_t cnt[HM_VC_MAX_PARTS] = { 0 };
 	unsigned np = 1;
@@ -840,6 +845,9 @@ void pbft_install(struct pbft *c, uint64_t view, uint64_t lo, uint64_t hi,
 	c->nv_pending = NULL;
 	adopt_checkpoint(c, view, lo, ids, nrefs);
 	vc_prune(c, view);
+	for (uint32_t j = 0; j < c->p.n; j++)
+		if (c->vc_alt[j].view && c->vc_alt[j].view <= view)
+			pbft_vc_rec_clear(&c->vc_alt[j]);
 	if (c->cu_view && view >= c->cu_view) {
 		c->stats.view_catchups_done++;
 		c->cu_view = 0;
@@ -928,17 +936,35 @@ size_t pbft_new_view_payload(struct pbft *c, uint64_t view, uint8_t *buf, size_t
 
 static void start_view_change(struct pbft *c, uint64_t view);
 
-/* Ask replica j again for its VIEW-CHANGE (a NEW-VIEW names it and we miss
- * a part); j answers with its own, signed, datagrams. */
+/* Ask for j's VIEW-CHANGE for `view` with this head digest (a NEW-VIEW
+ * names it and we do not hold it complete, or hold another one of j's):
+ * from every replica.  j answers with its own signed datagrams; any other
+ * that holds it valid (the view's primary does: it named it) relays j's
+ * datagrams (HM_NV_VC), since j may be faulty and never answer, or what
+ * reaches us as j may not be the instance that sent it. */
 static void fetch_vc(struct pbft *c, uint32_t j, uint64_t view, const uint8_t *digest)
 {
-	uint8_t fetch[1 + HM_DIGEST_LEN];
+	uint8_t fetch[2 + HM_DIGEST_LEN];
 
 	if (j == c->p.id || !throttle_ok(c, &c->vc_fetch_at[j]))
 		return;
 	fetch[0] = HM_NV_FETCH;
 	memcpy(fetch + 1, digest, HM_DIGEST_LEN);
-	pbft_send_msg(c, PBFT_TO_REPLICA, j, HM_MSG_NEW_VIEW, view, 0, NULL, fetch, sizeof(fetch));
+	fetch[1 + HM_DIGEST_LEN] = (uint8_t)j; /* whose: heads of two replicas may be equal */
+	pbft_send_msg(c, PBFT_TO_REPLICAS, 0, HM_MSG_NEW_VIEW, view, 0, NULL, fetch, sizeof(fetch));
+}
+
+/* From now on, take j's VIEW-CHANGE for `view` with head digest d (from j
+ * or relayed) into vc_alt[j]. */
+static void vc_want(struct pbft *c, uint32_t j, uint64_t view, const uint8_t *d)
+{
+	struct vc_rec *a = &c->vc_alt[j];
+
+	if (a->view == view && memcmp(c->vc_alt_want[j], d, HM_DIGEST_LEN) == 0)
+		return;
+	pbft_vc_rec_clear(a);
+	a->view = view;
+	memcpy(c->vc_alt_want[j], d, HM_DIGEST_LEN);
 }
 
 /* Check a NEW-VIEW for `view` against the VIEW-CHANGEs it names and the O
@@ -961,15 +987,21 @@ static int nv_accept(struct pbft *c, uint64_t view, const uint8_t *p, size_t len
 			return -1;
 		/* Looked up by view: the sender may have moved on since. */
 		r = pbft_vc_find(c, id, view);
-		if (r && r->nparts &&
-		    memcmp(dgram_hdr(r->part[0])->digest, nv.ref_digests[i], HM_DIGEST_LEN) != 0)
-			return -1; /* not the VIEW-CHANGE we hold from id */
-		if (!r || !r->checked) {
-			waiting = true;
-			fetch_vc(c, id, view, nv.ref_digests[i]);
-		} else if (!r->valid) {
-			return -1;
-		}
+		if (r && r->nparts && r->checked && r->valid &&
+		    memcmp(dgram_hdr(r->part[0])->digest, nv.ref_digests[i], HM_DIGEST_LEN) == 0)
+			continue; /* held as named */
+		if (r && r->nparts && r->checked && !r->valid &&
+		    memcmp(dgram_hdr(r->part[0])->digest, nv.ref_digests[i], HM_DIGEST_LEN) == 0)
+			return -1; /* named, and we found it invalid */
+		/* Missing, incomplete, or another VIEW-CHANGE of id's for this
+		 * view (id signed two: it is faulty, and either may stand for
+		 * it in O).  Fetch the named one, from id and from the primary
+		 * that named it, and wait. */
+		if (id == c->p.id)
+			return -1; /* not what we sent */
+		waiting = true;
+		vc_want(c, id, view, nv.ref_digests[i]);
+		fetch_vc(c, id, view, nv.ref_digests[i]);
 	}
 	if (waiting)
 		return 0;
@@ -1270,27 +1302,20 @@ bool pbft_vc_retransmit(struct pbft *c)
 	return pending;
 }
 
-int pbft_on_view_change(struct pbft *c, const struct hm_msg *m, enum hm_drop_reason *why)
+/* Store datagram d (a VIEW_CHANGE part, parsed as v, digest dig) in r.
+ * 0, or -1 with a drop reason; `relayed`: it came from another replica than
+ * its signer, whose conflicting parts are no evidence against the relayer. */
+static int vc_store(struct pbft *c, struct vc_rec *r, const uint8_t *d, size_t len,
+		    const struct hm_vc_payload *v, const uint8_t *dig, bool relayed,
+		    enum hm_drop_reason *why)
 {
-	struct vc_rec *r;
-	struct hm_vc_payload v;
-	unsigned idx;
+	unsigned idx = v->kind == HM_VC_HEAD ? 0 : v->index;
 
-	if (!c->p.view_change_timeout_ms || hm_vc_parse(m->payload, m->payload_len, &v) < 0)
-		return pbft_refuse(why, HM_DROP_MALFORMED);
-	if (m->view <= c->view) {
-		serve_new_view(c, m->sender);
-		return pbft_refuse(why, HM_DROP_STALE);
-	}
-	/* Per view: an older VIEW-CHANGE (fetched because a NEW-VIEW names
-	 * it) does not replace the sender's newer one. */
-	r = pbft_vc_slot(c, m->sender, m->view);
-	if (!r)
-		return pbft_refuse(why, HM_DROP_STALE);
-	idx = v.kind == HM_VC_HEAD ? 0 : v.index;
 	if (r->have >> idx & 1) {
-		if (memcmp(dgram_hdr(r->part[idx])->digest, m->digest, HM_DIGEST_LEN) == 0)
+		if (memcmp(dgram_hdr(r->part[idx])->digest, dig, HM_DIGEST_LEN) == 0)
 			return pbft_refuse(why, HM_DROP_DUPLICATE);
+		if (relayed)
+			return pbft_refuse(why, HM_DROP_STALE);
 		c->stats.equivocations++;
 		return pbft_refuse(why, HM_DROP_EQUIVOCATION);
 	}
@@ -1299,33 +1324,183 @@ int pbft_on_view_change(struct pbft *c, const struct hm_msg *m, enum hm_drop_rea
 
 		hm_vc_parse(r->part[0] + HM_HDR_LEN, r->part_len[0] - HM_HDR_LEN, &hv);
 		if (idx >= r->nparts ||
-		    memcmp(hv.part_digests + (idx - 1) * HM_DIGEST_LEN, m->digest, HM_DIGEST_LEN))
-			return pbft_refuse(why, HM_DROP_MALFORMED);
+		    memcmp(hv.part_digests + (idx - 1) * HM_DIGEST_LEN, dig, HM_DIGEST_LEN))
+			return pbft_refuse(why, relayed ? HM_DROP_STALE : HM_DROP_MALFORMED);
 	}
-	r->part[idx] = malloc(m->len);
+	r->part[idx] = malloc(len);
 	if (!r->part[idx])
 		abort();
-	memcpy(r->part[idx], m->hdr, m->len);
+	memcpy(r->part[idx], d, len);
 	memset(((struct hm_hdr *)r->part[idx])->mac, 0, HM_MAC_LEN);
 	r->part[idx][6] = r->part[idx][7] = 0; /* flags */
-	r->part_len[idx] = (uint32_t)m->len;
+	r->part_len[idx] = (uint32_t)len;
 	r->have |= 1ull << idx;
 	if (idx == 0) {
 		/* Parts that came first must be the ones the head names. */
-		r->nparts = v.nparts;
+		r->nparts = v->nparts;
 		for (unsigned i = 1; i < HM_VC_MAX_PARTS; i++) {
 			if (!(r->have >> i & 1))
 				continue;
-			if (i < v.nparts && memcmp(v.part_digests + (i - 1) * HM_DIGEST_LEN,
-						   dgram_hdr(r->part[i])->digest, HM_DIGEST_LEN) == 0)
+			if (i < v->nparts && memcmp(v->part_digests + (i - 1) * HM_DIGEST_LEN,
+						    dgram_hdr(r->part[i])->digest, HM_DIGEST_LEN) == 0)
 				continue;
 			free(r->part[i]);
 			r->part[i] = NULL;
 			r->have &= ~(1ull << i);
 		}
 	}
+	return 0;
+}
+
+/* Does vc_alt[j] want this datagram of j's (view, parsed as v, digest dig):
+ * the wanted head, or a part that head names? */
+static bool vc_alt_takes(const struct pbft *c, uint32_t j, uint64_t view,
+			 const struct hm_vc_payload *v, const uint8_t *dig)
+{
+	const struct vc_rec *a = &c->vc_alt[j];
+	struct hm_vc_payload hv;
+
+	if (j >= c->p.n || !a->view || a->view != view)
+		return false;
+	if (v->kind == HM_VC_HEAD)
+		return memcmp(dig, c->vc_alt_want[j], HM_DIGEST_LEN) == 0;
+	return a->nparts && v->index < a->nparts &&
+	       hm_vc_parse(a->part[0] + HM_HDR_LEN, a->part_len[0] - HM_HDR_LEN, &hv) == 0 &&
+	       memcmp(hv.part_digests + (v->index - 1) * HM_DIGEST_LEN, dig, HM_DIGEST_LEN) == 0;
+}
+
+/* vc_alt[j] complete: validate it and put it in the ring in place of what
+ * we held from j for that view.  If that was another head j signed for the
+ * same view, j equivocated: proven faulty.  Either VIEW-CHANGE may stand
+ * for j in O (docs/protocol.md, safety argument, "NEW-VIEW with
+ * references"). */
+static void vc_alt_done(struct pbft *c, uint32_t j)
+{
+	struct vc_rec *a = &c->vc_alt[j], *r;
+
+	if (!a->nparts || a->have != parts_mask(a->nparts))
+		return;
+	a->checked = true;
+	/* The head's signature was checked when it was stored, so a defect
+	 * is j's, whoever relayed it. */
+	a->valid = vc_validate(c, j, a);
+	if (!a->valid) {
+		c->stats.view_changes_refused++;
+		pbft_vc_rec_clear(a);
+		return;
+	}
+	r = pbft_vc_slot(c, j, a->view);
+	if (!r) {
+		pbft_vc_rec_clear(a);
+		return;
+	}
+	if ((r->have & 1) &&
+	    memcmp(dgram_hdr(r->part[0])->digest, dgram_hdr(a->part[0])->digest, HM_DIGEST_LEN) &&
+	    c->p.replica_keys && hm_verify_header(dgram_hdr(r->part[0]), c->p.replica_keys[j])) {
+		c->stats.equivocations++;
+		pbft_proven_faulty(c, j);
+	}
+	pbft_vc_rec_clear(r);
+	*r = *a;
+	memset(a, 0, sizeof(*a));
+}
+
+int pbft_on_view_change(struct pbft *c, const struct hm_msg *m, enum hm_drop_reason *why)
+{
+	struct vc_rec *r;
+	struct hm_vc_payload v;
+
+	if (!c->p.view_change_timeout_ms || hm_vc_parse(m->payload, m->payload_len, &v) < 0)
+		return pbft_refuse(why, HM_DROP_MALFORMED);
+	if (m->view <= c->view) {
+		serve_new_view(c, m->sender);
+		return pbft_refuse(why, HM_DROP_STALE);
+	}
+	if (vc_alt_takes(c, m->sender, m->view, &v, m->digest)) {
+		/* The one a NEW-VIEW names (head signature checked now, as
+		 * for a relayed one, so that vc_alt_done can blame j). */
+		if (v.kind == HM_VC_HEAD &&
+		    (!c->p.replica_keys || !hm_verify_header(m->hdr, c->p.replica_keys[m->sender])))
+			return pbft_refuse(why, HM_DROP_BAD_SIGNATURE);
+		if (vc_store(c, &c->vc_alt[m->sender], (const uint8_t *)m->hdr, m->len, &v,
+			     m->digest, false, why) < 0)
+			return -1;
+		vc_alt_done(c, m->sender);
+		vc_progress(c);
+		return 0;
+	}
+	/* Per view: an older VIEW-CHANGE (fetched because a NEW-VIEW names
+	 * it) does not replace the sender's newer one. */
+	r = pbft_vc_slot(c, m->sender, m->view);
+	if (!r)
+		return pbft_refuse(why, HM_DROP_STALE);
+	if (vc_store(c, r, (const uint8_t *)m->hdr, m->len, &v, m->digest, false, why) < 0)
+		return -1;
 	vc_check(c, m->sender, r);
 	vc_progress(c);
+	return 0;
+}
+
+/* HM_NV_VC from replica m->sender: a VIEW-CHANGE datagram of replica j
+ * that we asked for by head digest (vc_alt[j]).  The relayer's MAC covers
+ * the whole; j's signature on the head, and the head's part digests, make
+ * the content j's. */
+static int on_vc_relay(struct pbft *c, const struct hm_msg *m, const struct hm_nv_payload *nv,
+		       enum hm_drop_reason *why)
+{
+	struct hm_msg im;
+	struct hm_vc_payload v;
+	enum hm_drop_reason iwhy;
+
+	if (m->view <= c->view)
+		return pbft_refuse(why, HM_DROP_STALE);
+	if (hm_msg_decode(nv->vc, nv->vc_len, c->p.max_message_size, &im, &iwhy) < 0 ||
+	    im.type != HM_MSG_VIEW_CHANGE || im.sender >= c->p.n || im.view != m->view ||
+	    !hm_msg_payload_ok(&im, &iwhy) || hm_vc_parse(im.payload, im.payload_len, &v) < 0)
+		return pbft_refuse(why, HM_DROP_MALFORMED);
+	if (im.sender == c->p.id || !vc_alt_takes(c, im.sender, im.view, &v, im.digest))
+		return pbft_refuse(why, HM_DROP_STALE);
+	/* A correct replica relays only a VIEW-CHANGE it validated. */
+	if (v.kind == HM_VC_HEAD &&
+	    (!c->p.replica_keys || !hm_verify_header(im.hdr, c->p.replica_keys[im.sender])))
+		return pbft_refuse(why, HM_DROP_MALFORMED);
+	if (vc_store(c, &c->vc_alt[im.sender], nv->vc, nv->vc_len, &v, im.digest, true, why) < 0)
+		return -1;
+	vc_alt_done(c, im.sender);
+	vc_progress(c);
+	return 0;
+}
+
+/* FETCH (seq 0) of replica j's VIEW-CHANGE by head digest: if we
+ * hold it complete and valid, relay its signed datagrams inside our own
+ * (HM_NV_VC).  Its sender may be faulty and never serve the one a NEW-VIEW
+ * names; the new primary holds every one it named. */
+static int relay_vc(struct pbft *c, const struct hm_msg *m, const struct hm_nv_payload *nv,
+		    enum hm_drop_reason *why)
+{
+	uint32_t j = (uint32_t)nv->fetch_replica;
+	const struct vc_rec *r = j < c->p.n && j != m->sender ? pbft_vc_find(c, j, m->view) : NULL;
+	uint8_t *buf;
+
+	if (!r || !r->nparts || !r->checked || !r->valid ||
+	    memcmp(dgram_hdr(r->part[0])->digest, nv->digest, HM_DIGEST_LEN) != 0)
+		return pbft_refuse(why, HM_DROP_STALE);
+	if (!throttle_ok(c, &c->vc_served_at[m->sender]))
+		return pbft_refuse(why, HM_DROP_RATE_LIMITED);
+	for (unsigned i = 0; i < r->nparts; i++) {
+		size_t len = 1 + (size_t)r->part_len[i];
+
+		if (HM_HDR_LEN + len > c->p.max_message_size)
+			continue; /* kept from before parts left room (pbft_vc_fits) */
+		buf = malloc(len);
+		if (!buf)
+			abort();
+		buf[0] = HM_NV_VC;
+		memcpy(buf + 1, r->part[i], r->part_len[i]);
+		pbft_send_msg(c, PBFT_TO_REPLICA, m->sender, HM_MSG_NEW_VIEW, m->view, 0, NULL, buf,
+			      (uint32_t)len);
+		free(buf);
+	}
 	return 0;
 }
 
@@ -1347,14 +1522,18 @@ static int on_fetch(struct pbft *c, const struct hm_msg *m, const struct hm_nv_p
 		 * we have since superseded. */
 		const struct vc_rec *r = pbft_vc_own(c, m->view);
 
-		if (!r || !r->nparts ||
-		    memcmp(dgram_hdr(r->part[0])->digest, nv->digest, HM_DIGEST_LEN) != 0)
-			return pbft_refuse(why, HM_DROP_STALE);
-		if (!throttle_ok(c, &c->vc_served_at[m->sender]))
-			return pbft_refuse(why, HM_DROP_RATE_LIMITED);
-		for (unsigned i = 0; i < r->nparts; i++)
-			emit_copy(c, PBFT_TO_REPLICA, m->sender, r->part[i], r->part_len[i], 0);
-		return 0;
+		if (nv->fetch_replica >= 0 && (uint32_t)nv->fetch_replica != c->p.id)
+			return relay_vc(c, m, nv, why);
+		if (r && r->nparts &&
+		    memcmp(dgram_hdr(r->part[0])->digest, nv->digest, HM_DIGEST_LEN) == 0) {
+			if (!throttle_ok(c, &c->vc_served_at[m->sender]))
+				return pbft_refuse(why, HM_DROP_RATE_LIMITED);
+			for (unsigned i = 0; i < r->nparts; i++)
+				emit_copy(c, PBFT_TO_REPLICA, m->sender, r->part[i],
+					  r->part_len[i], 0);
+			return 0;
+		}
+		return pbft_refuse(why, HM_DROP_STALE);
 	}
 	if (e->seq != m->seq || !e->batch ||
 	    (memcmp(nv->digest, zero, HM_DIGEST_LEN) == 0
@@ -1469,6 +1648,53 @@ static int on_batch(struct pbft *c, const struct hm_msg *m, const struct hm_nv_p
 	return 0;
 }
 
+/* A peer behind our stable checkpoint (its STATUS): the checkpoint's proof,
+ * 2f+1 CHECKPOINT signatures.  Its own CHECKPOINTs tell it only who is
+ * still reachable; a signer may be gone (a crashed replica, a twin), and
+ * then it could never certify the checkpoint it must fetch. */
+void pbft_send_checkpoint_proof(struct pbft *c, uint32_t peer)
+{
+	uint8_t buf[2 + HM_DIGEST_LEN + HM_MAX_REPLICAS * HM_VC_CP_LEN];
+	size_t len;
+
+	if (!c->p.view_change_timeout_ms || !c->stable.own_known)
+		return;
+	buf[0] = HM_NV_PROOF;
+	memcpy(buf + 1, c->stable.own, HM_DIGEST_LEN);
+	len = pbft_put_checkpoint_proof(c, buf + 2 + HM_DIGEST_LEN, &buf[1 + HM_DIGEST_LEN]);
+	if (buf[1 + HM_DIGEST_LEN] < 2 * c->p.f + 1)
+		return;
+	pbft_send_msg(c, PBFT_TO_REPLICA, peer, HM_MSG_NEW_VIEW, c->view, c->low, NULL, buf,
+		      (uint32_t)(2 + HM_DIGEST_LEN + len));
+}
+
+/* PROOF: each signature that verifies counts as its signer's claim (the
+ * same as its CHECKPOINT would); one that does not is the relayer's doing
+ * and is ignored. */
+static int on_proof(struct pbft *c, const struct hm_msg *m, const struct hm_nv_payload *nv,
+		    enum hm_drop_reason *why)
+{
+	unsigned good = 0;
+
+	if (m->seq <= c->last_executed || m->seq <= c->low || m->seq % c->p.checkpoint_interval)
+		return pbft_refuse(why, HM_DROP_STALE);
+	for (unsigned i = 0; i < nv->ncp; i++) {
+		const uint8_t *r = nv->cp + i * HM_VC_CP_LEN;
+		uint32_t id = r[0];
+		uint64_t view = hm_get_be64(r + 1);
+
+		if (id >= c->p.n || id == c->p.id ||
+		    !pbft_stored_sig_ok(c, HM_MSG_CHECKPOINT, id, 0, view, m->seq, nv->digest, r + 9))
+			continue;
+		pbft_claim_record(c, id, view, m->seq, nv->digest, r + 9);
+		good++;
+	}
+	if (!good)
+		return pbft_refuse(why, HM_DROP_STALE);
+	pbft_maybe_transfer(c);
+	return 0;
+}
+
 int pbft_on_new_view(struct pbft *c, const struct hm_msg *m, enum hm_drop_reason *why)
 {
 	struct hm_nv_payload nv;
@@ -1480,6 +1706,10 @@ int pbft_on_new_view(struct pbft *c, const struct hm_msg *m, enum hm_drop_reason
 		return on_fetch(c, m, &nv, why);
 	if (nv.kind == HM_NV_BATCH)
 		return on_batch(c, m, &nv, why);
+	if (nv.kind == HM_NV_VC)
+		return on_vc_relay(c, m, &nv, why);
+	if (nv.kind == HM_NV_PROOF)
+		return on_proof(c, m, &nv, why);
 	if (m->sender != pbft_primary(c, m->view)) {
 		c->stats.new_views_refused++;
 		return pbft_refuse(why, HM_DROP_MALFORMED);
