@@ -124,7 +124,7 @@ static void note_refusal(const char *msg)
 				 strstr(close_q, "failed: ") ? strstr(close_q, "failed: ") + 8 : "");
 		} else if (!is_prog && strstr(close_q, "failed to create")) {
 			snprintf(refused.what, sizeof(refused.what), "map %s", prog);
-			snprintf(refused.why, sizeof(refused.why), "%s", close_q + 2);
+			snprintf(refused.why, sizeof(refused.why), "%s", strstr(close_q, "failed"));
 		}
 		for (char *c = refused.why; *c; c++)
 			if (*c == '\n')
