@@ -179,10 +179,11 @@ struct hm_xdp_vote_slot {
 	struct hm_vote_slot s;
 };
 
-/* hm_vote_policy (a SEC("syscall") program beside hm_xdp, run by the
- * controller with BPF_PROG_TEST_RUN; this struct is its context): set a
- * slot's expected digest, record this replica's own vote, or clear every
- * slot at or below seq.  Each takes the slot's lock like the XDP program. */
+/* hm_vote_policy (an XDP program beside hm_xdp, never attached: the
+ * controller runs it with BPF_PROG_TEST_RUN, and this struct is its packet,
+ * data_in and data_out): set a slot's expected digest, record this replica's
+ * own vote, or clear every slot at or below seq.  Each takes the slot's lock
+ * like the XDP program. */
 enum hm_policy_op {
 	HM_POLICY_EXPECT = 1,    /* hm_quorum_expect(phase, view, seq, digest) */
 	HM_POLICY_OWN_VOTE = 2,  /* hm_quorum_vote(phase, view, seq, self, digest, sig) */

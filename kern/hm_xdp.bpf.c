@@ -687,12 +687,31 @@ static long collect_one(__u32 key, void *ctx)
  * BPF_PROG_TEST_RUN so that it takes each slot's lock exactly as hm_xdp
  * does.  (A lookup-modify-update from userspace is two locked steps, and a
  * vote counted between them would be lost.)  It also stores the controller's
- * reputation score into node_stats, one field, for the same reason.  Events go to hm_events as the
- * XDP program's do.  Returns 0, or -1 when the vote window is not set.
+ * reputation score into node_stats, one field, for the same reason.  Events
+ * go to hm_events as the XDP program's do.  Returns 0, or -1 when the vote
+ * window is not set or the input is not a policy record.
+ *
+ * An XDP program, not a SEC("syscall") one: syscall programs are always
+ * sleepable, and kernels before 6.2 refuse bpf_spin_lock in sleepable
+ * programs ("sleepable progs cannot use bpf_spin_lock yet"), which made the
+ * whole object fail to load on 6.1.  Its input is the packet: the test run's
+ * data_in is one struct hm_vote_policy_args (136 bytes; XDP test runs want
+ * at least an Ethernet header's 14), written back in place and returned as
+ * data_out (result, events).  It is never attached: the controller runs it
+ * with hm_vote_policy_run() (user/dataplane/xdp_policy.h).  Should it be
+ * attached to a NIC by mistake, it refuses every frame that did not come
+ * from a test run (those arrive on the namespace's loopback, ifindex 1,
+ * where a real frame's first bytes, the all-zero destination MAC, are no
+ * valid op either), so packets from the network cannot reach the slots.
  */
-SEC("syscall")
-int hm_vote_policy(struct hm_vote_policy_args *a)
+#define HM_LOOPBACK_IFINDEX 1
+
+SEC("xdp")
+int hm_vote_policy(struct xdp_md *ctx)
 {
+	void *data = (void *)(long)ctx->data;
+	void *data_end = (void *)(long)ctx->data_end;
+	struct hm_vote_policy_args *a = data;
 	const struct hm_xdp_config *cfg;
 	struct hm_vote_event ev;
 	__u8 sig[HM_SIG_LEN] __attribute__((aligned(8)));
@@ -701,6 +720,8 @@ int hm_vote_policy(struct hm_vote_policy_args *a)
 	__u64 below;
 	bool emit = false;
 
+	if ((void *)(a + 1) > data_end || ctx->ingress_ifindex != HM_LOOPBACK_IFINDEX)
+		return -1;
 	if (a->op == HM_POLICY_SET_REPUTATION) {
 		__u32 idx = a->index;
 		struct hm_node_stats *st = bpf_map_lookup_elem(&node_stats, &idx);
@@ -723,9 +744,8 @@ int hm_vote_policy(struct hm_vote_policy_args *a)
 		slot_expect(cfg, window, a->phase, a->view, a->seq, a->digest, &ev, &emit);
 		break;
 	case HM_POLICY_OWN_VOTE:
-		/* stack copies: slot_vote reads the signature in two places,
-		 * and the compiler then derives context pointers the verifier
-		 * refuses ("dereference of modified ctx ptr") */
+		/* stack copies: the slot helpers take plain pointers, and
+		 * the stack keeps them clear of packet-pointer bounds */
 		__builtin_memcpy(dg, a->digest, HM_DIGEST_LEN);
 		__builtin_memcpy(sig, a->sig, HM_SIG_LEN);
 		asm volatile("" ::: "memory"); /* keep the copies (no reads of a->) */

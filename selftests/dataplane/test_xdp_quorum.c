@@ -35,6 +35,7 @@
 #include "common/wire.h"
 #include "core/quorum.h"
 #include "hm_maps.h"
+#include "dataplane/xdp_policy.h"
 #include "hm_xdp.skel.h"
 
 #include "hm_frames.h"
@@ -288,10 +289,10 @@ static bool read_slot(enum hm_vote_phase ph, uint64_t seq, struct hm_vote_slot *
  */
 static int ctl_run(struct hm_vote_policy_args *a, struct hm_vote_event *ev)
 {
-	LIBBPF_OPTS(bpf_test_run_opts, o, .ctx_in = a, .ctx_size_in = sizeof(*a));
 	int fd = bpf_program__fd(skel->progs.hm_vote_policy);
+	__u32 retval = 0;
 
-	if (bpf_prog_test_run_opts(fd, &o) < 0 || o.retval != 0)
+	if (hm_vote_policy_run(fd, a, &retval) < 0 || retval != 0)
 		return -2;
 	if (!a->events)
 		return 0;
@@ -1109,10 +1110,10 @@ static void *race_run(void *arg)
 		for (uint32_t op = HM_POLICY_EXPECT; op <= HM_POLICY_OWN_VOTE; op++) {
 			struct hm_vote_policy_args a = { .op = op, .phase = HM_PHASE_COMMIT,
 							 .seq = s + 1 };
-			LIBBPF_OPTS(bpf_test_run_opts, o, .ctx_in = &a, .ctx_size_in = sizeof(a));
+			__u32 retval = 0;
 
 			digest_of(a.digest, s + 1, 0);
-			if (bpf_prog_test_run_opts(policy_fd, &o) || o.retval != 0 ||
+			if (hm_vote_policy_run(policy_fd, &a, &retval) || retval != 0 ||
 			    a.result != ACCEPT)
 				t->err++;
 		}
@@ -1184,8 +1185,8 @@ HM_TEST(xdp_quorum_expect_own_vote)
 		uint64_t seq = 10 + k;
 		struct hm_vote_policy_args a = { .op = HM_POLICY_EXPECT_OWN_VOTE,
 						 .phase = HM_PHASE_COMMIT, .seq = seq };
-		LIBBPF_OPTS(bpf_test_run_opts, o, .ctx_in = &a, .ctx_size_in = sizeof(a));
 		struct hm_vote_slot sl;
+		__u32 retval = 0;
 		int n;
 
 		digest_of(a.digest, seq, 1);
@@ -1193,9 +1194,9 @@ HM_TEST(xdp_quorum_expect_own_vote)
 		for (uint32_t v = 0; v < 4; v++)
 			if (cases[k].before >> v & 1)
 				vote(HM_PHASE_COMMIT, v, 0, seq, a.digest, ACCEPT, "peer vote");
-		if (!ASSERT_OK(bpf_prog_test_run_opts(bpf_program__fd(skel->progs.hm_vote_policy),
-						      &o), "run") ||
-		    !ASSERT_EQ(o.retval, 0, "accepted"))
+		if (!ASSERT_OK(hm_vote_policy_run(bpf_program__fd(skel->progs.hm_vote_policy), &a,
+						  &retval), "run") ||
+		    !ASSERT_EQ(retval, 0, "accepted"))
 			break;
 		ASSERT_EQ(a.result, ACCEPT, "own vote recorded");
 		n = drain_events();
@@ -1218,8 +1219,8 @@ HM_TEST(xdp_set_reputation)
 {
 	struct hm_vote_policy_args a = { .op = HM_POLICY_SET_REPUTATION, .index = 2,
 					 .value = HM_REPUTATION_ONE / 4 };
-	LIBBPF_OPTS(bpf_test_run_opts, o, .ctx_in = &a, .ctx_size_in = sizeof(a));
 	struct hm_node_stats before, after;
+	__u32 retval = 0;
 	uint8_t dg[HM_DIGEST_LEN];
 
 	if (!load(1, 0, 10, 20, 10))
@@ -1228,15 +1229,17 @@ HM_TEST(xdp_set_reputation)
 	vote(HM_PHASE_COMMIT, 2, 0, 11, dg, ACCEPT, "a vote");
 	if (!ASSERT_TRUE(read_stats(2, &before), "read"))
 		goto out;
-	ASSERT_OK(bpf_prog_test_run_opts(bpf_program__fd(skel->progs.hm_vote_policy), &o), "run");
-	ASSERT_EQ(o.retval, 0, "accepted");
+	ASSERT_OK(hm_vote_policy_run(bpf_program__fd(skel->progs.hm_vote_policy), &a, &retval),
+		  "run");
+	ASSERT_EQ(retval, 0, "accepted");
 	ASSERT_TRUE(read_stats(2, &after), "read");
 	ASSERT_EQ(after.reputation_score, HM_REPUTATION_ONE / 4, "score stored");
 	after.reputation_score = before.reputation_score;
 	ASSERT_MEMEQ(&after, &before, sizeof(after), "every other field as it was");
 	a.index = HM_XDP_NSTATS; /* past the map */
-	ASSERT_OK(bpf_prog_test_run_opts(bpf_program__fd(skel->progs.hm_vote_policy), &o), "run");
-	ASSERT_EQ(o.retval, (__u32)-1, "an index past node_stats is refused");
+	ASSERT_OK(hm_vote_policy_run(bpf_program__fd(skel->progs.hm_vote_policy), &a, &retval),
+		  "run");
+	ASSERT_EQ(retval, (__u32)-1, "an index past node_stats is refused");
 out:
 	unload();
 }

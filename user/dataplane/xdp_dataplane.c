@@ -9,10 +9,12 @@
 #include <ifaddrs.h>
 #include <stdarg.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/utsname.h>
 #include <unistd.h>
 #include <xdp/libxdp.h>
 
@@ -20,6 +22,7 @@
 #include "hm_xdp.skel.h"
 #include "common/log.h"
 #include "dataplane/netlink.h"
+#include "dataplane/xdp_policy.h"
 
 /* The maps we pin, by name, with where their fd lives. */
 struct pinned_map {
@@ -56,20 +59,113 @@ const char *hm_xdp_attach_name(enum hm_xdp_attach how)
 	}
 }
 
+/* What the kernel refused during the last load: the program (or map) and
+ * the verifier's (or libbpf's) reason, from libbpf's messages.  The daemon
+ * loads one object at a time, from one thread. */
+static struct {
+	const struct bpf_object *obj; /* only its programs and maps count */
+	char what[96];   /* "program hm_vote_policy", "map hm_votes" */
+	char why[256];   /* the verifier log's last line, or libbpf's error */
+} refused;
+
+static void refused_reset(const struct bpf_object *obj)
+{
+	refused.obj = obj;
+	refused.what[0] = refused.why[0] = 0;
+}
+
+/* The verifier's reason: the log's last line that is not a statistic. */
+static void verifier_reason(const char *log, char *out, size_t outlen)
+{
+	const char *line = log, *end;
+
+	while (*line) {
+		size_t len;
+
+		end = strchr(line, '\n');
+		len = end ? (size_t)(end - line) : strlen(line);
+		if (len && strncmp(line, "processed ", 10) != 0 &&
+		    strncmp(line, "verification time", 17) != 0 &&
+		    strncmp(line, "stack depth", 11) != 0 &&
+		    strncmp(line, "-- END PROG LOAD LOG --", 23) != 0)
+			snprintf(out, outlen, "%.*s", (int)len, line);
+		if (!end)
+			break;
+		line = end + 1;
+	}
+}
+
+static void note_refusal(const char *msg)
+{
+	const char *name, *close_q, *log;
+	char prog[64];
+
+	if (strncmp(msg, "prog '", 6) == 0 || strncmp(msg, "map '", 5) == 0) {
+		bool is_prog = msg[0] == 'p';
+
+		name = msg + (is_prog ? 6 : 5);
+		close_q = strchr(name, '\'');
+		if (!close_q)
+			return;
+		snprintf(prog, sizeof(prog), "%.*s", (int)(close_q - name), name);
+		/* not libxdp's dispatcher, whose refusal only means no dispatcher */
+		if (!refused.obj ||
+		    (is_prog ? !bpf_object__find_program_by_name(refused.obj, prog)
+			     : !bpf_object__find_map_by_name(refused.obj, prog)))
+			return;
+		if (is_prog && (log = strstr(close_q, "-- BEGIN PROG LOAD LOG --\n"))) {
+			snprintf(refused.what, sizeof(refused.what), "program %s", prog);
+			verifier_reason(log + 26, refused.why, sizeof(refused.why));
+		} else if (is_prog && strstr(close_q, "BPF program load failed") &&
+			   strcmp(refused.what + 8, prog) != 0) {
+			/* no log (yet): libbpf's errno text until one comes */
+			snprintf(refused.what, sizeof(refused.what), "program %s", prog);
+			snprintf(refused.why, sizeof(refused.why), "%s",
+				 strstr(close_q, "failed: ") ? strstr(close_q, "failed: ") + 8 : "");
+		} else if (!is_prog && strstr(close_q, "failed to create")) {
+			snprintf(refused.what, sizeof(refused.what), "map %s", prog);
+			snprintf(refused.why, sizeof(refused.why), "%s", strstr(close_q, "failed"));
+		}
+		for (char *c = refused.why; *c; c++)
+			if (*c == '\n')
+				*c = *(c + 1) ? ' ' : 0;
+	}
+}
+
 /* libbpf's and libxdp's messages go to our log at debug level: the errors
- * that matter come back as return codes and are reported with context. */
+ * that matter come back as return codes and are reported with context (a
+ * program or map the kernel refused is kept for that, see refused). */
 static int quiet_print(enum libbpf_print_level level, const char *fmt, va_list ap)
 {
-	char line[512];
+	char *msg = NULL;
 	size_t len;
 
 	(void)level;
-	vsnprintf(line, sizeof(line), fmt, ap);
-	len = strlen(line);
-	if (len && line[len - 1] == '\n')
-		line[len - 1] = 0;
-	hm_debug("libbpf: %s", line);
+	if (vasprintf(&msg, fmt, ap) < 0)
+		return 0;
+	note_refusal(msg);
+	len = strlen(msg);
+	if (len && msg[len - 1] == '\n')
+		msg[len - 1] = 0;
+	hm_debug("libbpf: %.2000s", msg);
+	free(msg);
 	return 0;
+}
+
+/* "the kernel (6.1.0-57-amd64) refused program hm_vote_policy: <why>; ...",
+ * or "" when the last load saw no refusal. */
+static const char *refusal(char *buf, size_t len)
+{
+	struct utsname u;
+
+	if (!refused.what[0])
+		return "";
+	if (uname(&u) < 0)
+		snprintf(u.release, sizeof(u.release), "?");
+	snprintf(buf, len, ": kernel %s refused BPF %s of hm_xdp: %s; the XDP dataplane does "
+		 "not load on this kernel, use dataplane: socket", u.release, refused.what,
+		 refused.why[0] ? refused.why : "(no reason given)");
+	return buf;
 }
 
 static int quiet_xdp_print(enum libxdp_print_level level, const char *fmt, va_list ap)
@@ -175,9 +271,14 @@ static int adopt_xdp(struct hm_xdp_dp *dp, int prog_fd, char *err, size_t errlen
 				    "with this build: %s", bpf_map__name(m), strerror(-r));
 	}
 	bpf_program__set_autoload(dp->skel->progs.hm_xdp, false);
+	refused_reset(dp->skel->obj);
 	r = hm_xdp_bpf__load(dp->skel);
-	if (r < 0)
-		return hm_set_err(err, errlen, "cannot load hm_vote_policy: %s", strerror(-r));
+	if (r < 0) {
+		char why[1024];
+
+		return hm_set_err(err, errlen, "cannot load hm_vote_policy: %s%s", strerror(-r),
+			    refusal(why, sizeof(why)));
+	}
 	dp->how = HM_XDP_ADOPTED;
 	dp->xdp_mode = "by hand";
 	return 0;
@@ -185,8 +286,9 @@ static int adopt_xdp(struct hm_xdp_dp *dp, int prog_fd, char *err, size_t errlen
 
 static int load_xdp(struct hm_xdp_dp *dp, uint32_t window, char *err, size_t errlen)
 {
+	DECLARE_LIBXDP_OPTS(xdp_program_opts, xo, .prog_name = "hm_xdp");
 	struct xdp_multiprog *mp;
-	char why[256];
+	char why[256], kernel_why[1024];
 	int r;
 
 	dp->skel = hm_xdp_bpf__open();
@@ -195,12 +297,15 @@ static int load_xdp(struct hm_xdp_dp *dp, uint32_t window, char *err, size_t err
 	/* As many vote slots as the window needs (the object's default is the
 	 * largest window, HM_XDP_VOTE_WINDOW_MAX). */
 	bpf_map__set_max_entries(dp->skel->maps.hm_votes, window * HM_PHASE_MAX);
-	dp->xprog = xdp_program__from_bpf_obj(dp->skel->obj, "xdp");
+	/* by name: hm_vote_policy is in SEC("xdp") too */
+	xo.obj = dp->skel->obj;
+	dp->xprog = xdp_program__create(&xo);
 	if (libxdp_get_error(dp->xprog)) {
 		dp->xprog = NULL;
 		return hm_set_err(err, errlen, "libxdp cannot use the hm_xdp object");
 	}
 	dp->xdp_mode = "native";
+	refused_reset(dp->skel->obj);
 	r = xdp_program__attach(dp->xprog, dp->ifindex, XDP_MODE_NATIVE, 0);
 	if (r == -EOPNOTSUPP) {
 		/* A NIC driver without XDP support: generic (skb) mode works
@@ -213,6 +318,11 @@ static int load_xdp(struct hm_xdp_dp *dp, uint32_t window, char *err, size_t err
 		libxdp_strerror(r, why, sizeof(why));
 		xdp_program__close(dp->xprog);
 		dp->xprog = NULL;
+		/* A program the verifier refused is the reason, whatever
+		 * error code libxdp's attach came back with. */
+		if (refused.what[0])
+			return hm_set_err(err, errlen, "cannot load hm_xdp for %s%s", dp->ifname,
+				    refusal(kernel_why, sizeof(kernel_why)));
 		return hm_set_err(err, errlen, "cannot attach XDP to %s: %s%s", dp->ifname, why,
 			    r == -EEXIST || r == -EBUSY
 				    ? " (another XDP program is attached and the kernel refuses "
@@ -593,14 +703,16 @@ int hm_xdp_dp_set_window(struct hm_xdp_dp *dp, uint64_t view, uint64_t low, uint
 	return bpf_map_update_elem(dp->config_fd, &zero, &dp->cfg, BPF_ANY);
 }
 
+/* One BPF_PROG_TEST_RUN: the record is the program's packet. */
 static int run_policy(struct hm_xdp_dp *dp, struct hm_vote_policy_args *a)
 {
-	LIBBPF_OPTS(bpf_test_run_opts, o, .ctx_in = a, .ctx_size_in = sizeof(*a));
+	__u32 retval = 0;
 
-	if (bpf_prog_test_run_opts(dp->policy_fd, &o) < 0 || o.retval != 0) {
+	errno = 0;
+	if (hm_vote_policy_run(dp->policy_fd, a, &retval) < 0 || retval != 0) {
 		if (dp->policy_errors++ % 1000 == 0)
-			hm_warn("hm_vote_policy failed: %s (retval %d)", strerror(errno),
-				(int)o.retval);
+			hm_warn("hm_vote_policy failed: %s (retval %d)",
+				errno ? strerror(errno) : "refused", (int)retval);
 		return -1;
 	}
 	return 0;
