@@ -71,6 +71,11 @@ static void call(struct hm_transport *t, const uint8_t *op, size_t len)
 	case HM_TRANSPORT_TOO_LARGE:
 		die("the request (%zu bytes of op) does not fit max_message_size %u with its "
 		    "PRE-PREPARE framing", len, t->cfg->max_message_size);
+	case HM_TRANSPORT_REFUSED: {
+		char why[256];
+
+		die("%s", hm_transport_refusal(t, why, sizeof(why)));
+	}
 	default:
 		die("no result from f+1=%u replicas within %d s (%u retransmissions)",
 		    t->core.f + 1, OP_TIMEOUT_S, t->core.retransmits);

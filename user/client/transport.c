@@ -4,6 +4,7 @@
 #include "client/transport.h"
 
 #include <errno.h>
+#include <inttypes.h>
 #include <poll.h>
 #include <stdio.h>
 #include <string.h>
@@ -124,9 +125,15 @@ enum hm_transport_status hm_transport_submit(struct hm_transport *t, const void 
 	return HM_TRANSPORT_OK;
 }
 
+static bool refused(const struct hm_transport *t)
+{
+	return t->done && t->core.status != HM_REPLY_RESULT;
+}
+
+/* A refusal has no certificate to wait for. */
 static bool finished(const struct hm_transport *t)
 {
-	return t->done && (!t->cert || t->certified);
+	return t->done && (!t->cert || t->certified || refused(t));
 }
 
 bool hm_transport_pump(struct hm_transport *t)
@@ -167,10 +174,24 @@ enum hm_transport_status hm_transport_wait(struct hm_transport *t, uint64_t dead
 			wait_ms = WAIT_SLICE_MS; /* the result came: only the certificate waits */
 		poll(&p, 1, wait_ms < 0 ? 0 : wait_ms > WAIT_SLICE_MS ? WAIT_SLICE_MS : (int)wait_ms);
 		if (hm_transport_pump(t))
-			return HM_TRANSPORT_OK;
+			return refused(t) ? HM_TRANSPORT_REFUSED : HM_TRANSPORT_OK;
 	}
 	hm_transport_abandon(t);
 	return t->done ? HM_TRANSPORT_NO_CERT : HM_TRANSPORT_NO_RESULT;
+}
+
+const char *hm_transport_refusal(const struct hm_transport *t, char *buf, size_t len)
+{
+	if (t->core.status == HM_REPLY_CONFLICT)
+		snprintf(buf, len, "the replicas refused request %" PRIu64 " of client identity %u: "
+			 "another request already executed under that timestamp (is another "
+			 "process using this client identity?)", t->core.ts, t->core.id);
+	else
+		snprintf(buf, len, "the replicas refused request %" PRIu64 " of client identity %u: "
+			 "its timestamp is not above the last one they executed for this identity "
+			 "(is another process using it, or did the clock go back?)", t->core.ts,
+			 t->core.id);
+	return buf;
 }
 
 enum hm_transport_status hm_transport_call(struct hm_transport *t, const void *op, size_t len,

@@ -54,6 +54,10 @@ enum hm_transport_status {
 	HM_TRANSPORT_NO_RESULT,    /* no f+1 matching signed replies by the deadline */
 	HM_TRANSPORT_NO_CERT,      /* the f+1 result, but not 2f+1 signed replies by then */
 	HM_TRANSPORT_NO_MEMORY,
+	/* f+1 matching signed refusals: the request's timestamp was already
+	 * used (t->core.status says how; hm_transport_refusal() says it in
+	 * words).  Nothing executed. */
+	HM_TRANSPORT_REFUSED,
 };
 
 /* A client `id` with `keys` (copied): a non-blocking UDP socket of the
@@ -91,6 +95,10 @@ void hm_transport_abandon(struct hm_transport *t);
 /* Block, pumping, until the request is done or the monotonic clock
  * (hm_mono_us) reaches deadline_us; a request not done is abandoned. */
 enum hm_transport_status hm_transport_wait(struct hm_transport *t, uint64_t deadline_us);
+/* Why the last request was refused, in words for an operator (after
+ * HM_TRANSPORT_REFUSED, or a pump that completed with a refusal). */
+const char *hm_transport_refusal(const struct hm_transport *t, char *buf, size_t len);
+
 /* Submit and wait. */
 enum hm_transport_status hm_transport_call(struct hm_transport *t, const void *op, size_t len,
 					   uint64_t deadline_us, struct hm_cert *cert);
