@@ -37,6 +37,7 @@ int hm_transport_open(struct hm_transport *t, const struct hm_config *cfg, uint3
 		      socklen_t bind_len, char *err, size_t errlen)
 {
 	memset(t, 0, sizeof(*t));
+	t->lock.fd = -1;
 	t->cfg = cfg;
 	t->keys = *keys;
 	t->fd = socket(bind_addr ? bind_addr->sa_family : cfg->members[0].addr.ss_family,
@@ -60,12 +61,24 @@ int hm_transport_open_key_file(struct hm_transport *t, const struct hm_config *c
 	struct hm_keypair keys;
 	int rc;
 
+	uint64_t last_ts;
+
 	memset(t, 0, sizeof(*t));
+	t->lock.fd = -1;
 	if (hm_keypair_read(key_path, &keys, err, errlen) < 0)
 		return -1;
 	rc = hm_transport_open(t, cfg, id, &keys, NULL, 0, err, errlen);
 	sodium_memzero(&keys, sizeof(keys));
-	return rc;
+	if (rc < 0)
+		return -1;
+	if (hm_identity_lock(&t->lock, cfg, id, t->keys.pk, &last_ts, err, errlen) < 0) {
+		hm_transport_close(t);
+		return -1;
+	}
+	/* The first request goes out at max(stored + 1, wall clock). */
+	if (t->core.ts < last_ts)
+		t->core.ts = last_ts;
+	return 0;
 }
 
 int hm_transport_open_node(struct hm_transport *t, const struct hm_config *cfg, char *err,
@@ -90,6 +103,7 @@ void hm_transport_close(struct hm_transport *t)
 		return; /* zeroed, never opened, or closed already */
 	if (t->core.req)
 		hm_client_free(&t->core);
+	hm_identity_unlock(&t->lock);
 	if (t->fd >= 0)
 		close(t->fd);
 	sodium_memzero(&t->keys, sizeof(t->keys));
@@ -113,6 +127,11 @@ enum hm_transport_status hm_transport_submit(struct hm_transport *t, const void 
 	hm_transport_abandon(t);
 	t->done = t->certified = false;
 	t->cert = NULL;
+	/* Stored before the request leaves (hm_client_submit sends it under
+	 * ts + 1): the next process under this identity starts above it. */
+	if (!t->core.busy && hm_identity_store(&t->lock, t->core.ts + 1) < 0)
+		hm_debug("client %u: cannot store its timestamp in %s: %s", t->core.id,
+			 t->lock.path, strerror(errno));
 	if (hm_client_submit(&t->core, op, len, hm_mono_us()) < 0)
 		return HM_TRANSPORT_TOO_LARGE;
 	if (cert) {

@@ -32,6 +32,7 @@
 
 #include "client/certificate.h"
 #include "client/client.h"
+#include "client/identity.h"
 #include "common/config.h"
 #include "common/crypto.h"
 
@@ -46,6 +47,10 @@ struct hm_transport {
 	/* Send failures go to the debug log (a daemon) rather than to stderr
 	 * as "hmctl: sendto replica I: ..." (the command line). */
 	bool log_send_errors;
+	/* hm_transport_open_key_file and _node: this process holds the
+	 * identity (identity.h); timestamps start above the last one stored
+	 * and each is stored before its request leaves. */
+	struct hm_identity_lock lock;
 };
 
 enum hm_transport_status {
@@ -66,7 +71,9 @@ enum hm_transport_status {
 int hm_transport_open(struct hm_transport *t, const struct hm_config *cfg, uint32_t id,
 		      const struct hm_keypair *keys, const struct sockaddr *bind_addr,
 		      socklen_t bind_len, char *err, size_t errlen);
-/* The same with the private key read from key_path. */
+/* The same with the private key read from key_path, for a command-line
+ * process: it also takes the identity's lock (identity.h), and fails with
+ * "client identity N is in use by pid P" while another process holds it. */
 int hm_transport_open_key_file(struct hm_transport *t, const struct hm_config *cfg, uint32_t id,
 			       const char *key_path, char *err, size_t errlen);
 /* The configuration's own client identity: node.id (one of
