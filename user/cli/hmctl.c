@@ -20,7 +20,11 @@
  *
  * CONFIG defaults to $HM_CONFIG.  The client identity is the config's node
  * section (node.id, node.private_key).  Every command that talks to the
- * replicas goes through the one client transport (user/client/transport.h).
+ * replicas goes through the one client transport (user/client/transport.h),
+ * which holds the identity for as long as hmctl runs: a second hmctl under
+ * an identity in use exits 1 with "client identity N is in use by pid P"
+ * (user/client/identity.h).  A request the replicas refuse (its timestamp
+ * already used) exits 1 with the reason, rather than timing out.
  */
 #include <errno.h>
 #include <getopt.h>
