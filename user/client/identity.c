@@ -15,6 +15,17 @@
 
 #include "common/log.h"
 
+/* The locks this process holds, one per state file. */
+struct hm_identity_held {
+	struct hm_identity_held *next;
+	int fd;
+	unsigned refs;
+	uint64_t last_ts;
+	char path[HM_PATH_MAX + 64];
+};
+
+static struct hm_identity_held *held_list;
+
 /* dir exists (created 0700 if not) and we can write in it. */
 static bool usable_dir(const char *dir)
 {
@@ -75,51 +86,90 @@ static int write_state(int fd, uint64_t ts)
 int hm_identity_lock(struct hm_identity_lock *l, const struct hm_config *cfg, uint32_t id,
 		     const uint8_t *pk, uint64_t *last_ts, char *err, size_t errlen)
 {
-	char dir[HM_PATH_MAX];
+	struct hm_identity_held *h;
+	char dir[HM_PATH_MAX], path[HM_PATH_MAX + 64];
 	long pid;
+	int fd;
 
-	l->fd = -1;
-	l->id = id;
+	l->held = NULL;
+	*last_ts = 0;
 	if (pick_dir(cfg, dir, sizeof(dir)) < 0)
 		return hm_set_err(err, errlen, "client identity %u: no directory for its lock "
 				  "(%s: %s; set node.runtime_dir)", id, dir, strerror(errno));
-	snprintf(l->path, sizeof(l->path), "%s/client-%u-%02x%02x%02x%02x%02x%02x%02x%02x.state",
-		 dir, id, pk[0], pk[1], pk[2], pk[3], pk[4], pk[5], pk[6], pk[7]);
-	l->fd = open(l->path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
-	if (l->fd < 0)
-		return hm_set_err(err, errlen, "client identity %u: %s: %s", id, l->path,
+	snprintf(path, sizeof(path), "%s/client-%u-%02x%02x%02x%02x%02x%02x%02x%02x.state", dir,
+		 id, pk[0], pk[1], pk[2], pk[3], pk[4], pk[5], pk[6], pk[7]);
+	for (h = held_list; h; h = h->next) {
+		if (strcmp(h->path, path) == 0) {
+			h->refs++;
+			l->held = h;
+			*last_ts = h->last_ts;
+			return 0;
+		}
+	}
+	fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+	if (fd < 0)
+		return hm_set_err(err, errlen, "client identity %u: %s: %s", id, path,
 				  strerror(errno));
-	if (flock(l->fd, LOCK_EX | LOCK_NB) < 0) {
+	if (flock(fd, LOCK_EX | LOCK_NB) < 0) {
 		int e = errno;
 
-		read_state(l->fd, &pid, last_ts);
-		close(l->fd);
-		l->fd = -1;
+		read_state(fd, &pid, last_ts);
+		close(fd);
 		if (e == EWOULDBLOCK)
 			return hm_set_err(err, errlen, "client identity %u is in use by pid %ld (lock "
 					  "%s): one process per identity; give this one another "
-					  "identity (node.id)", id, pid, l->path);
-		return hm_set_err(err, errlen, "client identity %u: flock %s: %s", id, l->path,
+					  "identity (node.id)", id, pid, path);
+		return hm_set_err(err, errlen, "client identity %u: flock %s: %s", id, path,
 				  strerror(e));
 	}
-	read_state(l->fd, &pid, last_ts);
-	if (write_state(l->fd, *last_ts) < 0) {
-		hm_set_err(err, errlen, "client identity %u: write %s: %s", id, l->path,
+	read_state(fd, &pid, last_ts);
+	if (write_state(fd, *last_ts) < 0 || !(h = calloc(1, sizeof(*h)))) {
+		hm_set_err(err, errlen, "client identity %u: write %s: %s", id, path,
 			   strerror(errno));
-		hm_identity_unlock(l);
+		close(fd);
 		return -1;
 	}
+	h->fd = fd;
+	h->refs = 1;
+	h->last_ts = *last_ts;
+	snprintf(h->path, sizeof(h->path), "%s", path);
+	h->next = held_list;
+	held_list = h;
+	l->held = h;
 	return 0;
+}
+
+uint64_t hm_identity_last(const struct hm_identity_lock *l)
+{
+	return l->held ? l->held->last_ts : 0;
+}
+
+const char *hm_identity_path(const struct hm_identity_lock *l)
+{
+	return l->held ? l->held->path : "";
 }
 
 int hm_identity_store(struct hm_identity_lock *l, uint64_t ts)
 {
-	return l->fd >= 0 ? write_state(l->fd, ts) : 0;
+	if (!l->held || ts <= l->held->last_ts)
+		return 0;
+	l->held->last_ts = ts;
+	return write_state(l->held->fd, ts);
 }
 
 void hm_identity_unlock(struct hm_identity_lock *l)
 {
-	if (l->fd >= 0)
-		close(l->fd); /* releases the flock */
-	l->fd = -1;
+	struct hm_identity_held **p, *h = l->held;
+
+	l->held = NULL;
+	if (!h || --h->refs)
+		return;
+	for (p = &held_list; *p; p = &(*p)->next) {
+		if (*p == h) {
+			*p = h->next;
+			break;
+		}
+	}
+	close(h->fd); /* releases the flock */
+	free(h);
 }

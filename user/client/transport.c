@@ -37,7 +37,6 @@ int hm_transport_open(struct hm_transport *t, const struct hm_config *cfg, uint3
 		      socklen_t bind_len, char *err, size_t errlen)
 {
 	memset(t, 0, sizeof(*t));
-	t->lock.fd = -1;
 	t->cfg = cfg;
 	t->keys = *keys;
 	t->fd = socket(bind_addr ? bind_addr->sa_family : cfg->members[0].addr.ss_family,
@@ -64,7 +63,6 @@ int hm_transport_open_key_file(struct hm_transport *t, const struct hm_config *c
 	uint64_t last_ts;
 
 	memset(t, 0, sizeof(*t));
-	t->lock.fd = -1;
 	if (hm_keypair_read(key_path, &keys, err, errlen) < 0)
 		return -1;
 	rc = hm_transport_open(t, cfg, id, &keys, NULL, 0, err, errlen);
@@ -127,11 +125,15 @@ enum hm_transport_status hm_transport_submit(struct hm_transport *t, const void 
 	hm_transport_abandon(t);
 	t->done = t->certified = false;
 	t->cert = NULL;
-	/* Stored before the request leaves (hm_client_submit sends it under
-	 * ts + 1): the next process under this identity starts above it. */
-	if (!t->core.busy && hm_identity_store(&t->lock, t->core.ts + 1) < 0)
+	/* Above every timestamp this identity used (another transport of this
+	 * process may have gone on), and stored before the request leaves
+	 * (hm_client_submit sends it under ts + 1): the next process under
+	 * this identity starts above it. */
+	if (t->core.ts < hm_identity_last(&t->lock))
+		t->core.ts = hm_identity_last(&t->lock);
+	if (hm_identity_store(&t->lock, t->core.ts + 1) < 0)
 		hm_debug("client %u: cannot store its timestamp in %s: %s", t->core.id,
-			 t->lock.path, strerror(errno));
+			 hm_identity_path(&t->lock), strerror(errno));
 	if (hm_client_submit(&t->core, op, len, hm_mono_us()) < 0)
 		return HM_TRANSPORT_TOO_LARGE;
 	if (cert) {
