@@ -39,7 +39,14 @@
 #endif
 
 #define HM_MAGIC 0x484d5348u /* "HMSH" */
+/* The format version a message's type is at: every type is at HM_VERSION
+ * except REPLY, at HM_REPLY_VERSION since its payload names the request
+ * it answers (docs/wire-format.md, "Versions").  The other types kept 1 so
+ * that what replicas persist (signed headers, batches of requests) stays
+ * readable across the change. */
 #define HM_VERSION 1
+#define HM_REPLY_VERSION 2
+#define HM_TYPE_VERSION(type) ((type) == 5 /* HM_MSG_REPLY */ ? HM_REPLY_VERSION : HM_VERSION)
 
 #define HM_DIGEST_LEN 32
 #define HM_SIG_LEN 64
@@ -122,14 +129,28 @@ struct hm_hdr {
  * STATUS        empty; seq = the sender's last executed sequence number,
  *               digest zero.  Peers that are further answer with their
  *               messages for the slots the sender is missing.
- * REPLY         u32 client id, u64 sequence number the request executed at,
- *               then the service's result bytes.
+ * REPLY         (version HM_REPLY_VERSION) u32 client id, u64 sequence
+ *               number the request executed at (0 in a refusal), 32 bytes:
+ *               the digest of the request answered (its header's digest),
+ *               u8 status (enum hm_reply_status), then the service's result
+ *               bytes (none in a refusal).
  * EVIDENCE      an equivocation proof (user/core/evidence.h, 264 bytes): two
  *               conflicting signed headers of one replica; view = the
  *               sender's view, seq 0, digest = BLAKE2b of the payload.  Sent
  *               once by the replica that caught it, never forwarded.
  */
-#define HM_REPLY_PREFIX_LEN 12
+#define HM_REPLY_PREFIX_LEN 45
+
+/* What a REPLY says about the request it names. */
+enum hm_reply_status {
+	HM_REPLY_RESULT = 0,   /* executed at exec_seq; the result follows */
+	/* Refusals, executing nothing (exec_seq 0, no result): */
+	HM_REPLY_CONFLICT = 1, /* another request executed at this timestamp */
+	HM_REPLY_STALE = 2,    /* the timestamp is at or below the client's last
+				* executed one and this replica no longer holds
+				* what executed at it */
+	HM_REPLY_STATUS_MAX = 2,
+};
 
 /* Why a message was refused: one counter each, per sender, in both the
  * userspace pre-filter (socket mode) and the XDP program (xdp mode). */

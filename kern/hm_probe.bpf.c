@@ -134,7 +134,7 @@ int hm_probe(struct xdp_md *ctx)
 		return XDP_PASS;
 	}
 	type = h->type;
-	if (h->magic != bpf_htonl(HM_MAGIC) || h->version != HM_VERSION || type == 0 ||
+	if (h->magic != bpf_htonl(HM_MAGIC) || h->version != HM_TYPE_VERSION(type) || type == 0 ||
 	    type > HM_MSG_TYPE_MAX) {
 		count(0);
 		return XDP_PASS;

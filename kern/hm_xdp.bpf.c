@@ -302,7 +302,7 @@ static __always_inline __u32 check_lengths(const struct hm_pkt *p)
 static __always_inline __u32 check_frame(const struct hm_xdp_config *cfg, const struct hm_hdr *h,
 					 __u32 dlen)
 {
-	if (h->magic != bpf_htonl(HM_MAGIC) || h->version != HM_VERSION)
+	if (h->magic != bpf_htonl(HM_MAGIC) || h->version != HM_TYPE_VERSION(h->type))
 		return HM_DROP_BAD_MAGIC;
 	if (h->type < HM_MSG_REQUEST || h->type > HM_MSG_TYPE_MAX ||
 	    (h->flags & ~bpf_htons(HM_FLAGS_KNOWN)))

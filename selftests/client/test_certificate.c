@@ -6,9 +6,12 @@
  * the JSON certificate verifies offline, and is refused when the result, a
  * header or a signature is changed, a signature is missing or repeated, or
  * the cluster's key for a signer is another.  The CT form (HM_CERT_CT) of
- * the same replies verifies too, and only as that form.
+ * the same replies verifies too, and only as that form.  Replies name the
+ * request they answer: one naming another op, and a refusal, never count,
+ * and a certificate whose op (or op digest) is changed does not verify.
  */
 #include <jansson.h>
+#include <sodium.h>
 
 #include "client/certificate.h"
 #include "common/crypto.h"
@@ -34,14 +37,26 @@ static void cluster(void)
 	}
 }
 
-/* A reply datagram from `sender` signed with `key`. */
+/* A reply datagram from `sender` signed with `key`, answering the request
+ * of op `op` with `status` (a refusal has no result and exec_seq 0). */
+static size_t reply_to(uint8_t *buf, size_t cap, uint32_t sender, const struct hm_keypair *key,
+		       uint64_t ts, const char *op, uint8_t status, const char *result)
+{
+	uint8_t payload[256], d[HM_DIGEST_LEN];
+	bool refusal = status != HM_REPLY_RESULT;
+	size_t plen;
+
+	hm_digest(op, strlen(op), d);
+	plen = hm_reply_payload(payload, sizeof(payload), CLIENT, refusal ? 0 : 42, d, status,
+				result, refusal ? 0 : strlen(result));
+	return hm_msg_build(buf, cap, HM_MSG_REPLY, sender, 0, ts, NULL, payload, (uint32_t)plen, key);
+}
+
+/* The result `result` of the request of op "op". */
 static size_t reply(uint8_t *buf, size_t cap, uint32_t sender, const struct hm_keypair *key,
 		    uint64_t ts, const char *result)
 {
-	uint8_t payload[256];
-	size_t plen = hm_reply_payload(payload, sizeof(payload), CLIENT, 42, result, strlen(result));
-
-	return hm_msg_build(buf, cap, HM_MSG_REPLY, sender, 0, ts, NULL, payload, (uint32_t)plen, key);
+	return reply_to(buf, cap, sender, key, ts, "op", HM_REPLY_RESULT, result);
 }
 
 static int verify(json_t *j)
@@ -78,6 +93,10 @@ HM_TEST(collect_and_verify)
 	n = reply(buf, sizeof(buf), 2, &kp[2], TS + 1, "answer");
 	ASSERT_FALSE(hm_cert_add(&c, &cfg, buf, n), "another request's reply");
 	ASSERT_FALSE(hm_cert_add(&c, &cfg, (const uint8_t *)"garbage", 7), "garbage");
+	n = reply_to(buf, sizeof(buf), 2, &kp[2], TS, "another op", HM_REPLY_RESULT, "answer");
+	ASSERT_FALSE(hm_cert_add(&c, &cfg, buf, n), "a reply naming another request");
+	n = reply_to(buf, sizeof(buf), 2, &kp[2], TS, "op", HM_REPLY_CONFLICT, "");
+	ASSERT_FALSE(hm_cert_add(&c, &cfg, buf, n), "a refusal");
 	n = reply(buf, sizeof(buf), 2, &kp[2], TS, "answer");
 	ASSERT_FALSE(hm_cert_add(&c, &cfg, buf, n), "two matching");
 	n = reply(buf, sizeof(buf), 3, &kp[3], TS, "answer");
@@ -96,6 +115,44 @@ HM_TEST(collect_and_verify)
 	json_object_set_new(t, "exec_seq", json_integer(43));
 	ASSERT_ERR(verify(t), "another sequence");
 	json_decref(t);
+	{
+		uint8_t d[HM_DIGEST_LEN];
+		char hex[2 * HM_DIGEST_LEN + 1];
+		uint8_t *op, *res;
+		size_t ol, rl;
+		char err[256];
+
+		/* The replies bind the op: another op (with its own, matching
+		 * digest) does not verify, nor an op_digest that is not H(op). */
+		t = json_deep_copy(j);
+		json_object_set_new(t, "op", json_string("6f71")); /* "oq" */
+		hm_digest("oq", 2, d);
+		sodium_bin2hex(hex, sizeof(hex), d, sizeof(d));
+		json_object_set_new(t, "op_digest", json_string(hex));
+		ASSERT_ERR(verify(t), "another op");
+		json_decref(t);
+		t = json_deep_copy(j);
+		json_object_set_new(t, "op_digest", json_string(hex));
+		ASSERT_ERR(hm_cert_verify(t, &cfg, &op, &ol, &res, &rl, err, sizeof(err)),
+			   "an op_digest that is not the op's");
+		ASSERT_STRCONTAINS(err, "op_digest is not the digest of op", "reason");
+		json_decref(t);
+		/* A header of the old reply version is named as such. */
+		t = json_deep_copy(j);
+		{
+			json_t *s = json_array_get(json_object_get(t, "signatures"), 0);
+			char *h = strdup(json_string_value(json_object_get(s, "header")));
+
+			h[8] = '0';
+			h[9] = '1'; /* byte 4, the version: 1 */
+			json_object_set_new(s, "header", json_string(h));
+			free(h);
+		}
+		ASSERT_ERR(hm_cert_verify(t, &cfg, &op, &ol, &res, &rl, err, sizeof(err)),
+			   "a version-1 reply header");
+		ASSERT_STRCONTAINS(err, "before replies named their request", "reason");
+		json_decref(t);
+	}
 	t = json_deep_copy(j);
 	json_array_remove(json_object_get(t, "signatures"), 0);
 	ASSERT_ERR(verify(t), "2f signatures");
@@ -158,6 +215,21 @@ HM_TEST(ct_form)
 	ASSERT_TRUE(op == NULL && rl == 7 && memcmp(res, "verdict", 7) == 0, "the result");
 	free(res);
 	ASSERT_ERR(verify(j), "not a version 1 certificate");
+	{
+		json_t *t = json_deep_copy(j);
+		uint8_t d[HM_DIGEST_LEN];
+		char hex[2 * HM_DIGEST_LEN + 1];
+
+		hm_digest("oq", 2, d);
+		sodium_bin2hex(hex, sizeof(hex), d, sizeof(d));
+		json_object_set_new(t, "op_digest", json_string(hex));
+		ASSERT_ERR(hm_cert_verify_as(t, &cfg, HM_CERT_CT, &op, &ol, &res, &rl, err,
+					     sizeof(err)), "another op digest");
+		json_object_del(t, "op_digest");
+		ASSERT_ERR(hm_cert_verify_as(t, &cfg, HM_CERT_CT, &op, &ol, &res, &rl, err,
+					     sizeof(err)), "no op digest");
+		json_decref(t);
+	}
 	e = json_array_get(json_object_get(j, "replies"), 1);
 	json_object_set(e, "signature", json_object_get(json_array_get(json_object_get(j, "replies"),
 								       0), "signature"));

@@ -148,7 +148,8 @@ HM_TEST(roundtrip_every_type)
 				ASSERT_EQ(buf[HM_OFF_MAC + i], 0, what);
 			/* Wire layout at the documented offsets. */
 			ASSERT_EQ(hm_get_be32(buf), HM_MAGIC, what);
-			ASSERT_EQ(buf[4], HM_VERSION, what);
+			ASSERT_EQ(buf[4], type == HM_MSG_REPLY ? HM_REPLY_VERSION : HM_VERSION,
+				  what);
 			ASSERT_EQ(buf[5], type, what);
 			ASSERT_EQ(hm_get_be16(buf + 6), flags, what);
 			ASSERT_EQ(hm_get_be32(buf + HM_OFF_SENDER), 0xdeadbeef, what);
@@ -262,6 +263,22 @@ HM_TEST(bad_magic_and_version)
 		snprintf(what, sizeof(what), "version %u", versions[i]);
 		decode_refused(mut, len, HM_MAX_DATAGRAM, HM_DROP_BAD_MAGIC, what);
 	}
+	/* Each type at its own version: a REPLY at HM_REPLY_VERSION only (the
+	 * layout that names the request), every other type at HM_VERSION. */
+	for (unsigned type = HM_MSG_REQUEST; type <= HM_MSG_TYPE_MAX; type++) {
+		for (unsigned v = 0; v < 4; v++) {
+			bool ok = v == (type == HM_MSG_REPLY ? HM_REPLY_VERSION : HM_VERSION);
+
+			memcpy(mut, buf, len);
+			mut[4] = (uint8_t)v;
+			mut[5] = (uint8_t)type;
+			snprintf(what, sizeof(what), "type %u at version %u", type, v);
+			if (ok)
+				ASSERT_OK(decode_exact(mut, len, HM_MAX_DATAGRAM, NULL, &why), what);
+			else
+				decode_refused(mut, len, HM_MAX_DATAGRAM, HM_DROP_BAD_MAGIC, what);
+		}
+	}
 }
 
 HM_TEST(bad_type)
@@ -276,6 +293,7 @@ HM_TEST(bad_type)
 	len = build_typical(buf, sizeof(buf), HM_MSG_REQUEST, 32);
 	for (unsigned t = 0; t < 256; t++) {
 		buf[5] = (uint8_t)t;
+		buf[4] = HM_TYPE_VERSION(t); /* each type at its own version */
 		snprintf(what, sizeof(what), "type %u", t);
 		if (t >= HM_MSG_REQUEST && t <= HM_MSG_TYPE_MAX) {
 			ASSERT_OK(decode_exact(buf, len, HM_MAX_DATAGRAM, NULL, &why), what);
@@ -827,44 +845,75 @@ HM_TEST(batch_trailing_bytes)
 HM_TEST(reply_payload)
 {
 	uint8_t payload[HM_REPLY_PREFIX_LEN + 100], buf[HM_HDR_LEN + 200], result[100];
-	const uint8_t *res;
+	uint8_t rd[HM_DIGEST_LEN];
 	enum hm_drop_reason why;
+	struct hm_reply rep;
 	struct hm_msg m;
-	uint32_t client;
-	uint64_t exec_seq;
-	size_t n, rlen, len;
+	size_t n, len;
 	char what[64];
 
 	if (!setup())
 		return;
 	fill_pattern(result, sizeof(result), 77);
+	fill_pattern(rd, sizeof(rd), 31);
 	for (size_t r = 0; r <= 100; r += 25) {
 		snprintf(what, sizeof(what), "reply with %zu result bytes", r);
 		n = hm_reply_payload(payload, sizeof(payload), 0x11223344, 0x0102030405060708ull,
-				     result, r);
+				     rd, HM_REPLY_RESULT, result, r);
 		if (!ASSERT_EQ(n, HM_REPLY_PREFIX_LEN + r, what))
 			continue;
+		/* The documented layout. */
 		ASSERT_EQ(hm_get_be32(payload), 0x11223344, what);
 		ASSERT_TRUE(hm_get_be64(payload + 4) == 0x0102030405060708ull, what);
+		ASSERT_MEMEQ(payload + 12, rd, HM_DIGEST_LEN, what);
+		ASSERT_EQ(payload[44], HM_REPLY_RESULT, what);
 		len = hm_msg_build(buf, sizeof(buf), HM_MSG_REPLY, 2, 0, 99, NULL, payload,
 				   (uint32_t)n, &test_kp);
+		ASSERT_EQ(buf[4], HM_REPLY_VERSION, what);
 		if (!ASSERT_OK(hm_msg_decode(buf, len, HM_MAX_DATAGRAM, &m, &why), what))
 			continue;
 		ASSERT_TRUE(hm_msg_payload_ok(&m, &why), what);
-		if (!ASSERT_OK(hm_reply_parse(&m, &client, &exec_seq, &res, &rlen), what))
+		if (!ASSERT_OK(hm_reply_parse(&m, &rep), what))
 			continue;
-		ASSERT_EQ(client, 0x11223344, what);
-		ASSERT_TRUE(exec_seq == 0x0102030405060708ull, what);
-		ASSERT_EQ(rlen, r, what);
-		ASSERT_TRUE(res == m.payload + HM_REPLY_PREFIX_LEN, what);
-		ASSERT_MEMEQ(res, result, r, what);
+		ASSERT_EQ(rep.client, 0x11223344, what);
+		ASSERT_TRUE(rep.exec_seq == 0x0102030405060708ull, what);
+		ASSERT_TRUE(rep.req_digest == m.payload + 12, what);
+		ASSERT_MEMEQ(rep.req_digest, rd, HM_DIGEST_LEN, what);
+		ASSERT_EQ(rep.status, HM_REPLY_RESULT, what);
+		ASSERT_EQ(rep.result_len, r, what);
+		ASSERT_TRUE(rep.result == m.payload + HM_REPLY_PREFIX_LEN, what);
+		ASSERT_MEMEQ(rep.result, result, r, what);
+	}
+	/* Refusals: exec_seq 0, no result; they round-trip.  Any other
+	 * exec_seq or a result is malformed, as is an unknown status. */
+	for (unsigned st = 0; st < 256; st++) {
+		for (int variant = 0; variant < 3; variant++) {
+			bool refusal = st == HM_REPLY_CONFLICT || st == HM_REPLY_STALE;
+			bool ok = st == HM_REPLY_RESULT || (refusal && variant == 0);
+
+			n = hm_reply_payload(payload, sizeof(payload), 7, variant == 1 ? 5 : 0, rd,
+					     (uint8_t)st, result, variant == 2 ? 1 : 0);
+			len = hm_msg_build(buf, sizeof(buf), HM_MSG_REPLY, 2, 0, 99, NULL, payload,
+					   (uint32_t)n, &test_kp);
+			snprintf(what, sizeof(what), "status %u, variant %d", st, variant);
+			if (!ASSERT_OK(hm_msg_decode(buf, len, HM_MAX_DATAGRAM, &m, &why), what))
+				continue;
+			if (!ok) {
+				ASSERT_EQ(hm_reply_parse(&m, &rep), -1, what);
+				continue;
+			}
+			if (ASSERT_OK(hm_reply_parse(&m, &rep), what)) {
+				ASSERT_EQ(rep.status, st, what);
+				ASSERT_MEMEQ(rep.req_digest, rd, HM_DIGEST_LEN, what);
+			}
+		}
 	}
 	/* Buffers too small for the reply. */
-	ASSERT_EQ(hm_reply_payload(payload, HM_REPLY_PREFIX_LEN - 1, 1, 1, NULL, 0), 0,
+	ASSERT_EQ(hm_reply_payload(payload, HM_REPLY_PREFIX_LEN - 1, 1, 1, rd, 0, NULL, 0), 0,
 		  "cap below the prefix");
-	ASSERT_EQ(hm_reply_payload(payload, HM_REPLY_PREFIX_LEN + 9, 1, 1, result, 10), 0,
+	ASSERT_EQ(hm_reply_payload(payload, HM_REPLY_PREFIX_LEN + 9, 1, 1, rd, 0, result, 10), 0,
 		  "cap one short");
-	ASSERT_EQ(hm_reply_payload(payload, HM_REPLY_PREFIX_LEN, 1, 1, NULL, 0),
+	ASSERT_EQ(hm_reply_payload(payload, HM_REPLY_PREFIX_LEN, 1, 1, rd, 0, NULL, 0),
 		  HM_REPLY_PREFIX_LEN, "empty result");
 	/* Short payloads are refused, at every length below the prefix. */
 	for (uint32_t plen = 0; plen < HM_REPLY_PREFIX_LEN; plen++) {
@@ -875,7 +924,7 @@ HM_TEST(reply_payload)
 				   &test_kp);
 		c = dup_exact(buf, len);
 		if (ASSERT_OK(hm_msg_decode(c, len, HM_MAX_DATAGRAM, &m, &why), what))
-			ASSERT_EQ(hm_reply_parse(&m, &client, &exec_seq, &res, &rlen), -1, what);
+			ASSERT_EQ(hm_reply_parse(&m, &rep), -1, what);
 		free(c);
 	}
 	/* The right bytes in another type's message are not a reply. */
@@ -886,7 +935,7 @@ HM_TEST(reply_payload)
 				   HM_REPLY_PREFIX_LEN + 5, &test_kp);
 		snprintf(what, sizeof(what), "reply payload in a %s", hm_msg_type_name(type));
 		if (ASSERT_OK(hm_msg_decode(buf, len, HM_MAX_DATAGRAM, &m, &why), what))
-			ASSERT_EQ(hm_reply_parse(&m, &client, &exec_seq, &res, &rlen), -1, what);
+			ASSERT_EQ(hm_reply_parse(&m, &rep), -1, what);
 	}
 }
 
@@ -976,8 +1025,10 @@ static size_t make_pool(uint8_t pool[POOL][MUT_CAP], size_t lens[POOL])
 		n++;
 	}
 	for (size_t r = 0; r <= 48; r += 16) {
-		size_t pl = hm_reply_payload(rp, sizeof(rp), 5, 77, "result bytes here, more of "
-					     "them to fill forty-eight.", r);
+		static const uint8_t rd[HM_DIGEST_LEN] = { 0xd1, 0x9e, 0x57 };
+		size_t pl = hm_reply_payload(rp, sizeof(rp), 5, 77, rd, HM_REPLY_RESULT,
+					     "result bytes here, more of them to fill forty-eight.",
+					     r);
 		lens[n] = hm_msg_build(pool[n], MUT_CAP, HM_MSG_REPLY, 1, 0, 9, NULL, rp,
 				       (uint32_t)pl, &test_kp);
 		n++;
@@ -1086,10 +1137,7 @@ static bool check_datagram(const uint8_t *dg, size_t len, size_t max_len)
 {
 	enum hm_drop_reason why = HM_DROP_REASON_MAX;
 	struct hm_msg m;
-	uint32_t client;
-	uint64_t exec_seq;
-	const uint8_t *res;
-	size_t rlen;
+	struct hm_reply rep;
 	int r;
 
 	/* Batch parsers straight on the raw bytes too. */
@@ -1147,9 +1195,11 @@ static bool check_datagram(const uint8_t *dg, size_t len, size_t max_len)
 		}
 		seen_batches += r > 0;
 	}
-	if (hm_reply_parse(&m, &client, &exec_seq, &res, &rlen) == 0) {
-		if (m.type != HM_MSG_REPLY || rlen + HM_REPLY_PREFIX_LEN != m.payload_len ||
-		    res != m.payload + HM_REPLY_PREFIX_LEN) {
+	if (hm_reply_parse(&m, &rep) == 0) {
+		if (m.type != HM_MSG_REPLY || rep.result_len + HM_REPLY_PREFIX_LEN != m.payload_len ||
+		    rep.result != m.payload + HM_REPLY_PREFIX_LEN ||
+		    rep.req_digest != m.payload + 12 || rep.status > HM_REPLY_STATUS_MAX ||
+		    (rep.status != HM_REPLY_RESULT && (rep.exec_seq || rep.result_len))) {
 			HM_FAIL("reply parse out of bounds");
 			return false;
 		}

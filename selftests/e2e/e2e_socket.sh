@@ -67,6 +67,26 @@ check_eq "put answers OK" "$(cluster exec hmctl put colour blue)" OK
 check_eq "get reads the value back" "$(cluster exec hmctl get colour)" blue
 check_eq "get of a missing key" "$(cluster exec hmctl get no-such-key)" NOT_FOUND
 
+echo "# one process per client identity"
+# bench --clients 1 runs as client 100, hmctl's own identity (client.yaml):
+# while it runs, a second hmctl under 100 is refused at once, naming it.
+cluster exec hmctl bench --clients 1 --duration 4 --op put >"$dir/bench1.out" 2>&1 &
+bench=$!
+refused="" rc=0
+for _ in $(seq 30); do
+  err=$(cluster exec hmctl get colour 2>&1 >/dev/null); rc=$?
+  [ "$rc" -ne 0 ] && { refused=$err; break; }
+  sleep 0.1
+done
+check_ge "a second hmctl under identity 100 exits non-zero while the first runs" "$rc" 1
+check "it says the identity is in use, and by which pid" \
+  grep -q "client identity 100 is in use by pid [1-9]" <<<"$refused"
+wait "$bench"
+check_ge "the first one (bench) completed its operations" "$(bench_ops "$(cat "$dir/bench1.out")")" 1
+check_eq "once it exits the identity is free again" "$(cluster exec hmctl get colour)" blue
+check_eq "and writes go on (timestamps above the stored one)" "$(cluster exec hmctl put colour green)" OK
+check_eq "reads see them" "$(cluster exec hmctl get colour)" green
+
 echo "# misbehaving traffic is rejected and counted"
 before=$(status 0 .drops.bad_signature)
 cluster exec hmctl inject forged-sig --replica 0 --count 5 >/dev/null

@@ -244,10 +244,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
 	/* As a datagram. */
 	if (hm_msg_decode(data, size, max_len, &m, &why) == 0) {
-		uint32_t client;
-		uint64_t exec_seq;
-		const uint8_t *res;
-		size_t rlen;
+		struct hm_reply rep;
 
 		CHECK(m.len == size && size == (size_t)HM_HDR_LEN + m.payload_len);
 		CHECK(size <= max_len);
@@ -259,9 +256,13 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			CHECK(why == HM_DROP_BAD_DIGEST || why == HM_DROP_MALFORMED);
 		batch(&svc, m.payload, m.payload_len, max_len);
 		state_payloads(m.payload, m.payload_len);
-		if (hm_reply_parse(&m, &client, &exec_seq, &res, &rlen) == 0) {
+		if (hm_reply_parse(&m, &rep) == 0) {
 			CHECK(m.type == HM_MSG_REPLY);
-			CHECK(res + rlen == m.payload + m.payload_len);
+			CHECK(rep.result + rep.result_len == m.payload + m.payload_len);
+			CHECK(rep.req_digest + HM_DIGEST_LEN + 1 == rep.result);
+			CHECK(rep.status <= HM_REPLY_STATUS_MAX);
+			CHECK(rep.status == HM_REPLY_RESULT ||
+			      (rep.exec_seq == 0 && rep.result_len == 0));
 		}
 		if (m.type == HM_MSG_REQUEST)
 			kv_exec(&svc, m.payload, m.payload_len);
@@ -387,10 +388,20 @@ int main(int argc, char **argv)
 	{
 		uint8_t result[] = { HM_KV_OK, 'v', 'a', 'l' };
 
-		plen = hm_reply_payload(payload, sizeof(payload), 100, 42, result, sizeof(result));
+		uint8_t rd[HM_DIGEST_LEN];
+
+		hm_digest("get val", 7, rd);
+		plen = hm_reply_payload(payload, sizeof(payload), 100, 42, rd, HM_REPLY_RESULT,
+					result, sizeof(result));
 		len = hm_msg_build(buf, sizeof(buf), HM_MSG_REPLY, 1, 0, 1000, NULL, payload,
 				   (uint32_t)plen, &kp);
 		write_seed("reply", buf, len);
+		/* and a refusal naming the same request */
+		plen = hm_reply_payload(payload, sizeof(payload), 100, 0, rd, HM_REPLY_CONFLICT,
+					NULL, 0);
+		len = hm_msg_build(buf, sizeof(buf), HM_MSG_REPLY, 1, 0, 1000, NULL, payload,
+				   (uint32_t)plen, &kp);
+		write_seed("reply-refusal", buf, len);
 	}
 	/* KV ops. */
 	n = hm_kv_encode_put(op, sizeof(op), "key", "value", 5);

@@ -1231,3 +1231,142 @@ HM_TEST(i17_7_one_failed_fsync_on_the_primary)
 	disk_failure(0, (struct hm_persist_inject){ .ops = HM_PINJ_SYNC, .nth = 1, .err = EIO },
 		     NULL, strerror(EIO));
 }
+
+/*
+ * Item 5: two processes under one client identity.  Two client state
+ * machines with the same id and keys (as two hmctl processes were), their
+ * timestamps forced equal, send `get k1` and `get k2` at once; every reply
+ * to that identity reaches both (the worst case: the replicas route a
+ * client's replies to one address, whichever sent last).  Before replies
+ * named their request, both took the one executed request's reply and one
+ * got the other key's value.  Now each takes only replies naming its own
+ * request: one gets its value, the other a signed refusal (CONFLICT) from
+ * f+1 replicas once it retransmits, never the other's value.  Each order
+ * of arrival at the replicas is tried (`first` reaches them first).
+ */
+struct twin_clients {
+	struct hm_sim *s;
+	struct hm_client c[2];
+	uint8_t replies[64][HM_HDR_LEN + HM_REPLY_PREFIX_LEN + 64];
+	size_t lens[64];
+	unsigned n_replies;
+};
+
+static void twin_send(void *ctx, uint32_t to, const void *buf, size_t len)
+{
+	struct twin_clients *t = ctx;
+
+	hm_sim_inject(t->s, to, hm_sim_config(t->s)->n_members, buf, len);
+}
+
+/* Replies to the shared identity (client index 0): kept for both. */
+static bool twin_capture(void *ctx, struct hm_sim *s, uint32_t from, uint32_t to,
+			 const uint8_t *buf, size_t len)
+{
+	struct twin_clients *t = ctx;
+
+	if (from >= hm_sim_config(s)->n_members || to != hm_sim_config(s)->n_members)
+		return true;
+	if (t->n_replies < 64 && len <= sizeof(t->replies[0])) {
+		memcpy(t->replies[t->n_replies], buf, len);
+		t->lens[t->n_replies++] = len;
+	}
+	return false;
+}
+
+/* Run until both are done (or 5 s of virtual time), handing every captured
+ * reply to both; true if both completed.  The clock moves with events only
+ * (and these two clients' timers are not the simulator's): the limit is
+ * stepped, and it is the clients' time. */
+static bool twin_run(struct twin_clients *t, bool done[2])
+{
+	uint64_t limit = hm_sim_now(t->s), stop = limit + 5 * SECOND;
+
+	while (!(done[0] && done[1]) && limit < stop) {
+		hm_sim_settle(t->s, limit += 5 * MS);
+		for (unsigned r = 0; r < t->n_replies; r++)
+			for (int k = 0; k < 2; k++)
+				if (!done[k] && hm_client_receive(&t->c[k], t->replies[r], t->lens[r]))
+					done[k] = true;
+		t->n_replies = 0;
+		for (int k = 0; k < 2; k++)
+			if (!done[k])
+				hm_client_tick(&t->c[k], limit);
+	}
+	return done[0] && done[1];
+}
+
+static void shared_identity(int first)
+{
+	static const char *const keys[2] = { "k1", "k2" }, *const values[2] = { "one", "two" };
+	struct twin_clients *t = calloc(1, sizeof(*t));
+	struct hm_sim_opts o;
+	uint8_t op[64];
+	size_t len;
+	bool done[2] = { false, false };
+	char what[96];
+
+	hm_sim_default_opts(&o);
+	o.clients = 1;
+	o.ops_per_client = 0; /* the two clients below are the workload */
+	t->s = hm_sim_new(&o);
+	hm_sim_set_filter(t->s, twin_capture, t);
+	for (int k = 0; k < 2; k++)
+		if (!ASSERT_OK(hm_client_init(&t->c[k], hm_sim_config(t->s), 100,
+					      hm_sim_client_keys(t->s, 0), 0, twin_send, t),
+			       "client"))
+			goto out;
+	/* k1 = one, k2 = two, by the first process alone. */
+	for (int k = 0; k < 2; k++) {
+		done[0] = false, done[1] = true;
+		len = hm_kv_encode_put(op, sizeof(op), keys[k], values[k], 3);
+		hm_client_submit(&t->c[0], op, len, hm_sim_now(t->s));
+		if (!ASSERT_TRUE(twin_run(t, done), "a put completes") ||
+		    !ASSERT_EQ(t->c[0].status, HM_REPLY_RESULT, "the put executed"))
+			goto out;
+	}
+	/* Both processes at one timestamp: process k gets key k. */
+	t->c[1].ts = t->c[0].ts;
+	done[0] = done[1] = false;
+	for (int i = 0; i < 2; i++) {
+		int k = i == 0 ? first : 1 - first;
+
+		len = hm_kv_encode_get(op, sizeof(op), keys[k]);
+		hm_client_submit(&t->c[k], op, len, hm_sim_now(t->s));
+	}
+	ASSERT_EQ(t->c[0].ts, t->c[1].ts, "forced-equal timestamps");
+	if (!ASSERT_TRUE(twin_run(t, done), "both processes get an answer"))
+		goto out;
+	for (int k = 0; k < 2; k++) {
+		const struct hm_client *c = &t->c[k];
+
+		snprintf(what, sizeof(what), "process %d (get %s, %s first)", k, keys[k],
+			 first == k ? "sent" : "not sent");
+		if (c->status == HM_REPLY_RESULT) {
+			/* its own key's value, never the other's */
+			ASSERT_EQ(c->result_len, 4, what);
+			ASSERT_EQ(c->result[0], HM_KV_OK, what);
+			ASSERT_MEMEQ(c->result + 1, values[k], 3, what);
+		} else {
+			ASSERT_EQ(c->status, HM_REPLY_CONFLICT, what);
+			ASSERT_EQ(c->result_len, 0, what);
+		}
+	}
+	ASSERT_TRUE(t->c[0].status == HM_REPLY_RESULT || t->c[1].status == HM_REPLY_RESULT,
+		    "one of them executed");
+	ASSERT_TRUE(t->c[0].status != HM_REPLY_RESULT || t->c[1].status != HM_REPLY_RESULT,
+		    "only one: one timestamp, one execution");
+	ASSERT_GE(t->c[0].foreign_replies + t->c[1].foreign_replies, 1,
+		  "the other's replies were seen and left alone");
+	ASSERT_GE(pbft_stats(core_of(t->s, 1))->conflicting_requests, 1,
+		  "the replicas counted the conflict");
+	safe(t->s);
+out:
+	for (int k = 0; k < 2; k++)
+		hm_client_free(&t->c[k]);
+	hm_sim_free(t->s);
+	free(t);
+}
+
+HM_TEST(i17_5_shared_identity_equal_timestamps) { shared_identity(0); }
+HM_TEST(i17_5_shared_identity_equal_timestamps_other_order) { shared_identity(1); }

@@ -95,6 +95,11 @@ static int net_call(struct ct_net *c, const uint8_t *op, size_t len, bool cert, 
 			      c->t.cfg->max_message_size);
 	case HM_TRANSPORT_NO_MEMORY:
 		return errorf("out of memory");
+	case HM_TRANSPORT_REFUSED: {
+		char why[256];
+
+		return errorf("%s", hm_transport_refusal(&c->t, why, sizeof(why)));
+	}
 	default:
 		return errorf("no %u matching signed replies within %d s (%u retransmissions)",
 			      need, timeout_s, c->t.core.retransmits);

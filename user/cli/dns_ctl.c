@@ -52,6 +52,9 @@ static int call(const struct hm_config *cfg, const uint8_t *op, size_t len, stru
 	switch (hm_transport_call(t, op, len, hm_mono_us() + QUERY_TIMEOUT_S * 1000000ull, cert)) {
 	case HM_TRANSPORT_OK:
 		return 0;
+	case HM_TRANSPORT_REFUSED:
+		fprintf(stderr, "hmctl: %s\n", hm_transport_refusal(t, err, sizeof(err)));
+		return -1;
 	case HM_TRANSPORT_NO_RESULT:
 	case HM_TRANSPORT_NO_CERT:
 		fprintf(stderr, "hmctl: no %s within %d s\n",

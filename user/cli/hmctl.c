@@ -20,7 +20,11 @@
  *
  * CONFIG defaults to $HM_CONFIG.  The client identity is the config's node
  * section (node.id, node.private_key).  Every command that talks to the
- * replicas goes through the one client transport (user/client/transport.h).
+ * replicas goes through the one client transport (user/client/transport.h),
+ * which holds the identity for as long as hmctl runs: a second hmctl under
+ * an identity in use exits 1 with "client identity N is in use by pid P"
+ * (user/client/identity.h).  A request the replicas refuse (its timestamp
+ * already used) exits 1 with the reason, rather than timing out.
  */
 #include <errno.h>
 #include <getopt.h>
@@ -71,6 +75,11 @@ static void call(struct hm_transport *t, const uint8_t *op, size_t len)
 	case HM_TRANSPORT_TOO_LARGE:
 		die("the request (%zu bytes of op) does not fit max_message_size %u with its "
 		    "PRE-PREPARE framing", len, t->cfg->max_message_size);
+	case HM_TRANSPORT_REFUSED: {
+		char why[256];
+
+		die("%s", hm_transport_refusal(t, why, sizeof(why)));
+	}
 	default:
 		die("no result from f+1=%u replicas within %d s (%u retransmissions)",
 		    t->core.f + 1, OP_TIMEOUT_S, t->core.retransmits);

@@ -26,6 +26,7 @@ int hm_cert_init(struct hm_cert *c, uint32_t client, uint64_t timestamp, const v
 		return -1;
 	memcpy(c->op, op, op_len);
 	c->op_len = op_len;
+	hm_digest(c->op, op_len, c->op_digest);
 	return 0;
 }
 
@@ -45,28 +46,30 @@ static uint32_t quorum(const struct hm_config *cfg)
 bool hm_cert_add(struct hm_cert *c, const struct hm_config *cfg, const uint8_t *buf, size_t len)
 {
 	enum hm_drop_reason why;
-	const uint8_t *result;
 	struct hm_cert_reply *r;
+	struct hm_reply rep;
 	struct hm_msg m;
-	uint64_t exec_seq;
-	uint32_t client, same = 0;
-	size_t rlen;
+	uint32_t same = 0;
 
 	if (c->winner >= 0)
 		return true;
+	/* Only results of this very request (client, timestamp, op digest):
+	 * a refusal certifies nothing. */
 	if (hm_msg_decode(buf, len, HM_MAX_DATAGRAM, &m, &why) < 0 || m.type != HM_MSG_REPLY ||
 	    m.sender >= cfg->n_members || m.seq != c->timestamp || !hm_msg_payload_ok(&m, &why) ||
-	    hm_reply_parse(&m, &client, &exec_seq, &result, &rlen) < 0 || client != c->client)
+	    hm_reply_parse(&m, &rep) < 0 || rep.client != c->client ||
+	    rep.status != HM_REPLY_RESULT ||
+	    memcmp(rep.req_digest, c->op_digest, HM_DIGEST_LEN) != 0)
 		return false;
 	r = &c->replies[m.sender];
 	if (r->have || !hm_verify_header(m.hdr, cfg->members[m.sender].public_key))
 		return false;
-	r->result = malloc(rlen ? rlen : 1);
+	r->result = malloc(rep.result_len ? rep.result_len : 1);
 	if (!r->result)
 		return false;
-	memcpy(r->result, result, rlen);
-	r->result_len = rlen;
-	r->exec_seq = exec_seq;
+	memcpy(r->result, rep.result, rep.result_len);
+	r->result_len = rep.result_len;
+	r->exec_seq = rep.exec_seq;
 	memcpy(r->hdr, m.hdr, HM_CERT_HDR_LEN);
 	memcpy(r->digest, m.digest, HM_DIGEST_LEN);
 	r->have = true;
@@ -117,7 +120,6 @@ json_t *hm_cert_to_json_as(const struct hm_cert *c, const struct hm_config *cfg,
 	const struct format *f = &formats[fmt];
 	const struct hm_cert_reply *w;
 	json_t *j, *entries = json_array();
-	uint8_t d[HM_DIGEST_LEN];
 
 	if (c->winner < 0) {
 		json_decref(summary);
@@ -140,7 +142,6 @@ json_t *hm_cert_to_json_as(const struct hm_cert *c, const struct hm_config *cfg,
 								 "header",
 								 hex_json(r->hdr, HM_CERT_HDR_LEN)));
 	}
-	hm_digest(c->op, c->op_len, d);
 	j = json_object();
 	if (fmt == HM_CERT_CT) {
 		json_object_set_new(j, "format", json_string(HM_CERT_CT_FORMAT));
@@ -155,7 +156,7 @@ json_t *hm_cert_to_json_as(const struct hm_cert *c, const struct hm_config *cfg,
 	json_object_set_new(j, "exec_seq", json_integer((json_int_t)w->exec_seq));
 	if (f->full_op)
 		json_object_set_new(j, "op", hex_json(c->op, c->op_len));
-	json_object_set_new(j, "op_digest", hex_json(d, sizeof(d)));
+	json_object_set_new(j, "op_digest", hex_json(c->op_digest, HM_DIGEST_LEN));
 	json_object_set_new(j, f->result, hex_json(w->result, w->result_len));
 	if (summary)
 		json_object_set_new(j, "summary", summary);
@@ -239,7 +240,11 @@ static int check_entry(const struct format *f, const json_t *e, size_t k,
 	if (id >= cfg->n_members)
 		return hm_set_err(err, errlen, "%s[%zu]: replica %" PRIu64 " is not a member (0..%u)",
 				  f->entries, k, id, cfg->n_members - 1);
-	if (hm_get_be32(h) != HM_MAGIC || h[4] != HM_VERSION || h[5] != HM_MSG_REPLY ||
+	if (hm_get_be32(h) == HM_MAGIC && h[4] == HM_VERSION && h[5] == HM_MSG_REPLY)
+		return hm_set_err(err, errlen, "%s[%zu]: a reply of wire version %d, before replies "
+				  "named their request; such a certificate does not bind the op: "
+				  "ask again for a new one", f->entries, k, HM_VERSION);
+	if (hm_get_be32(h) != HM_MAGIC || h[4] != HM_REPLY_VERSION || h[5] != HM_MSG_REPLY ||
 	    hm_get_be32(h + HM_OFF_SENDER) != id || hm_get_be32(h + 12) != plen ||
 	    hm_get_be64(h + HM_OFF_SEQ) != ts)
 		return hm_set_err(err, errlen, "%s[%zu]: not replica %" PRIu64 "'s reply to request "
@@ -262,7 +267,7 @@ int hm_cert_verify_as(const json_t *cert, const struct hm_config *cfg, enum hm_c
 	const char *format = json_string_value(json_object_get(cert, "format"));
 	json_t *entries = json_object_get(cert, f->entries), *e;
 	uint64_t client, ts, seq;
-	uint8_t *payload = NULL, d[HM_DIGEST_LEN];
+	uint8_t *payload = NULL, d[HM_DIGEST_LEN], op_digest[HM_DIGEST_LEN];
 	uint32_t seen = 0, need = quorum(cfg);
 	size_t plen, k;
 
@@ -286,14 +291,32 @@ int hm_cert_verify_as(const json_t *cert, const struct hm_config *cfg, enum hm_c
 			   f->full_op ? " op," : "", f->result, f->entries);
 		goto bad;
 	}
+	/* The request every reply names: the op's digest (computed from the
+	 * op when the certificate carries it; it must then agree with an
+	 * op_digest field, if any). */
+	if (f->full_op) {
+		uint8_t given[HM_DIGEST_LEN];
+
+		hm_digest(*op, *op_len, op_digest);
+		if (json_object_get(cert, "op_digest") &&
+		    (get_hex(cert, "op_digest", given, HM_DIGEST_LEN) < 0 ||
+		     memcmp(given, op_digest, HM_DIGEST_LEN) != 0)) {
+			hm_set_err(err, errlen, "op_digest is not the digest of op");
+			goto bad;
+		}
+	} else if (get_hex(cert, "op_digest", op_digest, HM_DIGEST_LEN) < 0) {
+		hm_set_err(err, errlen, "needs op_digest (%d bytes hex)", HM_DIGEST_LEN);
+		goto bad;
+	}
 	payload = malloc(HM_REPLY_PREFIX_LEN + *result_len);
 	if (!payload) {
 		hm_set_err(err, errlen, "out of memory");
 		goto bad;
 	}
-	/* What every replica signed: H(client, exec_seq, result) in its header. */
+	/* What every replica signed: H(client, exec_seq, op digest, RESULT,
+	 * result) in its header. */
 	plen = hm_reply_payload(payload, HM_REPLY_PREFIX_LEN + *result_len, (uint32_t)client, seq,
-				*result, *result_len);
+				op_digest, HM_REPLY_RESULT, *result, *result_len);
 	hm_digest(payload, plen, d);
 	json_array_foreach(entries, k, e) {
 		uint32_t id = 0;

@@ -3,8 +3,8 @@
  * Consensus certificates: 2f+1 replies from distinct replicas, each with its
  * Ed25519-signed header, over the same result of one op.  Since a reply's
  * header signs the digest of its payload (client id, executed sequence,
- * result), 2f+1 valid headers prove that at least f+1 correct replicas
- * executed the op to that result.  One module for every service: the DNS
+ * the op's digest, status RESULT, result), 2f+1 valid headers prove that at
+ * least f+1 correct replicas executed that very op to that result.  One module for every service: the DNS
  * answers (hmctl dns query --cert) and the CT verdicts (hmctl cert check
  * --cert) are collected, written and checked here; the service-specific
  * check of the result (recomputing the canon digest, decoding the verdict)
@@ -49,6 +49,7 @@ struct hm_cert {
 	uint64_t timestamp;              /* the request's */
 	uint8_t *op;
 	size_t op_len;
+	uint8_t op_digest[HM_DIGEST_LEN]; /* the request digest replies must name */
 	struct hm_cert_reply replies[HM_MAX_REPLICAS];
 	int winner;                      /* a reply of the 2f+1 matching ones, -1 until then */
 };
@@ -78,8 +79,9 @@ json_t *hm_cert_to_json_as(const struct hm_cert *c, const struct hm_config *cfg,
 /* The form a certificate is written in, by its "format" field. */
 enum hm_cert_format hm_cert_format_of(const json_t *cert);
 /* Check a certificate offline against the cluster's keys: 2f+1 distinct
- * replicas, each header a REPLY for (client, timestamp) over the digest of
- * (client, exec_seq, result), validly signed.  On success returns 0 and the
+ * replicas, each header a REPLY (wire version 2) for (client, timestamp)
+ * over the digest of (client, exec_seq, op digest, RESULT, result), validly
+ * signed.  On success returns 0 and the
  * op and result (malloc'd) for the caller's own checks; -1 and a reason. */
 int hm_cert_verify(const json_t *cert, const struct hm_config *cfg, uint8_t **op, size_t *op_len,
 		   uint8_t **result, size_t *result_len, char *err, size_t errlen);

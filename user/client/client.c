@@ -55,6 +55,7 @@ int hm_client_submit(struct hm_client *c, const void *op, size_t len, uint64_t n
 				  NULL, op, (uint32_t)len, c->keys);
 	if (!c->req_len)
 		return -1;
+	memcpy(c->req_digest, ((const struct hm_hdr *)c->req)->digest, HM_DIGEST_LEN);
 	memset(c->replies, 0, sizeof(c->replies));
 	c->busy = true;
 	c->retransmits = 0;
@@ -115,31 +116,37 @@ static uint32_t matches(const struct hm_client *c, const uint8_t *d)
 bool hm_client_receive(struct hm_client *c, const uint8_t *buf, size_t len)
 {
 	enum hm_drop_reason why;
-	const uint8_t *result;
-	size_t rlen;
-	uint64_t exec_seq;
-	uint32_t client;
+	struct hm_reply rep;
 	struct hm_msg m;
 
 	if (!c->busy || hm_msg_decode(buf, len, HM_MAX_DATAGRAM, &m, &why) < 0 ||
 	    m.type != HM_MSG_REPLY || m.sender >= c->n)
 		return false;
 	if (!hm_mac_verify(m.hdr, c->links[m.sender].rx) || !hm_msg_payload_ok(&m, &why) ||
-	    hm_reply_parse(&m, &client, &exec_seq, &result, &rlen) < 0 || client != c->id) {
+	    hm_reply_parse(&m, &rep) < 0 || rep.client != c->id) {
 		c->bad_replies++;
 		return false;
 	}
 	if (m.seq != c->ts || c->replies[m.sender].have)
 		return false; /* an old request's reply, or a duplicate */
+	/* For our timestamp but about another request (one sent under our
+	 * identity by someone else): never ours to take. */
+	if (memcmp(rep.req_digest, c->req_digest, HM_DIGEST_LEN) != 0) {
+		c->foreign_replies++;
+		return false;
+	}
 	c->replies[m.sender].have = true;
 	memcpy(c->replies[m.sender].digest, m.digest, HM_DIGEST_LEN);
 	memcpy(&c->replies[m.sender].hdr, m.hdr, sizeof(struct hm_hdr));
+	/* Equal payload digests: equal (client, exec_seq, request digest,
+	 * status, result). */
 	if (matches(c, m.digest) < c->f + 1 || verified_matches(c, m.digest) < c->f + 1)
 		return false;
 	c->busy = false;
 	c->view = m.view;
-	c->result_seq = exec_seq;
-	c->result_len = rlen < sizeof(c->result) ? rlen : sizeof(c->result);
-	memcpy(c->result, result, c->result_len);
+	c->status = rep.status;
+	c->result_seq = rep.exec_seq;
+	c->result_len = rep.result_len < sizeof(c->result) ? rep.result_len : sizeof(c->result);
+	memcpy(c->result, rep.result, c->result_len);
 	return true;
 }

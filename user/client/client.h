@@ -2,9 +2,13 @@
 /*
  * The client side of PBFT as a pure state machine: one outstanding request,
  * sent to every replica (the primary orders it; backups learn the client's
- * address and that a request is pending), retransmitted on timeout, accepted only when f+1 replicas sent matching replies whose
- * signatures verify (at least one of them is correct, so the result is the
- * group's).  The client transport (transport.h) wraps it in a UDP socket
+ * address and that a request is pending), retransmitted on timeout, accepted
+ * only when f+1 replicas sent matching replies whose signatures verify (at
+ * least one of them is correct, so the result is the group's).  A reply
+ * names the request it answers (its digest): only replies for the
+ * outstanding request's (timestamp, digest) count, so f+1 matching replies
+ * agree on (timestamp, request digest, status, result).  The outcome is a
+ * result, or a refusal when the timestamp was already used (status).  The client transport (transport.h) wraps it in a UDP socket
  * for hmctl and the DNS daemon; the simulator drives it in-process.
  */
 #ifndef HM_CLIENT_H
@@ -40,17 +44,22 @@ struct hm_client {
 
 	bool busy;
 	uint64_t ts;                      /* timestamp of the last request */
+	uint8_t req_digest[HM_DIGEST_LEN]; /* ... and its digest */
 	uint8_t *req;
 	size_t req_len;
 	uint64_t deadline;
 	uint32_t retransmits;
 	struct hm_client_reply replies[HM_MAX_REPLICAS];
 
+	/* The outcome: HM_REPLY_RESULT with the result, or a refusal
+	 * (HM_REPLY_CONFLICT, HM_REPLY_STALE: nothing executed, no result). */
+	uint8_t status;
 	uint8_t result[HM_MAX_RESULT];
 	size_t result_len;
 	uint64_t result_seq;              /* sequence the request executed at */
 
-	uint64_t bad_replies;             /* failed MAC, digest or signature */
+	uint64_t bad_replies;             /* failed MAC, digest, layout or signature */
+	uint64_t foreign_replies;         /* for our timestamp, but another request */
 };
 
 /* first_timestamp: the first request's timestamp is above it; use the wall
@@ -64,8 +73,8 @@ void hm_client_free(struct hm_client *c);
  * or when the op is too large to travel in a PRE-PREPARE. */
 int hm_client_submit(struct hm_client *c, const void *op, size_t len, uint64_t now_us);
 
-/* A datagram from the network; returns true when it completes the request
- * (the result is then in c->result). */
+/* A datagram from the network; returns true when it completes the request:
+ * c->status says how (the result is then in c->result, or it was refused). */
 bool hm_client_receive(struct hm_client *c, const uint8_t *buf, size_t len);
 
 /* Retransmit to every replica if the deadline passed. */

@@ -4,6 +4,7 @@
 #include "client/transport.h"
 
 #include <errno.h>
+#include <inttypes.h>
 #include <poll.h>
 #include <stdio.h>
 #include <string.h>
@@ -59,12 +60,23 @@ int hm_transport_open_key_file(struct hm_transport *t, const struct hm_config *c
 	struct hm_keypair keys;
 	int rc;
 
+	uint64_t last_ts;
+
 	memset(t, 0, sizeof(*t));
 	if (hm_keypair_read(key_path, &keys, err, errlen) < 0)
 		return -1;
 	rc = hm_transport_open(t, cfg, id, &keys, NULL, 0, err, errlen);
 	sodium_memzero(&keys, sizeof(keys));
-	return rc;
+	if (rc < 0)
+		return -1;
+	if (hm_identity_lock(&t->lock, cfg, id, t->keys.pk, &last_ts, err, errlen) < 0) {
+		hm_transport_close(t);
+		return -1;
+	}
+	/* The first request goes out at max(stored + 1, wall clock). */
+	if (t->core.ts < last_ts)
+		t->core.ts = last_ts;
+	return 0;
 }
 
 int hm_transport_open_node(struct hm_transport *t, const struct hm_config *cfg, char *err,
@@ -89,6 +101,7 @@ void hm_transport_close(struct hm_transport *t)
 		return; /* zeroed, never opened, or closed already */
 	if (t->core.req)
 		hm_client_free(&t->core);
+	hm_identity_unlock(&t->lock);
 	if (t->fd >= 0)
 		close(t->fd);
 	sodium_memzero(&t->keys, sizeof(t->keys));
@@ -112,6 +125,15 @@ enum hm_transport_status hm_transport_submit(struct hm_transport *t, const void 
 	hm_transport_abandon(t);
 	t->done = t->certified = false;
 	t->cert = NULL;
+	/* Above every timestamp this identity used (another transport of this
+	 * process may have gone on), and stored before the request leaves
+	 * (hm_client_submit sends it under ts + 1): the next process under
+	 * this identity starts above it. */
+	if (t->core.ts < hm_identity_last(&t->lock))
+		t->core.ts = hm_identity_last(&t->lock);
+	if (hm_identity_store(&t->lock, t->core.ts + 1) < 0)
+		hm_debug("client %u: cannot store its timestamp in %s: %s", t->core.id,
+			 hm_identity_path(&t->lock), strerror(errno));
 	if (hm_client_submit(&t->core, op, len, hm_mono_us()) < 0)
 		return HM_TRANSPORT_TOO_LARGE;
 	if (cert) {
@@ -124,9 +146,15 @@ enum hm_transport_status hm_transport_submit(struct hm_transport *t, const void 
 	return HM_TRANSPORT_OK;
 }
 
+static bool refused(const struct hm_transport *t)
+{
+	return t->done && t->core.status != HM_REPLY_RESULT;
+}
+
+/* A refusal has no certificate to wait for. */
 static bool finished(const struct hm_transport *t)
 {
-	return t->done && (!t->cert || t->certified);
+	return t->done && (!t->cert || t->certified || refused(t));
 }
 
 bool hm_transport_pump(struct hm_transport *t)
@@ -167,10 +195,24 @@ enum hm_transport_status hm_transport_wait(struct hm_transport *t, uint64_t dead
 			wait_ms = WAIT_SLICE_MS; /* the result came: only the certificate waits */
 		poll(&p, 1, wait_ms < 0 ? 0 : wait_ms > WAIT_SLICE_MS ? WAIT_SLICE_MS : (int)wait_ms);
 		if (hm_transport_pump(t))
-			return HM_TRANSPORT_OK;
+			return refused(t) ? HM_TRANSPORT_REFUSED : HM_TRANSPORT_OK;
 	}
 	hm_transport_abandon(t);
 	return t->done ? HM_TRANSPORT_NO_CERT : HM_TRANSPORT_NO_RESULT;
+}
+
+const char *hm_transport_refusal(const struct hm_transport *t, char *buf, size_t len)
+{
+	if (t->core.status == HM_REPLY_CONFLICT)
+		snprintf(buf, len, "the replicas refused request %" PRIu64 " of client identity %u: "
+			 "another request already executed under that timestamp (is another "
+			 "process using this client identity?)", t->core.ts, t->core.id);
+	else
+		snprintf(buf, len, "the replicas refused request %" PRIu64 " of client identity %u: "
+			 "its timestamp is not above the last one they executed for this identity "
+			 "(is another process using it, or did the clock go back?)", t->core.ts,
+			 t->core.id);
+	return buf;
 }
 
 enum hm_transport_status hm_transport_call(struct hm_transport *t, const void *op, size_t len,

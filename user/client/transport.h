@@ -32,6 +32,7 @@
 
 #include "client/certificate.h"
 #include "client/client.h"
+#include "client/identity.h"
 #include "common/config.h"
 #include "common/crypto.h"
 
@@ -46,6 +47,10 @@ struct hm_transport {
 	/* Send failures go to the debug log (a daemon) rather than to stderr
 	 * as "hmctl: sendto replica I: ..." (the command line). */
 	bool log_send_errors;
+	/* hm_transport_open_key_file and _node: this process holds the
+	 * identity (identity.h); timestamps start above the last one stored
+	 * and each is stored before its request leaves. */
+	struct hm_identity_lock lock;
 };
 
 enum hm_transport_status {
@@ -54,6 +59,10 @@ enum hm_transport_status {
 	HM_TRANSPORT_NO_RESULT,    /* no f+1 matching signed replies by the deadline */
 	HM_TRANSPORT_NO_CERT,      /* the f+1 result, but not 2f+1 signed replies by then */
 	HM_TRANSPORT_NO_MEMORY,
+	/* f+1 matching signed refusals: the request's timestamp was already
+	 * used (t->core.status says how; hm_transport_refusal() says it in
+	 * words).  Nothing executed. */
+	HM_TRANSPORT_REFUSED,
 };
 
 /* A client `id` with `keys` (copied): a non-blocking UDP socket of the
@@ -62,7 +71,9 @@ enum hm_transport_status {
 int hm_transport_open(struct hm_transport *t, const struct hm_config *cfg, uint32_t id,
 		      const struct hm_keypair *keys, const struct sockaddr *bind_addr,
 		      socklen_t bind_len, char *err, size_t errlen);
-/* The same with the private key read from key_path. */
+/* The same with the private key read from key_path, for a command-line
+ * process: it also takes the identity's lock (identity.h), and fails with
+ * "client identity N is in use by pid P" while another process holds it. */
 int hm_transport_open_key_file(struct hm_transport *t, const struct hm_config *cfg, uint32_t id,
 			       const char *key_path, char *err, size_t errlen);
 /* The configuration's own client identity: node.id (one of
@@ -91,6 +102,10 @@ void hm_transport_abandon(struct hm_transport *t);
 /* Block, pumping, until the request is done or the monotonic clock
  * (hm_mono_us) reaches deadline_us; a request not done is abandoned. */
 enum hm_transport_status hm_transport_wait(struct hm_transport *t, uint64_t deadline_us);
+/* Why the last request was refused, in words for an operator (after
+ * HM_TRANSPORT_REFUSED, or a pump that completed with a refusal). */
+const char *hm_transport_refusal(const struct hm_transport *t, char *buf, size_t len);
+
 /* Submit and wait. */
 enum hm_transport_status hm_transport_call(struct hm_transport *t, const void *op, size_t len,
 					   uint64_t deadline_us, struct hm_cert *cert);

@@ -910,7 +910,8 @@ static int parse_dns(struct ctx *c, yaml_node_t *map)
 
 static int parse_node(struct ctx *c, yaml_node_t *map)
 {
-	static const char *const keys[] = { "id", "private_key", "data_dir", "log_level", NULL };
+	static const char *const keys[] = { "id", "private_key", "data_dir", "runtime_dir",
+					    "log_level", NULL };
 	static const char *const levels[] = { "error", "warn", "info", "debug", NULL };
 	struct hm_config *cfg = c->cfg;
 	int rc, level;
@@ -926,7 +927,8 @@ static int parse_node(struct ctx *c, yaml_node_t *map)
 	if (rc == 1 && access(cfg->private_key_path, R_OK))
 		return fail(c, lookup(c, map, "private_key"), "node", "private_key", "cannot read %s: %s",
 			    cfg->private_key_path, strerror(errno));
-	if (opt_path(c, map, "node", "data_dir", true, cfg->data_dir) < 0)
+	if (opt_path(c, map, "node", "data_dir", true, cfg->data_dir) < 0 ||
+	    opt_path(c, map, "node", "runtime_dir", true, cfg->runtime_dir) < 0)
 		return -1;
 	if ((rc = opt_choice(c, map, "node", "log_level", levels, &level)) < 0)
 		return -1;

@@ -140,6 +140,9 @@ struct hm_config {
 	uint32_t node_id;
 	char private_key_path[HM_PATH_MAX];
 	char data_dir[HM_PATH_MAX];
+	/* where a client keeps its identity lock and last timestamp ("": the
+	 * default, see user/client/identity.h) */
+	char runtime_dir[HM_PATH_MAX];
 	char log_level[16];                 /* error|warn|info|debug */
 	struct hm_dns_config dns;           /* byzantine_config.dns */
 

@@ -68,7 +68,8 @@ int hm_msg_decode(const void *buf, size_t len, size_t max_len, struct hm_msg *m,
 
 	if (len < HM_HDR_LEN)
 		return refuse(why, HM_DROP_TRUNCATED);
-	if (hm_get_be32((const uint8_t *)&h->magic) != HM_MAGIC || h->version != HM_VERSION)
+	if (hm_get_be32((const uint8_t *)&h->magic) != HM_MAGIC ||
+	    h->version != HM_TYPE_VERSION(h->type))
 		return refuse(why, HM_DROP_BAD_MAGIC);
 	if (h->type < HM_MSG_REQUEST || h->type > HM_MSG_TYPE_MAX ||
 	    (hm_get_be16((const uint8_t *)&h->flags) & ~HM_FLAGS_KNOWN))
@@ -136,7 +137,7 @@ size_t hm_msg_build_flags(uint8_t *buf, size_t cap, uint8_t type, uint16_t flags
 		return 0;
 	memset(h, 0, HM_HDR_LEN);
 	hm_put_be32((uint8_t *)&h->magic, HM_MAGIC);
-	h->version = HM_VERSION;
+	h->version = HM_TYPE_VERSION(type);
 	h->type = type;
 	h->flags = htobe16(flags);
 	hm_put_be32((uint8_t *)&h->sender, sender);
@@ -221,26 +222,36 @@ bool hm_batch_next(struct hm_batch_iter *it, struct hm_msg *req)
 }
 
 size_t hm_reply_payload(uint8_t *buf, size_t cap, uint32_t client, uint64_t exec_seq,
-			const void *result, size_t result_len)
+			const uint8_t *req_digest, uint8_t status, const void *result,
+			size_t result_len)
 {
 	if (cap < HM_REPLY_PREFIX_LEN + result_len)
 		return 0;
 	hm_put_be32(buf, client);
 	hm_put_be64(buf + 4, exec_seq);
+	memcpy(buf + 12, req_digest, HM_DIGEST_LEN);
+	buf[12 + HM_DIGEST_LEN] = status;
 	if (result_len)
 		memcpy(buf + HM_REPLY_PREFIX_LEN, result, result_len);
 	return HM_REPLY_PREFIX_LEN + result_len;
 }
 
-int hm_reply_parse(const struct hm_msg *m, uint32_t *client, uint64_t *exec_seq,
-		   const uint8_t **result, size_t *result_len)
+int hm_reply_parse(const struct hm_msg *m, struct hm_reply *out)
 {
 	if (m->type != HM_MSG_REPLY || m->payload_len < HM_REPLY_PREFIX_LEN)
 		return -1;
-	*client = hm_get_be32(m->payload);
-	*exec_seq = hm_get_be64(m->payload + 4);
-	*result = m->payload + HM_REPLY_PREFIX_LEN;
-	*result_len = m->payload_len - HM_REPLY_PREFIX_LEN;
+	out->client = hm_get_be32(m->payload);
+	out->exec_seq = hm_get_be64(m->payload + 4);
+	out->req_digest = m->payload + 12;
+	out->status = m->payload[12 + HM_DIGEST_LEN];
+	out->result = m->payload + HM_REPLY_PREFIX_LEN;
+	out->result_len = m->payload_len - HM_REPLY_PREFIX_LEN;
+	if (out->status > HM_REPLY_STATUS_MAX)
+		return -1;
+	/* A refusal executed nothing: one form only, so that f+1 correct
+	 * replicas send it byte for byte alike. */
+	if (out->status != HM_REPLY_RESULT && (out->exec_seq != 0 || out->result_len != 0))
+		return -1;
 	return 0;
 }
 

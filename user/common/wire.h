@@ -66,11 +66,23 @@ void hm_batch_iter_init(struct hm_batch_iter *it, const uint8_t *payload, size_t
 /* Next request of a validated batch; false at the end. */
 bool hm_batch_next(struct hm_batch_iter *it, struct hm_msg *req);
 
-/* Reply payloads: u32 client id, u64 executed-at sequence, result bytes. */
+/* Reply payloads: u32 client id, u64 executed-at sequence, the request's
+ * digest, u8 status, result bytes (hm_wire.h).  A refusal (status other
+ * than HM_REPLY_RESULT) has exec_seq 0 and no result. */
+struct hm_reply {
+	uint32_t client;
+	uint64_t exec_seq;
+	const uint8_t *req_digest;       /* HM_DIGEST_LEN bytes */
+	uint8_t status;                  /* enum hm_reply_status */
+	const uint8_t *result;
+	size_t result_len;
+};
 size_t hm_reply_payload(uint8_t *buf, size_t cap, uint32_t client, uint64_t exec_seq,
-			const void *result, size_t result_len);
-int hm_reply_parse(const struct hm_msg *m, uint32_t *client, uint64_t *exec_seq,
-		   const uint8_t **result, size_t *result_len);
+			const uint8_t *req_digest, uint8_t status, const void *result,
+			size_t result_len);
+/* 0 for a REPLY whose payload is well formed (a known status; a refusal
+ * with exec_seq 0 and no result bytes), -1 otherwise. */
+int hm_reply_parse(const struct hm_msg *m, struct hm_reply *out);
 
 /*
  * View changes (docs/protocol.md#view-changes).  VIEW-CHANGE and NEW-VIEW

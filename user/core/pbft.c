@@ -384,6 +384,29 @@ static void resend_reply(struct pbft *c, struct client_rec *r)
 	c->stats.replies_resent++;
 }
 
+/* The digest of the request our cached reply answers (NULL: none held). */
+static const uint8_t *reply_req_digest(const struct client_rec *r)
+{
+	return r->reply && r->reply_len >= HM_HDR_LEN + HM_REPLY_PREFIX_LEN
+		       ? r->reply + HM_HDR_LEN + 12
+		       : NULL;
+}
+
+/* A signed refusal of a request at a timestamp already used: it names the
+ * request (its digest), executes nothing, and is the same at every correct
+ * replica that executed past the timestamp, so that the client gets f+1
+ * matching ones instead of waiting out its timeout. */
+static void refuse_request(struct pbft *c, const struct hm_msg *m, uint8_t status)
+{
+	uint8_t payload[HM_REPLY_PREFIX_LEN];
+	size_t plen = hm_reply_payload(payload, sizeof(payload), m->sender, 0, m->digest, status,
+				       NULL, 0);
+
+	pbft_send_msg(c, PBFT_TO_CLIENT, m->sender, HM_MSG_REPLY, c->view, m->seq, NULL, payload,
+		      (uint32_t)plen);
+	c->stats.refusals_sent++;
+}
+
 /* The service's own say on whether this replica votes for an op (the
  * optional check() of service.h: DNS and CT refuse an agreed time too far
  * from the local clock, say). */
@@ -407,14 +430,28 @@ int pbft_on_request(struct pbft *c, const struct hm_msg *m, enum hm_drop_reason 
 		return pbft_refuse(why, HM_DROP_UNKNOWN_SENDER);
 	r = pbft_client_get(c, m->sender);
 	if (m->seq < r->last_ts) {
+		/* We no longer know what executed at this timestamp: say so,
+		 * bound to this request, rather than leave the client to time
+		 * out.  The link MAC already proved who asks. */
+		refuse_request(c, m, HM_REPLY_STALE);
 		c->stats.stale_requests++;
 		return pbft_refuse(why, HM_DROP_STALE);
 	}
 	if (m->seq == r->last_ts) {
+		const uint8_t *d = reply_req_digest(r);
+
 		/* A retransmission of the request we executed last: the client
-		 * lost our reply.  The link MAC already proved who asks. */
-		if (r->reply)
+		 * lost our reply.  Only that very request gets it: a different
+		 * request at the same timestamp (another process under the same
+		 * client identity, say) would otherwise take someone else's
+		 * result; it is refused instead. */
+		if (d && memcmp(d, m->digest, HM_DIGEST_LEN) == 0) {
 			resend_reply(c, r);
+		} else {
+			if (d)
+				c->stats.conflicting_requests++;
+			refuse_request(c, m, d ? HM_REPLY_CONFLICT : HM_REPLY_STALE);
+		}
 		return 0;
 	}
 	/* Every replica remembers the request as pending: a backup's
@@ -593,7 +630,10 @@ static void execute_request(struct pbft *c, uint64_t seq, const struct hm_msg *r
 	}
 	c->vc_backoff = 0; /* the view works: timeouts back to T */
 	c->view_works = true;
-	plen = hm_reply_payload(payload, sizeof(payload), req->sender, seq, result, rlen);
+	/* The reply names the request (its digest): the client takes only
+	 * the result of the request it sent. */
+	plen = hm_reply_payload(payload, sizeof(payload), req->sender, seq, req->digest,
+				HM_REPLY_RESULT, result, rlen);
 	h = pbft_send_msg(c, PBFT_TO_CLIENT, req->sender, HM_MSG_REPLY, c->view, req->seq, NULL,
 		     payload, (uint32_t)plen);
 	free(r->reply);

@@ -138,6 +138,9 @@ struct pbft_stats {
 	uint64_t batches_executed;
 	uint64_t ops_executed;
 	uint64_t replies_resent;
+	uint64_t refusals_sent;        /* signed refusals: timestamp already used */
+	uint64_t conflicting_requests; /* a different request at the last executed
+					* timestamp (refused with CONFLICT) */
 	uint64_t stale_requests;
 	uint64_t bad_client_signatures;
 	uint64_t checkpoints_stable;

@@ -12,15 +12,26 @@
  * The replica state a checkpoint certifies (docs/persistence.md, "The
  * replica state"): what exactly-once execution needs besides the service,
  * i.e. per client the timestamp of its last executed request and that
- * request's reply payload (deterministic: client, seq, result), then the
- * service snapshot.  All integers big-endian, clients by increasing id.
+ * request's reply payload (deterministic: client, seq, the request's
+ * digest, status, result), then the service snapshot.  All integers
+ * big-endian, clients by increasing id.
  *
- *   "HMRS", u32 version 1, u32 nclients,
+ *   "HMRS", u32 version 2, u32 nclients,
  *   nclients x { u32 id, u64 last_ts, u32 reply_len, reply payload },
  *   u64 service_len, service snapshot
+ *
+ * The reply payload names the request it answers, so that a replica
+ * restored from this state re-sends a reply only to that request (and
+ * refuses another at the same timestamp) exactly as the replicas that
+ * executed it do.  Version 1 (before replies named their request: payload
+ * u32 client, u64 seq, result) is still read, so that a replica upgraded
+ * from it recovers its files: its replies are dropped (last_ts kept), and
+ * a retransmission at that timestamp gets a STALE refusal.
  */
 #define RS_MAGIC 0x484d5253u /* "HMRS" */
-#define RS_VERSION 1
+#define RS_VERSION 2
+#define RS_VERSION_V1 1
+#define RS_V1_REPLY_PREFIX 12
 
 static int client_id_cmp(const struct client_rec *a, const struct client_rec *b)
 {
@@ -82,8 +93,14 @@ static int rs_check(const uint8_t *b, size_t len, const uint8_t **svc, size_t *s
 	uint32_t n;
 	uint64_t sl;
 
-	if (len < 20 || hm_get_be32(b) != RS_MAGIC || hm_get_be32(b + 4) != RS_VERSION)
+	uint32_t version, prefix;
+
+	if (len < 20 || hm_get_be32(b) != RS_MAGIC)
 		return -1;
+	version = hm_get_be32(b + 4);
+	if (version != RS_VERSION && version != RS_VERSION_V1)
+		return -1;
+	prefix = version == RS_VERSION ? HM_REPLY_PREFIX_LEN : RS_V1_REPLY_PREFIX;
 	n = hm_get_be32(b + 8);
 	for (uint32_t i = 0; i < n; i++) {
 		uint32_t rl;
@@ -91,7 +108,8 @@ static int rs_check(const uint8_t *b, size_t len, const uint8_t **svc, size_t *s
 		if (len - off < 16)
 			return -1;
 		rl = hm_get_be32(b + off + 12);
-		if (rl > HM_REPLY_PREFIX_LEN + HM_MAX_RESULT || len - off - 16 < rl)
+		/* none, or a whole reply payload (its prefix is read) */
+		if ((rl && rl < prefix) || rl > prefix + HM_MAX_RESULT || len - off - 16 < rl)
 			return -1;
 		off += 16 + rl;
 	}
@@ -106,16 +124,18 @@ static int rs_check(const uint8_t *b, size_t len, const uint8_t **svc, size_t *s
 }
 
 /* Load a replica state: the service, then the client table (replies are
- * re-signed by us, in the current view). */
+ * re-signed by us, in the current view; a version-1 state's are dropped). */
 static int rs_restore(struct pbft *c, const uint8_t *b, size_t len)
 {
 	const struct hm_service *svc = c->p.service;
 	struct client_rec *r, *tmp;
 	const uint8_t *ss, *p = b + 12;
 	size_t sl;
+	bool v1;
 
 	if (rs_check(b, len, &ss, &sl) < 0 || svc->ops->restore(svc->state, ss, sl) < 0)
 		return -1;
+	v1 = hm_get_be32(b + 4) == RS_VERSION_V1;
 	HASH_ITER(hh, c->clients, r, tmp) {
 		r->last_ts = 0;
 		free(r->reply);
@@ -134,7 +154,7 @@ static int rs_restore(struct pbft *c, const uint8_t *b, size_t len)
 			r->pending = NULL;
 			r->pending_ts = 0;
 		}
-		if (rl) {
+		if (rl && !v1) {
 			r->reply_len = HM_HDR_LEN + rl;
 			r->reply = malloc(r->reply_len);
 			if (!r->reply)

@@ -30,6 +30,8 @@ static json_t *core_json(const struct pbft_stats *s)
 		{ "batches_executed", s->batches_executed },
 		{ "ops_executed", s->ops_executed },
 		{ "replies_resent", s->replies_resent },
+		{ "refusals_sent", s->refusals_sent },
+		{ "conflicting_requests", s->conflicting_requests },
 		{ "stale_requests", s->stale_requests },
 		{ "bad_client_signatures", s->bad_client_signatures },
 		{ "checkpoints_stable", s->checkpoints_stable },

@@ -498,8 +498,13 @@ static json_t *make_cert(const struct hm_keypair *keys, const int *signers, int 
 			 const uint8_t *verdict, size_t vlen)
 {
 	uint8_t payload[HM_REPLY_PREFIX_LEN + HM_CT_VERDICT_MAX], msg[HM_HDR_LEN + sizeof(payload)];
-	size_t plen = hm_reply_payload(payload, sizeof(payload), 100, 42, verdict, vlen);
+	uint8_t op_digest[HM_DIGEST_LEN];
+	size_t plen;
 	json_t *replies = json_array();
+
+	hm_digest("the CT_CHECK op", 15, op_digest);
+	plen = hm_reply_payload(payload, sizeof(payload), 100, 42, op_digest, HM_REPLY_RESULT,
+				verdict, vlen);
 
 	for (int i = 0; i < n; i++) {
 		hm_msg_build(msg, sizeof(msg), HM_MSG_REPLY, (uint32_t)signers[i], 0, 777, NULL, payload,
@@ -508,7 +513,8 @@ static json_t *make_cert(const struct hm_keypair *keys, const int *signers, int 
 							 "header", hexj(msg, HM_SIGNED_LEN),
 							 "signature", hexj(msg + HM_OFF_SIG, HM_SIG_LEN)));
 	}
-	return json_pack("{s:s, s:i, s:i, s:i, s:o, s:o}", "format", "hypermesh-ct-certificate/1",
+	return json_pack("{s:s, s:o, s:i, s:i, s:i, s:o, s:o}", "format",
+			 "hypermesh-ct-certificate/1", "op_digest", hexj(op_digest, HM_DIGEST_LEN),
 			 "client", 100, "request", 777, "exec_seq", 42, "verdict", hexj(verdict, vlen),
 			 "replies", replies);
 }

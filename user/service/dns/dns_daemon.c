@@ -135,7 +135,11 @@ static void client_input(struct hm_dns_daemon *dd)
 {
 	/* The result itself does not matter here: a decision reaches this
 	 * replica through its own execution (the decided hook). */
-	hm_transport_pump(&dd->client);
+	if (hm_transport_pump(&dd->client) && dd->client.core.status != HM_REPLY_RESULT) {
+		char why[256];
+
+		hm_warn("dns: %s", hm_transport_refusal(&dd->client, why, sizeof(why)));
+	}
 	pump(dd);
 }
 
