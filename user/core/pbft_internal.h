@@ -8,6 +8,9 @@
  *                 and COMMIT quorums, execution, checkpoints, retransmission,
  *                 and the driver's interface (pbft_receive, pbft_tick, Ready)
  *   pbft_view.c   view changes: VIEW-CHANGE, NEW-VIEW, O, the timers
+ *   pbft_fetch.c  what is fetched around view changes (VIEW-CHANGEs, relayed
+ *                 ones, batches, committed claims, checkpoint proofs) and
+ *                 view catch-up
  *   pbft_state.c  the replica state a checkpoint certifies, state transfer
  *                 and recovery after a restart
  */
@@ -353,5 +356,33 @@ void pbft_maybe_transfer(struct pbft *c);
 void pbft_st_tick(struct pbft *c);
 int pbft_on_state_request(struct pbft *c, const struct hm_msg *m, enum hm_drop_reason *why);
 int pbft_on_state_chunk(struct pbft *c, const struct hm_msg *m, enum hm_drop_reason *why);
+
+/* ---- pbft_view.c, for pbft_fetch.c ---- */
+
+const struct hm_hdr *pbft_dgram_hdr(const uint8_t *d);
+void pbft_emit_copy(struct pbft *c, enum pbft_dest dest, uint32_t to, const uint8_t *dgram,
+		      size_t len, uint16_t flags);
+bool pbft_throttle_ok(const struct pbft *c, uint64_t *at);
+void pbft_nv_propose(struct pbft *c, uint64_t s);
+int pbft_serve_new_view_fetch(struct pbft *c, const struct hm_msg *m, enum hm_drop_reason *why);
+void pbft_vc_progress(struct pbft *c);
+int pbft_vc_store(struct pbft *c, struct vc_rec *r, const uint8_t *d, size_t len,
+		    const struct hm_vc_payload *v, const uint8_t *dig, bool relayed,
+		    enum hm_drop_reason *why);
+bool pbft_vc_alt_takes(const struct pbft *c, uint32_t j, uint64_t view,
+			 const struct hm_vc_payload *v, const uint8_t *dig);
+void pbft_vc_alt_done(struct pbft *c, uint32_t j);
+
+/* ---- pbft_fetch.c: fetching, relaying, committed catch-up, view catch-up ---- */
+
+void pbft_catchup_fetch(struct pbft *c);
+int pbft_on_vc_relay(struct pbft *c, const struct hm_msg *m, const struct hm_nv_payload *nv,
+		       enum hm_drop_reason *why);
+int pbft_on_fetch(struct pbft *c, const struct hm_msg *m, const struct hm_nv_payload *nv,
+		    enum hm_drop_reason *why);
+int pbft_on_batch(struct pbft *c, const struct hm_msg *m, const struct hm_nv_payload *nv,
+		    enum hm_drop_reason *why);
+int pbft_on_proof(struct pbft *c, const struct hm_msg *m, const struct hm_nv_payload *nv,
+		    enum hm_drop_reason *why);
 
 #endif

@@ -29,7 +29,7 @@ static uint64_t parts_mask(unsigned n)
 	return n >= 64 ? ~0ull : (1ull << n) - 1;
 }
 
-static const struct hm_hdr *dgram_hdr(const uint8_t *d)
+const struct hm_hdr *pbft_dgram_hdr(const uint8_t *d)
 {
 	return (const struct hm_hdr *)d;
 }
@@ -115,7 +115,7 @@ void pbft_memo_clear(struct pbft *c)
 }
 
 /* A copy of a stored datagram for the Ready, with the given flags. */
-static void emit_copy(struct pbft *c, enum pbft_dest dest, uint32_t to, const uint8_t *dgram,
+void pbft_emit_copy(struct pbft *c, enum pbft_dest dest, uint32_t to, const uint8_t *dgram,
 		      size_t len, uint16_t flags)
 {
 	uint8_t *buf = malloc(len);
@@ -132,7 +132,7 @@ static void emit_copy(struct pbft *c, enum pbft_dest dest, uint32_t to, const ui
 
 /* Throttle: true (and the clock restarted) at most once per retransmit
  * interval per slot. */
-static bool throttle_ok(const struct pbft *c, uint64_t *at)
+bool pbft_throttle_ok(const struct pbft *c, uint64_t *at)
 {
 	if (*at && c->now < *at + (uint64_t)c->p.retransmit_ms * 1000)
 		return false;
@@ -533,7 +533,7 @@ static void send_view_change(struct pbft *c)
 		r->part_len[i] = (uint32_t)hm_msg_build(r->part[i], cap, HM_MSG_VIEW_CHANGE, c->p.id,
 							c->vc_target, c->low, NULL, pp[i],
 							(uint32_t)pl[i], c->p.keys);
-		emit_copy(c, PBFT_TO_REPLICAS, 0, r->part[i], r->part_len[i], 0);
+		pbft_emit_copy(c, PBFT_TO_REPLICAS, 0, r->part[i], r->part_len[i], 0);
 		free(pp[i]);
 	}
 	r->nparts = (uint8_t)np;
@@ -571,7 +571,7 @@ static bool vc_entry_ok(struct pbft *c, const struct vc_rec *r, uint64_t n,
  * its MAC proves j sent it, so any defect is j's. */
 static bool vc_validate(struct pbft *c, uint32_t j, struct vc_rec *r)
 {
-	const struct hm_hdr *h = dgram_hdr(r->part[0]);
+	const struct hm_hdr *h = pbft_dgram_hdr(r->part[0]);
 	uint64_t n = hm_get_be64((const uint8_t *)&h->seq);
 	struct hm_vc_payload v;
 	uint16_t seen = 0;
@@ -758,7 +758,7 @@ static void adopt_checkpoint(struct pbft *c, uint64_t view, uint64_t min_s, cons
 
 /* New primary: propose seq s of O again in the new view, with the batch
  * whose digest O names (fetched from the others if we lack it). */
-static void nv_propose(struct pbft *c, uint64_t s)
+void pbft_nv_propose(struct pbft *c, uint64_t s)
 {
 	struct log_entry *e = pbft_entry_at(c, s);
 	uint8_t nd[HM_DIGEST_LEN], fetch[1 + HM_DIGEST_LEN];
@@ -893,7 +893,7 @@ void pbft_install(struct pbft *c, uint64_t view, uint64_t lo, uint64_t hi,
 	if (c->next_seq < c->last_executed)
 		c->next_seq = c->last_executed;
 	for (uint64_t s = lo + 1; s <= hi; s++)
-		nv_propose(c, s);
+		pbft_nv_propose(c, s);
 	queue_pending(c);
 	pbft_maybe_propose(c);
 }
@@ -926,7 +926,7 @@ size_t pbft_new_view_payload(struct pbft *c, uint64_t view, uint8_t *buf, size_t
 	if (n < 2 * c->p.f + 1)
 		return 0;
 	for (unsigned i = 0; i < n; i++)
-		memcpy(digests[i], dgram_hdr(pbft_vc_find(c, ids[i], view)->part[0])->digest,
+		memcpy(digests[i], pbft_dgram_hdr(pbft_vc_find(c, ids[i], view)->part[0])->digest,
 		       HM_DIGEST_LEN);
 	o = nv_compute(c, view, ids, n, &lo, &hi, o_digest);
 	free(o);
@@ -946,7 +946,7 @@ static void fetch_vc(struct pbft *c, uint32_t j, uint64_t view, const uint8_t *d
 {
 	uint8_t fetch[2 + HM_DIGEST_LEN];
 
-	if (j == c->p.id || !throttle_ok(c, &c->vc_fetch_at[j]))
+	if (j == c->p.id || !pbft_throttle_ok(c, &c->vc_fetch_at[j]))
 		return;
 	fetch[0] = HM_NV_FETCH;
 	memcpy(fetch + 1, digest, HM_DIGEST_LEN);
@@ -988,10 +988,10 @@ static int nv_accept(struct pbft *c, uint64_t view, const uint8_t *p, size_t len
 		/* Looked up by view: the sender may have moved on since. */
 		r = pbft_vc_find(c, id, view);
 		if (r && r->nparts && r->checked && r->valid &&
-		    memcmp(dgram_hdr(r->part[0])->digest, nv.ref_digests[i], HM_DIGEST_LEN) == 0)
+		    memcmp(pbft_dgram_hdr(r->part[0])->digest, nv.ref_digests[i], HM_DIGEST_LEN) == 0)
 			continue; /* held as named */
 		if (r && r->nparts && r->checked && !r->valid &&
-		    memcmp(dgram_hdr(r->part[0])->digest, nv.ref_digests[i], HM_DIGEST_LEN) == 0)
+		    memcmp(pbft_dgram_hdr(r->part[0])->digest, nv.ref_digests[i], HM_DIGEST_LEN) == 0)
 			return -1; /* named, and we found it invalid */
 		/* Missing, incomplete, or another VIEW-CHANGE of id's for this
 		 * view (id signed two: it is faulty, and either may stand for
@@ -1061,7 +1061,7 @@ static void try_send_new_view(struct pbft *c)
 static void serve_new_view(struct pbft *c, uint32_t j)
 {
 	if (c->in_vc || !c->nv_sent || pbft_primary(c, c->view) != c->p.id ||
-	    !throttle_ok(c, &c->nv_served_at[j]))
+	    !pbft_throttle_ok(c, &c->nv_served_at[j]))
 		return;
 	pbft_send_msg(c, PBFT_TO_REPLICA, j, HM_MSG_NEW_VIEW, c->view, c->nv_min_s, NULL, c->nv_sent,
 		 (uint32_t)c->nv_sent_len);
@@ -1069,11 +1069,11 @@ static void serve_new_view(struct pbft *c, uint32_t j)
 
 /* FETCH (seq 0, zero digest) of view v's NEW-VIEW, from a replica behind in
  * views (view catch-up): answered by v's primary while v is installed. */
-static int serve_new_view_fetch(struct pbft *c, const struct hm_msg *m, enum hm_drop_reason *why)
+int pbft_serve_new_view_fetch(struct pbft *c, const struct hm_msg *m, enum hm_drop_reason *why)
 {
 	if (m->view != c->view || c->in_vc || !c->nv_sent || pbft_primary(c, c->view) != c->p.id)
 		return pbft_refuse(why, HM_DROP_STALE);
-	if (!throttle_ok(c, &c->nv_served_at[m->sender]))
+	if (!pbft_throttle_ok(c, &c->nv_served_at[m->sender]))
 		return pbft_refuse(why, HM_DROP_RATE_LIMITED);
 	pbft_send_msg(c, PBFT_TO_REPLICA, m->sender, HM_MSG_NEW_VIEW, c->view, c->nv_min_s, NULL,
 		      c->nv_sent, (uint32_t)c->nv_sent_len);
@@ -1083,68 +1083,7 @@ static int serve_new_view_fetch(struct pbft *c, const struct hm_msg *m, enum hm_
 /* The (f+1)-th highest view among the views other replicas were seen in
  * above ours, 0 if fewer than f+1 are above: at least one of those f+1 is
  * correct, and it is at that view or higher. */
-static uint64_t catchup_view(const struct pbft *c)
-{
-	uint64_t v[HM_MAX_REPLICAS];
-	uint32_t k = 0;
-
-	for (uint32_t j = 0; j < c->p.n; j++) {
-		uint64_t x = c->seen_view[j];
-		uint32_t i;
-
-		if (j == c->p.id || x <= c->view)
-			continue;
-		for (i = k++; i > 0 && v[i - 1] < x; i--) /* descending */
-			v[i] = v[i - 1];
-		v[i] = x;
-	}
-	return k >= c->p.f + 1 ? v[c->p.f] : 0;
-}
-
-bool pbft_views_behind(const struct pbft *c)
-{
-	uint32_t above = 0;
-
-	for (uint32_t j = 0; j < c->p.n; j++)
-		above += j != c->p.id && c->seen_view[j] > c->view;
-	return above >= c->p.f + 1;
-}
-
-static void catchup_fetch(struct pbft *c)
-{
-	uint8_t fetch[1 + HM_DIGEST_LEN] = { HM_NV_FETCH };
-	uint32_t prim = pbft_primary(c, c->cu_view);
-
-	if (prim == c->p.id || c->cu_view <= c->view || !throttle_ok(c, &c->cu_fetch_at))
-		return;
-	pbft_send_msg(c, PBFT_TO_REPLICA, prim, HM_MSG_NEW_VIEW, c->cu_view, 0, NULL, fetch,
-		      sizeof(fetch));
-}
-
-void pbft_observe_view(struct pbft *c, uint32_t sender, uint64_t view)
-{
-	uint64_t v;
-
-	if (!c->p.view_change_timeout_ms || sender >= c->p.n || sender == c->p.id ||
-	    view <= c->seen_view[sender])
-		return;
-	c->seen_view[sender] = view;
-	v = catchup_view(c);
-	/* Never towards a view below one we sent a VIEW-CHANGE for. */
-	if (!v || v <= c->cu_view || (c->in_vc && v < c->vc_target))
-		return;
-	c->cu_view = v;
-	c->cu_at = c->now ? c->now : 1;
-	c->cu_fetch_at = 0;
-	c->stats.view_catchups_started++;
-	catchup_fetch(c);
-	if (!c->next_retransmit)
-		c->next_retransmit = c->now + (uint64_t)c->p.retransmit_ms * 1000;
-}
-
-/* After any VIEW-CHANGE news: join a view f+1 others moved to, start the
- * new-view timer at 2f+1, send or check the NEW-VIEW. */
-static void vc_progress(struct pbft *c)
+void pbft_vc_progress(struct pbft *c)
 {
 	uint64_t ref = c->in_vc ? c->vc_target : c->view, join = UINT64_MAX;
 	uint32_t above = 0, at_or_above = 0;
@@ -1202,7 +1141,7 @@ static void start_view_change(struct pbft *c, uint64_t view)
 	c->stats.view_changes_started++;
 	pbft_dur_view(c, NULL); /* vote log: durable before our VIEW-CHANGE leaves */
 	send_view_change(c);
-	vc_progress(c);
+	pbft_vc_progress(c);
 }
 
 void pbft_vc_timers(struct pbft *c)
@@ -1239,7 +1178,7 @@ void pbft_vc_timers(struct pbft *c)
 
 		/* Suspect the primary only over a request its client signed:
 		 * one verification per timeout, not one per request. */
-		if (pk && hm_verify_header(dgram_hdr(r->pending), pk)) {
+		if (pk && hm_verify_header(pbft_dgram_hdr(r->pending), pk)) {
 			/* A new view that never executed a request failed too:
 			 * the next one waits twice as long (as in the paper). */
 			if (c->view > 0 && !c->view_works)
@@ -1263,7 +1202,7 @@ bool pbft_vc_retransmit(struct pbft *c)
 		const struct vc_rec *r = pbft_vc_own(c, c->vc_target);
 
 		for (unsigned i = 0; r && i < r->nparts; i++)
-			emit_copy(c, PBFT_TO_REPLICAS, 0, r->part[i], r->part_len[i],
+			pbft_emit_copy(c, PBFT_TO_REPLICAS, 0, r->part[i], r->part_len[i],
 				  HM_FLAG_RETRANSMIT);
 		/* A peer whose newest VIEW-CHANGE is for a lower view we also
 		 * sent one for still waits in that view: it gets that one too
@@ -1275,13 +1214,13 @@ bool pbft_vc_retransmit(struct pbft *c)
 			    !(r = pbft_vc_own(c, pr->view)))
 				continue;
 			for (unsigned i = 0; i < r->nparts; i++)
-				emit_copy(c, PBFT_TO_REPLICA, j, r->part[i], r->part_len[i],
+				pbft_emit_copy(c, PBFT_TO_REPLICA, j, r->part[i], r->part_len[i],
 					  HM_FLAG_RETRANSMIT);
 		}
 		pending = true;
 	}
 	if (c->cu_view) {
-		catchup_fetch(c);
+		pbft_catchup_fetch(c);
 		pending = true;
 	}
 	if (c->nv_pending) {
@@ -1305,14 +1244,14 @@ bool pbft_vc_retransmit(struct pbft *c)
 /* Store datagram d (a VIEW_CHANGE part, parsed as v, digest dig) in r.
  * 0, or -1 with a drop reason; `relayed`: it came from another replica than
  * its signer, whose conflicting parts are no evidence against the relayer. */
-static int vc_store(struct pbft *c, struct vc_rec *r, const uint8_t *d, size_t len,
+int pbft_vc_store(struct pbft *c, struct vc_rec *r, const uint8_t *d, size_t len,
 		    const struct hm_vc_payload *v, const uint8_t *dig, bool relayed,
 		    enum hm_drop_reason *why)
 {
 	unsigned idx = v->kind == HM_VC_HEAD ? 0 : v->index;
 
 	if (r->have >> idx & 1) {
-		if (memcmp(dgram_hdr(r->part[idx])->digest, dig, HM_DIGEST_LEN) == 0)
+		if (memcmp(pbft_dgram_hdr(r->part[idx])->digest, dig, HM_DIGEST_LEN) == 0)
 			return pbft_refuse(why, HM_DROP_DUPLICATE);
 		if (relayed)
 			return pbft_refuse(why, HM_DROP_STALE);
@@ -1342,7 +1281,7 @@ static int vc_store(struct pbft *c, struct vc_rec *r, const uint8_t *d, size_t l
 			if (!(r->have >> i & 1))
 				continue;
 			if (i < v->nparts && memcmp(v->part_digests + (i - 1) * HM_DIGEST_LEN,
-						    dgram_hdr(r->part[i])->digest, HM_DIGEST_LEN) == 0)
+						    pbft_dgram_hdr(r->part[i])->digest, HM_DIGEST_LEN) == 0)
 				continue;
 			free(r->part[i]);
 			r->part[i] = NULL;
@@ -1354,7 +1293,7 @@ static int vc_store(struct pbft *c, struct vc_rec *r, const uint8_t *d, size_t l
 
 /* Does vc_alt[j] want this datagram of j's (view, parsed as v, digest dig):
  * the wanted head, or a part that head names? */
-static bool vc_alt_takes(const struct pbft *c, uint32_t j, uint64_t view,
+bool pbft_vc_alt_takes(const struct pbft *c, uint32_t j, uint64_t view,
 			 const struct hm_vc_payload *v, const uint8_t *dig)
 {
 	const struct vc_rec *a = &c->vc_alt[j];
@@ -1374,7 +1313,7 @@ static bool vc_alt_takes(const struct pbft *c, uint32_t j, uint64_t view,
  * same view, j equivocated: proven faulty.  Either VIEW-CHANGE may stand
  * for j in O (docs/protocol.md, safety argument, "NEW-VIEW with
  * references"). */
-static void vc_alt_done(struct pbft *c, uint32_t j)
+void pbft_vc_alt_done(struct pbft *c, uint32_t j)
 {
 	struct vc_rec *a = &c->vc_alt[j], *r;
 
@@ -1395,8 +1334,8 @@ static void vc_alt_done(struct pbft *c, uint32_t j)
 		return;
 	}
 	if ((r->have & 1) &&
-	    memcmp(dgram_hdr(r->part[0])->digest, dgram_hdr(a->part[0])->digest, HM_DIGEST_LEN) &&
-	    c->p.replica_keys && hm_verify_header(dgram_hdr(r->part[0]), c->p.replica_keys[j])) {
+	    memcmp(pbft_dgram_hdr(r->part[0])->digest, pbft_dgram_hdr(a->part[0])->digest, HM_DIGEST_LEN) &&
+	    c->p.replica_keys && hm_verify_header(pbft_dgram_hdr(r->part[0]), c->p.replica_keys[j])) {
 		c->stats.equivocations++;
 		pbft_proven_faulty(c, j);
 	}
@@ -1416,17 +1355,17 @@ int pbft_on_view_change(struct pbft *c, const struct hm_msg *m, enum hm_drop_rea
 		serve_new_view(c, m->sender);
 		return pbft_refuse(why, HM_DROP_STALE);
 	}
-	if (vc_alt_takes(c, m->sender, m->view, &v, m->digest)) {
+	if (pbft_vc_alt_takes(c, m->sender, m->view, &v, m->digest)) {
 		/* The one a NEW-VIEW names (head signature checked now, as
 		 * for a relayed one, so that vc_alt_done can blame j). */
 		if (v.kind == HM_VC_HEAD &&
 		    (!c->p.replica_keys || !hm_verify_header(m->hdr, c->p.replica_keys[m->sender])))
 			return pbft_refuse(why, HM_DROP_BAD_SIGNATURE);
-		if (vc_store(c, &c->vc_alt[m->sender], (const uint8_t *)m->hdr, m->len, &v,
+		if (pbft_vc_store(c, &c->vc_alt[m->sender], (const uint8_t *)m->hdr, m->len, &v,
 			     m->digest, false, why) < 0)
 			return -1;
-		vc_alt_done(c, m->sender);
-		vc_progress(c);
+		pbft_vc_alt_done(c, m->sender);
+		pbft_vc_progress(c);
 		return 0;
 	}
 	/* Per view: an older VIEW-CHANGE (fetched because a NEW-VIEW names
@@ -1434,10 +1373,10 @@ int pbft_on_view_change(struct pbft *c, const struct hm_msg *m, enum hm_drop_rea
 	r = pbft_vc_slot(c, m->sender, m->view);
 	if (!r)
 		return pbft_refuse(why, HM_DROP_STALE);
-	if (vc_store(c, r, (const uint8_t *)m->hdr, m->len, &v, m->digest, false, why) < 0)
+	if (pbft_vc_store(c, r, (const uint8_t *)m->hdr, m->len, &v, m->digest, false, why) < 0)
 		return -1;
 	vc_check(c, m->sender, r);
-	vc_progress(c);
+	pbft_vc_progress(c);
 	return 0;
 }
 
@@ -1445,256 +1384,6 @@ int pbft_on_view_change(struct pbft *c, const struct hm_msg *m, enum hm_drop_rea
  * that we asked for by head digest (vc_alt[j]).  The relayer's MAC covers
  * the whole; j's signature on the head, and the head's part digests, make
  * the content j's. */
-static int on_vc_relay(struct pbft *c, const struct hm_msg *m, const struct hm_nv_payload *nv,
-		       enum hm_drop_reason *why)
-{
-	struct hm_msg im;
-	struct hm_vc_payload v;
-	enum hm_drop_reason iwhy;
-
-	if (m->view <= c->view)
-		return pbft_refuse(why, HM_DROP_STALE);
-	if (hm_msg_decode(nv->vc, nv->vc_len, c->p.max_message_size, &im, &iwhy) < 0 ||
-	    im.type != HM_MSG_VIEW_CHANGE || im.sender >= c->p.n || im.view != m->view ||
-	    !hm_msg_payload_ok(&im, &iwhy) || hm_vc_parse(im.payload, im.payload_len, &v) < 0)
-		return pbft_refuse(why, HM_DROP_MALFORMED);
-	if (im.sender == c->p.id || !vc_alt_takes(c, im.sender, im.view, &v, im.digest))
-		return pbft_refuse(why, HM_DROP_STALE);
-	/* A correct replica relays only a VIEW-CHANGE it validated. */
-	if (v.kind == HM_VC_HEAD &&
-	    (!c->p.replica_keys || !hm_verify_header(im.hdr, c->p.replica_keys[im.sender])))
-		return pbft_refuse(why, HM_DROP_MALFORMED);
-	if (vc_store(c, &c->vc_alt[im.sender], nv->vc, nv->vc_len, &v, im.digest, true, why) < 0)
-		return -1;
-	vc_alt_done(c, im.sender);
-	vc_progress(c);
-	return 0;
-}
-
-/* FETCH (seq 0) of replica j's VIEW-CHANGE by head digest: if we
- * hold it complete and valid, relay its signed datagrams inside our own
- * (HM_NV_VC).  Its sender may be faulty and never serve the one a NEW-VIEW
- * names; the new primary holds every one it named. */
-static int relay_vc(struct pbft *c, const struct hm_msg *m, const struct hm_nv_payload *nv,
-		    enum hm_drop_reason *why)
-{
-	uint32_t j = (uint32_t)nv->fetch_replica;
-	const struct vc_rec *r = j < c->p.n && j != m->sender ? pbft_vc_find(c, j, m->view) : NULL;
-	uint8_t *buf;
-
-	if (!r || !r->nparts || !r->checked || !r->valid ||
-	    memcmp(dgram_hdr(r->part[0])->digest, nv->digest, HM_DIGEST_LEN) != 0)
-		return pbft_refuse(why, HM_DROP_STALE);
-	if (!throttle_ok(c, &c->vc_served_at[m->sender]))
-		return pbft_refuse(why, HM_DROP_RATE_LIMITED);
-	for (unsigned i = 0; i < r->nparts; i++) {
-		size_t len = 1 + (size_t)r->part_len[i];
-
-		if (HM_HDR_LEN + len > c->p.max_message_size)
-			continue; /* kept from before parts left room (pbft_vc_fits) */
-		buf = malloc(len);
-		if (!buf)
-			abort();
-		buf[0] = HM_NV_VC;
-		memcpy(buf + 1, r->part[i], r->part_len[i]);
-		pbft_send_msg(c, PBFT_TO_REPLICA, m->sender, HM_MSG_NEW_VIEW, m->view, 0, NULL, buf,
-			      (uint32_t)len);
-		free(buf);
-	}
-	return 0;
-}
-
-/* FETCH: a batch (seq > 0) we hold with that digest, or (seq 0) our own
- * VIEW-CHANGE with that head digest.  Answered at most once per retransmit
- * interval per peer and slot. */
-static int on_fetch(struct pbft *c, const struct hm_msg *m, const struct hm_nv_payload *nv,
-		    enum hm_drop_reason *why)
-{
-	static const uint8_t zero[HM_DIGEST_LEN];
-	struct log_entry *e = pbft_entry_at(c, m->seq);
-	uint8_t *payload;
-	size_t len;
-
-	if (m->seq == 0 && memcmp(nv->digest, zero, HM_DIGEST_LEN) == 0)
-		return serve_new_view_fetch(c, m, why);
-	if (m->seq == 0) {
-		/* From the ring: the VIEW-CHANGE a NEW-VIEW names may be one
-		 * we have since superseded. */
-		const struct vc_rec *r = pbft_vc_own(c, m->view);
-
-		if (nv->fetch_replica >= 0 && (uint32_t)nv->fetch_replica != c->p.id)
-			return relay_vc(c, m, nv, why);
-		if (r && r->nparts &&
-		    memcmp(dgram_hdr(r->part[0])->digest, nv->digest, HM_DIGEST_LEN) == 0) {
-			if (!throttle_ok(c, &c->vc_served_at[m->sender]))
-				return pbft_refuse(why, HM_DROP_RATE_LIMITED);
-			for (unsigned i = 0; i < r->nparts; i++)
-				emit_copy(c, PBFT_TO_REPLICA, m->sender, r->part[i],
-					  r->part_len[i], 0);
-			return 0;
-		}
-		return pbft_refuse(why, HM_DROP_STALE);
-	}
-	if (e->seq != m->seq || !e->batch ||
-	    (memcmp(nv->digest, zero, HM_DIGEST_LEN) == 0
-		     ? !e->committed
-		     : memcmp(e->digest, nv->digest, HM_DIGEST_LEN) != 0))
-		return pbft_refuse(why, HM_DROP_STALE);
-	if (c->now >= e->fetch_at + (uint64_t)c->p.retransmit_ms * 1000) {
-		e->fetch_served = 0;
-		e->fetch_at = c->now;
-	}
-	if (e->fetch_served >> m->sender & 1)
-		return pbft_refuse(why, HM_DROP_RATE_LIMITED);
-	e->fetch_served |= (uint16_t)(1u << m->sender);
-	len = HM_NV_BATCH_OVERHEAD + e->batch_len;
-	if (HM_HDR_LEN + len > c->p.max_message_size)
-		return pbft_refuse(why, HM_DROP_OVERSIZE);
-	payload = malloc(len);
-	if (!payload)
-		abort();
-	payload[0] = HM_NV_BATCH;
-	payload[1] = e->committed;
-	memcpy(payload + 2, e->digest, HM_DIGEST_LEN);
-	memcpy(payload + HM_NV_BATCH_OVERHEAD, e->batch, e->batch_len);
-	pbft_send_msg(c, PBFT_TO_REPLICA, m->sender, HM_MSG_NEW_VIEW, c->view, m->seq, NULL, payload,
-		 (uint32_t)len);
-	free(payload);
-	return 0;
-}
-
-/* BATCH marked committed, for a seq we have not executed: once f+1 peers
- * (so at least one correct one) claim the same digest, and the batch in hand
- * hashes to it, the slot is committed for us too.  This is how a replica
- * that lags across a view change gets slots whose old-view messages its
- * pre-filter no longer takes. */
-static int on_claim(struct pbft *c, const struct hm_msg *m, const struct hm_nv_payload *nv,
-		    enum hm_drop_reason *why)
-{
-	struct log_entry *e = pbft_entry_at(c, m->seq);
-	uint8_t d[HM_DIGEST_LEN];
-	uint32_t agree = 0;
-
-	if (m->seq <= c->last_executed || !pbft_in_window(c, m->seq) ||
-	    (e->seq == m->seq && e->committed))
-		return pbft_refuse(why, HM_DROP_STALE);
-	hm_digest(nv->batch, nv->batch_len, d);
-	if (memcmp(d, nv->digest, HM_DIGEST_LEN) != 0)
-		return pbft_refuse(why, HM_DROP_BAD_DIGEST);
-	e = pbft_entry_claim(c, m->seq);
-	e->claimed |= (uint16_t)(1u << m->sender);
-	memcpy(e->claims[m->sender], d, HM_DIGEST_LEN);
-	for (uint32_t i = 0; i < c->p.n; i++)
-		agree += (e->claimed >> i & 1) && memcmp(e->claims[i], d, HM_DIGEST_LEN) == 0;
-	if (agree < c->p.f + 1)
-		return 0;
-	/* Client signatures checked once, for the batch about to execute. */
-	if (pbft_check_batch(c, nv->batch, nv->batch_len, why) < 0)
-		return -1;
-	free(e->batch);
-	e->batch = malloc(nv->batch_len);
-	if (!e->batch)
-		abort();
-	memcpy(e->batch, nv->batch, nv->batch_len);
-	e->batch_len = nv->batch_len;
-	memcpy(e->digest, d, HM_DIGEST_LEN);
-	e->committed = true;
-	c->stats.batches_fetched++;
-	pbft_execute_committed(c);
-	return 0;
-}
-
-/* Lagging and stuck: ask for the next slots (up to a checkpoint interval
- * of them, so that we gain on a group that keeps going) as committed
- * batches. */
-void pbft_fetch_committed(struct pbft *c)
-{
-	uint8_t fetch[1 + HM_DIGEST_LEN] = { HM_NV_FETCH };
-
-	for (uint64_t s = c->last_executed + 1;
-	     s <= c->highest_seen && s <= c->last_executed + c->p.checkpoint_interval; s++)
-		if (pbft_in_window(c, s))
-			pbft_send_flagged(c, PBFT_TO_REPLICAS, 0, HM_MSG_NEW_VIEW, HM_FLAG_RETRANSMIT,
-				     c->view, s, NULL, fetch, sizeof(fetch));
-}
-
-/* BATCH: the batch a new primary was missing for a seq of its O.  Its
- * digest, certified by the VIEW-CHANGEs, authenticates it. */
-static int on_batch(struct pbft *c, const struct hm_msg *m, const struct hm_nv_payload *nv,
-		    enum hm_drop_reason *why)
-{
-	struct log_entry *e = pbft_entry_at(c, m->seq);
-	uint8_t d[HM_DIGEST_LEN];
-
-	if (nv->committed && !(e->seq == m->seq && e->nv_need))
-		return on_claim(c, m, nv, why);
-	if (e->seq != m->seq || !e->nv_need || e->nv_view != c->view || !pbft_is_primary(c) ||
-	    memcmp(nv->digest, e->nv_digest, HM_DIGEST_LEN) != 0)
-		return pbft_refuse(why, HM_DROP_STALE);
-	hm_digest(nv->batch, nv->batch_len, d);
-	if (memcmp(d, e->nv_digest, HM_DIGEST_LEN) != 0)
-		return pbft_refuse(why, HM_DROP_BAD_DIGEST);
-	if (hm_batch_validate(nv->batch, nv->batch_len, c->p.max_message_size) < 0)
-		return pbft_refuse(why, HM_DROP_MALFORMED);
-	free(e->batch);
-	e->batch = malloc(nv->batch_len);
-	if (!e->batch)
-		abort();
-	memcpy(e->batch, nv->batch, nv->batch_len);
-	e->batch_len = nv->batch_len;
-	memcpy(e->digest, d, HM_DIGEST_LEN);
-	c->stats.batches_fetched++;
-	nv_propose(c, m->seq);
-	return 0;
-}
-
-/* A peer behind our stable checkpoint (its STATUS): the checkpoint's proof,
- * 2f+1 CHECKPOINT signatures.  Its own CHECKPOINTs tell it only who is
- * still reachable; a signer may be gone (a crashed replica, a twin), and
- * then it could never certify the checkpoint it must fetch. */
-void pbft_send_checkpoint_proof(struct pbft *c, uint32_t peer)
-{
-	uint8_t buf[2 + HM_DIGEST_LEN + HM_MAX_REPLICAS * HM_VC_CP_LEN];
-	size_t len;
-
-	if (!c->p.view_change_timeout_ms || !c->stable.own_known)
-		return;
-	buf[0] = HM_NV_PROOF;
-	memcpy(buf + 1, c->stable.own, HM_DIGEST_LEN);
-	len = pbft_put_checkpoint_proof(c, buf + 2 + HM_DIGEST_LEN, &buf[1 + HM_DIGEST_LEN]);
-	if (buf[1 + HM_DIGEST_LEN] < 2 * c->p.f + 1)
-		return;
-	pbft_send_msg(c, PBFT_TO_REPLICA, peer, HM_MSG_NEW_VIEW, c->view, c->low, NULL, buf,
-		      (uint32_t)(2 + HM_DIGEST_LEN + len));
-}
-
-/* PROOF: each signature that verifies counts as its signer's claim (the
- * same as its CHECKPOINT would); one that does not is the relayer's doing
- * and is ignored. */
-static int on_proof(struct pbft *c, const struct hm_msg *m, const struct hm_nv_payload *nv,
-		    enum hm_drop_reason *why)
-{
-	unsigned good = 0;
-
-	if (m->seq <= c->last_executed || m->seq <= c->low || m->seq % c->p.checkpoint_interval)
-		return pbft_refuse(why, HM_DROP_STALE);
-	for (unsigned i = 0; i < nv->ncp; i++) {
-		const uint8_t *r = nv->cp + i * HM_VC_CP_LEN;
-		uint32_t id = r[0];
-		uint64_t view = hm_get_be64(r + 1);
-
-		if (id >= c->p.n || id == c->p.id ||
-		    !pbft_stored_sig_ok(c, HM_MSG_CHECKPOINT, id, 0, view, m->seq, nv->digest, r + 9))
-			continue;
-		pbft_claim_record(c, id, view, m->seq, nv->digest, r + 9);
-		good++;
-	}
-	if (!good)
-		return pbft_refuse(why, HM_DROP_STALE);
-	pbft_maybe_transfer(c);
-	return 0;
-}
-
 int pbft_on_new_view(struct pbft *c, const struct hm_msg *m, enum hm_drop_reason *why)
 {
 	struct hm_nv_payload nv;
@@ -1703,13 +1392,13 @@ int pbft_on_new_view(struct pbft *c, const struct hm_msg *m, enum hm_drop_reason
 	if (!c->p.view_change_timeout_ms || hm_nv_parse(m->payload, m->payload_len, &nv) < 0)
 		return pbft_refuse(why, HM_DROP_MALFORMED);
 	if (nv.kind == HM_NV_FETCH)
-		return on_fetch(c, m, &nv, why);
+		return pbft_on_fetch(c, m, &nv, why);
 	if (nv.kind == HM_NV_BATCH)
-		return on_batch(c, m, &nv, why);
+		return pbft_on_batch(c, m, &nv, why);
 	if (nv.kind == HM_NV_VC)
-		return on_vc_relay(c, m, &nv, why);
+		return pbft_on_vc_relay(c, m, &nv, why);
 	if (nv.kind == HM_NV_PROOF)
-		return on_proof(c, m, &nv, why);
+		return pbft_on_proof(c, m, &nv, why);
 	if (m->sender != pbft_primary(c, m->view)) {
 		c->stats.new_views_refused++;
 		return pbft_refuse(why, HM_DROP_MALFORMED);
@@ -1757,7 +1446,7 @@ bool pbft_vc_digest(const struct pbft *c, uint32_t sender, uint64_t view,
 	r = pbft_vc_find(c, sender, view);
 	if (!r || !r->checked || !r->valid)
 		return false;
-	memcpy(out, dgram_hdr(r->part[0])->digest, HM_DIGEST_LEN);
+	memcpy(out, pbft_dgram_hdr(r->part[0])->digest, HM_DIGEST_LEN);
 	return true;
 }
 
