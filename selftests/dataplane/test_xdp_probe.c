@@ -124,7 +124,7 @@ static void make_hm(uint8_t *p, uint8_t type, size_t payload, const uint8_t *key
 
 	memset(&h, 0, sizeof(h));
 	h.magic = htonl(HM_MAGIC);
-	h.version = HM_VERSION;
+	h.version = HM_TYPE_VERSION(type);
 	h.type = type;
 	h.sender = htonl(2);
 	h.payload_len = htonl((uint32_t)payload);
