@@ -70,8 +70,17 @@ check_eq "get of a missing key" "$(cluster exec hmctl get no-such-key)" NOT_FOUN
 echo "# one process per client identity"
 # bench --clients 1 runs as client 100, hmctl's own identity (client.yaml):
 # while it runs, a second hmctl under 100 is refused at once, naming it.
-cluster exec hmctl bench --clients 1 --duration 4 --op put >"$dir/bench1.out" 2>&1 &
+# The bench holds the identity once its puts execute: only then is a second
+# process started (before, the second could take the identity first and
+# refuse the bench instead: a race under load).
+executed=$(status 0 .last_executed)
+cluster exec hmctl bench --clients 1 --duration 6 --op put >"$dir/bench1.out" 2>&1 &
 bench=$!
+for _ in $(seq 100); do
+  [ "$(status 0 .last_executed)" -gt "$executed" ] && break
+  kill -0 "$bench" 2>/dev/null || break
+  sleep 0.05
+done
 refused="" rc=0
 for _ in $(seq 30); do
   err=$(cluster exec hmctl get colour 2>&1 >/dev/null); rc=$?
