@@ -9,15 +9,16 @@
  * the client transport (user/client/transport.h); with --cert it also
  * collects the 2f+1 signed replies, which user/client/certificate.c writes
  * and checks in its CT form (HM_CERT_CT).  What is CT's own stays here: the
- * evidence, the verdict's decoding and summary, the output.
+ * evidence, the verdict's decoding and summary, the output.  Error lines go
+ * out through hm_cli_error() (cli_msg.h), as hmctl.c's do.
  */
 #include "common/clock.h"
 #include "cli/cli_ct.h"
+#include "cli/cli_msg.h"
 #include "cli/cli_tlsa.h"
 
 #include <errno.h>
 #include <inttypes.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -46,19 +47,6 @@ struct ct_net {
 	bool certified;           /* the last call collected cert */
 };
 
-static int errorf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-static int errorf(const char *fmt, ...)
-{
-	va_list ap;
-
-	fputs("hmctl: ", stderr);
-	va_start(ap, fmt);
-	vfprintf(stderr, fmt, ap);
-	va_end(ap);
-	fputc('\n', stderr);
-	return 1;
-}
-
 /* ---- the network side --------------------------------------------------- */
 
 static int net_open(struct ct_net *c, const struct hm_config *cfg)
@@ -67,7 +55,7 @@ static int net_open(struct ct_net *c, const struct hm_config *cfg)
 
 	memset(c, 0, sizeof(*c));
 	if (hm_transport_open_node(&c->t, cfg, err, sizeof(err)) < 0)
-		return errorf("%s", err);
+		return hm_cli_error("%s", err);
 	return 0;
 }
 
@@ -91,18 +79,18 @@ static int net_call(struct ct_net *c, const uint8_t *op, size_t len, bool cert, 
 		c->certified = cert;
 		return 0;
 	case HM_TRANSPORT_TOO_LARGE:
-		return errorf("the request (%zu bytes of op) does not fit max_message_size %u", len,
-			      c->t.cfg->max_message_size);
+		return hm_cli_error("the request (%zu bytes of op) does not fit "
+				    "max_message_size %u", len, c->t.cfg->max_message_size);
 	case HM_TRANSPORT_NO_MEMORY:
-		return errorf("out of memory");
+		return hm_cli_error("out of memory");
 	case HM_TRANSPORT_REFUSED: {
 		char why[256];
 
-		return errorf("%s", hm_transport_refusal(&c->t, why, sizeof(why)));
+		return hm_cli_error("%s", hm_transport_refusal(&c->t, why, sizeof(why)));
 	}
 	default:
-		return errorf("no %u matching signed replies within %d s (%u retransmissions)",
-			      need, timeout_s, c->t.core.retransmits);
+		return hm_cli_error("no %u matching signed replies within %d s "
+				    "(%u retransmissions)", need, timeout_s, c->t.core.retransmits);
 	}
 }
 
@@ -124,10 +112,11 @@ static int cluster_latest(struct ct_net *c, const uint8_t log_id[HM_CT_LOG_ID_LE
 	if (net_call(c, op, len, false, CALL_TIMEOUT_S))
 		return -1;
 	if (hm_ct_latest_decode(c->t.core.result, c->t.core.result_len, &st, size) < 0)
-		return errorf("the cluster's answer to CT_LATEST is not one (no ct: section on the "
-			      "replicas?)");
+		return hm_cli_error("the cluster's answer to CT_LATEST is not one (no ct: section "
+				    "on the replicas?)");
 	if (st == HM_CT_LATEST_UNKNOWN)
-		return errorf("the replicas do not know this log: is their ct: section the same?");
+		return hm_cli_error("the replicas do not know this log: is their ct: section the "
+				    "same?");
 	return st == HM_CT_LATEST_BAD_OP ? -1 : 0;
 }
 
@@ -214,14 +203,14 @@ static json_t *summary_json(const struct hm_ct_verdict *v)
 static int write_cert(json_t *cert, const char *path)
 {
 	if (!cert)
-		return errorf("out of memory");
+		return hm_cli_error("out of memory");
 	if (!path) {
 		json_dumpf(cert, stdout, JSON_INDENT(2));
 		putchar('\n');
 		return 0;
 	}
 	if (json_dump_file(cert, path, JSON_INDENT(2)) < 0)
-		return errorf("%s: cannot write the certificate", path);
+		return hm_cli_error("%s: cannot write the certificate", path);
 	return 0;
 }
 
@@ -233,17 +222,17 @@ static int read_file(const char *path, uint8_t **buf, size_t *len)
 	size_t cap = CHAIN_MAX_BYTES + 1;
 
 	if (!f)
-		return errorf("%s: %s", path, strerror(errno));
+		return hm_cli_error("%s: %s", path, strerror(errno));
 	*buf = malloc(cap);
 	if (!*buf) {
 		fclose(f);
-		return errorf("out of memory");
+		return hm_cli_error("out of memory");
 	}
 	*len = fread(*buf, 1, cap, f);
 	fclose(f);
 	if (*len == 0 || *len > CHAIN_MAX_BYTES) {
 		free(*buf);
-		return errorf("%s: empty, or larger than %u bytes", path, CHAIN_MAX_BYTES);
+		return hm_cli_error("%s: empty, or larger than %u bytes", path, CHAIN_MAX_BYTES);
 	}
 	return 0;
 }
@@ -281,18 +270,18 @@ static int check_round(struct ct_net *c, struct hm_ct *ct, const uint8_t *chain,
 	int rc;
 
 	if (!ev)
-		return errorf("out of memory");
+		return hm_cli_error("out of memory");
 	n_ev = gather_evidence(c, ct, pem, pem_len, ev);
 	*op_len = hm_ct_op_check(op, op_cap, (uint64_t)time(NULL), chain, chain_len, ev, n_ev);
 	free(ev);
 	if (!*op_len)
-		return errorf("the chain and evidence do not fit in one operation");
+		return hm_cli_error("the chain and evidence do not fit in one operation");
 	rc = net_call(c, op, *op_len, cert, cert ? CERT_TIMEOUT_S : CALL_TIMEOUT_S);
 	if (rc)
 		return rc;
 	if (hm_ct_verdict_decode(c->t.core.result, c->t.core.result_len, v) < 0)
-		return errorf("the cluster's result is not a CT verdict (%zu bytes; no ct: section "
-			      "on the replicas?)", c->t.core.result_len);
+		return hm_cli_error("the cluster's result is not a CT verdict (%zu bytes; no ct: "
+				    "section on the replicas?)", c->t.core.result_len);
 	return 0;
 }
 
@@ -309,11 +298,11 @@ static int cert_check(const struct hm_config *cfg, const struct check_args *a)
 	if (!op || read_file(a->chain, &chain, &chain_len))
 		goto out;
 	if (!(pem = hm_ct_chain_pem(chain, chain_len, &pem_len))) {
-		errorf("%s: neither PEM nor DER certificates", a->chain);
+		hm_cli_error("%s: neither PEM nor DER certificates", a->chain);
 		goto out;
 	}
 	if (!(ct = hm_ct_from_config(&cfg->ct, err, sizeof(err)))) {
-		errorf("%s: %s", cfg->path, err);
+		hm_cli_error("%s: %s", cfg->path, err);
 		goto out;
 	}
 	if (net_open(&c, cfg))
@@ -360,11 +349,11 @@ int hm_cli_cert(const struct hm_config *cfg, int argc, char **argv)
 	struct check_args a;
 
 	if (argc < 2 || strcmp(argv[1], "check") != 0 || parse_check_args(argc, argv, &a) < 0) {
-		errorf("usage: cert check CHAIN.pem [--cert] [--out FILE] [--tlsa NAME]");
+		hm_cli_error("usage: cert check CHAIN.pem [--cert] [--out FILE] [--tlsa NAME]");
 		return 2;
 	}
 	if (!cfg->ct.enabled)
-		return errorf("%s: no ct: section (trust store and logs)", cfg->path);
+		return hm_cli_error("%s: no ct: section (trust store and logs)", cfg->path);
 	return cert_check(cfg, &a);
 }
 
@@ -410,18 +399,19 @@ int hm_cli_verify(const struct hm_config *cfg, int argc, char **argv)
 	int rc;
 
 	if (argc != 2) {
-		errorf("usage: verify CERTFILE");
+		hm_cli_error("usage: verify CERTFILE");
 		return 2;
 	}
 	cert = json_load_file(argv[1], 0, &jerr);
 	if (!cert && jerr.line < 1)
-		return errorf("%s", jerr.text); /* could not read it: jansson names the file */
+		/* could not read it: jansson names the file */
+		return hm_cli_error("%s", jerr.text);
 	if (!cert)
-		return errorf("%s:%d: not JSON: %s", argv[1], jerr.line, jerr.text);
+		return hm_cli_error("%s:%d: not JSON: %s", argv[1], jerr.line, jerr.text);
 	rc = hm_ct_cert_verify(cfg, cert, err, sizeof(err));
 	if (rc < 0) {
 		json_decref(cert);
-		return errorf("%s: refused: %s", argv[1], err);
+		return hm_cli_error("%s: refused: %s", argv[1], err);
 	}
 	sodium_hex2bin(verdict, sizeof(verdict), json_string_value(json_object_get(cert, "verdict")),
 		       2 * HM_CT_VERDICT_MAX, NULL, &vlen, NULL);

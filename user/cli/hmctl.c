@@ -24,7 +24,9 @@
  * which holds the identity for as long as hmctl runs: a second hmctl under
  * an identity in use exits 1 with "client identity N is in use by pid P"
  * (user/client/identity.h).  A request the replicas refuse (its timestamp
- * already used) exits 1 with the reason, rather than timing out.
+ * already used) exits 1 with the reason, rather than timing out.  Errors
+ * print "hmctl: <message>" through hm_cli_error() (cli_msg.h), shared with
+ * the subcommands.
  */
 #include <errno.h>
 #include <getopt.h>
@@ -45,24 +47,15 @@
 #include "client/transport.h"
 #include "common/config.h"
 #include "common/crypto.h"
+#include "cli/cli_msg.h"
 #include "cli/dns_ctl.h"
 #include "service/kv/kv.h"
 #include "common/wire.h"
 
 #define OP_TIMEOUT_S 10
 
-static void die(const char *fmt, ...) __attribute__((format(printf, 1, 2), noreturn));
-static void die(const char *fmt, ...)
-{
-	va_list ap;
-
-	fputs("hmctl: ", stderr);
-	va_start(ap, fmt);
-	vfprintf(stderr, fmt, ap);
-	va_end(ap);
-	fputc('\n', stderr);
-	exit(1);
-}
+/* Print "hmctl: <message>" (cli_msg.h) and exit 1. */
+#define die(...) exit(hm_cli_error(__VA_ARGS__))
 
 /* ---- the client: one transport (user/client/transport.h) -------------- */
 

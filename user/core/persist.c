@@ -1,7 +1,13 @@
 // SPDX-License-Identifier: MIT
 /*
  * Durable stable checkpoints and the committed log (persist.h,
- * docs/persistence.md).
+ * docs/persistence.md), recovery, and the record-file code (pfile_*,
+ * persist_internal.h) that both the committed log and the vote log
+ * (persist_votes.c) are read, checked, appended and written whole with:
+ * file header check, record check (torn tail vs corruption), append in
+ * write_chunk pieces with the partial record taken back, fdatasync never
+ * retried on a failed fd, tmp + fsync + rename, and the fault-injection
+ * hook under all of them.
  *
  * Checkpoint file (all integers big-endian):
  *    0  u32   magic "HMCP"
@@ -27,19 +33,6 @@
  *   72  N     batch bytes
  * 72+N  [32]  BLAKE2b-256 over bytes [0,72+N)
  *
- * Vote log file: a 32-byte header then records.
- *    0  u32   magic "HMVL"
- *    4  u32   version
- *    8  u64   first seq (the stable checkpoint the file was started at)
- *   16  [16]  BLAKE2b-128 over bytes [0,16)
- * Vote record (the body is the core's, opaque here):
- *    0  u32   magic "HMVR"
- *    4  u32   body length N
- *    8  u64   seq (0: none)
- *   16  [16]  BLAKE2b-128 over bytes [0,16)   (the header check)
- *   32  N     body
- * 32+N  [32]  BLAKE2b-256 over bytes [0,32+N)
- *
  * The separate header check is what tells a torn tail from corruption: a
  * record whose header is complete and checks but whose body runs past the end
  * of the file was cut by a crash; a header that is complete and does not
@@ -59,55 +52,28 @@
 #include <sodium.h>
 
 #include "common/crypto.h"
-#include "core/persist.h"
 #include "common/wire.h"
+#include "core/persist_internal.h"
 
 #define CP_MAGIC 0x484d4350u  /* "HMCP" */
 #define SEG_MAGIC 0x484d4c47u /* "HMLG" */
 #define REC_MAGIC 0x484d4c52u /* "HMLR" */
-#define VL_MAGIC 0x484d564cu  /* "HMVL" */
-#define VR_MAGIC 0x484d5652u  /* "HMVR" */
-#define VL_HDR_LEN 32
-#define VR_HDR_LEN 32
-#define VR_HCHECK_OFF 16
-
 #define CP_HDR_LEN 48
 #define CP_FIXED_BODY (8 + 8 + 8 + HM_DIGEST_LEN + 4)
 #define CP_VOTE_LEN (4 + 8 + HM_SIG_LEN)
-#define SEG_HDR_LEN 32
 #define REC_HDR_LEN 72
 #define REC_HCHECK_OFF 56
-#define HCHECK_LEN 16
-#define REC_SUM_LEN 32
 #define NAME_DIGITS 20
 
-struct hm_persist {
-	int dirfd;
-	int segfd;            /* current segment, opened for append; -1 if none */
-	uint64_t seg_size;    /* bytes in the current segment */
-	uint64_t last_seq;    /* last appended record, or the checkpoint restarted at */
-	bool damaged;         /* recovery found corruption: appends refused */
-	bool dirty;           /* appended since the last sync */
-	struct hm_persist_opts opts;
-	uint64_t cp_keep[2];  /* newest valid checkpoint, the one before */
-	int ncp_keep;
-	int votefd;           /* the vote log, opened for append; -1 if none */
-	uint64_t vote_first;  /* its first seq (name) */
-	uint64_t vote_size;
-	bool vote_dirty;
-	uint64_t vote_syncs;
-	uint64_t seg_first;   /* the current segment's first seq (its name) */
-	/* An fdatasync of the segment failed: its fd is closed and never
-	 * trusted again (the kernel may have dropped the dirty pages and
-	 * report them clean); appends and checkpoints are refused until
-	 * hm_persist_reset() starts fresh files. */
-	bool seg_lost;
-	/* The last failure of an operation on the disk, for the driver's
-	 * log line (hm_persist_error), and the fault-injection counters. */
-	int err;
-	char err_name[96];
-	uint64_t errors;
-	uint64_t inj_seen, injected;
+static const struct pfile_kind log_kind = {
+	.prefix = "log-",
+	.suffix = ".hml",
+	.file_magic = SEG_MAGIC,
+	.rec_magic = REC_MAGIC,
+	.rec_hdr_len = REC_HDR_LEN,
+	.hcheck_off = REC_HCHECK_OFF,
+	.min_body = 0,
+	.max_body = HM_PERSIST_MAX_BATCH,
 };
 
 /* ---- small helpers ------------------------------------------------------ */
@@ -138,8 +104,7 @@ static bool inject(struct hm_persist *p, unsigned op)
 	return true;
 }
 
-/* Remember a failure on file `name` (errno is kept); returns -1. */
-static int failed(struct hm_persist *p, const char *name)
+int persist_failed(struct hm_persist *p, const char *name)
 {
 	int saved = errno;
 
@@ -222,22 +187,22 @@ static int write_atomic(struct hm_persist *p, const char *name, const void *buf,
 	snprintf(tmp, sizeof(tmp), "%s.tmp", name);
 	fd = openat(dirfd, tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
 	if (fd < 0)
-		return failed(p, tmp);
+		return persist_failed(p, tmp);
 	if (write_all(p, fd, buf, len) < 0 || do_fsync(p, fd, false) < 0) {
 		saved = errno;
 		close(fd);
 		unlinkat(dirfd, tmp, 0);
 		errno = saved;
-		return failed(p, tmp);
+		return persist_failed(p, tmp);
 	}
 	if (close(fd) < 0 || inject(p, HM_PINJ_RENAME) || renameat(dirfd, tmp, dirfd, name) < 0) {
 		saved = errno;
 		unlinkat(dirfd, tmp, 0);
 		errno = saved;
-		return failed(p, name);
+		return persist_failed(p, name);
 	}
 	if (do_fsync(p, dirfd, false) < 0)
-		return failed(p, ".");
+		return persist_failed(p, ".");
 	return 0;
 }
 
@@ -266,16 +231,6 @@ static void cp_name(char *out, size_t cap, uint64_t seq)
 	snprintf(out, cap, "checkpoint-%020" PRIu64 ".hmc", seq);
 }
 
-static void seg_name(char *out, size_t cap, uint64_t seq)
-{
-	snprintf(out, cap, "log-%020" PRIu64 ".hml", seq);
-}
-
-struct name_list {
-	uint64_t *seqs;
-	size_t n;
-};
-
 static int cmp_u64(const void *a, const void *b)
 {
 	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
@@ -283,8 +238,7 @@ static int cmp_u64(const void *a, const void *b)
 	return x < y ? -1 : x > y;
 }
 
-/* The seqs of every file named prefix<seq>suffix, ascending. */
-static int list_files(int dirfd, const char *prefix, const char *suffix, struct name_list *out)
+int persist_list_files(int dirfd, const char *prefix, const char *suffix, struct name_list *out)
 {
 	int fd = dup(dirfd);
 	DIR *d = fd >= 0 ? fdopendir(fd) : NULL;
@@ -319,6 +273,211 @@ static int list_files(int dirfd, const char *prefix, const char *suffix, struct 
 	if (out->n > 1)
 		qsort(out->seqs, out->n, sizeof(*out->seqs), cmp_u64);
 	return 0;
+}
+
+/* ---- record files (persist_internal.h): both logs ------------------------ */
+
+void pfile_name(const struct pfile_kind *k, uint64_t first, char *out, size_t cap)
+{
+	snprintf(out, cap, "%s%020" PRIu64 "%s", k->prefix, first, k->suffix);
+}
+
+void pfile_put_header(const struct pfile_kind *k, uint8_t *hdr, uint64_t first)
+{
+	hm_put_be32(hdr, k->file_magic);
+	hm_put_be32(hdr + 4, HM_PERSIST_VERSION);
+	hm_put_be64(hdr + 8, first);
+	hcheck(hdr, 16, hdr + 16);
+}
+
+size_t pfile_record_len(const struct pfile_kind *k, uint32_t body_len)
+{
+	return k->rec_hdr_len + body_len + REC_SUM_LEN;
+}
+
+size_t pfile_seal_record(const struct pfile_kind *k, uint8_t *r, const void *body, uint32_t len)
+{
+	hm_put_be32(r, k->rec_magic);
+	hm_put_be32(r + 4, len);
+	hcheck(r, k->hcheck_off, r + k->hcheck_off);
+	if (len)
+		memcpy(r + k->rec_hdr_len, body, len);
+	crypto_generichash(r + k->rec_hdr_len + len, REC_SUM_LEN, r, k->rec_hdr_len + len, NULL, 0);
+	return pfile_record_len(k, len);
+}
+
+enum hm_persist_fault pfile_read(int dirfd, const struct pfile_kind *k, uint64_t first,
+				 uint8_t **buf, size_t *len)
+{
+	uint8_t hc[HCHECK_LEN];
+	char name[64];
+	const uint8_t *b;
+
+	pfile_name(k, first, name, sizeof(name));
+	if (read_file_at(dirfd, name, buf, len) < 0) {
+		*buf = NULL;
+		*len = 0;
+		return HM_PF_IO;
+	}
+	/* Files are created whole (tmp + rename), so a short header is
+	 * corruption, not a torn write. */
+	b = *buf;
+	if (*len < 4)
+		return HM_PF_TRUNCATED;
+	if (hm_get_be32(b) != k->file_magic)
+		return HM_PF_BAD_MAGIC;
+	if (*len < 8)
+		return HM_PF_TRUNCATED;
+	if (hm_get_be32(b + 4) != HM_PERSIST_VERSION)
+		return HM_PF_BAD_VERSION;
+	if (*len < PFILE_HDR_LEN)
+		return HM_PF_TRUNCATED;
+	hcheck(b, 16, hc);
+	if (sodium_memcmp(hc, b + 16, HCHECK_LEN) != 0)
+		return HM_PF_BAD_CHECKSUM;
+	if (hm_get_be64(b + 8) != first)
+		return HM_PF_MALFORMED;
+	return HM_PF_NONE;
+}
+
+size_t pfile_check_record(const struct pfile_kind *k, const uint8_t *buf, size_t len, size_t off,
+			  enum hm_persist_fault *f)
+{
+	uint8_t hc[HCHECK_LEN], sum[REC_SUM_LEN];
+	const uint8_t *r = buf + off;
+	size_t left = len - off;
+	uint32_t blen;
+
+	*f = HM_PF_NONE;
+	if (left < k->rec_hdr_len)
+		return 0;
+	if (hm_get_be32(r) != k->rec_magic) {
+		*f = HM_PF_BAD_MAGIC;
+		return 0;
+	}
+	hcheck(r, k->hcheck_off, hc);
+	if (sodium_memcmp(hc, r + k->hcheck_off, HCHECK_LEN) != 0) {
+		*f = HM_PF_BAD_CHECKSUM;
+		return 0;
+	}
+	blen = hm_get_be32(r + 4);
+	if (blen < k->min_body || blen > k->max_body) {
+		*f = HM_PF_BAD_LENGTH;
+		return 0;
+	}
+	if (left < pfile_record_len(k, blen))
+		return 0;
+	crypto_generichash(sum, REC_SUM_LEN, r, k->rec_hdr_len + blen, NULL, 0);
+	if (sodium_memcmp(sum, r + k->rec_hdr_len + blen, REC_SUM_LEN) != 0) {
+		*f = HM_PF_BAD_CHECKSUM;
+		return 0;
+	}
+	return pfile_record_len(k, blen);
+}
+
+static int pfile_failed(struct hm_persist *p, const struct pfile_kind *k, const struct pfile *f)
+{
+	char name[64];
+
+	pfile_name(k, f->first, name, sizeof(name));
+	return persist_failed(p, name);
+}
+
+int pfile_write(struct hm_persist *p, const struct pfile_kind *k, struct pfile *f, const uint8_t *r,
+		size_t total, bool *stuck)
+{
+	size_t chunk = p->opts.write_chunk ? p->opts.write_chunk : total;
+	int rc = 0;
+
+	*stuck = false;
+	for (size_t off = 0; off < total && rc == 0; off += chunk)
+		rc = write_all(p, f->fd, r + off, total - off < chunk ? total - off : chunk);
+	if (rc < 0) {
+		int saved = errno;
+
+		pfile_failed(p, k, f);
+		/* Take a partial record back, so the next append does not
+		 * follow garbage. */
+		*stuck = ftruncate(f->fd, (off_t)f->size) < 0;
+		errno = saved;
+		return -1;
+	}
+	f->size += total;
+	f->dirty = true;
+	return 0;
+}
+
+int pfile_fsync(struct hm_persist *p, const struct pfile_kind *k, struct pfile *f)
+{
+	if (do_fsync(p, f->fd, true) < 0) {
+		int saved = errno;
+
+		pfile_failed(p, k, f);
+		close(f->fd);
+		f->fd = -1;
+		errno = saved;
+		return -1;
+	}
+	f->dirty = false;
+	return 0;
+}
+
+int pfile_install(struct hm_persist *p, const struct pfile_kind *k, struct pfile *f, uint64_t first,
+		  const void *buf, size_t len)
+{
+	char name[64];
+	int fd;
+
+	pfile_name(k, first, name, sizeof(name));
+	if (write_atomic(p, name, buf, len) < 0)
+		return -1;
+	fd = openat(p->dirfd, name, O_WRONLY | O_APPEND | O_CLOEXEC);
+	if (fd < 0)
+		return persist_failed(p, name);
+	if (f->fd >= 0)
+		close(f->fd);
+	f->fd = fd;
+	f->first = first;
+	f->size = len;
+	f->dirty = false;
+	return 0;
+}
+
+int pfile_reopen(struct hm_persist *p, const struct pfile_kind *k, struct pfile *f, uint64_t first,
+		 uint64_t torn_at)
+{
+	char name[64];
+	struct stat st;
+	int fd;
+
+	pfile_name(k, first, name, sizeof(name));
+	fd = openat(p->dirfd, name, O_WRONLY | O_APPEND | O_CLOEXEC);
+	if (fd < 0)
+		return -1;
+	if ((torn_at && (ftruncate(fd, (off_t)torn_at) < 0 || fdatasync(fd) < 0)) ||
+	    fstat(fd, &st) < 0) {
+		close(fd);
+		return -1;
+	}
+	f->fd = fd;
+	f->first = first;
+	f->size = (uint64_t)st.st_size;
+	return 0;
+}
+
+void pfile_remove_others(struct hm_persist *p, const struct pfile_kind *k, uint64_t keep)
+{
+	struct name_list l;
+	char name[64];
+
+	if (persist_list_files(p->dirfd, k->prefix, k->suffix, &l) < 0)
+		return;
+	for (size_t i = 0; i < l.n; i++)
+		if (l.seqs[i] != keep) {
+			pfile_name(k, l.seqs[i], name, sizeof(name));
+			unlinkat(p->dirfd, name, 0);
+		}
+	free(l.seqs);
 }
 
 /* ---- checkpoint files ---------------------------------------------------- */
@@ -485,7 +644,7 @@ static void recover_checkpoints(int dirfd, struct hm_recovery *rec, uint64_t *ol
 	char name[64];
 
 	*have_older = false;
-	if (list_files(dirfd, "checkpoint-", ".hmc", &cps) < 0) {
+	if (persist_list_files(dirfd, "checkpoint-", ".hmc", &cps) < 0) {
 		rec->status = HM_REC_IO_ERROR;
 		return;
 	}
@@ -558,42 +717,6 @@ struct walk {
 	uint64_t torn_at; /* offset of the torn tail in it */
 };
 
-/* Check one record at buf[off..len); returns its total length, 0 at a torn
- * tail, or sets *f. */
-static size_t check_record(const uint8_t *buf, size_t len, size_t off, enum hm_persist_fault *f)
-{
-	uint8_t hc[HCHECK_LEN], sum[REC_SUM_LEN];
-	const uint8_t *r = buf + off;
-	size_t left = len - off;
-	uint32_t blen;
-
-	*f = HM_PF_NONE;
-	if (left < REC_HDR_LEN)
-		return 0;
-	if (hm_get_be32(r) != REC_MAGIC) {
-		*f = HM_PF_BAD_MAGIC;
-		return 0;
-	}
-	hcheck(r, REC_HCHECK_OFF, hc);
-	if (sodium_memcmp(hc, r + REC_HCHECK_OFF, HCHECK_LEN) != 0) {
-		*f = HM_PF_BAD_CHECKSUM;
-		return 0;
-	}
-	blen = hm_get_be32(r + 4);
-	if (blen > HM_PERSIST_MAX_BATCH) {
-		*f = HM_PF_BAD_LENGTH;
-		return 0;
-	}
-	if (left < (size_t)REC_HDR_LEN + blen + REC_SUM_LEN)
-		return 0;
-	crypto_generichash(sum, REC_SUM_LEN, r, REC_HDR_LEN + blen, NULL, 0);
-	if (sodium_memcmp(sum, r + REC_HDR_LEN + blen, REC_SUM_LEN) != 0) {
-		*f = HM_PF_BAD_CHECKSUM;
-		return 0;
-	}
-	return REC_HDR_LEN + blen + REC_SUM_LEN;
-}
-
 /*
  * Read one segment.  A fault stops reading this segment only: whatever it
  * held after the fault is lost, and the next segment's records join the
@@ -604,41 +727,21 @@ static size_t check_record(const uint8_t *buf, size_t len, size_t off, enum hm_p
 static void recover_segment(int dirfd, uint64_t first, bool last, struct hm_recovery *rec,
 			    struct walk *w)
 {
-	uint8_t hc[HCHECK_LEN];
-	enum hm_persist_fault f = HM_PF_NONE;
+	enum hm_persist_fault f;
 	char name[64];
 	uint8_t *buf;
 	size_t len, off;
 	uint64_t prev = 0;
 
-	seg_name(name, sizeof(name), first);
-	if (read_file_at(dirfd, name, &buf, &len) < 0) {
-		problem(rec, HM_PF_IO, HM_PFILE_LOG, name, 0, first);
-		return;
-	}
-	/* Segments are created whole (tmp + rename), so a short header is
-	 * corruption, not a torn write. */
-	if (len < 4)
-		f = HM_PF_TRUNCATED;
-	else if (hm_get_be32(buf) != SEG_MAGIC)
-		f = HM_PF_BAD_MAGIC;
-	else if (len < 8)
-		f = HM_PF_TRUNCATED;
-	else if (hm_get_be32(buf + 4) != HM_PERSIST_VERSION)
-		f = HM_PF_BAD_VERSION;
-	else if (len < SEG_HDR_LEN)
-		f = HM_PF_TRUNCATED;
-	else if (hcheck(buf, 16, hc), sodium_memcmp(hc, buf + 16, HCHECK_LEN) != 0)
-		f = HM_PF_BAD_CHECKSUM;
-	else if (hm_get_be64(buf + 8) != first)
-		f = HM_PF_MALFORMED;
+	pfile_name(&log_kind, first, name, sizeof(name));
+	f = pfile_read(dirfd, &log_kind, first, &buf, &len);
 	if (f != HM_PF_NONE) {
 		problem(rec, f, HM_PFILE_LOG, name, 0, first);
 		free(buf);
 		return;
 	}
-	for (off = SEG_HDR_LEN; off < len;) {
-		size_t rlen = check_record(buf, len, off, &f);
+	for (off = PFILE_HDR_LEN; off < len;) {
+		size_t rlen = pfile_check_record(&log_kind, buf, len, off, &f);
 		uint64_t seq;
 
 		if (f != HM_PF_NONE) {
@@ -658,7 +761,7 @@ static void recover_segment(int dirfd, uint64_t first, bool last, struct hm_reco
 		}
 		seq = hm_get_be64(buf + off + 8);
 		/* Inside a segment records are contiguous from its first seq. */
-		if (seq != (off == SEG_HDR_LEN ? first : prev + 1)) {
+		if (seq != (off == PFILE_HDR_LEN ? first : prev + 1)) {
 			problem(rec, HM_PF_MALFORMED, HM_PFILE_LOG, name, off, seq);
 			break;
 		}
@@ -679,137 +782,6 @@ static void recover_segment(int dirfd, uint64_t first, bool last, struct hm_reco
 	free(buf);
 }
 
-/* ---- the vote log ------------------------------------------------------- */
-
-static void vote_name(char *out, size_t cap, uint64_t seq)
-{
-	snprintf(out, cap, "votes-%020" PRIu64 ".hmv", seq);
-}
-
-static void vote_problem(struct hm_recovery *rec, enum hm_persist_fault f, const char *name,
-			 uint64_t offset, uint64_t seq)
-{
-	struct hm_persist_problem *pr = &rec->votes_problem;
-
-	rec->votes_status = HM_VOTES_CORRUPT;
-	pr->fault = f;
-	pr->kind = HM_PFILE_VOTES;
-	snprintf(pr->name, sizeof(pr->name), "%s", name);
-	pr->offset = offset;
-	pr->seq = seq;
-}
-
-/* Check one vote record at buf[off..len): its total length, 0 at a torn
- * tail, or sets *f (the same rules as check_record). */
-static size_t check_vote_record(const uint8_t *buf, size_t len, size_t off,
-				enum hm_persist_fault *f)
-{
-	uint8_t hc[HCHECK_LEN], sum[REC_SUM_LEN];
-	const uint8_t *r = buf + off;
-	size_t left = len - off;
-	uint32_t blen;
-
-	*f = HM_PF_NONE;
-	if (left < VR_HDR_LEN)
-		return 0;
-	if (hm_get_be32(r) != VR_MAGIC) {
-		*f = HM_PF_BAD_MAGIC;
-		return 0;
-	}
-	hcheck(r, VR_HCHECK_OFF, hc);
-	if (sodium_memcmp(hc, r + VR_HCHECK_OFF, HCHECK_LEN) != 0) {
-		*f = HM_PF_BAD_CHECKSUM;
-		return 0;
-	}
-	blen = hm_get_be32(r + 4);
-	if (blen == 0 || blen > HM_PERSIST_MAX_VOTE_RECORD) {
-		*f = HM_PF_BAD_LENGTH;
-		return 0;
-	}
-	if (left < (size_t)VR_HDR_LEN + blen + REC_SUM_LEN)
-		return 0;
-	crypto_generichash(sum, REC_SUM_LEN, r, VR_HDR_LEN + blen, NULL, 0);
-	if (sodium_memcmp(sum, r + VR_HDR_LEN + blen, REC_SUM_LEN) != 0) {
-		*f = HM_PF_BAD_CHECKSUM;
-		return 0;
-	}
-	return VR_HDR_LEN + blen + REC_SUM_LEN;
-}
-
-/* The newest vote file (older ones are superseded: each file is started
- * whole with the full live state).  *torn_at: where a torn tail starts (0:
- * none); *first: the file's seq. */
-static void recover_votes(int dirfd, struct hm_recovery *rec, uint64_t *first, uint64_t *torn_at)
-{
-	struct name_list l;
-	uint8_t hc[HCHECK_LEN], *buf;
-	size_t len, off, cap = 0;
-	char name[64];
-
-	*torn_at = 0;
-	rec->votes_status = HM_VOTES_MISSING;
-	if (list_files(dirfd, "votes-", ".hmv", &l) < 0 || l.n == 0) {
-		free(l.seqs);
-		return;
-	}
-	*first = l.seqs[l.n - 1];
-	free(l.seqs);
-	vote_name(name, sizeof(name), *first);
-	if (read_file_at(dirfd, name, &buf, &len) < 0) {
-		vote_problem(rec, HM_PF_IO, name, 0, *first);
-		return;
-	}
-	rec->votes_status = HM_VOTES_OK;
-	/* Created whole (tmp + rename): a short header is corruption. */
-	if (len < 4 || (hm_get_be32(buf) == VL_MAGIC && len < VL_HDR_LEN))
-		vote_problem(rec, HM_PF_TRUNCATED, name, 0, *first);
-	else if (hm_get_be32(buf) != VL_MAGIC)
-		vote_problem(rec, HM_PF_BAD_MAGIC, name, 0, *first);
-	else if (hm_get_be32(buf + 4) != HM_PERSIST_VERSION)
-		vote_problem(rec, HM_PF_BAD_VERSION, name, 0, *first);
-	else if (hcheck(buf, 16, hc), sodium_memcmp(hc, buf + 16, HCHECK_LEN) != 0)
-		vote_problem(rec, HM_PF_BAD_CHECKSUM, name, 0, *first);
-	else if (hm_get_be64(buf + 8) != *first)
-		vote_problem(rec, HM_PF_MALFORMED, name, 0, *first);
-	for (off = VL_HDR_LEN; rec->votes_status == HM_VOTES_OK && off < len;) {
-		enum hm_persist_fault f;
-		size_t rlen = check_vote_record(buf, len, off, &f);
-		struct hm_vote_record *vr;
-
-		if (f != HM_PF_NONE) {
-			vote_problem(rec, f, name, off, hm_get_be64(buf + off + 8));
-			break;
-		}
-		if (rlen == 0) { /* cut short by a crash: never synced, never acted on */
-			rec->votes_torn_bytes = len - off;
-			*torn_at = off;
-			break;
-		}
-		if (rec->nvotes == cap) {
-			size_t nc = cap ? 2 * cap : 64;
-
-			vr = realloc(rec->votes, nc * sizeof(*vr));
-			if (!vr) {
-				vote_problem(rec, HM_PF_IO, name, off, 0);
-				break;
-			}
-			rec->votes = vr;
-			cap = nc;
-		}
-		vr = &rec->votes[rec->nvotes];
-		vr->len = hm_get_be32(buf + off + 4);
-		vr->buf = malloc(vr->len);
-		if (!vr->buf) {
-			vote_problem(rec, HM_PF_IO, name, off, 0);
-			break;
-		}
-		memcpy(vr->buf, buf + off + VR_HDR_LEN, vr->len);
-		rec->nvotes++;
-		off += rlen;
-	}
-	free(buf);
-}
-
 /* Recovery proper, on an open directory; *w reports where a torn tail is. */
 static void recover_at(int dirfd, struct hm_recovery *rec, struct walk *w, uint64_t *older,
 		       bool *have_older)
@@ -823,7 +795,7 @@ static void recover_at(int dirfd, struct hm_recovery *rec, struct walk *w, uint6
 	if (rec->status == HM_REC_IO_ERROR)
 		return;
 	rec->last_seq = rec->have_checkpoint ? rec->cp.seq : 0;
-	if (list_files(dirfd, "log-", ".hml", &segs) < 0) {
+	if (persist_list_files(dirfd, "log-", ".hml", &segs) < 0) {
 		rec->status = HM_REC_IO_ERROR;
 		return;
 	}
@@ -834,7 +806,7 @@ static void recover_at(int dirfd, struct hm_recovery *rec, struct walk *w, uint6
 	if (rec->have_checkpoint && !w->broken && rec->last_seq < rec->cp.log_through) {
 		char name[64];
 
-		seg_name(name, sizeof(name), rec->last_seq + 1);
+		pfile_name(&log_kind, rec->last_seq + 1, name, sizeof(name));
 		problem(rec, HM_PF_SEQ_GAP, HM_PFILE_LOG, name, 0, rec->last_seq + 1);
 	}
 	if (rec->nproblems)
@@ -848,7 +820,7 @@ static void recover_all(int dirfd, struct hm_recovery *rec, struct walk *w, uint
 {
 	recover_at(dirfd, rec, w, older, have_older);
 	if (rec->status != HM_REC_IO_ERROR)
-		recover_votes(dirfd, rec, vote_first, vote_torn_at);
+		persist_votes_recover(dirfd, rec, vote_first, vote_torn_at);
 }
 
 void hm_persist_recover(const char *dir, struct hm_recovery *rec)
@@ -904,102 +876,30 @@ static void remove_tmp_files(int dirfd)
 /* Create segment log-<first> whole (tmp + rename) and make it current. */
 static int start_segment(struct hm_persist *p, uint64_t first)
 {
-	uint8_t hdr[SEG_HDR_LEN];
-	char name[64];
-	int fd;
+	uint8_t hdr[PFILE_HDR_LEN];
 
-	hm_put_be32(hdr, SEG_MAGIC);
-	hm_put_be32(hdr + 4, HM_PERSIST_VERSION);
-	hm_put_be64(hdr + 8, first);
-	hcheck(hdr, 16, hdr + 16);
-	seg_name(name, sizeof(name), first);
-	if (write_atomic(p, name, hdr, sizeof(hdr)) < 0)
-		return -1;
-	fd = openat(p->dirfd, name, O_WRONLY | O_APPEND | O_CLOEXEC);
-	if (fd < 0)
-		return failed(p, name);
-	if (p->segfd >= 0)
-		close(p->segfd);
-	p->segfd = fd;
-	p->seg_size = SEG_HDR_LEN;
-	p->seg_first = first;
-	return 0;
+	pfile_put_header(&log_kind, hdr, first);
+	return pfile_install(p, &log_kind, &p->seg, first, hdr, sizeof(hdr));
 }
 
 /* Open the last segment for append after cutting a torn tail. */
 static int reopen_last_segment(struct hm_persist *p, const struct walk *w)
 {
 	struct name_list segs;
-	char name[64];
-	struct stat st;
-	int fd;
+	uint64_t first;
 
-	if (list_files(p->dirfd, "log-", ".hml", &segs) < 0)
+	if (persist_list_files(p->dirfd, "log-", ".hml", &segs) < 0)
 		return -1;
 	if (segs.n == 0) {
 		free(segs.seqs);
 		return start_segment(p, p->last_seq + 1);
 	}
-	seg_name(name, sizeof(name), segs.seqs[segs.n - 1]);
-	p->seg_first = segs.seqs[segs.n - 1];
+	first = segs.seqs[segs.n - 1];
 	free(segs.seqs);
-	fd = openat(p->dirfd, name, O_WRONLY | O_APPEND | O_CLOEXEC);
-	if (fd < 0)
-		return -1;
-	if (w->torn_at && (ftruncate(fd, (off_t)w->torn_at) < 0 || fdatasync(fd) < 0)) {
-		close(fd);
-		return -1;
-	}
-	if (fstat(fd, &st) < 0) {
-		close(fd);
-		return -1;
-	}
-	p->segfd = fd;
-	p->seg_size = (uint64_t)st.st_size;
-	return 0;
+	return pfile_reopen(p, &log_kind, &p->seg, first, w->torn_at);
 }
 
 static void collect_garbage(struct hm_persist *p, bool restart, uint64_t current_first);
-
-/* The current vote file is durable and holds everything live: the others
- * (a crash between a rotation's rename and this leaves them) go. */
-static void remove_other_votes(struct hm_persist *p)
-{
-	struct name_list l;
-	char other[64];
-
-	if (list_files(p->dirfd, "votes-", ".hmv", &l) < 0)
-		return;
-	for (size_t i = 0; i < l.n; i++)
-		if (l.seqs[i] != p->vote_first) {
-			vote_name(other, sizeof(other), l.seqs[i]);
-			unlinkat(p->dirfd, other, 0);
-		}
-	free(l.seqs);
-	fsync(p->dirfd);
-}
-
-static int reopen_votes(struct hm_persist *p, uint64_t first, uint64_t torn_at)
-{
-	char name[64];
-	struct stat st;
-	int fd;
-
-	vote_name(name, sizeof(name), first);
-	fd = openat(p->dirfd, name, O_WRONLY | O_APPEND | O_CLOEXEC);
-	if (fd < 0)
-		return -1;
-	if ((torn_at && (ftruncate(fd, (off_t)torn_at) < 0 || fdatasync(fd) < 0)) ||
-	    fstat(fd, &st) < 0) {
-		close(fd);
-		return -1;
-	}
-	p->votefd = fd;
-	p->vote_first = first;
-	p->vote_size = (uint64_t)st.st_size;
-	remove_other_votes(p);
-	return 0;
-}
 
 struct hm_persist *hm_persist_open(const char *dir, const struct hm_persist_opts *opts,
 				   struct hm_recovery *rec, char *err, size_t errlen)
@@ -1018,8 +918,8 @@ struct hm_persist *hm_persist_open(const char *dir, const struct hm_persist_opts
 		snprintf(err, errlen, "out of memory");
 		return NULL;
 	}
-	p->segfd = -1;
-	p->votefd = -1;
+	p->seg.fd = -1;
+	p->votes.fd = -1;
 	if (opts)
 		p->opts = *opts;
 	p->dirfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
@@ -1043,7 +943,7 @@ struct hm_persist *hm_persist_open(const char *dir, const struct hm_persist_opts
 	/* The vote log continues where it was valid (a torn tail cut); a
 	 * damaged one stays as it is until hm_persist_vote_rotate() replaces
 	 * it (the driver does at start). */
-	if (rec->votes_status == HM_VOTES_OK && reopen_votes(p, vfirst, vtorn) < 0) {
+	if (rec->votes_status == HM_VOTES_OK && persist_votes_reopen(p, vfirst, vtorn) < 0) {
 		snprintf(err, errlen, "%s: cannot open the vote log: %s", dir, strerror(errno));
 		hm_persist_close(p);
 		return NULL;
@@ -1070,10 +970,10 @@ void hm_persist_close(struct hm_persist *p)
 {
 	if (!p)
 		return;
-	if (p->segfd >= 0)
-		close(p->segfd);
-	if (p->votefd >= 0)
-		close(p->votefd);
+	if (p->seg.fd >= 0)
+		close(p->seg.fd);
+	if (p->votes.fd >= 0)
+		close(p->votes.fd);
 	if (p->dirfd >= 0)
 		close(p->dirfd);
 	free(p);
@@ -1084,36 +984,20 @@ uint64_t hm_persist_last_seq(const struct hm_persist *p)
 	return p->last_seq;
 }
 
-static void seg_failed(struct hm_persist *p)
-{
-	char name[64];
-
-	seg_name(name, sizeof(name), p->seg_first);
-	failed(p, name);
-}
-
 int hm_persist_sync(struct hm_persist *p)
 {
-	if (!p->dirty)
+	if (!p->seg.dirty)
 		return 0;
-	if (p->seg_lost || p->segfd < 0) {
+	if (p->seg_lost || p->seg.fd < 0) {
 		errno = EIO;
 		return -1;
 	}
-	if (do_fsync(p, p->segfd, true) < 0) {
-		int saved = errno;
-
-		/* Never retried on this fd: after a failed fdatasync the
-		 * kernel may have dropped the pages and marked them clean, so
-		 * a later one would succeed without writing them. */
-		seg_failed(p);
-		close(p->segfd);
-		p->segfd = -1;
+	/* A failure is never retried on this fd (pfile_fsync); the records
+	 * since the last good sync may be lost, and dirty stays set. */
+	if (pfile_fsync(p, &log_kind, &p->seg) < 0) {
 		p->seg_lost = true;
-		errno = saved;
 		return -1;
 	}
-	p->dirty = false;
 	return 0;
 }
 
@@ -1140,27 +1024,21 @@ void hm_persist_set_inject(struct hm_persist *p, const struct hm_persist_inject 
 	p->inj_seen = 0;
 }
 
-/* One log record at r (REC_HDR_LEN + len + REC_SUM_LEN bytes). */
+/* One log record at r (pfile_record_len(&log_kind, batch_len) bytes). */
 static size_t rec_put(uint8_t *r, uint64_t seq, uint64_t view, const uint8_t *digest,
 		      const void *batch, uint32_t batch_len)
 {
-	hm_put_be32(r, REC_MAGIC);
-	hm_put_be32(r + 4, batch_len);
 	hm_put_be64(r + 8, seq);
 	hm_put_be64(r + 16, view);
 	memcpy(r + 24, digest, HM_DIGEST_LEN);
-	hcheck(r, REC_HCHECK_OFF, r + REC_HCHECK_OFF);
-	if (batch_len)
-		memcpy(r + REC_HDR_LEN, batch, batch_len);
-	crypto_generichash(r + REC_HDR_LEN + batch_len, REC_SUM_LEN, r, REC_HDR_LEN + batch_len,
-			   NULL, 0);
-	return (size_t)REC_HDR_LEN + batch_len + REC_SUM_LEN;
+	return pfile_seal_record(&log_kind, r, batch, batch_len);
 }
 
 int hm_persist_append(struct hm_persist *p, uint64_t seq, uint64_t view,
 		      const uint8_t digest[HM_DIGEST_LEN], const void *batch, uint32_t batch_len)
 {
-	size_t total = (size_t)REC_HDR_LEN + batch_len + REC_SUM_LEN;
+	size_t total = pfile_record_len(&log_kind, batch_len);
+	bool stuck;
 	uint8_t *r;
 	int rc;
 
@@ -1168,7 +1046,7 @@ int hm_persist_append(struct hm_persist *p, uint64_t seq, uint64_t view,
 		errno = EIO;
 		return -1;
 	}
-	if (p->damaged || p->segfd < 0) {
+	if (p->damaged || p->seg.fd < 0) {
 		errno = EROFS;
 		return -1;
 	}
@@ -1180,30 +1058,15 @@ int hm_persist_append(struct hm_persist *p, uint64_t seq, uint64_t view,
 	if (!r)
 		return -1;
 	rec_put(r, seq, view, digest, batch, batch_len);
-	if (p->opts.write_chunk) {
-		rc = 0;
-		for (size_t off = 0; off < total && rc == 0; off += p->opts.write_chunk)
-			rc = write_all(p, p->segfd, r + off,
-				       total - off < p->opts.write_chunk ? total - off
-									 : p->opts.write_chunk);
-	} else {
-		rc = write_all(p, p->segfd, r, total);
-	}
+	rc = pfile_write(p, &log_kind, &p->seg, r, total, &stuck);
 	free(r);
 	if (rc < 0) {
-		int saved = errno;
-
-		seg_failed(p);
-		/* Take a partial record back, so the next append does not
-		 * follow garbage; if even that fails, stop appending. */
-		if (ftruncate(p->segfd, (off_t)p->seg_size) < 0)
+		/* The partial record could not be taken back: stop appending. */
+		if (stuck)
 			p->damaged = true;
-		errno = saved;
 		return -1;
 	}
-	p->seg_size += total;
 	p->last_seq = seq;
-	p->dirty = true;
 	return p->opts.sync_each ? hm_persist_sync(p) : 0;
 }
 
@@ -1214,7 +1077,7 @@ static void collect_garbage(struct hm_persist *p, bool restart, uint64_t current
 	struct name_list l;
 	char name[64];
 
-	if (list_files(p->dirfd, "checkpoint-", ".hmc", &l) == 0) {
+	if (persist_list_files(p->dirfd, "checkpoint-", ".hmc", &l) == 0) {
 		for (size_t i = 0; i < l.n; i++) {
 			bool keep = false;
 
@@ -1227,7 +1090,7 @@ static void collect_garbage(struct hm_persist *p, bool restart, uint64_t current
 		}
 		free(l.seqs);
 	}
-	if (list_files(p->dirfd, "log-", ".hml", &l) < 0)
+	if (persist_list_files(p->dirfd, "log-", ".hml", &l) < 0)
 		return;
 	/* Oldest first, so a crash in the middle leaves a contiguous suffix. */
 	for (size_t i = 0; i < l.n && l.seqs[i] != current_first; i++) {
@@ -1235,21 +1098,36 @@ static void collect_garbage(struct hm_persist *p, bool restart, uint64_t current
 
 		if (!restart && (p->ncp_keep < 2 || next_first - 1 > p->cp_keep[1]))
 			break;
-		seg_name(name, sizeof(name), l.seqs[i]);
+		pfile_name(&log_kind, l.seqs[i], name, sizeof(name));
 		unlinkat(p->dirfd, name, 0);
 	}
 	free(l.seqs);
 	fsync(p->dirfd);
 }
 
-int hm_persist_checkpoint(struct hm_persist *p, const struct hm_checkpoint *cp)
+/* Write cp, claiming the log durable through log_through, as its checkpoint
+ * file (tmp, fsync, rename, fsync the directory). */
+static int write_checkpoint(struct hm_persist *p, const struct hm_checkpoint *cp,
+			    uint64_t log_through)
 {
-	bool restart = p->damaged || cp->seq > p->last_seq;
-	struct hm_checkpoint c;
+	struct hm_checkpoint c = *cp;
 	char name[64];
 	uint8_t *buf;
 	size_t len;
 	int rc;
+
+	c.log_through = log_through;
+	if (hm_checkpoint_serialize(&c, &buf, &len) < 0)
+		return -1;
+	cp_name(name, sizeof(name), cp->seq);
+	rc = write_atomic(p, name, buf, len);
+	free(buf);
+	return rc;
+}
+
+int hm_persist_checkpoint(struct hm_persist *p, const struct hm_checkpoint *cp)
+{
+	bool restart = p->damaged || cp->seq > p->last_seq;
 
 	if (p->seg_lost) {
 		/* records since the last good sync may be gone: only
@@ -1263,16 +1141,9 @@ int hm_persist_checkpoint(struct hm_persist *p, const struct hm_checkpoint *cp)
 	}
 	/* Everything appended so far is durable before the checkpoint that
 	 * follows it, so files never describe a state with a hole. */
-	if (p->segfd >= 0 && hm_persist_sync(p) < 0)
+	if (p->seg.fd >= 0 && hm_persist_sync(p) < 0)
 		return -1;
-	c = *cp;
-	c.log_through = restart ? cp->seq : p->last_seq;
-	if (hm_checkpoint_serialize(&c, &buf, &len) < 0)
-		return -1;
-	cp_name(name, sizeof(name), cp->seq);
-	rc = write_atomic(p, name, buf, len);
-	free(buf);
-	if (rc < 0)
+	if (write_checkpoint(p, cp, restart ? cp->seq : p->last_seq) < 0)
 		return -1;
 	if (p->ncp_keep)
 		p->cp_keep[1] = p->cp_keep[0];
@@ -1301,11 +1172,9 @@ int hm_persist_reset(struct hm_persist *p, const struct hm_checkpoint *cp,
 		     const struct hm_log_record *recs, size_t n)
 {
 	uint64_t first = cp ? cp->seq + 1 : 1;
-	size_t total = SEG_HDR_LEN, off;
-	struct name_list l;
-	char name[64];
+	size_t total = PFILE_HDR_LEN, off;
 	uint8_t *buf;
-	int fd, rc;
+	int rc;
 
 	for (size_t i = 0; i < n; i++) {
 		if (recs[i].seq != first + i || recs[i].batch_len > HM_PERSIST_MAX_BATCH ||
@@ -1313,199 +1182,30 @@ int hm_persist_reset(struct hm_persist *p, const struct hm_checkpoint *cp,
 			errno = EINVAL;
 			return -1;
 		}
-		total += (size_t)REC_HDR_LEN + recs[i].batch_len + REC_SUM_LEN;
+		total += pfile_record_len(&log_kind, recs[i].batch_len);
 	}
-	if (cp) {
-		struct hm_checkpoint c = *cp;
-		size_t len;
-
-		c.log_through = cp->seq;
-		if (hm_checkpoint_serialize(&c, &buf, &len) < 0)
-			return -1;
-		cp_name(name, sizeof(name), cp->seq);
-		rc = write_atomic(p, name, buf, len);
-		free(buf);
-		if (rc < 0)
-			return -1;
-	}
+	if (cp && write_checkpoint(p, cp, cp->seq) < 0)
+		return -1;
 	buf = malloc(total);
 	if (!buf)
 		return -1;
-	hm_put_be32(buf, SEG_MAGIC);
-	hm_put_be32(buf + 4, HM_PERSIST_VERSION);
-	hm_put_be64(buf + 8, first);
-	hcheck(buf, 16, buf + 16);
-	off = SEG_HDR_LEN;
+	pfile_put_header(&log_kind, buf, first);
+	off = PFILE_HDR_LEN;
 	for (size_t i = 0; i < n; i++)
 		off += rec_put(buf + off, recs[i].seq, recs[i].view, recs[i].digest, recs[i].batch,
 			       recs[i].batch_len);
-	seg_name(name, sizeof(name), first);
-	rc = write_atomic(p, name, buf, total);
+	rc = pfile_install(p, &log_kind, &p->seg, first, buf, total);
 	free(buf);
 	if (rc < 0)
 		return -1;
-	fd = openat(p->dirfd, name, O_WRONLY | O_APPEND | O_CLOEXEC);
-	if (fd < 0)
-		return failed(p, name);
-	if (p->segfd >= 0)
-		close(p->segfd);
-	p->segfd = fd;
-	p->seg_size = total;
-	p->seg_first = first;
 	p->seg_lost = false;
 	p->damaged = false;
-	p->dirty = false;
 	p->last_seq = first - 1 + n;
 	p->ncp_keep = cp ? 1 : 0;
 	p->cp_keep[0] = cp ? cp->seq : 0;
 	/* Everything else goes: the new files hold the whole state. */
-	if (list_files(p->dirfd, "log-", ".hml", &l) == 0) {
-		for (size_t i = 0; i < l.n; i++)
-			if (l.seqs[i] != first) {
-				seg_name(name, sizeof(name), l.seqs[i]);
-				unlinkat(p->dirfd, name, 0);
-			}
-		free(l.seqs);
-	}
+	pfile_remove_others(p, &log_kind, first);
 	collect_garbage(p, false, first);
-	return 0;
-}
-
-/* ---- writing the vote log ----------------------------------------------- */
-
-static size_t vote_record_put(uint8_t *r, uint64_t seq, const void *body, uint32_t len)
-{
-	hm_put_be32(r, VR_MAGIC);
-	hm_put_be32(r + 4, len);
-	hm_put_be64(r + 8, seq);
-	hcheck(r, VR_HCHECK_OFF, r + VR_HCHECK_OFF);
-	memcpy(r + VR_HDR_LEN, body, len);
-	crypto_generichash(r + VR_HDR_LEN + len, REC_SUM_LEN, r, VR_HDR_LEN + len, NULL, 0);
-	return (size_t)VR_HDR_LEN + len + REC_SUM_LEN;
-}
-
-int hm_persist_vote_append(struct hm_persist *p, uint64_t seq, const void *rec, uint32_t len)
-{
-	size_t total = (size_t)VR_HDR_LEN + len + REC_SUM_LEN;
-	uint8_t *r;
-	int rc = 0;
-
-	if (p->votefd < 0) {
-		errno = EROFS;
-		return -1;
-	}
-	if (len == 0 || len > HM_PERSIST_MAX_VOTE_RECORD || !rec) {
-		errno = EINVAL;
-		return -1;
-	}
-	r = malloc(total);
-	if (!r)
-		return -1;
-	vote_record_put(r, seq, rec, len);
-	if (p->opts.write_chunk) {
-		for (size_t off = 0; off < total && rc == 0; off += p->opts.write_chunk)
-			rc = write_all(p, p->votefd, r + off,
-				       total - off < p->opts.write_chunk ? total - off
-									 : p->opts.write_chunk);
-	} else {
-		rc = write_all(p, p->votefd, r, total);
-	}
-	free(r);
-	if (rc < 0) {
-		int saved = errno;
-		char name[64];
-
-		vote_name(name, sizeof(name), p->vote_first);
-		failed(p, name);
-		/* Take the partial record back; if that fails, stop appending
-		 * until the next rotation starts a clean file. */
-		if (ftruncate(p->votefd, (off_t)p->vote_size) < 0) {
-			close(p->votefd);
-			p->votefd = -1;
-		}
-		errno = saved;
-		return -1;
-	}
-	p->vote_size += total;
-	p->vote_dirty = true;
-	return p->opts.sync_each ? hm_persist_vote_sync(p) : 0;
-}
-
-int hm_persist_vote_sync(struct hm_persist *p)
-{
-	if (!p->vote_dirty)
-		return 0;
-	if (p->votefd < 0) {
-		errno = EROFS;
-		return -1;
-	}
-	if (do_fsync(p, p->votefd, true) < 0) {
-		int saved = errno;
-		char name[64];
-
-		/* As for the committed log: this fd is not trusted again;
-		 * appends are refused until a rotation writes a new file. */
-		vote_name(name, sizeof(name), p->vote_first);
-		failed(p, name);
-		close(p->votefd);
-		p->votefd = -1;
-		p->vote_dirty = false;
-		errno = saved;
-		return -1;
-	}
-	p->vote_dirty = false;
-	p->vote_syncs++;
-	return 0;
-}
-
-uint64_t hm_persist_vote_syncs(const struct hm_persist *p)
-{
-	return p->vote_syncs;
-}
-
-int hm_persist_vote_rotate(struct hm_persist *p, uint64_t first,
-			   const struct hm_vote_record *recs, size_t n)
-{
-	size_t total = VL_HDR_LEN, off;
-	char name[64];
-	uint8_t *buf;
-	int fd, rc;
-
-	for (size_t i = 0; i < n; i++) {
-		if (recs[i].len == 0 || recs[i].len > HM_PERSIST_MAX_VOTE_RECORD) {
-			errno = EINVAL;
-			return -1;
-		}
-		total += (size_t)VR_HDR_LEN + recs[i].len + REC_SUM_LEN;
-	}
-	buf = malloc(total);
-	if (!buf)
-		return -1;
-	hm_put_be32(buf, VL_MAGIC);
-	hm_put_be32(buf + 4, HM_PERSIST_VERSION);
-	hm_put_be64(buf + 8, first);
-	hcheck(buf, 16, buf + 16);
-	off = VL_HDR_LEN;
-	for (size_t i = 0; i < n; i++)
-		off += vote_record_put(buf + off, 0, recs[i].buf, recs[i].len);
-	vote_name(name, sizeof(name), first);
-	/* The same name as the current file (no checkpoint since start): the
-	 * rename replaces it atomically; our old descriptor keeps the old one. */
-	rc = write_atomic(p, name, buf, total);
-	free(buf);
-	if (rc < 0)
-		return -1;
-	fd = openat(p->dirfd, name, O_WRONLY | O_APPEND | O_CLOEXEC);
-	if (fd < 0)
-		return failed(p, name);
-	if (p->votefd >= 0)
-		close(p->votefd);
-	p->votefd = fd;
-	p->vote_first = first;
-	p->vote_size = total;
-	p->vote_dirty = false;
-	p->vote_syncs++;
-	remove_other_votes(p);
 	return 0;
 }
 
@@ -1526,16 +1226,6 @@ const char *hm_persist_fault_name(enum hm_persist_fault f)
 	};
 
 	return (unsigned)f < HM_PF_MAX ? names[f] : "unknown";
-}
-
-const char *hm_votes_status_name(enum hm_votes_status s)
-{
-	switch (s) {
-	case HM_VOTES_MISSING: return "missing";
-	case HM_VOTES_OK: return "ok";
-	case HM_VOTES_CORRUPT: return "corrupt";
-	}
-	return "unknown";
 }
 
 const char *hm_recovery_status_name(enum hm_recovery_status s)
