@@ -21,6 +21,7 @@
 #include "hm_test.h"
 #include "service/kv/kv.h"
 #include "testing/sim.h"
+#include "testing/byzantine.h"
 #include "common/wire.h"
 
 #define SECOND 1000000ull
@@ -1370,3 +1371,89 @@ out:
 
 HM_TEST(i17_5_shared_identity_equal_timestamps) { shared_identity(0); }
 HM_TEST(i17_5_shared_identity_equal_timestamps_other_order) { shared_identity(1); }
+
+/* ---- a late replica whose view's primary cannot serve the NEW-VIEW ------ */
+
+/*
+ * Twins scenarios 670 and 797 (HM_TWINS_ROUNDS=2): a replica cut off
+ * while the others installed view v, whose primary then has no NEW-VIEW to
+ * give (faulty, here crashed).  View catch-up asks only v's primary
+ * (pbft_catchup_fetch), so it times out and changes view to v; the replicas
+ * in v dropped its VIEW-CHANGE as stale and, not being v's primary, sent
+ * nothing back (serve_new_view), so it never held 2f+1 VIEW-CHANGEs for v
+ * or above: no new-view timer, changing to v for ever.  Now a replica
+ * installed in v answers such a VIEW-CHANGE with its own for v.
+ *
+ * r0 is cut off (crash, revive with its state); r1, r2, r3 install view 1;
+ * r1 (view 1's primary) crashes; r0 comes back to a quiet cluster.  It
+ * must end installed in view 1 or changing to a view above it.
+ */
+HM_TEST(late_replica_view_primary_gone)
+{
+	struct hm_sim_opts o;
+	struct hm_sim *s;
+	uint64_t total;
+	struct pbft *c0;
+
+	hm_sim_default_opts(&o);
+	o.ops_per_client = 60;
+	total = (uint64_t)o.clients * o.ops_per_client;
+	s = hm_sim_new(&o);
+	if (!ASSERT_TRUE(run_ops(s, 10, 30 * SECOND), "serves before"))
+		goto out;
+	hm_sim_crash(s, 0); /* cut off */
+	if (!ASSERT_TRUE(run_ops(s, total, 30 * SECOND), "the others change view and serve"))
+		goto out;
+	ASSERT_EQ(pbft_view(core_of(s, 1)), 1, "view 1 installed at r1");
+	quiet_for(s, 2 * SECOND);
+	hm_sim_crash(s, 1); /* view 1's primary: its NEW-VIEW is gone */
+	hm_sim_mark_faulty(s, 1);
+	hm_sim_revive(s, 0);
+	quiet_for(s, LIVENESS_BOUND_S * SECOND);
+	c0 = core_of(s, 0);
+	if (!ASSERT_TRUE((!pbft_in_view_change(c0) && pbft_view(c0) == 1) ||
+				 (pbft_in_view_change(c0) && pbft_view_target(c0) > 1),
+			 "r0 installed in view 1, or changing to a view above it"))
+		show(s, "quiet, after r0 came back");
+	safe(s);
+out:
+	hm_sim_free(s);
+}
+
+/* ---- the request timer and a client re-submitting ---------------------- */
+
+/*
+ * test_byzantine randomized_faults seed 510 (kv-skew): a client that gives
+ * an op up and sends a new one under a fresh timestamp faster than the
+ * view-change timeout.  pend_live() ended a client's mark when a newer
+ * request of the client arrived, and the new mark started from then, so the
+ * backups' request timer restarted with every re-submission and a primary
+ * serving none of them was never suspected.  Now a mark lives until a
+ * request of its client at or above its timestamp executes.
+ *
+ * n = 4, the primary silent from the start, clients re-submitting every
+ * 300 ms (view-change timeout 500 ms): the cluster must change view and
+ * serve.
+ */
+HM_TEST(request_timer_survives_resubmission)
+{
+	struct hm_byz_opts bo = { .modes = 1u << HM_BYZ_SILENT };
+	struct hm_sim_opts o;
+	struct hm_sim *s;
+
+	hm_sim_default_opts(&o);
+	o.ops_per_client = 10;
+	o.service = HM_SIM_KV_SKEW;
+	o.skew_us = 1500000;
+	o.skew_resend_us = 300 * MS;
+	s = hm_sim_new(&o);
+	hm_sim_set_byzantine(s, 0, &bo);
+	hm_sim_mark_faulty(s, 0);
+	if (!ASSERT_TRUE(run_ops(s, (uint64_t)o.clients * o.ops_per_client,
+				 LIVENESS_BOUND_S * SECOND),
+			 "a silent primary is replaced although clients re-submit"))
+		show(s, "silent primary, clients re-submitting");
+	ASSERT_GE(pbft_view(core_of(s, 1)), 1, "a new view");
+	safe(s);
+	hm_sim_free(s);
+}

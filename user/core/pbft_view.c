@@ -284,11 +284,18 @@ static void pend_push(struct pbft *c, uint32_t client, uint64_t ts, uint64_t sin
 	c->pend[c->pend_len++] = (struct pending_mark){ .client = client, .ts = ts, .since = since };
 }
 
+/* A mark lives until a request of its client at or above its timestamp
+ * executes.  A newer request from the same client does not end it: the
+ * client still waits, and were the timer to restart with each newer
+ * request, a client that re-submits under fresh timestamps faster than the
+ * (backed-off) view-change timeout would never let a backup suspect a
+ * primary that serves none of them (test_byzantine randomized_faults seed
+ * 510, kv-skew).  The newer request gets its own mark as well. */
 static bool pend_live(const struct pbft *c, const struct pending_mark *pm)
 {
 	const struct client_rec *r = client_find(c, pm->client);
 
-	return r && r->pending_ts == pm->ts && pm->ts > r->last_ts;
+	return r && pm->ts <= r->pending_ts && pm->ts > r->last_ts;
 }
 
 /* The oldest pending request's mark, dropping dead marks before it. */
@@ -1056,15 +1063,34 @@ static void try_send_new_view(struct pbft *c)
 	nv_accept(c, c->vc_target, buf, len);
 }
 
-/* A peer still changing to a view we are past: our NEW-VIEW, if we were
- * its primary, brings it over (at most once per retransmit interval). */
+/* A peer still changing to a view at or below the one we installed: our
+ * NEW-VIEW, if we are its primary, brings it over; otherwise our own
+ * VIEW-CHANGE for the installed view, if we sent one (kept in the ring).
+ * The view's primary may be faulty or may have lost its NEW-VIEW, and the
+ * peer, whose VIEW-CHANGE we drop as stale, would otherwise never hold the
+ * 2f+1 VIEW-CHANGEs that start its new-view timer (nor f+1 above it to
+ * join), nor could that primary build a NEW-VIEW for it.  A retransmission
+ * of a signed message we already broadcast: docs/protocol.md, "View
+ * catch-up" 7.  At most once per retransmit interval per peer. */
 static void serve_new_view(struct pbft *c, uint32_t j)
 {
-	if (c->in_vc || !c->nv_sent || pbft_primary(c, c->view) != c->p.id ||
+	const struct vc_rec *r;
+
+	if (c->in_vc || j >= c->p.n || j == c->p.id)
+		return;
+	if (c->nv_sent && pbft_primary(c, c->view) == c->p.id) {
+		if (pbft_throttle_ok(c, &c->nv_served_at[j]))
+			pbft_send_msg(c, PBFT_TO_REPLICA, j, HM_MSG_NEW_VIEW, c->view, c->nv_min_s,
+				      NULL, c->nv_sent, (uint32_t)c->nv_sent_len);
+		return;
+	}
+	r = pbft_vc_own(c, c->view);
+	if (!r || !r->nparts || r->have != parts_mask(r->nparts) ||
 	    !pbft_throttle_ok(c, &c->nv_served_at[j]))
 		return;
-	pbft_send_msg(c, PBFT_TO_REPLICA, j, HM_MSG_NEW_VIEW, c->view, c->nv_min_s, NULL, c->nv_sent,
-		 (uint32_t)c->nv_sent_len);
+	for (unsigned i = 0; i < r->nparts; i++)
+		pbft_emit_copy(c, PBFT_TO_REPLICA, j, r->part[i], r->part_len[i],
+			       HM_FLAG_RETRANSMIT);
 }
 
 /* FETCH (seq 0, zero digest) of view v's NEW-VIEW, from a replica behind in

@@ -56,9 +56,10 @@ struct hm_sim_opts {
 	uint32_t service;
 	uint64_t skew_us;
 	uint32_t max_clock_offset_us;
-	/* When a client gives an op up (0: skew_us / 2).  Not sooner than a
-	 * view change takes, for a test whose point is a view change: a new
-	 * request restarts the backups' view-change timers. */
+	/* When a client gives an op up (0: skew_us / 2).  A new request no
+	 * longer restarts the backups' view-change timers (pend_live()), but
+	 * a test whose point is a view change may still want the op it
+	 * started with to live through it. */
 	uint64_t skew_resend_us;
 };
 
