@@ -434,6 +434,9 @@ void hm_detector_metrics(const struct hm_detector *d, struct hm_replica_metrics 
 	m->persist_errors = nd->persist_errors;
 	m->persist_degraded = nd->persist_degraded;
 	m->persist_failing = nd->persist_failed;
+	m->restart_silent = nd->restart_silent;
+	m->request_refusals = ps->refusals_sent;
+	m->conflicting_requests = ps->conflicting_requests;
 	m->byzantine = d->byzantine;
 	m->blocked = hm_policy_blocked(&d->policy);
 	m->blocks = d->policy.blocks;

@@ -187,6 +187,17 @@ static void render_persistence(struct hm_mtext *t, const struct hm_replica_metri
 	scalar(t, "hypermesh_persist_failing", "gauge",
 	       "1 while a disk failure stops every message of this replica (no replies, no "
 	       "votes) until its files are rewritten.", m->persist_failing);
+	scalar(t, "hypermesh_restart_silent", "gauge",
+	       "1 while this replica, restarted without an intact vote log, casts no vote up to "
+	       "its recovered bound (it counts among the f until then).", m->restart_silent);
+	scalar(t, "hypermesh_request_refusals_total", "counter",
+	       "Requests answered with a signed refusal (CONFLICT: another request already "
+	       "executed at that timestamp; STALE: a timestamp below the last executed one).",
+	       (double)m->request_refusals);
+	scalar(t, "hypermesh_conflicting_requests_total", "counter",
+	       "Requests at a client's last executed timestamp with another digest (two "
+	       "processes under one identity, or a faulty client).",
+	       (double)m->conflicting_requests);
 }
 
 static void render_detection(struct hm_mtext *t, const struct hm_replica_metrics *m)

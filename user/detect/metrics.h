@@ -65,6 +65,9 @@ struct hm_replica_metrics {
 	uint64_t persist_errors;            /* persistence calls that failed */
 	bool persist_degraded;              /* replies held (damaged files or a disk failure) */
 	bool persist_failing;               /* a disk failure: nothing of ours leaves */
+	bool restart_silent;                /* restarted without an intact vote log */
+	/* requests refused with a signed CONFLICT or STALE reply (pbft_stats) */
+	uint64_t request_refusals, conflicting_requests;
 	/* per replica */
 	double reputation[HM_MAX_REPLICAS], historical[HM_MAX_REPLICAS];
 	double latency_ms[HM_MAX_REPLICAS], participation[HM_MAX_REPLICAS];
