@@ -46,6 +46,19 @@ struct log_entry *pbft_entry_claim(struct pbft *c, uint64_t seq)
 	return e;
 }
 
+/* The slot's batch becomes a copy of batch (len bytes, digest its digest). */
+void pbft_entry_set_batch(struct log_entry *e, const uint8_t *batch, uint32_t len,
+			  const uint8_t digest[HM_DIGEST_LEN])
+{
+	free(e->batch);
+	e->batch = malloc(len ? len : 1);
+	if (!e->batch)
+		abort();
+	memcpy(e->batch, batch, len);
+	e->batch_len = len;
+	memcpy(e->digest, digest, HM_DIGEST_LEN);
+}
+
 struct client_rec *pbft_client_get(struct pbft *c, uint32_t id)
 {
 	struct client_rec *r;
@@ -575,15 +588,9 @@ int pbft_on_pre_prepare(struct pbft *c, const struct hm_msg *m, enum hm_drop_rea
 		return -1;
 
 	e = pbft_entry_claim(c, m->seq);
-	free(e->batch);
-	e->batch = malloc(m->payload_len);
-	if (!e->batch)
-		abort();
-	memcpy(e->batch, m->payload, m->payload_len);
-	e->batch_len = m->payload_len;
+	pbft_entry_set_batch(e, m->payload, m->payload_len, m->digest);
 	e->view = m->view;
 	e->has_pp = true;
-	memcpy(e->digest, m->digest, HM_DIGEST_LEN);
 	memcpy(e->pp_sig, m->hdr->sig, HM_SIG_LEN);
 	e->own_pp = e->own_commit = false;
 

@@ -217,13 +217,7 @@ static int on_claim(struct pbft *c, const struct hm_msg *m, const struct hm_nv_p
 	/* Client signatures checked once, for the batch about to execute. */
 	if (pbft_check_batch(c, nv->batch, nv->batch_len, why) < 0)
 		return -1;
-	free(e->batch);
-	e->batch = malloc(nv->batch_len);
-	if (!e->batch)
-		abort();
-	memcpy(e->batch, nv->batch, nv->batch_len);
-	e->batch_len = nv->batch_len;
-	memcpy(e->digest, d, HM_DIGEST_LEN);
+	pbft_entry_set_batch(e, nv->batch, nv->batch_len, d);
 	e->committed = true;
 	c->stats.batches_fetched++;
 	pbft_execute_committed(c);
@@ -262,13 +256,7 @@ int pbft_on_batch(struct pbft *c, const struct hm_msg *m, const struct hm_nv_pay
 		return pbft_refuse(why, HM_DROP_BAD_DIGEST);
 	if (hm_batch_validate(nv->batch, nv->batch_len, c->p.max_message_size) < 0)
 		return pbft_refuse(why, HM_DROP_MALFORMED);
-	free(e->batch);
-	e->batch = malloc(nv->batch_len);
-	if (!e->batch)
-		abort();
-	memcpy(e->batch, nv->batch, nv->batch_len);
-	e->batch_len = nv->batch_len;
-	memcpy(e->digest, d, HM_DIGEST_LEN);
+	pbft_entry_set_batch(e, nv->batch, nv->batch_len, d);
 	c->stats.batches_fetched++;
 	pbft_nv_propose(c, m->seq);
 	return 0;

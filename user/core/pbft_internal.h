@@ -266,6 +266,8 @@ bool pbft_is_primary(const struct pbft *c);
 bool pbft_in_window(const struct pbft *c, uint64_t seq);
 struct log_entry *pbft_entry_at(struct pbft *c, uint64_t seq);
 struct log_entry *pbft_entry_claim(struct pbft *c, uint64_t seq);
+void pbft_entry_set_batch(struct log_entry *e, const uint8_t *batch, uint32_t len,
+			  const uint8_t digest[HM_DIGEST_LEN]);
 struct client_rec *pbft_client_get(struct pbft *c, uint32_t id);
 void pbft_emit(struct pbft *c, enum pbft_dest dest, uint32_t to, uint8_t *buf, size_t len);
 struct hm_hdr *pbft_send_flagged(struct pbft *c, enum pbft_dest dest, uint32_t to,

@@ -547,14 +547,8 @@ uint64_t pbft_recover(struct pbft *c, const struct hm_checkpoint *cp,
 		if (r->view > c->view)
 			c->view = r->view;
 		e = pbft_entry_claim(c, r->seq);
-		free(e->batch);
-		e->batch = malloc(r->batch_len ? r->batch_len : 1);
-		if (!e->batch)
-			abort();
-		memcpy(e->batch, r->batch, r->batch_len);
-		e->batch_len = r->batch_len;
+		pbft_entry_set_batch(e, r->batch, r->batch_len, r->digest);
 		e->view = r->view;
-		memcpy(e->digest, r->digest, HM_DIGEST_LEN);
 		e->has_pp = e->prepared = e->commit_quorum = e->committed = true;
 		pbft_execute_committed(c);
 	}

@@ -392,14 +392,8 @@ static void restore_pp(struct pbft *c, const uint8_t *d, size_t len)
 		return;
 	if (!e->has_pp || e->view != m.view || memcmp(e->digest, m.digest, HM_DIGEST_LEN) != 0) {
 		entry_leave_view(e);
-		free(e->batch);
-		e->batch = malloc(m.payload_len ? m.payload_len : 1);
-		if (!e->batch)
-			abort();
-		memcpy(e->batch, m.payload, m.payload_len);
-		e->batch_len = m.payload_len;
+		pbft_entry_set_batch(e, m.payload, m.payload_len, m.digest);
 		e->view = m.view;
-		memcpy(e->digest, m.digest, HM_DIGEST_LEN);
 		memcpy(e->pp_sig, m.hdr->sig, HM_SIG_LEN);
 	}
 	e->has_pp = true;
