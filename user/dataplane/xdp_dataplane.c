@@ -782,13 +782,19 @@ uint64_t hm_xdp_dp_progress(struct hm_xdp_dp *dp, uint32_t n)
 
 int hm_xdp_dp_max_views(struct hm_xdp_dp *dp, uint32_t n, uint64_t views[HM_MAX_REPLICAS])
 {
-	struct hm_node_stats st;
+	uint32_t keys[HM_MAX_REPLICAS], count = n < HM_MAX_REPLICAS ? n : HM_MAX_REPLICAS, out;
+	struct hm_node_stats st[HM_MAX_REPLICAS];
 
-	for (uint32_t i = 0; i < n && i < HM_MAX_REPLICAS; i++) {
-		if (bpf_map_lookup_elem(dp->stats_fd, &i, &st) < 0)
-			return -1;
-		views[i] = st.max_view_seen;
-	}
+	/* one syscall for the replicas' entries, as hm_xdp_dp_progress (every 20 ms);
+	 * the array's first entries are the replicas' */
+	if (bpf_map_lookup_batch(dp->stats_fd, NULL, &out, keys, st, &count, NULL) < 0 &&
+	    errno != ENOENT)
+		return -1;
+	for (uint32_t i = 0; i < n && i < HM_MAX_REPLICAS; i++)
+		views[i] = 0;
+	for (uint32_t i = 0; i < count; i++)
+		if (keys[i] < n)
+			views[keys[i]] = st[i].max_view_seen;
 	return 0;
 }
 
