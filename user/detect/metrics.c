@@ -188,8 +188,9 @@ static void render_persistence(struct hm_mtext *t, const struct hm_replica_metri
 	       "1 while a disk failure stops every message of this replica (no replies, no "
 	       "votes) until its files are rewritten.", m->persist_failing);
 	scalar(t, "hypermesh_restart_silent", "gauge",
-	       "1 while this replica, restarted without an intact vote log, casts no vote up to "
-	       "its recovered bound (it counts among the f until then).", m->restart_silent);
+	       "1 when this replica restarted without an intact vote log: it casts no vote up "
+	       "to its recovered bound (hmctl status: silent_until) and counts among the f "
+	       "until then.", m->restart_silent);
 	scalar(t, "hypermesh_request_refusals_total", "counter",
 	       "Requests answered with a signed refusal (CONFLICT: another request already "
 	       "executed at that timestamp; STALE: a timestamp below the last executed one).",
