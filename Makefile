@@ -216,5 +216,41 @@ vmtest: deps
 	$(MAKE) all
 	bash scripts/vmtest.sh $(foreach k,$(KERNELS),--debian-kernel $(k)) $(VMTEST_ARGS)
 
+# Install the shipped programs, the systemd unit, the man pages, a sample
+# configuration (/etc/hypermesh/hypermesh.yaml.example) and the BPF objects
+# (for attaching by hand); DESTDIR for staging (packages, the install test).
+# The unit's ExecStart names $(SBINDIR).  A configuration already in
+# /etc/hypermesh is never touched.
+PREFIX     ?= /usr/local
+BINDIR     ?= $(PREFIX)/bin
+SBINDIR    ?= $(PREFIX)/sbin
+MANDIR     ?= $(PREFIX)/share/man
+UNITDIR    ?= $(PREFIX)/lib/systemd/system
+BPFDIR     ?= $(PREFIX)/lib/hypermesh
+DOCDIR     ?= $(PREFIX)/share/doc/hypermesh
+SYSCONFDIR ?= /etc
+INSTALLED := $(SBINDIR)/hypermeshd $(BINDIR)/hmctl $(UNITDIR)/hypermeshd.service \
+             $(MANDIR)/man8/hypermeshd.8 $(MANDIR)/man8/hmctl.8 $(MANDIR)/man5/hypermesh.yaml.5 \
+             $(BPFDIR)/hm_xdp.bpf.o $(BPFDIR)/hm_tc.bpf.o $(DOCDIR)/deployment.md \
+             $(DOCDIR)/configuration.md $(SYSCONFDIR)/hypermesh/hypermesh.yaml.example
+
+install: $(BUILD)/hypermeshd $(BUILD)/hmctl $(MAN_PAGES) $(BUILD)/hm_xdp.bpf.o $(BUILD)/hm_tc.bpf.o
+	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(SBINDIR) $(DESTDIR)$(UNITDIR) \
+	  $(DESTDIR)$(MANDIR)/man5 $(DESTDIR)$(MANDIR)/man8 $(DESTDIR)$(BPFDIR) $(DESTDIR)$(DOCDIR)
+	install -d -m 0755 $(DESTDIR)$(SYSCONFDIR)/hypermesh
+	install -m 0755 $(BUILD)/hypermeshd $(DESTDIR)$(SBINDIR)/hypermeshd
+	install -m 0755 $(BUILD)/hmctl $(DESTDIR)$(BINDIR)/hmctl
+	sed 's|@SBINDIR@|$(SBINDIR)|g' dist/hypermeshd.service.in > $(DESTDIR)$(UNITDIR)/hypermeshd.service
+	chmod 0644 $(DESTDIR)$(UNITDIR)/hypermeshd.service
+	install -m 0644 $(BUILD)/man/hypermeshd.8 $(BUILD)/man/hmctl.8 $(DESTDIR)$(MANDIR)/man8/
+	install -m 0644 $(BUILD)/man/hypermesh.yaml.5 $(DESTDIR)$(MANDIR)/man5/
+	install -m 0644 $(BUILD)/hm_xdp.bpf.o $(BUILD)/hm_tc.bpf.o $(DESTDIR)$(BPFDIR)/
+	install -m 0644 docs/deployment.md docs/configuration.md $(DESTDIR)$(DOCDIR)/
+	install -m 0644 dist/hypermesh.yaml.example $(DESTDIR)$(SYSCONFDIR)/hypermesh/
+
+uninstall:
+	rm -f $(addprefix $(DESTDIR),$(INSTALLED))
+	-rmdir $(DESTDIR)$(BPFDIR) $(DESTDIR)$(DOCDIR) 2>/dev/null
+
 clean:
 	rm -rf $(BUILD) vmlinux/vmlinux.h

@@ -803,6 +803,14 @@ static int command_help(const char *name)
 	return 2;
 }
 
+static bool known_command(const char *name)
+{
+	for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++)
+		if (strcmp(commands[i].name, name) == 0)
+			return true;
+	return false;
+}
+
 static bool wants_help(int argc, char **argv)
 {
 	for (int i = 1; i < argc; i++)
@@ -854,6 +862,10 @@ int main(int argc, char **argv)
 	argv += i;
 	if (strcmp(argv[0], "init") == 0)
 		return hm_cli_init(argc, argv);
+	if (!known_command(argv[0])) {
+		usage(stderr);
+		return 2;
+	}
 	if (wants_help(argc, argv))
 		return command_help(argv[0]);
 	if (strcmp(argv[0], "keygen") == 0)

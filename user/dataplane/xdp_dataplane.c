@@ -7,6 +7,7 @@
 #include <bpf/libbpf.h>
 #include <errno.h>
 #include <ifaddrs.h>
+#include <linux/if_link.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -660,6 +661,30 @@ fail:
 	return -1;
 }
 
+/* Detach our XDP program, and only ours.  A single program goes with
+ * bpf_xdp_detach naming it, which needs CAP_NET_ADMIN alone: libxdp's
+ * detach looks the attached program up by id (BPF_PROG_GET_FD_BY_ID),
+ * which needs CAP_SYS_ADMIN, and without it left the program attached
+ * (the systemd unit bounds the daemon's capabilities).  The dispatcher
+ * goes through libxdp, which owns it. */
+static void detach_xdp(struct hm_xdp_dp *dp)
+{
+	bool skb = strcmp(dp->xdp_mode, "skb") == 0;
+	int r;
+
+	if (dp->how == HM_XDP_SINGLE) {
+		LIBBPF_OPTS(bpf_xdp_attach_opts, opts, .old_prog_fd = xdp_program__fd(dp->xprog));
+
+		r = bpf_xdp_detach(dp->ifindex, skb ? XDP_FLAGS_SKB_MODE : XDP_FLAGS_DRV_MODE, &opts);
+	} else {
+		r = xdp_program__detach(dp->xprog, dp->ifindex, skb ? XDP_MODE_SKB : XDP_MODE_NATIVE,
+					0);
+	}
+	if (r < 0)
+		hm_warn("cannot detach hm_xdp from %s: %s (`ip link set dev %s xdp off` removes it)",
+			dp->ifname, strerror(-r), dp->ifname);
+}
+
 void hm_xdp_dp_close(struct hm_xdp_dp *dp)
 {
 	ring_buffer__free(dp->events);
@@ -669,10 +694,8 @@ void hm_xdp_dp_close(struct hm_xdp_dp *dp)
 	unpin_maps(dp);
 	detach_tc(dp);
 	if (dp->xprog) {
-		enum xdp_attach_mode mode = strcmp(dp->xdp_mode, "skb") == 0 ? XDP_MODE_SKB
-									      : XDP_MODE_NATIVE;
-
-		xdp_program__detach(dp->xprog, dp->ifindex, mode, 0);
+		if (dp->how != HM_XDP_NOT_ATTACHED)
+			detach_xdp(dp);
 		xdp_program__close(dp->xprog);
 		dp->xprog = NULL;
 	}
