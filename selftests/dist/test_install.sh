@@ -39,6 +39,10 @@ echo "# the unit"
 unit=$dest$prefix/lib/systemd/system/hypermeshd.service
 check "ExecStart names the installed daemon" grep -q "^ExecStart=$prefix/sbin/hypermeshd -c /etc/hypermesh/hypermesh.yaml$" "$unit"
 check "Type=notify" grep -q "^Type=notify$" "$unit"
+check "ExecStopPost cleans up after a crash, with full privileges" \
+  grep -q "^ExecStopPost=+$prefix/sbin/hypermeshd --cleanup /etc/hypermesh/hypermesh.yaml$" "$unit"
+check "ExecStartPre checks the configuration" \
+  grep -q "^ExecStartPre=$prefix/sbin/hypermeshd --check-config /etc/hypermesh/hypermesh.yaml$" "$unit"
 check "the control socket's runtime directory" grep -q "^RuntimeDirectory=hypermesh$" "$unit"
 check "capabilities bounded, no CAP_SYS_ADMIN" \
   sh -c "grep -q '^CapabilityBoundingSet=CAP_NET_ADMIN CAP_BPF CAP_PERFMON CAP_NET_BIND_SERVICE$' '$unit' && ! grep -q '^CapabilityBoundingSet=.*SYS_ADMIN' '$unit'"

@@ -6,7 +6,9 @@
 # /run/hypermesh.  READY=1 arrives only once the replica serves, and never
 # from a start that fails; hmctl finds the control socket with no --socket;
 # SIGHUP never stops it (a valid and a broken file on disk); SIGTERM and a
-# fatal error after the XDP attach leave no XDP or TC program and no pin.
+# fatal error after the XDP attach leave no XDP or TC program and no pin;
+# after kill -9, `hypermeshd --cleanup` (the unit's ExecStopPost) removes
+# what was left and the replica starts again.
 #
 # systemd itself is not PID 1 here, so the unit is checked by
 # systemd-analyze verify (selftests/dist/test_install.sh) and its
@@ -27,11 +29,12 @@ hm_require_root || { fail root; finish; exit 1; }
 
 dir=$(mktemp -d /tmp/hm-e2e-life.XXXXXX)
 cdir=$dir/cluster
-listener="" holder=""
+listener="" holder="" keeper=""
 cluster() { bash "$repo/scripts/cluster.sh" --dir "$cdir" "$@"; }
 cleanup() {
   [ -n "$listener" ] && kill "$listener" 2>/dev/null
   [ -n "$holder" ] && kill "$holder" 2>/dev/null
+  [ -n "$keeper" ] && kill "$keeper" 2>/dev/null
   [ -s "$dir/daemon.pid" ] && kill -TERM "$(cat "$dir/daemon.pid")" 2>/dev/null
   cluster down >/dev/null 2>&1
   rm -rf "$dir"
@@ -136,6 +139,40 @@ check "no XDP program on eth0" not has_xdp
 check "no TC filter on eth0" not has_tc
 check "STOPPING=1 sent" sh -c "sed -n '/^run serve\$/,\$p' '$dir/notify.log' | grep -q STOPPING=1"
 check "the signal logged" grep -q "Terminated from pid .*: stopping" "$dir/r0.log"
+
+echo "# kill -9: what it left, removed by --cleanup (the unit's ExecStopPost)"
+start_r0 crash
+check "READY=1 again" wait_for 30 sh -c "sed -n '/^run crash\$/,\$p' '$dir/notify.log' | grep -q READY=1"
+# a process that keeps the daemon's mount namespace (its bpffs) alive
+nsenter --target "$(pid)" --mount --net -- sleep 600 &
+keeper=$!
+same_mnt() { [ "$(readlink "/proc/$keeper/ns/mnt")" = "$(readlink "/proc/$(pid)/ns/mnt")" ]; }
+check "a process keeps its mount namespace" wait_for 10 same_mnt
+kill -KILL "$(pid)"
+check "it dies" wait_for 15 test -s "$dir/pins"
+check_eq "its pins are left" "$(cat "$dir/pins")" left
+check "its XDP program is left" has_xdp
+check "its TC filter is left" has_tc
+out=$(nsenter --target "$keeper" --mount --net -- env SERVICE_RESULT=success \
+  "$repo/build/hypermeshd" --cleanup "$cdir/r0.yaml" 2>&1)
+check "after a clean stop (SERVICE_RESULT=success) --cleanup says it keeps all" grep -q "stopped cleanly" <<<"$out"
+check "and keeps the program" has_xdp
+out=$(nsenter --target "$keeper" --mount --net -- env SERVICE_RESULT=signal \
+  "$repo/build/hypermeshd" --cleanup "$cdir/r0.yaml" 2>&1); rc=$?
+check_eq "--cleanup after the kill: exit 0" "$rc" 0
+check "it says what it removed" grep -q "eth0: removed the XDP program hm_xdp, the TC filter hm_tc_egress, 11 pins" <<<"$out"
+check "no XDP program left" not has_xdp
+check "no TC filter left" not has_tc
+check "no pins left" nsenter --target "$keeper" --mount -- test ! -e /sys/fs/bpf/hypermesh/eth0
+kill "$keeper" 2>/dev/null; keeper=""
+out=$(ip netns exec "$ns" "$repo/build/hypermeshd" --cleanup "$cdir/r0.yaml" 2>&1)
+check "a second --cleanup finds nothing" grep -q "eth0: nothing left behind" <<<"$out"
+start_r0 again
+check "the replica starts again under the unit's capabilities" \
+  wait_for 30 sh -c "sed -n '/^run again\$/,\$p' '$dir/notify.log' | grep -q READY=1"
+check "and serves" put_ok d
+kill -TERM "$(pid)"
+check "and stops" wait_for 15 test -s "$dir/pins"
 
 echo "# a fatal error after the XDP attach (its UDP port taken)"
 setsid ip netns exec "$ns" python3 -c '

@@ -12,6 +12,7 @@
  *   hypermeshd -c CONFIG [--id N] [--key FILE] [--data-dir DIR] [--log-level L]
  *              [--control-socket PATH]
  *   hypermeshd --check-config CONFIG [--id N] [--key FILE]
+ *   hypermeshd --cleanup CONFIG      (what a crashed replica left attached)
  *   hypermeshd --version
  *
  * Dataplane: socket mode counts votes in the node; `dataplane: xdp` opens
@@ -61,6 +62,7 @@
 #include "common/wire.h"
 #include "dataplane/xdp_dataplane.h"
 #include "dataplane/xdp_votes.h"
+#include "daemon/admin.h"
 #include "daemon/service_manager.h"
 #include "hm_version.h"
 #ifdef HM_TESTING
@@ -101,11 +103,14 @@ static void usage(FILE *out)
 		     "[--log-level error|warn|info|debug]\n"
 		     "                  [--control-socket PATH]\n"
 		     "       hypermeshd --check-config CONFIG [--id N] [--key FILE]\n"
+		     "       hypermeshd --cleanup CONFIG\n"
 		     "       hypermeshd --version\n"
 		     "  The id, key, data dir and log level default to the config's node section.\n"
 		     "  The control socket defaults to $RUNTIME_DIRECTORY/control.sock under systemd,\n"
 		     "  else DATA_DIR/control.sock.  --check-config validates and exits: 0 valid,\n"
-		     "  1 not.  Exit status: 0 stopped by a signal, 1 failed, 2 usage or a bad\n"
+		     "  1 not.  --cleanup removes the XDP/TC programs and pins a replica that died\n"
+		     "  without its shutdown left (the unit's ExecStopPost).\n"
+		     "  Exit status: 0 stopped by a signal, 1 failed, 2 usage or a bad\n"
 		     "  configuration (hypermeshd(8)).\n"
 #ifdef HM_TESTING
 		     "  Tests only: --byzantine MODE[:ARG][,MODE...] --i-know-this-is-a-test (or\n"
@@ -993,7 +998,7 @@ static int open_dns(struct daemon *d)
 
 struct options {
 	const char *config, *key, *data_dir, *log_level, *control_socket;
-	bool check_config;
+	bool check_config, cleanup;
 	const char *byzantine;
 	bool byzantine_ack;
 	long id;
@@ -1010,6 +1015,7 @@ static int parse_options(int argc, char **argv, struct options *o)
 		{ "help", no_argument, NULL, 'h' },
 		{ "version", no_argument, NULL, 'V' },
 		{ "check-config", required_argument, NULL, 'C' },
+		{ "cleanup", required_argument, NULL, 'X' },
 		{ "control-socket", required_argument, NULL, 'S' },
 		{ "byzantine", required_argument, NULL, 'B' },
 		{ "i-know-this-is-a-test", no_argument, NULL, 'A' },
@@ -1030,6 +1036,10 @@ static int parse_options(int argc, char **argv, struct options *o)
 		case 'C':
 			o->config = optarg;
 			o->check_config = true;
+			break;
+		case 'X':
+			o->config = optarg;
+			o->cleanup = true;
 			break;
 		case 'V':
 			printf("hypermeshd %s\n", HM_RELEASE);
@@ -1178,85 +1188,6 @@ static int load_identity(struct daemon *d, struct options *o, const char **data_
 	return 0;
 }
 
-/* --check-config for a client's file (node.id not a replica): its key. */
-static int check_client_identity(const struct hm_config *cfg, uint32_t id, const char *key)
-{
-	const struct hm_client_entry *c = hm_config_client(cfg, id);
-	struct hm_keypair kp;
-	char err[512];
-
-	if (!c) {
-		fprintf(stderr, "hypermeshd: %s: node.id %u is neither a replica (0..%u) nor a "
-			"client in cluster.clients\n", cfg->path, id, cfg->n_members - 1);
-		return -1;
-	}
-	if (!key[0])
-		return 0;
-	if (hm_keypair_read(key, &kp, err, sizeof(err)) < 0) {
-		fprintf(stderr, "hypermeshd: %s\n", err);
-		return -1;
-	}
-	if (memcmp(kp.pk, c->public_key, HM_PUBKEY_LEN) != 0) {
-		fprintf(stderr, "hypermeshd: %s is not the key of client %u in %s\n", key, id,
-			cfg->path);
-		return -1;
-	}
-	return 0;
-}
-
-/* --check-config: what the daemon checks before it opens anything (the
- * file with file:line:key errors, the ct: files, the DNS trust anchors, the
- * identity's key when the file or the options name one), then exit 0 for a
- * valid file, 1 for an invalid one (like unbound-checkconf). */
-static int check_config(struct options *o)
-{
-	static struct daemon d;
-	const char *data_dir, *key;
-	char err[1024];
-	long id;
-
-	if (hm_crypto_init() < 0 || hm_config_load(o->config, &d.cfg, err, sizeof(err)) < 0) {
-		fprintf(stderr, "hypermeshd: %s\n", err);
-		return 1;
-	}
-	if (hm_ct_config_check(&d.cfg, err, sizeof(err)) < 0) {
-		fprintf(stderr, "hypermeshd: %s\n", err);
-		return 1;
-	}
-	if (d.cfg.dns.enabled && (d.cfg.dns.n_trust_anchors || d.cfg.dns.trust_anchor_file[0])) {
-		const struct hm_dns_config *c = &d.cfg.dns;
-
-		d.dns_anchors = hm_dns_anchors_new((const char *const *)c->trust_anchors,
-						   c->n_trust_anchors,
-						   c->trust_anchor_file[0] ? c->trust_anchor_file : NULL,
-						   err, sizeof(err));
-		if (!d.dns_anchors) {
-			fprintf(stderr, "hypermeshd: %s: byzantine_config.dns: trust anchors: %s\n",
-				d.cfg.path, err);
-			return 1;
-		}
-		hm_dns_anchors_free(d.dns_anchors);
-	}
-	id = o->id >= 0 ? o->id : d.cfg.has_node_id ? (long)d.cfg.node_id : -1;
-	key = o->key ? o->key : d.cfg.private_key_path;
-	if (id >= (long)d.cfg.n_members) {
-		if (check_client_identity(&d.cfg, (uint32_t)id, key) < 0)
-			return 1;
-	} else if (id >= 0 && load_identity(&d, o, &data_dir) < 0) {
-		return 1;
-	}
-	printf("%s: ok: %u replicas (f=%u), %s; %s", d.cfg.path, d.cfg.n_members,
-	       d.cfg.max_faulty_nodes, d.cfg.dataplane == HM_DATAPLANE_XDP ? "dataplane xdp"
-									 : "dataplane socket",
-	       id < 0 ? "no node identity (a shared file)"
-		      : id < (long)d.cfg.n_members ? "replica" : "client");
-	if (id >= 0)
-		printf(" %ld", id);
-	printf("; dns %s\n", d.cfg.dns.enabled ? "on" : "off");
-	hm_config_free(&d.cfg);
-	return 0;
-}
-
 int main(int argc, char **argv)
 {
 	static struct daemon d;
@@ -1270,7 +1201,9 @@ int main(int argc, char **argv)
 	if (parse_options(argc, argv, &o) < 0)
 		return 2;
 	if (o.check_config)
-		return check_config(&o);
+		return hm_daemon_check_config(o.config, o.id, o.key);
+	if (o.cleanup)
+		return hm_daemon_cleanup(o.config);
 	if (hm_crypto_init() < 0 || hm_config_load(o.config, &d.cfg, err, sizeof(err)) < 0) {
 		fprintf(stderr, "hypermeshd: %s\n", err);
 		return 2;
