@@ -767,18 +767,25 @@ static int watch(struct daemon *d, int fd)
 	return epoll_ctl(d->epoll, EPOLL_CTL_ADD, fd, &ev);
 }
 
+/* The signals the loop reads from its signalfd: SIGTERM, SIGINT, SIGQUIT
+ * (stop) and SIGHUP (reload()), whose default actions would kill the
+ * daemon and leave its XDP programs attached.  Blocked from the start of
+ * main, so one that arrives while the replica starts waits for the loop. */
+static void block_signals(sigset_t *mask)
+{
+	sigemptyset(mask);
+	sigaddset(mask, SIGTERM);
+	sigaddset(mask, SIGINT);
+	sigaddset(mask, SIGQUIT);
+	sigaddset(mask, SIGHUP);
+	sigprocmask(SIG_BLOCK, mask, NULL);
+}
+
 static int open_loop(struct daemon *d, const char *data_dir)
 {
 	sigset_t mask;
 
-	sigemptyset(&mask);
-	sigaddset(&mask, SIGTERM);
-	sigaddset(&mask, SIGINT);
-	sigaddset(&mask, SIGQUIT);
-	/* SIGHUP's default action would kill the daemon and leave its XDP
-	 * programs attached: it is read here instead (reload()). */
-	sigaddset(&mask, SIGHUP);
-	sigprocmask(SIG_BLOCK, &mask, NULL);
+	block_signals(&mask);
 	signal(SIGPIPE, SIG_IGN);
 	d->signals = signalfd(-1, &mask, SFD_CLOEXEC | SFD_NONBLOCK);
 	d->timer = timerfd_create(CLOCK_MONOTONIC, TFD_CLOEXEC | TFD_NONBLOCK);
@@ -1194,6 +1201,7 @@ int main(int argc, char **argv)
 	struct hm_transport transport = { .sendto = udp_sendto, .ctx = &d };
 	const char *data_dir;
 	struct options o;
+	sigset_t early;
 	char err[1024];
 	int rc = 1;
 
@@ -1204,6 +1212,7 @@ int main(int argc, char **argv)
 		return hm_daemon_check_config(o.config, o.id, o.key);
 	if (o.cleanup)
 		return hm_daemon_cleanup(o.config);
+	block_signals(&early);
 	if (hm_crypto_init() < 0 || hm_config_load(o.config, &d.cfg, err, sizeof(err)) < 0) {
 		fprintf(stderr, "hypermeshd: %s\n", err);
 		return 2;
