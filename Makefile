@@ -119,10 +119,13 @@ $(BUILD)/%.skel.h: $(BUILD)/%.bpf.o
 # (its title dropped, its sections raised one level), so the reference is
 # written once.
 MD2MAN ?= go-md2man
+MD2MAN_CHECK = @command -v $(MD2MAN) >/dev/null || { echo "$(MD2MAN) is missing: run make deps" >&2; exit 1; }
 $(BUILD)/man/%.8: docs/man/%.8.md $(BUILD)/hm_version.h
+	$(MD2MAN_CHECK)
 	@mkdir -p $(@D)
 	sed 's/@VERSION@/$(HM_RELEASE)/g' $< | $(MD2MAN) > $@.tmp && mv $@.tmp $@
 $(BUILD)/man/hypermesh.yaml.5: docs/man/hypermesh.yaml.5.md docs/configuration.md $(BUILD)/hm_version.h
+	$(MD2MAN_CHECK)
 	@mkdir -p $(@D)
 	{ sed 's/@VERSION@/$(HM_RELEASE)/g' $<; \
 	  sed -e '0,/^# /d' -e 's/^## /# /' -e 's/^### /## /' docs/configuration.md; } \
