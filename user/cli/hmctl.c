@@ -22,7 +22,8 @@
  * CONFIG defaults to $HM_CONFIG.  The control socket (status, block,
  * metrics, control) defaults to $HM_CONTROL_SOCKET, else the systemd
  * install's /run/hypermesh/control.sock (common/paths.h).  `hmctl
- * --version` prints the release; `hmctl COMMAND --help` any command's usage.  The client identity is the config's node
+ * --version` prints the release; `hmctl COMMAND --help` any command's
+ * usage, with no configuration.  The client identity is the config's node
  * section (node.id, node.private_key).  Every command that talks to the
  * replicas goes through the one client transport (user/client/transport.h),
  * which holds the identity for as long as hmctl runs: a second hmctl under
@@ -786,7 +787,8 @@ static void usage(FILE *out)
 		fputs(commands[i].text, out);
 	fprintf(out, "CONFIG defaults to $HM_CONFIG.  The control socket (status, block, metrics,\n"
 		     "control) defaults to $HM_CONTROL_SOCKET, else " HM_DEFAULT_CONTROL_SOCKET ".\n"
-		     "Exit status: 0 done, 1 failed (the reason on stderr), 2 usage; cert check: 3 a\n"
+		     "Exit status: 0 done, 1 failed or bad arguments (the reason on stderr), 2 an\n"
+		     "unknown command or option; cert check: 3 a\n"
 		     "verdict other than ok, 4 no TLSA match (hmctl(8)).\n");
 }
 
