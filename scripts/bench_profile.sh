@@ -31,6 +31,7 @@ done
 out=${out:-$repo/build/profile-$dataplane}
 mkdir -p "$out"
 if [ -z "$report_only" ]; then
+rm -f "$out/binary"
 dir=$(mktemp -d /tmp/hm-prof.XXXXXX)
 cluster() { bash "$repo/scripts/cluster.sh" --dir "$dir" "$@"; }
 trap 'cluster down >/dev/null 2>&1; rm -rf "$dir"' EXIT INT TERM
@@ -45,15 +46,31 @@ load=$!
 perf record -a --call-graph dwarf,8192 -F 499 -o "$out/perf.data" -- sleep "$seconds" \
   >/dev/null 2>"$out/perf-record.err"
 wait "$load"
+# Requests per executed batch (replica 0's counters): what one batch
+# signature is spread over.
+"${HM_BUILD:-$repo/build}/hmctl" status --json --socket "$dir/replica-0/control.sock" 2>/dev/null |
+  jq -c '{ops_executed: .core.ops_executed, batches_executed: .core.batches_executed,
+          reply_batches_signed: .core.reply_batches_signed}' >"$out/batches.json" || true
 trap - EXIT INT TERM
 cluster down >/dev/null 2>&1
 rm -rf "$dir"
 fi
 tail -1 "$out/bench.out"
 
+# This cluster's replicas only: other hypermeshd processes on the machine
+# (other clusters) are told apart by the binary their stacks run in.
+bin=$(cat "$out/binary" 2>/dev/null || echo "${HM_BUILD:-$repo/build}/hypermeshd")
+bin=$(readlink -f "$bin")
+echo "$bin" >"$out/binary"
+pids=$(perf script -i "$out/perf.data" --comm hypermeshd -F pid,ip,dso 2>/dev/null |
+  awk -v bin="$bin" '/^ *[0-9]+ *$/ { pid = $1; next } index($0, "(" bin ")") { print pid }' |
+  sort -un | paste -sd, -)
+[ -n "$pids" ] || { echo "no samples of $bin in $out/perf.data" >&2; exit 1; }
+echo "replica pids: $pids ($bin)"
+
 # One line per sample of the replicas: period, leaf DSO, leaf symbol, and the
 # HyperMesh functions on the stack (in hypermeshd): the first, and the first four.
-perf script -i "$out/perf.data" --comm hypermeshd -F period,ip,sym,dso 2>/dev/null | awk '
+perf script -i "$out/perf.data" --pid "$pids" -F period,ip,sym,dso 2>/dev/null | awk '
   function flush() {
     if (period) print period "\t" leafdso "\t" leafsym "\t" (depth ? chain[1] : "-") "\t" \
       (depth ? joined : "-")
@@ -85,3 +102,20 @@ echo "== libsodium by its first four HyperMesh callers"
 awk -F'\t' '{ t += $1 } $2 ~ /^libsodium/ { s[$5] += $1 }
   END { for (k in s) printf "%6.2f%%  %s\n", 100 * s[k] / t, k }' "$out/samples.tsv" |
   sort -rn | awk 'NR <= 15' | tee "$out/sodium-callers2.txt"
+
+# CPU per operation: the CPU time sampled (cpu-clock periods, ns) in the
+# replicas and in the clients
+# (hmctl bench, comm hmctl), divided by the operations of the run, and each
+# side's libsodium share.
+ops=$(tail -1 "$out/bench.out" | jq -r .ops)
+perf script -i "$out/perf.data" --comm hmctl -F period,ip,dso 2>/dev/null | awk '
+  /^ *[0-9]+ *$/ { if (p) print p "\t" leaf; p = $1; leaf = ""; next }
+  NF >= 2 && leaf == "" { d = $NF; gsub(/[()]/, "", d); n = split(d, a, "/"); leaf = a[n] }
+  END { if (p) print p "\t" leaf }' >"$out/client-samples.tsv"
+echo "== CPU per operation ($ops ops)"
+for side in replicas:samples.tsv clients:client-samples.tsv; do
+  awk -F'\t' -v name="${side%%:*}" -v ops="$ops" '{ t += $1 } $2 ~ /^libsodium/ { s += $1 }
+    END { if (t) printf "%-8s %6.0f us CPU/op, libsodium %5.1f%%\n", name, t / (ops ? ops : 1) / 1e3, 100 * s / t }' \
+    "$out/${side#*:}"
+done | tee "$out/per-op.txt"
+[ -s "$out/batches.json" ] && jq -r '"requests per batch (replica 0): \(.ops_executed / .batches_executed * 100 | round / 100)"' "$out/batches.json"
