@@ -50,7 +50,7 @@ fi
 # and the largest input worth trying.
 target_setup() {
   case "$1" in
-    wire) SRCS=(user/common/wire.c user/common/crypto.c user/common/log.c user/common/merkle.c user/service/kv/kv.c user/core/state_transfer.c user/core/persist.c user/core/persist_votes.c)
+    wire) SRCS=(user/common/wire.c user/common/crypto.c user/common/log.c user/common/merkle.c user/common/reply_proof.c user/service/kv/kv.c user/core/state_transfer.c user/core/persist.c user/core/persist_votes.c)
           LIBS=(-lsodium -lcrypto)
           CORPUS=$OUT/corpus; MAX_LEN=8192 ;;
     dns)  SRCS=(user/service/dns/dns_msg.c user/service/dns/dns_chain.c user/service/dns/dns_resolver.c user/common/crypto.c user/common/log.c)
