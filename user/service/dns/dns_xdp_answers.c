@@ -68,6 +68,15 @@ static uint16_t ones_sum(const uint8_t *p, size_t len)
 	return (uint16_t)s;
 }
 
+static void key_make(const struct hm_dns_entry *e, bool do_bit, struct hm_dns_xdp_key *key)
+{
+	memset(key, 0, sizeof(*key));
+	memcpy(key->qname, e->q.qname, e->q.qname_len);
+	key->qtype = e->q.qtype;
+	key->qclass = e->q.qclass;
+	key->do_bit = do_bit;
+}
+
 int hm_dns_xdp_answer_make(const struct hm_dns_entry *e, bool do_bit, struct hm_dns_xdp_key *key,
 			   struct hm_dns_xdp_answer *val)
 {
@@ -93,10 +102,7 @@ int hm_dns_xdp_answer_make(const struct hm_dns_entry *e, bool do_bit, struct hm_
 	qend = DNS_HDR + e->q.qname_len + 4;
 	if (n < qend || rd16(wire + 4) != 1 || rd16(wire + 10) != 0 || (wire[2] & 0x02))
 		return -1;
-	memcpy(key->qname, e->q.qname, e->q.qname_len);
-	key->qtype = e->q.qtype;
-	key->qclass = e->q.qclass;
-	key->do_bit = do_bit;
+	key_make(e, do_bit, key);
 	val->expiry = e->expiry;
 	val->ttl = e->ttl;
 	val->rcode = wire[3] & 0x0f;
@@ -137,6 +143,22 @@ void hm_dns_xdp_install(int fd, const struct hm_dns_entry *e, struct hm_dns_xdp_
 		}
 		st->installed++;
 	}
+}
+
+void hm_dns_xdp_ensure(int fd, const struct hm_dns_entry *e, struct hm_dns_xdp_sync_stats *st)
+{
+	static struct hm_dns_xdp_answer val;
+	struct hm_dns_xdp_key key;
+	bool have = true;
+
+	if (e->rule == HM_DNS_RULE_FAIL || !e->canon)
+		return;
+	for (int do_bit = 0; do_bit <= 1 && have; do_bit++) {
+		key_make(e, do_bit, &key);
+		have = bpf_map_lookup_elem(fd, &key, &val) == 0 && val.expiry == e->expiry;
+	}
+	if (!have)
+		hm_dns_xdp_install(fd, e, st);
 }
 
 /* Is the map entry at key still what the cache holds at now? */

@@ -38,6 +38,9 @@ struct hm_dns_xdp_sync_stats {
 
 /* Install e (both DO variants) into the answers map fd. */
 void hm_dns_xdp_install(int fd, const struct hm_dns_entry *e, struct hm_dns_xdp_sync_stats *st);
+/* The same, but only the variants the map does not hold yet with e's
+ * expiry (cheap enough for every userspace cache hit). */
+void hm_dns_xdp_ensure(int fd, const struct hm_dns_entry *e, struct hm_dns_xdp_sync_stats *st);
 /* Delete every map entry whose cache entry is gone, changed or expired at
  * now (wall-clock seconds).  Returns the entries left in the map. */
 uint32_t hm_dns_xdp_sweep(int fd, struct hm_dns_service *svc, int64_t now,
