@@ -11,7 +11,8 @@
  * hm_dns_config.port whose length agrees with the IP length; a DNS query
  * (QR 0, opcode QUERY) with one question, no answer or authority records,
  * and at most one additional record which is an EDNS version 0 OPT record
- * for the root with no options (so cookies and other options go up); the
+ * for the root with no options but padding (RFC 7830; so cookies and other
+ * options go up); the
  * question name without compression, at most 255 bytes; nothing after.
  *
  * The answer is the bytes hm_dns_reply_build() makes for the same query
@@ -42,8 +43,13 @@
 #define NSEC_PER_SEC 1000000000ull
 #define DNS_HDR 12
 #define OPT_LEN 11
-/* Question plus an optional OPT record without options. */
-#define REST_MAX (HM_DNS_XDP_QNAME_MAX + 4 + OPT_LEN)
+/* EDNS padding (RFC 7830) we skip: it carries nothing the answer depends on. */
+#define OPT_PADDING 12
+#define PADDING_MAX 512
+#define PADDING_OPTS_MAX 4
+/* Question plus an optional OPT record with at most padding in it. */
+#define REST_MAX (HM_DNS_XDP_QNAME_MAX + 4 + OPT_LEN + PADDING_MAX)
+#define REST_MASK 0x3ff
 #define TYPE_OPT 41
 #define IP_TTL_OUT 64
 
@@ -78,8 +84,7 @@ struct {
 
 /* Per-CPU scratch: the question as received, and the lookup key. */
 struct scratch {
-	__u8 rest[REST_MAX + 1];
-	__u8 pad[7];
+	__u8 rest[REST_MASK + 1];
 	struct hm_dns_xdp_key key;
 };
 
@@ -269,24 +274,47 @@ static __always_inline int parse_dns(struct xdp_md *ctx, struct scratch *s, stru
 	if (pos + 4 > q->rest_len || pos > HM_DNS_XDP_QNAME_MAX)
 		return -1;
 	for (i = 0; i < 4; i++)
-		q->qsum += byte_sum(s->rest[(pos + i) & 0x1ff], pos + i);
-	s->key.qtype = (__u16)(s->rest[pos & 0x1ff] << 8 | s->rest[(pos + 1) & 0x1ff]);
-	s->key.qclass = (__u16)(s->rest[(pos + 2) & 0x1ff] << 8 | s->rest[(pos + 3) & 0x1ff]);
+		q->qsum += byte_sum(s->rest[(pos + i) & REST_MASK], pos + i);
+	s->key.qtype = (__u16)(s->rest[pos & REST_MASK] << 8 | s->rest[(pos + 1) & REST_MASK]);
+	s->key.qclass = (__u16)(s->rest[(pos + 2) & REST_MASK] << 8 | s->rest[(pos + 3) & REST_MASK]);
 	pos += 4;
 	q->limit = 512;
 	if (arcount == 0)
 		return pos == q->rest_len ? 0 : -1;
 	/* OPT: root owner, type 41, class = UDP size, ext-rcode, version 0,
-	 * flags (DO), no options, and nothing after it. */
-	if (pos + OPT_LEN != q->rest_len)
+	 * flags (DO), then only padding options, and nothing after it. */
+	if (pos + OPT_LEN > q->rest_len || pos > HM_DNS_XDP_QNAME_MAX + 4)
 		return -1;
 	{
-		const __u8 *o = &s->rest[pos & 0x1ff];
+		const __u8 *o = &s->rest[pos & REST_MASK];
+		__u32 rdlen, at = pos + OPT_LEN;
 		__u16 size;
 
-		if (pos > HM_DNS_XDP_QNAME_MAX + 4)
+		if (o[0] != 0 || o[1] != 0 || o[2] != TYPE_OPT || o[6] != 0)
 			return -1;
-		if (o[0] != 0 || o[1] != 0 || o[2] != TYPE_OPT || o[6] != 0 || o[9] || o[10])
+		rdlen = (__u32)(o[9] << 8 | o[10]);
+		if (at + rdlen != q->rest_len)
+			return -1;
+		for (int k = 0; k < PADDING_OPTS_MAX && at < q->rest_len; k++) {
+			__u32 code, olen;
+
+			const __u8 *op;
+			__u32 i;
+
+			if (at + 4 > q->rest_len || at > REST_MAX)
+				return -1;
+			i = at;
+			barrier_var(i);
+			if (i > REST_MAX) /* again, on the register the reads use */
+				return -1;
+			op = &s->rest[i];
+			code = (__u32)(op[0] << 8 | op[1]);
+			olen = (__u32)(op[2] << 8 | op[3]);
+			if (code != OPT_PADDING)
+				return -1; /* cookies, client subnet, ...: the front end's */
+			at += 4 + olen;
+		}
+		if (at != q->rest_len)
 			return -1;
 		size = (__u16)(o[3] << 8 | o[4]);
 		q->edns = true;

@@ -275,6 +275,7 @@ struct qspec {
 	bool v6, rd, cd, ad, mixed_case;
 	uint16_t edns_size; /* 0: no OPT */
 	bool do_bit;
+	uint16_t padding;   /* with EDNS: an RFC 7830 padding option of this many bytes */
 };
 
 /* The DNS query bytes for spec (ldns, as a stub would send it). */
@@ -302,6 +303,19 @@ static inline size_t query_wire(const struct qspec *s, uint8_t *out, size_t cap)
 			for (size_t j = i + 1; j <= i + out[i] && j < n; j++)
 				if (((out[j] | 0x20) >= 'a' && (out[j] | 0x20) <= 'z') && (k++ & 1) == 0)
 					out[j] ^= 0x20;
+		/* Padding last: the OPT record is the message's last record. */
+		if (s->edns_size && s->padding && n + 4 + s->padding <= cap) {
+			uint16_t rdlen = (uint16_t)(out[n - 2] << 8 | out[n - 1]) + 4 + s->padding;
+
+			out[n - 2] = (uint8_t)(rdlen >> 8);
+			out[n - 1] = (uint8_t)rdlen;
+			out[n] = 0;
+			out[n + 1] = 12;
+			out[n + 2] = (uint8_t)(s->padding >> 8);
+			out[n + 3] = (uint8_t)s->padding;
+			memset(out + n + 4, 0, s->padding);
+			n += 4 + s->padding;
+		}
 	} else {
 		n = 0;
 	}

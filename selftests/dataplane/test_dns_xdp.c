@@ -79,10 +79,11 @@ static struct qspec spec_for(size_t i, unsigned v)
 	s.rd = (v / 48) % 2;
 	s.cd = (v / 96) % 2;
 	s.ad = (v / 192) % 2;
+	s.padding = (v / 384) % 2 ? (uint16_t)(1 + (i * 37 + v) % 468) : 0;
 	s.id = (uint16_t)(0x1234 + i * 977 + v);
 	return s;
 }
-#define VARIANTS 384
+#define VARIANTS 768
 
 /* Frame out is the answer to frame in: addresses and ports swapped. */
 static bool swapped(const uint8_t *in, const uint8_t *out, bool v6)
@@ -98,14 +99,15 @@ static bool swapped(const uint8_t *in, const uint8_t *out, bool v6)
 static bool compare_one(const struct qspec *s, const struct hm_dns_entry *e, uint32_t ttl,
 			bool *tc)
 {
-	static uint8_t dns[512], in[FRAME_MAX], out[FRAME_MAX], want[65535];
+	static uint8_t dns[1024], in[FRAME_MAX], out[FRAME_MAX], want[65535];
 	size_t dlen = query_wire(s, dns, sizeof(dns)), flen, olen = 0, wlen;
 	size_t l4 = 14 + (s->v6 ? 40 : 20);
 	char what[200];
 	int verdict;
 
-	snprintf(what, sizeof(what), "%s type %u edns %u do %d case %d v6 %d rd %d cd %d ad %d", s->name,
-		 s->type, s->edns_size, s->do_bit, s->mixed_case, s->v6, s->rd, s->cd, s->ad);
+	snprintf(what, sizeof(what), "%s type %u edns %u do %d case %d v6 %d rd %d cd %d ad %d pad %u",
+		 s->name, s->type, s->edns_size, s->do_bit, s->mixed_case, s->v6, s->rd, s->cd, s->ad,
+		 s->padding);
 	if (!ASSERT_TRUE(dlen > 0, what))
 		return false;
 	flen = frame_build(s->v6, 9, dns, dlen, in);
@@ -265,6 +267,12 @@ HM_TEST(unhandled_queries_pass)
 		memcpy(dns + dlen, "\0\12\0\10abcdefgh", 12);
 		dlen += 12;
 	});
+	VARIANT("padding, then a cookie", {
+		dns[dlen - 1] = 16;
+		memcpy(dns + dlen, "\0\14\0\0\0\12\0\10abcdefgh", 16);
+		dlen += 16;
+	});
+	VARIANT("OPT length beyond the message", dns[dlen - 1] = 4);
 	VARIANT("OPT owner not root", dns[dlen - 11] = 1);
 	VARIANT("additional not OPT", dns[dlen - 9] = 1);
 	VARIANT("a trailing byte", dns[dlen++] = 0);
@@ -391,7 +399,7 @@ static size_t mutate(uint8_t *d, size_t len, size_t cap, uint64_t *rng)
 
 HM_TEST(fuzz_against_userspace_parser)
 {
-	static uint8_t dns[600], in[FRAME_MAX], out[FRAME_MAX], want[65535];
+	static uint8_t dns[1024], in[FRAME_MAX], out[FRAME_MAX], want[65535];
 	const char *env = getenv("HM_DNS_XDP_FUZZ");
 	uint64_t n = env ? strtoull(env, NULL, 10) : 100000, seed = 0x9e3779b97f4a7c15ull ^ (uint64_t)time(NULL);
 	uint64_t rng = seed, hits = 0, passes = 0, bad = 0;
