@@ -156,6 +156,8 @@ check_ge "a miss counted" "$(wait_ge .dns.xdp.miss $((m0 + 1)))" $((m0 + 1))
 echo "# counters: Prometheus and bpftool"
 metrics=$(cluster exec-replica 0 curl -s "http://198.18.0.1:9464/metrics" 2>/dev/null)
 check "hypermesh_dns_xdp_hits_total exported" grep -qE "^hypermesh_dns_xdp_hits_total [1-9]" <<<"$metrics"
+table=$("$repo/build/hmctl" status --socket "$dir/cluster/replica-0/control.sock" --table)
+check "hmctl status table shows the XDP counters" grep -qE "^dns from xdp .*hit [1-9]" <<<"$table"
 dump=$(cluster exec-replica 0 bpftool map dump pinned /sys/fs/bpf/hypermesh/eth0/hm_dns_stats 2>&1)
 check "bpftool shows the named counters" grep -q '"hit":' <<<"$dump"
 
