@@ -26,6 +26,7 @@
 
 #define TICK_MS 100
 #define XDP_SWEEP_TICKS 10 /* answer map sweep and clock refresh: every second */
+#define XDP_ENSURED_SLOTS 4096 /* userspace hits remembered as in step with the map */
 #define SUBMIT_GIVE_UP_US (10 * 1000000ull)
 /* Bounds on this replica's pending work; beyond them queries get SERVFAIL
  * at once (counted as overload). */
@@ -88,6 +89,10 @@ struct hm_dns_daemon {
 	struct hm_dns_xdp_sync_stats xsync;
 	uint32_t xdp_entries;
 	unsigned ticks;
+	/* (hash of Q, expiry) of entries a userspace hit found in the map, so
+	 * that the next hits cost no map lookup (a collision only delays an
+	 * install until the slot is reused). */
+	struct { uint64_t h; int64_t expiry; } ensured[XDP_ENSURED_SLOTS];
 };
 
 int64_t hm_dns_wall_clock(void)
@@ -349,6 +354,30 @@ static void hook_decided(void *arg, const struct hm_dns_entry *e)
 
 /* ---- the front end ------------------------------------------------------- */
 
+static uint64_t q_hash(const struct hm_dns_q *q)
+{
+	uint64_t h = 0xcbf29ce484222325ull; /* FNV-1a */
+
+	for (size_t i = 0; i < q->qname_len; i++)
+		h = (h ^ q->qname[i]) * 0x100000001b3ull;
+	h = (h ^ q->qtype) * 0x100000001b3ull;
+	return (h ^ q->qclass) * 0x100000001b3ull;
+}
+
+/* Make sure the XDP map holds e, at most once per entry (most userspace
+ * hits are queries XDP passes up on purpose: cookies, TCP, ...). */
+static void xdp_ensure(struct hm_dns_daemon *dd, const struct hm_dns_entry *e)
+{
+	uint64_t h = q_hash(&e->q);
+	size_t slot = h % XDP_ENSURED_SLOTS;
+
+	if (dd->ensured[slot].h == h && dd->ensured[slot].expiry == e->expiry)
+		return;
+	hm_dns_xdp_ensure(hm_dns_xdp_answers_fd(&dd->xdp), e, &dd->xsync);
+	dd->ensured[slot].h = h;
+	dd->ensured[slot].expiry = e->expiry;
+}
+
 static void on_query(void *arg, struct hm_dns_request *req, const struct hm_dns_query *query)
 {
 	struct hm_dns_daemon *dd = arg;
@@ -375,7 +404,7 @@ static void on_query(void *arg, struct hm_dns_request *req, const struct hm_dns_
 		/* A hit here that XDP could serve: the entry predates the
 		 * responder (a restart, a state transfer) or was swept. */
 		if (dd->xdp_on && e->rule != HM_DNS_RULE_FAIL)
-			hm_dns_xdp_ensure(hm_dns_xdp_answers_fd(&dd->xdp), e, &dd->xsync);
+			xdp_ensure(dd, e);
 		return;
 	}
 	dd->cache_misses++;
