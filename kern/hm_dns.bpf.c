@@ -236,12 +236,72 @@ static __always_inline __u32 parse_name(struct scratch *s, __u32 rest_len, __u32
 	return w.len;
 }
 
+/* &s->rest[at] when at <= max, else NULL, in a form older verifiers (6.1)
+ * follow: they lose a bound the compiler checked on another copy of it. */
+static __always_inline const __u8 *rest_at(struct scratch *s, __u64 at, __u64 max)
+{
+	barrier_var(at);
+	if (at > max)
+		return NULL;
+	return &s->rest[at];
+}
+
+/* QTYPE and QCLASS after the name (qlen bytes): into the key and the sum. */
+static __always_inline int parse_qtype_qclass(struct scratch *s, struct query *q, __u32 qlen)
+{
+	const __u8 *t = rest_at(s, qlen, HM_DNS_XDP_QNAME_MAX);
+
+	if (!t || qlen + 4 > q->rest_len)
+		return -1;
+	for (__u32 i = 0; i < 4; i++)
+		q->qsum += byte_sum(t[i], qlen + i);
+	s->key.qtype = (__u16)(t[0] << 8 | t[1]);
+	s->key.qclass = (__u16)(t[2] << 8 | t[3]);
+	return 0;
+}
+
+/* The OPT record at pos: root owner, type 41, class = UDP size, ext-rcode,
+ * version 0, flags (DO), then only padding options, and nothing after it. */
+static __always_inline int parse_opt(struct scratch *s, struct query *q, __u32 pos)
+{
+	const __u8 *o = rest_at(s, pos, HM_DNS_XDP_QNAME_MAX + 4);
+	__u32 rdlen, at = pos + OPT_LEN;
+	__u16 size;
+
+	if (!o || pos + OPT_LEN > q->rest_len)
+		return -1;
+	if (o[0] != 0 || o[1] != 0 || o[2] != TYPE_OPT || o[6] != 0)
+		return -1;
+	rdlen = (__u32)(o[9] << 8 | o[10]);
+	if (at + rdlen != q->rest_len)
+		return -1;
+	for (int k = 0; k < PADDING_OPTS_MAX && at < q->rest_len; k++) {
+		const __u8 *op = rest_at(s, at, REST_MAX - 4);
+
+		if (!op || at + 4 > q->rest_len)
+			return -1;
+		if ((op[0] << 8 | op[1]) != OPT_PADDING)
+			return -1; /* cookies, client subnet, ...: the front end's */
+		at += 4 + (__u32)(op[2] << 8 | op[3]);
+	}
+	if (at != q->rest_len)
+		return -1;
+	size = (__u16)(o[3] << 8 | o[4]);
+	q->edns = true;
+	q->do_bit = o[7] & 0x80;
+	if (size < 512)
+		size = 512;
+	q->limit = size > HM_DNS_XDP_UDP_SIZE ? HM_DNS_XDP_UDP_SIZE : size;
+	return 0;
+}
+
 /* The DNS part: header checks, question, OPT.  0, or -1 to pass. */
 static __always_inline int parse_dns(struct xdp_md *ctx, struct scratch *s, struct query *q,
 				     __u32 dns_off, __u32 dns_len)
 {
 	__u8 hdr[DNS_HDR];
-	__u32 qlen, pos, i;
+	__u32 qlen, pos;
+	__u64 n;
 	__u16 arcount;
 
 	if (dns_len < DNS_HDR + 5 || dns_len > DNS_HDR + REST_MAX)
@@ -258,72 +318,27 @@ static __always_inline int parse_dns(struct xdp_md *ctx, struct scratch *s, stru
 	q->rd = hdr[2] & 0x01;
 	q->cd = hdr[3] & 0x10;
 	q->ad = hdr[3] & 0x20;
-	i = dns_len - DNS_HDR;
-	q->rest_len = (__u16)i;
-	barrier_var(i);
-	if (i < 1 || i > REST_MAX)
+	n = dns_len - DNS_HDR;
+	q->rest_len = (__u16)n;
+	if (n < 1 || n > REST_MAX)
 		return -1;
-	barrier_var(i);
-	if (bpf_xdp_load_bytes(ctx, dns_off + DNS_HDR, s->rest, i) < 0)
+	/* The same value in [1, REST_MASK + 1] in a form older verifiers
+	 * (6.1) follow into the helper's size argument. */
+	barrier_var(n);
+	n = ((n - 1) & REST_MASK) + 1;
+	if (bpf_xdp_load_bytes(ctx, dns_off + DNS_HDR, s->rest, n) < 0)
 		return -1;
 	qlen = parse_name(s, q->rest_len, &q->qsum);
 	if (!qlen)
 		return -1;
 	q->qlen = (__u16)qlen;
-	pos = qlen;
-	if (pos + 4 > q->rest_len || pos > HM_DNS_XDP_QNAME_MAX)
+	if (parse_qtype_qclass(s, q, qlen) < 0)
 		return -1;
-	for (i = 0; i < 4; i++)
-		q->qsum += byte_sum(s->rest[(pos + i) & REST_MASK], pos + i);
-	s->key.qtype = (__u16)(s->rest[pos & REST_MASK] << 8 | s->rest[(pos + 1) & REST_MASK]);
-	s->key.qclass = (__u16)(s->rest[(pos + 2) & REST_MASK] << 8 | s->rest[(pos + 3) & REST_MASK]);
-	pos += 4;
+	pos = qlen + 4;
 	q->limit = 512;
 	if (arcount == 0)
 		return pos == q->rest_len ? 0 : -1;
-	/* OPT: root owner, type 41, class = UDP size, ext-rcode, version 0,
-	 * flags (DO), then only padding options, and nothing after it. */
-	if (pos + OPT_LEN > q->rest_len || pos > HM_DNS_XDP_QNAME_MAX + 4)
-		return -1;
-	{
-		const __u8 *o = &s->rest[pos & REST_MASK];
-		__u32 rdlen, at = pos + OPT_LEN;
-		__u16 size;
-
-		if (o[0] != 0 || o[1] != 0 || o[2] != TYPE_OPT || o[6] != 0)
-			return -1;
-		rdlen = (__u32)(o[9] << 8 | o[10]);
-		if (at + rdlen != q->rest_len)
-			return -1;
-		for (int k = 0; k < PADDING_OPTS_MAX && at < q->rest_len; k++) {
-			__u32 code, olen;
-
-			const __u8 *op;
-			__u32 i;
-
-			if (at + 4 > q->rest_len || at > REST_MAX)
-				return -1;
-			i = at;
-			barrier_var(i);
-			if (i > REST_MAX) /* again, on the register the reads use */
-				return -1;
-			op = &s->rest[i];
-			code = (__u32)(op[0] << 8 | op[1]);
-			olen = (__u32)(op[2] << 8 | op[3]);
-			if (code != OPT_PADDING)
-				return -1; /* cookies, client subnet, ...: the front end's */
-			at += 4 + olen;
-		}
-		if (at != q->rest_len)
-			return -1;
-		size = (__u16)(o[3] << 8 | o[4]);
-		q->edns = true;
-		q->do_bit = o[7] & 0x80;
-		if (size < 512)
-			size = 512;
-		q->limit = size > HM_DNS_XDP_UDP_SIZE ? HM_DNS_XDP_UDP_SIZE : size;
-	}
-	return 0;
+	return parse_opt(s, q, pos);
 }
 
 /* ---- rate limiting ---------------------------------------------------------- */
@@ -553,15 +568,22 @@ static __always_inline enum outcome answer(struct xdp_md *ctx, const struct quer
 	}
 	total += q->qsum; /* the question starts at an even offset (UDP 20) */
 	if (body_len) {
-		__u32 len = body_len, t = (__u32)ttl, n = a->n_ttl;
+		__u64 len = a->body_len;
+		__u32 t = (__u32)ttl, n = a->n_ttl;
 		__u32 odd = a->n_ttl_odd, even = n - odd;
 		__u64 bsum = a->body_csum;
 		__u32 tb[4] = { t >> 24, (t >> 16) & 0xff, (t >> 8) & 0xff, t & 0xff };
 		__be32 tbe = bpf_htonl(t);
 
-
 		if (len > HM_DNS_XDP_BODY_MAX || len == 0 || n > HM_DNS_XDP_TTLS_MAX || odd > n)
 			return OUT_BROKEN;
+		/* In [1, BODY_MAX] on the register the helper gets (6.1 loses
+		 * the bound of a spilled copy). */
+		barrier_var(len);
+		len = ((len - 1) & 0x7ff) + 1;
+		if (len > HM_DNS_XDP_BODY_MAX)
+			return OUT_BROKEN;
+		barrier_var(len);
 		if (bpf_xdp_store_bytes(ctx, body_off, (void *)a->body, len) < 0)
 			return OUT_BROKEN;
 		{

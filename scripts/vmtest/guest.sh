@@ -48,7 +48,6 @@ default_tests=(
 	build/tests/test_xdp_filter
 	build/tests/test_xdp_quorum
 	build/tests/test_xdp_probe
-	build/tests/test_dns_xdp
 	build/tests/test_tc_fanout
 	build/tests/test_loss
 	selftests/e2e/e2e_tc_fanout.sh
