@@ -22,8 +22,6 @@ PACKAGES=(
   libclang-rt-14-dev
   # test and cluster tooling
   iproute2 procps psmisc jq python3
-  # XDP_TX on veth (e2e_dns_xdp.sh, bench_dns.sh): GRO on the peer
-  ethtool
   # the metrics test parses with the Prometheus text-format parser
   python3-prometheus-client
   # the test CT log and certificate factory; certspotter reads the test log independently
