@@ -78,7 +78,7 @@ struct hm_dns_daemon {
 	/* counters */
 	uint64_t cache_hits, cache_misses, timeouts, observations_sent, submit_abandoned;
 	uint64_t chains_collected, chains_failed, queue_len;
-	uint64_t n_waiters, overload;
+	uint64_t n_waiters, overload, norec_refused;
 };
 
 int64_t hm_dns_wall_clock(void)
@@ -337,6 +337,18 @@ static void hook_decided(void *arg, const struct hm_dns_entry *e)
 
 /* ---- the front end ------------------------------------------------------- */
 
+static void reply_error(struct hm_dns_daemon *dd, struct hm_dns_request *req,
+			const struct hm_dns_query *query, int rcode, int ede, const char *text)
+{
+	uint8_t out[512];
+	size_t n = hm_dns_error_reply(query, rcode, ede, text, out, sizeof(out));
+
+	if (n)
+		hm_dns_frontend_respond(dd->fe, req, out, n);
+	else
+		hm_dns_frontend_drop(dd->fe, req);
+}
+
 static void on_query(void *arg, struct hm_dns_request *req, const struct hm_dns_query *query)
 {
 	struct hm_dns_daemon *dd = arg;
@@ -363,6 +375,15 @@ static void on_query(void *arg, struct hm_dns_request *req, const struct hm_dns_
 		return;
 	}
 	dd->cache_misses++;
+	/* RD=0 (RFC 1034 4.3.1): the client asks what we hold, not for a
+	 * lookup.  A miss is not resolved: REFUSED with EDE 20, as RFC 8914
+	 * 4.21 describes for a query we cannot answer without recursion. */
+	if (!query->rd) {
+		dd->norec_refused++;
+		reply_error(dd, req, query, HM_DNS_REFUSED, HM_EDE_NOT_AUTHORITATIVE,
+			    "RD=0 and not in the certified cache");
+		return;
+	}
 	w = dd->n_waiters < MAX_WAITERS ? calloc(1, sizeof(*w)) : NULL;
 	if (!w) {
 		dd->overload++;
