@@ -737,7 +737,9 @@ static void usage(FILE *out)
 		"         [--count N | --duration S]\n"
 		"  cert check CHAIN [--cert] [--out FILE] [--tlsa NAME]   CT verdict (--cert: 2f+1\n"
 		"      signatures; --tlsa: DANE match against the agreed TLSA RRset of NAME)\n"
-		"  verify CERTFILE                  check a certificate (DNS answer or CT verdict) offline\n"
+		"  verify CERTFILE [--now T | --allow-expired]\n"
+		"                                   check a certificate (DNS answer or CT verdict) offline;\n"
+		"                                   a DNS answer must not have expired (now, or at T)\n"
 		"CONFIG defaults to $HM_CONFIG.\n");
 }
 
@@ -745,7 +747,7 @@ static void usage(FILE *out)
  * names its "format"; the version 1 form (DNS answers) does not. */
 static int cmd_verify(const struct hm_config *cfg, int argc, char **argv)
 {
-	json_t *j = argc == 2 ? json_load_file(argv[1], 0, NULL) : NULL;
+	json_t *j = argc >= 2 ? json_load_file(argv[1], 0, NULL) : NULL;
 	bool ct = j && hm_cert_format_of(j) == HM_CERT_CT;
 
 	json_decref(j);

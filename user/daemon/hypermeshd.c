@@ -387,6 +387,26 @@ static json_t *status_json(struct daemon *d)
 	return status;
 }
 
+/* The DNS access list and rate limits (docs/dns.md, "Access control"). */
+static void render_dns_access(struct hm_dns_daemon *dns, struct hm_mtext *t)
+{
+	struct hm_dns_access_counters a;
+
+	hm_dns_daemon_access(dns, &a);
+	hm_mtext_family(t, "hypermesh_dns_refused_total", "counter",
+			"DNS queries answered REFUSED by policy: reason acl (client outside "
+			"dns.allow), rate_limit (over its prefix's rate, TCP), norec (RD=0 and "
+			"not in the certified cache)");
+	hm_mtext_sample(t, "hypermesh_dns_refused_total", (double)a.refused_acl, "reason", "acl", NULL);
+	hm_mtext_sample(t, "hypermesh_dns_refused_total", (double)a.rate_refused, "reason",
+			"rate_limit", NULL);
+	hm_mtext_sample(t, "hypermesh_dns_refused_total", (double)a.norec_refused, "reason", "norec",
+			NULL);
+	hm_mtext_family(t, "hypermesh_dns_rate_limited_dropped_total", "counter",
+			"DNS queries over UDP dropped for exceeding their client prefix's rate limit");
+	hm_mtext_sample(t, "hypermesh_dns_rate_limited_dropped_total", (double)a.rate_dropped, NULL);
+}
+
 static void render_metrics(void *ctx, struct hm_mtext *t)
 {
 	struct daemon *d = ctx;
@@ -399,6 +419,8 @@ static void render_metrics(void *ctx, struct hm_mtext *t)
 	hm_detector_metrics(&d->det, m);
 	hm_metrics_render(t, m);
 	free(m);
+	if (d->dns)
+		render_dns_access(d->dns, t);
 }
 
 /* The request line: what the client wrote before its newline or EOF, or

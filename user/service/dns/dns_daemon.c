@@ -523,6 +523,14 @@ struct hm_dns_daemon *hm_dns_daemon_new(const struct hm_config *cfg, uint32_t id
 		fc.port = cfg->dns.listen_port;
 		fc.tcp_idle_ms = (int)cfg->dns.tcp_idle_ms;
 		fc.max_tcp_conns = cfg->dns.max_tcp_connections;
+		fc.restrict_clients = true;
+		fc.allow = cfg->dns.allow;
+		fc.n_allow = cfg->dns.n_allow;
+		fc.rate = (struct hm_dns_ratelimit_config){
+			.qps = cfg->dns.rate_limit_qps, .burst = cfg->dns.rate_limit_burst,
+			.v4_len = (uint8_t)cfg->dns.rate_limit_prefix_v4,
+			.v6_len = (uint8_t)cfg->dns.rate_limit_prefix_v6,
+		};
 		dd->fe = hm_dns_frontend_new(&fc, on_query, dd, err, errlen);
 		if (!dd->fe)
 			goto fail;
@@ -649,5 +657,22 @@ json_t *hm_dns_daemon_status(struct hm_dns_daemon *dd)
 		"ops_queued", (json_int_t)dd->queue_len, "chains", (json_int_t)dd->chains_collected,
 		"chains_failed", (json_int_t)dd->chains_failed, "waiting", (json_int_t)waiting));
 	json_object_set_new(o, "jobs", json_integer((json_int_t)jobs));
+	json_object_set_new(o, "access", json_pack(
+		"{s:I, s:I, s:I, s:I, s:I}", "refused_acl", (json_int_t)fs.refused_acl,
+		"rate_dropped", (json_int_t)fs.rate_dropped, "rate_refused", (json_int_t)fs.rate_refused,
+		"rate_table_full", (json_int_t)fs.rate_table_full,
+		"norec_refused", (json_int_t)dd->norec_refused));
 	return o;
+}
+
+void hm_dns_daemon_access(struct hm_dns_daemon *dd, struct hm_dns_access_counters *out)
+{
+	struct hm_dns_frontend_stats fs = { 0 };
+
+	if (dd->fe)
+		hm_dns_frontend_stats(dd->fe, &fs);
+	*out = (struct hm_dns_access_counters){
+		.refused_acl = fs.refused_acl, .rate_dropped = fs.rate_dropped,
+		.rate_refused = fs.rate_refused, .norec_refused = dd->norec_refused,
+	};
 }

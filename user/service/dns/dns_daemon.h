@@ -37,6 +37,14 @@ bool hm_dns_daemon_handle(struct hm_dns_daemon *dd, int fd);
 /* "dns" object for the status JSON: front-end counters, pending work, and
  * the service's statistics (decisions, poisoning per replica). */
 json_t *hm_dns_daemon_status(struct hm_dns_daemon *dd);
+/* What the access list and rate limits refused (for /metrics). */
+struct hm_dns_access_counters {
+	uint64_t refused_acl;     /* REFUSED: client outside dns.allow */
+	uint64_t rate_dropped;    /* UDP query over its prefix's rate limit, dropped */
+	uint64_t rate_refused;    /* TCP query over the limit, REFUSED */
+	uint64_t norec_refused;   /* RD=0 query not in the cache, REFUSED */
+};
+void hm_dns_daemon_access(struct hm_dns_daemon *dd, struct hm_dns_access_counters *out);
 /* The wall clock the service's check() uses (seconds). */
 int64_t hm_dns_wall_clock(void);
 #endif /* HM_DNS_DAEMON_H */
