@@ -434,6 +434,30 @@ HM_TEST(canon_wildcard_answer_keeps_proof)
 	free(c);
 }
 
+/* CD (RFC 4035 3.1.6) and RD are echoed; the answer is the agreed one. */
+HM_TEST(cd_and_rd_echoed)
+{
+	uint8_t wire[512], out[2048];
+	struct hm_dns_query q;
+	size_t n = make_query(wire, sizeof(wire), "www.example.org.", LDNS_RR_TYPE_A, 5, 1232, true);
+	size_t rl, cl;
+	uint8_t *r = make_reply("www.example.org.", LDNS_RR_TYPE_A, 0, an1, NULL, &rl);
+	uint8_t *c;
+
+	wire[3] |= 0x10; /* CD */
+	ASSERT_EQ(hm_dns_query_parse(wire, n, &q), HM_DNS_PARSE_OK, "parses");
+	ASSERT_TRUE(q.cd, "CD seen");
+	c = hm_dns_canon_from_reply(&q, r, rl, true, &cl);
+	n = hm_dns_reply_build(&q, c, cl, 60, q.max_size, out, sizeof(out));
+	ASSERT_GE(n, 12, "reply");
+	ASSERT_TRUE(out[3] & 0x10, "CD echoed in the answer");
+	ASSERT_TRUE(out[3] & 0x20, "AD: the agreed answer is secure");
+	n = hm_dns_error_reply(&q, HM_DNS_SERVFAIL, HM_EDE_DNSSEC_BOGUS, "x", out, sizeof(out));
+	ASSERT_TRUE(out[3] & 0x10, "CD echoed in a SERVFAIL");
+	free(r);
+	free(c);
+}
+
 /* What RFC 1035 and RFC 6891 call format errors that libldns lets pass. */
 HM_TEST(parse_formerr_conformance)
 {

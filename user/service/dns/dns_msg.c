@@ -210,9 +210,12 @@ enum hm_dns_parse_rc hm_dns_query_parse(const uint8_t *wire, size_t len, struct 
 	if (!wire || len < DNS_HDR_LEN || (wire[2] & 0x80))
 		return HM_DNS_PARSE_DROP;
 	q->id = (uint16_t)(wire[0] << 8 | wire[1]);
-	q->rd = wire[2] & 0x01;
-	q->cd = wire[3] & 0x10;
-	q->ad = wire[3] & 0x20;
+	/* 0 or 1: ldns.h, included first here, makes bool a signed char,
+	 * and libldns shifts what it is given (a CD of 0x10 << 4 left the
+	 * byte: CD was never echoed, found by the comparison with Unbound). */
+	q->rd = (wire[2] & 0x01) != 0;
+	q->cd = (wire[3] & 0x10) != 0;
+	q->ad = (wire[3] & 0x20) != 0;
 	q->opcode = (wire[2] >> 3) & 0x0f;
 	if (q->opcode != LDNS_PACKET_QUERY)
 		return HM_DNS_PARSE_NOTIMP;
@@ -728,7 +731,7 @@ static int push_section(ldns_pkt *pkt, ldns_pkt_section sec, const ldns_rr_list 
 		ldns_rr *copy;
 
 		if (!q->do_bit && dnssec_type(ldns_rr_get_type(rr)) &&
-		    (uint16_t)ldns_rr_get_type(rr) != q->qtype)
+		    (uint16_t)ldns_rr_get_type(rr) != q->qtype && q->qtype != LDNS_RR_TYPE_ANY)
 			continue;
 		copy = ldns_rr_clone(rr);
 		if (!copy)
