@@ -115,7 +115,9 @@ check_eq "unbound answers" "$(status_of "$(dq "$UB" signed.hmtest SOA)")" NOERRO
 delv_anchors >"$dir/delv.anchors"
 pass "setup"
 
-# The corpus: every line "NAME TYPE DIG-OPTIONS...".  Each is asked of
+# The corpus: every line "NAME TYPE DIG-OPTIONS...".  (Bogus data with CD is
+# a deliberate difference, checked below: Unbound hands it over, HyperMesh
+# serves nothing the cluster did not agree on.)  Each is asked of
 # replica 0 and of unbound; the normalised answers must be identical.
 CORPUS=(
 	"www.signed.hmtest A +dnssec"
@@ -140,8 +142,9 @@ CORPUS=(
 	"www.unsigned.hmtest AAAA"
 	"www.bogus.hmtest A +dnssec"
 	"big.signed.hmtest TXT +dnssec +tcp"
-	"www.signed.hmtest ANY +tcp"
 )
+# Not in the corpus: ANY (what a resolver returns depends on what it has
+# cached, RFC 8482, so two resolvers legitimately differ).
 
 echo "# the corpus: replica 0 and unbound give the same rcode, flags, EDE, answer and proof"
 for c in "${CORPUS[@]}"; do
@@ -219,7 +222,7 @@ check "most dropped ($out)" [ "${got:-1000}" -lt 700 ]
 dropped=$(status 1 .dns.access.rate_dropped)
 # Every query that arrived was answered or dropped by the limit (the
 # kernel may drop a few more from a full socket buffer under load).
-check "dropped ones counted ($dropped)" [ "$dropped" -ge 1 ] && [ "$dropped" -le "$((1000 - got))" ]
+check "dropped ones counted ($dropped)" test "$dropped" -ge 1 -a "$dropped" -le "$((1000 - got))"
 check "in /metrics" grep -qE '^hypermesh_dns_rate_limited_dropped_total [1-9]' <<<"$(metrics 1)"
 out=$(dq "$R2" www.unsigned.hmtest A)
 check_eq "another replica's limit is its own" "$(status_of "$out")" NOERROR
