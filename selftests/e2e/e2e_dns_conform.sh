@@ -98,7 +98,7 @@ delv_anchors() {
 echo "# setup: zones signed now, NSD, 4 replicas (dns.allow: the client only; 200 qps per /24), unbound"
 dns_build_zones "$dir/zones" >/dev/null 2>&1 || give_up "zones"
 DNS_ALLOW="[198.18.0.200/32, 127.0.0.0/8]" dns_cluster_up "$dir/cluster" "$dir/zones" "$(upstreams)" \
-	-n 4 --clients 1 --dataplane "${HM_E2E_DATAPLANE:-socket}" --set dns.max_ttl_s=300 \
+	-n 4 --clients 1 --dataplane "${HM_E2E_DATAPLANE:-socket}" --set dns.max_ttl_s=600 \
 	--set dns.skew_s=30 --set dns.rate_limit_qps=200 || give_up "cluster up"
 cluster_nsd "$p-auth" "$AUTH" "$dir/zones/honest" || give_up "nsd"
 mkdir -p "$dir/unbound"
@@ -196,6 +196,21 @@ out=$(cluster exec hmctl dns query norec-miss.unsigned.hmtest. A)
 check_eq "and nothing was resolved (no entry)" "$out" "not decided"
 check_eq "counted" "$(status 0 .dns.access.norec_refused)" 1
 check_eq "one miss, counted as such" "$(status 0 .dns.replica.cache_misses)" "$((before + 1))"
+
+echo "# negative caching (RFC 2308): NXDOMAIN lives min(SOA TTL, SOA MINIMUM = 300), within max_ttl_s = 600"
+ttl=$(dq "$R0" www.signed.hmtest A +noall +answer | awk '{print $2; exit}')
+check "a positive answer: up to max_ttl_s, not the SOA minimum (TTL $ttl)" test "${ttl:-0}" -gt 300 -a "${ttl:-0}" -le 600
+out=$(dq "$R0" nxttl.signed.hmtest A +dnssec)
+check_eq "NXDOMAIN" "$(status_of "$out")" NXDOMAIN
+ttl=$(awk '$4 == "SOA" {print $2; exit}' <<<"$out")
+check "its SOA served with the negative TTL (TTL $ttl)" test "${ttl:-999}" -le 300 -a "${ttl:-0}" -gt 200
+decided=$(status 0 '.dns.service.decided_dnssec + .dns.service.decided_observed')
+hits=$(status 0 .dns.replica.cache_hits)
+out=$(dq "$R0" nxttl.signed.hmtest A +dnssec)
+check_eq "asked again: NXDOMAIN" "$(status_of "$out")" NXDOMAIN
+check "from the certified cache" [ "$(status 0 .dns.replica.cache_hits)" -gt "$hits" ]
+check_eq "no new agreement" "$(status 0 '.dns.service.decided_dnssec + .dns.service.decided_observed')" \
+	"$decided"
 
 echo "# FORMERR for what RFC 1035 / RFC 6891 call format errors (and Unbound's answers)"
 hm=$(cluster exec python3 "$RAW" "$R0" conform)
