@@ -928,6 +928,8 @@ HM_TEST(dns_section_errors)
 		     "byzantine_config.dns.allow", "IPv4 or IPv6");
 	expect_error(DNS_HEAD "    allow: 10.0.0.0/8\n" FOUR, 3, "byzantine_config.dns.allow",
 		     "sequence");
+	expect_error(DNS_HEAD "    serve_expired_s: -1\n" FOUR, 3,
+		     "byzantine_config.dns.serve_expired_s", "unsigned integer");
 	expect_error(DNS_HEAD "    rate_limit_prefix_v4: 33\n" FOUR, 3,
 		     "byzantine_config.dns.rate_limit_prefix_v4", "out of range");
 	expect_error(DNS_HEAD "    skew_s: 5\ncluster:\n  members:\n" M(0) M(1) M(2) M(3)

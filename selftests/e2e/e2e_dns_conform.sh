@@ -95,11 +95,13 @@ delv_anchors() {
 		break } }' "$dir/zones/trust-anchors"
 }
 
-echo "# setup: zones signed now, NSD, 4 replicas (dns.allow: the client only; 200 qps per /24), unbound"
+echo "# setup: zones signed now, NSD, 4 replicas (dns.allow: the client only; 200 qps per /24;"
+echo "#        serve-expired for 6 s), unbound"
 dns_build_zones "$dir/zones" >/dev/null 2>&1 || give_up "zones"
 DNS_ALLOW="[198.18.0.200/32, 127.0.0.0/8]" dns_cluster_up "$dir/cluster" "$dir/zones" "$(upstreams)" \
 	-n 4 --clients 1 --dataplane "${HM_E2E_DATAPLANE:-socket}" --set dns.max_ttl_s=600 \
-	--set dns.skew_s=30 --set dns.rate_limit_qps=200 || give_up "cluster up"
+	--set dns.skew_s=30 --set dns.rate_limit_qps=200 --set dns.serve_expired_s=6 ||
+	give_up "cluster up"
 cluster_nsd "$p-auth" "$AUTH" "$dir/zones/honest" || give_up "nsd"
 mkdir -p "$dir/unbound"
 unbound_conf >"$dir/unbound/unbound.conf"
@@ -211,6 +213,35 @@ check_eq "asked again: NXDOMAIN" "$(status_of "$out")" NXDOMAIN
 check "from the certified cache" [ "$(status 0 .dns.replica.cache_hits)" -gt "$hits" ]
 check_eq "no new agreement" "$(status 0 '.dns.service.decided_dnssec + .dns.service.decided_observed')" \
 	"$decided"
+
+echo "# serve-expired (RFC 8767): within 6 s of expiry the agreed answer, EDE 3, TTL 30; then fresh"
+until_past() { for _ in $(seq 200); do [ "$(date +%s)" -gt "$1" ] && return 0; sleep 0.1; done; return 1; }
+t0=$(date +%s)
+out=$(dq "$R0" short.unsigned.hmtest A)
+check "a 3 s answer" grep -q "198.18.53.103" <<<"$out"
+dq "$R0" short2.unsigned.hmtest A >/dev/null
+until_past "$((t0 + 4))"
+out=$(dq "$R0" short.unsigned.hmtest A)
+check_eq "expired: still answered" "$(status_of "$out")" NOERROR
+check "with the agreed data" grep -q "198.18.53.103" <<<"$out"
+check "marked EDE 3 (Stale Answer)" grep -q "EDE: 3" <<<"$out"
+check_eq "with TTL 30" "$(awk '$4 == "A" {print $2; exit}' <<<"$(sed -n '/ANSWER SECTION/,/^$/p' <<<"$out")")" 30
+check_eq "counted" "$(status 0 .dns.stale.served)" 1
+fresh=""
+for _ in $(seq 50); do
+	out=$(dq "$R0" short.unsigned.hmtest A)
+	grep -q "EDE: 3" <<<"$out" || { fresh=1; break; }
+	sleep 0.2
+done
+check "meanwhile a fresh agreement: then answers without EDE 3" [ -n "$fresh" ]
+check "the fresh answer" grep -q "198.18.53.103" <<<"$out"
+until_past "$((t0 + 3 + 6 + 1))"
+served=$(status 0 .dns.stale.served)
+out=$(dq "$R0" short2.unsigned.hmtest A)
+check_eq "past the bound: a fresh answer" "$(status_of "$out")" NOERROR
+check "not a stale one" not grep -q "EDE: 3" <<<"$out"
+check_eq "nothing served stale" "$(status 0 .dns.stale.served)" "$served"
+check "in /metrics" grep -qE '^hypermesh_dns_stale_served_total [1-9]' <<<"$(metrics 0)"
 
 echo "# FORMERR for what RFC 1035 / RFC 6891 call format errors (and Unbound's answers)"
 hm=$(cluster exec python3 "$RAW" "$R0" conform)

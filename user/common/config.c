@@ -903,7 +903,8 @@ static int parse_dns_rate_limit(struct ctx *c, yaml_node_t *map, struct hm_dns_c
 	if (opt_uint(c, map, path, "rate_limit_qps", 0, 10000000, &d->rate_limit_qps) < 0 ||
 	    opt_uint(c, map, path, "rate_limit_burst", 1, 10000000, &d->rate_limit_burst) < 0 ||
 	    opt_uint(c, map, path, "rate_limit_prefix_v4", 1, 32, &d->rate_limit_prefix_v4) < 0 ||
-	    opt_uint(c, map, path, "rate_limit_prefix_v6", 1, 128, &d->rate_limit_prefix_v6) < 0)
+	    opt_uint(c, map, path, "rate_limit_prefix_v6", 1, 128, &d->rate_limit_prefix_v6) < 0 ||
+	    opt_uint(c, map, path, "serve_expired_s", 0, 7 * 86400, &d->serve_expired_s) < 0)
 		return -1;
 	if (!d->rate_limit_burst)
 		d->rate_limit_burst = d->rate_limit_qps;
@@ -933,7 +934,7 @@ static int parse_dns(struct ctx *c, yaml_node_t *map)
 		"skew_s", "query_timeout_ms", "lookup_timeout_s", "validation_epoch_s",
 		"tcp_idle_ms", "max_tcp_connections", "chains", "tcp_upstream", "upstreams",
 		"allow", "rate_limit_qps", "rate_limit_burst", "rate_limit_prefix_v4",
-		"rate_limit_prefix_v6", NULL
+		"rate_limit_prefix_v6", "serve_expired_s", NULL
 	};
 	const char *path = "byzantine_config.dns";
 	struct hm_dns_config *d = &c->cfg->dns;

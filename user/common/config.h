@@ -94,6 +94,10 @@ struct hm_dns_config {
 	/* Per-client-prefix rate limit: 0 qps = off (the default). */
 	uint32_t rate_limit_qps, rate_limit_burst;
 	uint32_t rate_limit_prefix_v4, rate_limit_prefix_v6;
+	/* Serve-expired (RFC 8767): an expired certified answer is served for
+	 * at most this long after its expiry (marked EDE 3) while a fresh
+	 * agreement runs; 0 = off (the default). */
+	uint32_t serve_expired_s;
 };
 
 /* One client allowed to submit requests (cluster.clients[]). */

@@ -405,6 +405,10 @@ static void render_dns_access(struct hm_dns_daemon *dns, struct hm_mtext *t)
 	hm_mtext_family(t, "hypermesh_dns_rate_limited_dropped_total", "counter",
 			"DNS queries over UDP dropped for exceeding their client prefix's rate limit");
 	hm_mtext_sample(t, "hypermesh_dns_rate_limited_dropped_total", (double)a.rate_dropped, NULL);
+	hm_mtext_family(t, "hypermesh_dns_stale_served_total", "counter",
+			"Expired certified DNS answers served within dns.serve_expired_s (EDE 3) "
+			"while a fresh agreement ran");
+	hm_mtext_sample(t, "hypermesh_dns_stale_served_total", (double)a.stale_served, NULL);
 }
 
 static void render_metrics(void *ctx, struct hm_mtext *t)

@@ -28,6 +28,11 @@
  * at once (counted as overload). */
 #define MAX_WAITERS 4096
 #define MAX_QUEUED_OPS 1024
+/* Serve-expired (RFC 8767): copies of decided answers, bounded in number
+ * and bytes; the TTL a stale answer is served with (RFC 8767 section 4). */
+#define MAX_STALE 4096
+#define MAX_STALE_BYTES (16u << 20)
+#define STALE_TTL 30
 
 /* One local lookup of Q at agreed time T, until its OBSERVE is queued. */
 struct job {
@@ -54,6 +59,15 @@ struct waiter {
 	struct waiter *next;
 };
 
+/* A decided answer kept past its expiry for serve-expired: the certified
+ * cache evicts it at the first op whose agreed T passes the expiry. */
+struct stale {
+	struct hm_dns_q q;
+	int64_t expiry;
+	uint8_t *canon;
+	size_t canon_len;
+};
+
 struct op {
 	uint8_t *buf;
 	size_t len;
@@ -78,7 +92,9 @@ struct hm_dns_daemon {
 	/* counters */
 	uint64_t cache_hits, cache_misses, timeouts, observations_sent, submit_abandoned;
 	uint64_t chains_collected, chains_failed, queue_len;
-	uint64_t n_waiters, overload, norec_refused;
+	uint64_t n_waiters, overload, norec_refused, stale_served;
+	struct stale *stale[MAX_STALE];
+	size_t n_stale, stale_bytes;
 };
 
 int64_t hm_dns_wall_clock(void)
@@ -314,11 +330,95 @@ static void answer(struct hm_dns_daemon *dd, struct hm_dns_request *req,
 		hm_dns_frontend_drop(dd->fe, req);
 }
 
+/* ---- serve-expired: copies of decided answers -------------------------- */
+
+static struct stale **stale_find(struct hm_dns_daemon *dd, const struct hm_dns_q *q)
+{
+	for (size_t i = 0; i < dd->n_stale; i++)
+		if (q_eq(&dd->stale[i]->q, q))
+			return &dd->stale[i];
+	return NULL;
+}
+
+static void stale_drop(struct hm_dns_daemon *dd, struct stale **slot)
+{
+	struct stale *st = *slot;
+
+	dd->stale_bytes -= st->canon_len;
+	free(st->canon);
+	free(st);
+	*slot = dd->stale[--dd->n_stale];
+}
+
+/* The copy that expired first goes (it is the least useful). */
+static void stale_drop_oldest(struct hm_dns_daemon *dd)
+{
+	size_t victim = 0;
+
+	for (size_t i = 1; i < dd->n_stale; i++)
+		if (dd->stale[i]->expiry < dd->stale[victim]->expiry)
+			victim = i;
+	stale_drop(dd, &dd->stale[victim]);
+}
+
+/* Keep a copy of a decided answer (failures are never served stale). */
+static void stale_keep(struct hm_dns_daemon *dd, const struct hm_dns_entry *e)
+{
+	struct stale **slot, *st;
+
+	if (!dd->cfg->dns.serve_expired_s || e->rule == HM_DNS_RULE_FAIL || !e->canon ||
+	    e->canon_len > MAX_STALE_BYTES / 16)
+		return;
+	if ((slot = stale_find(dd, &e->q)))
+		stale_drop(dd, slot);
+	while (dd->n_stale && (dd->n_stale >= MAX_STALE ||
+			       dd->stale_bytes + e->canon_len > MAX_STALE_BYTES))
+		stale_drop_oldest(dd);
+	st = calloc(1, sizeof(*st));
+	if (!st || !(st->canon = malloc(e->canon_len))) {
+		free(st);
+		return;
+	}
+	memcpy(st->canon, e->canon, e->canon_len);
+	st->canon_len = e->canon_len;
+	st->q = e->q;
+	st->expiry = e->expiry;
+	dd->stale[dd->n_stale++] = st;
+	dd->stale_bytes += e->canon_len;
+}
+
+/* Answer with an expired copy of q when it expired at most serve_expired_s
+ * ago: the data was agreed, only its TTL ran out.  True if answered. */
+static bool serve_stale(struct hm_dns_daemon *dd, struct hm_dns_request *req,
+			const struct hm_dns_query *query, const struct hm_dns_q *q, int64_t now)
+{
+	static uint8_t out[65535];
+	struct stale **slot = dd->cfg->dns.serve_expired_s ? stale_find(dd, q) : NULL;
+	size_t n;
+
+	if (!slot || now < (*slot)->expiry)
+		return false;
+	if (now - (*slot)->expiry > (int64_t)dd->cfg->dns.serve_expired_s) {
+		stale_drop(dd, slot);
+		return false;
+	}
+	n = hm_dns_reply_build_ede(query, (*slot)->canon, (*slot)->canon_len, STALE_TTL,
+				   query->max_size, HM_EDE_STALE_ANSWER,
+				   "expired certified answer; a fresh agreement is running", out,
+				   sizeof(out));
+	if (!n)
+		return false;
+	hm_dns_frontend_respond(dd->fe, req, out, n);
+	dd->stale_served++;
+	return true;
+}
+
 static void hook_decided(void *arg, const struct hm_dns_entry *e)
 {
 	struct hm_dns_daemon *dd = arg;
 	int64_t now = hm_dns_wall_clock();
 
+	stale_keep(dd, e);
 	for (struct waiter **p = &dd->waiters; *p;) {
 		struct waiter *w = *p;
 
@@ -371,7 +471,11 @@ static void on_query(void *arg, struct hm_dns_request *req, const struct hm_dns_
 	e = hm_dns_service_lookup(dd->svc, &q);
 	if (e && now < e->expiry && (e->rule == HM_DNS_RULE_FAIL || e->canon)) {
 		dd->cache_hits++;
-		answer(dd, req, query, e, now);
+		/* A failed fresh agreement (the upstreams are down, say) does not
+		 * hide an agreed answer still within the serve-expired bound:
+		 * RFC 8767's case. */
+		if (e->rule != HM_DNS_RULE_FAIL || !serve_stale(dd, req, query, &q, now))
+			answer(dd, req, query, e, now);
 		return;
 	}
 	dd->cache_misses++;
@@ -382,6 +486,15 @@ static void on_query(void *arg, struct hm_dns_request *req, const struct hm_dns_
 		dd->norec_refused++;
 		reply_error(dd, req, query, HM_DNS_REFUSED, HM_EDE_NOT_AUTHORITATIVE,
 			    "RD=0 and not in the certified cache");
+		return;
+	}
+	/* Expired, within the serve-expired bound: answered now from the agreed
+	 * copy (EDE 3), and a fresh agreement starts (its result updates the
+	 * cache; this client has its answer and does not wait). */
+	if (serve_stale(dd, req, query, &q, now)) {
+		if (!hm_dns_service_open_t(dd->svc, &q, &t))
+			t = now;
+		observe(dd, &q, t);
 		return;
 	}
 	w = dd->n_waiters < MAX_WAITERS ? calloc(1, sizeof(*w)) : NULL;
@@ -569,6 +682,8 @@ void hm_dns_daemon_free(struct hm_dns_daemon *dd)
 		dd->waiters = w->next;
 		free(w);
 	}
+	while (dd->n_stale)
+		stale_drop(dd, &dd->stale[0]);
 	while (dd->ops) {
 		struct op *o = dd->ops;
 
@@ -662,6 +777,9 @@ json_t *hm_dns_daemon_status(struct hm_dns_daemon *dd)
 		"rate_dropped", (json_int_t)fs.rate_dropped, "rate_refused", (json_int_t)fs.rate_refused,
 		"rate_table_full", (json_int_t)fs.rate_table_full,
 		"norec_refused", (json_int_t)dd->norec_refused));
+	json_object_set_new(o, "stale", json_pack("{s:I, s:I, s:I}", "served",
+		(json_int_t)dd->stale_served, "kept", (json_int_t)dd->n_stale, "bytes",
+		(json_int_t)dd->stale_bytes));
 	return o;
 }
 
@@ -674,5 +792,6 @@ void hm_dns_daemon_access(struct hm_dns_daemon *dd, struct hm_dns_access_counter
 	*out = (struct hm_dns_access_counters){
 		.refused_acl = fs.refused_acl, .rate_dropped = fs.rate_dropped,
 		.rate_refused = fs.rate_refused, .norec_refused = dd->norec_refused,
+		.stale_served = dd->stale_served,
 	};
 }

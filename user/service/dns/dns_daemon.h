@@ -43,6 +43,7 @@ struct hm_dns_access_counters {
 	uint64_t rate_dropped;    /* UDP query over its prefix's rate limit, dropped */
 	uint64_t rate_refused;    /* TCP query over the limit, REFUSED */
 	uint64_t norec_refused;   /* RD=0 query not in the cache, REFUSED */
+	uint64_t stale_served;    /* expired answers served (serve-expired, EDE 3) */
 };
 void hm_dns_daemon_access(struct hm_dns_daemon *dd, struct hm_dns_access_counters *out);
 /* The wall clock the service's check() uses (seconds). */

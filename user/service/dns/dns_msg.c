@@ -745,6 +745,13 @@ static int push_section(ldns_pkt *pkt, ldns_pkt_section sec, const ldns_rr_list 
 size_t hm_dns_reply_build(const struct hm_dns_query *q, const uint8_t *canon, size_t canon_len,
 			  uint32_t ttl, size_t max_size, uint8_t *out, size_t cap)
 {
+	return hm_dns_reply_build_ede(q, canon, canon_len, ttl, max_size, -1, NULL, out, cap);
+}
+
+size_t hm_dns_reply_build_ede(const struct hm_dns_query *q, const uint8_t *canon,
+			      size_t canon_len, uint32_t ttl, size_t max_size, int ede,
+			      const char *text, uint8_t *out, size_t cap)
+{
 	struct canon c;
 	ldns_pkt *pkt;
 	size_t n = 0;
@@ -758,6 +765,8 @@ size_t hm_dns_reply_build(const struct hm_dns_query *q, const uint8_t *canon, si
 	if (push_section(pkt, LDNS_SECTION_ANSWER, c.an, q, ttl) < 0 ||
 	    push_section(pkt, LDNS_SECTION_AUTHORITY, c.ns, q, ttl) < 0)
 		goto done;
+	if (ede >= 0 && q->edns && add_ede(pkt, ede, text) < 0)
+		goto done;
 	n = pkt_out(pkt, out, cap < max_size ? cap : max_size);
 	if (n == 0) {
 		/* Too long for this transport: the question alone, with TC, so
@@ -767,6 +776,8 @@ size_t hm_dns_reply_build(const struct hm_dns_query *q, const uint8_t *canon, si
 		if (!pkt)
 			goto done;
 		ldns_pkt_set_tc(pkt, true);
+		if (ede >= 0 && q->edns && add_ede(pkt, ede, text) < 0)
+			goto done;
 		n = pkt_out(pkt, out, cap < max_size ? cap : max_size);
 	}
 done:

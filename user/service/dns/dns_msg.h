@@ -161,6 +161,13 @@ bool hm_dns_canon_matches(const uint8_t *buf, size_t len, const struct hm_dns_qu
 size_t hm_dns_reply_build(const struct hm_dns_query *q, const uint8_t *canon, size_t canon_len,
 			  uint32_t ttl, size_t max_size, uint8_t *out, size_t cap);
 
+/* hm_dns_reply_build with an EDE option (code ede, text may be NULL) for
+ * EDNS clients, e.g. EDE 3 (Stale Answer, RFC 8767) on a served-expired
+ * answer; ede < 0: none. */
+size_t hm_dns_reply_build_ede(const struct hm_dns_query *q, const uint8_t *canon,
+			      size_t canon_len, uint32_t ttl, size_t max_size, int ede,
+			      const char *text, uint8_t *out, size_t cap);
+
 /* The smallest TTL among the records of an upstream reply that its canon
  * keeps: the answer section and the authority section's proof (the SOA
  * capped by its MINIMUM, RFC 2308 5, NSEC/NSEC3 and their RRSIGs);
