@@ -93,6 +93,7 @@ struct hm_dns_daemon {
 	uint64_t cache_hits, cache_misses, timeouts, observations_sent, submit_abandoned;
 	uint64_t chains_collected, chains_failed, queue_len;
 	uint64_t n_waiters, overload, norec_refused, stale_served;
+	uint64_t reported_norec, reported_stale, reported_at_us; /* the last log summary */
 	struct stale *stale[MAX_STALE];
 	size_t n_stale, stale_bytes;
 };
@@ -524,6 +525,23 @@ static void on_query(void *arg, struct hm_dns_request *req, const struct hm_dns_
 
 /* ---- the timer: parked queries that waited too long, retransmissions ---- */
 
+/* Per-query events an operator should know of, summarised in the log at
+ * most every 10 s (a line per query would flood it). */
+static void report(struct hm_dns_daemon *dd, uint64_t now)
+{
+	if (now - dd->reported_at_us < 10 * 1000000ull ||
+	    (dd->norec_refused == dd->reported_norec && dd->stale_served == dd->reported_stale))
+		return;
+	hm_info("dns: since the last report %llu RD=0 queries not in the cache refused (EDE 20), "
+		"%llu expired answers served (EDE 3, serve_expired_s %u)",
+		(unsigned long long)(dd->norec_refused - dd->reported_norec),
+		(unsigned long long)(dd->stale_served - dd->reported_stale),
+		dd->cfg->dns.serve_expired_s);
+	dd->reported_norec = dd->norec_refused;
+	dd->reported_stale = dd->stale_served;
+	dd->reported_at_us = now;
+}
+
 static void tick(struct hm_dns_daemon *dd)
 {
 	uint64_t now = hm_mono_us(), expirations;
@@ -531,6 +549,7 @@ static void tick(struct hm_dns_daemon *dd)
 
 	if (read(dd->timer_fd, &expirations, sizeof(expirations)) < 0 && errno != EAGAIN)
 		hm_debug("dns timer: %s", strerror(errno));
+	report(dd, now);
 	for (struct waiter **p = &dd->waiters; *p;) {
 		struct waiter *w = *p;
 		size_t n;
