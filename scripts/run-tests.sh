@@ -58,6 +58,10 @@ unit() {
   HM_TWINS_COUNT=512 run_suite "Twins enumeration, 512 of 4096 scenarios, 2 shards" \
     bash scripts/sim-sweep.sh 2 build/tests/test_twins twins_enumeration
   run_suite "fuzz (quick)" bash scripts/fuzz.sh --quick
+  # The operator's side without a cluster: hmctl init, --check-config,
+  # --help/--version; make install into a staging tree, the unit checked.
+  run_suite "command line (selftests/cli/test_cli.sh)" bash selftests/cli/test_cli.sh
+  run_suite "make install (selftests/dist/test_install.sh)" bash selftests/dist/test_install.sh
 }
 
 e2e() {
@@ -89,6 +93,8 @@ soak() {
     build/tests/test_sim vc_lossy_schedules_safe
   HM_E2E_KILLS=15 run_suite "e2e_recovery.sh, 15 kill -9 rounds" bash selftests/e2e/e2e_recovery.sh
   HM_E2E_DATAPLANE=xdp run_suite "e2e_recovery.sh, xdp dataplane" bash selftests/e2e/e2e_recovery.sh
+  HM_DNS_XDP_FUZZ=${HM_DNS_XDP_SOAK_QUERIES:-20000000} run_suite "XDP DNS responder vs userspace parser, 20M queries" \
+    bash scripts/fuzz.sh --target xdp-dns
   HM_FAULTS_SOAK=1 run_suite "fault suite, every mode at n = 7 and in xdp mode" \
     bash selftests/e2e/e2e_faults.sh
 }

@@ -90,6 +90,15 @@ int hm_xdp_dp_open(struct hm_xdp_dp *dp, const struct hm_config *cfg, uint32_t s
 /* Detach what we attached, unpin, free.  Safe on a failed open. */
 void hm_xdp_dp_close(struct hm_xdp_dp *dp);
 
+/*
+ * After a replica died without its shutdown (a crash, kill -9): detach
+ * any hm_xdp and hm_tc_egress from ifname and remove its pins, whoever
+ * attached them (hypermeshd --cleanup, the unit's ExecStopPost).  Needs
+ * CAP_SYS_ADMIN to look attached programs up by id.  0 with what it did in
+ * report, or -1 (no such interface).
+ */
+int hm_xdp_dp_cleanup(const char *ifname, char *report, size_t cap);
+
 const char *hm_xdp_attach_name(enum hm_xdp_attach how);
 
 /* The window the pre-filter enforces. */
@@ -107,6 +116,8 @@ int hm_xdp_dp_vote_sigs(struct hm_xdp_dp *dp, enum hm_vote_phase phase, uint64_t
 /* The ring buffer's fd (epoll it) and the consumer: calls dp->on_event for
  * every event that arrived.  Returns the number of events. */
 int hm_xdp_dp_events_fd(const struct hm_xdp_dp *dp);
+/* hm_xdp's tail call into the DNS responder (user/dataplane/dns_xdp.h). */
+int hm_xdp_dp_dns_tail_fd(const struct hm_xdp_dp *dp);
 int hm_xdp_dp_poll_events(struct hm_xdp_dp *dp);
 
 /* The highest seq each replica named (hm_progress). */

@@ -437,6 +437,7 @@ void hm_detector_metrics(const struct hm_detector *d, struct hm_replica_metrics 
 	m->restart_silent = nd->restart_silent;
 	m->request_refusals = ps->refusals_sent;
 	m->conflicting_requests = ps->conflicting_requests;
+	m->reply_batches_signed = ps->reply_batches_signed;
 	m->byzantine = d->byzantine;
 	m->blocked = hm_policy_blocked(&d->policy);
 	m->blocks = d->policy.blocks;
