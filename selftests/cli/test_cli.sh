@@ -69,7 +69,12 @@ check_eq "an address twice: exit 1" "$(rc_of "$hmctl" init --out "$dir/x" 198.18
 check_eq "no --out: exit 2" "$(rc_of "$hmctl" init "${addrs[@]}")" 2
 check_eq "xdp without --interface: exit 2" "$(rc_of "$hmctl" init --out "$dir/x" --dataplane xdp "${addrs[@]}")" 2
 check_eq "a client id that is a replica's: exit 1" "$(rc_of "$hmctl" init --out "$dir/x" --client-id 2 "${addrs[@]}")" 1
+check_eq "a bad --allow prefix: exit 1" "$(rc_of "$hmctl" init --out "$dir/x" --allow 198.18.0.1/15 "${addrs[@]}")" 1
 check "nothing written by the refusals" test ! -e "$dir/x/replica-0"
+check "no --allow: loopback only, said in the file" grep -q "only loopback clients are served" "$dir/c/replica-0/hypermesh.yaml"
+"$hmctl" init --out "$dir/acl" --allow 198.18.0.0/15 --allow 2001:db8::/32 "${addrs[@]}" >/dev/null
+check "--allow written as dns.allow" grep -q "^      - '2001:db8::/32'" "$dir/acl/replica-2/hypermesh.yaml"
+check "and accepted by --check-config" "$hmd" --check-config "$dir/acl/replica-2/hypermesh.yaml"
 "$hmctl" init --out "$dir/v6" --dataplane xdp --interface eth1 --port 7100 --no-dns --metrics-port 0 \
   --client-id 500 2001:db8::1 2001:db8::2 2001:db8::3 2001:db8::4 2001:db8::5 2001:db8::6 2001:db8::7 >/dev/null
 check "7 IPv6 replicas (f=2), xdp, no DNS: valid" sh -c "'$hmd' --check-config '$dir/v6/replica-6/hypermesh.yaml' | grep -q 'ok: 7 replicas (f=2), dataplane xdp; replica 6; dns off'"

@@ -59,7 +59,7 @@ pass "network and NSD"
 
 echo "# hmctl init for the four addresses"
 out=$("$repo/build/hmctl" init --out "$dir/init" --trust-anchor-file "$dir/zones/trust-anchors" \
-  --stub "signed.hmtest.=$AUTH" --stub "unsigned.hmtest.=$AUTH" --stub "bogus.hmtest.=$AUTH" \
+  --stub "signed.hmtest.=$AUTH" --stub "unsigned.hmtest.=$AUTH" --stub "bogus.hmtest.=$AUTH" --allow 198.18.0.0/15 \
   "$(addr 0)" "$(addr 1)" "$(addr 2)" "$(addr 3)" 2>&1); rc=$?
 check_eq "hmctl init exits 0" "$rc" 0
 check "it says where each directory goes" grep -q "replica-3/hypermesh.yaml *$(addr 3)" <<<"$out"

@@ -37,8 +37,10 @@
 #include "cli/cli_msg.h"
 #include "common/config.h"
 #include "common/crypto.h"
+#include "common/netprefix.h"
 
 #define INIT_MAX_UPSTREAMS 16
+#define INIT_MAX_ALLOW 64
 #define DEFAULT_TRUST_ANCHOR "/usr/share/dns/root.key" /* Debian's dns-root-data */
 
 struct init_upstream {
@@ -53,6 +55,8 @@ struct init_opts {
 	bool force, dns;
 	struct init_upstream upstreams[INIT_MAX_UPSTREAMS];
 	uint32_t n_upstreams;
+	const char *allow[INIT_MAX_ALLOW]; /* dns.allow; none: loopback only */
+	uint32_t n_allow;
 };
 
 struct init_keys {
@@ -77,6 +81,8 @@ static const char init_usage[] =
 	"  --forward ADDR[@PORT]   send every query to this recursive resolver (repeatable);\n"
 	"                          default: each replica resolves from the root servers itself\n"
 	"  --stub ZONE=ADDR[@PORT] ask this authoritative server for ZONE (repeatable)\n"
+	"  --allow PREFIX          DNS clients to serve, e.g. 192.0.2.0/24 (repeatable); default:\n"
+	"                          loopback only, every other client gets REFUSED (no open resolver)\n"
 	"  --trust-anchor-file F   DNSSEC trust anchors (default " DEFAULT_TRUST_ANCHOR ")\n"
 	"  --force                 overwrite existing keys and files\n"
 	"  Exit status: 0 written, 1 refused (existing keys, a bad address), 2 usage.\n";
@@ -145,6 +151,23 @@ static int add_upstream(struct init_opts *o, const char *zone, const char *addre
 	return 0;
 }
 
+/* --allow PREFIX: checked here with the parser the daemon uses, so that a
+ * typo is refused now rather than by --check-config on every host. */
+static int add_allow(struct init_opts *o, const char *arg)
+{
+	struct hm_prefix p;
+	char why[160];
+
+	if (o->n_allow == INIT_MAX_ALLOW)
+		return usage_error("at most 64 --allow prefixes");
+	if (hm_prefix_parse(arg, &p, why, sizeof(why)) < 0) {
+		hm_cli_error("init: --allow \"%s\": %s", arg, why);
+		return 1;
+	}
+	o->allow[o->n_allow++] = arg;
+	return 0;
+}
+
 /* --stub ZONE=ADDR[@PORT] */
 static int add_stub(struct init_opts *o, char *arg)
 {
@@ -179,6 +202,7 @@ static int parse_init_options(int argc, char **argv, struct init_opts *o)
 		{ "no-dns", no_argument, NULL, 'N' },
 		{ "forward", required_argument, NULL, 'F' },
 		{ "stub", required_argument, NULL, 'S' },
+		{ "allow", required_argument, NULL, 'A' },
 		{ "trust-anchor-file", required_argument, NULL, 'T' },
 		{ "force", no_argument, NULL, 'f' },
 		{ "help", no_argument, NULL, 'h' },
@@ -205,6 +229,7 @@ static int parse_init_options(int argc, char **argv, struct init_opts *o)
 						   &o->client_id); break;
 		case 'F': rc = add_upstream(o, ".", optarg, true); break;
 		case 'S': rc = add_stub(o, optarg); break;
+		case 'A': rc = add_allow(o, optarg); break;
 		case 'D':
 			if (strcmp(optarg, "socket") != 0 && strcmp(optarg, "xdp") != 0)
 				return usage_error("--dataplane is socket or xdp");
@@ -337,6 +362,13 @@ static void write_dns(FILE *f, const struct init_opts *o)
 	fprintf(f, "  dns:                        # every replica answers DNS on port 53 of its "
 		   "address\n"
 		   "    trust_anchor_file: %s\n", o->trust_anchor_file);
+	if (o->n_allow) {
+		fprintf(f, "    allow:                    # DNS clients served; others get REFUSED\n");
+		for (uint32_t i = 0; i < o->n_allow; i++)
+			fprintf(f, "      - '%s'\n", o->allow[i]);
+	} else {
+		fprintf(f, "    # no allow: only loopback clients are served (add --allow to init)\n");
+	}
 	if (!o->n_upstreams) {
 		fprintf(f, "    # no upstreams: each replica resolves from the root servers itself\n");
 		return;
