@@ -32,6 +32,8 @@ PACKAGES=(
   nsd ldnsutils dnsutils knot-dnsutils
   # make bench: dnsperf against a replica and against plain Unbound (scripts/bench_dns.sh)
   dnsperf unbound
+  # promtool: the metrics, alert rules and dashboard tests (contrib/monitoring)
+  prometheus
 )
 
 missing=()

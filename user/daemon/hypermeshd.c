@@ -89,8 +89,8 @@ struct daemon {
 static void usage(FILE *out)
 {
 	fprintf(out, "usage: hypermeshd -c CONFIG [--id N] [--key FILE] [--data-dir DIR] "
-		     "[--log-level error|warn|info|debug]\n"
-		     "  The id, key, data dir and log level default to the config's node section.\n"
+		     "[--log-level error|warn|info|debug] [--log-format kv|json]\n"
+		     "  The id, key, data dir, log level and format default to the config's node section.\n"
 #ifdef HM_TESTING
 		     "  Tests only: --byzantine MODE[:ARG][,MODE...] --i-know-this-is-a-test (or\n"
 		     "  HM_BYZANTINE_TESTS=1) makes this replica misbehave (docs/faults.md).\n"
@@ -928,7 +928,7 @@ static int open_dns(struct daemon *d)
 }
 
 struct options {
-	const char *config, *key, *data_dir, *log_level;
+	const char *config, *key, *data_dir, *log_level, *log_format;
 	const char *byzantine;
 	bool byzantine_ack;
 	long id;
@@ -942,6 +942,7 @@ static int parse_options(int argc, char **argv, struct options *o)
 		{ "key", required_argument, NULL, 'k' },
 		{ "data-dir", required_argument, NULL, 'd' },
 		{ "log-level", required_argument, NULL, 'l' },
+		{ "log-format", required_argument, NULL, 'F' },
 		{ "help", no_argument, NULL, 'h' },
 		{ "byzantine", required_argument, NULL, 'B' },
 		{ "i-know-this-is-a-test", no_argument, NULL, 'A' },
@@ -958,6 +959,13 @@ static int parse_options(int argc, char **argv, struct options *o)
 		case 'k': o->key = optarg; break;
 		case 'd': o->data_dir = optarg; break;
 		case 'l': o->log_level = optarg; break;
+		case 'F':
+			if (hm_log_parse_format(optarg) < 0) {
+				fprintf(stderr, "hypermeshd: --log-format %s: not kv or json\n", optarg);
+				return -1;
+			}
+			o->log_format = optarg;
+			break;
 		case 'i':
 			o->id = strtol(optarg, &end, 10);
 			if (*end || o->id < 0 || o->id >= HM_MAX_REPLICAS) {
@@ -1121,6 +1129,8 @@ int main(int argc, char **argv)
 	if (load_identity(&d, &o, &data_dir) < 0)
 		goto out;
 	hm_log_setup("hypermeshd", o.id, o.log_level ? o.log_level : d.cfg.log_level);
+	hm_log_set_format((enum hm_log_format)hm_log_parse_format(o.log_format ? o.log_format
+									      : d.cfg.log_format));
 	if (open_service(&d) < 0 ||
 	    hm_node_init(&d.node, &d.cfg, (uint32_t)o.id, &d.keys, &d.service, &transport) < 0) {
 		hm_err("cannot initialise the replica: a public key in %s is not a valid Ed25519 key, "

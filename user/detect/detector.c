@@ -9,6 +9,20 @@
 #include "common/log.h"
 #include "common/wire.h"
 
+/* Silence that makes a peer down: a live replica in an idle group still
+ * sends a STATUS every PBFT_IDLE_STATUS_ROUNDS (5) retransmit intervals
+ * (timeout_ms / 2 each), so three of those missed, and never less than
+ * three judge steps. */
+static uint64_t peer_down_after_us(const struct hm_config *cfg)
+{
+	uint64_t idle_status_ms = 5 * (cfg->timeout_ms / 2 ? cfg->timeout_ms / 2 : 1);
+	uint64_t ms = 3 * idle_status_ms;
+
+	if (ms < 3 * (uint64_t)cfg->judge_interval_ms)
+		ms = 3 * (uint64_t)cfg->judge_interval_ms;
+	return ms * 1000;
+}
+
 void hm_detector_init(struct hm_detector *d, const struct hm_config *cfg, struct hm_node *node,
 		      struct hm_xdp_dp *dp, uint64_t now_us)
 {
@@ -22,6 +36,9 @@ void hm_detector_init(struct hm_detector *d, const struct hm_config *cfg, struct
 		       (uint64_t)cfg->block_max_cooldown_s * 1000000);
 	d->started_us = d->last_us = now_us;
 	d->prev_view = pbft_view(node->core);
+	for (uint32_t i = 0; i < HM_MAX_REPLICAS; i++)
+		hm_peer_health_init(&d->health[i], now_us);
+	d->down_after_us = peer_down_after_us(cfg);
 	/* An adopted program's map may hold blocks of an earlier run: they
 	 * are in no decision log here, so nobody could list or lift them. */
 	for (uint32_t i = 0; dp && i < node->n; i++)
@@ -340,6 +357,58 @@ static void update_rates(struct hm_detector *d, uint64_t now_us)
 	d->prev_dropped = dropped;
 }
 
+/* What proves peer i Byzantine, or NULL: the policy acted on a proof of
+ * it (equivocation, bad signature, a checked proof from another replica),
+ * or the core caught it (a signature or certificate only it can have
+ * made wrong). */
+static const char *proof_of(const struct hm_detector *d, uint32_t i, char *buf, size_t cap)
+{
+	for (uint64_t k = hm_policy_decisions(&d->policy); k-- > 0;) {
+		const struct hm_decision *dec = hm_policy_decision(&d->policy, k);
+
+		if (dec && dec->replica == i && dec->offence) {
+			snprintf(buf, cap, "%s", hm_offence_name(dec->offence));
+			return buf;
+		}
+	}
+	if (pbft_stats(d->node->core)->proven_faulty >> i & 1) {
+		snprintf(buf, cap, "bad signature or certificate caught by the core");
+		return buf;
+	}
+	return NULL;
+}
+
+/* Each peer's state (up, slow, down, Byzantine) and a log line with the
+ * reason when it changes. */
+static void judge_health(struct hm_detector *d, uint64_t now_us)
+{
+	for (uint32_t i = 0; i < d->node->n; i++) {
+		const struct hm_node_statistics *p = &d->rep.peer[i];
+		struct hm_peer_health *h = &d->health[i];
+		enum hm_peer_state was = h->state;
+		struct hm_peer_sample s;
+		char proof[64];
+		struct hm_peer_facts f;
+
+		if (i == d->node->id)
+			continue;
+		sample_peer(d, i, &s);
+		f = (struct hm_peer_facts){
+			.last_seen_us = s.last_seen_us,
+			.slow_sign = p->indicators & (HM_IND_TIMING | HM_IND_PARTICIPATION),
+			.proof = proof_of(d, i, proof, sizeof(proof)),
+		};
+		if (!hm_peer_health_step(h, &f, now_us, d->started_us, d->down_after_us))
+			continue;
+		hm_log_kv(h->state == HM_PEER_UP ? HM_LOG_INFO : HM_LOG_WARN,
+			  h->state == HM_PEER_DOWN ? "peer down"
+			  : h->state == HM_PEER_UP ? "peer up"
+			  : h->state == HM_PEER_SLOW ? "peer slow" : "peer proven Byzantine",
+			  "peer", HM_KV_U(i), "state", hm_peer_state_name(h->state), "was",
+			  hm_peer_state_name(was), "reason", h->reason, NULL);
+	}
+}
+
 void hm_detector_step(struct hm_detector *d, uint64_t now_us)
 {
 	struct hm_peer_sample samples[HM_MAX_REPLICAS] = { 0 };
@@ -350,16 +419,22 @@ void hm_detector_step(struct hm_detector *d, uint64_t now_us)
 		if (i != d->node->id)
 			sample_peer(d, i, &samples[i]);
 	byz = hm_reputation_judge(&d->rep, samples, d->node->quorums, now_us);
+	judge_health(d, now_us);
+	/* A down peer trips every statistic (silent, in no quorum, reputation
+	 * falling): that is a crash, not a suspicion; its state says down. */
+	for (uint32_t i = 0; i < d->node->n; i++)
+		if (d->health[i].state == HM_PEER_DOWN)
+			byz &= (uint16_t)~(1u << i);
 	/* one line per peer per change of verdict, not one per step */
 	for (uint32_t i = 0; i < d->node->n; i++) {
 		const struct hm_node_statistics *p = &d->rep.peer[i];
 
 		if ((byz ^ d->byzantine) >> i & 1)
-			hm_warn("judge: replica %u %s (%d indicators, reputation %.2f; never "
-				"blocked for this alone)", i,
-				byz >> i & 1 ? "judged Byzantine by the two-indicator rule"
-					     : "no longer judged Byzantine",
-				__builtin_popcount(p->indicators), p->reputation);
+			hm_log_kv(HM_LOG_INFO, byz >> i & 1
+				  ? "peer suspected by the two-indicator rule (never blocked for this alone)"
+				  : "peer no longer suspected", "peer", HM_KV_U(i), "indicators",
+				  HM_KV_U(__builtin_popcount(p->indicators)), "reputation",
+				  HM_KV_F(p->reputation), NULL);
 	}
 	d->byzantine = byz;
 	/* xdp mode: the score goes into node_stats beside the kernel's own
@@ -496,10 +571,12 @@ static json_t *indicators_json(uint32_t bits)
 json_t *hm_detector_json(const struct hm_detector *d, uint64_t now_us)
 {
 	json_t *peers = json_object(), *byz = json_array(), *blocked = json_array();
+	json_t *suspected = json_array(), *down = json_array();
 
 	for (uint32_t i = 0; i < d->node->n; i++) {
 		const struct hm_node_statistics *p = &d->rep.peer[i];
 		const struct hm_block_state *b = &d->policy.peer[i];
+		const struct hm_peer_health *h = &d->health[i];
 		char key[16];
 
 		if (i == d->node->id)
@@ -530,14 +607,24 @@ json_t *hm_detector_json(const struct hm_detector *d, uint64_t now_us)
 			(json_int_t)d->node->replica_stats[i].proofs_sent, "proofs_received",
 			(json_int_t)d->node->replica_stats[i].proofs_received, "proofs_refused",
 			(json_int_t)d->node->replica_stats[i].proofs_refused));
-		if (d->byzantine >> i & 1)
+		json_object_update_new(json_object_get(peers, key), json_pack(
+			"{s:s, s:s, s:f}", "state", hm_peer_state_name(h->state), "state_reason",
+			h->reason, "state_for_s",
+			now_us > h->since_us ? (double)(now_us - h->since_us) / 1e6 : 0.0));
+		if (h->state == HM_PEER_BYZANTINE)
 			json_array_append_new(byz, json_integer(i));
+		if (h->state == HM_PEER_DOWN)
+			json_array_append_new(down, json_integer(i));
+		if (d->byzantine >> i & 1)
+			json_array_append_new(suspected, json_integer(i));
 		if (b->blocked)
 			json_array_append_new(blocked, json_integer(i));
 	}
-	return json_pack("{s:i, s:I, s:o, s:o, s:o, s:I, s:I, s:f, s:f, s:f}",
+	return json_pack("{s:i, s:I, s:I, s:o, s:o, s:o, s:o, s:o, s:I, s:I, s:f, s:f, s:f}",
 			 "judge_interval_ms", (int)d->cfg->judge_interval_ms,
-			 "steps", (json_int_t)d->steps, "peers", peers, "byzantine", byz,
+			 "steps", (json_int_t)d->steps,
+			 "down_after_ms", (json_int_t)(d->down_after_us / 1000), "peers", peers,
+			 "byzantine", byz, "suspected", suspected, "down", down,
 			 "blocked", blocked, "blocks", (json_int_t)d->policy.blocks,
 			 "refusals", (json_int_t)d->policy.refusals,
 			 "rounds_per_second", d->rounds_per_second,

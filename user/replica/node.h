@@ -149,6 +149,10 @@ struct hm_node {
 	uint64_t persist_recoveries;    /* failures recovered from */
 	/* view-change counters already logged (log_views in node.c) */
 	uint64_t vc_logged[5];
+	uint64_t vc_reason_logged[PBFT_VC_REASONS];
+	uint64_t st_logged[4];              /* state transfer counters last logged */
+	uint64_t refused_logged, refused_logged_at; /* service refusals last logged */
+	uint64_t batches_refused, batch_refused_logged_at; /* PRE-PREPAREs refused */
 	enum hm_recovery_status recovery_status;
 	uint64_t recovered_seq;         /* last seq executed after recovery */
 	uint64_t incarnation;           /* starts on these files, this one included */
