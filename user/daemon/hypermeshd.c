@@ -397,6 +397,10 @@ static void render_metrics(void *ctx, struct hm_mtext *t)
 		return;
 	}
 	hm_detector_metrics(&d->det, m);
+	if (d->dns) {
+		m->has_dns = true;
+		hm_dns_daemon_counters(d->dns, &m->dns);
+	}
 	hm_metrics_render(t, m);
 	free(m);
 }

@@ -400,7 +400,7 @@ static void judge_health(struct hm_detector *d, uint64_t now_us)
 		};
 		if (!hm_peer_health_step(h, &f, now_us, d->started_us, d->down_after_us))
 			continue;
-		hm_log_kv(h->state == HM_PEER_UP ? HM_LOG_INFO : HM_LOG_WARN,
+		hm_log_kv(h->state == HM_PEER_UP || h->state == HM_PEER_SLOW ? HM_LOG_INFO : HM_LOG_WARN,
 			  h->state == HM_PEER_DOWN ? "peer down"
 			  : h->state == HM_PEER_UP ? "peer up"
 			  : h->state == HM_PEER_SLOW ? "peer slow" : "peer proven Byzantine",
@@ -474,7 +474,6 @@ void hm_detector_metrics(const struct hm_detector *d, struct hm_replica_metrics 
 {
 	const struct hm_node *nd = d->node;
 	const struct pbft_stats *ps = pbft_stats(nd->core);
-	double hours = (double)(d->last_us - d->started_us) / 3.6e9;
 
 	memset(m, 0, sizeof(*m));
 	m->id = nd->id;
@@ -483,26 +482,23 @@ void hm_detector_metrics(const struct hm_detector *d, struct hm_replica_metrics 
 	m->dataplane = d->dp ? "xdp" : "socket";
 	m->view = pbft_view(nd->core);
 	m->view_changes = d->view_changes;
-	m->view_changes_per_hour = hours > 0 ? (double)d->view_changes / hours : 0;
+	memcpy(m->vc_by_reason, ps->view_changes_by_reason, sizeof(m->vc_by_reason));
 	m->vc_started = ps->view_changes_started;
 	m->vc_installed = ps->view_changes_installed;
 	m->catchups_started = ps->view_catchups_started;
 	m->catchups_done = ps->view_catchups_done;
 	m->catchup_timeouts = ps->view_catchup_timeouts;
 	m->rounds = ps->batches_executed;
-	m->rounds_per_second = d->rounds_per_second;
 	m->ops = ps->ops_executed;
 	m->latency_count = nd->latency_count;
-	m->latency_avg_seconds = nd->latency_count
-		? (double)nd->latency_sum_us / (double)nd->latency_count / 1e6 : 0;
+	m->latency_sum_seconds = (double)nd->latency_sum_us / 1e6;
+	memcpy(m->latency_buckets, nd->latency_buckets, sizeof(m->latency_buckets));
 	m->quorums = nd->quorums;
 	m->fast_path_enabled = d->cfg->fast_path_enabled;
 	m->batch_size = d->cfg->batching_enabled ? d->cfg->batch_size : 1;
 	m->batch_efficiency = ps->batches_executed && m->batch_size
 		? (double)ps->ops_executed / (double)ps->batches_executed / m->batch_size : 0;
 	m->messages_in = d->prev_accepted;
-	m->messages_per_second = d->messages_per_second;
-	m->loss_rate = d->loss_rate;
 	m->low_watermark = pbft_low_watermark(nd->core);
 	m->high_watermark = nd->high;
 	m->last_executed = pbft_last_executed(nd->core);
@@ -512,7 +508,9 @@ void hm_detector_metrics(const struct hm_detector *d, struct hm_replica_metrics 
 	m->restart_silent = nd->restart_silent;
 	m->request_refusals = ps->refusals_sent;
 	m->conflicting_requests = ps->conflicting_requests;
-	m->byzantine = d->byzantine;
+	m->suspected = d->byzantine;
+	for (uint32_t i = 0; i < nd->n; i++)
+		m->peer_state[i] = (uint8_t)d->health[i].state;
 	m->blocked = hm_policy_blocked(&d->policy);
 	m->blocks = d->policy.blocks;
 	m->refusals = d->policy.refusals;

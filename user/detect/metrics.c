@@ -124,6 +124,30 @@ static void scalar(struct hm_mtext *t, const char *name, const char *type, const
 	hm_mtext_sample(t, name, v, NULL);
 }
 
+/* A histogram family without labels: counts[] per bucket (not
+ * cumulative; counts[n] is the +Inf bucket), their sum and count. */
+static void histogram(struct hm_mtext *t, const char *name, const char *help,
+		      const double *bounds, unsigned n, const uint64_t *counts, double sum,
+		      uint64_t count)
+{
+	char bucket[96], le[32], sname[96], cname[96];
+	uint64_t acc = 0;
+
+	snprintf(bucket, sizeof(bucket), "%s_bucket", name);
+	snprintf(sname, sizeof(sname), "%s_sum", name);
+	snprintf(cname, sizeof(cname), "%s_count", name);
+	hm_mtext_family(t, name, "histogram", help);
+	for (unsigned b = 0; b < n; b++) {
+		acc += counts[b];
+		snprintf(le, sizeof(le), "%g", bounds[b]);
+		hm_mtext_sample(t, bucket, (double)acc, "le", le, NULL);
+	}
+	/* +Inf is every observation: the count, even if a bucket lags */
+	hm_mtext_sample(t, bucket, (double)(count > acc ? count : acc), "le", "+Inf", NULL);
+	hm_mtext_sample(t, sname, sum, NULL);
+	hm_mtext_sample(t, cname, (double)(count > acc ? count : acc), NULL);
+}
+
 static void render_consensus(struct hm_mtext *t, const struct hm_replica_metrics *m)
 {
 	scalar(t, "hypermesh_view", "gauge", "Current PBFT view.", (double)m->view);
@@ -134,21 +158,23 @@ static void render_consensus(struct hm_mtext *t, const struct hm_replica_metrics
 	       (double)m->last_executed);
 	scalar(t, "hypermesh_consensus_rounds_total", "counter",
 	       "Consensus rounds (batches) executed.", (double)m->rounds);
-	scalar(t, "hypermesh_consensus_rounds_per_second", "gauge",
-	       "Consensus rounds per second over the last judge interval.", m->rounds_per_second);
 	scalar(t, "hypermesh_operations_total", "counter", "Client operations executed.",
 	       (double)m->ops);
-	scalar(t, "hypermesh_consensus_latency_seconds_avg", "gauge",
-	       "Average consensus latency, PRE-PREPARE accepted to executed.",
-	       m->latency_avg_seconds);
+	histogram(t, "hypermesh_consensus_latency_seconds",
+		  "Consensus latency, our PREPARE for a sequence number to its execution.",
+		  hm_latency_bounds_s, HM_LATENCY_BUCKETS, m->latency_buckets,
+		  m->latency_sum_seconds, m->latency_count);
 	scalar(t, "hypermesh_quorums_total", "counter", "Quorums formed (PREPARE and COMMIT).",
 	       (double)m->quorums);
 	scalar(t, "hypermesh_view_changes_total", "counter", "View changes seen.",
 	       (double)m->view_changes);
-	scalar(t, "hypermesh_view_changes_per_hour", "gauge",
-	       "View changes per hour over the replica's lifetime.", m->view_changes_per_hour);
-	scalar(t, "hypermesh_view_changes_started_total", "counter",
-	       "VIEW-CHANGEs this replica sent (one per view).", (double)m->vc_started);
+	hm_mtext_family(t, "hypermesh_view_changes_started_total", "counter",
+			"VIEW-CHANGEs this replica sent (one per view), by what started them: "
+			"request_timeout (lost or faulty primary), new_view_timeout, "
+			"f+1_higher_views, catchup_timeout.");
+	for (int r = 0; r < PBFT_VC_REASONS; r++)
+		hm_mtext_sample(t, "hypermesh_view_changes_started_total", (double)m->vc_by_reason[r],
+				"reason", pbft_vc_reason_name((enum pbft_vc_reason)r), NULL);
 	scalar(t, "hypermesh_view_changes_installed_total", "counter",
 	       "New views this replica installed (view catch-up included).",
 	       (double)m->vc_installed);
@@ -166,14 +192,8 @@ static void render_consensus(struct hm_mtext *t, const struct hm_replica_metrics
 	       "Rounds committed on the fast path (the core has no fast path yet).",
 	       (double)m->fast_path_rounds);
 	scalar(t, "hypermesh_batch_efficiency_ratio", "gauge",
-	       "Operations per executed batch divided by the configured batch size.",
+	       "Operations per executed batch divided by the configured batch size (lifetime).",
 	       m->batch_efficiency);
-	scalar(t, "hypermesh_message_throughput_per_second", "gauge",
-	       "Datagrams accepted per second over the last judge interval.",
-	       m->messages_per_second);
-	scalar(t, "hypermesh_message_loss_ratio", "gauge",
-	       "Dropped / (accepted + dropped) datagrams over the last judge interval.",
-	       m->loss_rate);
 }
 
 static void render_persistence(struct hm_mtext *t, const struct hm_replica_metrics *m)
@@ -201,14 +221,41 @@ static void render_persistence(struct hm_mtext *t, const struct hm_replica_metri
 	       (double)m->conflicting_requests);
 }
 
+/* hypermesh_peer_state{peer,state}: 1 for the peer's state, 0 for the
+ * others (alerts match state="down"); and the count of each. */
+static void render_peer_states(struct hm_mtext *t, const struct hm_replica_metrics *m)
+{
+	char peer[16];
+	int count[HM_PEER_STATES] = { 0 };
+
+	hm_mtext_family(t, "hypermesh_peer_state", "gauge",
+			"1 for the peer's state: up, slow, down (unreachable: crashed, paused "
+			"or cut off) or byzantine (proven by evidence; stays).");
+	for (uint32_t i = 0; i < m->n; i++) {
+		if (i == m->id)
+			continue;
+		snprintf(peer, sizeof(peer), "%u", i);
+		count[m->peer_state[i] < HM_PEER_STATES ? m->peer_state[i] : 0]++;
+		for (int s = 0; s < HM_PEER_STATES; s++)
+			hm_mtext_sample(t, "hypermesh_peer_state", m->peer_state[i] == s, "peer", peer,
+					"state", hm_peer_state_name((enum hm_peer_state)s), NULL);
+	}
+	scalar(t, "hypermesh_down_nodes", "gauge", "Peers down (unreachable).",
+	       count[HM_PEER_DOWN]);
+	scalar(t, "hypermesh_byzantine_nodes", "gauge",
+	       "Peers proven Byzantine by evidence (equivocation, bad signature, checked proof).",
+	       count[HM_PEER_BYZANTINE]);
+}
+
 static void render_detection(struct hm_mtext *t, const struct hm_replica_metrics *m)
 {
 	char peer[16], self[16];
 
 	snprintf(self, sizeof(self), "%u", m->id);
-	scalar(t, "hypermesh_byzantine_nodes", "gauge",
-	       "Peers judged Byzantine by the two-indicator rule (never blocked for it).",
-	       __builtin_popcount(m->byzantine));
+	render_peer_states(t, m);
+	scalar(t, "hypermesh_suspected_nodes", "gauge",
+	       "Peers up but suspected by the two-indicator rule (statistics only; never "
+	       "blocked for it).", __builtin_popcount(m->suspected));
 	scalar(t, "hypermesh_blocked_nodes", "gauge", "Peers blocked on proof of misbehaviour.",
 	       __builtin_popcount(m->blocked));
 	scalar(t, "hypermesh_block_decisions_total", "counter", "Blocks enforced.",
@@ -245,17 +292,18 @@ static void render_detection(struct hm_mtext *t, const struct hm_replica_metrics
 			hm_mtext_sample(t, "hypermesh_reputation_historical", m->historical[i], "peer",
 					peer, NULL);
 		}
-	/* the distribution: peers per reputation band, cumulative like a histogram's buckets */
+	/* the distribution: peers per reputation band, cumulative (a gauge,
+	 * so its bound is not called le) */
 	hm_mtext_family(t, "hypermesh_reputation_peers", "gauge",
-			"Peers with reputation at or below le (the reputation distribution).");
+			"Peers with reputation at or below at_most (the reputation distribution).");
 	for (int b = 1; b <= 10; b++) {
-		char le[8];
+		char bound[8];
 		int count = 0;
 
-		snprintf(le, sizeof(le), "%.1f", b / 10.0);
+		snprintf(bound, sizeof(bound), "%.1f", b / 10.0);
 		for (uint32_t i = 0; i < m->n; i++)
 			count += i != m->id && m->reputation[i] <= b / 10.0 + 1e-9;
-		hm_mtext_sample(t, "hypermesh_reputation_peers", count, "le", le, NULL);
+		hm_mtext_sample(t, "hypermesh_reputation_peers", count, "at_most", bound, NULL);
 	}
 	hm_mtext_family(t, "hypermesh_peer_indicator", "gauge",
 			"1 when the fault indicator holds for the peer at the last judge step.");
@@ -267,12 +315,12 @@ static void render_detection(struct hm_mtext *t, const struct hm_replica_metrics
 			hm_mtext_sample(t, "hypermesh_peer_indicator", m->indicators[i] >> k & 1,
 					"peer", peer, "indicator", hm_indicator_name(k), NULL);
 	}
-	hm_mtext_family(t, "hypermesh_peer_latency_seconds", "gauge",
-			"Message latency: smoothed silence of the peer at each judge step.");
+	hm_mtext_family(t, "hypermesh_peer_silence_seconds", "gauge",
+			"Smoothed silence of the peer (time since last heard) at each judge step.");
 	for (uint32_t i = 0; i < m->n; i++)
 		if (i != m->id) {
 			snprintf(peer, sizeof(peer), "%u", i);
-			hm_mtext_sample(t, "hypermesh_peer_latency_seconds", m->latency_ms[i] / 1e3,
+			hm_mtext_sample(t, "hypermesh_peer_silence_seconds", m->latency_ms[i] / 1e3,
 					"peer", peer, NULL);
 		}
 	hm_mtext_family(t, "hypermesh_peer_participation_ratio", "gauge",
@@ -325,6 +373,54 @@ static void render_traffic(struct hm_mtext *t, const struct hm_replica_metrics *
 	}
 }
 
+static void render_dns_answers(struct hm_mtext *t, const struct hm_dns_counters *c)
+{
+	hm_mtext_family(t, "hypermesh_dns_answers_total", "counter",
+			"DNS replies sent, by RCODE and by how the answer was decided: dnssec "
+			"(rule a), observed (rule b: f+1 matching observations), fail (agreed "
+			"failure), timeout, overload, frontend (FORMERR, NOTIMP, REFUSED).");
+	for (int r = 0; r < HM_DNS_ANS_RULES; r++)
+		for (int rc = 0; rc < 16; rc++) {
+			static const char *const rcodes[16] = {
+				"NOERROR", "FORMERR", "SERVFAIL", "NXDOMAIN", "NOTIMP", "REFUSED",
+				"YXDOMAIN", "YXRRSET", "NXRRSET", "NOTAUTH", "NOTZONE", "RCODE11",
+				"RCODE12", "RCODE13", "RCODE14", "RCODE15",
+			};
+
+			/* the usual ones always, so rate() has a series to start from */
+			if (!c->answers[r][rc] && rc != 0 && rc != 2 && rc != 3)
+				continue;
+			hm_mtext_sample(t, "hypermesh_dns_answers_total", (double)c->answers[r][rc],
+					"rcode", rcodes[rc], "rule",
+					hm_dns_answer_rule_name((enum hm_dns_answer_rule)r), NULL);
+		}
+}
+
+static void render_dns(struct hm_mtext *t, const struct hm_replica_metrics *m)
+{
+	const struct hm_dns_counters *c = &m->dns;
+	char rep[16];
+
+	render_dns_answers(t, c);
+	scalar(t, "hypermesh_dns_cache_hits_total", "counter",
+	       "DNS queries answered from the certified cache (no agreement round).",
+	       (double)c->cache_hits);
+	scalar(t, "hypermesh_dns_cache_misses_total", "counter",
+	       "DNS queries that waited for an agreement round.", (double)c->cache_misses);
+	histogram(t, "hypermesh_dns_upstream_latency_seconds",
+		  "Time this replica's validating resolver took to answer (upstream included).",
+		  hm_dns_upstream_bounds_s, HM_DNS_UPSTREAM_BUCKETS, c->upstream_buckets,
+		  c->upstream_sum_s, c->upstream_count);
+	hm_mtext_family(t, "hypermesh_dns_poisoned_observations_total", "counter",
+			"Observations by a replica that differed from the agreed answer (a "
+			"poisoned or broken upstream behind it), as this replica counted them.");
+	for (uint32_t i = 0; i < c->n_replicas; i++) {
+		snprintf(rep, sizeof(rep), "%u", i);
+		hm_mtext_sample(t, "hypermesh_dns_poisoned_observations_total", (double)c->differ[i],
+				"replica", rep, NULL);
+	}
+}
+
 void hm_metrics_render(struct hm_mtext *t, const struct hm_replica_metrics *m)
 {
 	char id[16];
@@ -339,10 +435,14 @@ void hm_metrics_render(struct hm_mtext *t, const struct hm_replica_metrics *m)
 		hm_mtext_sample(t, "hypermesh_replica_info", 1, "id", id, "n", n, "f", f, "dataplane",
 				m->dataplane ? m->dataplane : "", NULL);
 	}
+	hm_mtext_family(t, "hypermesh_build_info", "gauge", "The running build: version.");
+	hm_mtext_sample(t, "hypermesh_build_info", 1, "version", HM_PROGRAM_VERSION, NULL);
 	render_consensus(t, m);
 	render_persistence(t, m);
 	render_detection(t, m);
 	render_traffic(t, m);
+	if (m->has_dns)
+		render_dns(t, m);
 }
 
 /* ---- HTTP -------------------------------------------------------------- */

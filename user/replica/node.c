@@ -510,6 +510,19 @@ static void note_event(struct hm_node *nd, const struct hm_vote_event *ev)
 	}
 }
 
+const double hm_latency_bounds_s[HM_LATENCY_BUCKETS] = {
+	0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 5,
+};
+
+unsigned hm_latency_bucket(double seconds)
+{
+	unsigned b = 0;
+
+	while (b < HM_LATENCY_BUCKETS && seconds > hm_latency_bounds_s[b])
+		b++;
+	return b;
+}
+
 /* Consensus latency: from our PREPARE policy for seq to its execution. */
 static void note_started(struct hm_node *nd, const struct pbft_vote_policy *v)
 {
@@ -526,8 +539,12 @@ static void note_executed(struct hm_node *nd, const struct pbft_executed *e)
 	struct hm_latency_slot *s = &nd->started[e->seq % HM_LATENCY_SLOTS];
 
 	if (s->seq == e->seq && s->at_us && nd->now >= s->at_us) {
+		unsigned b = hm_latency_bucket((double)(nd->now - s->at_us) / 1e6);
+
 		nd->latency_sum_us += nd->now - s->at_us;
 		nd->latency_count++;
+		if (b < HM_LATENCY_BUCKETS)
+			nd->latency_buckets[b]++;
 		s->at_us = 0;
 	}
 }

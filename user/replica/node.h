@@ -30,6 +30,14 @@
 #include "core/vote_counter.h"
 #include "replica/send_hook.h"
 
+
+/* Consensus latency histogram bounds, seconds (hm_latency_bounds_s; the
+ * metrics export them as hypermesh_consensus_latency_seconds). */
+#define HM_LATENCY_BUCKETS 12
+extern const double hm_latency_bounds_s[HM_LATENCY_BUCKETS];
+/* The bucket of a latency: the first bound at or above it, HM_LATENCY_BUCKETS for +Inf. */
+unsigned hm_latency_bucket(double seconds);
+
 struct hm_transport {
 	/* Send one datagram whose MAC is already stamped. */
 	void (*sendto)(void *ctx, const void *buf, size_t len, const struct sockaddr *to,
@@ -116,6 +124,7 @@ struct hm_node {
 	uint64_t quorums;                   /* quorum events, both phases */
 	struct hm_latency_slot started[HM_LATENCY_SLOTS];
 	uint64_t latency_sum_us, latency_count; /* consensus start to execution */
+	uint64_t latency_buckets[HM_LATENCY_BUCKETS]; /* a histogram of it, not cumulative */
 
 	/* The send-path hook (send_hook.h); outgoing is NULL in every real
 	 * deployment. */
