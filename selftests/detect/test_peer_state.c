@@ -28,7 +28,8 @@ HM_TEST(crashed_peer_goes_down_once_and_stays)
 	ASSERT_EQ(run(&h, 10 * S, 10 * S, 10 * S, false), 0, "heard from: up");
 	ASSERT_EQ(h.state, HM_PEER_UP, "up");
 	/* it crashes at 10 s: slow signs (late, in no quorum) come with it */
-	ASSERT_EQ(run(&h, 10 * S, 11 * S, 18 * S, true), 1, "slow first");
+	ASSERT_EQ(run(&h, 10 * S, 11 * S, 12 * S, true), 0, "two slow signs: not yet slow");
+	ASSERT_EQ(run(&h, 10 * S, 13 * S, 18 * S, true), 1, "slow after three");
 	ASSERT_EQ(h.state, HM_PEER_SLOW, "slow before the bound");
 	ASSERT_EQ(run(&h, 10 * S, 19 * S, 19 * S, true), 1, "then down");
 	ASSERT_EQ(h.state, HM_PEER_DOWN, "down after down_after of silence");
@@ -44,7 +45,8 @@ HM_TEST(restarted_peer_comes_back_up)
 	hm_peer_health_init(&h, 0);
 	run(&h, 1 * S, 1 * S, 20 * S, false);
 	ASSERT_EQ(h.state, HM_PEER_DOWN, "down");
-	ASSERT_EQ(run(&h, 21 * S, 21 * S, 21 * S, false), 1, "one change");
+	/* its statistics still carry the silence: a slow sign, yet up */
+	ASSERT_EQ(run(&h, 21 * S, 21 * S, 21 * S, true), 1, "one change");
 	ASSERT_EQ(h.state, HM_PEER_UP, "up at its first message");
 	ASSERT_STRCONTAINS(h.reason, "heard from again", "says why");
 }
@@ -80,12 +82,13 @@ HM_TEST(slow_holds_for_calm_steps)
 
 	hm_peer_health_init(&h, 0);
 	run(&h, 1 * S, 1 * S, 1 * S, true);
-	ASSERT_EQ(h.state, HM_PEER_SLOW, "slow");
+	ASSERT_EQ(h.state, HM_PEER_UP, "one slow step: still up");
+	run(&h, 3 * S, 2 * S, 3 * S, true);
+	ASSERT_EQ(h.state, HM_PEER_SLOW, "slow after three in a row");
 	/* one calm step in between slow ones does not flap */
-	ASSERT_EQ(run(&h, 2 * S, 2 * S, 2 * S, false), 0, "one calm step: still slow");
-	ASSERT_EQ(run(&h, 3 * S, 3 * S, 3 * S, true), 0, "slow again: no change");
-	ASSERT_EQ(run(&h, 4 * S, 4 * S, 4 * S + 1, false), 0, "calm");
-	for (uint64_t t = 5; t < 5 + HM_PEER_SLOW_CALM_STEPS; t++)
-		run(&h, t * S, t * S, t * S, false);
+	ASSERT_EQ(run(&h, 4 * S, 4 * S, 4 * S, false), 0, "one calm step: still slow");
+	ASSERT_EQ(run(&h, 5 * S, 5 * S, 5 * S, true), 0, "slow again: no change");
+	ASSERT_EQ(run(&h, 7 * S, 6 * S, 7 * S, false), 0, "two calm steps: still slow");
+	ASSERT_EQ(run(&h, 8 * S, 8 * S, 8 * S, false), 1, "the third: up");
 	ASSERT_EQ(h.state, HM_PEER_UP, "up after enough calm steps");
 }

@@ -435,6 +435,9 @@ void hm_metrics_render(struct hm_mtext *t, const struct hm_replica_metrics *m)
 		hm_mtext_sample(t, "hypermesh_replica_info", 1, "id", id, "n", n, "f", f, "dataplane",
 				m->dataplane ? m->dataplane : "", NULL);
 	}
+	scalar(t, "hypermesh_max_faulty_replicas", "gauge",
+	       "f: how many replicas may fail or lie (n = 3f+1); more than f down stops the cluster.",
+	       m->f);
 	hm_mtext_family(t, "hypermesh_build_info", "gauge", "The running build: version.");
 	hm_mtext_sample(t, "hypermesh_build_info", 1, "version", HM_PROGRAM_VERSION, NULL);
 	render_consensus(t, m);

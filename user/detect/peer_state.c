@@ -35,16 +35,21 @@ static bool is_down(const struct hm_peer_facts *f, uint64_t now_us, uint64_t sta
 	return false;
 }
 
-/* Slow holds until HM_PEER_SLOW_CALM_STEPS calm steps in a row. */
-static bool stays_slow(struct hm_peer_health *h, const struct hm_peer_facts *f)
+/* Slow after HM_PEER_SLOW_SIGN_STEPS steps in a row with a sign of it,
+ * until HM_PEER_SLOW_CALM_STEPS in a row without; a peer just back from
+ * down starts counting afresh. */
+static bool is_slow(struct hm_peer_health *h, const struct hm_peer_facts *f)
 {
-	if (f->slow_sign) {
-		h->calm_steps = 0;
-		return true;
-	}
-	if (h->state != HM_PEER_SLOW)
+	if (h->state == HM_PEER_DOWN) {
+		h->sign_steps = h->calm_steps = 0;
 		return false;
-	return ++h->calm_steps < HM_PEER_SLOW_CALM_STEPS;
+	}
+	if (h->state == HM_PEER_SLOW) {
+		h->calm_steps = f->slow_sign ? 0 : h->calm_steps + 1;
+		return h->calm_steps < HM_PEER_SLOW_CALM_STEPS;
+	}
+	h->sign_steps = f->slow_sign ? h->sign_steps + 1 : 0;
+	return h->sign_steps >= HM_PEER_SLOW_SIGN_STEPS;
 }
 
 bool hm_peer_health_step(struct hm_peer_health *h, const struct hm_peer_facts *f,
@@ -60,7 +65,7 @@ bool hm_peer_health_step(struct hm_peer_health *h, const struct hm_peer_facts *f
 		snprintf(reason, sizeof(reason), "proven: %s", f->proof);
 	} else if (is_down(f, now_us, started_us, down_after_us, reason, sizeof(reason))) {
 		next = HM_PEER_DOWN;
-	} else if (stays_slow(h, f)) {
+	} else if (is_slow(h, f)) {
 		next = HM_PEER_SLOW;
 		snprintf(reason, sizeof(reason), "late or missing from quorums");
 	} else {
@@ -75,8 +80,7 @@ bool hm_peer_health_step(struct hm_peer_health *h, const struct hm_peer_facts *f
 		return false;
 	h->state = next;
 	h->since_us = now_us;
-	if (next != HM_PEER_SLOW)
-		h->calm_steps = 0;
+	h->calm_steps = h->sign_steps = 0;
 	memcpy(h->reason, reason, sizeof(reason));
 	return true;
 }

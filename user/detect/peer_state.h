@@ -10,8 +10,10 @@
  * an evidence message that checked) makes a peer *Byzantine*, and that
  * verdict stays.  Statistics (latency, participation, reputation) can only
  * make a peer *slow*.  Transitions have hysteresis so nothing flaps: down
- * needs down_after_us of silence and clears at the first message; slow
- * holds until SLOW_CALM_STEPS judge steps in a row showed no sign of it.
+ * needs down_after_us of silence and clears at the first message (back to
+ * up: a restarted peer's statistics still carry its silence); slow needs
+ * SLOW_SIGN_STEPS judge steps in a row with a sign of it, and holds until
+ * SLOW_CALM_STEPS steps in a row showed none.
  *
  * Pure: the caller passes the time and what it knows of the peer.
  */
@@ -25,7 +27,8 @@
 enum hm_peer_state { HM_PEER_UP = 0, HM_PEER_SLOW, HM_PEER_DOWN, HM_PEER_BYZANTINE,
 		     HM_PEER_STATES };
 
-#define HM_PEER_SLOW_CALM_STEPS 3
+#define HM_PEER_SLOW_SIGN_STEPS 3   /* steps in a row with a slow sign to become slow */
+#define HM_PEER_SLOW_CALM_STEPS 3   /* ... without one to stop being slow */
 
 /* What the detector knows of a peer at one judge step. */
 struct hm_peer_facts {
@@ -37,7 +40,8 @@ struct hm_peer_facts {
 struct hm_peer_health {
 	enum hm_peer_state state;
 	uint64_t since_us;       /* when it entered the state */
-	unsigned calm_steps;     /* steps without a slow sign, while slow */
+	unsigned calm_steps;     /* steps in a row without a slow sign, while slow */
+	unsigned sign_steps;     /* steps in a row with one, while not slow */
 	char reason[128];
 };
 
