@@ -240,7 +240,7 @@ static void add_xdp_status(struct daemon *d, json_t *status)
 		for (int r = 0; r < HM_DROP_REASON_MAX; r++) {
 			json_t *t = json_object_get(drops, hm_drop_reason_name(r));
 
-			json_integer_set(t, json_integer_value(t) + (json_int_t)st.drops[r]);
+			json_integer_set(t, json_integer_value(t) + (json_int_t)hm_drops(st.drops)[r]);
 		}
 		if (!st.total_messages)
 			continue;
@@ -256,7 +256,7 @@ static void add_xdp_status(struct daemon *d, json_t *status)
 			"contradictory_responses", (json_int_t)st.contradictory_responses,
 			"consecutive_faults", (json_int_t)st.consecutive_faults,
 			"max_view_seen", (json_int_t)st.max_view_seen,
-			"drops", hm_drops_json((const uint64_t *)st.drops)));
+			"drops", hm_drops_json((const uint64_t *)&st.drops)));
 	}
 	hm_xdp_dp_tc_stats(&d->dp, &tc);
 	json_object_set_new(x, "interface", json_string(d->dp.ifname));

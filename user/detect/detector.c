@@ -83,7 +83,7 @@ static uint64_t proven_bad_signatures(struct hm_detector *d, uint32_t i)
 	uint64_t n = ps->drops[HM_DROP_BAD_SIGNATURE] + ps->drops[HM_DROP_NONCANONICAL_SIG];
 
 	if (kernel_stats(d, i, &st))
-		n += st.drops[HM_DROP_NONCANONICAL_SIG];
+		n += hm_drops(st.drops)[HM_DROP_NONCANONICAL_SIG];
 	return n;
 }
 
@@ -107,9 +107,9 @@ static void sample_peer(struct hm_detector *d, uint32_t i, struct hm_peer_sample
 		uint64_t kdrops = 0, kseen = st.last_activity_timestamp / 1000;
 
 		for (int r = 0; r < HM_DROP_REASON_MAX; r++)
-			kdrops += st.drops[r];
+			kdrops += hm_drops(st.drops)[r];
 		s->messages = st.total_messages > kdrops ? st.total_messages - kdrops : 0;
-		s->faults += drops_sum((const uint64_t *)st.drops);
+		s->faults += drops_sum((const uint64_t *)&st.drops);
 		s->timing_violations += st.timing_violations;
 		if (kseen > s->last_seen_us)
 			s->last_seen_us = kseen;
@@ -329,7 +329,7 @@ static void update_rates(struct hm_detector *d, uint64_t now_us)
 		struct hm_node_stats st;
 
 		if (kernel_stats(d, i, &st))
-			dropped += drops_sum((const uint64_t *)st.drops);
+			dropped += drops_sum((const uint64_t *)&st.drops);
 	}
 	for (uint32_t i = 0; i < d->node->n; i++) {
 		struct hm_peer_sample s;
@@ -552,7 +552,7 @@ void hm_detector_metrics(const struct hm_detector *d, struct hm_replica_metrics 
 		if ((i < HM_MAX_REPLICAS && i >= nd->n) || !kernel_stats((struct hm_detector *)d, i, &st))
 			continue;
 		for (int r = 0; r < HM_DROP_REASON_MAX; r++)
-			m->drops[i][r] += st.drops[r];
+			m->drops[i][r] += hm_drops(st.drops)[r];
 	}
 }
 
