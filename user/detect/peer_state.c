@@ -17,7 +17,7 @@ void hm_peer_health_init(struct hm_peer_health *h, uint64_t now_us)
 	memset(h, 0, sizeof(*h));
 	h->state = HM_PEER_UP;
 	h->since_us = now_us;
-	snprintf(h->reason, sizeof(h->reason), "starting");
+	snprintf(h->reason, sizeof(h->reason), "ok");
 }
 
 /* Silent for longer than down_after_us: down, with why in reason. */
