@@ -36,14 +36,18 @@ done
 say "The unsigned zone: replica 3's upstream answers 198.18.66.66; f+1 replicas agree on the truth"
 printf '$ dig @%s www.unsigned.hmtest A +short   # replica 3, behind the poisoner\n' "$(addr 3)"
 ask "$(addr 3)" www.unsigned.hmtest A +short
-sleep 1
+# replica 3's own (late) observation executes just after the decision
+for _ in $(seq 40); do
+  metric 0 '^hypermesh_dns_poisoned_observations_total\{replica="3"\} [1-9]' | grep -q . && break
+  sleep 0.25
+done
 printf '$ curl http://%s:9100/metrics | grep poisoned\n' "$(addr 0)"
 metric 0 '^hypermesh_dns_poisoned_observations_total'
 
 say "A bogus signature: SERVFAIL, and the reason, in the reply (EDE) and in the log"
 printf '$ dig @%s www.bogus.hmtest A\n' "$(addr 0)"
 ask "$(addr 0)" www.bogus.hmtest A | grep -E 'status:|EDE'
-sleep 0.5
+for _ in $(seq 20); do grep -q 'msg=SERVFAIL' "$dir/replica-0/log" && break; sleep 0.25; done
 printf '$ grep msg=SERVFAIL %s\n' "$dir/replica-0/log"
 grep -m1 'msg=SERVFAIL' "$dir/replica-0/log" || true
 
@@ -57,7 +61,10 @@ cluster exec hmctl verify "$dir/cert.json"
 
 say "A forged packet (bad link MAC) is dropped in XDP, before userspace sees it"
 run cluster exec hmctl inject bad-mac --replica 0 --count 5
-sleep 0.5
+for _ in $(seq 20); do
+  [ "$(status 0 | jq '[.xdp.node_stats[].drops.bad_mac // 0] | add')" -ge 5 ] 2>/dev/null && break
+  sleep 0.25
+done
 printf '$ bpftool map dump pinned /sys/fs/bpf/hypermesh/eth0/node_stats   # in replica 0, counters > 0\n'
 cluster exec-replica 0 bpftool -j map dump pinned /sys/fs/bpf/hypermesh/eth0/node_stats |
   jq -r '.[] | select(.formatted.value.drops | to_entries | any(.value > 0)) |

@@ -158,19 +158,24 @@ static void equivocation_evidence(const struct hm_detector *d, uint32_t i, uint6
 		 (unsigned long long)ev->seq, a, b, (unsigned long long)count);
 }
 
+/* One line per decision: the peer, the evidence kind (offence), the
+ * cooldown and the evidence itself. */
 static void log_decision(const struct hm_decision *dec)
 {
 	if (!dec)
 		return;
 	if (dec->kind == HM_DECIDE_REFUSED)
-		hm_warn("policy: replica %u proven %s but NOT blocked: it would leave fewer than "
-			"2f+1 replicas unblocked; evidence: %s", dec->replica,
-			hm_offence_name(dec->offence), dec->evidence);
+		hm_log_kv(HM_LOG_WARN, "policy: proven but NOT blocked: it would leave fewer than "
+			  "2f+1 replicas unblocked", "peer", HM_KV_U(dec->replica), "offence",
+			  hm_offence_name(dec->offence), "strike", HM_KV_U(dec->strikes), "evidence",
+			  dec->evidence, NULL);
 	else
-		hm_warn("policy: %s replica %u for %.0f s (strike %u, %s); evidence: %s",
-			dec->kind == HM_DECIDE_BLOCK ? "blocked" : "block extended on",
-			dec->replica, (double)(dec->until_us - dec->at_us) / 1e6, dec->strikes,
-			hm_offence_name(dec->offence), dec->evidence);
+		hm_log_kv(HM_LOG_WARN, dec->kind == HM_DECIDE_BLOCK ? "policy: peer blocked"
+								      : "policy: block extended",
+			  "peer", HM_KV_U(dec->replica), "offence", hm_offence_name(dec->offence),
+			  "strike", HM_KV_U(dec->strikes), "cooldown_s",
+			  HM_KV_U((dec->until_us - dec->at_us) / 1000000), "evidence", dec->evidence,
+			  NULL);
 }
 
 /* Whether the equivocation at (type, view, seq) was already acted on; if
