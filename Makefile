@@ -16,13 +16,13 @@ CLANG   ?= clang
 BPFTOOL ?= bpftool
 
 PKGS      := libsodium yaml-0.1 libbpf libxdp jansson libnl-3.0 libnl-route-3.0 \
-             libcrypto libssl libcurl ldns libunbound libmicrohttpd
+             libcrypto libssl libcurl ldns libunbound libmicrohttpd libsystemd
 PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 PKG_LIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
 # pkg-config answers nothing at all when one package is missing: say so
 # rather than fail later on a missing header (deps, test, ... install first).
 ifeq ($(shell pkg-config --exists $(PKGS) && echo yes),)
-ifneq ($(filter-out deps clean test demo bench soak fuzz vmtest,$(or $(MAKECMDGOALS),all)),)
+ifneq ($(filter-out deps clean test demo bench soak fuzz vmtest uninstall,$(or $(MAKECMDGOALS),all)),)
 $(error pkg-config cannot resolve all of: $(PKGS) ($(shell pkg-config --print-errors --exists $(PKGS) 2>&1 | head -1)); run `make deps`)
 endif
 endif
@@ -44,6 +44,8 @@ find_src   = $(sort $(shell find $(1) -name '$(2)'))
 USER_SRCS  := $(call find_src,user,*.c)
 LIB_SRCS   := $(filter-out user/cli/% user/daemon/% user/testing/%,$(USER_SRCS))
 CLI_SRCS   := $(filter-out user/cli/hmctl.c user/cli/loss_ctl.c,$(filter user/cli/%,$(USER_SRCS)))
+# The daemon's own helpers (service manager), linked by both daemon builds.
+DAEMON_SRCS := $(filter-out user/daemon/hypermeshd.c,$(filter user/daemon/%,$(USER_SRCS)))
 TESTING_SRCS := $(filter user/testing/%,$(USER_SRCS))
 obj   = $(1:user/%.c=$(BUILD)/obj/%.o)
 sanobj = $(1:user/%.c=$(BUILD)/san/obj/%.o)
@@ -74,12 +76,28 @@ vpath bench_%.c $(sort $(dir $(call find_src,selftests,bench_*.c)))
 # (--byzantine); the shipped build/hypermeshd has neither.
 TEST_PROGS := $(BUILD)/dns_testd $(BUILD)/hypermeshd-test
 PROGRAMS   := $(BUILD)/hypermeshd $(BUILD)/hmctl $(BUILD)/loss_ctl
+# Man pages, generated from docs/man/*.md (and configuration.md) by go-md2man.
+MAN_PAGES  := $(BUILD)/man/hypermeshd.8 $(BUILD)/man/hmctl.8 $(BUILD)/man/hypermesh.yaml.5
 
-.PHONY: all deps test unit e2e demo bench soak fuzz vmtest clean
+.PHONY: all deps test unit e2e demo bench soak fuzz vmtest clean install uninstall FORCE
 .SECONDARY:
 
 all: $(PROGRAMS) $(BPF_OBJS) $(SKELS) $(TESTS) $(SAN_TESTS) $(TEST_PROGS) \
-     $(BUILD)/bench_xdp
+     $(BUILD)/bench_xdp $(MAN_PAGES)
+
+# The release, in one place: `git describe` in a git checkout, else the
+# VERSION file (a source tarball).  build/hm_version.h is rewritten only when
+# the text changes, so a rebuild recompiles only when the version moved.
+HM_RELEASE := $(shell git describe --tags --always --dirty 2>/dev/null | sed 's/^v//')
+ifeq ($(HM_RELEASE),)
+HM_RELEASE := $(shell cat VERSION)
+else ifeq ($(shell git describe --tags 2>/dev/null),)
+HM_RELEASE := $(shell cat VERSION)+g$(HM_RELEASE)
+endif
+$(BUILD)/hm_version.h: FORCE
+	@mkdir -p $(@D)
+	@printf '#define HM_RELEASE "%s"\n' '$(HM_RELEASE)' > $@.tmp
+	@cmp -s $@.tmp $@ && rm -f $@.tmp || mv -f $@.tmp $@
 
 deps:
 	bash scripts/deps.sh
@@ -96,11 +114,28 @@ $(BUILD)/%.bpf.o: kern/%.bpf.c vmlinux/vmlinux.h
 $(BUILD)/%.skel.h: $(BUILD)/%.bpf.o
 	$(BPFTOOL) gen skeleton $< > $@.tmp && mv $@.tmp $@
 
-$(BUILD)/obj/%.o: user/%.c | $(SKELS)
+# Man pages: docs/man/NAME.SECTION.md through go-md2man, @VERSION@ filled
+# in; hypermesh.yaml(5) is its head page followed by docs/configuration.md
+# (its title dropped, its sections raised one level), so the reference is
+# written once.
+MD2MAN ?= go-md2man
+MD2MAN_CHECK = @command -v $(MD2MAN) >/dev/null || { echo "$(MD2MAN) is missing: run make deps" >&2; exit 1; }
+$(BUILD)/man/%.8: docs/man/%.8.md $(BUILD)/hm_version.h
+	$(MD2MAN_CHECK)
+	@mkdir -p $(@D)
+	sed 's/@VERSION@/$(HM_RELEASE)/g' $< | $(MD2MAN) > $@.tmp && mv $@.tmp $@
+$(BUILD)/man/hypermesh.yaml.5: docs/man/hypermesh.yaml.5.md docs/configuration.md $(BUILD)/hm_version.h
+	$(MD2MAN_CHECK)
+	@mkdir -p $(@D)
+	{ sed 's/@VERSION@/$(HM_RELEASE)/g' $<; \
+	  sed -e '0,/^# /d' -e 's/^## /# /' -e 's/^### /## /' docs/configuration.md; } \
+	  | $(MD2MAN) > $@.tmp && mv $@.tmp $@
+
+$(BUILD)/obj/%.o: user/%.c | $(SKELS) $(BUILD)/hm_version.h
 	@mkdir -p $(@D)
 	$(CC) $(CFLAGS_COMMON) $(CFLAGS) $(DEPFLAGS) -c $< -o $@
 
-$(BUILD)/san/obj/%.o: user/%.c | $(SKELS)
+$(BUILD)/san/obj/%.o: user/%.c | $(SKELS) $(BUILD)/hm_version.h
 	@mkdir -p $(@D)
 	$(CC) $(CFLAGS_COMMON) $(SAN_FLAGS) $(DEPFLAGS) -c $< -o $@
 
@@ -117,12 +152,13 @@ $(BUILD)/san/libhm_cli.a: $(call sanobj,$(CLI_SRCS))
 $(BUILD)/san/libhm_testing.a: $(call sanobj,$(TESTING_SRCS))
 	ar rcs $@ $^
 
-$(BUILD)/hypermeshd: $(BUILD)/obj/daemon/hypermeshd.o $(LIBHM)
+$(BUILD)/hypermeshd: $(BUILD)/obj/daemon/hypermeshd.o $(call obj,$(DAEMON_SRCS)) $(LIBHM)
 	$(CC) $^ $(LDLIBS) -o $@
-$(BUILD)/obj/daemon/hypermeshd-test.o: user/daemon/hypermeshd.c | $(SKELS)
+$(BUILD)/obj/daemon/hypermeshd-test.o: user/daemon/hypermeshd.c | $(SKELS) $(BUILD)/hm_version.h
 	@mkdir -p $(@D)
 	$(CC) $(CFLAGS_COMMON) $(CFLAGS) -DHM_TESTING $(DEPFLAGS) -c $< -o $@
-$(BUILD)/hypermeshd-test: $(BUILD)/obj/daemon/hypermeshd-test.o $(LIBHM_TEST) $(LIBHM)
+$(BUILD)/hypermeshd-test: $(BUILD)/obj/daemon/hypermeshd-test.o $(call obj,$(DAEMON_SRCS)) \
+                          $(LIBHM_TEST) $(LIBHM)
 	$(CC) $^ $(LDLIBS) -o $@
 $(BUILD)/hmctl: $(BUILD)/obj/cli/hmctl.o $(LIBHM_CLI) $(LIBHM)
 	$(CC) $^ $(LDLIBS) -o $@
@@ -182,6 +218,42 @@ KERNELS ?= 6.1 6.12
 vmtest: deps
 	$(MAKE) all
 	bash scripts/vmtest.sh $(foreach k,$(KERNELS),--debian-kernel $(k)) $(VMTEST_ARGS)
+
+# Install the shipped programs, the systemd unit, the man pages, a sample
+# configuration (/etc/hypermesh/hypermesh.yaml.example) and the BPF objects
+# (for attaching by hand); DESTDIR for staging (packages, the install test).
+# The unit's ExecStart names $(SBINDIR).  A configuration already in
+# /etc/hypermesh is never touched.
+PREFIX     ?= /usr/local
+BINDIR     ?= $(PREFIX)/bin
+SBINDIR    ?= $(PREFIX)/sbin
+MANDIR     ?= $(PREFIX)/share/man
+UNITDIR    ?= $(PREFIX)/lib/systemd/system
+BPFDIR     ?= $(PREFIX)/lib/hypermesh
+DOCDIR     ?= $(PREFIX)/share/doc/hypermesh
+SYSCONFDIR ?= /etc
+INSTALLED := $(SBINDIR)/hypermeshd $(BINDIR)/hmctl $(UNITDIR)/hypermeshd.service \
+             $(MANDIR)/man8/hypermeshd.8 $(MANDIR)/man8/hmctl.8 $(MANDIR)/man5/hypermesh.yaml.5 \
+             $(BPFDIR)/hm_xdp.bpf.o $(BPFDIR)/hm_tc.bpf.o $(DOCDIR)/deployment.md \
+             $(DOCDIR)/configuration.md $(SYSCONFDIR)/hypermesh/hypermesh.yaml.example
+
+install: $(BUILD)/hypermeshd $(BUILD)/hmctl $(MAN_PAGES) $(BUILD)/hm_xdp.bpf.o $(BUILD)/hm_tc.bpf.o
+	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(SBINDIR) $(DESTDIR)$(UNITDIR) \
+	  $(DESTDIR)$(MANDIR)/man5 $(DESTDIR)$(MANDIR)/man8 $(DESTDIR)$(BPFDIR) $(DESTDIR)$(DOCDIR)
+	install -d -m 0755 $(DESTDIR)$(SYSCONFDIR)/hypermesh
+	install -m 0755 $(BUILD)/hypermeshd $(DESTDIR)$(SBINDIR)/hypermeshd
+	install -m 0755 $(BUILD)/hmctl $(DESTDIR)$(BINDIR)/hmctl
+	sed 's|@SBINDIR@|$(SBINDIR)|g' dist/hypermeshd.service.in > $(DESTDIR)$(UNITDIR)/hypermeshd.service
+	chmod 0644 $(DESTDIR)$(UNITDIR)/hypermeshd.service
+	install -m 0644 $(BUILD)/man/hypermeshd.8 $(BUILD)/man/hmctl.8 $(DESTDIR)$(MANDIR)/man8/
+	install -m 0644 $(BUILD)/man/hypermesh.yaml.5 $(DESTDIR)$(MANDIR)/man5/
+	install -m 0644 $(BUILD)/hm_xdp.bpf.o $(BUILD)/hm_tc.bpf.o $(DESTDIR)$(BPFDIR)/
+	install -m 0644 docs/deployment.md docs/configuration.md $(DESTDIR)$(DOCDIR)/
+	install -m 0644 dist/hypermesh.yaml.example $(DESTDIR)$(SYSCONFDIR)/hypermesh/
+
+uninstall:
+	rm -f $(addprefix $(DESTDIR),$(INSTALLED))
+	-rmdir $(DESTDIR)$(BPFDIR) $(DESTDIR)$(DOCDIR) 2>/dev/null
 
 clean:
 	rm -rf $(BUILD) vmlinux/vmlinux.h

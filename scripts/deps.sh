@@ -30,6 +30,10 @@ PACKAGES=(
   curl openssl xxd
   # DNS test infrastructure: authoritative server, zone signer, clients
   nsd ldnsutils dnsutils knot-dnsutils
+  # a deployment's default DNSSEC trust anchor (hmctl init: /usr/share/dns/root.key)
+  dns-root-data
+  # the systemd unit: sd_notify (libsystemd), its check (systemd-analyze); man pages
+  libsystemd-dev systemd go-md2man
   # make bench: dnsperf against a replica and against plain Unbound (scripts/bench_dns.sh)
   dnsperf unbound
   # promtool: the metrics, alert rules and dashboard tests (contrib/monitoring)

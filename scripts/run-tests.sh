@@ -58,6 +58,10 @@ unit() {
   HM_TWINS_COUNT=512 run_suite "Twins enumeration, 512 of 4096 scenarios, 2 shards" \
     bash scripts/sim-sweep.sh 2 build/tests/test_twins twins_enumeration
   run_suite "fuzz (quick)" bash scripts/fuzz.sh --quick
+  # The operator's side without a cluster: hmctl init, --check-config,
+  # --help/--version; make install into a staging tree, the unit checked.
+  run_suite "command line (selftests/cli/test_cli.sh)" bash selftests/cli/test_cli.sh
+  run_suite "make install (selftests/dist/test_install.sh)" bash selftests/dist/test_install.sh
 }
 
 e2e() {

@@ -20,6 +20,7 @@
 #include <sodium.h>
 
 #include "common/crypto.h"
+#include "common/sig_memo.h"
 #include "hm_siphash.h"
 #include "hm_test.h"
 
@@ -769,4 +770,62 @@ HM_TEST(sign_verify_header)
 	t = h;
 	memset(t.mac, 0xa5, sizeof(t.mac));
 	ASSERT_TRUE(hm_verify_header(&t, kp.pk), "mac not signed");
+}
+
+/* The Ed25519 memo (common/sig_memo.h) must only ever save work: a repeated
+ * operation gives the same result from the memo, and nothing near a
+ * remembered entry (another key, a changed byte, a key pair whose halves do
+ * not belong together) is answered from it. */
+HM_TEST(sig_memo_same_results)
+{
+	struct hm_keypair kp, other, mixed;
+	uint8_t msg[200], sig[HM_SIG_LEN], again[HM_SIG_LEN], fresh[HM_SIG_LEN], bad[HM_SIG_LEN];
+	uint64_t lookups0, hits0, lookups1, hits1;
+
+	if (!crypto_ready())
+		return;
+	ASSERT_OK(hm_keypair_generate(&kp), "generate");
+	ASSERT_OK(hm_keypair_generate(&other), "generate other");
+	randombytes_buf(msg, sizeof(msg));
+
+	hm_sign(msg, sizeof(msg), kp.sk, sig);
+	hm_sig_memo_stats(&lookups0, &hits0);
+	hm_sign(msg, sizeof(msg), kp.sk, again);
+	hm_sig_memo_stats(&lookups1, &hits1);
+	ASSERT_EQ(hits1 - hits0, 1, "the second signature came from the memo");
+	ASSERT_TRUE(memcmp(sig, again, HM_SIG_LEN) == 0, "and is the same bytes");
+	crypto_sign_detached(fresh, NULL, msg, sizeof(msg), kp.sk);
+	ASSERT_TRUE(memcmp(sig, fresh, HM_SIG_LEN) == 0, "as libsodium's own");
+
+	ASSERT_TRUE(hm_verify(msg, sizeof(msg), sig, kp.pk), "verifies");
+	hm_sig_memo_stats(&lookups0, &hits0);
+	ASSERT_TRUE(hm_verify(msg, sizeof(msg), sig, kp.pk), "verifies again");
+	hm_sig_memo_stats(&lookups1, &hits1);
+	ASSERT_EQ(hits1 - hits0, 1, "the second verification came from the memo");
+
+	/* Near misses after the valid entry is remembered. */
+	ASSERT_FALSE(hm_verify(msg, sizeof(msg), sig, other.pk), "another key");
+	memcpy(bad, sig, HM_SIG_LEN);
+	bad[10] ^= 1;
+	ASSERT_FALSE(hm_verify(msg, sizeof(msg), bad, kp.pk), "a changed signature");
+	msg[0] ^= 1;
+	ASSERT_FALSE(hm_verify(msg, sizeof(msg), sig, kp.pk), "a changed message");
+	ASSERT_FALSE(hm_verify(msg, sizeof(msg) - 1, sig, kp.pk), "a shorter message");
+	msg[0] ^= 1;
+
+	/* Failures are not remembered as successes, and a failure does not
+	 * spoil the valid entry. */
+	ASSERT_FALSE(hm_verify(msg, sizeof(msg), bad, kp.pk), "still fails");
+	ASSERT_TRUE(hm_verify(msg, sizeof(msg), sig, kp.pk), "still verifies");
+
+	/* A key pair with kp's public half and other's secret half (what a
+	 * forging test builds) signs as other, even for a message kp signed. */
+	mixed = other;
+	memcpy(mixed.pk, kp.pk, HM_PUBKEY_LEN);
+	memcpy(mixed.sk, other.sk, 32);
+	memcpy(mixed.sk + 32, other.pk, 32);
+	hm_sign(msg, sizeof(msg), mixed.sk, again);
+	ASSERT_FALSE(memcmp(sig, again, HM_SIG_LEN) == 0, "not kp's remembered signature");
+	ASSERT_FALSE(hm_verify(msg, sizeof(msg), again, kp.pk), "does not verify as kp");
+	ASSERT_TRUE(hm_verify(msg, sizeof(msg), again, other.pk), "verifies as other");
 }

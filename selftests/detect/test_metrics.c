@@ -13,6 +13,7 @@
 #include "hm_test.h"
 #include "detect/metrics.h"
 #include "detect/reputation.h"
+#include "hm_version.h"
 
 /* Pipe text to the Prometheus parser; it prints "name|labels|value" per
  * sample (labels sorted k=v,...), or fails. */
@@ -169,7 +170,7 @@ HM_TEST(replica_families_parse)
 		  "latency count");
 	ASSERT_EQ(value_of(parsed, "counter|hypermesh_view_changes_started_total|reason=request_timeout|"),
 		  2, "view changes by reason");
-	ASSERT_EQ(value_of(parsed, "gauge|hypermesh_build_info|version=" HM_PROGRAM_VERSION "|"), 1,
+	ASSERT_EQ(value_of(parsed, "gauge|hypermesh_build_info|version=" HM_RELEASE "|"), 1,
 		  "build info");
 	ASSERT_EQ(value_of(parsed, "counter|hypermesh_dns_answers_total|rcode=NOERROR,rule=dnssec|"),
 		  7, "DNS answers by rcode and rule");

@@ -1009,6 +1009,28 @@ HM_TEST(stale_primary_overwrites_claimed_slot)
 	random_seed(128, true, &behind, &stuck, &g, true);
 }
 
+/* Found by the 40,000-seed soak (n = 7): a correct backup prepared the
+ * batch an equivocating primary sent it, the group committed the other
+ * one, and the backup took it on f+1 committed claims.  Answering a peer's
+ * retransmission, it then re-sent a PREPARE for the slot's new digest in
+ * the old view: a second, different vote, counted as equivocation by
+ * another correct replica (the blocking gate).  resend_slot() now sends
+ * only what own_pp/own_commit say was sent, and a slot whose digest is
+ * replaced forgets them.  Both seeds fail without that fix. */
+static void replay_gated_seed(unsigned seed)
+{
+	bool behind, stuck;
+	struct rf_gates g = { { "restart", "liveness after restarts from files" },
+			      { "liveness", "liveness within the bound after the last fault" },
+			      { "admission", "liveness with an admission check" },
+			      { "blocking", "no correct replica counted Byzantine" } };
+
+	ASSERT_TRUE(random_seed(seed, true, &behind, &stuck, &g, false), "the seed's checks hold");
+}
+
+HM_TEST(claimed_slot_resend_is_not_a_second_vote) { replay_gated_seed(11120); }
+HM_TEST(claimed_slot_resend_after_rolling_restart) { replay_gated_seed(10841); }
+
 /* No Byzantine replica at all: the primary of view 0 is cut off alone
  * for a while and comes back.  Seed 2 (n = 7) shows the same core bug as
  * stale_primary_overwrites_claimed_slot: after the heal two correct

@@ -2,6 +2,7 @@
 /*
  * hmctl: the HyperMesh command line.
  *
+ *   hmctl init --out DIR [options] ADDRESS...   a new cluster's keys and files (cli_init.c)
  *   hmctl keygen PATH                     write PATH.key and PATH.pub
  *   hmctl -c CONFIG put KEY VALUE         replicated PUT, f+1 matching replies
  *   hmctl -c CONFIG get KEY               replicated GET
@@ -18,7 +19,11 @@
  *       CT verdict (cli_ct.c); --tlsa: DANE match against the agreed TLSA RRset
  *   hmctl -c CONFIG verify CERTFILE       check a certificate (DNS answer or CT verdict) offline
  *
- * CONFIG defaults to $HM_CONFIG.  The client identity is the config's node
+ * CONFIG defaults to $HM_CONFIG.  The control socket (status, block,
+ * metrics, control) defaults to $HM_CONTROL_SOCKET, else the systemd
+ * install's /run/hypermesh/control.sock (common/paths.h).  `hmctl
+ * --version` prints the release; `hmctl COMMAND --help` any command's
+ * usage, with no configuration.  The client identity is the config's node
  * section (node.id, node.private_key).  Every command that talks to the
  * replicas goes through the one client transport (user/client/transport.h),
  * which holds the identity for as long as hmctl runs: a second hmctl under
@@ -44,13 +49,16 @@
 
 #include "common/clock.h"
 #include "cli/cli_ct.h"
+#include "cli/cli_init.h"
 #include "client/transport.h"
 #include "common/config.h"
 #include "common/crypto.h"
+#include "common/paths.h"
 #include "cli/cli_msg.h"
 #include "cli/dns_ctl.h"
 #include "service/kv/kv.h"
 #include "common/wire.h"
+#include "hm_version.h"
 
 #define OP_TIMEOUT_S 10
 
@@ -142,6 +150,22 @@ static int cmd_keygen(int argc, char **argv)
 	return 0;
 }
 
+/* Set when the socket path is the default rather than --socket: an error
+ * then says how to name another. */
+static bool socket_defaulted;
+
+/* --socket PATH if given, else $HM_CONTROL_SOCKET, else the path a systemd
+ * install's hypermeshd listens on. */
+static const char *control_socket(const char *given)
+{
+	const char *env = getenv("HM_CONTROL_SOCKET");
+
+	if (given)
+		return given;
+	socket_defaulted = true;
+	return env && env[0] ? env : HM_DEFAULT_CONTROL_SOCKET;
+}
+
 /* One request line to a replica's control socket; the answer, or die. */
 static char *control_request(const char *path, const char *line)
 {
@@ -155,7 +179,10 @@ static char *control_request(const char *path, const char *line)
 	snprintf(addr.sun_path, sizeof(addr.sun_path), "%s", path);
 	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
 	if (fd < 0 || connect(fd, (struct sockaddr *)&addr, sizeof(addr)) < 0)
-		die("%s: %s", path, strerror(errno));
+		die("%s: %s%s", path, strerror(errno),
+		    socket_defaulted ? " (the default control socket of a replica run by systemd; "
+				       "for one started by hand give --socket DATA_DIR/control.sock "
+				       "or set HM_CONTROL_SOCKET)" : "");
 	if (write(fd, line, strlen(line)) < 0 || write(fd, "\n", 1) < 0)
 		die("%s: %s", path, strerror(errno));
 	shutdown(fd, SHUT_WR);
@@ -299,10 +326,9 @@ static int cmd_status(int argc, char **argv)
 		else if (strcmp(argv[i], "--table") == 0)
 			json = 0;
 		else
-			path = NULL, i = argc;
+			die("usage: status [--socket PATH] [--json|--table]");
 	}
-	if (!path)
-		die("usage: status --socket DATA_DIR/control.sock [--json|--table]");
+	path = control_socket(path);
 	if (json < 0)
 		json = !isatty(STDOUT_FILENO);
 	j = control_json(path, "status");
@@ -352,11 +378,12 @@ static int cmd_block(int argc, char **argv)
 		else if (!id && strcmp(what, "lift") == 0)
 			id = argv[i];
 		else
-			path = NULL, i = argc;
+			what = "";
 	}
-	if (!path || (strcmp(what, "list") != 0 && strcmp(what, "lift") != 0) ||
+	if ((strcmp(what, "list") != 0 && strcmp(what, "lift") != 0) ||
 	    (strcmp(what, "lift") == 0 && !id))
-		die("usage: block list --socket PATH [--json] | block lift REPLICA_ID --socket PATH");
+		die("usage: block list [--socket PATH] [--json] | block lift REPLICA_ID [--socket PATH]");
+	path = control_socket(path);
 	if (id)
 		snprintf(line, sizeof(line), "block lift %s", id);
 	else
@@ -379,13 +406,19 @@ static int cmd_block(int argc, char **argv)
 static int cmd_control(int argc, char **argv)
 {
 	char line[256] = "", *text;
+	const char *path = NULL;
+	int first = 1;
 
-	if (argc < 4 || strcmp(argv[1], "--socket") != 0)
-		die("usage: control --socket PATH REQUEST...");
-	for (int i = 3; i < argc; i++)
-		snprintf(line + strlen(line), sizeof(line) - strlen(line), "%s%s", i > 3 ? " " : "",
-			 argv[i]);
-	text = control_request(argv[2], line);
+	if (argc > 2 && strcmp(argv[1], "--socket") == 0) {
+		path = argv[2];
+		first = 3;
+	}
+	if (first >= argc)
+		die("usage: control [--socket PATH] REQUEST...");
+	for (int i = first; i < argc; i++)
+		snprintf(line + strlen(line), sizeof(line) - strlen(line), "%s%s",
+			 i > first ? " " : "", argv[i]);
+	text = control_request(control_socket(path), line);
 	fputs(text, stdout);
 	free(text);
 	return 0;
@@ -396,9 +429,9 @@ static int cmd_metrics(int argc, char **argv)
 {
 	char *text;
 
-	if (argc != 3 || strcmp(argv[1], "--socket") != 0)
-		die("usage: metrics --socket DATA_DIR/control.sock");
-	text = control_request(argv[2], "metrics");
+	if (argc != 1 && (argc != 3 || strcmp(argv[1], "--socket") != 0))
+		die("usage: metrics [--socket DATA_DIR/control.sock]");
+	text = control_request(control_socket(argc == 3 ? argv[2] : NULL), "metrics");
 	fputs(text, stdout);
 	free(text);
 	return 0;
@@ -741,28 +774,75 @@ static int cmd_inject(const struct hm_config *cfg, int argc, char **argv)
 	return 0;
 }
 
+/* Every command's usage, for `hmctl --help` and `hmctl COMMAND --help`;
+ * `config` says whether the command reads the configuration (-c). */
+static const struct {
+	const char *name, *text;
+	bool config;
+} commands[] = {
+	{ "init", "  init --out DIR [options] ADDRESS...  a new cluster: keys and one file per host\n"
+		  "                                   (hmctl init --help for the options)\n", false },
+	{ "keygen", "  keygen PATH                      write PATH.key (secret) and PATH.pub\n", false },
+	{ "put", "  put KEY VALUE                    replicated PUT\n", true },
+	{ "get", "  get KEY                          replicated GET\n", true },
+	{ "bench", "  bench --clients C --duration S [--op null|put] [--ops N]\n", true },
+	{ "status", "  status [--socket PATH] [--json|--table]\n"
+		    "                                   a replica's status (a table on a terminal,\n"
+		    "                                   JSON otherwise)\n", false },
+	{ "block", "  block list [--socket PATH] [--json]  block decisions with their evidence\n"
+		   "  block lift REPLICA_ID [--socket PATH]\n", false },
+	{ "metrics", "  metrics [--socket PATH]          Prometheus text\n", false },
+	{ "control", "  control [--socket PATH] REQUEST... one raw control request (status, block list,\n"
+		     "                                   block lift ID, metrics, inject ...)\n", false },
+	{ "dns", "  dns query NAME TYPE [--cert]     the cluster's decided DNS entry (--cert: JSON "
+		 "certificate)\n", true },
+	{ "inject", "  inject forged-sig|bad-mac|forged-vote|replay|garbage|split-request --replica ID\n"
+		    "         [--count N | --duration S]   test traffic\n", true },
+	{ "cert", "  cert check CHAIN [--cert] [--out FILE] [--tlsa NAME]   CT verdict (--cert: 2f+1\n"
+		  "      signatures; --tlsa: DANE match against the agreed TLSA RRset of NAME)\n", true },
+	{ "verify", "  verify CERTFILE                  check a certificate (DNS answer or CT verdict) "
+		    "offline\n", true },
+};
+
 static void usage(FILE *out)
 {
-	fprintf(out,
-		"usage: hmctl [-c CONFIG] COMMAND ...\n"
-		"  keygen PATH                      write PATH.key (secret) and PATH.pub\n"
-		"  put KEY VALUE                    replicated PUT\n"
-		"  get KEY                          replicated GET\n"
-		"  bench --clients C --duration S [--op null|put] [--ops N]\n"
-		"  status --socket DATA_DIR/control.sock [--json|--table]\n"
-		"                                   (a table on a terminal, JSON otherwise)\n"
-		"  block list --socket PATH [--json]  block decisions with their evidence\n"
-		"  block lift REPLICA_ID --socket PATH\n"
-		"  metrics --socket PATH            Prometheus text\n"
-		"  control --socket PATH REQUEST... one raw control request (status, block list,\n"
-		"                                   block lift ID, metrics, inject ...)\n"
-		"  dns query NAME TYPE [--cert]     the cluster's decided DNS entry (--cert: JSON certificate)\n"
-		"  inject forged-sig|bad-mac|forged-vote|replay|garbage|split-request --replica ID\n"
-		"         [--count N | --duration S]\n"
-		"  cert check CHAIN [--cert] [--out FILE] [--tlsa NAME]   CT verdict (--cert: 2f+1\n"
-		"      signatures; --tlsa: DANE match against the agreed TLSA RRset of NAME)\n"
-		"  verify CERTFILE                  check a certificate (DNS answer or CT verdict) offline\n"
-		"CONFIG defaults to $HM_CONFIG.\n");
+	fprintf(out, "usage: hmctl [-c CONFIG] COMMAND ...   (hmctl --version; hmctl COMMAND --help)\n");
+	for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++)
+		fputs(commands[i].text, out);
+	fprintf(out, "CONFIG defaults to $HM_CONFIG.  The control socket (status, block, metrics,\n"
+		     "control) defaults to $HM_CONTROL_SOCKET, else " HM_DEFAULT_CONTROL_SOCKET ".\n"
+		     "Exit status: 0 done, 1 failed or bad arguments (the reason on stderr), 2 an\n"
+		     "unknown command or option; cert check: 3 a\n"
+		     "verdict other than ok, 4 no TLSA match (hmctl(8)).\n");
+}
+
+/* hmctl COMMAND --help: that command's usage, with no configuration needed. */
+static int command_help(const char *name)
+{
+	for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++)
+		if (strcmp(commands[i].name, name) == 0) {
+			printf("usage: hmctl %s", commands[i].config ? "[-c CONFIG] " : "");
+			fputs(commands[i].text + 2, stdout);
+			return 0;
+		}
+	usage(stderr);
+	return 2;
+}
+
+static bool known_command(const char *name)
+{
+	for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++)
+		if (strcmp(commands[i].name, name) == 0)
+			return true;
+	return false;
+}
+
+static bool wants_help(int argc, char **argv)
+{
+	for (int i = 1; i < argc; i++)
+		if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0)
+			return true;
+	return false;
 }
 
 /* Certificates of both forms (user/client/certificate.h): a CT verdict's
@@ -792,6 +872,9 @@ int main(int argc, char **argv)
 		} else if (strcmp(argv[i], "-h") == 0 || strcmp(argv[i], "--help") == 0) {
 			usage(stdout);
 			return 0;
+		} else if (strcmp(argv[i], "--version") == 0) {
+			printf("hmctl %s\n", HM_RELEASE);
+			return 0;
 		} else {
 			usage(stderr);
 			return 2;
@@ -803,6 +886,14 @@ int main(int argc, char **argv)
 	}
 	argc -= i;
 	argv += i;
+	if (strcmp(argv[0], "init") == 0)
+		return hm_cli_init(argc, argv);
+	if (!known_command(argv[0])) {
+		usage(stderr);
+		return 2;
+	}
+	if (wants_help(argc, argv))
+		return command_help(argv[0]);
 	if (strcmp(argv[0], "keygen") == 0)
 		return cmd_keygen(argc, argv);
 	if (strcmp(argv[0], "status") == 0)

@@ -18,6 +18,7 @@
 #include <sodium.h>
 
 #include "common/crypto.h"
+#include "common/sig_memo.h"
 #include "hm_siphash.h"
 #include "common/log.h"
 
@@ -276,7 +277,7 @@ void hm_sign_header(struct hm_hdr *hdr, const struct hm_keypair *kp)
 	uint8_t msg[HM_SIGNED_LEN];
 
 	signed_bytes(hdr, msg);
-	crypto_sign_detached(hdr->sig, NULL, msg, HM_SIGNED_LEN, kp->sk);
+	hm_sign(msg, HM_SIGNED_LEN, kp->sk, hdr->sig);
 }
 
 bool hm_verify_header(const struct hm_hdr *hdr, const uint8_t pk[HM_PUBKEY_LEN])
@@ -284,18 +285,33 @@ bool hm_verify_header(const struct hm_hdr *hdr, const uint8_t pk[HM_PUBKEY_LEN])
 	uint8_t msg[HM_SIGNED_LEN];
 
 	signed_bytes(hdr, msg);
-	return crypto_sign_verify_detached(hdr->sig, msg, HM_SIGNED_LEN, pk) == 0;
+	return hm_verify(msg, HM_SIGNED_LEN, hdr->sig, pk);
 }
 
+/* Both through the memo of sig_memo.h: the same result, computed once. */
 void hm_sign(const void *msg, size_t len, const uint8_t sk[HM_SECKEY_LEN], uint8_t sig[HM_SIG_LEN])
 {
+	struct hm_sig_memo_key k;
+
+	hm_sig_memo_key_sign(&k, sk, msg, len);
+	if (hm_sig_memo_signed(&k, sig))
+		return;
 	crypto_sign_detached(sig, NULL, msg, len, sk);
+	hm_sig_memo_remember_signature(&k, sig);
 }
 
 bool hm_verify(const void *msg, size_t len, const uint8_t sig[HM_SIG_LEN],
 	       const uint8_t pk[HM_PUBKEY_LEN])
 {
-	return crypto_sign_verify_detached(sig, msg, len, pk) == 0;
+	struct hm_sig_memo_key k;
+
+	hm_sig_memo_key_verify(&k, pk, sig, msg, len);
+	if (hm_sig_memo_verified(&k))
+		return true;
+	if (crypto_sign_verify_detached(sig, msg, len, pk) != 0)
+		return false;
+	hm_sig_memo_remember_verified(&k);
+	return true;
 }
 
 /* L = 2^252 + 27742317777372353535851937790883648493, little-endian. */

@@ -50,6 +50,12 @@ struct log_entry *pbft_entry_claim(struct pbft *c, uint64_t seq)
 void pbft_entry_set_batch(struct log_entry *e, const uint8_t *batch, uint32_t len,
 			  const uint8_t digest[HM_DIGEST_LEN])
 {
+	/* What we sent for the slot named the old digest: once the slot holds
+	 * another (the group committed it while we had voted for what an
+	 * equivocating primary sent us), a re-send in e->view would be a
+	 * second, different vote of ours (resend_slot). */
+	if (memcmp(e->digest, digest, HM_DIGEST_LEN) != 0)
+		e->own_pp = e->own_commit = false;
 	free(e->batch);
 	e->batch = malloc(len ? len : 1);
 	if (!e->batch)
@@ -1016,20 +1022,25 @@ void pbft_on_vote_event(struct pbft *c, const struct hm_vote_event *ev)
 
 /* ---- retransmission -------------------------------------------------- */
 
-/* Our messages for one slot: the PRE-PREPARE if we are its primary, else our
- * PREPARE; our COMMIT once prepared. */
+/* Our messages for one slot, exactly as we sent them: the PRE-PREPARE if we
+ * are its primary, else our PREPARE; our COMMIT.  Only what own_pp and
+ * own_commit say we sent in e->view: a slot we hold for another reason
+ * (committed on claims, recovered from the committed log) gets nothing,
+ * since a vote made up now could differ from the one we sent in that view
+ * (docs/protocol.md, "Retransmission and STATUS re-send only the sender's
+ * own messages"). */
 static void resend_slot(struct pbft *c, const struct log_entry *e, enum pbft_dest dest,
 			uint32_t to, uint16_t flags)
 {
 	if (pbft_silent(c, e->seq))
 		return;
-	if (pbft_primary(c, e->view) == c->p.id)
+	if (e->own_pp && pbft_primary(c, e->view) == c->p.id)
 		pbft_send_flagged(c, dest, to, HM_MSG_PRE_PREPARE, flags, e->view, e->seq, NULL,
 			     e->batch, e->batch_len);
-	else
+	else if (e->own_pp)
 		pbft_send_flagged(c, dest, to, HM_MSG_PREPARE, flags, e->view, e->seq, e->digest, NULL,
 			     0);
-	if (e->prepared)
+	if (e->own_commit)
 		pbft_send_flagged(c, dest, to, HM_MSG_COMMIT, flags, e->view, e->seq, e->digest, NULL,
 			     0);
 }

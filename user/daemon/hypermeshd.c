@@ -1,12 +1,19 @@
 // SPDX-License-Identifier: MIT
 /*
  * hypermeshd: one HyperMesh replica.  One epoll loop over the UDP socket, a
- * timerfd for the core's deadline, a signalfd for SIGTERM/SIGINT, a unix
- * control socket (one-line requests: status, block list, block lift ID,
- * metrics; no request means status), the fault detector's judge timer and
- * the Prometheus endpoint (libmicrohttpd, in this loop).
+ * timerfd for the core's deadline, a signalfd for SIGTERM/SIGINT/SIGQUIT
+ * (stop, detaching what it attached) and SIGHUP (re-checks the file, never
+ * stops), a unix control socket (one-line requests: status, block list,
+ * block lift ID, metrics; no request means status), the fault detector's
+ * judge timer and the Prometheus endpoint (libmicrohttpd, in this loop).
+ * Under systemd (Type=notify) it reports READY=1 once it serves and
+ * STOPPING=1 when it stops (daemon/service_manager.c).
  *
  *   hypermeshd -c CONFIG [--id N] [--key FILE] [--data-dir DIR] [--log-level L]
+ *              [--control-socket PATH]
+ *   hypermeshd --check-config CONFIG [--id N] [--key FILE]
+ *   hypermeshd --cleanup CONFIG      (what a crashed replica left attached)
+ *   hypermeshd --version
  *
  * Dataplane: socket mode counts votes in the node; `dataplane: xdp` opens
  * the XDP controller (dataplane/xdp_dataplane.c), installs its vote counter
@@ -55,6 +62,9 @@
 #include "common/wire.h"
 #include "dataplane/xdp_dataplane.h"
 #include "dataplane/xdp_votes.h"
+#include "daemon/admin.h"
+#include "daemon/service_manager.h"
+#include "hm_version.h"
 #ifdef HM_TESTING
 #include "testing/byzantine.h"
 #endif
@@ -75,6 +85,7 @@ struct daemon {
 	uint64_t polls;
 	char control_path[sizeof(((struct sockaddr_un *)0)->sun_path)];
 	uint64_t send_errors;
+	uint64_t sighups;          /* SIGHUPs handled (each one logged) */
 #ifdef HM_TESTING
 	struct hm_byz *byz;        /* --byzantine: tests only */
 #endif
@@ -89,8 +100,19 @@ struct daemon {
 static void usage(FILE *out)
 {
 	fprintf(out, "usage: hypermeshd -c CONFIG [--id N] [--key FILE] [--data-dir DIR] "
-		     "[--log-level error|warn|info|debug] [--log-format kv|json]\n"
-		     "  The id, key, data dir, log level and format default to the config's node section.\n"
+		     "[--log-level error|warn|info|debug]\n"
+		     "                  [--log-format kv|json] [--control-socket PATH]\n"
+		     "       hypermeshd --check-config CONFIG [--id N] [--key FILE]\n"
+		     "       hypermeshd --cleanup CONFIG\n"
+		     "       hypermeshd --version\n"
+		     "  The id, key, data dir, log level and log format default to the config's\n"
+		     "  node section.\n"
+		     "  The control socket defaults to $RUNTIME_DIRECTORY/control.sock under systemd,\n"
+		     "  else DATA_DIR/control.sock.  --check-config validates and exits: 0 valid,\n"
+		     "  1 not.  --cleanup removes the XDP/TC programs and pins a replica that died\n"
+		     "  without its shutdown left (the unit's ExecStopPost).\n"
+		     "  Exit status: 0 stopped by a signal, 1 failed, 2 usage or a bad\n"
+		     "  configuration (hypermeshd(8)).\n"
 #ifdef HM_TESTING
 		     "  Tests only: --byzantine MODE[:ARG][,MODE...] --i-know-this-is-a-test (or\n"
 		     "  HM_BYZANTINE_TESTS=1) makes this replica misbehave (docs/faults.md).\n"
@@ -181,22 +203,19 @@ static void arm_timer(struct daemon *d)
 
 /* ---- control socket --------------------------------------------------- */
 
+/* The control socket at d->control_path (service_manager.c chose it; ""
+ * for none), and the data dir it may live in. */
 static int open_control(struct daemon *d, const char *data_dir)
 {
 	struct sockaddr_un addr = { .sun_family = AF_UNIX };
 
-	if (!data_dir[0]) {
-		d->control = -1;
-		return 0;
-	}
-	if (mkdir(data_dir, 0700) < 0 && errno != EEXIST) {
+	if (data_dir[0] && mkdir(data_dir, 0700) < 0 && errno != EEXIST) {
 		hm_err("cannot create data_dir %s: %s", data_dir, strerror(errno));
 		return -1;
 	}
-	if (snprintf(d->control_path, sizeof(d->control_path), "%s/control.sock", data_dir) >=
-	    (int)sizeof(d->control_path)) {
-		hm_err("data_dir %s is too long for a unix socket path", data_dir);
-		return -1;
+	if (!d->control_path[0]) {
+		d->control = -1;
+		return 0;
 	}
 	unlink(d->control_path);
 	memcpy(addr.sun_path, d->control_path, sizeof(addr.sun_path));
@@ -204,8 +223,10 @@ static int open_control(struct daemon *d, const char *data_dir)
 	if (d->control < 0 || bind(d->control, (struct sockaddr *)&addr, sizeof(addr)) < 0 ||
 	    listen(d->control, 8) < 0) {
 		hm_err("control socket %s: %s", d->control_path, strerror(errno));
+		d->control_path[0] = 0; /* not ours: leave it on exit */
 		return -1;
 	}
+	hm_info("control socket: %s", d->control_path);
 	return 0;
 }
 
@@ -378,6 +399,8 @@ static json_t *status_json(struct daemon *d)
 		add_xdp_status(d, status);
 	add_recovery_status(d, status);
 	json_object_set_new(status, "send_errors", json_integer((json_int_t)d->send_errors));
+	json_object_set_new(status, "version", json_string(HM_RELEASE));
+	json_object_set_new(status, "sighups", json_integer((json_int_t)d->sighups));
 	add_byzantine_status(d, status);
 	json_object_set_new(status, "last_stable_checkpoint",
 			    json_integer((json_int_t)pbft_low_watermark(d->node.core)));
@@ -749,14 +772,25 @@ static int watch(struct daemon *d, int fd)
 	return epoll_ctl(d->epoll, EPOLL_CTL_ADD, fd, &ev);
 }
 
+/* The signals the loop reads from its signalfd: SIGTERM, SIGINT, SIGQUIT
+ * (stop) and SIGHUP (reload()), whose default actions would kill the
+ * daemon and leave its XDP programs attached.  Blocked from the start of
+ * main, so one that arrives while the replica starts waits for the loop. */
+static void block_signals(sigset_t *mask)
+{
+	sigemptyset(mask);
+	sigaddset(mask, SIGTERM);
+	sigaddset(mask, SIGINT);
+	sigaddset(mask, SIGQUIT);
+	sigaddset(mask, SIGHUP);
+	sigprocmask(SIG_BLOCK, mask, NULL);
+}
+
 static int open_loop(struct daemon *d, const char *data_dir)
 {
 	sigset_t mask;
 
-	sigemptyset(&mask);
-	sigaddset(&mask, SIGTERM);
-	sigaddset(&mask, SIGINT);
-	sigprocmask(SIG_BLOCK, &mask, NULL);
+	block_signals(&mask);
 	signal(SIGPIPE, SIG_IGN);
 	d->signals = signalfd(-1, &mask, SFD_CLOEXEC | SFD_NONBLOCK);
 	d->timer = timerfd_create(CLOCK_MONOTONIC, TFD_CLOEXEC | TFD_NONBLOCK);
@@ -773,6 +807,48 @@ static int open_loop(struct daemon *d, const char *data_dir)
 		       setsockopt(d->udp, SOL_SOCKET, SO_BROADCAST, &(int){ 1 }, sizeof(int)) < 0))
 		return -1;
 	return 0;
+}
+
+/* SIGHUP: what can be reloaded at run time.  Nothing yet: logs go to
+ * stderr (the journal under systemd), so there is no file to reopen, and
+ * the configuration (members, keys, DNS) is read at start only.  The file
+ * on disk is checked so the operator learns now, not at the next restart,
+ * whether it is valid. */
+static void reload(struct daemon *d)
+{
+	struct hm_config *fresh = calloc(1, sizeof(*fresh));
+	char err[1024];
+
+	d->sighups++;
+	if (!fresh) {
+		hm_warn("SIGHUP: out of memory; ignored");
+		return;
+	}
+	if (hm_config_load(d->cfg.path, fresh, err, sizeof(err)) < 0) {
+		hm_warn("SIGHUP: %s (the file on disk does not load; still running with the "
+			"configuration read at start)", err);
+	} else {
+		hm_info("SIGHUP: nothing is reloaded at run time (logs go to stderr; the "
+			"configuration is read at start): %s is valid and applies at the next "
+			"restart", d->cfg.path);
+		hm_config_free(fresh);
+	}
+	free(fresh);
+}
+
+/* The signal read from the signalfd: true when it asks the daemon to stop. */
+static bool stop_signal(struct daemon *d)
+{
+	struct signalfd_siginfo si;
+
+	if (read(d->signals, &si, sizeof(si)) != (ssize_t)sizeof(si))
+		return false;
+	if (si.ssi_signo == SIGHUP) {
+		reload(d);
+		return false;
+	}
+	hm_info("%s from pid %u: stopping", strsignal((int)si.ssi_signo), si.ssi_pid);
+	return true;
 }
 
 static void run(struct daemon *d)
@@ -805,7 +881,8 @@ static void run(struct daemon *d)
 			} else if (d->metrics && fd == d->metrics_fd) {
 				hm_metrics_run(d->metrics);
 			} else if (fd == d->signals) {
-				return;
+				if (stop_signal(d))
+					return;
 			} else if (d->xdp && fd == d->events) {
 				hm_node_tick(&d->node, hm_mono_us());
 			} else if (d->xdp && fd == d->poll_timer) {
@@ -932,7 +1009,8 @@ static int open_dns(struct daemon *d)
 }
 
 struct options {
-	const char *config, *key, *data_dir, *log_level, *log_format;
+	const char *config, *key, *data_dir, *log_level, *log_format, *control_socket;
+	bool check_config, cleanup;
 	const char *byzantine;
 	bool byzantine_ack;
 	long id;
@@ -948,6 +1026,10 @@ static int parse_options(int argc, char **argv, struct options *o)
 		{ "log-level", required_argument, NULL, 'l' },
 		{ "log-format", required_argument, NULL, 'F' },
 		{ "help", no_argument, NULL, 'h' },
+		{ "version", no_argument, NULL, 'V' },
+		{ "check-config", required_argument, NULL, 'C' },
+		{ "cleanup", required_argument, NULL, 'X' },
+		{ "control-socket", required_argument, NULL, 'S' },
 		{ "byzantine", required_argument, NULL, 'B' },
 		{ "i-know-this-is-a-test", no_argument, NULL, 'A' },
 		{ 0 },
@@ -970,6 +1052,18 @@ static int parse_options(int argc, char **argv, struct options *o)
 			}
 			o->log_format = optarg;
 			break;
+		case 'S': o->control_socket = optarg; break;
+		case 'C':
+			o->config = optarg;
+			o->check_config = true;
+			break;
+		case 'X':
+			o->config = optarg;
+			o->cleanup = true;
+			break;
+		case 'V':
+			printf("hypermeshd %s\n", HM_RELEASE);
+			exit(0);
 		case 'i':
 			o->id = strtol(optarg, &end, 10);
 			if (*end || o->id < 0 || o->id >= HM_MAX_REPLICAS) {
@@ -1120,12 +1214,18 @@ int main(int argc, char **argv)
 	struct hm_transport transport = { .sendto = udp_sendto, .ctx = &d };
 	const char *data_dir;
 	struct options o;
+	sigset_t early;
 	char err[1024];
 	int rc = 1;
 
 	setvbuf(stdout, NULL, _IOLBF, 0);
 	if (parse_options(argc, argv, &o) < 0)
 		return 2;
+	if (o.check_config)
+		return hm_daemon_check_config(o.config, o.id, o.key);
+	if (o.cleanup)
+		return hm_daemon_cleanup(o.config);
+	block_signals(&early);
 	if (hm_crypto_init() < 0 || hm_config_load(o.config, &d.cfg, err, sizeof(err)) < 0) {
 		fprintf(stderr, "hypermeshd: %s\n", err);
 		return 2;
@@ -1135,6 +1235,15 @@ int main(int argc, char **argv)
 	hm_log_setup("hypermeshd", o.id, o.log_level ? o.log_level : d.cfg.log_level);
 	hm_log_set_format((enum hm_log_format)hm_log_parse_format(o.log_format ? o.log_format
 									      : d.cfg.log_format));
+	hm_info("hypermeshd %s starting: replica %ld, configuration %s", HM_RELEASE, o.id,
+		d.cfg.path);
+	hm_sm_status("starting: replica %ld", o.id);
+	if (hm_control_socket_path(o.control_socket, data_dir, d.control_path,
+				   sizeof(d.control_path)) < 0) {
+		hm_err("the control socket path is too long for a unix socket (at most %zu bytes)",
+		       sizeof(d.control_path) - 1);
+		goto out;
+	}
 	if (open_service(&d) < 0 ||
 	    hm_node_init(&d.node, &d.cfg, (uint32_t)o.id, &d.keys, &d.service, &transport) < 0) {
 		hm_err("cannot initialise the replica: a public key in %s is not a valid Ed25519 key, "
@@ -1152,7 +1261,12 @@ int main(int argc, char **argv)
 		"pipeline %u", o.id, d.cfg.n_members, d.cfg.max_faulty_nodes,
 		d.cfg.members[o.id].address, d.cfg.members[o.id].port, d.xdp ? "xdp" : "socket",
 		d.cfg.batching_enabled ? d.cfg.batch_size : 1, d.cfg.pipeline_depth);
+	hm_sm_ready("serving: replica %ld of %u (f=%u) on %s port %u, dataplane %s%s", o.id,
+		    d.cfg.n_members, d.cfg.max_faulty_nodes, d.cfg.members[o.id].address,
+		    d.cfg.members[o.id].port, d.xdp ? "xdp" : "socket",
+		    d.dns ? ", DNS on" : "");
 	run(&d);
+	hm_sm_stopping();
 	hm_info("shutting down: executed %llu batches, %llu ops",
 		(unsigned long long)pbft_last_executed(d.node.core),
 		(unsigned long long)pbft_stats(d.node.core)->ops_executed);

@@ -3,10 +3,12 @@
 #include "dataplane/xdp_dataplane.h"
 
 #include <arpa/inet.h>
+#include <dirent.h>
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
 #include <errno.h>
 #include <ifaddrs.h>
+#include <linux/if_link.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -660,6 +662,30 @@ fail:
 	return -1;
 }
 
+/* Detach our XDP program, and only ours.  A single program goes with
+ * bpf_xdp_detach naming it, which needs CAP_NET_ADMIN alone: libxdp's
+ * detach looks the attached program up by id (BPF_PROG_GET_FD_BY_ID),
+ * which needs CAP_SYS_ADMIN, and without it left the program attached
+ * (the systemd unit bounds the daemon's capabilities).  The dispatcher
+ * goes through libxdp, which owns it. */
+static void detach_xdp(struct hm_xdp_dp *dp)
+{
+	bool skb = strcmp(dp->xdp_mode, "skb") == 0;
+	int r;
+
+	if (dp->how == HM_XDP_SINGLE) {
+		LIBBPF_OPTS(bpf_xdp_attach_opts, opts, .old_prog_fd = xdp_program__fd(dp->xprog));
+
+		r = bpf_xdp_detach(dp->ifindex, skb ? XDP_FLAGS_SKB_MODE : XDP_FLAGS_DRV_MODE, &opts);
+	} else {
+		r = xdp_program__detach(dp->xprog, dp->ifindex, skb ? XDP_MODE_SKB : XDP_MODE_NATIVE,
+					0);
+	}
+	if (r < 0)
+		hm_warn("cannot detach hm_xdp from %s: %s (`ip link set dev %s xdp off` removes it)",
+			dp->ifname, strerror(-r), dp->ifname);
+}
+
 void hm_xdp_dp_close(struct hm_xdp_dp *dp)
 {
 	ring_buffer__free(dp->events);
@@ -669,10 +695,8 @@ void hm_xdp_dp_close(struct hm_xdp_dp *dp)
 	unpin_maps(dp);
 	detach_tc(dp);
 	if (dp->xprog) {
-		enum xdp_attach_mode mode = strcmp(dp->xdp_mode, "skb") == 0 ? XDP_MODE_SKB
-									      : XDP_MODE_NATIVE;
-
-		xdp_program__detach(dp->xprog, dp->ifindex, mode, 0);
+		if (dp->how != HM_XDP_NOT_ATTACHED)
+			detach_xdp(dp);
 		xdp_program__close(dp->xprog);
 		dp->xprog = NULL;
 	}
@@ -686,6 +710,98 @@ void hm_xdp_dp_close(struct hm_xdp_dp *dp)
 	dp->skel = NULL;
 	reset_fds(dp);
 	dp->how = HM_XDP_NOT_ATTACHED;
+}
+
+/* ---- after a crash ------------------------------------------------------ */
+
+/* hm_xdp wherever it runs on ifindex (alone or in libxdp's dispatcher),
+ * detached; true if it was there. */
+static bool cleanup_xdp(int ifindex)
+{
+	struct xdp_multiprog *mp = xdp_multiprog__get_from_ifindex(ifindex);
+	struct xdp_program *p = NULL;
+	bool found = false;
+
+	if (libxdp_get_error(mp))
+		return false;
+	if (xdp_multiprog__is_legacy(mp)) {
+		p = xdp_multiprog__main_prog(mp);
+		found = p && prog_named(xdp_program__fd(p), "hm_xdp") &&
+			xdp_multiprog__detach(mp) == 0;
+	} else {
+		while ((p = xdp_multiprog__next_prog(p, mp)))
+			if (prog_named(xdp_program__fd(p), "hm_xdp")) {
+				found = xdp_program__detach(p, ifindex, xdp_multiprog__attach_mode(mp),
+							    0) == 0;
+				break;
+			}
+	}
+	xdp_multiprog__close(mp);
+	return found;
+}
+
+/* hm_tc_egress at our handle and priority, detached (the clsact qdisc
+ * stays: other filters may hang on it); true if it was there. */
+static bool cleanup_tc(int ifindex)
+{
+	LIBBPF_OPTS(bpf_tc_hook, hook, .ifindex = ifindex, .attach_point = BPF_TC_EGRESS);
+	LIBBPF_OPTS(bpf_tc_opts, q, .handle = TC_HANDLE, .priority = TC_PRIORITY);
+	bool ours;
+	int fd;
+
+	if (bpf_tc_query(&hook, &q) < 0)
+		return false;
+	fd = bpf_prog_get_fd_by_id(q.prog_id);
+	ours = fd >= 0 && prog_named(fd, "hm_tc_egress");
+	if (fd >= 0)
+		close(fd);
+	q.prog_id = 0;
+	q.prog_fd = 0;
+	q.flags = 0;
+	return ours && bpf_tc_detach(&hook, &q) == 0;
+}
+
+/* Every pin under HM_PIN_ROOT/ifname, and the directories; how many. */
+static int cleanup_pins(const char *ifname)
+{
+	char dir[128], path[400];
+	struct dirent *e;
+	DIR *d;
+	int n = 0;
+
+	snprintf(dir, sizeof(dir), HM_PIN_ROOT "/%s", ifname);
+	d = opendir(dir);
+	if (!d)
+		return 0;
+	while ((e = readdir(d)))
+		if (e->d_name[0] != '.') {
+			snprintf(path, sizeof(path), "%s/%s", dir, e->d_name);
+			n += unlink(path) == 0;
+		}
+	closedir(d);
+	rmdir(dir);
+	rmdir(HM_PIN_ROOT);
+	return n;
+}
+
+int hm_xdp_dp_cleanup(const char *ifname, char *report, size_t cap)
+{
+	int ifindex = (int)if_nametoindex(ifname);
+	bool xdp, tc;
+	int pins;
+
+	if (!ifindex)
+		return hm_set_err(report, cap, "no interface %s", ifname);
+	xdp = cleanup_xdp(ifindex);
+	tc = cleanup_tc(ifindex);
+	pins = cleanup_pins(ifname);
+	if (!xdp && !tc && !pins)
+		snprintf(report, cap, "%s: nothing left behind", ifname);
+	else
+		snprintf(report, cap, "%s: removed %s%s%d pins", ifname,
+			 xdp ? "the XDP program hm_xdp, " : "",
+			 tc ? "the TC filter hm_tc_egress, " : "", pins);
+	return 0;
 }
 
 /* ---- the protocol's side ----------------------------------------------- */

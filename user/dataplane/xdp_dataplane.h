@@ -90,6 +90,15 @@ int hm_xdp_dp_open(struct hm_xdp_dp *dp, const struct hm_config *cfg, uint32_t s
 /* Detach what we attached, unpin, free.  Safe on a failed open. */
 void hm_xdp_dp_close(struct hm_xdp_dp *dp);
 
+/*
+ * After a replica died without its shutdown (a crash, kill -9): detach
+ * any hm_xdp and hm_tc_egress from ifname and remove its pins, whoever
+ * attached them (hypermeshd --cleanup, the unit's ExecStopPost).  Needs
+ * CAP_SYS_ADMIN to look attached programs up by id.  0 with what it did in
+ * report, or -1 (no such interface).
+ */
+int hm_xdp_dp_cleanup(const char *ifname, char *report, size_t cap);
+
 const char *hm_xdp_attach_name(enum hm_xdp_attach how);
 
 /* The window the pre-filter enforces. */

@@ -23,11 +23,6 @@
 #include "replica/node.h"
 #include "service/dns/dns_daemon.h"
 
-/* The version hypermesh_build_info reports. */
-#ifndef HM_PROGRAM_VERSION
-#define HM_PROGRAM_VERSION "0.1.0"
-#endif
-
 /* ---- the writer ---- */
 
 struct hm_mtext {
