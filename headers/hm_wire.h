@@ -41,11 +41,12 @@
 #define HM_MAGIC 0x484d5348u /* "HMSH" */
 /* The format version a message's type is at: every type is at HM_VERSION
  * except REPLY, at HM_REPLY_VERSION since its payload names the request
- * it answers (docs/wire-format.md, "Versions").  The other types kept 1 so
+ * it answers (2) and carries a batch proof instead of a header signature
+ * (3) (docs/wire-format.md, "Versions").  The other types kept 1 so
  * that what replicas persist (signed headers, batches of requests) stays
  * readable across the change. */
 #define HM_VERSION 1
-#define HM_REPLY_VERSION 2
+#define HM_REPLY_VERSION 3
 #define HM_TYPE_VERSION(type) ((type) == 5 /* HM_MSG_REPLY */ ? HM_REPLY_VERSION : HM_VERSION)
 
 #define HM_DIGEST_LEN 32
@@ -129,16 +130,22 @@ struct hm_hdr {
  * STATUS        empty; seq = the sender's last executed sequence number,
  *               digest zero.  Peers that are further answer with their
  *               messages for the slots the sender is missing.
- * REPLY         (version HM_REPLY_VERSION) u32 client id, u64 sequence
- *               number the request executed at (0 in a refusal), 32 bytes:
- *               the digest of the request answered (its header's digest),
- *               u8 status (enum hm_reply_status), then the service's result
- *               bytes (none in a refusal).
+ * REPLY         (version HM_REPLY_VERSION = 3) the batch proof: u16 size
+ *               (0: none, and nothing more of it follows), u16 index, u8
+ *               path length, the path (32 bytes each), 32 root, 64 Ed25519
+ *               signature over the batch statement (user/common/reply_proof.h);
+ *               then the body: u32 client id, u64 sequence number the request
+ *               executed at (0 in a refusal), 32 bytes: the digest of the
+ *               request answered (its header's digest), u8 status (enum
+ *               hm_reply_status), then the service's result bytes (none in a
+ *               refusal).  The header's sig field is zero: a REPLY is
+ *               MAC'd per link and signed only through its batch's root.
  * EVIDENCE      an equivocation proof (user/core/evidence.h, 264 bytes): two
  *               conflicting signed headers of one replica; view = the
  *               sender's view, seq 0, digest = BLAKE2b of the payload.  Sent
  *               once by the replica that caught it, never forwarded.
  */
+/* The body's fixed part (client, exec_seq, request digest, status). */
 #define HM_REPLY_PREFIX_LEN 45
 
 /* What a REPLY says about the request it names. */

@@ -141,6 +141,17 @@ struct {
 	__type(value, __u64);
 } hm_progress SEC(".maps");
 
+/* The DNS responder (kern/hm_dns.bpf.c), when the controller installs it
+ * in slot 0: every frame that is not a HyperMesh datagram goes there (one
+ * XDP program per interface: the kernel refuses libxdp's dispatcher).  An
+ * empty slot makes the tail call fall through: the frame passes. */
+struct {
+	__uint(type, BPF_MAP_TYPE_PROG_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, __u32);
+} hm_dns_tail SEC(".maps");
+
 /* Events that did not fit in hm_events (the slot's state still has them:
  * quorum_sent is set, the equivocation is in contradictory_responses). */
 __u64 hm_events_lost = 0;
@@ -644,8 +655,10 @@ int hm_xdp(struct xdp_md *ctx)
 	cfg = bpf_map_lookup_elem(&hm_config, &zero);
 	if (!cfg || !cfg->port)
 		return XDP_PASS;
-	if (!parse(ctx, cfg->port, &p))
+	if (!parse(ctx, cfg->port, &p)) {
+		bpf_tail_call(ctx, &hm_dns_tail, 0);
 		return XDP_PASS;
+	}
 	reason = prefilter(ctx, cfg, &p, (__u8 *)hdr, &idx);
 	/* Read once: the controller may rewrite hm_config meanwhile. */
 	window = *(volatile const __u32 *)&cfg->window;

@@ -118,14 +118,17 @@ echo "# 6. DNS: a replica beside plain Unbound" >&2
 # A failed DNS part (no dnsperf, setup failure) leaves "dns": null, the rest stands.
 dns=$(bash "$repo/scripts/bench_dns.sh" | tail -1 | jq -c '.dns' 2>/dev/null) || dns=null
 [ -n "$dns" ] || dns=null
+echo "# 7. DNS cache hits: XDP responder vs userspace hit path vs Unbound" >&2
+dns_xdp=$(bash "$repo/scripts/bench_dns.sh" --xdp | tail -1 | jq -c '.dns_xdp_hits' 2>/dev/null) || dns_xdp=null
+[ -n "$dns_xdp" ] || dns_xdp=null
 
 json=$(printf '%s\n' "${results[@]}" | jq -s \
   --arg kernel "$(uname -r)" --arg cpus "$(nproc)" --argjson runs "$runs" \
   --argjson seconds "$seconds" --argjson xdp "$xdp_json" \
-  --argjson vcs "$vc_socket" --argjson vcx "$vc_xdp" --argjson rec "$recovery" --argjson dns "$dns" \
+  --argjson vcs "$vc_socket" --argjson vcx "$vc_xdp" --argjson rec "$recovery" --argjson dns "$dns" --argjson dns_xdp "$dns_xdp" \
   '{date: (now | todate), kernel: $kernel, cpus: ($cpus | tonumber), replicas: 4,
     op: "null", runs: $runs, seconds: $seconds, xdp_program: $xdp, results: .,
-    view_change: {socket: $vcs, xdp: $vcx}, recovery: $rec, dns: $dns}')
+    view_change: {socket: $vcs, xdp: $vcx}, recovery: $rec, dns: $dns, dns_xdp_hits: $dns_xdp}')
 mkdir -p "$(dirname "$out_json")"
 echo "$json" >"$out_json"
 
@@ -154,4 +157,5 @@ done
 jq -r '.view_change | to_entries[] | "view change (\(.key)): primary killed -> first commit in the new view: p50 \(.value.p50_ms) ms, p99 \(.value.p99_ms) ms over \(.value.rounds) rounds (view_change_timeout_ms \(.value.view_change_timeout_ms))"' <<<"$json"
 jq -r 'if .recovery then "recovery of a restarted replica (ops since its checkpoint -> ms): \(.recovery)" else empty end' <<<"$json"
 jq -r 'if .dns == null then "dns: not measured (scripts/bench_dns.sh failed)" else .dns | "dns, hypermesh / unbound: hits \(.hypermesh.hit.qps) / \(.unbound.hit.qps) qps (x\(.ratios.hit_qps)), hit p50 \(.hypermesh.hit.p50_us) / \(.unbound.hit.p50_us) us; misses \(.hypermesh.miss_n.qps) / \(.unbound.miss_n.qps) qps (x\(.ratios.miss_qps)); agreement adds \(.agreement_adds_p50_us) us at p50 to a miss" end' <<<"$json"
+jq -r 'if .dns_xdp_hits == null then "dns xdp: not measured (scripts/bench_dns.sh --xdp failed)" else .dns_xdp_hits | "dns hits, xdp / userspace / unbound: \(.xdp.qps) / \(.userspace.qps) / \(.unbound.qps) qps, p50 \(.xdp.p50_us) / \(.userspace.p50_us) / \(.unbound.p50_us) us, CPU per answer \(.xdp.cpu_us_per_answer) / \(.userspace.cpu_us_per_answer) / \(.unbound.cpu_us_per_answer) us; the XDP program \(.xdp_prog_ns_per_answer) ns per answer" end' <<<"$json"
 echo "written to $out_json"

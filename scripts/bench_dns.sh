@@ -20,8 +20,18 @@
 # Latency percentiles come from dnsperf -v (one line per answer, its latency).
 # Prints a table and ratios; the last line is one JSON object.
 #
+# With --xdp, instead: the cache-hit path only, with dns.xdp on (answers
+# from kern/hm_dns.bpf.c): the XDP path, HyperMesh's userspace hit path (the
+# same queries with a DNS cookie, which XDP passes up) and Unbound, each
+# with dnsperf for BENCH_DNS_SECONDS; qps, p50 and the server CPU per
+# answered query (XDP: the machine's softirq time, which also holds the
+# veth and bridge work; userspace: hypermeshd or unbound process time), and
+# the program's own time per answer (BPF_PROG_TEST_RUN, test_dns_xdp).
+# Queries carry an EDNS padding option (RFC 7830): on a veth XDP gets
+# buffers with little tailroom, and the padding leaves the answer room.
+#
 #   BENCH_DNS_SECONDS=5 BENCH_DNS_OUTSTANDING=20 BENCH_DNS_LAT_NAMES=300 \
-#   BENCH_DNS_MISS_NAMES=2000 scripts/bench_dns.sh [--dataplane socket|xdp]
+#   BENCH_DNS_MISS_NAMES=2000 scripts/bench_dns.sh [--dataplane socket|xdp] [--xdp]
 #   BENCH_DNS_VERBOSE=1: dnsperf's own summaries to stderr
 set -uo pipefail
 
@@ -36,9 +46,11 @@ hit_names=${BENCH_DNS_HIT_NAMES:-10}
 lat_names=${BENCH_DNS_LAT_NAMES:-300}
 miss_names=${BENCH_DNS_MISS_NAMES:-2000}
 dataplane=socket
+xdp_hits=0
 while [ $# -gt 0 ]; do
 	case "$1" in
 	--dataplane) dataplane=${2:?--dataplane needs socket or xdp}; shift 2 ;;
+	--xdp) xdp_hits=1; dataplane=xdp; shift ;;
 	*) echo "bench_dns: unknown argument $1" >&2; exit 2 ;;
 	esac
 done
@@ -120,8 +132,10 @@ setup() {
 	dns_sign_zone "$dir/zones/honest" "$ZONE" "" >/dev/null 2>&1 || die "signing $ZONE"
 	# Agreement on one upstream, answers cached for the whole run, a query
 	# waits up to 8 s for its decision.
+	local xdp_set=()
+	[ "$xdp_hits" = 1 ] && xdp_set=(--set dns.xdp=true --set dns.rrl_rate=0)
 	dns_cluster_up "$dir/cluster" "$dir/zones" "[{zone: $ZONE., address: $AUTH}]" -n 4 --clients 1 \
-		--dataplane "$dataplane" --set dns.max_ttl_s=3600 || die "cluster up"
+		--dataplane "$dataplane" --set dns.max_ttl_s=3600 "${xdp_set[@]}" || die "cluster up"
 	cluster_nsd "$p-auth" "$AUTH" "$dir/zones/honest" || die "nsd"
 	mkdir -p "$dir/unbound"
 	unbound_conf >"$dir/unbound/unbound.conf"
@@ -171,7 +185,71 @@ bench() {
 	jq -n --argjson h "$hit" --argjson l "$lat" --argjson m "$miss" '{hit: $h, miss_1: $l, miss_n: $m}'
 }
 
+# ---- --xdp: the hit path -----------------------------------------------------
+
+PAD="12:$(printf '0%.0s' $(seq 800))"    # a 400-byte padding option
+COOKIE="10:0102030405060708"             # a client cookie: XDP passes it up
+cpu_ticks_pid() { awk '{print $14 + $15}' "/proc/$1/stat"; }
+softirq_ticks() { awk '/^cpu / {print $8; exit}' /proc/stat; }
+replica0_pid() { cat "$dir/cluster/replica-0/pid" 2>/dev/null || pgrep -f "hypermeshd.*--id 0" | head -1; }
+
+# hitrun NAME SERVER EDNS-OPTION PID: one hit load; JSON with the CPU per
+# answer of the server process PID and of the machine's softirq work (where
+# XDP runs, and also the veth and bridge work for every server).
+hitrun() {
+	local name=$1 server=$2 opt=$3 pid=$4 p0 p1 s0 s1 hz j
+	hz=$(getconf CLK_TCK)
+	p0=$(cpu_ticks_pid "$pid") s0=$(softirq_ticks)
+	j=$(perf "$name" "$server" "$dir/hit.queries" -l "$seconds" -q "$outstanding" -D -E "$opt")
+	p1=$(cpu_ticks_pid "$pid") s1=$(softirq_ticks)
+	jq -c --argjson pt "$((p1 - p0))" --argjson st "$((s1 - s0))" --argjson hz "$hz" '
+		def per(t): if .noerror > 0 then (t / $hz * 1e6 / .noerror * 100 | round / 100) else null end;
+		. + {process_cpu_us_per_answer: per($pt), softirq_cpu_us_per_answer: per($st),
+		     cpu_us_per_answer: per($pt + $st)}' <<<"$j"
+}
+
+xdp_hit_bench() {
+	local ub_pid xdp user ub ns_per_answer port
+	for port in $(ip -n "$HM_PREFIX-sw" -o link show type veth | awk -F'[ :@]+' '{print $2}'); do
+		ip -n "$HM_PREFIX-sw" link set dev "$port" xdpdrv obj "$repo/build/hm_pass.bpf.o" sec xdp ||
+			die "hm_pass on $port"
+	done
+	ub_pid=$(cat "$dir/unbound/unbound.pid" 2>/dev/null || pgrep -f "unbound -d -c $dir" | head -1)
+	# Warm: every hit name decided (a miss each), then in the answer map.
+	cluster exec dnsperf -s "$HM" -d "$dir/hit.queries" -n 2 -q 1 -t 10 -D >/dev/null 2>&1
+	cluster exec dnsperf -s "$UB" -d "$dir/hit.queries" -n 2 -q 1 -t 10 -D >/dev/null 2>&1
+	echo "# XDP hit path (replica 0 at $HM)" >&2
+	xdp=$(hitrun xdp "$HM" "$PAD" "$(replica0_pid)")
+	echo "# userspace hit path (same queries with a cookie)" >&2
+	user=$(hitrun userspace "$HM" "$COOKIE" "$(replica0_pid)")
+	echo "# unbound ($UB)" >&2
+	ub=$(hitrun unbound "$UB" "$PAD" "$ub_pid")
+	ns_per_answer=$("$repo/build/tests/test_dns_xdp" time_per_answer 2>/dev/null |
+		awk '/ns per answer/ {print $1; exit}')
+	json=$(jq -n -c --argjson x "$xdp" --argjson u "$user" --argjson b "$ub" \
+		--argjson ns "${ns_per_answer:-null}" --argjson st "$("$repo/build/hmctl" status \
+			--socket "$dir/cluster/replica-0/control.sock" | jq -c '.dns.xdp')" '
+		def r(a; b): if b == 0 or b == null or a == null then null else (a / b * 100 | round / 100) end;
+		{dns_xdp_hits: {xdp: $x, userspace: $u, unbound: $b, xdp_counters: $st,
+		  xdp_prog_ns_per_answer: $ns,
+		  ratios: {xdp_vs_unbound_qps: r($x.qps; $b.qps), xdp_vs_userspace_qps: r($x.qps; $u.qps),
+		           unbound_vs_xdp_cpu: r($b.cpu_us_per_answer; $x.cpu_us_per_answer),
+		           userspace_vs_xdp_cpu: r($u.cpu_us_per_answer; $x.cpu_us_per_answer)}}}')
+	printf '\n%-10s %8s %9s %8s %8s %6s %13s %13s %13s\n' path qps answered p50_us p99_us lost \
+		process_us/ans softirq_us/ans total_us/ans
+	jq -r '.dns_xdp_hits | ["xdp", "userspace", "unbound"][] as $k | .[$k] |
+		[$k, .qps, .noerror, .p50_us, .p99_us, .lost, .process_cpu_us_per_answer,
+		 .softirq_cpu_us_per_answer, .cpu_us_per_answer] | @tsv' <<<"$json" |
+		awk -F'\t' '{printf "%-10s %8d %9d %8d %8d %6d %13s %13s %13s\n", $1, $2, $3, $4, $5, $6, $7, $8, $9}'
+	jq -r '.dns_xdp_hits | "\nXDP / unbound qps x\(.ratios.xdp_vs_unbound_qps), XDP / userspace qps x\(.ratios.xdp_vs_userspace_qps); CPU per answer: unbound / XDP x\(.ratios.unbound_vs_xdp_cpu), userspace / XDP x\(.ratios.userspace_vs_xdp_cpu); the XDP program: \(.xdp_prog_ns_per_answer) ns per answer (BPF_PROG_TEST_RUN); hits \(.xdp_counters.hit), grow_failed \(.xdp_counters.grow_failed)"' <<<"$json"
+	echo "$json"
+}
+
 setup
+if [ "$xdp_hits" = 1 ]; then
+	xdp_hit_bench
+	exit 0
+fi
 echo "# hypermesh (replica 0 at $HM)" >&2
 hm=$(bench "$HM")
 # For scale: one consensus round on the same cluster, a null op from one

@@ -2,11 +2,14 @@
 # Coverage-guided fuzzing (libFuzzer + ASan + UBSan) of everything that parses
 # bytes from the network: selftests/fuzz/fuzz_wire.c (the wire parsers, the KV
 # service, the state-transfer payloads and the checkpoint file parser) and selftests/fuzz/fuzz_dns.c (DNS queries, upstream replies and
-# canonical answers).  `make fuzz` runs this.
+# canonical answers), and the XDP DNS responder's parser against the userspace
+# one (target xdp-dns: random and mutated queries through BPF_PROG_TEST_RUN,
+# selftests/dataplane/test_dns_xdp.c; not libFuzzer: a million queries in
+# quick mode, three million by default, HM_DNS_XDP_FUZZ to choose).  `make fuzz` runs this.
 #
 #   bash scripts/fuzz.sh            fuzz each target for $FUZZ_SECONDS (default 60) seconds
 #   bash scripts/fuzz.sh --quick    10 seconds each (for use in tests)
-#   bash scripts/fuzz.sh --target dns   only one target (wire or dns)
+#   bash scripts/fuzz.sh --target dns   only one target (wire, dns or xdp-dns)
 #   bash scripts/fuzz.sh [--target T] FILE...   run a target once on each FILE (replay a crash)
 #
 # Everything lands in build/fuzz/: the targets, the seed generators, the
@@ -18,11 +21,12 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 FUZZ_SECONDS=${FUZZ_SECONDS:-60}
-targets=(wire dns)
+targets=(wire dns xdp-dns)
+XDP_DNS_QUERIES=${HM_DNS_XDP_FUZZ:-3000000}
 replay=()
 while [ $# -gt 0 ]; do
   case "$1" in
-    --quick) FUZZ_SECONDS=10 ;;
+    --quick) FUZZ_SECONDS=10; XDP_DNS_QUERIES=${HM_DNS_XDP_FUZZ:-1000000} ;;
     --target) shift; targets=("${1:?--target needs wire or dns}") ;;
     -h|--help) sed -n '2,16p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
     -*) echo "fuzz: unknown option $1" >&2; exit 2 ;;
@@ -50,13 +54,13 @@ fi
 # and the largest input worth trying.
 target_setup() {
   case "$1" in
-    wire) SRCS=(user/common/wire.c user/common/crypto.c user/common/log.c user/common/merkle.c user/service/kv/kv.c user/core/state_transfer.c user/core/persist.c user/core/persist_votes.c)
+    wire) SRCS=(user/common/wire.c user/common/crypto.c user/common/log.c user/common/merkle.c user/common/reply_proof.c user/service/kv/kv.c user/core/state_transfer.c user/core/persist.c user/core/persist_votes.c)
           LIBS=(-lsodium -lcrypto)
           CORPUS=$OUT/corpus; MAX_LEN=8192 ;;
     dns)  SRCS=(user/service/dns/dns_msg.c user/service/dns/dns_chain.c user/service/dns/dns_resolver.c user/common/crypto.c user/common/log.c)
           LIBS=(-lldns -lunbound -lsodium)
           CORPUS=$OUT/corpus-dns; MAX_LEN=4096 ;;
-    *) echo "fuzz: unknown target $1 (wire or dns)" >&2; exit 2 ;;
+    *) echo "fuzz: unknown target $1 (wire, dns or xdp-dns)" >&2; exit 2 ;;
   esac
   mkdir -p "$CORPUS"
 }
@@ -105,9 +109,21 @@ if [ ${#replay[@]} -gt 0 ]; then
   exec "$OUT/fuzz_${targets[0]}" "${replay[@]}"
 fi
 
+# The XDP responder against the userspace parser, through the kernel.
+run_xdp_dns() {
+  local bin=build/tests/test_dns_xdp
+  [ -x "$bin" ] || { echo "fuzz: xdp-dns: $bin missing (make all)" >&2; return 1; }
+  echo "fuzz: xdp-dns: $XDP_DNS_QUERIES random and mutated queries through BPF_PROG_TEST_RUN"
+  HM_DNS_XDP_FUZZ=$XDP_DNS_QUERIES "$bin" fuzz_against_userspace_parser
+}
+
 passed=0
 failed=0
 for t in "${targets[@]}"; do
+  if [ "$t" = xdp-dns ]; then
+    if run_xdp_dns; then passed=$((passed + 1)); else failed=$((failed + 1)); fi
+    continue
+  fi
   target_setup "$t"
   build_target "$t"
   if run_target "$t"; then passed=$((passed + 1)); else failed=$((failed + 1)); fi

@@ -93,6 +93,8 @@ soak() {
     build/tests/test_sim vc_lossy_schedules_safe
   HM_E2E_KILLS=15 run_suite "e2e_recovery.sh, 15 kill -9 rounds" bash selftests/e2e/e2e_recovery.sh
   HM_E2E_DATAPLANE=xdp run_suite "e2e_recovery.sh, xdp dataplane" bash selftests/e2e/e2e_recovery.sh
+  HM_DNS_XDP_FUZZ=${HM_DNS_XDP_SOAK_QUERIES:-20000000} run_suite "XDP DNS responder vs userspace parser, 20M queries" \
+    bash scripts/fuzz.sh --target xdp-dns
   HM_FAULTS_SOAK=1 run_suite "fault suite, every mode at n = 7 and in xdp mode" \
     bash selftests/e2e/e2e_faults.sh
 }

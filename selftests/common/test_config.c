@@ -866,6 +866,11 @@ HM_TEST(dns_section_and_replica_clients)
 	ASSERT_EQ(cfg.dns.listen_port, 5353, "port");
 	ASSERT_EQ(cfg.dns.max_ttl_s, 60, "max ttl");
 	ASSERT_EQ(cfg.dns.skew_s, 30, "default skew");
+	ASSERT_FALSE(cfg.dns.xdp, "xdp answers off by default");
+	ASSERT_EQ(cfg.dns.rrl_rate, 100, "default rrl rate");
+	ASSERT_EQ(cfg.dns.rrl_slip, 2, "default rrl slip");
+	ASSERT_EQ(cfg.dns.rrl_ipv4_prefix, 24, "default IPv4 prefix");
+	ASSERT_EQ(cfg.dns.rrl_ipv6_prefix, 56, "default IPv6 prefix");
 	ASSERT_EQ(cfg.dns.n_trust_anchors, 1, "anchors");
 	ASSERT_EQ(cfg.dns.n_upstreams, 2, "upstreams");
 	ASSERT_EQ(cfg.dns.upstreams[0].replicas, 0, "for every replica");
@@ -902,6 +907,9 @@ HM_TEST(dns_section_errors)
 	expect_error(DNS_HEAD "    listen_port: on\n" FOUR, 3, "byzantine_config.dns.listen_port",
 		     "unsigned integer");
 	expect_error(DNS_HEAD "    bogus: 1\n" FOUR, 3, "byzantine_config.dns.bogus", "unknown key");
+	expect_error(DNS_HEAD "    rrl_ipv4_prefix: 33\n" FOUR, 3, "byzantine_config.dns.rrl_ipv4_prefix",
+		     "out of range");
+	expect_error(DNS_HEAD "    xdp: maybe\n" FOUR, 3, "byzantine_config.dns.xdp", "boolean");
 	expect_error(DNS_HEAD "    skew_s: 5\ncluster:\n  members:\n" M(0) M(1) M(2) M(3)
 		     "  clients:\n    - {id: 1001, public_key: keys/r0.pub}\n",
 		     3, "byzantine_config.dns", "reserved");

@@ -9,6 +9,8 @@
  *   HM_WIRE_SEED=N    seed of `random_datagrams` (printed on failure)
  *   HM_WIRE_ITERS=N   its iteration count (default 200000)
  */
+#include <sodium.h>
+
 #include "common/crypto.h"
 #include "hm_test.h"
 #include "common/wire.h"
@@ -844,7 +846,9 @@ HM_TEST(batch_trailing_bytes)
 
 HM_TEST(reply_payload)
 {
-	uint8_t payload[HM_REPLY_PREFIX_LEN + 100], buf[HM_HDR_LEN + 200], result[100];
+	uint8_t payload[HM_RP_NONE_LEN + HM_REPLY_PREFIX_LEN + 100], buf[HM_HDR_LEN + 200];
+	uint8_t result[100];
+	const size_t P = HM_RP_NONE_LEN; /* "no proof" before the body */
 	uint8_t rd[HM_DIGEST_LEN];
 	enum hm_drop_reason why;
 	struct hm_reply rep;
@@ -860,16 +864,18 @@ HM_TEST(reply_payload)
 		snprintf(what, sizeof(what), "reply with %zu result bytes", r);
 		n = hm_reply_payload(payload, sizeof(payload), 0x11223344, 0x0102030405060708ull,
 				     rd, HM_REPLY_RESULT, result, r);
-		if (!ASSERT_EQ(n, HM_REPLY_PREFIX_LEN + r, what))
+		if (!ASSERT_EQ(n, P + HM_REPLY_PREFIX_LEN + r, what))
 			continue;
 		/* The documented layout. */
-		ASSERT_EQ(hm_get_be32(payload), 0x11223344, what);
-		ASSERT_TRUE(hm_get_be64(payload + 4) == 0x0102030405060708ull, what);
-		ASSERT_MEMEQ(payload + 12, rd, HM_DIGEST_LEN, what);
-		ASSERT_EQ(payload[44], HM_REPLY_RESULT, what);
+		ASSERT_EQ(hm_get_be16(payload), 0, what); /* no proof */
+		ASSERT_EQ(hm_get_be32(payload + P), 0x11223344, what);
+		ASSERT_TRUE(hm_get_be64(payload + P + 4) == 0x0102030405060708ull, what);
+		ASSERT_MEMEQ(payload + P + 12, rd, HM_DIGEST_LEN, what);
+		ASSERT_EQ(payload[P + 44], HM_REPLY_RESULT, what);
 		len = hm_msg_build(buf, sizeof(buf), HM_MSG_REPLY, 2, 0, 99, NULL, payload,
-				   (uint32_t)n, &test_kp);
+				   (uint32_t)n, NULL);
 		ASSERT_EQ(buf[4], HM_REPLY_VERSION, what);
+		ASSERT_TRUE(sodium_is_zero(buf + HM_OFF_SIG, HM_SIG_LEN), "unsigned header");
 		if (!ASSERT_OK(hm_msg_decode(buf, len, HM_MAX_DATAGRAM, &m, &why), what))
 			continue;
 		ASSERT_TRUE(hm_msg_payload_ok(&m, &why), what);
@@ -877,11 +883,13 @@ HM_TEST(reply_payload)
 			continue;
 		ASSERT_EQ(rep.client, 0x11223344, what);
 		ASSERT_TRUE(rep.exec_seq == 0x0102030405060708ull, what);
-		ASSERT_TRUE(rep.req_digest == m.payload + 12, what);
+		ASSERT_TRUE(rep.req_digest == m.payload + P + 12, what);
+		ASSERT_TRUE(rep.body == m.payload + P && rep.body_len == HM_REPLY_PREFIX_LEN + r, what);
+		ASSERT_EQ(rep.proof.size, 0, what);
 		ASSERT_MEMEQ(rep.req_digest, rd, HM_DIGEST_LEN, what);
 		ASSERT_EQ(rep.status, HM_REPLY_RESULT, what);
 		ASSERT_EQ(rep.result_len, r, what);
-		ASSERT_TRUE(rep.result == m.payload + HM_REPLY_PREFIX_LEN, what);
+		ASSERT_TRUE(rep.result == m.payload + P + HM_REPLY_PREFIX_LEN, what);
 		ASSERT_MEMEQ(rep.result, result, r, what);
 	}
 	/* Refusals: exec_seq 0, no result; they round-trip.  Any other
@@ -909,14 +917,17 @@ HM_TEST(reply_payload)
 		}
 	}
 	/* Buffers too small for the reply. */
-	ASSERT_EQ(hm_reply_payload(payload, HM_REPLY_PREFIX_LEN - 1, 1, 1, rd, 0, NULL, 0), 0,
+	ASSERT_EQ(hm_reply_payload(payload, P + HM_REPLY_PREFIX_LEN - 1, 1, 1, rd, 0, NULL, 0), 0,
 		  "cap below the prefix");
-	ASSERT_EQ(hm_reply_payload(payload, HM_REPLY_PREFIX_LEN + 9, 1, 1, rd, 0, result, 10), 0,
-		  "cap one short");
-	ASSERT_EQ(hm_reply_payload(payload, HM_REPLY_PREFIX_LEN, 1, 1, rd, 0, NULL, 0),
-		  HM_REPLY_PREFIX_LEN, "empty result");
+	ASSERT_EQ(hm_reply_payload(payload, P + HM_REPLY_PREFIX_LEN + 9, 1, 1, rd, 0, result, 10),
+		  0, "cap one short");
+	ASSERT_EQ(hm_reply_payload(payload, P + HM_REPLY_PREFIX_LEN, 1, 1, rd, 0, NULL, 0),
+		  P + HM_REPLY_PREFIX_LEN, "empty result");
+	ASSERT_EQ(hm_reply_body(payload, HM_REPLY_PREFIX_LEN, 1, 1, rd, 0, NULL, 0),
+		  HM_REPLY_PREFIX_LEN, "a body alone");
 	/* Short payloads are refused, at every length below the prefix. */
-	for (uint32_t plen = 0; plen < HM_REPLY_PREFIX_LEN; plen++) {
+	hm_reply_payload(payload, sizeof(payload), 1, 1, rd, 0, NULL, 0);
+	for (uint32_t plen = 0; plen < P + HM_REPLY_PREFIX_LEN; plen++) {
 		uint8_t *c;
 
 		snprintf(what, sizeof(what), "reply payload of %u bytes", plen);
@@ -1196,10 +1207,15 @@ static bool check_datagram(const uint8_t *dg, size_t len, size_t max_len)
 		seen_batches += r > 0;
 	}
 	if (hm_reply_parse(&m, &rep) == 0) {
-		if (m.type != HM_MSG_REPLY || rep.result_len + HM_REPLY_PREFIX_LEN != m.payload_len ||
-		    rep.result != m.payload + HM_REPLY_PREFIX_LEN ||
-		    rep.req_digest != m.payload + 12 || rep.status > HM_REPLY_STATUS_MAX ||
-		    (rep.status != HM_REPLY_RESULT && (rep.exec_seq || rep.result_len))) {
+		if (m.type != HM_MSG_REPLY || rep.body < m.payload ||
+		    rep.body + rep.body_len != m.payload + m.payload_len ||
+		    rep.result_len + HM_REPLY_PREFIX_LEN != rep.body_len ||
+		    rep.result != rep.body + HM_REPLY_PREFIX_LEN ||
+		    rep.req_digest != rep.body + 12 || rep.status > HM_REPLY_STATUS_MAX ||
+		    rep.proof.path_len > HM_RP_MAX_PATH ||
+		    (rep.proof.size && rep.proof.index >= rep.proof.size) ||
+		    (rep.status != HM_REPLY_RESULT &&
+		     (rep.exec_seq || rep.result_len || rep.proof.size))) {
 			HM_FAIL("reply parse out of bounds");
 			return false;
 		}

@@ -100,7 +100,7 @@ cert_check valid
 check_eq "valid chain with log A's SCT and inclusion: ok" "$(verdict)" ok
 [ "$(verdict)" = ok ] || { echo "$out"; cat "$ctd/stderr"; }
 check_eq "  exit status 0" "$rc" 0
-check "  from f+1 or more matching signed replies" grep -qE '^replicas: [234] matching' <<<"$out"
+check "  from f+1 or more matching replies" grep -qE '^replicas: [234] matching' <<<"$out"
 size_first=$(sed -n 's/^tree_size: //p' <<<"$out")
 check_ge "  checked against a tree head holding the certificates" "${size_first:-0}" 4
 
@@ -135,6 +135,9 @@ cert_check valid --cert --out "$ctd/cert.json"
 check_eq "--cert: verdict ok" "$(verdict)" ok
 check_eq "  with 2f+1 or more signed replies in the certificate" \
   "$(jq '.replies | length >= 3' "$ctd/cert.json")" true
+check_eq "  each a signature over the batch root, which the path binds to the verdict" \
+  "$(jq '(.replies | all(keys == ["replica", "signature"])) and (.batch.root | length) == 64' \
+    "$ctd/cert.json")" true
 check "hmctl verify accepts it" cluster exec hmctl verify "$ctd/cert.json" >/dev/null
 cluster exec hmctl verify "$ctd/cert.json" >"$ctd/verify.out" 2>&1
 check "  and prints the verdict" grep -q '^verdict: ok' "$ctd/verify.out"
@@ -153,7 +156,9 @@ flip_hex() { # jq: change the first hex digit of a string
   echo 'def flip: (.[0:1] | if . == "0" then "1" else "0" end) + .[1:];'
 }
 check "one signature altered: refused" refused sig "$(flip_hex) .replies[0].signature |= flip"
-check "one header altered: refused" refused hdr "$(flip_hex) .replies[1].header |= flip"
+check "the batch root altered: refused" refused root "$(flip_hex) .batch.root |= flip"
+check "another batch size: refused" refused size '.batch.size += 1'
+check "another exec_seq (the root signed for another seq): refused" refused seq '.exec_seq += 1'
 check "only 2f entries: refused" refused short '.replies |= .[0:2]'
 check "the same replica twice: refused" refused dup '.replies |= (.[0:2] + [.[0]])'
 check "a replica id outside the cluster: refused" refused id '.replies[0].replica = 4'
@@ -162,13 +167,15 @@ check "another replica's id on an entry: refused" refused swap \
 check "the verdict altered: refused" refused verdict "$(flip_hex) .verdict |= (.[0:20] + (.[20:] | flip))"
 check "a summary that lies: refused" refused summary '.summary.result = "sct-missing"'
 
-# An entry signed by a key that is not a member's, over the very same header.
+# An entry signed by a key that is not a member's, over the very same batch
+# statement: "HMRB", replica, exec_seq, batch size, root (docs/wire-format.md).
 openssl genpkey -algorithm ed25519 -out "$ctd/outsider.pem" 2>/dev/null
-hdr=$(jq -r '.replies[0].header' "$ctd/cert.json")
-# flags (bytes 6..7) are not signed: zero them as the replicas do
-signed=${hdr:0:12}0000${hdr:16}
-xxd -r -p <<<"$signed" >"$ctd/hdr.bin"
-sig=$(openssl pkeyutl -sign -rawin -inkey "$ctd/outsider.pem" -in "$ctd/hdr.bin" | xxd -p -c 256)
+field() { jq -r "$1" "$ctd/cert.json"; }
+statement=$(printf '484d5242%08x%016x%08x%s' "$(field '.replies[0].replica')" "$(field .exec_seq)" \
+  "$(field .batch.size)" "$(field .batch.root)")
+xxd -r -p <<<"$statement" >"$ctd/statement.bin"
+check_eq "the statement is 52 bytes" "$(stat -c %s "$ctd/statement.bin")" 52
+sig=$(openssl pkeyutl -sign -rawin -inkey "$ctd/outsider.pem" -in "$ctd/statement.bin" | xxd -p -c 256)
 check_eq "the outsider's signature is an Ed25519 signature" "${#sig}" 128
 check "an entry signed by a non-member key: refused" refused outsider ".replies[0].signature = \"$sig\""
 

@@ -175,13 +175,16 @@ if cli hmctl dns query www.signed.hmtest A --cert >"$dir/cert.json" 2>"$dir/cert
 	check "the certified answer is the honest one" grep -qP "IN\tA\t198\.18\.53\.80" "$dir/cert.err"
 	jq '.result |= (.[:-2] + (if .[-2:] == "00" then "01" else "00" end))' "$dir/cert.json" >"$dir/bad.json"
 	check "hmctl verify refuses a tampered answer" not cli hmctl verify "$dir/bad.json"
-	jq '.signatures[0].header |= (.[:200] + (if .[200:202] == "00" then "01" else "00" end) + .[202:])' \
+	jq '.signatures[0].signature |= ((if .[0:1] == "0" then "1" else "0" end) + .[1:])' \
 		"$dir/cert.json" >"$dir/bad2.json"
 	check "hmctl verify refuses a bad signature" not cli hmctl verify "$dir/bad2.json"
 	jq '.signatures |= .[:2]' "$dir/cert.json" >"$dir/bad3.json"
 	check "hmctl verify refuses 2f signatures" not cli hmctl verify "$dir/bad3.json"
 	jq '.signatures[1] = .signatures[0]' "$dir/cert.json" >"$dir/bad4.json"
 	check "hmctl verify refuses a replica counted twice" not cli hmctl verify "$dir/bad4.json"
+	jq '.batch.root |= ((if .[0:1] == "0" then "1" else "0" end) + .[1:])' "$dir/cert.json" \
+		>"$dir/bad5.json"
+	check "hmctl verify refuses another batch root" not cli hmctl verify "$dir/bad5.json"
 else
 	fail "hmctl dns query --cert: $(cat "$dir/cert.err")"
 fi

@@ -2,7 +2,8 @@
 /*
  * libFuzzer target for everything that parses bytes from the network or from
  * a peer: hm_msg_decode, hm_msg_payload_ok, hm_batch_validate and the batch
- * iterator, hm_reply_parse, the VIEW-CHANGE and NEW-VIEW payload parsers
+ * iterator, hm_reply_parse with the batch proof it carries
+ * (hm_reply_proof_parse), the VIEW-CHANGE and NEW-VIEW payload parsers
  * (hm_vc_parse with its entry iterator, hm_nv_parse), the KV service's
  * execute and restore, the state-transfer payloads (STATE_REQUEST,
  * STATE_CHUNK) and the checkpoint file parser.
@@ -230,6 +231,28 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
 	return 0;
 }
 
+/* A batch proof: what parses re-encodes to the same bytes (one form), has
+ * a path of the length its shape needs, and proves nothing for a leaf of
+ * zeros under a key of zeros (no crash, no read past the path). */
+static void reply_proof(const uint8_t *p, size_t len)
+{
+	static const uint8_t zero_pk[HM_PUBKEY_LEN];
+	static const hm_merkle_hash zero_leaf;
+	uint8_t enc[HM_RP_MAX_LEN];
+	struct hm_reply_proof rp;
+	int n = hm_reply_proof_parse(p, len, &rp);
+
+	if (n < 0)
+		return;
+	CHECK((size_t)n <= len);
+	CHECK(rp.size == 0 ? n == HM_RP_NONE_LEN
+			   : rp.index < rp.size && rp.path_len <= HM_RP_MAX_PATH &&
+				     rp.path_len == hm_merkle_path_len(rp.size, rp.index));
+	CHECK(hm_reply_proof_encode(&rp, enc, sizeof(enc)) == (size_t)n);
+	CHECK(memcmp(enc, p, (size_t)n) == 0);
+	(void)hm_reply_proof_check(&rp, 0, 0, zero_leaf, zero_pk);
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	struct hm_service svc;
@@ -260,9 +283,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			CHECK(m.type == HM_MSG_REPLY);
 			CHECK(rep.result + rep.result_len == m.payload + m.payload_len);
 			CHECK(rep.req_digest + HM_DIGEST_LEN + 1 == rep.result);
+			CHECK(rep.body + rep.body_len == m.payload + m.payload_len);
+			CHECK(rep.body >= m.payload && rep.req_digest == rep.body + 12);
 			CHECK(rep.status <= HM_REPLY_STATUS_MAX);
 			CHECK(rep.status == HM_REPLY_RESULT ||
-			      (rep.exec_seq == 0 && rep.result_len == 0));
+			      (rep.exec_seq == 0 && rep.result_len == 0 && rep.proof.size == 0));
+			reply_proof(m.payload, (size_t)(rep.body - m.payload));
 		}
 		if (m.type == HM_MSG_REQUEST)
 			kv_exec(&svc, m.payload, m.payload_len);
@@ -276,6 +302,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	/* As a raw batch, a KV op, a KV snapshot (into an empty store and into
 	 * one with contents). */
 	batch(&svc, data, size, HM_MAX_DATAGRAM);
+	reply_proof(data, size);
 	state_payloads(data, size);
 	view_change(data, size);
 	new_view(data, size);
@@ -394,13 +421,34 @@ int main(int argc, char **argv)
 		plen = hm_reply_payload(payload, sizeof(payload), 100, 42, rd, HM_REPLY_RESULT,
 					result, sizeof(result));
 		len = hm_msg_build(buf, sizeof(buf), HM_MSG_REPLY, 1, 0, 1000, NULL, payload,
-				   (uint32_t)plen, &kp);
+				   (uint32_t)plen, NULL);
 		write_seed("reply", buf, len);
+		/* the same with a batch proof: leaf 1 of 5 */
+		{
+			uint8_t body[64];
+			hm_merkle_hash leaves[5];
+			struct hm_reply_batch rb;
+			struct hm_reply_proof p;
+			size_t blen = hm_reply_body(body, sizeof(body), 100, 42, rd, HM_REPLY_RESULT,
+						    result, sizeof(result));
+
+			for (int i = 0; i < 5; i++)
+				hm_reply_leaf(1000 + (uint64_t)i, body, blen, leaves[i]);
+			if (hm_reply_batch_sign(&rb, leaves, 5, 1, 42, &kp) < 0)
+				return 1;
+			hm_reply_batch_proof(&rb, 1, &p);
+			hm_reply_batch_free(&rb);
+			plen = hm_reply_payload_proven(payload, sizeof(payload), &p, body, blen);
+			len = hm_msg_build(buf, sizeof(buf), HM_MSG_REPLY, 1, 0, 1001, NULL, payload,
+					   (uint32_t)plen, NULL);
+			write_seed("reply-proven", buf, len);
+			write_seed("reply-proof", payload, plen - blen);
+		}
 		/* and a refusal naming the same request */
 		plen = hm_reply_payload(payload, sizeof(payload), 100, 0, rd, HM_REPLY_CONFLICT,
 					NULL, 0);
 		len = hm_msg_build(buf, sizeof(buf), HM_MSG_REPLY, 1, 0, 1000, NULL, payload,
-				   (uint32_t)plen, &kp);
+				   (uint32_t)plen, NULL);
 		write_seed("reply-refusal", buf, len);
 	}
 	/* KV ops. */

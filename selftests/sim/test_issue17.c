@@ -1241,14 +1241,14 @@ HM_TEST(i17_7_one_failed_fsync_on_the_primary)
  * client's replies to one address, whichever sent last).  Before replies
  * named their request, both took the one executed request's reply and one
  * got the other key's value.  Now each takes only replies naming its own
- * request: one gets its value, the other a signed refusal (CONFLICT) from
+ * request: one gets its value, the other a refusal (CONFLICT) from
  * f+1 replicas once it retransmits, never the other's value.  Each order
  * of arrival at the replicas is tried (`first` reaches them first).
  */
 struct twin_clients {
 	struct hm_sim *s;
 	struct hm_client c[2];
-	uint8_t replies[64][HM_HDR_LEN + HM_REPLY_PREFIX_LEN + 64];
+	uint8_t replies[64][HM_HDR_LEN + HM_RP_MAX_LEN + HM_REPLY_PREFIX_LEN + 64];
 	size_t lens[64];
 	unsigned n_replies;
 };

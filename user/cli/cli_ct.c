@@ -7,7 +7,7 @@
  * fetches starts where the cluster's state is), fetches the evidence, and
  * submits CT_CHECK at its own clock's time.  The cluster is reached through
  * the client transport (user/client/transport.h); with --cert it also
- * collects the 2f+1 signed replies, which user/client/certificate.c writes
+ * collects 2f+1 replies with batch proofs, which user/client/certificate.c writes
  * and checks in its CT form (HM_CERT_CT).  What is CT's own stays here: the
  * evidence, the verdict's decoding and summary, the output.  Error lines go
  * out through hm_cli_error() (cli_msg.h), as hmctl.c's do.
@@ -65,7 +65,7 @@ static void net_close(struct ct_net *c)
 	hm_transport_close(&c->t);
 }
 
-/* Submit op and wait for f+1 matching signed replies, and with cert for
+/* Submit op and wait for f+1 matching replies, and with cert for
  * 2f+1 of them in c->cert.  The result is in c->t.core.result. */
 static int net_call(struct ct_net *c, const uint8_t *op, size_t len, bool cert, int timeout_s)
 {
@@ -89,12 +89,12 @@ static int net_call(struct ct_net *c, const uint8_t *op, size_t len, bool cert, 
 		return hm_cli_error("%s", hm_transport_refusal(&c->t, why, sizeof(why)));
 	}
 	default:
-		return hm_cli_error("no %u matching signed replies within %d s "
+		return hm_cli_error("no %u matching replies within %d s "
 				    "(%u retransmissions)", need, timeout_s, c->t.core.retransmits);
 	}
 }
 
-/* How many matching signed replies the last call's result stands on. */
+/* How many matching replies the last call's result stands on. */
 static uint32_t replies_behind(const struct ct_net *c)
 {
 	return c->certified ? hm_cert_signers(&c->cert, c->t.cfg) : c->t.core.f + 1;
@@ -175,7 +175,7 @@ static void print_verdict(FILE *out, const struct hm_ct_verdict *v, uint32_t rep
 	}
 	if (v->result == HM_CT_CHAIN_INVALID)
 		fprintf(out, "x509_error: %d\n", v->x509_error);
-	fprintf(out, "replicas: %u matching signed replies\n", replicas);
+	fprintf(out, "replicas: %u matching replies\n", replicas);
 }
 
 static json_t *hex_json(const uint8_t *p, size_t len)

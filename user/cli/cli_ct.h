@@ -5,7 +5,7 @@
  *   hmctl cert check CHAIN [--cert] [--out FILE]
  *       fetch the evidence from the configured logs, ask the cluster for a
  *       verdict at the current time, print it once f+1 replicas sent
- *       matching signed replies; --cert waits for 2f+1 and writes a
+ *       matching replies; --cert waits for 2f+1 with batch proofs and writes a
  *       certificate (JSON, docs/ct.md) to FILE or stdout.
  *   hmctl cert check CHAIN --tlsa NAME
  *       also match the chain against the TLSA RRset the cluster decided

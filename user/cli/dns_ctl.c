@@ -58,7 +58,7 @@ static int call(const struct hm_config *cfg, const uint8_t *op, size_t len, stru
 	case HM_TRANSPORT_NO_RESULT:
 	case HM_TRANSPORT_NO_CERT:
 		fprintf(stderr, "hmctl: no %s within %d s\n",
-			t->done ? "2f+1 matching signed replies" : "result from f+1 replicas",
+			t->done ? "2f+1 matching replies with batch proofs" : "result from f+1 replicas",
 			QUERY_TIMEOUT_S);
 		return -1;
 	default:

@@ -3,7 +3,7 @@
  * hmctl's DNS commands (kept out of hmctl.c):
  *   hmctl dns query NAME TYPE [--cert]   the cluster's decided entry for
  *       (NAME, TYPE, IN) through a CERTIFY op; with --cert, wait for 2f+1
- *       matching signed replies and print the certificate as JSON
+ *       matching replies with batch proofs and print the certificate as JSON
  *   hmctl verify CERTFILE                check a certificate offline against
  *       the cluster's keys (and for DNS, the canon against its digest)
  * Return the process exit status: 0 ok, 1 refused/failed, 3 not decided.

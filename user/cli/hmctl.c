@@ -274,6 +274,20 @@ static void print_peer_row(json_t *st, const char *id, json_t *det)
 	print_drops(kst ? json_object_get(kst, "drops") : json_object_get(u, "drops"));
 }
 
+/* The XDP DNS responder's counters, when dns.xdp is on. */
+static void print_dns_xdp(json_t *x)
+{
+	if (!x)
+		return;
+	printf("dns from xdp (%s): hit %lld  miss %lld  expired %lld  pass %lld  tc %lld  "
+	       "rrl dropped %lld slipped %lld  grow_failed %lld  entries %lld\n",
+	       json_string_value(json_object_get(x, "attached")), (long long)jint(x, "hit"),
+	       (long long)jint(x, "miss"), (long long)jint(x, "expired"), (long long)jint(x, "pass"),
+	       (long long)jint(x, "tc"), (long long)jint(x, "rrl_dropped"),
+	       (long long)jint(x, "rrl_slipped"), (long long)jint(x, "grow_failed"),
+	       (long long)jint(x, "entries"));
+}
+
 static void print_status_table(json_t *st)
 {
 	json_t *det = json_object_get(st, "detection");
@@ -308,6 +322,7 @@ static void print_status_table(json_t *st)
 		print_peer_row(st, k, det);
 	printf("\ndrops (all senders): ");
 	print_drops(json_object_get(st, "drops"));
+	print_dns_xdp(json_object_get(json_object_get(st, "dns"), "xdp"));
 }
 
 /* status --socket PATH [--json|--table]: a table on a terminal, JSON

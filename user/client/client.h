@@ -3,8 +3,10 @@
  * The client side of PBFT as a pure state machine: one outstanding request,
  * sent to every replica (the primary orders it; backups learn the client's
  * address and that a request is pending), retransmitted on timeout, accepted
- * only when f+1 replicas sent matching replies whose signatures verify (at
- * least one of them is correct, so the result is the group's).  A reply
+ * only when f+1 replicas sent matching replies, each authenticated by its
+ * per-link MAC (at least one of them is correct, so the result is the
+ * group's).  No signature is verified here: replies are signed once per
+ * batch, for certificates only (certificate.h).  A reply
  * names the request it answers (its digest): only replies for the
  * outstanding request's (timestamp, digest) count, so f+1 matching replies
  * agree on (timestamp, request digest, status, result).  The outcome is a
@@ -24,9 +26,7 @@
 
 struct hm_client_reply {
 	bool have;
-	bool sig_checked;
-	uint8_t digest[HM_DIGEST_LEN];   /* H(reply payload) */
-	struct hm_hdr hdr;                /* for the lazy signature check */
+	uint8_t digest[HM_DIGEST_LEN];   /* H(reply body): proofs left out */
 };
 
 struct hm_client {
@@ -58,7 +58,7 @@ struct hm_client {
 	size_t result_len;
 	uint64_t result_seq;              /* sequence the request executed at */
 
-	uint64_t bad_replies;             /* failed MAC, digest, layout or signature */
+	uint64_t bad_replies;             /* failed MAC, digest or layout */
 	uint64_t foreign_replies;         /* for our timestamp, but another request */
 };
 

@@ -886,7 +886,9 @@ static int parse_dns(struct ctx *c, yaml_node_t *map)
 	static const char *const keys[] = {
 		"listen_address", "listen_port", "trust_anchors", "trust_anchor_file", "max_ttl_s",
 		"skew_s", "query_timeout_ms", "lookup_timeout_s", "validation_epoch_s",
-		"tcp_idle_ms", "max_tcp_connections", "chains", "tcp_upstream", "upstreams", NULL
+		"tcp_idle_ms", "max_tcp_connections", "chains", "tcp_upstream", "upstreams", "xdp",
+		"xdp_interface", "rrl_rate", "rrl_burst", "rrl_slip", "rrl_ipv4_prefix",
+		"rrl_ipv6_prefix", NULL
 	};
 	const char *path = "byzantine_config.dns";
 	struct hm_dns_config *d = &c->cfg->dns;
@@ -903,6 +905,13 @@ static int parse_dns(struct ctx *c, yaml_node_t *map)
 	    opt_uint(c, map, path, "max_tcp_connections", 1, 65536, &d->max_tcp_connections) < 0 ||
 	    opt_bool(c, map, path, "chains", &d->chains) < 0 ||
 	    opt_bool(c, map, path, "tcp_upstream", &d->tcp_upstream) < 0 ||
+	    opt_bool(c, map, path, "xdp", &d->xdp) < 0 ||
+	    opt_string(c, map, path, "xdp_interface", d->xdp_interface, sizeof(d->xdp_interface)) < 0 ||
+	    opt_uint(c, map, path, "rrl_rate", 0, 10000000, &d->rrl_rate) < 0 ||
+	    opt_uint(c, map, path, "rrl_burst", 0, 10000000, &d->rrl_burst) < 0 ||
+	    opt_uint(c, map, path, "rrl_slip", 0, 100, &d->rrl_slip) < 0 ||
+	    opt_uint(c, map, path, "rrl_ipv4_prefix", 1, 32, &d->rrl_ipv4_prefix) < 0 ||
+	    opt_uint(c, map, path, "rrl_ipv6_prefix", 1, 128, &d->rrl_ipv6_prefix) < 0 ||
 	    parse_dns_lists(c, map, d))
 		return -1;
 	return add_replica_clients(c, map);
@@ -1254,6 +1263,10 @@ void hm_config_defaults(struct hm_config *cfg)
 	cfg->dns.tcp_idle_ms = 10000;
 	cfg->dns.max_tcp_connections = 256;
 	cfg->dns.chains = true;
+	cfg->dns.rrl_rate = 100;
+	cfg->dns.rrl_slip = 2;
+	cfg->dns.rrl_ipv4_prefix = 24;
+	cfg->dns.rrl_ipv6_prefix = 56;
 	cfg->ct.max_clock_skew_s = 300;
 }
 

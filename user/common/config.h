@@ -84,6 +84,13 @@ struct hm_dns_config {
 	bool tcp_upstream;
 	struct hm_dns_upstream_cfg upstreams[HM_DNS_MAX_UPSTREAMS];
 	uint32_t n_upstreams;
+	/* Answers from XDP (kern/hm_dns.bpf.c, docs/dns.md "Answers from XDP") */
+	bool xdp;                           /* default false */
+	char xdp_interface[IF_NAMESIZE];    /* "": the top-level interface setting */
+	uint32_t rrl_rate;                  /* XDP answers/s per client prefix, default 100; 0 off */
+	uint32_t rrl_burst;                 /* default: rrl_rate */
+	uint32_t rrl_slip;                  /* every Nth limited answer TC'd, default 2; 0 drop all */
+	uint32_t rrl_ipv4_prefix, rrl_ipv6_prefix; /* default 24 and 56 */
 };
 
 /* One client allowed to submit requests (cluster.clients[]). */

@@ -150,7 +150,8 @@ size_t hm_msg_build_flags(uint8_t *buf, size_t cap, uint8_t type, uint16_t flags
 		memcpy(h->digest, digest, HM_DIGEST_LEN);
 	else
 		hm_digest(buf + HM_HDR_LEN, payload_len, h->digest);
-	hm_sign_header(h, kp);
+	if (kp) /* NULL: unsigned (a REPLY, signed per batch instead) */
+		hm_sign_header(h, kp);
 	return len;
 }
 
@@ -221,9 +222,9 @@ bool hm_batch_next(struct hm_batch_iter *it, struct hm_msg *req)
 	return true;
 }
 
-size_t hm_reply_payload(uint8_t *buf, size_t cap, uint32_t client, uint64_t exec_seq,
-			const uint8_t *req_digest, uint8_t status, const void *result,
-			size_t result_len)
+size_t hm_reply_body(uint8_t *buf, size_t cap, uint32_t client, uint64_t exec_seq,
+		     const uint8_t *req_digest, uint8_t status, const void *result,
+		     size_t result_len)
 {
 	if (cap < HM_REPLY_PREFIX_LEN + result_len)
 		return 0;
@@ -236,21 +237,59 @@ size_t hm_reply_payload(uint8_t *buf, size_t cap, uint32_t client, uint64_t exec
 	return HM_REPLY_PREFIX_LEN + result_len;
 }
 
+size_t hm_reply_payload(uint8_t *buf, size_t cap, uint32_t client, uint64_t exec_seq,
+			const uint8_t *req_digest, uint8_t status, const void *result,
+			size_t result_len)
+{
+	size_t n;
+
+	if (cap < HM_RP_NONE_LEN)
+		return 0;
+	n = hm_reply_body(buf + HM_RP_NONE_LEN, cap - HM_RP_NONE_LEN, client, exec_seq, req_digest,
+			  status, result, result_len);
+	if (!n)
+		return 0;
+	hm_reply_proof_encode(NULL, buf, HM_RP_NONE_LEN);
+	return HM_RP_NONE_LEN + n;
+}
+
+size_t hm_reply_payload_proven(uint8_t *buf, size_t cap, const struct hm_reply_proof *proof,
+			       const uint8_t *body, size_t body_len)
+{
+	size_t n = hm_reply_proof_encode(proof, buf, cap);
+
+	if (!n || cap - n < body_len)
+		return 0;
+	memcpy(buf + n, body, body_len);
+	return n + body_len;
+}
+
 int hm_reply_parse(const struct hm_msg *m, struct hm_reply *out)
 {
-	if (m->type != HM_MSG_REPLY || m->payload_len < HM_REPLY_PREFIX_LEN)
+	const uint8_t *b;
+	int plen;
+
+	if (m->type != HM_MSG_REPLY)
 		return -1;
-	out->client = hm_get_be32(m->payload);
-	out->exec_seq = hm_get_be64(m->payload + 4);
-	out->req_digest = m->payload + 12;
-	out->status = m->payload[12 + HM_DIGEST_LEN];
-	out->result = m->payload + HM_REPLY_PREFIX_LEN;
-	out->result_len = m->payload_len - HM_REPLY_PREFIX_LEN;
+	plen = hm_reply_proof_parse(m->payload, m->payload_len, &out->proof);
+	if (plen < 0 || m->payload_len - (uint32_t)plen < HM_REPLY_PREFIX_LEN)
+		return -1;
+	b = m->payload + plen;
+	out->body = b;
+	out->body_len = m->payload_len - (uint32_t)plen;
+	out->client = hm_get_be32(b);
+	out->exec_seq = hm_get_be64(b + 4);
+	out->req_digest = b + 12;
+	out->status = b[12 + HM_DIGEST_LEN];
+	out->result = b + HM_REPLY_PREFIX_LEN;
+	out->result_len = out->body_len - HM_REPLY_PREFIX_LEN;
 	if (out->status > HM_REPLY_STATUS_MAX)
 		return -1;
 	/* A refusal executed nothing: one form only, so that f+1 correct
-	 * replicas send it byte for byte alike. */
-	if (out->status != HM_REPLY_RESULT && (out->exec_seq != 0 || out->result_len != 0))
+	 * replicas send it byte for byte alike (and it is MAC-only: no
+	 * proof, docs/protocol.md). */
+	if (out->status != HM_REPLY_RESULT &&
+	    (out->exec_seq != 0 || out->result_len != 0 || out->proof.size != 0))
 		return -1;
 	return 0;
 }

@@ -8,6 +8,7 @@
 #include <stdint.h>
 
 #include "hm_wire.h"
+#include "common/reply_proof.h"
 
 struct hm_keypair;
 
@@ -42,8 +43,9 @@ bool hm_msg_payload_ok(const struct hm_msg *m, enum hm_drop_reason *why);
 /*
  * Build a signed message into buf (capacity cap).  digest may be NULL, in
  * which case it is H(payload).  The MAC field is left zero: the dataplane
- * stamps it per destination.  Returns the datagram length, 0 if cap is too
- * small.
+ * stamps it per destination.  kp NULL leaves the signature field zero (a
+ * REPLY: replies are signed once per batch, reply_proof.h).  Returns the
+ * datagram length, 0 if cap is too small.
  */
 size_t hm_msg_build(uint8_t *buf, size_t cap, uint8_t type, uint32_t sender, uint64_t view,
 		    uint64_t seq, const uint8_t *digest, const void *payload, uint32_t payload_len,
@@ -66,9 +68,11 @@ void hm_batch_iter_init(struct hm_batch_iter *it, const uint8_t *payload, size_t
 /* Next request of a validated batch; false at the end. */
 bool hm_batch_next(struct hm_batch_iter *it, struct hm_msg *req);
 
-/* Reply payloads: u32 client id, u64 executed-at sequence, the request's
- * digest, u8 status, result bytes (hm_wire.h).  A refusal (status other
- * than HM_REPLY_RESULT) has exec_seq 0 and no result. */
+/* Reply payloads (version 3, hm_wire.h): the batch proof (reply_proof.h;
+ * "none" in a refusal and in a reply re-sent from a restored state), then
+ * the body: u32 client id, u64 executed-at sequence, the request's digest,
+ * u8 status, result bytes.  A refusal (status other than HM_REPLY_RESULT)
+ * has exec_seq 0, no result and no proof. */
 struct hm_reply {
 	uint32_t client;
 	uint64_t exec_seq;
@@ -76,12 +80,25 @@ struct hm_reply {
 	uint8_t status;                  /* enum hm_reply_status */
 	const uint8_t *result;
 	size_t result_len;
+	const uint8_t *body;             /* the body (what the leaf hashes) */
+	size_t body_len;
+	struct hm_reply_proof proof;     /* proof.size 0: none */
 };
+/* The body alone (HM_REPLY_PREFIX_LEN + result_len bytes): what a replica
+ * keeps in its reply cache and its certified state, and what a leaf hashes. */
+size_t hm_reply_body(uint8_t *buf, size_t cap, uint32_t client, uint64_t exec_seq,
+		     const uint8_t *req_digest, uint8_t status, const void *result,
+		     size_t result_len);
+/* A whole payload without a proof: HM_RP_NONE_LEN + the body. */
 size_t hm_reply_payload(uint8_t *buf, size_t cap, uint32_t client, uint64_t exec_seq,
 			const uint8_t *req_digest, uint8_t status, const void *result,
 			size_t result_len);
-/* 0 for a REPLY whose payload is well formed (a known status; a refusal
- * with exec_seq 0 and no result bytes), -1 otherwise. */
+/* A whole payload: proof (NULL: none) then body.  0 when cap is too small. */
+size_t hm_reply_payload_proven(uint8_t *buf, size_t cap, const struct hm_reply_proof *proof,
+			       const uint8_t *body, size_t body_len);
+/* 0 for a REPLY whose payload is well formed (a proof that parses, a known
+ * status; a refusal with exec_seq 0, no result bytes and no proof), -1
+ * otherwise.  Nothing is verified: see hm_reply_proof_check(). */
 int hm_reply_parse(const struct hm_msg *m, struct hm_reply *out);
 
 /*

@@ -187,6 +187,7 @@ void pbft_free(struct pbft *c)
 	HASH_ITER(hh, c->clients, r, tmp) {
 		HASH_DEL(c->clients, r);
 		free(r->reply);
+		free(r->proof);
 		free(r->pending);
 		free(r);
 	}
@@ -392,14 +393,71 @@ void pbft_maybe_propose(struct pbft *c)
 
 /* ---- requests --------------------------------------------------------- */
 
+/* Queue a REPLY: unsigned (the header's sig field zero), MAC'd per link by
+ * the driver; a result's authenticity for third parties is its batch proof
+ * inside the payload (reply_proof.h). */
+static void send_reply(struct pbft *c, uint32_t client, uint64_t ts, const void *payload,
+		       size_t plen)
+{
+	size_t cap = (size_t)HM_HDR_LEN + plen;
+	uint8_t *buf = malloc(cap);
+
+	if (!buf)
+		abort();
+	hm_msg_build(buf, cap, HM_MSG_REPLY, c->p.id, c->view, ts, NULL, payload, (uint32_t)plen,
+		     NULL);
+	pbft_emit(c, PBFT_TO_CLIENT, client, buf, cap);
+	if (!c->next_retransmit)
+		c->next_retransmit = c->now + (uint64_t)c->p.retransmit_ms * 1000;
+}
+
+/* The reply body a cached reply holds (after its unsent header). */
+static const uint8_t *reply_body(const struct client_rec *r, size_t *len)
+{
+	*len = r->reply_len - HM_HDR_LEN;
+	return r->reply + HM_HDR_LEN;
+}
+
+/* The proof kept for the cached reply, if it still proves that reply (a
+ * reply restored from a checkpoint may have replaced the one it was for). */
+static const uint8_t *cached_proof(const struct client_rec *r, size_t *len)
+{
+	hm_merkle_hash leaf;
+	const uint8_t *body;
+	size_t blen;
+
+	if (!r->proof)
+		return NULL;
+	body = reply_body(r, &blen);
+	hm_reply_leaf(r->last_ts, body, blen, leaf);
+	if (memcmp(leaf, r->proof_leaf, HM_DIGEST_LEN) != 0)
+		return NULL;
+	*len = r->proof_len;
+	return r->proof;
+}
+
+/* A retransmitted request whose reply we hold: the same body and the same
+ * batch proof (its signature made once, at execution), no new signing. */
 static void resend_reply(struct pbft *c, struct client_rec *r)
 {
-	uint8_t *copy = malloc(r->reply_len);
+	static const uint8_t none[HM_RP_NONE_LEN];
+	const uint8_t *body, *proof;
+	size_t blen, prlen = HM_RP_NONE_LEN;
+	uint8_t *payload;
 
-	if (!copy)
+	body = reply_body(r, &blen);
+	proof = cached_proof(r, &prlen);
+	if (!proof) {
+		proof = none;
+		prlen = HM_RP_NONE_LEN;
+	}
+	payload = malloc(prlen + blen);
+	if (!payload)
 		abort();
-	memcpy(copy, r->reply, r->reply_len);
-	pbft_emit(c, PBFT_TO_CLIENT, r->id, copy, r->reply_len);
+	memcpy(payload, proof, prlen);
+	memcpy(payload + prlen, body, blen);
+	send_reply(c, r->id, r->last_ts, payload, prlen + blen);
+	free(payload);
 	c->stats.replies_resent++;
 }
 
@@ -411,18 +469,19 @@ static const uint8_t *reply_req_digest(const struct client_rec *r)
 		       : NULL;
 }
 
-/* A signed refusal of a request at a timestamp already used: it names the
- * request (its digest), executes nothing, and is the same at every correct
- * replica that executed past the timestamp, so that the client gets f+1
- * matching ones instead of waiting out its timeout. */
+/* A refusal of a request at a timestamp already used: it names the request
+ * (its digest), executes nothing, and is the same at every correct replica
+ * that executed past the timestamp, so that the client gets f+1 matching
+ * ones instead of waiting out its timeout.  MAC-only, never signed: it
+ * certifies nothing, and a signature per refusal would let any client make
+ * every replica sign on demand (docs/protocol.md). */
 static void refuse_request(struct pbft *c, const struct hm_msg *m, uint8_t status)
 {
-	uint8_t payload[HM_REPLY_PREFIX_LEN];
+	uint8_t payload[HM_RP_NONE_LEN + HM_REPLY_PREFIX_LEN];
 	size_t plen = hm_reply_payload(payload, sizeof(payload), m->sender, 0, m->digest, status,
 				       NULL, 0);
 
-	pbft_send_msg(c, PBFT_TO_CLIENT, m->sender, HM_MSG_REPLY, c->view, m->seq, NULL, payload,
-		      (uint32_t)plen);
+	send_reply(c, m->sender, m->seq, payload, plen);
 	c->stats.refusals_sent++;
 }
 
@@ -617,14 +676,58 @@ int pbft_on_pre_prepare(struct pbft *c, const struct hm_msg *m, enum hm_drop_rea
 
 /* ---- execution and checkpoints ---------------------------------------- */
 
+/* The replies of the batch being executed, sent together once the batch's
+ * one signature is made (execute_entry). */
+struct batch_replies {
+	size_t n, cap;
+	struct batch_reply {
+		uint32_t client;
+		uint64_t ts;
+		uint8_t *body;
+		size_t body_len;
+	} *r;
+	hm_merkle_hash *leaves;
+};
+
+static void batch_replies_add(struct batch_replies *b, uint32_t client, uint64_t ts,
+			      const uint8_t *body, size_t len)
+{
+	struct batch_reply *br;
+
+	if (b->n == b->cap) {
+		b->cap = b->cap ? 2 * b->cap : 16;
+		b->r = realloc(b->r, b->cap * sizeof(*b->r));
+		b->leaves = realloc(b->leaves, b->cap * sizeof(*b->leaves));
+		if (!b->r || !b->leaves)
+			abort();
+	}
+	br = &b->r[b->n];
+	br->client = client;
+	br->ts = ts;
+	br->body = malloc(len);
+	if (!br->body)
+		abort();
+	memcpy(br->body, body, len);
+	br->body_len = len;
+	hm_reply_leaf(ts, body, len, b->leaves[b->n]);
+	b->n++;
+}
+
+static void batch_replies_free(struct batch_replies *b)
+{
+	for (size_t i = 0; i < b->n; i++)
+		free(b->r[i].body);
+	free(b->r);
+	free(b->leaves);
+}
+
 static void execute_request(struct pbft *c, uint64_t seq, const struct hm_msg *req,
-			    struct pbft_executed *rec)
+			    struct pbft_executed *rec, struct batch_replies *out)
 {
 	struct client_rec *r = pbft_client_get(c, req->sender);
-	uint8_t result[HM_MAX_RESULT], payload[HM_REPLY_PREFIX_LEN + HM_MAX_RESULT];
+	uint8_t result[HM_MAX_RESULT], body[HM_REPLY_PREFIX_LEN + HM_MAX_RESULT];
 	struct hm_exec_ctx ctx = { .seq = seq, .client = req->sender, .timestamp = req->seq };
-	struct hm_hdr *h;
-	size_t rlen, plen;
+	size_t rlen, blen;
 
 	/* Exactly-once: a request already executed (it reached two batches)
 	 * is skipped everywhere alike, since every replica sees the same
@@ -644,19 +747,63 @@ static void execute_request(struct pbft *c, uint64_t seq, const struct hm_msg *r
 	c->vc_backoff = 0; /* the view works: timeouts back to T */
 	c->view_works = true;
 	/* The reply names the request (its digest): the client takes only
-	 * the result of the request it sent. */
-	plen = hm_reply_payload(payload, sizeof(payload), req->sender, seq, req->digest,
-				HM_REPLY_RESULT, result, rlen);
-	h = pbft_send_msg(c, PBFT_TO_CLIENT, req->sender, HM_MSG_REPLY, c->view, req->seq, NULL,
-		     payload, (uint32_t)plen);
+	 * the result of the request it sent.  The cache keeps the body; the
+	 * proof follows once the batch is signed. */
+	blen = hm_reply_body(body, sizeof(body), req->sender, seq, req->digest, HM_REPLY_RESULT,
+			     result, rlen);
 	free(r->reply);
-	r->reply_len = HM_HDR_LEN + plen;
+	free(r->proof);
+	r->proof = NULL;
+	r->reply_len = HM_HDR_LEN + blen;
 	r->reply = malloc(r->reply_len);
 	if (!r->reply)
 		abort();
-	memcpy(r->reply, h, r->reply_len);
+	hm_msg_build(r->reply, r->reply_len, HM_MSG_REPLY, c->p.id, c->view, req->seq, NULL, body,
+		     (uint32_t)blen, NULL);
+	batch_replies_add(out, req->sender, req->seq, body, blen);
 	rec->requests++;
 	c->stats.ops_executed++;
+}
+
+/* One Ed25519 signature for all of a batch's replies: over the Merkle root
+ * of their leaves (reply_proof.h).  Each reply goes out with its path, and
+ * the client whose latest reply it still is keeps the proof for re-sends. */
+static void send_batch_replies(struct pbft *c, uint64_t seq, struct batch_replies *b)
+{
+	struct hm_reply_batch rb;
+
+	if (b->n == 0)
+		return;
+	if (hm_reply_batch_sign(&rb, b->leaves, b->n, c->p.id, seq, c->p.keys) < 0)
+		abort(); /* out of memory, or a batch beyond HM_RP_MAX_LEAVES */
+	c->stats.reply_batches_signed++;
+	for (size_t i = 0; i < b->n; i++) {
+		struct batch_reply *br = &b->r[i];
+		struct client_rec *r = pbft_client_get(c, br->client);
+		uint8_t proof[HM_RP_MAX_LEN], *payload;
+		struct hm_reply_proof p;
+		size_t prlen, plen;
+
+		hm_reply_batch_proof(&rb, (uint16_t)i, &p);
+		prlen = hm_reply_proof_encode(&p, proof, sizeof(proof));
+		payload = malloc(prlen + br->body_len);
+		if (!payload)
+			abort();
+		plen = hm_reply_payload_proven(payload, prlen + br->body_len, &p, br->body,
+					       br->body_len);
+		send_reply(c, br->client, br->ts, payload, plen);
+		free(payload);
+		if (r->last_ts == br->ts) {
+			free(r->proof);
+			r->proof = malloc(prlen);
+			if (!r->proof)
+				abort();
+			memcpy(r->proof, proof, prlen);
+			r->proof_len = prlen;
+			memcpy(r->proof_leaf, b->leaves[i], HM_DIGEST_LEN);
+		}
+	}
+	hm_reply_batch_free(&rb);
 }
 
 static void execute_entry(struct pbft *c, struct log_entry *e)
@@ -664,11 +811,14 @@ static void execute_entry(struct pbft *c, struct log_entry *e)
 	struct hm_batch_iter it;
 	struct hm_msg req;
 	struct pbft_executed rec = { .seq = e->seq, .view = e->view };
+	struct batch_replies replies = { 0 };
 
 	memcpy(rec.digest, e->digest, HM_DIGEST_LEN);
 	hm_batch_iter_init(&it, e->batch, e->batch_len);
 	while (hm_batch_next(&it, &req))
-		execute_request(c, e->seq, &req, &rec);
+		execute_request(c, e->seq, &req, &rec, &replies);
+	send_batch_replies(c, e->seq, &replies);
+	batch_replies_free(&replies);
 	/* A copy for the committed log: the entry may be reused before the
 	 * driver takes the Ready (a checkpoint in the same call). */
 	GROW(c->exec, c->n_exec, c->cap_exec);

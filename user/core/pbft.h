@@ -150,7 +150,8 @@ struct pbft_stats {
 	uint64_t batches_executed;
 	uint64_t ops_executed;
 	uint64_t replies_resent;
-	uint64_t refusals_sent;        /* signed refusals: timestamp already used */
+	uint64_t refusals_sent;        /* refusals (MAC-only): timestamp already used */
+	uint64_t reply_batches_signed; /* executed batches whose replies got one signature */
 	uint64_t conflicting_requests; /* a different request at the last executed
 					* timestamp (refused with CONFLICT) */
 	uint64_t stale_requests;

@@ -30,8 +30,18 @@ struct client_rec {
 	uint64_t last_ts;   /* timestamp of the last executed request */
 	uint64_t queued_ts; /* primary: newest timestamp queued or proposed */
 	bool in_queue;      /* primary: a request waits in the batch queue */
-	uint8_t *reply;     /* last reply, re-sent on a retransmission */
+	/* The last reply: a header (unsigned, unsent) and the reply body (what
+	 * the certified state keeps, pbft_snapshot()).  A retransmission gets
+	 * the body again with the proof below, built into a fresh message. */
+	uint8_t *reply;
 	size_t reply_len;
+	/* Its batch proof, encoded (NULL: none, e.g. after a restore from a
+	 * checkpoint), and the leaf it proves: used only while the leaf is
+	 * the cached reply's, so a reply restored in place of it goes out
+	 * without a proof rather than with another's. */
+	uint8_t *proof;
+	size_t proof_len;
+	uint8_t proof_leaf[HM_DIGEST_LEN];
 	/* The newest request seen but not executed (0: none), kept so that a
 	 * view-change timeout can verify it and a new primary can propose it. */
 	uint64_t pending_ts;

@@ -65,6 +65,7 @@
 #include "daemon/admin.h"
 #include "daemon/service_manager.h"
 #include "hm_version.h"
+#include "hm_dns_xdp.h"
 #ifdef HM_TESTING
 #include "testing/byzantine.h"
 #endif
@@ -410,6 +411,38 @@ static json_t *status_json(struct daemon *d)
 	return status;
 }
 
+/* The XDP DNS responder's counters (hm_dns_stats, summed over CPUs). */
+static void render_dns_xdp(struct daemon *d, struct hm_mtext *t)
+{
+	static const struct { const char *name, *help; size_t off; } families[] = {
+		{ "hypermesh_dns_xdp_hits_total", "DNS queries answered from XDP.",
+		  offsetof(struct hm_dns_xdp_stats, hit) },
+		{ "hypermesh_dns_xdp_misses_total", "DNS queries XDP parsed but had no answer for (passed up).",
+		  offsetof(struct hm_dns_xdp_stats, miss) },
+		{ "hypermesh_dns_xdp_expired_total", "DNS queries whose XDP answer had expired (passed up).",
+		  offsetof(struct hm_dns_xdp_stats, expired) },
+		{ "hypermesh_dns_xdp_passed_total", "DNS datagrams XDP does not answer (malformed, options, other opcodes).",
+		  offsetof(struct hm_dns_xdp_stats, pass) },
+		{ "hypermesh_dns_xdp_truncated_total", "XDP answers sent with TC (too long for the client's buffer).",
+		  offsetof(struct hm_dns_xdp_stats, tc) },
+		{ "hypermesh_dns_xdp_rrl_dropped_total", "XDP answers dropped by response rate limiting.",
+		  offsetof(struct hm_dns_xdp_stats, rrl_dropped) },
+		{ "hypermesh_dns_xdp_rrl_slipped_total", "XDP answers sent truncated by response rate limiting.",
+		  offsetof(struct hm_dns_xdp_stats, rrl_slipped) },
+		{ "hypermesh_dns_xdp_grow_failed_total", "XDP answers the frame could not grow to (passed up).",
+		  offsetof(struct hm_dns_xdp_stats, grow_failed) },
+	};
+	struct hm_dns_xdp_stats st;
+
+	if (!hm_dns_daemon_xdp_stats(d->dns, &st))
+		return;
+	for (size_t i = 0; i < sizeof(families) / sizeof(families[0]); i++) {
+		hm_mtext_family(t, families[i].name, "counter", families[i].help);
+		hm_mtext_sample(t, families[i].name,
+				(double)*(const uint64_t *)((const char *)&st + families[i].off), NULL);
+	}
+}
+
 static void render_metrics(void *ctx, struct hm_mtext *t)
 {
 	struct daemon *d = ctx;
@@ -426,6 +459,8 @@ static void render_metrics(void *ctx, struct hm_mtext *t)
 	}
 	hm_metrics_render(t, m);
 	free(m);
+	if (d->dns)
+		render_dns_xdp(d, t);
 }
 
 /* The request line: what the client wrote before its newline or EOF, or
@@ -999,6 +1034,12 @@ static int open_dns(struct daemon *d)
 				   d->dns_anchors, err, sizeof(err));
 	if (!d->dns) {
 		hm_err("dns: %s", err);
+		return -1;
+	}
+	if (d->cfg.dns.xdp &&
+	    hm_dns_daemon_attach_xdp(d->dns, d->xdp ? hm_xdp_dp_dns_tail_fd(&d->dp) : -1, err,
+				     sizeof(err)) < 0) {
+		hm_err("dns xdp: %s", err);
 		return -1;
 	}
 	n = hm_dns_daemon_fds(d->dns, fds);

@@ -870,6 +870,11 @@ int hm_xdp_dp_vote_sigs(struct hm_xdp_dp *dp, enum hm_vote_phase phase, uint64_t
 	return 0;
 }
 
+int hm_xdp_dp_dns_tail_fd(const struct hm_xdp_dp *dp)
+{
+	return dp->skel ? bpf_map__fd(dp->skel->maps.hm_dns_tail) : -1;
+}
+
 int hm_xdp_dp_events_fd(const struct hm_xdp_dp *dp)
 {
 	return ring_buffer__epoll_fd(dp->events);

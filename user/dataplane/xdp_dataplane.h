@@ -116,6 +116,8 @@ int hm_xdp_dp_vote_sigs(struct hm_xdp_dp *dp, enum hm_vote_phase phase, uint64_t
 /* The ring buffer's fd (epoll it) and the consumer: calls dp->on_event for
  * every event that arrived.  Returns the number of events. */
 int hm_xdp_dp_events_fd(const struct hm_xdp_dp *dp);
+/* hm_xdp's tail call into the DNS responder (user/dataplane/dns_xdp.h). */
+int hm_xdp_dp_dns_tail_fd(const struct hm_xdp_dp *dp);
 int hm_xdp_dp_poll_events(struct hm_xdp_dp *dp);
 
 /* The highest seq each replica named (hm_progress). */

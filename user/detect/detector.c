@@ -513,6 +513,7 @@ void hm_detector_metrics(const struct hm_detector *d, struct hm_replica_metrics 
 	m->restart_silent = nd->restart_silent;
 	m->request_refusals = ps->refusals_sent;
 	m->conflicting_requests = ps->conflicting_requests;
+	m->reply_batches_signed = ps->reply_batches_signed;
 	m->suspected = d->byzantine;
 	for (uint32_t i = 0; i < nd->n; i++)
 		m->peer_state[i] = (uint8_t)d->health[i].state;

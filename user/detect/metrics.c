@@ -213,13 +213,17 @@ static void render_persistence(struct hm_mtext *t, const struct hm_replica_metri
 	       "to its recovered bound (hmctl status: silent_until) and counts among the f "
 	       "until then.", m->restart_silent);
 	scalar(t, "hypermesh_request_refusals_total", "counter",
-	       "Requests answered with a signed refusal (CONFLICT: another request already "
+	       "Requests answered with a refusal, MAC-only (CONFLICT: another request already "
 	       "executed at that timestamp; STALE: a timestamp below the last executed one).",
 	       (double)m->request_refusals);
 	scalar(t, "hypermesh_conflicting_requests_total", "counter",
 	       "Requests at a client's last executed timestamp with another digest (two "
 	       "processes under one identity, or a faulty client).",
 	       (double)m->conflicting_requests);
+	scalar(t, "hypermesh_reply_batches_signed_total", "counter",
+	       "Executed batches whose replies this replica signed: one Ed25519 signature "
+	       "over the Merkle root of the batch's replies (docs/protocol.md).",
+	       (double)m->reply_batches_signed);
 }
 
 /* hypermesh_peer_state{peer,state}: 1 for the peer's state, 0 for the

@@ -70,8 +70,10 @@ struct hm_replica_metrics {
 	bool persist_degraded;              /* replies held (damaged files or a disk failure) */
 	bool persist_failing;               /* a disk failure: nothing of ours leaves */
 	bool restart_silent;                /* restarted without an intact vote log */
-	/* requests refused with a signed CONFLICT or STALE reply (pbft_stats) */
+	/* requests refused with a CONFLICT or STALE reply (MAC-only; pbft_stats) */
 	uint64_t request_refusals, conflicting_requests;
+	/* executed batches whose replies got their one signature (pbft_stats) */
+	uint64_t reply_batches_signed;
 	/* per replica */
 	double reputation[HM_MAX_REPLICAS], historical[HM_MAX_REPLICAS];
 	double latency_ms[HM_MAX_REPLICAS], participation[HM_MAX_REPLICAS];

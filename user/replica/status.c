@@ -31,6 +31,7 @@ static json_t *core_json(const struct pbft_stats *s)
 		{ "ops_executed", s->ops_executed },
 		{ "replies_resent", s->replies_resent },
 		{ "refusals_sent", s->refusals_sent },
+		{ "reply_batches_signed", s->reply_batches_signed },
 		{ "conflicting_requests", s->conflicting_requests },
 		{ "stale_requests", s->stale_requests },
 		{ "bad_client_signatures", s->bad_client_signatures },

@@ -23,6 +23,7 @@
 #include <sodium.h>
 
 #include "cli/cli_ct.h"
+#include "client/certificate.h"
 #include "common/config.h"
 #include "common/crypto.h"
 #include "service/ct/ct.h"
@@ -493,29 +494,36 @@ static json_t *hexj(const uint8_t *p, size_t len)
 	return json_string(h);
 }
 
-/* A certificate as hmctl writes it, signed by replicas `signers`. */
+/* A certificate as hmctl writes it, signed by replicas `signers`: the
+ * verdict is leaf 0 of a batch of two executed at 42, each signer's
+ * signature over that batch's root. */
 static json_t *make_cert(const struct hm_keypair *keys, const int *signers, int n,
 			 const uint8_t *verdict, size_t vlen)
 {
-	uint8_t payload[HM_REPLY_PREFIX_LEN + HM_CT_VERDICT_MAX], msg[HM_HDR_LEN + sizeof(payload)];
-	uint8_t op_digest[HM_DIGEST_LEN];
-	size_t plen;
-	json_t *replies = json_array();
+	uint8_t body[HM_REPLY_PREFIX_LEN + HM_CT_VERDICT_MAX], op_digest[HM_DIGEST_LEN];
+	hm_merkle_hash leaves[2];
+	struct hm_reply_batch rb;
+	struct hm_reply_proof p;
+	size_t blen;
+	json_t *replies = json_array(), *path = json_array();
 
 	hm_digest("the CT_CHECK op", 15, op_digest);
-	plen = hm_reply_payload(payload, sizeof(payload), 100, 42, op_digest, HM_REPLY_RESULT,
-				verdict, vlen);
-
+	blen = hm_reply_body(body, sizeof(body), 100, 42, op_digest, HM_REPLY_RESULT, verdict, vlen);
+	hm_reply_leaf(777, body, blen, leaves[0]);
+	hm_reply_leaf(778, body, blen - 1, leaves[1]);
 	for (int i = 0; i < n; i++) {
-		hm_msg_build(msg, sizeof(msg), HM_MSG_REPLY, (uint32_t)signers[i], 0, 777, NULL, payload,
-			     (uint32_t)plen, &keys[signers[i]]);
-		json_array_append_new(replies, json_pack("{s:i, s:o, s:o}", "replica", signers[i],
-							 "header", hexj(msg, HM_SIGNED_LEN),
-							 "signature", hexj(msg + HM_OFF_SIG, HM_SIG_LEN)));
+		if (hm_reply_batch_sign(&rb, leaves, 2, (uint32_t)signers[i], 42, &keys[signers[i]]) < 0)
+			abort();
+		hm_reply_batch_proof(&rb, 0, &p);
+		hm_reply_batch_free(&rb);
+		json_array_append_new(replies, json_pack("{s:i, s:o}", "replica", signers[i],
+							 "signature", hexj(p.sig, HM_SIG_LEN)));
 	}
-	return json_pack("{s:s, s:o, s:i, s:i, s:i, s:o, s:o}", "format",
-			 "hypermesh-ct-certificate/1", "op_digest", hexj(op_digest, HM_DIGEST_LEN),
+	json_array_append_new(path, hexj(p.path[0], HM_DIGEST_LEN));
+	return json_pack("{s:s, s:o, s:i, s:i, s:i, s:o, s:{s:i, s:i, s:o, s:o}, s:o}", "format",
+			 HM_CERT_CT_FORMAT, "op_digest", hexj(op_digest, HM_DIGEST_LEN),
 			 "client", 100, "request", 777, "exec_seq", 42, "verdict", hexj(verdict, vlen),
+			 "batch", "size", 2, "index", 0, "path", path, "root", hexj(p.root, HM_DIGEST_LEN),
 			 "replies", replies);
 }
 
@@ -573,7 +581,7 @@ HM_TEST(certificate_verify)
 	vlen = hm_ct_verdict_encode(&v, verdict, sizeof(verdict));
 	json_object_set_new(c, "verdict", hexj(verdict, vlen));
 	ASSERT_ERR(hm_ct_cert_verify(&cfg, c, err, sizeof(err)), "a swapped verdict");
-	ASSERT_STRCONTAINS(err, "another result", "reason");
+	ASSERT_STRCONTAINS(err, "does not lead from this result", "reason");
 	json_object_set_new(c, "verdict", json_string("zz"));
 	ASSERT_ERR(hm_ct_cert_verify(&cfg, c, err, sizeof(err)), "a verdict that is not hex");
 	json_object_set_new(c, "format", json_string("dns"));

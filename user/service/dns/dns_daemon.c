@@ -20,9 +20,13 @@
 #include "service/dns/dns_frontend.h"
 #include "service/dns/dns_msg.h"
 #include "service/dns/dns_resolver.h"
+#include "service/dns/dns_xdp_answers.h"
+#include "dataplane/dns_xdp.h"
 #include "common/log.h"
 
 #define TICK_MS 100
+#define XDP_SWEEP_TICKS 10 /* answer map sweep and clock refresh: every second */
+#define XDP_ENSURED_SLOTS 4096 /* userspace hits remembered as in step with the map */
 #define SUBMIT_GIVE_UP_US (10 * 1000000ull)
 /* Bounds on this replica's pending work; beyond them queries get SERVFAIL
  * at once (counted as overload). */
@@ -96,6 +100,16 @@ struct hm_dns_daemon {
 	struct reason reasons[REASONS];
 	unsigned next_reason;
 	uint64_t failures_logged_at, failures_unlogged; /* rate limit of timeout lines */
+	/* answers from XDP */
+	bool xdp_on;
+	struct hm_dns_xdp xdp;
+	struct hm_dns_xdp_sync_stats xsync;
+	uint32_t xdp_entries;
+	unsigned ticks;
+	/* (hash of Q, expiry) of entries a userspace hit found in the map, so
+	 * that the next hits cost no map lookup (a collision only delays an
+	 * install until the slot is reused). */
+	struct { uint64_t h; int64_t expiry; } ensured[XDP_ENSURED_SLOTS];
 };
 
 const double hm_dns_upstream_bounds_s[HM_DNS_UPSTREAM_BUCKETS] = {
@@ -455,7 +469,9 @@ static void hook_decided(void *arg, const struct hm_dns_entry *e)
 
 	if (e->rule == HM_DNS_RULE_FAIL)
 		log_servfail(dd, e);
-
+	/* Decided (2f+1 agreed): from now on XDP may answer it. */
+	if (dd->xdp_on && e->rule != HM_DNS_RULE_FAIL)
+		hm_dns_xdp_install(hm_dns_xdp_answers_fd(&dd->xdp), e, &dd->xsync);
 	for (struct waiter **p = &dd->waiters; *p;) {
 		struct waiter *w = *p;
 
@@ -473,6 +489,30 @@ static void hook_decided(void *arg, const struct hm_dns_entry *e)
 }
 
 /* ---- the front end ------------------------------------------------------- */
+
+static uint64_t q_hash(const struct hm_dns_q *q)
+{
+	uint64_t h = 0xcbf29ce484222325ull; /* FNV-1a */
+
+	for (size_t i = 0; i < q->qname_len; i++)
+		h = (h ^ q->qname[i]) * 0x100000001b3ull;
+	h = (h ^ q->qtype) * 0x100000001b3ull;
+	return (h ^ q->qclass) * 0x100000001b3ull;
+}
+
+/* Make sure the XDP map holds e, at most once per entry (most userspace
+ * hits are queries XDP passes up on purpose: cookies, TCP, ...). */
+static void xdp_ensure(struct hm_dns_daemon *dd, const struct hm_dns_entry *e)
+{
+	uint64_t h = q_hash(&e->q);
+	size_t slot = h % XDP_ENSURED_SLOTS;
+
+	if (dd->ensured[slot].h == h && dd->ensured[slot].expiry == e->expiry)
+		return;
+	hm_dns_xdp_ensure(hm_dns_xdp_answers_fd(&dd->xdp), e, &dd->xsync);
+	dd->ensured[slot].h = h;
+	dd->ensured[slot].expiry = e->expiry;
+}
 
 static void on_query(void *arg, struct hm_dns_request *req, const struct hm_dns_query *query)
 {
@@ -494,6 +534,10 @@ static void on_query(void *arg, struct hm_dns_request *req, const struct hm_dns_
 	if (e && now < e->expiry && (e->rule == HM_DNS_RULE_FAIL || e->canon)) {
 		dd->cache_hits++;
 		answer(dd, req, query, e, now);
+		/* A hit here that XDP could serve: the entry predates the
+		 * responder (a restart, a state transfer) or was swept. */
+		if (dd->xdp_on && e->rule != HM_DNS_RULE_FAIL)
+			xdp_ensure(dd, e);
 		return;
 	}
 	dd->cache_misses++;
@@ -554,6 +598,60 @@ static void tick(struct hm_dns_daemon *dd)
 	}
 	hm_transport_tick(&dd->client);
 	pump(dd);
+	if (dd->xdp_on && ++dd->ticks % XDP_SWEEP_TICKS == 0) {
+		hm_dns_xdp_refresh_clock(&dd->xdp);
+		dd->xdp_entries = hm_dns_xdp_sweep(hm_dns_xdp_answers_fd(&dd->xdp), dd->svc,
+						   hm_dns_wall_clock(), &dd->xsync);
+	}
+}
+
+/* ---- answers from XDP ---------------------------------------------------- */
+
+int hm_dns_daemon_attach_xdp(struct hm_dns_daemon *dd, int tail_fd, char *err, size_t errlen)
+{
+	const struct hm_dns_config *c = &dd->cfg->dns;
+	struct hm_dns_xdp_opts o = {
+		.ifname = c->xdp_interface[0] ? c->xdp_interface : dd->cfg->interface,
+		.tail_fd = tail_fd,
+		.port = c->listen_port,
+		.rrl_rate = c->rrl_rate,
+		.rrl_burst = c->rrl_burst,
+		.rrl_slip = c->rrl_slip,
+		.rrl_prefix4 = (uint8_t)c->rrl_ipv4_prefix,
+		.rrl_prefix6 = (uint8_t)c->rrl_ipv6_prefix,
+	};
+
+	if (!dd->fe)
+		return hm_set_err(err, errlen, "dns.xdp needs the front end (listen_port is off)");
+	if (!o.ifname[0])
+		return hm_set_err(err, errlen, "dns.xdp needs dns.xdp_interface or network.interface");
+	if (hm_dns_xdp_open(&dd->xdp, &o, err, errlen) < 0)
+		return -1;
+	dd->xdp_on = true;
+	hm_info("dns: cache hits answered from XDP on %s (%s), port %u, rrl %u/s per /%u and /%u "
+		"(slip %u)", o.ifname, dd->xdp.how, o.port, o.rrl_rate, o.rrl_prefix4, o.rrl_prefix6,
+		o.rrl_slip);
+	return 0;
+}
+
+bool hm_dns_daemon_xdp_stats(struct hm_dns_daemon *dd, struct hm_dns_xdp_stats *out)
+{
+	return dd->xdp_on && hm_dns_xdp_read_stats(&dd->xdp, out) == 0;
+}
+
+static json_t *xdp_status(struct hm_dns_daemon *dd)
+{
+	struct hm_dns_xdp_stats st;
+
+	hm_dns_xdp_read_stats(&dd->xdp, &st);
+	return json_pack("{s:s, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I}",
+		"attached", dd->xdp.how, "hit", (json_int_t)st.hit, "miss", (json_int_t)st.miss,
+		"expired", (json_int_t)st.expired, "pass", (json_int_t)st.pass, "tc", (json_int_t)st.tc,
+		"rrl_dropped", (json_int_t)st.rrl_dropped, "rrl_slipped", (json_int_t)st.rrl_slipped,
+		"grow_failed", (json_int_t)st.grow_failed, "entries", (json_int_t)dd->xdp_entries,
+		"installed", (json_int_t)dd->xsync.installed,
+		"not_servable", (json_int_t)dd->xsync.not_servable,
+		"removed", (json_int_t)dd->xsync.removed, "errors", (json_int_t)dd->xsync.errors);
 }
 
 /* ---- setup --------------------------------------------------------------- */
@@ -677,6 +775,8 @@ void hm_dns_daemon_free(struct hm_dns_daemon *dd)
 		free(o->buf);
 		free(o);
 	}
+	if (dd->xdp_on)
+		hm_dns_xdp_close(&dd->xdp);
 	if (dd->fe)
 		hm_dns_frontend_free(dd->fe);
 	hm_transport_close(&dd->client);
@@ -758,6 +858,8 @@ json_t *hm_dns_daemon_status(struct hm_dns_daemon *dd)
 		"ops_queued", (json_int_t)dd->queue_len, "chains", (json_int_t)dd->chains_collected,
 		"chains_failed", (json_int_t)dd->chains_failed, "waiting", (json_int_t)waiting));
 	json_object_set_new(o, "jobs", json_integer((json_int_t)jobs));
+	if (dd->xdp_on)
+		json_object_set_new(o, "xdp", xdp_status(dd));
 	return o;
 }
 

@@ -66,6 +66,15 @@ bool hm_dns_daemon_handle(struct hm_dns_daemon *dd, int fd);
 /* "dns" object for the status JSON: front-end counters, pending work, and
  * the service's statistics (decisions, poisoning per replica). */
 json_t *hm_dns_daemon_status(struct hm_dns_daemon *dd);
+/* Answer cache hits from XDP (config dns.xdp; docs/dns.md "Answers from
+ * XDP"): load kern/hm_dns.bpf.c on dns.xdp_interface (else
+ * network.interface) and keep its answer map in step with the certified
+ * cache.  tail_fd: the xdp dataplane's hm_dns_tail program array, or -1 to
+ * attach the responder alone.  0, or -1 with err set. */
+int hm_dns_daemon_attach_xdp(struct hm_dns_daemon *dd, int tail_fd, char *err, size_t errlen);
+struct hm_dns_xdp_stats;
+/* The responder's counters; false when it is not attached. */
+bool hm_dns_daemon_xdp_stats(struct hm_dns_daemon *dd, struct hm_dns_xdp_stats *out);
 /* The wall clock the service's check() uses (seconds). */
 int64_t hm_dns_wall_clock(void);
 #endif /* HM_DNS_DAEMON_H */

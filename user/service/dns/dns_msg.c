@@ -140,9 +140,11 @@ enum hm_dns_parse_rc hm_dns_query_parse(const uint8_t *wire, size_t len, struct 
 	if (!wire || len < DNS_HDR_LEN || (wire[2] & 0x80))
 		return HM_DNS_PARSE_DROP;
 	q->id = (uint16_t)(wire[0] << 8 | wire[1]);
-	q->rd = wire[2] & 0x01;
-	q->cd = wire[3] & 0x10;
-	q->ad = wire[3] & 0x20;
+	/* != 0: <ldns/ldns.h> makes bool a signed char here, so a bare mask
+	 * would store 16 and ldns would shift the CD bit out of the reply. */
+	q->rd = (wire[2] & 0x01) != 0;
+	q->cd = (wire[3] & 0x10) != 0;
+	q->ad = (wire[3] & 0x20) != 0;
 	q->opcode = (wire[2] >> 3) & 0x0f;
 	if (q->opcode != LDNS_PACKET_QUERY)
 		return HM_DNS_PARSE_NOTIMP;
