@@ -885,6 +885,31 @@ HM_TEST(dns_section_and_replica_clients)
 				     "with the replica's key");
 	}
 	ASSERT_TRUE(hm_config_client(&cfg, 100) != NULL, "the configured client still found");
+	{
+		struct sockaddr_in lo = { .sin_family = AF_INET, .sin_addr.s_addr = htonl(0x7f000001) };
+		struct sockaddr_in out = { .sin_family = AF_INET, .sin_addr.s_addr = htonl(0xc6120001) };
+
+		ASSERT_EQ(cfg.dns.n_allow, 2, "no allow key: loopback v4 and v6");
+		ASSERT_TRUE(hm_prefix_match_any(cfg.dns.allow, cfg.dns.n_allow, (void *)&lo),
+			    "127.0.0.1 served");
+		ASSERT_FALSE(hm_prefix_match_any(cfg.dns.allow, cfg.dns.n_allow, (void *)&out),
+			     "no open resolver by default");
+		ASSERT_EQ(cfg.dns.rate_limit_qps, 0, "no rate limit by default");
+	}
+	hm_config_free(&cfg);
+
+	if (!ASSERT_OK(load_yaml(DNS_HEAD "    allow: [198.18.0.0/15, \"2001:db8::/32\"]\n"
+				 "    rate_limit_qps: 100\n" FOUR, &cfg, err, sizeof(err)), err))
+		return;
+	ASSERT_EQ(cfg.dns.n_allow, 2, "two prefixes");
+	ASSERT_EQ(cfg.dns.allow[1].family, AF_INET6, "the IPv6 one");
+	ASSERT_EQ(cfg.dns.rate_limit_burst, 100, "burst defaults to qps");
+	ASSERT_EQ(cfg.dns.rate_limit_prefix_v4, 24, "per /24");
+	ASSERT_EQ(cfg.dns.rate_limit_prefix_v6, 56, "per /56");
+	hm_config_free(&cfg);
+	if (!ASSERT_OK(load_yaml(DNS_HEAD "    allow: []\n" FOUR, &cfg, err, sizeof(err)), err))
+		return;
+	ASSERT_EQ(cfg.dns.n_allow, 0, "an empty list refuses everybody");
 	hm_config_free(&cfg);
 
 	if (!ASSERT_OK(load_yaml(FOUR, &cfg, err, sizeof(err)), err))
@@ -907,6 +932,16 @@ HM_TEST(dns_section_errors)
 	expect_error(DNS_HEAD "    listen_port: on\n" FOUR, 3, "byzantine_config.dns.listen_port",
 		     "unsigned integer");
 	expect_error(DNS_HEAD "    bogus: 1\n" FOUR, 3, "byzantine_config.dns.bogus", "unknown key");
+	expect_error(DNS_HEAD "    allow: [127.0.0.0/8, 198.18.0.1/15]\n" FOUR, 3,
+		     "byzantine_config.dns.allow", "bits set after the prefix length");
+	expect_error(DNS_HEAD "    allow:\n      - 10.0.0.0/8\n      - example.org\n" FOUR, 5,
+		     "byzantine_config.dns.allow", "IPv4 or IPv6");
+	expect_error(DNS_HEAD "    allow: 10.0.0.0/8\n" FOUR, 3, "byzantine_config.dns.allow",
+		     "sequence");
+	expect_error(DNS_HEAD "    serve_expired_s: -1\n" FOUR, 3,
+		     "byzantine_config.dns.serve_expired_s", "unsigned integer");
+	expect_error(DNS_HEAD "    rate_limit_prefix_v4: 33\n" FOUR, 3,
+		     "byzantine_config.dns.rate_limit_prefix_v4", "out of range");
 	expect_error(DNS_HEAD "    rrl_ipv4_prefix: 33\n" FOUR, 3, "byzantine_config.dns.rrl_ipv4_prefix",
 		     "out of range");
 	expect_error(DNS_HEAD "    xdp: maybe\n" FOUR, 3, "byzantine_config.dns.xdp", "boolean");

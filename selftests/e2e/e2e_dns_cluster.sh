@@ -171,20 +171,30 @@ d "$(addr 0)" www.signed.hmtest A >/dev/null
 if cli hmctl dns query www.signed.hmtest A --cert >"$dir/cert.json" 2>"$dir/cert.err"; then
 	pass "hmctl dns query --cert"
 	check "certificate has 2f+1 signatures" [ "$(jq '.signatures | length' "$dir/cert.json")" -ge 3 ]
-	check "hmctl verify accepts it" cli hmctl verify "$dir/cert.json"
+	expiry=$(sed -n 's/.* expires \([0-9]*\), .*/\1/p' "$dir/cert.err" | head -1)
+	check "the entry's expiry printed" [ -n "$expiry" ]
+	check "hmctl verify accepts it before its expiry" \
+		cli hmctl verify "$dir/cert.json" --now "$((expiry - 1))"
+	check "hmctl verify --allow-expired checks the signatures only" \
+		cli hmctl verify "$dir/cert.json" --allow-expired
+	check "hmctl verify refuses it at its expiry" \
+		not cli hmctl verify "$dir/cert.json" --now "$expiry"
+	for _ in $(seq 100); do [ "$(date +%s)" -gt "$expiry" ] && break; sleep 0.1; done
+	out=$(cli hmctl verify "$dir/cert.json" 2>&1)
+	check "hmctl verify (now) refuses the expired answer, saying so" grep -q "expired at" <<<"$out"
 	check "the certified answer is the honest one" grep -qP "IN\tA\t198\.18\.53\.80" "$dir/cert.err"
 	jq '.result |= (.[:-2] + (if .[-2:] == "00" then "01" else "00" end))' "$dir/cert.json" >"$dir/bad.json"
-	check "hmctl verify refuses a tampered answer" not cli hmctl verify "$dir/bad.json"
+	check "hmctl verify refuses a tampered answer" not cli hmctl verify "$dir/bad.json" --allow-expired
 	jq '.signatures[0].signature |= ((if .[0:1] == "0" then "1" else "0" end) + .[1:])' \
 		"$dir/cert.json" >"$dir/bad2.json"
-	check "hmctl verify refuses a bad signature" not cli hmctl verify "$dir/bad2.json"
+	check "hmctl verify refuses a bad signature" not cli hmctl verify "$dir/bad2.json" --allow-expired
 	jq '.signatures |= .[:2]' "$dir/cert.json" >"$dir/bad3.json"
-	check "hmctl verify refuses 2f signatures" not cli hmctl verify "$dir/bad3.json"
+	check "hmctl verify refuses 2f signatures" not cli hmctl verify "$dir/bad3.json" --allow-expired
 	jq '.signatures[1] = .signatures[0]' "$dir/cert.json" >"$dir/bad4.json"
-	check "hmctl verify refuses a replica counted twice" not cli hmctl verify "$dir/bad4.json"
+	check "hmctl verify refuses a replica counted twice" not cli hmctl verify "$dir/bad4.json" --allow-expired
 	jq '.batch.root |= ((if .[0:1] == "0" then "1" else "0" end) + .[1:])' "$dir/cert.json" \
 		>"$dir/bad5.json"
-	check "hmctl verify refuses another batch root" not cli hmctl verify "$dir/bad5.json"
+	check "hmctl verify refuses another batch root" not cli hmctl verify "$dir/bad5.json" --allow-expired
 else
 	fail "hmctl dns query --cert: $(cat "$dir/cert.err")"
 fi

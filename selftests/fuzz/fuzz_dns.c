@@ -25,9 +25,11 @@
 #include <string.h>
 
 #include <ldns/ldns.h>
+#include <netinet/in.h>
 
 #include "common/crypto.h"
 #include "service/dns/dns_chain.h"
+#include "common/netprefix.h"
 #include "service/dns/dns_msg.h"
 
 #define HM_FUZZ_NAME "fuzz_dns"
@@ -172,8 +174,45 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
 	return 0;
 }
 
+/* The input as a dns.allow entry: parsed or refused, and a parsed prefix
+ * has a length within its family and matches its own network address. */
+static void as_prefix(const uint8_t *data, size_t size)
+{
+	char text[HM_PREFIX_TEXT_MAX + 8];
+	struct sockaddr_storage ss = { 0 };
+	struct hm_prefix p;
+	char err[160];
+
+	if (size >= sizeof(text))
+		size = sizeof(text) - 1;
+	memcpy(text, data, size);
+	text[size] = 0;
+	if (hm_prefix_parse(text, &p, err, sizeof(err)) < 0)
+		return;
+	if (p.family == AF_INET) {
+		struct sockaddr_in *a = (struct sockaddr_in *)&ss;
+
+		a->sin_family = AF_INET;
+		memcpy(&a->sin_addr, p.addr, 4);
+		if (p.len > 32)
+			abort();
+	} else {
+		struct sockaddr_in6 *a = (struct sockaddr_in6 *)&ss;
+
+		a->sin6_family = AF_INET6;
+		memcpy(&a->sin6_addr, p.addr, 16);
+		if (p.family != AF_INET6 || p.len > 128)
+			abort();
+	}
+	/* An IPv4-mapped IPv6 prefix is the one exception: its own address
+	 * is taken as IPv4 when it arrives. */
+	if (!hm_prefix_match(&p, (struct sockaddr *)&ss) && p.family == AF_INET)
+		abort();
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
+	as_prefix(data, size);
 	as_query(data, size);
 	as_reply(data, size);
 	as_canon(data, size);

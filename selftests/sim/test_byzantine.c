@@ -1031,6 +1031,18 @@ static void replay_gated_seed(unsigned seed)
 HM_TEST(claimed_slot_resend_is_not_a_second_vote) { replay_gated_seed(11120); }
 HM_TEST(claimed_slot_resend_after_rolling_restart) { replay_gated_seed(10841); }
 
+/* Also found by the soak (n = 4, no Byzantine behaviour that matters):
+ * the primary crashes after the last operation while a restarted backup
+ * is a few slots behind the others' stable checkpoint but inside the log
+ * they keep.  The others only re-sent their votes for those slots, which
+ * cannot complete without the dead primary's PRE-PREPARE, and one of them,
+ * restored from that checkpoint, held none of the slots to claim: the
+ * backup waited for ever.  A STATUS from behind our stable checkpoint now
+ * always gets the checkpoint's proof, so it fetches the state once stuck.
+ * Both seeds fail without that fix. */
+HM_TEST(behind_checkpoint_with_primary_gone) { replay_gated_seed(8982); }
+HM_TEST(behind_checkpoint_clients_finish) { replay_gated_seed(27283); }
+
 /* No Byzantine replica at all: the primary of view 0 is cut off alone
  * for a while and comes back.  Seed 2 (n = 7) shows the same core bug as
  * stale_primary_overwrites_claimed_slot: after the heal two correct

@@ -185,8 +185,11 @@ out:
 }
 
 /* The DNS part of a certificate: a CERTIFY op, a DECIDED result for its
- * question, the canon matching its digest. */
-static int verify_dns(const uint8_t *op, size_t op_len, const uint8_t *res, size_t res_len)
+ * question, the canon matching its digest, and (unless at < 0) that the
+ * answer had not expired at time at: a certificate proves what the cluster
+ * decided, and an expired one must not pass for a current answer. */
+static int verify_dns(const uint8_t *op, size_t op_len, const uint8_t *res, size_t res_len,
+		      int64_t at)
 {
 	struct hm_dns_entry e;
 	uint8_t want[300];
@@ -201,9 +204,40 @@ static int verify_dns(const uint8_t *op, size_t op_len, const uint8_t *res, size
 		fprintf(stderr, "certificate REFUSED: the entry answers another question than the op\n");
 		return 1;
 	}
+	if (at >= 0 && at >= e.expiry) {
+		fprintf(stderr, "certificate REFUSED: the answer expired at %lld (checked at %lld; "
+				"--allow-expired checks the signatures and the answer only)\n",
+			(long long)e.expiry, (long long)at);
+		return 1;
+	}
 	printf("certificate OK: ");
 	print_entry(stdout, &e);
 	return 0;
+}
+
+/* verify's options after CERTFILE: --now UNIX_SECONDS (judge expiry at
+ * that time, e.g. when an answer was served), --allow-expired.  Returns
+ * the time to judge at (-1: do not), or -2 on a bad option. */
+static int64_t verify_time(int argc, char **argv)
+{
+	int64_t at = (int64_t)(hm_wall_us() / 1000000);
+
+	for (int i = 2; i < argc; i++) {
+		char *end;
+
+		if (strcmp(argv[i], "--allow-expired") == 0) {
+			at = -1;
+		} else if (strcmp(argv[i], "--now") == 0 && i + 1 < argc) {
+			long long v = strtoll(argv[++i], &end, 10);
+
+			if (*end || v < 0 || end == argv[i])
+				return -2;
+			at = v;
+		} else {
+			return -2;
+		}
+	}
+	return at;
 }
 
 int hm_ctl_verify(const struct hm_config *cfg, int argc, char **argv)
@@ -215,8 +249,10 @@ int hm_ctl_verify(const struct hm_config *cfg, int argc, char **argv)
 	char err[256];
 	int rc;
 
-	if (argc != 2) {
-		fprintf(stderr, "usage: hmctl verify CERTFILE\n");
+	int64_t at = verify_time(argc, argv);
+
+	if (argc < 2 || at == -2) {
+		fprintf(stderr, "usage: hmctl verify CERTFILE [--now UNIX_SECONDS | --allow-expired]\n");
 		return 2;
 	}
 	j = json_load_file(argv[1], 0, &jerr);
@@ -230,7 +266,7 @@ int hm_ctl_verify(const struct hm_config *cfg, int argc, char **argv)
 		return 1;
 	}
 	if (op_len && op[0] == HM_DNS_OP_CERTIFY) {
-		rc = verify_dns(op, op_len, res, res_len);
+		rc = verify_dns(op, op_len, res, res_len, at);
 	} else {
 		printf("certificate OK: 2f+1 signatures over a result of op 0x%02x\n",
 		       op_len ? op[0] : 0);

@@ -815,8 +815,10 @@ static const struct {
 		    "         [--count N | --duration S]   test traffic\n", true },
 	{ "cert", "  cert check CHAIN [--cert] [--out FILE] [--tlsa NAME]   CT verdict (--cert: 2f+1\n"
 		  "      signatures; --tlsa: DANE match against the agreed TLSA RRset of NAME)\n", true },
-	{ "verify", "  verify CERTFILE                  check a certificate (DNS answer or CT verdict) "
-		    "offline\n", true },
+	{ "verify", "  verify CERTFILE [--now T | --allow-expired]\n"
+		    "                                   check a certificate (DNS answer or CT verdict)\n"
+		    "                                   offline; a DNS answer must not have expired\n"
+		    "                                   (now, or at T)\n", true },
 };
 
 static void usage(FILE *out)
@@ -864,7 +866,7 @@ static bool wants_help(int argc, char **argv)
  * names its "format"; the version 1 form (DNS answers) does not. */
 static int cmd_verify(const struct hm_config *cfg, int argc, char **argv)
 {
-	json_t *j = argc == 2 ? json_load_file(argv[1], 0, NULL) : NULL;
+	json_t *j = argc >= 2 ? json_load_file(argv[1], 0, NULL) : NULL;
 	bool ct = j && hm_cert_format_of(j) == HM_CERT_CT;
 
 	json_decref(j);

@@ -865,6 +865,52 @@ static int parse_dns_lists(struct ctx *c, yaml_node_t *map, struct hm_dns_config
 	return 0;
 }
 
+/* allow: the client prefixes served; without the key only loopback. */
+static int parse_dns_allow(struct ctx *c, yaml_node_t *map, struct hm_dns_config *d)
+{
+	static const char *const loopback[] = { "127.0.0.0/8", "::1/128" };
+	const char *path = "byzantine_config.dns";
+	yaml_node_t *seq = lookup(c, map, "allow");
+	char why[160];
+	int n;
+
+	if (!seq) {
+		for (size_t i = 0; i < sizeof(loopback) / sizeof(loopback[0]); i++)
+			hm_prefix_parse(loopback[i], &d->allow[d->n_allow++], NULL, 0);
+		return 0;
+	}
+	if ((n = check_sequence(c, seq, path, "allow")) < 0)
+		return -1;
+	if (n > HM_DNS_MAX_ALLOW)
+		return fail(c, seq, path, "allow", "at most %d prefixes", HM_DNS_MAX_ALLOW);
+	for (int i = 0; i < n; i++) {
+		yaml_node_t *v = item(c, seq, i);
+		const char *s = scalar(c, v, path, "allow", "an address prefix (198.18.0.0/15, ::1)");
+
+		if (!s)
+			return -1;
+		if (hm_prefix_parse(s, &d->allow[i], why, sizeof(why)) < 0)
+			return fail(c, v, path, "allow", "%s", why);
+		d->n_allow++;
+	}
+	return 0;
+}
+
+static int parse_dns_rate_limit(struct ctx *c, yaml_node_t *map, struct hm_dns_config *d)
+{
+	const char *path = "byzantine_config.dns";
+
+	if (opt_uint(c, map, path, "rate_limit_qps", 0, 10000000, &d->rate_limit_qps) < 0 ||
+	    opt_uint(c, map, path, "rate_limit_burst", 1, 10000000, &d->rate_limit_burst) < 0 ||
+	    opt_uint(c, map, path, "rate_limit_prefix_v4", 1, 32, &d->rate_limit_prefix_v4) < 0 ||
+	    opt_uint(c, map, path, "rate_limit_prefix_v6", 1, 128, &d->rate_limit_prefix_v6) < 0 ||
+	    opt_uint(c, map, path, "serve_expired_s", 0, 7 * 86400, &d->serve_expired_s) < 0)
+		return -1;
+	if (!d->rate_limit_burst)
+		d->rate_limit_burst = d->rate_limit_qps;
+	return 0;
+}
+
 /* listen_port: a port, or "off" for no DNS listener on any replica. */
 static int parse_dns_listen(struct ctx *c, yaml_node_t *map, struct hm_dns_config *d)
 {
@@ -888,7 +934,8 @@ static int parse_dns(struct ctx *c, yaml_node_t *map)
 		"skew_s", "query_timeout_ms", "lookup_timeout_s", "validation_epoch_s",
 		"tcp_idle_ms", "max_tcp_connections", "chains", "tcp_upstream", "upstreams", "xdp",
 		"xdp_interface", "rrl_rate", "rrl_burst", "rrl_slip", "rrl_ipv4_prefix",
-		"rrl_ipv6_prefix", NULL
+		"rrl_ipv6_prefix", "allow", "rate_limit_qps", "rate_limit_burst",
+		"rate_limit_prefix_v4", "rate_limit_prefix_v6", "serve_expired_s", NULL
 	};
 	const char *path = "byzantine_config.dns";
 	struct hm_dns_config *d = &c->cfg->dns;
@@ -912,7 +959,8 @@ static int parse_dns(struct ctx *c, yaml_node_t *map)
 	    opt_uint(c, map, path, "rrl_slip", 0, 100, &d->rrl_slip) < 0 ||
 	    opt_uint(c, map, path, "rrl_ipv4_prefix", 1, 32, &d->rrl_ipv4_prefix) < 0 ||
 	    opt_uint(c, map, path, "rrl_ipv6_prefix", 1, 128, &d->rrl_ipv6_prefix) < 0 ||
-	    parse_dns_lists(c, map, d))
+	    parse_dns_lists(c, map, d) || parse_dns_allow(c, map, d) ||
+	    parse_dns_rate_limit(c, map, d))
 		return -1;
 	return add_replica_clients(c, map);
 }
@@ -1263,6 +1311,8 @@ void hm_config_defaults(struct hm_config *cfg)
 	cfg->dns.tcp_idle_ms = 10000;
 	cfg->dns.max_tcp_connections = 256;
 	cfg->dns.chains = true;
+	cfg->dns.rate_limit_prefix_v4 = 24;
+	cfg->dns.rate_limit_prefix_v6 = 56;
 	cfg->dns.rrl_rate = 100;
 	cfg->dns.rrl_slip = 2;
 	cfg->dns.rrl_ipv4_prefix = 24;

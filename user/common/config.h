@@ -5,6 +5,8 @@
 
 #include <stdbool.h>
 #include <stdint.h>
+
+#include "common/netprefix.h"
 #include <stddef.h>
 #include <sys/socket.h>
 #include <netinet/in.h>
@@ -56,6 +58,7 @@ struct hm_member {
 #define HM_REPLICA_CLIENT_BASE 1000u
 #define HM_DNS_MAX_UPSTREAMS 64
 #define HM_DNS_MAX_ANCHORS 32
+#define HM_DNS_MAX_ALLOW 256
 
 /* One upstream of byzantine_config.dns.upstreams[]. */
 struct hm_dns_upstream_cfg {
@@ -84,6 +87,17 @@ struct hm_dns_config {
 	bool tcp_upstream;
 	struct hm_dns_upstream_cfg upstreams[HM_DNS_MAX_UPSTREAMS];
 	uint32_t n_upstreams;
+	/* Access control: clients inside allow[] are served, others get
+	 * REFUSED.  Absent key: the loopback addresses only (no open resolver). */
+	struct hm_prefix allow[HM_DNS_MAX_ALLOW];
+	uint32_t n_allow;
+	/* Per-client-prefix rate limit: 0 qps = off (the default). */
+	uint32_t rate_limit_qps, rate_limit_burst;
+	uint32_t rate_limit_prefix_v4, rate_limit_prefix_v6;
+	/* Serve-expired (RFC 8767): an expired certified answer is served for
+	 * at most this long after its expiry (marked EDE 3) while a fresh
+	 * agreement runs; 0 = off (the default). */
+	uint32_t serve_expired_s;
 	/* Answers from XDP (kern/hm_dns.bpf.c, docs/dns.md "Answers from XDP") */
 	bool xdp;                           /* default false */
 	char xdp_interface[IF_NAMESIZE];    /* "": the top-level interface setting */

@@ -1331,13 +1331,16 @@ static int on_status(struct pbft *c, const struct hm_msg *m, enum hm_drop_reason
 		return pbft_refuse(why, HM_DROP_RATE_LIMITED);
 	c->status_served_at[m->sender] = c->now;
 
-	/* Behind our stable checkpoint: our CHECKPOINT helps it stabilise it
-	 * (a peer further behind needs state transfer). */
+	/* Behind our stable checkpoint: our CHECKPOINT, and the checkpoint's
+	 * proof.  The slots we still keep (below) may not be enough: a backup
+	 * cannot re-send the primary's PRE-PREPARE, so with the primary gone
+	 * the peer executes them only on f+1 committed claims, and a peer of
+	 * ours restored from this checkpoint holds none of them.  With the
+	 * proof it can fetch the state once it is stuck (pbft_maybe_transfer)
+	 * instead of waiting for ever. */
 	if (m->seq < c->low && c->stable.own_known) {
 		help_checkpoint(c, &c->stable, m->sender);
-		/* Further behind than the log we keep: it needs the state. */
-		if (m->seq < kept)
-			pbft_send_checkpoint_proof(c, m->sender);
+		pbft_send_checkpoint_proof(c, m->sender);
 	}
 	/* Written so that a huge claimed seq cannot wrap `from + 1`. */
 	for (uint64_t seq = from; seq < c->last_executed;) {

@@ -411,6 +411,30 @@ static json_t *status_json(struct daemon *d)
 	return status;
 }
 
+/* The DNS access list and rate limits (docs/dns.md, "Access control"). */
+static void render_dns_access(struct hm_dns_daemon *dns, struct hm_mtext *t)
+{
+	struct hm_dns_access_counters a;
+
+	hm_dns_daemon_access(dns, &a);
+	hm_mtext_family(t, "hypermesh_dns_refused_total", "counter",
+			"DNS queries answered REFUSED by policy: reason acl (client outside "
+			"dns.allow), rate_limit (over its prefix's rate, TCP), norec (RD=0 and "
+			"not in the certified cache)");
+	hm_mtext_sample(t, "hypermesh_dns_refused_total", (double)a.refused_acl, "reason", "acl", NULL);
+	hm_mtext_sample(t, "hypermesh_dns_refused_total", (double)a.rate_refused, "reason",
+			"rate_limit", NULL);
+	hm_mtext_sample(t, "hypermesh_dns_refused_total", (double)a.norec_refused, "reason", "norec",
+			NULL);
+	hm_mtext_family(t, "hypermesh_dns_rate_limited_dropped_total", "counter",
+			"DNS queries over UDP dropped for exceeding their client prefix's rate limit");
+	hm_mtext_sample(t, "hypermesh_dns_rate_limited_dropped_total", (double)a.rate_dropped, NULL);
+	hm_mtext_family(t, "hypermesh_dns_stale_served_total", "counter",
+			"Expired certified DNS answers served within dns.serve_expired_s (EDE 3) "
+			"while a fresh agreement ran");
+	hm_mtext_sample(t, "hypermesh_dns_stale_served_total", (double)a.stale_served, NULL);
+}
+
 /* The XDP DNS responder's counters (hm_dns_stats, summed over CPUs). */
 static void render_dns_xdp(struct daemon *d, struct hm_mtext *t)
 {
@@ -459,8 +483,10 @@ static void render_metrics(void *ctx, struct hm_mtext *t)
 	}
 	hm_metrics_render(t, m);
 	free(m);
-	if (d->dns)
+	if (d->dns) {
+		render_dns_access(d->dns, t);
 		render_dns_xdp(d, t);
+	}
 }
 
 /* The request line: what the client wrote before its newline or EOF, or

@@ -383,7 +383,8 @@ static void render_dns_answers(struct hm_mtext *t, const struct hm_dns_counters 
 	hm_mtext_family(t, "hypermesh_dns_answers_total", "counter",
 			"DNS replies sent, by RCODE and by how the answer was decided: dnssec "
 			"(rule a), observed (rule b: f+1 matching observations), fail (agreed "
-			"failure), timeout, overload, frontend (FORMERR, NOTIMP, REFUSED).");
+			"failure), timeout, overload, frontend (FORMERR, NOTIMP, REFUSED), stale "
+			"(an expired agreed answer, RFC 8767).");
 	for (int r = 0; r < HM_DNS_ANS_RULES; r++)
 		for (int rc = 0; rc < 16; rc++) {
 			static const char *const rcodes[16] = {

@@ -39,7 +39,8 @@ need_tools() {
 
 # dns_cluster_up DIR ZONES UPSTREAMS CLUSTER-UP-ARGS...: scripts/cluster.sh up
 # in DIR with a dns: section (DNS on port 53, ZONES' trust anchors, 8 s for
-# a decision, the upstreams UPSTREAMS, a YAML list) and the other arguments;
+# a decision, the upstreams UPSTREAMS, a YAML list, clients from the test
+# range and loopback allowed, or $DNS_ALLOW) and the other arguments;
 # then DIR/state.env is sourced (HM_PREFIX, HM_CLIENT_NS, ...).
 dns_cluster_up() {
 	local cdir=$1 zones=$2 ups=$3
@@ -48,6 +49,7 @@ dns_cluster_up() {
 		--set dns.listen_port=53 \
 		--set dns.trust_anchor_file="$zones/trust-anchors" \
 		--set dns.query_timeout_ms=8000 \
+		--set "dns.allow=${DNS_ALLOW:-[198.18.0.0/15, 127.0.0.0/8]}" \
 		--set "dns.upstreams=$ups" >/dev/null || return 1
 	# shellcheck source=/dev/null
 	. "$cdir/state.env"

@@ -9,6 +9,13 @@
                                        "ok" if every one got its own answer
   rawclient.py SERVER idle SECONDS     open a TCP connection, send nothing; prints
                                        "closed" if the server closed it in time
+  rawclient.py SERVER conform          the RFC 1035 / 6891 format errors dig cannot
+                                       send (two OPTs, OPT owner not root, meta-type
+                                       questions, a forward compression pointer):
+                                       one line "CASE rcode=N" each (rcode=none: no
+                                       reply in 3 s)
+  rawclient.py SERVER flood N NAME     N queries for NAME over UDP as fast as they
+                                       go; prints "replies K" (K came back in 2 s)
 """
 import random
 import socket
@@ -59,6 +66,58 @@ def formerr(server):
     print("udp rcode=%d id=%s tcp rcode=%d id=%s" % (
         r[3] & 0x0F, "echoed" if r[:2] == b"\x42\x42" else "wrong",
         t[3] & 0x0F, "echoed" if t[:2] == b"\x42\x42" else "wrong"))
+
+
+OPT = b"\0" + struct.pack("!HHIH", 41, 1232, 0, 0)  # root owner, no options
+
+
+def conform_cases():
+    """(name, query bytes) for each format error a server must answer FORMERR."""
+    q = query(0x5151, "www.signed.hmtest")
+    hdr = lambda ar: struct.pack("!HHHHHH", 0x5151, 0x0100, 1, 0, 0, ar)
+    cases = [
+        ("two-opt", hdr(2) + q[12:] + OPT + OPT),
+        ("opt-owner-not-root", hdr(1) + q[12:] + b"\x01a\0" + OPT[1:]),
+    ]
+    for t, name in ((41, "qtype-opt"), (250, "qtype-tsig"), (249, "qtype-tkey"), (128, "qtype-128")):
+        cases.append((name, hdr(1) + q[12:-4] + struct.pack("!HH", t, 1) + OPT))
+    # The question name is a pointer to offset 18, where a name follows it.
+    fwd = struct.pack("!HHHHHH", 0x5151, 0x0100, 1, 0, 0, 0) + b"\xc0\x12" + struct.pack("!HH", 1, 1)
+    cases.append(("forward-pointer", fwd + b"\x03www\x06signed\x06hmtest\0"))
+    cases.append(("good-query", hdr(1) + q[12:] + OPT))
+    return cases
+
+
+def conform(server):
+    u = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    u.settimeout(3)
+    for name, msg in conform_cases():
+        u.sendto(msg, (server, PORT))
+        try:
+            while True:
+                r, _ = u.recvfrom(65535)
+                if r[:2] == b"\x51\x51":
+                    break
+            print("%s rcode=%d" % (name, r[3] & 0x0F))
+        except socket.timeout:
+            print("%s rcode=none" % name)
+
+
+def flood(server, n, name):
+    u = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    u.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 1 << 20)
+    for i in range(n):
+        u.sendto(query(i, name), (server, PORT))
+    u.settimeout(0.2)
+    seen = set()
+    end = time.time() + 2
+    while time.time() < end:
+        try:
+            r, _ = u.recvfrom(65535)
+            seen.add(r[:2])
+        except socket.timeout:
+            pass
+    print("replies %d" % len(seen))
 
 
 def garbage(server, n):
@@ -120,6 +179,10 @@ def main():
         pipeline(server, args)
     elif cmd == "idle":
         idle(server, float(args[0]))
+    elif cmd == "conform":
+        conform(server)
+    elif cmd == "flood":
+        flood(server, int(args[0]), args[1])
     else:
         sys.exit(__doc__)
 

@@ -16,6 +16,7 @@
 
 #include <ldns/ldns.h>
 
+#include "common/clock.h"
 #include "service/dns/dns_frontend.h"
 #include "hm_test.h"
 
@@ -297,6 +298,175 @@ HM_TEST(garbage_streams)
 	send(fd, buf, len, 0);
 	ASSERT_EQ(tcp_read_reply(fd, 500), 999, "still serving after garbage");
 	close(fd);
+}
+
+/* ---- access control and rate limits: front ends of their own ---- */
+
+static struct hm_dns_frontend *fe2;
+
+static void on_query2(void *arg, struct hm_dns_request *req, const struct hm_dns_query *q)
+{
+	uint8_t out[512];
+
+	(void)arg;
+	/* NXDOMAIN: unlike the front end's own refusals. */
+	hm_dns_frontend_respond(fe2, req, out,
+				hm_dns_error_reply(q, HM_DNS_NXDOMAIN, -1, NULL, out, sizeof(out)));
+}
+
+static void pump2(int ms)
+{
+	struct pollfd p = { .fd = hm_dns_frontend_fd(fe2), .events = POLLIN };
+	uint64_t end = hm_mono_us() + (uint64_t)ms * 1000;
+
+	while (hm_mono_us() < end)
+		if (poll(&p, 1, 5) > 0)
+			hm_dns_frontend_process(fe2);
+}
+
+static void fe2_start(const char *allow, uint32_t qps)
+{
+	static struct hm_prefix pfx;
+	struct hm_dns_frontend_config cfg = { .addr = "127.0.0.1", .restrict_clients = true,
+					      .allow = &pfx, .n_allow = 1,
+					      .rate = { .qps = qps, .burst = qps } };
+	char err[256];
+
+	if (hm_prefix_parse(allow, &pfx, err, sizeof(err)) < 0 ||
+	    !(fe2 = hm_dns_frontend_new(&cfg, on_query2, NULL, err, sizeof(err)))) {
+		fprintf(stderr, "front end: %s\n", err);
+		abort();
+	}
+}
+
+/* The EDE code of a reply, -1 if none. */
+static int ede_of(const uint8_t *r, size_t n)
+{
+	ldns_pkt *pkt = NULL;
+	ldns_edns_option_list *l;
+	int code = -1;
+
+	if (ldns_wire2pkt(&pkt, r, n) != LDNS_STATUS_OK)
+		return -1;
+	l = ldns_pkt_edns_get_option_list(pkt);
+	for (size_t i = 0; l && i < ldns_edns_option_list_get_count(l); i++) {
+		ldns_edns_option *o = ldns_edns_option_list_get_option(l, i);
+
+		if (ldns_edns_get_code(o) == 15 && ldns_edns_get_size(o) >= 2)
+			code = ldns_edns_get_data(o)[0] << 8 | ldns_edns_get_data(o)[1];
+	}
+	ldns_pkt_free(pkt);
+	return code;
+}
+
+static size_t edns_query(uint8_t *out, size_t cap, uint16_t id)
+{
+	ldns_pkt *pkt = NULL;
+	uint8_t *wire = NULL;
+	size_t n = 0;
+
+	ldns_pkt_query_new_frm_str(&pkt, "www.example.org.", LDNS_RR_TYPE_A, LDNS_RR_CLASS_IN,
+				   LDNS_RD);
+	ldns_pkt_set_id(pkt, id);
+	ldns_pkt_set_edns_udp_size(pkt, 1232);
+	pkt->_edns_present = 1;
+	if (ldns_pkt2wire(&wire, pkt, &n) != LDNS_STATUS_OK || n > cap)
+		abort();
+	memcpy(out, wire, n);
+	free(wire);
+	ldns_pkt_free(pkt);
+	return n;
+}
+
+HM_TEST(access_list_refuses_outsiders)
+{
+	struct sockaddr_in a = { .sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+	struct hm_dns_frontend_stats st;
+	uint8_t q[512], r[512], buf[600];
+	size_t n, len = 0;
+	ssize_t got = -1;
+	int fd = socket(AF_INET, SOCK_DGRAM, 0), tfd;
+
+	fe2_start("198.18.0.0/15", 0); /* loopback is not in it */
+	a.sin_port = htons(hm_dns_frontend_port(fe2));
+	n = edns_query(q, sizeof(q), 31);
+	sendto(fd, q, n, 0, (struct sockaddr *)&a, sizeof(a));
+	for (int i = 0; i < 100 && got < 0; i++) {
+		pump2(10);
+		got = recv(fd, r, sizeof(r), MSG_DONTWAIT);
+	}
+	ASSERT_GE(got, 12, "a reply over UDP");
+	ASSERT_EQ(r[0] << 8 | r[1], 31, "its id");
+	ASSERT_EQ(r[3] & 0x0f, HM_DNS_REFUSED, "REFUSED");
+	ASSERT_EQ(ede_of(r, (size_t)got), HM_EDE_PROHIBITED, "EDE 18 Prohibited");
+	tfd = socket(AF_INET, SOCK_STREAM, 0);
+	if (connect(tfd, (struct sockaddr *)&a, sizeof(a)) < 0)
+		abort();
+	n = query(q, sizeof(q), 32, "www.example.org.");
+	frame(buf, &len, q, n);
+	send(tfd, buf, len, 0);
+	got = -1;
+	for (int i = 0; i < 100 && got < 0; i++) {
+		pump2(10);
+		got = recv(tfd, buf, sizeof(buf), MSG_DONTWAIT);
+	}
+	ASSERT_GE(got, 14, "a reply over TCP");
+	ASSERT_EQ(buf[5] & 0x0f, HM_DNS_REFUSED, "REFUSED over TCP too");
+	hm_dns_frontend_stats(fe2, &st);
+	ASSERT_EQ(st.refused_acl, 2, "both counted");
+	ASSERT_EQ(st.udp_queries + st.tcp_queries, 0, "nothing reached the callback");
+	close(tfd);
+	close(fd);
+	hm_dns_frontend_free(fe2);
+}
+
+HM_TEST(rate_limit_per_prefix)
+{
+	struct sockaddr_in a = { .sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+	struct hm_dns_frontend_stats st;
+	uint8_t q[512], r[512], buf[600];
+	size_t n, len = 0;
+	int fd = socket(AF_INET, SOCK_DGRAM, 0), tfd, answered = 0, refused = -1;
+
+	fe2_start("127.0.0.0/8", 5); /* 5 qps, burst 5 */
+	a.sin_port = htons(hm_dns_frontend_port(fe2));
+	n = query(q, sizeof(q), 41, "www.example.org.");
+	for (int i = 0; i < 20; i++)
+		sendto(fd, q, n, 0, (struct sockaddr *)&a, sizeof(a));
+	pump2(200);
+	while (recv(fd, r, sizeof(r), MSG_DONTWAIT) >= 12)
+		answered++;
+	/* 5 from the burst, and the refill during the test's own time: at 5
+	 * tokens a second, well under 20 whatever the load. */
+	ASSERT_GE(answered, 5, "the burst is answered");
+	ASSERT_TRUE(answered < 12, "the rest is not");
+	hm_dns_frontend_stats(fe2, &st);
+	ASSERT_EQ(st.rate_dropped, (uint64_t)(20 - answered), "UDP over the limit dropped, counted");
+	/* Over TCP (no spoofing there) the refusal is an answer. */
+	tfd = socket(AF_INET, SOCK_STREAM, 0);
+	if (connect(tfd, (struct sockaddr *)&a, sizeof(a)) < 0)
+		abort();
+	for (int i = 0; i < 10; i++)
+		frame(buf, &len, q, n);
+	send(tfd, buf, len, 0);
+	for (int i = 0; i < 200 && refused < 0; i++) {
+		uint8_t one[2 + 512];
+		ssize_t got;
+
+		pump2(5);
+		got = recv(tfd, one, 2, MSG_DONTWAIT);
+		if (got == 2) {
+			got = recv(tfd, one + 2, (size_t)(one[0] << 8 | one[1]), MSG_WAITALL);
+			if (got >= 12 && (one[5] & 0x0f) == HM_DNS_REFUSED)
+				refused = 1;
+		}
+	}
+	ASSERT_EQ(refused, 1, "a TCP query over the limit gets REFUSED");
+	hm_dns_frontend_stats(fe2, &st);
+	ASSERT_GE(st.rate_refused, 1, "counted");
+	close(tfd);
+	close(fd);
+	hm_dns_frontend_free(fe2);
 }
 
 __attribute__((constructor(200))) static void init(void)

@@ -384,6 +384,136 @@ HM_TEST(canon_negative_answer_keeps_proof)
 	free(c);
 }
 
+/* A wildcard answer (RRSIG labels 2 < 3 owner labels) keeps the NSEC that
+ * proves www2 did not exist, with its RRSIG, so a validator downstream
+ * accepts it (RFC 4035 5.3.4); NS and the RRSIG over NS are still left out. */
+HM_TEST(canon_wildcard_answer_keeps_proof)
+{
+	static const char *wc_an[] = {
+		"www2.example.org. 300 IN A 198.18.7.7",
+		"www2.example.org. 300 IN RRSIG A 13 2 300 20300101000000 20200101000000 12345 example.org. AAAA",
+		NULL,
+	};
+	static const char *wc_auth[] = {
+		"example.org. 300 IN NS ns1.example.org.",
+		"example.org. 300 IN RRSIG NS 13 2 300 20300101000000 20200101000000 12345 example.org. AAAA",
+		"www.example.org. 120 IN NSEC x.example.org. A RRSIG NSEC",
+		"www.example.org. 120 IN RRSIG NSEC 13 3 120 20300101000000 20200101000000 12345 example.org. AAAA",
+		NULL,
+	};
+	struct hm_dns_query q = parsed("www2.example.org.", LDNS_RR_TYPE_A, 1232, true);
+	struct hm_dns_query plain = parsed("www2.example.org.", LDNS_RR_TYPE_A, 0, false);
+	struct hm_dns_canon_info info;
+	uint8_t out[2048];
+	size_t rl, cl, n;
+	uint8_t *r = make_reply("www2.example.org.", LDNS_RR_TYPE_A, 0, wc_an, wc_auth, &rl);
+	uint8_t *c = hm_dns_canon_from_reply(&q, r, rl, true, &cl);
+	ldns_pkt *pkt;
+
+	if (!ASSERT_TRUE(c != NULL, "canon"))
+		return;
+	ASSERT_OK(hm_dns_canon_check(c, cl), "canonical");
+	ASSERT_OK(hm_dns_canon_info(c, cl, &info), "info");
+	ASSERT_EQ(info.ancount, 2, "A and its RRSIG");
+	ASSERT_EQ(info.nscount, 2, "NSEC and its RRSIG; not NS or RRSIG(NS)");
+	ASSERT_EQ(hm_dns_reply_min_ttl(r, rl), 120, "the proof's TTL counts too");
+	n = hm_dns_reply_build(&q, c, cl, 60, q.max_size, out, sizeof(out));
+	pkt = parse(out, n);
+	if (ASSERT_TRUE(pkt != NULL, "DO reply parses")) {
+		ASSERT_EQ(ldns_pkt_nscount(pkt), 2, "a DO client gets the proof");
+		ldns_pkt_free(pkt);
+	}
+	n = hm_dns_reply_build(&plain, c, cl, 60, plain.max_size, out, sizeof(out));
+	pkt = parse(out, n);
+	if (ASSERT_TRUE(pkt != NULL, "plain reply parses")) {
+		ASSERT_EQ(ldns_pkt_nscount(pkt), 0, "no DNSSEC records without DO");
+		ASSERT_EQ(ldns_pkt_ancount(pkt), 1, "just the A");
+		ldns_pkt_free(pkt);
+	}
+	free(r);
+	free(c);
+}
+
+/* CD (RFC 4035 3.1.6) and RD are echoed; the answer is the agreed one. */
+HM_TEST(cd_and_rd_echoed)
+{
+	uint8_t wire[512], out[2048];
+	struct hm_dns_query q;
+	size_t n = make_query(wire, sizeof(wire), "www.example.org.", LDNS_RR_TYPE_A, 5, 1232, true);
+	size_t rl, cl;
+	uint8_t *r = make_reply("www.example.org.", LDNS_RR_TYPE_A, 0, an1, NULL, &rl);
+	uint8_t *c;
+
+	wire[3] |= 0x10; /* CD */
+	ASSERT_EQ(hm_dns_query_parse(wire, n, &q), HM_DNS_PARSE_OK, "parses");
+	ASSERT_TRUE(q.cd, "CD seen");
+	c = hm_dns_canon_from_reply(&q, r, rl, true, &cl);
+	n = hm_dns_reply_build(&q, c, cl, 60, q.max_size, out, sizeof(out));
+	ASSERT_GE(n, 12, "reply");
+	ASSERT_TRUE(out[3] & 0x10, "CD echoed in the answer");
+	ASSERT_TRUE(out[3] & 0x20, "AD: the agreed answer is secure");
+	n = hm_dns_error_reply(&q, HM_DNS_SERVFAIL, HM_EDE_DNSSEC_BOGUS, "x", out, sizeof(out));
+	ASSERT_TRUE(out[3] & 0x10, "CD echoed in a SERVFAIL");
+	free(r);
+	free(c);
+}
+
+/* What RFC 1035 and RFC 6891 call format errors that libldns lets pass. */
+HM_TEST(parse_formerr_conformance)
+{
+	uint8_t wire[512], bad[600];
+	struct hm_dns_query q;
+	size_t n = make_query(wire, sizeof(wire), "example.org.", LDNS_RR_TYPE_A, 7, 1232, false);
+	static const uint16_t meta[] = { LDNS_RR_TYPE_OPT, LDNS_RR_TYPE_TSIG, LDNS_RR_TYPE_TKEY,
+					 128, 200, 248 };
+
+	ASSERT_EQ(hm_dns_query_parse(wire, n, &q), HM_DNS_PARSE_OK, "the good query");
+	/* The OPT record is the last 11 bytes: append a second one. */
+	memcpy(bad, wire, n);
+	memcpy(bad + n, wire + n - 11, 11);
+	bad[11] = 2;
+	ASSERT_EQ(hm_dns_query_parse(bad, n + 11, &q), HM_DNS_PARSE_FORMERR, "two OPT records");
+	ASSERT_EQ(q.id, 7, "id kept for the FORMERR");
+	/* The OPT owned by "a." instead of the root. */
+	memcpy(bad, wire, n - 11);
+	bad[n - 11] = 1;
+	bad[n - 10] = 'a';
+	bad[n - 9] = 0;
+	memcpy(bad + n - 8, wire + n - 10, 10);
+	ASSERT_EQ(hm_dns_query_parse(bad, n + 2, &q), HM_DNS_PARSE_FORMERR, "OPT owner not root");
+	/* An OPT in the authority section. */
+	memcpy(bad, wire, n);
+	bad[9] = 1;
+	bad[11] = 0;
+	ASSERT_EQ(hm_dns_query_parse(bad, n, &q), HM_DNS_PARSE_FORMERR, "OPT outside additional");
+	for (size_t i = 0; i < sizeof(meta) / sizeof(meta[0]); i++) {
+		n = make_query(wire, sizeof(wire), "example.org.", meta[i], 7, 1232, false);
+		ASSERT_EQ(hm_dns_query_parse(wire, n, &q), HM_DNS_PARSE_FORMERR, "meta-type question");
+	}
+	n = make_query(wire, sizeof(wire), "example.org.", LDNS_RR_TYPE_ANY, 7, 1232, false);
+	ASSERT_EQ(hm_dns_query_parse(wire, n, &q), HM_DNS_PARSE_OK, "ANY is a query type");
+	/* A forward compression pointer: the question name points at a
+	 * name placed after it (in the OPT's RDATA-less tail: the root). */
+	{
+		static const uint8_t fwd[] = {
+			0, 9, 0x01, 0, 0, 1, 0, 0, 0, 0, 0, 0,
+			0xc0, 18, 0, 1, 0, 1, /* question: pointer to offset 18 */
+			1, 'a', 0,            /* ...which is here, after it */
+		};
+		static const uint8_t back[] = {
+			0, 9, 0x01, 0, 0, 1, 0, 0, 0, 0, 0, 1,
+			1, 'a', 0, 0, 1, 0, 1,
+			0xc0, 12, 0, 1, 0, 1, 0, 0, 0, 0, 0, 4, 1, 2, 3, 4, /* AR: A for a. */
+		};
+
+		ASSERT_EQ(hm_dns_query_parse(fwd, sizeof(fwd), &q), HM_DNS_PARSE_FORMERR,
+			  "forward compression pointer");
+		ASSERT_EQ(q.id, 9, "id kept");
+		ASSERT_EQ(hm_dns_query_parse(back, sizeof(back), &q), HM_DNS_PARSE_OK,
+			  "a backward pointer is fine");
+	}
+}
+
 HM_TEST(canon_checker_is_strict)
 {
 	struct hm_dns_query q = parsed("www.example.org.", LDNS_RR_TYPE_A, 0, false);

@@ -228,6 +228,38 @@ HM_TEST(rule_c_no_agreement_and_bogus)
 	teardown(&fx);
 }
 
+HM_TEST(outage_is_not_poisoning)
+{
+	struct fixture fx;
+	struct hm_dns_q q = qof("www.example.test.", LDNS_RR_TYPE_A);
+	struct hm_dns_service_stats st;
+
+	/* Replica 3's upstream timed out; the others answer alike. */
+	setup(&fx, 4, 1, NULL);
+	ASSERT_EQ(observe(&fx, 3, &q, T0, HM_DNS_OBS_FAILED, HM_EDE_NO_REACHABLE_AUTHORITY, 0, NULL,
+			  0, NULL, 0), HM_DNS_R_PENDING, "a failed lookup first");
+	answer(&fx, 0, &q, T0, honest_rrs, 100);
+	ASSERT_EQ(answer(&fx, 1, &q, T0, honest_rrs, 100), HM_DNS_R_DECIDED, "f+1 answers");
+	ASSERT_EQ(observe(&fx, 2, &q, T0, HM_DNS_OBS_FAILED, HM_EDE_NO_REACHABLE_AUTHORITY, 0, NULL,
+			  0, NULL, 0), HM_DNS_R_IGNORED, "a late failed lookup");
+	hm_dns_service_stats(fx.s, &st);
+	ASSERT_EQ(st.differ[3], 0, "a failure before the decision is not poisoning");
+	ASSERT_EQ(st.differ[2], 0, "nor one after it");
+	teardown(&fx);
+
+	/* Most upstreams unreachable: SERVFAIL (EDE 22); the one replica that
+	 * got an answer is not blamed for it either. */
+	setup(&fx, 4, 1, NULL);
+	observe(&fx, 0, &q, T0, HM_DNS_OBS_FAILED, HM_EDE_NO_REACHABLE_AUTHORITY, 0, NULL, 0, NULL, 0);
+	ASSERT_EQ(observe(&fx, 1, &q, T0, HM_DNS_OBS_FAILED, HM_EDE_NO_REACHABLE_AUTHORITY, 0, NULL,
+			  0, NULL, 0), HM_DNS_R_DECIDED, "f+1 failures");
+	ASSERT_EQ(fx.last.ede, HM_EDE_NO_REACHABLE_AUTHORITY, "EDE 22");
+	ASSERT_EQ(answer(&fx, 2, &q, T0, honest_rrs, 100), HM_DNS_R_IGNORED, "a late answer");
+	hm_dns_service_stats(fx.s, &st);
+	ASSERT_EQ(st.differ[0] + st.differ[1] + st.differ[2], 0, "an outage blames nobody");
+	teardown(&fx);
+}
+
 HM_TEST(t_fixed_by_first_observation)
 {
 	struct fixture fx;

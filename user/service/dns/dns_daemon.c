@@ -32,6 +32,11 @@
  * at once (counted as overload). */
 #define MAX_WAITERS 4096
 #define MAX_QUEUED_OPS 1024
+/* Serve-expired (RFC 8767): copies of decided answers, bounded in number
+ * and bytes; the TTL a stale answer is served with (RFC 8767 section 4). */
+#define MAX_STALE 4096
+#define MAX_STALE_BYTES (16u << 20)
+#define STALE_TTL 30
 
 /* One local lookup of Q at agreed time T, until its OBSERVE is queued. */
 struct job {
@@ -69,6 +74,15 @@ struct waiter {
 	struct waiter *next;
 };
 
+/* A decided answer kept past its expiry for serve-expired: the certified
+ * cache evicts it at the first op whose agreed T passes the expiry. */
+struct stale {
+	struct hm_dns_q q;
+	int64_t expiry;
+	uint8_t *canon;
+	size_t canon_len;
+};
+
 struct op {
 	uint8_t *buf;
 	size_t len;
@@ -93,7 +107,10 @@ struct hm_dns_daemon {
 	/* counters */
 	uint64_t cache_hits, cache_misses, timeouts, observations_sent, submit_abandoned;
 	uint64_t chains_collected, chains_failed, queue_len;
-	uint64_t n_waiters, overload;
+	uint64_t n_waiters, overload, norec_refused, stale_served;
+	uint64_t reported_norec, reported_stale, reported_at_us; /* the last log summary */
+	struct stale *stale[MAX_STALE];
+	size_t n_stale, stale_bytes;
 	uint64_t answers[HM_DNS_ANS_RULES][16];
 	uint64_t upstream_buckets[HM_DNS_UPSTREAM_BUCKETS + 1], upstream_count;
 	double upstream_sum_s;
@@ -119,7 +136,7 @@ const double hm_dns_upstream_bounds_s[HM_DNS_UPSTREAM_BUCKETS] = {
 const char *hm_dns_answer_rule_name(enum hm_dns_answer_rule r)
 {
 	static const char *const names[HM_DNS_ANS_RULES] = {
-		"dnssec", "observed", "fail", "timeout", "overload", "frontend",
+		"dnssec", "observed", "fail", "timeout", "overload", "frontend", "stale",
 	};
 
 	return r < HM_DNS_ANS_RULES ? names[r] : "?";
@@ -462,6 +479,89 @@ static void log_servfail(struct hm_dns_daemon *dd, const struct hm_dns_entry *e)
 		  "reason", text, NULL);
 }
 
+/* ---- serve-expired: copies of decided answers -------------------------- */
+
+static struct stale **stale_find(struct hm_dns_daemon *dd, const struct hm_dns_q *q)
+{
+	for (size_t i = 0; i < dd->n_stale; i++)
+		if (q_eq(&dd->stale[i]->q, q))
+			return &dd->stale[i];
+	return NULL;
+}
+
+static void stale_drop(struct hm_dns_daemon *dd, struct stale **slot)
+{
+	struct stale *st = *slot;
+
+	dd->stale_bytes -= st->canon_len;
+	free(st->canon);
+	free(st);
+	*slot = dd->stale[--dd->n_stale];
+}
+
+/* The copy that expired first goes (it is the least useful). */
+static void stale_drop_oldest(struct hm_dns_daemon *dd)
+{
+	size_t victim = 0;
+
+	for (size_t i = 1; i < dd->n_stale; i++)
+		if (dd->stale[i]->expiry < dd->stale[victim]->expiry)
+			victim = i;
+	stale_drop(dd, &dd->stale[victim]);
+}
+
+/* Keep a copy of a decided answer (failures are never served stale). */
+static void stale_keep(struct hm_dns_daemon *dd, const struct hm_dns_entry *e)
+{
+	struct stale **slot, *st;
+
+	if (!dd->cfg->dns.serve_expired_s || e->rule == HM_DNS_RULE_FAIL || !e->canon ||
+	    e->canon_len > MAX_STALE_BYTES / 16)
+		return;
+	if ((slot = stale_find(dd, &e->q)))
+		stale_drop(dd, slot);
+	while (dd->n_stale && (dd->n_stale >= MAX_STALE ||
+			       dd->stale_bytes + e->canon_len > MAX_STALE_BYTES))
+		stale_drop_oldest(dd);
+	st = calloc(1, sizeof(*st));
+	if (!st || !(st->canon = malloc(e->canon_len))) {
+		free(st);
+		return;
+	}
+	memcpy(st->canon, e->canon, e->canon_len);
+	st->canon_len = e->canon_len;
+	st->q = e->q;
+	st->expiry = e->expiry;
+	dd->stale[dd->n_stale++] = st;
+	dd->stale_bytes += e->canon_len;
+}
+
+/* Answer with an expired copy of q when it expired at most serve_expired_s
+ * ago: the data was agreed, only its TTL ran out.  True if answered. */
+static bool serve_stale(struct hm_dns_daemon *dd, struct hm_dns_request *req,
+			const struct hm_dns_query *query, const struct hm_dns_q *q, int64_t now)
+{
+	static uint8_t out[65535];
+	struct stale **slot = dd->cfg->dns.serve_expired_s ? stale_find(dd, q) : NULL;
+	size_t n;
+
+	if (!slot || now < (*slot)->expiry)
+		return false;
+	if (now - (*slot)->expiry > (int64_t)dd->cfg->dns.serve_expired_s) {
+		stale_drop(dd, slot);
+		return false;
+	}
+	n = hm_dns_reply_build_ede(query, (*slot)->canon, (*slot)->canon_len, STALE_TTL,
+				   query->max_size, HM_EDE_STALE_ANSWER,
+				   "expired certified answer; a fresh agreement is running", out,
+				   sizeof(out));
+	if (!n)
+		return false;
+	respond(dd, req, out, n, HM_DNS_ANS_STALE);
+	dd->stale_served++;
+	return true;
+}
+
 static void hook_decided(void *arg, const struct hm_dns_entry *e)
 {
 	struct hm_dns_daemon *dd = arg;
@@ -469,6 +569,7 @@ static void hook_decided(void *arg, const struct hm_dns_entry *e)
 
 	if (e->rule == HM_DNS_RULE_FAIL)
 		log_servfail(dd, e);
+	stale_keep(dd, e);
 	/* Decided (2f+1 agreed): from now on XDP may answer it. */
 	if (dd->xdp_on && e->rule != HM_DNS_RULE_FAIL)
 		hm_dns_xdp_install(hm_dns_xdp_answers_fd(&dd->xdp), e, &dd->xsync);
@@ -489,6 +590,15 @@ static void hook_decided(void *arg, const struct hm_dns_entry *e)
 }
 
 /* ---- the front end ------------------------------------------------------- */
+
+static void reply_error(struct hm_dns_daemon *dd, struct hm_dns_request *req,
+			const struct hm_dns_query *query, int rcode, int ede, const char *text)
+{
+	uint8_t out[512];
+	size_t n = hm_dns_error_reply(query, rcode, ede, text, out, sizeof(out));
+
+	respond(dd, req, out, n, HM_DNS_ANS_FRONTEND);
+}
 
 static uint64_t q_hash(const struct hm_dns_q *q)
 {
@@ -533,7 +643,11 @@ static void on_query(void *arg, struct hm_dns_request *req, const struct hm_dns_
 	e = hm_dns_service_lookup(dd->svc, &q);
 	if (e && now < e->expiry && (e->rule == HM_DNS_RULE_FAIL || e->canon)) {
 		dd->cache_hits++;
-		answer(dd, req, query, e, now);
+		/* A failed fresh agreement (the upstreams are down, say) does not
+		 * hide an agreed answer still within the serve-expired bound:
+		 * RFC 8767's case. */
+		if (e->rule != HM_DNS_RULE_FAIL || !serve_stale(dd, req, query, &q, now))
+			answer(dd, req, query, e, now);
 		/* A hit here that XDP could serve: the entry predates the
 		 * responder (a restart, a state transfer) or was swept. */
 		if (dd->xdp_on && e->rule != HM_DNS_RULE_FAIL)
@@ -541,6 +655,24 @@ static void on_query(void *arg, struct hm_dns_request *req, const struct hm_dns_
 		return;
 	}
 	dd->cache_misses++;
+	/* RD=0 (RFC 1034 4.3.1): the client asks what we hold, not for a
+	 * lookup.  A miss is not resolved: REFUSED with EDE 20, as RFC 8914
+	 * 4.21 describes for a query we cannot answer without recursion. */
+	if (!query->rd) {
+		dd->norec_refused++;
+		reply_error(dd, req, query, HM_DNS_REFUSED, HM_EDE_NOT_AUTHORITATIVE,
+			    "RD=0 and not in the certified cache");
+		return;
+	}
+	/* Expired, within the serve-expired bound: answered now from the agreed
+	 * copy (EDE 3), and a fresh agreement starts (its result updates the
+	 * cache; this client has its answer and does not wait). */
+	if (serve_stale(dd, req, query, &q, now)) {
+		if (!hm_dns_service_open_t(dd->svc, &q, &t))
+			t = now;
+		observe(dd, &q, t);
+		return;
+	}
 	w = dd->n_waiters < MAX_WAITERS ? calloc(1, sizeof(*w)) : NULL;
 	if (!w) {
 		dd->overload++;
@@ -566,6 +698,23 @@ static void on_query(void *arg, struct hm_dns_request *req, const struct hm_dns_
 
 /* ---- the timer: parked queries that waited too long, retransmissions ---- */
 
+/* Per-query events an operator should know of, summarised in the log at
+ * most every 10 s (a line per query would flood it). */
+static void report(struct hm_dns_daemon *dd, uint64_t now)
+{
+	if (now - dd->reported_at_us < 10 * 1000000ull ||
+	    (dd->norec_refused == dd->reported_norec && dd->stale_served == dd->reported_stale))
+		return;
+	hm_info("dns: since the last report %llu RD=0 queries not in the cache refused (EDE 20), "
+		"%llu expired answers served (EDE 3, serve_expired_s %u)",
+		(unsigned long long)(dd->norec_refused - dd->reported_norec),
+		(unsigned long long)(dd->stale_served - dd->reported_stale),
+		dd->cfg->dns.serve_expired_s);
+	dd->reported_norec = dd->norec_refused;
+	dd->reported_stale = dd->stale_served;
+	dd->reported_at_us = now;
+}
+
 static void tick(struct hm_dns_daemon *dd)
 {
 	uint64_t now = hm_mono_us(), expirations;
@@ -573,6 +722,7 @@ static void tick(struct hm_dns_daemon *dd)
 
 	if (read(dd->timer_fd, &expirations, sizeof(expirations)) < 0 && errno != EAGAIN)
 		hm_debug("dns timer: %s", strerror(errno));
+	report(dd, now);
 	for (struct waiter **p = &dd->waiters; *p;) {
 		struct waiter *w = *p;
 		size_t n;
@@ -730,6 +880,14 @@ struct hm_dns_daemon *hm_dns_daemon_new(const struct hm_config *cfg, uint32_t id
 		fc.port = cfg->dns.listen_port;
 		fc.tcp_idle_ms = (int)cfg->dns.tcp_idle_ms;
 		fc.max_tcp_conns = cfg->dns.max_tcp_connections;
+		fc.restrict_clients = true;
+		fc.allow = cfg->dns.allow;
+		fc.n_allow = cfg->dns.n_allow;
+		fc.rate = (struct hm_dns_ratelimit_config){
+			.qps = cfg->dns.rate_limit_qps, .burst = cfg->dns.rate_limit_burst,
+			.v4_len = (uint8_t)cfg->dns.rate_limit_prefix_v4,
+			.v6_len = (uint8_t)cfg->dns.rate_limit_prefix_v6,
+		};
 		dd->fe = hm_dns_frontend_new(&fc, on_query, dd, err, errlen);
 		if (!dd->fe)
 			goto fail;
@@ -768,6 +926,8 @@ void hm_dns_daemon_free(struct hm_dns_daemon *dd)
 		dd->waiters = w->next;
 		free(w);
 	}
+	while (dd->n_stale)
+		stale_drop(dd, &dd->stale[0]);
 	while (dd->ops) {
 		struct op *o = dd->ops;
 
@@ -858,6 +1018,14 @@ json_t *hm_dns_daemon_status(struct hm_dns_daemon *dd)
 		"ops_queued", (json_int_t)dd->queue_len, "chains", (json_int_t)dd->chains_collected,
 		"chains_failed", (json_int_t)dd->chains_failed, "waiting", (json_int_t)waiting));
 	json_object_set_new(o, "jobs", json_integer((json_int_t)jobs));
+	json_object_set_new(o, "access", json_pack(
+		"{s:I, s:I, s:I, s:I, s:I}", "refused_acl", (json_int_t)fs.refused_acl,
+		"rate_dropped", (json_int_t)fs.rate_dropped, "rate_refused", (json_int_t)fs.rate_refused,
+		"rate_table_full", (json_int_t)fs.rate_table_full,
+		"norec_refused", (json_int_t)dd->norec_refused));
+	json_object_set_new(o, "stale", json_pack("{s:I, s:I, s:I}", "served",
+		(json_int_t)dd->stale_served, "kept", (json_int_t)dd->n_stale, "bytes",
+		(json_int_t)dd->stale_bytes));
 	if (dd->xdp_on)
 		json_object_set_new(o, "xdp", xdp_status(dd));
 	return o;
@@ -884,4 +1052,17 @@ void hm_dns_daemon_counters(struct hm_dns_daemon *dd, struct hm_dns_counters *ou
 	out->n_replicas = dd->cfg->n_members < HM_MAX_REPLICAS ? dd->cfg->n_members
 							       : HM_MAX_REPLICAS;
 	memcpy(out->differ, st.differ, sizeof(out->differ));
+}
+
+void hm_dns_daemon_access(struct hm_dns_daemon *dd, struct hm_dns_access_counters *out)
+{
+	struct hm_dns_frontend_stats fs = { 0 };
+
+	if (dd->fe)
+		hm_dns_frontend_stats(dd->fe, &fs);
+	*out = (struct hm_dns_access_counters){
+		.refused_acl = fs.refused_acl, .rate_dropped = fs.rate_dropped,
+		.rate_refused = fs.rate_refused, .norec_refused = dd->norec_refused,
+		.stale_served = dd->stale_served,
+	};
 }

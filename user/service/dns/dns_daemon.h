@@ -30,7 +30,8 @@ enum hm_dns_answer_rule {
 	HM_DNS_ANS_FAIL,        /* agreed failure (SERVFAIL with EDE) */
 	HM_DNS_ANS_TIMEOUT,     /* no agreement within query_timeout_ms */
 	HM_DNS_ANS_OVERLOAD,    /* too many parked queries */
-	HM_DNS_ANS_FRONTEND,    /* answered by the front end: FORMERR, NOTIMP, REFUSED */
+	HM_DNS_ANS_FRONTEND,    /* refused or malformed: FORMERR, NOTIMP, REFUSED (dns.allow, rate, RD=0) */
+	HM_DNS_ANS_STALE,       /* an expired agreed answer (dns.serve_expired_s, EDE 3) */
 	HM_DNS_ANS_RULES,
 };
 
@@ -66,6 +67,15 @@ bool hm_dns_daemon_handle(struct hm_dns_daemon *dd, int fd);
 /* "dns" object for the status JSON: front-end counters, pending work, and
  * the service's statistics (decisions, poisoning per replica). */
 json_t *hm_dns_daemon_status(struct hm_dns_daemon *dd);
+/* What the access list and rate limits refused (for /metrics). */
+struct hm_dns_access_counters {
+	uint64_t refused_acl;     /* REFUSED: client outside dns.allow */
+	uint64_t rate_dropped;    /* UDP query over its prefix's rate limit, dropped */
+	uint64_t rate_refused;    /* TCP query over the limit, REFUSED */
+	uint64_t norec_refused;   /* RD=0 query not in the cache, REFUSED */
+	uint64_t stale_served;    /* expired answers served (serve-expired, EDE 3) */
+};
+void hm_dns_daemon_access(struct hm_dns_daemon *dd, struct hm_dns_access_counters *out);
 /* Answer cache hits from XDP (config dns.xdp; docs/dns.md "Answers from
  * XDP"): load kern/hm_dns.bpf.c on dns.xdp_interface (else
  * network.interface) and keep its answer map in step with the certified

@@ -46,6 +46,7 @@ struct conn {
 	size_t in_len;
 	uint8_t *out;
 	size_t out_len, out_off, out_cap;
+	struct sockaddr_storage peer; /* the client, for access control */
 	struct conn *prev, *next;
 };
 
@@ -67,6 +68,13 @@ struct hm_dns_frontend {
 	struct conn *graveyard; /* closed and unreferenced, freed outside the event loop */
 	hm_dns_query_cb cb;
 	void *arg;
+	bool restrict_clients;
+	struct hm_prefix *allow;
+	size_t n_allow;
+	struct hm_dns_ratelimit *rate;
+	int64_t refusals_logged_ms;    /* when refusals were last summarised in the log */
+	uint64_t refusals_logged;      /* refused_acl + rate-limited at that time */
+	struct sockaddr_storage last_refused;
 	struct hm_dns_frontend_stats st;
 };
 
@@ -138,6 +146,20 @@ struct hm_dns_frontend *hm_dns_frontend_new(const struct hm_dns_frontend_config 
 	fe->cb = cb;
 	fe->arg = arg;
 	fe->idle_ms = cfg->tcp_idle_ms > 0 ? cfg->tcp_idle_ms : 10000;
+	fe->restrict_clients = cfg->restrict_clients;
+	if (cfg->n_allow) {
+		fe->allow = calloc(cfg->n_allow, sizeof(*fe->allow));
+		if (!fe->allow) {
+			hm_set_err(err, errlen, "out of memory");
+			goto fail;
+		}
+		memcpy(fe->allow, cfg->allow, cfg->n_allow * sizeof(*fe->allow));
+		fe->n_allow = cfg->n_allow;
+	}
+	if (cfg->rate.qps && !(fe->rate = hm_dns_ratelimit_new(&cfg->rate))) {
+		hm_set_err(err, errlen, "out of memory");
+		goto fail;
+	}
 	fe->max_conns = cfg->max_tcp_conns ? cfg->max_tcp_conns : 256;
 	fe->udp_src.kind = SRC_UDP;
 	fe->tcp_src.kind = SRC_TCP_LISTEN;
@@ -294,7 +316,10 @@ static int conn_send(struct conn *c, const uint8_t *msg, size_t len)
 static void accept_all(struct hm_dns_frontend *fe)
 {
 	for (;;) {
-		int one = 1, fd = accept4(fe->tcp_fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+		struct sockaddr_storage peer = { 0 };
+		socklen_t plen = sizeof(peer);
+		int one = 1, fd = accept4(fe->tcp_fd, (struct sockaddr *)&peer, &plen,
+					  SOCK_NONBLOCK | SOCK_CLOEXEC);
 		struct conn *c;
 
 		if (fd < 0)
@@ -308,6 +333,7 @@ static void accept_all(struct hm_dns_frontend *fe)
 		c->src.kind = SRC_CONN;
 		c->fe = fe;
 		c->fd = fd;
+		c->peer = peer;
 		c->last_active_ms = now_ms();
 		if (watch(fe, fd, &c->src, EPOLLIN, EPOLL_CTL_ADD) < 0) {
 			close(fd);
@@ -326,10 +352,57 @@ static void accept_all(struct hm_dns_frontend *fe)
 
 /* ---- queries ----------------------------------------------------------------------- */
 
+/* Access control and rate limits, before anything else is done for the
+ * query: HM_DNS_PARSE_OK to go on, _DROP, or _REFUSED (with *ede). */
+static enum hm_dns_parse_rc admit(struct hm_dns_frontend *fe, const struct sockaddr_storage *peer,
+				  bool tcp, int *ede)
+{
+	const struct sockaddr *sa = (const struct sockaddr *)peer;
+
+	if (!hm_dns_ratelimit_take(fe->rate, sa, hm_mono_us())) {
+		fe->last_refused = *peer;
+		if (!tcp) {
+			fe->st.rate_dropped++;
+			return HM_DNS_PARSE_DROP;
+		}
+		fe->st.rate_refused++;
+		*ede = HM_EDE_OTHER;
+		return HM_DNS_PARSE_REFUSED;
+	}
+	if (fe->restrict_clients && !hm_prefix_match_any(fe->allow, fe->n_allow, sa)) {
+		fe->last_refused = *peer;
+		fe->st.refused_acl++;
+		*ede = HM_EDE_PROHIBITED;
+		return HM_DNS_PARSE_REFUSED;
+	}
+	return HM_DNS_PARSE_OK;
+}
+
+/* A refusal by admit(): the parsed query's header and question echoed
+ * (nothing for what does not parse far enough to answer). */
+static void refuse(struct hm_dns_frontend *fe, struct hm_dns_request *req, enum hm_dns_parse_rc rc,
+		   int ede)
+{
+	uint8_t out[512];
+	size_t n = 0;
+
+	if (rc == HM_DNS_PARSE_REFUSED)
+		n = hm_dns_error_reply(&req->q, HM_DNS_REFUSED, ede,
+				       ede == HM_EDE_PROHIBITED ? "client not in dns.allow"
+								: "client over its rate limit",
+				       out, sizeof(out));
+	if (n)
+		hm_dns_frontend_respond(fe, req, out, n);
+	else
+		hm_dns_frontend_drop(fe, req);
+}
+
 /* Parse one query; answer errors here, hand good ones to the callback. */
 static void handle_query(struct hm_dns_frontend *fe, const uint8_t *wire, size_t len,
 			 struct conn *c, const struct sockaddr_storage *peer, socklen_t peer_len)
 {
+	enum hm_dns_parse_rc admitted;
+	int ede = -1;
 	struct hm_dns_request *req = calloc(1, sizeof(*req));
 	static const int rcodes[] = {
 		[HM_DNS_PARSE_FORMERR] = HM_DNS_FORMERR, [HM_DNS_PARSE_NOTIMP] = HM_DNS_NOTIMP,
@@ -343,6 +416,7 @@ static void handle_query(struct hm_dns_frontend *fe, const uint8_t *wire, size_t
 		fe->st.dropped++;
 		return;
 	}
+	admitted = admit(fe, c ? &c->peer : peer, c != NULL, &ede);
 	rc = hm_dns_query_parse(wire, len, &req->q);
 	req->conn = c;
 	if (c) {
@@ -351,6 +425,10 @@ static void handle_query(struct hm_dns_frontend *fe, const uint8_t *wire, size_t
 	} else {
 		memcpy(&req->peer, peer, peer_len);
 		req->peer_len = peer_len;
+	}
+	if (admitted != HM_DNS_PARSE_OK) {
+		refuse(fe, req, rc == HM_DNS_PARSE_DROP ? rc : admitted, ede);
+		return;
 	}
 	switch (rc) {
 	case HM_DNS_PARSE_OK:
@@ -434,6 +512,27 @@ static void conn_read(struct conn *c)
 		conn_release(c);
 }
 
+/* Refusals are per query, so the log gets a summary at most every 10 s. */
+static void log_refusals(struct hm_dns_frontend *fe, int64_t now)
+{
+	uint64_t total = fe->st.refused_acl + fe->st.rate_dropped + fe->st.rate_refused;
+	struct hm_prefix last = { 0 };
+	char who[HM_PREFIX_TEXT_MAX];
+
+	if (total == fe->refusals_logged || now - fe->refusals_logged_ms < 10000)
+		return;
+	hm_prefix_addr_of((const struct sockaddr *)&fe->last_refused, &last.family, last.addr);
+	last.len = last.family == AF_INET ? 32 : 128;
+	hm_prefix_format(&last, who, sizeof(who));
+	hm_info("dns: %llu queries refused or dropped since the last report (access list %llu, "
+		"rate limit %llu in total; last from %s)",
+		(unsigned long long)(total - fe->refusals_logged),
+		(unsigned long long)fe->st.refused_acl,
+		(unsigned long long)(fe->st.rate_dropped + fe->st.rate_refused), who);
+	fe->refusals_logged = total;
+	fe->refusals_logged_ms = now;
+}
+
 static void expire_idle(struct hm_dns_frontend *fe)
 {
 	int64_t now = now_ms();
@@ -442,6 +541,7 @@ static void expire_idle(struct hm_dns_frontend *fe)
 
 	if (read(fe->timer_fd, &ticks, sizeof(ticks)) < 0 && errno != EAGAIN)
 		fe->st.tcp_errors++;
+	log_refusals(fe, now);
 	for (c = fe->conns; c; c = next) {
 		next = c->next;
 		/* Idle means: no bytes either way for a while and nothing of
@@ -555,7 +655,11 @@ uint16_t hm_dns_frontend_port(const struct hm_dns_frontend *fe)
 
 void hm_dns_frontend_stats(const struct hm_dns_frontend *fe, struct hm_dns_frontend_stats *out)
 {
+	struct hm_dns_ratelimit_stats rs;
+
 	*out = fe->st;
+	hm_dns_ratelimit_stats(fe->rate, &rs);
+	out->rate_table_full = rs.table_full;
 }
 
 void hm_dns_frontend_free(struct hm_dns_frontend *fe)
@@ -579,5 +683,7 @@ void hm_dns_frontend_free(struct hm_dns_frontend *fe)
 		close(fe->timer_fd);
 	if (fe->epfd >= 0)
 		close(fe->epfd);
+	free(fe->allow);
+	hm_dns_ratelimit_free(fe->rate);
 	free(fe);
 }

@@ -11,7 +11,9 @@
  *   ... later: hm_dns_frontend_respond(fe, req, wire, len)  (or _drop)
  *
  * Malformed queries never reach the callback: the front end answers them
- * itself (FORMERR, NOTIMP, BADVERS, REFUSED) and counts them.  query.max_size
+ * itself (FORMERR, NOTIMP, BADVERS, REFUSED) and counts them; so are
+ * queries from clients outside the access list (REFUSED) and over their
+ * rate limit (dropped over UDP, REFUSED over TCP).  query.max_size
  * says how long the answer may be on the query's transport (the client's
  * EDNS UDP size clamped, or 65535 on TCP): pass it to hm_dns_reply_build().
  */
@@ -21,7 +23,9 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "common/netprefix.h"
 #include "service/dns/dns_msg.h"
+#include "service/dns/dns_ratelimit.h"
 
 struct hm_dns_frontend;
 struct hm_dns_request;
@@ -31,6 +35,17 @@ struct hm_dns_frontend_config {
 	uint16_t port;          /* 0: any (see hm_dns_frontend_port) */
 	int tcp_idle_ms;        /* close idle TCP connections after this; 0: 10 s */
 	unsigned max_tcp_conns; /* 0: 256 */
+	/* Access control (docs/configuration.md, dns.allow): when
+	 * restrict_clients, a query from outside allow[0..n_allow) gets
+	 * REFUSED with EDE 18 (Prohibited); without it every client is served
+	 * (the unit tests; the daemon always restricts). */
+	bool restrict_clients;
+	const struct hm_prefix *allow;
+	size_t n_allow;
+	/* Per-client-prefix rate limit (dns_ratelimit.h); rate.qps 0: none.
+	 * Over the limit a UDP query is dropped (answering would still
+	 * reflect traffic at a spoofed source), a TCP query gets REFUSED. */
+	struct hm_dns_ratelimit_config rate;
 };
 
 struct hm_dns_frontend_stats {
@@ -39,6 +54,9 @@ struct hm_dns_frontend_stats {
 	uint64_t dropped;                   /* no reply possible (short, responses) */
 	uint64_t replies, truncated;        /* sent; of them with TC set */
 	uint64_t tcp_accepted, tcp_refused, tcp_idle_closed, tcp_errors;
+	uint64_t refused_acl;               /* REFUSED: client outside dns.allow */
+	uint64_t rate_dropped, rate_refused;/* over the rate limit: UDP dropped, TCP REFUSED */
+	uint64_t rate_table_full;           /* passed unlimited: no bucket free */
 };
 
 typedef void (*hm_dns_query_cb)(void *arg, struct hm_dns_request *req,

@@ -39,6 +39,16 @@ static bool qtype_refused(uint16_t t)
 	       t == LDNS_RR_TYPE_MAILA;
 }
 
+/* Meta-TYPEs (RFC 6895 3.1): they exist only inside a message (OPT, TKEY,
+ * TSIG) or are reserved for that (128..248), so a question for one is a
+ * format error (RFC 6891 6.1.1 for OPT, RFC 8945 for TSIG), as Unbound
+ * answers it. */
+static bool qtype_meta(uint16_t t)
+{
+	return t == LDNS_RR_TYPE_OPT || t == LDNS_RR_TYPE_TKEY || t == LDNS_RR_TYPE_TSIG ||
+	       (t >= 128 && t <= 248);
+}
+
 /* The question of a parsed packet into q; -1 if it is not one usable name. */
 static int take_question(const ldns_pkt *pkt, struct hm_dns_query *q)
 {
@@ -85,6 +95,66 @@ static size_t skip_name(const uint8_t *wire, size_t len, size_t pos)
 		pos += 1u + l;
 	}
 	return 0;
+}
+
+/* Past the name at wire[pos], requiring every compression pointer to point
+ * backwards, to a name that came before it (RFC 1035 4.1.4: "a prior
+ * occurrence").  libldns follows forward pointers; we refuse them so a
+ * query means one thing.  Returns the offset after the name, 0 when it is
+ * malformed or a pointer is not backwards. */
+static size_t skip_name_strict(const uint8_t *wire, size_t len, size_t pos)
+{
+	while (pos < len) {
+		uint8_t l = wire[pos];
+
+		if (l == 0)
+			return pos + 1;
+		if ((l & 0xc0) == 0xc0) {
+			size_t target;
+
+			if (pos + 2 > len)
+				return 0;
+			target = (size_t)((l & 0x3f) << 8 | wire[pos + 1]);
+			return target < pos ? pos + 2 : 0;
+		}
+		if (l & 0xc0)
+			return 0;
+		pos += 1u + l;
+	}
+	return 0;
+}
+
+/* The wire-level rules ldns does not enforce on a query: compression
+ * pointers only backwards, at most one OPT record (RFC 6891 6.1.1), in
+ * the additional section, with the root as its owner.  true if they hold
+ * (or the message is too broken to tell: ldns refuses it then). */
+static bool query_wire_ok(const uint8_t *wire, size_t len)
+{
+	size_t pos = DNS_HDR_LEN;
+	unsigned counts[4], opts = 0;
+
+	for (int i = 0; i < 4; i++)
+		counts[i] = (unsigned)(wire[4 + 2 * i] << 8 | wire[5 + 2 * i]);
+	for (unsigned i = 0; i < counts[0]; i++) {
+		pos = skip_name_strict(wire, len, pos);
+		if (!pos || (pos += 4) > len)
+			return false;
+	}
+	for (unsigned i = 0; i < counts[1] + counts[2] + counts[3]; i++) {
+		size_t owner = pos;
+		bool additional = i >= counts[1] + counts[2];
+
+		pos = skip_name_strict(wire, len, pos);
+		if (!pos || pos + 10 > len)
+			return false;
+		if ((wire[pos] << 8 | wire[pos + 1]) == LDNS_RR_TYPE_OPT &&
+		    (!additional || ++opts > 1 || pos != owner + 1 || wire[owner] != 0))
+			return false;
+		pos += 10u + (size_t)(wire[pos + 8] << 8 | wire[pos + 9]);
+		if (pos > len)
+			return false;
+	}
+	return true;
 }
 
 /* True when the message holds a TSIG record (type 250).  We speak no TSIG,
@@ -148,7 +218,7 @@ enum hm_dns_parse_rc hm_dns_query_parse(const uint8_t *wire, size_t len, struct 
 	q->opcode = (wire[2] >> 3) & 0x0f;
 	if (q->opcode != LDNS_PACKET_QUERY)
 		return HM_DNS_PARSE_NOTIMP;
-	if (hm_dns_wire2pkt(&pkt, wire, len) < 0)
+	if (!query_wire_ok(wire, len) || hm_dns_wire2pkt(&pkt, wire, len) < 0)
 		return HM_DNS_PARSE_FORMERR;
 	/* ldns keeps whether an OPT record was seen only in the struct. */
 	q->edns = pkt->_edns_present;
@@ -160,7 +230,7 @@ enum hm_dns_parse_rc hm_dns_query_parse(const uint8_t *wire, size_t len, struct 
 	}
 	q->max_size = hm_dns_udp_limit(q);
 	if (take_question(pkt, q) < 0 || ldns_pkt_ancount(pkt) || ldns_pkt_nscount(pkt) ||
-	    q->qtype == LDNS_RR_TYPE_OPT)
+	    qtype_meta(q->qtype))
 		rc = HM_DNS_PARSE_FORMERR;
 	else if (q->edns && ldns_pkt_edns_version(pkt) != 0)
 		rc = HM_DNS_PARSE_BADVERS;
@@ -337,16 +407,33 @@ done:
 	return rc;
 }
 
-/* Which authority records prove a negative answer. */
-static bool negative_proof_type(ldns_rr_type t)
+static bool proof_type(ldns_rr_type t)
 {
-	return t == LDNS_RR_TYPE_SOA || t == LDNS_RR_TYPE_NSEC || t == LDNS_RR_TYPE_NSEC3 ||
-	       t == LDNS_RR_TYPE_RRSIG;
+	return t == LDNS_RR_TYPE_SOA || t == LDNS_RR_TYPE_NSEC || t == LDNS_RR_TYPE_NSEC3;
 }
 
+/* Which authority records a validator downstream needs: the SOA and the
+ * NSEC/NSEC3 records that prove a negative answer, and for a positive
+ * answer synthesised from a wildcard the NSEC/NSEC3 proving the name did
+ * not exist (RFC 4035 5.3.4), each with the RRSIGs over them.  NS records
+ * and their RRSIGs vary with caches and are never served. */
+static bool authority_proof(const ldns_rr *rr)
+{
+	ldns_rr_type t = ldns_rr_get_type(rr);
+
+	if (t == LDNS_RR_TYPE_RRSIG) {
+		const ldns_rdf *covered = ldns_rr_rrsig_typecovered(rr);
+
+		return covered && ldns_rdf_size(covered) == 2 &&
+		       proof_type(ldns_rdf2rr_type(covered));
+	}
+	return proof_type(t);
+}
+
+
 /* A section's records in canonical form, sorted, duplicates dropped.  When
- * negative_only, only the records negative_proof_type() accepts. */
-static int canon_section(const ldns_rr_list *list, bool negative_only, struct canon_rr **out,
+ * proof_only, only the records authority_proof() accepts. */
+static int canon_section(const ldns_rr_list *list, bool proof_only, struct canon_rr **out,
 			 size_t *count)
 {
 	size_t n = list ? ldns_rr_list_rr_count(list) : 0, k = 0, w;
@@ -357,7 +444,7 @@ static int canon_section(const ldns_rr_list *list, bool negative_only, struct ca
 	for (size_t i = 0; i < n; i++) {
 		const ldns_rr *rr = ldns_rr_list_rr(list, i);
 
-		if (negative_only && !negative_proof_type(ldns_rr_get_type(rr)))
+		if (proof_only && !authority_proof(rr))
 			continue;
 		if (ldns_rr_get_type(rr) == LDNS_RR_TYPE_OPT)
 			continue;
@@ -400,7 +487,7 @@ static uint8_t *canon_encode(const ldns_rdf *qname, uint16_t qtype, uint16_t qcl
 
 	if (!lname || canon_section(an, false, &va, &na) < 0)
 		goto done;
-	if (canon_section(na ? NULL : ns, true, &vn, &nn) < 0)
+	if (canon_section(ns, true, &vn, &nn) < 0)
 		goto done;
 	ldns_dname2canonical(lname);
 	total = 1 + ldns_rdf_size(lname) + 4 + 2 + 4;
@@ -643,7 +730,7 @@ static int push_section(ldns_pkt *pkt, ldns_pkt_section sec, const ldns_rr_list 
 		ldns_rr *copy;
 
 		if (!q->do_bit && dnssec_type(ldns_rr_get_type(rr)) &&
-		    (uint16_t)ldns_rr_get_type(rr) != q->qtype)
+		    (uint16_t)ldns_rr_get_type(rr) != q->qtype && q->qtype != LDNS_RR_TYPE_ANY)
 			continue;
 		copy = ldns_rr_clone(rr);
 		if (!copy)
@@ -656,6 +743,13 @@ static int push_section(ldns_pkt *pkt, ldns_pkt_section sec, const ldns_rr_list 
 
 size_t hm_dns_reply_build(const struct hm_dns_query *q, const uint8_t *canon, size_t canon_len,
 			  uint32_t ttl, size_t max_size, uint8_t *out, size_t cap)
+{
+	return hm_dns_reply_build_ede(q, canon, canon_len, ttl, max_size, -1, NULL, out, cap);
+}
+
+size_t hm_dns_reply_build_ede(const struct hm_dns_query *q, const uint8_t *canon,
+			      size_t canon_len, uint32_t ttl, size_t max_size, int ede,
+			      const char *text, uint8_t *out, size_t cap)
 {
 	struct canon c;
 	ldns_pkt *pkt;
@@ -670,6 +764,8 @@ size_t hm_dns_reply_build(const struct hm_dns_query *q, const uint8_t *canon, si
 	if (push_section(pkt, LDNS_SECTION_ANSWER, c.an, q, ttl) < 0 ||
 	    push_section(pkt, LDNS_SECTION_AUTHORITY, c.ns, q, ttl) < 0)
 		goto done;
+	if (ede >= 0 && q->edns && add_ede(pkt, ede, text) < 0)
+		goto done;
 	n = pkt_out(pkt, out, cap < max_size ? cap : max_size);
 	if (n == 0) {
 		/* Too long for this transport: the question alone, with TC, so
@@ -679,6 +775,8 @@ size_t hm_dns_reply_build(const struct hm_dns_query *q, const uint8_t *canon, si
 		if (!pkt)
 			goto done;
 		ldns_pkt_set_tc(pkt, true);
+		if (ede >= 0 && q->edns && add_ede(pkt, ede, text) < 0)
+			goto done;
 		n = pkt_out(pkt, out, cap < max_size ? cap : max_size);
 	}
 done:
@@ -687,25 +785,15 @@ done:
 	return n;
 }
 
-uint32_t hm_dns_reply_min_ttl(const uint8_t *reply, size_t reply_len)
+/* The smallest TTL of list's records that the canon keeps (all of them,
+ * or only the proof when proof_only), below min. */
+static uint32_t list_min_ttl(const ldns_rr_list *l, bool proof_only, uint32_t min)
 {
-	ldns_pkt *pkt = NULL;
-	uint32_t min = UINT32_MAX;
-	const ldns_rr_list *l;
-	bool negative;
-
-	if (hm_dns_wire2pkt(&pkt, reply, reply_len) < 0)
-		return 0;
-	/* The records the canon keeps: the answer section, or for a negative
-	 * answer the authority section's proof. */
-	negative = ldns_rr_list_rr_count(ldns_pkt_answer(pkt)) == 0;
-	l = negative ? ldns_pkt_authority(pkt) : ldns_pkt_answer(pkt);
 	for (size_t i = 0; i < ldns_rr_list_rr_count(l); i++) {
 		const ldns_rr *rr = ldns_rr_list_rr(l, i);
 		uint32_t t = ldns_rr_ttl(rr);
 
-		if (ldns_rr_get_type(rr) == LDNS_RR_TYPE_OPT ||
-		    (negative && !negative_proof_type(ldns_rr_get_type(rr))))
+		if (ldns_rr_get_type(rr) == LDNS_RR_TYPE_OPT || (proof_only && !authority_proof(rr)))
 			continue;
 		/* RFC 2308 5: a negative answer lives min(SOA TTL, MINIMUM). */
 		if (ldns_rr_get_type(rr) == LDNS_RR_TYPE_SOA && ldns_rr_rd_count(rr) == 7) {
@@ -717,6 +805,20 @@ uint32_t hm_dns_reply_min_ttl(const uint8_t *reply, size_t reply_len)
 		if (t < min)
 			min = t;
 	}
+	return min;
+}
+
+uint32_t hm_dns_reply_min_ttl(const uint8_t *reply, size_t reply_len)
+{
+	ldns_pkt *pkt = NULL;
+	uint32_t min;
+
+	if (hm_dns_wire2pkt(&pkt, reply, reply_len) < 0)
+		return 0;
+	/* The records the canon keeps: the answer section and the
+	 * authority section's proof (a denial, or a wildcard's NSEC). */
+	min = list_min_ttl(ldns_pkt_answer(pkt), false, UINT32_MAX);
+	min = list_min_ttl(ldns_pkt_authority(pkt), true, min);
 	ldns_pkt_free(pkt);
 	return min;
 }

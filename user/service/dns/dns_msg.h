@@ -18,10 +18,11 @@
  *   duplicates removed (RFC 2181 5: an RRset has none).
  *
  * What goes in: every record of the answer section; of the authority
- * section only what proves a negative answer (SOA, NSEC, NSEC3 and their
- * RRSIGs) and only when the answer section is empty, because the NS records
- * an authoritative server adds to a positive answer vary with caches and are
- * not served.  The additional section and OPT are never in it.  Two replicas
+ * section only the proof a validator downstream needs: SOA, NSEC and NSEC3
+ * and the RRSIGs over them (a denial's proof, or for a wildcard answer the
+ * proof that the name did not exist, RFC 4035 5.3.4), because the NS
+ * records an authoritative server adds to a positive answer vary with
+ * caches and are not served.  The additional section and OPT are never in it.  Two replicas
  * that observed the same RRsets produce the same bytes, whatever the order,
  * case, TTLs and name compression of their upstreams' replies.  A reply for
  * a client is built from the canon alone, so a replica can serve an answer
@@ -67,6 +68,7 @@ enum {
 /* Extended DNS Error INFO-CODEs (RFC 8914 section 4) used here. */
 enum hm_dns_ede {
 	HM_EDE_OTHER = 0,
+	HM_EDE_STALE_ANSWER = 3,
 	HM_EDE_DNSSEC_BOGUS = 6,
 	HM_EDE_SIG_EXPIRED = 7,
 	HM_EDE_SIG_NOT_YET_VALID = 8,
@@ -74,6 +76,8 @@ enum hm_dns_ede {
 	HM_EDE_RRSIGS_MISSING = 10,
 	HM_EDE_NSEC_MISSING = 12,
 	HM_EDE_NOT_READY = 14,
+	HM_EDE_PROHIBITED = 18,        /* refused by the access list */
+	HM_EDE_NOT_AUTHORITATIVE = 20, /* RD=0 and not in the cache (RFC 8914 4.21) */
 	HM_EDE_NO_REACHABLE_AUTHORITY = 22,
 	HM_EDE_NETWORK_ERROR = 23,
 };
@@ -96,7 +100,9 @@ struct hm_dns_query {
 enum hm_dns_parse_rc {
 	HM_DNS_PARSE_OK = 0,
 	HM_DNS_PARSE_DROP,    /* too short for a header, or a response: no reply */
-	HM_DNS_PARSE_FORMERR, /* reply FORMERR (hm_dns_error_reply) */
+	HM_DNS_PARSE_FORMERR, /* reply FORMERR (hm_dns_error_reply): also two OPTs, an OPT
+			       * not owned by the root, a forward compression pointer,
+			       * a question for a meta-TYPE (OPT, TSIG, TKEY, 128..248) */
 	HM_DNS_PARSE_NOTIMP,  /* an opcode other than QUERY */
 	HM_DNS_PARSE_BADVERS, /* EDNS version > 0 */
 	HM_DNS_PARSE_REFUSED, /* well formed, but a qtype we do not serve (AXFR, ...) */
@@ -155,10 +161,17 @@ bool hm_dns_canon_matches(const uint8_t *buf, size_t len, const struct hm_dns_qu
 size_t hm_dns_reply_build(const struct hm_dns_query *q, const uint8_t *canon, size_t canon_len,
 			  uint32_t ttl, size_t max_size, uint8_t *out, size_t cap);
 
+/* hm_dns_reply_build with an EDE option (code ede, text may be NULL) for
+ * EDNS clients, e.g. EDE 3 (Stale Answer, RFC 8767) on a served-expired
+ * answer; ede < 0: none. */
+size_t hm_dns_reply_build_ede(const struct hm_dns_query *q, const uint8_t *canon,
+			      size_t canon_len, uint32_t ttl, size_t max_size, int ede,
+			      const char *text, uint8_t *out, size_t cap);
+
 /* The smallest TTL among the records of an upstream reply that its canon
- * keeps: the answer section, or for a negative answer the SOA (capped by
- * its MINIMUM, RFC 2308 5) and NSEC/NSEC3/RRSIG records; UINT32_MAX when
- * there are none; 0 on a malformed reply. */
+ * keeps: the answer section and the authority section's proof (the SOA
+ * capped by its MINIMUM, RFC 2308 5, NSEC/NSEC3 and their RRSIGs);
+ * UINT32_MAX when there are none; 0 on a malformed reply. */
 uint32_t hm_dns_reply_min_ttl(const uint8_t *reply, size_t reply_len);
 
 /* The answer and authority records of a canon as ldns lists (for DNSSEC

@@ -399,11 +399,21 @@ static void evict_first_expiring(struct hm_dns_service *s)
 	s->st.evicted_full++;
 }
 
-/* What an observation says, for comparing it with a decision. */
+/* What an observation says, for comparing it with a decision.  A replica
+ * whose own resolution failed (upstream timeout or unreachable, SERVFAIL
+ * upstream: HM_DNS_OBS_FAILED) saw nothing to contradict the decision: an
+ * outage is not poisoning, so it never counts as differing.  A bogus
+ * observation against an answer does count: it saw other data. */
 static bool obs_agrees(const struct obs *o, const struct hm_dns_entry *e)
 {
+	if (o->status == HM_DNS_OBS_FAILED)
+		return true;
+	/* Likewise an answer where the others could not resolve (EDE 22,
+	 * 23, ...): only a decision that the data is bogus (EDE 6..12) makes
+	 * an answer a contradiction. */
 	if (e->rule == HM_DNS_RULE_FAIL)
-		return o->status != HM_DNS_OBS_ANSWER;
+		return o->status != HM_DNS_OBS_ANSWER || e->ede < HM_EDE_DNSSEC_BOGUS ||
+		       e->ede > HM_EDE_NSEC_MISSING;
 	return o->status == HM_DNS_OBS_ANSWER && memcmp(o->digest, e->digest, HM_DIGEST_LEN) == 0;
 }
 
