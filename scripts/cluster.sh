@@ -8,7 +8,8 @@
 #                                                     (PREFIX-auth, 198.18.0.53) serving test zones
 #                                                     signed now (signed.hmtest, nsec3.hmtest, a bogus
 #                                                     bogus.hmtest, unsigned.hmtest), their trust
-#                                                     anchors, DNS on port 53 and metrics on 9100 on
+#                                                     anchors, DNS on port 53 (clients allowed from
+#                                                     198.18.0.0/15) and metrics on 9100 on
 #                                                     every replica; --dns-poison 3 (or 5,6) puts
 #                                                     those replicas behind a poisoning server
 #                                                     (198.18.0.54: other data for the same names)
@@ -482,6 +483,8 @@ cmd_up() {
 	DIR="$(resolve_dir 1)"
 	if [ "$dns" = 1 ]; then
 		set_override dns.listen_port 53
+		# the cluster's clients (198.18.0.0/15) and loopback; not an open resolver
+		set_override dns.allow "[198.18.0.0/15, 127.0.0.0/8]"
 		set_override dns.trust_anchor_file "$DIR/dns/trust-anchors"
 		set_override dns.upstreams "$(dns_upstreams "$poison")"
 		set_override detection.metrics_port "$DNS_METRICS_PORT"
