@@ -129,6 +129,21 @@ struct hm_xdp_bucket {
 	__u64 at_ns;            /* bpf_ktime_get_ns() of the last refill */
 };
 
+/* The drop counters by name, one field per enum hm_drop_reason in its
+ * order (hm_drop_reason_name() spells them the same): with the maps' BTF,
+ * `bpftool map dump` prints each count under its reason's name. */
+struct hm_drop_counters {
+	__u64 blocked, truncated, bad_magic, bad_type, bad_length, oversize;
+	__u64 unknown_sender, bad_address, bad_mac, bad_view, out_of_window;
+	__u64 noncanonical_sig, rate_limited, bad_digest, bad_signature, malformed;
+	__u64 stale, duplicate, equivocation;
+};
+_Static_assert(sizeof(struct hm_drop_counters) == HM_DROP_REASON_MAX * sizeof(__u64),
+	       "struct hm_drop_counters has one field per enum hm_drop_reason");
+
+/* The counters of d as an array indexed by enum hm_drop_reason. */
+#define hm_drops(d) ((__u64 *)&(d))
+
 /* node_stats[i].  The program adds with atomic adds; reputation_score is
  * the controller's (the program never writes it). */
 struct hm_node_stats {
@@ -141,7 +156,7 @@ struct hm_node_stats {
 					* controller (hm_vote_policy
 					* HM_POLICY_SET_REPUTATION), read only here */
 	__u32 consecutive_faults;      /* drops since the last accepted message */
-	__u64 drops[HM_DROP_REASON_MAX];
+	struct hm_drop_counters drops; /* by name; hm_drops() indexes them by reason */
 	/* Replica senders: the highest view of a MAC-valid PRE-PREPARE, PREPARE
 	 * or COMMIT dropped as bad_view above hm_config.view (0: none).  The
 	 * controller polls it for view catch-up (pbft_observe_view). */

@@ -480,7 +480,7 @@ static __always_inline void count(__u32 idx, __u32 reason)
 		st->consecutive_faults = 0;
 		return;
 	}
-	__sync_fetch_and_add(&st->drops[reason], 1);
+	__sync_fetch_and_add(&hm_drops(st->drops)[reason], 1);
 	__sync_fetch_and_add(&st->consecutive_faults, 1);
 	if (reason == HM_DROP_NONCANONICAL_SIG)
 		__sync_fetch_and_add(&st->invalid_signatures, 1);

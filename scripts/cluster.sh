@@ -4,6 +4,15 @@
 #   scripts/cluster.sh up -n N [--dataplane socket|xdp] [--dir DIR] [--clients C] [--set KEY=VALUE]...
 #                         [--config-fragment FILE]   (FILE appended to cluster.yaml: top-level
 #                                                     sections such as ct:; use absolute paths)
+#                         [--dns [--dns-poison IDS]] a DNS resolver cluster: an authoritative NSD
+#                                                     (PREFIX-auth, 198.18.0.53) serving test zones
+#                                                     signed now (signed.hmtest, nsec3.hmtest, a bogus
+#                                                     bogus.hmtest, unsigned.hmtest), their trust
+#                                                     anchors, DNS on port 53 (clients allowed from
+#                                                     198.18.0.0/15) and metrics on 9100 on
+#                                                     every replica; --dns-poison 3 (or 5,6) puts
+#                                                     those replicas behind a poisoning server
+#                                                     (198.18.0.54: other data for the same names)
 #   scripts/cluster.sh exec CMD...              run CMD in the client namespace
 #   scripts/cluster.sh exec-replica ID CMD...   run CMD in replica ID's namespace
 #   scripts/cluster.sh exec-attacker CMD...     run CMD in the attacker namespace
@@ -22,6 +31,7 @@
 #   PREFIX-rI   replica I, eth0 = 198.18.0.(I+1)/24
 #   PREFIX-c    clients,   eth0 = 198.18.0.200/24
 #   PREFIX-a    attacker,  eth0 = 198.18.0.250/24 (for flood tests; no keys of its own)
+#   PREFIX-auth with --dns: NSD, eth0 = 198.18.0.53/24 (and .54, the poisoning server)
 #
 # Environment:
 #   HM_BUILD            directory with hypermeshd, hypermeshd-test and hmctl (default <repo>/build;
@@ -48,6 +58,10 @@ REPO="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 PROG="scripts/cluster.sh"
 SUBNET_BASE="198.18.0"
 CLIENT_ADDR="$SUBNET_BASE.200"
+DNS_AUTH_ADDR="$SUBNET_BASE.53"
+DNS_POISON_ADDR="$SUBNET_BASE.54"
+DNS_METRICS_PORT=9100
+DNS_ZONES=(signed.hmtest nsec3.hmtest bogus.hmtest unsigned.hmtest)
 ATTACKER_ADDR="$SUBNET_BASE.250"
 FIRST_CLIENT_ID=100
 SECTIONS=(consensus performance security network detection dns)
@@ -331,6 +345,8 @@ write_state() {
 		printf 'HM_UP_BUILD=%q\n' "$BUILD"
 		printf 'HM_CREATED_DIR=%q\n' "$HM_CREATED_DIR"
 		printf 'HM_PHASE=%q\n' "$HM_PHASE"
+		printf 'HM_DNS=%q\n' "${HM_DNS:-0}"
+		printf 'HM_METRICS_PORT=%q\n' "${HM_METRICS_PORT:-0}"
 	} >"$DIR/state.env.tmp"
 	mv -f "$DIR/state.env.tmp" "$DIR/state.env"
 }
@@ -342,7 +358,7 @@ remove_dir_state() {
 	for ((i = 0; i < ${HM_CLIENTS:-0}; i++)); do
 		rm -f "$DIR/client-$((FIRST_CLIENT_ID + i)).yaml"
 	done
-	rm -rf "$DIR/keys"
+	rm -rf "$DIR/keys" "$DIR/dns"
 	for ((i = 0; i < ${HM_N:-0}; i++)); do
 		rdir="$DIR/replica-$i"
 		[ -d "$rdir" ] || continue
@@ -358,10 +374,61 @@ remove_dir_state() {
 	fi
 }
 
+# ---------------------------------------------------------------- DNS (--dns)
+
+# The upstreams list (YAML flow): every test zone at the honest server,
+# and for the replicas in POISON (comma list, may be empty) at the
+# poisoning one.
+dns_upstreams() {
+	local poison="$1" z out="[" sep=""
+	for z in "${DNS_ZONES[@]}"; do
+		out+="$sep{zone: $z., address: $DNS_AUTH_ADDR}"
+		sep=", "
+		[ -z "$poison" ] || out+="$sep{zone: $z., address: $DNS_POISON_ADDR, replicas: [$poison]}"
+	done
+	printf '%s]' "$out"
+}
+
+# Sign the test zones now (selftests/service/dns/lib.sh) into DIR/dns.
+dns_prepare_zones() {
+	local t
+	for t in nsd ldns-signzone ldns-keygen dig; do
+		command -v "$t" >/dev/null || die "--dns needs $t (scripts/deps.sh installs it)"
+	done
+	# shellcheck source=selftests/service/dns/lib.sh
+	. "$REPO/selftests/service/dns/lib.sh"
+	rm -rf "$DIR/dns"
+	dns_build_zones "$DIR/dns" >/dev/null 2>&1 || die "--dns: signing the test zones in $DIR/dns failed"
+}
+
+# NSD in PREFIX-auth on the bridge: the honest zones, and with POISON the
+# poisoning ones on a second address.
+dns_start_auth() {
+	local poison="$1" ns="$HM_PREFIX-auth"
+	hm_ns_create "$ns"
+	hm_ns_connect "$ns" eth0 "$DNS_AUTH_ADDR/24" "$HM_PREFIX-sw" br0 "$HM_PREFIX-auth"
+	dns_nsd_start "$ns" "$DIR/dns/honest" "$DNS_AUTH_ADDR" || die "--dns: NSD did not start"
+	if [ -n "$poison" ]; then
+		ip -n "$ns" addr add "$DNS_POISON_ADDR/24" dev eth0
+		dns_nsd_start "$ns" "$DIR/dns/poison" "$DNS_POISON_ADDR" || die "--dns: poisoning NSD did not start"
+	fi
+}
+
+# The endpoints an operator uses: DNS, metrics, control sockets.
+print_endpoints() {
+	local i
+	for ((i = 0; i < HM_N; i++)); do
+		printf '  replica %-2s' "$i"
+		[ "${HM_DNS:-0}" = 1 ] && printf '  dns %s:53' "$(replica_addr "$i")"
+		[ "${HM_METRICS_PORT:-0}" != 0 ] && printf '  metrics http://%s:%s/metrics' "$(replica_addr "$i")" "$HM_METRICS_PORT"
+		printf '  control %s\n' "$DIR/replica-$i/control.sock"
+	done
+}
+
 # ---------------------------------------------------------------- commands
 
 cmd_up() {
-	local n=4 clients=8 dataplane=socket kv i j f existing pids id fragment=""
+	local n=4 clients=8 dataplane=socket kv i j f existing pids id fragment="" dns=0 poison=""
 	while [ $# -gt 0 ]; do
 		case "$1" in
 		-n | --replicas) [ $# -ge 2 ] || die "$1 needs a value"; n="$2"; shift 2 ;;
@@ -373,6 +440,9 @@ cmd_up() {
 		--clients=*) clients="${1#*=}"; shift ;;
 		--config-fragment) [ $# -ge 2 ] || die "$1 needs a file"; fragment="$2"; shift 2 ;;
 		--config-fragment=*) fragment="${1#*=}"; shift ;;
+		--dns) dns=1; shift ;;
+		--dns-poison) [ $# -ge 2 ] || die "$1 needs replica ids (e.g. 3 or 5,6)"; poison="$2"; shift 2 ;;
+		--dns-poison=*) poison="${1#*=}"; shift ;;
 		--set) [ $# -ge 2 ] || die "$1 needs KEY=VALUE"; kv="$2"; shift 2
 			[[ "$kv" == *=* ]] || die "--set $kv: expected KEY=VALUE"
 			set_override "${kv%%=*}" "${kv#*=}" ;;
@@ -394,6 +464,8 @@ cmd_up() {
 	if [ "$clients" -lt 1 ] || [ "$clients" -gt 100 ]; then
 		die "--clients must be 1..100 (got $clients)"
 	fi
+	[ -z "$poison" ] || [ "$dns" = 1 ] || die "--dns-poison needs --dns"
+	[[ -z "$poison" || "$poison" =~ ^[0-9]+(,[0-9]+)*$ ]] || die "--dns-poison takes replica ids like 3 or 5,6 (got '$poison')"
 	if [ -n "$fragment" ] && [ ! -r "$fragment" ]; then
 		die "--config-fragment $fragment: not a readable file"
 	fi
@@ -408,9 +480,17 @@ cmd_up() {
 	set_override consensus.max_faulty_nodes "$f"
 	set_override network.port 7000
 	set_override network.interface eth0
+	DIR="$(resolve_dir 1)"
+	if [ "$dns" = 1 ]; then
+		set_override dns.listen_port 53
+		# the cluster's clients (198.18.0.0/15) and loopback; not an open resolver
+		set_override dns.allow "[198.18.0.0/15, 127.0.0.0/8]"
+		set_override dns.trust_anchor_file "$DIR/dns/trust-anchors"
+		set_override dns.upstreams "$(dns_upstreams "$poison")"
+		set_override detection.metrics_port "$DNS_METRICS_PORT"
+	fi
 	for kv in "${user_order[@]+"${user_order[@]}"}"; do set_override "$kv" "${user_sets[$kv]}"; done
 
-	DIR="$(resolve_dir 1)"
 	BUILD="$(realpath -m -- "${HM_BUILD:-$REPO/build}")"
 	for i in hypermeshd hmctl; do
 		[ -x "$BUILD/$i" ] || die "$BUILD/$i not found or not executable (run make, or set HM_BUILD)"
@@ -443,6 +523,8 @@ cmd_up() {
 	HM_CLIENTS="$clients"
 	HM_DATAPLANE="$dataplane"
 	HM_PORT="${SETS[network.port]}"
+	HM_DNS="$dns"
+	HM_METRICS_PORT="${SETS[detection.metrics_port]:-0}"
 	HM_PHASE=starting
 	# Record the prefix before creating anything, so `down` can undo a partial up.
 	write_state
@@ -465,6 +547,7 @@ cmd_up() {
 		fi
 	done
 
+	[ "$dns" = 0 ] || dns_prepare_zones
 	# Configs.
 	write_cluster_yaml >"$DIR/cluster.yaml"
 	# Sections cluster.sh does not generate (ct:, ...), verbatim.
@@ -492,6 +575,7 @@ cmd_up() {
 	hm_ns_connect "$HM_PREFIX-c" eth0 "$CLIENT_ADDR/24" "$HM_PREFIX-sw" br0 "$HM_PREFIX-c"
 	hm_ns_create "$HM_PREFIX-a"
 	hm_ns_connect "$HM_PREFIX-a" eth0 "$ATTACKER_ADDR/24" "$HM_PREFIX-sw" br0 "$HM_PREFIX-a"
+	[ "$dns" = 0 ] || dns_start_auth "$poison"
 
 	# Replicas: start all, then wait for all.
 	local waits=()
@@ -513,6 +597,12 @@ cmd_up() {
 	printf '  clients    %-15s ns %-12s ids %s..%s\n' "$CLIENT_ADDR" "$HM_PREFIX-c" \
 		"$FIRST_CLIENT_ID" "$((FIRST_CLIENT_ID + clients - 1))"
 	echo "  dir        $DIR (cluster.yaml, client.yaml, keys/, replica-I/log)"
+	[ "$dns" = 0 ] || printf '  auth DNS   %s (NSD, ns %s)%s\n' "$DNS_AUTH_ADDR" "$HM_PREFIX-auth" \
+		"${poison:+; poisoning server $DNS_POISON_ADDR for replica(s) $poison}"
+	echo "Endpoints (reachable from the client namespace):"
+	print_endpoints
+	[ "$dns" = 0 ] || echo "Ask a replica:         $PROG$(dir_hint) exec dig @$(replica_addr 0) www.signed.hmtest A +dnssec"
+	echo "Status of a replica:   hmctl status --socket $DIR/replica-0/control.sock"
 	echo "Run a client command:  $PROG$(dir_hint) exec hmctl ...   (HM_CONFIG=client.yaml, \$HM_BUILD on PATH)"
 	echo "Manage:                $PROG$(dir_hint) status | kill ID | stop ID | start ID | down"
 }

@@ -36,6 +36,8 @@ PACKAGES=(
   libsystemd-dev systemd go-md2man
   # make bench: dnsperf against a replica and against plain Unbound (scripts/bench_dns.sh)
   dnsperf unbound
+  # promtool: the metrics, alert rules and dashboard tests (contrib/monitoring)
+  prometheus
 )
 
 missing=()

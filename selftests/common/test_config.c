@@ -199,7 +199,8 @@ HM_TEST(full_config_every_field)
 		 "  id: 0\n"
 		 "  private_key: keys/r0.key\n"
 		 "  data_dir: state\n"
-		 "  log_level: debug\n",
+		 "  log_level: debug\n"
+		 "  log_format: json\n",
 		 hex_of(0xa1, 32, hex_a1), fx.dir, hex_of(0xc0, 32, hex_c0));
 	write_text(&fx, "cluster.yaml", yaml);
 	if (!ASSERT_OK(hm_config_load(fx.path, &cfg, err, sizeof(err)), err))
@@ -298,6 +299,7 @@ HM_TEST(full_config_every_field)
 	snprintf(want, sizeof(want), "%s/state", fx.dir);
 	ASSERT_TRUE(!strcmp(cfg.data_dir, want), "data_dir resolved");
 	ASSERT_TRUE(!strcmp(cfg.log_level, "debug"), "log_level");
+	ASSERT_TRUE(!strcmp(cfg.log_format, "json"), "log_format");
 free:
 	hm_config_free(&cfg);
 	ASSERT_TRUE(cfg.clients == NULL && cfg.n_clients == 0, "freed");
@@ -330,6 +332,7 @@ static void check_defaults(const struct hm_config *cfg)
 	ASSERT_TRUE(cfg->private_key_path[0] == '\0', "private_key_path");
 	ASSERT_TRUE(cfg->data_dir[0] == '\0', "data_dir");
 	ASSERT_TRUE(!strcmp(cfg->log_level, "info"), "log_level");
+	ASSERT_TRUE(!strcmp(cfg->log_format, "kv"), "log_format defaults to kv");
 }
 
 HM_TEST(defaults_function)
@@ -570,6 +573,8 @@ HM_TEST(bad_enumerations)
 		     "unsupported value \"dpdk\" (allowed: socket, xdp)");
 	expect_error(F0 ONE "node:\n  log_level: verbose\n", 8, "node.log_level",
 		     "(allowed: error, warn, info, debug)");
+	expect_error(F0 ONE "node:\n  log_format: xml\n", 8, "node.log_format",
+		     "(allowed: kv, json)");
 }
 
 HM_TEST(interface_name_too_long)

@@ -43,7 +43,7 @@ static inline void model_count(struct hm_node_stats *st, int why)
 		st->consecutive_faults = 0;
 		return;
 	}
-	st->drops[why]++;
+	hm_drops(st->drops)[why]++;
 	st->consecutive_faults++;
 	if (why == HM_DROP_NONCANONICAL_SIG)
 		st->invalid_signatures++;

@@ -557,13 +557,13 @@ static bool expect(const struct frame *f, int want, uint32_t idx, const char *wh
 				(unsigned long long)after[i].total_messages,
 				want >= 0 && want < ACCEPT ? why_name(want) : "-",
 				want >= 0 && want < ACCEPT
-					? (unsigned long long)after[i].drops[want] : 0ull,
+					? (unsigned long long)hm_drops(after[i].drops)[want] : 0ull,
 				after[i].consecutive_faults);
 			for (int k = 0; k < HM_DROP_REASON_MAX; k++)
-				if (after[i].drops[k] != before[i].drops[k])
+				if (hm_drops(after[i].drops)[k] != hm_drops(before[i].drops)[k])
 					fprintf(stderr, "    drops[%s]: %llu (model %llu)\n",
-						why_name(k), (unsigned long long)after[i].drops[k],
-						(unsigned long long)before[i].drops[k]);
+						why_name(k), (unsigned long long)hm_drops(after[i].drops)[k],
+						(unsigned long long)hm_drops(before[i].drops)[k]);
 		}
 		if (want == ACCEPT && i == idx &&
 		    after[i].last_activity_timestamp <= before[i].last_activity_timestamp)
@@ -1074,7 +1074,7 @@ HM_TEST(xdp_filter_rate_limit)
 		expect_msg(&d, 0, HM_DROP_RATE_LIMITED, 2, "over the rate");
 	ASSERT_TRUE(read_stats(2, &st), "read");
 	ASSERT_EQ(st.timing_violations, 5, "timing_violations");
-	ASSERT_EQ(st.drops[HM_DROP_RATE_LIMITED], 5, "rate_limited");
+	ASSERT_EQ(hm_drops(st.drops)[HM_DROP_RATE_LIMITED], 5, "rate_limited");
 	/* Another replica and each client have their own bucket. */
 	good(&d, HM_MSG_COMMIT, 4);
 	for (int i = 0; i < 3; i++)
@@ -1555,11 +1555,11 @@ HM_TEST(xdp_filter_differential)
 				HM_FAIL("seed %#" PRIx64 ", frame %ld (%zu bytes): node_stats[%u] "
 					"does not show %s", seed, i, f.len, idx, why_name(want));
 				for (int k = 0; k < HM_DROP_REASON_MAX; k++)
-					if (got.drops[k] != model[idx].drops[k])
+					if (hm_drops(got.drops)[k] != hm_drops(model[idx].drops)[k])
 						fprintf(stderr, "    drops[%s]: %llu, reference %llu\n",
 							why_name(k),
-							(unsigned long long)got.drops[k],
-							(unsigned long long)model[idx].drops[k]);
+							(unsigned long long)hm_drops(got.drops)[k],
+							(unsigned long long)hm_drops(model[idx].drops)[k]);
 				break;
 			}
 			model[idx].last_activity_timestamp = got.last_activity_timestamp;

@@ -382,10 +382,10 @@ static int send_expect_v(const struct dgram *d, int verdict, int want, const cha
 		if (!same_counts(&before[i], &after[i])) {
 			HM_FAIL("%s: node_stats[%u] not as expected for %s", what, i, why_name(want));
 			for (int k = 0; k < HM_DROP_REASON_MAX; k++)
-				if (after[i].drops[k] != before[i].drops[k])
+				if (hm_drops(after[i].drops)[k] != hm_drops(before[i].drops)[k])
 					fprintf(stderr, "    drops[%s]: %llu (model %llu)\n",
-						why_name(k), (unsigned long long)after[i].drops[k],
-						(unsigned long long)before[i].drops[k]);
+						why_name(k), (unsigned long long)hm_drops(after[i].drops)[k],
+						(unsigned long long)hm_drops(before[i].drops)[k]);
 		}
 		if (i == who && want == ACCEPT &&
 		    after[i].last_activity_timestamp <= before[i].last_activity_timestamp)
@@ -1058,7 +1058,7 @@ HM_TEST(xdp_quorum_concurrent)
 		if (v == SELF || !ASSERT_TRUE(read_stats(v, &st), "read"))
 			continue;
 		ASSERT_EQ(st.total_messages, CC_REPEAT * CC_SEQS, "every repeat counted");
-		ASSERT_EQ(st.drops[HM_DROP_DUPLICATE], (CC_REPEAT - 1) * CC_SEQS,
+		ASSERT_EQ(hm_drops(st.drops)[HM_DROP_DUPLICATE], (CC_REPEAT - 1) * CC_SEQS,
 			  "repeats are duplicates");
 	}
 out:

@@ -13,6 +13,7 @@
 #include "hm_test.h"
 #include "detect/metrics.h"
 #include "detect/reputation.h"
+#include "hm_version.h"
 
 /* Pipe text to the Prometheus parser; it prints "name|labels|value" per
  * sample (labels sorted k=v,...), or fails. */
@@ -75,9 +76,12 @@ static void snapshot(struct hm_replica_metrics *m)
 	m->view = 2;
 	m->view_changes = 2;
 	m->rounds = 120;
-	m->rounds_per_second = 40.5;
 	m->ops = 960;
-	m->latency_avg_seconds = 0.0021;
+	m->latency_buckets[3] = 4;  /* 2.5 .. 5 ms */
+	m->latency_buckets[4] = 1;
+	m->latency_count = 5;
+	m->latency_sum_seconds = 0.02;
+	m->vc_by_reason[PBFT_VC_REQUEST_TIMEOUT] = 2;
 	m->batch_size = 10;
 	m->batch_efficiency = 0.8;
 	m->persist_errors = 3;
@@ -90,7 +94,19 @@ static void snapshot(struct hm_replica_metrics *m)
 	}
 	m->reputation[3] = 0.05;
 	m->indicators[3] = HM_IND_CONTRADICTION | HM_IND_LOW_REPUTATION;
-	m->byzantine = 1 << 3;
+	m->suspected = 1 << 2;
+	m->peer_state[3] = HM_PEER_BYZANTINE;
+	m->peer_state[2] = HM_PEER_DOWN;
+	m->has_dns = true;
+	m->dns.n_replicas = 4;
+	m->dns.answers[HM_DNS_ANS_DNSSEC][0] = 7;
+	m->dns.answers[HM_DNS_ANS_FAIL][2] = 2;
+	m->dns.cache_hits = 11;
+	m->dns.upstream_buckets[0] = 1;
+	m->dns.upstream_buckets[HM_DNS_UPSTREAM_BUCKETS] = 1; /* +Inf */
+	m->dns.upstream_count = 2;
+	m->dns.upstream_sum_s = 9.5;
+	m->dns.differ[3] = 4;
 	m->blocked = 1 << 3;
 	m->connected = 0x5;
 	m->blocks = 1;
@@ -105,6 +121,20 @@ static double value_of(const char *parsed, const char *line_prefix)
 	const char *p = strstr(parsed, line_prefix);
 
 	return p ? strtod(p + strlen(line_prefix), NULL) : -1;
+}
+
+/* A parsed "gauge|name|labels|value" line with an le label. */
+static bool gauge_with_le(const char *parsed)
+{
+	for (const char *l = parsed; l && *l; l = strchr(l, '\n') ? strchr(l, '\n') + 1 : NULL) {
+		const char *end = strchr(l, '\n'), *le = strstr(l, "|le=");
+		const char *le2 = strstr(l, ",le=");
+
+		if (strncmp(l, "gauge|", 6) == 0 && ((le && (!end || le < end)) ||
+						     (le2 && (!end || le2 < end))))
+			return true;
+	}
+	return false;
 }
 
 HM_TEST(replica_families_parse)
@@ -123,15 +153,41 @@ HM_TEST(replica_families_parse)
 	ASSERT_EQ(value_of(parsed, "counter|hypermesh_persist_errors_total||"), 3, "persist errors");
 	ASSERT_EQ(value_of(parsed, "gauge|hypermesh_persist_degraded||"), 1, "persist degraded");
 	ASSERT_EQ(value_of(parsed, "gauge|hypermesh_persist_failing||"), 1, "persist failing");
-	ASSERT_TRUE(value_of(parsed, "gauge|hypermesh_consensus_rounds_per_second||") == 40.5,
-		    "rounds per second");
-	ASSERT_EQ(value_of(parsed, "gauge|hypermesh_byzantine_nodes||"), 1, "detected");
+	ASSERT_TRUE(strstr(parsed, "per_second") == NULL, "no rates as gauges");
+	ASSERT_EQ(value_of(parsed, "gauge|hypermesh_byzantine_nodes||"), 1, "proven");
+	ASSERT_EQ(value_of(parsed, "gauge|hypermesh_down_nodes||"), 1, "down");
+	ASSERT_EQ(value_of(parsed, "gauge|hypermesh_suspected_nodes||"), 1, "suspected");
+	ASSERT_EQ(value_of(parsed, "gauge|hypermesh_peer_state|peer=2,state=down|"), 1, "2 down");
+	ASSERT_EQ(value_of(parsed, "gauge|hypermesh_peer_state|peer=2,state=byzantine|"), 0,
+		  "a down peer is not Byzantine");
+	ASSERT_EQ(value_of(parsed, "gauge|hypermesh_peer_state|peer=3,state=byzantine|"), 1,
+		  "3 proven");
+	ASSERT_EQ(value_of(parsed, "histogram|hypermesh_consensus_latency_seconds_bucket|le=0.005|"),
+		  4, "latency bucket (cumulative)");
+	ASSERT_EQ(value_of(parsed, "histogram|hypermesh_consensus_latency_seconds_bucket|le=+Inf|"),
+		  5, "latency +Inf");
+	ASSERT_EQ(value_of(parsed, "histogram|hypermesh_consensus_latency_seconds_count||"), 5,
+		  "latency count");
+	ASSERT_EQ(value_of(parsed, "counter|hypermesh_view_changes_started_total|reason=request_timeout|"),
+		  2, "view changes by reason");
+	ASSERT_EQ(value_of(parsed, "gauge|hypermesh_build_info|version=" HM_RELEASE "|"), 1,
+		  "build info");
+	ASSERT_EQ(value_of(parsed, "counter|hypermesh_dns_answers_total|rcode=NOERROR,rule=dnssec|"),
+		  7, "DNS answers by rcode and rule");
+	ASSERT_EQ(value_of(parsed, "counter|hypermesh_dns_answers_total|rcode=SERVFAIL,rule=fail|"),
+		  2, "SERVFAILs");
+	ASSERT_EQ(value_of(parsed, "counter|hypermesh_dns_cache_hits_total||"), 11, "cache hits");
+	ASSERT_EQ(value_of(parsed, "histogram|hypermesh_dns_upstream_latency_seconds_bucket|le=+Inf|"),
+		  2, "upstream latency");
+	ASSERT_EQ(value_of(parsed, "counter|hypermesh_dns_poisoned_observations_total|replica=3|"), 4,
+		  "poisoning per replica");
 	ASSERT_EQ(value_of(parsed, "gauge|hypermesh_blocked_nodes||"), 1, "blocked");
 	ASSERT_EQ(value_of(parsed, "gauge|hypermesh_peer_blocked|peer=3|"), 1, "peer 3 blocked");
 	ASSERT_EQ(value_of(parsed, "gauge|hypermesh_peer_blocked|peer=2|"), 0, "peer 2 not");
 	ASSERT_TRUE(value_of(parsed, "gauge|hypermesh_reputation|peer=3|") == 0.05, "reputation");
-	ASSERT_EQ(value_of(parsed, "gauge|hypermesh_reputation_peers|le=0.1|"), 1, "distribution");
-	ASSERT_EQ(value_of(parsed, "gauge|hypermesh_reputation_peers|le=1.0|"), 3, "all peers");
+	ASSERT_EQ(value_of(parsed, "gauge|hypermesh_reputation_peers|at_most=0.1|"), 1, "distribution");
+	ASSERT_EQ(value_of(parsed, "gauge|hypermesh_reputation_peers|at_most=1.0|"), 3, "all peers");
+	ASSERT_FALSE(gauge_with_le(parsed), "no le label on a gauge");
 	ASSERT_EQ(value_of(parsed, "gauge|hypermesh_peer_indicator|indicator=contradiction,peer=3|"),
 		  1, "indicator");
 	ASSERT_EQ(value_of(parsed, "gauge|hypermesh_connectivity|from=1,to=2|"), 1, "matrix row");
@@ -146,6 +202,33 @@ HM_TEST(replica_families_parse)
 		    "no reputation for ourselves");
 	ASSERT_TRUE(value_of(parsed, "gauge|hypermesh_replica_info|dataplane=xdp,f=1,id=1,n=4|") == 1,
 		    "info");
+	hm_mtext_free(&t);
+}
+
+/* promtool (Debian's prometheus package) lints the exposition: counters
+ * end in _total, histograms are well formed, no le on a gauge, HELP. */
+HM_TEST(promtool_accepts_the_exposition)
+{
+	char tmp[] = "/tmp/hm-promtool-XXXXXX", cmd[256], out[4096] = "";
+	struct hm_replica_metrics m;
+	struct hm_mtext t = { 0 };
+	size_t len = 0;
+	FILE *p;
+	int fd;
+
+	snapshot(&m);
+	hm_metrics_render(&t, &m);
+	fd = mkstemp(tmp);
+	if (!ASSERT_TRUE(fd >= 0 && write(fd, t.buf, t.len) == (ssize_t)t.len, "temp file"))
+		return;
+	close(fd);
+	snprintf(cmd, sizeof(cmd), "promtool check metrics < %s 2>&1", tmp);
+	p = popen(cmd, "r");
+	while (p && len < sizeof(out) - 1 && fgets(out + len, (int)(sizeof(out) - len), p))
+		len += strlen(out + len);
+	ASSERT_TRUE(p && pclose(p) == 0, out);
+	ASSERT_TRUE(len == 0, out); /* any lint problem is printed */
+	unlink(tmp);
 	hm_mtext_free(&t);
 }
 

@@ -168,8 +168,8 @@ check_eq "metrics: replica 3 blocked" "$(metric 0 hypermesh_peer_blocked peer=3)
 check "metrics: blocked drops for replica 3" test "$(metric 0 hypermesh_drops_total peer=3,reason=blocked)" -gt 0
 check_eq "metrics: replica 0 sent the other replicas one proof against 3" \
   "$(metric 0 hypermesh_equivocation_proofs_total kind=sent,peer=3)" 1
-check_eq "status table marks it" \
-  "$("$repo/build/hmctl" status --table --socket "$(sock 0)" | awk '$1 == 3 {print $7}')" BLOCKED
+check_eq "status table marks it proven Byzantine and blocked" \
+  "$("$repo/build/hmctl" status --table --socket "$(sock 0)" | awk '$1 == 3 {print $2, $8}')" "byzantine BLOCKED"
 check_eq "the cluster still serves" "$(cluster exec hmctl put during-block x)" OK
 
 echo "# the 2f+1 floor: a second offender is not blocked"

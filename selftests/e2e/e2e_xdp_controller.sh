@@ -36,6 +36,8 @@ for m in hm_config hm_members hm_clients hm_blocklist node_stats hm_votes hm_eve
 done
 check "bpftool shows node_stats with field names" \
   sh -c "bash '$repo/scripts/cluster.sh' --dir '$dir' exec-replica 1 bpftool map dump pinned $pin/node_stats | grep -q '\"total_messages\"'"
+check "bpftool names each drop counter by its reason (BTF)" \
+  sh -c "bash '$repo/scripts/cluster.sh' --dir '$dir' exec-replica 1 bpftool map dump pinned $pin/node_stats | grep -q '\"bad_mac\": [0-9]'"
 
 prog=$(on 1 ip link show dev eth0 | grep -o 'prog/xdp id [0-9]* name [a-z_]*' | awk '{print $NF}')
 case "$prog" in

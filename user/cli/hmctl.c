@@ -239,6 +239,21 @@ static void print_drops(json_t *drops)
 	printf("%s\n", shown ? "" : "-");
 }
 
+/* One line per peer that is not up: its state and why. */
+static void print_peer_states(json_t *det)
+{
+	const char *k;
+	json_t *p;
+
+	json_object_foreach(json_object_get(det, "peers"), k, p) {
+		const char *state = json_string_value(json_object_get(p, "state"));
+
+		if (state && strcmp(state, "up") != 0)
+			printf("peer %s %s for %.0f s: %s\n", k, state, jreal(p, "state_for_s"),
+			       json_string_value(json_object_get(p, "state_reason")) ?: "?");
+	}
+}
+
 static void print_peer_row(json_t *st, const char *id, json_t *det)
 {
 	json_t *p = json_object_get(json_object_get(det, "peers"), id);
@@ -251,7 +266,8 @@ static void print_peer_row(json_t *st, const char *id, json_t *det)
 	json_array_foreach(ind, i, x)
 		snprintf(inds + strlen(inds), sizeof(inds) - strlen(inds), "%s%s", i ? "," : "",
 			 json_string_value(x));
-	printf("%-5s %10.3f %8.3f %10.0f %8.2f  %-26s %-9s %10lld  ", id, jreal(p, "reputation"),
+	printf("%-5s %-9s %10.3f %8.3f %10.0f %8.2f  %-26s %-9s %10lld  ", id,
+	       json_string_value(json_object_get(p, "state")) ?: "?", jreal(p, "reputation"),
 	       jreal(p, "historical"), jreal(p, "latency_ms"), jreal(p, "participation"),
 	       inds[0] ? inds : "-", json_is_true(json_object_get(p, "blocked")) ? "BLOCKED" : "no",
 	       (long long)(kst ? jint(kst, "total_messages") : jint(u, "accepted")));
@@ -284,15 +300,23 @@ static void print_status_table(json_t *st)
 	       (long long)jint(st, "view"), (long long)jint(st, "primary"),
 	       (long long)jint(st, "low_watermark"), (long long)jint(st, "high_watermark"),
 	       (long long)jint(st, "last_stable_checkpoint"), (long long)jint(st, "last_executed"));
+	char *down = json_dumps(json_object_get(det, "down"), JSON_COMPACT);
 	char *byz = json_dumps(json_object_get(det, "byzantine"), JSON_COMPACT);
+	char *sus = json_dumps(json_object_get(det, "suspected"), JSON_COMPACT);
 	char *blocked = json_dumps(json_object_get(det, "blocked"), JSON_COMPACT);
 
-	printf("rounds/s %.1f  messages/s %.1f  loss %.4f  byzantine %s  blocked %s\n\n",
+	printf("rounds/s %.1f  messages/s %.1f  loss %.4f  down %s  proven byzantine %s  "
+	       "suspected %s  blocked %s\n",
 	       jreal(det, "rounds_per_second"), jreal(det, "messages_per_second"),
-	       jreal(det, "loss_rate"), byz ? byz : "?", blocked ? blocked : "?");
+	       jreal(det, "loss_rate"), down ? down : "?", byz ? byz : "?", sus ? sus : "?",
+	       blocked ? blocked : "?");
+	free(down);
 	free(byz);
+	free(sus);
 	free(blocked);
-	printf("%-5s %10s %8s %10s %8s  %-26s %-9s %10s  %s\n", "peer", "reputation", "history",
+	print_peer_states(det);
+	printf("\n%-5s %-9s %10s %8s %10s %8s  %-26s %-9s %10s  %s\n", "peer", "state",
+	       "reputation", "history",
 	       "latency_ms", "particip", "indicators", "block", "messages", "drops");
 	json_object_foreach(json_object_get(det, "peers"), k, v)
 		print_peer_row(st, k, det);

@@ -968,8 +968,9 @@ static int parse_dns(struct ctx *c, yaml_node_t *map)
 static int parse_node(struct ctx *c, yaml_node_t *map)
 {
 	static const char *const keys[] = { "id", "private_key", "data_dir", "runtime_dir",
-					    "log_level", NULL };
+					    "log_level", "log_format", NULL };
 	static const char *const levels[] = { "error", "warn", "info", "debug", NULL };
+	static const char *const formats[] = { "kv", "json", NULL };
 	struct hm_config *cfg = c->cfg;
 	int rc, level;
 
@@ -991,6 +992,10 @@ static int parse_node(struct ctx *c, yaml_node_t *map)
 		return -1;
 	if (rc == 1)
 		snprintf(cfg->log_level, sizeof(cfg->log_level), "%s", levels[level]);
+	if ((rc = opt_choice(c, map, "node", "log_format", formats, &level)) < 0)
+		return -1;
+	if (rc == 1)
+		snprintf(cfg->log_format, sizeof(cfg->log_format), "%s", formats[level]);
 	return 0;
 }
 
@@ -1290,6 +1295,7 @@ void hm_config_defaults(struct hm_config *cfg)
 	cfg->port = HM_DEFAULT_PORT;
 	cfg->dataplane = HM_DATAPLANE_SOCKET;
 	strcpy(cfg->log_level, "info");
+	strcpy(cfg->log_format, "kv");
 	cfg->judge_interval_ms = 1000;
 	cfg->block_cooldown_s = 60;
 	cfg->block_max_cooldown_s = 3600;

@@ -165,6 +165,7 @@ struct hm_config {
 	 * default, see user/client/identity.h) */
 	char runtime_dir[HM_PATH_MAX];
 	char log_level[16];                 /* error|warn|info|debug */
+	char log_format[8];                 /* kv|json (common/log.h) */
 	struct hm_dns_config dns;           /* byzantine_config.dns */
 
 	struct hm_ct_config ct;

@@ -132,6 +132,18 @@ struct pbft_ready {
 };
 
 /* Counters the core keeps; the driver exports them. */
+/* Why a replica started a view change (pbft_stats.view_changes_by_reason;
+ * the node layer logs it, the metrics export it). */
+enum pbft_vc_reason {
+	PBFT_VC_REQUEST_TIMEOUT = 0, /* a signed request waited too long: lost or faulty primary */
+	PBFT_VC_NEW_VIEW_TIMEOUT,    /* no NEW-VIEW in time: on to the next view */
+	PBFT_VC_JOINED,              /* f+1 replicas sent VIEW-CHANGEs for higher views */
+	PBFT_VC_CATCHUP_TIMEOUT,     /* view catch-up got no NEW-VIEW in time */
+	PBFT_VC_REASONS,
+};
+
+const char *pbft_vc_reason_name(enum pbft_vc_reason r);
+
 struct pbft_stats {
 	uint64_t requests_received;
 	uint64_t batches_proposed;
@@ -153,6 +165,7 @@ struct pbft_stats {
 	/* view changes */
 	uint64_t view_changes_started; /* VIEW-CHANGEs we sent (one per view) */
 	uint64_t view_changes_installed; /* new views we entered */
+	uint64_t view_changes_by_reason[PBFT_VC_REASONS]; /* ... started, by trigger */
 	uint64_t view_changes_refused; /* invalid VIEW-CHANGEs (bad certificate) */
 	uint64_t new_views_refused;    /* NEW-VIEWs refused (not primary, bad O) */
 	uint64_t bad_vote_signatures;  /* stored vote/checkpoint sigs that failed */

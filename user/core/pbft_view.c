@@ -941,7 +941,7 @@ size_t pbft_new_view_payload(struct pbft *c, uint64_t view, uint8_t *buf, size_t
 			     lo, hi, o_digest);
 }
 
-static void start_view_change(struct pbft *c, uint64_t view);
+static void start_view_change(struct pbft *c, uint64_t view, enum pbft_vc_reason why);
 
 /* Ask for j's VIEW-CHANGE for `view` with this head digest (a NEW-VIEW
  * names it and we do not hold it complete, or hold another one of j's):
@@ -1127,7 +1127,7 @@ void pbft_vc_progress(struct pbft *c)
 	}
 	/* f+1 replicas, so at least one correct one, left our view. */
 	if (above >= c->p.f + 1) {
-		start_view_change(c, join);
+		start_view_change(c, join, PBFT_VC_JOINED);
 		return;
 	}
 	if (c->in_vc) {
@@ -1154,7 +1154,16 @@ void pbft_vc_progress(struct pbft *c)
 	try_pending_nv(c);
 }
 
-static void start_view_change(struct pbft *c, uint64_t view)
+const char *pbft_vc_reason_name(enum pbft_vc_reason r)
+{
+	static const char *const names[PBFT_VC_REASONS] = {
+		"request_timeout", "new_view_timeout", "f+1_higher_views", "catchup_timeout",
+	};
+
+	return r < PBFT_VC_REASONS ? names[r] : "?";
+}
+
+static void start_view_change(struct pbft *c, uint64_t view, enum pbft_vc_reason why)
 {
 	if (view <= (c->in_vc ? c->vc_target : c->view))
 		return;
@@ -1165,6 +1174,7 @@ static void start_view_change(struct pbft *c, uint64_t view)
 	drop_queue(c);
 	pbft_early_clear(c);
 	c->stats.view_changes_started++;
+	c->stats.view_changes_by_reason[why]++;
 	pbft_dur_view(c, NULL); /* vote log: durable before our VIEW-CHANGE leaves */
 	send_view_change(c);
 	pbft_vc_progress(c);
@@ -1185,7 +1195,7 @@ void pbft_vc_timers(struct pbft *c)
 		c->cu_view = 0;
 		if (v > (c->in_vc ? c->vc_target : c->view)) {
 			c->stats.view_catchup_timeouts++;
-			start_view_change(c, v);
+			start_view_change(c, v, PBFT_VC_CATCHUP_TIMEOUT);
 			return;
 		}
 	}
@@ -1193,7 +1203,7 @@ void pbft_vc_timers(struct pbft *c)
 		/* No NEW-VIEW in time: the next view, waiting twice as long. */
 		if (c->vc_timer_at && c->now >= c->vc_timer_at + vc_timeout_us(c)) {
 			c->vc_backoff++;
-			start_view_change(c, c->vc_target + 1);
+			start_view_change(c, c->vc_target + 1, PBFT_VC_NEW_VIEW_TIMEOUT);
 		}
 		return;
 	}
@@ -1209,7 +1219,7 @@ void pbft_vc_timers(struct pbft *c)
 			 * the next one waits twice as long (as in the paper). */
 			if (c->view > 0 && !c->view_works)
 				c->vc_backoff++;
-			start_view_change(c, c->view + 1);
+			start_view_change(c, c->view + 1, PBFT_VC_REQUEST_TIMEOUT);
 			return;
 		}
 		c->stats.bad_client_signatures++;

@@ -102,11 +102,12 @@ static void usage(FILE *out)
 {
 	fprintf(out, "usage: hypermeshd -c CONFIG [--id N] [--key FILE] [--data-dir DIR] "
 		     "[--log-level error|warn|info|debug]\n"
-		     "                  [--control-socket PATH]\n"
+		     "                  [--log-format kv|json] [--control-socket PATH]\n"
 		     "       hypermeshd --check-config CONFIG [--id N] [--key FILE]\n"
 		     "       hypermeshd --cleanup CONFIG\n"
 		     "       hypermeshd --version\n"
-		     "  The id, key, data dir and log level default to the config's node section.\n"
+		     "  The id, key, data dir, log level and log format default to the config's\n"
+		     "  node section.\n"
 		     "  The control socket defaults to $RUNTIME_DIRECTORY/control.sock under systemd,\n"
 		     "  else DATA_DIR/control.sock.  --check-config validates and exits: 0 valid,\n"
 		     "  1 not.  --cleanup removes the XDP/TC programs and pins a replica that died\n"
@@ -261,7 +262,7 @@ static void add_xdp_status(struct daemon *d, json_t *status)
 		for (int r = 0; r < HM_DROP_REASON_MAX; r++) {
 			json_t *t = json_object_get(drops, hm_drop_reason_name(r));
 
-			json_integer_set(t, json_integer_value(t) + (json_int_t)st.drops[r]);
+			json_integer_set(t, json_integer_value(t) + (json_int_t)hm_drops(st.drops)[r]);
 		}
 		if (!st.total_messages)
 			continue;
@@ -277,7 +278,7 @@ static void add_xdp_status(struct daemon *d, json_t *status)
 			"contradictory_responses", (json_int_t)st.contradictory_responses,
 			"consecutive_faults", (json_int_t)st.consecutive_faults,
 			"max_view_seen", (json_int_t)st.max_view_seen,
-			"drops", hm_drops_json((const uint64_t *)st.drops)));
+			"drops", hm_drops_json((const uint64_t *)&st.drops)));
 	}
 	hm_xdp_dp_tc_stats(&d->dp, &tc);
 	json_object_set_new(x, "interface", json_string(d->dp.ifname));
@@ -476,6 +477,10 @@ static void render_metrics(void *ctx, struct hm_mtext *t)
 		return;
 	}
 	hm_detector_metrics(&d->det, m);
+	if (d->dns) {
+		m->has_dns = true;
+		hm_dns_daemon_counters(d->dns, &m->dns);
+	}
 	hm_metrics_render(t, m);
 	free(m);
 	if (d->dns) {
@@ -1071,7 +1076,7 @@ static int open_dns(struct daemon *d)
 }
 
 struct options {
-	const char *config, *key, *data_dir, *log_level, *control_socket;
+	const char *config, *key, *data_dir, *log_level, *log_format, *control_socket;
 	bool check_config, cleanup;
 	const char *byzantine;
 	bool byzantine_ack;
@@ -1086,6 +1091,7 @@ static int parse_options(int argc, char **argv, struct options *o)
 		{ "key", required_argument, NULL, 'k' },
 		{ "data-dir", required_argument, NULL, 'd' },
 		{ "log-level", required_argument, NULL, 'l' },
+		{ "log-format", required_argument, NULL, 'F' },
 		{ "help", no_argument, NULL, 'h' },
 		{ "version", no_argument, NULL, 'V' },
 		{ "check-config", required_argument, NULL, 'C' },
@@ -1106,6 +1112,13 @@ static int parse_options(int argc, char **argv, struct options *o)
 		case 'k': o->key = optarg; break;
 		case 'd': o->data_dir = optarg; break;
 		case 'l': o->log_level = optarg; break;
+		case 'F':
+			if (hm_log_parse_format(optarg) < 0) {
+				fprintf(stderr, "hypermeshd: --log-format %s: not kv or json\n", optarg);
+				return -1;
+			}
+			o->log_format = optarg;
+			break;
 		case 'S': o->control_socket = optarg; break;
 		case 'C':
 			o->config = optarg;
@@ -1287,6 +1300,8 @@ int main(int argc, char **argv)
 	if (load_identity(&d, &o, &data_dir) < 0)
 		goto out;
 	hm_log_setup("hypermeshd", o.id, o.log_level ? o.log_level : d.cfg.log_level);
+	hm_log_set_format((enum hm_log_format)hm_log_parse_format(o.log_format ? o.log_format
+									      : d.cfg.log_format));
 	hm_info("hypermeshd %s starting: replica %ld, configuration %s", HM_RELEASE, o.id,
 		d.cfg.path);
 	hm_sm_status("starting: replica %ld", o.id);

@@ -9,6 +9,20 @@
 #include "common/log.h"
 #include "common/wire.h"
 
+/* Silence that makes a peer down: a live replica in an idle group still
+ * sends a STATUS every PBFT_IDLE_STATUS_ROUNDS (5) retransmit intervals
+ * (timeout_ms / 2 each), so three of those missed, and never less than
+ * three judge steps. */
+static uint64_t peer_down_after_us(const struct hm_config *cfg)
+{
+	uint64_t idle_status_ms = 5 * (cfg->timeout_ms / 2 ? cfg->timeout_ms / 2 : 1);
+	uint64_t ms = 3 * idle_status_ms;
+
+	if (ms < 3 * (uint64_t)cfg->judge_interval_ms)
+		ms = 3 * (uint64_t)cfg->judge_interval_ms;
+	return ms * 1000;
+}
+
 void hm_detector_init(struct hm_detector *d, const struct hm_config *cfg, struct hm_node *node,
 		      struct hm_xdp_dp *dp, uint64_t now_us)
 {
@@ -22,6 +36,9 @@ void hm_detector_init(struct hm_detector *d, const struct hm_config *cfg, struct
 		       (uint64_t)cfg->block_max_cooldown_s * 1000000);
 	d->started_us = d->last_us = now_us;
 	d->prev_view = pbft_view(node->core);
+	for (uint32_t i = 0; i < HM_MAX_REPLICAS; i++)
+		hm_peer_health_init(&d->health[i], now_us);
+	d->down_after_us = peer_down_after_us(cfg);
 	/* An adopted program's map may hold blocks of an earlier run: they
 	 * are in no decision log here, so nobody could list or lift them. */
 	for (uint32_t i = 0; dp && i < node->n; i++)
@@ -66,7 +83,7 @@ static uint64_t proven_bad_signatures(struct hm_detector *d, uint32_t i)
 	uint64_t n = ps->drops[HM_DROP_BAD_SIGNATURE] + ps->drops[HM_DROP_NONCANONICAL_SIG];
 
 	if (kernel_stats(d, i, &st))
-		n += st.drops[HM_DROP_NONCANONICAL_SIG];
+		n += hm_drops(st.drops)[HM_DROP_NONCANONICAL_SIG];
 	return n;
 }
 
@@ -90,9 +107,9 @@ static void sample_peer(struct hm_detector *d, uint32_t i, struct hm_peer_sample
 		uint64_t kdrops = 0, kseen = st.last_activity_timestamp / 1000;
 
 		for (int r = 0; r < HM_DROP_REASON_MAX; r++)
-			kdrops += st.drops[r];
+			kdrops += hm_drops(st.drops)[r];
 		s->messages = st.total_messages > kdrops ? st.total_messages - kdrops : 0;
-		s->faults += drops_sum((const uint64_t *)st.drops);
+		s->faults += drops_sum((const uint64_t *)&st.drops);
 		s->timing_violations += st.timing_violations;
 		if (kseen > s->last_seen_us)
 			s->last_seen_us = kseen;
@@ -141,19 +158,24 @@ static void equivocation_evidence(const struct hm_detector *d, uint32_t i, uint6
 		 (unsigned long long)ev->seq, a, b, (unsigned long long)count);
 }
 
+/* One line per decision: the peer, the evidence kind (offence), the
+ * cooldown and the evidence itself. */
 static void log_decision(const struct hm_decision *dec)
 {
 	if (!dec)
 		return;
 	if (dec->kind == HM_DECIDE_REFUSED)
-		hm_warn("policy: replica %u proven %s but NOT blocked: it would leave fewer than "
-			"2f+1 replicas unblocked; evidence: %s", dec->replica,
-			hm_offence_name(dec->offence), dec->evidence);
+		hm_log_kv(HM_LOG_WARN, "policy: proven but NOT blocked: it would leave fewer than "
+			  "2f+1 replicas unblocked", "peer", HM_KV_U(dec->replica), "offence",
+			  hm_offence_name(dec->offence), "strike", HM_KV_U(dec->strikes), "evidence",
+			  dec->evidence, NULL);
 	else
-		hm_warn("policy: %s replica %u for %.0f s (strike %u, %s); evidence: %s",
-			dec->kind == HM_DECIDE_BLOCK ? "blocked" : "block extended on",
-			dec->replica, (double)(dec->until_us - dec->at_us) / 1e6, dec->strikes,
-			hm_offence_name(dec->offence), dec->evidence);
+		hm_log_kv(HM_LOG_WARN, dec->kind == HM_DECIDE_BLOCK ? "policy: peer blocked"
+								      : "policy: block extended",
+			  "peer", HM_KV_U(dec->replica), "offence", hm_offence_name(dec->offence),
+			  "strike", HM_KV_U(dec->strikes), "cooldown_s",
+			  HM_KV_U((dec->until_us - dec->at_us) / 1000000), "evidence", dec->evidence,
+			  NULL);
 }
 
 /* Whether the equivocation at (type, view, seq) was already acted on; if
@@ -312,7 +334,7 @@ static void update_rates(struct hm_detector *d, uint64_t now_us)
 		struct hm_node_stats st;
 
 		if (kernel_stats(d, i, &st))
-			dropped += drops_sum((const uint64_t *)st.drops);
+			dropped += drops_sum((const uint64_t *)&st.drops);
 	}
 	for (uint32_t i = 0; i < d->node->n; i++) {
 		struct hm_peer_sample s;
@@ -340,6 +362,58 @@ static void update_rates(struct hm_detector *d, uint64_t now_us)
 	d->prev_dropped = dropped;
 }
 
+/* What proves peer i Byzantine, or NULL: the policy acted on a proof of
+ * it (equivocation, bad signature, a checked proof from another replica),
+ * or the core caught it (a signature or certificate only it can have
+ * made wrong). */
+static const char *proof_of(const struct hm_detector *d, uint32_t i, char *buf, size_t cap)
+{
+	for (uint64_t k = hm_policy_decisions(&d->policy); k-- > 0;) {
+		const struct hm_decision *dec = hm_policy_decision(&d->policy, k);
+
+		if (dec && dec->replica == i && dec->offence) {
+			snprintf(buf, cap, "%s", hm_offence_name(dec->offence));
+			return buf;
+		}
+	}
+	if (pbft_stats(d->node->core)->proven_faulty >> i & 1) {
+		snprintf(buf, cap, "bad signature or certificate caught by the core");
+		return buf;
+	}
+	return NULL;
+}
+
+/* Each peer's state (up, slow, down, Byzantine) and a log line with the
+ * reason when it changes. */
+static void judge_health(struct hm_detector *d, uint64_t now_us)
+{
+	for (uint32_t i = 0; i < d->node->n; i++) {
+		const struct hm_node_statistics *p = &d->rep.peer[i];
+		struct hm_peer_health *h = &d->health[i];
+		enum hm_peer_state was = h->state;
+		struct hm_peer_sample s;
+		char proof[64];
+		struct hm_peer_facts f;
+
+		if (i == d->node->id)
+			continue;
+		sample_peer(d, i, &s);
+		f = (struct hm_peer_facts){
+			.last_seen_us = s.last_seen_us,
+			.slow_sign = p->indicators & (HM_IND_TIMING | HM_IND_PARTICIPATION),
+			.proof = proof_of(d, i, proof, sizeof(proof)),
+		};
+		if (!hm_peer_health_step(h, &f, now_us, d->started_us, d->down_after_us))
+			continue;
+		hm_log_kv(h->state == HM_PEER_UP || h->state == HM_PEER_SLOW ? HM_LOG_INFO : HM_LOG_WARN,
+			  h->state == HM_PEER_DOWN ? "peer down"
+			  : h->state == HM_PEER_UP ? "peer up"
+			  : h->state == HM_PEER_SLOW ? "peer slow" : "peer proven Byzantine",
+			  "peer", HM_KV_U(i), "state", hm_peer_state_name(h->state), "was",
+			  hm_peer_state_name(was), "reason", h->reason, NULL);
+	}
+}
+
 void hm_detector_step(struct hm_detector *d, uint64_t now_us)
 {
 	struct hm_peer_sample samples[HM_MAX_REPLICAS] = { 0 };
@@ -350,16 +424,22 @@ void hm_detector_step(struct hm_detector *d, uint64_t now_us)
 		if (i != d->node->id)
 			sample_peer(d, i, &samples[i]);
 	byz = hm_reputation_judge(&d->rep, samples, d->node->quorums, now_us);
+	judge_health(d, now_us);
+	/* A down peer trips every statistic (silent, in no quorum, reputation
+	 * falling): that is a crash, not a suspicion; its state says down. */
+	for (uint32_t i = 0; i < d->node->n; i++)
+		if (d->health[i].state == HM_PEER_DOWN)
+			byz &= (uint16_t)~(1u << i);
 	/* one line per peer per change of verdict, not one per step */
 	for (uint32_t i = 0; i < d->node->n; i++) {
 		const struct hm_node_statistics *p = &d->rep.peer[i];
 
 		if ((byz ^ d->byzantine) >> i & 1)
-			hm_warn("judge: replica %u %s (%d indicators, reputation %.2f; never "
-				"blocked for this alone)", i,
-				byz >> i & 1 ? "judged Byzantine by the two-indicator rule"
-					     : "no longer judged Byzantine",
-				__builtin_popcount(p->indicators), p->reputation);
+			hm_log_kv(HM_LOG_INFO, byz >> i & 1
+				  ? "peer suspected by the two-indicator rule (never blocked for this alone)"
+				  : "peer no longer suspected", "peer", HM_KV_U(i), "indicators",
+				  HM_KV_U(__builtin_popcount(p->indicators)), "reputation",
+				  HM_KV_F(p->reputation), NULL);
 	}
 	d->byzantine = byz;
 	/* xdp mode: the score goes into node_stats beside the kernel's own
@@ -399,7 +479,6 @@ void hm_detector_metrics(const struct hm_detector *d, struct hm_replica_metrics 
 {
 	const struct hm_node *nd = d->node;
 	const struct pbft_stats *ps = pbft_stats(nd->core);
-	double hours = (double)(d->last_us - d->started_us) / 3.6e9;
 
 	memset(m, 0, sizeof(*m));
 	m->id = nd->id;
@@ -408,26 +487,23 @@ void hm_detector_metrics(const struct hm_detector *d, struct hm_replica_metrics 
 	m->dataplane = d->dp ? "xdp" : "socket";
 	m->view = pbft_view(nd->core);
 	m->view_changes = d->view_changes;
-	m->view_changes_per_hour = hours > 0 ? (double)d->view_changes / hours : 0;
+	memcpy(m->vc_by_reason, ps->view_changes_by_reason, sizeof(m->vc_by_reason));
 	m->vc_started = ps->view_changes_started;
 	m->vc_installed = ps->view_changes_installed;
 	m->catchups_started = ps->view_catchups_started;
 	m->catchups_done = ps->view_catchups_done;
 	m->catchup_timeouts = ps->view_catchup_timeouts;
 	m->rounds = ps->batches_executed;
-	m->rounds_per_second = d->rounds_per_second;
 	m->ops = ps->ops_executed;
 	m->latency_count = nd->latency_count;
-	m->latency_avg_seconds = nd->latency_count
-		? (double)nd->latency_sum_us / (double)nd->latency_count / 1e6 : 0;
+	m->latency_sum_seconds = (double)nd->latency_sum_us / 1e6;
+	memcpy(m->latency_buckets, nd->latency_buckets, sizeof(m->latency_buckets));
 	m->quorums = nd->quorums;
 	m->fast_path_enabled = d->cfg->fast_path_enabled;
 	m->batch_size = d->cfg->batching_enabled ? d->cfg->batch_size : 1;
 	m->batch_efficiency = ps->batches_executed && m->batch_size
 		? (double)ps->ops_executed / (double)ps->batches_executed / m->batch_size : 0;
 	m->messages_in = d->prev_accepted;
-	m->messages_per_second = d->messages_per_second;
-	m->loss_rate = d->loss_rate;
 	m->low_watermark = pbft_low_watermark(nd->core);
 	m->high_watermark = nd->high;
 	m->last_executed = pbft_last_executed(nd->core);
@@ -438,7 +514,9 @@ void hm_detector_metrics(const struct hm_detector *d, struct hm_replica_metrics 
 	m->request_refusals = ps->refusals_sent;
 	m->conflicting_requests = ps->conflicting_requests;
 	m->reply_batches_signed = ps->reply_batches_signed;
-	m->byzantine = d->byzantine;
+	m->suspected = d->byzantine;
+	for (uint32_t i = 0; i < nd->n; i++)
+		m->peer_state[i] = (uint8_t)d->health[i].state;
 	m->blocked = hm_policy_blocked(&d->policy);
 	m->blocks = d->policy.blocks;
 	m->refusals = d->policy.refusals;
@@ -480,7 +558,7 @@ void hm_detector_metrics(const struct hm_detector *d, struct hm_replica_metrics 
 		if ((i < HM_MAX_REPLICAS && i >= nd->n) || !kernel_stats((struct hm_detector *)d, i, &st))
 			continue;
 		for (int r = 0; r < HM_DROP_REASON_MAX; r++)
-			m->drops[i][r] += st.drops[r];
+			m->drops[i][r] += hm_drops(st.drops)[r];
 	}
 }
 
@@ -497,10 +575,12 @@ static json_t *indicators_json(uint32_t bits)
 json_t *hm_detector_json(const struct hm_detector *d, uint64_t now_us)
 {
 	json_t *peers = json_object(), *byz = json_array(), *blocked = json_array();
+	json_t *suspected = json_array(), *down = json_array();
 
 	for (uint32_t i = 0; i < d->node->n; i++) {
 		const struct hm_node_statistics *p = &d->rep.peer[i];
 		const struct hm_block_state *b = &d->policy.peer[i];
+		const struct hm_peer_health *h = &d->health[i];
 		char key[16];
 
 		if (i == d->node->id)
@@ -531,14 +611,24 @@ json_t *hm_detector_json(const struct hm_detector *d, uint64_t now_us)
 			(json_int_t)d->node->replica_stats[i].proofs_sent, "proofs_received",
 			(json_int_t)d->node->replica_stats[i].proofs_received, "proofs_refused",
 			(json_int_t)d->node->replica_stats[i].proofs_refused));
-		if (d->byzantine >> i & 1)
+		json_object_update_new(json_object_get(peers, key), json_pack(
+			"{s:s, s:s, s:f}", "state", hm_peer_state_name(h->state), "state_reason",
+			h->reason, "state_for_s",
+			now_us > h->since_us ? (double)(now_us - h->since_us) / 1e6 : 0.0));
+		if (h->state == HM_PEER_BYZANTINE)
 			json_array_append_new(byz, json_integer(i));
+		if (h->state == HM_PEER_DOWN)
+			json_array_append_new(down, json_integer(i));
+		if (d->byzantine >> i & 1)
+			json_array_append_new(suspected, json_integer(i));
 		if (b->blocked)
 			json_array_append_new(blocked, json_integer(i));
 	}
-	return json_pack("{s:i, s:I, s:o, s:o, s:o, s:I, s:I, s:f, s:f, s:f}",
+	return json_pack("{s:i, s:I, s:I, s:o, s:o, s:o, s:o, s:o, s:I, s:I, s:f, s:f, s:f}",
 			 "judge_interval_ms", (int)d->cfg->judge_interval_ms,
-			 "steps", (json_int_t)d->steps, "peers", peers, "byzantine", byz,
+			 "steps", (json_int_t)d->steps,
+			 "down_after_ms", (json_int_t)(d->down_after_us / 1000), "peers", peers,
+			 "byzantine", byz, "suspected", suspected, "down", down,
 			 "blocked", blocked, "blocks", (json_int_t)d->policy.blocks,
 			 "refusals", (json_int_t)d->policy.refusals,
 			 "rounds_per_second", d->rounds_per_second,

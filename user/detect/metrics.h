@@ -18,6 +18,10 @@
 #include <stdint.h>
 
 #include "hm_wire.h"
+#include "core/pbft.h"
+#include "detect/peer_state.h"
+#include "replica/node.h"
+#include "service/dns/dns_daemon.h"
 
 /* ---- the writer ---- */
 
@@ -44,13 +48,15 @@ struct hm_replica_metrics {
 	uint32_t id, n, f;
 	const char *dataplane;
 	uint64_t view, view_changes;
-	double view_changes_per_hour;       /* over the daemon's lifetime */
 	/* the core's counters (pbft_stats) */
 	uint64_t vc_started, vc_installed, catchups_started, catchups_done, catchup_timeouts;
+	uint64_t vc_by_reason[PBFT_VC_REASONS];
 	uint64_t rounds;                    /* batches executed */
-	double rounds_per_second;           /* over the last judge interval */
 	uint64_t ops;                       /* operations executed */
-	double latency_avg_seconds;         /* consensus start to execution */
+	/* consensus latency, start to execution: a histogram (not cumulative
+	 * here; the renderer sums), its sum and count */
+	uint64_t latency_buckets[HM_LATENCY_BUCKETS];
+	double latency_sum_seconds;
 	uint64_t latency_count;
 	uint64_t quorums;
 	bool fast_path_enabled;
@@ -58,8 +64,6 @@ struct hm_replica_metrics {
 	uint32_t batch_size;                /* configured */
 	double batch_efficiency;            /* ops per batch / batch_size */
 	uint64_t messages_in;               /* datagrams accepted, all senders */
-	double messages_per_second;
-	double loss_rate;                   /* dropped / (accepted + dropped), last interval */
 	uint64_t low_watermark, high_watermark, last_executed;
 	/* persistence (docs/persistence.md "Disk errors") */
 	uint64_t persist_errors;            /* persistence calls that failed */
@@ -74,7 +78,8 @@ struct hm_replica_metrics {
 	double reputation[HM_MAX_REPLICAS], historical[HM_MAX_REPLICAS];
 	double latency_ms[HM_MAX_REPLICAS], participation[HM_MAX_REPLICAS];
 	uint32_t indicators[HM_MAX_REPLICAS];
-	uint16_t byzantine;                 /* judged by the two-indicator rule */
+	uint16_t suspected;                 /* the two-indicator rule (never blocks) */
+	uint8_t peer_state[HM_MAX_REPLICAS]; /* enum hm_peer_state */
 	uint16_t blocked;
 	uint16_t connected;                 /* heard from lately, link up */
 	uint64_t blocks, refusals;          /* policy decisions */
@@ -84,6 +89,9 @@ struct hm_replica_metrics {
 	uint64_t proofs_refused[HM_MAX_REPLICAS];
 	uint64_t accepted[HM_METRIC_PEERS];
 	uint64_t drops[HM_METRIC_PEERS][HM_DROP_REASON_MAX];
+	/* the DNS resolver, when byzantine_config.dns is set */
+	bool has_dns;
+	struct hm_dns_counters dns;
 };
 
 /* Every family of a replica's snapshot into t. */

@@ -510,6 +510,19 @@ static void note_event(struct hm_node *nd, const struct hm_vote_event *ev)
 	}
 }
 
+const double hm_latency_bounds_s[HM_LATENCY_BUCKETS] = {
+	0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 5,
+};
+
+unsigned hm_latency_bucket(double seconds)
+{
+	unsigned b = 0;
+
+	while (b < HM_LATENCY_BUCKETS && seconds > hm_latency_bounds_s[b])
+		b++;
+	return b;
+}
+
 /* Consensus latency: from our PREPARE policy for seq to its execution. */
 static void note_started(struct hm_node *nd, const struct pbft_vote_policy *v)
 {
@@ -526,38 +539,98 @@ static void note_executed(struct hm_node *nd, const struct pbft_executed *e)
 	struct hm_latency_slot *s = &nd->started[e->seq % HM_LATENCY_SLOTS];
 
 	if (s->seq == e->seq && s->at_us && nd->now >= s->at_us) {
+		unsigned b = hm_latency_bucket((double)(nd->now - s->at_us) / 1e6);
+
 		nd->latency_sum_us += nd->now - s->at_us;
 		nd->latency_count++;
+		if (b < HM_LATENCY_BUCKETS)
+			nd->latency_buckets[b]++;
 		s->at_us = 0;
 	}
 }
 
+/* The trigger of the view change the core just started: the reason whose
+ * counter moved since the last log line. */
+static const char *vc_reason(struct hm_node *nd, const struct pbft_stats *s)
+{
+	const char *why = "unknown";
+
+	for (int r = 0; r < PBFT_VC_REASONS; r++)
+		if (s->view_changes_by_reason[r] != nd->vc_reason_logged[r])
+			why = pbft_vc_reason_name((enum pbft_vc_reason)r);
+	memcpy(nd->vc_reason_logged, s->view_changes_by_reason, sizeof(nd->vc_reason_logged));
+	return why;
+}
+
 /* One log line for every view change and view catch-up step (the core
- * counts them in pbft_stats; this says when and to which view). */
+ * counts them in pbft_stats; this says when, to which view and why). */
 static void log_views(struct hm_node *nd)
 {
 	const struct pbft_stats *s = pbft_stats(nd->core);
 	const uint64_t now[5] = { s->view_changes_started, s->view_changes_installed,
 				  s->view_catchups_started, s->view_catchups_done,
 				  s->view_catchup_timeouts };
+	uint64_t view = pbft_view(nd->core), target = pbft_view_target(nd->core);
 
 	if (memcmp(now, nd->vc_logged, sizeof(now)) == 0)
 		return;
-	if (now[4] != nd->vc_logged[4])
-		hm_warn("view catch-up: no NEW-VIEW came in time; changing view to %llu",
-			(unsigned long long)pbft_view_target(nd->core));
-	else if (now[0] != nd->vc_logged[0])
-		hm_info("view change: to view %llu (from view %llu)",
-			(unsigned long long)pbft_view_target(nd->core),
-			(unsigned long long)pbft_view(nd->core));
+	if (now[0] != nd->vc_logged[0])
+		hm_log_kv(now[4] != nd->vc_logged[4] ? HM_LOG_WARN : HM_LOG_INFO, "view change",
+			  "old_view", HM_KV_U(view), "new_view", HM_KV_U(target), "reason",
+			  vc_reason(nd, s), "primary", HM_KV_U(pbft_primary(nd->core, target)), NULL);
 	if (now[2] != nd->vc_logged[2])
-		hm_info("view catch-up: f+1 replicas are in views above %llu; asking view %llu's "
-			"primary for its NEW-VIEW", (unsigned long long)pbft_view(nd->core),
-			(unsigned long long)pbft_catchup_view(nd->core));
+		hm_log_kv(HM_LOG_INFO, "view catch-up: f+1 replicas are in higher views; asking "
+			  "for the NEW-VIEW", "view", HM_KV_U(view), "catchup_view",
+			  HM_KV_U(pbft_catchup_view(nd->core)), NULL);
 	if (now[1] != nd->vc_logged[1])
-		hm_info("view %llu installed%s", (unsigned long long)pbft_view(nd->core),
-			now[3] != nd->vc_logged[3] ? " (view catch-up)" : "");
+		hm_log_kv(HM_LOG_INFO, "view installed", "view", HM_KV_U(view), "primary",
+			  HM_KV_U(pbft_primary(nd->core, view)), "how",
+			  now[3] != nd->vc_logged[3] ? "view_catchup" : "new_view", NULL);
 	memcpy(nd->vc_logged, now, sizeof(now));
+}
+
+/* State transfer: one line when it starts, ends or fails, and for every
+ * chunk that did not verify (its sender is blamed). */
+static void log_state_transfer(struct hm_node *nd)
+{
+	const struct pbft_stats *s = pbft_stats(nd->core);
+	const uint64_t now[4] = { s->state_transfers_started, s->state_transfers_done,
+				  s->state_transfers_failed, s->state_bad_chunks };
+	const char *exec = HM_KV_U(pbft_last_executed(nd->core));
+
+	if (memcmp(now, nd->st_logged, sizeof(now)) == 0)
+		return;
+	if (now[0] != nd->st_logged[0])
+		hm_log_kv(HM_LOG_INFO, "state transfer started: fetching a certified checkpoint",
+			  "last_executed", exec, "low_watermark",
+			  HM_KV_U(pbft_low_watermark(nd->core)), NULL);
+	if (now[3] != nd->st_logged[3])
+		hm_log_kv(HM_LOG_WARN, "state transfer: a chunk did not verify; its sender is blamed",
+			  "bad_chunks", HM_KV_U(now[3]), "blamed_mask", HM_KV_U(s->state_blamed),
+			  NULL);
+	if (now[2] != nd->st_logged[2])
+		hm_log_kv(HM_LOG_WARN, "state transfer failed; trying again", "failures",
+			  HM_KV_U(now[2]), NULL);
+	if (now[1] != nd->st_logged[1])
+		hm_log_kv(HM_LOG_INFO, "state transfer done", "checkpoint",
+			  HM_KV_U(pbft_low_watermark(nd->core)), "last_executed", exec, NULL);
+	memcpy(nd->st_logged, now, sizeof(now));
+}
+
+/* Requests the service's admission check refused (DNS and CT: an agreed
+ * time too far from our clock): one line per second at most, with the
+ * count, so a skewed clock is visible without flooding the log. */
+static void log_service_refusals(struct hm_node *nd)
+{
+	uint64_t refused = pbft_stats(nd->core)->service_refused;
+
+	if (refused == nd->refused_logged || nd->now < nd->refused_logged_at + 1000000)
+		return;
+	hm_log_kv(HM_LOG_INFO, "batch refused: the service's check refused its request "
+		  "(agreed time too far from this replica's clock?)", "requests",
+		  HM_KV_U(refused - nd->refused_logged), "total", HM_KV_U(refused), NULL);
+	nd->refused_logged = refused;
+	nd->refused_logged_at = nd->now;
 }
 
 /* Carry out the core's Ready until it has nothing more: our own votes can
@@ -613,6 +686,8 @@ static void drain(struct hm_node *nd)
 		}
 		pbft_advance(nd->core);
 		log_views(nd);
+		log_state_transfer(nd);
+		log_service_refusals(nd);
 		for (size_t i = 0; i < n_evs; i++) {
 			note_event(nd, &evs[i]);
 			pbft_on_vote_event(nd->core, &evs[i]);
@@ -622,6 +697,24 @@ static void drain(struct hm_node *nd)
 }
 
 /* ---- receiving -------------------------------------------------------- */
+
+/* A PRE-PREPARE (a batch) the core refused, other than a repeat: the
+ * reason, at most one line per second (a faulty primary must not flood the
+ * log); the drop counters have every one. */
+static void log_refused_batch(struct hm_node *nd, const struct hm_msg *m,
+			      enum hm_drop_reason why)
+{
+	if (why == HM_DROP_DUPLICATE)
+		return;
+	nd->batches_refused++;
+	if (nd->now < nd->batch_refused_logged_at + 1000000)
+		return;
+	hm_log_kv(HM_LOG_INFO, "batch refused", "from", HM_KV_U(m->sender), "view",
+		  HM_KV_U(m->view), "seq", HM_KV_U(m->seq), "reason",
+		  hm_drop_reason_name(why), "refused_total", HM_KV_U(nd->batches_refused), NULL);
+	nd->batch_refused_logged_at = nd->now;
+}
+
 
 static bool same_address(const struct sockaddr *a, socklen_t alen,
 			 const struct sockaddr_storage *b, socklen_t blen)
@@ -930,6 +1023,8 @@ void hm_node_receive(struct hm_node *nd, const uint8_t *buf, size_t len,
 		dropped = receive_proof(nd, &m, &why) < 0;
 	else
 		dropped = pbft_receive(nd->core, &m, &why) < 0;
+	if (dropped && m.type == HM_MSG_PRE_PREPARE)
+		log_refused_batch(nd, &m, why);
 	/* Replies (even a cached one the core just queued) are sent in
 	 * drain() below, so learning the address here is in time for them. */
 	if (!dropped && m.type == HM_MSG_REQUEST)

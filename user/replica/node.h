@@ -30,6 +30,14 @@
 #include "core/vote_counter.h"
 #include "replica/send_hook.h"
 
+
+/* Consensus latency histogram bounds, seconds (hm_latency_bounds_s; the
+ * metrics export them as hypermesh_consensus_latency_seconds). */
+#define HM_LATENCY_BUCKETS 12
+extern const double hm_latency_bounds_s[HM_LATENCY_BUCKETS];
+/* The bucket of a latency: the first bound at or above it, HM_LATENCY_BUCKETS for +Inf. */
+unsigned hm_latency_bucket(double seconds);
+
 struct hm_transport {
 	/* Send one datagram whose MAC is already stamped. */
 	void (*sendto)(void *ctx, const void *buf, size_t len, const struct sockaddr *to,
@@ -116,6 +124,7 @@ struct hm_node {
 	uint64_t quorums;                   /* quorum events, both phases */
 	struct hm_latency_slot started[HM_LATENCY_SLOTS];
 	uint64_t latency_sum_us, latency_count; /* consensus start to execution */
+	uint64_t latency_buckets[HM_LATENCY_BUCKETS]; /* a histogram of it, not cumulative */
 
 	/* The send-path hook (send_hook.h); outgoing is NULL in every real
 	 * deployment. */
@@ -149,6 +158,10 @@ struct hm_node {
 	uint64_t persist_recoveries;    /* failures recovered from */
 	/* view-change counters already logged (log_views in node.c) */
 	uint64_t vc_logged[5];
+	uint64_t vc_reason_logged[PBFT_VC_REASONS];
+	uint64_t st_logged[4];              /* state transfer counters last logged */
+	uint64_t refused_logged, refused_logged_at; /* service refusals last logged */
+	uint64_t batches_refused, batch_refused_logged_at; /* PRE-PREPAREs refused */
 	enum hm_recovery_status recovery_status;
 	uint64_t recovered_seq;         /* last seq executed after recovery */
 	uint64_t incarnation;           /* starts on these files, this one included */

@@ -51,7 +51,18 @@ struct job {
 	uint32_t ttl;
 	uint8_t *canon;
 	size_t canon_len;
+	uint64_t started_us;         /* when the resolver was asked */
 	struct job *next;
+};
+
+/* The validator's reason for a recent local failure of Q (libunbound's
+ * why_bogus, e.g. "signature crypto failed from 198.18.53.53"): for the
+ * log line and the EDE text of the SERVFAIL.  Local, not agreed: each
+ * replica tells what its own validator saw. */
+#define REASONS 64
+struct reason {
+	struct hm_dns_q q;
+	char why[160];
 };
 
 /* A client query parked until Q is decided. */
@@ -100,6 +111,12 @@ struct hm_dns_daemon {
 	uint64_t reported_norec, reported_stale, reported_at_us; /* the last log summary */
 	struct stale *stale[MAX_STALE];
 	size_t n_stale, stale_bytes;
+	uint64_t answers[HM_DNS_ANS_RULES][16];
+	uint64_t upstream_buckets[HM_DNS_UPSTREAM_BUCKETS + 1], upstream_count;
+	double upstream_sum_s;
+	struct reason reasons[REASONS];
+	unsigned next_reason;
+	uint64_t failures_logged_at, failures_unlogged; /* rate limit of timeout lines */
 	/* answers from XDP */
 	bool xdp_on;
 	struct hm_dns_xdp xdp;
@@ -111,6 +128,76 @@ struct hm_dns_daemon {
 	 * install until the slot is reused). */
 	struct { uint64_t h; int64_t expiry; } ensured[XDP_ENSURED_SLOTS];
 };
+
+const double hm_dns_upstream_bounds_s[HM_DNS_UPSTREAM_BUCKETS] = {
+	0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1, 5,
+};
+
+const char *hm_dns_answer_rule_name(enum hm_dns_answer_rule r)
+{
+	static const char *const names[HM_DNS_ANS_RULES] = {
+		"dnssec", "observed", "fail", "timeout", "overload", "frontend", "stale",
+	};
+
+	return r < HM_DNS_ANS_RULES ? names[r] : "?";
+}
+
+/* Send a reply and count it by rule and RCODE (the header's low 4 bits). */
+static void respond(struct hm_dns_daemon *dd, struct hm_dns_request *req, const uint8_t *out,
+		    size_t n, enum hm_dns_answer_rule rule)
+{
+	if (!n) {
+		hm_dns_frontend_drop(dd->fe, req);
+		return;
+	}
+	if (n >= 4)
+		dd->answers[rule][out[3] & 0xf]++;
+	hm_dns_frontend_respond(dd->fe, req, out, n);
+}
+
+static void q_text(const struct hm_dns_q *q, char *buf, size_t cap)
+{
+	ldns_rdf *d = ldns_rdf_new_frm_data(LDNS_RDF_TYPE_DNAME, q->qname_len, q->qname);
+	char *name = d ? ldns_rdf2str(d) : NULL;
+	ldns_rr_type t = (ldns_rr_type)q->qtype;
+	const ldns_rr_descriptor *desc = ldns_rr_descript(t);
+
+	snprintf(buf, cap, "%s %s", name ? name : "?", desc && desc->_name ? desc->_name : "TYPE?");
+	free(name);
+	ldns_rdf_deep_free(d);
+}
+
+static void remember_reason(struct hm_dns_daemon *dd, const struct hm_dns_q *q, const char *why)
+{
+	struct reason *r = &dd->reasons[dd->next_reason++ % REASONS];
+
+	r->q = *q;
+	snprintf(r->why, sizeof(r->why), "%s", why);
+}
+
+static const char *reason_of(const struct hm_dns_daemon *dd, const struct hm_dns_q *q)
+{
+	for (unsigned i = 0; i < REASONS; i++) {
+		const struct reason *r = &dd->reasons[(dd->next_reason - 1 - i) % REASONS];
+
+		if (r->why[0] && r->q.qname_len == q->qname_len && r->q.qtype == q->qtype &&
+		    r->q.qclass == q->qclass && memcmp(r->q.qname, q->qname, q->qname_len) == 0)
+			return r->why;
+	}
+	return NULL;
+}
+
+static void count_upstream(struct hm_dns_daemon *dd, uint64_t started_us)
+{
+	double s = (double)(hm_mono_us() - started_us) / 1e6;
+	unsigned b = 0;
+
+	while (b < HM_DNS_UPSTREAM_BUCKETS && s > hm_dns_upstream_bounds_s[b])
+		b++;
+	dd->upstream_buckets[b]++;
+	dd->upstream_count++;
+	dd->upstream_sum_s += s;
+}
 
 int64_t hm_dns_wall_clock(void)
 {
@@ -229,6 +316,9 @@ static void on_resolved(void *arg, const struct hm_dns_result *res)
 	bool secure = res->sec == HM_DNS_SEC_SECURE;
 
 	j->busy = false;
+	count_upstream(dd, j->started_us);
+	if (res->why)
+		remember_reason(dd, &j->q, res->why);
 	if (j->cancelled) {
 		job_unlink(dd, j);
 		return;
@@ -300,6 +390,7 @@ static void observe(struct hm_dns_daemon *dd, const struct hm_dns_q *q, int64_t 
 	if (set_epoch(dd, t) < 0)
 		hm_warn("dns: cannot move the resolver to time %lld", (long long)t);
 	j->busy = true;
+	j->started_us = hm_mono_us();
 	if (hm_dns_resolve(dd->res, j->query.name, q->qtype, q->qclass, on_resolved, j) < 0) {
 		/* Refused locally: observe a failure so the lookup still closes. */
 		j->busy = false;
@@ -317,18 +408,48 @@ static void hook_opened(void *arg, const struct hm_dns_q *q, int64_t t)
 	observe(arg, q, t);
 }
 
+/* A SERVFAIL with no agreed entry behind it (timeout, overload): a line
+ * with the reason, at most one a second (a flood must not flood the log);
+ * the count of those not logged goes with the next one. */
+static void log_unanswered(struct hm_dns_daemon *dd, const struct hm_dns_q *q, const char *why)
+{
+	uint64_t now = hm_mono_us();
+	char text[300];
+
+	if (dd->failures_logged_at && now < dd->failures_logged_at + 1000000) {
+		dd->failures_unlogged++;
+		return;
+	}
+	q_text(q, text, sizeof(text));
+	hm_log_kv(HM_LOG_INFO, "SERVFAIL", "query", text, "reason", why, "not_logged_since",
+		  HM_KV_U(dd->failures_unlogged), NULL);
+	dd->failures_logged_at = now;
+	dd->failures_unlogged = 0;
+}
+
+/* The EDE extra text of an agreed failure: what the replicas agreed, and
+ * the reason this replica's validator gave, when it has one. */
+static void servfail_text(const struct hm_dns_daemon *dd, const struct hm_dns_entry *e,
+			  char *text, size_t cap)
+{
+	const char *why = reason_of(dd, &e->q);
+
+	snprintf(text, cap, "%s%s%s", e->ede == HM_EDE_OTHER ? "no agreement among the replicas"
+							    : "replicas agree the answer fails",
+		 why ? ": " : "", why ? why : "");
+}
+
 /* The reply to one parked query from a decided entry. */
 static void answer(struct hm_dns_daemon *dd, struct hm_dns_request *req,
 		   const struct hm_dns_query *query, const struct hm_dns_entry *e, int64_t now)
 {
 	static uint8_t out[65535];
+	char text[256];
 	size_t n;
 
 	if (e->rule == HM_DNS_RULE_FAIL) {
-		n = hm_dns_error_reply(query, HM_DNS_SERVFAIL, e->ede,
-				       e->ede == HM_EDE_OTHER ? "no agreement among the replicas"
-							      : "replicas agree the answer fails",
-				       out, sizeof(out));
+		servfail_text(dd, e, text, sizeof(text));
+		n = hm_dns_error_reply(query, HM_DNS_SERVFAIL, e->ede, text, out, sizeof(out));
 	} else {
 		int64_t left = e->expiry - now;
 
@@ -339,10 +460,23 @@ static void answer(struct hm_dns_daemon *dd, struct hm_dns_request *req,
 		n = hm_dns_reply_build(query, e->canon, e->canon_len, (uint32_t)left, query->max_size,
 				       out, sizeof(out));
 	}
-	if (n)
-		hm_dns_frontend_respond(dd->fe, req, out, n);
-	else
-		hm_dns_frontend_drop(dd->fe, req);
+	respond(dd, req, out, n, e->rule == HM_DNS_RULE_DNSSEC ? HM_DNS_ANS_DNSSEC
+				 : e->rule == HM_DNS_RULE_OBSERVED ? HM_DNS_ANS_OBSERVED
+								   : HM_DNS_ANS_FAIL);
+}
+
+/* One line per agreed failure (not per query answered from it): the
+ * question, the EDE code and this replica's validator's reason. */
+static void log_servfail(struct hm_dns_daemon *dd, const struct hm_dns_entry *e)
+{
+	char q[300], text[256];
+
+	if (!hm_log_enabled(HM_LOG_INFO))
+		return;
+	q_text(&e->q, q, sizeof(q));
+	servfail_text(dd, e, text, sizeof(text));
+	hm_log_kv(HM_LOG_INFO, "SERVFAIL", "query", q, "ede", HM_KV_U(e->ede), "rule", "fail",
+		  "reason", text, NULL);
 }
 
 /* ---- serve-expired: copies of decided answers -------------------------- */
@@ -423,7 +557,7 @@ static bool serve_stale(struct hm_dns_daemon *dd, struct hm_dns_request *req,
 				   sizeof(out));
 	if (!n)
 		return false;
-	hm_dns_frontend_respond(dd->fe, req, out, n);
+	respond(dd, req, out, n, HM_DNS_ANS_STALE);
 	dd->stale_served++;
 	return true;
 }
@@ -433,6 +567,8 @@ static void hook_decided(void *arg, const struct hm_dns_entry *e)
 	struct hm_dns_daemon *dd = arg;
 	int64_t now = hm_dns_wall_clock();
 
+	if (e->rule == HM_DNS_RULE_FAIL)
+		log_servfail(dd, e);
 	stale_keep(dd, e);
 	/* Decided (2f+1 agreed): from now on XDP may answer it. */
 	if (dd->xdp_on && e->rule != HM_DNS_RULE_FAIL)
@@ -461,10 +597,7 @@ static void reply_error(struct hm_dns_daemon *dd, struct hm_dns_request *req,
 	uint8_t out[512];
 	size_t n = hm_dns_error_reply(query, rcode, ede, text, out, sizeof(out));
 
-	if (n)
-		hm_dns_frontend_respond(dd->fe, req, out, n);
-	else
-		hm_dns_frontend_drop(dd->fe, req);
+	respond(dd, req, out, n, HM_DNS_ANS_FRONTEND);
 }
 
 static uint64_t q_hash(const struct hm_dns_q *q)
@@ -503,10 +636,7 @@ static void on_query(void *arg, struct hm_dns_request *req, const struct hm_dns_
 
 	if (hm_dns_q_from_name(&q, query->qname, query->qname_len, query->qtype, query->qclass) < 0) {
 		n = hm_dns_error_reply(query, HM_DNS_FORMERR, -1, NULL, out, sizeof(out));
-		if (n)
-			hm_dns_frontend_respond(dd->fe, req, out, n);
-		else
-			hm_dns_frontend_drop(dd->fe, req);
+		respond(dd, req, out, n, HM_DNS_ANS_FRONTEND);
 		return;
 	}
 	/* A certified entry the local clock has not expired: no round. */
@@ -548,10 +678,8 @@ static void on_query(void *arg, struct hm_dns_request *req, const struct hm_dns_
 		dd->overload++;
 		n = hm_dns_error_reply(query, HM_DNS_SERVFAIL, HM_EDE_OTHER, "overloaded", out,
 				       sizeof(out));
-		if (n)
-			hm_dns_frontend_respond(dd->fe, req, out, n);
-		else
-			hm_dns_frontend_drop(dd->fe, req);
+		log_unanswered(dd, &q, "overloaded: too many queries waiting for agreement");
+		respond(dd, req, out, n, HM_DNS_ANS_OVERLOAD);
 		return;
 	}
 	dd->n_waiters++;
@@ -606,10 +734,8 @@ static void tick(struct hm_dns_daemon *dd)
 		dd->timeouts++;
 		n = hm_dns_error_reply(&w->query, HM_DNS_SERVFAIL, HM_EDE_NO_REACHABLE_AUTHORITY,
 				       "no agreement in time", out, sizeof(out));
-		if (n)
-			hm_dns_frontend_respond(dd->fe, w->req, out, n);
-		else
-			hm_dns_frontend_drop(dd->fe, w->req);
+		log_unanswered(dd, &w->q, "no agreement in time (query_timeout_ms)");
+		respond(dd, w->req, out, n, HM_DNS_ANS_TIMEOUT);
 		*p = w->next;
 		free(w);
 		dd->n_waiters--;
@@ -903,6 +1029,29 @@ json_t *hm_dns_daemon_status(struct hm_dns_daemon *dd)
 	if (dd->xdp_on)
 		json_object_set_new(o, "xdp", xdp_status(dd));
 	return o;
+}
+
+void hm_dns_daemon_counters(struct hm_dns_daemon *dd, struct hm_dns_counters *out)
+{
+	struct hm_dns_service_stats st;
+	struct hm_dns_frontend_stats fs = { 0 };
+
+	memset(out, 0, sizeof(*out));
+	hm_dns_service_stats(dd->svc, &st);
+	if (dd->fe)
+		hm_dns_frontend_stats(dd->fe, &fs);
+	memcpy(out->answers, dd->answers, sizeof(out->answers));
+	out->answers[HM_DNS_ANS_FRONTEND][HM_DNS_FORMERR] += fs.formerr;
+	out->answers[HM_DNS_ANS_FRONTEND][4 /* NOTIMP */] += fs.notimp;
+	out->answers[HM_DNS_ANS_FRONTEND][5 /* REFUSED */] += fs.refused;
+	out->cache_hits = dd->cache_hits;
+	out->cache_misses = dd->cache_misses;
+	memcpy(out->upstream_buckets, dd->upstream_buckets, sizeof(out->upstream_buckets));
+	out->upstream_count = dd->upstream_count;
+	out->upstream_sum_s = dd->upstream_sum_s;
+	out->n_replicas = dd->cfg->n_members < HM_MAX_REPLICAS ? dd->cfg->n_members
+							       : HM_MAX_REPLICAS;
+	memcpy(out->differ, st.differ, sizeof(out->differ));
 }
 
 void hm_dns_daemon_access(struct hm_dns_daemon *dd, struct hm_dns_access_counters *out)

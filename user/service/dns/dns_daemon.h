@@ -23,6 +23,36 @@
 
 struct hm_dns_daemon;
 
+/* How an answer was decided (the label `rule` of hypermesh_dns_answers_total). */
+enum hm_dns_answer_rule {
+	HM_DNS_ANS_DNSSEC = 0,  /* rule (a): the DNSSEC chain validates */
+	HM_DNS_ANS_OBSERVED,    /* rule (b): f+1 replicas observed the same answer */
+	HM_DNS_ANS_FAIL,        /* agreed failure (SERVFAIL with EDE) */
+	HM_DNS_ANS_TIMEOUT,     /* no agreement within query_timeout_ms */
+	HM_DNS_ANS_OVERLOAD,    /* too many parked queries */
+	HM_DNS_ANS_FRONTEND,    /* refused or malformed: FORMERR, NOTIMP, REFUSED (dns.allow, rate, RD=0) */
+	HM_DNS_ANS_STALE,       /* an expired agreed answer (dns.serve_expired_s, EDE 3) */
+	HM_DNS_ANS_RULES,
+};
+
+/* Upstream (local resolver) latency histogram bounds, seconds. */
+#define HM_DNS_UPSTREAM_BUCKETS 10
+extern const double hm_dns_upstream_bounds_s[HM_DNS_UPSTREAM_BUCKETS];
+
+/* The counters the metrics endpoint exports (cumulative). */
+struct hm_dns_counters {
+	uint64_t answers[HM_DNS_ANS_RULES][16]; /* by rule and RCODE */
+	uint64_t cache_hits, cache_misses;
+	uint64_t upstream_buckets[HM_DNS_UPSTREAM_BUCKETS + 1]; /* last: +Inf; not cumulative */
+	uint64_t upstream_count;
+	double upstream_sum_s;
+	uint64_t differ[HM_MAX_REPLICAS];       /* observations unlike the decision, per replica */
+	uint32_t n_replicas;
+};
+
+const char *hm_dns_answer_rule_name(enum hm_dns_answer_rule r);
+void hm_dns_daemon_counters(struct hm_dns_daemon *dd, struct hm_dns_counters *out);
+
 /* svc: the DNS part of the replicated service (its hooks are set here).
  * anchors: rule (a) anchors or NULL; not owned. */
 struct hm_dns_daemon *hm_dns_daemon_new(const struct hm_config *cfg, uint32_t id,
