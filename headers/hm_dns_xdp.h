@@ -75,6 +75,19 @@ struct hm_dns_xdp_stats {
 	__u64 rrl_dropped;  /* over the client prefix's rate: dropped */
 	__u64 rrl_slipped;  /* over the rate: answered TC'd instead (slip) */
 	__u64 grow_failed;  /* the frame could not grow to the answer: passed up */
+	__u64 not_allowed;  /* client outside dns.allow: passed up, REFUSED there */
+};
+
+/* dns.allow in XDP (hm_dns_allow, an LPM trie): only a client some prefix
+ * covers is answered here; any other query passes to the front end, which
+ * refuses it (EDE 18), so the XDP path is no open resolver either.  IPv6
+ * addresses as they are; an IPv4 client as ::ffff:a.b.c.d, its prefix
+ * length + 96. */
+#define HM_DNS_XDP_ALLOW_MAX 256
+
+struct hm_dns_xdp_allow_key {
+	__u32 prefixlen;
+	__u8 addr[16];
 };
 
 /* hm_dns_rrl key: the client's prefix. */

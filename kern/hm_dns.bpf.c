@@ -82,6 +82,14 @@ struct {
 	__type(value, struct hm_dns_xdp_bucket);
 } hm_dns_rrl SEC(".maps");
 
+struct {
+	__uint(type, BPF_MAP_TYPE_LPM_TRIE);
+	__uint(max_entries, HM_DNS_XDP_ALLOW_MAX);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__type(key, struct hm_dns_xdp_allow_key);
+	__type(value, __u8);
+} hm_dns_allow SEC(".maps");
+
 /* Per-CPU scratch: the question as received, and the lookup key. */
 struct scratch {
 	__u8 rest[REST_MASK + 1];
@@ -109,7 +117,8 @@ struct query {
 
 /* OUT_BROKEN: the frame changed and then a write failed (cannot happen for
  * a frame that grew): dropped, counted with grow_failed. */
-enum outcome { OUT_PASS, OUT_MISS, OUT_EXPIRED, OUT_HIT, OUT_RRL_DROP, OUT_GROW_FAILED, OUT_BROKEN };
+enum outcome { OUT_PASS, OUT_MISS, OUT_EXPIRED, OUT_HIT, OUT_RRL_DROP, OUT_GROW_FAILED, OUT_BROKEN,
+	       OUT_NOT_ALLOWED };
 
 static __always_inline void count(enum outcome o, bool tc, bool slipped)
 {
@@ -124,6 +133,7 @@ static __always_inline void count(enum outcome o, bool tc, bool slipped)
 	case OUT_EXPIRED: s->expired++; break;
 	case OUT_HIT: s->hit++; break;
 	case OUT_RRL_DROP: s->rrl_dropped++; break;
+	case OUT_NOT_ALLOWED: s->not_allowed++; break;
 	case OUT_GROW_FAILED:
 	case OUT_BROKEN: s->grow_failed++; break;
 	}
@@ -353,6 +363,23 @@ static __always_inline void mask_prefix(__u8 *addr, __u32 len, __u32 bits)
 		else if (start + 8 > bits)
 			addr[i] &= start >= bits ? 0 : (__u8)(0xff << (8 - (bits - start)));
 	}
+}
+
+/* Is the client inside dns.allow (hm_dns_allow)?  An IPv4 source is looked
+ * up as ::ffff:a.b.c.d, the form the controller stores its prefixes in. */
+static __always_inline bool client_allowed(struct xdp_md *ctx, const struct query *q)
+{
+	struct hm_dns_xdp_allow_key key = { .prefixlen = 128 };
+
+	if (q->v6) {
+		if (bpf_xdp_load_bytes(ctx, q->ip_off + 8, key.addr, 16) < 0)
+			return false;
+	} else {
+		key.addr[10] = key.addr[11] = 0xff;
+		if (bpf_xdp_load_bytes(ctx, q->ip_off + 12, key.addr + 12, 4) < 0)
+			return false;
+	}
+	return bpf_map_lookup_elem(&hm_dns_allow, &key) != NULL;
 }
 
 /* Token bucket for the client's prefix: 1 answer it, 0 drop, 2 slip (TC). */
@@ -642,6 +669,10 @@ static __always_inline int respond(struct xdp_md *ctx)
 	if ((void *)(udp + 1) > data_end || udp->dest != bpf_htons(cfg->port))
 		return XDP_PASS;
 	/* A datagram to the DNS port: from here on every one is counted. */
+	if (!client_allowed(ctx, &q)) {
+		count(OUT_NOT_ALLOWED, false, false);
+		return XDP_PASS;
+	}
 	udp_len = bpf_ntohs(udp->len);
 	s = bpf_map_lookup_elem(&hm_dns_scratch, &zero);
 	if (!s || udp_len != (__u32)l4_len || udp_len < 8 ||

@@ -72,6 +72,13 @@ static inline int dns_xdp_configure(struct hm_dns_bpf *skel, uint32_t rrl_rate, 
 				       .wall_offset_ns = wall_offset_ns() };
 	uint32_t zero = 0;
 
+	struct hm_dns_xdp_allow_key everyone = { .prefixlen = 0 };
+	uint8_t one = 1;
+
+	/* Every client allowed (::/0 covers the IPv4-mapped ones too);
+	 * allow_list_in_xdp narrows it. */
+	if (bpf_map_update_elem(bpf_map__fd(skel->maps.hm_dns_allow), &everyone, &one, BPF_ANY) < 0)
+		return -1;
 	return bpf_map_update_elem(bpf_map__fd(skel->maps.hm_dns_config), &zero, &c, BPF_ANY);
 }
 
@@ -93,6 +100,7 @@ static inline void dns_xdp_stats(struct hm_dns_bpf *skel, struct hm_dns_xdp_stat
 		sum->rrl_dropped += per[i].rrl_dropped;
 		sum->rrl_slipped += per[i].rrl_slipped;
 		sum->grow_failed += per[i].grow_failed;
+		sum->not_allowed += per[i].not_allowed;
 	}
 }
 

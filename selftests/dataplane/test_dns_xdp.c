@@ -26,6 +26,7 @@
 
 #include "dns_xdp_test.h"
 #include "hm_test.h"
+#include "dataplane/dns_xdp.h"
 
 static struct hm_dns_bpf *skel;
 static struct hm_dns_entry entries[CORPUS_N];
@@ -358,6 +359,41 @@ HM_TEST(rrl_drops_and_slips_per_prefix)
 	dns_xdp_stats(skel, &st);
 	ASSERT_EQ(st.rrl_dropped, drop, "rrl_dropped counted");
 	ASSERT_EQ(st.rrl_slipped, tc - 0, "rrl_slipped counted");
+}
+
+/* dns.allow reaches XDP: a client outside it is not answered here but
+ * passed up (the front end refuses it), inside it is; IPv4 prefixes as
+ * IPv4-mapped, IPv6 as they are; an empty list answers nobody. */
+HM_TEST(allow_list_in_xdp)
+{
+	static uint8_t dns[512], in[FRAME_MAX], out[FRAME_MAX];
+	struct qspec s = spec_for(0, 2);
+	struct hm_prefix allow[2];
+	struct hm_dns_xdp_stats st;
+	size_t dlen, flen, olen = 0;
+	int fd;
+
+	if (!setup(0, 0, 0, 100000, 300))
+		return;
+	fd = bpf_map__fd(skel->maps.hm_dns_allow);
+	ASSERT_OK(hm_prefix_parse("198.18.7.0/24", &allow[0], NULL, 0), "v4 prefix");
+	ASSERT_OK(hm_prefix_parse("2001:db8::/120", &allow[1], NULL, 0), "v6 prefix");
+	ASSERT_OK(hm_dns_xdp_set_allow(fd, allow, 2), "set");
+	dlen = query_wire(&s, dns, sizeof(dns));
+	flen = frame_build(false, 9, dns, dlen, in); /* 198.18.7.9 */
+	ASSERT_EQ(run_frame(prog_fd(), in, flen, out, &olen, NULL), XDP_TX, "inside the v4 prefix");
+	in[14 + 14] = 8; /* 198.18.8.9 */
+	ASSERT_EQ(run_frame(prog_fd(), in, flen, out, &olen, NULL), XDP_PASS, "outside: passed up");
+	flen = frame_build(true, 9, dns, dlen, in); /* 2001:db8::9 */
+	ASSERT_EQ(run_frame(prog_fd(), in, flen, out, &olen, NULL), XDP_TX, "inside the v6 prefix");
+	in[14 + 8 + 14] = 1; /* 2001:db8::109 */
+	ASSERT_EQ(run_frame(prog_fd(), in, flen, out, &olen, NULL), XDP_PASS, "v6 outside");
+	ASSERT_OK(hm_dns_xdp_set_allow(fd, NULL, 0), "an empty list");
+	flen = frame_build(false, 9, dns, dlen, in);
+	ASSERT_EQ(run_frame(prog_fd(), in, flen, out, &olen, NULL), XDP_PASS, "nobody answered");
+	dns_xdp_stats(skel, &st);
+	ASSERT_EQ(st.not_allowed, 3, "not_allowed counted");
+	ASSERT_EQ(st.hit, 2, "two answered");
 }
 
 /* ---- fuzz ---------------------------------------------------------------------- */

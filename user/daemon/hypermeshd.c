@@ -455,6 +455,8 @@ static void render_dns_xdp(struct daemon *d, struct hm_mtext *t)
 		  offsetof(struct hm_dns_xdp_stats, rrl_slipped) },
 		{ "hypermesh_dns_xdp_grow_failed_total", "XDP answers the frame could not grow to (passed up).",
 		  offsetof(struct hm_dns_xdp_stats, grow_failed) },
+		{ "hypermesh_dns_xdp_not_allowed_total", "DNS queries from clients outside dns.allow, passed up to be refused.",
+		  offsetof(struct hm_dns_xdp_stats, not_allowed) },
 	};
 	struct hm_dns_xdp_stats st;
 

@@ -3,6 +3,7 @@
 #include "dataplane/dns_xdp.h"
 
 #include <errno.h>
+#include <sys/socket.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -96,6 +97,40 @@ static void unpin_maps(struct hm_dns_xdp *x)
 	x->pinned = false;
 }
 
+/* The trie key of a prefix: IPv4 as ::ffff:a.b.c.d/(len + 96), the form
+ * the program looks an IPv4 client up in (hm_dns_xdp.h). */
+static struct hm_dns_xdp_allow_key allow_key(const struct hm_prefix *p)
+{
+	struct hm_dns_xdp_allow_key k = { 0 };
+
+	if (p->family == AF_INET) {
+		k.addr[10] = k.addr[11] = 0xff;
+		memcpy(k.addr + 12, p->addr, 4);
+		k.prefixlen = 96u + p->len;
+	} else {
+		memcpy(k.addr, p->addr, 16);
+		k.prefixlen = p->len;
+	}
+	return k;
+}
+
+int hm_dns_xdp_set_allow(int allow_fd, const struct hm_prefix *list, uint32_t n)
+{
+	struct hm_dns_xdp_allow_key k, next;
+	uint8_t one = 1;
+
+	/* Empty it first: a prefix dropped from the list must stop matching. */
+	while (bpf_map_get_next_key(allow_fd, NULL, &next) == 0)
+		if (bpf_map_delete_elem(allow_fd, &next) < 0)
+			return -1;
+	for (uint32_t i = 0; i < n; i++) {
+		k = allow_key(&list[i]);
+		if (bpf_map_update_elem(allow_fd, &k, &one, BPF_ANY) < 0)
+			return -1;
+	}
+	return 0;
+}
+
 int hm_dns_xdp_open(struct hm_dns_xdp *x, const struct hm_dns_xdp_opts *o, char *err,
 		    size_t errlen)
 {
@@ -116,6 +151,10 @@ int hm_dns_xdp_open(struct hm_dns_xdp *x, const struct hm_dns_xdp_opts *o, char 
 					     .rrl_prefix6 = o->rrl_prefix6 };
 	if (write_config(x) < 0) {
 		r = hm_set_err(err, errlen, "hm_dns config: %s", strerror(errno));
+		goto fail;
+	}
+	if (hm_dns_xdp_set_allow(bpf_map__fd(x->skel->maps.hm_dns_allow), o->allow, o->n_allow) < 0) {
+		r = hm_set_err(err, errlen, "hm_dns allow list: %s", strerror(errno));
 		goto fail;
 	}
 	fd = bpf_program__fd(x->skel->progs.hm_dns_xdp);
@@ -180,6 +219,7 @@ int hm_dns_xdp_read_stats(const struct hm_dns_xdp *x, struct hm_dns_xdp_stats *s
 			sum->rrl_dropped += per[i].rrl_dropped;
 			sum->rrl_slipped += per[i].rrl_slipped;
 			sum->grow_failed += per[i].grow_failed;
+			sum->not_allowed += per[i].not_allowed;
 		}
 	}
 	return 0;

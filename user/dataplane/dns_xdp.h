@@ -23,6 +23,7 @@
 #include <stdint.h>
 
 #include "hm_dns_xdp.h"
+#include "common/netprefix.h"
 
 struct hm_dns_bpf;
 
@@ -32,6 +33,8 @@ struct hm_dns_xdp_opts {
 	uint16_t port;         /* DNS UDP port */
 	uint32_t rrl_rate, rrl_burst, rrl_slip;
 	uint8_t rrl_prefix4, rrl_prefix6;
+	const struct hm_prefix *allow; /* dns.allow: the clients answered here */
+	uint32_t n_allow;
 };
 
 struct hm_dns_xdp {
@@ -49,6 +52,8 @@ int hm_dns_xdp_open(struct hm_dns_xdp *x, const struct hm_dns_xdp_opts *o, char 
 		    size_t errlen);
 void hm_dns_xdp_close(struct hm_dns_xdp *x);
 int hm_dns_xdp_answers_fd(const struct hm_dns_xdp *x);
+/* Replace hm_dns_allow by these prefixes.  0 or -1 (errno). */
+int hm_dns_xdp_set_allow(int allow_fd, const struct hm_prefix *list, uint32_t n);
 /* Keep the program's wall clock (for TTLs) in step with CLOCK_REALTIME. */
 void hm_dns_xdp_refresh_clock(struct hm_dns_xdp *x);
 /* The per-CPU counters, summed.  0 or -1. */

@@ -769,6 +769,8 @@ int hm_dns_daemon_attach_xdp(struct hm_dns_daemon *dd, int tail_fd, char *err, s
 		.rrl_slip = c->rrl_slip,
 		.rrl_prefix4 = (uint8_t)c->rrl_ipv4_prefix,
 		.rrl_prefix6 = (uint8_t)c->rrl_ipv6_prefix,
+		.allow = c->allow,
+		.n_allow = c->n_allow,
 	};
 
 	if (!dd->fe)
@@ -794,11 +796,12 @@ static json_t *xdp_status(struct hm_dns_daemon *dd)
 	struct hm_dns_xdp_stats st;
 
 	hm_dns_xdp_read_stats(&dd->xdp, &st);
-	return json_pack("{s:s, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I}",
+	return json_pack("{s:s, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I}",
 		"attached", dd->xdp.how, "hit", (json_int_t)st.hit, "miss", (json_int_t)st.miss,
 		"expired", (json_int_t)st.expired, "pass", (json_int_t)st.pass, "tc", (json_int_t)st.tc,
 		"rrl_dropped", (json_int_t)st.rrl_dropped, "rrl_slipped", (json_int_t)st.rrl_slipped,
-		"grow_failed", (json_int_t)st.grow_failed, "entries", (json_int_t)dd->xdp_entries,
+		"grow_failed", (json_int_t)st.grow_failed, "not_allowed", (json_int_t)st.not_allowed,
+		"entries", (json_int_t)dd->xdp_entries,
 		"installed", (json_int_t)dd->xsync.installed,
 		"not_servable", (json_int_t)dd->xsync.not_servable,
 		"removed", (json_int_t)dd->xsync.removed, "errors", (json_int_t)dd->xsync.errors);
