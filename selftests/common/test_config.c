@@ -945,6 +945,12 @@ HM_TEST(dns_section_errors)
 	expect_error(DNS_HEAD "    rrl_ipv4_prefix: 33\n" FOUR, 3, "byzantine_config.dns.rrl_ipv4_prefix",
 		     "out of range");
 	expect_error(DNS_HEAD "    xdp: maybe\n" FOUR, 3, "byzantine_config.dns.xdp", "boolean");
+	expect_error(DNS_HEAD "    tls_port: 853\n" FOUR, 3, "byzantine_config.dns.tls_port",
+		     "needs tls_cert_file and tls_key_file");
+	expect_error(DNS_HEAD "    tls_cert_file: /etc/ssl/c.pem\n" FOUR, 3,
+		     "byzantine_config.dns.tls_cert_file", "without tls_port");
+	expect_error(DNS_HEAD "    tls_port: 70000\n" FOUR, 3, "byzantine_config.dns.tls_port",
+		     "out of range");
 	expect_error(DNS_HEAD "    skew_s: 5\ncluster:\n  members:\n" M(0) M(1) M(2) M(3)
 		     "  clients:\n    - {id: 1001, public_key: keys/r0.pub}\n",
 		     3, "byzantine_config.dns", "reserved");

@@ -21,7 +21,7 @@ repo=$(cd "$here/../.." && pwd)
 # shellcheck source=selftests/e2e/lib/services.sh
 source "$here/lib/services.sh"
 
-need_tools e2e_dns_conform nsd ldns-signzone ldns-keygen dig delv unbound unbound-checkconf jq \
+need_tools e2e_dns_conform nsd ldns-signzone ldns-keygen dig delv kdig openssl unbound unbound-checkconf jq \
 	python3 || give_up "tools"
 [ -x "$repo/build/hypermeshd" ] || { echo "e2e_dns_conform: make all first"; give_up "built"; }
 hm_require_root || give_up "root"
@@ -98,9 +98,15 @@ delv_anchors() {
 echo "# setup: zones signed now, NSD, 4 replicas (dns.allow: the client only; 200 qps per /24;"
 echo "#        serve-expired for 6 s), unbound"
 dns_build_zones "$dir/zones" >/dev/null 2>&1 || give_up "zones"
+# DNS over TLS on 853 with a self-signed certificate made now
+mkdir -p "$dir/tls"
+openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 2 -subj /CN=hmtest -addext subjectAltName=DNS:hmtest \
+	-keyout "$dir/tls/key.pem" -out "$dir/tls/cert.pem" >/dev/null 2>&1 || give_up "tls certificate"
 DNS_ALLOW="[198.18.0.200/32, 127.0.0.0/8]" dns_cluster_up "$dir/cluster" "$dir/zones" "$(upstreams)" \
 	-n 4 --clients 1 --dataplane "${HM_E2E_DATAPLANE:-socket}" --set dns.max_ttl_s=600 \
-	--set dns.skew_s=30 --set dns.rate_limit_qps=200 --set dns.serve_expired_s=6 ||
+	--set dns.skew_s=30 --set dns.rate_limit_qps=200 --set dns.serve_expired_s=6 \
+	--set dns.tls_port=853 --set "dns.tls_cert_file=$dir/tls/cert.pem" \
+	--set "dns.tls_key_file=$dir/tls/key.pem" ||
 	give_up "cluster up"
 cluster_nsd "$p-auth" "$AUTH" "$dir/zones/honest" || give_up "nsd"
 mkdir -p "$dir/unbound"
@@ -259,6 +265,26 @@ check "with EDE 18 (Prohibited)" grep -q "EDE: 18" <<<"$out"
 check "no answer given" not grep -q "198.18.53.80" <<<"$out"
 check_eq "counted in status" "$(status 0 .dns.access.refused_acl)" 1
 check "and in /metrics" grep -q 'hypermesh_dns_refused_total{reason="acl"} 1' <<<"$(metrics 0)"
+
+echo "# DNS over TLS (RFC 7858) on 853: the same agreed answer as over UDP"
+udp=$(dq "$R0" +short www.signed.hmtest A | sort)
+tls=$(cluster exec kdig @"$R0" -p 853 +tls +short +timeout=6 www.signed.hmtest A 2>&1 | sort)
+check "an answer over TLS" test -n "$tls"
+check_eq "the UDP answer's records" "$tls" "$udp"
+tls=$(cluster exec kdig @"$R0" -p 853 +tls-ca="$dir/tls/cert.pem" +tls-hostname=hmtest +short \
+	+timeout=6 www.unsigned.hmtest A 2>&1)
+check "with the certificate checked" grep -qE '^[0-9.]+$' <<<"$tls"
+cluster exec kdig @"$R0" -p 853 +tls +timeout=6 +keepopen www.signed.hmtest A www.unsigned.hmtest A \
+	>"$dir/tls/two.out" 2>&1
+check_eq "two queries on one TLS connection" "$(grep -c 'status: NOERROR' "$dir/tls/two.out")" 2
+cluster exec dig @"$R0" -p 853 +tcp +time=3 +tries=1 www.signed.hmtest A >/dev/null 2>&1
+check_eq "TLS connections counted" "$(status 0 '.dns.frontend.tls_accepted >= 3')" true
+check_eq "queries over TLS counted" "$(status 0 '.dns.frontend.tls_queries >= 4')" true
+check_eq "plain DNS on the TLS port: a failed handshake, counted" \
+	"$(status 0 '.dns.frontend.tls_handshake_failed >= 1')" true
+check "in /metrics" grep -qE '^hypermesh_dns_tls_queries_total [1-9]' <<<"$(metrics 0)"
+out=$(cluster exec kdig @"$R0" -p 853 +tls +timeout=6 www.signed.hmtest A 2>&1)
+check_eq "the TLS port still serves after that" "$(sed -n 's/.*status: \([A-Z]*\).*/\1/p' <<<"$out" | head -1)" NOERROR
 
 echo "# rate limit: 200 qps per /24; a burst of 1000 queries is cut"
 out=$(cluster exec python3 "$RAW" "$R1" flood 1000 www.unsigned.hmtest)

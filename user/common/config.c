@@ -927,6 +927,25 @@ static int parse_dns_listen(struct ctx *c, yaml_node_t *map, struct hm_dns_confi
 	return opt_port(c, map, path, "listen_port", &d->listen_port) < 0 ? -1 : 0;
 }
 
+/* DNS over TLS: a port needs both files, the files need a port. */
+static int parse_dns_tls(struct ctx *c, yaml_node_t *map, struct hm_dns_config *d)
+{
+	const char *path = "byzantine_config.dns";
+
+	if (opt_uint(c, map, path, "tls_port", 0, 65535, &d->tls_port) < 0 ||
+	    opt_path(c, map, path, "tls_cert_file", false, d->tls_cert_file) < 0 ||
+	    opt_path(c, map, path, "tls_key_file", false, d->tls_key_file) < 0)
+		return -1;
+	if (d->tls_port && (!d->tls_cert_file[0] || !d->tls_key_file[0]))
+		return fail(c, lookup(c, map, "tls_port"), path, "tls_port",
+			    "DNS over TLS needs tls_cert_file and tls_key_file");
+	if (!d->tls_port && (d->tls_cert_file[0] || d->tls_key_file[0]))
+		return fail(c, lookup(c, map, d->tls_cert_file[0] ? "tls_cert_file" : "tls_key_file"),
+			    path, d->tls_cert_file[0] ? "tls_cert_file" : "tls_key_file",
+			    "given without tls_port (853 for DNS over TLS)");
+	return 0;
+}
+
 static int parse_dns(struct ctx *c, yaml_node_t *map)
 {
 	static const char *const keys[] = {
@@ -935,7 +954,8 @@ static int parse_dns(struct ctx *c, yaml_node_t *map)
 		"tcp_idle_ms", "max_tcp_connections", "chains", "tcp_upstream", "upstreams", "xdp",
 		"xdp_interface", "rrl_rate", "rrl_burst", "rrl_slip", "rrl_ipv4_prefix",
 		"rrl_ipv6_prefix", "allow", "rate_limit_qps", "rate_limit_burst",
-		"rate_limit_prefix_v4", "rate_limit_prefix_v6", "serve_expired_s", NULL
+		"rate_limit_prefix_v4", "rate_limit_prefix_v6", "serve_expired_s", "tls_port",
+		"tls_cert_file", "tls_key_file", NULL
 	};
 	const char *path = "byzantine_config.dns";
 	struct hm_dns_config *d = &c->cfg->dns;
@@ -960,7 +980,7 @@ static int parse_dns(struct ctx *c, yaml_node_t *map)
 	    opt_uint(c, map, path, "rrl_ipv4_prefix", 1, 32, &d->rrl_ipv4_prefix) < 0 ||
 	    opt_uint(c, map, path, "rrl_ipv6_prefix", 1, 128, &d->rrl_ipv6_prefix) < 0 ||
 	    parse_dns_lists(c, map, d) || parse_dns_allow(c, map, d) ||
-	    parse_dns_rate_limit(c, map, d))
+	    parse_dns_rate_limit(c, map, d) || parse_dns_tls(c, map, d))
 		return -1;
 	return add_replica_clients(c, map);
 }

@@ -83,6 +83,9 @@ struct hm_dns_config {
 	uint32_t lookup_timeout_s;          /* an open lookup in agreed time, default 30 */
 	uint32_t validation_epoch_s;        /* resolver reference time step, default 300 */
 	uint32_t tcp_idle_ms, max_tcp_connections;
+	/* DNS over TLS: port (0: off; 853 is RFC 7858's), PEM chain and key */
+	uint32_t tls_port;
+	char tls_cert_file[HM_PATH_MAX], tls_key_file[HM_PATH_MAX];
 	bool chains;                        /* collect DNSSEC chains (rule (a)), default true */
 	bool tcp_upstream;
 	struct hm_dns_upstream_cfg upstreams[HM_DNS_MAX_UPSTREAMS];

@@ -433,6 +433,16 @@ static void render_dns_access(struct hm_dns_daemon *dns, struct hm_mtext *t)
 			"Expired certified DNS answers served within dns.serve_expired_s (EDE 3) "
 			"while a fresh agreement ran");
 	hm_mtext_sample(t, "hypermesh_dns_stale_served_total", (double)a.stale_served, NULL);
+	hm_mtext_family(t, "hypermesh_dns_tls_connections_total", "counter",
+			"DNS over TLS connections accepted (dns.tls_port)");
+	hm_mtext_sample(t, "hypermesh_dns_tls_connections_total", (double)a.tls_accepted, NULL);
+	hm_mtext_family(t, "hypermesh_dns_tls_queries_total", "counter",
+			"DNS queries received over TLS");
+	hm_mtext_sample(t, "hypermesh_dns_tls_queries_total", (double)a.tls_queries, NULL);
+	hm_mtext_family(t, "hypermesh_dns_tls_handshake_failures_total", "counter",
+			"DNS over TLS connections closed before their handshake finished");
+	hm_mtext_sample(t, "hypermesh_dns_tls_handshake_failures_total",
+			(double)a.tls_handshake_failed, NULL);
 }
 
 /* The XDP DNS responder's counters (hm_dns_stats, summed over CPUs). */

@@ -891,9 +891,15 @@ struct hm_dns_daemon *hm_dns_daemon_new(const struct hm_config *cfg, uint32_t id
 			.v4_len = (uint8_t)cfg->dns.rate_limit_prefix_v4,
 			.v6_len = (uint8_t)cfg->dns.rate_limit_prefix_v6,
 		};
+		fc.tls_port = (uint16_t)cfg->dns.tls_port;
+		fc.tls_cert_file = cfg->dns.tls_cert_file;
+		fc.tls_key_file = cfg->dns.tls_key_file;
 		dd->fe = hm_dns_frontend_new(&fc, on_query, dd, err, errlen);
 		if (!dd->fe)
 			goto fail;
+		if (fc.tls_port)
+			hm_info("dns: DNS over TLS on %s port %u", fc.addr,
+				hm_dns_frontend_tls_port(dd->fe));
 	}
 	if (open_client(dd, keys, err, errlen) < 0) {
 		char why[256];
@@ -1009,8 +1015,11 @@ json_t *hm_dns_daemon_status(struct hm_dns_daemon *dd)
 		"chain_rejected", (json_int_t)st.chain_rejected,
 		"cache_entries", (json_int_t)hm_dns_service_cache_size(dd->svc)));
 	json_object_set_new(o, "frontend", json_pack(
-		"{s:I, s:I, s:I, s:I, s:I, s:I}", "udp_queries", (json_int_t)fs.udp_queries,
-		"tcp_queries", (json_int_t)fs.tcp_queries, "formerr", (json_int_t)fs.formerr,
+		"{s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I}", "udp_queries", (json_int_t)fs.udp_queries,
+		"tcp_queries", (json_int_t)fs.tcp_queries, "tls_queries", (json_int_t)fs.tls_queries,
+		"tls_accepted", (json_int_t)fs.tls_accepted,
+		"tls_handshake_failed", (json_int_t)fs.tls_handshake_failed,
+		"formerr", (json_int_t)fs.formerr,
 		"replies", (json_int_t)fs.replies, "truncated", (json_int_t)fs.truncated,
 		"dropped", (json_int_t)fs.dropped));
 	json_object_set_new(o, "replica", json_pack(
@@ -1066,6 +1075,7 @@ void hm_dns_daemon_access(struct hm_dns_daemon *dd, struct hm_dns_access_counter
 	*out = (struct hm_dns_access_counters){
 		.refused_acl = fs.refused_acl, .rate_dropped = fs.rate_dropped,
 		.rate_refused = fs.rate_refused, .norec_refused = dd->norec_refused,
-		.stale_served = dd->stale_served,
+		.stale_served = dd->stale_served, .tls_accepted = fs.tls_accepted,
+		.tls_queries = fs.tls_queries, .tls_handshake_failed = fs.tls_handshake_failed,
 	};
 }

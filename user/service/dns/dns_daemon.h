@@ -74,6 +74,7 @@ struct hm_dns_access_counters {
 	uint64_t rate_refused;    /* TCP query over the limit, REFUSED */
 	uint64_t norec_refused;   /* RD=0 query not in the cache, REFUSED */
 	uint64_t stale_served;    /* expired answers served (serve-expired, EDE 3) */
+	uint64_t tls_accepted, tls_queries, tls_handshake_failed; /* DNS over TLS */
 };
 void hm_dns_daemon_access(struct hm_dns_daemon *dd, struct hm_dns_access_counters *out);
 /* Answer cache hits from XDP (config dns.xdp; docs/dns.md "Answers from

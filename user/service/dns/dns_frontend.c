@@ -1,8 +1,9 @@
 // SPDX-License-Identifier: MIT
 /*
- * DNS over UDP and TCP for clients (see dns_frontend.h).  One internal epoll
- * set holds the UDP socket, the TCP listener, a 1-second timer for idle
- * connections, and every TCP connection.
+ * DNS over UDP, TCP and TLS for clients (see dns_frontend.h).  One internal
+ * epoll set holds the UDP socket, the TCP and TLS listeners, a 1-second
+ * timer for idle connections, and every connection.  A TLS connection is a
+ * TCP one whose bytes pass through dns_tls.c (conn_recv, conn_send_some).
  */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -20,6 +21,7 @@
 #include <unistd.h>
 
 #include "service/dns/dns_frontend.h"
+#include "service/dns/dns_tls.h"
 #include "common/clock.h"
 #include "common/log.h"
 
@@ -27,7 +29,7 @@
 #define TCP_PIPELINE_MAX 64 /* outstanding queries per connection */
 #define TCP_OUT_MAX (1 << 20) /* unsent bytes per connection before we give up on it */
 
-enum source_kind { SRC_UDP, SRC_TCP_LISTEN, SRC_TIMER, SRC_CONN };
+enum source_kind { SRC_UDP, SRC_TCP_LISTEN, SRC_TLS_LISTEN, SRC_TIMER, SRC_CONN };
 
 struct source {
 	enum source_kind kind;
@@ -47,6 +49,8 @@ struct conn {
 	uint8_t *out;
 	size_t out_len, out_off, out_cap;
 	struct sockaddr_storage peer; /* the client, for access control */
+	struct hm_dns_tls_conn *tls;  /* DNS over TLS; NULL for plain TCP */
+	bool tls_want_write;          /* TLS must write before it can read on */
 	struct conn *prev, *next;
 };
 
@@ -59,9 +63,10 @@ struct hm_dns_request {
 
 struct hm_dns_frontend {
 	int epfd;
-	struct source udp_src, tcp_src, timer_src;
-	int udp_fd, tcp_fd, timer_fd;
-	uint16_t port;
+	struct source udp_src, tcp_src, tls_src, timer_src;
+	int udp_fd, tcp_fd, tls_fd, timer_fd;
+	uint16_t port, tls_port;
+	struct hm_dns_tls *tls;
 	int idle_ms;
 	unsigned max_conns, n_conns;
 	struct conn *conns;
@@ -131,6 +136,31 @@ static int open_socket(int type, const struct sockaddr_storage *ss, socklen_t le
 	return fd;
 }
 
+/* DNS over TLS on cfg->tls_port of the same address (RFC 7858: 853). */
+static int open_tls(struct hm_dns_frontend *fe, const struct hm_dns_frontend_config *cfg,
+		    char *err, size_t errlen)
+{
+	struct sockaddr_storage ss;
+	socklen_t len;
+
+	fe->tls = hm_dns_tls_new(cfg->tls_cert_file, cfg->tls_key_file, err, errlen);
+	if (!fe->tls)
+		return -1;
+	if (parse_addr(cfg->addr, cfg->tls_port, &ss, &len) < 0 ||
+	    (fe->tls_fd = open_socket(SOCK_STREAM, &ss, len)) < 0) {
+		hm_set_err(err, errlen, "tls port %u: %s", cfg->tls_port, strerror(errno));
+		return -1;
+	}
+	if (getsockname(fe->tls_fd, (struct sockaddr *)&ss, &len) < 0 ||
+	    watch(fe, fe->tls_fd, &fe->tls_src, EPOLLIN, EPOLL_CTL_ADD) < 0) {
+		hm_set_err(err, errlen, "tls listener: %s", strerror(errno));
+		return -1;
+	}
+	fe->tls_port = ntohs(ss.ss_family == AF_INET ? ((struct sockaddr_in *)&ss)->sin_port
+						     : ((struct sockaddr_in6 *)&ss)->sin6_port);
+	return 0;
+}
+
 struct hm_dns_frontend *hm_dns_frontend_new(const struct hm_dns_frontend_config *cfg,
 					    hm_dns_query_cb cb, void *arg, char *err,
 					    size_t errlen)
@@ -142,7 +172,7 @@ struct hm_dns_frontend *hm_dns_frontend_new(const struct hm_dns_frontend_config 
 
 	if (!fe)
 		return NULL;
-	fe->udp_fd = fe->tcp_fd = fe->timer_fd = fe->epfd = -1;
+	fe->udp_fd = fe->tcp_fd = fe->tls_fd = fe->timer_fd = fe->epfd = -1;
 	fe->cb = cb;
 	fe->arg = arg;
 	fe->idle_ms = cfg->tcp_idle_ms > 0 ? cfg->tcp_idle_ms : 10000;
@@ -163,6 +193,7 @@ struct hm_dns_frontend *hm_dns_frontend_new(const struct hm_dns_frontend_config 
 	fe->max_conns = cfg->max_tcp_conns ? cfg->max_tcp_conns : 256;
 	fe->udp_src.kind = SRC_UDP;
 	fe->tcp_src.kind = SRC_TCP_LISTEN;
+	fe->tls_src.kind = SRC_TLS_LISTEN;
 	fe->timer_src.kind = SRC_TIMER;
 	if (parse_addr(cfg->addr, cfg->port, &ss, &len) < 0) {
 		hm_set_err(err, errlen, "bad listen address '%s'", cfg->addr);
@@ -193,6 +224,8 @@ struct hm_dns_frontend *hm_dns_frontend_new(const struct hm_dns_frontend_config 
 		hm_set_err(err, errlen, "epoll/timer: %s", strerror(errno));
 		goto fail;
 	}
+	if (cfg->tls_port && open_tls(fe, cfg, err, errlen) < 0)
+		goto fail;
 	return fe;
 fail:
 	hm_dns_frontend_free(fe);
@@ -231,6 +264,10 @@ static void conn_close(struct conn *c)
 	if (c->closed)
 		return;
 	epoll_ctl(fe->epfd, EPOLL_CTL_DEL, c->fd, NULL);
+	if (c->tls && !hm_dns_tls_established(c->tls))
+		fe->st.tls_handshake_failed++;
+	hm_dns_tls_conn_free(c->tls);
+	c->tls = NULL;
 	close(c->fd);
 	c->fd = -1;
 	c->closed = true;
@@ -247,7 +284,8 @@ static void conn_close(struct conn *c)
 /* The events a connection waits for in its current state. */
 static void conn_rearm(struct conn *c)
 {
-	uint32_t ev = (c->eof ? 0 : EPOLLIN) | (c->out_len > c->out_off ? EPOLLOUT : 0);
+	uint32_t ev = (c->eof ? 0 : EPOLLIN) |
+		      (c->out_len > c->out_off || c->tls_want_write ? EPOLLOUT : 0);
 
 	if (c->eof && c->refs == 0 && c->out_len == c->out_off) {
 		conn_close(c);
@@ -259,11 +297,26 @@ static void conn_rearm(struct conn *c)
 	}
 }
 
+/* send() or its TLS form: bytes sent, or -1 (errno EAGAIN: later). */
+static ssize_t conn_send_some(struct conn *c, const uint8_t *buf, size_t len)
+{
+	if (c->tls)
+		return hm_dns_tls_write(c->tls, buf, len, &c->tls_want_write);
+	return send(c->fd, buf, len, MSG_NOSIGNAL | MSG_DONTWAIT);
+}
+
+/* recv() or its TLS form. */
+static ssize_t conn_recv(struct conn *c, uint8_t *buf, size_t len)
+{
+	if (c->tls)
+		return hm_dns_tls_read(c->tls, buf, len, &c->tls_want_write);
+	return recv(c->fd, buf, len, MSG_DONTWAIT);
+}
+
 static void conn_flush(struct conn *c)
 {
 	while (c->out_off < c->out_len) {
-		ssize_t n = send(c->fd, c->out + c->out_off, c->out_len - c->out_off,
-				 MSG_NOSIGNAL | MSG_DONTWAIT);
+		ssize_t n = conn_send_some(c, c->out + c->out_off, c->out_len - c->out_off);
 
 		if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
 			break;
@@ -313,13 +366,13 @@ static int conn_send(struct conn *c, const uint8_t *msg, size_t len)
 	return 0;
 }
 
-static void accept_all(struct hm_dns_frontend *fe)
+static void accept_all(struct hm_dns_frontend *fe, bool tls)
 {
 	for (;;) {
 		struct sockaddr_storage peer = { 0 };
 		socklen_t plen = sizeof(peer);
-		int one = 1, fd = accept4(fe->tcp_fd, (struct sockaddr *)&peer, &plen,
-					  SOCK_NONBLOCK | SOCK_CLOEXEC);
+		int one = 1, fd = accept4(tls ? fe->tls_fd : fe->tcp_fd, (struct sockaddr *)&peer,
+					  &plen, SOCK_NONBLOCK | SOCK_CLOEXEC);
 		struct conn *c;
 
 		if (fd < 0)
@@ -335,7 +388,14 @@ static void accept_all(struct hm_dns_frontend *fe)
 		c->fd = fd;
 		c->peer = peer;
 		c->last_active_ms = now_ms();
+		if (tls && !(c->tls = hm_dns_tls_accept(fe->tls, fd))) {
+			close(fd);
+			free(c);
+			fe->st.tcp_errors++;
+			continue;
+		}
 		if (watch(fe, fd, &c->src, EPOLLIN, EPOLL_CTL_ADD) < 0) {
+			hm_dns_tls_conn_free(c->tls);
 			close(fd);
 			free(c);
 			fe->st.tcp_errors++;
@@ -346,7 +406,10 @@ static void accept_all(struct hm_dns_frontend *fe)
 			c->next->prev = c;
 		fe->conns = c;
 		fe->n_conns++;
-		fe->st.tcp_accepted++;
+		if (tls)
+			fe->st.tls_accepted++;
+		else
+			fe->st.tcp_accepted++;
 	}
 }
 
@@ -432,7 +495,9 @@ static void handle_query(struct hm_dns_frontend *fe, const uint8_t *wire, size_t
 	}
 	switch (rc) {
 	case HM_DNS_PARSE_OK:
-		if (c)
+		if (c && c->tls)
+			fe->st.tls_queries++;
+		else if (c)
 			fe->st.tcp_queries++;
 		else
 			fe->st.udp_queries++;
@@ -470,14 +535,18 @@ static void udp_read(struct hm_dns_frontend *fe)
 	}
 }
 
-/* Read what the client sent and dispatch every complete frame. */
-static void conn_read(struct conn *c)
+/* Read what the client sent and dispatch every complete frame; false
+ * when the connection is done reading for now (or closed). */
+static bool conn_read_once(struct conn *c)
 {
 	struct hm_dns_frontend *fe = c->fe;
-	ssize_t n = recv(c->fd, c->in + c->in_len, sizeof(c->in) - c->in_len, MSG_DONTWAIT);
+	ssize_t n = conn_recv(c, c->in + c->in_len, sizeof(c->in) - c->in_len);
 
-	if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
-		return;
+	if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+		if (c->tls_want_write)
+			conn_rearm(c);
+		return false;
+	}
 	if (n <= 0) {
 		if (n < 0)
 			fe->st.tcp_errors++;
@@ -486,7 +555,7 @@ static void conn_read(struct conn *c)
 			conn_close(c);
 		else
 			conn_rearm(c);
-		return;
+		return false;
 	}
 	c->in_len += (size_t)n;
 	c->last_active_ms = now_ms();
@@ -508,8 +577,19 @@ static void conn_read(struct conn *c)
 		c->in_len -= 2 + flen;
 	}
 	c->refs--;
-	if (c->closed)
+	if (c->closed) {
 		conn_release(c);
+		return false;
+	}
+	return true;
+}
+
+/* A TLS session may hold decrypted bytes epoll knows nothing of: read on
+ * while it does. */
+static void conn_read(struct conn *c)
+{
+	while (conn_read_once(c) && c->tls && hm_dns_tls_pending(c->tls))
+		;
 }
 
 /* Refusals are per query, so the log gets a summary at most every 10 s. */
@@ -567,7 +647,8 @@ int hm_dns_frontend_process(struct hm_dns_frontend *fe)
 
 		switch (s->kind) {
 		case SRC_UDP: udp_read(fe); break;
-		case SRC_TCP_LISTEN: accept_all(fe); break;
+		case SRC_TCP_LISTEN: accept_all(fe, false); break;
+		case SRC_TLS_LISTEN: accept_all(fe, true); break;
 		case SRC_TIMER: expire_idle(fe); break;
 		case SRC_CONN: {
 			struct conn *c = (struct conn *)s;
@@ -577,9 +658,14 @@ int hm_dns_frontend_process(struct hm_dns_frontend *fe)
 			 * lives while requests refer to it; skip it. */
 			if (c->closed)
 				break;
+			/* A TLS session that wanted to write to go on reading
+			 * reads again once the socket is writable. */
+			bool tls_resume = c->tls_want_write && (evs[i].events & EPOLLOUT);
+
 			if (evs[i].events & EPOLLOUT)
 				conn_flush(c);
-			if (!c->closed && (evs[i].events & (EPOLLIN | EPOLLHUP | EPOLLERR)))
+			if (!c->closed &&
+			    ((evs[i].events & (EPOLLIN | EPOLLHUP | EPOLLERR)) || tls_resume))
 				conn_read(c);
 			break;
 		}
@@ -653,6 +739,11 @@ uint16_t hm_dns_frontend_port(const struct hm_dns_frontend *fe)
 	return fe->port;
 }
 
+uint16_t hm_dns_frontend_tls_port(const struct hm_dns_frontend *fe)
+{
+	return fe->tls_port;
+}
+
 void hm_dns_frontend_stats(const struct hm_dns_frontend *fe, struct hm_dns_frontend_stats *out)
 {
 	struct hm_dns_ratelimit_stats rs;
@@ -679,6 +770,9 @@ void hm_dns_frontend_free(struct hm_dns_frontend *fe)
 		close(fe->udp_fd);
 	if (fe->tcp_fd >= 0)
 		close(fe->tcp_fd);
+	if (fe->tls_fd >= 0)
+		close(fe->tls_fd);
+	hm_dns_tls_free(fe->tls);
 	if (fe->timer_fd >= 0)
 		close(fe->timer_fd);
 	if (fe->epfd >= 0)

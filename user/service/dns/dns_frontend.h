@@ -2,7 +2,8 @@
 /*
  * The DNS listener: UDP and TCP (RFC 7766: 2-byte length framing, several
  * queries per connection, answered in any order, idle timeout) on one
- * address and port.  It is a single epoll fd for the caller's loop:
+ * address and port, and optionally DNS over TLS (RFC 7858, the same
+ * framing inside TLS) on a second port.  It is a single epoll fd for the caller's loop:
  *
  *   fe = hm_dns_frontend_new(&cfg, on_query, arg, err, sizeof(err));
  *   epoll_ctl(ep, EPOLL_CTL_ADD, hm_dns_frontend_fd(fe), EPOLLIN);
@@ -46,6 +47,10 @@ struct hm_dns_frontend_config {
 	 * Over the limit a UDP query is dropped (answering would still
 	 * reflect traffic at a spoofed source), a TCP query gets REFUSED. */
 	struct hm_dns_ratelimit_config rate;
+	/* DNS over TLS (RFC 7858) on this port of addr, 0: none; the PEM
+	 * certificate chain and key it presents. */
+	uint16_t tls_port;
+	const char *tls_cert_file, *tls_key_file;
 };
 
 struct hm_dns_frontend_stats {
@@ -57,6 +62,8 @@ struct hm_dns_frontend_stats {
 	uint64_t refused_acl;               /* REFUSED: client outside dns.allow */
 	uint64_t rate_dropped, rate_refused;/* over the rate limit: UDP dropped, TCP REFUSED */
 	uint64_t rate_table_full;           /* passed unlimited: no bucket free */
+	uint64_t tls_accepted, tls_queries; /* DNS over TLS connections, queries */
+	uint64_t tls_handshake_failed;      /* closed before the handshake finished */
 };
 
 typedef void (*hm_dns_query_cb)(void *arg, struct hm_dns_request *req,
@@ -70,6 +77,8 @@ void hm_dns_frontend_free(struct hm_dns_frontend *fe);
 
 int hm_dns_frontend_fd(const struct hm_dns_frontend *fe);
 uint16_t hm_dns_frontend_port(const struct hm_dns_frontend *fe);
+/* The DNS-over-TLS port, or 0 without TLS. */
+uint16_t hm_dns_frontend_tls_port(const struct hm_dns_frontend *fe);
 
 /* Handle whatever is ready (never blocks).  Returns 0, or -1 on a fatal
  * error of the listening sockets. */
