@@ -160,7 +160,7 @@ check "and keeps the program" has_xdp
 out=$(nsenter --target "$keeper" --mount --net -- env SERVICE_RESULT=signal \
   "$repo/build/hypermeshd" --cleanup "$cdir/r0.yaml" 2>&1); rc=$?
 check_eq "--cleanup after the kill: exit 0" "$rc" 0
-check "it says what it removed" grep -q "eth0: removed the XDP program hm_xdp, the TC filter hm_tc_egress, 11 pins" <<<"$out"
+check "it says what it removed" grep -q "eth0: removed our XDP program, the TC filter hm_tc_egress, 11 pins" <<<"$out"
 check "no XDP program left" not has_xdp
 check "no TC filter left" not has_tc
 check "no pins left" nsenter --target "$keeper" --mount -- test ! -e /sys/fs/bpf/hypermesh/eth0

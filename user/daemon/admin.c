@@ -109,13 +109,21 @@ int hm_daemon_cleanup(const char *path)
 		fprintf(stderr, "hypermeshd: %s\n", err);
 		return 1;
 	}
-	if (cfg.dataplane != HM_DATAPLANE_XDP) {
-		printf("hypermeshd --cleanup: %s: socket dataplane, nothing to remove\n", cfg.path);
+	/* XDP runs on network.interface in xdp mode, and the DNS responder
+	 * (dns.xdp) on dns.xdp_interface, else network.interface. */
+	const char *ifname = cfg.dataplane == HM_DATAPLANE_XDP ? cfg.interface
+			     : cfg.dns.enabled && cfg.dns.xdp
+				     ? (cfg.dns.xdp_interface[0] ? cfg.dns.xdp_interface : cfg.interface)
+				     : NULL;
+
+	if (!ifname || !ifname[0]) {
+		printf("hypermeshd --cleanup: %s: no XDP in this configuration, nothing to remove\n",
+		       cfg.path);
 	} else if (result && strcmp(result, "success") == 0) {
 		/* the replica removed its own; what is left was attached by hand */
 		printf("hypermeshd --cleanup: the replica stopped cleanly and removed what it "
-		       "attached; anything left on %s was attached by hand: kept\n", cfg.interface);
-	} else if (hm_xdp_dp_cleanup(cfg.interface, report, sizeof(report)) < 0) {
+		       "attached; anything left on %s was attached by hand: kept\n", ifname);
+	} else if (hm_xdp_dp_cleanup(ifname, report, sizeof(report)) < 0) {
 		fprintf(stderr, "hypermeshd --cleanup: %s\n", report);
 		rc = 1;
 	} else {

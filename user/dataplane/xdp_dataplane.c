@@ -714,8 +714,15 @@ void hm_xdp_dp_close(struct hm_xdp_dp *dp)
 
 /* ---- after a crash ------------------------------------------------------ */
 
-/* hm_xdp wherever it runs on ifindex (alone or in libxdp's dispatcher),
- * detached; true if it was there. */
+/* One of ours: the replica's program, or the DNS responder attached alone
+ * (socket dataplane with dns.xdp). */
+static bool prog_is_ours(int fd)
+{
+	return prog_named(fd, "hm_xdp") || prog_named(fd, "hm_dns_xdp");
+}
+
+/* hm_xdp (or hm_dns_xdp) wherever it runs on ifindex (alone or in libxdp's
+ * dispatcher), detached; true if it was there. */
 static bool cleanup_xdp(int ifindex)
 {
 	struct xdp_multiprog *mp = xdp_multiprog__get_from_ifindex(ifindex);
@@ -726,11 +733,10 @@ static bool cleanup_xdp(int ifindex)
 		return false;
 	if (xdp_multiprog__is_legacy(mp)) {
 		p = xdp_multiprog__main_prog(mp);
-		found = p && prog_named(xdp_program__fd(p), "hm_xdp") &&
-			xdp_multiprog__detach(mp) == 0;
+		found = p && prog_is_ours(xdp_program__fd(p)) && xdp_multiprog__detach(mp) == 0;
 	} else {
 		while ((p = xdp_multiprog__next_prog(p, mp)))
-			if (prog_named(xdp_program__fd(p), "hm_xdp")) {
+			if (prog_is_ours(xdp_program__fd(p))) {
 				found = xdp_program__detach(p, ifindex, xdp_multiprog__attach_mode(mp),
 							    0) == 0;
 				break;
@@ -799,7 +805,7 @@ int hm_xdp_dp_cleanup(const char *ifname, char *report, size_t cap)
 		snprintf(report, cap, "%s: nothing left behind", ifname);
 	else
 		snprintf(report, cap, "%s: removed %s%s%d pins", ifname,
-			 xdp ? "the XDP program hm_xdp, " : "",
+			 xdp ? "our XDP program, " : "",
 			 tc ? "the TC filter hm_tc_egress, " : "", pins);
 	return 0;
 }
