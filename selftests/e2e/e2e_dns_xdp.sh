@@ -174,4 +174,13 @@ wait_ge .dns.xdp.installed 2 >/dev/null
 for _ in $(seq 20); do d www.unsigned.hmtest A +time=1 >/dev/null; done
 check_ge "over the rate: dropped" "$(status .dns.xdp.rrl_dropped)" 1
 check_ge "over the rate: slipped (TC)" "$(status .dns.xdp.rrl_slipped)" 1
+
+echo "# kill -9: the programs left on eth0 are removed by hypermeshd --cleanup"
+cluster kill 0 >/dev/null 2>&1
+check "an XDP program left on replica 0's eth0" \
+	sh -c "bash '$repo/scripts/cluster.sh' --dir '$dir/cluster' exec-replica 0 ip link show eth0 | grep -q xdp"
+out=$(cluster exec-replica 0 "$repo/build/hypermeshd" --cleanup "$dir/cluster/cluster.yaml" 2>&1)
+check "--cleanup says it removed ours ($out)" grep -q "eth0: removed our XDP program" <<<"$out"
+check "nothing attached any more" \
+	sh -c "! bash '$repo/scripts/cluster.sh' --dir '$dir/cluster' exec-replica 0 ip link show eth0 | grep -q xdp"
 finish
