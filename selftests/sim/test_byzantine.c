@@ -1043,6 +1043,15 @@ HM_TEST(claimed_slot_resend_after_rolling_restart) { replay_gated_seed(10841); }
 HM_TEST(behind_checkpoint_with_primary_gone) { replay_gated_seed(8982); }
 HM_TEST(behind_checkpoint_clients_finish) { replay_gated_seed(27283); }
 
+/* Also found by the soak (n = 4): after partitions and restarts the view-1
+ * primary r1 and r3 were in view 1, r2 had moved on to a view change for
+ * view 2 (so it may no longer take view 1's NEW-VIEW), and r3 had executed
+ * every request it knew of.  View 1 could not prepare without r2, r3 had
+ * no request to time out on, and the primary never times out: stuck for
+ * ever.  The acting primary now times out too, at four times the backups'
+ * timeout.  Fails without that rule. */
+HM_TEST(stuck_view_primary_times_out) { replay_gated_seed(6204); }
+
 /* No Byzantine replica at all: the primary of view 0 is cut off alone
  * for a while and comes back.  Seed 2 (n = 7) shows the same core bug as
  * stale_primary_overwrites_claimed_slot: after the heal two correct

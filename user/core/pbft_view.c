@@ -323,6 +323,20 @@ void pbft_track_pending(struct pbft *c, struct client_rec *r, const struct hm_ms
 
 static uint64_t vc_deadline(const struct pbft *c);
 
+/* How long a pending request may wait before this replica starts a view
+ * change: the view-change timeout at a backup; four times that at the
+ * acting primary, whose own timer is the last resort.  Without it a
+ * primary whose view cannot commit (its backups moved on to a view change
+ * it never heard enough of, while the others executed everything they
+ * know and so wait for nothing) would wait for ever, and nobody else
+ * would ever time out (the soak's seed 6204; docs/protocol.md, "The
+ * primary's own timer").  Four times, so that in every ordinary case the
+ * backups decide first, as in the paper. */
+static uint64_t request_timeout_us(const struct pbft *c)
+{
+	return (pbft_acting_primary(c) ? 4 : 1) * vc_timeout_us(c);
+}
+
 uint64_t pbft_vc_deadline(const struct pbft *c)
 {
 	uint64_t t = vc_deadline(c), cu;
@@ -339,11 +353,9 @@ static uint64_t vc_deadline(const struct pbft *c)
 		return 0;
 	if (c->in_vc)
 		return c->vc_timer_at ? c->vc_timer_at + vc_timeout_us(c) : 0;
-	if (pbft_acting_primary(c))
-		return 0;
 	for (size_t i = c->pend_head; i < c->pend_len; i++)
 		if (pend_live(c, &c->pend[i]))
-			return c->pend[i].since + vc_timeout_us(c);
+			return c->pend[i].since + request_timeout_us(c);
 	return 0;
 }
 
@@ -1207,8 +1219,8 @@ void pbft_vc_timers(struct pbft *c)
 		}
 		return;
 	}
-	while (!pbft_acting_primary(c) && (pm = pend_oldest(c)) &&
-	       c->now >= pm->since + vc_timeout_us(c)) {
+	/* The primary too, later (request_timeout_us). */
+	while ((pm = pend_oldest(c)) && c->now >= pm->since + request_timeout_us(c)) {
 		struct client_rec *r = client_find(c, pm->client);
 		const uint8_t *pk = c->p.client_key(c->p.client_key_ctx, r->id);
 
