@@ -21,6 +21,7 @@
 #include <ldns/ldns.h>
 
 #include "hm_dns_xdp.h"
+#include "dataplane/dns_xdp.h"
 #include "hm_dns.skel.h"
 #include "service/dns/dns_msg.h"
 #include "service/dns/dns_service.h"
@@ -84,24 +85,7 @@ static inline int dns_xdp_configure(struct hm_dns_bpf *skel, uint32_t rrl_rate, 
 
 static inline void dns_xdp_stats(struct hm_dns_bpf *skel, struct hm_dns_xdp_stats *sum)
 {
-	int ncpu = libbpf_num_possible_cpus();
-	struct hm_dns_xdp_stats per[ncpu > 0 ? ncpu : 1];
-	uint32_t zero = 0;
-
-	memset(sum, 0, sizeof(*sum));
-	if (ncpu <= 0 || bpf_map_lookup_elem(bpf_map__fd(skel->maps.hm_dns_stats), &zero, per) < 0)
-		return;
-	for (int i = 0; i < ncpu; i++) {
-		sum->hit += per[i].hit;
-		sum->miss += per[i].miss;
-		sum->expired += per[i].expired;
-		sum->pass += per[i].pass;
-		sum->tc += per[i].tc;
-		sum->rrl_dropped += per[i].rrl_dropped;
-		sum->rrl_slipped += per[i].rrl_slipped;
-		sum->grow_failed += per[i].grow_failed;
-		sum->not_allowed += per[i].not_allowed;
-	}
+	hm_dns_xdp_sum_stats(bpf_map__fd(skel->maps.hm_dns_stats), sum);
 }
 
 /* ---- the corpus of decided answers ---------------------------------------------- */

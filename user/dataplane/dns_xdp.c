@@ -197,30 +197,36 @@ int hm_dns_xdp_answers_fd(const struct hm_dns_xdp *x)
 	return x->skel ? bpf_map__fd(x->skel->maps.hm_dns_answers) : -1;
 }
 
-int hm_dns_xdp_read_stats(const struct hm_dns_xdp *x, struct hm_dns_xdp_stats *sum)
+int hm_dns_xdp_sum_stats(int stats_fd, struct hm_dns_xdp_stats *sum)
 {
+	/* Every field is a __u64 counter: summed as an array, so a counter
+	 * added to the struct is summed without another line here. */
+	enum { N = sizeof(*sum) / sizeof(__u64) };
+	_Static_assert(sizeof(struct hm_dns_xdp_stats) % sizeof(__u64) == 0, "u64 counters only");
 	int ncpu = libbpf_num_possible_cpus();
 	uint32_t zero = 0;
+	__u64 *out = (__u64 *)sum;
 
 	memset(sum, 0, sizeof(*sum));
-	if (!x->skel || ncpu <= 0)
+	if (ncpu <= 0)
 		return -1;
 	{
 		struct hm_dns_xdp_stats per[ncpu];
 
-		if (bpf_map_lookup_elem(bpf_map__fd(x->skel->maps.hm_dns_stats), &zero, per) < 0)
+		if (bpf_map_lookup_elem(stats_fd, &zero, per) < 0)
 			return -1;
-		for (int i = 0; i < ncpu; i++) {
-			sum->hit += per[i].hit;
-			sum->miss += per[i].miss;
-			sum->expired += per[i].expired;
-			sum->pass += per[i].pass;
-			sum->tc += per[i].tc;
-			sum->rrl_dropped += per[i].rrl_dropped;
-			sum->rrl_slipped += per[i].rrl_slipped;
-			sum->grow_failed += per[i].grow_failed;
-			sum->not_allowed += per[i].not_allowed;
-		}
+		for (int i = 0; i < ncpu; i++)
+			for (int k = 0; k < N; k++)
+				out[k] += ((const __u64 *)&per[i])[k];
 	}
 	return 0;
+}
+
+int hm_dns_xdp_read_stats(const struct hm_dns_xdp *x, struct hm_dns_xdp_stats *sum)
+{
+	if (!x->skel) {
+		memset(sum, 0, sizeof(*sum));
+		return -1;
+	}
+	return hm_dns_xdp_sum_stats(bpf_map__fd(x->skel->maps.hm_dns_stats), sum);
 }

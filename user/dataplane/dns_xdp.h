@@ -56,6 +56,8 @@ int hm_dns_xdp_answers_fd(const struct hm_dns_xdp *x);
 int hm_dns_xdp_set_allow(int allow_fd, const struct hm_prefix *list, uint32_t n);
 /* Keep the program's wall clock (for TTLs) in step with CLOCK_REALTIME. */
 void hm_dns_xdp_refresh_clock(struct hm_dns_xdp *x);
+/* The per-CPU counters of the hm_dns_stats map stats_fd, summed.  0 or -1. */
+int hm_dns_xdp_sum_stats(int stats_fd, struct hm_dns_xdp_stats *sum);
 /* The per-CPU counters, summed.  0 or -1. */
 int hm_dns_xdp_read_stats(const struct hm_dns_xdp *x, struct hm_dns_xdp_stats *sum);
 

@@ -79,9 +79,7 @@ static int take_question(const ldns_pkt *pkt, struct hm_dns_query *q)
 	return 0;
 }
 
-/* Past the owner name at wire[pos]: its labels or a compression pointer
- * end it.  Returns the offset after it, or 0 when it runs off the end. */
-static size_t skip_name(const uint8_t *wire, size_t len, size_t pos)
+size_t hm_dns_skip_name(const uint8_t *wire, size_t len, size_t pos)
 {
 	while (pos < len) {
 		uint8_t l = wire[pos];
@@ -170,12 +168,12 @@ static bool has_tsig(const uint8_t *wire, size_t len)
 	for (int i = 0; i < 4; i++)
 		counts[i] = (unsigned)(wire[4 + 2 * i] << 8 | wire[5 + 2 * i]);
 	for (unsigned i = 0; i < counts[0]; i++) {
-		pos = skip_name(wire, len, pos);
+		pos = hm_dns_skip_name(wire, len, pos);
 		if (!pos || (pos += 4) > len)
 			return false; /* malformed: ldns refuses it without a leak */
 	}
 	for (unsigned i = 0; i < counts[1] + counts[2] + counts[3]; i++) {
-		pos = skip_name(wire, len, pos);
+		pos = hm_dns_skip_name(wire, len, pos);
 		if (!pos || pos + 10 > len)
 			return false;
 		if ((wire[pos] << 8 | wire[pos + 1]) == 250)

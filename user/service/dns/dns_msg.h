@@ -46,6 +46,10 @@ struct ldns_struct_pkt;
  * do not speak and which make libldns leak. */
 int hm_dns_wire2pkt(struct ldns_struct_pkt **pkt, const uint8_t *wire, size_t len);
 
+/* Past the name at wire[pos]: its labels or a compression pointer end it.
+ * The offset after it, or 0 when it runs off the end. */
+size_t hm_dns_skip_name(const uint8_t *wire, size_t len, size_t pos);
+
 #define HM_DNS_CANON_VERSION 1
 #define HM_DNS_CANON_SECURE 0x01 /* validated: the reply gets AD */
 #define HM_DNS_CANON_MAX 65535   /* a canon never exceeds a DNS message */

@@ -17,23 +17,6 @@ static uint16_t rd16(const uint8_t *p)
 	return (uint16_t)(p[0] << 8 | p[1]);
 }
 
-/* Past a name at body[pos] (labels, or a compression pointer ending it). */
-static size_t skip_name(const uint8_t *b, size_t len, size_t pos)
-{
-	while (pos < len) {
-		uint8_t l = b[pos];
-
-		if (l == 0)
-			return pos + 1;
-		if ((l & 0xc0) == 0xc0)
-			return pos + 2 <= len ? pos + 2 : 0;
-		if (l & 0xc0)
-			return 0;
-		pos += 1u + l;
-	}
-	return 0;
-}
-
 /* The TTL fields of the n records in body: offsets into v; -1 if the body
  * does not walk cleanly or has too many records. */
 static int find_ttls(struct hm_dns_xdp_answer *v, unsigned n)
@@ -43,7 +26,7 @@ static int find_ttls(struct hm_dns_xdp_answer *v, unsigned n)
 	if (n > HM_DNS_XDP_TTLS_MAX)
 		return -1;
 	for (unsigned i = 0; i < n; i++) {
-		pos = skip_name(v->body, v->body_len, pos);
+		pos = hm_dns_skip_name(v->body, v->body_len, pos);
 		if (!pos || pos + 10 > v->body_len)
 			return -1;
 		v->ttl_off[i] = (uint16_t)(pos + 4);
