@@ -40,9 +40,6 @@ var() { echo "$dir/host$1/var/lib/hypermesh"; }
 op() { ip netns exec "$p-op" "$@"; }
 hmctl_op() { op env HM_CONFIG="$dir/init/client/hmctl.yaml" "$repo/build/hmctl" "$@"; }
 d() { op dig @"$1" +time=8 +tries=1 "${@:2}" 2>&1; }
-status_of() { sed -n 's/.*status: \([A-Z]*\),.*/\1/p' <<<"$1" | head -1; }
-flags_of() { sed -n 's/^;; flags: \([a-z ]*\);.*/\1/p' <<<"$1" | head -1; }
-has_flag() { [[ " $1 " == *" $2 "* ]]; }
 answers() { sed -n '/ANSWER SECTION/,/^$/p' <<<"$1" | grep -c "	$2	"; }
 
 echo "# the network: four hosts, the authoritative server, the operator"

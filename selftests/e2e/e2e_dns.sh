@@ -68,10 +68,7 @@ pass "setup"
 cli() { ip netns exec "$p-cli" "$@"; }
 d() { cli dig @"$RES" +time=5 +tries=1 "$@" 2>&1; }
 kd() { cli kdig @"$RES" +time=5 +retry=0 "$@" 2>&1; }
-status_of() { sed -n 's/.*status: \([A-Z]*\),.*/\1/p' <<<"$1" | head -1; }
-flags_of() { sed -n 's/^;; flags: \([a-z ]*\);.*/\1/p' <<<"$1" | head -1; }
 kflags_of() { sed -n 's/^;; Flags: \([a-z ]*\);.*/\1/p' <<<"$1" | head -1; }
-has_flag() { [[ " $1 " == *" $2 "* ]]; }
 answers() { sed -n '/ANSWER SECTION/,/^$/p' <<<"$1" | grep -c "	$2	" ; }
 digest_of() { ip netns exec "$p-res" "$testd" digest --ta-file "$dir/zones/trust-anchors" "$@" 2>"$dir/digest.err"; }
 

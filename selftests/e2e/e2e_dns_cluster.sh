@@ -53,12 +53,8 @@ status() { "$repo/build/hmctl" status --socket "$dir/cluster/replica-$1/control.
 cli() { cluster exec "$@"; }
 d() { cli dig @"$1" +time=6 +tries=1 "${@:2}" 2>&1; }
 kd() { cli kdig @"$1" +time=6 +retry=0 "${@:2}" 2>&1; }
-status_of() { sed -n 's/.*status: \([A-Z]*\),.*/\1/p' <<<"$1" | head -1; }
-flags_of() { sed -n 's/^;; flags: \([a-z ]*\);.*/\1/p' <<<"$1" | head -1; }
 kflags_of() { sed -n 's/^;; Flags: \([a-z ]*\);.*/\1/p' <<<"$1" | head -1; }
-has_flag() { [[ " $1 " == *" $2 "* ]]; }
 no_flag() { ! has_flag "$@"; }
-not() { ! "$@"; }
 answers() { sed -n '/ANSWER SECTION/,/^$/p' <<<"$1" | grep -c "	$2	"; }
 # The answer section without TTLs, sorted: what must be identical everywhere.
 answer_set() { d "$1" "${@:2}" +noall +answer | awk '{ $2 = ""; print }' | sort; }

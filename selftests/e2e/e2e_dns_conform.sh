@@ -46,10 +46,6 @@ status() { "$repo/build/hmctl" status --socket "$dir/cluster/replica-$1/control.
 metrics() { "$repo/build/hmctl" metrics --socket "$dir/cluster/replica-$1/control.sock"; }
 dq() { cluster exec dig @"$1" +time=6 +tries=1 "${@:2}" 2>&1; }
 norm() { dq "$1" +noall +comments +answer +authority "${@:2}" | python3 "$NORM"; }
-status_of() { sed -n 's/.*status: \([A-Z]*\),.*/\1/p' <<<"$1" | head -1; }
-flags_of() { sed -n 's/^;; flags: \([a-z ]*\);.*/\1/p' <<<"$1" | head -1; }
-has_flag() { [[ " $1 " == *" $2 "* ]]; }
-not() { ! "$@"; }
 
 upstreams() {
 	local z out="[" sep=""

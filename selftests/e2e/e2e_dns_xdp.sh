@@ -51,10 +51,6 @@ status() { "$repo/build/hmctl" status --socket "$dir/cluster/replica-0/control.s
 # answered by the front end); a padded query leaves room (a NIC's buffers
 # are a page: no such limit).
 d() { cluster exec dig @"$R0" +time=4 +tries=1 +nocookie +padding=468 "$@" 2>&1; }
-flags_of() { sed -n 's/^;; flags: \([a-z ]*\);.*/\1/p' <<<"$1" | head -1; }
-status_of() { sed -n 's/.*status: \([A-Z]*\),.*/\1/p' <<<"$1" | head -1; }
-has_flag() { [[ " $1 " == *" $2 "* ]]; }
-not() { ! "$@"; }
 # The answer section without TTLs, sorted.
 answer_set() { d "$@" +noall +answer | awk '{ $2 = ""; print }' | sort; }
 # Poll status field $1 until it is at least $2; print the last value.

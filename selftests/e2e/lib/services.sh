@@ -111,3 +111,10 @@ ct_logs_stop() {
 ct_factory_issue() {
 	ip netns exec "$HM_CLIENT_NS" "$CT_PY" "$CT_TOOLS/certfactory.py" issue "$1" --log-a "$2" --log-b "$3"
 }
+
+# Reading dig's output: the rcode, the header flags, one flag among them.
+status_of() { sed -n 's/.*status: \([A-Z]*\),.*/\1/p' <<<"$1" | head -1; }
+flags_of() { sed -n 's/^;; flags: \([a-z ]*\);.*/\1/p' <<<"$1" | head -1; }
+has_flag() { [[ " $1 " == *" $2 "* ]]; }
+# For check: true when the command fails.
+not() { ! "$@"; }
