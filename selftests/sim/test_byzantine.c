@@ -906,7 +906,7 @@ static bool random_seed(unsigned seed, bool verbose, bool *lagging, bool *stalle
 	ch.n = o.n;
 	hm_sim_set_filter(s, chaos_filter, &ch);
 	done = random_run(s, &o, &p, &r, &ch, log, &t_heal, blame, sizeof(blame));
-	hm_sim_settle(s, hm_sim_now(s) + 2 * SECOND);
+	sim_settle_for_liveness(s, t_heal, sim_liveness_bound_us(&o));
 	live = sim_live(s, o.n, done, lwhy, sizeof(lwhy));
 	if (!blame[0])
 		sim_nobody_blamed(s, o.n, blame, sizeof(blame));
@@ -1051,6 +1051,28 @@ HM_TEST(behind_checkpoint_clients_finish) { replay_gated_seed(27283); }
  * ever.  The acting primary now times out too, at four times the backups'
  * timeout.  Fails without that rule. */
 HM_TEST(stuck_view_primary_times_out) { replay_gated_seed(6204); }
+
+/* Also found by the soak (n = 7, rolling restarts around view changes).
+ * 39186: a backup that had sent VIEW-CHANGEs for views 2 and 3 restarted
+ * in the change to view 3; the vote log's snapshot wrote its own
+ * VIEW-CHANGEs in ring order and recovery kept only the last record (view
+ * 2's), so it forgot view 3's, left the view change and later signed a
+ * second, different one for view 3: proven faulty at every peer.  Every
+ * own VIEW-CHANGE is now restored, and one already signed for a view is
+ * re-sent, never rebuilt.  33388: a backup behind when it installed view
+ * 2 had no log slot for some seqs of the NEW-VIEW's O; the vote log wrote
+ * zeros for them and recovery took the zeros as O's digests, so the
+ * primary's correct re-proposals counted as equivocation.  Zeros are now
+ * read as unknown.  Both fail without their fix. */
+HM_TEST(restart_keeps_every_own_view_change) { replay_gated_seed(39186); }
+HM_TEST(restart_unknown_new_view_digest_is_not_zero) { replay_gated_seed(33388); }
+
+/* Also found by the soak (n = 4): the clients finished before the heal,
+ * and two correct backups then needed a view change to get the slots that
+ * only one correct replica had executed; they caught up 2.2 s after the
+ * heal, within the 8.4 s bound.  The check had given them 2 s after the
+ * clients finished instead of the bound (sim_settle_for_liveness). */
+HM_TEST(laggards_get_the_whole_bound) { replay_gated_seed(34675); }
 
 /* No Byzantine replica at all: the primary of view 0 is cut off alone
  * for a while and comes back.  Seed 2 (n = 7) shows the same core bug as

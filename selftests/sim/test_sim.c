@@ -365,7 +365,7 @@ static bool rs_seed(unsigned seed, struct sim_gate *g_restart, struct sim_gate *
 	/* the last fault healed (or, for a crash, it stays within f) */
 	t_heal = hm_sim_now(s);
 	done = hm_sim_run(s, t_heal + bound);
-	hm_sim_settle(s, hm_sim_now(s) + 2 * SIM_SECOND);
+	sim_settle_for_liveness(s, t_heal, bound);
 	live = sim_live(s, o.n, done, lwhy, sizeof(lwhy));
 	ok &= ASSERT_TRUE(hm_sim_safety_ok(s, why, sizeof(why)), why);
 	ok &= ASSERT_TRUE(hm_sim_linearizable(s, why, sizeof(why)), why);

@@ -490,6 +490,15 @@ static void send_view_change(struct pbft *c)
 	uint16_t cnt[HM_VC_MAX_PARTS] = { 0 };
 	unsigned np = 1;
 
+	/* One head per view, ever: a VIEW-CHANGE we already signed for this
+	 * view (kept by the vote log across a restart) is sent again, never
+	 * rebuilt; a second, different one would be proof against us. */
+	r = pbft_vc_own(c, c->vc_target);
+	if (r && r->nparts && r->have == parts_mask(r->nparts)) {
+		for (unsigned i = 0; i < r->nparts; i++)
+			pbft_emit_copy(c, PBFT_TO_REPLICAS, 0, r->part[i], r->part_len[i], 0);
+		return;
+	}
 	/* Our VIEW-CHANGEs for lower views stay in the ring: a NEW-VIEW of such
 	 * a view may name one, and peers still changing to it need it. */
 	r = pbft_vc_slot(c, c->p.id, c->vc_target);

@@ -84,7 +84,7 @@ void pbft_dur_view(struct pbft *c, const uint8_t (*o)[HM_DIGEST_LEN])
 		else if (e->seq == s && e->nv_view == c->view)
 			memcpy(p, e->nv_digest, HM_DIGEST_LEN);
 		else
-			memset(p, 0, HM_DIGEST_LEN); /* outside our log: never checked */
+			memset(p, 0, HM_DIGEST_LEN); /* outside our log: unknown */
 	}
 	hm_put_be32(p, nv_len), p += 4;
 	if (nv_len)
@@ -321,6 +321,15 @@ static void entry_leave_view(struct log_entry *e)
 	e->own_pp = e->own_commit = false;
 }
 
+/* pbft_dur_view writes zeros for a seq of O outside the log (no digest is
+ * all zeros). */
+static bool digest_unknown(const uint8_t *d)
+{
+	static const uint8_t zero[HM_DIGEST_LEN];
+
+	return memcmp(d, zero, HM_DIGEST_LEN) == 0;
+}
+
 static void restore_view(struct pbft *c, struct rd_cursor *r)
 {
 	uint64_t view = take64(r), target, nv_view, lo, hi, o_first;
@@ -348,13 +357,21 @@ static void restore_view(struct pbft *c, struct rd_cursor *r)
 		c->nv_max_s = hi;
 		for (uint32_t i = 0; i < n_o; i++) {
 			uint64_t s = o_first + 1 + i;
+			const uint8_t *d = o + (size_t)i * HM_DIGEST_LEN;
 			struct log_entry *e;
 
-			if (s + c->p.checkpoint_interval <= c->low || s > c->low + c->p.window)
+			/* Zeros: the seq was outside our log when the record was
+			 * written (pbft_dur_view), so its digest is unknown, not
+			 * zero.  Taken as a digest, it made every correct
+			 * re-proposal of it look like equivocation (seed 33388);
+			 * unknown, a re-proposal is refused as outside the log
+			 * and the seq is caught up from commits instead. */
+			if (s + c->p.checkpoint_interval <= c->low || s > c->low + c->p.window ||
+			    digest_unknown(d))
 				continue;
 			e = pbft_entry_claim(c, s);
 			e->nv_view = view;
-			memcpy(e->nv_digest, o + (size_t)i * HM_DIGEST_LEN, HM_DIGEST_LEN);
+			memcpy(e->nv_digest, d, HM_DIGEST_LEN);
 		}
 	}
 	free(c->nv_sent);
@@ -439,13 +456,56 @@ static void restore_commit(struct pbft *c, struct rd_cursor *r)
 	e->own_commit = true;
 }
 
+/* One of our own VIEW-CHANGEs in the vote log: its view and its record. */
+struct own_vc {
+	uint64_t view;
+	const uint8_t *rec;
+	size_t len;
+};
+
+/* A later record for a view replaces an earlier one; the ring keeps the
+ * highest views, as pbft_vc_slot does. */
+static void own_vc_note(struct own_vc *vcs, unsigned *n, uint64_t view, const uint8_t *rec,
+			size_t len)
+{
+	unsigned k, low = 0;
+
+	for (k = 0; k < *n && vcs[k].view != view; k++)
+		;
+	if (k == *n && *n == PBFT_VC_RING) {
+		for (k = 1; k < *n; k++)
+			if (vcs[k].view < vcs[low].view)
+				low = k;
+		if (vcs[low].view > view)
+			return;
+		k = low;
+	} else if (k == *n) {
+		(*n)++;
+	}
+	vcs[k] = (struct own_vc){ .view = view, .rec = rec, .len = len };
+}
+
+static void own_vc_restore(struct pbft *c, const struct own_vc *v)
+{
+	struct rd_cursor r = { .p = v->rec, .left = v->len };
+	uint8_t *parts[HM_VC_MAX_PARTS];
+	uint32_t lens[HM_VC_MAX_PARTS];
+	unsigned np = take8(&r), k = 0;
+
+	for (; !r.bad && k < np && k < HM_VC_MAX_PARTS; k++) {
+		lens[k] = take32(&r);
+		parts[k] = (uint8_t *)take(&r, lens[k]);
+	}
+	if (!r.bad && k == np && np > 0)
+		pbft_vc_restore_own(c, v->view, parts, lens, np);
+}
+
 /* Apply the vote log's records, in order, over the state the checkpoint and
  * the committed log rebuilt. */
 void pbft_votes_restore(struct pbft *c, const struct hm_vote_record *votes, size_t n)
 {
-	const uint8_t *vc = NULL;
-	size_t vc_len = 0;
-	uint64_t vc_view = 0;
+	struct own_vc vcs[PBFT_VC_RING];
+	unsigned n_vcs = 0;
 
 	for (size_t i = 0; i < n; i++) {
 		struct rd_cursor r = { .p = votes[i].buf + 1, .left = votes[i].len - 1 };
@@ -465,13 +525,13 @@ void pbft_votes_restore(struct pbft *c, const struct hm_vote_record *votes, size
 		case D_COMMIT:
 			restore_commit(c, &r);
 			break;
-		case D_VC:
-			vc_view = take64(&r);
-			if (!r.bad) {
-				vc = r.p;
-				vc_len = r.left;
-			}
+		case D_VC: {
+			uint64_t view = take64(&r);
+
+			if (!r.bad)
+				own_vc_note(vcs, &n_vcs, view, r.p, r.left);
 			break;
+		}
 		case D_SILENT: {
 			uint64_t until = take64(&r), mute = take64(&r);
 
@@ -495,20 +555,13 @@ void pbft_votes_restore(struct pbft *c, const struct hm_vote_record *votes, size
 		if (e->seq && e->has_pp && e->view < c->view && !e->committed)
 			entry_leave_view(e);
 	}
-	/* Our own VIEW-CHANGE, exactly as sent: re-sent, never rebuilt. */
-	if (vc && vc_view >= c->view && (!c->in_vc || vc_view == c->vc_target)) {
-		struct rd_cursor r = { .p = vc, .left = vc_len };
-		uint8_t *parts[HM_VC_MAX_PARTS];
-		uint32_t lens[HM_VC_MAX_PARTS];
-		unsigned np = take8(&r), k = 0;
-
-		for (; !r.bad && k < np && k < HM_VC_MAX_PARTS; k++) {
-			lens[k] = take32(&r);
-			parts[k] = (uint8_t *)take(&r, lens[k]);
-		}
-		if (!r.bad && k == np && np > 0)
-			pbft_vc_restore_own(c, vc_view, parts, lens, np);
-	}
+	/* Our own VIEW-CHANGEs, exactly as sent: re-sent, never rebuilt.
+	 * Every view's, not only the last record's: the snapshot writes them
+	 * in ring order, and one forgotten is one we would sign again,
+	 * differently (seed 39186: counted an equivocation). */
+	for (unsigned k = 0; k < n_vcs; k++)
+		if (vcs[k].view >= c->view && (!c->in_vc || vcs[k].view <= c->vc_target))
+			own_vc_restore(c, &vcs[k]);
 	/* In a view change whose VIEW-CHANGE never became durable: it never
 	 * left either (the VIEW record and it share a Ready), so we never
 	 * left our view. */
