@@ -57,8 +57,8 @@ target_setup() {
     wire) SRCS=(user/common/wire.c user/common/crypto.c user/common/sig_memo.c user/common/log.c user/common/merkle.c user/common/reply_proof.c user/service/kv/kv.c user/core/state_transfer.c user/core/persist.c user/core/persist_votes.c)
           LIBS=(-lsodium -lcrypto)
           CORPUS=$OUT/corpus; MAX_LEN=8192 ;;
-    dns)  SRCS=(user/service/dns/dns_msg.c user/service/dns/dns_chain.c user/service/dns/dns_resolver.c user/common/netprefix.c user/common/crypto.c user/common/sig_memo.c user/common/log.c)
-          LIBS=(-lldns -lunbound -lsodium)
+    dns)  SRCS=(user/service/dns/dns_msg.c user/service/dns/dns_chain.c user/service/dns/dns_resolver.c user/service/dns/dns_service.c user/common/netprefix.c user/common/crypto.c user/common/sig_memo.c user/common/log.c user/common/wire.c user/common/merkle.c user/common/reply_proof.c)
+          LIBS=(-lldns -lunbound -lsodium -lcrypto)
           CORPUS=$OUT/corpus-dns; MAX_LEN=4096 ;;
     *) echo "fuzz: unknown target $1 (wire, dns or xdp-dns)" >&2; exit 2 ;;
   esac

@@ -146,6 +146,23 @@ sleep 5
 d "$(addr 1)" www.unsigned.hmtest A >/dev/null
 check "after expiry: a fresh agreement" [ "$(status 1 .dns.service.decided_observed)" -gt "$decided_before" ]
 
+echo "# concurrent misses share agreement rounds (OBSERVE_MANY)"
+sent0=$(status 0 .dns.replica.ops_sent)
+reqs0=$(status 0 .dns.replica.observe_requests)
+# Wait for the digs alone: a bare `wait` would also wait for the replicas.
+digs=()
+for k in $(seq 40); do
+	d "$(addr 0)" "c$k.wild.signed.hmtest" A +short >"$dir/conc.$k" &
+	digs+=($!)
+done
+wait "${digs[@]}"
+check_eq "40 concurrent misses, each answered with the agreed address" \
+	"$(grep -lx '198\.18\.53\.77' "$dir"/conc.* | wc -l)" 40
+sent=$(($(status 0 .dns.replica.ops_sent) - sent0))
+reqs=$(($(status 0 .dns.replica.observe_requests) - reqs0))
+check_ge "replica 0 observed each of them" "$sent" 40
+check "several observations per request ($sent in $reqs requests)" [ "$reqs" -lt "$sent" ]
+
 echo "# the poisoned replica is counted, the others are not"
 for i in 0 1 2 3; do
 	check_ge "replica $i sees replica 3 counted" "$(wait_ge $i '.dns.poisoning."3"' 1)" 1

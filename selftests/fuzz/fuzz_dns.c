@@ -13,7 +13,11 @@
  *    stable, and a reply built from it parses back with ldns;
  *  - whatever the checker accepts can be served, and its info is readable;
  *  - no chain is accepted for the fixed canon (nothing is signed by a key
- *    the fixed anchor names: a verdict of "ok" would be a forgery).
+ *    the fixed anchor names: a verdict of "ok" would be a forgery);
+ *  - as an op of the DNS agreement service (dns_service.c): whatever
+ *    check() admits executes without a malformed result, an OBSERVE_MANY
+ *    without a malformed observation inside (a replica that admitted a
+ *    batch must never find it malformed at execution).
  *
  * Built with -DHM_FUZZ_SEEDGEN instead, it writes a seed corpus (queries,
  * replies, canons) into the directory named on its command line.
@@ -31,6 +35,7 @@
 #include "service/dns/dns_chain.h"
 #include "common/netprefix.h"
 #include "service/dns/dns_msg.h"
+#include "service/dns/dns_service.h"
 
 #define HM_FUZZ_NAME "fuzz_dns"
 #define HM_FUZZ_SEED_PREFIX "seed-dns-"
@@ -125,15 +130,47 @@ static void as_chain(const uint8_t *data, size_t size)
 				  1780000000, why, sizeof(why)) != 0);
 }
 
+/* The service's clock for check(): the seeds' T (FUZZ_T). */
+#define FUZZ_T 1780000000
+static struct hm_service fixed_svc;
+
+static int64_t fuzz_clock(void)
+{
+	return FUZZ_T;
+}
+
+static void as_service_op(const uint8_t *data, size_t size)
+{
+	static uint8_t out[HM_MAX_RESULT];
+	struct hm_exec_ctx ctx = { .seq = 1, .client = HM_REPLICA_CLIENT_BASE + 1, .timestamp = 1 };
+	bool admitted = fixed_svc.ops->check(fixed_svc.state, &ctx, data, size);
+	size_t n = fixed_svc.ops->execute(fixed_svc.state, &ctx, data, size, out, sizeof(out));
+
+	CHECK(n >= 1 && n <= sizeof(out));
+	if (!admitted)
+		return;
+	CHECK(out[0] != HM_DNS_R_MALFORMED);
+	if (out[0] == HM_DNS_R_MANY) {
+		CHECK(n >= 3 && n == 3u + (size_t)(out[1] << 8 | out[2]));
+		for (size_t i = 3; i < n; i++)
+			CHECK(out[i] != HM_DNS_R_MALFORMED);
+	}
+}
+
 int LLVMFuzzerInitialize(int *argc, char ***argv)
 {
+	struct hm_dns_service_config scfg = {
+		.n = 4, .f = 1, .max_ttl = 300, .lookup_timeout_s = 30, .skew_s = 60,
+		.wall_clock = fuzz_clock,
+	};
+
 	ldns_pkt *pkt = NULL;
 	uint8_t *wire = NULL;
 	size_t n = 0;
 
 	(void)argc;
 	(void)argv;
-	if (hm_crypto_init() < 0)
+	if (hm_crypto_init() < 0 || hm_dns_service_new(&fixed_svc, &scfg) < 0)
 		abort();
 	if (ldns_pkt_query_new_frm_str(&pkt, "www.example.org.", LDNS_RR_TYPE_A, LDNS_RR_CLASS_IN,
 				       LDNS_RD) != LDNS_STATUS_OK)
@@ -217,12 +254,37 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	as_reply(data, size);
 	as_canon(data, size);
 	as_chain(data, size);
+	as_service_op(data, size);
 	return 0;
 }
 
 /* ---- the seed corpus ------------------------------------------------------- */
 
 #ifdef HM_FUZZ_SEEDGEN
+/* An OBSERVE of this canon for www.example.org. A at FUZZ_T, alone and
+ * twice in an OBSERVE_MANY. */
+static void seed_observe(const char *name, const uint8_t *canon, size_t clen)
+{
+	static uint8_t op[8192], many[16384];
+	struct hm_dns_q q;
+	const uint8_t *ops[2] = { op, op };
+	size_t lens[2], n;
+	char sname[64];
+
+	if (hm_dns_q_from_name(&q, (const uint8_t *)"\3www\7example\3org", 17, 1, 1) < 0)
+		exit(1);
+	n = hm_dns_observe_encode(&q, FUZZ_T, HM_DNS_OBS_ANSWER, 0, 60, canon, clen, NULL, 0, op,
+				  sizeof(op));
+	if (!n)
+		exit(1);
+	snprintf(sname, sizeof(sname), "observe-%s", name);
+	write_seed(sname, op, n);
+	lens[0] = lens[1] = n;
+	n = hm_dns_observe_many_encode(ops, lens, 2, many, sizeof(many));
+	snprintf(sname, sizeof(sname), "observe-many-%s", name);
+	write_seed(sname, many, n);
+}
+
 /* A reply to www.example.org. A with the given records. */
 static void seed_reply(const char *name, int rcode, const char **an, const char **ns)
 {
@@ -252,6 +314,7 @@ static void seed_reply(const char *name, int rcode, const char **an, const char 
 		exit(1);
 	snprintf(cname, sizeof(cname), "canon-%s", name);
 	write_seed(cname, canon, clen);
+	seed_observe(name, canon, clen);
 	free(canon);
 	free(wire);
 	ldns_pkt_free(pkt);

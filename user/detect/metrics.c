@@ -413,6 +413,12 @@ static void render_dns(struct hm_mtext *t, const struct hm_replica_metrics *m)
 	       (double)c->cache_hits);
 	scalar(t, "hypermesh_dns_cache_misses_total", "counter",
 	       "DNS queries that waited for an agreement round.", (double)c->cache_misses);
+	scalar(t, "hypermesh_dns_observations_sent_total", "counter",
+	       "This replica's own observations submitted for agreement.",
+	       (double)c->observations_sent);
+	scalar(t, "hypermesh_dns_observe_requests_total", "counter",
+	       "Requests that carried them (several concurrent misses share one).",
+	       (double)c->observe_requests);
 	histogram(t, "hypermesh_dns_upstream_latency_seconds",
 		  "Time this replica's validating resolver took to answer (upstream included).",
 		  hm_dns_upstream_bounds_s, HM_DNS_UPSTREAM_BUCKETS, c->upstream_buckets,

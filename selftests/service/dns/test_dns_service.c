@@ -560,3 +560,136 @@ __attribute__((constructor(200))) static void init_crypto(void)
 }
 
 
+
+/* ---- OBSERVE_MANY: several observations of one replica in one op -------- */
+
+static const char *const mail_rrs[] = { "mail.example.test. 300 IN A 198.18.1.2", NULL };
+
+/* The encoded OBSERVEs of replica-independent answers: www at T0 (honest
+ * or poisoned) and mail at T0. */
+struct two_obs {
+	uint8_t op[2][4096];
+	size_t len[2];
+};
+
+static void two_obs_make(struct two_obs *t, const char *const *www_rrs, int64_t t_www)
+{
+	struct hm_dns_q q = qof("www.example.test.", LDNS_RR_TYPE_A);
+	struct hm_dns_q q2 = qof("mail.example.test.", LDNS_RR_TYPE_A);
+	size_t l1, l2;
+	uint8_t *c1 = canon_of("www.example.test.", LDNS_RR_TYPE_A, 0, www_rrs, NULL, false, &l1);
+	uint8_t *c2 = canon_of("mail.example.test.", LDNS_RR_TYPE_A, 0, mail_rrs, NULL, false, &l2);
+
+	t->len[0] = hm_dns_observe_encode(&q, t_www, HM_DNS_OBS_ANSWER, 0, 100, c1, l1, NULL, 0,
+					  t->op[0], sizeof(t->op[0]));
+	t->len[1] = hm_dns_observe_encode(&q2, T0, HM_DNS_OBS_ANSWER, 0, 100, c2, l2, NULL, 0,
+					  t->op[1], sizeof(t->op[1]));
+	free(c1);
+	free(c2);
+	if (!t->len[0] || !t->len[1])
+		abort();
+}
+
+static size_t two_obs_many(const struct two_obs *t, uint8_t *out, size_t cap)
+{
+	const uint8_t *ops[2] = { t->op[0], t->op[1] };
+
+	return hm_dns_observe_many_encode(ops, t->len, 2, out, cap);
+}
+
+HM_TEST(observe_many_decides_each_as_alone)
+{
+	struct fixture many, one;
+	struct two_obs honest, poisoned;
+	static uint8_t op[16384];
+	uint8_t dm[HM_DIGEST_LEN], d1[HM_DIGEST_LEN];
+	size_t n;
+
+	fake_now = T0;
+	two_obs_make(&honest, honest_rrs, T0);
+	two_obs_make(&poisoned, poison_rrs, T0);
+	setup(&many, 4, 1, NULL);
+	setup(&one, 4, 1, NULL);
+	/* Replica 1 poisoned, 0 and 2 honest: www decided by 0 and 2 (f+1),
+	 * mail by 1 and 0; 1 counted as differing for www. */
+	n = two_obs_many(&poisoned, op, sizeof(op));
+	ASSERT_EQ(hm_dns_observe_many_len(poisoned.len[0] + poisoned.len[1], 2), n, "length");
+	ASSERT_EQ(run_op(&many, HM_REPLICA_CLIENT_BASE + 1, op, n), HM_DNS_R_MANY, "a MANY result");
+	ASSERT_EQ(many.out_len, 5u, "code, count and one code each");
+	ASSERT_EQ(many.out[3], HM_DNS_R_PENDING, "www pending");
+	ASSERT_EQ(many.out[4], HM_DNS_R_PENDING, "mail pending");
+	n = two_obs_many(&honest, op, sizeof(op));
+	run_op(&many, HM_REPLICA_CLIENT_BASE + 0, op, n);
+	ASSERT_EQ(many.out[3], HM_DNS_R_PENDING, "www: one honest, one poisoned");
+	ASSERT_EQ(many.out[4], HM_DNS_R_DECIDED, "mail: f+1 equal");
+	run_op(&many, HM_REPLICA_CLIENT_BASE + 2, op, n);
+	ASSERT_EQ(many.out[3], HM_DNS_R_DECIDED, "www: f+1 honest");
+	ASSERT_EQ(many.out[4], HM_DNS_R_IGNORED, "mail: already decided (late)");
+	ASSERT_EQ(many.decided, 2, "two decisions");
+	/* The same observations one op each: the same state, byte for byte. */
+	{
+		const struct { uint32_t replica; const struct two_obs *t; } order[] = {
+			{ 1, &poisoned }, { 0, &honest }, { 2, &honest },
+		};
+
+		for (unsigned i = 0; i < 3; i++)
+			for (int k = 0; k < 2; k++)
+				run_op(&one, HM_REPLICA_CLIENT_BASE + order[i].replica,
+				       order[i].t->op[k], order[i].t->len[k]);
+	}
+	many.svc.ops->digest(many.svc.state, dm);
+	one.svc.ops->digest(one.svc.state, d1);
+	ASSERT_MEMEQ(dm, d1, HM_DIGEST_LEN, "MANY executes exactly as its ops one by one");
+	teardown(&many);
+	teardown(&one);
+}
+
+HM_TEST(observe_many_admitted_all_or_nothing)
+{
+	struct fixture fx;
+	struct two_obs ok, late;
+	static uint8_t op[16384], nested[16384];
+	struct hm_exec_ctx ours = { .client = HM_REPLICA_CLIENT_BASE + 1 };
+	struct hm_exec_ctx other = { .client = 100 };
+	const uint8_t *inner[1] = { op };
+	size_t n, nn, one_len;
+
+	fake_now = T0;
+	setup(&fx, 4, 1, NULL);
+	two_obs_make(&ok, honest_rrs, T0);
+	two_obs_make(&late, honest_rrs, T0 - 61);
+	n = two_obs_many(&ok, op, sizeof(op));
+	ASSERT_TRUE(fx.svc.ops->check(fx.svc.state, &ours, op, n), "both within the skew");
+	ASSERT_FALSE(fx.svc.ops->check(fx.svc.state, &other, op, n), "not a replica's client");
+	op[n] = 0;
+	ASSERT_FALSE(fx.svc.ops->check(fx.svc.state, &ours, op, n + 1), "a trailing byte");
+	ASSERT_FALSE(fx.svc.ops->check(fx.svc.state, &ours, op, n - 1), "cut short");
+	n = two_obs_many(&late, op, sizeof(op));
+	ASSERT_FALSE(fx.svc.ops->check(fx.svc.state, &ours, op, n), "one outside the skew");
+	/* A MANY inside a MANY, and a count of 0 or beyond the limit. */
+	n = two_obs_many(&ok, op, sizeof(op));
+	nn = hm_dns_observe_many_encode(inner, &n, 1, nested, sizeof(nested));
+	ASSERT_TRUE(nn > 0, "encoded");
+	ASSERT_FALSE(fx.svc.ops->check(fx.svc.state, &ours, nested, nn), "nested MANY");
+	ASSERT_EQ(run_op(&fx, HM_REPLICA_CLIENT_BASE + 1, nested, nn), HM_DNS_R_MANY, "executes");
+	ASSERT_EQ(fx.out[3], HM_DNS_R_MALFORMED, "the nested one is malformed");
+	ASSERT_EQ(hm_dns_observe_many_encode(inner, &n, 0, nested, sizeof(nested)), 0u, "count 0");
+	one_len = ok.len[0];
+	{
+		const uint8_t *many_ops[HM_DNS_OBSERVE_MANY_MAX + 1];
+		size_t lens[HM_DNS_OBSERVE_MANY_MAX + 1];
+
+		for (int i = 0; i <= HM_DNS_OBSERVE_MANY_MAX; i++)
+			many_ops[i] = ok.op[0], lens[i] = one_len;
+		ASSERT_EQ(hm_dns_observe_many_encode(many_ops, lens, HM_DNS_OBSERVE_MANY_MAX + 1, op,
+						     sizeof(op)), 0u, "above the limit");
+	}
+	op[0] = HM_DNS_OP_OBSERVE_MANY, op[1] = 0, op[2] = 0;
+	ASSERT_FALSE(fx.svc.ops->check(fx.svc.state, &ours, op, 3), "count 0 refused");
+	ASSERT_EQ(run_op(&fx, HM_REPLICA_CLIENT_BASE + 1, op, 3), HM_DNS_R_MALFORMED, "count 0");
+	op[2] = 3; /* three announced, none there */
+	ASSERT_EQ(run_op(&fx, HM_REPLICA_CLIENT_BASE + 1, op, 3), HM_DNS_R_MANY, "executes");
+	ASSERT_EQ(fx.out[3] == HM_DNS_R_MALFORMED && fx.out[5] == HM_DNS_R_MALFORMED, 1,
+		  "each missing one malformed");
+	teardown(&fx);
+}

@@ -106,6 +106,7 @@ struct hm_dns_daemon {
 	size_t n_ups;
 	/* counters */
 	uint64_t cache_hits, cache_misses, timeouts, observations_sent, submit_abandoned;
+	uint64_t observe_requests; /* requests that carried observations_sent */
 	uint64_t chains_collected, chains_failed, queue_len;
 	uint64_t n_waiters, overload, norec_refused, stale_served;
 	uint64_t reported_norec, reported_stale, reported_at_us; /* the last log summary */
@@ -212,24 +213,78 @@ static bool q_eq(const struct hm_dns_q *a, const struct hm_dns_q *b)
 
 /* ---- submitting ops through the replicated service ----------------------- */
 
+static struct op *op_pop(struct hm_dns_daemon *dd)
+{
+	struct op *o = dd->ops;
+
+	dd->ops = o->next;
+	if (!dd->ops)
+		dd->ops_tail = &dd->ops;
+	dd->queue_len--;
+	return o;
+}
+
+/* How many queued OBSERVEs, from the head, fit one request together. */
+static size_t ops_that_fit(const struct hm_dns_daemon *dd, size_t *total)
+{
+	size_t room = dd->client.core.max_message_size - 2 * HM_HDR_LEN - 8, n = 0;
+
+	*total = 0;
+	for (const struct op *o = dd->ops; o && n < HM_DNS_OBSERVE_MANY_MAX; o = o->next) {
+		if (hm_dns_observe_many_len(*total + o->len, n + 1) > room)
+			break;
+		*total += o->len;
+		n++;
+	}
+	return n;
+}
+
+/* The queued OBSERVEs that fit, as one OBSERVE_MANY (or the one alone):
+ * one request, so concurrent misses share an agreement round instead of
+ * waiting one round each behind the client's single outstanding request. */
+static void submit_queued(struct hm_dns_daemon *dd)
+{
+	size_t total, n = ops_that_fit(dd, &total), len = 0;
+	const uint8_t *bufs[HM_DNS_OBSERVE_MANY_MAX];
+	size_t lens[HM_DNS_OBSERVE_MANY_MAX];
+	struct op *taken[HM_DNS_OBSERVE_MANY_MAX];
+	uint8_t *many = NULL;
+
+	if (n < 2) { /* one alone, or one too big to share a request */
+		n = 1;
+		taken[0] = op_pop(dd);
+		bufs[0] = taken[0]->buf;
+		len = taken[0]->len;
+	} else {
+		for (size_t i = 0; i < n; i++) {
+			taken[i] = op_pop(dd);
+			bufs[i] = taken[i]->buf;
+			lens[i] = taken[i]->len;
+		}
+		len = hm_dns_observe_many_len(total, n);
+		many = malloc(len);
+		if (!many || hm_dns_observe_many_encode(bufs, lens, n, many, len) != len)
+			len = 0;
+		bufs[0] = many;
+	}
+	if (len && hm_transport_submit(&dd->client, bufs[0], len, NULL) == HM_TRANSPORT_OK) {
+		dd->submitted_at = hm_mono_us();
+		dd->observations_sent += n;
+		dd->observe_requests++;
+	} else {
+		hm_warn("dns: %zu observation(s), %zu bytes, do not fit a request; dropped", n, len);
+	}
+	free(many);
+	for (size_t i = 0; i < n; i++) {
+		free(taken[i]->buf);
+		free(taken[i]);
+	}
+}
+
 static void pump(struct hm_dns_daemon *dd)
 {
-	while (!hm_transport_busy(&dd->client) && dd->ops) {
-		struct op *o = dd->ops;
-
-		dd->ops = o->next;
-		if (!dd->ops)
-			dd->ops_tail = &dd->ops;
-		dd->queue_len--;
-		if (hm_transport_submit(&dd->client, o->buf, o->len, NULL) == HM_TRANSPORT_OK) {
-			dd->submitted_at = hm_mono_us();
-			dd->observations_sent++;
-		} else {
-			hm_warn("dns: an op of %zu bytes does not fit a request; dropped", o->len);
-		}
-		free(o->buf);
-		free(o);
-	}
+	while (!hm_transport_busy(&dd->client) && dd->ops)
+		submit_queued(dd);
 }
 
 static void enqueue(struct hm_dns_daemon *dd, uint8_t *buf, size_t len)
@@ -1023,9 +1078,10 @@ json_t *hm_dns_daemon_status(struct hm_dns_daemon *dd)
 		"replies", (json_int_t)fs.replies, "truncated", (json_int_t)fs.truncated,
 		"dropped", (json_int_t)fs.dropped));
 	json_object_set_new(o, "replica", json_pack(
-		"{s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I}",
+		"{s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I}",
 		"overload", (json_int_t)dd->overload, "cache_hits", (json_int_t)dd->cache_hits, "cache_misses", (json_int_t)dd->cache_misses,
 		"timeouts", (json_int_t)dd->timeouts, "ops_sent", (json_int_t)dd->observations_sent,
+		"observe_requests", (json_int_t)dd->observe_requests,
 		"ops_abandoned", (json_int_t)dd->submit_abandoned,
 		"ops_queued", (json_int_t)dd->queue_len, "chains", (json_int_t)dd->chains_collected,
 		"chains_failed", (json_int_t)dd->chains_failed, "waiting", (json_int_t)waiting));
@@ -1060,6 +1116,8 @@ void hm_dns_daemon_counters(struct hm_dns_daemon *dd, struct hm_dns_counters *ou
 	out->cache_misses = dd->cache_misses;
 	memcpy(out->upstream_buckets, dd->upstream_buckets, sizeof(out->upstream_buckets));
 	out->upstream_count = dd->upstream_count;
+	out->observations_sent = dd->observations_sent;
+	out->observe_requests = dd->observe_requests;
 	out->upstream_sum_s = dd->upstream_sum_s;
 	out->n_replicas = dd->cfg->n_members < HM_MAX_REPLICAS ? dd->cfg->n_members
 							       : HM_MAX_REPLICAS;

@@ -571,6 +571,36 @@ size_t hm_dns_certify_encode(const struct hm_dns_q *q, uint8_t *out, size_t cap)
 	return w.bad ? 0 : w.off;
 }
 
+size_t hm_dns_observe_many_len(size_t total_op_len, size_t n)
+{
+	return 1 + 2 + 4 * n + total_op_len;
+}
+
+size_t hm_dns_observe_many_encode(const uint8_t *const *ops, const size_t *lens, size_t n,
+				  uint8_t *out, size_t cap)
+{
+	struct wr w = { .p = out, .cap = cap };
+
+	if (!n || n > HM_DNS_OBSERVE_MANY_MAX)
+		return 0;
+	wr_u8(&w, HM_DNS_OP_OBSERVE_MANY);
+	wr_u16(&w, (uint16_t)n);
+	for (size_t i = 0; i < n; i++) {
+		wr_u32(&w, (uint32_t)lens[i]);
+		wr_bytes(&w, ops[i], lens[i]);
+	}
+	return w.bad ? 0 : w.off;
+}
+
+/* The i-th OBSERVE inside an OBSERVE_MANY: call with *r positioned after
+ * the count; false at a bad length. */
+static bool many_next(struct rd *r, const uint8_t **op, size_t *len)
+{
+	*len = rd_u32(r);
+	*op = rd_take(r, *len);
+	return !r->bad && *len;
+}
+
 /* Parse and check an OBSERVE: the encoding, the status, and that a canon
  * is canonical and answers Q.  No trust in the sender beyond that. */
 static bool observe_parse(const uint8_t *op, size_t len, struct observe *o)
@@ -801,15 +831,60 @@ static size_t exec_observe(struct hm_dns_service *s, const struct hm_exec_ctx *c
 	return code_result(HM_DNS_R_PENDING, out, cap);
 }
 
+/* Each OBSERVE in turn, exactly as if it came alone; the result lists each
+ * one's result code (the entries themselves are fetched with CERTIFY). */
+static size_t exec_observe_many(struct hm_dns_service *s, const struct hm_exec_ctx *ctx,
+				const uint8_t *op, size_t len, uint8_t *out, size_t cap)
+{
+	struct rd r = { .p = op, .len = len };
+	struct wr w = { .p = out, .cap = cap };
+	uint16_t n;
+	uint8_t *scratch;
+
+	rd_u8(&r);
+	n = rd_u16(&r);
+	if (r.bad || !n || n > HM_DNS_OBSERVE_MANY_MAX) {
+		s->st.malformed++;
+		return code_result(HM_DNS_R_MALFORMED, out, cap);
+	}
+	scratch = malloc(HM_MAX_DATAGRAM);
+	if (!scratch)
+		return code_result(HM_DNS_R_MALFORMED, out, cap);
+	wr_u8(&w, HM_DNS_R_MANY);
+	wr_u16(&w, n);
+	for (uint16_t i = 0; i < n; i++) {
+		const uint8_t *one;
+		size_t one_len;
+
+		if (!many_next(&r, &one, &one_len)) {
+			/* check() refuses this before ordering; a batch that
+			 * got here anyway counts each missing one malformed. */
+			s->st.malformed++;
+			wr_u8(&w, HM_DNS_R_MALFORMED);
+			continue;
+		}
+		wr_u8(&w, exec_observe(s, ctx, one, one_len, scratch, HM_MAX_DATAGRAM)
+				  ? scratch[0] : HM_DNS_R_MALFORMED);
+	}
+	free(scratch);
+	return w.bad ? code_result(HM_DNS_R_MALFORMED, out, cap) : w.off;
+}
+
+static bool certify_parse(const uint8_t *op, size_t len, struct hm_dns_q *q)
+{
+	struct rd r = { .p = op, .len = len };
+
+	return rd_u8(&r) == HM_DNS_OP_CERTIFY && rd_q(&r, q) && r.off == len;
+}
+
 static size_t exec_certify(struct hm_dns_service *s, const uint8_t *op, size_t len, uint8_t *out,
 			   size_t cap)
 {
-	struct rd r = { .p = op, .len = len };
 	struct hm_dns_q q;
 	bool found;
 	size_t ci;
 
-	if (rd_u8(&r) != HM_DNS_OP_CERTIFY || !rd_q(&r, &q) || r.off != len) {
+	if (!certify_parse(op, len, &q)) {
 		s->st.malformed++;
 		return code_result(HM_DNS_R_MALFORMED, out, cap);
 	}
@@ -828,28 +903,60 @@ static size_t svc_execute(void *state, const struct hm_exec_ctx *ctx, const uint
 		return exec_observe(s, ctx, op, len, out, cap);
 	if (len && op[0] == HM_DNS_OP_CERTIFY)
 		return exec_certify(s, op, len, out, cap);
+	if (len && op[0] == HM_DNS_OP_OBSERVE_MANY)
+		return exec_observe_many(s, ctx, op, len, out, cap);
 	s->st.malformed++;
 	return code_result(HM_DNS_R_MALFORMED, out, cap);
 }
 
-static bool svc_check(void *state, const struct hm_exec_ctx *ctx, const uint8_t *op, size_t len)
+/* One OBSERVE: well formed, and its T within skew_s of our wall clock. */
+static bool observe_admitted(const struct hm_dns_service *s, const uint8_t *op, size_t len)
 {
-	struct hm_dns_service *s = state;
 	struct observe o;
 	int64_t now;
 
-	if (len && op[0] == HM_DNS_OP_CERTIFY)
-		return true;
-	/* Only a replica's own client speaks for that replica. */
-	if (ctx && (ctx->client < HM_REPLICA_CLIENT_BASE ||
-		    ctx->client - HM_REPLICA_CLIENT_BASE >= s->cfg.n))
-		return false;
 	if (!observe_parse(op, len, &o))
 		return false;
 	if (!s->cfg.wall_clock)
 		return true;
 	now = s->cfg.wall_clock();
 	return o.t >= now - (int64_t)s->cfg.skew_s && o.t <= now + (int64_t)s->cfg.skew_s;
+}
+
+/* All or nothing: every OBSERVE inside, and no byte after the last. */
+static bool many_admitted(const struct hm_dns_service *s, const uint8_t *op, size_t len)
+{
+	struct rd r = { .p = op, .len = len };
+	uint16_t n;
+
+	rd_u8(&r);
+	n = rd_u16(&r);
+	if (r.bad || !n || n > HM_DNS_OBSERVE_MANY_MAX)
+		return false;
+	for (uint16_t i = 0; i < n; i++) {
+		const uint8_t *one;
+		size_t one_len;
+
+		if (!many_next(&r, &one, &one_len) || !observe_admitted(s, one, one_len))
+			return false;
+	}
+	return r.off == len;
+}
+
+static bool svc_check(void *state, const struct hm_exec_ctx *ctx, const uint8_t *op, size_t len)
+{
+	struct hm_dns_service *s = state;
+	struct hm_dns_q q;
+
+	if (len && op[0] == HM_DNS_OP_CERTIFY) /* anyone may ask */
+		return certify_parse(op, len, &q);
+	/* Only a replica's own client speaks for that replica. */
+	if (ctx && (ctx->client < HM_REPLICA_CLIENT_BASE ||
+		    ctx->client - HM_REPLICA_CLIENT_BASE >= s->cfg.n))
+		return false;
+	if (len && op[0] == HM_DNS_OP_OBSERVE_MANY)
+		return many_admitted(s, op, len);
+	return observe_admitted(s, op, len);
 }
 
 /* ---- snapshot, digest, restore ------------------------------------------- */

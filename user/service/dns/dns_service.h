@@ -41,6 +41,12 @@
 #define HM_DNS_OP_LAST 0x2f
 #define HM_DNS_OP_OBSERVE 0x20
 #define HM_DNS_OP_CERTIFY 0x21
+/* Several OBSERVEs of one replica in one op: u8 0x22, u16 count, then per
+ * observation u32 length and the OBSERVE op itself.  Concurrent misses
+ * share one request and so one agreement round (docs/dns.md "Agreement
+ * as wired"); each observation executes exactly as alone, in order. */
+#define HM_DNS_OP_OBSERVE_MANY 0x22
+#define HM_DNS_OBSERVE_MANY_MAX 256
 
 /* Replica i submits its ops as client HM_REPLICA_CLIENT_BASE + i (config.h). */
 
@@ -60,6 +66,7 @@ enum hm_dns_result_code {
 	HM_DNS_R_NOT_DECIDED = 2,/* CERTIFY: no entry for Q */
 	HM_DNS_R_IGNORED = 3,    /* OBSERVE at another T, a duplicate, or Q already decided */
 	HM_DNS_R_MALFORMED = 4,  /* refused: bad encoding, canon check failed, not a replica */
+	HM_DNS_R_MANY = 5,       /* OBSERVE_MANY: u16 count, then each one's result code */
 };
 
 struct hm_dns_q {
@@ -140,6 +147,12 @@ size_t hm_dns_observe_encode(const struct hm_dns_q *q, int64_t t, uint8_t status
 			     uint32_t ttl, const uint8_t *canon, size_t canon_len,
 			     const uint8_t *chain, size_t chain_len, uint8_t *out, size_t cap);
 size_t hm_dns_certify_encode(const struct hm_dns_q *q, uint8_t *out, size_t cap);
+/* OBSERVE_MANY of n encoded OBSERVE ops (ops[i], lens[i]); 0 if it does not
+ * fit cap or n is 0 or above HM_DNS_OBSERVE_MANY_MAX. */
+size_t hm_dns_observe_many_encode(const uint8_t *const *ops, const size_t *lens, size_t n,
+				  uint8_t *out, size_t cap);
+/* The encoded size of OBSERVE_MANY with these ops' total length and count. */
+size_t hm_dns_observe_many_len(size_t total_op_len, size_t n);
 /* Decode a DECIDED result (after its first byte check).  The entry's canon
  * points into buf.  0, or -1 on a malformed result. */
 int hm_dns_entry_decode(const uint8_t *buf, size_t len, struct hm_dns_entry *e);
