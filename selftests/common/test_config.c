@@ -919,6 +919,37 @@ HM_TEST(dns_section_and_replica_clients)
 	hm_config_free(&cfg);
 }
 
+/* Recursion from the root: dns.root_hints (checked readable, else Debian's
+ * hints when installed), the root anchor without upstreams, dns.prefetch. */
+HM_TEST(dns_root_hints_and_prefetch)
+{
+	struct hm_config cfg;
+	char err[1024] = "";
+	bool debian = access("/usr/share/dns/root.hints", R_OK) == 0;
+
+	if (!ASSERT_OK(load_yaml(DNS_HEAD "    listen_port: 53\n" FOUR, &cfg, err, sizeof(err)), err))
+		return;
+	ASSERT_TRUE(cfg.dns.prefetch, "prefetch on by default");
+	if (debian) {
+		ASSERT_TRUE(strcmp(cfg.dns.root_hints, "/usr/share/dns/root.hints") == 0, "Debian's hints");
+		ASSERT_TRUE(strcmp(cfg.dns.trust_anchor_file, "/usr/share/dns/root.key") == 0,
+			    "no upstreams, no anchors: the root's");
+	}
+	hm_config_free(&cfg);
+	if (!ASSERT_OK(load_yaml(DNS_HEAD "    prefetch: false\n    root_hints: /dev/null\n"
+				 "    upstreams: [{zone: a., address: 1.2.3.4}]\n" FOUR,
+				 &cfg, err, sizeof(err)), err))
+		return;
+	ASSERT_FALSE(cfg.dns.prefetch, "prefetch off");
+	ASSERT_TRUE(strcmp(cfg.dns.root_hints, "/dev/null") == 0, "given hints");
+	ASSERT_TRUE(strcmp(cfg.dns.trust_anchor_file, "") == 0, "upstreams: no default anchor");
+	hm_config_free(&cfg);
+	expect_error(DNS_HEAD "    root_hints: /nonexistent/root.hints\n" FOUR, 3,
+		     "byzantine_config.dns.root_hints", "cannot read /nonexistent/root.hints");
+	expect_error(DNS_HEAD "    prefetch: often\n" FOUR, 3, "byzantine_config.dns.prefetch",
+		     "boolean");
+}
+
 HM_TEST(dns_section_errors)
 {
 	expect_error(DNS_HEAD "    upstreams:\n      - {zone: a., address: 1.2.3.4, replicas: [4]}\n" FOUR,

@@ -370,7 +370,8 @@ static void write_dns(FILE *f, const struct init_opts *o)
 		fprintf(f, "    # no allow: only loopback clients are served (add --allow to init)\n");
 	}
 	if (!o->n_upstreams) {
-		fprintf(f, "    # no upstreams: each replica resolves from the root servers itself\n");
+		fprintf(f, "    # no upstreams: each replica resolves from the root servers itself\n"
+			   "    # (root_hints: /usr/share/dns/root.hints, dns-root-data's, by default)\n");
 		return;
 	}
 	fprintf(f, "    upstreams:\n");

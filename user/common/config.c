@@ -946,6 +946,29 @@ static int parse_dns_tls(struct ctx *c, yaml_node_t *map, struct hm_dns_config *
 	return 0;
 }
 
+/* Recursion from the root: the hints file (given: it must be readable;
+ * absent: Debian's dns-root-data when installed) and, with no upstreams and
+ * no anchors of its own, the root trust anchor of dns-root-data. */
+#define DNS_ROOT_HINTS "/usr/share/dns/root.hints"
+#define DNS_ROOT_KEY "/usr/share/dns/root.key"
+static int parse_dns_recursion(struct ctx *c, yaml_node_t *map, struct hm_dns_config *d)
+{
+	const char *path = "byzantine_config.dns";
+	int rc = opt_path(c, map, path, "root_hints", false, d->root_hints);
+
+	if (rc < 0)
+		return -1;
+	if (rc == 1 && access(d->root_hints, R_OK))
+		return fail(c, lookup(c, map, "root_hints"), path, "root_hints", "cannot read %s: %s",
+			    d->root_hints, strerror(errno));
+	if (rc == 0 && !access(DNS_ROOT_HINTS, R_OK))
+		snprintf(d->root_hints, sizeof(d->root_hints), "%s", DNS_ROOT_HINTS);
+	if (!d->n_upstreams && !d->n_trust_anchors && !d->trust_anchor_file[0] &&
+	    !access(DNS_ROOT_KEY, R_OK))
+		snprintf(d->trust_anchor_file, sizeof(d->trust_anchor_file), "%s", DNS_ROOT_KEY);
+	return 0;
+}
+
 static int parse_dns(struct ctx *c, yaml_node_t *map)
 {
 	static const char *const keys[] = {
@@ -955,7 +978,7 @@ static int parse_dns(struct ctx *c, yaml_node_t *map)
 		"xdp_interface", "rrl_rate", "rrl_burst", "rrl_slip", "rrl_ipv4_prefix",
 		"rrl_ipv6_prefix", "allow", "rate_limit_qps", "rate_limit_burst",
 		"rate_limit_prefix_v4", "rate_limit_prefix_v6", "serve_expired_s", "tls_port",
-		"tls_cert_file", "tls_key_file", NULL
+		"tls_cert_file", "tls_key_file", "root_hints", "prefetch", NULL
 	};
 	const char *path = "byzantine_config.dns";
 	struct hm_dns_config *d = &c->cfg->dns;
@@ -980,7 +1003,8 @@ static int parse_dns(struct ctx *c, yaml_node_t *map)
 	    opt_uint(c, map, path, "rrl_ipv4_prefix", 1, 32, &d->rrl_ipv4_prefix) < 0 ||
 	    opt_uint(c, map, path, "rrl_ipv6_prefix", 1, 128, &d->rrl_ipv6_prefix) < 0 ||
 	    parse_dns_lists(c, map, d) || parse_dns_allow(c, map, d) ||
-	    parse_dns_rate_limit(c, map, d) || parse_dns_tls(c, map, d))
+	    parse_dns_rate_limit(c, map, d) || parse_dns_tls(c, map, d) ||
+	    parse_dns_recursion(c, map, d) || opt_bool(c, map, path, "prefetch", &d->prefetch) < 0)
 		return -1;
 	return add_replica_clients(c, map);
 }
@@ -1331,6 +1355,7 @@ void hm_config_defaults(struct hm_config *cfg)
 	cfg->dns.tcp_idle_ms = 10000;
 	cfg->dns.max_tcp_connections = 256;
 	cfg->dns.chains = true;
+	cfg->dns.prefetch = true;
 	cfg->dns.rate_limit_prefix_v4 = 24;
 	cfg->dns.rate_limit_prefix_v6 = 56;
 	cfg->dns.rrl_rate = 100;

@@ -101,6 +101,13 @@ struct hm_dns_config {
 	 * at most this long after its expiry (marked EDE 3) while a fresh
 	 * agreement runs; 0 = off (the default). */
 	uint32_t serve_expired_s;
+	/* Recursion from the root (docs/dns.md, "Recursion from the root"):
+	 * the root hints file ("" : libunbound's compiled-in hints); default
+	 * /usr/share/dns/root.hints when it exists. */
+	char root_hints[HM_PATH_MAX];
+	/* Prefetch (docs/dns.md, "Prefetch"): a hit in the last tenth of an
+	 * answer's TTL starts a fresh agreement; default true. */
+	bool prefetch;
 	/* Answers from XDP (kern/hm_dns.bpf.c, docs/dns.md "Answers from XDP") */
 	bool xdp;                           /* default false */
 	char xdp_interface[IF_NAMESIZE];    /* "": the top-level interface setting */

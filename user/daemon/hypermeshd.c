@@ -433,6 +433,16 @@ static void render_dns_access(struct hm_dns_daemon *dns, struct hm_mtext *t)
 			"Expired certified DNS answers served within dns.serve_expired_s (EDE 3) "
 			"while a fresh agreement ran");
 	hm_mtext_sample(t, "hypermesh_dns_stale_served_total", (double)a.stale_served, NULL);
+	hm_mtext_family(t, "hypermesh_dns_prefetch_total", "counter",
+			"DNS prefetches (dns.prefetch: a hit in the last tenth of an answer's TTL) "
+			"by result: opened, refreshed (a fresh agreed answer replaced the entry), "
+			"failed (the entry kept until it expires)");
+	hm_mtext_sample(t, "hypermesh_dns_prefetch_total", (double)a.prefetch_opened, "result",
+			"opened", NULL);
+	hm_mtext_sample(t, "hypermesh_dns_prefetch_total", (double)a.prefetch_refreshed, "result",
+			"refreshed", NULL);
+	hm_mtext_sample(t, "hypermesh_dns_prefetch_total", (double)a.prefetch_failed, "result",
+			"failed", NULL);
 	hm_mtext_family(t, "hypermesh_dns_tls_connections_total", "counter",
 			"DNS over TLS connections accepted (dns.tls_port)");
 	hm_mtext_sample(t, "hypermesh_dns_tls_connections_total", (double)a.tls_accepted, NULL);
@@ -979,7 +989,7 @@ static int dns_route(struct daemon *d, struct hm_service_route *r)
 	struct hm_dns_service_config sc = {
 		.n = d->cfg.n_members, .f = d->cfg.max_faulty_nodes, .max_ttl = c->max_ttl_s,
 		.lookup_timeout_s = c->lookup_timeout_s, .skew_s = c->skew_s,
-		.wall_clock = hm_dns_wall_clock,
+		.wall_clock = hm_dns_wall_clock, .prefetch = c->prefetch,
 	};
 	char err[256];
 

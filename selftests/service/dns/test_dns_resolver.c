@@ -205,6 +205,40 @@ HM_TEST(time_moved_from_a_callback)
 	hm_dns_resolver_free(moving_r);
 }
 
+/* hm_dns_resolve_fresh: a context of its own per lookup, deleted once the
+ * result is delivered; at most HM_DNS_MAX_FRESH at once; lookups still in
+ * flight get FAILED when the resolver goes. */
+HM_TEST(fresh_lookups_bounded_and_freed)
+{
+	struct hm_dns_resolver *r = make(T0);
+	struct seen a = { 0 }, dead[HM_DNS_MAX_FRESH] = { 0 }, extra = { 0 };
+
+	if (!ASSERT_TRUE(r != NULL, "resolver"))
+		return;
+	ASSERT_OK(hm_dns_resolve_fresh(r, "www.local.test.", LDNS_RR_TYPE_A, LDNS_RR_CLASS_IN,
+				       record, &a), "fresh lookup");
+	wait_for(r, &a.calls, 5000);
+	ASSERT_EQ(a.calls, 1, "delivered through the resolver's fd");
+	ASSERT_EQ(a.sec, HM_DNS_SEC_INSECURE, "local data");
+	ASSERT_EQ(a.ttl, 120, "the full TTL");
+	ASSERT_EQ(a.ref_time, T0, "at the resolver's reference time");
+	/* Its context is gone: HM_DNS_MAX_FRESH more fit, one more does not. */
+	for (int i = 0; i < HM_DNS_MAX_FRESH; i++)
+		ASSERT_OK(hm_dns_resolve_fresh(r, "x.dead.hmtest.", LDNS_RR_TYPE_A, LDNS_RR_CLASS_IN,
+					       record, &dead[i]), "fresh lookup in flight");
+	ASSERT_ERR(hm_dns_resolve_fresh(r, "y.dead.hmtest.", LDNS_RR_TYPE_A, LDNS_RR_CLASS_IN,
+					record, &extra), "beyond the bound: refused");
+	ASSERT_EQ(hm_dns_resolver_pending(r), HM_DNS_MAX_FRESH, "pending");
+	ASSERT_OK(hm_dns_resolve(r, "www.local.test.", LDNS_RR_TYPE_A, LDNS_RR_CLASS_IN, record,
+				 &extra), "ordinary lookups unaffected");
+	wait_for(r, &extra.calls, 5000);
+	ASSERT_EQ(extra.calls, 1, "answered");
+	hm_dns_resolver_free(r);
+	for (int i = 0; i < HM_DNS_MAX_FRESH; i++)
+		ASSERT_TRUE(dead[i].calls == 1 && dead[i].sec == HM_DNS_SEC_FAILED,
+			    "in flight at shutdown: FAILED once");
+}
+
 HM_TEST(bad_config_refused)
 {
 	static const struct hm_dns_upstream inject[] = {
@@ -219,6 +253,9 @@ HM_TEST(bad_config_refused)
 	cfg = (struct hm_dns_resolver_config){ .trust_anchors = bad_ta, .n_trust_anchors = 1 };
 	ASSERT_TRUE(hm_dns_resolver_new(&cfg, T0, err, sizeof(err)) == NULL, "bad trust anchor");
 	ASSERT_STRCONTAINS(err, "trust anchor", "error says so");
+	cfg = (struct hm_dns_resolver_config){ .root_hints = "/tmp/x\"\nserver:" };
+	ASSERT_TRUE(hm_dns_resolver_new(&cfg, T0, err, sizeof(err)) == NULL, "quote in root hints");
+	ASSERT_STRCONTAINS(err, "root hints", "error says so");
 	cfg = (struct hm_dns_resolver_config){ 0 };
 	ASSERT_TRUE(hm_dns_resolver_new(&cfg, -5, err, sizeof(err)) == NULL, "negative time");
 	ASSERT_TRUE(hm_dns_resolver_new(&cfg, (int64_t)1 << 40, err, sizeof(err)) == NULL,

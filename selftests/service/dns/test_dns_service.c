@@ -507,6 +507,128 @@ static void feed(struct fixture *fx)
 	observe(fx, 1, &q2, T0 + 2, HM_DNS_OBS_FAILED, 22, 0, NULL, 0, NULL, 0);
 }
 
+/* Prefetch: an observation in the last tenth of a cached answer's TTL opens
+ * a fresh lookup while the entry is still served; its decision replaces
+ * the entry with a later expiry.  What breaks a naive version: opening on
+ * any observation (a late one for the old decision, one before the
+ * window), a second prefetch per entry, a failed prefetch replacing a
+ * good answer with SERVFAIL, and prefetching when it is off. */
+static int prefetch_failed_hooks;
+static void on_prefetch_failed(void *arg, const struct hm_dns_q *q, uint16_t ede)
+{
+	(void)arg, (void)q, (void)ede;
+	prefetch_failed_hooks++;
+}
+
+static void setup_prefetch(struct fixture *fx, bool on)
+{
+	struct hm_dns_service_config cfg = {
+		.n = 4, .f = 1, .max_ttl = 300, .lookup_timeout_s = 30, .skew_s = 60,
+		.wall_clock = fake_clock, .prefetch = on,
+		.hooks = { .opened = on_opened, .decided = on_decided, .arg = fx,
+			   .prefetch_failed = on_prefetch_failed },
+	};
+
+	memset(fx, 0, sizeof(*fx));
+	if (hm_dns_service_new(&fx->svc, &cfg) < 0)
+		abort();
+	fx->s = fx->svc.state;
+}
+
+HM_TEST(prefetch_in_last_tenth_refreshes_expiry)
+{
+	struct fixture fx, copy;
+	struct hm_dns_q q = qof("www.example.test.", LDNS_RR_TYPE_A);
+	struct hm_dns_service_stats st;
+	const struct hm_dns_entry *e;
+	uint8_t d1[HM_DIGEST_LEN], d2[HM_DIGEST_LEN], *snap;
+	size_t snap_len;
+
+	setup_prefetch(&fx, true);
+	answer(&fx, 0, &q, T0, honest_rrs, 100);
+	ASSERT_EQ(answer(&fx, 1, &q, T0, honest_rrs, 100), HM_DNS_R_DECIDED, "decided");
+	ASSERT_EQ(fx.last.expiry, T0 + 100, "expiry T0 + 100");
+	/* Late, and before the window (the last 10 s): no prefetch. */
+	ASSERT_EQ(answer(&fx, 2, &q, T0, honest_rrs, 100), HM_DNS_R_IGNORED, "late");
+	ASSERT_FALSE(hm_dns_service_prefetch_due(fx.s, &q, T0 + 89), "not due before the window");
+	ASSERT_EQ(answer(&fx, 3, &q, T0 + 89, honest_rrs, 100), HM_DNS_R_IGNORED,
+		  "before the window: late");
+	ASSERT_FALSE(hm_dns_service_open_t(fx.s, &q, &(int64_t){ 0 }), "nothing opened");
+	/* In the window: a prefetch opens; the entry still answers. */
+	ASSERT_TRUE(hm_dns_service_prefetch_due(fx.s, &q, T0 + 92), "due in the window");
+	fx.opened = 0;
+	ASSERT_EQ(answer(&fx, 2, &q, T0 + 92, honest_rrs, 100), HM_DNS_R_PENDING, "prefetch opened");
+	ASSERT_EQ(fx.opened, 1, "the others are told to observe");
+	ASSERT_EQ(fx.opened_t, T0 + 92, "at the prefetch's T");
+	e = hm_dns_service_lookup(fx.s, &q);
+	ASSERT_TRUE(e && e->expiry == T0 + 100, "the old entry is still served");
+	/* A late observation of the old decision does not join the prefetch. */
+	ASSERT_EQ(answer(&fx, 3, &q, T0, honest_rrs, 100), HM_DNS_R_IGNORED, "old T: late");
+	/* Determinism: a snapshot mid-prefetch restores to the same state. */
+	ASSERT_EQ(fx.svc.ops->snapshot(fx.svc.state, &snap, &snap_len), 0, "snapshot");
+	setup_prefetch(&copy, true);
+	ASSERT_EQ(copy.svc.ops->restore(copy.svc.state, snap, snap_len), 0, "restore");
+	fx.svc.ops->digest(fx.svc.state, d1);
+	copy.svc.ops->digest(copy.svc.state, d2);
+	ASSERT_MEMEQ(d1, d2, HM_DIGEST_LEN, "same digest after restore");
+	free(snap);
+	teardown(&copy);
+	/* The second matching fresh observation decides: full TTL again. */
+	ASSERT_EQ(answer(&fx, 0, &q, T0 + 92, honest_rrs, 100), HM_DNS_R_DECIDED, "refreshed");
+	e = hm_dns_service_lookup(fx.s, &q);
+	ASSERT_TRUE(e != NULL, "cached");
+	ASSERT_EQ(e->t, T0 + 92, "new T");
+	ASSERT_EQ(e->expiry, T0 + 192, "expiry later than the old T0 + 100");
+	hm_dns_service_stats(fx.s, &st);
+	ASSERT_EQ(st.prefetch_opened, 1, "one opened");
+	ASSERT_EQ(st.prefetch_refreshed, 1, "one refreshed");
+	ASSERT_EQ(st.decided_observed, 2, "two decisions");
+	/* An op past the old expiry does not evict the refreshed entry. */
+	answer(&fx, 1, &q, T0 + 150, honest_rrs, 100);
+	ASSERT_TRUE(hm_dns_service_lookup(fx.s, &q) != NULL, "alive past the old expiry");
+	teardown(&fx);
+}
+
+HM_TEST(prefetch_failure_keeps_the_entry_once_per_entry)
+{
+	struct fixture fx;
+	struct hm_dns_q q = qof("www.example.test.", LDNS_RR_TYPE_A);
+	struct hm_dns_service_stats st;
+	const struct hm_dns_entry *e;
+
+	setup_prefetch(&fx, true);
+	prefetch_failed_hooks = 0;
+	answer(&fx, 0, &q, T0, honest_rrs, 100);
+	answer(&fx, 1, &q, T0, honest_rrs, 100);
+	observe(&fx, 2, &q, T0 + 95, HM_DNS_OBS_FAILED, 22, 0, NULL, 0, NULL, 0);
+	ASSERT_EQ(observe(&fx, 3, &q, T0 + 95, HM_DNS_OBS_FAILED, 22, 0, NULL, 0, NULL, 0),
+		  HM_DNS_R_DECIDED, "the prefetch decided (as a failure)");
+	e = hm_dns_service_lookup(fx.s, &q);
+	ASSERT_TRUE(e && e->rule == HM_DNS_RULE_OBSERVED && e->expiry == T0 + 100,
+		    "the good answer stays until its expiry");
+	ASSERT_EQ(prefetch_failed_hooks, 1, "the failure reported once");
+	hm_dns_service_stats(fx.s, &st);
+	ASSERT_EQ(st.prefetch_failed, 1, "counted");
+	ASSERT_EQ(st.decided_fail, 0, "no SERVFAIL entry");
+	/* Once per entry: no second prefetch in the same window. */
+	ASSERT_FALSE(hm_dns_service_prefetch_due(fx.s, &q, T0 + 97), "not due again");
+	ASSERT_EQ(answer(&fx, 0, &q, T0 + 97, honest_rrs, 100), HM_DNS_R_IGNORED, "late");
+	hm_dns_service_stats(fx.s, &st);
+	ASSERT_EQ(st.prefetch_opened, 1, "still one");
+	/* Short TTLs and failures are never prefetched. */
+	answer(&fx, 0, &q, T0 + 100, honest_rrs, 5);
+	answer(&fx, 1, &q, T0 + 100, honest_rrs, 5);
+	ASSERT_FALSE(hm_dns_service_prefetch_due(fx.s, &q, T0 + 104), "TTL 5: no prefetch");
+	teardown(&fx);
+	/* Off: the window is an ordinary late observation. */
+	setup_prefetch(&fx, false);
+	answer(&fx, 0, &q, T0, honest_rrs, 100);
+	answer(&fx, 1, &q, T0, honest_rrs, 100);
+	ASSERT_EQ(answer(&fx, 2, &q, T0 + 95, honest_rrs, 100), HM_DNS_R_IGNORED, "off: late");
+	ASSERT_EQ(hm_dns_service_lookup(fx.s, &q)->expiry, T0 + 100, "unchanged");
+	teardown(&fx);
+}
+
 HM_TEST(determinism_snapshot_restore)
 {
 	struct fixture a, b, c;

@@ -109,6 +109,7 @@ struct hm_dns_daemon {
 	uint64_t observe_requests; /* requests that carried observations_sent */
 	uint64_t chains_collected, chains_failed, queue_len;
 	uint64_t n_waiters, overload, norec_refused, stale_served;
+	uint64_t prefetch_lookups;   /* prefetch lookups resolved on a fresh context */
 	uint64_t reported_norec, reported_stale, reported_at_us; /* the last log summary */
 	struct stale *stale[MAX_STALE];
 	size_t n_stale, stale_bytes;
@@ -410,6 +411,26 @@ static int set_epoch(struct hm_dns_daemon *dd, int64_t t)
 	return hm_dns_resolver_set_time(dd->res, ref);
 }
 
+/* Resolve j's question.  For a prefetch (Q still cached, T after its
+ * decision) on a context with an empty cache: libunbound would otherwise
+ * answer from its own cache with the TTL that is left, and the fresh
+ * decision would expire when the old one does. */
+static int start_lookup(struct hm_dns_daemon *dd, struct job *j)
+{
+	const struct hm_dns_entry *e = hm_dns_service_lookup(dd->svc, &j->q);
+
+	if (e && e->rule != HM_DNS_RULE_FAIL && j->t > e->t) {
+		if (hm_dns_resolve_fresh(dd->res, j->query.name, j->q.qtype, j->q.qclass,
+					 on_resolved, j) == 0) {
+			dd->prefetch_lookups++;
+			return 0;
+		}
+		hm_debug("dns: no fresh context for a prefetch (at most %d at once); cached lookup",
+			 HM_DNS_MAX_FRESH);
+	}
+	return hm_dns_resolve(dd->res, j->query.name, j->q.qtype, j->q.qclass, on_resolved, j);
+}
+
 /* Start observing Q at T unless this replica already does or did. */
 static void observe(struct hm_dns_daemon *dd, const struct hm_dns_q *q, int64_t t)
 {
@@ -446,7 +467,7 @@ static void observe(struct hm_dns_daemon *dd, const struct hm_dns_q *q, int64_t 
 		hm_warn("dns: cannot move the resolver to time %lld", (long long)t);
 	j->busy = true;
 	j->started_us = hm_mono_us();
-	if (hm_dns_resolve(dd->res, j->query.name, q->qtype, q->qclass, on_resolved, j) < 0) {
+	if (start_lookup(dd, j) < 0) {
 		/* Refused locally: observe a failure so the lookup still closes. */
 		j->busy = false;
 		j->status = HM_DNS_OBS_FAILED;
@@ -461,6 +482,42 @@ static void observe(struct hm_dns_daemon *dd, const struct hm_dns_q *q, int64_t 
 static void hook_opened(void *arg, const struct hm_dns_q *q, int64_t t)
 {
 	observe(arg, q, t);
+}
+
+/* The agreed prefetch of q failed: the cached answer is served until it
+ * expires, as without prefetch.  Each replica logs it (agreed: once per
+ * prefetch). */
+static void hook_prefetch_failed(void *arg, const struct hm_dns_q *q, uint16_t ede)
+{
+	struct hm_dns_daemon *dd = arg;
+	const char *why = reason_of(dd, q);
+	char text[300];
+
+	q_text(q, text, sizeof(text));
+	hm_log_kv(HM_LOG_WARN, "prefetch failed", "query", text, "ede", HM_KV_U(ede), "reason",
+		  why ? why : "no agreement on a fresh answer", NULL);
+}
+
+/* A hit in the last tenth of the answer's TTL: observe Q afresh (or join
+ * the prefetch already open), so that a new agreed answer replaces this
+ * one before it expires.  Only the service's state decides whether an
+ * observation opens a prefetch, so replicas whose clocks differ cannot
+ * split; this replica's clock only picks when it asks. */
+static void maybe_prefetch(struct hm_dns_daemon *dd, const struct hm_dns_q *q, int64_t now)
+{
+	int64_t t;
+
+	if (!dd->cfg->dns.prefetch)
+		return;
+	if (!hm_dns_service_open_t(dd->svc, q, &t)) {
+		if (!hm_dns_service_prefetch_due(dd->svc, q, now))
+			return;
+		for (struct job *j = dd->jobs; j; j = j->next)
+			if (q_eq(&j->q, q))
+				return; /* one prefetch of Q at a time from here */
+		t = now;
+	}
+	observe(dd, q, t);
 }
 
 /* A SERVFAIL with no agreed entry behind it (timeout, overload): a line
@@ -707,6 +764,7 @@ static void on_query(void *arg, struct hm_dns_request *req, const struct hm_dns_
 		 * responder (a restart, a state transfer) or was swept. */
 		if (dd->xdp_on && e->rule != HM_DNS_RULE_FAIL)
 			xdp_ensure(dd, e);
+		maybe_prefetch(dd, &q, now);
 		return;
 	}
 	dd->cache_misses++;
@@ -929,6 +987,12 @@ struct hm_dns_daemon *hm_dns_daemon_new(const struct hm_config *cfg, uint32_t id
 	rc.n_trust_anchors = cfg->dns.n_trust_anchors;
 	rc.trust_anchor_file = cfg->dns.trust_anchor_file[0] ? cfg->dns.trust_anchor_file : NULL;
 	rc.tcp_upstream = cfg->dns.tcp_upstream;
+	rc.root_hints = cfg->dns.root_hints[0] ? cfg->dns.root_hints : NULL;
+	if (!dd->n_ups)
+		hm_info("dns: no upstreams: resolving from the root (hints %s, trust anchors %s)",
+			rc.root_hints ? rc.root_hints : "compiled into libunbound",
+			rc.trust_anchor_file ? rc.trust_anchor_file
+			: rc.n_trust_anchors ? "inline" : "none: nothing validates");
 	dd->res = hm_dns_resolver_new(&rc, hm_dns_wall_clock(), err, errlen);
 	if (!dd->res)
 		goto fail;
@@ -963,7 +1027,8 @@ struct hm_dns_daemon *hm_dns_daemon_new(const struct hm_config *cfg, uint32_t id
 		snprintf(err, errlen, "dns: client: %s", why);
 		goto fail;
 	}
-	hooks = (struct hm_dns_service_hooks){ hook_opened, hook_decided, dd };
+	hooks = (struct hm_dns_service_hooks){ .opened = hook_opened, .decided = hook_decided,
+					       .prefetch_failed = hook_prefetch_failed, .arg = dd };
 	hm_dns_service_set_hooks(svc, &hooks);
 	return dd;
 fail:
@@ -1091,6 +1156,11 @@ json_t *hm_dns_daemon_status(struct hm_dns_daemon *dd)
 		"rate_dropped", (json_int_t)fs.rate_dropped, "rate_refused", (json_int_t)fs.rate_refused,
 		"rate_table_full", (json_int_t)fs.rate_table_full,
 		"norec_refused", (json_int_t)dd->norec_refused));
+	json_object_set_new(o, "prefetch", json_pack("{s:b, s:I, s:I, s:I, s:I}", "enabled",
+		dd->cfg->dns.prefetch, "opened", (json_int_t)st.prefetch_opened,
+		"refreshed", (json_int_t)st.prefetch_refreshed,
+		"failed", (json_int_t)st.prefetch_failed,
+		"fresh_lookups", (json_int_t)dd->prefetch_lookups));
 	json_object_set_new(o, "stale", json_pack("{s:I, s:I, s:I}", "served",
 		(json_int_t)dd->stale_served, "kept", (json_int_t)dd->n_stale, "bytes",
 		(json_int_t)dd->stale_bytes));
@@ -1127,6 +1197,7 @@ void hm_dns_daemon_counters(struct hm_dns_daemon *dd, struct hm_dns_counters *ou
 void hm_dns_daemon_access(struct hm_dns_daemon *dd, struct hm_dns_access_counters *out)
 {
 	struct hm_dns_frontend_stats fs = { 0 };
+	struct hm_dns_service_stats st;
 
 	if (dd->fe)
 		hm_dns_frontend_stats(dd->fe, &fs);
@@ -1136,4 +1207,8 @@ void hm_dns_daemon_access(struct hm_dns_daemon *dd, struct hm_dns_access_counter
 		.stale_served = dd->stale_served, .tls_accepted = fs.tls_accepted,
 		.tls_queries = fs.tls_queries, .tls_handshake_failed = fs.tls_handshake_failed,
 	};
+	hm_dns_service_stats(dd->svc, &st);
+	out->prefetch_opened = st.prefetch_opened;
+	out->prefetch_refreshed = st.prefetch_refreshed;
+	out->prefetch_failed = st.prefetch_failed;
 }

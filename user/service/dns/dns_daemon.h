@@ -76,6 +76,8 @@ struct hm_dns_access_counters {
 	uint64_t norec_refused;   /* RD=0 query not in the cache, REFUSED */
 	uint64_t stale_served;    /* expired answers served (serve-expired, EDE 3) */
 	uint64_t tls_accepted, tls_queries, tls_handshake_failed; /* DNS over TLS */
+	/* prefetch (agreed counts): opened, refreshed the entry, failed */
+	uint64_t prefetch_opened, prefetch_refreshed, prefetch_failed;
 };
 void hm_dns_daemon_access(struct hm_dns_daemon *dd, struct hm_dns_access_counters *out);
 /* Answer cache hits from XDP (config dns.xdp; docs/dns.md "Answers from

@@ -51,6 +51,8 @@ struct hm_dns_resolver {
 	int epfd;
 	struct slot *cur, *old;
 	struct slot *retired; /* retired while ub_process was on the stack */
+	struct slot *fresh;   /* one-lookup contexts (hm_dns_resolve_fresh) */
+	unsigned n_fresh;
 	bool processing;
 	unsigned pending;
 };
@@ -105,6 +107,15 @@ static char *conf_build(const struct hm_dns_resolver_config *cfg, char *err, siz
 	fprintf(f, "\ttcp-upstream: %s\n", cfg->tcp_upstream ? "yes" : "no");
 	if (cfg->cache_max_ttl)
 		fprintf(f, "\tcache-max-ttl: %" PRIu32 "\n", cfg->cache_max_ttl);
+	if (cfg->root_hints) {
+		if (!conf_safe(cfg->root_hints)) {
+			hm_set_err(err, errlen, "root hints: bad file name");
+			fclose(f);
+			free(text);
+			return NULL;
+		}
+		fprintf(f, "\troot-hints: \"%s\"\n", cfg->root_hints);
+	}
 	for (size_t i = 0; i < cfg->n_upstreams; i++) {
 		const struct hm_dns_upstream *u = &cfg->upstreams[i];
 
@@ -309,6 +320,12 @@ void hm_dns_resolver_free(struct hm_dns_resolver *r)
 {
 	if (!r)
 		return;
+	while (r->fresh) {
+		struct slot *s = r->fresh;
+
+		r->fresh = s->next_retired;
+		slot_free(s, "resolver shut down");
+	}
 	if (r->old)
 		slot_free(r->old, "resolver shut down");
 	if (r->cur)
@@ -420,29 +437,73 @@ static void on_result(void *data, int err, struct ub_result *ub)
 		ub_resolve_free(ub);
 }
 
-int hm_dns_resolve(struct hm_dns_resolver *r, const char *name, uint16_t qtype, uint16_t qclass,
-		   hm_dns_resolve_cb cb, void *arg)
+/* A query on slot s (linked into its list); 0, or -1 when refused. */
+static int query_start(struct hm_dns_resolver *r, struct slot *s, const char *name,
+		       uint16_t qtype, uint16_t qclass, hm_dns_resolve_cb cb, void *arg)
 {
-	struct query *q;
+	struct query *q = calloc(1, sizeof(*q));
 
-	if (!r || !name || !cb)
-		return -1;
-	q = calloc(1, sizeof(*q));
 	if (!q)
 		return -1;
-	q->slot = r->cur;
+	q->slot = s;
 	q->cb = cb;
 	q->arg = arg;
-	if (ub_resolve_async(r->cur->ctx, name, qtype, qclass, q, on_result, &q->async_id) != 0) {
+	if (ub_resolve_async(s->ctx, name, qtype, qclass, q, on_result, &q->async_id) != 0) {
 		free(q);
 		return -1;
 	}
-	q->next = r->cur->queries;
+	q->next = s->queries;
 	if (q->next)
 		q->next->prev = q;
-	r->cur->queries = q;
+	s->queries = q;
 	r->pending++;
 	return 0;
+}
+
+int hm_dns_resolve(struct hm_dns_resolver *r, const char *name, uint16_t qtype, uint16_t qclass,
+		   hm_dns_resolve_cb cb, void *arg)
+{
+	if (!r || !name || !cb)
+		return -1;
+	return query_start(r, r->cur, name, qtype, qclass, cb, arg);
+}
+
+int hm_dns_resolve_fresh(struct hm_dns_resolver *r, const char *name, uint16_t qtype,
+			 uint16_t qclass, hm_dns_resolve_cb cb, void *arg)
+{
+	struct slot *s;
+
+	if (!r || !name || !cb || r->n_fresh >= HM_DNS_MAX_FRESH)
+		return -1;
+	s = slot_new(r, r->cur->time, NULL, 0);
+	if (!s)
+		return -1;
+	if (query_start(r, s, name, qtype, qclass, cb, arg) < 0) {
+		slot_free(s, NULL);
+		return -1;
+	}
+	/* Fresh slots are chained through next_retired: they are never
+	 * retired, and are freed once their one query is delivered. */
+	s->next_retired = r->fresh;
+	r->fresh = s;
+	r->n_fresh++;
+	return 0;
+}
+
+/* The one-lookup contexts whose query was delivered go. */
+static void free_done_fresh(struct hm_dns_resolver *r)
+{
+	for (struct slot **p = &r->fresh; *p;) {
+		struct slot *s = *p;
+
+		if (s->queries) {
+			p = &s->next_retired;
+			continue;
+		}
+		*p = s->next_retired;
+		r->n_fresh--;
+		slot_free(s, NULL);
+	}
 }
 
 int hm_dns_resolver_fd(const struct hm_dns_resolver *r)
@@ -471,6 +532,11 @@ int hm_dns_resolver_process(struct hm_dns_resolver *r)
 		/* ub_process does not block: it reads what results are ready. */
 		if (slots[i] && !is_retired(r, slots[i]) && ub_process(slots[i]->ctx) != 0)
 			rc = -1;
+	/* Callbacks may add one-lookup contexts at the head of the list:
+	 * those are processed next time. */
+	for (struct slot *s = r->fresh; s && rc == 0; s = s->next_retired)
+		if (ub_process(s->ctx) != 0)
+			rc = -1;
 	r->processing = false;
 	while (r->retired) {
 		struct slot *s = r->retired;
@@ -482,6 +548,7 @@ int hm_dns_resolver_process(struct hm_dns_resolver *r)
 		slot_free(r->old, NULL);
 		r->old = NULL;
 	}
+	free_done_fresh(r);
 	return rc < 0 ? -1 : (int)(before - r->pending);
 }
 

@@ -57,6 +57,9 @@ struct hm_dns_resolver_config {
 	size_t n_local_data;
 	/* Largest TTL unbound caches (0: unbound's default of a day). */
 	uint32_t cache_max_ttl;
+	/* Root hints file (unbound root-hints) for names no upstream covers,
+	 * or NULL for libunbound's compiled-in hints. */
+	const char *root_hints;
 };
 
 enum hm_dns_security {
@@ -101,6 +104,15 @@ int64_t hm_dns_resolver_time(const struct hm_dns_resolver *r);
  * when unbound refuses the query (then cb is never called). */
 int hm_dns_resolve(struct hm_dns_resolver *r, const char *name, uint16_t qtype, uint16_t qclass,
 		   hm_dns_resolve_cb cb, void *arg);
+
+/* The same, on a context of its own that starts with an empty cache and
+ * is deleted when the result is delivered: the answer comes from the
+ * authorities, with their full TTLs, never from what earlier lookups
+ * cached (the prefetch of an answer about to expire; docs/dns.md,
+ * "Prefetch").  At most HM_DNS_MAX_FRESH at once: -1 beyond. */
+#define HM_DNS_MAX_FRESH 8
+int hm_dns_resolve_fresh(struct hm_dns_resolver *r, const char *name, uint16_t qtype,
+			 uint16_t qclass, hm_dns_resolve_cb cb, void *arg);
 
 /* The fd to poll for input, and what to call when it is readable (also
  * safe to call when it is not).  Returns the number of results delivered,

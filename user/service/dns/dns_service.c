@@ -16,7 +16,8 @@
  * lookups (counted); a full cache drops the entry that expires first. */
 #define MAX_LOOKUPS 16384
 #define MAX_CACHE 65536
-#define SNAP_VERSION 1
+/* 2: prefetch flags of lookups and entries, prefetch statistics */
+#define SNAP_VERSION 2
 
 struct obs {
 	bool have;
@@ -31,6 +32,7 @@ struct obs {
 struct lookup {
 	struct hm_dns_q q;
 	int64_t t;
+	bool prefetch;           /* opened while Q was still cached */
 	struct obs obs[HM_MAX_REPLICAS];
 };
 
@@ -38,6 +40,7 @@ struct centry {
 	struct hm_dns_entry e;
 	uint8_t *canon;          /* owned; e.canon points here */
 	uint32_t counted;        /* replicas whose late observation was compared */
+	bool prefetched;         /* a prefetch lookup was opened for this entry */
 };
 
 struct hm_dns_service {
@@ -417,6 +420,38 @@ static bool obs_agrees(const struct obs *o, const struct hm_dns_entry *e)
 	return o->status == HM_DNS_OBS_ANSWER && memcmp(o->digest, e->digest, HM_DIGEST_LEN) == 0;
 }
 
+static void count_prefetch_failed(struct hm_dns_service *s, const struct lookup *l, uint16_t ede)
+{
+	s->st.prefetch_failed++;
+	if (s->cfg.hooks.prefetch_failed)
+		s->cfg.hooks.prefetch_failed(s->cfg.hooks.arg, &l->q, ede);
+}
+
+/* A prefetch's answer takes the place of the entry at index at. */
+static bool prefetch_replace(struct hm_dns_service *s, size_t at, struct centry *c)
+{
+	if (c->e.rule == HM_DNS_RULE_FAIL)
+		return false;
+	centry_free(s->cache[at]);
+	s->cache[at] = c;
+	return true;
+}
+
+/* A prefetch that failed (or, which cannot happen, a second decision for a
+ * cached Q): the entry at index at stays and stands as the decision. */
+static struct centry *prefetch_keep(struct hm_dns_service *s, size_t li, size_t at,
+				    struct centry *c, uint16_t ede)
+{
+	struct lookup *l = s->lookups[li];
+
+	if (l->prefetch)
+		count_prefetch_failed(s, l, c->e.rule == HM_DNS_RULE_FAIL ? ede : 0);
+	centry_free(c);
+	lookup_free(l);
+	remove_at((void **)s->lookups, &s->n_lookups, li);
+	return s->cache[at];
+}
+
 static struct centry *decide(struct hm_dns_service *s, size_t li, uint8_t rule,
 			     const struct obs *winner, uint32_t ttl, uint16_t ede)
 {
@@ -449,13 +484,26 @@ static struct centry *decide(struct hm_dns_service *s, size_t li, uint8_t rule,
 		c->e.ttl = HM_DNS_NEG_TTL;
 	}
 	c->e.expiry = c->e.t + c->e.ttl;
-	if (s->n_cache >= MAX_CACHE)
-		evict_first_expiring(s);
 	at = find_entry(s, &l->q, &found);
-	if (found || insert_at((void ***)&s->cache, &s->n_cache, &s->cap_cache, at, c) < 0) {
-		centry_free(c);
-		return NULL;
+	if (found) {
+		/* A prefetch decided while the old entry lives: an answer
+		 * replaces it, a failure leaves it (returned as the decision). */
+		if (!l->prefetch || !prefetch_replace(s, at, c))
+			return prefetch_keep(s, li, at, c, ede);
+	} else {
+		if (s->n_cache >= MAX_CACHE) {
+			evict_first_expiring(s);
+			at = find_entry(s, &l->q, &found);
+		}
+		if (insert_at((void ***)&s->cache, &s->n_cache, &s->cap_cache, at, c) < 0) {
+			centry_free(c);
+			return NULL;
+		}
 	}
+	if (l->prefetch && rule != HM_DNS_RULE_FAIL)
+		s->st.prefetch_refreshed++;
+	else if (l->prefetch)
+		count_prefetch_failed(s, l, ede);
 	/* The poisoning statistic: who observed something else.  Without
 	 * agreement there is nothing to differ from. */
 	for (uint32_t i = 0; i < s->cfg.n; i++)
@@ -760,6 +808,20 @@ static size_t finish_decided(struct hm_dns_service *s, struct centry *c, uint8_t
 	return decided_result(&c->e, out, cap);
 }
 
+/* Does an observation of a cached Q open a prefetch?  Its T in the last
+ * tenth of the entry's TTL (the entry still lives: advance() evicted it
+ * otherwise), an answer worth refreshing, once per entry.  A function of
+ * the op and the state only, so every replica agrees. */
+static bool prefetch_opens(const struct hm_dns_service *s, const struct centry *c,
+			   const struct observe *o)
+{
+	const struct hm_dns_entry *e = &c->e;
+	int64_t window = e->ttl / 10 ? e->ttl / 10 : 1;
+
+	return s->cfg.prefetch && !c->prefetched && e->rule != HM_DNS_RULE_FAIL &&
+	       e->ttl >= HM_DNS_PREFETCH_MIN_TTL && o->t > e->t && o->t >= e->expiry - window;
+}
+
 static size_t exec_observe(struct hm_dns_service *s, const struct hm_exec_ctx *ctx,
 			   const uint8_t *op, size_t len, uint8_t *out, size_t cap)
 {
@@ -767,7 +829,7 @@ static size_t exec_observe(struct hm_dns_service *s, const struct hm_exec_ctx *c
 	struct lookup *l;
 	struct centry *c;
 	uint32_t i = ctx->client - HM_REPLICA_CLIENT_BASE;
-	bool found;
+	bool found, cached;
 	size_t li, ci;
 
 	if (ctx->client < HM_REPLICA_CLIENT_BASE || i >= s->cfg.n || !observe_parse(op, len, &o)) {
@@ -776,10 +838,12 @@ static size_t exec_observe(struct hm_dns_service *s, const struct hm_exec_ctx *c
 	}
 	s->st.observations++;
 	advance(s, o.t);
-	ci = find_entry(s, &o.q, &found);
-	if (found)
-		return late(s, s->cache[ci], i, &o, out, cap);
+	ci = find_entry(s, &o.q, &cached);
 	li = find_lookup(s, &o.q, &found);
+	/* Q decided and cached: a late observation, unless it opens a
+	 * prefetch or joins the one open. */
+	if (cached && (o.t <= s->cache[ci]->e.t || (!found && !prefetch_opens(s, s->cache[ci], &o))))
+		return late(s, s->cache[ci], i, &o, out, cap);
 	if (found) {
 		l = s->lookups[li];
 		if (l->t != o.t) {
@@ -806,6 +870,12 @@ static size_t exec_observe(struct hm_dns_service *s, const struct hm_exec_ctx *c
 		}
 		l->q = o.q;
 		l->t = o.t;
+		if (cached) {
+			/* find_lookup's index moved nothing in the cache. */
+			l->prefetch = true;
+			s->cache[ci]->prefetched = true;
+			s->st.prefetch_opened++;
+		}
 	}
 	if (!record(l, i, &o))
 		return code_result(HM_DNS_R_MALFORMED, out, cap);
@@ -981,6 +1051,7 @@ static void snap_write(struct hm_dns_service *s, struct wr *w)
 
 		wr_q(w, &l->q);
 		wr_u64(w, (uint64_t)l->t);
+		wr_u8(w, l->prefetch);
 		for (uint32_t i = 0; i < s->cfg.n; i++) {
 			const struct obs *o = &l->obs[i];
 
@@ -998,6 +1069,7 @@ static void snap_write(struct hm_dns_service *s, struct wr *w)
 	for (size_t k = 0; k < s->n_cache; k++) {
 		wr_entry(w, &s->cache[k]->e, true);
 		wr_u32(w, s->cache[k]->counted);
+		wr_u8(w, s->cache[k]->prefetched);
 	}
 }
 
@@ -1043,10 +1115,15 @@ static void clear(struct hm_dns_service *s)
 static bool restore_lookup(struct hm_dns_service *s, struct rd *r, const struct lookup *prev)
 {
 	struct lookup *l = calloc(1, sizeof(*l));
+	uint8_t pf;
 
 	if (!l || !rd_q(r, &l->q) || (prev && q_cmp(&prev->q, &l->q) >= 0))
 		goto bad;
 	l->t = (int64_t)rd_u64(r);
+	pf = rd_u8(r);
+	if (pf > 1)
+		goto bad;
+	l->prefetch = pf;
 	for (uint32_t i = 0; i < s->cfg.n; i++) {
 		struct observe o = { .q = l->q, .t = l->t };
 		uint8_t have = rd_u8(r);
@@ -1080,12 +1157,14 @@ static bool restore_entry(struct hm_dns_service *s, struct rd *r, const struct c
 {
 	struct centry *c = calloc(1, sizeof(*c));
 	struct hm_dns_entry e;
-	uint8_t d[HM_DIGEST_LEN];
+	uint8_t d[HM_DIGEST_LEN], pf;
 
 	if (!c || !rd_entry(r, &e) || (prev && q_cmp(&prev->e.q, &e.q) >= 0))
 		goto bad;
 	c->counted = rd_u32(r);
-	if (r->bad || (e.rule == HM_DNS_RULE_FAIL) != (e.canon_len == 0))
+	pf = rd_u8(r);
+	c->prefetched = pf;
+	if (r->bad || pf > 1 || (e.rule == HM_DNS_RULE_FAIL) != (e.canon_len == 0))
 		goto bad;
 	if (e.canon_len) {
 		if (hm_dns_canon_check(e.canon, e.canon_len) < 0 ||
@@ -1193,6 +1272,15 @@ bool hm_dns_service_observed(struct hm_dns_service *s, const struct hm_dns_q *q,
 
 	return found && replica < HM_MAX_REPLICAS && s->lookups[i]->t == t &&
 	       s->lookups[i]->obs[replica].have;
+}
+
+bool hm_dns_service_prefetch_due(struct hm_dns_service *s, const struct hm_dns_q *q, int64_t t)
+{
+	struct observe o = { .q = *q, .t = t };
+	bool found;
+	size_t i = find_entry(s, q, &found);
+
+	return found && t < s->cache[i]->e.expiry && prefetch_opens(s, s->cache[i], &o);
 }
 
 bool hm_dns_service_open_t(struct hm_dns_service *s, const struct hm_dns_q *q, int64_t *t)

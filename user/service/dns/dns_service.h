@@ -53,6 +53,13 @@
 /* Seconds a SERVFAIL decision is cached (negative caching). */
 #define HM_DNS_NEG_TTL 5
 
+/* Prefetch (docs/dns.md, "Prefetch"): an observation whose T falls in the
+ * last tenth of a cached answer's TTL (at least 1 s, answers of at least
+ * HM_DNS_PREFETCH_MIN_TTL seconds, once per entry) opens a fresh lookup of
+ * the same Q while the entry is still served.  Its decision replaces the
+ * entry; a failed one leaves it to expire as it would have. */
+#define HM_DNS_PREFETCH_MIN_TTL 10
+
 enum hm_dns_obs_status {
 	HM_DNS_OBS_ANSWER = 0,
 	HM_DNS_OBS_BOGUS = 1,
@@ -103,6 +110,9 @@ struct hm_dns_service_hooks {
 	/* q was decided (the entry lives until the next op executes). */
 	void (*decided)(void *arg, const struct hm_dns_entry *e);
 	void *arg;
+	/* A prefetch of q was decided as a failure (ede): the old entry stays
+	 * until its expiry. */
+	void (*prefetch_failed)(void *arg, const struct hm_dns_q *q, uint16_t ede);
 };
 
 struct hm_dns_service_config {
@@ -113,6 +123,7 @@ struct hm_dns_service_config {
 	const struct hm_dns_anchors *anchors; /* rule (a); NULL: rule (a) off.  Not owned. */
 	int64_t (*wall_clock)(void);          /* check() only */
 	struct hm_dns_service_hooks hooks;
+	bool prefetch;              /* open prefetch lookups (see HM_DNS_PREFETCH_MIN_TTL) */
 };
 
 struct hm_dns_service_stats {
@@ -121,6 +132,9 @@ struct hm_dns_service_stats {
 	uint64_t chain_rejected;
 	uint64_t ignored_full, evicted_full;  /* state bounds reached */
 	uint64_t differ[HM_MAX_REPLICAS];   /* per replica: observations unlike the decision */
+	/* prefetch lookups opened, decided with an answer that replaced the
+	 * entry, decided as a failure (the entry kept) */
+	uint64_t prefetch_opened, prefetch_refreshed, prefetch_failed;
 };
 
 int hm_dns_service_new(struct hm_service *out, const struct hm_dns_service_config *cfg);
@@ -133,6 +147,8 @@ const struct hm_dns_entry *hm_dns_service_lookup(struct hm_dns_service *s, const
 /* Has replica i an observation recorded for the open lookup of q at t? */
 bool hm_dns_service_observed(struct hm_dns_service *s, const struct hm_dns_q *q, int64_t t,
 			     uint32_t replica);
+/* Would an observation of q at t open a prefetch (HM_DNS_PREFETCH_MIN_TTL)? */
+bool hm_dns_service_prefetch_due(struct hm_dns_service *s, const struct hm_dns_q *q, int64_t t);
 /* The T of the open lookup for q, if one is open. */
 bool hm_dns_service_open_t(struct hm_dns_service *s, const struct hm_dns_q *q, int64_t *t);
 void hm_dns_service_stats(struct hm_dns_service *s, struct hm_dns_service_stats *out);
