@@ -101,6 +101,24 @@ check "named" grep -q "trust anchors: /nonexistent/anchors" <<<"$err"
 check_eq "a missing file: exit 1" "$(rc_of "$hmd" --check-config "$dir/none.yaml")" 1
 check_eq "the daemon itself exits 2 on the bad file" "$(rc_of "$hmd" -c "$dir/c/replica-0/bad.yaml")" 2
 
+echo "# --check-config and the specification's keys (issue 13: consensus.algorithm, fault_detection, security, quic_transport)"
+spec=$dir/c/replica-0/spec.yaml
+sed 's/^  consensus:$/  consensus:\n    algorithm: "pbft"/' "$dir/c/replica-0/hypermesh.yaml" |
+  sed 's/^  network:$/  network:\n    max_message_size: 65536\n    quic_transport: false/' |
+  sed 's/^  detection:$/  fault_detection:\n    enabled: true\n    reputation_threshold: 0.5\n    anomaly_detection: true\n    statistical_analysis: true\n    ebpf_monitoring: false\n  security:\n    signature_algorithm: "ed25519"\n    message_authentication: true\n    certificate_validation: true\n    ct_log_verification: true\n  detection:/' >"$spec"
+check "the keys are in the file" grep -q "reputation_threshold: 0.5" "$spec"
+out=$("$hmd" --check-config "$spec" 2>&1); rc=$?
+check_eq "the specification's keys: --check-config exits 0" "$rc" 0
+check "and says ok" grep -q "ok: 4 replicas (f=1)" <<<"$out"
+sed 's/quic_transport: false/quic_transport: true/' "$spec" >"$dir/c/replica-0/quic.yaml"
+err=$("$hmd" --check-config "$dir/c/replica-0/quic.yaml" 2>&1); rc=$?
+check_eq "quic_transport: true: exit 1" "$rc" 1
+check "with file:line:key and the reason" grep -qE "quic.yaml:[0-9]+: byzantine_config.network.quic_transport: true is not supported: replica messages stay one UDP datagram" <<<"$err"
+sed 's/enabled: true/enabled: false/; s/^  detection:$/  detection:\n    enabled: true/' "$spec" >"$dir/c/replica-0/conflict.yaml"
+err=$("$hmd" --check-config "$dir/c/replica-0/conflict.yaml" 2>&1); rc=$?
+check_eq "fault_detection and detection disagree: exit 1" "$rc" 1
+check "the conflict is named" grep -q "byzantine_config.fault_detection.enabled: conflicts with byzantine_config.detection.enabled" <<<"$err"
+
 echo "# the control socket default"
 err=$(HM_CONTROL_SOCKET="$dir/no.sock" "$hmctl" status 2>&1); rc=$?
 check_eq "status without a daemon: exit 1" "$rc" 1

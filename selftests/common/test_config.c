@@ -544,7 +544,10 @@ HM_TEST(integer_out_of_range)
 		     "byzantine_config.consensus.max_faulty_nodes",
 		     "6 is out of range 0..5");
 	expect_error("byzantine_config:\n  network:\n    max_message_size: 199\n" FOUR, 3,
-		     "byzantine_config.network.max_message_size", "199 is out of range 200..65507");
+		     "byzantine_config.network.max_message_size", "199 is out of range 200..65536");
+	/* 65536 (the specification's sample) is one datagram at most */
+	expect_error("byzantine_config:\n  network:\n    max_message_size: 65537\n" FOUR, 3,
+		     "byzantine_config.network.max_message_size", "65537 is out of range 200..65536");
 }
 
 HM_TEST(port_out_of_range)
@@ -985,4 +988,205 @@ HM_TEST(dns_section_errors)
 	expect_error(DNS_HEAD "    skew_s: 5\ncluster:\n  members:\n" M(0) M(1) M(2) M(3)
 		     "  clients:\n    - {id: 1001, public_key: keys/r0.pub}\n",
 		     3, "byzantine_config.dns", "reserved");
+}
+
+/* ---- the specification's keys (issue 13) --------------------------------- */
+
+#define SPEC_SAMPLE \
+	"byzantine_config:\n" \
+	"  consensus:\n" \
+	"    algorithm: \"pbft\"\n" \
+	"    timeout_ms: 100\n" \
+	"    max_faulty_nodes: 10\n" \
+	"    view_change_timeout_ms: 1000\n" \
+	"    checkpoint_interval: 100\n" \
+	"  fault_detection:\n" \
+	"    enabled: true\n" \
+	"    reputation_threshold: 0.5\n" \
+	"    anomaly_detection: true\n" \
+	"    statistical_analysis: true\n" \
+	"    ebpf_monitoring: true\n" \
+	"  performance:\n" \
+	"    fast_path_enabled: true\n" \
+	"    fast_path_trust_threshold: 0.9\n" \
+	"    batching_enabled: true\n" \
+	"    batch_size: 50\n" \
+	"    pipeline_depth: 3\n" \
+	"  security:\n" \
+	"    signature_algorithm: \"ed25519\"\n" \
+	"    message_authentication: true\n" \
+	"    certificate_validation: true\n" \
+	"    ct_log_verification: true\n" \
+	"  network:\n" \
+	"    max_message_size: 65536\n" \
+	"    message_compression: true\n" \
+	"    encryption_required: true\n" \
+	"    quic_transport: false\n"
+
+/* The sample says `quic_transport: true`; that is refused with its reason
+ * (quic_transport_refused), so the whole-sample check uses false. */
+#define SPEC_MEMBERS_31 \
+	"cluster:\n  dataplane: xdp\n  members:\n" \
+	M(0) M(1) M(2) M(3) M(4) M(5) M(6) M(7) M(8) M(9) M(10) M(11) M(12) M(13) M(14) \
+	M(15) M(16) M(17) M(18) M(19) M(20) M(21) M(22) M(23) M(24) M(25) M(26) M(27) \
+	M(28) M(29) M(30)
+
+/* The specification's block as written (with 3f+1 = 31 members).  It loads
+ * only with every part of issue 13 merged: f up to 10 (HM_MAX_FAULTY), and
+ * fast_path_trust_threshold, message_compression, encryption_required,
+ * which other branches add.  Before that it must fail at the first
+ * missing part, f = 10. */
+HM_TEST(spec_sample_block)
+{
+	struct hm_config cfg;
+	char err[1024] = "";
+
+#if HM_MAX_FAULTY >= 10
+	if (!ASSERT_OK(load_yaml(SPEC_SAMPLE SPEC_MEMBERS_31, &cfg, err, sizeof(err)), err))
+		return;
+	ASSERT_EQ(cfg.max_faulty_nodes, 10, "f");
+	ASSERT_EQ(cfg.n_members, 31, "n");
+	ASSERT_TRUE(cfg.detection_enabled && cfg.anomaly_detection && cfg.statistical_analysis,
+		    "detection on");
+	ASSERT_TRUE(cfg.reputation_threshold == 0.5, "threshold");
+	ASSERT_TRUE(cfg.ebpf_monitoring, "ebpf monitoring");
+	ASSERT_EQ(cfg.max_message_size, HM_MAX_DATAGRAM, "one datagram");
+	hm_config_free(&cfg);
+#else
+	(void)cfg;
+	(void)err;
+	expect_error(SPEC_SAMPLE SPEC_MEMBERS_31, 5, "byzantine_config.consensus.max_faulty_nodes",
+		     "10 is out of range");
+#endif
+}
+
+/* This branch's keys of the sample, with f = 1: each with its effect. */
+HM_TEST(spec_keys_accepted)
+{
+	struct hm_config cfg;
+	char err[1024] = "";
+
+	if (!ASSERT_OK(load_yaml("byzantine_config:\n"
+				 "  consensus:\n    algorithm: \"pbft\"\n"
+				 "  fault_detection:\n    enabled: true\n    reputation_threshold: 0.5\n"
+				 "    anomaly_detection: true\n    statistical_analysis: true\n"
+				 "    ebpf_monitoring: true\n"
+				 "  security:\n    signature_algorithm: \"ed25519\"\n"
+				 "    message_authentication: true\n    certificate_validation: true\n"
+				 "    ct_log_verification: true\n"
+				 "  network:\n    max_message_size: 65536\n    quic_transport: false\n"
+				 "cluster:\n  dataplane: xdp\n  members:\n" M(0) M(1) M(2) M(3),
+				 &cfg, err, sizeof(err)), err))
+		return;
+	ASSERT_STRCONTAINS(cfg.consensus_algorithm, "pbft", "algorithm");
+	ASSERT_TRUE(cfg.detection_enabled, "enabled");
+	ASSERT_TRUE(cfg.reputation_threshold == 0.5, "reputation threshold");
+	ASSERT_TRUE(cfg.anomaly_detection && cfg.statistical_analysis, "analyses");
+	ASSERT_TRUE(cfg.ebpf_monitoring, "ebpf monitoring");
+	ASSERT_STRCONTAINS(cfg.message_authentication, "siphash-2-4", "true means siphash-2-4");
+	ASSERT_TRUE(cfg.certificate_validation && cfg.ct_log_verification, "ct checks");
+	ASSERT_TRUE(!cfg.quic_transport, "quic off");
+	ASSERT_EQ(cfg.max_message_size, HM_MAX_DATAGRAM, "65536 reads as one whole datagram");
+	hm_config_free(&cfg);
+
+	/* the other values, and the defaults they replace */
+	if (!ASSERT_OK(load_yaml("byzantine_config:\n  fault_detection:\n    enabled: false\n"
+				 "    reputation_threshold: 0.25\n    anomaly_detection: no\n"
+				 "    statistical_analysis: off\n    ebpf_monitoring: false\n"
+				 "  security:\n    message_authentication: siphash-2-4\n" FOUR,
+				 &cfg, err, sizeof(err)), err))
+		return;
+	ASSERT_TRUE(!cfg.detection_enabled && !cfg.anomaly_detection && !cfg.statistical_analysis,
+		    "all off");
+	ASSERT_TRUE(cfg.reputation_threshold == 0.25, "threshold 0.25");
+	ASSERT_TRUE(!cfg.ebpf_monitoring, "socket mode: no eBPF monitoring");
+	hm_config_free(&cfg);
+	if (!ASSERT_OK(load_yaml(FOUR, &cfg, err, sizeof(err)), err))
+		return;
+	ASSERT_TRUE(cfg.detection_enabled && cfg.anomaly_detection && cfg.statistical_analysis,
+		    "on by default");
+	ASSERT_TRUE(cfg.reputation_threshold == 0.3, "default threshold is the old fixed 0.3");
+	ASSERT_TRUE(!cfg.ebpf_monitoring, "socket: off by default");
+	hm_config_free(&cfg);
+	if (!ASSERT_OK(load_yaml("cluster:\n  dataplane: xdp\n  members:\n" M(0) M(1) M(2) M(3),
+				 &cfg, err, sizeof(err)), err))
+		return;
+	ASSERT_TRUE(cfg.ebpf_monitoring, "xdp: on by default");
+	hm_config_free(&cfg);
+}
+
+HM_TEST(spec_keys_refused)
+{
+	expect_error("byzantine_config:\n  consensus:\n    algorithm: raft\n" FOUR, 3,
+		     "byzantine_config.consensus.algorithm", "unsupported value \"raft\" (allowed: pbft)");
+	expect_error("byzantine_config:\n  fault_detection:\n    reputation_threshold: 1.5\n" FOUR, 3,
+		     "byzantine_config.fault_detection.reputation_threshold", "1.5 is out of range 0..1");
+	expect_error("byzantine_config:\n  fault_detection:\n    reputation_threshold: nan\n" FOUR, 3,
+		     "byzantine_config.fault_detection.reputation_threshold", "expected a number");
+	expect_error("byzantine_config:\n  fault_detection:\n    reputation_threshold: 0x1p-1\n" FOUR,
+		     3, "byzantine_config.fault_detection.reputation_threshold", "expected a number");
+	expect_error("byzantine_config:\n  fault_detection:\n    enabled: maybe\n" FOUR, 3,
+		     "byzantine_config.fault_detection.enabled", "boolean");
+	expect_error("byzantine_config:\n  fault_detection:\n    ebpf_monitoring: true\n" FOUR, 3,
+		     "byzantine_config.fault_detection.ebpf_monitoring",
+		     "needs cluster.dataplane: xdp");
+	expect_error("byzantine_config:\n  fault_detection:\n    ebpf_monitoring: false\n"
+		     "cluster:\n  dataplane: xdp\n  members:\n" M(0) M(1) M(2) M(3), 3,
+		     "byzantine_config.fault_detection.ebpf_monitoring",
+		     "false is not supported with cluster.dataplane: xdp");
+	expect_error("byzantine_config:\n  fault_detection:\n    tracing: true\n" FOUR, 3,
+		     "byzantine_config.fault_detection.tracing", "unknown key");
+	expect_error("byzantine_config:\n  security:\n    message_authentication: false\n" FOUR, 3,
+		     "byzantine_config.security.message_authentication",
+		     "false is not supported: every replica message carries a per-link SipHash-2-4 MAC");
+	expect_error("byzantine_config:\n  security:\n    certificate_validation: false\n" FOUR, 3,
+		     "byzantine_config.security.certificate_validation",
+		     "false is not supported: the CT service");
+	expect_error("byzantine_config:\n  security:\n    ct_log_verification: no\n" FOUR, 3,
+		     "byzantine_config.security.ct_log_verification",
+		     "false is not supported: the CT service always verifies each SCT");
+	expect_error("byzantine_config:\n  security:\n    ct_log_verification: 1\n" FOUR, 3,
+		     "byzantine_config.security.ct_log_verification", "boolean");
+}
+
+/* The sample's `quic_transport: true` (why it is refused: docs/configuration.md). */
+HM_TEST(quic_transport_refused)
+{
+	expect_error("byzantine_config:\n  network:\n    quic_transport: true\n" FOUR, 3,
+		     "byzantine_config.network.quic_transport",
+		     "true is not supported: replica messages stay one UDP datagram each, because "
+		     "the XDP program reads and filters them");
+	expect_error("byzantine_config:\n  network:\n    quic_transport: true\n" FOUR, 3,
+		     "byzantine_config.network.quic_transport", "DNS over QUIC (RFC 9250)");
+}
+
+/* detection and fault_detection take the same keys; a setting given in
+ * both must agree, wherever it is written. */
+HM_TEST(detection_and_fault_detection)
+{
+	struct hm_config cfg;
+	char err[1024] = "";
+
+	if (!ASSERT_OK(load_yaml("byzantine_config:\n"
+				 "  detection:\n    judge_interval_ms: 250\n    enabled: false\n"
+				 "  fault_detection:\n    block_cooldown_s: 7\n    enabled: no\n"
+				 "    reputation_threshold: 0.4\n" FOUR, &cfg, err, sizeof(err)), err))
+		return;
+	ASSERT_EQ(cfg.judge_interval_ms, 250, "from detection");
+	ASSERT_EQ(cfg.block_cooldown_s, 7, "from fault_detection");
+	ASSERT_TRUE(!cfg.detection_enabled, "the same setting twice, agreeing");
+	ASSERT_TRUE(cfg.reputation_threshold == 0.4, "threshold");
+	hm_config_free(&cfg);
+	expect_error("byzantine_config:\n  detection:\n    enabled: true\n"
+		     "  fault_detection:\n    enabled: false\n" FOUR, 5,
+		     "byzantine_config.fault_detection.enabled",
+		     "conflicts with byzantine_config.detection.enabled at line 3");
+	expect_error("byzantine_config:\n  fault_detection:\n    judge_interval_ms: 300\n"
+		     "  detection:\n    judge_interval_ms: 400\n" FOUR, 3,
+		     "byzantine_config.fault_detection.judge_interval_ms",
+		     "conflicts with byzantine_config.detection.judge_interval_ms at line 5");
+	expect_error("byzantine_config:\n  detection:\n    block_cooldown_s: 50\n"
+		     "  fault_detection:\n    block_max_cooldown_s: 10\n" FOUR, 5,
+		     "byzantine_config.fault_detection.block_max_cooldown_s",
+		     "below block_cooldown_s 50");
 }

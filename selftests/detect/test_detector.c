@@ -382,3 +382,94 @@ HM_TEST(bad_proofs_block_nobody)
 	ASSERT_EQ(d1.policy.peer[3].strikes, 1, "one strike");
 	hm_sim_free(s);
 }
+
+/* ---- the trust graph and the fault_detection settings -------------------- */
+
+/* The honest cluster's quorums raise every pair; replica 3's equivocation
+ * lowers every pair it is in below the pairs of the correct replicas,
+ * in the status JSON and the metrics too. */
+HM_TEST(trust_graph_sees_the_equivocator)
+{
+	struct hm_sim *s = new_sim(20);
+	struct hm_node *nd = hm_sim_node(s, 0);
+	static struct hm_detector d;
+	struct hm_replica_metrics m;
+	struct hm_mtext txt = { 0 };
+	json_t *j;
+	uint64_t t;
+
+	ASSERT_TRUE(hm_sim_run(s, 60 * SEC), "the cluster runs");
+	ASSERT_TRUE(nd->agreed[1][2] > 0 && nd->agreed[0][3] > 0, "agreement counted per pair");
+	hm_detector_init(&d, hm_sim_config(s), nd, NULL, hm_sim_now(s));
+	t = hm_sim_now(s) + SEC;
+	hm_detector_step(&d, t);
+	ASSERT_TRUE(hm_trust_score(&d.trust, 1, 2) > HM_TRUST_NEUTRAL, "1-2 agreed: above neutral");
+	ASSERT_TRUE(hm_trust_score(&d.trust, 0, 3) > HM_TRUST_NEUTRAL, "0-3 agreed: above neutral");
+	ASSERT_TRUE(hm_trust_all_above(&d.trust, HM_TRUST_NEUTRAL), "all pairs above neutral");
+
+	commit_from(s, 3, 0xaa, false);
+	commit_from(s, 3, 0xbb, false);
+	hm_detector_step(&d, t += SEC);
+	for (uint32_t x = 0; x < 3; x++)
+		for (uint32_t a = 0; a < 3; a++)
+			for (uint32_t b = a + 1; b < 3; b++)
+				ASSERT_TRUE(hm_trust_score(&d.trust, 3, x) + 0.1 <
+					    hm_trust_score(&d.trust, a, b),
+					    "every pair with 3 below every correct pair");
+	ASSERT_TRUE(hm_trust_score(&d.trust, 3, 1) == hm_trust_score(&d.trust, 1, 3), "symmetric");
+	ASSERT_FALSE(hm_trust_all_above(&d.trust, HM_TRUST_NEUTRAL), "no fast path with 3");
+	ASSERT_EQ(d.trust.pair[1][3].disagreements, 1, "one contradiction charged");
+
+	j = hm_detector_json(&d, t);
+	ASSERT_TRUE(json_real_value(json_array_get(json_array_get(json_object_get(j, "trust"), 3), 1))
+		    == hm_trust_score(&d.trust, 3, 1), "status: trust[3][1]");
+	json_decref(j);
+	hm_detector_metrics(&d, &m);
+	hm_metrics_render(&txt, &m);
+	if (ASSERT_TRUE(!txt.failed && txt.buf, "rendered"))
+		ASSERT_STRCONTAINS(txt.buf, "hypermesh_trust_score{from=\"3\",to=\"1\"} 0.", "the metric");
+	hm_mtext_free(&txt);
+	hm_sim_free(s);
+}
+
+/* enabled: false counts and scores but decides nothing; statistical
+ * analysis off means no suspicion; the reputation threshold is the
+ * low-reputation indicator's. */
+HM_TEST(fault_detection_settings)
+{
+	struct hm_sim *s = new_sim(20);
+	struct hm_node *nd = hm_sim_node(s, 0);
+	static struct hm_detector d;
+	static struct hm_config cfg;
+	uint64_t t;
+
+	ASSERT_TRUE(hm_sim_run(s, 60 * SEC), "the cluster runs");
+	cfg = *hm_sim_config(s);
+	cfg.detection_enabled = false;
+	cfg.reputation_threshold = 0.95;
+	cfg.anomaly_detection = false;
+	hm_detector_init(&d, &cfg, nd, NULL, hm_sim_now(s));
+	ASSERT_TRUE(d.rep.low_threshold == 0.95 && !d.rep.anomalies, "settings reach the rules");
+	t = hm_sim_now(s) + SEC;
+	hm_detector_step(&d, t);
+	commit_from(s, 3, 0xaa, false);
+	commit_from(s, 3, 0xbb, false);
+	hm_detector_step(&d, t += SEC);
+	ASSERT_EQ(nd->replica_stats[3].equivocations, 1, "still caught and counted");
+	ASSERT_EQ(hm_policy_blocked(&d.policy), 0, "enabled: false: nobody blocked");
+	ASSERT_EQ(d.policy.blocks + d.policy.refusals, 0, "no decision at all");
+	ASSERT_TRUE(d.rep.peer[3].indicators & HM_IND_CONTRADICTION, "indicator still shown");
+	ASSERT_TRUE(d.rep.peer[3].indicators & HM_IND_LOW_REPUTATION, "0.85 < threshold 0.95");
+	ASSERT_EQ(d.byzantine, 0, "no suspicion with detection off");
+
+	/* on again (a new detector, as after a restart with the new file),
+	 * with statistical analysis off: the proof blocks, nobody suspected */
+	cfg.detection_enabled = true;
+	cfg.statistical_analysis = false;
+	hm_detector_init(&d, &cfg, nd, NULL, hm_sim_now(s));
+	hm_detector_step(&d, t += SEC);
+	ASSERT_EQ(hm_policy_blocked(&d.policy), 1 << 3, "a proof blocks");
+	ASSERT_TRUE(d.rep.peer[3].byzantine, "two indicators: the rule would suspect it");
+	ASSERT_EQ(d.byzantine, 0, "statistical_analysis: false: no suspicion");
+	hm_sim_free(s);
+}

@@ -35,6 +35,11 @@
 
 #define HM_MAX_TIMEOUT_MS 600000u
 
+/* network.max_message_size accepts up to 2^16 (the specification's sample
+ * writes 65536) and stores at most HM_MAX_DATAGRAM: a message is one UDP
+ * datagram, and IPv4 carries at most 65507 bytes of payload in one. */
+#define HM_MAX_UDP_MESSAGE 65536u
+
 /* Deepest nesting of mappings and sequences accepted.  The schema needs 4
  * (byzantine_config.dns.upstreams[i].addresses); the bound is checked on the
  * parser's events before the document is composed, because libyaml's
@@ -50,6 +55,8 @@ struct ctx {
 	size_t errlen;
 	yaml_node_t *window_at;    /* what set watermark_window, if the file did */
 	yaml_node_t *pipeline_at;  /* pipeline_depth, if the file set it */
+	yaml_node_t *ebpf_at;      /* fault_detection.ebpf_monitoring, if set */
+	yaml_node_t *cooldown_at;  /* block_max_cooldown_s, if set */
 };
 
 /* ---- error reporting ---------------------------------------------------- */
@@ -345,6 +352,45 @@ static int opt_choice(struct ctx *c, yaml_node_t *map, const char *path, const c
 		    describe(v, buf, sizeof(buf)), allowed);
 }
 
+/* A decimal number in [min, max] (reputation scores are in [0, 1]). */
+static int opt_fraction(struct ctx *c, yaml_node_t *map, const char *path, const char *key,
+			double min, double max, double *dst)
+{
+	yaml_node_t *v = lookup(c, map, key);
+	const char *s;
+	char *end;
+	double val;
+
+	if (!v)
+		return 0;
+	if (!(s = scalar(c, v, path, key, "a number")))
+		return -1;
+	errno = 0;
+	val = strtod(s, &end);
+	/* strtod also reads "nan", "inf" and hex floats: none of them is a score */
+	if (!*s || *end || errno || isspace((unsigned char)*s) || strpbrk(s, "xXnNiI"))
+		return fail_type(c, v, path, key, "a number");
+	if (val < min || val > max)
+		return fail(c, v, path, key, "%s is out of range %g..%g", s, min, max);
+	*dst = val;
+	return 1;
+}
+
+/* A boolean that only one value of makes sense for: the other is refused
+ * with the reason (the setting is there so a file states what it relies on). */
+static int opt_must_be(struct ctx *c, yaml_node_t *map, const char *path, const char *key,
+		       bool only, const char *why, bool *dst)
+{
+	bool val = only;
+	int rc = opt_bool(c, map, path, key, &val);
+
+	if (rc == 1 && val != only)
+		return fail(c, lookup(c, map, key), path, key, "%s is not supported: %s",
+			    only ? "false" : "true", why);
+	*dst = only;
+	return rc;
+}
+
 /* A path from the file, relative to the config file's directory unless
  * absolute, so a cluster directory can be moved or run from anywhere.  An
  * empty value is refused unless allow_empty (then it stays ""). */
@@ -408,13 +454,18 @@ static int req_pubkey(struct ctx *c, yaml_node_t *map, const char *path,
 
 static int parse_consensus(struct ctx *c, yaml_node_t *map)
 {
-	static const char *const keys[] = { "timeout_ms", "max_faulty_nodes", "view_change_timeout_ms",
-					    "checkpoint_interval", "watermark_window", NULL };
+	static const char *const keys[] = { "algorithm", "timeout_ms", "max_faulty_nodes",
+					    "view_change_timeout_ms", "checkpoint_interval",
+					    "watermark_window", NULL };
+	static const char *const algorithms[] = { "pbft", NULL };
 	const char *path = "byzantine_config.consensus";
 	struct hm_config *cfg = c->cfg;
-	int window;
+	int window, idx;
 
+	/* PBFT is the protocol the core, the XDP vote counter and the proofs
+	 * are written for; the key exists so a file says so. */
 	if (check_mapping(c, map, path, keys) ||
+	    opt_choice(c, map, path, "algorithm", algorithms, &idx) < 0 ||
 	    opt_uint(c, map, path, "timeout_ms", 1, HM_MAX_TIMEOUT_MS, &cfg->timeout_ms) < 0 ||
 	    opt_uint(c, map, path, "max_faulty_nodes", 0, HM_MAX_FAULTY, &cfg->max_faulty_nodes) < 0 ||
 	    opt_uint(c, map, path, "view_change_timeout_ms", 1, HM_MAX_TIMEOUT_MS,
@@ -463,71 +514,212 @@ static int parse_performance(struct ctx *c, yaml_node_t *map)
 	return 0;
 }
 
+/* message_authentication: the MAC's name, or `true` for the same thing. */
+static int parse_mac_choice(struct ctx *c, yaml_node_t *map, const char *path)
+{
+	static const char *const macs[] = { "siphash-2-4", NULL };
+	yaml_node_t *v = lookup(c, map, "message_authentication");
+	bool on;
+	int idx;
+
+	if (!v || v->type != YAML_SCALAR_NODE || opt_bool(c, map, path, "message_authentication", &on) != 1)
+		return opt_choice(c, map, path, "message_authentication", macs, &idx) < 0 ? -1 : 0;
+	if (!on)
+		return fail(c, v, path, "message_authentication",
+			    "false is not supported: every replica message carries a per-link "
+			    "SipHash-2-4 MAC, and the XDP pre-filter drops a message whose MAC does "
+			    "not verify before anything else (allowed: true, \"siphash-2-4\")");
+	return 0;
+}
+
 static int parse_security(struct ctx *c, yaml_node_t *map)
 {
-	static const char *const keys[] = { "signature_algorithm", "message_authentication", NULL };
-	static const char *const sigs[] = { "ed25519", NULL }, *const macs[] = { "siphash-2-4", NULL };
+	static const char *const keys[] = { "signature_algorithm", "message_authentication",
+					    "certificate_validation", "ct_log_verification", NULL };
+	static const char *const sigs[] = { "ed25519", NULL };
 	const char *path = "byzantine_config.security";
+	struct hm_config *cfg = c->cfg;
 	int idx;
 
 	/* Only one of each exists; the keys are there so a file states what it
 	 * relies on and a future algorithm is refused by older binaries. */
 	if (check_mapping(c, map, path, keys) ||
 	    opt_choice(c, map, path, "signature_algorithm", sigs, &idx) < 0 ||
-	    opt_choice(c, map, path, "message_authentication", macs, &idx) < 0)
+	    parse_mac_choice(c, map, path) < 0 ||
+	    opt_must_be(c, map, path, "certificate_validation", true,
+			"the CT service (ct: section) always checks a submitted chain up to its "
+			"trust_store; a verdict agreed without that check would certify nothing",
+			&cfg->certificate_validation) < 0 ||
+	    opt_must_be(c, map, path, "ct_log_verification", true,
+			"the CT service always verifies each SCT's signature with the key of "
+			"a log in ct.logs; an unverified SCT proves nothing was logged",
+			&cfg->ct_log_verification) < 0)
 		return -1;
 	return 0;
 }
 
 static int parse_network(struct ctx *c, yaml_node_t *map)
 {
-	static const char *const keys[] = { "port", "max_message_size", "interface", "rate_limit_pps", NULL };
+	static const char *const keys[] = { "port", "max_message_size", "interface",
+					    "rate_limit_pps", "quic_transport", NULL };
 	const char *path = "byzantine_config.network";
 	struct hm_config *cfg = c->cfg;
 
 	if (check_mapping(c, map, path, keys) ||
 	    opt_port(c, map, path, "port", &cfg->port) < 0 ||
-	    opt_uint(c, map, path, "max_message_size", HM_HDR_LEN + 64, HM_MAX_DATAGRAM,
+	    opt_uint(c, map, path, "max_message_size", HM_HDR_LEN + 64, HM_MAX_UDP_MESSAGE,
 		     &cfg->max_message_size) < 0 ||
 	    opt_string(c, map, path, "interface", cfg->interface, sizeof(cfg->interface)) < 0 ||
-	    opt_uint(c, map, path, "rate_limit_pps", 0, 100000000, &cfg->rate_limit_pps) < 0)
+	    opt_uint(c, map, path, "rate_limit_pps", 0, 100000000, &cfg->rate_limit_pps) < 0 ||
+	    opt_must_be(c, map, path, "quic_transport", false,
+			"replica messages stay one UDP datagram each, because the XDP program "
+			"reads and filters them (MAC, window, vote counting) in the kernel, which "
+			"it could not do inside encrypted QUIC streams; DNS over QUIC (RFC 9250) "
+			"for clients is not built (DNS is served over UDP, TCP and TLS: "
+			"byzantine_config.dns)", &cfg->quic_transport) < 0)
 		return -1;
+	/* A message is one datagram: 65536 (2^16, as written in the
+	 * specification's sample) is read as "the largest a datagram carries". */
+	if (cfg->max_message_size > HM_MAX_DATAGRAM)
+		cfg->max_message_size = HM_MAX_DATAGRAM;
 	return 0;
 }
 
-static int parse_detection(struct ctx *c, yaml_node_t *map)
+/* byzantine_config.detection and byzantine_config.fault_detection take the
+ * same keys (fault_detection is the specification's name): one setting of
+ * either into cfg. */
+static const char *const detection_keys[] = {
+	"judge_interval_ms", "block_cooldown_s", "block_max_cooldown_s", "metrics_address",
+	"metrics_port", "enabled", "reputation_threshold", "anomaly_detection",
+	"statistical_analysis", "ebpf_monitoring", NULL
+};
+
+static int detection_key(struct ctx *c, yaml_node_t *map, const char *path, const char *key,
+			 struct hm_config *cfg)
 {
-	static const char *const keys[] = { "judge_interval_ms", "block_cooldown_s",
-					    "block_max_cooldown_s", "metrics_address",
-					    "metrics_port", NULL };
-	const char *path = "byzantine_config.detection";
-	struct hm_config *cfg = c->cfg;
 	uint32_t port = cfg->metrics_port;
+	int rc;
 
-	if (check_mapping(c, map, path, keys) ||
-	    opt_uint(c, map, path, "judge_interval_ms", 100, 60000, &cfg->judge_interval_ms) < 0 ||
-	    opt_uint(c, map, path, "block_cooldown_s", 1, 86400, &cfg->block_cooldown_s) < 0 ||
-	    opt_uint(c, map, path, "block_max_cooldown_s", 1, 604800,
-		     &cfg->block_max_cooldown_s) < 0 ||
-	    opt_string(c, map, path, "metrics_address", cfg->metrics_address,
-		       sizeof(cfg->metrics_address)) < 0 ||
-	    opt_uint(c, map, path, "metrics_port", 0, 65535, &port) < 0)
-		return -1;
-	cfg->metrics_port = (uint16_t)port;
-	if (cfg->block_max_cooldown_s < cfg->block_cooldown_s) {
-		yaml_node_t *at = lookup(c, map, "block_max_cooldown_s");
-
-		return fail(c, at ? at : map, path, "block_max_cooldown_s",
-			    "%u is below block_cooldown_s %u", cfg->block_max_cooldown_s,
-			    cfg->block_cooldown_s);
+	if (!strcmp(key, "judge_interval_ms"))
+		return opt_uint(c, map, path, key, 100, 60000, &cfg->judge_interval_ms);
+	if (!strcmp(key, "block_cooldown_s"))
+		return opt_uint(c, map, path, key, 1, 86400, &cfg->block_cooldown_s);
+	if (!strcmp(key, "block_max_cooldown_s"))
+		return opt_uint(c, map, path, key, 1, 604800, &cfg->block_max_cooldown_s);
+	if (!strcmp(key, "metrics_address"))
+		return opt_string(c, map, path, key, cfg->metrics_address,
+				  sizeof(cfg->metrics_address));
+	if (!strcmp(key, "metrics_port")) {
+		rc = opt_uint(c, map, path, key, 0, 65535, &port);
+		cfg->metrics_port = (uint16_t)port;
+		return rc;
 	}
+	if (!strcmp(key, "enabled"))
+		return opt_bool(c, map, path, key, &cfg->detection_enabled);
+	if (!strcmp(key, "reputation_threshold"))
+		return opt_fraction(c, map, path, key, 0, 1, &cfg->reputation_threshold);
+	if (!strcmp(key, "anomaly_detection"))
+		return opt_bool(c, map, path, key, &cfg->anomaly_detection);
+	if (!strcmp(key, "statistical_analysis"))
+		return opt_bool(c, map, path, key, &cfg->statistical_analysis);
+	rc = opt_bool(c, map, path, key, &cfg->ebpf_monitoring); /* ebpf_monitoring */
+	if (rc == 1)
+		c->ebpf_at = lookup(c, map, key);
+	return rc;
+}
+
+static int parse_detection(struct ctx *c, yaml_node_t *map, const char *path)
+{
+	if (check_mapping(c, map, path, detection_keys))
+		return -1;
+	for (int k = 0; detection_keys[k]; k++)
+		if (detection_key(c, map, path, detection_keys[k], c->cfg) < 0)
+			return -1;
+	if (lookup(c, map, "block_max_cooldown_s"))
+		c->cooldown_at = lookup(c, map, "block_max_cooldown_s");
+	return 0;
+}
+
+/* A setting in both blocks must say the same thing: each is read into a
+ * copy of the configuration and the copies compared. */
+static int check_detection_conflicts(struct ctx *c, yaml_node_t *old, yaml_node_t *spec)
+{
+	struct hm_config *a = malloc(sizeof(*a)), *b = malloc(sizeof(*b));
+	int rc = 0;
+
+	if (!a || !b) {
+		free(a);
+		free(b);
+		return fail(c, spec, "byzantine_config", "fault_detection", "out of memory");
+	}
+	for (int k = 0; !rc && detection_keys[k]; k++) {
+		const char *key = detection_keys[k];
+		yaml_node_t *va = lookup(c, old, key), *vb = lookup(c, spec, key);
+
+		if (!va || !vb)
+			continue;
+		memcpy(a, c->cfg, sizeof(*a));
+		memcpy(b, c->cfg, sizeof(*b));
+		detection_key(c, old, "byzantine_config.detection", key, a);
+		detection_key(c, spec, "byzantine_config.fault_detection", key, b);
+		if (memcmp(a, b, sizeof(*a)))
+			rc = fail(c, vb, "byzantine_config.fault_detection", key,
+				  "conflicts with byzantine_config.detection.%s at line %zu: "
+				  "give the setting once", key, line_of(va));
+	}
+	free(a);
+	free(b);
+	return rc;
+}
+
+static int parse_detection_blocks(struct ctx *c, yaml_node_t *old, yaml_node_t *spec)
+{
+	struct hm_config *cfg = c->cfg;
+
+	if ((old && parse_detection(c, old, "byzantine_config.detection")) ||
+	    (spec && parse_detection(c, spec, "byzantine_config.fault_detection")) ||
+	    (old && spec && !is_empty(old) && !is_empty(spec) &&
+	     check_detection_conflicts(c, old, spec)))
+		return -1;
+	if (cfg->block_max_cooldown_s < cfg->block_cooldown_s)
+		return fail(c, c->cooldown_at ? c->cooldown_at : (old ? old : spec),
+			    old && lookup(c, old, "block_max_cooldown_s") ? "byzantine_config.detection"
+			    : spec && lookup(c, spec, "block_max_cooldown_s")
+			    ? "byzantine_config.fault_detection" : "byzantine_config.detection",
+			    "block_max_cooldown_s", "%u is below block_cooldown_s %u",
+			    cfg->block_max_cooldown_s, cfg->block_cooldown_s);
+	return 0;
+}
+
+/* ebpf_monitoring states which counters the detector reads: the kernel's
+ * per-node statistics exist in xdp mode only, and there they carry what
+ * userspace never sees (votes, XDP drops), so neither other pairing can be
+ * honoured.  Unset, it follows the dataplane. */
+static int check_ebpf_monitoring(struct ctx *c)
+{
+	struct hm_config *cfg = c->cfg;
+	bool xdp = cfg->dataplane == HM_DATAPLANE_XDP;
+
+	if (!c->ebpf_at) {
+		cfg->ebpf_monitoring = xdp;
+		return 0;
+	}
+	if (cfg->ebpf_monitoring && !xdp)
+		return fail(c, c->ebpf_at, "byzantine_config.fault_detection", "ebpf_monitoring",
+			    "true needs cluster.dataplane: xdp (in socket mode no eBPF program "
+			    "runs, so there are no kernel per-node statistics to read)");
+	if (!cfg->ebpf_monitoring && xdp)
+		return fail(c, c->ebpf_at, "byzantine_config.fault_detection", "ebpf_monitoring",
+			    "false is not supported with cluster.dataplane: xdp: votes and XDP "
+			    "drops are counted only in the kernel's node_stats, so the detector "
+			    "would miss the messages XDP handles and the proofs it drops");
 	return 0;
 }
 
 static int parse_byzantine(struct ctx *c, yaml_node_t *map)
 {
 	static const char *const keys[] = { "consensus", "performance", "security", "network",
-					    "detection", "dns", NULL };
+					    "detection", "fault_detection", "dns", NULL };
 	const char *path = "byzantine_config";
 	struct hm_config *cfg = c->cfg;
 	yaml_node_t *v;
@@ -538,7 +730,7 @@ static int parse_byzantine(struct ctx *c, yaml_node_t *map)
 	    ((v = lookup(c, map, "performance")) && parse_performance(c, v)) ||
 	    ((v = lookup(c, map, "security")) && parse_security(c, v)) ||
 	    ((v = lookup(c, map, "network")) && parse_network(c, v)) ||
-	    ((v = lookup(c, map, "detection")) && parse_detection(c, v)))
+	    parse_detection_blocks(c, lookup(c, map, "detection"), lookup(c, map, "fault_detection")))
 		return -1;
 	/* Checked here, not in performance, because either side may be a
 	 * default: blame whichever the file actually set. */
@@ -1130,7 +1322,7 @@ static int parse_root(struct ctx *c, yaml_node_t *root)
 		return -1;
 	if (!(v = lookup(c, root, "cluster")))
 		return fail(c, root, "cluster", "members", "required key is missing");
-	if (parse_cluster(c, v))
+	if (parse_cluster(c, v) || check_ebpf_monitoring(c))
 		return -1;
 	/* dns after cluster: its upstreams name replica ids. */
 	if ((v = lookup(c, root, "byzantine_config")) && !is_empty(v) &&
@@ -1345,6 +1537,13 @@ void hm_config_defaults(struct hm_config *cfg)
 	cfg->block_max_cooldown_s = 3600;
 	strcpy(cfg->metrics_address, "0.0.0.0");
 	cfg->metrics_port = 0;
+	cfg->detection_enabled = true;
+	cfg->reputation_threshold = 0.3;     /* HM_REP_LOW, user/detect/reputation.h */
+	cfg->anomaly_detection = true;
+	cfg->statistical_analysis = true;
+	strcpy(cfg->consensus_algorithm, "pbft");
+	cfg->certificate_validation = true;
+	cfg->ct_log_verification = true;
 	cfg->dns.listen = true;
 	cfg->dns.listen_port = 53;
 	cfg->dns.max_ttl_s = 300;

@@ -128,6 +128,7 @@ struct hm_config {
 	char path[HM_PATH_MAX];             /* the file it was read from */
 
 	/* byzantine_config.consensus */
+	char consensus_algorithm[8];        /* "pbft", the only one */
 	uint32_t timeout_ms;                /* client retransmission timeout */
 	uint32_t max_faulty_nodes;          /* f */
 	uint32_t view_change_timeout_ms;
@@ -144,13 +145,16 @@ struct hm_config {
 
 	/* byzantine_config.security */
 	char signature_algorithm[16];       /* "ed25519" */
-	char message_authentication[16];    /* "siphash-2-4" */
+	char message_authentication[16];    /* "siphash-2-4" (`true` says the same) */
+	bool certificate_validation;        /* always true: false is refused */
+	bool ct_log_verification;           /* always true: false is refused */
 
 	/* byzantine_config.network */
 	uint32_t max_message_size;          /* bytes, <= HM_MAX_DATAGRAM */
 	uint16_t port;                      /* default port for members */
 	char interface[IF_NAMESIZE];        /* xdp mode: interface to attach to */
 	uint32_t rate_limit_pps;            /* per-sender token bucket, 0 = off */
+	bool quic_transport;                /* always false: true is refused */
 
 	/* byzantine_config.detection: fault detection, block policy, metrics */
 	uint32_t judge_interval_ms;         /* how often peers are judged */
@@ -158,6 +162,13 @@ struct hm_config {
 	uint32_t block_max_cooldown_s;      /* ... up to this */
 	char metrics_address[64];           /* Prometheus endpoint address */
 	uint16_t metrics_port;              /* 0 = no endpoint */
+	/* byzantine_config.fault_detection (its keys are accepted in
+	 * .detection too, and the reverse; a setting given in both must agree) */
+	bool detection_enabled;             /* false: count and score, never suspect or block */
+	double reputation_threshold;        /* low-reputation indicator below this, default 0.3 */
+	bool anomaly_detection;             /* the robust z-score detector (silence, participation) */
+	bool statistical_analysis;          /* the two-indicator suspicion */
+	bool ebpf_monitoring;               /* the kernel's node_stats are sampled: xdp mode */
 
 	/* cluster */
 	enum hm_dataplane dataplane;

@@ -31,6 +31,14 @@ void hm_detector_init(struct hm_detector *d, const struct hm_config *cfg, struct
 	d->node = node;
 	d->dp = dp;
 	hm_reputation_init(&d->rep, node->n, node->id);
+	d->rep.low_threshold = cfg->reputation_threshold;
+	d->rep.anomalies = cfg->anomaly_detection;
+	hm_trust_init(&d->trust, node->n);
+	if (!cfg->detection_enabled || !cfg->anomaly_detection || !cfg->statistical_analysis)
+		hm_log_kv(HM_LOG_WARN, "fault detection reduced by configuration", "enabled",
+			  cfg->detection_enabled ? "true" : "false", "anomaly_detection",
+			  cfg->anomaly_detection ? "true" : "false", "statistical_analysis",
+			  cfg->statistical_analysis ? "true" : "false", NULL);
 	hm_policy_init(&d->policy, node->n, node->f, node->id,
 		       (uint64_t)cfg->block_cooldown_s * 1000000,
 		       (uint64_t)cfg->block_max_cooldown_s * 1000000);
@@ -271,8 +279,29 @@ static void judge_equivocations(struct hm_detector *d, uint32_t i, uint64_t now_
 	d->proofs_seen[i] = ps->proofs_received;
 }
 
+/* fault_detection.enabled: false: proofs are still counted (status,
+ * metrics) and logged, but no block is decided on them. */
+static void note_proofs_unjudged(struct hm_detector *d)
+{
+	for (uint32_t i = 0; i < d->node->n; i++) {
+		uint64_t eq = proven_equivocations(d, i), bs = proven_bad_signatures(d, i);
+		uint64_t all = eq + bs + d->node->replica_stats[i].proofs_received;
+
+		if (i != d->node->id && all > d->proofs_noted[i])
+			hm_log_kv(HM_LOG_WARN, "proof of misbehaviour NOT acted on: "
+				  "byzantine_config.fault_detection.enabled is false", "peer",
+				  HM_KV_U(i), "equivocations", HM_KV_U(eq), "bad_signatures",
+				  HM_KV_U(bs), NULL);
+		d->proofs_noted[i] = all;
+	}
+}
+
 static void judge_proofs(struct hm_detector *d, uint64_t now_us)
 {
+	if (!d->cfg->detection_enabled) {
+		note_proofs_unjudged(d);
+		return;
+	}
 	for (uint32_t i = 0; i < d->node->n; i++) {
 		uint64_t eq = proven_equivocations(d, i), bs = proven_bad_signatures(d, i);
 		char ev[HM_EVIDENCE_TEXT];
@@ -414,6 +443,41 @@ static void judge_health(struct hm_detector *d, uint64_t now_us)
 	}
 }
 
+/* b - a for a cumulative counter; one that went back started over. */
+static uint64_t grew(uint64_t now, uint64_t before)
+{
+	return now >= before ? now - before : now;
+}
+
+/* The trust graph's step: the pairs' agreements since the last step (the
+ * node counts them per quorum and stable checkpoint), against each
+ * replica's equivocations (caught here or proven to us), which count
+ * against every pair it is in: two votes for one slot cannot both match
+ * the others'. */
+static void feed_trust(struct hm_detector *d, const struct hm_peer_sample *samples,
+		       uint64_t now_us)
+{
+	const struct hm_node *nd = d->node;
+	double dt = now_us > d->last_us ? (double)(now_us - d->last_us) / 1e6 : 0;
+	uint64_t contra[HM_MAX_REPLICAS] = { 0 };
+
+	for (uint32_t i = 0; i < nd->n; i++) {
+		uint64_t total = i == nd->id ? 0
+			: samples[i].contradictions + nd->replica_stats[i].proofs_received;
+
+		contra[i] = grew(total, d->contradictions_prev[i]);
+		d->contradictions_prev[i] = total;
+	}
+	hm_trust_decay(&d->trust, dt);
+	for (uint32_t a = 0; a < nd->n; a++)
+		for (uint32_t b = a + 1; b < nd->n; b++) {
+			uint64_t agreed = grew(nd->agreed[a][b], d->agreed_prev[a][b]);
+
+			hm_trust_observe(&d->trust, a, b, agreed, contra[a] + contra[b], dt);
+			d->agreed_prev[a][b] = nd->agreed[a][b];
+		}
+}
+
 void hm_detector_step(struct hm_detector *d, uint64_t now_us)
 {
 	struct hm_peer_sample samples[HM_MAX_REPLICAS] = { 0 };
@@ -424,6 +488,11 @@ void hm_detector_step(struct hm_detector *d, uint64_t now_us)
 		if (i != d->node->id)
 			sample_peer(d, i, &samples[i]);
 	byz = hm_reputation_judge(&d->rep, samples, d->node->quorums, now_us);
+	feed_trust(d, samples, now_us);
+	/* the two-indicator suspicion is the statistical verdict: off with
+	 * statistical_analysis or the whole of fault detection */
+	if (!d->cfg->statistical_analysis || !d->cfg->detection_enabled)
+		byz = 0;
 	judge_health(d, now_us);
 	/* A down peer trips every statistic (silent, in no quorum, reputation
 	 * falling): that is a crash, not a suspicion; its state says down. */
@@ -517,6 +586,9 @@ void hm_detector_metrics(const struct hm_detector *d, struct hm_replica_metrics 
 	m->suspected = d->byzantine;
 	for (uint32_t i = 0; i < nd->n; i++)
 		m->peer_state[i] = (uint8_t)d->health[i].state;
+	for (uint32_t a = 0; a < nd->n; a++)
+		for (uint32_t b = 0; b < nd->n; b++)
+			m->trust[a][b] = hm_trust_score(&d->trust, a, b);
 	m->blocked = hm_policy_blocked(&d->policy);
 	m->blocks = d->policy.blocks;
 	m->refusals = d->policy.refusals;
@@ -572,6 +644,22 @@ static json_t *indicators_json(uint32_t bits)
 	return a;
 }
 
+/* The trust graph as an n x n matrix of scores (rows and columns by
+ * replica id; the diagonal is 1). */
+static json_t *trust_json(const struct hm_trust_graph *g)
+{
+	json_t *rows = json_array();
+
+	for (uint32_t a = 0; a < g->n; a++) {
+		json_t *row = json_array();
+
+		for (uint32_t b = 0; b < g->n; b++)
+			json_array_append_new(row, json_real(hm_trust_score(g, a, b)));
+		json_array_append_new(rows, row);
+	}
+	return rows;
+}
+
 json_t *hm_detector_json(const struct hm_detector *d, uint64_t now_us)
 {
 	json_t *peers = json_object(), *byz = json_array(), *blocked = json_array();
@@ -624,7 +712,7 @@ json_t *hm_detector_json(const struct hm_detector *d, uint64_t now_us)
 		if (b->blocked)
 			json_array_append_new(blocked, json_integer(i));
 	}
-	return json_pack("{s:i, s:I, s:I, s:o, s:o, s:o, s:o, s:o, s:I, s:I, s:f, s:f, s:f}",
+	json_t *j = json_pack("{s:i, s:I, s:I, s:o, s:o, s:o, s:o, s:o, s:I, s:I, s:f, s:f, s:f}",
 			 "judge_interval_ms", (int)d->cfg->judge_interval_ms,
 			 "steps", (json_int_t)d->steps,
 			 "down_after_ms", (json_int_t)(d->down_after_us / 1000), "peers", peers,
@@ -633,6 +721,9 @@ json_t *hm_detector_json(const struct hm_detector *d, uint64_t now_us)
 			 "refusals", (json_int_t)d->policy.refusals,
 			 "rounds_per_second", d->rounds_per_second,
 			 "messages_per_second", d->messages_per_second, "loss_rate", d->loss_rate);
+
+	json_object_set_new(j, "trust", trust_json(&d->trust));
+	return j;
 }
 
 json_t *hm_detector_blocks_json(const struct hm_detector *d, uint64_t now_us)

@@ -18,6 +18,7 @@
 #include "detect/policy.h"
 #include "detect/peer_state.h"
 #include "detect/reputation.h"
+#include "detect/trust_graph.h"
 #include "dataplane/xdp_dataplane.h"
 
 struct hm_detector {
@@ -25,6 +26,12 @@ struct hm_detector {
 	struct hm_node *node;
 	struct hm_xdp_dp *dp;           /* NULL in socket mode */
 	struct hm_reputation rep;
+	/* per pair of replicas, from agreement seen in quorums and stable
+	 * checkpoints and from equivocations (trust_graph.h) */
+	struct hm_trust_graph trust;
+	uint64_t agreed_prev[HM_MAX_REPLICAS][HM_MAX_REPLICAS];
+	uint64_t contradictions_prev[HM_MAX_REPLICAS];
+	uint64_t proofs_noted[HM_MAX_REPLICAS]; /* fault_detection.enabled: false */
 	struct hm_policy policy;
 	uint16_t byzantine;             /* two-indicator rule, last step (suspicion only) */
 	/* up / slow / down / proven Byzantine, per peer (peer_state.h) */

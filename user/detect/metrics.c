@@ -353,6 +353,26 @@ static void render_detection(struct hm_mtext *t, const struct hm_replica_metrics
 		}
 }
 
+/* Every ordered pair (the graph is symmetric): a dashboard can pick a row
+ * or a column without knowing which half is stored. */
+static void render_trust(struct hm_mtext *t, const struct hm_replica_metrics *m)
+{
+	char from[16], to[16];
+
+	hm_mtext_family(t, "hypermesh_trust_score", "gauge",
+			"Trust between two replicas from observed agreement (votes, checkpoints), "
+			"as this replica saw it; diagnosis and fast-path eligibility only.");
+	for (uint32_t a = 0; a < m->n; a++)
+		for (uint32_t b = 0; b < m->n; b++) {
+			if (a == b)
+				continue;
+			snprintf(from, sizeof(from), "%u", a);
+			snprintf(to, sizeof(to), "%u", b);
+			hm_mtext_sample(t, "hypermesh_trust_score", m->trust[a][b], "from", from,
+					"to", to, NULL);
+		}
+}
+
 static void render_traffic(struct hm_mtext *t, const struct hm_replica_metrics *m)
 {
 	char peer[16];
@@ -455,6 +475,7 @@ void hm_metrics_render(struct hm_mtext *t, const struct hm_replica_metrics *m)
 	render_consensus(t, m);
 	render_persistence(t, m);
 	render_detection(t, m);
+	render_trust(t, m);
 	render_traffic(t, m);
 	if (m->has_dns)
 		render_dns(t, m);

@@ -82,6 +82,8 @@ struct hm_replica_metrics {
 	uint8_t peer_state[HM_MAX_REPLICAS]; /* enum hm_peer_state */
 	uint16_t blocked;
 	uint16_t connected;                 /* heard from lately, link up */
+	/* the trust graph (user/detect/trust_graph.h): [a][b] for a != b < n */
+	double trust[HM_MAX_REPLICAS][HM_MAX_REPLICAS];
 	uint64_t blocks, refusals;          /* policy decisions */
 	/* equivocation proofs per peer: of its equivocations, sent by us and
 	 * received (checked) from others; and those it sent us we refused */

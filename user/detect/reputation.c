@@ -25,6 +25,8 @@ void hm_reputation_init(struct hm_reputation *r, uint32_t n, uint32_t self)
 	memset(r, 0, sizeof(*r));
 	r->n = n < HM_MAX_REPLICAS ? n : HM_MAX_REPLICAS;
 	r->self = self;
+	r->low_threshold = HM_REP_LOW;
+	r->anomalies = true;
 	for (uint32_t i = 0; i < HM_MAX_REPLICAS; i++) {
 		struct hm_node_statistics *p = &r->peer[i];
 
@@ -160,8 +162,8 @@ static void update_reputation(struct hm_node_statistics *p, const struct hm_peer
 	p->timing_events += timing ? 1 : 0;
 }
 
-static uint32_t indicators_of(const struct hm_node_statistics *p, const struct hm_peer_sample *d,
-			      bool timing, bool low_participation)
+static uint32_t indicators_of(const struct hm_reputation *r, const struct hm_node_statistics *p,
+			      const struct hm_peer_sample *d, bool timing, bool low_participation)
 {
 	uint32_t ind = 0;
 
@@ -175,7 +177,7 @@ static uint32_t indicators_of(const struct hm_node_statistics *p, const struct h
 		ind |= HM_IND_PARTICIPATION;
 	if (d->partitions)
 		ind |= HM_IND_PARTITION;
-	if (p->reputation < HM_REP_LOW)
+	if (p->reputation < r->low_threshold)
 		ind |= HM_IND_LOW_REPUTATION;
 	return ind;
 }
@@ -211,6 +213,8 @@ uint16_t hm_reputation_judge(struct hm_reputation *r, const struct hm_peer_sampl
 	}
 	slow = hm_anomalies(silence, (int)r->n, +1, HM_ANOMALY_SILENCE_FLOOR_MS);
 	absent = hm_anomalies(part, (int)r->n, -1, HM_ANOMALY_PARTICIPATION_FLOOR);
+	if (!r->anomalies)
+		slow = absent = 0;
 	for (uint32_t i = 0; i < r->n; i++) {
 		struct hm_node_statistics *p = &r->peer[i];
 		const struct hm_peer_sample *d = &delta[i];
@@ -227,7 +231,7 @@ uint16_t hm_reputation_judge(struct hm_reputation *r, const struct hm_peer_sampl
 				: p->participation + PARTICIPATION_EWMA * (part[i] - p->participation);
 		update_rates(p, &samples[i], d);
 		update_reputation(p, d, late, d->in_quorum || (!dq && d->messages), dt_s);
-		p->indicators = indicators_of(p, d, d->timing_violations || (slow >> i & 1),
+		p->indicators = indicators_of(r, p, d, d->timing_violations || (slow >> i & 1),
 					      absent >> i & 1);
 		p->byzantine = __builtin_popcount(p->indicators) >= 2;
 		if (p->byzantine)

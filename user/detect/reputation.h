@@ -90,6 +90,12 @@ struct hm_node_statistics {
 
 struct hm_reputation {
 	uint32_t n, self;
+	/* byzantine_config.fault_detection (hm_reputation_init sets the
+	 * defaults): the low-reputation indicator holds below low_threshold;
+	 * anomalies false skips the robust z-score detector (silence and
+	 * participation), so only rate-limit drops make the timing indicator */
+	double low_threshold;
+	bool anomalies;
 	uint64_t last_judged_us;      /* 0 = never */
 	uint64_t quorums_prev;
 	struct hm_node_statistics peer[HM_MAX_REPLICAS];

@@ -497,10 +497,30 @@ int hm_node_open_state(struct hm_node *nd, const char *dir, const struct hm_pers
 
 /* Per-peer counters the fault detector reads: who took part in quorums,
  * who equivocated (with the event as evidence). */
+static void note_agreement(struct hm_node *nd, uint32_t signers)
+{
+	for (uint32_t a = 0; a < nd->n; a++)
+		for (uint32_t b = a + 1; (signers >> a & 1) && b < nd->n; b++)
+			if (signers >> b & 1)
+				nd->agreed[a][b]++;
+}
+
+/* The 2f+1 signers of a stable checkpoint signed one state digest. */
+static void note_checkpoint_agreement(struct hm_node *nd, const struct hm_checkpoint *cp)
+{
+	uint32_t signers = 0;
+
+	for (uint32_t k = 0; k < cp->nvotes && k < HM_MAX_REPLICAS; k++)
+		if (cp->votes[k].replica < nd->n)
+			signers |= 1u << cp->votes[k].replica;
+	note_agreement(nd, signers);
+}
+
 static void note_event(struct hm_node *nd, const struct hm_vote_event *ev)
 {
 	if (ev->kind == HM_EV_QUORUM) {
 		nd->quorums++;
+		note_agreement(nd, ev->voters);
 		for (uint32_t i = 0; i < nd->n; i++)
 			if (ev->voters >> i & 1)
 				nd->replica_stats[i].in_quorum++;
@@ -651,6 +671,8 @@ static void drain(struct hm_node *nd)
 		if (rd.installed && nd->on_installed)
 			nd->on_installed(nd->on_executed_ctx, rd.installed);
 		nd->readies++;
+		if (rd.stable_changed)
+			note_checkpoint_agreement(nd, &rd.stable);
 		/* Nothing of a Ready leaves before its vote records are durable
 		 * (lost messages are safe: retransmission repeats them). */
 		if (!persist_ready(nd, &rd)) {

@@ -118,6 +118,11 @@ struct hm_node {
 	uint64_t now;
 
 	struct hm_peer_stats replica_stats[HM_MAX_REPLICAS];
+	/* Pairs of replicas seen to agree, [a][b] with a < b: both votes
+	 * counted in one quorum (one digest for one slot), both signatures
+	 * in one stable checkpoint (one state digest).  The trust graph
+	 * reads it (user/detect/trust_graph.h). */
+	uint64_t agreed[HM_MAX_REPLICAS][HM_MAX_REPLICAS];
 	struct hm_peer_stats client_stats;  /* all clients together */
 	struct hm_peer_stats unknown_stats; /* senders we could not identify */
 	uint64_t replies_unroutable;
