@@ -10,6 +10,8 @@ PACKAGES=(
   bpftool libbpf-dev libxdp-dev xdp-tools libelf-dev zlib1g-dev
   # userspace libraries
   libsodium-dev libyaml-dev uthash-dev libnl-3-dev libnl-route-3-dev libjansson-dev
+  # replica links: message_compression (zstd)
+  libzstd-dev
   # Prometheus endpoint
   libmicrohttpd-dev
   # Certificate Transparency: OpenSSL 3 (X.509, CT API), libcurl for the log client

@@ -481,7 +481,8 @@ static int parse_security(struct ctx *c, yaml_node_t *map)
 
 static int parse_network(struct ctx *c, yaml_node_t *map)
 {
-	static const char *const keys[] = { "port", "max_message_size", "interface", "rate_limit_pps", NULL };
+	static const char *const keys[] = { "port", "max_message_size", "interface", "rate_limit_pps",
+					    "encryption_required", "message_compression", NULL };
 	const char *path = "byzantine_config.network";
 	struct hm_config *cfg = c->cfg;
 
@@ -490,7 +491,10 @@ static int parse_network(struct ctx *c, yaml_node_t *map)
 	    opt_uint(c, map, path, "max_message_size", HM_HDR_LEN + 64, HM_MAX_DATAGRAM,
 		     &cfg->max_message_size) < 0 ||
 	    opt_string(c, map, path, "interface", cfg->interface, sizeof(cfg->interface)) < 0 ||
-	    opt_uint(c, map, path, "rate_limit_pps", 0, 100000000, &cfg->rate_limit_pps) < 0)
+	    opt_uint(c, map, path, "rate_limit_pps", 0, 100000000, &cfg->rate_limit_pps) < 0 ||
+	    /* the link layer (common/link_crypt.h); both off by default */
+	    opt_bool(c, map, path, "encryption_required", &cfg->encryption_required) < 0 ||
+	    opt_bool(c, map, path, "message_compression", &cfg->message_compression) < 0)
 		return -1;
 	return 0;
 }

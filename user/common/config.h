@@ -144,6 +144,8 @@ struct hm_config {
 	uint16_t port;                      /* default port for members */
 	char interface[IF_NAMESIZE];        /* xdp mode: interface to attach to */
 	uint32_t rate_limit_pps;            /* per-sender token bucket, 0 = off */
+	bool encryption_required;           /* replica payloads AEAD-sealed; default false */
+	bool message_compression;           /* replica payloads zstd-compressed; default false */
 
 	/* byzantine_config.detection: fault detection, block policy, metrics */
 	uint32_t judge_interval_ms;         /* how often peers are judged */
