@@ -92,6 +92,7 @@ static void round_trip(const struct hm_link_policy *pol, size_t plen, uint16_t w
 	olen = hm_link_open(wire, wlen, pol, kb.rx, MAX_LEN, plain, sizeof(plain), &why);
 	if (!ASSERT_EQ(olen, len, "open restores the length"))
 		return;
+	ASSERT_EQ(why, HM_DROP_REASON_MAX, "no drop reason set on success");
 	ASSERT_MEMEQ(plain, msg, len, "the core's message, byte for byte");
 	if (!ASSERT_OK(hm_msg_decode(plain, olen, MAX_LEN, &m, &why), "decode"))
 		return;

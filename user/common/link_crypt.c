@@ -116,28 +116,30 @@ static size_t decompress_payload(const uint8_t *src, size_t slen, uint8_t *dst, 
 {
 	size_t stated, r;
 
-	*why = HM_DROP_BAD_COMPRESSION;
 	if (slen <= HM_COMPRESS_PREFIX_LEN || (stated = hm_get_be32(src)) == 0)
-		return 0;
+		goto bad;
 	if (stated > bound) {
 		*why = HM_DROP_INFLATED_OVERSIZE;
 		return 0;
 	}
 	if (!dctx) {
 		if (!(dctx = ZSTD_createDCtx()))
-			return 0;
+			goto bad;
 		ZSTD_DCtx_setParameter(dctx, ZSTD_d_windowLogMax, ZSTD_WINDOW_LOG_MAX);
 	}
 	/* dst holds exactly the stated length: a frame that inflates past it
 	 * stops there (dstSize_tooSmall), whatever it claims. */
 	r = ZSTD_decompressDCtx(dctx, dst, stated, src + HM_COMPRESS_PREFIX_LEN,
 				slen - HM_COMPRESS_PREFIX_LEN);
-	if (ZSTD_isError(r)) {
-		if (ZSTD_getErrorCode(r) == ZSTD_error_dstSize_tooSmall)
-			*why = HM_DROP_INFLATED_OVERSIZE;
+	if (ZSTD_isError(r) && ZSTD_getErrorCode(r) == ZSTD_error_dstSize_tooSmall) {
+		*why = HM_DROP_INFLATED_OVERSIZE;
 		return 0;
 	}
-	return r == stated ? r : 0;
+	if (!ZSTD_isError(r) && r == stated)
+		return r;
+bad:
+	*why = HM_DROP_BAD_COMPRESSION;
+	return 0;
 }
 
 size_t hm_link_open(const uint8_t *wire, size_t len, const struct hm_link_policy *pol,
