@@ -24,6 +24,8 @@ PACKAGES=(
   libclang-rt-14-dev
   # test and cluster tooling
   iproute2 procps psmisc jq python3
+  # the link-layer suite captures replica traffic (selftests/e2e/e2e_link.sh)
+  tcpdump
   # the metrics test parses with the Prometheus text-format parser
   python3-prometheus-client
   # the test CT log and certificate factory; certspotter reads the test log independently
