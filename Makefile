@@ -16,7 +16,8 @@ CLANG   ?= clang
 BPFTOOL ?= bpftool
 
 PKGS      := libsodium yaml-0.1 libbpf libxdp jansson libnl-3.0 libnl-route-3.0 \
-             libcrypto libssl libcurl ldns libunbound libmicrohttpd libsystemd
+             libcrypto libssl libcurl ldns libunbound libmicrohttpd libsystemd \
+             libzstd
 PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 PKG_LIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
 # pkg-config answers nothing at all when one package is missing: say so

@@ -137,6 +137,7 @@ struct hm_drop_counters {
 	__u64 unknown_sender, bad_address, bad_mac, bad_view, out_of_window;
 	__u64 noncanonical_sig, rate_limited, bad_digest, bad_signature, malformed;
 	__u64 stale, duplicate, equivocation;
+	__u64 bad_seal, not_encrypted, bad_compression, inflated_oversize; /* userspace only */
 };
 _Static_assert(sizeof(struct hm_drop_counters) == HM_DROP_REASON_MAX * sizeof(__u64),
 	       "struct hm_drop_counters has one field per enum hm_drop_reason");

@@ -100,7 +100,16 @@ enum hm_msg_type {
  * (it is computed with flags zero), so a retransmitted message carries the
  * original's signature and a stored signature verifies without its flags. */
 #define HM_FLAG_RETRANSMIT 0x0001
-#define HM_FLAGS_KNOWN HM_FLAG_RETRANSMIT
+/* Link layer (user/common/link_crypt.h, docs/wire-format.md "Sealed
+ * payloads"): the payload on the wire is sealed with the link's AEAD key
+ * (XChaCha20-Poly1305, nonce first, tag last, the header bytes [0, 128) as
+ * associated data), and/or zstd-compressed (u32 length, then a zstd frame).
+ * payload_len is the wire length; the receiver restores the plain one (which
+ * the signature covers) before the core sees the message.  Only on replica
+ * to replica messages with a payload; the MAC covers these bits. */
+#define HM_FLAG_ENCRYPTED 0x0002
+#define HM_FLAG_COMPRESSED 0x0004
+#define HM_FLAGS_KNOWN (HM_FLAG_RETRANSMIT | HM_FLAG_ENCRYPTED | HM_FLAG_COMPRESSED)
 
 struct hm_hdr {
 	__be32 magic;
@@ -181,6 +190,11 @@ enum hm_drop_reason {
 	HM_DROP_STALE,            /* replayed or stale (old timestamp, old vote) */
 	HM_DROP_DUPLICATE,        /* duplicate vote, absorbed */
 	HM_DROP_EQUIVOCATION,     /* contradicts the sender's earlier message */
+	/* link layer (userspace only; XDP never opens payloads) */
+	HM_DROP_BAD_SEAL,         /* AEAD tag did not verify, or too short */
+	HM_DROP_NOT_ENCRYPTED,    /* plaintext payload, encryption_required */
+	HM_DROP_BAD_COMPRESSION,  /* compressed payload does not decompress */
+	HM_DROP_INFLATED_OVERSIZE,/* decompressed beyond max_message_size */
 	HM_DROP_REASON_MAX,
 };
 

@@ -9,7 +9,9 @@
 #   3. Flood: while the clients run, an attacker namespace sends forged
 #      COMMITs to the primary as fast as it can; goodput as a fraction of
 #      the unflooded figure, in both modes.
-#   4. Batching on and off (socket mode), 8 and 32 clients.
+#   4. Batching on and off (socket mode), 8 and 32 clients; 4b. the link
+#      layer (network.encryption_required, message_compression) on, in
+#      socket mode one at a time and both, and both in xdp mode.
 #   5. View-change latency: the primary killed until the first commit in
 #      the new view, p50 and p99 (scripts/bench_viewchange.sh), in both
 #      dataplanes; and recovery time of a restarted replica against the
@@ -104,6 +106,17 @@ for n in 8 32; do
   bench_config "batching on" "$n" "" --set performance.batching_enabled=true
   bench_config "batching off" "$n" "" --set performance.batching_enabled=false
 done
+
+echo "# 4b. the link layer: encryption and compression on and off, $clients clients" >&2
+enc="--set network.encryption_required=true"
+zip="--set network.message_compression=true"
+# shellcheck disable=SC2086  # $enc and $zip are two words each
+{
+  bench_config "socket, sealed" "$clients" "" --dataplane socket $enc
+  bench_config "socket, zstd" "$clients" "" --dataplane socket $zip
+  bench_config "socket, both" "$clients" "" --dataplane socket $enc $zip
+  bench_config "xdp, both" "$clients" "" --dataplane xdp $enc $zip
+}
 
 echo "# 5. view-change latency" >&2
 vc_socket=$(bash "$repo/scripts/bench_viewchange.sh" --rounds "${BENCH_VC_ROUNDS:-10}" --dataplane socket | tail -1)

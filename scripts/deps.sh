@@ -10,6 +10,8 @@ PACKAGES=(
   bpftool libbpf-dev libxdp-dev xdp-tools libelf-dev zlib1g-dev
   # userspace libraries
   libsodium-dev libyaml-dev uthash-dev libnl-3-dev libnl-route-3-dev libjansson-dev
+  # replica links: message_compression (zstd)
+  libzstd-dev
   # Prometheus endpoint
   libmicrohttpd-dev
   # Certificate Transparency: OpenSSL 3 (X.509, CT API), libcurl for the log client
@@ -22,6 +24,8 @@ PACKAGES=(
   libclang-rt-14-dev
   # test and cluster tooling
   iproute2 procps psmisc jq python3
+  # the link-layer suite captures replica traffic (selftests/e2e/e2e_link.sh)
+  tcpdump
   # the metrics test parses with the Prometheus text-format parser
   python3-prometheus-client
   # the test CT log and certificate factory; certspotter reads the test log independently

@@ -21,7 +21,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 FUZZ_SECONDS=${FUZZ_SECONDS:-60}
-targets=(wire dns xdp-dns)
+targets=(wire dns link xdp-dns)
 XDP_DNS_QUERIES=${HM_DNS_XDP_FUZZ:-3000000}
 replay=()
 while [ $# -gt 0 ]; do
@@ -60,7 +60,11 @@ target_setup() {
     dns)  SRCS=(user/service/dns/dns_msg.c user/service/dns/dns_chain.c user/service/dns/dns_resolver.c user/service/dns/dns_service.c user/common/netprefix.c user/common/crypto.c user/common/sig_memo.c user/common/log.c user/common/wire.c user/common/merkle.c user/common/reply_proof.c)
           LIBS=(-lldns -lunbound -lsodium -lcrypto)
           CORPUS=$OUT/corpus-dns; MAX_LEN=4096 ;;
-    *) echo "fuzz: unknown target $1 (wire, dns or xdp-dns)" >&2; exit 2 ;;
+    # the link layer: sealed and compressed payloads (selftests/fuzz/fuzz_link.c)
+    link) SRCS=(user/common/link_crypt.c user/common/crypto.c user/common/sig_memo.c user/common/log.c)
+          LIBS=(-lsodium -lzstd)
+          CORPUS=$OUT/corpus-link; MAX_LEN=8192 ;;
+    *) echo "fuzz: unknown target $1 (wire, dns, link or xdp-dns)" >&2; exit 2 ;;
   esac
   mkdir -p "$CORPUS"
 }

@@ -561,7 +561,8 @@ static int parse_security(struct ctx *c, yaml_node_t *map)
 static int parse_network(struct ctx *c, yaml_node_t *map)
 {
 	static const char *const keys[] = { "port", "max_message_size", "interface",
-					    "rate_limit_pps", "quic_transport", NULL };
+					    "rate_limit_pps", "quic_transport",
+					    "encryption_required", "message_compression", NULL };
 	const char *path = "byzantine_config.network";
 	struct hm_config *cfg = c->cfg;
 
@@ -576,7 +577,10 @@ static int parse_network(struct ctx *c, yaml_node_t *map)
 			"reads and filters them (MAC, window, vote counting) in the kernel, which "
 			"it could not do inside encrypted QUIC streams; DNS over QUIC (RFC 9250) "
 			"for clients is not built (DNS is served over UDP, TCP and TLS: "
-			"byzantine_config.dns)", &cfg->quic_transport) < 0)
+			"byzantine_config.dns)", &cfg->quic_transport) < 0 ||
+	    /* the link layer (common/link_crypt.h); both off by default */
+	    opt_bool(c, map, path, "encryption_required", &cfg->encryption_required) < 0 ||
+	    opt_bool(c, map, path, "message_compression", &cfg->message_compression) < 0)
 		return -1;
 	/* A message is one datagram: 65536 (2^16, as written in the
 	 * specification's sample) is read as "the largest a datagram carries". */

@@ -155,6 +155,8 @@ struct hm_config {
 	char interface[IF_NAMESIZE];        /* xdp mode: interface to attach to */
 	uint32_t rate_limit_pps;            /* per-sender token bucket, 0 = off */
 	bool quic_transport;                /* always false: true is refused */
+	bool encryption_required;           /* replica payloads AEAD-sealed; default false */
+	bool message_compression;           /* replica payloads zstd-compressed; default false */
 
 	/* byzantine_config.detection: fault detection, block policy, metrics */
 	uint32_t judge_interval_ms;         /* how often peers are judged */

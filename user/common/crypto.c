@@ -220,13 +220,20 @@ out:
 
 /* ---- link keys ---------------------------------------------------------- */
 
-int hm_link_keys_derive(uint32_t my_id, const struct hm_keypair *mine, uint32_t peer_id,
-			const uint8_t peer_pk[HM_PUBKEY_LEN], struct hm_link_keys *out)
+/*
+ * The crypto_kx session keys between us and a peer: rx for what the peer
+ * sends us, tx for what we send.  The lower id is the client.  K(low ->
+ * high) = client tx = server rx, K(high -> low) = client rx = server tx; so
+ * from either end, our own role's tx key covers what we send and its rx key
+ * what we receive.
+ */
+static int kx_session(uint32_t my_id, const struct hm_keypair *mine, uint32_t peer_id,
+		      const uint8_t peer_pk[HM_PUBKEY_LEN], uint8_t rx[crypto_kx_SESSIONKEYBYTES],
+		      uint8_t tx[crypto_kx_SESSIONKEYBYTES])
 {
 	uint8_t my_xpk[crypto_kx_PUBLICKEYBYTES], my_xsk[crypto_kx_SECRETKEYBYTES];
 	uint8_t peer_xpk[crypto_kx_PUBLICKEYBYTES];
-	uint8_t rx[crypto_kx_SESSIONKEYBYTES], tx[crypto_kx_SESSIONKEYBYTES];
-	int ret = -1, r;
+	int r = -1;
 
 	if (my_id == peer_id)
 		return -1;
@@ -234,24 +241,50 @@ int hm_link_keys_derive(uint32_t my_id, const struct hm_keypair *mine, uint32_t 
 	    crypto_sign_ed25519_sk_to_curve25519(my_xsk, mine->sk) != 0 ||
 	    crypto_sign_ed25519_pk_to_curve25519(peer_xpk, peer_pk) != 0)
 		goto out;
-
-	/*
-	 * The lower id is the client.  K(low -> high) = client tx = server rx,
-	 * K(high -> low) = client rx = server tx; so from either end, our own
-	 * role's tx key MACs what we send and its rx key what we receive.
-	 */
 	if (my_id < peer_id)
 		r = crypto_kx_client_session_keys(rx, tx, my_xpk, my_xsk, peer_xpk);
 	else
 		r = crypto_kx_server_session_keys(rx, tx, my_xpk, my_xsk, peer_xpk);
-	if (r != 0)
-		goto out;
-
-	memcpy(out->tx, tx, HM_LINK_KEY_LEN);
-	memcpy(out->rx, rx, HM_LINK_KEY_LEN);
-	ret = 0;
 out:
 	sodium_memzero(my_xsk, sizeof(my_xsk));
+	return r == 0 ? 0 : -1;
+}
+
+int hm_link_keys_derive(uint32_t my_id, const struct hm_keypair *mine, uint32_t peer_id,
+			const uint8_t peer_pk[HM_PUBKEY_LEN], struct hm_link_keys *out)
+{
+	uint8_t rx[crypto_kx_SESSIONKEYBYTES], tx[crypto_kx_SESSIONKEYBYTES];
+	int ret = kx_session(my_id, mine, peer_id, peer_pk, rx, tx);
+
+	if (ret == 0) {
+		memcpy(out->tx, tx, HM_LINK_KEY_LEN);
+		memcpy(out->rx, rx, HM_LINK_KEY_LEN);
+	}
+	sodium_memzero(rx, sizeof(rx));
+	sodium_memzero(tx, sizeof(tx));
+	return ret;
+}
+
+/* The AEAD keys come out of crypto_kdf (keyed BLAKE2b) under their own
+ * context, never the session key's bytes themselves: the SipHash key is the
+ * session key's first 16 bytes, so the two keys are independent PRF outputs
+ * of one secret and knowing one says nothing about the other. */
+#define HM_KDF_AEAD_CONTEXT "HMlinkAE"
+#define HM_KDF_AEAD_ID 1
+
+int hm_link_aead_derive(uint32_t my_id, const struct hm_keypair *mine, uint32_t peer_id,
+			const uint8_t peer_pk[HM_PUBKEY_LEN], struct hm_link_aead_keys *out)
+{
+	uint8_t rx[crypto_kx_SESSIONKEYBYTES], tx[crypto_kx_SESSIONKEYBYTES];
+	int ret = kx_session(my_id, mine, peer_id, peer_pk, rx, tx);
+
+	_Static_assert(crypto_kx_SESSIONKEYBYTES == crypto_kdf_KEYBYTES, "kdf master = session key");
+	if (ret == 0 &&
+	    (crypto_kdf_derive_from_key(out->tx, HM_AEAD_KEY_LEN, HM_KDF_AEAD_ID,
+					HM_KDF_AEAD_CONTEXT, tx) != 0 ||
+	     crypto_kdf_derive_from_key(out->rx, HM_AEAD_KEY_LEN, HM_KDF_AEAD_ID,
+					HM_KDF_AEAD_CONTEXT, rx) != 0))
+		ret = -1;
 	sodium_memzero(rx, sizeof(rx));
 	sodium_memzero(tx, sizeof(tx));
 	return ret;

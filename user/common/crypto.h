@@ -46,6 +46,18 @@ int hm_keypair_read(const char *key_path, struct hm_keypair *kp, char *err, size
 int hm_link_keys_derive(uint32_t my_id, const struct hm_keypair *mine, uint32_t peer_id,
 			const uint8_t peer_pk[HM_PUBKEY_LEN], struct hm_link_keys *out);
 
+/* The two directional AEAD keys (XChaCha20-Poly1305) shared with one peer,
+ * for sealed payloads (common/link_crypt.h): from the same crypto_kx session
+ * as the MAC keys, through crypto_kdf under their own context, so never
+ * equal to or derivable from a MAC key. */
+#define HM_AEAD_KEY_LEN 32
+struct hm_link_aead_keys {
+	uint8_t tx[HM_AEAD_KEY_LEN]; /* seals what we send to the peer */
+	uint8_t rx[HM_AEAD_KEY_LEN]; /* opens what the peer sends us */
+};
+int hm_link_aead_derive(uint32_t my_id, const struct hm_keypair *mine, uint32_t peer_id,
+			const uint8_t peer_pk[HM_PUBKEY_LEN], struct hm_link_aead_keys *out);
+
 /* BLAKE2b-256. */
 void hm_digest(const void *data, size_t len, uint8_t out[HM_DIGEST_LEN]);
 

@@ -43,6 +43,10 @@ static const char *const drop_names[HM_DROP_REASON_MAX] = {
 	[HM_DROP_STALE] = "stale",
 	[HM_DROP_DUPLICATE] = "duplicate",
 	[HM_DROP_EQUIVOCATION] = "equivocation",
+	[HM_DROP_BAD_SEAL] = "bad_seal",
+	[HM_DROP_NOT_ENCRYPTED] = "not_encrypted",
+	[HM_DROP_BAD_COMPRESSION] = "bad_compression",
+	[HM_DROP_INFLATED_OVERSIZE] = "inflated_oversize",
 };
 
 const char *hm_msg_type_name(unsigned type)

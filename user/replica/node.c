@@ -53,7 +53,8 @@ static int derive_links(struct hm_node *nd)
 	for (uint32_t i = 0; i < nd->n; i++) {
 		memcpy(nd->replica_keys[i], nd->cfg->members[i].public_key, HM_PUBKEY_LEN);
 		if (i != nd->id &&
-		    hm_link_keys_derive(nd->id, nd->keys, i, nd->replica_keys[i], &nd->links[i]) < 0)
+		    (hm_link_keys_derive(nd->id, nd->keys, i, nd->replica_keys[i], &nd->links[i]) < 0 ||
+		     hm_link_aead_derive(nd->id, nd->keys, i, nd->replica_keys[i], &nd->aead[i]) < 0))
 			return -1;
 	}
 	nd->n_clients = nd->cfg->n_clients;
@@ -72,6 +73,31 @@ static int derive_links(struct hm_node *nd)
 	return 0;
 }
 
+/* The largest message the core may build: a sealed payload grows by
+ * HM_SEAL_OVERHEAD on the wire, and the wire must stay within
+ * max_message_size (the receive bound, in XDP too). */
+static uint32_t core_max_message_size(const struct hm_config *cfg)
+{
+	return cfg->encryption_required ? cfg->max_message_size - HM_SEAL_OVERHEAD
+					: cfg->max_message_size;
+}
+
+static int link_init(struct hm_node *nd)
+{
+	nd->link = (struct hm_link_policy){ .encrypt = nd->cfg->encryption_required,
+					    .compress = nd->cfg->message_compression };
+	nd->link_tx = malloc(HM_MAX_DATAGRAM + HM_SEAL_OVERHEAD);
+	nd->link_rx = malloc(HM_MAX_DATAGRAM);
+	if (!nd->link_tx || !nd->link_rx)
+		return -1;
+	if (nd->link.encrypt || nd->link.compress)
+		hm_log_kv(HM_LOG_INFO, "replica links", "encryption",
+			  nd->link.encrypt ? "xchacha20-poly1305" : "off", "compression",
+			  nd->link.compress ? "zstd" : "off", "fanout_payloads",
+			  nd->link.encrypt ? "per link" : "tc", NULL);
+	return 0;
+}
+
 int hm_node_init(struct hm_node *nd, const struct hm_config *cfg, uint32_t id,
 		 const struct hm_keypair *keys, struct hm_service *service,
 		 const struct hm_transport *transport)
@@ -85,7 +111,7 @@ int hm_node_init(struct hm_node *nd, const struct hm_config *cfg, uint32_t id,
 	nd->f = cfg->max_faulty_nodes;
 	nd->keys = keys;
 	nd->transport = *transport;
-	if (id >= nd->n || derive_links(nd) < 0)
+	if (id >= nd->n || derive_links(nd) < 0 || link_init(nd) < 0)
 		goto fail;
 	if (hm_quorum_counter_new(&nd->votes, nd->n, nd->f, id, cfg->watermark_window) < 0)
 		goto fail;
@@ -96,7 +122,7 @@ int hm_node_init(struct hm_node *nd, const struct hm_config *cfg, uint32_t id,
 		.pipeline_depth = cfg->pipeline_depth,
 		.checkpoint_interval = cfg->checkpoint_interval,
 		.window = cfg->watermark_window,
-		.max_message_size = cfg->max_message_size,
+		.max_message_size = core_max_message_size(cfg),
 		.retransmit_ms = cfg->timeout_ms / 2 ? cfg->timeout_ms / 2 : 1,
 		.view_change_timeout_ms = cfg->view_change_timeout_ms,
 		.keys = keys,
@@ -130,6 +156,9 @@ void hm_node_free(struct hm_node *nd)
 	nd->votes = (struct hm_vote_counter){ 0 };
 	free(nd->clients);
 	nd->clients = NULL;
+	free(nd->link_tx);
+	free(nd->link_rx);
+	nd->link_tx = nd->link_rx = NULL;
 }
 
 /* ---- sending ---------------------------------------------------------- */
@@ -141,10 +170,31 @@ static void send_stamped(struct hm_node *nd, uint8_t *buf, size_t len, const uin
 	nd->transport.sendto(nd->transport.ctx, buf, len, to, tolen);
 }
 
+/* The core's message as it goes on the link to `to` (common/link_crypt.h):
+ * in nd->link_tx, or buf itself when the link layer leaves it alone. */
+static uint8_t *link_seal(struct hm_node *nd, uint8_t *buf, size_t *len, uint32_t to)
+{
+	size_t wire;
+
+	if (*len <= HM_HDR_LEN || (!nd->link.encrypt && !nd->link.compress))
+		return buf;
+	wire = hm_link_seal(buf, *len, &nd->link, nd->aead[to].tx, nd->link_tx,
+			    HM_MAX_DATAGRAM + HM_SEAL_OVERHEAD);
+	if (!wire)
+		abort(); /* the buffer holds any datagram plus the overhead */
+	if (hm_get_be16(nd->link_tx + 6) & HM_FLAG_ENCRYPTED)
+		nd->link_sealed++;
+	if (hm_get_be16(nd->link_tx + 6) & HM_FLAG_COMPRESSED)
+		nd->link_compressed++;
+	*len = wire;
+	return nd->link_tx;
+}
+
 static void send_to_replica(struct hm_node *nd, uint8_t *buf, size_t len, uint32_t to)
 {
 	const struct hm_member *m = &nd->cfg->members[to];
 
+	buf = link_seal(nd, buf, &len, to);
 	if ((nd->egress_stamped >> to & 1) && len <= nd->egress_max_len) /* TC stamps it */
 		nd->transport.sendto(nd->transport.ctx, buf, len, (const struct sockaddr *)&m->addr,
 				     m->addr_len);
@@ -176,11 +226,13 @@ static void send_replica_or_hook(struct hm_node *nd, uint8_t *buf, size_t len, u
 		send_to_replica(nd, buf, len, to);
 }
 
+/* A payload sealed per link cannot be cloned to every peer: with
+ * encryption on, only payload-less messages (the votes) use the fan-out. */
 static bool fanout_covers_all(const struct hm_node *nd, size_t len)
 {
 	uint16_t peers = (uint16_t)(((1u << nd->n) - 1) & ~(1u << nd->id));
 
-	return !nd->send_hook.outgoing && nd->fanout.sin_port && (nd->egress_stamped & peers) == peers &&
+	return !(nd->link.encrypt && len > HM_HDR_LEN) && !nd->send_hook.outgoing && nd->fanout.sin_port && (nd->egress_stamped & peers) == peers &&
 	       len <= nd->egress_max_len;
 }
 
@@ -194,11 +246,17 @@ static void send_out(struct hm_node *nd, const struct pbft_out *o)
 		break;
 	case PBFT_TO_REPLICAS:
 		if (fanout_covers_all(nd, o->len)) {
-			/* one send; TC clones it to every peer with its MAC */
-			nd->transport.sendto(nd->transport.ctx, o->buf, o->len,
-					     (const struct sockaddr *)&nd->fanout,
-					     sizeof(nd->fanout));
-			break;
+			/* one send; TC clones it to every peer with its MAC.
+			 * Compression alone is the same for every link. */
+			size_t len = o->len;
+			uint8_t *wire = link_seal(nd, o->buf, &len, nd->id == 0 ? 1 : 0);
+
+			if (len <= nd->egress_max_len) {
+				nd->transport.sendto(nd->transport.ctx, wire, len,
+						     (const struct sockaddr *)&nd->fanout,
+						     sizeof(nd->fanout));
+				break;
+			}
 		}
 		for (uint32_t i = 0; i < nd->n; i++)
 			if (i != nd->id)
@@ -978,6 +1036,44 @@ static int receive_proof(struct hm_node *nd, const struct hm_msg *m, enum hm_dro
 	return 0;
 }
 
+/* A link-layer refusal (bad_seal, not_encrypted, bad_compression,
+ * inflated_oversize) after a valid MAC: the sender itself sent it.  At
+ * most one line a second; the drop counters have every one. */
+static void log_link_refusal(struct hm_node *nd, const struct hm_msg *m, enum hm_drop_reason why)
+{
+	nd->link_refused++;
+	if (nd->link_refused_logged_at && nd->now < nd->link_refused_logged_at + 1000000)
+		return;
+	hm_log_kv(HM_LOG_WARN, "link payload refused", "from", HM_KV_U(m->sender), "type",
+		  hm_msg_type_name(m->type), "reason", hm_drop_reason_name(why), "refused_total",
+		  HM_KV_U(nd->link_refused), NULL);
+	nd->link_refused_logged_at = nd->now ? nd->now : 1;
+}
+
+/*
+ * The link layer's receive side, after the MAC verified: a replica's
+ * message is opened (decrypted, decompressed) into nd->link_rx and *m
+ * decoded again from there, so that everything after sees the core's
+ * message.  A client's message never carries the link bits (malformed).
+ */
+static bool link_open(struct hm_node *nd, struct hm_msg *m, enum hm_drop_reason *why)
+{
+	size_t len;
+
+	if (m->sender >= nd->n)
+		return !(m->flags & (HM_FLAG_ENCRYPTED | HM_FLAG_COMPRESSED)) ||
+		       (*why = HM_DROP_MALFORMED, false);
+	if (!m->payload_len && !(m->flags & (HM_FLAG_ENCRYPTED | HM_FLAG_COMPRESSED)))
+		return true;
+	len = hm_link_open((const uint8_t *)m->hdr, m->len, &nd->link, nd->aead[m->sender].rx,
+			   nd->cfg->max_message_size, nd->link_rx, HM_MAX_DATAGRAM, why);
+	if (!len || hm_msg_decode(nd->link_rx, len, nd->cfg->max_message_size, m, why) < 0) {
+		log_link_refusal(nd, m, *why);
+		return false;
+	}
+	return true;
+}
+
 static void count_vote(struct hm_node *nd, const struct hm_msg *m, enum hm_drop_reason *why,
 		       bool *dropped)
 {
@@ -1017,6 +1113,8 @@ void hm_node_receive(struct hm_node *nd, const uint8_t *buf, size_t len,
 		return;
 	}
 	st = authenticate(nd, &m, from, fromlen, &why);
+	if (why == HM_DROP_REASON_MAX)
+		link_open(nd, &m, &why);
 	/* Even a message dropped below (out of our window) tells us how far
 	 * the group got, once we know it comes from a peer. */
 	if (why == HM_DROP_REASON_MAX && m.sender < nd->n && m.type != HM_MSG_STATUS &&

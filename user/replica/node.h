@@ -24,6 +24,7 @@
 
 #include "common/config.h"
 #include "common/crypto.h"
+#include "common/link_crypt.h"
 #include "core/evidence.h"
 #include "core/pbft.h"
 #include "core/persist.h"
@@ -102,6 +103,14 @@ struct hm_node {
 
 	uint8_t replica_keys[HM_MAX_REPLICAS][HM_PUBKEY_LEN];
 	struct hm_link_keys links[HM_MAX_REPLICAS];
+	/* The link layer (common/link_crypt.h): AEAD keys per peer, the
+	 * policy from network.encryption_required / message_compression, and
+	 * a buffer each way (HM_MAX_DATAGRAM bytes) for sealed/opened copies. */
+	struct hm_link_aead_keys aead[HM_MAX_REPLICAS];
+	struct hm_link_policy link;
+	uint8_t *link_tx, *link_rx;
+	uint64_t link_sealed, link_compressed;  /* datagrams sent so */
+	uint64_t link_refused, link_refused_logged_at;
 	double tokens[HM_MAX_REPLICAS];
 	uint64_t tokens_at[HM_MAX_REPLICAS];
 	struct hm_client_link *clients; /* sorted by id */

@@ -61,6 +61,16 @@ static json_t *core_json(const struct pbft_stats *s)
 	return o;
 }
 
+/* The link layer (common/link_crypt.h): what is on, what was sent so, and
+ * the link refusals (also in drops, by reason). */
+static json_t *link_json(const struct hm_node *nd)
+{
+	return json_pack("{s:b, s:b, s:I, s:I, s:I}", "encryption", nd->link.encrypt,
+			 "compression", nd->link.compress, "sealed", (json_int_t)nd->link_sealed,
+			 "compressed", (json_int_t)nd->link_compressed, "refused",
+			 (json_int_t)nd->link_refused);
+}
+
 json_t *hm_status_json(const struct hm_node *nd, const char *dataplane)
 {
 	uint8_t digest[HM_DIGEST_LEN];
@@ -82,7 +92,7 @@ json_t *hm_status_json(const struct hm_node *nd, const char *dataplane)
 	for (int r = 0; r < HM_DROP_REASON_MAX; r++)
 		json_object_set_new(totals, hm_drop_reason_name(r),
 				    json_integer((json_int_t)hm_node_drops(nd, r)));
-	return json_pack("{s:i, s:s, s:I, s:i, s:I, s:I, s:I, s:s, s:o, s:o, s:o, s:I}",
+	return json_pack("{s:i, s:s, s:I, s:i, s:I, s:I, s:I, s:s, s:o, s:o, s:o, s:I, s:o}",
 			 "id", (int)nd->id, "dataplane", dataplane,
 			 "view", (json_int_t)pbft_view(nd->core),
 			 "primary", (int)pbft_primary(nd->core, pbft_view(nd->core)),
@@ -91,5 +101,6 @@ json_t *hm_status_json(const struct hm_node *nd, const char *dataplane)
 			 "last_executed", (json_int_t)pbft_last_executed(nd->core),
 			 "state_digest", hex, "core", core_json(pbft_stats(nd->core)),
 			 "drops", totals, "peers", peers,
-			 "replies_unroutable", (json_int_t)nd->replies_unroutable);
+			 "replies_unroutable", (json_int_t)nd->replies_unroutable,
+			 "link", link_json(nd));
 }

@@ -450,6 +450,8 @@ static void build_config(struct hm_sim *s)
 	c->pipeline_depth = s->o.pipeline_depth;
 	c->timeout_ms = s->o.client_timeout_ms;
 	c->view_change_timeout_ms = s->o.view_change_timeout_ms;
+	c->encryption_required = s->o.encryption_required;
+	c->message_compression = s->o.message_compression;
 	c->n_members = s->o.n;
 	for (uint32_t i = 0; i < s->o.n; i++) {
 		struct hm_member *m = &c->members[i];

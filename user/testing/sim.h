@@ -61,6 +61,9 @@ struct hm_sim_opts {
 	 * a test whose point is a view change may still want the op it
 	 * started with to live through it. */
 	uint64_t skew_resend_us;
+	/* network.encryption_required / message_compression: the link layer
+	 * (common/link_crypt.h) on every replica link. */
+	bool encryption_required, message_compression;
 };
 
 enum hm_sim_service { HM_SIM_KV = 0, HM_SIM_KV_SKEW = 1 };
