@@ -302,7 +302,7 @@ static uint64_t mono_ns_of(uint64_t us)
 /* Bring the dataplane in line with the policy's mask. */
 static void apply_blocks(struct hm_detector *d)
 {
-	uint16_t want = hm_policy_blocked(&d->policy);
+	hm_voters_t want = hm_policy_blocked(&d->policy);
 
 	for (uint32_t i = 0; i < d->node->n; i++) {
 		bool on = want >> i & 1, was = d->applied >> i & 1;
@@ -417,7 +417,7 @@ static void judge_health(struct hm_detector *d, uint64_t now_us)
 void hm_detector_step(struct hm_detector *d, uint64_t now_us)
 {
 	struct hm_peer_sample samples[HM_MAX_REPLICAS] = { 0 };
-	uint16_t byz;
+	hm_voters_t byz;
 	int expired;
 
 	for (uint32_t i = 0; i < d->node->n; i++)
@@ -429,7 +429,7 @@ void hm_detector_step(struct hm_detector *d, uint64_t now_us)
 	 * falling): that is a crash, not a suspicion; its state says down. */
 	for (uint32_t i = 0; i < d->node->n; i++)
 		if (d->health[i].state == HM_PEER_DOWN)
-			byz &= (uint16_t)~(1u << i);
+			byz &= (hm_voters_t)~(1u << i);
 	/* one line per peer per change of verdict, not one per step */
 	for (uint32_t i = 0; i < d->node->n; i++) {
 		const struct hm_node_statistics *p = &d->rep.peer[i];
@@ -533,7 +533,7 @@ void hm_detector_metrics(const struct hm_detector *d, struct hm_replica_metrics 
 		 * cluster is silent as a whole), link up, not blocked */
 		if (p->last_seen_us && d->steps && !(p->indicators & (HM_IND_TIMING | HM_IND_PARTITION)) &&
 		    !(m->blocked >> i & 1))
-			m->connected |= (uint16_t)(1u << i);
+			m->connected |= (hm_voters_t)(1u << i);
 		if (i == nd->id)
 			continue;
 		sample_peer((struct hm_detector *)d, i, &s);
