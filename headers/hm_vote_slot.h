@@ -105,11 +105,20 @@ HM_VS_INLINE bool hm_vote_voter_ok(__u32 n, __u32 phase, __u64 view, __u32 voter
 /* The head zero (see HM_VOTE_SLOT_HEAD), then the new owner. */
 HM_VS_INLINE void hm_vote_slot_reset(struct hm_vote_slot *s, __u32 phase, __u64 view, __u64 seq)
 {
+#if defined(__bpf__)
 	/* volatile: clang would make the loop a memset call, which BPF lacks */
 	volatile __u64 *w = (volatile __u64 *)(void *)s;
 
 	for (int i = 0; i < (int)(HM_VOTE_SLOT_HEAD / 8); i++)
 		w[i] = 0;
+	/* the u64 stores do not alias the u32 bitmaps for clang's type-based
+	 * alias analysis: make it reload them */
+	asm volatile("" ::: "memory");
+#else
+	/* memset, not u64 stores: gcc -O2 may keep the u32 bitmaps cached
+	 * across stores of another type (strict aliasing) */
+	memset(s, 0, HM_VOTE_SLOT_HEAD);
+#endif
 	s->phase = (__u8)phase;
 	s->view = view;
 	s->seq = seq;
