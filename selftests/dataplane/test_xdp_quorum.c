@@ -1617,11 +1617,11 @@ out:
 
 HM_TEST(xdp_quorum_differential)
 {
-	static const uint32_t fs[] = { 1, 2, 5 };
-	static const uint32_t windows[] = { 4, 8, 16 };
+	static const uint32_t fs[] = { 1, 2, 5, 10 };
+	static const uint32_t windows[] = { 4, 8, 16, 16 };
 	uint64_t seed = 0x9e3779b97f4a7c15ull ^ (uint64_t)time(NULL);
 	const char *env = getenv("HM_SEED");
-	long ops = 46000; /* x 3 runs, 87% votes: over 100,000 votes */
+	long ops = 46000; /* x 4 runs, 87% votes: over 150,000 votes */
 
 	if (env)
 		seed = strtoull(env, NULL, 0);
