@@ -28,12 +28,12 @@ enum hm_vote_phase { HM_PHASE_PREPARE = 0, HM_PHASE_COMMIT = 1, HM_PHASE_MAX = 2
 struct hm_vote_slot {
 	__u64 view;
 	__u64 seq;
-	__u16 voted;        /* bitmap: replicas that voted */
-	__u16 matched;      /* bitmap: voters whose digest equals expected */
+	hm_voters_t voted;   /* bitmap: replicas that voted */
+	hm_voters_t matched; /* bitmap: voters whose digest equals expected */
 	__u8 phase;         /* enum hm_vote_phase */
 	__u8 expected_set;  /* expected holds the accepted PRE-PREPARE's digest */
 	__u8 quorum_sent;   /* the quorum event has been raised */
-	__u8 pad;
+	__u8 pad[5];        /* the head stays a multiple of 8 bytes */
 	__u8 expected[HM_DIGEST_LEN];
 	__u8 digests[HM_MAX_REPLICAS][HM_DIGEST_LEN];
 	__u8 sigs[HM_MAX_REPLICAS][HM_SIG_LEN];
@@ -42,7 +42,7 @@ struct hm_vote_slot {
 /* A slot is reset (taken over, collected) by zeroing its head: everything
  * before digests[].  digests[i] and sigs[i] are read only for voters whose
  * bit is in `voted`, so what an earlier owner left there is never used, and
- * a takeover costs 64 bytes of stores instead of 1.6 KiB. */
+ * a takeover costs 64 bytes of stores instead of 3 KiB. */
 #define HM_VOTE_SLOT_HEAD __builtin_offsetof(struct hm_vote_slot, digests)
 
 /* What the vote counter tells the controller (ring buffer events in xdp
@@ -58,8 +58,7 @@ struct hm_vote_event {
 	__u64 view;
 	__u64 seq;
 	__u32 voter;             /* equivocation: the culprit */
-	__u16 voters;            /* quorum: bitmap of the matching voters */
-	__u16 pad;
+	hm_voters_t voters;      /* quorum: bitmap of the matching voters */
 	__u8 digest[HM_DIGEST_LEN];   /* quorum digest, or the first digest */
 	__u8 digest2[HM_DIGEST_LEN];  /* equivocation: the second digest */
 	/* equivocation: the second vote's signature (the first is in the

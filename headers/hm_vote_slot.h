@@ -35,7 +35,7 @@
 #define HM_VS_INLINE static inline __attribute__((always_inline))
 
 _Static_assert(HM_VOTE_SLOT_HEAD % 8 == 0, "slot head is cleared in 8-byte words");
-_Static_assert(HM_MAX_REPLICAS <= 16, "voter bitmaps are 16 bits");
+_Static_assert(HM_MAX_REPLICAS <= 32, "voter bitmaps are 32 bits");
 _Static_assert((HM_MAX_REPLICAS & (HM_MAX_REPLICAS - 1)) == 0, "voter ids are masked");
 
 HM_VS_INLINE __u64 hm_vs_load64(const __u8 *p)
@@ -76,12 +76,14 @@ HM_VS_INLINE void hm_vs_copy32(__u8 *dst, const __u8 *src)
 	hm_vs_store64(dst + 24, hm_vs_load64(src + 24));
 }
 
-HM_VS_INLINE __u32 hm_vs_popcount16(__u32 x)
+/* Bits set in a voter bitmap (no popcount instruction in BPF on 6.1). */
+HM_VS_INLINE __u32 hm_vs_popcount32(__u32 x)
 {
-	x = x - ((x >> 1) & 0x5555);
-	x = (x & 0x3333) + ((x >> 2) & 0x3333);
-	x = (x + (x >> 4)) & 0x0f0f;
-	return (x + (x >> 8)) & 0x1f;
+	x = x - ((x >> 1) & 0x55555555u);
+	x = (x & 0x33333333u) + ((x >> 2) & 0x33333333u);
+	x = (x + (x >> 4)) & 0x0f0f0f0fu;
+	x = x + (x >> 8);
+	return (x + (x >> 16)) & 0x3f;
 }
 
 /* Matching votes a slot needs: 2f PREPAREs (from backups; with the
@@ -103,11 +105,20 @@ HM_VS_INLINE bool hm_vote_voter_ok(__u32 n, __u32 phase, __u64 view, __u32 voter
 /* The head zero (see HM_VOTE_SLOT_HEAD), then the new owner. */
 HM_VS_INLINE void hm_vote_slot_reset(struct hm_vote_slot *s, __u32 phase, __u64 view, __u64 seq)
 {
+#if defined(__bpf__)
 	/* volatile: clang would make the loop a memset call, which BPF lacks */
 	volatile __u64 *w = (volatile __u64 *)(void *)s;
 
 	for (int i = 0; i < (int)(HM_VOTE_SLOT_HEAD / 8); i++)
 		w[i] = 0;
+	/* the u64 stores do not alias the u32 bitmaps for clang's type-based
+	 * alias analysis: make it reload them */
+	asm volatile("" ::: "memory");
+#else
+	/* memset, not u64 stores: gcc -O2 may keep the u32 bitmaps cached
+	 * across stores of another type (strict aliasing) */
+	memset(s, 0, HM_VOTE_SLOT_HEAD);
+#endif
 	s->phase = (__u8)phase;
 	s->view = view;
 	s->seq = seq;
@@ -134,15 +145,15 @@ HM_VS_INLINE void hm_vote_slot_collect(struct hm_vote_slot *s, __u64 seq)
 
 /* The voters (below n) whose digest is the expected one, recomputed from
  * the slot, so a slot written by anyone is counted consistently. */
-HM_VS_INLINE __u16 hm_vote_slot_matched(const struct hm_vote_slot *s, __u32 n)
+HM_VS_INLINE hm_voters_t hm_vote_slot_matched(const struct hm_vote_slot *s, __u32 n)
 {
-	__u16 m = 0;
+	hm_voters_t m = 0;
 
 	for (__u32 i = 0; i < HM_MAX_REPLICAS; i++) {
 		if (i >= n)
 			break;
 		if ((s->voted >> i & 1) && hm_vs_digest_eq(s->digests[i], s->expected))
-			m |= (__u16)(1u << i);
+			m |= (hm_voters_t)1 << i;
 	}
 	return m;
 }
@@ -151,7 +162,7 @@ HM_VS_INLINE __u16 hm_vote_slot_matched(const struct hm_vote_slot *s, __u32 n)
 HM_VS_INLINE void hm_vote_slot_quorum(struct hm_vote_slot *s, __u32 threshold,
 				      struct hm_vote_event *ev, bool *emit)
 {
-	if (!s->expected_set || s->quorum_sent || hm_vs_popcount16(s->matched) < threshold)
+	if (!s->expected_set || s->quorum_sent || hm_vs_popcount32(s->matched) < threshold)
 		return;
 	s->quorum_sent = 1;
 	ev->kind = HM_EV_QUORUM;
@@ -176,10 +187,10 @@ HM_VS_INLINE __u32 hm_vote_slot_record(struct hm_vote_slot *s, __u32 n, __u32 th
 				       __u32 voter, const __u8 *digest, const __u8 *sig,
 				       struct hm_vote_event *ev, bool *emit)
 {
-	__u16 bit;
+	hm_voters_t bit;
 
 	voter &= HM_MAX_REPLICAS - 1; /* < n <= HM_MAX_REPLICAS already; for the verifier */
-	bit = (__u16)(1u << voter);
+	bit = (hm_voters_t)1 << voter;
 	if (s->voted & bit) {
 		if (hm_vs_digest_eq(s->digests[voter], digest))
 			return HM_DROP_DUPLICATE;

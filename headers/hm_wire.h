@@ -69,10 +69,14 @@
 #define HM_MAX_DATAGRAM 65507
 #define HM_DEFAULT_PORT 7000
 
-/* Replica ids are 0..n-1 with n = 3f+1 and f <= 5, so a u16 bitmap covers
- * every voter. */
-#define HM_MAX_REPLICAS 16
-#define HM_MAX_FAULTY 5
+/* Replica ids are 0..n-1 with n <= 32 (n = 3f+1 = 31 at the largest f,
+ * 10), so a u32 bitmap (hm_voters_t) covers every voter.  HM_MAX_REPLICAS
+ * stays a power of two: BPF code masks voter ids with HM_MAX_REPLICAS - 1. */
+#define HM_MAX_REPLICAS 32
+#define HM_MAX_FAULTY 10
+typedef __u32 hm_voters_t;
+/* The bitmap of every id below n (1u << 32 is undefined, hence the test). */
+#define HM_ALL_VOTERS(n) ((n) >= 32 ? 0xffffffffu : (1u << (n)) - 1u)
 
 /* Checkpoints a replica tracks at once: the window may hold at most this
  * many minus one checkpoint intervals. */

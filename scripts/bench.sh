@@ -19,6 +19,8 @@
 #   6. DNS: dnsperf against one replica of a 4-replica cluster with
 #      byzantine_config.dns and against plain Unbound, cache hits and misses,
 #      the latency agreement adds to a miss (scripts/bench_dns.sh).
+#   8. Scale: throughput, p50/p99 and memory per replica (RSS, BPF maps)
+#      at n = 4, 7, 16 and 31 in both dataplanes (scripts/bench_scale.sh).
 #
 # Every cluster figure is the median of RUNS runs of SECONDS each; closed-loop
 # clients, null operations, n = 4 replicas in network namespaces.
@@ -134,14 +136,17 @@ dns=$(bash "$repo/scripts/bench_dns.sh" | tail -1 | jq -c '.dns' 2>/dev/null) ||
 echo "# 7. DNS cache hits: XDP responder vs userspace hit path vs Unbound" >&2
 dns_xdp=$(bash "$repo/scripts/bench_dns.sh" --xdp | tail -1 | jq -c '.dns_xdp_hits' 2>/dev/null) || dns_xdp=null
 [ -n "$dns_xdp" ] || dns_xdp=null
+echo "# 8. scale: n = 4, 7, 16, 31" >&2
+scale=$(bash "$repo/scripts/bench_scale.sh" | tail -1 | jq -c '.scale' 2>/dev/null) || scale=null
+[ -n "$scale" ] || scale=null
 
 json=$(printf '%s\n' "${results[@]}" | jq -s \
   --arg kernel "$(uname -r)" --arg cpus "$(nproc)" --argjson runs "$runs" \
   --argjson seconds "$seconds" --argjson xdp "$xdp_json" \
-  --argjson vcs "$vc_socket" --argjson vcx "$vc_xdp" --argjson rec "$recovery" --argjson dns "$dns" --argjson dns_xdp "$dns_xdp" \
+  --argjson vcs "$vc_socket" --argjson vcx "$vc_xdp" --argjson rec "$recovery" --argjson dns "$dns" --argjson dns_xdp "$dns_xdp" --argjson scale "$scale" \
   '{date: (now | todate), kernel: $kernel, cpus: ($cpus | tonumber), replicas: 4,
     op: "null", runs: $runs, seconds: $seconds, xdp_program: $xdp, results: .,
-    view_change: {socket: $vcs, xdp: $vcx}, recovery: $rec, dns: $dns, dns_xdp_hits: $dns_xdp}')
+    view_change: {socket: $vcs, xdp: $vcx}, recovery: $rec, dns: $dns, dns_xdp_hits: $dns_xdp, scale: $scale}')
 mkdir -p "$(dirname "$out_json")"
 echo "$json" >"$out_json"
 
@@ -171,4 +176,6 @@ jq -r '.view_change | to_entries[] | "view change (\(.key)): primary killed -> f
 jq -r 'if .recovery then "recovery of a restarted replica (ops since its checkpoint -> ms): \(.recovery)" else empty end' <<<"$json"
 jq -r 'if .dns == null then "dns: not measured (scripts/bench_dns.sh failed)" else .dns | "dns, hypermesh / unbound: hits \(.hypermesh.hit.qps) / \(.unbound.hit.qps) qps (x\(.ratios.hit_qps)), hit p50 \(.hypermesh.hit.p50_us) / \(.unbound.hit.p50_us) us; misses \(.hypermesh.miss_n.qps) / \(.unbound.miss_n.qps) qps (x\(.ratios.miss_qps)); agreement adds \(.agreement_adds_p50_us) us at p50 to a miss" end' <<<"$json"
 jq -r 'if .dns_xdp_hits == null then "dns xdp: not measured (scripts/bench_dns.sh --xdp failed)" else .dns_xdp_hits | "dns hits, xdp / userspace / unbound: \(.xdp.qps) / \(.userspace.qps) / \(.unbound.qps) qps, p50 \(.xdp.p50_us) / \(.userspace.p50_us) / \(.unbound.p50_us) us, CPU per answer \(.xdp.cpu_us_per_answer) / \(.userspace.cpu_us_per_answer) / \(.unbound.cpu_us_per_answer) us; the XDP program \(.xdp_prog_ns_per_answer) ns per answer" end' <<<"$json"
+jq -r 'if .scale == null then "scale: not measured (scripts/bench_scale.sh failed)" else
+  (.scale[] | "scale n=\(.n) f=\(.f) \(.dataplane): \(.ops_per_s) ops/s, p50 \(.p50_us) us, p99 \(.p99_us) us; per replica RSS \(.rss_kib_mean / 1024 | . * 10 | round / 10) MiB (peak \(.peak_rss_kib_mean / 1024 | . * 10 | round / 10)), BPF maps \(.bpf_map_bytes / 1048576 | . * 10 | round / 10) MiB") end' <<<"$json"
 echo "written to $out_json"

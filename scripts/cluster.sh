@@ -455,8 +455,8 @@ cmd_up() {
 	done
 
 	case "$n" in
-	4 | 7 | 10 | 13 | 16) ;;
-	*) die "-n must be 3f+1 replicas for f = 1..5, i.e. one of 4 7 10 13 16 (got '$n')" ;;
+	4 | 7 | 10 | 13 | 16 | 19 | 22 | 25 | 28 | 31) ;;
+	*) die "-n must be 3f+1 replicas for f = 1..10, i.e. one of 4 7 10 ... 28 31 (got '$n')" ;;
 	esac
 	f=$(((n - 1) / 3))
 	case "$dataplane" in socket | xdp) ;; *) die "--dataplane must be socket or xdp (got '$dataplane')" ;; esac

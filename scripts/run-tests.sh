@@ -97,6 +97,8 @@ soak() {
     bash scripts/fuzz.sh --target xdp-dns
   HM_FAULTS_SOAK=1 run_suite "fault suite, every mode at n = 7 and in xdp mode" \
     bash selftests/e2e/e2e_faults.sh
+  HM_E2E_SCALE_N=31 run_suite "31 replicas (f = 10), xdp dataplane: f down, primary killed" \
+    bash selftests/e2e/e2e_scale_xdp.sh
 }
 
 case "$mode" in

@@ -540,9 +540,9 @@ HM_TEST(integer_out_of_range)
 		     "0 is out of range 1..600000");
 	expect_error("byzantine_config:\n  performance:\n    batch_size: 2000\n" FOUR, 3,
 		     "byzantine_config.performance.batch_size", "2000 is out of range 1..1024");
-	expect_error("byzantine_config:\n  consensus:\n    max_faulty_nodes: 6\n" ONE, 3,
+	expect_error("byzantine_config:\n  consensus:\n    max_faulty_nodes: 11\n" ONE, 3,
 		     "byzantine_config.consensus.max_faulty_nodes",
-		     "6 is out of range 0..5");
+		     "11 is out of range 0..10");
 	expect_error("byzantine_config:\n  network:\n    max_message_size: 199\n" FOUR, 3,
 		     "byzantine_config.network.max_message_size", "199 is out of range 200..65536");
 	/* 65536 (the specification's sample) is one datagram at most */
@@ -612,10 +612,10 @@ HM_TEST(too_many_members)
 	char yaml[4096];
 	size_t off = snprintf(yaml, sizeof(yaml), F0 "cluster:\n  members:\n");
 
-	for (int i = 0; i < 17; i++)
+	for (int i = 0; i < 33; i++)
 		off += snprintf(yaml + off, sizeof(yaml) - off,
 				"    - {id: %d, address: 10.0.0.%d, public_key: keys/r0.pub}\n", i, i + 1);
-	expect_error(yaml, 5, "cluster.members", "17 members, at most 16 are supported");
+	expect_error(yaml, 5, "cluster.members", "33 members, at most 32 are supported");
 }
 
 HM_TEST(too_few_members_for_f)

@@ -57,7 +57,7 @@ static bool init_f(struct hm_quorum *q, uint32_t f, uint32_t window)
 	return ASSERT_OK(hm_quorum_init(q, 3 * f + 1, f, window), "hm_quorum_init");
 }
 
-static const uint32_t fs[] = { 1, 2, 5 };
+static const uint32_t fs[] = { 1, 2, 5, 10 };
 
 /* ---- thresholds ------------------------------------------------------------ */
 
@@ -79,9 +79,9 @@ HM_TEST(init_refuses_bad_sizes)
 	struct hm_quorum q;
 
 	ASSERT_EQ(hm_quorum_init(&q, 0, 0, 8), -1, "n = 0");
-	ASSERT_EQ(hm_quorum_init(&q, HM_MAX_REPLICAS + 1, 5, 8), -1, "n too big for the bitmap");
+	ASSERT_EQ(hm_quorum_init(&q, HM_MAX_REPLICAS + 1, HM_MAX_FAULTY, 8), -1, "n too big for the bitmap");
 	ASSERT_EQ(hm_quorum_init(&q, 4, 1, 0), -1, "window 0");
-	if (ASSERT_OK(hm_quorum_init(&q, HM_MAX_REPLICAS, HM_MAX_FAULTY, 1), "n = 16, window 1"))
+	if (ASSERT_OK(hm_quorum_init(&q, HM_MAX_REPLICAS, HM_MAX_FAULTY, 1), "n = HM_MAX_REPLICAS, window 1"))
 		hm_quorum_free(&q);
 	hm_quorum_free(&q); /* twice: harmless */
 }
@@ -107,7 +107,7 @@ HM_TEST(quorum_exactly_at_threshold_once)
 			for (uint64_t view = 0; view < n + 2; view += 1 + n / 3) {
 				uint64_t seq = 3 + view;
 				uint32_t voters[HM_MAX_REPLICAS], nv, thr, events = 0;
-				uint16_t expect_bits = 0;
+				hm_voters_t expect_bits = 0;
 
 				nv = voters_for(n, ph, view, voters);
 				thr = hm_quorum_threshold(&q, ph);
@@ -120,7 +120,7 @@ HM_TEST(quorum_exactly_at_threshold_once)
 					memset(&ev, 0xee, sizeof(ev));
 					r = vote(&q, ph, view, seq, voters[k], d, &ev, &why);
 					if (k < thr)
-						expect_bits |= (uint16_t)(1u << voters[k]);
+						expect_bits |= ((hm_voters_t)1 << voters[k]);
 					if (k + 1 < thr) {
 						ASSERT_EQ(r, 0, what);
 					} else if (k + 1 == thr) {
@@ -173,14 +173,14 @@ HM_TEST(votes_before_expect)
 		for (int ph = 0; ph < HM_PHASE_MAX; ph++) {
 			uint64_t view = 1, seq = 10 + (uint64_t)ph;
 			uint32_t voters[HM_MAX_REPLICAS], thr = hm_quorum_threshold(&q, ph);
-			uint16_t bits = 0;
+			hm_voters_t bits = 0;
 
 			voters_for(n, ph, view, voters);
 			snprintf(what, sizeof(what), "f=%u %s", f, phase_name(ph));
 			/* All the votes a quorum needs, and no event yet. */
 			for (uint32_t k = 0; k < thr; k++) {
 				ASSERT_EQ(vote(&q, ph, view, seq, voters[k], d, &ev, &why), 0, what);
-				bits |= (uint16_t)(1u << voters[k]);
+				bits |= ((hm_voters_t)1 << voters[k]);
 			}
 			const struct hm_vote_slot *s = hm_quorum_find(&q, ph, view, seq);
 			if (ASSERT_TRUE(s != NULL, what)) {
@@ -233,7 +233,7 @@ HM_TEST(mismatched_digests_do_not_count)
 			for (int expect_first = 0; expect_first < 2; expect_first++) {
 				uint64_t view = 2, seq = 5 + 2 * (uint64_t)expect_first;
 				uint32_t voters[HM_MAX_REPLICAS], nv, thr, k;
-				uint16_t good = 0;
+				hm_voters_t good = 0;
 
 				nv = voters_for(n, ph, view, voters);
 				thr = hm_quorum_threshold(&q, ph);
@@ -251,7 +251,7 @@ HM_TEST(mismatched_digests_do_not_count)
 				for (; k < f + thr - 1; k++) {
 					ASSERT_EQ(vote(&q, ph, view, seq, voters[k], d, &ev, &why), 0,
 						  what);
-					good |= (uint16_t)(1u << voters[k]);
+					good |= ((hm_voters_t)1 << voters[k]);
 				}
 				if (!expect_first)
 					ASSERT_EQ(hm_quorum_expect(&q, ph, view, seq, d, &ev), 0, what);
@@ -261,7 +261,7 @@ HM_TEST(mismatched_digests_do_not_count)
 					ASSERT_EQ(__builtin_popcount(s->voted), f + thr - 1, what);
 				}
 				ASSERT_EQ(vote(&q, ph, view, seq, voters[k], d, &ev, &why), 1, what);
-				good |= (uint16_t)(1u << voters[k]);
+				good |= ((hm_voters_t)1 << voters[k]);
 				ASSERT_EQ(ev.kind, HM_EV_QUORUM, what);
 				ASSERT_EQ(ev.voters, good, what);
 			}
@@ -425,12 +425,20 @@ HM_TEST(voter_out_of_range_refused)
 			    hm_quorum_find(&q, ph, 1, 2)->voted == 0, "nothing recorded");
 	}
 	hm_quorum_free(&q);
-	/* n = 16: voter 15 is the top bit of the bitmap and fine; 16 is not. */
+	/* n = 16: voter 15 was the top bit of the old u16 bitmap; 16 is out. */
 	if (!ASSERT_OK(hm_quorum_init(&q, 16, 5, 8), "n = 16"))
 		return;
 	ASSERT_EQ(vote(&q, HM_PHASE_COMMIT, 0, 1, 15, d, &ev, &why), 0, "voter 15 of 16");
 	ASSERT_EQ(vote(&q, HM_PHASE_COMMIT, 0, 1, 16, d, &ev, &why), -1, "voter 16 of 16");
 	ASSERT_EQ(why, HM_DROP_MALFORMED, "voter 16 of 16");
+	hm_quorum_free(&q);
+	/* n = 32: voter 31 is the top bit of the u32 bitmap; 32 is out. */
+	if (!ASSERT_OK(hm_quorum_init(&q, 32, 10, 8), "n = 32"))
+		return;
+	ASSERT_EQ(vote(&q, HM_PHASE_COMMIT, 0, 1, 31, d, &ev, &why), 0, "voter 31 of 32");
+	ASSERT_EQ(hm_quorum_find(&q, HM_PHASE_COMMIT, 0, 1)->voted, 1u << 31, "bit 31");
+	ASSERT_EQ(vote(&q, HM_PHASE_COMMIT, 0, 1, 32, d, &ev, &why), -1, "voter 32 of 32");
+	ASSERT_EQ(why, HM_DROP_MALFORMED, "voter 32 of 32");
 	hm_quorum_free(&q);
 }
 

@@ -422,7 +422,7 @@ static int vote(enum hm_vote_phase ph, uint32_t voter, uint64_t view, uint64_t s
 }
 
 static bool check_quorum_ev(const struct hm_vote_event *e, enum hm_vote_phase ph,
-			    uint64_t view, uint64_t seq, uint16_t voters, const uint8_t *digest,
+			    uint64_t view, uint64_t seq, hm_voters_t voters, const uint8_t *digest,
 			    const char *what)
 {
 	int failed = hm_test_failed_asserts;
@@ -456,14 +456,14 @@ HM_TEST(xdp_quorum_loads)
 	ASSERT_EQ(bpf_map__type(skel->maps.hm_events), BPF_MAP_TYPE_RINGBUF, "hm_events type");
 	ASSERT_EQ(bpf_map__max_entries(skel->maps.hm_events), HM_XDP_EVENTS_BYTES,
 		  "hm_events size");
-	ASSERT_EQ(sizeof(struct hm_vote_slot), 1592, "hm_vote_slot layout unchanged");
-	ASSERT_EQ(sizeof(struct hm_vote_event), 160, "hm_vote_event layout unchanged");
+	ASSERT_EQ(sizeof(struct hm_vote_slot), 3136, "hm_vote_slot layout (32 voters)");
+	ASSERT_EQ(sizeof(struct hm_vote_event), 160, "hm_vote_event layout (u32 voters, no pad)");
 	ASSERT_EQ(sizeof(struct hm_xdp_config), 56, "hm_xdp_config size unchanged");
 	unload();
 }
 
 /*
- * For f = 1, 2, 5 and both phases, in five orders: the expected digest
+ * For f = 1, 2, 5, 10 and both phases, in five orders: the expected digest
  * first; votes first (one short), then the digest, then the last vote;
  * all votes first, then the digest (the controller's write completes the
  * quorum, the program must not raise it again); our own vote through the
@@ -472,7 +472,7 @@ HM_TEST(xdp_quorum_loads)
  */
 HM_TEST(xdp_quorum_threshold)
 {
-	static const uint32_t fs[] = { 1, 2, 5 };
+	static const uint32_t fs[] = { 1, 2, 5, 10 };
 	const uint64_t view = 2, low = 100, high = 164;
 
 	for (size_t fi = 0; fi < sizeof(fs) / sizeof(fs[0]); fi++) {
@@ -487,7 +487,7 @@ HM_TEST(xdp_quorum_threshold)
 				uint32_t primary = (uint32_t)(view % n);
 				uint32_t voters[HM_MAX_REPLICAS], nv = 0, matching = 0;
 				uint8_t good[HM_DIGEST_LEN], bad[HM_DIGEST_LEN];
-				uint16_t bitmap = 0;
+				hm_voters_t bitmap = 0;
 				struct hm_vote_event ev;
 				struct hm_vote_slot s;
 				char what[128];
@@ -536,7 +536,7 @@ HM_TEST(xdp_quorum_threshold)
 						events++;
 					}
 					got = vote(ph, voters[k], view, seq, good, ACCEPT, what);
-					bitmap |= (uint16_t)(1u << voters[k]);
+					bitmap |= (hm_voters_t)1 << voters[k];
 					matching++;
 					if (matching == thr && mode != 2) {
 						if (ASSERT_EQ(got, 1, "quorum at the threshold")) {
@@ -603,6 +603,72 @@ HM_TEST(xdp_quorum_duplicate)
 		  "duplicate after quorum: no event");
 	ASSERT_EQ(vote(HM_PHASE_COMMIT, 3, view, seq, dg, HM_DROP_DUPLICATE, "after quorum"), 0,
 		  "duplicate after quorum: no event");
+	unload();
+}
+
+/*
+ * n = 31, f = 10: the widest cluster.  Votes come from the highest ids down
+ * (30 first), each sent twice: the duplicate is absorbed and never counted,
+ * no event before the threshold-th distinct matching voter (2f = 20
+ * PREPAREs, 2f + 1 = 21 COMMITs), exactly one event at it, whose bitmap
+ * holds bit 30.  Then f + 1 = 11 replicas (ids 20..30) name a higher view:
+ * node_stats keeps each one's max_view_seen, the input of view catch-up.
+ */
+HM_TEST(xdp_quorum_n31_wide_voters)
+{
+	const uint32_t f = 10, n = 31;
+	const uint64_t view = 0, seq = 101;
+	uint8_t good[HM_DIGEST_LEN];
+	struct hm_vote_event ev;
+	struct hm_vote_slot s;
+
+	if (!load(f, view, 100, 164, 64))
+		return;
+	digest_of(good, seq, 1);
+	for (int ph = 0; ph < HM_PHASE_MAX; ph++) {
+		uint32_t thr = ph == HM_PHASE_PREPARE ? 2 * f : 2 * f + 1, matching = 0;
+		hm_voters_t bitmap = 0;
+		char what[96];
+
+		ASSERT_EQ(ctl_expect(ph, view, seq, good, &ev), 0, "expect first");
+		for (uint32_t v = n - 1; v > SELF && matching < thr; v--) {
+			struct dgram d;
+			int got;
+
+			if (ph == HM_PHASE_PREPARE && v == view % n)
+				continue;
+			snprintf(what, sizeof(what), "phase %d voter %u (%u matching)", ph, v, matching);
+			mkvote(&d, ph, v, view, seq, good, 0);
+			got = send_expect(&d, ACCEPT, what);
+			bitmap |= (hm_voters_t)1 << v;
+			matching++;
+			if (matching < thr) {
+				ASSERT_EQ(got, 0, "no event below the threshold");
+			} else if (ASSERT_EQ(got, 1, "the event at the threshold")) {
+				check_quorum_ev(&evs[0], ph, view, seq, bitmap, good, what);
+				ASSERT_TRUE(evs[0].voters >> 30 & 1, "voter 30 counted");
+				ASSERT_EQ(__builtin_popcount(evs[0].voters), thr, "distinct voters");
+			}
+			/* the same vote again: absorbed, not counted */
+			ASSERT_EQ(send_expect(&d, HM_DROP_DUPLICATE, what), 0, "duplicate: no event");
+		}
+		ASSERT_EQ(matching, thr, "voters enough for the threshold");
+		if (ASSERT_TRUE(read_slot(ph, seq, &s), "read slot")) {
+			ASSERT_EQ(s.matched, bitmap, "matched bitmap");
+			ASSERT_EQ(s.voted, bitmap, "voted bitmap: duplicates added nothing");
+			ASSERT_EQ(s.quorum_sent, 1, "quorum raised once");
+		}
+	}
+	/* f + 1 replicas (20..30) name view 7: each one's max_view_seen. */
+	for (uint32_t v = n - 1 - f; v < n; v++) {
+		struct hm_node_stats st;
+		struct dgram d;
+
+		mkvote(&d, HM_PHASE_COMMIT, v, 7, seq, good, 0);
+		run_dgram(&d);
+		if (ASSERT_TRUE(read_stats(v, &st), "node_stats"))
+			ASSERT_EQ(st.max_view_seen, 7, "a higher view seen, per replica up to 30");
+	}
 	unload();
 }
 
@@ -1551,11 +1617,11 @@ out:
 
 HM_TEST(xdp_quorum_differential)
 {
-	static const uint32_t fs[] = { 1, 2, 5 };
-	static const uint32_t windows[] = { 4, 8, 16 };
+	static const uint32_t fs[] = { 1, 2, 5, 10 };
+	static const uint32_t windows[] = { 4, 8, 16, 16 };
 	uint64_t seed = 0x9e3779b97f4a7c15ull ^ (uint64_t)time(NULL);
 	const char *env = getenv("HM_SEED");
-	long ops = 46000; /* x 3 runs, 87% votes: over 100,000 votes */
+	long ops = 46000; /* x 4 runs, 87% votes: over 150,000 votes */
 
 	if (env)
 		seed = strtoull(env, NULL, 0);

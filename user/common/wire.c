@@ -300,7 +300,7 @@ int hm_reply_parse(const struct hm_msg *m, struct hm_reply *out)
 
 /* ---- view changes ----------------------------------------------------- */
 
-size_t hm_vc_entry_len(uint16_t voters)
+size_t hm_vc_entry_len(hm_voters_t voters)
 {
 	return HM_VC_ENTRY_FIXED + (size_t)__builtin_popcount(voters) * HM_SIG_LEN;
 }
@@ -313,7 +313,7 @@ static int vc_entries_check(const uint8_t *p, size_t len, uint16_t count)
 
 		if (len < HM_VC_ENTRY_FIXED)
 			return -1;
-		el = hm_vc_entry_len(hm_get_be16(p + 116));
+		el = hm_vc_entry_len(hm_get_be32(p + 116));
 		if (len < el)
 			return -1;
 		p += el;
@@ -384,7 +384,7 @@ bool hm_vc_next(struct hm_vc_iter *it, struct hm_vc_entry *e)
 	e->digest = it->p + 16;
 	e->pp_len = hm_get_be32(it->p + 48);
 	e->pp_sig = it->p + 52;
-	e->voters = hm_get_be16(it->p + 116);
+	e->voters = hm_get_be32(it->p + 116);
 	e->sigs = it->p + HM_VC_ENTRY_FIXED;
 	el = hm_vc_entry_len(e->voters);
 	if (el > it->left)
@@ -416,8 +416,7 @@ size_t hm_vc_entry_put(uint8_t *buf, size_t cap, const struct hm_vc_entry *e)
 	memcpy(buf + 16, e->digest, HM_DIGEST_LEN);
 	hm_put_be32(buf + 48, e->pp_len);
 	memcpy(buf + 52, e->pp_sig, HM_SIG_LEN);
-	buf[116] = (uint8_t)(e->voters >> 8);
-	buf[117] = (uint8_t)e->voters;
+	hm_put_be32(buf + 116, e->voters);
 	memcpy(buf + HM_VC_ENTRY_FIXED, e->sigs, len - HM_VC_ENTRY_FIXED);
 	return len;
 }

@@ -113,7 +113,7 @@ int hm_reply_parse(const struct hm_msg *m, struct hm_reply *out);
  *         of its CHECKPOINT, 64 sig }, u16 count, count x entry
  *   PART  u8 kind=2, u8 index (1..nparts - 1), u16 count, count x entry
  *   entry (one prepared certificate): u64 seq, u64 view, 32 digest,
- *         u32 PRE-PREPARE payload_len, 64 PRE-PREPARE sig, u16 voters,
+ *         u32 PRE-PREPARE payload_len, 64 PRE-PREPARE sig, u32 voters,
  *         popcount(voters) x 64 PREPARE sigs in voter id order
  * NEW-VIEW, header view = the new view:
  *   NEW    seq = min-s.  u8 kind=1, u8 nrefs (1..HM_MAX_REPLICAS), nrefs x
@@ -141,7 +141,7 @@ int hm_reply_parse(const struct hm_msg *m, struct hm_reply *out);
 #define HM_NV_VC 4
 #define HM_NV_PROOF 5
 #define HM_VC_MAX_PARTS 64
-#define HM_VC_ENTRY_FIXED 118  /* an entry without its PREPARE signatures */
+#define HM_VC_ENTRY_FIXED 120  /* an entry without its PREPARE signatures */
 #define HM_VC_CP_LEN 73        /* one checkpoint signature record */
 #define HM_NV_BATCH_OVERHEAD (2 + HM_DIGEST_LEN) /* BATCH payload around a batch */
 #define HM_NV_VC_OVERHEAD (1 + HM_HDR_LEN) /* VC payload around a VIEW_CHANGE payload */
@@ -151,7 +151,7 @@ struct hm_vc_entry {
 	const uint8_t *digest;
 	uint32_t pp_len;
 	const uint8_t *pp_sig;
-	uint16_t voters;
+	hm_voters_t voters;
 	const uint8_t *sigs;   /* popcount(voters) signatures, voter id order */
 };
 
@@ -185,7 +185,7 @@ void hm_vc_cp_get(const struct hm_vc_payload *v, unsigned i, uint32_t *replica, 
 		  const uint8_t **sig);
 
 /* Encoders: return bytes written, 0 if cap is too small. */
-size_t hm_vc_entry_len(uint16_t voters);
+size_t hm_vc_entry_len(hm_voters_t voters);
 size_t hm_vc_entry_put(uint8_t *buf, size_t cap, const struct hm_vc_entry *e);
 size_t hm_vc_cp_put(uint8_t *buf, size_t cap, uint32_t replica, uint64_t view, const uint8_t *sig);
 

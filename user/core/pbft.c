@@ -904,7 +904,7 @@ static void check_stable(struct pbft *c, struct checkpoint_rec *cp)
 		    !pbft_stored_sig_ok(c, HM_MSG_CHECKPOINT, i, 0, cp->views[i], cp->seq, cp->digests[i],
 				   cp->sigs[i])) {
 			pbft_proven_faulty(c, i);
-			cp->voted &= (uint16_t)~(1u << i);
+			cp->voted &= (hm_voters_t)~(1u << i);
 			continue;
 		}
 		agree++;
@@ -930,7 +930,7 @@ static void check_stable(struct pbft *c, struct checkpoint_rec *cp)
 void pbft_record_checkpoint_vote(struct checkpoint_rec *cp, uint32_t voter, uint64_t view,
 				   const uint8_t *digest, const uint8_t *sig)
 {
-	cp->voted |= (uint16_t)(1u << voter);
+	cp->voted |= (hm_voters_t)(1u << voter);
 	cp->views[voter] = view;
 	memcpy(cp->digests[voter], digest, HM_DIGEST_LEN);
 	memcpy(cp->sigs[voter], sig, HM_SIG_LEN);
@@ -982,7 +982,7 @@ void pbft_execute_committed(struct pbft *c)
 static int on_checkpoint(struct pbft *c, const struct hm_msg *m, enum hm_drop_reason *why)
 {
 	struct checkpoint_rec *cp;
-	uint16_t bit = (uint16_t)(1u << m->sender);
+	hm_voters_t bit = (hm_voters_t)(1u << m->sender);
 
 	if (m->seq == 0 || m->seq % c->p.checkpoint_interval != 0)
 		return pbft_refuse(why, HM_DROP_MALFORMED);
@@ -1029,7 +1029,7 @@ struct cert_fields {
 	uint8_t digest[HM_DIGEST_LEN];
 	uint32_t pp_len;
 	uint8_t pp_sig[HM_SIG_LEN];
-	uint16_t voters;
+	hm_voters_t voters;
 	uint8_t sigs[HM_MAX_REPLICAS][HM_SIG_LEN];
 };
 
@@ -1067,11 +1067,11 @@ static void cert_restore(struct log_entry *e, const struct cert_fields *f)
  * certificate.  (2f + 1 verifications a batch, amortised over the batch.)
  * On failure the previous certificate (from an older view) stays.
  */
-static bool take_cert(struct pbft *c, struct log_entry *e, uint16_t voters)
+static bool take_cert(struct pbft *c, struct log_entry *e, hm_voters_t voters)
 {
 	uint8_t sigs[HM_MAX_REPLICAS][HM_SIG_LEN];
 	struct cert_fields old;
-	uint16_t good;
+	hm_voters_t good;
 
 	if (!c->p.vote_sigs || !c->p.replica_keys)
 		return true; /* no view changes configured: nothing to certify */
@@ -1103,7 +1103,7 @@ static bool take_cert(struct pbft *c, struct log_entry *e, uint16_t voters)
 	return true;
 }
 
-static void on_prepared(struct pbft *c, struct log_entry *e, uint16_t voters)
+static void on_prepared(struct pbft *c, struct log_entry *e, hm_voters_t voters)
 {
 	struct hm_hdr *h;
 
@@ -1289,7 +1289,7 @@ void pbft_observe_far(struct pbft *c)
  * message must not make us sign and send again for every copy. */
 static void help_slot(struct pbft *c, struct log_entry *e, uint32_t peer)
 {
-	uint16_t bit = (uint16_t)(1u << peer);
+	hm_voters_t bit = (hm_voters_t)(1u << peer);
 
 	if (c->now >= e->helped_at + (uint64_t)c->p.retransmit_ms * 1000) {
 		e->helped = 0;

@@ -53,7 +53,7 @@ struct pbft_params {
 	 * signature turns out bad, to find another voter's.  May be NULL (then
 	 * no prepared certificate can be built). */
 	int (*vote_sigs)(void *ctx, enum hm_vote_phase phase, uint64_t view, uint64_t seq,
-			 uint16_t voters, uint8_t sigs[HM_MAX_REPLICAS][HM_SIG_LEN]);
+			 hm_voters_t voters, uint8_t sigs[HM_MAX_REPLICAS][HM_SIG_LEN]);
 	void *vote_sigs_ctx;
 	struct hm_service *service;
 };
@@ -182,13 +182,13 @@ struct pbft_stats {
 	uint64_t state_transfers_failed;
 	uint64_t state_chunks_served;
 	uint64_t state_bad_chunks;     /* chunks that did not verify (sender blamed) */
-	uint16_t state_blamed;         /* replicas that served a bad chunk */
+	hm_voters_t state_blamed;         /* replicas that served a bad chunk */
 	uint64_t certs_waiting;        /* PREPARE quorums held back: a vote's
 					* signature failed, waiting for others */
 	/* Replicas proven faulty: a MAC-valid message carried a signature that
 	 * does not verify (only its sender can have produced it), or a signed
 	 * VIEW-CHANGE carried a bad certificate.  Bit i = replica i. */
-	uint16_t proven_faulty;
+	hm_voters_t proven_faulty;
 };
 
 struct pbft;

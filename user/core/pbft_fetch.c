@@ -172,7 +172,7 @@ int pbft_on_fetch(struct pbft *c, const struct hm_msg *m, const struct hm_nv_pay
 	}
 	if (e->fetch_served >> m->sender & 1)
 		return pbft_refuse(why, HM_DROP_RATE_LIMITED);
-	e->fetch_served |= (uint16_t)(1u << m->sender);
+	e->fetch_served |= (hm_voters_t)(1u << m->sender);
 	len = HM_NV_BATCH_OVERHEAD + e->batch_len;
 	if (HM_HDR_LEN + len > c->p.max_message_size)
 		return pbft_refuse(why, HM_DROP_OVERSIZE);
@@ -208,7 +208,7 @@ static int on_claim(struct pbft *c, const struct hm_msg *m, const struct hm_nv_p
 	if (memcmp(d, nv->digest, HM_DIGEST_LEN) != 0)
 		return pbft_refuse(why, HM_DROP_BAD_DIGEST);
 	e = pbft_entry_claim(c, m->seq);
-	e->claimed |= (uint16_t)(1u << m->sender);
+	e->claimed |= (hm_voters_t)(1u << m->sender);
 	memcpy(e->claims[m->sender], d, HM_DIGEST_LEN);
 	for (uint32_t i = 0; i < c->p.n; i++)
 		agree += (e->claimed >> i & 1) && memcmp(e->claims[i], d, HM_DIGEST_LEN) == 0;

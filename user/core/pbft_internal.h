@@ -72,7 +72,7 @@ struct log_entry {
 	bool own_pp, own_commit;
 	uint8_t digest[HM_DIGEST_LEN];
 	uint8_t pp_sig[HM_SIG_LEN]; /* the primary's, for prepared certificates */
-	uint16_t helped;    /* peers sent this slot since helped_at */
+	hm_voters_t helped;    /* peers sent this slot since helped_at */
 	uint64_t helped_at;
 	uint8_t *batch;     /* the PRE-PREPARE's payload */
 	uint32_t batch_len;
@@ -83,16 +83,16 @@ struct log_entry {
 	uint8_t cert_digest[HM_DIGEST_LEN];
 	uint32_t cert_pp_len;
 	uint8_t cert_pp_sig[HM_SIG_LEN];
-	uint16_t cert_voters;
+	hm_voters_t cert_voters;
 	uint8_t cert_sigs[HM_MAX_REPLICAS][HM_SIG_LEN];
 	/* The digest the NEW-VIEW of nv_view assigns this seq (its O). */
 	uint64_t nv_view;
 	uint8_t nv_digest[HM_DIGEST_LEN];
 	bool nv_need;       /* primary: the batch is being fetched */
 	/* Catch-up across views: peers' claims that this seq committed. */
-	uint16_t claimed;
+	hm_voters_t claimed;
 	uint8_t claims[HM_MAX_REPLICAS][HM_DIGEST_LEN];
-	uint16_t fetch_served;  /* peers sent this slot's batch since fetch_at */
+	hm_voters_t fetch_served;  /* peers sent this slot's batch since fetch_at */
 	uint64_t fetch_at;
 };
 
@@ -101,7 +101,7 @@ struct log_entry {
  * HM_MAX_LIVE_CHECKPOINTS). */
 struct checkpoint_rec {
 	uint64_t seq;       /* 0 = free */
-	uint16_t voted;
+	hm_voters_t voted;
 	bool own_known;
 	uint8_t own[HM_DIGEST_LEN];
 	uint8_t digests[HM_MAX_REPLICAS][HM_DIGEST_LEN];
@@ -330,7 +330,7 @@ int pbft_stash_early(struct pbft *c, const struct hm_msg *m, enum hm_drop_reason
 void pbft_early_clear(struct pbft *c);
 void pbft_track_pending(struct pbft *c, struct client_rec *r, const struct hm_msg *m);
 uint64_t pbft_vc_deadline(const struct pbft *c);
-bool pbft_cert_prepares(struct pbft *c, struct log_entry *e, uint16_t *voters,
+bool pbft_cert_prepares(struct pbft *c, struct log_entry *e, hm_voters_t *voters,
 			  uint8_t out[HM_MAX_REPLICAS][HM_SIG_LEN]);
 void pbft_send_checkpoint_proof(struct pbft *c, uint32_t peer);
 size_t pbft_put_checkpoint_proof(struct pbft *c, uint8_t *buf, uint8_t *ncp);

@@ -293,14 +293,14 @@ void pbft_claim_record(struct pbft *c, uint32_t sender, uint64_t view, uint64_t 
 /* The highest checkpoint above what we executed that 2f+1 peers claim with
  * one digest: *voters the claimants, *which their claims. */
 static bool claim_certified(const struct pbft *c, uint64_t *seq, uint8_t *digest,
-			    uint16_t *voters, const struct cp_claim **which)
+			    hm_voters_t *voters, const struct cp_claim **which)
 {
 	bool found = false;
 
 	for (uint32_t i = 0; i < c->p.n; i++)
 		for (int k = 0; k < PBFT_CLAIMS; k++) {
 			const struct cp_claim *a = &c->claims[i][k];
-			uint16_t v = 0;
+			hm_voters_t v = 0;
 
 			if (!a->seq || (a->seq <= c->last_executed && a->seq != c->diverged) ||
 			    (found && a->seq <= *seq))
@@ -311,7 +311,7 @@ static bool claim_certified(const struct pbft *c, uint64_t *seq, uint8_t *digest
 
 					if (b->seq == a->seq &&
 					    memcmp(b->digest, a->digest, HM_DIGEST_LEN) == 0) {
-						v |= (uint16_t)(1u << j);
+						v |= (hm_voters_t)(1u << j);
 						which[j] = b;
 					}
 				}
@@ -350,7 +350,7 @@ void pbft_maybe_transfer(struct pbft *c)
 {
 	const struct cp_claim *which[HM_MAX_REPLICAS] = { 0 };
 	uint8_t digest[HM_DIGEST_LEN];
-	uint16_t voters = 0;
+	hm_voters_t voters = 0;
 	uint64_t seq = 0;
 	struct hm_st_target t;
 	struct hm_st_params prm;
@@ -489,7 +489,7 @@ int pbft_on_state_chunk(struct pbft *c, const struct hm_msg *m, enum hm_drop_rea
 		 * replica serves data that does not hash to the certified
 		 * digest: the fetcher never asks it again. */
 		c->stats.state_bad_chunks++;
-		c->stats.state_blamed |= (uint16_t)(1u << m->sender);
+		c->stats.state_blamed |= (hm_voters_t)(1u << m->sender);
 	}
 	pbft_st_tick(c);
 	if (v == HM_ST_BAD_CHUNK)

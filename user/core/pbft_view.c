@@ -202,7 +202,7 @@ bool pbft_stored_sig_ok(struct pbft *c, uint8_t type, uint32_t signer, uint32_t 
 void pbft_proven_faulty(struct pbft *c, uint32_t replica)
 {
 	if (replica < c->p.n)
-		c->stats.proven_faulty |= (uint16_t)(1u << replica);
+		c->stats.proven_faulty |= (hm_voters_t)(1u << replica);
 }
 
 /* ---- PRE-PREPAREs ahead of their NEW-VIEW ---------------------------- */
@@ -379,7 +379,7 @@ static void drop_queue(struct pbft *c)
 /* 2f PREPARE signatures of e's certificate that verify, in voter order:
  * the kept ones first, then (when one failed: its sender is proven faulty,
  * since the MAC covered it) others still in the vote counter. */
-bool pbft_cert_prepares(struct pbft *c, struct log_entry *e, uint16_t *voters,
+bool pbft_cert_prepares(struct pbft *c, struct log_entry *e, hm_voters_t *voters,
 			  uint8_t out[HM_MAX_REPLICAS][HM_SIG_LEN])
 {
 	uint32_t need = 2 * c->p.f, got = 0, prim = pbft_primary(c, e->cert_view);
@@ -397,13 +397,13 @@ bool pbft_cert_prepares(struct pbft *c, struct log_entry *e, uint16_t *voters,
 				sig = e->cert_sigs[i];
 			else if (c->p.vote_sigs &&
 				 c->p.vote_sigs(c->p.vote_sigs_ctx, HM_PHASE_PREPARE, e->cert_view,
-						e->seq, (uint16_t)(1u << i), sigs) == 0)
+						e->seq, (hm_voters_t)(1u << i), sigs) == 0)
 				sig = sigs[i];
 			else
 				continue;
 			if (pbft_stored_sig_ok(c, HM_MSG_PREPARE, i, 0, e->cert_view, e->seq,
 					  e->cert_digest, sig)) {
-				*voters |= (uint16_t)(1u << i);
+				*voters |= (hm_voters_t)(1u << i);
 				memcpy(out[i], sig, HM_SIG_LEN);
 				got++;
 			} else if (kept) {
@@ -581,7 +581,7 @@ static bool vc_entry_ok(struct pbft *c, const struct vc_rec *r, uint64_t n,
 		return false;
 	used[e->seq - n - 1] = 1;
 	if ((uint32_t)__builtin_popcount(e->voters) != 2 * c->p.f || (e->voters >> prim & 1) ||
-	    (e->voters >> c->p.n) != 0)
+	    (e->voters & ~HM_ALL_VOTERS(c->p.n)) != 0)
 		return false;
 	if (!pbft_stored_sig_ok(c, HM_MSG_PRE_PREPARE, prim, e->pp_len, e->view, e->seq, e->digest,
 			   e->pp_sig))
@@ -602,7 +602,7 @@ static bool vc_validate(struct pbft *c, uint32_t j, struct vc_rec *r)
 	const struct hm_hdr *h = pbft_dgram_hdr(r->part[0]);
 	uint64_t n = hm_get_be64((const uint8_t *)&h->seq);
 	struct hm_vc_payload v;
-	uint16_t seen = 0;
+	hm_voters_t seen = 0;
 	uint32_t good = 0;
 	uint8_t *used;
 	bool ok = true;
@@ -620,7 +620,7 @@ static bool vc_validate(struct pbft *c, uint32_t j, struct vc_rec *r)
 		hm_vc_cp_get(&v, i, &id, &view, &sig);
 		if (id >= c->p.n || (seen >> id & 1))
 			continue;
-		seen |= (uint16_t)(1u << id);
+		seen |= (hm_voters_t)(1u << id);
 		good += pbft_stored_sig_ok(c, HM_MSG_CHECKPOINT, id, 0, view, n, v.cp_digest, sig);
 	}
 	if (n > 0 ? good < 2 * c->p.f + 1 : v.ncp != 0)

@@ -13,8 +13,10 @@
  *           payload we sent as the view's primary)
  *   PP      the PRE-PREPARE datagram we sent as primary, or the primary's
  *           we sent our PREPARE for (MAC and flags zero)
- *   CERT    u64 seq, u64 view, [32] digest, u32 pp_len, [64] pp_sig,
- *           u16 voters, 64 bytes per voter (increasing id)
+ *   CERT32  u64 seq, u64 view, [32] digest, u32 pp_len, [64] pp_sig,
+ *           u32 voters, 64 bytes per voter (increasing id)
+ *   CERT    as CERT32 with u16 voters: written before n could exceed 16,
+ *           still read
  *   COMMIT  u64 view, u64 seq, [32] digest
  *   VC      u64 view, u8 nparts, nparts x { u32 len, datagram }
  *   SILENT  u64 silent_until, u64 mute_view (the silent rule holds)
@@ -32,6 +34,7 @@ enum {
 	D_COMMIT = 4,
 	D_VC = 5,
 	D_SILENT = 6,
+	D_CERT32 = 7,  /* D_CERT with a u32 voter bitmap (n up to 32) */
 };
 
 /* ---- emitting ---------------------------------------------------------- */
@@ -105,19 +108,17 @@ void pbft_dur_pre_prepare(struct pbft *c, const uint8_t *dgram, size_t len)
 void pbft_dur_cert(struct pbft *c, const struct log_entry *e)
 {
 	uint32_t nv = (uint32_t)__builtin_popcount(e->cert_voters), k = 0;
-	uint8_t *b = dur_new(c, e->seq, 1 + 8 + 8 + HM_DIGEST_LEN + 4 + HM_SIG_LEN + 2 +
+	uint8_t *b = dur_new(c, e->seq, 1 + 8 + 8 + HM_DIGEST_LEN + 4 + HM_SIG_LEN + 4 +
 					    nv * HM_SIG_LEN);
 	uint8_t *p = b;
 
-	*p++ = D_CERT;
+	*p++ = D_CERT32;
 	hm_put_be64(p, e->seq), p += 8;
 	hm_put_be64(p, e->cert_view), p += 8;
 	memcpy(p, e->cert_digest, HM_DIGEST_LEN), p += HM_DIGEST_LEN;
 	hm_put_be32(p, e->cert_pp_len), p += 4;
 	memcpy(p, e->cert_pp_sig, HM_SIG_LEN), p += HM_SIG_LEN;
-	p[0] = (uint8_t)(e->cert_voters >> 8);
-	p[1] = (uint8_t)e->cert_voters;
-	p += 2;
+	hm_put_be32(p, e->cert_voters), p += 4;
 	for (uint32_t i = 0; i < HM_MAX_REPLICAS; i++)
 		if (e->cert_voters >> i & 1)
 			memcpy(p + HM_SIG_LEN * k++, e->cert_sigs[i], HM_SIG_LEN);
@@ -417,17 +418,19 @@ static void restore_pp(struct pbft *c, const uint8_t *d, size_t len)
 	e->own_pp = true;
 }
 
-static void restore_cert(struct pbft *c, struct rd_cursor *r)
+/* wide: a D_CERT32 record (u32 voters); else a D_CERT of a log written
+ * before n could exceed 16 (u16 voters), still read after an upgrade. */
+static void restore_cert(struct pbft *c, struct rd_cursor *r, bool wide)
 {
 	uint64_t seq = take64(r), view = take64(r);
 	const uint8_t *digest = take(r, HM_DIGEST_LEN);
 	uint32_t pp_len = take32(r), k = 0;
-	const uint8_t *pp_sig = take(r, HM_SIG_LEN), *vb = take(r, 2), *sigs;
-	uint16_t voters = vb ? (uint16_t)(vb[0] << 8 | vb[1]) : 0;
+	const uint8_t *pp_sig = take(r, HM_SIG_LEN), *vb = take(r, wide ? 4 : 2), *sigs;
+	hm_voters_t voters = !vb ? 0 : wide ? hm_get_be32(vb) : (hm_voters_t)(vb[0] << 8 | vb[1]);
 	struct log_entry *e;
 
 	sigs = take(r, (size_t)__builtin_popcount(voters) * HM_SIG_LEN);
-	if (r->bad || !pbft_in_window(c, seq) || (voters >> c->p.n))
+	if (r->bad || !pbft_in_window(c, seq) || (voters & ~HM_ALL_VOTERS(c->p.n)))
 		return;
 	e = pbft_entry_claim(c, seq);
 	if (e->has_cert && e->cert_view > view)
@@ -520,7 +523,8 @@ void pbft_votes_restore(struct pbft *c, const struct hm_vote_record *votes, size
 			restore_pp(c, r.p, r.left);
 			break;
 		case D_CERT:
-			restore_cert(c, &r);
+		case D_CERT32:
+			restore_cert(c, &r, votes[i].buf[0] == D_CERT32);
 			break;
 		case D_COMMIT:
 			restore_commit(c, &r);

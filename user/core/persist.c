@@ -537,7 +537,7 @@ enum hm_persist_fault hm_checkpoint_parse(const uint8_t *buf, size_t len, struct
 	uint8_t sum[HM_DIGEST_LEN];
 	const uint8_t *q, *end;
 	uint64_t blen, snap_len;
-	uint16_t seen = 0;
+	hm_voters_t seen = 0;
 
 	memset(cp, 0, sizeof(*cp));
 	if (len < 4)
@@ -579,7 +579,7 @@ enum hm_persist_fault hm_checkpoint_parse(const uint8_t *buf, size_t len, struct
 		memcpy(cp->votes[i].sig, q + 12, HM_SIG_LEN);
 		if (cp->votes[i].replica >= HM_MAX_REPLICAS || seen & (1u << cp->votes[i].replica))
 			return HM_PF_MALFORMED;
-		seen |= (uint16_t)(1u << cp->votes[i].replica);
+		seen |= (hm_voters_t)(1u << cp->votes[i].replica);
 	}
 	snap_len = hm_get_be64(q);
 	q += 8;

@@ -139,7 +139,7 @@ static void qc_collect(void *state, uint64_t seq)
 }
 
 static int qc_sigs(void *state, enum hm_vote_phase phase, uint64_t view, uint64_t seq,
-		   uint16_t voters, uint8_t sigs[HM_MAX_REPLICAS][HM_SIG_LEN])
+		   hm_voters_t voters, uint8_t sigs[HM_MAX_REPLICAS][HM_SIG_LEN])
 {
 	struct quorum_counter *c = state;
 	const struct hm_vote_slot *s = hm_quorum_find(&c->q, phase, view, seq);

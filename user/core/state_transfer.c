@@ -297,7 +297,7 @@ int hm_st_start(struct hm_st *st, const struct hm_st_target *t, const struct hm_
 		st->params.max_inflight = 8;
 	if (!st->params.max_attempts)
 		st->params.max_attempts = 8 * (uint32_t)__builtin_popcount(p->peers | 1);
-	st->params.peers &= (1u << HM_MAX_REPLICAS) - 1;
+	st->params.peers &= HM_ALL_VOTERS(HM_MAX_REPLICAS);
 	if (t->total_len == HM_ST_LEN_UNKNOWN) {
 		/* Ask for chunk 0 alone until a chunk tells the length. */
 		st->count = 1;

@@ -57,7 +57,7 @@ struct hm_vote_counter_ops {
 	 * (pbft_params.vote_sigs, equivocation proofs): 0, or -1 when the slot
 	 * holds something else or lacks one of them. */
 	int (*sigs)(void *state, enum hm_vote_phase phase, uint64_t view, uint64_t seq,
-		    uint16_t voters, uint8_t sigs[HM_MAX_REPLICAS][HM_SIG_LEN]);
+		    hm_voters_t voters, uint8_t sigs[HM_MAX_REPLICAS][HM_SIG_LEN]);
 	/* Counters whose events arrive later (NULL for the others): where to
 	 * deliver them. */
 	void (*bind)(void *state, hm_vote_event_fn on_event, void *ctx);

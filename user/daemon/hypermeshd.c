@@ -762,7 +762,7 @@ static void drain_events(struct daemon *d)
 
 /* Tell the node which peers the TC program serves and where the fan-out
  * marker is (the interface's broadcast address, on our port). */
-static void update_egress(struct daemon *d, uint16_t peers)
+static void update_egress(struct daemon *d, hm_voters_t peers)
 {
 	struct sockaddr_in fanout;
 	size_t max_len = hm_xdp_dp_egress(&d->dp, d->cfg.members[d->node.id].port, &fanout);
@@ -826,7 +826,7 @@ static int open_xdp(struct daemon *d)
 
 static bool all_peers_resolved(const struct daemon *d)
 {
-	uint16_t peers = (uint16_t)(((1u << d->node.n) - 1) & ~(1u << d->node.id));
+	hm_voters_t peers = HM_ALL_VOTERS(d->node.n) & ~((hm_voters_t)1 << d->node.id);
 
 	return (d->dp.tc_peers & peers) == peers;
 }

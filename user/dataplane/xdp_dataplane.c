@@ -862,7 +862,7 @@ int hm_xdp_dp_collect(struct hm_xdp_dp *dp, uint64_t seq)
 }
 
 int hm_xdp_dp_vote_sigs(struct hm_xdp_dp *dp, enum hm_vote_phase phase, uint64_t view,
-			uint64_t seq, uint16_t voters, uint8_t sigs[HM_MAX_REPLICAS][HM_SIG_LEN])
+			uint64_t seq, hm_voters_t voters, uint8_t sigs[HM_MAX_REPLICAS][HM_SIG_LEN])
 {
 	struct hm_xdp_vote_slot vs;
 	uint32_t key = (uint32_t)(seq % dp->cfg.window) * HM_PHASE_MAX + phase;
@@ -950,7 +950,7 @@ static bool resolve_peer(struct hm_xdp_dp *dp, uint32_t id, struct hm_xdp_route 
 	return true;
 }
 
-uint16_t hm_xdp_dp_refresh_peers(struct hm_xdp_dp *dp)
+hm_voters_t hm_xdp_dp_refresh_peers(struct hm_xdp_dp *dp)
 {
 	for (uint32_t id = 0; id < dp->cfg.n && id < HM_MAX_REPLICAS; id++) {
 		const struct sockaddr_in *a = (const void *)&dp->config->members[id].addr;
@@ -984,7 +984,7 @@ static void on_netlink(void *ctx, const struct hm_nl_event *ev)
 
 bool hm_xdp_dp_netlink_events(struct hm_xdp_dp *dp)
 {
-	uint16_t before = dp->tc_peers;
+	hm_voters_t before = dp->tc_peers;
 
 	if (hm_nl_process(dp->nl, on_netlink, dp) <= 0)
 		return false;
@@ -1011,9 +1011,9 @@ int hm_xdp_dp_set_peer(struct hm_xdp_dp *dp, uint32_t id, const struct sockaddr_
 	if (bpf_map_update_elem(dp->tc_peers_fd, &id, &p, BPF_ANY) < 0)
 		return -1;
 	if (route)
-		dp->tc_peers |= (uint16_t)(1u << id);
+		dp->tc_peers |= (hm_voters_t)(1u << id);
 	else
-		dp->tc_peers &= (uint16_t)~(1u << id);
+		dp->tc_peers &= (hm_voters_t)~(1u << id);
 	return 0;
 }
 

@@ -59,7 +59,7 @@ struct hm_xdp_dp {
 	int config_fd, members_fd, clients_fd, blocklist_fd, stats_fd, votes_fd, events_fd;
 	int progress_fd, policy_fd, tc_config_fd, tc_peers_fd, tc_stats_fd;
 	struct hm_xdp_config cfg;      /* what hm_config holds */
-	uint16_t tc_peers;             /* bitmap: valid hm_peers slots */
+	hm_voters_t tc_peers;             /* bitmap: valid hm_peers slots */
 	/* fan-out peers: where they are (libnl) and the keys TC stamps with */
 	struct hm_nl *nl;
 	const struct hm_config *config;
@@ -111,7 +111,7 @@ int hm_xdp_dp_collect(struct hm_xdp_dp *dp, uint64_t seq);
 /* The signatures of voters in the slot (phase, view, seq); -1 if the slot
  * holds something else now. */
 int hm_xdp_dp_vote_sigs(struct hm_xdp_dp *dp, enum hm_vote_phase phase, uint64_t view,
-			uint64_t seq, uint16_t voters, uint8_t sigs[HM_MAX_REPLICAS][HM_SIG_LEN]);
+			uint64_t seq, hm_voters_t voters, uint8_t sigs[HM_MAX_REPLICAS][HM_SIG_LEN]);
 
 /* The ring buffer's fd (epoll it) and the consumer: calls dp->on_event for
  * every event that arrived.  Returns the number of events. */
@@ -129,7 +129,7 @@ int hm_xdp_dp_max_views(struct hm_xdp_dp *dp, uint32_t n, uint64_t views[HM_MAX_
 /* Resolve every peer's route (libnl) into hm_peers; a peer without one is
  * left to userspace (no fan-out to it, MAC stamped in userspace).  Returns
  * the bitmap of peers the TC program serves. */
-uint16_t hm_xdp_dp_refresh_peers(struct hm_xdp_dp *dp);
+hm_voters_t hm_xdp_dp_refresh_peers(struct hm_xdp_dp *dp);
 /* The netlink event socket (epoll it) and its handler: routes, neighbours
  * and links changed; a peer's egress link going down is a partition event
  * (counted in partitions[], logged).  Returns true when the peers changed. */

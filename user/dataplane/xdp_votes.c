@@ -29,7 +29,7 @@ static void xv_window(void *state, uint64_t view, uint64_t low, uint64_t high)
 }
 
 static int xv_sigs(void *state, enum hm_vote_phase phase, uint64_t view, uint64_t seq,
-		   uint16_t voters, uint8_t sigs[HM_MAX_REPLICAS][HM_SIG_LEN])
+		   hm_voters_t voters, uint8_t sigs[HM_MAX_REPLICAS][HM_SIG_LEN])
 {
 	return hm_xdp_dp_vote_sigs(state, phase, view, seq, voters, sigs);
 }

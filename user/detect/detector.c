@@ -331,7 +331,7 @@ static uint64_t mono_ns_of(uint64_t us)
 /* Bring the dataplane in line with the policy's mask. */
 static void apply_blocks(struct hm_detector *d)
 {
-	uint16_t want = hm_policy_blocked(&d->policy);
+	hm_voters_t want = hm_policy_blocked(&d->policy);
 
 	for (uint32_t i = 0; i < d->node->n; i++) {
 		bool on = want >> i & 1, was = d->applied >> i & 1;
@@ -481,7 +481,7 @@ static void feed_trust(struct hm_detector *d, const struct hm_peer_sample *sampl
 void hm_detector_step(struct hm_detector *d, uint64_t now_us)
 {
 	struct hm_peer_sample samples[HM_MAX_REPLICAS] = { 0 };
-	uint16_t byz;
+	hm_voters_t byz;
 	int expired;
 
 	for (uint32_t i = 0; i < d->node->n; i++)
@@ -498,7 +498,7 @@ void hm_detector_step(struct hm_detector *d, uint64_t now_us)
 	 * falling): that is a crash, not a suspicion; its state says down. */
 	for (uint32_t i = 0; i < d->node->n; i++)
 		if (d->health[i].state == HM_PEER_DOWN)
-			byz &= (uint16_t)~(1u << i);
+			byz &= (hm_voters_t)~(1u << i);
 	/* one line per peer per change of verdict, not one per step */
 	for (uint32_t i = 0; i < d->node->n; i++) {
 		const struct hm_node_statistics *p = &d->rep.peer[i];
@@ -605,7 +605,7 @@ void hm_detector_metrics(const struct hm_detector *d, struct hm_replica_metrics 
 		 * cluster is silent as a whole), link up, not blocked */
 		if (p->last_seen_us && d->steps && !(p->indicators & (HM_IND_TIMING | HM_IND_PARTITION)) &&
 		    !(m->blocked >> i & 1))
-			m->connected |= (uint16_t)(1u << i);
+			m->connected |= (hm_voters_t)(1u << i);
 		if (i == nd->id)
 			continue;
 		sample_peer((struct hm_detector *)d, i, &s);

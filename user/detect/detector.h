@@ -33,11 +33,11 @@ struct hm_detector {
 	uint64_t contradictions_prev[HM_MAX_REPLICAS];
 	uint64_t proofs_noted[HM_MAX_REPLICAS]; /* fault_detection.enabled: false */
 	struct hm_policy policy;
-	uint16_t byzantine;             /* two-indicator rule, last step (suspicion only) */
+	hm_voters_t byzantine;             /* two-indicator rule, last step (suspicion only) */
 	/* up / slow / down / proven Byzantine, per peer (peer_state.h) */
 	struct hm_peer_health health[HM_MAX_REPLICAS];
 	uint64_t down_after_us;         /* silence that makes a peer down */
-	uint16_t applied;               /* block mask the dataplane holds */
+	hm_voters_t applied;               /* block mask the dataplane holds */
 	/* proofs already acted on, per peer */
 	uint64_t equivocations_seen[HM_MAX_REPLICAS];
 	uint64_t bad_signatures_seen[HM_MAX_REPLICAS];

@@ -78,10 +78,10 @@ struct hm_replica_metrics {
 	double reputation[HM_MAX_REPLICAS], historical[HM_MAX_REPLICAS];
 	double latency_ms[HM_MAX_REPLICAS], participation[HM_MAX_REPLICAS];
 	uint32_t indicators[HM_MAX_REPLICAS];
-	uint16_t suspected;                 /* the two-indicator rule (never blocks) */
+	hm_voters_t suspected;                 /* the two-indicator rule (never blocks) */
 	uint8_t peer_state[HM_MAX_REPLICAS]; /* enum hm_peer_state */
-	uint16_t blocked;
-	uint16_t connected;                 /* heard from lately, link up */
+	hm_voters_t blocked;
+	hm_voters_t connected;                 /* heard from lately, link up */
 	/* the trust graph (user/detect/trust_graph.h): [a][b] for a != b < n */
 	double trust[HM_MAX_REPLICAS][HM_MAX_REPLICAS];
 	uint64_t blocks, refusals;          /* policy decisions */

@@ -27,13 +27,13 @@ uint64_t hm_policy_cooldown(const struct hm_policy *p, uint32_t strikes)
 	return c < p->max_cooldown_us ? c : p->max_cooldown_us;
 }
 
-uint16_t hm_policy_blocked(const struct hm_policy *p)
+hm_voters_t hm_policy_blocked(const struct hm_policy *p)
 {
-	uint16_t m = 0;
+	hm_voters_t m = 0;
 
 	for (uint32_t i = 0; i < p->n; i++)
 		if (p->peer[i].blocked)
-			m |= (uint16_t)(1u << i);
+			m |= (hm_voters_t)(1u << i);
 	return m;
 }
 

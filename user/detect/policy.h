@@ -89,7 +89,7 @@ int hm_policy_expire(struct hm_policy *p, uint64_t now_us);
 int hm_policy_lift(struct hm_policy *p, uint32_t replica, const char *who, uint64_t now_us);
 
 /* Bitmap of blocked replicas. */
-uint16_t hm_policy_blocked(const struct hm_policy *p);
+hm_voters_t hm_policy_blocked(const struct hm_policy *p);
 
 /* The decisions in order, oldest first: *count of them. */
 const struct hm_decision *hm_policy_decision(const struct hm_policy *p, uint64_t i);

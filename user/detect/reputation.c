@@ -60,11 +60,11 @@ double hm_robust_z(double x, double median, double mad)
 	return 0.6745 * (x - median) / (mad > MAD_EPSILON ? mad : MAD_EPSILON);
 }
 
-uint16_t hm_anomalies(const double *v, int n, int direction, double floor)
+hm_voters_t hm_anomalies(const double *v, int n, int direction, double floor)
 {
 	double vals[HM_MAX_REPLICAS], dev[HM_MAX_REPLICAS], med, mad;
 	int m = 0;
-	uint16_t out = 0;
+	hm_voters_t out = 0;
 
 	for (int i = 0; i < n && i < HM_MAX_REPLICAS; i++)
 		if (v[i] >= 0)
@@ -79,7 +79,7 @@ uint16_t hm_anomalies(const double *v, int n, int direction, double floor)
 		double off = direction * (v[i] - med);
 
 		if (v[i] >= 0 && off > floor && direction * hm_robust_z(v[i], med, mad) > HM_ANOMALY_Z)
-			out |= (uint16_t)(1u << i);
+			out |= (hm_voters_t)(1u << i);
 	}
 	return out;
 }
@@ -182,7 +182,7 @@ static uint32_t indicators_of(const struct hm_reputation *r, const struct hm_nod
 	return ind;
 }
 
-uint16_t hm_reputation_judge(struct hm_reputation *r, const struct hm_peer_sample *samples,
+hm_voters_t hm_reputation_judge(struct hm_reputation *r, const struct hm_peer_sample *samples,
 			     uint64_t quorums, uint64_t now_us)
 {
 	double silence[HM_MAX_REPLICAS], part[HM_MAX_REPLICAS];
@@ -190,7 +190,7 @@ uint16_t hm_reputation_judge(struct hm_reputation *r, const struct hm_peer_sampl
 	uint64_t dq = grew(quorums, r->quorums_prev);
 	double dt_s = r->last_judged_us && now_us > r->last_judged_us
 		? (double)(now_us - r->last_judged_us) / 1e6 : 0;
-	uint16_t slow, absent, byz = 0;
+	hm_voters_t slow, absent, byz = 0;
 
 	/* Raw values of this step; ourselves left out of the group (our own
 	 * vote always counts, we are never silent to ourselves). */
@@ -235,7 +235,7 @@ uint16_t hm_reputation_judge(struct hm_reputation *r, const struct hm_peer_sampl
 					      absent >> i & 1);
 		p->byzantine = __builtin_popcount(p->indicators) >= 2;
 		if (p->byzantine)
-			byz |= (uint16_t)(1u << i);
+			byz |= (hm_voters_t)(1u << i);
 		p->prev = samples[i];
 		p->primed = true;
 	}

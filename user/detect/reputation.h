@@ -110,7 +110,7 @@ void hm_reputation_init(struct hm_reputation *r, uint32_t n, uint32_t self);
  * statistics, indicators and reputation.  Returns the bitmap of peers judged
  * Byzantine at this step.
  */
-uint16_t hm_reputation_judge(struct hm_reputation *r, const struct hm_peer_sample *samples,
+hm_voters_t hm_reputation_judge(struct hm_reputation *r, const struct hm_peer_sample *samples,
 			     uint64_t quorums, uint64_t now_us);
 
 /* Median and robust z-scores (exported for the tests and the metrics). */
@@ -118,7 +118,7 @@ double hm_median(double *v, int n);              /* sorts v */
 double hm_robust_z(double x, double median, double mad);
 /* Indexes i with v[i] anomalous in the given direction (+1: high is bad,
  * -1: low is bad), as a bitmap; skip[] entries (value < 0) are ignored. */
-uint16_t hm_anomalies(const double *v, int n, int direction, double floor);
+hm_voters_t hm_anomalies(const double *v, int n, int direction, double floor);
 
 /* The seed's per-event rule applied to a reputation (clamped to [0, 1]):
  * ok_seconds of taking part in consensus, timing violations (a second of

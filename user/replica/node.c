@@ -41,7 +41,7 @@ static const uint8_t *client_key(void *ctx, uint32_t id)
 
 /* The core's read-only view of the vote counter (pbft_params.vote_sigs). */
 static int vote_sigs(void *ctx, enum hm_vote_phase phase, uint64_t view, uint64_t seq,
-		     uint16_t voters, uint8_t sigs[HM_MAX_REPLICAS][HM_SIG_LEN])
+		     hm_voters_t voters, uint8_t sigs[HM_MAX_REPLICAS][HM_SIG_LEN])
 {
 	struct hm_node *nd = ctx;
 
@@ -230,7 +230,7 @@ static void send_replica_or_hook(struct hm_node *nd, uint8_t *buf, size_t len, u
  * encryption on, only payload-less messages (the votes) use the fan-out. */
 static bool fanout_covers_all(const struct hm_node *nd, size_t len)
 {
-	uint16_t peers = (uint16_t)(((1u << nd->n) - 1) & ~(1u << nd->id));
+	hm_voters_t peers = HM_ALL_VOTERS(nd->n) & ~((hm_voters_t)1 << nd->id);
 
 	return !(nd->link.encrypt && len > HM_HDR_LEN) && !nd->send_hook.outgoing && nd->fanout.sin_port && (nd->egress_stamped & peers) == peers &&
 	       len <= nd->egress_max_len;
@@ -978,7 +978,7 @@ static void keep_proof(struct hm_node *nd, const struct hm_vote_event *ev,
 
 	if (ev->voter >= nd->n || ev->voter == nd->id ||
 	    nd->votes.ops->sigs(nd->votes.state, ev->phase, ev->view, ev->seq,
-				(uint16_t)(1u << ev->voter), sigs) < 0)
+				(hm_voters_t)(1u << ev->voter), sigs) < 0)
 		return;
 	hm_evidence_record(first, type, ev->voter, 0, ev->view, ev->seq, ev->digest,
 			   sigs[ev->voter]);
@@ -1203,7 +1203,7 @@ void hm_node_set_vote_counter(struct hm_node *nd, const struct hm_vote_counter *
 		nd->votes.ops->window(nd->votes.state, nd->view, nd->low, nd->high);
 }
 
-void hm_node_set_egress(struct hm_node *nd, uint16_t stamped, const struct sockaddr_in *fanout,
+void hm_node_set_egress(struct hm_node *nd, hm_voters_t stamped, const struct sockaddr_in *fanout,
 			size_t max_len)
 {
 	nd->egress_stamped = stamped;

@@ -115,10 +115,10 @@ struct hm_node {
 	uint64_t tokens_at[HM_MAX_REPLICAS];
 	struct hm_client_link *clients; /* sorted by id */
 	uint32_t n_clients;
-	uint16_t blocked;               /* replicas whose messages are dropped */
+	hm_voters_t blocked;               /* replicas whose messages are dropped */
 
 	/* egress offload (hm_node_set_egress); all zero when there is none */
-	uint16_t egress_stamped;        /* peers whose MAC the TC program stamps */
+	hm_voters_t egress_stamped;        /* peers whose MAC the TC program stamps */
 	size_t egress_max_len;          /* ... in datagrams up to this long */
 	struct sockaddr_in fanout;      /* TC fan-out marker; port 0 = none */
 
@@ -213,7 +213,7 @@ void hm_node_set_vote_counter(struct hm_node *nd, const struct hm_vote_counter *
  * IP fragments, which TC cannot rewrite).  A broadcast goes through the
  * fan-out only when every peer is in `stamped`; otherwise one copy a peer,
  * stamped here where TC won't. */
-void hm_node_set_egress(struct hm_node *nd, uint16_t stamped, const struct sockaddr_in *fanout,
+void hm_node_set_egress(struct hm_node *nd, hm_voters_t stamped, const struct sockaddr_in *fanout,
 			size_t max_len);
 /* Ask the vote counter what the peers did that the node never saw (a
  * counter in the kernel: the XDP maps' hm_progress, and node_stats

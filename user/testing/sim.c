@@ -81,7 +81,7 @@ struct hm_sim {
 	struct hm_service twin_service;
 	struct sim_endpoint twin_ep;
 	uint32_t twin_of;
-	uint16_t twin_peers, twin_orig_peers;
+	hm_voters_t twin_peers, twin_orig_peers;
 	bool twin_down;
 	int64_t *clock_offset;   /* HM_SIM_KV_SKEW: per replica, us */
 	struct hm_sim_op *abandoned;
@@ -914,7 +914,7 @@ void hm_sim_set_bad_vote_signer(struct hm_sim *s, uint32_t replica)
 	s->faulty[replica] = false; /* it executes correctly: checked with the rest */
 }
 
-int hm_sim_add_twin(struct hm_sim *s, uint32_t replica, uint16_t peers)
+int hm_sim_add_twin(struct hm_sim *s, uint32_t replica, hm_voters_t peers)
 {
 	struct hm_transport t = { .sendto = node_sendto, .ctx = &s->twin_ep };
 
@@ -926,7 +926,7 @@ int hm_sim_add_twin(struct hm_sim *s, uint32_t replica, uint16_t peers)
 	s->twin_ep = (struct sim_endpoint){ .sim = s, .index = s->o.n + s->o.clients };
 	s->twin_of = replica;
 	s->twin_peers = peers;
-	s->twin_orig_peers = (uint16_t)~peers;
+	s->twin_orig_peers = (hm_voters_t)~peers;
 	if (sim_service_new(s, replica, &s->twin_service) < 0 ||
 	    hm_node_init(s->twin, &s->cfg, replica, &s->replica_keys[replica], &s->twin_service,
 			 &t) < 0)
@@ -937,13 +937,13 @@ int hm_sim_add_twin(struct hm_sim *s, uint32_t replica, uint16_t peers)
 	return 0;
 }
 
-void hm_sim_set_twin_peers(struct hm_sim *s, uint16_t peers)
+void hm_sim_set_twin_peers(struct hm_sim *s, hm_voters_t peers)
 {
 	s->twin_peers = peers;
-	s->twin_orig_peers = (uint16_t)~peers;
+	s->twin_orig_peers = (hm_voters_t)~peers;
 }
 
-void hm_sim_set_twin_routes(struct hm_sim *s, uint16_t to_twin, uint16_t to_orig)
+void hm_sim_set_twin_routes(struct hm_sim *s, hm_voters_t to_twin, hm_voters_t to_orig)
 {
 	s->twin_peers = to_twin;
 	s->twin_orig_peers = to_orig;

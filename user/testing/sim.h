@@ -138,15 +138,15 @@ struct hm_byz *hm_sim_byzantine(struct hm_sim *s, uint32_t replica);
  * both send to everyone; odd-numbered clients reach the twin, even ones the
  * original (as primary the two propose different batches for one slot).  One twin per sim; marks the
  * replica faulty.  hm_sim_set_twin_peers moves the split. */
-int hm_sim_add_twin(struct hm_sim *s, uint32_t replica, uint16_t peers);
-void hm_sim_set_twin_peers(struct hm_sim *s, uint16_t peers);
+int hm_sim_add_twin(struct hm_sim *s, uint32_t replica, hm_voters_t peers);
+void hm_sim_set_twin_peers(struct hm_sim *s, hm_voters_t peers);
 /* A replica's clock offset for HM_SIM_KV_SKEW (default: drawn within
  * +-max_clock_offset_us). */
 void hm_sim_set_clock_offset(struct hm_sim *s, uint32_t replica, int64_t offset_us);
 /* Twins, finer: a replica in to_twin reaches the twin, one in to_orig the
  * original, one in both reaches both (the same datagram delivered twice),
  * one in neither reaches neither. */
-void hm_sim_set_twin_routes(struct hm_sim *s, uint16_t to_twin, uint16_t to_orig);
+void hm_sim_set_twin_routes(struct hm_sim *s, hm_voters_t to_twin, hm_voters_t to_orig);
 /* Take the twin out for good (it stops; the original is the only instance
  * again and gets every message and client). */
 void hm_sim_remove_twin(struct hm_sim *s);
