@@ -117,6 +117,7 @@ check "down over six polls, never byzantine or suspected" [ "$stable" = 1 ]
 check_eq "the proven-Byzantine list is empty" "$(status 0 '.detection.byzantine | length')" 0
 check "the reason says unreachable" sh -c "$(declare -f status); repo='$repo' cdir='$cdir'; status 0 '.detection.peers[\"2\"].state_reason' | grep -q unreachable"
 check "the status table shows it down" sh -c "'$repo/build/hmctl' status --table --socket '$cdir/replica-0/control.sock' | grep -qE '^2 +down '"
+check "the status table has replica 0's trust in peer 1 (the trust graph), in [0, 1]" sh -c "'$repo/build/hmctl' status --table --socket '$cdir/replica-0/control.sock' | awk '\$1 == \"peer\" && \$9 == \"trust\" { h = 1 } h && \$1 == 1 && \$9 ~ /^[01]\\.[0-9]+\$/ && \$9 <= 1 { ok = 1 } END { exit !ok }'"
 check "logged: peer down" logged 0 'msg="peer down" peer=2 state=down'
 check "not logged: judged Byzantine" not grep -qi 'judged Byzantine' "$cdir/replica-0/log"
 check "metrics: peer 2 down" sh -c "$(declare -f metrics addr cluster); repo='$repo' cdir='$cdir'; metrics 0 | grep -qx 'hypermesh_peer_state{peer=\"2\",state=\"down\"} 1'"

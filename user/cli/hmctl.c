@@ -260,17 +260,23 @@ static void print_peer_row(json_t *st, const char *id, json_t *det)
 	json_t *ind = json_object_get(p, "indicators"), *x;
 	json_t *kst = json_object_get(json_object_get(json_object_get(st, "xdp"), "node_stats"), id);
 	json_t *u = json_object_get(json_object_get(st, "peers"), id);
-	char inds[128] = "";
+	/* this replica's trust in the peer: row = self, column = peer (diagnosis only) */
+	json_t *tr = json_array_get(json_array_get(json_object_get(det, "trust"),
+						   (size_t)jint(st, "id")),
+				    (size_t)strtoul(id, NULL, 10));
+	char inds[128] = "", trust[16] = "-";
 	size_t i;
 
+	if (json_is_number(tr))
+		snprintf(trust, sizeof(trust), "%.3f", json_number_value(tr));
 	json_array_foreach(ind, i, x)
 		snprintf(inds + strlen(inds), sizeof(inds) - strlen(inds), "%s%s", i ? "," : "",
 			 json_string_value(x));
-	printf("%-5s %-9s %10.3f %8.3f %10.0f %8.2f  %-26s %-9s %10lld  ", id,
+	printf("%-5s %-9s %10.3f %8.3f %10.0f %8.2f  %-26s %-9s %6s %10lld  ", id,
 	       json_string_value(json_object_get(p, "state")) ?: "?", jreal(p, "reputation"),
 	       jreal(p, "historical"), jreal(p, "latency_ms"), jreal(p, "participation"),
 	       inds[0] ? inds : "-", json_is_true(json_object_get(p, "blocked")) ? "BLOCKED" : "no",
-	       (long long)(kst ? jint(kst, "total_messages") : jint(u, "accepted")));
+	       trust, (long long)(kst ? jint(kst, "total_messages") : jint(u, "accepted")));
 	print_drops(kst ? json_object_get(kst, "drops") : json_object_get(u, "drops"));
 }
 
@@ -315,9 +321,9 @@ static void print_status_table(json_t *st)
 	free(sus);
 	free(blocked);
 	print_peer_states(det);
-	printf("\n%-5s %-9s %10s %8s %10s %8s  %-26s %-9s %10s  %s\n", "peer", "state",
+	printf("\n%-5s %-9s %10s %8s %10s %8s  %-26s %-9s %6s %10s  %s\n", "peer", "state",
 	       "reputation", "history",
-	       "latency_ms", "particip", "indicators", "block", "messages", "drops");
+	       "latency_ms", "particip", "indicators", "block", "trust", "messages", "drops");
 	json_object_foreach(json_object_get(det, "peers"), k, v)
 		print_peer_row(st, k, det);
 	printf("\ndrops (all senders): ");
