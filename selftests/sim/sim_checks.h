@@ -266,4 +266,21 @@ static inline void sim_rate(const char *what, unsigned runs, double t0, struct s
 	       dt > 0 ? runs / dt : 0.0, sh.i, sh.k);
 }
 
+/* Run a simulation to completion (within limit_s simulated seconds), let it
+ * settle, and check safety, agreement and reads; dump it on failure. */
+static inline bool sim_run_and_check(struct hm_sim *s, uint64_t limit_s, const char *what)
+{
+	char why[256];
+	bool ok = true;
+
+	ok &= ASSERT_TRUE(hm_sim_run(s, limit_s * SIM_SECOND), what);
+	hm_sim_settle(s, hm_sim_now(s) + 2 * SIM_SECOND);
+	ok &= ASSERT_TRUE(hm_sim_safety_ok(s, why, sizeof(why)), why);
+	ok &= ASSERT_TRUE(hm_sim_states_agree(s, why, sizeof(why)), why);
+	ok &= ASSERT_TRUE(hm_sim_reads_ok(s, why, sizeof(why)), why);
+	if (!ok)
+		hm_sim_dump(s, stdout);
+	return ok;
+}
+
 #endif /* HM_SIM_CHECKS_H */

@@ -53,21 +53,6 @@ static bool watch_filter(void *ctx, struct hm_sim *s, uint32_t from, uint32_t to
 	return true;
 }
 
-static bool run_and_check(struct hm_sim *s, uint64_t limit_s, const char *what)
-{
-	char why[256];
-	bool ok = true;
-
-	ok &= ASSERT_TRUE(hm_sim_run(s, limit_s * SECOND), what);
-	hm_sim_settle(s, hm_sim_now(s) + 2 * SECOND);
-	ok &= ASSERT_TRUE(hm_sim_safety_ok(s, why, sizeof(why)), why);
-	ok &= ASSERT_TRUE(hm_sim_states_agree(s, why, sizeof(why)), why);
-	ok &= ASSERT_TRUE(hm_sim_reads_ok(s, why, sizeof(why)), why);
-	if (!ok)
-		hm_sim_dump(s, stdout);
-	return ok;
-}
-
 static uint64_t drops(struct hm_sim *s, uint32_t r, enum hm_drop_reason why)
 {
 	return hm_node_drops(hm_sim_node(s, r), why);
@@ -85,7 +70,7 @@ HM_TEST(normal_case_sealed_and_compressed)
 	s = hm_sim_new(&o);
 	w.n = o.n;
 	hm_sim_set_filter(s, watch_filter, &w);
-	run_and_check(s, 30, "all operations complete");
+	sim_run_and_check(s, 30, "all operations complete");
 	ASSERT_EQ(hm_sim_completed(s), o.clients * o.ops_per_client, "completed ops");
 	ASSERT_GE(w.replica_payloads, 50, "replica messages with payloads were sent");
 	ASSERT_EQ(w.sealed, w.replica_payloads, "every replica payload sealed");
@@ -122,7 +107,7 @@ HM_TEST(state_transfer_through_sealed_compressed_chunks)
 		if (hm_sim_run(s, limit += 10000))
 			break;
 	hm_sim_revive(s, 3);
-	run_and_check(s, 60, "the lagging replica catches up");
+	sim_run_and_check(s, 60, "the lagging replica catches up");
 	ASSERT_GE(pbft_stats(hm_sim_node(s, 3)->core)->state_transfers_done, 1,
 		  "state transfer completed");
 	ASSERT_EQ(pbft_last_executed(hm_sim_node(s, 3)->core),
@@ -143,7 +128,7 @@ HM_TEST(plaintext_primary_refused_and_replaced)
 	/* replica 0, the first primary, sends its payloads in the clear */
 	hm_sim_node(s, 0)->link.encrypt = false;
 	hm_sim_mark_faulty(s, 0);
-	run_and_check(s, 60, "the others complete every op in a later view");
+	sim_run_and_check(s, 60, "the others complete every op in a later view");
 	ASSERT_EQ(hm_sim_completed(s), o.clients * o.ops_per_client, "completed ops");
 	for (uint32_t r = 1; r < o.n; r++) {
 		ASSERT_GE(hm_sim_node(s, r)->replica_stats[0].drops[HM_DROP_NOT_ENCRYPTED], 1,

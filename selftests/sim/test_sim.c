@@ -21,22 +21,6 @@
 
 static void run_until_ops(struct hm_sim *s, uint64_t ops);
 
-/* Run a simulation to completion and check safety, agreement and reads. */
-static bool run_and_check(struct hm_sim *s, uint64_t limit_s, const char *what)
-{
-	char why[256];
-	bool ok = true;
-
-	ok &= ASSERT_TRUE(hm_sim_run(s, limit_s * SECOND), what);
-	hm_sim_settle(s, hm_sim_now(s) + 2 * SECOND);
-	ok &= ASSERT_TRUE(hm_sim_safety_ok(s, why, sizeof(why)), why);
-	ok &= ASSERT_TRUE(hm_sim_states_agree(s, why, sizeof(why)), why);
-	ok &= ASSERT_TRUE(hm_sim_reads_ok(s, why, sizeof(why)), why);
-	if (!ok)
-		hm_sim_dump(s, stdout);
-	return ok;
-}
-
 HM_TEST(normal_case_n4)
 {
 	struct hm_sim_opts o;
@@ -44,7 +28,7 @@ HM_TEST(normal_case_n4)
 
 	hm_sim_default_opts(&o);
 	s = hm_sim_new(&o);
-	run_and_check(s, 30, "all operations complete");
+	sim_run_and_check(s, 30, "all operations complete");
 	ASSERT_EQ(hm_sim_completed(s), o.clients * o.ops_per_client, "completed ops");
 	/* 200 ops with checkpoints every 10 batches: the window moved. */
 	ASSERT_GE(pbft_low_watermark(hm_sim_node(s, 0)->core), 10, "low watermark advanced");
@@ -60,7 +44,7 @@ HM_TEST(backup_crashed_from_start)
 	hm_sim_default_opts(&o);
 	s = hm_sim_new(&o);
 	hm_sim_crash(s, 3);
-	run_and_check(s, 30, "progress with f replicas down");
+	sim_run_and_check(s, 30, "progress with f replicas down");
 	ASSERT_EQ(hm_sim_completed(s), o.clients * o.ops_per_client, "completed ops");
 	hm_sim_free(s);
 }
@@ -73,7 +57,7 @@ HM_TEST(backup_crashed_mid_run)
 	hm_sim_default_opts(&o);
 	s = hm_sim_new(&o);
 	hm_sim_crash_after(s, 2, 60);
-	run_and_check(s, 30, "progress after a backup crashed");
+	sim_run_and_check(s, 30, "progress after a backup crashed");
 	ASSERT_EQ(hm_sim_completed(s), o.clients * o.ops_per_client, "completed ops");
 	hm_sim_free(s);
 }
@@ -89,7 +73,7 @@ HM_TEST(n7_two_backups_down)
 	s = hm_sim_new(&o);
 	hm_sim_crash(s, 5);
 	hm_sim_crash_after(s, 6, 40);
-	run_and_check(s, 30, "n=7 with f=2 down");
+	sim_run_and_check(s, 30, "n=7 with f=2 down");
 	hm_sim_free(s);
 }
 
@@ -105,7 +89,7 @@ HM_TEST(n16_f5)
 	s = hm_sim_new(&o);
 	for (uint32_t i = 11; i < 16; i++)
 		hm_sim_crash(s, i);
-	run_and_check(s, 30, "n=16 with f=5 down");
+	sim_run_and_check(s, 30, "n=16 with f=5 down");
 	hm_sim_free(s);
 }
 
@@ -135,7 +119,7 @@ HM_TEST(batching_reduces_batches)
 	hm_sim_default_opts(&o);
 	o.batch_size = 1;
 	s = hm_sim_new(&o);
-	run_and_check(s, 30, "unbatched run");
+	sim_run_and_check(s, 30, "unbatched run");
 	unbatched = pbft_stats(hm_sim_node(s, 0)->core)->batches_proposed;
 	ASSERT_EQ(unbatched, o.clients * o.ops_per_client, "one batch per op without batching");
 	hm_sim_free(s);
@@ -144,7 +128,7 @@ HM_TEST(batching_reduces_batches)
 	o.batch_timeout_ms = 5;
 	o.clients = 8;
 	s = hm_sim_new(&o);
-	run_and_check(s, 30, "batched run");
+	sim_run_and_check(s, 30, "batched run");
 	batched = pbft_stats(hm_sim_node(s, 0)->core)->batches_proposed;
 	ASSERT_LE(batched * 2, o.clients * o.ops_per_client, "batches carry several ops");
 	hm_sim_free(s);
@@ -160,7 +144,7 @@ HM_TEST(pipeline_depth_bounds_inflight)
 	o.batch_size = 1;
 	o.clients = 6;
 	s = hm_sim_new(&o);
-	run_and_check(s, 60, "pipeline depth 1");
+	sim_run_and_check(s, 60, "pipeline depth 1");
 	hm_sim_free(s);
 }
 
@@ -177,7 +161,7 @@ HM_TEST(window_edge)
 	o.window = 2;
 	o.pipeline_depth = 2;
 	s = hm_sim_new(&o);
-	run_and_check(s, 60, "window of 2");
+	sim_run_and_check(s, 60, "window of 2");
 	hm_sim_free(s);
 }
 
@@ -198,7 +182,7 @@ HM_TEST(retransmission_gets_cached_reply)
 	 * lossy network must not look like a faulty primary here. */
 	o.view_change_timeout_ms = 10000;
 	s = hm_sim_new(&o);
-	run_and_check(s, 60, "lossy, duplicating network");
+	sim_run_and_check(s, 60, "lossy, duplicating network");
 	ASSERT_EQ(pbft_stats(hm_sim_node(s, 0)->core)->ops_executed, 5, "each op executed once");
 	uint64_t resent = 0;
 	for (uint32_t i = 0; i < o.n; i++)
@@ -458,7 +442,7 @@ HM_TEST(oversize_request_refused)
 	hm_mac_stamp((struct hm_hdr *)buf, lk.tx);
 	hm_sim_inject(s, 0, o.n + 0, buf, len);
 	ASSERT_EQ(hm_node_drops(hm_sim_node(s, 0), HM_DROP_OVERSIZE), 1, "refused as oversize");
-	run_and_check(s, 30, "the cluster keeps working");
+	sim_run_and_check(s, 30, "the cluster keeps working");
 	hm_sim_free(s);
 }
 
@@ -496,7 +480,7 @@ HM_TEST(faulty_replica_cannot_amplify)
 	o.checkpoint_interval = 50;
 	o.window = 100;
 	s = hm_sim_new(&o);
-	run_and_check(s, 30, "a run to have committed slots");
+	sim_run_and_check(s, 30, "a run to have committed slots");
 	hm_sim_settle(s, hm_sim_now(s) + 1000000);
 	st = pbft_stats(hm_sim_node(s, 0)->core);
 	before = st->help_sent;
@@ -523,7 +507,7 @@ out:
 static bool vc_run(struct hm_sim *s, const struct hm_sim_opts *o, uint32_t faulty_mask,
 		   const char *what)
 {
-	bool ok = run_and_check(s, 60, what);
+	bool ok = sim_run_and_check(s, 60, what);
 
 	ok &= ASSERT_EQ(hm_sim_completed(s), o->clients * o->ops_per_client, "completed ops");
 	for (uint32_t i = 0; i < o->n; i++) {
@@ -1180,7 +1164,7 @@ HM_TEST(st_lag_beyond_window)
 	ASSERT_GE(pbft_low_watermark(hm_sim_node(s, 0)->core), 3 * o.window,
 		  "the others moved several windows on");
 	hm_sim_revive(s, 3);
-	run_and_check(s, 60, "the lagging replica catches up");
+	sim_run_and_check(s, 60, "the lagging replica catches up");
 	ASSERT_GE(stats_of(s, 3)->state_transfers_done, 1, "state transfer completed");
 	ASSERT_EQ(pbft_last_executed(hm_sim_node(s, 3)->core),
 		  pbft_last_executed(hm_sim_node(s, 0)->core), "caught up to the others");
@@ -1354,7 +1338,7 @@ HM_TEST(st_bad_chunk_peer_blamed)
 	hm_sim_crash(s, 3);
 	run_until_ops(s, 120);
 	hm_sim_revive(s, 3);
-	run_and_check(s, 60, "the lagging replica catches up despite a bad server");
+	sim_run_and_check(s, 60, "the lagging replica catches up despite a bad server");
 	ASSERT_GE(stats_of(s, 3)->state_transfers_done, 1, "state transfer completed");
 	ASSERT_EQ(stats_of(s, 3)->state_blamed, 1u << 0, "replica 0 (only) blamed");
 	ASSERT_GE(stats_of(s, 3)->state_bad_chunks, 1, "bad chunk counted");
@@ -1393,7 +1377,7 @@ HM_TEST(restart_from_disk_mid_run)
 	hm_sim_crash(s, 0);
 	run_until_ops(s, 300);
 	ASSERT_OK(hm_sim_restart(s, 0), "restart the old primary");
-	run_and_check(s, 60, "restarted replicas rejoin");
+	sim_run_and_check(s, 60, "restarted replicas rejoin");
 	ASSERT_EQ(hm_sim_completed(s), o.clients * o.ops_per_client, "completed ops");
 	hm_sim_free(s);
 }
@@ -1451,7 +1435,7 @@ HM_TEST(corrupt_files_repaired_by_state_transfer)
 	ASSERT_OK(hm_sim_restart(s, 2), "restart");
 	ASSERT_EQ(hm_sim_node(s, 2)->recovery_status, HM_REC_CORRUPT, "corruption detected");
 	ASSERT_TRUE(hm_sim_node(s, 2)->persist_degraded, "appends refused until repaired");
-	run_and_check(s, 60, "the damaged replica catches up");
+	sim_run_and_check(s, 60, "the damaged replica catches up");
 	ASSERT_GE(stats_of(s, 2)->state_transfers_done, 1, "state fetched by transfer");
 	ASSERT_FALSE(hm_sim_node(s, 2)->persist_degraded, "files repaired");
 	hm_persist_recover(dir, &rec);
@@ -1572,7 +1556,7 @@ HM_TEST(restarted_replica_keeps_the_restart_rule)
 				  "an intact vote log: no silent bound");
 		}
 		w->armed = true;
-		run_and_check(s, 60, "the group goes on, the restarted replica catches up");
+		sim_run_and_check(s, 60, "the group goes on, the restarted replica catches up");
 		ASSERT_EQ(w->contradictions, 0, "no vote contradicting one sent before");
 		if (lost) {
 			ASSERT_EQ(w->votes_below, 0, "no vote of the restarted replica up to its bound");
@@ -1607,7 +1591,7 @@ HM_TEST(diverged_replica_repaired_by_state_transfer)
 	svc = hm_sim_service(s, 2);
 	len = hm_kv_encode_put(op, sizeof(op), "rogue", "value", 5);
 	svc->ops->execute(svc->state, &ctx, op, len, out, sizeof(out));
-	run_and_check(s, 60, "the diverged replica is repaired");
+	sim_run_and_check(s, 60, "the diverged replica is repaired");
 	ASSERT_GE(stats_of(s, 2)->checkpoint_mismatches, 1, "the divergence was seen");
 	ASSERT_GE(stats_of(s, 2)->state_transfers_done, 1, "and repaired by state transfer");
 	hm_sim_free(s);

@@ -9,6 +9,7 @@
  * up to 30, in the u32-voter VIEW-CHANGE entries.
  */
 #include "hm_test.h"
+#include "sim_checks.h"
 #include "testing/sim.h"
 #include "core/pbft.h"
 #include "replica/node.h"
@@ -26,22 +27,6 @@ static void n31_opts(struct hm_sim_opts *o)
 	o->ops_per_client = 12;
 }
 
-/* Run to completion; safety, agreement and reads hold. */
-static bool run_and_check(struct hm_sim *s, uint64_t limit_s, const char *what)
-{
-	char why[256];
-	bool ok = true;
-
-	ok &= ASSERT_TRUE(hm_sim_run(s, limit_s * SECOND), what);
-	hm_sim_settle(s, hm_sim_now(s) + 2 * SECOND);
-	ok &= ASSERT_TRUE(hm_sim_safety_ok(s, why, sizeof(why)), why);
-	ok &= ASSERT_TRUE(hm_sim_states_agree(s, why, sizeof(why)), why);
-	ok &= ASSERT_TRUE(hm_sim_reads_ok(s, why, sizeof(why)), why);
-	if (!ok)
-		hm_sim_dump(s, stdout);
-	return ok;
-}
-
 /* f = 10 backups (the top ids, 21..30) down from the start: the other 21
  * are exactly a 2f+1 quorum and commit everything. */
 HM_TEST(n31_f10_backups_down)
@@ -53,7 +38,7 @@ HM_TEST(n31_f10_backups_down)
 	s = hm_sim_new(&o);
 	for (uint32_t i = N31 - F10; i < N31; i++)
 		hm_sim_crash(s, i);
-	run_and_check(s, 120, "n=31 with f=10 backups down");
+	sim_run_and_check(s, 120, "n=31 with f=10 backups down");
 	ASSERT_EQ(hm_sim_completed(s), o.clients * o.ops_per_client, "completed ops");
 	hm_sim_free(s);
 }
@@ -88,7 +73,7 @@ HM_TEST(n31_primary_killed_view_change)
 	for (uint32_t i = N31 - F10 + 1; i < N31; i++)
 		hm_sim_crash(s, i);
 	hm_sim_crash_after(s, 0, 13);
-	if (run_and_check(s, 180, "n=31: primary killed, 9 backups down"))
+	if (sim_run_and_check(s, 180, "n=31: primary killed, 9 backups down"))
 		ASSERT_EQ(hm_sim_completed(s), o.clients * o.ops_per_client, "completed ops");
 	for (uint32_t i = 1; i < N31 - F10 + 1; i++) {
 		const struct pbft *core = hm_sim_node(s, i)->core;
