@@ -36,29 +36,13 @@ put_until_ok() {
   echo "$out"
 }
 
-# agree IDS...: wait (up to 20 s) until the replicas executed the same
-# sequence, then print how many distinct state digests they hold.
-agree() {
-  local i e prev same
-  for _ in $(seq 100); do
-    prev="" same=1
-    for i in "$@"; do
-      e=$(status "$i" .last_executed)
-      [ -n "$prev" ] && [ "$e" != "$prev" ] && same=0
-      prev=$e
-    done
-    [ "$same" = 1 ] && break
-    sleep 0.2
-  done
-  for i in "$@"; do status "$i" .state_digest; done | sort -u | wc -l
-}
 
 echo "# $n replicas (f = $f, $dataplane dataplane)"
 HM_READY_TIMEOUT=${HM_READY_TIMEOUT:-120} cluster up -n "$n" --clients 4 --dataplane "$dataplane" \
   >"$dir/up.log" 2>&1 || { fail "cluster up"; tail -20 "$dir/up.log"; finish; exit 1; }
 out=$(cluster exec hmctl bench --clients 4 --duration 120 --op put --ops 100)
 check_eq "100 writes committed with f+1 matching replies" "$(bench_ops "$out")" 100
-check_eq "all $n replicas end with one state digest" "$(agree $(seq 0 $((n - 1))))" 1
+check_eq "all $n replicas end with one state digest" "$(settled_digests $(seq 0 $((n - 1))) | wc -l)" 1
 check_eq "replica $((n - 1)) (the top voter bit) executed them" \
   "$(status $((n - 1)) .core.ops_executed)" "$(status 0 .core.ops_executed)"
 check_eq "replica 0 runs the $dataplane dataplane" "$(status 0 .dataplane)" "$dataplane"
@@ -97,6 +81,6 @@ done
 check "the new primary is not replica $primary" test "$(status "${live[0]}" .primary)" != "$primary"
 out=$(cluster exec hmctl bench --clients 4 --duration 120 --op put --ops 50)
 check_eq "50 more writes commit in the new view" "$(bench_ops "$out")" 50
-check_eq "the ${#live[@]} survivors agree on one state" "$(agree "${live[@]}")" 1
+check_eq "the ${#live[@]} survivors agree on one state" "$(settled_digests "${live[@]}" | wc -l)" 1
 
 finish

@@ -29,3 +29,21 @@ finish() {
   echo "$HM_PASSED passed, $HM_FAILED failed"
   [ "$HM_FAILED" -eq 0 ]
 }
+
+# settled_digests IDS...: wait (up to 20 s) until the replicas executed the
+# same sequence, then print their distinct state digests (one line when they
+# agree).  Needs the suite's `status ID JQ`.
+settled_digests() {
+  local i e prev same
+  for _ in $(seq 100); do
+    prev=""; same=1
+    for i in "$@"; do
+      e=$(status "$i" .last_executed)
+      [ -n "$prev" ] && [ "$e" != "$prev" ] && same=0
+      prev=$e
+    done
+    [ "$same" = 1 ] && break
+    sleep 0.2
+  done
+  for i in "$@"; do status "$i" .state_digest; done | sort -u
+}

@@ -84,22 +84,7 @@ safety_sample() {
   echo "$pairs $bad"
 }
 
-# settled_digests IDS...: wait until the replicas executed the same
-# sequence, then print their distinct digests (one line when they agree).
-settled_digests() {
-  local i e prev same
-  for _ in $(seq 50); do
-    prev=""; same=1
-    for i in "$@"; do
-      e=$(status "$i" .last_executed)
-      [ -n "$prev" ] && [ "$e" != "$prev" ] && same=0
-      prev=$e
-    done
-    [ "$same" = 1 ] && break
-    sleep 0.2
-  done
-  for i in "$@"; do status "$i" .state_digest; done | sort -u
-}
+# settled_digests IDS...: in lib/assert.sh.
 
 # timed_put KEY VALUE BOUND_S: one replicated PUT; prints its latency in ms,
 # or "timeout" if it did not complete within the bound.
