@@ -23,16 +23,7 @@ need_tools e2e_dns_cluster nsd ldns-signzone ldns-keygen dig kdig jq || give_up 
 [ -x "$repo/build/hypermeshd" ] || { echo "e2e_dns_cluster: make all first"; give_up "built"; }
 hm_require_root || give_up "root"
 
-p="hw$$"
-dir=$(mktemp -d /tmp/hm-e2e-dnsc.XXXXXX)
-cluster() { bash "$repo/scripts/cluster.sh" --dir "$dir/cluster" "$@"; }
-cleanup() {
-	cluster down >/dev/null 2>&1
-	hm_cleanup_prefix "$p" 2 >/dev/null 2>&1
-	rm -rf "$dir"
-}
-trap cleanup EXIT
-trap 'exit 1' INT TERM
+cluster_suite_begin hw dnsc
 
 AUTH=198.18.0.53 POIS=198.18.0.54
 ZONES=(signed.hmtest nsec3.hmtest bogus.hmtest unsigned.hmtest)

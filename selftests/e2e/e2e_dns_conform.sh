@@ -26,16 +26,7 @@ need_tools e2e_dns_conform nsd ldns-signzone ldns-keygen dig delv kdig openssl u
 [ -x "$repo/build/hypermeshd" ] || { echo "e2e_dns_conform: make all first"; give_up "built"; }
 hm_require_root || give_up "root"
 
-p="hq$$"
-dir=$(mktemp -d /tmp/hm-e2e-dnsq.XXXXXX)
-cluster() { bash "$repo/scripts/cluster.sh" --dir "$dir/cluster" "$@"; }
-cleanup() {
-	cluster down >/dev/null 2>&1
-	hm_cleanup_prefix "$p" 2 >/dev/null 2>&1
-	rm -rf "$dir"
-}
-trap cleanup EXIT
-trap 'exit 1' INT TERM
+cluster_suite_begin hq dnsq
 
 AUTH=198.18.0.53 UB=198.18.0.60 R0=198.18.0.1 R1=198.18.0.2 R2=198.18.0.3
 ZONES=(signed.hmtest nsec3.hmtest bogus.hmtest unsigned.hmtest)

@@ -25,16 +25,7 @@ need_tools e2e_dns_recursion nsd nsd-control ldns-signzone ldns-keygen dig jq ||
 [ -x "$repo/build/hypermeshd" ] || { echo "e2e_dns_recursion: make all first"; give_up "built"; }
 hm_require_root || give_up "root"
 
-p="rec$$"
-dir=$(mktemp -d /tmp/hm-e2e-rec.XXXXXX)
-cluster() { bash "$repo/scripts/cluster.sh" --dir "$dir/cluster" "$@"; }
-cleanup() {
-	cluster down >/dev/null 2>&1
-	hm_cleanup_prefix "$p" 2 >/dev/null 2>&1
-	rm -rf "$dir"
-}
-trap cleanup EXIT
-trap 'exit 1' INT TERM
+cluster_suite_begin rec rec
 
 ROOT=198.18.0.71 TLD=198.18.0.72 LEAF=198.18.0.73
 z="$dir/zones"

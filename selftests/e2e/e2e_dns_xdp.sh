@@ -20,17 +20,8 @@ need_tools e2e_dns_xdp nsd ldns-signzone ldns-keygen dig jq curl bpftool || give
 [ -x "$repo/build/hypermeshd" ] || { echo "e2e_dns_xdp: make all first"; give_up "built"; }
 hm_require_root || give_up "root"
 
-p="hx$$"
-dir=$(mktemp -d /tmp/hm-e2e-dnsx.XXXXXX)
+cluster_suite_begin hx dnsx
 mode=${HM_E2E_DATAPLANE:-xdp}
-cluster() { bash "$repo/scripts/cluster.sh" --dir "$dir/cluster" "$@"; }
-cleanup() {
-	cluster down >/dev/null 2>&1
-	hm_cleanup_prefix "$p" 2 >/dev/null 2>&1
-	rm -rf "$dir"
-}
-trap cleanup EXIT
-trap 'exit 1' INT TERM
 
 AUTH=198.18.0.53
 R0=198.18.0.1

@@ -118,3 +118,21 @@ flags_of() { sed -n 's/^;; flags: \([a-z ]*\);.*/\1/p' <<<"$1" | head -1; }
 has_flag() { [[ " $1 " == *" $2 "* ]]; }
 # For check: true when the command fails.
 not() { ! "$@"; }
+
+# cluster_suite_begin PREFIX NAME: the frame of a suite around a namespace
+# cluster.  Sets p (the namespace prefix, unique to this run) and dir (its
+# files, /tmp/hm-e2e-NAME.*), defines `cluster` (scripts/cluster.sh on
+# $dir/cluster) and, on exit, also a failed or interrupted one, takes the
+# cluster down and removes every namespace under $p and $dir.
+cluster_suite_begin() {
+	p="$1$$"
+	dir=$(mktemp -d "/tmp/hm-e2e-$2.XXXXXX")
+	cluster() { bash "$repo/scripts/cluster.sh" --dir "$dir/cluster" "$@"; }
+	cleanup() {
+		cluster down >/dev/null 2>&1
+		hm_cleanup_prefix "$p" 2 >/dev/null 2>&1
+		rm -rf "$dir"
+	}
+	trap cleanup EXIT
+	trap 'exit 1' INT TERM
+}
