@@ -439,6 +439,9 @@ static void render_dns(struct hm_mtext *t, const struct hm_replica_metrics *m)
 	scalar(t, "hypermesh_dns_observe_requests_total", "counter",
 	       "Requests that carried them (several concurrent misses share one).",
 	       (double)c->observe_requests);
+	scalar(t, "hypermesh_dns_observations_dropped_total", "counter",
+	       "Own observations dropped because they did not fit a request (each logged).",
+	       (double)c->observations_dropped);
 	histogram(t, "hypermesh_dns_upstream_latency_seconds",
 		  "Time this replica's validating resolver took to answer (upstream included).",
 		  hm_dns_upstream_bounds_s, HM_DNS_UPSTREAM_BUCKETS, c->upstream_buckets,

@@ -107,6 +107,7 @@ struct hm_dns_daemon {
 	/* counters */
 	uint64_t cache_hits, cache_misses, timeouts, observations_sent, submit_abandoned;
 	uint64_t observe_requests; /* requests that carried observations_sent */
+	uint64_t observations_dropped; /* did not fit a request (logged) */
 	uint64_t chains_collected, chains_failed, queue_len;
 	uint64_t n_waiters, overload, norec_refused, stale_served;
 	uint64_t prefetch_lookups;   /* prefetch lookups resolved on a fresh context */
@@ -273,6 +274,7 @@ static void submit_queued(struct hm_dns_daemon *dd)
 		dd->observations_sent += n;
 		dd->observe_requests++;
 	} else {
+		dd->observations_dropped += n;
 		hm_warn("dns: %zu observation(s), %zu bytes, do not fit a request; dropped", n, len);
 	}
 	free(many);
@@ -1143,10 +1145,11 @@ json_t *hm_dns_daemon_status(struct hm_dns_daemon *dd)
 		"replies", (json_int_t)fs.replies, "truncated", (json_int_t)fs.truncated,
 		"dropped", (json_int_t)fs.dropped));
 	json_object_set_new(o, "replica", json_pack(
-		"{s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I}",
+		"{s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I}",
 		"overload", (json_int_t)dd->overload, "cache_hits", (json_int_t)dd->cache_hits, "cache_misses", (json_int_t)dd->cache_misses,
 		"timeouts", (json_int_t)dd->timeouts, "ops_sent", (json_int_t)dd->observations_sent,
 		"observe_requests", (json_int_t)dd->observe_requests,
+		"ops_dropped", (json_int_t)dd->observations_dropped,
 		"ops_abandoned", (json_int_t)dd->submit_abandoned,
 		"ops_queued", (json_int_t)dd->queue_len, "chains", (json_int_t)dd->chains_collected,
 		"chains_failed", (json_int_t)dd->chains_failed, "waiting", (json_int_t)waiting));
@@ -1188,6 +1191,7 @@ void hm_dns_daemon_counters(struct hm_dns_daemon *dd, struct hm_dns_counters *ou
 	out->upstream_count = dd->upstream_count;
 	out->observations_sent = dd->observations_sent;
 	out->observe_requests = dd->observe_requests;
+	out->observations_dropped = dd->observations_dropped;
 	out->upstream_sum_s = dd->upstream_sum_s;
 	out->n_replicas = dd->cfg->n_members < HM_MAX_REPLICAS ? dd->cfg->n_members
 							       : HM_MAX_REPLICAS;
