@@ -38,8 +38,9 @@ PACKAGES=(
   dns-root-data
   # the systemd unit: sd_notify (libsystemd), its check (systemd-analyze); man pages
   libsystemd-dev systemd go-md2man
-  # make bench: dnsperf against a replica and against plain Unbound (scripts/bench_dns.sh)
-  dnsperf unbound
+  # make bench: dnsperf against a replica and against plain Unbound, Knot Resolver
+  # and PowerDNS Recursor (scripts/bench_dns.sh; their host services are kept off, below)
+  dnsperf unbound knot-resolver pdns-recursor
   # promtool: the metrics, alert rules and dashboard tests (contrib/monitoring)
   prometheus
 )
@@ -59,7 +60,36 @@ if [ "$(id -u)" -ne 0 ]; then
   exit 1
 fi
 
+# The resolvers the bench compares against run only inside its namespaces:
+# their packages' own services (port 53 on the host) are neither started by
+# the install (a policy-rc.d refusing them, unless the machine has its own)
+# nor left enabled (where systemd runs).
+BENCH_ONLY_SERVICES=(kresd.target kresd@1.service kres-cache-gc.service pdns-recursor.service)
+policy=/usr/sbin/policy-rc.d
+own_policy=0
+if [ ! -e "$policy" ]; then
+  cat >"$policy" <<'EOF'
+#!/bin/sh
+# HyperMesh scripts/deps.sh, during its apt-get install only: the bench's resolvers stay off.
+case "$1" in kresd*|kres-cache-gc*|pdns-recursor*) exit 101 ;; esac
+exit 0
+EOF
+  chmod 755 "$policy"
+  own_policy=1
+  trap 'rm -f "$policy"' EXIT
+fi
+
 echo "deps: installing ${missing[*]}"
 export DEBIAN_FRONTEND=noninteractive
 apt-get update -qq
 apt-get install -y -qq --no-install-recommends "${missing[@]}"
+
+if [ "$own_policy" = 1 ]; then
+  rm -f "$policy"
+  trap - EXIT
+fi
+if [ -d /run/systemd/system ]; then
+  for unit in "${BENCH_ONLY_SERVICES[@]}"; do
+    systemctl disable --now "$unit" >/dev/null 2>&1 || true
+  done
+fi
