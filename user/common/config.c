@@ -493,11 +493,34 @@ static int parse_consensus(struct ctx *c, yaml_node_t *map)
 	return 0;
 }
 
+/* A fraction in 0..1 (fast_path_trust_threshold): a plain decimal number. */
+static int opt_fraction(struct ctx *c, yaml_node_t *map, const char *path, const char *key,
+			double *dst)
+{
+	yaml_node_t *v = lookup(c, map, key);
+	const char *s;
+	char *end;
+	double val;
+
+	if (!v)
+		return 0;
+	if (!(s = scalar(c, v, path, key, "a number from 0 to 1")))
+		return -1;
+	val = strtod(s, &end);
+	if (!*s || *end || val != val)
+		return fail_type(c, v, path, key, "a number from 0 to 1");
+	if (val < 0 || val > 1)
+		return fail(c, v, path, key, "%s is out of range 0..1", s);
+	*dst = val;
+	return 1;
+}
+
 static int parse_performance(struct ctx *c, yaml_node_t *map)
 {
 	static const char *const keys[] = { "batching_enabled", "batch_size", "batch_timeout_ms",
 					    "pipeline_depth", "fast_path_enabled",
-					    "fast_path_timeout_ms", NULL };
+					    "fast_path_timeout_ms", "fast_path_trust_threshold",
+					    NULL };
 	const char *path = "byzantine_config.performance";
 	struct hm_config *cfg = c->cfg;
 
@@ -508,7 +531,9 @@ static int parse_performance(struct ctx *c, yaml_node_t *map)
 	    opt_uint(c, map, path, "pipeline_depth", 1, 1000000, &cfg->pipeline_depth) < 0 ||
 	    opt_bool(c, map, path, "fast_path_enabled", &cfg->fast_path_enabled) < 0 ||
 	    opt_uint(c, map, path, "fast_path_timeout_ms", 1, HM_MAX_TIMEOUT_MS,
-		     &cfg->fast_path_timeout_ms) < 0)
+		     &cfg->fast_path_timeout_ms) < 0 ||
+	    opt_fraction(c, map, path, "fast_path_trust_threshold",
+			 &cfg->fast_path_trust_threshold) < 0)
 		return -1;
 	c->pipeline_at = lookup(c, map, "pipeline_depth");
 	return 0;
@@ -1529,6 +1554,7 @@ void hm_config_defaults(struct hm_config *cfg)
 	cfg->pipeline_depth = 8;
 	cfg->fast_path_enabled = false;
 	cfg->fast_path_timeout_ms = 50;
+	cfg->fast_path_trust_threshold = 0.9;
 	strcpy(cfg->signature_algorithm, "ed25519");
 	strcpy(cfg->message_authentication, "siphash-2-4");
 	cfg->max_message_size = 65000;
