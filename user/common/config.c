@@ -493,28 +493,6 @@ static int parse_consensus(struct ctx *c, yaml_node_t *map)
 	return 0;
 }
 
-/* A fraction in 0..1 (fast_path_trust_threshold): a plain decimal number. */
-static int opt_fraction(struct ctx *c, yaml_node_t *map, const char *path, const char *key,
-			double *dst)
-{
-	yaml_node_t *v = lookup(c, map, key);
-	const char *s;
-	char *end;
-	double val;
-
-	if (!v)
-		return 0;
-	if (!(s = scalar(c, v, path, key, "a number from 0 to 1")))
-		return -1;
-	val = strtod(s, &end);
-	if (!*s || *end || val != val)
-		return fail_type(c, v, path, key, "a number from 0 to 1");
-	if (val < 0 || val > 1)
-		return fail(c, v, path, key, "%s is out of range 0..1", s);
-	*dst = val;
-	return 1;
-}
-
 static int parse_performance(struct ctx *c, yaml_node_t *map)
 {
 	static const char *const keys[] = { "batching_enabled", "batch_size", "batch_timeout_ms",
@@ -532,7 +510,7 @@ static int parse_performance(struct ctx *c, yaml_node_t *map)
 	    opt_bool(c, map, path, "fast_path_enabled", &cfg->fast_path_enabled) < 0 ||
 	    opt_uint(c, map, path, "fast_path_timeout_ms", 1, HM_MAX_TIMEOUT_MS,
 		     &cfg->fast_path_timeout_ms) < 0 ||
-	    opt_fraction(c, map, path, "fast_path_trust_threshold",
+	    opt_fraction(c, map, path, "fast_path_trust_threshold", 0, 1,
 			 &cfg->fast_path_trust_threshold) < 0)
 		return -1;
 	c->pipeline_at = lookup(c, map, "pipeline_depth");

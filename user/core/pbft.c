@@ -1163,10 +1163,11 @@ static bool fast_path_complete(const struct pbft *c, const struct log_entry *e,
 			       const struct hm_vote_event *ev)
 {
 	uint32_t prim = pbft_primary(c, e->view);
-	uint32_t all = (uint32_t)((1u << c->p.n) - 1) & ~(1u << prim);
+	uint64_t every = ((uint64_t)1 << c->p.n) - 1; /* n may be 32 */
+	hm_voters_t all = (hm_voters_t)every & ~((hm_voters_t)1 << prim);
 
 	return ev->kind == HM_EV_FAST && ev->phase == HM_PHASE_PREPARE && c->p.fast_path &&
-	       (uint32_t)ev->voters == all && (prim == c->p.id || e->own_pp);
+	       ev->voters == all && (prim == c->p.id || e->own_pp);
 }
 
 /* The fast path's n-of-n holds for e's current view (not an older one's). */
