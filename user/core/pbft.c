@@ -1589,6 +1589,16 @@ void pbft_state_digest(const struct pbft *c, uint8_t out[HM_DIGEST_LEN])
 	c->p.service->ops->digest(c->p.service->state, out);
 }
 
+bool pbft_prepared_digest(const struct pbft *c, uint64_t seq, uint8_t out[HM_DIGEST_LEN])
+{
+	const struct log_entry *e = &c->log[seq % c->log_size];
+
+	if (e->seq != seq || !e->has_cert)
+		return false;
+	memcpy(out, e->cert_digest, HM_DIGEST_LEN);
+	return true;
+}
+
 bool pbft_committed_digest(const struct pbft *c, uint64_t seq, uint8_t out[HM_DIGEST_LEN])
 {
 	const struct log_entry *e = &c->log[seq % c->log_size];

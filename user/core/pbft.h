@@ -332,6 +332,10 @@ bool pbft_transferring(const struct pbft *c);
 void pbft_set_fast_path_allowed(struct pbft *c, bool allowed);
 bool pbft_fast_path_active(const struct pbft *c);
 
+/* The digest of the prepared certificate held at seq (that of the latest
+ * view it prepared in), false if none. */
+bool pbft_prepared_digest(const struct pbft *c, uint64_t seq, uint8_t out[HM_DIGEST_LEN]);
+
 /* The digest committed at seq, false if not (or no longer) known. */
 bool pbft_committed_digest(const struct pbft *c, uint64_t seq, uint8_t out[HM_DIGEST_LEN]);
 
