@@ -866,6 +866,13 @@ static int parse_members(struct ctx *c, yaml_node_t *key, yaml_node_t *seq)
 	}
 	if (check_member_ids(c, tmp, id_at, n))
 		return -1;
+	/* Quorums are 2f+1: two of them share a correct replica only when
+	 * n = 3f+1 (with n = 3f+2, two quorums may share a single, faulty one). */
+	if ((uint32_t)n > 3 * f + 1)
+		return fail(c, key, "cluster", "members",
+			    "%d members with f=%u: quorums of 2f+1 = %u would not intersect in a correct "
+			    "replica; use n = 3f+1 = %u members, or raise max_faulty_nodes", n, f,
+			    2 * f + 1, 3 * f + 1);
 	for (int i = 0; i < n; i++)
 		cfg->members[tmp[i].id] = tmp[i];
 	cfg->n_members = (uint32_t)n;

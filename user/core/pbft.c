@@ -1170,6 +1170,14 @@ static bool fast_path_complete(const struct pbft *c, const struct log_entry *e,
 	       ev->voters == all && (prim == c->p.id || e->own_pp);
 }
 
+/* The n-of-n came within performance.fast_path_timeout_ms of the
+ * PRE-PREPARE. */
+static bool fast_in_time(const struct pbft *c, const struct log_entry *e)
+{
+	return !c->p.fast_path_timeout_ms ||
+	       c->now - e->pp_at <= (uint64_t)c->p.fast_path_timeout_ms * 1000;
+}
+
 /* The fast path's n-of-n holds for e's current view (not an older one's). */
 static bool fast_ready(const struct log_entry *e)
 {
@@ -1228,7 +1236,7 @@ void pbft_on_vote_event(struct pbft *c, const struct hm_vote_event *ev)
 		on_prepared(c, e, ev->voters);
 	else if (ev->phase == HM_PHASE_COMMIT)
 		e->commit_quorum = true;
-	if (fast_path_complete(c, e, ev)) {
+	if (fast_path_complete(c, e, ev) && fast_in_time(c, e)) {
 		e->fast = true;
 		e->fast_view = e->view;
 	}

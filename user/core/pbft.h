@@ -45,6 +45,10 @@ struct pbft_params {
 	 * for the COMMIT round.  Attempted only while the driver allows it
 	 * (pbft_set_fast_path_allowed). */
 	bool fast_path;
+	/* An n-of-n counted later than this after the PRE-PREPARE does not
+	 * commit the slot fast (the COMMIT round runs beside the fast path
+	 * and has normally committed it by then); 0: no bound. */
+	uint32_t fast_path_timeout_ms;
 	const struct hm_keypair *keys;
 	/* n public keys, by id: for verifying stored signatures when a
 	 * certificate needs them (view changes); the normal case uses MACs. */
