@@ -33,7 +33,11 @@ struct hm_vote_slot {
 	__u8 phase;         /* enum hm_vote_phase */
 	__u8 expected_set;  /* expected holds the accepted PRE-PREPARE's digest */
 	__u8 quorum_sent;   /* the quorum event has been raised */
-	__u8 pad[5];        /* the head stays a multiple of 8 bytes */
+	/* Fast path (PREPARE slots): 1 = raise HM_EV_FAST once every backup's
+	 * vote matches (n-1 of them, the primary's PRE-PREPARE is its vote);
+	 * 2 = raised.  Set with the expected digest. */
+	__u8 fast;
+	__u8 pad[4];        /* the head stays a multiple of 8 bytes */
 	__u8 expected[HM_DIGEST_LEN];
 	__u8 digests[HM_MAX_REPLICAS][HM_DIGEST_LEN];
 	__u8 sigs[HM_MAX_REPLICAS][HM_SIG_LEN];
@@ -50,6 +54,10 @@ struct hm_vote_slot {
 enum hm_vote_event_kind {
 	HM_EV_QUORUM = 1,        /* a slot reached its threshold */
 	HM_EV_EQUIVOCATION = 2,  /* a voter sent two digests for one slot */
+	/* fast path: every backup's PREPARE matched (n-of-n with the
+	 * PRE-PREPARE); implies the PREPARE quorum, raised instead of it when
+	 * both come due at once */
+	HM_EV_FAST = 3,
 };
 
 struct hm_vote_event {
@@ -225,6 +233,8 @@ struct hm_vote_policy_args {
 	__u32 events;            /* out: 1 when an event went to hm_events */
 	__u32 index;             /* HM_POLICY_SET_REPUTATION: node_stats index */
 	__u32 value;             /* HM_POLICY_SET_REPUTATION: the score */
+	__u32 fast;              /* HM_POLICY_EXPECT*: the slot raises HM_EV_FAST */
+	__u32 pad2;
 };
 
 #endif /* HM_MAPS_H */

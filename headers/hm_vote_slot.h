@@ -158,14 +158,22 @@ HM_VS_INLINE hm_voters_t hm_vote_slot_matched(const struct hm_vote_slot *s, __u3
 	return m;
 }
 
-/* Raise the slot's quorum once: fills *ev and sets *emit. */
-HM_VS_INLINE void hm_vote_slot_quorum(struct hm_vote_slot *s, __u32 threshold,
+/* Raise the slot's quorum once: fills *ev and sets *emit.  A slot that
+ * wants the fast path (s->fast == 1) raises HM_EV_FAST once all n - 1
+ * backups matched, instead of the quorum if that is still due (one event
+ * per call; the fast event implies the quorum). */
+HM_VS_INLINE void hm_vote_slot_quorum(struct hm_vote_slot *s, __u32 n, __u32 threshold,
 				      struct hm_vote_event *ev, bool *emit)
 {
-	if (!s->expected_set || s->quorum_sent || hm_vs_popcount32(s->matched) < threshold)
+	__u32 got = hm_vs_popcount32(s->matched);
+	bool fast = s->fast == 1 && n > 1 && got >= n - 1;
+
+	if (!s->expected_set || (s->quorum_sent && !fast) || got < threshold)
 		return;
 	s->quorum_sent = 1;
-	ev->kind = HM_EV_QUORUM;
+	if (fast)
+		s->fast = 2;
+	ev->kind = fast ? HM_EV_FAST : HM_EV_QUORUM;
 	ev->phase = s->phase;
 	ev->view = s->view;
 	ev->seq = s->seq;
@@ -212,7 +220,7 @@ HM_VS_INLINE __u32 hm_vote_slot_record(struct hm_vote_slot *s, __u32 n, __u32 th
 	hm_vs_copy32(s->sigs[voter] + 32, sig + 32);
 	if (s->expected_set) {
 		s->matched = hm_vote_slot_matched(s, n);
-		hm_vote_slot_quorum(s, threshold, ev, emit);
+		hm_vote_slot_quorum(s, n, threshold, ev, emit);
 	}
 	return HM_ACCEPT;
 }
@@ -220,14 +228,16 @@ HM_VS_INLINE __u32 hm_vote_slot_record(struct hm_vote_slot *s, __u32 n, __u32 th
 /* Set the digest a claimed slot's votes must match (the accepted
  * PRE-PREPARE's), once; raises the quorum if the votes there make one. */
 HM_VS_INLINE void hm_vote_slot_expect(struct hm_vote_slot *s, __u32 n, __u32 threshold,
-				      const __u8 *digest, struct hm_vote_event *ev, bool *emit)
+				      const __u8 *digest, bool fast, struct hm_vote_event *ev,
+				      bool *emit)
 {
 	if (s->expected_set)
 		return;
 	s->expected_set = 1;
+	s->fast = fast && s->phase == HM_PHASE_PREPARE ? 1 : 0;
 	hm_vs_copy32(s->expected, digest);
 	s->matched = hm_vote_slot_matched(s, n);
-	hm_vote_slot_quorum(s, threshold, ev, emit);
+	hm_vote_slot_quorum(s, n, threshold, ev, emit);
 }
 
 #endif /* HM_VOTE_SLOT_H */

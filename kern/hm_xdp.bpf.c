@@ -616,7 +616,7 @@ static __always_inline __u32 count_vote(const struct hm_xdp_config *cfg, __u32 w
  * lock, so a vote counted at the same moment on another CPU is either seen
  * here or sees the expectation: the quorum is raised exactly once. */
 static __always_inline void slot_expect(const struct hm_xdp_config *cfg, __u32 window, __u32 phase,
-					__u64 view, __u64 seq, const __u8 *digest,
+					__u64 view, __u64 seq, const __u8 *digest, bool fast,
 					struct hm_vote_event *ev, bool *emit)
 {
 	struct hm_xdp_vote_slot *vs = slot_of(window, phase, seq);
@@ -625,7 +625,7 @@ static __always_inline void slot_expect(const struct hm_xdp_config *cfg, __u32 w
 		return;
 	bpf_spin_lock(&vs->lock);
 	if (hm_vote_slot_claim(&vs->s, phase, view, seq))
-		hm_vote_slot_expect(&vs->s, cfg->n, hm_vote_threshold(cfg->f, phase), digest, ev,
+		hm_vote_slot_expect(&vs->s, cfg->n, hm_vote_threshold(cfg->f, phase), digest, fast, ev,
 				    emit);
 	bpf_spin_unlock(&vs->lock);
 }
@@ -754,7 +754,8 @@ int hm_vote_policy(struct xdp_md *ctx)
 	a->result = HM_ACCEPT;
 	switch (a->op) {
 	case HM_POLICY_EXPECT:
-		slot_expect(cfg, window, a->phase, a->view, a->seq, a->digest, &ev, &emit);
+		slot_expect(cfg, window, a->phase, a->view, a->seq, a->digest, a->fast != 0, &ev,
+			    &emit);
 		break;
 	case HM_POLICY_OWN_VOTE:
 		/* stack copies: the slot helpers take plain pointers, and
@@ -771,7 +772,7 @@ int hm_vote_policy(struct xdp_md *ctx)
 		__builtin_memcpy(dg, a->digest, HM_DIGEST_LEN);
 		__builtin_memcpy(sig, a->sig, HM_SIG_LEN);
 		asm volatile("" ::: "memory");
-		slot_expect(cfg, window, a->phase, a->view, a->seq, dg, &ev, &emit);
+		slot_expect(cfg, window, a->phase, a->view, a->seq, dg, a->fast != 0, &ev, &emit);
 		a->result = slot_vote(cfg, window, a->phase, a->view, a->seq, cfg->self_id,
 				      dg, sig, &ev, &emit);
 		break;

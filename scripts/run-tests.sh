@@ -57,6 +57,11 @@ unit() {
     bash scripts/sim-sweep.sh 2 build/tests/test_byzantine randomized_faults
   HM_TWINS_COUNT=512 run_suite "Twins enumeration, 512 of 4096 scenarios, 2 shards" \
     bash scripts/sim-sweep.sh 2 build/tests/test_twins twins_enumeration
+  # the same searches with the fast path on (docs/protocol.md, "The fast path")
+  HM_SIM_SEEDS=300 run_suite "Byzantine randomized_faults_fast, 300 seeds (n = 4 and 7), 2 shards" \
+    bash scripts/sim-sweep.sh 2 build/tests/test_byzantine randomized_faults_fast
+  HM_TWINS_COUNT=256 run_suite "Twins enumeration with the fast path, 256 scenarios, 2 shards" \
+    bash scripts/sim-sweep.sh 2 build/tests/test_twins twins_enumeration_fast
   run_suite "fuzz (quick)" bash scripts/fuzz.sh --quick
   # The operator's side without a cluster: hmctl init, --check-config,
   # --help/--version; make install into a staging tree, the unit checked.
@@ -84,6 +89,10 @@ soak() {
   suite_timeout=$saved
   HM_TWINS_COUNT=0 run_suite "Twins enumeration, all 4096 scenarios" \
     bash scripts/sim-sweep.sh 2 build/tests/test_twins twins_enumeration
+  HM_SIM_SEEDS=${HM_BYZ_FAST_SOAK_SEEDS:-20000} run_suite "Byzantine randomized_faults_fast, many seeds (n = 4 and 7)" \
+    bash scripts/sim-sweep.sh 2 build/tests/test_byzantine randomized_faults_fast
+  HM_TWINS_COUNT=0 run_suite "Twins enumeration with the fast path, all 4096 scenarios" \
+    bash scripts/sim-sweep.sh 2 build/tests/test_twins twins_enumeration_fast
   HM_PERSIST_ROUNDS=${HM_PERSIST_ROUNDS:-3000} run_suite "persist kill -9 crash test, many rounds" \
     build/tests/test_persist crash_recovery_kill9
   for i in 1 2 3; do

@@ -626,6 +626,17 @@ HM_TEST(too_few_members_for_f)
 		     "0 members cannot tolerate f=1: need n >= 3f+1 = 4");
 }
 
+/* 2f+1 quorums of more than 3f+1 replicas may meet in a faulty one only. */
+HM_TEST(more_members_than_3f_plus_1)
+{
+	expect_error(FOUR M(4), 2, "cluster.members",
+		     "5 members with f=1: quorums of 2f+1 = 3 would not intersect in a correct "
+		     "replica; use n = 3f+1 = 4 members, or raise max_faulty_nodes");
+	expect_error(F0 FOUR, 5, "cluster.members",
+		     "4 members with f=0: quorums of 2f+1 = 1 would not intersect in a correct "
+		     "replica; use n = 3f+1 = 1 members, or raise max_faulty_nodes");
+}
+
 HM_TEST(duplicate_client_id)
 {
 	expect_error(FOUR "  clients:\n    - {id: 100, public_key: keys/c100.pub}\n"
@@ -1031,17 +1042,34 @@ HM_TEST(dns_section_errors)
 	M(15) M(16) M(17) M(18) M(19) M(20) M(21) M(22) M(23) M(24) M(25) M(26) M(27) \
 	M(28) M(29) M(30)
 
-/* The specification's block as written (with 3f+1 = 31 members).  f up to
- * 10, the trust graph's fault_detection keys and the link layer's
- * message_compression and encryption_required are in; the fast path
- * (fast_path_trust_threshold) is not built yet, so the block must be
- * refused exactly there, with the file, line and key: the first part of
- * issue 13 still missing.  When the fast path lands, this test loads the
- * whole block. */
+/* The specification's block as written (with 3f+1 = 31 members) loads,
+ * every key with its meaning: f = 10, the trust graph's fault_detection
+ * keys, the fast path and its trust threshold, the link layer's
+ * message_compression and encryption_required. */
 HM_TEST(spec_sample_block)
 {
-	expect_error(SPEC_SAMPLE SPEC_MEMBERS_31, 16,
-		     "byzantine_config.performance.fast_path_trust_threshold", "unknown key");
+	struct hm_config cfg;
+	char err[1024] = "";
+
+	if (!ASSERT_OK(load_yaml(SPEC_SAMPLE SPEC_MEMBERS_31, &cfg, err, sizeof(err)), err))
+		return;
+	ASSERT_EQ(cfg.n_members, 31, "31 members");
+	ASSERT_EQ(cfg.max_faulty_nodes, 10, "f = 10");
+	ASSERT_EQ(cfg.timeout_ms, 100, "timeout_ms");
+	ASSERT_EQ(cfg.view_change_timeout_ms, 1000, "view_change_timeout_ms");
+	ASSERT_EQ(cfg.checkpoint_interval, 100, "checkpoint_interval");
+	ASSERT_TRUE(cfg.fast_path_enabled, "fast path on");
+	ASSERT_TRUE(cfg.fast_path_trust_threshold == 0.9, "trust threshold 0.9");
+	ASSERT_TRUE(cfg.batching_enabled && cfg.batch_size == 50, "batching, 50");
+	ASSERT_EQ(cfg.pipeline_depth, 3, "pipeline depth");
+	ASSERT_TRUE(cfg.reputation_threshold == 0.5, "reputation threshold");
+	ASSERT_TRUE(cfg.message_compression && cfg.encryption_required, "link layer");
+	ASSERT_EQ(cfg.max_message_size, HM_MAX_DATAGRAM, "65536 reads as one whole datagram");
+	hm_config_free(&cfg);
+	/* the threshold is a fraction */
+	expect_error("byzantine_config:\n  performance:\n    fast_path_trust_threshold: 1.5\n" FOUR,
+		     3, "byzantine_config.performance.fast_path_trust_threshold",
+		     "1.5 is out of range 0..1");
 }
 
 /* This branch's keys of the sample, with f = 1: each with its effect. */

@@ -698,6 +698,7 @@ struct plan {
 	 * entries stay as they were; legacy: none of them (regression seeds) */
 	uint64_t r2;
 	bool legacy;
+	bool fast;      /* the fast path on (randomized_faults_fast) */
 };
 
 /* Set up one seed's run: n, loss, f faulty replicas (Byzantine modes or a
@@ -708,7 +709,7 @@ static struct hm_sim *random_setup(unsigned seed, uint64_t *r, struct hm_sim_opt
 {
 	struct hm_sim *s;
 	uint32_t budget;
-	bool legacy = p->legacy;
+	bool legacy = p->legacy, fast = p->fast;
 	uint64_t *r2 = &p->r2;
 
 	hm_sim_default_opts(o);
@@ -727,6 +728,7 @@ static struct hm_sim *random_setup(unsigned seed, uint64_t *r, struct hm_sim_opt
 		o->n = atoi(getenv("HM_SIM_N")) == 7 ? 7 : 4, o->f = (o->n - 1) / 3;
 	memset(p, 0, sizeof(*p));
 	p->legacy = legacy;
+	p->fast = o->fast_path = fast;
 	p->r2 = seed * 0x9e3779b97f4a7c15ull + 23;
 	p->rolling_round = p->all_round = -1;
 	o->persist = !legacy;
@@ -886,8 +888,22 @@ struct rf_gates {
  * left behind at the end, counted).  The issue-17 checks (gated): every
  * correct replica live within the bound after the heal, nobody correct
  * blamed. */
+/* Batches the live replicas committed on the fast path, and in all, over
+ * a search: randomized_faults_fast must exercise the path it is about. */
+static uint64_t rf_fast_commits, rf_all_commits;
+
+static void count_commit_paths(struct hm_sim *s, uint32_t n)
+{
+	for (uint32_t i = 0; i < n; i++) {
+		const struct pbft_stats *st = pbft_stats(hm_sim_node(s, i)->core);
+
+		rf_fast_commits += st->fast_commits;
+		rf_all_commits += st->fast_commits + st->normal_commits;
+	}
+}
+
 static bool random_seed(unsigned seed, bool verbose, bool *lagging, bool *stalled,
-			struct rf_gates *g, bool legacy)
+			struct rf_gates *g, bool legacy, bool fast)
 {
 	uint64_t r = seed * 0x2545f4914f6cdd1dull + 7;
 	struct hm_sim_opts o;
@@ -902,6 +918,7 @@ static bool random_seed(unsigned seed, bool verbose, bool *lagging, bool *stalle
 	struct sim_gate *lg;
 
 	p.legacy = legacy;
+	p.fast = fast;
 	s = random_setup(seed, &r, &o, &p, log);
 	ch.n = o.n;
 	hm_sim_set_filter(s, chaos_filter, &ch);
@@ -915,6 +932,7 @@ static bool random_seed(unsigned seed, bool verbose, bool *lagging, bool *stalle
 		done = hm_sim_run(s, t_heal + 60 * SECOND);
 	hm_sim_settle(s, hm_sim_now(s) + 2 * SECOND);
 	fclose(log);
+	count_commit_paths(s, o.n);
 	ok &= ASSERT_TRUE(hm_sim_safety_ok(s, why, sizeof(why)), why);
 	ok &= ASSERT_TRUE(hm_sim_reads_ok(s, why, sizeof(why)), why);
 	ok &= ASSERT_TRUE(hm_sim_linearizable(s, why, sizeof(why)), why);
@@ -932,8 +950,9 @@ static bool random_seed(unsigned seed, bool verbose, bool *lagging, bool *stalle
 		printf("     seed %u: stalled, a correct replica needs state transfer\n", seed);
 	if (!ok) {
 		printf("  failing seed: %u (replay: HM_I17_PENDING='%s' HM_SIM_SEED=%u "
-		       "build/tests/test_byzantine randomized_faults)\n  plan: n=%u %s\n", seed,
-		       sim_pending_list(), seed, o.n, desc);
+		       "build/tests/test_byzantine randomized_faults%s)\n  plan: n=%u %s%s\n", seed,
+		       sim_pending_list(), seed, fast ? "_fast" : "", o.n, fast ? "fast path; " : "",
+		       desc);
 		hm_sim_dump(s, stdout);
 	} else if (verbose) {
 		printf("     seed %u: n=%u %s\n     %s%s%s%s\n", seed, o.n, desc,
@@ -953,7 +972,7 @@ static bool random_seed(unsigned seed, bool verbose, bool *lagging, bool *stalle
  * network heals and every op must complete.  Safety and linearizability
  * must hold for every seed; the failing seed is printed and replays exactly
  * (HM_SIM_SEED).  The issue-17 checks run under the gates of sim_checks.h. */
-HM_TEST(randomized_faults)
+static void random_search(bool fast)
 {
 	unsigned seeds = env_seeds(24), only = getenv("HM_SIM_SEED") ? atoi(getenv("HM_SIM_SEED")) : 0;
 	unsigned lagging = 0, stalled = 0, runs = 0, old_runs = 0;
@@ -965,32 +984,46 @@ HM_TEST(randomized_faults)
 		{ "blocking", "no correct replica counted Byzantine" },
 	};
 	double t0 = sim_clock_s();
-	const char *replay = "build/tests/test_byzantine randomized_faults";
+	const char *replay = fast ? "build/tests/test_byzantine randomized_faults_fast"
+				   : "build/tests/test_byzantine randomized_faults";
 
 	for (unsigned seed = only ? only : 1; seed <= (only ? only : seeds); seed++) {
 		bool behind, stuck;
 
 		if (!only && !sim_in_shard(sh, seed))
 			continue;
-		if (!random_seed(seed, only != 0, &behind, &stuck, &g, false))
+		if (!random_seed(seed, only != 0, &behind, &stuck, &g, false, fast))
 			return;
 		lagging += behind;
 		stalled += stuck;
 		runs++;
 	}
 	old_runs = runs - g.restart.count; /* roughly: the seeds today's rule covers */
-	sim_rate("randomized_faults", runs, t0, sh);
+	sim_rate(fast ? "randomized_faults_fast" : "randomized_faults", runs, t0, sh);
 	printf("     %u seeds: safe and linearizable; %u finished with a replica still behind, %u "
 	       "stalled on a correct replica behind a stable checkpoint\n", runs, lagging,
 	       stalled);
+	if (fast)
+		printf("     fast path: %llu of %llu batch commits (the live replicas' counts)\n",
+		       (unsigned long long)rf_fast_commits, (unsigned long long)rf_all_commits);
 	if (only) /* a replayed seed reports its own outcome above */
 		return;
+	if (fast)
+		ASSERT_GE(rf_fast_commits, rf_all_commits / 10 + 1, "the fast path was exercised");
 	sim_gate_report(&g.restart, runs, replay);
 	sim_gate_report(&g.live, runs, replay);
 	sim_gate_report(&g.adm, runs, replay);
 	sim_gate_report(&g.blame, runs, replay);
 	ASSERT_LE(stalled, old_runs / 10 + 1, "at most a tenth stall for want of state transfer");
 }
+
+HM_TEST(randomized_faults) { random_search(false); }
+
+/* The same search with the fast path on (docs/protocol.md, "The fast
+ * path"): fast commits at some replicas meet partitions, crashes,
+ * restarts, twins and the Byzantine modes, and the view changes after
+ * them must keep every fast-committed batch. */
+HM_TEST(randomized_faults_fast) { random_search(true); }
 
 /* Seed 128 (n = 7): the view-0 primary is cut off with replica 3 while the
  * others move to view 1; after the heal it catches up through BATCH
@@ -1006,7 +1039,7 @@ HM_TEST(stale_primary_overwrites_claimed_slot)
 	struct rf_gates g = { { "restart", "" }, { "liveness", "" }, { "admission", "" },
 			      { "blocking", "" } };
 
-	random_seed(128, true, &behind, &stuck, &g, true);
+	random_seed(128, true, &behind, &stuck, &g, true, false);
 }
 
 /* Found by the 40,000-seed soak (n = 7): a correct backup prepared the
@@ -1025,7 +1058,7 @@ static void replay_gated_seed(unsigned seed)
 			      { "admission", "liveness with an admission check" },
 			      { "blocking", "no correct replica counted Byzantine" } };
 
-	ASSERT_TRUE(random_seed(seed, true, &behind, &stuck, &g, false), "the seed's checks hold");
+	ASSERT_TRUE(random_seed(seed, true, &behind, &stuck, &g, false, false), "the seed's checks hold");
 }
 
 HM_TEST(claimed_slot_resend_is_not_a_second_vote) { replay_gated_seed(11120); }

@@ -122,7 +122,8 @@ static void describe(uint64_t idx, uint32_t rounds, char *buf, size_t len)
 }
 
 /* One scenario: true when every enforced check held. */
-static bool twins_scenario(uint64_t idx, uint32_t rounds, struct twins_gates *g, bool verbose)
+static bool twins_scenario(uint64_t idx, uint32_t rounds, struct twins_gates *g, bool verbose,
+			   bool fast)
 {
 	struct hm_sim_opts o;
 	struct hm_sim *s;
@@ -135,6 +136,7 @@ static bool twins_scenario(uint64_t idx, uint32_t rounds, struct twins_gates *g,
 	o.seed = idx + 1;
 	o.clients = 2;          /* one reaches the twin, one the original */
 	o.ops_per_client = 20;
+	o.fast_path = fast;
 	t.twin_of = idx % TWINS_N;
 	s = hm_sim_new(&o);
 	hm_sim_add_twin(s, t.twin_of, 0);
@@ -170,9 +172,9 @@ static bool twins_scenario(uint64_t idx, uint32_t rounds, struct twins_gates *g,
 	describe(idx, rounds, desc, sizeof(desc));
 	if (!ok) {
 		printf("  failing scenario %llu: %s\n  (replay: HM_I17_PENDING='%s' "
-		       "HM_TWINS_ROUNDS=%u HM_TWINS_SCENARIO=%llu build/tests/test_twins)\n",
+		       "HM_TWINS_ROUNDS=%u HM_TWINS_SCENARIO=%llu build/tests/test_twins %s)\n",
 		       (unsigned long long)idx, desc, sim_pending_list(), rounds,
-		       (unsigned long long)idx);
+		       (unsigned long long)idx, fast ? "twins_enumeration_fast" : "twins_enumeration");
 		hm_sim_dump(s, stdout);
 	} else if (verbose) {
 		printf("     scenario %llu: %s\n     %s%s%s%s\n", (unsigned long long)idx, desc,
@@ -185,7 +187,7 @@ static bool twins_scenario(uint64_t idx, uint32_t rounds, struct twins_gates *g,
 	return ok;
 }
 
-HM_TEST(twins_enumeration)
+static void twins_search(bool fast)
 {
 	uint32_t rounds = env_u("HM_TWINS_ROUNDS", 2), count = env_u("HM_TWINS_COUNT", 32);
 	uint64_t total = TWINS_N, runs = 0;
@@ -203,7 +205,7 @@ HM_TEST(twins_enumeration)
 	for (uint32_t k = 0; k < rounds; k++)
 		total *= TWINS_PER_ROUND;
 	if (one) {
-		twins_scenario(strtoull(one, NULL, 10) % total, rounds, &g, true);
+		twins_scenario(strtoull(one, NULL, 10) % total, rounds, &g, true, fast);
 		return;
 	}
 	if (!count || count > total)
@@ -215,12 +217,12 @@ HM_TEST(twins_enumeration)
 		if (!sim_in_shard(sh, (unsigned)i))
 			continue;
 		runs++;
-		if (!twins_scenario(idx, rounds, &g, false))
+		if (!twins_scenario(idx, rounds, &g, false, fast))
 			return;
 	}
-	printf("     Twins n = 4, %u rounds: %llu of %llu scenarios\n", rounds,
-	       (unsigned long long)runs, (unsigned long long)total);
-	sim_rate("twins_enumeration", (unsigned)runs, t0, sh);
+	printf("     Twins n = 4, %u rounds%s: %llu of %llu scenarios\n", rounds,
+	       fast ? ", fast path on" : "", (unsigned long long)runs, (unsigned long long)total);
+	sim_rate(fast ? "twins_enumeration_fast" : "twins_enumeration", (unsigned)runs, t0, sh);
 	snprintf(replay, sizeof(replay), "HM_TWINS_ROUNDS=%u build/tests/test_twins", rounds);
 	/* the gate report names scenarios through HM_SIM_SEED: say it right */
 	for (struct sim_gate *x = &g.live; x <= &g.blame; x++)
@@ -236,3 +238,11 @@ HM_TEST(twins_enumeration)
 			printf("     SKIP gate %s: pending, but no scenario failed it: ready to "
 			       "enforce\n", x->gate);
 }
+
+HM_TEST(twins_enumeration) { twins_search(false); }
+
+/* The same scenarios with the fast path on (docs/protocol.md, "The fast
+ * path"): twins of the primary propose two batches for one slot, and a
+ * replica may commit one of them on n votes; the view changes after the
+ * partitions must keep it. */
+HM_TEST(twins_enumeration_fast) { twins_search(true); }

@@ -497,7 +497,8 @@ static int parse_performance(struct ctx *c, yaml_node_t *map)
 {
 	static const char *const keys[] = { "batching_enabled", "batch_size", "batch_timeout_ms",
 					    "pipeline_depth", "fast_path_enabled",
-					    "fast_path_timeout_ms", NULL };
+					    "fast_path_timeout_ms", "fast_path_trust_threshold",
+					    NULL };
 	const char *path = "byzantine_config.performance";
 	struct hm_config *cfg = c->cfg;
 
@@ -508,7 +509,9 @@ static int parse_performance(struct ctx *c, yaml_node_t *map)
 	    opt_uint(c, map, path, "pipeline_depth", 1, 1000000, &cfg->pipeline_depth) < 0 ||
 	    opt_bool(c, map, path, "fast_path_enabled", &cfg->fast_path_enabled) < 0 ||
 	    opt_uint(c, map, path, "fast_path_timeout_ms", 1, HM_MAX_TIMEOUT_MS,
-		     &cfg->fast_path_timeout_ms) < 0)
+		     &cfg->fast_path_timeout_ms) < 0 ||
+	    opt_fraction(c, map, path, "fast_path_trust_threshold", 0, 1,
+			 &cfg->fast_path_trust_threshold) < 0)
 		return -1;
 	c->pipeline_at = lookup(c, map, "pipeline_depth");
 	return 0;
@@ -863,6 +866,13 @@ static int parse_members(struct ctx *c, yaml_node_t *key, yaml_node_t *seq)
 	}
 	if (check_member_ids(c, tmp, id_at, n))
 		return -1;
+	/* Quorums are 2f+1: two of them share a correct replica only when
+	 * n = 3f+1 (with n = 3f+2, two quorums may share a single, faulty one). */
+	if ((uint32_t)n > 3 * f + 1)
+		return fail(c, key, "cluster", "members",
+			    "%d members with f=%u: quorums of 2f+1 = %u would not intersect in a correct "
+			    "replica; use n = 3f+1 = %u members, or raise max_faulty_nodes", n, f,
+			    2 * f + 1, 3 * f + 1);
 	for (int i = 0; i < n; i++)
 		cfg->members[tmp[i].id] = tmp[i];
 	cfg->n_members = (uint32_t)n;
@@ -1529,6 +1539,7 @@ void hm_config_defaults(struct hm_config *cfg)
 	cfg->pipeline_depth = 8;
 	cfg->fast_path_enabled = false;
 	cfg->fast_path_timeout_ms = 50;
+	cfg->fast_path_trust_threshold = 0.9;
 	strcpy(cfg->signature_algorithm, "ed25519");
 	strcpy(cfg->message_authentication, "siphash-2-4");
 	cfg->max_message_size = 65000;

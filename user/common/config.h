@@ -142,6 +142,9 @@ struct hm_config {
 	uint32_t pipeline_depth;            /* batches in flight */
 	bool fast_path_enabled;
 	uint32_t fast_path_timeout_ms;
+	/* The fast path is attempted only while every peer's reputation is
+	 * above this (never a smaller quorum: docs/protocol.md, "The fast path") */
+	double fast_path_trust_threshold;
 
 	/* byzantine_config.security */
 	char signature_algorithm[16];       /* "ed25519" */

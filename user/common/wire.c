@@ -417,7 +417,8 @@ size_t hm_vc_entry_put(uint8_t *buf, size_t cap, const struct hm_vc_entry *e)
 	hm_put_be32(buf + 48, e->pp_len);
 	memcpy(buf + 52, e->pp_sig, HM_SIG_LEN);
 	hm_put_be32(buf + 116, e->voters);
-	memcpy(buf + HM_VC_ENTRY_FIXED, e->sigs, len - HM_VC_ENTRY_FIXED);
+	if (len > HM_VC_ENTRY_FIXED) /* a vote report has no signatures (sigs NULL) */
+		memcpy(buf + HM_VC_ENTRY_FIXED, e->sigs, len - HM_VC_ENTRY_FIXED);
 	return len;
 }
 

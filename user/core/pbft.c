@@ -123,6 +123,7 @@ void pbft_emit_vote_policy(struct pbft *c, enum hm_vote_phase phase, uint64_t vi
 	v->view = view;
 	v->seq = seq;
 	memcpy(v->digest, digest, HM_DIGEST_LEN);
+	v->fast = phase == HM_PHASE_PREPARE && pbft_fast_path_active(c);
 	if (own_sig) {
 		v->own_vote = true;
 		memcpy(v->sig, own_sig, HM_SIG_LEN);
@@ -355,6 +356,8 @@ static void propose_batch(struct pbft *c)
 	memcpy(e->pp_sig, h->sig, HM_SIG_LEN);
 	e->own_pp = true;
 	e->own_commit = false;
+	pbft_note_vote(e);
+	e->pp_at = c->now;
 	pbft_dur_pre_prepare(c, (const uint8_t *)h, HM_HDR_LEN + e->batch_len);
 	pbft_emit_vote_policy(c, HM_PHASE_PREPARE, c->view, seq, e->digest, NULL);
 	pbft_emit_vote_policy(c, HM_PHASE_COMMIT, c->view, seq, e->digest, NULL);
@@ -658,6 +661,7 @@ int pbft_on_pre_prepare(struct pbft *c, const struct hm_msg *m, enum hm_drop_rea
 	e->has_pp = true;
 	memcpy(e->pp_sig, m->hdr->sig, HM_SIG_LEN);
 	e->own_pp = e->own_commit = false;
+	e->pp_at = c->now;
 
 	if (pbft_silent(c, m->seq)) { /* count the others' votes, cast none */
 		pbft_emit_vote_policy(c, HM_PHASE_PREPARE, c->view, m->seq, e->digest, NULL);
@@ -668,6 +672,7 @@ int pbft_on_pre_prepare(struct pbft *c, const struct hm_msg *m, enum hm_drop_rea
 	 * from it): durable before our PREPARE leaves. */
 	pbft_dur_pre_prepare(c, (const uint8_t *)m->hdr, m->len);
 	e->own_pp = true;
+	pbft_note_vote(e);
 	h = pbft_send_msg(c, PBFT_TO_REPLICAS, 0, HM_MSG_PREPARE, c->view, m->seq, e->digest, NULL, 0);
 	pbft_emit_vote_policy(c, HM_PHASE_PREPARE, c->view, m->seq, e->digest, h->sig);
 	pbft_emit_vote_policy(c, HM_PHASE_COMMIT, c->view, m->seq, e->digest, NULL);
@@ -1129,6 +1134,74 @@ static void on_prepared(struct pbft *c, struct log_entry *e, hm_voters_t voters)
 }
 
 
+/* ---- the fast path (docs/protocol.md, "The fast path") ---------------- */
+
+void pbft_note_vote(struct log_entry *e)
+{
+	e->has_vote = true;
+	e->vote_view = e->view;
+	memcpy(e->vote_digest, e->digest, HM_DIGEST_LEN);
+}
+
+void pbft_set_fast_path_allowed(struct pbft *c, bool allowed)
+{
+	c->fast_allowed = allowed;
+}
+
+bool pbft_fast_path_active(const struct pbft *c)
+{
+	return c->p.fast_path && c->fast_allowed;
+}
+
+/* An HM_EV_FAST for e's slot: every backup's PREPARE matched, and with the
+ * PRE-PREPARE that is all n replicas.  The voter bitmap is checked again
+ * here (the event comes from outside the core): n - 1 voters, the primary
+ * not among them, ours included unless we are the primary (a silent
+ * replica's slot can never complete: it does not vote).  The fast path
+ * must be on: a counter configured by someone else changes nothing. */
+static bool fast_path_complete(const struct pbft *c, const struct log_entry *e,
+			       const struct hm_vote_event *ev)
+{
+	uint32_t prim = pbft_primary(c, e->view);
+	uint64_t every = ((uint64_t)1 << c->p.n) - 1; /* n may be 32 */
+	hm_voters_t all = (hm_voters_t)every & ~((hm_voters_t)1 << prim);
+
+	return ev->kind == HM_EV_FAST && ev->phase == HM_PHASE_PREPARE && c->p.fast_path &&
+	       ev->voters == all && (prim == c->p.id || e->own_pp);
+}
+
+/* The n-of-n came within performance.fast_path_timeout_ms of the
+ * PRE-PREPARE. */
+static bool fast_in_time(const struct pbft *c, const struct log_entry *e)
+{
+	return !c->p.fast_path_timeout_ms ||
+	       c->now - e->pp_at <= (uint64_t)c->p.fast_path_timeout_ms * 1000;
+}
+
+/* The fast path's n-of-n holds for e's current view (not an older one's). */
+static bool fast_ready(const struct log_entry *e)
+{
+	return e->fast && e->fast_view == e->view;
+}
+
+/* e committed here (prepared, and a COMMIT quorum or the fast path): count
+ * it by path, then execute what is now in order. */
+static void commit_entry(struct pbft *c, struct log_entry *e)
+{
+	uint64_t took = c->now > e->pp_at ? c->now - e->pp_at : 0;
+
+	e->committed = true;
+	if (fast_ready(e) && !e->commit_quorum) {
+		c->stats.fast_commits++;
+		c->stats.fast_commit_us += took;
+	} else {
+		e->fast = false;
+		c->stats.normal_commits++;
+		c->stats.normal_commit_us += took;
+	}
+	pbft_execute_committed(c);
+}
+
 /* Slots whose PREPARE quorum had a vote with a bad signature: try again
  * with the votes the counter holds now. */
 static void recheck_certs(struct pbft *c)
@@ -1139,10 +1212,8 @@ static void recheck_certs(struct pbft *c)
 		if (e->seq != seq || !e->cert_wait || e->prepared || !e->has_pp || c->in_vc)
 			continue;
 		on_prepared(c, e, 0);
-		if (e->prepared && e->commit_quorum && !e->committed) {
-			e->committed = true;
-			pbft_execute_committed(c);
-		}
+		if (e->prepared && (e->commit_quorum || fast_ready(e)) && !e->committed)
+			commit_entry(c, e);
 	}
 }
 
@@ -1155,19 +1226,24 @@ void pbft_on_vote_event(struct pbft *c, const struct hm_vote_event *ev)
 		return;
 	}
 	/* In a view change the old view's normal case is over. */
-	if (ev->kind != HM_EV_QUORUM || c->in_vc || e->seq != ev->seq || !e->has_pp ||
-	    e->view != ev->view ||
+	if ((ev->kind != HM_EV_QUORUM && ev->kind != HM_EV_FAST) || c->in_vc ||
+	    e->seq != ev->seq || !e->has_pp || e->view != ev->view ||
 	    memcmp(e->digest, ev->digest, HM_DIGEST_LEN) != 0)
 		return;
+	/* The fast event implies the PREPARE quorum (the counter raises it
+	 * instead when both come due at once). */
 	if (ev->phase == HM_PHASE_PREPARE && !e->prepared)
 		on_prepared(c, e, ev->voters);
 	else if (ev->phase == HM_PHASE_COMMIT)
 		e->commit_quorum = true;
-	/* committed-local: prepared and 2f+1 matching COMMITs (ours included) */
-	if (e->prepared && e->commit_quorum && !e->committed) {
-		e->committed = true;
-		pbft_execute_committed(c);
+	if (fast_path_complete(c, e, ev) && fast_in_time(c, e)) {
+		e->fast = true;
+		e->fast_view = e->view;
 	}
+	/* committed-local: prepared and 2f+1 matching COMMITs (ours included),
+	 * or, the fast path, prepared and all n replicas' votes */
+	if (e->prepared && (e->commit_quorum || fast_ready(e)) && !e->committed)
+		commit_entry(c, e);
 }
 
 /* ---- retransmission -------------------------------------------------- */
@@ -1519,6 +1595,16 @@ const struct pbft_stats *pbft_stats(const struct pbft *c) { return &c->stats; }
 void pbft_state_digest(const struct pbft *c, uint8_t out[HM_DIGEST_LEN])
 {
 	c->p.service->ops->digest(c->p.service->state, out);
+}
+
+bool pbft_prepared_digest(const struct pbft *c, uint64_t seq, uint8_t out[HM_DIGEST_LEN])
+{
+	const struct log_entry *e = &c->log[seq % c->log_size];
+
+	if (e->seq != seq || !e->has_cert)
+		return false;
+	memcpy(out, e->cert_digest, HM_DIGEST_LEN);
+	return true;
 }
 
 bool pbft_committed_digest(const struct pbft *c, uint64_t seq, uint8_t out[HM_DIGEST_LEN])

@@ -39,6 +39,16 @@ struct pbft_params {
 	 * and replica_keys, and a max_message_size under which a window of
 	 * prepared certificates fits HM_VC_MAX_PARTS datagrams. */
 	uint32_t view_change_timeout_ms;
+	/* The fast path (docs/protocol.md, "The fast path"): commit a slot
+	 * once all n replicas' matching votes (the PRE-PREPARE and n-1
+	 * PREPAREs) are in and its certificate is checked, without waiting
+	 * for the COMMIT round.  Attempted only while the driver allows it
+	 * (pbft_set_fast_path_allowed). */
+	bool fast_path;
+	/* An n-of-n counted later than this after the PRE-PREPARE does not
+	 * commit the slot fast (the COMMIT round runs beside the fast path
+	 * and has normally committed it by then); 0: no bound. */
+	uint32_t fast_path_timeout_ms;
 	const struct hm_keypair *keys;
 	/* n public keys, by id: for verifying stored signatures when a
 	 * certificate needs them (view changes); the normal case uses MACs. */
@@ -79,6 +89,7 @@ struct pbft_vote_policy {
 	uint8_t digest[HM_DIGEST_LEN];
 	bool own_vote;
 	uint8_t sig[HM_SIG_LEN];
+	bool fast;    /* PREPARE: also report when every backup matched (HM_EV_FAST) */
 };
 
 /* One executed batch: for the committed log (persistence), tests. */
@@ -185,6 +196,11 @@ struct pbft_stats {
 	hm_voters_t state_blamed;         /* replicas that served a bad chunk */
 	uint64_t certs_waiting;        /* PREPARE quorums held back: a vote's
 					* signature failed, waiting for others */
+	/* fast path (docs/protocol.md, "The fast path") */
+	uint64_t fast_commits;         /* slots committed on n-of-n PREPAREs */
+	uint64_t normal_commits;       /* slots committed on 2f+1 COMMITs */
+	uint64_t fast_commit_us;       /* sum of PRE-PREPARE-to-commit times, fast */
+	uint64_t normal_commit_us;     /* ... and normal */
 	/* Replicas proven faulty: a MAC-valid message carried a signature that
 	 * does not verify (only its sender can have produced it), or a signed
 	 * VIEW-CHANGE carried a bad certificate.  Bit i = replica i. */
@@ -313,6 +329,16 @@ uint64_t pbft_silent_until(const struct pbft *c);
 bool pbft_restart_silent(const struct pbft *c);
 /* True while a state transfer is running. */
 bool pbft_transferring(const struct pbft *c);
+
+/* The fast path is attempted (new slots' PREPARE policies ask for the
+ * n-of-n event) only while allowed and pbft_params.fast_path is set; the
+ * driver decides from reputation.  Never changes a quorum. */
+void pbft_set_fast_path_allowed(struct pbft *c, bool allowed);
+bool pbft_fast_path_active(const struct pbft *c);
+
+/* The digest of the prepared certificate held at seq (that of the latest
+ * view it prepared in), false if none. */
+bool pbft_prepared_digest(const struct pbft *c, uint64_t seq, uint8_t out[HM_DIGEST_LEN]);
 
 /* The digest committed at seq, false if not (or no longer) known. */
 bool pbft_committed_digest(const struct pbft *c, uint64_t seq, uint8_t out[HM_DIGEST_LEN]);

@@ -85,6 +85,17 @@ struct log_entry {
 	uint8_t cert_pp_sig[HM_SIG_LEN];
 	hm_voters_t cert_voters;
 	uint8_t cert_sigs[HM_MAX_REPLICAS][HM_SIG_LEN];
+	/* Our latest vote at this seq (our PREPARE, or our PRE-PREPARE as
+	 * primary) and its view: kept across view changes, reported in our
+	 * VIEW-CHANGE for the fast path (docs/protocol.md, "The fast path"). */
+	bool has_vote;
+	uint64_t vote_view;
+	uint8_t vote_digest[HM_DIGEST_LEN];
+	uint64_t pp_at;     /* when we accepted or sent the PRE-PREPARE (latency) */
+	/* All n votes for (fast_view, digest) were in (HM_EV_FAST): commits
+	 * once prepared in that view (pbft_fast_ready). */
+	bool fast;
+	uint64_t fast_view;
 	/* The digest the NEW-VIEW of nv_view assigns this seq (its O). */
 	uint64_t nv_view;
 	uint8_t nv_digest[HM_DIGEST_LEN];
@@ -124,6 +135,7 @@ struct cp_claim {
 struct vc_sum {
 	uint64_t seq, view;
 	uint8_t digest[HM_DIGEST_LEN];
+	bool report;        /* a vote report (no certificate): the fast path */
 };
 
 /* One replica's VIEW-CHANGE for `view`: its datagrams as received (MAC and
@@ -190,6 +202,8 @@ struct pbft {
 	uint64_t status_served_at[HM_MAX_REPLICAS]; /* throttles STATUS answers */
 	uint64_t checkpoint_helped_at[HM_MAX_REPLICAS];
 	struct pbft_stats stats;
+
+	bool fast_allowed;        /* pbft_set_fast_path_allowed */
 
 	/* view changes */
 	bool in_vc;
@@ -308,6 +322,9 @@ void pbft_execute_committed(struct pbft *c);
 void pbft_retransmit(struct pbft *c);
 void pbft_observe_far(struct pbft *c); /* after an install: the seqs named too far before */
 
+/* Record our own vote at e (e->view, e->digest) for vote reports. */
+void pbft_note_vote(struct log_entry *e);
+
 /* ---- pbft_view.c: view changes ---- */
 
 void pbft_vc_rec_clear(struct vc_rec *r);
@@ -349,6 +366,7 @@ void pbft_dur_pre_prepare(struct pbft *c, const uint8_t *dgram, size_t len);
 void pbft_dur_cert(struct pbft *c, const struct log_entry *e);
 void pbft_dur_commit(struct pbft *c, const struct log_entry *e);
 void pbft_dur_vc(struct pbft *c, const struct vc_rec *r);
+void pbft_dur_vote(struct pbft *c, const struct log_entry *e);
 void pbft_dur_ready(struct pbft *c, struct pbft_ready *rd);
 void pbft_dur_advance(struct pbft *c);
 void pbft_votes_restore(struct pbft *c, const struct hm_vote_record *votes, size_t n);

@@ -150,6 +150,10 @@ bool pbft_vc_fits(const struct pbft_params *p)
 			      ? p->max_message_size - HM_HDR_LEN - HM_NV_VC_OVERHEAD
 			      : 0;
 	size_t el = HM_VC_ENTRY_FIXED + (size_t)2 * p->f * HM_SIG_LEN;
+
+	/* the fast path adds a vote report to a seq (fast_report) */
+	if (p->fast_path)
+		el += HM_VC_ENTRY_FIXED;
 	size_t per = room > 4 ? (room - 4) / el : 0, parts, head;
 
 	if (!per)
@@ -442,7 +446,8 @@ static bool vc_entry_of(struct pbft *c, struct log_entry *e, struct hm_vc_entry 
 	return true;
 }
 
-static void sum_add(struct vc_rec *r, uint64_t seq, uint64_t view, const uint8_t *digest)
+static void sum_add(struct vc_rec *r, uint64_t seq, uint64_t view, const uint8_t *digest,
+		    bool report)
 {
 	struct vc_sum *p = realloc(r->sums, (r->n_sums + 1) * sizeof(*r->sums));
 
@@ -451,6 +456,7 @@ static void sum_add(struct vc_rec *r, uint64_t seq, uint64_t view, const uint8_t
 	r->sums = p;
 	p[r->n_sums].seq = seq;
 	p[r->n_sums].view = view;
+	p[r->n_sums].report = report;
 	memcpy(p[r->n_sums++].digest, digest, HM_DIGEST_LEN);
 }
 
@@ -475,6 +481,24 @@ size_t pbft_put_checkpoint_proof(struct pbft *c, uint8_t *buf, uint8_t *ncp)
 		(*ncp)++;
 	}
 	return len;
+}
+
+/*
+ * The fast path's vote report for e (docs/protocol.md, "The fast path"):
+ * our latest vote at e->seq, as an entry with no PREPARE signatures
+ * (voters 0, pp_len 0, pp_sig zero).  Sent only with the fast path on, and
+ * only when our certificate `cert` (NULL: none sent) does not already say
+ * it: a certificate of view v counts as its sender's vote in v.
+ */
+static bool fast_report(const struct pbft *c, const struct log_entry *e,
+			const struct hm_vc_entry *cert, struct hm_vc_entry *out,
+			const uint8_t *zero_sig)
+{
+	if (!c->p.fast_path || !e->has_vote || (cert && cert->view >= e->vote_view))
+		return false;
+	*out = (struct hm_vc_entry){ .seq = e->seq, .view = e->vote_view,
+				     .digest = e->vote_digest, .pp_sig = zero_sig };
+	return true;
 }
 
 /* Build, store and send our VIEW-CHANGE for c->vc_target: parts 1.. carry
@@ -509,12 +533,19 @@ static void send_view_change(struct pbft *c)
 	r->n = c->low;
 	for (uint64_t seq = c->low + 1; seq <= c->low + c->p.window; seq++) {
 		struct log_entry *e = pbft_entry_at(c, seq);
-		struct hm_vc_entry ent;
-		size_t el;
+		struct hm_vc_entry ent[2];
+		uint8_t zero_sig[HM_SIG_LEN] = { 0 };
+		unsigned k = 0;
+		size_t el = 0;
 
-		if (e->seq != seq || !e->has_cert || !vc_entry_of(c, e, &ent, sigbuf))
+		if (e->seq != seq)
 			continue;
-		el = hm_vc_entry_len(ent.voters);
+		if (e->has_cert && vc_entry_of(c, e, &ent[k], sigbuf))
+			el += hm_vc_entry_len(ent[k++].voters);
+		if (fast_report(c, e, k ? &ent[0] : NULL, &ent[k], zero_sig))
+			el += hm_vc_entry_len(ent[k++].voters);
+		if (!k)
+			continue;
 		if (np == 1 || pl[np - 1] + el > room) {
 			if (np == HM_VC_MAX_PARTS)
 				break; /* vc_fits() rules this out */
@@ -525,9 +556,12 @@ static void send_view_change(struct pbft *c)
 			pp[np][1] = (uint8_t)np;
 			pl[np++] = 4;
 		}
-		pl[np - 1] += hm_vc_entry_put(pp[np - 1] + pl[np - 1], room - pl[np - 1], &ent);
-		cnt[np - 1]++;
-		sum_add(r, ent.seq, ent.view, ent.digest);
+		for (unsigned i = 0; i < k; i++) {
+			pl[np - 1] += hm_vc_entry_put(pp[np - 1] + pl[np - 1], room - pl[np - 1],
+						      &ent[i]);
+			cnt[np - 1]++;
+			sum_add(r, ent[i].seq, ent[i].view, ent[i].digest, ent[i].voters == 0);
+		}
 	}
 	head = malloc(room);
 	if (!head)
@@ -577,9 +611,14 @@ static bool vc_entry_ok(struct pbft *c, const struct vc_rec *r, uint64_t n,
 {
 	uint32_t prim = pbft_primary(c, e->view), k = 0;
 
-	if (e->seq <= n || e->seq > n + c->p.window || e->view >= r->view || used[e->seq - n - 1])
+	uint8_t kind = e->voters ? 1 : 2; /* a certificate, or a vote report */
+
+	if (e->seq <= n || e->seq > n + c->p.window || e->view >= r->view ||
+	    (used[e->seq - n - 1] & kind))
 		return false;
-	used[e->seq - n - 1] = 1;
+	used[e->seq - n - 1] |= kind;
+	if (kind == 2) /* signed by the VIEW-CHANGE's head; counted only f+1 times over */
+		return e->pp_len == 0;
 	if ((uint32_t)__builtin_popcount(e->voters) != 2 * c->p.f || (e->voters >> prim & 1) ||
 	    (e->voters & ~HM_ALL_VOTERS(c->p.n)) != 0)
 		return false;
@@ -642,7 +681,7 @@ static bool vc_validate(struct pbft *c, uint32_t j, struct vc_rec *r)
 		while (ok && hm_vc_next(&it, &e)) {
 			ok = vc_entry_ok(c, r, n, &e, used);
 			if (ok)
-				sum_add(r, e.seq, e.view, e.digest);
+				sum_add(r, e.seq, e.view, e.digest, e.voters == 0);
 		}
 	}
 	free(used);
@@ -668,14 +707,103 @@ static void vc_check(struct pbft *c, uint32_t j, struct vc_rec *r)
 
 /* ---- O: what the new view proposes ------------------------------------ */
 
+/*
+ * The fast path's choice at seq lo + 1 + x (docs/protocol.md, "The fast
+ * path", rule F): each referenced VIEW-CHANGE says its sender's latest vote
+ * there (its vote report, or its certificate: a certificate of view v
+ * counts as a vote in v; the later of the two).  A digest's standing is
+ * the (f+1)-th highest view among its reporters (at least one of them
+ * correct); the best standing wins, a tie going to the lower digest.
+ * Returns false when no digest has f+1 reporters.
+ */
+static bool fast_choice(const struct pbft *c, unsigned nrefs, const uint64_t *rv,
+			const uint8_t *const *rd, uint64_t *view, uint8_t digest[HM_DIGEST_LEN])
+{
+	bool found = false;
+
+	for (unsigned a = 0; a < nrefs; a++) {
+		uint64_t top[HM_MAX_REPLICAS];
+		unsigned k = 0;
+
+		if (!rv[a])
+			continue;
+		/* the views of every reporter of rd[a], sorted down */
+		for (unsigned b = 0; b < nrefs; b++) {
+			if (!rv[b] || memcmp(rd[a], rd[b], HM_DIGEST_LEN) != 0)
+				continue;
+			unsigned i = k++;
+
+			for (; i > 0 && top[i - 1] < rv[b]; i--)
+				top[i] = top[i - 1];
+			top[i] = rv[b];
+		}
+		if (k < c->p.f + 1)
+			continue;
+		if (!found || top[c->p.f] - 1 > *view ||
+		    (top[c->p.f] - 1 == *view && memcmp(rd[a], digest, HM_DIGEST_LEN) < 0)) {
+			found = true;
+			*view = top[c->p.f] - 1;
+			memcpy(digest, rd[a], HM_DIGEST_LEN);
+		}
+	}
+	return found;
+}
+
+/* Rule F over the whole range: where a digest's standing is above the
+ * certificate chosen (or there is none), it replaces it.  A tie in view
+ * keeps the certificate: a value fast-committed in view w leaves no other
+ * digest a certificate or a standing at w or above. */
+static void fast_apply(const struct pbft *c, uint64_t view, const uint8_t *ids, unsigned nrefs,
+		       uint64_t lo, uint64_t span, uint8_t (*o)[HM_DIGEST_LEN], uint64_t *views,
+		       bool *set)
+{
+	/* rv[i * span + x]: ref i's latest vote view + 1 at seq lo + 1 + x */
+	uint64_t *rv = calloc(nrefs * span + 1, sizeof(*rv));
+	const uint8_t **rd = calloc(nrefs * span + 1, sizeof(*rd));
+
+	if (!rv || !rd)
+		abort();
+	for (unsigned i = 0; i < nrefs; i++) {
+		const struct vc_rec *r = pbft_vc_find(c, ids[i], view);
+
+		for (size_t k = 0; k < r->n_sums; k++) {
+			const struct vc_sum *sm = &r->sums[k];
+			size_t at = i * span + (sm->seq - lo - 1);
+
+			if (sm->seq <= lo || rv[at] > sm->view)
+				continue;
+			rv[at] = sm->view + 1;
+			rd[at] = sm->digest;
+		}
+	}
+	for (uint64_t x = 0; x < span; x++) {
+		uint64_t col_v[HM_MAX_REPLICAS], fv = 0;
+		const uint8_t *col_d[HM_MAX_REPLICAS];
+		uint8_t fd[HM_DIGEST_LEN];
+
+		for (unsigned i = 0; i < nrefs; i++) {
+			col_v[i] = rv[i * span + x];
+			col_d[i] = rd[i * span + x];
+		}
+		if (!fast_choice(c, nrefs, col_v, col_d, &fv, fd) || (set[x] && fv <= views[x]))
+			continue;
+		set[x] = true;
+		views[x] = fv;
+		memcpy(o[x], fd, HM_DIGEST_LEN);
+	}
+	free(rv);
+	free(rd);
+}
+
 /* From the VIEW-CHANGEs of replicas ids[]: min-s (the latest stable
- * checkpoint), max-s (the highest prepared seq), and for each seq between
- * the digest prepared in the highest view, or the null request.  Returns
+ * checkpoint), max-s (the highest seq given a digest), and for each seq
+ * between the digest prepared in the highest view (or, with the fast path,
+ * rule F's choice when it stands higher), or the null request.  Returns
  * the digests (max-s - min-s of them, caller frees) and H(O). */
 static uint8_t (*nv_compute(const struct pbft *c, uint64_t view, const uint8_t *ids, unsigned nrefs,
 			    uint64_t *min_s, uint64_t *max_s, uint8_t o_digest[HM_DIGEST_LEN]))[HM_DIGEST_LEN]
 {
-	uint64_t lo = 0, hi, count, *views;
+	uint64_t lo = 0, hi, top, span, count, *views;
 	uint8_t (*o)[HM_DIGEST_LEN], null_digest[HM_DIGEST_LEN];
 	bool *set;
 
@@ -683,18 +811,18 @@ static uint8_t (*nv_compute(const struct pbft *c, uint64_t view, const uint8_t *
 	for (unsigned i = 0; i < nrefs; i++)
 		if (pbft_vc_find(c, ids[i], view)->n > lo)
 			lo = pbft_vc_find(c, ids[i], view)->n;
-	hi = lo;
+	top = lo;
 	for (unsigned i = 0; i < nrefs; i++) {
 		const struct vc_rec *r = pbft_vc_find(c, ids[i], view);
 
 		for (size_t k = 0; k < r->n_sums; k++)
-			if (r->sums[k].seq > hi)
-				hi = r->sums[k].seq;
+			if (r->sums[k].seq > top)
+				top = r->sums[k].seq;
 	}
-	count = hi - lo;
-	o = calloc(count + 1, HM_DIGEST_LEN);
-	views = calloc(count + 1, sizeof(*views));
-	set = calloc(count + 1, sizeof(*set));
+	span = top - lo;
+	o = calloc(span + 1, HM_DIGEST_LEN);
+	views = calloc(span + 1, sizeof(*views));
+	set = calloc(span + 1, sizeof(*set));
 	if (!o || !views || !set)
 		abort();
 	for (unsigned i = 0; i < nrefs; i++) {
@@ -704,7 +832,7 @@ static uint8_t (*nv_compute(const struct pbft *c, uint64_t view, const uint8_t *
 			const struct vc_sum *s = &r->sums[k];
 			uint64_t x = s->seq - lo - 1;
 
-			if (s->seq <= lo)
+			if (s->seq <= lo || s->report)
 				continue;
 			/* Highest view wins; two certificates in one view
 			 * cannot disagree without f+1 faults, but a fixed
@@ -717,6 +845,13 @@ static uint8_t (*nv_compute(const struct pbft *c, uint64_t view, const uint8_t *
 			}
 		}
 	}
+	if (c->p.fast_path)
+		fast_apply(c, view, ids, nrefs, lo, span, o, views, set);
+	hi = lo;
+	for (uint64_t x = 0; x < span; x++)
+		if (set[x])
+			hi = lo + 1 + x;
+	count = hi - lo;
 	hm_digest(null_batch, sizeof(null_batch), null_digest);
 	for (uint64_t x = 0; x < count; x++)
 		if (!set[x])
@@ -820,6 +955,8 @@ void pbft_nv_propose(struct pbft *c, uint64_t s)
 	memcpy(e->pp_sig, h->sig, HM_SIG_LEN);
 	e->own_pp = true;
 	e->own_commit = false;
+	pbft_note_vote(e);
+	e->pp_at = c->now;
 	pbft_dur_pre_prepare(c, (const uint8_t *)h, HM_HDR_LEN + e->batch_len);
 	pbft_emit_vote_policy(c, HM_PHASE_PREPARE, c->view, s, e->digest, NULL);
 	pbft_emit_vote_policy(c, HM_PHASE_COMMIT, c->view, s, e->digest, NULL);

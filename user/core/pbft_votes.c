@@ -20,6 +20,9 @@
  *   COMMIT  u64 view, u64 seq, [32] digest
  *   VC      u64 view, u8 nparts, nparts x { u32 len, datagram }
  *   SILENT  u64 silent_until, u64 mute_view (the silent rule holds)
+ *   VOTE    u64 seq, u64 view, [32] digest: our latest vote at seq (a PP
+ *           record says it too, for its own view); kept across views for
+ *           the fast path's vote reports (docs/protocol.md, "The fast path")
  *
  * Later records override earlier ones; a new log (at a stable checkpoint,
  * and at every start) begins with the whole live state, so older files are
@@ -35,6 +38,7 @@ enum {
 	D_VC = 5,
 	D_SILENT = 6,
 	D_CERT32 = 7,  /* D_CERT with a u32 voter bitmap (n up to 32) */
+	D_VOTE = 8,
 };
 
 /* ---- emitting ---------------------------------------------------------- */
@@ -153,6 +157,16 @@ void pbft_dur_vc(struct pbft *c, const struct vc_rec *r)
 	}
 }
 
+void pbft_dur_vote(struct pbft *c, const struct log_entry *e)
+{
+	uint8_t *b = dur_new(c, e->seq, 1 + 16 + HM_DIGEST_LEN);
+
+	b[0] = D_VOTE;
+	hm_put_be64(b + 1, e->seq);
+	hm_put_be64(b + 9, e->vote_view);
+	memcpy(b + 17, e->vote_digest, HM_DIGEST_LEN);
+}
+
 static void dur_silent(struct pbft *c)
 {
 	uint8_t *b = dur_new(c, 0, 17);
@@ -193,6 +207,8 @@ static void dur_snapshot(struct pbft *c)
 
 		if (e->seq != s)
 			continue;
+		if (e->has_vote)
+			pbft_dur_vote(c, e);
 		if (e->has_pp && e->own_pp && e->view == c->view && e->batch)
 			dur_entry_pp(c, e);
 		if (e->has_cert)
@@ -387,6 +403,26 @@ static void restore_view(struct pbft *c, struct rd_cursor *r)
 	}
 }
 
+/* Our vote (view, digest) at e, if later than the one e holds. */
+static void restore_vote_of(struct log_entry *e, uint64_t view, const uint8_t *digest)
+{
+	if (e->has_vote && e->vote_view >= view)
+		return;
+	e->has_vote = true;
+	e->vote_view = view;
+	memcpy(e->vote_digest, digest, HM_DIGEST_LEN);
+}
+
+static void restore_vote(struct pbft *c, struct rd_cursor *r)
+{
+	uint64_t seq = take64(r), view = take64(r);
+	const uint8_t *digest = take(r, HM_DIGEST_LEN);
+
+	if (r->bad || !pbft_in_window(c, seq))
+		return;
+	restore_vote_of(pbft_entry_claim(c, seq), view, digest);
+}
+
 static void restore_pp(struct pbft *c, const uint8_t *d, size_t len)
 {
 	enum hm_drop_reason why;
@@ -397,6 +433,8 @@ static void restore_pp(struct pbft *c, const uint8_t *d, size_t len)
 	    m.sender != pbft_primary(c, m.view))
 		return;
 	e = pbft_entry_at(c, m.seq);
+	if (pbft_in_window(c, m.seq))
+		restore_vote_of(pbft_entry_claim(c, m.seq), m.view, m.digest);
 	if (m.seq <= c->last_executed || !pbft_in_window(c, m.seq)) {
 		/* Executed (replayed from the committed log): only note that
 		 * the vote was ours, for the next snapshot. */
@@ -528,6 +566,9 @@ void pbft_votes_restore(struct pbft *c, const struct hm_vote_record *votes, size
 			break;
 		case D_COMMIT:
 			restore_commit(c, &r);
+			break;
+		case D_VOTE:
+			restore_vote(c, &r);
 			break;
 		case D_VC: {
 			uint64_t view = take64(&r);

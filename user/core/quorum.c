@@ -74,13 +74,20 @@ int hm_quorum_vote(struct hm_quorum *q, enum hm_vote_phase phase, uint64_t view,
 int hm_quorum_expect(struct hm_quorum *q, enum hm_vote_phase phase, uint64_t view, uint64_t seq,
 		     const uint8_t digest[HM_DIGEST_LEN], struct hm_vote_event *ev)
 {
+	return hm_quorum_expect_fast(q, phase, view, seq, digest, false, ev);
+}
+
+int hm_quorum_expect_fast(struct hm_quorum *q, enum hm_vote_phase phase, uint64_t view,
+			  uint64_t seq, const uint8_t digest[HM_DIGEST_LEN], bool fast,
+			  struct hm_vote_event *ev)
+{
 	struct hm_vote_slot *s = slot_at(q, phase, seq);
 	struct hm_vote_event e = { 0 };
 	bool emit = false;
 
 	if (!hm_vote_slot_claim(s, phase, view, seq))
 		return 0;
-	hm_vote_slot_expect(s, q->n, hm_quorum_threshold(q, phase), digest, &e, &emit);
+	hm_vote_slot_expect(s, q->n, hm_quorum_threshold(q, phase), digest, fast, &e, &emit);
 	if (!emit)
 		return 0;
 	*ev = e;
@@ -123,7 +130,7 @@ static size_t qc_policy(void *state, const struct pbft_vote_policy *v, struct hm
 	enum hm_drop_reason why;
 	size_t n = 0;
 
-	if (hm_quorum_expect(&c->q, v->phase, v->view, v->seq, v->digest, &evs[n]) > 0)
+	if (hm_quorum_expect_fast(&c->q, v->phase, v->view, v->seq, v->digest, v->fast, &evs[n]) > 0)
 		n++;
 	if (v->own_vote && hm_quorum_vote(&c->q, v->phase, v->view, v->seq, c->self, v->digest,
 					  v->sig, &evs[n], &why) > 0)

@@ -41,6 +41,11 @@ int hm_quorum_vote(struct hm_quorum *q, enum hm_vote_phase phase, uint64_t view,
  * Returns 1 and fills *ev when the votes already there make a quorum. */
 int hm_quorum_expect(struct hm_quorum *q, enum hm_vote_phase phase, uint64_t view, uint64_t seq,
 		     const uint8_t digest[HM_DIGEST_LEN], struct hm_vote_event *ev);
+/* The same, and with `fast` a PREPARE slot also raises HM_EV_FAST (once)
+ * when every backup's vote matches: the fast path's n-of-n. */
+int hm_quorum_expect_fast(struct hm_quorum *q, enum hm_vote_phase phase, uint64_t view,
+			  uint64_t seq, const uint8_t digest[HM_DIGEST_LEN], bool fast,
+			  struct hm_vote_event *ev);
 
 /* The slot for (phase, view, seq), or NULL if it holds something else. */
 const struct hm_vote_slot *hm_quorum_find(const struct hm_quorum *q, enum hm_vote_phase phase,

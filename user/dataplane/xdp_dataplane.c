@@ -845,7 +845,7 @@ int hm_xdp_dp_vote_policy(struct hm_xdp_dp *dp, const struct pbft_vote_policy *v
 	/* one run (one syscall) for an expectation and our own vote */
 	struct hm_vote_policy_args a = {
 		.op = v->own_vote ? HM_POLICY_EXPECT_OWN_VOTE : HM_POLICY_EXPECT,
-		.phase = v->phase, .view = v->view, .seq = v->seq,
+		.phase = v->phase, .view = v->view, .seq = v->seq, .fast = v->fast,
 	};
 
 	memcpy(a.digest, v->digest, HM_DIGEST_LEN);

@@ -511,6 +511,13 @@ void hm_detector_step(struct hm_detector *d, uint64_t now_us)
 				  HM_KV_F(p->reputation), NULL);
 	}
 	d->byzantine = byz;
+	{ /* the fast path only while every peer is trusted (issue 13) */
+		double rep[HM_MAX_REPLICAS] = { 0 };
+
+		for (uint32_t i = 0; i < d->node->n; i++)
+			rep[i] = d->rep.peer[i].reputation;
+		hm_node_fast_path_trust(d->node, rep);
+	}
 	/* xdp mode: the score goes into node_stats beside the kernel's own
 	 * counters, so `bpftool map dump` shows it too */
 	for (uint32_t i = 0; d->dp && i < d->node->n; i++)
@@ -569,6 +576,11 @@ void hm_detector_metrics(const struct hm_detector *d, struct hm_replica_metrics 
 	memcpy(m->latency_buckets, nd->latency_buckets, sizeof(m->latency_buckets));
 	m->quorums = nd->quorums;
 	m->fast_path_enabled = d->cfg->fast_path_enabled;
+	m->fast_path_allowed = nd->fast_path_allowed;
+	m->fast_path_rounds = ps->fast_commits;
+	m->normal_path_rounds = ps->normal_commits;
+	m->fast_path_seconds = (double)ps->fast_commit_us / 1e6;
+	m->normal_path_seconds = (double)ps->normal_commit_us / 1e6;
 	m->batch_size = d->cfg->batching_enabled ? d->cfg->batch_size : 1;
 	m->batch_efficiency = ps->batches_executed && m->batch_size
 		? (double)ps->ops_executed / (double)ps->batches_executed / m->batch_size : 0;

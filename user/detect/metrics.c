@@ -149,6 +149,33 @@ static void histogram(struct hm_mtext *t, const char *name, const char *help,
 	hm_mtext_sample(t, cname, (double)(count > acc ? count : acc), NULL);
 }
 
+/* The fast path (docs/protocol.md, "The fast path"): how often it commits,
+ * and commit latency (PRE-PREPARE to commit at this replica) by path. */
+static void render_fast_path(struct hm_mtext *t, const struct hm_replica_metrics *m)
+{
+	uint64_t all = m->fast_path_rounds + m->normal_path_rounds;
+
+	scalar(t, "hypermesh_fast_path_allowed", "gauge",
+	       "1 while the fast path is attempted (every peer above the trust threshold).",
+	       m->fast_path_enabled && m->fast_path_allowed);
+	scalar(t, "hypermesh_fast_path_rounds_total", "counter",
+	       "Batches committed on the fast path (all n votes, no COMMIT round).",
+	       (double)m->fast_path_rounds);
+	scalar(t, "hypermesh_fast_path_usage_percent", "gauge",
+	       "Share of committed batches that took the fast path, percent (lifetime).",
+	       all ? 100.0 * (double)m->fast_path_rounds / (double)all : 0);
+	hm_mtext_family(t, "hypermesh_commit_latency_seconds", "summary",
+			"PRE-PREPARE to commit at this replica, by path (fast or normal).");
+	hm_mtext_sample(t, "hypermesh_commit_latency_seconds_sum", m->fast_path_seconds, "path",
+			"fast", NULL);
+	hm_mtext_sample(t, "hypermesh_commit_latency_seconds_count", (double)m->fast_path_rounds,
+			"path", "fast", NULL);
+	hm_mtext_sample(t, "hypermesh_commit_latency_seconds_sum", m->normal_path_seconds, "path",
+			"normal", NULL);
+	hm_mtext_sample(t, "hypermesh_commit_latency_seconds_count",
+			(double)m->normal_path_rounds, "path", "normal", NULL);
+}
+
 static void render_consensus(struct hm_mtext *t, const struct hm_replica_metrics *m)
 {
 	scalar(t, "hypermesh_view", "gauge", "Current PBFT view.", (double)m->view);
@@ -189,9 +216,7 @@ static void render_consensus(struct hm_mtext *t, const struct hm_replica_metrics
 	       (double)m->catchup_timeouts);
 	scalar(t, "hypermesh_fast_path_enabled", "gauge", "1 when the fast path is configured.",
 	       m->fast_path_enabled);
-	scalar(t, "hypermesh_fast_path_rounds_total", "counter",
-	       "Rounds committed on the fast path (the core has no fast path yet).",
-	       (double)m->fast_path_rounds);
+	render_fast_path(t, m);
 	scalar(t, "hypermesh_batch_efficiency_ratio", "gauge",
 	       "Operations per executed batch divided by the configured batch size (lifetime).",
 	       m->batch_efficiency);

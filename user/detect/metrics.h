@@ -60,7 +60,11 @@ struct hm_replica_metrics {
 	uint64_t latency_count;
 	uint64_t quorums;
 	bool fast_path_enabled;
-	uint64_t fast_path_rounds;          /* the core has no fast path yet: 0 */
+	uint64_t fast_path_rounds;          /* batches committed on the fast path */
+	uint64_t normal_path_rounds;        /* ... on 2f+1 COMMITs */
+	double fast_path_seconds;           /* sums of PRE-PREPARE-to-commit times */
+	double normal_path_seconds;
+	bool fast_path_allowed;             /* every peer above the trust threshold */
 	uint32_t batch_size;                /* configured */
 	double batch_efficiency;            /* ops per batch / batch_size */
 	uint64_t messages_in;               /* datagrams accepted, all senders */

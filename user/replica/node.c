@@ -125,6 +125,8 @@ int hm_node_init(struct hm_node *nd, const struct hm_config *cfg, uint32_t id,
 		.max_message_size = core_max_message_size(cfg),
 		.retransmit_ms = cfg->timeout_ms / 2 ? cfg->timeout_ms / 2 : 1,
 		.view_change_timeout_ms = cfg->view_change_timeout_ms,
+		.fast_path = cfg->fast_path_enabled,
+		.fast_path_timeout_ms = cfg->fast_path_timeout_ms,
 		.keys = keys,
 		.replica_keys = (const uint8_t(*)[HM_PUBKEY_LEN])nd->replica_keys,
 		.client_key = client_key,
@@ -136,6 +138,10 @@ int hm_node_init(struct hm_node *nd, const struct hm_config *cfg, uint32_t id,
 	nd->core = pbft_new(&p);
 	if (!nd->core)
 		goto fail;
+	/* attempted from the start; the detector withdraws it when a peer's
+	 * reputation falls to the trust threshold (hm_node_fast_path_trust) */
+	nd->fast_path_allowed = cfg->fast_path_enabled;
+	pbft_set_fast_path_allowed(nd->core, nd->fast_path_allowed);
 	nd->high = cfg->watermark_window;
 	return 0;
 fail:
@@ -553,6 +559,32 @@ int hm_node_open_state(struct hm_node *nd, const char *dir, const struct hm_pers
 
 /* ---- the Ready loop --------------------------------------------------- */
 
+void hm_node_fast_path_trust(struct hm_node *nd, const double *reputation)
+{
+	uint32_t lowest = UINT32_MAX;
+	bool allowed;
+
+	if (!nd->cfg->fast_path_enabled)
+		return;
+	for (uint32_t i = 0; i < nd->n; i++)
+		if (i != nd->id && reputation[i] <= nd->cfg->fast_path_trust_threshold &&
+		    (lowest == UINT32_MAX || reputation[i] < reputation[lowest]))
+			lowest = i;
+	allowed = lowest == UINT32_MAX;
+	if (allowed == nd->fast_path_allowed)
+		return;
+	nd->fast_path_allowed = allowed;
+	nd->fast_path_switches++;
+	pbft_set_fast_path_allowed(nd->core, allowed);
+	if (allowed)
+		hm_log_kv(HM_LOG_INFO, "fast path on: every peer's reputation above the threshold",
+			  "threshold", HM_KV_F(nd->cfg->fast_path_trust_threshold), NULL);
+	else
+		hm_log_kv(HM_LOG_WARN, "fast path off: a peer's reputation is at or below the threshold",
+			  "peer", HM_KV_U(lowest), "reputation", HM_KV_F(reputation[lowest]),
+			  "threshold", HM_KV_F(nd->cfg->fast_path_trust_threshold), NULL);
+}
+
 /* Per-peer counters the fault detector reads: who took part in quorums,
  * who equivocated (with the event as evidence). */
 static void note_agreement(struct hm_node *nd, uint32_t signers)
@@ -576,7 +608,7 @@ static void note_checkpoint_agreement(struct hm_node *nd, const struct hm_checkp
 
 static void note_event(struct hm_node *nd, const struct hm_vote_event *ev)
 {
-	if (ev->kind == HM_EV_QUORUM) {
+	if (ev->kind == HM_EV_QUORUM || ev->kind == HM_EV_FAST) {
 		nd->quorums++;
 		note_agreement(nd, ev->voters);
 		for (uint32_t i = 0; i < nd->n; i++)

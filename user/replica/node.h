@@ -136,6 +136,8 @@ struct hm_node {
 	struct hm_peer_stats unknown_stats; /* senders we could not identify */
 	uint64_t replies_unroutable;
 	uint64_t quorums;                   /* quorum events, both phases */
+	bool fast_path_allowed;             /* hm_node_fast_path_trust's verdict */
+	uint64_t fast_path_switches;        /* ... changed this often */
 	struct hm_latency_slot started[HM_LATENCY_SLOTS];
 	uint64_t latency_sum_us, latency_count; /* consensus start to execution */
 	uint64_t latency_buckets[HM_LATENCY_BUCKETS]; /* a histogram of it, not cumulative */
@@ -207,6 +209,10 @@ uint64_t hm_node_next_deadline(const struct hm_node *nd);
  * is destroyed): binds its events to the node and tells it the window.
  * The daemon installs the XDP counter this way. */
 void hm_node_set_vote_counter(struct hm_node *nd, const struct hm_vote_counter *vc);
+/* The fast path is attempted only while every peer's reputation (n scores,
+ * ours ignored) is above performance.fast_path_trust_threshold; a change
+ * is logged.  Never changes a quorum (docs/protocol.md, "The fast path"). */
+void hm_node_fast_path_trust(struct hm_node *nd, const double *reputation);
 /* Egress offload (the XDP dataplane's TC program): the TC egress program stamps the MAC of messages to the peers
  * in `stamped`, and fans a datagram sent to `fanout` (port != 0) out to
  * every peer, for datagrams of at most max_len bytes (larger ones leave as

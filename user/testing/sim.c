@@ -452,6 +452,7 @@ static void build_config(struct hm_sim *s)
 	c->view_change_timeout_ms = s->o.view_change_timeout_ms;
 	c->encryption_required = s->o.encryption_required;
 	c->message_compression = s->o.message_compression;
+	c->fast_path_enabled = s->o.fast_path;
 	c->n_members = s->o.n;
 	for (uint32_t i = 0; i < s->o.n; i++) {
 		struct hm_member *m = &c->members[i];

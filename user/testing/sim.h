@@ -64,6 +64,9 @@ struct hm_sim_opts {
 	/* network.encryption_required / message_compression: the link layer
 	 * (common/link_crypt.h) on every replica link. */
 	bool encryption_required, message_compression;
+	/* performance.fast_path_enabled: commit on all n PREPAREs
+	 * (docs/protocol.md, "The fast path"); attempted from the start. */
+	bool fast_path;
 };
 
 enum hm_sim_service { HM_SIM_KV = 0, HM_SIM_KV_SKEW = 1 };
