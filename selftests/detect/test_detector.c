@@ -417,7 +417,7 @@ HM_TEST(trust_graph_sees_the_equivocator)
 					    hm_trust_score(&d.trust, a, b),
 					    "every pair with 3 below every correct pair");
 	ASSERT_TRUE(hm_trust_score(&d.trust, 3, 1) == hm_trust_score(&d.trust, 1, 3), "symmetric");
-	ASSERT_FALSE(hm_trust_all_above(&d.trust, HM_TRUST_NEUTRAL), "no fast path with 3");
+	ASSERT_FALSE(hm_trust_all_above(&d.trust, HM_TRUST_NEUTRAL), "not every pair agreed with 3");
 	ASSERT_EQ(d.trust.pair[1][3].disagreements, 1, "one contradiction charged");
 
 	j = hm_detector_json(&d, t);

@@ -79,7 +79,7 @@ HM_TEST(decay_is_reputations)
 	ASSERT_TRUE(fabs(hm_trust_score(&g, 2, 3) - 0.5) < 1e-6, "everything forgotten");
 }
 
-HM_TEST(all_above_for_the_fast_path)
+HM_TEST(all_pairs_above)
 {
 	struct hm_trust_graph g;
 

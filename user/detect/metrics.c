@@ -386,7 +386,7 @@ static void render_trust(struct hm_mtext *t, const struct hm_replica_metrics *m)
 
 	hm_mtext_family(t, "hypermesh_trust_score", "gauge",
 			"Trust between two replicas from observed agreement (votes, checkpoints), "
-			"as this replica saw it; diagnosis and fast-path eligibility only.");
+			"as this replica saw it; diagnosis only.");
 	for (uint32_t a = 0; a < m->n; a++)
 		for (uint32_t b = 0; b < m->n; b++) {
 			if (a == b)

@@ -8,8 +8,9 @@
  * it each judge step (user/detect/detector.c) with counter deltas and the
  * elapsed time.
  *
- * It is for diagnosis (hmctl status, hypermesh_trust_score) and for
- * fast-path eligibility (hm_trust_all_above) only, never for a quorum: a
+ * It is for diagnosis (hmctl status, hypermesh_trust_score) only, never for
+ * a quorum (the fast path's eligibility reads reputation instead:
+ * docs/fault-detection.md, "Trust graph"): a
  * score is one replica's view of statistics, and statistics cannot tell a
  * slow correct replica from a faulty one (docs/fault-detection.md).
  */
@@ -59,10 +60,9 @@ void hm_trust_observe(struct hm_trust_graph *g, uint32_t a, uint32_t b, uint64_t
 /* The score of pair (a, b); 1 for a == b, 0 for an id outside the graph. */
 double hm_trust_score(const struct hm_trust_graph *g, uint32_t a, uint32_t b);
 
-/* For fast-path eligibility: true when every pair of distinct replicas
- * among the n has a score at or above threshold.  One distrusted pair is
- * enough to say no: a fast path that skips a phase needs every replica to
- * have agreed with every other lately. */
+/* True when every pair of distinct replicas among the n has a score at or
+ * above threshold ("has every pair agreed lately?"): one distrusted pair
+ * is enough to say no. */
 bool hm_trust_all_above(const struct hm_trust_graph *g, double threshold);
 
 /* The lowest score of any pair that includes replica r (1 if n < 2). */
