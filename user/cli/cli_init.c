@@ -242,8 +242,10 @@ static int parse_init_options(int argc, char **argv, struct init_opts *o)
 	if (rc)
 		return rc;
 	for (int i = optind; i < argc; i++) {
-		if (o->n == HM_MAX_REPLICAS)
-			return usage_error("at most 16 replicas");
+		if (o->n == HM_MAX_REPLICAS) {
+			hm_cli_error("init: at most %d replicas", HM_MAX_REPLICAS);
+			return usage_error(NULL);
+		}
 		o->addresses[o->n++] = argv[i];
 	}
 	return 0;
@@ -256,8 +258,8 @@ static int check_init_options(struct init_opts *o)
 	if (!o->out)
 		return usage_error("--out DIR is required");
 	if (o->n < 4 || (o->n - 1) % 3 != 0) {
-		hm_cli_error("init: %u addresses: a cluster needs n = 3f+1 replicas (4, 7, 10, 13 "
-			     "or 16)", o->n);
+		hm_cli_error("init: %u addresses: a cluster needs n = 3f+1 replicas (4, 7, 10, ..., "
+			     "31)", o->n);
 		return 1;
 	}
 	o->f = (o->n - 1) / 3;
