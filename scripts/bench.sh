@@ -84,11 +84,6 @@ run_load() {
   echo "$line"
 }
 
-# EXTRA: a function printing a JSON object of more fields for a result row,
-# run before the cluster goes down (part 9 sets it to fast_extra).
-extra_none() { echo '{}'; }
-EXTRA=extra_none
-
 # bench_config NAME CLIENTS FLOOD [cluster up options...]: RUNS runs, medians.
 results=()
 bench_config() {
@@ -106,16 +101,15 @@ bench_config() {
     forged=$("$repo/build/hmctl" status --socket "$dir/replica-0/control.sock" |
       jq '.drops.bad_address')
   fi
-  local rss extra; rss=$(peak_rss_kib)
-  extra=$("$EXTRA")
+  local rss; rss=$(peak_rss_kib)
   cluster down >/dev/null
   results+=("$(jq -n --arg name "$name" --argjson clients "$n" \
     --argjson t "$(printf '%s\n' "${tput[@]}" | median)" \
     --argjson p50 "$(printf '%s\n' "${p50[@]}" | median)" \
     --argjson p99 "$(printf '%s\n' "${p99[@]}" | median)" \
-    --argjson rss "$rss" --argjson forged "$forged" --argjson extra "$extra" \
+    --argjson rss "$rss" --argjson forged "$forged" \
     '{config: $name, clients: $clients, ops_per_s: $t, p50_us: $p50, p99_us: $p99,
-      peak_rss_kib: $rss, forged_dropped: $forged} + $extra')")
+      peak_rss_kib: $rss, forged_dropped: $forged}')")
 }
 
 # ---- part 9: the fast path on and off ----------------------------------
