@@ -21,18 +21,36 @@
 #      the latency agreement adds to a miss (scripts/bench_dns.sh).
 #   8. Scale: throughput, p50/p99 and memory per replica (RSS, BPF maps)
 #      at n = 4, 7, 16 and 31 in both dataplanes (scripts/bench_scale.sh).
+#   9. The fast path (performance.fast_path_enabled: commit on all n
+#      PREPAREs, no COMMIT round) on and off, at 1 and 8 clients, in socket
+#      and xdp mode: throughput, p50, p99, the ratio fast / normal p50, and
+#      from every replica's /metrics the share of batches that took the fast
+#      path and the mean PRE-PREPARE-to-commit time by path.
+#
+# BENCH_ONLY=fast runs part 9 alone (writes build/bench_fast_path.json
+# instead of build/bench.json); BENCH_FAST_CLIENTS="1 8" its client counts;
+# BENCH_FAST_SET="KEY=VALUE ..." more settings for its fast-path-on rows
+# (e.g. performance.fast_path_trust_threshold=0: the reputation gate open).
 #
 # Every cluster figure is the median of RUNS runs of SECONDS each; closed-loop
 # clients, null operations, n = 4 replicas in network namespaces.
 #
 #   BENCH_RUNS=3 BENCH_SECONDS=5 BENCH_CLIENTS=32 scripts/bench.sh
+#   BENCH_ONLY=fast BENCH_RUNS=3 scripts/bench.sh     part 9 only
 set -euo pipefail
 
 repo=$(cd "$(dirname "$0")/.." && pwd)
 runs=${BENCH_RUNS:-3}
 seconds=${BENCH_SECONDS:-5}
 clients=${BENCH_CLIENTS:-32}
+only=${BENCH_ONLY:-}
+fast_clients=${BENCH_FAST_CLIENTS:-1 8}
+case "$only" in
+'' | fast) ;;
+*) echo "bench.sh: BENCH_ONLY must be unset or 'fast' (got '$only')" >&2; exit 2 ;;
+esac
 out_json="$repo/build/bench.json"
+[ "$only" = fast ] && out_json="$repo/build/bench_fast_path.json"
 dir=$(mktemp -d /tmp/hm-bench.XXXXXX)
 cluster() { bash "$repo/scripts/cluster.sh" --dir "$dir" "$@"; }
 trap 'cluster down >/dev/null 2>&1; rm -rf "$dir"' EXIT INT TERM
@@ -94,6 +112,115 @@ bench_config() {
       peak_rss_kib: $rss, forged_dropped: $forged}')")
 }
 
+# ---- part 9: the fast path on and off ----------------------------------
+
+# From every replica's /metrics (port 9100), over the cluster's life: the
+# lowest and highest share of batches on the fast path, the mean
+# PRE-PREPARE-to-commit time by path, and how often a replica withdrew the
+# fast path (a peer's reputation at or below fast_path_trust_threshold).
+fast_extra() {
+  local i m all=""
+  for i in 0 1 2 3; do
+    m=$(cluster exec curl -s --max-time 5 "http://198.18.0.$((i + 1)):9100/metrics")
+    all+=$(awk '$1 == "hypermesh_fast_path_usage_percent" { u = $2 }
+      $1 == "hypermesh_commit_latency_seconds_sum{path=\"fast\"}" { fs = $2 }
+      $1 == "hypermesh_commit_latency_seconds_count{path=\"fast\"}" { fc = $2 }
+      $1 == "hypermesh_commit_latency_seconds_sum{path=\"normal\"}" { ns = $2 }
+      $1 == "hypermesh_commit_latency_seconds_count{path=\"normal\"}" { nc = $2 }
+      END { printf "%s %s %s %s %s\n", u + 0, fs + 0, fc + 0, ns + 0, nc + 0 }' <<<"$m")$'\n'
+  done
+  awk -v off="$(cat "$dir"/replica-*/log | grep -c 'msg="fast path off' || true)" '
+    NF == 5 { if (n == 0 || $1 < lo) lo = $1; if (n == 0 || $1 > hi) hi = $1; n++
+              fs += $2; fc += $3; ns += $4; nc += $5 }
+    END { printf "{\"fast_usage_min\": %.1f, \"fast_usage_max\": %.1f, \"commit_ms_fast\": %s, \"commit_ms_normal\": %s, \"fast_path_off_logged\": %d}\n",
+            lo, hi, fc ? sprintf("%.3f", 1000 * fs / fc) : "null",
+            nc ? sprintf("%.3f", 1000 * ns / nc) : "null", off }' <<<"$all"
+}
+
+# fast_pair CLIENTS DATAPLANE: RUNS rounds, each a run with the fast path on
+# then one with it off, every run on a fresh cluster (so that the load of
+# other work on the machine drifts alike over both); two result rows, the
+# medians, and the /metrics figures of fast_extra (usage: lowest and
+# highest over the runs' replicas; commit times: medians; off: summed).
+fast_pair() {
+  local n=$1 dp=$2 r mode line ex rows=() args
+  for r in $(seq "$runs"); do
+    for mode in on off; do
+      if [ "$mode" = on ]; then
+        args=(--fast-path "${fast_sets[@]+"${fast_sets[@]}"}")
+      else
+        args=(--set performance.fast_path_enabled=false)
+      fi
+      cluster up -n 4 --clients "$n" --dataplane "$dp" --set detection.metrics_port=9100 \
+        "${args[@]}" >/dev/null
+      line=$(run_load "$n")
+      ex=$(fast_extra)
+      cluster down >/dev/null
+      echo "  $dp, fast path $mode, $n client(s), run $r: $(jq -c '{ops_per_s, p50_us, p99_us}' <<<"$line") $ex" >&2
+      rows+=("$(jq -c --arg mode "$mode" --argjson ex "$ex" '{mode: $mode, ops_per_s, p50_us, p99_us} + $ex' <<<"$line")")
+    done
+  done
+  for mode in on off; do
+    results+=("$(printf '%s\n' "${rows[@]}" | jq -s -c --arg mode "$mode" --arg dp "$dp" --argjson n "$n" '
+      def med: sort | .[(length - 1) / 2 | floor];
+      map(select(.mode == $mode)) |
+      {config: "\($dp), fast path \($mode)", clients: $n,
+       ops_per_s: (map(.ops_per_s) | med), p50_us: (map(.p50_us) | med), p99_us: (map(.p99_us) | med),
+       peak_rss_kib: 0, forged_dropped: 0,
+       fast_usage_min: (map(.fast_usage_min) | min), fast_usage_max: (map(.fast_usage_max) | max),
+       commit_ms_fast: (map(.commit_ms_fast | select(. != null)) | if length > 0 then med else null end),
+       commit_ms_normal: (map(.commit_ms_normal | select(. != null)) | if length > 0 then med else null end),
+       fast_path_off_logged: (map(.fast_path_off_logged) | add),
+       runs: map({ops_per_s, p50_us})}')")
+  done
+}
+
+fast_sets=()
+for kv in ${BENCH_FAST_SET:-}; do fast_sets+=(--set "$kv"); done
+fast_part() {
+  local n dp
+  for n in $fast_clients; do
+    for dp in socket xdp; do
+      fast_pair "$n" "$dp"
+    done
+  done
+}
+
+# fast_report JSON: part 9's table and ratios.
+fast_report() {
+  local json=$1 n dp on off
+  printf '\n%-20s %7s %9s %8s %8s %10s %14s %16s %4s\n' config clients ops/s p50_us p99_us \
+    fast_use_% commit_ms_fast commit_ms_normal off
+  jq -r '.results[] | select(.config | test("fast path")) | [.config, .clients, .ops_per_s,
+    .p50_us, .p99_us, "\(.fast_usage_min)-\(.fast_usage_max)", (.commit_ms_fast // "-"),
+    (.commit_ms_normal // "-"), .fast_path_off_logged] | @tsv' <<<"$json" |
+    awk -F'\t' '{printf "%-20s %7d %9.0f %8d %8d %10s %14s %16s %4d\n", $1, $2, $3, $4, $5, $6, $7, $8, $9}'
+  for n in $fast_clients; do
+    for dp in socket xdp; do
+      on=$(jq -r --arg c "$dp, fast path on" --argjson n "$n" '.results[] | select(.config == $c and .clients == $n)' <<<"$json")
+      off=$(jq -r --arg c "$dp, fast path off" --argjson n "$n" '.results[] | select(.config == $c and .clients == $n)' <<<"$json")
+      echo "fast / normal, $dp, $n client(s): p50 x$(ratio "$(jq .p50_us <<<"$on")" "$(jq .p50_us <<<"$off")")," \
+        "throughput x$(ratio "$(jq .ops_per_s <<<"$on")" "$(jq .ops_per_s <<<"$off")")," \
+        "p99 x$(ratio "$(jq .p99_us <<<"$on")" "$(jq .p99_us <<<"$off")")"
+    done
+  done
+}
+
+if [ "$only" = fast ]; then
+  echo "HyperMesh benchmark, part 9 only (the fast path): $runs runs of ${seconds}s per configuration (medians)" >&2
+  fast_part
+  json=$(printf '%s\n' "${results[@]}" | jq -s \
+    --arg kernel "$(uname -r)" --arg cpus "$(nproc)" --argjson runs "$runs" --argjson seconds "$seconds" \
+    --arg load "$(cut -d' ' -f1-3 /proc/loadavg)" --arg fset "${BENCH_FAST_SET:-}" \
+    '{date: (now | todate), kernel: $kernel, cpus: ($cpus | tonumber), load_average: $load,
+      replicas: 4, op: "null", runs: $runs, seconds: $seconds, fast_set: $fset, results: .}')
+  mkdir -p "$(dirname "$out_json")"
+  echo "$json" >"$out_json"
+  fast_report "$json"
+  echo "written to $out_json"
+  exit 0
+fi
+
 echo "HyperMesh benchmark: $runs runs of ${seconds}s per configuration (medians)" >&2
 echo "# 1. hm_xdp per packet" >&2
 xdp_json=$("$repo/build/bench_xdp" --json)
@@ -119,6 +246,9 @@ zip="--set network.message_compression=true"
   bench_config "socket, both" "$clients" "" --dataplane socket $enc $zip
   bench_config "xdp, both" "$clients" "" --dataplane xdp $enc $zip
 }
+
+echo "# 9. the fast path on and off, $fast_clients client(s)" >&2
+fast_part
 
 echo "# 5. view-change latency" >&2
 vc_socket=$(bash "$repo/scripts/bench_viewchange.sh" --rounds "${BENCH_VC_ROUNDS:-10}" --dataplane socket | tail -1)
@@ -178,4 +308,5 @@ jq -r 'if .dns == null then "dns: not measured (scripts/bench_dns.sh failed)" el
 jq -r 'if .dns_xdp_hits == null then "dns xdp: not measured (scripts/bench_dns.sh --xdp failed)" else .dns_xdp_hits | "dns hits, xdp / userspace / unbound: \(.xdp.qps) / \(.userspace.qps) / \(.unbound.qps) qps, p50 \(.xdp.p50_us) / \(.userspace.p50_us) / \(.unbound.p50_us) us, CPU per answer \(.xdp.cpu_us_per_answer) / \(.userspace.cpu_us_per_answer) / \(.unbound.cpu_us_per_answer) us; the XDP program \(.xdp_prog_ns_per_answer) ns per answer" end' <<<"$json"
 jq -r 'if .scale == null then "scale: not measured (scripts/bench_scale.sh failed)" else
   (.scale[] | "scale n=\(.n) f=\(.f) \(.dataplane): \(.ops_per_s) ops/s, p50 \(.p50_us) us, p99 \(.p99_us) us; per replica RSS \(.rss_kib_mean / 1024 | . * 10 | round / 10) MiB (peak \(.peak_rss_kib_mean / 1024 | . * 10 | round / 10)), BPF maps \(.bpf_map_bytes / 1048576 | . * 10 | round / 10) MiB") end' <<<"$json"
+fast_report "$json"
 echo "written to $out_json"

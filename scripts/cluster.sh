@@ -2,6 +2,9 @@
 # Run a local HyperMesh cluster in network namespaces.
 #
 #   scripts/cluster.sh up -n N [--dataplane socket|xdp] [--dir DIR] [--clients C] [--set KEY=VALUE]...
+#                         [--fast-path]              the fast path on (byzantine_config.performance.
+#                                                     fast_path_enabled: true; a later --set of that
+#                                                     key wins)
 #                         [--config-fragment FILE]   (FILE appended to cluster.yaml: top-level
 #                                                     sections such as ct:; use absolute paths)
 #                         [--dns [--dns-poison IDS]] a DNS resolver cluster: an authoritative NSD
@@ -441,6 +444,7 @@ cmd_up() {
 		--config-fragment) [ $# -ge 2 ] || die "$1 needs a file"; fragment="$2"; shift 2 ;;
 		--config-fragment=*) fragment="${1#*=}"; shift ;;
 		--dns) dns=1; shift ;;
+		--fast-path) set_override performance.fast_path_enabled true; shift ;;
 		--dns-poison) [ $# -ge 2 ] || die "$1 needs replica ids (e.g. 3 or 5,6)"; poison="$2"; shift 2 ;;
 		--dns-poison=*) poison="${1#*=}"; shift ;;
 		--set) [ $# -ge 2 ] || die "$1 needs KEY=VALUE"; kv="$2"; shift 2

@@ -4,8 +4,9 @@
  * event per slot, votes before the PRE-PREPARE, mismatched digests,
  * duplicates, equivocation, the primary's PREPARE, slot take-over and
  * staleness, the watermark window's edges, garbage collection, the
- * signatures kept per voter, and the same counter behind the vote-counter
- * interface (core/vote_counter.h).
+ * signatures kept per voter, the fast path's n-of-n event (HM_EV_FAST),
+ * and the same counter behind the vote-counter interface
+ * (core/vote_counter.h).
  */
 #include "hm_test.h"
 #include "core/quorum.h"
@@ -770,6 +771,312 @@ fail:
 		fprintf(stderr, "  round %d of seed %#" PRIx64 "\n", round, seed);
 		hm_quorum_free(&q);
 		break;
+	}
+}
+
+/* ---- the fast path: HM_EV_FAST (hm_quorum_expect_fast) ------------------ */
+
+#define ME 1 /* "our" replica id in the fast-path cases */
+
+/* Every replica but the view's primary: a fast event's voters. */
+static hm_voters_t backups_of(uint32_t n, uint64_t view)
+{
+	hm_voters_t all = n >= 32 ? ~(hm_voters_t)0 : (((hm_voters_t)1 << n) - 1);
+
+	return all & ~((hm_voters_t)1 << (view % n));
+}
+
+/*
+ * A script of steps on one slot (as selftests/dataplane/test_xdp_quorum.c
+ * runs against the XDP program), each checked against what it must raise:
+ *   E  the expectation with the case's fast flag;  F  with the flag;  N  without
+ *   O  the expectation (case's flag), then our own vote (replica ME): two
+ *      calls, each may raise one event;   o  our own vote alone
+ *   v  the next peer's vote, the accepted digest;  b  the same, another digest
+ *   -  every remaining peer's but one, accepted;   *  every remaining peer's
+ *   x  the last peer that voted `b` votes the accepted digest (equivocation)
+ * want_quorum / want_fast: the events in all, stated by hand.
+ */
+struct fast_case {
+	const char *name;
+	enum hm_vote_phase ph;
+	bool me_primary; /* the view makes ME the primary; else replica 0 is */
+	bool fast;
+	const char *steps;
+	int want_quorum, want_fast;
+};
+
+static const struct fast_case fast_cases[] = {
+	{ "backup: expectation and own vote first", HM_PHASE_PREPARE, false, true, "O*", 1, 1 },
+	{ "backup: own vote last", HM_PHASE_PREPARE, false, true, "E*o", 1, 1 },
+	/* here the expectation raises the quorum, then our vote the fast event */
+	{ "backup: peers first, then expectation and own vote", HM_PHASE_PREPARE, false, true,
+	  "*O", 1, 1 },
+	{ "primary: expectation first", HM_PHASE_PREPARE, true, true, "E*", 1, 1 },
+	{ "primary: expectation after every vote", HM_PHASE_PREPARE, true, true, "*E", 0, 1 },
+	{ "primary: expectation one vote short", HM_PHASE_PREPARE, true, true, "-E*", 1, 1 },
+	{ "n-2 matching and one mismatching", HM_PHASE_PREPARE, true, true, "E-bx", 1, 0 },
+	{ "n-2 matching and one mismatching, then the expectation", HM_PHASE_PREPARE, true, true,
+	  "-bE", 1, 0 },
+	{ "backup: one peer mismatching", HM_PHASE_PREPARE, false, true, "Ob*", 1, 0 },
+	{ "no fast flag", HM_PHASE_PREPARE, true, false, "E*", 1, 0 },
+	{ "no fast flag, expectation after every vote", HM_PHASE_PREPARE, true, false, "*E", 1, 0 },
+	{ "no fast flag, backup", HM_PHASE_PREPARE, false, false, "O*", 1, 0 },
+	{ "the flag counts with the first expectation only", HM_PHASE_PREPARE, true, false, "NF*",
+	  1, 0 },
+	{ "COMMIT with the fast flag", HM_PHASE_COMMIT, false, true, "O*", 1, 0 },
+	{ "COMMIT with the fast flag, expectation last", HM_PHASE_COMMIT, false, true, "*O", 1, 0 },
+	{ "COMMIT with the fast flag, own vote last", HM_PHASE_COMMIT, false, true, "E*o", 1, 0 },
+};
+
+/* The rule the slot must follow (docs/protocol.md, "The fast path"). */
+struct fast_model {
+	uint32_t n, thr;
+	bool expected, quorum_sent;
+	int flag; /* 0 none, 1 wanted, 2 raised */
+	hm_voters_t matched, raised;
+};
+
+static uint32_t fm_raise(struct fast_model *m)
+{
+	uint32_t got = (uint32_t)__builtin_popcount(m->matched);
+	bool fast = m->flag == 1 && got >= m->n - 1;
+
+	if (!m->expected || (m->quorum_sent && !fast) || got < m->thr)
+		return 0;
+	m->quorum_sent = true;
+	if (fast)
+		m->flag = 2;
+	m->raised = m->matched;
+	return fast ? HM_EV_FAST : HM_EV_QUORUM;
+}
+
+static uint32_t fm_expect(struct fast_model *m, enum hm_vote_phase ph, bool fast)
+{
+	if (m->expected)
+		return 0;
+	m->expected = true;
+	m->flag = fast && ph == HM_PHASE_PREPARE;
+	return fm_raise(m);
+}
+
+/* One step's outcome against the model: r from the call, the event. */
+static void fast_check(const struct fast_case *c, struct fast_model *m, uint32_t want, int r,
+		       const struct hm_vote_event *ev, uint64_t view, uint64_t seq, const uint8_t *d,
+		       bool by_vote, int *quorums, int *fasts, const char *what)
+{
+	if (!ASSERT_EQ(r, want ? 1 : 0, what) || !want)
+		return;
+	ASSERT_EQ(ev->kind, want, what);
+	ASSERT_EQ(ev->phase, c->ph, what);
+	ASSERT_TRUE(ev->view == view && ev->seq == seq, what);
+	ASSERT_EQ(ev->voters, m->raised, what);
+	ASSERT_MEMEQ(ev->digest, d, HM_DIGEST_LEN, what);
+	if (want == HM_EV_FAST) {
+		(*fasts)++;
+		ASSERT_EQ(ev->voters, backups_of(m->n, view), what);
+		ASSERT_EQ(__builtin_popcount(ev->voters), m->n - 1, what);
+	} else {
+		(*quorums)++;
+		if (by_vote)
+			ASSERT_EQ(__builtin_popcount(ev->voters), m->thr, what);
+	}
+}
+
+static void fast_case_run(struct hm_quorum *q, const struct fast_case *c, uint32_t f,
+			  uint64_t seq)
+{
+	uint32_t n = 3 * f + 1, peers[HM_MAX_REPLICAS], np = 0, next = 0, last_bad = UINT32_MAX;
+	uint64_t view = c->me_primary ? ME : 0;
+	uint32_t primary = (uint32_t)(view % n);
+	uint8_t good[HM_DIGEST_LEN], bad[HM_DIGEST_LEN];
+	struct fast_model m = { .n = n, .thr = hm_quorum_threshold(q, c->ph) };
+	int quorums = 0, fasts = 0;
+	enum hm_drop_reason why;
+	struct hm_vote_event ev;
+	char what[192];
+
+	digest_of(good, 3);
+	digest_of(bad, 4);
+	for (uint32_t i = n; i-- > 0;)
+		if (i != ME && !(c->ph == HM_PHASE_PREPARE && i == primary))
+			peers[np++] = i;
+	for (const char *st = c->steps; *st; st++) {
+		uint32_t reps = *st == '*' ? np - next : *st == '-' ? np - next - 1 : 1;
+
+		for (uint32_t k = 0; k < reps; k++) {
+			uint32_t want;
+			int r;
+
+			snprintf(what, sizeof(what), "n=%u %s: step '%c' (%d), %d matching", n, c->name,
+				 *st, (int)(st - c->steps), __builtin_popcount(m.matched));
+			memset(&ev, 0, sizeof(ev));
+			switch (*st) {
+			case 'E': case 'F': case 'N': {
+				bool fl = *st == 'E' ? c->fast : *st == 'F';
+
+				want = fm_expect(&m, c->ph, fl);
+				r = hm_quorum_expect_fast(q, c->ph, view, seq, good, fl, &ev);
+				fast_check(c, &m, want, r, &ev, view, seq, good, false, &quorums,
+					   &fasts, what);
+				break;
+			}
+			case 'O': case 'o':
+				if (*st == 'O') {
+					want = fm_expect(&m, c->ph, c->fast);
+					r = hm_quorum_expect_fast(q, c->ph, view, seq, good, c->fast, &ev);
+					fast_check(c, &m, want, r, &ev, view, seq, good, false,
+						   &quorums, &fasts, what);
+				}
+				m.matched |= (hm_voters_t)1 << ME;
+				want = fm_raise(&m);
+				r = vote(q, c->ph, view, seq, ME, good, &ev, &why);
+				fast_check(c, &m, want, r, &ev, view, seq, good, true, &quorums,
+					   &fasts, what);
+				break;
+			case 'v': case 'b': case '-': case '*': {
+				uint32_t v = peers[next++];
+				bool ok = *st != 'b';
+
+				if (ok)
+					m.matched |= (hm_voters_t)1 << v;
+				else
+					last_bad = v;
+				want = fm_raise(&m);
+				r = vote(q, c->ph, view, seq, v, ok ? good : bad, &ev, &why);
+				fast_check(c, &m, want, r, &ev, view, seq, good, true, &quorums,
+					   &fasts, what);
+				break;
+			}
+			case 'x':
+				r = vote(q, c->ph, view, seq, last_bad, good, &ev, &why);
+				if (ASSERT_EQ(r, 1, what))
+					ASSERT_EQ(ev.kind, HM_EV_EQUIVOCATION, what);
+				break;
+			default:
+				HM_FAIL("bad step '%c'", *st);
+				return;
+			}
+		}
+	}
+	snprintf(what, sizeof(what), "n=%u %s: events", n, c->name);
+	ASSERT_EQ(quorums, c->want_quorum, what);
+	ASSERT_EQ(fasts, c->want_fast, what);
+	/* Nothing raises either again. */
+	ASSERT_EQ(hm_quorum_expect_fast(q, c->ph, view, seq, good, true, &ev), 0, what);
+	ASSERT_EQ(hm_quorum_expect_fast(q, c->ph, view, seq, good, false, &ev), 0, what);
+	if (next > 0 && peers[next - 1] != last_bad) {
+		ASSERT_EQ(vote(q, c->ph, view, seq, peers[next - 1], good, &ev, &why), -1, what);
+		ASSERT_EQ(why, HM_DROP_DUPLICATE, what);
+	}
+	const struct hm_vote_slot *s = hm_quorum_find(q, c->ph, view, seq);
+	if (ASSERT_TRUE(s != NULL, what)) {
+		ASSERT_EQ(s->matched, m.matched, what);
+		ASSERT_EQ(s->quorum_sent, 1, what);
+		ASSERT_EQ(s->fast, c->want_fast ? 2 : c->ph == HM_PHASE_PREPARE && c->fast &&
+			  c->steps[0] != 'N' ? 1 : 0, what);
+	}
+}
+
+/*
+ * The userspace counter's fast path, at n = 4 and n = 31 (the same cases
+ * as the XDP program's, selftests/dataplane/test_xdp_quorum.c): HM_EV_FAST
+ * exactly once, with the (n-1)-th matching backup PREPARE (or the
+ * expectation, when the votes came first), voters exactly the n - 1
+ * backups; the quorum at 2f before it; never with a mismatching vote,
+ * never without the flag, never for COMMIT.
+ */
+HM_TEST(fast_event_n_of_n)
+{
+	static const uint32_t ffs[] = { 1, 10 };
+	struct hm_quorum q;
+
+	for (size_t fi = 0; fi < sizeof(ffs) / sizeof(ffs[0]); fi++) {
+		if (!init_f(&q, ffs[fi], 64))
+			continue;
+		for (size_t k = 0; k < sizeof(fast_cases) / sizeof(fast_cases[0]); k++)
+			fast_case_run(&q, &fast_cases[k], ffs[fi], 101 + k);
+		hm_quorum_free(&q);
+	}
+}
+
+/* hm_quorum_expect is hm_quorum_expect_fast without the flag: all n - 1
+ * backups matching raise the quorum only, at 2f, for every f. */
+HM_TEST(fast_event_never_without_flag)
+{
+	uint8_t d[HM_DIGEST_LEN];
+	struct hm_vote_event ev;
+	enum hm_drop_reason why;
+	struct hm_quorum q;
+
+	digest_of(d, 5);
+	for (size_t fi = 0; fi < sizeof(fs) / sizeof(fs[0]); fi++) {
+		uint32_t f = fs[fi], n = 3 * f + 1, voters[HM_MAX_REPLICAS], nv, events = 0;
+
+		if (!init_f(&q, f, 8))
+			continue;
+		nv = voters_for(n, HM_PHASE_PREPARE, 0, voters);
+		ASSERT_EQ(hm_quorum_expect(&q, HM_PHASE_PREPARE, 0, 5, d, &ev), 0, "expect");
+		for (uint32_t k = 0; k < nv; k++) {
+			int r = vote(&q, HM_PHASE_PREPARE, 0, 5, voters[k], d, &ev, &why);
+
+			if (r == 1) {
+				events++;
+				ASSERT_EQ(ev.kind, HM_EV_QUORUM, "the quorum, never fast");
+				ASSERT_EQ(k + 1, 2 * f, "at 2f");
+			} else {
+				ASSERT_EQ(r, 0, "no other event");
+			}
+		}
+		ASSERT_EQ(events, 1, "one event");
+		hm_quorum_free(&q);
+	}
+}
+
+/* The counter interface (what the socket dataplane runs): a PREPARE
+ * policy entry with .fast and our own vote completes the n-of-n: the
+ * expectation raises the quorum (the peers' votes were in), our vote the
+ * fast event, both delivered in order; the same entry without .fast, or
+ * for COMMIT, raises the quorum only. */
+HM_TEST(counter_interface_fast_policy)
+{
+	static const struct { enum hm_vote_phase ph; bool fast; uint32_t kinds[2]; size_t nev; }
+	cases[] = {
+		{ HM_PHASE_PREPARE, true, { HM_EV_QUORUM, HM_EV_FAST }, 2 },
+		{ HM_PHASE_PREPARE, false, { HM_EV_QUORUM, 0 }, 1 },
+		{ HM_PHASE_COMMIT, true, { HM_EV_QUORUM, 0 }, 1 },
+	};
+
+	for (size_t k = 0; k < sizeof(cases) / sizeof(cases[0]); k++) {
+		struct hm_vote_counter vc;
+		struct hm_vote_event evs[2], ev;
+		enum hm_drop_reason why;
+		uint8_t sig[HM_SIG_LEN];
+		struct pbft_vote_policy pol = { .phase = cases[k].ph, .view = 0, .seq = 3,
+						.own_vote = true, .fast = cases[k].fast };
+		size_t got;
+
+		/* n = 4, we are 2; view 0: replica 0 is the primary */
+		if (!ASSERT_EQ(hm_quorum_counter_new(&vc, 4, 1, 2, 8), 0, "counter"))
+			return;
+		digest_of(pol.digest, 1);
+		sig_of(pol.sig, 2, 3);
+		for (uint32_t v = cases[k].ph == HM_PHASE_PREPARE ? 1 : 0; v < 4; v++) {
+			if (v == 2)
+				continue;
+			sig_of(sig, v, 3);
+			ASSERT_EQ(vc.ops->vote(vc.state, cases[k].ph, 0, 3, v, pol.digest, sig, &ev,
+					       &why), 0, "peer vote before the PRE-PREPARE");
+		}
+		memset(evs, 0, sizeof(evs));
+		got = vc.ops->policy(vc.state, &pol, evs);
+		if (ASSERT_EQ(got, cases[k].nev, "events from the policy entry")) {
+			for (size_t i = 0; i < got; i++)
+				ASSERT_EQ(evs[i].kind, cases[k].kinds[i], "event kind, in order");
+			if (cases[k].kinds[got - 1] == HM_EV_FAST)
+				ASSERT_EQ(evs[got - 1].voters, 0xe, "fast: 1, 2 (us) and 3, not 0");
+		}
+		vc.ops->destroy(vc.state);
 	}
 }
 

@@ -1,0 +1,130 @@
+#!/usr/bin/env bash
+# End-to-end: the fast path (byzantine_config.performance.fast_path_enabled)
+# on a 4-replica cluster in network namespaces, in socket mode and in xdp
+# mode (`scripts/cluster.sh up --fast-path`, metrics on port 9100):
+#   - with every replica up, client writes commit and most batches take the
+#     fast path (all n votes, no COMMIT round): through Prometheus on every
+#     replica, hypermesh_fast_path_rounds_total > 0 and
+#     hypermesh_fast_path_usage_percent > 50; the fast path stays allowed
+#     on every replica (no peer judged below fast_path_trust_threshold in a
+#     fault-free run); the replicas end with one state digest;
+#   - one backup stopped: writes still commit (the normal path, 2f+1
+#     COMMITs), the fast rounds stop growing on the live replicas while
+#     hypermesh_commit_latency_seconds_count{path="normal"} grows by every
+#     batch they commit, and the live replicas agree.
+#
+#   HM_E2E_DATAPLANES="socket xdp"  the dataplanes, in order (default both)
+#   HM_E2E_SECONDS=S                the fault-free run, one client (default 8)
+#   HM_E2E_OPS=N                    writes with a backup down (default 150)
+set -uo pipefail
+
+here=$(cd "$(dirname "$0")" && pwd)
+repo=$(cd "$here/../.." && pwd)
+# shellcheck source=selftests/e2e/lib/services.sh
+source "$here/lib/services.sh"
+
+need_tools e2e_fast_path jq curl || give_up "tools"
+[ -x "$repo/build/hypermeshd" ] || { echo "e2e_fast_path: make all first"; give_up "built"; }
+hm_require_root || give_up "root"
+
+seconds=${HM_E2E_SECONDS:-8}
+ops=${HM_E2E_OPS:-150}
+dataplanes=${HM_E2E_DATAPLANES:-socket xdp}
+# The frame: $dir (files), `cluster` on $dir/cluster, and on every exit
+# (a failure or a signal too) the cluster down and its namespaces, links
+# and pins removed (cluster.sh names them all with its own random prefix).
+cluster_suite_begin hf fast_path
+cdir=$dir/cluster
+
+addr() { printf '198.18.0.%s' "$(($1 + 1))"; }
+status() { "$repo/build/hmctl" status --socket "$cdir/replica-$1/control.sock" 2>/dev/null | jq -r "$2"; }
+# metric ID SAMPLE: one sample of replica ID's /metrics, by its name with
+# labels as exported (e.g. 'hypermesh_commit_latency_seconds_count{path="normal"}').
+metric() {
+	cluster exec curl -s --max-time 5 "http://$(addr "$1"):9100/metrics" |
+		awk -v k="$2" '$1 == k { print $2; found = 1; exit } END { if (!found) print "none" }'
+}
+fast_rounds() { metric "$1" hypermesh_fast_path_rounds_total; }
+normal_rounds() { metric "$1" 'hypermesh_commit_latency_seconds_count{path="normal"}'; }
+gt() { awk -v a="$1" -v b="$2" 'BEGIN { exit !(a + 0 > b + 0 && a != "none") }'; }
+quiet() { "$@" >/dev/null 2>&1; }
+bench_ops() { grep -o '"ops":[0-9]*' <<<"$1" | cut -d: -f2; }
+# poll SECONDS CMD...: true as soon as CMD is, false after SECONDS.
+poll() {
+	local end=$((SECONDS + $1))
+	shift
+	until "$@"; do
+		[ "$SECONDS" -lt "$end" ] || return 1
+		sleep 0.2
+	done
+}
+# executed_all N IDS...: every replica in IDS executed up to N.
+executed_all() {
+	local n=$1 i
+	shift
+	for i in "$@"; do [ "$(status "$i" .last_executed)" -ge "$n" ] 2>/dev/null || return 1; done
+}
+# normal_grew ID FROM BY: replica ID's normal commits reached FROM + BY.
+normal_grew() { local v; v=$(normal_rounds "$1"); [ "$v" != none ] && [ "${v%.*}" -ge $(($2 + $3)) ]; }
+
+for dp in $dataplanes; do
+	echo "# $dp dataplane: 4 replicas, the fast path on"
+	HM_READY_TIMEOUT=30 cluster up -n 4 --clients 4 --dataplane "$dp" --fast-path \
+		--set detection.metrics_port=9100 >"$dir/up-$dp.out" 2>&1 || {
+		sed 's/^/    | /' "$dir/up-$dp.out"
+		give_up "$dp: cluster up --fast-path"
+	}
+	# shellcheck source=/dev/null
+	prefix=$(. "$cdir/state.env" && echo "$HM_PREFIX")
+	check "$dp: cluster.yaml has fast_path_enabled: true" \
+		grep -qE '^    fast_path_enabled: true$' "$cdir/cluster.yaml"
+
+	# long enough for the fault detector to judge every peer several times
+	out=$(cluster exec hmctl bench --clients 1 --duration "$seconds" --op put)
+	done1=$(bench_ops "$out")
+	check_ge "$dp: writes completed in ${seconds}s (one client)" "$done1" 100
+	check "$dp: every replica executed them" poll 20 executed_all "$(status 0 .last_executed)" 0 1 2 3
+	for i in 0 1 2 3; do
+		check_eq "$dp: replica $i: hypermesh_fast_path_enabled" "$(metric "$i" hypermesh_fast_path_enabled)" 1
+		check "$dp: replica $i: hypermesh_fast_path_rounds_total > 0" gt "$(fast_rounds "$i")" 0
+		check "$dp: replica $i: hypermesh_fast_path_usage_percent > 50" \
+			gt "$(metric "$i" hypermesh_fast_path_usage_percent)" 50
+		check_eq "$dp: replica $i: hypermesh_fast_path_allowed" "$(metric "$i" hypermesh_fast_path_allowed)" 1
+	done
+	# A fault-free run never withdraws the fast path: no peer's reputation
+	# fell to the trust threshold anywhere.
+	off=$(grep -h 'msg="fast path off' "$cdir"/replica-[0-3]/log)
+	check_eq "$dp: no replica turned the fast path off in a fault-free run" "$off" ""
+	check_eq "$dp: the four replicas end with one state digest" "$(settled_digests 0 1 2 3 | wc -l)" 1
+
+	echo "# $dp: backup 3 stopped: the normal path"
+	check "$dp: replica 3 stops" quiet cluster stop 3
+	declare -A fast0=() normal0=()
+	executed0=$(status 0 .last_executed)
+	for i in 0 1 2; do
+		fast0[$i]=$(fast_rounds "$i")
+		normal0[$i]=$(normal_rounds "$i")
+		normal0[$i]=${normal0[$i]%.*}
+	done
+	out=$(cluster exec hmctl bench --clients 1 --duration 60 --op put --ops "$ops")
+	check_eq "$dp: all $ops writes completed with replica 3 down" "$(bench_ops "$out")" "$ops"
+	executed1=$(status 0 .last_executed)
+	check_ge "$dp: batches committed with replica 3 down" "$((executed1 - executed0))" 1
+	check "$dp: the live replicas executed them" poll 20 executed_all "$executed1" 0 1 2
+	for i in 0 1 2; do
+		# every batch since the stop committed on the normal path here
+		check "$dp: replica $i: commit_latency_seconds_count{path=\"normal\"} grew by every batch ($((executed1 - executed0)))" \
+			poll 20 normal_grew "$i" "${normal0[$i]}" "$((executed1 - executed0))"
+		check_eq "$dp: replica $i: hypermesh_fast_path_rounds_total stopped growing" \
+			"$(fast_rounds "$i")" "${fast0[$i]}"
+	done
+	check_eq "$dp: the three live replicas agree" "$(settled_digests 0 1 2 | wc -l)" 1
+	unset fast0 normal0
+
+	cluster down >/dev/null 2>&1
+	check_eq "$dp: no namespace of the cluster ($prefix) left" "$(ip netns list | grep -c "^$prefix-")" 0
+	check_eq "$dp: no link of it left" "$(ip -o link show | grep -c ": $prefix-")" 0
+	check_eq "$dp: no BPF pin of it left" "$(find /sys/fs/bpf -maxdepth 1 -name "$prefix*" | wc -l)" 0
+done
+
+finish
