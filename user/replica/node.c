@@ -609,10 +609,20 @@ static void note_checkpoint_agreement(struct hm_node *nd, const struct hm_checkp
 static void note_event(struct hm_node *nd, const struct hm_vote_event *ev)
 {
 	if (ev->kind == HM_EV_QUORUM || ev->kind == HM_EV_FAST) {
+		hm_voters_t took_part = ev->voters;
+
+		/* A PREPARE quorum (or the fast event, all n) is the primary's
+		 * PRE-PREPARE and the backups' PREPAREs: the primary took part
+		 * too.  Left out, it would take part in fewer quorums than any
+		 * backup (more so with the fast path's extra event), and the
+		 * reputation gate would withdraw the fast path from a healthy
+		 * cluster. */
+		if (ev->phase == HM_PHASE_PREPARE)
+			took_part |= (hm_voters_t)1 << pbft_primary(nd->core, ev->view);
 		nd->quorums++;
-		note_agreement(nd, ev->voters);
+		note_agreement(nd, took_part);
 		for (uint32_t i = 0; i < nd->n; i++)
-			if (ev->voters >> i & 1)
+			if (took_part >> i & 1)
 				nd->replica_stats[i].in_quorum++;
 	} else if (ev->kind == HM_EV_EQUIVOCATION && ev->voter < nd->n) {
 		nd->replica_stats[ev->voter].equivocations++;
