@@ -49,6 +49,11 @@ struct fixture {
 	struct hm_dns_service *s;
 	int opened, decided;
 	int64_t opened_t;
+	/* the executed hook: calls, the last client and timestamp, and the
+	 * decisions seen when it came */
+	int executed, decided_at_executed;
+	uint32_t exec_client;
+	uint64_t exec_ts;
 	struct hm_dns_entry last;
 	uint8_t out[HM_MAX_RESULT];
 	size_t out_len;
@@ -72,6 +77,16 @@ static void on_decided(void *arg, const struct hm_dns_entry *e)
 	fx->last.canon = NULL; /* does not outlive the call */
 }
 
+static void on_executed(void *arg, uint32_t client, uint64_t ts)
+{
+	struct fixture *fx = arg;
+
+	fx->executed++;
+	fx->exec_client = client;
+	fx->exec_ts = ts;
+	fx->decided_at_executed = fx->decided;
+}
+
 static int64_t fake_now = T0;
 static int64_t fake_clock(void)
 {
@@ -83,7 +98,7 @@ static void setup(struct fixture *fx, uint32_t n, uint32_t f, const struct hm_dn
 	struct hm_dns_service_config cfg = {
 		.n = n, .f = f, .max_ttl = 300, .lookup_timeout_s = 30, .skew_s = 60,
 		.anchors = a, .wall_clock = fake_clock,
-		.hooks = { on_opened, on_decided, fx },
+		.hooks = { on_opened, on_decided, fx, NULL, on_executed },
 	};
 
 	memset(fx, 0, sizeof(*fx));
@@ -98,9 +113,10 @@ static void teardown(struct fixture *fx)
 }
 
 /* Execute an op as client `client`; returns the result code. */
+static uint64_t next_ts = 1;
 static int run_op(struct fixture *fx, uint32_t client, const uint8_t *op, size_t len)
 {
-	struct hm_exec_ctx ctx = { .seq = 1, .client = client, .timestamp = 1 };
+	struct hm_exec_ctx ctx = { .seq = 1, .client = client, .timestamp = next_ts++ };
 
 	fx->out_len = fx->svc.ops->execute(fx->svc.state, &ctx, op, len, fx->out, sizeof(fx->out));
 	return fx->out_len ? fx->out[0] : -1;
@@ -764,6 +780,41 @@ HM_TEST(observe_many_decides_each_as_alone)
 	ASSERT_MEMEQ(dm, d1, HM_DIGEST_LEN, "MANY executes exactly as its ops one by one");
 	teardown(&many);
 	teardown(&one);
+}
+
+/* The daemon takes its own request as done when its replica executes it
+ * (docs/dns.md, "Where a miss's time goes"): the executed hook comes once
+ * per OBSERVE or OBSERVE_MANY request, with the request's client and
+ * timestamp, after the decision it caused; CERTIFY (anyone's query) and
+ * unknown ops do not raise it. */
+HM_TEST(executed_hook_once_per_observe_request)
+{
+	struct fixture fx;
+	struct two_obs honest;
+	struct hm_dns_q q = qof("www.example.test.", LDNS_RR_TYPE_A);
+	static uint8_t op[16384];
+	uint8_t bad = 0x2f;
+	size_t n;
+
+	fake_now = T0;
+	setup(&fx, 4, 1, NULL);
+	two_obs_make(&honest, honest_rrs, T0);
+	ASSERT_EQ(answer(&fx, 1, &q, T0, honest_rrs, 300), HM_DNS_R_PENDING, "pending");
+	ASSERT_EQ(fx.executed, 1, "one OBSERVE, one call");
+	ASSERT_EQ(fx.exec_client, HM_REPLICA_CLIENT_BASE + 1, "its client");
+	ASSERT_EQ(fx.exec_ts, next_ts - 1, "its timestamp");
+	ASSERT_EQ(answer(&fx, 2, &q, T0, honest_rrs, 300), HM_DNS_R_DECIDED, "decided");
+	ASSERT_EQ(fx.executed, 2, "second call");
+	ASSERT_EQ(fx.decided_at_executed, 1, "after the decision it caused");
+	n = two_obs_many(&honest, op, sizeof(op));
+	ASSERT_EQ(run_op(&fx, HM_REPLICA_CLIENT_BASE + 3, op, n), HM_DNS_R_MANY, "a MANY");
+	ASSERT_EQ(fx.executed, 3, "one call for the whole MANY");
+	ASSERT_EQ(fx.exec_client, HM_REPLICA_CLIENT_BASE + 3, "the MANY's client");
+	n = hm_dns_certify_encode(&q, op, sizeof(op));
+	run_op(&fx, 100, op, n);
+	run_op(&fx, HM_REPLICA_CLIENT_BASE + 1, &bad, 1);
+	ASSERT_EQ(fx.executed, 3, "not for CERTIFY nor an unknown op");
+	teardown(&fx);
 }
 
 HM_TEST(observe_many_admitted_all_or_nothing)

@@ -19,12 +19,22 @@
 #include "service/dns/dns_chain.h"
 #include "service/dns/dns_frontend.h"
 #include "service/dns/dns_msg.h"
+#include "service/dns/dns_obsq.h"
 #include "service/dns/dns_resolver.h"
 #include "service/dns/dns_xdp_answers.h"
 #include "dataplane/dns_xdp.h"
 #include "common/log.h"
 
 #define TICK_MS 100
+/* One line per step of a miss at debug level ("dns timeline" and the
+ * monotonic clock in microseconds, comparable across the replicas of one
+ * machine): how docs/dns.md's "Where a miss's time goes" was measured. */
+#define TIMELINE(fmt, ...)                                                              \
+	do {                                                                            \
+		if (hm_log_enabled(HM_LOG_DEBUG))                                       \
+			hm_debug("dns timeline %llu: " fmt,                             \
+				 (unsigned long long)hm_mono_us(), ##__VA_ARGS__);      \
+	} while (0)
 #define XDP_SWEEP_TICKS 10 /* answer map sweep and clock refresh: every second */
 #define XDP_ENSURED_SLOTS 4096 /* userspace hits remembered as in step with the map */
 #define SUBMIT_GIVE_UP_US (10 * 1000000ull)
@@ -32,6 +42,14 @@
  * at once (counted as overload). */
 #define MAX_WAITERS 4096
 #define MAX_QUEUED_OPS 1024
+/* A late observation (Q already decided here) waits this long for a fresh
+ * request to ride along with before it gets one of its own, and at most
+ * this many of its bytes ride with fresh observations (dns_obsq.h). */
+#define LATE_DELAY_US (200 * 1000ull)
+#define LATE_RIDE_BYTES 4096
+/* Our observations queued or sent and not yet seen executed, remembered so
+ * that the lookup opening meanwhile does not make us observe twice. */
+#define RECENT_OBS 64
 /* Serve-expired (RFC 8767): copies of decided answers, bounded in number
  * and bytes; the TTL a stale answer is served with (RFC 8767 section 4). */
 #define MAX_STALE 4096
@@ -83,12 +101,6 @@ struct stale {
 	size_t canon_len;
 };
 
-struct op {
-	uint8_t *buf;
-	size_t len;
-	struct op *next;
-};
-
 struct hm_dns_daemon {
 	const struct hm_config *cfg;
 	uint32_t id;
@@ -101,14 +113,18 @@ struct hm_dns_daemon {
 	uint64_t submitted_at;
 	struct job *jobs;
 	struct waiter *waiters;
-	struct op *ops, **ops_tail;
+	struct hm_dns_obsq obsq;      /* our OBSERVEs waiting for the client */
 	struct hm_dns_upstream ups[HM_DNS_MAX_UPSTREAMS];
 	size_t n_ups;
 	/* counters */
 	uint64_t cache_hits, cache_misses, timeouts, observations_sent, submit_abandoned;
 	uint64_t observe_requests; /* requests that carried observations_sent */
 	uint64_t observations_dropped; /* did not fit a request (logged) */
-	uint64_t chains_collected, chains_failed, queue_len;
+	uint64_t chains_collected, chains_failed;
+	uint64_t late_sent;          /* late observations among observations_sent */
+	uint64_t completed_locally;  /* requests done when this replica executed them */
+	struct { struct hm_dns_q q; int64_t t; } recent[RECENT_OBS];
+	unsigned next_recent;
 	uint64_t n_waiters, overload, norec_refused, stale_served;
 	uint64_t prefetch_lookups;   /* prefetch lookups resolved on a fresh context */
 	uint64_t reported_norec, reported_stale, reported_at_us; /* the last log summary */
@@ -215,54 +231,31 @@ static bool q_eq(const struct hm_dns_q *a, const struct hm_dns_q *b)
 
 /* ---- submitting ops through the replicated service ----------------------- */
 
-static struct op *op_pop(struct hm_dns_daemon *dd)
-{
-	struct op *o = dd->ops;
-
-	dd->ops = o->next;
-	if (!dd->ops)
-		dd->ops_tail = &dd->ops;
-	dd->queue_len--;
-	return o;
-}
-
-/* How many queued OBSERVEs, from the head, fit one request together. */
-static size_t ops_that_fit(const struct hm_dns_daemon *dd, size_t *total)
-{
-	size_t room = dd->client.core.max_message_size - 2 * HM_HDR_LEN - 8, n = 0;
-
-	*total = 0;
-	for (const struct op *o = dd->ops; o && n < HM_DNS_OBSERVE_MANY_MAX; o = o->next) {
-		if (hm_dns_observe_many_len(*total + o->len, n + 1) > room)
-			break;
-		*total += o->len;
-		n++;
-	}
-	return n;
-}
-
-/* The queued OBSERVEs that fit, as one OBSERVE_MANY (or the one alone):
- * one request, so concurrent misses share an agreement round instead of
- * waiting one round each behind the client's single outstanding request. */
+/* The queued OBSERVEs for one request (dns_obsq.h: fresh ones first, late
+ * ones riding along or on their own once they waited), as one
+ * OBSERVE_MANY or the one alone: concurrent misses share an agreement
+ * round instead of waiting one round each behind the client's single
+ * outstanding request. */
 static void submit_queued(struct hm_dns_daemon *dd)
 {
-	size_t total, n = ops_that_fit(dd, &total), len = 0;
+	size_t room = dd->client.core.max_message_size - 2 * HM_HDR_LEN - 8;
+	struct hm_dns_obs_op *taken[HM_DNS_OBSERVE_MANY_MAX];
 	const uint8_t *bufs[HM_DNS_OBSERVE_MANY_MAX];
-	size_t lens[HM_DNS_OBSERVE_MANY_MAX];
-	struct op *taken[HM_DNS_OBSERVE_MANY_MAX];
+	size_t lens[HM_DNS_OBSERVE_MANY_MAX], n, len = 0, total = 0, late = 0;
 	uint8_t *many = NULL;
 
-	if (n < 2) { /* one alone, or one too big to share a request */
-		n = 1;
-		taken[0] = op_pop(dd);
-		bufs[0] = taken[0]->buf;
-		len = taken[0]->len;
+	n = hm_dns_obsq_take(&dd->obsq, room, taken, HM_DNS_OBSERVE_MANY_MAX);
+	if (!n)
+		return;
+	for (size_t i = 0; i < n; i++) {
+		bufs[i] = taken[i]->buf;
+		lens[i] = taken[i]->len;
+		total += lens[i];
+		late += taken[i]->late;
+	}
+	if (n == 1) {
+		len = lens[0];
 	} else {
-		for (size_t i = 0; i < n; i++) {
-			taken[i] = op_pop(dd);
-			bufs[i] = taken[i]->buf;
-			lens[i] = taken[i]->len;
-		}
 		len = hm_dns_observe_many_len(total, n);
 		many = malloc(len);
 		if (!many || hm_dns_observe_many_encode(bufs, lens, n, many, len) != len)
@@ -270,40 +263,41 @@ static void submit_queued(struct hm_dns_daemon *dd)
 		bufs[0] = many;
 	}
 	if (len && hm_transport_submit(&dd->client, bufs[0], len, NULL) == HM_TRANSPORT_OK) {
+		TIMELINE("request %llu sent: %zu observation(s), %zu late, %zu bytes",
+			 (unsigned long long)dd->client.core.ts, n, late, len);
 		dd->submitted_at = hm_mono_us();
 		dd->observations_sent += n;
+		dd->late_sent += late;
 		dd->observe_requests++;
 	} else {
 		dd->observations_dropped += n;
 		hm_warn("dns: %zu observation(s), %zu bytes, do not fit a request; dropped", n, len);
 	}
 	free(many);
-	for (size_t i = 0; i < n; i++) {
-		free(taken[i]->buf);
-		free(taken[i]);
-	}
+	for (size_t i = 0; i < n; i++)
+		hm_dns_obs_op_free(taken[i]);
 }
 
 static void pump(struct hm_dns_daemon *dd)
 {
-	while (!hm_transport_busy(&dd->client) && dd->ops)
+	while (!hm_transport_busy(&dd->client) && hm_dns_obsq_due(&dd->obsq, hm_mono_us()))
 		submit_queued(dd);
 }
 
-static void enqueue(struct hm_dns_daemon *dd, uint8_t *buf, size_t len)
+/* Queue our observation of q at t: late when this replica already executed
+ * a decision of q at t or later (it then only feeds the poisoning
+ * statistic, and waits for a ride; dns_obsq.h). */
+static void enqueue(struct hm_dns_daemon *dd, uint8_t *buf, size_t len, const struct hm_dns_q *q,
+		    int64_t t)
 {
-	struct op *o = dd->queue_len < MAX_QUEUED_OPS ? calloc(1, sizeof(*o)) : NULL;
+	bool late = hm_dns_obs_late(hm_dns_service_lookup(dd->svc, q), t, hm_dns_wall_clock());
 
-	if (!o) {
+	if (!hm_dns_obsq_push(&dd->obsq, buf, len, q, t, late, hm_mono_us())) {
 		dd->overload++;
-		free(buf);
 		return;
 	}
-	o->buf = buf;
-	o->len = len;
-	*dd->ops_tail = o;
-	dd->ops_tail = &o->next;
-	dd->queue_len++;
+	TIMELINE("observation queued (%s), %zu queued, client %s", late ? "late" : "fresh",
+		 hm_dns_obsq_len(&dd->obsq), hm_transport_busy(&dd->client) ? "busy" : "idle");
 	pump(dd);
 }
 
@@ -343,9 +337,11 @@ static void job_submit(struct job *j, const uint8_t *chain, size_t chain_len)
 		return;
 	n = hm_dns_observe_encode(&j->q, j->t, j->status, j->ede, j->ttl, j->canon, j->canon_len,
 				  chain, chain_len, buf, cap);
-	if (n)
-		enqueue(dd, buf, n);
-	else
+	if (n) {
+		dd->recent[dd->next_recent % RECENT_OBS].q = j->q;
+		dd->recent[dd->next_recent++ % RECENT_OBS].t = j->t;
+		enqueue(dd, buf, n, &j->q, j->t);
+	} else
 		free(buf);
 }
 
@@ -355,6 +351,7 @@ static void on_chain(void *arg, uint8_t *chain, size_t len, const char *err)
 	struct hm_dns_daemon *dd = j->dd;
 
 	j->busy = false;
+	TIMELINE("chain %s", chain ? "collected" : "not collected");
 	if (chain)
 		dd->chains_collected++;
 	else {
@@ -374,6 +371,7 @@ static void on_resolved(void *arg, const struct hm_dns_result *res)
 	bool secure = res->sec == HM_DNS_SEC_SECURE;
 
 	j->busy = false;
+	TIMELINE("resolved %s (sec %d)", j->query.name, res->sec);
 	count_upstream(dd, j->started_us);
 	if (res->why)
 		remember_reason(dd, &j->q, res->why);
@@ -445,6 +443,9 @@ static void observe(struct hm_dns_daemon *dd, const struct hm_dns_q *q, int64_t 
 			return;
 	if (hm_dns_service_observed(dd->svc, q, t, dd->id))
 		return;
+	for (unsigned i = 0; i < RECENT_OBS; i++)
+		if (dd->recent[i].t == t && q_eq(&dd->recent[i].q, q))
+			return;
 	j = calloc(1, sizeof(*j));
 	d = ldns_rdf_new_frm_data(LDNS_RDF_TYPE_DNAME, q->qname_len, q->qname);
 	name = d ? ldns_rdf2str(d) : NULL;
@@ -469,6 +470,7 @@ static void observe(struct hm_dns_daemon *dd, const struct hm_dns_q *q, int64_t 
 		hm_warn("dns: cannot move the resolver to time %lld", (long long)t);
 	j->busy = true;
 	j->started_us = hm_mono_us();
+	TIMELINE("lookup of %s at T %lld started", j->query.name, (long long)t);
 	if (start_lookup(dd, j) < 0) {
 		/* Refused locally: observe a failure so the lookup still closes. */
 		j->busy = false;
@@ -480,6 +482,25 @@ static void observe(struct hm_dns_daemon *dd, const struct hm_dns_q *q, int64_t 
 }
 
 /* ---- hooks from the deterministic execution ------------------------------ */
+
+/* This replica executed a request of client `client` at timestamp ts.  When
+ * it is our own outstanding one, it committed (2f+1 replicas prepared and
+ * committed it; every correct replica executes it at the same place), so
+ * the client's next request need not wait for the f+1 replies: the result
+ * does not matter here (a decision reaches us through our own execution)
+ * and the replies that still come are ignored as an old request's. */
+static void hook_executed(void *arg, uint32_t client, uint64_t ts)
+{
+	struct hm_dns_daemon *dd = arg;
+
+	if (client != dd->client.core.id || !hm_transport_busy(&dd->client) ||
+	    ts != dd->client.core.ts)
+		return;
+	TIMELINE("request %llu executed here", (unsigned long long)ts);
+	hm_transport_abandon(&dd->client);
+	dd->completed_locally++;
+	pump(dd);
+}
 
 static void hook_opened(void *arg, const struct hm_dns_q *q, int64_t t)
 {
@@ -681,8 +702,11 @@ static void hook_decided(void *arg, const struct hm_dns_entry *e)
 	struct hm_dns_daemon *dd = arg;
 	int64_t now = hm_dns_wall_clock();
 
+	TIMELINE("decided (rule %u)", e->rule);
 	if (e->rule == HM_DNS_RULE_FAIL)
 		log_servfail(dd, e);
+	/* Our observations of Q still queued can no longer decide it. */
+	hm_dns_obsq_decided(&dd->obsq, e, now);
 	stale_keep(dd, e);
 	/* Decided (2f+1 agreed): from now on XDP may answer it. */
 	if (dd->xdp_on && e->rule != HM_DNS_RULE_FAIL)
@@ -695,6 +719,7 @@ static void hook_decided(void *arg, const struct hm_dns_entry *e)
 			continue;
 		}
 		answer(dd, w->req, &w->query, e, now);
+		TIMELINE("answered %s", w->query.name);
 		*p = w->next;
 		free(w);
 		dd->n_waiters--;
@@ -770,6 +795,7 @@ static void on_query(void *arg, struct hm_dns_request *req, const struct hm_dns_
 		return;
 	}
 	dd->cache_misses++;
+	TIMELINE("miss %s", query->name);
 	/* RD=0 (RFC 1034 4.3.1): the client asks what we hold, not for a
 	 * lookup.  A miss is not resolved: REFUSED with EDE 20, as RFC 8914
 	 * 4.21 describes for a query we cannot answer without recursion. */
@@ -981,7 +1007,7 @@ struct hm_dns_daemon *hm_dns_daemon_new(const struct hm_config *cfg, uint32_t id
 	dd->svc = svc;
 	dd->anchors = anchors;
 	dd->timer_fd = -1;
-	dd->ops_tail = &dd->ops;
+	hm_dns_obsq_init(&dd->obsq, MAX_QUEUED_OPS, LATE_DELAY_US, LATE_RIDE_BYTES);
 	pick_upstreams(dd);
 	rc.upstreams = dd->ups;
 	rc.n_upstreams = dd->n_ups;
@@ -1030,7 +1056,8 @@ struct hm_dns_daemon *hm_dns_daemon_new(const struct hm_config *cfg, uint32_t id
 		goto fail;
 	}
 	hooks = (struct hm_dns_service_hooks){ .opened = hook_opened, .decided = hook_decided,
-					       .prefetch_failed = hook_prefetch_failed, .arg = dd };
+					       .prefetch_failed = hook_prefetch_failed,
+					       .executed = hook_executed, .arg = dd };
 	hm_dns_service_set_hooks(svc, &hooks);
 	return dd;
 fail:
@@ -1059,13 +1086,7 @@ void hm_dns_daemon_free(struct hm_dns_daemon *dd)
 	}
 	while (dd->n_stale)
 		stale_drop(dd, &dd->stale[0]);
-	while (dd->ops) {
-		struct op *o = dd->ops;
-
-		dd->ops = o->next;
-		free(o->buf);
-		free(o);
-	}
+	hm_dns_obsq_free(&dd->obsq);
 	if (dd->xdp_on)
 		hm_dns_xdp_close(&dd->xdp);
 	if (dd->fe)
@@ -1145,13 +1166,16 @@ json_t *hm_dns_daemon_status(struct hm_dns_daemon *dd)
 		"replies", (json_int_t)fs.replies, "truncated", (json_int_t)fs.truncated,
 		"dropped", (json_int_t)fs.dropped));
 	json_object_set_new(o, "replica", json_pack(
-		"{s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I}",
+		"{s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I}",
 		"overload", (json_int_t)dd->overload, "cache_hits", (json_int_t)dd->cache_hits, "cache_misses", (json_int_t)dd->cache_misses,
 		"timeouts", (json_int_t)dd->timeouts, "ops_sent", (json_int_t)dd->observations_sent,
 		"observe_requests", (json_int_t)dd->observe_requests,
 		"ops_dropped", (json_int_t)dd->observations_dropped,
 		"ops_abandoned", (json_int_t)dd->submit_abandoned,
-		"ops_queued", (json_int_t)dd->queue_len, "chains", (json_int_t)dd->chains_collected,
+		"ops_queued", (json_int_t)hm_dns_obsq_len(&dd->obsq),
+		"late_queued", (json_int_t)dd->obsq.late.n, "late_sent", (json_int_t)dd->late_sent,
+		"completed_locally", (json_int_t)dd->completed_locally,
+		"chains", (json_int_t)dd->chains_collected,
 		"chains_failed", (json_int_t)dd->chains_failed, "waiting", (json_int_t)waiting));
 	json_object_set_new(o, "jobs", json_integer((json_int_t)jobs));
 	json_object_set_new(o, "access", json_pack(

@@ -968,15 +968,21 @@ static size_t svc_execute(void *state, const struct hm_exec_ctx *ctx, const uint
 			  size_t len, uint8_t *out, size_t cap)
 {
 	struct hm_dns_service *s = state;
+	size_t n;
 
-	if (len && op[0] == HM_DNS_OP_OBSERVE)
-		return exec_observe(s, ctx, op, len, out, cap);
 	if (len && op[0] == HM_DNS_OP_CERTIFY)
 		return exec_certify(s, op, len, out, cap);
-	if (len && op[0] == HM_DNS_OP_OBSERVE_MANY)
-		return exec_observe_many(s, ctx, op, len, out, cap);
-	s->st.malformed++;
-	return code_result(HM_DNS_R_MALFORMED, out, cap);
+	if (len && op[0] == HM_DNS_OP_OBSERVE)
+		n = exec_observe(s, ctx, op, len, out, cap);
+	else if (len && op[0] == HM_DNS_OP_OBSERVE_MANY)
+		n = exec_observe_many(s, ctx, op, len, out, cap);
+	else {
+		s->st.malformed++;
+		return code_result(HM_DNS_R_MALFORMED, out, cap);
+	}
+	if (s->cfg.hooks.executed)
+		s->cfg.hooks.executed(s->cfg.hooks.arg, ctx->client, ctx->timestamp);
+	return n;
 }
 
 /* One OBSERVE: well formed, and its T within skew_s of our wall clock. */

@@ -113,6 +113,11 @@ struct hm_dns_service_hooks {
 	/* A prefetch of q was decided as a failure (ede): the old entry stays
 	 * until its expiry. */
 	void (*prefetch_failed)(void *arg, const struct hm_dns_q *q, uint16_t ede);
+	/* An OBSERVE or OBSERVE_MANY request of client `client` at timestamp
+	 * ts was executed (whatever its result), after the hooks above that
+	 * it caused.  The daemon learns from it that its own request
+	 * committed. */
+	void (*executed)(void *arg, uint32_t client, uint64_t ts);
 };
 
 struct hm_dns_service_config {
