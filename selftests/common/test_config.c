@@ -319,7 +319,7 @@ static void check_defaults(const struct hm_config *cfg)
 	ASSERT_EQ(cfg->batch_timeout_ms, 2, "batch_timeout_ms");
 	ASSERT_EQ(cfg->pipeline_depth, 8, "pipeline_depth");
 	ASSERT_FALSE(cfg->fast_path_enabled, "fast_path_enabled");
-	ASSERT_EQ(cfg->fast_path_timeout_ms, 10, "fast_path_timeout_ms");
+	ASSERT_EQ(cfg->fast_path_timeout_ms, 50, "fast_path_timeout_ms");
 	ASSERT_TRUE(!strcmp(cfg->signature_algorithm, "ed25519"), "signature_algorithm");
 	ASSERT_TRUE(!strcmp(cfg->message_authentication, "siphash-2-4"), "message_authentication");
 	ASSERT_EQ(cfg->port, HM_DEFAULT_PORT, "port");

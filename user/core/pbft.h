@@ -45,12 +45,9 @@ struct pbft_params {
 	 * for the COMMIT round.  Attempted only while the driver allows it
 	 * (pbft_set_fast_path_allowed). */
 	bool fast_path;
-	/* How long a prepared replica holds its COMMIT for the rest of the n
-	 * votes (docs/protocol.md, "The fast path"): when they come, the slot
-	 * commits and its COMMIT leaves in the same Ready (one fsync, no COMMIT
-	 * round); when they do not, the COMMIT leaves and the normal path goes
-	 * on.  An n-of-n later than this after the PRE-PREPARE does not commit
-	 * the slot fast.  0: never hold, no bound. */
+	/* An n-of-n counted later than this after the PRE-PREPARE does not
+	 * commit the slot fast (the COMMIT round runs beside the fast path
+	 * and has normally committed it by then); 0: no bound. */
 	uint32_t fast_path_timeout_ms;
 	const struct hm_keypair *keys;
 	/* n public keys, by id: for verifying stored signatures when a
@@ -204,8 +201,6 @@ struct pbft_stats {
 	uint64_t normal_commits;       /* slots committed on 2f+1 COMMITs */
 	uint64_t fast_commit_us;       /* sum of PRE-PREPARE-to-commit times, fast */
 	uint64_t normal_commit_us;     /* ... and normal */
-	uint64_t commit_holds;         /* COMMITs held for the rest of the n votes */
-	uint64_t commit_hold_timeouts; /* ... sent when fast_path_timeout_ms ran out */
 	/* Replicas proven faulty: a MAC-valid message carried a signature that
 	 * does not verify (only its sender can have produced it), or a signed
 	 * VIEW-CHANGE carried a bad certificate.  Bit i = replica i. */

@@ -96,9 +96,6 @@ struct log_entry {
 	 * once prepared in that view (pbft_fast_ready). */
 	bool fast;
 	uint64_t fast_view;
-	/* Prepared with the fast path attempted: our COMMIT waits until this
-	 * time for the rest of the n votes (0: not held; pbft.c hold_commit). */
-	uint64_t commit_hold_until;
 	/* The digest the NEW-VIEW of nv_view assigns this seq (its O). */
 	uint64_t nv_view;
 	uint8_t nv_digest[HM_DIGEST_LEN];
@@ -207,10 +204,6 @@ struct pbft {
 	struct pbft_stats stats;
 
 	bool fast_allowed;        /* pbft_set_fast_path_allowed */
-	/* The last slot that held its COMMIT got its n votes in time: keep
-	 * holding (a slot that timed out stops it until an n-of-n comes). */
-	bool fast_streak;
-	uint32_t commits_held;    /* entries with commit_hold_until set */
 
 	/* view changes */
 	bool in_vc;
