@@ -14,6 +14,9 @@
  *   - the replica that fast-committed crashes (and later restarts from its
  *     files), and a correct reporter restarts from its files before the
  *     view change (its vote must survive in the vote log);
+ *   - a mixed cluster (the fast path on the fast committer only, as while a
+ *     rolling restart switches it on): the others report and apply rule F
+ *     all the same;
  *   - at n = 4 and n = 7.
  * Twins of the primary and the randomized search with the fast path on are
  * in test_twins (twins_enumeration_fast) and test_byzantine
@@ -118,7 +121,7 @@ static bool forget_everything(struct hm_sim *s, uint32_t r)
  * batch.  With restart_reporter, correct replica n-1 restarts from its
  * files before the view change: its vote comes back from the vote log.
  */
-static void lone_fast_commit(uint32_t n, bool restart_reporter)
+static void lone_fast_commit(uint32_t n, bool restart_reporter, bool mixed)
 {
 	const uint32_t fast_at = 1;
 	struct lone_fast lf = { .n = n, .fast_at = fast_at };
@@ -137,6 +140,8 @@ static void lone_fast_commit(uint32_t n, bool restart_reporter)
 	o.batch_size = 1;
 	o.persist = true;
 	o.fast_path = true;
+	if (mixed) /* only the fast committer runs the fast path */
+		o.fast_path_only = (hm_voters_t)1 << fast_at;
 	s = hm_sim_new(&o);
 	hm_sim_set_filter(s, lone_fast_filter, &lf);
 	if (!ASSERT_TRUE(run_until(s, executed_seq2, fast_at, 400 * MS),
@@ -184,17 +189,23 @@ static void lone_fast_commit(uint32_t n, bool restart_reporter)
 	hm_sim_settle(s, hm_sim_now(s) + 5 * SECOND);
 	ASSERT_TRUE(hm_sim_safety_ok(s, why, sizeof(why)), why);
 	ASSERT_TRUE(hm_sim_states_agree(s, why, sizeof(why)), why);
-	printf("     n=%u: fast commit at r1 only, %u votes hidden%s: seq 1 kept, view %llu\n",
+	printf("     n=%u: fast commit at r1 only, %u votes hidden%s%s: seq 1 kept, view %llu\n",
 	       n, f, restart_reporter ? ", a reporter restarted" : "",
+	       mixed ? ", the fast path on r1 only" : "",
 	       (unsigned long long)pbft_view(core_of(s, n - 1)));
 out:
 	hm_sim_free(s);
 }
 
-HM_TEST(lone_fast_commit_survives_view_change_n4) { lone_fast_commit(4, false); }
-HM_TEST(lone_fast_commit_survives_view_change_n7) { lone_fast_commit(7, false); }
-HM_TEST(lone_fast_commit_reporter_restarts_n4) { lone_fast_commit(4, true); }
-HM_TEST(lone_fast_commit_reporter_restarts_n7) { lone_fast_commit(7, true); }
+HM_TEST(lone_fast_commit_survives_view_change_n4) { lone_fast_commit(4, false, false); }
+HM_TEST(lone_fast_commit_survives_view_change_n7) { lone_fast_commit(7, false, false); }
+HM_TEST(lone_fast_commit_reporter_restarts_n4) { lone_fast_commit(4, true, false); }
+HM_TEST(lone_fast_commit_reporter_restarts_n7) { lone_fast_commit(7, true, false); }
+/* A mixed cluster, as while a rolling restart switches the fast path on:
+ * the replicas without it still report their votes and apply rule F, or
+ * the fast committer's batch would be lost (it was, before they did). */
+HM_TEST(lone_fast_commit_mixed_cluster_n4) { lone_fast_commit(4, false, true); }
+HM_TEST(lone_fast_commit_mixed_cluster_n7) { lone_fast_commit(7, true, true); }
 
 /* ---- the common case ----------------------------------------------------- */
 

@@ -149,11 +149,8 @@ bool pbft_vc_fits(const struct pbft_params *p)
 	size_t room = p->max_message_size > HM_HDR_LEN + HM_NV_VC_OVERHEAD
 			      ? p->max_message_size - HM_HDR_LEN - HM_NV_VC_OVERHEAD
 			      : 0;
-	size_t el = HM_VC_ENTRY_FIXED + (size_t)2 * p->f * HM_SIG_LEN;
-
-	/* the fast path adds a vote report to a seq (fast_report) */
-	if (p->fast_path)
-		el += HM_VC_ENTRY_FIXED;
+	/* a certificate and a vote report per seq (fast_report) */
+	size_t el = 2 * HM_VC_ENTRY_FIXED + (size_t)2 * p->f * HM_SIG_LEN;
 	size_t per = room > 4 ? (room - 4) / el : 0, parts, head;
 
 	if (!per)
@@ -486,15 +483,17 @@ size_t pbft_put_checkpoint_proof(struct pbft *c, uint8_t *buf, uint8_t *ncp)
 /*
  * The fast path's vote report for e (docs/protocol.md, "The fast path"):
  * our latest vote at e->seq, as an entry with no PREPARE signatures
- * (voters 0, pp_len 0, pp_sig zero).  Sent only with the fast path on, and
- * only when our certificate `cert` (NULL: none sent) does not already say
- * it: a certificate of view v counts as its sender's vote in v.
+ * (voters 0, pp_len 0, pp_sig zero), sent only when our certificate `cert`
+ * (NULL: none sent) does not already say it: a certificate of view v
+ * counts as its sender's vote in v.  Sent whether or not this replica runs
+ * the fast path itself: a fast commit anywhere relies on every correct
+ * replica's report (a cluster switching the fast path on by a rolling
+ * restart is mixed for a while).
  */
-static bool fast_report(const struct pbft *c, const struct log_entry *e,
-			const struct hm_vc_entry *cert, struct hm_vc_entry *out,
-			const uint8_t *zero_sig)
+static bool fast_report(const struct log_entry *e, const struct hm_vc_entry *cert,
+			struct hm_vc_entry *out, const uint8_t *zero_sig)
 {
-	if (!c->p.fast_path || !e->has_vote || (cert && cert->view >= e->vote_view))
+	if (!e->has_vote || (cert && cert->view >= e->vote_view))
 		return false;
 	*out = (struct hm_vc_entry){ .seq = e->seq, .view = e->vote_view,
 				     .digest = e->vote_digest, .pp_sig = zero_sig };
@@ -542,7 +541,7 @@ static void send_view_change(struct pbft *c)
 			continue;
 		if (e->has_cert && vc_entry_of(c, e, &ent[k], sigbuf))
 			el += hm_vc_entry_len(ent[k++].voters);
-		if (fast_report(c, e, k ? &ent[0] : NULL, &ent[k], zero_sig))
+		if (fast_report(e, k ? &ent[0] : NULL, &ent[k], zero_sig))
 			el += hm_vc_entry_len(ent[k++].voters);
 		if (!k)
 			continue;
@@ -797,8 +796,8 @@ static void fast_apply(const struct pbft *c, uint64_t view, const uint8_t *ids, 
 
 /* From the VIEW-CHANGEs of replicas ids[]: min-s (the latest stable
  * checkpoint), max-s (the highest seq given a digest), and for each seq
- * between the digest prepared in the highest view (or, with the fast path,
- * rule F's choice when it stands higher), or the null request.  Returns
+ * between the digest prepared in the highest view (or rule F's choice when it
+ * stands higher: the fast path), or the null request.  Returns
  * the digests (max-s - min-s of them, caller frees) and H(O). */
 static uint8_t (*nv_compute(const struct pbft *c, uint64_t view, const uint8_t *ids, unsigned nrefs,
 			    uint64_t *min_s, uint64_t *max_s, uint8_t o_digest[HM_DIGEST_LEN]))[HM_DIGEST_LEN]
@@ -845,8 +844,9 @@ static uint8_t (*nv_compute(const struct pbft *c, uint64_t view, const uint8_t *
 			}
 		}
 	}
-	if (c->p.fast_path)
-		fast_apply(c, view, ids, nrefs, lo, span, o, views, set);
+	/* always, fast path configured here or not: O must come out the same
+	 * at every replica, and a fast commit elsewhere relies on rule F */
+	fast_apply(c, view, ids, nrefs, lo, span, o, views, set);
 	hi = lo;
 	for (uint64_t x = 0; x < span; x++)
 		if (set[x])

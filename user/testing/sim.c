@@ -50,6 +50,7 @@ struct sim_client {
 struct hm_sim {
 	struct hm_sim_opts o;
 	struct hm_config cfg;
+	struct hm_config cfg_nofast; /* opts.fast_path_only: the others' copy */
 	uint64_t now;
 	uint64_t rng;
 	uint64_t order;
@@ -371,8 +372,11 @@ static int replica_start(struct hm_sim *s, uint32_t i)
 	struct hm_transport t = { .sendto = node_sendto, .ctx = &s->endpoints[i] };
 	char dir[96], err[256];
 
+	const struct hm_config *cfg = s->o.fast_path_only && !(s->o.fast_path_only >> i & 1)
+					     ? &s->cfg_nofast : &s->cfg;
+
 	if (sim_service_new(s, i, &s->services[i]) < 0 ||
-	    hm_node_init(&s->nodes[i], &s->cfg, i, &s->replica_keys[i], &s->services[i], &t) < 0)
+	    hm_node_init(&s->nodes[i], cfg, i, &s->replica_keys[i], &s->services[i], &t) < 0)
 		return -1;
 	s->nodes[i].on_executed = on_executed;
 	s->nodes[i].on_installed = on_installed;
@@ -521,6 +525,8 @@ struct hm_sim *hm_sim_new(const struct hm_sim_opts *o)
 	for (uint32_t j = 0; j < o->clients; j++)
 		seeded_keypair(s, &s->clients[j].keys);
 	build_config(s);
+	s->cfg_nofast = s->cfg; /* a shallow copy: freed only through s->cfg */
+	s->cfg_nofast.fast_path_enabled = false;
 	/* drawn only for the skew service, so other runs keep their streams */
 	if (o->service == HM_SIM_KV_SKEW && o->max_clock_offset_us)
 		for (uint32_t i = 0; i < o->n; i++)

@@ -67,6 +67,9 @@ struct hm_sim_opts {
 	/* performance.fast_path_enabled: commit on all n PREPAREs
 	 * (docs/protocol.md, "The fast path"); attempted from the start. */
 	bool fast_path;
+	/* With fast_path, a mixed cluster (as during a rolling restart that
+	 * switches it on): only the replicas in this bitmap run it (0: all). */
+	hm_voters_t fast_path_only;
 };
 
 enum hm_sim_service { HM_SIM_KV = 0, HM_SIM_KV_SKEW = 1 };
