@@ -198,6 +198,18 @@ static void dur_entry_pp(struct pbft *c, const struct log_entry *e)
 	memcpy(b + 1 + HM_HDR_LEN, e->batch, e->batch_len);
 }
 
+/* e still holds the PRE-PREPARE of our latest vote, from an earlier view
+ * than the current one: kept in a new vote log too, batch and all.  Rule F
+ * can give the seq that batch in a later view (our report counts for it),
+ * and then some replica must be able to serve it: a report whose batch a
+ * restart had lost named a batch nobody held, and every new view stalled on
+ * it (test_byzantine seed 2354). */
+static bool vote_batch(const struct log_entry *e)
+{
+	return e->has_vote && e->batch && e->view == e->vote_view &&
+	       memcmp(e->digest, e->vote_digest, HM_DIGEST_LEN) == 0;
+}
+
 /* The whole live state, for a new vote log. */
 static void dur_snapshot(struct pbft *c)
 {
@@ -209,7 +221,7 @@ static void dur_snapshot(struct pbft *c)
 			continue;
 		if (e->has_vote)
 			pbft_dur_vote(c, e);
-		if (e->has_pp && e->own_pp && e->view == c->view && e->batch)
+		if ((e->has_pp && e->own_pp && e->view == c->view && e->batch) || vote_batch(e))
 			dur_entry_pp(c, e);
 		if (e->has_cert)
 			pbft_dur_cert(c, e);
