@@ -1107,6 +1107,15 @@ HM_TEST(restart_unknown_new_view_digest_is_not_zero) { replay_gated_seed(33388);
  * clients finished instead of the bound (sim_settle_for_liveness). */
 HM_TEST(laggards_get_the_whole_bound) { replay_gated_seed(34675); }
 
+/* Found by the soak once every replica applied rule F (the fast path's
+ * view-change rule, docs/protocol.md): two replicas had voted a batch at
+ * seq 81 in view 0 that never prepared, then restarted from a rotated vote
+ * log that kept the vote but not its batch; their two reports gave the
+ * batch f+1 standing, every new view's O named it, and no replica could
+ * serve it: request timeout, next view, for ever.  The batch of a
+ * replica's latest vote now stays in its vote log. */
+HM_TEST(reported_vote_keeps_its_batch) { replay_gated_seed(2354); }
+
 /* No Byzantine replica at all: the primary of view 0 is cut off alone
  * for a while and comes back.  Seed 2 (n = 7) shows the same core bug as
  * stale_primary_overwrites_claimed_slot: after the heal two correct
