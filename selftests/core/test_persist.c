@@ -764,6 +764,16 @@ HM_TEST(damaged_until_checkpoint)
 #define CP_EVERY 10
 #define CP_LAG 3
 
+/* One value from a crash-test writer's pipe: an intent (about to write record
+ * v) or a report (record v is durable). */
+static void note_report(uint64_t v, uint64_t *written, uint64_t *reported)
+{
+	if ((v & INTENT) && (v & ~INTENT) > *written)
+		*written = v & ~INTENT;
+	else if (!(v & INTENT) && v > *reported)
+		*reported = v;
+}
+
 /* The writer: appends groups of records, syncs after a random number of
  * groups, then reports the last seq it synced; a checkpoint every CP_EVERY once the log is CP_LAG
  * past it (as a checkpoint becomes stable after later commits). */
@@ -838,16 +848,17 @@ HM_TEST(crash_recovery_kill9)
 			writer(dir, pfd[1], hm_test_rand(&rng) + round);
 		}
 		close(pfd[1]);
-		/* Kill at a random moment: sometimes at once, mostly within a
-		 * few dozen fsyncs. */
+		/* Kill at a random moment after the writer's first durable
+		 * record (under load it may not run for 20 ms after the fork):
+		 * sometimes at once, mostly within a few dozen fsyncs. */
+		for (bool first = false; !first && read(pfd[0], &v, sizeof(v)) == sizeof(v);) {
+			first = !(v & INTENT) && v > reported;
+			note_report(v, &written, &reported);
+		}
 		usleep((useconds_t)(hm_test_rand(&rng) % 20000));
 		kill(pid, SIGKILL);
-		while (read(pfd[0], &v, sizeof(v)) == sizeof(v)) {
-			if ((v & INTENT) && (v & ~INTENT) > written)
-				written = v & ~INTENT;
-			else if (!(v & INTENT) && v > reported)
-				reported = v;
-		}
+		while (read(pfd[0], &v, sizeof(v)) == sizeof(v))
+			note_report(v, &written, &reported);
 		close(pfd[0]);
 		waitpid(pid, &status, 0);
 		if (!WIFSIGNALED(status) || WTERMSIG(status) != SIGKILL) {
@@ -1068,16 +1079,6 @@ static void __attribute__((noreturn)) vote_writer(const char *dir, int fd, uint6
 	}
 }
 
-/* One value from the vote writer's pipe: an intent (about to write record
- * v) or a report (record v is durable). */
-static void note_vote_report(uint64_t v, uint64_t *written, uint64_t *reported)
-{
-	if ((v & INTENT) && (v & ~INTENT) > *written)
-		*written = v & ~INTENT;
-	else if (!(v & INTENT) && v > *reported)
-		*reported = v;
-}
-
 /* kill -9 of a vote-log writer at random moments: every record reported
  * durable comes back, nothing beyond what it set out to write, each record
  * exactly as written, never corruption, at most one vote file left over. */
@@ -1115,12 +1116,12 @@ HM_TEST(votes_crash_recovery_kill9)
 		 * nothing but start-ups. */
 		for (bool first = false; !first && read(pfd[0], &v, sizeof(v)) == sizeof(v);) {
 			first = !(v & INTENT) && v > reported;
-			note_vote_report(v, &written, &reported);
+			note_report(v, &written, &reported);
 		}
 		usleep((useconds_t)(hm_test_rand(&rng) % 20000));
 		kill(pid, SIGKILL);
 		while (read(pfd[0], &v, sizeof(v)) == sizeof(v))
-			note_vote_report(v, &written, &reported);
+			note_report(v, &written, &reported);
 		close(pfd[0]);
 		waitpid(pid, &status, 0);
 		if (!WIFSIGNALED(status) || WTERMSIG(status) != SIGKILL) {
