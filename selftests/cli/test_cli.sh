@@ -94,6 +94,10 @@ sed 's/private_key: replica-0.key/private_key: replica-1.key/' "$dir/c/replica-0
 err=$("$hmd" --check-config "$dir/c/replica-0/wrongkey.yaml" 2>&1); rc=$?
 check_eq "another replica's key: exit 1" "$rc" 1
 check "it says whose key it is not" grep -q "is not the key of replica 0" <<<"$err"
+sed 's/^  network:$/  network:\n    max_message_size: 1024/' "$dir/c/replica-0/hypermesh.yaml" >"$dir/c/replica-0/small.yaml"
+err=$("$hmd" --check-config "$dir/c/replica-0/small.yaml" 2>&1); rc=$?
+check_eq "max_message_size too small for a VIEW-CHANGE: exit 1" "$rc" 1
+check "it says so" grep -q "max_message_size 1024 is too small for a VIEW-CHANGE" <<<"$err"
 sed 's|trust_anchor_file: .*|trust_anchor_file: /nonexistent/anchors|' "$dir/c/replica-0/hypermesh.yaml" >"$dir/c/replica-0/noanchor.yaml"
 err=$("$hmd" --check-config "$dir/c/replica-0/noanchor.yaml" 2>&1); rc=$?
 check_eq "missing trust anchors: exit 1" "$rc" 1

@@ -209,6 +209,10 @@ struct pbft_stats {
 
 struct pbft;
 
+/* A full VIEW-CHANGE (a window of certificates and vote reports) and a
+ * NEW-VIEW fit p->max_message_size: pbft_new() refuses parameters that do
+ * not (with view changes on), and hypermeshd --check-config asks it. */
+bool pbft_vc_fits(const struct pbft_params *p);
 struct pbft *pbft_new(const struct pbft_params *p);
 void pbft_free(struct pbft *c);
 

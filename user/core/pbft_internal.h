@@ -339,7 +339,6 @@ struct vc_rec *pbft_vc_slot(struct pbft *c, uint32_t j, uint64_t view);
 /* f+1 other replicas are seen in views above ours (view catch-up). */
 bool pbft_views_behind(const struct pbft *c);
 void pbft_memo_clear(struct pbft *c);
-bool pbft_vc_fits(const struct pbft_params *p);
 bool pbft_stored_sig_ok(struct pbft *c, uint8_t type, uint32_t signer, uint32_t plen,
 			  uint64_t view, uint64_t seq, const uint8_t *digest, const uint8_t *sig);
 void pbft_proven_faulty(struct pbft *c, uint32_t replica);

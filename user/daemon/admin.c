@@ -9,6 +9,7 @@
 #include "common/config.h"
 #include "common/crypto.h"
 #include "dataplane/xdp_dataplane.h"
+#include "replica/node.h"
 #include "service/ct/ct_service.h"
 #include "service/dns/dns_chain.h"
 
@@ -82,6 +83,11 @@ int hm_daemon_check_config(const char *path, long id, const char *key)
 		key = cfg.private_key_path;
 	if (hm_ct_config_check(&cfg, err, sizeof(err)) < 0)
 		fprintf(stderr, "hypermeshd: %s\n", err);
+	else if (!hm_node_config_fits(&cfg))
+		fprintf(stderr, "hypermeshd: %s: network.max_message_size %u is too small for a "
+			"VIEW-CHANGE of watermark_window %u at f = %u (the replica would not start): "
+			"raise it or lower the window\n", cfg.path, cfg.max_message_size,
+			cfg.watermark_window, cfg.max_faulty_nodes);
 	else if (check_dns_anchors(&cfg) == 0 &&
 		 (id < 0 || check_identity(&cfg, (uint32_t)id, key) == 0))
 		rc = 0;

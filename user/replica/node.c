@@ -82,6 +82,19 @@ static uint32_t core_max_message_size(const struct hm_config *cfg)
 					: cfg->max_message_size;
 }
 
+bool hm_node_config_fits(const struct hm_config *cfg)
+{
+	struct pbft_params p = {
+		.n = cfg->n_members, .f = cfg->max_faulty_nodes,
+		.window = cfg->watermark_window,
+		.checkpoint_interval = cfg->checkpoint_interval,
+		.max_message_size = core_max_message_size(cfg),
+		.view_change_timeout_ms = cfg->view_change_timeout_ms,
+	};
+
+	return !p.view_change_timeout_ms || pbft_vc_fits(&p);
+}
+
 static int link_init(struct hm_node *nd)
 {
 	nd->link = (struct hm_link_policy){ .encrypt = nd->cfg->encryption_required,

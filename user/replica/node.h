@@ -205,6 +205,10 @@ void hm_node_receive(struct hm_node *nd, const uint8_t *buf, size_t len,
 void hm_node_tick(struct hm_node *nd, uint64_t now_us);
 uint64_t hm_node_next_deadline(const struct hm_node *nd);
 
+/* cfg's view-change messages fit its network.max_message_size (what the
+ * core checks at start): hypermeshd --check-config asks before a start
+ * would fail. */
+bool hm_node_config_fits(const struct hm_config *cfg);
 /* Count votes with vc from now on (the node owns it; the counter it held
  * is destroyed): binds its events to the node and tells it the window.
  * The daemon installs the XDP counter this way. */
