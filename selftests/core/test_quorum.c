@@ -9,6 +9,7 @@
  * (core/vote_counter.h).
  */
 #include "hm_test.h"
+#include "core/fast_model.h"
 #include "core/quorum.h"
 #include "common/wire.h"
 
@@ -778,14 +779,6 @@ fail:
 
 #define ME 1 /* "our" replica id in the fast-path cases */
 
-/* Every replica but the view's primary: a fast event's voters. */
-static hm_voters_t backups_of(uint32_t n, uint64_t view)
-{
-	hm_voters_t all = n >= 32 ? ~(hm_voters_t)0 : (((hm_voters_t)1 << n) - 1);
-
-	return all & ~((hm_voters_t)1 << (view % n));
-}
-
 /*
  * A script of steps on one slot (as selftests/dataplane/test_xdp_quorum.c
  * runs against the XDP program), each checked against what it must raise:
@@ -828,37 +821,6 @@ static const struct fast_case fast_cases[] = {
 	{ "COMMIT with the fast flag, expectation last", HM_PHASE_COMMIT, false, true, "*O", 1, 0 },
 	{ "COMMIT with the fast flag, own vote last", HM_PHASE_COMMIT, false, true, "E*o", 1, 0 },
 };
-
-/* The rule the slot must follow (docs/protocol.md, "The fast path"). */
-struct fast_model {
-	uint32_t n, thr;
-	bool expected, quorum_sent;
-	int flag; /* 0 none, 1 wanted, 2 raised */
-	hm_voters_t matched, raised;
-};
-
-static uint32_t fm_raise(struct fast_model *m)
-{
-	uint32_t got = (uint32_t)__builtin_popcount(m->matched);
-	bool fast = m->flag == 1 && got >= m->n - 1;
-
-	if (!m->expected || (m->quorum_sent && !fast) || got < m->thr)
-		return 0;
-	m->quorum_sent = true;
-	if (fast)
-		m->flag = 2;
-	m->raised = m->matched;
-	return fast ? HM_EV_FAST : HM_EV_QUORUM;
-}
-
-static uint32_t fm_expect(struct fast_model *m, enum hm_vote_phase ph, bool fast)
-{
-	if (m->expected)
-		return 0;
-	m->expected = true;
-	m->flag = fast && ph == HM_PHASE_PREPARE;
-	return fm_raise(m);
-}
 
 /* One step's outcome against the model: r from the call, the event. */
 static void fast_check(const struct fast_case *c, struct fast_model *m, uint32_t want, int r,

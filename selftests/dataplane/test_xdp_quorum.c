@@ -44,6 +44,7 @@
 
 #include "hm_frames.h"
 #include "hm_test.h"
+#include "core/fast_model.h"
 #include "hm_xdp_test.h"
 
 #define PORT HM_DEFAULT_PORT
@@ -1360,14 +1361,6 @@ HM_TEST(xdp_progress)
 
 /* ---- the fast path: HM_EV_FAST ----------------------------------------- */
 
-/* Every replica but the view's primary: a fast event's voters. */
-static hm_voters_t backups_of(uint32_t n, uint64_t view)
-{
-	hm_voters_t all = n >= 32 ? ~(hm_voters_t)0 : (((hm_voters_t)1 << n) - 1);
-
-	return all & ~((hm_voters_t)1 << (view % n));
-}
-
 /* The controller's run for its own vote (HM_POLICY_EXPECT_OWN_VOTE, what
  * xdp_dataplane.c sends for our PREPARE), with the fast flag; or our vote
  * alone (HM_POLICY_OWN_VOTE) when !with_expect.  sig NULL: a fixed one.
@@ -1442,45 +1435,6 @@ static const struct fast_case fast_cases[] = {
 	{ "COMMIT with the fast flag, expectation last", HM_PHASE_COMMIT, false, true, "*O", 1, 0 },
 	{ "COMMIT with the fast flag, own vote last", HM_PHASE_COMMIT, false, true, "E*o", 1, 0 },
 };
-
-/* The model: hm_vote_slot_quorum as docs/protocol.md states the fast path. */
-struct fast_model {
-	uint32_t n, thr;
-	bool expected, quorum_sent;
-	int flag; /* 0 none, 1 wanted, 2 raised */
-	hm_voters_t matched;
-	hm_voters_t raised; /* the voters of the last event raised */
-};
-
-static uint32_t fm_raise(struct fast_model *m)
-{
-	uint32_t got = (uint32_t)__builtin_popcount(m->matched);
-	bool fast = m->flag == 1 && got >= m->n - 1;
-
-	if (!m->expected || (m->quorum_sent && !fast) || got < m->thr)
-		return 0;
-	m->quorum_sent = true;
-	if (fast)
-		m->flag = 2;
-	m->raised = m->matched;
-	return fast ? HM_EV_FAST : HM_EV_QUORUM;
-}
-
-static uint32_t fm_expect(struct fast_model *m, enum hm_vote_phase ph, bool fast)
-{
-	if (m->expected)
-		return 0;
-	m->expected = true;
-	m->flag = fast && ph == HM_PHASE_PREPARE;
-	return fm_raise(m);
-}
-
-static uint32_t fm_vote(struct fast_model *m, uint32_t voter, bool good)
-{
-	if (good)
-		m->matched |= (hm_voters_t)1 << voter;
-	return fm_raise(m);
-}
 
 static void fast_case_run(const struct fast_case *c, uint32_t f, uint64_t seq)
 {

@@ -56,15 +56,6 @@ normal_rounds() { metric "$1" 'hypermesh_commit_latency_seconds_count{path="norm
 gt() { awk -v a="$1" -v b="$2" 'BEGIN { exit !(a + 0 > b + 0 && a != "none") }'; }
 quiet() { "$@" >/dev/null 2>&1; }
 bench_ops() { grep -o '"ops":[0-9]*' <<<"$1" | cut -d: -f2; }
-# poll SECONDS CMD...: true as soon as CMD is, false after SECONDS.
-poll() {
-	local end=$((SECONDS + $1))
-	shift
-	until "$@"; do
-		[ "$SECONDS" -lt "$end" ] || return 1
-		sleep 0.2
-	done
-}
 # executed_all N IDS...: every replica in IDS executed up to N.
 executed_all() {
 	local n=$1 i
@@ -73,6 +64,32 @@ executed_all() {
 }
 # normal_grew ID FROM BY: replica ID's normal commits reached FROM + BY.
 normal_grew() { local v; v=$(normal_rounds "$1"); [ "$v" != none ] && [ "${v%.*}" -ge $(($2 + $3)) ]; }
+
+# normal_path_only WHAT N IDS...: N writes all complete, and on every
+# replica in IDS each batch since committed on the normal path and the fast
+# rounds did not grow.
+normal_path_only() {
+	local what=$1 n=$2 i e0 e1 out
+	shift 2
+	local -A f0=() n0=()
+	e0=$(status "$1" .last_executed)
+	for i in "$@"; do
+		f0[$i]=$(fast_rounds "$i")
+		n0[$i]=$(normal_rounds "$i")
+		n0[$i]=${n0[$i]%.*}
+	done
+	out=$(cluster exec hmctl bench --clients 1 --duration 60 --op put --ops "$n")
+	check_eq "$what: all $n writes completed" "$(bench_ops "$out")" "$n"
+	e1=$(status "$1" .last_executed)
+	check_ge "$what: batches committed" "$((e1 - e0))" 1
+	check "$what: replicas $* executed them" poll 20 executed_all "$e1" "$@"
+	for i in "$@"; do
+		check "$what: replica $i: commit_latency_seconds_count{path=\"normal\"} grew by every batch ($((e1 - e0)))" \
+			poll 20 normal_grew "$i" "${n0[$i]}" "$((e1 - e0))"
+		check_eq "$what: replica $i: hypermesh_fast_path_rounds_total did not grow" \
+			"$(fast_rounds "$i")" "${f0[$i]}"
+	done
+}
 
 for dp in $dataplanes; do
 	echo "# $dp dataplane: 4 replicas, the fast path on"
@@ -104,27 +121,8 @@ for dp in $dataplanes; do
 
 	echo "# $dp: backup 3 stopped: the normal path"
 	check "$dp: replica 3 stops" quiet cluster stop 3
-	declare -A fast0=() normal0=()
-	executed0=$(status 0 .last_executed)
-	for i in 0 1 2; do
-		fast0[$i]=$(fast_rounds "$i")
-		normal0[$i]=$(normal_rounds "$i")
-		normal0[$i]=${normal0[$i]%.*}
-	done
-	out=$(cluster exec hmctl bench --clients 1 --duration 60 --op put --ops "$ops")
-	check_eq "$dp: all $ops writes completed with replica 3 down" "$(bench_ops "$out")" "$ops"
-	executed1=$(status 0 .last_executed)
-	check_ge "$dp: batches committed with replica 3 down" "$((executed1 - executed0))" 1
-	check "$dp: the live replicas executed them" poll 20 executed_all "$executed1" 0 1 2
-	for i in 0 1 2; do
-		# every batch since the stop committed on the normal path here
-		check "$dp: replica $i: commit_latency_seconds_count{path=\"normal\"} grew by every batch ($((executed1 - executed0)))" \
-			poll 20 normal_grew "$i" "${normal0[$i]}" "$((executed1 - executed0))"
-		check_eq "$dp: replica $i: hypermesh_fast_path_rounds_total stopped growing" \
-			"$(fast_rounds "$i")" "${fast0[$i]}"
-	done
+	normal_path_only "$dp, replica 3 down" "$ops" 0 1 2
 	check_eq "$dp: the three live replicas agree" "$(settled_digests 0 1 2 | wc -l)" 1
-	unset fast0 normal0
 
 	cluster down >/dev/null 2>&1
 	check_eq "$dp: no namespace of the cluster ($prefix) left" "$(ip netns list | grep -c "^$prefix-")" 0
@@ -147,22 +145,7 @@ for i in 0 1 2 3; do
 	check "gate: replica $i logs \"fast path off\" (its first judgement)" poll 20 logged_off "$i"
 	check_eq "gate: replica $i: hypermesh_fast_path_allowed" "$(metric "$i" hypermesh_fast_path_allowed)" 0
 done
-declare -A fast0=() normal0=()
-executed0=$(status 0 .last_executed)
-for i in 0 1 2 3; do
-	fast0[$i]=$(fast_rounds "$i")
-	normal0[$i]=$(normal_rounds "$i")
-	normal0[$i]=${normal0[$i]%.*}
-done
-out=$(cluster exec hmctl bench --clients 1 --duration 60 --op put --ops 50)
-check_eq "gate: 50 writes completed" "$(bench_ops "$out")" 50
-executed1=$(status 0 .last_executed)
-check "gate: every replica executed them" poll 20 executed_all "$executed1" 0 1 2 3
-for i in 0 1 2 3; do
-	check "gate: replica $i: every batch on the normal path" \
-		poll 20 normal_grew "$i" "${normal0[$i]}" "$((executed1 - executed0))"
-	check_eq "gate: replica $i: no fast round while withdrawn" "$(fast_rounds "$i")" "${fast0[$i]}"
-done
+normal_path_only "gate" 50 0 1 2 3
 cluster down >/dev/null 2>&1
 
 finish

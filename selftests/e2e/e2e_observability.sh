@@ -40,15 +40,6 @@ d() { cluster exec dig @"$1" +time=6 +tries=1 "${@:2}" 2>&1; }
 metrics() { cluster exec curl -s --max-time 5 "http://$(addr "$1"):9100/metrics"; }
 status() { "$repo/build/hmctl" status --json --socket "$cdir/replica-$1/control.sock" 2>/dev/null | jq -r "$2"; }
 not() { ! "$@"; }
-# poll SECONDS CMD...: true as soon as CMD is, false after SECONDS.
-poll() {
-	local end=$((SECONDS + $1))
-	shift
-	until "$@"; do
-		[ "$SECONDS" -lt "$end" ] || return 1
-		sleep 0.5
-	done
-}
 peer_state() { status "$1" ".detection.peers[\"$2\"].state"; }
 state_is() { [ "$(peer_state "$1" "$2")" = "$3" ]; }
 logged() { grep -q -- "$2" "$cdir/replica-$1/log"; }

@@ -82,15 +82,28 @@ static uint32_t core_max_message_size(const struct hm_config *cfg)
 					: cfg->max_message_size;
 }
 
+/* The core's parameters that come from the configuration alone (the
+ * rest, keys and callbacks, are the node's). */
+static struct pbft_params core_params(const struct hm_config *cfg)
+{
+	return (struct pbft_params){
+		.n = cfg->n_members, .f = cfg->max_faulty_nodes,
+		.batch_size = cfg->batching_enabled ? cfg->batch_size : 1,
+		.batch_timeout_ms = cfg->batching_enabled ? cfg->batch_timeout_ms : 0,
+		.pipeline_depth = cfg->pipeline_depth,
+		.checkpoint_interval = cfg->checkpoint_interval,
+		.window = cfg->watermark_window,
+		.max_message_size = core_max_message_size(cfg),
+		.retransmit_ms = cfg->timeout_ms / 2 ? cfg->timeout_ms / 2 : 1,
+		.view_change_timeout_ms = cfg->view_change_timeout_ms,
+		.fast_path = cfg->fast_path_enabled,
+		.fast_path_timeout_ms = cfg->fast_path_timeout_ms,
+	};
+}
+
 bool hm_node_config_fits(const struct hm_config *cfg)
 {
-	struct pbft_params p = {
-		.n = cfg->n_members, .f = cfg->max_faulty_nodes,
-		.window = cfg->watermark_window,
-		.checkpoint_interval = cfg->checkpoint_interval,
-		.max_message_size = core_max_message_size(cfg),
-		.view_change_timeout_ms = cfg->view_change_timeout_ms,
-	};
+	struct pbft_params p = core_params(cfg);
 
 	return !p.view_change_timeout_ms || pbft_vc_fits(&p);
 }
@@ -128,26 +141,15 @@ int hm_node_init(struct hm_node *nd, const struct hm_config *cfg, uint32_t id,
 		goto fail;
 	if (hm_quorum_counter_new(&nd->votes, nd->n, nd->f, id, cfg->watermark_window) < 0)
 		goto fail;
-	p = (struct pbft_params){
-		.n = nd->n, .f = nd->f, .id = id,
-		.batch_size = cfg->batching_enabled ? cfg->batch_size : 1,
-		.batch_timeout_ms = cfg->batching_enabled ? cfg->batch_timeout_ms : 0,
-		.pipeline_depth = cfg->pipeline_depth,
-		.checkpoint_interval = cfg->checkpoint_interval,
-		.window = cfg->watermark_window,
-		.max_message_size = core_max_message_size(cfg),
-		.retransmit_ms = cfg->timeout_ms / 2 ? cfg->timeout_ms / 2 : 1,
-		.view_change_timeout_ms = cfg->view_change_timeout_ms,
-		.fast_path = cfg->fast_path_enabled,
-		.fast_path_timeout_ms = cfg->fast_path_timeout_ms,
-		.keys = keys,
-		.replica_keys = (const uint8_t(*)[HM_PUBKEY_LEN])nd->replica_keys,
-		.client_key = client_key,
-		.client_key_ctx = nd,
-		.vote_sigs = vote_sigs,
-		.vote_sigs_ctx = nd,
-		.service = service,
-	};
+	p = core_params(cfg);
+	p.id = id;
+	p.keys = keys;
+	p.replica_keys = (const uint8_t(*)[HM_PUBKEY_LEN])nd->replica_keys;
+	p.client_key = client_key;
+	p.client_key_ctx = nd;
+	p.vote_sigs = vote_sigs;
+	p.vote_sigs_ctx = nd;
+	p.service = service;
 	nd->core = pbft_new(&p);
 	if (!nd->core)
 		goto fail;

@@ -30,6 +30,17 @@ finish() {
   [ "$HM_FAILED" -eq 0 ]
 }
 
+# poll SECONDS CMD...: true as soon as CMD is (tried every 0.2 s), false
+# after SECONDS.
+poll() {
+  local end=$((SECONDS + $1))
+  shift
+  until "$@"; do
+    [ "$SECONDS" -lt "$end" ] || return 1
+    sleep 0.2
+  done
+}
+
 # settled_digests IDS...: wait (up to 20 s) until the replicas executed the
 # same sequence, then print their distinct state digests (one line when they
 # agree).  Needs the suite's `status ID JQ`.
