@@ -95,7 +95,9 @@ enum hm_msg_type {
 	HM_MSG_STATE_CHUNK = 10, /* reserved for state transfer */
 	HM_MSG_STATUS = 11,      /* replica -> replicas: seq = last executed */
 	HM_MSG_EVIDENCE = 12,    /* replica -> replicas: payload = equivocation proof */
-	HM_MSG_TYPE_MAX = 12,
+	HM_MSG_VOUCH = 13,       /* replica -> replicas: payload = batch of requests it holds
+				  * authentic (unsigned, MAC only; docs/protocol.md) */
+	HM_MSG_TYPE_MAX = 13,
 };
 
 /* The sender sends this message again because it has not yet seen the slot

@@ -192,7 +192,8 @@ HM_TEST(retransmission_gets_cached_reply)
 }
 
 /* A forged request: a valid MAC from a known client, but the signature of
- * another key.  The primary must refuse it and count it. */
+ * another key.  With signed requests the primary must refuse it and count
+ * it.  (Without, the MAC is what authenticates: test_request_auth.) */
 HM_TEST(forged_request_signature)
 {
 	struct hm_sim_opts o;
@@ -204,6 +205,7 @@ HM_TEST(forged_request_signature)
 	struct hm_node *primary;
 
 	hm_sim_default_opts(&o);
+	o.signed_requests = true;
 	s = hm_sim_new(&o);
 	primary = hm_sim_node(s, 0);
 	hm_keypair_generate(&other);
@@ -609,6 +611,10 @@ static bool stall_filter(void *ctx, struct hm_sim *s, uint32_t from, uint32_t to
 	return !(from == st->client_index && to == st->primary);
 }
 
+/* With signed requests (each replica's trust in a request is its own): a
+ * client's requests that never reach the primary time out at the backups.
+ * Without signatures the backups' vouches carry them to the primary and
+ * nothing times out (test_request_auth client_skips_primary). */
 HM_TEST(vc_primary_stalls_one_client)
 {
 	struct hm_sim_opts o;
@@ -616,6 +622,7 @@ HM_TEST(vc_primary_stalls_one_client)
 	struct stall_ctx st;
 
 	hm_sim_default_opts(&o);
+	o.signed_requests = true;
 	o.ops_per_client = 20;
 	st = (struct stall_ctx){ .primary = 0, .client_index = o.n + 2 };
 	s = hm_sim_new(&o);

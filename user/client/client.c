@@ -16,6 +16,7 @@ int hm_client_init(struct hm_client *c, const struct hm_config *cfg, uint32_t id
 	c->n = cfg->n_members;
 	c->f = cfg->max_faulty_nodes;
 	c->keys = keys;
+	c->sign = cfg->signed_requests;
 	c->timeout_us = (uint64_t)cfg->timeout_ms * 1000;
 	c->max_message_size = cfg->max_message_size;
 	c->ts = first_timestamp;
@@ -52,7 +53,7 @@ int hm_client_submit(struct hm_client *c, const void *op, size_t len, uint64_t n
 		return -1;
 	c->ts++;
 	c->req_len = hm_msg_build(c->req, c->max_message_size, HM_MSG_REQUEST, c->id, 0, c->ts,
-				  NULL, op, (uint32_t)len, c->keys);
+				  NULL, op, (uint32_t)len, c->sign ? c->keys : NULL);
 	if (!c->req_len)
 		return -1;
 	memcpy(c->req_digest, ((const struct hm_hdr *)c->req)->digest, HM_DIGEST_LEN);

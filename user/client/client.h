@@ -32,6 +32,7 @@ struct hm_client_reply {
 struct hm_client {
 	uint32_t id, n, f;
 	const struct hm_keypair *keys;
+	bool sign; /* security.signed_requests: Ed25519-sign each request */
 	uint8_t replica_keys[HM_MAX_REPLICAS][HM_PUBKEY_LEN];
 	struct hm_link_keys links[HM_MAX_REPLICAS];
 	uint64_t timeout_us;

@@ -538,7 +538,8 @@ static int parse_mac_choice(struct ctx *c, yaml_node_t *map, const char *path)
 static int parse_security(struct ctx *c, yaml_node_t *map)
 {
 	static const char *const keys[] = { "signature_algorithm", "message_authentication",
-					    "certificate_validation", "ct_log_verification", NULL };
+					    "certificate_validation", "ct_log_verification",
+					    "signed_requests", NULL };
 	static const char *const sigs[] = { "ed25519", NULL };
 	const char *path = "byzantine_config.security";
 	struct hm_config *cfg = c->cfg;
@@ -556,7 +557,8 @@ static int parse_security(struct ctx *c, yaml_node_t *map)
 	    opt_must_be(c, map, path, "ct_log_verification", true,
 			"the CT service always verifies each SCT's signature with the key of "
 			"a log in ct.logs; an unverified SCT proves nothing was logged",
-			&cfg->ct_log_verification) < 0)
+			&cfg->ct_log_verification) < 0 ||
+	    opt_bool(c, map, path, "signed_requests", &cfg->signed_requests) < 0)
 		return -1;
 	return 0;
 }

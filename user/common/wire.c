@@ -21,6 +21,7 @@ static const char *const type_names[] = {
 	[HM_MSG_STATE_CHUNK] = "state-chunk",
 	[HM_MSG_STATUS] = "status",
 	[HM_MSG_EVIDENCE] = "evidence",
+	[HM_MSG_VOUCH] = "vouch",
 };
 
 static const char *const drop_names[HM_DROP_REASON_MAX] = {

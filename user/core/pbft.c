@@ -104,6 +104,19 @@ struct hm_hdr *pbft_send_flagged(struct pbft *c, enum pbft_dest dest, uint32_t t
 	return (struct hm_hdr *)buf;
 }
 
+struct hm_hdr *pbft_send_unsigned(struct pbft *c, enum pbft_dest dest, uint32_t to, uint8_t type,
+				  uint64_t view, uint64_t seq, const void *payload, uint32_t plen)
+{
+	size_t cap = (size_t)HM_HDR_LEN + plen, len;
+	uint8_t *buf = malloc(cap);
+
+	if (!buf)
+		abort();
+	len = hm_msg_build(buf, cap, type, c->p.id, view, seq, NULL, payload, plen, NULL);
+	pbft_emit(c, dest, to, buf, len);
+	return (struct hm_hdr *)buf;
+}
+
 struct hm_hdr *pbft_send_msg(struct pbft *c, enum pbft_dest dest, uint32_t to, uint8_t type,
 			       uint64_t view, uint64_t seq, const uint8_t *digest,
 			       const void *payload, uint32_t plen)
@@ -190,8 +203,10 @@ void pbft_free(struct pbft *c)
 		free(r->reply);
 		free(r->proof);
 		free(r->pending);
+		free(r->vouch);
 		free(r);
 	}
+	pbft_auth_free(c);
 	for (uint32_t i = 0; i < HM_MAX_REPLICAS; i++)
 		for (unsigned k = 0; k < PBFT_VC_RING; k++)
 			pbft_vc_rec_clear(&c->vcs[i][k]);
@@ -535,6 +550,8 @@ int pbft_on_request(struct pbft *c, const struct hm_msg *m, enum hm_drop_reason 
 		}
 		return 0;
 	}
+	if (!c->p.signed_requests)
+		return pbft_auth_direct(c, r, m, why);
 	/* Every replica remembers the request as pending: a backup's
 	 * view-change timer runs on it, and a backup that becomes primary
 	 * proposes it. */
@@ -545,22 +562,37 @@ int pbft_on_request(struct pbft *c, const struct hm_msg *m, enum hm_drop_reason 
 	}
 	if (m->seq <= r->queued_ts)
 		return pbft_refuse(why, HM_DROP_DUPLICATE);
+	if (!pbft_request_fits(c, m))
+		return pbft_refuse(why, HM_DROP_OVERSIZE);
+	if (!hm_verify_header(m->hdr, pk)) {
+		c->stats.bad_client_signatures++;
+		return pbft_refuse(why, HM_DROP_BAD_SIGNATURE);
+	}
+	return pbft_propose_request(c, r, m, why);
+}
+
+/* It must fit alone in a PRE-PREPARE (count and length words around it),
+ * or no backup could accept the batch and the slot would block every later
+ * one; with room for the NEW-VIEW BATCH wrapping, so that a new primary can
+ * fetch it after a view change. */
+bool pbft_request_fits(const struct pbft *c, const struct hm_msg *m)
+{
+	return HM_HDR_LEN + HM_NV_BATCH_OVERHEAD + 8 + m->len <= c->p.max_message_size;
+}
+
+int pbft_propose_request(struct pbft *c, struct client_rec *r, const struct hm_msg *m,
+			 enum hm_drop_reason *why)
+{
+	if (m->seq <= r->queued_ts)
+		return pbft_refuse(why, HM_DROP_DUPLICATE);
 	/* One waiting request per client (PBFT's clients have one outstanding
 	 * request): a client sending faster cannot fill our memory or starve
 	 * the others; its newer request is taken once the queued one is
 	 * proposed (the client retransmits). */
 	if (r->in_queue)
 		return pbft_refuse(why, HM_DROP_RATE_LIMITED);
-	/* It must fit alone in a PRE-PREPARE (count and length words around
-	 * it), or no backup could accept the batch and the slot would block
-	 * every later one; with room for the NEW-VIEW BATCH wrapping, so that
-	 * a new primary can fetch it after a view change. */
-	if (HM_HDR_LEN + HM_NV_BATCH_OVERHEAD + 8 + m->len > c->p.max_message_size)
+	if (!pbft_request_fits(c, m))
 		return pbft_refuse(why, HM_DROP_OVERSIZE);
-	if (!hm_verify_header(m->hdr, pk)) {
-		c->stats.bad_client_signatures++;
-		return pbft_refuse(why, HM_DROP_BAD_SIGNATURE);
-	}
 	if (!pbft_service_accepts(c, m))
 		return pbft_refuse(why, HM_DROP_MALFORMED);
 	r->queued_ts = m->seq;
@@ -574,13 +606,18 @@ int pbft_on_request(struct pbft *c, const struct hm_msg *m, enum hm_drop_reason 
 /* ---- pre-prepare (backups) -------------------------------------------- */
 
 /* Every request in a batch must come from a known client, hash to its
- * digest and carry the client's valid signature: otherwise a faulty primary
- * could make the group execute operations no client asked for.  The
+ * digest and be authentic (its client's valid signature, or with
+ * signed_requests off, authentic to us: pbft_auth.c): otherwise a faulty
+ * primary could make the group execute operations no client asked for.
+ * 1: valid, but some request is not authentic to us yet (only when
+ * need_auth).  A new view's re-proposals need no authentication: a
+ * correct replica accepted each of them before (docs/protocol.md).  The
  * service's admission check is not part of this (batch_admitted()): it is
  * local policy, for fresh proposals only. */
-int pbft_check_batch(struct pbft *c, const uint8_t *batch, uint32_t len,
+int pbft_check_batch(struct pbft *c, const uint8_t *batch, uint32_t len, bool need_auth,
 		       enum hm_drop_reason *why)
 {
+	bool waiting = false;
 	struct hm_batch_iter it;
 	struct hm_msg req;
 
@@ -594,12 +631,14 @@ int pbft_check_batch(struct pbft *c, const uint8_t *batch, uint32_t len,
 			return pbft_refuse(why, HM_DROP_MALFORMED);
 		if (!hm_msg_payload_ok(&req, why))
 			return -1;
-		if (!hm_verify_header(req.hdr, pk)) {
+		if (!c->p.signed_requests) {
+			waiting |= need_auth && !pbft_request_authentic(c, &req);
+		} else if (!hm_verify_header(req.hdr, pk)) {
 			c->stats.bad_client_signatures++;
 			return pbft_refuse(why, HM_DROP_BAD_SIGNATURE);
 		}
 	}
-	return 0;
+	return waiting;
 }
 
 /* The service's check() for every request of a fresh proposal (one that
@@ -624,6 +663,7 @@ int pbft_on_pre_prepare(struct pbft *c, const struct hm_msg *m, enum hm_drop_rea
 	struct log_entry *e;
 	struct hm_hdr *h;
 	bool reproposal;
+	int rc;
 
 	if (m->sender != pbft_primary(c, m->view) || m->sender == c->p.id)
 		return pbft_refuse(why, HM_DROP_MALFORMED);
@@ -651,9 +691,13 @@ int pbft_on_pre_prepare(struct pbft *c, const struct hm_msg *m, enum hm_drop_rea
 		c->stats.equivocations++;
 		return pbft_refuse(why, HM_DROP_EQUIVOCATION);
 	}
-	if (pbft_check_batch(c, m->payload, m->payload_len, why) < 0 ||
-	    (!reproposal && batch_admitted(c, m->payload, m->payload_len, why) < 0))
+	rc = pbft_check_batch(c, m->payload, m->payload_len, !reproposal, why);
+	if (rc < 0 || (!reproposal && batch_admitted(c, m->payload, m->payload_len, why) < 0))
 		return -1;
+	if (rc > 0) { /* tried again as vouches come in (pbft_auth.c) */
+		pbft_hold_pre_prepare(c, m);
+		return 0;
+	}
 
 	e = pbft_entry_claim(c, m->seq);
 	pbft_entry_set_batch(e, m->payload, m->payload_len, m->digest);
@@ -1484,6 +1528,8 @@ int pbft_receive(struct pbft *c, const struct hm_msg *m, enum hm_drop_reason *wh
 		return from_peer(c, m) ? pbft_on_state_request(c, m, why) : not_a_peer(why);
 	case HM_MSG_STATE_CHUNK:
 		return from_peer(c, m) ? pbft_on_state_chunk(c, m, why) : not_a_peer(why);
+	case HM_MSG_VOUCH:
+		return from_peer(c, m) ? pbft_on_vouch(c, m, why) : not_a_peer(why);
 	default:
 		return pbft_refuse(why, HM_DROP_MALFORMED);
 	}
@@ -1529,6 +1575,7 @@ void pbft_tick(struct pbft *c, uint64_t now_us)
 		pbft_st_tick(c);
 	recheck_certs(c);
 	pbft_maybe_propose(c);
+	pbft_flush_vouches(c);
 }
 
 /* The batch timer and the retransmission timer.  When the pipeline or the

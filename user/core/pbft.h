@@ -49,6 +49,12 @@ struct pbft_params {
 	 * commit the slot fast (the COMMIT round runs beside the fast path
 	 * and has normally committed it by then); 0: no bound. */
 	uint32_t fast_path_timeout_ms;
+	/* Requests carry their client's Ed25519 signature and every replica
+	 * verifies it.  false: a request is authentic to a replica that got
+	 * it under its client's link MAC, or holds f+1 replicas' vouches for
+	 * it; a primary proposes it with 2f+1 (docs/protocol.md, "Requests:
+	 * MACs and vouches"). */
+	bool signed_requests;
 	const struct hm_keypair *keys;
 	/* n public keys, by id: for verifying stored signatures when a
 	 * certificate needs them (view changes); the normal case uses MACs. */
@@ -167,6 +173,12 @@ struct pbft_stats {
 					* timestamp (refused with CONFLICT) */
 	uint64_t stale_requests;
 	uint64_t bad_client_signatures;
+	/* requests without signatures (pbft_auth.c) */
+	uint64_t vouches_sent;         /* VOUCH messages */
+	uint64_t requests_vouched;     /* requests we vouched for (entries) */
+	uint64_t requests_by_vouches;  /* authentic through f+1 vouches, not our own link */
+	uint64_t batches_held;         /* PRE-PREPAREs waiting for their requests' vouches */
+	uint64_t bad_vouches;          /* VOUCHes refused (malformed, unknown client) */
 	uint64_t checkpoints_stable;
 	uint64_t checkpoint_mismatches;
 	uint64_t equivocations;
@@ -212,6 +224,11 @@ struct pbft;
 /* A full VIEW-CHANGE (a window of certificates and vote reports) and a
  * NEW-VIEW fit p->max_message_size: pbft_new() refuses parameters that do
  * not (with view changes on), and hypermeshd --check-config asks it. */
+/* Send the vouches the last steps collected (signed_requests off): the
+ * driver calls this after a burst of pbft_receive() calls, so that one
+ * VOUCH carries a burst's requests; pbft_tick() does it too. */
+void pbft_flush_vouches(struct pbft *c);
+
 bool pbft_vc_fits(const struct pbft_params *p);
 struct pbft *pbft_new(const struct pbft_params *p);
 void pbft_free(struct pbft *c);

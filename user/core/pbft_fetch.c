@@ -214,8 +214,10 @@ static int on_claim(struct pbft *c, const struct hm_msg *m, const struct hm_nv_p
 		agree += (e->claimed >> i & 1) && memcmp(e->claims[i], d, HM_DIGEST_LEN) == 0;
 	if (agree < c->p.f + 1)
 		return 0;
-	/* Client signatures checked once, for the batch about to execute. */
-	if (pbft_check_batch(c, nv->batch, nv->batch_len, why) < 0)
+	/* Client signatures checked once, for the batch about to execute
+	 * (without signatures nothing more to check: f+1 replicas claim it
+	 * committed, so a correct replica accepted its requests). */
+	if (pbft_check_batch(c, nv->batch, nv->batch_len, false, why) < 0)
 		return -1;
 	pbft_entry_set_batch(e, nv->batch, nv->batch_len, d);
 	e->committed = true;

@@ -47,7 +47,24 @@ struct client_rec {
 	uint64_t pending_ts;
 	uint8_t *pending;
 	size_t pending_len;
+	/* Requests without signatures (pbft_auth.c).  auth: the newest
+	 * request we hold authentic (our link's MAC, or f+1 vouches); ready:
+	 * the newest with 2f+1 vouches (timed, proposable); vouch[j]:
+	 * replica j's newest vouch for this client (NULL until one). */
+	uint64_t auth_ts, ready_ts, vouched_at;
+	uint8_t auth_digest[HM_DIGEST_LEN];
+	struct client_vouch {
+		uint64_t ts;
+		uint8_t digest[HM_DIGEST_LEN];
+	} *vouch;
 	UT_hash_handle hh;
+};
+
+/* A PRE-PREPARE whose requests are not all authentic to us yet. */
+struct held_pp {
+	uint8_t *buf;
+	size_t len;
+	uint64_t view, seq;
 };
 
 /* Arrival order of pending requests: the head is the oldest (entries whose
@@ -192,6 +209,14 @@ struct pbft {
 	uint32_t log_size;      /* window + checkpoint_interval */
 	struct checkpoint_rec stable; /* the last stable checkpoint's votes */
 	struct client_rec *clients;
+	/* pbft_auth.c: our vouches not yet sent (a batch payload under
+	 * construction), PRE-PREPAREs held for vouches, and whether a request
+	 * became authentic since they were last tried. */
+	uint8_t *vouch_out;
+	uint32_t vouch_out_len, vouch_out_count;
+	struct held_pp *held;
+	size_t n_held, cap_held;
+	bool auth_changed, retrying;
 	struct pending_req *queue;
 	size_t q_head, q_len, q_cap;
 	struct checkpoint_rec cps[HM_MAX_LIVE_CHECKPOINTS];
@@ -309,9 +334,31 @@ bool pbft_silent(const struct pbft *c, uint64_t seq);
 bool pbft_acting_primary(const struct pbft *c);
 void pbft_maybe_propose(struct pbft *c);
 int pbft_on_request(struct pbft *c, const struct hm_msg *m, enum hm_drop_reason *why);
+/* A PRE-PREPARE can carry m alone (with room for the NEW-VIEW wrapping). */
+bool pbft_request_fits(const struct pbft *c, const struct hm_msg *m);
+/* Primary: queue r's request m for a batch (the service's admission
+ * check, one waiting request per client). */
+int pbft_propose_request(struct pbft *c, struct client_rec *r, const struct hm_msg *m,
+			 enum hm_drop_reason *why);
+/* Build and queue a message without a signature (MAC only). */
+struct hm_hdr *pbft_send_unsigned(struct pbft *c, enum pbft_dest dest, uint32_t to, uint8_t type,
+				  uint64_t view, uint64_t seq, const void *payload, uint32_t plen);
+
+/* ---- pbft_auth.c: requests without signatures ---- */
+
+/* m came from its client under our link's MAC (r: its record). */
+int pbft_auth_direct(struct pbft *c, struct client_rec *r, const struct hm_msg *m,
+		     enum hm_drop_reason *why);
+int pbft_on_vouch(struct pbft *c, const struct hm_msg *m, enum hm_drop_reason *why);
+/* req (inside a PRE-PREPARE) is authentic to us, or executed already. */
+bool pbft_request_authentic(const struct pbft *c, const struct hm_msg *req);
+void pbft_hold_pre_prepare(struct pbft *c, const struct hm_msg *m);
+void pbft_retry_held(struct pbft *c);
+void pbft_held_clear(struct pbft *c);
+void pbft_auth_free(struct pbft *c);
 /* The service's check() (local admission policy), counted when it refuses. */
 bool pbft_service_accepts(struct pbft *c, const struct hm_msg *req);
-int pbft_check_batch(struct pbft *c, const uint8_t *batch, uint32_t len,
+int pbft_check_batch(struct pbft *c, const uint8_t *batch, uint32_t len, bool need_auth,
 		       enum hm_drop_reason *why);
 int pbft_on_pre_prepare(struct pbft *c, const struct hm_msg *m, enum hm_drop_reason *why);
 struct checkpoint_rec *pbft_checkpoint_get(struct pbft *c, uint64_t seq, bool create);
@@ -345,6 +392,10 @@ void pbft_proven_faulty(struct pbft *c, uint32_t replica);
 int pbft_stash_early(struct pbft *c, const struct hm_msg *m, enum hm_drop_reason *why);
 void pbft_early_clear(struct pbft *c);
 void pbft_track_pending(struct pbft *c, struct client_rec *r, const struct hm_msg *m);
+/* The two halves of pbft_track_pending: keep m's body as r's pending
+ * request; start the view-change timer on it. */
+void pbft_keep_pending(struct pbft *c, struct client_rec *r, const struct hm_msg *m);
+void pbft_time_pending(struct pbft *c, struct client_rec *r);
 uint64_t pbft_vc_deadline(const struct pbft *c);
 bool pbft_cert_prepares(struct pbft *c, struct log_entry *e, hm_voters_t *voters,
 			  uint8_t out[HM_MAX_REPLICAS][HM_SIG_LEN]);

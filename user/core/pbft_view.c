@@ -307,9 +307,10 @@ static struct pending_mark *pend_oldest(struct pbft *c)
 	return c->pend_head < c->pend_len ? &c->pend[c->pend_head] : NULL;
 }
 
-void pbft_track_pending(struct pbft *c, struct client_rec *r, const struct hm_msg *m)
+void pbft_keep_pending(struct pbft *c, struct client_rec *r, const struct hm_msg *m)
 {
-	if (!c->p.view_change_timeout_ms || m->seq <= r->pending_ts)
+	(void)c;
+	if (m->seq <= r->pending_ts)
 		return;
 	free(r->pending);
 	r->pending = malloc(m->len);
@@ -319,7 +320,20 @@ void pbft_track_pending(struct pbft *c, struct client_rec *r, const struct hm_ms
 	memset(((struct hm_hdr *)r->pending)->mac, 0, HM_MAC_LEN);
 	r->pending_len = m->len;
 	r->pending_ts = m->seq;
-	pend_push(c, r->id, m->seq, c->now);
+}
+
+void pbft_time_pending(struct pbft *c, struct client_rec *r)
+{
+	if (c->p.view_change_timeout_ms && r->pending_ts > r->last_ts)
+		pend_push(c, r->id, r->pending_ts, c->now);
+}
+
+void pbft_track_pending(struct pbft *c, struct client_rec *r, const struct hm_msg *m)
+{
+	if (!c->p.view_change_timeout_ms || m->seq <= r->pending_ts)
+		return;
+	pbft_keep_pending(c, r, m);
+	pbft_time_pending(c, r);
 }
 
 static uint64_t vc_deadline(const struct pbft *c);
@@ -963,8 +977,9 @@ void pbft_nv_propose(struct pbft *c, uint64_t s)
 }
 
 /* New primary: the pending requests we hold (signature and the service's
- * admission check done now, as on_request would) go into the queue at once
- * instead of waiting for the clients to retransmit. */
+ * admission check done now, as on_request would; without signatures, those
+ * with 2f+1 vouches) go into the queue at once instead of waiting for the
+ * clients to retransmit. */
 static void queue_pending(struct pbft *c)
 {
 	struct client_rec *r, *tmp;
@@ -978,8 +993,9 @@ static void queue_pending(struct pbft *c)
 		    hm_msg_decode(r->pending, r->pending_len, HM_MAX_DATAGRAM, &m, &why) < 0 ||
 		    HM_HDR_LEN + HM_NV_BATCH_OVERHEAD + 8 + m.len > c->p.max_message_size)
 			continue;
-		if (!hm_verify_header(m.hdr, pk)) {
-			c->stats.bad_client_signatures++;
+		if (!c->p.signed_requests ? r->ready_ts < r->pending_ts
+					  : !hm_verify_header(m.hdr, pk)) {
+			c->stats.bad_client_signatures += c->p.signed_requests;
 			continue;
 		}
 		if (!pbft_service_accepts(c, &m))
@@ -1043,12 +1059,15 @@ void pbft_install(struct pbft *c, uint64_t view, uint64_t lo, uint64_t hi,
 		memcpy(e->nv_digest, o[s - lo - 1], HM_DIGEST_LEN);
 	}
 	pbft_dur_view(c, o);
-	/* Pending requests wait afresh in the new view. */
+	/* Pending requests wait afresh in the new view (without signatures,
+	 * those that were timed: with 2f+1 vouches). */
 	c->pend_head = c->pend_len = 0;
 	HASH_ITER(hh, c->clients, r, tmp)
-		if (r->pending_ts > r->last_ts)
+		if (r->pending_ts > r->last_ts &&
+		    (c->p.signed_requests || r->ready_ts >= r->pending_ts))
 			pend_push(c, r->id, r->pending_ts, c->now);
 	pbft_memo_clear(c);
+	pbft_held_clear(c); /* the old view's PRE-PREPAREs */
 	if (!pbft_is_primary(c)) {
 		early_replay(c);
 		return;
@@ -1371,8 +1390,11 @@ void pbft_vc_timers(struct pbft *c)
 		const uint8_t *pk = c->p.client_key(c->p.client_key_ctx, r->id);
 
 		/* Suspect the primary only over a request its client signed:
-		 * one verification per timeout, not one per request. */
-		if (pk && hm_verify_header(pbft_dgram_hdr(r->pending), pk)) {
+		 * one verification per timeout, not one per request.  Without
+		 * signatures a request is timed only once 2f+1 replicas
+		 * vouched for it (pbft_auth.c). */
+		if (!c->p.signed_requests ||
+		    (pk && hm_verify_header(pbft_dgram_hdr(r->pending), pk))) {
 			/* A new view that never executed a request failed too:
 			 * the next one waits twice as long (as in the paper). */
 			if (c->view > 0 && !c->view_works)

@@ -175,9 +175,11 @@ static void receive_all(struct daemon *d)
 		if (n <= 0)
 			return;
 		hm_node_tick(&d->node, hm_mono_us());
+		hm_node_burst_begin(&d->node);
 		for (int i = 0; i < n; i++)
 			hm_node_receive(&d->node, bufs[i], msgs[i].msg_len,
 					(struct sockaddr *)&from[i], msgs[i].msg_hdr.msg_namelen);
+		hm_node_burst_end(&d->node);
 		if (n < RECV_BATCH)
 			return;
 	}

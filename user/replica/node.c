@@ -98,6 +98,7 @@ static struct pbft_params core_params(const struct hm_config *cfg)
 		.view_change_timeout_ms = cfg->view_change_timeout_ms,
 		.fast_path = cfg->fast_path_enabled,
 		.fast_path_timeout_ms = cfg->fast_path_timeout_ms,
+		.signed_requests = cfg->signed_requests,
 	};
 }
 
@@ -1175,7 +1176,7 @@ void hm_node_receive(struct hm_node *nd, const uint8_t *buf, size_t len,
 	/* Even a message dropped below (out of our window) tells us how far
 	 * the group got, once we know it comes from a peer. */
 	if (why == HM_DROP_REASON_MAX && m.sender < nd->n && m.type != HM_MSG_STATUS &&
-	    m.type != HM_MSG_EVIDENCE)
+	    m.type != HM_MSG_EVIDENCE && m.type != HM_MSG_VOUCH)
 		pbft_observe_seq(nd->core, m.seq);
 	/* Cheapest checks first; an Ed25519 verification (in the core) is
 	 * only ever spent on a message whose MAC verified. */
@@ -1213,6 +1214,20 @@ void hm_node_receive(struct hm_node *nd, const uint8_t *buf, size_t len,
 	if ((m.flags & HM_FLAG_RETRANSMIT) && m.sender < nd->n &&
 	    (!dropped || why == HM_DROP_DUPLICATE))
 		pbft_on_retransmission(nd->core, &m);
+	if (!nd->in_burst)
+		pbft_flush_vouches(nd->core);
+	drain(nd);
+}
+
+void hm_node_burst_begin(struct hm_node *nd)
+{
+	nd->in_burst = true;
+}
+
+void hm_node_burst_end(struct hm_node *nd)
+{
+	nd->in_burst = false;
+	pbft_flush_vouches(nd->core);
 	drain(nd);
 }
 

@@ -98,6 +98,8 @@ struct hm_node {
 	uint32_t id, n, f;
 	const struct hm_keypair *keys;
 	struct pbft *core;
+	/* hm_node_burst_begin(): vouches wait for hm_node_burst_end(). */
+	bool in_burst;
 	struct hm_vote_counter votes;   /* owned: destroyed with the node */
 	struct hm_transport transport;
 
@@ -203,6 +205,11 @@ void hm_node_receive(struct hm_node *nd, const uint8_t *buf, size_t len,
 
 /* Advance the clock; call when the deadline passes (and any time). */
 void hm_node_tick(struct hm_node *nd, uint64_t now_us);
+/* Around a burst of hm_node_receive() calls (one recvmmsg's datagrams):
+ * the requests the burst authenticated are vouched for in one VOUCH at
+ * the end (docs/protocol.md, "Requests: MACs and vouches"), not one each. */
+void hm_node_burst_begin(struct hm_node *nd);
+void hm_node_burst_end(struct hm_node *nd);
 uint64_t hm_node_next_deadline(const struct hm_node *nd);
 
 /* cfg's view-change messages fit its network.max_message_size (what the

@@ -73,6 +73,7 @@ struct hm_sim {
 	hm_sim_filter filter;
 	void *filter_ctx;
 	bool *faulty, *bad_chunks;
+	hm_voters_t *bad_client_macs; /* per client: replicas that see a bad MAC */
 	struct hm_byz **byz;     /* per replica, NULL when correct */
 
 	/* Twins: a second instance of replica twin_of with the same key.
@@ -200,6 +201,15 @@ static void net_send(struct hm_sim *s, uint32_t from, uint32_t to, const void *b
 	if (from < s->o.n && to < s->o.n && s->bad_chunks[from] &&
 	    (alt = spoil_chunk(s, from, to, buf, &len)))
 		buf = alt;
+	if (from >= s->o.n && from - s->o.n < s->o.clients && to < s->o.n && len > HM_OFF_MAC &&
+	    (s->bad_client_macs[from - s->o.n] >> to & 1)) {
+		alt = malloc(len);
+		if (!alt)
+			abort();
+		memcpy(alt, buf, len);
+		alt[HM_OFF_MAC] ^= 1;
+		buf = alt;
+	}
 	if (rnd_below(s, 100) < s->o.loss_pct) {
 		free(alt);
 		return;
@@ -457,6 +467,7 @@ static void build_config(struct hm_sim *s)
 	c->encryption_required = s->o.encryption_required;
 	c->message_compression = s->o.message_compression;
 	c->fast_path_enabled = s->o.fast_path;
+	c->signed_requests = s->o.signed_requests;
 	c->n_members = s->o.n;
 	for (uint32_t i = 0; i < s->o.n; i++) {
 		struct hm_member *m = &c->members[i];
@@ -511,13 +522,14 @@ struct hm_sim *hm_sim_new(const struct hm_sim_opts *o)
 	s->crashed = calloc(o->n, sizeof(*s->crashed));
 	s->faulty = calloc(o->n, sizeof(*s->faulty));
 	s->bad_chunks = calloc(o->n, sizeof(*s->bad_chunks));
+	s->bad_client_macs = calloc(o->clients ? o->clients : 1, sizeof(*s->bad_client_macs));
 	s->byz = calloc(o->n, sizeof(*s->byz));
 	s->exec = calloc(o->n, sizeof(*s->exec));
 	s->endpoints = calloc(total, sizeof(*s->endpoints));
 	s->clients = calloc(o->clients ? o->clients : 1, sizeof(*s->clients));
 	s->clock_offset = calloc(o->n, sizeof(*s->clock_offset));
 	if (!s->replica_keys || !s->services || !s->clock_offset || !s->nodes || !s->crashed || !s->exec ||
-	    !s->faulty || !s->byz || !s->bad_chunks ||
+	    !s->faulty || !s->byz || !s->bad_chunks || !s->bad_client_macs ||
 	    !s->endpoints || !s->clients)
 		abort();
 	for (uint32_t i = 0; i < o->n; i++)
@@ -579,6 +591,7 @@ void hm_sim_free(struct hm_sim *s)
 	free(s->crashed);
 	free(s->faulty);
 	free(s->bad_chunks);
+	free(s->bad_client_macs);
 	free(s->byz);
 	free(s->exec);
 	free(s->endpoints);
@@ -993,6 +1006,11 @@ bool hm_sim_crashed(const struct hm_sim *s, uint32_t replica)
 bool hm_sim_faulty(const struct hm_sim *s, uint32_t replica)
 {
 	return s->faulty[replica];
+}
+
+void hm_sim_set_bad_client_macs(struct hm_sim *s, uint32_t client, hm_voters_t replicas)
+{
+	s->bad_client_macs[client] = replicas;
 }
 
 void hm_sim_set_bad_chunk_server(struct hm_sim *s, uint32_t replica)

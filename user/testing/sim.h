@@ -70,6 +70,9 @@ struct hm_sim_opts {
 	/* With fast_path, a mixed cluster (as during a rolling restart that
 	 * switches it on): only the replicas in this bitmap run it (0: all). */
 	hm_voters_t fast_path_only;
+	/* security.signed_requests: clients sign, replicas verify (off: link
+	 * MACs and vouches, docs/protocol.md "Requests: MACs and vouches"). */
+	bool signed_requests;
 };
 
 enum hm_sim_service { HM_SIM_KV = 0, HM_SIM_KV_SKEW = 1 };
@@ -134,6 +137,9 @@ int hm_sim_set_disk_fault(struct hm_sim *s, uint32_t replica,
 /* A replica whose STATE_CHUNKs carry a flipped data byte, re-signed and
  * re-MACed (a well-formed message only it can have sent). */
 void hm_sim_set_bad_chunk_server(struct hm_sim *s, uint32_t replica);
+/* Client `client`'s datagrams to the replicas in `replicas` arrive with a
+ * bad link MAC (a faulty client, or keys it got wrong). */
+void hm_sim_set_bad_client_macs(struct hm_sim *s, uint32_t client, hm_voters_t replicas);
 /* A Byzantine replica through byzantine.c, as the daemon's --byzantine
  * (the sim owns the state; crash mode stops the replica when due).  Marks
  * it faulty.  0, or -1 on allocation failure. */
