@@ -26,7 +26,12 @@
 #      and xdp mode: throughput, p50, p99, the ratio fast / normal p50, and
 #      from every replica's /metrics the share of batches that took the fast
 #      path and the mean PRE-PREPARE-to-commit time by path.
+#  10. Requests: MAC-only (the default: link MACs and vouches) against
+#      signed (security.signed_requests: true), at 1, 8 and 32 clients, in
+#      socket and xdp mode: throughput, p50, p99 and the ratios.
 #
+# BENCH_ONLY=auth runs part 10 alone (build/bench_requests.json);
+# BENCH_AUTH_CLIENTS="1 8 32" its client counts.
 # BENCH_ONLY=fast runs part 9 alone (writes build/bench_fast_path.json
 # instead of build/bench.json); BENCH_FAST_CLIENTS="1 8" its client counts;
 # BENCH_FAST_SET="KEY=VALUE ..." more settings for its fast-path-on rows
@@ -37,6 +42,7 @@
 #
 #   BENCH_RUNS=3 BENCH_SECONDS=5 BENCH_CLIENTS=32 scripts/bench.sh
 #   BENCH_ONLY=fast BENCH_RUNS=3 scripts/bench.sh     part 9 only
+#   BENCH_ONLY=auth BENCH_RUNS=3 scripts/bench.sh     part 10 only
 set -euo pipefail
 
 repo=$(cd "$(dirname "$0")/.." && pwd)
@@ -45,12 +51,14 @@ seconds=${BENCH_SECONDS:-5}
 clients=${BENCH_CLIENTS:-32}
 only=${BENCH_ONLY:-}
 fast_clients=${BENCH_FAST_CLIENTS:-1 8}
+auth_clients=${BENCH_AUTH_CLIENTS:-1 8 32}
 case "$only" in
-'' | fast) ;;
-*) echo "bench.sh: BENCH_ONLY must be unset or 'fast' (got '$only')" >&2; exit 2 ;;
+'' | fast | auth) ;;
+*) echo "bench.sh: BENCH_ONLY must be unset, 'fast' or 'auth' (got '$only')" >&2; exit 2 ;;
 esac
 out_json="$repo/build/bench.json"
 [ "$only" = fast ] && out_json="$repo/build/bench_fast_path.json"
+[ "$only" = auth ] && out_json="$repo/build/bench_requests.json"
 # BENCH_TMP: where the replicas' files go (/dev/shm: fsyncs cost nothing, as
 # with a fast disk per replica; the default /tmp is this machine's one disk)
 dir=$(mktemp -d "${BENCH_TMP:-/tmp}/hm-bench.XXXXXX")
@@ -207,6 +215,54 @@ fast_report() {
     done
   done
 }
+# ---- part 10: requests MAC-only and signed ---------------------------------
+auth_part() {
+  local n dp
+  for n in $auth_clients; do
+    for dp in socket xdp; do
+      bench_config "$dp, MAC-only requests" "$n" "" --dataplane "$dp" \
+        --set security.signed_requests=false
+      bench_config "$dp, signed requests" "$n" "" --dataplane "$dp" \
+        --set security.signed_requests=true
+    done
+  done
+}
+
+# auth_report JSON: part 10's table and ratios.
+auth_report() {
+  local json=$1 n dp mac sig
+  printf '\n%-26s %7s %9s %8s %8s\n' config clients ops/s p50_us p99_us
+  jq -r '.results[] | select(.config | test("requests")) |
+    [.config, .clients, .ops_per_s, .p50_us, .p99_us] | @tsv' <<<"$json" |
+    awk -F'\t' '{printf "%-26s %7d %9.0f %8d %8d\n", $1, $2, $3, $4, $5}'
+  for n in $auth_clients; do
+    for dp in socket xdp; do
+      mac=$(jq -c --arg c "$dp, MAC-only requests" --argjson n "$n" '.results[] | select(.config == $c and .clients == $n)' <<<"$json")
+      sig=$(jq -c --arg c "$dp, signed requests" --argjson n "$n" '.results[] | select(.config == $c and .clients == $n)' <<<"$json")
+      echo "MAC-only / signed, $dp, $n client(s): throughput x$(ratio "$(jq .ops_per_s <<<"$mac")" "$(jq .ops_per_s <<<"$sig")")," \
+        "p50 x$(ratio "$(jq .p50_us <<<"$mac")" "$(jq .p50_us <<<"$sig")")"
+    done
+    mac=$(jq -c --argjson n "$n" '.results[] | select(.config == "xdp, MAC-only requests" and .clients == $n)' <<<"$json")
+    sig=$(jq -c --argjson n "$n" '.results[] | select(.config == "socket, MAC-only requests" and .clients == $n)' <<<"$json")
+    echo "xdp / socket, MAC-only, $n client(s): throughput x$(ratio "$(jq .ops_per_s <<<"$mac")" "$(jq .ops_per_s <<<"$sig")")," \
+      "p50 x$(ratio "$(jq .p50_us <<<"$mac")" "$(jq .p50_us <<<"$sig")")"
+  done
+}
+
+if [ "$only" = auth ]; then
+  echo "HyperMesh benchmark, part 10 only (requests MAC-only and signed): $runs runs of ${seconds}s per configuration (medians)" >&2
+  auth_part
+  json=$(printf '%s\n' "${results[@]}" | jq -s \
+    --arg kernel "$(uname -r)" --arg cpus "$(nproc)" --argjson runs "$runs" --argjson seconds "$seconds" \
+    --arg load "$(cut -d' ' -f1-3 /proc/loadavg)" \
+    '{date: (now | todate), kernel: $kernel, cpus: ($cpus | tonumber), load_average: $load,
+      replicas: 4, op: "null", runs: $runs, seconds: $seconds, results: .}')
+  mkdir -p "$(dirname "$out_json")"
+  echo "$json" >"$out_json"
+  auth_report "$json"
+  echo "written to $out_json"
+  exit 0
+fi
 
 if [ "$only" = fast ]; then
   echo "HyperMesh benchmark, part 9 only (the fast path): $runs runs of ${seconds}s per configuration (medians)" >&2
@@ -251,6 +307,8 @@ zip="--set network.message_compression=true"
 
 echo "# 9. the fast path on and off, $fast_clients client(s)" >&2
 fast_part
+echo "# 10. requests MAC-only and signed, $auth_clients client(s)" >&2
+auth_part
 
 echo "# 5. view-change latency" >&2
 vc_socket=$(bash "$repo/scripts/bench_viewchange.sh" --rounds "${BENCH_VC_ROUNDS:-10}" --dataplane socket | tail -1)
@@ -311,4 +369,5 @@ jq -r 'if .dns_xdp_hits == null then "dns xdp: not measured (scripts/bench_dns.s
 jq -r 'if .scale == null then "scale: not measured (scripts/bench_scale.sh failed)" else
   (.scale[] | "scale n=\(.n) f=\(.f) \(.dataplane): \(.ops_per_s) ops/s, p50 \(.p50_us) us, p99 \(.p99_us) us; per replica RSS \(.rss_kib_mean / 1024 | . * 10 | round / 10) MiB (peak \(.peak_rss_kib_mean / 1024 | . * 10 | round / 10)), BPF maps \(.bpf_map_bytes / 1048576 | . * 10 | round / 10) MiB") end' <<<"$json"
 fast_report "$json"
+auth_report "$json"
 echo "written to $out_json"

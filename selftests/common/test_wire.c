@@ -101,7 +101,8 @@ static bool decode_refused(const uint8_t *p, size_t len, size_t max_len, enum hm
 
 HM_TEST(roundtrip_every_type)
 {
-	uint8_t buf[HM_HDR_LEN + 4096], payload[300], vote[HM_DIGEST_LEN], d[HM_DIGEST_LEN];
+	uint8_t buf[HM_HDR_LEN + 4096], payload[25 * HM_MSG_TYPE_MAX], vote[HM_DIGEST_LEN],
+		d[HM_DIGEST_LEN];
 	enum hm_drop_reason why;
 	struct hm_msg m;
 

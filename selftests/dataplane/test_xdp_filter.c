@@ -901,8 +901,13 @@ HM_TEST(xdp_filter_identity)
 	expect_msg(&d, 0, ACCEPT, 3, "evidence from a replica");
 	mkmsg(&d, HM_MSG_EVIDENCE, 101, VIEW, 0, 40);
 	expect_msg(&d, 0, HM_DROP_MALFORMED, CLIENTS, "evidence from a client");
-	mkmsg(&d, HM_MSG_EVIDENCE + 1, 3, VIEW, 0, 0);
-	expect_msg(&d, 0, HM_DROP_BAD_TYPE, 3, "the type after evidence");
+	/* vouches too (any view, seq 0) */
+	mkmsg(&d, HM_MSG_VOUCH, 3, VIEW + 5, 0, 40);
+	expect_msg(&d, 0, ACCEPT, 3, "vouch from a replica");
+	mkmsg(&d, HM_MSG_VOUCH, 101, VIEW, 0, 40);
+	expect_msg(&d, 0, HM_DROP_MALFORMED, CLIENTS, "vouch from a client");
+	mkmsg(&d, HM_MSG_TYPE_MAX + 1, 3, VIEW, 0, 0);
+	expect_msg(&d, 0, HM_DROP_BAD_TYPE, 3, "the type after the last");
 	hm_xdp_bpf__destroy(skel);
 }
 

@@ -371,6 +371,11 @@ int main(int argc, char **argv)
 				   (uint32_t)plen, &kp);
 		snprintf(name, sizeof(name), "preprepare-%u", k);
 		write_seed(name, buf, len);
+		/* the same requests vouched for (unsigned, MAC only) */
+		len = hm_msg_build(buf, sizeof(buf), HM_MSG_VOUCH, 2, 0, 0, NULL, payload,
+				   (uint32_t)plen, NULL);
+		snprintf(name, sizeof(name), "vouch-%u", k);
+		write_seed(name, buf, len);
 		snprintf(name, sizeof(name), "batch-%u", k);
 		write_seed(name, payload, plen);
 	}

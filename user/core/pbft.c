@@ -552,6 +552,8 @@ int pbft_on_request(struct pbft *c, const struct hm_msg *m, enum hm_drop_reason 
 	}
 	if (!c->p.signed_requests)
 		return pbft_auth_direct(c, r, m, why);
+	if (pbft_vouch_direct(c, r, m, why) < 0)
+		return -1;
 	/* Every replica remembers the request as pending: a backup's
 	 * view-change timer runs on it, and a backup that becomes primary
 	 * proposes it. */

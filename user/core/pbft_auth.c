@@ -1,7 +1,9 @@
 // SPDX-License-Identifier: MIT
 /*
  * Requests without signatures: link MACs and vouches (docs/protocol.md,
- * "Requests: MACs and vouches").  Only with signed_requests off.
+ * "Requests: MACs and vouches").  Decisive with signed_requests off; with it
+ * on, signatures decide, and vouches are still sent and counted so that a
+ * cluster can switch modes by restarting one replica at a time.
  *
  * A client sends each request to every replica under that link's MAC.  A
  * replica holds a request *authentic* when it got it so itself, or when
@@ -99,7 +101,9 @@ static void check_ready(struct pbft *c, struct client_rec *r)
 	struct hm_msg m;
 	enum hm_drop_reason why;
 
-	if (r->ready_ts >= r->auth_ts || r->auth_ts <= r->last_ts ||
+	/* With signed requests, signatures decide (pbft.c): the vouches only
+	 * serve replicas of a cluster switching modes by rolling restart. */
+	if (c->p.signed_requests || r->ready_ts >= r->auth_ts || r->auth_ts <= r->last_ts ||
 	    vouch_count(c, r, r->auth_ts, r->auth_digest) < 2 * c->p.f + 1)
 		return;
 	r->ready_ts = r->auth_ts;
@@ -117,7 +121,8 @@ static void take_authentic(struct pbft *c, struct client_rec *r, const struct hm
 
 	r->auth_ts = m->seq;
 	memcpy(r->auth_digest, m->digest, HM_DIGEST_LEN);
-	pbft_keep_pending(c, r, m);
+	if (!c->p.signed_requests) /* signed: pbft_track_pending() keeps and times it */
+		pbft_keep_pending(c, r, m);
 	v[c->p.id].ts = m->seq;
 	memcpy(v[c->p.id].digest, m->digest, HM_DIGEST_LEN);
 	vouch_add(c, r, (const uint8_t *)m->hdr, m->len);
@@ -139,8 +144,8 @@ static void vouch_again(struct pbft *c, struct client_rec *r, const struct hm_ms
 	vouch_add(c, r, (const uint8_t *)m->hdr, m->len);
 }
 
-int pbft_auth_direct(struct pbft *c, struct client_rec *r, const struct hm_msg *m,
-		     enum hm_drop_reason *why)
+int pbft_vouch_direct(struct pbft *c, struct client_rec *r, const struct hm_msg *m,
+		      enum hm_drop_reason *why)
 {
 	/* One that no PRE-PREPARE could carry gets no vouch: with 2f+1 it
 	 * would time out at every backup, blaming a correct primary. */
@@ -149,10 +154,7 @@ int pbft_auth_direct(struct pbft *c, struct client_rec *r, const struct hm_msg *
 	if (m->seq > r->auth_ts) {
 		take_authentic(c, r, m);
 	} else if (is_auth(r, m)) {
-		/* The client retransmits: it lacks a reply quorum. */
-		vouch_again(c, r, m);
-		if (r->ready_ts == m->seq && pbft_acting_primary(c) && !c->in_vc)
-			return pbft_propose_request(c, r, m, why);
+		vouch_again(c, r, m); /* the client retransmits: it lacks a reply quorum */
 	} else if (m->seq == r->auth_ts) {
 		/* Another request under a timestamp already used: the client
 		 * equivocates.  Neither gets our vouch twice. */
@@ -161,6 +163,18 @@ int pbft_auth_direct(struct pbft *c, struct client_rec *r, const struct hm_msg *
 	} else {
 		return pbft_refuse(why, HM_DROP_STALE);
 	}
+	return 0;
+}
+
+int pbft_auth_direct(struct pbft *c, struct client_rec *r, const struct hm_msg *m,
+		     enum hm_drop_reason *why)
+{
+	bool retransmitted = m->seq == r->auth_ts;
+
+	if (pbft_vouch_direct(c, r, m, why) < 0)
+		return -1;
+	if (retransmitted && r->ready_ts == m->seq && pbft_acting_primary(c) && !c->in_vc)
+		return pbft_propose_request(c, r, m, why);
 	if (!pbft_acting_primary(c) || c->in_vc)
 		pbft_observe_seq(c, c->last_executed + 1);
 	pbft_retry_held(c);
@@ -197,8 +211,7 @@ int pbft_on_vouch(struct pbft *c, const struct hm_msg *m, enum hm_drop_reason *w
 	struct hm_batch_iter it;
 	struct hm_msg req;
 
-	if (c->p.signed_requests || hm_batch_validate(m->payload, m->payload_len,
-						      c->p.max_message_size) < 0) {
+	if (hm_batch_validate(m->payload, m->payload_len, c->p.max_message_size) < 0) {
 		c->stats.bad_vouches++;
 		return pbft_refuse(why, HM_DROP_MALFORMED);
 	}

@@ -346,7 +346,10 @@ struct hm_hdr *pbft_send_unsigned(struct pbft *c, enum pbft_dest dest, uint32_t 
 
 /* ---- pbft_auth.c: requests without signatures ---- */
 
-/* m came from its client under our link's MAC (r: its record). */
+/* m came from its client under our link's MAC (r: its record): vouch for
+ * it (both modes); pbft_auth_direct() also proposes it once ready. */
+int pbft_vouch_direct(struct pbft *c, struct client_rec *r, const struct hm_msg *m,
+		      enum hm_drop_reason *why);
 int pbft_auth_direct(struct pbft *c, struct client_rec *r, const struct hm_msg *m,
 		     enum hm_drop_reason *why);
 int pbft_on_vouch(struct pbft *c, const struct hm_msg *m, enum hm_drop_reason *why);
