@@ -316,7 +316,7 @@ static void check_defaults(const struct hm_config *cfg)
 	ASSERT_EQ(cfg->watermark_window, 200, "watermark_window");
 	ASSERT_TRUE(cfg->batching_enabled, "batching_enabled");
 	ASSERT_EQ(cfg->batch_size, 64, "batch_size");
-	ASSERT_EQ(cfg->batch_timeout_ms, 2, "batch_timeout_ms");
+	ASSERT_EQ(cfg->batch_timeout_ms, 10, "batch_timeout_ms");
 	ASSERT_EQ(cfg->pipeline_depth, 8, "pipeline_depth");
 	ASSERT_FALSE(cfg->fast_path_enabled, "fast_path_enabled");
 	ASSERT_EQ(cfg->fast_path_timeout_ms, 50, "fast_path_timeout_ms");

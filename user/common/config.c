@@ -1537,7 +1537,7 @@ void hm_config_defaults(struct hm_config *cfg)
 	cfg->watermark_window = 2 * cfg->checkpoint_interval;
 	cfg->batching_enabled = true;
 	cfg->batch_size = 64;
-	cfg->batch_timeout_ms = 2;
+	cfg->batch_timeout_ms = 10;
 	cfg->pipeline_depth = 8;
 	cfg->fast_path_enabled = false;
 	cfg->fast_path_timeout_ms = 50;

@@ -150,12 +150,12 @@ struct hm_config {
 	char signature_algorithm[16];       /* "ed25519" */
 	char message_authentication[16];    /* "siphash-2-4" (`true` says the same) */
 	bool certificate_validation;        /* always true: false is refused */
-	bool ct_log_verification;
+	bool ct_log_verification;           /* always true: false is refused */
 	/* security.signed_requests: clients Ed25519-sign every request and
 	 * every replica verifies it (non-repudiation per request).  Off: a
 	 * request is authenticated by its link MAC and f+1 replicas' vouches
 	 * (docs/protocol.md, "Requests: MACs and vouches"). */
-	bool signed_requests;           /* always true: false is refused */
+	bool signed_requests;
 
 	/* byzantine_config.network */
 	uint32_t max_message_size;          /* bytes, <= HM_MAX_DATAGRAM */
