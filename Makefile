@@ -74,8 +74,9 @@ vpath test_%.c $(sort $(dir $(TEST_SRCS)))
 vpath bench_%.c $(sort $(dir $(call find_src,selftests,bench_*.c)))
 # Helper programs the shell suites drive (not test binaries themselves):
 # hypermeshd-test is the daemon built with -DHM_TESTING and libhm_testing.a
-# (--byzantine); the shipped build/hypermeshd has neither.
-TEST_PROGS := $(BUILD)/dns_testd $(BUILD)/hypermeshd-test
+# (--byzantine); the shipped build/hypermeshd has neither.  hm_bad_client is
+# a client whose MACs are bad at chosen replicas (e2e_request_auth.sh).
+TEST_PROGS := $(BUILD)/dns_testd $(BUILD)/hypermeshd-test $(BUILD)/hm_bad_client
 PROGRAMS   := $(BUILD)/hypermeshd $(BUILD)/hmctl $(BUILD)/loss_ctl
 # Man pages, generated from docs/man/*.md (and configuration.md) by go-md2man.
 MAN_PAGES  := $(BUILD)/man/hypermeshd.8 $(BUILD)/man/hmctl.8 $(BUILD)/man/hypermesh.yaml.5
@@ -173,6 +174,9 @@ $(BUILD)/bench_%: bench_%.c $(TEST_LIBS) | $(SKELS)
 	$(CC) $(TEST_CFLAGS) $(CFLAGS) $< $(TEST_LIBS) $(LDLIBS) -o $@
 
 $(BUILD)/dns_testd: selftests/service/dns/dns_testd.c $(LIBHM)
+	$(CC) $(TEST_CFLAGS) $(CFLAGS) $< $(LIBHM) $(LDLIBS) -o $@
+
+$(BUILD)/hm_bad_client: selftests/e2e/tools/bad_client.c $(LIBHM)
 	$(CC) $(TEST_CFLAGS) $(CFLAGS) $< $(LIBHM) $(LDLIBS) -o $@
 
 $(BUILD)/tests/%: %.c $(TEST_LIBS) | $(SKELS)

@@ -594,6 +594,11 @@ void hm_detector_metrics(const struct hm_detector *d, struct hm_replica_metrics 
 	m->restart_silent = nd->restart_silent;
 	m->request_refusals = ps->refusals_sent;
 	m->conflicting_requests = ps->conflicting_requests;
+	m->vouches_sent = ps->vouches_sent;
+	m->requests_vouched = ps->requests_vouched;
+	m->requests_by_vouches = ps->requests_by_vouches;
+	m->batches_held = ps->batches_held;
+	m->bad_vouches = ps->bad_vouches;
 	m->reply_batches_signed = ps->reply_batches_signed;
 	m->suspected = d->byzantine;
 	for (uint32_t i = 0; i < nd->n; i++)

@@ -245,6 +245,23 @@ static void render_persistence(struct hm_mtext *t, const struct hm_replica_metri
 	       "Requests at a client's last executed timestamp with another digest (two "
 	       "processes under one identity, or a faulty client).",
 	       (double)m->conflicting_requests);
+	scalar(t, "hypermesh_vouches_sent_total", "counter",
+	       "VOUCH messages this replica sent (requests without signatures: the requests "
+	       "it holds authentic, batched; docs/protocol.md).", (double)m->vouches_sent);
+	scalar(t, "hypermesh_requests_vouched_total", "counter",
+	       "Requests this replica vouched for (entries of its VOUCH messages).",
+	       (double)m->requests_vouched);
+	scalar(t, "hypermesh_requests_by_vouches_total", "counter",
+	       "Requests held authentic through f+1 replicas' vouches, not this replica's own "
+	       "link MAC (a client whose MACs failed here, a lost copy, or one that came after "
+	       "the vouches).",
+	       (double)m->requests_by_vouches);
+	scalar(t, "hypermesh_batches_held_total", "counter",
+	       "PRE-PREPAREs held until every request in them was authentic here.",
+	       (double)m->batches_held);
+	scalar(t, "hypermesh_bad_vouches_total", "counter",
+	       "VOUCH messages refused (malformed, an unknown client, a request not hashing to "
+	       "its digest).", (double)m->bad_vouches);
 	scalar(t, "hypermesh_reply_batches_signed_total", "counter",
 	       "Executed batches whose replies this replica signed: one Ed25519 signature "
 	       "over the Merkle root of the batch's replies (docs/protocol.md).",

@@ -76,6 +76,8 @@ struct hm_replica_metrics {
 	bool restart_silent;                /* restarted without an intact vote log */
 	/* requests refused with a CONFLICT or STALE reply (MAC-only; pbft_stats) */
 	uint64_t request_refusals, conflicting_requests;
+	/* requests without signatures (pbft_auth.c; pbft_stats) */
+	uint64_t vouches_sent, requests_vouched, requests_by_vouches, batches_held, bad_vouches;
 	/* executed batches whose replies got their one signature (pbft_stats) */
 	uint64_t reply_batches_signed;
 	/* per replica */
