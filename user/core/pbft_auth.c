@@ -186,6 +186,7 @@ static void vouch_from(struct pbft *c, uint32_t j, const struct hm_msg *req)
 {
 	struct client_rec *r = pbft_client_get(c, req->sender);
 	struct client_vouch *v;
+	uint32_t count;
 	bool repeat;
 
 	if (req->seq <= r->last_ts)
@@ -196,13 +197,16 @@ static void vouch_from(struct pbft *c, uint32_t j, const struct hm_msg *req)
 	repeat = v[j].ts == req->seq && memcmp(v[j].digest, req->digest, HM_DIGEST_LEN) == 0;
 	v[j].ts = req->seq;
 	memcpy(v[j].digest, req->digest, HM_DIGEST_LEN);
-	if (req->seq > r->auth_ts && vouch_count(c, r, req->seq, req->digest) >= c->p.f + 1) {
+	count = vouch_count(c, r, req->seq, req->digest);
+	if (req->seq > r->auth_ts && count >= c->p.f + 1) {
 		c->stats.requests_by_vouches++;
 		take_authentic(c, r, req);
 	} else if (is_auth(r, req)) {
 		if (repeat)
 			vouch_again(c, r, req); /* j may lack ours */
 		check_ready(c, r);
+	} else if (count == c->p.f + 1 && !repeat) {
+		c->auth_changed = true; /* pbft_request_authentic() now says yes */
 	}
 }
 
@@ -237,8 +241,12 @@ bool pbft_request_authentic(const struct pbft *c, const struct hm_msg *req)
 {
 	const struct client_rec *r = client_find(c, req->sender);
 
-	/* One executed already is skipped at execution, wherever it is. */
-	return r && (req->seq <= r->last_ts || is_auth(r, req));
+	/* One executed already is skipped at execution, wherever it is.  f+1
+	 * vouches also stand for a request other than the one we hold at its
+	 * timestamp (a client that sent two, one to each half: whichever the
+	 * primary proposes, every correct backup can accept it). */
+	return r && (req->seq <= r->last_ts || is_auth(r, req) ||
+		     vouch_count(c, r, req->seq, req->digest) >= c->p.f + 1);
 }
 
 void pbft_hold_pre_prepare(struct pbft *c, const struct hm_msg *m)

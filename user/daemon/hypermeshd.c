@@ -63,6 +63,7 @@
 #include "dataplane/xdp_dataplane.h"
 #include "dataplane/xdp_votes.h"
 #include "daemon/admin.h"
+#include "daemon/send_queue.h"
 #include "daemon/service_manager.h"
 #include "hm_version.h"
 #include "hm_dns_xdp.h"
@@ -86,6 +87,7 @@ struct daemon {
 	uint64_t polls;
 	char control_path[sizeof(((struct sockaddr_un *)0)->sun_path)];
 	uint64_t send_errors;
+	struct hm_send_queue *sendq; /* what one event sends, in one sendmmsg */
 	uint64_t sighups;          /* SIGHUPs handled (each one logged) */
 #ifdef HM_TESTING
 	struct hm_byz *byz;        /* --byzantine: tests only */
@@ -132,8 +134,19 @@ static void udp_sendto(void *ctx, const void *buf, size_t len, const struct sock
 {
 	struct daemon *d = ctx;
 
-	if (sendto(d->udp, buf, len, 0, to, tolen) < 0 && d->send_errors++ % 1000 == 0)
-		hm_warn("sendto: %s (%llu send errors so far)", strerror(errno),
+	hm_send_queue_add(d->sendq, buf, len, to, tolen);
+}
+
+/* The end of an event: what it sent leaves, in one system call. */
+static void flush_sends(struct daemon *d)
+{
+	uint64_t before = d->send_errors;
+	int err;
+
+	hm_send_queue_flush(d->sendq);
+	d->send_errors = hm_send_queue_errors(d->sendq, &err);
+	if (d->send_errors > before && (before == 0 || before / 1000 != d->send_errors / 1000))
+		hm_warn("sendmmsg: %s (%llu send errors so far)", strerror(err),
 			(unsigned long long)d->send_errors);
 }
 
@@ -143,7 +156,7 @@ static int open_udp(struct daemon *d)
 	int size = SOCKET_BUFFER;
 
 	d->udp = socket(me->addr.ss_family, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-	if (d->udp < 0)
+	if (d->udp < 0 || !(d->sendq = hm_send_queue_new(d->udp)))
 		return -1;
 	/* Bursts of votes arrive together; a small buffer would drop them. */
 	setsockopt(d->udp, SOL_SOCKET, SO_RCVBUFFORCE, &size, sizeof(size));
@@ -979,6 +992,7 @@ static void run(struct daemon *d)
 				hm_dns_daemon_handle(d->dns, fd);
 			}
 			drain_events(d);
+			flush_sends(d);
 		}
 		byzantine_crash_due(d);
 	}
@@ -1357,6 +1371,7 @@ int main(int argc, char **argv)
 		    d.cfg.members[o.id].port, d.xdp ? "xdp" : "socket",
 		    d.dns ? ", DNS on" : "");
 	run(&d);
+	flush_sends(&d); /* what the last event sent */
 	hm_sm_stopping();
 	hm_info("shutting down: executed %llu batches, %llu ops",
 		(unsigned long long)pbft_last_executed(d.node.core),
@@ -1371,6 +1386,7 @@ out:
 	hm_dns_daemon_free(d.dns);
 	if (d.node.core)
 		hm_node_free(&d.node);
+	hm_send_queue_free(d.sendq);
 	if (d.service.ops)
 		d.service.ops->destroy(d.service.state);
 	hm_dns_anchors_free(d.dns_anchors);
