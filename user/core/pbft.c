@@ -568,8 +568,6 @@ int pbft_on_request(struct pbft *c, const struct hm_msg *m, enum hm_drop_reason 
 	}
 	if (m->seq <= r->queued_ts)
 		return pbft_refuse(why, HM_DROP_DUPLICATE);
-	if (!pbft_request_fits(c, m))
-		return pbft_refuse(why, HM_DROP_OVERSIZE);
 	if (!hm_verify_header(m->hdr, pk)) {
 		c->stats.bad_client_signatures++;
 		return pbft_refuse(why, HM_DROP_BAD_SIGNATURE);
