@@ -67,6 +67,10 @@ trap 'cluster down >/dev/null 2>&1; rm -rf "$dir"' EXIT INT TERM
 
 median() { sort -n | awk '{a[NR]=$1} END {if (NR==0) print 0; else print a[int((NR+1)/2)]}'; }
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b == 0) print "n/a"; else printf "%.2f", a / b }'; }
+# field JSON CONFIG CLIENTS KEY: KEY of the result row (CONFIG, CLIENTS).
+field() { jq -r --arg c "$2" --argjson n "$3" ".results[] | select(.config == \$c and .clients == \$n) | .$4" <<<"$1"; }
+# row_ratio JSON CONFIG_A CONFIG_B CLIENTS KEY: A's KEY over B's.
+row_ratio() { ratio "$(field "$1" "$2" "$4" "$5")" "$(field "$1" "$3" "$4" "$5")"; }
 
 # Peak resident memory (VmHWM, KiB) of each replica, the largest of them.
 peak_rss_kib() {
@@ -207,11 +211,10 @@ fast_report() {
     awk -F'\t' '{printf "%-20s %7d %9.0f %8d %8d %10s %14s %16s %4d\n", $1, $2, $3, $4, $5, $6, $7, $8, $9}'
   for n in $fast_clients; do
     for dp in socket xdp; do
-      on=$(jq -r --arg c "$dp, fast path on" --argjson n "$n" '.results[] | select(.config == $c and .clients == $n)' <<<"$json")
-      off=$(jq -r --arg c "$dp, fast path off" --argjson n "$n" '.results[] | select(.config == $c and .clients == $n)' <<<"$json")
-      echo "fast / normal, $dp, $n client(s): p50 x$(ratio "$(jq .p50_us <<<"$on")" "$(jq .p50_us <<<"$off")")," \
-        "throughput x$(ratio "$(jq .ops_per_s <<<"$on")" "$(jq .ops_per_s <<<"$off")")," \
-        "p99 x$(ratio "$(jq .p99_us <<<"$on")" "$(jq .p99_us <<<"$off")")"
+      on="$dp, fast path on" off="$dp, fast path off"
+      echo "fast / normal, $dp, $n client(s): p50 x$(row_ratio "$json" "$on" "$off" "$n" p50_us)," \
+        "throughput x$(row_ratio "$json" "$on" "$off" "$n" ops_per_s)," \
+        "p99 x$(row_ratio "$json" "$on" "$off" "$n" p99_us)"
     done
   done
 }
@@ -237,15 +240,13 @@ auth_report() {
     awk -F'\t' '{printf "%-26s %7d %9.0f %8d %8d\n", $1, $2, $3, $4, $5}'
   for n in $auth_clients; do
     for dp in socket xdp; do
-      mac=$(jq -c --arg c "$dp, MAC-only requests" --argjson n "$n" '.results[] | select(.config == $c and .clients == $n)' <<<"$json")
-      sig=$(jq -c --arg c "$dp, signed requests" --argjson n "$n" '.results[] | select(.config == $c and .clients == $n)' <<<"$json")
-      echo "MAC-only / signed, $dp, $n client(s): throughput x$(ratio "$(jq .ops_per_s <<<"$mac")" "$(jq .ops_per_s <<<"$sig")")," \
-        "p50 x$(ratio "$(jq .p50_us <<<"$mac")" "$(jq .p50_us <<<"$sig")")"
+      mac="$dp, MAC-only requests" sig="$dp, signed requests"
+      echo "MAC-only / signed, $dp, $n client(s): throughput x$(row_ratio "$json" "$mac" "$sig" "$n" ops_per_s)," \
+        "p50 x$(row_ratio "$json" "$mac" "$sig" "$n" p50_us)"
     done
-    mac=$(jq -c --argjson n "$n" '.results[] | select(.config == "xdp, MAC-only requests" and .clients == $n)' <<<"$json")
-    sig=$(jq -c --argjson n "$n" '.results[] | select(.config == "socket, MAC-only requests" and .clients == $n)' <<<"$json")
-    echo "xdp / socket, MAC-only, $n client(s): throughput x$(ratio "$(jq .ops_per_s <<<"$mac")" "$(jq .ops_per_s <<<"$sig")")," \
-      "p50 x$(ratio "$(jq .p50_us <<<"$mac")" "$(jq .p50_us <<<"$sig")")"
+    mac="xdp, MAC-only requests" sig="socket, MAC-only requests"
+    echo "xdp / socket, MAC-only, $n client(s): throughput x$(row_ratio "$json" "$mac" "$sig" "$n" ops_per_s)," \
+      "p50 x$(row_ratio "$json" "$mac" "$sig" "$n" p50_us)"
   done
 }
 
@@ -351,7 +352,7 @@ jq -r '.results[] | [.config, .clients, .ops_per_s, .p50_us, .p99_us,
   (.peak_rss_kib / 1024 | . * 10 | round / 10), .forged_dropped] | @tsv' <<<"$json" |
   awk -F'\t' '{printf "%-16s %8d %10.0f %9d %9d %13.1f %15d\n", $1, $2, $3, $4, $5, $6, $7}'
 
-get() { jq -r --arg c "$1" --argjson n "$2" ".results[] | select(.config == \$c and .clients == \$n) | .$3" <<<"$json"; }
+get() { field "$json" "$1" "$2" "$3"; }
 echo
 echo "xdp / socket, $clients clients: throughput x$(ratio "$(get xdp "$clients" ops_per_s)" "$(get socket "$clients" ops_per_s)")," \
   "p50 latency x$(ratio "$(get xdp "$clients" p50_us)" "$(get socket "$clients" p50_us)")," \
