@@ -122,7 +122,7 @@ static void take_authentic(struct pbft *c, struct client_rec *r, const struct hm
 	r->auth_ts = m->seq;
 	memcpy(r->auth_digest, m->digest, HM_DIGEST_LEN);
 	if (!c->p.signed_requests) /* signed: pbft_track_pending() keeps and times it */
-		pbft_keep_pending(c, r, m);
+		pbft_keep_pending(r, m);
 	v[c->p.id].ts = m->seq;
 	memcpy(v[c->p.id].digest, m->digest, HM_DIGEST_LEN);
 	vouch_add(c, r, (const uint8_t *)m->hdr, m->len);

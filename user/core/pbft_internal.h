@@ -397,7 +397,7 @@ void pbft_early_clear(struct pbft *c);
 void pbft_track_pending(struct pbft *c, struct client_rec *r, const struct hm_msg *m);
 /* The two halves of pbft_track_pending: keep m's body as r's pending
  * request; start the view-change timer on it. */
-void pbft_keep_pending(struct pbft *c, struct client_rec *r, const struct hm_msg *m);
+void pbft_keep_pending(struct client_rec *r, const struct hm_msg *m);
 void pbft_time_pending(struct pbft *c, struct client_rec *r);
 uint64_t pbft_vc_deadline(const struct pbft *c);
 bool pbft_cert_prepares(struct pbft *c, struct log_entry *e, hm_voters_t *voters,

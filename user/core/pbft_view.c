@@ -307,9 +307,8 @@ static struct pending_mark *pend_oldest(struct pbft *c)
 	return c->pend_head < c->pend_len ? &c->pend[c->pend_head] : NULL;
 }
 
-void pbft_keep_pending(struct pbft *c, struct client_rec *r, const struct hm_msg *m)
+void pbft_keep_pending(struct client_rec *r, const struct hm_msg *m)
 {
-	(void)c;
 	if (m->seq <= r->pending_ts)
 		return;
 	free(r->pending);
@@ -332,7 +331,7 @@ void pbft_track_pending(struct pbft *c, struct client_rec *r, const struct hm_ms
 {
 	if (!c->p.view_change_timeout_ms || m->seq <= r->pending_ts)
 		return;
-	pbft_keep_pending(c, r, m);
+	pbft_keep_pending(r, m);
 	pbft_time_pending(c, r);
 }
 

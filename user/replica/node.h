@@ -179,7 +179,13 @@ struct hm_node {
 	uint64_t vc_reason_logged[PBFT_VC_REASONS];
 	uint64_t st_logged[4];              /* state transfer counters last logged */
 	uint64_t refused_logged, refused_logged_at; /* service refusals last logged */
-	uint64_t batches_refused, batch_refused_logged_at; /* PRE-PREPAREs refused */
+	/* Refusals an operator should hear of: a count each and, at most once
+	 * a second, a log line (log_refusal()). */
+	struct hm_refusal_log {
+		uint64_t count, logged_at;
+	} batches_refused,   /* PRE-PREPAREs refused */
+	  batches_held,      /* PRE-PREPAREs held for their requests' vouches */
+	  vouches_refused;   /* VOUCHes refused (malformed, unknown client) */
 	enum hm_recovery_status recovery_status;
 	uint64_t recovered_seq;         /* last seq executed after recovery */
 	uint64_t incarnation;           /* starts on these files, this one included */
