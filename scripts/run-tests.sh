@@ -13,6 +13,8 @@ mode=${1:---all}
 total_passed=0
 total_failed=0
 failed_suites=()
+# Every FAIL line of the run, repeated at the end: CI shows a log's tail.
+fail_lines=()
 
 # A suite that hangs gets SIGTERM after this long (its trap removes what it
 # made: namespaces, daemons, files), then SIGKILL 60 s later.
@@ -30,6 +32,8 @@ run_suite() {
   local rc=${PIPESTATUS[0]}
   [ "$rc" -eq 124 ] && echo "FAIL $name: still running after ${suite_timeout}s, stopped"
   local line; line=$(grep -E '^[0-9]+ passed, [0-9]+ failed' "$log" | tail -1)
+  local fl
+  while IFS= read -r fl; do fail_lines+=("$name: $fl"); done < <(grep -E '^FAIL ' "$log")
   rm -f "$log"
   if [ -z "$line" ]; then
     echo "FAIL $name: no result line (exit $rc)"
@@ -119,6 +123,7 @@ case "$mode" in
 esac
 
 echo
+[ ${#fail_lines[@]} -gt 0 ] && printf '%s\n' "${fail_lines[@]}"
 [ ${#failed_suites[@]} -gt 0 ] && echo "failed suites: ${failed_suites[*]}"
 echo "$total_passed passed, $total_failed failed"
 [ "$total_failed" -eq 0 ] && [ ${#failed_suites[@]} -eq 0 ]

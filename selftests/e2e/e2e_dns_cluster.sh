@@ -42,8 +42,10 @@ upstreams() {
 
 status() { "$repo/build/hmctl" status --socket "$dir/cluster/replica-$1/control.sock" | jq -r "$2"; }
 cli() { cluster exec "$@"; }
-d() { cli dig @"$1" +time=6 +tries=1 "${@:2}" 2>&1; }
-kd() { cli kdig @"$1" +time=6 +retry=0 "${@:2}" 2>&1; }
+# Waits past query_timeout_ms (set below): an answer that is late on a loaded
+# machine is still checked for what it says; latency is make bench's job.
+d() { cli dig @"$1" +time=20 +tries=1 "${@:2}" 2>&1; }
+kd() { cli kdig @"$1" +time=20 +retry=0 "${@:2}" 2>&1; }
 kflags_of() { sed -n 's/^;; Flags: \([a-z ]*\);.*/\1/p' <<<"$1" | head -1; }
 no_flag() { ! has_flag "$@"; }
 answers() { sed -n '/ANSWER SECTION/,/^$/p' <<<"$1" | grep -c "	$2	"; }
@@ -65,7 +67,8 @@ wait_ge() {
 start_cluster() {
 	local n=$1 poisoners=$2
 	dns_cluster_up "$dir/cluster" "$dir/zones" "$(upstreams "$poisoners")" -n "$n" --clients 2 \
-		--dataplane "${HM_E2E_DATAPLANE:-socket}" --set dns.max_ttl_s=4 --set dns.skew_s=30 ||
+		--dataplane "${HM_E2E_DATAPLANE:-socket}" --set dns.max_ttl_s=4 --set dns.skew_s=30 \
+		--set dns.query_timeout_ms=15000 ||
 		return 1
 	cluster_nsd "$p-auth" "$AUTH" "$dir/zones/honest" &&
 		ip -n "$p-auth" addr add "$POIS/24" dev eth0 &&
@@ -147,8 +150,9 @@ for k in $(seq 40); do
 	digs+=($!)
 done
 wait "${digs[@]}"
-check_eq "40 concurrent misses, each answered with the agreed address" \
-	"$(grep -lx '198\.18\.53\.77' "$dir"/conc.* | wc -l)" 40
+answered=$(grep -lx '198\.18\.53\.77' "$dir"/conc.* | wc -l)
+check_eq "40 concurrent misses, each answered with the agreed address" "$answered" 40
+[ "$answered" = 40 ] || grep -h "dns:" "$dir/cluster/replica-0/log" | tail -5
 sent=$(($(status 0 .dns.replica.ops_sent) - sent0))
 reqs=$(($(status 0 .dns.replica.observe_requests) - reqs0))
 check_ge "replica 0 observed each of them" "$sent" 40
