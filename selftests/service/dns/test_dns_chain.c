@@ -244,6 +244,85 @@ HM_TEST(malformed_and_mutated_chains)
 	free(m);
 }
 
+/* The RRset of ans_www without its RRSIG, and the RRSIG. */
+static ldns_rr_list *www_set(ldns_rr **sig)
+{
+	ldns_rr_list *set = ldns_rr_list_new();
+
+	for (size_t i = 0; i < ldns_rr_list_rr_count(ans_www); i++) {
+		ldns_rr *r = ldns_rr_list_rr(ans_www, i);
+
+		if (ldns_rr_get_type(r) == LDNS_RR_TYPE_RRSIG)
+			*sig = r;
+		else
+			ldns_rr_list_push_rr(set, r);
+	}
+	return set;
+}
+
+/* hm_dns_rrsig_verifies against ldns's own time-checked verification, at
+ * both edges of the window and with a memoized success behind it. */
+HM_TEST(rrsig_verdict_is_ldns_verdict)
+{
+	static const int64_t at[] = { T0 - DAY - 1, T0 - DAY, T0, T0 + 30 * DAY, T0 + 30 * DAY + 1,
+				      T0 + 31 * DAY, T0 - 2 * DAY };
+	ldns_rr *sig = NULL;
+	ldns_rr_list *set = www_set(&sig), *keys = set_of(child.zsk_rr, NULL), *wrong;
+
+	for (int round = 0; round < 2; round++)
+		for (size_t i = 0; i < sizeof(at) / sizeof(at[0]); i++) {
+			bool want = ldns_verify_rrsig_keylist_time(set, sig, keys, (time_t)at[i], NULL) ==
+				    LDNS_STATUS_OK;
+
+			ASSERT_EQ(hm_dns_rrsig_verifies(set, sig, keys, at[i]), want,
+				  round ? "same verdict, memoized" : "same verdict");
+		}
+	wrong = set_of(top.zsk_rr, NULL);
+	ASSERT_FALSE(hm_dns_rrsig_verifies(set, sig, wrong, T0), "another key");
+	ldns_rr_list_free(wrong);
+	ldns_rr_list_free(keys);
+	ldns_rr_list_free(set);
+}
+
+/* What a memo keyed on less than every input, or remembering the window,
+ * would get wrong: after a success is remembered, the same RRSIG over other
+ * data, or at a time outside its window, is still refused; a repeat is a
+ * hit, and TTLs (not signed) do not matter. */
+HM_TEST(memo_never_changes_a_verdict)
+{
+	char why[256];
+	uint64_t l0, h0, l1, h1;
+	ldns_rr *sig = NULL;
+	ldns_rr_list *set = www_set(&sig), *keys = set_of(child.zsk_rr, NULL);
+	ldns_rr_list *forged = ldns_rr_list_clone(set), *ttl = ldns_rr_list_clone(set);
+
+	ASSERT_OK(verify("www.child.hmtest.", LDNS_RR_TYPE_A, ans_www, chain_good, T0, why, sizeof(why)),
+		  why);
+	hm_dns_chain_memo_stats(&l0, &h0);
+	ASSERT_OK(verify("www.child.hmtest.", LDNS_RR_TYPE_A, ans_www, chain_good, T0 + 1, why,
+			 sizeof(why)), why);
+	hm_dns_chain_memo_stats(&l1, &h1);
+	ASSERT_GE(h1 - h0, 2, "the repeat's DNSKEY and answer RRSIGs are memo hits");
+	ASSERT_ERR(verify("www.child.hmtest.", LDNS_RR_TYPE_A, ans_www, chain_good, T0 + 31 * DAY, why,
+			  sizeof(why)), "after expiration, with the success remembered");
+	ASSERT_ERR(verify("www.child.hmtest.", LDNS_RR_TYPE_A, ans_www, chain_good, T0 - 2 * DAY, why,
+			  sizeof(why)), "before inception, with the success remembered");
+
+	ASSERT_TRUE(hm_dns_rrsig_verifies(set, sig, keys, T0), "the RRset");
+	ldns_rdf_data(ldns_rr_rdf(ldns_rr_list_rr(forged, 0), 0))[3] ^= 0x40;
+	ASSERT_FALSE(hm_dns_rrsig_verifies(forged, sig, keys, T0), "the same RRSIG over a forged RRset");
+	ASSERT_FALSE(hm_dns_rrsig_verifies(forged, sig, keys, T0), "and again");
+	ldns_rr_set_ttl(ldns_rr_list_rr(ttl, 0), 7);
+	hm_dns_chain_memo_stats(&l0, &h0);
+	ASSERT_TRUE(hm_dns_rrsig_verifies(ttl, sig, keys, T0), "another TTL verifies (not signed)");
+	hm_dns_chain_memo_stats(&l1, &h1);
+	ASSERT_EQ(h1 - h0, 1, "and is a memo hit");
+	ldns_rr_list_deep_free(forged);
+	ldns_rr_list_deep_free(ttl);
+	ldns_rr_list_free(keys);
+	ldns_rr_list_free(set);
+}
+
 HM_TEST(anchor_inputs)
 {
 	static const char *bad[] = { "hmtest. IN A 198.18.0.1" };

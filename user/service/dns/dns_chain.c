@@ -4,12 +4,14 @@
  * deterministic verifier over (canon, chain, anchors, time) with ldns, and
  * the collector that fetches the chain through the replica's resolver.
  */
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include <ldns/ldns.h>
+#include <sodium.h>
 
 #include "service/dns/dns_chain.h"
 #include "service/dns/dns_msg.h"
@@ -224,6 +226,129 @@ static bool is_zone_key(const ldns_rr *k)
 	return (flags & DNSKEY_ZONE_FLAG) && !(flags & DNSKEY_REVOKE_FLAG);
 }
 
+/* ---- verified RRSIGs, remembered --------------------------------------------------- */
+
+/* Every replica verifies rule (a)'s chain for every secure observation, and
+ * the chains of one zone share their DNSKEY RRset and its RRSIG: under a
+ * load of misses half of the ECDSA verifications repeat one already made
+ * (docs/dns.md, "Where a miss's CPU goes").  The cryptographic verdict is a
+ * pure function of (RRset, RRSIG, keys), so a success is remembered under
+ * BLAKE2b-256 of those inputs (their wire forms, TTLs zeroed: the RRset is
+ * verified with the RRSIG's original TTL and the others' TTLs are not
+ * signed) and reused; the validity window depends on the time and is
+ * checked on every call.  Only successes are kept, so forged data is
+ * checked (and fails) every time; a lost entry costs one more
+ * verification, never a different verdict.  Fixed size, direct mapped, one
+ * lock, shared by every replica of a process (the simulator's too). */
+#define RRSIG_MEMO_SLOTS 4096
+
+static uint8_t rrsig_memo[RRSIG_MEMO_SLOTS][crypto_generichash_BYTES];
+static uint64_t rrsig_memo_lookups, rrsig_memo_hits;
+static pthread_mutex_t rrsig_memo_lock = PTHREAD_MUTEX_INITIALIZER;
+
+/* Hash rr's wire form, length first, with its TTL zeroed. */
+static bool memo_hash_rr(crypto_generichash_state *st, ldns_buffer *b, const ldns_rr *rr)
+{
+	size_t ttl_at = ldns_rdf_size(ldns_rr_owner(rr)) + 4;
+	uint32_t len;
+
+	ldns_buffer_clear(b);
+	if (ldns_rr2buffer_wire(b, rr, LDNS_SECTION_ANY) != LDNS_STATUS_OK ||
+	    ldns_buffer_position(b) < ttl_at + 4)
+		return false;
+	memset(ldns_buffer_at(b, ttl_at), 0, 4);
+	len = (uint32_t)ldns_buffer_position(b);
+	crypto_generichash_update(st, (const uint8_t *)&len, sizeof(len));
+	crypto_generichash_update(st, ldns_buffer_begin(b), len);
+	return true;
+}
+
+/* The memo's tag of (rrset, sig, keys): each list as its count, then its
+ * records.  False when a record has no wire form (then nothing is memoized). */
+static bool memo_tag(const ldns_rr_list *rrset, const ldns_rr *sig, const ldns_rr_list *keys,
+		     uint8_t tag[crypto_generichash_BYTES])
+{
+	const ldns_rr_list *lists[2] = { rrset, keys };
+	crypto_generichash_state st;
+	ldns_buffer *b = ldns_buffer_new(512);
+	bool ok = b != NULL;
+
+	crypto_generichash_init(&st, NULL, 0, crypto_generichash_BYTES);
+	ok = ok && memo_hash_rr(&st, b, sig);
+	for (int l = 0; ok && l < 2; l++) {
+		uint32_t n = (uint32_t)ldns_rr_list_rr_count(lists[l]);
+
+		crypto_generichash_update(&st, (const uint8_t *)&n, sizeof(n));
+		for (uint32_t i = 0; ok && i < n; i++)
+			ok = memo_hash_rr(&st, b, ldns_rr_list_rr(lists[l], i));
+	}
+	crypto_generichash_final(&st, tag, crypto_generichash_BYTES);
+	ldns_buffer_free(b);
+	return ok;
+}
+
+static uint8_t *memo_slot(const uint8_t tag[crypto_generichash_BYTES])
+{
+	uint64_t v;
+
+	memcpy(&v, tag, sizeof(v));
+	return rrsig_memo[v % RRSIG_MEMO_SLOTS];
+}
+
+void hm_dns_chain_memo_stats(uint64_t *lookups, uint64_t *hits)
+{
+	pthread_mutex_lock(&rrsig_memo_lock);
+	*lookups = rrsig_memo_lookups;
+	*hits = rrsig_memo_hits;
+	pthread_mutex_unlock(&rrsig_memo_lock);
+}
+
+/* RFC 4034 section 3.1.5: inception <= t <= expiration in serial number
+ * arithmetic (RFC 1982), the check ldns_verify_rrsig_keylist_time makes. */
+static bool rrsig_in_window(const ldns_rr *sig, int64_t t)
+{
+	const ldns_rdf *inc = ldns_rr_rrsig_inception(sig), *exp = ldns_rr_rrsig_expiration(sig);
+	int32_t inception, expiration, now = (int32_t)(uint32_t)t;
+
+	if (!inc || !exp)
+		return false;
+	inception = (int32_t)ldns_rdf2native_int32(inc);
+	expiration = (int32_t)ldns_rdf2native_int32(exp);
+	return (int32_t)((uint32_t)expiration - (uint32_t)inception) >= 0 &&
+	       (int32_t)((uint32_t)now - (uint32_t)inception) >= 0 &&
+	       (int32_t)((uint32_t)expiration - (uint32_t)now) >= 0;
+}
+
+/* ldns_verify_rrsig_keylist_time(rrset, sig, keys, t) == OK, with the
+ * cryptography remembered (above). */
+bool hm_dns_rrsig_verifies(const ldns_rr_list *rrset, const ldns_rr *sig, const ldns_rr_list *keys,
+			   int64_t t)
+{
+	uint8_t tag[crypto_generichash_BYTES], *slot;
+	bool tagged, hit = false, ok;
+
+	if (!rrsig_in_window(sig, t))
+		return false;
+	tagged = memo_tag(rrset, sig, keys, tag);
+	if (tagged) {
+		slot = memo_slot(tag);
+		pthread_mutex_lock(&rrsig_memo_lock);
+		rrsig_memo_lookups++;
+		hit = memcmp(slot, tag, sizeof(tag)) == 0;
+		rrsig_memo_hits += hit;
+		pthread_mutex_unlock(&rrsig_memo_lock);
+		if (hit)
+			return true;
+	}
+	ok = ldns_verify_rrsig_keylist_notime(rrset, sig, keys, NULL) == LDNS_STATUS_OK;
+	if (ok && tagged) {
+		pthread_mutex_lock(&rrsig_memo_lock);
+		memcpy(memo_slot(tag), tag, sizeof(tag));
+		pthread_mutex_unlock(&rrsig_memo_lock);
+	}
+	return ok;
+}
+
 /* Does some RRSIG in sigs, by a zone at or above the RRset's owner, with
  * no wildcard expansion, verify rrset at time t with one of keys (zone
  * keys owned by the signer)? */
@@ -253,8 +378,7 @@ static bool rrset_verifies(const ldns_rr_list *rrset, const ldns_rr_list *sigs,
 				ldns_rr_list_push_rr(usable, key);
 		}
 		ok = usable && ldns_rr_list_rr_count(usable) &&
-		     ldns_verify_rrsig_keylist_time(rrset, sig, usable, (time_t)t, NULL) ==
-			     LDNS_STATUS_OK;
+		     hm_dns_rrsig_verifies(rrset, sig, usable, t);
 		ldns_rr_list_free(usable);
 		if (ok)
 			return true;
