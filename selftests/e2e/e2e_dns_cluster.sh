@@ -159,6 +159,9 @@ check_ge "replica 0 observed each of them" "$sent" 40
 check "several observations per request ($sent in $reqs requests)" [ "$reqs" -lt "$sent" ]
 
 echo "# the poisoned replica is counted, the others are not"
+# Its observations of names replica 0 decided are audits (docs/dns.md,
+# "Audit lookups"), made within dns.audit_lookups_per_s.
+check_ge "replica 3 made audit lookups" "$(status 3 .dns.audit.lookups)" 1
 for i in 0 1 2 3; do
 	check_ge "replica $i sees replica 3 counted" "$(wait_ge $i '.dns.poisoning."3"' 1)" 1
 	check_eq "replica $i: replicas 0-2 not counted" \

@@ -1186,7 +1186,7 @@ static int parse_dns(struct ctx *c, yaml_node_t *map)
 		"xdp_interface", "rrl_rate", "rrl_burst", "rrl_slip", "rrl_ipv4_prefix",
 		"rrl_ipv6_prefix", "allow", "rate_limit_qps", "rate_limit_burst",
 		"rate_limit_prefix_v4", "rate_limit_prefix_v6", "serve_expired_s", "tls_port",
-		"tls_cert_file", "tls_key_file", "root_hints", "prefetch", NULL
+		"tls_cert_file", "tls_key_file", "root_hints", "prefetch", "audit_lookups_per_s", NULL
 	};
 	const char *path = "byzantine_config.dns";
 	struct hm_dns_config *d = &c->cfg->dns;
@@ -1212,7 +1212,8 @@ static int parse_dns(struct ctx *c, yaml_node_t *map)
 	    opt_uint(c, map, path, "rrl_ipv6_prefix", 1, 128, &d->rrl_ipv6_prefix) < 0 ||
 	    parse_dns_lists(c, map, d) || parse_dns_allow(c, map, d) ||
 	    parse_dns_rate_limit(c, map, d) || parse_dns_tls(c, map, d) ||
-	    parse_dns_recursion(c, map, d) || opt_bool(c, map, path, "prefetch", &d->prefetch) < 0)
+	    parse_dns_recursion(c, map, d) || opt_bool(c, map, path, "prefetch", &d->prefetch) < 0 ||
+	    opt_uint(c, map, path, "audit_lookups_per_s", 0, 1000000, &d->audit_lookups_per_s) < 0)
 		return -1;
 	return add_replica_clients(c, map);
 }
@@ -1572,6 +1573,7 @@ void hm_config_defaults(struct hm_config *cfg)
 	cfg->dns.max_tcp_connections = 256;
 	cfg->dns.chains = true;
 	cfg->dns.prefetch = true;
+	cfg->dns.audit_lookups_per_s = 100;
 	cfg->dns.rate_limit_prefix_v4 = 24;
 	cfg->dns.rate_limit_prefix_v6 = 56;
 	cfg->dns.rrl_rate = 100;

@@ -108,6 +108,11 @@ struct hm_dns_config {
 	/* Prefetch (docs/dns.md, "Prefetch"): a hit in the last tenth of an
 	 * answer's TTL starts a fresh agreement; default true. */
 	bool prefetch;
+	/* Audit lookups (docs/dns.md, "Audit lookups"): lookups of a Q this
+	 * replica's observation can no longer decide, made only to compare
+	 * with the decision (the poisoning statistic), at most this many a
+	 * second; 0: none.  Default 100. */
+	uint32_t audit_lookups_per_s;
 	/* Answers from XDP (kern/hm_dns.bpf.c, docs/dns.md "Answers from XDP") */
 	bool xdp;                           /* default false */
 	char xdp_interface[IF_NAMESIZE];    /* "": the top-level interface setting */

@@ -484,6 +484,11 @@ static void render_dns(struct hm_mtext *t, const struct hm_replica_metrics *m)
 	scalar(t, "hypermesh_dns_observations_dropped_total", "counter",
 	       "Own observations dropped because they did not fit a request (each logged).",
 	       (double)c->observations_dropped);
+	scalar(t, "hypermesh_dns_audit_lookups_total", "counter",
+	       "Lookups of names decided without this replica's observation, made to compare "
+	       "with the decision (the poisoning statistic).", (double)c->audits);
+	scalar(t, "hypermesh_dns_audit_lookups_skipped_total", "counter",
+	       "Such lookups not made: over dns.audit_lookups_per_s.", (double)c->audits_skipped);
 	histogram(t, "hypermesh_dns_upstream_latency_seconds",
 		  "Time this replica's validating resolver took to answer (upstream included).",
 		  hm_dns_upstream_bounds_s, HM_DNS_UPSTREAM_BUCKETS, c->upstream_buckets,

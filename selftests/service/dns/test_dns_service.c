@@ -49,6 +49,7 @@ struct fixture {
 	struct hm_dns_service *s;
 	int opened, decided;
 	int64_t opened_t;
+	bool opened_decided; /* at the last opened hook, q was decided */
 	/* the executed hook: calls, the last client and timestamp, and the
 	 * decisions seen when it came */
 	int executed, decided_at_executed;
@@ -63,9 +64,9 @@ static void on_opened(void *arg, const struct hm_dns_q *q, int64_t t)
 {
 	struct fixture *fx = arg;
 
-	(void)q;
 	fx->opened++;
 	fx->opened_t = t;
+	fx->opened_decided = hm_dns_service_lookup(fx->s, q) != NULL;
 }
 
 static void on_decided(void *arg, const struct hm_dns_entry *e)
@@ -490,6 +491,10 @@ HM_TEST(rule_a_dnssec_chain_at_t)
 	ASSERT_EQ(observe(&fx, 2, &q, T0, HM_DNS_OBS_ANSWER, 0, 300, canon, clen, ch, chlen),
 		  HM_DNS_R_DECIDED, "one observation with a valid chain suffices");
 	ASSERT_EQ(fx.last.rule, HM_DNS_RULE_DNSSEC, "rule (a)");
+	/* The daemon reads the decision in the opened hook: its own lookup
+	 * would then be an audit (docs/dns.md, "Audit lookups"). */
+	ASSERT_EQ(fx.opened, 1, "the lookup opened");
+	ASSERT_TRUE(fx.opened_decided, "and the hook saw it decided");
 	teardown(&fx);
 
 	/* Without anchors rule (a) is off. */

@@ -48,6 +48,7 @@ struct hm_dns_counters {
 	double upstream_sum_s;
 	uint64_t observations_sent, observe_requests; /* our OBSERVEs, and the requests carrying them */
 	uint64_t observations_dropped; /* OBSERVEs too big for a request: dropped, logged */
+	uint64_t audits, audits_skipped; /* audit lookups made, and not made (over the budget) */
 	uint64_t differ[HM_MAX_REPLICAS];       /* observations unlike the decision, per replica */
 	uint32_t n_replicas;
 };

@@ -822,15 +822,41 @@ static bool prefetch_opens(const struct hm_dns_service *s, const struct centry *
 	       e->ttl >= HM_DNS_PREFETCH_MIN_TTL && o->t > e->t && o->t >= e->expiry - window;
 }
 
+/* Observation o (recorded by replica i in lookup li): decide Q by rule (a)
+ * when it is a secure answer with a chain that verifies at T, else by the
+ * lookup's observations so far (try_decide). */
+static size_t observe_decide(struct hm_dns_service *s, size_t li, uint32_t i,
+			     const struct observe *o, uint8_t *out, size_t cap)
+{
+	struct lookup *l = s->lookups[li];
+	struct centry *c;
+
+	if (o->status == HM_DNS_OBS_ANSWER && o->chain_len && s->cfg.anchors &&
+	    canon_secure(o->canon, &o->q)) {
+		char why[128];
+
+		if (hm_dns_chain_verify(s->cfg.anchors, o->canon, o->canon_len, o->chain,
+					o->chain_len, o->t, why, sizeof(why)) == 0) {
+			c = decide(s, li, HM_DNS_RULE_DNSSEC, &l->obs[i], o->ttl, 0);
+			return c ? finish_decided(s, c, out, cap)
+				 : code_result(HM_DNS_R_MALFORMED, out, cap);
+		}
+		s->st.chain_rejected++;
+	}
+	c = try_decide(s, li);
+	if (c)
+		return finish_decided(s, c, out, cap);
+	return code_result(HM_DNS_R_PENDING, out, cap);
+}
+
 static size_t exec_observe(struct hm_dns_service *s, const struct hm_exec_ctx *ctx,
 			   const uint8_t *op, size_t len, uint8_t *out, size_t cap)
 {
 	struct observe o;
 	struct lookup *l;
-	struct centry *c;
 	uint32_t i = ctx->client - HM_REPLICA_CLIENT_BASE;
 	bool found, cached;
-	size_t li, ci;
+	size_t li, ci, n;
 
 	if (ctx->client < HM_REPLICA_CLIENT_BASE || i >= s->cfg.n || !observe_parse(op, len, &o)) {
 		s->st.malformed++;
@@ -879,26 +905,14 @@ static size_t exec_observe(struct hm_dns_service *s, const struct hm_exec_ctx *c
 	}
 	if (!record(l, i, &o))
 		return code_result(HM_DNS_R_MALFORMED, out, cap);
-	/* After recording, so the observer itself sees it has observed. */
+	n = observe_decide(s, li, i, &o, out, cap);
+	/* After recording, so the observer itself sees it has observed; and
+	 * after deciding, so it sees whether its own lookup can still decide
+	 * Q or would only be compared with the decision (docs/dns.md, "Audit
+	 * lookups"). */
 	if (!found && s->cfg.hooks.opened)
-		s->cfg.hooks.opened(s->cfg.hooks.arg, &l->q, l->t);
-	/* Rule (a): a secure answer with a chain that verifies at T. */
-	if (o.status == HM_DNS_OBS_ANSWER && o.chain_len && s->cfg.anchors &&
-	    canon_secure(o.canon, &o.q)) {
-		char why[128];
-
-		if (hm_dns_chain_verify(s->cfg.anchors, o.canon, o.canon_len, o.chain, o.chain_len,
-					o.t, why, sizeof(why)) == 0) {
-			c = decide(s, li, HM_DNS_RULE_DNSSEC, &l->obs[i], o.ttl, 0);
-			return c ? finish_decided(s, c, out, cap)
-				 : code_result(HM_DNS_R_MALFORMED, out, cap);
-		}
-		s->st.chain_rejected++;
-	}
-	c = try_decide(s, li);
-	if (c)
-		return finish_decided(s, c, out, cap);
-	return code_result(HM_DNS_R_PENDING, out, cap);
+		s->cfg.hooks.opened(s->cfg.hooks.arg, &o.q, o.t);
+	return n;
 }
 
 /* Each OBSERVE in turn, exactly as if it came alone; the result lists each

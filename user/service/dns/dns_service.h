@@ -105,7 +105,9 @@ struct hm_dns_anchors;
 /* Side effects of execute(), run by the daemon (execute itself stays pure). */
 struct hm_dns_service_hooks {
 	/* A lookup for q opened at t (also when an observation at another T
-	 * was ignored: the observer should look again at t). */
+	 * was ignored: the observer should look again at t).  Called once the
+	 * observation that opened it executed, so q may be decided already
+	 * (rule (a) decides on that one observation). */
 	void (*opened)(void *arg, const struct hm_dns_q *q, int64_t t);
 	/* q was decided (the entry lives until the next op executes). */
 	void (*decided)(void *arg, const struct hm_dns_entry *e);
