@@ -19,7 +19,10 @@
 #      view 0 and no view change anywhere; the cluster leaves no namespace,
 #      link or BPF pin behind.
 # Then the option, security.signed_requests: true (n = 4, socket): forged
-# request signatures refused and counted, normal clients served.
+# request signatures refused and counted, normal clients served; then the
+# switch to the default by rolling restart under a signed write load (the
+# mixed cluster serves signing clients at every step, every acknowledged
+# write reads back, and clients that stop signing are served at the end).
 #
 #   HM_E2E_DATAPLANES="socket xdp"  the dataplanes, in order (default both)
 #   HM_E2E_NS="4 7"                 the cluster sizes (default both)
@@ -188,7 +191,57 @@ signed() {
 	check_eq "signed: the replicas sent vouches all the same (mixed-mode upgrades)" \
 		"$(status 1 '.core.vouches_sent > 0')" true
 	view_zero "signed" 4
+	rolling_switch
 	cluster down >/dev/null 2>&1
+}
+
+# The switch to the default by rolling restart, as README's upgrade note
+# says: each replica in turn restarted with signed_requests: false (its own
+# copy of the config beside the first, for its relative paths, passed with
+# -c through its extra-args file), the
+# clients still signing, a loop of signed writes (client 101; hmctl bench
+# is client 100) running throughout.  After
+# each restart (2 of 4 switched is the mixed cluster at its most even) the
+# signing clients are served; once every replica is switched, so are
+# clients that do not sign.  Every write the loop got OK for reads back.
+rolling_switch() {
+	local i load_pid k v lost=0 n_acked=0
+	sed 's/signed_requests: true/signed_requests: false/' "$cdir/cluster.yaml" >"$cdir/unsigned.yaml"
+	check "switch: the new config says signed_requests: false" \
+		grep -q "signed_requests: false" "$cdir/unsigned.yaml"
+	echo "# switching to requests without signatures, one replica at a time, under load"
+	(
+		n=0
+		while [ ! -e "$dir/switch-stop" ]; do
+			n=$((n + 1))
+			[ "$(timeout 8 bash "$repo/scripts/cluster.sh" --dir "$cdir" exec hmctl -c "$cdir/client-101.yaml" \
+				put "switch-$n" "w$n" 2>/dev/null)" = OK ] && echo "switch-$n w$n" >>"$dir/switch-acked"
+		done
+	) &
+	load_pid=$!
+	for i in 0 1 2 3; do
+		printf -- '-c\n%s\n' "$cdir/unsigned.yaml" >"$cdir/replica-$i/extra-args"
+		cluster stop "$i" >/dev/null 2>&1
+		HM_READY_TIMEOUT=30 cluster start "$i" >/dev/null 2>&1 || fail "switch: replica $i restarted"
+		check_eq "switch: replica $i runs without signed requests" \
+			"$(status "$i" .signed_requests)" false
+		normal_client "switch, $((i + 1)) of 4 replicas switched, clients signing" 20
+	done
+	touch "$dir/switch-stop"
+	wait "$load_pid"
+	while read -r k v; do
+		n_acked=$((n_acked + 1))
+		[ "$(timeout 8 bash "$repo/scripts/cluster.sh" --dir "$cdir" exec hmctl get "$k" \
+			2>/dev/null)" = "$v" ] || lost=$((lost + 1))
+	done <"$dir/switch-acked"
+	check_ge "switch: the signed writes went on throughout ($n_acked acknowledged)" "$n_acked" 4
+	check_eq "switch: every acknowledged write reads back" "$lost" 0
+	sed -i 's/signed_requests: true/signed_requests: false/' "$cdir/client.yaml" "$cdir"/client-*.yaml
+	check "switch: the clients' config says signed_requests: false" \
+		grep -q "signed_requests: false" "$cdir/client.yaml"
+	normal_client "switch done, clients not signing" 20
+	view_changes=$(for i in 0 1 2 3; do status "$i" .view; done | sort -u | wc -l)
+	check_eq "switch: the replicas agree on one view" "$view_changes" 1
 }
 
 for dp in $dataplanes; do

@@ -416,6 +416,9 @@ static json_t *status_json(struct daemon *d)
 	add_recovery_status(d, status);
 	json_object_set_new(status, "send_errors", json_integer((json_int_t)d->send_errors));
 	json_object_set_new(status, "version", json_string(HM_RELEASE));
+	/* Which request mode this replica runs (a rolling switch of
+	 * security.signed_requests shows here replica by replica). */
+	json_object_set_new(status, "signed_requests", json_boolean(d->cfg.signed_requests));
 	json_object_set_new(status, "sighups", json_integer((json_int_t)d->sighups));
 	add_byzantine_status(d, status);
 	json_object_set_new(status, "last_stable_checkpoint",
