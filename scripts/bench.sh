@@ -30,6 +30,7 @@
 #      signed (security.signed_requests: true), at 1, 8 and 32 clients, in
 #      socket and xdp mode: throughput, p50, p99 and the ratios.
 #
+# BENCH_ONLY=flood runs parts 2 and 3 alone (build/bench_flood.json);
 # BENCH_ONLY=auth runs part 10 alone (build/bench_requests.json);
 # BENCH_AUTH_CLIENTS="1 8 32" its client counts.
 # BENCH_ONLY=fast runs part 9 alone (writes build/bench_fast_path.json
@@ -43,6 +44,7 @@
 #   BENCH_RUNS=3 BENCH_SECONDS=5 BENCH_CLIENTS=32 scripts/bench.sh
 #   BENCH_ONLY=fast BENCH_RUNS=3 scripts/bench.sh     part 9 only
 #   BENCH_ONLY=auth BENCH_RUNS=3 scripts/bench.sh     part 10 only
+#   BENCH_ONLY=flood BENCH_RUNS=3 scripts/bench.sh    parts 2 and 3 only
 set -euo pipefail
 
 repo=$(cd "$(dirname "$0")/.." && pwd)
@@ -53,12 +55,13 @@ only=${BENCH_ONLY:-}
 fast_clients=${BENCH_FAST_CLIENTS:-1 8}
 auth_clients=${BENCH_AUTH_CLIENTS:-1 8 32}
 case "$only" in
-'' | fast | auth) ;;
-*) echo "bench.sh: BENCH_ONLY must be unset, 'fast' or 'auth' (got '$only')" >&2; exit 2 ;;
+'' | fast | auth | flood) ;;
+*) echo "bench.sh: BENCH_ONLY must be unset, 'fast', 'auth' or 'flood' (got '$only')" >&2; exit 2 ;;
 esac
 out_json="$repo/build/bench.json"
 [ "$only" = fast ] && out_json="$repo/build/bench_fast_path.json"
 [ "$only" = auth ] && out_json="$repo/build/bench_requests.json"
+[ "$only" = flood ] && out_json="$repo/build/bench_flood.json"
 # BENCH_TMP: where the replicas' files go (/dev/shm: fsyncs cost nothing, as
 # with a fast disk per replica; the default /tmp is this machine's one disk)
 dir=$(mktemp -d "${BENCH_TMP:-/tmp}/hm-bench.XXXXXX")
@@ -265,6 +268,42 @@ if [ "$only" = auth ]; then
   exit 0
 fi
 
+# Parts 2 and 3: socket and xdp, unflooded and under a forged-vote flood.
+flood_part() {
+  bench_config "socket" "$clients" "" --dataplane socket
+  bench_config "xdp" "$clients" "" --dataplane xdp
+  bench_config "socket, flooded" "$clients" flood --dataplane socket
+  bench_config "xdp, flooded" "$clients" flood --dataplane xdp
+}
+
+# flood_report JSON: parts 2 and 3's ratios.
+flood_report() {
+  local json=$1
+  echo "xdp / socket, $clients clients: throughput x$(row_ratio "$json" xdp socket "$clients" ops_per_s)," \
+    "p50 latency x$(row_ratio "$json" xdp socket "$clients" p50_us)," \
+    "p99 latency x$(row_ratio "$json" xdp socket "$clients" p99_us)"
+  echo "flooded / unflooded goodput: socket $(row_ratio "$json" "socket, flooded" socket "$clients" ops_per_s)," \
+    "xdp $(row_ratio "$json" "xdp, flooded" xdp "$clients" ops_per_s)"
+}
+
+if [ "$only" = flood ]; then
+  echo "HyperMesh benchmark, parts 2 and 3 only (socket and xdp, flooded and not): $runs runs of ${seconds}s per configuration (medians)" >&2
+  flood_part
+  json=$(printf '%s\n' "${results[@]}" | jq -s \
+    --arg kernel "$(uname -r)" --arg cpus "$(nproc)" --argjson runs "$runs" --argjson seconds "$seconds" \
+    --arg load "$(cut -d' ' -f1-3 /proc/loadavg)" \
+    '{date: (now | todate), kernel: $kernel, cpus: ($cpus | tonumber), load_average: $load,
+      replicas: 4, op: "null", runs: $runs, seconds: $seconds, results: .}')
+  mkdir -p "$(dirname "$out_json")"
+  echo "$json" >"$out_json"
+  printf '\n%-16s %8s %10s %9s %9s %15s\n' config clients ops/s p50_us p99_us forged_dropped
+  jq -r '.results[] | [.config, .clients, .ops_per_s, .p50_us, .p99_us, .forged_dropped] | @tsv' <<<"$json" |
+    awk -F'\t' '{printf "%-16s %8d %10.0f %9d %9d %15d\n", $1, $2, $3, $4, $5, $6}'
+  flood_report "$json"
+  echo "written to $out_json"
+  exit 0
+fi
+
 if [ "$only" = fast ]; then
   echo "HyperMesh benchmark, part 9 only (the fast path): $runs runs of ${seconds}s per configuration (medians)" >&2
   fast_part
@@ -285,10 +324,7 @@ echo "# 1. hm_xdp per packet" >&2
 xdp_json=$("$repo/build/bench_xdp" --json)
 
 echo "# 2, 3. socket vs xdp, $clients clients, with and without a forged-vote flood" >&2
-bench_config "socket" "$clients" "" --dataplane socket
-bench_config "xdp" "$clients" "" --dataplane xdp
-bench_config "socket, flooded" "$clients" flood --dataplane socket
-bench_config "xdp, flooded" "$clients" flood --dataplane xdp
+flood_part
 echo "# 4. batching on and off (socket)" >&2
 for n in 8 32; do
   bench_config "batching on" "$n" "" --set performance.batching_enabled=true
@@ -354,11 +390,7 @@ jq -r '.results[] | [.config, .clients, .ops_per_s, .p50_us, .p99_us,
 
 get() { field "$json" "$1" "$2" "$3"; }
 echo
-echo "xdp / socket, $clients clients: throughput x$(ratio "$(get xdp "$clients" ops_per_s)" "$(get socket "$clients" ops_per_s)")," \
-  "p50 latency x$(ratio "$(get xdp "$clients" p50_us)" "$(get socket "$clients" p50_us)")," \
-  "p99 latency x$(ratio "$(get xdp "$clients" p99_us)" "$(get socket "$clients" p99_us)")"
-echo "flooded / unflooded goodput: socket $(ratio "$(get "socket, flooded" "$clients" ops_per_s)" "$(get socket "$clients" ops_per_s)")," \
-  "xdp $(ratio "$(get "xdp, flooded" "$clients" ops_per_s)" "$(get xdp "$clients" ops_per_s)")"
+flood_report "$json"
 for n in 8 32; do
   echo "batching on / off, $n clients: throughput x$(ratio "$(get "batching on" "$n" ops_per_s)" "$(get "batching off" "$n" ops_per_s)")," \
     "p50 latency x$(ratio "$(get "batching on" "$n" p50_us)" "$(get "batching off" "$n" p50_us)")"
