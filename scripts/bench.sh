@@ -87,11 +87,13 @@ peak_rss_kib() {
 }
 
 # run_load CLIENTS [flood]: one bench run, its JSON line; with `flood`, the
-# attacker floods the primary for the whole run.
+# attacker floods the primary for the whole run, as the client after the
+# bench's (one process per client identity: bench_config makes one more).
 run_load() {
   local n=$1 flood=${2:-} line attacker=""
   if [ -n "$flood" ]; then
-    cluster exec-attacker hmctl inject forged-vote --replica 0 --duration "$((seconds + 1))" \
+    cluster exec-attacker hmctl -c "$dir/client-$((100 + n)).yaml" inject forged-vote --replica 0 \
+      --duration "$((seconds + 1))" \
       >"$dir/flood.out" 2>&1 &
     attacker=$!
     sleep 0.3
@@ -104,8 +106,9 @@ run_load() {
 # bench_config NAME CLIENTS FLOOD [cluster up options...]: RUNS runs, medians.
 results=()
 bench_config() {
-  local name=$1 n=$2 flood=$3; shift 3
-  cluster up -n 4 --clients "$n" "$@" >/dev/null
+  local name=$1 n=$2 flood=$3 up_clients=$2; shift 3
+  if [ -n "$flood" ]; then up_clients=$((n + 1)); fi # and the attacker's identity
+  cluster up -n 4 --clients "$up_clients" "$@" >/dev/null
   local tput=() p50=() p99=() r line forged=0
   for r in $(seq "$runs"); do
     line=$(run_load "$n" "$flood")
