@@ -64,11 +64,12 @@ wait_ge() {
 	printf '%s' "$v"
 }
 
+# start_cluster N POISONERS [--set KEY=VALUE...]
 start_cluster() {
 	local n=$1 poisoners=$2
 	dns_cluster_up "$dir/cluster" "$dir/zones" "$(upstreams "$poisoners")" -n "$n" --clients 2 \
 		--dataplane "${HM_E2E_DATAPLANE:-socket}" --set dns.max_ttl_s=4 --set dns.skew_s=30 \
-		--set dns.query_timeout_ms=15000 ||
+		--set dns.query_timeout_ms=15000 "${@:3}" ||
 		return 1
 	cluster_nsd "$p-auth" "$AUTH" "$dir/zones/honest" &&
 		ip -n "$p-auth" addr add "$POIS/24" dev eth0 &&
@@ -82,7 +83,9 @@ stop_cluster() {
 
 echo "# setup: zones signed now, NSD, 4 replicas with DNS (replica 3 behind the poisoning server)"
 dns_build_zones "$dir/zones" >/dev/null 2>&1 || give_up "zones"
-start_cluster 4 "[3]" || give_up "setup"
+# Audit lookups (docs/dns.md) at 2 a second: the 40 concurrent misses below
+# go over that budget.
+start_cluster 4 "[3]" --set dns.audit_lookups_per_s=2 || give_up "setup"
 pass "setup"
 
 echo "# the signed zone through every replica: data with AD (dig and kdig)"
@@ -157,6 +160,26 @@ sent=$(($(status 0 .dns.replica.ops_sent) - sent0))
 reqs=$(($(status 0 .dns.replica.observe_requests) - reqs0))
 check_ge "replica 0 observed each of them" "$sent" 40
 check "several observations per request ($sent in $reqs requests)" [ "$reqs" -lt "$sent" ]
+
+echo "# audit lookups: 40 concurrent signed misses, decided by replica 0's observations"
+# Rule (a) decides each on replica 0's observation, so the others' lookups
+# would only be compared with the decision: audits, at most 2 a second
+# here (and a burst of 2), so most are not made (docs/dns.md).
+audits0=$(status 1 .dns.audit.lookups)
+digs=()
+for k in $(seq -w 1 40); do
+	d "$(addr 0)" "many-$k.signed.hmtest" A +short >"$dir/many.$k" &
+	digs+=($!)
+done
+wait "${digs[@]}"
+check_eq "40 signed misses answered" "$(grep -lx '198\.18\.53\.90' "$dir"/many.* | wc -l)" 40
+check_eq "replica 1 audits at most 2 a second" "$(status 1 .dns.audit.per_s)" 2
+check_ge "replica 1 skipped audits over the budget" "$(wait_ge 1 .dns.audit.skipped 1)" 1
+check "replica 1 made fewer audits than there were misses" \
+	[ "$(($(status 1 .dns.audit.lookups) - audits0))" -lt 40 ]
+check_eq "and exports the count" "$("$repo/build/hmctl" metrics --socket \
+	"$dir/cluster/replica-1/control.sock" |
+	awk '$1 == "hypermesh_dns_audit_lookups_skipped_total" { print ($2 > 0) }')" 1
 
 echo "# the poisoned replica is counted, the others are not"
 # Its observations of names replica 0 decided are audits (docs/dns.md,

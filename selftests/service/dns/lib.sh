@@ -29,6 +29,15 @@ dns_big_rrset() {
 	done
 }
 
+# 40 signed names, many-01..many-40.signed.hmtest A: distinct misses that
+# rule (a) decides on one observation (e2e_dns_cluster.sh, audit lookups).
+dns_many_names() {
+	local i
+	for i in $(seq -w 1 40); do
+		printf 'many-%s\tIN A 198.18.53.90\n' "$i"
+	done
+}
+
 # dns_sign_zone DIR ZONE FLAGS: keys, signature; the KSK's DS goes to the
 # trust anchors, or for child.signed.hmtest into its parent's zone file.
 dns_sign_zone() {
@@ -70,6 +79,7 @@ dns_build_zones() {
 	: >"$out/trust-anchors"
 	cp "$src"/*.zone "$out/honest/" || return 1
 	dns_big_rrset >>"$out/honest/signed.hmtest.zone"
+	dns_many_names >>"$out/honest/signed.hmtest.zone"
 	for z in "${DNS_SIGNED_ZONES[@]}"; do
 		if [ "$z" = nsec3.hmtest ]; then
 			dns_sign_zone "$out/honest" "$z" "-n -s $(od -An -N4 -tx1 /dev/urandom | tr -d ' \n')" || return 1
