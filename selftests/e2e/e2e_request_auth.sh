@@ -197,25 +197,26 @@ signed() {
 
 # The switch to the default by rolling restart, as README's upgrade note
 # says: each replica in turn restarted with signed_requests: false (its own
-# copy of the config beside the first, for its relative paths, passed with
-# -c through its extra-args file), the
-# clients still signing, a loop of signed writes (client 101; hmctl bench
-# is client 100) running throughout.  After
-# each restart (2 of 4 switched is the mixed cluster at its most even) the
-# signing clients are served; once every replica is switched, so are
-# clients that do not sign.  Every write the loop got OK for reads back.
+# copy of the config, beside the first for its relative paths, passed with
+# -c through its extra-args file), the clients still signing, a loop of
+# signed writes (client 101; hmctl bench is client 100) running throughout.
+# After each restart (2 of 4 switched is the mixed cluster at its most
+# even) the signing clients are served; once every replica is switched, so
+# are clients that do not sign.  Every write the loop got OK for reads back.
 rolling_switch() {
-	local i load_pid k v lost=0 n_acked=0
+	local i load_pid k v lost=0 n_acked=0 views
 	sed 's/signed_requests: true/signed_requests: false/' "$cdir/cluster.yaml" >"$cdir/unsigned.yaml"
 	check "switch: the new config says signed_requests: false" \
 		grep -q "signed_requests: false" "$cdir/unsigned.yaml"
 	echo "# switching to requests without signatures, one replica at a time, under load"
+	: >"$dir/switch-acked"
 	(
 		n=0
 		while [ ! -e "$dir/switch-stop" ]; do
 			n=$((n + 1))
-			[ "$(timeout 8 bash "$repo/scripts/cluster.sh" --dir "$cdir" exec hmctl -c "$cdir/client-101.yaml" \
-				put "switch-$n" "w$n" 2>/dev/null)" = OK ] && echo "switch-$n w$n" >>"$dir/switch-acked"
+			[ "$(timeout 8 bash "$repo/scripts/cluster.sh" --dir "$cdir" exec \
+				hmctl -c "$cdir/client-101.yaml" put "switch-$n" "w$n" 2>/dev/null)" = OK ] &&
+				echo "switch-$n w$n" >>"$dir/switch-acked"
 		done
 	) &
 	load_pid=$!
@@ -240,8 +241,8 @@ rolling_switch() {
 	check "switch: the clients' config says signed_requests: false" \
 		grep -q "signed_requests: false" "$cdir/client.yaml"
 	normal_client "switch done, clients not signing" 20
-	view_changes=$(for i in 0 1 2 3; do status "$i" .view; done | sort -u | wc -l)
-	check_eq "switch: the replicas agree on one view" "$view_changes" 1
+	views=$(for i in 0 1 2 3; do status "$i" .view; done | sort -u | wc -l)
+	check_eq "switch: the replicas agree on one view" "$views" 1
 }
 
 for dp in $dataplanes; do
