@@ -1123,6 +1123,17 @@ HM_TEST(laggards_get_the_whole_bound) { replay_gated_seed(34675); }
  * replica's latest vote now stays in its vote log. */
 HM_TEST(reported_vote_keeps_its_batch) { replay_gated_seed(2354); }
 
+/* Found by the 10,000-seed soak with requests without signatures (n = 4,
+ * replica 1 crashed, partitions): the primary r0 executed slots 23-25; r2
+ * and r3, cut off meanwhile, had not, and r3 alone moved to a view change.
+ * Only a view change could give r2 the slots (one replica's claim is not
+ * f+1), but r2 never timed the clients' retransmitted requests: a request
+ * is timed on 2f+1 vouches, and r0, having executed it, answered the
+ * retransmissions with its reply and no vouch.  A replica now vouches
+ * again for the request it executed last when its client retransmits it
+ * (pbft_vouch_executed).  Fails without that. */
+HM_TEST(executed_request_still_vouched) { replay_gated_seed(6960); }
+
 /* No Byzantine replica at all: the primary of view 0 is cut off alone
  * for a while and comes back.  Seed 2 (n = 7) shows the same core bug as
  * stale_primary_overwrites_claimed_slot: after the heal two correct

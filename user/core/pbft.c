@@ -547,6 +547,7 @@ int pbft_on_request(struct pbft *c, const struct hm_msg *m, enum hm_drop_reason 
 		 * result; it is refused instead. */
 		if (d && memcmp(d, m->digest, HM_DIGEST_LEN) == 0) {
 			resend_reply(c, r);
+			pbft_vouch_executed(c, r, m);
 		} else {
 			if (d)
 				c->stats.conflicting_requests++;

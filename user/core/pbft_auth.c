@@ -181,6 +181,21 @@ int pbft_auth_direct(struct pbft *c, struct client_rec *r, const struct hm_msg *
 	return 0;
 }
 
+/* The client retransmits the request we executed last: it lacks a reply
+ * quorum, so correct replicas may still lack the request's execution, and
+ * with it the 2f+1 vouches that time it at them and let them join a view
+ * change.  Ours stands (the client just sent it under our link's MAC), at
+ * most once per retransmission interval.  Without it, a replica that lost
+ * our earlier vouch (a partition) could wait for ever: with f replicas
+ * crashed and one correct replica alone in a view change, the others, who
+ * executed the request, are the only ones left to vouch for it (the soak's
+ * seed 6960; docs/protocol.md, "Requests: MACs and vouches"). */
+void pbft_vouch_executed(struct pbft *c, struct client_rec *r, const struct hm_msg *m)
+{
+	if (pbft_request_fits(c, m))
+		vouch_again(c, r, m);
+}
+
 /* Replica j vouches for req. */
 static void vouch_from(struct pbft *c, uint32_t j, const struct hm_msg *req)
 {

@@ -352,6 +352,8 @@ int pbft_vouch_direct(struct pbft *c, struct client_rec *r, const struct hm_msg 
 		      enum hm_drop_reason *why);
 int pbft_auth_direct(struct pbft *c, struct client_rec *r, const struct hm_msg *m,
 		     enum hm_drop_reason *why);
+/* m, the request we executed last for r, came again from its client. */
+void pbft_vouch_executed(struct pbft *c, struct client_rec *r, const struct hm_msg *m);
 int pbft_on_vouch(struct pbft *c, const struct hm_msg *m, enum hm_drop_reason *why);
 /* req (inside a PRE-PREPARE) is authentic to us, or executed already. */
 bool pbft_request_authentic(const struct pbft *c, const struct hm_msg *req);
