@@ -256,16 +256,23 @@ auth_report() {
   done
 }
 
+# write_part_json [JQ_OBJECT]: a single part's run (BENCH_ONLY) ends here:
+# its results, the machine and the settings as $json, written to $out_json
+# (JQ_OBJECT: more fields; $fset is BENCH_FAST_SET).
+write_part_json() {
+  json=$(printf '%s\n' "${results[@]}" | jq -s \
+    --arg kernel "$(uname -r)" --arg cpus "$(nproc)" --argjson runs "$runs" --argjson seconds "$seconds" \
+    --arg load "$(cut -d' ' -f1-3 /proc/loadavg)" --arg fset "${BENCH_FAST_SET:-}" \
+    "{date: (now | todate), kernel: \$kernel, cpus: (\$cpus | tonumber), load_average: \$load,
+      replicas: 4, op: \"null\", runs: \$runs, seconds: \$seconds, results: .} + ${1:-{\}}")
+  mkdir -p "$(dirname "$out_json")"
+  echo "$json" >"$out_json"
+}
+
 if [ "$only" = auth ]; then
   echo "HyperMesh benchmark, part 10 only (requests MAC-only and signed): $runs runs of ${seconds}s per configuration (medians)" >&2
   auth_part
-  json=$(printf '%s\n' "${results[@]}" | jq -s \
-    --arg kernel "$(uname -r)" --arg cpus "$(nproc)" --argjson runs "$runs" --argjson seconds "$seconds" \
-    --arg load "$(cut -d' ' -f1-3 /proc/loadavg)" \
-    '{date: (now | todate), kernel: $kernel, cpus: ($cpus | tonumber), load_average: $load,
-      replicas: 4, op: "null", runs: $runs, seconds: $seconds, results: .}')
-  mkdir -p "$(dirname "$out_json")"
-  echo "$json" >"$out_json"
+  write_part_json
   auth_report "$json"
   echo "written to $out_json"
   exit 0
@@ -292,13 +299,7 @@ flood_report() {
 if [ "$only" = flood ]; then
   echo "HyperMesh benchmark, parts 2 and 3 only (socket and xdp, flooded and not): $runs runs of ${seconds}s per configuration (medians)" >&2
   flood_part
-  json=$(printf '%s\n' "${results[@]}" | jq -s \
-    --arg kernel "$(uname -r)" --arg cpus "$(nproc)" --argjson runs "$runs" --argjson seconds "$seconds" \
-    --arg load "$(cut -d' ' -f1-3 /proc/loadavg)" \
-    '{date: (now | todate), kernel: $kernel, cpus: ($cpus | tonumber), load_average: $load,
-      replicas: 4, op: "null", runs: $runs, seconds: $seconds, results: .}')
-  mkdir -p "$(dirname "$out_json")"
-  echo "$json" >"$out_json"
+  write_part_json
   printf '\n%-16s %8s %10s %9s %9s %15s\n' config clients ops/s p50_us p99_us forged_dropped
   jq -r '.results[] | [.config, .clients, .ops_per_s, .p50_us, .p99_us, .forged_dropped] | @tsv' <<<"$json" |
     awk -F'\t' '{printf "%-16s %8d %10.0f %9d %9d %15d\n", $1, $2, $3, $4, $5, $6}'
@@ -310,13 +311,7 @@ fi
 if [ "$only" = fast ]; then
   echo "HyperMesh benchmark, part 9 only (the fast path): $runs runs of ${seconds}s per configuration (medians)" >&2
   fast_part
-  json=$(printf '%s\n' "${results[@]}" | jq -s \
-    --arg kernel "$(uname -r)" --arg cpus "$(nproc)" --argjson runs "$runs" --argjson seconds "$seconds" \
-    --arg load "$(cut -d' ' -f1-3 /proc/loadavg)" --arg fset "${BENCH_FAST_SET:-}" \
-    '{date: (now | todate), kernel: $kernel, cpus: ($cpus | tonumber), load_average: $load,
-      replicas: 4, op: "null", runs: $runs, seconds: $seconds, fast_set: $fset, results: .}')
-  mkdir -p "$(dirname "$out_json")"
-  echo "$json" >"$out_json"
+  write_part_json "{fast_set: \$fset}"
   fast_report "$json"
   echo "written to $out_json"
   exit 0
