@@ -1,6 +1,9 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * A memo of Ed25519 results, used only by crypto.c.
+ * A memo of signature results: Ed25519 (crypto.c), and through
+ * hm_sig_memo_verified() with a tag of their own, DNSSEC RRSIGs (the DNS
+ * service's rule (a), dns_chain.c, whose tags begin with another domain
+ * byte).
  *
  * Ed25519 signing (RFC 8032, libsodium) is deterministic and verification is
  * a pure function of (key, signature, message), so a result computed once

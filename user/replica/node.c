@@ -836,11 +836,9 @@ static void drain(struct hm_node *nd)
 
 /* ---- receiving -------------------------------------------------------- */
 
-/* A PRE-PREPARE (a batch) the core refused, other than a repeat: the
- * reason, at most one line per second (a faulty primary must not flood the
- * log); the drop counters have every one. */
 /* One more refusal of kind `what` (rl: its count and rate limit), logged
- * at most once a second with the running total. */
+ * at most once a second with the running total (a faulty peer must not
+ * flood the log); the drop counters have every one. */
 static void log_refusal(struct hm_node *nd, struct hm_refusal_log *rl, enum hm_log_level level,
 			const char *what, const struct hm_msg *m, const char *reason)
 {

@@ -8,6 +8,7 @@
  * are not secure or not positive, malformed chains and random mutations.
  */
 #include "common/crypto.h"
+#include "common/sig_memo.h"
 #include "service/dns/dns_chain.h"
 #include "service/dns/dns_msg.h"
 #include "hm_test.h"
@@ -298,10 +299,10 @@ HM_TEST(memo_never_changes_a_verdict)
 
 	ASSERT_OK(verify("www.child.hmtest.", LDNS_RR_TYPE_A, ans_www, chain_good, T0, why, sizeof(why)),
 		  why);
-	hm_dns_chain_memo_stats(&l0, &h0);
+	hm_sig_memo_stats(&l0, &h0);
 	ASSERT_OK(verify("www.child.hmtest.", LDNS_RR_TYPE_A, ans_www, chain_good, T0 + 1, why,
 			 sizeof(why)), why);
-	hm_dns_chain_memo_stats(&l1, &h1);
+	hm_sig_memo_stats(&l1, &h1);
 	ASSERT_GE(h1 - h0, 2, "the repeat's DNSKEY and answer RRSIGs are memo hits");
 	ASSERT_ERR(verify("www.child.hmtest.", LDNS_RR_TYPE_A, ans_www, chain_good, T0 + 31 * DAY, why,
 			  sizeof(why)), "after expiration, with the success remembered");
@@ -313,9 +314,9 @@ HM_TEST(memo_never_changes_a_verdict)
 	ASSERT_FALSE(hm_dns_rrsig_verifies(forged, sig, keys, T0), "the same RRSIG over a forged RRset");
 	ASSERT_FALSE(hm_dns_rrsig_verifies(forged, sig, keys, T0), "and again");
 	ldns_rr_set_ttl(ldns_rr_list_rr(ttl, 0), 7);
-	hm_dns_chain_memo_stats(&l0, &h0);
+	hm_sig_memo_stats(&l0, &h0);
 	ASSERT_TRUE(hm_dns_rrsig_verifies(ttl, sig, keys, T0), "another TTL verifies (not signed)");
-	hm_dns_chain_memo_stats(&l1, &h1);
+	hm_sig_memo_stats(&l1, &h1);
 	ASSERT_EQ(h1 - h0, 1, "and is a memo hit");
 	ldns_rr_list_deep_free(forged);
 	ldns_rr_list_deep_free(ttl);

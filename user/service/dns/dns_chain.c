@@ -4,7 +4,6 @@
  * deterministic verifier over (canon, chain, anchors, time) with ldns, and
  * the collector that fetches the chain through the replica's resolver.
  */
-#include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -16,6 +15,7 @@
 #include "service/dns/dns_chain.h"
 #include "service/dns/dns_msg.h"
 #include "common/log.h"
+#include "common/sig_memo.h"
 
 #define DNSKEY_ZONE_FLAG 0x0100
 #define DNSKEY_REVOKE_FLAG 0x0080 /* RFC 5011: never validate with it */
@@ -232,19 +232,15 @@ static bool is_zone_key(const ldns_rr *k)
  * the chains of one zone share their DNSKEY RRset and its RRSIG: under a
  * load of misses half of the ECDSA verifications repeat one already made
  * (docs/dns.md, "Where a miss's CPU goes").  The cryptographic verdict is a
- * pure function of (RRset, RRSIG, keys), so a success is remembered under
- * BLAKE2b-256 of those inputs (their wire forms, TTLs zeroed: the RRset is
- * verified with the RRSIG's original TTL and the others' TTLs are not
- * signed) and reused; the validity window depends on the time and is
- * checked on every call.  Only successes are kept, so forged data is
- * checked (and fails) every time; a lost entry costs one more
- * verification, never a different verdict.  Fixed size, direct mapped, one
- * lock, shared by every replica of a process (the simulator's too). */
-#define RRSIG_MEMO_SLOTS 4096
-
-static uint8_t rrsig_memo[RRSIG_MEMO_SLOTS][crypto_generichash_BYTES];
-static uint64_t rrsig_memo_lookups, rrsig_memo_hits;
-static pthread_mutex_t rrsig_memo_lock = PTHREAD_MUTEX_INITIALIZER;
+ * pure function of (RRset, RRSIG, keys), so a success is remembered in the
+ * project's memo of verifications (common/sig_memo.h: successes only,
+ * direct mapped, one lock) under BLAKE2b-256 of those inputs (their wire
+ * forms, TTLs zeroed: the RRset is verified with the RRSIG's original TTL
+ * and the others' TTLs are not signed); the validity window depends on
+ * the time and is checked on every call.  Forged data is checked (and
+ * fails) every time; a lost entry costs one more verification, never a
+ * different verdict. */
+#define RRSIG_MEMO_DOMAIN 'R' /* sig_memo.c's own tags start 'S' or 'V' */
 
 /* Hash rr's wire form, length first, with its TTL zeroed. */
 static bool memo_hash_rr(crypto_generichash_state *st, ldns_buffer *b, const ldns_rr *rr)
@@ -263,17 +259,20 @@ static bool memo_hash_rr(crypto_generichash_state *st, ldns_buffer *b, const ldn
 	return true;
 }
 
-/* The memo's tag of (rrset, sig, keys): each list as its count, then its
- * records.  False when a record has no wire form (then nothing is memoized). */
-static bool memo_tag(const ldns_rr_list *rrset, const ldns_rr *sig, const ldns_rr_list *keys,
-		     uint8_t tag[crypto_generichash_BYTES])
+/* The memo's key of (rrset, sig, keys): the domain byte, then each list as
+ * its count and its records.  False when a record has no wire form (then
+ * nothing is memoized). */
+static bool memo_key(const ldns_rr_list *rrset, const ldns_rr *sig, const ldns_rr_list *keys,
+		     struct hm_sig_memo_key *k)
 {
 	const ldns_rr_list *lists[2] = { rrset, keys };
+	const uint8_t domain = RRSIG_MEMO_DOMAIN;
 	crypto_generichash_state st;
 	ldns_buffer *b = ldns_buffer_new(512);
 	bool ok = b != NULL;
 
-	crypto_generichash_init(&st, NULL, 0, crypto_generichash_BYTES);
+	crypto_generichash_init(&st, NULL, 0, sizeof(k->tag));
+	crypto_generichash_update(&st, &domain, 1);
 	ok = ok && memo_hash_rr(&st, b, sig);
 	for (int l = 0; ok && l < 2; l++) {
 		uint32_t n = (uint32_t)ldns_rr_list_rr_count(lists[l]);
@@ -282,25 +281,9 @@ static bool memo_tag(const ldns_rr_list *rrset, const ldns_rr *sig, const ldns_r
 		for (uint32_t i = 0; ok && i < n; i++)
 			ok = memo_hash_rr(&st, b, ldns_rr_list_rr(lists[l], i));
 	}
-	crypto_generichash_final(&st, tag, crypto_generichash_BYTES);
+	crypto_generichash_final(&st, k->tag, sizeof(k->tag));
 	ldns_buffer_free(b);
 	return ok;
-}
-
-static uint8_t *memo_slot(const uint8_t tag[crypto_generichash_BYTES])
-{
-	uint64_t v;
-
-	memcpy(&v, tag, sizeof(v));
-	return rrsig_memo[v % RRSIG_MEMO_SLOTS];
-}
-
-void hm_dns_chain_memo_stats(uint64_t *lookups, uint64_t *hits)
-{
-	pthread_mutex_lock(&rrsig_memo_lock);
-	*lookups = rrsig_memo_lookups;
-	*hits = rrsig_memo_hits;
-	pthread_mutex_unlock(&rrsig_memo_lock);
 }
 
 /* RFC 4034 section 3.1.5: inception <= t <= expiration in serial number
@@ -324,28 +307,17 @@ static bool rrsig_in_window(const ldns_rr *sig, int64_t t)
 bool hm_dns_rrsig_verifies(const ldns_rr_list *rrset, const ldns_rr *sig, const ldns_rr_list *keys,
 			   int64_t t)
 {
-	uint8_t tag[crypto_generichash_BYTES], *slot;
-	bool tagged, hit = false, ok;
+	struct hm_sig_memo_key k;
+	bool keyed, ok;
 
 	if (!rrsig_in_window(sig, t))
 		return false;
-	tagged = memo_tag(rrset, sig, keys, tag);
-	if (tagged) {
-		slot = memo_slot(tag);
-		pthread_mutex_lock(&rrsig_memo_lock);
-		rrsig_memo_lookups++;
-		hit = memcmp(slot, tag, sizeof(tag)) == 0;
-		rrsig_memo_hits += hit;
-		pthread_mutex_unlock(&rrsig_memo_lock);
-		if (hit)
-			return true;
-	}
+	keyed = memo_key(rrset, sig, keys, &k);
+	if (keyed && hm_sig_memo_verified(&k))
+		return true;
 	ok = ldns_verify_rrsig_keylist_notime(rrset, sig, keys, NULL) == LDNS_STATUS_OK;
-	if (ok && tagged) {
-		pthread_mutex_lock(&rrsig_memo_lock);
-		memcpy(memo_slot(tag), tag, sizeof(tag));
-		pthread_mutex_unlock(&rrsig_memo_lock);
-	}
+	if (ok && keyed)
+		hm_sig_memo_remember_verified(&k);
 	return ok;
 }
 

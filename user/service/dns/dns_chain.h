@@ -52,12 +52,11 @@ int hm_dns_chain_verify(const struct hm_dns_anchors *a, const uint8_t *canon, si
 			const uint8_t *chain, size_t chain_len, int64_t t, char *why, size_t whylen);
 
 /* One RRSIG: ldns_verify_rrsig_keylist_time(rrset, sig, keys, t) == OK,
- * the same verdict, with successful verifications remembered (dns_chain.c);
- * the validity window is checked on every call. */
+ * the same verdict, with successful verifications remembered (in
+ * common/sig_memo.h's memo; its hm_sig_memo_stats() counts them); the
+ * validity window is checked on every call. */
 bool hm_dns_rrsig_verifies(const ldns_rr_list *rrset, const ldns_rr *sig, const ldns_rr_list *keys,
 			   int64_t t);
-/* The memo's lookups and hits since the process started. */
-void hm_dns_chain_memo_stats(uint64_t *lookups, uint64_t *hits);
 
 /* Collect the chain for a SECURE canon through the resolver (DNSKEY and DS
  * lookups from each signer up to a trust anchor; each must come back
