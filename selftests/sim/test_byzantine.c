@@ -708,6 +708,9 @@ struct plan {
 	bool fast;      /* the fast path on (randomized_faults_fast) */
 };
 
+/* A regression seed found with HM_SIM_N set replays with that n. */
+static unsigned replay_n;
+
 /* Set up one seed's run: n, loss, f faulty replicas (Byzantine modes or a
  * twin), and the replicas that crash and restart, within the fault budget:
  * Byzantine + crash-prone <= f, so that liveness is owed. */
@@ -731,8 +734,9 @@ static struct hm_sim *random_setup(unsigned seed, uint64_t *r, struct hm_sim_opt
 	o->loss_pct = mix(r) % 3;
 	o->checkpoint_interval = 10;
 	o->window = 30;
-	if (!legacy && getenv("HM_SIM_N"))
-		o->n = atoi(getenv("HM_SIM_N")) == 7 ? 7 : 4, o->f = (o->n - 1) / 3;
+	if (!legacy && (replay_n || getenv("HM_SIM_N")))
+		o->n = (replay_n ? replay_n : (unsigned)atoi(getenv("HM_SIM_N"))) == 7 ? 7 : 4,
+		o->f = (o->n - 1) / 3;
 	memset(p, 0, sizeof(*p));
 	p->legacy = legacy;
 	p->fast = o->fast_path = fast;
@@ -1068,8 +1072,26 @@ static void replay_gated_seed(unsigned seed)
 	ASSERT_TRUE(random_seed(seed, true, &behind, &stuck, &g, false, false), "the seed's checks hold");
 }
 
+/* As replay_gated_seed, for a seed found with HM_SIM_N=7. */
+static void replay_gated_seed_n7(unsigned seed)
+{
+	replay_n = 7;
+	replay_gated_seed(seed);
+	replay_n = 0;
+}
+
 HM_TEST(claimed_slot_resend_is_not_a_second_vote) { replay_gated_seed(11120); }
 HM_TEST(claimed_slot_resend_after_rolling_restart) { replay_gated_seed(10841); }
+
+/* Found by the soak at n = 7 (seed 3614): a backup held view 0's
+ * PRE-PREPARE for seq 2, the group committed another batch there in view
+ * 1, and the backup, still in view 0, took that one from f+1 claims.  The
+ * old primary's retransmitted PRE-PREPARE then met a slot of the same view
+ * with another digest, and the backup counted the correct primary as an
+ * equivocator.  A PRE-PREPARE for a slot held committed with another batch
+ * is now refused as stale (test_sim claimed_slot_ignores_late_pre_prepare
+ * has the same hole's safety side).  Fails without that rule. */
+HM_TEST(claimed_slot_not_an_equivocation) { replay_gated_seed_n7(3614); }
 
 /* Also found by the soak (n = 4, no Byzantine behaviour that matters):
  * the primary crashes after the last operation while a restarted backup

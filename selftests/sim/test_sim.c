@@ -903,6 +903,56 @@ out:
 	hm_sim_free(s);
 }
 
+/* A backup that took a slot from f+1 committed claims (never having held
+ * its PRE-PREPARE) must not let a later PRE-PREPARE of its view for that
+ * slot replace the committed batch: a stale primary's retransmission would
+ * otherwise swap what the backup holds as committed, and it would serve
+ * that batch as committed to peers that fetch it.  Replica 3 never gets
+ * the PRE-PREPARE for seq 1, catches up by claims, and is then sent a
+ * second, signed view-0 PRE-PREPARE for seq 1 with the null batch. */
+static bool drop_first_pre_prepare_to_3(void *ctx, struct hm_sim *s, uint32_t from, uint32_t to,
+					const uint8_t *buf, size_t len)
+{
+	const struct hm_hdr *h = (const struct hm_hdr *)buf;
+
+	(void)ctx, (void)s, (void)from;
+	return !(to == 3 && len >= HM_HDR_LEN && buf[5] == HM_MSG_PRE_PREPARE &&
+		 hm_get_be64((const uint8_t *)&h->seq) == 1);
+}
+
+HM_TEST(claimed_slot_ignores_late_pre_prepare)
+{
+	static const uint8_t null_batch[4];
+	uint8_t before[HM_DIGEST_LEN], after[HM_DIGEST_LEN];
+	const struct pbft_stats *st;
+	struct hm_sim_opts o;
+	struct hm_node *r3;
+	struct hm_sim *s;
+
+	hm_sim_default_opts(&o);
+	o.clients = 1;
+	o.ops_per_client = 3; /* seq 1 stays above the low watermark */
+	s = hm_sim_new(&o);
+	r3 = hm_sim_node(s, 3);
+	st = pbft_stats(r3->core);
+	hm_sim_set_filter(s, drop_first_pre_prepare_to_3, NULL);
+	ASSERT_TRUE(hm_sim_run(s, 30 * SECOND), "the clients finish");
+	for (uint64_t t = hm_sim_now(s); pbft_last_executed(r3->core) < 1 && t < 60 * SECOND;
+	     t += SECOND)
+		hm_sim_settle(s, t);
+	if (!ASSERT_TRUE(pbft_committed_digest(r3->core, 1, before), "replica 3 holds seq 1 committed") ||
+	    !ASSERT_GE(st->batches_fetched, 1, "and took it from claims") ||
+	    !ASSERT_EQ(pbft_low_watermark(r3->core), 0, "seq 1 is in its window"))
+		goto out;
+	inject_signed(s, 0, 3, HM_MSG_PRE_PREPARE, 0, 1, null_batch, sizeof(null_batch),
+		      hm_sim_replica_keys(s, 0));
+	ASSERT_TRUE(pbft_committed_digest(r3->core, 1, after), "seq 1 still committed");
+	ASSERT_TRUE(memcmp(before, after, HM_DIGEST_LEN) == 0, "with the batch the group committed");
+	ASSERT_EQ(st->equivocations, 0, "a slot it holds committed is no evidence against the primary");
+out:
+	hm_sim_free(s);
+}
+
 /* n = 16, f = 5, a window of 200 and ~90 prepared slots when the primary
  * crashes: a VIEW-CHANGE is ~70 KB of certificates and must travel in
  * several datagrams under max_message_size. */

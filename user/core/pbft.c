@@ -690,6 +690,14 @@ int pbft_on_pre_prepare(struct pbft *c, const struct hm_msg *m, enum hm_drop_rea
 			return pbft_refuse(why, HM_DROP_EQUIVOCATION);
 		}
 	}
+	/* A slot we hold committed with another batch (taken from f+1 claims,
+	 * perhaps of a view we never installed): this is a stale view's
+	 * PRE-PREPARE (or a faulty primary's).  Taking it would swap the
+	 * committed batch, which we then serve to peers as committed; and it
+	 * is no evidence against the primary, since the digest we hold may
+	 * not be the one it sent us. */
+	if (e->seq == m->seq && e->committed && memcmp(e->digest, m->digest, HM_DIGEST_LEN) != 0)
+		return pbft_refuse(why, HM_DROP_STALE);
 	if (e->seq == m->seq && e->has_pp && e->view == m->view) {
 		if (memcmp(e->digest, m->digest, HM_DIGEST_LEN) == 0)
 			return pbft_refuse(why, HM_DROP_DUPLICATE);
