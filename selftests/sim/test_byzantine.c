@@ -1093,6 +1093,16 @@ HM_TEST(claimed_slot_resend_after_rolling_restart) { replay_gated_seed(10841); }
  * has the same hole's safety side).  Fails without that rule. */
 HM_TEST(claimed_slot_not_an_equivocation) { replay_gated_seed_n7(3614); }
 
+/* Found by the soak at n = 7 (seed 1493): a restarted replica was fetching
+ * checkpoint 40 by state transfer when claims of a newer checkpoint came
+ * in, one of them with a bad signature (replica 1 corrupts them).  The
+ * check of those claims emptied the proof of the transfer still running,
+ * which then installed checkpoint 40 with no proof, and the replica's next
+ * VIEW-CHANGE carried none: every correct replica held it proven faulty.
+ * A new transfer's proof now replaces the running one's only when that
+ * transfer starts.  Fails without that. */
+HM_TEST(transfer_keeps_its_checkpoint_proof) { replay_gated_seed_n7(1493); }
+
 /* Also found by the soak (n = 4, no Byzantine behaviour that matters):
  * the primary crashes after the last operation while a restarted backup
  * is a few slots behind the others' stable checkpoint but inside the log

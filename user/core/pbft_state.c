@@ -349,9 +349,11 @@ void pbft_st_release(struct pbft *c)
 void pbft_maybe_transfer(struct pbft *c)
 {
 	const struct cp_claim *which[HM_MAX_REPLICAS] = { 0 };
+	struct hm_cp_vote votes[HM_MAX_REPLICAS];
 	uint8_t digest[HM_DIGEST_LEN];
 	hm_voters_t voters = 0;
 	uint64_t seq = 0;
+	uint32_t nvotes = 0;
 	struct hm_st_target t;
 	struct hm_st_params prm;
 	bool far, stuck;
@@ -366,7 +368,9 @@ void pbft_maybe_transfer(struct pbft *c)
 	stuck = c->now >= c->progress_at + 4ull * c->p.retransmit_ms * 1000;
 	if (!far && !stuck && !c->need_state && !(c->diverged && seq == c->diverged))
 		return;
-	c->st_nvotes = 0;
+	/* Collected apart: a transfer already running keeps the proof it
+	 * started with until this one replaces it (a bad signature here must
+	 * not leave it installing a checkpoint without its proof). */
 	for (uint32_t i = 0; i < c->p.n; i++) {
 		const struct cp_claim *a = which[i];
 
@@ -375,12 +379,10 @@ void pbft_maybe_transfer(struct pbft *c)
 		if (!pbft_stored_sig_ok(c, HM_MSG_CHECKPOINT, i, 0, a->view, seq, digest, a->sig)) {
 			pbft_proven_faulty(c, i);
 			memset(c->claims[i], 0, sizeof(c->claims[i]));
-			c->st_nvotes = 0;
 			return; /* the others' claims still stand; next round */
 		}
-		c->st_votes[c->st_nvotes++] =
-			(struct hm_cp_vote){ .replica = i, .view = a->view };
-		memcpy(c->st_votes[c->st_nvotes - 1].sig, a->sig, HM_SIG_LEN);
+		votes[nvotes] = (struct hm_cp_vote){ .replica = i, .view = a->view };
+		memcpy(votes[nvotes++].sig, a->sig, HM_SIG_LEN);
 	}
 	t = (struct hm_st_target){ .seq = seq, .total_len = HM_ST_LEN_UNKNOWN };
 	memcpy(t.digest, digest, HM_DIGEST_LEN);
@@ -391,6 +393,8 @@ void pbft_maybe_transfer(struct pbft *c)
 	pbft_st_release(c);
 	if (hm_st_start(&c->st, &t, &prm) < 0)
 		return;
+	memcpy(c->st_votes, votes, nvotes * sizeof(votes[0]));
+	c->st_nvotes = nvotes;
 	c->st_running = true;
 	c->stats.state_transfers_started++;
 	pbft_st_tick(c);
