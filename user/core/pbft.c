@@ -348,7 +348,6 @@ static void propose_batch(struct pbft *c)
 {
 	uint64_t seq = c->next_seq + 1;
 	struct log_entry *e;
-	struct hm_hdr *h;
 
 	if (seq <= c->last_executed)
 		seq = c->last_executed + 1;
@@ -363,10 +362,21 @@ static void propose_batch(struct pbft *c)
 
 	free(e->batch); /* an old view's batch at this seq, left out of O */
 	e->batch = batch_take(c, &e->batch_len);
+	pbft_send_own_pre_prepare(c, e);
+	c->stats.batches_proposed++;
+}
+
+/* As primary, propose e's batch at e->seq in the current view: our
+ * PRE-PREPARE is also our vote, durable in the vote log before it leaves,
+ * and the vote counter learns the digest the slot's votes must match. */
+void pbft_send_own_pre_prepare(struct pbft *c, struct log_entry *e)
+{
+	struct hm_hdr *h;
+
 	e->view = c->view;
 	e->has_pp = true;
-	h = pbft_send_msg(c, PBFT_TO_REPLICAS, 0, HM_MSG_PRE_PREPARE, c->view, seq, NULL, e->batch,
-		     e->batch_len);
+	h = pbft_send_msg(c, PBFT_TO_REPLICAS, 0, HM_MSG_PRE_PREPARE, c->view, e->seq, NULL,
+			  e->batch, e->batch_len);
 	memcpy(e->digest, h->digest, HM_DIGEST_LEN);
 	memcpy(e->pp_sig, h->sig, HM_SIG_LEN);
 	e->own_pp = true;
@@ -374,9 +384,8 @@ static void propose_batch(struct pbft *c)
 	pbft_note_vote(e);
 	e->pp_at = c->now;
 	pbft_dur_pre_prepare(c, (const uint8_t *)h, HM_HDR_LEN + e->batch_len);
-	pbft_emit_vote_policy(c, HM_PHASE_PREPARE, c->view, seq, e->digest, NULL);
-	pbft_emit_vote_policy(c, HM_PHASE_COMMIT, c->view, seq, e->digest, NULL);
-	c->stats.batches_proposed++;
+	pbft_emit_vote_policy(c, HM_PHASE_PREPARE, c->view, e->seq, e->digest, NULL);
+	pbft_emit_vote_policy(c, HM_PHASE_COMMIT, c->view, e->seq, e->digest, NULL);
 }
 
 static bool can_propose(const struct pbft *c)

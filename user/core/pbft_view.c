@@ -938,7 +938,6 @@ void pbft_nv_propose(struct pbft *c, uint64_t s)
 {
 	struct log_entry *e = pbft_entry_at(c, s);
 	uint8_t nd[HM_DIGEST_LEN], fetch[1 + HM_DIGEST_LEN];
-	struct hm_hdr *h;
 
 	if (e->seq != s || e->nv_view != c->view || e->has_pp || pbft_silent(c, s))
 		return;
@@ -961,18 +960,7 @@ void pbft_nv_propose(struct pbft *c, uint64_t s)
 		return;
 	}
 	e->nv_need = false;
-	e->view = c->view;
-	e->has_pp = true;
-	h = pbft_send_msg(c, PBFT_TO_REPLICAS, 0, HM_MSG_PRE_PREPARE, c->view, s, NULL, e->batch,
-		     e->batch_len);
-	memcpy(e->pp_sig, h->sig, HM_SIG_LEN);
-	e->own_pp = true;
-	e->own_commit = false;
-	pbft_note_vote(e);
-	e->pp_at = c->now;
-	pbft_dur_pre_prepare(c, (const uint8_t *)h, HM_HDR_LEN + e->batch_len);
-	pbft_emit_vote_policy(c, HM_PHASE_PREPARE, c->view, s, e->digest, NULL);
-	pbft_emit_vote_policy(c, HM_PHASE_COMMIT, c->view, s, e->digest, NULL);
+	pbft_send_own_pre_prepare(c, e);
 }
 
 /* New primary: the pending requests we hold (signature and the service's
