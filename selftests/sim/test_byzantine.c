@@ -322,9 +322,9 @@ HM_TEST(silent_and_crash)
 	hm_byz_free(b);
 }
 
-/* bad-chunk against the real verifier: state transfer is not wired into
- * the core yet, so the chunks are served and fetched here with its client
- * (user/core/state_transfer.c).  Replica 1 serves through the bad-chunk mode,
+/* bad-chunk against the real verifier, the state-transfer client itself
+ * (user/core/state_transfer.c; test_sim st_bad_chunk_peer_blamed runs it
+ * through replicas in the simulator).  Replica 1 serves through the bad-chunk mode,
  * replica 2 honestly.  Every chunk of replica 1 passes the pre-filter's
  * digest check (re-hashed, re-signed) and is still caught by its Merkle
  * proof: replica 1 is blamed, the state is assembled from replica 2, and it
