@@ -1,33 +1,38 @@
 #!/usr/bin/env bash
 # Coverage-guided fuzzing (libFuzzer + ASan + UBSan) of everything that parses
-# bytes from the network: selftests/fuzz/fuzz_wire.c (the wire parsers, the KV
-# service, the state-transfer payloads and the checkpoint file parser) and selftests/fuzz/fuzz_dns.c (DNS queries, upstream replies and
-# canonical answers), and the XDP DNS responder's parser against the userspace
+# bytes from the network or the disk: selftests/fuzz/fuzz_wire.c (the wire
+# parsers, the KV service, the state-transfer payloads and the checkpoint file
+# parser), selftests/fuzz/fuzz_dns.c (DNS queries, upstream replies and
+# canonical answers), selftests/fuzz/fuzz_link.c (sealed and compressed
+# payloads), selftests/fuzz/fuzz_recovery.c (the vote log's records and the
+# committed batches a restarting replica reads back), and the XDP DNS responder's parser against the userspace
 # one (target xdp-dns: random and mutated queries through BPF_PROG_TEST_RUN,
 # selftests/dataplane/test_dns_xdp.c; not libFuzzer: a million queries in
 # quick mode, three million by default, HM_DNS_XDP_FUZZ to choose).  `make fuzz` runs this.
 #
 #   bash scripts/fuzz.sh            fuzz each target for $FUZZ_SECONDS (default 60) seconds
 #   bash scripts/fuzz.sh --quick    10 seconds each (for use in tests)
-#   bash scripts/fuzz.sh --target dns   only one target (wire, dns or xdp-dns)
+#   bash scripts/fuzz.sh --target dns   only one target (wire, dns, link, recovery or xdp-dns)
 #   bash scripts/fuzz.sh [--target T] FILE...   run a target once on each FILE (replay a crash)
 #
 # Everything lands in build/fuzz/: the targets, the seed generators, the
-# corpora (build/fuzz/corpus for wire, build/fuzz/corpus-dns; kept between
-# runs) and crash artifacts (build/fuzz/artifacts/).  Exits non-zero if the
+# corpora (build/fuzz/corpus for wire, build/fuzz/corpus-T for the others;
+# kept between runs) and crash artifacts (build/fuzz/artifacts/).  Inputs that
+# once crashed a target are kept in selftests/fuzz/regressions/ and join its
+# corpus on every run.  Exits non-zero if the
 # fuzzer found a crash, a leak, undefined behaviour or a broken invariant.
 set -euo pipefail
 
 cd "$(dirname "$0")/.."
 
 FUZZ_SECONDS=${FUZZ_SECONDS:-60}
-targets=(wire dns link xdp-dns)
+targets=(wire dns link recovery xdp-dns)
 XDP_DNS_QUERIES=${HM_DNS_XDP_FUZZ:-3000000}
 replay=()
 while [ $# -gt 0 ]; do
   case "$1" in
     --quick) FUZZ_SECONDS=10; XDP_DNS_QUERIES=${HM_DNS_XDP_FUZZ:-1000000} ;;
-    --target) shift; targets=("${1:?--target needs wire or dns}") ;;
+    --target) shift; targets=("${1:?--target needs wire, dns, link, recovery or xdp-dns}") ;;
     -h|--help) sed -n '2,16p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
     -*) echo "fuzz: unknown option $1" >&2; exit 2 ;;
     *) replay+=("$1") ;;
@@ -64,7 +69,17 @@ target_setup() {
     link) SRCS=(user/common/link_crypt.c user/common/crypto.c user/common/sig_memo.c user/common/log.c)
           LIBS=(-lsodium -lzstd)
           CORPUS=$OUT/corpus-link; MAX_LEN=8192 ;;
-    *) echo "fuzz: unknown target $1 (wire, dns, link or xdp-dns)" >&2; exit 2 ;;
+    # what a restarting replica reads back: vote-log records and committed
+    # batches through pbft_recover() (selftests/fuzz/fuzz_recovery.c)
+    recovery) SRCS=(user/core/pbft.c user/core/pbft_auth.c user/core/pbft_fetch.c
+                    user/core/pbft_state.c user/core/pbft_view.c user/core/pbft_votes.c
+                    user/core/state_transfer.c user/core/evidence.c user/core/persist.c
+                    user/core/persist_votes.c user/service/kv/kv.c
+                    user/common/wire.c user/common/crypto.c user/common/sig_memo.c
+                    user/common/log.c user/common/merkle.c user/common/reply_proof.c)
+          LIBS=(-lsodium -lcrypto)
+          CORPUS=$OUT/corpus-recovery; MAX_LEN=16384 ;;
+    *) echo "fuzz: unknown target $1 (wire, dns, link, recovery or xdp-dns)" >&2; exit 2 ;;
   esac
   mkdir -p "$CORPUS"
 }
@@ -93,6 +108,11 @@ run_target() {
   "$CLANG" "${CFLAGS[@]}" -DHM_FUZZ_SEEDGEN "selftests/fuzz/fuzz_$t.c" "${SRCS[@]}" "${LIBS[@]}" \
     -o "$OUT/fuzz_${t}_seedgen"
   "$OUT/fuzz_${t}_seedgen" "$CORPUS"
+  # Inputs that once crashed a target (selftests/fuzz/regressions/T-*): run
+  # first with the corpus, so a bug that comes back fails at once.
+  for f in selftests/fuzz/regressions/"$t"-*; do
+    [ -f "$f" ] && cp "$f" "$CORPUS/"
+  done
   echo "fuzz: $t: running for ${FUZZ_SECONDS}s on $CORPUS ($(ls "$CORPUS" | wc -l) inputs)"
   "$OUT/fuzz_$t" -max_total_time="$FUZZ_SECONDS" -max_len="$MAX_LEN" -timeout=10 \
     -rss_limit_mb=2048 -print_final_stats=1 -artifact_prefix="$ARTIFACTS/$t-" \

@@ -1658,9 +1658,21 @@ bool pbft_vc_digest(const struct pbft *c, uint32_t sender, uint64_t view,
 void pbft_vc_restore_own(struct pbft *c, uint64_t view, uint8_t **parts, const uint32_t *lens,
 			 unsigned nparts)
 {
-	/* a free (or the lowest) slot of our ring, cleared, for this view */
-	struct vc_rec *r = pbft_vc_slot(c, c->p.id, view);
+	struct vc_rec *r;
 
+	/* Each part is one of our VIEW-CHANGE datagrams for this view, or the
+	 * record is not ours to re-send (the files' checks passed, so only a
+	 * bug or a collision gets here). */
+	for (unsigned i = 0; i < nparts; i++) {
+		enum hm_drop_reason why;
+		struct hm_msg m;
+
+		if (hm_msg_decode(parts[i], lens[i], HM_MAX_DATAGRAM, &m, &why) < 0 ||
+		    m.type != HM_MSG_VIEW_CHANGE || m.sender != c->p.id || m.view != view)
+			return;
+	}
+	/* a free (or the lowest) slot of our ring, cleared, for this view */
+	r = pbft_vc_slot(c, c->p.id, view);
 	if (!r)
 		return;
 	pbft_vc_rec_clear(r);

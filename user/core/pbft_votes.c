@@ -375,7 +375,10 @@ static void restore_view(struct pbft *c, struct rd_cursor *r)
 	o = take(r, (size_t)n_o * HM_DIGEST_LEN);
 	nv_len = take32(r);
 	nv = take(r, nv_len);
-	if (r->bad || view < c->view || target < view)
+	/* A NEW-VIEW's range never spans more than the window (and O holds
+	 * at most its seqs); one that does is not a record we wrote. */
+	if (r->bad || view < c->view || target < view || hi < lo || hi - lo > c->p.window ||
+	    n_o > c->p.window)
 		return;
 	c->view = view;
 	c->in_vc = in_vc;
