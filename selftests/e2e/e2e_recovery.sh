@@ -9,7 +9,9 @@
 #      keys written before each kill read back unchanged.  Then the same for
 #      the primary (the group changes view: docs/protocol.md, "Recovery").
 #   2. a replica stopped for longer than a watermark window catches up by
-#      state transfer.
+#      state transfer; again while replica 0 serves corrupted chunks
+#      (--byzantine bad-chunk): caught by their Merkle proofs, replica 0
+#      blamed, the state fetched from the others.
 #   3. a corrupted checkpoint file is detected at restart and repaired (the
 #      replica fetches the state and rewrites its files).
 #
@@ -114,6 +116,29 @@ cluster exec hmctl bench --clients 2 --duration 60 --op put --ops 100 >/dev/null
 check_eq "the four agree after it catches up" "$(settled_digests 0 1 2 3 | wc -l)" 1
 check_ge "replica 3 fetched the state by state transfer" \
   "$(status 3 .recovery.state_transfers_done)" 1
+
+echo "# part 2b: the same, with replica 0 serving corrupted state chunks (bad-chunk)"
+# Its chunks carry data re-hashed and re-signed, so only their Merkle proofs
+# catch them; the fetcher asks the lowest id first.
+printf '%s\n' --byzantine bad-chunk --i-know-this-is-a-test >"$dir/replica-0/extra-args"
+cluster stop 0 >/dev/null
+check "replica 0 restarts serving bad chunks" quiet cluster start 0
+cluster kill 3 >/dev/null
+out=$(cluster exec hmctl bench --clients 4 --duration 60 --op put --ops 400)
+check_eq "400 operations with replica 3 down" "$(bench_ops "$out")" 400
+low=$(status 1 .low_watermark)
+check "replica 3 restarts" quiet cluster start 3
+behind=$(( low - $(status 3 .recovery.recovered_seq) ))
+check_ge "it came back more than a window behind" "$behind" 41
+cluster exec hmctl bench --clients 2 --duration 60 --op put --ops 100 >/dev/null
+check_eq "the four agree after it catches up" "$(settled_digests 0 1 2 3 | wc -l)" 1
+check_ge "replica 3 fetched the state by state transfer" \
+  "$(status 3 .recovery.state_transfers_done)" 1
+check_ge "it caught a bad chunk" "$(status 3 .recovery.state_bad_chunks)" 1
+check_eq "and blamed replica 0 (only)" "$(status 3 .recovery.state_blamed)" 1
+rm -f "$dir/replica-0/extra-args"
+cluster stop 0 >/dev/null
+check "replica 0 restarts as a correct replica" quiet cluster start 0
 
 echo "# part 3: a corrupted checkpoint file"
 cluster kill 1 >/dev/null
