@@ -5,14 +5,15 @@
 # parser), selftests/fuzz/fuzz_dns.c (DNS queries, upstream replies and
 # canonical answers), selftests/fuzz/fuzz_link.c (sealed and compressed
 # payloads), selftests/fuzz/fuzz_recovery.c (the vote log's records and the
-# committed batches a restarting replica reads back), and the XDP DNS responder's parser against the userspace
+# committed batches a restarting replica reads back), selftests/fuzz/fuzz_config.c
+# (the configuration file), and the XDP DNS responder's parser against the userspace
 # one (target xdp-dns: random and mutated queries through BPF_PROG_TEST_RUN,
 # selftests/dataplane/test_dns_xdp.c; not libFuzzer: a million queries in
 # quick mode, three million by default, HM_DNS_XDP_FUZZ to choose).  `make fuzz` runs this.
 #
 #   bash scripts/fuzz.sh            fuzz each target for $FUZZ_SECONDS (default 60) seconds
 #   bash scripts/fuzz.sh --quick    10 seconds each (for use in tests)
-#   bash scripts/fuzz.sh --target dns   only one target (wire, dns, link, recovery or xdp-dns)
+#   bash scripts/fuzz.sh --target dns   only one target (wire, dns, link, recovery, config or xdp-dns)
 #   bash scripts/fuzz.sh [--target T] FILE...   run a target once on each FILE (replay a crash)
 #
 # Everything lands in build/fuzz/: the targets, the seed generators, the
@@ -26,13 +27,13 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 FUZZ_SECONDS=${FUZZ_SECONDS:-60}
-targets=(wire dns link recovery xdp-dns)
+targets=(wire dns link recovery config xdp-dns)
 XDP_DNS_QUERIES=${HM_DNS_XDP_FUZZ:-3000000}
 replay=()
 while [ $# -gt 0 ]; do
   case "$1" in
     --quick) FUZZ_SECONDS=10; XDP_DNS_QUERIES=${HM_DNS_XDP_FUZZ:-1000000} ;;
-    --target) shift; targets=("${1:?--target needs wire, dns, link, recovery or xdp-dns}") ;;
+    --target) shift; targets=("${1:?--target needs wire, dns, link, recovery, config or xdp-dns}") ;;
     -h|--help) sed -n '2,16p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
     -*) echo "fuzz: unknown option $1" >&2; exit 2 ;;
     *) replay+=("$1") ;;
@@ -79,7 +80,12 @@ target_setup() {
                     user/common/log.c user/common/merkle.c user/common/reply_proof.c)
           LIBS=(-lsodium -lcrypto)
           CORPUS=$OUT/corpus-recovery; MAX_LEN=16384 ;;
-    *) echo "fuzz: unknown target $1 (wire, dns, link, recovery or xdp-dns)" >&2; exit 2 ;;
+    # the configuration file's text (selftests/fuzz/fuzz_config.c)
+    config) SRCS=(user/common/config.c user/common/netprefix.c user/common/crypto.c
+                  user/common/sig_memo.c user/common/log.c)
+          LIBS=(-lyaml -lsodium)
+          CORPUS=$OUT/corpus-config; MAX_LEN=16384 ;;
+    *) echo "fuzz: unknown target $1 (wire, dns, link, recovery, config or xdp-dns)" >&2; exit 2 ;;
   esac
   mkdir -p "$CORPUS"
 }

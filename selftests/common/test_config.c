@@ -136,6 +136,39 @@ static void expect_error(const char *yaml, int line, const char *key, const char
 
 /* ---- valid files -------------------------------------------------------- */
 
+/* hm_config_parse(): text given as the file at a path would hold it (the
+ * configuration fuzzer's entry): the same result as the file, key files
+ * found beside the path, errors named by it. */
+HM_TEST(parse_text_as_the_file)
+{
+	static const char text[] = FOUR "  clients:\n    - {id: 100, public_key: keys/c100.pub}\n";
+	struct hm_config a, b;
+	char err[1024] = "";
+	struct fixture fx;
+
+	if (!fixture_setup(&fx))
+		return;
+	write_text(&fx, "cluster.yaml", text);
+	if (ASSERT_OK(hm_config_load(fx.path, &a, err, sizeof(err)), err)) {
+		if (ASSERT_OK(hm_config_parse(fx.path, text, strlen(text), &b, err, sizeof(err)), err)) {
+			ASSERT_EQ(b.n_members, a.n_members, "members");
+			ASSERT_TRUE(memcmp(b.members, a.members, sizeof(a.members)) == 0,
+				    "the same members, keys read from the files beside it");
+			ASSERT_TRUE(b.n_clients == 1 && b.clients[0].id == 100, "its client");
+			ASSERT_TRUE(strcmp(b.path, fx.path) == 0, "named by the path given");
+			hm_config_free(&b);
+		}
+		hm_config_free(&a);
+	}
+	/* the text is taken by its length: what follows is not read */
+	ASSERT_ERR(hm_config_parse(fx.path, "cluster: [\n", 12, &b, err, sizeof(err)), "unclosed");
+	ASSERT_STRCONTAINS(err, fx.path, "the error names the path");
+	ASSERT_OK(hm_config_parse(fx.path, FOUR "garbage: [", strlen(FOUR), &b, err, sizeof(err)),
+		  "only the first len bytes count");
+	hm_config_free(&b);
+	fixture_teardown(&fx);
+}
+
 HM_TEST(full_config_every_field)
 {
 	struct fixture fx;

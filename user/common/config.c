@@ -1479,13 +1479,39 @@ static void set_dir(struct ctx *c, const char *path)
 	c->dir[len] = '\0';
 }
 
-int hm_config_load(const char *path, struct hm_config *cfg, char *err, size_t errlen)
+/* Parse and validate text as the configuration file at path (for the
+ * messages, and the directory relative key files are found in). */
+static int load_text(struct ctx *c, const char *text, size_t len)
 {
-	struct ctx c = { .file = path, .cfg = cfg, .err = err, .errlen = err ? errlen : 0 };
 	yaml_parser_t parser;
 	yaml_document_t doc;
+	int rc;
+
+	if (check_depth(c, text, len))
+		return -1;
+	if (!yaml_parser_initialize(&parser))
+		return fail_line(c, 1, "out of memory");
+	yaml_parser_set_input_string(&parser, (const unsigned char *)text, len);
+	if (!yaml_parser_load(&parser, &doc)) {
+		rc = fail_syntax(c, &parser, text);
+	} else {
+		c->doc = &doc;
+		rc = check_single_document(c, &parser, text);
+		if (!rc)
+			rc = parse_root(c, yaml_document_get_root_node(&doc));
+		yaml_document_delete(&doc);
+	}
+	yaml_parser_delete(&parser);
+	return rc;
+}
+
+/* hm_config_load() and hm_config_parse(): the file's text, or text given. */
+static int load(const char *path, const char *given, size_t given_len, struct hm_config *cfg,
+		char *err, size_t errlen)
+{
+	struct ctx c = { .file = path, .cfg = cfg, .err = err, .errlen = err ? errlen : 0 };
 	char *text = NULL;
-	size_t len = 0;
+	size_t len = given_len;
 	int rc;
 
 	hm_config_defaults(cfg);
@@ -1496,27 +1522,16 @@ int hm_config_load(const char *path, struct hm_config *cfg, char *err, size_t er
 	}
 	strcpy(cfg->path, path);
 	set_dir(&c, path);
-	if (read_text(&c, &text, &len))
+	if (given) {
+		/* a copy, freed below as read_text()'s would be */
+		if (!(text = malloc(len + 1)))
+			return fail_io(&c, ENOMEM);
+		memcpy(text, given, len);
+		text[len] = '\0';
+	} else if (read_text(&c, &text, &len)) {
 		return -1;
-	if (check_depth(&c, text, len)) {
-		free(text);
-		return -1;
 	}
-	if (!yaml_parser_initialize(&parser)) {
-		free(text);
-		return fail_line(&c, 1, "out of memory");
-	}
-	yaml_parser_set_input_string(&parser, (const unsigned char *)text, len);
-	if (!yaml_parser_load(&parser, &doc)) {
-		rc = fail_syntax(&c, &parser, text);
-	} else {
-		c.doc = &doc;
-		rc = check_single_document(&c, &parser, text);
-		if (!rc)
-			rc = parse_root(&c, yaml_document_get_root_node(&doc));
-		yaml_document_delete(&doc);
-	}
-	yaml_parser_delete(&parser);
+	rc = load_text(&c, text, len);
 	free(text);
 	if (rc) {
 		/* Leave nothing half-filled or allocated behind. */
@@ -1525,6 +1540,17 @@ int hm_config_load(const char *path, struct hm_config *cfg, char *err, size_t er
 		strcpy(cfg->path, path);
 	}
 	return rc;
+}
+
+int hm_config_load(const char *path, struct hm_config *cfg, char *err, size_t errlen)
+{
+	return load(path, NULL, 0, cfg, err, errlen);
+}
+
+int hm_config_parse(const char *path, const char *text, size_t len, struct hm_config *cfg,
+		    char *err, size_t errlen)
+{
+	return load(path, text, len, cfg, err, errlen);
 }
 
 /* Overwrites everything: call hm_config_free() first on a loaded config. */

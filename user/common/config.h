@@ -213,6 +213,10 @@ struct hm_config {
  *   "cluster.yaml:12: byzantine_config.consensus.timeout_ms: expected an integer"
  */
 int hm_config_load(const char *path, struct hm_config *cfg, char *err, size_t errlen);
+/* The same for text given (len bytes) as the file at path would hold it
+ * (path names it in messages; relative key files are found beside it). */
+int hm_config_parse(const char *path, const char *text, size_t len, struct hm_config *cfg,
+		    char *err, size_t errlen);
 void hm_config_free(struct hm_config *cfg);
 void hm_config_defaults(struct hm_config *cfg);
 
