@@ -7,6 +7,8 @@
  * Jepsen.
  *
  *   HM_SIM_SEEDS=N   seeds for `randomized_faults` (default 24)
+ *   HM_SIM_FIRST=N   start at seed N (default 1; HM_SIM_SEEDS stays the last),
+ *                    to continue a sweep
  *   HM_SIM_SEED=N    run only seed N (to replay a failure exactly)
  *   HM_SIM_N=4|7     randomized_faults: only this n (default: both)
  *   HM_SIM_SHARD=i/k, HM_I17_PENDING: see sim_checks.h
@@ -998,7 +1000,9 @@ static void random_search(bool fast)
 	const char *replay = fast ? "build/tests/test_byzantine randomized_faults_fast"
 				   : "build/tests/test_byzantine randomized_faults";
 
-	for (unsigned seed = only ? only : 1; seed <= (only ? only : seeds); seed++) {
+	unsigned first = getenv("HM_SIM_FIRST") ? (unsigned)atoi(getenv("HM_SIM_FIRST")) : 1;
+
+	for (unsigned seed = only ? only : first; seed <= (only ? only : seeds); seed++) {
 		bool behind, stuck;
 
 		if (!only && !sim_in_shard(sh, seed))
