@@ -4,8 +4,9 @@
 # parsers, the KV service, the state-transfer payloads and the checkpoint file
 # parser), selftests/fuzz/fuzz_dns.c (DNS queries, upstream replies and
 # canonical answers), selftests/fuzz/fuzz_link.c (sealed and compressed
-# payloads), selftests/fuzz/fuzz_recovery.c (the vote log's records and the
-# committed batches a restarting replica reads back), selftests/fuzz/fuzz_config.c
+# payloads), selftests/fuzz/fuzz_core.c (a replica's core fed the vote-log
+# records and committed batches a restart reads back, then what its peers
+# send), selftests/fuzz/fuzz_config.c
 # (the configuration file), and the XDP DNS responder's parser against the userspace
 # one (target xdp-dns: random and mutated queries through BPF_PROG_TEST_RUN,
 # selftests/dataplane/test_dns_xdp.c; not libFuzzer: a million queries in
@@ -13,7 +14,7 @@
 #
 #   bash scripts/fuzz.sh            fuzz each target for $FUZZ_SECONDS (default 60) seconds
 #   bash scripts/fuzz.sh --quick    10 seconds each (for use in tests)
-#   bash scripts/fuzz.sh --target dns   only one target (wire, dns, link, recovery, config or xdp-dns)
+#   bash scripts/fuzz.sh --target dns   only one target (wire, dns, link, core, config or xdp-dns)
 #   bash scripts/fuzz.sh [--target T] FILE...   run a target once on each FILE (replay a crash)
 #
 # Everything lands in build/fuzz/: the targets, the seed generators, the
@@ -27,13 +28,13 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 FUZZ_SECONDS=${FUZZ_SECONDS:-60}
-targets=(wire dns link recovery config xdp-dns)
+targets=(wire dns link core config xdp-dns)
 XDP_DNS_QUERIES=${HM_DNS_XDP_FUZZ:-3000000}
 replay=()
 while [ $# -gt 0 ]; do
   case "$1" in
     --quick) FUZZ_SECONDS=10; XDP_DNS_QUERIES=${HM_DNS_XDP_FUZZ:-1000000} ;;
-    --target) shift; targets=("${1:?--target needs wire, dns, link, recovery, config or xdp-dns}") ;;
+    --target) shift; targets=("${1:?--target needs wire, dns, link, core, config or xdp-dns}") ;;
     -h|--help) sed -n '2,16p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
     -*) echo "fuzz: unknown option $1" >&2; exit 2 ;;
     *) replay+=("$1") ;;
@@ -70,22 +71,23 @@ target_setup() {
     link) SRCS=(user/common/link_crypt.c user/common/crypto.c user/common/sig_memo.c user/common/log.c)
           LIBS=(-lsodium -lzstd)
           CORPUS=$OUT/corpus-link; MAX_LEN=8192 ;;
-    # what a restarting replica reads back: vote-log records and committed
-    # batches through pbft_recover() (selftests/fuzz/fuzz_recovery.c)
-    recovery) SRCS=(user/core/pbft.c user/core/pbft_auth.c user/core/pbft_fetch.c
-                    user/core/pbft_state.c user/core/pbft_view.c user/core/pbft_votes.c
-                    user/core/state_transfer.c user/core/evidence.c user/core/persist.c
-                    user/core/persist_votes.c user/service/kv/kv.c
-                    user/common/wire.c user/common/crypto.c user/common/sig_memo.c
-                    user/common/log.c user/common/merkle.c user/common/reply_proof.c)
+    # the PBFT core: what a restart reads back (vote-log records, committed
+    # batches) through pbft_recover(), then peers' datagrams through
+    # pbft_receive() (selftests/fuzz/fuzz_core.c)
+    core) SRCS=(user/core/pbft.c user/core/pbft_auth.c user/core/pbft_fetch.c user/core/quorum.c
+                user/core/pbft_state.c user/core/pbft_view.c user/core/pbft_votes.c
+                user/core/state_transfer.c user/core/evidence.c user/core/persist.c
+                user/core/persist_votes.c user/service/kv/kv.c
+                user/common/wire.c user/common/crypto.c user/common/sig_memo.c
+                user/common/log.c user/common/merkle.c user/common/reply_proof.c)
           LIBS=(-lsodium -lcrypto)
-          CORPUS=$OUT/corpus-recovery; MAX_LEN=16384 ;;
+          CORPUS=$OUT/corpus-core; MAX_LEN=16384 ;;
     # the configuration file's text (selftests/fuzz/fuzz_config.c)
     config) SRCS=(user/common/config.c user/common/netprefix.c user/common/crypto.c
                   user/common/sig_memo.c user/common/log.c)
           LIBS=(-lyaml -lsodium)
           CORPUS=$OUT/corpus-config; MAX_LEN=16384 ;;
-    *) echo "fuzz: unknown target $1 (wire, dns, link, recovery, config or xdp-dns)" >&2; exit 2 ;;
+    *) echo "fuzz: unknown target $1 (wire, dns, link, core, config or xdp-dns)" >&2; exit 2 ;;
   esac
   mkdir -p "$CORPUS"
 }
