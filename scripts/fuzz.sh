@@ -1,16 +1,21 @@
 #!/usr/bin/env bash
 # Coverage-guided fuzzing (libFuzzer + ASan + UBSan) of everything that parses
-# bytes from the network or the disk: selftests/fuzz/fuzz_wire.c (the wire
-# parsers, the KV service, the state-transfer payloads and the checkpoint file
-# parser), selftests/fuzz/fuzz_dns.c (DNS queries, upstream replies and
-# canonical answers), selftests/fuzz/fuzz_link.c (sealed and compressed
-# payloads), selftests/fuzz/fuzz_core.c (a replica's core fed the vote-log
-# records and committed batches a restart reads back, then what its peers
-# send), selftests/fuzz/fuzz_config.c
-# (the configuration file), and the XDP DNS responder's parser against the userspace
-# one (target xdp-dns: random and mutated queries through BPF_PROG_TEST_RUN,
-# selftests/dataplane/test_dns_xdp.c; not libFuzzer: a million queries in
-# quick mode, three million by default, HM_DNS_XDP_FUZZ to choose).  `make fuzz` runs this.
+# bytes from the network or the disk:
+#   wire    selftests/fuzz/fuzz_wire.c: the wire parsers, the KV service, the
+#           state-transfer payloads and the checkpoint file parser
+#   dns     selftests/fuzz/fuzz_dns.c: DNS queries, upstream replies and
+#           canonical answers
+#   link    selftests/fuzz/fuzz_link.c: sealed and compressed payloads
+#   core    selftests/fuzz/fuzz_core.c: a replica's core fed the vote-log
+#           records and committed batches a restart reads back, then what
+#           its peers send
+#   config  selftests/fuzz/fuzz_config.c: the configuration file
+#   xdp-dns the XDP DNS responder's parser against the userspace one: random
+#           and mutated queries through BPF_PROG_TEST_RUN
+#           (selftests/dataplane/test_dns_xdp.c; not libFuzzer: a million
+#           queries in quick mode, three million by default, HM_DNS_XDP_FUZZ
+#           to choose)
+# `make fuzz` runs this.
 #
 #   bash scripts/fuzz.sh            fuzz each target for $FUZZ_SECONDS (default 60) seconds
 #   bash scripts/fuzz.sh --quick    10 seconds each (for use in tests)
@@ -21,8 +26,8 @@
 # corpora (build/fuzz/corpus for wire, build/fuzz/corpus-T for the others;
 # kept between runs) and crash artifacts (build/fuzz/artifacts/).  Inputs that
 # once crashed a target are kept in selftests/fuzz/regressions/ and join its
-# corpus on every run.  Exits non-zero if the
-# fuzzer found a crash, a leak, undefined behaviour or a broken invariant.
+# corpus on every run.  Exits non-zero if the fuzzer found a crash, a leak,
+# undefined behaviour or a broken invariant.
 set -euo pipefail
 
 cd "$(dirname "$0")/.."
@@ -35,7 +40,7 @@ while [ $# -gt 0 ]; do
   case "$1" in
     --quick) FUZZ_SECONDS=10; XDP_DNS_QUERIES=${HM_DNS_XDP_FUZZ:-1000000} ;;
     --target) shift; targets=("${1:?--target needs wire, dns, link, core, config or xdp-dns}") ;;
-    -h|--help) sed -n '2,16p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    -h|--help) sed -n '2,/^set -euo/p' "$0" | sed '$d' | sed 's/^# \{0,1\}//'; exit 0 ;;
     -*) echo "fuzz: unknown option $1" >&2; exit 2 ;;
     *) replay+=("$1") ;;
   esac

@@ -736,9 +736,12 @@ static struct hm_sim *random_setup(unsigned seed, uint64_t *r, struct hm_sim_opt
 	o->loss_pct = mix(r) % 3;
 	o->checkpoint_interval = 10;
 	o->window = 30;
-	if (!legacy && (replay_n || getenv("HM_SIM_N")))
-		o->n = (replay_n ? replay_n : (unsigned)atoi(getenv("HM_SIM_N"))) == 7 ? 7 : 4,
+	if (!legacy && (replay_n || getenv("HM_SIM_N"))) {
+		unsigned want = replay_n ? replay_n : (unsigned)atoi(getenv("HM_SIM_N"));
+
+		o->n = want == 7 ? 7 : 4;
 		o->f = (o->n - 1) / 3;
+	}
 	memset(p, 0, sizeof(*p));
 	p->legacy = legacy;
 	p->fast = o->fast_path = fast;

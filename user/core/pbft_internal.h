@@ -376,6 +376,7 @@ void pbft_observe_far(struct pbft *c); /* after an install: the seqs named too f
 
 /* Record our own vote at e (e->view, e->digest) for vote reports. */
 void pbft_note_vote(struct log_entry *e);
+/* As primary: propose e's batch at e->seq in the current view (pbft.c). */
 void pbft_send_own_pre_prepare(struct pbft *c, struct log_entry *e);
 
 /* ---- pbft_view.c: view changes ---- */
