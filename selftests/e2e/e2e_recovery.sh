@@ -72,6 +72,8 @@ for round in $(seq "$kills"); do
   wait "$bench"
   check_eq "round $round: 600 operations completed" "$(bench_ops "$(cat "$dir/bench.out")")" 600
   check_eq "round $round: replica 2 recovered its files" "$(status 2 .recovery.status)" ok
+  check_eq "round $round: and took back every vote record it wrote" \
+    "$(status 2 .recovery.vote_records_malformed)" 0
 done
 check_eq "all four replicas end with one state digest" "$(settled_digests 0 1 2 3 | wc -l)" 1
 for round in $(seq "$kills"); do
@@ -103,19 +105,26 @@ check_eq "so it votes at once: no silent rule" "$(status 0 .recovery.restart_sil
 echo "# vote log: $(status 1 .recovery.vote_syncs) fdatasyncs in $(status 1 .recovery.readies) Readies at replica 1" >&2
 check_eq "all four agree after the primary's restart" "$(settled_digests 0 1 2 3 | wc -l)" 1
 
+# behind_a_window: replica 3 down while the others move more than a window
+# on, then back: it catches up by state transfer.
+behind_a_window() {
+  local out low behind
+  cluster kill 3 >/dev/null
+  out=$(cluster exec hmctl bench --clients 4 --duration 60 --op put --ops 400)
+  check_eq "400 operations with replica 3 down" "$(bench_ops "$out")" 400
+  low=$(status 1 .low_watermark)
+  check "replica 3 restarts" quiet cluster start 3
+  # what it recovered from its own files (it may already be catching up)
+  behind=$(( low - $(status 3 .recovery.recovered_seq) ))
+  check_ge "it came back more than a window behind" "$behind" 41
+  cluster exec hmctl bench --clients 2 --duration 60 --op put --ops 100 >/dev/null
+  check_eq "the four agree after it catches up" "$(settled_digests 0 1 2 3 | wc -l)" 1
+  check_ge "replica 3 fetched the state by state transfer" \
+    "$(status 3 .recovery.state_transfers_done)" 1
+}
+
 echo "# part 2: replica 3 down for longer than a window"
-cluster kill 3 >/dev/null
-out=$(cluster exec hmctl bench --clients 4 --duration 60 --op put --ops 400)
-check_eq "400 operations with replica 3 down" "$(bench_ops "$out")" 400
-low=$(status 0 .low_watermark)
-check "replica 3 restarts" quiet cluster start 3
-# what it recovered from its own files (it may already be catching up)
-behind=$(( low - $(status 3 .recovery.recovered_seq) ))
-check_ge "it came back more than a window behind" "$behind" 41
-cluster exec hmctl bench --clients 2 --duration 60 --op put --ops 100 >/dev/null
-check_eq "the four agree after it catches up" "$(settled_digests 0 1 2 3 | wc -l)" 1
-check_ge "replica 3 fetched the state by state transfer" \
-  "$(status 3 .recovery.state_transfers_done)" 1
+behind_a_window
 
 echo "# part 2b: the same, with replica 0 serving corrupted state chunks (bad-chunk)"
 # Its chunks carry data re-hashed and re-signed, so only their Merkle proofs
@@ -123,17 +132,7 @@ echo "# part 2b: the same, with replica 0 serving corrupted state chunks (bad-ch
 printf '%s\n' --byzantine bad-chunk --i-know-this-is-a-test >"$dir/replica-0/extra-args"
 cluster stop 0 >/dev/null
 check "replica 0 restarts serving bad chunks" quiet cluster start 0
-cluster kill 3 >/dev/null
-out=$(cluster exec hmctl bench --clients 4 --duration 60 --op put --ops 400)
-check_eq "400 operations with replica 3 down" "$(bench_ops "$out")" 400
-low=$(status 1 .low_watermark)
-check "replica 3 restarts" quiet cluster start 3
-behind=$(( low - $(status 3 .recovery.recovered_seq) ))
-check_ge "it came back more than a window behind" "$behind" 41
-cluster exec hmctl bench --clients 2 --duration 60 --op put --ops 100 >/dev/null
-check_eq "the four agree after it catches up" "$(settled_digests 0 1 2 3 | wc -l)" 1
-check_ge "replica 3 fetched the state by state transfer" \
-  "$(status 3 .recovery.state_transfers_done)" 1
+behind_a_window
 check_ge "it caught a bad chunk" "$(status 3 .recovery.state_bad_chunks)" 1
 check_eq "and blamed replica 0 (only)" "$(status 3 .recovery.state_blamed)" 1
 rm -f "$dir/replica-0/extra-args"

@@ -206,6 +206,10 @@ struct pbft_stats {
 	uint64_t state_chunks_served;
 	uint64_t state_bad_chunks;     /* chunks that did not verify (sender blamed) */
 	hm_voters_t state_blamed;         /* replicas that served a bad chunk */
+	/* Vote-log records recovery refused as malformed (cut short, a range
+	 * or a VIEW-CHANGE we could not have written): only a bug or a
+	 * checksum collision gets one past the files' checks. */
+	uint64_t vote_records_malformed;
 	uint64_t certs_waiting;        /* PREPARE quorums held back: a vote's
 					* signature failed, waiting for others */
 	/* fast path (docs/protocol.md, "The fast path") */

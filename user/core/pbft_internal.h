@@ -429,8 +429,9 @@ void pbft_dur_advance(struct pbft *c);
 void pbft_votes_restore(struct pbft *c, const struct hm_vote_record *votes, size_t n);
 void pbft_votes_resend(struct pbft *c);
 
-/* pbft_view.c, for the vote log: our own VIEW-CHANGE datagrams, restored */
-void pbft_vc_restore_own(struct pbft *c, uint64_t view, uint8_t **parts, const uint32_t *lens,
+/* pbft_view.c, for the vote log: our own VIEW-CHANGE datagrams, restored;
+ * false when a part is not one of ours for that view (nothing restored). */
+bool pbft_vc_restore_own(struct pbft *c, uint64_t view, uint8_t **parts, const uint32_t *lens,
 			 unsigned nparts);
 
 /* ---- pbft_state.c: state transfer and recovery ---- */

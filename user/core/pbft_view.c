@@ -1655,7 +1655,7 @@ bool pbft_vc_digest(const struct pbft *c, uint32_t sender, uint64_t view,
 
 /* After a restart: our own VIEW-CHANGE for `view`, the datagrams the vote
  * log kept (exactly as sent), checked like any other. */
-void pbft_vc_restore_own(struct pbft *c, uint64_t view, uint8_t **parts, const uint32_t *lens,
+bool pbft_vc_restore_own(struct pbft *c, uint64_t view, uint8_t **parts, const uint32_t *lens,
 			 unsigned nparts)
 {
 	struct vc_rec *r;
@@ -1669,12 +1669,12 @@ void pbft_vc_restore_own(struct pbft *c, uint64_t view, uint8_t **parts, const u
 
 		if (hm_msg_decode(parts[i], lens[i], HM_MAX_DATAGRAM, &m, &why) < 0 ||
 		    m.type != HM_MSG_VIEW_CHANGE || m.sender != c->p.id || m.view != view)
-			return;
+			return false;
 	}
 	/* a free (or the lowest) slot of our ring, cleared, for this view */
 	r = pbft_vc_slot(c, c->p.id, view);
 	if (!r)
-		return;
+		return true; /* every slot holds a higher view of ours */
 	pbft_vc_rec_clear(r);
 	r->view = view;
 	for (unsigned i = 0; i < nparts; i++) {
@@ -1687,4 +1687,5 @@ void pbft_vc_restore_own(struct pbft *c, uint64_t view, uint8_t **parts, const u
 	r->nparts = (uint8_t)nparts;
 	r->have = parts_mask(nparts);
 	vc_check(c, c->p.id, r);
+	return true;
 }

@@ -377,8 +377,11 @@ static void restore_view(struct pbft *c, struct rd_cursor *r)
 	nv = take(r, nv_len);
 	/* A NEW-VIEW's range never spans more than the window (and O holds
 	 * at most its seqs); one that does is not a record we wrote. */
-	if (r->bad || view < c->view || target < view || hi < lo || hi - lo > c->p.window ||
-	    n_o > c->p.window)
+	if (r->bad || target < view || hi < lo || hi - lo > c->p.window || n_o > c->p.window) {
+		c->stats.vote_records_malformed++;
+		return;
+	}
+	if (view < c->view)
 		return;
 	c->view = view;
 	c->in_vc = in_vc;
@@ -433,6 +436,8 @@ static void restore_vote(struct pbft *c, struct rd_cursor *r)
 	uint64_t seq = take64(r), view = take64(r);
 	const uint8_t *digest = take(r, HM_DIGEST_LEN);
 
+	if (r->bad)
+		c->stats.vote_records_malformed++;
 	if (r->bad || !pbft_in_window(c, seq))
 		return;
 	restore_vote_of(pbft_entry_claim(c, seq), view, digest);
@@ -445,8 +450,10 @@ static void restore_pp(struct pbft *c, const uint8_t *d, size_t len)
 	struct hm_msg m;
 
 	if (hm_msg_decode(d, len, HM_MAX_DATAGRAM, &m, &why) < 0 || m.type != HM_MSG_PRE_PREPARE ||
-	    m.sender != pbft_primary(c, m.view))
+	    m.sender != pbft_primary(c, m.view)) {
+		c->stats.vote_records_malformed++;
 		return;
+	}
 	e = pbft_entry_at(c, m.seq);
 	if (pbft_in_window(c, m.seq))
 		restore_vote_of(pbft_entry_claim(c, m.seq), m.view, m.digest);
@@ -483,7 +490,11 @@ static void restore_cert(struct pbft *c, struct rd_cursor *r, bool wide)
 	struct log_entry *e;
 
 	sigs = take(r, (size_t)__builtin_popcount(voters) * HM_SIG_LEN);
-	if (r->bad || !pbft_in_window(c, seq) || (voters & ~HM_ALL_VOTERS(c->p.n)))
+	if (r->bad || (voters & ~HM_ALL_VOTERS(c->p.n))) {
+		c->stats.vote_records_malformed++;
+		return;
+	}
+	if (!pbft_in_window(c, seq))
 		return;
 	e = pbft_entry_claim(c, seq);
 	if (e->has_cert && e->cert_view > view)
@@ -505,6 +516,8 @@ static void restore_commit(struct pbft *c, struct rd_cursor *r)
 	const uint8_t *digest = take(r, HM_DIGEST_LEN);
 	struct log_entry *e = pbft_entry_at(c, seq);
 
+	if (r->bad)
+		c->stats.vote_records_malformed++;
 	if (r->bad || e->seq != seq || !e->has_pp || e->view != view ||
 	    memcmp(e->digest, digest, HM_DIGEST_LEN) != 0)
 		return;
@@ -552,8 +565,8 @@ static void own_vc_restore(struct pbft *c, const struct own_vc *v)
 		lens[k] = take32(&r);
 		parts[k] = (uint8_t *)take(&r, lens[k]);
 	}
-	if (!r.bad && k == np && np > 0)
-		pbft_vc_restore_own(c, v->view, parts, lens, np);
+	if (r.bad || k != np || np == 0 || !pbft_vc_restore_own(c, v->view, parts, lens, np))
+		c->stats.vote_records_malformed++;
 }
 
 /* Apply the vote log's records, in order, over the state the checkpoint and
@@ -590,13 +603,17 @@ void pbft_votes_restore(struct pbft *c, const struct hm_vote_record *votes, size
 
 			if (!r.bad)
 				own_vc_note(vcs, &n_vcs, view, r.p, r.left);
+			else
+				c->stats.vote_records_malformed++;
 			break;
 		}
 		case D_SILENT: {
 			uint64_t until = take64(&r), mute = take64(&r);
 
-			if (r.bad)
+			if (r.bad) {
+				c->stats.vote_records_malformed++;
 				break;
+			}
 			c->restarted = true;
 			if (until > c->silent_until)
 				c->silent_until = until;
@@ -604,7 +621,8 @@ void pbft_votes_restore(struct pbft *c, const struct hm_vote_record *votes, size
 				c->mute_view = mute;
 			break;
 		}
-		default:
+		default: /* a kind this version does not know */
+			c->stats.vote_records_malformed++;
 			break;
 		}
 	}

@@ -349,6 +349,10 @@ static int open_state(struct daemon *d, const char *data_dir)
 		(unsigned long long)pbft_low_watermark(d->node.core),
 		(unsigned long long)(d->node.recovered_seq - pbft_low_watermark(d->node.core)),
 		(unsigned long long)d->node.recovered_seq, ms);
+	if (pbft_stats(d->node.core)->vote_records_malformed)
+		hm_warn("vote log in %s: %llu records malformed past their checksums, ignored "
+			"(a bug or a collision: please report it)", dir,
+			(unsigned long long)pbft_stats(d->node.core)->vote_records_malformed);
 	if (d->node.recovery_status == HM_REC_CORRUPT)
 		hm_warn("state files in %s are damaged: fetching the state from the peers; "
 			"no replies until the next stable checkpoint repairs them", dir);
@@ -372,7 +376,8 @@ static void add_recovery_status(const struct daemon *d, json_t *status)
 	const struct pbft_stats *st = pbft_stats(nd->core);
 
 	json_object_set_new(status, "recovery", json_pack(
-		"{s:s, s:s, s:b, s:I, s:I, s:I, s:I, s:b, s:I, s:b, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:i}",
+		"{s:s, s:s, s:b, s:I, s:I, s:I, s:I, s:b, s:I, s:b, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:i, "
+		"s:I}",
 		"status", nd->persist ? hm_recovery_status_name(nd->recovery_status) : "off",
 		"vote_log", nd->persist ? hm_votes_status_name(nd->votes_status) : "off",
 		"restart_silent", nd->restart_silent,
@@ -390,7 +395,8 @@ static void add_recovery_status(const struct daemon *d, json_t *status)
 		"state_transfers_failed", (json_int_t)st->state_transfers_failed,
 		"state_chunks_served", (json_int_t)st->state_chunks_served,
 		"state_bad_chunks", (json_int_t)st->state_bad_chunks,
-		"state_blamed", (int)st->state_blamed));
+		"state_blamed", (int)st->state_blamed,
+		"vote_records_malformed", (json_int_t)st->vote_records_malformed));
 	/* Disk failures (docs/persistence.md "Disk errors"). */
 	{
 		json_t *rec = json_object_get(status, "recovery");

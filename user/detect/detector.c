@@ -592,6 +592,7 @@ void hm_detector_metrics(const struct hm_detector *d, struct hm_replica_metrics 
 	m->persist_degraded = nd->persist_degraded;
 	m->persist_failing = nd->persist_failed;
 	m->restart_silent = nd->restart_silent;
+	m->vote_records_malformed = ps->vote_records_malformed;
 	m->request_refusals = ps->refusals_sent;
 	m->conflicting_requests = ps->conflicting_requests;
 	m->vouches_sent = ps->vouches_sent;

@@ -237,6 +237,10 @@ static void render_persistence(struct hm_mtext *t, const struct hm_replica_metri
 	       "1 when this replica restarted without an intact vote log: it casts no vote up "
 	       "to its recovered bound (hmctl status: silent_until) and counts among the f "
 	       "until then.", m->restart_silent);
+	scalar(t, "hypermesh_vote_records_malformed_total", "counter",
+	       "Vote-log records recovery refused as malformed, past the files' checksums "
+	       "(a bug or a collision; each logged at start).",
+	       (double)m->vote_records_malformed);
 	scalar(t, "hypermesh_request_refusals_total", "counter",
 	       "Requests answered with a refusal, MAC-only (CONFLICT: another request already "
 	       "executed at that timestamp; STALE: a timestamp below the last executed one).",

@@ -74,6 +74,7 @@ struct hm_replica_metrics {
 	bool persist_degraded;              /* replies held (damaged files or a disk failure) */
 	bool persist_failing;               /* a disk failure: nothing of ours leaves */
 	bool restart_silent;                /* restarted without an intact vote log */
+	uint64_t vote_records_malformed;    /* refused by recovery (pbft_stats) */
 	/* requests refused with a CONFLICT or STALE reply (MAC-only; pbft_stats) */
 	uint64_t request_refusals, conflicting_requests;
 	/* requests without signatures (pbft_auth.c; pbft_stats) */
